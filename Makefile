@@ -1,0 +1,39 @@
+# Everything a fresh machine needs: `make demo` and `make test` create .venv and install.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.cfgsched-installed
+
+.PHONY: install demo test lint typecheck bench fuzz clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# CPU build of torch, served locally; an unpinned torch would pull a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/cfgsched convert sample_cfgs/yolov4.cfg -o - | head -n 40
+	$(VENV)/bin/cfgsched explain sample_cfgs/yolov4.cfg --at 1,1000,400000,500500
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check cfgsched tests
+	$(VENV)/bin/ruff format --check cfgsched tests
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+test: lint typecheck
+	$(VENV)/bin/python -m pytest
+
+bench: $(STAMP)
+	$(VENV)/bin/python -m tests.benchmarks.run
+
+fuzz: $(STAMP)
+	CFGSCHED_FUZZ_EXAMPLES=5000 $(VENV)/bin/python -m pytest tests/test_fuzz.py -q
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

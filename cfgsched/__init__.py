@@ -1,0 +1,62 @@
+"""cfgsched: darknet .cfg learning-rate schedules as exactly equivalent PyTorch schedulers.
+
+Importing this package is cheap: numpy, torch and matplotlib are imported only by the
+functions that need them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from cfgsched.errors import CfgError, CfgWarning, NotExactError, WeightsError
+from cfgsched.schedule import FORKS, LayerLR, NetSchedule, Policy
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; loaded on first access (PEP 562).
+_LAZY: dict[str, str] = {
+    "parse": "cfgsched.parser",
+    "load": "cfgsched.parser",
+    "darknet_lr": "cfgsched.oracle",
+    "darknet_lr_scalar": "cfgsched.oracle",
+    "multigpu_trace": "cfgsched.multigpu",
+    "MultiGpuTrace": "cfgsched.multigpu",
+    "advised_schedule": "cfgsched.multigpu",
+    "read_weights_header": "cfgsched.weights",
+    "WeightsHeader": "cfgsched.weights",
+    "DarknetLR": "cfgsched.torch_sched",
+    "native_scheduler": "cfgsched.native",
+    "build_optimizer": "cfgsched.optim",
+}
+
+__all__ = [
+    "FORKS",
+    "CfgError",
+    "CfgWarning",
+    "LayerLR",
+    "NetSchedule",
+    "NotExactError",
+    "Policy",
+    "WeightsError",
+    "__version__",
+    *_LAZY,
+]
+
+if TYPE_CHECKING:
+    from cfgsched.multigpu import MultiGpuTrace, advised_schedule, multigpu_trace
+    from cfgsched.native import native_scheduler
+    from cfgsched.optim import build_optimizer
+    from cfgsched.oracle import darknet_lr, darknet_lr_scalar
+    from cfgsched.parser import load, parse
+    from cfgsched.torch_sched import DarknetLR
+    from cfgsched.weights import WeightsHeader, read_weights_header
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cfgsched' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,5 @@
+"""``python -m cfgsched``."""
+
+from cfgsched.cli import main
+
+main()

@@ -1,0 +1,203 @@
+"""Scalar darknet learning-rate formulas, standard library only.
+
+This module is the single source of the per-batch formulas: the library's scheduler calls
+it, and ``cfgsched convert`` copies its source into the generated standalone module, so it
+must import nothing but the standard library and must not import cfgsched.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import math
+import struct
+from typing import NamedTuple
+
+FORK_ALEXEYAB = 0
+FORK_PJREDDIE = 1
+FORK_HANKAI = 2
+
+CONSTANT, STEP, EXP, POLY, STEPS, SIG, RANDOM, SGDR = range(8)
+
+PI_ALEXEYAB = 3.14159265
+#: x86's default NaN (sign bit set), what C produces for 0/0 and pow(-x, 0.5).
+NAN = -math.nan
+_U64 = 1 << 64
+_M64 = _U64 - 1
+
+
+class Params(NamedTuple):
+    """The numbers a schedule needs; floats hold float32 values."""
+
+    fork: int
+    policy: int
+    lr: float
+    power: float
+    burn_in: int
+    step: int
+    scale: float
+    gamma: float
+    max_batches: int
+    lr_min: float
+    sgdr_cycle: int
+    sgdr_mult: int
+    steps: tuple[int, ...]
+    scales: tuple[float, ...]
+    seed: int = 0
+
+
+def f32(x: float) -> float:
+    """Round to the nearest float32 (overflow gives a signed infinity, NaN stays NaN)."""
+    try:
+        return float(struct.unpack("<f", struct.pack("<f", x))[0])
+    except OverflowError:
+        return math.copysign(math.inf, x)
+
+
+def _same(x: float) -> float:
+    return x
+
+
+def cpow(x: float, y: float) -> float:
+    """C ``pow`` in double: NaN/inf where C gives them instead of Python exceptions."""
+    if math.isnan(x) or math.isnan(y):
+        return 1.0 if y == 0 or x == 1 else (x if math.isnan(x) else y)
+    if x == 0 and y < 0:
+        odd = y == int(y) and int(y) % 2 == 1
+        return math.copysign(math.inf, x) if odd else math.inf
+    try:
+        return math.pow(x, y)
+    except ValueError:
+        return NAN
+    except OverflowError:
+        odd = y == int(y) and int(y) % 2 == 1
+        return -math.inf if (x < 0 and odd) else math.inf
+
+
+def cexp(x: float) -> float:
+    """C ``exp`` in double (overflow gives inf)."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+def cdiv(a: float, b: float) -> float:
+    """IEEE division: x/0 is ±inf, 0/0 is NaN."""
+    if b == 0:
+        if a == 0 or math.isnan(a):
+            return NAN
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
+    return a / b
+
+
+def _libm_float_fns() -> tuple[object, object] | None:
+    name = ctypes.util.find_library("m")
+    if name is None:
+        return None
+    try:
+        libm = ctypes.CDLL(name)
+        powf, expf = libm.powf, libm.expf
+    except (OSError, AttributeError):
+        return None
+    powf.restype, powf.argtypes = ctypes.c_float, [ctypes.c_float, ctypes.c_float]
+    expf.restype, expf.argtypes = ctypes.c_float, [ctypes.c_float]
+    return powf, expf
+
+
+_LIBM = _libm_float_fns()
+
+
+def powf(x: float, y: float) -> float:
+    """C ``powf`` from the C library (hankai's float overload); falls back to f32(pow)."""
+    if _LIBM is None:
+        return f32(cpow(f32(x), f32(y)))
+    return float(_LIBM[0](x, y))  # type: ignore[operator]
+
+
+def expf(x: float) -> float:
+    """C ``expf`` from the C library (hankai's float overload); falls back to f32(exp)."""
+    if _LIBM is None:
+        return f32(cexp(f32(x)))
+    return float(_LIBM[1](x))  # type: ignore[operator]
+
+
+def ctrunc_div(a: int, b: int) -> int:
+    """C integer division (truncates toward zero); ``b`` must not be 0."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def uniform(seed: int, b: int) -> float:
+    """A reproducible U[0, 1) float32 draw for batch ``b`` (splitmix64 of seed and b)."""
+    z = (seed * 0x9E3779B97F4A7C15 + b + 1) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    z ^= z >> 31
+    return f32((z >> 40) / float(1 << 24))
+
+
+def sgdr_start(cycle: int, mult: int, b: int) -> tuple[int, int]:
+    """darknet's sgdr cycle search: ``(start, cycle)`` of the cycle that holds ``b``."""
+    start = 0
+    if mult == 1:
+        k = max(0, (b - 1) // cycle) if cycle > 0 else 0
+        return k * cycle, cycle
+    while cycle > 0 and start + cycle < b:
+        start += cycle
+        cycle *= mult
+    return start, cycle
+
+
+def rate(p: Params, b: int, exact: bool = True) -> float:
+    """darknet's ``get_current_rate()`` at integer batch ``b`` (``b >= 0``).
+
+    ``exact=True`` reproduces the fork's float32 arithmetic bit for bit; ``exact=False``
+    evaluates the same formulas in double.
+    """
+    r = f32 if exact else _same
+    hk = p.fork == FORK_HANKAI and exact
+    pj = p.fork == FORK_PJREDDIE
+    lr = p.lr
+    burn = p.burn_in % _U64 if pj else p.burn_in
+    if b < burn:
+        x = r(cdiv(r(float(b)), r(float(p.burn_in))))
+        if hk:
+            return f32(lr * powf(x, p.power))
+        return r(lr * cpow(x, p.power))
+    pol = p.policy
+    if pol == CONSTANT:
+        return lr
+    if pol == STEP:
+        if pj:
+            k = b // (p.step % _U64)
+        else:
+            k = ctrunc_div(b, p.step)
+        return r(lr * cpow(p.scale, float(k)))
+    if pol == STEPS:
+        out = lr
+        for s, sc in zip(p.steps, p.scales, strict=False):
+            if (s % _U64 if pj else s) > b:
+                return out
+            out = r(out * sc)
+        return out
+    if pol == EXP:
+        return r(lr * cpow(p.gamma, float(b)))
+    if pol == POLY:
+        base = r(1.0 - r(cdiv(r(float(b)), r(float(p.max_batches)))))
+        if hk:
+            return f32(lr * powf(base, p.power))
+        return r(lr * cpow(base, p.power))
+    if pol == SIG:
+        d = (b - p.step) % _U64 if pj else b - p.step
+        t = r(p.gamma * r(float(d)))
+        e = expf(t) if hk else cexp(t)
+        return r(lr * (1.0 / (1.0 + e)))
+    if pol == RANDOM:
+        return r(lr * cpow(uniform(p.seed, b), p.power))
+    if pol == SGDR:
+        start, cycle = sgdr_start(p.sgdr_cycle, p.sgdr_mult, b)
+        pi = math.pi if p.fork == FORK_HANKAI else PI_ALEXEYAB
+        c = math.cos(cdiv(r(float(b - start)) * pi, float(cycle)))
+        return r(p.lr_min + 0.5 * r(lr - p.lr_min) * (1.0 + c))
+    return lr

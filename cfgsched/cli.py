@@ -1,0 +1,41 @@
+"""The ``cfgsched`` command line: a thin click group over ``cfgsched.commands``."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from cfgsched import __version__
+
+#: command name -> "module:attribute"; imported only when that command runs (fast start).
+COMMANDS: dict[str, str] = {
+    name: f"cfgsched.commands.{name}:{name}"
+    for name in ("convert", "plot", "diff", "explain", "lint", "adjust")
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        command: Any = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cfgsched")
+def main() -> None:
+    """Translate, plot, diff, explain and lint darknet .cfg learning-rate schedules.
+
+    \b
+    Example:
+      cfgsched convert yolov4.cfg -o lr_schedule.py
+    """
