@@ -11,7 +11,7 @@ import ctypes
 import ctypes.util
 import math
 import struct
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 FORK_ALEXEYAB = 0
 FORK_PJREDDIE = 1
@@ -91,35 +91,43 @@ def cdiv(a: float, b: float) -> float:
     return a / b
 
 
-def _libm_float_fns() -> tuple[object, object] | None:
-    name = ctypes.util.find_library("m")
-    if name is None:
-        return None
-    try:
-        libm = ctypes.CDLL(name)
-        powf, expf = libm.powf, libm.expf
-    except (OSError, AttributeError):
-        return None
-    powf.restype, powf.argtypes = ctypes.c_float, [ctypes.c_float, ctypes.c_float]
-    expf.restype, expf.argtypes = ctypes.c_float, [ctypes.c_float]
-    return powf, expf
+_LIBM: list[tuple[Any, Any] | None] = []
 
 
-_LIBM = _libm_float_fns()
+def _libm() -> tuple[Any, Any] | None:
+    """The C library's ``powf``/``expf`` through ctypes, loaded on first use (or None)."""
+    if not _LIBM:
+        fns = None
+        for name in ("libm.so.6", ctypes.util.find_library("m")):
+            if not name:
+                continue
+            try:
+                libm = ctypes.CDLL(name)
+                powf_, expf_ = libm.powf, libm.expf
+            except (OSError, AttributeError):
+                continue
+            powf_.restype, powf_.argtypes = ctypes.c_float, [ctypes.c_float, ctypes.c_float]
+            expf_.restype, expf_.argtypes = ctypes.c_float, [ctypes.c_float]
+            fns = (powf_, expf_)
+            break
+        _LIBM.append(fns)
+    return _LIBM[0]
 
 
 def powf(x: float, y: float) -> float:
     """C ``powf`` from the C library (hankai's float overload); falls back to f32(pow)."""
-    if _LIBM is None:
+    fns = _libm()
+    if fns is None:
         return f32(cpow(f32(x), f32(y)))
-    return float(_LIBM[0](x, y))  # type: ignore[operator]
+    return float(fns[0](x, y))
 
 
 def expf(x: float) -> float:
     """C ``expf`` from the C library (hankai's float overload); falls back to f32(exp)."""
-    if _LIBM is None:
+    fns = _libm()
+    if fns is None:
         return f32(cexp(f32(x)))
-    return float(_LIBM[1](x))  # type: ignore[operator]
+    return float(fns[1](x))
 
 
 def ctrunc_div(a: int, b: int) -> int:

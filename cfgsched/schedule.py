@@ -137,7 +137,9 @@ class NetSchedule:
     def with_values(self, **changes: Any) -> NetSchedule:
         """A copy with ``changes`` applied; float values are rounded to float32."""
         floats = {f.name for f in fields(self) if f.type in ("float", float)}
-        fixed = {k: (f32(float(v)) if k in floats else v) for k, v in changes.items()}
+        fixed: dict[str, Any] = {
+            k: (f32(float(v)) if k in floats else v) for k, v in changes.items()
+        }
         if "scales" in fixed:
             fixed["scales"] = tuple(f32(float(s)) for s in fixed["scales"])
         if "policy" in fixed and "policy_name" not in fixed:
