@@ -1,0 +1,386 @@
+"""The reference darknet learning rate, vectorized over numpy arrays of batch numbers.
+
+:func:`darknet_lr` equals :func:`cfgsched._kernel.rate` (the scalar formulas, checked bit for
+bit against darknet's own C code) for every batch number, every fork and every policy.
+
+How it stays exact although numpy's ``pow``/``exp``/``cos`` are not the C library's:
+
+* Every step that is only float32/float64 arithmetic (``+ - * /``, casts) is IEEE-exact in
+  numpy, and float32 ``+ - * /`` give the same value as the C code's double operation
+  rounded to float32 (double has more than ``2*24 + 2`` bits).
+* A transcendental result ``z`` (double, before its final rounding to float32) is only an
+  estimate within a few double ulps of the C value. It rounds to the same float32 unless it
+  lies within that distance of a float32 rounding boundary. :func:`_near_boundary` flags
+  every ``z`` within 4096 double ulps (2**-40 relative) of a boundary, or outside the float32
+  normal range; those elements (a fraction of about 1e-5) are recomputed with the scalar
+  kernel, which calls the C library through Python's ``math`` module.
+* hankai's float ``powf``/``expf`` are called through the kernel's ``ctypes`` bindings,
+  once per distinct argument: about 1 µs per distinct value, so hankai poly and sigmoid
+  cost about 1 µs per distinct batch number (burn-in: at most ``burn_in`` values).
+* NaN: with NaN-free parameters every NaN the C code produces is x86's default NaN (sign
+  bit set, ``0xffc00000`` as float32); NaN results are set to it. With a NaN parameter the
+  NaN elements are recomputed by the scalar kernel.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import overload
+
+import numpy as np
+import numpy.typing as npt
+
+from cfgsched import _kernel
+from cfgsched.schedule import NetSchedule
+
+__all__ = ["darknet_lr", "darknet_lr_scalar"]
+
+_F32 = np.float32
+_F64 = np.float64
+_I64 = np.int64
+_U64 = 1 << 64
+_I64_MAX = (1 << 63) - 1
+#: float32 bit pattern of the kernel's NaN (x86 default NaN).
+_NAN_BITS = np.uint32(0xFFC00000)
+_LOW29 = np.uint64((1 << 29) - 1)
+_TOL = 1 << 12  # double ulps around a float32 rounding boundary that are recomputed
+_MID_LO = np.uint64((1 << 28) - _TOL)
+_MID_W = np.uint64(2 * _TOL)
+_ABS = np.uint64(0x7FFFFFFFFFFFFFFF)
+_NORM_LO = np.uint64((1023 - 126) << 52)  # 2**-126 as double bits
+_NORM_W = np.uint64(254 << 52)  # [2**-126, 2**128)
+_INF_BITS = np.uint64(0x7FF0000000000000)
+
+
+def darknet_lr_scalar(schedule: NetSchedule, b: int, *, seed: int = 0) -> float:
+    """darknet's learning rate at batch ``b`` (``b >= 0``) as a Python float (float32 value).
+
+    A thin wrapper over :func:`cfgsched._kernel.rate`; ``seed`` drives the ``random`` policy.
+    """
+    b = _check_scalar(b)
+    return _kernel.rate(schedule.kernel_params(seed), b)
+
+
+@overload
+def darknet_lr(schedule: NetSchedule, b: int, *, seed: int = 0) -> np.float32: ...
+@overload
+def darknet_lr(
+    schedule: NetSchedule, b: npt.NDArray[np.integer], *, seed: int = 0
+) -> npt.NDArray[np.float32]: ...
+
+
+def darknet_lr(
+    schedule: NetSchedule, b: int | npt.NDArray[np.integer], *, seed: int = 0
+) -> np.float32 | npt.NDArray[np.float32]:
+    """darknet's ``get_current_rate()`` at batch number(s) ``b``, as float32.
+
+    ``b`` is an int (gives an ``np.float32``) or an integer array of any shape (gives a
+    float32 array of that shape); every value must be in ``[0, 2**63)``. The result equals
+    :func:`cfgsched._kernel.rate` bit for bit, NaN and infinities included. In a single-GPU
+    run the k-th weight update (k = 1, 2, ...) uses ``b = k``.
+
+    ``random`` policy: the draw for batch ``b`` is the kernel's counter-based
+    ``uniform(seed, b)``, so results are reproducible; darknet's own draws (``rand()``
+    seeded by time) are not reproducible by anyone.
+    """
+    if isinstance(b, (int, np.integer)) and not isinstance(b, bool):
+        return _F32(darknet_lr_scalar(schedule, int(b), seed=seed))
+    arr = np.asarray(b)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"batch numbers must be integers, got dtype {arr.dtype}")
+    if arr.ndim == 0:
+        return _F32(darknet_lr_scalar(schedule, int(arr), seed=seed))
+    flat = _as_int64(arr.reshape(-1))
+    p = schedule.kernel_params(seed)
+    out = _rate(p, flat)
+    return out.reshape(arr.shape)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_scalar(b: int) -> int:
+    if isinstance(b, bool) or not isinstance(b, (int, np.integer)):
+        raise TypeError(f"batch number must be an integer, got {b!r}")
+    b = int(b)
+    if b < 0 or b > _I64_MAX:
+        raise ValueError(f"batch number must be in [0, 2**63), got {b}")
+    return b
+
+
+def _as_int64(a: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
+    if a.size == 0:
+        return a.astype(_I64)
+    if a.dtype == np.uint64 and int(a.max()) > _I64_MAX:
+        raise ValueError(f"batch numbers must be in [0, 2**63), got {int(a.max())}")
+    out = a.astype(_I64, copy=False)
+    if np.issubdtype(a.dtype, np.signedinteger) and int(out.min()) < 0:
+        raise ValueError(f"batch numbers must be >= 0, got {int(out.min())}")
+    return out
+
+
+def _to_f32(b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+    """``f32(float(b))`` as the kernel computes it (via double for b >= 2**24)."""
+    if b.size and int(b.max()) >= 1 << 53:
+        return b.astype(_F64).astype(_F32)
+    return b.astype(_F32)
+
+
+def _near_boundary(z: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Elements of ``z`` whose float32 rounding a few ulps of error could change.
+
+    True within ``_TOL`` double ulps of a float32 rounding boundary (low 29 mantissa bits
+    near ``2**28``) and for finite non-zero values outside the float32 normal range.
+    """
+    bits = z.view(np.uint64)
+    flag = ((bits & _LOW29) - _MID_LO) <= _MID_W
+    a = bits & _ABS
+    out_of_range = ((a - _NORM_LO) >= _NORM_W) & (a != 0) & (a < _INF_BITS)
+    flag |= out_of_range
+    return flag
+
+
+def _finish(
+    p: _kernel.Params,
+    b: npt.NDArray[np.int64],
+    z: npt.NDArray[np.float64],
+    check: bool,
+    abs_err: float = 0.0,
+) -> npt.NDArray[np.float32]:
+    """Round the double estimate ``z`` to float32, recomputing doubtful elements exactly.
+
+    ``abs_err`` (> 0) also recomputes every element with ``|z| < abs_err * 2**-10``, for
+    estimates whose error is absolute (``abs_err * 2**-50``) rather than relative.
+    """
+    out = z.astype(_F32)
+    if check:
+        flag = _near_boundary(z)
+        if abs_err > 0:
+            flag |= np.abs(z) < abs_err * 2.0**-10
+        idx = np.flatnonzero(flag)
+        if idx.size:
+            out[idx] = _scalar_many(p, b[idx])
+    return out
+
+
+def _scalar_many(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+    """The scalar kernel over the distinct values of ``b``."""
+    uniq, inv = np.unique(b, return_inverse=True)
+    vals = np.array([_kernel.rate(p, int(x)) for x in uniq.tolist()], dtype=_F64)
+    return vals.astype(_F32)[inv.reshape(-1)]
+
+
+def _ctypes_many(fn: object, x: npt.NDArray[np.float32], *extra: float) -> npt.NDArray[np.float32]:
+    """``fn(x, *extra)`` (a kernel ``powf``/``expf``) over the distinct values of ``x``."""
+    uniq, inv = np.unique(x.view(np.uint32), return_inverse=True)
+    args = uniq.view(_F32).tolist()
+    vals = np.array([fn(v, *extra) for v in args], dtype=_F64)  # type: ignore[operator]
+    return vals.astype(_F32)[inv.reshape(-1)]
+
+
+def _pow_estimate(x: npt.NDArray[np.float64], power: float) -> tuple[npt.NDArray[np.float64], bool]:
+    """``pow(x, power)`` in double and whether it may differ from C's (False: exact)."""
+    if power == 1.0:
+        return x.copy(), False
+    if power == 2.0:
+        return x * x, False  # a float32 squared is exact in double
+    if power == 4.0:
+        x2 = x * x
+        return x2 * x2, True
+    with np.errstate(all="ignore"):
+        return np.power(x, power), True
+
+
+def _has_nan_param(p: _kernel.Params) -> bool:
+    vals = (p.lr, p.power, p.scale, p.gamma, p.lr_min, *p.scales)
+    return any(math.isnan(v) for v in vals)
+
+
+# --------------------------------------------------------------------------- policies
+
+
+def _rate(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+    pj = p.fork == _kernel.FORK_PJREDDIE
+    out = np.empty(b.shape, dtype=_F32)
+    if b.size == 0:
+        return out
+    if pj and p.burn_in < 0:
+        burn_mask = np.ones(b.shape, dtype=np.bool_)
+    else:
+        burn_mask = b < p.burn_in
+    if burn_mask.any():
+        bi = np.flatnonzero(burn_mask)
+        rest = np.flatnonzero(~burn_mask)
+        out[bi] = _burn_in(p, b[bi])
+        if rest.size:
+            out[rest] = _policy(p, b[rest])
+    else:
+        out = _policy(p, b)
+    nan = np.isnan(out)
+    if nan.any():
+        idx = np.flatnonzero(nan)
+        if _has_nan_param(p):
+            out[idx] = _scalar_many(p, b[idx])
+        else:
+            out.view(np.uint32)[idx] = _NAN_BITS
+    return out
+
+
+def _burn_in(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+    with np.errstate(all="ignore"):
+        x = _to_f32(b) / _F32(_kernel.f32(float(p.burn_in)))
+    if p.fork == _kernel.FORK_HANKAI:
+        y = _ctypes_many(_kernel.powf, x, p.power)
+        with np.errstate(all="ignore"):
+            return (p.lr * y.astype(_F64)).astype(_F32)
+    y64, check = _pow_estimate(x.astype(_F64), p.power)
+    with np.errstate(all="ignore"):
+        z = p.lr * y64
+    return _finish(p, b, z, check)
+
+
+def _policy(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+    pol = p.policy
+    if pol == _kernel.STEP:
+        return _step(p, b)
+    if pol == _kernel.STEPS:
+        return _steps(p, b)
+    if pol == _kernel.EXP:
+        with np.errstate(all="ignore"):
+            z = p.lr * np.power(p.gamma, b.astype(_F64))
+        return _finish(p, b, z, True)
+    if pol == _kernel.POLY:
+        return _poly(p, b)
+    if pol == _kernel.SIG:
+        return _sigmoid(p, b)
+    if pol == _kernel.RANDOM:
+        return _random(p, b)
+    if pol == _kernel.SGDR:
+        return _sgdr(p, b)
+    return np.full(b.shape, p.lr, dtype=_F32)
+
+
+def _step(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+    step = p.step % _U64 if p.fork == _kernel.FORK_PJREDDIE else p.step
+    if step == 0:
+        raise ZeroDivisionError("step=0: darknet divides by zero (SIGFPE) for policy step")
+    if step > _I64_MAX:
+        k = np.zeros(b.shape, dtype=_I64)
+    elif step > 0:
+        k = b // step
+    else:
+        k = -(b // -step)
+    uniq, first, inv = np.unique(k, return_index=True, return_inverse=True)
+    with np.errstate(all="ignore"):
+        z = p.lr * np.power(p.scale, uniq.astype(_F64))
+    vals = _finish(p, b[first], z, True)
+    return vals[inv.reshape(-1)]
+
+
+def _steps(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+    n = min(len(p.steps), len(p.scales))
+    values = [p.lr]
+    for sc in p.scales[:n]:
+        values.append(_kernel.f32(values[-1] * sc))
+    pj = p.fork == _kernel.FORK_PJREDDIE
+    # darknet stops at the first step > b: the count applied is the number of prefix
+    # maxima of the steps that are <= b.
+    cummax: list[int] = []
+    top = -(1 << 70)
+    for s in p.steps[:n]:
+        s_eff = s % _U64 if pj else s
+        top = max(top, s_eff)
+        cummax.append(min(max(top, -(1 << 63)), _I64_MAX))
+    if any(c == _I64_MAX for c in cummax) and int(b.max()) == _I64_MAX:
+        return _scalar_many(p, b)
+    count = np.searchsorted(np.array(cummax, dtype=_I64), b, side="right")
+    return np.array(values, dtype=_F32)[count]
+
+
+def _poly(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+    with np.errstate(all="ignore"):
+        base = _F32(1.0) - _to_f32(b) / _F32(_kernel.f32(float(p.max_batches)))
+    if p.fork == _kernel.FORK_HANKAI:
+        y = _ctypes_many(_kernel.powf, base, p.power)
+        with np.errstate(all="ignore"):
+            return (p.lr * y.astype(_F64)).astype(_F32)
+    y64, check = _pow_estimate(base.astype(_F64), p.power)
+    with np.errstate(all="ignore"):
+        z = p.lr * y64
+    return _finish(p, b, z, check)
+
+
+def _sigmoid(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+    if p.fork == _kernel.FORK_PJREDDIE:
+        # size_t arithmetic: b - step wraps modulo 2**64 when b < step
+        step = p.step % _U64
+        if step > _I64_MAX:
+            d = b.astype(_F64) + float(_U64 - step)  # both terms exact
+        else:
+            diff = b - step
+            d = diff.astype(_F64)
+            wrap = diff < 0
+            d[wrap] = d[wrap] + float(_U64)
+    else:
+        d = (b - p.step).astype(_F64)
+    with np.errstate(all="ignore"):
+        t = (p.gamma * d.astype(_F32).astype(_F64)).astype(_F32)
+        if p.fork == _kernel.FORK_HANKAI:
+            e = _ctypes_many(_kernel.expf, t).astype(_F64)
+            check = False
+        else:
+            e = np.exp(t.astype(_F64))
+            check = True
+        z = p.lr * (1.0 / (1.0 + e))
+    return _finish(p, b, z, check)
+
+
+def _uniform(seed: int, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """The kernel's ``uniform(seed, b)`` (splitmix64) vectorized in uint64."""
+    m = (1 << 64) - 1
+    z = b.astype(np.uint64) + np.uint64((seed * 0x9E3779B97F4A7C15 + 1) & m)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    return (z >> np.uint64(40)).astype(_F64) / float(1 << 24)
+
+
+def _random(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+    u = _uniform(p.seed, b)
+    y64, check = _pow_estimate(u, p.power)
+    with np.errstate(all="ignore"):
+        z = p.lr * y64
+    return _finish(p, b, z, check)
+
+
+def _sgdr(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+    cycle, mult = p.sgdr_cycle, p.sgdr_mult
+    bmax = int(b.max())
+    if cycle == 0 and bmax > 0:
+        raise ValueError("sgdr_cycle=0: darknet loops forever in its cycle search")
+    if mult == 1:
+        if cycle > 0:
+            k = np.maximum(0, (b - 1) // cycle)
+            start = k * cycle
+        else:
+            start = np.zeros(b.shape, dtype=_I64)
+        cyc = np.full(b.shape, float(cycle), dtype=_F64)
+    else:
+        starts, cycles, ends = [0], [cycle], []
+        s, c = 0, cycle
+        while c > 0 and s + c < bmax:
+            ends.append(s + c)
+            s += c
+            c *= mult
+            starts.append(s)
+            cycles.append(c)
+        j = np.searchsorted(np.array(ends, dtype=_I64), b, side="left")
+        start = np.array(starts, dtype=_I64)[j]
+        cyc = np.array([float(x) for x in cycles], dtype=_F64)[j]
+    pi = math.pi if p.fork == _kernel.FORK_HANKAI else _kernel.PI_ALEXEYAB
+    amp = 0.5 * _kernel.f32(p.lr - p.lr_min)
+    with np.errstate(all="ignore"):
+        theta = (b - start).astype(_F32).astype(_F64) * pi / cyc
+        z = p.lr_min + amp * (1.0 + np.cos(theta))
+    # cos is off by a few ulps of 1: an absolute error of about |amp| * 2**-50
+    return _finish(p, b, z, True, abs_err=abs(amp))
