@@ -48,7 +48,7 @@ class EvalCase:
         src = self.data["cfg_source"]
         if src["kind"] == "synthetic":
             return str(src["cfg_text"])
-        return (DARKNET_CFGS / src["file"]).read_bytes().decode("utf-8")
+        return (DARKNET_CFGS / Path(src["file"]).name).read_bytes().decode("utf-8")
 
     @property
     def source(self) -> str:
