@@ -1,0 +1,918 @@
+"""The cfg reader: each fork's own rules for reading a darknet ``.cfg`` (DESIGN.md §1).
+
+Two levels:
+
+* :func:`read_sections` splits a cfg into :class:`Section` objects holding
+  :class:`Entry` objects exactly as the chosen fork sees them (used by ``lint`` and
+  ``adjust``);
+* :func:`parse` / :func:`load` turn the ``[net]`` section into a frozen
+  :class:`~cfgsched.schedule.NetSchedule` holding every value as the fork stores it.
+
+Where the fork crashes, stops or loops forever, a :class:`~cfgsched.errors.CfgError`
+says so and names the line and key. Where the fork silently does something
+surprising, the result reproduces it and carries a :class:`~cfgsched.errors.CfgWarning`.
+
+Pure Python, standard library only.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import struct
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from cfgsched._kernel import ctrunc_div, f32
+from cfgsched.errors import CfgError, CfgWarning
+from cfgsched.schedule import FORKS, LayerLR, NetSchedule, Policy
+
+__all__ = ["Entry", "Section", "load", "parse", "read_sections"]
+
+_INT_MIN = -(1 << 31)
+_INT_MAX = (1 << 31) - 1
+_LONG_MIN = -(1 << 63)
+_LONG_MAX = (1 << 63) - 1
+_FLT_MAX = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]
+_FLT_MIN = 1.1754943508222875e-38
+
+#: Characters each C fork's ``strip()`` removes from every line.
+_C_STRIP = {"alexeyab": " \t\n\r", "pjreddie": " \t\n"}
+
+#: Policy names per fork (case-sensitive).
+_POLICIES: dict[str, Policy] = {
+    "constant": Policy.CONSTANT,
+    "step": Policy.STEP,
+    "exp": Policy.EXP,
+    "poly": Policy.POLY,
+    "steps": Policy.STEPS,
+    "sigmoid": Policy.SIG,
+    "random": Policy.RANDOM,
+    "sgdr": Policy.SGDR,
+}
+
+#: Section names hankai accepts (its layer-name table at the golden commit, which no
+#: longer has ``detection`` or ``reorg``). Any other name is fatal there.
+HANKAI_SECTIONS: frozenset[str] = frozenset(
+    {
+        "net", "network", "convolutional", "conv", "connected", "conn", "maxpool", "max",
+        "avgpool", "avg", "local_avgpool", "local_avg", "route", "shortcut", "upsample",
+        "yolo", "Gaussian_yolo", "region", "cost", "softmax", "soft", "dropout", "crop",
+        "local", "activation", "crnn", "gru", "lstm", "conv_lstm", "history", "rnn",
+        "reorg3d", "lrn", "normalization", "batchnorm", "contrastive", "scale_channels",
+        "sam", "empty", "silence", "implicit",
+    }
+)  # fmt: skip
+
+#: ``[net]`` keys hankai reads whatever the policy (all numeric except ``policy``).
+#: A ``[net]`` key hankai does not read is fatal ("unused or invalid").
+HANKAI_NET_KEYS: frozenset[str] = frozenset(
+    {
+        "max_batches", "batch", "learning_rate", "learning_rate_min", "sgdr_cycle",
+        "sgdr_mult", "momentum", "decay", "subdivisions", "time_steps", "track",
+        "augment_speed", "sequential_subdivisions", "try_fix_nan", "weights_reject_freq",
+        "equidistant_point", "badlabels_rejection_percentage", "num_sigmas_reject_badlabels",
+        "ema_alpha", "use_cuda_graph", "loss_scale", "dynamic_minibatch", "optimized_memory",
+        "workspace_size_limit_MB", "adam", "height", "width", "channels", "inputs", "flip",
+        "blur", "gaussian_noise", "mixup", "cutmix", "mosaic", "letter_box", "mosaic_bound",
+        "contrastive", "contrastive_jit_flip", "contrastive_color", "unsupervised",
+        "label_smooth_eps", "resize_step", "attention", "adversarial_lr", "max_chart_loss",
+        "angle", "aspect", "saturation", "exposure", "hue", "power", "policy", "burn_in",
+        "show_receptive_field",
+    }
+)  # fmt: skip
+
+#: Learning-rate keys that only some policies (or ``adam=1``) read.
+_POLICY_KEYS = ("step", "scale", "steps", "scales", "seq_scales", "gamma", "B1", "B2", "eps")
+_SGDR_KEYS = ("learning_rate_min", "sgdr_cycle", "sgdr_mult")
+_DETECTION_SECTIONS = ("yolo", "region", "Gaussian_yolo", "detection")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ``key=value`` line of a section, as the fork sees it.
+
+    ``key``/``value``: C forks (``alexeyab``, ``pjreddie``) remove their whitespace
+    characters everywhere in the line and split at the first ``=`` (so a ``#`` after a
+    value stays part of it); ``hankai`` trims both and cuts the value at the first ``#``.
+    ``line`` is 1-based; ``raw`` is the line exactly as in the file, without its ``\\n``
+    (a CRLF file keeps its ``\\r``). Lines without ``=``, with an empty value, comments
+    and blank lines are not entries. Duplicated keys give one entry each, in file order
+    (C forks use the first; hankai stops on them, so there are none for hankai).
+    """
+
+    key: str
+    value: str
+    line: int
+    raw: str
+
+
+@dataclass(frozen=True)
+class Section:
+    """A ``[name]`` header and the entries below it, up to the next header.
+
+    ``name`` is the text between the brackets as the fork sees it; ``line`` is the
+    1-based line of the header and ``raw`` that line as in the file.
+    """
+
+    name: str
+    line: int
+    entries: tuple[Entry, ...]
+    raw: str = ""
+
+    def get(self, key: str) -> Entry | None:
+        """The first entry named ``key`` (the one C forks use), or None."""
+        for e in self.entries:
+            if e.key == key:
+                return e
+        return None
+
+    def keys(self) -> list[str]:
+        """Entry keys in file order (duplicates included)."""
+        return [e.key for e in self.entries]
+
+
+# ---------------------------------------------------------------------------------------
+# C number conversions
+
+
+_WS = " \t\n\v\f\r"
+_DEC = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_HEX = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?\d+)?")
+_INFNAN = re.compile(r"[+-]?(?:inf(?:inity)?|nan(?:\([0-9A-Za-z_]*\))?)", re.IGNORECASE)
+_INT = re.compile(r"[+-]?\d+")
+_PLAIN_DEC = re.compile(r"[+-]?(?:\d+\.\d*|\.\d+)")
+
+
+def c_atof(s: str) -> tuple[float, int]:
+    """C ``atof``: the double read from the longest valid prefix and the characters used.
+
+    ``(0.0, 0)`` when no number starts the string (leading whitespace is skipped).
+    """
+    start = len(s) - len(s.lstrip(_WS))
+    for rx in (_HEX, _INFNAN, _DEC):
+        m = rx.match(s, start)
+        if m is None:
+            continue
+        text = m.group(0)
+        if rx is _HEX:
+            neg = text.startswith("-")
+            body = text.lstrip("+-")
+            if "p" not in body.lower():
+                body += "p0"
+            try:
+                value = float.fromhex(body)
+            except OverflowError:
+                value = math.inf
+            return (-value if neg else value), m.end()
+        if rx is _INFNAN:
+            low = text.lower()
+            neg = low.startswith("-")
+            value = math.nan if "nan" in low else math.inf
+            return (-value if neg else value), m.end()
+        try:
+            return float(text), m.end()
+        except (OverflowError, ValueError):  # pragma: no cover - float() rounds to inf
+            return math.inf, m.end()
+    return 0.0, 0
+
+
+def c_atoi(s: str) -> tuple[int, int]:
+    """C ``atoi`` (glibc: ``(int) strtol``): value and characters used; wraps like x86."""
+    start = len(s) - len(s.lstrip(_WS))
+    m = _INT.match(s, start)
+    if m is None:
+        return 0, 0
+    v = max(_LONG_MIN, min(_LONG_MAX, int(m.group(0))))
+    v &= 0xFFFFFFFF
+    return (v - (1 << 32) if v >= (1 << 31) else v), m.end()
+
+
+def _f32_cast_int(x: float) -> int:
+    """``static_cast<int>(float)`` on x86: truncation; out of range or NaN gives INT_MIN."""
+    if math.isnan(x) or not (_INT_MIN <= math.trunc(x) <= _INT_MAX):
+        return _INT_MIN
+    return math.trunc(x)
+
+
+def _nearest_f32(q: Fraction) -> float:
+    """The float32 nearest to the exact rational ``q`` (ties to even), as ``strtof`` does."""
+    if q == 0:
+        return 0.0
+    d = float(q)
+    if math.isinf(d):
+        return d
+    a = f32(d)
+    if math.isinf(a):
+        return a
+    bits = struct.unpack("<I", struct.pack("<f", a))[0]
+    best = a
+    for nb in (bits - 1, bits + 1):
+        if not 0 <= nb < 0xFFFFFFFF:
+            continue
+        b = struct.unpack("<f", struct.pack("<I", nb))[0]
+        if math.isinf(b) or math.isnan(b) or (b < 0) != (a < 0):
+            continue
+        da, db = abs(Fraction(best) - q), abs(Fraction(b) - q)
+        if db < da or (db == da and nb % 2 == 0):
+            best = b
+    return best
+
+
+_HK_FLOAT = re.compile(r"-?(?:\d+\.?\d*|\.\d+)")
+_HK_INT = re.compile(r"-?\d+")
+
+
+def hk_stof(s: str) -> float | None:
+    """hankai's ``std::stof`` on a string of ``-.0123456789``; None where it throws.
+
+    It reads the longest decimal prefix, rounded once to float32; it throws when no
+    number starts the string or the value is out of float range (overflow, or a
+    non-zero value below FLT_MIN, where ``strtof`` sets ERANGE).
+    """
+    m = _HK_FLOAT.match(s)
+    if m is None:
+        return None
+    q = Fraction(m.group(0))
+    v = _nearest_f32(q)
+    if math.isinf(v) or (q != 0 and abs(v) < _FLT_MIN):
+        return None
+    return v
+
+
+def hk_stoi(s: str) -> int | None:
+    """hankai's ``std::stoi`` on a run of ``-0123456789``; None where it throws."""
+    m = _HK_INT.match(s)
+    if m is None:
+        return None
+    v = int(m.group(0))
+    return v if _INT_MIN <= v <= _INT_MAX else None
+
+
+def _runs(value: str, chars: str) -> list[str]:
+    """Maximal runs of ``chars`` in ``value`` (hankai's list element scanner)."""
+    return re.findall("[" + re.escape(chars) + "]+", value)
+
+
+# ---------------------------------------------------------------------------------------
+# Reading lines and sections
+
+
+@dataclass
+class _Item:
+    key: str
+    value: str | None  # None: a C-fork line without '=' (darknet stores a NULL value)
+    line: int
+    raw: str
+    num: float | None = None  # hankai: the float32 read when the value looks numeric
+
+
+@dataclass
+class _Sec:
+    name: str
+    header: str
+    line: int
+    raw: str
+    items: list[_Item] = field(default_factory=list)
+    empties: list[_Item] = field(default_factory=list)  # key= with nothing after it
+
+
+def _split_lines(text: str) -> list[str]:
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _read_c(text: str, fork: str, source: str) -> list[_Sec]:
+    table = str.maketrans("", "", _C_STRIP[fork])
+    secs: list[_Sec] = []
+    for n, raw in enumerate(_split_lines(text), start=1):
+        s = raw.split("\0", 1)[0].translate(table)
+        if not s or s[0] in "#;":
+            continue
+        if s[0] == "[":
+            name = s[1:-1] if s.endswith("]") and len(s) > 1 else s[1:]
+            secs.append(_Sec(name, s, n, raw))
+            continue
+        if not secs:
+            raise CfgError(
+                source,
+                n,
+                None,
+                "darknet crashes here: text before the first [section] "
+                "(a UTF-8 BOM or a key outside any section)",
+            )
+        eq = s.find("=")
+        if eq < 0:
+            secs[-1].items.append(_Item(s, None, n, raw))
+        elif eq == len(s) - 1:
+            secs[-1].empties.append(_Item(s[:eq], "", n, raw))
+        else:
+            secs[-1].items.append(_Item(s[:eq], s[eq + 1 :], n, raw))
+    return secs
+
+
+_HK_RX = re.compile(r"^\[([^\n\r]+)\]|^[ \t]*([^#= \t]+)[ \t]*=[ \t]*([^#]+)")
+_HK_EMPTY = re.compile(r"^[ \t]*([^#= \t]+)[ \t]*=[ \t]*(?:#|$)")
+_HK_TRIM = " \t\r\n\v\f"
+_HK_NUM_CHARS = frozenset("-.0123456789")
+
+
+def _read_hk(text: str, source: str) -> list[_Sec]:
+    secs: list[_Sec] = []
+    for n, raw in enumerate(_split_lines(text), start=1):
+        line = raw.rstrip(" \t\r\n") or raw
+        m = _HK_RX.search(line)
+        if m is None:
+            e = _HK_EMPTY.match(line)
+            if e is not None and secs:
+                secs[-1].empties.append(_Item(e.group(1), "", n, raw))
+            continue
+        if m.group(1) is not None:
+            name = m.group(1)
+            if name not in HANKAI_SECTIONS:
+                raise CfgError(
+                    source, n, None, f'hankai stops: layer name "{name}" is not supported'
+                )
+            secs.append(_Sec(name, "[" + name + "]", n, raw))
+            continue
+        if not secs:
+            raise CfgError(
+                source, n, None, "hankai stops: cannot add a configuration line without a section"
+            )
+        key = m.group(2).strip(_HK_TRIM)
+        val = m.group(3).strip(_HK_TRIM)
+        sec = secs[-1]
+        for it in sec.items:
+            if it.key == key:
+                raise CfgError(
+                    source,
+                    n,
+                    key,
+                    f'hankai stops: duplicate key "{key}" in [{sec.name}] '
+                    f"at lines #{it.line} and #{n}",
+                )
+        num = None
+        if val and set(val) <= _HK_NUM_CHARS:
+            num = hk_stof(val)
+            if num is None:
+                raise CfgError(
+                    source, n, key, f'hankai stops: failed to parse numeric value from "{val}"'
+                )
+        sec.items.append(_Item(key, val, n, raw, num))
+    return secs
+
+
+def _check_fork(fork: str) -> None:
+    if fork not in FORKS:
+        raise ValueError(f"unknown fork {fork!r}: choose one of {', '.join(FORKS)}")
+
+
+def _read(text: str, fork: str, source: str) -> list[_Sec]:
+    _check_fork(fork)
+    if fork == "hankai":
+        return _read_hk(text, source)
+    return _read_c(text, fork, source)
+
+
+def read_sections(text: str, *, fork: str = "alexeyab", source: str = "<string>") -> list[Section]:
+    """Split ``text`` into sections and entries following ``fork``'s reading rules.
+
+    Only the reading stage is done: the ``[net]`` values are not checked. Raises
+    :class:`CfgError` where the fork stops while reading (C forks: text before the first
+    section; hankai: an unknown section name, a duplicate key, a number ``std::stof``
+    rejects, a key before any section) and ``ValueError`` for an unknown fork.
+    Lines are split at ``\\n`` only; a C fork sees each line up to its first NUL.
+    """
+    out = []
+    for s in _read(text, fork, source):
+        entries = tuple(
+            Entry(i.key, i.value, i.line, i.raw) for i in s.items if i.value is not None
+        )
+        out.append(Section(s.name, s.line, entries, s.raw))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# [net] parsing
+
+
+def _col(raw: str) -> int:
+    eq = raw.find("=")
+    return eq + 2 if eq >= 0 else 1
+
+
+class _Net:
+    """Collects values, warnings and line numbers while one ``[net]`` is parsed."""
+
+    def __init__(self, fork: str, source: str, sec: _Sec) -> None:
+        self.fork = fork
+        self.source = source
+        self.sec = sec
+        self.warnings: list[CfgWarning] = []
+        self.lines: dict[str, int] = {}
+        self.used: set[int] = set()
+
+    def warn(self, code: str, item: _Item | None, message: str) -> None:
+        line = None if item is None else item.line
+        key = None if item is None else item.key
+        col = 1 if item is None else _col(item.raw)
+        self.warnings.append(CfgWarning(code, line, key, message, col))
+
+    def error(self, item: _Item | None, key: str | None, message: str) -> CfgError:
+        return CfgError(self.source, None if item is None else item.line, key, message)
+
+    # -- C forks -------------------------------------------------------------------
+    def c_item(self, key: str) -> _Item | None:
+        """``option_find``: the first line with this key (a bare key gives a NULL value)."""
+        for it in self.sec.items:
+            if it.key == key:
+                self.lines.setdefault(key, it.line)
+                return it
+        return None
+
+    def c_str(self, key: str) -> _Item | None:
+        it = self.c_item(key)
+        return it if (it is not None and it.value is not None) else None
+
+    def c_int(self, key: str, default: int) -> int:
+        it = self.c_str(key)
+        if it is None or it.value is None:
+            return default
+        val = it.value
+        v, used = c_atoi(val)
+        if used < len(val):
+            fv, fused = c_atof(val)
+            if fused == len(val) and _PLAIN_DEC.fullmatch(val):
+                if fv != v:
+                    self.warn("P011", it, f"{key}={val} is an integer key: darknet uses {v}")
+            else:
+                bad = val[used] if used < len(val) else ""
+                self.warn("P004", it, f"{key}={val} is read as {v} (atoi stops at {bad!r})")
+        return v
+
+    def c_float(self, key: str, default: float) -> float:
+        it = self.c_str(key)
+        if it is None or it.value is None:
+            return f32(default)
+        v, used = c_atof(it.value)
+        if used < len(it.value):
+            rest = it.value[used:]
+            self.warn("P004", it, f"{key}={it.value} is read as {v!r} (atof stops at '{rest[0]}')")
+        return f32(v)
+
+    # -- hankai --------------------------------------------------------------------
+    def hk_item(self, key: str) -> _Item | None:
+        for it in self.sec.items:
+            if it.key == key:
+                self.used.add(id(it))
+                self.lines[key] = it.line
+                return it
+        return None
+
+    def hk_num(self, key: str) -> tuple[_Item | None, float | None]:
+        it = self.hk_item(key)
+        if it is None:
+            return None, None
+        if it.num is None:
+            raise self.error(
+                it, key, f'hankai stops: key "{key}" should be numeric, found "{it.value}"'
+            )
+        return it, it.num
+
+    def hk_int(self, key: str, default: int) -> int:
+        it, v = self.hk_num(key)
+        if it is None or v is None:
+            return default
+        if v != math.trunc(v):
+            self.warn(
+                "P011", it, f"{key}={it.value} is an integer key: hankai uses {math.trunc(v)}"
+            )
+        return _f32_cast_int(v)
+
+    def hk_float(self, key: str, default: float) -> float:
+        it, v = self.hk_num(key)
+        if it is None or v is None:
+            return f32(default)
+        return v
+
+
+def _policy(net: _Net, item: _Item | None, name: str) -> Policy:
+    fork = net.fork
+    pol = _POLICIES.get(name)
+    if pol is Policy.SGDR and fork == "pjreddie":
+        pol = None
+    if pol is None:
+        if fork == "hankai":
+            raise net.error(
+                item, "policy", f'hankai stops: learning rate policy "{name}" is not supported'
+            )
+        net.warn("P001", item, f"Couldn't find policy {name}, going with constant")
+        return Policy.CONSTANT
+    if pol is Policy.RANDOM:
+        net.warn("P008", item, "policy=random: darknet's draws are not reproducible")
+    return pol
+
+
+def _c_steps(net: _Net, pol: Policy) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """steps/scales(/seq_scales) as the C forks read them; CfgError where they crash."""
+    fork = net.fork
+    l_it = net.c_str("steps")
+    p_it = net.c_str("scales")
+    s_it = net.c_str("seq_scales") if fork == "alexeyab" else None
+    if pol is Policy.STEPS and (l_it is None or p_it is None):
+        missing = "steps" if l_it is None else "scales"
+        pol_it = net.c_str("policy")
+        raise net.error(
+            pol_it if l_it is None else l_it,
+            missing,
+            f"darknet stops: STEPS policy must have steps and scales ({missing} missing)",
+        )
+    if l_it is None or l_it.value is None:
+        return (), ()
+    lv = l_it.value
+    counted = lv.split("#", 1)[0] if fork == "alexeyab" else lv
+    n = 1 + counted.count(",")
+    lparts = lv.split(",")
+    if "#" in lv:
+        net.warn("P002", l_it, "'#' inside steps: C forks have no inline comments")
+
+    def crash_if_short(it: _Item | None, key: str) -> list[str] | None:
+        if it is None or it.value is None:
+            return None
+        parts = it.value.split(",")
+        if len(parts) < n:
+            blame_steps = lv.endswith(",") or ("#" in lv and fork == "pjreddie")
+            bad = l_it if blame_steps else it
+            why = ""
+            if lv.endswith(","):
+                why = " (trailing comma in steps)"
+            elif "#" in lv and fork == "pjreddie":
+                why = " (pjreddie also counts the commas after '#' in steps)"
+            raise net.error(
+                bad,
+                "steps" if blame_steps else key,
+                f"darknet crashes here: fewer {key} ({len(parts)}) than steps ({n}){why}",
+            )
+        if len(parts) > n:
+            if key == "scales":
+                net.warn("P006", it, f"more scales ({len(parts)}) than steps ({n}): extra ignored")
+        if "#" in it.value:
+            net.warn("P002", it, f"'#' inside {key}: C forks have no inline comments")
+        return parts
+
+    pparts = crash_if_short(p_it, "scales")
+    crash_if_short(s_it, "seq_scales")
+    steps = tuple(c_atoi(lparts[i])[0] for i in range(n))
+    if pparts is None:
+        scales = tuple(1.0 for _ in range(n))
+    else:
+        scales = tuple(f32(c_atof(pparts[i])[0]) for i in range(n))
+    if n > 1 and lv.endswith(",") and p_it is not None and (p_it.value or "").endswith(","):
+        net.warn(
+            "P007", l_it, "trailing comma in steps and scales: adds step 0 with scale 0 (LR 0)"
+        )
+    return steps, scales
+
+
+def _hk_steps(net: _Net, pol: Policy) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    l_it = net.hk_item("steps")
+    p_it = net.hk_item("scales")
+    net.hk_item("seq_scales")
+    steps: list[int] = []
+    if l_it is not None and l_it.value:
+        for run in _runs(l_it.value, "-0123456789"):
+            v = hk_stoi(run)
+            if v is None:
+                break
+            steps.append(v)
+    scales: list[float] = []
+    if p_it is not None and p_it.value:
+        for run in _runs(p_it.value, "-.0123456789"):
+            f = hk_stof(run)
+            if f is None:
+                break
+            scales.append(f)
+    if pol is Policy.STEPS and (not steps or not scales):
+        missing = "steps" if not steps else "scales"
+        it = l_it if not steps else p_it
+        raise net.error(
+            it or net.hk_item("policy"),
+            missing,
+            "hankai stops: STEPS policy must have steps and scales in cfg file",
+        )
+    n = len(steps)
+    if len(scales) > n and p_it is not None:
+        net.warn("P006", p_it, f"more scales ({len(scales)}) than steps ({n}): extra ignored")
+    if len(scales) < n and (p_it is not None or pol is Policy.STEPS):
+        net.warn(
+            "P013",
+            p_it or l_it,
+            f"fewer scales ({len(scales)}) than steps ({n}): hankai pads with 0.0 (LR becomes 0)",
+        )
+    scales = (scales + [0.0] * n)[:n]
+    return tuple(steps), tuple(scales)
+
+
+def _batch(net: _Net, batch: int, subdivs: int, time_steps: int) -> tuple[int, int]:
+    """(mini_batch, time_steps) after darknet's division and clamps; CfgError on SIGFPE."""
+    sub_it = _first(net.sec, "subdivisions")
+    batch_it = _first(net.sec, "batch")
+    if subdivs == 0:
+        raise net.error(sub_it, "subdivisions", "darknet divides by zero (SIGFPE): subdivisions=0")
+    mini = ctrunc_div(batch, subdivs) * time_steps
+    if net.fork == "pjreddie":
+        if mini == 0:
+            raise net.error(
+                sub_it if sub_it is not None else batch_it,
+                "subdivisions" if sub_it is not None else "batch",
+                f"darknet divides by zero (SIGFPE): batch ({batch}) / subdivisions ({subdivs})"
+                f" * time_steps ({time_steps}) is 0 images per mini-batch",
+            )
+    else:
+        if mini < 1:
+            mini = 1
+        if time_steps < 1:
+            time_steps = 1
+        if mini < time_steps:
+            mini = time_steps
+    if batch % subdivs != 0 or batch < subdivs:
+        net.warn(
+            "P009",
+            sub_it or batch_it,
+            f"batch={batch} is not a multiple of subdivisions={subdivs}: "
+            f"{mini * subdivs} images per iteration",
+        )
+    return mini, time_steps
+
+
+def _net_c(net: _Net) -> dict[str, object]:
+    fork = net.fork
+    v: dict[str, object] = {}
+    alex = fork == "alexeyab"
+    v["max_batches"] = net.c_int("max_batches", 0)
+    batch = net.c_int("batch", 1)
+    v["learning_rate"] = net.c_float("learning_rate", 0.001)
+    if alex:
+        v["learning_rate_min"] = net.c_float("learning_rate_min", 0.00001)
+        v["sgdr_cycle"] = net.c_int("sgdr_cycle", int(v["max_batches"]))  # type: ignore[call-overload]
+        v["sgdr_mult"] = net.c_int("sgdr_mult", 2)
+    v["momentum"] = net.c_float("momentum", 0.9)
+    v["decay"] = net.c_float("decay", 0.0001)
+    subdivs = net.c_int("subdivisions", 1)
+    time_steps = net.c_int("time_steps", 1)
+    v["batch"], v["subdivisions"] = batch, subdivs
+    v["mini_batch"], v["time_steps"] = _batch(net, batch, subdivs, time_steps)
+    adam = net.c_int("adam", 0)
+    v["adam"] = adam != 0
+    if adam:
+        v["b1"] = net.c_float("B1", 0.9)
+        v["b2"] = net.c_float("B2", 0.999)
+        v["eps"] = net.c_float("eps", 0.000001)
+    v["power"] = net.c_float("power", 4)
+    pol_it = net.c_str("policy")
+    name = "constant" if pol_it is None or pol_it.value is None else pol_it.value
+    if pol_it is not None and pol_it.value is not None and "#" in pol_it.value:
+        net.warn("P002", pol_it, "'#' inside policy: C forks have no inline comments")
+    pol = _policy(net, pol_it, name)
+    v["policy"], v["policy_name"] = pol, name
+    v["burn_in"] = net.c_int("burn_in", 0)
+    v["step"], v["scale"], v["gamma"] = 0, 0.0, 0.0
+    if pol is Policy.STEP:
+        v["step"] = net.c_int("step", 1)
+        v["scale"] = net.c_float("scale", 1)
+    elif pol is Policy.STEPS or (pol is Policy.SGDR and alex):
+        v["steps"], v["scales"] = _c_steps(net, pol)
+    elif pol is Policy.EXP:
+        v["gamma"] = net.c_float("gamma", 1)
+    elif pol is Policy.SIG:
+        v["gamma"] = net.c_float("gamma", 1)
+        v["step"] = net.c_int("step", 1)
+    return v
+
+
+def _net_hk(net: _Net) -> dict[str, object]:
+    v: dict[str, object] = {}
+    h = net
+    v["max_batches"] = h.hk_int("max_batches", 0)
+    batch = h.hk_int("batch", 1)
+    v["learning_rate"] = h.hk_float("learning_rate", 0.001)
+    v["learning_rate_min"] = h.hk_float("learning_rate_min", 0.00001)
+    v["sgdr_cycle"] = h.hk_int("sgdr_cycle", int(v["max_batches"]))  # type: ignore[call-overload]
+    v["sgdr_mult"] = h.hk_int("sgdr_mult", 2)
+    v["momentum"] = h.hk_float("momentum", 0.9)
+    v["decay"] = h.hk_float("decay", 0.0001)
+    subdivs = h.hk_int("subdivisions", 1)
+    time_steps = h.hk_int("time_steps", 1)
+    for k in ("track", "augment_speed", "sequential_subdivisions", "try_fix_nan"):
+        h.hk_num(k)
+    v["batch"], v["subdivisions"] = batch, subdivs
+    v["mini_batch"], v["time_steps"] = _batch(net, batch, subdivs, time_steps)
+    for k in (
+        "weights_reject_freq", "equidistant_point", "badlabels_rejection_percentage",
+        "num_sigmas_reject_badlabels", "ema_alpha", "use_cuda_graph", "loss_scale",
+        "dynamic_minibatch", "optimized_memory", "workspace_size_limit_MB",
+    ):  # fmt: skip
+        h.hk_num(k)
+    adam = h.hk_int("adam", 0)
+    v["adam"] = adam != 0
+    if adam:
+        v["b1"] = h.hk_float("B1", 0.9)
+        v["b2"] = h.hk_float("B2", 0.999)
+        v["eps"] = h.hk_float("eps", 0.000001)
+    dims = [h.hk_int(k, 0) for k in ("height", "width", "channels")]
+    inputs = h.hk_int("inputs", dims[0] * dims[1] * dims[2])
+    for k in (
+        "flip", "blur", "gaussian_noise", "mixup", "cutmix", "mosaic", "letter_box",
+        "mosaic_bound", "contrastive", "contrastive_jit_flip", "contrastive_color",
+        "unsupervised", "label_smooth_eps", "resize_step", "attention", "adversarial_lr",
+        "max_chart_loss", "angle", "aspect", "saturation", "exposure", "hue",
+    ):  # fmt: skip
+        h.hk_num(k)
+    v["power"] = h.hk_float("power", 4)
+    if not inputs and not all(dims):
+        raise h.error(
+            None, None, "hankai stops: no input parameters supplied (width/height/channels)"
+        )
+    pol_it = h.hk_item("policy")
+    name = "constant" if pol_it is None or pol_it.value is None else pol_it.value
+    pol = _policy(net, pol_it, name)
+    v["policy"], v["policy_name"] = pol, name
+    v["burn_in"] = h.hk_int("burn_in", 0)
+    v["step"], v["scale"], v["gamma"] = 0, 0.0, 0.0
+    if pol is Policy.STEP:
+        v["step"] = h.hk_int("step", 1)
+        v["scale"] = h.hk_float("scale", 1)
+    elif pol in (Policy.STEPS, Policy.SGDR):
+        v["steps"], v["scales"] = _hk_steps(net, pol)
+    elif pol is Policy.EXP:
+        v["gamma"] = h.hk_float("gamma", 1)
+    elif pol is Policy.SIG:
+        v["gamma"] = h.hk_float("gamma", 1)
+        v["step"] = h.hk_int("step", 1)
+    h.hk_num("show_receptive_field")
+    unused = sorted(
+        (it for it in net.sec.items if id(it) not in net.used), key=lambda it: it.key.encode()
+    )
+    if unused:
+        it = unused[0]
+        raise h.error(
+            it,
+            it.key,
+            f"hankai stops: config line #{it.line} from section [{net.sec.name}] "
+            f"is unused or invalid: {it.key}={it.value}",
+        )
+    return v
+
+
+def _check_lr_code(net: _Net, v: dict[str, object]) -> None:
+    """CfgError where the fork's LR code divides by zero or loops forever."""
+    pol = v["policy"]
+    if pol in (Policy.STEP,) and v["step"] == 0:
+        it = _first(net.sec, "step")
+        raise net.error(it, "step", "darknet divides by zero: step=0 with policy=step")
+    if pol is Policy.SGDR:
+        cycle = int(v["sgdr_cycle"])  # type: ignore[call-overload]
+        mult = int(v["sgdr_mult"])  # type: ignore[call-overload]
+        mb = int(v["max_batches"])  # type: ignore[call-overload]
+        if cycle <= 0:
+            it = _first(net.sec, "sgdr_cycle") or _first(net.sec, "max_batches")
+            raise net.error(
+                it,
+                "sgdr_cycle",
+                f"darknet would loop forever: sgdr_cycle must be > 0 (it is {cycle})",
+            )
+        if mult <= 0 and mb > cycle:
+            raise net.error(
+                _first(net.sec, "sgdr_mult"),
+                "sgdr_mult",
+                f"darknet would loop forever: sgdr_mult must be > 0 (it is {mult}) "
+                f"once training passes the first cycle ({cycle} < max_batches {mb})",
+            )
+
+
+def _first(sec: _Sec, key: str) -> _Item | None:
+    for it in sec.items:
+        if it.key == key:
+            return it
+    return None
+
+
+def _c_notes(net: _Net) -> None:
+    """P002/P003/P005/P010/P012 for the ``[net]`` lines of a C fork."""
+    read = set(net.lines)
+    for it in net.sec.empties:
+        net.warn(
+            "P003", it, f"Config file error line {it.line}, could parse: {it.key} (default kept)"
+        )
+    first: dict[str, _Item] = {}
+    for it in net.sec.items:
+        prev = first.get(it.key)
+        if prev is not None:
+            if prev.value is None:
+                net.warn(
+                    "P012",
+                    it,
+                    f"{it.key} on line {it.line} is never read: line {prev.line} has the same "
+                    "key without '=' and darknet finds that one first (default used)",
+                )
+            else:
+                net.warn("P005", it, f"duplicate key {it.key}: line {prev.line} wins")
+            continue
+        first[it.key] = it
+        if it.value is None:
+            net.warn("P012", it, f"line without '=' ignored: {it.key}")
+            continue
+        if "#" in it.value and it.key not in ("policy", "steps", "scales", "seq_scales"):
+            net.warn("P002", it, f"'#' inside {it.key}: C forks have no inline comments")
+        if (it.key in _POLICY_KEYS or it.key in _SGDR_KEYS) and it.key not in read:
+            net.warn("P010", it, f"{it.key} is ignored by {net.fork} with this policy")
+
+
+def _layers(fork: str, source: str, secs: list[_Sec]) -> tuple[tuple[LayerLR, ...], int | None]:
+    lrs: list[LayerLR] = []
+    classes: int | None = None
+    for idx, s in enumerate(secs[1:]):
+        it = _first(s, "learning_rate")
+        if it is not None and it.value is not None:
+            if fork == "hankai":
+                if it.num is None:
+                    raise CfgError(
+                        source,
+                        it.line,
+                        "learning_rate",
+                        f'hankai stops: key "learning_rate" should be numeric, found "{it.value}"',
+                    )
+                mult = it.num
+            else:
+                mult = f32(c_atof(it.value)[0])
+            lrs.append(LayerLR(idx, s.name, mult, it.line))
+        if classes is None and s.name in _DETECTION_SECTIONS:
+            c = _first(s, "classes")
+            if c is not None and c.value is not None:
+                if fork == "hankai":
+                    classes = _f32_cast_int(c.num) if c.num is not None else None
+                else:
+                    classes = c_atoi(c.value)[0]
+    return tuple(lrs), classes
+
+
+def parse(text: str, *, fork: str = "alexeyab", source: str = "<string>") -> NetSchedule:
+    """Read a cfg's ``[net]`` schedule the way ``fork`` does.
+
+    Raises :class:`CfgError` where the fork would crash, stop or loop forever (the
+    message says which), ``ValueError`` for an unknown fork. Everything the fork does
+    silently but surprisingly is reproduced and listed in ``NetSchedule.warnings``.
+    """
+    secs = _read(text, fork, source)
+    if not secs:
+        raise CfgError(source, None, None, "darknet stops: the config file has no sections")
+    first = secs[0]
+    if fork == "hankai":
+        if len(secs) < 2:
+            raise CfgError(
+                source, None, None, "hankai stops: cannot create a network without layer sections"
+            )
+        ok = first.name in ("net", "network")
+    else:
+        ok = first.header in ("[net]", "[network]")
+    if not ok:
+        who = "hankai" if fork == "hankai" else "darknet"
+        raise CfgError(
+            source,
+            first.line,
+            None,
+            f"{who} stops: First section must be [net] or [network], found {first.header!r}",
+        )
+    net = _Net(fork, source, first)
+    v = _net_hk(net) if fork == "hankai" else _net_c(net)
+    if fork == "hankai":
+        for it in first.empties:
+            net.warn(
+                "P003",
+                it,
+                f"empty value: hankai ignores line {it.line}, {it.key} keeps its default",
+            )
+    else:
+        _c_notes(net)
+    _check_lr_code(net, v)
+    lrs, classes = _layers(fork, source, secs)
+    v.update(
+        fork=fork,
+        warnings=tuple(net.warnings),
+        lines=dict(net.lines),
+        source=source,
+        layer_lrs=lrs,
+        classes=classes,
+    )
+    return NetSchedule(**v)  # type: ignore[arg-type]
+
+
+def load(path: str | os.PathLike[str], *, fork: str = "alexeyab") -> NetSchedule:
+    """:func:`parse` the file at ``path`` (UTF-8, undecodable bytes replaced)."""
+    _check_fork(fork)
+    with open(path, "rb") as fh:
+        data = fh.read()
+    return parse(data.decode("utf-8", errors="replace"), fork=fork, source=os.fspath(path))
