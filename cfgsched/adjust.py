@@ -1,0 +1,249 @@
+"""``cfgsched adjust``: edit ``[net]`` values in place, keeping every other byte.
+
+Only the value text of an edited key changes (its key spelling, spacing, indentation, line
+ending and any trailing comment stay). A key that is absent is inserted after the last entry
+of ``[net]``, with the file's line ending. The edited text must parse with the fork.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from cfgsched.errors import CfgError
+from cfgsched.schedule import NetSchedule, f32
+
+_INT = r"[+-]?\d+"
+_FLOAT = r"[+-]?(?:\d+\.?\d*|\.\d+)"
+
+#: Schedule keys ``adjust`` edits and the kind of value each takes.
+KEY_KINDS: dict[str, str] = {
+    "learning_rate": "float",
+    "momentum": "float",
+    "decay": "float",
+    "burn_in": "int",
+    "power": "float",
+    "policy": "policy",
+    "step": "int",
+    "scale": "float",
+    "gamma": "float",
+    "max_batches": "int",
+    "learning_rate_min": "float",
+    "sgdr_cycle": "int",
+    "sgdr_mult": "int",
+    "steps": "ints",
+    "scales": "floats",
+    "batch": "int",
+    "subdivisions": "int",
+    "time_steps": "int",
+    "adam": "int",
+    "B1": "float",
+    "B2": "float",
+    "eps": "float",
+}
+#: Keys a fork does not read.
+NOT_READ: dict[str, frozenset[str]] = {
+    "pjreddie": frozenset({"learning_rate_min", "sgdr_cycle", "sgdr_mult"}),
+}
+_POLICIES = ("constant", "step", "steps", "exp", "poly", "sigmoid", "random", "sgdr")
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Set ``[net]`` key ``key`` to the cfg text ``value``."""
+
+    key: str
+    value: str
+
+
+def policies(fork: str) -> tuple[str, ...]:
+    """Policy names ``fork`` knows (pjreddie has no sgdr)."""
+    return _POLICIES[:-1] if fork == "pjreddie" else _POLICIES
+
+
+def check_edit(key: str, value: str, fork: str) -> Edit:
+    """Validate ``key=value`` for ``fork``; raise ValueError naming what is wrong."""
+    key = key.strip()
+    value = value.strip()
+    if key not in KEY_KINDS or key in NOT_READ.get(fork, frozenset()):
+        known = ", ".join(k for k in KEY_KINDS if k not in NOT_READ.get(fork, frozenset()))
+        raise ValueError(f"{key!r} is not a [net] schedule key {fork} reads (one of {known})")
+    kind = KEY_KINDS[key]
+    ok: bool
+    if kind == "int":
+        ok = re.fullmatch(_INT, value) is not None
+        what = "an integer"
+    elif kind == "float":
+        ok = re.fullmatch(_FLOAT, value) is not None
+        what = "a decimal number without exponent"
+    elif kind == "policy":
+        ok = value in policies(fork)
+        what = "one of " + ", ".join(policies(fork))
+    else:
+        one = _INT if kind == "ints" else _FLOAT
+        parts = [p.strip() for p in value.split(",")]
+        ok = all(re.fullmatch(one, p) for p in parts)
+        value = ",".join(parts)
+        what = "a comma-separated list of " + ("integers" if kind == "ints" else "decimals")
+    if not ok:
+        raise ValueError(f"{key}={value!r}: the value must be {what}")
+    return Edit(key, value)
+
+
+def parse_set(item: str, fork: str) -> Edit:
+    """A ``--set KEY=VALUE`` option as a validated :class:`Edit`."""
+    if "=" not in item:
+        raise ValueError(f"--set {item!r}: expected KEY=VALUE")
+    key, value = item.split("=", 1)
+    return check_edit(key, value, fork)
+
+
+def float_text(x: float) -> str:
+    """Shortest positional decimal that reads back as the float32 ``x`` (no exponent)."""
+    return str(np.format_float_positional(np.float32(x), unique=True, trim="-"))
+
+
+def gpu_edits(s: NetSchedule, gpus: int) -> list[Edit]:
+    """AlexeyAB's advice for ``-gpus N``: learning_rate / N, burn_in x N."""
+    if gpus < 1:
+        raise ValueError(f"--gpus {gpus}: must be >= 1")
+    if s.fork == "hankai":
+        raise ValueError(
+            "--gpus: hankai does not multiply learning_rate by the GPU count, so the"
+            " lr/N advice does not apply (use --set)"
+        )
+    lr, burn = f32(s.learning_rate / gpus), s.burn_in * gpus
+    edits = [Edit("learning_rate", float_text(lr))]
+    if s.burn_in > 0:
+        edits.append(Edit("burn_in", str(burn)))
+    return edits
+
+
+@dataclass(frozen=True)
+class _Entry:
+    index: int  # index into text.split("\n")
+    key: str
+
+
+def _net_entries(lines: list[str]) -> tuple[int, list[_Entry]]:
+    """``(header index, entries)`` of the first section (``[net]``)."""
+    header = -1
+    entries: list[_Entry] = []
+    for i, raw in enumerate(lines):
+        text = raw.strip()
+        if text.startswith("["):
+            if header >= 0:
+                break
+            header = i
+            continue
+        if header < 0 or not text or text[0] in "#;" or "=" not in text:
+            continue
+        entries.append(_Entry(i, "".join(text.split("=", 1)[0].split())))
+    return header, entries
+
+
+def _replace_value(raw: str, value: str, fork: str) -> str:
+    body, cr = (raw[:-1], "\r") if raw.endswith("\r") else (raw, "")
+    eq = body.index("=")
+    start = eq + 1
+    while start < len(body) and body[start] in " \t":
+        start += 1
+    stop = len(body)
+    if fork == "hankai" and "#" in body[start:]:
+        stop = body.index("#", start)
+    while stop > start and body[stop - 1] in " \t":
+        stop -= 1
+    return body[:start] + value + body[stop:] + cr
+
+
+def apply_edits(text: str, edits: Sequence[Edit], *, fork: str, source: str) -> str:
+    """``text`` with ``edits`` applied in place; CfgError if the result does not parse."""
+    from cfgsched.parser import parse
+
+    keys = [e.key for e in edits]
+    dup = {k for k in keys if keys.count(k) > 1}
+    if dup:
+        raise CfgError(source, None, sorted(dup)[0], "set twice in one adjust")
+    lines = text.split("\n")
+    header, entries = _net_entries(lines)
+    if header < 0:
+        raise CfgError(source, None, None, "no [net] section to adjust")
+    crlf = "\r\n" in text
+    for e in edits:
+        found = next((x for x in entries if x.key == e.key), None)
+        if found is not None:
+            lines[found.index] = _replace_value(lines[found.index], e.value, fork)
+            continue
+        after = entries[-1].index if entries else header
+        prev = lines[after]
+        indent = prev[: len(prev) - len(prev.lstrip())] if entries else ""
+        new = f"{indent}{e.key}={e.value}"
+        if after == len(lines) - 1:  # last line without a line ending
+            if crlf and not prev.endswith("\r"):
+                lines[after] = prev + "\r"
+        elif crlf:
+            new += "\r"
+        lines.insert(after + 1, new)
+        entries.append(_Entry(after + 1, e.key))
+    out = "\n".join(lines)
+    try:
+        parse(out, fork=fork, source=source)
+    except CfgError as exc:
+        raise CfgError(
+            source, exc.line, exc.key, f"the adjusted cfg would not load: {exc.message}"
+        ) from None
+    return out
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """darknet's LR at the resume point of a .weights file, before and after the edit."""
+
+    iteration_before: int
+    iteration_after: int
+    lr_before: float
+    lr_after: float
+    stops_before: bool
+    stops_after: bool
+
+    def lines(self, before: NetSchedule, after: NetSchedule) -> list[str]:
+        """Human-readable summary (for stderr)."""
+
+        def one(tag: str, it: int, lr: float, stops: bool, s: NetSchedule) -> str:
+            t = f"{tag}: resumes at iteration {it:,}; next update b={it + 1:,}: LR {_fmt(lr)}"
+            if stops:
+                t += f" -- training stops at once (max_batches {s.max_batches:,})"
+            return t
+
+        return [
+            one("before", self.iteration_before, self.lr_before, self.stops_before, before),
+            one("after ", self.iteration_after, self.lr_after, self.stops_after, after),
+        ]
+
+
+def _fmt(x: float) -> str:
+    return "nan" if math.isnan(x) else f"{x:.6g}"
+
+
+def resume_point(before: NetSchedule, after: NetSchedule, weights: str) -> ResumePoint:
+    """Where darknet resumes ``weights`` under each cfg and its LR for the next update."""
+    from cfgsched.oracle import darknet_lr
+    from cfgsched.weights import read_weights_header
+
+    header = read_weights_header(weights)
+    it0 = int(header.iteration(before))
+    it1 = int(header.iteration(after))
+    lr0 = float(darknet_lr(before, np.array([it0 + 1], dtype=np.int64))[0])
+    lr1 = float(darknet_lr(after, np.array([it1 + 1], dtype=np.int64))[0])
+    return ResumePoint(
+        it0,
+        it1,
+        lr0,
+        lr1,
+        0 < before.max_batches <= it0,
+        0 < after.max_batches <= it1,
+    )

@@ -1,0 +1,510 @@
+"""``cfgsched lint``: rules with stable codes that find darknet schedule traps.
+
+Codes: ``P0xx`` are the reader's warnings (:data:`cfgsched.schedule.WARNING_CODES`),
+``E1xx`` something that crashes or stops a fork (every fork is tried, not only the chosen
+one), ``W2xx`` schedule traps of the chosen fork, ``A3xx`` advice (darknet's rules of thumb,
+multi-GPU). A finding is a :class:`cfgsched.errors.CfgWarning`, printed as
+``path:line:col: CODE message``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cfgsched import _kernel
+from cfgsched.errors import CfgError, CfgWarning
+from cfgsched.schedule import FORKS, WARNING_CODES, NetSchedule, Policy, f32
+
+#: JSON schema name of ``cfgsched lint --format json``.
+SCHEMA = "cfgsched-lint/1"
+
+#: Rule code -> one-line summary (the parser's ``P`` codes are in ``WARNING_CODES``).
+RULES: dict[str, str] = {
+    "E101": "alexeyab crashes or stops on this cfg",
+    "E102": "pjreddie crashes or stops on this cfg",
+    "E103": "hankai stops on this cfg",
+    "W201": "steps not sorted: a step after a larger one applies only after that one",
+    "W202": "duplicated step: its scale applies twice at the same batch",
+    "W203": "step <= 0: scales the LR from the start (pjreddie: a negative step never applies)",
+    "W204": "step inside burn-in: its scale shows only when burn-in ends",
+    "W205": "step beyond max_batches: never reached in training",
+    "W206": "scale or gamma > 1: the LR rises",
+    "W207": "burn_in >= max_batches: burn-in longer than training",
+    "W208": "max_batches <= 0: the detector trains 0 iterations, the classifier never stops",
+    "W210": "LR reaches 0 before training ends",
+    "W211": "LR goes negative before training ends",
+    "W212": "LR is NaN or infinite before training ends",
+    "A301": "max_batches below darknet's rule of thumb max(6000, images, 2000 x classes)",
+    "A302": "steps not at 80% and 90% of max_batches (darknet's rule of thumb)",
+    "A303": "one image per iteration (batch=1): testing settings, not training ones",
+    "A310": "-gpus N multiplies learning_rate by N: AlexeyAB advises lr/N and burn_in x N",
+}
+
+#: Every code lint can report, with its summary.
+ALL_CODES: dict[str, str] = {**WARNING_CODES, **RULES}
+
+#: Up to this many batches the LR rules check every batch b = 1..max_batches.
+EXHAUSTIVE_LIMIT = 4_000_000
+#: Above it they check the boundaries plus this many evenly spaced batches.
+SAMPLE_SIZE = 1_000_000
+
+_FORK_CODE = {"alexeyab": "E101", "pjreddie": "E102", "hankai": "E103"}
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """The findings of one cfg file, sorted by line, column and code."""
+
+    path: str
+    findings: tuple[CfgWarning, ...]
+
+    def lines(self) -> list[str]:
+        """One ``path:line:col: CODE message`` line per finding."""
+        return [f.format(self.path) for f in self.findings]
+
+
+def check_codes(prefixes: Iterable[str]) -> list[str]:
+    """Validate ``--select``/``--ignore`` prefixes (``W2`` = every W2xx); raise ValueError."""
+    out = []
+    for raw in prefixes:
+        p = raw.strip().upper()
+        if not p:
+            continue
+        if not any(code.startswith(p) for code in ALL_CODES):
+            raise ValueError(f"unknown rule code {raw.strip()!r} (see cfgsched lint --help)")
+        out.append(p)
+    return out
+
+
+def split_codes(values: Sequence[str]) -> list[str]:
+    """``["E1,W2", "A3"]`` -> ``["E1", "W2", "A3"]`` (validated)."""
+    return check_codes(part for v in values for part in v.split(","))
+
+
+def lint_text(
+    text: str,
+    *,
+    source: str = "<string>",
+    fork: str = "alexeyab",
+    images: int | None = None,
+    gpus: int | None = None,
+    select: Sequence[str] | None = None,
+    ignore: Sequence[str] = (),
+) -> FileReport:
+    """Lint one cfg text: parse it with every fork, then run the rules for ``fork``.
+
+    ``select``/``ignore`` are code prefixes; ``images`` is the dataset size, ``gpus`` the
+    ``-gpus`` count (both feed the advice rules).
+    """
+    from cfgsched.parser import parse
+
+    if fork not in FORKS:
+        raise ValueError(f"unknown fork {fork!r} (one of {', '.join(FORKS)})")
+    raw = text.split("\n")
+    found: list[CfgWarning] = []
+    chosen: NetSchedule | None = None
+    for f in FORKS:
+        try:
+            s = parse(text, fork=f, source=source)
+        except CfgError as exc:
+            found.append(_fork_error(f, exc, raw))
+            continue
+        if f == fork:
+            chosen = s
+    if chosen is not None:
+        found.extend(chosen.warnings)
+        found.extend(schedule_findings(chosen, raw, images=images, gpus=gpus))
+    keep = [
+        w
+        for w in found
+        if (select is None or any(w.code.startswith(p) for p in select))
+        and not any(w.code.startswith(p) for p in ignore)
+    ]
+    unique = sorted(set(keep), key=lambda w: (w.line or 0, w.col, w.code, w.message))
+    return FileReport(source, tuple(unique))
+
+
+def to_json(reports: Sequence[FileReport]) -> str:
+    """The ``--format json`` document (schema :data:`SCHEMA`)."""
+    doc: dict[str, Any] = {
+        "schema": SCHEMA,
+        "files": [r.path for r in reports],
+        "diagnostics": [
+            {
+                "path": r.path,
+                "line": w.line,
+                "col": w.col,
+                "code": w.code,
+                "key": w.key,
+                "message": w.message,
+            }
+            for r in reports
+            for w in r.findings
+        ],
+    }
+    return json.dumps(doc, indent=2)
+
+
+# ----------------------------------------------------------------------------- locating
+
+
+def _content(raw: list[str], line: int | None) -> str:
+    if line is None or not 1 <= line <= len(raw):
+        return ""
+    return raw[line - 1].rstrip("\r")
+
+
+def key_col(raw: list[str], line: int | None) -> int:
+    """1-based column of the first non-blank character of ``line``."""
+    text = _content(raw, line)
+    stripped = text.lstrip()
+    return len(text) - len(stripped) + 1 if stripped else 1
+
+
+def value_col(raw: list[str], line: int | None) -> int:
+    """1-based column where the value after ``=`` starts (the key's column without ``=``)."""
+    text = _content(raw, line)
+    eq = text.find("=")
+    if eq < 0:
+        return key_col(raw, line)
+    i = eq + 1
+    while i < len(text) and text[i] in " \t":
+        i += 1
+    return i + 1
+
+
+def list_elements(raw: list[str], line: int | None, fork: str, key: str) -> list[tuple[str, int]]:
+    """The elements of a ``steps``/``scales`` list as the fork splits them, with columns.
+
+    Each element is ``(text without blanks, 1-based column)``; an empty text is an empty
+    element (a trailing comma in C forks).
+    """
+    text = _content(raw, line)
+    eq = text.find("=")
+    if eq < 0:
+        return []
+    start = eq + 1
+    value = text[start:]
+    if fork == "hankai":
+        value = value.split("#", 1)[0]
+        pattern = r"[-0-9]+" if key == "steps" else r"[-.0-9]+"
+        return [(m.group(), start + m.start() + 1) for m in re.finditer(pattern, value)]
+    out = []
+    pos = 0
+    for part in value.split(","):
+        lead = len(part) - len(part.lstrip())
+        col = start + pos + (lead if part.strip() else 0) + 1
+        out.append(("".join(part.split()), col))
+        pos += len(part) + 1
+    return out
+
+
+def _net_line(raw: list[str]) -> int:
+    for i, text in enumerate(raw, 1):
+        if text.strip().startswith("["):
+            return i
+    return 1
+
+
+def _at(
+    s: NetSchedule, raw: list[str], code: str, key: str, msg: str, *, value: bool = True
+) -> CfgWarning:
+    line = s.line_of(key)
+    if line is None:
+        return CfgWarning(code, _net_line(raw), key, msg, 1)
+    col = value_col(raw, line) if value else key_col(raw, line)
+    return CfgWarning(code, line, key, msg, col)
+
+
+def _fork_error(fork: str, exc: CfgError, raw: list[str]) -> CfgWarning:
+    col = 1
+    if exc.line is not None:
+        text = _content(raw, exc.line)
+        if exc.key and exc.key in text:
+            col = text.index(exc.key) + 1
+        else:
+            col = key_col(raw, exc.line)
+    msg = exc.message if exc.message.startswith(f"{fork} ") else f"{fork}: {exc.message}"
+    line = 1 if exc.line is None else exc.line
+    return CfgWarning(_FORK_CODE[fork], line, exc.key, msg, col)
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def fmt(x: float) -> str:
+    """A float32 value for messages: 6 significant digits, NaN/inf spelled out."""
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:.6g}"
+
+
+def sgdr_hangs(s: NetSchedule) -> bool:
+    """True when darknet's sgdr cycle search would loop forever within training."""
+    if s.policy is not Policy.SGDR:
+        return False
+    if s.sgdr_cycle <= 0:
+        return True
+    return s.sgdr_mult <= 0 and (s.max_batches <= 0 or s.max_batches > s.sgdr_cycle)
+
+
+def lr_at(s: NetSchedule, b: np.ndarray) -> np.ndarray:
+    """darknet's float32 LR at the int64 batches ``b`` (the oracle; a guarded fallback)."""
+    b = np.asarray(b, dtype=np.int64)
+    if not sgdr_hangs(s) and s.policy is not Policy.RANDOM:
+        try:
+            from cfgsched.oracle import darknet_lr
+        except ImportError:
+            pass
+        else:
+            return np.asarray(darknet_lr(s, b), dtype=np.float32)
+    p = s.kernel_params()
+    return np.array([_kernel.rate(p, int(x)) for x in b.ravel()], dtype=np.float32)
+
+
+def boundaries(s: NetSchedule, limit: int) -> np.ndarray:
+    """Batches where the schedule changes shape, ±1, within ``1..limit`` (bounded count)."""
+    pts: list[int] = [1, 2, limit - 1, limit, s.burn_in - 1, s.burn_in, s.burn_in + 1]
+    if s.policy is Policy.STEPS:
+        pts += [x + d for x in s.steps for d in (-1, 0, 1)]
+    elif s.policy is Policy.STEP and s.step > 0:
+        k = np.arange(1, min(limit // s.step, 10_000) + 1, dtype=np.int64) * s.step
+        pts += [int(x) + d for x in k for d in (-1, 0, 1)]
+    elif s.policy is Policy.SIG:
+        pts += [s.step + d for d in range(-3, 4)]
+    elif s.policy is Policy.SGDR and not sgdr_hangs(s):
+        start, cyc = 0, s.sgdr_cycle
+        for _ in range(10_000):
+            if start + cyc > limit:
+                break
+            start += cyc
+            pts += [start - 1, start, start + 1]
+            cyc *= s.sgdr_mult
+    arr = np.unique(np.asarray(pts, dtype=np.int64))
+    return arr[(arr >= 1) & (arr <= limit)]
+
+
+def training_batches(s: NetSchedule) -> tuple[np.ndarray, bool]:
+    """The batches the LR rules check and whether that is every b in ``1..max_batches``."""
+    mb = s.max_batches
+    if mb <= 0:
+        return np.zeros(0, dtype=np.int64), True
+    if mb <= EXHAUSTIVE_LIMIT:
+        return np.arange(1, mb + 1, dtype=np.int64), True
+    dense = np.linspace(1, mb, SAMPLE_SIZE).astype(np.int64)
+    return np.union1d(dense, boundaries(s, mb)), False
+
+
+# ----------------------------------------------------------------------------- rules
+
+
+def schedule_findings(
+    s: NetSchedule, raw: list[str], *, images: int | None = None, gpus: int | None = None
+) -> list[CfgWarning]:
+    """The W2xx and A3xx findings for a parsed schedule (``raw`` = its lines)."""
+    out: list[CfgWarning] = []
+    pol = s.policy
+    mb = s.max_batches
+    if pol is Policy.STEPS:
+        out.extend(_steps_findings(s, raw))
+    if pol is Policy.STEP and s.scale > 1:
+        out.append(_at(s, raw, "W206", "scale", f"scale {fmt(s.scale)} > 1: the LR rises"))
+    if pol is Policy.EXP and s.gamma > 1:
+        out.append(_at(s, raw, "W206", "gamma", f"gamma {fmt(s.gamma)} > 1: the LR grows"))
+    if mb > 0 and s.burn_in >= mb:
+        msg = f"burn_in {s.burn_in} >= max_batches {mb}: training ends inside burn-in"
+        out.append(_at(s, raw, "W207", "burn_in", msg))
+    if mb <= 0:
+        msg = (
+            f"max_batches {mb}: darknet's detector trains 0 iterations and its classifier"
+            " never stops"
+        )
+        out.append(_at(s, raw, "W208", "max_batches", msg))
+    if mb > 0 and not sgdr_hangs(s) and not (pol is Policy.STEP and s.step == 0):
+        if pol is not Policy.RANDOM:
+            out.extend(_lr_findings(s, raw))
+    out.extend(_advice(s, raw, images=images, gpus=gpus))
+    return out
+
+
+def _steps_findings(s: NetSchedule, raw: list[str]) -> list[CfgWarning]:
+    out: list[CfgWarning] = []
+    sline = s.line_of("steps")
+    cline = s.line_of("scales")
+    els = list_elements(raw, sline, s.fork, "steps")
+    cels = list_elements(raw, cline, s.fork, "scales")
+    n = len(s.steps)
+    scol = [c for _, c in els] if len(els) == n else [value_col(raw, sline)] * n
+    skip = {i for i, (t, _) in enumerate(els) if t == ""} if len(els) == n else set()
+    m = len(s.scales)
+    ccol = [c for _, c in cels[:m]] if len(cels) >= m else [value_col(raw, cline)] * m
+    ctext_empty = {i for i, (t, _) in enumerate(cels) if t == ""} if len(cels) >= m else set()
+    line = sline if sline is not None else _net_line(raw)
+    seen: set[int] = set()
+    biggest: int | None = None
+    for i, st in enumerate(s.steps):
+        if i in skip:
+            continue
+        col = scol[i]
+        if st in seen:
+            msg = f"step {st} is listed twice: its scales apply together at batch {st}"
+            out.append(CfgWarning("W202", line, "steps", msg, col))
+        elif biggest is not None and st < biggest:
+            msg = (
+                f"step {st} comes after step {biggest}: darknet stops at the first step"
+                f" above b, so this one applies only from batch {biggest}"
+            )
+            out.append(CfgWarning("W201", line, "steps", msg, col))
+        seen.add(st)
+        biggest = st if biggest is None else max(biggest, st)
+        if st <= 0:
+            if s.fork == "pjreddie" and st < 0:
+                msg = f"step {st} <= 0: pjreddie compares unsigned, so it never applies"
+            else:
+                msg = f"step {st} <= 0: its scale applies from the first batch"
+            out.append(CfgWarning("W203", line, "steps", msg, col))
+        elif st < s.burn_in:
+            msg = (
+                f"step {st} is inside burn-in (burn_in {s.burn_in}): its scale shows only"
+                f" from batch {s.burn_in}"
+            )
+            out.append(CfgWarning("W204", line, "steps", msg, col))
+        if s.max_batches > 0 and st > s.max_batches:
+            msg = f"step {st} is beyond max_batches {s.max_batches}: never reached"
+            out.append(CfgWarning("W205", line, "steps", msg, col))
+    cl = cline if cline is not None else _net_line(raw)
+    for i, (st, sc) in enumerate(zip(s.steps, s.scales, strict=False)):
+        if i in skip or i in ctext_empty:
+            continue
+        if sc > 1:
+            msg = f"scale {fmt(sc)} > 1 at step {st}: the LR rises"
+            out.append(CfgWarning("W206", cl, "scales", msg, ccol[i]))
+    return out
+
+
+def _culprit(s: NetSchedule, b: int, bad: str, raw: list[str]) -> tuple[str, int | None, int]:
+    """``(key, line, col)`` most likely responsible for a bad LR at batch ``b``."""
+    lr = s.learning_rate
+    if lr == 0 or lr < 0 or not math.isfinite(lr):
+        key = "learning_rate"
+    elif b < s.burn_in:
+        key = "power"
+    elif s.policy is Policy.STEPS:
+        cline = s.line_of("scales")
+        cels = list_elements(raw, cline, s.fork, "scales")
+        for i, sc in enumerate(s.scales):
+            hit = (
+                sc == 0 if bad == "zero" else sc < 0 if bad == "negative" else not math.isfinite(sc)
+            )
+            if hit and i < len(s.steps):
+                col = cels[i][1] if i < len(cels) else value_col(raw, cline)
+                return "scales", cline, col
+        key = "scales"
+    else:
+        key = {
+            Policy.STEP: "scale",
+            Policy.EXP: "gamma",
+            Policy.POLY: "power",
+            Policy.SIG: "gamma",
+            Policy.SGDR: "learning_rate_min",
+        }.get(s.policy, "learning_rate")
+    line = s.line_of(key)
+    if line is None:
+        key = "policy"
+        line = s.line_of("policy")
+    if line is None:
+        return key, _net_line(raw), 1
+    return key, line, value_col(raw, line)
+
+
+def _lr_findings(s: NetSchedule, raw: list[str]) -> list[CfgWarning]:
+    b, every = training_batches(s)
+    lr = lr_at(s, b)
+    how = "every batch checked" if every else f"checked {b.size} boundary and sampled batches"
+    mb = s.max_batches
+    out: list[CfgWarning] = []
+    zero = lr == 0
+    if s.policy is Policy.POLY:
+        zero &= b < mb  # poly ends at exactly 0 on the last update by design
+    checks = (
+        ("W210", "zero", zero, "reaches 0"),
+        ("W211", "negative", lr < 0, "goes negative"),
+        ("W212", "nonfinite", ~np.isfinite(lr), "is not finite"),
+    )
+    for code, bad, mask, what in checks:
+        idx = np.flatnonzero(mask)
+        if idx.size == 0:
+            continue
+        first = int(b[idx[0]])
+        key, line, col = _culprit(s, first, bad, raw)
+        msg = (
+            f"LR {what} ({fmt(float(lr[idx[0]]))}) at batch {first} (torch step {first - 1}),"
+            f" before training ends at max_batches {mb}; {idx.size} bad of {b.size} ({how})"
+        )
+        out.append(CfgWarning(code, line, key, msg, col))
+    return out
+
+
+def rule_of_thumb(s: NetSchedule, images: int | None) -> int | None:
+    """darknet's advised minimum max_batches, or None without classes and images."""
+    if s.classes is None and images is None:
+        return None
+    parts = [6000]
+    if images is not None:
+        parts.append(images)
+    if s.classes is not None:
+        parts.append(2000 * s.classes)
+    return max(parts)
+
+
+def _advice(
+    s: NetSchedule, raw: list[str], *, images: int | None, gpus: int | None
+) -> list[CfgWarning]:
+    out: list[CfgWarning] = []
+    mb = s.max_batches
+    need = rule_of_thumb(s, images)
+    if need is not None and 0 < mb < need:
+        why = ["6000"]
+        if images is not None:
+            why.append(f"images {images}")
+        if s.classes is not None:
+            why.append(f"2000 x {s.classes} classes")
+        msg = f"max_batches {mb} is below darknet's rule of thumb max({', '.join(why)}) = {need}"
+        out.append(_at(s, raw, "A301", "max_batches", msg))
+    if s.policy is Policy.STEPS and mb > 0:
+        drops = [st for st, sc in zip(s.steps, s.scales, strict=False) if 0 < st <= mb and sc < 1]
+        fr = [st / mb for st in drops]
+        ok80 = any(abs(x - 0.8) <= 0.02 for x in fr)
+        ok90 = any(abs(x - 0.9) <= 0.02 for x in fr)
+        if not (ok80 and ok90):
+            where = ", ".join(f"{x:.0%}" for x in fr) or "nowhere"
+            msg = (
+                f"the LR drops at {where} of max_batches {mb}; darknet's rule of thumb is 80%"
+                f" and 90% (steps={round(0.8 * mb)},{round(0.9 * mb)})"
+            )
+            out.append(_at(s, raw, "A302", "steps", msg))
+    if s.images_per_iteration == 1:
+        msg = (
+            "1 image per iteration (batch=1, subdivisions=1): darknet's testing settings;"
+            " train with e.g. batch=64"
+        )
+        out.append(_at(s, raw, "A303", "batch", msg, value=False))
+    if gpus is not None and gpus > 1 and s.fork in ("alexeyab", "pjreddie"):
+        lr = s.learning_rate
+        msg = (
+            f"-gpus {gpus}: darknet trains with learning_rate x {gpus} = {fmt(f32(lr * gpus))};"
+            f" AlexeyAB advises learning_rate={fmt(f32(lr / gpus))}"
+            + (f" and burn_in={s.burn_in * gpus}" if s.burn_in > 0 else "")
+            + f" (cfgsched adjust --gpus {gpus})"
+        )
+        out.append(_at(s, raw, "A310", "learning_rate", msg))
+    return out
