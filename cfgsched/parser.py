@@ -184,9 +184,45 @@ def c_atoi(s: str) -> tuple[int, int]:
     m = _INT.match(s, start)
     if m is None:
         return 0, 0
-    v = max(_LONG_MIN, min(_LONG_MAX, int(m.group(0))))
+    v = max(_LONG_MIN, min(_LONG_MAX, _bounded_int(m.group(0))))
     v &= 0xFFFFFFFF
     return (v - (1 << 32) if v >= (1 << 31) else v), m.end()
+
+
+def _bounded_int(text: str) -> int:
+    """int(text) for ``[+-]?digits`` of any length (huge values are clamped to ±2**64)."""
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-").lstrip("0") or "0"
+    if len(digits) > 21:
+        return sign * (1 << 64)
+    return sign * int(digits)
+
+
+def _decimal_fraction(text: str) -> Fraction | None:
+    """The exact value of ``-?digits[.digits]``; None when it is far outside float32.
+
+    Very long fractions keep 200 significant digits plus a sticky digit, which rounds to
+    float32 exactly like the full string.
+    """
+    neg = text.startswith("-")
+    body = text.lstrip("-")
+    ip, _, fp = body.partition(".")
+    ip = ip.lstrip("0")
+    if len(ip) > 40:
+        return None
+    if ip:
+        keep = 200
+    else:
+        z = len(fp) - len(fp.lstrip("0"))
+        if z == len(fp):
+            return Fraction(0)
+        if z > 60:
+            return None
+        keep = z + 200
+    if len(fp) > keep:
+        fp = fp[:keep] + ("1" if fp[keep:].strip("0") else "")
+    q = Fraction(int(ip or "0")) + (Fraction(int(fp), 10 ** len(fp)) if fp else 0)
+    return -q if neg else q
 
 
 def _f32_cast_int(x: float) -> int:
@@ -234,7 +270,9 @@ def hk_stof(s: str) -> float | None:
     m = _HK_FLOAT.match(s)
     if m is None:
         return None
-    q = Fraction(m.group(0))
+    q = _decimal_fraction(m.group(0))
+    if q is None:
+        return None
     v = _nearest_f32(q)
     if math.isinf(v) or (q != 0 and abs(v) < _FLT_MIN):
         return None
@@ -246,7 +284,7 @@ def hk_stoi(s: str) -> int | None:
     m = _HK_INT.match(s)
     if m is None:
         return None
-    v = int(m.group(0))
+    v = _bounded_int(m.group(0))
     return v if _INT_MIN <= v <= _INT_MAX else None
 
 
@@ -490,7 +528,12 @@ class _Net:
             self.warn(
                 "P011", it, f"{key}={it.value} is an integer key: hankai uses {math.trunc(v)}"
             )
-        return _f32_cast_int(v)
+        out = _f32_cast_int(v)
+        if it.value is not None and _HK_INT.fullmatch(it.value) and _bounded_int(it.value) != out:
+            self.warn(
+                "P014", it, f"{key}={it.value} goes through float32 in hankai and becomes {out}"
+            )
+        return out
 
     def hk_float(self, key: str, default: float) -> float:
         it, v = self.hk_num(key)

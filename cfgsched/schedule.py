@@ -31,6 +31,8 @@ WARNING_CODES: dict[str, str] = {
     "P010": "key that the fork ignores in [net] for this policy",
     "P011": "integer key given with a fraction: truncated",
     "P012": "line without '=' ignored",
+    "P013": "fewer scales than steps: hankai pads with 0.0 (LR becomes 0)",
+    "P014": "integer above 2^24 read through float32 by hankai: value changes",
 }
 
 
