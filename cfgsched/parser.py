@@ -372,7 +372,7 @@ def _read_hk(text: str, source: str) -> list[_Sec]:
             name = m.group(1)
             if name not in HANKAI_SECTIONS:
                 raise CfgError(
-                    source, n, None, f'hankai stops: layer name "{name}" is not supported'
+                    source, n, None, f'hankai stops: layer name "{_short(name)}" is not supported'
                 )
             secs.append(_Sec(name, "[" + name + "]", n, raw))
             continue
@@ -397,7 +397,10 @@ def _read_hk(text: str, source: str) -> list[_Sec]:
             num = hk_stof(val)
             if num is None:
                 raise CfgError(
-                    source, n, key, f'hankai stops: failed to parse numeric value from "{val}"'
+                    source,
+                    n,
+                    key,
+                    f'hankai stops: failed to parse numeric value from "{_short(val)}"',
                 )
         sec.items.append(_Item(key, val, n, raw, num))
     return secs
@@ -435,6 +438,12 @@ def read_sections(text: str, *, fork: str = "alexeyab", source: str = "<string>"
 
 # ---------------------------------------------------------------------------------------
 # [net] parsing
+
+
+def _short(value: str | None, limit: int = 40) -> str:
+    """``value`` cut to ``limit`` characters for messages."""
+    v = "" if value is None else value
+    return v if len(v) <= limit else v[:limit] + "..."
 
 
 def _col(raw: str) -> int:
@@ -481,14 +490,19 @@ class _Net:
             return default
         val = it.value
         v, used = c_atoi(val)
-        if used < len(val):
+        m = _INT.match(val.lstrip(_WS))
+        if m is not None and _bounded_int(m.group(0)) != v:
+            self.warn("P004", it, f"{key}={_short(val)} is out of int range: darknet reads {v}")
+        elif used < len(val):
             fv, fused = c_atof(val)
             if fused == len(val) and _PLAIN_DEC.fullmatch(val):
                 if fv != v:
-                    self.warn("P011", it, f"{key}={val} is an integer key: darknet uses {v}")
+                    self.warn(
+                        "P011", it, f"{key}={_short(val)} is an integer key: darknet uses {v}"
+                    )
             else:
                 bad = val[used] if used < len(val) else ""
-                self.warn("P004", it, f"{key}={val} is read as {v} (atoi stops at {bad!r})")
+                self.warn("P004", it, f"{key}={_short(val)} is read as {v} (atoi stops at {bad!r})")
         return v
 
     def c_float(self, key: str, default: float) -> float:
@@ -498,7 +512,9 @@ class _Net:
         v, used = c_atof(it.value)
         if used < len(it.value):
             rest = it.value[used:]
-            self.warn("P004", it, f"{key}={it.value} is read as {v!r} (atof stops at '{rest[0]}')")
+            self.warn(
+                "P004", it, f"{key}={_short(it.value)} is read as {v!r} (atof stops at '{rest[0]}')"
+            )
         return f32(v)
 
     # -- hankai --------------------------------------------------------------------
@@ -516,7 +532,7 @@ class _Net:
             return None, None
         if it.num is None:
             raise self.error(
-                it, key, f'hankai stops: key "{key}" should be numeric, found "{it.value}"'
+                it, key, f'hankai stops: key "{key}" should be numeric, found "{_short(it.value)}"'
             )
         return it, it.num
 
@@ -526,12 +542,16 @@ class _Net:
             return default
         if v != math.trunc(v):
             self.warn(
-                "P011", it, f"{key}={it.value} is an integer key: hankai uses {math.trunc(v)}"
+                "P011",
+                it,
+                f"{key}={_short(it.value)} is an integer key: hankai uses {math.trunc(v)}",
             )
         out = _f32_cast_int(v)
         if it.value is not None and _HK_INT.fullmatch(it.value) and _bounded_int(it.value) != out:
             self.warn(
-                "P014", it, f"{key}={it.value} goes through float32 in hankai and becomes {out}"
+                "P014",
+                it,
+                f"{key}={_short(it.value)} goes through float32 in hankai and becomes {out}",
             )
         return out
 
@@ -550,9 +570,11 @@ def _policy(net: _Net, item: _Item | None, name: str) -> Policy:
     if pol is None:
         if fork == "hankai":
             raise net.error(
-                item, "policy", f'hankai stops: learning rate policy "{name}" is not supported'
+                item,
+                "policy",
+                f'hankai stops: learning rate policy "{_short(name)}" is not supported',
             )
-        net.warn("P001", item, f"Couldn't find policy {name}, going with constant")
+        net.warn("P001", item, f"Couldn't find policy {_short(name)}, going with constant")
         return Policy.CONSTANT
     if pol is Policy.RANDOM:
         net.warn("P008", item, "policy=random: darknet's draws are not reproducible")
@@ -805,7 +827,7 @@ def _net_hk(net: _Net) -> dict[str, object]:
             it,
             it.key,
             f"hankai stops: config line #{it.line} from section [{net.sec.name}] "
-            f"is unused or invalid: {it.key}={it.value}",
+            f"is unused or invalid: {it.key}={_short(it.value)}",
         )
     return v
 
@@ -886,7 +908,8 @@ def _layers(fork: str, source: str, secs: list[_Sec]) -> tuple[tuple[LayerLR, ..
                         source,
                         it.line,
                         "learning_rate",
-                        f'hankai stops: key "learning_rate" should be numeric, found "{it.value}"',
+                        'hankai stops: key "learning_rate" should be numeric, '
+                        f'found "{_short(it.value)}"',
                     )
                 mult = it.num
             else:
