@@ -184,14 +184,14 @@ def _constant_pieces(s: NetSchedule, start: int, end: int | None, cuts: list[int
             continue
         if not out:
             kind = "constant" if first == 1 or s.burn_in <= 1 else "plateau"
-            note = "policy starts" if first > 1 else ""
+            note = "burn-in over, policy starts" if first > 1 else ""
         else:
             prev = out[-1].lr_first
             ratio = v / prev if prev not in (0.0,) and math.isfinite(prev) else math.nan
             kind = "plateau"
-            note = f"x{fmt(f32(ratio))} at batch {first}" if math.isfinite(ratio) else ""
-            if s.policy is Policy.STEPS:
-                note = f"step {first}: " + (note or f"LR {fmt(v)}")
+            by = f"x{fmt(f32(ratio))}" if math.isfinite(ratio) else f"LR {fmt(v)}"
+            where = "step" if s.policy is Policy.STEPS else "at batch"
+            note = f"{where} {first}: {by}"
         out.append(Phase(kind, first, last, v, v, note))
     return out
 

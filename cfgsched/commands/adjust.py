@@ -1,0 +1,89 @@
+"""``cfgsched adjust``: write the cfg with -gpus advice or edits, every other byte kept."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from cfgsched import clikit
+from cfgsched.schedule import FORKS
+
+
+def _read_exact(path: str) -> tuple[str, str]:
+    """Read a cfg so that encoding it back gives the same bytes (undecodable bytes kept)."""
+    if path == "-":
+        data = sys.stdin.buffer.read(clikit.MAX_CFG_BYTES + 1)
+        if len(data) > clikit.MAX_CFG_BYTES or b"\0" in data:
+            raise clikit.fail("<stdin>: not a cfg (NUL byte or larger than 4 MB)")
+        return data.decode("utf-8", "surrogateescape"), "<stdin>"
+    clikit.read_cfg_text(path)  # size and NUL checks, one-line errors
+    with open(path, "rb") as fh:
+        return fh.read().decode("utf-8", "surrogateescape"), path
+
+
+@click.command(
+    "adjust",
+    epilog="""\b
+Examples:
+  cfgsched adjust yolov4.cfg --gpus 4 -o yolov4-4gpu.cfg
+      learning_rate=0.0013 -> 0.000325, burn_in=1000 -> 4000 (AlexeyAB's advice)
+  cfgsched adjust darknet53.cfg --set max_batches=1000000 --resume-from backup/last.weights
+      prints darknet's LR at the resume point before and after (stderr)
+  cat my.cfg | cfgsched adjust - --set steps=8000,9000 > new.cfg
+\b
+Only the edited values change; comments, layer sections, indentation, key
+spelling and line endings (CRLF/LF) stay byte for byte. A key that is absent
+is added after the last [net] entry.
+\b
+Exit status: 0 written, 2 bad cfg, key or value (nothing written).""",
+)
+@click.argument("cfg", metavar="CFG")
+@click.option("--fork", type=click.Choice(FORKS), default="alexeyab", show_default=True)
+@click.option(
+    "--gpus", type=click.IntRange(min=1), help="Apply AlexeyAB's advice: lr / N, burn_in × N."
+)
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Set a [net] value.")
+@click.option(
+    "--resume-from",
+    "weights",
+    type=click.Path(dir_okay=False),
+    help="A .weights file: print the LR at its resume point before/after (stderr).",
+)
+@click.option("-o", "--output", default="-", show_default=True, help="Output file, - = stdout.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@clikit.one_line_errors
+def adjust(
+    cfg: str,
+    fork: str,
+    gpus: int | None,
+    sets: tuple[str, ...],
+    weights: str | None,
+    output: str,
+    force: bool,
+) -> None:
+    """Write CFG with the multi-GPU advice or --set edits applied in place."""
+    from cfgsched.adjust import apply_edits, gpu_edits, parse_set, resume_point
+    from cfgsched.parser import parse
+
+    if gpus is None and not sets:
+        raise clikit.fail("nothing to adjust: give --gpus N and/or --set KEY=VALUE")
+    text, source = _read_exact(cfg)
+    before = parse(text, fork=fork, source=source)
+    try:
+        edits = gpu_edits(before, gpus) if gpus is not None else []
+        for item in sets:
+            e = parse_set(item, fork)
+            if any(x.key == e.key for x in edits):
+                raise ValueError(f"--set {e.key}: also set by --gpus")
+            edits.append(e)
+    except ValueError as exc:
+        raise clikit.fail(str(exc)) from None
+    new = apply_edits(text, edits, fork=fork, source=source)
+    if weights is not None:
+        after = parse(new, fork=fork, source=source)
+        rp = resume_point(before, after, weights)
+        for line in rp.lines(before, after):
+            click.echo(line, err=True)
+    with clikit.atomic_output(output, force=force, binary=True) as fh:
+        fh.write(new.encode("utf-8", "surrogateescape"))

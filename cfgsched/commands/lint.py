@@ -1,0 +1,91 @@
+"""``cfgsched lint``: schedule traps as ``path:line:col: CODE message`` lines."""
+
+from __future__ import annotations
+
+import click
+
+from cfgsched import clikit
+from cfgsched.errors import CfgError
+from cfgsched.schedule import FORKS
+
+
+@click.command(
+    "lint",
+    epilog="""\b
+Examples:
+  cfgsched lint yolov4.cfg
+  cfgsched lint cfg/*.cfg --ignore A3          # skip the advice rules
+  cfgsched lint tiny-yolo-voc.cfg --select W2,E --format json
+  cfgsched lint my.cfg --images 12000 --gpus 4   # rule of thumb and -gpus advice
+\b
+  $ cfgsched lint tiny-yolo-voc.cfg
+  tiny-yolo-voc.cfg:17:7: A302 the LR drops at 50%, 75% of max_batches 40200; ...
+  tiny-yolo-voc.cfg:17:7: W203 step -1 <= 0: its scale applies from the first batch
+  tiny-yolo-voc.cfg:18:11: W206 scale 10 > 1 at step 100: the LR rises
+\b
+Codes: P0xx the reader's warnings, E1xx a fork crashes or stops (all three
+forks are tried), W2xx schedule traps, A3xx advice. The README lists them all.
+\b
+Exit status: 0 clean, 1 findings, 2 unreadable file or bad option.""",
+)
+@click.argument("cfgs", nargs=-1, required=True, metavar="CFG...")
+@click.option(
+    "--fork",
+    type=click.Choice(FORKS),
+    default="alexeyab",
+    show_default=True,
+    help="Fork whose schedule the P/W/A rules check (E rules try every fork).",
+)
+@click.option("--select", multiple=True, help="Only these codes or prefixes (E1,W210,...).")
+@click.option("--ignore", multiple=True, help="Skip these codes or prefixes.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="One line per finding, or a JSON document (schema cfgsched-lint/1).",
+)
+@click.option("--images", type=click.IntRange(min=1), help="Training images (rule of thumb).")
+@click.option("--gpus", type=click.IntRange(min=1), help="darknet -gpus count (advice).")
+@clikit.one_line_errors
+def lint(
+    cfgs: tuple[str, ...],
+    fork: str,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    fmt: str,
+    images: int | None,
+    gpus: int | None,
+) -> None:
+    """Check darknet cfgs for schedule traps, crashes per fork and advice."""
+    from cfgsched.lint import lint_text, split_codes, to_json
+
+    try:
+        sel = split_codes(select) if select else None
+        ign = split_codes(ignore)
+    except ValueError as exc:
+        raise clikit.fail(str(exc)) from None
+    reports = []
+    unreadable = False
+    for path in cfgs:
+        try:
+            text, source = clikit.read_cfg_text(path)
+        except (OSError, CfgError) as exc:
+            unreadable = True
+            msg = str(exc) if isinstance(exc, CfgError) else f"{path}: {exc.strerror or exc}"
+            click.echo(f"cfgsched: error: {msg}", err=True)
+            continue
+        report = lint_text(
+            text, source=source, fork=fork, images=images, gpus=gpus, select=sel, ignore=ign
+        )
+        reports.append(report)
+        if fmt == "text":
+            for line in report.lines():
+                click.echo(line)
+    if fmt == "json":
+        click.echo(to_json(reports))
+    if unreadable:
+        raise SystemExit(2)
+    if any(r.findings for r in reports):
+        raise SystemExit(1)
