@@ -1,0 +1,234 @@
+"""GPU 0's darknet batch number for every training-loop iteration of a ``-gpus`` run.
+
+Standard library only and no cfgsched imports: ``cfgsched convert`` copies this source
+verbatim into generated standalone modules (like ``_kernel.py``).
+
+Counts are in *batches* (``seen / images_per_iteration``). One loop iteration is one call
+of darknet's ``train_network`` (1 GPU) or ``train_networks`` (n GPUs). Rules, per fork:
+
+* ``alexeyab``/``hankai``: GPU 0 adds a batch to ``seen`` and evaluates the LR at
+  ``b = seen``; its loop counter ``cur_iteration`` grows by 1, then by n-1 more, and
+  ``seen`` is set to the counter; when the counter is a multiple of 4 the weights are
+  synced and ``seen`` grows by 4(n-1). A weight save (every 1000 or 10000 iterations, and
+  the ``_last`` save every 100) resets ``seen`` to the counter. The loop runs while the
+  counter is below ``max_batches``. alexeyab uses the 10000 save interval when
+  ``max_batches >= 10000``, hankai when ``max_batches > 10000``.
+* ``pjreddie``: ``b = seen + 1``; when ``b`` is a multiple of 4 (n > 1) ``seen`` grows by
+  4(n-1) more; saves do not touch ``seen``; the loop runs while ``seen < max_batches``.
+* ``hankai`` with ``scratch`` (no weights file, n > 1): phase 1 trains on one GPU and stops
+  when the counter equals ``burn_in``; phase 2 restarts on all GPUs from there.
+
+Two forms: :func:`mgpu_batches` (whole run, fast) and :func:`mgpu_start` /
+:func:`mgpu_step` (incremental: plain-int state in, batch number and next state out, for a
+scheduler that advances one optimizer step at a time).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+FORK_ALEXEYAB = 0
+FORK_PJREDDIE = 1
+FORK_HANKAI = 2
+SYNC_INTERVAL = 4
+
+
+class MgpuConfig(NamedTuple):
+    """What the counters depend on. ``fork`` is a ``FORK_*`` code (0, 1, 2)."""
+
+    fork: int
+    ngpus: int
+    max_batches: int
+    burn_in: int = 0
+    scratch: bool = False
+
+
+class MgpuState(NamedTuple):
+    """Counters of GPU 0 between two loop iterations (all plain ints; picklable).
+
+    ``iteration``: loop iterations done; ``phase``: 1, or 2 after hankai's single-GPU
+    burn-in; ``seen``: GPU 0's ``seen`` in batches; ``counter``: GPU 0's ``cur_iteration``
+    (alexeyab/hankai; for pjreddie the loop tests ``seen`` and this equals it);
+    ``iter_save``/``iter_save_last``: counters at the last weight saves.
+    """
+
+    iteration: int
+    phase: int
+    seen: int
+    counter: int
+    iter_save: int
+    iter_save_last: int
+
+
+def save_interval(fork: int, max_batches: int) -> int:
+    """Iterations between numbered weight saves (alexeyab/hankai)."""
+    if fork == FORK_HANKAI:
+        return 1000 if max_batches <= 10000 else 10000
+    return 1000 if max_batches < 10000 else 10000
+
+
+def _gpus_in_phase(cfg: MgpuConfig, phase: int) -> int:
+    return 1 if phase == 1 and _split(cfg) else cfg.ngpus
+
+
+def _split(cfg: MgpuConfig) -> bool:
+    return cfg.fork == FORK_HANKAI and cfg.scratch and cfg.ngpus > 1
+
+
+def mgpu_start(cfg: MgpuConfig, start: int = 0) -> MgpuState:
+    """State before the first loop iteration; ``start`` is the batch a weights file resumes at."""
+    if cfg.ngpus < 1:
+        raise ValueError(f"ngpus must be >= 1, got {cfg.ngpus}")
+    return MgpuState(0, 1, start, start, start, start)
+
+
+def mgpu_running(cfg: MgpuConfig, state: MgpuState) -> bool:
+    """Whether darknet's training loop runs another iteration from ``state``."""
+    if cfg.fork == FORK_PJREDDIE:
+        return state.seen < cfg.max_batches
+    return state.counter < cfg.max_batches
+
+
+def _phase_switch(cfg: MgpuConfig, state: MgpuState) -> MgpuState:
+    """hankai scratch: leave phase 1 when the counter reached burn_in (top of the loop)."""
+    if state.phase == 1 and _split(cfg) and state.counter == cfg.burn_in:
+        c = state.counter
+        return MgpuState(state.iteration, 2, c, c, c, c)
+    return state
+
+
+def mgpu_step(cfg: MgpuConfig, state: MgpuState) -> tuple[int, MgpuState] | None:
+    """One loop iteration: ``(b, next_state)``, ``b`` being GPU 0's batch number for its
+    weight update (what the LR is evaluated at), or None when the loop has ended."""
+    state = _phase_switch(cfg, state)
+    if not mgpu_running(cfg, state):
+        return None
+    n = _gpus_in_phase(cfg, state.phase)
+    it, phase, seen, counter, iter_save, iter_save_last = state
+    if cfg.fork == FORK_PJREDDIE:
+        seen += 1
+        b = seen
+        if n > 1 and seen % SYNC_INTERVAL == 0:
+            seen += SYNC_INTERVAL * (n - 1)
+        return b, MgpuState(it + 1, phase, seen, seen, iter_save, iter_save_last)
+    seen += 1
+    b = seen
+    counter += n
+    if n > 1:
+        seen = counter
+        if counter % SYNC_INTERVAL == 0:
+            seen += SYNC_INTERVAL * (n - 1)
+    every = save_interval(cfg.fork, cfg.max_batches)
+    if counter >= iter_save + every or counter % every == 0:
+        iter_save = counter
+        seen = counter
+    if counter >= iter_save_last + 100 or (counter % 100 == 0 and counter > 1):
+        iter_save_last = counter
+        seen = counter
+    return b, MgpuState(it + 1, phase, seen, counter, iter_save, iter_save_last)
+
+
+def mgpu_batches(
+    cfg: MgpuConfig, iterations: int | None = None
+) -> tuple[list[int], list[int], MgpuState]:
+    """GPU 0's batch number and phase for every loop iteration, and the final state.
+
+    The run ends as darknet's loop does, or after ``iterations`` loop iterations.
+    Same result as calling :func:`mgpu_step` until it returns None, but fast: one-GPU
+    stretches and pjreddie are closed forms (500,500 iterations take milliseconds).
+    """
+    limit = -1 if iterations is None else iterations
+    batches: list[int] = []
+    phases: list[int] = []
+    state = mgpu_start(cfg)
+    while limit < 0 or len(batches) < limit:
+        state = _phase_switch(cfg, state)
+        n = _gpus_in_phase(cfg, state.phase)
+        left = -1 if limit < 0 else limit - len(batches)
+        if n == 1:
+            # seen == counter throughout, saves change nothing: consecutive batches
+            stop = cfg.max_batches
+            if state.phase == 1 and _split(cfg) and state.counter < cfg.burn_in:
+                stop = min(stop, cfg.burn_in)
+            count = max(0, stop - state.counter)
+            if left >= 0:
+                count = min(count, left)
+            if count == 0:
+                step = mgpu_step(cfg, state)
+                if step is None:
+                    break
+                batches.append(step[0])
+                phases.append(state.phase)
+                state = step[1]
+                continue
+            first = state.seen + 1
+            batches.extend(range(first, first + count))
+            phases.extend([state.phase] * count)
+            end = state.counter + count
+            it = state.iteration + count
+            state = MgpuState(it, state.phase, end, end, state.iter_save, state.iter_save_last)
+            if cfg.fork != FORK_PJREDDIE:
+                state = _saves_after_run(cfg, state)
+            continue
+        if cfg.fork == FORK_PJREDDIE:
+            out, state = _pjreddie_run(cfg, state, n, left)
+            batches.extend(out)
+            phases.extend([state.phase] * len(out))
+            break
+        out, state = _alexeyab_run(cfg, state, n, left)
+        batches.extend(out)
+        phases.extend([state.phase] * len(out))
+        break
+    return batches, phases, state
+
+
+def _saves_after_run(cfg: MgpuConfig, state: MgpuState) -> MgpuState:
+    """iter_save/iter_save_last after a one-GPU stretch ending at ``state.counter``.
+
+    With the counter growing by 1 the saves fire exactly at the multiples of the interval.
+    """
+    c = state.counter
+    every = save_interval(cfg.fork, cfg.max_batches)
+    iter_save = max(state.iter_save, c // every * every)
+    last = max(state.iter_save_last, c // 100 * 100)
+    return state._replace(iter_save=iter_save, iter_save_last=last)
+
+
+def _pjreddie_run(
+    cfg: MgpuConfig, state: MgpuState, n: int, left: int
+) -> tuple[list[int], MgpuState]:
+    out: list[int] = []
+    seen = state.seen
+    jump = SYNC_INTERVAL * (n - 1)
+    maxb = cfg.max_batches
+    append = out.append
+    while seen < maxb and left != len(out):
+        seen += 1
+        append(seen)
+        if seen % SYNC_INTERVAL == 0:
+            seen += jump
+    it = state.iteration + len(out)
+    return out, MgpuState(it, state.phase, seen, seen, state.iter_save, state.iter_save_last)
+
+
+def _alexeyab_run(
+    cfg: MgpuConfig, state: MgpuState, n: int, left: int
+) -> tuple[list[int], MgpuState]:
+    out: list[int] = []
+    _, phase, seen, counter, iter_save, last = state
+    every = save_interval(cfg.fork, cfg.max_batches)
+    jump = SYNC_INTERVAL * (n - 1)
+    maxb = cfg.max_batches
+    append = out.append
+    while counter < maxb and left != len(out):
+        append(seen + 1)
+        counter += n
+        seen = counter + jump if counter % SYNC_INTERVAL == 0 else counter
+        if counter >= iter_save + every or counter % every == 0:
+            iter_save = counter
+            seen = counter
+        if counter >= last + 100 or (counter % 100 == 0 and counter > 1):
+            last = counter
+            seen = counter
+    it = state.iteration + len(out)
+    return out, MgpuState(it, phase, seen, counter, iter_save, last)
