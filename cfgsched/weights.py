@@ -1,0 +1,88 @@
+"""The header of a darknet ``.weights`` file: version and ``seen`` (where a run resumes)."""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+
+from cfgsched.errors import WeightsError
+from cfgsched.schedule import DEFAULT_FORK, FORKS, NetSchedule
+
+__all__ = ["WeightsHeader", "read_weights_header", "seen_is_64bit"]
+
+#: Version numbers above this are taken as "not a darknet weights file" (real files: 0.1, 0.2).
+MAX_VERSION = 0xFFFF
+
+
+@dataclass(frozen=True)
+class WeightsHeader:
+    """``major``, ``minor``, ``revision`` (int32), then ``seen``: images trained on so far.
+
+    ``seen_is_64bit``: ``seen`` was stored as uint64 (else uint32); ``header_bytes`` is 16
+    or 20, the offset where the weights start.
+    """
+
+    major: int
+    minor: int
+    revision: int
+    seen: int
+    header_bytes: int
+    seen_is_64bit: bool
+
+    def iteration(self, schedule: NetSchedule) -> int:
+        """The darknet batch number a run resumes at: ``seen // images_per_iteration``.
+
+        alexeyab and hankai set the iteration from ``seen`` divided by the *current* cfg's
+        ``batch*subdivisions`` (mini-batch × subdivisions), so changing ``batch`` or
+        ``subdivisions`` moves the run in the schedule; ``-clear`` on darknet's command line
+        resets it to 0.
+        """
+        return self.seen // schedule.images_per_iteration
+
+
+def seen_is_64bit(major: int, minor: int, fork: str = DEFAULT_FORK) -> bool:
+    """Whether darknet reads ``seen`` as uint64: ``major*10 + minor >= 2`` (pjreddie also
+    requires ``major < 1000`` and ``minor < 1000``), else as a 32-bit int."""
+    wide = major * 10 + minor >= 2
+    if fork == "pjreddie":
+        wide = wide and major < 1000 and minor < 1000
+    return wide
+
+
+def read_weights_header(path: str | os.PathLike[str], *, fork: str = DEFAULT_FORK) -> WeightsHeader:
+    """Read the header of the darknet ``.weights`` file at ``path`` as ``fork`` reads it.
+
+    Raises :class:`cfgsched.WeightsError` (naming the file) when it is missing or
+    unreadable, shorter than its header, or not a darknet weights file (a version number
+    that is negative or above 65535).
+    """
+    if fork not in FORKS:
+        raise ValueError(f"unknown fork {fork!r}; expected one of {', '.join(FORKS)}")
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as fh:
+            head = fh.read(20)
+    except FileNotFoundError:
+        raise WeightsError(f"{name}: no such weights file") from None
+    except OSError as exc:
+        raise WeightsError(f"{name}: cannot read weights file: {exc.strerror or exc}") from None
+    if len(head) < 12:
+        raise WeightsError(
+            f"{name}: truncated weights file: {len(head)} bytes, the version alone needs 12"
+        )
+    major, minor, revision = struct.unpack("<3i", head[:12])
+    if not all(0 <= v <= MAX_VERSION for v in (major, minor, revision)):
+        raise WeightsError(
+            f"{name}: not a darknet weights file (version {major}.{minor}.{revision} "
+            f"read from its first 12 bytes {head[:12].hex()})"
+        )
+    wide = seen_is_64bit(major, minor, fork)
+    size = 20 if wide else 16
+    if len(head) < size:
+        raise WeightsError(
+            f"{name}: truncated weights file: {len(head)} bytes, the header of version "
+            f"{major}.{minor}.{revision} needs {size}"
+        )
+    (seen,) = struct.unpack("<Q" if wide else "<I", head[12:size])
+    return WeightsHeader(major, minor, revision, seen, size, wide)
