@@ -125,14 +125,14 @@ def boundaries(
                 if len(out) >= limit:
                     cut += 1 if schedule.sgdr_mult != 1 else (top - start) // cycle
                     break
-                add(start + cycle, "sgdr", f"sgdr cycle {k} end (lr_min)")
+                add(start + cycle, "sgdr", f"sgdr cycle {k} end")
             start += cycle
             cycle *= max(schedule.sgdr_mult, 1)
             k += 1
             if cycle <= 0:
                 break
     if schedule.max_batches > 0:
-        add(schedule.max_batches, "max_batches", "max_batches (last update)")
+        add(schedule.max_batches, "max_batches", "max_batches")
     out.sort(key=lambda x: x.batch)
     return out, cut
 
@@ -302,7 +302,10 @@ class DiffReport:
     def format_text(self) -> str:
         """The human-readable report."""
         e, g = self.expected, self.got
-        lines = [f"cfgsched diff: {g.label}  vs  {e.label}"]
+        if e.kind == "A":
+            lines = [f"cfgsched diff: A = {e.label}  vs  B = {g.label}"]
+        else:
+            lines = [f"cfgsched diff: {g.label}  vs  {e.label}"]
         if self.coverage == "exhaustive":
             lines.append(
                 f"compared {self.steps_compared:,} steps exhaustively "
@@ -350,7 +353,7 @@ class DiffReport:
                     mark += "  (after training)"
                 lines.append(
                     f"{r.label:<{w}}  {r.step:>9}  {r.batch:>9}  {_g(r.expected):>15}  "
-                    f"{_g(r.got):>15}  {_g(r.ulp):>6}{mark}"
+                    f"{_g(r.got):>15}  {r.ulp:>6.3g}{mark}"
                 )
             if self.boundaries_cut:
                 lines.append(f"({self.boundaries_cut} more boundaries not listed)")
@@ -775,16 +778,13 @@ def diff_schedules(
     mb, cut_b = boundaries(b, 1, n)
     seen: set[tuple[int, str]] = set()
     marks = []
-    for tag, ms in ((labels[0], ma), (labels[1], mb)):
+    for tag, ms in (("A", ma), ("B", mb)):
         for m in ms:
             key = (m.batch, m.label)
             if key not in seen:
                 seen.add(key)
-                lab = (
-                    m.label
-                    if any(x == m for x in ma) and any(x == m for x in mb)
-                    else (f"{tag}: {m.label}")
-                )
+                both = any(x == m for x in ma) and any(x == m for x in mb)
+                lab = m.label if both else f"{tag}: {m.label}"
                 marks.append(Boundary(m.batch, m.kind, lab))
     marks.sort(key=lambda m: m.batch)
     rows_at = _row_steps(marks, step_of, n)
