@@ -266,7 +266,8 @@ def lr_at(s: NetSchedule, b: np.ndarray) -> np.ndarray:
         except ImportError:
             pass
         else:
-            return np.asarray(darknet_lr(s, b), dtype=np.float32)
+            with np.errstate(all="ignore"):
+                return np.asarray(darknet_lr(s, b), dtype=np.float32)
     p = s.kernel_params()
     return np.array([_kernel.rate(p, int(x)) for x in b.ravel()], dtype=np.float32)
 
