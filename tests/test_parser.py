@@ -245,7 +245,7 @@ def test_hankai_number_characters() -> None:
 
 
 def test_hankai_rounds_decimal_once_to_float32() -> None:
-    # 1 + 2**-24 + 2**-60 in decimal: the double rounds to the tie 1 + 2**-24, then to
+    # 1 + 2**-24 + 1e-40 in decimal: the double rounds to the tie 1 + 2**-24, then to
     # even (1.0); strtof sees the exact value above the tie and rounds up.
     text = format(1 + 2**-24, ".40f")[:-10] + "0000000001"
     assert parse(cfg(f"learning_rate={text}"), fork="hankai").learning_rate == 1 + 2**-23
