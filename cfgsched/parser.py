@@ -76,7 +76,7 @@ HANKAI_NET_KEYS: frozenset[str] = frozenset(
         "ema_alpha", "use_cuda_graph", "loss_scale", "dynamic_minibatch", "optimized_memory",
         "workspace_size_limit_MB", "adam", "height", "width", "channels", "inputs", "flip",
         "blur", "gaussian_noise", "mixup", "cutmix", "mosaic", "letter_box", "mosaic_bound",
-        "contrastive", "contrastive_jit_flip", "contrastive_color", "unsupervised",
+        "contrastive", "contrastive_jit_flip", "contrastive_color",
         "label_smooth_eps", "resize_step", "attention", "adversarial_lr", "max_chart_loss",
         "angle", "aspect", "saturation", "exposure", "hue", "power", "policy", "burn_in",
         "show_receptive_field",
@@ -792,10 +792,18 @@ def _net_hk(net: _Net) -> dict[str, object]:
     for k in (
         "flip", "blur", "gaussian_noise", "mixup", "cutmix", "mosaic", "letter_box",
         "mosaic_bound", "contrastive", "contrastive_jit_flip", "contrastive_color",
-        "unsupervised", "label_smooth_eps", "resize_step", "attention", "adversarial_lr",
+        "label_smooth_eps", "resize_step", "attention", "adversarial_lr",
         "max_chart_loss", "angle", "aspect", "saturation", "exposure", "hue",
     ):  # fmt: skip
         h.hk_num(k)
+    con = _first(net.sec, "contrastive")
+    if con is not None and con.num is not None and _f32_cast_int(con.num) != 0:
+        if ctrunc_div(batch, subdivs) < 2:
+            raise h.error(
+                con,
+                "contrastive",
+                "hankai stops: mini_batch (batch/subdivisions) must be > 1 for contrastive loss",
+            )
     v["power"] = h.hk_float("power", 4)
     if not inputs and not all(dims):
         raise h.error(
