@@ -36,6 +36,8 @@ _LONG_MIN = -(1 << 63)
 _LONG_MAX = (1 << 63) - 1
 _FLT_MAX = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]
 _FLT_MIN = 1.1754943508222875e-38
+#: Values at or above this magnitude round to infinity in float32 (FLT_MAX + half an ulp).
+_F32_OVERFLOW = Fraction(2**128 - 2**103)
 
 #: Characters each C fork's ``strip()`` removes from every line.
 _C_STRIP = {"alexeyab": " \t\n\r", "pjreddie": " \t\n"}
@@ -236,12 +238,12 @@ def _nearest_f32(q: Fraction) -> float:
     """The float32 nearest to the exact rational ``q`` (ties to even), as ``strtof`` does."""
     if q == 0:
         return 0.0
+    if abs(q) >= _F32_OVERFLOW:
+        return math.inf if q > 0 else -math.inf
     d = float(q)
-    if math.isinf(d):
-        return d
     a = f32(d)
-    if math.isinf(a):
-        return a
+    if math.isinf(a):  # d is the overflow threshold itself, q is just below it
+        a = math.copysign(_FLT_MAX, d)
     bits = struct.unpack("<I", struct.pack("<f", a))[0]
     best = a
     for nb in (bits - 1, bits + 1):
@@ -273,6 +275,8 @@ def hk_stof(s: str) -> float | None:
     q = _decimal_fraction(m.group(0))
     if q is None:
         return None
+    if q == 0:
+        return -0.0 if m.group(0).startswith("-") else 0.0
     v = _nearest_f32(q)
     if math.isinf(v) or (q != 0 and abs(v) < _FLT_MIN):
         return None

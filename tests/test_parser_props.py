@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import struct
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -12,7 +15,7 @@ from hypothesis import strategies as st
 
 from cfgsched._kernel import f32
 from cfgsched.errors import CfgError
-from cfgsched.parser import parse, read_sections
+from cfgsched.parser import c_atof, c_atoi, hk_stof, parse, read_sections
 from cfgsched.schedule import NetSchedule, Policy
 from tests.golden import DARKNET_CFGS
 
@@ -246,3 +249,40 @@ def test_mutated_real_cfg_raises_only_cfg_error(ops: list[tuple[str, int, str]],
         parse("\n".join(lines), fork=fork)
     except CfgError:
         pass
+
+
+def _f32_neighbours(x: float) -> list[float]:
+    bits = struct.unpack("<I", struct.pack("<f", x))[0]
+    out = []
+    for nb in (bits - 1, bits + 1):
+        if 0 <= nb <= 0xFFFFFFFF:
+            y = struct.unpack("<f", struct.pack("<I", nb))[0]
+            if math.isfinite(y):
+                out.append(y)
+    return out
+
+
+@given(st.from_regex(r"-?[0-9]{1,25}\.[0-9]{0,40}", fullmatch=True))
+def test_hankai_stof_rounds_to_the_nearest_float32(text: str) -> None:
+    v = hk_stof(text)
+    q = Fraction(text)
+    if v is None:
+        assert abs(q) >= Fraction(2**128 - 2**103) or 0 < abs(q) < Fraction(2) ** -126
+        return
+    assert v == f32(v)
+    err = abs(Fraction(v) - q)
+    for y in _f32_neighbours(v):
+        assert err <= abs(Fraction(y) - q)
+
+
+@given(st.integers(min_value=-(2**63), max_value=2**63 - 1), st.sampled_from(["", "x", ".5", "e3"]))
+def test_c_atoi_wraps_to_int32(n: int, tail: str) -> None:
+    v, used = c_atoi(f"{n}{tail}")
+    assert used == len(str(n))
+    assert v == (n + 2**31) % 2**32 - 2**31
+
+
+@given(st.floats(allow_nan=False), st.sampled_from(["", "#", ",1", "abc"]))
+def test_c_atof_reads_repr_prefix(x: float, tail: str) -> None:
+    v, used = c_atof(repr(x) + tail)
+    assert v == x and used == len(repr(x))
