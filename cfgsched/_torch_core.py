@@ -9,6 +9,7 @@ Keep it that way: no other cfgsched import, no module-qualified kernel names.
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Any, NamedTuple
 
 from torch import Tensor
@@ -16,6 +17,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from cfgsched._kernel import FORK_HANKAI, Params, f32, rate
+from cfgsched._kernel_mgpu import MgpuConfig, mgpu_batches
 
 #: ``multigpu=`` choices: darknet batch ``(i + 1)·n`` (the DDP intent) or GPU 0's real sequence.
 MULTIGPU_MODES = ("images", "trace")
@@ -157,20 +159,25 @@ def resume_step(t: Translation, iteration: int) -> int:
     return iteration * t.images_per_iteration // t.images_per_step
 
 
-#: GPU 0 batch sequences already computed, per (fork, ngpus, burn_in, max_batches, scratch).
-_TRACES: dict[tuple[int, int, int, int, bool], list[int]] = {}
+#: GPU 0's batch sequence per counter configuration, and whether it is darknet's whole run.
+_TRACES: dict[MgpuConfig, tuple[array[int], bool]] = {}
 
 
 def _trace_batch(t: Translation, step: int) -> int:
+    """GPU 0's batch number at loop iteration ``step + 1``; past the end of darknet's run
+    (the loop stops at max_batches) b keeps growing by ``ngpus`` per step."""
     p = t.params
-    key = (p.fork, t.ngpus, p.burn_in, p.max_batches, t.scratch)
-    seq = _TRACES.get(key)
-    if seq is None or step >= len(seq):
-        from cfgsched._kernel_mgpu import gpu0_batches  # type: ignore[import-not-found,unused-ignore]
-
-        seq = gpu0_batches(p.fork, t.ngpus, p.burn_in, p.max_batches, t.scratch, step + 1)
-        _TRACES[key] = seq
-    return seq[step]
+    cfg = MgpuConfig(p.fork, t.ngpus, p.max_batches, p.burn_in, t.scratch)
+    seq, complete = _TRACES.get(cfg, (array("q"), False))
+    if step >= len(seq) and not complete:
+        want = max(step + 1, 2 * len(seq), 4096)
+        batches = mgpu_batches(cfg, want)[0]
+        seq, complete = array("q", batches), len(batches) < want
+        _TRACES[cfg] = (seq, complete)
+    if step < len(seq):
+        return seq[step]
+    last = seq[-1] if seq else 0
+    return last + (step + 1 - len(seq)) * t.ngpus
 
 
 class DarknetScheduler(LRScheduler):
@@ -201,6 +208,27 @@ class DarknetScheduler(LRScheduler):
         """The learning rate of each group for optimizer step ``last_epoch`` (0-based)."""
         r = self.translation.lr(self.last_epoch)
         return [r if m == 1.0 else r * m for m in self.multipliers]
+
+    def step(self, epoch: int | None = None) -> None:
+        """Advance one optimizer step (``epoch``: deprecated torch form, jumps there)."""
+        if epoch is not None or self._step_count < 2:
+            # torch's own path: the order-of-calls warnings and the deprecated epoch jump
+            super().step(epoch)
+            return
+        # Same effect as LRScheduler.step() without its per-call bookkeeping objects.
+        self._step_count += 1
+        self.last_epoch += 1
+        values = self.get_lr()
+        groups = self.optimizer.param_groups
+        for group, value in zip(groups, values, strict=True):
+            old = group["lr"]
+            if isinstance(old, Tensor):
+                old.fill_(value)
+            else:
+                group["lr"] = value
+        self._last_lr = [
+            g["lr"].clone() if isinstance(g["lr"], Tensor) else g["lr"] for g in groups
+        ]
 
     def _get_closed_form_lr(self) -> list[float | Tensor]:
         return self.get_lr()

@@ -96,7 +96,7 @@ class DarknetLR(DarknetScheduler):
         darknet resumes at iteration ``seen // images_per_iteration`` (the current cfg's
         batch × subdivisions); the next optimizer step is the one after those images.
         """
-        from cfgsched.weights import read_weights_header  # type: ignore[import-not-found,unused-ignore]
+        from cfgsched.weights import read_weights_header
 
         if "last_epoch" in kwargs:
             raise TypeError("from_weights sets last_epoch from the weights file")
