@@ -152,7 +152,8 @@ def _finish(
     ``abs_err`` (> 0) also recomputes every element with ``|z| < abs_err * 2**-10``, for
     estimates whose error is absolute (``abs_err * 2**-50``) rather than relative.
     """
-    out = z.astype(_F32)
+    with np.errstate(over="ignore"):
+        out = z.astype(_F32)
     if check:
         flag = _near_boundary(z)
         if abs_err > 0:
@@ -188,7 +189,24 @@ def _pow_estimate(x: npt.NDArray[np.float64], power: float) -> tuple[npt.NDArray
         x2 = x * x
         return x2 * x2, True
     with np.errstate(all="ignore"):
-        return np.power(x, power), True
+        y = np.power(x, power)
+    # numpy's special cases are not all C99's (pow(-inf, 0.5) is +inf in C): use C's
+    special = np.flatnonzero(~np.isfinite(x) | (x == 0))
+    if special.size:
+        uniq, inv = np.unique(x[special], return_inverse=True)
+        vals = [_kernel.cpow(v, power) for v in uniq.tolist()]
+        y[special] = np.array(vals, dtype=_F64)[inv.reshape(-1)]
+    return y, True
+
+
+def _scalar_base_pow(base: float, e: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``pow(base, e)`` for integer-valued ``e``; unusual bases go through C's ``pow``."""
+    if math.isfinite(base) and base > 0:
+        with np.errstate(all="ignore"):
+            return np.power(base, e)
+    uniq, inv = np.unique(e, return_inverse=True)
+    vals = [_kernel.cpow(base, v) for v in uniq.tolist()]
+    return np.array(vals, dtype=_F64)[inv.reshape(-1)]
 
 
 def _has_nan_param(p: _kernel.Params) -> bool:
@@ -247,7 +265,7 @@ def _policy(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float
         return _steps(p, b)
     if pol == _kernel.EXP:
         with np.errstate(all="ignore"):
-            z = p.lr * np.power(p.gamma, b.astype(_F64))
+            z = p.lr * _scalar_base_pow(p.gamma, b.astype(_F64))
         return _finish(p, b, z, True)
     if pol == _kernel.POLY:
         return _poly(p, b)
@@ -272,7 +290,7 @@ def _step(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32
         k = -(b // -step)
     uniq, first, inv = np.unique(k, return_index=True, return_inverse=True)
     with np.errstate(all="ignore"):
-        z = p.lr * np.power(p.scale, uniq.astype(_F64))
+        z = p.lr * _scalar_base_pow(p.scale, uniq.astype(_F64))
     vals = _finish(p, b[first], z, True)
     return vals[inv.reshape(-1)]
 
@@ -379,8 +397,10 @@ def _sgdr(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32
         cyc = np.array([float(x) for x in cycles], dtype=_F64)[j]
     pi = math.pi if p.fork == _kernel.FORK_HANKAI else _kernel.PI_ALEXEYAB
     amp = 0.5 * _kernel.f32(p.lr - p.lr_min)
+    if np.any((cyc == 0) & (b != start)):
+        raise ValueError("sgdr: a cycle of length 0 (sgdr_mult <= 0): darknet loops forever")
     with np.errstate(all="ignore"):
-        theta = (b - start).astype(_F32).astype(_F64) * pi / cyc
+        theta = _to_f32(b - start).astype(_F64) * pi / cyc
         z = p.lr_min + amp * (1.0 + np.cos(theta))
     # cos is off by a few ulps of 1: an absolute error of about |amp| * 2**-50
     return _finish(p, b, z, True, abs_err=abs(amp))
