@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cfgsched.errors import CfgError
-from cfgsched.schedule import NetSchedule, f32
+from cfgsched.schedule import NetSchedule
 
 _INT = r"[+-]?\d+"
 _FLOAT = r"[+-]?(?:\d+\.?\d*|\.\d+)"
@@ -116,7 +116,10 @@ def gpu_edits(s: NetSchedule, gpus: int) -> list[Edit]:
             "--gpus: hankai does not multiply learning_rate by the GPU count, so the"
             " lr/N advice does not apply (use --set)"
         )
-    lr, burn = f32(s.learning_rate / gpus), s.burn_in * gpus
+    from cfgsched.multigpu import advised_schedule
+
+    adv = advised_schedule(s, gpus)
+    lr, burn = adv.learning_rate, adv.burn_in
     edits = [Edit("learning_rate", float_text(lr))]
     if s.burn_in > 0:
         edits.append(Edit("burn_in", str(burn)))
@@ -234,7 +237,7 @@ def resume_point(before: NetSchedule, after: NetSchedule, weights: str) -> Resum
     from cfgsched.oracle import darknet_lr
     from cfgsched.weights import read_weights_header
 
-    header = read_weights_header(weights)
+    header = read_weights_header(weights, fork=before.fork)
     it0 = int(header.iteration(before))
     it1 = int(header.iteration(after))
     lr0 = float(darknet_lr(before, np.array([it0 + 1], dtype=np.int64))[0])
