@@ -259,7 +259,7 @@ def phases(s: NetSchedule) -> list[Phase]:
         out.extend(_policy_phases(s, start, end))
     if end is not None:
         after = _lr(s, mb + 1)
-        note = "darknet stops after update max_batches; resumed past it:"
+        note = "not trained: darknet stops at max_batches; if resumed,"
         if s.policy is Policy.POLY:
             if s.power == int(s.power):
                 shape = "negative" if int(s.power) % 2 else "rising again"
@@ -399,11 +399,12 @@ def render(e: Explanation) -> str:
     if e.burn_in > 0:
         bits.append(f"burn_in {e.burn_in} (power {fmt(e.power)})")
     bits.append(f"max_batches {e.max_batches:,}")
-    bits.append(
-        f"{e.images_per_iteration} images/iteration (batch {e.batch}, subdivisions"
-        f" {e.subdivisions})"
-    )
     out.append("  " + ", ".join(bits))
+    per = f"  {e.images_per_iteration} images per iteration (batch {e.batch}, subdivisions"
+    per += f" {e.subdivisions})"
+    if e.dataset_images:
+        per += f", dataset {e.dataset_images:,} images"
+    out.append(per)
     out.append("")
     head = ["phase", "batches b", "images"]
     if e.dataset_images:
