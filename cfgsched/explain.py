@@ -209,6 +209,11 @@ def _summarise(s: NetSchedule, phases: list[Phase], what: str) -> list[Phase]:
     ]
 
 
+def _span_phase(s: NetSchedule, kind: str, a: int, z: int, note: str) -> Phase:
+    lrs = lr_at(s, np.array([a, z], dtype=np.int64))
+    return Phase(kind, a, z, float(lrs[0]), float(lrs[1]), note)
+
+
 def _sgdr_cycles(s: NetSchedule, start: int, end: int | None) -> list[Phase]:
     if sgdr_hangs(s):
         return [
@@ -221,26 +226,71 @@ def _sgdr_cycles(s: NetSchedule, start: int, end: int | None) -> list[Phase]:
                 f"sgdr_cycle {s.sgdr_cycle}, sgdr_mult {s.sgdr_mult}: darknet hangs",
             )
         ]
-    horizon = end if end is not None else start + 64 * s.sgdr_cycle
+    c = s.sgdr_cycle
+    horizon = end if end is not None else start + 64 * c
     spans: list[tuple[int, int, int]] = []
-    c0, cyc, k = 0, s.sgdr_cycle, 1
-    while c0 < horizon and len(spans) < 100_000:
-        spans.append((k, c0 + 1, c0 + cyc))
-        c0 += cyc
-        cyc *= s.sgdr_mult
-        k += 1
+    summary: Phase | None = None
+    if s.sgdr_mult == 1:  # cycle k covers (k-1)c+1 .. kc: computed, never enumerated
+        k0, k1 = max(1, -(-start // c)), max(1, -(-horizon // c))
+        ks = list(range(k0, k1 + 1)) if k1 - k0 < MAX_LISTED else []
+        if not ks:
+            ks = [*range(k0, k0 + _HEAD), *range(k1 - _TAIL + 1, k1 + 1)]
+            a, z = (k0 + _HEAD - 1) * c + 1, (k1 - _TAIL) * c
+            n = k1 - k0 + 1 - _HEAD - _TAIL
+            summary = _span_phase(s, "summary", a, z, f"{n} more cycles of {c} batches")
+        spans = [(k, (k - 1) * c + 1, k * c) for k in ks]
+    else:
+        c0, cyc, k = 0, c, 1
+        while c0 < horizon and cyc > 0:
+            spans.append((k, c0 + 1, c0 + cyc))
+            c0 += cyc
+            cyc *= s.sgdr_mult
+            k += 1
     out: list[Phase] = []
     for k, a, z in spans:
         a2, z2 = max(a, start), z if end is None else min(z, end)
         if a2 > z2:
             continue
-        lrs = lr_at(s, np.array([a2, z2], dtype=np.int64))
         note = f"cycle {k}: {z - a + 1} batches, restart at {a}, lr_min at {z}"
-        out.append(Phase("cycle", a2, z2, float(lrs[0]), float(lrs[1]), note))
+        out.append(_span_phase(s, "cycle", a2, z2, note))
     if end is None and out:
         p = out[-1]
         out[-1] = Phase(p.kind, p.first, None, p.lr_first, p.lr_last, p.note + "; cycles go on")
+    if summary is not None:
+        return [*out[:_HEAD], summary, *out[_HEAD:]]
     return _summarise(s, out, "cycles")
+
+
+def _step_plateaus(s: NetSchedule, start: int, end: int | None) -> list[Phase]:
+    st = s.step
+    horizon = end if end is not None else start + 20 * st
+    k0, k1 = start // st + 1, horizon // st  # cuts k*st inside (start, horizon]
+    if k1 - k0 < 1000:
+        pieces = _constant_pieces(s, start, end, [k * st for k in range(k0, k1 + 1)])
+    else:
+        head = _constant_pieces(
+            s, start, (k0 + _HEAD) * st - 1, [k * st for k in range(k0, k0 + _HEAD)]
+        )
+        tail = _constant_pieces(s, (k1 - 1) * st, end, [k1 * st])
+        a, z = (k0 + _HEAD) * st, (k1 - 1) * st - 1
+        n = k1 - 1 - k0 - _HEAD
+        note = f"{n} more plateaus: x{fmt(s.scale)} every {st} batches"
+        tail = [
+            Phase(
+                "plateau",
+                p.first,
+                p.last,
+                p.lr_first,
+                p.lr_last,
+                p.note if i else f"at batch {p.first}",
+            )
+            for i, p in enumerate(tail)
+        ]
+        pieces = [*head, _span_phase(s, "summary", a, z, note), *tail]
+    if end is None and len(pieces) > 1:
+        p = pieces[-1]
+        pieces[-1] = Phase(p.kind, p.first, None, p.lr_first, p.lr_last, p.note + "; goes on")
+    return _summarise(s, pieces, "plateaus")
 
 
 def phases(s: NetSchedule) -> list[Phase]:
@@ -281,14 +331,7 @@ def _policy_phases(s: NetSchedule, start: int, end: int | None) -> list[Phase]:
     if pol is Policy.STEP:
         if s.step <= 0:
             return [Phase("plateau", start, end, math.nan, math.nan, "step <= 0: darknet fails")]
-        horizon = end if end is not None else start + 20 * s.step
-        n = min(horizon // s.step, 100_000)
-        cuts = [k * s.step for k in range(1, n + 1)]
-        pieces = _constant_pieces(s, start, end, cuts)
-        if end is None and len(pieces) > 1:
-            p = pieces[-1]
-            pieces[-1] = Phase(p.kind, p.first, None, p.lr_first, p.lr_last, p.note + "; goes on")
-        return _summarise(s, pieces, "plateaus")
+        return _step_plateaus(s, start, end)
     if pol is Policy.SGDR:
         return _sgdr_cycles(s, start, end)
     last = end if end is not None else start

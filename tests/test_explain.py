@@ -124,6 +124,29 @@ def test_many_cycles_are_summarised() -> None:
     assert (e.phases[-2].first, e.phases[-2].last) == (991, 1000)
 
 
+def test_huge_schedules_are_summarised_without_enumerating() -> None:
+    big = 2**31 - 1
+    e = ex(net("policy=sgdr", "sgdr_cycle=1", "sgdr_mult=1", f"max_batches={big}"))
+    summary = next(p for p in e.phases if p.kind == "summary")
+    assert (summary.first, summary.last) == (4, big - 2)
+    assert f"{big - 5} more cycles" in summary.note
+    assert [p.first for p in e.phases if p.kind == "cycle"] == [1, 2, 3, big - 1, big]
+    # step: plateaus every 100 batches from burn_in 250 to 300000
+    e = ex(net("policy=step", "step=100", "scale=0.9", "burn_in=250", "max_batches=300000"))
+    assert spans(e) == [
+        ("burn-in", 1, 249),
+        ("plateau", 250, 299),
+        ("plateau", 300, 399),
+        ("plateau", 400, 499),
+        ("plateau", 500, 599),
+        ("summary", 600, 299899),
+        ("plateau", 299900, 300000),  # the last two plateaus are both 0 (underflow): merged
+        ("after-end", 300001, None),
+    ]
+    assert "2993 more plateaus" in e.phases[5].note
+    assert e.phases[5].lr_first == f32(f32(0.001) * f32(0.9) ** 6)
+
+
 @pytest.mark.parametrize(
     ("power", "word"), [("4", "rising again"), ("1", "negative"), ("0.5", "NaN")]
 )
