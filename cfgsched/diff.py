@@ -178,22 +178,35 @@ class Tolerance:
 # ----------------------------------------------------------------------------- errors
 
 
-def ulp32(x: F64) -> F64:
-    """Spacing of float32 at ``|x|`` (the unit in the last place), as float64."""
-    a = np.abs(x).astype(np.float32)
-    return np.spacing(a).astype(np.float64)
+def _ordered(x: F32) -> I64:
+    """float32 values as integers in the same order (adjacent floats differ by 1)."""
+    i = x.view(np.int32).astype(np.int64)
+    return np.where(i < 0, -(i & 0x7FFFFFFF), i)
+
+
+def ulp_distance(expected: F32, got: F32) -> F64:
+    """Number of float32 values between ``expected`` and ``got`` (NaN = NaN; else inf)."""
+    e = np.ascontiguousarray(expected, dtype=np.float32)
+    g = np.ascontiguousarray(got, dtype=np.float32)
+    d = np.abs(_ordered(e) - _ordered(g)).astype(np.float64)
+    en, gn = np.isnan(e), np.isnan(g)
+    d = np.where(en | gn, np.where(en & gn, 0.0, np.inf), d)
+    return np.where(np.isinf(e) | np.isinf(g), np.where(e == g, 0.0, np.inf), d)
 
 
 def errors(expected: F64, got: F64) -> tuple[F64, F64, F64]:
-    """Absolute, relative and float32-ulp errors; equal values (NaN = NaN) give 0, else inf."""
+    """Absolute and relative error of ``got`` (NaN = NaN) and its float32 ulp distance.
+
+    The ulp distance rounds ``got`` to float32 first: an optimizer on float32 parameters
+    applies the LR as float32, so 0 ulp means it trains with darknet's exact value.
+    """
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         same = (expected == got) | (np.isnan(expected) & np.isnan(got))
         ab = np.abs(got - expected)
         ab = np.where(same, 0.0, np.where(np.isnan(ab), np.inf, ab))
         rel = np.where(ab == 0, 0.0, ab / np.abs(expected))
         rel = np.where(np.isnan(rel), np.inf, rel)
-        ulp = np.where(ab == 0, 0.0, ab / ulp32(np.where(np.isfinite(expected), expected, 0.0)))
-        ulp = np.where(np.isfinite(expected) | same, ulp, np.inf)
+        ulp = ulp_distance(expected.astype(np.float32), got.astype(np.float32))
     return ab, rel, ulp
 
 
@@ -337,7 +350,8 @@ class DiffReport:
                 rng = f"b = {s.first_batch}" + (
                     f"..{s.last_batch}" if s.last_batch != s.first_batch else ""
                 )
-                lines.append(f"  {rng}  ({s.count:,} steps)")
+                plural = "s" if s.count != 1 else ""
+                lines.append(f"  {rng}  ({s.count:,} step{plural})")
             if self.spans_total > len(self.spans):
                 lines.append(f"  ... {self.spans_total - len(self.spans)} more ranges")
         if self.rows:

@@ -142,11 +142,14 @@ def diff(
     else:
         schedule = _parse(cfgs[0], fork_a)
         bar: Any = None
+        show_bar = sys.stderr.isatty()
 
         def progress(n: int, total: int) -> None:
             nonlocal bar
+            if not show_bar:
+                return
             if bar is None:
-                bar = click.progressbar(length=total, label="stepping", file=sys.stderr)
+                bar = click.progressbar(length=total, label="diff", file=sys.stderr)
                 bar.__enter__()
             bar.update(n)
 
