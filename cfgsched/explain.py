@@ -25,6 +25,9 @@ SCHEMA = "cfgsched-explain/1"
 MAX_LISTED = 8
 _HEAD, _TAIL = 3, 2
 
+#: Loop iterations of GPU 0's batch counter shown for ``--gpus``.
+GPU0_ITERATIONS = 12
+
 #: Forks whose ``-gpus N`` multiplies learning_rate by N.
 MULTIPLYING_FORKS = ("alexeyab", "pjreddie")
 
@@ -64,6 +67,7 @@ class MultiGpu:
     advised_lr: float | None
     advised_burn_in: int | None
     notes: tuple[str, ...]
+    gpu0_batches: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,7 @@ class Explanation:
                 "advised_learning_rate": None if m.advised_lr is None else jnum(m.advised_lr),
                 "advised_burn_in": m.advised_burn_in,
                 "notes": list(m.notes),
+                "gpu0_batches": list(m.gpu0_batches),
             }
         return {
             "schema": SCHEMA,
@@ -361,6 +366,16 @@ def multigpu(s: NetSchedule, gpus: int) -> MultiGpu:
         " every 4 iterations): burn-in, steps and max_batches come about"
         f" {gpus}x sooner in wall-clock iterations"
     )
+    first: tuple[int, ...] = ()
+    if gpus > 1:
+        from cfgsched.multigpu import multigpu_trace
+
+        trace = multigpu_trace(s, gpus, iterations=GPU0_ITERATIONS)
+        first = tuple(int(b) for b in trace.batches)
+        notes.append(
+            f"GPU 0's batch b over the first {len(first)} loop iterations (weights given):"
+            f" {', '.join(map(str, first))}"
+        )
     adv_lr: float | None = None
     adv_burn: int | None = None
     if mult and gpus > 1:
@@ -370,7 +385,7 @@ def multigpu(s: NetSchedule, gpus: int) -> MultiGpu:
             f"AlexeyAB's advice for {gpus} GPUs: learning_rate={fmt(adv_lr)},"
             f" burn_in={adv_burn} (cfgsched adjust --gpus {gpus})"
         )
-    return MultiGpu(gpus, mult, lr_used, adv_lr, adv_burn, tuple(notes))
+    return MultiGpu(gpus, mult, lr_used, adv_lr, adv_burn, tuple(notes), first)
 
 
 def explain(

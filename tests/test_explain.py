@@ -211,6 +211,12 @@ def test_gpus_per_fork() -> None:
     assert h is not None and not h.multiplies_lr and h.lr_used == f32(0.0013)
     assert h.advised_lr is None and any("one GPU until burn_in" in n for n in h.notes)
     assert ex(text).multigpu is None
+    # GPU 0's counter (DESIGN.md §3): pjreddie b = 4n*floor((k-1)/4) + ((k-1) mod 4) + 1
+    ab = ex(text, gpus=2).multigpu
+    assert ab is not None and list(ab.gpu0_batches[:5]) == [1, 3, 9, 7, 13]
+    pj = ex(text, gpus=2, fork="pjreddie").multigpu
+    assert pj is not None
+    assert list(pj.gpu0_batches) == [8 * ((k - 1) // 4) + (k - 1) % 4 + 1 for k in range(1, 13)]
 
 
 def test_json_schema_and_nonfinite_points() -> None:
