@@ -65,6 +65,9 @@ OPTION_KEYS: dict[str, str] = {
 }
 
 REGION_KINDS = ("nan", "inf", "zero", "negative")
+#: The cfg plotted without a CFG: darknet's defaults (input size and one layer only so that
+#: hankai, which refuses a network without them, accepts it; they do not touch the LR).
+DEFAULTS_CFG = "[net]\nwidth=416\nheight=416\nchannels=3\n\n[maxpool]\n"
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -152,7 +155,7 @@ def parse_variant(
             raise CfgError("--set", None, key, "not a cfg key name")
         if any(c in value for c in "\r\n\0"):
             raise CfgError("--set", None, key, "value must be one line")
-    base = text if text.strip() else "[net]\n"
+    base = text if text.strip() else DEFAULTS_CFG
     new, where, inserted = apply_overrides(base, changes)
     try:
         sched = parse(new, fork=fork, source=source)
@@ -216,7 +219,7 @@ def build_variants(
     for (text, source), fork, ngpus, vals in combos:
         values = dict(zip(keys, vals, strict=True))
         sched = parse_variant(text, source, fork, values)
-        name = "darknet defaults" if not text else Path(source).name
+        name = Path(source).name if text else ("options" if opts else "darknet defaults")
         parts = []
         if many_cfg:
             parts.append(name)
@@ -536,6 +539,15 @@ def plot_data(
             tlabel = "PyTorch DarknetLR" + (f" ({v.label})" if len(variants) > 1 else "")
             curves.append(_torch_curve(tlabel, v, tb, got, start, stop, exact, xpb))
             errors.append(_error_panel(len(curves) - 1, tb, got, exp, start, stop, cov))
+    dark = [c for c in curves if c.kind == "darknet"]
+    for a, b in itertools.combinations(range(len(dark)), 2):
+        ca, cb = dark[a], dark[b]
+        if (
+            np.array_equal(ca.start, cb.start)
+            and np.array_equal(ca.lo, cb.lo, equal_nan=True)
+            and np.array_equal(ca.hi, cb.hi, equal_nan=True)
+        ):
+            notes.append(f"{ca.label} and {cb.label} coincide (drawn on top of each other)")
     if log:
         bad = [r for r in regions if r.kind in ("zero", "negative")]
         if bad:
@@ -731,14 +743,18 @@ def draw(
             ax.plot(xs, ylo, color=col, lw=0.8, drawstyle="steps-post", zorder=3)
     # special regions
     handles: dict[str, Any] = {}
+    shaded: set[tuple[str, float, float]] = set()
     for r in data.regions:
         c = data.curves[dark_index[r.curve]] if r.curve < len(dark_index) else dark[0]
         colr, hatch, text = _REGION_STYLE[r.kind]
         x0 = r.first * c.x_per_batch
         x1 = (r.last + 1) * c.x_per_batch
+        if (r.kind, x0, x1) in shaded:
+            continue
+        shaded.add((r.kind, x0, x1))
         ax.axvspan(x0, x1, facecolor=colr, alpha=0.18, hatch=hatch, edgecolor=colr, lw=0, zorder=1)
         span = f"b = {r.first:,}" + (f"–{r.last:,}" if r.last != r.first else "")
-        more = sum(1 for q in data.regions if q.kind == r.kind) - 1
+        more = len({(q.first, q.last) for q in data.regions if q.kind == r.kind}) - 1
         if more:
             span += f" and {more} more"
         handles.setdefault(
