@@ -258,3 +258,24 @@ def test_random_edits_change_only_their_lines(name: str, picks: dict[str, int], 
             continue  # read only by other policies: the schedule keeps darknet's 0
         got = getattr(after, e.key)
         assert got == (int(e.value) if e.key in INT_KEYS else f32(float(e.value)))
+
+
+def test_missing_or_binary_cfg_exits_2(tmp_path: Path) -> None:
+    r = CliRunner().invoke(main, ["adjust", str(tmp_path / "none.cfg"), "--gpus", "2"])
+    assert r.exit_code == 2 and "none.cfg" in r.output
+    nul = tmp_path / "nul.cfg"
+    nul.write_bytes(b"[net]\nbatch=64\0\n")
+    r = CliRunner().invoke(main, ["adjust", str(nul), "--gpus", "2"])
+    assert r.exit_code == 2 and "NUL" in r.output and r.stdout == ""
+
+
+def test_undecodable_bytes_survive(tmp_path: Path) -> None:
+    src = tmp_path / "latin1.cfg"
+    data = b"# caf\xe9\n[net]\nbatch=64\nlearning_rate=0.001\n" + LAYERS.encode()
+    src.write_bytes(data)
+    out = tmp_path / "out.cfg"
+    r = CliRunner().invoke(main, ["adjust", str(src), "--set", "burn_in=10", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes() == data.replace(
+        b"learning_rate=0.001\n", b"learning_rate=0.001\nburn_in=10\n"
+    )

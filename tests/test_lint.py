@@ -395,3 +395,10 @@ def test_subprocess_lint_stdin_and_no_heavy_imports() -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("command", ["lint", "explain", "adjust"])
+def test_help_has_a_worked_example(command: str) -> None:
+    r = CliRunner().invoke(main, [command, "--help"])
+    assert r.exit_code == 0 and "Example" in r.output and f"cfgsched {command} " in r.output
+    assert "Exit status" in r.output
