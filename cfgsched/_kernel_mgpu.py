@@ -142,15 +142,16 @@ def mgpu_batches(
     phases: list[int] = []
     state = mgpu_start(cfg)
     while limit < 0 or len(batches) < limit:
-        state = _phase_switch(cfg, state)
-        n = _gpus_in_phase(cfg, state.phase)
+        # the state only moves to phase 2 once an iteration runs there (as in mgpu_step)
+        cur = _phase_switch(cfg, state)
+        n = _gpus_in_phase(cfg, cur.phase)
         left = -1 if limit < 0 else limit - len(batches)
         if n == 1:
             # seen == counter throughout, saves change nothing: consecutive batches
             stop = cfg.max_batches
-            if state.phase == 1 and _split(cfg) and state.counter < cfg.burn_in:
+            if cur.phase == 1 and _split(cfg) and cur.counter < cfg.burn_in:
                 stop = min(stop, cfg.burn_in)
-            count = max(0, stop - state.counter)
+            count = max(0, stop - cur.counter)
             if left >= 0:
                 count = min(count, left)
             if count == 0:
@@ -158,26 +159,24 @@ def mgpu_batches(
                 if step is None:
                     break
                 batches.append(step[0])
-                phases.append(state.phase)
+                phases.append(step[1].phase)
                 state = step[1]
                 continue
-            first = state.seen + 1
+            first = cur.seen + 1
             batches.extend(range(first, first + count))
-            phases.extend([state.phase] * count)
-            end = state.counter + count
-            it = state.iteration + count
-            state = MgpuState(it, state.phase, end, end, state.iter_save, state.iter_save_last)
+            phases.extend([cur.phase] * count)
+            end = cur.counter + count
+            it = cur.iteration + count
+            state = MgpuState(it, cur.phase, end, end, cur.iter_save, cur.iter_save_last)
             if cfg.fork != FORK_PJREDDIE:
                 state = _saves_after_run(cfg, state)
             continue
-        if cfg.fork == FORK_PJREDDIE:
-            out, state = _pjreddie_run(cfg, state, n, left)
+        run = _pjreddie_run if cfg.fork == FORK_PJREDDIE else _alexeyab_run
+        out, after = run(cfg, cur, n, left)
+        if out:
             batches.extend(out)
-            phases.extend([state.phase] * len(out))
-            break
-        out, state = _alexeyab_run(cfg, state, n, left)
-        batches.extend(out)
-        phases.extend([state.phase] * len(out))
+            phases.extend([after.phase] * len(out))
+            state = after
         break
     return batches, phases, state
 
