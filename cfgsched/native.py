@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +56,8 @@ __all__ = ["REL_TOL", "NativePart", "NativePlan", "native_plan", "native_schedul
 REL_TOL = 1e-9
 #: Largest number of milestones a plan may hold (``step`` policy with a tiny ``step``).
 MAX_MILESTONES = 100_000
+#: Most steps verified one by one (exp and poly change at every step; ~1 µs per step).
+MAX_DENSE_STEPS = 5_000_000
 
 _CLASSES: dict[str, type[LRScheduler]] = {
     "ConstantLR": ConstantLR,
@@ -119,17 +121,15 @@ class NativePlan:
 # ----------------------------------------------------------------------------- torch replay
 
 
-def _events(parts: Sequence[NativePart], steps: int) -> list[int]:
+def _events(parts: Sequence[NativePart], steps: int) -> Sequence[int]:
     """Epochs ``< steps`` at which some part may change the lr (sorted)."""
-    ev: set[int] = {0}
+    if any(p.name in ("ExponentialLR", "PolynomialLR") for p in parts):
+        return range(steps)
+    ev: set[int] = {0} if steps > 0 else set()
     for p in parts:
         if p.name == "MultiStepLR":
             ev.update(m for m in p.kwargs["milestones"] if 0 <= m < steps)
         elif p.name == "LinearLR":
-            ev.update(range(min(int(p.kwargs["total_iters"]) + 1, steps)))
-        elif p.name == "ExponentialLR":
-            ev.update(range(steps))
-        elif p.name == "PolynomialLR":
             ev.update(range(min(int(p.kwargs["total_iters"]) + 1, steps)))
     return sorted(ev)
 
@@ -166,26 +166,24 @@ def _apply(p: NativePart, lr: float, e: int) -> float:
     raise ValueError(f"unknown part {p.name}")
 
 
-def _replay(parts: Sequence[NativePart], lr0: float, events: Iterable[int]) -> dict[int, float]:
-    """The group lr after each event epoch, starting from initial lr ``lr0``."""
+def _walk(
+    parts: Sequence[NativePart], lr0: float, epochs: Iterable[int]
+) -> Iterator[tuple[int, float]]:
+    """``(epoch, group lr after that epoch's step)`` from initial lr ``lr0``.
+
+    ``epochs`` must be sorted and hold every epoch where a part changes the lr
+    (:func:`_events`); other epochs may be added (a part leaves the lr alone there).
+    """
     counts = [Counter(p.kwargs["milestones"]) if p.name == "MultiStepLR" else None for p in parts]
-    out: dict[int, float] = {}
     lr = lr0
-    for e in events:
+    for e in epochs:
         for p, cnt in zip(parts, counts, strict=True):
             if cnt is not None:
                 if e in cnt:  # MultiStepLR.get_lr
                     lr = lr * p.kwargs["gamma"] ** cnt[e]
             else:
                 lr = _apply(p, lr, e)
-        out[e] = lr
-    return out
-
-
-def _value_at(replayed: dict[int, float], events: list[int], e: int) -> float:
-    import bisect
-
-    return replayed[events[bisect.bisect_right(events, e) - 1]]
+        yield e, lr
 
 
 # ----------------------------------------------------------------------------- plan building
@@ -427,11 +425,17 @@ def _dense(parts: Sequence[NativePart], run: _Run) -> bool:
     )
 
 
-def _check_epochs(parts: Sequence[NativePart], s: NetSchedule, run: _Run) -> list[int]:
+def _points(parts: Sequence[NativePart], run: _Run) -> Sequence[int]:
     """Steps where torch or darknet may change: comparing there covers the whole run."""
     p = run.t.params
     if _dense(parts, run):
-        return list(range(run.steps))
+        if run.steps > MAX_DENSE_STEPS:
+            raise NotExactError(
+                None,
+                f"{run.steps} steps to verify one by one (limit {MAX_DENSE_STEPS}): "
+                "use DarknetLR or a smaller horizon",
+            )
+        return range(run.steps)
     ep: set[int] = set(_events(parts, run.steps))
     ep.update(range(min(run.first(p.burn_in) + 1, run.steps)))
     pol = Policy(p.policy)
@@ -453,19 +457,14 @@ def _same(torch_lr: float, target: float, exact: bool) -> bool:
     return abs(torch_lr - target) <= REL_TOL * abs(target)
 
 
-def _verify(
-    parts: Sequence[NativePart], s: NetSchedule, run: _Run, lrs: Sequence[float], exact: bool
-) -> None:
+def _verify(parts: Sequence[NativePart], run: _Run, lrs: Sequence[float], exact: bool) -> None:
     """Raise NotExactError at the first step of the run where ``parts`` differ."""
-    checks = _check_epochs(parts, s, run)
-    events = sorted(set(_events(parts, run.steps)) | set(checks))
+    points = _points(parts, run)
     for lr0 in lrs:
         m = run.t.multiplier(lr0)
-        got = _replay(parts, lr0, events)
-        for e in checks:
+        for e, have in _walk(parts, lr0, points):
             r = run.t.lr(e)
             want = r if m == 1.0 else r * m
-            have = _value_at(got, events, e)
             if not _same(have, want, exact):
                 b = run.batch(e)
                 raise NotExactError(b, _why(parts, run, b, have, want, exact))
@@ -547,7 +546,7 @@ def native_plan(
     err: NotExactError | None = None
     for parts in cands:
         try:
-            _verify(parts, schedule, run, lrs, exact)
+            _verify(parts, run, lrs, exact)
         except NotExactError as e:
             err = err or e
             continue
@@ -594,16 +593,23 @@ def native_scheduler(
     return sched
 
 
+def _last(walk: Iterator[tuple[int, float]], default: float) -> float:
+    """The lr after the last epoch of ``walk`` (``default`` when it is empty)."""
+    lr = default
+    for _, value in walk:
+        lr = value
+    return lr
+
+
 def _fast_forward(sched: LRScheduler, plan: NativePlan, epoch: int) -> None:
     """Put ``sched`` in the state ``epoch`` ``step()`` calls from fresh would leave."""
-    events = [e for e in _events(plan.parts, epoch) if e < epoch]
+    events = _events(plan.parts, epoch)
     subs: list[Any] = list(getattr(sched, "_schedulers", [sched]))
     per_part: list[list[float]] = [[] for _ in subs]
     for g in sched.optimizer.param_groups:
-        lr0 = float(g["initial_lr"])
-        lr = _replay(plan.parts, lr0, events)[events[-1]] if events else lr0
+        lr = _last(_walk(plan.parts, float(g["initial_lr"]), events), float(g["initial_lr"]))
         for k, part in enumerate(plan.parts):
-            lr = _replay([part], lr, [epoch])[epoch]
+            lr = _last(_walk([part], lr, [epoch]), lr)
             per_part[k].append(lr)
         g["lr"] = lr
     for sub, last in zip(subs, per_part, strict=True):
