@@ -212,3 +212,18 @@ def test_large_run_is_fast() -> None:
         cfg = mgpu_config(s, n)
         _kernel_mgpu.mgpu_batches(cfg)
     assert time.perf_counter() - t0 < 2.0
+
+
+def test_kernel_mgpu_is_standard_library_only() -> None:
+    """It is copied verbatim into generated standalone modules."""
+    import ast
+    import sys
+
+    src = Path(_kernel_mgpu.__file__).read_text()
+    mods = set()
+    for node in ast.walk(ast.parse(src)):
+        if isinstance(node, ast.Import):
+            mods.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            mods.add((node.module or "").split(".")[0])
+    assert mods <= set(sys.stdlib_module_names) | {"__future__"}, mods

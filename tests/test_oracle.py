@@ -317,3 +317,15 @@ def test_zero_step_and_zero_cycle_raise_like_the_kernel() -> None:
         darknet_lr(cyc0, np.array([0, 5]))
     with pytest.raises(ValueError):
         darknet_lr_scalar(cyc0, 5)
+
+
+def test_modules_do_not_import_torch_or_matplotlib() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, cfgsched.oracle, cfgsched.multigpu, cfgsched.weights, cfgsched._kernel_mgpu;"
+        "bad = [m for m in ('torch', 'matplotlib') if m in sys.modules];"
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
