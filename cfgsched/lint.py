@@ -52,6 +52,8 @@ ALL_CODES: dict[str, str] = {**WARNING_CODES, **RULES}
 
 #: Up to this many batches the LR rules check every batch b = 1..max_batches.
 EXHAUSTIVE_LIMIT = 4_000_000
+#: The same for hankai poly/sigmoid, whose float powf/expf cost ~1 µs per batch.
+EXHAUSTIVE_LIMIT_SLOW = 1_000_000
 #: Above it they check the boundaries plus this many evenly spaced batches.
 SAMPLE_SIZE = 1_000_000
 
@@ -299,9 +301,11 @@ def training_batches(s: NetSchedule) -> tuple[np.ndarray, bool]:
     mb = s.max_batches
     if mb <= 0:
         return np.zeros(0, dtype=np.int64), True
-    if mb <= EXHAUSTIVE_LIMIT:
+    slow = s.fork == "hankai" and s.policy in (Policy.POLY, Policy.SIG)
+    if mb <= (EXHAUSTIVE_LIMIT_SLOW if slow else EXHAUSTIVE_LIMIT):
         return np.arange(1, mb + 1, dtype=np.int64), True
-    dense = np.linspace(1, mb, SAMPLE_SIZE).astype(np.int64)
+    dense = np.linspace(1, mb, EXHAUSTIVE_LIMIT_SLOW // 4 if slow else SAMPLE_SIZE)
+    dense = dense.astype(np.int64)
     return np.union1d(dense, boundaries(s, mb)), False
 
 
@@ -447,10 +451,18 @@ def _lr_findings(s: NetSchedule, raw: list[str]) -> list[CfgWarning]:
         idx = np.flatnonzero(mask)
         if idx.size == 0:
             continue
-        first = int(b[idx[0]])
+        first, value = int(b[idx[0]]), float(lr[idx[0]])
+        if not every and idx[0] > 0:  # every batch of the gap before the first bad sample
+            gap = np.arange(int(b[idx[0] - 1]) + 1, first + 1, dtype=np.int64)
+            glr = lr_at(s, gap)
+            gmask = {"zero": glr == 0, "negative": glr < 0}.get(bad, ~np.isfinite(glr))
+            if bad == "zero" and s.policy is Policy.POLY:
+                gmask &= gap < mb
+            j = int(np.flatnonzero(gmask)[0])
+            first, value = int(gap[j]), float(glr[j])
         key, line, col = _culprit(s, first, bad, raw)
         msg = (
-            f"LR {what} ({fmt(float(lr[idx[0]]))}) at batch {first} (torch step {first - 1}),"
+            f"LR {what} ({fmt(value)}) at batch {first} (torch step {first - 1}),"
             f" before training ends at max_batches {mb}; {idx.size} bad of {b.size} ({how})"
         )
         out.append(CfgWarning(code, line, key, msg, col))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from hypothesis import given
@@ -223,8 +224,6 @@ def test_max_batches_zero() -> None:
 
 
 def test_exp_underflow_reaches_zero_at_the_right_batch() -> None:
-    import numpy as np
-
     text = net("learning_rate=0.001", "policy=exp", "gamma=0.99", "max_batches=20000")
     w = [w for w in findings(text) if w.code == "W210"]
     # independent: first b where float32(lr * gamma**b) (double pow) rounds to 0
@@ -264,6 +263,13 @@ def test_huge_max_batches_is_sampled_and_says_so() -> None:
     text = net("learning_rate=0.001", "policy=exp", "gamma=0.9999", "max_batches=" + str(mb))
     w = [w for w in findings(text) if w.code == "W210"]
     assert len(w) == 1 and "sampled" in w[0].message
+    # the first zero is still exact (the gap before the first bad sample is checked densely):
+    # independent computation around log(2**-150 / lr) / log(gamma)
+    lr, g = np.float64(np.float32(0.001)), np.float64(np.float32(0.9999))
+    est = int(np.log(2.0**-150 / lr) / np.log(g))
+    b = np.arange(est - 2000, est + 2000)
+    first = int(b[(lr * g**b).astype(np.float32) == 0][0])
+    assert f"at batch {first} " in w[0].message
 
 
 # ----------------------------------------------------------------------------- A rules
