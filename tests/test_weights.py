@@ -30,22 +30,20 @@ def test_v01_has_32bit_seen(tmp_path: Path) -> None:
 
 
 def test_v02_has_64bit_seen(tmp_path: Path) -> None:
-    # yolov3.weights style: 0.2.0, seen = 32013312 = 500208 iterations * 64 images
-    seen = 32013312
+    # yolov3.weights style: 0.2.0, seen = 500200 iterations * 64 images = 32012800
+    seen = 32012800
     data = le32(0, 2, 0) + seen.to_bytes(8, "little") + b"\x00" * 8
     h = read_weights_header(write(tmp_path / "yolov3.weights", data))
     assert (h.major, h.minor, h.revision, h.seen) == (0, 2, 0, seen)
     assert h.seen_is_64bit and h.header_bytes == 20
-    # batch=64 subdivisions=16: mini-batch 4, 64 images per iteration -> 32013312/64
+    # batch=64 subdivisions=16: mini-batch 4, 64 images per iteration -> 500200
     sched = NetSchedule(batch=64, subdivisions=16, mini_batch=4)
-    assert h.iteration(sched) == 500208
-    # the same weights under batch=32 subdivisions=8 resume twice as far
-    assert h.iteration(NetSchedule(batch=32, subdivisions=8, mini_batch=4)) == 1000416
+    assert h.iteration(sched) == 500200
+    # the same weights under batch=32 subdivisions=8 (32 images per iteration): 1000400
+    assert h.iteration(NetSchedule(batch=32, subdivisions=8, mini_batch=4)) == 1000400
     # not a multiple: integer division (seen 100 images, 64 per iteration -> 1)
-    h2 = read_weights_header(
-        write(tmp_path / "x.weights", le32(0, 2, 0) + (100).to_bytes(8, "little"))
-    )
-    assert h2.iteration(sched) == 1
+    small = le32(0, 2, 0) + (100).to_bytes(8, "little")
+    assert read_weights_header(write(tmp_path / "x.weights", small)).iteration(sched) == 1
 
 
 def test_seen_above_32_bits(tmp_path: Path) -> None:
