@@ -481,6 +481,9 @@ def _why(
         return f"{got}: PolynomialLR stays at 0 after max_batches; darknet's poly continues"
     kind = "float32" if exact else f"relative {REL_TOL:g}"
     if p.burn_in > b:
+        c = run.linear()
+        if c is None or p.burn_in % c:
+            return f"{got} in the burn-in: burn_in is not a whole number of optimizer steps"
         return f"{got} in the burn-in ({kind}): LinearLR's ramp rounds differently"
     return f"{got} ({kind}): torch's running product rounds differently from darknet"
 
