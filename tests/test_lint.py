@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from cfgsched.cli import main
 from cfgsched.errors import CfgWarning
 from cfgsched.lint import ALL_CODES, EXHAUSTIVE_LIMIT, RULES, lint_text
+from cfgsched.parser import parse
 from tests.golden import DARKNET_CFGS, ROOT, eval_cases, needs_darknet_cfgs, needs_golden
 
 CFGSCHED = str(Path(sys.executable).with_name("cfgsched"))
@@ -165,6 +166,20 @@ def test_parser_warnings_are_reported_on_their_line(line: str, code: str) -> Non
     text = net("max_batches=10000", line)
     lines = [ln for ln, _ in only(text, code)]
     assert lines and set(lines) == {8}
+
+
+@pytest.mark.parametrize(
+    ("lines", "code", "line"),
+    [
+        (("policy=steps", "steps=8000", "scales=.1,.5"), "P006", 10),
+        (("policy=random",), "P008", 8),
+        (("burn_in=100.7",), "P011", 8),
+    ],
+)
+def test_more_parser_warnings_pass_through(lines: tuple[str, ...], code: str, line: int) -> None:
+    text = net("max_batches=10000", *lines)
+    assert code in {w.code for w in parse(text).warnings}
+    assert line in [ln for ln, _ in only(text, code)]
 
 
 def test_duplicate_key_points_at_the_second_occurrence() -> None:
