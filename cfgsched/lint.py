@@ -375,7 +375,9 @@ def _steps_findings(s: NetSchedule, raw: list[str]) -> list[CfgWarning]:
         biggest = st if biggest is None else max(biggest, st)
         if st <= 0:
             if s.fork == "pjreddie" and st < 0:
-                msg = f"step {st} <= 0: pjreddie compares unsigned, so it never applies"
+                msg = f"step {st} < 0: pjreddie compares unsigned, so it never applies"
+                if i + 1 < n:
+                    msg += " and no later step does either (darknet stops at it)"
             else:
                 msg = f"step {st} <= 0: its scale applies from the first batch"
             out.append(CfgWarning("W203", line, "steps", msg, col))
