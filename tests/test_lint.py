@@ -424,3 +424,15 @@ def test_help_has_a_worked_example(command: str) -> None:
     r = CliRunner().invoke(main, [command, "--help"])
     assert r.exit_code == 0 and "Example" in r.output and f"cfgsched {command} " in r.output
     assert "Exit status" in r.output
+
+
+def test_scale_zero_and_nan_learning_rate() -> None:
+    text = net("max_batches=1000", "policy=step", "step=100", "scale=0")
+    w = [w for w in findings(text) if w.code == "W210"]
+    # b // 100 = 1 from b = 100: lr * 0**1 = 0 until the end (901 batches)
+    assert len(w) == 1 and (w[0].line, w[0].key) == (10, "scale")
+    assert "batch 100 " in w[0].message and "901 bad of 1000" in w[0].message
+    text = net("max_batches=1000", "learning_rate=nan")
+    w = [w for w in findings(text) if w.code == "W212"]
+    assert len(w) == 1 and (w[0].line, w[0].key) == (8, "learning_rate")
+    assert "batch 1 " in w[0].message
