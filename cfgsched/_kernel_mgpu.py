@@ -75,11 +75,11 @@ def _split(cfg: MgpuConfig) -> bool:
     return cfg.fork == FORK_HANKAI and cfg.scratch and cfg.ngpus > 1
 
 
-def mgpu_start(cfg: MgpuConfig, start: int = 0) -> MgpuState:
-    """State before the first loop iteration; ``start`` is the batch a weights file resumes at."""
+def mgpu_start(cfg: MgpuConfig) -> MgpuState:
+    """State before the first loop iteration of a run that starts at ``seen = 0``."""
     if cfg.ngpus < 1:
         raise ValueError(f"ngpus must be >= 1, got {cfg.ngpus}")
-    return MgpuState(0, 1, start, start, start, start)
+    return MgpuState(0, 1, 0, 0, 0, 0)
 
 
 def mgpu_running(cfg: MgpuConfig, state: MgpuState) -> bool:
