@@ -333,7 +333,7 @@ def schedule_findings(
             f"max_batches {mb}: darknet's detector trains 0 iterations and its classifier"
             " never stops"
         )
-        if pol is Policy.POLY:
+        if pol is Policy.POLY and mb == 0:
             msg += "; poly's LR is NaN at b=0 and inf after"
         out.append(_at(s, raw, "W208", "max_batches", msg))
     if mb > 0 and not sgdr_hangs(s) and not (pol is Policy.STEP and s.step == 0):

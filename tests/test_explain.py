@@ -264,6 +264,11 @@ def test_cli_errors(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["explain", str(cfg), "--fork", "hankai", "--at", "x"])
     assert r.exit_code == 2 and "--at" in r.output
     assert CliRunner().invoke(main, ["explain", str(tmp_path / "no.cfg")]).exit_code == 2
+    good = tmp_path / "good.cfg"
+    good.write_text(net("max_batches=1000"))
+    for at in ("-1", str(2**63), ",", "1,x"):
+        r = CliRunner().invoke(main, ["explain", str(good), "--at", at])
+        assert r.exit_code == 2 and "--at" in r.output and "Traceback" not in r.output, at
 
 
 @needs_darknet_cfgs

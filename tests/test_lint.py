@@ -237,6 +237,11 @@ def test_burn_in_longer_than_training() -> None:
 def test_max_batches_zero() -> None:
     assert only(net("policy=poly", "max_batches=0"), "W208") == [(8, 13)]
     assert only(net("policy=poly"), "W208") == [(1, 1)]  # default 0, reported on [net]
+    assert "NaN" in next(w.message for w in findings(net("policy=poly")) if w.code == "W208")
+    neg = next(
+        w.message for w in findings(net("policy=poly", "max_batches=-5")) if w.code == "W208"
+    )
+    assert "NaN" not in neg
 
 
 def test_exp_underflow_reaches_zero_at_the_right_batch() -> None:

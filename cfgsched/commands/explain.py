@@ -7,6 +7,9 @@ import click
 from cfgsched import clikit
 from cfgsched.schedule import FORKS
 
+#: Largest batch number ``--at`` accepts (int64).
+MAX_BATCH = 2**63 - 1
+
 
 def _batches(value: str | None) -> list[int] | None:
     if value is None:
@@ -15,8 +18,8 @@ def _batches(value: str | None) -> list[int] | None:
         out = [int(v) for v in value.replace(" ", "").split(",") if v]
     except ValueError:
         raise clikit.fail(f"--at {value!r}: expected batches like 1,1000,400000") from None
-    if not out or any(b < 0 for b in out):
-        raise clikit.fail(f"--at {value!r}: expected batches >= 0")
+    if not out or any(not 0 <= b <= MAX_BATCH for b in out):
+        raise clikit.fail(f"--at {value!r}: expected batches from 0 to {MAX_BATCH}")
     return out
 
 
