@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cfgsched.errors import CfgError
-from cfgsched.schedule import NetSchedule
+from cfgsched.schedule import NetSchedule, f32
 
 _INT = r"[+-]?\d+"
 _FLOAT = r"[+-]?(?:\d+\.?\d*|\.\d+)"
@@ -89,6 +89,12 @@ def check_edit(key: str, value: str, fork: str) -> Edit:
         ok = all(re.fullmatch(one, p) for p in parts)
         value = ",".join(parts)
         what = "a comma-separated list of " + ("integers" if kind == "ints" else "decimals")
+    if ok and kind in ("int", "ints"):
+        ok = all(-(2**31) <= int(v) < 2**31 for v in value.split(","))
+        what += " within C int range"
+    elif ok and kind in ("float", "floats"):
+        ok = all(math.isfinite(f32(float(v))) for v in value.split(","))
+        what += " within float32 range"
     if not ok:
         raise ValueError(f"{key}={value!r}: the value must be {what}")
     return Edit(key, value)

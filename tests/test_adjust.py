@@ -117,6 +117,8 @@ def test_first_occurrence_is_edited() -> None:
         ("max_batches", "2e3", "alexeyab", "integer"),
         ("policy", "sgdr", "pjreddie", "one of"),
         ("steps", "100,x", "alexeyab", "integers"),
+        ("max_batches", "2147483648", "alexeyab", "C int range"),
+        ("scales", ".1,1" + "0" * 40, "alexeyab", "float32 range"),
     ],
 )
 def test_bad_keys_and_values_are_refused(key: str, value: str, fork: str, words: str) -> None:
