@@ -376,7 +376,10 @@ class DiffReport:
 
 def _short(x: float) -> str:
     """Shortest text that reads back as the same float32 (0.1, not 0.100000001)."""
-    return str(np.float32(x))
+    v = np.float32(x)
+    if v == 0 or 1e-4 <= abs(v) < 1e6:
+        return np.format_float_positional(v, trim="-")
+    return str(v)
 
 
 def _g(x: float) -> str:

@@ -219,7 +219,7 @@ def build_variants(
     for (text, source), fork, ngpus, vals in combos:
         values = dict(zip(keys, vals, strict=True))
         sched = parse_variant(text, source, fork, values)
-        name = Path(source).name if text else ("options" if opts else "darknet defaults")
+        name = Path(source).name if text else ("[net] from options" if opts else "darknet defaults")
         parts = []
         if many_cfg:
             parts.append(name)
@@ -270,7 +270,11 @@ class Marker:
 
 @dataclass(frozen=True)
 class Region:
-    """Batches ``first .. last`` of curve ``curve`` where the LR is ``kind``."""
+    """Batches ``first .. last`` of curve ``curve`` where the LR is ``kind``.
+
+    ``kind`` is nan, inf, zero or negative; or "after" for batches past the curve's
+    max_batches (darknet never uses them).
+    """
 
     curve: int
     kind: str
@@ -526,6 +530,8 @@ def plot_data(
         for kind, runs in regs.items():
             for a, b in runs:
                 regions.append(Region(k, kind, a, b))
+        if 0 < v.schedule.max_batches < hi_b:
+            regions.append(Region(k, "after", max(v.schedule.max_batches + 1, lo_b), hi_b))
         marks, cut = _diff.boundaries(v.schedule, lo_b, hi_b)
         if marks:
             mb = np.array([m.batch for m in marks], dtype=np.int64)
@@ -676,6 +682,7 @@ _REGION_STYLE: dict[str, tuple[str, str, str]] = {
     "inf": ("#9467bd", "..", "LR is infinite"),
     "zero": ("#ff7f0e", "//", "LR is 0"),
     "negative": ("#d62728", "\\\\", "LR is negative"),
+    "after": ("#bbbbbb", "", "after max_batches: darknet has stopped"),
 }
 
 
@@ -754,6 +761,8 @@ def draw(
         shaded.add((r.kind, x0, x1))
         ax.axvspan(x0, x1, facecolor=colr, alpha=0.18, hatch=hatch, edgecolor=colr, lw=0, zorder=1)
         span = f"b = {r.first:,}" + (f"–{r.last:,}" if r.last != r.first else "")
+        if r.kind == "after" and len(dark) > 1:
+            span = f"{c.label}: {span}"
         more = len({(q.first, q.last) for q in data.regions if q.kind == r.kind}) - 1
         if more:
             span += f" and {more} more"
@@ -779,17 +788,20 @@ def draw(
                 fontsize=7,
                 color="0.3",
             )
+    texts_at: dict[float, list[str]] = {}
     for m in data.markers:
         c = data.curves[dark_index[m.curve]]
         col = colour[dark_index[m.curve]]
         xm = m.batch * c.x_per_batch
         if math.isfinite(m.lr) and (m.lr > 0 or not data.log):
             ax.plot([xm], [m.lr], "o", ms=4, color=col, zorder=5)
-            if nmark <= 30:
+            shown = texts_at.setdefault(xm, [])
+            if nmark <= 30 and fmt_lr(m.lr) not in shown:
+                shown.append(fmt_lr(m.lr))
                 ax.annotate(
                     fmt_lr(m.lr),
                     (xm, m.lr),
-                    xytext=(4, 4),
+                    xytext=(4, 4 + 9 * (len(shown) - 1)),
                     textcoords="offset points",
                     fontsize=7,
                     color=col,
@@ -811,8 +823,10 @@ def draw(
     hs, ls_ = ax.get_legend_handles_labels()
     hs += list(handles.values())
     ls_ += [h.get_label() for h in handles.values()]
-    if hs:
-        ax.legend(hs, ls_, loc="best", fontsize=8, framealpha=0.9)
+    if hs:  # below the axes: never over the curves or the marker labels
+        fig.legend(
+            hs, ls_, loc="outside lower center", ncols=min(len(hs), 3), fontsize=8, frameon=False
+        )
     if data.notes:
         ax.text(
             0.005,

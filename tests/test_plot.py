@@ -157,6 +157,7 @@ def test_negative_nan_and_inf_regions() -> None:
     assert [(r.kind, r.first, r.last) for r in data.regions] == [
         ("zero", 1000, 1000),
         ("negative", 1001, 1500),
+        ("after", 1001, 1500),  # past max_batches: shaded as never used by darknet
     ]
     assert kernel(neg[0].schedule, 1001) < 0
     nan = plot.build_variants([], options={"policy": ["poly"], "max_batches": ["0"]})
@@ -206,7 +207,7 @@ def test_overlay_labels_name_what_differs() -> None:
     data = plot.plot_data(gp, last=2000)
     assert data.curves[1].hi[-1] == f32(f32(0.0013) * 4)  # alexeyab: lr × GPUs
     fig = plot.draw(plot.plot_data(mb))
-    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend[:2] == ["max_batches=392480", "max_batches=700000"]
 
 
