@@ -228,7 +228,8 @@ def build_variants(
         if many_gpus:
             parts.append(f"{ngpus} GPU{'s' if ngpus > 1 else ''}")
         parts.extend(f"{k}={values[k]}" for k in varied)
-        label = ", ".join(parts) if parts else f"{name} ({fork})"
+        gp = f", {ngpus} GPUs" if ngpus > 1 else ""
+        label = ", ".join(parts) if parts else f"{name} ({fork}{gp})"
         out.append(Variant(sched, label, ngpus, name))
     return out
 

@@ -21,7 +21,7 @@ from cfgsched import _kernel, plot
 from cfgsched.cli import main
 from cfgsched.oracle import darknet_lr
 from cfgsched.parser import load, parse
-from tests.golden import ROOT
+from tests.golden import DARKNET_CFGS, ROOT, needs_darknet_cfgs
 
 CFGSCHED = str(ROOT / ".venv" / "bin" / "cfgsched")
 SAMPLES = ROOT / "sample_cfgs"
@@ -204,6 +204,7 @@ def test_overlay_labels_name_what_differs() -> None:
     assert [v.schedule.max_batches for v in mb] == [392_480, 700_000]
     gp = variants(YOLOV4, gpus=(1, 4))
     assert [v.label for v in gp] == ["1 GPU", "4 GPUs"]
+    assert variants(YOLOV4, gpus=(4,))[0].label == "yolov4.cfg (alexeyab, 4 GPUs)"
     data = plot.plot_data(gp, last=2000)
     assert data.curves[1].hi[-1] == f32(f32(0.0013) * 4)  # alexeyab: lr × GPUs
     fig = plot.draw(plot.plot_data(mb))
@@ -263,6 +264,30 @@ def test_default_output_name_and_issue_example(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "lr_schedule.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Traceback" not in res.stderr
+
+
+def test_png_to_stdout() -> None:
+    res = run(str(SAMPLES / "sgdr.cfg"), "-o", "-")
+    assert res.exit_code == 0
+    assert res.stdout_bytes[:8] == b"\x89PNG\r\n\x1a\n" and len(res.stdout_bytes) > 5000
+
+
+@needs_darknet_cfgs
+@pytest.mark.parametrize("name", sorted(p.name for p in DARKNET_CFGS.glob("*.cfg")))
+def test_every_real_cfg_plots_with_markers_at_kernel_values(name: str) -> None:
+    (v,) = variants(DARKNET_CFGS / name)
+    data = plot.plot_data([v])
+    (c,) = data.curves
+    assert c.start[0] == 1 and c.stop[-1] == data.last + 1
+    for m in data.markers:
+        assert m.lr == kernel(v.schedule, m.batch) or (
+            np.isnan(m.lr) and np.isnan(kernel(v.schedule, m.batch))
+        )
+    sched = v.schedule
+    for b in (1, data.last // 2, data.last):
+        k = int(np.searchsorted(c.start, b, side="right") - 1)
+        want = kernel(sched, b)
+        assert c.lo[k] <= want <= c.hi[k]
 
 
 def test_stdin_and_warnings_to_stderr(tmp_path: Path) -> None:
