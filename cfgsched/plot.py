@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -324,37 +324,67 @@ def column_edges(first: int, last: int, columns: int = COLUMNS) -> I64:
 
 
 class _Runs:
-    """Runs of consecutive evaluated batches where a mask holds, fed chunk by chunk."""
+    """Runs of consecutive evaluated batches where a mask holds, fed chunk by chunk.
 
-    def __init__(self) -> None:
-        self.runs: list[list[int]] = []
+    Keeps at most a few times ``limit`` runs: beyond that, the runs separated by the
+    smallest gaps are merged, so memory stays bounded for any mask.
+    """
+
+    def __init__(self, limit: int = MAX_REGIONS) -> None:
+        self.limit = limit
+        self.lo = np.zeros(0, dtype=np.int64)
+        self.hi = np.zeros(0, dtype=np.int64)
         self.tail = False  # the previous chunk ended inside a run
+        self.count = 0  # batches where the mask holds
+        self.runs = 0  # runs before any merging
 
     def feed(self, b: I64, mask: npt.NDArray[np.bool_]) -> None:
-        if not mask.any():
+        n = int(np.count_nonzero(mask))
+        if n == 0:
             self.tail = False
             return
+        self.count += n
         idx = np.flatnonzero(mask)
         cuts = np.flatnonzero(np.diff(idx) != 1) + 1
-        starts = np.concatenate(([0], cuts)).tolist()
-        ends = (np.concatenate((cuts, [idx.size])) - 1).tolist()
-        for s, e in zip(starts, ends, strict=True):
-            lo, hi = int(b[idx[s]]), int(b[idx[e]])
-            if self.tail and idx[s] == 0 and self.runs:
-                self.runs[-1][1] = hi
-            else:
-                self.runs.append([lo, hi])
-            self.tail = False
+        s = idx[np.concatenate(([0], cuts))]
+        e = idx[np.concatenate((cuts, [idx.size])) - 1]
+        lo, hi = b[s], b[e]
+        if self.tail and s[0] == 0 and self.lo.size:
+            self.hi[-1] = hi[0]
+            lo, hi = lo[1:], hi[1:]
+        self.runs += int(lo.size)
+        self.lo = np.concatenate((self.lo, lo))
+        self.hi = np.concatenate((self.hi, hi))
         self.tail = bool(mask[-1])
+        if self.lo.size > 4 * self.limit:
+            self._compact()
 
-    def merged(self, limit: int) -> list[tuple[int, int]]:
-        """The runs, neighbours merged (closest first) until at most ``limit`` remain."""
-        runs = [(a, b) for a, b in self.runs]
-        while len(runs) > limit:
-            gaps = np.array([runs[k + 1][0] - runs[k][1] for k in range(len(runs) - 1)])
-            k = int(np.argmin(gaps))
-            runs[k : k + 2] = [(runs[k][0], runs[k + 1][1])]
-        return runs
+    def _compact(self) -> None:
+        n = self.lo.size
+        if n <= self.limit:
+            return
+        gaps = self.lo[1:] - self.hi[:-1]
+        keep = np.sort(np.argsort(gaps, kind="stable")[n - self.limit :])
+        self.lo = self.lo[np.concatenate(([0], keep + 1))]
+        self.hi = self.hi[np.concatenate((keep, [n - 1]))]
+
+    def merged(self) -> list[tuple[int, int]]:
+        """The runs (at most ``limit``; neighbours with the smallest gaps merged)."""
+        self._compact()
+        return list(zip(self.lo.tolist(), self.hi.tolist(), strict=True))
+
+
+class Envelope(NamedTuple):
+    """darknet's LR over a batch range, as :func:`envelope` computes it."""
+
+    start: I64
+    stop: I64
+    lo: F32
+    hi: F32
+    exact: bool
+    sampled: bool
+    regions: dict[str, list[tuple[int, int]]]
+    counts: dict[str, tuple[int, int]]  # kind -> (batches, runs before merging)
 
 
 def _masks(v: F32) -> dict[str, npt.NDArray[np.bool_]]:
@@ -366,10 +396,8 @@ def _masks(v: F32) -> dict[str, npt.NDArray[np.bool_]]:
     }
 
 
-def envelope(
-    schedule: NetSchedule, first: int, last: int, columns: int = COLUMNS
-) -> tuple[I64, I64, F32, F32, bool, bool, dict[str, list[tuple[int, int]]]]:
-    """darknet's LR over ``first .. last``: ``(start, stop, lo, hi, exact, sampled, regions)``.
+def envelope(schedule: NetSchedule, first: int, last: int, columns: int = COLUMNS) -> Envelope:
+    """darknet's LR over ``first .. last`` (see :class:`Envelope`).
 
     Up to :data:`EXACT_LIMIT` batches every batch is a point. Beyond, each of ``columns``
     columns keeps the min and max finite LR of every batch in it (computed in chunks of
@@ -384,8 +412,9 @@ def envelope(
         for k, m in _masks(v).items():
             runs[k].feed(b, m)
         fin = np.where(np.isfinite(v), v, np.float32(np.nan)).astype(np.float32)
-        regions = {k: r.merged(MAX_REGIONS) for k, r in runs.items()}
-        return b, b + 1, fin, fin.copy(), True, False, regions
+        regions = {k: r.merged() for k, r in runs.items()}
+        counts = {k: (r.count, r.runs) for k, r in runs.items()}
+        return Envelope(b, b + 1, fin, fin.copy(), True, False, regions, counts)
     edges = column_edges(first, last, columns)
     lo = np.full(edges.size - 1, np.inf, dtype=np.float32)
     hi = np.full(edges.size - 1, -np.inf, dtype=np.float32)
@@ -420,8 +449,9 @@ def envelope(
                 runs[k].feed(b, m)
     lo = np.where(np.isinf(lo) & (lo > 0), np.float32(np.nan), lo).astype(np.float32)
     hi = np.where(np.isinf(hi) & (hi < 0), np.float32(np.nan), hi).astype(np.float32)
-    regions = {k: r.merged(MAX_REGIONS) for k, r in runs.items()}
-    return edges[:-1], edges[1:], lo, hi, False, sampled, regions
+    regions = {k: r.merged() for k, r in runs.items()}
+    counts = {k: (r.count, r.runs) for k, r in runs.items()}
+    return Envelope(edges[:-1], edges[1:], lo, hi, False, sampled, regions, counts)
 
 
 def _reduce(v: F32, offsets: I64, lo: F32, hi: F32) -> None:
@@ -510,6 +540,7 @@ def plot_data(
     markers: list[Marker] = []
     regions: list[Region] = []
     errors: list[ErrorPanel] = []
+    nonpos = 0
     for k, v in enumerate(variants):
         sched = _diff.gpu_schedule(v.schedule, v.gpus)
         if v.gpus > 1:
@@ -519,7 +550,15 @@ def plot_data(
                 else "hankai does not scale the learning rate"
             )
             notes.append(f"{v.label}: -gpus {v.gpus}: {how}")
-        start, stop, lo, hi, exact, sampled, regs = envelope(sched, lo_b, hi_b, columns)
+        start, stop, lo, hi, exact, sampled, regs, counts = envelope(sched, lo_b, hi_b, columns)
+        for kind, (nb, nr) in counts.items():
+            if nr > MAX_REGIONS:
+                notes.append(
+                    f"{v.label}: LR {_REGION_STYLE[kind][2].removeprefix('LR is ')} at "
+                    f"{nb:,} batches in {nr:,} runs, shaded as {MAX_REGIONS} merged regions"
+                )
+            if log and kind in ("zero", "negative"):
+                nonpos += nb
         ipi = v.schedule.images_per_iteration
         xpb = 1.0 if x == "batches" else ipi if x == "images" else ipi / float(images or 1)
         curves.append(Curve(v.label, "darknet", start, stop, lo, hi, exact, sampled, xpb, v.gpus))
@@ -555,11 +594,8 @@ def plot_data(
             and np.array_equal(ca.hi, cb.hi, equal_nan=True)
         ):
             notes.append(f"{ca.label} and {cb.label} coincide (drawn on top of each other)")
-    if log:
-        bad = [r for r in regions if r.kind in ("zero", "negative")]
-        if bad:
-            total = sum(r.last - r.first + 1 for r in bad)
-            notes.append(f"log scale: LR ≤ 0 at {total:,} batches cannot be drawn; shaded instead")
+    if nonpos:
+        notes.append(f"log scale: LR ≤ 0 at {nonpos:,} batches cannot be drawn; shaded instead")
     names = []
     for v in variants:
         if v.name not in names:
