@@ -442,3 +442,29 @@ def test_generated_module_matches_library_scheduler_source() -> None:
 def test_bad_generate_options(kw: dict[str, Any]) -> None:
     with pytest.raises(CodegenError):
         generate(cfgsched.load(SAMPLES / "yolov4.cfg"), **kw)
+
+
+def test_readme_quickstart_lines_run(tmp_path: Path) -> None:
+    """The README's three lines of use, run against a converted module in isolation."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    section = re.search(
+        r"<!-- section:quickstart -->(.*?)<!-- /section:quickstart -->", readme, re.S
+    )
+    assert section
+    blocks = re.findall(r"```python\n(.*?)```", section.group(1), re.S)
+    assert len(blocks) == 1 and len(blocks[0].strip().splitlines()) == 3
+    module = convert(tmp_path, SAMPLES / "yolov4.cfg")
+    body = (
+        "import lr_schedule\n"
+        "model = torch.nn.Linear(2, 1)\n"
+        "model(torch.ones(1, 2)).sum().backward()\n"
+        + blocks[0]
+        + "print(json.dumps({'blocked': BLOCKED, 'lr': optimizer.param_groups[0]['lr'],"
+        " 'momentum': optimizer.defaults['momentum']}))\n"
+    )
+    out = run_isolated(module, body)
+    schedule = cfgsched.load(SAMPLES / "yolov4.cfg")
+    assert out["lr"] == float(darknet_lr(schedule, 2))  # one step done: the next is b = 2
+    assert out["momentum"] == schedule.momentum
