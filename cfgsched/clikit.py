@@ -72,6 +72,16 @@ def read_cfg_text(path: str) -> tuple[str, str]:
     return data.decode("utf-8", errors="replace"), source
 
 
+def _mode_for(target: Path) -> int:
+    """The mode a new file would get (umask applied), or the mode of the file it replaces."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_output(path: str, *, force: bool, binary: bool = False) -> Iterator[IO[Any]]:
     """Write ``path`` through a temporary file renamed into place on success.
@@ -90,6 +100,7 @@ def atomic_output(path: str, *, force: bool, binary: bool = False) -> Iterator[I
     directory = target.parent if str(target.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
+        os.fchmod(fd, _mode_for(target))
         with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as fh:
             yield fh
             fh.flush()

@@ -115,3 +115,18 @@ def test_one_line_errors_exit_2_without_traceback(tmp_path: Path) -> None:
     assert res.exit_code == 2
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and "nope.cfg" in lines[0] and "Traceback" not in res.output
+
+
+def test_new_file_gets_umask_mode_and_replaced_file_keeps_its_mode(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        target = tmp_path / "new.png"
+        with clikit.atomic_output(str(target), force=False, binary=True) as fh:
+            fh.write(b"x")
+        assert target.stat().st_mode & 0o777 == 0o644
+        target.chmod(0o600)
+        with clikit.atomic_output(str(target), force=True, binary=True) as fh:
+            fh.write(b"y")
+        assert target.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
