@@ -100,6 +100,7 @@ class DarknetLR(DarknetScheduler):
 
         if "last_epoch" in kwargs:
             raise TypeError("from_weights sets last_epoch from the weights file")
-        iteration = read_weights_header(weights_path).iteration(schedule)
+        header = read_weights_header(weights_path, fork=schedule.fork)
+        iteration = header.iteration(schedule)
         t = translation_for(schedule, **kwargs)
         return cls(optimizer, schedule, last_epoch=resume_step(t, iteration) - 1, **kwargs)

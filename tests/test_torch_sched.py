@@ -290,3 +290,13 @@ def test_state_dict_is_plain_data() -> None:
     state = torch.load(buf, weights_only=True)
     assert state["translation"]["ngpus"] == 2
     assert state["translation"]["params"]["steps"] == [400_000, 450_000]
+
+
+def test_from_weights_reads_the_header_as_the_fork_does(tmp_path: Path) -> None:
+    """pjreddie reads a 32-bit seen when major >= 1000; alexeyab reads 64 bits."""
+    weights = tmp_path / "odd.weights"
+    weights.write_bytes(struct.pack("<3iII", 1000, 0, 0, 64 * 777, 1) + b"\0" * 8)
+    pj = DarknetLR.from_weights(model_opt(0.0013), YOLOV4.with_values(fork="pjreddie"), weights)
+    assert pj.darknet_batch() == 778
+    ab = DarknetLR.from_weights(model_opt(0.0013), YOLOV4, weights)
+    assert ab.darknet_batch() == 777 + (1 << 32) // 64 + 1
