@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+import cfgsched
 from cfgsched import DarknetLR, NetSchedule, Policy
 from cfgsched.schedule import f32
 
@@ -300,3 +301,19 @@ def test_from_weights_reads_the_header_as_the_fork_does(tmp_path: Path) -> None:
     assert pj.darknet_batch() == 778
     ab = DarknetLR.from_weights(model_opt(0.0013), YOLOV4, weights)
     assert ab.darknet_batch() == 777 + (1 << 32) // 64 + 1
+
+
+def test_trace_past_the_end_of_darknets_loop() -> None:
+    """darknet's 2-GPU loop ends at max_batches; after that b grows by 2 per step."""
+    s = YOLOV4.with_values(max_batches=1000, burn_in=100)
+    opt = model_opt(0.0013)
+    sched = DarknetLR(opt, s, ngpus=2, multigpu="trace")
+    batches = []
+    for _ in range(520):
+        batches.append(sched.darknet_batch())
+        opt.step()
+        sched.step()
+    n = len(cfgsched.multigpu_trace(s, 2).batches)
+    assert n == 500  # the counter grows by 2 per loop iteration up to max_batches
+    last = batches[n - 1]
+    assert batches[n:] == [last + 2 * (k + 1) for k in range(520 - n)]
