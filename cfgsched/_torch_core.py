@@ -75,17 +75,18 @@ class DarknetScheduler(LRScheduler):
         # Same effect as LRScheduler.step() without its per-call bookkeeping objects.
         self._step_count += 1
         self.last_epoch += 1
-        values = self.get_lr()
-        groups = self.optimizer.param_groups
-        for group, value in zip(groups, values, strict=True):
+        r = self.translation.lr(self.last_epoch)
+        last: list[float | Tensor] = []
+        for group, m in zip(self.optimizer.param_groups, self.multipliers, strict=True):
+            value = r if m == 1.0 else r * m
             old = group["lr"]
             if isinstance(old, Tensor):
                 old.fill_(value)
+                last.append(old.clone())
             else:
                 group["lr"] = value
-        self._last_lr = [
-            g["lr"].clone() if isinstance(g["lr"], Tensor) else g["lr"] for g in groups
-        ]
+                last.append(value)
+        self._last_lr = last
 
     def _get_closed_form_lr(self) -> list[float | Tensor]:
         return self.get_lr()
