@@ -660,15 +660,15 @@ def generate(
             resume_at = resume_step(t, resume_batch)
         except ValueError as exc:
             raise CodegenError(str(exc)) from None
-    if fmt == "json":
-        return _json(schedule, t, style, ideal, resume_batch, resume_at)
-    if fmt == "lightning":
-        with_optimizer = True
-    if style == "native":
+    if style == "native":  # raises NotExactError first, whatever the format
         build, desc = _native_source(schedule, t, horizon)
     else:
         build = _CLASS_BUILD
         desc = "DarknetScheduler, darknet's closed form (cfgsched's own code, copied below)"
+    if fmt == "json":
+        return _json(schedule, t, style, ideal, resume_batch, resume_at)
+    if fmt == "lightning":
+        with_optimizer = True
     choices = _choices(
         schedule, t, ideal=ideal, resume_batch=resume_batch, resume_at=resume_at, style_desc=desc
     )

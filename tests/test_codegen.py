@@ -468,3 +468,10 @@ def test_readme_quickstart_lines_run(tmp_path: Path) -> None:
     schedule = cfgsched.load(SAMPLES / "yolov4.cfg")
     assert out["lr"] == float(darknet_lr(schedule, 2))  # one step done: the next is b = 2
     assert out["momentum"] == schedule.momentum
+
+
+def test_json_native_is_checked_too() -> None:
+    with pytest.raises(cfgsched.NotExactError):
+        generate(cfgsched.load(SAMPLES / "yolov4.cfg"), style="native", fmt="json")
+    doc = json.loads(generate(cfgsched.parse(STEPS_CFG), style="native", fmt="json"))
+    assert doc["style"] == "native"
