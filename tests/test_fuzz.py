@@ -67,7 +67,8 @@ def mutated_cfg(draw: st.DrawFn) -> bytes:
             lines[i], lines[j] = lines[j], lines[i]
         elif kind == "value":
             key = draw(st.sampled_from(NET_KEYS)).encode()
-            val = draw(st.sampled_from(ODD_VALUES) | st.text(max_size=30)).encode("utf-8", "replace")
+            text = draw(st.sampled_from(ODD_VALUES) | st.text(max_size=30))
+            val = text.encode("utf-8", "replace")
             idx = next((k for k, ln in enumerate(lines) if ln.split(b"=")[0].strip() == key), None)
             if idx is None:
                 lines.insert(min(2, n), key + b"=" + val)

@@ -48,10 +48,7 @@ def test_import_cfgsched_is_light() -> None:
 )
 def test_light_commands_do_not_import_torch_or_matplotlib(args: list[str]) -> None:
     code = (
-        "import sys\n"
-        "from cfgsched.cli import main\n"
-        f"sys.argv = ['cfgsched', *{args!r}]\n"
-        "main()\n"
+        f"import sys\nfrom cfgsched.cli import main\nsys.argv = ['cfgsched', *{args!r}]\nmain()\n"
     )
     mods = imported_modules(code)
     assert "cfgsched" in mods
