@@ -7,8 +7,6 @@ must import nothing but the standard library and must not import cfgsched.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import math
 import struct
 from typing import Any, NamedTuple
@@ -97,6 +95,9 @@ _LIBM: list[tuple[Any, Any] | None] = []
 def _libm() -> tuple[Any, Any] | None:
     """The C library's ``powf``/``expf`` through ctypes, loaded on first use (or None)."""
     if not _LIBM:
+        import ctypes
+        import ctypes.util
+
         fns = None
         for name in ("libm.so.6", ctypes.util.find_library("m")):
             if not name:
@@ -106,7 +107,10 @@ def _libm() -> tuple[Any, Any] | None:
                 powf_, expf_ = libm.powf, libm.expf
             except (OSError, AttributeError):
                 continue
-            powf_.restype, powf_.argtypes = ctypes.c_float, [ctypes.c_float, ctypes.c_float]
+            powf_.restype, powf_.argtypes = (
+                ctypes.c_float,
+                [ctypes.c_float, ctypes.c_float],
+            )
             expf_.restype, expf_.argtypes = ctypes.c_float, [ctypes.c_float]
             fns = (powf_, expf_)
             break

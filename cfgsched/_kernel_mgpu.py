@@ -167,7 +167,9 @@ def mgpu_batches(
             phases.extend([cur.phase] * count)
             end = cur.counter + count
             it = cur.iteration + count
-            state = MgpuState(it, cur.phase, end, end, cur.iter_save, cur.iter_save_last)
+            state = MgpuState(
+                it, cur.phase, end, end, cur.iter_save, cur.iter_save_last
+            )
             if cfg.fork != FORK_PJREDDIE:
                 state = _saves_after_run(cfg, state)
             continue
@@ -207,7 +209,9 @@ def _pjreddie_run(
         if seen % SYNC_INTERVAL == 0:
             seen += jump
     it = state.iteration + len(out)
-    return out, MgpuState(it, state.phase, seen, seen, state.iter_save, state.iter_save_last)
+    return out, MgpuState(
+        it, state.phase, seen, seen, state.iter_save, state.iter_save_last
+    )
 
 
 def _alexeyab_run(

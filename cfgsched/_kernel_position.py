@@ -99,14 +99,18 @@ def make_translation(
     single-GPU burn-in phase of a run without a weights file).
     """
     if images_per_iteration < 1:
-        raise ValueError(f"images per iteration must be >= 1, got {images_per_iteration}")
+        raise ValueError(
+            f"images per iteration must be >= 1, got {images_per_iteration}"
+        )
     if ngpus < 1:
         raise ValueError(f"ngpus must be >= 1, got {ngpus}")
     if multigpu not in MULTIGPU_MODES:
         raise ValueError(f"multigpu must be one of {MULTIGPU_MODES}, got {multigpu!r}")
     trace = multigpu == "trace"
     if trace and images_per_step is not None:
-        raise ValueError("multigpu='trace' follows darknet's own iterations: no images_per_step")
+        raise ValueError(
+            "multigpu='trace' follows darknet's own iterations: no images_per_step"
+        )
     if scratch and not trace:
         raise ValueError("scratch=True only applies to multigpu='trace'")
     if images_per_step is None:
@@ -150,7 +154,9 @@ def resume_step(t: Translation, iteration: int) -> int:
         raise ValueError(f"iteration must be >= 0, got {iteration}")
     if t.trace:
         if iteration:
-            raise ValueError("multigpu='trace' covers runs from scratch only: no resume")
+            raise ValueError(
+                "multigpu='trace' covers runs from scratch only: no resume"
+            )
         return 0
     return iteration * t.images_per_iteration // t.images_per_step
 

@@ -70,8 +70,12 @@ def check_edit(key: str, value: str, fork: str) -> Edit:
     key = key.strip()
     value = value.strip()
     if key not in KEY_KINDS or key in NOT_READ.get(fork, frozenset()):
-        known = ", ".join(k for k in KEY_KINDS if k not in NOT_READ.get(fork, frozenset()))
-        raise ValueError(f"{key!r} is not a [net] schedule key {fork} reads (one of {known})")
+        known = ", ".join(
+            k for k in KEY_KINDS if k not in NOT_READ.get(fork, frozenset())
+        )
+        raise ValueError(
+            f"{key!r} is not a [net] schedule key {fork} reads (one of {known})"
+        )
     kind = KEY_KINDS[key]
     ok: bool
     if kind == "int":
@@ -88,7 +92,9 @@ def check_edit(key: str, value: str, fork: str) -> Edit:
         parts = [p.strip() for p in value.split(",")]
         ok = all(re.fullmatch(one, p) for p in parts)
         value = ",".join(parts)
-        what = "a comma-separated list of " + ("integers" if kind == "ints" else "decimals")
+        what = "a comma-separated list of " + (
+            "integers" if kind == "ints" else "decimals"
+        )
     if ok and kind in ("int", "ints"):
         ok = all(-(2**31) <= int(v) < 2**31 for v in value.split(","))
         what += " within C int range"
@@ -229,7 +235,13 @@ class ResumePoint:
             return t
 
         return [
-            one("before", self.iteration_before, self.lr_before, self.stops_before, before),
+            one(
+                "before",
+                self.iteration_before,
+                self.lr_before,
+                self.stops_before,
+                before,
+            ),
             one("after ", self.iteration_after, self.lr_after, self.stops_after, after),
         ]
 

@@ -65,7 +65,9 @@ def read_cfg_text(path: str) -> tuple[str, str]:
             data = fh.read(MAX_CFG_BYTES + 1)
         source = path
     if len(data) > MAX_CFG_BYTES:
-        raise CfgError(source, None, None, f"file larger than {MAX_CFG_BYTES} bytes: not a cfg")
+        raise CfgError(
+            source, None, None, f"file larger than {MAX_CFG_BYTES} bytes: not a cfg"
+        )
     if b"\0" in data:
         line = data[: data.index(b"\0")].count(b"\n") + 1
         raise CfgError(source, line, None, "NUL byte: this is a binary file, not a cfg")
@@ -101,7 +103,9 @@ def atomic_output(path: str, *, force: bool, binary: bool = False) -> Iterator[I
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
         os.fchmod(fd, _mode_for(target))
-        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as fh:
+        with os.fdopen(
+            fd, "wb" if binary else "w", encoding=None if binary else "utf-8"
+        ) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

@@ -72,7 +72,9 @@ def oracle(schedule: NetSchedule, b: I64) -> F32:
     """darknet's float32 LR at the batches ``b`` (``cfgsched.darknet_lr``)."""
     from cfgsched.oracle import darknet_lr
 
-    return np.asarray(darknet_lr(schedule, np.asarray(b, dtype=np.int64)), dtype=np.float32)
+    return np.asarray(
+        darknet_lr(schedule, np.asarray(b, dtype=np.int64)), dtype=np.float32
+    )
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,10 @@ class Boundary:
 
 
 def boundaries(
-    schedule: NetSchedule, lo: int = 1, hi: int | None = None, limit: int = MAX_BOUNDARIES
+    schedule: NetSchedule,
+    lo: int = 1,
+    hi: int | None = None,
+    limit: int = MAX_BOUNDARIES,
 ) -> tuple[list[Boundary], int]:
     """Boundaries in ``[lo, hi]`` in batch order (at most ``limit``) and how many were cut.
 
@@ -169,7 +174,9 @@ class Tolerance:
         try:
             v = float(t)
         except ValueError:
-            raise ValueError(f"tolerance {text!r}: expected e.g. 0ulp, 1ulp or 1e-6") from None
+            raise ValueError(
+                f"tolerance {text!r}: expected e.g. 0ulp, 1ulp or 1e-6"
+            ) from None
         if not v >= 0 or math.isinf(v):
             raise ValueError(f"tolerance {text!r}: must be a finite number >= 0")
         return cls("rel", v, text.strip())
@@ -334,7 +341,11 @@ class DiffReport:
         lines.append(
             f"max abs error {_g(self.max_abs_error)}, max rel error {_g(self.max_rel_error)}, "
             f"max ulp error {_g(self.max_ulp_error)}"
-            + ("" if self.max_error_step is None else f" (at step i = {self.max_error_step})")
+            + (
+                ""
+                if self.max_error_step is None
+                else f" (at step i = {self.max_error_step})"
+            )
         )
         fd = self.first_difference
         if fd is None:
@@ -396,7 +407,13 @@ def jfloat(x: float) -> float | str:
 
 
 def _side_dict(s: Side) -> dict[str, Any]:
-    return {"label": s.label, "kind": s.kind, "fork": s.fork, "source": s.source, "gpus": s.gpus}
+    return {
+        "label": s.label,
+        "kind": s.kind,
+        "fork": s.fork,
+        "source": s.source,
+        "gpus": s.gpus,
+    }
 
 
 def _row_dict(r: Row) -> dict[str, Any]:
@@ -439,7 +456,11 @@ class _Acc:
             return
         e = expected.astype(np.float64)
         ab, rel, ulp = errors(e, got)
-        within = (ulp <= self.tol.value) if self.tol.kind == "ulp" else (rel <= self.tol.value)
+        within = (
+            (ulp <= self.tol.value)
+            if self.tol.kind == "ulp"
+            else (rel <= self.tol.value)
+        )
         b = self.b_of(i)
         if self.rows_at:
             keys = np.fromiter(self.rows_at, dtype=np.int64)
@@ -548,7 +569,9 @@ class _Acc:
         )
 
 
-def _row_steps(marks: Sequence[Boundary], step_of: Callable[[int], int], n: int) -> dict[int, str]:
+def _row_steps(
+    marks: Sequence[Boundary], step_of: Callable[[int], int], n: int
+) -> dict[int, str]:
     """Step index -> label for the steps around each boundary (b-1, b, b+1 for one GPU)."""
     out: dict[int, str] = {}
     for m in marks:
@@ -563,7 +586,11 @@ def _row_steps(marks: Sequence[Boundary], step_of: Callable[[int], int], n: int)
 def _windows(n: int, row_steps: Sequence[int]) -> list[tuple[int, int]]:
     """Sampled mode: merged ``[start, stop)`` step windows covering prefix, boundaries, sample."""
     raw = [(0, min(SAMPLE_PREFIX, n)), (max(0, n - SAMPLE_WINDOW), n)]
-    for s in np.linspace(0, max(n - SAMPLE_WINDOW, 0), SAMPLE_WINDOWS).astype(np.int64).tolist():
+    for s in (
+        np.linspace(0, max(n - SAMPLE_WINDOW, 0), SAMPLE_WINDOWS)
+        .astype(np.int64)
+        .tolist()
+    ):
         raw.append((s, min(s + SAMPLE_WINDOW, n)))
     for i in row_steps:
         raw.append((max(0, i - SAMPLE_HALO), min(n, i + SAMPLE_HALO + 1)))
@@ -591,17 +618,23 @@ def load_module(path: str) -> Factory:
     p = Path(path)
     if not p.is_file():
         raise CfgError(path, None, None, "no such module file")
-    spec = importlib.util.spec_from_file_location(f"_cfgsched_user_{abs(hash(path))}", p)
+    spec = importlib.util.spec_from_file_location(
+        f"_cfgsched_user_{abs(hash(path))}", p
+    )
     if spec is None or spec.loader is None:
         raise CfgError(path, None, None, "not a Python module")
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
     except Exception as exc:  # user code: report it on one line
-        raise CfgError(path, None, None, f"importing the module failed: {exc!r}") from None
+        raise CfgError(
+            path, None, None, f"importing the module failed: {exc!r}"
+        ) from None
     build = getattr(module, "build_scheduler", None)
     if not callable(build):
-        raise CfgError(path, None, None, "defines no build_scheduler(optimizer, last_epoch=-1)")
+        raise CfgError(
+            path, None, None, "defines no build_scheduler(optimizer, last_epoch=-1)"
+        )
 
     def factory(optimizer: Any, last_epoch: int) -> Any:
         return build(optimizer, last_epoch=last_epoch)
@@ -610,7 +643,11 @@ def load_module(path: str) -> Factory:
 
 
 def scheduler_factory(
-    schedule: NetSchedule, *, style: str = "class", module: str | None = None, ngpus: int = 1
+    schedule: NetSchedule,
+    *,
+    style: str = "class",
+    module: str | None = None,
+    ngpus: int = 1,
 ) -> Factory:
     """How to build the torch scheduler under test (``NotExactError`` for a native style).
 
@@ -630,7 +667,9 @@ def scheduler_factory(
         from cfgsched.native import native_scheduler
 
         def make_native(optimizer: Any, last_epoch: int) -> Any:
-            return native_scheduler(optimizer, schedule, ngpus=ngpus, last_epoch=last_epoch)
+            return native_scheduler(
+                optimizer, schedule, ngpus=ngpus, last_epoch=last_epoch
+            )
 
         make_native(new_optimizer(schedule.learning_rate), -1)  # raises NotExactError
         return make_native

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 class CfgError(ValueError):
     """A cfg that darknet would crash on or refuse; names the source, line and key."""
 
-    def __init__(self, source: str, line: int | None, key: str | None, message: str) -> None:
+    def __init__(
+        self, source: str, line: int | None, key: str | None, message: str
+    ) -> None:
         self.source = source
         self.line = line
         self.key = key

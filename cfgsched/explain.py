@@ -107,10 +107,16 @@ class Explanation:
             d: dict[str, Any] = {
                 "first": first,
                 "last": last,
-                "images": [self.images(first - 1), None if last is None else self.images(last)],
+                "images": [
+                    self.images(first - 1),
+                    None if last is None else self.images(last),
+                ],
             }
             if self.dataset_images:
-                d["epochs"] = [self.epochs(first - 1), None if last is None else self.epochs(last)]
+                d["epochs"] = [
+                    self.epochs(first - 1),
+                    None if last is None else self.epochs(last),
+                ]
             return d
 
         mg = None
@@ -120,7 +126,9 @@ class Explanation:
                 "gpus": m.gpus,
                 "multiplies_lr": m.multiplies_lr,
                 "lr_used": jnum(m.lr_used),
-                "advised_learning_rate": None if m.advised_lr is None else jnum(m.advised_lr),
+                "advised_learning_rate": None
+                if m.advised_lr is None
+                else jnum(m.advised_lr),
                 "advised_burn_in": m.advised_burn_in,
                 "notes": list(m.notes),
                 "gpu0_batches": list(m.gpu0_batches),
@@ -148,10 +156,19 @@ class Explanation:
                 }
                 for p in self.phases
             ],
-            "points": [{"batch": p.batch, "step": p.step, "lr": jnum(p.lr)} for p in self.points],
+            "points": [
+                {"batch": p.batch, "step": p.step, "lr": jnum(p.lr)}
+                for p in self.points
+            ],
             "multigpu": mg,
             "warnings": [
-                {"line": w.line, "col": w.col, "code": w.code, "key": w.key, "message": w.message}
+                {
+                    "line": w.line,
+                    "col": w.col,
+                    "code": w.code,
+                    "key": w.key,
+                    "message": w.message,
+                }
                 for w in self.warnings
             ],
         }
@@ -174,7 +191,9 @@ def _lr(s: NetSchedule, b: int) -> float:
     return float(lr_at(s, np.array([b], dtype=np.int64))[0])
 
 
-def _constant_pieces(s: NetSchedule, start: int, end: int | None, cuts: list[int]) -> list[Phase]:
+def _constant_pieces(
+    s: NetSchedule, start: int, end: int | None, cuts: list[int]
+) -> list[Phase]:
     """Plateaus between the change points ``cuts`` in ``start..end`` (equal LRs merged)."""
     cuts = sorted({c for c in cuts if c > start and (end is None or c <= end)})
     firsts = [start, *cuts]
@@ -183,7 +202,9 @@ def _constant_pieces(s: NetSchedule, start: int, end: int | None, cuts: list[int
     for i, (first, lr) in enumerate(zip(firsts, lrs, strict=True)):
         last = firsts[i + 1] - 1 if i + 1 < len(firsts) else end
         v = float(lr)
-        if out and (out[-1].lr_first == v or (math.isnan(v) and math.isnan(out[-1].lr_first))):
+        if out and (
+            out[-1].lr_first == v or (math.isnan(v) and math.isnan(out[-1].lr_first))
+        ):
             p = out[-1]
             out[-1] = Phase(p.kind, p.first, last, p.lr_first, v, p.note)
             continue
@@ -260,7 +281,9 @@ def _sgdr_cycles(s: NetSchedule, start: int, end: int | None) -> list[Phase]:
         out.append(_span_phase(s, "cycle", a2, z2, note))
     if end is None and out:
         p = out[-1]
-        out[-1] = Phase(p.kind, p.first, None, p.lr_first, p.lr_last, p.note + "; cycles go on")
+        out[-1] = Phase(
+            p.kind, p.first, None, p.lr_first, p.lr_last, p.note + "; cycles go on"
+        )
     if summary is not None:
         return [*out[:_HEAD], summary, *out[_HEAD:]]
     return _summarise(s, out, "cycles")
@@ -294,7 +317,9 @@ def _step_plateaus(s: NetSchedule, start: int, end: int | None) -> list[Phase]:
         pieces = [*head, _span_phase(s, "summary", a, z, note), *tail]
     if end is None and len(pieces) > 1:
         p = pieces[-1]
-        pieces[-1] = Phase(p.kind, p.first, None, p.lr_first, p.lr_last, p.note + "; goes on")
+        pieces[-1] = Phase(
+            p.kind, p.first, None, p.lr_first, p.lr_last, p.note + "; goes on"
+        )
     return _summarise(s, pieces, "plateaus")
 
 
@@ -335,7 +360,16 @@ def _policy_phases(s: NetSchedule, start: int, end: int | None) -> list[Phase]:
         return _constant_pieces(s, start, end, list(s.steps))
     if pol is Policy.STEP:
         if s.step <= 0:
-            return [Phase("plateau", start, end, math.nan, math.nan, "step <= 0: darknet fails")]
+            return [
+                Phase(
+                    "plateau",
+                    start,
+                    end,
+                    math.nan,
+                    math.nan,
+                    "step <= 0: darknet fails",
+                )
+            ]
         return _step_plateaus(s, start, end)
     if pol is Policy.SGDR:
         return _sgdr_cycles(s, start, end)
@@ -357,10 +391,14 @@ def multigpu(s: NetSchedule, gpus: int) -> MultiGpu:
     lr_used = f32(s.learning_rate * gpus) if mult else s.learning_rate
     notes = []
     if mult:
-        notes.append(f"{s.fork} multiplies learning_rate by {gpus}: it trains with {fmt(lr_used)}")
+        notes.append(
+            f"{s.fork} multiplies learning_rate by {gpus}: it trains with {fmt(lr_used)}"
+        )
     else:
         notes.append(f"{s.fork} does not multiply learning_rate by the GPU count")
-        notes.append("from scratch it trains on one GPU until burn_in, then restarts on all GPUs")
+        notes.append(
+            "from scratch it trains on one GPU until burn_in, then restarts on all GPUs"
+        )
     notes.append(
         f"GPU 0's batch counter advances about {gpus}x per loop iteration (weights synced"
         " every 4 iterations): burn-in, steps and max_batches come about"
@@ -473,19 +511,27 @@ def render(e: Explanation) -> str:
         row = [
             p.kind,
             _span(_n(p.first), _n(p.last)),
-            _span(_n(e.images(p.first - 1)), "" if p.last is None else _n(e.images(p.last))),
+            _span(
+                _n(e.images(p.first - 1)),
+                "" if p.last is None else _n(e.images(p.last)),
+            ),
         ]
         if e.dataset_images:
             ep0 = e.epochs(p.first - 1) or 0.0
             ep1 = None if p.last is None else e.epochs(p.last)
             row.append(_span(f"{ep0:.2f}", "" if ep1 is None else f"{ep1:.2f}"))
-        same = p.lr_first == p.lr_last or (math.isnan(p.lr_first) and math.isnan(p.lr_last))
+        same = p.lr_first == p.lr_last or (
+            math.isnan(p.lr_first) and math.isnan(p.lr_last)
+        )
         lr = fmt(p.lr_first) if same else f"{fmt(p.lr_first)} -> {fmt(p.lr_last)}"
         row += [lr, p.note]
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     for r in rows:
-        out.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        out.append(
+            "  "
+            + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        )
     out.append("")
     out.append("  LR at batch b (torch step i = b - 1):")
     bw = max([len(f"{p.batch:,}") for p in e.points] or [1])

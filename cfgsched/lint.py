@@ -80,7 +80,9 @@ def check_codes(prefixes: Iterable[str]) -> list[str]:
         if not p:
             continue
         if not any(code.startswith(p) for code in ALL_CODES):
-            raise ValueError(f"unknown rule code {raw.strip()!r} (see cfgsched lint --help)")
+            raise ValueError(
+                f"unknown rule code {raw.strip()!r} (see cfgsched lint --help)"
+            )
         out.append(p)
     return out
 
@@ -182,7 +184,9 @@ def value_col(raw: list[str], line: int | None) -> int:
     return i + 1
 
 
-def list_elements(raw: list[str], line: int | None, fork: str, key: str) -> list[tuple[str, int]]:
+def list_elements(
+    raw: list[str], line: int | None, fork: str, key: str
+) -> list[tuple[str, int]]:
     """The elements of a ``steps``/``scales`` list as the fork splits them, with columns.
 
     Each element is ``(text without blanks, 1-based column)``; an empty text is an empty
@@ -233,7 +237,9 @@ def _fork_error(fork: str, exc: CfgError, raw: list[str]) -> CfgWarning:
             col = text.index(exc.key) + 1
         else:
             col = key_col(raw, exc.line)
-    msg = exc.message if exc.message.startswith(f"{fork} ") else f"{fork}: {exc.message}"
+    msg = (
+        exc.message if exc.message.startswith(f"{fork} ") else f"{fork}: {exc.message}"
+    )
     line = 1 if exc.line is None else exc.line
     return CfgWarning(_FORK_CODE[fork], line, exc.key, msg, col)
 
@@ -313,7 +319,11 @@ def training_batches(s: NetSchedule) -> tuple[np.ndarray, bool]:
 
 
 def schedule_findings(
-    s: NetSchedule, raw: list[str], *, images: int | None = None, gpus: int | None = None
+    s: NetSchedule,
+    raw: list[str],
+    *,
+    images: int | None = None,
+    gpus: int | None = None,
 ) -> list[CfgWarning]:
     """The W2xx and A3xx findings for a parsed schedule (``raw`` = its lines)."""
     out: list[CfgWarning] = []
@@ -322,9 +332,13 @@ def schedule_findings(
     if pol is Policy.STEPS:
         out.extend(_steps_findings(s, raw))
     if pol is Policy.STEP and s.scale > 1:
-        out.append(_at(s, raw, "W206", "scale", f"scale {fmt(s.scale)} > 1: the LR rises"))
+        out.append(
+            _at(s, raw, "W206", "scale", f"scale {fmt(s.scale)} > 1: the LR rises")
+        )
     if pol is Policy.EXP and s.gamma > 1:
-        out.append(_at(s, raw, "W206", "gamma", f"gamma {fmt(s.gamma)} > 1: the LR grows"))
+        out.append(
+            _at(s, raw, "W206", "gamma", f"gamma {fmt(s.gamma)} > 1: the LR grows")
+        )
     if mb > 0 and s.burn_in >= mb:
         msg = f"burn_in {s.burn_in} >= max_batches {mb}: training ends inside burn-in"
         out.append(_at(s, raw, "W207", "burn_in", msg))
@@ -354,7 +368,9 @@ def _steps_findings(s: NetSchedule, raw: list[str]) -> list[CfgWarning]:
     skip = {i for i, (t, _) in enumerate(els) if t == ""} if len(els) == n else set()
     m = len(s.scales)
     ccol = [c for _, c in cels[:m]] if len(cels) >= m else [value_col(raw, cline)] * m
-    ctext_empty = {i for i, (t, _) in enumerate(cels) if t == ""} if len(cels) >= m else set()
+    ctext_empty = (
+        {i for i, (t, _) in enumerate(cels) if t == ""} if len(cels) >= m else set()
+    )
     line = sline if sline is not None else _net_line(raw)
     seen: set[int] = set()
     biggest: int | None = None
@@ -400,7 +416,9 @@ def _steps_findings(s: NetSchedule, raw: list[str]) -> list[CfgWarning]:
     return out
 
 
-def _culprit(s: NetSchedule, b: int, bad: str, raw: list[str]) -> tuple[str, int | None, int]:
+def _culprit(
+    s: NetSchedule, b: int, bad: str, raw: list[str]
+) -> tuple[str, int | None, int]:
     """``(key, line, col)`` most likely responsible for a bad LR at batch ``b``."""
     lr = s.learning_rate
     if lr == 0 or lr < 0 or not math.isfinite(lr):
@@ -412,7 +430,11 @@ def _culprit(s: NetSchedule, b: int, bad: str, raw: list[str]) -> tuple[str, int
         cels = list_elements(raw, cline, s.fork, "scales")
         for i, sc in enumerate(s.scales):
             hit = (
-                sc == 0 if bad == "zero" else sc < 0 if bad == "negative" else not math.isfinite(sc)
+                sc == 0
+                if bad == "zero"
+                else sc < 0
+                if bad == "negative"
+                else not math.isfinite(sc)
             )
             if hit and i < len(s.steps):
                 col = cels[i][1] if i < len(cels) else value_col(raw, cline)
@@ -438,7 +460,11 @@ def _culprit(s: NetSchedule, b: int, bad: str, raw: list[str]) -> tuple[str, int
 def _lr_findings(s: NetSchedule, raw: list[str]) -> list[CfgWarning]:
     b, every = training_batches(s)
     lr = lr_at(s, b)
-    how = "every batch checked" if every else f"checked {b.size} boundary and sampled batches"
+    how = (
+        "every batch checked"
+        if every
+        else f"checked {b.size} boundary and sampled batches"
+    )
     mb = s.max_batches
     out: list[CfgWarning] = []
     zero = lr == 0
@@ -454,7 +480,9 @@ def _lr_findings(s: NetSchedule, raw: list[str]) -> list[CfgWarning]:
         if idx.size == 0:
             continue
         first, value = int(b[idx[0]]), float(lr[idx[0]])
-        if not every and idx[0] > 0:  # every batch of the gap before the first bad sample
+        if (
+            not every and idx[0] > 0
+        ):  # every batch of the gap before the first bad sample
             gap = np.arange(int(b[idx[0] - 1]) + 1, first + 1, dtype=np.int64)
             glr = lr_at(s, gap)
             gmask = {"zero": glr == 0, "negative": glr < 0}.get(bad, ~np.isfinite(glr))
@@ -498,7 +526,11 @@ def _advice(
         msg = f"max_batches {mb} is below darknet's rule of thumb max({', '.join(why)}) = {need}"
         out.append(_at(s, raw, "A301", "max_batches", msg))
     if s.policy is Policy.STEPS and mb > 0:
-        drops = [st for st, sc in zip(s.steps, s.scales, strict=False) if 0 < st <= mb and sc < 1]
+        drops = [
+            st
+            for st, sc in zip(s.steps, s.scales, strict=False)
+            if 0 < st <= mb and sc < 1
+        ]
         fr = [st / mb for st in drops]
         ok80 = any(abs(x - 0.8) <= 0.02 for x in fr)
         ok90 = any(abs(x - 0.9) <= 0.02 for x in fr)

@@ -15,7 +15,13 @@ from cfgsched import _kernel_mgpu
 from cfgsched.oracle import darknet_lr
 from cfgsched.schedule import FORKS, NetSchedule, f32
 
-__all__ = ["MultiGpuTrace", "advised_schedule", "mgpu_config", "multigpu_trace", "scaled_lr"]
+__all__ = [
+    "MultiGpuTrace",
+    "advised_schedule",
+    "mgpu_config",
+    "multigpu_trace",
+    "scaled_lr",
+]
 
 #: Forks whose ``train_detector`` multiplies learning_rate by the GPU count.
 FORKS_SCALING_LR = ("alexeyab", "pjreddie")
@@ -60,11 +66,17 @@ def mgpu_config(
     if ngpus < 1:
         raise ValueError(f"ngpus must be >= 1, got {ngpus}")
     fork = FORKS.index(schedule.fork) if schedule.fork in FORKS else 0
-    return _kernel_mgpu.MgpuConfig(fork, ngpus, schedule.max_batches, schedule.burn_in, scratch)
+    return _kernel_mgpu.MgpuConfig(
+        fork, ngpus, schedule.max_batches, schedule.burn_in, scratch
+    )
 
 
 def multigpu_trace(
-    schedule: NetSchedule, ngpus: int, *, scratch: bool = False, iterations: int | None = None
+    schedule: NetSchedule,
+    ngpus: int,
+    *,
+    scratch: bool = False,
+    iterations: int | None = None,
 ) -> MultiGpuTrace:
     """GPU 0's batch number and LR for every loop iteration of a run on ``ngpus`` GPUs.
 
@@ -101,5 +113,6 @@ def advised_schedule(schedule: NetSchedule, ngpus: int) -> NetSchedule:
     if ngpus < 1:
         raise ValueError(f"ngpus must be >= 1, got {ngpus}")
     return schedule.with_values(
-        learning_rate=f32(schedule.learning_rate / ngpus), burn_in=schedule.burn_in * ngpus
+        learning_rate=f32(schedule.learning_rate / ngpus),
+        burn_in=schedule.burn_in * ngpus,
     )

@@ -174,7 +174,10 @@ def _walk(
     ``epochs`` must be sorted and hold every epoch where a part changes the lr
     (:func:`_events`); other epochs may be added (a part leaves the lr alone there).
     """
-    counts = [Counter(p.kwargs["milestones"]) if p.name == "MultiStepLR" else None for p in parts]
+    counts = [
+        Counter(p.kwargs["milestones"]) if p.name == "MultiStepLR" else None
+        for p in parts
+    ]
     lr = lr0
     for e in epochs:
         for p, cnt in zip(parts, counts, strict=True):
@@ -228,7 +231,9 @@ def _burn_parts(run: _Run, start32: bool = False) -> tuple[list[NativePart], int
         return [], 0
     b0 = run.batch(0)
     if b0 < 1:
-        raise _fail(b0, "the first optimizer step is at darknet batch 0 (LR 0 in burn-in)")
+        raise _fail(
+            b0, "the first optimizer step is at darknet batch 0 (LR 0 in burn-in)"
+        )
     if p.power not in (1.0, 2.0):
         b = _first_burn_difference(run, m0)
         raise _fail(
@@ -237,7 +242,9 @@ def _burn_parts(run: _Run, start32: bool = False) -> tuple[list[NativePart], int
             "torch's LinearLR is linear (power 1) and no built-in has another power",
         )
     start = f32(f32(float(b0)) / f32(float(p.burn_in))) if start32 else b0 / p.burn_in
-    part = NativePart("LinearLR", {"start_factor": start, "end_factor": 1.0, "total_iters": m0})
+    part = NativePart(
+        "LinearLR", {"start_factor": start, "end_factor": 1.0, "total_iters": m0}
+    )
     return [part] * int(p.power), m0
 
 
@@ -273,7 +280,10 @@ def _grouped(pairs: list[tuple[int, float]]) -> list[NativePart]:
     order: dict[float, list[int]] = {}
     for e, g in pairs:
         order.setdefault(g, []).append(e)
-    return [NativePart("MultiStepLR", {"milestones": ms, "gamma": g}) for g, ms in order.items()]
+    return [
+        NativePart("MultiStepLR", {"milestones": ms, "gamma": g})
+        for g, ms in order.items()
+    ]
 
 
 def _ratio_chain(run: _Run, epochs: list[int], lr0: float) -> list[NativePart]:
@@ -299,14 +309,19 @@ def _candidates(run: _Run, start32: bool = False) -> list[list[NativePart]]:
     first_b = run.batch(0)
     head: list[NativePart] = []
     if p.lr != t.cfg_lr:
-        head = [NativePart("MultiStepLR", {"milestones": [0], "gamma": p.lr / t.cfg_lr})]
+        head = [
+            NativePart("MultiStepLR", {"milestones": [0], "gamma": p.lr / t.cfg_lr})
+        ]
     burn, m0 = _burn_parts(run, start32)
     after_burn = 0 < m0 < run.steps
     if m0 >= run.steps:  # the run ends inside the burn-in: only the ramp matters
         return [head + burn]
     main_b = run.batch(m0)  # first batch of the main phase
     if pol == Policy.RANDOM:
-        raise _fail(main_b, "random: darknet draws a new LR every batch; no torch scheduler does")
+        raise _fail(
+            main_b,
+            "random: darknet draws a new LR every batch; no torch scheduler does",
+        )
     if pol == Policy.SGDR:
         raise _fail(
             _first_sgdr_difference(run, m0),
@@ -316,7 +331,8 @@ def _candidates(run: _Run, start32: bool = False) -> list[list[NativePart]]:
         )
     if pol == Policy.SIG:
         raise _fail(
-            _first_change(run, m0), "sigmoid: no torch built-in computes darknet's logistic decay"
+            _first_change(run, m0),
+            "sigmoid: no torch built-in computes darknet's logistic decay",
         )
     if pol == Policy.CONSTANT or (pol == Policy.EXP and p.gamma == 1.0):
         return [head + burn or constant]
@@ -328,7 +344,9 @@ def _candidates(run: _Run, start32: bool = False) -> list[list[NativePart]]:
         return [first or constant, decimal or constant, ratios or constant]
     if pol == Policy.STEP:
         if p.step <= 0:
-            raise _fail(main_b, f"step={p.step}: darknet divides by a non-positive step")
+            raise _fail(
+                main_b, f"step={p.step}: darknet divides by a non-positive step"
+            )
         epochs: list[int] = []
         k = 1
         while k * p.step <= run.horizon:
@@ -353,7 +371,9 @@ def _candidates(run: _Run, start32: bool = False) -> list[list[NativePart]]:
                 "after the warm-up; darknet continues with lr·gamma^b",
             )
         if c is None:
-            raise _fail(run.batch(1), "exp: darknet batches are not evenly spaced steps")
+            raise _fail(
+                run.batch(1), "exp: darknet batches are not evenly spaced steps"
+            )
         g = p.gamma**c
         return [
             [
@@ -372,7 +392,9 @@ def _candidates(run: _Run, start32: bool = False) -> list[list[NativePart]]:
                 "after the warm-up; darknet continues with lr·(1 - b/max_batches)^power",
             )
         if c is None or p.max_batches % c:
-            raise _fail(run.batch(1), "poly: max_batches is not a whole number of steps")
+            raise _fail(
+                run.batch(1), "poly: max_batches is not a whole number of steps"
+            )
         total = p.max_batches // c - 1
         if total < 1:
             raise _fail(first_b, "poly: max_batches ends within the first step")
@@ -457,7 +479,9 @@ def _same(torch_lr: float, target: float, exact: bool) -> bool:
     return abs(torch_lr - target) <= REL_TOL * abs(target)
 
 
-def _verify(parts: Sequence[NativePart], run: _Run, lrs: Sequence[float], exact: bool) -> None:
+def _verify(
+    parts: Sequence[NativePart], run: _Run, lrs: Sequence[float], exact: bool
+) -> None:
     """Raise NotExactError at the first step of the run where ``parts`` differ."""
     points = _points(parts, run)
     for lr0 in lrs:
@@ -471,7 +495,12 @@ def _verify(parts: Sequence[NativePart], run: _Run, lrs: Sequence[float], exact:
 
 
 def _why(
-    parts: Sequence[NativePart], run: _Run, b: int, have: float, want: float, exact: bool
+    parts: Sequence[NativePart],
+    run: _Run,
+    b: int,
+    have: float,
+    want: float,
+    exact: bool,
 ) -> str:
     p = run.t.params
     names = " + ".join(dict.fromkeys(x.name for x in parts))
@@ -528,12 +557,17 @@ def native_plan(
     if multigpu == "trace":
         multigpu = "images"
     t = translation_for(
-        schedule, exact=exact, ngpus=ngpus, multigpu=multigpu, images_per_step=images_per_step
+        schedule,
+        exact=exact,
+        ngpus=ngpus,
+        multigpu=multigpu,
+        images_per_step=images_per_step,
     )
     if horizon is None:
         if schedule.max_batches < 1:
             raise NotExactError(
-                None, "max_batches is 0: darknet trains no batch; pass horizon= to set the run"
+                None,
+                "max_batches is 0: darknet trains no batch; pass horizon= to set the run",
             )
         horizon = schedule.max_batches
     run = _Run(t, horizon)
@@ -541,7 +575,11 @@ def native_plan(
     cands = _candidates(run)
     if 0 < run.first(t.params.burn_in) and t.params.burn_in > 0:
         cands += _candidates(run, start32=True)
-    fix = t.cfg_lr / f32_decimal(t.cfg_lr) if t.cfg_lr and math.isfinite(t.cfg_lr) else 1.0
+    fix = (
+        t.cfg_lr / f32_decimal(t.cfg_lr)
+        if t.cfg_lr and math.isfinite(t.cfg_lr)
+        else 1.0
+    )
     if fix != 1.0 and any(t.multiplier(x) != 1.0 for x in lrs):
         # groups made from the cfg value as written (0.0013·m): start them at f32(lr)·m
         head = NativePart("MultiStepLR", {"milestones": [0], "gamma": fix})
@@ -610,7 +648,9 @@ def _fast_forward(sched: LRScheduler, plan: NativePlan, epoch: int) -> None:
     subs: list[Any] = list(getattr(sched, "_schedulers", [sched]))
     per_part: list[list[float]] = [[] for _ in subs]
     for g in sched.optimizer.param_groups:
-        lr = _last(_walk(plan.parts, float(g["initial_lr"]), events), float(g["initial_lr"]))
+        lr = _last(
+            _walk(plan.parts, float(g["initial_lr"]), events), float(g["initial_lr"])
+        )
         for k, part in enumerate(plan.parts):
             lr = _last(_walk([part], lr, [epoch]), lr)
             per_part[k].append(lr)

@@ -88,7 +88,9 @@ def build_optimizer(
         if layer_index is not None:
             layer = _layer_of(name, layer_index)
             used_keys.update(
-                k for k in layer_index if name == k or name.startswith(k + ".") or k == ""
+                k
+                for k in layer_index
+                if name == k or name.startswith(k + ".") or k == ""
             )
         mult = multipliers.get(layer, 1.0) if layer is not None else 1.0
         key = (name in decayed, mult, layer if mult != 1.0 else None)
@@ -96,7 +98,9 @@ def build_optimizer(
     if layer_index is not None:
         unused = sorted(set(layer_index) - used_keys)
         if unused:
-            raise ValueError(f"layer_index keys match no parameter: {', '.join(unused)}")
+            raise ValueError(
+                f"layer_index keys match no parameter: {', '.join(unused)}"
+            )
     lr = schedule.learning_rate
     param_groups = [
         {

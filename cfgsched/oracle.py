@@ -180,14 +180,18 @@ def _finish(
     return out
 
 
-def _scalar_many(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+def _scalar_many(
+    p: _kernel.Params, b: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float32]:
     """The scalar kernel over the distinct values of ``b``."""
     uniq, inv = np.unique(b, return_inverse=True)
     vals = np.array([_kernel.rate(p, int(x)) for x in uniq.tolist()], dtype=_F64)
     return vals.astype(_F32)[inv.reshape(-1)]
 
 
-def _ctypes_many(fn: object, x: npt.NDArray[np.float32], *extra: float) -> npt.NDArray[np.float32]:
+def _ctypes_many(
+    fn: object, x: npt.NDArray[np.float32], *extra: float
+) -> npt.NDArray[np.float32]:
     """``fn(x, *extra)`` (a kernel ``powf``/``expf``) over the distinct values of ``x``."""
     uniq, inv = np.unique(x.view(np.uint32), return_inverse=True)
     args = uniq.view(_F32).tolist()
@@ -195,7 +199,9 @@ def _ctypes_many(fn: object, x: npt.NDArray[np.float32], *extra: float) -> npt.N
     return vals.astype(_F32)[inv.reshape(-1)]
 
 
-def _pow_estimate(x: npt.NDArray[np.float64], power: float) -> tuple[npt.NDArray[np.float64], bool]:
+def _pow_estimate(
+    x: npt.NDArray[np.float64], power: float
+) -> tuple[npt.NDArray[np.float64], bool]:
     """``pow(x, power)`` in double and whether it may differ from C's (False: exact)."""
     if power == 1.0:
         return x.copy(), False
@@ -215,7 +221,9 @@ def _pow_estimate(x: npt.NDArray[np.float64], power: float) -> tuple[npt.NDArray
     return y, True
 
 
-def _scalar_base_pow(base: float, e: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def _scalar_base_pow(
+    base: float, e: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
     """``pow(base, e)`` for integer-valued ``e``; unusual bases go through C's ``pow``."""
     if math.isfinite(base) and base > 0:
         with np.errstate(all="ignore"):
@@ -297,7 +305,9 @@ def _policy(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float
 def _step(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
     step = p.step % _U64 if p.fork == _kernel.FORK_PJREDDIE else p.step
     if step == 0:
-        raise ZeroDivisionError("step=0: darknet divides by zero (SIGFPE) for policy step")
+        raise ZeroDivisionError(
+            "step=0: darknet divides by zero (SIGFPE) for policy step"
+        )
     if step > _I64_MAX:
         k = np.zeros(b.shape, dtype=_I64)
     elif step > 0:
@@ -313,7 +323,9 @@ def _step(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32
     with np.errstate(all="ignore"):
         z = p.lr * _scalar_base_pow(p.scale, ks.astype(_F64))
         vals = z.astype(_F32)
-    for i in np.flatnonzero(_near_boundary(z)).tolist():  # the kernel's formula, exactly
+    for i in np.flatnonzero(
+        _near_boundary(z)
+    ).tolist():  # the kernel's formula, exactly
         vals[i] = _kernel.f32(p.lr * _kernel.cpow(p.scale, float(ks[i])))
     return vals[idx.reshape(-1)]
 
@@ -421,7 +433,9 @@ def _sgdr(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32
     pi = math.pi if p.fork == _kernel.FORK_HANKAI else _kernel.PI_ALEXEYAB
     amp = 0.5 * _kernel.f32(p.lr - p.lr_min)
     if np.any((cyc == 0) & (b != start)):
-        raise ValueError("sgdr: a cycle of length 0 (sgdr_mult <= 0): darknet loops forever")
+        raise ValueError(
+            "sgdr: a cycle of length 0 (sgdr_mult <= 0): darknet loops forever"
+        )
     with np.errstate(all="ignore"):
         theta = _to_f32(b - start).astype(_F64) * pi / cyc
         z = p.lr_min + amp * (1.0 + np.cos(theta))

@@ -86,7 +86,17 @@ HANKAI_NET_KEYS: frozenset[str] = frozenset(
 )  # fmt: skip
 
 #: Learning-rate keys that only some policies (or ``adam=1``) read.
-_POLICY_KEYS = ("step", "scale", "steps", "scales", "seq_scales", "gamma", "B1", "B2", "eps")
+_POLICY_KEYS = (
+    "step",
+    "scale",
+    "steps",
+    "scales",
+    "seq_scales",
+    "gamma",
+    "B1",
+    "B2",
+    "eps",
+)
 _SGDR_KEYS = ("learning_rate_min", "sgdr_cycle", "sgdr_mult")
 _DETECTION_SECTIONS = ("yolo", "region", "Gaussian_yolo", "detection")
 
@@ -141,7 +151,9 @@ class Section:
 
 _WS = " \t\n\v\f\r"
 _DEC = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_HEX = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?\d+)?")
+_HEX = re.compile(
+    r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?\d+)?"
+)
 _INFNAN = re.compile(r"[+-]?(?:inf(?:inity)?|nan(?:\([0-9A-Za-z_]*\))?)", re.IGNORECASE)
 _INT = re.compile(r"[+-]?\d+")
 _PLAIN_DEC = re.compile(r"[+-]?(?:\d+\.\d*|\.\d+)")
@@ -376,13 +388,19 @@ def _read_hk(text: str, source: str) -> list[_Sec]:
             name = m.group(1)
             if name not in HANKAI_SECTIONS:
                 raise CfgError(
-                    source, n, None, f'hankai stops: layer name "{_short(name)}" is not supported'
+                    source,
+                    n,
+                    None,
+                    f'hankai stops: layer name "{_short(name)}" is not supported',
                 )
             secs.append(_Sec(name, "[" + name + "]", n, raw))
             continue
         if not secs:
             raise CfgError(
-                source, n, None, "hankai stops: cannot add a configuration line without a section"
+                source,
+                n,
+                None,
+                "hankai stops: cannot add a configuration line without a section",
             )
         key = m.group(2).strip(_HK_TRIM)
         val = m.group(3).strip(_HK_TRIM)
@@ -422,7 +440,9 @@ def _read(text: str, fork: str, source: str) -> list[_Sec]:
     return _read_c(text, fork, source)
 
 
-def read_sections(text: str, *, fork: str = "alexeyab", source: str = "<string>") -> list[Section]:
+def read_sections(
+    text: str, *, fork: str = "alexeyab", source: str = "<string>"
+) -> list[Section]:
     """Split ``text`` into sections and entries following ``fork``'s reading rules.
 
     Only the reading stage is done: the ``[net]`` values are not checked. Raises
@@ -496,17 +516,27 @@ class _Net:
         v, used = c_atoi(val)
         m = _INT.match(val.lstrip(_WS))
         if m is not None and _bounded_int(m.group(0)) != v:
-            self.warn("P004", it, f"{key}={_short(val)} is out of int range: darknet reads {v}")
+            self.warn(
+                "P004",
+                it,
+                f"{key}={_short(val)} is out of int range: darknet reads {v}",
+            )
         elif used < len(val):
             fv, fused = c_atof(val)
             if fused == len(val) and _PLAIN_DEC.fullmatch(val):
                 if fv != v:
                     self.warn(
-                        "P011", it, f"{key}={_short(val)} is an integer key: darknet uses {v}"
+                        "P011",
+                        it,
+                        f"{key}={_short(val)} is an integer key: darknet uses {v}",
                     )
             else:
                 bad = val[used] if used < len(val) else ""
-                self.warn("P004", it, f"{key}={_short(val)} is read as {v} (atoi stops at {bad!r})")
+                self.warn(
+                    "P004",
+                    it,
+                    f"{key}={_short(val)} is read as {v} (atoi stops at {bad!r})",
+                )
         return v
 
     def c_float(self, key: str, default: float) -> float:
@@ -517,7 +547,9 @@ class _Net:
         if used < len(it.value):
             rest = it.value[used:]
             self.warn(
-                "P004", it, f"{key}={_short(it.value)} is read as {v!r} (atof stops at '{rest[0]}')"
+                "P004",
+                it,
+                f"{key}={_short(it.value)} is read as {v!r} (atof stops at '{rest[0]}')",
             )
         return f32(v)
 
@@ -536,7 +568,9 @@ class _Net:
             return None, None
         if it.num is None:
             raise self.error(
-                it, key, f'hankai stops: key "{key}" should be numeric, found "{_short(it.value)}"'
+                it,
+                key,
+                f'hankai stops: key "{key}" should be numeric, found "{_short(it.value)}"',
             )
         return it, it.num
 
@@ -551,7 +585,11 @@ class _Net:
                 f"{key}={_short(it.value)} is an integer key: hankai uses {math.trunc(v)}",
             )
         out = _f32_cast_int(v)
-        if it.value is not None and _HK_INT.fullmatch(it.value) and _bounded_int(it.value) != out:
+        if (
+            it.value is not None
+            and _HK_INT.fullmatch(it.value)
+            and _bounded_int(it.value) != out
+        ):
             self.warn(
                 "P014",
                 it,
@@ -578,7 +616,9 @@ def _policy(net: _Net, item: _Item | None, name: str) -> Policy:
                 "policy",
                 f'hankai stops: learning rate policy "{_short(name)}" is not supported',
             )
-        net.warn("P001", item, f"Couldn't find policy {_short(name)}, going with constant")
+        net.warn(
+            "P001", item, f"Couldn't find policy {_short(name)}, going with constant"
+        )
         return Policy.CONSTANT
     if pol is Policy.RANDOM:
         net.warn("P008", item, "policy=random: darknet's draws are not reproducible")
@@ -627,7 +667,11 @@ def _c_steps(net: _Net, pol: Policy) -> tuple[tuple[int, ...], tuple[float, ...]
             )
         if len(parts) > n:
             if key == "scales":
-                net.warn("P006", it, f"more scales ({len(parts)}) than steps ({n}): extra ignored")
+                net.warn(
+                    "P006",
+                    it,
+                    f"more scales ({len(parts)}) than steps ({n}): extra ignored",
+                )
         if "#" in it.value:
             net.warn("P002", it, f"'#' inside {key}: C forks have no inline comments")
         return parts
@@ -639,9 +683,16 @@ def _c_steps(net: _Net, pol: Policy) -> tuple[tuple[int, ...], tuple[float, ...]
         scales = tuple(1.0 for _ in range(n))
     else:
         scales = tuple(f32(c_atof(pparts[i])[0]) for i in range(n))
-    if n > 1 and lv.endswith(",") and p_it is not None and (p_it.value or "").endswith(","):
+    if (
+        n > 1
+        and lv.endswith(",")
+        and p_it is not None
+        and (p_it.value or "").endswith(",")
+    ):
         net.warn(
-            "P007", l_it, "trailing comma in steps and scales: adds step 0 with scale 0 (LR 0)"
+            "P007",
+            l_it,
+            "trailing comma in steps and scales: adds step 0 with scale 0 (LR 0)",
         )
     return steps, scales
 
@@ -674,7 +725,9 @@ def _hk_steps(net: _Net, pol: Policy) -> tuple[tuple[int, ...], tuple[float, ...
         )
     n = len(steps)
     if len(scales) > n and p_it is not None:
-        net.warn("P006", p_it, f"more scales ({len(scales)}) than steps ({n}): extra ignored")
+        net.warn(
+            "P006", p_it, f"more scales ({len(scales)}) than steps ({n}): extra ignored"
+        )
     if len(scales) < n and (p_it is not None or pol is Policy.STEPS):
         net.warn(
             "P013",
@@ -690,7 +743,9 @@ def _batch(net: _Net, batch: int, subdivs: int, time_steps: int) -> tuple[int, i
     sub_it = _first(net.sec, "subdivisions")
     batch_it = _first(net.sec, "batch")
     if subdivs == 0:
-        raise net.error(sub_it, "subdivisions", "darknet divides by zero (SIGFPE): subdivisions=0")
+        raise net.error(
+            sub_it, "subdivisions", "darknet divides by zero (SIGFPE): subdivisions=0"
+        )
     mini = ctrunc_div(batch, subdivs) * time_steps
     if net.fork == "pjreddie":
         if mini == 0:
@@ -811,7 +866,9 @@ def _net_hk(net: _Net) -> dict[str, object]:
     v["power"] = h.hk_float("power", 4)
     if not inputs and not all(dims):
         raise h.error(
-            None, None, "hankai stops: no input parameters supplied (width/height/channels)"
+            None,
+            None,
+            "hankai stops: no input parameters supplied (width/height/channels)",
         )
     pol_it = h.hk_item("policy")
     name = "constant" if pol_it is None or pol_it.value is None else pol_it.value
@@ -831,7 +888,8 @@ def _net_hk(net: _Net) -> dict[str, object]:
         v["step"] = h.hk_int("step", 1)
     h.hk_num("show_receptive_field")
     unused = sorted(
-        (it for it in net.sec.items if id(it) not in net.used), key=lambda it: it.key.encode()
+        (it for it in net.sec.items if id(it) not in net.used),
+        key=lambda it: it.key.encode(),
     )
     if unused:
         it = unused[0]
@@ -882,7 +940,9 @@ def _c_notes(net: _Net) -> None:
     read = set(net.lines)
     for it in net.sec.empties:
         net.warn(
-            "P003", it, f"Config file error line {it.line}, could parse: {it.key} (default kept)"
+            "P003",
+            it,
+            f"Config file error line {it.line}, could parse: {it.key} (default kept)",
         )
     first: dict[str, _Item] = {}
     for it in net.sec.items:
@@ -902,13 +962,22 @@ def _c_notes(net: _Net) -> None:
         if it.value is None:
             net.warn("P012", it, f"line without '=' ignored: {it.key}")
             continue
-        if "#" in it.value and it.key not in ("policy", "steps", "scales", "seq_scales"):
-            net.warn("P002", it, f"'#' inside {it.key}: C forks have no inline comments")
+        if "#" in it.value and it.key not in (
+            "policy",
+            "steps",
+            "scales",
+            "seq_scales",
+        ):
+            net.warn(
+                "P002", it, f"'#' inside {it.key}: C forks have no inline comments"
+            )
         if (it.key in _POLICY_KEYS or it.key in _SGDR_KEYS) and it.key not in read:
             net.warn("P010", it, f"{it.key} is ignored by {net.fork} with this policy")
 
 
-def _layers(fork: str, source: str, secs: list[_Sec]) -> tuple[tuple[LayerLR, ...], int | None]:
+def _layers(
+    fork: str, source: str, secs: list[_Sec]
+) -> tuple[tuple[LayerLR, ...], int | None]:
     lrs: list[LayerLR] = []
     classes: int | None = None
     for idx, s in enumerate(secs[1:]):
@@ -937,7 +1006,9 @@ def _layers(fork: str, source: str, secs: list[_Sec]) -> tuple[tuple[LayerLR, ..
     return tuple(lrs), classes
 
 
-def parse(text: str, *, fork: str = "alexeyab", source: str = "<string>") -> NetSchedule:
+def parse(
+    text: str, *, fork: str = "alexeyab", source: str = "<string>"
+) -> NetSchedule:
     """Read a cfg's ``[net]`` schedule the way ``fork`` does.
 
     Raises :class:`CfgError` where the fork would crash, stop or loop forever (the
@@ -946,12 +1017,17 @@ def parse(text: str, *, fork: str = "alexeyab", source: str = "<string>") -> Net
     """
     secs = _read(text, fork, source)
     if not secs:
-        raise CfgError(source, None, None, "darknet stops: the config file has no sections")
+        raise CfgError(
+            source, None, None, "darknet stops: the config file has no sections"
+        )
     first = secs[0]
     if fork == "hankai":
         if len(secs) < 2:
             raise CfgError(
-                source, None, None, "hankai stops: cannot create a network without layer sections"
+                source,
+                None,
+                None,
+                "hankai stops: cannot create a network without layer sections",
             )
         ok = first.name in ("net", "network")
     else:
@@ -993,4 +1069,6 @@ def load(path: str | os.PathLike[str], *, fork: str = "alexeyab") -> NetSchedule
     _check_fork(fork)
     with open(path, "rb") as fh:
         data = fh.read()
-    return parse(data.decode("utf-8", errors="replace"), fork=fork, source=os.fspath(path))
+    return parse(
+        data.decode("utf-8", errors="replace"), fork=fork, source=os.fspath(path)
+    )

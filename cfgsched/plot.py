@@ -84,7 +84,9 @@ class Variant:
     name: str = ""
 
 
-def apply_overrides(text: str, changes: Mapping[str, str]) -> tuple[str, dict[int, str], list[int]]:
+def apply_overrides(
+    text: str, changes: Mapping[str, str]
+) -> tuple[str, dict[int, str], list[int]]:
     """``text`` with ``[net]`` keys set to ``changes`` (values kept as written).
 
     The first line of a key in the first section is rewritten in place; keys not present are
@@ -117,7 +119,9 @@ def apply_overrides(text: str, changes: Mapping[str, str]) -> tuple[str, dict[in
         key = stripped.split("=", 1)[0]
         if key in todo:
             ending = (
-                "\r\n" if lines[n].endswith("\r\n") else ("\n" if lines[n][-1:] == "\n" else "")
+                "\r\n"
+                if lines[n].endswith("\r\n")
+                else ("\n" if lines[n][-1:] == "\n" else "")
             )
             lines[n] = f"{key}={todo.pop(key)}{ending or eol}"
             where[n + 1] = key
@@ -162,8 +166,12 @@ def parse_variant(
     except CfgError as exc:
         if exc.line in where:
             key = where[exc.line]
-            raise CfgError(f"--set {key}={changes[key]}", None, exc.key, exc.message) from None
-        raise CfgError(exc.source, _orig_line(exc.line, inserted), exc.key, exc.message) from None
+            raise CfgError(
+                f"--set {key}={changes[key]}", None, exc.key, exc.message
+            ) from None
+        raise CfgError(
+            exc.source, _orig_line(exc.line, inserted), exc.key, exc.message
+        ) from None
     if not inserted:
         return sched
     warns = tuple(
@@ -209,7 +217,10 @@ def build_variants(
     ]
     if len(combos) > MAX_CURVES:
         raise CfgError(
-            "plot", None, None, f"{len(combos)} curves: at most {MAX_CURVES} in one figure"
+            "plot",
+            None,
+            None,
+            f"{len(combos)} curves: at most {MAX_CURVES} in one figure",
         )
     many_cfg = len(items) > 1
     many_fork = len(set(forks)) > 1
@@ -219,7 +230,11 @@ def build_variants(
     for (text, source), fork, ngpus, vals in combos:
         values = dict(zip(keys, vals, strict=True))
         sched = parse_variant(text, source, fork, values)
-        name = Path(source).name if text else ("[net] from options" if opts else "darknet defaults")
+        name = (
+            Path(source).name
+            if text
+            else ("[net] from options" if opts else "darknet defaults")
+        )
         parts = []
         if many_cfg:
             parts.append(name)
@@ -318,7 +333,9 @@ class PlotData:
 def column_edges(first: int, last: int, columns: int = COLUMNS) -> I64:
     """Start batches of the columns covering ``first .. last`` plus ``last + 1``."""
     n = last - first + 1
-    edges = first + (np.arange(columns + 1, dtype=np.float64) * (n / columns)).astype(np.int64)
+    edges = first + (np.arange(columns + 1, dtype=np.float64) * (n / columns)).astype(
+        np.int64
+    )
     edges[-1] = last + 1
     return np.unique(edges)
 
@@ -396,7 +413,9 @@ def _masks(v: F32) -> dict[str, npt.NDArray[np.bool_]]:
     }
 
 
-def envelope(schedule: NetSchedule, first: int, last: int, columns: int = COLUMNS) -> Envelope:
+def envelope(
+    schedule: NetSchedule, first: int, last: int, columns: int = COLUMNS
+) -> Envelope:
     """darknet's LR over ``first .. last`` (see :class:`Envelope`).
 
     Up to :data:`EXACT_LIMIT` batches every batch is a point. Beyond, each of ``columns``
@@ -521,7 +540,9 @@ def plot_data(
     if x not in ("batches", "images", "epochs"):
         raise ValueError(f"x must be batches, images or epochs, not {x!r}")
     if x == "epochs" and not images:
-        raise CfgError("--x epochs", None, None, "needs --images N (images in the data set)")
+        raise CfgError(
+            "--x epochs", None, None, "needs --images N (images in the data set)"
+        )
     notes: list[str] = []
     lo_b = 1 if first is None else first
     if last is None:
@@ -535,7 +556,9 @@ def plot_data(
     else:
         hi_b = last
     if lo_b < 0 or hi_b < lo_b:
-        raise CfgError("--from/--to", None, None, f"empty or negative range {lo_b}..{hi_b}")
+        raise CfgError(
+            "--from/--to", None, None, f"empty or negative range {lo_b}..{hi_b}"
+        )
     curves: list[Curve] = []
     markers: list[Marker] = []
     regions: list[Region] = []
@@ -550,7 +573,9 @@ def plot_data(
                 else "hankai does not scale the learning rate"
             )
             notes.append(f"{v.label}: -gpus {v.gpus}: {how}")
-        start, stop, lo, hi, exact, sampled, regs, counts = envelope(sched, lo_b, hi_b, columns)
+        start, stop, lo, hi, exact, sampled, regs, counts = envelope(
+            sched, lo_b, hi_b, columns
+        )
         for kind, (nb, nr) in counts.items():
             if nr > MAX_REGIONS:
                 notes.append(
@@ -560,8 +585,16 @@ def plot_data(
             if log and kind in ("zero", "negative"):
                 nonpos += nb
         ipi = v.schedule.images_per_iteration
-        xpb = 1.0 if x == "batches" else ipi if x == "images" else ipi / float(images or 1)
-        curves.append(Curve(v.label, "darknet", start, stop, lo, hi, exact, sampled, xpb, v.gpus))
+        xpb = (
+            1.0
+            if x == "batches"
+            else ipi
+            if x == "images"
+            else ipi / float(images or 1)
+        )
+        curves.append(
+            Curve(v.label, "darknet", start, stop, lo, hi, exact, sampled, xpb, v.gpus)
+        )
         if sampled:
             notes.append(
                 f"{hi_b - lo_b + 1:,} batches: each column from {COLUMN_SAMPLES} samples "
@@ -571,7 +604,9 @@ def plot_data(
             for a, b in runs:
                 regions.append(Region(k, kind, a, b))
         if 0 < v.schedule.max_batches < hi_b:
-            regions.append(Region(k, "after", max(v.schedule.max_batches + 1, lo_b), hi_b))
+            regions.append(
+                Region(k, "after", max(v.schedule.max_batches + 1, lo_b), hi_b)
+            )
         marks, cut = _diff.boundaries(v.schedule, lo_b, hi_b)
         if marks:
             mb = np.array([m.batch for m in marks], dtype=np.int64)
@@ -582,7 +617,9 @@ def plot_data(
             notes.append(f"{v.label}: {cut} more boundaries not marked")
         if vs_torch:
             tb, got, exp, cov = _torch_values(v, lo_b, hi_b)
-            tlabel = "PyTorch DarknetLR" + (f" ({v.label})" if len(variants) > 1 else "")
+            tlabel = "PyTorch DarknetLR" + (
+                f" ({v.label})" if len(variants) > 1 else ""
+            )
             curves.append(_torch_curve(tlabel, v, tb, got, start, stop, exact, xpb))
             errors.append(_error_panel(len(curves) - 1, tb, got, exp, start, stop, cov))
     dark = [c for c in curves if c.kind == "darknet"]
@@ -593,9 +630,13 @@ def plot_data(
             and np.array_equal(ca.lo, cb.lo, equal_nan=True)
             and np.array_equal(ca.hi, cb.hi, equal_nan=True)
         ):
-            notes.append(f"{ca.label} and {cb.label} coincide (drawn on top of each other)")
+            notes.append(
+                f"{ca.label} and {cb.label} coincide (drawn on top of each other)"
+            )
     if nonpos:
-        notes.append(f"log scale: LR ≤ 0 at {nonpos:,} batches cannot be drawn; shaded instead")
+        notes.append(
+            f"log scale: LR ≤ 0 at {nonpos:,} batches cannot be drawn; shaded instead"
+        )
     names = []
     for v in variants:
         if v.name not in names:
@@ -631,12 +672,21 @@ def plot_data(
 
 
 def _torch_curve(
-    label: str, v: Variant, tb: I64, got: F64, start: I64, stop: I64, exact: bool, xpb: float
+    label: str,
+    v: Variant,
+    tb: I64,
+    got: F64,
+    start: I64,
+    stop: I64,
+    exact: bool,
+    xpb: float,
 ) -> Curve:
     if exact or tb.size == 0:
         g = got.astype(np.float32)
         g = np.where(np.isfinite(g), g, np.float32(np.nan)).astype(np.float32)
-        return Curve(label, "torch", tb, tb + v.gpus, g, g.copy(), True, False, xpb, v.gpus)
+        return Curve(
+            label, "torch", tb, tb + v.gpus, g, g.copy(), True, False, xpb, v.gpus
+        )
     col = np.searchsorted(start, tb, side="right") - 1
     lo = np.full(start.size, np.nan, dtype=np.float32)
     hi = np.full(start.size, np.nan, dtype=np.float32)
@@ -724,7 +774,11 @@ _REGION_STYLE: dict[str, tuple[str, str, str]] = {
 
 
 def draw(
-    data: PlotData, *, width: float = 11.0, height: float | None = None, figure: Any = None
+    data: PlotData,
+    *,
+    width: float = 11.0,
+    height: float | None = None,
+    figure: Any = None,
 ) -> Any:
     """A matplotlib ``Figure`` of ``data``; headless unless ``figure`` comes from pyplot."""
     from matplotlib.figure import Figure
@@ -780,10 +834,28 @@ def draw(
         ylo = np.append(lo, lo[-1:])
         yhi = np.append(hi, hi[-1:])
         if c.exact:
-            ax.plot(xs, yhi, color=col, lw=1.6, drawstyle="steps-post", label=c.label, zorder=3)
+            ax.plot(
+                xs,
+                yhi,
+                color=col,
+                lw=1.6,
+                drawstyle="steps-post",
+                label=c.label,
+                zorder=3,
+            )
         else:
-            ax.fill_between(xs, ylo, yhi, step="post", color=col, alpha=0.35, lw=0, zorder=2)
-            ax.plot(xs, yhi, color=col, lw=1.2, drawstyle="steps-post", label=c.label, zorder=3)
+            ax.fill_between(
+                xs, ylo, yhi, step="post", color=col, alpha=0.35, lw=0, zorder=2
+            )
+            ax.plot(
+                xs,
+                yhi,
+                color=col,
+                lw=1.2,
+                drawstyle="steps-post",
+                label=c.label,
+                zorder=3,
+            )
             ax.plot(xs, ylo, color=col, lw=0.8, drawstyle="steps-post", zorder=3)
     # special regions
     handles: dict[str, Any] = {}
@@ -796,7 +868,16 @@ def draw(
         if (r.kind, x0, x1) in shaded:
             continue
         shaded.add((r.kind, x0, x1))
-        ax.axvspan(x0, x1, facecolor=colr, alpha=0.18, hatch=hatch, edgecolor=colr, lw=0, zorder=1)
+        ax.axvspan(
+            x0,
+            x1,
+            facecolor=colr,
+            alpha=0.18,
+            hatch=hatch,
+            edgecolor=colr,
+            lw=0,
+            zorder=1,
+        )
         span = f"b = {r.first:,}" + (f"–{r.last:,}" if r.last != r.first else "")
         if r.kind == "after" and len(dark) > 1:
             span = f"{c.label}: {span}"
@@ -805,7 +886,13 @@ def draw(
             span += f" and {more} more"
         handles.setdefault(
             r.kind,
-            Patch(facecolor=colr, alpha=0.3, hatch=hatch, edgecolor=colr, label=f"{text} ({span})"),
+            Patch(
+                facecolor=colr,
+                alpha=0.3,
+                hatch=hatch,
+                edgecolor=colr,
+                label=f"{text} ({span})",
+            ),
         )
     # markers: one dotted line and one label per group of nearby batches
     tx = blended_transform_factory(ax.transData, ax.transAxes)
@@ -854,7 +941,9 @@ def draw(
     ax.grid(True, which="major", alpha=0.3)
     ymin, ymax = ax.get_ylim()
     if data.log:
-        ax.set_ylim(ymin, ymax * (ymax / ymin) ** 0.25)  # headroom for the marker labels
+        ax.set_ylim(
+            ymin, ymax * (ymax / ymin) ** 0.25
+        )  # headroom for the marker labels
     else:
         ax.set_ylim(min(ymin, 0.0), ymax + 0.3 * (ymax - min(ymin, 0.0)))
     hs, ls_ = ax.get_legend_handles_labels()
@@ -862,7 +951,12 @@ def draw(
     ls_ += [h.get_label() for h in handles.values()]
     if hs:  # below the axes: never over the curves or the marker labels
         fig.legend(
-            hs, ls_, loc="outside lower center", ncols=min(len(hs), 3), fontsize=8, frameon=False
+            hs,
+            ls_,
+            loc="outside lower center",
+            ncols=min(len(hs), 3),
+            fontsize=8,
+            frameon=False,
         )
     if data.notes:
         ax.text(
@@ -893,7 +987,9 @@ def draw(
             f"{e.steps:,} steps ({e.coverage})"
             for e in data.errors
         )
-        ax_err.text(0.005, 0.95, summary, transform=ax_err.transAxes, fontsize=7, va="top")
+        ax_err.text(
+            0.005, 0.95, summary, transform=ax_err.transAxes, fontsize=7, va="top"
+        )
         ax_err.axhline(0, color="0.5", lw=0.6)
         ax_err.set_ylabel("torch − C\n(float32 ulps)")
         ax_err.grid(True, alpha=0.3)

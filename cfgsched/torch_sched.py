@@ -7,7 +7,12 @@ from typing import Any
 
 from torch.optim import Optimizer
 
-from cfgsched._torch_core import DarknetScheduler, Translation, make_translation, resume_step
+from cfgsched._torch_core import (
+    DarknetScheduler,
+    Translation,
+    make_translation,
+    resume_step,
+)
 from cfgsched.schedule import NetSchedule
 
 __all__ = ["DarknetLR", "translation_for"]
@@ -103,4 +108,6 @@ class DarknetLR(DarknetScheduler):
         header = read_weights_header(weights_path, fork=schedule.fork)
         iteration = header.iteration(schedule)
         t = translation_for(schedule, **kwargs)
-        return cls(optimizer, schedule, last_epoch=resume_step(t, iteration) - 1, **kwargs)
+        return cls(
+            optimizer, schedule, last_epoch=resume_step(t, iteration) - 1, **kwargs
+        )

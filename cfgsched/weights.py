@@ -50,7 +50,9 @@ def seen_is_64bit(major: int, minor: int, fork: str = DEFAULT_FORK) -> bool:
     return wide
 
 
-def read_weights_header(path: str | os.PathLike[str], *, fork: str = DEFAULT_FORK) -> WeightsHeader:
+def read_weights_header(
+    path: str | os.PathLike[str], *, fork: str = DEFAULT_FORK
+) -> WeightsHeader:
     """Read the header of the darknet ``.weights`` file at ``path`` as ``fork`` reads it.
 
     Raises :class:`cfgsched.WeightsError` (naming the file) when it is missing or
@@ -66,7 +68,9 @@ def read_weights_header(path: str | os.PathLike[str], *, fork: str = DEFAULT_FOR
     except FileNotFoundError:
         raise WeightsError(f"{name}: no such weights file") from None
     except OSError as exc:
-        raise WeightsError(f"{name}: cannot read weights file: {exc.strerror or exc}") from None
+        raise WeightsError(
+            f"{name}: cannot read weights file: {exc.strerror or exc}"
+        ) from None
     if len(head) < 12:
         raise WeightsError(
             f"{name}: truncated weights file: {len(head)} bytes, the version alone needs 12"

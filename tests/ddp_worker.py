@@ -39,12 +39,16 @@ CHECKPOINT_AT = 15  # optimizer steps done when the checkpoint is written
 
 def data(rank: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(1000 * step + rank)
-    return torch.randn(PER_RANK_BATCH, 5, generator=g), torch.randn(PER_RANK_BATCH, 1, generator=g)
+    return torch.randn(PER_RANK_BATCH, 5, generator=g), torch.randn(
+        PER_RANK_BATCH, 1, generator=g
+    )
 
 
 def build(schedule: cfgsched.NetSchedule, world: int) -> tuple[nn.Module, Any, Any]:
     torch.manual_seed(0)  # same initial weights on every rank
-    model = DistributedDataParallel(nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 1)))
+    model = DistributedDataParallel(
+        nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 1))
+    )
     opt = cfgsched.build_optimizer(model.module, schedule)
     sched = cfgsched.DarknetLR(opt, schedule, images_per_step=PER_RANK_BATCH * world)
     return model, opt, sched
@@ -99,7 +103,9 @@ def main() -> None:
     opt2.load_state_dict(state["optimizer"])
     sched2.load_state_dict(state["scheduler"])
     resumed, agree3 = train(model2, opt2, sched2, rank, world, CHECKPOINT_AT, STEPS)
-    same_weights = all(torch.equal(a, b) for a, b in zip(final, model2.parameters(), strict=True))
+    same_weights = all(
+        torch.equal(a, b) for a, b in zip(final, model2.parameters(), strict=True)
+    )
 
     result = {
         "rank": rank,

@@ -47,7 +47,9 @@ def weights(path: Path, seen: int) -> Path:
 @needs_darknet_cfgs
 def test_gpus_changes_only_lr_and_burn_in() -> None:
     text = (DARKNET_CFGS / "yolov4.cfg").read_text()
-    r = CliRunner().invoke(main, ["adjust", str(DARKNET_CFGS / "yolov4.cfg"), "--gpus", "4"])
+    r = CliRunner().invoke(
+        main, ["adjust", str(DARKNET_CFGS / "yolov4.cfg"), "--gpus", "4"]
+    )
     assert r.exit_code == 0, r.output
     new = r.stdout
     lr_i, burn_i = line_index(text, "learning_rate"), line_index(text, "burn_in")
@@ -77,7 +79,9 @@ def test_crlf_spacing_and_insertion_preserved(tmp_path: Path) -> None:
     assert new_lines[: last + 1][:mb] == old_lines[:mb]
     assert new_lines[mb + 1 : last + 1] == old_lines[mb + 1 : last + 1]
     assert new_lines[last + 2 :] == old_lines[last + 1 :]
-    assert new.count("\r\n") == text.count("\r\n") + 1 and "\n" not in new.replace("\r\n", "")
+    assert new.count("\r\n") == text.count("\r\n") + 1 and "\n" not in new.replace(
+        "\r\n", ""
+    )
     # refuses to overwrite without --force, then does with it
     r = CliRunner().invoke(main, [*args, "-o", str(out)])
     assert r.exit_code == 2 and "--force" in r.output
@@ -91,7 +95,9 @@ def test_indentation_and_hankai_comment_kept() -> None:
     assert changed(text, new) == [2]
     assert new.split("\n")[2] == "  learning_rate = 0.005   # base LR"
     # C forks read '#...' as part of the value: it is replaced with it
-    new = apply_edits(text, [Edit("learning_rate", "0.005")], fork="alexeyab", source="t")
+    new = apply_edits(
+        text, [Edit("learning_rate", "0.005")], fork="alexeyab", source="t"
+    )
     assert new.split("\n")[2] == "  learning_rate = 0.005"
 
 
@@ -121,7 +127,9 @@ def test_first_occurrence_is_edited() -> None:
         ("scales", ".1,1" + "0" * 40, "alexeyab", "float32 range"),
     ],
 )
-def test_bad_keys_and_values_are_refused(key: str, value: str, fork: str, words: str) -> None:
+def test_bad_keys_and_values_are_refused(
+    key: str, value: str, fork: str, words: str
+) -> None:
     with pytest.raises(ValueError) as info:
         check_edit(key, value, fork)
     assert words in str(info.value)
@@ -131,11 +139,15 @@ def test_edit_that_breaks_the_cfg_exits_2_and_writes_nothing(tmp_path: Path) -> 
     src = tmp_path / "a.cfg"
     src.write_text("[net]\nbatch=64\npolicy=poly\nmax_batches=1000\n" + LAYERS)
     out = tmp_path / "out.cfg"
-    r = CliRunner().invoke(main, ["adjust", str(src), "--set", "policy=steps", "-o", str(out)])
+    r = CliRunner().invoke(
+        main, ["adjust", str(src), "--set", "policy=steps", "-o", str(out)]
+    )
     assert r.exit_code == 2 and str(src) in r.output and "would not load" in r.output
     assert len(r.output.strip().splitlines()) == 1 and not out.exists()
     with pytest.raises(CfgError):
-        apply_edits(src.read_text(), [Edit("policy", "steps")], fork="alexeyab", source="a")
+        apply_edits(
+            src.read_text(), [Edit("policy", "steps")], fork="alexeyab", source="a"
+        )
 
 
 def test_cli_option_errors(tmp_path: Path) -> None:
@@ -167,7 +179,15 @@ def test_resume_from_weights_prints_lr_before_and_after(tmp_path: Path) -> None:
     )
     w = weights(tmp_path / "last.weights", seen=1000 * 64)
     r = subprocess.run(
-        [CFGSCHED, "adjust", str(src), "--set", "max_batches=2000", "--resume-from", str(w)],
+        [
+            CFGSCHED,
+            "adjust",
+            str(src),
+            "--set",
+            "max_batches=2000",
+            "--resume-from",
+            str(w),
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -178,10 +198,17 @@ def test_resume_from_weights_prints_lr_before_and_after(tmp_path: Path) -> None:
     # resumes at iteration 1000 = seen / 64; next update uses b = 1001
     lr_b = f32(f32(0.1) * f32(1 - f32(f32(1001) / f32(1000))) ** 4)
     lr_a = f32(f32(0.1) * f32(1 - f32(f32(1001) / f32(2000))) ** 4)
-    assert "iteration 1,000" in before and "stops at once" in before and f"{lr_b:.6g}" in before
-    assert "iteration 1,000" in after and "stops" not in after and f"{lr_a:.6g}" in after
+    assert (
+        "iteration 1,000" in before
+        and "stops at once" in before
+        and f"{lr_b:.6g}" in before
+    )
+    assert (
+        "iteration 1,000" in after and "stops" not in after and f"{lr_a:.6g}" in after
+    )
     r = CliRunner().invoke(
-        main, ["adjust", str(src), "--set", "power=1", "--resume-from", str(tmp_path / "no")]
+        main,
+        ["adjust", str(src), "--set", "power=1", "--resume-from", str(tmp_path / "no")],
     )
     assert r.exit_code == 2 and "no such weights file" in r.output
 
@@ -190,7 +217,10 @@ def test_resume_from_weights_prints_lr_before_and_after(tmp_path: Path) -> None:
 def test_subprocess_stdin_stdout_and_no_heavy_imports() -> None:
     data = (DARKNET_CFGS / "yolov4-tiny.cfg").read_bytes()
     r = subprocess.run(
-        [CFGSCHED, "adjust", "-", "--gpus", "4"], input=data, capture_output=True, check=False
+        [CFGSCHED, "adjust", "-", "--gpus", "4"],
+        input=data,
+        capture_output=True,
+        check=False,
     )
     assert r.returncode == 0, r.stderr
     old, new = data.decode().split("\n"), r.stdout.decode().split("\n")
@@ -205,13 +235,21 @@ def test_subprocess_stdin_stdout_and_no_heavy_imports() -> None:
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "assert not {'torch', 'matplotlib'} & set(sys.modules), 'heavy import'\n"
     )
-    r2 = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    r2 = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
     assert r2.returncode == 0, r2.stderr
 
 
 # ----------------------------------------------------------------------------- hypothesis
 
-REAL = ["yolov4.cfg", "yolov3.cfg", "yolov4-tiny.cfg", "yolo-voc.2.0.cfg", "resnet152_trident.cfg"]
+REAL = [
+    "yolov4.cfg",
+    "yolov3.cfg",
+    "yolov4-tiny.cfg",
+    "yolo-voc.2.0.cfg",
+    "resnet152_trident.cfg",
+]
 INT_KEYS = ["burn_in", "max_batches", "sgdr_cycle", "step"]
 FLOAT_KEYS = ["learning_rate", "momentum", "decay", "power", "learning_rate_min"]
 
@@ -220,15 +258,23 @@ FLOAT_KEYS = ["learning_rate", "momentum", "decay", "power", "learning_rate_min"
 @given(
     st.sampled_from(REAL),
     st.dictionaries(
-        st.sampled_from(INT_KEYS + FLOAT_KEYS), st.integers(1, 10**6), min_size=1, max_size=5
+        st.sampled_from(INT_KEYS + FLOAT_KEYS),
+        st.integers(1, 10**6),
+        min_size=1,
+        max_size=5,
     ),
     st.booleans(),
 )
-def test_random_edits_change_only_their_lines(name: str, picks: dict[str, int], crlf: bool) -> None:
+def test_random_edits_change_only_their_lines(
+    name: str, picks: dict[str, int], crlf: bool
+) -> None:
     text = (DARKNET_CFGS / name).read_text()
     if crlf:
         text = text.replace("\n", "\r\n")
-    edits = [Edit(k, str(v) if k in INT_KEYS else f"0.{v:06d}") for k, v in sorted(picks.items())]
+    edits = [
+        Edit(k, str(v) if k in INT_KEYS else f"0.{v:06d}")
+        for k, v in sorted(picks.items())
+    ]
     new = apply_edits(text, edits, fork="alexeyab", source=name)
     old_lines, new_lines = text.split("\n"), new.split("\n")
     before = parse(text)
@@ -236,7 +282,9 @@ def test_random_edits_change_only_their_lines(name: str, picks: dict[str, int], 
     absent = [e for e in edits if before.line_of(e.key) is None]
     assert len(new_lines) == len(old_lines) + len(absent)
     # the inserted lines come right after the last [net] entry, in edit order
-    net_end = next(i for i, ln in enumerate(old_lines) if i > 0 and ln.strip().startswith("["))
+    net_end = next(
+        i for i, ln in enumerate(old_lines) if i > 0 and ln.strip().startswith("[")
+    )
     last_entry = max(
         i
         for i in range(net_end)
@@ -248,7 +296,9 @@ def test_random_edits_change_only_their_lines(name: str, picks: dict[str, int], 
     targets = {before.line_of(e.key) - 1 for e in present}  # type: ignore[operator]
     for i, (a, b) in enumerate(zip(old_lines, rest, strict=True)):
         if i in targets:
-            assert a.split("=")[0] == b.split("=")[0] and a.endswith("\r") == b.endswith("\r")
+            assert a.split("=")[0] == b.split("=")[0] and a.endswith(
+                "\r"
+            ) == b.endswith("\r")
         else:
             assert a == b
     after = parse(new)
@@ -276,7 +326,9 @@ def test_undecodable_bytes_survive(tmp_path: Path) -> None:
     data = b"# caf\xe9\n[net]\nbatch=64\nlearning_rate=0.001\n" + LAYERS.encode()
     src.write_bytes(data)
     out = tmp_path / "out.cfg"
-    r = CliRunner().invoke(main, ["adjust", str(src), "--set", "burn_in=10", "-o", str(out)])
+    r = CliRunner().invoke(
+        main, ["adjust", str(src), "--set", "burn_in=10", "-o", str(out)]
+    )
     assert r.exit_code == 0, r.output
     assert out.read_bytes() == data.replace(
         b"learning_rate=0.001\n", b"learning_rate=0.001\nburn_in=10\n"

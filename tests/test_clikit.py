@@ -36,7 +36,9 @@ def test_kill_mid_write_keeps_previous_file(tmp_path: Path) -> None:
     target = tmp_path / "out.py"
     target.write_text("previous content\n")
     proc = subprocess.Popen(
-        [sys.executable, "-c", SLOW_WRITER, str(target)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", SLOW_WRITER, str(target)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "started"
@@ -117,7 +119,9 @@ def test_one_line_errors_exit_2_without_traceback(tmp_path: Path) -> None:
     assert len(lines) == 1 and "nope.cfg" in lines[0] and "Traceback" not in res.output
 
 
-def test_new_file_gets_umask_mode_and_replaced_file_keeps_its_mode(tmp_path: Path) -> None:
+def test_new_file_gets_umask_mode_and_replaced_file_keeps_its_mode(
+    tmp_path: Path,
+) -> None:
     old = os.umask(0o022)
     try:
         target = tmp_path / "new.png"

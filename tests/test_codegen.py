@@ -41,7 +41,9 @@ max_batches=500
 """
 
 
-def convert(tmp_path: Path, cfg: Path | str, *args: str, name: str = "lr_schedule.py") -> Path:
+def convert(
+    tmp_path: Path, cfg: Path | str, *args: str, name: str = "lr_schedule.py"
+) -> Path:
     tmp_path.mkdir(parents=True, exist_ok=True)
     out = tmp_path / name
     res = CliRunner().invoke(main, ["convert", str(cfg), "-o", str(out), *args])
@@ -127,7 +129,11 @@ print(json.dumps({"blocked": BLOCKED, "first": first, "after_pickle": after_pick
 
 
 def step_and_pickle(module: Path, n1: int, n2: int, at: list[int]) -> dict[str, Any]:
-    body = STEP_AND_PICKLE.replace("N1", str(n1)).replace("N2", str(n2)).replace("AT", repr(at))
+    body = (
+        STEP_AND_PICKLE.replace("N1", str(n1))
+        .replace("N2", str(n2))
+        .replace("AT", repr(at))
+    )
     return run_isolated(module, body)
 
 
@@ -156,7 +162,14 @@ def test_multigpu_trace_and_torch_batch_modules(tmp_path: Path) -> None:
     assert bits(out["first"] + out["after_state"]) == bits(t.lr)
 
     ddp = convert(
-        tmp_path / "b", cfg, "--torch-batch", "8", "--accumulate", "2", "--world-size", "2"
+        tmp_path / "b",
+        cfg,
+        "--torch-batch",
+        "8",
+        "--accumulate",
+        "2",
+        "--world-size",
+        "2",
     )
     out = step_and_pickle(ddp, 500, 100, [0, 1, 2, 3])
     b = (np.arange(600) + 1) * 32 // schedule.images_per_iteration
@@ -168,7 +181,9 @@ def test_resume_from_weights_module(tmp_path: Path) -> None:
     schedule = cfgsched.load(cfg)
     weights = tmp_path / "last.weights"
     seen = 399_990 * schedule.images_per_iteration
-    weights.write_bytes(np.array([0, 2, 0], "<i4").tobytes() + np.array([seen], "<u8").tobytes())
+    weights.write_bytes(
+        np.array([0, 2, 0], "<i4").tobytes() + np.array([seen], "<u8").tobytes()
+    )
     module = convert(tmp_path, cfg, "--resume-from", str(weights))
     out = run_isolated(
         module,
@@ -203,7 +218,9 @@ def test_native_style_module(tmp_path: Path) -> None:
     )
     assert out["name"] == "MultiStepLR"
     want = darknet_lr(schedule, np.arange(1, 501))
-    assert bits(out["lrs"]) == bits(want)  # float32-rounded equality (native's definition)
+    assert bits(out["lrs"]) == bits(
+        want
+    )  # float32-rounded equality (native's definition)
     assert bits(out["resumed"]) == bits(want[421:])
 
 
@@ -256,7 +273,9 @@ def test_json_format(tmp_path: Path) -> None:
     t = doc["translation"]
     assert (t["ngpus"], t["multigpu"], t["exact"]) == (4, "images", True)
     assert t["images_per_step"] == 4 * schedule.images_per_iteration
-    assert t["base_learning_rate"] == float(np.float32(schedule.learning_rate) * np.float32(4))
+    assert t["base_learning_rate"] == float(
+        np.float32(schedule.learning_rate) * np.float32(4)
+    )
     assert NetSchedule.from_dict(doc["schedule"]) == schedule
 
 
@@ -274,7 +293,11 @@ ADVERSARIAL = [
     "[net]\nlearning_rate=-0.0\npower=-inf\nburn_in=-3\npolicy=poly\nmax_batches=2147483647\n",
     '[net]\n# """ comment\nlearning_rate=0.001#\'\'\'\npolicy=sgdr#"""\nsgdr_cycle=7\n'
     "[convolutional]\nlearning_rate=__import__\n[convolutional]\nlearning_rate=0.1\n",
-    "[net]\nbatch=" + "9" * 500 + "\nlearning_rate=" + "1" * 400 + "\npolicy=exp\ngamma=0.999\n",
+    "[net]\nbatch="
+    + "9" * 500
+    + "\nlearning_rate="
+    + "1" * 400
+    + "\npolicy=exp\ngamma=0.999\n",
 ]
 ODD_NAMES = ['a"""b.cfg', "x\ny'z.cfg", "__import__('os').cfg", "ü ñ\\évil.cfg"]
 
@@ -295,9 +318,9 @@ def module_shape(src: str) -> tuple[set[str], set[str], set[str], str]:
         elif isinstance(node, ast.keyword) and node.arg:
             names.add(node.arg)
         elif isinstance(node, ast.Constant):
-            assert isinstance(node.value, int | float | str | bool | type(None) | type(...)), (
-                node.value
-            )
+            assert isinstance(
+                node.value, int | float | str | bool | type(None) | type(...)
+            ), node.value
             if isinstance(node.value, str) and node.value != doc:
                 strings.add(node.value)
     return types, names, strings, doc
@@ -309,7 +332,9 @@ def generate_module(text: str, source: str, **kw: Any) -> str:
 
 @pytest.mark.parametrize("opts", [{}, {"with_optimizer": True, "fmt": "lightning"}])
 @pytest.mark.parametrize("cfg", ADVERSARIAL, ids=range(len(ADVERSARIAL)))
-def test_adversarial_cfg_only_our_names_and_strings(cfg: str, opts: dict[str, Any]) -> None:
+def test_adversarial_cfg_only_our_names_and_strings(
+    cfg: str, opts: dict[str, Any]
+) -> None:
     base_types, base_names, base_strings, _ = module_shape(
         generate_module(STEPS_CFG, "base.cfg", **opts)
     )
@@ -348,8 +373,14 @@ def test_numbers_round_trip_exactly(tmp_path: Path, cfg: str) -> None:
             if isinstance(b, float) and math.isnan(b):
                 assert math.isnan(a) and math.copysign(1, a) == math.copysign(1, b)
             else:
-                assert a == b and type(a) is type(b) and math.copysign(1, a) == math.copysign(1, b)
-    assert ns["LEARNING_RATE"] == schedule.learning_rate or math.isnan(schedule.learning_rate)
+                assert (
+                    a == b
+                    and type(a) is type(b)
+                    and math.copysign(1, a) == math.copysign(1, b)
+                )
+    assert ns["LEARNING_RATE"] == schedule.learning_rate or math.isnan(
+        schedule.learning_rate
+    )
 
 
 def test_safe_name() -> None:
@@ -372,13 +403,18 @@ FORMAT_VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("yolov4.cfg", {"with_optimizer": True}),
     ("yolov4.cfg", {"fmt": "lightning"}),
     ("yolov4-4gpu.cfg", {"ngpus": 4, "multigpu": "trace"}),
-    ("yolov4.cfg", {"ngpus": 4, "ideal": True, "images_per_step": 96, "resume_batch": 5000}),
+    (
+        "yolov4.cfg",
+        {"ngpus": 4, "ideal": True, "images_per_step": 96, "resume_batch": 5000},
+    ),
     ("sgdr.cfg", {"exact": False}),
     ("classifier-poly.cfg", {}),
 ]
 
 
-@pytest.mark.skipif(not RUFF.exists(), reason="ruff not installed next to the interpreter")
+@pytest.mark.skipif(
+    not RUFF.exists(), reason="ruff not installed next to the interpreter"
+)
 def test_ruff_format_leaves_generated_modules_unchanged(tmp_path: Path) -> None:
     files = []
     for i, (name, kw) in enumerate(FORMAT_VARIANTS):
@@ -386,14 +422,16 @@ def test_ruff_format_leaves_generated_modules_unchanged(tmp_path: Path) -> None:
         p.write_text(generate(cfgsched.load(SAMPLES / name), **kw))
         files.append(p)
     steps = cfgsched.parse(STEPS_CFG, source="steps.cfg")
-    (tmp_path / "native.py").write_text(generate(steps, style="native", with_optimizer=True))
+    (tmp_path / "native.py").write_text(
+        generate(steps, style="native", with_optimizer=True)
+    )
     files.append(tmp_path / "native.py")
     for i, cfg in enumerate(ADVERSARIAL):
         p = tmp_path / f"adv{i}.py"
         p.write_text(generate_module(cfg, ODD_NAMES[i % len(ODD_NAMES)]))
         files.append(p)
     proc = subprocess.run(
-        [str(RUFF), "format", "--isolated", "--line-length", "100", "--diff", *map(str, files)],
+        [str(RUFF), "format", "--isolated", "--diff", *map(str, files)],
         capture_output=True,
         text=True,
     )
@@ -402,7 +440,9 @@ def test_ruff_format_leaves_generated_modules_unchanged(tmp_path: Path) -> None:
 
 def test_docstring_records_every_choice() -> None:
     s = cfgsched.load(SAMPLES / "yolov4.cfg")
-    src = generate(s, ngpus=4, ideal=True, images_per_step=96, resume_batch=5000, exact=False)
+    src = generate(
+        s, ngpus=4, ideal=True, images_per_step=96, resume_batch=5000, exact=False
+    )
     doc = ast.get_docstring(ast.parse(src)) or ""
     for needle in (
         f"cfgsched {cfgsched.__version__}",
@@ -466,7 +506,9 @@ def test_readme_quickstart_lines_run(tmp_path: Path) -> None:
     )
     out = run_isolated(module, body)
     schedule = cfgsched.load(SAMPLES / "yolov4.cfg")
-    assert out["lr"] == float(darknet_lr(schedule, 2))  # one step done: the next is b = 2
+    assert out["lr"] == float(
+        darknet_lr(schedule, 2)
+    )  # one step done: the next is b = 2
     assert out["momentum"] == schedule.momentum
 
 

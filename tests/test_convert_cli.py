@@ -19,7 +19,8 @@ CFGSCHED = Path(sys.executable).parent / "cfgsched"
 
 BAD_CFG = "[net]\nlearning_rate=0.1\npolicy=steps\nsteps=1,2\nscales=.1\n"
 STEPS_CFG = (
-    "[net]\nbatch=64\nsubdivisions=16\npolicy=steps\nsteps=400,450\nscales=.1,.1\nmax_batches=500\n"
+    "[net]\nbatch=64\nsubdivisions=16\npolicy=steps\n"
+    "steps=400,450\nscales=.1,.1\nmax_batches=500\n"
 )
 
 
@@ -73,7 +74,9 @@ def test_output_file_is_atomic_and_not_overwritten(tmp_path: Path) -> None:
     assert res.stdout == ""
     first = out.read_text()
     assert first == invoke(str(YOLOV4)).stdout
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["lr_schedule.py"]  # no temp left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "lr_schedule.py"
+    ]  # no temp left
 
     res = invoke(str(YOLOV4), "-o", str(out), "--gpus", "2")
     assert_one_line_error(res, str(out), "--force")
@@ -159,7 +162,9 @@ def test_resume_from(tmp_path: Path) -> None:
 
 
 def test_formats_and_torch_batch() -> None:
-    res = invoke(str(YOLOV4), "--format", "json", "--torch-batch", "8", "--accumulate", "4")
+    res = invoke(
+        str(YOLOV4), "--format", "json", "--torch-batch", "8", "--accumulate", "4"
+    )
     assert res.exit_code == 0
     assert '"images_per_step": 32' in res.stdout
     res = invoke(str(YOLOV4), "--format", "lightning")
@@ -179,26 +184,36 @@ def test_help_has_a_worked_example() -> None:
 
 @pytest.mark.skipif(not CFGSCHED.exists(), reason="console script not installed")
 def test_real_subprocess(tmp_path: Path) -> None:
-    proc = subprocess.run([str(CFGSCHED), "convert", str(YOLOV4)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(CFGSCHED), "convert", str(YOLOV4)], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == invoke(str(YOLOV4)).stdout
     out = tmp_path / "lr.py"
     proc = subprocess.run(
-        [str(CFGSCHED), "convert", str(YOLOV4), "-o", str(out)], capture_output=True, text=True
+        [str(CFGSCHED), "convert", str(YOLOV4), "-o", str(out)],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0 and out.exists()
     proc = subprocess.run(
-        [str(CFGSCHED), "convert", str(YOLOV4), "-o", str(out)], capture_output=True, text=True
+        [str(CFGSCHED), "convert", str(YOLOV4), "-o", str(out)],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     bad = tmp_path / "bad.cfg"
     bad.write_text(BAD_CFG)
-    proc = subprocess.run([str(CFGSCHED), "convert", str(bad)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(CFGSCHED), "convert", str(bad)], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert f"{bad}:5" in proc.stderr
     proc = subprocess.run(
-        [str(CFGSCHED), "convert", str(YOLOV4), "--style", "native"], capture_output=True, text=True
+        [str(CFGSCHED), "convert", str(YOLOV4), "--style", "native"],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 1
 
@@ -211,7 +226,10 @@ def test_class_style_imports_neither_torch_nor_matplotlib() -> None:
         "sys.stderr.write(repr(bad))"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(YOLOV4)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code, str(YOLOV4)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert proc.stderr.strip() == "[]"
     assert proc.stdout.startswith('"""darknet')

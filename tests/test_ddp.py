@@ -71,9 +71,13 @@ def test_both_ranks_same_lr_every_step(ranks: list[dict[str, object]]) -> None:
     assert len(ranks[0]["lrs"]) == ddp_worker.STEPS  # type: ignore[arg-type]
 
 
-def test_lr_is_darknets_under_the_images_mapping(ranks: list[dict[str, object]]) -> None:
+def test_lr_is_darknets_under_the_images_mapping(
+    ranks: list[dict[str, object]],
+) -> None:
     s = cfgsched.parse(ddp_worker.CFG)
-    per_step = ddp_worker.PER_RANK_BATCH * 2  # images per optimizer step over both ranks
+    per_step = (
+        ddp_worker.PER_RANK_BATCH * 2
+    )  # images per optimizer step over both ranks
     assert s.images_per_iteration == 4
     want = [
         rate(s.kernel_params(), (i + 1) * per_step // s.images_per_iteration)

@@ -89,17 +89,24 @@ def test_yolov4_exhaustive_equal_json() -> None:
     assert rep["first_difference"] is None and rep["differing_ranges"] == []
     rows = {r["batch"]: r for r in rep["boundaries"]}
     # every boundary ±1: burn-in end, both steps, max_batches (+1 is after training)
-    assert set(rows) == {b + d for b in (1000, 400_000, 450_000, 500_500) for d in (-1, 0, 1)}
+    assert set(rows) == {
+        b + d for b in (1000, 400_000, 450_000, 500_500) for d in (-1, 0, 1)
+    }
     for b, r in rows.items():
         assert r["step"] == b - 1
         assert r["expected"] == rate(YOLOV4, b) == r["got"]
         assert r["in_training"] == (b <= 500_500)
-    assert rows[400_000]["expected"] == _kernel.f32(_kernel.f32(0.0013) * _kernel.f32(0.1))
+    assert rows[400_000]["expected"] == _kernel.f32(
+        _kernel.f32(0.0013) * _kernel.f32(0.1)
+    )
 
 
 def test_sample_equal_as_subprocess() -> None:
     res = subprocess.run(
-        [CFGSCHED, "diff", str(SAMPLES / "sgdr.cfg")], capture_output=True, text=True, check=False
+        [CFGSCHED, "diff", str(SAMPLES / "sgdr.cfg")],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert res.returncode == 0, res.stdout + res.stderr
     assert "result: EQUAL within 0ulp" in res.stdout
@@ -109,7 +116,8 @@ def test_sample_equal_as_subprocess() -> None:
 
 @needs_darknet_cfgs
 @pytest.mark.parametrize(
-    "name", ["t1.test.cfg", "tiny-yolo-voc.cfg", "resnet152_trident.cfg", "yolo-voc.2.0.cfg"]
+    "name",
+    ["t1.test.cfg", "tiny-yolo-voc.cfg", "resnet152_trident.cfg", "yolo-voc.2.0.cfg"],
 )
 def test_real_cfgs_equal(name: str) -> None:
     rep = diff_torch(load(str(DARKNET_CFGS / name)))
@@ -161,7 +169,9 @@ def test_off_by_one_module_is_different(tmp_path: Path) -> None:
     assert rep["equal"] is False and rep["got"]["kind"] == "module"
     first = rep["first_difference"]
     assert (first["step"], first["batch"]) == (0, 1)
-    assert first["expected"] == rate(YOLOV4, 1) and first["got"] == rate(YOLOV4, 0) == 0.0
+    assert (
+        first["expected"] == rate(YOLOV4, 1) and first["got"] == rate(YOLOV4, 0) == 0.0
+    )
     # lr(b=i) differs from lr(b=i+1) through burn-in and at each step batch, nowhere else
     ranges = [(r["first_batch"], r["last_batch"]) for r in rep["differing_ranges"]]
     assert ranges == [(1, 1000), (400_000, 400_000), (450_000, 450_000)]
@@ -185,7 +195,9 @@ def test_tolerance_ulp_and_relative(tmp_path: Path) -> None:
     assert run(str(cfg), "--module", mod, "--tolerance", "1e-6").exit_code == 0
     assert run(str(cfg), "--module", mod, "--tolerance", "1e-8").exit_code == 1
     rep = json.loads(run(str(cfg), "--module", mod, "--json").stdout)
-    assert 0.8 < rep["max_ulp_error"] <= 2 and rep["max_rel_error"] == pytest.approx(1e-7)
+    assert 0.8 < rep["max_ulp_error"] <= 2 and rep["max_rel_error"] == pytest.approx(
+        1e-7
+    )
 
 
 def test_tolerance_parsing() -> None:
@@ -218,7 +230,9 @@ def test_native_exact_case_is_stepped_and_equal(tmp_path: Path) -> None:
     rep = json.loads(res.stdout)
     assert rep["got"]["kind"] == "native" and rep["steps_compared"] == 1000
     rows = {r["batch"]: r for r in rep["boundaries"]}
-    want = _kernel.f32(_kernel.f32(_kernel.f32(0.01) * _kernel.f32(0.1)) * _kernel.f32(0.5))
+    want = _kernel.f32(
+        _kernel.f32(_kernel.f32(0.01) * _kernel.f32(0.1)) * _kernel.f32(0.5)
+    )
     assert rows[600]["expected"] == rate(cfg, 600) == want
     # torch's running product in double is within half a float32 ulp: 0 ulp once rounded
     assert _kernel.f32(rows[600]["got"]) == want and rows[600]["ulp_error"] == 0
@@ -246,7 +260,11 @@ def test_two_forks_list_where_they_differ() -> None:
     res = run(str(cfg), "--fork", "pjreddie", "--fork", "alexeyab", "--json")
     assert res.exit_code == 1
     rep = json.loads(res.stdout)
-    first = next(b for b in range(1, 7001) if rate(cfg, b, "pjreddie") != rate(cfg, b, "alexeyab"))
+    first = next(
+        b
+        for b in range(1, 7001)
+        if rate(cfg, b, "pjreddie") != rate(cfg, b, "alexeyab")
+    )
     assert first == 200  # burn-in is shared; pjreddie has no sgdr (constant) after it
     assert rep["first_difference"]["batch"] == first
     assert rep["differing_ranges"][0]["first_batch"] == first
@@ -263,7 +281,9 @@ def test_same_fork_twice_is_equal_and_gpu_scaling_per_fork() -> None:
     rep = diff_schedules(a, a, gpus=(1, 4))
     assert not rep.equal
     row = next(r for r in rep.rows if r.batch == 1001)
-    assert row.got == _kernel.f32(a.learning_rate * 4) and row.expected == a.learning_rate
+    assert (
+        row.got == _kernel.f32(a.learning_rate * 4) and row.expected == a.learning_rate
+    )
 
 
 def test_boundaries_of_sgdr_and_step() -> None:
@@ -295,14 +315,20 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.cfg"
     bad.write_text("[net]\npolicy=steps\nsteps=100,200\nscales=.1\nmax_batches=10\n")
     res = run(str(bad))
-    assert res.exit_code == 2 and f"{bad}:4: scales:" in res.output and "crash" in res.output
+    assert (
+        res.exit_code == 2
+        and f"{bad}:4: scales:" in res.output
+        and "crash" in res.output
+    )
     assert len(res.output.strip().splitlines()) == 1
     res = run(str(SAMPLES / "sgdr.cfg"), "--tolerance", "lots")
     assert res.exit_code == 2 and "--tolerance" in res.output
     empty = write_module(tmp_path, "x = 1\n")
     res = run(str(SAMPLES / "sgdr.cfg"), "--module", empty)
     assert res.exit_code == 2 and "build_scheduler" in res.output
-    res = run(str(SAMPLES / "sgdr.cfg"), str(SAMPLES / "yolov4.cfg"), "--style", "native")
+    res = run(
+        str(SAMPLES / "sgdr.cfg"), str(SAMPLES / "yolov4.cfg"), "--style", "native"
+    )
     assert res.exit_code == 2
     assert "Traceback" not in res.output
 
@@ -323,7 +349,9 @@ def test_diff_does_not_import_matplotlib() -> None:
         "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
         "print('EXIT', code, 'matplotlib' in sys.modules)\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
     assert "EXIT 0 False" in res.stdout, res.stdout + res.stderr
 
 

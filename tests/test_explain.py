@@ -17,7 +17,14 @@ from hypothesis import strategies as st
 from cfgsched.cli import main
 from cfgsched.explain import SCHEMA, Explanation, explain, explain_text
 from cfgsched.parser import parse
-from tests.golden import DARKNET_CFGS, EvalCase, bits, eval_cases, needs_darknet_cfgs, needs_golden
+from tests.golden import (
+    DARKNET_CFGS,
+    EvalCase,
+    bits,
+    eval_cases,
+    needs_darknet_cfgs,
+    needs_golden,
+)
 
 CFGSCHED = str(Path(sys.executable).with_name("cfgsched"))
 LAYERS = "\n[convolutional]\nfilters=16\nsize=3\nstride=1\npad=1\nactivation=leaky\n"
@@ -28,7 +35,14 @@ def f32(x: float) -> float:
 
 
 def net(*lines: str) -> str:
-    head = ["[net]", "batch=64", "subdivisions=8", "width=416", "height=416", "channels=3"]
+    head = [
+        "[net]",
+        "batch=64",
+        "subdivisions=8",
+        "width=416",
+        "height=416",
+        "channels=3",
+    ]
     return "\n".join([*head, *lines]) + "\n" + LAYERS
 
 
@@ -40,7 +54,11 @@ def spans(e: Explanation) -> list[tuple[str, int, int | None]]:
     return [(p.kind, p.first, p.last) for p in e.phases]
 
 
-OK_CASES = [c for c in eval_cases() if c.ok and c.data["parse"]["params"].get("policy") != "RANDOM"]
+OK_CASES = [
+    c
+    for c in eval_cases()
+    if c.ok and c.data["parse"]["params"].get("policy") != "RANDOM"
+]
 
 
 def golden_at(case: EvalCase) -> dict[int, int]:
@@ -84,7 +102,9 @@ def test_yolov4_phases_by_hand() -> None:
         f32(f32(lr * f32(0.1)) * f32(0.1)),
     ]
     assert e.images_per_iteration == 64
-    assert e.images(999) == 63936 and e.epochs(500500) == pytest.approx(500500 * 64 / 117266)
+    assert e.images(999) == 63936 and e.epochs(500500) == pytest.approx(
+        500500 * 64 / 117266
+    )
     d = e.to_dict()
     assert d["phases"][0]["batches"]["images"] == [0, 63936]
     assert d["phases"][0]["batches"]["epochs"][1] == pytest.approx(63936 / 117266)
@@ -120,7 +140,10 @@ def test_many_cycles_are_summarised() -> None:
     kinds = [p.kind for p in e.phases]
     assert kinds == ["cycle"] * 3 + ["summary"] + ["cycle"] * 2 + ["after-end"]
     summary = e.phases[3]
-    assert (summary.first, summary.last) == (31, 980) and "95 more cycles" in summary.note
+    assert (summary.first, summary.last) == (
+        31,
+        980,
+    ) and "95 more cycles" in summary.note
     assert (e.phases[-2].first, e.phases[-2].last) == (991, 1000)
 
 
@@ -132,7 +155,9 @@ def test_huge_schedules_are_summarised_without_enumerating() -> None:
     assert f"{big - 5} more cycles" in summary.note
     assert [p.first for p in e.phases if p.kind == "cycle"] == [1, 2, 3, big - 1, big]
     # step: plateaus every 100 batches from burn_in 250 to 300000
-    e = ex(net("policy=step", "step=100", "scale=0.9", "burn_in=250", "max_batches=300000"))
+    e = ex(
+        net("policy=step", "step=100", "scale=0.9", "burn_in=250", "max_batches=300000")
+    )
     assert spans(e) == [
         ("burn-in", 1, 249),
         ("plateau", 250, 299),
@@ -140,7 +165,11 @@ def test_huge_schedules_are_summarised_without_enumerating() -> None:
         ("plateau", 400, 499),
         ("plateau", 500, 599),
         ("summary", 600, 299899),
-        ("plateau", 299900, 300000),  # the last two plateaus are both 0 (underflow): merged
+        (
+            "plateau",
+            299900,
+            300000,
+        ),  # the last two plateaus are both 0 (underflow): merged
         ("after-end", 300001, None),
     ]
     assert "2993 more plateaus" in e.phases[5].note
@@ -180,7 +209,10 @@ def test_step_policy_plateaus() -> None:
 def test_steps_plateaus_are_constant_and_cover_training(steps: list[int]) -> None:
     scales = ",".join([".5"] * len(steps))
     text = net(
-        "max_batches=6000", "policy=steps", f"steps={','.join(map(str, steps))}", f"scales={scales}"
+        "max_batches=6000",
+        "policy=steps",
+        f"steps={','.join(map(str, steps))}",
+        f"scales={scales}",
     )
     s = parse(text, source="t.cfg")
     e = explain(s)
@@ -216,7 +248,9 @@ def test_gpus_per_fork() -> None:
     assert ab is not None and list(ab.gpu0_batches[:5]) == [1, 3, 9, 7, 13]
     pj = ex(text, gpus=2, fork="pjreddie").multigpu
     assert pj is not None
-    assert list(pj.gpu0_batches) == [8 * ((k - 1) // 4) + (k - 1) % 4 + 1 for k in range(1, 13)]
+    assert list(pj.gpu0_batches) == [
+        8 * ((k - 1) // 4) + (k - 1) % 4 + 1 for k in range(1, 13)
+    ]
 
 
 def test_json_schema_and_nonfinite_points() -> None:
@@ -243,32 +277,56 @@ def test_json_schema_and_nonfinite_points() -> None:
 def test_cli_text_and_json(tmp_path: Path) -> None:
     cfg = tmp_path / "a.cfg"
     cfg.write_text(
-        net("burn_in=100", "max_batches=1000", "policy=steps", "steps=800,900", "scales=.1,.1")
+        net(
+            "burn_in=100",
+            "max_batches=1000",
+            "policy=steps",
+            "steps=800,900",
+            "scales=.1,.1",
+        )
     )
-    r = CliRunner().invoke(main, ["explain", str(cfg), "--at", "1,100,800", "--images", "6400"])
+    r = CliRunner().invoke(
+        main, ["explain", str(cfg), "--at", "1,100,800", "--images", "6400"]
+    )
     assert r.exit_code == 0, r.output
     assert "burn-in" in r.output and "epochs" in r.output
     assert "b=800  i=799  lr=0.0001" in r.output
     r = CliRunner().invoke(main, ["explain", str(cfg), "--json", "--gpus", "2"])
     d = json.loads(r.output)
     assert r.exit_code == 0 and d["multigpu"]["gpus"] == 2
-    assert [p["batch"] for p in d["points"]] == [1, 99, 100, 799, 800, 899, 900, 1000, 1001]
+    assert [p["batch"] for p in d["points"]] == [
+        1,
+        99,
+        100,
+        799,
+        800,
+        899,
+        900,
+        1000,
+        1001,
+    ]
 
 
 def test_cli_errors(tmp_path: Path) -> None:
     cfg = tmp_path / "a.cfg"
-    cfg.write_text(net("max_batches=1000", "policy=steps", "steps=800,900", "scales=.1"))
+    cfg.write_text(
+        net("max_batches=1000", "policy=steps", "steps=800,900", "scales=.1")
+    )
     r = CliRunner().invoke(main, ["explain", str(cfg)])
     assert r.exit_code == 2 and f"{cfg}:10:" in r.output and "scales" in r.output
     assert len(r.output.strip().splitlines()) == 1
     r = CliRunner().invoke(main, ["explain", str(cfg), "--fork", "hankai", "--at", "x"])
     assert r.exit_code == 2 and "--at" in r.output
-    assert CliRunner().invoke(main, ["explain", str(tmp_path / "no.cfg")]).exit_code == 2
+    assert (
+        CliRunner().invoke(main, ["explain", str(tmp_path / "no.cfg")]).exit_code == 2
+    )
     good = tmp_path / "good.cfg"
     good.write_text(net("max_batches=1000"))
     for at in ("-1", str(2**63), ",", "1,x"):
         r = CliRunner().invoke(main, ["explain", str(good), "--at", at])
-        assert r.exit_code == 2 and "--at" in r.output and "Traceback" not in r.output, at
+        assert (
+            r.exit_code == 2 and "--at" in r.output and "Traceback" not in r.output
+        ), at
 
 
 @needs_darknet_cfgs
@@ -282,12 +340,16 @@ def test_subprocess_and_no_heavy_imports() -> None:
     )
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert d["points"] == [{"batch": 400000, "step": 399999, "lr": f32(f32(0.0013) * f32(0.1))}]
+    assert d["points"] == [
+        {"batch": 400000, "step": 399999, "lr": f32(f32(0.0013) * f32(0.1))}
+    ]
     code = (
         "import sys\nfrom cfgsched.cli import main\n"
         f"sys.argv = ['cfgsched', 'explain', {cfg!r}, '--gpus', '4']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "assert not {'torch', 'matplotlib'} & set(sys.modules), 'heavy import'\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
     assert r.returncode == 0, r.stderr

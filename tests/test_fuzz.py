@@ -24,7 +24,9 @@ from tests.golden import DARKNET_CFGS, ROOT
 EXAMPLES = int(os.environ.get("CFGSCHED_FUZZ_EXAMPLES", "25"))
 SECONDS_PER_RUN = 60
 
-BASES: list[bytes] = [p.read_bytes() for p in sorted((ROOT / "sample_cfgs").glob("*.cfg"))]
+BASES: list[bytes] = [
+    p.read_bytes() for p in sorted((ROOT / "sample_cfgs").glob("*.cfg"))
+]
 if DARKNET_CFGS.is_dir():
     BASES += [p.read_bytes() for p in sorted(DARKNET_CFGS.glob("*.cfg"))]
 
@@ -53,7 +55,16 @@ def mutated_cfg(draw: st.DrawFn) -> bytes:
     for _ in range(draw(st.integers(1, 4))):
         kind = draw(
             st.sampled_from(
-                ["delete", "duplicate", "swap", "value", "bytes", "insert_key", "truncate", "crlf"]
+                [
+                    "delete",
+                    "duplicate",
+                    "swap",
+                    "value",
+                    "bytes",
+                    "insert_key",
+                    "truncate",
+                    "crlf",
+                ]
             )
         )
         n = len(lines)
@@ -69,7 +80,10 @@ def mutated_cfg(draw: st.DrawFn) -> bytes:
             key = draw(st.sampled_from(NET_KEYS)).encode()
             text = draw(st.sampled_from(ODD_VALUES) | st.text(max_size=30))
             val = text.encode("utf-8", "replace")
-            idx = next((k for k, ln in enumerate(lines) if ln.split(b"=")[0].strip() == key), None)
+            idx = next(
+                (k for k, ln in enumerate(lines) if ln.split(b"=")[0].strip() == key),
+                None,
+            )
             if idx is None:
                 lines.insert(min(2, n), key + b"=" + val)
             else:
@@ -155,7 +169,9 @@ def check_library(data: bytes) -> None:
                 continue
             import numpy as np
 
-            b = np.array([0, 1, 2, 999, 1000, 1001, sched.max_batches, 2**31 - 1], dtype=np.int64)
+            b = np.array(
+                [0, 1, 2, 999, 1000, 1001, sched.max_batches, 2**31 - 1], dtype=np.int64
+            )
             lr = cfgsched.darknet_lr(sched, b)
             assert lr.dtype == np.float32 and lr.shape == b.shape
 
@@ -173,7 +189,9 @@ def test_library_never_crashes(data: bytes) -> None:
     check_library(data)
 
 
-@pytest.mark.parametrize("data", SPECIAL, ids=[f"special{i}" for i in range(len(SPECIAL))])
+@pytest.mark.parametrize(
+    "data", SPECIAL, ids=[f"special{i}" for i in range(len(SPECIAL))]
+)
 def test_special_inputs(data: bytes, tmp_path: Path) -> None:
     check_library(data)
     path = tmp_path / "special.cfg"
@@ -184,7 +202,9 @@ def test_special_inputs(data: bytes, tmp_path: Path) -> None:
 
 @fuzz_settings
 @given(data=mutated_cfg())
-def test_commands_never_crash(data: bytes, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_commands_never_crash(
+    data: bytes, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     tmp = tmp_path_factory.mktemp("fuzz")
     path = tmp / "mutant.cfg"
     path.write_bytes(data)
@@ -198,11 +218,15 @@ def test_commands_never_crash(data: bytes, tmp_path_factory: pytest.TempPathFact
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(data=mutated_cfg())
-def test_plot_never_crashes(data: bytes, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_plot_never_crashes(
+    data: bytes, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     tmp = tmp_path_factory.mktemp("fuzzplot")
     path = tmp / "mutant.cfg"
     path.write_bytes(data)
     out = tmp / "out.png"
     check_cli(["plot", str(path), "-o", str(out), "--force"], path)
-    leftovers = [p.name for p in tmp.iterdir() if p.name not in ("mutant.cfg", "out.png")]
+    leftovers = [
+        p.name for p in tmp.iterdir() if p.name not in ("mutant.cfg", "out.png")
+    ]
     assert leftovers == [], leftovers

@@ -11,7 +11,14 @@ import pytest
 from cfgsched import NetSchedule, Policy
 from cfgsched.oracle import darknet_lr, darknet_lr_scalar
 from cfgsched.schedule import f32
-from tests.golden import EvalCase, bits, case_ids, eval_cases, float_to_bits, needs_golden
+from tests.golden import (
+    EvalCase,
+    bits,
+    case_ids,
+    eval_cases,
+    float_to_bits,
+    needs_golden,
+)
 
 pytestmark = needs_golden
 
@@ -50,7 +57,9 @@ def check_bits(case: EvalCase, got: np.ndarray) -> None:
     o0 = (case.data.get("crosscheck_O0", {}) or {}).get("differences") or {}
     index = {int(b): i for i, b in enumerate(case.batches)}
     for b, diff in o0.items():
-        assert int(want[index[int(b)]]) == 0, "only flush-to-zero differences are allowed"
+        assert int(want[index[int(b)]]) == 0, (
+            "only flush-to-zero differences are allowed"
+        )
         want[index[int(b)]] = int(diff["hex"], 16)
     bad = [
         (int(b), hex(int(g)), hex(int(w)))
@@ -75,7 +84,8 @@ def test_scalar(case: EvalCase) -> None:
     else:
         sched = schedule_from_params(case.fork, case.params)
     got = np.array(
-        [float_to_bits(darknet_lr_scalar(sched, int(b))) for b in case.batches], dtype=np.uint32
+        [float_to_bits(darknet_lr_scalar(sched, int(b))) for b in case.batches],
+        dtype=np.uint32,
     )
     check_bits(case, got)
 
@@ -108,7 +118,16 @@ def test_golden_cover_every_fork_and_policy() -> None:
     """The loop above really ran over every fork and every non-random policy."""
     seen = {(c.fork, int(c.params["policy_enum"])) for c in OK_CASES}
     for fork in ("alexeyab", "pjreddie", "hankai"):
-        for pol in (Policy.CONSTANT, Policy.STEP, Policy.STEPS, Policy.EXP, Policy.POLY):
+        for pol in (
+            Policy.CONSTANT,
+            Policy.STEP,
+            Policy.STEPS,
+            Policy.EXP,
+            Policy.POLY,
+        ):
             assert (fork, int(pol)) in seen
-    assert ("alexeyab", int(Policy.SGDR)) in seen and ("hankai", int(Policy.SGDR)) in seen
+    assert ("alexeyab", int(Policy.SGDR)) in seen and (
+        "hankai",
+        int(Policy.SGDR),
+    ) in seen
     assert sum(len(c.batches) for c in OK_CASES) > 30000

@@ -62,7 +62,9 @@ def test_ok_case_values_equal_parse_params(case: EvalCase) -> None:
         assert s.sgdr_mult == p["sgdr_mult"]
 
 
-def _expected_codes(case: EvalCase, s_policy_line: int | None) -> set[tuple[str, int | None, str]]:
+def _expected_codes(
+    case: EvalCase, s_policy_line: int | None
+) -> set[tuple[str, int | None, str]]:
     """Warnings that the fork's own stderr messages announce: (code, line, key)."""
     out: set[tuple[str, int | None, str]] = set()
     for msg in case.data["parse"]["messages"]:
@@ -100,16 +102,23 @@ def _expected_failure(case: EvalCase) -> tuple[int | None, str | None, str]:
     text = case.cfg_text
     result = case.data["parse"]["result"]
     messages = " ".join(case.data["parse"]["messages"])
-    word = {"SIGSEGV": "crashes", "SIGFPE": "divides by zero"}.get(result.split()[-1], "stops")
+    word = {"SIGSEGV": "crashes", "SIGFPE": "divides by zero"}.get(
+        result.split()[-1], "stops"
+    )
     if "First section must be" in messages or 'layer name "Net"' in messages:
         return _line_of(text, r"\["), None, word
     m = re.search(r'layer name "(\w+)" is not supported', messages)
     if m:
         return _line_of(text, rf"\[{m.group(1)}\]"), None, word
-    m = re.search(r"config line #(\d+) from section \[net\] is unused or invalid: (\w+)=", messages)
+    m = re.search(
+        r"config line #(\d+) from section \[net\] is unused or invalid: (\w+)=",
+        messages,
+    )
     if m:
         return int(m.group(1)), m.group(2), word
-    m = re.search(r'duplicate key "(\w+)" in \[net\] at lines #\d+ and #(\d+)', messages)
+    m = re.search(
+        r'duplicate key "(\w+)" in \[net\] at lines #\d+ and #(\d+)', messages
+    )
     if m:
         return int(m.group(2)), m.group(1), word
     m = re.search(r'key "(\w+)" on line #(\d+) should be numeric', messages)
@@ -153,4 +162,8 @@ def test_silent_truncation_is_still_warned_in_c_forks() -> None:
 
 def test_expected_failure_table_covers_every_failing_case() -> None:
     kinds = {c.data["parse"]["result"] for c in FAILING}
-    assert {"killed by signal SIGSEGV", "killed by signal SIGFPE", "exit status 3"} <= kinds
+    assert {
+        "killed by signal SIGSEGV",
+        "killed by signal SIGFPE",
+        "exit status 3",
+    } <= kinds

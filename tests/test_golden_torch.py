@@ -186,13 +186,19 @@ def test_double_mode_close(case: EvalCase) -> None:
     """``exact=False`` is within 1e-6 relative, except poly cancellation and float32 underflow."""
     s = schedule_of(case)
     golden = case.lr_bits.view(np.float32).astype(np.float64)
-    want = {int(b): float(g) for b, g in zip(case.batches, golden, strict=True) if b >= 1}
+    want = {
+        int(b): float(g) for b, g in zip(case.batches, golden, strict=True) if b >= 1
+    }
     got = jumped_lrs(s, sorted(want), exact=False)[0]
     bad = []
     for b, g in want.items():
         v = got[b]
         if math.isnan(g) or math.isinf(g):
-            assert lr_bits(v) == lr_bits(g) or (math.isnan(v) and math.isnan(g)), (b, v, g)
+            assert lr_bits(v) == lr_bits(g) or (math.isnan(v) and math.isnan(g)), (
+                b,
+                v,
+                g,
+            )
             continue
         if abs(g) < F32_MIN_NORMAL:
             # darknet's float32 underflows (subnormal or flushed to 0): double keeps going
@@ -239,8 +245,12 @@ def test_multigpu_trace(fork: str, data: dict[str, Any], trace: dict[str, Any]) 
     s = mgpu_schedule(fork, data)
     n = int(trace["ngpus"])
     opt = optimizer_for(s)
-    sched = DarknetLR(opt, s, ngpus=n, multigpu="trace", scratch=trace["variant"] == "scratch")
-    assert sched.translation.params.lr == f32(trace["learning_rate_after_ngpus_scaling"])
+    sched = DarknetLR(
+        opt, s, ngpus=n, multigpu="trace", scratch=trace["variant"] == "scratch"
+    )
+    assert sched.translation.params.lr == f32(
+        trace["learning_rate_after_ngpus_scaling"]
+    )
     got_b, got_lr = [], []
     for _ in range(int(trace["loop_iterations"])):
         got_b.append(sched.darknet_batch())
@@ -264,4 +274,6 @@ def test_multigpu_images_mode_uses_every_nth_batch() -> None:
         if b >= s.burn_in and b in want:
             one_gpu = float(np.uint32(want[b]).view(np.float32))
             ratio = one_gpu / s.learning_rate
-            assert lrs[i] == pytest.approx(f32(s.learning_rate * 2) * ratio, rel=1e-6), b
+            assert lrs[i] == pytest.approx(
+                f32(s.learning_rate * 2) * ratio, rel=1e-6
+            ), b

@@ -14,9 +14,18 @@ import cfgsched
 from cfgsched import NetSchedule, Policy, _kernel_mgpu
 from cfgsched.multigpu import advised_schedule, mgpu_config, multigpu_trace
 from cfgsched.schedule import f32
-from tests.golden import DARKNET_CFGS, bits, float_to_bits, hex_to_bits, mgpu_cases, needs_golden
+from tests.golden import (
+    DARKNET_CFGS,
+    bits,
+    float_to_bits,
+    hex_to_bits,
+    mgpu_cases,
+    needs_golden,
+)
 
-TRACES = [(fork, case, data, t) for fork, case, data in mgpu_cases() for t in data["traces"]]
+TRACES = [
+    (fork, case, data, t) for fork, case, data in mgpu_cases() for t in data["traces"]
+]
 IDS = [f"{fork}/{case}/n{t['ngpus']}/{t['variant']}" for fork, case, data, t in TRACES]
 
 
@@ -120,7 +129,9 @@ def test_pjreddie_closed_form() -> None:
         want = 4 * n * ((k - 1) // 4) + (k - 1) % 4 + 1
         np.testing.assert_array_equal(tr.batches, want)
         last = int(tr.batches[-1])
-        after = last + (4 * (n - 1) if last % 4 == 0 else 0)  # seen after the last iteration
+        after = last + (
+            4 * (n - 1) if last % 4 == 0 else 0
+        )  # seen after the last iteration
         assert last <= 1000 <= after
 
 
@@ -144,7 +155,9 @@ def test_hankai_does_not_scale_and_scratch_phases() -> None:
         a = multigpu_trace(steps_small(fork), 4, scratch=True)
         b = multigpu_trace(steps_small(fork), 4)
         np.testing.assert_array_equal(a.batches, b.batches)
-    assert set(multigpu_trace(steps_small("hankai"), 1, scratch=True).phase.tolist()) == {1}
+    assert set(
+        multigpu_trace(steps_small("hankai"), 1, scratch=True).phase.tolist()
+    ) == {1}
 
 
 @given(

@@ -41,7 +41,9 @@ def drive(sched: LRScheduler, steps: int) -> list[list[float]]:
     opt = sched.optimizer
     out = []
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # optimizer.step() is skipped after the first step
+        warnings.simplefilter(
+            "ignore"
+        )  # optimizer.step() is skipped after the first step
         for i in range(steps):
             out.append([float(g["lr"]) for g in opt.param_groups])
             if i == 0:
@@ -53,12 +55,16 @@ def drive(sched: LRScheduler, steps: int) -> list[list[float]]:
 def schedule(text: str, fork: str = "alexeyab") -> NetSchedule:
     """A schedule from ``[net]`` lines (plus one layer section, which hankai requires)."""
     return cfgsched.parse(
-        "[net]\nwidth=8\nheight=8\nchannels=3\n" + text + "\n[convolutional]\nfilters=1\n",
+        "[net]\nwidth=8\nheight=8\nchannels=3\n"
+        + text
+        + "\n[convolutional]\nfilters=1\n",
         fork=fork,
     )
 
 
-def kernel_lr(s: NetSchedule, b: int, *, lr: float | None = None, exact: bool = True) -> float:
+def kernel_lr(
+    s: NetSchedule, b: int, *, lr: float | None = None, exact: bool = True
+) -> float:
     p = s.kernel_params()
     if lr is not None:
         p = p._replace(lr=lr)
@@ -84,7 +90,9 @@ def test_golden_exact_or_refused(case: EvalCase) -> None:
         assert f"batch {e.batch}" in str(e)
         return
     want = {
-        int(b): int(h, 16) for b, h in zip(case.batches, case.data["lr_hex"], strict=True) if b >= 1
+        int(b): int(h, 16)
+        for b, h in zip(case.batches, case.data["lr_hex"], strict=True)
+        if b >= 1
     }
     if horizon <= STEPPED_MAX:
         got = drive(sched, horizon)
@@ -152,7 +160,9 @@ def test_yolov4_like_without_burn_in_is_one_multisteplr() -> None:
 
 
 def test_step_policy_and_exp_are_exact() -> None:
-    s = schedule("learning_rate=0.1\npolicy=step\nstep=70\nscale=.9\nmax_batches=2000\n")
+    s = schedule(
+        "learning_rate=0.1\npolicy=step\nstep=70\nscale=.9\nmax_batches=2000\n"
+    )
     assert_matches_kernel(native_scheduler(make_optimizer(s.learning_rate), s), s, 2000)
     e = schedule("learning_rate=0.01\npolicy=exp\ngamma=0.9995\nmax_batches=4000\n")
     names = [p.name for p in native_plan(e).parts]
@@ -183,7 +193,8 @@ def test_multi_gpu_images_and_images_per_step() -> None:
     sched = native_scheduler(make_optimizer(s.learning_rate), s, images_per_step=48)
     assert_matches_kernel(sched, s, 2600, batch_of=lambda i: (i + 1) * 48 // 64)
     hk = schedule(
-        "learning_rate=0.001\npolicy=steps\nsteps=10\nscales=.5\nmax_batches=40\n", fork="hankai"
+        "learning_rate=0.001\npolicy=steps\nsteps=10\nscales=.5\nmax_batches=40\n",
+        fork="hankai",
     )
     # hankai does not multiply the rate
     assert_matches_kernel(
@@ -195,7 +206,9 @@ def test_multi_gpu_images_and_images_per_step() -> None:
 
 
 def test_group_multipliers() -> None:
-    s = schedule("learning_rate=0.01\npolicy=steps\nsteps=50,80\nscales=.1,.2\nmax_batches=100\n")
+    s = schedule(
+        "learning_rate=0.01\npolicy=steps\nsteps=50,80\nscales=.1,.2\nmax_batches=100\n"
+    )
     # groups made from the cfg value as written (0.01·m); multiplier = group lr / 0.01,
     # the group's lr is darknet's float32 rate times it (DarknetLR's convention)
     opt = make_optimizer(0.01, 0.001, 0.05)
@@ -214,7 +227,9 @@ def test_resume_with_last_epoch_equals_stepping() -> None:
     for k in (0, 5, 62, 63, 64, 98, 99, 150, 180):
         o = make_optimizer(s.learning_rate)
         resumed = native_scheduler(o, s, last_epoch=k)
-        assert o.param_groups[0]["lr"] == lrs[k + 1][0], k  # same double, not only float32
+        assert o.param_groups[0]["lr"] == lrs[k + 1][0], (
+            k
+        )  # same double, not only float32
         o2 = make_optimizer(s.learning_rate)
         stepped = native_scheduler(o2, s)
         drive(stepped, k + 1)
@@ -229,7 +244,9 @@ def test_checkpoint_restore_mid_run() -> None:
     opt1 = make_optimizer(s.learning_rate)
     s1 = native_scheduler(opt1, s)
     drive(s1, 120)
-    ckpt = pickle.loads(pickle.dumps({"opt": opt1.state_dict(), "sched": s1.state_dict()}))
+    ckpt = pickle.loads(
+        pickle.dumps({"opt": opt1.state_dict(), "sched": s1.state_dict()})
+    )
     opt2 = make_optimizer(s.learning_rate)
     s2 = native_scheduler(opt2, s)
     opt2.load_state_dict(ckpt["opt"])
@@ -262,7 +279,9 @@ def real_linear_lr(lr: float, burn_in: int, steps: int) -> list[float]:
     opt = make_optimizer(lr)
     return [
         row[0]
-        for row in drive(LinearLR(opt, start_factor=1 / burn_in, total_iters=burn_in - 1), steps)
+        for row in drive(
+            LinearLR(opt, start_factor=1 / burn_in, total_iters=burn_in - 1), steps
+        )
     ]
 
 
@@ -293,7 +312,9 @@ def test_burn_in_power_4_refused_at_batch_1() -> None:
 def test_poly_exact_until_max_batches_then_clamps() -> None:
     s = schedule("learning_rate=0.5\npolicy=poly\npower=1\nmax_batches=1024\n")
     sched = native_scheduler(make_optimizer(s.learning_rate), s)
-    assert any(isinstance(x, PolynomialLR) for x in getattr(sched, "_schedulers", [sched]))
+    assert any(
+        isinstance(x, PolynomialLR) for x in getattr(sched, "_schedulers", [sched])
+    )
     assert_matches_kernel(sched, s, 1024)
     with pytest.raises(NotExactError) as ei:
         native_plan(s, horizon=1100)
@@ -314,7 +335,11 @@ def test_poly_float32_cancellation_refused() -> None:
 @pytest.mark.parametrize(
     ("text", "batch", "word"),
     [
-        ("policy=sgdr\nlearning_rate=0.01\nsgdr_cycle=100\nmax_batches=1000\n", 100, "sgdr"),
+        (
+            "policy=sgdr\nlearning_rate=0.01\nsgdr_cycle=100\nmax_batches=1000\n",
+            100,
+            "sgdr",
+        ),
         ("policy=random\nmax_batches=100\n", 1, "random"),
         ("policy=sigmoid\ngamma=0.05\nstep=400\nmax_batches=1000\n", None, "sigmoid"),
         (
@@ -343,7 +368,9 @@ def test_refusals(text: str, batch: int | None, word: str) -> None:
 
 def test_sgdr_cycle_end_is_learning_rate_min() -> None:
     s = schedule("policy=sgdr\nlearning_rate=0.01\nsgdr_cycle=100\nmax_batches=1000\n")
-    assert kernel_lr(s, 100) == s.learning_rate_min  # why no warm-restart scheduler matches
+    assert (
+        kernel_lr(s, 100) == s.learning_rate_min
+    )  # why no warm-restart scheduler matches
 
 
 def test_trace_refused_where_counter_goes_back() -> None:
@@ -370,11 +397,15 @@ def test_max_batches_zero_needs_horizon() -> None:
 
 
 def test_plan_source_builds_the_same_scheduler() -> None:
-    s = schedule("learning_rate=0.01\npolicy=steps\nsteps=50,80\nscales=.1,.2\nmax_batches=100\n")
+    s = schedule(
+        "learning_rate=0.01\npolicy=steps\nsteps=50,80\nscales=.1,.2\nmax_batches=100\n"
+    )
     plan = native_plan(s)
     opt = make_optimizer(s.learning_rate)
     built = eval(plan.source(), {"torch": torch, "optimizer": opt})
-    assert drive(built, 100) == drive(native_scheduler(make_optimizer(s.learning_rate), s), 100)
+    assert drive(built, 100) == drive(
+        native_scheduler(make_optimizer(s.learning_rate), s), 100
+    )
 
 
 # ------------------------------------------------------------------------------ property
@@ -421,7 +452,15 @@ def test_never_silently_different(
     except NotExactError as e:
         assert e.batch is None or 0 <= e.batch <= 128
         return
-    base = s.learning_rate if fork == "hankai" or ngpus == 1 else f32(s.learning_rate * ngpus)
+    base = (
+        s.learning_rate
+        if fork == "hankai" or ngpus == 1
+        else f32(s.learning_rate * ngpus)
+    )
     for i, (have,) in enumerate(drive(sched, 128 // ngpus)):
         want = kernel_lr(s, (i + 1) * ngpus, lr=base)
-        assert f32(have) == want or (math.isnan(want) and math.isnan(have)), (i, have, want)
+        assert f32(have) == want or (math.isnan(want) and math.isnan(have)), (
+            i,
+            have,
+            want,
+        )

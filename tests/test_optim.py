@@ -130,7 +130,9 @@ def test_two_sgd_steps_equal_hand_computed_darknet_update() -> None:
         mini = batch // subdivisions
         for k in range(subdivisions):
             sl = slice(k * mini, (k + 1) * mini)
-            loss = sum(image_loss(model, x, y) for x, y in zip(xs[sl], ys[sl], strict=True))
+            loss = sum(
+                image_loss(model, x, y) for x, y in zip(xs[sl], ys[sl], strict=True)
+            )
             (loss / batch).backward()  # type: ignore[operator]
         opt.step()
         opt.zero_grad()
@@ -141,7 +143,10 @@ def test_two_sgd_steps_equal_hand_computed_darknet_update() -> None:
 
 def test_layer_multipliers_as_group_lrs() -> None:
     s = schedule()
-    assert [(x.index, x.multiplier) for x in s.layer_lrs] == [(1, pytest.approx(0.1)), (2, 2.0)]
+    assert [(x.index, x.multiplier) for x in s.layer_lrs] == [
+        (1, pytest.approx(0.1)),
+        (2, 2.0),
+    ]
     m = tiny()
     index = {"conv": 0, "bn": 0, "conv2": 1, "fc": 2}
     opt = build_optimizer(m, s, layer_index=index)

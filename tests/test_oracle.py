@@ -21,7 +21,9 @@ NAN_BITS = 0xFFC00000
 
 def kernel_bits(s: NetSchedule, b: np.ndarray, seed: int = 0) -> np.ndarray:
     p = s.kernel_params(seed)
-    return np.array([float_to_bits(_kernel.rate(p, int(x))) for x in b.ravel()], dtype=np.uint32)
+    return np.array(
+        [float_to_bits(_kernel.rate(p, int(x))) for x in b.ravel()], dtype=np.uint32
+    )
 
 
 def assert_same(s: NetSchedule, b: np.ndarray, seed: int = 0) -> None:
@@ -82,7 +84,10 @@ def schedules(draw: st.DrawFn) -> NetSchedule:
 
 batch_arrays = st.builds(
     lambda xs, dt: np.array(xs, dtype=dt),
-    st.lists(st.integers(0, 30000) | st.sampled_from([0, 1, 2, 2**31 - 1, 10**9]), max_size=60),
+    st.lists(
+        st.integers(0, 30000) | st.sampled_from([0, 1, 2, 2**31 - 1, 10**9]),
+        max_size=60,
+    ),
     st.sampled_from([np.int64, np.int32, np.uint32, np.uint64]),
 )
 
@@ -101,7 +106,8 @@ def test_dense_ranges_equal_kernel(s: NetSchedule, start: int) -> None:
 
 @pytest.mark.parametrize("fork", FORKS)
 @pytest.mark.parametrize(
-    "policy", [Policy.POLY, Policy.EXP, Policy.SIG, Policy.SGDR, Policy.STEP, Policy.RANDOM]
+    "policy",
+    [Policy.POLY, Policy.EXP, Policy.SIG, Policy.SGDR, Policy.STEP, Policy.RANDOM],
 )
 def test_long_dense_run_equals_kernel(fork: str, policy: Policy) -> None:
     """20,000 consecutive batches (enough to hit the few near-boundary recomputations)."""
@@ -155,7 +161,9 @@ def test_exact_even_if_numpy_transcendentals_are_a_few_ulps_off(
         (Policy.SGDR, {"sgdr_cycle": 1000, "learning_rate_min": 0.0}),
         (Policy.STEP, {"step": 7, "scale": 0.99}),
     ]:
-        s = sched(fork, policy=policy, learning_rate=0.01, max_batches=30000, burn_in=800)
+        s = sched(
+            fork, policy=policy, learning_rate=0.01, max_batches=30000, burn_in=800
+        )
         assert_same(s.with_values(**extra), b)
 
 
@@ -163,8 +171,18 @@ def test_near_boundary_flags_what_it_must() -> None:
     one = np.float64(1.0)
     ulp = np.spacing(one)
     mid = 1.0 + 2.0**-24  # halfway between float32 1 and its successor
-    z = np.array([1.0, mid, mid + 100 * ulp, mid - 4000 * ulp, mid + 2**20 * ulp, 1e-39, 0.0])
-    assert oracle._near_boundary(z).tolist() == [False, True, True, True, False, True, False]
+    z = np.array(
+        [1.0, mid, mid + 100 * ulp, mid - 4000 * ulp, mid + 2**20 * ulp, 1e-39, 0.0]
+    )
+    assert oracle._near_boundary(z).tolist() == [
+        False,
+        True,
+        True,
+        True,
+        False,
+        True,
+        False,
+    ]
 
 
 # ------------------------------------------------------------------ hand-computed values
@@ -195,7 +213,9 @@ def test_hand_values(fork: str) -> None:
     sg = s.with_values(policy=Policy.SIG, step=300, gamma=0.05)
     assert darknet_lr(sg, 300) == np.float32(lr / 2)
     # steps in cfg order, duplicates twice, stop at the first step > b
-    stp = s.with_values(policy=Policy.STEPS, steps=(10, 10, 5, 20), scales=(0.5, 0.5, 3, 0.5))
+    stp = s.with_values(
+        policy=Policy.STEPS, steps=(10, 10, 5, 20), scales=(0.5, 0.5, 3, 0.5)
+    )
     # b=9: steps[0]=10 > 9 stops the loop although steps[2]=5 <= 9
     # b=10..19: x0.5 (step 10), x0.5 (step 10 again), x3 (step 5), stop at 20 > b
     mid = f32(f32(f32(lr * f32(0.5)) * f32(0.5)) * f32(3))
@@ -226,7 +246,9 @@ def test_sgdr_cycle_end_is_lr_min(fork: str) -> None:
 
 
 def test_pjreddie_unsigned_semantics() -> None:
-    stp = dict(policy=Policy.STEPS, learning_rate=0.01, steps=(-5, 100), scales=(10.0, 0.1))
+    stp = dict(
+        policy=Policy.STEPS, learning_rate=0.01, steps=(-5, 100), scales=(10.0, 0.1)
+    )
     b = np.array([0, 50, 100])
     # alexeyab: step -5 applies from b=0 (x10); pjreddie: never (negative = huge unsigned)
     ab = darknet_lr(sched("alexeyab", **stp), b)
@@ -238,7 +260,9 @@ def test_pjreddie_unsigned_semantics() -> None:
     sig = dict(policy=Policy.SIG, learning_rate=0.01, step=1000)
     below = np.array([0, 999])
     assert (darknet_lr(sched("pjreddie", **sig, gamma=0.1), below) == 0).all()
-    assert (darknet_lr(sched("pjreddie", **sig, gamma=-0.1), below) == np.float32(0.01)).all()
+    assert (
+        darknet_lr(sched("pjreddie", **sig, gamma=-0.1), below) == np.float32(0.01)
+    ).all()
     assert (darknet_lr(sched("alexeyab", **sig, gamma=0.1), below) > 0).all()
 
 
@@ -253,7 +277,9 @@ def test_nan_and_inf_regions(fork: str) -> None:
     assert out.tolist() == [NAN_BITS, 0x7F800000, 0x7F800000]
     assert float_to_bits(darknet_lr_scalar(zero, 0)) == NAN_BITS
     # a NaN parameter: NaN results go through the scalar kernel
-    nanlr = NetSchedule(fork=fork, learning_rate=math.nan, policy=Policy.POLY, max_batches=10)
+    nanlr = NetSchedule(
+        fork=fork, learning_rate=math.nan, policy=Policy.POLY, max_batches=10
+    )
     assert_same(nanlr, np.arange(20))
 
 

@@ -18,7 +18,9 @@ f32 = _kernel.f32
 C_FORKS = ("alexeyab", "pjreddie")
 ALL = ("alexeyab", "pjreddie", "hankai")
 LAYER = "\n[convolutional]\nfilters=1\nsize=1\nstride=1\npad=1\nactivation=linear\n"
-HEAD = "[net]\nbatch=64\nsubdivisions=16\nwidth=416\nheight=416\nchannels=3\n"  # lines 1-6
+HEAD = (
+    "[net]\nbatch=64\nsubdivisions=16\nwidth=416\nheight=416\nchannels=3\n"  # lines 1-6
+)
 
 
 def cfg(*net_lines: str, head: str = HEAD, tail: str = LAYER) -> str:
@@ -61,11 +63,21 @@ def test_defaults() -> None:
         assert s.batch == 64 and s.subdivisions == 16 and s.mini_batch == 4
         assert s.images_per_iteration == 64 and s.time_steps == 1
         if fork != "pjreddie":
-            assert s.learning_rate_min == f32(1e-5) and s.sgdr_mult == 2 and s.sgdr_cycle == 0
+            assert (
+                s.learning_rate_min == f32(1e-5)
+                and s.sgdr_mult == 2
+                and s.sgdr_cycle == 0
+            )
 
 
 def test_lines_map_each_key_read() -> None:
-    text = cfg("learning_rate=0.01", "max_batches=500", "policy=steps", "steps=1,2", "scales=1,1")
+    text = cfg(
+        "learning_rate=0.01",
+        "max_batches=500",
+        "policy=steps",
+        "steps=1,2",
+        "scales=1,1",
+    )
     for fork in ALL:
         s = parse(text, fork=fork)
         assert s.line_of("learning_rate") == 7 and s.line_of("policy") == 9
@@ -78,12 +90,17 @@ def test_lines_map_each_key_read() -> None:
 
 def test_c_forks_remove_whitespace_everywhere() -> None:
     text = cfg(
-        " learning_rate = 0 .0\t1 ", "policy = s t e p s", "steps = 1 0, 2 0", "scales=.5, .5"
+        " learning_rate = 0 .0\t1 ",
+        "policy = s t e p s",
+        "steps = 1 0, 2 0",
+        "scales=.5, .5",
     )
     for fork in C_FORKS:
         s = parse(text, fork=fork)
         assert s.learning_rate == f32(0.01)
-        assert s.policy is Policy.STEPS and s.steps == (10, 20) and s.scales == (0.5, 0.5)
+        assert (
+            s.policy is Policy.STEPS and s.steps == (10, 20) and s.scales == (0.5, 0.5)
+        )
     with pytest.raises(CfgError, match="should be numeric") as info:
         parse(text, fork="hankai")
     assert info.value.line == 7 and info.value.key == "learning_rate"
@@ -91,7 +108,10 @@ def test_c_forks_remove_whitespace_everywhere() -> None:
 
 def test_hankai_trims_and_cuts_inline_comments() -> None:
     text = cfg(
-        "  learning_rate =  0.01   # tuned", "\tpolicy=steps#x", "steps=10 20", "scales=.5,.5,"
+        "  learning_rate =  0.01   # tuned",
+        "\tpolicy=steps#x",
+        "steps=10 20",
+        "scales=.5,.5,",
     )
     s = parse(text, fork="hankai")
     assert s.learning_rate == f32(0.01) and s.policy is Policy.STEPS
@@ -111,7 +131,9 @@ def test_crlf_fails_only_in_pjreddie() -> None:
         s = parse(text, fork=fork)
         assert s.policy is Policy.POLY and s.learning_rate == f32(0.002)
         assert s.line_of("policy") == 8
-    with pytest.raises(CfgError, match=r"First section must be \[net\] or \[network\]") as info:
+    with pytest.raises(
+        CfgError, match=r"First section must be \[net\] or \[network\]"
+    ) as info:
         parse(text, fork="pjreddie")
     assert info.value.line == 1 and "stops" in info.value.message
 
@@ -137,7 +159,9 @@ def test_nul_bytes_end_a_c_line() -> None:
 
 @pytest.mark.parametrize("fork", ALL)
 def test_network_section_name_is_accepted(fork: str) -> None:
-    s = parse(cfg("learning_rate=0.25", head=HEAD.replace("[net]", "[network]")), fork=fork)
+    s = parse(
+        cfg("learning_rate=0.25", head=HEAD.replace("[net]", "[network]")), fork=fork
+    )
     assert s.learning_rate == 0.25
 
 
@@ -159,7 +183,9 @@ def test_hankai_needs_a_layer_and_known_sections() -> None:
     with pytest.raises(CfgError, match="without layer sections"):
         parse(cfg(tail=""), fork="hankai")
     assert parse(cfg(tail=""), fork="alexeyab").learning_rate == f32(0.001)
-    with pytest.raises(CfgError, match='layer name "detection" is not supported') as info:
+    with pytest.raises(
+        CfgError, match='layer name "detection" is not supported'
+    ) as info:
         parse(cfg("", tail="[detection]\nclasses=2\n"), fork="hankai")
     assert info.value.line == 8
 
@@ -207,9 +233,15 @@ def test_atoi_prefix_and_fraction() -> None:
     for fork in C_FORKS:
         s = parse(text, fork=fork)
         assert s.burn_in == 2 and s.max_batches == 100 and s.learning_rate == f32(0.001)
-        assert ("P004", 7, "burn_in") in codes(s) and ("P011", 8, "max_batches") in codes(s)
+        assert ("P004", 7, "burn_in") in codes(s) and (
+            "P011",
+            8,
+            "max_batches",
+        ) in codes(s)
     # hankai reads learning_rate before burn_in (its parse_net_section order)
-    with pytest.raises(CfgError, match='key "learning_rate" should be numeric, found "1e-3"'):
+    with pytest.raises(
+        CfgError, match='key "learning_rate" should be numeric, found "1e-3"'
+    ):
         parse(text, fork="hankai")
     with pytest.raises(CfgError, match='key "burn_in" should be numeric, found "2e3"'):
         parse(cfg("burn_in=2e3"), fork="hankai")
@@ -248,7 +280,9 @@ def test_hankai_rounds_decimal_once_to_float32() -> None:
     # 1 + 2**-24 + 1e-40 in decimal: the double rounds to the tie 1 + 2**-24, then to
     # even (1.0); strtof sees the exact value above the tie and rounds up.
     text = format(1 + 2**-24, ".40f")[:-10] + "0000000001"
-    assert parse(cfg(f"learning_rate={text}"), fork="hankai").learning_rate == 1 + 2**-23
+    assert (
+        parse(cfg(f"learning_rate={text}"), fork="hankai").learning_rate == 1 + 2**-23
+    )
     assert parse(cfg(f"learning_rate={text}"), fork="alexeyab").learning_rate == 1.0
 
 
@@ -314,7 +348,9 @@ def test_keys_read_depend_on_policy() -> None:
     with pytest.raises(CfgError, match=r"unused or invalid: gamma=0\.5") as info:
         parse(text, fork="hankai")
     assert info.value.line == 8  # alphabetically first unused key: gamma < scale < step
-    s = parse(cfg("policy=sigmoid", "gamma=0.5", "step=10", "scale=0.5"), fork="alexeyab")
+    s = parse(
+        cfg("policy=sigmoid", "gamma=0.5", "step=10", "scale=0.5"), fork="alexeyab"
+    )
     assert (s.gamma, s.step, s.scale) == (0.5, 10, 0.0)
     s = parse(cfg("policy=step", "gamma=0.5", "step=10", "scale=0.5"), fork="pjreddie")
     assert (s.gamma, s.step, s.scale) == (0.0, 10, 0.5)
@@ -340,7 +376,9 @@ def test_steps_basic_and_unsorted() -> None:
 
 def test_steps_without_scales_stops() -> None:
     for fork in ALL:
-        with pytest.raises(CfgError, match="STEPS policy must have steps and scales") as info:
+        with pytest.raises(
+            CfgError, match="STEPS policy must have steps and scales"
+        ) as info:
             parse(cfg("policy=steps", "steps=100"), fork=fork)
         assert info.value.key == "scales"
 
@@ -399,7 +437,9 @@ def test_seq_scales_shorter_than_steps_crashes_alexeyab() -> None:
 
 
 def test_hankai_list_elements_are_runs() -> None:
-    s = parse(cfg("policy=steps", "steps=1e5;7 x 9", "scales=.5 .5 , .25 1"), fork="hankai")
+    s = parse(
+        cfg("policy=steps", "steps=1e5;7 x 9", "scales=.5 .5 , .25 1"), fork="hankai"
+    )
     assert s.steps == (1, 5, 7, 9) and s.scales == (0.5, 0.5, 0.25, 1.0)
     s = parse(cfg("policy=steps", "steps=10,-,20", "scales=1,1"), fork="hankai")
     assert s.steps == (10,)  # a run that is not a number ends the list
@@ -417,7 +457,9 @@ def test_sgdr_scales_default_per_fork() -> None:
 
 def test_batch_not_divisible() -> None:
     for fork in ALL:
-        s = parse(cfg(head=HEAD.replace("subdivisions=16", "subdivisions=6")), fork=fork)
+        s = parse(
+            cfg(head=HEAD.replace("subdivisions=16", "subdivisions=6")), fork=fork
+        )
         assert s.mini_batch == 10 and s.images_per_iteration == 60
         assert ("P009", 3, "subdivisions") in codes(s)
 
@@ -448,7 +490,9 @@ def test_time_steps_multiply_the_mini_batch() -> None:
 
 @pytest.mark.parametrize("fork", ALL)
 def test_step_zero_divides_by_zero(fork: str) -> None:
-    with pytest.raises(CfgError, match="divides by zero: step=0 with policy=step") as info:
+    with pytest.raises(
+        CfgError, match="divides by zero: step=0 with policy=step"
+    ) as info:
         parse(cfg("policy=step", "step=0"), fork=fork)
     assert (info.value.line, info.value.key) == (8, "step")
     assert parse(cfg("policy=step", "step=-5"), fork=fork).step == -5
@@ -462,11 +506,20 @@ def test_sgdr_loops_forever(fork: str) -> None:
     with pytest.raises(CfgError, match="sgdr_cycle must be > 0"):
         parse(cfg("policy=sgdr"), fork=fork)  # sgdr_cycle defaults to max_batches = 0
     with pytest.raises(CfgError, match="sgdr_mult must be > 0") as info:
-        parse(cfg("max_batches=300", "policy=sgdr", "sgdr_cycle=100", "sgdr_mult=0"), fork=fork)
+        parse(
+            cfg("max_batches=300", "policy=sgdr", "sgdr_cycle=100", "sgdr_mult=0"),
+            fork=fork,
+        )
     assert info.value.line == 10
-    s = parse(cfg("max_batches=100", "policy=sgdr", "sgdr_cycle=100", "sgdr_mult=0"), fork=fork)
+    s = parse(
+        cfg("max_batches=100", "policy=sgdr", "sgdr_cycle=100", "sgdr_mult=0"),
+        fork=fork,
+    )
     assert s.sgdr_mult == 0  # the second cycle is never reached
-    assert parse(cfg("policy=sgdr", "sgdr_cycle=0"), fork="pjreddie").policy is Policy.CONSTANT
+    assert (
+        parse(cfg("policy=sgdr", "sgdr_cycle=0"), fork="pjreddie").policy
+        is Policy.CONSTANT
+    )
 
 
 # --- layers ------------------------------------------------------------------------
@@ -495,7 +548,10 @@ def test_layer_learning_rates_and_classes() -> None:
 def test_read_sections_entries_per_fork() -> None:
     text = "[net]\r\n lr = 0.1 # x\r\n# c\r\nnovalue\r\nempty=\r\n[yolo]\nclasses = 2\n"
     secs = read_sections(text, fork="alexeyab")
-    assert [s.name for s in secs] == ["net", "yolo"] and [s.line for s in secs] == [1, 6]
+    assert [s.name for s in secs] == ["net", "yolo"] and [s.line for s in secs] == [
+        1,
+        6,
+    ]
     assert secs[0].entries == (Entry("lr", "0.1#x", 2, " lr = 0.1 # x\r"),)
     assert secs[0].raw == "[net]\r" and secs[1].get("classes") == Entry(
         "classes", "2", 7, "classes = 2"
@@ -528,7 +584,11 @@ def test_new_warning_codes_are_registered() -> None:
 
 # Files without a golden case: expectations from darknet_cfgs/README.md.
 NOT_IN_GOLDEN = {
-    "resnet152_trident.cfg": {"alexeyab": "SGDR", "pjreddie": "CONSTANT", "hankai": "SGDR"},
+    "resnet152_trident.cfg": {
+        "alexeyab": "SGDR",
+        "pjreddie": "CONSTANT",
+        "hankai": "SGDR",
+    },
     "t1.test.cfg": {"alexeyab": "STEPS", "pjreddie": "STEPS", "hankai": None},
     "tiny-yolo-voc.cfg": {"alexeyab": "STEPS", "pjreddie": "STEPS", "hankai": "STEPS"},
     "yolov7.cfg": {"alexeyab": "STEPS", "pjreddie": "STEPS", "hankai": "STEPS"},
@@ -552,7 +612,9 @@ def _expected_real() -> dict[tuple[str, str], str | None]:
 
 
 @needs_darknet_cfgs
-@pytest.mark.skipif(not GOLDEN.is_dir(), reason=f"golden data folder {GOLDEN} is absent")
+@pytest.mark.skipif(
+    not GOLDEN.is_dir(), reason=f"golden data folder {GOLDEN} is absent"
+)
 def test_every_real_cfg_parses_or_fails_as_darknet_does() -> None:
     expected = _expected_real()
     files = sorted(p.name for p in DARKNET_CFGS.glob("*.cfg"))

@@ -33,7 +33,9 @@ def dec(x: float) -> str:
 
 @st.composite
 def schedules(draw: st.DrawFn) -> dict[str, Any]:
-    pol = draw(st.sampled_from(["constant", "step", "steps", "exp", "poly", "sigmoid", "sgdr"]))
+    pol = draw(
+        st.sampled_from(["constant", "step", "steps", "exp", "poly", "sigmoid", "sgdr"])
+    )
     v: dict[str, Any] = {
         "policy": pol,
         "learning_rate": draw(f32s),
@@ -67,7 +69,10 @@ def render(v: dict[str, Any]) -> str:
     lines = ["[net]", "width=416", "height=416", "channels=3"]
     for k, x in v.items():
         if isinstance(x, list):
-            lines.append(f"{k}=" + ",".join(dec(e) if isinstance(e, float) else str(e) for e in x))
+            lines.append(
+                f"{k}="
+                + ",".join(dec(e) if isinstance(e, float) else str(e) for e in x)
+            )
         elif isinstance(x, float):
             lines.append(f"{k}={dec(x)}")
         else:
@@ -103,7 +108,8 @@ def test_round_trip(v: dict[str, Any], fork: str) -> None:
 def _comparable(s: NetSchedule, keep_lines: bool) -> dict[str, Any]:
     d = dataclasses.asdict(s)
     d["warnings"] = [
-        (w["code"], w["key"]) + ((w["line"],) if keep_lines else ()) for w in d["warnings"]
+        (w["code"], w["key"]) + ((w["line"],) if keep_lines else ())
+        for w in d["warnings"]
     ]
     if not keep_lines:
         d.pop("lines")
@@ -133,7 +139,8 @@ def test_whitespace_inside_lines_changes_nothing(
     text = render(v)
     lines = text.split("\n")
     spaced = [
-        _insert_ws(x, fork, where, pads) if "=" in x and not x.startswith("[") else x for x in lines
+        _insert_ws(x, fork, where, pads) if "=" in x and not x.startswith("[") else x
+        for x in lines
     ]
     a = parse(text, fork=fork)
     b = parse("\n".join(spaced), fork=fork)
@@ -145,7 +152,8 @@ def test_whitespace_inside_lines_changes_nothing(
     fork=st.sampled_from(ALL),
     extra=st.lists(
         st.tuples(
-            st.integers(1, 40), st.sampled_from(["", "   ", "\t", "# x=1", "#policy=poly", "; c"])
+            st.integers(1, 40),
+            st.sampled_from(["", "   ", "\t", "# x=1", "#policy=poly", "; c"]),
         ),
         max_size=6,
     ),
@@ -227,12 +235,18 @@ def _real_lines() -> list[str]:
 
 @given(
     ops=st.lists(
-        st.tuples(st.sampled_from(["del", "dup", "swap", "junk"]), st.integers(0, 400), st.text()),
+        st.tuples(
+            st.sampled_from(["del", "dup", "swap", "junk"]),
+            st.integers(0, 400),
+            st.text(),
+        ),
         max_size=8,
     ),
     fork=st.sampled_from(ALL),
 )
-def test_mutated_real_cfg_raises_only_cfg_error(ops: list[tuple[str, int, str]], fork: str) -> None:
+def test_mutated_real_cfg_raises_only_cfg_error(
+    ops: list[tuple[str, int, str]], fork: str
+) -> None:
     lines = _real_lines()
     for op, i, junk in ops:
         i %= len(lines)
@@ -275,7 +289,10 @@ def test_hankai_stof_rounds_to_the_nearest_float32(text: str) -> None:
         assert err <= abs(Fraction(y) - q)
 
 
-@given(st.integers(min_value=-(2**63), max_value=2**63 - 1), st.sampled_from(["", "x", ".5", "e3"]))
+@given(
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.sampled_from(["", "x", ".5", "e3"]),
+)
 def test_c_atoi_wraps_to_int32(n: int, tail: str) -> None:
     v, used = c_atoi(f"{n}{tail}")
     assert used == len(str(n))

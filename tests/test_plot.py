@@ -80,7 +80,9 @@ def test_envelope_of_yolov4_matches_brute_force_and_markers() -> None:
     for m in data.markers:
         assert m.lr == kernel(v.schedule, m.batch)
     assert data.x_label == "darknet batch (iteration)"
-    assert data.title == "yolov4.cfg: darknet learning rate (steps policy; alexeyab fork)"
+    assert (
+        data.title == "yolov4.cfg: darknet learning rate (steps policy; alexeyab fork)"
+    )
 
 
 def test_chunking_does_not_change_the_envelope(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -162,8 +164,13 @@ def test_negative_nan_and_inf_regions() -> None:
     assert kernel(neg[0].schedule, 1001) < 0
     nan = plot.build_variants([], options={"policy": ["poly"], "max_batches": ["0"]})
     data = plot.plot_data(nan, first=0, last=50)
-    assert [(r.kind, r.first, r.last) for r in data.regions] == [("nan", 0, 0), ("inf", 1, 50)]
-    assert np.isnan(data.curves[0].hi).all()  # nothing finite to draw, only shaded regions
+    assert [(r.kind, r.first, r.last) for r in data.regions] == [
+        ("nan", 0, 0),
+        ("inf", 1, 50),
+    ]
+    assert np.isnan(
+        data.curves[0].hi
+    ).all()  # nothing finite to draw, only shaded regions
 
 
 def test_vs_torch_curve_and_error_panel() -> None:
@@ -199,7 +206,9 @@ def test_overlay_labels_name_what_differs() -> None:
     forks = variants(SAMPLES / "sgdr.cfg", forks=("pjreddie", "alexeyab"))
     assert [v.label for v in forks] == ["pjreddie", "alexeyab"]
     assert [v.schedule.fork for v in forks] == ["pjreddie", "alexeyab"]
-    mb = plot.build_variants([], options={"policy": ["poly"], "max_batches": ["392480", "700000"]})
+    mb = plot.build_variants(
+        [], options={"policy": ["poly"], "max_batches": ["392480", "700000"]}
+    )
     assert [v.label for v in mb] == ["max_batches=392480", "max_batches=700000"]
     assert [v.schedule.max_batches for v in mb] == [392_480, 700_000]
     gp = variants(YOLOV4, gpus=(1, 4))
@@ -227,7 +236,10 @@ def test_overrides_use_the_forks_number_rules_and_keep_lines(tmp_path: Path) -> 
         "[net]\r\nbatch=64\r\nlearning_rate=0.1\r\n[conv]\r\nx=1\r\n",
         {"learning_rate": "0.2", "max_batches": "9"},
     )
-    assert text == "[net]\r\nbatch=64\r\nlearning_rate=0.2\r\nmax_batches=9\r\n[conv]\r\nx=1\r\n"
+    assert (
+        text
+        == "[net]\r\nbatch=64\r\nlearning_rate=0.2\r\nmax_batches=9\r\n[conv]\r\nx=1\r\n"
+    )
     assert where == {3: "learning_rate", 4: "max_batches"} and inserted == [4]
 
 
@@ -240,7 +252,8 @@ def test_too_many_curves_is_an_error() -> None:
 
 
 @pytest.mark.parametrize(
-    ("ext", "magic"), [("png", b"\x89PNG\r\n\x1a\n"), ("svg", b"<svg"), ("pdf", b"%PDF")]
+    ("ext", "magic"),
+    [("png", b"\x89PNG\r\n\x1a\n"), ("svg", b"<svg"), ("pdf", b"%PDF")],
 )
 def test_formats_written_atomically(tmp_path: Path, ext: str, magic: bytes) -> None:
     out = tmp_path / f"lr.{ext}"
@@ -312,7 +325,9 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
         extra = [] if "-o" in args else ["-o", str(tmp_path / "o.png")]
         res = run(*args, *extra)
         assert res.exit_code == 2, (args, res.output)
-        assert text in res.output and len(res.output.strip().splitlines()) == 1, res.output
+        assert text in res.output and len(res.output.strip().splitlines()) == 1, (
+            res.output
+        )
         assert "Traceback" not in res.output
     assert not (tmp_path / "o.png").exists()
 
@@ -340,7 +355,14 @@ def test_help_has_worked_example() -> None:
     res = run("--help")
     assert res.exit_code == 0
     assert "cfgsched plot sample_cfgs/yolov4.cfg -o yolov4-lr.png" in res.output
-    for opt in ("--sgdr-cycle", "--learning-rate-min", "--set", "--vs", "--log", "--force"):
+    for opt in (
+        "--sgdr-cycle",
+        "--learning-rate-min",
+        "--set",
+        "--vs",
+        "--log",
+        "--force",
+    ):
         assert opt in res.output
 
 

@@ -63,10 +63,14 @@ def batches(size: int, count: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "sample_cfgs").mkdir()
-    shutil.copy(ROOT / "sample_cfgs" / "yolov4.cfg", tmp_path / "sample_cfgs" / "yolov4.cfg")
+    shutil.copy(
+        ROOT / "sample_cfgs" / "yolov4.cfg", tmp_path / "sample_cfgs" / "yolov4.cfg"
+    )
     s = cfgsched.load(ROOT / "sample_cfgs" / "yolov4.cfg")
     seen = SEEN_ITERATIONS * s.images_per_iteration
-    (tmp_path / "yolov4.weights").write_bytes(struct.pack("<iiiQ", 0, 2, 5, seen) + b"\0" * 64)
+    (tmp_path / "yolov4.weights").write_bytes(
+        struct.pack("<iiiQ", 0, 2, 5, seen) + b"\0" * 64
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")
     return tmp_path
@@ -120,7 +124,9 @@ def test_readme_training_loop_blocks_run(workdir: Path) -> None:
     exec(blocks[2], ns)  # images_per_step=32 with batch 64: b = (i + 1)·32 // 64
     assert ns["scheduler"].darknet_batch() == 0
 
-    dist.init_process_group("gloo", init_method=f"file://{workdir / 'pg'}", rank=0, world_size=1)
+    dist.init_process_group(
+        "gloo", init_method=f"file://{workdir / 'pg'}", rank=0, world_size=1
+    )
     try:
         exec(blocks[3], ns)  # DDP, world size 1
     finally:
@@ -133,7 +139,10 @@ def test_readme_training_loop_blocks_run(workdir: Path) -> None:
         conf = module.configure_optimizers()
     assert set(conf) == {"optimizer", "lr_scheduler"}
     assert isinstance(conf["optimizer"], torch.optim.SGD)
-    assert conf["lr_scheduler"]["interval"] == "step" and conf["lr_scheduler"]["frequency"] == 1
+    assert (
+        conf["lr_scheduler"]["interval"] == "step"
+        and conf["lr_scheduler"]["frequency"] == 1
+    )
     assert isinstance(conf["lr_scheduler"]["scheduler"], cfgsched.DarknetLR)
 
     before = ns["scheduler"].state_dict()

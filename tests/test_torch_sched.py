@@ -133,7 +133,9 @@ def test_ngpus_images_mode_scales_lr_where_the_fork_does() -> None:
         got = run(opt, sched, 3)
         x = [F32(F32(b) / F32(1000)) for b in (4, 8, 12)]
         if fork == "hankai":  # powf and a float multiply: compare loosely
-            assert got == pytest.approx([float(base) * float(v) ** 4 for v in x], rel=1e-6)
+            assert got == pytest.approx(
+                [float(base) * float(v) ** 4 for v in x], rel=1e-6
+            )
         else:
             assert got == [float(F32(float(base) * float(v) ** 4.0)) for v in x]
 
@@ -155,7 +157,9 @@ def test_pickle_round_trip_continues_the_sequence() -> None:
     run(opt, sched, 700)
     sched2 = pickle.loads(pickle.dumps(sched))
     assert isinstance(sched2, DarknetLR)
-    assert run(sched2.optimizer, sched2, 600) == [yolov4_lr(b) for b in range(701, 1301)]
+    assert run(sched2.optimizer, sched2, 600) == [
+        yolov4_lr(b) for b in range(701, 1301)
+    ]
     assert run(opt, sched, 600) == [yolov4_lr(b) for b in range(701, 1301)]
 
 
@@ -205,13 +209,17 @@ def test_tensor_lr_group() -> None:
 
 def write_weights(path: Path, seen: int, major: int = 0, minor: int = 2) -> None:
     wide = major * 10 + minor >= 2
-    head = struct.pack("<3i", major, minor, 0) + struct.pack("<Q" if wide else "<I", seen)
+    head = struct.pack("<3i", major, minor, 0) + struct.pack(
+        "<Q" if wide else "<I", seen
+    )
     path.write_bytes(head + np.zeros(8, dtype=np.float32).tobytes())
 
 
 def test_from_weights_starts_where_darknet_resumes(tmp_path: Path) -> None:
     weights = tmp_path / "yolov4_last.weights"
-    write_weights(weights, seen=64 * 400_123 + 17)  # iteration 400123 (+ a partial batch)
+    write_weights(
+        weights, seen=64 * 400_123 + 17
+    )  # iteration 400123 (+ a partial batch)
     opt = model_opt(0.0013)
     sched = DarknetLR.from_weights(opt, YOLOV4, weights)
     assert sched.darknet_batch() == 400_124  # darknet's next update
@@ -227,7 +235,9 @@ def test_from_weights_starts_where_darknet_resumes(tmp_path: Path) -> None:
     # an old (v0.1) header has a 32-bit seen
     old = tmp_path / "old.weights"
     write_weights(old, seen=64 * 5000, major=0, minor=1)
-    assert DarknetLR.from_weights(model_opt(0.0013), YOLOV4, old).darknet_batch() == 5001
+    assert (
+        DarknetLR.from_weights(model_opt(0.0013), YOLOV4, old).darknet_batch() == 5001
+    )
 
 
 def test_from_weights_refuses_last_epoch(tmp_path: Path) -> None:
@@ -275,10 +285,14 @@ def test_import_cfgsched_does_not_import_torch() -> None:
     import sys
 
     code = "import sys, cfgsched; cfgsched.DarknetLR; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "True"  # DarknetLR needs torch: loaded on first access
     code = "import sys, cfgsched; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "False"
 
 
@@ -297,7 +311,9 @@ def test_from_weights_reads_the_header_as_the_fork_does(tmp_path: Path) -> None:
     """pjreddie reads a 32-bit seen when major >= 1000; alexeyab reads 64 bits."""
     weights = tmp_path / "odd.weights"
     weights.write_bytes(struct.pack("<3iII", 1000, 0, 0, 64 * 777, 1) + b"\0" * 8)
-    pj = DarknetLR.from_weights(model_opt(0.0013), YOLOV4.with_values(fork="pjreddie"), weights)
+    pj = DarknetLR.from_weights(
+        model_opt(0.0013), YOLOV4.with_values(fork="pjreddie"), weights
+    )
     assert pj.darknet_batch() == 778
     ab = DarknetLR.from_weights(model_opt(0.0013), YOLOV4, weights)
     assert ab.darknet_batch() == 777 + (1 << 32) // 64 + 1

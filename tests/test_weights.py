@@ -43,7 +43,9 @@ def test_v02_has_64bit_seen(tmp_path: Path) -> None:
     assert h.iteration(NetSchedule(batch=32, subdivisions=8, mini_batch=4)) == 1000400
     # not a multiple: integer division (seen 100 images, 64 per iteration -> 1)
     small = le32(0, 2, 0) + (100).to_bytes(8, "little")
-    assert read_weights_header(write(tmp_path / "x.weights", small)).iteration(sched) == 1
+    assert (
+        read_weights_header(write(tmp_path / "x.weights", small)).iteration(sched) == 1
+    )
 
 
 def test_seen_above_32_bits(tmp_path: Path) -> None:
@@ -73,12 +75,16 @@ def test_version_rule_formula(major: int, minor: int) -> None:
     wide = major * 10 + minor >= 2
     assert seen_is_64bit(major, minor, "alexeyab") == wide
     assert seen_is_64bit(major, minor, "hankai") == wide
-    assert seen_is_64bit(major, minor, "pjreddie") == (wide and major < 1000 and minor < 1000)
+    assert seen_is_64bit(major, minor, "pjreddie") == (
+        wide and major < 1000 and minor < 1000
+    )
 
 
 def test_versions_below_0_2(tmp_path: Path) -> None:
     for major, minor in [(0, 0), (0, 1)]:
-        h = read_weights_header(write(tmp_path / "v.weights", le32(major, minor, 0) + le32(77)))
+        h = read_weights_header(
+            write(tmp_path / "v.weights", le32(major, minor, 0) + le32(77))
+        )
         assert h.seen == 77 and h.header_bytes == 16
 
 
@@ -124,7 +130,9 @@ def test_missing_and_directory(tmp_path: Path) -> None:
 
 def test_unknown_fork(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="fork"):
-        read_weights_header(write(tmp_path / "a.weights", le32(0, 2, 0) + bytes(8)), fork="x")
+        read_weights_header(
+            write(tmp_path / "a.weights", le32(0, 2, 0) + bytes(8)), fork="x"
+        )
 
 
 def test_weights_error_is_value_error() -> None:

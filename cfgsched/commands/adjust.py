@@ -41,16 +41,22 @@ Exit status: 0 written, 2 bad cfg, key or value (nothing written).""",
 @click.argument("cfg", metavar="CFG")
 @click.option("--fork", type=click.Choice(FORKS), default="alexeyab", show_default=True)
 @click.option(
-    "--gpus", type=click.IntRange(min=1), help="Apply AlexeyAB's advice: lr / N, burn_in × N."
+    "--gpus",
+    type=click.IntRange(min=1),
+    help="Apply AlexeyAB's advice: lr / N, burn_in × N.",
 )
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Set a [net] value.")
+@click.option(
+    "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Set a [net] value."
+)
 @click.option(
     "--resume-from",
     "weights",
     type=click.Path(dir_okay=False),
     help="A .weights file: print the LR at its resume point before/after (stderr).",
 )
-@click.option("-o", "--output", default="-", show_default=True, help="Output file, - = stdout.")
+@click.option(
+    "-o", "--output", default="-", show_default=True, help="Output file, - = stdout."
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @clikit.one_line_errors
 def adjust(

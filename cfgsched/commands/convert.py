@@ -56,7 +56,9 @@ Exit status: 0 written, 1 no exact native form (--style native),
     help="Output file; - is stdout. Written atomically.",
 )
 @click.option("--fork", type=click.Choice(FORKS), default="alexeyab", show_default=True)
-@click.option("--gpus", type=click.IntRange(min=1), default=1, show_default=True, metavar="N")
+@click.option(
+    "--gpus", type=click.IntRange(min=1), default=1, show_default=True, metavar="N"
+)
 @click.option(
     "--multigpu",
     type=click.Choice(["images", "trace"]),
@@ -69,7 +71,9 @@ Exit status: 0 written, 1 no exact native form (--style native),
     is_flag=True,
     help="With --multigpu trace: no weights file (hankai trains burn-in on 1 GPU).",
 )
-@click.option("--torch-batch", type=click.IntRange(min=1), metavar="T", help="Torch batch size.")
+@click.option(
+    "--torch-batch", type=click.IntRange(min=1), metavar="T", help="Torch batch size."
+)
 @click.option(
     "--accumulate",
     type=click.IntRange(min=1),
@@ -82,7 +86,9 @@ Exit status: 0 written, 1 no exact native form (--style native),
     metavar="W",
     help="Data-parallel processes (with --torch-batch).",
 )
-@click.option("--ideal", is_flag=True, help="With --gpus N: learning_rate / N, burn_in × N.")
+@click.option(
+    "--ideal", is_flag=True, help="With --gpus N: learning_rate / N, burn_in × N."
+)
 @click.option(
     "--double",
     is_flag=True,
@@ -102,7 +108,9 @@ Exit status: 0 written, 1 no exact native form (--style native),
     default="python",
     show_default=True,
 )
-@click.option("--with-optimizer", is_flag=True, help="Also define build_optimizer(model).")
+@click.option(
+    "--with-optimizer", is_flag=True, help="Also define build_optimizer(model)."
+)
 @click.option(
     "--resume-from",
     type=click.Path(dir_okay=False),
@@ -141,11 +149,15 @@ def convert(
     if torch_batch is None and (accumulate is not None or world_size is not None):
         raise clikit.fail("--accumulate and --world-size need --torch-batch")
     if ideal and gpus < 2:
-        raise clikit.fail("--ideal needs --gpus N with N > 1 (it is the advice for N GPUs)")
+        raise clikit.fail(
+            "--ideal needs --gpus N with N > 1 (it is the advice for N GPUs)"
+        )
     if scratch and multigpu != "trace":
         raise clikit.fail("--scratch needs --multigpu trace")
     if multigpu == "trace" and torch_batch is not None:
-        raise clikit.fail("--multigpu trace follows darknet's iterations: no --torch-batch")
+        raise clikit.fail(
+            "--multigpu trace follows darknet's iterations: no --torch-batch"
+        )
     images_per_step = None
     if torch_batch is not None:
         images_per_step = torch_batch * (accumulate or 1) * (world_size or 1)
@@ -190,7 +202,9 @@ def convert(
             resume_batch=resume_batch,
         )
     except NotExactError as exc:
-        click.echo(f"cfgsched: {exc}; use --style class (the default) instead", err=True)
+        click.echo(
+            f"cfgsched: {exc}; use --style class (the default) instead", err=True
+        )
         raise SystemExit(1) from None
     except CodegenError as exc:
         raise clikit.fail(f"{source}: {exc}") from None

@@ -17,7 +17,9 @@ def _batches(value: str | None) -> list[int] | None:
     try:
         out = [int(v) for v in value.replace(" ", "").split(",") if v]
     except ValueError:
-        raise clikit.fail(f"--at {value!r}: expected batches like 1,1000,400000") from None
+        raise clikit.fail(
+            f"--at {value!r}: expected batches like 1,1000,400000"
+        ) from None
     if not out or any(not 0 <= b <= MAX_BATCH for b in out):
         raise clikit.fail(f"--at {value!r}: expected batches from 0 to {MAX_BATCH}")
     return out
@@ -39,18 +41,29 @@ Exit status: 0 explained, 2 bad cfg (the fork would stop) or option.""",
 )
 @click.argument("cfg", metavar="CFG")
 @click.option("--fork", type=click.Choice(FORKS), default="alexeyab", show_default=True)
-@click.option("--at", "at", metavar="B,...", help="Also print darknet's LR at these batches.")
+@click.option(
+    "--at", "at", metavar="B,...", help="Also print darknet's LR at these batches."
+)
 @click.option("--images", type=click.IntRange(min=1), help="Dataset size: adds epochs.")
 @click.option("--gpus", type=click.IntRange(min=1), help="Explain darknet -gpus N.")
-@click.option("--json", "as_json", is_flag=True, help="JSON (schema cfgsched-explain/1).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="JSON (schema cfgsched-explain/1)."
+)
 @clikit.one_line_errors
 def explain(
-    cfg: str, fork: str, at: str | None, images: int | None, gpus: int | None, as_json: bool
+    cfg: str,
+    fork: str,
+    at: str | None,
+    images: int | None,
+    gpus: int | None,
+    as_json: bool,
 ) -> None:
     """Explain a cfg's learning-rate schedule: phases, LRs, images, -gpus."""
     from cfgsched.explain import explain_text, render
 
     batches = _batches(at)
     text, source = clikit.read_cfg_text(cfg)
-    e = explain_text(text, source=source, fork=fork, at=batches, images=images, gpus=gpus)
+    e = explain_text(
+        text, source=source, fork=fork, at=batches, images=images, gpus=gpus
+    )
     click.echo(e.to_json() if as_json else render(e), nl=as_json)

@@ -36,7 +36,9 @@ Exit status: 0 clean, 1 findings, 2 unreadable file or bad option.""",
     show_default=True,
     help="Fork whose schedule the P/W/A rules check (E rules try every fork).",
 )
-@click.option("--select", multiple=True, help="Only these codes or prefixes (E1,W210,...).")
+@click.option(
+    "--select", multiple=True, help="Only these codes or prefixes (E1,W210,...)."
+)
 @click.option("--ignore", multiple=True, help="Skip these codes or prefixes.")
 @click.option(
     "--format",
@@ -46,8 +48,12 @@ Exit status: 0 clean, 1 findings, 2 unreadable file or bad option.""",
     show_default=True,
     help="One line per finding, or a JSON document (schema cfgsched-lint/1).",
 )
-@click.option("--images", type=click.IntRange(min=1), help="Training images (rule of thumb).")
-@click.option("--gpus", type=click.IntRange(min=1), help="darknet -gpus count (advice).")
+@click.option(
+    "--images", type=click.IntRange(min=1), help="Training images (rule of thumb)."
+)
+@click.option(
+    "--gpus", type=click.IntRange(min=1), help="darknet -gpus count (advice)."
+)
 @clikit.one_line_errors
 def lint(
     cfgs: tuple[str, ...],
@@ -73,11 +79,21 @@ def lint(
             text, source = clikit.read_cfg_text(path)
         except (OSError, CfgError) as exc:
             unreadable = True
-            msg = str(exc) if isinstance(exc, CfgError) else f"{path}: {exc.strerror or exc}"
+            msg = (
+                str(exc)
+                if isinstance(exc, CfgError)
+                else f"{path}: {exc.strerror or exc}"
+            )
             click.echo(f"cfgsched: error: {msg}", err=True)
             continue
         report = lint_text(
-            text, source=source, fork=fork, images=images, gpus=gpus, select=sel, ignore=ign
+            text,
+            source=source,
+            fork=fork,
+            images=images,
+            gpus=gpus,
+            select=sel,
+            ignore=ign,
         )
         reports.append(report)
         if fmt == "text":

@@ -12,7 +12,10 @@ from cfgsched.schedule import FORKS
 
 #: (option, help) for every [net] schedule key that has its own option.
 _SCHEDULE_OPTIONS: tuple[tuple[str, str], ...] = (
-    ("policy", "learning_rate_policy: constant step steps exp poly sigmoid random sgdr"),
+    (
+        "policy",
+        "learning_rate_policy: constant step steps exp poly sigmoid random sgdr",
+    ),
     ("learning-rate", "learning_rate"),
     ("max-batches", "max_batches (last darknet update)"),
     ("burn-in", "burn_in (batches of lr·(b/burn_in)^power warm-up)"),
@@ -82,9 +85,18 @@ min/max envelope per pixel column, so one-batch spikes stay visible.""",
     type=click.IntRange(min=1),
     help="darknet -gpus count (LR × N where the fork does it); repeat to overlay.",
 )
-@click.option("--from", "first", type=click.IntRange(min=0), help="First batch [default: 1].")
-@click.option("--to", "last", type=click.IntRange(min=0), help="Last batch [default: max_batches].")
-@click.option("--log", is_flag=True, help="Logarithmic LR axis (LR ≤ 0 is shaded and noted).")
+@click.option(
+    "--from", "first", type=click.IntRange(min=0), help="First batch [default: 1]."
+)
+@click.option(
+    "--to",
+    "last",
+    type=click.IntRange(min=0),
+    help="Last batch [default: max_batches].",
+)
+@click.option(
+    "--log", is_flag=True, help="Logarithmic LR axis (LR ≤ 0 is shaded and noted)."
+)
 @click.option(
     "--x",
     "x_unit",
@@ -93,8 +105,12 @@ min/max envelope per pixel column, so one-batch spikes stay visible.""",
     show_default=True,
     help="x axis unit (epochs needs --images).",
 )
-@click.option("--images", type=click.IntRange(min=1), help="Images in the data set (epochs).")
-@click.option("--vs", "vs", type=click.Choice(["torch"]), help="Add DarknetLR and its error.")
+@click.option(
+    "--images", type=click.IntRange(min=1), help="Images in the data set (epochs)."
+)
+@click.option(
+    "--vs", "vs", type=click.Choice(["torch"]), help="Add DarknetLR and its error."
+)
 @click.option("--title", help="Figure title [default: cfg names and forks].")
 @click.option(
     "-o",
@@ -103,7 +119,9 @@ min/max envelope per pixel column, so one-batch spikes stay visible.""",
     help="Image file: .png, .svg or .pdf [default: lr_schedule.png]; - is PNG on stdout.",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
-@click.option("--show", is_flag=True, help="Open a window (writes a file only with -o).")
+@click.option(
+    "--show", is_flag=True, help="Open a window (writes a file only with -o)."
+)
 @clikit.one_line_errors
 def plot(
     cfgs: tuple[str, ...],

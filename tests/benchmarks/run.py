@@ -51,7 +51,9 @@ def median_time(fn: Callable[[], object], repeats: int) -> float:
 
 
 def _run(cmd: list[str]) -> None:
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def bench_cli_start(repeats: int) -> list[Figure]:
@@ -179,7 +181,9 @@ def bench_diff(repeats: int, quick: bool) -> list[Figure]:
         assert report.exit_code == 0, "the class scheduler must be exact on yolov4"
 
     def run_lambda() -> None:
-        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=sched.learning_rate)
+        opt = torch.optim.SGD(
+            [torch.nn.Parameter(torch.zeros(1))], lr=sched.learning_rate
+        )
         s = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1.0)
         for _ in range(steps):
             s.step()
@@ -205,22 +209,24 @@ def bench_diff(repeats: int, quick: bool) -> list[Figure]:
 _PLOT_CHILD = """
 import io, sys, time, tracemalloc, resource
 from cfgsched import plot
-n = sys.argv[1]
-tracemalloc.start()
+n, traced = sys.argv[1], sys.argv[2] == "traced"
+if traced:
+    tracemalloc.start()
 t0 = time.perf_counter()
 opts = {"policy": ["poly"], "learning_rate": ["0.01"], "max_batches": [n]}
 data = plot.plot_data(plot.build_variants([], options=opts))
 plot.save(plot.draw(data), io.BytesIO(), "png")
 dt = time.perf_counter() - t0
-peak = tracemalloc.get_traced_memory()[1]
+peak = tracemalloc.get_traced_memory()[1] if traced else 0
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(dt, peak, rss)
 """
 
 
-def _plot_once(n: int) -> tuple[float, int, int]:
+def _plot_once(n: int, traced: bool = False) -> tuple[float, int, int]:
+    """(seconds, traced peak bytes or 0, max RSS bytes) of one plot in a fresh process."""
     res = subprocess.run(
-        [sys.executable, "-c", _PLOT_CHILD, str(n)],
+        [sys.executable, "-c", _PLOT_CHILD, str(n), "traced" if traced else "plain"],
         check=True,
         capture_output=True,
         text=True,
@@ -235,7 +241,7 @@ def bench_plot(repeats: int, n_big: int, n_small: int) -> list[Figure]:
     small = [_plot_once(n_small) for _ in range(repeats)]
     t_big = statistics.median(x[0] for x in big)
     t_small = statistics.median(x[0] for x in small)
-    peak_mb = max(x[1] for x in big) / 2**20
+    peak_mb = _plot_once(n_big, traced=True)[1] / 2**20
     rss_mb = max(x[2] for x in big) / 2**20
     rss_small_mb = max(x[2] for x in small) / 2**20
     return [
@@ -268,7 +274,9 @@ def render_table(figures: list[Figure]) -> str:
     ]
     for f in figures:
         met = "yes" if f.ok else "**no**"
-        rows.append(f"| {f.what} | {f.value} | {f.baseline} | {f.ratio:.3g} | {f.target} | {met} |")
+        rows.append(
+            f"| {f.what} | {f.value} | {f.baseline} | {f.ratio:.3g} | {f.target} | {met} |"
+        )
     return "\n".join(rows)
 
 
@@ -298,8 +306,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     q = args.quick
     figures: list[Figure] = []
-    figures += bench_cli_start(1 if q else 7)
-    figures += bench_oracle(1 if q else 5, 20_000 if q else 10_000_000, 2_000 if q else 100_000)
+    figures += bench_cli_start(1 if q else 15)
+    figures += bench_oracle(
+        1 if q else 5, 20_000 if q else 10_000_000, 2_000 if q else 100_000
+    )
     figures += bench_step(1 if q else 5, 2_000 if q else 50_000)
     figures += bench_diff(1 if q else 3, q)
     figures += bench_plot(1 if q else 3, 50_000 if q else 10_000_000, 10_000)
@@ -314,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     tmp_out = args.output.with_suffix(".json.tmp")
     tmp_out.write_text(
-        json.dumps({"meta": meta, "figures": [asdict(f) for f in figures]}, indent=2) + "\n"
+        json.dumps({"meta": meta, "figures": [asdict(f) for f in figures]}, indent=2)
+        + "\n"
     )
     os.replace(tmp_out, args.output)
     if not (q or args.no_readme):
