@@ -1,0 +1,86 @@
+"""The ``cfgsched`` group: version, help, shell completion, one-line usage errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cfgsched import __version__
+from cfgsched.cli import COMMANDS, main
+from tests.golden import ROOT
+
+CFGSCHED = Path(sys.executable).parent / "cfgsched"
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CFGSCHED), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=None if env is None else {**os.environ, **env},
+        check=False,
+    )
+
+
+def test_version_and_module_entry_point() -> None:
+    res = run("--version")
+    assert (
+        res.returncode == 0 and res.stdout.strip() == f"cfgsched, version {__version__}"
+    )
+    mod = subprocess.run(
+        [sys.executable, "-m", "cfgsched", "--version"], capture_output=True, text=True
+    )
+    assert mod.returncode == 0 and __version__ in mod.stdout
+
+
+def test_help_lists_every_command_with_an_example() -> None:
+    res = CliRunner().invoke(main, ["--help"])
+    assert res.exit_code == 0
+    for name in COMMANDS:
+        assert f"  {name} " in res.output
+        sub = CliRunner().invoke(main, [name, "--help"])
+        assert sub.exit_code == 0, name
+        assert "Example" in sub.output and f"cfgsched {name}" in sub.output, name
+
+
+@pytest.mark.parametrize(
+    ("args", "where"),
+    [
+        (["convert", "--bogus", "sample_cfgs/yolov4.cfg"], "cfgsched convert"),
+        (["convert"], "cfgsched convert"),
+        (["lint", "sample_cfgs/yolov4.cfg", "--format", "xml"], "cfgsched lint"),
+        (["frobnicate"], "cfgsched"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(args: list[str], where: str) -> None:
+    res = run(*args)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith(f"{where}: error: ")
+    assert "Traceback" not in res.stderr and res.stdout == ""
+
+
+def test_shell_completion_lists_commands_and_options() -> None:
+    res = run(env={"_CFGSCHED_COMPLETE": "bash_complete", "COMP_WORDS": "cfgsched co",
+                   "COMP_CWORD": "1"})  # fmt: skip
+    assert res.returncode == 0 and "plain,convert" in res.stdout.split()
+    res = run(env={"_CFGSCHED_COMPLETE": "bash_complete",
+                   "COMP_WORDS": "cfgsched convert --for", "COMP_CWORD": "2"})  # fmt: skip
+    assert {"plain,--fork", "plain,--format", "plain,--force"} <= set(
+        res.stdout.split()
+    )
+    res = run(env={"_CFGSCHED_COMPLETE": "bash_source"})
+    assert (
+        res.returncode == 0
+        and "complete" in res.stdout
+        and "_cfgsched_completion" in res.stdout
+    )
