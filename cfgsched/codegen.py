@@ -26,10 +26,15 @@ from cfgsched._kernel_position import (
     MULTIGPU_MODES,
     Translation,
     f32_decimal,
-    make_translation,
     resume_step,
 )
-from cfgsched.schedule import FORKS, WARNING_CODES, NetSchedule, Policy
+from cfgsched.schedule import (
+    FORKS,
+    WARNING_CODES,
+    NetSchedule,
+    Policy,
+    translation_for,
+)
 
 __all__ = ["FORMATS", "JSON_SCHEMA", "STYLES", "CodegenError", "generate", "safe_name"]
 
@@ -272,14 +277,14 @@ def _options(
     seed: int,
 ) -> Translation:
     try:
-        return make_translation(
-            schedule.kernel_params(seed),
-            schedule.images_per_iteration,
+        return translation_for(
+            schedule,
             exact=exact,
             ngpus=ngpus,
             multigpu=multigpu,
             images_per_step=images_per_step,
             scratch=scratch,
+            seed=seed,
         )
     except ValueError as exc:
         raise CodegenError(str(exc)) from None

@@ -5,10 +5,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cfgsched import _kernel
 from cfgsched.errors import CfgWarning
+
+if TYPE_CHECKING:
+    from cfgsched._kernel_position import Translation
 
 #: Fork names; the index of each is its ``_kernel.FORK_*`` code.
 FORKS: tuple[str, ...] = ("alexeyab", "pjreddie", "hankai")
@@ -172,3 +175,29 @@ class NetSchedule:
         kw["warnings"] = tuple(CfgWarning(**x) for x in kw.get("warnings", ()))
         kw["lines"] = dict(kw.get("lines", {}))
         return cls(**kw)
+
+
+def translation_for(
+    schedule: NetSchedule,
+    *,
+    exact: bool = True,
+    ngpus: int = 1,
+    multigpu: str = "images",
+    images_per_step: int | None = None,
+    scratch: bool = False,
+    seed: int = 0,
+) -> Translation:
+    """The step → batch → LR mapping of ``schedule`` under the given options."""
+    from cfgsched._kernel_position import make_translation
+
+    if not isinstance(schedule, NetSchedule):
+        raise TypeError(f"expected a NetSchedule, got {type(schedule).__name__}")
+    return make_translation(
+        schedule.kernel_params(seed),
+        schedule.images_per_iteration,
+        exact=exact,
+        ngpus=ngpus,
+        multigpu=multigpu,
+        images_per_step=images_per_step,
+        scratch=scratch,
+    )

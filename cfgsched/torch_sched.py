@@ -9,37 +9,11 @@ from torch.optim import Optimizer
 
 from cfgsched._torch_core import (
     DarknetScheduler,
-    Translation,
-    make_translation,
     resume_step,
 )
-from cfgsched.schedule import NetSchedule
+from cfgsched.schedule import NetSchedule, translation_for
 
 __all__ = ["DarknetLR", "translation_for"]
-
-
-def translation_for(
-    schedule: NetSchedule,
-    *,
-    exact: bool = True,
-    ngpus: int = 1,
-    multigpu: str = "images",
-    images_per_step: int | None = None,
-    scratch: bool = False,
-    seed: int = 0,
-) -> Translation:
-    """The step → batch → LR mapping of ``schedule`` under the given options."""
-    if not isinstance(schedule, NetSchedule):
-        raise TypeError(f"expected a NetSchedule, got {type(schedule).__name__}")
-    return make_translation(
-        schedule.kernel_params(seed),
-        schedule.images_per_iteration,
-        exact=exact,
-        ngpus=ngpus,
-        multigpu=multigpu,
-        images_per_step=images_per_step,
-        scratch=scratch,
-    )
 
 
 class DarknetLR(DarknetScheduler):
