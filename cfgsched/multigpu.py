@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cfgsched import _kernel_mgpu
+from cfgsched._kernel_position import ngpus_lr
 from cfgsched.oracle import darknet_lr
 from cfgsched.schedule import FORKS, NetSchedule, f32
 
@@ -22,9 +23,6 @@ __all__ = [
     "multigpu_trace",
     "scaled_lr",
 ]
-
-#: Forks whose ``train_detector`` multiplies learning_rate by the GPU count.
-FORKS_SCALING_LR = ("alexeyab", "pjreddie")
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,9 +52,7 @@ class MultiGpuTrace:
 
 def scaled_lr(schedule: NetSchedule, ngpus: int) -> float:
     """learning_rate as the fork trains with it on ``ngpus`` GPUs (``f32(lr * n)`` or lr)."""
-    if schedule.fork in FORKS_SCALING_LR:
-        return f32(schedule.learning_rate * ngpus)
-    return schedule.learning_rate
+    return ngpus_lr(FORKS.index(schedule.fork), schedule.learning_rate, ngpus)
 
 
 def mgpu_config(
