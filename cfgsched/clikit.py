@@ -6,7 +6,6 @@ import contextlib
 import functools
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -100,6 +99,8 @@ def atomic_output(path: str, *, force: bool, binary: bool = False) -> Iterator[I
     if target.exists() and not force:
         raise fail(f"{path}: exists; use --force to overwrite")
     directory = target.parent if str(target.parent) else Path(".")
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
         os.fchmod(fd, _mode_for(target))

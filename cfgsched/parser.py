@@ -22,11 +22,14 @@ import os
 import re
 import struct
 from dataclasses import dataclass, field
-from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from cfgsched._kernel import ctrunc_div, f32
 from cfgsched.errors import CfgError, CfgWarning
 from cfgsched.schedule import FORKS, LayerLR, NetSchedule, Policy
+
+if TYPE_CHECKING:
+    from fractions import Fraction
 
 __all__ = ["Entry", "Section", "load", "parse", "read_sections"]
 
@@ -37,7 +40,7 @@ _LONG_MAX = (1 << 63) - 1
 _FLT_MAX = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]
 _FLT_MIN = 1.1754943508222875e-38
 #: Values at or above this magnitude round to infinity in float32 (FLT_MAX + half an ulp).
-_F32_OVERFLOW = Fraction(2**128 - 2**103)
+_F32_OVERFLOW = 2**128 - 2**103
 
 #: Characters each C fork's ``strip()`` removes from every line.
 _C_STRIP = {"alexeyab": " \t\n\r", "pjreddie": " \t\n"}
@@ -218,6 +221,8 @@ def _decimal_fraction(text: str) -> Fraction | None:
     Very long fractions keep 200 significant digits plus a sticky digit, which rounds to
     float32 exactly like the full string.
     """
+    from fractions import Fraction
+
     neg = text.startswith("-")
     body = text.lstrip("-")
     ip, _, fp = body.partition(".")
@@ -248,6 +253,8 @@ def _f32_cast_int(x: float) -> int:
 
 def _nearest_f32(q: Fraction) -> float:
     """The float32 nearest to the exact rational ``q`` (ties to even), as ``strtof`` does."""
+    from fractions import Fraction
+
     if q == 0:
         return 0.0
     if abs(q) >= _F32_OVERFLOW:

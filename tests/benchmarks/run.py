@@ -218,7 +218,11 @@ data = plot.plot_data(plot.build_variants([], options=opts))
 plot.save(plot.draw(data), io.BytesIO(), "png")
 dt = time.perf_counter() - t0
 peak = tracemalloc.get_traced_memory()[1] if traced else 0
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+try:  # VmHWM: this process's own peak (ru_maxrss would include the parent's before exec)
+    with open("/proc/self/status") as fh:
+        rss = next(int(x.split()[1]) for x in fh if x.startswith("VmHWM")) * 1024
+except (OSError, StopIteration):
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(dt, peak, rss)
 """
 
@@ -241,7 +245,7 @@ def bench_plot(repeats: int, n_big: int, n_small: int) -> list[Figure]:
     small = [_plot_once(n_small) for _ in range(repeats)]
     t_big = statistics.median(x[0] for x in big)
     t_small = statistics.median(x[0] for x in small)
-    peak_mb = _plot_once(n_big, traced=True)[1] / 2**20
+    traced_mb = _plot_once(n_big, traced=True)[1] / 2**20
     rss_mb = max(x[2] for x in big) / 2**20
     rss_small_mb = max(x[2] for x in small) / 2**20
     return [
@@ -256,12 +260,12 @@ def bench_plot(repeats: int, n_big: int, n_small: int) -> list[Figure]:
         ),
         Figure(
             "plot_memory",
-            f"peak memory of the {n_big:,}-batch plot (traced allocations; process RSS)",
-            f"{peak_mb:.0f} MB traced, {rss_mb:.0f} MB RSS",
+            f"peak memory of the {n_big:,}-batch plot (process peak RSS; traced numpy/Python)",
+            f"{rss_mb:.0f} MB RSS, {traced_mb:.0f} MB traced",
             f"{rss_small_mb:.0f} MB RSS at {n_small:,}",
             rss_mb / rss_small_mb,
             "≤ 300 MB",
-            peak_mb <= 300,
+            rss_mb <= 300,
         ),
     ]
 
