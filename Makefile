@@ -16,7 +16,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/cfgsched convert sample_cfgs/yolov4.cfg -o - | head -n 40
+	# translate the bundled yolov4-style cfg, then prove the module against darknet's formula
+	$(VENV)/bin/cfgsched convert sample_cfgs/yolov4.cfg -o lr_schedule.py --force
+	head -n 20 lr_schedule.py
+	$(VENV)/bin/cfgsched diff sample_cfgs/yolov4.cfg --module lr_schedule.py
 	$(VENV)/bin/cfgsched explain sample_cfgs/yolov4.cfg --at 1,1000,400000,500500
 
 lint: $(STAMP)
