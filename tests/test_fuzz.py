@@ -230,3 +230,53 @@ def test_plot_never_crashes(
         p.name for p in tmp.iterdir() if p.name not in ("mutant.cfg", "out.png")
     ]
     assert leftovers == [], leftovers
+
+
+HUGE = {
+    "poly": "[net]\nbatch=64\nsubdivisions=16\nwidth=416\nheight=416\nchannels=3\n"
+    "policy=poly\npower=4\nlearning_rate=0.01\nburn_in=1000\nmax_batches=2147483647\n"
+    "\n[maxpool]\n",
+    "sgdr": "[net]\nbatch=64\nsubdivisions=16\nwidth=416\nheight=416\nchannels=3\n"
+    "policy=sgdr\nsgdr_cycle=1\nsgdr_mult=1\nlearning_rate=0.01\nmax_batches=2147483647\n"
+    "\n[maxpool]\n",
+}
+TIME_BIN = Path("/usr/bin/time")
+#: Peak RSS a command may reach on a 2^31-batch schedule (torch alone is ~300 MB).
+MAX_RSS_MB = 1024
+
+
+@pytest.mark.skipif(not TIME_BIN.exists(), reason="/usr/bin/time is not installed")
+@pytest.mark.parametrize("policy", sorted(HUGE))
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["explain", "{cfg}"],
+        ["lint", "{cfg}"],
+        ["convert", "{cfg}"],
+        ["diff", "{cfg}"],
+        ["plot", "{cfg}", "-o", "{out}"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_huge_schedules_finish_in_bounded_memory(
+    policy: str, args: list[str], tmp_path: Path
+) -> None:
+    """max_batches 2^31-1 (and a one-batch sgdr cycle): no hang, bounded peak memory."""
+    import subprocess
+    import sys
+
+    cfg = tmp_path / f"huge-{policy}.cfg"
+    cfg.write_text(HUGE[policy])
+    out = tmp_path / "out.png"
+    argv = [a.format(cfg=cfg, out=out) for a in args]
+    cli = Path(sys.executable).parent / "cfgsched"
+    res = subprocess.run(
+        [str(TIME_BIN), "-f", "maxrss_kb=%M", str(cli), *argv],
+        capture_output=True,
+        text=True,
+        timeout=SECONDS_PER_RUN * 2,
+        check=False,
+    )
+    assert res.returncode in (0, 1), res.stderr[-1000:]
+    rss_kb = int(res.stderr.rsplit("maxrss_kb=", 1)[1].split()[0])
+    assert rss_kb / 1024 < MAX_RSS_MB, f"{argv[0]}: {rss_kb / 1024:.0f} MB"
