@@ -9,6 +9,7 @@ and replays the rest; writes ``OUTDIR/rank<r>.json`` with what it saw.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,13 @@ def main() -> None:
         "weights": [p.detach().flatten().tolist() for p in model.parameters()],
     }
     (out / f"rank{rank}.json").write_text(json.dumps(result))
+    dist.barrier()
+    del model, model2, opt, opt2, sched, sched2
     dist.destroy_process_group()
+    sys.stdout.flush()
+    # skip interpreter teardown: gloo's background threads can abort ("terminate called
+    # without an active exception") while Python tears down; the results are written
+    os._exit(0)
 
 
 if __name__ == "__main__":

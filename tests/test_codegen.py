@@ -23,6 +23,7 @@ import cfgsched
 from cfgsched import NetSchedule, darknet_lr, multigpu_trace
 from cfgsched.cli import main
 from cfgsched.codegen import JSON_SCHEMA, CodegenError, generate, safe_name
+from tests.golden import GOLDEN, float_to_bits
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_cfgs"
@@ -160,6 +161,10 @@ def test_multigpu_trace_and_torch_batch_modules(tmp_path: Path) -> None:
     out = step_and_pickle(trace, 1300, 100, [0, 1, 2])
     t = multigpu_trace(schedule, 2, iterations=1400)
     assert bits(out["first"] + out["after_state"]) == bits(t.lr)
+    # and the first 1300 iterations are what darknet's C code printed for GPU 0
+    gold = json.loads((GOLDEN / "alexeyab" / "mgpu_yolov4_head.json").read_text())
+    (n2,) = [tr for tr in gold["traces"] if tr["ngpus"] == 2]
+    assert bits(out["first"]) == [int(h, 16) for h in n2["gpu0_lr_hex"][:1300]]
 
     ddp = convert(
         tmp_path / "b",
@@ -506,9 +511,9 @@ def test_readme_quickstart_lines_run(tmp_path: Path) -> None:
     )
     out = run_isolated(module, body)
     schedule = cfgsched.load(SAMPLES / "yolov4.cfg")
-    assert out["lr"] == float(
-        darknet_lr(schedule, 2)
-    )  # one step done: the next is b = 2
+    # one step done: the next is b = 2, whose value darknet's C code printed
+    gold = json.loads((GOLDEN / "alexeyab" / "real_yolov4.json").read_text())
+    assert float_to_bits(out["lr"]) == int(gold["lr_hex"][gold["batches"].index(2)], 16)
     assert out["momentum"] == schedule.momentum
 
 

@@ -44,22 +44,29 @@ def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, object]]:
         "GLOO_SOCKET_IFNAME": "lo",
         "PYTHONPATH": str(WORKER.parents[1]),
     }
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nnodes",
-        "1",
-        "--nproc_per_node",
-        "2",
-        "--master_addr",
-        "127.0.0.1",
-        "--master_port",
-        str(free_port()),
-        str(WORKER),
-        str(out),
-    ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+
+    def run(port: int) -> subprocess.CompletedProcess[str]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nnodes",
+            "1",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(port),
+            str(WORKER),
+            str(out),
+        ]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+
+    proc = run(free_port())
+    if proc.returncode != 0:
+        # once more on a new port: another process may have taken the probed one
+        proc = run(free_port())
     assert proc.returncode == 0, proc.stderr[-4000:]
     return [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
 

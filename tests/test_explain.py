@@ -73,6 +73,7 @@ def test_points_and_phase_boundaries_match_golden(case: EvalCase) -> None:
     gold = golden_at(case)
     ftz = case.ftz_batches()
     e = ex(case.cfg_text, fork=case.fork, at=list(gold))
+    assert sorted(p.batch for p in e.points) == sorted(gold)
     for p in e.points:
         assert p.step == p.batch - 1
         if p.batch not in ftz:

@@ -94,9 +94,12 @@ def test_incremental_counters_match_golden(
         assert _kernel_mgpu.mgpu_step(cfg, state) is None
 
 
+@needs_golden
 def test_golden_traces_cover_forks_and_variants() -> None:
-    if not TRACES:
-        pytest.skip("golden data folder is absent")
+    assert {case for _, case, _, _ in TRACES} >= {
+        "mgpu_steps_small",
+        "mgpu_yolov4_head",
+    }
     kinds = {(fork, int(t["ngpus"]), t["variant"]) for fork, _, _, t in TRACES}
     for fork in ("alexeyab", "pjreddie", "hankai"):
         for n in (1, 2, 4):

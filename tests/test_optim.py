@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -175,14 +176,27 @@ def test_layer_multipliers_as_group_lrs() -> None:
 
 
 def test_multipliers_reach_darknet_lr_scheduler() -> None:
-    s = schedule()
+    """Layer multipliers hold through DarknetLR's steps (burn-in and a step drop)."""
+    s = cfgsched.parse(CFG.replace("decay=0.01\n", "decay=0.01\npolicy=steps\n"
+                                   "steps=3\nscales=.1\nburn_in=2\n"))  # fmt: skip
     m = tiny()
     opt = build_optimizer(m, s, layer_index={"conv": 0, "bn": 0, "conv2": 1, "fc": 2})
     sched = cfgsched.DarknetLR(opt, s)
-    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
-    assert lr_of[id(m.conv.weight)] == s.learning_rate
-    assert lr_of[id(m.fc.weight)] == pytest.approx(2 * s.learning_rate, rel=1e-7)
-    assert sched.get_last_lr()
+    group_of = {id(p): g for g in opt.param_groups for p in g["params"]}
+    f32 = np.float32
+    lr = f32(0.05)
+    # darknet by hand: b=1 burn-in lr*(1/2)^4; b=2 lr; b>=3 lr*0.1 (float32 product)
+    want = [
+        float(f32(float(lr) * (float(f32(1) / f32(2)) ** 4))),
+        float(lr),
+        float(f32(lr * f32(0.1))),
+        float(f32(lr * f32(0.1))),
+    ]
+    for b, expected in enumerate(want, start=1):
+        assert group_of[id(m.conv.weight)]["lr"] == expected, b
+        assert group_of[id(m.fc.weight)]["lr"] == pytest.approx(2 * expected, rel=1e-7)
+        opt.step()
+        sched.step()
 
 
 def test_adam_selected_with_betas_and_eps() -> None:

@@ -39,6 +39,9 @@ def test_v02_has_64bit_seen(tmp_path: Path) -> None:
     # batch=64 subdivisions=16: mini-batch 4, 64 images per iteration -> 500200
     sched = NetSchedule(batch=64, subdivisions=16, mini_batch=4)
     assert h.iteration(sched) == 500200
+    # batch=60 subdivisions=16: mini-batch 3, so 48 images per iteration (not cfg batch 60)
+    uneven = NetSchedule(batch=60, subdivisions=16, mini_batch=3)
+    assert h.iteration(uneven) == 32012800 // 48 == 666933
     # the same weights under batch=32 subdivisions=8 (32 images per iteration): 1000400
     assert h.iteration(NetSchedule(batch=32, subdivisions=8, mini_batch=4)) == 1000400
     # not a multiple: integer division (seen 100 images, 64 per iteration -> 1)
