@@ -609,9 +609,13 @@ def _docstring(
         if with_optimizer:
             lines.append("    optimizer = lr_schedule.build_optimizer(model)")
         else:
-            lines.append(
-                "    optimizer = torch.optim.SGD(model.parameters(), lr=lr_schedule.LEARNING_RATE)"
-            )
+            lines += [
+                "    optimizer = torch.optim.SGD(",
+                "        model.parameters(),",
+                "        lr=lr_schedule.LEARNING_RATE,",
+                "        momentum=lr_schedule.MOMENTUM,",
+                "    )  # convert --with-optimizer adds darknet's weight decay rule",
+            ]
         lines += [
             "    scheduler = lr_schedule.build_scheduler(optimizer)",
             "    # each step: loss.backward(); optimizer.step(); scheduler.step()",
