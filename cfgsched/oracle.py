@@ -268,17 +268,24 @@ def _rate(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32
     return out
 
 
-def _burn_in(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
-    with np.errstate(all="ignore"):
-        x = _to_f32(b) / _F32(_kernel.f32(float(p.burn_in)))
+def _lr_times_pow(
+    p: _kernel.Params, b: npt.NDArray[np.int64], base: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """``f32(lr * pow(base, power))``: double ``pow``, or hankai's ``powf``."""
     if p.fork == _kernel.FORK_HANKAI:
-        y = _ctypes_many(_kernel.powf, x, p.power)
+        y = _ctypes_many(_kernel.powf, base, p.power)
         with np.errstate(all="ignore"):
             return (p.lr * y.astype(_F64)).astype(_F32)
-    y64, check = _pow_estimate(x.astype(_F64), p.power)
+    y64, check = _pow_estimate(base.astype(_F64), p.power)
     with np.errstate(all="ignore"):
         z = p.lr * y64
     return _finish(p, b, z, check)
+
+
+def _burn_in(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+    with np.errstate(all="ignore"):
+        x = _to_f32(b) / _F32(_kernel.f32(float(p.burn_in)))
+    return _lr_times_pow(p, b, x)
 
 
 def _policy(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
@@ -353,14 +360,7 @@ def _steps(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float3
 def _poly(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
     with np.errstate(all="ignore"):
         base = _F32(1.0) - _to_f32(b) / _F32(_kernel.f32(float(p.max_batches)))
-    if p.fork == _kernel.FORK_HANKAI:
-        y = _ctypes_many(_kernel.powf, base, p.power)
-        with np.errstate(all="ignore"):
-            return (p.lr * y.astype(_F64)).astype(_F32)
-    y64, check = _pow_estimate(base.astype(_F64), p.power)
-    with np.errstate(all="ignore"):
-        z = p.lr * y64
-    return _finish(p, b, z, check)
+    return _lr_times_pow(p, b, base)
 
 
 def _sigmoid(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
