@@ -29,6 +29,21 @@ class UsageFailure(click.ClickException):
         click.echo(f"cfgsched: error: {self.format_message()}", err=True)
 
 
+def fork_option(
+    help: str = "darknet fork whose reading rules and formulas apply.",
+) -> Callable[[F], F]:
+    """``--fork alexeyab|pjreddie|hankai`` (one value; default alexeyab)."""
+    from cfgsched.schedule import DEFAULT_FORK, FORKS
+
+    return click.option(
+        "--fork",
+        type=click.Choice(FORKS),
+        default=DEFAULT_FORK,
+        show_default=True,
+        help=help,
+    )
+
+
 def fail(message: str) -> UsageFailure:
     """Build the one-line, exit-2 error for ``message``."""
     return UsageFailure(message.replace("\n", " "))

@@ -7,7 +7,6 @@ import sys
 import click
 
 from cfgsched import clikit
-from cfgsched.schedule import FORKS
 
 
 def _read_exact(path: str) -> tuple[str, str]:
@@ -39,7 +38,7 @@ is added after the last [net] entry.
 Exit status: 0 written, 2 bad cfg, key or value (nothing written).""",
 )
 @click.argument("cfg", metavar="CFG")
-@click.option("--fork", type=click.Choice(FORKS), default="alexeyab", show_default=True)
+@clikit.fork_option()
 @click.option(
     "--gpus",
     type=click.IntRange(min=1),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from cfgsched import clikit
-from cfgsched.schedule import FORKS
 
 
 @click.command(
@@ -55,7 +54,7 @@ Exit status: 0 written, 1 no exact native form (--style native),
     metavar="FILE",
     help="Output file; - is stdout. Written atomically.",
 )
-@click.option("--fork", type=click.Choice(FORKS), default="alexeyab", show_default=True)
+@clikit.fork_option()
 @click.option(
     "--gpus", type=click.IntRange(min=1), default=1, show_default=True, metavar="N"
 )

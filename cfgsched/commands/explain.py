@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from cfgsched import clikit
-from cfgsched.schedule import FORKS
 
 #: Largest batch number ``--at`` accepts (int64).
 MAX_BATCH = 2**63 - 1
@@ -40,7 +39,7 @@ Batches are darknet's b (update k uses b = k); torch step i = b - 1.
 Exit status: 0 explained, 2 bad cfg (the fork would stop) or option.""",
 )
 @click.argument("cfg", metavar="CFG")
-@click.option("--fork", type=click.Choice(FORKS), default="alexeyab", show_default=True)
+@clikit.fork_option()
 @click.option(
     "--at", "at", metavar="B,...", help="Also print darknet's LR at these batches."
 )

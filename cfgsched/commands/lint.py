@@ -6,7 +6,6 @@ import click
 
 from cfgsched import clikit
 from cfgsched.errors import CfgError
-from cfgsched.schedule import FORKS
 
 
 @click.command(
@@ -29,12 +28,8 @@ forks are tried), W2xx schedule traps, A3xx advice. The README lists them all.
 Exit status: 0 clean, 1 findings, 2 unreadable file or bad option.""",
 )
 @click.argument("cfgs", nargs=-1, required=True, metavar="CFG...")
-@click.option(
-    "--fork",
-    type=click.Choice(FORKS),
-    default="alexeyab",
-    show_default=True,
-    help="Fork whose schedule the P/W/A rules check (E rules try every fork).",
+@clikit.fork_option(
+    "Fork whose schedule the P/W/A rules check (E rules try every fork)."
 )
 @click.option(
     "--select", multiple=True, help="Only these codes or prefixes (E1,W210,...)."
