@@ -16,8 +16,8 @@ __version__ = "0.1.0"
 
 # name -> module that defines it; loaded on first access (PEP 562).
 _LAZY: dict[str, str] = {
-    "parse": "cfgsched.parser",
-    "load": "cfgsched.parser",
+    "parse": "cfgsched.reader.parser",
+    "load": "cfgsched.reader.parser",
     "darknet_lr": "cfgsched.oracle",
     "darknet_lr_scalar": "cfgsched.oracle",
     "multigpu_trace": "cfgsched.multigpu",
@@ -25,9 +25,9 @@ _LAZY: dict[str, str] = {
     "advised_schedule": "cfgsched.multigpu",
     "read_weights_header": "cfgsched.weights",
     "WeightsHeader": "cfgsched.weights",
-    "DarknetLR": "cfgsched.torch_sched",
-    "native_scheduler": "cfgsched.native",
-    "build_optimizer": "cfgsched.optim",
+    "DarknetLR": "cfgsched.translate.darknet_lr",
+    "native_scheduler": "cfgsched.translate.native",
+    "build_optimizer": "cfgsched.translate.optim",
 }
 
 __all__ = [
@@ -45,11 +45,11 @@ __all__ = [
 
 if TYPE_CHECKING:
     from cfgsched.multigpu import MultiGpuTrace, advised_schedule, multigpu_trace
-    from cfgsched.native import native_scheduler
-    from cfgsched.optim import build_optimizer
     from cfgsched.oracle import darknet_lr, darknet_lr_scalar
-    from cfgsched.parser import load, parse
-    from cfgsched.torch_sched import DarknetLR
+    from cfgsched.reader.parser import load, parse
+    from cfgsched.translate.darknet_lr import DarknetLR
+    from cfgsched.translate.native import native_scheduler
+    from cfgsched.translate.optim import build_optimizer
     from cfgsched.weights import WeightsHeader, read_weights_header
 
 

@@ -1,6 +1,6 @@
 """Multi-GPU darknet runs (``-gpus 0,1,...``): GPU 0's batch number and LR per loop iteration.
 
-The counter rules live in :mod:`cfgsched._kernel_mgpu` (standard library only); this module
+The counter rules live in :mod:`cfgsched.kernel.mgpu` (standard library only); this module
 adds the learning rates and the AlexeyAB README advice for n GPUs.
 """
 
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from cfgsched import _kernel_mgpu
-from cfgsched._kernel_position import ngpus_lr
+from cfgsched.kernel import mgpu as _kernel_mgpu
+from cfgsched.kernel.position import ngpus_lr
 from cfgsched.oracle import darknet_lr
 from cfgsched.schedule import FORKS, NetSchedule, f32
 
@@ -58,7 +58,7 @@ def scaled_lr(schedule: NetSchedule, ngpus: int) -> float:
 def mgpu_config(
     schedule: NetSchedule, ngpus: int, *, scratch: bool = False
 ) -> _kernel_mgpu.MgpuConfig:
-    """The :class:`cfgsched._kernel_mgpu.MgpuConfig` of ``schedule`` on ``ngpus`` GPUs."""
+    """The :class:`cfgsched.kernel.mgpu.MgpuConfig` of ``schedule`` on ``ngpus`` GPUs."""
     if ngpus < 1:
         raise ValueError(f"ngpus must be >= 1, got {ngpus}")
     fork = FORKS.index(schedule.fork) if schedule.fork in FORKS else 0

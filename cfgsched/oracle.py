@@ -1,7 +1,7 @@
 """The reference darknet learning rate, vectorized over numpy arrays of batch numbers.
 
-:func:`darknet_lr` equals :func:`cfgsched._kernel.rate` (the scalar formulas, checked bit for
-bit against darknet's own C code) for every batch number, every fork and every policy.
+:func:`darknet_lr` equals :func:`cfgsched.kernel.formulas.rate` (the scalar formulas, checked
+bit for bit against darknet's own C code) for every batch number, every fork and every policy.
 
 How it stays exact although numpy's ``pow``/``exp``/``cos`` are not the C library's:
 
@@ -38,7 +38,7 @@ from typing import overload
 import numpy as np
 import numpy.typing as npt
 
-from cfgsched import _kernel
+from cfgsched.kernel import formulas as _kernel
 from cfgsched.schedule import NetSchedule
 
 __all__ = ["darknet_lr", "darknet_lr_scalar"]
@@ -63,7 +63,7 @@ _CHUNK = 1 << 14
 def darknet_lr_scalar(schedule: NetSchedule, b: int, *, seed: int = 0) -> float:
     """darknet's learning rate at batch ``b`` (``b >= 0``) as a Python float (float32 value).
 
-    A thin wrapper over :func:`cfgsched._kernel.rate`; ``seed`` drives the ``random`` policy.
+    A thin wrapper over :func:`cfgsched.kernel.formulas.rate`; ``seed`` drives ``random``.
     """
     b = _check_scalar(b)
     return _kernel.rate(schedule.kernel_params(seed), b)
@@ -84,7 +84,7 @@ def darknet_lr(
 
     ``b`` is an int (gives an ``np.float32``) or an integer array of any shape (gives a
     float32 array of that shape); every value must be in ``[0, 2**63)``. The result equals
-    :func:`cfgsched._kernel.rate` bit for bit, NaN and infinities included. In a single-GPU
+    :func:`cfgsched.kernel.formulas.rate` bit for bit, NaN and infinities included. In a single-GPU
     run the k-th weight update (k = 1, 2, ...) uses ``b = k``.
 
     ``random`` policy: the draw for batch ``b`` is the kernel's counter-based

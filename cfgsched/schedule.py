@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
-from cfgsched import _kernel
 from cfgsched.errors import CfgWarning
+from cfgsched.kernel import formulas as _kernel
 
 if TYPE_CHECKING:
-    from cfgsched._kernel_position import Translation
+    from cfgsched.kernel.position import Translation
 
 #: Fork names; the index of each is its ``_kernel.FORK_*`` code.
 FORKS: tuple[str, ...] = ("alexeyab", "pjreddie", "hankai")
@@ -116,7 +116,7 @@ class NetSchedule:
         return self.mini_batch * self.subdivisions
 
     def kernel_params(self, seed: int = 0) -> _kernel.Params:
-        """The numbers :func:`cfgsched._kernel.rate` needs (``seed`` drives ``random``)."""
+        """The numbers :func:`cfgsched.kernel.formulas.rate` needs (``seed`` drives ``random``)."""
         return _kernel.Params(
             fork=FORKS.index(self.fork) if self.fork in FORKS else 0,
             policy=int(self.policy),
@@ -188,7 +188,7 @@ def translation_for(
     seed: int = 0,
 ) -> Translation:
     """The step → batch → LR mapping of ``schedule`` under the given options."""
-    from cfgsched._kernel_position import make_translation
+    from cfgsched.kernel.position import make_translation
 
     if not isinstance(schedule, NetSchedule):
         raise TypeError(f"expected a NetSchedule, got {type(schedule).__name__}")

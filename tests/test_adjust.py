@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cfgsched.adjust import Edit, apply_edits, check_edit, float_text
 from cfgsched.cli import main
 from cfgsched.errors import CfgError
-from cfgsched.parser import parse
+from cfgsched.reader.editor import Edit, apply_edits, check_edit, float_text
+from cfgsched.reader.parser import parse
 from tests.golden import DARKNET_CFGS, needs_darknet_cfgs
 
 CFGSCHED = str(Path(sys.executable).with_name("cfgsched"))

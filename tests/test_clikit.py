@@ -14,13 +14,13 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from cfgsched import clikit
+from cfgsched.cli import kit as clikit
 from cfgsched.errors import CfgError
 
 SLOW_WRITER = textwrap.dedent(
     """
     import sys, time
-    from cfgsched.clikit import atomic_output
+    from cfgsched.cli.kit import atomic_output
     with atomic_output(sys.argv[1], force=True) as fh:
         for i in range(200):
             fh.write("new line %d\\n" % i)

@@ -1,6 +1,6 @@
 """``cfgsched diff``: real torch schedulers against the C formula, and schedule vs schedule.
 
-Expected values come from the scalar kernel (``cfgsched._kernel.rate``), never from the code
+Expected values come from the scalar kernel (``cfgsched.kernel.formulas.rate``), never from the code
 under test.
 """
 
@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from cfgsched import _kernel
 from cfgsched.cli import main
-from cfgsched.diff import Tolerance, boundaries, diff_schedules, diff_torch
-from cfgsched.parser import load, parse
+from cfgsched.kernel import formulas as _kernel
+from cfgsched.reader.parser import load, parse
+from cfgsched.tools.diff import Tolerance, boundaries, diff_schedules, diff_torch
 from tests.golden import DARKNET_CFGS, ROOT, needs_darknet_cfgs
 
 CFGSCHED = str(ROOT / ".venv" / "bin" / "cfgsched")
@@ -45,8 +45,8 @@ def write_module(tmp_path: Path, body: str) -> str:
 
 OFF_BY_ONE = """
     import torch
-    from cfgsched import _kernel
-    from cfgsched.parser import load
+    from cfgsched.kernel import formulas as _kernel
+    from cfgsched.reader.parser import load
 
     P = load({cfg!r}).kernel_params()
 
@@ -59,7 +59,7 @@ OFF_BY_ONE = """
 
 SCALED = """
     from cfgsched import DarknetLR
-    from cfgsched.parser import load
+    from cfgsched.reader.parser import load
 
     S = load({cfg!r})
 

@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cfgsched.cli import main
-from cfgsched.explain import SCHEMA, Explanation, explain, explain_text
-from cfgsched.parser import parse
+from cfgsched.reader.parser import parse
+from cfgsched.tools.explain import SCHEMA, Explanation, explain, explain_text
 from tests.golden import (
     DARKNET_CFGS,
     EvalCase,

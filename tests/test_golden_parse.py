@@ -11,9 +11,9 @@ import re
 
 import pytest
 
-from cfgsched._kernel import f32
 from cfgsched.errors import CfgError
-from cfgsched.parser import parse
+from cfgsched.kernel.formulas import f32
+from cfgsched.reader.parser import parse
 from tests.golden import GOLDEN, EvalCase, case_ids, eval_cases, needs_golden
 
 pytestmark = needs_golden

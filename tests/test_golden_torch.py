@@ -19,7 +19,7 @@ import torch
 
 from cfgsched import NetSchedule, Policy, load, parse
 from cfgsched.schedule import f32
-from cfgsched.torch_sched import DarknetLR
+from cfgsched.translate.darknet_lr import DarknetLR
 from tests.golden import (
     DARKNET_CFGS,
     EvalCase,

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from cfgsched.cli import main
 from cfgsched.errors import CfgWarning
-from cfgsched.lint import ALL_CODES, EXHAUSTIVE_LIMIT, RULES, lint_text
-from cfgsched.parser import parse
+from cfgsched.reader.parser import parse
+from cfgsched.tools.lint import ALL_CODES, EXHAUSTIVE_LIMIT, RULES, lint_text
 from tests.golden import (
     DARKNET_CFGS,
     ROOT,

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cfgsched
-from cfgsched import NetSchedule, Policy, _kernel_mgpu
+from cfgsched import NetSchedule, Policy
+from cfgsched.kernel import mgpu as _kernel_mgpu
 from cfgsched.multigpu import advised_schedule, mgpu_config, multigpu_trace
 from cfgsched.schedule import f32
 from tests.golden import (

@@ -1,7 +1,7 @@
 """native_scheduler: torch built-ins only where exact, otherwise NotExactError.
 
-References are independent of cfgsched.native: the golden LR bits printed by darknet's C
-code, and ``cfgsched._kernel.rate`` (verified bit for bit against every golden point).
+References are independent of cfgsched.translate.native: the golden LR bits printed by darknet's C
+code, and ``cfgsched.kernel.formulas.rate`` (verified bit for bit against every golden point).
 Every returned scheduler is driven for real (``optimizer.step()``, ``scheduler.step()``).
 """
 
@@ -21,9 +21,9 @@ from torch.optim.lr_scheduler import LinearLR, LRScheduler, PolynomialLR
 
 import cfgsched
 from cfgsched import NetSchedule, NotExactError
-from cfgsched._kernel import rate
-from cfgsched.native import REL_TOL, native_plan, native_scheduler
+from cfgsched.kernel.formulas import rate
 from cfgsched.schedule import f32
+from cfgsched.translate.native import REL_TOL, native_plan, native_scheduler
 from tests.golden import EvalCase, case_ids, eval_cases, float_to_bits, needs_golden
 
 OK_CASES = [c for c in eval_cases() if c.ok]

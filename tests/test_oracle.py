@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cfgsched import NetSchedule, Policy, _kernel, oracle
+from cfgsched import NetSchedule, Policy, oracle
+from cfgsched.kernel import formulas as _kernel
 from cfgsched.oracle import darknet_lr, darknet_lr_scalar
 from cfgsched.schedule import f32
 from tests.golden import bits, float_to_bits
@@ -356,7 +357,7 @@ def test_modules_do_not_import_torch_or_matplotlib() -> None:
     import sys
 
     code = (
-        "import sys, cfgsched.oracle, cfgsched.multigpu, cfgsched.weights, cfgsched._kernel_mgpu;"
+        "import sys, cfgsched.oracle, cfgsched.multigpu, cfgsched.weights, cfgsched.kernel.mgpu;"
         "bad = [m for m in ('torch', 'matplotlib') if m in sys.modules];"
         "assert not bad, bad"
     )

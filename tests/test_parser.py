@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cfgsched import _kernel
 from cfgsched.errors import CfgError
-from cfgsched.parser import Entry, Section, load, parse, read_sections
+from cfgsched.kernel import formulas as _kernel
+from cfgsched.reader.parser import Entry, Section, load, parse, read_sections
 from cfgsched.schedule import WARNING_CODES, Policy
 from tests.golden import DARKNET_CFGS, GOLDEN, needs_darknet_cfgs
 

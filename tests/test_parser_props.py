@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cfgsched._kernel import f32
 from cfgsched.errors import CfgError
-from cfgsched.parser import c_atof, c_atoi, hk_stof, parse, read_sections
+from cfgsched.kernel.formulas import f32
+from cfgsched.reader.parser import c_atof, c_atoi, hk_stof, parse, read_sections
 from cfgsched.schedule import NetSchedule, Policy
 from tests.golden import DARKNET_CFGS, needs_darknet_cfgs
 

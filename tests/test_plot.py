@@ -1,6 +1,6 @@
 """``cfgsched plot``: the figure's data equals darknet's LR; markers, regions, overlays, files.
 
-Expected values come from the scalar kernel (``cfgsched._kernel.rate``) or from a brute-force
+Expected values come from the scalar kernel (``cfgsched.kernel.formulas.rate``) or from a
 reduction of the oracle, never from the code under test.
 """
 
@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cfgsched import _kernel, plot
 from cfgsched.cli import main
+from cfgsched.kernel import formulas as _kernel
 from cfgsched.oracle import darknet_lr
-from cfgsched.parser import load, parse
+from cfgsched.reader.parser import load, parse
+from cfgsched.tools import plot
 from tests.golden import DARKNET_CFGS, ROOT, needs_darknet_cfgs
 
 CFGSCHED = str(ROOT / ".venv" / "bin" / "cfgsched")

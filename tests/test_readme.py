@@ -28,7 +28,7 @@ import torch.distributed as dist
 from torch import nn
 
 import cfgsched
-from cfgsched._kernel import rate
+from cfgsched.kernel.formulas import rate
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

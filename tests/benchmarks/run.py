@@ -169,7 +169,7 @@ def bench_diff(repeats: int, quick: bool) -> list[Figure]:
     import torch
 
     import cfgsched
-    from cfgsched import diff as diff_mod
+    from cfgsched.tools import diff as diff_mod
 
     sched = cfgsched.load(str(YOLOV4))
     if quick:
@@ -208,7 +208,7 @@ def bench_diff(repeats: int, quick: bool) -> list[Figure]:
 
 _PLOT_CHILD = """
 import io, sys, time, tracemalloc, resource
-from cfgsched import plot
+from cfgsched.tools import plot
 n, traced = sys.argv[1], sys.argv[2] == "traced"
 if traced:
     tracemalloc.start()

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from cfgsched import clikit
+from cfgsched.cli import kit as clikit
 from cfgsched.schedule import FORKS
 
 #: (option, help) for every [net] schedule key that has its own option.
@@ -149,7 +149,7 @@ def plot(
     Example:
       cfgsched plot sample_cfgs/yolov4.cfg -o yolov4-lr.png
     """
-    from cfgsched import plot as lib
+    from cfgsched.tools import plot as lib
 
     options: dict[str, list[str]] = {}
     for dest, values in schedule_opts.items():

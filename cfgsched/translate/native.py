@@ -44,11 +44,11 @@ from torch.optim.lr_scheduler import (
     PolynomialLR,
 )
 
-from cfgsched._kernel import FORK_PJREDDIE, f32, rate
-from cfgsched._torch_core import Translation, f32_decimal
 from cfgsched.errors import NotExactError
+from cfgsched.kernel.formulas import FORK_PJREDDIE, f32, rate
 from cfgsched.schedule import NetSchedule, Policy
-from cfgsched.torch_sched import translation_for
+from cfgsched.translate.darknet_lr import translation_for
+from cfgsched.translate.scheduler import Translation, f32_decimal
 
 __all__ = ["REL_TOL", "NativePart", "NativePlan", "native_plan", "native_scheduler"]
 

@@ -15,7 +15,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from cfgsched._kernel_position import (
+from cfgsched.kernel.position import (
     MULTIGPU_MODES,
     Translation,
     f32_decimal,

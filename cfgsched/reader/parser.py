@@ -24,8 +24,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from cfgsched._kernel import ctrunc_div, f32
 from cfgsched.errors import CfgError, CfgWarning
+from cfgsched.kernel.formulas import ctrunc_div, f32
 from cfgsched.schedule import FORKS, LayerLR, NetSchedule, Policy
 
 if TYPE_CHECKING:

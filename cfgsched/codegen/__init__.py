@@ -2,8 +2,8 @@
 
 The generated Python module imports only torch and the standard library. Its scheduler is
 not a second copy written by hand: the module is assembled from the source text of
-:mod:`cfgsched._kernel`, :mod:`cfgsched._kernel_mgpu`, :mod:`cfgsched._kernel_position`
-and :mod:`cfgsched._torch_core` (intra-package imports removed), followed by the numbers of
+:mod:`cfgsched.kernel.formulas`, :mod:`cfgsched.kernel.mgpu`, :mod:`cfgsched.kernel.position`
+and :mod:`cfgsched.translate.scheduler` (intra-package imports removed), followed by the numbers of
 this schedule. Rule: a string from the cfg is never pasted into source. Only numbers
 (float32 values written as ``f32(<shortest decimal>)``, which round-trips exactly), names
 and text of cfgsched's own, and the cfg file name reduced to ``[A-Za-z0-9._-]``.
@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from cfgsched import __version__
-from cfgsched._kernel import f32
-from cfgsched._kernel_position import (
+from cfgsched.kernel.formulas import f32
+from cfgsched.kernel.position import (
     MULTIGPU_MODES,
     Translation,
     f32_decimal,
@@ -42,10 +42,10 @@ FORMATS = ("python", "lightning", "json")
 JSON_SCHEMA = "cfgsched-translation/1"
 #: Modules whose source makes up the generated module, in this order.
 EMBEDDED = (
-    "cfgsched._kernel",
-    "cfgsched._kernel_mgpu",
-    "cfgsched._kernel_position",
-    "cfgsched._torch_core",
+    "cfgsched.kernel.formulas",
+    "cfgsched.kernel.mgpu",
+    "cfgsched.kernel.position",
+    "cfgsched.translate.scheduler",
 )
 #: Line length the generated module is formatted for (``ruff format --line-length 100``).
 LINE_LENGTH = 100
@@ -157,10 +157,11 @@ _NESTED_CFGSCHED_IMPORT = re.compile(r"^[ \t]+(?:import|from)[ \t]+cfgsched\b", 
 
 
 def _module_source(name: str) -> str:
-    package, _, module = name.rpartition(".")
-    if package != "cfgsched":
+    parts = name.split(".")
+    if parts[0] != "cfgsched":
         raise CodegenError(f"cannot embed {name}: not a cfgsched module")
-    return (Path(__file__).parent / f"{module}.py").read_text(encoding="utf-8")
+    path = Path(__file__).parent.parent.joinpath(*parts[1:-1], f"{parts[-1]}.py")
+    return path.read_text(encoding="utf-8")
 
 
 def _embedded() -> tuple[set[str], dict[str, set[str]], list[tuple[str, str]]]:
@@ -403,7 +404,7 @@ def _native_source(
     schedule: NetSchedule, t: Translation, horizon: int | None
 ) -> tuple[str, str]:
     """The native ``build_scheduler`` and a description of the torch schedulers it uses."""
-    from cfgsched.native import native_plan
+    from cfgsched.translate.native import native_plan
 
     plan = native_plan(
         schedule,

@@ -13,7 +13,7 @@ from cfgsched import __version__
 
 #: command name -> "module:attribute"; imported only when that command runs (fast start).
 COMMANDS: dict[str, str] = {
-    name: f"cfgsched.commands.{name}:{name}"
+    name: f"cfgsched.cli.{name}:{name}"
     for name in ("convert", "plot", "diff", "explain", "lint", "adjust")
 }
 

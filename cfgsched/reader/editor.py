@@ -177,7 +177,7 @@ def _replace_value(raw: str, value: str, fork: str) -> str:
 
 def apply_edits(text: str, edits: Sequence[Edit], *, fork: str, source: str) -> str:
     """``text`` with ``edits`` applied in place; CfgError if the result does not parse."""
-    from cfgsched.parser import parse
+    from cfgsched.reader.parser import parse
 
     keys = [e.key for e in edits]
     dup = {k for k in keys if keys.count(k) > 1}

@@ -7,11 +7,11 @@ from typing import Any
 
 from torch.optim import Optimizer
 
-from cfgsched._torch_core import (
+from cfgsched.schedule import NetSchedule, translation_for
+from cfgsched.translate.scheduler import (
     DarknetScheduler,
     resume_step,
 )
-from cfgsched.schedule import NetSchedule, translation_for
 
 __all__ = ["DarknetLR", "translation_for"]
 

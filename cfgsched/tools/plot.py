@@ -20,9 +20,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from cfgsched import diff as _diff
 from cfgsched.errors import CfgError, CfgWarning
 from cfgsched.schedule import NetSchedule
+from cfgsched.tools import diff as _diff
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -152,7 +152,7 @@ def parse_variant(
     Values go through the fork's own number rules. Errors and warnings name the cfg line, or
     the option (``--set key=value``) that caused them.
     """
-    from cfgsched.parser import parse
+    from cfgsched.reader.parser import parse
 
     for key, value in changes.items():
         if not _KEY_RE.fullmatch(key):

@@ -12,8 +12,8 @@ import math
 from array import array
 from typing import Any, NamedTuple
 
-from cfgsched._kernel import FORK_HANKAI, Params, f32, rate
-from cfgsched._kernel_mgpu import MgpuConfig, mgpu_batches
+from cfgsched.kernel.formulas import FORK_HANKAI, Params, f32, rate
+from cfgsched.kernel.mgpu import MgpuConfig, mgpu_batches
 
 #: ``multigpu=`` choices: darknet batch ``(i + 1)·n`` (the DDP intent) or GPU 0's real sequence.
 MULTIGPU_MODES = ("images", "trace")

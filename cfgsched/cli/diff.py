@@ -9,13 +9,13 @@ from typing import Any
 
 import click
 
-from cfgsched import clikit
+from cfgsched.cli import kit as clikit
 from cfgsched.errors import NotExactError
 from cfgsched.schedule import FORKS
 
 
 def _parse(path: str, fork: str) -> Any:
-    from cfgsched.parser import parse
+    from cfgsched.reader.parser import parse
 
     text, source = clikit.read_cfg_text(path)
     return parse(text, fork=fork, source=source)
@@ -104,7 +104,7 @@ def diff(
     Example:
       cfgsched diff sample_cfgs/yolov4.cfg
     """
-    from cfgsched import diff as lib
+    from cfgsched.tools import diff as lib
 
     try:
         tol = lib.Tolerance.parse(tolerance)
@@ -124,7 +124,7 @@ def diff(
             raise clikit.fail("--style/--module test a torch scheduler: give one cfg")
         path_a, path_b = cfgs[0], cfgs[-1]
         text_a, src_a = clikit.read_cfg_text(path_a)
-        from cfgsched.parser import parse
+        from cfgsched.reader.parser import parse
 
         a = parse(text_a, fork=fork_a, source=src_a)
         if path_b == path_a:

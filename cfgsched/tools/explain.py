@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from cfgsched.errors import CfgWarning
-from cfgsched.lint import fmt, lint_text, lr_at, sgdr_hangs
 from cfgsched.schedule import NetSchedule, Policy, f32
+from cfgsched.tools.lint import fmt, lint_text, lr_at, sgdr_hangs
 
 #: JSON schema name of ``cfgsched explain --json``.
 SCHEMA = "cfgsched-explain/1"
@@ -473,7 +473,7 @@ def explain_text(
     gpus: int | None = None,
 ) -> Explanation:
     """Parse ``text`` with ``fork`` (CfgError if it fails) and explain it with lint's findings."""
-    from cfgsched.parser import parse
+    from cfgsched.reader.parser import parse
 
     s = parse(text, fork=fork, source=source)
     report = lint_text(text, source=source, fork=fork, images=images, gpus=gpus)

@@ -657,14 +657,14 @@ def scheduler_factory(
     if module is not None:
         return load_module(module)
     if style == "class":
-        from cfgsched.torch_sched import DarknetLR
+        from cfgsched.translate.darknet_lr import DarknetLR
 
         def make_class(optimizer: Any, last_epoch: int) -> Any:
             return DarknetLR(optimizer, schedule, ngpus=ngpus, last_epoch=last_epoch)
 
         return make_class
     if style == "native":
-        from cfgsched.native import native_scheduler
+        from cfgsched.translate.native import native_scheduler
 
         def make_native(optimizer: Any, last_epoch: int) -> Any:
             return native_scheduler(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cfgsched import clikit
+from cfgsched.cli import kit as clikit
 
 #: Largest batch number ``--at`` accepts (int64).
 MAX_BATCH = 2**63 - 1
@@ -58,7 +58,7 @@ def explain(
     as_json: bool,
 ) -> None:
     """Explain a cfg's learning-rate schedule: phases, LRs, images, -gpus."""
-    from cfgsched.explain import explain_text, render
+    from cfgsched.tools.explain import explain_text, render
 
     batches = _batches(at)
     text, source = clikit.read_cfg_text(cfg)

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from cfgsched import _kernel
 from cfgsched.errors import CfgError, CfgWarning
+from cfgsched.kernel import formulas as _kernel
 from cfgsched.schedule import FORKS, WARNING_CODES, NetSchedule, Policy, f32
 
 #: JSON schema name of ``cfgsched lint --format json``.
@@ -107,7 +107,7 @@ def lint_text(
     ``select``/``ignore`` are code prefixes; ``images`` is the dataset size, ``gpus`` the
     ``-gpus`` count (both feed the advice rules).
     """
-    from cfgsched.parser import parse
+    from cfgsched.reader.parser import parse
 
     if fork not in FORKS:
         raise ValueError(f"unknown fork {fork!r} (one of {', '.join(FORKS)})")

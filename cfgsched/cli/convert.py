@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cfgsched import clikit
+from cfgsched.cli import kit as clikit
 
 
 @click.command(
@@ -143,7 +143,7 @@ def convert(
     --with-optimizer, build_optimizer(model).
     """
     from cfgsched.codegen import CodegenError, generate
-    from cfgsched.parser import parse
+    from cfgsched.reader.parser import parse
 
     if torch_batch is None and (accumulate is not None or world_size is not None):
         raise clikit.fail("--accumulate and --world-size need --torch-batch")

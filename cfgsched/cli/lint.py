@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cfgsched import clikit
+from cfgsched.cli import kit as clikit
 from cfgsched.errors import CfgError
 
 
@@ -60,7 +60,7 @@ def lint(
     gpus: int | None,
 ) -> None:
     """Check darknet cfgs for schedule traps, crashes per fork and advice."""
-    from cfgsched.lint import lint_text, split_codes, to_json
+    from cfgsched.tools.lint import lint_text, split_codes, to_json
 
     try:
         sel = split_codes(select) if select else None

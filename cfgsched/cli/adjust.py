@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from cfgsched import clikit
+from cfgsched.cli import kit as clikit
 
 
 def _read_exact(path: str) -> tuple[str, str]:
@@ -68,8 +68,8 @@ def adjust(
     force: bool,
 ) -> None:
     """Write CFG with the multi-GPU advice or --set edits applied in place."""
-    from cfgsched.adjust import apply_edits, gpu_edits, parse_set, resume_point
-    from cfgsched.parser import parse
+    from cfgsched.reader.editor import apply_edits, gpu_edits, parse_set, resume_point
+    from cfgsched.reader.parser import parse
 
     if gpus is None and not sets:
         raise clikit.fail("nothing to adjust: give --gpus N and/or --set KEY=VALUE")

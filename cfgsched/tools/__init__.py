@@ -1,0 +1,1 @@
+"""Library functions behind the commands: diff, plot, explain, lint."""

@@ -1,0 +1,1 @@
+"""Translation targets in torch: the exact scheduler, native compositions, the optimizer."""
