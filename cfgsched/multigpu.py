@@ -14,7 +14,8 @@ import numpy.typing as npt
 from cfgsched.kernel import mgpu as _kernel_mgpu
 from cfgsched.kernel.position import ngpus_lr
 from cfgsched.oracle import darknet_lr
-from cfgsched.schedule import FORKS, NetSchedule, f32
+from cfgsched.schedule import FORKS, NetSchedule
+from cfgsched.translation import advised as advised_schedule
 
 __all__ = [
     "MultiGpuTrace",
@@ -99,16 +100,4 @@ def multigpu_trace(
         phase=np.asarray(phases, dtype=np.int64),
         iteration=np.arange(1, len(batches) + 1, dtype=np.int64),
         ended=ended,
-    )
-
-
-def advised_schedule(schedule: NetSchedule, ngpus: int) -> NetSchedule:
-    """AlexeyAB's README advice for ``ngpus`` GPUs: ``learning_rate / n`` (float32) and
-    ``burn_in * n``, which undoes the fork's ``learning_rate *= n`` (alexeyab, pjreddie;
-    hankai does not multiply, so there the advice lowers the LR)."""
-    if ngpus < 1:
-        raise ValueError(f"ngpus must be >= 1, got {ngpus}")
-    return schedule.with_values(
-        learning_rate=f32(schedule.learning_rate / ngpus),
-        burn_in=schedule.burn_in * ngpus,
     )

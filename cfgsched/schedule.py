@@ -177,27 +177,9 @@ class NetSchedule:
         return cls(**kw)
 
 
-def translation_for(
-    schedule: NetSchedule,
-    *,
-    exact: bool = True,
-    ngpus: int = 1,
-    multigpu: str = "images",
-    images_per_step: int | None = None,
-    scratch: bool = False,
-    seed: int = 0,
-) -> Translation:
-    """The step → batch → LR mapping of ``schedule`` under the given options."""
-    from cfgsched.kernel.position import make_translation
+def translation_for(schedule: NetSchedule, **options: Any) -> Translation:
+    """The step → batch → LR mapping of ``schedule`` under ``options`` (see
+    :class:`cfgsched.translation.Options`)."""
+    from cfgsched.translation import Options, translate
 
-    if not isinstance(schedule, NetSchedule):
-        raise TypeError(f"expected a NetSchedule, got {type(schedule).__name__}")
-    return make_translation(
-        schedule.kernel_params(seed),
-        schedule.images_per_iteration,
-        exact=exact,
-        ngpus=ngpus,
-        multigpu=multigpu,
-        images_per_step=images_per_step,
-        scratch=scratch,
-    )
+    return translate(schedule, Options(**options))

@@ -7,12 +7,17 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from cfgsched.errors import CfgError, NotExactError, WeightsError
+
+if TYPE_CHECKING:
+    from cfgsched.schedule import NetSchedule
+    from cfgsched.translation import Options
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -130,3 +135,184 @@ def atomic_output(path: str, *, force: bool, binary: bool = False) -> Iterator[I
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+@dataclass(frozen=True)
+class TranslationArgs:
+    """The translation options as given on the command line (before a cfg is read)."""
+
+    gpus: int | None = None
+    multigpu: str | None = None
+    scratch: bool = False
+    torch_batch: int | None = None
+    accumulate: int | None = None
+    world_size: int | None = None
+    ideal: bool = False
+    double: bool = False
+    flush: bool | None = None
+    resume_from: str | None = None
+
+    @property
+    def given(self) -> list[str]:
+        """The options given on the command line, as ``--name`` (for conflict messages)."""
+        return [
+            f"--{f.name.replace('_', '-')}"
+            for f in fields(self)
+            if getattr(self, f.name) not in (None, False)
+        ]
+
+    def options(self, schedule: NetSchedule) -> Options:
+        """The validated :class:`~cfgsched.translation.Options` for ``schedule``.
+
+        Meaningless combinations fail with one line (exit 2); ``--resume-from`` reads the
+        weights header as ``schedule``'s fork does.
+        """
+        from cfgsched.translation import Options
+
+        gpus = self.gpus or 1
+        if self.torch_batch is None and (self.accumulate or self.world_size):
+            raise fail("--accumulate and --world-size need --torch-batch")
+        if self.multigpu == "trace" and gpus < 2:
+            raise fail("--multigpu trace needs --gpus N with N > 1")
+        if self.multigpu is not None and gpus < 2:
+            raise fail("--multigpu needs --gpus N with N > 1")
+        if self.scratch and self.multigpu != "trace":
+            raise fail("--scratch needs --multigpu trace")
+        if self.multigpu == "trace" and self.torch_batch is not None:
+            raise fail(
+                "--multigpu trace follows darknet's iterations: no --torch-batch"
+            )
+        if self.ideal and gpus < 2:
+            raise fail(
+                "--ideal needs --gpus N with N > 1 (it is the advice for N GPUs)"
+            )
+        if self.double and self.flush:
+            raise fail("--flush-subnormals is float32 arithmetic: not with --double")
+        if self.resume_from is not None and self.multigpu == "trace":
+            raise fail("--multigpu trace covers runs from scratch: no --resume-from")
+        images_per_step = None
+        if self.torch_batch is not None:
+            images_per_step = (
+                self.torch_batch * (self.accumulate or 1) * (self.world_size or 1)
+            )
+        resume = None
+        if self.resume_from is not None:
+            from cfgsched.weights import read_weights_header
+
+            header = read_weights_header(self.resume_from, fork=schedule.fork)
+            resume = header.iteration(schedule)
+        try:
+            return Options(
+                exact=not self.double,
+                flush=self.flush,
+                ngpus=gpus,
+                multigpu=self.multigpu or "images",
+                scratch=self.scratch,
+                images_per_step=images_per_step,
+                ideal=self.ideal,
+                resume_iteration=resume,
+            )
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+
+
+#: The shared translation options: (param decls, click keyword arguments), in --help order.
+_TRANSLATION_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (
+        ("--gpus",),
+        dict(
+            type=click.IntRange(1, 1 << 20),
+            metavar="N",
+            help="A darknet -gpus N run: LR x N where the fork does it "
+            "(alexeyab, pjreddie), step i at b = (i+1)*N.",
+        ),
+    ),
+    (
+        ("--multigpu",),
+        dict(
+            type=click.Choice(["images", "trace"]),
+            help="With --gpus: b = (i+1)*N for DDP (images, the default) "
+            "or GPU 0's exact batch sequence (trace).",
+        ),
+    ),
+    (
+        ("--scratch",),
+        dict(
+            is_flag=True,
+            help="With --multigpu trace: no weights file (hankai trains "
+            "burn-in on one GPU first).",
+        ),
+    ),
+    (
+        ("--torch-batch",),
+        dict(
+            type=click.IntRange(1, 1 << 30),
+            metavar="T",
+            help="Images per torch mini-batch: step i is at "
+            "b = (i+1)*T*A*W // (cfg batch).",
+        ),
+    ),
+    (
+        ("--accumulate",),
+        dict(
+            type=click.IntRange(1, 1 << 20),
+            metavar="A",
+            help="Gradient accumulation steps (with --torch-batch).",
+        ),
+    ),
+    (
+        ("--world-size",),
+        dict(
+            type=click.IntRange(1, 1 << 20),
+            metavar="W",
+            help="Data-parallel processes (with --torch-batch).",
+        ),
+    ),
+    (
+        ("--ideal",),
+        dict(
+            is_flag=True,
+            help="With --gpus N: AlexeyAB's advice first (learning_rate / N, "
+            "burn_in x N).",
+        ),
+    ),
+    (
+        ("--double",),
+        dict(
+            is_flag=True,
+            help="The formulas in double instead of darknet's float32 (not bit-exact).",
+        ),
+    ),
+    (
+        ("--flush-subnormals/--keep-subnormals", "flush"),
+        dict(
+            default=None,
+            help="LRs below float32's normal range become 0, as in -Ofast release builds "
+            "[default: the fork's release build: alexeyab, pjreddie flush; hankai keeps].",
+        ),
+    ),
+    (
+        ("--resume-from",),
+        dict(
+            type=click.Path(dir_okay=False),
+            metavar="WEIGHTS",
+            help="Start where darknet resumes this .weights file (seen // batch).",
+        ),
+    ),
+)
+
+
+def translation_options(func: F) -> F:
+    """Add the shared translation options; the command receives ``translation:
+    TranslationArgs`` instead of the individual values."""
+    names = [f.name for f in fields(TranslationArgs)]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        given = {n: kwargs.pop(n) for n in names}
+        return func(*args, translation=TranslationArgs(**given), **kwargs)
+
+    out: Any = wrapper
+    for decls, kw in reversed(_TRANSLATION_OPTIONS):
+        out = click.option(*decls, **kw)(out)
+    return out  # type: ignore[no-any-return]

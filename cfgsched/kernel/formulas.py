@@ -56,6 +56,16 @@ def _same(x: float) -> float:
     return x
 
 
+#: Smallest normal float32; release builds (``-Ofast``: flush-to-zero) return 0 below it.
+FLT_MIN = 2.0**-126
+
+
+def f32_ftz(x: float) -> float:
+    """:func:`f32` as a flush-to-zero build rounds: results below ``FLT_MIN`` become ±0."""
+    y = f32(x)
+    return math.copysign(0.0, y) if abs(y) < FLT_MIN else y
+
+
 def cpow(x: float, y: float) -> float:
     """C ``pow`` in double: NaN/inf where C gives them instead of Python exceptions."""
     if math.isnan(x) or math.isnan(y):
@@ -149,6 +159,19 @@ def uniform(seed: int, b: int) -> float:
     return f32((z >> 40) / float(1 << 24))
 
 
+def flushed(p: Params) -> Params:
+    """``p`` as a flush-to-zero build sees it: float32 values below ``FLT_MIN`` are 0."""
+    z = f32_ftz
+    return p._replace(
+        lr=z(p.lr),
+        power=z(p.power),
+        scale=z(p.scale),
+        gamma=z(p.gamma),
+        lr_min=z(p.lr_min),
+        scales=tuple(z(s) for s in p.scales),
+    )
+
+
 def sgdr_start(cycle: int, mult: int, b: int) -> tuple[int, int]:
     """darknet's sgdr cycle search: ``(start, cycle)`` of the cycle that holds ``b``."""
     start = 0
@@ -161,13 +184,14 @@ def sgdr_start(cycle: int, mult: int, b: int) -> tuple[int, int]:
     return start, cycle
 
 
-def rate(p: Params, b: int, exact: bool = True) -> float:
+def rate(p: Params, b: int, exact: bool = True, flush: bool = False) -> float:
     """darknet's ``get_current_rate()`` at integer batch ``b`` (``b >= 0``).
 
     ``exact=True`` reproduces the fork's float32 arithmetic bit for bit; ``exact=False``
-    evaluates the same formulas in double.
+    evaluates the same formulas in double. ``flush`` (with ``exact``): a release build's
+    flush-to-zero, every float32 result below ``FLT_MIN`` is 0 (``p`` is flushed already).
     """
-    r = f32 if exact else _same
+    r = (f32_ftz if flush else f32) if exact else _same
     hk = p.fork == FORK_HANKAI and exact
     pj = p.fork == FORK_PJREDDIE
     lr = p.lr
@@ -175,7 +199,7 @@ def rate(p: Params, b: int, exact: bool = True) -> float:
     if b < burn:
         x = r(cdiv(r(float(b)), r(float(p.burn_in))))
         if hk:
-            return f32(lr * powf(x, p.power))
+            return r(lr * powf(x, p.power))
         return r(lr * cpow(x, p.power))
     pol = p.policy
     if pol == CONSTANT:
@@ -198,7 +222,7 @@ def rate(p: Params, b: int, exact: bool = True) -> float:
     if pol == POLY:
         base = r(1.0 - r(cdiv(r(float(b)), r(float(p.max_batches)))))
         if hk:
-            return f32(lr * powf(base, p.power))
+            return r(lr * powf(base, p.power))
         return r(lr * cpow(base, p.power))
     if pol == SIG:
         d = (b - p.step) % _U64 if pj else b - p.step

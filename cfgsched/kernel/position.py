@@ -12,7 +12,7 @@ import math
 from array import array
 from typing import Any, NamedTuple
 
-from cfgsched.kernel.formulas import FORK_HANKAI, Params, f32, rate
+from cfgsched.kernel.formulas import FORK_HANKAI, Params, f32, flushed, rate
 from cfgsched.kernel.mgpu import MgpuConfig, mgpu_batches
 
 #: ``multigpu=`` choices: darknet batch ``(i + 1)·n`` (the DDP intent) or GPU 0's real sequence.
@@ -45,6 +45,8 @@ class Translation(NamedTuple):
     ``images_per_step`` is the images one optimizer step consumes (all ranks, all
     accumulation steps); step ``i`` is at ``b = (i + 1)·images_per_step // images_per_iteration``
     unless ``trace`` (GPU 0's loop-iteration sequence of a darknet ``-gpus`` run).
+    ``flush``: release-build flush-to-zero. ``start``: optimizer steps already done when
+    training resumes (the scheduler's first step is ``start``).
     """
 
     params: Params
@@ -55,6 +57,8 @@ class Translation(NamedTuple):
     ngpus: int = 1
     trace: bool = False
     scratch: bool = False
+    flush: bool = False
+    start: int = 0
 
     def batch(self, step: int) -> int:
         """darknet's batch number ``b`` for the 0-based optimizer step ``step``."""
@@ -66,7 +70,7 @@ class Translation(NamedTuple):
 
     def lr(self, step: int) -> float:
         """darknet's learning rate for the 0-based optimizer step ``step`` (multiplier 1)."""
-        return rate(self.params, self.batch(step), self.exact)
+        return rate(self.params, self.batch(step), self.exact, self.flush)
 
     def multiplier(self, initial_lr: float) -> float:
         """A parameter group's multiplier: its initial lr / the cfg's learning_rate.
@@ -90,13 +94,16 @@ def make_translation(
     multigpu: str = "images",
     images_per_step: int | None = None,
     scratch: bool = False,
+    flush: bool = False,
+    resume_iteration: int = 0,
 ) -> Translation:
     """Validate the options and build the :class:`Translation` of a darknet schedule.
 
     ``ngpus=n`` multiplies the base rate by n where the fork does (alexeyab, pjreddie) and,
     with ``multigpu="images"``, puts step i at ``b = (i + 1)·n`` (unless ``images_per_step``
     is given); ``multigpu="trace"`` follows GPU 0's exact batch sequence (``scratch``: hankai's
-    single-GPU burn-in phase of a run without a weights file).
+    single-GPU burn-in phase of a run without a weights file). ``flush``: release-build
+    flush-to-zero; ``resume_iteration``: darknet's iteration where training resumes.
     """
     if images_per_iteration < 1:
         raise ValueError(
@@ -118,7 +125,9 @@ def make_translation(
     if images_per_step < 1:
         raise ValueError(f"images_per_step must be >= 1, got {images_per_step}")
     scaled = params._replace(lr=ngpus_lr(params.fork, params.lr, ngpus))
-    return Translation(
+    if flush:
+        scaled = flushed(scaled)
+    t = Translation(
         params=scaled,
         cfg_lr=params.lr,
         images_per_iteration=images_per_iteration,
@@ -127,7 +136,11 @@ def make_translation(
         ngpus=ngpus,
         trace=trace,
         scratch=scratch,
+        flush=flush,
     )
+    if resume_iteration:
+        t = t._replace(start=resume_step(t, resume_iteration))
+    return t
 
 
 def translation_to_dict(t: Translation) -> dict[str, Any]:

@@ -21,8 +21,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from cfgsched.boundaries import Boundary, boundaries
 from cfgsched.errors import CfgError
-from cfgsched.schedule import NetSchedule, Policy
+from cfgsched.schedule import NetSchedule
+from cfgsched.tools.text import json_float
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -45,8 +47,6 @@ SAMPLE_HALO = 64
 SAMPLE_PREFIX = 10_000
 SAMPLE_WINDOWS = 256
 SAMPLE_WINDOW = 512
-#: Boundaries listed at most (sgdr with many short cycles, step policy with a short period).
-MAX_BOUNDARIES = 60
 #: Differing ranges listed at most.
 MAX_RANGES = 20
 #: Steps compared when ``max_batches`` is 0 and no boundary says how long training is.
@@ -75,71 +75,6 @@ def oracle(schedule: NetSchedule, b: I64) -> F32:
     return np.asarray(
         darknet_lr(schedule, np.asarray(b, dtype=np.int64)), dtype=np.float32
     )
-
-
-@dataclass(frozen=True)
-class Boundary:
-    """A batch where the LR changes (``kind``: burn_in, step, sgdr, sigmoid, max_batches)."""
-
-    batch: int
-    kind: str
-    label: str
-
-
-def boundaries(
-    schedule: NetSchedule,
-    lo: int = 1,
-    hi: int | None = None,
-    limit: int = MAX_BOUNDARIES,
-) -> tuple[list[Boundary], int]:
-    """Boundaries in ``[lo, hi]`` in batch order (at most ``limit``) and how many were cut.
-
-    burn_in end is the first batch after burn-in; a step is the first batch its scale applies
-    to; an sgdr cycle end is the batch that gets exactly learning_rate_min.
-    """
-    top = hi if hi is not None else max(schedule.max_batches, 1)
-    out: list[Boundary] = []
-    cut = 0
-
-    def add(b: int, kind: str, label: str) -> None:
-        nonlocal cut
-        if lo <= b <= top:
-            if len(out) < limit:
-                out.append(Boundary(b, kind, label))
-            else:
-                cut += 1
-
-    if schedule.burn_in > 0:
-        add(schedule.burn_in, "burn_in", "burn_in end")
-    pol = schedule.policy
-    if pol is Policy.STEPS:
-        n = min(len(schedule.steps), len(schedule.scales))
-        for k, s in enumerate(schedule.steps[:n]):
-            add(s, "step", f"steps[{k}] ×{_short(schedule.scales[k])}")
-    elif pol is Policy.STEP and schedule.step > 0:
-        k = max(1, -(-lo // schedule.step))
-        while k * schedule.step <= top and len(out) < limit:
-            add(k * schedule.step, "step", f"step {k} ×{_short(schedule.scale)}^{k}")
-            k += 1
-    elif pol is Policy.SIG:
-        add(schedule.step, "sigmoid", "sigmoid midpoint")
-    elif pol is Policy.SGDR and schedule.sgdr_cycle > 0:
-        start, cycle, k = 0, schedule.sgdr_cycle, 0
-        while start + cycle <= top:
-            if start + cycle >= lo:
-                if len(out) >= limit:
-                    cut += 1 if schedule.sgdr_mult != 1 else (top - start) // cycle
-                    break
-                add(start + cycle, "sgdr", f"sgdr cycle {k} end")
-            start += cycle
-            cycle *= max(schedule.sgdr_mult, 1)
-            k += 1
-            if cycle <= 0:
-                break
-    if schedule.max_batches > 0:
-        add(schedule.max_batches, "max_batches", "max_batches")
-    out.sort(key=lambda x: x.batch)
-    return out, cut
 
 
 def training_steps(schedule: NetSchedule, ngpus: int = 1) -> tuple[int, str]:
@@ -305,9 +240,9 @@ class DiffReport:
             "steps": [self.first_step, self.last_step],
             "batches": [self.first_batch, self.last_batch],
             "tolerance": {"kind": self.tolerance.kind, "value": self.tolerance.value},
-            "max_abs_error": jfloat(self.max_abs_error),
-            "max_rel_error": jfloat(self.max_rel_error),
-            "max_ulp_error": jfloat(self.max_ulp_error),
+            "max_abs_error": json_float(self.max_abs_error),
+            "max_rel_error": json_float(self.max_rel_error),
+            "max_ulp_error": json_float(self.max_ulp_error),
             "max_error_step": self.max_error_step,
             "first_difference": None
             if self.first_difference is None
@@ -385,25 +320,8 @@ class DiffReport:
         return "\n".join(lines)
 
 
-def _short(x: float) -> str:
-    """Shortest text that reads back as the same float32 (0.1, not 0.100000001)."""
-    v = np.float32(x)
-    if v == 0 or 1e-4 <= abs(v) < 1e6:
-        return np.format_float_positional(v, trim="-")
-    return str(v)
-
-
 def _g(x: float) -> str:
     return f"{x:.9g}"
-
-
-def jfloat(x: float) -> float | str:
-    """A float for JSON: NaN/±inf become the strings "nan"/"inf"/"-inf"."""
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return x
 
 
 def _side_dict(s: Side) -> dict[str, Any]:
@@ -421,9 +339,9 @@ def _row_dict(r: Row) -> dict[str, Any]:
         "label": r.label,
         "step": r.step,
         "batch": r.batch,
-        "expected": jfloat(r.expected),
-        "got": jfloat(r.got),
-        "ulp_error": jfloat(r.ulp),
+        "expected": json_float(r.expected),
+        "got": json_float(r.got),
+        "ulp_error": json_float(r.ulp),
         "within": r.within,
         "in_training": r.in_training,
     }

@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from cfgsched.boundaries import sgdr_hangs
 from cfgsched.errors import CfgWarning
 from cfgsched.schedule import NetSchedule, Policy, f32
-from cfgsched.tools.lint import fmt, lint_text, lr_at, sgdr_hangs
+from cfgsched.tools.lint import lint_text, lr_at
+from cfgsched.tools.text import fmt
 
 #: JSON schema name of ``cfgsched explain --json``.
 SCHEMA = "cfgsched-explain/1"

@@ -18,9 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from cfgsched.boundaries import sgdr_ends, sgdr_hangs
 from cfgsched.errors import CfgError, CfgWarning
 from cfgsched.kernel import formulas as _kernel
 from cfgsched.schedule import FORKS, WARNING_CODES, NetSchedule, Policy, f32
+from cfgsched.tools.text import fmt
 
 #: JSON schema name of ``cfgsched lint --format json``.
 SCHEMA = "cfgsched-lint/1"
@@ -247,24 +249,6 @@ def _fork_error(fork: str, exc: CfgError, raw: list[str]) -> CfgWarning:
 # ----------------------------------------------------------------------------- evaluation
 
 
-def fmt(x: float) -> str:
-    """A float32 value for messages: 6 significant digits, NaN/inf spelled out."""
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return f"{x:.6g}"
-
-
-def sgdr_hangs(s: NetSchedule) -> bool:
-    """True when darknet's sgdr cycle search would loop forever within training."""
-    if s.policy is not Policy.SGDR:
-        return False
-    if s.sgdr_cycle <= 0:
-        return True
-    return s.sgdr_mult <= 0 and (s.max_batches <= 0 or s.max_batches > s.sgdr_cycle)
-
-
 def lr_at(s: NetSchedule, b: np.ndarray) -> np.ndarray:
     """darknet's float32 LR at the int64 batches ``b`` (the oracle; a guarded fallback)."""
     b = np.asarray(b, dtype=np.int64)
@@ -291,13 +275,8 @@ def boundaries(s: NetSchedule, limit: int) -> np.ndarray:
     elif s.policy is Policy.SIG:
         pts += [s.step + d for d in range(-3, 4)]
     elif s.policy is Policy.SGDR and not sgdr_hangs(s):
-        start, cyc = 0, s.sgdr_cycle
-        for _ in range(10_000):
-            if start + cyc > limit:
-                break
-            start += cyc
-            pts += [start - 1, start, start + 1]
-            cyc *= s.sgdr_mult
+        for _, (end, _c) in zip(range(10_000), sgdr_ends(s, limit), strict=False):
+            pts += [end - 1, end, end + 1]
     arr = np.unique(np.asarray(pts, dtype=np.int64))
     return arr[(arr >= 1) & (arr <= limit)]
 

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from cfgsched.boundaries import boundaries
 from cfgsched.errors import CfgError, CfgWarning
 from cfgsched.schedule import NetSchedule
 from cfgsched.tools import diff as _diff
@@ -451,7 +452,7 @@ def envelope(
                 runs[k].feed(b, m)
             c0 = c1
     else:
-        marks, _ = _diff.boundaries(schedule, first, last, limit=10_000)
+        marks, _ = boundaries(schedule, first, last, limit=10_000)
         extra = [m.batch + d for m in marks for d in (-1, 0, 1)]
         for c0 in range(0, edges.size - 1, 64):
             c1 = min(c0 + 64, edges.size - 1)
@@ -501,7 +502,7 @@ def _torch_values(variant: Variant, first: int, last: int) -> tuple[I64, F64, F3
         windows = [(i0, i1 + 1)]
         note = "every step"
     else:
-        marks, _ = _diff.boundaries(sched, first, last)
+        marks, _ = boundaries(sched, first, last)
         rel = [max(-(-m.batch // n) - 1 - i0, 0) for m in marks]
         windows = [(i0 + s, i0 + t) for s, t in _diff._windows(count, rel)]
         note = "boundaries and a dense sample of steps"
@@ -607,7 +608,7 @@ def plot_data(
             regions.append(
                 Region(k, "after", max(v.schedule.max_batches + 1, lo_b), hi_b)
             )
-        marks, cut = _diff.boundaries(v.schedule, lo_b, hi_b)
+        marks, cut = boundaries(v.schedule, lo_b, hi_b)
         if marks:
             mb = np.array([m.batch for m in marks], dtype=np.int64)
             vals = _diff.oracle(sched, mb)
