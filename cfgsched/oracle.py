@@ -33,7 +33,7 @@ exp/sigmoid about 10 ns, sgdr about 20 ns.
 from __future__ import annotations
 
 import math
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -41,7 +41,10 @@ import numpy.typing as npt
 from cfgsched.kernel import formulas as _kernel
 from cfgsched.schedule import NetSchedule
 
-__all__ = ["darknet_lr", "darknet_lr_scalar"]
+if TYPE_CHECKING:
+    from cfgsched.kernel.position import Translation
+
+__all__ = ["darknet_lr", "darknet_lr_scalar", "params_lr", "translation_lr"]
 
 _F32 = np.float32
 _F64 = np.float64
@@ -442,3 +445,66 @@ def _sgdr(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32
     # numpy's and C's cos (|cos| <= 1) differ by a few 2**-53, 1 + cos adds a rounding
     # each: z differs by less than |amp| * 2**-50 (plus ulps of z)
     return _finish(p, b, z, True, abs_err=abs(amp))
+
+
+# --------------------------------------------------------------------------- translations
+
+
+def params_lr(
+    p: _kernel.Params,
+    b: npt.NDArray[np.int64],
+    *,
+    exact: bool = True,
+    flush: bool = False,
+) -> npt.NDArray[np.float32] | npt.NDArray[np.float64]:
+    """The kernel's ``rate(p, b, exact, flush)`` over int64 batches ``b`` (vectorized).
+
+    float32 (``exact``) or float64 (the double formulas, per distinct batch number).
+    ``flush``: results below float32's normal range become ±0, as in a release build.
+    """
+    flat = _as_int64(np.asarray(b).reshape(-1))
+    if not exact:
+        uniq, inv = np.unique(flat, return_inverse=True)
+        vals = [_kernel.rate(p, int(x), False) for x in uniq.tolist()]
+        return np.asarray(vals, dtype=_F64)[inv.reshape(-1)].reshape(np.shape(b))
+    if p.policy == _kernel.STEPS and flush:
+        # an intermediate product may flush: the scalar kernel follows darknet's order
+        return _scalar_many_flush(p, flat).reshape(np.shape(b))
+    out = np.empty(flat.size, dtype=_F32)
+    for i in range(0, flat.size, _CHUNK):
+        out[i : i + _CHUNK] = _rate(p, flat[i : i + _CHUNK])
+    if flush:
+        tiny = np.abs(out) < np.float32(_kernel.FLT_MIN)
+        out[tiny] = np.copysign(np.float32(0), out[tiny])
+    return out.reshape(np.shape(b))
+
+
+def _scalar_many_flush(
+    p: _kernel.Params, b: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float32]:
+    uniq, inv = np.unique(b, return_inverse=True)
+    vals = [_kernel.rate(p, int(x), True, True) for x in uniq.tolist()]
+    return np.asarray(vals, dtype=_F64).astype(_F32)[inv.reshape(-1)]
+
+
+def translation_batches(
+    t: Translation, steps: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """darknet's batch number for each 0-based optimizer step in ``steps`` under ``t``."""
+    s = _as_int64(np.asarray(steps).reshape(-1))
+    if t.trace:
+        out = np.fromiter((t.batch(int(i)) for i in s.tolist()), np.int64, s.size)
+    elif s.size and (int(s.max()) + 1) * t.images_per_step >= 1 << 62:
+        out = np.array([t.batch(int(i)) for i in s.tolist()], dtype=np.int64)
+    else:
+        out = (s + 1) * t.images_per_step // t.images_per_iteration
+    return out.reshape(np.shape(steps))
+
+
+def translation_lr(
+    t: Translation, steps: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32] | npt.NDArray[np.float64]]:
+    """``(batches, lrs)`` of the 0-based optimizer ``steps`` under ``t`` (multiplier 1):
+    what a torch run translated by ``t`` trains with, equal to ``t.lr(step)``."""
+    b = translation_batches(t, steps)
+    return b, params_lr(t.params, b, exact=t.exact, flush=t.flush)
