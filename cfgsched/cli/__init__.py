@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
+import io
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +20,40 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class _ClosedStream(io.TextIOBase):
+    """Stands for a standard stream that was closed when the program started: any use is
+    an ``OSError`` (one line, exit 2), so output is never silently lost."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def _closed(self) -> OSError:
+        return OSError(errno.EBADF, f"standard {self.name} is closed")
+
+    def write(self, s: str) -> int:
+        raise self._closed()
+
+    def read(self, size: int | None = -1) -> str:
+        raise self._closed()
+
+    @property
+    def buffer(self) -> Any:
+        raise self._closed()
+
+
+def _guard_streams() -> None:
+    """Closed stdin/stdout raise when used; a non-UTF-8 stdout/stderr escapes what it
+    cannot encode instead of failing on it."""
+    if sys.stdin is None:
+        sys.stdin = _ClosedStream("input")
+    if sys.stdout is None:
+        sys.stdout = _ClosedStream("output")
+    for stream in (sys.stdout, sys.stderr):
+        enc = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if isinstance(stream, io.TextIOWrapper) and enc != "utf8":
+            stream.reconfigure(errors="backslashreplace")
+
+
 class _LazyGroup(click.Group):
     def main(
         self,
@@ -28,6 +64,7 @@ class _LazyGroup(click.Group):
         **extra: Any,
     ) -> Any:
         """Run; a usage error is one line on stderr with exit code 2."""
+        _guard_streams()
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, **extra)
         try:

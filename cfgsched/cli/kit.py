@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
@@ -14,6 +15,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 import click
 
 from cfgsched.errors import CfgError, NotExactError, WeightsError
+from cfgsched.files import escape, read_regular
 
 if TYPE_CHECKING:
     from cfgsched.schedule import NetSchedule
@@ -31,7 +33,7 @@ class UsageFailure(click.ClickException):
     exit_code = 2
 
     def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"cfgsched: error: {self.format_message()}", err=True)
+        click.echo(f"cfgsched: error: {escape(self.format_message())}", err=True)
 
 
 def fork_option(
@@ -50,8 +52,13 @@ def fork_option(
 
 
 def fail(message: str) -> UsageFailure:
-    """Build the one-line, exit-2 error for ``message``."""
-    return UsageFailure(message.replace("\n", " "))
+    """Build the one-line, exit-2 error for ``message`` (control characters escaped)."""
+    return UsageFailure(escape(message.replace("\n", " ")))
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr, control characters escaped (cfg text is untrusted)."""
+    click.echo(f"warning: {escape(message)}", err=True)
 
 
 def one_line_errors(func: F) -> F:
@@ -64,8 +71,8 @@ def one_line_errors(func: F) -> F:
         except (CfgError, WeightsError, NotExactError) as exc:
             raise fail(str(exc)) from None
         except OSError as exc:
-            name = exc.filename if exc.filename is not None else "?"
-            raise fail(f"{name}: {exc.strerror or exc}") from None
+            name = f"{exc.filename}: " if exc.filename is not None else ""
+            raise fail(f"{name}{exc.strerror or exc}") from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -77,11 +84,12 @@ def read_cfg_text(path: str) -> tuple[str, str]:
     :data:`MAX_CFG_BYTES` are refused with a :class:`CfgError`.
     """
     if path == "-":
+        if sys.stdin is None or sys.stdin.closed:
+            raise fail("-: standard input is closed")
         data = sys.stdin.buffer.read(MAX_CFG_BYTES + 1)
         source = "<stdin>"
     else:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_CFG_BYTES + 1)
+        data = read_regular(path, MAX_CFG_BYTES)
         source = path
     if len(data) > MAX_CFG_BYTES:
         raise CfgError(
@@ -103,38 +111,128 @@ def _mode_for(target: Path) -> int:
         return 0o666 & ~umask
 
 
-@contextlib.contextmanager
-def atomic_output(path: str, *, force: bool, binary: bool = False) -> Iterator[IO[Any]]:
-    """Write ``path`` through a temporary file renamed into place on success.
+def _check_target(path: str, force: bool, ours: Callable[[Path], bool] | None) -> Path:
+    """The output path, after refusing directories, missing folders, non-regular files
+    and existing files (unless ``force``, or ``ours`` recognises cfgsched's own output)."""
+    target = Path(path)
+    if path.endswith(("/", os.sep)) or target.is_dir():
+        raise fail(f"{path}: is a directory; name the output file")
+    parent = target.parent
+    if not parent.is_dir():
+        raise fail(f"{path}: folder {str(parent)!r} does not exist")
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        return target
+    if not stat.S_ISREG(st.st_mode):
+        raise fail(f"{path}: exists and is not a regular file; refusing to replace it")
+    if not force and not (ours is not None and ours(target)):
+        raise fail(f"{path}: exists; use --force to overwrite")
+    return target
 
-    ``-`` writes to stdout. An existing file is refused unless ``force``; on any error the
-    previous file is left untouched and the temporary file removed.
+
+@contextlib.contextmanager
+def _signals_exit() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the program through Python (so cleanup runs) while active."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    saved: list[tuple[int, Any]] = []
+    try:
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            saved.append((sig, signal.signal(sig, stop)))
+    except ValueError:  # not the main thread: leave the handlers alone
+        pass
+    try:
+        yield
+    finally:
+        for signum, old in saved:
+            signal.signal(signum, old)
+
+
+@contextlib.contextmanager
+def atomic_output(
+    path: str,
+    *,
+    force: bool,
+    binary: bool = False,
+    ours: Callable[[Path], bool] | None = None,
+) -> Iterator[IO[Any]]:
+    """Write ``path`` through a temporary file moved into place on success.
+
+    ``-`` is stdout (binary output to a terminal is refused). An existing file is refused
+    unless ``force`` or ``ours(path)`` (cfgsched's own output); a new file is created
+    exclusively (a file created meanwhile is not overwritten). On any error, SIGTERM or
+    SIGHUP the previous file stays and the temporary file is removed (SIGKILL can leave a
+    hidden ``.cfgsched-*.tmp``).
     """
     if path == "-":
-        stream: IO[Any] = sys.stdout.buffer if binary else sys.stdout
-        yield stream
-        stream.flush()
+        stream: Any = sys.stdout
+        if stream is None or stream.closed:
+            raise fail("-: standard output is closed")
+        if binary and stream.isatty():
+            raise fail("-: refusing to write binary output to a terminal; use -o FILE")
+        out: IO[Any] = stream.buffer if binary else stream
+        yield out
+        out.flush()
         return
-    target = Path(path)
-    if target.exists() and not force:
-        raise fail(f"{path}: exists; use --force to overwrite")
-    directory = target.parent if str(target.parent) else Path(".")
+    target = _check_target(path, force, ours)
+    replace = target.exists()
     import tempfile
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=".cfgsched-", suffix=".tmp", dir=target.parent)
     try:
-        os.fchmod(fd, _mode_for(target))
-        with os.fdopen(
-            fd, "wb" if binary else "w", encoding=None if binary else "utf-8"
-        ) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        with _signals_exit():
+            os.fchmod(fd, _mode_for(target))
+            mode = "wb" if binary else "w"
+            with os.fdopen(fd, mode, encoding=None if binary else "utf-8") as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+            _move_into_place(tmp, target, path, replace)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _move_into_place(tmp: str, target: Path, path: str, replace: bool) -> None:
+    """Rename over an existing file, or link a new one exclusively (no check-then-rename)."""
+    if replace:
+        os.replace(tmp, target)
+        return
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise fail(
+            f"{path}: was created by another program meanwhile; use --force"
+        ) from None
+    except OSError:  # no hard links here: claim the name exclusively, then rename
+        try:
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            raise fail(f"{path}: was created by another program meanwhile") from None
+        os.replace(tmp, target)
+        return
+    os.unlink(tmp)
+
+
+def made_by_cfgsched(marker: bytes) -> Callable[[Path], bool]:
+    """A check that a file starts (first 4 KiB) or ends (last 4 KiB) with ``marker`` in it."""
+
+    def check(path: Path) -> bool:
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(4096)
+                fh.seek(max(0, os.fstat(fh.fileno()).st_size - 4096))
+                tail = fh.read(4096)
+        except OSError:
+            return False
+        return marker in head or marker in tail
+
+    return check
 
 
 @dataclass(frozen=True)
