@@ -212,3 +212,69 @@ def test_adam_selected_with_betas_and_eps() -> None:
     assert g["eps"] == s.eps and s.eps == pytest.approx(1e-4)
     decays = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
     assert decays[id(m.conv.weight)] == s.decay and decays[id(m.bn.weight)] == 0.0
+
+
+@IGNORE_MULT
+@pytest.mark.parametrize("summed_images", [None, 2])
+def test_summed_loss_step_equals_darknet_step_on_the_mean(
+    summed_images: int | None,
+) -> None:
+    """Two SGD steps on a loss summed over N images (lr / N, decay × N) equal darknet's
+    update, computed by hand from per-image gradients."""
+    s = schedule()
+    n = s.images_per_iteration if summed_images is None else summed_images
+    model = tiny()
+    opt = build_optimizer(model, s, loss_reduction="sum", summed_images=summed_images)
+    assert all(g["lr"] == s.learning_rate / n for g in opt.param_groups)
+    lr, mom, decay = s.learning_rate, s.momentum, s.decay
+    decayed = {"conv.weight", "conv2.weight", "fc.weight"}
+    gen = torch.Generator().manual_seed(3)
+    w = {k: p.detach().clone() for k, p in model.named_parameters()}
+    dw = {k: torch.zeros_like(p) for k, p in w.items()}
+    for _ in range(2):
+        xs = torch.randn(n, 3, 6, 6, generator=gen, dtype=torch.float64)
+        ys = torch.randint(0, 3, (n,), generator=gen)
+        grads = summed_gradients(model, xs, ys)
+        for k in w:  # darknet with batch = n: lr/n on the summed gradient
+            dw[k] += -grads[k]
+            if k in decayed:
+                dw[k] += -decay * n * w[k]
+            w[k] = w[k] + (lr / n) * dw[k]
+            dw[k] *= mom
+        loss = sum(image_loss(model, x, y) for x, y in zip(xs, ys, strict=True))
+        loss.backward()  # type: ignore[union-attr]
+        opt.step()
+        opt.zero_grad()
+        for k, p in model.named_parameters():
+            torch.testing.assert_close(p.detach(), w[k], rtol=1e-12, atol=1e-14, msg=k)
+
+
+@IGNORE_MULT
+def test_summed_loss_group_multiplier_reaches_darknet_lr() -> None:
+    s = schedule()
+    opt = build_optimizer(tiny(), s, loss_reduction="sum")
+    sched = cfgsched.DarknetLR(opt, s)
+    for g in opt.param_groups:
+        assert g["lr"] == pytest.approx(
+            s.learning_rate / s.images_per_iteration, rel=1e-15
+        )
+    del sched
+
+
+def test_loss_reduction_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="loss_reduction"):
+        build_optimizer(tiny(), schedule(), loss_reduction="avg")
+    with pytest.raises(ValueError, match="summed_images"):
+        build_optimizer(tiny(), schedule(), summed_images=4)
+    with pytest.raises(ValueError, match="summed_images"):
+        build_optimizer(tiny(), schedule(), loss_reduction="sum", summed_images=0)
+
+
+@IGNORE_MULT
+def test_adam_with_summed_loss_keeps_lr_and_scales_decay() -> None:
+    s = schedule().with_values(adam=True)
+    opt = build_optimizer(tiny(), s, loss_reduction="sum")
+    assert isinstance(opt, torch.optim.Adam)
+    decays = {g["weight_decay"] for g in opt.param_groups}
+    assert decays == {0.0, s.decay * s.images_per_iteration}
+    assert all(g["lr"] == s.learning_rate for g in opt.param_groups)

@@ -54,6 +54,8 @@ def build_optimizer(
     schedule: NetSchedule,
     *,
     layer_index: Mapping[str, int] | None = None,
+    loss_reduction: str = "mean",
+    summed_images: int | None = None,
 ) -> torch.optim.Optimizer:
     """``SGD`` (or ``Adam`` for ``adam=1``) with darknet's update semantics.
 
@@ -72,7 +74,14 @@ def build_optimizer(
     multiplier then becomes its parameter group's lr = ``learning_rate × multiplier``,
     which ``DarknetLR`` keeps as a multiplier. Without ``layer_index`` the multipliers are
     not applied (a ``UserWarning`` says so when the cfg has any).
+
+    ``loss_reduction="sum"``: the loss is summed over ``summed_images`` images (default: the
+    cfg's batch × subdivisions; with DDP the images of one rank's step, since DDP averages
+    over ranks). SGD then gets ``lr / N`` and weight decay ``decay × N``: the same update as
+    darknet's on the mean (``DarknetLR`` keeps the 1/N as the groups' multiplier). Adam
+    (darknet sums gradients too) keeps ``lr`` and gets weight decay ``decay × N``.
     """
+    lr_scale, decay_scale = _reduction_scales(schedule, loss_reduction, summed_images)
     multipliers = {x.index: x.multiplier for x in schedule.layer_lrs}
     if layer_index is None and any(m != 1.0 for m in multipliers.values()):
         warnings.warn(
@@ -101,12 +110,12 @@ def build_optimizer(
             raise ValueError(
                 f"layer_index keys match no parameter: {', '.join(unused)}"
             )
-    lr = schedule.learning_rate
+    lr = schedule.learning_rate * lr_scale
     param_groups = [
         {
             "params": params,
             "lr": lr if mult == 1.0 else lr * mult,
-            "weight_decay": schedule.decay if decay else 0.0,
+            "weight_decay": schedule.decay * decay_scale if decay else 0.0,
             "darknet_layer": layer,
         }
         for (decay, mult, layer), params in groups.items()
@@ -118,3 +127,21 @@ def build_optimizer(
     return torch.optim.SGD(
         param_groups, lr=lr, momentum=schedule.momentum, dampening=0.0, nesterov=False
     )
+
+
+def _reduction_scales(
+    schedule: NetSchedule, loss_reduction: str, summed_images: int | None
+) -> tuple[float, float]:
+    """``(lr factor, weight-decay factor)`` that keep darknet's update for this loss."""
+    if loss_reduction not in ("mean", "sum"):
+        raise ValueError(
+            f"loss_reduction must be 'mean' or 'sum', got {loss_reduction!r}"
+        )
+    if loss_reduction == "mean":
+        if summed_images is not None:
+            raise ValueError("summed_images applies to loss_reduction='sum' only")
+        return 1.0, 1.0
+    n = schedule.images_per_iteration if summed_images is None else summed_images
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"summed_images must be an integer >= 1, got {n!r}")
+    return (1.0 if schedule.adam else 1.0 / n), float(n)
