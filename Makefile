@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.cfgsched-installed
+# Ultralytics needs PyPI's CUDA torch (for torchvision): its own venv, outside the checkout.
+ULTRA_VENV ?= $(HOME)/.cache/cfgsched/ultralytics-venv
 
-.PHONY: install demo test lint typecheck bench fuzz clean
+.PHONY: install ultralytics-env demo test lint typecheck bench fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,6 +16,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+ultralytics-env:
+	ULTRA_VENV=$(ULTRA_VENV) PYTHON=$(PYTHON) sh scripts/ultralytics-env.sh
 
 demo: $(STAMP)
 	# translate the bundled yolov4-style cfg, then prove the module against darknet's formula
@@ -29,8 +34,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-test: lint typecheck
-	$(VENV)/bin/python -m pytest
+test: lint typecheck ultralytics-env
+	CFGSCHED_ULTRALYTICS_PYTHON=$(ULTRA_VENV)/bin/python $(VENV)/bin/python -m pytest
 
 bench: $(STAMP)
 	# byte-compile as a wheel install would (start-up is measured like a user's install)
