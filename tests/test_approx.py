@@ -516,3 +516,49 @@ def test_ultralytics_lr_equals_real_trainer() -> None:
         assert [r["lr"]["weight"] for r in rec] == lr.tolist()
         assert [r["lr"]["bn"] for r in rec] == lr.tolist()
         assert [r["lr"]["bias"] for r in rec] == bias.tolist()
+
+
+@st.composite
+def small_schedules(draw: st.DrawFn) -> tuple[NetSchedule, Options]:
+    policy = draw(st.sampled_from(["constant", "step", "steps", "exp", "poly", "sgdr"]))
+    m = draw(st.integers(20, 1500))
+    lines = [
+        f"batch={draw(st.sampled_from([1, 8, 64]))}",
+        f"learning_rate={draw(st.floats(1e-4, 0.5)):.6g}",
+        f"burn_in={draw(st.integers(0, 400))}",
+        f"power={draw(st.sampled_from([0.5, 1, 2, 2.5, 4]))}",
+        f"policy={policy}",
+        f"max_batches={m}",
+        f"step={draw(st.integers(1, 500))}",
+        f"scale={draw(st.floats(0.05, 1.0)):.4g}",
+        f"gamma={draw(st.floats(0.99, 1.0)):.6g}",
+        f"learning_rate_min={draw(st.floats(0.0, 1e-4)):.4g}",
+        f"sgdr_cycle={draw(st.integers(5, 600))}",
+        f"sgdr_mult={draw(st.integers(1, 3))}",
+    ]
+    steps = sorted(draw(st.lists(st.integers(1, 2000), min_size=1, max_size=3)))
+    lines += [
+        f"steps={','.join(map(str, steps))}",
+        "scales=" + ",".join([".5"] * len(steps)),
+    ]
+    s = cfg("\n".join(lines) + "\n")
+    ips = draw(st.sampled_from([None, 1, 3, 16, 100]))
+    return s, Options(images_per_step=ips if ips is None else ips * s.batch // 8 or 1)
+
+
+@settings(derandomize=True, max_examples=40, deadline=None)
+@given(small_schedules())
+def test_any_fit_equals_real_mmengine_and_reports_its_error(
+    case: tuple[NetSchedule, Options],
+) -> None:
+    schedule, options = case
+    fit = fit_mmengine(schedule, options)
+    real = real_mmengine_lr(
+        fit.schedulers, fit.optim_wrapper["optimizer"]["lr"], fit.steps
+    )
+    assert max_rel(fit.framework_lr, real) <= 1e-12
+    ips = options.images_per_step or schedule.images_per_iteration
+    b = (np.arange(fit.steps) + 1) * ips // schedule.images_per_iteration
+    dk = np.asarray(darknet_lr(schedule, b), dtype=np.float64)
+    if (dk != 0).any():
+        check_report(fit, real, dk)

@@ -189,6 +189,10 @@ def _stats(rel: F64, ok: npt.NDArray[np.bool_]) -> tuple[float, float]:
     return float(r.max()), float(r.mean())
 
 
+def _possessive(name: str) -> str:
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
+
+
 def _pct(x: float) -> str:
     if math.isnan(x):
         return "n/a"
@@ -256,7 +260,8 @@ class Fit:
         if r.zero_steps:
             lines.append(
                 f"{r.zero_steps:,} steps where darknet's LR is 0 are left out of the "
-                f"relative error; {name}'s LR is non-zero at {r.zero_mismatches:,} of them"
+                f"relative error; {_possessive(name)} LR is non-zero at "
+                f"{r.zero_mismatches:,} of them"
             )
         return lines + list(self.notes)
 
@@ -271,6 +276,16 @@ def _images_translation(schedule: NetSchedule, options: Options | None) -> Trans
             "approximations follow the images mapping: multigpu='trace' is not supported"
         )
     return t
+
+
+def _run_notes(t: Translation) -> list[str]:
+    """What the translation changes that a framework configuration cannot hold."""
+    if not t.start:
+        return []
+    return [
+        f"the fit covers the run from step 0: resuming at step {t.start} restores the "
+        "framework's own checkpoint (its scheduler state), not darknet's weights file"
+    ]
 
 
 def _first(t: Translation, b: int) -> int:
@@ -759,7 +774,7 @@ def fit_mmengine(
     base = f32_decimal(p.lr)
     lr = mmengine_lr(schedulers, base, n)
     notes = [note] if note else []
-    notes += _mmengine_notes(t, pol)
+    notes += _mmengine_notes(t, pol) + _run_notes(t)
     return Fit(
         framework="MMEngine",
         schedulers=schedulers,
@@ -970,7 +985,8 @@ def _ultra_search(t: Translation, run: _UltraRun) -> dict[str, Any]:
     warm = [0.0]
     if p.burn_in > 0:
         one = p.burn_in / per_epoch
-        warm = sorted({round(one * f, 3) for f in (0, 0.25, 0.5, 0.75, 1, 1.5, 2)})
+        factors = (0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4)
+        warm = sorted({round(one * f, 3) for f in factors})
     tiny = _TINY * (float(p.lr) if p.lr > 0 else 1.0)
     # flushing only zeroes subnormal tails: the vectorized unflushed oracle for the search
     table = _darknet(t, np.arange(p.max_batches + 1, dtype=np.int64), flush=False)
@@ -1039,7 +1055,7 @@ def fit_ultralytics(
         framework_lr=lr,
         darknet_lr=d,
         report=measure(lr, d, b, burn_in=p.burn_in),
-        notes=tuple(_ultra_notes(t, run, hyp, total)),
+        notes=tuple(_ultra_notes(t, run, hyp, total) + _run_notes(t)),
     )
 
 
@@ -1086,6 +1102,14 @@ def _ultra_notes(
         "uses Nesterov momentum and its detection loss is multiplied by the batch size: "
         "the update differs from darknet's beyond the LR",
     ]
+    p = t.params
+    if p.burn_in > 0:
+        epochs = p.burn_in * t.images_per_iteration / run.images
+        notes.append(
+            f"darknet's burn-in ({p.burn_in} batches, power {p.power:g}) lasts "
+            f"{epochs:.3g} epochs; Ultralytics' warmup is linear: "
+            f"warmup_epochs={hyp['warmup_epochs']:g} came closest"
+        )
     if run.batch * run.accumulate != run.nbs:
         notes.append(
             f"accumulate = round(nbs/batch) = {run.accumulate}: a step sees "
