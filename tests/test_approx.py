@@ -94,6 +94,8 @@ def check_report(fit: Fit, framework: np.ndarray, darknet: np.ndarray) -> None:
     assert r.worst_darknet == darknet[worst]
     assert r.worst_framework == pytest.approx(framework[worst], rel=1e-12)
     assert r.zero_steps == int((~ok).sum())
+    assert np.allclose(fit.relative_error()[ok], rel, rtol=1e-9, atol=1e-15)
+    assert np.isnan(fit.relative_error()[~ok]).all()
     head = fit.comment()[0]
     assert head.startswith("approximation, not exact: max relative LR error ")
     assert f"step {worst}, darknet b={r.worst_batch}:" in head

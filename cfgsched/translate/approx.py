@@ -228,6 +228,12 @@ class Fit:
         """Optimizer steps in the compared run."""
         return self.report.steps
 
+    def relative_error(self) -> F64:
+        """``|f - d| / |d|`` at every step (NaN where darknet's LR is 0 or not finite)."""
+        rel, ok = _rel_errors(self.framework_lr, self.darknet_lr)
+        rel[~ok] = np.nan
+        return rel
+
     def comment(self) -> list[str]:
         """Text lines stating the measured error (for the output file and stderr)."""
         r, name = self.report, self.framework
