@@ -222,7 +222,7 @@ def test_non_integer_power_and_staircase_give_large_honest_errors() -> None:
     assert (
         stair.report.zero_steps == 3
     )  # b = 0 for the first 3 steps: darknet's LR is 0
-    assert any("0 are left out" in line for line in stair.comment())
+    assert any("LR is 0 left out" in line for line in stair.comment())
 
 
 def test_sgdr_cosine_starts_at_the_end_of_burn_in() -> None:

@@ -265,7 +265,7 @@ class Fit:
             )
         if r.zero_steps:
             lines.append(
-                f"{r.zero_steps:,} steps where darknet's LR is 0 are left out of the "
+                f"{r.zero_steps:,} step(s) where darknet's LR is 0 left out of the "
                 f"relative error; {_possessive(name)} LR is non-zero at "
                 f"{r.zero_mismatches:,} of them"
             )
