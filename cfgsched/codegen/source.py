@@ -168,11 +168,16 @@ def imports(code: str) -> str:
     groups = []
     for torch_group in (False, True):
         lines = sorted(p for p in plain if p.startswith("import torch") == torch_group)
-        lines += [
-            f"from {m} import {', '.join(sorted(froms[m]))}"
-            for m in sorted(froms)
-            if m.startswith("torch") == torch_group
-        ]
+        for m in sorted(froms):
+            if m.startswith("torch") != torch_group:
+                continue
+            names = sorted(froms[m], key=str.lower)  # isort: case-insensitive
+            line = f"from {m} import {', '.join(names)}"
+            if len(line) > LINE_LENGTH:
+                line = (
+                    f"from {m} import (\n" + "".join(f"    {n},\n" for n in names) + ")"
+                )
+            lines.append(line)
         if lines:
             groups.append("\n".join(lines))
     return "\n\n".join(groups)
