@@ -8,10 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
 from cfgsched.cli import main
+from cfgsched.translation import Options
 
 ROOT = Path(__file__).resolve().parents[1]
 YOLOV4 = ROOT / "sample_cfgs" / "yolov4.cfg"
@@ -39,13 +41,17 @@ def assert_one_line_error(res: Result, *needles: str) -> None:
 
 
 def module_constants(src: str) -> dict[str, object]:
-    """Top-level ``NAME = <int literal>`` assignments of a module (no execution)."""
+    """Top-level ``NAME = <literal>`` assignments of a module (no execution)."""
     out: dict[str, object] = {}
     for node in ast.parse(src).body:
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+        if isinstance(node, ast.Assign):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                continue
             for t in node.targets:
                 if isinstance(t, ast.Name):
-                    out[t.id] = node.value.value
+                    out[t.id] = value
     return out
 
 
@@ -54,7 +60,15 @@ def test_stdout_by_default() -> None:
     assert res.exit_code == 0, res.stderr
     assert res.stdout.startswith('"""darknet learning-rate schedule of yolov4.cfg')
     consts = module_constants(res.stdout)
-    assert consts["IMAGES_PER_ITERATION"] == 64 and consts["RESUME_STEP"] == 0
+    record = consts["CFGSCHED"]
+    assert isinstance(record, dict)
+    assert Options.from_record(record["options"]) == Options()
+    assert (record["cfg"], record["fork"], record["format"]) == (
+        "yolov4.cfg",
+        "alexeyab",
+        "python",
+    )
+    assert "RESUME_STEP" not in consts and consts["BURN_IN"] == 1000
     compile(res.stdout, "lr_schedule.py", "exec")
     assert res.stderr == ""
 
@@ -106,6 +120,9 @@ def test_failed_convert_leaves_previous_output(tmp_path: Path) -> None:
         (["--scratch"], "--multigpu trace"),
         (["--multigpu", "trace", "--gpus", "2", "--torch-batch", "8"], "--torch-batch"),
         (["--resume-from", "/nonexistent/x.weights"], "x.weights"),
+        (["--multigpu", "trace"], "--gpus"),
+        (["--gpus", "2", "--multigpu", "trace", "--resume-from", "w"], "--resume-from"),
+        (["--double", "--flush-subnormals"], "--double"),
     ],
 )
 def test_bad_options_exit_2(args: list[str], needle: str) -> None:
@@ -128,7 +145,7 @@ def test_native_exact_exit_0(tmp_path: Path) -> None:
     cfg.write_text(STEPS_CFG)
     res = invoke(str(cfg), "--style", "native")
     assert res.exit_code == 0, res.stderr
-    assert "torch.optim.lr_scheduler.MultiStepLR(" in res.stdout
+    assert "MultiStepLR(optimizer, milestones=[399, 449]" in res.stdout
 
 
 def test_warnings_go_to_stderr(tmp_path: Path) -> None:
@@ -172,14 +189,25 @@ def test_formats_and_torch_batch() -> None:
     assert "def build_optimizer(model" in res.stdout
     res = invoke(str(YOLOV4), "--gpus", "4", "--ideal")
     assert "learning_rate / 4 and burn_in x 4" in res.stdout
-    assert "burn_in=4000," in res.stdout
+    consts = module_constants(res.stdout)
+    assert consts["BURN_IN"] == 4000
+    assert consts["CFGSCHED"]["options"] == Options(ngpus=4, ideal=True).to_record()  # type: ignore[index]
 
 
-def test_help_has_a_worked_example() -> None:
+def test_help_has_a_worked_example_and_every_option_help() -> None:
     res = CliRunner().invoke(main, ["convert", "--help"])
     assert res.exit_code == 0
     assert "cfgsched convert yolov4.cfg -o lr_schedule.py" in res.stdout
     assert "scheduler = lr_schedule.build_scheduler(optimizer)" in res.stdout
+    assert "momentum=lr_schedule.MOMENTUM" in res.stdout  # the cfg's momentum
+    from cfgsched.cli.convert import convert as command
+
+    for param in command.params:
+        if isinstance(param, click.Option):
+            assert param.help, param.name
+    names = {p.name for p in command.params}
+    shared = {"gpus", "multigpu", "scratch", "torch_batch", "accumulate", "world_size"}
+    assert shared | {"ideal", "double", "flush", "resume_from", "fmt"} <= names
 
 
 @pytest.mark.skipif(not CFGSCHED.exists(), reason="console script not installed")

@@ -1,0 +1,477 @@
+"""The standalone Python module (``--format python`` / ``lightning``) for one translation.
+
+Layout: docstring, imports, the ``CFGSCHED`` record, ``f32`` and the other helpers the
+formula needs, the constants, ``lr_at(step)`` (darknet's formula for this policy), then the
+scheduler (a small closed-form ``LRScheduler``, or torch built-ins for ``style="native"``),
+``build_scheduler`` and, on request, ``build_optimizer`` / ``configure_optimizers``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from cfgsched import __version__
+from cfgsched.codegen import source
+from cfgsched.codegen.formulas import LrCode, flush_matters, lr_code
+from cfgsched.codegen.source import CodegenError, call, float32, num, safe_name
+from cfgsched.kernel.position import Translation
+from cfgsched.schedule import WARNING_CODES, NetSchedule
+from cfgsched.translation import Options, default_flush, trained_schedule, translate
+
+if TYPE_CHECKING:
+    from cfgsched.translate.native import NativePlan
+
+#: Schema name of the ``CFGSCHED`` record in a generated module.
+MODULE_SCHEMA = "cfgsched-module/1"
+#: The darknet project behind each fork name.
+FORK_PROJECTS = {
+    "alexeyab": "AlexeyAB/darknet",
+    "pjreddie": "pjreddie/darknet",
+    "hankai": "hank-ai/darknet",
+}
+#: torch built-ins a native plan may use (imported from torch.optim.lr_scheduler).
+NATIVE_CLASSES = (
+    "ConstantLR",
+    "LinearLR",
+    "MultiStepLR",
+    "StepLR",
+    "ExponentialLR",
+    "PolynomialLR",
+)
+_NATIVE_KWARGS = (
+    "factor",
+    "start_factor",
+    "end_factor",
+    "total_iters",
+    "milestones",
+    "gamma",
+    "step_size",
+    "power",
+)
+
+_CLASS = '''class DarknetScheduler(LRScheduler):
+    """lr_at(last_epoch) for each parameter group, times the group's initial lr /
+    LEARNING_RATE (exactly 1 for a group created with LEARNING_RATE). A closed form of
+    last_epoch: it pickles and its state_dict holds plain numbers only."""
+
+    def get_lr(self) -> list[float]:
+        """Each group's learning rate for the 0-based optimizer step last_epoch."""
+        lr = lr_at(self.last_epoch)
+{ret}'''
+
+_RET_RATIO = """        return [
+            lr if {same} else lr * (base / LEARNING_RATE)
+            for base in self.base_lrs
+        ]"""
+
+_BUILD_CLASS = '''{head}
+    """darknet's learning rate at every optimizer step.
+
+    Right after this call the optimizer holds the LR of step 0 (darknet's first update);
+    call scheduler.step() after each optimizer.step(). last_epoch=k resumes with k + 1
+    optimizer steps done{resume}.
+    """
+    if last_epoch != -1:  # resuming: a group without initial_lr starts from its lr
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+    return DarknetScheduler(optimizer, last_epoch)'''
+
+_BUILD_NATIVE = """{head}
+{doc}
+    for group in optimizer.param_groups:
+        group["lr"] = group.get("initial_lr", group["lr"])
+{construct}
+    with warnings.catch_warnings():  # replaying steps without optimizer.step() warns
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(last_epoch + 1):
+            scheduler.step()
+    return scheduler"""
+
+_OPTIMIZER = '''def build_optimizer(model: torch.nn.Module) -> torch.optim.Optimizer:
+    """{kind}, as darknet updates (the loss must be the batch mean).
+
+    Weight decay DECAY only on the weights of convolution and linear layers."""
+{layers}
+    seen: set[int] = set()
+    groups: dict[bool, list[torch.nn.Parameter]] = {{}}
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if param.requires_grad and id(param) not in seen:
+                seen.add(id(param))
+                decay = name == "weight" and isinstance(module, layers)
+                groups.setdefault(decay, []).append(param)
+    param_groups = [
+        {{"params": params, "weight_decay": DECAY if decay else 0.0}}
+        for decay, params in groups.items()
+    ]
+    return {call}'''
+
+_SGD = (
+    "torch.optim.SGD(\n"
+    "        param_groups, lr=LEARNING_RATE, momentum=MOMENTUM, dampening=0.0, nesterov=False\n"
+    "    )"
+)
+_ADAM = "torch.optim.Adam(param_groups, lr=LEARNING_RATE, betas=(B1, B2), eps=EPS)"
+
+_LIGHTNING = '''def configure_optimizers(self: torch.nn.Module) -> dict[str, Any]:
+    """LightningModule.configure_optimizers: the scheduler steps every optimizer step.
+
+    In the class body: configure_optimizers = lr_schedule.configure_optimizers
+    """
+    optimizer = build_optimizer(self)
+    return {
+        "optimizer": optimizer,
+        "lr_scheduler": {
+            "scheduler": build_scheduler(optimizer),
+            "interval": "step",
+            "frequency": 1,
+        },
+    }'''
+
+
+def record(
+    schedule: NetSchedule, options: Options, fmt: str, style: str
+) -> dict[str, Any]:
+    """What a generated module records about itself (``CFGSCHED``; ``diff`` reads it)."""
+    return {
+        "schema": MODULE_SCHEMA,
+        "version": __version__,
+        "cfg": safe_name(schedule.source),
+        "fork": schedule.fork,
+        "format": fmt,
+        "style": style,
+        "options": options.to_record(),
+    }
+
+
+def python_module(
+    schedule: NetSchedule,
+    options: Options,
+    *,
+    style: str,
+    fmt: str,
+    with_optimizer: bool,
+) -> str:
+    """The text of the standalone module (see the module docstring)."""
+    t = translate(schedule, options)
+    code = lr_code(t)
+    if style == "native":  # raises NotExactError first
+        build, desc = _native_build(schedule, options, t)
+    else:
+        build = _class_build(code, t)
+        desc = "DarknetScheduler, a closed form"
+    if fmt == "lightning":
+        with_optimizer = True
+    _module_constants(code, schedule, with_optimizer)
+    blocks = [
+        source.dict_source("CFGSCHED", record(schedule, options, fmt, style)),
+        *code.blocks(),
+        "\n".join(code.constants),
+        *code.engine,
+        _lr_at(code),
+        *build,
+    ]
+    if with_optimizer:
+        blocks.append(_optimizer(schedule))
+    if fmt == "lightning":
+        blocks.append(_LIGHTNING)
+    doc = _docstring(
+        schedule, t, options, fmt=fmt, with_optimizer=with_optimizer, desc=desc
+    )
+    text = source.module(doc, blocks)
+    if re.search(r"^\s*(?:import|from)\s+cfgsched\b", text, re.M):
+        raise CodegenError("internal: generated module imports cfgsched")
+    return text
+
+
+def _module_constants(code: LrCode, schedule: NetSchedule, optimizer: bool) -> None:
+    """MOMENTUM after LEARNING_RATE; the optimizer's numbers when build_optimizer exists."""
+    extra = [f"MOMENTUM = {float32(schedule.momentum, code.exact)}"]
+    if optimizer:
+        extra.append(f"DECAY = {float32(schedule.decay, code.exact)}")
+        if schedule.adam:
+            extra += [
+                f"B1 = {float32(schedule.b1, code.exact)}",
+                f"B2 = {float32(schedule.b2, code.exact)}",
+                f"EPS = {float32(schedule.eps, code.exact)}",
+            ]
+    at = code.constants.index(
+        next(c for c in code.constants if c.startswith("LEARNING_RATE ="))
+    )
+    code.constants[at + 1 : at + 1] = extra
+
+
+def _lr_at(code: LrCode) -> str:
+    head = [
+        "def lr_at(step: int) -> float:",
+        '    """darknet\'s learning rate for the 0-based optimizer step ``step``."""',
+    ]
+    return "\n".join(head + code.body)
+
+
+def _class_build(code: LrCode, t: Translation) -> list[str]:
+    lr = t.cfg_lr
+    if lr == 0 or not math.isfinite(lr):
+        ret = "        return [lr] * len(self.base_lrs)  # no ratio to LEARNING_RATE exists"
+    else:
+        same = "f32(base) == LEARNING_RATE" if code.exact else "base == LEARNING_RATE"
+        ret = _RET_RATIO.format(same=same)
+    head, resume = _resume(t)
+    return [_CLASS.format(ret=ret), _BUILD_CLASS.format(head=head, resume=resume)]
+
+
+def _resume(t: Translation) -> tuple[str, str]:
+    """The ``def build_scheduler(...)`` line(s) and the docstring's note on resuming."""
+    if not t.start:
+        default, note = "-1", ""
+    else:
+        default = "RESUME_STEP - 1"
+        note = "; by default RESUME_STEP steps are done (the .weights file)"
+    args = f"optimizer: Optimizer, last_epoch: int = {default}"
+    head = f"def build_scheduler({args}) -> LRScheduler:"
+    if len(head) > source.LINE_LENGTH:
+        head = f"def build_scheduler(\n    {args}\n) -> LRScheduler:"
+    return head, note
+
+
+def _native_build(
+    schedule: NetSchedule, options: Options, t: Translation
+) -> tuple[list[str], str]:
+    """The native ``build_scheduler`` and a description of the built-ins it uses."""
+    plan = native_plan_for(schedule, options, t)
+    calls: list[tuple[str, list[str]]] = []
+    for part in plan.parts:
+        if part.name not in NATIVE_CLASSES:
+            raise CodegenError(f"unexpected native scheduler {part.name}")
+        args = ["optimizer"]
+        for key, value in part.kwargs.items():
+            if key not in _NATIVE_KWARGS:
+                raise CodegenError(f"unexpected native argument {key}")
+            args.append(f"{key}={_native_value(value)}")
+        calls.append((NATIVE_CLASSES[NATIVE_CLASSES.index(part.name)], args))
+    if len(calls) == 1:
+        construct = call(f"scheduler = {calls[0][0]}", calls[0][1], 4)
+    else:
+        inner = [call(name, args, 12) + "," for name, args in calls]
+        construct = (
+            "    scheduler = ChainedScheduler(\n        [\n"
+            + "\n".join(inner)
+            + "\n        ],\n        optimizer=optimizer,\n    )"
+        )
+    names = [n for n, _ in calls]
+    head, resume = _resume(t)
+    doc = source.wrap(
+        f"torch's {' + '.join(names)}: after this call the optimizer holds step 0's LR; "
+        f"last_epoch=k resumes with k + 1 optimizer steps done, replayed{resume}.",
+        width=source.LINE_LENGTH - 3,
+        indent="    ",
+    )
+    doc[0] = '    """' + doc[0].lstrip()
+    build = _BUILD_NATIVE.format(
+        head=head, doc="\n".join(doc) + '"""', construct=construct
+    )
+    chain = f"{' + '.join(names)} (chained)" if len(names) > 1 else names[0]
+    return [build], f"torch's {chain}, proven equal for batches 1..{plan.horizon}"
+
+
+def native_plan_for(
+    schedule: NetSchedule, options: Options, t: Translation
+) -> NativePlan:
+    """torch built-ins proven equal to ``t`` over the run, else :class:`NotExactError`."""
+    from cfgsched.translate.native import native_plan
+
+    plan = native_plan(
+        trained_schedule(schedule, options),
+        exact=options.exact,
+        ngpus=options.ngpus,
+        multigpu=options.multigpu,
+        images_per_step=options.images_per_step,
+    )
+    _check_native_flush(schedule, options, t, plan.steps)
+    return plan
+
+
+def _native_value(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(num(v) for v in value) + "]"
+    return num(value)
+
+
+def _check_native_flush(
+    schedule: NetSchedule, options: Options, t: Translation, steps: int
+) -> None:
+    """native_plan proves the fork's default build; a different flush must not matter."""
+    from dataclasses import replace
+
+    base = translate(schedule, replace(options, flush=None))
+    if base.flush == t.flush or not flush_matters(t if t.flush else base):
+        return
+    import numpy as np
+
+    from cfgsched.errors import NotExactError
+    from cfgsched.oracle import translation_lr
+
+    idx = np.arange(max(steps, 0), dtype=np.int64)
+    b, want = translation_lr(t, idx)
+    _, proven = translation_lr(base, idx)
+    bad = np.flatnonzero(want.view(np.uint32) != proven.view(np.uint32))
+    if bad.size:
+        raise NotExactError(
+            int(b[bad[0]]),
+            "the native form is proven for the fork's default build only",
+        )
+
+
+def _optimizer(schedule: NetSchedule) -> str:
+    """build_optimizer: decay on the module types of cfgsched.translate.optim, no other."""
+    from cfgsched.translate.optim import DECAYED_MODULES
+
+    names = [_torch_name(cls) for cls in DECAYED_MODULES]
+    layers = source.seq(names, 4, "layers = ")
+    kind = "Adam (adam=1)" if schedule.adam else "SGD, momentum MOMENTUM"
+    return _OPTIMIZER.format(
+        kind=kind, layers=layers, call=_ADAM if schedule.adam else _SGD
+    )
+
+
+def _torch_name(cls: type) -> str:
+    """``torch.nn.Linear`` for a public torch.nn class, else its full dotted path."""
+    import torch
+
+    if getattr(torch.nn, cls.__name__, None) is cls:
+        return f"torch.nn.{cls.__name__}"
+    if not cls.__module__.startswith("torch."):
+        raise CodegenError(f"not a torch module type: {cls.__module__}")
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+# ----------------------------------------------------------------------------- docstring
+
+
+def _mapping_text(t: Translation) -> str:
+    """How optimizer step i maps to darknet's batch b, as a sentence."""
+    ipi, ips = t.images_per_iteration, t.images_per_step
+    if t.trace:
+        scratch = " from scratch" if t.scratch else ""
+        return (
+            f"Optimizer step i follows GPU 0's batch counter of a darknet run on "
+            f"{t.ngpus} GPUs{scratch} (it is not monotonic)."
+        )
+    if ips == ipi:
+        return "Optimizer step i (0-based) uses darknet's batch b = i + 1."
+    if ips == ipi * t.ngpus:
+        return (
+            f"Optimizer step i (0-based) uses darknet's batch b = (i + 1) * {t.ngpus}: "
+            f"each step covers {t.ngpus} darknet iterations, as on {t.ngpus} GPUs."
+        )
+    return (
+        f"Optimizer step i (0-based) uses darknet's batch b = (i + 1) * {ips} // {ipi} "
+        f"({ips} images per step, {ipi} per darknet iteration)."
+    )
+
+
+def _choices(schedule: NetSchedule, t: Translation, options: Options) -> list[str]:
+    """The docstring's list of the other translation choices and the cfg's warnings."""
+    out = []
+    if t.ngpus > 1:
+        scaled = t.params.lr != t.cfg_lr
+        out.append(
+            f"- GPUs: {t.ngpus}; learning_rate "
+            + (f"x {t.ngpus} as darknet does." if scaled else "not scaled (hank-ai).")
+        )
+    if options.ideal:
+        out.append(
+            f"- Ideal: learning_rate / {t.ngpus} and burn_in x {t.ngpus} first (AlexeyAB's "
+            f"advice for {t.ngpus} GPUs), so the run follows the one-GPU schedule."
+        )
+    if t.start:
+        out.append(
+            f"- Resume: darknet iteration {options.resume_iteration}; build_scheduler() "
+            f"starts after optimizer step {t.start - 1}."
+        )
+    if t.flush and flush_matters(t):
+        out.append(
+            "- Release build (-Ofast): results below float32's normal range are 0."
+        )
+    elif (
+        t.exact
+        and not t.flush
+        and default_flush(schedule.fork)
+        and flush_matters(t._replace(flush=True))
+    ):
+        out.append("- Debug build: results below float32's normal range are kept.")
+    for w in schedule.warnings:
+        where = "" if w.line is None else f" (line {w.line})"
+        text = WARNING_CODES.get(w.code)
+        out.append(
+            f"- Warning {w.code}{where}: {text}."
+            if text is not None
+            else f"- Warning{where}: see cfgsched lint."
+        )
+    for layer in schedule.layer_lrs:
+        out.append(
+            f"- Layer {layer.index} has a learning_rate multiplier: give its parameters "
+            "a group with lr = LEARNING_RATE times it."
+        )
+    return out
+
+
+def _docstring(
+    schedule: NetSchedule,
+    t: Translation,
+    options: Options,
+    *,
+    fmt: str,
+    with_optimizer: bool,
+    desc: str,
+) -> str:
+    name = safe_name(schedule.source)
+    fork = schedule.fork if schedule.fork in FORK_PROJECTS else "alexeyab"
+    arith = "float32, bit for bit" if t.exact else "double, not bit-exact"
+    intro = (
+        f"Written by cfgsched {__version__} for fork {fork} ({FORK_PROJECTS[fork]}), "
+        f"policy {schedule.policy.name.lower()} in darknet's formula ({arith}): {desc}. "
+        f"{_mapping_text(t)} Imports only torch and the standard library; CFGSCHED "
+        f"records the translation (cfgsched diff {name} --module FILE checks it)."
+    )
+    lines = [f"darknet learning-rate schedule of {name} as a PyTorch scheduler.", ""]
+    lines += [*source.wrap(intro), ""]
+    choices = _choices(schedule, t, options)
+    for c in choices:
+        lines += source.wrap(c)
+    lines += [""] if choices else []
+    lines += _usage(fmt, with_optimizer, schedule.adam)
+    note = (
+        f"The loss is the mean over the cfg's batch of {t.images_per_iteration} images "
+        "(subdivisions = accumulation)."
+    )
+    lines += ["", *source.wrap(note)]
+    return "\n".join(lines)
+
+
+def _usage(fmt: str, with_optimizer: bool, adam: bool) -> Sequence[str]:
+    if fmt == "lightning":
+        return [
+            "    import lr_schedule  # this file",
+            "    class Model(lightning.LightningModule):",
+            "        configure_optimizers = lr_schedule.configure_optimizers",
+        ]
+    if with_optimizer:
+        first = ["    optimizer = lr_schedule.build_optimizer(model)"]
+    else:
+        first = [
+            "    optimizer = torch.optim.SGD(",
+            "        model.parameters(), lr=lr_schedule.LEARNING_RATE, "
+            "momentum=lr_schedule.MOMENTUM",
+            "    )"
+            + ("  # adam=1: convert --with-optimizer builds Adam" if adam else ""),
+        ]
+    return [
+        "    import lr_schedule  # this file",
+        *first,
+        "    scheduler = lr_schedule.build_scheduler(optimizer)",
+        "    # each step: loss.backward(); optimizer.step(); scheduler.step()",
+    ]

@@ -1,0 +1,208 @@
+"""Writing Python source: number literals, wrapped sequences, imports, module layout.
+
+Everything here produces text a default ``ruff format`` (line length 88) leaves unchanged.
+Only numbers, names and text of cfgsched's own reach the source: :func:`text` refuses any
+string outside a small safe alphabet.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+from cfgsched.kernel.formulas import f32
+from cfgsched.kernel.position import f32_decimal
+
+#: Line length of the generated source (ruff's default).
+LINE_LENGTH = 88
+#: Characters a string literal of ours may hold (names, versions, schema names).
+_SAFE_TEXT = re.compile(r"[A-Za-z0-9._/ -]*")
+
+
+class CodegenError(ValueError):
+    """The source cannot be generated as asked (a bad option or an unsafe value)."""
+
+
+def safe_name(name: str, limit: int = 80) -> str:
+    """``name``'s last path part with every character outside ``[A-Za-z0-9._-]`` as ``_``."""
+    base = re.split(r"[\\/]", name)[-1]
+    out = re.sub(r"[^A-Za-z0-9._-]", "_", base)[:limit]
+    return out or "cfg"
+
+
+def num(x: object) -> str:
+    """Source of an int or float that evaluates to exactly ``x`` (``math`` for NaN/inf)."""
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        raise CodegenError(f"not a number: {type(x).__name__}")
+    if isinstance(x, int):
+        return str(int(x))
+    x = float(x)
+    if math.isnan(x):
+        return "-math.nan" if math.copysign(1.0, x) < 0 else "math.nan"
+    if math.isinf(x):
+        return "-math.inf" if x < 0 else "math.inf"
+    return repr(x)
+
+
+def float32(x: float, exact: bool) -> str:
+    """A float32 value: its shortest decimal, as ``f32(d)`` when ``d`` is not already it.
+
+    ``exact=False`` (double arithmetic, no ``f32`` in the module): the value as a double.
+    """
+    x = float(x)
+    if not exact or not math.isfinite(x) or x == 0:
+        return num(x)
+    d = f32_decimal(x)
+    if d == x:
+        return repr(d)
+    if f32(d) != x:
+        raise CodegenError(f"internal: {x!r} is not a float32 value")
+    return f"f32({d!r})"
+
+
+def text(s: str) -> str:
+    """A string literal of ours (``"..."``); refuses anything outside the safe alphabet."""
+    if not _SAFE_TEXT.fullmatch(s):
+        raise CodegenError(f"internal: unsafe text {s!r}")
+    return f'"{s}"'
+
+
+def literal(x: object) -> str:
+    """Source of None, a bool, a number, a safe string or a dict of those (one line)."""
+    if x is None or isinstance(x, bool):
+        return repr(x)
+    if isinstance(x, str):
+        return text(x)
+    if isinstance(x, dict):
+        return "{" + ", ".join(f"{text(k)}: {literal(v)}" for k, v in x.items()) + "}"
+    return num(x)
+
+
+def dict_source(name: str, d: dict[str, object]) -> str:
+    """``NAME = {...}`` one entry per line, nested dicts likewise (ruff's layout)."""
+    return f"{name} = " + _dict_lines(d, 0)
+
+
+def _dict_lines(d: dict[str, object], indent: int) -> str:
+    pad = " " * (indent + 4)
+    out = ["{"]
+    for k, v in d.items():
+        value = _dict_lines(v, indent + 4) if isinstance(v, dict) else literal(v)
+        out.append(f"{pad}{text(k)}: {value},")
+    out.append(" " * indent + "}")
+    return "\n".join(out)
+
+
+def seq(items: Sequence[str], indent: int, prefix: str, suffix: str = "") -> str:
+    """``prefix(items)suffix`` (a tuple) on one line when it fits, else one item per line."""
+    inner = ", ".join(items) + ("," if len(items) == 1 else "")
+    one = f"{' ' * indent}{prefix}({inner}){suffix}"
+    if len(one) <= LINE_LENGTH or not items:
+        return one
+    pad = " " * (indent + 4)
+    body = "".join(f"{pad}{it},\n" for it in items)
+    return f"{' ' * indent}{prefix}(\n{body}{' ' * indent}){suffix}"
+
+
+def call(head: str, args: Sequence[str], indent: int, tail: str = "") -> str:
+    """``head(args)tail`` on one line, or the arguments on one indented line, or one each
+    (a ``key=[...]`` argument that does not fit is split one element per line)."""
+    one = f"{' ' * indent}{head}({', '.join(args)}){tail}"
+    if len(one) <= LINE_LENGTH:
+        return one
+    pad = " " * (indent + 4)
+    mid = f"{pad}{', '.join(args)}"
+    if len(mid) <= LINE_LENGTH:
+        return f"{' ' * indent}{head}(\n{mid}\n{' ' * indent}){tail}"
+    body = ""
+    for a in args:
+        m = re.fullmatch(r"(\w+=)\[(.*)\]", a)
+        if len(pad + a) + 1 > LINE_LENGTH and m:
+            items = "".join(f"{pad}    {x},\n" for x in m.group(2).split(", "))
+            body += f"{pad}{m.group(1)}[\n{items}{pad}],\n"
+        else:
+            body += f"{pad}{a},\n"
+    return f"{' ' * indent}{head}(\n{body}{' ' * indent}){tail}"
+
+
+#: (pattern in the code, import line): what the code uses decides what is imported.
+_IMPORTS: tuple[tuple[str, str, str], ...] = (
+    (r"\bctypes\.", "import ctypes", ""),
+    (r"\bfind_library\(", "ctypes.util", "find_library"),
+    (r"\bmath\.", "import math", ""),
+    (r"\bwarnings\.", "import warnings", ""),
+    (r"\bbisect_right\(", "bisect", "bisect_right"),
+    (r"\bIterator\[", "collections.abc", "Iterator"),
+    (r"\baccumulate\(", "itertools", "accumulate"),
+    (r"\bislice\(", "itertools", "islice"),
+    (r"\bAny\b", "typing", "Any"),
+    (r"\btorch\.", "import torch", ""),
+    (r"\bOptimizer\b", "torch.optim", "Optimizer"),
+    (r"\bLRScheduler\b", "torch.optim.lr_scheduler", "LRScheduler"),
+    *(
+        (rf"\b{name}\(", "torch.optim.lr_scheduler", name)
+        for name in (
+            "ChainedScheduler",
+            "ConstantLR",
+            "ExponentialLR",
+            "LinearLR",
+            "MultiStepLR",
+            "PolynomialLR",
+            "StepLR",
+        )
+    ),
+)
+
+
+def imports(code: str) -> str:
+    """The import block ``code`` needs: standard library, a blank line, torch (isort order)."""
+    plain: list[str] = []
+    froms: dict[str, list[str]] = {}
+    for pattern, what, name in _IMPORTS:
+        if re.search(pattern, code):
+            if name:
+                froms.setdefault(what, []).append(name)
+            else:
+                plain.append(what)
+    groups = []
+    for torch_group in (False, True):
+        lines = sorted(p for p in plain if p.startswith("import torch") == torch_group)
+        for m in sorted(froms):
+            if m.startswith("torch") != torch_group:
+                continue
+            names = sorted(froms[m], key=str.lower)  # isort: case-insensitive
+            line = f"from {m} import {', '.join(names)}"
+            if len(line) > LINE_LENGTH:
+                line = (
+                    f"from {m} import (\n" + "".join(f"    {n},\n" for n in names) + ")"
+                )
+            lines.append(line)
+        if lines:
+            groups.append("\n".join(lines))
+    return "\n\n".join(groups)
+
+
+def module(docstring: str, blocks: Sequence[str]) -> str:
+    """A module: docstring, imports derived from the blocks, the blocks two lines apart."""
+    if '"""' in docstring or "\\" in docstring:
+        raise CodegenError("internal: docstring would not be a plain literal")
+    body = "\n\n\n".join(b.strip("\n") for b in blocks if b.strip())
+    head = f'"""{docstring.strip()}\n"""\n\n'
+    imp = imports(body)
+    return head + (imp + "\n\n" if imp else "") + body + "\n"
+
+
+def wrap(paragraph: str, width: int = LINE_LENGTH, indent: str = "") -> list[str]:
+    """Greedy word wrap of one paragraph (a ``- `` item continues two spaces in)."""
+    lines: list[str] = []
+    cur = indent
+    cont = indent + ("  " if paragraph.startswith("- ") else "")
+    for w in paragraph.split(" "):
+        if cur.strip() and len(cur) + 1 + len(w) > width:
+            lines.append(cur.rstrip())
+            cur = cont + w
+        else:
+            cur = f"{cur} {w}" if cur.strip() else f"{cur}{w}"
+    lines.append(cur.rstrip())
+    return lines
