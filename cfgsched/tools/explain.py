@@ -531,7 +531,7 @@ def points(
         )
     step_batches = [ev.t.batch(i) for i in at_steps]
     if any(b > series.MAX_BATCH for b in step_batches):
-        raise ValueError(f"a step's darknet batch exceeds {series.MAX_BATCH}")
+        raise ValueError(f"a step's darknet batch is beyond int64 ({series.MAX_BATCH})")
     out = [
         Point(b, i, lr)
         for b, i, lr in zip(at, series.step_landing(ev.t, at), ev.lrs(at), strict=True)

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cfgsched.boundaries import boundaries
+from cfgsched.kernel.formulas import FORK_PJREDDIE, STEPS
 from cfgsched.kernel.position import Translation
 from cfgsched.oracle import params_lr, translation_batches, translation_lr
 from cfgsched.schedule import NetSchedule
@@ -76,14 +77,51 @@ __all__ = [
 def batch_lrs(t: Translation, b: I64) -> F32 | F64:
     """darknet's LR at the batches ``b`` under ``t``'s base rate and arithmetic (the value a
     step landing on b trains with; ``translation_lr`` gives the same at steps)."""
-    return params_lr(
-        t.params, np.asarray(b, dtype=np.int64), exact=t.exact, flush=t.flush
-    )
+    b = np.asarray(b, dtype=np.int64)
+    p = t.params
+    if _plateaus(t, b.size):
+        return _steps_by_plateau(t, b)
+    return params_lr(p, b, exact=t.exact, flush=t.flush)
+
+
+def _plateaus(t: Translation, size: int) -> bool:
+    """Whether :func:`_steps_by_plateau` is the fast way for ``size`` values."""
+    return t.exact and t.flush and t.params.policy == STEPS and size > 64
+
+
+def _steps_by_plateau(t: Translation, b: I64) -> F32 | F64:
+    """``params_lr`` for the steps policy with flushing, one evaluation per plateau.
+
+    ``oracle.params_lr`` evaluates a flushing steps schedule batch by batch (an
+    intermediate product may flush); past burn-in the rate only depends on which step
+    values are ``<= b``, so every batch takes the value of the last cut (burn_in or a
+    step value) at or below it. Batches inside burn-in are evaluated themselves.
+    """
+    p = t.params
+    pj = p.fork == FORK_PJREDDIE
+    if pj and p.burn_in < 0:  # unsigned: every batch is in burn-in
+        return params_lr(p, b, exact=True, flush=True)
+    n = min(len(p.steps), len(p.scales))
+    eff = [s % (1 << 64) if pj else s for s in p.steps[:n]]
+    first = max(p.burn_in, 0)
+    cuts = {first, *(s for s in eff if first <= s <= MAX_BATCH)}
+    table = np.asarray(sorted(cuts), dtype=np.int64)
+    idx = np.searchsorted(table, b, side="right") - 1
+    values = params_lr(p, table, exact=True, flush=True)
+    out = values[np.maximum(idx, 0)]
+    burn = np.flatnonzero(idx < 0)
+    if burn.size:
+        out[burn] = params_lr(p, b[burn], exact=True, flush=True)
+    return out
 
 
 def step_lrs(t: Translation, steps: I64) -> F32 | F64:
-    """The LR of the 0-based optimizer ``steps`` under ``t`` (``oracle.translation_lr``)."""
-    return translation_lr(t, np.asarray(steps, dtype=np.int64))[1]
+    """The LR of the 0-based optimizer ``steps`` under ``t``: ``oracle.translation_lr``
+    (for a flushing steps schedule, the same values through :func:`batch_lrs`)."""
+    steps = np.asarray(steps, dtype=np.int64)
+    if _plateaus(t, steps.size):
+        return batch_lrs(t, batches_of(t, steps))
+    return translation_lr(t, steps)[1]
 
 
 def mapping_text(t: Translation) -> str:
