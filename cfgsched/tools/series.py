@@ -168,7 +168,7 @@ def run_steps(t: Translation, schedule: NetSchedule) -> tuple[int, str]:
             raise ValueError(
                 f"--multigpu trace: more than {TRACE_LIMIT:,} loop iterations of GPU 0"
             )
-        return len(_trace_cached(t)), note
+        return int(_trace_cached(t).size), note
     n = ((last + 1) * t.images_per_iteration - 1) // t.images_per_step
     return max(n, 1), note
 
@@ -217,7 +217,7 @@ def _trace_index(t: Translation, b: int, *, exact: bool) -> int | None:
     """First step of GPU 0's trace at batch ``b`` (``exact``) or at a batch ``>= b``."""
     if trace_too_long(t):
         return None
-    seq = np.asarray(_trace_cached(t), dtype=np.int64)
+    seq = _trace_cached(t)
     hits = np.flatnonzero(seq == b) if exact else np.flatnonzero(seq >= b)
     if hits.size:
         return int(hits[0])
@@ -229,15 +229,17 @@ def _trace_index(t: Translation, b: int, *, exact: bool) -> int | None:
     return seq.size + k - 1
 
 
-_TRACE_CACHE: dict[tuple[Any, ...], list[int]] = {}
+#: The last GPU 0 run computed (one entry: runs can be millions of iterations long).
+_TRACE_CACHE: dict[tuple[Any, ...], I64] = {}
 
 
-def _trace_cached(t: Translation) -> list[int]:
+def _trace_cached(t: Translation) -> I64:
+    """GPU 0's batch sequence of ``t``'s whole darknet run, as int64."""
     p = t.params
     key = (p.fork, t.ngpus, p.max_batches, p.burn_in, t.scratch)
     if key not in _TRACE_CACHE:
         _TRACE_CACHE.clear()
-        _TRACE_CACHE[key] = _trace(t)
+        _TRACE_CACHE[key] = np.asarray(_trace(t), dtype=np.int64)
     return _TRACE_CACHE[key]
 
 
