@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from cfgsched.cli import main
 from cfgsched.reader.parser import parse
 from cfgsched.tools.explain import SCHEMA, Explanation, explain, explain_text
+from cfgsched.translation import Options
 from tests.golden import (
     DARKNET_CFGS,
     EvalCase,
@@ -46,7 +47,8 @@ def net(*lines: str) -> str:
     return "\n".join([*head, *lines]) + "\n" + LAYERS
 
 
-def ex(text: str, **kw: object) -> Explanation:
+def ex(text: str, gpus: int = 1, **kw: object) -> Explanation:
+    kw.setdefault("options", Options(ngpus=gpus))
     return explain_text(text, source="t.cfg", **kw)  # type: ignore[arg-type]
 
 
@@ -75,7 +77,7 @@ def test_points_and_phase_boundaries_match_golden(case: EvalCase) -> None:
     e = ex(case.cfg_text, fork=case.fork, at=list(gold))
     assert sorted(p.batch for p in e.points) == sorted(gold)
     for p in e.points:
-        assert p.step == p.batch - 1
+        assert p.step == (p.batch - 1 if p.batch > 0 else None)
         if p.batch not in ftz:
             assert int(bits(p.lr)) == gold[p.batch], p.batch
     for ph in e.phases:
@@ -254,22 +256,30 @@ def test_gpus_per_fork() -> None:
     ]
 
 
-def test_json_schema_and_nonfinite_points() -> None:
-    e = ex(net("policy=poly", "max_batches=0"), at=[0, 1])
-    d = json.loads(e.to_json())
-    assert d["schema"] == SCHEMA == "cfgsched-explain/1"
+def test_json_schema_and_nonfinite_points(tmp_path: Path) -> None:
+    cfg = tmp_path / "p.cfg"
+    cfg.write_text(net("policy=poly", "max_batches=0"))
+    r = CliRunner().invoke(main, ["explain", str(cfg), "--json", "--at", "0,1"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["schema"] == SCHEMA == "cfgsched-explain/2"
     assert set(d) == {
         "schema", "source", "fork", "policy", "learning_rate", "burn_in", "power",
         "max_batches", "batch", "subdivisions", "images_per_iteration", "dataset_images",
-        "phases", "points", "multigpu", "warnings",
+        "translation", "phases", "points", "multigpu", "warnings",
     }  # fmt: skip
-    # max_batches 0: NaN at b = 0, +inf after (golden poly_max_batches_0)
+    # max_batches 0: NaN at b = 0, +inf after (golden poly_max_batches_0); no optimizer
+    # step is evaluated at b = 0 (step i is at b = i + 1)
     assert d["points"] == [
-        {"batch": 0, "step": -1, "lr": "nan"},
-        {"batch": 1, "step": 0, "lr": "inf"},
+        {"step": None, "batch": 0, "lr": "nan"},
+        {"step": 0, "batch": 1, "lr": "inf"},
     ]
-    assert {"W208"} <= {w["code"] for w in d["warnings"]}
-    assert set(d["phases"][0]) == {"kind", "batches", "lr_first", "lr_last", "note"}
+    assert {"W208"} <= {w["code"] for w in d["warnings"]}  # lint's findings
+    assert set(d["phases"][0]) == {
+        "kind", "batches", "step", "lr_first", "lr_last", "note"
+    }  # fmt: skip
+    assert d["translation"]["options"] == Options().to_record()
+    assert d["translation"]["mapping"] == "b = i + 1"
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -342,7 +352,7 @@ def test_subprocess_and_no_heavy_imports() -> None:
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["points"] == [
-        {"batch": 400000, "step": 399999, "lr": f32(f32(0.0013) * f32(0.1))}
+        {"step": 399999, "batch": 400000, "lr": f32(f32(0.0013) * f32(0.1))}
     ]
     code = (
         "import sys\nfrom cfgsched.cli import main\n"
@@ -354,3 +364,108 @@ def test_subprocess_and_no_heavy_imports() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=False
     )
     assert r.returncode == 0, r.stderr
+
+
+# ----------------------------------------------------------------------------- translation
+
+YOLOV4 = Path(__file__).resolve().parents[1] / "sample_cfgs" / "yolov4.cfg"
+
+
+def cli(*args: str) -> tuple[int, str]:
+    r = CliRunner().invoke(main, ["explain", *args])
+    return r.exit_code, r.output
+
+
+def test_gpus_shows_the_lr_the_torch_run_trains_with() -> None:
+    """issue 8: `explain yolov4.cfg --gpus 4 --at 1000` shows 0.0052 (alexeyab: LR x 4),
+    at optimizer step 249 (b = 4(i + 1)); the phase table starts each phase at its step."""
+    code, out = cli(str(YOLOV4), "--gpus", "4", "--at", "1000,999")
+    assert code == 0, out
+    assert "b=1,000  i=249  lr=0.0052" in out
+    assert "b=  999  i=  -  lr=0.00517923" in out  # no step is evaluated at b = 999
+    d = json.loads(cli(str(YOLOV4), "--gpus", "4", "--json", "--at", "1000")[1])
+    assert d["points"] == [{"step": 249, "batch": 1000, "lr": f32(f32(0.0013) * 4)}]
+    firsts = {p["kind"] + str(p["batches"]["first"]): p["step"] for p in d["phases"]}
+    # the first step whose batch 4(i + 1) reaches each phase's first batch
+    assert firsts == {
+        "burn-in1": 0, "plateau1000": 249, "plateau400000": 99_999,
+        "plateau450000": 112_499, "after-end500501": 125_125,
+    }  # fmt: skip
+    assert d["translation"]["learning_rate"] == f32(f32(0.0013) * 4)
+    assert d["translation"]["options"]["ngpus"] == 4
+    hk = json.loads(
+        cli(str(YOLOV4), "--fork", "hankai", "--gpus", "4", "--json", "--at", "1000")[1]
+    )
+    assert hk["points"][0]["lr"] == f32(0.0013)  # hankai does not scale
+
+
+def test_at_step_under_torch_batch_and_accumulation() -> None:
+    """--torch-batch 16 --accumulate 2: 32 images per step, b = (i + 1)·32 // 64."""
+    args = [str(YOLOV4), "--torch-batch", "16", "--accumulate", "2", "--json"]
+    d = json.loads(cli(*args, "--at-step", "0,1,1999,2000", "--at", "1000,1001")[1])
+    s = parse(YOLOV4.read_text())
+    p = s.kernel_params()
+    from cfgsched.kernel.formulas import rate
+
+    want_steps = [(0, 0), (1, 1), (1999, 1000), (2000, 1000)]
+    assert d["points"][2:] == [
+        {"step": i, "batch": b, "lr": rate(p, b)} for i, b in want_steps
+    ]
+    # --at b: the first step evaluated at b: (1999 + 1)·32 // 64 = 1000
+    assert d["points"][:2] == [
+        {"step": 1999, "batch": 1000, "lr": rate(p, 1000)},
+        {"step": 2001, "batch": 1001, "lr": rate(p, 1001)},
+    ]
+    assert d["translation"]["images_per_step"] == 32
+    assert d["translation"]["mapping"] == "b = (i + 1)*32 // 64 (32 images per step)"
+
+
+def test_ideal_double_and_trace() -> None:
+    text = YOLOV4.read_text()
+    e = ex(text, options=Options(ngpus=4, ideal=True), at=[4000])
+    # AlexeyAB's advice: lr / 4 (then x 4 by the fork), burn_in 4000
+    assert [(p.kind, p.first, p.step) for p in e.phases][:2] == [
+        ("burn-in", 1, 0),
+        ("plateau", 4000, 999),
+    ]
+    assert e.points == (type(e.points[0])(4000, 999, f32(f32(f32(0.0013) / 4) * 4)),)
+    d = ex(text, options=Options(exact=False), at=[333])
+    want = f32(0.0013) * (333 / 1000) ** 4  # the float32 parameter, double arithmetic
+    assert d.points[0].lr == want != f32(want)
+    t = ex(text, options=Options(ngpus=2, multigpu="trace"), at_steps=[0, 1, 2, 3])
+    # GPU 0's batch counter with 2 GPUs (DESIGN.md §3): 1, 3, 9, 7
+    assert [p.batch for p in t.points] == [1, 3, 9, 7]
+    assert t.run is not None and "trace" in t.run.mapping
+
+
+def test_resume_shows_where_the_run_starts() -> None:
+    e = ex(YOLOV4.read_text(), options=Options(resume_iteration=1234))
+    assert e.run is not None and (e.run.start_step, e.run.start_batch) == (1234, 1235)
+    assert "resumes at step i=1,234 (darknet batch b=1,235)" in __import__(
+        "cfgsched.tools.explain", fromlist=["render"]
+    ).render(e)
+
+
+def test_numeric_options_are_bounded_one_line() -> None:
+    for args, text in [
+        (["--at", "100000000000000000000"], "--at"),
+        (["--at-step", "100000000000000000000"], "--at-step"),
+        (["--at-step", "9223372036854775807"], "beyond int64"),
+        (["--at-step", "x"], "--at-step"),
+        (["--at-step", "-3"], "--at-step"),
+        (["--images", "100000000000000000000"], "--images"),
+        (["--gpus", "100000000000000000000"], "--gpus"),
+        (["--torch-batch", "100000000000000000000"], "--torch-batch"),
+        (["--scratch"], "--scratch"),
+        (["--ideal"], "--ideal"),
+    ]:
+        r = subprocess.run(
+            [CFGSCHED, "explain", str(YOLOV4), *args],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert r.returncode == 2, (args, r.stderr)
+        assert text in r.stderr and len(r.stderr.strip().splitlines()) == 1, (
+            args,
+            r.stderr,
+        )
+        assert "Traceback" not in r.stderr

@@ -1,26 +1,28 @@
-"""``cfgsched explain``: the phases of a schedule, boundary LRs and the -gpus effect."""
+"""``cfgsched explain``: the phases of a schedule, the LRs of the translated run, -gpus."""
 
 from __future__ import annotations
 
 import click
 
 from cfgsched.cli import kit as clikit
+from cfgsched.errors import CfgError
 
-#: Largest batch number ``--at`` accepts (int64).
-MAX_BATCH = 2**63 - 1
+#: Largest batch number ``--at`` and step ``--at-step`` accept (int64).
+MAX_INDEX = 2**63 - 1
 
 
-def _batches(value: str | None) -> list[int] | None:
+def _indices(value: str | None, option: str, what: str) -> list[int]:
+    """``1,1000,400000`` as integers in ``0..MAX_INDEX`` (one-line error otherwise)."""
     if value is None:
-        return None
+        return []
     try:
         out = [int(v) for v in value.replace(" ", "").split(",") if v]
     except ValueError:
         raise clikit.fail(
-            f"--at {value!r}: expected batches like 1,1000,400000"
+            f"{option} {value!r}: expected {what} like 1,1000,400000"
         ) from None
-    if not out or any(not 0 <= b <= MAX_BATCH for b in out):
-        raise clikit.fail(f"--at {value!r}: expected batches from 0 to {MAX_BATCH}")
+    if not out or any(not 0 <= b <= MAX_INDEX for b in out):
+        raise clikit.fail(f"{option} {value!r}: expected {what} from 0 to {MAX_INDEX}")
     return out
 
 
@@ -30,39 +32,76 @@ def _batches(value: str | None) -> list[int] | None:
 Examples:
   cfgsched explain yolov4.cfg
   cfgsched explain yolov4.cfg --at 1,999,1000,400000 --images 117266
-  cfgsched explain yolov4.cfg --gpus 4          # what -gpus 4 does on this fork
+  cfgsched explain yolov4.cfg --gpus 4 --at 1000   # LR x 4 where the fork does it
+  cfgsched explain yolov4.cfg --torch-batch 16 --at-step 0,3999,4000
   cfgsched explain sgdr.cfg --fork hankai --json
 \b
-Batches are darknet's b (update k uses b = k); torch step i = b - 1.
---json writes a document with "schema": "cfgsched-explain/1" (see README).
+Batches are darknet's b (update k uses b = k). Steps are 0-based optimizer
+steps under the translation options (default: step i at b = i + 1). Every LR
+is what the translated torch run trains with (what convert's module gives).
+--at B: the LR at batch b and the first step evaluated at b (- if none);
+--at-step I: the LR of step i and its batch. Each phase shows the first
+step whose batch is >= its first batch.
+--json writes a document with "schema": "cfgsched-explain/2" (see README).
 \b
 Exit status: 0 explained, 2 bad cfg (the fork would stop) or option.""",
 )
 @click.argument("cfg", metavar="CFG")
 @clikit.fork_option()
 @click.option(
-    "--at", "at", metavar="B,...", help="Also print darknet's LR at these batches."
+    "--at", "at", metavar="B,...", help="Also print the LR at these darknet batches."
 )
-@click.option("--images", type=click.IntRange(min=1), help="Dataset size: adds epochs.")
-@click.option("--gpus", type=click.IntRange(min=1), help="Explain darknet -gpus N.")
 @click.option(
-    "--json", "as_json", is_flag=True, help="JSON (schema cfgsched-explain/1)."
+    "--at-step",
+    "at_step",
+    metavar="I,...",
+    help="Also print the LR at these 0-based optimizer steps.",
+)
+@click.option(
+    "--images",
+    type=click.IntRange(1, MAX_INDEX),
+    metavar="N",
+    help="Dataset size: adds epochs.",
+)
+@clikit.translation_options
+@click.option(
+    "--json", "as_json", is_flag=True, help="JSON (schema cfgsched-explain/2)."
 )
 @clikit.one_line_errors
 def explain(
     cfg: str,
     fork: str,
     at: str | None,
+    at_step: str | None,
     images: int | None,
-    gpus: int | None,
+    translation: clikit.TranslationArgs,
     as_json: bool,
 ) -> None:
-    """Explain a cfg's learning-rate schedule: phases, LRs, images, -gpus."""
-    from cfgsched.tools.explain import explain_text, render
+    """Explain a cfg's learning-rate schedule: phases, LRs, steps, images, -gpus."""
+    from cfgsched.reader.parser import parse
+    from cfgsched.tools.explain import explain as explain_schedule
+    from cfgsched.tools.explain import render
+    from cfgsched.tools.lint import lint_text
 
-    batches = _batches(at)
+    batches = _indices(at, "--at", "batches")
+    steps = _indices(at_step, "--at-step", "steps")
     text, source = clikit.read_cfg_text(cfg)
-    e = explain_text(
-        text, source=source, fork=fork, at=batches, images=images, gpus=gpus
-    )
+    schedule = parse(text, fork=fork, source=source)
+    options = translation.options(schedule)
+    advice_gpus = options.ngpus if options.ngpus > 1 and not options.ideal else None
+    report = lint_text(text, source=source, fork=fork, images=images, gpus=advice_gpus)
+    try:
+        e = explain_schedule(
+            schedule,
+            options=options,
+            at=batches,
+            at_steps=steps,
+            images=images,
+            warnings=report.findings,
+        )
+    except ValueError as exc:
+        if isinstance(exc, CfgError):
+            raise
+        option = "--at-step" if steps else "--at"
+        raise clikit.fail(f"{option}: {exc}") from None
     click.echo(e.to_json() if as_json else render(e), nl=as_json)

@@ -144,21 +144,16 @@ class _Entry:
     key: str
 
 
-def _net_entries(lines: list[str]) -> tuple[int, list[_Entry]]:
-    """``(header index, entries)`` of the first section (``[net]``)."""
-    header = -1
-    entries: list[_Entry] = []
-    for i, raw in enumerate(lines):
-        text = raw.strip()
-        if text.startswith("["):
-            if header >= 0:
-                break
-            header = i
-            continue
-        if header < 0 or not text or text[0] in "#;" or "=" not in text:
-            continue
-        entries.append(_Entry(i, "".join(text.split("=", 1)[0].split())))
-    return header, entries
+def _net_entries(text: str, fork: str) -> tuple[int, list[_Entry]]:
+    """``(header index, entries)`` of the first section (``[net]``) as ``fork`` reads it
+    (-1 when there is no section; keys spelled as the fork sees them)."""
+    from cfgsched.reader.parser import read_sections
+
+    sections = read_sections(text, fork=fork)
+    if not sections:
+        return -1, []
+    net = sections[0]
+    return net.line - 1, [_Entry(e.line - 1, e.key) for e in net.entries]
 
 
 def _replace_value(raw: str, value: str, fork: str) -> str:
@@ -175,27 +170,48 @@ def _replace_value(raw: str, value: str, fork: str) -> str:
     return body[:start] + value + body[stop:] + cr
 
 
-def apply_edits(text: str, edits: Sequence[Edit], *, fork: str, source: str) -> str:
-    """``text`` with ``edits`` applied in place; CfgError if the result does not parse."""
-    from cfgsched.reader.parser import parse
+@dataclass(frozen=True)
+class Edited:
+    """A cfg text after :func:`edit_text`: ``lines`` maps each 1-based line that holds an
+    edit to its key; ``inserted`` lists the 1-based lines that were added (sorted)."""
 
+    text: str
+    lines: dict[int, str]
+    inserted: tuple[int, ...]
+
+    def original_line(self, line: int | None) -> int | None:
+        """The line of the unedited text that ``line`` of the edited text was."""
+        if line is None:
+            return None
+        return line - sum(1 for x in self.inserted if x < line)
+
+
+def edit_text(text: str, edits: Sequence[Edit], *, fork: str, source: str) -> Edited:
+    """``text`` with ``edits`` applied in place (not parsed afterwards).
+
+    The first entry of a key in ``[net]``, as ``fork`` reads the lines (split at ``\\n``
+    only), gets the new value; an absent key is inserted after the last ``[net]`` entry.
+    CfgError when a key is edited twice or there is no section.
+    """
     keys = [e.key for e in edits]
     dup = {k for k in keys if keys.count(k) > 1}
     if dup:
         raise CfgError(source, None, sorted(dup)[0], "set twice in one adjust")
     lines = text.split("\n")
-    header, entries = _net_entries(lines)
+    header, entries = _net_entries(text, fork)
     if header < 0:
         raise CfgError(source, None, None, "no [net] section to adjust")
     crlf = "\r\n" in text
+    marks: list[tuple[int, str, bool]] = []  # (line index, key, inserted)
     for e in edits:
         found = next((x for x in entries if x.key == e.key), None)
         if found is not None:
             lines[found.index] = _replace_value(lines[found.index], e.value, fork)
+            marks.append((found.index, e.key, False))
             continue
         after = entries[-1].index if entries else header
         prev = lines[after]
-        indent = prev[: len(prev) - len(prev.lstrip())] if entries else ""
+        indent = prev[: len(prev) - len(prev.lstrip(" \t"))] if entries else ""
         new = f"{indent}{e.key}={e.value}"
         if after == len(lines) - 1:  # last line without a line ending
             if crlf and not prev.endswith("\r"):
@@ -203,8 +219,21 @@ def apply_edits(text: str, edits: Sequence[Edit], *, fork: str, source: str) -> 
         elif crlf:
             new += "\r"
         lines.insert(after + 1, new)
+        marks = [(i + (i > after), k, ins) for i, k, ins in marks]
+        marks.append((after + 1, e.key, True))
         entries.append(_Entry(after + 1, e.key))
-    out = "\n".join(lines)
+    return Edited(
+        "\n".join(lines),
+        {i + 1: k for i, k, _ in marks},
+        tuple(sorted(i + 1 for i, _, ins in marks if ins)),
+    )
+
+
+def apply_edits(text: str, edits: Sequence[Edit], *, fork: str, source: str) -> str:
+    """``text`` with ``edits`` applied in place; CfgError if the result does not parse."""
+    from cfgsched.reader.parser import parse
+
+    out = edit_text(text, edits, fork=fork, source=source).text
     try:
         parse(out, fork=fork, source=source)
     except CfgError as exc:

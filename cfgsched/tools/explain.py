@@ -1,7 +1,12 @@
-"""``cfgsched explain``: a schedule in words: phases, boundary LRs, multi-GPU effect.
+"""``cfgsched explain``: a schedule in words: phases, LRs, where each phase starts in the
+torch run, and the ``-gpus`` effect.
 
-Batch numbers are darknet's ``b`` (update k uses ``b = k``); the matching torch step index
-is ``i = b - 1``. Every LR is darknet's float32 value from the oracle.
+Batches are darknet's ``b`` (update k uses ``b = k``). Every LR is what the torch run gets
+under the translation (:func:`cfgsched.translation.translate`): darknet's value at b with
+the translation's base rate (``-gpus`` scaling, AlexeyAB's advice) and arithmetic, the same
+as ``oracle.translation_lr`` at a step evaluated at b. Steps are 0-based optimizer steps
+under the translation: a phase's step is the first step whose batch is ``>= first``; a
+point's step is the first step whose batch is exactly b, or None when no step lands on b.
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ import numpy as np
 
 from cfgsched.boundaries import sgdr_hangs
 from cfgsched.errors import CfgWarning
+from cfgsched.kernel.position import Translation, ngpus_lr
 from cfgsched.schedule import NetSchedule, Policy, f32
-from cfgsched.tools.lint import lint_text, lr_at
-from cfgsched.tools.text import fmt
+from cfgsched.tools import series
+from cfgsched.tools.text import fmt, json_float
+from cfgsched.translation import Options, trained_schedule, translate
 
 #: JSON schema name of ``cfgsched explain --json``.
-SCHEMA = "cfgsched-explain/1"
+SCHEMA = "cfgsched-explain/2"
 
 #: With more plateaus or sgdr cycles than this, the middle ones are summarised.
 MAX_LISTED = 8
@@ -30,13 +37,14 @@ _HEAD, _TAIL = 3, 2
 #: Loop iterations of GPU 0's batch counter shown for ``--gpus``.
 GPU0_ITERATIONS = 12
 
-#: Forks whose ``-gpus N`` multiplies learning_rate by N.
-MULTIPLYING_FORKS = ("alexeyab", "pjreddie")
-
 
 @dataclass(frozen=True)
 class Phase:
-    """Batches ``first..last`` (inclusive; ``last`` None = open-ended) of one shape."""
+    """Batches ``first..last`` (inclusive; ``last`` None = open-ended) of one shape.
+
+    ``step``: the first 0-based optimizer step whose batch is ``>= first`` under the
+    translation (None: a GPU 0 trace too long to follow).
+    """
 
     kind: str
     first: int
@@ -44,19 +52,17 @@ class Phase:
     lr_first: float
     lr_last: float
     note: str
+    step: int | None = None
 
 
 @dataclass(frozen=True)
 class Point:
-    """darknet's LR at batch ``batch`` (torch step ``batch - 1``)."""
+    """The LR at darknet batch ``batch``; ``step`` is the 0-based optimizer step evaluated
+    at that batch under the translation (for ``--at``: the first such step, None if none)."""
 
     batch: int
+    step: int | None
     lr: float
-
-    @property
-    def step(self) -> int:
-        """The 0-based torch ``optimizer.step()`` index that uses this LR."""
-        return self.batch - 1
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,18 @@ class MultiGpu:
     advised_burn_in: int | None
     notes: tuple[str, ...]
     gpu0_batches: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Run:
+    """The translated run: options, base rate, mapping and resume point."""
+
+    options: Options
+    learning_rate: float
+    images_per_step: int
+    start_step: int
+    start_batch: int
+    mapping: str
 
 
 @dataclass(frozen=True)
@@ -91,6 +109,7 @@ class Explanation:
     points: tuple[Point, ...]
     multigpu: MultiGpu | None
     warnings: tuple[CfgWarning, ...]
+    run: Run | None = None
 
     def images(self, batch: int) -> int:
         """Images darknet has seen after update ``batch``."""
@@ -103,66 +122,27 @@ class Explanation:
         return self.images(batch) / self.dataset_images
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document (schema ``cfgsched-explain/1``); LR NaN/inf are strings."""
-
-        def span(first: int, last: int | None) -> dict[str, Any]:
-            d: dict[str, Any] = {
-                "first": first,
-                "last": last,
-                "images": [
-                    self.images(first - 1),
-                    None if last is None else self.images(last),
-                ],
-            }
-            if self.dataset_images:
-                d["epochs"] = [
-                    self.epochs(first - 1),
-                    None if last is None else self.epochs(last),
-                ]
-            return d
-
-        mg = None
-        if self.multigpu is not None:
-            m = self.multigpu
-            mg = {
-                "gpus": m.gpus,
-                "multiplies_lr": m.multiplies_lr,
-                "lr_used": jnum(m.lr_used),
-                "advised_learning_rate": None
-                if m.advised_lr is None
-                else jnum(m.advised_lr),
-                "advised_burn_in": m.advised_burn_in,
-                "notes": list(m.notes),
-                "gpu0_batches": list(m.gpu0_batches),
-            }
+        """The JSON document (schema ``cfgsched-explain/2``); LR NaN/inf are strings."""
         return {
             "schema": SCHEMA,
             "source": self.source,
             "fork": self.fork,
             "policy": self.policy,
-            "learning_rate": jnum(self.learning_rate),
+            "learning_rate": json_float(self.learning_rate),
             "burn_in": self.burn_in,
-            "power": jnum(self.power),
+            "power": json_float(self.power),
             "max_batches": self.max_batches,
             "batch": self.batch,
             "subdivisions": self.subdivisions,
             "images_per_iteration": self.images_per_iteration,
             "dataset_images": self.dataset_images,
-            "phases": [
-                {
-                    "kind": p.kind,
-                    "batches": span(p.first, p.last),
-                    "lr_first": jnum(p.lr_first),
-                    "lr_last": jnum(p.lr_last),
-                    "note": p.note,
-                }
-                for p in self.phases
-            ],
+            "translation": None if self.run is None else _run_dict(self.run),
+            "phases": [self._phase_dict(p) for p in self.phases],
             "points": [
-                {"batch": p.batch, "step": p.step, "lr": jnum(p.lr)}
+                {"step": p.step, "batch": p.batch, "lr": json_float(p.lr)}
                 for p in self.points
             ],
-            "multigpu": mg,
+            "multigpu": None if self.multigpu is None else _mgpu_dict(self.multigpu),
             "warnings": [
                 {
                     "line": w.line,
@@ -175,56 +155,130 @@ class Explanation:
             ],
         }
 
+    def _phase_dict(self, p: Phase) -> dict[str, Any]:
+        span: dict[str, Any] = {
+            "first": p.first,
+            "last": p.last,
+            "images": [
+                self.images(p.first - 1),
+                None if p.last is None else self.images(p.last),
+            ],
+        }
+        if self.dataset_images:
+            span["epochs"] = [
+                self.epochs(p.first - 1),
+                None if p.last is None else self.epochs(p.last),
+            ]
+        return {
+            "kind": p.kind,
+            "batches": span,
+            "step": p.step,
+            "lr_first": json_float(p.lr_first),
+            "lr_last": json_float(p.lr_last),
+            "note": p.note,
+        }
+
     def to_json(self) -> str:
         """:meth:`to_dict` as indented JSON."""
         return json.dumps(self.to_dict(), indent=2)
 
 
-def jnum(x: float) -> float | str:
-    """A float for JSON: NaN/inf become ``"nan"``, ``"inf"``, ``"-inf"`` (as in golden)."""
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return x
+def _run_dict(r: Run) -> dict[str, Any]:
+    return {
+        "options": r.options.to_record(),
+        "learning_rate": json_float(r.learning_rate),
+        "images_per_step": r.images_per_step,
+        "start_step": r.start_step,
+        "start_batch": r.start_batch,
+        "mapping": r.mapping,
+    }
 
 
-def _lr(s: NetSchedule, b: int) -> float:
-    return float(lr_at(s, np.array([b], dtype=np.int64))[0])
+def _mgpu_dict(m: MultiGpu) -> dict[str, Any]:
+    return {
+        "gpus": m.gpus,
+        "multiplies_lr": m.multiplies_lr,
+        "lr_used": json_float(m.lr_used),
+        "advised_learning_rate": None
+        if m.advised_lr is None
+        else json_float(m.advised_lr),
+        "advised_burn_in": m.advised_burn_in,
+        "notes": list(m.notes),
+        "gpu0_batches": list(m.gpu0_batches),
+    }
+
+
+# ----------------------------------------------------------------------------- LRs
+
+
+@dataclass(frozen=True)
+class _Eval:
+    """The schedule darknet trains with (``s``, AlexeyAB's advice applied) and its
+    translation ``t``, whose LR at a batch every phase and point shows."""
+
+    s: NetSchedule
+    t: Translation
+
+    def lrs(self, batches: Sequence[int]) -> list[float]:
+        """The LR at each batch (NaN where darknet's sgdr search would never end)."""
+        if not batches:
+            return []
+        try:
+            arr = series.batch_lrs(self.t, np.asarray(batches, dtype=np.int64))
+            return [float(x) for x in arr.tolist()]
+        except ValueError:  # a zero-length sgdr cycle: evaluate one by one
+            return [self.lr(b) for b in batches]
+
+    def lr(self, b: int) -> float:
+        """The LR at batch ``b`` (NaN where darknet's sgdr search would never end)."""
+        try:
+            return float(series.batch_lrs(self.t, np.array([b], dtype=np.int64))[0])
+        except ValueError:
+            return math.nan
+
+
+def _span_phase(ev: _Eval, kind: str, a: int, z: int, note: str) -> Phase:
+    lo, hi = ev.lrs([a, z])
+    return Phase(kind, a, z, lo, hi, note)
+
+
+# ----------------------------------------------------------------------------- phases
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def _plateau_note(ev: _Eval, first: int, v: float, prev: float) -> str:
+    ratio = v / prev if prev != 0.0 and math.isfinite(prev) else math.nan
+    by = f"x{fmt(f32(ratio))}" if math.isfinite(ratio) else f"LR {fmt(v)}"
+    where = "step" if ev.s.policy is Policy.STEPS else "at batch"
+    return f"{where} {first}: {by}"
 
 
 def _constant_pieces(
-    s: NetSchedule, start: int, end: int | None, cuts: list[int]
+    ev: _Eval, start: int, end: int | None, cuts: list[int]
 ) -> list[Phase]:
     """Plateaus between the change points ``cuts`` in ``start..end`` (equal LRs merged)."""
     cuts = sorted({c for c in cuts if c > start and (end is None or c <= end)})
     firsts = [start, *cuts]
-    lrs = lr_at(s, np.asarray(firsts, dtype=np.int64)) if firsts else np.zeros(0)
     out: list[Phase] = []
-    for i, (first, lr) in enumerate(zip(firsts, lrs, strict=True)):
+    for i, (first, v) in enumerate(zip(firsts, ev.lrs(firsts), strict=True)):
         last = firsts[i + 1] - 1 if i + 1 < len(firsts) else end
-        v = float(lr)
-        if out and (
-            out[-1].lr_first == v or (math.isnan(v) and math.isnan(out[-1].lr_first))
-        ):
+        if out and _same(out[-1].lr_first, v):
             p = out[-1]
             out[-1] = Phase(p.kind, p.first, last, p.lr_first, v, p.note)
             continue
         if not out:
-            kind = "constant" if first == 1 or s.burn_in <= 1 else "plateau"
+            kind = "constant" if first == 1 or ev.s.burn_in <= 1 else "plateau"
             note = "burn-in over, policy starts" if first > 1 else ""
         else:
-            prev = out[-1].lr_first
-            ratio = v / prev if prev not in (0.0,) and math.isfinite(prev) else math.nan
-            kind = "plateau"
-            by = f"x{fmt(f32(ratio))}" if math.isfinite(ratio) else f"LR {fmt(v)}"
-            where = "step" if s.policy is Policy.STEPS else "at batch"
-            note = f"{where} {first}: {by}"
+            kind, note = "plateau", _plateau_note(ev, first, v, out[-1].lr_first)
         out.append(Phase(kind, first, last, v, v, note))
     return out
 
 
-def _summarise(s: NetSchedule, phases: list[Phase], what: str) -> list[Phase]:
+def _summarise(phases: list[Phase], what: str) -> list[Phase]:
     if len(phases) <= MAX_LISTED:
         return phases
     head, mid, tail = phases[:_HEAD], phases[_HEAD:-_TAIL], phases[-_TAIL:]
@@ -237,164 +291,174 @@ def _summarise(s: NetSchedule, phases: list[Phase], what: str) -> list[Phase]:
     ]
 
 
-def _span_phase(s: NetSchedule, kind: str, a: int, z: int, note: str) -> Phase:
-    lrs = lr_at(s, np.array([a, z], dtype=np.int64))
-    return Phase(kind, a, z, float(lrs[0]), float(lrs[1]), note)
+def _open_ended(phases: list[Phase], more: str) -> list[Phase]:
+    """The last phase with ``last`` None and ``more`` added to its note."""
+    p = phases[-1]
+    return [
+        *phases[:-1],
+        Phase(p.kind, p.first, None, p.lr_first, p.lr_last, p.note + more),
+    ]
 
 
-def _sgdr_cycles(s: NetSchedule, start: int, end: int | None) -> list[Phase]:
-    if sgdr_hangs(s):
-        return [
-            Phase(
-                "cycles",
-                start,
-                end,
-                math.nan,
-                math.nan,
-                f"sgdr_cycle {s.sgdr_cycle}, sgdr_mult {s.sgdr_mult}: darknet hangs",
-            )
-        ]
+def _sgdr_spans(
+    s: NetSchedule, start: int, horizon: int
+) -> tuple[list[tuple[int, int, int]], tuple[int, int, str] | None]:
+    """``(k, first, last)`` of the listed cycles and the summarised middle, if any."""
     c = s.sgdr_cycle
-    horizon = end if end is not None else start + 64 * c
-    spans: list[tuple[int, int, int]] = []
-    summary: Phase | None = None
-    if s.sgdr_mult == 1:  # cycle k covers (k-1)c+1 .. kc: computed, never enumerated
-        k0, k1 = max(1, -(-start // c)), max(1, -(-horizon // c))
-        ks = list(range(k0, k1 + 1)) if k1 - k0 < MAX_LISTED else []
-        if not ks:
-            ks = [*range(k0, k0 + _HEAD), *range(k1 - _TAIL + 1, k1 + 1)]
-            a, z = (k0 + _HEAD - 1) * c + 1, (k1 - _TAIL) * c
-            n = k1 - k0 + 1 - _HEAD - _TAIL
-            summary = _span_phase(s, "summary", a, z, f"{n} more cycles of {c} batches")
-        spans = [(k, (k - 1) * c + 1, k * c) for k in ks]
-    else:
-        c0, cyc, k = 0, c, 1
+    if s.sgdr_mult != 1:
+        spans, c0, cyc, k = [], 0, c, 1
         while c0 < horizon and cyc > 0:
             spans.append((k, c0 + 1, c0 + cyc))
-            c0 += cyc
-            cyc *= s.sgdr_mult
-            k += 1
+            c0, cyc, k = c0 + cyc, cyc * s.sgdr_mult, k + 1
+        return spans, None
+    # cycle k covers (k-1)c+1 .. kc: computed, never enumerated
+    k0, k1 = max(1, -(-start // c)), max(1, -(-horizon // c))
+    if k1 - k0 < MAX_LISTED:
+        return [(k, (k - 1) * c + 1, k * c) for k in range(k0, k1 + 1)], None
+    ks = [*range(k0, k0 + _HEAD), *range(k1 - _TAIL + 1, k1 + 1)]
+    n = k1 - k0 + 1 - _HEAD - _TAIL
+    mid = (
+        (k0 + _HEAD - 1) * c + 1,
+        (k1 - _TAIL) * c,
+        f"{n} more cycles of {c} batches",
+    )
+    return [(k, (k - 1) * c + 1, k * c) for k in ks], mid
+
+
+def _sgdr_cycles(ev: _Eval, start: int, end: int | None) -> list[Phase]:
+    s = ev.s
+    if sgdr_hangs(s):
+        note = f"sgdr_cycle {s.sgdr_cycle}, sgdr_mult {s.sgdr_mult}: darknet hangs"
+        return [Phase("cycles", start, end, math.nan, math.nan, note)]
+    horizon = end if end is not None else start + 64 * s.sgdr_cycle
+    spans, mid = _sgdr_spans(s, start, horizon)
     out: list[Phase] = []
     for k, a, z in spans:
         a2, z2 = max(a, start), z if end is None else min(z, end)
-        if a2 > z2:
-            continue
-        note = f"cycle {k}: {z - a + 1} batches, restart at {a}, lr_min at {z}"
-        out.append(_span_phase(s, "cycle", a2, z2, note))
+        if a2 <= z2:
+            note = f"cycle {k}: {z - a + 1} batches, restart at {a}, lr_min at {z}"
+            out.append(_span_phase(ev, "cycle", a2, z2, note))
     if end is None and out:
-        p = out[-1]
-        out[-1] = Phase(
-            p.kind, p.first, None, p.lr_first, p.lr_last, p.note + "; cycles go on"
-        )
-    if summary is not None:
-        return [*out[:_HEAD], summary, *out[_HEAD:]]
-    return _summarise(s, out, "cycles")
+        out = _open_ended(out, "; cycles go on")
+    if mid is not None:
+        return [*out[:_HEAD], _span_phase(ev, "summary", *mid), *out[_HEAD:]]
+    return _summarise(out, "cycles")
 
 
-def _step_plateaus(s: NetSchedule, start: int, end: int | None) -> list[Phase]:
-    st = s.step
+def _step_plateaus(ev: _Eval, start: int, end: int | None) -> list[Phase]:
+    st, scale = ev.s.step, ev.s.scale
     horizon = end if end is not None else start + 20 * st
     k0, k1 = start // st + 1, horizon // st  # cuts k*st inside (start, horizon]
     if k1 - k0 < 1000:
-        pieces = _constant_pieces(s, start, end, [k * st for k in range(k0, k1 + 1)])
+        pieces = _constant_pieces(ev, start, end, [k * st for k in range(k0, k1 + 1)])
     else:
         head = _constant_pieces(
-            s, start, (k0 + _HEAD) * st - 1, [k * st for k in range(k0, k0 + _HEAD)]
+            ev, start, (k0 + _HEAD) * st - 1, [k * st for k in range(k0, k0 + _HEAD)]
         )
-        tail = _constant_pieces(s, (k1 - 1) * st, end, [k1 * st])
-        a, z = (k0 + _HEAD) * st, (k1 - 1) * st - 1
+        tail = _constant_pieces(ev, (k1 - 1) * st, end, [k1 * st])
+        tail[0] = Phase(
+            "plateau", tail[0].first, tail[0].last, tail[0].lr_first,
+            tail[0].lr_last, f"at batch {tail[0].first}",
+        )  # fmt: skip
         n = k1 - 1 - k0 - _HEAD
-        note = f"{n} more plateaus: x{fmt(s.scale)} every {st} batches"
-        tail = [
-            Phase(
-                "plateau",
-                p.first,
-                p.last,
-                p.lr_first,
-                p.lr_last,
-                p.note if i else f"at batch {p.first}",
-            )
-            for i, p in enumerate(tail)
-        ]
-        pieces = [*head, _span_phase(s, "summary", a, z, note), *tail]
+        note = f"{n} more plateaus: x{fmt(scale)} every {st} batches"
+        mid = _span_phase(ev, "summary", (k0 + _HEAD) * st, (k1 - 1) * st - 1, note)
+        pieces = [*head, mid, *tail]
     if end is None and len(pieces) > 1:
-        p = pieces[-1]
-        pieces[-1] = Phase(
-            p.kind, p.first, None, p.lr_first, p.lr_last, p.note + "; goes on"
-        )
-    return _summarise(s, pieces, "plateaus")
+        pieces = _open_ended(pieces, "; goes on")
+    return _summarise(pieces, "plateaus")
 
 
-def phases(s: NetSchedule) -> list[Phase]:
-    """The phases of the training range ``b = 1..max_batches`` and what comes after it."""
+def _after_end(ev: _Eval, mb: int) -> Phase:
+    after = ev.lr(mb + 1)
+    s = ev.s
+    note = "not trained: darknet stops at max_batches; if resumed,"
+    if s.policy is Policy.POLY:
+        if s.power == int(s.power):
+            shape = "negative" if int(s.power) % 2 else "rising again"
+        else:
+            shape = "NaN"
+        note += f" poly's base goes negative, the LR is {shape}"
+    else:
+        note += " the policy goes on"
+    return Phase("after-end", mb + 1, None, after, after, note)
+
+
+def _phases(ev: _Eval) -> list[Phase]:
+    """The phases of ``b = 1..max_batches`` and after, without steps."""
+    s = ev.s
     mb = s.max_batches
     end: int | None = mb if mb > 0 else None
     out: list[Phase] = []
     start = 1
     if s.burn_in > 1:
         last = s.burn_in - 1 if end is None else min(s.burn_in - 1, end)
-        lrs = lr_at(s, np.array([1, last], dtype=np.int64))
         note = f"lr x (b/{s.burn_in})^{fmt(s.power)}"
-        out.append(Phase("burn-in", 1, last, float(lrs[0]), float(lrs[1]), note))
+        out.append(_span_phase(ev, "burn-in", 1, last, note))
         start = s.burn_in
     if end is None or start <= end:
-        out.extend(_policy_phases(s, start, end))
+        out.extend(_policy_phases(ev, start, end))
     if end is not None:
-        after = _lr(s, mb + 1)
-        note = "not trained: darknet stops at max_batches; if resumed,"
-        if s.policy is Policy.POLY:
-            if s.power == int(s.power):
-                shape = "negative" if int(s.power) % 2 else "rising again"
-            else:
-                shape = "NaN"
-            note += f" poly's base goes negative, the LR is {shape}"
-        else:
-            note += " the policy goes on"
-        out.append(Phase("after-end", mb + 1, None, after, after, note))
+        out.append(_after_end(ev, mb))
     return out
 
 
-def _policy_phases(s: NetSchedule, start: int, end: int | None) -> list[Phase]:
+def phases(s: NetSchedule, options: Options | None = None) -> list[Phase]:
+    """The phases of the training range ``b = 1..max_batches`` and what comes after it,
+    with the LRs and first steps of the run translated by ``options``."""
+    o = Options() if options is None else options
+    ev = _Eval(trained_schedule(s, o), translate(s, o))
+    out = _phases(ev)
+    steps = series.step_reaching(ev.t, [p.first for p in out])
+    return [
+        Phase(p.kind, p.first, p.last, p.lr_first, p.lr_last, p.note, i)
+        for p, i in zip(out, steps, strict=True)
+    ]
+
+
+_DECAY_NOTES = {
+    Policy.EXP: "lr x {gamma}^b",
+    Policy.POLY: "lr x (1 - b/{max_batches})^{power}",
+    Policy.SIG: "lr / (1 + exp({gamma} x (b - {step}))), half LR at b={step}",
+    Policy.RANDOM: "lr x U(0,1)^{power}, redrawn every batch (not reproducible)",
+}
+
+
+def _policy_phases(ev: _Eval, start: int, end: int | None) -> list[Phase]:
+    s = ev.s
     pol = s.policy
     if pol is Policy.CONSTANT:
-        return _constant_pieces(s, start, end, [])
+        return _constant_pieces(ev, start, end, [])
     if pol is Policy.STEPS:
-        return _constant_pieces(s, start, end, list(s.steps))
+        return _constant_pieces(ev, start, end, list(s.steps))
     if pol is Policy.STEP:
         if s.step <= 0:
-            return [
-                Phase(
-                    "plateau",
-                    start,
-                    end,
-                    math.nan,
-                    math.nan,
-                    "step <= 0: darknet fails",
-                )
-            ]
-        return _step_plateaus(s, start, end)
+            note = "step <= 0: darknet fails"
+            return [Phase("plateau", start, end, math.nan, math.nan, note)]
+        return _step_plateaus(ev, start, end)
     if pol is Policy.SGDR:
-        return _sgdr_cycles(s, start, end)
-    last = end if end is not None else start
-    lrs = lr_at(s, np.array([start, last], dtype=np.int64))
-    notes = {
-        Policy.EXP: f"lr x {fmt(s.gamma)}^b",
-        Policy.POLY: f"lr x (1 - b/{s.max_batches})^{fmt(s.power)}",
-        Policy.SIG: f"lr / (1 + exp({fmt(s.gamma)} x (b - {s.step}))), half LR at b={s.step}",
-        Policy.RANDOM: f"lr x U(0,1)^{fmt(s.power)}, redrawn every batch (not reproducible)",
-    }
+        return _sgdr_cycles(ev, start, end)
+    lo, hi = ev.lrs([start, end if end is not None else start])
+    note = _DECAY_NOTES.get(pol, "").format(
+        gamma=fmt(s.gamma), power=fmt(s.power), max_batches=s.max_batches, step=s.step
+    )
     kind = "random" if pol is Policy.RANDOM else "decay"
-    return [Phase(kind, start, end, float(lrs[0]), float(lrs[1]), notes.get(pol, ""))]
+    return [Phase(kind, start, end, lo, hi, note)]
 
 
-def multigpu(s: NetSchedule, gpus: int) -> MultiGpu:
-    """The effect of ``-gpus N`` on this fork, and AlexeyAB's advice."""
-    mult = s.fork in MULTIPLYING_FORKS
-    lr_used = f32(s.learning_rate * gpus) if mult else s.learning_rate
+# ----------------------------------------------------------------------------- -gpus
+
+
+def multigpu(s: NetSchedule, options: Options) -> MultiGpu:
+    """The effect of ``-gpus N`` (``options.ngpus``) on this fork, and AlexeyAB's advice."""
+    t = translate(s, options)
+    gpus = options.ngpus
+    mult = ngpus_lr(t.params.fork, 1.0, 2) != 1.0  # the fork's -gpus base-rate rule
     notes = []
     if mult:
         notes.append(
-            f"{s.fork} multiplies learning_rate by {gpus}: it trains with {fmt(lr_used)}"
+            f"{s.fork} multiplies learning_rate by {gpus}: it trains with "
+            f"{fmt(t.params.lr)}"
         )
     else:
         notes.append(f"{s.fork} does not multiply learning_rate by the GPU count")
@@ -406,46 +470,102 @@ def multigpu(s: NetSchedule, gpus: int) -> MultiGpu:
         " every 4 iterations): burn-in, steps and max_batches come about"
         f" {gpus}x sooner in wall-clock iterations"
     )
-    first: tuple[int, ...] = ()
-    if gpus > 1:
-        from cfgsched.multigpu import multigpu_trace
-
-        trace = multigpu_trace(s, gpus, iterations=GPU0_ITERATIONS)
-        first = tuple(int(b) for b in trace.batches)
-        notes.append(
-            f"GPU 0's batch b over the first {len(first)} loop iterations (weights given):"
-            f" {', '.join(map(str, first))}"
-        )
+    first = tuple(series.trace_head(t, GPU0_ITERATIONS))
+    notes.append(
+        f"GPU 0's batch b over the first {len(first)} loop iterations"
+        f" ({'no weights file' if options.scratch else 'weights given'}):"
+        f" {', '.join(map(str, first))}"
+    )
     adv_lr: float | None = None
     adv_burn: int | None = None
-    if mult and gpus > 1:
-        adv_lr = f32(s.learning_rate / gpus)
-        adv_burn = s.burn_in * gpus
-        notes.append(
-            f"AlexeyAB's advice for {gpus} GPUs: learning_rate={fmt(adv_lr)},"
-            f" burn_in={adv_burn} (cfgsched adjust --gpus {gpus})"
+    if mult:
+        trained = trained_schedule(s, options)
+        adv_lr, adv_burn = f32(s.learning_rate / gpus), s.burn_in * gpus
+        if options.ideal:
+            notes.append(
+                f"--ideal: AlexeyAB's advice applied: learning_rate="
+                f"{fmt(trained.learning_rate)}, burn_in={trained.burn_in}"
+            )
+        else:
+            notes.append(
+                f"AlexeyAB's advice for {gpus} GPUs: learning_rate={fmt(adv_lr)},"
+                f" burn_in={adv_burn} (cfgsched adjust --gpus {gpus}, or --ideal)"
+            )
+    return MultiGpu(gpus, mult, t.params.lr, adv_lr, adv_burn, tuple(notes), first)
+
+
+# ----------------------------------------------------------------------------- entry points
+
+
+def run_of(s: NetSchedule, options: Options) -> Run:
+    """The translated run of ``s`` under ``options``."""
+    t = translate(s, options)
+    return Run(
+        options,
+        t.params.lr,
+        t.images_per_step,
+        t.start,
+        t.batch(t.start),
+        series.mapping_text(t),
+    )
+
+
+def points(
+    s: NetSchedule,
+    options: Options,
+    *,
+    at: Sequence[int] = (),
+    at_steps: Sequence[int] = (),
+) -> list[Point]:
+    """The LR at the batches ``at`` (with the first step evaluated there, or None) and at
+    the 0-based optimizer steps ``at_steps`` (with their batch), under ``options``.
+
+    ValueError for a negative batch or step, or a step whose batch exceeds int64.
+    """
+    if any(b < 0 for b in at) or any(i < 0 for i in at_steps):
+        raise ValueError("batches and steps must be >= 0")
+    ev = _Eval(trained_schedule(s, options), translate(s, options))
+    if at_steps and ev.t.trace and series.trace_too_long(ev.t):
+        raise ValueError(
+            f"--multigpu trace: more than {series.TRACE_LIMIT:,} loop iterations of GPU 0"
         )
-    return MultiGpu(gpus, mult, lr_used, adv_lr, adv_burn, tuple(notes), first)
+    step_batches = [ev.t.batch(i) for i in at_steps]
+    if any(b > series.MAX_BATCH for b in step_batches):
+        raise ValueError(f"a step's darknet batch is beyond int64 ({series.MAX_BATCH})")
+    out = [
+        Point(b, i, lr)
+        for b, i, lr in zip(at, series.step_landing(ev.t, at), ev.lrs(at), strict=True)
+    ]
+    if at_steps:
+        lrs = series.step_lrs(ev.t, np.asarray(at_steps, dtype=np.int64)).tolist()
+        out += [
+            Point(b, i, float(lr))
+            for b, i, lr in zip(step_batches, at_steps, lrs, strict=True)
+        ]
+    return out
 
 
 def explain(
     s: NetSchedule,
     *,
+    options: Options | None = None,
     at: Sequence[int] | None = None,
+    at_steps: Sequence[int] | None = None,
     images: int | None = None,
-    gpus: int | None = None,
     warnings: Sequence[CfgWarning] | None = None,
 ) -> Explanation:
-    """Explain schedule ``s``; ``at`` lists batches to evaluate (default: phase bounds)."""
-    ph = tuple(phases(s))
-    if at:
-        if any(b < 0 for b in at):
-            raise ValueError("--at batches must be >= 0")
-        batches = list(at)
+    """Explain schedule ``s`` as the run translated by ``options`` trains it.
+
+    ``at`` (batches) and ``at_steps`` (0-based optimizer steps) list the points to
+    evaluate; without either, every phase's first and last batch.
+    """
+    o = Options() if options is None else options
+    ph = tuple(phases(s, o))
+    if at or at_steps:
+        pts = points(s, o, at=at or (), at_steps=at_steps or ())
     else:
-        batches = sorted({b for p in ph for b in (p.first, p.last) if b is not None})
-    lrs = lr_at(s, np.asarray(batches, dtype=np.int64)) if batches else np.zeros(0)
-    pts = tuple(Point(b, float(x)) for b, x in zip(batches, lrs, strict=True))
+        bounds = sorted({b for p in ph for b in (p.first, p.last) if b is not None})
+        pts = points(s, o, at=bounds)
     return Explanation(
         source=s.source,
         fork=s.fork,
@@ -459,9 +579,10 @@ def explain(
         images_per_iteration=s.images_per_iteration,
         dataset_images=images,
         phases=ph,
-        points=pts,
-        multigpu=multigpu(s, gpus) if gpus else None,
+        points=tuple(pts),
+        multigpu=multigpu(s, o) if o.ngpus > 1 else None,
         warnings=tuple(s.warnings if warnings is None else warnings),
+        run=run_of(s, o),
     )
 
 
@@ -470,16 +591,23 @@ def explain_text(
     *,
     source: str = "<string>",
     fork: str = "alexeyab",
+    options: Options | None = None,
     at: Sequence[int] | None = None,
+    at_steps: Sequence[int] | None = None,
     images: int | None = None,
-    gpus: int | None = None,
+    warnings: Sequence[CfgWarning] | None = None,
 ) -> Explanation:
-    """Parse ``text`` with ``fork`` (CfgError if it fails) and explain it with lint's findings."""
+    """Parse ``text`` with ``fork`` (CfgError if it fails) and explain it; ``warnings``
+    default to the parser's (``cfgsched explain`` passes lint's findings)."""
     from cfgsched.reader.parser import parse
 
     s = parse(text, fork=fork, source=source)
-    report = lint_text(text, source=source, fork=fork, images=images, gpus=gpus)
-    return explain(s, at=at, images=images, gpus=gpus, warnings=report.findings)
+    return explain(
+        s, options=options, at=at, at_steps=at_steps, images=images, warnings=warnings
+    )
+
+
+# ----------------------------------------------------------------------------- text
 
 
 def _n(x: int | None) -> str:
@@ -490,8 +618,7 @@ def _span(a: str, b: str) -> str:
     return f"{a} - {b}" if b else f"{a} -"
 
 
-def render(e: Explanation) -> str:
-    """Human-readable text: header, aligned phase table, points, multi-GPU, warnings."""
+def _header(e: Explanation) -> list[str]:
     out = [f"{e.source}: fork {e.fork}, policy {e.policy}"]
     bits = [f"learning_rate {fmt(e.learning_rate)}"]
     if e.burn_in > 0:
@@ -503,49 +630,67 @@ def render(e: Explanation) -> str:
     if e.dataset_images:
         per += f", dataset {e.dataset_images:,} images"
     out.append(per)
-    out.append("")
-    head = ["phase", "batches b", "images"]
+    r = e.run
+    if r is not None:
+        line = f"  torch run: optimizer step i at {r.mapping}, base LR {fmt(r.learning_rate)}"
+        if not r.options.exact:
+            line += ", double arithmetic"
+        out.append(line)
+        if r.start_step:
+            out.append(
+                f"  resumes at step i={r.start_step:,} (darknet batch b={r.start_batch:,})"
+            )
+    return out
+
+
+def _phase_row(e: Explanation, p: Phase) -> list[str]:
+    row = [
+        p.kind,
+        _span(_n(p.first), _n(p.last)),
+        "?" if p.step is None else f"{p.step:,}",
+        _span(
+            _n(e.images(p.first - 1)), "" if p.last is None else _n(e.images(p.last))
+        ),
+    ]
+    if e.dataset_images:
+        ep0 = e.epochs(p.first - 1) or 0.0
+        ep1 = None if p.last is None else e.epochs(p.last)
+        row.append(_span(f"{ep0:.2f}", "" if ep1 is None else f"{ep1:.2f}"))
+    same = _same(p.lr_first, p.lr_last)
+    lr = fmt(p.lr_first) if same else f"{fmt(p.lr_first)} -> {fmt(p.lr_last)}"
+    return [*row, lr, p.note]
+
+
+def _table(e: Explanation) -> list[str]:
+    head = ["phase", "batches b", "from step i", "images"]
     if e.dataset_images:
         head.append("epochs")
     head += ["LR first -> last", "note"]
-    rows = [head]
-    for p in e.phases:
-        row = [
-            p.kind,
-            _span(_n(p.first), _n(p.last)),
-            _span(
-                _n(e.images(p.first - 1)),
-                "" if p.last is None else _n(e.images(p.last)),
-            ),
-        ]
-        if e.dataset_images:
-            ep0 = e.epochs(p.first - 1) or 0.0
-            ep1 = None if p.last is None else e.epochs(p.last)
-            row.append(_span(f"{ep0:.2f}", "" if ep1 is None else f"{ep1:.2f}"))
-        same = p.lr_first == p.lr_last or (
-            math.isnan(p.lr_first) and math.isnan(p.lr_last)
-        )
-        lr = fmt(p.lr_first) if same else f"{fmt(p.lr_first)} -> {fmt(p.lr_last)}"
-        row += [lr, p.note]
-        rows.append(row)
+    rows = [head, *(_phase_row(e, p) for p in e.phases)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    for r in rows:
-        out.append(
-            "  "
-            + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-        )
-    out.append("")
-    out.append("  LR at batch b (torch step i = b - 1):")
+    return [
+        "  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in rows
+    ]
+
+
+def _points(e: Explanation) -> list[str]:
+    out = ["  LR at batch b and optimizer step i (i=- : no step is evaluated at b):"]
+    steps = ["-" if p.step is None else f"{p.step:,}" for p in e.points]
     bw = max([len(f"{p.batch:,}") for p in e.points] or [1])
-    iw = max([len(f"{p.step:,}") for p in e.points] or [1])
-    for pt in e.points:
-        out.append(f"    b={pt.batch:>{bw},}  i={pt.step:>{iw},}  lr={fmt(pt.lr)}")
+    iw = max([len(i) for i in steps] or [1])
+    for pt, i in zip(e.points, steps, strict=True):
+        out.append(f"    b={pt.batch:>{bw},}  i={i:>{iw}}  lr={fmt(pt.lr)}")
+    return out
+
+
+def render(e: Explanation) -> str:
+    """Human-readable text: header, aligned phase table, points, multi-GPU, warnings."""
+    out = [*_header(e), "", *_table(e), "", *_points(e)]
     if e.multigpu is not None:
-        out.append("")
-        out.append(f"  -gpus {e.multigpu.gpus}:")
+        out += ["", f"  -gpus {e.multigpu.gpus}:"]
         out.extend(f"    {n}" for n in e.multigpu.notes)
     if e.warnings:
-        out.append("")
-        out.append("  warnings:")
+        out += ["", "  warnings:"]
         out.extend(f"    {w.format(e.source)}" for w in e.warnings)
     return "\n".join(out) + "\n"

@@ -1,10 +1,14 @@
 """Plot darknet learning-rate schedules: the data (:func:`plot_data`) and the figure (:func:`draw`).
 
 :func:`plot_data` computes everything a figure shows as plain arrays, without matplotlib:
-per curve the LR at every batch (small ranges) or a min/max envelope per pixel column
-(large ranges, computed in chunks so memory stays bounded and no one-batch spike is lost),
-the boundary markers with their LR, and the batch ranges where the LR is NaN, infinite,
-zero or negative. :func:`draw` turns that into a matplotlib figure; :func:`save` writes it.
+per curve the LR at every x position (small ranges) or a min/max envelope per pixel column
+(large ranges, computed in chunks so memory stays bounded and no one-point spike is lost),
+the boundary markers with their LR, and the ranges where the LR is NaN, infinite, zero or
+negative. Positions are darknet batches b (x in batches, images or epochs) or 0-based
+optimizer steps i (x in steps). Every LR is what the run translated by the variant's
+:class:`~cfgsched.translation.Options` trains with: at a batch, darknet's value with the
+translation's base rate and arithmetic; at a step, ``oracle.translation_lr``.
+:func:`draw` turns the data into a matplotlib figure; :func:`save` writes it.
 """
 
 from __future__ import annotations
@@ -12,18 +16,20 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from cfgsched.boundaries import boundaries
+from cfgsched.boundaries import Boundary, boundaries
 from cfgsched.errors import CfgError, CfgWarning
+from cfgsched.kernel.position import Translation, ngpus_lr
 from cfgsched.schedule import NetSchedule
-from cfgsched.tools import diff as _diff
+from cfgsched.tools import series
+from cfgsched.translation import Options, trained_schedule, translate
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -31,11 +37,11 @@ I64 = npt.NDArray[np.int64]
 
 #: Envelope columns (at least the pixel width of the plot at 200 dpi).
 COLUMNS = 2000
-#: Ranges up to this many batches are plotted batch by batch (no envelope).
+#: Ranges up to this many positions are plotted one by one (no envelope).
 EXACT_LIMIT = 20_000
-#: Batches evaluated per chunk (bounds memory: ~60 bytes per batch in flight).
+#: Positions evaluated per chunk (bounds memory: ~60 bytes per position in flight).
 CHUNK = 1 << 20
-#: Above this many batches each column is sampled (boundaries ±1 always included).
+#: Above this many positions each column is sampled (boundaries ±1 always included).
 FULL_LIMIT = 100_000_000
 #: Samples per column above :data:`FULL_LIMIT`.
 COLUMN_SAMPLES = 257
@@ -44,7 +50,11 @@ MAX_REGIONS = 100
 #: Curves per figure at most (overlays multiply: cfgs × forks × gpus × option values).
 MAX_CURVES = 12
 #: ``--vs torch`` steps every step up to this range, else boundaries plus a sample.
-TORCH_EXACT_LIMIT = _diff.EXHAUSTIVE_DEFAULT_LIMIT
+TORCH_EXACT_LIMIT = series.EXHAUSTIVE_LIMIT
+#: Largest ``--from``/``--to`` (batches or steps).
+MAX_POSITION = 1 << 62
+#: x axis units; "steps" puts the curves on optimizer steps, the others on batches.
+X_UNITS = ("batches", "images", "epochs", "steps")
 
 #: Option name -> [net] key for the schedule options of ``cfgsched plot``.
 OPTION_KEYS: dict[str, str] = {
@@ -71,117 +81,70 @@ REGION_KINDS = ("nan", "inf", "zero", "negative")
 DEFAULTS_CFG = "[net]\nwidth=416\nheight=416\nchannels=3\n\n[maxpool]\n"
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
+#: ``translation(schedule, ngpus)`` gives a curve's translation options.
+TranslationFor = Callable[[NetSchedule, int], Options]
+
 
 # ----------------------------------------------------------------------------- variants
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One curve to draw: a parsed schedule, its legend label and darknet's ``-gpus`` count."""
+    """One curve to draw: a parsed schedule, its legend label and translation options."""
 
     schedule: NetSchedule
     label: str
-    gpus: int = 1
+    options: Options = field(default_factory=Options)
     name: str = ""
 
-
-def apply_overrides(
-    text: str, changes: Mapping[str, str]
-) -> tuple[str, dict[int, str], list[int]]:
-    """``text`` with ``[net]`` keys set to ``changes`` (values kept as written).
-
-    The first line of a key in the first section is rewritten in place; keys not present are
-    added at the end of that section. Returns the new text, ``{new line: key}`` for the lines
-    that hold an override, and the sorted new line numbers that were inserted.
-    """
-    lines = text.splitlines(keepends=True)
-    eol = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
-    header = None
-    end = len(lines)
-    for n, raw in enumerate(lines):
-        stripped = "".join(raw.split())
-        if stripped.startswith("["):
-            if header is None:
-                header = n
-            else:
-                end = n
-                break
-    if header is None:
-        lines.insert(0, "[net]" + eol)
-        header, end = 0, len(lines)
-    where: dict[int, str] = {}
-    todo = dict(changes)
-    last = header
-    for n in range(header + 1, end):
-        stripped = "".join(lines[n].split())
-        if not stripped or stripped[0] in "#;":
-            continue
-        last = n
-        key = stripped.split("=", 1)[0]
-        if key in todo:
-            ending = (
-                "\r\n"
-                if lines[n].endswith("\r\n")
-                else ("\n" if lines[n][-1:] == "\n" else "")
-            )
-            lines[n] = f"{key}={todo.pop(key)}{ending or eol}"
-            where[n + 1] = key
-    if last < len(lines) and not lines[last].endswith("\n"):
-        lines[last] += eol
-    inserted = []
-    for k, (key, value) in enumerate(todo.items()):
-        lines.insert(last + 1 + k, f"{key}={value}{eol}")
-        where[last + 2 + k] = key
-        inserted.append(last + 2 + k)
-    return "".join(lines), where, inserted
+    @property
+    def gpus(self) -> int:
+        """darknet's ``-gpus`` count of this curve."""
+        return self.options.ngpus
 
 
-def _orig_line(line: int | None, inserted: Sequence[int]) -> int | None:
-    if line is None:
-        return None
-    return line - sum(1 for x in inserted if x < line)
-
-
-def parse_variant(
-    text: str,
-    source: str,
-    fork: str,
-    changes: Mapping[str, str],
-) -> NetSchedule:
-    """Parse ``text`` (a cfg, or ``""`` for darknet's defaults) with ``changes`` applied.
-
-    Values go through the fork's own number rules. Errors and warnings name the cfg line, or
-    the option (``--set key=value``) that caused them.
-    """
-    from cfgsched.reader.parser import parse
-
+def _check_changes(changes: Mapping[str, str]) -> None:
     for key, value in changes.items():
         if not _KEY_RE.fullmatch(key):
             raise CfgError("--set", None, key, "not a cfg key name")
         if any(c in value for c in "\r\n\0"):
             raise CfgError("--set", None, key, "value must be one line")
-    base = text if text.strip() else DEFAULTS_CFG
-    new, where, inserted = apply_overrides(base, changes)
+
+
+def parse_variant(
+    text: str | None,
+    source: str,
+    fork: str,
+    changes: Mapping[str, str],
+) -> NetSchedule:
+    """Parse ``text`` (a cfg, or None for darknet's defaults) with ``changes`` applied.
+
+    The cfg is first read as every command reads it (errors name its lines); the changes
+    then go through ``adjust``'s cfg editor and the fork's own number rules. Errors the
+    changes cause name the option (``--set key=value``); lines keep the file's numbers.
+    """
+    from cfgsched.reader.editor import Edit, edit_text
+    from cfgsched.reader.parser import parse
+
+    _check_changes(changes)
+    base = DEFAULTS_CFG if text is None else text
+    sched = parse(base, fork=fork, source=source)
+    if not changes:
+        return sched
+    edits = [Edit(k, v) for k, v in changes.items()]
+    edited = edit_text(base, edits, fork=fork, source=source)
     try:
-        sched = parse(new, fork=fork, source=source)
+        sched = parse(edited.text, fork=fork, source=source)
     except CfgError as exc:
-        if exc.line in where:
-            key = where[exc.line]
+        if exc.line in edited.lines:
+            key = edited.lines[exc.line]
             raise CfgError(
                 f"--set {key}={changes[key]}", None, exc.key, exc.message
             ) from None
-        raise CfgError(
-            exc.source, _orig_line(exc.line, inserted), exc.key, exc.message
-        ) from None
-    if not inserted:
-        return sched
-    warns = tuple(
-        replace(w, line=_orig_line(w.line, inserted)) if w.line not in where else w
-        for w in sched.warnings
-    )
-    lines = {k: v for k, v in sched.lines.items()}
-    for k, v in lines.items():
-        lines[k] = _orig_line(v, inserted) or v
+        line = edited.original_line(exc.line)
+        raise CfgError(exc.source, line, exc.key, exc.message) from None
+    warns = tuple(replace(w, line=edited.original_line(w.line)) for w in sched.warnings)
+    lines = {k: edited.original_line(v) or v for k, v in sched.lines.items()}
     return replace(sched, warnings=warns, lines=lines)
 
 
@@ -194,28 +157,48 @@ def _fmt_warning(w: CfgWarning, source: str) -> str:
     return w.format(source)
 
 
+def _label(
+    name: str, fork: str, ngpus: int, varied: Sequence[str], flags: Sequence[bool]
+) -> str:
+    """A legend label naming what differs between the curves (``flags``: several cfgs,
+    forks, GPU counts)."""
+    parts = []
+    if flags[0]:
+        parts.append(name)
+    if flags[1]:
+        parts.append(fork)
+    if flags[2]:
+        parts.append(f"{ngpus} GPU{'s' if ngpus > 1 else ''}")
+    parts.extend(varied)
+    gp = f", {ngpus} GPUs" if ngpus > 1 else ""
+    return ", ".join(parts) if parts else f"{name} ({fork}{gp})"
+
+
 def build_variants(
     cfgs: Sequence[tuple[str, str]],
     *,
     forks: Sequence[str] = ("alexeyab",),
     gpus: Sequence[int] = (1,),
     options: Mapping[str, Sequence[str]] | None = None,
+    translation: TranslationFor | None = None,
 ) -> list[Variant]:
     """Every combination of cfg × fork × gpus × option value, labelled by what differs.
 
     ``cfgs`` holds ``(text, source)`` pairs (none: darknet's defaults); ``options`` maps a
-    ``[net]`` key to its values (a key with several values makes one curve per value).
+    ``[net]`` key to its values (a key with several values makes one curve per value);
+    ``translation(schedule, ngpus)`` gives each curve's options (default: ``-gpus`` only).
     """
     opts = {k: list(v) for k, v in (options or {}).items() if v}
-    items = list(cfgs) or [("", "darknet defaults")]
+    items: list[tuple[str | None, str]] = list(cfgs) or [(None, "darknet defaults")]
     keys = list(opts)
-    combos: list[tuple[tuple[str, str], str, int, tuple[str, ...]]] = [
-        (item, fork, ngpus, vals)
-        for item in items
-        for fork in (forks or ("alexeyab",))
-        for ngpus in (gpus or (1,))
-        for vals in itertools.product(*(opts[k] for k in keys))
-    ]
+    combos = list(
+        itertools.product(
+            items,
+            forks or ("alexeyab",),
+            gpus or (1,),
+            itertools.product(*(opts[k] for k in keys)),
+        )
+    )
     if len(combos) > MAX_CURVES:
         raise CfgError(
             "plot",
@@ -223,30 +206,20 @@ def build_variants(
             None,
             f"{len(combos)} curves: at most {MAX_CURVES} in one figure",
         )
-    many_cfg = len(items) > 1
-    many_fork = len(set(forks)) > 1
-    many_gpus = len(set(gpus)) > 1
+    how = translation or (lambda s, n: Options(ngpus=n))
+    flags = (len(items) > 1, len(set(forks)) > 1, len(set(gpus)) > 1)
     varied = [k for k in keys if len(opts[k]) > 1]
     out = []
     for (text, source), fork, ngpus, vals in combos:
         values = dict(zip(keys, vals, strict=True))
         sched = parse_variant(text, source, fork, values)
-        name = (
-            Path(source).name
-            if text
-            else ("[net] from options" if opts else "darknet defaults")
-        )
-        parts = []
-        if many_cfg:
-            parts.append(name)
-        if many_fork:
-            parts.append(fork)
-        if many_gpus:
-            parts.append(f"{ngpus} GPU{'s' if ngpus > 1 else ''}")
-        parts.extend(f"{k}={values[k]}" for k in varied)
-        gp = f", {ngpus} GPUs" if ngpus > 1 else ""
-        label = ", ".join(parts) if parts else f"{name} ({fork}{gp})"
-        out.append(Variant(sched, label, ngpus, name))
+        if text is not None:
+            name = Path(source).name
+        else:
+            name = "[net] from options" if opts else "darknet defaults"
+        shown = [f"{k}={values[k]}" for k in varied]
+        label = _label(name, fork, ngpus, shown, flags)
+        out.append(Variant(sched, label, how(sched, ngpus), name))
     return out
 
 
@@ -255,11 +228,12 @@ def build_variants(
 
 @dataclass(frozen=True)
 class Curve:
-    """One plotted curve: point k covers batches ``start[k] .. stop[k] - 1``.
+    """One plotted curve: point k covers positions ``start[k] .. stop[k] - 1``.
 
-    ``lo``/``hi`` are the smallest/largest finite LR there (NaN when there is none);
-    ``exact`` means one point per batch (``lo == hi`` is the LR). ``x_per_batch`` converts
-    batches to the x unit.
+    Positions are the figure's domain (darknet batches, or optimizer steps with x in
+    steps). ``lo``/``hi`` are the smallest/largest finite LR there (NaN when there is
+    none); ``exact`` means one point per position (``lo == hi`` is the LR).
+    ``x_per_unit`` converts positions to the x unit.
     """
 
     label: str
@@ -270,27 +244,29 @@ class Curve:
     hi: F32
     exact: bool
     sampled: bool
-    x_per_batch: float
+    x_per_unit: float
     gpus: int = 1
 
 
 @dataclass(frozen=True)
 class Marker:
-    """A labelled batch on curve ``curve`` with darknet's LR there."""
+    """A labelled boundary of curve ``curve`` at position ``at`` (darknet batch ``batch``,
+    or the first optimizer step reaching it) with the LR there."""
 
     curve: int
     batch: int
     kind: str
     label: str
     lr: float
+    at: int
 
 
 @dataclass(frozen=True)
 class Region:
-    """Batches ``first .. last`` of curve ``curve`` where the LR is ``kind``.
+    """Positions ``first .. last`` of curve ``curve`` where the LR is ``kind``.
 
-    ``kind`` is nan, inf, zero or negative; or "after" for batches past the curve's
-    max_batches (darknet never uses them).
+    ``kind`` is nan, inf, zero or negative; or "after" for positions past the end of the
+    curve's run (darknet never uses them).
     """
 
     curve: int
@@ -316,7 +292,8 @@ class ErrorPanel:
 
 @dataclass(frozen=True)
 class PlotData:
-    """Everything a figure shows; arrays are in batches, ``x_label`` names the x unit."""
+    """Everything a figure shows; arrays are positions in ``domain`` ("batches" or
+    "steps"), ``x`` and ``x_label`` name the x unit."""
 
     title: str
     first: int
@@ -329,20 +306,20 @@ class PlotData:
     x_label: str
     log: bool
     notes: tuple[str, ...]
+    domain: str = "batches"
 
 
 def column_edges(first: int, last: int, columns: int = COLUMNS) -> I64:
-    """Start batches of the columns covering ``first .. last`` plus ``last + 1``."""
+    """Start positions of the columns covering ``first .. last`` plus ``last + 1``."""
     n = last - first + 1
-    edges = first + (np.arange(columns + 1, dtype=np.float64) * (n / columns)).astype(
-        np.int64
-    )
+    steps = np.arange(columns + 1, dtype=np.float64) * (n / columns)
+    edges = first + steps.astype(np.int64)
     edges[-1] = last + 1
     return np.unique(edges)
 
 
 class _Runs:
-    """Runs of consecutive evaluated batches where a mask holds, fed chunk by chunk.
+    """Runs of consecutive evaluated positions where a mask holds, fed chunk by chunk.
 
     Keeps at most a few times ``limit`` runs: beyond that, the runs separated by the
     smallest gaps are merged, so memory stays bounded for any mask.
@@ -353,7 +330,7 @@ class _Runs:
         self.lo = np.zeros(0, dtype=np.int64)
         self.hi = np.zeros(0, dtype=np.int64)
         self.tail = False  # the previous chunk ended inside a run
-        self.count = 0  # batches where the mask holds
+        self.count = 0  # positions where the mask holds
         self.runs = 0  # runs before any merging
 
     def feed(self, b: I64, mask: npt.NDArray[np.bool_]) -> None:
@@ -392,8 +369,16 @@ class _Runs:
         return list(zip(self.lo.tolist(), self.hi.tolist(), strict=True))
 
 
-class Envelope(NamedTuple):
-    """darknet's LR over a batch range, as :func:`envelope` computes it."""
+#: ``values(positions)``: the LR at int64 positions.
+Values = Callable[[I64], npt.NDArray[np.floating[Any]]]
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """The LR over a range of positions, as :func:`envelope` computes it.
+
+    ``regions``: kind -> merged runs; ``counts``: kind -> (positions, runs before merging).
+    """
 
     start: I64
     stop: I64
@@ -402,120 +387,467 @@ class Envelope(NamedTuple):
     exact: bool
     sampled: bool
     regions: dict[str, list[tuple[int, int]]]
-    counts: dict[str, tuple[int, int]]  # kind -> (batches, runs before merging)
+    counts: dict[str, tuple[int, int]]
 
 
-def _masks(v: F32) -> dict[str, npt.NDArray[np.bool_]]:
-    return {
-        "nan": np.isnan(v),
-        "inf": np.isinf(v),
-        "zero": v == 0,
-        "negative": v < 0,
-    }
+class _Folder:
+    """Column minima/maxima and special-value runs, fed chunk by chunk."""
+
+    def __init__(self, columns: int) -> None:
+        self.lo = np.full(columns, np.inf, dtype=np.float32)
+        self.hi = np.full(columns, -np.inf, dtype=np.float32)
+        self.runs = {k: _Runs() for k in REGION_KINDS}
+
+    def feed(
+        self, pos: I64, v: npt.NDArray[np.floating[Any]], c0: int, offs: I64
+    ) -> None:
+        """Fold the values ``v`` at ``pos`` (column ``c0 + k`` starts at ``offs[k]``)."""
+        masks = {
+            "nan": np.isnan(v),
+            "inf": np.isinf(v),
+            "zero": v == 0,
+            "negative": v < 0,
+        }
+        for k, m in masks.items():
+            self.runs[k].feed(pos, m)
+        v32 = v.astype(np.float32)
+        fin = np.isfinite(v32)
+        c1 = c0 + offs.size
+        vmin = np.where(fin, v32, np.float32(np.inf)).astype(np.float32)
+        vmax = np.where(fin, v32, np.float32(-np.inf)).astype(np.float32)
+        np.minimum(self.lo[c0:c1], np.minimum.reduceat(vmin, offs), out=self.lo[c0:c1])
+        np.maximum(self.hi[c0:c1], np.maximum.reduceat(vmax, offs), out=self.hi[c0:c1])
+
+    def result(self, start: I64, stop: I64, exact: bool, sampled: bool) -> Envelope:
+        lo = np.where(np.isinf(self.lo) & (self.lo > 0), np.float32(np.nan), self.lo)
+        hi = np.where(np.isinf(self.hi) & (self.hi < 0), np.float32(np.nan), self.hi)
+        regions = {k: r.merged() for k, r in self.runs.items()}
+        counts = {k: (r.count, r.runs) for k, r in self.runs.items()}
+        return Envelope(
+            start, stop, lo.astype(np.float32), hi.astype(np.float32), exact, sampled,
+            regions, counts,
+        )  # fmt: skip
 
 
 def envelope(
-    schedule: NetSchedule, first: int, last: int, columns: int = COLUMNS
+    values: Values,
+    first: int,
+    last: int,
+    columns: int = COLUMNS,
+    extra: Sequence[int] = (),
 ) -> Envelope:
-    """darknet's LR over ``first .. last`` (see :class:`Envelope`).
+    """The LR ``values`` over the positions ``first .. last`` (see :class:`Envelope`).
 
-    Up to :data:`EXACT_LIMIT` batches every batch is a point. Beyond, each of ``columns``
-    columns keeps the min and max finite LR of every batch in it (computed in chunks of
-    :data:`CHUNK` batches); beyond :data:`FULL_LIMIT` batches, of evenly spaced samples plus
-    every boundary ±1.
+    Up to :data:`EXACT_LIMIT` positions every position is a point. Beyond, each of
+    ``columns`` columns keeps the min and max finite LR of every position in it (computed
+    in chunks of :data:`CHUNK`); beyond :data:`FULL_LIMIT` positions, of evenly spaced
+    samples plus every position in ``extra`` (boundaries ±1).
     """
     n = last - first + 1
-    runs = {k: _Runs() for k in REGION_KINDS}
     if n <= EXACT_LIMIT:
-        b = np.arange(first, last + 1, dtype=np.int64)
-        v = _diff.oracle(schedule, b)
-        for k, m in _masks(v).items():
-            runs[k].feed(b, m)
-        fin = np.where(np.isfinite(v), v, np.float32(np.nan)).astype(np.float32)
-        regions = {k: r.merged() for k, r in runs.items()}
-        counts = {k: (r.count, r.runs) for k, r in runs.items()}
-        return Envelope(b, b + 1, fin, fin.copy(), True, False, regions, counts)
+        pos = np.arange(first, last + 1, dtype=np.int64)
+        fold = _Folder(n)
+        fold.feed(pos, values(pos), 0, np.arange(n, dtype=np.int64))
+        return fold.result(pos, pos + 1, True, False)
     edges = column_edges(first, last, columns)
-    lo = np.full(edges.size - 1, np.inf, dtype=np.float32)
-    hi = np.full(edges.size - 1, -np.inf, dtype=np.float32)
-    sampled = n > FULL_LIMIT
-    if not sampled:
-        # groups of whole columns of about CHUNK batches
-        c0 = 0
-        while c0 < edges.size - 1:
-            c1 = int(np.searchsorted(edges, edges[c0] + CHUNK, side="right")) - 1
-            c1 = min(max(c1, c0 + 1), edges.size - 1)
-            b = np.arange(edges[c0], edges[c1], dtype=np.int64)
-            v = _diff.oracle(schedule, b)
-            _reduce(v, edges[c0:c1] - edges[c0], lo[c0:c1], hi[c0:c1])
-            for k, m in _masks(v).items():
-                runs[k].feed(b, m)
-            c0 = c1
+    fold = _Folder(edges.size - 1)
+    if n <= FULL_LIMIT:
+        for c0, c1 in _column_groups(edges):
+            pos = np.arange(edges[c0], edges[c1], dtype=np.int64)
+            fold.feed(pos, values(pos), c0, edges[c0:c1] - edges[c0])
     else:
-        marks, _ = boundaries(schedule, first, last, limit=10_000)
-        extra = [m.batch + d for m in marks for d in (-1, 0, 1)]
+        near = np.asarray(sorted(extra), dtype=np.int64)
         for c0 in range(0, edges.size - 1, 64):
             c1 = min(c0 + 64, edges.size - 1)
-            pts = [
-                np.linspace(edges[c], edges[c + 1] - 1, COLUMN_SAMPLES).astype(np.int64)
-                for c in range(c0, c1)
+            pos = _column_samples(edges, c0, c1, near)
+            fold.feed(pos, values(pos), c0, np.searchsorted(pos, edges[c0:c1]))
+    return fold.result(edges[:-1], edges[1:], False, n > FULL_LIMIT)
+
+
+def _column_groups(edges: I64) -> list[tuple[int, int]]:
+    """``(c0, c1)``: groups of whole columns of about :data:`CHUNK` positions."""
+    out, c0 = [], 0
+    while c0 < edges.size - 1:
+        c1 = int(np.searchsorted(edges, edges[c0] + CHUNK, side="right")) - 1
+        c1 = min(max(c1, c0 + 1), edges.size - 1)
+        out.append((c0, c1))
+        c0 = c1
+    return out
+
+
+def _column_samples(edges: I64, c0: int, c1: int, near: I64) -> I64:
+    """Sorted sample positions of columns ``c0 .. c1 - 1``: :data:`COLUMN_SAMPLES` evenly
+    spaced per column plus the positions of ``near`` inside them."""
+    pts = [
+        np.linspace(edges[c], edges[c + 1] - 1, COLUMN_SAMPLES).astype(np.int64)
+        for c in range(c0, c1)
+    ]
+    inside = near[(near >= edges[c0]) & (near < edges[c1])]
+    return np.unique(np.concatenate([*pts, inside]))
+
+
+# ----------------------------------------------------------------------------- one curve
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One variant's translated run on the figure's domain (batches or steps)."""
+
+    variant: Variant
+    t: Translation
+    trained: NetSchedule
+    steps: bool
+
+    @classmethod
+    def of(cls, v: Variant, steps: bool) -> _Source:
+        t = translate(v.schedule, v.options)
+        return cls(v, t, trained_schedule(v.schedule, v.options), steps)
+
+    def values(self, pos: I64) -> npt.NDArray[np.floating[Any]]:
+        """The LR at the positions ``pos``."""
+        if self.steps:
+            return series.step_lrs(self.t, pos)
+        return series.batch_lrs(self.t, pos)
+
+    def end(self) -> tuple[int, str]:
+        """The last position of the run and a note (when max_batches is 0)."""
+        if self.steps:
+            n, note = series.run_steps(self.t, self.trained)
+            return n - 1, note
+        return series.last_batch(self.trained)
+
+    def begin(self) -> int:
+        """The default first position: b = 1, or the first step of the (resumed) run."""
+        return self.t.start if self.steps else 1
+
+    def batch_range(self, lo: int, hi: int) -> tuple[int, int]:
+        """The darknet batches the positions ``lo .. hi`` cover."""
+        if not self.steps:
+            return lo, hi
+        return self.t.batch(lo), max(self.t.batch(hi), self.t.batch(lo))
+
+    def marks(
+        self, lo: int, hi: int, limit: int
+    ) -> tuple[list[tuple[int, Boundary]], int]:
+        """``(position, boundary)`` inside ``lo .. hi`` and how many were cut."""
+        b0, b1 = self.batch_range(lo, hi)
+        marks, cut = boundaries(self.trained, max(b0, 1), b1, limit=limit)
+        where = [m.batch for m in marks]
+        if self.steps:
+            where = [
+                i if i is not None else -1 for i in series.step_reaching(self.t, where)
             ]
-            near = [x for x in extra if edges[c0] <= x < edges[c1]]
-            b = np.unique(np.concatenate([*pts, np.asarray(near, dtype=np.int64)]))
-            v = _diff.oracle(schedule, b)
-            offs = np.searchsorted(b, edges[c0:c1])
-            _reduce(v, offs, lo[c0:c1], hi[c0:c1])
-            for k, m in _masks(v).items():
-                runs[k].feed(b, m)
-    lo = np.where(np.isinf(lo) & (lo > 0), np.float32(np.nan), lo).astype(np.float32)
-    hi = np.where(np.isinf(hi) & (hi < 0), np.float32(np.nan), hi).astype(np.float32)
-    regions = {k: r.merged() for k, r in runs.items()}
-    counts = {k: (r.count, r.runs) for k, r in runs.items()}
-    return Envelope(edges[:-1], edges[1:], lo, hi, False, sampled, regions, counts)
+        return [(p, m) for p, m in zip(where, marks, strict=True) if lo <= p <= hi], cut
+
+    def extra(self, lo: int, hi: int) -> list[int]:
+        """Boundary positions ±1 (always sampled in very long ranges)."""
+        marks, _ = self.marks(lo, hi, 10_000)
+        return [p + d for p, _ in marks for d in (-1, 0, 1)]
 
 
-def _reduce(v: F32, offsets: I64, lo: F32, hi: F32) -> None:
-    """Fold the finite values of ``v`` (segments start at ``offsets``) into ``lo``/``hi``."""
-    fin = np.isfinite(v)
-    vmin = np.where(fin, v, np.float32(np.inf)).astype(np.float32)
-    vmax = np.where(fin, v, np.float32(-np.inf)).astype(np.float32)
-    np.minimum(lo, np.minimum.reduceat(vmin, offsets), out=lo)
-    np.maximum(hi, np.maximum.reduceat(vmax, offsets), out=hi)
+@dataclass
+class _Parts:
+    """What one variant adds to a figure."""
+
+    curves: list[Curve] = field(default_factory=list)
+    markers: list[Marker] = field(default_factory=list)
+    regions: list[Region] = field(default_factory=list)
+    errors: list[ErrorPanel] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    nonpositive: int = 0
 
 
-def _torch_values(variant: Variant, first: int, last: int) -> tuple[I64, F64, F32, str]:
-    """Steps of the translated torch scheduler (DarknetLR) inside ``first .. last``.
+_KIND_WORDS = {"nan": "NaN", "inf": "infinite", "zero": "0", "negative": "negative"}
 
-    Returns the darknet batches, torch's LR, darknet's LR there and a coverage note.
-    """
-    sched = variant.schedule
-    n = variant.gpus
-    factory = _diff.scheduler_factory(sched, style="class", ngpus=n)
-    ref = _diff.gpu_schedule(sched, n)
-    i0 = max(-(-first // n) - 1, 0)
-    i1 = last // n - 1
+
+def _darknet_curve(
+    k: int, src: _Source, lo: int, hi: int, xpu: float, columns: int, log: bool
+) -> _Parts:
+    """Curve ``k``: the envelope, its special regions, the after-the-run region."""
+    v = src.variant
+    extra = src.extra(lo, hi) if hi - lo + 1 > FULL_LIMIT else []
+    env = envelope(src.values, lo, hi, columns, extra)
+    out = _Parts()
+    out.curves.append(
+        Curve(v.label, "darknet", env.start, env.stop, env.lo, env.hi, env.exact,
+              env.sampled, xpu, v.gpus)
+    )  # fmt: skip
+    unit = "steps" if src.steps else "batches"
+    for kind, (count, runs) in env.counts.items():
+        if runs > MAX_REGIONS:
+            out.notes.append(
+                f"{v.label}: LR {_KIND_WORDS[kind]} at {count:,} {unit} in {runs:,} runs,"
+                f" shaded as {MAX_REGIONS} merged regions"
+            )
+        if log and kind in ("zero", "negative"):
+            out.nonpositive += count
+    if env.sampled:
+        out.notes.append(
+            f"{hi - lo + 1:,} {unit}: each column from {COLUMN_SAMPLES} samples "
+            "plus every boundary ±1"
+        )
+    for kind, spans in env.regions.items():
+        out.regions.extend(Region(k, kind, a, b) for a, b in spans)
+    end, _ = src.end()
+    if src.trained.max_batches > 0 and end < hi:
+        out.regions.append(Region(k, "after", max(end + 1, lo), hi))
+    return out
+
+
+def _markers(k: int, src: _Source, lo: int, hi: int) -> _Parts:
+    """Curve ``k``'s boundary markers (and the resume point) with the LR there."""
+    out = _Parts()
+    marks, cut = src.marks(lo, hi, limit=60)
+    t = src.t
+    if t.start and lo <= (at := t.start if src.steps else t.batch(t.start)) <= hi:
+        marks.append((at, Boundary(t.batch(t.start), "resume", "resume")))
+        marks.sort(key=lambda pm: pm[0])
+    if marks:
+        vals = src.values(np.array([p for p, _ in marks], dtype=np.int64)).tolist()
+        out.markers.extend(
+            Marker(k, m.batch, m.kind, m.label, float(val), p)
+            for (p, m), val in zip(marks, vals, strict=True)
+        )
+    if cut:
+        out.notes.append(f"{src.variant.label}: {cut} more boundaries not marked")
+    return out
+
+
+# ----------------------------------------------------------------------------- torch
+
+
+@dataclass(frozen=True)
+class _TorchRun:
+    """The torch scheduler stepped for real: positions, its LR, the expected LR there."""
+
+    pos: I64
+    got: F64
+    expected: F64
+    coverage: str
+
+
+def _torch_steps(src: _Source, lo: int, hi: int) -> tuple[int, int]:
+    """The optimizer steps ``i0 .. i1`` whose position lies in ``lo .. hi`` (resumed runs
+    start at their resume step)."""
+    if src.steps:
+        i0, i1 = lo, hi
+    else:
+        r0, r1 = series.step_reaching(src.t, [lo, hi + 1])
+        i0, i1 = r0 or 0, (r1 or 0) - 1
+    return max(i0, src.t.start), i1
+
+
+def _torch_values(src: _Source, lo: int, hi: int) -> _TorchRun:
+    """Step :class:`~cfgsched.translate.scheduler.DarknetScheduler` (what ``DarknetLR``
+    runs) under the curve's translation over the steps of ``lo .. hi``."""
+    t = src.t
+    i0, i1 = _torch_steps(src, lo, hi)
     if i1 < i0:
-        e = np.zeros(0, dtype=np.int64)
-        return e, np.zeros(0), np.zeros(0, dtype=np.float32), "no torch step in range"
+        none = np.zeros(0, dtype=np.int64)
+        return _TorchRun(none, np.zeros(0), np.zeros(0), "no torch step in range")
     count = i1 - i0 + 1
     if count <= TORCH_EXACT_LIMIT:
-        windows = [(i0, i1 + 1)]
-        note = "every step"
+        windows, note = [(i0, i1 + 1)], "every step"
     else:
-        marks, _ = boundaries(sched, first, last)
-        rel = [max(-(-m.batch // n) - 1 - i0, 0) for m in marks]
-        windows = [(i0 + s, i0 + t) for s, t in _diff._windows(count, rel)]
+        marks, _ = src.marks(lo, hi, limit=60)
+        at = [p if src.steps else i for p, i in _mark_steps(src, marks)]
+        windows = [
+            (i0 + s, i0 + e)
+            for s, e in series.sample_windows(count, [a - i0 for a in at])
+        ]
         note = "boundaries and a dense sample of steps"
-    bs, gots = [], []
-    for s, t in windows:
-        pos = s
-        for vals in _diff.step_lrs(factory, sched.learning_rate, s, t - s):
-            bs.append((np.arange(pos, pos + vals.size, dtype=np.int64) + 1) * n)
-            gots.append(vals)
-            pos += vals.size
-    b = np.concatenate(bs)
-    got = np.concatenate(gots)
-    return b, got, _diff.oracle(ref, b), note
+    factory = series.scheduler_factory(t)
+    steps: list[I64] = []
+    got: list[F64] = []
+    for w0, w1 in windows:
+        steps.append(np.arange(w0, w1, dtype=np.int64))
+        got.extend(series.torch_lrs(factory, t.cfg_lr, w0, w1 - w0))
+    i = np.concatenate(steps)
+    expected = np.asarray(series.step_lrs(t, i), dtype=np.float64)
+    pos = i if src.steps else series.batches_of(t, i)
+    keep = np.flatnonzero((pos >= lo) & (pos <= hi))
+    order = keep[np.argsort(pos[keep], kind="stable")]
+    return _TorchRun(pos[order], np.concatenate(got)[order], expected[order], note)
+
+
+def _mark_steps(
+    src: _Source, marks: Sequence[tuple[int, Boundary]]
+) -> list[tuple[int, int]]:
+    """``(position, step)`` of each marker: the first step reaching its batch."""
+    steps = series.step_reaching(src.t, [m.batch for _, m in marks])
+    return [(p, -1 if i is None else i) for (p, _), i in zip(marks, steps, strict=True)]
+
+
+def _torch_curve(label: str, run: _TorchRun, base: Curve) -> Curve:
+    """torch's LR as a curve on the columns of ``base`` (one point per step if exact)."""
+    g = run.got.astype(np.float32)
+    fin = np.isfinite(g)
+    if base.exact or run.pos.size == 0:
+        g = np.where(fin, g, np.float32(np.nan)).astype(np.float32)
+        return Curve(
+            label, "torch", run.pos, run.pos + 1, g, g.copy(), True, False,
+            base.x_per_unit, base.gpus,
+        )  # fmt: skip
+    col = np.searchsorted(base.start, run.pos, side="right") - 1
+    keep = np.flatnonzero(np.diff(np.concatenate(([-1], col))) != 0)
+    mn = np.minimum.reduceat(np.where(fin, g, np.float32(np.inf)), keep)
+    mx = np.maximum.reduceat(np.where(fin, g, np.float32(-np.inf)), keep)
+    lo = np.full(base.start.size, np.nan, dtype=np.float32)
+    hi = np.full(base.start.size, np.nan, dtype=np.float32)
+    lo[col[keep]] = np.where(np.isfinite(mn), mn, np.nan)
+    hi[col[keep]] = np.where(np.isfinite(mx), mx, np.nan)
+    return Curve(
+        label, "torch", base.start, base.stop, lo, hi, False, True, base.x_per_unit,
+        base.gpus,
+    )  # fmt: skip
+
+
+def _error_panel(curve: int, run: _TorchRun, base: Curve) -> ErrorPanel:
+    """torch − expected in signed float32 ulps, per step or per column of ``base``."""
+    _, rel, ulp = series.errors(run.expected, run.got)
+    signed = np.where(run.got < run.expected, -ulp, ulp)
+    n, cov = int(run.pos.size), run.coverage
+    if n == 0:
+        z = np.zeros(0)
+        return ErrorPanel(curve, run.pos, run.pos, z, z, 0.0, 0.0, 0, cov)
+    top_ulp, top_rel = float(ulp.max()), float(rel.max())
+    if n <= EXACT_LIMIT:
+        return ErrorPanel(
+            curve, run.pos, run.pos + 1, signed, signed.copy(), top_ulp, top_rel, n, cov
+        )
+    col = np.searchsorted(base.start, run.pos, side="right") - 1
+    keep = np.flatnonzero(np.diff(np.concatenate(([-1], col))) != 0)
+    cols = col[keep]
+    return ErrorPanel(
+        curve, base.start[cols], base.stop[cols], np.minimum.reduceat(signed, keep),
+        np.maximum.reduceat(signed, keep), top_ulp, top_rel, n, cov,
+    )  # fmt: skip
+
+
+def _torch_parts(
+    k: int, src: _Source, lo: int, hi: int, base: Curve, many: bool
+) -> _Parts:
+    """The ``--vs torch`` curve (index ``k``) and its error panel."""
+    run = _torch_values(src, lo, hi)
+    label = "PyTorch DarknetLR" + (f" ({src.variant.label})" if many else "")
+    return _Parts(
+        curves=[_torch_curve(label, run, base)], errors=[_error_panel(k, run, base)]
+    )
+
+
+# ----------------------------------------------------------------------------- figure data
+
+
+def _x_per_unit(x: str, v: Variant, images: int | None) -> float:
+    """x units per position: 1 for batches and steps, images per iteration, epochs."""
+    ipi = v.schedule.images_per_iteration
+    return {"batches": 1.0, "steps": 1.0, "images": float(ipi)}.get(
+        x, ipi / float(images or 1)
+    )
+
+
+def _x_label(x: str, images: int | None, sources: Sequence[_Source]) -> str:
+    if x == "steps":
+        maps = {series.mapping_text(s.t) for s in sources}
+        how = f"; {maps.pop()}" if len(maps) == 1 else ""
+        return f"optimizer step i (0-based{how})"
+    return {
+        "batches": "darknet batch (iteration)",
+        "images": "images seen (iterations × batch)",
+        "epochs": f"epoch ({images:,} images)" if images else "epoch",
+    }[x]
+
+
+def _check_request(
+    x: str, images: int | None, sources: Sequence[_Source], vs_torch: bool
+) -> None:
+    if x not in X_UNITS:
+        raise ValueError(f"x must be one of {', '.join(X_UNITS)}, not {x!r}")
+    if x == "epochs" and not images:
+        raise CfgError(
+            "--x epochs", None, None, "needs --images N (images in the data set)"
+        )
+    if (x == "steps" or vs_torch) and any(series.trace_too_long(s.t) for s in sources):
+        raise CfgError(
+            "--multigpu trace", None, None,
+            f"more than {series.TRACE_LIMIT:,} loop iterations of GPU 0 to follow",
+        )  # fmt: skip
+
+
+def _x_range(
+    sources: Sequence[_Source], first: int | None, last: int | None
+) -> tuple[int, int, list[str]]:
+    """The positions to plot (defaults: the runs' first and last) and notes."""
+    notes: list[str] = []
+    lo = min(s.begin() for s in sources) if first is None else first
+    if last is None:
+        ends = []
+        for s in sources:
+            end, note = s.end()
+            ends.append(end)
+            if note and note not in notes:
+                notes.append(note)
+        hi = max(ends)
+    else:
+        hi = last
+    if lo < 0 or hi < lo or hi > MAX_POSITION:
+        raise CfgError("--from/--to", None, None, f"empty or negative range {lo}..{hi}")
+    for s in sources:
+        if s.steps and s.t.batch(hi) > series.MAX_BATCH:
+            raise CfgError(
+                "--to", None, None,
+                f"step {hi:,} is darknet batch {s.t.batch(hi):,}: beyond int64",
+            )  # fmt: skip
+    return lo, hi, notes
+
+
+def _variant_notes(src: _Source, x: str, vs_torch: bool) -> list[str]:
+    """What the translation changes for this curve, in words."""
+    v, o, t = src.variant, src.variant.options, src.t
+    notes = []
+    if v.gpus > 1:
+        scaled = ngpus_lr(t.params.fork, 1.0, 2) != 1.0  # the fork's -gpus rule
+        how = (
+            f"learning_rate × {v.gpus}"
+            if scaled
+            else "hankai does not scale the learning rate"
+        )
+        notes.append(f"{v.label}: -gpus {v.gpus}: {how}")
+    if o.ideal:
+        notes.append(
+            f"{v.label}: --ideal: learning_rate / {v.gpus}, burn_in × {v.gpus}"
+        )
+    if not o.exact:
+        notes.append(f"{v.label}: double arithmetic (not darknet's float32)")
+    default = Options(ngpus=o.ngpus, ideal=o.ideal, exact=o.exact)
+    if (x == "steps" or vs_torch) and (o != default or v.gpus > 1):
+        notes.append(f"{v.label}: optimizer step i at {series.mapping_text(t)}")
+    if t.start:
+        notes.append(
+            f"{v.label}: resumes at step {t.start:,} (b = {t.batch(t.start):,})"
+        )
+    return notes
+
+
+def _coincide_notes(curves: Sequence[Curve]) -> list[str]:
+    dark = [c for c in curves if c.kind == "darknet"]
+    return [
+        f"{a.label} and {b.label} coincide (drawn on top of each other)"
+        for a, b in itertools.combinations(dark, 2)
+        if np.array_equal(a.start, b.start)
+        and np.array_equal(a.lo, b.lo, equal_nan=True)
+        and np.array_equal(a.hi, b.hi, equal_nan=True)
+    ]
+
+
+def _title(variants: Sequence[Variant]) -> str:
+    names = list(dict.fromkeys(v.name for v in variants))
+    forks = list(dict.fromkeys(v.schedule.fork for v in variants))
+    pols = sorted({v.schedule.policy.cfg_name for v in variants})
+    return (
+        f"{' vs '.join(names)}: darknet learning rate "
+        f"({', '.join(pols)} policy; {', '.join(forks)} fork)"
+    )
 
 
 def plot_data(
@@ -532,212 +864,61 @@ def plot_data(
 ) -> PlotData:
     """Compute the curves, markers, special regions (and torch error) of a figure.
 
-    ``first``/``last`` default to 1 and the largest max_batches (or a span past the last
-    boundary when max_batches is 0). ``x`` is "batches", "images" (batch × images per
-    iteration) or "epochs" (images / ``images``).
+    ``x`` is "batches", "images" (batch × images per iteration), "epochs" (images /
+    ``images``) or "steps" (0-based optimizer steps under each variant's translation).
+    ``first``/``last`` are positions (batches, or steps for "steps"); they default to the
+    start and end of the runs (b = 1 .. max_batches, or a span past the last boundary when
+    max_batches is 0).
     """
     if not variants:
         raise ValueError("nothing to plot")
-    if x not in ("batches", "images", "epochs"):
-        raise ValueError(f"x must be batches, images or epochs, not {x!r}")
-    if x == "epochs" and not images:
-        raise CfgError(
-            "--x epochs", None, None, "needs --images N (images in the data set)"
-        )
-    notes: list[str] = []
-    lo_b = 1 if first is None else first
-    if last is None:
-        spans = []
-        for v in variants:
-            steps, note = _diff.training_steps(v.schedule)
-            spans.append(steps)
-            if note and note not in notes:
-                notes.append(note.replace("compared", "plotted"))
-        hi_b = max(spans)
-    else:
-        hi_b = last
-    if lo_b < 0 or hi_b < lo_b:
-        raise CfgError(
-            "--from/--to", None, None, f"empty or negative range {lo_b}..{hi_b}"
-        )
-    curves: list[Curve] = []
-    markers: list[Marker] = []
-    regions: list[Region] = []
-    errors: list[ErrorPanel] = []
-    nonpos = 0
-    for k, v in enumerate(variants):
-        sched = _diff.gpu_schedule(v.schedule, v.gpus)
-        if v.gpus > 1:
-            how = (
-                f"learning_rate × {v.gpus}"
-                if sched is not v.schedule
-                else "hankai does not scale the learning rate"
-            )
-            notes.append(f"{v.label}: -gpus {v.gpus}: {how}")
-        start, stop, lo, hi, exact, sampled, regs, counts = envelope(
-            sched, lo_b, hi_b, columns
-        )
-        for kind, (nb, nr) in counts.items():
-            if nr > MAX_REGIONS:
-                notes.append(
-                    f"{v.label}: LR {_REGION_STYLE[kind][2].removeprefix('LR is ')} at "
-                    f"{nb:,} batches in {nr:,} runs, shaded as {MAX_REGIONS} merged regions"
-                )
-            if log and kind in ("zero", "negative"):
-                nonpos += nb
-        ipi = v.schedule.images_per_iteration
-        xpb = (
-            1.0
-            if x == "batches"
-            else ipi
-            if x == "images"
-            else ipi / float(images or 1)
-        )
-        curves.append(
-            Curve(v.label, "darknet", start, stop, lo, hi, exact, sampled, xpb, v.gpus)
-        )
-        if sampled:
-            notes.append(
-                f"{hi_b - lo_b + 1:,} batches: each column from {COLUMN_SAMPLES} samples "
-                "plus every boundary ±1"
-            )
-        for kind, runs in regs.items():
-            for a, b in runs:
-                regions.append(Region(k, kind, a, b))
-        if 0 < v.schedule.max_batches < hi_b:
-            regions.append(
-                Region(k, "after", max(v.schedule.max_batches + 1, lo_b), hi_b)
-            )
-        marks, cut = boundaries(v.schedule, lo_b, hi_b)
-        if marks:
-            mb = np.array([m.batch for m in marks], dtype=np.int64)
-            vals = _diff.oracle(sched, mb)
-            for m, val in zip(marks, vals.tolist(), strict=True):
-                markers.append(Marker(k, m.batch, m.kind, m.label, float(val)))
-        if cut:
-            notes.append(f"{v.label}: {cut} more boundaries not marked")
-        if vs_torch:
-            tb, got, exp, cov = _torch_values(v, lo_b, hi_b)
-            tlabel = "PyTorch DarknetLR" + (
-                f" ({v.label})" if len(variants) > 1 else ""
-            )
-            curves.append(_torch_curve(tlabel, v, tb, got, start, stop, exact, xpb))
-            errors.append(_error_panel(len(curves) - 1, tb, got, exp, start, stop, cov))
-    dark = [c for c in curves if c.kind == "darknet"]
-    for a, b in itertools.combinations(range(len(dark)), 2):
-        ca, cb = dark[a], dark[b]
-        if (
-            np.array_equal(ca.start, cb.start)
-            and np.array_equal(ca.lo, cb.lo, equal_nan=True)
-            and np.array_equal(ca.hi, cb.hi, equal_nan=True)
+    sources = [_Source.of(v, x == "steps") for v in variants]
+    _check_request(x, images, sources, vs_torch)
+    lo, hi, notes = _x_range(sources, first, last)
+    parts = _Parts(notes=notes)
+    for k, src in enumerate(sources):
+        xpu = _x_per_unit(x, src.variant, images)
+        parts.notes.extend(_variant_notes(src, x, vs_torch))
+        for p in (
+            _darknet_curve(k, src, lo, hi, xpu, columns, log),
+            _markers(k, src, lo, hi),
         ):
-            notes.append(
-                f"{ca.label} and {cb.label} coincide (drawn on top of each other)"
+            _merge(parts, p)
+        if vs_torch:
+            base = parts.curves[-1]
+            _merge(
+                parts,
+                _torch_parts(len(parts.curves), src, lo, hi, base, len(sources) > 1),
             )
-    if nonpos:
-        notes.append(
-            f"log scale: LR ≤ 0 at {nonpos:,} batches cannot be drawn; shaded instead"
+    parts.notes.extend(_coincide_notes(parts.curves))
+    if parts.nonpositive:
+        parts.notes.append(
+            f"log scale: LR ≤ 0 at {parts.nonpositive:,} {'steps' if x == 'steps' else 'batches'}"
+            " cannot be drawn; shaded instead"
         )
-    names = []
-    for v in variants:
-        if v.name not in names:
-            names.append(v.name)
-    forks = []
-    for v in variants:
-        if v.schedule.fork not in forks:
-            forks.append(v.schedule.fork)
-    if title is None:
-        pols = sorted({v.schedule.policy.cfg_name for v in variants})
-        title = (
-            f"{' vs '.join(names)}: darknet learning rate "
-            f"({', '.join(pols)} policy; {', '.join(forks)} fork)"
-        )
-    x_label = {
-        "batches": "darknet batch (iteration)",
-        "images": "images seen (iterations × batch)",
-        "epochs": f"epoch ({images:,} images)" if images else "epoch",
-    }[x]
     return PlotData(
-        title=title,
-        first=lo_b,
-        last=hi_b,
-        curves=tuple(curves),
-        markers=tuple(markers),
-        regions=tuple(regions),
-        errors=tuple(errors),
+        title=_title(variants) if title is None else title,
+        first=lo,
+        last=hi,
+        curves=tuple(parts.curves),
+        markers=tuple(parts.markers),
+        regions=tuple(parts.regions),
+        errors=tuple(parts.errors),
         x=x,
-        x_label=x_label,
+        x_label=_x_label(x, images, sources),
         log=log,
-        notes=tuple(notes),
+        notes=tuple(parts.notes),
+        domain="steps" if x == "steps" else "batches",
     )
 
 
-def _torch_curve(
-    label: str,
-    v: Variant,
-    tb: I64,
-    got: F64,
-    start: I64,
-    stop: I64,
-    exact: bool,
-    xpb: float,
-) -> Curve:
-    if exact or tb.size == 0:
-        g = got.astype(np.float32)
-        g = np.where(np.isfinite(g), g, np.float32(np.nan)).astype(np.float32)
-        return Curve(
-            label, "torch", tb, tb + v.gpus, g, g.copy(), True, False, xpb, v.gpus
-        )
-    col = np.searchsorted(start, tb, side="right") - 1
-    lo = np.full(start.size, np.nan, dtype=np.float32)
-    hi = np.full(start.size, np.nan, dtype=np.float32)
-    keep = np.flatnonzero(np.diff(np.concatenate(([-1], col))) != 0)
-    offs = keep
-    g = got.astype(np.float32)
-    fin = np.isfinite(g)
-    mn = np.minimum.reduceat(np.where(fin, g, np.float32(np.inf)), offs)
-    mx = np.maximum.reduceat(np.where(fin, g, np.float32(-np.inf)), offs)
-    cols = col[keep]
-    lo[cols] = np.where(np.isfinite(mn), mn, np.nan)
-    hi[cols] = np.where(np.isfinite(mx), mx, np.nan)
-    return Curve(label, "torch", start, stop, lo, hi, False, True, xpb, v.gpus)
-
-
-def _error_panel(
-    curve: int, tb: I64, got: F64, exp: F32, start: I64, stop: I64, coverage: str
-) -> ErrorPanel:
-    e = exp.astype(np.float64)
-    _, rel, ulp = _diff.errors(e, got)
-    signed = np.where(got < e, -ulp, ulp)
-    if tb.size == 0:
-        z = np.zeros(0)
-        return ErrorPanel(curve, tb, tb, z, z, 0.0, 0.0, 0, coverage)
-    if tb.size <= EXACT_LIMIT:
-        return ErrorPanel(
-            curve,
-            tb,
-            tb + 1,
-            signed,
-            signed.copy(),
-            float(ulp.max()),
-            float(rel.max()),
-            int(tb.size),
-            coverage,
-        )
-    col = np.searchsorted(start, tb, side="right") - 1
-    keep = np.flatnonzero(np.diff(np.concatenate(([-1], col))) != 0)
-    cols = col[keep]
-    return ErrorPanel(
-        curve,
-        start[cols],
-        stop[cols],
-        np.minimum.reduceat(signed, keep),
-        np.maximum.reduceat(signed, keep),
-        float(ulp.max()),
-        float(rel.max()),
-        int(tb.size),
-        coverage,
-    )
+def _merge(into: _Parts, part: _Parts) -> None:
+    into.curves += part.curves
+    into.markers += part.markers
+    into.regions += part.regions
+    into.errors += part.errors
+    into.notes += part.notes
+    into.nonpositive += part.nonpositive
 
 
 # ----------------------------------------------------------------------------- drawing
@@ -774,18 +955,24 @@ _REGION_STYLE: dict[str, tuple[str, str, str]] = {
 }
 
 
-def draw(
-    data: PlotData,
-    *,
-    width: float = 11.0,
-    height: float | None = None,
-    figure: Any = None,
-) -> Any:
-    """A matplotlib ``Figure`` of ``data``; headless unless ``figure`` comes from pyplot."""
+@dataclass(frozen=True)
+class _Canvas:
+    """The figure being drawn: its axes and each curve's colour."""
+
+    fig: Any
+    ax: Any
+    ax_err: Any
+    colour: dict[int, str]
+    dark_index: list[int]
+
+    def dark(self, data: PlotData, k: int) -> Curve:
+        """The darknet curve of variant ``k``."""
+        return data.curves[self.dark_index[k]]
+
+
+def _canvas(data: PlotData, width: float, height: float | None, figure: Any) -> _Canvas:
+    """A figure with the LR axes (and the error axes under them when there are errors)."""
     from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
-    from matplotlib.ticker import FuncFormatter
-    from matplotlib.transforms import blended_transform_factory
 
     panels = 2 if data.errors else 1
     h = height if height is not None else (6.8 if panels == 2 else 5.6)
@@ -798,208 +985,189 @@ def draw(
         ax, ax_err = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     else:
         ax, ax_err = fig.subplots(1, 1), None
-    palette = [f"C{k}" for k in range(10)]
-    dark = [c for c in data.curves if c.kind == "darknet"]
     colour: dict[int, str] = {}
-    n_dark = 0
-    for idx, c in enumerate(data.curves):
-        if c.kind == "darknet":
-            colour[idx] = palette[n_dark % 10]
-            n_dark += 1
-        else:
-            colour[idx] = "black"
     dark_index = [i for i, c in enumerate(data.curves) if c.kind == "darknet"]
+    for n, idx in enumerate(dark_index):
+        colour[idx] = f"C{n % 10}"
+    for idx in range(len(data.curves)):
+        colour.setdefault(idx, "black")
     if data.log:
         ax.set_yscale("log")
+    return _Canvas(fig, ax, ax_err, colour, dark_index)
+
+
+def _draw_curves(cv: _Canvas, data: PlotData) -> None:
+    """Each curve as a step line; envelopes as a band between their min and max lines."""
+    ax = cv.ax
     for idx, c in enumerate(data.curves):
-        col = colour[idx]
-        xs = np.append(c.start, c.stop[-1:]).astype(np.float64) * c.x_per_batch
+        col = cv.colour[idx]
+        xs = np.append(c.start, c.stop[-1:]).astype(np.float64) * c.x_per_unit
         if c.kind == "torch":
             y = np.append(c.hi, c.hi[-1:])
-            ax.plot(
-                xs,
-                y,
-                color=col,
-                lw=1.0,
-                ls=(0, (4, 3)),
-                drawstyle="steps-post",
-                label=c.label,
-                zorder=4,
-            )
+            ax.plot(xs, y, color=col, lw=1.0, ls=(0, (4, 3)), drawstyle="steps-post",
+                    label=c.label, zorder=4)  # fmt: skip
             continue
+        lo, hi = c.lo, c.hi
         if data.log:
-            lo = np.where(c.lo > 0, c.lo, np.nan)
-            hi = np.where(c.hi > 0, c.hi, np.nan)
-        else:
-            lo, hi = c.lo, c.hi
-        ylo = np.append(lo, lo[-1:])
-        yhi = np.append(hi, hi[-1:])
-        if c.exact:
-            ax.plot(
-                xs,
-                yhi,
-                color=col,
-                lw=1.6,
-                drawstyle="steps-post",
-                label=c.label,
-                zorder=3,
-            )
-        else:
+            lo, hi = np.where(lo > 0, lo, np.nan), np.where(hi > 0, hi, np.nan)
+        ylo, yhi = np.append(lo, lo[-1:]), np.append(hi, hi[-1:])
+        lw = 1.6 if c.exact else 1.2
+        if not c.exact:
             ax.fill_between(
                 xs, ylo, yhi, step="post", color=col, alpha=0.35, lw=0, zorder=2
             )
-            ax.plot(
-                xs,
-                yhi,
-                color=col,
-                lw=1.2,
-                drawstyle="steps-post",
-                label=c.label,
-                zorder=3,
-            )
+        ax.plot(
+            xs, yhi, color=col, lw=lw, drawstyle="steps-post", label=c.label, zorder=3
+        )
+        if not c.exact:
             ax.plot(xs, ylo, color=col, lw=0.8, drawstyle="steps-post", zorder=3)
-    # special regions
+
+
+def _region_handle(data: PlotData, r: Region, c: Curve, many: bool) -> Any:
+    """The legend entry of region kind ``r.kind``: its first span and how many more."""
+    from matplotlib.patches import Patch
+
+    colr, hatch, text = _REGION_STYLE[r.kind]
+    sym = "i" if data.domain == "steps" else "b"
+    span = f"{sym} = {r.first:,}" + (f"–{r.last:,}" if r.last != r.first else "")
+    if r.kind == "after" and many:
+        span = f"{c.label}: {span}"
+    more = len({(q.first, q.last) for q in data.regions if q.kind == r.kind}) - 1
+    if more:
+        span += f" and {more} more"
+    return Patch(
+        facecolor=colr, alpha=0.3, hatch=hatch, edgecolor=colr, label=f"{text} ({span})"
+    )
+
+
+def _draw_regions(cv: _Canvas, data: PlotData) -> dict[str, Any]:
+    """Shade the special regions; return one legend handle per kind."""
     handles: dict[str, Any] = {}
     shaded: set[tuple[str, float, float]] = set()
+    many = len(cv.dark_index) > 1
     for r in data.regions:
-        c = data.curves[dark_index[r.curve]] if r.curve < len(dark_index) else dark[0]
-        colr, hatch, text = _REGION_STYLE[r.kind]
-        x0 = r.first * c.x_per_batch
-        x1 = (r.last + 1) * c.x_per_batch
+        c = cv.dark(data, r.curve if r.curve < len(cv.dark_index) else 0)
+        colr, hatch, _ = _REGION_STYLE[r.kind]
+        x0, x1 = r.first * c.x_per_unit, (r.last + 1) * c.x_per_unit
         if (r.kind, x0, x1) in shaded:
             continue
         shaded.add((r.kind, x0, x1))
-        ax.axvspan(
-            x0,
-            x1,
-            facecolor=colr,
-            alpha=0.18,
-            hatch=hatch,
-            edgecolor=colr,
-            lw=0,
-            zorder=1,
-        )
-        span = f"b = {r.first:,}" + (f"–{r.last:,}" if r.last != r.first else "")
-        if r.kind == "after" and len(dark) > 1:
-            span = f"{c.label}: {span}"
-        more = len({(q.first, q.last) for q in data.regions if q.kind == r.kind}) - 1
-        if more:
-            span += f" and {more} more"
-        handles.setdefault(
-            r.kind,
-            Patch(
-                facecolor=colr,
-                alpha=0.3,
-                hatch=hatch,
-                edgecolor=colr,
-                label=f"{text} ({span})",
-            ),
-        )
-    # markers: one dotted line and one label per group of nearby batches
+        cv.ax.axvspan(x0, x1, facecolor=colr, alpha=0.18, hatch=hatch, edgecolor=colr,
+                      lw=0, zorder=1)  # fmt: skip
+        if r.kind not in handles:
+            handles[r.kind] = _region_handle(data, r, c, many)
+    return handles
+
+
+def _draw_markers(cv: _Canvas, data: PlotData) -> None:
+    """A dotted line and a label per group of nearby boundaries; a dot and the LR value
+    at each marker."""
+    from matplotlib.transforms import blended_transform_factory
+
+    ax = cv.ax
     tx = blended_transform_factory(ax.transData, ax.transAxes)
     nmark = len(data.markers)
-    x_span = max((data.last + 1 - data.first) * data.curves[0].x_per_batch, 1e-300)
-    for xm, text in _marker_labels(data, dark_index, 0.008 * x_span):
+    x_span = max((data.last + 1 - data.first) * data.curves[0].x_per_unit, 1e-300)
+    for xm, text in _marker_labels(data, cv.dark_index, 0.008 * x_span):
         ax.axvline(xm, color="0.55", lw=0.7, ls=":", zorder=1)
         if nmark <= 30:
-            ax.text(
-                xm,
-                0.99,
-                text + " ",
-                transform=tx,
-                rotation=90,
-                va="top",
-                ha="left",
-                fontsize=7,
-                color="0.3",
-            )
+            ax.text(xm, 0.99, text + " ", transform=tx, rotation=90, va="top",
+                    ha="left", fontsize=7, color="0.3")  # fmt: skip
     texts_at: dict[float, list[str]] = {}
     for m in data.markers:
-        c = data.curves[dark_index[m.curve]]
-        col = colour[dark_index[m.curve]]
-        xm = m.batch * c.x_per_batch
-        if math.isfinite(m.lr) and (m.lr > 0 or not data.log):
-            ax.plot([xm], [m.lr], "o", ms=4, color=col, zorder=5)
-            shown = texts_at.setdefault(xm, [])
-            if nmark <= 30 and fmt_lr(m.lr) not in shown:
-                shown.append(fmt_lr(m.lr))
-                ax.annotate(
-                    fmt_lr(m.lr),
-                    (xm, m.lr),
-                    xytext=(4, 4 + 9 * (len(shown) - 1)),
-                    textcoords="offset points",
-                    fontsize=7,
-                    color=col,
-                )
+        col = cv.colour[cv.dark_index[m.curve]]
+        xm = m.at * cv.dark(data, m.curve).x_per_unit
+        if not (math.isfinite(m.lr) and (m.lr > 0 or not data.log)):
+            continue
+        ax.plot([xm], [m.lr], "o", ms=4, color=col, zorder=5)
+        shown = texts_at.setdefault(xm, [])
+        if nmark <= 30 and fmt_lr(m.lr) not in shown:
+            shown.append(fmt_lr(m.lr))
+            ax.annotate(fmt_lr(m.lr), (xm, m.lr), xytext=(4, 4 + 9 * (len(shown) - 1)),
+                        textcoords="offset points", fontsize=7, color=col)  # fmt: skip
+
+
+def _style_axes(cv: _Canvas, data: PlotData) -> None:
+    """Tick formats, labels, title, grid and head room for the marker labels."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax = cv.ax
     ax.yaxis.set_major_formatter(FuncFormatter(fmt_lr))
     ax.xaxis.set_major_formatter(FuncFormatter(fmt_count))
     if data.log:
-        from matplotlib.ticker import NullFormatter
-
         ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_ylabel("learning rate" + (" (log scale)" if data.log else ""))
     ax.set_title(data.title, fontsize=11)
     ax.grid(True, which="major", alpha=0.3)
     ymin, ymax = ax.get_ylim()
     if data.log:
-        ax.set_ylim(
-            ymin, ymax * (ymax / ymin) ** 0.25
-        )  # headroom for the marker labels
+        ax.set_ylim(ymin, ymax * (ymax / ymin) ** 0.25)
     else:
         ax.set_ylim(min(ymin, 0.0), ymax + 0.3 * (ymax - min(ymin, 0.0)))
-    hs, ls_ = ax.get_legend_handles_labels()
+
+
+def _legend_and_notes(cv: _Canvas, data: PlotData, handles: dict[str, Any]) -> None:
+    """The legend below the axes (never over the curves) and the notes box."""
+    hs, labels = cv.ax.get_legend_handles_labels()
     hs += list(handles.values())
-    ls_ += [h.get_label() for h in handles.values()]
-    if hs:  # below the axes: never over the curves or the marker labels
-        fig.legend(
-            hs,
-            ls_,
-            loc="outside lower center",
-            ncols=min(len(hs), 3),
-            fontsize=8,
-            frameon=False,
-        )
+    labels += [h.get_label() for h in handles.values()]
+    if hs:
+        cv.fig.legend(hs, labels, loc="outside lower center", ncols=min(len(hs), 3),
+                      fontsize=8, frameon=False)  # fmt: skip
     if data.notes:
-        ax.text(
-            0.005,
-            0.005,
-            "\n".join(data.notes),
-            transform=ax.transAxes,
-            fontsize=7,
-            va="bottom",
-            ha="left",
-            color="0.25",
+        cv.ax.text(
+            0.005, 0.005, "\n".join(data.notes), transform=cv.ax.transAxes, fontsize=7,
+            va="bottom", ha="left", color="0.25",
             bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
-        )
-    last_ax = ax
-    if ax_err is not None:
-        for e in data.errors:
-            c = data.curves[e.curve]
-            if e.start.size == 0:
-                continue
-            xs = np.append(e.start, e.stop[-1:]).astype(np.float64) * c.x_per_batch
-            lo = np.append(e.lo, e.lo[-1:])
-            hi = np.append(e.hi, e.hi[-1:])
-            ax_err.fill_between(xs, lo, hi, step="post", color="black", alpha=0.3, lw=0)
-            ax_err.plot(xs, hi, color="black", lw=0.8, drawstyle="steps-post")
-            ax_err.plot(xs, lo, color="black", lw=0.8, drawstyle="steps-post")
-        summary = "; ".join(
-            f"max |error| {fmt_lr(e.max_ulp)} ulp, rel {fmt_lr(e.max_rel)} over "
-            f"{e.steps:,} steps ({e.coverage})"
-            for e in data.errors
-        )
-        ax_err.text(
-            0.005, 0.95, summary, transform=ax_err.transAxes, fontsize=7, va="top"
-        )
-        ax_err.axhline(0, color="0.5", lw=0.6)
-        ax_err.set_ylabel("torch − C\n(float32 ulps)")
-        ax_err.grid(True, alpha=0.3)
-        last_ax = ax_err
+        )  # fmt: skip
+
+
+def _draw_errors(cv: _Canvas, data: PlotData) -> None:
+    """The error panel: torch − C in signed float32 ulps, and a one-line summary."""
+    ax = cv.ax_err
+    for e in data.errors:
+        if e.start.size == 0:
+            continue
+        c = data.curves[e.curve]
+        xs = np.append(e.start, e.stop[-1:]).astype(np.float64) * c.x_per_unit
+        lo, hi = np.append(e.lo, e.lo[-1:]), np.append(e.hi, e.hi[-1:])
+        ax.fill_between(xs, lo, hi, step="post", color="black", alpha=0.3, lw=0)
+        ax.plot(xs, hi, color="black", lw=0.8, drawstyle="steps-post")
+        ax.plot(xs, lo, color="black", lw=0.8, drawstyle="steps-post")
+    summary = "; ".join(
+        f"max |error| {fmt_lr(e.max_ulp)} ulp, rel {fmt_lr(e.max_rel)} over "
+        f"{e.steps:,} steps ({e.coverage})"
+        for e in data.errors
+    )
+    ax.text(0.005, 0.95, summary, transform=ax.transAxes, fontsize=7, va="top")
+    ax.axhline(0, color="0.5", lw=0.6)
+    ax.set_ylabel("torch − C\n(float32 ulps)")
+    ax.grid(True, alpha=0.3)
+
+
+def draw(
+    data: PlotData,
+    *,
+    width: float = 11.0,
+    height: float | None = None,
+    figure: Any = None,
+) -> Any:
+    """A matplotlib ``Figure`` of ``data``; headless unless ``figure`` comes from pyplot."""
+    cv = _canvas(data, width, height, figure)
+    _draw_curves(cv, data)
+    handles = _draw_regions(cv, data)
+    _draw_markers(cv, data)
+    _style_axes(cv, data)
+    _legend_and_notes(cv, data, handles)
+    last_ax = cv.ax
+    if cv.ax_err is not None:
+        _draw_errors(cv, data)
+        last_ax = cv.ax_err
     last_ax.set_xlabel(data.x_label)
-    lo_x = data.first * data.curves[0].x_per_batch
-    hi_x = (data.last + 1) * data.curves[0].x_per_batch
-    ax.set_xlim(lo_x, hi_x + 0.015 * (hi_x - lo_x))
-    return fig
+    xpu = data.curves[0].x_per_unit
+    lo_x, hi_x = data.first * xpu, (data.last + 1) * xpu
+    cv.ax.set_xlim(lo_x, hi_x + 0.015 * (hi_x - lo_x))
+    return cv.fig
 
 
 def _marker_labels(
@@ -1009,7 +1177,7 @@ def _marker_labels(
     seen: dict[tuple[int, str], float] = {}
     for m in data.markers:
         c = data.curves[dark_index[m.curve]]
-        seen.setdefault((m.batch, m.label), m.batch * c.x_per_batch)
+        seen.setdefault((m.at, m.label), m.at * c.x_per_unit)
     items = sorted(seen.items(), key=lambda kv: (kv[1], kv[0][0]))
     groups: list[list[tuple[tuple[int, str], float]]] = []
     for item in items:
@@ -1017,12 +1185,13 @@ def _marker_labels(
             groups[-1].append(item)
         else:
             groups.append([item])
+    sym = "i=" if data.domain == "steps" else ""
     out = []
     for g in groups:
         if len(g) <= 2:
-            text = " | ".join(f"{lab} {b:,}" for (b, lab), _ in g)
+            text = " | ".join(f"{lab} {sym}{at:,}" for (at, lab), _ in g)
         else:
-            text = f"{len(g)} boundaries {g[0][0][0]:,}–{g[-1][0][0]:,}"
+            text = f"{len(g)} boundaries {sym}{g[0][0][0]:,}–{g[-1][0][0]:,}"
         out.append((g[0][1], text))
     return out
 
