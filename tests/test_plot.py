@@ -538,7 +538,7 @@ def test_numbers_and_cfgs_are_checked_like_every_command(tmp_path: Path) -> None
     out = str(tmp_path / "o.png")
     cases = [
         ([str(empty)], "no sections"),
-        (["/dev/null"], "no sections"),
+        (["/dev/null"], "not a regular file"),
         ([str(nosec)], "nosec.cfg:1"),
         ([str(rnd)], "rnd.cfg:1"),
         (["--to", "100000000000000000000"], "--to"),
