@@ -965,6 +965,8 @@ def _translation_notes(run: TrainingRun, o: Options) -> list[str]:
     notes = [run.note]
     if t.trace:
         notes.append(f"step i is GPU 0's batch b of a -gpus {t.ngpus} run (trace)")
+    elif o.images_per_step is None and t.ngpus > 1:
+        notes.append(f"step i is darknet batch b = (i + 1)·{t.ngpus} (-gpus {t.ngpus})")
     elif t.images_per_step != t.images_per_iteration:
         notes.append(
             f"step i is darknet batch b = ⌊(i + 1)·{t.images_per_step} / "
@@ -1032,10 +1034,15 @@ def _plan(
         return [(lo, n + 1)], "exhaustive", "every step"
     rel = [i - lo for i in sorted(rows_at)]
     windows = [(lo + s, lo + t) for s, t in _windows(count + 1, rel)]
+    why = (
+        f"{count:,} steps is more than {EXHAUSTIVE_DEFAULT_LIMIT:,}"
+        if count > EXHAUSTIVE_DEFAULT_LIMIT
+        else "--sampled"
+    )
     note = (
-        f"{count:,} steps is more than {EXHAUSTIVE_DEFAULT_LIMIT:,}: the first "
-        f"{SAMPLE_PREFIX:,} steps, ±{SAMPLE_HALO} steps around every boundary and "
-        f"{SAMPLE_WINDOWS} windows of {SAMPLE_WINDOW} steps; --exhaustive checks all"
+        f"{why}: the first {SAMPLE_PREFIX:,} steps, ±{SAMPLE_HALO} steps around every "
+        f"boundary and {SAMPLE_WINDOWS} windows of {SAMPLE_WINDOW} steps; "
+        "--exhaustive checks all"
     )
     return windows, "sampled", note
 
