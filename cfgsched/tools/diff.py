@@ -321,36 +321,47 @@ class DiffReport:
                 f"result: DIFFERENT beyond {self.tolerance.text}; first at step i = {fd.step} "
                 f"(b = {fd.batch}): {e.kind} {_g(fd.expected)}, {g.kind} {_g(fd.got)}"
             )
-        if self.spans:
-            lines.append("differing ranges (optimizer steps i, darknet batches b):")
-            for s in self.spans:
-                one = s.last_step == s.first_step
-                rng = f"i = {s.first_step}" + ("" if one else f"..{s.last_step}")
-                rng += f", b = {s.first_batch}" + (
-                    f"..{s.last_batch}" if s.last_batch != s.first_batch else ""
-                )
-                plural = "s" if s.count != 1 else ""
-                lines.append(f"  {rng}  ({s.count:,} step{plural})")
-            if self.spans_total > len(self.spans):
-                lines.append(f"  ... {self.spans_total - len(self.spans)} more ranges")
-        if self.rows:
-            lines.append("")
-            w = max(len(r.label) for r in self.rows)
-            lines.append(
-                f"{'boundary':<{w}}  {'step i':>9}  {'batch b':>9}  {e.kind:>15}  {g.kind:>15}"
-                f"  {'ulp':>6}"
-            )
-            for r in self.rows:
-                mark = "" if r.within else "  <-- differs"
-                if not r.in_training:
-                    mark += "  (after training)"
-                lines.append(
-                    f"{r.label:<{w}}  {r.step:>9}  {r.batch:>9}  {_g(r.expected):>15}  "
-                    f"{_g(r.got):>15}  {r.ulp:>6.3g}{mark}"
-                )
-            if self.boundaries_cut:
-                lines.append(f"({self.boundaries_cut} more boundaries not listed)")
+        lines.extend(self._span_lines())
+        lines.extend(self._row_lines())
         return "\n".join(lines)
+
+    def _span_lines(self) -> list[str]:
+        if not self.spans:
+            return []
+        lines = ["differing ranges (optimizer steps i, darknet batches b):"]
+        for s in self.spans:
+            one = s.last_step == s.first_step
+            rng = f"i = {s.first_step}" + ("" if one else f"..{s.last_step}")
+            rng += f", b = {s.first_batch}" + (
+                f"..{s.last_batch}" if s.last_batch != s.first_batch else ""
+            )
+            plural = "s" if s.count != 1 else ""
+            lines.append(f"  {rng}  ({s.count:,} step{plural})")
+        if self.spans_total > len(self.spans):
+            lines.append(f"  ... {self.spans_total - len(self.spans)} more ranges")
+        return lines
+
+    def _row_lines(self) -> list[str]:
+        if not self.rows:
+            return []
+        e, g = self.expected, self.got
+        w = max(len(r.label) for r in self.rows)
+        lines = [
+            "",
+            f"{'boundary':<{w}}  {'step i':>9}  {'batch b':>9}  {e.kind:>15}  "
+            f"{g.kind:>15}  {'ulp':>6}",
+        ]
+        for r in self.rows:
+            mark = "" if r.within else "  <-- differs"
+            if not r.in_training:
+                mark += "  (after training)"
+            lines.append(
+                f"{r.label:<{w}}  {r.step:>9}  {r.batch:>9}  {_g(r.expected):>15}  "
+                f"{_g(r.got):>15}  {r.ulp:>6.3g}{mark}"
+            )
+        if self.boundaries_cut:
+            lines.append(f"({self.boundaries_cut} more boundaries not listed)")
+        return lines
 
 
 def _g(x: float) -> str:
@@ -414,20 +425,7 @@ class _Acc:
             if self.tol.kind == "ulp"
             else (rel <= self.tol.value)
         )
-        if self.rows_at:
-            keys = np.fromiter(self.rows_at, dtype=np.int64)
-            for j in np.flatnonzero(np.isin(i, keys)).tolist():
-                step = int(i[j])
-                self.rows[step] = Row(
-                    self.rows_at[step],
-                    step,
-                    int(b[j]),
-                    float(e[j]),
-                    float(got[j]),
-                    float(ulp[j]),
-                    bool(within[j]),
-                    step < self.train_steps,
-                )
+        self._record_rows(i, b, e, got, ulp, within)
         keep = i < self.train_steps
         if not keep.all():
             i, b, within = i[keep], b[keep], within[keep]
@@ -459,8 +457,30 @@ class _Acc:
                 False,
                 True,
             )
-        steps = i[bad]
-        # runs of consecutive steps
+        self._add_runs(i[bad], int(i[-1]))
+
+    def _record_rows(
+        self, i: I64, b: I64, e: F64, got: F64, ulp: F64, within: npt.NDArray[np.bool_]
+    ) -> None:
+        """Keep the table rows among steps ``i``."""
+        if not self.rows_at:
+            return
+        keys = np.fromiter(self.rows_at, dtype=np.int64)
+        for j in np.flatnonzero(np.isin(i, keys)).tolist():
+            step = int(i[j])
+            self.rows[step] = Row(
+                self.rows_at[step],
+                step,
+                int(b[j]),
+                float(e[j]),
+                float(got[j]),
+                float(ulp[j]),
+                bool(within[j]),
+                step < self.train_steps,
+            )
+
+    def _add_runs(self, steps: I64, last: int) -> None:
+        """Fold the differing ``steps`` of a chunk ending at step ``last`` into spans."""
         cuts = np.flatnonzero(np.diff(steps) != 1) + 1
         starts = np.concatenate(([0], cuts))
         ends = np.concatenate((cuts, [steps.size])) - 1
@@ -472,7 +492,7 @@ class _Acc:
             else:
                 self._close()
                 self.open_span = [lo, hi, t - s + 1]
-        if int(steps[-1]) != int(i[-1]):
+        if int(steps[-1]) != last:
             self._close()
 
     def _close(self) -> None:
