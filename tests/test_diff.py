@@ -21,9 +21,9 @@ from cfgsched.cli import main
 from cfgsched.kernel import formulas as _kernel
 from cfgsched.reader.parser import load, parse
 from cfgsched.tools.diff import Tolerance, boundaries, diff_schedules, diff_torch
+from cfgsched.translation import Options
 from tests.golden import DARKNET_CFGS, ROOT, needs_darknet_cfgs
 
-CFGSCHED = str(ROOT / ".venv" / "bin" / "cfgsched")
 SAMPLES = ROOT / "sample_cfgs"
 YOLOV4 = DARKNET_CFGS / "yolov4.cfg"
 
@@ -37,9 +37,37 @@ def rate(path: Path | str, b: int, fork: str = "alexeyab") -> float:
     return _kernel.rate(load(str(path), fork=fork).kernel_params(), b)
 
 
-def write_module(tmp_path: Path, body: str) -> str:
-    path = tmp_path / "user_sched.py"
-    path.write_text(textwrap.dedent(body))
+def record(
+    fork: str = "alexeyab",
+    options: Options | dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A CFGSCHED record as cfgsched convert writes it."""
+    rec: dict[str, Any] = {
+        "schema": "cfgsched-module/1",
+        "version": "0.1.0",
+        "cfg": "x.cfg",
+        "fork": fork,
+        "format": "python",
+        "style": "class",
+        "options": options
+        if isinstance(options, dict)
+        else (options or Options()).to_record(),
+    }
+    rec.update(extra)
+    return rec
+
+
+def write_module(
+    tmp_path: Path,
+    body: str,
+    rec: dict[str, Any] | None = None,
+    name: str = "user_sched.py",
+) -> str:
+    """A module file: the record (unless ``rec`` is ``{}``) then ``body``."""
+    path = tmp_path / name
+    head = "" if rec == {} else f"CFGSCHED = {rec or record()!r}\n"
+    path.write_text(head + textwrap.dedent(body))
     return str(path)
 
 
@@ -103,10 +131,11 @@ def test_yolov4_exhaustive_equal_json() -> None:
 
 def test_sample_equal_as_subprocess() -> None:
     res = subprocess.run(
-        [CFGSCHED, "diff", str(SAMPLES / "sgdr.cfg")],
+        [sys.executable, "-m", "cfgsched", "diff", str(SAMPLES / "sgdr.cfg")],
         capture_output=True,
         text=True,
         check=False,
+        cwd=ROOT,
     )
     assert res.returncode == 0, res.stdout + res.stderr
     assert "result: EQUAL within 0ulp" in res.stdout
@@ -139,7 +168,7 @@ def test_large_run_is_sampled_by_default_and_says_so() -> None:
 
 def test_multi_gpu_images_mapping() -> None:
     sched = load(str(SAMPLES / "yolov4-4gpu.cfg"))
-    rep = diff_torch(sched, ngpus=4)
+    rep = diff_torch(sched, Options(ngpus=4))
     assert rep.equal, rep.format_text()
     assert rep.steps_compared == 500_500 // 4
     lr4 = _kernel.f32(sched.learning_rate * 4)  # alexeyab multiplies by the GPU count
@@ -276,9 +305,10 @@ def test_same_fork_twice_is_equal_and_gpu_scaling_per_fork() -> None:
     cfg = str(SAMPLES / "yolov4.cfg")
     assert run(cfg, "--fork", "alexeyab", "--fork", "alexeyab").exit_code == 0
     # hankai does not multiply the LR by the GPU count; alexeyab does
-    assert run(cfg, "--fork", "hankai", "--gpus", "1", "--gpus", "4").exit_code == 0
+    assert run(cfg, "--fork", "hankai", "--gpus", "1", "--vs-gpus", "4").exit_code == 0
+    assert run(cfg, "--gpus", "1", "--vs-gpus", "4").exit_code == 1
     a = load(cfg)
-    rep = diff_schedules(a, a, gpus=(1, 4))
+    rep = diff_schedules(a, a, (Options(), Options(ngpus=4)))
     assert not rep.equal
     row = next(r for r in rep.rows if r.batch == 1001)
     assert (
@@ -326,6 +356,7 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path: Path) -> None:
     empty = write_module(tmp_path, "x = 1\n")
     res = run(str(SAMPLES / "sgdr.cfg"), "--module", empty)
     assert res.exit_code == 2 and "build_scheduler" in res.output
+    assert len(res.output.strip().splitlines()) == 1
     res = run(
         str(SAMPLES / "sgdr.cfg"), str(SAMPLES / "yolov4.cfg"), "--style", "native"
     )
@@ -360,3 +391,355 @@ def test_help_has_worked_example() -> None:
     assert res.exit_code == 0
     assert "cfgsched diff sample_cfgs/yolov4.cfg" in res.output
     assert "Exit status" in res.output
+
+
+# ----------------------------------------------------------------------------- translations
+
+STEPS_CFG = (
+    "[net]\nbatch=64\nsubdivisions=8\nwidth=32\nheight=32\nchannels=3\n"
+    "learning_rate=0.01\nburn_in=100\npolicy=steps\nsteps=600,800\nscales=.1,.1\n"
+    "max_batches=1000\n\n[maxpool]\nsize=2\nstride=2\n"
+)
+
+
+def steps_cfg(tmp_path: Path, text: str = STEPS_CFG, name: str = "s.cfg") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_torch_batch_mapping_rows_show_step_and_batch() -> None:
+    sched = parse(STEPS_CFG)  # 64 images per iteration
+    rep = diff_torch(sched, Options(images_per_step=48))
+    assert rep.equal, rep.format_text()
+    # the run: steps i with i·48 < 1000·64 images, i.e. ⌈64000 / 48⌉ = 1334 steps
+    assert rep.steps_compared == 1334 and rep.last_step == 1333
+    assert rep.last_batch == 1334 * 48 // 64 == 1000
+    p = sched.kernel_params()
+    for r in rep.rows:
+        assert r.batch == (r.step + 1) * 48 // 64
+        assert r.expected == _kernel.rate(p, r.batch) == r.got
+    # the row at a step boundary is the first step whose batch reaches the step
+    first = next(r for r in rep.rows if r.label == "steps[0] ×0.1")
+    assert first.batch >= 600 and (first.step * 48 // 64) < 600
+    text = rep.format_text()
+    assert "i = 0..1333, b = 0..1000" in text
+    assert "step i is darknet batch b = ⌊(i + 1)·48 / 64⌋" in text
+
+
+def test_gpus_run_length_is_darknets_loop_count() -> None:
+    # darknet -gpus 4 with max_batches 1002 runs while its counter is below 1002: 251 loops
+    sched = parse(STEPS_CFG.replace("max_batches=1000", "max_batches=1002"))
+    rep = diff_torch(sched, Options(ngpus=4))
+    assert rep.equal and rep.steps_compared == 251 and rep.last_batch == 1004
+
+
+def test_resume_compares_the_rest_of_the_run() -> None:
+    sched = parse(STEPS_CFG)
+    rep = diff_torch(sched, Options(resume_iteration=700, images_per_step=32))
+    assert rep.equal, rep.format_text()
+    assert rep.first_step == 700 * 64 // 32 == 1400
+    assert rep.steps_compared == 2000 - 1400
+    assert "resumed: the run starts at step i = 1400" in rep.notes
+    assert min(r.step for r in rep.rows) >= 1400  # no row before the resume point
+
+
+def test_trace_mapping_follows_gpu0() -> None:
+    from cfgsched.kernel.mgpu import MgpuConfig, mgpu_batches
+
+    sched = parse(STEPS_CFG)
+    rep = diff_torch(sched, Options(ngpus=2, multigpu="trace"))
+    assert rep.equal, rep.format_text()
+    seq = mgpu_batches(MgpuConfig(0, 2, 1000, 100))[0]
+    assert rep.steps_compared == len(seq)
+    p = sched.kernel_params()._replace(lr=_kernel.f32(sched.learning_rate * 2))
+    for r in rep.rows:
+        if r.step < len(seq):
+            assert r.batch == seq[r.step] and r.expected == _kernel.rate(p, r.batch)
+
+
+def test_ideal_and_flush_follow_the_translation() -> None:
+    exp = parse(
+        "[net]\nlearning_rate=0.001\npolicy=exp\ngamma=0.99\nmax_batches=9000\n"
+    )
+    # release builds flush: the LR is 0 from b = 8003 on, in both sides
+    rep = diff_torch(exp)
+    assert rep.equal
+    assert _kernel.rate(exp.kernel_params(), 8003, True, True) == 0.0
+    keep = diff_torch(exp, Options(flush=False))
+    assert keep.equal
+    ideal = diff_torch(parse(STEPS_CFG), Options(ngpus=4, ideal=True))
+    assert ideal.equal
+    burn = next(r for r in ideal.rows if r.label == "burn_in end")
+    assert burn.batch == 400  # burn_in × 4
+
+
+def test_cli_translation_options_match_library() -> None:
+    cfg = str(SAMPLES / "sgdr.cfg")
+    res = run(cfg, "--torch-batch", "16", "--accumulate", "2", "--json")
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    assert rep["expected"]["options"]["images_per_step"] == 32
+    assert rep["got"]["options"] == rep["expected"]["options"]
+    s = load(cfg)
+    n = -(-s.max_batches * s.images_per_iteration // 32)
+    assert rep["steps_compared"] == n
+    res = run(cfg, "--accumulate", "2")
+    assert res.exit_code == 2 and "--torch-batch" in res.output
+
+
+def test_double_uses_double_tolerance(tmp_path: Path) -> None:
+    cfg = steps_cfg(tmp_path, STEPS_CFG.replace("steps", "poly", 1))
+    res = run(str(cfg), "--double", "--json")
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    assert rep["tolerance"] == {"kind": "rel", "value": 1e-9}
+    # a float32 module recorded as double differs by more than 1e-9 relative
+    body = f"""
+        from cfgsched.reader.parser import load
+        from cfgsched.translate.scheduler import DarknetScheduler
+        from cfgsched.translation import Options, translate
+
+        def build_scheduler(optimizer, last_epoch=-1):
+            t = translate(load({str(cfg)!r}), Options())
+            return DarknetScheduler(optimizer, t, last_epoch)
+    """
+    mod = write_module(tmp_path, body, record(options=Options(exact=False)))
+    res = run(str(cfg), "--module", mod)
+    assert res.exit_code == 1 and "DIFFERENT beyond 1e-9" in res.output
+
+
+def test_pair_rejects_step_mapping_options() -> None:
+    a, b = str(SAMPLES / "yolov4.cfg"), str(SAMPLES / "yolov4-4gpu.cfg")
+    res = run(a, b, "--torch-batch", "16")
+    assert res.exit_code == 2 and "batch by batch" in res.output
+    with pytest.raises(ValueError, match="batch by batch"):
+        s = load(a)
+        diff_schedules(s, s, (Options(), Options(images_per_step=16)))
+    res = run(a, "--gpus", "1", "--gpus", "4")
+    assert res.exit_code == 2 and "--vs-gpus" in res.output
+
+
+# ----------------------------------------------------------------------------- module records
+
+SELF_TRANSLATED = """
+    from cfgsched.reader.parser import load
+    from cfgsched.translate.scheduler import DarknetScheduler
+    from cfgsched.translation import Options, translate
+
+    def build_scheduler(optimizer, last_epoch=-1):
+        o = Options.from_record(CFGSCHED["options"])
+        t = translate(load({cfg!r}, fork=CFGSCHED["fork"]), o)
+        return DarknetScheduler(optimizer, t, last_epoch)
+"""
+
+
+@pytest.mark.parametrize(
+    ("fork", "options"),
+    [
+        ("alexeyab", Options(images_per_step=32)),
+        ("alexeyab", Options(ngpus=4)),
+        ("alexeyab", Options(ngpus=2, multigpu="trace")),
+        ("pjreddie", Options(ngpus=4, ideal=True)),
+        ("hankai", Options(ngpus=2, multigpu="trace", scratch=True)),
+        ("alexeyab", Options(resume_iteration=500)),
+        ("alexeyab", Options(exact=False)),
+    ],
+)
+def test_plain_module_diff_uses_the_record(
+    tmp_path: Path, fork: str, options: Options
+) -> None:
+    cfg = steps_cfg(tmp_path)
+    body = SELF_TRANSLATED.format(cfg=str(cfg))
+    mod = write_module(tmp_path, body, record(fork, options))
+    res = run(str(cfg), "--module", mod, "--json")
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    assert rep["got"]["options"] == options.to_record()
+    assert rep["expected"]["fork"] == fork and rep["got"]["kind"] == "module"
+    # the same code with another translation differs from the record: not trivial
+    if options.ngpus > 1 or options.images_per_step:
+        alt = body.replace('Options.from_record(CFGSCHED["options"])', "Options()")
+        path = write_module(tmp_path, alt, record(fork, options), name="alt.py")
+        assert run(str(cfg), "--module", path).exit_code == 1
+    plain = write_module(tmp_path, body, record(fork), name="plain.py")
+    assert run(str(cfg), "--module", plain).exit_code == 0
+
+
+def test_options_contradicting_the_record_exit_2(tmp_path: Path) -> None:
+    cfg = steps_cfg(tmp_path)
+    mod = write_module(
+        tmp_path, SELF_TRANSLATED.format(cfg=str(cfg)), record(options=Options(ngpus=4))
+    )
+    assert run(str(cfg), "--module", mod, "--gpus", "4").exit_code == 0
+    res = run(str(cfg), "--module", mod, "--gpus", "2")
+    assert res.exit_code == 2
+    line = res.output.strip()
+    assert len(line.splitlines()) == 1
+    assert "ngpus: 4 vs 2" in line and "user_sched.py" in line
+    res = run(str(cfg), "--module", mod, "--double")
+    assert res.exit_code == 2 and "exact: True vs False" in res.output
+    # alexeyab's release build flushes: --flush-subnormals agrees with flush=None there
+    ok = run(str(cfg), "--module", mod, "--flush-subnormals")
+    assert ok.exit_code == 0
+    res = run(str(cfg), "--module", mod, "--keep-subnormals")
+    assert res.exit_code == 2 and "flush: None vs False" in res.output
+    res = run(str(cfg), "--module", mod, "--fork", "hankai")
+    assert res.exit_code == 2 and "fork alexeyab" in res.output
+    res = run(str(cfg), "--module", mod, "--style", "native")
+    assert res.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("rec", "expect"),
+    [
+        ({}, "no CFGSCHED record"),
+        (record(schema="cfgsched-module/0"), "schema 'cfgsched-module/0'"),
+        (record(fork="darknet"), "fork 'darknet'"),
+        (record(options={"schema": "x"}), "options:"),
+        (record(options={**Options().to_record(), "ngpus": 0}), "ngpus must be >= 1"),
+        (record(options={**Options().to_record(), "speed": 3}), "speed"),
+        (record(version=3), "must be strings"),
+    ],
+)
+def test_module_without_valid_record_is_not_imported(
+    tmp_path: Path, rec: dict[str, Any], expect: str
+) -> None:
+    marker = tmp_path / "imported"
+    body = f"open({str(marker)!r}, 'w').close()\ndef build_scheduler(o, last_epoch=-1): pass\n"
+    mod = write_module(tmp_path, body, rec)
+    res = run(str(SAMPLES / "sgdr.cfg"), "--module", mod)
+    assert res.exit_code == 2, res.output
+    assert len(res.output.strip().splitlines()) == 1
+    assert expect in res.output and "user_sched.py" in res.output
+    assert not marker.exists()
+
+
+def test_record_that_is_not_literal_or_not_python(tmp_path: Path) -> None:
+    cfg = str(SAMPLES / "sgdr.cfg")
+    mod = tmp_path / "m.py"
+    mod.write_text("CFGSCHED = dict(schema='cfgsched-module/1')\n")
+    res = run(cfg, "--module", str(mod))
+    assert (
+        res.exit_code == 2
+        and "m.py:1: CFGSCHED: the record is not a literal dict" in res.output
+    )
+    mod.write_text("def (:\n")
+    res = run(cfg, "--module", str(mod))
+    assert res.exit_code == 2 and "not valid Python" in res.output
+    res = run(cfg, "--module", str(tmp_path / "missing.py"))
+    assert res.exit_code == 2 and "missing.py" in res.output
+    fifo = tmp_path / "fifo.py"
+    import os
+
+    os.mkfifo(fifo)
+    res = run(cfg, "--module", str(fifo))  # never blocks: not a regular file
+    assert res.exit_code == 2 and "not a regular file" in res.output
+
+
+ADVERSARIES = {
+    "import_raises": ("raise RuntimeError('boom')\n", "importing the module failed"),
+    "import_exits": ("import sys\nsys.exit(7)\n", "sys.exit(7)"),
+    "no_builder": ("x = 1\n", "defines no build_scheduler"),
+    "builder_raises": (
+        "def build_scheduler(optimizer, last_epoch=-1):\n    raise KeyError('k')\n",
+        "KeyError",
+    ),
+    "wrong_signature": (
+        "def build_scheduler(optimizer):\n    return None\n",
+        "unexpected keyword argument 'last_epoch'",
+    ),
+    "returns_none": (
+        "def build_scheduler(optimizer, last_epoch=-1):\n    return None\n",
+        "returned NoneType",
+    ),
+    "non_numeric_lr": (
+        "import torch\n"
+        "def build_scheduler(optimizer, last_epoch=-1):\n"
+        "    s = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 1.0)\n"
+        "    optimizer.param_groups[0]['lr'] = 'fast'\n"
+        "    return s\n",
+        "lr at step 0 is 'fast', not a number",
+    ),
+    "step_raises": (
+        "class S:\n"
+        "    def __init__(self, o):\n        self.n = 0\n"
+        "    def step(self):\n"
+        "        self.n += 1\n"
+        "        if self.n == 5:\n            raise ZeroDivisionError('at 5')\n"
+        "def build_scheduler(optimizer, last_epoch=-1):\n    return S(optimizer)\n",
+        "scheduler.step() failed at optimizer step 4",
+    ),
+    "step_exits": (
+        "import sys\n"
+        "class S:\n    def step(self):\n        sys.exit(3)\n"
+        "def build_scheduler(optimizer, last_epoch=-1):\n    return S()\n",
+        "sys.exit(3)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ADVERSARIES))
+def test_hostile_modules_exit_2_with_one_line(tmp_path: Path, case: str) -> None:
+    body, expect = ADVERSARIES[case]
+    mod = write_module(tmp_path, body)
+    code = (
+        "import sys\nfrom cfgsched.cli import main\n"
+        f"sys.argv = ['cfgsched', 'diff', {str(SAMPLES / 'sgdr.cfg')!r}, '--module', {mod!r}]\n"
+        "main()\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert res.stdout == "" and "Traceback" not in res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "user_sched.py" in lines[0] and expect in lines[0], lines
+
+
+def test_module_print_does_not_corrupt_json(tmp_path: Path) -> None:
+    cfg = steps_cfg(tmp_path)
+    body = "print('hello from the module')\n" + textwrap.dedent(
+        SELF_TRANSLATED.format(cfg=str(cfg))
+    )
+    mod = write_module(tmp_path, body)
+    res = run(str(cfg), "--module", mod, "--json")
+    assert res.exit_code == 0
+    assert json.loads(res.stdout)["equal"] is True
+
+
+def test_help_says_module_code_runs() -> None:
+    out = " ".join(run("--help").output.split())
+    assert "imports FILE, which runs its code" in out
+    assert "--torch-batch" in out and "--resume-from" in out and "--vs-gpus" in out
+
+
+# ----------------------------------------------------------------------------- hostile cfgs
+
+
+def test_negative_lr_and_subdivisions(tmp_path: Path) -> None:
+    neg = steps_cfg(tmp_path, STEPS_CFG.replace("0.01", "-0.01"), "neg.cfg")
+    res = run(str(neg), "--json")
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    assert (
+        rep["boundaries"][0]["got"] < 0
+    )  # torch's SGD would refuse it; darknet trains
+    sub = steps_cfg(tmp_path, STEPS_CFG.replace("subdivisions=8", "subdivisions=-8"))
+    res = run(str(sub))
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1 and "s.cfg" in res.output
+    res = run(str(neg), "--gpus", "9223372036854775807")
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
+
+
+def test_plot_vs_torch_on_negative_lr(tmp_path: Path) -> None:
+    neg = steps_cfg(tmp_path, STEPS_CFG.replace("0.01", "-0.01"), "neg.cfg")
+    out = tmp_path / "neg.png"
+    res = CliRunner().invoke(main, ["plot", str(neg), "--vs", "torch", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert out.stat().st_size > 0

@@ -18,6 +18,7 @@ from cfgsched.cli import main
 from cfgsched.errors import CfgWarning
 from cfgsched.reader.parser import parse
 from cfgsched.tools.lint import ALL_CODES, EXHAUSTIVE_LIMIT, RULES, lint_text
+from cfgsched.translation import Options
 from tests.golden import (
     DARKNET_CFGS,
     ROOT,
@@ -275,14 +276,20 @@ def test_max_batches_zero() -> None:
 
 def test_exp_underflow_reaches_zero_at_the_right_batch() -> None:
     text = net("learning_rate=0.001", "policy=exp", "gamma=0.99", "max_batches=20000")
-    w = [w for w in findings(text) if w.code == "W210"]
-    # independent: first b where float32(lr * gamma**b) (double pow) rounds to 0
+    # independent: float32(lr * gamma**b) (double pow) for every b
     b = np.arange(1, 20001)
     lr = (np.float64(np.float32(0.001)) * np.float64(np.float32(0.99)) ** b).astype(
         np.float32
     )
-    first = int(b[lr == 0][0])
-    assert len(w) == 1 and w[0].line == 9 and f"batch {first} " in w[0].message
+    # alexeyab's release build flushes values below float32's normal range to 0
+    flushed = int(b[lr < np.finfo(np.float32).tiny][0])
+    zero = int(b[lr == 0][0])  # without flushing: the first value that rounds to 0
+    assert flushed == 8003 and zero > flushed
+    w = [w for w in findings(text) if w.code == "W210"]
+    assert len(w) == 1 and w[0].line == 9 and f"batch {flushed} " in w[0].message
+    for kw in ({"options": Options(flush=False)}, {"fork": "hankai"}):
+        w = [w for w in findings(text, **kw) if w.code == "W210"]
+        assert len(w) == 1 and f"batch {zero} " in w[0].message, kw
 
 
 def test_negative_scale_makes_lr_negative() -> None:
@@ -315,7 +322,7 @@ def test_huge_max_batches_is_sampled_and_says_so() -> None:
     text = net(
         "learning_rate=0.001", "policy=exp", "gamma=0.9999", "max_batches=" + str(mb)
     )
-    w = [w for w in findings(text) if w.code == "W210"]
+    w = [w for w in findings(text, options=Options(flush=False)) if w.code == "W210"]
     assert len(w) == 1 and "sampled" in w[0].message
     # the first zero is still exact (the gap before the first bad sample is checked densely):
     # independent computation around log(2**-150 / lr) / log(gamma)
@@ -507,3 +514,74 @@ def test_scale_zero_and_nan_learning_rate() -> None:
     w = [w for w in findings(text) if w.code == "W212"]
     assert len(w) == 1 and (w[0].line, w[0].key) == (8, "learning_rate")
     assert "batch 1 " in w[0].message
+
+
+# ----------------------------------------------------------------------------- translation
+
+
+def _first_inf(lr: float, gamma: float, batches: np.ndarray) -> int:
+    """Independent: the first batch in ``batches`` where f32(lr * gamma**b) overflows."""
+    with np.errstate(over="ignore"):
+        v = (np.float64(lr) * np.float64(np.float32(gamma)) ** batches).astype(
+            np.float32
+        )
+    return int(batches[np.isinf(v)][0])
+
+
+def test_lr_rules_check_the_translated_run() -> None:
+    text = net("learning_rate=0.001", "policy=exp", "gamma=2", "max_batches=1000")
+    lr1 = float(np.float32(0.001))
+    lr4 = float(np.float32(lr1 * 4))  # alexeyab: learning_rate x 4 on 4 GPUs
+    # 4 GPUs: step i is b = 4(i + 1), the LR x 4 overflows earlier than on one GPU
+    first4 = _first_inf(lr4, 2.0, np.arange(4, 1001, 4))
+    first1 = _first_inf(lr1, 2.0, np.arange(1, 1001))
+    assert first4 < first1
+    w = [w for w in findings(text, options=Options(ngpus=4)) if w.code == "W212"]
+    assert len(w) == 1
+    assert f"batch {first4} (torch step {first4 // 4 - 1})" in w[0].message
+    assert f"of {1000 // 4} " in w[0].message  # 250 steps checked
+    # hankai does not multiply: the same batch as one GPU, rounded up to a multiple of 4
+    w = [
+        w
+        for w in findings(text, fork="hankai", options=Options(ngpus=4))
+        if w.code == "W212"
+    ]
+    assert f"batch {-(-first1 // 4) * 4} " in w[0].message
+    # torch batch 32 of 64 images per iteration: two steps per batch
+    w = [
+        w
+        for w in findings(text, options=Options(images_per_step=32))
+        if w.code == "W212"
+    ]
+    assert f"batch {first1} (torch step {2 * first1 - 1})" in w[0].message
+    assert f"of {2000} " in w[0].message
+
+
+def test_gpu_advice_with_ideal_is_silent() -> None:
+    text = net("learning_rate=0.0013", "burn_in=1000", "max_batches=10000")
+    assert only(text, "A310", options=Options(ngpus=4)) != []
+    assert only(text, "A310", options=Options(ngpus=4, ideal=True)) == []
+
+
+def test_cli_translation_options(tmp_path: Path) -> None:
+    cfg = tmp_path / "e.cfg"
+    cfg.write_text(
+        net("learning_rate=0.001", "policy=exp", "gamma=2", "max_batches=1000")
+    )
+    res = CliRunner().invoke(
+        main, ["lint", str(cfg), "--gpus", "4", "--select", "W212,A310"]
+    )
+    assert res.exit_code == 1
+    codes = [ln.split()[1] for ln in res.output.splitlines()]
+    assert sorted(codes) == ["A310", "W212"] and "(torch step " in res.output
+    res = CliRunner().invoke(main, ["lint", str(cfg), "--accumulate", "2"])
+    assert res.exit_code == 2 and "--torch-batch" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    res = CliRunner().invoke(main, ["lint", "--help"])
+    assert "--torch-batch" in res.output and "--resume-from" in res.output
+
+
+def test_untranslatable_cfg_is_linted_without_lr_rules() -> None:
+    text = net("max_batches=1000").replace("subdivisions=8", "subdivisions=-8")
+    found = findings(text)  # no exception: the LR rules need images per iteration >= 1
+    assert not any(w.code in ("W210", "W211", "W212") for w in found)

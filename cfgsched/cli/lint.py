@@ -16,6 +16,7 @@ Examples:
   cfgsched lint cfg/*.cfg --ignore A3          # skip the advice rules
   cfgsched lint tiny-yolo-voc.cfg --select W2,E --format json
   cfgsched lint my.cfg --images 12000 --gpus 4   # rule of thumb and -gpus advice
+  cfgsched lint my.cfg --torch-batch 16          # the LR your torch run gets
 \b
   $ cfgsched lint tiny-yolo-voc.cfg
   tiny-yolo-voc.cfg:17:7: A302 the LR drops at 50%, 75% of max_batches 40200; ...
@@ -24,6 +25,9 @@ Examples:
 \b
 Codes: P0xx the reader's warnings, E1xx a fork crashes or stops (all three
 forks are tried), W2xx schedule traps, A3xx advice. The README lists them all.
+The LR rules (W210-W212) check the LR of the run the translation options
+describe (as convert translates it): --gpus 4 multiplies the LR where the
+fork does, --torch-batch moves the steps, a release build flushes subnormals.
 \b
 Exit status: 0 clean, 1 findings, 2 unreadable file or bad option.""",
 )
@@ -46,9 +50,7 @@ Exit status: 0 clean, 1 findings, 2 unreadable file or bad option.""",
 @click.option(
     "--images", type=click.IntRange(min=1), help="Training images (rule of thumb)."
 )
-@click.option(
-    "--gpus", type=click.IntRange(min=1), help="darknet -gpus count (advice)."
-)
+@clikit.translation_options
 @clikit.one_line_errors
 def lint(
     cfgs: tuple[str, ...],
@@ -57,7 +59,7 @@ def lint(
     ignore: tuple[str, ...],
     fmt: str,
     images: int | None,
-    gpus: int | None,
+    translation: clikit.TranslationArgs,
 ) -> None:
     """Check darknet cfgs for schedule traps, crashes per fork and advice."""
     from cfgsched.tools.lint import lint_text, split_codes, to_json
@@ -86,7 +88,7 @@ def lint(
             source=source,
             fork=fork,
             images=images,
-            gpus=gpus,
+            options=translation.options,
             select=sel,
             ignore=ign,
         )

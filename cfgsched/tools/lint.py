@@ -12,17 +12,24 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from cfgsched.boundaries import sgdr_ends, sgdr_hangs
+from cfgsched.boundaries import boundaries, sgdr_hangs
 from cfgsched.errors import CfgError, CfgWarning
-from cfgsched.kernel import formulas as _kernel
-from cfgsched.schedule import FORKS, WARNING_CODES, NetSchedule, Policy, f32
+from cfgsched.oracle import darknet_lr, translation_lr
+from cfgsched.schedule import FORKS, WARNING_CODES, NetSchedule, Policy
+from cfgsched.tools.run import TrainingRun, training_run
 from cfgsched.tools.text import fmt
+from cfgsched.translation import Options, advised, translate
+
+I64 = npt.NDArray[np.int64]
+#: The translation options of a lint run, or how to make them from each parsed schedule.
+OptionsFor = Options | Callable[[NetSchedule], Options] | None
 
 #: JSON schema name of ``cfgsched lint --format json``.
 SCHEMA = "cfgsched-lint/1"
@@ -52,12 +59,14 @@ RULES: dict[str, str] = {
 #: Every code lint can report, with its summary.
 ALL_CODES: dict[str, str] = {**WARNING_CODES, **RULES}
 
-#: Up to this many batches the LR rules check every batch b = 1..max_batches.
+#: Up to this many optimizer steps the LR rules check every step of the translated run.
 EXHAUSTIVE_LIMIT = 4_000_000
 #: The same for hankai poly/sigmoid, whose float powf/expf cost ~1 µs per batch.
 EXHAUSTIVE_LIMIT_SLOW = 1_000_000
-#: Above it they check the boundaries plus this many evenly spaced batches.
+#: Above it they check the boundaries plus this many evenly spaced steps.
 SAMPLE_SIZE = 1_000_000
+#: Boundaries (burn-in end, steps, cycle ends) whose steps are sampled at most.
+MAX_SAMPLED_BOUNDARIES = 30_000
 
 _FORK_CODE = {"alexeyab": "E101", "pjreddie": "E102", "hankai": "E103"}
 
@@ -101,13 +110,16 @@ def lint_text(
     fork: str = "alexeyab",
     images: int | None = None,
     gpus: int | None = None,
+    options: OptionsFor = None,
     select: Sequence[str] | None = None,
     ignore: Sequence[str] = (),
 ) -> FileReport:
     """Lint one cfg text: parse it with every fork, then run the rules for ``fork``.
 
-    ``select``/``ignore`` are code prefixes; ``images`` is the dataset size, ``gpus`` the
-    ``-gpus`` count (both feed the advice rules).
+    ``select``/``ignore`` are code prefixes; ``images`` is the dataset size (advice).
+    ``options`` is the translation (or a function of the parsed schedule giving it): the
+    LR rules check the LR its run trains with, the ``-gpus`` advice uses its GPU count.
+    ``gpus`` is shorthand for ``Options(ngpus=gpus)``.
     """
     from cfgsched.reader.parser import parse
 
@@ -126,7 +138,11 @@ def lint_text(
             chosen = s
     if chosen is not None:
         found.extend(chosen.warnings)
-        found.extend(schedule_findings(chosen, raw, images=images, gpus=gpus))
+        if options is None:
+            opts = Options(ngpus=gpus or 1)
+        else:
+            opts = options if isinstance(options, Options) else options(chosen)
+        found.extend(schedule_findings(chosen, raw, images=images, options=opts))
     keep = [
         w
         for w in found
@@ -249,49 +265,37 @@ def _fork_error(fork: str, exc: CfgError, raw: list[str]) -> CfgWarning:
 # ----------------------------------------------------------------------------- evaluation
 
 
-def lr_at(s: NetSchedule, b: np.ndarray) -> np.ndarray:
-    """darknet's float32 LR at the int64 batches ``b`` (the oracle; a guarded fallback)."""
-    b = np.asarray(b, dtype=np.int64)
-    if not sgdr_hangs(s) and s.policy is not Policy.RANDOM:
-        try:
-            from cfgsched.oracle import darknet_lr
-        except ImportError:
-            pass
-        else:
-            with np.errstate(all="ignore"):
-                return np.asarray(darknet_lr(s, b), dtype=np.float32)
-    p = s.kernel_params()
-    return np.array([_kernel.rate(p, int(x)) for x in b.ravel()], dtype=np.float32)
+def lr_at(s: NetSchedule, b: npt.NDArray[np.integer]) -> npt.NDArray[np.float32]:
+    """Compatibility for ``tools.explain`` until it uses the translation: darknet's
+    float32 LR at the batches ``b`` (:func:`cfgsched.darknet_lr`)."""
+    with np.errstate(all="ignore"):
+        return np.asarray(darknet_lr(s, np.asarray(b, dtype=np.int64)), np.float32)
 
 
-def boundaries(s: NetSchedule, limit: int) -> np.ndarray:
-    """Batches where the schedule changes shape, ±1, within ``1..limit`` (bounded count)."""
-    pts: list[int] = [1, 2, limit - 1, limit, s.burn_in - 1, s.burn_in, s.burn_in + 1]
-    if s.policy is Policy.STEPS:
-        pts += [x + d for x in s.steps for d in (-1, 0, 1)]
-    elif s.policy is Policy.STEP and s.step > 0:
-        k = np.arange(1, min(limit // s.step, 10_000) + 1, dtype=np.int64) * s.step
-        pts += [int(x) + d for x in k for d in (-1, 0, 1)]
-    elif s.policy is Policy.SIG:
-        pts += [s.step + d for d in range(-3, 4)]
-    elif s.policy is Policy.SGDR and not sgdr_hangs(s):
-        for _, (end, _c) in zip(range(10_000), sgdr_ends(s, limit), strict=False):
-            pts += [end - 1, end, end + 1]
+def boundary_steps(run: TrainingRun) -> I64:
+    """The run's first and last two steps and the steps around each boundary (the first
+    step at its batch, ±1), within the run."""
+    lo, hi = run.start, run.stop
+    s = run.schedule
+    marks, _ = boundaries(s, 1, max(s.max_batches, 1), limit=MAX_SAMPLED_BOUNDARIES)
+    pts = [lo, lo + 1, hi - 2, hi - 1]
+    for m in marks:
+        i = run.first_step(m.batch)
+        pts += [i - 1, i, i + 1]
     arr = np.unique(np.asarray(pts, dtype=np.int64))
-    return arr[(arr >= 1) & (arr <= limit)]
+    return arr[(arr >= lo) & (arr < hi)]
 
 
-def training_batches(s: NetSchedule) -> tuple[np.ndarray, bool]:
-    """The batches the LR rules check and whether that is every b in ``1..max_batches``."""
-    mb = s.max_batches
-    if mb <= 0:
-        return np.zeros(0, dtype=np.int64), True
+def checked_steps(run: TrainingRun) -> tuple[I64, bool]:
+    """The optimizer steps the LR rules check and whether that is every step of the run."""
+    s = run.schedule
+    count = run.steps
     slow = s.fork == "hankai" and s.policy in (Policy.POLY, Policy.SIG)
-    if mb <= (EXHAUSTIVE_LIMIT_SLOW if slow else EXHAUSTIVE_LIMIT):
-        return np.arange(1, mb + 1, dtype=np.int64), True
-    dense = np.linspace(1, mb, EXHAUSTIVE_LIMIT_SLOW // 4 if slow else SAMPLE_SIZE)
-    dense = dense.astype(np.int64)
-    return np.union1d(dense, boundaries(s, mb)), False
+    if count <= (EXHAUSTIVE_LIMIT_SLOW if slow else EXHAUSTIVE_LIMIT):
+        return np.arange(run.start, run.start + count, dtype=np.int64), True
+    size = EXHAUSTIVE_LIMIT_SLOW // 4 if slow else SAMPLE_SIZE
+    dense = np.linspace(run.start, run.stop - 1, size).astype(np.int64)
+    return np.union1d(dense, boundary_steps(run)), False
 
 
 # ----------------------------------------------------------------------------- rules
@@ -302,9 +306,11 @@ def schedule_findings(
     raw: list[str],
     *,
     images: int | None = None,
-    gpus: int | None = None,
+    options: Options | None = None,
 ) -> list[CfgWarning]:
-    """The W2xx and A3xx findings for a parsed schedule (``raw`` = its lines)."""
+    """The W2xx and A3xx findings for a parsed schedule (``raw`` = its lines); the LR
+    rules check the run translated by ``options``."""
+    o = Options() if options is None else options
     out: list[CfgWarning] = []
     pol = s.policy
     mb = s.max_batches
@@ -331,8 +337,8 @@ def schedule_findings(
         out.append(_at(s, raw, "W208", "max_batches", msg))
     if mb > 0 and not sgdr_hangs(s) and not (pol is Policy.STEP and s.step == 0):
         if pol is not Policy.RANDOM:
-            out.extend(_lr_findings(s, raw))
-    out.extend(_advice(s, raw, images=images, gpus=gpus))
+            out.extend(_lr_findings(s, raw, o))
+    out.extend(_advice(s, raw, images=images, options=o))
     return out
 
 
@@ -436,46 +442,66 @@ def _culprit(
     return key, line, value_col(raw, line)
 
 
-def _lr_findings(s: NetSchedule, raw: list[str]) -> list[CfgWarning]:
-    b, every = training_batches(s)
-    lr = lr_at(s, b)
+def _lr_findings(s: NetSchedule, raw: list[str], o: Options) -> list[CfgWarning]:
+    """W210-W212: the LR of the run translated by ``o`` (step i at its batch b)."""
+    try:
+        run = training_run(s, o)
+    except ValueError:  # e.g. no image per iteration: nothing to translate
+        return []
+    steps, every = checked_steps(run)
+    if steps.size == 0:
+        return []
+    b, lr = _lrs(run, steps)
     how = (
-        "every batch checked"
+        "every step checked"
         if every
-        else f"checked {b.size} boundary and sampled batches"
+        else f"checked {steps.size} boundary and sampled steps"
     )
     mb = s.max_batches
     out: list[CfgWarning] = []
-    zero = lr == 0
-    if s.policy is Policy.POLY:
-        zero &= b < mb  # poly ends at exactly 0 on the last update by design
     checks = (
-        ("W210", "zero", zero, "reaches 0"),
-        ("W211", "negative", lr < 0, "goes negative"),
-        ("W212", "nonfinite", ~np.isfinite(lr), "is not finite"),
+        ("W210", "zero", "reaches 0"),
+        ("W211", "negative", "goes negative"),
+        ("W212", "nonfinite", "is not finite"),
     )
-    for code, bad, mask, what in checks:
-        idx = np.flatnonzero(mask)
+    for code, bad, what in checks:
+        idx = np.flatnonzero(_bad(bad, b, lr, s))
         if idx.size == 0:
             continue
-        first, value = int(b[idx[0]]), float(lr[idx[0]])
-        if (
-            not every and idx[0] > 0
-        ):  # every batch of the gap before the first bad sample
-            gap = np.arange(int(b[idx[0] - 1]) + 1, first + 1, dtype=np.int64)
-            glr = lr_at(s, gap)
-            gmask = {"zero": glr == 0, "negative": glr < 0}.get(bad, ~np.isfinite(glr))
-            if bad == "zero" and s.policy is Policy.POLY:
-                gmask &= gap < mb
-            j = int(np.flatnonzero(gmask)[0])
-            first, value = int(gap[j]), float(glr[j])
-        key, line, col = _culprit(s, first, bad, raw)
+        k = int(idx[0])
+        step, batch, value = int(steps[k]), int(b[k]), float(lr[k])
+        if not every and k > 0:  # every step of the gap before the first bad sample
+            gap = np.arange(int(steps[k - 1]) + 1, step + 1, dtype=np.int64)
+            gb, glr = _lrs(run, gap)
+            j = int(np.flatnonzero(_bad(bad, gb, glr, s))[0])
+            step, batch, value = int(gap[j]), int(gb[j]), float(glr[j])
+        key, line, col = _culprit(run.schedule, batch, bad, raw)
         msg = (
-            f"LR {what} ({fmt(value)}) at batch {first} (torch step {first - 1}),"
-            f" before training ends at max_batches {mb}; {idx.size} bad of {b.size} ({how})"
+            f"LR {what} ({fmt(value)}) at batch {batch} (torch step {step}),"
+            f" before training ends at max_batches {mb}; {idx.size} bad of"
+            f" {steps.size} ({how})"
         )
         out.append(CfgWarning(code, line, key, msg, col))
     return out
+
+
+def _lrs(run: TrainingRun, steps: I64) -> tuple[I64, npt.NDArray[np.floating]]:
+    """Batches and LRs of ``steps`` under the run's translation."""
+    with np.errstate(all="ignore"):
+        return translation_lr(run.translation, steps)
+
+
+def _bad(
+    bad: str, b: I64, lr: npt.NDArray[np.floating], s: NetSchedule
+) -> npt.NDArray[np.bool_]:
+    """Where the LR is ``bad`` (zero, negative, nonfinite); poly's 0 at max_batches is
+    by design."""
+    if bad == "zero":
+        mask = lr == 0
+        if s.policy is Policy.POLY:
+            mask &= b < s.max_batches
+        return np.asarray(mask)
+    return np.asarray(lr < 0 if bad == "negative" else ~np.isfinite(lr))
 
 
 def rule_of_thumb(s: NetSchedule, images: int | None) -> int | None:
@@ -491,7 +517,7 @@ def rule_of_thumb(s: NetSchedule, images: int | None) -> int | None:
 
 
 def _advice(
-    s: NetSchedule, raw: list[str], *, images: int | None, gpus: int | None
+    s: NetSchedule, raw: list[str], *, images: int | None, options: Options
 ) -> list[CfgWarning]:
     out: list[CfgWarning] = []
     mb = s.max_batches
@@ -526,13 +552,26 @@ def _advice(
             " train with e.g. batch=64"
         )
         out.append(_at(s, raw, "A303", "batch", msg, value=False))
-    if gpus is not None and gpus > 1 and s.fork in ("alexeyab", "pjreddie"):
-        lr = s.learning_rate
-        msg = (
-            f"-gpus {gpus}: darknet trains with learning_rate x {gpus} = {fmt(f32(lr * gpus))};"
-            f" AlexeyAB advises learning_rate={fmt(f32(lr / gpus))}"
-            + (f" and burn_in={s.burn_in * gpus}" if s.burn_in > 0 else "")
-            + f" (cfgsched adjust --gpus {gpus})"
-        )
-        out.append(_at(s, raw, "A310", "learning_rate", msg))
+    out.extend(_gpu_advice(s, raw, options))
     return out
+
+
+def _gpu_advice(s: NetSchedule, raw: list[str], o: Options) -> list[CfgWarning]:
+    """A310 when a ``-gpus N`` run multiplies the LR and AlexeyAB's advice is not taken."""
+    n = o.ngpus
+    if n < 2 or o.ideal:
+        return []
+    try:
+        scaled = translate(s, Options(ngpus=n)).params.lr
+    except ValueError:
+        return []
+    if scaled == s.learning_rate:  # hankai does not multiply
+        return []
+    a = advised(s, n)
+    msg = (
+        f"-gpus {n}: darknet trains with learning_rate x {n} = {fmt(scaled)};"
+        f" AlexeyAB advises learning_rate={fmt(a.learning_rate)}"
+        + (f" and burn_in={a.burn_in}" if s.burn_in > 0 else "")
+        + f" (cfgsched adjust --gpus {n}, or --ideal)"
+    )
+    return [_at(s, raw, "A310", "learning_rate", msg)]

@@ -1,0 +1,88 @@
+"""``cfgsched.tools.run``: which optimizer steps a translated run trains (diff and lint).
+
+Expected values are brute-force searches over ``Translation.batch`` and GPU 0's trace from
+``cfgsched.kernel.mgpu``, never the closed forms under test.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cfgsched.kernel.mgpu import MgpuConfig, mgpu_batches
+from cfgsched.reader.parser import parse
+from cfgsched.schedule import NetSchedule
+from cfgsched.tools.run import DEFAULT_SPAN, training_run
+from cfgsched.translation import Options
+
+DERANDOMIZED = settings(derandomize=True, max_examples=60, deadline=None)
+
+
+def cfg(max_batches: int, batch: int, burn_in: int = 0) -> NetSchedule:
+    return parse(
+        f"[net]\nbatch={batch}\nsubdivisions=1\nlearning_rate=0.01\n"
+        f"burn_in={burn_in}\npolicy=steps\nsteps={max(max_batches // 2, 1)}\n"
+        f"scales=.1\nmax_batches={max_batches}\n"
+    )
+
+
+@DERANDOMIZED
+@given(
+    st.integers(1, 3000),
+    st.integers(1, 128),
+    st.integers(1, 400),
+    st.integers(0, 3000),
+)
+def test_images_run_and_first_step(
+    m: int, per_iter: int, per_step: int, b: int
+) -> None:
+    run = training_run(cfg(m, per_iter), Options(images_per_step=per_step))
+    t = run.translation
+    # the run: every step that starts before darknet's m·I images are used up
+    assert (run.stop - 1) * per_step < m * per_iter <= run.stop * per_step
+    assert run.start == 0 and run.steps == run.stop
+    i = run.first_step(b)
+    assert t.batch(i) >= b and (i == 0 or t.batch(i - 1) < b)
+
+
+@DERANDOMIZED
+@given(
+    st.sampled_from(["alexeyab", "pjreddie", "hankai"]),
+    st.integers(2, 6),
+    st.integers(1, 1500),
+    st.integers(0, 200),
+    st.booleans(),
+    st.integers(1, 1600),
+)
+def test_trace_run_and_first_step(
+    fork: str, n: int, m: int, burn_in: int, scratch: bool, b: int
+) -> None:
+    s = cfg(m, 64, burn_in).with_values(fork=fork)
+    run = training_run(s, Options(ngpus=n, multigpu="trace", scratch=scratch))
+    code = ("alexeyab", "pjreddie", "hankai").index(fork)
+    seq = mgpu_batches(MgpuConfig(code, n, m, burn_in, scratch))[0]
+    assert run.stop == len(seq)
+    i = run.first_step(b)
+    # brute force over darknet's trace (and past it, n batches per step)
+    batches = [run.translation.batch(k) for k in range(len(seq) + b // n + 2)]
+    want = next(k for k, x in enumerate(batches) if x >= b)
+    assert i == want
+
+
+@DERANDOMIZED
+@given(st.sampled_from(["alexeyab", "hankai"]), st.integers(2, 8), st.integers(1, 5000))
+def test_gpus_run_is_darknets_loop_count(fork: str, n: int, m: int) -> None:
+    # darknet -gpus n (alexeyab, hankai) loops while its counter, n per loop, is below m
+    s = cfg(m, 64).with_values(fork=fork)
+    code = ("alexeyab", "pjreddie", "hankai").index(fork)
+    loops = len(mgpu_batches(MgpuConfig(code, n, m))[0])
+    assert training_run(s, Options(ngpus=n)).stop == loops
+
+
+def test_resume_and_zero_max_batches() -> None:
+    run = training_run(cfg(1000, 64), Options(images_per_step=16, resume_iteration=300))
+    assert run.start == 300 * 64 // 16 and run.stop == 4000 and run.steps == 2800
+    zero = training_run(cfg(0, 64))
+    assert zero.stop == DEFAULT_SPAN and "max_batches is 0" in zero.note
+    ideal = training_run(cfg(1000, 64, burn_in=100), Options(ngpus=4, ideal=True))
+    assert ideal.schedule.burn_in == 400  # the schedule trained: AlexeyAB's advice
