@@ -252,13 +252,18 @@ def batches_of(t: Translation, steps: I64) -> I64:
 
 
 def new_optimizer(lr: float, last_epoch: int = -1) -> Any:
-    """A one-parameter SGD whose group LR is ``lr`` (``initial_lr`` set when resuming)."""
+    """A one-parameter SGD whose group LR is ``lr`` (``initial_lr`` set when resuming).
+
+    The LR is set after construction: torch refuses a negative ``lr`` in the constructor,
+    darknet trains with whatever the cfg says.
+    """
     import torch
 
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
-    if last_epoch >= 0:
-        for g in opt.param_groups:
-            g.setdefault("initial_lr", g["lr"])
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.0)
+    for g in opt.param_groups:
+        g["lr"] = lr
+        if last_epoch >= 0:
+            g.setdefault("initial_lr", lr)
     return opt
 
 
