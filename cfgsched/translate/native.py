@@ -27,6 +27,7 @@ construction, which folds steps <= 0 and the ``-gpus`` factor into the base LR),
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -47,8 +48,13 @@ from torch.optim.lr_scheduler import (
 from cfgsched.errors import NotExactError
 from cfgsched.kernel.formulas import FORK_PJREDDIE, f32, rate
 from cfgsched.schedule import NetSchedule, Policy
-from cfgsched.translate.darknet_lr import translation_for
-from cfgsched.translate.scheduler import Translation, f32_decimal
+from cfgsched.translate.darknet_lr import options_of
+from cfgsched.translate.scheduler import (
+    Translation,
+    f32_decimal,
+    record_step,
+)
+from cfgsched.translation import Options, translate
 
 __all__ = ["REL_TOL", "NativePart", "NativePlan", "native_plan", "native_scheduler"]
 
@@ -101,10 +107,7 @@ class NativePlan:
 
     def build(self, optimizer: Optimizer) -> LRScheduler:
         """The torch scheduler (a ``ChainedScheduler`` when there are several parts)."""
-        built = [p.build(optimizer) for p in self.parts]
-        if len(built) == 1:
-            return built[0]
-        return ChainedScheduler(built, optimizer=optimizer)
+        return _chain([p.build(optimizer) for p in self.parts], optimizer)
 
     def source(self) -> str:
         """Python source building the scheduler from a name ``optimizer``."""
@@ -116,6 +119,12 @@ class NativePlan:
             "torch.optim.lr_scheduler.ChainedScheduler(\n"
             f"    [\n        {inner},\n    ],\n    optimizer=optimizer,\n)"
         )
+
+
+def _chain(built: list[LRScheduler], optimizer: Optimizer) -> LRScheduler:
+    if len(built) == 1:
+        return built[0]
+    return ChainedScheduler(built, optimizer=optimizer)
 
 
 # ----------------------------------------------------------------------------- torch replay
@@ -517,13 +526,13 @@ def _why(
     return f"{got} ({kind}): torch's running product rounds differently from darknet"
 
 
-def _trace_refusal(schedule: NetSchedule, ngpus: int) -> NotExactError:
+def _trace_refusal(schedule: NetSchedule, options: Options) -> NotExactError:
     """GPU 0's batch sequence goes backwards (counter reset at syncs): no native form."""
     reason = (
         "multigpu='trace': GPU 0's darknet batch counter is not monotonic; "
         "torch schedulers only move forward"
     )
-    t = translation_for(schedule, ngpus=ngpus, multigpu="trace")
+    t = translate(schedule, options)
     prev = 0
     try:
         for i in range(min(100_000, max(schedule.max_batches, 1))):
@@ -538,31 +547,25 @@ def _trace_refusal(schedule: NetSchedule, ngpus: int) -> NotExactError:
 
 def native_plan(
     schedule: NetSchedule,
+    options: Options | None = None,
     *,
-    exact: bool = True,
-    ngpus: int = 1,
-    multigpu: str = "images",
-    images_per_step: int | None = None,
     horizon: int | None = None,
     group_lrs: Sequence[float] | None = None,
+    **option_kwargs: Any,
 ) -> NativePlan:
-    """The verified native composition for ``schedule`` (options as in ``DarknetLR``).
+    """The verified native composition for ``schedule`` under ``options`` (or the same
+    names as keywords: ``exact``, ``ngpus``, ``multigpu``, ``images_per_step``, ...).
 
     ``horizon`` is the last darknet batch that must match (default ``max_batches``);
     ``group_lrs`` are the initial lrs of the parameter groups to prove (default: the
     cfg's ``learning_rate``). Raises :class:`cfgsched.NotExactError` otherwise.
     """
-    if multigpu == "trace" and ngpus > 1:
-        raise _trace_refusal(schedule, ngpus)
-    if multigpu == "trace":
-        multigpu = "images"
-    t = translation_for(
-        schedule,
-        exact=exact,
-        ngpus=ngpus,
-        multigpu=multigpu,
-        images_per_step=images_per_step,
-    )
+    opts = options_of(options, option_kwargs)
+    if opts.multigpu == "trace":
+        if opts.ngpus > 1:
+            raise _trace_refusal(schedule, opts)
+        opts = dataclasses.replace(opts, multigpu="images", scratch=False)
+    t = translate(schedule, opts)
     if horizon is None:
         if schedule.max_batches < 1:
             raise NotExactError(
@@ -570,8 +573,11 @@ def native_plan(
                 "max_batches is 0: darknet trains no batch; pass horizon= to set the run",
             )
         horizon = schedule.max_batches
-    run = _Run(t, horizon)
-    lrs = tuple(group_lrs) if group_lrs else (t.cfg_lr,)
+    return _prove(t, _Run(t, horizon), tuple(group_lrs) if group_lrs else (t.cfg_lr,))
+
+
+def _prove(t: Translation, run: _Run, lrs: tuple[float, ...]) -> NativePlan:
+    """The first candidate composition that :func:`_verify` proves for every group lr."""
     cands = _candidates(run)
     if 0 < run.first(t.params.burn_in) and t.params.burn_in > 0:
         cands += _candidates(run, start32=True)
@@ -587,11 +593,11 @@ def native_plan(
     err: NotExactError | None = None
     for parts in cands:
         try:
-            _verify(parts, run, lrs, exact)
+            _verify(parts, run, lrs, t.exact)
         except NotExactError as e:
             err = err or e
             continue
-        return NativePlan(tuple(parts), horizon, run.steps, exact, lrs)
+        return NativePlan(tuple(parts), run.horizon, run.steps, t.exact, lrs)
     assert err is not None
     raise err
 
@@ -599,38 +605,33 @@ def native_plan(
 def native_scheduler(
     optimizer: Optimizer,
     schedule: NetSchedule,
+    options: Options | None = None,
     *,
-    exact: bool = True,
-    ngpus: int = 1,
-    multigpu: str = "images",
-    images_per_step: int | None = None,
     last_epoch: int = -1,
     horizon: int | None = None,
+    **option_kwargs: Any,
 ) -> LRScheduler:
     """torch built-in schedulers equal to darknet over the run, or :class:`NotExactError`.
 
     Same options and step convention as :class:`cfgsched.DarknetLR`: after construction
-    the optimizer holds the LR of the first ``optimizer.step()`` (darknet b = 1) and
-    ``last_epoch=k`` resumes with k + 1 steps done. "Equal" is defined in the module
-    docstring; ``horizon`` (default ``max_batches``) is the last darknet batch proven.
+    the optimizer holds the LR of the first ``optimizer.step()`` (darknet b = 1);
+    ``last_epoch=k`` resumes with k + 1 steps done (default: the options'
+    ``resume_iteration``, if any). "Equal" is defined in the module docstring;
+    ``horizon`` (default ``max_batches``) is the last darknet batch proven.
     """
+    opts = options_of(options, option_kwargs)
     groups = optimizer.param_groups
     for g in groups:
         if "initial_lr" in g:
             g["lr"] = g["initial_lr"]
     lrs = tuple(dict.fromkeys(float(g["lr"]) for g in groups))
-    plan = native_plan(
-        schedule,
-        exact=exact,
-        ngpus=ngpus,
-        multigpu=multigpu,
-        images_per_step=images_per_step,
-        horizon=horizon,
-        group_lrs=lrs,
-    )
-    sched = plan.build(optimizer)
+    plan = native_plan(schedule, opts, horizon=horizon, group_lrs=lrs)
+    parts = [p.build(optimizer) for p in plan.parts]
+    sched = _chain(parts, optimizer)
+    if last_epoch == -1 and opts.resume_iteration:
+        last_epoch = translate(schedule, opts).start - 1
     if last_epoch >= 0:
-        _fast_forward(sched, plan, last_epoch + 1)
+        _fast_forward(sched, parts, plan, last_epoch + 1)
     return sched
 
 
@@ -642,11 +643,13 @@ def _last(walk: Iterator[tuple[int, float]], default: float) -> float:
     return lr
 
 
-def _fast_forward(sched: LRScheduler, plan: NativePlan, epoch: int) -> None:
-    """Put ``sched`` in the state ``epoch`` ``step()`` calls from fresh would leave."""
+def _fast_forward(
+    sched: LRScheduler, parts: list[LRScheduler], plan: NativePlan, epoch: int
+) -> None:
+    """Put ``sched`` (chaining ``parts``) in the state ``epoch`` ``step()`` calls from
+    fresh would leave."""
     events = _events(plan.parts, epoch)
-    subs: list[Any] = list(getattr(sched, "_schedulers", [sched]))
-    per_part: list[list[float]] = [[] for _ in subs]
+    per_part: list[list[float]] = [[] for _ in parts]
     for g in sched.optimizer.param_groups:
         lr = _last(
             _walk(plan.parts, float(g["initial_lr"]), events), float(g["initial_lr"])
@@ -655,8 +658,9 @@ def _fast_forward(sched: LRScheduler, plan: NativePlan, epoch: int) -> None:
             lr = _last(_walk([part], lr, [epoch]), lr)
             per_part[k].append(lr)
         g["lr"] = lr
-    for sub, last in zip(subs, per_part, strict=True):
+    for sub, last in zip(parts, per_part, strict=True):
         sub.last_epoch = epoch
-        sub._step_count = epoch + 1
-        sub._last_lr = last
-    sched._last_lr = [g["lr"] for g in sched.optimizer.param_groups]
+        record_step(sub, last, epoch + 1)
+    if sched not in parts:
+        lrs = [g["lr"] for g in sched.optimizer.param_groups]
+        record_step(sched, lrs)
