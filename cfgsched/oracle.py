@@ -423,7 +423,10 @@ def _steps(
         if clipped[-1] == _I64_MAX and int(b.max()) == _I64_MAX:
             return _scalar_many(p, b, flush)  # a step clipped to b itself
         bounds = np.array(clipped, dtype=_I64)
-    count = np.searchsorted(bounds, b, side="right")
+    # search only the bounds between b's extremes (cache-friendly for a chunk of a run)
+    lo = int(np.searchsorted(bounds, b.min(), side="right"))
+    hi = int(np.searchsorted(bounds, b.max(), side="right"))
+    count = np.searchsorted(bounds[lo:hi], b, side="right") + lo
     return rates[count].astype(_F32)
 
 

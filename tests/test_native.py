@@ -23,7 +23,12 @@ import cfgsched
 from cfgsched import NetSchedule, NotExactError
 from cfgsched.kernel.formulas import rate
 from cfgsched.schedule import f32
-from cfgsched.translate.native import REL_TOL, native_plan, native_scheduler
+from cfgsched.translate.native import (
+    MAX_PARTS,
+    REL_TOL,
+    native_plan,
+    native_scheduler,
+)
 from cfgsched.translation import Options
 from tests.golden import EvalCase, case_ids, eval_cases, float_to_bits, needs_golden
 
@@ -256,6 +261,21 @@ def test_options_value_and_resume_iteration() -> None:
     assert resumed.last_epoch == 60
     assert o.param_groups[0]["lr"] == ref[60][0]
     assert drive(resumed, 39) == ref[60:99]
+
+
+def test_steps_needing_a_long_chain_are_refused() -> None:
+    """100 steps with 100 distinct scales: every candidate needs > MAX_PARTS chained
+    schedulers (each step() would step them all); refused at the first drop."""
+    steps = ",".join(str(100 * k) for k in range(1, 101))
+    scales = ",".join(f"0.{99 - k % 90:02d}1" for k in range(100))
+    s = schedule(f"policy=steps\nsteps={steps}\nscales={scales}\nmax_batches=20000\n")
+    assert len(set(s.scales)) > MAX_PARTS
+    with pytest.raises(NotExactError, match=f"more than {MAX_PARTS} chained") as e:
+        native_plan(s)
+    assert e.value.batch == 100
+    # the first MAX_PARTS drops alone have a native form (one MultiStepLR per change)
+    short = native_plan(s, horizon=100 * MAX_PARTS)
+    assert len(short.parts) == MAX_PARTS
 
 
 def test_release_build_flush_is_part_of_exactness() -> None:

@@ -46,10 +46,13 @@ class Params(NamedTuple):
     seed: int = 0
 
 
+_F32 = struct.Struct("<f")
+
+
 def f32(x: float) -> float:
     """Round to the nearest float32 (overflow gives a signed infinity, NaN stays NaN)."""
     try:
-        return float(struct.unpack("<f", struct.pack("<f", x))[0])
+        return float(_F32.unpack(_F32.pack(x))[0])
     except OverflowError:
         return math.copysign(math.inf, x)
 
@@ -194,7 +197,9 @@ def flushed(p: Params, scales: bool = True) -> Params:
         gamma=z(p.gamma),
         lr_min=z(p.lr_min),
     )
-    return q._replace(scales=tuple(z(s) for s in p.scales)) if scales else q
+    if scales and any(0 < abs(s) < FLT_MIN for s in p.scales):
+        q = q._replace(scales=tuple(z(s) for s in p.scales))
+    return q  # the same scales tuple when none is flushed (the steps table is shared)
 
 
 class StepsTable(NamedTuple):
@@ -243,7 +248,9 @@ def _build_steps_table(p: Params, mode: int) -> StepsTable:
             break  # size_t b < 2**64 never reaches it, nor any step after it
         top = max(top, s) if bounds else s
         bounds.append(top)
-        rates.append(r(rates[-1] * (r(sc) if mode == 2 else sc)))
+        if mode == 2 and abs(sc) < FTZ_LIMIT:
+            sc = math.copysign(0.0, sc)  # a subnormal scale is read as 0
+        rates.append(r(rates[-1] * sc))
     try:
         packed: Any = array("q", bounds)
     except OverflowError:

@@ -62,6 +62,9 @@ __all__ = ["REL_TOL", "NativePart", "NativePlan", "native_plan", "native_schedul
 REL_TOL = 1e-9
 #: Largest number of milestones a plan may hold (``step`` policy with a tiny ``step``).
 MAX_MILESTONES = 100_000
+#: Most torch schedulers in one chain (each ``step()`` steps them all): a steps policy
+#: with more distinct scales or rate changes than this is refused (use DarknetLR).
+MAX_PARTS = 64
 #: Most steps verified one by one (exp and poly change at every step; ~1 µs per step).
 MAX_DENSE_STEPS = 5_000_000
 
@@ -307,6 +310,29 @@ def _ratio_chain(run: _Run, epochs: list[int], lr0: float) -> list[NativePart]:
     return parts
 
 
+def _steps_candidates(
+    run: _Run, head: list[NativePart], m0: int
+) -> list[list[NativePart]]:
+    """MultiStepLRs per distinct scale (as float32, as decimals), then one per change;
+    candidates longer than :data:`MAX_PARTS` are left out (none left: NotExactError)."""
+    pairs = _steps_milestones(run, m0)
+    if not pairs:
+        return [head] if head else []
+    decimal = {g: f32_decimal(g) for g in {g for _, g in pairs}}
+    grouped = [_grouped(pairs), _grouped([(e, decimal[g]) for e, g in pairs])]
+    cands = [head + g for g in grouped if len(head) + len(g) <= MAX_PARTS]
+    epochs = sorted({e for e, _ in pairs})
+    if len(head) + len(epochs) <= MAX_PARTS:
+        cands.append(head + _ratio_chain(run, epochs, run.t.params.lr))
+    if not cands:
+        raise _fail(
+            run.batch(epochs[0]),
+            f"steps: {len(epochs)} rate changes with {len(grouped[0])} distinct scales "
+            f"need more than {MAX_PARTS} chained torch schedulers (use DarknetLR)",
+        )
+    return cands
+
+
 def _candidates(run: _Run, start32: bool = False) -> list[list[NativePart]]:
     """Candidate compositions in order of preference (raises when none can exist)."""
     t = run.t
@@ -346,11 +372,7 @@ def _candidates(run: _Run, start32: bool = False) -> list[list[NativePart]]:
     if pol == Policy.CONSTANT or (pol == Policy.EXP and p.gamma == 1.0):
         return [head + burn or constant]
     if pol == Policy.STEPS:
-        pairs = _steps_milestones(run, m0)
-        first = head + burn + _grouped(pairs)
-        decimal = head + burn + _grouped([(e, f32_decimal(g)) for e, g in pairs])
-        ratios = head + burn + _ratio_chain(run, [e for e, _ in pairs], p.lr)
-        return [first or constant, decimal or constant, ratios or constant]
+        return _steps_candidates(run, head + burn, m0) or [constant]
     if pol == Policy.STEP:
         if p.step <= 0:
             raise _fail(
