@@ -232,7 +232,7 @@ def steps_table(p: Params, mode: int) -> StepsTable:
         return hit[2]
     table = _build_steps_table(p, mode)
     if len(_TABLES) >= _TABLES_MAX:
-        _TABLES.pop(next(iter(_TABLES)), None)  # the oldest
+        _TABLES.clear()  # atomic: safe with threads; rebuilt on demand
     _TABLES[key] = (p.steps, p.scales, table)
     return table
 
@@ -271,7 +271,7 @@ def sgdr_start(cycle: int, mult: int, b: int) -> tuple[int, int]:
 
 
 def rate(p: Params, b: int, exact: bool = True, flush: bool = False) -> float:
-    """darknet's ``get_current_rate()`` at integer batch ``b`` (``b >= 0``).
+    """darknet's ``get_current_rate()`` at integer batch ``b`` (``0 <= b < 2**64``).
 
     ``exact=True`` reproduces the fork's float32 arithmetic bit for bit; ``exact=False``
     evaluates the same formulas in double. ``flush`` (with ``exact``): a release build's
