@@ -288,10 +288,11 @@ def _steps_milestones(run: _Run, m0: int) -> list[tuple[int, float]]:
 
 
 def _grouped(pairs: list[tuple[int, float]]) -> list[NativePart]:
-    """One MultiStepLR per distinct gamma, in order of first use."""
+    """One MultiStepLR per distinct gamma other than 1 (x·1.0 = x), in order of first use."""
     order: dict[float, list[int]] = {}
     for e, g in pairs:
-        order.setdefault(g, []).append(e)
+        if g != 1.0:
+            order.setdefault(g, []).append(e)
     return [
         NativePart("MultiStepLR", {"milestones": ms, "gamma": g})
         for g, ms in order.items()
@@ -299,11 +300,14 @@ def _grouped(pairs: list[tuple[int, float]]) -> list[NativePart]:
 
 
 def _ratio_chain(run: _Run, epochs: list[int], lr0: float) -> list[NativePart]:
-    """One single-milestone MultiStepLR per change, gamma = ratio of darknet's values."""
-    parts = []
+    """One single-milestone MultiStepLR per change, gamma = ratio of darknet's values
+    (an epoch where darknet's value stays the same needs none)."""
+    parts: list[NativePart] = []
     prev = lr0
     for e in sorted(set(epochs)):
         cur = run.t.lr(e)
+        if cur == prev and parts:
+            continue
         gamma = cur / prev if prev != 0 and math.isfinite(prev) else 0.0
         parts.append(NativePart("MultiStepLR", {"milestones": [e], "gamma": gamma}))
         prev = cur
@@ -322,12 +326,13 @@ def _steps_candidates(
     grouped = [_grouped(pairs), _grouped([(e, decimal[g]) for e, g in pairs])]
     cands = [head + g for g in grouped if len(head) + len(g) <= MAX_PARTS]
     epochs = sorted({e for e, _ in pairs})
-    if len(head) + len(epochs) <= MAX_PARTS:
-        cands.append(head + _ratio_chain(run, epochs, run.t.params.lr))
+    chain = _ratio_chain(run, epochs, run.t.params.lr)
+    if len(head) + len(chain) <= MAX_PARTS:
+        cands.append(head + chain)
     if not cands:
         raise _fail(
             run.batch(epochs[0]),
-            f"steps: {len(epochs)} rate changes with {len(grouped[0])} distinct scales "
+            f"steps: {len(chain)} rate changes with {len(grouped[0])} distinct scales "
             f"need more than {MAX_PARTS} chained torch schedulers (use DarknetLR)",
         )
     return cands
