@@ -278,6 +278,24 @@ def test_steps_needing_a_long_chain_are_refused() -> None:
     assert len(short.parts) == MAX_PARTS
 
 
+def test_scale_one_steps_need_no_scheduler() -> None:
+    """1,000 steps, all scale 1 but three: only the three drops become milestones."""
+    scales = ["1"] * 1000
+    for k in (99, 499, 899):
+        scales[k] = ".5"
+    steps = ",".join(str(10 * (k + 1)) for k in range(1000))
+    s = schedule(
+        f"policy=steps\nsteps={steps}\nscales={','.join(scales)}\nmax_batches=10000\n"
+    )
+    plan = native_plan(s)
+    assert [(p.name, p.kwargs["milestones"]) for p in plan.parts] == [
+        ("MultiStepLR", [999, 4999, 8999])
+    ]
+    assert_matches_kernel(
+        native_scheduler(make_optimizer(s.learning_rate), s), s, 10000
+    )
+
+
 def test_release_build_flush_is_part_of_exactness() -> None:
     """exp to b = 10,000: alexeyab's release build flushes from b = 8003 on, which
     ExponentialLR cannot follow; with flush=False (or hankai's build) it is exact."""
