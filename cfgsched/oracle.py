@@ -20,6 +20,11 @@ How it stays exact although numpy's ``pow``/``exp``/``cos`` are not the C librar
   once per distinct argument: hankai poly and sigmoid cost about 0.5-1 µs per distinct
   batch number (burn-in: at most ``burn_in`` values); its other policies are as fast as
   the other forks'.
+* Flush-to-zero (release builds): the intermediate roundings that can fall below float32's
+  normal range (the steps' running products, sgdr's ``lr - lr_min``, hankai's ``powf``) are
+  flushed as the kernel flushes them, the final rounding by :func:`_flush_tiny`.
+* The steps policy searches the kernel's :func:`~cfgsched.kernel.formulas.steps_table`
+  (``np.searchsorted``): O(log len(steps)) per batch.
 * NaN: with NaN-free parameters every NaN the C code produces is x86's default NaN (sign
   bit set, ``0xffc00000`` as float32); NaN results are set to it. With a NaN parameter the
   NaN elements are recomputed by the scalar kernel.
@@ -33,6 +38,7 @@ exp/sigmoid about 10 ns, sgdr about 20 ns.
 from __future__ import annotations
 
 import math
+from array import array
 from typing import TYPE_CHECKING, overload
 
 import numpy as np
@@ -63,25 +69,40 @@ _SMALL = np.uint64(((1023 - 126) << 52) - 1)  # (2**-126 as double bits) - 1
 _CHUNK = 1 << 14
 
 
-def darknet_lr_scalar(schedule: NetSchedule, b: int, *, seed: int = 0) -> float:
+def darknet_lr_scalar(
+    schedule: NetSchedule, b: int, *, seed: int = 0, flush: bool | None = None
+) -> float:
     """darknet's learning rate at batch ``b`` (``b >= 0``) as a Python float (float32 value).
 
-    A thin wrapper over :func:`cfgsched.kernel.formulas.rate`; ``seed`` drives ``random``.
+    A thin wrapper over :func:`cfgsched.kernel.formulas.rate`; ``seed`` drives ``random``,
+    ``flush`` as in :func:`darknet_lr`.
     """
     b = _check_scalar(b)
-    return _kernel.rate(schedule.kernel_params(seed), b)
+    fl = _flush_of(schedule, flush)
+    p = schedule.kernel_params(seed)
+    return _kernel.rate(_kernel.flushed(p, scales=False) if fl else p, b, True, fl)
 
 
-@overload
-def darknet_lr(schedule: NetSchedule, b: int, *, seed: int = 0) -> np.float32: ...
 @overload
 def darknet_lr(
-    schedule: NetSchedule, b: npt.NDArray[np.integer], *, seed: int = 0
+    schedule: NetSchedule, b: int, *, seed: int = 0, flush: bool | None = None
+) -> np.float32: ...
+@overload
+def darknet_lr(
+    schedule: NetSchedule,
+    b: npt.NDArray[np.integer],
+    *,
+    seed: int = 0,
+    flush: bool | None = None,
 ) -> npt.NDArray[np.float32]: ...
 
 
 def darknet_lr(
-    schedule: NetSchedule, b: int | npt.NDArray[np.integer], *, seed: int = 0
+    schedule: NetSchedule,
+    b: int | npt.NDArray[np.integer],
+    *,
+    seed: int = 0,
+    flush: bool | None = None,
 ) -> np.float32 | npt.NDArray[np.float32]:
     """darknet's ``get_current_rate()`` at batch number(s) ``b``, as float32.
 
@@ -90,26 +111,45 @@ def darknet_lr(
     :func:`cfgsched.kernel.formulas.rate` bit for bit, NaN and infinities included. In a single-GPU
     run the k-th weight update (k = 1, 2, ...) uses ``b = k``.
 
+    ``flush``: a release build's flush-to-zero (rates below float32's normal range are 0);
+    None is the fork's default release build (:func:`cfgsched.translation.default_flush`:
+    alexeyab and pjreddie flush, hankai does not).
+
     ``random`` policy: the draw for batch ``b`` is the kernel's counter-based
     ``uniform(seed, b)``, so results are reproducible; darknet's own draws (``rand()``
     seeded by time) are not reproducible by anyone.
     """
     if isinstance(b, (int, np.integer)) and not isinstance(b, bool):
-        return _F32(darknet_lr_scalar(schedule, int(b), seed=seed))
+        return _F32(darknet_lr_scalar(schedule, int(b), seed=seed, flush=flush))
     arr = np.asarray(b)
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"batch numbers must be integers, got dtype {arr.dtype}")
     if arr.ndim == 0:
-        return _F32(darknet_lr_scalar(schedule, int(arr), seed=seed))
+        return _F32(darknet_lr_scalar(schedule, int(arr), seed=seed, flush=flush))
     flat = _as_int64(arr.reshape(-1))
     p = schedule.kernel_params(seed)
+    return _chunked(p, flat, _flush_of(schedule, flush)).reshape(arr.shape)
+
+
+def _flush_of(schedule: NetSchedule, flush: bool | None) -> bool:
+    """``flush``, or the default release build of the schedule's fork when None."""
+    from cfgsched.translation import default_flush
+
+    return default_flush(schedule.fork) if flush is None else flush
+
+
+def _chunked(
+    p: _kernel.Params, flat: npt.NDArray[np.int64], flush: bool
+) -> npt.NDArray[np.float32]:
+    """:func:`_rate` over ``flat`` in chunks of ``_CHUNK`` (``p`` flushed here if needed)."""
+    if flush:
+        p = _kernel.flushed(p, scales=False)  # the steps table flushes the scales
     if flat.size <= _CHUNK:
-        out = _rate(p, flat)
-    else:
-        out = np.empty(flat.size, dtype=_F32)
-        for i in range(0, flat.size, _CHUNK):
-            out[i : i + _CHUNK] = _rate(p, flat[i : i + _CHUNK])
-    return out.reshape(arr.shape)
+        return _rate(p, flat, flush)
+    out = np.empty(flat.size, dtype=_F32)
+    for i in range(0, flat.size, _CHUNK):
+        out[i : i + _CHUNK] = _rate(p, flat[i : i + _CHUNK], flush)
+    return out
 
 
 # --------------------------------------------------------------------------- helpers
@@ -163,6 +203,7 @@ def _finish(
     b: npt.NDArray[np.int64],
     z: npt.NDArray[np.float64],
     check: bool,
+    flush: bool,
     abs_err: float = 0.0,
 ) -> npt.NDArray[np.float32]:
     """Round the double estimate ``z`` to float32, recomputing doubtful elements exactly.
@@ -179,17 +220,31 @@ def _finish(
             flag |= np.abs(z) < abs_err * 2.0**-8
         idx = np.flatnonzero(flag)
         if idx.size:
-            out[idx] = _scalar_many(p, b[idx])
+            out[idx] = _scalar_many(p, b[idx], flush)
     return out
 
 
 def _scalar_many(
-    p: _kernel.Params, b: npt.NDArray[np.int64]
+    p: _kernel.Params, b: npt.NDArray[np.int64], flush: bool
 ) -> npt.NDArray[np.float32]:
     """The scalar kernel over the distinct values of ``b``."""
     uniq, inv = np.unique(b, return_inverse=True)
-    vals = np.array([_kernel.rate(p, int(x)) for x in uniq.tolist()], dtype=_F64)
-    return vals.astype(_F32)[inv.reshape(-1)]
+    vals = [_kernel.rate(p, int(x), True, flush) for x in uniq.tolist()]
+    return np.array(vals, dtype=_F64).astype(_F32)[inv.reshape(-1)]
+
+
+def _flush_tiny(
+    p: _kernel.Params, b: npt.NDArray[np.int64], out: npt.NDArray[np.float32]
+) -> None:
+    """Flush-to-zero of the final rounding, in place: below ``FLT_MIN`` is ±0; a rounded
+    ±``FLT_MIN`` may come from below ``FTZ_LIMIT`` (flushed), so the kernel decides it."""
+    a = np.abs(out)
+    tiny = np.flatnonzero(a < _F32(_kernel.FLT_MIN))
+    if tiny.size:
+        out[tiny] = np.copysign(_F32(0), out[tiny])
+    edge = np.flatnonzero(a == _F32(_kernel.FLT_MIN))
+    if edge.size:
+        out[edge] = _scalar_many(p, b[edge], True)
 
 
 def _ctypes_many(
@@ -244,7 +299,9 @@ def _has_nan_param(p: _kernel.Params) -> bool:
 # --------------------------------------------------------------------------- policies
 
 
-def _rate(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+def _rate(
+    p: _kernel.Params, b: npt.NDArray[np.int64], flush: bool
+) -> npt.NDArray[np.float32]:
     pj = p.fork == _kernel.FORK_PJREDDIE
     out = np.empty(b.shape, dtype=_F32)
     if b.size == 0:
@@ -256,59 +313,71 @@ def _rate(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32
     if burn_mask.any():
         bi = np.flatnonzero(burn_mask)
         rest = np.flatnonzero(~burn_mask)
-        out[bi] = _burn_in(p, b[bi])
+        out[bi] = _burn_in(p, b[bi], flush)
         if rest.size:
-            out[rest] = _policy(p, b[rest])
+            out[rest] = _policy(p, b[rest], flush)
     else:
-        out = _policy(p, b)
+        out = _policy(p, b, flush)
     nan = np.isnan(out)
     if nan.any():
         idx = np.flatnonzero(nan)
         if _has_nan_param(p):
-            out[idx] = _scalar_many(p, b[idx])
+            out[idx] = _scalar_many(p, b[idx], flush)
         else:
             out.view(np.uint32)[idx] = _NAN_BITS
+    if flush:
+        _flush_tiny(p, b, out)
     return out
 
 
 def _lr_times_pow(
-    p: _kernel.Params, b: npt.NDArray[np.int64], base: npt.NDArray[np.float32]
+    p: _kernel.Params,
+    b: npt.NDArray[np.int64],
+    base: npt.NDArray[np.float32],
+    flush: bool,
 ) -> npt.NDArray[np.float32]:
     """``f32(lr * pow(base, power))``: double ``pow``, or hankai's ``powf``."""
     if p.fork == _kernel.FORK_HANKAI:
-        y = _ctypes_many(_kernel.powf, base, p.power)
+        pw = _kernel.powf_ftz if flush else _kernel.powf
+        y = _ctypes_many(pw, base, p.power)
         with np.errstate(all="ignore"):
             return (p.lr * y.astype(_F64)).astype(_F32)
     y64, check = _pow_estimate(base.astype(_F64), p.power)
     with np.errstate(all="ignore"):
         z = p.lr * y64
-    return _finish(p, b, z, check)
+    return _finish(p, b, z, check, flush)
 
 
-def _burn_in(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+def _burn_in(
+    p: _kernel.Params, b: npt.NDArray[np.int64], flush: bool
+) -> npt.NDArray[np.float32]:
     with np.errstate(all="ignore"):
         x = _to_f32(b) / _F32(_kernel.f32(float(p.burn_in)))
-    return _lr_times_pow(p, b, x)
+    return _lr_times_pow(p, b, x, flush)
 
 
-def _policy(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+def _policy(
+    p: _kernel.Params, b: npt.NDArray[np.int64], flush: bool
+) -> npt.NDArray[np.float32]:
+    """The policy's rate after the burn-in (intermediate roundings flushed if ``flush``;
+    the final rounding is flushed by :func:`_rate`)."""
     pol = p.policy
     if pol == _kernel.STEP:
         return _step(p, b)
     if pol == _kernel.STEPS:
-        return _steps(p, b)
+        return _steps(p, b, flush)
     if pol == _kernel.EXP:
         with np.errstate(all="ignore"):
             z = p.lr * _scalar_base_pow(p.gamma, b.astype(_F64))
-        return _finish(p, b, z, True)
+        return _finish(p, b, z, True, flush)
     if pol == _kernel.POLY:
-        return _poly(p, b)
+        return _poly(p, b, flush)
     if pol == _kernel.SIG:
-        return _sigmoid(p, b)
+        return _sigmoid(p, b, flush)
     if pol == _kernel.RANDOM:
-        return _random(p, b)
+        return _random(p, b, flush)
     if pol == _kernel.SGDR:
-        return _sgdr(p, b)
+        return _sgdr(p, b, flush)
     return np.full(b.shape, p.lr, dtype=_F32)
 
 
@@ -340,33 +409,38 @@ def _step(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32
     return vals[idx.reshape(-1)]
 
 
-def _steps(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
-    n = min(len(p.steps), len(p.scales))
-    values = [p.lr]
-    for sc in p.scales[:n]:
-        values.append(_kernel.f32(values[-1] * sc))
-    pj = p.fork == _kernel.FORK_PJREDDIE
-    # darknet stops at the first step > b: the count applied is the number of prefix
-    # maxima of the steps that are <= b.
-    cummax: list[int] = []
-    top = -(1 << 70)
-    for s in p.steps[:n]:
-        s_eff = s % _U64 if pj else s
-        top = max(top, s_eff)
-        cummax.append(min(max(top, -(1 << 63)), _I64_MAX))
-    if any(c == _I64_MAX for c in cummax) and int(b.max()) == _I64_MAX:
-        return _scalar_many(p, b)
-    count = np.searchsorted(np.array(cummax, dtype=_I64), b, side="right")
-    return np.array(values, dtype=_F32)[count]
+def _steps(
+    p: _kernel.Params, b: npt.NDArray[np.int64], flush: bool
+) -> npt.NDArray[np.float32]:
+    """The kernel's steps table (running maximum, prefix products) searched per batch."""
+    table = _kernel.steps_table(p, 2 if flush else 1)
+    rates = np.frombuffer(table.rates, dtype=_F64)
+    if isinstance(table.bounds, array):
+        bounds = np.frombuffer(table.bounds, dtype=_I64)
+    else:  # steps beyond int64: clip to [-2**63, 2**63 - 1]
+        lo, hi = -(1 << 63), _I64_MAX
+        clipped = [min(max(x, lo), hi) for x in table.bounds]
+        if clipped[-1] == _I64_MAX and int(b.max()) == _I64_MAX:
+            return _scalar_many(p, b, flush)  # a step clipped to b itself
+        bounds = np.array(clipped, dtype=_I64)
+    # search only the bounds between b's extremes (cache-friendly for a chunk of a run)
+    lo = int(np.searchsorted(bounds, b.min(), side="right"))
+    hi = int(np.searchsorted(bounds, b.max(), side="right"))
+    count = np.searchsorted(bounds[lo:hi], b, side="right") + lo
+    return rates[count].astype(_F32)
 
 
-def _poly(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+def _poly(
+    p: _kernel.Params, b: npt.NDArray[np.int64], flush: bool
+) -> npt.NDArray[np.float32]:
     with np.errstate(all="ignore"):
         base = _F32(1.0) - _to_f32(b) / _F32(_kernel.f32(float(p.max_batches)))
-    return _lr_times_pow(p, b, base)
+    return _lr_times_pow(p, b, base, flush)
 
 
-def _sigmoid(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+def _sigmoid(
+    p: _kernel.Params, b: npt.NDArray[np.int64], flush: bool
+) -> npt.NDArray[np.float32]:
     if p.fork == _kernel.FORK_PJREDDIE:
         # size_t arithmetic: b - step wraps modulo 2**64 when b < step
         step = p.step % _U64
@@ -388,7 +462,7 @@ def _sigmoid(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.floa
             e = np.exp(t.astype(_F64))
             check = True
         z = p.lr * (1.0 / (1.0 + e))
-    return _finish(p, b, z, check)
+    return _finish(p, b, z, check, flush)
 
 
 def _uniform(seed: int, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
@@ -401,15 +475,19 @@ def _uniform(seed: int, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
     return (z >> np.uint64(40)).astype(_F64) / float(1 << 24)
 
 
-def _random(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+def _random(
+    p: _kernel.Params, b: npt.NDArray[np.int64], flush: bool
+) -> npt.NDArray[np.float32]:
     u = _uniform(p.seed, b)
     y64, check = _pow_estimate(u, p.power)
     with np.errstate(all="ignore"):
         z = p.lr * y64
-    return _finish(p, b, z, check)
+    return _finish(p, b, z, check, flush)
 
 
-def _sgdr(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+def _sgdr(
+    p: _kernel.Params, b: npt.NDArray[np.int64], flush: bool
+) -> npt.NDArray[np.float32]:
     cycle, mult = p.sgdr_cycle, p.sgdr_mult
     bmax = int(b.max())
     if cycle == 0 and bmax > 0:
@@ -434,7 +512,7 @@ def _sgdr(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32
         start = np.array(starts, dtype=_I64)[j]
         cyc = np.array([float(x) for x in cycles], dtype=_F64)[j]
     pi = math.pi if p.fork == _kernel.FORK_HANKAI else _kernel.PI_ALEXEYAB
-    amp = 0.5 * _kernel.f32(p.lr - p.lr_min)
+    amp = 0.5 * (_kernel.f32_ftz if flush else _kernel.f32)(p.lr - p.lr_min)
     if np.any((cyc == 0) & (b != start)):
         raise ValueError(
             "sgdr: a cycle of length 0 (sgdr_mult <= 0): darknet loops forever"
@@ -444,7 +522,7 @@ def _sgdr(p: _kernel.Params, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float32
         z = p.lr_min + amp * (1.0 + np.cos(theta))
     # numpy's and C's cos (|cos| <= 1) differ by a few 2**-53, 1 + cos adds a rounding
     # each: z differs by less than |amp| * 2**-50 (plus ulps of z)
-    return _finish(p, b, z, True, abs_err=abs(amp))
+    return _finish(p, b, z, True, flush, abs_err=abs(amp))
 
 
 # --------------------------------------------------------------------------- translations
@@ -460,31 +538,15 @@ def params_lr(
     """The kernel's ``rate(p, b, exact, flush)`` over int64 batches ``b`` (vectorized).
 
     float32 (``exact``) or float64 (the double formulas, per distinct batch number).
-    ``flush``: results below float32's normal range become ±0, as in a release build.
+    ``flush``: a release build's flush-to-zero, every float32 rounding flushed as the
+    kernel's (``p`` need not be flushed: its float32 inputs are read as the build reads them).
     """
     flat = _as_int64(np.asarray(b).reshape(-1))
     if not exact:
         uniq, inv = np.unique(flat, return_inverse=True)
         vals = [_kernel.rate(p, int(x), False) for x in uniq.tolist()]
         return np.asarray(vals, dtype=_F64)[inv.reshape(-1)].reshape(np.shape(b))
-    if p.policy == _kernel.STEPS and flush:
-        # an intermediate product may flush: the scalar kernel follows darknet's order
-        return _scalar_many_flush(p, flat).reshape(np.shape(b))
-    out = np.empty(flat.size, dtype=_F32)
-    for i in range(0, flat.size, _CHUNK):
-        out[i : i + _CHUNK] = _rate(p, flat[i : i + _CHUNK])
-    if flush:
-        tiny = np.abs(out) < np.float32(_kernel.FLT_MIN)
-        out[tiny] = np.copysign(np.float32(0), out[tiny])
-    return out.reshape(np.shape(b))
-
-
-def _scalar_many_flush(
-    p: _kernel.Params, b: npt.NDArray[np.int64]
-) -> npt.NDArray[np.float32]:
-    uniq, inv = np.unique(b, return_inverse=True)
-    vals = [_kernel.rate(p, int(x), True, True) for x in uniq.tolist()]
-    return np.asarray(vals, dtype=_F64).astype(_F32)[inv.reshape(-1)]
+    return _chunked(p, flat, flush).reshape(np.shape(b))
 
 
 def translation_batches(

@@ -19,8 +19,9 @@ MAX_VERSION = 0xFFFF
 class WeightsHeader:
     """``major``, ``minor``, ``revision`` (int32), then ``seen``: images trained on so far.
 
-    ``seen_is_64bit``: ``seen`` was stored as uint64 (else uint32); ``header_bytes`` is 16
-    or 20, the offset where the weights start.
+    ``seen_is_64bit``: ``seen`` was stored as uint64 (else as 32 bits: uint32 in alexeyab
+    and hankai, a signed int that pjreddie sign-extends into its 64-bit counter);
+    ``header_bytes`` is 16 or 20, the offset where the weights start.
     """
 
     major: int
@@ -88,5 +89,15 @@ def read_weights_header(
             f"{name}: truncated weights file: {len(head)} bytes, the header of version "
             f"{major}.{minor}.{revision} needs {size}"
         )
-    (seen,) = struct.unpack("<Q" if wide else "<I", head[12:size])
-    return WeightsHeader(major, minor, revision, seen, size, wide)
+    return WeightsHeader(major, minor, revision, _seen(head[12:size], fork), size, wide)
+
+
+def _seen(raw: bytes, fork: str) -> int:
+    """``seen`` from its 8 or 4 bytes: a narrow one is a uint32 in alexeyab and hankai;
+    pjreddie reads an ``int`` into its ``size_t`` counter (a negative one wraps to
+    ``2**64 + seen``)."""
+    if len(raw) == 8:
+        return int(struct.unpack("<Q", raw)[0])
+    if fork == "pjreddie":
+        return int(struct.unpack("<i", raw)[0]) % (1 << 64)
+    return int(struct.unpack("<I", raw)[0])

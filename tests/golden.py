@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +15,8 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+#: The shared data folder: ``../shared`` next to the checkout, or ``$CFGSCHED_SHARED``.
+SHARED = Path(os.environ.get("CFGSCHED_SHARED") or ROOT.parent / "shared")
 GOLDEN = SHARED / "golden"
 DARKNET_CFGS = SHARED / "darknet_cfgs"
 FORKS = ("alexeyab", "pjreddie", "hankai")
@@ -71,6 +73,16 @@ class EvalCase:
         """Batches where -O0 differs from -Ofast (flush-to-zero subnormals only)."""
         diffs = self.data.get("crosscheck_O0", {}).get("differences") or {}
         return {int(k) for k in diffs}
+
+    @property
+    def o0_bits(self) -> np.ndarray:
+        """``lr_hex`` of the same harness built with ``-O0`` (no flush-to-zero)."""
+        out = self.lr_bits.copy()
+        diffs = self.data.get("crosscheck_O0", {}).get("differences") or {}
+        index = {int(b): i for i, b in enumerate(self.batches)}
+        for b, diff in diffs.items():
+            out[index[int(b)]] = int(diff["hex"], 16)
+        return out
 
 
 def hex_to_bits(values: list[str]) -> np.ndarray:

@@ -50,17 +50,9 @@ def schedule_from_params(fork: str, params: dict[str, Any]) -> NetSchedule:
     )
 
 
-def check_bits(case: EvalCase, got: np.ndarray) -> None:
-    """``got`` equals ``lr_hex``; where -Ofast flushed a subnormal to zero (the case's
-    ``crosscheck_O0`` lists those batches), it equals the -O0 value instead."""
-    want = case.lr_bits.copy()
-    o0 = (case.data.get("crosscheck_O0", {}) or {}).get("differences") or {}
-    index = {int(b): i for i, b in enumerate(case.batches)}
-    for b, diff in o0.items():
-        assert int(want[index[int(b)]]) == 0, (
-            "only flush-to-zero differences are allowed"
-        )
-        want[index[int(b)]] = int(diff["hex"], 16)
+def check_bits(case: EvalCase, got: np.ndarray, want: np.ndarray | None = None) -> None:
+    """``got`` equals ``lr_hex`` (the -Ofast build) at every batch, no exception."""
+    want = case.lr_bits if want is None else want
     bad = [
         (int(b), hex(int(g)), hex(int(w)))
         for b, g, w in zip(case.batches, got, want, strict=True)
@@ -69,10 +61,14 @@ def check_bits(case: EvalCase, got: np.ndarray) -> None:
     assert not bad, f"{case.id}: {len(bad)} mismatches, first {bad[:5]}"
 
 
+#: The golden data's build: -Ofast for all three forks, so flush-to-zero (hankai included).
+GOLDEN_BUILD = {"flush": True}
+
+
 @pytest.mark.parametrize("case", OK_CASES, ids=case_ids(OK_CASES))
 def test_vectorized_from_params(case: EvalCase) -> None:
     sched = schedule_from_params(case.fork, case.params)
-    check_bits(case, bits(darknet_lr(sched, case.batches)))
+    check_bits(case, bits(darknet_lr(sched, case.batches, **GOLDEN_BUILD)))
 
 
 @pytest.mark.parametrize("case", OK_CASES, ids=case_ids(OK_CASES))
@@ -85,7 +81,10 @@ def test_scalar(case: EvalCase) -> None:
         cfgsched.parse(case.cfg_text, fork=case.fork, source=case.source),
     ):
         got = np.array(
-            [float_to_bits(darknet_lr_scalar(sched, int(b))) for b in case.batches],
+            [
+                float_to_bits(darknet_lr_scalar(sched, int(b), **GOLDEN_BUILD))
+                for b in case.batches
+            ],
             dtype=np.uint32,
         )
         check_bits(case, got)
@@ -96,22 +95,34 @@ def test_end_to_end_through_parser(case: EvalCase) -> None:
     import cfgsched
 
     sched = cfgsched.parse(case.cfg_text, fork=case.fork, source=case.source)
-    check_bits(case, bits(darknet_lr(sched, case.batches)))
+    check_bits(case, bits(darknet_lr(sched, case.batches, **GOLDEN_BUILD)))
     # int32 and uint32 inputs give the same bits as int64
     if int(case.batches.max()) < 2**31:
-        check_bits(case, bits(darknet_lr(sched, case.batches.astype(np.int32))))
-    check_bits(case, bits(darknet_lr(sched, case.batches.astype(np.uint32))))
+        b32 = case.batches.astype(np.int32)
+        check_bits(case, bits(darknet_lr(sched, b32, **GOLDEN_BUILD)))
+    b32u = case.batches.astype(np.uint32)
+    check_bits(case, bits(darknet_lr(sched, b32u, **GOLDEN_BUILD)))
+
+
+@pytest.mark.parametrize("case", OK_CASES, ids=case_ids(OK_CASES))
+def test_without_flush_equals_the_O0_build(case: EvalCase) -> None:
+    """``flush=False`` is the same harness built with -O0 (``crosscheck_O0``): subnormal
+    results kept; the fork's default build is the -Ofast one except for hankai."""
+    sched = schedule_from_params(case.fork, case.params)
+    check_bits(case, bits(darknet_lr(sched, case.batches, flush=False)), case.o0_bits)
+    default = case.o0_bits if case.fork == "hankai" else case.lr_bits
+    check_bits(case, bits(darknet_lr(sched, case.batches)), default)
 
 
 def test_flush_to_zero_cases_are_checked() -> None:
-    """sig_defaults: -Ofast printed 0 where the exact (and our) value is subnormal."""
+    """sig_defaults (all three forks): -Ofast printed 0 where -O0 printed a subnormal."""
     cases = [c for c in OK_CASES if c.ftz_batches()]
     assert {c.case for c in cases} == {"sig_defaults"}
+    assert {c.fork for c in cases} == {"alexeyab", "pjreddie", "hankai"}
     for c in cases:
-        got = bits(darknet_lr(schedule_from_params(c.fork, c.params), c.batches))
-        b = sorted(c.ftz_batches())
-        sub = got[np.isin(c.batches, b)]
-        assert ((sub > 0) & (sub < 0x00800000)).all()  # subnormal float32
+        at = np.isin(c.batches, sorted(c.ftz_batches()))
+        assert (c.lr_bits[at] == 0).all()
+        assert ((c.o0_bits[at] > 0) & (c.o0_bits[at] < 0x00800000)).all()
 
 
 def test_golden_cover_every_fork_and_policy() -> None:

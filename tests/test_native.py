@@ -23,7 +23,13 @@ import cfgsched
 from cfgsched import NetSchedule, NotExactError
 from cfgsched.kernel.formulas import rate
 from cfgsched.schedule import f32
-from cfgsched.translate.native import REL_TOL, native_plan, native_scheduler
+from cfgsched.translate.native import (
+    MAX_PARTS,
+    REL_TOL,
+    native_plan,
+    native_scheduler,
+)
+from cfgsched.translation import Options
 from tests.golden import EvalCase, case_ids, eval_cases, float_to_bits, needs_golden
 
 OK_CASES = [c for c in eval_cases() if c.ok]
@@ -77,12 +83,13 @@ def kernel_lr(
 @needs_golden
 @pytest.mark.parametrize("case", OK_CASES, ids=case_ids(OK_CASES))
 def test_golden_exact_or_refused(case: EvalCase) -> None:
-    """Every golden case: a native scheduler equal at every listed batch, or NotExactError."""
+    """Every golden case: a native scheduler equal at every listed batch, or NotExactError
+    (under the golden data's build: -Ofast, flush-to-zero, for all three forks)."""
     s = cfgsched.parse(case.cfg_text, fork=case.fork, source=case.source)
     horizon = int(case.batches.max())
     opt = make_optimizer(s.learning_rate)
     try:
-        sched = native_scheduler(opt, s, horizon=horizon)
+        sched = native_scheduler(opt, s, flush=True, horizon=horizon)
     except NotExactError as e:
         assert e.reason
         assert e.batch is not None and 0 <= e.batch <= horizon
@@ -101,7 +108,7 @@ def test_golden_exact_or_refused(case: EvalCase) -> None:
     else:  # resume at each listed batch (the resume path is checked against stepping below)
         for b, bits in want.items():
             o = make_optimizer(s.learning_rate)
-            native_scheduler(o, s, horizon=horizon, last_epoch=b - 2)
+            native_scheduler(o, s, flush=True, horizon=horizon, last_epoch=b - 2)
             assert float_to_bits(o.param_groups[0]["lr"]) == bits, f"b={b}"
 
 
@@ -112,7 +119,7 @@ def test_golden_has_both_outcomes() -> None:
     for case in OK_CASES:
         s = cfgsched.parse(case.cfg_text, fork=case.fork, source=case.source)
         try:
-            native_plan(s, horizon=int(case.batches.max()))
+            native_plan(s, flush=True, horizon=int(case.batches.max()))
             exact += 1
         except NotExactError:
             refused += 1
@@ -235,6 +242,69 @@ def test_resume_with_last_epoch_equals_stepping() -> None:
         stepped = native_scheduler(o2, s)
         drive(stepped, k + 1)
         assert resumed.state_dict() == stepped.state_dict()
+
+
+def test_options_value_and_resume_iteration() -> None:
+    """One Options value, as DarknetLR takes it; resume_iteration starts where the
+    translation resumes (here 2 darknet iterations per step: iteration 120 is step 60)."""
+    s = schedule(
+        "learning_rate=0.001\npolicy=steps\nsteps=100,150\nscales=.1,.1\nmax_batches=200\n"
+    )
+    opts = Options(images_per_step=2 * s.images_per_iteration)
+    ref = drive(native_scheduler(make_optimizer(s.learning_rate), s, opts), 100)
+    same = native_scheduler(
+        make_optimizer(s.learning_rate), s, images_per_step=opts.images_per_step
+    )
+    assert drive(same, 100) == ref
+    o = make_optimizer(s.learning_rate)
+    resumed = native_scheduler(o, s, opts, resume_iteration=120)
+    assert resumed.last_epoch == 60
+    assert o.param_groups[0]["lr"] == ref[60][0]
+    assert drive(resumed, 39) == ref[60:99]
+
+
+def test_steps_needing_a_long_chain_are_refused() -> None:
+    """100 steps with 100 distinct scales: every candidate needs > MAX_PARTS chained
+    schedulers (each step() would step them all); refused at the first drop."""
+    steps = ",".join(str(100 * k) for k in range(1, 101))
+    scales = ",".join(f"0.{99 - k % 90:02d}1" for k in range(100))
+    s = schedule(f"policy=steps\nsteps={steps}\nscales={scales}\nmax_batches=20000\n")
+    assert len(set(s.scales)) > MAX_PARTS
+    with pytest.raises(NotExactError, match=f"more than {MAX_PARTS} chained") as e:
+        native_plan(s)
+    assert e.value.batch == 100
+    # the first MAX_PARTS drops alone have a native form (one MultiStepLR per change)
+    short = native_plan(s, horizon=100 * MAX_PARTS)
+    assert len(short.parts) == MAX_PARTS
+
+
+def test_scale_one_steps_need_no_scheduler() -> None:
+    """1,000 steps, all scale 1 but three: only the three drops become milestones."""
+    scales = ["1"] * 1000
+    for k in (99, 499, 899):
+        scales[k] = ".5"
+    steps = ",".join(str(10 * (k + 1)) for k in range(1000))
+    s = schedule(
+        f"policy=steps\nsteps={steps}\nscales={','.join(scales)}\nmax_batches=10000\n"
+    )
+    plan = native_plan(s)
+    assert [(p.name, p.kwargs["milestones"]) for p in plan.parts] == [
+        ("MultiStepLR", [999, 4999, 8999])
+    ]
+    assert_matches_kernel(
+        native_scheduler(make_optimizer(s.learning_rate), s), s, 10000
+    )
+
+
+def test_release_build_flush_is_part_of_exactness() -> None:
+    """exp to b = 10,000: alexeyab's release build flushes from b = 8003 on, which
+    ExponentialLR cannot follow; with flush=False (or hankai's build) it is exact."""
+    text = "learning_rate=0.001\npolicy=exp\ngamma=0.99\nmax_batches=10000\n"
+    with pytest.raises(NotExactError) as e:
+        native_plan(schedule(text))
+    assert e.value.batch == 8003
+    native_plan(schedule(text), flush=False)
+    native_plan(schedule(text, fork="hankai"))
 
 
 def test_checkpoint_restore_mid_run() -> None:

@@ -20,26 +20,35 @@ FORKS = ("alexeyab", "pjreddie", "hankai")
 NAN_BITS = 0xFFC00000
 
 
-def kernel_bits(s: NetSchedule, b: np.ndarray, seed: int = 0) -> np.ndarray:
+def kernel_bits(
+    s: NetSchedule, b: np.ndarray, seed: int = 0, flush: bool = False
+) -> np.ndarray:
+    """The scalar kernel's bits (``flush``: on the fully flushed params, with flush)."""
     p = s.kernel_params(seed)
+    if flush:
+        p = _kernel.flushed(p)
     return np.array(
-        [float_to_bits(_kernel.rate(p, int(x))) for x in b.ravel()], dtype=np.uint32
+        [float_to_bits(_kernel.rate(p, int(x), True, flush)) for x in b.ravel()],
+        dtype=np.uint32,
     )
 
 
 def assert_same(s: NetSchedule, b: np.ndarray, seed: int = 0) -> None:
-    """Same bits as the kernel, or the same exception type where the kernel raises."""
-    try:
-        want = kernel_bits(s, b, seed)
-    except (ValueError, ZeroDivisionError) as exc:
-        with pytest.raises(type(exc)):
-            darknet_lr(s, b, seed=seed)
-        return
-    got = bits(darknet_lr(s, b, seed=seed)).ravel()
-    bad = np.flatnonzero(got != want)
-    assert bad.size == 0, [
-        (int(b.ravel()[i]), hex(int(got[i])), hex(int(want[i]))) for i in bad[:5]
-    ]
+    """Same bits as the kernel, or the same exception type where the kernel raises,
+    with and without a release build's flush-to-zero."""
+    for flush in (False, True):
+        try:
+            want = kernel_bits(s, b, seed, flush)
+        except (ValueError, ZeroDivisionError) as exc:
+            with pytest.raises(type(exc)):
+                darknet_lr(s, b, seed=seed, flush=flush)
+            continue
+        got = bits(darknet_lr(s, b, seed=seed, flush=flush)).ravel()
+        bad = np.flatnonzero(got != want)
+        assert bad.size == 0, [
+            (flush, int(b.ravel()[i]), hex(int(got[i])), hex(int(want[i])))
+            for i in bad[:5]
+        ]
 
 
 def sched(fork: str = "alexeyab", **kw: Any) -> NetSchedule:
@@ -49,14 +58,24 @@ def sched(fork: str = "alexeyab", **kw: Any) -> NetSchedule:
 # ------------------------------------------------------------------ hypothesis: == kernel
 
 f32s = st.floats(-4, 4, allow_nan=False, width=32)
-lrs = st.sampled_from([0.001, 0.00261, 0.1, 1.0, 0.0, 1e-30, 3e38]) | st.floats(
-    0, 10, allow_nan=False, width=32
+#: float32 values whose products go below the normal range (flush-to-zero territory)
+tiny = st.sampled_from([1e-30, 1.2e-38, 2.0**-126, 2.0**-63, 1e-20]) | st.floats(
+    2.0**-130, 2.0**-118, width=32
+)
+lrs = (
+    st.sampled_from([0.001, 0.00261, 0.1, 1.0, 0.0, 3e38])
+    | tiny
+    | st.floats(0, 10, allow_nan=False, width=32)
 )
 powers = st.sampled_from([0.5, 1.0, 2.0, 4.0, 3.0, 0.0, -1.0, 1.5, 0.3]) | st.floats(
     -3, 8, allow_nan=False, width=32
 )
 gammas = st.sampled_from([0.999, 1.0001, 0.5, 0.1, -0.1, 10.0, 0.0, -2.0]) | f32s
-scales_ = st.sampled_from([0.1, 0.5, 2.0, 10.0, 0.0, 1.0, -0.5]) | f32s
+scales_ = (
+    st.sampled_from([0.1, 0.5, 2.0, 10.0, 0.0, 1.0, -0.5, 2.0**-63 * (1 - 2.0**-24)])
+    | f32s
+    | tiny
+)
 
 
 @st.composite

@@ -6,6 +6,7 @@ cfgsched's kernel), from darknet's formulas in DESIGN.md §2.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import pickle
 import struct
@@ -19,6 +20,7 @@ import torch
 import cfgsched
 from cfgsched import DarknetLR, NetSchedule, Policy
 from cfgsched.schedule import f32
+from cfgsched.translation import Options, translate
 
 F32 = np.float32
 
@@ -240,11 +242,20 @@ def test_from_weights_starts_where_darknet_resumes(tmp_path: Path) -> None:
     )
 
 
-def test_from_weights_refuses_last_epoch(tmp_path: Path) -> None:
+def test_from_weights_refuses_another_resume_point(tmp_path: Path) -> None:
     weights = tmp_path / "w.weights"
-    write_weights(weights, seen=0)
+    write_weights(weights, seen=64 * 10)
     with pytest.raises(TypeError):
         DarknetLR.from_weights(model_opt(0.0013), YOLOV4, weights, last_epoch=3)
+    with pytest.raises(TypeError):
+        DarknetLR.from_weights(model_opt(0.0013), YOLOV4, weights, resume_iteration=3)
+    with pytest.raises(ValueError, match="resume_iteration"):
+        DarknetLR.from_weights(
+            model_opt(0.0013), YOLOV4, weights, Options(resume_iteration=3)
+        )
+    sched = DarknetLR.from_weights(model_opt(0.0013), YOLOV4, weights, Options(ngpus=2))
+    assert sched.options == Options(ngpus=2, resume_iteration=10)
+    assert sched.translation.start == 5 and sched.darknet_batch() == 12
 
 
 @pytest.mark.parametrize(
@@ -262,22 +273,75 @@ def test_bad_options(kw: dict[str, Any]) -> None:
         DarknetLR(model_opt(0.0013), YOLOV4, **kw)
 
 
-def test_step_cost_is_constant() -> None:
-    """Stepping late in a run costs what stepping early costs (no replay from 0)."""
-    import time
+def test_step_cost_does_not_grow_with_the_steps() -> None:
+    """Stepping a 100,000-step schedule, early or late, walks its steps once (the table
+    build at construction): each step is a binary search, not a scan."""
+    from tests.test_steps_search import CountingSteps
 
-    def cost(last_epoch: int) -> float:
+    steps: Any = CountingSteps(range(1, 100_001))
+    s = YOLOV4.with_values(burn_in=0)
+    s = dataclasses.replace(s, steps=steps, scales=(f32(0.9999),) * 100_000)
+    for last_epoch in (-1, 99_000):
+        CountingSteps.walks = 0
         opt = model_opt(0.0013)
-        sched = DarknetLR(opt, YOLOV4, last_epoch=last_epoch)
-        opt.step()
-        t = time.perf_counter()
-        for _ in range(2000):
-            sched.step()
-        return time.perf_counter() - t
+        sched = DarknetLR(opt, s, last_epoch=last_epoch)
+        run(opt, sched, 500)
+        assert CountingSteps.walks <= 1
+        b = sched.darknet_batch()
+        assert opt.param_groups[0]["lr"] == float(cfgsched.darknet_lr(s, b))
 
-    early = min(cost(-1) for _ in range(3))
-    late = min(cost(10_000_000) for _ in range(3))
-    assert late < 3 * early + 0.01
+
+# ------------------------------------------------------------------ one Options value
+
+
+def test_options_value_and_keywords_build_one_translation() -> None:
+    opts = Options(ngpus=2, images_per_step=128)
+    a = DarknetLR(model_opt(0.0013), YOLOV4, opts)
+    b = DarknetLR(model_opt(0.0013), YOLOV4, ngpus=2, images_per_step=128)
+    assert a.options == b.options == opts
+    assert a.translation == b.translation == translate(YOLOV4, opts)
+    # keywords override the value's fields
+    c = DarknetLR(model_opt(0.0013), YOLOV4, opts, ngpus=4)
+    assert c.options == Options(ngpus=4, images_per_step=128)
+    with pytest.raises(TypeError, match="gpus"):
+        DarknetLR(model_opt(0.0013), YOLOV4, gpus=2)
+    with pytest.raises(TypeError, match="Options"):
+        DarknetLR(model_opt(0.0013), YOLOV4, {"ngpus": 2})  # type: ignore[arg-type]
+
+
+def test_resume_iteration_starts_after_those_images() -> None:
+    opt = model_opt(0.0013)
+    sched = DarknetLR(opt, YOLOV4, resume_iteration=400_123)
+    assert sched.translation.start == 400_123
+    assert sched.darknet_batch() == 400_124
+    assert run(opt, sched, 2) == [yolov4_lr(400_124), yolov4_lr(400_125)]
+    # 32 images per optimizer step: 64·400,123 images are 800,246 steps
+    half = DarknetLR(
+        model_opt(0.0013), YOLOV4, resume_iteration=400_123, images_per_step=32
+    )
+    assert half.last_epoch == 800_246 and half.darknet_batch() == 400_123
+    # last_epoch, when given, wins
+    given = DarknetLR(model_opt(0.0013), YOLOV4, resume_iteration=400_123, last_epoch=9)
+    assert given.darknet_batch() == 11
+
+
+@pytest.mark.parametrize(
+    ("fork", "flushed"), [("alexeyab", True), ("pjreddie", True), ("hankai", False)]
+)
+def test_release_build_flush_default_per_fork(fork: str, flushed: bool) -> None:
+    """exp, gamma=0.99, lr=1e-3: darknet's release build gives 0.0 from b = 8003 on
+    (alexeyab, pjreddie); hankai's default CMake build keeps the subnormal values."""
+    s = NetSchedule(fork=fork).with_values(
+        policy=Policy.EXP, gamma=0.99, learning_rate=1e-3
+    )
+    opt = model_opt(s.learning_rate)
+    sched = DarknetLR(opt, s, last_epoch=8000)  # next step is b = 8002
+    assert run(opt, sched, 1)[0] >= 2.0**-126
+    lr = run(opt, sched, 3)
+    assert (lr == [0.0] * 3) == flushed
+    assert all(0 < x < 2.0**-126 for x in lr) != flushed
+    other = DarknetLR(model_opt(s.learning_rate), s, flush=not flushed, last_epoch=8001)
+    assert (other.get_last_lr()[0] == 0.0) != flushed
 
 
 def test_import_cfgsched_does_not_import_torch() -> None:
@@ -305,6 +369,11 @@ def test_state_dict_is_plain_data() -> None:
     state = torch.load(buf, weights_only=True)
     assert state["translation"]["ngpus"] == 2
     assert state["translation"]["params"]["steps"] == [400_000, 450_000]
+    assert state["options"] == Options(ngpus=2).to_record()
+    again = DarknetLR(model_opt(0.0013), YOLOV4)
+    again.load_state_dict(state)
+    assert again.options == Options(ngpus=2)
+    assert again.translation == sched.translation
 
 
 def test_from_weights_reads_the_header_as_the_fork_does(tmp_path: Path) -> None:

@@ -83,6 +83,24 @@ def test_version_rule_formula(major: int, minor: int) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("fork", "seen"),
+    [
+        ("alexeyab", 2**32 - 5),  # uint32_t iseen: zero-extended
+        ("hankai", 2**32 - 5),
+        ("pjreddie", 2**64 - 5),  # int iseen into size_t: sign-extended
+    ],
+)
+def test_narrow_seen_with_the_top_bit_set(tmp_path: Path, fork: str, seen: int) -> None:
+    """A 0.1 header with seen = 0xFFFFFFFB, read as each fork's loader reads it."""
+    path = write(tmp_path / "v01.weights", le32(0, 1, 0) + le32(-5) + bytes(4))
+    h = read_weights_header(path, fork=fork)
+    assert (h.seen, h.header_bytes, h.seen_is_64bit) == (seen, 16, False)
+    assert (
+        h.iteration(NetSchedule(batch=64, subdivisions=1, mini_batch=64)) == seen // 64
+    )
+
+
 def test_versions_below_0_2(tmp_path: Path) -> None:
     for major, minor in [(0, 0), (0, 1)]:
         h = read_weights_header(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import struct
+from array import array
+from bisect import bisect_right
 from typing import Any, NamedTuple
 
 FORK_ALEXEYAB = 0
@@ -44,10 +46,13 @@ class Params(NamedTuple):
     seed: int = 0
 
 
+_F32 = struct.Struct("<f")
+
+
 def f32(x: float) -> float:
     """Round to the nearest float32 (overflow gives a signed infinity, NaN stays NaN)."""
     try:
-        return float(struct.unpack("<f", struct.pack("<f", x))[0])
+        return float(_F32.unpack(_F32.pack(x))[0])
     except OverflowError:
         return math.copysign(math.inf, x)
 
@@ -58,12 +63,17 @@ def _same(x: float) -> float:
 
 #: Smallest normal float32; release builds (``-Ofast``: flush-to-zero) return 0 below it.
 FLT_MIN = 2.0**-126
+#: x86 flush-to-zero detects tininess after rounding to 24 bits: a result is flushed to ±0
+#: when its exact value is below ``FLT_MIN - 2**-151`` (from there on it rounds to FLT_MIN).
+FTZ_LIMIT = FLT_MIN - 2.0**-151
 
 
 def f32_ftz(x: float) -> float:
-    """:func:`f32` as a flush-to-zero build rounds: results below ``FLT_MIN`` become ±0."""
-    y = f32(x)
-    return math.copysign(0.0, y) if abs(y) < FLT_MIN else y
+    """:func:`f32` in a flush-to-zero build (x86 ``-Ofast``): ``|x| < FTZ_LIMIT`` gives ±0.
+
+    ``x`` is the exact value C rounds (a double, or a float product held exactly).
+    """
+    return math.copysign(0.0, x) if abs(x) < FTZ_LIMIT else f32(x)
 
 
 def cpow(x: float, y: float) -> float:
@@ -144,6 +154,20 @@ def expf(x: float) -> float:
     return float(fns[1](x))
 
 
+def powf_ftz(x: float, y: float) -> float:
+    """:func:`powf` in a flush-to-zero build: its float result is flushed like any other.
+
+    The C library rounds a double to float; a result of ±FLT_MIN came from a value that
+    flush-to-zero keeps only from ``FTZ_LIMIT`` up, judged on the double ``pow``.
+    """
+    v = powf(x, y)
+    if not abs(v) <= FLT_MIN:  # larger, or NaN
+        return v
+    if abs(v) < FLT_MIN or abs(cpow(x, y)) < FTZ_LIMIT:
+        return math.copysign(0.0, v)
+    return v
+
+
 def ctrunc_div(a: int, b: int) -> int:
     """C integer division (truncates toward zero); ``b`` must not be 0."""
     q = abs(a) // abs(b)
@@ -159,17 +183,79 @@ def uniform(seed: int, b: int) -> float:
     return f32((z >> 40) / float(1 << 24))
 
 
-def flushed(p: Params) -> Params:
-    """``p`` as a flush-to-zero build sees it: float32 values below ``FLT_MIN`` are 0."""
+def flushed(p: Params, scales: bool = True) -> Params:
+    """``p`` as a flush-to-zero build reads it: float32 values below ``FLT_MIN`` are 0.
+
+    ``scales=False`` leaves the steps' scales alone (O(1)): :func:`rate` flushes them where
+    it reads them, in :func:`steps_table`.
+    """
     z = f32_ftz
-    return p._replace(
+    q = p._replace(
         lr=z(p.lr),
         power=z(p.power),
         scale=z(p.scale),
         gamma=z(p.gamma),
         lr_min=z(p.lr_min),
-        scales=tuple(z(s) for s in p.scales),
     )
+    if scales and any(0 < abs(s) < FLT_MIN for s in p.scales):
+        q = q._replace(scales=tuple(z(s) for s in p.scales))
+    return q  # the same scales tuple when none is flushed (the steps table is shared)
+
+
+class StepsTable(NamedTuple):
+    """The steps policy precomputed: ``rates[bisect_right(bounds, b)]`` is the rate at b.
+
+    ``bounds[i]`` is the running maximum of the steps (pjreddie: up to the first negative
+    step, which an unsigned ``b`` never reaches); ``rates[k]`` the rate after the first k
+    scales, multiplied in cfg order as darknet does.
+    """
+
+    bounds: Any  # array('q'), or a list for steps beyond int64
+    rates: Any  # array('d') of float32 (or double) values
+
+
+#: Steps tables by (id(steps), id(scales), lr bits, mode); entries keep their tuples alive.
+_TABLES: dict[tuple[int, int, bytes, int], tuple[Any, Any, StepsTable]] = {}
+_TABLES_MAX = 8
+
+
+def steps_table(p: Params, mode: int) -> StepsTable:
+    """The :class:`StepsTable` of ``p`` (computed once per steps/scales/lr/mode).
+
+    ``mode``: 0 double arithmetic, 1 float32, 2 float32 with flush-to-zero (the scales and
+    every product flushed). Cached by the identity of ``p.steps`` and ``p.scales``, so a
+    schedule's tables are built once however often :func:`rate` is called.
+    """
+    key = (id(p.steps), id(p.scales), struct.pack("<d", p.lr), mode * 3 + p.fork)
+    hit = _TABLES.get(key)
+    if hit is not None and hit[0] is p.steps and hit[1] is p.scales:
+        return hit[2]
+    table = _build_steps_table(p, mode)
+    if len(_TABLES) >= _TABLES_MAX:
+        _TABLES.clear()  # atomic: safe with threads; rebuilt on demand
+    _TABLES[key] = (p.steps, p.scales, table)
+    return table
+
+
+def _build_steps_table(p: Params, mode: int) -> StepsTable:
+    r = (_same, f32, f32_ftz)[mode]
+    pj = p.fork == FORK_PJREDDIE
+    bounds: list[int] = []
+    rates = [r(p.lr) if mode == 2 else p.lr]
+    top = 0
+    for s, sc in zip(p.steps, p.scales, strict=False):
+        if pj and s < 0:
+            break  # size_t b < 2**64 never reaches it, nor any step after it
+        top = max(top, s) if bounds else s
+        bounds.append(top)
+        if mode == 2 and abs(sc) < FTZ_LIMIT:
+            sc = math.copysign(0.0, sc)  # a subnormal scale is read as 0
+        rates.append(r(rates[-1] * sc))
+    try:
+        packed: Any = array("q", bounds)
+    except OverflowError:
+        packed = bounds
+    return StepsTable(packed, array("d", rates))
 
 
 def sgdr_start(cycle: int, mult: int, b: int) -> tuple[int, int]:
@@ -185,21 +271,24 @@ def sgdr_start(cycle: int, mult: int, b: int) -> tuple[int, int]:
 
 
 def rate(p: Params, b: int, exact: bool = True, flush: bool = False) -> float:
-    """darknet's ``get_current_rate()`` at integer batch ``b`` (``b >= 0``).
+    """darknet's ``get_current_rate()`` at integer batch ``b`` (``0 <= b < 2**64``).
 
     ``exact=True`` reproduces the fork's float32 arithmetic bit for bit; ``exact=False``
     evaluates the same formulas in double. ``flush`` (with ``exact``): a release build's
-    flush-to-zero, every float32 result below ``FLT_MIN`` is 0 (``p`` is flushed already).
+    flush-to-zero, every float32 result (:func:`f32_ftz`, hankai's ``powf`` included) and
+    every scale is flushed; the other inputs must be flushed already (:func:`flushed`).
+    The steps policy costs O(log len(steps)) (:func:`steps_table`, built once).
     """
     r = (f32_ftz if flush else f32) if exact else _same
     hk = p.fork == FORK_HANKAI and exact
+    pw = powf_ftz if flush else powf
     pj = p.fork == FORK_PJREDDIE
     lr = p.lr
     burn = p.burn_in % _U64 if pj else p.burn_in
     if b < burn:
         x = r(cdiv(r(float(b)), r(float(p.burn_in))))
         if hk:
-            return r(lr * powf(x, p.power))
+            return r(lr * pw(x, p.power))
         return r(lr * cpow(x, p.power))
     pol = p.policy
     if pol == CONSTANT:
@@ -211,18 +300,14 @@ def rate(p: Params, b: int, exact: bool = True, flush: bool = False) -> float:
             k = ctrunc_div(b, p.step)
         return r(lr * cpow(p.scale, float(k)))
     if pol == STEPS:
-        out = lr
-        for s, sc in zip(p.steps, p.scales, strict=False):
-            if (s % _U64 if pj else s) > b:
-                return out
-            out = r(out * sc)
-        return out
+        tab = steps_table(p, (2 if flush else 1) if exact else 0)
+        return float(tab.rates[bisect_right(tab.bounds, b)])
     if pol == EXP:
         return r(lr * cpow(p.gamma, float(b)))
     if pol == POLY:
         base = r(1.0 - r(cdiv(r(float(b)), r(float(p.max_batches)))))
         if hk:
-            return r(lr * powf(base, p.power))
+            return r(lr * pw(base, p.power))
         return r(lr * cpow(base, p.power))
     if pol == SIG:
         d = (b - p.step) % _U64 if pj else b - p.step

@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
 from torch.optim import Optimizer
 
-from cfgsched.schedule import NetSchedule, translation_for
-from cfgsched.translate.scheduler import (
-    DarknetScheduler,
-    resume_step,
-)
+from cfgsched.schedule import NetSchedule
+from cfgsched.translate.scheduler import DarknetScheduler
+from cfgsched.translation import Options, translate
 
-__all__ = ["DarknetLR", "translation_for"]
+__all__ = ["DarknetLR", "options_of"]
+
+
+def options_of(options: Options | None, option_kwargs: dict[str, Any]) -> Options:
+    """One :class:`Options` from ``options`` and keyword options (the keywords win).
+
+    Unknown keywords raise TypeError; invalid values ValueError (from :class:`Options`).
+    """
+    if options is not None and not isinstance(options, Options):
+        raise TypeError(f"options: expected Options, got {type(options).__name__}")
+    names = {f.name for f in dataclasses.fields(Options)}
+    unknown = sorted(set(option_kwargs) - names)
+    if unknown:
+        raise TypeError(f"unknown option(s): {', '.join(unknown)}")
+    base = Options() if options is None else options
+    return dataclasses.replace(base, **option_kwargs) if option_kwargs else base
 
 
 class DarknetLR(DarknetScheduler):
@@ -21,6 +35,11 @@ class DarknetLR(DarknetScheduler):
 
     Right after construction the optimizer holds darknet's LR for batch b = 1 (the first
     ``optimizer.step()``); after i calls of ``step()`` it holds the LR for b = i + 1.
+
+    The translation is one :class:`cfgsched.translation.Options` (``options``, or the same
+    names as keywords, which override it): ``exact``, ``flush`` (a release build's
+    flush-to-zero; None = the fork's default build), ``ngpus``, ``multigpu``,
+    ``images_per_step``, ``scratch``, ``ideal``, ``resume_iteration``, ``seed``.
 
     - Group multiplier = the group's initial lr / the cfg's ``learning_rate``. A group
       created with the cfg's learning_rate (as written, e.g. 0.0013, or its float32 value)
@@ -34,7 +53,9 @@ class DarknetLR(DarknetScheduler):
       (hankai does not scale), and ``multigpu="images"`` (b = (i + 1)·n, for DDP averaging
       over n·batch images) or ``"trace"`` (GPU 0's exact, non-monotonic batch sequence;
       ``scratch=True`` adds hankai's single-GPU burn-in phase).
-    - ``last_epoch=k`` resumes with k + 1 optimizer steps done; see :meth:`from_weights`.
+    - Resume: ``resume_iteration`` (darknet's iteration; see :meth:`from_weights`) starts at
+      the translation's first step after it; ``last_epoch=k`` (k + 1 optimizer steps done)
+      overrides it.
     - ``seed`` drives the ``random`` policy (darknet's own draws are not reproducible).
     """
 
@@ -42,25 +63,29 @@ class DarknetLR(DarknetScheduler):
         self,
         optimizer: Optimizer,
         schedule: NetSchedule,
+        options: Options | None = None,
         *,
-        exact: bool = True,
-        ngpus: int = 1,
-        multigpu: str = "images",
-        images_per_step: int | None = None,
-        scratch: bool = False,
-        seed: int = 0,
         last_epoch: int = -1,
+        **option_kwargs: Any,
     ) -> None:
-        translation = translation_for(
-            schedule,
-            exact=exact,
-            ngpus=ngpus,
-            multigpu=multigpu,
-            images_per_step=images_per_step,
-            scratch=scratch,
-            seed=seed,
-        )
+        self.options = options_of(options, option_kwargs)
+        translation = translate(schedule, self.options)
+        if last_epoch == -1 and translation.start > 0:
+            last_epoch = translation.start - 1
         super().__init__(optimizer, translation, last_epoch)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The scheduler state, plain data only (the options as their record)."""
+        state = super().state_dict()
+        state["options"] = self.options.to_record()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state from :meth:`state_dict` (the checkpoint's translation wins)."""
+        state = dict(state_dict)
+        if isinstance(state.get("options"), dict):
+            state["options"] = Options.from_record(state["options"])
+        super().load_state_dict(state)
 
     @classmethod
     def from_weights(
@@ -68,20 +93,21 @@ class DarknetLR(DarknetScheduler):
         optimizer: Optimizer,
         schedule: NetSchedule,
         weights_path: str | os.PathLike[str],
-        **kwargs: Any,
+        options: Options | None = None,
+        **option_kwargs: Any,
     ) -> DarknetLR:
         """A scheduler starting where darknet resumes ``weights_path`` under ``schedule``.
 
         darknet resumes at iteration ``seen // images_per_iteration`` (the current cfg's
-        batch × subdivisions); the next optimizer step is the one after those images.
+        batch × subdivisions): ``resume_iteration`` is set from the file's header.
         """
         from cfgsched.weights import read_weights_header
 
-        if "last_epoch" in kwargs:
-            raise TypeError("from_weights sets last_epoch from the weights file")
+        if "last_epoch" in option_kwargs or "resume_iteration" in option_kwargs:
+            raise TypeError("from_weights sets the resume point from the weights file")
+        opts = options_of(options, option_kwargs)
+        if opts.resume_iteration is not None:
+            raise ValueError("from_weights sets resume_iteration from the weights file")
         header = read_weights_header(weights_path, fork=schedule.fork)
-        iteration = header.iteration(schedule)
-        t = translation_for(schedule, **kwargs)
-        return cls(
-            optimizer, schedule, last_epoch=resume_step(t, iteration) - 1, **kwargs
-        )
+        opts = dataclasses.replace(opts, resume_iteration=header.iteration(schedule))
+        return cls(optimizer, schedule, opts)

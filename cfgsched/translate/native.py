@@ -27,6 +27,7 @@ construction, which folds steps <= 0 and the ``-gpus`` factor into the base LR),
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -47,8 +48,13 @@ from torch.optim.lr_scheduler import (
 from cfgsched.errors import NotExactError
 from cfgsched.kernel.formulas import FORK_PJREDDIE, f32, rate
 from cfgsched.schedule import NetSchedule, Policy
-from cfgsched.translate.darknet_lr import translation_for
-from cfgsched.translate.scheduler import Translation, f32_decimal
+from cfgsched.translate.darknet_lr import options_of
+from cfgsched.translate.scheduler import (
+    Translation,
+    f32_decimal,
+    record_step,
+)
+from cfgsched.translation import Options, translate
 
 __all__ = ["REL_TOL", "NativePart", "NativePlan", "native_plan", "native_scheduler"]
 
@@ -56,6 +62,9 @@ __all__ = ["REL_TOL", "NativePart", "NativePlan", "native_plan", "native_schedul
 REL_TOL = 1e-9
 #: Largest number of milestones a plan may hold (``step`` policy with a tiny ``step``).
 MAX_MILESTONES = 100_000
+#: Most torch schedulers in one chain (each ``step()`` steps them all): a steps policy
+#: with more distinct scales or rate changes than this is refused (use DarknetLR).
+MAX_PARTS = 64
 #: Most steps verified one by one (exp and poly change at every step; ~1 µs per step).
 MAX_DENSE_STEPS = 5_000_000
 
@@ -101,10 +110,7 @@ class NativePlan:
 
     def build(self, optimizer: Optimizer) -> LRScheduler:
         """The torch scheduler (a ``ChainedScheduler`` when there are several parts)."""
-        built = [p.build(optimizer) for p in self.parts]
-        if len(built) == 1:
-            return built[0]
-        return ChainedScheduler(built, optimizer=optimizer)
+        return _chain([p.build(optimizer) for p in self.parts], optimizer)
 
     def source(self) -> str:
         """Python source building the scheduler from a name ``optimizer``."""
@@ -116,6 +122,12 @@ class NativePlan:
             "torch.optim.lr_scheduler.ChainedScheduler(\n"
             f"    [\n        {inner},\n    ],\n    optimizer=optimizer,\n)"
         )
+
+
+def _chain(built: list[LRScheduler], optimizer: Optimizer) -> LRScheduler:
+    if len(built) == 1:
+        return built[0]
+    return ChainedScheduler(built, optimizer=optimizer)
 
 
 # ----------------------------------------------------------------------------- torch replay
@@ -276,10 +288,11 @@ def _steps_milestones(run: _Run, m0: int) -> list[tuple[int, float]]:
 
 
 def _grouped(pairs: list[tuple[int, float]]) -> list[NativePart]:
-    """One MultiStepLR per distinct gamma, in order of first use."""
+    """One MultiStepLR per distinct gamma other than 1 (x·1.0 = x), in order of first use."""
     order: dict[float, list[int]] = {}
     for e, g in pairs:
-        order.setdefault(g, []).append(e)
+        if g != 1.0:
+            order.setdefault(g, []).append(e)
     return [
         NativePart("MultiStepLR", {"milestones": ms, "gamma": g})
         for g, ms in order.items()
@@ -287,15 +300,42 @@ def _grouped(pairs: list[tuple[int, float]]) -> list[NativePart]:
 
 
 def _ratio_chain(run: _Run, epochs: list[int], lr0: float) -> list[NativePart]:
-    """One single-milestone MultiStepLR per change, gamma = ratio of darknet's values."""
-    parts = []
+    """One single-milestone MultiStepLR per change, gamma = ratio of darknet's values
+    (an epoch where darknet's value stays the same needs none)."""
+    parts: list[NativePart] = []
     prev = lr0
     for e in sorted(set(epochs)):
         cur = run.t.lr(e)
+        if cur == prev and parts:
+            continue
         gamma = cur / prev if prev != 0 and math.isfinite(prev) else 0.0
         parts.append(NativePart("MultiStepLR", {"milestones": [e], "gamma": gamma}))
         prev = cur
     return parts
+
+
+def _steps_candidates(
+    run: _Run, head: list[NativePart], m0: int
+) -> list[list[NativePart]]:
+    """MultiStepLRs per distinct scale (as float32, as decimals), then one per change;
+    candidates longer than :data:`MAX_PARTS` are left out (none left: NotExactError)."""
+    pairs = _steps_milestones(run, m0)
+    if not pairs:
+        return [head] if head else []
+    decimal = {g: f32_decimal(g) for g in {g for _, g in pairs}}
+    grouped = [_grouped(pairs), _grouped([(e, decimal[g]) for e, g in pairs])]
+    cands = [head + g for g in grouped if len(head) + len(g) <= MAX_PARTS]
+    epochs = sorted({e for e, _ in pairs})
+    chain = _ratio_chain(run, epochs, run.t.params.lr)
+    if len(head) + len(chain) <= MAX_PARTS:
+        cands.append(head + chain)
+    if not cands:
+        raise _fail(
+            run.batch(epochs[0]),
+            f"steps: {len(chain)} rate changes with {len(grouped[0])} distinct scales "
+            f"need more than {MAX_PARTS} chained torch schedulers (use DarknetLR)",
+        )
+    return cands
 
 
 def _candidates(run: _Run, start32: bool = False) -> list[list[NativePart]]:
@@ -337,11 +377,7 @@ def _candidates(run: _Run, start32: bool = False) -> list[list[NativePart]]:
     if pol == Policy.CONSTANT or (pol == Policy.EXP and p.gamma == 1.0):
         return [head + burn or constant]
     if pol == Policy.STEPS:
-        pairs = _steps_milestones(run, m0)
-        first = head + burn + _grouped(pairs)
-        decimal = head + burn + _grouped([(e, f32_decimal(g)) for e, g in pairs])
-        ratios = head + burn + _ratio_chain(run, [e for e, _ in pairs], p.lr)
-        return [first or constant, decimal or constant, ratios or constant]
+        return _steps_candidates(run, head + burn, m0) or [constant]
     if pol == Policy.STEP:
         if p.step <= 0:
             raise _fail(
@@ -517,13 +553,13 @@ def _why(
     return f"{got} ({kind}): torch's running product rounds differently from darknet"
 
 
-def _trace_refusal(schedule: NetSchedule, ngpus: int) -> NotExactError:
+def _trace_refusal(schedule: NetSchedule, options: Options) -> NotExactError:
     """GPU 0's batch sequence goes backwards (counter reset at syncs): no native form."""
     reason = (
         "multigpu='trace': GPU 0's darknet batch counter is not monotonic; "
         "torch schedulers only move forward"
     )
-    t = translation_for(schedule, ngpus=ngpus, multigpu="trace")
+    t = translate(schedule, options)
     prev = 0
     try:
         for i in range(min(100_000, max(schedule.max_batches, 1))):
@@ -538,31 +574,25 @@ def _trace_refusal(schedule: NetSchedule, ngpus: int) -> NotExactError:
 
 def native_plan(
     schedule: NetSchedule,
+    options: Options | None = None,
     *,
-    exact: bool = True,
-    ngpus: int = 1,
-    multigpu: str = "images",
-    images_per_step: int | None = None,
     horizon: int | None = None,
     group_lrs: Sequence[float] | None = None,
+    **option_kwargs: Any,
 ) -> NativePlan:
-    """The verified native composition for ``schedule`` (options as in ``DarknetLR``).
+    """The verified native composition for ``schedule`` under ``options`` (or the same
+    names as keywords: ``exact``, ``ngpus``, ``multigpu``, ``images_per_step``, ...).
 
     ``horizon`` is the last darknet batch that must match (default ``max_batches``);
     ``group_lrs`` are the initial lrs of the parameter groups to prove (default: the
     cfg's ``learning_rate``). Raises :class:`cfgsched.NotExactError` otherwise.
     """
-    if multigpu == "trace" and ngpus > 1:
-        raise _trace_refusal(schedule, ngpus)
-    if multigpu == "trace":
-        multigpu = "images"
-    t = translation_for(
-        schedule,
-        exact=exact,
-        ngpus=ngpus,
-        multigpu=multigpu,
-        images_per_step=images_per_step,
-    )
+    opts = options_of(options, option_kwargs)
+    if opts.multigpu == "trace":
+        if opts.ngpus > 1:
+            raise _trace_refusal(schedule, opts)
+        opts = dataclasses.replace(opts, multigpu="images", scratch=False)
+    t = translate(schedule, opts)
     if horizon is None:
         if schedule.max_batches < 1:
             raise NotExactError(
@@ -570,8 +600,11 @@ def native_plan(
                 "max_batches is 0: darknet trains no batch; pass horizon= to set the run",
             )
         horizon = schedule.max_batches
-    run = _Run(t, horizon)
-    lrs = tuple(group_lrs) if group_lrs else (t.cfg_lr,)
+    return _prove(t, _Run(t, horizon), tuple(group_lrs) if group_lrs else (t.cfg_lr,))
+
+
+def _prove(t: Translation, run: _Run, lrs: tuple[float, ...]) -> NativePlan:
+    """The first candidate composition that :func:`_verify` proves for every group lr."""
     cands = _candidates(run)
     if 0 < run.first(t.params.burn_in) and t.params.burn_in > 0:
         cands += _candidates(run, start32=True)
@@ -587,11 +620,11 @@ def native_plan(
     err: NotExactError | None = None
     for parts in cands:
         try:
-            _verify(parts, run, lrs, exact)
+            _verify(parts, run, lrs, t.exact)
         except NotExactError as e:
             err = err or e
             continue
-        return NativePlan(tuple(parts), horizon, run.steps, exact, lrs)
+        return NativePlan(tuple(parts), run.horizon, run.steps, t.exact, lrs)
     assert err is not None
     raise err
 
@@ -599,38 +632,33 @@ def native_plan(
 def native_scheduler(
     optimizer: Optimizer,
     schedule: NetSchedule,
+    options: Options | None = None,
     *,
-    exact: bool = True,
-    ngpus: int = 1,
-    multigpu: str = "images",
-    images_per_step: int | None = None,
     last_epoch: int = -1,
     horizon: int | None = None,
+    **option_kwargs: Any,
 ) -> LRScheduler:
     """torch built-in schedulers equal to darknet over the run, or :class:`NotExactError`.
 
     Same options and step convention as :class:`cfgsched.DarknetLR`: after construction
-    the optimizer holds the LR of the first ``optimizer.step()`` (darknet b = 1) and
-    ``last_epoch=k`` resumes with k + 1 steps done. "Equal" is defined in the module
-    docstring; ``horizon`` (default ``max_batches``) is the last darknet batch proven.
+    the optimizer holds the LR of the first ``optimizer.step()`` (darknet b = 1);
+    ``last_epoch=k`` resumes with k + 1 steps done (default: the options'
+    ``resume_iteration``, if any). "Equal" is defined in the module docstring;
+    ``horizon`` (default ``max_batches``) is the last darknet batch proven.
     """
+    opts = options_of(options, option_kwargs)
     groups = optimizer.param_groups
     for g in groups:
         if "initial_lr" in g:
             g["lr"] = g["initial_lr"]
     lrs = tuple(dict.fromkeys(float(g["lr"]) for g in groups))
-    plan = native_plan(
-        schedule,
-        exact=exact,
-        ngpus=ngpus,
-        multigpu=multigpu,
-        images_per_step=images_per_step,
-        horizon=horizon,
-        group_lrs=lrs,
-    )
-    sched = plan.build(optimizer)
+    plan = native_plan(schedule, opts, horizon=horizon, group_lrs=lrs)
+    parts = [p.build(optimizer) for p in plan.parts]
+    sched = _chain(parts, optimizer)
+    if last_epoch == -1 and opts.resume_iteration:
+        last_epoch = translate(schedule, opts).start - 1
     if last_epoch >= 0:
-        _fast_forward(sched, plan, last_epoch + 1)
+        _fast_forward(sched, parts, plan, last_epoch + 1)
     return sched
 
 
@@ -642,11 +670,13 @@ def _last(walk: Iterator[tuple[int, float]], default: float) -> float:
     return lr
 
 
-def _fast_forward(sched: LRScheduler, plan: NativePlan, epoch: int) -> None:
-    """Put ``sched`` in the state ``epoch`` ``step()`` calls from fresh would leave."""
+def _fast_forward(
+    sched: LRScheduler, parts: list[LRScheduler], plan: NativePlan, epoch: int
+) -> None:
+    """Put ``sched`` (chaining ``parts``) in the state ``epoch`` ``step()`` calls from
+    fresh would leave."""
     events = _events(plan.parts, epoch)
-    subs: list[Any] = list(getattr(sched, "_schedulers", [sched]))
-    per_part: list[list[float]] = [[] for _ in subs]
+    per_part: list[list[float]] = [[] for _ in parts]
     for g in sched.optimizer.param_groups:
         lr = _last(
             _walk(plan.parts, float(g["initial_lr"]), events), float(g["initial_lr"])
@@ -655,8 +685,9 @@ def _fast_forward(sched: LRScheduler, plan: NativePlan, epoch: int) -> None:
             lr = _last(_walk([part], lr, [epoch]), lr)
             per_part[k].append(lr)
         g["lr"] = lr
-    for sub, last in zip(subs, per_part, strict=True):
+    for sub, last in zip(parts, per_part, strict=True):
         sub.last_epoch = epoch
-        sub._step_count = epoch + 1
-        sub._last_lr = last
-    sched._last_lr = [g["lr"] for g in sched.optimizer.param_groups]
+        record_step(sub, last, epoch + 1)
+    if sched not in parts:
+        lrs = [g["lr"] for g in sched.optimizer.param_groups]
+        record_step(sched, lrs)

@@ -31,10 +31,33 @@ __all__ = [
     "Translation",
     "f32_decimal",
     "make_translation",
+    "record_step",
     "resume_step",
+    "torch_step_count",
     "translation_from_dict",
     "translation_to_dict",
 ]
+
+
+# torch compat: the only code that touches LRScheduler's private state. LRScheduler.step()
+# counts its calls in ``_step_count`` (for its call-order warnings) and keeps the lrs it set
+# in ``_last_lr`` (``get_last_lr()``); torch offers no public way to set either, which a
+# fast step() and a resumed native scheduler need (checked with torch 2.x).
+
+
+def torch_step_count(sched: LRScheduler) -> int:
+    """How many times ``sched.step()`` ran (construction counts one)."""
+    return int(getattr(sched, "_step_count", 0))
+
+
+def record_step(
+    sched: LRScheduler, last_lr: list[Any], step_count: int | None = None
+) -> None:
+    """Record what ``LRScheduler.step()`` records: the lrs it set and (unless None) the
+    call count."""
+    if step_count is not None:
+        sched._step_count = step_count
+    sched._last_lr = last_lr
 
 
 class DarknetScheduler(LRScheduler):
@@ -68,12 +91,12 @@ class DarknetScheduler(LRScheduler):
 
     def step(self, epoch: int | None = None) -> None:
         """Advance one optimizer step (``epoch``: deprecated torch form, jumps there)."""
-        if epoch is not None or self._step_count < 2:
+        count = torch_step_count(self)
+        if epoch is not None or count < 2:
             # torch's own path: the order-of-calls warnings and the deprecated epoch jump
             super().step(epoch)
             return
         # Same effect as LRScheduler.step() without its per-call bookkeeping objects.
-        self._step_count += 1
         self.last_epoch += 1
         r = self.translation.lr(self.last_epoch)
         last: list[float | Tensor] = []
@@ -86,7 +109,7 @@ class DarknetScheduler(LRScheduler):
             else:
                 group["lr"] = value
                 last.append(value)
-        self._last_lr = last
+        record_step(self, last, count + 1)
 
     def _get_closed_form_lr(self) -> list[float | Tensor]:
         return self.get_lr()

@@ -162,6 +162,73 @@ def bench_step(repeats: int, n_steps: int) -> list[Figure]:
     ]
 
 
+def many_steps(n: int) -> Any:
+    """A steps schedule with ``n`` steps (1 .. n, scale 0.99999 each; burn-in 1000)."""
+    import cfgsched
+
+    return cfgsched.NetSchedule(fork="alexeyab").with_values(
+        policy=cfgsched.Policy.STEPS,
+        learning_rate=0.001,
+        burn_in=1000,
+        max_batches=max(n, 400_000),
+        steps=tuple(range(1, n + 1)),
+        scales=(0.99999,) * n,
+    )
+
+
+def bench_steps_scaling(repeats: int, n_big: int, n_steps: int) -> list[Figure]:
+    """Per-step cost of ``DarknetLR.step()`` and per-value cost of ``darknet_lr`` late in
+    a run, on an ``n_big``-step schedule vs a 4-step one (O(log steps) per batch)."""
+    import warnings
+
+    import numpy as np
+    import torch
+
+    import cfgsched
+
+    big, small = many_steps(n_big), many_steps(4)
+    at = int(n_big * 0.9975)  # b ≈ 399,000 of 400,000
+
+    def stepping(sched: Any) -> Callable[[], object]:
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.001)
+        s = cfgsched.DarknetLR(opt, sched, last_epoch=at - 2)
+
+        def run() -> None:
+            for _ in range(n_steps):
+                s.step()
+
+        return run
+
+    b = np.arange(at - n_steps, at + n_steps, dtype=np.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_big, run_small = stepping(big), stepping(small)
+        t_big = median_time(run_big, repeats) / n_steps
+        t_small = median_time(run_small, repeats) / n_steps
+    v_big = median_time(lambda: cfgsched.darknet_lr(big, b), repeats) / b.size
+    v_small = median_time(lambda: cfgsched.darknet_lr(small, b), repeats) / b.size
+    return [
+        Figure(
+            "steps_scaling_step",
+            f"`DarknetLR.step()` at b≈{at:,}: {n_big:,} steps vs 4 steps, per step",
+            f"{t_big * 1e6:.2f} µs/step",
+            f"{t_small * 1e6:.2f} µs/step",
+            t_big / t_small,
+            "≤ 3",
+            t_big / t_small <= 3,
+        ),
+        Figure(
+            "steps_scaling_oracle",
+            f"`darknet_lr` near b≈{at:,}: {n_big:,} steps vs 4 steps, per value",
+            f"{v_big * 1e9:.0f} ns/value",
+            f"{v_small * 1e9:.0f} ns/value",
+            v_big / v_small,
+            "≤ 3",
+            v_big / v_small <= 3,
+        ),
+    ]
+
+
 def bench_diff(repeats: int, quick: bool) -> list[Figure]:
     """Exhaustive ``diff`` of yolov4 vs bare ``LambdaLR`` stepping for the same count."""
     import warnings
@@ -315,6 +382,9 @@ def main(argv: list[str] | None = None) -> int:
         1 if q else 5, 20_000 if q else 10_000_000, 2_000 if q else 100_000
     )
     figures += bench_step(1 if q else 5, 2_000 if q else 50_000)
+    figures += bench_steps_scaling(
+        1 if q else 5, 2_000 if q else 400_000, 500 if q else 5_000
+    )
     figures += bench_diff(1 if q else 3, q)
     figures += bench_plot(1 if q else 3, 50_000 if q else 10_000_000, 10_000)
     meta = {
