@@ -683,3 +683,35 @@ def test_readme_quickstart_in_an_isolated_interpreter(tmp_path: Path) -> None:
     assert float_to_bits(out["lr"]) == float_to_bits(float(darknet_lr(schedule, 2)))
     assert out["lr_at"] == float(darknet_lr(schedule, 1000))
     assert out["momentum"] == schedule.momentum
+
+
+def test_generated_flush_rounds_at_the_hardware_edge() -> None:
+    """The module's flushing f32 agrees with the kernel's x86 rule right at FLT_MIN
+    (tininess after rounding to 24 bits), not only far below it."""
+    from cfgsched.kernel.formulas import FLT_MIN, f32_ftz
+    from cfgsched.translation import Options
+    from tests.modules import load
+
+    s = cfgsched.parse(
+        "[net]\nwidth=8\nheight=8\nchannels=3\npolicy=exp\ngamma=0.99\n"
+        "learning_rate=0.001\nmax_batches=10000\n[convolutional]\n"
+    )
+    mod = load(generate(s, Options(flush=True)), "flush_edge")
+    edge = [
+        FLT_MIN,
+        FLT_MIN - 2.0**-150,
+        FLT_MIN - 2.0**-151,
+        FLT_MIN - 2.0**-152,
+        FLT_MIN - 2.0**-149,
+        2.0**-140,
+        -(FLT_MIN - 2.0**-152),
+        3e-39,
+        1.0,
+    ]
+    for x in edge:
+        assert mod.f32(x) == f32_ftz(x) and math.copysign(
+            1, mod.f32(x)
+        ) == math.copysign(1, f32_ftz(x)), x
+    assert (
+        f32_ftz(FLT_MIN - 2.0**-150) == 0.0 and f32_ftz(FLT_MIN - 2.0**-152) == FLT_MIN
+    )

@@ -39,9 +39,11 @@ _F32 = '''def f32(x: float) -> float:
     return ctypes.c_float(x).value'''
 
 _F32_FTZ = '''def f32(x: float) -> float:
-    """x rounded to float32; a -Ofast build flushes results below 2**-126 to zero."""
-    y = ctypes.c_float(x).value
-    return math.copysign(0.0, y) if abs(y) < 2.0**-126 else y'''
+    """x rounded to float32; a -Ofast build flushes to zero what would round below
+    2**-126 (x86 checks after rounding to 24 bits: below 2**-126 - 2**-151)."""
+    if abs(x) < 2.0**-126 - 2.0**-151:
+        return math.copysign(0.0, x)
+    return ctypes.c_float(x).value'''
 
 _C_POW = '''def c_pow(x: float, y: float) -> float:
     """C's pow(): inf or NaN where Python's ** raises or gives a complex number."""
@@ -329,7 +331,8 @@ def _power(c: LrCode, t: Translation, base: str, safe: bool) -> str:
     if t.exact and t.params.fork == k.FORK_HANKAI:
         if "powf" not in c.libm:
             c.libm.append("powf")
-        return f"LIBM.powf({base}, POWER)"
+        powf = f"LIBM.powf({base}, POWER)"
+        return f"f32({powf})" if flush_matters(t) else powf  # -Ofast flushes powf too
     if not safe:
         c.helper(_C_POW)
         return f"c_pow({base}, POWER)"
