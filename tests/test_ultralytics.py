@@ -150,9 +150,16 @@ def test_a_batch_that_does_not_divide_the_step_is_refused(tmp_path: Path) -> Non
     """batch 3 with nbs 4: Ultralytics would step every 3 images; attach() stops it."""
     assert PYTHON is not None
     module, _ = convert(tmp_path)
+    args = ["--images", "6", "--batch", "3", "--epochs", "1"]
     proc = subprocess.run(
-        [PYTHON, str(DRIVER), str(module), str(tmp_path), str(tmp_path / "o.json")]
-        + ["--images", "6", "--batch", "3", "--epochs", "1"],
+        [
+            PYTHON,
+            str(DRIVER),
+            str(module),
+            str(tmp_path),
+            str(tmp_path / "o.json"),
+            *args,
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,

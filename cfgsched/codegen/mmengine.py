@@ -133,7 +133,7 @@ def mmengine_module(schedule: NetSchedule, options: Options) -> str:
         same = "f32(base) == LEARNING_RATE" if code.exact else "base == LEARNING_RATE"
         ret = _RET_RATIO.format(same=same)
     cls = _CLASS.format(start="RESUME_STEP + " if t.start else "", ret=ret)
-    wrapper = call("optim_wrapper = dict", _wrapper_args(schedule), 0)
+    wrapper = "\n".join(_wrapper(schedule))
     blocks = [
         source.dict_source("CFGSCHED", record(schedule, options, "mmengine", "class")),
         *code.blocks(),
@@ -170,9 +170,11 @@ def _lr_at(code: LrCode) -> str:
     return "\n".join(head + code.body)
 
 
-def _wrapper_args(schedule: NetSchedule, show: Callable[[str], str] = str) -> list[str]:
-    """``optim_wrapper = dict(...)``'s arguments: darknet's optimizer and decay rule;
-    ``show`` turns a constant's name into the text written for it."""
+def _wrapper(
+    schedule: NetSchedule, indent: int = 0, show: Callable[[str], str] = str
+) -> list[str]:
+    """``optim_wrapper = dict(...)``: darknet's optimizer and decay rule; ``show`` turns
+    a constant's name into the text written for it."""
     if schedule.adam:
         opt = ["type=" + text("Adam"), f"lr={show('LEARNING_RATE')}"]
         opt += [f"betas=({show('B1')}, {show('B2')})", f"eps={show('EPS')}"]
@@ -180,10 +182,13 @@ def _wrapper_args(schedule: NetSchedule, show: Callable[[str], str] = str) -> li
         opt = ["type=" + text("SGD"), f"lr={show('LEARNING_RATE')}"]
         opt.append(f"momentum={show('MOMENTUM')}")
     opt.append(f"weight_decay={show('DECAY')}")
+    pad = " " * indent
     return [
-        "type=" + text("OptimWrapper"),
-        f"optimizer=dict({', '.join(opt)})",
-        "paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0)",
+        f"{pad}optim_wrapper = dict(",
+        f"{pad}    type={text('OptimWrapper')},",
+        *call("optimizer=dict", opt, indent + 4, ",").splitlines(),
+        f"{pad}    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),",
+        f"{pad})",
     ]
 
 
@@ -231,11 +236,10 @@ def _config_example(schedule: NetSchedule, t: Translation, code: LrCode) -> list
         value = values[name]
         return num(f32_decimal(value) if code.exact else value)
 
-    args = _wrapper_args(schedule, show)
     return [
         '    custom_imports = dict(imports=["darknet_lr"], allow_failed_imports=False)',
         '    param_scheduler = [dict(type="DarknetParamScheduler", by_epoch=False)]',
-        *call("optim_wrapper = dict", args, 4).splitlines(),
+        *_wrapper(schedule, 4, show),
     ]
 
 

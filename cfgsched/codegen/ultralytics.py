@@ -108,7 +108,7 @@ _CLASS = '''class DarknetSteps:
 
     @staticmethod
     def before_step(optimizer: Any, args: Any, kwargs: Any) -> None:
-        """A torch step pre-hook: each group gets the LR of the optimizer's next step."""
+        """A torch step pre-hook: each group gets the LR of the coming step."""
         step = optimizer.param_groups[0][COUNTER]
         lr = {lr}
         for group in optimizer.param_groups:
