@@ -418,3 +418,16 @@ def test_bad_render_arguments() -> None:
         with pytest.raises(CodegenError):
             render(schedule, **kw)  # type: ignore[arg-type]
     assert np.isfinite(float(cfgsched.darknet_lr(schedule, 1)))
+
+
+def test_framework_benchmarks_run_quick() -> None:
+    """tests/benchmarks/frameworks.py keeps working (quick sizes; figures not checked)."""
+    from tests.benchmarks.frameworks import bench_frameworks
+
+    rows = bench_frameworks(quick=True)
+    assert [r.name for r in rows] == [
+        "mmengine_step",
+        "ultralytics_step",
+        "ultralytics_hooked_step",
+    ]
+    assert all(r.ratio > 0 for r in rows)

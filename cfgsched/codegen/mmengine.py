@@ -78,6 +78,7 @@ class DarknetParamScheduler(_ParamScheduler):
                 group.setdefault("initial_lr", group["lr"])
         self.updates = {start}last_step + 1  # optimizer updates done
         self.counted = -1  # the optimizer's _global_step when step() last looked
+        self.ratios: list[float] = []  # each group's initial lr / LEARNING_RATE
         super().__init__(optimizer, "lr", begin, end, last_step, by_epoch, verbose)
 
     def step(self) -> None:
@@ -87,8 +88,10 @@ class DarknetParamScheduler(_ParamScheduler):
         super().step()
 
     def _get_value(self) -> list[float]:
+        if not self.ratios:
+{ratios}
         lr = lr_at(self.updates)
-{ret}
+        return [lr * ratio for ratio in self.ratios]
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Resume the count (this run's optimizer counts from -1) and set its LR."""
@@ -99,13 +102,13 @@ class DarknetParamScheduler(_ParamScheduler):
         for group, lr in zip(groups, self._last_value, strict=True):
             group["lr"] = lr'''
 
-_RET_RATIO = """        return [
-            lr if {same} else lr * (base / LEARNING_RATE)
-            for base in self.base_values
-        ]"""
+_RATIOS = """            self.ratios = [
+                1.0 if {same} else base / LEARNING_RATE
+                for base in self.base_values
+            ]"""
 
-_RET_SAME = (
-    "        return [lr] * len(self.base_values)  # no ratio to LEARNING_RATE exists"
+_RATIOS_ONE = (
+    "            self.ratios = [1.0] * len(self.base_values)  # LEARNING_RATE has none"
 )
 
 _CONFIG = """#: The config's param_scheduler (by_epoch=False: the Runner reads it for its end).
@@ -128,11 +131,11 @@ def mmengine_module(schedule: NetSchedule, options: Options) -> str:
     update_constants(code, schedule, optimizer=True)
     lr = t.cfg_lr
     if lr == 0 or not math.isfinite(lr):
-        ret = _RET_SAME
+        ratios = _RATIOS_ONE
     else:
         same = "f32(base) == LEARNING_RATE" if code.exact else "base == LEARNING_RATE"
-        ret = _RET_RATIO.format(same=same)
-    cls = _CLASS.format(start="RESUME_STEP + " if t.start else "", ret=ret)
+        ratios = _RATIOS.format(same=same)
+    cls = _CLASS.format(start="RESUME_STEP + " if t.start else "", ratios=ratios)
     wrapper = "\n".join(_wrapper(schedule))
     blocks = [
         source.dict_source("CFGSCHED", record(schedule, options, "mmengine", "class")),
