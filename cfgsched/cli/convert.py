@@ -136,6 +136,10 @@ def convert(
     Writes a standalone Python module (imports only torch and the standard library)
     defining build_scheduler(optimizer, last_epoch=-1), lr_at(step), the cfg's
     LEARNING_RATE and MOMENTUM and, with --with-optimizer, build_optimizer(model).
+    --format ultralytics writes attach(model) and TRAIN_ARGS for an Ultralytics YOLO
+    run, --format mmengine a module registering DarknetParamScheduler for an MMEngine
+    (MMDetection) config; both exact. --format ultralytics-hyp and --format mmengine
+    --style native fit the framework's own schedule instead (approximations).
     """
     from cfgsched.codegen import CodegenError, render
     from cfgsched.errors import NotExactError

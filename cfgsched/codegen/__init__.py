@@ -36,6 +36,8 @@ __all__ = [
 
 STYLES = ("class", "native")
 FORMATS = ("python", "lightning", "json", "ultralytics", "ultralytics-hyp", "mmengine")
+#: Longest run (optimizer steps, and darknet batches) an approximation is fitted over.
+MAX_FIT_STEPS = 10_000_000
 #: Formats whose optimizer a summed loss changes (``loss_reduction="sum"``).
 SUMMED_FORMATS = ("python", "lightning", "ultralytics")
 
@@ -203,6 +205,15 @@ def _approximation(
     """The fitted configuration and its report (ValueError where none exists)."""
     from cfgsched.translate import approx
 
+    t = translate(schedule, options)
+    if t.params.max_batches <= 0:
+        raise CodegenError("max_batches is 0: no run to fit an approximation over")
+    steps = t.params.max_batches * t.images_per_iteration // t.images_per_step
+    if max(steps, t.params.max_batches) > MAX_FIT_STEPS:
+        raise CodegenError(
+            f"max_batches={t.params.max_batches}: a run of {steps:,} optimizer steps is "
+            f"too long to fit (at most {MAX_FIT_STEPS:,})"
+        )
     if fmt == "mmengine":
         from cfgsched.codegen.mmengine import native_config
 
