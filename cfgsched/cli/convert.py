@@ -1,10 +1,16 @@
-"""``cfgsched convert``: a cfg's schedule as a standalone PyTorch module (or Lightning, JSON)."""
+"""``cfgsched convert``: a cfg's schedule as a standalone PyTorch module (or Lightning,
+JSON, Ultralytics, MMEngine), or a framework's own schedule fitted to it."""
 
 from __future__ import annotations
 
 import click
 
 from cfgsched.cli import kit as clikit
+
+#: --format choices (cfgsched.codegen.FORMATS, kept here so --help imports no codegen).
+FORMATS = ("python", "lightning", "json", "ultralytics", "ultralytics-hyp", "mmengine")
+#: Formats whose optimizer --loss-reduction sum changes (cfgsched.codegen.SUMMED_FORMATS).
+SUMMED_FORMATS = ("python", "lightning", "ultralytics")
 
 
 @click.command(
@@ -21,6 +27,12 @@ Examples:
   cfgsched convert steps.cfg --style native   # torch built-ins, only when exact
   cfgsched convert yolov4.cfg --format json
   cfgsched convert yolov4.cfg -o m.py && cfgsched diff yolov4.cfg --module m.py
+  cfgsched convert yolov4.cfg --with-optimizer --loss-reduction sum -o m.py
+  cfgsched convert yolov4.cfg --format ultralytics -o darknet_lr.py
+  cfgsched convert yolov4.cfg --format mmengine -o darknet_lr.py
+  cfgsched convert yolov4.cfg --format mmengine --style native     # fitted
+  cfgsched convert yolov4.cfg --format ultralytics-hyp --images 5000 \\
+      --torch-batch 16 --accumulate 4 -o hyp.yaml                   # fitted
 
 \b
 Then, in your training script:
@@ -40,8 +52,13 @@ that mapping and the base rate. The module records them in CFGSCHED, so
 cfgsched diff CFG --module FILE checks it without repeating them.
 
 \b
+--format ultralytics-hyp and --format mmengine --style native are
+approximations: their measured error (max and mean relative LR error,
+worst step) goes to stderr and into the output.
+
+\b
 Exit status: 0 written, 1 no exact native form (--style native),
-2 bad cfg, weights file or option (one line on stderr).""",
+2 bad cfg, weights file or option, or no approximation (one line).""",
 )
 @click.argument("cfg", metavar="CFG")
 @click.option(
@@ -59,21 +76,45 @@ Exit status: 0 written, 1 no exact native form (--style native),
     type=click.Choice(["class", "native"]),
     default="class",
     show_default=True,
-    help="Closed-form class, or torch built-ins (only when proven exact).",
+    help="Closed-form class, or torch built-ins (only when proven exact); with "
+    "--format mmengine: MMEngine's built-ins fitted (an approximation).",
 )
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["python", "lightning", "json"]),
+    type=click.Choice(FORMATS),
     default="python",
     show_default=True,
     help="A standalone Python module, the same with configure_optimizers for "
-    "Lightning, or the schedule and translation as JSON.",
+    "Lightning, the schedule and translation as JSON, a module with attach(model) and "
+    "TRAIN_ARGS for Ultralytics, Ultralytics hyperparameters fitted to the schedule "
+    "(YAML), or a module registering DarknetParamScheduler for MMEngine.",
 )
 @click.option(
     "--with-optimizer",
     is_flag=True,
     help="Also define build_optimizer(model): darknet's SGD (or Adam) and decay rule.",
+)
+@click.option(
+    "--loss-reduction",
+    type=click.Choice(["mean", "sum"]),
+    default="mean",
+    show_default=True,
+    help="How your loss reduces over a step's images. sum: SGD's LR / N and weight "
+    "decay x N (build_optimizer; Ultralytics' LOSS_SCALE), darknet's update.",
+)
+@click.option(
+    "--summed-images",
+    type=click.IntRange(1, 1 << 30),
+    metavar="N",
+    help="With --loss-reduction sum: the images the loss sums over [default: "
+    "--torch-batch x --accumulate, else the cfg's batch; Ultralytics: its nbs].",
+)
+@click.option(
+    "--images",
+    type=click.IntRange(1, 1 << 40),
+    metavar="N",
+    help="With --format ultralytics-hyp: images in your training set.",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @clikit.one_line_errors
@@ -85,6 +126,9 @@ def convert(
     style: str,
     fmt: str,
     with_optimizer: bool,
+    loss_reduction: str,
+    summed_images: int | None,
+    images: int | None,
     force: bool,
 ) -> None:
     """Translate CFG's learning-rate schedule into an exactly equivalent PyTorch scheduler.
@@ -92,8 +136,12 @@ def convert(
     Writes a standalone Python module (imports only torch and the standard library)
     defining build_scheduler(optimizer, last_epoch=-1), lr_at(step), the cfg's
     LEARNING_RATE and MOMENTUM and, with --with-optimizer, build_optimizer(model).
+    --format ultralytics writes attach(model) and TRAIN_ARGS for an Ultralytics YOLO
+    run, --format mmengine a module registering DarknetParamScheduler for an MMEngine
+    (MMDetection) config; both exact. --format ultralytics-hyp and --format mmengine
+    --style native fit the framework's own schedule instead (approximations).
     """
-    from cfgsched.codegen import CodegenError, generate
+    from cfgsched.codegen import CodegenError, render
     from cfgsched.errors import NotExactError
     from cfgsched.reader.parser import parse
 
@@ -101,7 +149,13 @@ def convert(
     schedule = parse(text, fork=fork, source=source)
     for w in schedule.warnings:
         click.echo(f"warning: {w.format(source)}", err=True)
+    batch = _check_choices(
+        fmt, style, with_optimizer, translation, loss_reduction, summed_images, images
+    )
     options = translation.options(schedule)
+    if summed_images is None and loss_reduction == "sum" and fmt != "ultralytics":
+        if translation.torch_batch is not None:
+            summed_images = translation.torch_batch * (translation.accumulate or 1)
     if options.ideal and fork == "hankai":
         click.echo(
             "warning: hankai does not multiply learning_rate by the GPU count: "
@@ -116,8 +170,16 @@ def convert(
             err=True,
         )
     try:
-        out = generate(
-            schedule, options, style=style, fmt=fmt, with_optimizer=with_optimizer
+        out = render(
+            schedule,
+            options,
+            style=style,
+            fmt=fmt,
+            with_optimizer=with_optimizer,
+            loss_reduction=loss_reduction,
+            summed_images=summed_images,
+            images=images,
+            batch=batch,
         )
     except NotExactError as exc:
         click.echo(
@@ -126,5 +188,49 @@ def convert(
         raise SystemExit(1) from None
     except CodegenError as exc:
         raise clikit.fail(f"{source}: {exc}") from None
+    for line in out.report:
+        click.echo(line, err=True)
     with clikit.atomic_output(output, force=force) as fh:
-        fh.write(out)
+        fh.write(out.text)
+
+
+def _check_choices(
+    fmt: str,
+    style: str,
+    with_optimizer: bool,
+    translation: clikit.TranslationArgs,
+    loss_reduction: str,
+    summed_images: int | None,
+    images: int | None,
+) -> int | None:
+    """One-line errors for options the format does not take; Ultralytics' batch for
+    --format ultralytics-hyp (--torch-batch x --world-size)."""
+    if fmt == "ultralytics" and style == "native":
+        raise clikit.fail(
+            "--format ultralytics has no --style native: --format ultralytics-hyp "
+            "fits Ultralytics' own schedule (an approximation)"
+        )
+    if summed_images is not None and loss_reduction != "sum":
+        raise clikit.fail("--summed-images needs --loss-reduction sum")
+    if loss_reduction == "sum" and fmt not in SUMMED_FORMATS:
+        raise clikit.fail(
+            f"--loss-reduction sum applies to --format {', '.join(SUMMED_FORMATS)}"
+        )
+    if loss_reduction == "sum" and fmt == "python" and not with_optimizer:
+        raise clikit.fail(
+            "--loss-reduction sum changes build_optimizer: add --with-optimizer"
+        )
+    if fmt != "ultralytics-hyp":
+        if images is not None:
+            raise clikit.fail("--images applies to --format ultralytics-hyp only")
+        return None
+    if images is None:
+        raise clikit.fail(
+            "--format ultralytics-hyp needs --images N (the images in your training set)"
+        )
+    if translation.torch_batch is None:
+        raise clikit.fail(
+            "--format ultralytics-hyp needs --torch-batch B (Ultralytics' batch; "
+            "--accumulate A makes nbs = B x A)"
+        )
+    return translation.torch_batch * (translation.world_size or 1)

@@ -1,22 +1,26 @@
 """Standalone code from a schedule: what ``cfgsched convert`` writes.
 
-One emitter per output format (:mod:`cfgsched.codegen.python` for the Python and
-Lightning modules, :mod:`cfgsched.codegen.json_doc` for JSON), darknet's formula per policy
-in :mod:`cfgsched.codegen.formulas`. A generated module holds only what its cfg, fork,
-policy and translation need, written out for a reader; it does not share code with the
-library (the golden tests keep the two equal). Rule: no string from the cfg reaches the
-source; only numbers (float32 values as ``f32(<shortest decimal>)``, exact), names and
-text of cfgsched's own, and the cfg file name reduced to ``[A-Za-z0-9._-]``.
+One emitter per output format: :mod:`cfgsched.codegen.python` (the Python and Lightning
+modules), :mod:`cfgsched.codegen.json_doc` (JSON), :mod:`cfgsched.codegen.ultralytics`
+(the exact Ultralytics module and the fitted hyp YAML), :mod:`cfgsched.codegen.mmengine`
+(the exact MMEngine scheduler module and the fitted built-ins); darknet's formula per
+policy in :mod:`cfgsched.codegen.formulas`. A generated module holds only what its cfg,
+fork, policy and translation need, written out for a reader; it does not share code with
+the library (the golden tests keep the two equal). Rule: no string from the cfg reaches
+the source; only numbers (float32 values as ``f32(<shortest decimal>)``, exact), names
+and text of cfgsched's own, and the cfg file name reduced to ``[A-Za-z0-9._-]``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from cfgsched.codegen.json_doc import JSON_SCHEMA, json_document
 from cfgsched.codegen.python import MODULE_SCHEMA, python_module
 from cfgsched.codegen.source import CodegenError, safe_name
 from cfgsched.errors import NotExactError
 from cfgsched.schedule import NetSchedule
-from cfgsched.translation import Options
+from cfgsched.translation import Options, translate
 
 __all__ = [
     "FORMATS",
@@ -24,12 +28,26 @@ __all__ = [
     "MODULE_SCHEMA",
     "STYLES",
     "CodegenError",
+    "Generated",
     "generate",
+    "render",
     "safe_name",
 ]
 
 STYLES = ("class", "native")
-FORMATS = ("python", "lightning", "json")
+FORMATS = ("python", "lightning", "json", "ultralytics", "ultralytics-hyp", "mmengine")
+#: Longest run (optimizer steps, and darknet batches) an approximation is fitted over.
+MAX_FIT_STEPS = 10_000_000
+#: Formats whose optimizer a summed loss changes (``loss_reduction="sum"``).
+SUMMED_FORMATS = ("python", "lightning", "ultralytics")
+
+
+@dataclass(frozen=True)
+class Generated:
+    """The text to write and, for an approximation, the lines of its measured error."""
+
+    text: str
+    report: tuple[str, ...] = ()
 
 
 def generate(
@@ -39,29 +57,173 @@ def generate(
     style: str = "class",
     fmt: str = "python",
     with_optimizer: bool = False,
+    loss_reduction: str = "mean",
+    summed_images: int | None = None,
+    images: int | None = None,
+    batch: int | None = None,
 ) -> str:
-    """The text of a standalone module (``fmt="python"``/``"lightning"``) or a JSON document
-    for ``schedule`` translated by ``options`` (default :class:`Options`).
+    """The text :func:`render` gives (see there)."""
+    return render(
+        schedule,
+        options,
+        style=style,
+        fmt=fmt,
+        with_optimizer=with_optimizer,
+        loss_reduction=loss_reduction,
+        summed_images=summed_images,
+        images=images,
+        batch=batch,
+    ).text
 
-    ``style="native"`` builds the scheduler from torch built-ins and raises
-    :class:`cfgsched.NotExactError` when none is exact. The Lightning format always
-    includes ``build_optimizer``. Raises :class:`CodegenError` for a bad style or format.
+
+def render(
+    schedule: NetSchedule,
+    options: Options | None = None,
+    *,
+    style: str = "class",
+    fmt: str = "python",
+    with_optimizer: bool = False,
+    loss_reduction: str = "mean",
+    summed_images: int | None = None,
+    images: int | None = None,
+    batch: int | None = None,
+) -> Generated:
+    """A standalone module, JSON document or hyp YAML for ``schedule`` translated by
+    ``options`` (default :class:`Options`).
+
+    ``fmt``: "python", "lightning" (adds ``configure_optimizers``), "json",
+    "ultralytics" (exact: ``attach(model)``, ``TRAIN_ARGS``), "ultralytics-hyp"
+    (Ultralytics' own schedule fitted for a dataset of ``images`` images trained with
+    ``batch`` images per batch), "mmengine" (exact: ``DarknetParamScheduler``;
+    ``style="native"``: MMEngine's built-ins fitted). ``style="native"`` for python,
+    lightning and json builds torch built-ins and raises :class:`cfgsched.NotExactError`
+    when none is exact. ``loss_reduction="sum"``: the loss is summed over
+    ``summed_images`` images per optimizer step (default: the cfg's batch; Ultralytics:
+    the images per step), and build_optimizer (``with_optimizer``) or Ultralytics'
+    ``LOSS_SCALE`` keep darknet's update. Raises :class:`CodegenError` for a bad choice
+    or when no approximation exists.
     """
-    if style not in STYLES:
-        raise CodegenError(f"style must be one of {STYLES}, got {style!r}")
-    if fmt not in FORMATS:
-        raise CodegenError(f"format must be one of {FORMATS}, got {fmt!r}")
-    if options is None:
-        options = Options()
-    if not isinstance(options, Options):
-        raise CodegenError(f"options must be an Options, got {type(options).__name__}")
+    options = _check(schedule, options, style, fmt)
+    summed = _summed(schedule, options, fmt, loss_reduction, summed_images)
+    if (images is not None or batch is not None) and fmt != "ultralytics-hyp":
+        raise CodegenError("images and batch apply to format ultralytics-hyp only")
     try:
-        if fmt == "json":
-            return json_document(schedule, options, style=style)
-        return python_module(
-            schedule, options, style=style, fmt=fmt, with_optimizer=with_optimizer
-        )
+        if fmt == "ultralytics-hyp" or (fmt == "mmengine" and style == "native"):
+            return _approximation(schedule, options, fmt, images, batch)
+        return Generated(_exact(schedule, options, style, fmt, with_optimizer, summed))
     except ValueError as exc:
         if isinstance(exc, NotExactError | CodegenError):
             raise
         raise CodegenError(str(exc)) from None
+
+
+def _check(
+    schedule: NetSchedule, options: Options | None, style: str, fmt: str
+) -> Options:
+    if style not in STYLES:
+        raise CodegenError(f"style must be one of {STYLES}, got {style!r}")
+    if fmt not in FORMATS:
+        raise CodegenError(f"format must be one of {FORMATS}, got {fmt!r}")
+    if fmt == "ultralytics" and style == "native":
+        raise CodegenError(
+            "format ultralytics has no native style: format ultralytics-hyp fits "
+            "Ultralytics' own schedule (an approximation)"
+        )
+    if options is None:
+        options = Options()
+    if not isinstance(options, Options):
+        raise CodegenError(f"options must be an Options, got {type(options).__name__}")
+    return options
+
+
+def _summed(
+    schedule: NetSchedule,
+    options: Options,
+    fmt: str,
+    loss_reduction: str,
+    summed_images: int | None,
+) -> int | None:
+    """The images a summed loss covers (None: the loss is a mean)."""
+    if loss_reduction not in ("mean", "sum"):
+        raise CodegenError(
+            f"loss reduction must be mean or sum, got {loss_reduction!r}"
+        )
+    if loss_reduction == "mean":
+        if summed_images is not None:
+            raise CodegenError("summed images apply to a summed loss only")
+        return None
+    if fmt not in SUMMED_FORMATS:
+        raise CodegenError(
+            f"a summed loss applies to formats {', '.join(SUMMED_FORMATS)}, not {fmt}"
+        )
+    if summed_images is None:
+        if fmt == "ultralytics":
+            return translate(schedule, options).images_per_step
+        return schedule.images_per_iteration
+    if isinstance(summed_images, bool) or not isinstance(summed_images, int):
+        raise CodegenError(f"summed images must be an integer, got {summed_images!r}")
+    if summed_images < 1:
+        raise CodegenError(f"summed images must be >= 1, got {summed_images}")
+    return summed_images
+
+
+def _exact(
+    schedule: NetSchedule,
+    options: Options,
+    style: str,
+    fmt: str,
+    with_optimizer: bool,
+    summed: int | None,
+) -> str:
+    if fmt == "json":
+        return json_document(schedule, options, style=style)
+    if fmt == "ultralytics":
+        from cfgsched.codegen.ultralytics import ultralytics_module
+
+        return ultralytics_module(schedule, options, summed=summed)
+    if fmt == "mmengine":
+        from cfgsched.codegen.mmengine import mmengine_module
+
+        return mmengine_module(schedule, options)
+    return python_module(
+        schedule,
+        options,
+        style=style,
+        fmt=fmt,
+        with_optimizer=with_optimizer,
+        summed=summed,
+    )
+
+
+def _approximation(
+    schedule: NetSchedule,
+    options: Options,
+    fmt: str,
+    images: int | None,
+    batch: int | None,
+) -> Generated:
+    """The fitted configuration and its report (ValueError where none exists)."""
+    from cfgsched.translate import approx
+
+    t = translate(schedule, options)
+    if t.params.max_batches <= 0:
+        raise CodegenError("max_batches is 0: no run to fit an approximation over")
+    steps = t.params.max_batches * t.images_per_iteration // t.images_per_step
+    if max(steps, t.params.max_batches) > MAX_FIT_STEPS:
+        raise CodegenError(
+            f"max_batches={t.params.max_batches}: a run of {steps:,} optimizer steps is "
+            f"too long to fit (at most {MAX_FIT_STEPS:,})"
+        )
+    if fmt == "mmengine":
+        from cfgsched.codegen.mmengine import native_config
+
+        fit = approx.fit_mmengine(schedule, options)
+        return Generated(native_config(schedule, options, fit), tuple(fit.comment()))
+    if images is None:
+        raise CodegenError("format ultralytics-hyp needs the dataset size (images)")
+    if batch is None:
+        raise CodegenError("format ultralytics-hyp needs Ultralytics' batch")
+    from cfgsched.codegen.ultralytics import hyp_yaml
+
+    fit = approx.fit_ultralytics(schedule, options, images=images, batch=batch)
+    return Generated(hyp_yaml(schedule, options, fit), tuple(fit.comment()))

@@ -91,7 +91,7 @@ _BUILD_NATIVE = """{head}
     return scheduler"""
 
 _OPTIMIZER = '''def build_optimizer(model: torch.nn.Module) -> torch.optim.Optimizer:
-    """{kind}, as darknet updates (the loss must be the batch mean).
+    """{kind}, as darknet updates ({loss}).
 
     Weight decay DECAY only on the weights of convolution and linear layers."""
 {layers}
@@ -104,17 +104,10 @@ _OPTIMIZER = '''def build_optimizer(model: torch.nn.Module) -> torch.optim.Optim
                 decay = name == "weight" and isinstance(module, layers)
                 groups.setdefault(decay, []).append(param)
     param_groups = [
-        {{"params": params, "weight_decay": DECAY if decay else 0.0}}
+        {{"params": params, "weight_decay": {decay} if decay else 0.0}}
         for decay, params in groups.items()
     ]
-    return {call}'''
-
-_SGD = (
-    "torch.optim.SGD(\n"
-    "        param_groups, lr=LEARNING_RATE, momentum=MOMENTUM, dampening=0.0, nesterov=False\n"
-    "    )"
-)
-_ADAM = "torch.optim.Adam(param_groups, lr=LEARNING_RATE, betas=(B1, B2), eps=EPS)"
+{call}'''
 
 _LIGHTNING = '''def configure_optimizers(self: torch.nn.Module) -> dict[str, Any]:
     """LightningModule.configure_optimizers: the scheduler steps every optimizer step.
@@ -133,10 +126,17 @@ _LIGHTNING = '''def configure_optimizers(self: torch.nn.Module) -> dict[str, Any
 
 
 def record(
-    schedule: NetSchedule, options: Options, fmt: str, style: str
+    schedule: NetSchedule,
+    options: Options,
+    fmt: str,
+    style: str,
+    summed: int | None = None,
 ) -> dict[str, Any]:
-    """What a generated module records about itself (``CFGSCHED``; ``diff`` reads it)."""
-    return {
+    """What a generated module records about itself (``CFGSCHED``; ``diff`` reads it).
+
+    ``summed``: the loss is summed over that many images (the keys ``loss_reduction``
+    and ``summed_images`` appear only then)."""
+    out: dict[str, Any] = {
         "schema": MODULE_SCHEMA,
         "version": __version__,
         "cfg": safe_name(schedule.source),
@@ -145,6 +145,9 @@ def record(
         "style": style,
         "options": options.to_record(),
     }
+    if summed is not None:
+        out.update(loss_reduction="sum", summed_images=summed)
+    return out
 
 
 def python_module(
@@ -154,8 +157,11 @@ def python_module(
     style: str,
     fmt: str,
     with_optimizer: bool,
+    summed: int | None = None,
 ) -> str:
-    """The text of the standalone module (see the module docstring)."""
+    """The text of the standalone module (see the module docstring).
+
+    ``summed``: build_optimizer is for a loss summed over that many images."""
     t = translate(schedule, options)
     code = lr_code(t)
     if style == "native":  # raises NotExactError first
@@ -165,9 +171,11 @@ def python_module(
         desc = "DarknetScheduler, a closed form"
     if fmt == "lightning":
         with_optimizer = True
-    _module_constants(code, schedule, with_optimizer)
+    if summed is not None and not with_optimizer:
+        raise CodegenError("a summed loss changes build_optimizer: add with_optimizer")
+    update_constants(code, schedule, optimizer=with_optimizer, summed=summed)
     blocks = [
-        source.dict_source("CFGSCHED", record(schedule, options, fmt, style)),
+        source.dict_source("CFGSCHED", record(schedule, options, fmt, style, summed)),
         *code.blocks(),
         "\n".join(code.constants),
         *code.engine,
@@ -175,11 +183,17 @@ def python_module(
         *build,
     ]
     if with_optimizer:
-        blocks.append(_optimizer(schedule))
+        blocks.append(_optimizer(schedule, summed))
     if fmt == "lightning":
         blocks.append(_LIGHTNING)
     doc = _docstring(
-        schedule, t, options, fmt=fmt, with_optimizer=with_optimizer, desc=desc
+        schedule,
+        t,
+        options,
+        fmt=fmt,
+        with_optimizer=with_optimizer,
+        desc=desc,
+        summed=summed,
     )
     text = source.module(doc, blocks)
     if re.search(r"^\s*(?:import|from)\s+cfgsched\b", text, re.M):
@@ -187,8 +201,11 @@ def python_module(
     return text
 
 
-def _module_constants(code: LrCode, schedule: NetSchedule, optimizer: bool) -> None:
-    """MOMENTUM after LEARNING_RATE; the optimizer's numbers when build_optimizer exists."""
+def update_constants(
+    code: LrCode, schedule: NetSchedule, *, optimizer: bool, summed: int | None = None
+) -> None:
+    """MOMENTUM after LEARNING_RATE; the optimizer's numbers (DECAY, Adam's B1, B2, EPS,
+    SUMMED_IMAGES for a summed loss) when the module builds or configures one."""
     extra = [f"MOMENTUM = {float32(schedule.momentum, code.exact)}"]
     if optimizer:
         extra.append(f"DECAY = {float32(schedule.decay, code.exact)}")
@@ -198,6 +215,11 @@ def _module_constants(code: LrCode, schedule: NetSchedule, optimizer: bool) -> N
                 f"B2 = {float32(schedule.b2, code.exact)}",
                 f"EPS = {float32(schedule.eps, code.exact)}",
             ]
+    if summed is not None:
+        extra += [
+            "#: The loss is summed over this many images per optimizer step (not averaged).",
+            f"SUMMED_IMAGES = {num(summed)}",
+        ]
     at = code.constants.index(
         next(c for c in code.constants if c.startswith("LEARNING_RATE ="))
     )
@@ -325,15 +347,32 @@ def _check_native_flush(
         )
 
 
-def _optimizer(schedule: NetSchedule) -> str:
-    """build_optimizer: decay on the module types of cfgsched.translate.optim, no other."""
+def _optimizer(schedule: NetSchedule, summed: int | None) -> str:
+    """build_optimizer: decay on the module types of cfgsched.translate.optim, no other;
+    for a loss summed over N images SGD's lr / N (Adam's lr unchanged) and decay x N
+    (the rule of cfgsched.translate.optim.build_optimizer)."""
     from cfgsched.translate.optim import DECAYED_MODULES
 
     names = [_torch_name(cls) for cls in DECAYED_MODULES]
     layers = source.seq(names, 4, "layers = ")
     kind = "Adam (adam=1)" if schedule.adam else "SGD, momentum MOMENTUM"
+    lr = "LEARNING_RATE"
+    if summed is None:
+        loss, decay = "the loss must be the batch mean", "DECAY"
+    else:
+        decay = "DECAY * SUMMED_IMAGES"
+        loss = "for a loss summed over SUMMED_IMAGES images: decay x SUMMED_IMAGES"
+        if not schedule.adam:
+            lr = "LEARNING_RATE / SUMMED_IMAGES"
+            loss += ", lr / SUMMED_IMAGES"
+    if schedule.adam:
+        head, args = "return torch.optim.Adam", ["betas=(B1, B2)", "eps=EPS"]
+    else:
+        head = "return torch.optim.SGD"
+        args = ["momentum=MOMENTUM", "dampening=0.0", "nesterov=False"]
+    ctor = call(head, ["param_groups", f"lr={lr}", *args], 4)
     return _OPTIMIZER.format(
-        kind=kind, layers=layers, call=_ADAM if schedule.adam else _SGD
+        kind=kind, loss=loss, layers=layers, decay=decay, call=ctor
     )
 
 
@@ -427,29 +466,54 @@ def _docstring(
     fmt: str,
     with_optimizer: bool,
     desc: str,
+    summed: int | None,
 ) -> str:
     name = safe_name(schedule.source)
-    fork = schedule.fork if schedule.fork in FORK_PROJECTS else "alexeyab"
-    arith = "float32, bit for bit" if t.exact else "double, not bit-exact"
     intro = (
-        f"Written by cfgsched {__version__} for fork {fork} ({FORK_PROJECTS[fork]}), "
-        f"policy {schedule.policy.name.lower()} in darknet's formula ({arith}): {desc}. "
-        f"{_mapping_text(t)} Imports only torch and the standard library; CFGSCHED "
-        f"records the translation (cfgsched diff {name} --module FILE checks it)."
+        f"{written_by(schedule, t, desc)} Imports only torch and the standard library; "
+        f"CFGSCHED records the translation (cfgsched diff {name} --module FILE checks it)."
     )
     lines = [f"darknet learning-rate schedule of {name} as a PyTorch scheduler.", ""]
     lines += [*source.wrap(intro), ""]
-    choices = _choices(schedule, t, options)
-    for c in choices:
-        lines += source.wrap(c)
-    lines += [""] if choices else []
+    lines += choice_lines(schedule, t, options)
     lines += _usage(fmt, with_optimizer, schedule.adam)
-    note = (
-        f"The loss is the mean over the cfg's batch of {t.images_per_iteration} images "
-        "(subdivisions = accumulation)."
-    )
+    if summed is None:
+        note = (
+            f"The loss is the mean over the cfg's batch of {t.images_per_iteration} "
+            "images (subdivisions = accumulation)."
+        )
+    else:
+        note = (
+            f"The loss is summed over SUMMED_IMAGES = {summed} images per optimizer "
+            "step: build_optimizer divides SGD's LR by it and multiplies weight decay by "
+            "it, which gives darknet's update on the mean."
+        )
     lines += ["", *source.wrap(note)]
     return "\n".join(lines)
+
+
+def written_by(
+    schedule: NetSchedule, t: Translation, desc: str, *, formula: bool = True
+) -> str:
+    """The docstring's first sentences: cfgsched version, fork, policy, arithmetic
+    (``formula``: the module computes darknet's formula), ``desc`` and how optimizer
+    steps map to darknet's batches."""
+    fork = schedule.fork if schedule.fork in FORK_PROJECTS else "alexeyab"
+    arith = "float32, bit for bit" if t.exact else "double, not bit-exact"
+    how = f" in darknet's formula ({arith})" if formula else ""
+    return (
+        f"Written by cfgsched {__version__} for fork {fork} ({FORK_PROJECTS[fork]}), "
+        f"policy {schedule.policy.name.lower()}{how}: {desc}. {_mapping_text(t)}"
+    )
+
+
+def choice_lines(schedule: NetSchedule, t: Translation, options: Options) -> list[str]:
+    """The docstring's wrapped list of translation choices and cfg warnings, then a blank
+    line (nothing when there are none)."""
+    lines: list[str] = []
+    for c in _choices(schedule, t, options):
+        lines += source.wrap(c)
+    return [*lines, ""] if lines else []
 
 
 def _usage(fmt: str, with_optimizer: bool, adam: bool) -> Sequence[str]:

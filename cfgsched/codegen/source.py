@@ -140,6 +140,9 @@ _IMPORTS: tuple[tuple[str, str, str], ...] = (
     (r"\btorch\.", "import torch", ""),
     (r"\bOptimizer\b", "torch.optim", "Optimizer"),
     (r"\bLRScheduler\b", "torch.optim.lr_scheduler", "LRScheduler"),
+    (r"\b_ParamScheduler\b", "mmengine.optim.scheduler", "_ParamScheduler"),
+    (r"\bINF\b", "mmengine.optim.scheduler.param_scheduler", "INF"),
+    (r"\bPARAM_SCHEDULERS\b", "mmengine.registry", "PARAM_SCHEDULERS"),
     *(
         (rf"\b{name}\(", "torch.optim.lr_scheduler", name)
         for name in (
@@ -155,10 +158,20 @@ _IMPORTS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+#: Top-level packages that are not the standard library's (isort's third-party group).
+THIRD_PARTY = ("mmengine", "torch")
+
+
+def _third_party(module: str) -> bool:
+    return module.split(".")[0] in THIRD_PARTY
+
+
 def imports(code: str) -> str:
-    """The import block ``code`` needs: standard library, a blank line, torch (isort order)."""
+    """The import block ``code`` needs: standard library, a blank line, third-party
+    (torch, mmengine), in isort order."""
     plain: list[str] = []
     froms: dict[str, list[str]] = {}
+    code = re.sub(r"(?:^|\s)#.*$", "", code, flags=re.M)  # comments need no imports
     for pattern, what, name in _IMPORTS:
         if re.search(pattern, code):
             if name:
@@ -166,10 +179,10 @@ def imports(code: str) -> str:
             else:
                 plain.append(what)
     groups = []
-    for torch_group in (False, True):
-        lines = sorted(p for p in plain if p.startswith("import torch") == torch_group)
+    for third in (False, True):
+        lines = sorted(p for p in plain if _third_party(p.split()[1]) == third)
         for m in sorted(froms):
-            if m.startswith("torch") != torch_group:
+            if _third_party(m) != third:
                 continue
             names = sorted(froms[m], key=str.lower)  # isort: case-insensitive
             line = f"from {m} import {', '.join(names)}"

@@ -6,10 +6,13 @@ Executed by the Ultralytics venv's python (``make ultralytics-env``), not by pyt
         [--interrupt-after-epoch K] [--resume]
 
 Writes a tiny dataset of its own (no downloads, sockets blocked), trains YOLOv8n built from
-its yaml on CPU, and records, at every real ``optimizer.step()`` (a torch step pre-hook,
-independent of the module), the lr of every parameter group. OUT.json: ``{"steps":
-[{"ni", "epoch", "lrs", "names"}], "net": [...]}`` (``net``: connection attempts, must be
-empty).
+its yaml on CPU with ``attach(model)`` and ``TRAIN_ARGS`` of the module, and records, at
+every real ``optimizer.step()`` (a torch step post-hook: the values the step used, whatever
+order the hooks run in), every parameter group's lr, weight decay, momentum, Nesterov flag
+and step count. ``--interrupt-after-epoch K`` stops the run right after the checkpoint of
+epoch K is saved; ``--resume`` then continues it from ``last.pt`` in a new process.
+OUT.json: ``{"steps": [{"ni", "epoch", "lrs", "names", ...}], "net": [...], "version":
+ultralytics.__version__, "start_epoch"}`` (``net``: connection attempts, must be empty).
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ class Recorder:
     def on_train_start(self, trainer: Any) -> None:
         self.trainer = trainer
         self.nb = len(trainer.train_loader)
-        trainer.optimizer.register_step_pre_hook(self.pre_hook)
+        trainer.optimizer.register_step_post_hook(self.post_hook)
 
     def on_epoch_start(self, trainer: Any) -> None:
         self.i = -1
@@ -109,16 +112,18 @@ class Recorder:
     def on_batch_start(self, trainer: Any) -> None:
         self.i += 1
 
-    def pre_hook(self, opt: Any, args: Any, kwargs: Any) -> None:
+    def post_hook(self, opt: Any, args: Any, kwargs: Any) -> None:
+        groups = opt.param_groups
         self.steps.append(
             {
                 "ni": self.trainer.epoch * self.nb + self.i,
                 "epoch": self.trainer.epoch,
-                "lrs": [g["lr"] for g in opt.param_groups],
-                "names": [g.get("param_group") for g in opt.param_groups],
-                "weight_decay": [g["weight_decay"] for g in opt.param_groups],
-                "momentum": [g["momentum"] for g in opt.param_groups],
-                "nesterov": [g["nesterov"] for g in opt.param_groups],
+                "lrs": [g["lr"] for g in groups],
+                "names": [g.get("param_group") for g in groups],
+                "weight_decay": [g["weight_decay"] for g in groups],
+                "momentum": [g["momentum"] for g in groups],
+                "nesterov": [g["nesterov"] for g in groups],
+                "counter": [g.get("cfgsched_step") for g in groups],
             }
         )
 
@@ -142,6 +147,7 @@ def main() -> None:
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    import ultralytics
     from ultralytics import YOLO, settings
 
     settings.update({k: False for k in ("sync", "tensorboard", "wandb", "mlflow")})
@@ -155,8 +161,7 @@ def main() -> None:
         model = YOLO("yolov8n.yaml")
         mod.attach(model)
         rec = Recorder(model, a.interrupt_after_epoch)
-        kw = dict(mod.TRAIN_ARGS)
-        kw.update(
+        kw: dict[str, Any] = dict(
             data=str(data),
             epochs=a.epochs,
             batch=a.batch,
@@ -172,10 +177,16 @@ def main() -> None:
             verbose=False,
         )
         try:
-            model.train(**kw)
+            model.train(**mod.TRAIN_ARGS, **kw)  # a key in both would be a TypeError
         except Interrupt:
             pass
-    Path(a.out).write_text(json.dumps({"steps": rec.steps, "net": NET}))
+    out = {
+        "steps": rec.steps,
+        "net": NET,
+        "version": ultralytics.__version__,
+        "start_epoch": rec.trainer.start_epoch,
+    }
+    Path(a.out).write_text(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,305 @@
+"""``--format mmengine``: darknet's schedule for MMEngine (and so MMDetection) configs.
+
+``style="class"`` (exact): a module that, imported through the config's
+``custom_imports``, registers ``DarknetParamScheduler`` in MMEngine's ``PARAM_SCHEDULERS``
+and defines ``lr_at``, ``param_scheduler`` and ``optim_wrapper``. The scheduler is
+iteration based and counts optimizer updates (MMEngine's ``_ParamScheduler`` wraps the
+optimizer's ``step`` and counts its calls in ``optimizer._global_step``), so gradient
+accumulation (``accumulative_counts``) does not move it on.
+
+``style="native"`` (an approximation): MMEngine's built-in schedulers fitted by
+:func:`cfgsched.translate.approx.fit_mmengine`, with the measured error in the docstring
+and as comments above ``param_scheduler``.
+
+Pinned facts of MMEngine 0.10.7: ``ParamSchedulerHook.after_train_iter`` steps every
+``by_epoch=False`` scheduler after each iteration; the Runner builds the schedulers
+(default ``end`` = max iterations) before it loads a checkpoint, then calls
+``load_state_dict``; ``OptimWrapper.update_params`` divides the loss by
+``accumulative_counts`` and steps every ``accumulative_counts`` iterations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from cfgsched.codegen import source
+from cfgsched.codegen.formulas import LrCode, lr_code
+from cfgsched.codegen.python import choice_lines, record, update_constants, written_by
+from cfgsched.codegen.source import CodegenError, call, num, safe_name, text
+from cfgsched.kernel.position import Translation, f32_decimal
+from cfgsched.schedule import NetSchedule
+from cfgsched.translation import Options, translate
+
+if TYPE_CHECKING:
+    from cfgsched.translate.approx import Fit
+
+#: MMEngine's version whose scheduler contract the module was written and tested against.
+MMENGINE_VERSION = "0.10.7"
+#: Names a native fit may put in a config (scheduler and optimizer types).
+_TYPES = frozenset(
+    {
+        "LinearLR",
+        "MultiStepLR",
+        "ExponentialLR",
+        "PolyLR",
+        "CosineRestartLR",
+        "OptimWrapper",
+        "SGD",
+        "Adam",
+    }
+)
+
+_CLASS = '''@PARAM_SCHEDULERS.register_module(force=True)  # a second import is harmless
+class DarknetParamScheduler(_ParamScheduler):
+    """lr_at(k) after k optimizer updates, in each group times its initial lr /
+    LEARNING_RATE (exactly 1 for a group created with LEARNING_RATE).
+
+    Iteration based: MMEngine's ParamSchedulerHook calls step() after every iteration,
+    and the LR moves on only when the optimizer has updated since (MMEngine counts its
+    step() calls in optimizer._global_step), so with accumulative_counts > 1 update k
+    still uses lr_at(k - 1). last_step=k - 1 resumes with k updates done.
+    """
+
+    def __init__(
+        self,
+        optimizer: Any,
+        begin: int = 0,
+        end: int = INF,
+        last_step: int = -1,
+        by_epoch: bool = False,
+        verbose: bool = False,
+    ) -> None:
+        if by_epoch or begin != 0:
+            raise ValueError("DarknetParamScheduler needs by_epoch=False and begin=0")
+        if last_step != -1:  # resuming: a group without initial_lr starts from its lr
+            for group in optimizer.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+        self.updates = {start}last_step + 1  # optimizer updates done
+        self.counted = -1  # the optimizer's _global_step when step() last looked
+        self.ratios: list[float] = []  # each group's initial lr / LEARNING_RATE
+        super().__init__(optimizer, "lr", begin, end, last_step, by_epoch, verbose)
+
+    def step(self) -> None:
+        """Count the optimizer updates since the last call, then set the LR."""
+        self.updates += self.optimizer._global_step - self.counted
+        self.counted = self.optimizer._global_step
+        super().step()
+
+    def _get_value(self) -> list[float]:
+        if not self.ratios:
+{ratios}
+        lr = lr_at(self.updates)
+        return [lr * ratio for ratio in self.ratios]
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Resume the count (this run's optimizer counts from -1) and set its LR."""
+        super().load_state_dict(state_dict)
+        self.counted = self.optimizer._global_step
+        groups = self.optimizer.param_groups
+        self._last_value = self._get_value()
+        for group, lr in zip(groups, self._last_value, strict=True):
+            group["lr"] = lr'''
+
+_RATIOS = """            self.ratios = [
+                1.0 if {same} else base / LEARNING_RATE
+                for base in self.base_values
+            ]"""
+
+_RATIOS_ONE = (
+    "            self.ratios = [1.0] * len(self.base_values)  # LEARNING_RATE has none"
+)
+
+_CONFIG = """#: The config's param_scheduler (by_epoch=False: the Runner reads it for its end).
+param_scheduler = [dict(type="DarknetParamScheduler", by_epoch=False)]
+{about}
+{wrapper}"""
+
+_RESUME = (
+    "Resuming (resume=True) restores the scheduler's state_dict. MMEngine {v} loads "
+    "checkpoints with torch.load's default, which torch 2.6 and later make "
+    "weights_only: set the environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 to "
+    "resume (for checkpoints you trust)."
+)
+
+
+def mmengine_module(schedule: NetSchedule, options: Options) -> str:
+    """The text of the exact module (``style="class"``)."""
+    t = translate(schedule, options)
+    code = lr_code(t)
+    update_constants(code, schedule, optimizer=True)
+    lr = t.cfg_lr
+    if lr == 0 or not math.isfinite(lr):
+        ratios = _RATIOS_ONE
+    else:
+        same = "f32(base) == LEARNING_RATE" if code.exact else "base == LEARNING_RATE"
+        ratios = _RATIOS.format(same=same)
+    cls = _CLASS.format(start="RESUME_STEP + " if t.start else "", ratios=ratios)
+    wrapper = "\n".join(_wrapper(schedule))
+    blocks = [
+        source.dict_source("CFGSCHED", record(schedule, options, "mmengine", "class")),
+        *code.blocks(),
+        "\n".join(code.constants),
+        *code.engine,
+        _lr_at(code),
+        cls,
+        _CONFIG.format(about=_wrapper_comment(schedule, t), wrapper=wrapper),
+    ]
+    return source.module(_docstring(schedule, t, options, code), blocks)
+
+
+def comment(paragraph: str, mark: str = "#") -> list[str]:
+    """``paragraph`` as wrapped comment lines starting with ``mark`` and a space."""
+    width = source.LINE_LENGTH - len(mark) - 1
+    return [f"{mark} {line}".rstrip() for line in source.wrap(paragraph, width)]
+
+
+def _wrapper_comment(schedule: NetSchedule, t: Translation) -> str:
+    kind = "Adam" if schedule.adam else "SGD with plain momentum"
+    about = (
+        f"darknet's optimizer: {kind}, weight decay on conv and linear weights, not on "
+        "norms and biases; train_dataloader batch_size x accumulative_counts x GPUs = "
+        f"{t.images_per_step} images."
+    )
+    return "\n".join(comment(about, "#:"))
+
+
+def _lr_at(code: LrCode) -> str:
+    head = [
+        "def lr_at(step: int) -> float:",
+        '    """darknet\'s learning rate after ``step`` optimizer updates (0-based)."""',
+    ]
+    return "\n".join(head + code.body)
+
+
+def _wrapper(
+    schedule: NetSchedule, indent: int = 0, show: Callable[[str], str] = str
+) -> list[str]:
+    """``optim_wrapper = dict(...)``: darknet's optimizer and decay rule; ``show`` turns
+    a constant's name into the text written for it."""
+    if schedule.adam:
+        opt = ["type=" + text("Adam"), f"lr={show('LEARNING_RATE')}"]
+        opt += [f"betas=({show('B1')}, {show('B2')})", f"eps={show('EPS')}"]
+    else:
+        opt = ["type=" + text("SGD"), f"lr={show('LEARNING_RATE')}"]
+        opt.append(f"momentum={show('MOMENTUM')}")
+    opt.append(f"weight_decay={show('DECAY')}")
+    pad = " " * indent
+    return [
+        f"{pad}optim_wrapper = dict(",
+        f"{pad}    type={text('OptimWrapper')},",
+        *call("optimizer=dict", opt, indent + 4, ",").splitlines(),
+        f"{pad}    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),",
+        f"{pad})",
+    ]
+
+
+def _docstring(
+    schedule: NetSchedule, t: Translation, options: Options, code: LrCode
+) -> str:
+    name = safe_name(schedule.source)
+    intro = (
+        f"{written_by(schedule, t, 'DarknetParamScheduler, a closed form')} Importing "
+        "this file registers DarknetParamScheduler in MMEngine's PARAM_SCHEDULERS "
+        f"(tested with MMEngine {MMENGINE_VERSION}); CFGSCHED records the translation."
+    )
+    use = (
+        "Update k (k = 1, 2, ...) uses lr_at(k - 1) in every parameter group; with "
+        "accumulative_counts > 1 the scheduler counts updates, not iterations. One "
+        f"update should see {t.images_per_step} images; MMEngine averages the loss "
+        "over them, as darknet does."
+    )
+    lines = [f"darknet learning-rate schedule of {name} for MMEngine (exact).", ""]
+    lines += [*source.wrap(intro), ""]
+    lines += choice_lines(schedule, t, options)
+    lines += ["In the config (this file importable, e.g. next to it):", ""]
+    lines += _config_example(schedule, t, code)
+    lines += [
+        "",
+        *source.wrap(use),
+        "",
+        *source.wrap(_RESUME.format(v=MMENGINE_VERSION)),
+    ]
+    return "\n".join(lines)
+
+
+def _config_example(schedule: NetSchedule, t: Translation, code: LrCode) -> list[str]:
+    """The config lines of the docstring, with this cfg's numbers."""
+    values = {
+        "LEARNING_RATE": t.cfg_lr,
+        "MOMENTUM": schedule.momentum,
+        "DECAY": schedule.decay,
+        "B1": schedule.b1,
+        "B2": schedule.b2,
+        "EPS": schedule.eps,
+    }
+
+    def show(name: str) -> str:
+        value = values[name]
+        return num(f32_decimal(value) if code.exact else value)
+
+    return [
+        '    custom_imports = dict(imports=["darknet_lr"], allow_failed_imports=False)',
+        '    param_scheduler = [dict(type="DarknetParamScheduler", by_epoch=False)]',
+        *_wrapper(schedule, 4, show),
+    ]
+
+
+# ----------------------------------------------------------------------------- native
+
+
+def native_config(schedule: NetSchedule, options: Options, fit: Fit) -> str:
+    """The approximation (``style="native"``): a config snippet of built-ins, the
+    measured error in the docstring and as comments above ``param_scheduler``."""
+    name = safe_name(schedule.source)
+    t = translate(schedule, options)
+    report = [f"- {r}" for r in fit.comment()]
+    desc = "MMEngine's built-in schedulers fitted to darknet's rate"
+    intro = (
+        f"{written_by(schedule, t, desc, formula=False)} Paste param_scheduler and "
+        "optim_wrapper into the config (no custom_imports needed)."
+    )
+    lines = [
+        f"MMEngine built-ins approximating darknet's schedule of {name} (not exact).",
+        "",
+        *source.wrap(intro),
+        "",
+        *choice_lines(schedule, t, options),
+    ]
+    for r in report:
+        lines += source.wrap(r)
+    comments = [line for r in report for line in comment(r)]
+    scheds = [call("dict", _mm_args(s), 4, ",") for s in fit.schedulers]
+    body = "\n".join(["param_scheduler = [", *scheds, "]"])
+    if not fit.schedulers:
+        body = "param_scheduler: list[dict] = []  # the constant LR needs none"
+    wrapper = call("optim_wrapper = dict", _mm_args(fit.optim_wrapper), 0)
+    blocks = [
+        source.dict_source("CFGSCHED", record(schedule, options, "mmengine", "native")),
+        "\n".join([*comments, body]),
+        wrapper,
+    ]
+    return source.module("\n".join(lines), blocks)
+
+
+def _mm_args(d: dict[str, Any]) -> list[str]:
+    """``key=value`` arguments of a config ``dict(...)`` (numbers, lists, nested dicts)."""
+    return [f"{key}={_mm_value(key, value)}" for key, value in d.items()]
+
+
+def _mm_value(key: str, value: Any) -> str:
+    if not key.isidentifier():
+        raise CodegenError(f"internal: bad config key {key!r}")
+    if isinstance(value, str):
+        if key != "type" or value not in _TYPES:
+            raise CodegenError(f"internal: unexpected config string {value!r}")
+        return text(value)
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, dict):
+        return f"dict({', '.join(_mm_args(value))})"
+    if isinstance(value, list | tuple):
+        items = ", ".join(num(v) for v in value)
+        return f"[{items}]" if isinstance(value, list) else f"({items})"
+    return num(value)

@@ -1,0 +1,303 @@
+"""``--format ultralytics``: darknet's exact schedule inside an Ultralytics training run.
+
+The module holds ``lr_at(step)`` (the same formula code as ``--format python``),
+``TRAIN_ARGS`` (the ``model.train()`` arguments that keep Ultralytics' own schedule, warmup
+and optimizer choice out of the way) and ``attach(model)``, which registers callbacks on an
+``ultralytics.YOLO`` object: a torch step pre-hook sets ``lr_at(k)`` in every parameter
+group right before optimizer step k + 1, the step count lives in the parameter groups (so
+``last.pt`` carries it through ``resume=True``), and the trainer's ``accumulate`` is driven
+so that the optimizer steps at the end of every window of the whole run, resumed or not.
+
+Pinned facts of Ultralytics 8.4.190 (``ultralytics/engine/trainer.py``):
+``accumulate = max(round(nbs / batch), 1)``, capped at the run's batches; the trainer steps
+when ``ni - last_opt_step >= self.accumulate`` with ``last_opt_step = -1`` at every
+``train()`` call; ``on_train_start`` runs after the optimizer is built and, on resume, after
+its state is loaded; ``optimizer_step`` clips the gradient norm at 10, steps through the
+AMP scaler and updates the EMA; ``build_optimizer`` gives SGD Nesterov momentum and puts
+weight decay on the "weight" group only; ``save_model`` stores ``optimizer.state_dict()``
+(custom group keys included) in ``last.pt``; detection losses are returned times the batch
+size and accumulated batches are summed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from cfgsched.codegen import source
+from cfgsched.codegen.formulas import LrCode, lr_code
+from cfgsched.codegen.python import choice_lines, record, update_constants, written_by
+from cfgsched.codegen.source import CodegenError, num, safe_name
+from cfgsched.kernel.position import Translation
+from cfgsched.schedule import NetSchedule
+from cfgsched.translation import Options, translate
+
+if TYPE_CHECKING:
+    from cfgsched.translate.approx import Fit
+
+#: Ultralytics' version whose trainer the module was written and tested against.
+ULTRALYTICS_VERSION = "8.4.190"
+
+_LOSS_SCALE = """\
+#: Ultralytics' loss is a mean times the batch size and accumulated batches add up: a
+#: step's gradient is about IMAGES_PER_STEP times that of darknet's mean. The LR is
+#: lr_at(step) / LOSS_SCALE{adam} and the weight decay DECAY * LOSS_SCALE: 1 keeps
+#: darknet's LR values, IMAGES_PER_STEP gives darknet's step size per image.
+LOSS_SCALE = {scale}
+#: The key of the optimizer steps done in every parameter group (last.pt saves it).
+COUNTER = "cfgsched_step\""""
+
+_TRAIN_ARGS = """\
+#: model.train(**TRAIN_ARGS, data=..., epochs=..., batch=B), B dividing IMAGES_PER_STEP.
+TRAIN_ARGS = {{
+    "optimizer": "{optimizer}",  # not "auto", which picks its own optimizer and lr0
+    "lr0": LEARNING_RATE,  # attach() sets the LR before every optimizer step
+    "lrf": 1.0,  # Ultralytics' per-epoch factor stays 1
+    "cos_lr": False,
+    "momentum": {momentum},
+    "weight_decay": DECAY,
+    "warmup_epochs": 0.0,  # no LR, momentum or accumulation ramp
+    "warmup_momentum": {momentum},
+    "warmup_bias_lr": 0.0,
+    "nbs": IMAGES_PER_STEP,  # batch x accumulate: images per optimizer step
+    "amp": False,  # a step the AMP scaler skips would not be counted
+    "time": None,
+}}"""
+
+_CLASS = '''class DarknetSteps:
+    """The callbacks attach() registers: darknet's LR at every optimizer step."""
+
+    def __init__(self) -> None:
+        self.accumulate = 1  # batches per optimizer step (Ultralytics' own choice)
+        self.batches = 0  # batches per epoch
+        self.batch = -1  # the current batch's index in its epoch
+
+    def on_train_start(self, trainer: Any) -> None:
+        """Check the run, set darknet's update rule, hook the optimizer."""
+        optimizer = trainer.optimizer
+        kind = type(optimizer).__name__
+        if kind != "{optimizer}":
+            raise ValueError(f"train with TRAIN_ARGS: optimizer {optimizer}, not {{kind}}")
+        if trainer.args.warmup_epochs:
+            raise ValueError("train with TRAIN_ARGS: warmup_epochs must be 0")
+        self.accumulate = trainer.accumulate
+        if trainer.batch_size * self.accumulate != IMAGES_PER_STEP:
+            raise ValueError(
+                f"batch {{trainer.batch_size}} x accumulate {{self.accumulate}} is not "
+                f"IMAGES_PER_STEP = {{IMAGES_PER_STEP}}: use a batch that divides it"
+            )
+        done = {{group.get(COUNTER, {start}) for group in optimizer.param_groups}}
+        if len(done) != 1:
+            raise ValueError(f"the parameter groups disagree on the steps done: {{done}}")
+        steps = done.pop()
+        for group in optimizer.param_groups:
+            group[COUNTER] = steps
+{group_rules}
+        optimizer.register_step_pre_hook(self.before_step)
+
+    def on_train_epoch_start(self, trainer: Any) -> None:
+        self.batches = len(trainer.train_loader)
+        self.batch = -1
+
+    def on_train_batch_start(self, trainer: Any) -> None:
+        """Ultralytics steps once trainer.accumulate batches have passed since its last
+        step: let it step at the end of each window of the whole run, and only there."""
+        self.batch += 1
+        seen = trainer.epoch * self.batches + self.batch + 1
+        trainer.accumulate = 1 if seen % self.accumulate == 0 else math.inf
+
+    @staticmethod
+    def before_step(optimizer: Any, args: Any, kwargs: Any) -> None:
+        """A torch step pre-hook: each group gets the LR of the coming step."""
+        step = optimizer.param_groups[0][COUNTER]
+        lr = {lr}
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+            group[COUNTER] = step + 1'''
+
+_SGD_RULES = """            group["nesterov"] = False  # darknet's momentum is plain
+            if group.get("param_group") == "weight":
+                group["weight_decay"] = DECAY * LOSS_SCALE"""
+
+_ADAM_RULES = """            group["betas"] = (B1, B2)
+            group["eps"] = EPS
+            if group.get("param_group") == "weight":
+                group["weight_decay"] = DECAY * LOSS_SCALE"""
+
+_ATTACH = '''def attach(model: Any) -> DarknetSteps:
+    """Register darknet's schedule on an ultralytics.YOLO model, before model.train();
+    again on the YOLO object that resumes."""
+    steps = DarknetSteps()
+    model.add_callback("on_train_start", steps.on_train_start)
+    model.add_callback("on_train_epoch_start", steps.on_train_epoch_start)
+    model.add_callback("on_train_batch_start", steps.on_train_batch_start)
+    return steps'''
+
+
+def ultralytics_module(
+    schedule: NetSchedule, options: Options, *, summed: int | None
+) -> str:
+    """The text of the module (see the module docstring); ``summed`` sets LOSS_SCALE
+    (None: 1, darknet's LR values)."""
+    t = translate(schedule, options)
+    code = lr_code(t)
+    update_constants(code, schedule, optimizer=True)
+    _step_constants(code, t)
+    adam = schedule.adam
+    start = "RESUME_STEP" if t.start else "0"
+    cls = _CLASS.format(
+        optimizer="Adam" if adam else "SGD",
+        start=start,
+        group_rules=_ADAM_RULES if adam else _SGD_RULES,
+        lr="lr_at(step)  # Adam's step does not scale with the loss"
+        if adam
+        else "lr_at(step) / LOSS_SCALE",
+    )
+    blocks = [
+        source.dict_source(
+            "CFGSCHED", record(schedule, options, "ultralytics", "class", summed)
+        ),
+        *code.blocks(),
+        "\n".join(code.constants),
+        *code.engine,
+        _lr_at(code),
+        _LOSS_SCALE.format(
+            scale=num(1 if summed is None else summed),
+            adam=" (Adam: lr_at(step))" if adam else "",
+        ),
+        _TRAIN_ARGS.format(
+            optimizer="Adam" if adam else "SGD", momentum="B1" if adam else "MOMENTUM"
+        ),
+        cls,
+        _ATTACH,
+    ]
+    return source.module(_docstring(schedule, t, options), blocks)
+
+
+def _step_constants(code: LrCode, t: Translation) -> None:
+    """IMAGES_PER_STEP (Ultralytics' nbs), unless the formula already defines it."""
+    code.const(
+        "IMAGES_PER_STEP",
+        num(t.images_per_step),
+        "Images per optimizer step: Ultralytics' batch x accumulate (its nbs).",
+    )
+
+
+def _lr_at(code: LrCode) -> str:
+    head = [
+        "def lr_at(step: int) -> float:",
+        '    """darknet\'s learning rate for the 0-based optimizer step ``step``."""',
+    ]
+    return "\n".join(head + code.body)
+
+
+_USAGE = """    from ultralytics import YOLO
+    import darknet_lr  # this file
+    model = YOLO("yolov8n.yaml")
+    darknet_lr.attach(model)
+    model.train(**darknet_lr.TRAIN_ARGS, data="data.yaml", epochs=100, batch=BATCH)
+    # after an interruption: attach to the YOLO object that resumes
+    model = YOLO("runs/detect/train/weights/last.pt")
+    darknet_lr.attach(model)
+    model.train(resume=True)"""
+
+
+def _docstring(schedule: NetSchedule, t: Translation, options: Options) -> str:
+    name = safe_name(schedule.source)
+    ips = t.images_per_step
+    batch = next(b for b in (16, 8, 4, 2, 1) if ips % b == 0)
+    momentum = "Adam (adam=1), betas B1, B2" if schedule.adam else "plain momentum"
+    intro = (
+        f"{written_by(schedule, t, 'attach() sets it before every optimizer step')} "
+        f"Tested with Ultralytics {ULTRALYTICS_VERSION} in one process. Imports only the "
+        "standard library; CFGSCHED records the translation."
+    )
+    same = (
+        "The same as darknet: the LR of every optimizer step in every parameter group "
+        "(biases included), across epochs and after resume=True; "
+        f"{momentum} (no Nesterov), weight decay on conv and linear weights only; one "
+        f"step per IMAGES_PER_STEP = {ips} images, as batch x Ultralytics' accumulate "
+        "(round(nbs / batch): the batch must divide IMAGES_PER_STEP), in the accumulation "
+        "windows of an uninterrupted run."
+    )
+    differ = (
+        "Not the same: the model, data pipeline and loss functions are Ultralytics'. "
+        "Its loss is a mean times the batch size and accumulated batches add up, so a "
+        f"step's gradient is about {ips} times that of darknet's mean loss: set "
+        f"LOSS_SCALE = IMAGES_PER_STEP (convert --loss-reduction sum) for darknet's "
+        "step size per image. Ultralytics also clips the gradient norm at 10 and "
+        "validates and saves an EMA of the weights. Layer learning_rate multipliers of "
+        "the cfg are not applied."
+    )
+    lines = [f"darknet learning-rate schedule of {name} for Ultralytics (exact).", ""]
+    lines += [*source.wrap(intro), ""]
+    lines += choice_lines(schedule, t, options)
+    lines += [_USAGE.replace("BATCH", str(batch)), ""]
+    lines += [*source.wrap(same), "", *source.wrap(differ)]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- hyp yaml
+
+
+def hyp_yaml(schedule: NetSchedule, options: Options, fit: Fit) -> str:
+    """``--format ultralytics-hyp``: the fitted train arguments as YAML, the measured
+    error in comments (an approximation; never called exact)."""
+    from cfgsched.codegen.mmengine import comment
+
+    t = translate(schedule, options)
+    desc = "Ultralytics' own schedule fitted to darknet's rate"
+    intro = (
+        f"{written_by(schedule, t, desc, formula=False)} Use: model.train("
+        'cfg="hyp.yaml", data="data.yaml") with a dataset of the size it was fitted '
+        "for; the values replace Ultralytics' defaults."
+    )
+    name = safe_name(schedule.source)
+    head = [f"Ultralytics hyperparameters approximating darknet's schedule of {name}."]
+    paragraphs = [intro, *_choices_text(schedule, t, options)]
+    paragraphs += [f"- {r}" for r in fit.comment()]
+    lines = [f"# {head[0]}", "#"]
+    for p in paragraphs:
+        lines += comment(p)
+    for key, value in fit.hyp.items():
+        lines.append(f"{_yaml_key(key)}: {_yaml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _choices_text(schedule: NetSchedule, t: Translation, options: Options) -> list[str]:
+    """The translation choices as paragraphs (the wrapped lines joined back)."""
+    out: list[str] = []
+    for line in choice_lines(schedule, t, options):
+        if line.startswith("- "):
+            out.append(line)
+        elif line.strip():
+            out[-1] += " " + line.strip()
+    return out
+
+
+def _yaml_key(key: str) -> str:
+    if not key.isidentifier():
+        raise CodegenError(f"internal: bad hyp key {key!r}")
+    return key
+
+
+def _yaml_value(value: object) -> str:
+    """A YAML 1.1 scalar PyYAML reads back as the same value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        if value not in ("SGD", "Adam"):
+            raise CodegenError(f"internal: unexpected hyp string {value!r}")
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if not isinstance(value, float):
+        raise CodegenError(f"internal: unexpected hyp value {value!r}")
+    if math.isnan(value):
+        return ".nan"
+    if math.isinf(value):
+        return ".inf" if value > 0 else "-.inf"
+    mantissa, e, exp = repr(value).partition("e")
+    if e and "." not in mantissa:
+        mantissa += ".0"  # YAML 1.1 reads 1e-05 as a string
+    return mantissa + e + exp
