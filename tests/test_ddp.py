@@ -61,7 +61,7 @@ def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, object]]:
             str(WORKER),
             str(out),
         ]
-        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+        return subprocess.run(cmd, env=env, capture_output=True, text=True)
 
     proc = run(free_port())
     if proc.returncode != 0:

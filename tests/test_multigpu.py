@@ -220,17 +220,6 @@ def test_advised_schedule() -> None:
         advised_schedule(s, 0)
 
 
-def test_large_run_is_fast() -> None:
-    import time
-
-    s = steps_small("alexeyab", max_batches=500_500, burn_in=1000)
-    t0 = time.perf_counter()
-    for n in (1, 2, 4):
-        cfg = mgpu_config(s, n)
-        _kernel_mgpu.mgpu_batches(cfg)
-    assert time.perf_counter() - t0 < 2.0
-
-
 def test_kernel_mgpu_is_standard_library_only() -> None:
     """It is copied verbatim into generated standalone modules."""
     import ast

@@ -78,7 +78,6 @@ def train(module: Path, work: Path, *args: str) -> dict[str, Any]:
         cwd=work,
         capture_output=True,
         text=True,
-        timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     data: dict[str, Any] = json.loads(out.read_text())
@@ -163,7 +162,6 @@ def test_a_batch_that_does_not_divide_the_step_is_refused(tmp_path: Path) -> Non
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=900,
     )
     assert proc.returncode != 0
     assert "batch 3 x accumulate 1 is not IMAGES_PER_STEP = 4" in proc.stderr

@@ -369,6 +369,8 @@ def update_readme(table: str, meta: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tests.benchmarks.frameworks import bench_frameworks
+
     """Run every benchmark; print the table; write results.json and the README section."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke test only)")
@@ -387,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     figures += bench_diff(1 if q else 3, q)
     figures += bench_plot(1 if q else 3, 50_000 if q else 10_000_000, 10_000)
+    figures += bench_frameworks(q)
     meta = {
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
