@@ -1104,10 +1104,10 @@ def _c_notes(net: _Net) -> None:
             net.warn(
                 "P002", it, f"'#' inside {it.key}: C forks have no inline comments"
             )
-        if (it.key in _POLICY_KEYS or it.key in _SGDR_KEYS) and it.key not in read:
-            net.warn("P010", it, f"{it.key} is ignored by {net.fork} with this policy")
-        elif it.key not in NET_KEYS[net.fork]:
+        if it.key not in NET_KEYS[net.fork]:
             net.warn("P015", it, _unknown_net_key(net.fork, it.key))
+        elif (it.key in _POLICY_KEYS or it.key in _SGDR_KEYS) and it.key not in read:
+            net.warn("P010", it, f"{it.key} is ignored by {net.fork} with this policy")
 
 
 def _unknown_net_key(fork: str, key: str) -> str:
