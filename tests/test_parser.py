@@ -720,6 +720,11 @@ def test_hankai_order_of_stops() -> None:
     with pytest.raises(CfgError, match='layer name "lrn"') as info:
         parse(text, fork="hankai")
     assert info.value.line == 19
+    # the first unknown name in the file: [local] before [detection] (as in t1.test.cfg)
+    text = cfg(tail=LAYER + "[local]\nfilters=1\n[detection]\nclasses=1\n")
+    with pytest.raises(CfgError, match='layer name "local"') as info:
+        parse(text, fork="hankai")
+    assert info.value.line == 14
     # an unused [net] key stops before any layer problem
     text = cfg("max_crop=448", tail=head_layers + bad3 + "[empty]\n")
     with pytest.raises(CfgError, match="section \\[net\\]") as info:
