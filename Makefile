@@ -43,7 +43,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python -m tests.benchmarks.run
 
 fuzz: $(STAMP)
-	CFGSCHED_FUZZ_EXAMPLES=1000 $(VENV)/bin/python -m pytest tests/test_fuzz.py -q
+	HYPOTHESIS_PROFILE=fuzz CFGSCHED_FUZZ_EXAMPLES=1000 $(VENV)/bin/python -m pytest tests/test_fuzz.py -q
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

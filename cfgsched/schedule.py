@@ -36,6 +36,7 @@ WARNING_CODES: dict[str, str] = {
     "P012": "line without '=' ignored",
     "P013": "fewer scales than steps: hankai pads with 0.0 (LR becomes 0)",
     "P014": "integer above 2^24 read through float32 by hankai: value changes",
+    "P015": "unknown [net] key: the fork never reads it (a close known key is suggested)",
 }
 
 

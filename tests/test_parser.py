@@ -318,7 +318,9 @@ def test_sgdr_only_in_alexeyab_and_hankai() -> None:
         assert s.policy is Policy.SGDR and s.sgdr_cycle == 1000 and s.sgdr_mult == 2
     s = parse(text, fork="pjreddie")
     assert s.policy is Policy.CONSTANT and ("P001", 8, "policy") in codes(s)
-    assert ("P010", 9, "sgdr_cycle") in codes(s)
+    # pjreddie reads sgdr_cycle with no policy: an unknown key there, not a policy key
+    assert ("P015", 9, "sgdr_cycle") in codes(s)
+    assert ("P010", 9, "sgdr_cycle") not in codes(s)
 
 
 def test_sgdr_cycle_defaults_to_max_batches() -> None:
@@ -629,3 +631,300 @@ def test_every_real_cfg_parses_or_fails_as_darknet_does() -> None:
             else:
                 s = load(DARKNET_CFGS / name, fork=fork)
                 assert s.policy.name == want, (name, fork)
+
+
+# --- hankai: section names and every section's keys (issue 10, fidelity 1) -----------
+
+#: Names the older darknet parsers know but hank-ai's layer-name table does not.
+HANKAI_UNKNOWN_NAMES = (
+    "crop", "gru", "conv_lstm", "local", "activation", "history", "lrn",
+    "normalization", "batchnorm", "implicit", "detection", "reorg", "deconvolutional",
+    "Convolutional", " net ",
+)  # fmt: skip
+YOLO = "[yolo]\nmask=0\nanchors=10,13\nclasses=1\nnum=1\n"
+
+
+@pytest.mark.parametrize("name", HANKAI_UNKNOWN_NAMES)
+def test_hankai_stops_on_names_missing_from_its_table(name: str) -> None:
+    tail = LAYER + f"[{name}]\nbad_key=1\n" + "[maxpool]\nsize=2\n"
+    with pytest.raises(CfgError, match=f'layer name "{name}" is not supported') as info:
+        parse(cfg(tail=tail), fork="hankai")
+    assert (info.value.line, info.value.key) == (14, None)
+
+
+def test_hankai_accepts_every_name_of_its_table_with_its_keys() -> None:
+    tail = (
+        "\n[conv]\nfilters=4\nsize=3\nstride_x=1\nstride_y=2\ncoordconv=1\n"
+        "[max]\nsize=2\nmaxpool_depth=1\nout_channels=4\n"
+        "[local_avg]\nsize=2\nstride=2\n[avg]\n[reorg3d]\nstride=2\nreverse=1\n"
+        "[route]\nlayers=-1,-2\ngroups=2\ngroup_id=1\n[shortcut]\nfrom=-2\n"
+        "weights_type=per_channel\n[scale_channels]\nfrom=-3\nscale_wh=1\n"
+        "[sam]\nfrom=-4\n[upsample]\nstride=2\n[dropout]\nprobability=.1\n"
+        "dropblock=1\n[conn]\noutput=10\n[crnn]\nhidden=4\n[rnn]\nlogistic=1\n"
+        "[lstm]\noutput=3\n[soft]\ntemperature=2\n[cost]\ntype=sse\n"
+        "[contrastive]\nyolo_layer=-1\ncontrastive_neg_max=3\n"
+        "[Gaussian_yolo]\nuc_normalizer=1\nyolo_point=center\nclasses=1\n"
+        "[yolo]\nbeta_nms=.6\nnew_coords=1\nembedding_layer=-2\nsim_thresh=.8\n"
+        "[region]\nbias_match=1\nabsolute=1\nclassfix=-1\ncoords=4\n"
+    )
+    common = "".join(
+        f"{k}=0\n"
+        for k in (
+            "clip", "onlyforward", "dont_update", "burnin_update", "stopbackward",
+            "train_only_bn", "dontload", "dontloadscales", "learning_rate",
+        )
+    )  # fmt: skip
+    s = parse(cfg(tail=tail + "[convolutional]\n" + common + "[yolo]\n"), fork="hankai")
+    assert s.classes == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [
+        ("uc_normalizer", "did you mean iou_normalizer?"),  # Gaussian_yolo only
+        ("beta1", "hankai has no such [yolo] key"),
+        ("from", "hankai has no such [yolo] key"),
+        ("show_details", "hankai has no such [yolo] key"),
+        ("yolo_point", "hankai has no such [yolo] key"),
+        ("ignore_tresh", "did you mean ignore_thresh?"),
+    ],
+)
+def test_hankai_stops_on_keys_its_layer_parser_never_reads(key: str, hint: str) -> None:
+    tail = LAYER + YOLO + f"{key}=1\n"
+    text = cfg(tail=tail)
+    with pytest.raises(CfgError) as info:
+        parse(text, fork="hankai")
+    err = info.value
+    assert (err.line, err.key) == (19, key)
+    assert f"config line #19 from section [yolo] is unused or invalid: {key}=1" in (
+        err.message
+    )
+    assert err.message.endswith(f"({hint})")
+    for fork in C_FORKS:  # the C forks only print "Unused field" for layers
+        assert parse(text, fork=fork).classes == 1
+
+
+def test_hankai_names_the_alphabetically_first_unused_key_of_a_section() -> None:
+    tail = "\n[maxpool]\nzeta=1\nsize=2\nBeta=2\nalpha=3\n"
+    with pytest.raises(CfgError) as info:
+        parse(cfg(tail=tail), fork="hankai")
+    # byte order: upper case sorts first ("Beta" < "alpha" < "zeta")
+    assert (info.value.line, info.value.key) == (11, "Beta")
+
+
+def test_hankai_order_of_stops() -> None:
+    bad3 = "[maxpool]\nsize=2\nwrong=1\n"  # layer 3 at line 16, its unused key at 18
+    head_layers = LAYER + "[maxpool]\nsize=2\n"
+    # an unknown name later in the file stops first: it is found while reading
+    text = cfg(tail=head_layers + bad3 + "[lrn]\nsize=5\n")
+    with pytest.raises(CfgError, match='layer name "lrn"') as info:
+        parse(text, fork="hankai")
+    assert info.value.line == 19
+    # the first unknown name in the file: [local] before [detection] (as in t1.test.cfg)
+    text = cfg(tail=LAYER + "[local]\nfilters=1\n[detection]\nclasses=1\n")
+    with pytest.raises(CfgError, match='layer name "local"') as info:
+        parse(text, fork="hankai")
+    assert info.value.line == 14
+    # an unused [net] key stops before any layer problem
+    text = cfg("max_crop=448", tail=head_layers + bad3 + "[empty]\n")
+    with pytest.raises(CfgError, match="section \\[net\\]") as info:
+        parse(text, fork="hankai")
+    assert (info.value.line, info.value.key) == (7, "max_crop")
+    # an unused key in layer 3 stops before [empty] in layer 4 (no layer of that type)
+    text = cfg(tail=head_layers + bad3 + "[empty]\n")
+    with pytest.raises(CfgError, match="section \\[maxpool\\]") as info:
+        parse(text, fork="hankai")
+    assert (info.value.line, info.value.key) == (18, "wrong")
+    with pytest.raises(CfgError, match='layer type "empty" not recognized') as info:
+        parse(cfg(tail=head_layers + "[empty]\n[silence]\n"), fork="hankai")
+    assert (info.value.line, info.value.key) == (16, None)
+
+
+@pytest.mark.parametrize("name", ["empty", "silence", "blank", "net", "network"])
+def test_hankai_names_without_a_layer_type_stop_when_reached(name: str) -> None:
+    with pytest.raises(
+        CfgError, match=f'layer type "{name}" not recognized \\(layer 1\\)'
+    ):
+        parse(cfg(tail=LAYER + f"[{name}]\n"), fork="hankai")
+    assert parse(cfg(tail=LAYER + f"[{name}]\n"), fork="alexeyab").batch == 64
+
+
+@pytest.mark.parametrize("name", ["sam", "scale_channels"])
+def test_hankai_sam_and_scale_channels_need_from(name: str) -> None:
+    with pytest.raises(CfgError, match='expecting to find a key named "from"') as info:
+        parse(cfg(tail=LAYER + f"[{name}]\nactivation=linear\n"), fork="hankai")
+    assert (info.value.line, info.value.key) == (14, "from")
+
+
+def test_hankai_checks_the_size_when_a_detector_is_last() -> None:
+    for w, h, key, line in ((400, 416, "width", 4), (416, 16, "height", 5)):
+        head = HEAD.replace("width=416", f"width={w}").replace(
+            "height=416", f"height={h}"
+        )
+        for last in ("yolo", "region", "Gaussian_yolo"):
+            with pytest.raises(CfgError, match="multiples of 32") as info:
+                parse(
+                    cfg(head=head, tail=LAYER + f"[{last}]\nclasses=1\n"), fork="hankai"
+                )
+            assert (info.value.line, info.value.key) == (line, key)
+        # a detector that is not the last layer, or a C fork: no check
+        s = parse(cfg(head=head, tail=LAYER + YOLO + "[maxpool]\n"), fork="hankai")
+        assert s.classes == 1
+        assert parse(cfg(head=head, tail=LAYER + YOLO), fork="alexeyab").classes == 1
+
+
+def test_hankai_replaces_a_net_section_without_keys_by_the_next_one() -> None:
+    text = "[net]\n# nothing\nempty=\n[convolutional]\nfilters=1\n[maxpool]\nsize=2\n"
+    with pytest.raises(CfgError, match="holds no key") as info:
+        parse(text, fork="hankai")
+    assert info.value.line == 4 and "found '[convolutional]'" in info.value.message
+    with pytest.raises(CfgError, match="without layer sections"):
+        parse("[net]\n[convolutional]\nfilters=1\n", fork="hankai")
+
+
+def test_unused_net_key_says_when_hankai_would_read_it() -> None:
+    with pytest.raises(
+        CfgError, match=r"steps=1,2 \(read only with policy=steps or sgdr\)"
+    ):
+        parse(cfg("policy=poly", "steps=1,2"), fork="hankai")
+    with pytest.raises(CfgError, match=r"B1=0.5 \(read only with adam=1\)"):
+        parse(cfg("B1=0.5"), fork="hankai")
+
+
+# --- "No input parameters supplied" (issue 10, fidelity 2) ---------------------------
+
+NO_SIZE = "[net]\nbatch=64\nsubdivisions=16\n"  # lines 1-3
+
+
+@pytest.mark.parametrize("fork", ALL)
+def test_no_input_parameters_supplied(fork: str) -> None:
+    with pytest.raises(CfgError, match="No input parameters supplied") as info:
+        parse(cfg("width=416", "height=416", head=NO_SIZE), fork=fork)
+    assert (info.value.line, info.value.key) == (1, None)
+    assert info.value.message.endswith("(no channels)")
+    with pytest.raises(CfgError, match=r"\(width=0\)"):
+        parse(cfg(head=HEAD.replace("width=416", "width=0")), fork=fork)
+    assert parse(cfg("inputs=256", head=NO_SIZE), fork=fork).batch == 64
+    with pytest.raises(CfgError, match=r"\(no height, no width, no channels\)"):
+        parse(cfg("inputs=0", head=NO_SIZE), fork=fork)
+
+
+@pytest.mark.parametrize("fork", ALL)
+def test_no_input_parameters_comes_before_the_schedule_checks(fork: str) -> None:
+    for lines in (("policy=steps", "steps=100"), ("policy=step", "step=0")):
+        with pytest.raises(CfgError, match="No input parameters"):
+            parse(cfg(*lines, head=NO_SIZE), fork=fork)
+    # a zero subdivisions divides by zero earlier, while the [net] is read
+    with pytest.raises(CfgError, match="divides by zero"):
+        parse(cfg(head=NO_SIZE.replace("16", "0")), fork=fork)
+
+
+def test_pjreddie_zero_mini_batch_is_reached_after_the_input_check() -> None:
+    head = NO_SIZE.replace("batch=64", "batch=8")
+    with pytest.raises(CfgError, match="No input parameters"):
+        parse(cfg(head=head), fork="pjreddie")
+    with pytest.raises(CfgError, match="0 images per mini-batch"):
+        parse(cfg("inputs=10", head=head), fork="pjreddie")
+
+
+def test_contrastive_needs_two_images_per_mini_batch() -> None:
+    head = HEAD.replace("batch=64", "batch=16")  # 16 / 16 = 1 image per mini-batch
+    for fork in ("alexeyab", "hankai"):
+        with pytest.raises(CfgError, match="must be > 1 for contrastive") as info:
+            parse(cfg("contrastive=1", head=head), fork=fork)
+        assert (info.value.line, info.value.key) == (7, "contrastive")
+    assert parse(cfg("contrastive=1"), fork="alexeyab").mini_batch == 4
+    assert parse(cfg("contrastive=1", head=head), fork="pjreddie").mini_batch == 1
+
+
+# --- text before the first section (issue 10, fidelity 4) ----------------------------
+
+
+def test_a_lone_carriage_return_is_named_as_such() -> None:
+    text = ("\n" + cfg()).replace("\n", "\r\n")
+    with pytest.raises(CfgError) as info:
+        parse(text, fork="pjreddie")
+    assert info.value.line == 1
+    assert "CRLF" in info.value.message and "BOM" not in info.value.message
+    assert parse(text, fork="alexeyab").batch == 64
+    with pytest.raises(CfgError, match="byte order mark"):
+        parse("\ufeff" + cfg(), fork="alexeyab")
+    with pytest.raises(CfgError, match="the key 'batch' is outside any section"):
+        parse("batch=1\n" + cfg(), fork="pjreddie")
+
+
+# --- unknown [net] keys: P015 (issue 10) ---------------------------------------------
+
+
+@pytest.mark.parametrize("fork", C_FORKS)
+def test_unknown_net_key_warns_with_a_guess(fork: str) -> None:
+    s = parse(cfg("max_batch=1000", "Learning_Rate=0.1", "foo=1"), fork=fork)
+    got = {(w.line, w.key): w.message for w in s.warnings if w.code == "P015"}
+    assert got == {
+        (7, "max_batch"): f"unknown [net] key max_batch: {fork} never reads it "
+        "(did you mean max_batches?)",
+        (8, "Learning_Rate"): f"unknown [net] key Learning_Rate: {fork} never reads it "
+        "(did you mean learning_rate?)",
+        (9, "foo"): f"unknown [net] key foo: {fork} never reads it",
+    }
+    assert s.max_batches == 0 and "P015" in WARNING_CODES
+
+
+def test_unknown_net_key_names_the_forks_that_read_it() -> None:
+    s = parse(cfg("mosaic=1", "notruth=1", "max_crop=448"), fork="pjreddie")
+    assert [(w.key, w.message) for w in s.warnings if w.code == "P015"] == [
+        ("mosaic", "unknown [net] key mosaic: pjreddie never reads it "
+         "(alexeyab and hankai read it)"),
+    ]  # fmt: skip
+    s = parse(cfg("mosaic=1", "notruth=1", "max_crop=448"), fork="alexeyab")
+    assert [(w.key, w.message) for w in s.warnings if w.code == "P015"] == [
+        ("notruth", "unknown [net] key notruth: alexeyab never reads it "
+         "(pjreddie reads it)"),
+    ]  # fmt: skip
+    with pytest.raises(
+        CfgError, match=r"max_batch=1000 \(did you mean max_batches\?\)"
+    ):
+        parse(cfg("max_batch=1000"), fork="hankai")
+
+
+def test_known_keys_of_other_policies_are_p010_not_p015() -> None:
+    s = parse(cfg("policy=poly", "steps=1,2", "gamma=0.5", "duplicate=1", "duplicate=2"),
+              fork="alexeyab")  # fmt: skip
+    assert [(c, k) for c, _, k in codes(s) if c in ("P010", "P015")] == [
+        ("P010", "steps"), ("P010", "gamma"), ("P015", "duplicate"),
+    ]  # fmt: skip
+
+
+# --- the real cfgs: where hankai stops -----------------------------------------------
+
+#: (line, key) where hank-ai stops on each real cfg it refuses, read from the files:
+#: the alphabetically first unused [net] key (max_crop < min_crop), the duplicated
+#: momentum, the first section name missing from its table. Every other cfg loads.
+HANKAI_REAL_STOPS: dict[str, tuple[int, str | None, str]] = {
+    "csdarknet53-omega.cfg": (16, "max_crop", "unused or invalid: max_crop=448"),
+    "darknet53.cfg": (14, "max_crop", "unused or invalid: max_crop=448"),
+    "efficientnet-lite3.cfg": (33, "momentum", 'duplicate key "momentum"'),
+    "extraction22k.cfg": (6, "max_crop", "unused or invalid: max_crop=320"),
+    "t1.test.cfg": (103, None, 'layer name "detection" is not supported'),
+    "yolo-voc.2.0.cfg": (206, None, 'layer name "reorg" is not supported'),
+}
+
+
+@needs_darknet_cfgs
+def test_where_hankai_stops_on_the_real_cfgs() -> None:
+    for path in sorted(DARKNET_CFGS.glob("*.cfg")):
+        want = HANKAI_REAL_STOPS.get(path.name)
+        if want is None:
+            assert parse_ok(path), path.name
+            continue
+        with pytest.raises(CfgError) as info:
+            load(path, fork="hankai")
+        assert (info.value.line, info.value.key) == want[:2], path.name
+        assert want[2] in info.value.message
+        for fork in C_FORKS:  # the C forks load all of them
+            assert load(path, fork=fork).source == str(path)
+
+
+def parse_ok(path: Path) -> bool:
+    """hankai loads ``path`` (its layer sections included)."""
+    return load(path, fork="hankai").fork == "hankai"

@@ -15,6 +15,14 @@ from hypothesis import strategies as st
 
 from cfgsched.errors import CfgError
 from cfgsched.kernel.formulas import f32
+from cfgsched.reader.keys import (
+    HANKAI_COMMON_KEYS,
+    HANKAI_LAYER_KEYS,
+    HANKAI_LAYER_NAMES,
+    HANKAI_NET_WHEN,
+    HANKAI_REQUIRED_KEYS,
+    NET_KEYS,
+)
 from cfgsched.reader.parser import c_atof, c_atoi, hk_stof, parse, read_sections
 from cfgsched.schedule import NetSchedule, Policy
 from tests.golden import DARKNET_CFGS, needs_darknet_cfgs
@@ -306,3 +314,82 @@ def test_c_atoi_wraps_to_int32(n: int, tail: str) -> None:
 def test_c_atof_reads_repr_prefix(x: float, tail: str) -> None:
     v, used = c_atof(repr(x) + tail)
     assert v == x and used == len(repr(x))
+
+
+# --- which keys each fork reads (issue 10) -------------------------------------------
+
+_IDENTS = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,15}", fullmatch=True)
+_ANY_LAYER_KEY = sorted(set().union(*HANKAI_LAYER_KEYS.values(), HANKAI_COMMON_KEYS))
+_BUILT = sorted(n for n, kind in HANKAI_LAYER_NAMES.items() if kind is not None)
+HEAD = "[net]\nbatch=64\nsubdivisions=16\nwidth=416\nheight=416\nchannels=3\n"
+
+
+@given(
+    name=st.sampled_from(_BUILT),
+    key=st.sampled_from(_ANY_LAYER_KEY) | _IDENTS,
+)
+def test_hankai_layer_keys_are_read_or_fatal(name: str, key: str) -> None:
+    kind = HANKAI_LAYER_NAMES[name]
+    assert kind is not None
+    need = "".join(f"{k}=-1\n" for k in HANKAI_REQUIRED_KEYS.get(kind, ()) if k != key)
+    text = HEAD + LAYER + f"[{name}]\n{need}{key}=1\n"
+    line = 14 + need.count("\n")  # LAYER: lines 7-12; [name]: 13; then need, key
+    if key in HANKAI_LAYER_KEYS[kind] | HANKAI_COMMON_KEYS:
+        assert parse(text, fork="hankai").batch == 64
+        return
+    with pytest.raises(CfgError, match="unused or invalid") as info:
+        parse(text, fork="hankai")
+    assert (info.value.line, info.value.key) == (line, key)
+    assert parse(text, fork="alexeyab").batch == 64
+
+
+HEAD_KEYS = ("batch", "subdivisions", "width", "height", "channels", "policy")
+_NET_KEYS_ALL = sorted(set().union(*NET_KEYS.values()) - set(HEAD_KEYS))
+
+
+@given(key=st.sampled_from(_NET_KEYS_ALL) | _IDENTS, fork=st.sampled_from(ALL))
+def test_unknown_net_keys_are_p015_in_c_forks_and_fatal_in_hankai(
+    key: str, fork: str
+) -> None:
+    if key in HEAD_KEYS:  # already in HEAD: a duplicate, tested elsewhere
+        return
+    text = HEAD + f"{key}=1\n\n" + LAYER
+    unknown = key not in NET_KEYS[fork]
+    if fork == "hankai":
+        if unknown or key in HANKAI_NET_WHEN:
+            with pytest.raises(CfgError, match="unused or invalid") as info:
+                parse(text, fork=fork)
+            assert (info.value.line, info.value.key) == (7, key)
+        else:
+            assert parse(text, fork=fork).line_of(key) == 7
+        return
+    p015 = [
+        (w.line, w.key) for w in parse(text, fork=fork).warnings if w.code == "P015"
+    ]
+    assert p015 == ([(7, key)] if unknown else [])
+
+
+_DIM = st.none() | st.integers(0, 5)
+
+
+@given(
+    h=_DIM,
+    w=_DIM,
+    c=_DIM,
+    inputs=st.none() | st.integers(0, 100),
+    fork=st.sampled_from(ALL),
+)
+def test_no_input_parameters_exactly_when_darknet_says_so(
+    h: int | None, w: int | None, c: int | None, inputs: int | None, fork: str
+) -> None:
+    given_ = {"height": h, "width": w, "channels": c, "inputs": inputs}
+    lines = [f"{k}={v}" for k, v in given_.items() if v is not None]
+    text = "[net]\nbatch=64\nsubdivisions=16\n" + "\n".join(lines) + "\n\n" + LAYER
+    dims = [v or 0 for v in (h, w, c)]
+    value = inputs if inputs is not None else dims[0] * dims[1] * dims[2]
+    if value == 0 and not all(dims):
+        with pytest.raises(CfgError, match="No input parameters supplied") as info:
+            parse(text, fork=fork)
+        assert info.value.line == 1
+    else:
+        assert parse(text, fork=fork).mini_batch == 4

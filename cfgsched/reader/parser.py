@@ -26,6 +26,16 @@ from typing import TYPE_CHECKING
 
 from cfgsched.errors import CfgError, CfgWarning
 from cfgsched.kernel.formulas import ctrunc_div, f32
+from cfgsched.reader.keys import (
+    HANKAI_COMMON_KEYS,
+    HANKAI_DETECTORS,
+    HANKAI_LAYER_KEYS,
+    HANKAI_LAYER_NAMES,
+    HANKAI_NET_WHEN,
+    HANKAI_REQUIRED_KEYS,
+    NET_KEYS,
+    did_you_mean,
+)
 from cfgsched.schedule import FORKS, LayerLR, NetSchedule, Policy
 
 if TYPE_CHECKING:
@@ -56,37 +66,6 @@ _POLICIES: dict[str, Policy] = {
     "random": Policy.RANDOM,
     "sgdr": Policy.SGDR,
 }
-
-#: Section names hankai accepts (its layer-name table at the golden commit, which no
-#: longer has ``detection`` or ``reorg``). Any other name is fatal there.
-HANKAI_SECTIONS: frozenset[str] = frozenset(
-    {
-        "net", "network", "convolutional", "conv", "connected", "conn", "maxpool", "max",
-        "avgpool", "avg", "local_avgpool", "local_avg", "route", "shortcut", "upsample",
-        "yolo", "Gaussian_yolo", "region", "cost", "softmax", "soft", "dropout", "crop",
-        "local", "activation", "crnn", "gru", "lstm", "conv_lstm", "history", "rnn",
-        "reorg3d", "lrn", "normalization", "batchnorm", "contrastive", "scale_channels",
-        "sam", "empty", "silence", "implicit",
-    }
-)  # fmt: skip
-
-#: ``[net]`` keys hankai reads whatever the policy (all numeric except ``policy``).
-#: A ``[net]`` key hankai does not read is fatal ("unused or invalid").
-HANKAI_NET_KEYS: frozenset[str] = frozenset(
-    {
-        "max_batches", "batch", "learning_rate", "learning_rate_min", "sgdr_cycle",
-        "sgdr_mult", "momentum", "decay", "subdivisions", "time_steps", "track",
-        "augment_speed", "sequential_subdivisions", "try_fix_nan", "weights_reject_freq",
-        "equidistant_point", "badlabels_rejection_percentage", "num_sigmas_reject_badlabels",
-        "ema_alpha", "use_cuda_graph", "loss_scale", "dynamic_minibatch", "optimized_memory",
-        "workspace_size_limit_MB", "adam", "height", "width", "channels", "inputs", "flip",
-        "blur", "gaussian_noise", "mixup", "cutmix", "mosaic", "letter_box", "mosaic_bound",
-        "contrastive", "contrastive_jit_flip", "contrastive_color",
-        "label_smooth_eps", "resize_step", "attention", "adversarial_lr", "max_chart_loss",
-        "angle", "aspect", "saturation", "exposure", "hue", "power", "policy", "burn_in",
-        "show_receptive_field",
-    }
-)  # fmt: skip
 
 #: Learning-rate keys that only some policies (or ``adam=1``) read.
 _POLICY_KEYS = (
@@ -362,8 +341,7 @@ def _read_c(text: str, fork: str, source: str) -> list[_Sec]:
                 source,
                 n,
                 None,
-                "darknet crashes here: text before the first [section] "
-                "(a UTF-8 BOM or a key outside any section)",
+                f"darknet crashes here: text before the first [section]: {_stray(s)}",
             )
         eq = s.find("=")
         if eq < 0:
@@ -373,6 +351,20 @@ def _read_c(text: str, fork: str, source: str) -> list[_Sec]:
         else:
             secs[-1].items.append(_Item(s[:eq], s[eq + 1 :], n, raw))
     return secs
+
+
+def _stray(s: str) -> str:
+    """What the text ``s`` that a C fork found before any section is, in words."""
+    if s.startswith("\ufeff"):
+        return "a UTF-8 byte order mark (BOM) starts the file"
+    if not s.strip("\r"):
+        return (
+            "a line holding only \\r, the blank line of a CRLF (Windows) file: "
+            "pjreddie keeps \\r, so the line is not blank (save the file with LF ends)"
+        )
+    if "=" in s:
+        return f"the key {_short(s.split('=', 1)[0])!r} is outside any section"
+    return f"{_short(s)!r} is outside any section"
 
 
 _HK_RX = re.compile(r"^\[([^\n\r]+)\]|^[ \t]*([^#= \t]+)[ \t]*=[ \t]*([^#]+)")
@@ -393,7 +385,7 @@ def _read_hk(text: str, source: str) -> list[_Sec]:
             continue
         if m.group(1) is not None:
             name = m.group(1)
-            if name not in HANKAI_SECTIONS:
+            if name not in HANKAI_LAYER_NAMES:
                 raise CfgError(
                     source,
                     n,
@@ -746,7 +738,10 @@ def _hk_steps(net: _Net, pol: Policy) -> tuple[tuple[int, ...], tuple[float, ...
 
 
 def _batch(net: _Net, batch: int, subdivs: int, time_steps: int) -> tuple[int, int]:
-    """(mini_batch, time_steps) after darknet's division and clamps; CfgError on SIGFPE."""
+    """(mini_batch, time_steps) after darknet's division and clamps; CfgError on SIGFPE.
+
+    pjreddie keeps a zero mini-batch; it divides by it later (:func:`_pj_zero_batch`).
+    """
     sub_it = _first(net.sec, "subdivisions")
     batch_it = _first(net.sec, "batch")
     if subdivs == 0:
@@ -754,15 +749,7 @@ def _batch(net: _Net, batch: int, subdivs: int, time_steps: int) -> tuple[int, i
             sub_it, "subdivisions", "darknet divides by zero (SIGFPE): subdivisions=0"
         )
     mini = ctrunc_div(batch, subdivs) * time_steps
-    if net.fork == "pjreddie":
-        if mini == 0:
-            raise net.error(
-                sub_it if sub_it is not None else batch_it,
-                "subdivisions" if sub_it is not None else "batch",
-                f"darknet divides by zero (SIGFPE): batch ({batch}) / subdivisions ({subdivs})"
-                f" * time_steps ({time_steps}) is 0 images per mini-batch",
-            )
-    else:
+    if net.fork != "pjreddie":
         if mini < 1:
             mini = 1
         if time_steps < 1:
@@ -779,10 +766,77 @@ def _batch(net: _Net, batch: int, subdivs: int, time_steps: int) -> tuple[int, i
     return mini, time_steps
 
 
+def _pj_zero_batch(net: _Net, v: dict[str, object]) -> None:
+    """pjreddie divides by a zero mini-batch at its first batch count (after parsing)."""
+    if net.fork != "pjreddie" or v["mini_batch"] != 0:
+        return
+    sub_it = _first(net.sec, "subdivisions")
+    raise net.error(
+        sub_it if sub_it is not None else _first(net.sec, "batch"),
+        "subdivisions" if sub_it is not None else "batch",
+        f"darknet divides by zero (SIGFPE): batch ({v['batch']}) / subdivisions "
+        f"({v['subdivisions']}) * time_steps ({v['time_steps']}) is 0 images per mini-batch",
+    )
+
+
+def _check_contrastive(net: _Net, con: _Item | None, on: bool, mini: int) -> None:
+    """alexeyab and hankai stop when ``contrastive`` is on with a mini-batch below 2."""
+    if on and mini < 2:
+        raise net.error(
+            con,
+            "contrastive",
+            f"{_who(net.fork)} stops: mini_batch (batch/subdivisions = {mini}) "
+            "must be > 1 for contrastive loss",
+        )
+
+
+def _check_inputs(net: _Net, dims: dict[str, int], inputs: int) -> None:
+    """Every fork stops with "No input parameters supplied" when ``inputs`` is 0 and
+    one of width, height, channels is 0 (inputs defaults to their product)."""
+    if inputs or all(dims.values()):
+        return
+    bad = [
+        f"{k}={v}" if k in net.lines else f"no {k}" for k, v in dims.items() if not v
+    ]
+    header = _Item(net.sec.name, None, net.sec.line, net.sec.raw)
+    raise net.error(
+        header,
+        None,
+        f"{_who(net.fork)} stops: No input parameters supplied: [net] needs width, "
+        f"height and channels, or inputs ({', '.join(bad)})",
+    )
+
+
+def _who(fork: str) -> str:
+    return "hankai" if fork == "hankai" else "darknet"
+
+
+def _c_policy(net: _Net, v: dict[str, object]) -> None:
+    """policy, burn_in and the policy's own keys, as a C fork reads them."""
+    pol_it = net.c_str("policy")
+    name = "constant" if pol_it is None or pol_it.value is None else pol_it.value
+    if pol_it is not None and pol_it.value is not None and "#" in pol_it.value:
+        net.warn("P002", pol_it, "'#' inside policy: C forks have no inline comments")
+    pol = _policy(net, pol_it, name)
+    v["policy"], v["policy_name"] = pol, name
+    v["burn_in"] = net.c_int("burn_in", 0)
+    v["step"], v["scale"], v["gamma"] = 0, 0.0, 0.0
+    if pol is Policy.STEP:
+        v["step"] = net.c_int("step", 1)
+        v["scale"] = net.c_float("scale", 1)
+    elif pol is Policy.STEPS or (pol is Policy.SGDR and net.fork == "alexeyab"):
+        v["steps"], v["scales"] = _c_steps(net, pol)
+    elif pol is Policy.EXP:
+        v["gamma"] = net.c_float("gamma", 1)
+    elif pol is Policy.SIG:
+        v["gamma"] = net.c_float("gamma", 1)
+        v["step"] = net.c_int("step", 1)
+
+
 def _net_c(net: _Net) -> dict[str, object]:
-    fork = net.fork
+    """The ``[net]`` values of a C fork, with its stops in its order."""
     v: dict[str, object] = {}
-    alex = fork == "alexeyab"
+    alex = net.fork == "alexeyab"
     v["max_batches"] = net.c_int("max_batches", 0)
     batch = net.c_int("batch", 1)
     v["learning_rate"] = net.c_float("learning_rate", 0.001)
@@ -802,31 +856,37 @@ def _net_c(net: _Net) -> dict[str, object]:
         v["b1"] = net.c_float("B1", 0.9)
         v["b2"] = net.c_float("B2", 0.999)
         v["eps"] = net.c_float("eps", 0.000001)
+    dims = {k: net.c_int(k, 0) for k in ("height", "width", "channels")}
+    product = c_atoi(str(dims["height"] * dims["width"] * dims["channels"]))[0]
+    inputs = net.c_int("inputs", product)
+    if alex:
+        con = net.c_str("contrastive")
+        on = net.c_int("contrastive", 0) != 0
+        _check_contrastive(net, con, on, ctrunc_div(batch, subdivs))
     v["power"] = net.c_float("power", 4)
-    pol_it = net.c_str("policy")
-    name = "constant" if pol_it is None or pol_it.value is None else pol_it.value
-    if pol_it is not None and pol_it.value is not None and "#" in pol_it.value:
-        net.warn("P002", pol_it, "'#' inside policy: C forks have no inline comments")
-    pol = _policy(net, pol_it, name)
-    v["policy"], v["policy_name"] = pol, name
-    v["burn_in"] = net.c_int("burn_in", 0)
-    v["step"], v["scale"], v["gamma"] = 0, 0.0, 0.0
-    if pol is Policy.STEP:
-        v["step"] = net.c_int("step", 1)
-        v["scale"] = net.c_float("scale", 1)
-    elif pol is Policy.STEPS or (pol is Policy.SGDR and alex):
-        v["steps"], v["scales"] = _c_steps(net, pol)
-    elif pol is Policy.EXP:
-        v["gamma"] = net.c_float("gamma", 1)
-    elif pol is Policy.SIG:
-        v["gamma"] = net.c_float("gamma", 1)
-        v["step"] = net.c_int("step", 1)
+    _check_inputs(net, dims, inputs)
+    _c_policy(net, v)
+    _pj_zero_batch(net, v)
     return v
 
 
-def _net_hk(net: _Net) -> dict[str, object]:
-    v: dict[str, object] = {}
+_HK_AUGMENT = (
+    "flip", "blur", "gaussian_noise", "fog", "cutout", "mixup", "cutmix", "mosaic",
+    "letter_box", "mosaic_bound", "contrastive", "contrastive_jit_flip",
+    "contrastive_color", "label_smooth_eps", "resize_step", "attention", "adversarial_lr",
+    "max_chart_loss", "angle", "aspect", "saturation", "exposure", "hue",
+)  # fmt: skip
+_HK_TRAINING = (
+    "weights_reject_freq", "equidistant_point", "badlabels_rejection_percentage",
+    "num_sigmas_reject_badlabels", "ema_alpha", "use_cuda_graph", "loss_scale",
+    "dynamic_minibatch", "optimized_memory", "workspace_size_limit_MB",
+)  # fmt: skip
+
+
+def _hk_head(net: _Net) -> dict[str, object]:
+    """hankai's ``parse_net_section`` up to the input size (its lookup order)."""
     h = net
+    v: dict[str, object] = {}
     v["max_batches"] = h.hk_int("max_batches", 0)
     batch = h.hk_int("batch", 1)
     v["learning_rate"] = h.hk_float("learning_rate", 0.001)
@@ -841,11 +901,7 @@ def _net_hk(net: _Net) -> dict[str, object]:
         h.hk_num(k)
     v["batch"], v["subdivisions"] = batch, subdivs
     v["mini_batch"], v["time_steps"] = _batch(net, batch, subdivs, time_steps)
-    for k in (
-        "weights_reject_freq", "equidistant_point", "badlabels_rejection_percentage",
-        "num_sigmas_reject_badlabels", "ema_alpha", "use_cuda_graph", "loss_scale",
-        "dynamic_minibatch", "optimized_memory", "workspace_size_limit_MB",
-    ):  # fmt: skip
+    for k in _HK_TRAINING:
         h.hk_num(k)
     adam = h.hk_int("adam", 0)
     v["adam"] = adam != 0
@@ -853,30 +909,24 @@ def _net_hk(net: _Net) -> dict[str, object]:
         v["b1"] = h.hk_float("B1", 0.9)
         v["b2"] = h.hk_float("B2", 0.999)
         v["eps"] = h.hk_float("eps", 0.000001)
-    dims = [h.hk_int(k, 0) for k in ("height", "width", "channels")]
-    inputs = h.hk_int("inputs", dims[0] * dims[1] * dims[2])
-    for k in (
-        "flip", "blur", "gaussian_noise", "mixup", "cutmix", "mosaic", "letter_box",
-        "mosaic_bound", "contrastive", "contrastive_jit_flip", "contrastive_color",
-        "label_smooth_eps", "resize_step", "attention", "adversarial_lr",
-        "max_chart_loss", "angle", "aspect", "saturation", "exposure", "hue",
-    ):  # fmt: skip
+    return v
+
+
+def _net_hk(net: _Net) -> tuple[dict[str, object], dict[str, int]]:
+    """hankai's ``[net]`` values and input size, with its stops in its order (the
+    unused-line check included)."""
+    h = net
+    v = _hk_head(net)
+    dims = {k: h.hk_int(k, 0) for k in ("height", "width", "channels")}
+    inputs = h.hk_int("inputs", dims["height"] * dims["width"] * dims["channels"])
+    for k in _HK_AUGMENT:
         h.hk_num(k)
     con = _first(net.sec, "contrastive")
-    if con is not None and con.num is not None and _f32_cast_int(con.num) != 0:
-        if ctrunc_div(batch, subdivs) < 2:
-            raise h.error(
-                con,
-                "contrastive",
-                "hankai stops: mini_batch (batch/subdivisions) must be > 1 for contrastive loss",
-            )
+    on = con is not None and con.num is not None and _f32_cast_int(con.num) != 0
+    batch, subdivs = int(v["batch"]), int(v["subdivisions"])  # type: ignore[call-overload]
+    _check_contrastive(net, con, on, ctrunc_div(batch, subdivs))
     v["power"] = h.hk_float("power", 4)
-    if not inputs and not all(dims):
-        raise h.error(
-            None,
-            None,
-            "hankai stops: no input parameters supplied (width/height/channels)",
-        )
+    _check_inputs(net, dims, inputs)
     pol_it = h.hk_item("policy")
     name = "constant" if pol_it is None or pol_it.value is None else pol_it.value
     pol = _policy(net, pol_it, name)
@@ -894,19 +944,95 @@ def _net_hk(net: _Net) -> dict[str, object]:
         v["gamma"] = h.hk_float("gamma", 1)
         v["step"] = h.hk_int("step", 1)
     h.hk_num("show_receptive_field")
-    unused = sorted(
-        (it for it in net.sec.items if id(it) not in net.used),
-        key=lambda it: it.key.encode(),
-    )
-    if unused:
-        it = unused[0]
-        raise h.error(
-            it,
-            it.key,
-            f"hankai stops: config line #{it.line} from section [{net.sec.name}] "
-            f"is unused or invalid: {it.key}={_short(it.value)}",
+    unused = [it for it in net.sec.items if id(it) not in net.used]
+    _hk_unused(net.source, net.sec, unused, NET_KEYS["hankai"], HANKAI_NET_WHEN)
+    return v, dims
+
+
+def _hk_unused(
+    source: str,
+    sec: _Sec,
+    unused: list[_Item],
+    known: frozenset[str],
+    when: dict[str, str],
+) -> None:
+    """hankai's ``find_unused_lines``: the alphabetically first unused key is fatal.
+
+    ``known``: every key this section kind reads; ``when``: conditions of those it reads
+    only sometimes (named in the message, as is a close spelling of an unknown key).
+    """
+    if not unused:
+        return
+    it = min(unused, key=lambda i: i.key.encode())
+    if it.key in when:
+        hint = f"read only with {when[it.key]}"
+    else:
+        guess = did_you_mean(it.key, known)
+        hint = (
+            f"did you mean {guess}?"
+            if guess
+            else f"hankai has no such [{sec.name}] key"
         )
-    return v
+    raise CfgError(
+        source,
+        it.line,
+        it.key,
+        f"hankai stops: config line #{it.line} from section [{sec.name}] is unused or "
+        f"invalid: {it.key}={_short(it.value)} ({hint})",
+    )
+
+
+def _hk_layer(source: str, idx: int, s: _Sec) -> str:
+    """One pass of hankai's layer loop over section ``s``; returns the layer kind."""
+    kind = HANKAI_LAYER_NAMES.get(s.name)
+    if kind is None:
+        raise CfgError(
+            source,
+            s.line,
+            None,
+            f'hankai stops: layer type "{_short(s.name)}" not recognized (layer {idx}): '
+            "the name is in its table but it builds no layer of that type",
+        )
+    for key in HANKAI_REQUIRED_KEYS.get(kind, ()):
+        if _first(s, key) is None:
+            raise CfgError(
+                source,
+                s.line,
+                key,
+                f"hankai stops: section [{s.name}] at line {s.line} was expecting to "
+                f'find a key named "{key}" but it does not exist',
+            )
+    lr = _first(s, "learning_rate")
+    if lr is not None and lr.num is None:
+        raise CfgError(
+            source,
+            lr.line,
+            "learning_rate",
+            f'hankai stops: key "learning_rate" should be numeric, found "{_short(lr.value)}"',
+        )
+    known = HANKAI_LAYER_KEYS[kind] | HANKAI_COMMON_KEYS
+    _hk_unused(source, s, [it for it in s.items if it.key not in known], known, {})
+    return kind
+
+
+def _hk_layers(net: _Net, secs: list[_Sec], dims: dict[str, int]) -> None:
+    """hankai's ``create_network`` after ``[net]``: each layer in order, then the
+    network size a detector as last layer needs (multiples of 32, at least 32)."""
+    kind = ""
+    for idx, s in enumerate(secs[1:]):
+        kind = _hk_layer(net.source, idx, s)
+    if kind not in HANKAI_DETECTORS:
+        return
+    for key in ("width", "height"):
+        size = dims[key]
+        if size < 32 or size % 32:
+            it = _first(net.sec, key) or _Item(key, None, net.sec.line, net.sec.raw)
+            raise net.error(
+                it,
+                key,
+                f"hankai stops: the last layer is [{secs[-1].name}], so the network "
+                f"width and height must be multiples of 32 and at least 32 ({key}={size})",
+            )
 
 
 def _check_lr_code(net: _Net, v: dict[str, object]) -> None:
@@ -943,7 +1069,7 @@ def _first(sec: _Sec, key: str) -> _Item | None:
 
 
 def _c_notes(net: _Net) -> None:
-    """P002/P003/P005/P010/P012 for the ``[net]`` lines of a C fork."""
+    """P002/P003/P005/P010/P012/P015 for the ``[net]`` lines of a C fork."""
     read = set(net.lines)
     for it in net.sec.empties:
         net.warn(
@@ -978,27 +1104,31 @@ def _c_notes(net: _Net) -> None:
             net.warn(
                 "P002", it, f"'#' inside {it.key}: C forks have no inline comments"
             )
-        if (it.key in _POLICY_KEYS or it.key in _SGDR_KEYS) and it.key not in read:
+        if it.key not in NET_KEYS[net.fork]:
+            net.warn("P015", it, _unknown_net_key(net.fork, it.key))
+        elif (it.key in _POLICY_KEYS or it.key in _SGDR_KEYS) and it.key not in read:
             net.warn("P010", it, f"{it.key} is ignored by {net.fork} with this policy")
 
 
-def _layers(
-    fork: str, source: str, secs: list[_Sec]
-) -> tuple[tuple[LayerLR, ...], int | None]:
+def _unknown_net_key(fork: str, key: str) -> str:
+    """The P015 message: ``key`` is no ``[net]`` key of ``fork``; who reads it, or a guess."""
+    others = [f for f in FORKS if f != fork and key in NET_KEYS[f]]
+    if others:
+        hint = f" ({' and '.join(others)} read{'s' if len(others) == 1 else ''} it)"
+    else:
+        guess = did_you_mean(key, NET_KEYS[fork])
+        hint = f" (did you mean {guess}?)" if guess else ""
+    return f"unknown [net] key {_short(key)}: {fork} never reads it{hint}"
+
+
+def _layers(fork: str, secs: list[_Sec]) -> tuple[tuple[LayerLR, ...], int | None]:
+    """Per-layer ``learning_rate=`` multipliers and the first detection layer's classes."""
     lrs: list[LayerLR] = []
     classes: int | None = None
     for idx, s in enumerate(secs[1:]):
         it = _first(s, "learning_rate")
         if it is not None and it.value is not None:
-            if fork == "hankai":
-                if it.num is None:
-                    raise CfgError(
-                        source,
-                        it.line,
-                        "learning_rate",
-                        'hankai stops: key "learning_rate" should be numeric, '
-                        f'found "{_short(it.value)}"',
-                    )
+            if fork == "hankai" and it.num is not None:
                 mult = it.num
             else:
                 mult = f32(c_atof(it.value)[0])
@@ -1013,22 +1143,21 @@ def _layers(
     return tuple(lrs), classes
 
 
-def parse(
-    text: str, *, fork: str = "alexeyab", source: str = "<string>"
-) -> NetSchedule:
-    """Read a cfg's ``[net]`` schedule the way ``fork`` does.
+def _network_sections(fork: str, source: str, secs: list[_Sec]) -> list[_Sec]:
+    """The sections the fork builds a network from, after its first-section checks.
 
-    Raises :class:`CfgError` where the fork would crash, stop or loop forever (the
-    message says which), ``ValueError`` for an unknown fork. Everything the fork does
-    silently but surprisingly is reproduced and listed in ``NetSchedule.warnings``.
+    hankai replaces a ``[net]`` holding no key by the next section (its reader keeps
+    the network section while it is empty), then needs a layer section and a
+    ``[net]``/``[network]`` first.
     """
-    secs = _read(text, fork, source)
     if not secs:
         raise CfgError(
             source, None, None, "darknet stops: the config file has no sections"
         )
-    first = secs[0]
+    dropped: _Sec | None = None
     if fork == "hankai":
+        while len(secs) > 1 and not secs[0].items:
+            dropped, secs = secs[0], secs[1:]
         if len(secs) < 2:
             raise CfgError(
                 source,
@@ -1036,30 +1165,55 @@ def parse(
                 None,
                 "hankai stops: cannot create a network without layer sections",
             )
-        ok = first.name in ("net", "network")
-    else:
-        ok = first.header in ("[net]", "[network]")
+    first = secs[0]
+    ok = (
+        first.name in ("net", "network")
+        if fork == "hankai"
+        else first.header in ("[net]", "[network]")
+    )
     if not ok:
-        who = "hankai" if fork == "hankai" else "darknet"
+        why = ""
+        if dropped is not None:
+            why = (
+                f" (the [{dropped.name}] at line {dropped.line} holds no key, so "
+                "hankai took the next section in its place)"
+            )
         raise CfgError(
             source,
             first.line,
             None,
-            f"{who} stops: First section must be [net] or [network], found {first.header!r}",
+            f"{_who(fork)} stops: First section must be [net] or [network], "
+            f"found {first.header!r}{why}",
         )
-    net = _Net(fork, source, first)
-    v = _net_hk(net) if fork == "hankai" else _net_c(net)
+    return secs
+
+
+def parse(
+    text: str, *, fork: str = "alexeyab", source: str = "<string>"
+) -> NetSchedule:
+    """Read a cfg's ``[net]`` schedule the way ``fork`` does.
+
+    Raises :class:`CfgError` where the fork would crash, stop or loop forever (the
+    message says which; hankai's checks of the layer sections included), ``ValueError``
+    for an unknown fork. Everything the fork does silently but surprisingly is
+    reproduced and listed in ``NetSchedule.warnings``.
+    """
+    secs = _network_sections(fork, source, _read(text, fork, source))
+    net = _Net(fork, source, secs[0])
     if fork == "hankai":
-        for it in first.empties:
+        v, dims = _net_hk(net)
+        for it in secs[0].empties:
             net.warn(
                 "P003",
                 it,
                 f"empty value: hankai ignores line {it.line}, {it.key} keeps its default",
             )
+        _hk_layers(net, secs, dims)
     else:
+        v = _net_c(net)
         _c_notes(net)
     _check_lr_code(net, v)
-    lrs, classes = _layers(fork, source, secs)
+    lrs, classes = _layers(fork, secs)
     v.update(
         fork=fork,
         warnings=tuple(net.warnings),
