@@ -407,7 +407,7 @@ class LRSeries:
         """Epochs at batches ``b``: images darknet has seen (b × cfg batch) / ``images``."""
         if not self.images:
             return None
-        return b.astype(np.float64) * (self.images_per_iteration / self.images)
+        return b.astype(np.float64) * self.images_per_iteration / self.images
 
 
 def full_series(t: Translation, first: int, last: int, **head: Any) -> LRSeries:
