@@ -199,12 +199,16 @@ def test_format_option_stdout_and_conflicts(tmp_path: Path) -> None:
           str(tmp_path / "two.csv")], "holds one curve"),
         ([str(SGDR), "--vs", "torch", "-o", str(tmp_path / "vs.csv")],
          "--vs overlays a figure"),
+        ([str(SGDR), "--vs", "mmengine", "--tensorboard", str(tmp_path / "tb")],
+         "not with --tensorboard alone"),
+        ([str(SGDR), "--tensorboard", str(tmp_path / "tb"), "--tensorboard-tag", " "],
+         "--tensorboard-tag: must not be empty"),
     ]  # fmt: skip
     for args, text in cases:
         res = run(*args)
         assert res.exit_code == 2 and text in res.output, res.output
         assert len(res.output.strip().splitlines()) == 1
-    assert not (tmp_path / "two.csv").exists() and not (tmp_path / "vs.csv").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.txt"]
 
 
 def test_format_default_name_and_stdin_source(tmp_path: Path) -> None:

@@ -397,21 +397,25 @@ def plot(
         _check_display()
     if tb_dir is not None:
         _check_tensorboard()
+        if not tb_tag.strip():
+            raise clikit.fail("--tensorboard-tag: must not be empty")
     target, kind = _target(output, fmt, show or tb_dir is not None)
+    figure = show or (target is not None and kind in lib.FORMATS)
+    if vs is not None and not figure:
+        where = f"-o {target}" if target is not None else "--tensorboard"
+        raise clikit.fail(f"--vs overlays a figure: not with {where} alone")
     variants, changed = _variants(cfgs, sets, rescale_steps, forks, gpu_counts,
                                   translation, schedule_opts)  # fmt: skip
     rng: dict[str, Any] = dict(first=first, last=last, x=x_unit, images=images)
     if kind in lib.DATA_FORMATS or tb_dir is not None:
         what = f"-o {target}" if kind in lib.DATA_FORMATS else "--tensorboard"
-        if vs is not None and kind in lib.DATA_FORMATS and not show:
-            raise clikit.fail(f"--vs overlays a figure: not with {what}")
         lrs = lib.export_series(_one_curve(variants, what), **rng)
         if kind in lib.DATA_FORMATS:
             assert target is not None
             _write_series(lrs, target, kind, force)
         if tb_dir is not None:
             _write_tensorboard(lrs, tb_dir, tb_tag)
-    if show or (target is not None and kind in lib.FORMATS):
+    if figure:
         data = lib.plot_data(variants, log=log, vs_torch=vs == "torch", title=title,
                              approx=_approx(vs, images, translation), **rng)  # fmt: skip
         for line in data.reports:
