@@ -127,6 +127,14 @@ def test_no_cfg_draws_alexeyabs_recipe_and_says_so(tmp_path: Path) -> None:
         [], options={"max_batches": ["700000"], "steps": ["100,200"]}, recipe=True
     )
     assert own.schedule.steps == (100, 200)  # given steps are kept
+    # another policy: the recipe's learning_rate, burn_in and max_batches, without its
+    # steps (they belong to policy=steps; no warning about unused steps)
+    poly, steps = plot.build_variants(
+        [], options={"policy": ["poly", "steps"], "max_batches": ["10000"]}, recipe=True
+    )
+    assert (poly.schedule.policy.cfg_name, poly.schedule.steps) == ("poly", ())
+    assert poly.schedule.burn_in == 1000 and poly.schedule.warnings == ()
+    assert steps.schedule.steps == (8000, 9000)
     for fork in ("pjreddie", "hankai"):
         (f,) = plot.build_variants([], forks=(fork,), recipe=True)
         assert f.schedule.steps == (4800, 5400)

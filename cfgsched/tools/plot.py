@@ -8,7 +8,11 @@ negative. Positions are darknet batches b (x in batches, images or epochs) or 0-
 optimizer steps i (x in steps). Every LR is what the run translated by the variant's
 :class:`~cfgsched.translation.Options` trains with: at a batch, darknet's value with the
 translation's base rate and arithmetic; at a step, ``oracle.translation_lr``.
-:func:`draw` turns the data into a matplotlib figure; :func:`save` writes it.
+:func:`draw` turns the data into a matplotlib figure; :func:`save` writes it (marked as
+cfgsched's, so ``plot`` may replace it). ``--vs`` overlays DarknetLR stepped in torch or a
+framework's fitted built-in schedule (:class:`Approx`, always called an approximation);
+:func:`export_series` gives the LR of every optimizer step for CSV, JSON and TensorBoard.
+Without a cfg the CLI draws :data:`RECIPE_CFG`, AlexeyAB's detector recipe.
 """
 
 from __future__ import annotations
@@ -88,6 +92,9 @@ RECIPE_CFG = (
     "max_batches=6000\npolicy=steps\nsteps=4800,5400\nscales=.1,.1\n\n[maxpool]\n"
 )
 RECIPE_NAME = "AlexeyAB's detector recipe"
+_RECIPE_OTHER_POLICY = RECIPE_CFG.replace(
+    "policy=steps\nsteps=4800,5400\nscales=.1,.1\n", ""
+)
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 #: ``translation(schedule, ngpus)`` gives a curve's translation options.
@@ -270,6 +277,8 @@ def build_variants(
     out = []
     for (text, source), fork, ngpus, vals in combos:
         values = dict(zip(keys, vals, strict=True))
+        if not cfgs and recipe and values.get("policy", "steps").strip() != "steps":
+            text = _RECIPE_OTHER_POLICY  # the recipe's steps are for policy=steps
         own = not cfgs and recipe and "steps" not in values
         sched = parse_variant(text, source, fork, values, rescale=rescale or own)
         if cfgs:

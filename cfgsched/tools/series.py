@@ -3,8 +3,10 @@
 The one place the tools (explain, plot, and diff after the merge) turn a
 :class:`~cfgsched.translation.Translation` into series: the run's length, the step where a
 darknet batch is reached or landed on, the LR darknet computes at a batch under the
-translation's base rate, a real torch scheduler stepped on a one-parameter SGD, and the
-error between two series. Numpy only; torch is imported when a scheduler is stepped.
+translation's base rate, a real torch scheduler stepped on a one-parameter SGD, the
+error between two series, and the exported LR series (:class:`LRSeries` written as CSV,
+JSON or TensorBoard scalars). Numpy only; torch is imported when a scheduler is stepped,
+tensorboard when scalars are written.
 """
 
 from __future__ import annotations
@@ -51,13 +53,21 @@ Factory = Callable[[Any, int], Any]
 __all__ = [
     "CHUNK",
     "DEFAULT_SPAN",
+    "ENVELOPE_COLUMNS",
     "EXHAUSTIVE_LIMIT",
+    "EXPORT_LIMIT",
+    "FULL_COLUMNS",
     "MAX_BATCH",
+    "SERIES_SCHEMA",
+    "TENSORBOARD_FILE",
     "TRACE_LIMIT",
     "Factory",
+    "LRSeries",
     "batch_lrs",
     "batches_of",
+    "counted",
     "errors",
+    "full_series",
     "last_batch",
     "mapping_text",
     "new_optimizer",
@@ -71,6 +81,10 @@ __all__ = [
     "trace_head",
     "trace_too_long",
     "ulp_distance",
+    "run_ends",
+    "write_csv",
+    "write_json",
+    "write_tensorboard",
 ]
 
 
