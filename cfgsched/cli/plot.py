@@ -407,14 +407,9 @@ def plot(
     variants, changed = _variants(cfgs, sets, rescale_steps, forks, gpu_counts,
                                   translation, schedule_opts)  # fmt: skip
     rng: dict[str, Any] = dict(first=first, last=last, x=x_unit, images=images)
-    if kind in lib.DATA_FORMATS or tb_dir is not None:
-        what = f"-o {target}" if kind in lib.DATA_FORMATS else "--tensorboard"
-        lrs = lib.export_series(_one_curve(variants, what), **rng)
-        if kind in lib.DATA_FORMATS:
-            assert target is not None
-            _write_series(lrs, target, kind, force)
-        if tb_dir is not None:
-            _write_tensorboard(lrs, tb_dir, tb_tag)
+    data_file = target if kind in lib.DATA_FORMATS else None
+    if data_file is not None or tb_dir is not None:
+        _export(variants, rng, (data_file, kind, force), (tb_dir, tb_tag))
     if figure:
         data = lib.plot_data(variants, log=log, vs_torch=vs == "torch", title=title,
                              approx=_approx(vs, images, translation), **rng)  # fmt: skip
@@ -429,6 +424,25 @@ def plot(
         import matplotlib.pyplot as plt
 
         plt.show()
+
+
+def _export(
+    variants: list[Any],
+    rng: dict[str, Any],
+    file: tuple[str | None, str, bool],
+    tensorboard: tuple[str | None, str],
+) -> None:
+    """Write the one curve's LR series to ``file`` (path, format, force) and/or as
+    TensorBoard scalars (folder, tag)."""
+    from cfgsched.tools import plot as lib
+
+    target, kind, force = file
+    what = "--tensorboard" if target is None else f"-o {target}"
+    lrs = lib.export_series(_one_curve(variants, what), **rng)
+    if target is not None:
+        _write_series(lrs, target, kind, force)
+    if tensorboard[0] is not None:
+        _write_tensorboard(lrs, tensorboard[0], tensorboard[1])
 
 
 def _approx(
