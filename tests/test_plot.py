@@ -296,10 +296,25 @@ def test_formats_written_atomically(tmp_path: Path, ext: str, magic: bytes) -> N
     data = out.read_bytes()
     assert magic in data[:400] and len(data) > 5000
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
-    res = run(str(SAMPLES / "sgdr.cfg"), "-o", str(out))
+    # re-running replaces plot's own output (marked as cfgsched's in its metadata)
+    res = run(str(SAMPLES / "yolov4.cfg"), "-o", str(out))
+    assert res.exit_code == 0, res.output
+    assert out.read_bytes() != data and magic in out.read_bytes()[:400]
+    # the same kind of file made by someone else needs --force
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    theirs = tmp_path / f"theirs.{ext}"
+    fig = Figure()
+    FigureCanvasAgg(fig)
+    fig.subplots().plot([1, 2, 3])
+    fig.savefig(theirs, format=ext)
+    before = theirs.read_bytes()
+    res = run(str(SAMPLES / "sgdr.cfg"), "-o", str(theirs))
     assert res.exit_code == 2 and "--force" in res.output
-    assert out.read_bytes() == data
-    assert run(str(SAMPLES / "sgdr.cfg"), "-o", str(out), "--force").exit_code == 0
+    assert theirs.read_bytes() == before
+    assert run(str(SAMPLES / "sgdr.cfg"), "-o", str(theirs), "--force").exit_code == 0
+    assert theirs.read_bytes() != before
 
 
 def test_default_output_name_and_issue_example(tmp_path: Path) -> None:
@@ -350,7 +365,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
     cases = [
         (["--set", "max_batches"], "expected KEY=VALUE"),
         (["--x", "epochs"], "--images"),
-        ([str(YOLOV4), "-o", str(tmp_path / "x.gif")], "unknown image format"),
+        ([str(YOLOV4), "-o", str(tmp_path / "x.gif")], "unknown output format"),
         ([str(tmp_path / "missing.cfg")], "missing.cfg"),
         (["--policy", "steps", "--steps", "1,2", "--scales", ".1"], "fewer scales"),
         (["--from", "10", "--to", "5"], "empty or negative range"),

@@ -114,6 +114,25 @@ def parse_set(item: str, fork: str) -> Edit:
     return check_edit(key, value, fork)
 
 
+def rescale_steps(steps: Sequence[int], old_max: int, new_max: int) -> tuple[int, ...]:
+    """``steps`` moved to the same fractions of ``new_max`` as they were of ``old_max``.
+
+    Each step s becomes ``round(s · new_max / old_max)`` (exact integer arithmetic, halves
+    rounded up), so steps at 80 % and 90 % of the old run stay at 80 % and 90 %.
+    ValueError when ``old_max`` is not positive (no fractions to keep) or a step leaves
+    darknet's C int range.
+    """
+    if old_max <= 0:
+        raise ValueError(
+            f"max_batches is {old_max}: the steps have no fractions to keep"
+        )
+    out = tuple((2 * s * new_max + old_max) // (2 * old_max) for s in steps)
+    bad = [s for s in out if not -(2**31) <= s < 2**31]
+    if bad:
+        raise ValueError(f"rescaled step {bad[0]} is outside C int range")
+    return out
+
+
 def float_text(x: float) -> str:
     """Shortest positional decimal that reads back as the float32 ``x`` (no exponent)."""
     return str(np.format_float_positional(np.float32(x), unique=True, trim="-"))

@@ -8,7 +8,11 @@ negative. Positions are darknet batches b (x in batches, images or epochs) or 0-
 optimizer steps i (x in steps). Every LR is what the run translated by the variant's
 :class:`~cfgsched.translation.Options` trains with: at a batch, darknet's value with the
 translation's base rate and arithmetic; at a step, ``oracle.translation_lr``.
-:func:`draw` turns the data into a matplotlib figure; :func:`save` writes it.
+:func:`draw` turns the data into a matplotlib figure; :func:`save` writes it (marked as
+cfgsched's, so ``plot`` may replace it). ``--vs`` overlays DarknetLR stepped in torch or a
+framework's fitted built-in schedule (:class:`Approx`, always called an approximation);
+:func:`export_series` gives the LR of every optimizer step for CSV, JSON and TensorBoard.
+Without a cfg the CLI draws :data:`RECIPE_CFG`, AlexeyAB's detector recipe.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cfgsched.boundaries import Boundary, boundaries
-from cfgsched.errors import CfgError, CfgWarning
+from cfgsched.errors import CfgError
 from cfgsched.kernel.position import Translation, ngpus_lr
 from cfgsched.schedule import NetSchedule
 from cfgsched.tools import series
@@ -79,6 +83,18 @@ REGION_KINDS = ("nan", "inf", "zero", "negative")
 #: The cfg plotted without a CFG: darknet's defaults (input size and one layer only so that
 #: hankai, which refuses a network without them, accepts it; they do not touch the LR).
 DEFAULTS_CFG = "[net]\nwidth=416\nheight=416\nchannels=3\n\n[maxpool]\n"
+#: The cfg ``cfgsched plot`` draws without a CFG: the detector recipe of AlexeyAB's guide
+#: ("How to train to detect your custom objects", yolov4-custom.cfg): burn_in 1000, steps
+#: at 80 % and 90 % of max_batches (rescaled with it), scales .1,.1, learning_rate 0.001.
+RECIPE_CFG = (
+    "[net]\nbatch=64\nsubdivisions=16\nwidth=416\nheight=416\nchannels=3\n"
+    "momentum=0.949\ndecay=0.0005\nlearning_rate=0.001\nburn_in=1000\n"
+    "max_batches=6000\npolicy=steps\nsteps=4800,5400\nscales=.1,.1\n\n[maxpool]\n"
+)
+RECIPE_NAME = "AlexeyAB's detector recipe"
+_RECIPE_OTHER_POLICY = RECIPE_CFG.replace(
+    "policy=steps\nsteps=4800,5400\nscales=.1,.1\n", ""
+)
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 #: ``translation(schedule, ngpus)`` gives a curve's translation options.
@@ -103,12 +119,49 @@ class Variant:
         return self.options.ngpus
 
 
-def _check_changes(changes: Mapping[str, str]) -> None:
+def _check_changes(changes: Mapping[str, str], fork: str) -> None:
+    """Refuse what ``adjust`` refuses as a key (not a ``[net]`` schedule key ``fork``
+    reads) and values that are not one line."""
+    import difflib
+
+    from cfgsched.reader.editor import KEY_KINDS, NOT_READ
+
+    known = [k for k in KEY_KINDS if k not in NOT_READ.get(fork, frozenset())]
     for key, value in changes.items():
         if not _KEY_RE.fullmatch(key):
             raise CfgError("--set", None, key, "not a cfg key name")
+        if key not in known:
+            near = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {near[0]}? " if near else ""
+            raise CfgError(
+                "--set", None, key,
+                f"not a [net] schedule key {fork} reads ({hint}one of {', '.join(known)})",
+            )  # fmt: skip
         if any(c in value for c in "\r\n\0"):
             raise CfgError("--set", None, key, "value must be one line")
+
+
+def _rescaled(
+    base: NetSchedule, text: str, changes: Mapping[str, str], fork: str, source: str
+) -> dict[str, str]:
+    """``changes`` plus the cfg's steps moved to the same fractions of the new
+    max_batches (as the fork reads it); unchanged without a new max_batches."""
+    from cfgsched.reader.editor import Edit, edit_text, rescale_steps
+    from cfgsched.reader.parser import parse
+
+    if "max_batches" not in changes or not base.steps:
+        return dict(changes)
+    if "steps" in changes:
+        raise CfgError(
+            "--rescale-steps", None, "steps", "moves the cfg's steps: not with --steps"
+        )
+    edit = [Edit("max_batches", changes["max_batches"])]
+    new = parse(edit_text(text, edit, fork=fork, source=source).text, fork=fork)
+    try:
+        steps = rescale_steps(base.steps, base.max_batches, new.max_batches)
+    except ValueError as exc:
+        raise CfgError("--rescale-steps", None, "steps", str(exc)) from None
+    return {**changes, "steps": ",".join(map(str, steps))}
 
 
 def parse_variant(
@@ -116,19 +169,25 @@ def parse_variant(
     source: str,
     fork: str,
     changes: Mapping[str, str],
+    *,
+    rescale: bool = False,
 ) -> NetSchedule:
     """Parse ``text`` (a cfg, or None for darknet's defaults) with ``changes`` applied.
 
     The cfg is first read as every command reads it (errors name its lines); the changes
     then go through ``adjust``'s cfg editor and the fork's own number rules. Errors the
     changes cause name the option (``--set key=value``); lines keep the file's numbers.
+    ``rescale``: a new max_batches moves the cfg's steps to the same fractions of it
+    (:func:`cfgsched.reader.editor.rescale_steps`).
     """
     from cfgsched.reader.editor import Edit, edit_text
     from cfgsched.reader.parser import parse
 
-    _check_changes(changes)
+    _check_changes(changes, fork)
     base = DEFAULTS_CFG if text is None else text
     sched = parse(base, fork=fork, source=source)
+    if rescale:
+        changes = _rescaled(sched, base, changes, fork, source)
     if not changes:
         return sched
     edits = [Edit(k, v) for k, v in changes.items()]
@@ -148,13 +207,16 @@ def parse_variant(
     return replace(sched, warnings=warns, lines=lines)
 
 
-def warning_lines(variant: Variant) -> list[str]:
-    """The parser's warnings for ``variant`` as ``source:line:col: CODE message``."""
-    return [_fmt_warning(w, variant.schedule.source) for w in variant.schedule.warnings]
-
-
-def _fmt_warning(w: CfgWarning, source: str) -> str:
-    return w.format(source)
+def warning_lines(variants: Sequence[Variant]) -> list[str]:
+    """The parser's warnings for ``variants`` as ``source:line:col: CODE message``, each
+    once; with several forks each line names the fork that raised it."""
+    forks = {v.schedule.fork for v in variants}
+    out: dict[str, None] = {}
+    for v in variants:
+        for w in v.schedule.warnings:
+            line = w.format(v.schedule.source)
+            out[f"{line} [{v.schedule.fork}]" if len(forks) > 1 else line] = None
+    return list(out)
 
 
 def _label(
@@ -181,15 +243,20 @@ def build_variants(
     gpus: Sequence[int] = (1,),
     options: Mapping[str, Sequence[str]] | None = None,
     translation: TranslationFor | None = None,
+    recipe: bool = False,
+    rescale: bool = False,
 ) -> list[Variant]:
     """Every combination of cfg × fork × gpus × option value, labelled by what differs.
 
-    ``cfgs`` holds ``(text, source)`` pairs (none: darknet's defaults); ``options`` maps a
-    ``[net]`` key to its values (a key with several values makes one curve per value);
-    ``translation(schedule, ngpus)`` gives each curve's options (default: ``-gpus`` only).
+    ``cfgs`` holds ``(text, source)`` pairs (none: darknet's defaults, or with ``recipe``
+    :data:`RECIPE_CFG`, whose steps follow a new max_batches unless steps are given);
+    ``options`` maps a ``[net]`` key to its values (a key with several values makes one
+    curve per value); ``translation(schedule, ngpus)`` gives each curve's options
+    (default: ``-gpus`` only); ``rescale``: a new max_batches moves the cfgs' steps.
     """
     opts = {k: list(v) for k, v in (options or {}).items() if v}
-    items: list[tuple[str | None, str]] = list(cfgs) or [(None, "darknet defaults")]
+    none = (RECIPE_CFG, RECIPE_NAME) if recipe else (None, "darknet defaults")
+    items: list[tuple[str | None, str]] = list(cfgs) or [none]
     keys = list(opts)
     combos = list(
         itertools.product(
@@ -201,26 +268,41 @@ def build_variants(
     )
     if len(combos) > MAX_CURVES:
         raise CfgError(
-            "plot",
-            None,
-            None,
+            "plot", None, None,
             f"{len(combos)} curves: at most {MAX_CURVES} in one figure",
-        )
+        )  # fmt: skip
     how = translation or (lambda s, n: Options(ngpus=n))
     flags = (len(items) > 1, len(set(forks)) > 1, len(set(gpus)) > 1)
     varied = [k for k in keys if len(opts[k]) > 1]
     out = []
     for (text, source), fork, ngpus, vals in combos:
         values = dict(zip(keys, vals, strict=True))
-        sched = parse_variant(text, source, fork, values)
-        if text is not None:
+        if not cfgs and recipe and values.get("policy", "steps").strip() != "steps":
+            text = _RECIPE_OTHER_POLICY  # the recipe's steps are for policy=steps
+        own = not cfgs and recipe and "steps" not in values
+        sched = parse_variant(text, source, fork, values, rescale=rescale or own)
+        if cfgs:
             name = Path(source).name
+        elif recipe:
+            name = RECIPE_NAME
         else:
             name = "[net] from options" if opts else "darknet defaults"
         shown = [f"{k}={values[k]}" for k in varied]
         label = _label(name, fork, ngpus, shown, flags)
         out.append(Variant(sched, label, how(sched, ngpus), name))
     return out
+
+
+def recipe_note(variants: Sequence[Variant], changed: bool) -> str:
+    """What is drawn without a cfg (for stderr); ``changed``: options were given."""
+    runs = sorted({v.schedule.max_batches for v in variants})
+    mb = " and ".join(f"{m:,}" for m in runs)
+    mine = ", with your options applied" if changed else ""
+    return (
+        f"no cfg: {RECIPE_NAME} (policy=steps, learning_rate=0.001, burn_in=1000, "
+        f"steps at 80% and 90% of max_batches {mb}, scales=.1,.1){mine}; "
+        "pass a cfg to plot yours"
+    )
 
 
 # ----------------------------------------------------------------------------- plot data
@@ -277,7 +359,10 @@ class Region:
 
 @dataclass(frozen=True)
 class ErrorPanel:
-    """torch − C error in float32 ulps (signed) per column, from the compared steps."""
+    """The error of curve ``curve`` against darknet per column, from the compared steps:
+    torch − C in signed float32 ulps (``unit`` "ulp"), or an approximation's signed
+    relative error (approx − C) / C ("rel"; NaN where darknet's LR is 0). ``summary``:
+    the panel's one-line report (built from the fields when empty)."""
 
     curve: int
     start: I64
@@ -288,12 +373,15 @@ class ErrorPanel:
     max_rel: float
     steps: int
     coverage: str
+    unit: str = "ulp"
+    summary: str = ""
 
 
 @dataclass(frozen=True)
 class PlotData:
     """Everything a figure shows; arrays are positions in ``domain`` ("batches" or
-    "steps"), ``x`` and ``x_label`` name the x unit."""
+    "steps"), ``x`` and ``x_label`` name the x unit; ``reports``: the approximations'
+    measured error, one line each (for stderr)."""
 
     title: str
     first: int
@@ -307,6 +395,7 @@ class PlotData:
     log: bool
     notes: tuple[str, ...]
     domain: str = "batches"
+    reports: tuple[str, ...] = ()
 
 
 def column_edges(first: int, last: int, columns: int = COLUMNS) -> I64:
@@ -555,6 +644,7 @@ class _Parts:
     errors: list[ErrorPanel] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     nonpositive: int = 0
+    reports: list[str] = field(default_factory=list)
 
 
 _KIND_WORDS = {"nan": "NaN", "inf": "infinite", "zero": "0", "negative": "negative"}
@@ -609,7 +699,8 @@ def _markers(k: int, src: _Source, lo: int, hi: int) -> _Parts:
             for (p, m), val in zip(marks, vals, strict=True)
         )
     if cut:
-        out.notes.append(f"{src.variant.label}: {cut} more boundaries not marked")
+        more = series.counted(cut, "more boundary", "more boundaries")
+        out.notes.append(f"{src.variant.label}: {more} not marked")
     return out
 
 
@@ -678,14 +769,15 @@ def _mark_steps(
     return [(p, -1 if i is None else i) for (p, _), i in zip(marks, steps, strict=True)]
 
 
-def _torch_curve(label: str, run: _TorchRun, base: Curve) -> Curve:
-    """torch's LR as a curve on the columns of ``base`` (one point per step if exact)."""
+def _torch_curve(label: str, run: _TorchRun, base: Curve, kind: str = "torch") -> Curve:
+    """The LR ``run`` got as a curve on the columns of ``base`` (one point per step if
+    exact); ``kind`` "torch" or "approx"."""
     g = run.got.astype(np.float32)
     fin = np.isfinite(g)
     if base.exact or run.pos.size == 0:
         g = np.where(fin, g, np.float32(np.nan)).astype(np.float32)
         return Curve(
-            label, "torch", run.pos, run.pos + 1, g, g.copy(), True, False,
+            label, kind, run.pos, run.pos + 1, g, g.copy(), True, False,
             base.x_per_unit, base.gpus,
         )  # fmt: skip
     col = np.searchsorted(base.start, run.pos, side="right") - 1
@@ -697,7 +789,7 @@ def _torch_curve(label: str, run: _TorchRun, base: Curve) -> Curve:
     lo[col[keep]] = np.where(np.isfinite(mn), mn, np.nan)
     hi[col[keep]] = np.where(np.isfinite(mx), mx, np.nan)
     return Curve(
-        label, "torch", base.start, base.stop, lo, hi, False, True, base.x_per_unit,
+        label, kind, base.start, base.stop, lo, hi, False, True, base.x_per_unit,
         base.gpus,
     )  # fmt: skip
 
@@ -735,6 +827,107 @@ def _torch_parts(
     )
 
 
+# ----------------------------------------------------------------------------- approximations
+
+#: ``--vs`` values that overlay a framework's own built-in schedule fitted to darknet's.
+APPROXIMATIONS = ("mmengine", "ultralytics-hyp")
+
+
+@dataclass(frozen=True)
+class Approx:
+    """What an approximation overlay needs: ``kind`` (one of :data:`APPROXIMATIONS`),
+    the data set size and Ultralytics' ``batch`` (both needed for ultralytics-hyp)."""
+
+    kind: str
+    images: int | None = None
+    batch: int | None = None
+
+    def check(self, x: str) -> None:
+        """Refuse a request the fit cannot serve (one-line CfgError)."""
+        opt = f"--vs {self.kind}"
+        if self.kind not in APPROXIMATIONS:
+            raise ValueError(f"unknown approximation {self.kind!r}")
+        if self.kind == "ultralytics-hyp":
+            if not self.images or not self.batch:
+                raise CfgError(
+                    opt, None, None,
+                    "needs --images N (the data set) and --torch-batch T "
+                    "(Ultralytics' batch)",
+                )  # fmt: skip
+            if x == "steps":
+                raise CfgError(
+                    opt, None, None,
+                    "Ultralytics' optimizer steps are its own (its accumulate ramps "
+                    "during warmup): use --x batches, images or epochs",
+                )  # fmt: skip
+
+    def fit(self, src: _Source) -> Any:
+        """The :class:`~cfgsched.translate.approx.Fit` for ``src``'s variant."""
+        from cfgsched.translate import approx
+
+        v = src.variant
+        try:
+            if self.kind == "mmengine":
+                return approx.fit_mmengine(v.schedule, v.options)
+            assert self.images and self.batch
+            return approx.fit_ultralytics(
+                v.schedule, v.options, images=self.images, batch=self.batch
+            )
+        except ValueError as exc:
+            raise CfgError(f"--vs {self.kind}", None, None, str(exc)) from None
+
+    def label(self, fit: Any) -> str:
+        """The legend text of the fitted schedule (always called an approximation)."""
+        if self.kind == "mmengine":
+            return "MMEngine built-in schedulers (approximation)"
+        h = fit.hyp
+        cos = "cos_lr, " if h["cos_lr"] else ""
+        return (
+            f"Ultralytics lr0={h['lr0']:g}, lrf={h['lrf']:g}, {cos}"
+            f"warmup_epochs={h['warmup_epochs']:g} (approximation)"
+        )
+
+
+def _rel_panel(curve: int, pos: I64, rel: F64, base: Curve, summary: str) -> ErrorPanel:
+    """Signed relative error per position (NaN where undefined), per column of ``base``
+    when the curve is an envelope."""
+    n = int(pos.size)
+    fin = rel[np.isfinite(rel)]
+    top = float(np.abs(fin).max()) if fin.size else math.nan
+    if base.exact or n == 0:
+        return ErrorPanel(curve, pos, pos + 1, rel, rel.copy(), math.nan, top, n,
+                          "every step", "rel", summary)  # fmt: skip
+    col = np.searchsorted(base.start, pos, side="right") - 1
+    keep = np.flatnonzero(np.diff(np.concatenate(([-1], col))) != 0)
+    cols = col[keep]
+    return ErrorPanel(
+        curve, base.start[cols], base.stop[cols], np.fmin.reduceat(rel, keep),
+        np.fmax.reduceat(rel, keep), math.nan, top, n, "every step", "rel", summary,
+    )  # fmt: skip
+
+
+def _approx_parts(
+    k: int, src: _Source, lo: int, hi: int, base: Curve, many: bool, how: Approx
+) -> _Parts:
+    """The ``--vs mmengine|ultralytics-hyp`` curve (index ``k``), its relative error
+    panel and its report line."""
+    fit = how.fit(src)
+    pos = np.arange(fit.steps, dtype=np.int64) if src.steps else fit.batches
+    keep = np.flatnonzero((pos >= lo) & (pos <= hi))
+    rel = fit.relative_error()[keep]
+    f, d = fit.framework_lr[keep], fit.darknet_lr[keep]
+    signed = np.where(f < d, -rel, rel)
+    run = _TorchRun(pos[keep], f, d, "every step")
+    label = how.label(fit) + (f" ({src.variant.label})" if many else "")
+    head = fit.comment()[0]
+    who = f"{src.variant.label}: " if many else ""
+    return _Parts(
+        curves=[_torch_curve(label, run, base, kind="approx")],
+        errors=[_rel_panel(k, run.pos, signed, base, f"{who}{fit.framework} {head}")],
+        reports=[f"{who}{fit.framework} {head}"],
+    )
+
+
 # ----------------------------------------------------------------------------- figure data
 
 
@@ -754,7 +947,7 @@ def _x_label(x: str, images: int | None, sources: Sequence[_Source]) -> str:
     return {
         "batches": "darknet batch (iteration)",
         "images": "images seen (iterations × batch)",
-        "epochs": f"epoch ({images:,} images)" if images else "epoch",
+        "epochs": f"epoch ({series.counted(images, 'image')})" if images else "epoch",
     }[x]
 
 
@@ -840,14 +1033,42 @@ def _coincide_notes(curves: Sequence[Curve]) -> list[str]:
     ]
 
 
-def _title(variants: Sequence[Variant]) -> str:
+def _title(variants: Sequence[Variant], approx: Approx | None) -> str:
     names = list(dict.fromkeys(v.name for v in variants))
     forks = list(dict.fromkeys(v.schedule.fork for v in variants))
     pols = sorted({v.schedule.policy.cfg_name for v in variants})
+    vs = ""
+    if approx is not None:
+        who = "MMEngine schedulers" if approx.kind == "mmengine" else "Ultralytics hyp"
+        vs = f" vs {who} fitted to it (approximation)"
     return (
-        f"{' vs '.join(names)}: darknet learning rate "
+        f"{' vs '.join(names)}: darknet learning rate{vs} "
         f"({', '.join(pols)} policy; {', '.join(forks)} fork)"
     )
+
+
+def _variant_parts(
+    parts: _Parts,
+    k: int,
+    src: _Source,
+    span: tuple[int, int, float, int],
+    log: bool,
+    vs: tuple[bool, Approx | None],
+    many: bool,
+) -> None:
+    """Add variant ``k``'s curve, markers and ``--vs`` overlay (``span``: first and
+    last position, x per position, columns) to ``parts``."""
+    lo, hi, xpu, columns = span
+    for p in (
+        _darknet_curve(k, src, lo, hi, xpu, columns, log),
+        _markers(k, src, lo, hi),
+    ):
+        _merge(parts, p)
+    base, at = parts.curves[-1], len(parts.curves)
+    if vs[0]:
+        _merge(parts, _torch_parts(at, src, lo, hi, base, many))
+    elif vs[1] is not None:
+        _merge(parts, _approx_parts(at, src, lo, hi, base, many, vs[1]))
 
 
 def plot_data(
@@ -861,6 +1082,7 @@ def plot_data(
     vs_torch: bool = False,
     columns: int = COLUMNS,
     title: str | None = None,
+    approx: Approx | None = None,
 ) -> PlotData:
     """Compute the curves, markers, special regions (and torch error) of a figure.
 
@@ -868,36 +1090,32 @@ def plot_data(
     ``images``) or "steps" (0-based optimizer steps under each variant's translation).
     ``first``/``last`` are positions (batches, or steps for "steps"); they default to the
     start and end of the runs (b = 1 .. max_batches, or a span past the last boundary when
-    max_batches is 0).
+    max_batches is 0). ``vs_torch`` adds DarknetLR stepped for real and its error in
+    ulps; ``approx`` a framework's fitted built-in schedule and its relative error.
     """
     if not variants:
         raise ValueError("nothing to plot")
+    if vs_torch and approx is not None:
+        raise ValueError("one --vs overlay at a time")
     sources = [_Source.of(v, x == "steps") for v in variants]
     _check_request(x, images, sources, vs_torch)
+    if approx is not None:
+        approx.check(x)
     lo, hi, notes = _x_range(sources, first, last)
     parts = _Parts(notes=notes)
     for k, src in enumerate(sources):
-        xpu = _x_per_unit(x, src.variant, images)
+        span = (lo, hi, _x_per_unit(x, src.variant, images), columns)
         parts.notes.extend(_variant_notes(src, x, vs_torch))
-        for p in (
-            _darknet_curve(k, src, lo, hi, xpu, columns, log),
-            _markers(k, src, lo, hi),
-        ):
-            _merge(parts, p)
-        if vs_torch:
-            base = parts.curves[-1]
-            _merge(
-                parts,
-                _torch_parts(len(parts.curves), src, lo, hi, base, len(sources) > 1),
-            )
+        _variant_parts(parts, k, src, span, log, (vs_torch, approx), len(sources) > 1)
     parts.notes.extend(_coincide_notes(parts.curves))
     if parts.nonpositive:
+        unit = ("step", "steps") if x == "steps" else ("batch", "batches")
         parts.notes.append(
-            f"log scale: LR ≤ 0 at {parts.nonpositive:,} {'steps' if x == 'steps' else 'batches'}"
+            f"log scale: LR ≤ 0 at {series.counted(parts.nonpositive, *unit)}"
             " cannot be drawn; shaded instead"
         )
     return PlotData(
-        title=_title(variants) if title is None else title,
+        title=_title(variants, approx) if title is None else title,
         first=lo,
         last=hi,
         curves=tuple(parts.curves),
@@ -909,6 +1127,7 @@ def plot_data(
         log=log,
         notes=tuple(parts.notes),
         domain="steps" if x == "steps" else "batches",
+        reports=tuple(parts.reports),
     )
 
 
@@ -919,6 +1138,7 @@ def _merge(into: _Parts, part: _Parts) -> None:
     into.errors += part.errors
     into.notes += part.notes
     into.nonpositive += part.nonpositive
+    into.reports += part.reports
 
 
 # ----------------------------------------------------------------------------- drawing
@@ -996,16 +1216,27 @@ def _canvas(data: PlotData, width: float, height: float | None, figure: Any) -> 
     return _Canvas(fig, ax, ax_err, colour, dark_index)
 
 
+#: Line style of the overlaid curves: DarknetLR stepped in torch, an approximation.
+_OVERLAY_DASHES: dict[str, Any] = {"torch": (0, (4, 3)), "approx": (0, (6, 2, 1, 2))}
+
+
 def _draw_curves(cv: _Canvas, data: PlotData) -> None:
     """Each curve as a step line; envelopes as a band between their min and max lines."""
     ax = cv.ax
     for idx, c in enumerate(data.curves):
         col = cv.colour[idx]
         xs = np.append(c.start, c.stop[-1:]).astype(np.float64) * c.x_per_unit
-        if c.kind == "torch":
+        if c.kind in _OVERLAY_DASHES:
             y = np.append(c.hi, c.hi[-1:])
-            ax.plot(xs, y, color=col, lw=1.0, ls=(0, (4, 3)), drawstyle="steps-post",
-                    label=c.label, zorder=4)  # fmt: skip
+            if data.log:
+                y = np.where(y > 0, y, np.nan)
+            ax.plot(xs, y, color=col, lw=1.0, ls=_OVERLAY_DASHES[c.kind],
+                    drawstyle="steps-post", label=c.label, zorder=4)  # fmt: skip
+            if not c.exact:  # an envelope: its lower line too
+                y = np.append(c.lo, c.lo[-1:])
+                ax.plot(xs, np.where(y > 0, y, np.nan) if data.log else y, color=col,
+                        lw=0.7, ls=_OVERLAY_DASHES[c.kind], drawstyle="steps-post",
+                        zorder=4)  # fmt: skip
             continue
         lo, hi = c.lo, c.hi
         if data.log:
@@ -1072,7 +1303,7 @@ def _draw_markers(cv: _Canvas, data: PlotData) -> None:
         ax.axvline(xm, color="0.55", lw=0.7, ls=":", zorder=1)
         if nmark <= 30:
             ax.text(xm, 0.99, text + " ", transform=tx, rotation=90, va="top",
-                    ha="left", fontsize=7, color="0.3")  # fmt: skip
+                    ha="left", fontsize=7, color="0.3", parse_math=False)  # fmt: skip
     texts_at: dict[float, list[str]] = {}
     for m in data.markers:
         col = cv.colour[cv.dark_index[m.curve]]
@@ -1097,7 +1328,7 @@ def _style_axes(cv: _Canvas, data: PlotData) -> None:
     if data.log:
         ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_ylabel("learning rate" + (" (log scale)" if data.log else ""))
-    ax.set_title(data.title, fontsize=11)
+    ax.set_title(data.title, fontsize=11, parse_math=False)  # user text: no mathtext
     ax.grid(True, which="major", alpha=0.3)
     ymin, ymax = ax.get_ylim()
     if data.log:
@@ -1112,36 +1343,67 @@ def _legend_and_notes(cv: _Canvas, data: PlotData, handles: dict[str, Any]) -> N
     hs += list(handles.values())
     labels += [h.get_label() for h in handles.values()]
     if hs:
-        cv.fig.legend(hs, labels, loc="outside lower center", ncols=min(len(hs), 3),
-                      fontsize=8, frameon=False)  # fmt: skip
+        legend = cv.fig.legend(hs, labels, loc="outside lower center",
+                               ncols=min(len(hs), 3), fontsize=8, frameon=False)  # fmt: skip
+        for t in legend.get_texts():  # cfg names and values: no mathtext
+            t.set_parse_math(False)
     if data.notes:
         cv.ax.text(
             0.005, 0.005, "\n".join(data.notes), transform=cv.ax.transAxes, fontsize=7,
-            va="bottom", ha="left", color="0.25",
+            va="bottom", ha="left", color="0.25", parse_math=False,
             bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
         )  # fmt: skip
 
 
+def _error_summary(e: ErrorPanel) -> str:
+    if e.summary:
+        return e.summary
+    return (
+        f"max |error| {fmt_lr(e.max_ulp)} ulp, rel {fmt_lr(e.max_rel)} over "
+        f"{series.counted(e.steps, 'step')} ({e.coverage})"
+    )
+
+
+def _symlog_axis(ax: Any, top: float) -> None:
+    """A symmetric log y axis (linear within ±1) with ticks at 0, ±10^(d/2) and ±10^d
+    for the largest value ``top`` (> 100)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter
+
+    ax.set_yscale("symlog", linthresh=1.0)
+    dec = math.floor(math.log10(top))
+    up = [float(10 ** (dec // 2)), float(10**dec)]
+    ax.yaxis.set_major_locator(FixedLocator([-u for u in up] + [0.0] + up))
+    ax.yaxis.set_major_formatter(FuncFormatter(fmt_lr))
+
+
 def _draw_errors(cv: _Canvas, data: PlotData) -> None:
-    """The error panel: torch − C in signed float32 ulps, and a one-line summary."""
+    """The error panel: torch − C in signed float32 ulps, or an approximation's signed
+    relative error in % (symmetric log scale beyond ±100 %), and a one-line summary."""
     ax = cv.ax_err
+    rel = any(e.unit == "rel" for e in data.errors)
+    scale = 100.0 if rel else 1.0
+    top = 0.0
     for e in data.errors:
         if e.start.size == 0:
             continue
         c = data.curves[e.curve]
         xs = np.append(e.start, e.stop[-1:]).astype(np.float64) * c.x_per_unit
-        lo, hi = np.append(e.lo, e.lo[-1:]), np.append(e.hi, e.hi[-1:])
+        lo = np.append(e.lo, e.lo[-1:]) * scale
+        hi = np.append(e.hi, e.hi[-1:]) * scale
+        top = max(top, float(np.nanmax(np.abs(np.concatenate((lo, hi, [0.0]))))))
         ax.fill_between(xs, lo, hi, step="post", color="black", alpha=0.3, lw=0)
         ax.plot(xs, hi, color="black", lw=0.8, drawstyle="steps-post")
         ax.plot(xs, lo, color="black", lw=0.8, drawstyle="steps-post")
-    summary = "; ".join(
-        f"max |error| {fmt_lr(e.max_ulp)} ulp, rel {fmt_lr(e.max_rel)} over "
-        f"{e.steps:,} steps ({e.coverage})"
-        for e in data.errors
-    )
-    ax.text(0.005, 0.95, summary, transform=ax.transAxes, fontsize=7, va="top")
+    summary = "; ".join(_error_summary(e) for e in data.errors)
+    ax.text(0.005, 0.95, summary, transform=ax.transAxes, fontsize=7, va="top",
+            parse_math=False)  # fmt: skip
     ax.axhline(0, color="0.5", lw=0.6)
-    ax.set_ylabel("torch − C\n(float32 ulps)")
+    if rel:
+        if top > 100:
+            _symlog_axis(ax, top)
+        ax.set_ylabel("(approx − C) / C\n(%)")
+    else:
+        ax.set_ylabel("torch − C\n(float32 ulps)")
     ax.grid(True, alpha=0.3)
 
 
@@ -1196,22 +1458,101 @@ def _marker_labels(
     return out
 
 
-#: Output formats by file extension.
+#: Image formats and data formats by file extension.
 FORMATS = ("png", "svg", "pdf")
+DATA_FORMATS = ("csv", "json")
+#: Bytes that mark a file as cfgsched's own output (``plot`` replaces such a file
+#: without ``--force``): PNG "Software", SVG/PDF "Creator" metadata, the series schema.
+OUTPUT_MARKERS = (
+    b"tEXtSoftware\x00cfgsched",
+    b"<dc:title>cfgsched</dc:title>",
+    b"/Creator (cfgsched)",
+    b"# " + series.SERIES_SCHEMA.encode(),
+    b'{"schema": "' + series.SERIES_SCHEMA.encode(),
+)
 
 
 def output_format(path: str) -> str:
-    """The image format for ``path`` from its extension (png, svg or pdf)."""
+    """The output format for ``path`` from its extension (png, svg, pdf, csv or json)."""
     ext = Path(path).suffix.lower().lstrip(".")
-    if ext not in FORMATS:
-        raise CfgError(path, None, None, "unknown image format: use .png, .svg or .pdf")
+    if ext not in FORMATS + DATA_FORMATS:
+        raise CfgError(
+            path, None, None,
+            "unknown output format: use .png, .svg, .pdf, .csv or .json (or --format)",
+        )  # fmt: skip
     return ext
 
 
 def save(fig: Any, stream: Any, fmt: str, dpi: int = 150) -> None:
-    """Write ``fig`` as ``fmt`` to the binary ``stream`` with the Agg-based canvases."""
+    """Write ``fig`` as ``fmt`` to the binary ``stream`` with the Agg-based canvases,
+    marked as cfgsched's (PNG "Software", SVG and PDF "Creator")."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
-    meta = {"Software": "cfgsched"} if fmt == "png" else None
+    meta = {"Software": "cfgsched"} if fmt == "png" else {"Creator": "cfgsched"}
     fig.savefig(stream, format=fmt, dpi=dpi, metadata=meta)
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def _export_range(
+    v: Variant, first: int | None, last: int | None, x: str
+) -> tuple[_Source, int, int, list[str]]:
+    """The steps source and the optimizer steps to export: the whole run (from its first
+    step, also those before batch 1), or the steps whose batch lies in ``first ..
+    last`` (steps themselves with x in steps)."""
+    src = _Source.of(v, True)
+    if x == "steps" or (first is None and last is None):
+        lo, hi, notes = _x_range([src], first, last)
+        return src, lo, hi, notes
+    by_batch = _Source.of(v, False)
+    b0, b1, notes = _x_range([by_batch], first, last)
+    lo, hi = _torch_steps(by_batch, b0, b1)
+    return src, src.begin() if first is None else lo, hi, notes
+
+
+def export_series(
+    variant: Variant,
+    *,
+    first: int | None = None,
+    last: int | None = None,
+    x: str = "batches",
+    images: int | None = None,
+) -> series.LRSeries:
+    """The LR series of ``variant`` (for ``-o X.csv|json`` and ``--tensorboard``).
+
+    One row per optimizer step of the figure's range (the steps whose batch lies in
+    ``first .. last``, or those steps with x in steps), at most
+    :data:`series.EXPORT_LIMIT`; a longer range is the figure's min/max envelope over
+    the steps (:data:`COLUMNS` columns).
+    """
+    _check_request(x, images, [_Source.of(variant, False)], True)
+    src, lo, hi, notes = _export_range(variant, first, last, x)
+    s = variant.schedule
+    head: dict[str, Any] = dict(
+        cfg=s.source, fork=s.fork, options=variant.options.to_record(), images=images,
+        images_per_iteration=src.t.images_per_iteration,
+    )  # fmt: skip
+    if hi - lo + 1 <= series.EXPORT_LIMIT:
+        return series.full_series(src.t, lo, hi, notes=tuple(notes), **head)
+    extra = src.extra(lo, hi) if hi - lo + 1 > FULL_LIMIT else []
+    env = envelope(src.values, lo, hi, COLUMNS, extra)
+    if env.sampled:
+        notes.append(
+            f"each column from {COLUMN_SAMPLES} sampled steps plus every boundary ±1"
+        )
+    notes.append(
+        "lr_min/lr_max: the smallest/largest finite LR of the column (nan: none)"
+    )
+    first_b = series.batches_of(src.t, env.start)
+    last_b = series.batches_of(src.t, env.stop - 1)
+    out = series.LRSeries(
+        resolution="envelope", rows=int(env.start.size), notes=tuple(notes),
+        chunks=lambda: iter([cols]), **head,
+    )  # fmt: skip
+    cols = (
+        env.start, env.stop - 1, first_b, last_b, out.epochs(first_b),
+        out.epochs(last_b), env.lo, env.hi,
+    )  # fmt: skip
+    return out
