@@ -274,3 +274,19 @@ def test_ascii_locale_does_not_break_output() -> None:
     )
     assert res.returncode == 0, res.stderr
     assert b"Traceback" not in res.stderr and res.stdout
+
+
+def test_convert_replaces_its_own_output_but_no_other_file(tmp_path: Path) -> None:
+    from cfgsched.cli import main
+
+    out = tmp_path / "lr.py"
+    runner = CliRunner()
+    for extra in ([], ["--gpus", "2"], ["--format", "json"]):
+        res = runner.invoke(main, ["convert", str(SAMPLE), "-o", str(out), *extra])
+        assert res.exit_code == 0, res.output
+    assert '"ngpus": 1' in out.read_text()  # the JSON replaced the --gpus 2 module
+    mine = tmp_path / "train.py"
+    mine.write_text("import lr  # Written by me\n")
+    res = runner.invoke(main, ["convert", str(SAMPLE), "-o", str(mine)])
+    assert res.exit_code == 2 and "exists; use --force" in res.output
+    assert mine.read_text() == "import lr  # Written by me\n"

@@ -55,7 +55,12 @@ policy=steps
 steps=400,450
 scales=.1,.1
 max_batches=500
+width=32
+height=32
+channels=3
 """
+#: An input size for the [net]-only texts (darknet stops without one).
+INPUT_SIZE = "width=32\nheight=32\nchannels=3\n"
 #: Burn-in with power 1 and two steps: LinearLR chained with MultiStepLRs.
 CHAINED = (
     "[net]\nbatch=64\nlearning_rate=0.5\nburn_in=8\npower=1\npolicy=steps\n"
@@ -264,7 +269,9 @@ def test_json_format() -> None:
 
 
 def test_json_nonfinite_values_are_strings() -> None:
-    s = cfgsched.parse("[net]\nlearning_rate=nan\npolicy=poly\nmax_batches=10\n")
+    s = cfgsched.parse(
+        "[net]\nlearning_rate=nan\npolicy=poly\nmax_batches=10\n" + INPUT_SIZE
+    )
     doc = json.loads(generate(s, fmt="json"))
     assert doc["schedule"]["learning_rate"] == "nan"
     assert doc["translation"]["base_learning_rate"] == "nan"
@@ -330,8 +337,9 @@ def variant_schedule(spec: str) -> NetSchedule:
         return cfgsched.parse(STEPS_CFG, fork=fork, source="steps.cfg")
     if rest.endswith(".cfg"):
         return load(rest, fork=fork)
-    if fork == "hankai":  # hank-ai refuses a network without input size or layers
-        rest = rest.replace("[net]\n", "[net]\nwidth=8\nheight=8\nchannels=1\n")
+    # darknet stops without an input size: give the [net]-only texts one, at the end
+    rest += INPUT_SIZE
+    if fork == "hankai":  # hank-ai also refuses a network without layers
         rest += "[maxpool]\n"
     return cfgsched.parse(rest, fork=fork, source="x.cfg")
 
@@ -515,16 +523,21 @@ def test_bad_generate_arguments(kw: dict[str, Any], error: type[Exception]) -> N
 # ----------------------------------------------------------------------- hostile cfgs
 
 HOSTILE = [
-    '[net]\npolicy=steps"""\'\\n__import__("os").system("x")\nlearning_rate=0.01\n',
-    "[net]\nlearning_rate=1e400\nsteps=99999999999999999999,-5\nscales=nan,inf\npolicy=steps\n",
-    "[net]\nlearning_rate=-0.0\npower=-inf\nburn_in=-3\npolicy=poly\nmax_batches=2147483647\n",
+    '[net]\npolicy=steps"""\'\\n__import__("os").system("x")\nlearning_rate=0.01\n'
+    + INPUT_SIZE,
+    "[net]\nlearning_rate=1e400\nsteps=99999999999999999999,-5\nscales=nan,inf\npolicy=steps\n"
+    + INPUT_SIZE,
+    "[net]\nlearning_rate=-0.0\npower=-inf\nburn_in=-3\npolicy=poly\nmax_batches=2147483647\n"
+    + INPUT_SIZE,
     '[net]\n# """ comment\nlearning_rate=0.001#\'\'\'\npolicy=sgdr#"""\nsgdr_cycle=7\n'
-    "[convolutional]\nlearning_rate=__import__\n[convolutional]\nlearning_rate=0.1\n",
+    + INPUT_SIZE
+    + "[convolutional]\nlearning_rate=__import__\n[convolutional]\nlearning_rate=0.1\n",
     "[net]\nbatch="
     + "9" * 500
     + "\nlearning_rate="
     + "1" * 400
-    + "\npolicy=exp\ngamma=0.999\n",
+    + "\npolicy=exp\ngamma=0.999\n"
+    + INPUT_SIZE,
 ]
 ODD_NAMES = ['a"""b.cfg', "x\ny'z.cfg", "__import__('os').cfg", "ü ñ\\évil.cfg"]
 

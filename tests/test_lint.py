@@ -21,7 +21,6 @@ from cfgsched.tools.lint import ALL_CODES, EXHAUSTIVE_LIMIT, RULES, lint_text
 from cfgsched.translation import Options
 from tests.golden import (
     DARKNET_CFGS,
-    ROOT,
     eval_cases,
     needs_darknet_cfgs,
     needs_golden,
@@ -466,9 +465,9 @@ def test_rule_table_codes_are_well_formed() -> None:
 
 
 def test_readme_lists_every_rule() -> None:
-    readme = (ROOT / "README.md").read_text()
-    start = readme.index("<!-- section:lint-rules -->")
-    table = readme[start : readme.index("<!-- /section:lint-rules -->")]
+    from tests.docs import section
+
+    table = section("lint-rules")
     assert {c for c in ALL_CODES if f"`{c}`" not in table} == set()
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
-import re
 import shutil
 import struct
 import sys
@@ -29,6 +28,7 @@ from torch import nn
 
 import cfgsched
 from cfgsched.kernel.formulas import rate
+from tests.docs import blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -37,10 +37,7 @@ SEEN_ITERATIONS = 1234  # the yolov4.weights header says 1234 iterations were tr
 
 
 def section_blocks(name: str) -> list[str]:
-    text = README.read_text()
-    m = re.search(rf"<!-- section:{name} -->(.*?)<!-- /section:{name} -->", text, re.S)
-    assert m, f"README has no section {name}"
-    return re.findall(r"```python\n(.*?)```", m.group(1), re.S)
+    return blocks(name)
 
 
 class Tiny(nn.Module):

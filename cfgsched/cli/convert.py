@@ -190,8 +190,15 @@ def convert(
         raise clikit.fail(f"{source}: {exc}") from None
     for line in out.report:
         click.echo(line, err=True)
-    with clikit.atomic_output(output, force=force) as fh:
+    with clikit.atomic_output(output, force=force, ours=_OURS) as fh:
         fh.write(out.text)
+
+
+#: What convert wrote before (a module's or YAML's header, or the JSON schema): replaced
+#: without --force.
+_OURS = clikit.made_by_cfgsched(
+    b"Written by cfgsched ", b'"schema": "cfgsched-translation/1"', tail=False
+)
 
 
 def _check_choices(

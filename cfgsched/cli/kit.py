@@ -219,18 +219,19 @@ def _move_into_place(tmp: str, target: Path, path: str, replace: bool) -> None:
     os.unlink(tmp)
 
 
-def made_by_cfgsched(marker: bytes) -> Callable[[Path], bool]:
-    """A check that a file starts (first 4 KiB) or ends (last 4 KiB) with ``marker`` in it."""
+def made_by_cfgsched(*markers: bytes, tail: bool = True) -> Callable[[Path], bool]:
+    """A check that a file's first (or, with ``tail``, last) 4 KiB hold one of ``markers``."""
 
     def check(path: Path) -> bool:
         try:
             with open(path, "rb") as fh:
-                head = fh.read(4096)
-                fh.seek(max(0, os.fstat(fh.fileno()).st_size - 4096))
-                tail = fh.read(4096)
+                ends = [fh.read(4096)]
+                if tail:
+                    fh.seek(max(0, os.fstat(fh.fileno()).st_size - 4096))
+                    ends.append(fh.read(4096))
         except OSError:
             return False
-        return marker in head or marker in tail
+        return any(m in end for m in markers for end in ends)
 
     return check
 

@@ -1,6 +1,6 @@
 """``make bench``: speed and memory figures, each a ratio against a baseline of the same run.
 
-Prints a table, writes ``tests/benchmarks/results.json`` and rewrites the README's
+Prints a table, writes ``tests/benchmarks/results.json`` and rewrites docs/performance.md's
 Performance section. Every figure is the median of several runs. ``--quick`` shrinks every
 size (used by the test suite to keep this script working; its figures mean nothing).
 """
@@ -22,7 +22,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "tests" / "benchmarks" / "results.json"
-README = ROOT / "README.md"
+README = ROOT / "docs" / "performance.md"
 YOLOV4 = ROOT / "sample_cfgs" / "yolov4.cfg"
 BEGIN, END = "<!-- section:performance -->", "<!-- /section:performance -->"
 
@@ -352,15 +352,14 @@ def render_table(figures: list[Figure]) -> str:
 
 
 def update_readme(table: str, meta: dict[str, Any]) -> None:
-    """Replace the README's Performance section with ``table``."""
+    """Replace the Performance section of docs/performance.md with ``table``."""
     text = README.read_text(encoding="utf-8")
     if BEGIN not in text or END not in text:
         return
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     body = (
-        "\n## Performance\n\n"
-        "Written by `make bench` (`tests/benchmarks/run.py`); each figure is the median of "
+        "\nWritten by `make bench` (`tests/benchmarks/run.py`); each figure is the median of "
         "several runs, as a ratio against a baseline measured in the same run, on "
         f"{meta['machine']} ({meta['cpus']} cores), Python {meta['python']}, "
         f"{meta['date']}.\n\n{table}\n"
