@@ -35,6 +35,7 @@ YOLOV4 = SAMPLES / "yolov4.cfg"
 #: exp with gamma 0.99 falls below float32's normal range from b = 8003 on.
 EXP_CFG = (
     "[net]\nbatch=8\nlearning_rate=0.001\npolicy=exp\ngamma=0.99\nmax_batches=9000\n"
+    "width=32\nheight=32\nchannels=3\n"
 )
 #: The README's tolerance for --double: 1e-6 relative (away from poly's end, subnormals).
 DOUBLE_REL_TOL = 1e-6
