@@ -19,10 +19,14 @@ ROOT = Path(__file__).resolve().parents[1]
 YOLOV4 = ROOT / "sample_cfgs" / "yolov4.cfg"
 CFGSCHED = Path(sys.executable).parent / "cfgsched"
 
-BAD_CFG = "[net]\nlearning_rate=0.1\npolicy=steps\nsteps=1,2\nscales=.1\n"
+BAD_CFG = (
+    "[net]\nlearning_rate=0.1\npolicy=steps\nsteps=1,2\nscales=.1\n"
+    "width=32\nheight=32\nchannels=3\n"
+)
 STEPS_CFG = (
     "[net]\nbatch=64\nsubdivisions=16\npolicy=steps\n"
     "steps=400,450\nscales=.1,.1\nmax_batches=500\n"
+    "width=32\nheight=32\nchannels=3\n"
 )
 
 
@@ -92,13 +96,22 @@ def test_output_file_is_atomic_and_not_overwritten(tmp_path: Path) -> None:
         "lr_schedule.py"
     ]  # no temp left
 
+    # a file convert wrote is replaced without --force (docs/commands.md, -o FILE)
     res = invoke(str(YOLOV4), "-o", str(out), "--gpus", "2")
-    assert_one_line_error(res, str(out), "--force")
-    assert out.read_text() == first
-
-    res = invoke(str(YOLOV4), "-o", str(out), "--gpus", "2", "--force")
-    assert res.exit_code == 0
+    assert res.exit_code == 0, res.stderr
     assert out.read_text() != first and "GPUs: 2" in out.read_text()
+
+    # any other existing file needs --force
+    mine = tmp_path / "train.py"
+    mine.write_text("import lr_schedule\n")
+    res = invoke(str(YOLOV4), "-o", str(mine))
+    assert_one_line_error(res, str(mine), "--force")
+    assert mine.read_text() == "import lr_schedule\n"
+
+    res = invoke(str(YOLOV4), "-o", str(mine), "--force")
+    assert res.exit_code == 0
+    assert mine.read_text() == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lr_schedule.py", "train.py"]
 
 
 def test_failed_convert_leaves_previous_output(tmp_path: Path) -> None:
@@ -150,7 +163,9 @@ def test_native_exact_exit_0(tmp_path: Path) -> None:
 
 def test_warnings_go_to_stderr(tmp_path: Path) -> None:
     cfg = tmp_path / "w.cfg"
-    cfg.write_text("[net]\nlearning_rate=0.01\npolicy=stepz\n")
+    cfg.write_text(
+        "[net]\nlearning_rate=0.01\npolicy=stepz\nwidth=32\nheight=32\nchannels=3\n"
+    )
     res = invoke(str(cfg))
     assert res.exit_code == 0
     assert "P001" in res.stderr and f"{cfg}:3" in res.stderr
@@ -224,12 +239,15 @@ def test_real_subprocess(tmp_path: Path) -> None:
         text=True,
     )
     assert proc.returncode == 0 and out.exists()
+    mine = tmp_path / "mine.py"
+    mine.write_text("keep me\n")
     proc = subprocess.run(
-        [str(CFGSCHED), "convert", str(YOLOV4), "-o", str(out)],
+        [str(CFGSCHED), "convert", str(YOLOV4), "-o", str(mine)],
         capture_output=True,
         text=True,
     )
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert mine.read_text() == "keep me\n"
     bad = tmp_path / "bad.cfg"
     bad.write_text(BAD_CFG)
     proc = subprocess.run(
