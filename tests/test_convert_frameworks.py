@@ -315,13 +315,13 @@ def test_summed_loss_step_equals_the_librarys_mean_step(adam: bool) -> None:
     every parameter exactly as cfgsched's build_optimizer on the mean."""
     schedule = cfgsched.load(YOLOV4).with_values(adam=adam)
     text = generate(schedule, with_optimizer=True, loss_reduction="sum")
+    lr = float(cfgsched.darknet_lr(schedule, 1))  # the library, outside the block
     with modules.cfgsched_blocked():
         m = modules.load(text, f"gen_fw_sum_{adam}")
         net_sum = model()
         opt_sum = m.build_optimizer(net_sum)
         sched = m.build_scheduler(opt_sum)
         for group in opt_sum.param_groups:  # darknet's LR for b = 1, divided by 64
-            lr = float(cfgsched.darknet_lr(schedule, 1))
             assert group["lr"] == (lr if adam else lr / 64)
         one_step(net_sum, opt_sum, "sum")
         sched.step()
@@ -393,7 +393,9 @@ def test_no_approximation_is_a_one_line_error(
     tmp_path: Path, policy: str, fmt: str
 ) -> None:
     cfg = tmp_path / "x.cfg"
-    cfg.write_text(f"[net]\npolicy={policy}\nmax_batches=100\n")
+    cfg.write_text(
+        f"[net]\npolicy={policy}\nmax_batches=100\nwidth=32\nheight=32\nchannels=3\n"
+    )
     args = ["--style", "native"] if fmt == "mmengine" else []
     args += ["--images", "10", "--torch-batch", "2"] if fmt == "ultralytics-hyp" else []
     res = invoke(str(cfg), "--format", fmt, *args)
