@@ -23,6 +23,7 @@ from cfgsched.oracle import darknet_lr
 from cfgsched.reader.parser import load, parse
 from cfgsched.tools import plot
 from cfgsched.translation import Options
+from tests.docs import section
 from tests.golden import DARKNET_CFGS, ROOT, needs_darknet_cfgs
 
 CFGSCHED = str(Path(sys.executable).with_name("cfgsched"))
@@ -149,6 +150,7 @@ def test_zero_region_from_trailing_comma_and_log_note(tmp_path: Path) -> None:
     cfg = tmp_path / "tc.cfg"
     cfg.write_text(
         "[net]\nlearning_rate=0.01\npolicy=steps\nsteps=100,200,\nscales=.1,.1,\nmax_batches=300\n"
+        "width=416\nheight=416\nchannels=3\n"
     )
     sched = load(str(cfg))
     first_zero = next(b for b in range(1, 301) if kernel(sched, b) == 0)
@@ -234,26 +236,32 @@ def test_overrides_use_the_forks_number_rules_and_keep_lines(tmp_path: Path) -> 
     cfg = tmp_path / "c.cfg"
     # the cfg is read as every command reads it before any override: its own error
     bad = tmp_path / "bad.cfg"
-    bad.write_text("[net]\nlearning_rate=0.01\npolicy=steps\nsteps=10,20\nscales=.1\n")
+    bad.write_text(
+        "[net]\nlearning_rate=0.01\npolicy=steps\nsteps=10,20\nscales=.1\n"
+        "width=416\nheight=416\nchannels=3\n"
+    )
     with pytest.raises(CfgError, match=r"bad\.cfg:5: scales: .*fewer scales"):
         variants(bad, options={"scales": [".1,.1"]})
     # an error the overrides cause on a cfg line names that line (inserted keys do not
     # shift it); one on an override's own line names the option
     cfg = tmp_path / "c.cfg"
     cfg.write_text(
-        "[net]\nlearning_rate=0.01\nscales=.1\npolicy=poly\n\n[maxpool]\nsize=2\n"
+        "[net]\nlearning_rate=0.01\nscales=.1\npolicy=poly\nwidth=416\nheight=416\nchannels=3\n"
+        "\n[maxpool]\nsize=2\n"
     )
     with pytest.raises(CfgError, match=r"c\.cfg:3: scales: .*fewer scales"):
         variants(cfg, options={"policy": ["steps"], "steps": ["10,20"]})
     cfg.write_text(
-        "[net]\nlearning_rate=0.01\nsteps=10,20\npolicy=poly\n\n[maxpool]\nsize=2\n"
+        "[net]\nlearning_rate=0.01\nsteps=10,20\npolicy=poly\nwidth=416\nheight=416\nchannels=3\n"
+        "\n[maxpool]\nsize=2\n"
     )
     with pytest.raises(CfgError, match=r"^--set scales=\.1: scales: .*fewer scales"):
         variants(cfg, options={"policy": ["steps"], "scales": [".1"]})
     # CRLF kept, an absent key inserted after the last [net] entry
     crlf = tmp_path / "crlf.cfg"
     crlf.write_bytes(
-        b"[net]\r\nbatch=64\r\nlearning_rate=0.1\r\n[maxpool]\r\nsize=2\r\n"
+        b"[net]\r\nbatch=64\r\nlearning_rate=0.1\r\nwidth=416\r\nheight=416\r\nchannels=3\r\n"
+        b"[maxpool]\r\nsize=2\r\n"
     )
     (v,) = variants(crlf, options={"learning_rate": ["0.2"], "max_batches": ["9"]})
     assert v.schedule.learning_rate == f32(0.2) and v.schedule.max_batches == 9
@@ -264,14 +272,17 @@ def test_overrides_use_the_forks_number_rules_and_keep_lines(tmp_path: Path) -> 
 def test_overrides_split_lines_at_newline_only(sep: str) -> None:
     """darknet splits lines at \\n only: a form feed or U+2028 inside a line is part of
     it, so `policy=steps` after one is not a key of its own and an override adds one."""
-    text = f"[net]\nmomentum=0.9{sep}policy=steps\nlearning_rate=0.1\nmax_batches=100\n"
+    text = (
+        f"[net]\nmomentum=0.9{sep}policy=steps\nlearning_rate=0.1\nmax_batches=100\n"
+        "width=416\nheight=416\nchannels=3\n"
+    )
     base = parse(text)
     assert base.policy.cfg_name == "constant"  # darknet never sees policy=steps
     s = plot.parse_variant(text, "t.cfg", "alexeyab", {"policy": "poly"})
     assert s.policy.cfg_name == "poly" and s.learning_rate == f32(0.1)
     assert s.momentum == base.momentum
     # a key spelled with a character the C forks keep is not the key darknet reads
-    text = f"[net]\n{sep}learning_rate=0.5\nmax_batches=100\n"
+    text = f"[net]\n{sep}learning_rate=0.5\nmax_batches=100\nwidth=416\nheight=416\nchannels=3\n"
     assert parse(text).learning_rate == f32(0.001)
     s = plot.parse_variant(text, "t.cfg", "alexeyab", {"learning_rate": "0.2"})
     assert s.learning_rate == f32(0.2)
@@ -354,7 +365,9 @@ def test_every_real_cfg_plots_with_markers_at_kernel_values(name: str) -> None:
 
 def test_stdin_and_warnings_to_stderr(tmp_path: Path) -> None:
     out = tmp_path / "s.png"
-    text = "[net]\npolicy=steps #x\nmax_batches=100\n"
+    text = (
+        "[net]\npolicy=steps #x\nmax_batches=100\nwidth=416\nheight=416\nchannels=3\n"
+    )
     res = run("-", "-o", str(out), input=text)
     assert res.exit_code == 0, res.output
     assert "warning: <stdin>:2:" in res.stderr and "P00" in res.stderr
@@ -418,9 +431,12 @@ def test_help_has_worked_example() -> None:
 def test_readme_image_is_produced_by_the_documented_command(tmp_path: Path) -> None:
     import matplotlib.image
 
+    # the README shows the image; the plot section of the docs shows it with its command
     readme = (ROOT / "README.md").read_text()
+    assert "](sample_cfgs/yolov4-lr.png)" in readme
+    documented = section("commands-view")
     cmd = "cfgsched plot sample_cfgs/yolov4.cfg -o sample_cfgs/yolov4-lr.png"
-    assert cmd in readme and "](sample_cfgs/yolov4-lr.png)" in readme
+    assert cmd in documented and "](sample_cfgs/yolov4-lr.png)" in documented
     fresh = tmp_path / "yolov4-lr.png"
     res = CliRunner().invoke(
         main,
