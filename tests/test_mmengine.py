@@ -53,6 +53,9 @@ policy=steps
 steps=8,12
 scales=.1,.5
 max_batches=20
+width=32
+height=32
+channels=3
 """
 
 
