@@ -287,7 +287,10 @@ def variants_of(path: Path) -> list[plot.Variant]:
 
 def test_stdin_is_named_stdin_everywhere(tmp_path: Path) -> None:
     out = tmp_path / "s.svg"
-    res = run("-", "-o", str(out), input="[net]\npolicy=steps #x\nmax_batches=100\n")
+    text = (
+        "[net]\npolicy=steps #x\nmax_batches=100\nwidth=416\nheight=416\nchannels=3\n"
+    )
+    res = run("-", "-o", str(out), input=text)
     assert res.exit_code == 0, res.output
     assert "warning: <stdin>:2:" in res.stderr
     assert "&lt;stdin&gt;: darknet learning rate" in out.read_text()
