@@ -30,6 +30,8 @@ Examples:
   cfgsched adjust darknet53.cfg --set max_batches=1000000 --resume-from backup/last.weights
       prints darknet's LR at the resume point before and after (stderr)
   cat my.cfg | cfgsched adjust - --set steps=8000,9000 > new.cfg
+  cfgsched adjust yolov4.cfg --set max_batches=6000 --rescale-steps
+      steps keep their fractions of max_batches: 4795,5395
 \b
 Only the edited values change; comments, layer sections, indentation, key
 spelling and line endings (CRLF/LF) stay byte for byte. A key that is absent
@@ -48,6 +50,11 @@ Exit status: 0 written, 2 bad cfg, key or value (nothing written).""",
     "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Set a [net] value."
 )
 @click.option(
+    "--rescale-steps",
+    is_flag=True,
+    help="With --set max_batches=N: move the steps to the same fractions of N.",
+)
+@click.option(
     "--resume-from",
     "weights",
     type=click.Path(dir_okay=False),
@@ -63,12 +70,19 @@ def adjust(
     fork: str,
     gpus: int | None,
     sets: tuple[str, ...],
+    rescale_steps: bool,
     weights: str | None,
     output: str,
     force: bool,
 ) -> None:
     """Write CFG with the multi-GPU advice or --set edits applied in place."""
-    from cfgsched.reader.editor import apply_edits, gpu_edits, parse_set, resume_point
+    from cfgsched.reader.editor import (
+        apply_edits,
+        gpu_edits,
+        parse_set,
+        rescale_edit,
+        resume_point,
+    )
     from cfgsched.reader.parser import parse
 
     if gpus is None and not sets:
@@ -77,11 +91,16 @@ def adjust(
     before = parse(text, fork=fork, source=source)
     try:
         edits = gpu_edits(before, gpus) if gpus is not None else []
+        by_gpus = {x.key for x in edits}
         for item in sets:
             e = parse_set(item, fork)
-            if any(x.key == e.key for x in edits):
+            if e.key in by_gpus:
                 raise ValueError(f"--set {e.key}: also set by --gpus")
+            if any(x.key == e.key for x in edits):
+                raise ValueError(f"--set {e.key}: given twice")
             edits.append(e)
+        if rescale_steps:
+            edits.append(rescale_edit(before, edits))
     except ValueError as exc:
         raise clikit.fail(str(exc)) from None
     new = apply_edits(text, edits, fork=fork, source=source)

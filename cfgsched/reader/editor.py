@@ -153,8 +153,29 @@ def gpu_edits(s: NetSchedule, gpus: int) -> list[Edit]:
     lr, burn = adv.learning_rate, adv.burn_in
     edits = [Edit("learning_rate", float_text(lr))]
     if s.burn_in > 0:
+        if burn >= 2**31:
+            raise ValueError(
+                f"--gpus {gpus}: burn_in {s.burn_in} x {gpus} = {burn} is beyond darknet's"
+                " int (2147483647): darknet would read another number"
+            )
         edits.append(Edit("burn_in", str(burn)))
     return edits
+
+
+def rescale_edit(s: NetSchedule, edits: Sequence[Edit]) -> Edit:
+    """The ``steps`` edit that keeps the steps' fractions of max_batches under ``edits``
+    (which must set max_batches and not steps)."""
+    new_max = [e for e in edits if e.key == "max_batches"]
+    if not new_max or any(e.key == "steps" for e in edits):
+        raise ValueError("--rescale-steps needs --set max_batches=N and no --set steps")
+    try:
+        n = int(new_max[-1].value)
+    except ValueError:
+        raise ValueError(
+            f"--set max_batches={new_max[-1].value}: not an integer"
+        ) from None
+    steps = rescale_steps(s.steps, s.max_batches, n)
+    return Edit("steps", ",".join(str(x) for x in steps))
 
 
 @dataclass(frozen=True)
