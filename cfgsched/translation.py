@@ -22,6 +22,7 @@ __all__ = [
     "Translation",
     "advised",
     "default_flush",
+    "steps_for",
     "translate",
 ]
 
@@ -188,3 +189,14 @@ def translate(schedule: NetSchedule, options: Options | None = None) -> Translat
         scratch=o.scratch,
         resume_iteration=o.resume_iteration or 0,
     )
+
+
+def steps_for(t: Translation, batches: int) -> int:
+    """Optimizer steps that cover darknet's first ``batches`` iterations under ``t``: the
+    steps that start before ``batches × images_per_iteration`` images are used up
+    (⌈batches / n⌉ for a ``-gpus n`` run, darknet's own loop count)."""
+    if batches <= 0:
+        return 0
+    if t.trace:
+        return -(-batches // t.ngpus)
+    return -(-batches * t.images_per_iteration // t.images_per_step)

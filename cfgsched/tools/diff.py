@@ -28,10 +28,22 @@ import numpy as np
 import numpy.typing as npt
 
 from cfgsched.boundaries import Boundary, boundaries
+from cfgsched.codegen.python import MODULE_SCHEMA
 from cfgsched.errors import CfgError, NotExactError
 from cfgsched.oracle import params_lr, translation_lr
 from cfgsched.schedule import FORKS, NetSchedule
 from cfgsched.tools.run import TrainingRun, training_run
+from cfgsched.tools.series import (
+    CHUNK,
+    EXHAUSTIVE_LIMIT,
+    SAMPLE_HALO,
+    SAMPLE_PREFIX,
+    SAMPLE_WINDOW,
+    SAMPLE_WINDOWS,
+    errors,
+    new_optimizer,
+    sample_windows,
+)
 from cfgsched.tools.text import json_float
 from cfgsched.translation import Options, Translation, default_flush, translate
 
@@ -40,8 +52,6 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
 SCHEMA = "cfgsched-diff/1"
-#: Schema of the ``CFGSCHED`` record a generated module carries about itself.
-MODULE_SCHEMA = "cfgsched-module/1"
 #: Default tolerance when the translation is darknet's float32 arithmetic.
 EXACT_TOLERANCE = "0ulp"
 #: Default tolerance for a double translation (``exact=False``): both sides evaluate the
@@ -49,21 +59,13 @@ EXACT_TOLERANCE = "0ulp"
 #: error ``native_scheduler`` allows for ``exact=False``).
 DOUBLE_TOLERANCE = "1e-9"
 #: Above this many steps the default is boundaries plus a dense sample, not every step.
-EXHAUSTIVE_DEFAULT_LIMIT = 2_000_000
+EXHAUSTIVE_DEFAULT_LIMIT = EXHAUSTIVE_LIMIT
 #: ``--exhaustive`` refuses more steps than this (about 4 minutes of scheduler stepping).
 MAX_EXHAUSTIVE_STEPS = 50_000_000
 #: Oracle-vs-oracle comparisons are exhaustive up to this many batches.
 MAX_EXHAUSTIVE_BATCHES = 200_000_000
-#: Steps per comparison chunk (bounds memory).
-CHUNK = 1 << 16
 #: Batches per chunk when both sides are the vectorized C formula.
 ORACLE_CHUNK = 1 << 20
-#: Steps compared around each boundary in sampled mode (each side).
-SAMPLE_HALO = 64
-#: Sampled mode: the first steps, then this many evenly spaced windows of this many steps.
-SAMPLE_PREFIX = 10_000
-SAMPLE_WINDOWS = 256
-SAMPLE_WINDOW = 512
 #: Differing ranges listed at most.
 MAX_RANGES = 20
 #: Largest module file ``--module`` reads (bytes).
@@ -74,28 +76,6 @@ Progress = Callable[[int, int], None]
 
 
 # ----------------------------------------------------------------------------- schedules
-
-
-def oracle(schedule: NetSchedule, b: I64) -> F32:
-    """darknet's float32 LR at the batches ``b`` (``cfgsched.darknet_lr``)."""
-    from cfgsched.oracle import darknet_lr
-
-    return np.asarray(
-        darknet_lr(schedule, np.asarray(b, dtype=np.int64)), dtype=np.float32
-    )
-
-
-def gpu_schedule(schedule: NetSchedule, ngpus: int) -> NetSchedule:
-    """Compatibility for ``tools.plot`` until it uses the translation: ``schedule`` with
-    the base rate of a ``-gpus`` run (:func:`cfgsched.translation.translate`'s rule)."""
-    if ngpus == 1:
-        return schedule
-    lr = _translate(schedule, Options(ngpus=ngpus)).params.lr
-    return (
-        schedule
-        if lr == schedule.learning_rate
-        else schedule.with_values(learning_rate=lr)
-    )
 
 
 def training_steps(
@@ -142,38 +122,6 @@ def default_tolerance(options: Options) -> Tolerance:
 
 
 # ----------------------------------------------------------------------------- errors
-
-
-def _ordered(x: F32) -> I64:
-    """float32 values as integers in the same order (adjacent floats differ by 1)."""
-    i = x.view(np.int32).astype(np.int64)
-    return np.where(i < 0, -(i & 0x7FFFFFFF), i)
-
-
-def ulp_distance(expected: F32, got: F32) -> F64:
-    """Number of float32 values between ``expected`` and ``got`` (NaN = NaN; else inf)."""
-    e = np.ascontiguousarray(expected, dtype=np.float32)
-    g = np.ascontiguousarray(got, dtype=np.float32)
-    d = np.abs(_ordered(e) - _ordered(g)).astype(np.float64)
-    en, gn = np.isnan(e), np.isnan(g)
-    d = np.where(en | gn, np.where(en & gn, 0.0, np.inf), d)
-    return np.where(np.isinf(e) | np.isinf(g), np.where(e == g, 0.0, np.inf), d)
-
-
-def errors(expected: F64, got: F64) -> tuple[F64, F64, F64]:
-    """Absolute and relative error of ``got`` (NaN = NaN) and its float32 ulp distance.
-
-    The ulp distance rounds ``got`` to float32 first: an optimizer on float32 parameters
-    applies the LR as float32, so 0 ulp means it trains with darknet's exact value.
-    """
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        same = (expected == got) | (np.isnan(expected) & np.isnan(got))
-        ab = np.abs(got - expected)
-        ab = np.where(same, 0.0, np.where(np.isnan(ab), np.inf, ab))
-        rel = np.where(ab == 0, 0.0, ab / np.abs(expected))
-        rel = np.where(np.isnan(rel), np.inf, rel)
-        ulp = ulp_distance(expected.astype(np.float32), got.astype(np.float32))
-    return ab, rel, ulp
 
 
 # ----------------------------------------------------------------------------- report
@@ -556,27 +504,6 @@ def _row_steps(
     return out
 
 
-def _windows(n: int, row_steps: Sequence[int]) -> list[tuple[int, int]]:
-    """Sampled mode: merged ``[start, stop)`` step windows covering prefix, boundaries, sample."""
-    raw = [(0, min(SAMPLE_PREFIX, n)), (max(0, n - SAMPLE_WINDOW), n)]
-    for s in (
-        np.linspace(0, max(n - SAMPLE_WINDOW, 0), SAMPLE_WINDOWS)
-        .astype(np.int64)
-        .tolist()
-    ):
-        raw.append((s, min(s + SAMPLE_WINDOW, n)))
-    for i in row_steps:
-        raw.append((max(0, i - SAMPLE_HALO), min(n, i + SAMPLE_HALO + 1)))
-    raw.sort()
-    merged: list[tuple[int, int]] = []
-    for s, t in raw:
-        if merged and s <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], t))
-        elif t > s:
-            merged.append((s, t))
-    return merged
-
-
 def _chunks(windows: Sequence[tuple[int, int]], size: int) -> Iterator[tuple[int, int]]:
     for s, t in windows:
         for a in range(s, t, size):
@@ -800,22 +727,6 @@ def _numbers(buf: list[Any], who: str, first: int) -> F64:
 
 
 # ----------------------------------------------------------------------------- torch side
-
-
-def new_optimizer(lr: float, last_epoch: int = -1) -> Any:
-    """A one-parameter SGD whose group LR is ``lr`` (multiplier exactly 1).
-
-    The LR is set after construction: torch refuses a negative ``lr`` in the constructor,
-    darknet trains with whatever the cfg says.
-    """
-    import torch
-
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.0)
-    for g in opt.param_groups:
-        g["lr"] = lr
-        if last_epoch >= 0:
-            g.setdefault("initial_lr", lr)
-    return opt
 
 
 def scheduler_factory(
@@ -1053,7 +964,7 @@ def _plan(
     if exhaustive:  # one step past the run for the boundary table
         return [(lo, n + 1)], "exhaustive", "every step"
     rel = [i - lo for i in sorted(rows_at)]
-    windows = [(lo + s, lo + t) for s, t in _windows(count + 1, rel)]
+    windows = [(lo + s, lo + t) for s, t in sample_windows(count + 1, rel)]
     why = (
         f"{count:,} steps is more than {EXHAUSTIVE_DEFAULT_LIMIT:,}"
         if count > EXHAUSTIVE_DEFAULT_LIMIT
@@ -1210,7 +1121,7 @@ def diff_schedules(
     if exhaustive:
         windows, coverage, note = [(0, n + 1)], "exhaustive", "every batch"
     else:
-        windows = _windows(n + 1, sorted(rows_at))
+        windows = sample_windows(n + 1, sorted(rows_at))
         coverage, note = "sampled", "boundaries and a dense sample"
     acc = _Acc(tol, rows_at, n, b_of)
     for s, t in _chunks(windows, ORACLE_CHUNK):

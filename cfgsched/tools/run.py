@@ -21,7 +21,13 @@ from cfgsched.boundaries import boundaries
 from cfgsched.kernel.mgpu import MgpuConfig, mgpu_batches
 from cfgsched.oracle import translation_batches
 from cfgsched.schedule import NetSchedule
-from cfgsched.translation import Options, Translation, trained_schedule, translate
+from cfgsched.translation import (
+    Options,
+    Translation,
+    steps_for,
+    trained_schedule,
+    translate,
+)
 
 I64 = npt.NDArray[np.int64]
 
@@ -78,15 +84,6 @@ def _trace_batches(t: Translation) -> list[int]:
     p = t.params
     cfg = MgpuConfig(p.fork, t.ngpus, p.max_batches, p.burn_in, t.scratch)
     return mgpu_batches(cfg)[0]
-
-
-def steps_for(t: Translation, batches: int) -> int:
-    """Optimizer steps that cover darknet's first ``batches`` iterations under ``t``."""
-    if batches <= 0:
-        return 0
-    if t.trace:
-        return -(-batches // t.ngpus)
-    return -(-batches * t.images_per_iteration // t.images_per_step)
 
 
 def training_run(schedule: NetSchedule, options: Options | None = None) -> TrainingRun:

@@ -26,6 +26,7 @@ from cfgsched.kernel.position import Translation
 from cfgsched.oracle import params_lr, translation_batches, translation_lr
 from cfgsched.schedule import NetSchedule
 from cfgsched.tools.text import fmt
+from cfgsched.translation import steps_for
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -176,9 +177,8 @@ def trace_too_long(t: Translation) -> bool:
 def run_steps(t: Translation, schedule: NetSchedule) -> tuple[int, str]:
     """Optimizer steps of the whole run (steps ``0 .. n - 1``) and a note.
 
-    ``multigpu="trace"``: darknet's loop iterations on GPU 0. Otherwise the steps whose
-    batch ``b = (i + 1)·T // images_per_iteration`` is at most the last batch
-    (:func:`last_batch`; ``max_batches`` unless it is 0).
+    ``multigpu="trace"``: darknet's loop iterations on GPU 0. Otherwise the steps that
+    cover the last batch (:func:`cfgsched.translation.steps_for` of :func:`last_batch`).
     """
     last, note = last_batch(schedule)
     if t.trace and schedule.max_batches > 0:
@@ -187,8 +187,7 @@ def run_steps(t: Translation, schedule: NetSchedule) -> tuple[int, str]:
                 f"--multigpu trace: more than {TRACE_LIMIT:,} loop iterations of GPU 0"
             )
         return int(_trace_cached(t).size), note
-    n = ((last + 1) * t.images_per_iteration - 1) // t.images_per_step
-    return max(n, 1), note
+    return max(steps_for(t, last), 1), note
 
 
 def _trace(t: Translation, count: int | None = None) -> list[int]:

@@ -51,7 +51,7 @@ from cfgsched.kernel.position import f32_decimal
 from cfgsched.oracle import params_lr, translation_lr
 from cfgsched.schedule import NetSchedule, Policy
 from cfgsched.tools.text import fmt
-from cfgsched.translation import Options, Translation, translate
+from cfgsched.translation import Options, Translation, steps_for, translate
 
 __all__ = [
     "MMENGINE_VERSION",
@@ -302,7 +302,7 @@ def _first(t: Translation, b: int) -> int:
 
 
 def _run_steps(t: Translation, steps: int | None) -> int:
-    """``steps``, or the optimizer steps whose darknet batch is ``<= max_batches``."""
+    """``steps``, or the optimizer steps of darknet's run (:func:`steps_for`)."""
     if steps is not None:
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
@@ -310,7 +310,7 @@ def _run_steps(t: Translation, steps: int | None) -> int:
     m = t.params.max_batches
     if m <= 0:
         raise ValueError("max_batches is 0: no run to fit (pass steps=N)")
-    return max(1, ((m + 1) * t.images_per_iteration - 1) // t.images_per_step)
+    return max(1, steps_for(t, m))
 
 
 def _log_gap(f: F64, d: F64, tiny: float) -> F64:
