@@ -221,7 +221,7 @@ def test_advised_schedule() -> None:
 
 
 def test_kernel_mgpu_is_standard_library_only() -> None:
-    """It is copied verbatim into generated standalone modules."""
+    """The kernels stay free of cfgsched and third-party imports (stdlib only)."""
     import ast
     import sys
 

@@ -1,8 +1,8 @@
 """Scalar darknet learning-rate formulas, standard library only.
 
-This module is the single source of the per-batch formulas: the library's scheduler calls
-it, and ``cfgsched convert`` copies its source into the generated standalone module, so it
-must import nothing but the standard library and must not import cfgsched.
+The library's single source of the per-batch formulas (the oracle and the schedulers
+call it). Generated modules write out the formula of their own policy instead; the golden
+tests keep both equal to darknet's C code.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """GPU 0's darknet batch number for every training-loop iteration of a ``-gpus`` run.
 
-Standard library only and no cfgsched imports: ``cfgsched convert`` copies this source
-verbatim into generated standalone modules (like ``_kernel.py``).
+Standard library only. Generated modules with ``--multigpu trace`` carry their own
+version of these rules; the golden ``mgpu_*`` traces keep both equal to darknet.
 
 Counts are in *batches* (``seen / images_per_iteration``). One loop iteration is one call
 of darknet's ``train_network`` (1 GPU) or ``train_networks`` (n GPUs). Rules, per fork:

@@ -1,9 +1,8 @@
 """Where each PyTorch optimizer step falls in a darknet schedule: standard library only.
 
 Maps 0-based optimizer steps to darknet batch numbers (images per step, ``-gpus`` runs,
-GPU 0's multi-GPU trace) and learning rates. ``cfgsched convert`` copies this source into
-generated standalone modules, like the kernels: no cfgsched import other than the kernels,
-no module-qualified kernel names.
+GPU 0's multi-GPU trace) and learning rates. :func:`cfgsched.translation.translate` builds
+the :class:`Translation` from the validated options.
 """
 
 from __future__ import annotations

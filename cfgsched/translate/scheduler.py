@@ -1,10 +1,7 @@
 """The exact darknet scheduler for PyTorch: imports only torch, the stdlib and the kernels.
 
-``cfgsched convert`` copies this module's source (after the kernels' and
-``_kernel_position``'s source, with the intra-package imports removed) into the generated
-standalone module, so the library's :class:`cfgsched.DarknetLR` and a generated
-``build_scheduler`` run the very same code. Keep it that way: no other cfgsched import,
-no module-qualified kernel names.
+:class:`DarknetScheduler` is what :class:`cfgsched.DarknetLR` runs: a closed form of
+``last_epoch`` over a :class:`~cfgsched.kernel.position.Translation`.
 """
 
 from __future__ import annotations
