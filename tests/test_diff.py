@@ -179,7 +179,10 @@ def test_multi_gpu_images_mapping() -> None:
 
 
 def test_no_call_order_warning_from_torch() -> None:
-    sched = parse("[net]\nlearning_rate=0.1\npolicy=exp\ngamma=0.99\nmax_batches=50\n")
+    sched = parse(
+        "[net]\nlearning_rate=0.1\npolicy=exp\ngamma=0.99\nmax_batches=50\n"
+        "width=416\nheight=416\nchannels=3\n"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         rep = diff_torch(sched)
@@ -253,6 +256,7 @@ def test_native_exact_case_is_stepped_and_equal(tmp_path: Path) -> None:
     cfg = tmp_path / "steps.cfg"
     cfg.write_text(
         "[net]\nlearning_rate=0.01\npolicy=steps\nsteps=300,600\nscales=.1,.5\nmax_batches=1000\n"
+        "width=416\nheight=416\nchannels=3\n"
     )
     res = run(str(cfg), "--style", "native", "--json")
     assert res.exit_code == 0, res.output
@@ -330,7 +334,9 @@ def test_boundaries_of_sgdr_and_step() -> None:
     for m in marks:
         if m.kind == "sgdr":
             assert _kernel.rate(sg.kernel_params(), m.batch) == sg.learning_rate_min
-    st = parse("[net]\npolicy=step\nstep=100\nscale=.5\nmax_batches=1000\n")
+    st = parse(
+        "[net]\npolicy=step\nstep=100\nscale=.5\nmax_batches=1000\nwidth=416\nheight=416\nchannels=3\n"
+    )
     marks, cut = boundaries(st, 1, 1000, limit=5)
     assert [m.batch for m in marks] == [100, 200, 300, 400, 500] and cut >= 1
 
@@ -343,7 +349,9 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "missing.cfg" in res.output
     assert len(res.output.strip().splitlines()) == 1
     bad = tmp_path / "bad.cfg"
-    bad.write_text("[net]\npolicy=steps\nsteps=100,200\nscales=.1\nmax_batches=10\n")
+    bad.write_text(
+        "[net]\npolicy=steps\nsteps=100,200\nscales=.1\nmax_batches=10\nwidth=416\nheight=416\nchannels=3\n"
+    )
     res = run(str(bad))
     assert (
         res.exit_code == 2
@@ -461,6 +469,7 @@ def test_trace_mapping_follows_gpu0() -> None:
 def test_ideal_and_flush_follow_the_translation() -> None:
     exp = parse(
         "[net]\nlearning_rate=0.001\npolicy=exp\ngamma=0.99\nmax_batches=9000\n"
+        "width=416\nheight=416\nchannels=3\n"
     )
     # release builds flush: the LR is 0 from b = 8003 on, in both sides
     rep = diff_torch(exp)
