@@ -32,6 +32,9 @@ policy=steps
 steps=30,50
 scales=.1,.1
 max_batches=80
+width=416
+height=416
+channels=3
 """
 PER_RANK_BATCH = 4
 STEPS = 40

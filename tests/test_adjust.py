@@ -20,6 +20,7 @@ from cfgsched.reader.parser import parse
 from tests.golden import DARKNET_CFGS, needs_darknet_cfgs
 
 CFGSCHED = str(Path(sys.executable).with_name("cfgsched"))
+INPUT = "width=416\nheight=416\nchannels=3\n"  # [net] must say its input size
 LAYERS = "\n[convolutional]\nfilters=16\nsize=3\nstride=1\npad=1\nactivation=leaky\n"
 
 
@@ -102,13 +103,13 @@ def test_indentation_and_hankai_comment_kept() -> None:
 
 
 def test_insert_into_net_without_trailing_newline() -> None:
-    text = "[net]\r\nbatch=64"
+    text = "[net]\r\nbatch=64\r\nwidth=416\r\nheight=416\r\nchannels=3"
     new = apply_edits(text, [Edit("max_batches", "100")], fork="alexeyab", source="t")
-    assert new == "[net]\r\nbatch=64\r\nmax_batches=100"
+    assert new == text + "\r\nmax_batches=100"
 
 
 def test_first_occurrence_is_edited() -> None:
-    text = "[net]\nmomentum=0.9\ndecay=0.1\nmomentum=0.8\n" + LAYERS
+    text = "[net]\nmomentum=0.9\ndecay=0.1\nmomentum=0.8\n" + INPUT + LAYERS
     new = apply_edits(text, [Edit("momentum", "0.95")], fork="alexeyab", source="t")
     assert changed(text, new) == [1] and parse(new).momentum == f32(0.95)
 
@@ -137,7 +138,7 @@ def test_bad_keys_and_values_are_refused(
 
 def test_edit_that_breaks_the_cfg_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     src = tmp_path / "a.cfg"
-    src.write_text("[net]\nbatch=64\npolicy=poly\nmax_batches=1000\n" + LAYERS)
+    src.write_text("[net]\nbatch=64\npolicy=poly\nmax_batches=1000\n" + INPUT + LAYERS)
     out = tmp_path / "out.cfg"
     r = CliRunner().invoke(
         main, ["adjust", str(src), "--set", "policy=steps", "-o", str(out)]
@@ -152,7 +153,7 @@ def test_edit_that_breaks_the_cfg_exits_2_and_writes_nothing(tmp_path: Path) -> 
 
 def test_cli_option_errors(tmp_path: Path) -> None:
     src = tmp_path / "a.cfg"
-    src.write_text("[net]\nbatch=64\nlearning_rate=0.001\n" + LAYERS)
+    src.write_text("[net]\nbatch=64\nlearning_rate=0.001\n" + INPUT + LAYERS)
     for args in (
         [],
         ["--set", "nokey"],
@@ -175,7 +176,7 @@ def test_resume_from_weights_prints_lr_before_and_after(tmp_path: Path) -> None:
     src = tmp_path / "poly.cfg"
     src.write_text(
         "[net]\nbatch=64\nsubdivisions=1\nlearning_rate=0.1\npolicy=poly\npower=4\n"
-        "max_batches=1000\n" + LAYERS
+        "max_batches=1000\n" + INPUT + LAYERS
     )
     w = weights(tmp_path / "last.weights", seen=1000 * 64)
     r = subprocess.run(
@@ -323,7 +324,8 @@ def test_missing_or_binary_cfg_exits_2(tmp_path: Path) -> None:
 
 def test_undecodable_bytes_survive(tmp_path: Path) -> None:
     src = tmp_path / "latin1.cfg"
-    data = b"# caf\xe9\n[net]\nbatch=64\nlearning_rate=0.001\n" + LAYERS.encode()
+    data = b"# caf\xe9\n[net]\nbatch=64\nlearning_rate=0.001\n"
+    data += (INPUT + LAYERS).encode()
     src.write_bytes(data)
     out = tmp_path / "out.cfg"
     r = CliRunner().invoke(
@@ -331,5 +333,5 @@ def test_undecodable_bytes_survive(tmp_path: Path) -> None:
     )
     assert r.exit_code == 0, r.output
     assert out.read_bytes() == data.replace(
-        b"learning_rate=0.001\n", b"learning_rate=0.001\nburn_in=10\n"
+        b"channels=3\n", b"channels=3\nburn_in=10\n"
     )
