@@ -23,6 +23,7 @@ def cfg(max_batches: int, batch: int, burn_in: int = 0) -> NetSchedule:
         f"[net]\nbatch={batch}\nsubdivisions=1\nlearning_rate=0.01\n"
         f"burn_in={burn_in}\npolicy=steps\nsteps={max(max_batches // 2, 1)}\n"
         f"scales=.1\nmax_batches={max_batches}\n"
+        "width=32\nheight=32\nchannels=3\n"
     )
 
 
