@@ -28,14 +28,15 @@ def test_replaced_and_inserted_lines_are_mapped() -> None:
 def test_a_key_the_fork_does_not_read_is_not_edited(fork: str) -> None:
     """C forks strip only their own whitespace: `\\x0clearning_rate` is another key, so
     the edit inserts the key darknet reads (the old whitespace-splitting editor did not)."""
-    text = "[net]\n\x0clearning_rate=0.5\nmax_batches=10\n"
+    size = "width=416\nheight=416\nchannels=3\n"
+    text = f"[net]\n\x0clearning_rate=0.5\nmax_batches=10\n{size}"
     ed = edit_text(text, [Edit("learning_rate", "0.2")], fork=fork, source="t")
-    assert (
-        ed.text == "[net]\n\x0clearning_rate=0.5\nmax_batches=10\nlearning_rate=0.2\n"
+    assert ed.text == (
+        f"[net]\n\x0clearning_rate=0.5\nmax_batches=10\n{size}learning_rate=0.2\n"
     )
     assert (
         parse(ed.text, fork=fork).learning_rate
-        == parse("[net]\nlearning_rate=0.2\n").learning_rate
+        == parse(f"[net]\nlearning_rate=0.2\n{size}").learning_rate
     )
 
 
