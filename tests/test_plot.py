@@ -486,10 +486,12 @@ def test_steps_axis_follows_torch_batch() -> None:
         data.x_label
         == "optimizer step i (0-based; b = (i + 1)*16 // 64 (16 images per step))"
     )
-    # the default range is the whole run: the last step whose batch is <= max_batches
+    # the default range is the whole run: every step that starts before darknet's
+    # max_batches × batch = 500,500 × 64 images are used up; the last one ends batch 500,500
     full = plot.plot_data([v], x="steps")
-    assert full.last == (500_501 * 64 - 1) // 16 - 1 == 2_002_002
-    assert full.last * 16 // 64 + 0 <= 500_500 < (full.last + 2) * 16 // 64
+    assert full.last == -(-500_500 * 64 // 16) - 1 == 2_001_999
+    assert full.last * 16 < 500_500 * 64 <= (full.last + 1) * 16
+    assert (full.last + 1) * 16 // 64 == 500_500
 
 
 def test_gpus_scale_the_curve_and_steps_are_n_batches_apart() -> None:

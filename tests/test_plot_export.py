@@ -258,7 +258,8 @@ def test_tensorboard_scalars_read_back_exactly(tmp_path: Path) -> None:
     events = tb_scalars(folder, "lr/pg0")
     steps = np.array([e.step for e in events])
     values = np.array([e.value for e in events])
-    assert steps[0] == 0 and steps[-1] == (500_501 * 64 - 1) // 16 - 1
+    # the whole run: every step that starts before darknet's 500,500 × 64 images are used up
+    assert steps[0] == 0 and steps[-1] == -(-500_500 * 64 // 16) - 1 == 2_001_999
     assert np.all(np.diff(steps) > 0)
     all_steps = np.arange(steps[-1] + 1)
     want = darknet_lr(load(str(YOLOV4)), (all_steps + 1) * 16 // 64).astype(np.float64)
