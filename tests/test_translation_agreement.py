@@ -24,6 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgsched.boundaries import boundaries
+from cfgsched.codegen import generate
 from cfgsched.kernel.position import Translation
 from cfgsched.oracle import translation_lr
 from cfgsched.reader.parser import parse
@@ -32,6 +33,7 @@ from cfgsched.tools import explain, plot
 from cfgsched.translate.darknet_lr import DarknetLR
 from cfgsched.translate.scheduler import DarknetScheduler
 from cfgsched.translation import Options, advised, translate
+from tests import modules
 
 #: ``source(schedule, options, steps)``: the LR at each step, or None (not expressible).
 Source = Callable[[NetSchedule, Options, list[int]], Sequence[float] | None]
@@ -114,6 +116,31 @@ def darknet_lr_lrs(s: NetSchedule, o: Options, steps: list[int]) -> list[float] 
     return stepped(make, translate(s, o).cfg_lr, steps)
 
 
+_MODULES: dict[tuple[str, Options], Any] = {}
+
+
+def module_of(s: NetSchedule, o: Options) -> Any:
+    """The module ``cfgsched convert`` writes for ``s`` and ``o``, imported with cfgsched
+    blocked (it must stand alone)."""
+    key = (s.source + repr(s.to_dict()), o)
+    if key not in _MODULES:
+        _MODULES[key] = modules.load(generate(s, o), f"agree_{len(_MODULES)}")
+    return _MODULES[key]
+
+
+def module_lr_at(s: NetSchedule, o: Options, steps: list[int]) -> list[float]:
+    """The generated module's ``lr_at(step)``."""
+    mod = module_of(s, o)
+    return [mod.lr_at(i) for i in steps]
+
+
+def module_scheduler_lrs(s: NetSchedule, o: Options, steps: list[int]) -> list[float]:
+    """The generated module's ``build_scheduler`` stepped for real on a group created with
+    its ``LEARNING_RATE``."""
+    mod = module_of(s, o)
+    return stepped(mod.build_scheduler, mod.LEARNING_RATE, steps)
+
+
 def sources() -> list[tuple[str, Source]]:
     """Every LR source that must agree; the first is the reference."""
     return [
@@ -122,6 +149,8 @@ def sources() -> list[tuple[str, Source]]:
         ("plot --x steps", plot_lrs),
         ("DarknetScheduler stepped", scheduler_lrs),
         ("DarknetLR stepped", darknet_lr_lrs),
+        ("generated lr_at", module_lr_at),
+        ("generated build_scheduler stepped", module_scheduler_lrs),
     ]
 
 
