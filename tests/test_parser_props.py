@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import struct
 from decimal import Decimal
 from fractions import Fraction
@@ -393,3 +394,29 @@ def test_no_input_parameters_exactly_when_darknet_says_so(
         assert info.value.line == 1
     else:
         assert parse(text, fork=fork).mini_batch == 4
+
+
+@given(
+    st.one_of(
+        st.decimals(allow_nan=False, allow_infinity=False).map(
+            lambda d: format(d, "f")
+        ),
+        st.integers(-(10**12), 10**12).map(str),
+        st.floats(width=32, allow_nan=False, allow_infinity=False).map(
+            lambda x: format(x, ".60f").rstrip("0").rstrip(".") or "0"
+        ),
+    )
+)
+def test_hankai_float_fast_path_equals_exact_rounding(text: str) -> None:
+    """``stof`` through the correctly rounded double agrees with exact rational rounding
+    whenever the fast path answers (it declines float32 midpoints and subnormals)."""
+    from fractions import Fraction
+
+    from cfgsched.reader.parser import _f32_of_decimal, _nearest_f32
+
+    m = re.match(r"-?(?:\d+\.?\d*|\.\d+)", text)
+    if m is None:
+        return
+    fast = _f32_of_decimal(m.group(0))
+    if fast is not None:
+        assert fast == _nearest_f32(Fraction(m.group(0)))

@@ -256,6 +256,20 @@ def _nearest_f32(q: Fraction) -> float:
     return best
 
 
+def _f32_of_decimal(text: str) -> float | None:
+    """The float32 nearest to the decimal ``text`` via the correctly rounded double, when
+    that is provably the same (None: take the exact path). Rounding twice differs only
+    when the double is a float32 midpoint itself (no midpoint lies between the decimal
+    and its nearest double) or outside float32's normal range."""
+    d = float(text)
+    if not _FLT_MIN <= abs(d) < 2.0**127:
+        return None
+    bits = struct.unpack("<Q", struct.pack("<d", d))[0]
+    if bits & 0x1FFFFFFF == 0x10000000:  # exactly halfway between two float32
+        return None
+    return f32(d)
+
+
 _HK_FLOAT = re.compile(r"-?(?:\d+\.?\d*|\.\d+)")
 _HK_INT = re.compile(r"-?\d+")
 
@@ -270,6 +284,9 @@ def hk_stof(s: str) -> float | None:
     m = _HK_FLOAT.match(s)
     if m is None:
         return None
+    fast = _f32_of_decimal(m.group(0))
+    if fast is not None:
+        return fast
     q = _decimal_fraction(m.group(0))
     if q is None:
         return None

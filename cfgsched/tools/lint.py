@@ -343,7 +343,7 @@ def schedule_findings(
 
 
 def _steps_findings(s: NetSchedule, raw: list[str]) -> list[CfgWarning]:
-    out: list[CfgWarning] = []
+    out = _Capped()
     sline = s.line_of("steps")
     cline = s.line_of("scales")
     els = list_elements(raw, sline, s.fork, "steps")
@@ -398,7 +398,39 @@ def _steps_findings(s: NetSchedule, raw: list[str]) -> list[CfgWarning]:
         if sc > 1:
             msg = f"scale {fmt(sc)} > 1 at step {st}: the LR rises"
             out.append(CfgWarning("W206", cl, "scales", msg, ccol[i]))
-    return out
+    return out.result()
+
+
+#: Findings listed per rule and key (a cfg with a million steps gets a summary line).
+MAX_PER_RULE = 20
+
+
+class _Capped:
+    """Findings kept as they come: the first :data:`MAX_PER_RULE` of each code, then one
+    line that counts the rest (memory and output stay bounded whatever the number of
+    steps)."""
+
+    def __init__(self) -> None:
+        self.kept: list[CfgWarning] = []
+        self.count: dict[str, int] = {}
+
+    def append(self, w: CfgWarning) -> None:
+        n = self.count[w.code] = self.count.get(w.code, 0) + 1
+        if n <= MAX_PER_RULE:
+            self.kept.append(w)
+
+    def result(self) -> list[CfgWarning]:
+        out: list[CfgWarning] = []
+        for w in self.kept:
+            out.append(w)
+            more = self.count[w.code] - MAX_PER_RULE
+            if more > 0 and sum(x.code == w.code for x in out) == MAX_PER_RULE:
+                msg = (
+                    f"{more:,} more {w.code} findings in this list"
+                    f" (the first {MAX_PER_RULE} shown)"
+                )
+                out.append(CfgWarning(w.code, w.line, w.key, msg, w.col))
+        return out
 
 
 def _culprit(
@@ -536,14 +568,21 @@ def _advice(
             for st, sc in zip(s.steps, s.scales, strict=False)
             if 0 < st <= mb and sc < 1
         ]
-        fr = [st / mb for st in drops]
+        fr = sorted({st / mb for st in drops})
         ok80 = any(abs(x - 0.8) <= 0.02 for x in fr)
         ok90 = any(abs(x - 0.9) <= 0.02 for x in fr)
         if not (ok80 and ok90):
-            where = ", ".join(f"{x:.0%}" for x in fr) or "nowhere"
+            where = ", ".join(f"{x:.0%}" for x in fr[:6]) + (
+                ", ..." if len(fr) > 6 else ""
+            )
+            rule = (
+                f"darknet's rule of thumb is 80% and 90% "
+                f"(steps={round(0.8 * mb)},{round(0.9 * mb)})"
+            )
             msg = (
-                f"the LR drops at {where} of max_batches {mb}; darknet's rule of thumb is 80%"
-                f" and 90% (steps={round(0.8 * mb)},{round(0.9 * mb)})"
+                f"the LR drops at {where} of max_batches {mb}; {rule}"
+                if fr
+                else f"the LR never drops before max_batches {mb}; {rule}"
             )
             out.append(_at(s, raw, "A302", "steps", msg))
     if s.images_per_iteration == 1:

@@ -1,4 +1,5 @@
-"""``cfgsched adjust``: values darknet cannot read, repeated keys, --rescale-steps."""
+"""Bounds a new user and an adversary hit: adjust values darknet cannot read, repeated
+keys, --rescale-steps; lint output bounded for a cfg with thousands of steps."""
 
 from __future__ import annotations
 
@@ -60,3 +61,26 @@ def test_rescale_steps_needs_a_new_max_batches() -> None:
     ):
         code, _, err = run(*args)
         assert code == 2 and len(err.strip().splitlines()) == 1, args
+
+
+def test_lint_lists_a_rule_at_most_twenty_times_then_counts_the_rest(
+    tmp_path: Path,
+) -> None:
+    """A cfg with 5,000 steps inside burn-in, each listed twice: W204 and W202 each show
+    their first 20 findings and one line counting the rest (bounded output and memory)."""
+    steps = ",".join(str(1 + i % 2500) for i in range(5000))
+    cfg = tmp_path / "many.cfg"
+    cfg.write_text(
+        "[net]\nwidth=32\nheight=32\nchannels=3\nburn_in=3000\nmax_batches=10000\n"
+        f"policy=steps\nsteps={steps}\nscales={','.join(['1'] * 5000)}\n"
+    )
+    res = CliRunner().invoke(main, ["lint", str(cfg), "--select", "W202,W204"])
+    lines = res.stdout.strip().splitlines()
+    w204 = [x for x in lines if " W204 " in x]
+    w202 = [x for x in lines if " W202 " in x]
+    (more204,) = [x for x in w204 if "more W204" in x]
+    (more202,) = [x for x in w202 if "more W202" in x]
+    assert len(w204) == 21 and more204.endswith(
+        "W204 4,980 more W204 findings in this list (the first 20 shown)"
+    )
+    assert len(w202) == 21 and "2,480 more W202 findings" in more202
