@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from cfgsched.errors import CfgError
 from cfgsched.kernel.position import MULTIGPU_MODES, Translation, make_translation
 from cfgsched.schedule import FORKS, NetSchedule
 
@@ -178,6 +179,16 @@ def translate(schedule: NetSchedule, options: Options | None = None) -> Translat
         raise TypeError(f"expected a NetSchedule, got {type(schedule).__name__}")
     o = Options() if options is None else options
     s = trained_schedule(schedule, o)
+    if s.images_per_iteration < 1:
+        key = "subdivisions" if s.line_of("subdivisions") is not None else "batch"
+        raise CfgError(
+            s.source,
+            s.line_of(key),
+            key,
+            f"{s.images_per_iteration} images per iteration (batch {s.batch}, "
+            f"subdivisions {s.subdivisions}): darknet counts batches as seen images / "
+            "images per iteration, so there is no schedule to translate",
+        )
     return make_translation(
         s.kernel_params(o.seed),
         s.images_per_iteration,

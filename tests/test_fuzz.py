@@ -16,7 +16,6 @@ blocked without using CPU (a FIFO without writer) is not caught; no input here d
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import resource
@@ -32,7 +31,7 @@ from typing import IO, Any
 import click
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import cfgsched
@@ -324,8 +323,7 @@ def test_commands_never_crash(
     path = tmp_path_factory.mktemp("fuzz") / "mutant.cfg"
     path.write_bytes(data)
     for args in commands_for(path):
-        if not _known_cfg_failure(args, data):
-            assert worker.run(kind="cli", args=args, cfg_name=path.name) is None
+        assert worker.run(kind="cli", args=args, cfg_name=path.name) is None
 
 
 @settings(
@@ -340,7 +338,6 @@ def test_plot_never_crashes(
     path = tmp / "mutant.cfg"
     path.write_bytes(data)
     args = ["plot", str(path), "-o", str(tmp / "out.png"), "--force"]
-    assume(not _known_cfg_failure(args, data))
     assert worker.run(kind="cli", args=args, cfg_name=path.name) is None
     leftovers = [
         p.name for p in tmp.iterdir() if p.name not in ("mutant.cfg", "out.png")
@@ -465,35 +462,7 @@ def command_lines(draw: st.DrawFn) -> list[str]:
     return args
 
 
-#: Command lines the fuzz found failing, in commands owned elsewhere (issue 10). Each is a
-#: strict xfail case in test_known_failures, and the fuzz leaves its class out
-#: (:func:`_known_failure`, :func:`_known_cfg_failure`) until it is fixed: then its case
-#: passes, fails as a strict xfail, moves to :data:`FIXED_FAILURES`, and its class goes.
-#: ``{cfg}`` is sample_cfgs/yolov4.cfg; ``{neg_lr}`` and ``{neg_subdivisions}`` are that
-#: cfg with learning_rate=-0.01 and subdivisions=-8 (:data:`CFG_VARIANTS`): an exit 2 on
-#: such a variant must name it; ``{tb}`` is a new folder.
-KNOWN_FAILURES: list[tuple[list[str], str]] = [
-    (["plot", "{cfg}", "-o", "{out}", "--force", "--subdivisions", "-1"],
-     "plot, subdivisions < 0: ValueError 'images per iteration must be >= 1' traceback"),
-    (["plot", "{cfg}", "-o", "{out}", "--force", "--set", "subdivisions=-1"],
-     "plot --set subdivisions < 0: the same ValueError traceback"),
-    (["plot", "{cfg}", "-o", "{out}", "--force", "--subdivisions", "-1", "--vs", "torch"],
-     "plot --vs torch, subdivisions < 0: the same ValueError traceback"),
-    (["plot", "{neg_subdivisions}", "-o", "{out}", "--force"],
-     "plot of a cfg with subdivisions < 0: the same ValueError traceback"),
-    (["explain", "{neg_subdivisions}"],
-     "explain of a cfg with subdivisions < 0: its one error line blames --at (not "
-     "given) and does not name the cfg"),
-    (["plot", "{cfg}", "-o", "{out}", "--force", "--tensorboard", "{out}"],
-     "plot writes --tensorboard before the figure: a 'wrote' line, then the error "
-     "(-o is the folder it just made), exit 2"),
-    (["plot", "{cfg}", "-o", "{out}", "--force", "--tensorboard", "{tb}", "--vs",
-      "ultralytics-hyp"],
-     "plot writes --tensorboard before --vs ultralytics-hyp asks for --images: a "
-     "'wrote' line, then the error, exit 2"),
-]  # fmt: skip
-
-#: Former :data:`KNOWN_FAILURES`, fixed since (tracebacks, all of them): each must exit 0,
+#: Command lines the fuzz found failing (tracebacks, late writes), fixed since: each must exit 0,
 #: 1 or 2, with one error line (naming the cfg variant) on an exit 2.
 FIXED_FAILURES: list[list[str]] = [
     ["diff", "{cfg}", "--sampled", "--gpus", "100000000000000000000"],
@@ -505,6 +474,14 @@ FIXED_FAILURES: list[list[str]] = [
      "torch"],
     ["diff", "{neg_lr}", "--sampled"],
     ["diff", "{neg_subdivisions}", "--sampled"],
+    ["plot", "{cfg}", "-o", "{out}", "--force", "--subdivisions", "-1"],
+    ["plot", "{cfg}", "-o", "{out}", "--force", "--set", "subdivisions=-1"],
+    ["plot", "{cfg}", "-o", "{out}", "--force", "--subdivisions", "-1", "--vs", "torch"],
+    ["plot", "{neg_subdivisions}", "-o", "{out}", "--force"],
+    ["explain", "{neg_subdivisions}"],
+    ["plot", "{cfg}", "-o", "{out}", "--force", "--tensorboard", "{out}"],
+    ["plot", "{cfg}", "-o", "{out}", "--force", "--tensorboard", "{tb}", "--vs",
+      "ultralytics-hyp"],
 ]  # fmt: skip
 
 #: Placeholder -> (line of sample_cfgs/yolov4.cfg, its replacement).
@@ -534,48 +511,6 @@ def _variant_name(args: list[str]) -> str | None:
     return "variant.cfg" if args[1] in CFG_VARIANTS else None
 
 
-def _below_one_image(subdivisions: str) -> bool:
-    """sample_cfgs/yolov4.cfg with this subdivisions value has images per iteration
-    below 1 in some fork (values wrap as darknet's atoi: 2147483648 is -2^31)."""
-    line = f"subdivisions={subdivisions}"
-    text = SAMPLE.read_text().replace("subdivisions=8", line, 1)
-    for fork in cfgsched.FORKS:
-        try:
-            if cfgsched.parse(text, fork=fork).images_per_iteration < 1:
-                return True
-        except cfgsched.CfgError:
-            pass
-    return False
-
-
-def _known_failure(args: list[str]) -> bool:
-    """``args`` falls in a class of :data:`KNOWN_FAILURES`: in plot, a subdivisions
-    option that leaves less than one image per iteration, or --tensorboard with an
-    error found after it is written (-o its folder, --vs ultralytics-hyp)."""
-    if args[0] != "plot":
-        return False
-    pairs = list(itertools.pairwise(args))
-    sets = [v.partition("=") for o, v in pairs if o == "--set"]
-    negative = any(
-        o == "--subdivisions" and _below_one_image(v) for o, v in pairs
-    ) or any(k == "subdivisions" and _below_one_image(v) for k, _, v in sets)
-    tb = [v for o, v in pairs if o == "--tensorboard"]
-    late = "{out}" in tb or (bool(tb) and ("--vs", "ultralytics-hyp") in pairs)
-    return negative or late
-
-
-def _known_cfg_failure(args: list[str], data: bytes) -> bool:
-    """explain or plot of a cfg whose images per iteration are below 1 (subdivisions
-    < 0): the cfg cases of :data:`KNOWN_FAILURES`."""
-    if args[0] not in ("explain", "plot"):
-        return False
-    try:
-        s = cfgsched.parse(data.decode("utf-8", errors="replace"), fork="alexeyab")
-    except cfgsched.CfgError:
-        return False
-    return s.images_per_iteration < 1
-
-
 @settings(
     max_examples=EXAMPLES,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
@@ -590,25 +525,8 @@ def _known_cfg_failure(args: list[str], data: bytes) -> bool:
 def test_options_never_crash(
     worker: _Worker, args: list[str], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    assume(not _known_failure(args))
     full = _fill(args, tmp_path_factory.mktemp("opts"))
     assert worker.run(kind="cli", args=full, cfg_name=None) is None
-
-
-@pytest.mark.parametrize(
-    "args",
-    [
-        pytest.param(
-            a, marks=pytest.mark.xfail(strict=True, reason=why), id=" ".join(a)
-        )
-        for a, why in KNOWN_FAILURES
-    ],
-)
-def test_known_failures(worker: _Worker, args: list[str], tmp_path: Path) -> None:
-    full = _fill(args, tmp_path)
-    # the fuzz leaves this case out while it fails
-    assert _known_failure(args) or _known_cfg_failure(full, Path(full[1]).read_bytes())
-    assert worker.run(kind="cli", args=full, cfg_name=_variant_name(args)) is None
 
 
 @pytest.mark.parametrize("args", FIXED_FAILURES, ids=" ".join)

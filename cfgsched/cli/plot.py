@@ -408,16 +408,27 @@ def plot(
                                   translation, schedule_opts)  # fmt: skip
     rng: dict[str, Any] = dict(first=first, last=last, x=x_unit, images=images)
     data_file = target if kind in lib.DATA_FORMATS else None
+    if tb_dir is not None and target is not None and _same_path(tb_dir, target):
+        raise clikit.fail(f"--tensorboard {tb_dir}: the same path as -o")
+    # everything that can fail is computed before anything is written
+    lrs = None
     if data_file is not None or tb_dir is not None:
-        _export(variants, rng, (data_file, kind, force), (tb_dir, tb_tag))
+        what = "--tensorboard" if data_file is None else f"-o {data_file}"
+        lrs = lib.export_series(_one_curve(variants, what), **rng)
+    data = None
     if figure:
         data = lib.plot_data(variants, log=log, vs_torch=vs == "torch", title=title,
                              approx=_approx(vs, images, translation), **rng)  # fmt: skip
         for line in data.reports:
             click.echo(escape(line), err=True)
+    if data_file is not None:
+        _write_series(lrs, data_file, kind, force)
+    if data is not None:
         fig = _draw(data, show)
         if target is not None and kind in lib.FORMATS:
             _write_figure(fig, target, kind, force)
+    if tb_dir is not None:
+        _write_tensorboard(lrs, tb_dir, tb_tag)
     if not cfgs:
         click.echo(escape(lib.recipe_note(variants, changed)), err=True)
     if show:
@@ -426,23 +437,11 @@ def plot(
         plt.show()
 
 
-def _export(
-    variants: list[Any],
-    rng: dict[str, Any],
-    file: tuple[str | None, str, bool],
-    tensorboard: tuple[str | None, str],
-) -> None:
-    """Write the one curve's LR series to ``file`` (path, format, force) and/or as
-    TensorBoard scalars (folder, tag)."""
-    from cfgsched.tools import plot as lib
+def _same_path(a: str, b: str) -> bool:
+    """Whether two output paths name the same place."""
+    import os
 
-    target, kind, force = file
-    what = "--tensorboard" if target is None else f"-o {target}"
-    lrs = lib.export_series(_one_curve(variants, what), **rng)
-    if target is not None:
-        _write_series(lrs, target, kind, force)
-    if tensorboard[0] is not None:
-        _write_tensorboard(lrs, tensorboard[0], tensorboard[1])
+    return os.path.abspath(a) == os.path.abspath(b)
 
 
 def _approx(

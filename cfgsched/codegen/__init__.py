@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from cfgsched.codegen.json_doc import JSON_SCHEMA, json_document
 from cfgsched.codegen.python import MODULE_SCHEMA, python_module
 from cfgsched.codegen.source import CodegenError, safe_name
-from cfgsched.errors import NotExactError
+from cfgsched.errors import CfgError, NotExactError
 from cfgsched.schedule import NetSchedule
 from cfgsched.translation import Options, translate
 
@@ -112,7 +112,7 @@ def render(
             return _approximation(schedule, options, fmt, images, batch)
         return Generated(_exact(schedule, options, style, fmt, with_optimizer, summed))
     except ValueError as exc:
-        if isinstance(exc, NotExactError | CodegenError):
+        if isinstance(exc, NotExactError | CodegenError | CfgError):
             raise
         raise CodegenError(str(exc)) from None
 
