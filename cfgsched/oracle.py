@@ -478,11 +478,7 @@ def _uniform(seed: int, b: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
 def _random(
     p: _kernel.Params, b: npt.NDArray[np.int64], flush: bool
 ) -> npt.NDArray[np.float32]:
-    u = _uniform(p.seed, b)
-    y64, check = _pow_estimate(u, p.power)
-    with np.errstate(all="ignore"):
-        z = p.lr * y64
-    return _finish(p, b, z, check, flush)
+    return _lr_times_pow(p, b, _uniform(p.seed, b).astype(_F32), flush)
 
 
 def _sgdr(

@@ -178,8 +178,10 @@ def cfg_texts(draw: st.DrawFn) -> tuple[str, str]:
         steps = sorted(draw(st.lists(st.integers(1, mb + 50), min_size=1, max_size=4)))
         scales = [draw(st.sampled_from(("0.1", "0.5", "2"))) for _ in steps]
         lines += [f"steps={','.join(map(str, steps))}", f"scales={','.join(scales)}"]
-    elif policy in ("step", "sigmoid"):
+    elif policy == "step":  # only the keys the policy reads (hankai stops on others)
         lines += [f"step={draw(st.integers(1, mb))}", "scale=0.5"]
+    elif policy == "sigmoid":
+        lines += [f"step={draw(st.integers(1, mb))}"]
         lines.append(f"gamma={draw(st.sampled_from(('0.01', '-0.02', '0.999')))}")
     elif policy == "exp":
         lines.append(f"gamma={draw(st.sampled_from(('0.999', '0.99', '1')))}")

@@ -314,8 +314,9 @@ def rate(p: Params, b: int, exact: bool = True, flush: bool = False) -> float:
         t = r(p.gamma * r(float(d)))
         e = expf(t) if hk else cexp(t)
         return r(lr * (1.0 / (1.0 + e)))
-    if pol == RANDOM:
-        return r(lr * cpow(uniform(p.seed, b), p.power))
+    if pol == RANDOM:  # hankai: std::pow on floats is powf, as for burn-in and poly
+        u = uniform(p.seed, b)
+        return r(lr * pw(u, p.power)) if hk else r(lr * cpow(u, p.power))
     if pol == SGDR:
         start, cycle = sgdr_start(p.sgdr_cycle, p.sgdr_mult, b)
         pi = math.pi if p.fork == FORK_HANKAI else PI_ALEXEYAB
