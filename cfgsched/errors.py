@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cfgsched.files import escape
+
 
 class CfgError(ValueError):
     """A cfg that darknet would crash on or refuse; names the source, line and key."""
@@ -21,7 +23,7 @@ class CfgError(ValueError):
         """``source:line: key: message`` on one line (parts that are unknown are left out)."""
         where = self.source if self.line is None else f"{self.source}:{self.line}"
         what = f"{self.key}: " if self.key else ""
-        return f"{where}: {what}{self.message}".replace("\n", " ")
+        return escape(f"{where}: {what}{self.message}".replace("\n", " "))
 
 
 class NotExactError(ValueError):
@@ -52,6 +54,6 @@ class CfgWarning:
     col: int = 1
 
     def format(self, source: str) -> str:
-        """``source:line:col: CODE message`` (flake8 style)."""
+        """``source:line:col: CODE message`` (flake8 style; control characters escaped)."""
         line = 0 if self.line is None else self.line
-        return f"{source}:{line}:{self.col}: {self.code} {self.message}"
+        return escape(f"{source}:{line}:{self.col}: {self.code} {self.message}")

@@ -7,6 +7,7 @@ import struct
 from dataclasses import dataclass
 
 from cfgsched.errors import WeightsError
+from cfgsched.files import read_regular
 from cfgsched.schedule import DEFAULT_FORK, FORKS, NetSchedule
 
 __all__ = ["WeightsHeader", "read_weights_header", "seen_is_64bit"]
@@ -64,8 +65,7 @@ def read_weights_header(
         raise ValueError(f"unknown fork {fork!r}; expected one of {', '.join(FORKS)}")
     name = os.fspath(path)
     try:
-        with open(name, "rb") as fh:
-            head = fh.read(20)
+        head = read_regular(name, 19)[:20]  # a FIFO or device is refused, never waited on
     except FileNotFoundError:
         raise WeightsError(f"{name}: no such weights file") from None
     except OSError as exc:

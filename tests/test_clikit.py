@@ -290,3 +290,56 @@ def test_convert_replaces_its_own_output_but_no_other_file(tmp_path: Path) -> No
     res = runner.invoke(main, ["convert", str(SAMPLE), "-o", str(mine)])
     assert res.exit_code == 2 and "exists; use --force" in res.output
     assert mine.read_text() == "import lr  # Written by me\n"
+
+
+def test_cfg_text_reaches_the_terminal_escaped(tmp_path: Path) -> None:
+    from cfgsched.cli import main
+
+    cfg = tmp_path / "esc.cfg"
+    cfg.write_text("[net]\nwidth=32\nheight=32\nchannels=3\npolicy=st\x1b[31meps\x07\n")
+    res = CliRunner().invoke(main, ["lint", str(cfg), "--select", "P001"], color=True)
+    (line,) = res.stdout.splitlines()
+    assert "\x1b" not in line and "\x07" not in line
+    assert "st\\x1b[31meps\\x07" in line
+
+
+def test_resume_from_a_fifo_is_refused_without_waiting(tmp_path: Path) -> None:
+    from cfgsched.cli import main
+
+    fifo = tmp_path / "last.weights"
+    os.mkfifo(fifo)
+    res = CliRunner().invoke(main, ["convert", str(SAMPLE), "--resume-from", str(fifo)])
+    assert res.exit_code == 2
+    assert res.output.strip().splitlines() == [
+        f"cfgsched: error: {fifo}: cannot read weights file: not a regular file: "
+        "cfgsched reads regular files (or - for stdin)"
+    ]
+
+
+def test_every_report_command_spells_json_the_same_way() -> None:
+    from cfgsched.cli import main
+
+    for cmd in (["lint"], ["explain"], ["diff", "--sampled"]):
+        res = CliRunner().invoke(main, [*cmd, str(SAMPLE), "--json"])
+        assert res.exit_code in (0, 1), res.output
+        doc = __import__("json").loads(res.stdout)
+        assert doc["schema"].startswith(f"cfgsched-{cmd[0]}/")
+    for cmd, opt in (
+        ("lint", "--json"), ("explain", "--json"), ("diff", "--json"),
+        ("convert", "--format"), ("plot", "--format"),
+    ):  # fmt: skip
+        res = CliRunner().invoke(main, [cmd, "--help"])
+        assert opt in res.output, (cmd, opt)
+
+
+def test_every_option_of_every_command_has_help() -> None:
+    from cfgsched.cli import COMMANDS, main
+
+    ctx = click.Context(main)
+    missing = [
+        (name, p.opts)
+        for name in COMMANDS
+        for p in main.get_command(ctx, name).params  # type: ignore[union-attr]
+        if isinstance(p, click.Option) and not (p.help or "").strip()
+    ]
+    assert missing == []

@@ -6,6 +6,7 @@ import click
 
 from cfgsched.cli import kit as clikit
 from cfgsched.errors import CfgError
+from cfgsched.files import escape
 
 
 @click.command(
@@ -48,6 +49,12 @@ Exit status: 0 clean, 1 findings, 2 unreadable file or bad option.""",
     help="One line per finding, or a JSON document (schema cfgsched-lint/1).",
 )
 @click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="The JSON document, as every report command spells it (= --format json).",
+)
+@click.option(
     "--images", type=click.IntRange(min=1), help="Training images (rule of thumb)."
 )
 @clikit.translation_options
@@ -58,11 +65,14 @@ def lint(
     select: tuple[str, ...],
     ignore: tuple[str, ...],
     fmt: str,
+    as_json: bool,
     images: int | None,
     translation: clikit.TranslationArgs,
 ) -> None:
     """Check darknet cfgs for schedule traps, crashes per fork and advice."""
     from cfgsched.tools.lint import lint_text, split_codes, to_json
+
+    fmt = "json" if as_json else fmt
 
     try:
         sel = split_codes(select) if select else None
@@ -81,7 +91,7 @@ def lint(
                 if isinstance(exc, CfgError)
                 else f"{path}: {exc.strerror or exc}"
             )
-            click.echo(f"cfgsched: error: {msg}", err=True)
+            click.echo(f"cfgsched: error: {escape(msg)}", err=True)
             continue
         report = lint_text(
             text,
