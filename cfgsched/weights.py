@@ -65,7 +65,8 @@ def read_weights_header(
         raise ValueError(f"unknown fork {fork!r}; expected one of {', '.join(FORKS)}")
     name = os.fspath(path)
     try:
-        head = read_regular(name, 19)[:20]  # a FIFO or device is refused, never waited on
+        # regular files only: a FIFO or a device is refused, never waited on
+        head = read_regular(name, 19)  # the 20 header bytes (limit + 1)
     except FileNotFoundError:
         raise WeightsError(f"{name}: no such weights file") from None
     except OSError as exc:
