@@ -426,7 +426,14 @@ def _steps(
     # search only the bounds between b's extremes (cache-friendly for a chunk of a run)
     lo = int(np.searchsorted(bounds, b.min(), side="right"))
     hi = int(np.searchsorted(bounds, b.max(), side="right"))
-    count = np.searchsorted(bounds[lo:hi], b, side="right") + lo
+    if lo == hi:  # the whole chunk on one plateau
+        return np.full(b.shape, rates[lo], dtype=_F32)
+    if hi - lo <= 8:  # a few boundaries: one comparison each beats a binary search
+        count = np.full(b.shape, lo, dtype=np.intp)
+        for bound in bounds[lo:hi].tolist():
+            count += b >= bound
+    else:
+        count = np.searchsorted(bounds[lo:hi], b, side="right") + lo
     return rates[count].astype(_F32)
 
 
