@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import importlib.abc
 import importlib.machinery
+import subprocess
 import sys
 import types
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -80,3 +82,28 @@ def stepped(
         opt.step()
         sched.step()
     return out
+
+
+#: The ruff next to the interpreter (the project venv's).
+RUFF = Path(sys.executable).parent / "ruff"
+
+
+def assert_ruff_clean(texts: Sequence[str], folder: Path) -> None:
+    """A default ``ruff format`` changes none of ``texts`` and ``ruff check`` (pyflakes,
+    pycodestyle, bugbear, pyupgrade, isort) finds nothing in them."""
+    files = []
+    for n, text in enumerate(texts):
+        (folder / f"m{n}.py").write_text(text)
+        files.append(str(folder / f"m{n}.py"))
+    fmt = subprocess.run(
+        [str(RUFF), "format", "--isolated", "--diff", *files],
+        capture_output=True,
+        text=True,
+    )
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    check = subprocess.run(
+        [str(RUFF), "check", "--isolated", "--select", "F,E,W,B,UP,I", *files],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -462,28 +462,12 @@ def test_sizes() -> None:
 def test_ruff_format_and_check_leave_generated_modules_alone(tmp_path: Path) -> None:
     """A default ruff format changes nothing; ruff check (pyflakes, pycodestyle, bugbear,
     pyupgrade, isort) finds nothing."""
-    files = []
     texts = [variant_text(i) for i in range(len(VARIANTS))]
     texts += [
         generate_hostile(cfg, ODD_NAMES[i % len(ODD_NAMES)])
         for i, cfg in enumerate(HOSTILE)
     ]
-    for i, text in enumerate(texts):
-        p = tmp_path / f"m{i}.py"
-        p.write_text(text)
-        files.append(str(p))
-    fmt = subprocess.run(
-        [str(RUFF), "format", "--isolated", "--diff", *files],
-        capture_output=True,
-        text=True,
-    )
-    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
-    check = subprocess.run(
-        [str(RUFF), "check", "--isolated", "--select", "F,E,W,B,UP,I", *files],
-        capture_output=True,
-        text=True,
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
+    modules.assert_ruff_clean(texts, tmp_path)
 
 
 def test_docstring_records_every_choice() -> None:

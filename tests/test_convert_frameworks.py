@@ -11,7 +11,6 @@ summed loss (one SGD step equals the library's step on the mean).
 from __future__ import annotations
 
 import ast
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -141,22 +140,7 @@ def test_ruff_format_and_check_leave_them_alone(tmp_path: Path) -> None:
         for o in (None, Options(images_per_step=16))
     ]
     texts += [hostile(cfg, ODD_NAMES[0], fmt) for cfg in HOSTILE for fmt in FRAMEWORKS]
-    files = []
-    for n, text in enumerate(texts):
-        (tmp_path / f"m{n}.py").write_text(text)
-        files.append(str(tmp_path / f"m{n}.py"))
-    fmt = subprocess.run(
-        [str(RUFF), "format", "--isolated", "--diff", *files],
-        capture_output=True,
-        text=True,
-    )
-    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
-    check = subprocess.run(
-        [str(RUFF), "check", "--isolated", "--select", "F,E,W,B,UP,I", *files],
-        capture_output=True,
-        text=True,
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
+    modules.assert_ruff_clean(texts, tmp_path)
 
 
 def hostile(cfg: str, name: str, fmt: str) -> str:

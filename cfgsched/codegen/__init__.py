@@ -14,6 +14,7 @@ and text of cfgsched's own, and the cfg file name reduced to ``[A-Za-z0-9._-]``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cfgsched.codegen.json_doc import JSON_SCHEMA, json_document
 from cfgsched.codegen.python import MODULE_SCHEMA, python_module
@@ -50,30 +51,10 @@ class Generated:
     report: tuple[str, ...] = ()
 
 
-def generate(
-    schedule: NetSchedule,
-    options: Options | None = None,
-    *,
-    style: str = "class",
-    fmt: str = "python",
-    with_optimizer: bool = False,
-    loss_reduction: str = "mean",
-    summed_images: int | None = None,
-    images: int | None = None,
-    batch: int | None = None,
-) -> str:
-    """The text :func:`render` gives (see there)."""
-    return render(
-        schedule,
-        options,
-        style=style,
-        fmt=fmt,
-        with_optimizer=with_optimizer,
-        loss_reduction=loss_reduction,
-        summed_images=summed_images,
-        images=images,
-        batch=batch,
-    ).text
+def generate(schedule: NetSchedule, options: Options | None = None, **kw: Any) -> str:
+    """The text :func:`render` gives (same arguments; the report of an approximation is
+    left out)."""
+    return render(schedule, options, **kw).text
 
 
 def render(
