@@ -142,7 +142,7 @@ def build_optimizer(
             name in decayed,
             mult,
             layer if mult != 1.0 else None,
-            profiles.get(layer),
+            None if layer is None else profiles.get(layer),
         )
         groups.setdefault(key, []).append((layer, p))
     lr = schedule.learning_rate * lr_scale
