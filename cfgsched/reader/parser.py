@@ -58,16 +58,7 @@ _F32_OVERFLOW = 2**128 - 2**103
 _C_STRIP = {"alexeyab": " \t\n\r", "pjreddie": " \t\n"}
 
 #: Policy names per fork (case-sensitive).
-_POLICIES: dict[str, Policy] = {
-    "constant": Policy.CONSTANT,
-    "step": Policy.STEP,
-    "exp": Policy.EXP,
-    "poly": Policy.POLY,
-    "steps": Policy.STEPS,
-    "sigmoid": Policy.SIG,
-    "random": Policy.RANDOM,
-    "sgdr": Policy.SGDR,
-}
+_POLICIES: dict[str, Policy] = {p.cfg_name: p for p in Policy}
 
 #: Learning-rate keys that only some policies (or ``adam=1``) read.
 _POLICY_KEYS = (

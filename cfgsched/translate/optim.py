@@ -131,20 +131,7 @@ def build_optimizer(
             stacklevel=2,
         )
     modules = _modules_by_layer(layers) if layers is not None else {}
-    layer_of = _parameter_layers(model, modules, layer_index)
-    profiles = _layer_profiles(schedule) if mapped else {}
-    decayed = decayed_parameter_names(model)
-    groups: dict[tuple[Any, ...], list[tuple[int | None, nn.Parameter]]] = {}
-    for name, p in _named_unique(model):
-        layer = layer_of.get(id(p))
-        mult = multipliers.get(layer, 1.0) if layer is not None else 1.0
-        key = (
-            name in decayed,
-            mult,
-            layer if mult != 1.0 else None,
-            None if layer is None else profiles.get(layer),
-        )
-        groups.setdefault(key, []).append((layer, p))
+    groups = _param_groups(model, schedule, modules, layer_index, mapped)
     lr = schedule.learning_rate * lr_scale
     param_groups = [
         {
@@ -171,6 +158,28 @@ def build_optimizer(
         )
     _LAYER_MODULES[opt] = modules
     return opt
+
+
+def _param_groups(
+    model: nn.Module,
+    schedule: NetSchedule,
+    modules: dict[int, list[nn.Module]],
+    layer_index: Mapping[str, int] | None,
+    mapped: bool,
+) -> dict[tuple[Any, ...], list[tuple[int | None, nn.Parameter]]]:
+    """Parameters keyed by (decayed, lr multiplier, its layer if scaled, layer profile)."""
+    multipliers = {x.index: x.multiplier for x in schedule.layer_lrs}
+    layer_of = _parameter_layers(model, modules, layer_index)
+    profiles = _layer_profiles(schedule) if mapped else {}
+    decayed = decayed_parameter_names(model)
+    groups: dict[tuple[Any, ...], list[tuple[int | None, nn.Parameter]]] = {}
+    for name, p in _named_unique(model):
+        layer = layer_of.get(id(p))
+        mult = 1.0 if layer is None else multipliers.get(layer, 1.0)
+        prof = None if layer is None else profiles.get(layer)
+        key = (name in decayed, mult, layer if mult != 1.0 else None, prof)
+        groups.setdefault(key, []).append((layer, p))
+    return groups
 
 
 def _parameter_layers(
