@@ -72,6 +72,27 @@ class LayerLR:
 
 
 @dataclass(frozen=True)
+class LayerKeys:
+    """A layer section's per-layer training keys as the fork reads them (0: not given).
+
+    ``index`` counts layers from 0 after ``[net]``; ``weights``: the layer holds weights
+    that darknet's update changes; ``lines``: key -> 1-based line of each key given.
+    """
+
+    index: int
+    section: str
+    line: int
+    weights: bool
+    stopbackward: int = 0
+    onlyforward: int = 0
+    dont_update: int = 0
+    burnin_update: int = 0
+    train_only_bn: int = 0
+    learning_rate: float = 1.0
+    lines: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
 class NetSchedule:
     """Every learning-rate related ``[net]`` value exactly as the fork stores it.
 
@@ -107,6 +128,7 @@ class NetSchedule:
     eps: float = f32(0.000001)
     classes: int | None = None
     layer_lrs: tuple[LayerLR, ...] = ()
+    layers: tuple[LayerKeys, ...] = ()
     warnings: tuple[CfgWarning, ...] = ()
     lines: Mapping[str, int] = field(default_factory=dict)
     source: str = "<string>"
@@ -173,6 +195,10 @@ class NetSchedule:
         kw["steps"] = tuple(int(s) for s in kw.get("steps", ()))
         kw["scales"] = tuple(float(s) for s in kw.get("scales", ()))
         kw["layer_lrs"] = tuple(LayerLR(**x) for x in kw.get("layer_lrs", ()))
+        kw["layers"] = tuple(
+            LayerKeys(**{**x, "lines": tuple(map(tuple, x["lines"]))})
+            for x in kw.get("layers", ())
+        )
         kw["warnings"] = tuple(CfgWarning(**x) for x in kw.get("warnings", ()))
         kw["lines"] = dict(kw.get("lines", {}))
         return cls(**kw)

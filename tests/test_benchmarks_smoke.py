@@ -25,6 +25,7 @@ def test_bench_quick_writes_every_figure(tmp_path: Path) -> None:
         "cli_vs_python",
         "oracle",
         "scheduler_step",
+        "layer_hook_step",
         "steps_scaling_step",
         "steps_scaling_oracle",
         "diff_exhaustive",

@@ -20,7 +20,9 @@ __all__ = [
     "HANKAI_LAYER_NAMES",
     "HANKAI_NET_WHEN",
     "HANKAI_REQUIRED_KEYS",
+    "LAYER_TRAINING_KEYS",
     "NET_KEYS",
+    "WEIGHTED_SECTIONS",
     "did_you_mean",
 ]
 
@@ -168,6 +170,28 @@ HANKAI_REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
 
 #: Layer kinds after which hankai checks the network size (multiples of 32, >= 32).
 HANKAI_DETECTORS: frozenset[str] = frozenset({"yolo", "Gaussian_yolo", "region"})
+
+
+#: The integer per-layer training keys each fork reads in every layer section (the float
+#: ``learning_rate`` comes on top in all three): AlexeyAB and pjreddie
+#: ``parse_network_cfg_custom``/``parse_network_cfg`` (src/parser.c, ``option_find_int_quiet``;
+#: pjreddie reads no dont_update, burnin_update, train_only_bn), hank-ai
+#: ``CfgFile::create_network`` (src-lib/darknet_cfg.cpp, ``find_int``).
+LAYER_TRAINING_KEYS: dict[str, tuple[str, ...]] = {
+    "alexeyab": ("stopbackward", "onlyforward", "dont_update", "burnin_update", "train_only_bn"),
+    "pjreddie": ("stopbackward", "onlyforward"),
+    "hankai": ("stopbackward", "onlyforward", "dont_update", "burnin_update", "train_only_bn"),
+}  # fmt: skip
+
+#: Section names whose layer has weights darknet's update changes (the layer makers that
+#: set an ``update`` function: convolutional, connected, local, batchnorm and the
+#: recurrent layers; a ``[shortcut]`` only with ``weights_type``, see the parser).
+WEIGHTED_SECTIONS: frozenset[str] = frozenset(
+    {
+        "conv", "convolutional", "conn", "connected", "local", "batchnorm", "crnn",
+        "rnn", "gru", "lstm", "conv_lstm", "deconvolutional", "implicit",
+    }
+)  # fmt: skip
 
 
 def did_you_mean(key: str, known: frozenset[str]) -> str | None:

@@ -33,10 +33,12 @@ from cfgsched.reader.keys import (
     HANKAI_LAYER_NAMES,
     HANKAI_NET_WHEN,
     HANKAI_REQUIRED_KEYS,
+    LAYER_TRAINING_KEYS,
     NET_KEYS,
+    WEIGHTED_SECTIONS,
     did_you_mean,
 )
-from cfgsched.schedule import FORKS, LayerLR, NetSchedule, Policy
+from cfgsched.schedule import FORKS, LayerKeys, LayerLR, NetSchedule, Policy
 
 if TYPE_CHECKING:
     from fractions import Fraction
@@ -56,16 +58,7 @@ _F32_OVERFLOW = 2**128 - 2**103
 _C_STRIP = {"alexeyab": " \t\n\r", "pjreddie": " \t\n"}
 
 #: Policy names per fork (case-sensitive).
-_POLICIES: dict[str, Policy] = {
-    "constant": Policy.CONSTANT,
-    "step": Policy.STEP,
-    "exp": Policy.EXP,
-    "poly": Policy.POLY,
-    "steps": Policy.STEPS,
-    "sigmoid": Policy.SIG,
-    "random": Policy.RANDOM,
-    "sgdr": Policy.SGDR,
-}
+_POLICIES: dict[str, Policy] = {p.cfg_name: p for p in Policy}
 
 #: Learning-rate keys that only some policies (or ``adam=1``) read.
 _POLICY_KEYS = (
@@ -132,13 +125,16 @@ class Section:
 
 
 _WS = " \t\n\v\f\r"
-_DEC = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_DEC = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _HEX = re.compile(
-    r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?\d+)?"
+    r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?\d+)?",
+    re.ASCII,
 )
-_INFNAN = re.compile(r"[+-]?(?:inf(?:inity)?|nan(?:\([0-9A-Za-z_]*\))?)", re.IGNORECASE)
-_INT = re.compile(r"[+-]?\d+")
-_PLAIN_DEC = re.compile(r"[+-]?(?:\d+\.\d*|\.\d+)")
+_INFNAN = re.compile(
+    r"[+-]?(?:inf(?:inity)?|nan(?:\([0-9A-Za-z_]*\))?)", re.IGNORECASE | re.ASCII
+)
+_INT = re.compile(r"[+-]?\d+", re.ASCII)
+_PLAIN_DEC = re.compile(r"[+-]?(?:\d+\.\d*|\.\d+)", re.ASCII)
 
 
 def c_atof(s: str) -> tuple[float, int]:
@@ -270,8 +266,8 @@ def _f32_of_decimal(text: str) -> float | None:
     return f32(d)
 
 
-_HK_FLOAT = re.compile(r"-?(?:\d+\.?\d*|\.\d+)")
-_HK_INT = re.compile(r"-?\d+")
+_HK_FLOAT = re.compile(r"-?(?:\d+\.?\d*|\.\d+)", re.ASCII)
+_HK_INT = re.compile(r"-?\d+", re.ASCII)
 
 
 def hk_stof(s: str) -> float | None:
@@ -1019,14 +1015,7 @@ def _hk_layer(source: str, idx: int, s: _Sec) -> str:
                 f"hankai stops: section [{s.name}] at line {s.line} was expecting to "
                 f'find a key named "{key}" but it does not exist',
             )
-    lr = _first(s, "learning_rate")
-    if lr is not None and lr.num is None:
-        raise CfgError(
-            source,
-            lr.line,
-            "learning_rate",
-            f'hankai stops: key "learning_rate" should be numeric, found "{_short(lr.value)}"',
-        )
+    _layer_keys(_Net("hankai", source, s), idx)  # its stops on a non-numeric value
     known = HANKAI_LAYER_KEYS[kind] | HANKAI_COMMON_KEYS
     _hk_unused(source, s, [it for it in s.items if it.key not in known], known, {})
     return kind
@@ -1138,26 +1127,47 @@ def _unknown_net_key(fork: str, key: str) -> str:
     return f"unknown [net] key {_short(key)}: {fork} never reads it{hint}"
 
 
-def _layers(fork: str, secs: list[_Sec]) -> tuple[tuple[LayerLR, ...], int | None]:
-    """Per-layer ``learning_rate=`` multipliers and the first detection layer's classes."""
-    lrs: list[LayerLR] = []
+def _layer_keys(lay: _Net, idx: int) -> LayerKeys | None:
+    """The per-layer training keys of section ``lay.sec`` (layer ``idx``) as the fork
+    reads them, numbers as in ``[net]`` (C: atoi/atof, hankai: through float32); None
+    when the section has none of them."""
+    s, hk = lay.sec, lay.fork == "hankai"
+    ints = {
+        k: (lay.hk_int(k, 0) if hk else lay.c_int(k, 0))
+        for k in LAYER_TRAINING_KEYS[lay.fork]
+        if _first(s, k) is not None
+    }
+    lr = lay.hk_float("learning_rate", 1) if hk else lay.c_float("learning_rate", 1)
+    if not lay.lines:
+        return None
+    wtype = _first(s, "weights_type")
+    weights = s.name in WEIGHTED_SECTIONS or (
+        s.name == "shortcut" and wtype is not None and wtype.value != "none"
+    )
+    lines = tuple(sorted(lay.lines.items(), key=lambda kv: kv[1]))
+    return LayerKeys(
+        idx, s.name, s.line, weights, **ints, learning_rate=lr, lines=lines
+    )
+
+
+def _layers(net: _Net, secs: list[_Sec]) -> tuple[tuple[LayerKeys, ...], int | None]:
+    """Every layer's training keys (warnings go to ``net``) and the first detection
+    layer's classes."""
+    layers: list[LayerKeys] = []
     classes: int | None = None
     for idx, s in enumerate(secs[1:]):
-        it = _first(s, "learning_rate")
-        if it is not None and it.value is not None:
-            if fork == "hankai" and it.num is not None:
-                mult = it.num
+        lay = _Net(net.fork, net.source, s)
+        keys = _layer_keys(lay, idx)
+        net.warnings.extend(lay.warnings)
+        if keys is not None:
+            layers.append(keys)
+        c = _first(s, "classes")
+        if classes is None and s.name in _DETECTION_SECTIONS and c and c.value:
+            if net.fork == "hankai":
+                classes = _f32_cast_int(c.num) if c.num is not None else None
             else:
-                mult = f32(c_atof(it.value)[0])
-            lrs.append(LayerLR(idx, s.name, mult, it.line))
-        if classes is None and s.name in _DETECTION_SECTIONS:
-            c = _first(s, "classes")
-            if c is not None and c.value is not None:
-                if fork == "hankai":
-                    classes = _f32_cast_int(c.num) if c.num is not None else None
-                else:
-                    classes = c_atoi(c.value)[0]
-    return tuple(lrs), classes
+                classes = c_atoi(c.value)[0]
+    return tuple(layers), classes
 
 
 def _network_sections(fork: str, source: str, secs: list[_Sec]) -> list[_Sec]:
@@ -1230,8 +1240,14 @@ def parse(
         v = _net_c(net)
         _c_notes(net)
     _check_lr_code(net, v)
-    lrs, classes = _layers(fork, secs)
+    layers, classes = _layers(net, secs)
+    lrs = tuple(
+        LayerLR(x.index, x.section, x.learning_rate, dict(x.lines)["learning_rate"])
+        for x in layers
+        if "learning_rate" in dict(x.lines)
+    )
     v.update(
+        layers=layers,
         fork=fork,
         warnings=tuple(net.warnings),
         lines=dict(net.lines),

@@ -9,6 +9,7 @@ from typing import Any
 from torch.optim import Optimizer
 
 from cfgsched.schedule import NetSchedule
+from cfgsched.translate.optim import LayerWindows
 from cfgsched.translate.scheduler import DarknetScheduler
 from cfgsched.translation import Options, translate
 
@@ -68,15 +69,26 @@ class DarknetLR(DarknetScheduler):
         last_epoch: int = -1,
         **option_kwargs: Any,
     ) -> None:
+        build = option_kwargs.pop("build", "gpu")
         self.options = options_of(options, option_kwargs)
         translation = translate(schedule, self.options)
         if last_epoch == -1 and translation.start > 0:
             last_epoch = translation.start - 1
         super().__init__(optimizer, translation, last_epoch)
+        # darknet's layer rules (cfgsched.layers), applied before every optimizer step
+        self.layer_windows = LayerWindows.attach(
+            optimizer,
+            schedule,
+            lambda: self.last_epoch - translation.start + 1,
+            build=build,
+            resume_iteration=self.options.resume_iteration,
+            ngpus=self.options.ngpus,
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """The scheduler state, plain data only (the options as their record)."""
         state = super().state_dict()
+        state.pop("layer_windows", None)
         state["options"] = self.options.to_record()
         return state
 

@@ -163,6 +163,57 @@ def bench_step(repeats: int, n_steps: int) -> list[Figure]:
     ]
 
 
+def bench_layer_hook(repeats: int, n_steps: int) -> list[Figure]:
+    """A training step of the two-conv net with the layer-rule pre-hook (a stopbackward
+    window over both layers) vs the same step without it."""
+    import torch
+
+    import cfgsched
+
+    conv = "[convolutional]\nbatch_normalize=1\nfilters={}\nsize=3\n"
+    text = "[net]\nwidth=16\nheight=16\nchannels=16\nbatch=8\n"
+    text += conv.format(64) + conv.format(128) + "stopbackward=1000000\n"
+    sched = cfgsched.parse(text)
+    x = torch.randn(8, 16, 16, 16)
+
+    def make(hooked: bool) -> Callable[[], None]:
+        torch.manual_seed(0)
+        net = torch.nn.ModuleList([
+            torch.nn.Sequential(torch.nn.Conv2d(16, 64, 3), torch.nn.BatchNorm2d(64)),
+            torch.nn.Sequential(torch.nn.Conv2d(64, 128, 3), torch.nn.BatchNorm2d(128)),
+        ])  # fmt: skip
+        opt = cfgsched.build_optimizer(net, sched, layers=net)
+        if hooked:
+            cfgsched.DarknetLR(opt, sched)
+
+        def step() -> None:
+            opt.zero_grad()
+            net[1](net[0](x)).square().mean().backward()
+            opt.step()
+
+        return step
+
+    ours, bare = make(True), make(False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        t_ours = median_time(lambda: [ours() for _ in range(n_steps)], repeats)
+        t_bare = median_time(lambda: [bare() for _ in range(n_steps)], repeats)
+    finally:
+        torch.set_num_threads(threads)
+    return [
+        Figure(
+            "layer_hook_step",
+            "training step with the layer-rule pre-hook vs without (two-conv net)",
+            f"{t_ours / n_steps * 1e3:.3f} ms/step",
+            f"{t_bare / n_steps * 1e3:.3f} ms/step",
+            t_ours / t_bare,
+            "≤ 1.1",
+            t_ours / t_bare <= 1.1,
+        )
+    ]
+
+
 def many_steps(n: int) -> Any:
     """A steps schedule with ``n`` steps (1 .. n, scale 0.99999 each; burn-in 1000)."""
     import cfgsched
@@ -388,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         1 if q else 5, 20_000 if q else 10_000_000, 2_000 if q else 100_000
     )
     figures += bench_step(1 if q else 5, 2_000 if q else 50_000)
+    figures += bench_layer_hook(1 if q else 7, 3 if q else 100)
     figures += bench_steps_scaling(
         1 if q else 5, 2_000 if q else 400_000, 500 if q else 5_000
     )
