@@ -174,8 +174,8 @@ class Fit:
         error is after burn-in: darknet's burn-in starts near 0 (1e-15 at b = 1), where
         a relative error says nothing; the absolute error covers the whole run."""
         r, burn = self.report, [p for p in self.report.phases if p.label == "burn-in"]
-        main = ([p for p in r.phases if p.label != "burn-in"] or [None])[0]
-        main = main or Phase("", 0, r.steps - 1, r.max_rel, r.mean_rel, r.worst_step)
+        run = Phase("", 0, r.steps - 1, r.max_rel, r.mean_rel, r.worst_step)
+        main = ([p for p in r.phases if p.label != "burn-in"] or [run])[0]
         rel = f"no step of the {r.steps:,} has a non-zero darknet LR to compare with"
         if main.worst >= 0:
             rel = f"max relative LR error {_pct(main.max_rel)}"
@@ -262,9 +262,9 @@ def mmengine_lr(
     for c in schedulers:
         if c.get("by_epoch", True) or c.get("type") not in _MM_TYPES:
             raise ValueError(f"unsupported MMEngine scheduler {dict(c)!r}")
-    import mmengine.optim  # noqa: F401  (registers the schedulers)
+    import mmengine.optim  # type: ignore[import-untyped]  # noqa: F401  (registers them)
     import torch
-    from mmengine.registry import PARAM_SCHEDULERS
+    from mmengine.registry import PARAM_SCHEDULERS  # type: ignore[import-untyped]
 
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=base_lr)
     out = np.empty(steps, dtype=np.float64)
@@ -359,6 +359,10 @@ def _exp_parts(t: Translation, n: int, i0: int) -> list[dict[str, Any]]:
 def _poly_parts(t: Translation, n: int, i0: int) -> list[dict[str, Any]]:
     """``lr·(1 - b/M)^power``: a jump at ``i0``, then PolyLR down to 0 at b ≈ M."""
     p, m = t.params, t.params.max_batches
+    if m <= 0:
+        raise ValueError(
+            "no MMEngine built-in approximates policy=poly with max_batches=0"
+        )
     jump = max(1.0 - t.batch(i0) / m, 0.0) ** float(p.power)
     span = max(round(m * t.images_per_iteration / t.images_per_step) - 1 - i0, 1)
     poly = dict(type="PolyLR", eta_min=0.0, power=float(p.power), by_epoch=False)
