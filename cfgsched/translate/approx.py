@@ -1,44 +1,20 @@
-"""Honest approximations: darknet's schedule in a framework's own built-in schedulers.
+"""Honest approximations: darknet's schedule in a framework's own built-in schedules.
 
-:func:`fit_mmengine` picks MMEngine's built-in LR schedulers (iteration based) and
-:func:`fit_ultralytics` picks Ultralytics' hyperparameters (``lr0``, ``lrf``, ``cos_lr``,
-``warmup_epochs``, …) that come closest to darknet's schedule under a translation. Each
-returns a :class:`Fit`: the configuration, the framework's LR at every optimizer step
-(computed by a numpy reimplementation of the framework's own arithmetic:
-:func:`mmengine_lr`, :func:`ultralytics_lr`), darknet's LR at the same steps (the oracle) and
-the measured error. An approximation is never called exact: :meth:`Fit.comment` states the
-maximum and mean relative error and the worst step.
-
-Pinned framework facts (read from their sources):
-
-* MMEngine 0.10.7, ``mmengine/optim/scheduler/param_scheduler.py``: every scheduler steps
-  once at construction and once per iteration (``ParamSchedulerHook.after_train_iter``);
-  it acts while ``begin <= global_step < end`` with ``last_step = global_step - begin``
-  and updates the group value in chainable form (``LinearLR``: × ``start_factor`` at
-  last_step 0, then × ``1 + (e - s) / (T·s + (last_step - 1)·(e - s))`` with
-  ``T = end - begin - 1``; ``MultiStepLR``: × ``gamma ** count`` at a milestone;
-  ``ExponentialLR``: × ``gamma`` after last_step 0; ``PolyLR``:
-  ``(lr - eta_min)·(1 - 1/(T - last_step + 1)) ** power + eta_min``; ``CosineRestartLR``:
-  ``base·weight`` at a period start, else ``(1 + cos(π·s/P)) / (1 + cos(π·(s-1)/P))·(lr -
-  eta_min) + eta_min``). Chained schedulers apply in list order, so multiplicative ones
-  multiply. The LR of optimizer step ``i`` (0-based) is the value after ``i`` steps.
-* Ultralytics 8.4.190, ``ultralytics/engine/trainer.py`` (``_build_train_pipeline``,
-  ``_setup_scheduler``, ``_get_warmup_iterations``, ``_do_train``): ``accumulate =
-  max(round(nbs / batch), 1)``; a LambdaLR sets ``lr0 · lf(epoch)`` at the start of every
-  epoch (``lf`` linear ``max(1 - e/epochs, 0)·(1 - lrf) + lrf`` or ``one_cycle`` cosine);
-  the first ``nw = round(min(warmup_epochs, epochs - 1)·nb)`` batches interpolate
-  (``np.interp``) the LR from 0 (bias group: from ``warmup_bias_lr``) to that target and
-  ``accumulate`` from 1 to its value; the optimizer steps when ``ni - last_opt_step >=
-  accumulate``.
-
-numpy only at import time: neither torch, MMEngine nor Ultralytics is imported.
+:func:`fit_mmengine` picks MMEngine built-in LR schedulers (iteration based) and
+:func:`fit_ultralytics` Ultralytics' train arguments (``lr0``, ``lrf``, ``cos_lr``,
+``warmup_epochs``) that come closest to darknet's rate under a translation. Each returns a
+:class:`Fit`: the configuration, the framework's LR and darknet's at every optimizer step,
+and a :class:`Report` of the error, never called exact. MMEngine's LR comes from its own
+schedulers (:func:`mmengine_lr`); Ultralytics, not a dependency, from a table of its
+trainer's arithmetic (:func:`ultralytics_lr`, cited where it is).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,38 +26,21 @@ from cfgsched.kernel.formulas import FORK_PJREDDIE
 from cfgsched.kernel.position import f32_decimal
 from cfgsched.oracle import params_lr, translation_lr
 from cfgsched.schedule import NetSchedule, Policy
-from cfgsched.tools.text import fmt
 from cfgsched.translation import Options, Translation, steps_for, translate
 
-__all__ = [
-    "MMENGINE_VERSION",
-    "ULTRALYTICS_VERSION",
-    "Fit",
-    "Phase",
-    "Report",
-    "fit_mmengine",
-    "fit_ultralytics",
-    "measure",
-    "mmengine_lr",
-    "ultralytics_lr",
-    "ultralytics_steps",
-]
+__all__ = ["Fit", "Phase", "Report", "fit_mmengine", "fit_ultralytics", "measure"]
+__all__ += ["mmengine_lr", "ultralytics_lr", "ultralytics_steps"]
 
-#: The versions whose arithmetic :func:`mmengine_lr` and :func:`ultralytics_lr` reproduce.
 MMENGINE_VERSION = "0.10.7"
 ULTRALYTICS_VERSION = "8.4.190"
-#: MMEngine's default ``end`` (``param_scheduler.INF``).
-MMENGINE_INF = int(1e9)
-#: Most milestones (``step`` policy) or cosine periods (``sgdr``) a fit may hold.
-MAX_MILESTONES = 100_000
-#: Most chained LinearLRs a burn-in ramp may use (their product gives integer powers).
-MAX_RAMP_FACTORS = 8
-#: Steps the grid searches evaluate at most (evenly spaced, weighted).
-_SAMPLE = 8192
-_ROWS = 1 << 15
-#: Floor (relative to the peak LR) of the searches' log error.
-_TINY = 1e-15
-
+MAX_MILESTONES = 100_000  # most milestones (step) or cosine periods (sgdr) in a fit
+_SAMPLE = 8192  # steps the searches evaluate at most (evenly spaced, weighted)
+_TINY = 1e-15  # floor of the searches' log error (relative to the peak LR)
+_MM_TYPES = ("LinearLR", "MultiStepLR", "ExponentialLR", "PolyLR", "CosineRestartLR")
+_NO_BUILTIN = {
+    Policy.SIG: "sigmoid (a logistic decay)",
+    Policy.RANDOM: "random (a new random LR at every batch)",
+}
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
@@ -91,48 +50,49 @@ I64 = npt.NDArray[np.int64]
 
 @dataclass(frozen=True)
 class Phase:
-    """The error over one part of the run (steps ``first``..``last``, inclusive)."""
+    """Relative error over steps ``first``..``last``, largest at step ``worst``."""
 
     label: str
     first: int
     last: int
     max_rel: float
     mean_rel: float
+    worst: int
 
 
 @dataclass(frozen=True)
 class Report:
-    """How far a framework's LR is from darknet's over a run of ``steps`` optimizer steps.
-
-    Relative error ``|f - d| / |d|`` over the steps where darknet's LR ``d`` is non-zero
-    and finite; ``zero_steps`` steps where it is 0 (b = 0, underflow) are left out, and at
-    ``zero_mismatches`` of them the framework's LR ``f`` is not 0. ``worst_*`` describe the
-    step with the largest relative error (-1 and NaN when no step counts).
-    ``median_rel`` and ``within_10pct`` (the share of those steps within 10 %) say how
-    typical the worst step is.
-    """
+    """A framework's LR ``f`` against darknet's ``d`` over ``steps`` steps: relative
+    error ``|f - d| / |d|`` (``max_rel``, ``mean_rel``, ``worst_step``) where ``d`` is
+    non-zero and finite (``zero_steps`` where it is 0), split into burn-in and after in
+    ``phases``; ``max_abs``: the largest ``|f - d|``, at ``abs_step``. -1: no step."""
 
     steps: int
     max_rel: float
     mean_rel: float
-    median_rel: float
-    within_10pct: float
     worst_step: int
-    worst_batch: int
-    worst_darknet: float
-    worst_framework: float
+    max_abs: float
+    abs_step: int
     zero_steps: int
-    zero_mismatches: int
     phases: tuple[Phase, ...]
 
 
-def _rel_errors(f: F64, d: F64) -> tuple[F64, npt.NDArray[np.bool_]]:
-    ok = np.isfinite(d) & (d != 0)
-    rel = np.zeros(f.shape, dtype=np.float64)
+def _rel(f: F64, d: F64) -> F64:
+    """``|f - d| / |d|``, NaN where darknet's LR is 0 or not finite."""
     with np.errstate(all="ignore"):
-        rel[ok] = np.abs(f[ok] - d[ok]) / np.abs(d[ok])
-    rel[ok & ~np.isfinite(f)] = np.inf
-    return rel, ok
+        rel = np.abs(f - d) / np.abs(d)
+    out: F64 = np.where(
+        np.isfinite(d) & (d != 0), np.nan_to_num(rel, nan=np.inf), np.nan
+    )
+    return out
+
+
+def _phase(label: str, idx: I64, rel: F64) -> Phase:
+    keep = idx[~np.isnan(rel[idx])]
+    if not keep.size:
+        return Phase(label, int(idx[0]), int(idx[-1]), math.nan, math.nan, -1)
+    r, w = rel[keep], int(keep[np.argmax(rel[keep])])
+    return Phase(label, int(idx[0]), int(idx[-1]), float(r.max()), float(r.mean()), w)
 
 
 def measure(
@@ -142,75 +102,48 @@ def measure(
     *,
     burn_in: int = 0,
 ) -> Report:
-    """The :class:`Report` of ``framework_lr`` against ``darknet_lr`` (same steps).
-
-    ``batches`` are darknet's batch numbers of the steps; with ``burn_in > 0`` the report
-    splits the run into the burn-in (``b < burn_in``) and the rest.
-    """
+    """The :class:`Report` of ``framework_lr`` against ``darknet_lr`` at darknet's
+    ``batches`` (one per step); ``burn_in > 0`` splits it at ``b = burn_in``."""
     f = np.asarray(framework_lr, dtype=np.float64)
     d = np.asarray(darknet_lr, dtype=np.float64)
     b = np.asarray(batches, dtype=np.int64)
-    if not f.shape == d.shape == b.shape or f.ndim != 1:
+    if not f.shape == d.shape == b.shape or f.ndim != 1 or not f.size:
         raise ValueError(
             "framework_lr, darknet_lr and batches must be equal 1-d arrays"
         )
-    rel, ok = _rel_errors(f, d)
-    zero = d == 0
-    phases: list[Phase] = []
-    if burn_in > 0:
-        for label, mask in (("burn-in", b < burn_in), ("after burn-in", b >= burn_in)):
-            idx = np.flatnonzero(mask)
-            if idx.size:
-                r, k = rel[idx], ok[idx]
-                mx, mean = _stats(r, k)
-                phases.append(Phase(label, int(idx[0]), int(idx[-1]), mx, mean))
-    mx, mean = _stats(rel, ok)
-    w = int(np.argmax(np.where(ok, rel, -1.0))) if ok.any() else -1
+    rel = _rel(f, d)
+    run = _phase("run", np.arange(f.size, dtype=np.int64), rel)
+    split = (("burn-in", b < burn_in), ("after burn-in", b >= burn_in))
+    phases = [
+        _phase(s, np.flatnonzero(m), rel) for s, m in split if burn_in > 0 and m.any()
+    ]
+    gap = np.where(np.isfinite(d), np.abs(f - d), 0.0)
+    worst, zero = int(np.argmax(gap)), int((d == 0).sum())
     return Report(
-        steps=int(f.size),
-        max_rel=mx,
-        mean_rel=mean,
-        median_rel=float(np.median(rel[ok])) if ok.any() else math.nan,
-        within_10pct=float((rel[ok] <= 0.1).mean()) if ok.any() else math.nan,
-        worst_step=w,
-        worst_batch=int(b[w]) if w >= 0 else -1,
-        worst_darknet=float(d[w]) if w >= 0 else math.nan,
-        worst_framework=float(f[w]) if w >= 0 else math.nan,
-        zero_steps=int(zero.sum()),
-        zero_mismatches=int((zero & (f != 0)).sum()),
-        phases=tuple(phases),
+        f.size,
+        run.max_rel,
+        run.mean_rel,
+        run.worst,
+        float(gap[worst]),
+        worst,
+        zero,
+        tuple(phases),
     )
 
 
-def _stats(rel: F64, ok: npt.NDArray[np.bool_]) -> tuple[float, float]:
-    if not ok.any():
-        return math.nan, math.nan
-    r = rel[ok]
-    return float(r.max()), float(r.mean())
-
-
-def _possessive(name: str) -> str:
-    return f"{name}'" if name.endswith("s") else f"{name}'s"
-
-
 def _pct(x: float) -> str:
-    if math.isnan(x):
-        return "n/a"
-    if math.isinf(x):
-        return "inf"
-    v = x * 100
-    return f"{v:.3g}%" if v >= 0.1 or v == 0 else f"{v:.2g}%"
+    if not math.isfinite(x):
+        return "n/a" if math.isnan(x) else "inf"
+    return f"{x * 100:.3g}%" if x >= 1e-3 or x == 0 else f"{x * 100:.2g}%"
 
 
 @dataclass(frozen=True, eq=False)
 class Fit:
-    """A framework configuration that approximates darknet's schedule, and its error.
+    """A framework configuration approximating darknet's schedule, and its error.
 
-    ``schedulers``: MMEngine's ``param_scheduler`` list (plain dicts; empty for
-    Ultralytics). ``optim_wrapper``: the MMEngine ``optim_wrapper`` whose ``lr`` the
-    schedulers scale. ``hyp``: Ultralytics' train arguments (empty for MMEngine).
-    ``batches``, ``framework_lr``, ``darknet_lr``: darknet's batch number, the framework's
-    LR (its own arithmetic, reimplemented) and darknet's LR at every optimizer step.
+    ``schedulers``/``optim_wrapper``: MMEngine's config (empty for Ultralytics); ``hyp``:
+    Ultralytics' train arguments (empty for MMEngine); ``batches``, ``framework_lr``,
+    ``darknet_lr``: darknet's batch, the framework's LR and darknet's at every step.
     """
 
     framework: str
@@ -230,44 +163,40 @@ class Fit:
 
     def relative_error(self) -> F64:
         """``|f - d| / |d|`` at every step (NaN where darknet's LR is 0 or not finite)."""
-        rel, ok = _rel_errors(self.framework_lr, self.darknet_lr)
-        rel[~ok] = np.nan
-        return rel
+        return _rel(self.framework_lr, self.darknet_lr)
+
+    def _at(self, i: int) -> str:
+        d, f, b = self.darknet_lr[i], self.framework_lr[i], self.batches[i]
+        return f"step {i}, darknet b={b}: darknet {d:.6g} vs {self.framework} {f:.6g}"
 
     def comment(self) -> list[str]:
-        """Text lines stating the measured error (for the output file and stderr)."""
-        r, name = self.report, self.framework
-        if r.worst_step < 0:
-            head = (
-                f"approximation, not exact: no step of the {r.steps:,} has a non-zero "
-                "darknet LR to compare with"
+        """The measured error (headline first), then the notes. The headline's relative
+        error is after burn-in: darknet's burn-in starts near 0 (1e-15 at b = 1), where
+        a relative error says nothing; the absolute error covers the whole run."""
+        r, burn = self.report, [p for p in self.report.phases if p.label == "burn-in"]
+        run = Phase("", 0, r.steps - 1, r.max_rel, r.mean_rel, r.worst_step)
+        main = ([p for p in r.phases if p.label != "burn-in"] or [run])[0]
+        rel = f"no step of the {r.steps:,} has a non-zero darknet LR to compare with"
+        if main.worst >= 0:
+            rel = f"max relative LR error {_pct(main.max_rel)}"
+            rel += (
+                f"{' after burn-in' if main.label else ''} ({self._at(main.worst)}), "
             )
-        else:
-            head = (
-                f"approximation, not exact: max relative LR error {_pct(r.max_rel)} "
-                f"(step {r.worst_step}, darknet b={r.worst_batch}: darknet "
-                f"{fmt(r.worst_darknet)} vs {name} {fmt(r.worst_framework)}), "
-                f"mean {_pct(r.mean_rel)} over {r.steps:,} steps"
-            )
-        lines = [head]
-        if r.worst_step >= 0:
-            lines.append(
-                f"median relative error {_pct(r.median_rel)}; within 10% of darknet's "
-                f"LR at {_pct(r.within_10pct)} of the steps"
-            )
-        if r.phases:
-            lines.append(
-                "; ".join(
-                    f"{p.label} (steps {p.first}-{p.last}): max {_pct(p.max_rel)}, "
-                    f"mean {_pct(p.mean_rel)}"
-                    for p in r.phases
-                )
-            )
+            rel += f"mean {_pct(main.mean_rel)}"
+        lines = [
+            f"approximation, not exact: {rel}; max absolute LR error {r.max_abs:.3g} "
+            f"({self._at(r.abs_step)}) over {r.steps:,} steps"
+        ]
+        lines += [
+            f"burn-in (steps {p.first}-{p.last}, darknet's LR from "
+            f"{self.darknet_lr[p.first]:.3g}): max relative LR error {_pct(p.max_rel)}, "
+            f"mean {_pct(p.mean_rel)}"
+            for p in burn
+        ]
         if r.zero_steps:
             lines.append(
-                f"{r.zero_steps:,} step(s) where darknet's LR is 0 left out of the "
-                f"relative error; {_possessive(name)} LR is non-zero at "
-                f"{r.zero_mismatches:,} of them"
+                f"{r.zero_steps:,} step(s) where darknet's LR is 0: in the absolute error "
+                "only"
             )
         return lines + list(self.notes)
 
@@ -275,7 +204,7 @@ class Fit:
 # ----------------------------------------------------------------------------- run geometry
 
 
-def _images_translation(schedule: NetSchedule, options: Options | None) -> Translation:
+def _translation(schedule: NetSchedule, options: Options | None) -> Translation:
     t = translate(schedule, options)
     if t.trace:
         raise ValueError(
@@ -284,8 +213,12 @@ def _images_translation(schedule: NetSchedule, options: Options | None) -> Trans
     return t
 
 
-def _run_notes(t: Translation) -> list[str]:
-    """What the translation changes that a framework configuration cannot hold."""
+def _first(t: Translation, b: int) -> int:
+    """The first optimizer step whose darknet batch is ``>= b``."""
+    return max(0, steps_for(t, b) - 1)
+
+
+def _resume_notes(t: Translation) -> list[str]:
     if not t.start:
         return []
     return [
@@ -294,41 +227,20 @@ def _run_notes(t: Translation) -> list[str]:
     ]
 
 
-def _first(t: Translation, b: int) -> int:
-    """The first optimizer step whose darknet batch is ``>= b``."""
-    if b <= 0:
-        return 0
-    return max(0, -(-b * t.images_per_iteration // t.images_per_step) - 1)
-
-
-def _run_steps(t: Translation, steps: int | None) -> int:
-    """``steps``, or the optimizer steps of darknet's run (:func:`steps_for`)."""
-    if steps is not None:
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-        return steps
-    m = t.params.max_batches
-    if m <= 0:
-        raise ValueError("max_batches is 0: no run to fit (pass steps=N)")
-    return max(1, steps_for(t, m))
-
-
 def _log_gap(f: F64, d: F64, tiny: float) -> F64:
-    """``|log(f / d)|`` with both floored at ``tiny``: the searches' error measure
-    (symmetric and scale-free, finite where darknet's LR is 0 or ~0)."""
+    """``|log(f / d)|``, both floored at ``tiny``: the searches' error measure."""
     with np.errstate(all="ignore"):
         gap: F64 = np.abs(np.log(np.maximum(f, tiny)) - np.log(np.maximum(d, tiny)))
     return gap
 
 
-def _sample(count: int, keep: npt.NDArray[np.bool_] | None = None) -> tuple[I64, F64]:
-    """Step indices for a search and their weights (all ``keep`` steps plus an even
-    sample of the others, weighted so that the weighted mean estimates the run's mean)."""
+def _sample(count: int, keep: npt.NDArray[np.bool_] | None) -> tuple[I64, F64]:
+    """Steps for a search and their weights: every ``keep`` step plus an even sample of
+    the others, weighted so that the weighted mean estimates the run's mean."""
     idx = np.arange(count, dtype=np.int64)
     if count <= 2 * _SAMPLE:
         return idx, np.ones(count)
-    kept = idx[keep] if keep is not None else idx[:0]
-    rest = idx[~keep] if keep is not None else idx
+    kept, rest = (idx[keep], idx[~keep]) if keep is not None else (idx[:0], idx)
     pick = rest[np.linspace(0, rest.size - 1, min(_SAMPLE, rest.size)).astype(np.int64)]
     wts = np.concatenate(
         [np.ones(kept.size), np.full(pick.size, rest.size / pick.size)]
@@ -336,313 +248,89 @@ def _sample(count: int, keep: npt.NDArray[np.bool_] | None = None) -> tuple[I64,
     return np.concatenate([kept, pick]), wts
 
 
-# ----------------------------------------------------------------------------- MMEngine: simulation
-
-
-def _bounds(cfg: Mapping[str, Any], n: int) -> tuple[int, int]:
-    begin = int(cfg.get("begin", 0))
-    end = int(cfg.get("end", MMENGINE_INF))
-    if end <= begin:
-        raise ValueError(f"{cfg['type']}: end must be > begin")
-    return begin, min(end, n)
-
-
-def _linear_column(cfg: Mapping[str, Any], n: int) -> F64:
-    col = np.ones(n)
-    begin, stop = _bounds(cfg, n)
-    s, e = float(cfg["start_factor"]), float(cfg.get("end_factor", 1.0))
-    total = int(cfg.get("end", MMENGINE_INF)) - begin - 1
-    if begin < stop:
-        col[begin] = s
-        ls = np.arange(1, stop - begin, dtype=np.int64)
-        with np.errstate(divide="raise"):
-            col[begin + 1 : stop] = 1.0 + (e - s) / (total * s + (ls - 1) * (e - s))
-    return col
-
-
-def _multistep_column(cfg: Mapping[str, Any], n: int) -> F64:
-    col = np.ones(n)
-    begin, stop = _bounds(cfg, n)
-    gamma = float(cfg.get("gamma", 0.1))
-    for m, count in Counter(int(x) for x in cfg["milestones"]).items():
-        if begin <= begin + m < stop:
-            col[begin + m] = gamma**count
-    return col
-
-
-def _exponential_column(cfg: Mapping[str, Any], n: int) -> F64:
-    col = np.ones(n)
-    begin, stop = _bounds(cfg, n)
-    col[begin + 1 : stop] = float(cfg["gamma"])
-    return col
-
-
-def _poly_column(cfg: Mapping[str, Any], n: int) -> F64:
-    col = np.ones(n)
-    begin, stop = _bounds(cfg, n)
-    total = int(cfg.get("end", MMENGINE_INF)) - begin - 1
-    power = float(cfg.get("power", 1.0))
-    ls = np.arange(1, max(stop - begin, 1), dtype=np.int64)
-    base = 1 - 1 / (total - ls + 1).astype(np.float64)
-    # Python's float ** (C pow), as MMEngine computes it; numpy's SIMD pow may differ by 1 ulp
-    col[begin + 1 : stop] = [x**power for x in base.tolist()]
-    return col
-
-
-_COLUMNS: dict[str, Callable[[Mapping[str, Any], int], F64]] = {
-    "LinearLR": _linear_column,
-    "MultiStepLR": _multistep_column,
-    "ExponentialLR": _exponential_column,
-    "PolyLR": _poly_column,
-}
-
-
-def _cosine_restart_op(
-    cfg: Mapping[str, Any], base: float
-) -> Callable[[float, int], float]:
-    """CosineRestartLR's update of the group value at global step ``g``."""
-    begin, end = int(cfg.get("begin", 0)), int(cfg.get("end", MMENGINE_INF))
-    periods = [int(p) for p in cfg["periods"]]
-    weights = [float(w) for w in cfg.get("restart_weights", (1,))]
-    cum = [sum(periods[: i + 1]) for i in range(len(periods))]
-    ratio = cfg.get("eta_min_ratio")
-    eta_min = base * float(ratio) if ratio is not None else float(cfg["eta_min"])
-
-    def op(x: float, g: int) -> float:
-        if not begin <= g < end:
-            return x
-        ls = g - begin
-        idx = next((i for i, c in enumerate(cum) if ls < c), None)
-        if idx is None:
-            return x
-        step = ls - (cum[idx - 1] if idx else 0)
-        if step == 0:
-            return base * weights[idx]
-        p = periods[idx]
-        c = (1 + math.cos(math.pi * step / p)) / (
-            1 + math.cos(math.pi * (step - 1) / p)
-        )
-        return c * (x - eta_min) + eta_min
-
-    return op
-
-
-def _poly_affine_op(cfg: Mapping[str, Any]) -> Callable[[float, int], float]:
-    """PolyLR with ``eta_min != 0`` (not a plain product)."""
-    begin, end = int(cfg.get("begin", 0)), int(cfg.get("end", MMENGINE_INF))
-    total, power = end - begin - 1, float(cfg.get("power", 1.0))
-    eta_min = float(cfg["eta_min"])
-
-    def op(x: float, g: int) -> float:
-        if not begin < g < end:
-            return x
-        ls = g - begin
-        factor: float = (1 - 1 / (total - ls + 1)) ** power
-        return (x - eta_min) * factor + eta_min
-
-    return op
+# ----------------------------------------------------------------------------- MMEngine: LR
 
 
 def mmengine_lr(
     schedulers: Sequence[Mapping[str, Any]], base_lr: float, steps: int
 ) -> F64:
-    """The LR of optimizer steps ``0..steps-1`` under MMEngine's chained ``schedulers``.
+    """The LR of optimizer steps ``0..steps-1`` under real MMEngine ``schedulers``
+    (iteration based), built through its registry on a one-tensor SGD and stepped after
+    every step as ``ParamSchedulerHook.after_train_iter`` does."""
+    if importlib.util.find_spec("mmengine") is None:
+        raise ValueError(f"needs MMEngine (pip install mmengine=={MMENGINE_VERSION})")
+    for c in schedulers:
+        if c.get("by_epoch", True) or c.get("type") not in _MM_TYPES:
+            raise ValueError(f"unsupported MMEngine scheduler {dict(c)!r}")
+    import mmengine.optim  # type: ignore[import-untyped]  # noqa: F401  (registers them)
+    import torch
+    from mmengine.registry import PARAM_SCHEDULERS  # type: ignore[import-untyped]
 
-    Reproduces MMEngine 0.10.7's own float operations in its order (construction step,
-    then one step per iteration, schedulers in list order), so the values equal the real
-    schedulers' up to the last bits of ``pow``/``cos``. Iteration-based only
-    (``by_epoch=False``); types: LinearLR, MultiStepLR, ExponentialLR, PolyLR,
-    CosineRestartLR.
-    """
-    cols: list[F64 | None] = []
-    ops: list[Callable[[float, int], float] | None] = []
-    for cfg in schedulers:
-        kind = cfg.get("type")
-        if cfg.get("by_epoch", True):
-            raise ValueError(
-                f"{kind}: only iteration-based schedulers (by_epoch=False)"
-            )
-        if kind == "CosineRestartLR":
-            cols.append(None)
-            ops.append(_cosine_restart_op(cfg, base_lr))
-        elif kind == "PolyLR" and float(cfg.get("eta_min", 0.0)) != 0.0:
-            cols.append(None)
-            ops.append(_poly_affine_op(cfg))
-        elif isinstance(kind, str) and kind in _COLUMNS:
-            cols.append(_COLUMNS[kind](cfg, steps))
-            ops.append(None)
-        else:
-            raise ValueError(f"unsupported MMEngine scheduler type {kind!r}")
-    if any(op is not None for op in ops):
-        return _walk(cols, ops, base_lr, steps)
-    return _products([c for c in cols if c is not None], base_lr, steps)
-
-
-def _products(cols: list[F64], base: float, n: int) -> F64:
-    """Sequential products ``x *= col[g]`` row by row, in MMEngine's order."""
-    out = np.full(n, base, dtype=np.float64)
-    if not cols:
-        return out
-    m, x = len(cols), base
-    for lo in range(0, n, _ROWS):
-        hi = min(lo + _ROWS, n)
-        block = np.stack([c[lo:hi] for c in cols], axis=1).reshape(-1)
-        acc = np.multiply.accumulate(np.concatenate(([x], block)))
-        out[lo:hi] = acc[m::m]
-        x = float(out[hi - 1])
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=base_lr)
+    out = np.empty(steps, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()"
+        args = dict(optimizer=opt)
+        built = [PARAM_SCHEDULERS.build(dict(c), default_args=args) for c in schedulers]
+        group = opt.param_groups[0]
+        for i in range(steps):
+            out[i] = group["lr"]
+            for s in built:
+                s.step()
     return out
 
 
-def _walk(
-    cols: list[F64 | None],
-    ops: list[Callable[[float, int], float] | None],
-    base: float,
-    n: int,
-) -> F64:
-    """Step by step (affine updates), in MMEngine's order."""
-    out = np.empty(n, dtype=np.float64)
-    lists = [c.tolist() if c is not None else None for c in cols]
-    x = base
-    for g in range(n):
-        for col, op in zip(lists, ops, strict=True):
-            if col is not None:
-                x = x * col[g]
-            elif op is not None:
-                x = op(x, g)
-        out[g] = x
-    return out
-
-
-# ----------------------------------------------------------------------------- MMEngine: fitting
-
-
-@dataclass(frozen=True)
-class _Ramp:
-    """``count`` chained LinearLRs (start ``start``, end ``end``) and their search score."""
-
-    count: int
-    start: float
-    end: int
-    score: float
-    formula: bool = False
-
-
-def _ramp_values(k: I64, start: F64, end: int, count: int) -> F64:
-    """LinearLR's closed form ``s + (1 - s)·min(k, T)/T`` (T = end - 1) to the ``count``."""
-    frac = np.minimum(k, end - 1) / (end - 1)
-    return (start[:, None] + (1 - start[:, None]) * frac[None, :]) ** count
-
-
-def _ramp_grid(
-    k: I64, target: F64, count: int, starts: F64, ends: I64
-) -> tuple[float, float, int]:
-    best = (math.inf, 1.0, 2)
-    for e in ends.tolist():
-        f = _ramp_values(k, starts, e, count)
-        score = _log_gap(f, target[None, :], _TINY).mean(axis=1)
-        j = int(np.argmin(score))
-        if score[j] < best[0]:
-            best = (float(score[j]), float(starts[j]), int(e))
-    return best
-
-
-def _search_ramp(k: I64, target: F64, count: int, last: int) -> _Ramp:
-    """The best ``count`` chained LinearLRs ending by step ``last`` (grid, then zoom)."""
-    if last <= 64:
-        ends = np.arange(2, last + 1)
-    else:
-        ends = np.unique(np.geomspace(2, last, 48).round().astype(np.int64))
-    starts = np.geomspace(1e-7, 1.0, 57)
-    score, s, e = _ramp_grid(k, target, count, starts, ends)
-    for width in (1.5, 1.05):
-        starts = np.clip(s * np.geomspace(1 / width, width, 31), 1e-12, 1.0)
-        lo, hi = max(2, int(e / width) - 1), min(last, int(e * width) + 1)
-        ends = np.unique(np.linspace(lo, hi, min(hi - lo + 1, 33)).round()).astype(
-            np.int64
-        )
-        score, s, e = _ramp_grid(k, target, count, starts, ends)
-    return _Ramp(count, float(f"{s:.6g}"), e, score)
+# ----------------------------------------------------------------------------- MMEngine: fit
 
 
 def _fit_ramp(
     t: Translation, batches: I64, i0: int
 ) -> tuple[list[dict[str, Any]], str]:
-    """LinearLRs for darknet's burn-in ``lr·(b/burn_in)^power`` over steps ``0..i0-1``."""
-    p = t.params
-    b = batches[:i0].astype(np.float64)
+    """LinearLRs for darknet's burn-in ``lr·(b/burn_in)^power`` over steps ``0..i0-1``:
+    ``round(power)`` chained ones (their product ``(s + (1 - s)·k/(end - 1))^count``) with
+    the start closest in mean ``|log(f / d)|``, ``b(0)/burn_in`` among those tried
+    (darknet's formula for an integer power when ``b(i) = (i + 1)·b(0)``)."""
+    p, pw = t.params, float(t.params.power)
+    k = np.unique(np.linspace(0, i0 - 1, min(i0, 4 * _SAMPLE)).astype(np.int64))
     with np.errstate(all="ignore"):
-        target = (b / p.burn_in) ** p.power
-    k = np.arange(i0, dtype=np.int64)
-    if i0 > 4 * _SAMPLE:
-        k = np.unique(np.linspace(0, i0 - 1, 4 * _SAMPLE).astype(np.int64))
-    tk = target[k]
-    best = _Ramp(0, 1.0, 2, float(_log_gap(np.ones(k.size), tk, _TINY).mean()))
-    candidates: list[_Ramp] = []
-    pw = float(p.power)
-    if b[0] > 0 and pw == round(pw) and 1 <= pw <= MAX_RAMP_FACTORS:
-        s = float(b[0] / p.burn_in)  # exact ramp when b(i) = (i + 1)·c and c divides B
-        e = i0 + 1
-        f = _ramp_values(k, np.array([s]), e, int(pw))[0]
-        gap = float(_log_gap(f, tk, _TINY).mean())
-        candidates.append(_Ramp(int(pw), s, e, gap, formula=gap < 1e-6))
-    if i0 >= 1:
-        counts = {max(1, math.floor(pw)), max(1, math.ceil(pw))} if pw > 0 else set()
-        last = i0 + 1
-        for c in sorted(x for x in counts if x <= MAX_RAMP_FACTORS):
-            candidates.append(_search_ramp(k, tk, c, last))
-    for cand in candidates:
-        if cand.score < best.score - 1e-15:
-            best = cand
-    return _ramp_parts(best), _ramp_note(t, best, i0)
-
-
-def _ramp_parts(r: _Ramp) -> list[dict[str, Any]]:
-    part = dict(
-        type="LinearLR",
-        start_factor=r.start,
-        end_factor=1.0,
-        by_epoch=False,
-        begin=0,
-        end=r.end,
-    )
-    return [dict(part) for _ in range(r.count)]
-
-
-def _ramp_note(t: Translation, r: _Ramp, i0: int) -> str:
-    p = t.params
-    what = f"darknet's burn-in lr·(b/{p.burn_in})^{p.power:g} (steps 0-{i0 - 1})"
-    if r.count == 0:
-        return f"{what}: no LinearLR comes closer than the constant base LR"
-    ramp = f"{r.count} chained LinearLR(start_factor={r.start:g}, end={r.end})"
-    if r.formula:
-        return f"{what}: {ramp}, whose product is darknet's formula (in double)"
-    return (
-        f"{what}: {ramp}, the closest ramp a grid search found "
-        f"(mean |log(f/d)| = {r.score:.2g} over the burn-in)"
-    )
-
-
-def _steps_parts(t: Translation, n: int, i0: int) -> list[dict[str, Any]]:
-    """One MultiStepLR per darknet step (in cfg order, as darknet applies them)."""
-    p = t.params
-    pj = p.fork == FORK_PJREDDIE
-    parts: list[dict[str, Any]] = []
-    top = -(1 << 70)
-    for s, scale in zip(p.steps, p.scales, strict=False):
-        top = max(
-            top, s % (1 << 64) if pj else s
-        )  # darknet stops at the first step > b
-        i = max(_first(t, top), i0)
-        if i >= n:
-            break
-        parts.append(_multistep([i], f32_decimal(scale)))
-    return parts
+        target = (batches[k] / p.burn_in) ** pw
+    count, s0 = min(max(round(pw), 1), 8), float(batches[0] / p.burn_in)
+    starts = np.append(np.geomspace(1e-9, 1.0, 401), s0 if s0 > 0 else 1.0)
+    f = (starts[:, None] + (1 - starts[:, None]) * (k / i0)[None, :]) ** count
+    score = _log_gap(f, target[None, :], _TINY).mean(axis=1)
+    j = int(np.argmin(score))
+    what = f"darknet's burn-in lr·(b/{p.burn_in})^{pw:g} (steps 0-{i0 - 1})"
+    if pw <= 0 or score[j] >= _log_gap(np.ones(k.size), target, _TINY).mean():
+        return [], f"{what}: no LinearLR comes closer than the constant base LR"
+    start = float(starts[j]) if j == starts.size - 1 else float(f"{starts[j]:.6g}")
+    ramp = dict(type="LinearLR", start_factor=start, end_factor=1.0, by_epoch=False)
+    how = f"{count} chained LinearLR(start_factor={start:g}, end={i0 + 1})"
+    if score[j] < 1e-6:
+        how += ", whose product is darknet's formula (in double)"
+    else:
+        how += (
+            f", the closest found (mean |log(f/d)| = {score[j]:.2g} over the burn-in)"
+        )
+    return [dict(ramp, begin=0, end=i0 + 1) for _ in range(count)], f"{what}: {how}"
 
 
 def _multistep(milestones: list[int], gamma: float) -> dict[str, Any]:
     return dict(
         type="MultiStepLR", milestones=milestones, gamma=gamma, by_epoch=False, begin=0
     )
+
+
+def _steps_parts(t: Translation, n: int, i0: int) -> list[dict[str, Any]]:
+    """One MultiStepLR per darknet step, in cfg order (darknet stops at the first step
+    past b, so a step hides behind any earlier larger one)."""
+    p, parts, top = t.params, [], -(1 << 70)
+    for s, scale in zip(p.steps, p.scales, strict=False):
+        top = max(top, s % (1 << 64) if p.fork == FORK_PJREDDIE else s)
+        i = max(_first(t, top), i0)
+        if i >= n:
+            break
+        parts.append(_multistep([i], f32_decimal(scale)))
+    return parts
 
 
 def _step_parts(t: Translation, n: int, i0: int) -> list[dict[str, Any]]:
@@ -652,10 +340,8 @@ def _step_parts(t: Translation, n: int, i0: int) -> list[dict[str, Any]]:
             f"no MMEngine built-in approximates policy=step with step={p.step}"
         )
     ms: list[int] = []
-    j = 1
-    while (i := max(_first(t, j * p.step), i0)) < n:
+    while (i := max(_first(t, (len(ms) + 1) * p.step), i0)) < n:
         ms.append(i)
-        j += 1
         if len(ms) > MAX_MILESTONES:
             raise ValueError(f"policy=step: more than {MAX_MILESTONES} milestones")
     return [_multistep(ms, f32_decimal(p.scale))] if ms else []
@@ -663,54 +349,37 @@ def _step_parts(t: Translation, n: int, i0: int) -> list[dict[str, Any]]:
 
 def _exp_parts(t: Translation, n: int, i0: int) -> list[dict[str, Any]]:
     """``lr·gamma^b``: a jump to ``gamma^b(i0)`` at ``i0``, then ExponentialLR(gamma^r)."""
-    p = t.params
-    if i0 >= n:
-        return []
-    r = t.images_per_step / t.images_per_iteration
+    p, r = t.params, t.images_per_step / t.images_per_iteration
     jump = float(p.gamma) ** t.batch(i0)
     gamma = float(p.gamma) if r == 1 else float(p.gamma) ** r
-    parts = [_multistep([i0], jump)] if jump != 1 else []
-    return [*parts, dict(type="ExponentialLR", gamma=gamma, by_epoch=False, begin=i0)]
+    exp = dict(type="ExponentialLR", gamma=gamma, by_epoch=False, begin=i0)
+    return ([_multistep([i0], jump)] if jump != 1 else []) + [exp]
 
 
 def _poly_parts(t: Translation, n: int, i0: int) -> list[dict[str, Any]]:
     """``lr·(1 - b/M)^power``: a jump at ``i0``, then PolyLR down to 0 at b ≈ M."""
-    p = t.params
-    if p.max_batches <= 0:
+    p, m = t.params, t.params.max_batches
+    if m <= 0:
         raise ValueError(
             "no MMEngine built-in approximates policy=poly with max_batches=0"
         )
-    if i0 >= n:
-        return []
-    m = p.max_batches
-    base = max(1.0 - t.batch(i0) / m, 0.0)
-    jump = base ** float(p.power)
-    span = round(m * t.images_per_iteration / t.images_per_step) - 1 - i0
-    poly = dict(
-        type="PolyLR",
-        eta_min=0.0,
-        power=float(p.power),
-        by_epoch=False,
-        begin=i0,
-        end=i0 + max(span, 1) + 1,
-    )
-    return ([_multistep([i0], jump)] if jump != 1 else []) + [poly]
+    jump = max(1.0 - t.batch(i0) / m, 0.0) ** float(p.power)
+    span = max(round(m * t.images_per_iteration / t.images_per_step) - 1 - i0, 1)
+    poly = dict(type="PolyLR", eta_min=0.0, power=float(p.power), by_epoch=False)
+    return ([_multistep([i0], jump)] if jump != 1 else []) + [
+        dict(poly, begin=i0, end=i0 + span + 1)
+    ]
 
 
 def _sgdr_parts(
     schedule: NetSchedule, t: Translation, n: int, i0: int, at_i0: float
 ) -> list[dict[str, Any]]:
-    """CosineRestartLR from the burn-in's end: one period per darknet cycle (in optimizer
-    steps), the first one cut at ``i0`` and started at darknet's LR there (``at_i0``).
-
-    MMEngine's cosine update ``c·(lr - eta_min) + eta_min`` is not a product, so it must
-    not run during a LinearLR ramp (the ramp would amplify the ``eta_min`` term).
-    """
+    """CosineRestartLR from the burn-in's end: a period per darknet cycle (in optimizer
+    steps), the first cut at ``i0`` and started at darknet's LR there (``at_i0``). Its
+    update ``c·(lr - eta_min) + eta_min`` is no product: it must not run during a ramp."""
     if sgdr_hangs(schedule):
         raise ValueError("sgdr: darknet's cycle search loops forever for this cfg")
-    p = t.params
-    periods: list[int] = []
-    prev = i0
+    p, periods, prev = t.params, [], i0
     for end, _ in sgdr_ends(schedule, 1 << 62):
         q = _first(t, end + 1)  # the first step of the next cycle
         if q > prev:
@@ -722,81 +391,52 @@ def _sgdr_parts(
             raise ValueError(f"sgdr: more than {MAX_MILESTONES} cycles")
     if not periods or p.lr == 0:
         return []
-    weights = [1.0] * len(periods)
-    if i0 > 0:
-        weights[0] = float(f"{at_i0 / p.lr:.6g}")
+    weights = [float(f"{at_i0 / p.lr:.6g}") if i0 > 0 else 1.0] + [1.0] * (
+        len(periods) - 1
+    )
+    cos = dict(type="CosineRestartLR", periods=periods, restart_weights=weights)
     return [
-        dict(
-            type="CosineRestartLR",
-            periods=periods,
-            restart_weights=weights,
-            eta_min_ratio=p.lr_min / p.lr,
-            by_epoch=False,
-            begin=i0,
-            end=prev,
-        )
+        dict(cos, eta_min_ratio=p.lr_min / p.lr, by_epoch=False, begin=i0, end=prev)
     ]
-
-
-_NO_BUILTIN = {
-    Policy.SIG: "sigmoid (a logistic decay)",
-    Policy.RANDOM: "random (a new random LR at every batch)",
-}
 
 
 def fit_mmengine(
     schedule: NetSchedule, options: Options | None = None, *, steps: int | None = None
 ) -> Fit:
-    """MMEngine built-in schedulers (iteration based) that approximate ``schedule``.
+    """MMEngine built-in schedulers (iteration based) approximating ``schedule``.
 
-    Optimizer step ``i`` is darknet batch ``Translation.batch(i)``; the run is steps
-    ``0..steps-1`` (default: every step up to ``max_batches``). Burn-in: chained LinearLRs
-    (``power`` of them for an integer power: their product is ``((k+1)/burn_in)^power``),
-    else the closest ramp found by a small search; steps/step: MultiStepLRs (one per cfg
-    step); exp: ExponentialLR; poly: PolyLR; sgdr: CosineRestartLR; constant: none.
-    sigmoid and random raise ValueError.
+    Step ``i`` is darknet batch ``Translation.batch(i)``, over steps ``0..steps-1``
+    (default: every step up to ``max_batches``). Burn-in: chained LinearLRs; steps/step:
+    MultiStepLRs; exp: ExponentialLR; poly: PolyLR; sgdr: CosineRestartLR; constant:
+    none. sigmoid and random raise ValueError.
     """
-    t = _images_translation(schedule, options)
-    pol = Policy(t.params.policy)
+    t, pol = _translation(schedule, options), schedule.policy
     if pol in _NO_BUILTIN:
         raise ValueError(
             f"no MMEngine built-in approximates policy={pol.cfg_name}: {_NO_BUILTIN[pol]}"
         )
-    n = _run_steps(t, steps)
-    batches, dk = translation_lr(t, np.arange(n, dtype=np.int64))
     p = t.params
+    if steps is None and p.max_batches <= 0:
+        raise ValueError("max_batches is 0: no run to fit (pass steps=N)")
+    if steps is not None and (
+        isinstance(steps, bool) or not isinstance(steps, int) or steps < 1
+    ):
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    n = steps or max(1, steps_for(t, p.max_batches))
+    batches, dk = translation_lr(t, np.arange(n, dtype=np.int64))
     i0 = min(_first(t, p.burn_in), n) if p.burn_in > 0 else 0
-    ramp, note = _fit_ramp(t, batches, i0) if i0 > 0 else ([], "")
+    ramp, note = _fit_ramp(t, np.asarray(batches), i0) if i0 > 0 else ([], "")
     parts: list[dict[str, Any]] = []
-    if pol in (Policy.STEPS, Policy.STEP):
-        parts = (_steps_parts if pol is Policy.STEPS else _step_parts)(t, n, i0)
-    elif pol is Policy.EXP:
-        parts = _exp_parts(t, n, i0)
-    elif pol is Policy.POLY:
-        parts = _poly_parts(t, n, i0)
-    elif pol is Policy.SGDR:
-        parts = _sgdr_parts(schedule, t, n, i0, float(dk[i0]) if i0 < n else 0.0)
-    schedulers = ramp + parts
-    base = f32_decimal(p.lr)
+    if i0 < n and pol is Policy.SGDR:
+        parts = _sgdr_parts(schedule, t, n, i0, float(dk[i0]))
+    elif i0 < n and pol is not Policy.CONSTANT:
+        make = {Policy.STEPS: _steps_parts, Policy.STEP: _step_parts}
+        make |= {Policy.EXP: _exp_parts, Policy.POLY: _poly_parts}
+        parts = make[pol](t, n, i0)
+    schedulers, base = ramp + parts, f32_decimal(p.lr)
     lr = mmengine_lr(schedulers, base, n)
-    notes = [note] if note else []
-    notes += _mmengine_notes(t, pol) + _run_notes(t)
-    return Fit(
-        framework="MMEngine",
-        schedulers=schedulers,
-        optim_wrapper=_optim_wrapper(schedule, base),
-        hyp={},
-        batches=np.asarray(batches, dtype=np.int64),
-        framework_lr=lr,
-        darknet_lr=np.asarray(dk, dtype=np.float64),
-        report=measure(lr, dk, batches, burn_in=p.burn_in),
-        notes=tuple(notes),
-    )
-
-
-def _optim_wrapper(schedule: NetSchedule, base: float) -> dict[str, Any]:
-    """SGD with the base LR the schedulers scale; decay on conv/linear weights only."""
-    return dict(
+    notes = ([note] if note else []) + _mmengine_notes(t, pol) + _resume_notes(t)
+    wrapper = dict(
         type="OptimWrapper",
         optimizer=dict(
             type="SGD",
@@ -806,6 +446,10 @@ def _optim_wrapper(schedule: NetSchedule, base: float) -> dict[str, Any]:
         ),
         paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
     )
+    dk = np.asarray(dk, dtype=np.float64)
+    report = measure(lr, dk, batches, burn_in=p.burn_in)
+    b = np.asarray(batches, dtype=np.int64)
+    return Fit("MMEngine", schedulers, wrapper, {}, b, lr, dk, report, tuple(notes))
 
 
 def _mmengine_notes(t: Translation, pol: Policy) -> list[str]:
@@ -833,11 +477,22 @@ def _mmengine_notes(t: Translation, pol: Policy) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- Ultralytics
+# Ultralytics 8.4.190, ultralytics/engine/trainer.py (single process, no ``time`` mode, no
+# OOM retries), the table below:
+# - _build_train_pipeline: accumulate = max(round(nbs / batch), 1), capped at nb·epochs;
+#   build_dataloader keeps the last short batch: nb = ceil(images / batch) per epoch
+# - _get_warmup_iterations: nw = round(min(warmup_epochs, epochs - 1)·nb) (0 if <= 0)
+# - _setup_scheduler: LambdaLR sets lr0·lf(epoch) at each epoch start, lf linear
+#   max(1 - e/epochs, 0)·(1 - lrf) + lrf or (cos_lr) one_cycle(1, lrf, epochs)
+# - _do_train: for ni <= nw, accumulate = max(1, int(np.interp(ni, [0, nw], [1, acc0])
+#   .round())) and every group's lr = np.interp(ni, [0, nw], [start, lr0·lf(epoch)]),
+#   start warmup_bias_lr for the bias group, else 0; a step when ni - last_opt_step >=
+#   accumulate.
 
 
 @dataclass(frozen=True)
 class _UltraRun:
-    """The batch geometry of an Ultralytics run (single process, no ``time`` mode)."""
+    """The batch geometry of an Ultralytics run."""
 
     images: int
     batch: int
@@ -846,16 +501,13 @@ class _UltraRun:
 
     @property
     def nb(self) -> int:
-        """Batches per epoch (``drop_last=False``)."""
         return -(-self.images // self.batch)
 
     @property
     def accumulate(self) -> int:
-        """``min(max(round(nbs / batch), 1), nb·epochs)`` (``_build_train_pipeline``)."""
         return min(max(round(self.nbs / self.batch), 1), self.nb * self.epochs)
 
     def warmup(self, warmup_epochs: float) -> int:
-        """``nw`` (``_get_warmup_iterations``)."""
         we = min(warmup_epochs, max(self.epochs - 1, 0))
         return round(we * self.nb) if we > 0 else 0
 
@@ -865,82 +517,32 @@ class _UltraRun:
         out: I64 = e * self.images + np.minimum((i + 1) * self.batch, self.images)
         return out
 
+    def cadence(self, nw: int) -> I64:
+        """The global batches ``ni`` at which ``_do_train`` steps the optimizer."""
+        acc0, total = self.accumulate, self.nb * self.epochs
+        last, found, warm_end = -1, [], min(nw, total - 1) if nw else -1
+        for ni in range(warm_end + 1):
+            if ni - last >= max(1, int(np.interp(ni, [0, nw], [1, acc0]).round())):
+                found.append(ni)
+                last = ni
+        rest = np.arange(max(warm_end + 1, last + acc0), total, acc0, dtype=np.int64)
+        return np.concatenate([np.array(found, dtype=np.int64), rest])
+
 
 def _hyp_run(hyp: Mapping[str, Any], images: int) -> _UltraRun:
-    for key in ("batch", "epochs", "nbs"):
-        v = hyp[key]
+    for key, v in (
+        *((k, hyp[k]) for k in ("batch", "epochs", "nbs")),
+        ("images", images),
+    ):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{key} must be an integer >= 1, got {v!r}")
-    if isinstance(images, bool) or not isinstance(images, int) or images < 1:
-        raise ValueError(f"images must be an integer >= 1, got {images!r}")
     return _UltraRun(images, int(hyp["batch"]), int(hyp["epochs"]), int(hyp["nbs"]))
-
-
-def _cadence(run: _UltraRun, nw: int) -> I64:
-    """Global batch indices ``ni`` at which ``_do_train`` calls ``optimizer_step()``."""
-    acc0, total = run.accumulate, run.nb * run.epochs
-    last, found = -1, []
-    warm_end = min(nw, total - 1) if nw else -1
-    for ni in range(warm_end + 1):
-        acc = max(1, int(np.interp(ni, [0, nw], [1, acc0]).round()))
-        if ni - last >= acc:
-            found.append(ni)
-            last = ni
-    first = max(warm_end + 1, last + acc0)
-    rest = np.arange(first, total, acc0, dtype=np.int64)
-    return np.concatenate([np.array(found, dtype=np.int64), rest])
 
 
 def ultralytics_steps(hyp: Mapping[str, Any], *, images: int) -> I64:
     """Global batch index ``ni`` of every optimizer step of an Ultralytics run."""
     run = _hyp_run(hyp, images)
-    return _cadence(run, run.warmup(float(hyp.get("warmup_epochs", 3.0))))
-
-
-def _lf(hyp: Mapping[str, Any], epochs: int) -> Callable[[int], float]:
-    """``BaseTrainer._setup_scheduler``'s lambda (``one_cycle`` for ``cos_lr``)."""
-    lrf = float(hyp.get("lrf", 0.01))
-    if hyp.get("cos_lr", False):
-        return lambda x: (
-            max((1 - math.cos(x * math.pi / epochs)) / 2, 0) * (lrf - 1) + 1
-        )
-    return lambda x: max(1 - x / epochs, 0) * (1.0 - lrf) + lrf
-
-
-def ultralytics_lr(
-    hyp: Mapping[str, Any], *, images: int, group: str = "weight"
-) -> tuple[I64, F64]:
-    """``(ni, lr)``: the global batch index and LR of ``group`` at every optimizer step.
-
-    Reimplements Ultralytics 8.4.190's trainer arithmetic (single process, no ``time``
-    mode, no OOM retries): ``hyp`` holds ``batch``, ``epochs``, ``nbs``, ``lr0``, ``lrf``,
-    ``cos_lr``, ``warmup_epochs`` and ``warmup_bias_lr``. ``group`` "weight" and "bn"
-    warm up from 0, "bias" from ``warmup_bias_lr``.
-    """
-    run = _hyp_run(hyp, images)
-    nw = run.warmup(float(hyp.get("warmup_epochs", 3.0)))
-    ni = _cadence(run, nw)
-    lf = _lf(hyp, run.epochs)
-    lr0 = float(hyp.get("lr0", 0.01))
-    targets = np.array([lr0 * lf(e) for e in range(run.epochs)], dtype=np.float64)
-    lr = targets[ni // run.nb]
-    start = float(hyp.get("warmup_bias_lr", 0.1)) if group == "bias" else 0.0
-    for j in np.flatnonzero(ni <= nw) if nw else ():
-        lr[j] = float(np.interp(int(ni[j]), [0, nw], [start, float(lr[j])]))
-    return ni, lr
-
-
-def _ultra_batches(t: Translation, run: _UltraRun, ni: I64) -> I64:
-    """darknet's batch of each step: images seen // images per iteration (at most
-    max_batches)."""
-    b = np.minimum(run.seen(ni) // t.images_per_iteration, t.params.max_batches)
-    return b.astype(np.int64)
-
-
-def _darknet(t: Translation, b: I64, *, flush: bool | None = None) -> F64:
-    """darknet's LR at batches ``b`` under ``t`` (``flush``: override the translation's)."""
-    f = t.flush if flush is None else flush
-    return np.asarray(params_lr(t.params, b, exact=t.exact, flush=f), dtype=np.float64)
+    return run.cadence(run.warmup(float(hyp.get("warmup_epochs", 3.0))))
 
 
 def _shape(e: I64, epochs: int, cos: bool) -> F64:
@@ -951,13 +553,35 @@ def _shape(e: I64, epochs: int, cos: bool) -> F64:
     return np.maximum(1 - x / epochs, 0)
 
 
+def ultralytics_lr(
+    hyp: Mapping[str, Any], *, images: int, group: str = "weight"
+) -> tuple[I64, F64]:
+    """``(ni, lr)``: the global batch index and LR of ``group`` ("weight", "bn" or
+    "bias") at every optimizer step, from ``hyp``'s ``batch``, ``epochs``, ``nbs``,
+    ``lr0``, ``lrf``, ``cos_lr``, ``warmup_epochs`` and ``warmup_bias_lr``."""
+    run = _hyp_run(hyp, images)
+    nw = run.warmup(float(hyp.get("warmup_epochs", 3.0)))
+    ni = run.cadence(nw)
+    lrf, epochs = float(hyp.get("lrf", 0.01)), run.epochs
+    if hyp.get("cos_lr", False):  # one_cycle, ultralytics/utils/torch_utils.py
+        lf = [
+            max((1 - math.cos(e * math.pi / epochs)) / 2, 0) * (lrf - 1) + 1
+            for e in range(epochs)
+        ]
+    else:
+        lf = [max(1 - e / epochs, 0) * (1.0 - lrf) + lrf for e in range(epochs)]
+    lr = float(hyp.get("lr0", 0.01)) * np.array(lf, dtype=np.float64)[ni // run.nb]
+    start = float(hyp.get("warmup_bias_lr", 0.1)) if group == "bias" else 0.0
+    for j in np.flatnonzero(ni <= nw) if nw else ():
+        lr[j] = float(np.interp(int(ni[j]), [0, nw], [start, float(lr[j])]))
+    return ni, lr
+
+
 def _best_lr0(g: F64, d: F64, w: F64, tiny: float) -> tuple[float, float]:
     """``(score, lr0)`` minimizing the weighted mean ``|log(lr0·g / d)|``: ``log lr0`` is
     the weighted median of ``log(d / g)`` (steps with ``g = 0`` add a constant)."""
-    ld = np.log(np.maximum(d, tiny))
-    pos = g > 0
-    a = ld[pos] - np.log(g[pos])
-    wa = w[pos]
+    ld, pos = np.log(np.maximum(d, tiny)), g > 0
+    a, wa = ld[pos] - np.log(g[pos]), w[pos]
     const = float((w[~pos] * np.abs(math.log(tiny) - ld[~pos])).sum())
     if a.size == 0:
         return const / w.sum(), tiny
@@ -967,139 +591,115 @@ def _best_lr0(g: F64, d: F64, w: F64, tiny: float) -> tuple[float, float]:
     return (float((wa * np.abs(a - c)).sum()) + const) / float(w.sum()), math.exp(c)
 
 
-def _fit_lr_shape(
-    g: F64, u: F64, d: F64, w: F64, tiny: float
-) -> tuple[float, float, float]:
-    """Best ``(score, lr0, lrf)`` for ``lr = lr0·g·(u + (1 - u)·lrf)``."""
-    best = (math.inf, 1.0, 1.0)
-    lrfs = np.concatenate([[0.0], np.geomspace(1e-4, 1.0, 33)])
-    for width in (None, 1.5, 1.05):
-        if width is not None:
-            lrfs = np.clip(best[2] * np.geomspace(1 / width, width, 17), 0.0, 1.0)
-        for lrf in lrfs.tolist():
-            score, lr0 = _best_lr0(g * (u + (1 - u) * lrf), d, w, tiny)
-            if score < best[0]:
-                best = (score, lr0, lrf)
-    return best
-
-
 def _ultra_search(t: Translation, run: _UltraRun) -> dict[str, Any]:
     """lr0, lrf, cos_lr and warmup_epochs with the smallest mean ``|log(f / d)|`` per
-    image (each step weighted by the images it consumed)."""
+    image (each step weighted by the images it consumed): ``lrf`` on a grid zoomed in
+    twice, ``lr0`` exact for each."""
     p = t.params
-    per_epoch = run.images / t.images_per_iteration  # darknet batches per epoch
     warm = [0.0]
     if p.burn_in > 0:
-        one = p.burn_in / per_epoch
-        factors = (0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4)
-        warm = sorted({round(one * f, 3) for f in factors})
+        one = p.burn_in * t.images_per_iteration / run.images  # burn-in in epochs
+        warm = sorted(
+            {round(one * f, 3) for f in (0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4)}
+        )
     tiny = _TINY * (float(p.lr) if p.lr > 0 else 1.0)
-    # flushing only zeroes subnormal tails: the vectorized unflushed oracle for the search
+    # flushing only zeroes subnormal tails: the unflushed oracle serves the search
     table = _darknet(t, np.arange(p.max_batches + 1, dtype=np.int64), flush=False)
     best: tuple[float, dict[str, Any]] = (math.inf, {})
     for we in warm:
         nw = run.warmup(we)
-        ni = _cadence(run, nw)
-        seen = run.seen(ni)
-        d = table[_ultra_batches(t, run, ni)]
+        ni = run.cadence(nw)
         idx, wts = _sample(ni.size, ni <= nw if nw else None)
-        wts = wts * np.diff(seen, prepend=0)[idx]  # per image: warmup steps see fewer
+        wts = wts * np.diff(run.seen(ni), prepend=0)[idx]  # warmup steps see fewer
+        d = table[_ultra_batches(t, run, ni)][idx]
         g = np.where((ni[idx] <= nw) & (nw > 0), ni[idx] / max(nw, 1), 1.0)
         for cos in (False, True):
             u = _shape(ni[idx] // run.nb, run.epochs, cos)
-            score, lr0, lrf = _fit_lr_shape(g, u, d[idx], wts, tiny)
-            if score < best[0]:
-                best = (score, dict(lr0=lr0, lrf=lrf, cos_lr=cos, warmup_epochs=we))
+            lrfs, top = (
+                np.concatenate([[0.0], np.geomspace(1e-4, 1.0, 33)]),
+                (math.inf, 1.0, 1.0),
+            )
+            for width in (None, 1.5, 1.05):
+                if width is not None:
+                    lrfs = np.clip(
+                        top[2] * np.geomspace(1 / width, width, 17), 0.0, 1.0
+                    )
+                for lrf in lrfs.tolist():
+                    top = min(
+                        top, (*_best_lr0(g * (u + (1 - u) * lrf), d, wts, tiny), lrf)
+                    )
+            if top[0] < best[0]:
+                best = (
+                    top[0],
+                    dict(lr0=top[1], lrf=top[2], cos_lr=cos, warmup_epochs=we),
+                )
     return best[1]
 
 
-def fit_ultralytics(
-    schedule: NetSchedule,
-    options: Options | None = None,
-    *,
-    images: int,
-    batch: int,
-) -> Fit:
-    """Ultralytics hyperparameters that approximate ``schedule`` for a dataset of
-    ``images`` images trained with ``batch`` images per batch.
+def _ultra_batches(t: Translation, run: _UltraRun, ni: I64) -> I64:
+    """darknet's batch of each step: images seen // images per iteration (at most
+    max_batches)."""
+    b = np.minimum(run.seen(ni) // t.images_per_iteration, t.params.max_batches)
+    return b.astype(np.int64)
 
-    ``nbs`` is the translation's images per optimizer step (darknet's cfg ``batch``
-    unless ``images_per_step`` is given) and ``epochs`` the darknet run's images
-    (``max_batches × batch``) over ``images``. ``lr0``, ``lrf``, ``cos_lr`` and
-    ``warmup_epochs`` come from a small search minimizing the mean ``|log(f / d)|`` over
-    the run's images. Step ``j`` is compared with darknet at
-    ``b = images seen // images per iteration`` (at most ``max_batches``).
+
+def _darknet(t: Translation, b: I64, *, flush: bool | None = None) -> F64:
+    f = t.flush if flush is None else flush
+    return np.asarray(params_lr(t.params, b, exact=t.exact, flush=f), dtype=np.float64)
+
+
+def fit_ultralytics(
+    schedule: NetSchedule, options: Options | None = None, *, images: int, batch: int
+) -> Fit:
+    """Ultralytics train arguments approximating ``schedule`` for a dataset of ``images``
+    images trained ``batch`` images per batch.
+
+    ``nbs`` is the translation's images per optimizer step and ``epochs`` darknet's run
+    (``max_batches × batch`` images) over ``images``; ``lr0``, ``lrf``, ``cos_lr`` and
+    ``warmup_epochs`` minimize the mean ``|log(f / d)|`` over the run's images. Step
+    ``j`` is compared with darknet at ``b = images seen // images per iteration``.
     """
-    t = _images_translation(schedule, options)
-    p = t.params
-    if Policy(p.policy) is Policy.RANDOM:
+    t, p = _translation(schedule, options), schedule
+    if p.policy is Policy.RANDOM:
         raise ValueError(
             f"no Ultralytics schedule approximates policy=random: {_NO_BUILTIN[Policy.RANDOM]}"
         )
-    if p.max_batches <= 0:
+    if t.params.max_batches <= 0:
         raise ValueError("max_batches is 0: no run to fit")
-    total = p.max_batches * t.images_per_iteration
-    run = _hyp_run(
-        dict(
-            batch=batch,
-            epochs=max(1, round(total / max(images, 1))),
-            nbs=t.images_per_step,
-        ),
-        images,
-    )
+    total = t.params.max_batches * t.images_per_iteration
+    epochs = max(1, round(total / max(images, 1)))
+    run = _hyp_run(dict(batch=batch, epochs=epochs, nbs=t.images_per_step), images)
     found = _ultra_search(t, run)
-    hyp = _hyp(schedule, run, found)
+    decay = schedule.decay * run.nbs / (run.batch * run.accumulate)
+    momentum = f32_decimal(schedule.momentum)
+    hyp = dict(optimizer="SGD", lr0=float(f"{found['lr0']:.4g}"))
+    hyp |= dict(lrf=float(f"{found['lrf']:.4g}"), cos_lr=bool(found["cos_lr"]))
+    hyp |= dict(warmup_epochs=float(found["warmup_epochs"]), warmup_bias_lr=0.0)
+    hyp |= dict(warmup_momentum=momentum, momentum=momentum)
+    hyp |= dict(
+        weight_decay=float(f"{decay:.6g}"), epochs=epochs, nbs=run.nbs, batch=batch
+    )
     ni, lr = ultralytics_lr(hyp, images=images)
     b = _ultra_batches(t, run, ni)
     d = _darknet(t, b)
-    return Fit(
-        framework="Ultralytics",
-        schedulers=[],
-        optim_wrapper={},
-        hyp=hyp,
-        batches=b,
-        framework_lr=lr,
-        darknet_lr=d,
-        report=measure(lr, d, b, burn_in=p.burn_in),
-        notes=tuple(_ultra_notes(t, run, hyp, total) + _run_notes(t)),
-    )
-
-
-def _hyp(
-    schedule: NetSchedule, run: _UltraRun, found: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The train arguments (searched values rounded to 4 significant digits)."""
-    momentum = f32_decimal(schedule.momentum)
-    decay = schedule.decay * run.nbs / (run.batch * run.accumulate)
-    return dict(
-        optimizer="SGD",
-        lr0=float(f"{found['lr0']:.4g}"),
-        lrf=float(f"{found['lrf']:.4g}"),
-        cos_lr=bool(found["cos_lr"]),
-        warmup_epochs=float(found["warmup_epochs"]),
-        warmup_bias_lr=0.0,
-        warmup_momentum=momentum,
-        momentum=momentum,
-        weight_decay=float(f"{decay:.6g}"),
-        epochs=run.epochs,
-        nbs=run.nbs,
-        batch=run.batch,
-    )
+    notes = _ultra_notes(t, run, hyp, total) + _resume_notes(t)
+    report = measure(lr, d, b, burn_in=t.params.burn_in)
+    return Fit("Ultralytics", [], {}, hyp, b, lr, d, report, tuple(notes))
 
 
 def _ultra_notes(
     t: Translation, run: _UltraRun, hyp: Mapping[str, Any], total: int
 ) -> list[str]:
-    steps_per_epoch = run.nb / run.accumulate
+    more = run.epochs * run.images > total
     notes = [
         f"Ultralytics {ULTRALYTICS_VERSION} trainer arithmetic: the LR changes once per "
-        f"epoch ({run.nb} batches, ~{steps_per_epoch:.4g} optimizer steps) after a "
-        "per-batch linear warmup; darknet's changes per batch",
+        f"epoch ({run.nb} batches, ~{run.nb / run.accumulate:.4g} optimizer steps) after "
+        "a per-batch linear warmup; darknet's changes per batch",
         f"epochs={run.epochs}: {run.epochs * run.images:,} images vs darknet's "
         f"{total:,} (max_batches x batch)"
         + (
             "; steps past darknet's last batch are compared with its last rate"
-            if run.epochs * run.images > total
+            if more
             else ""
         ),
         "warmup_bias_lr=0: the bias group follows the weight group at every step "
@@ -1110,11 +710,10 @@ def _ultra_notes(
     ]
     p = t.params
     if p.burn_in > 0:
-        epochs = p.burn_in * t.images_per_iteration / run.images
         notes.append(
             f"darknet's burn-in ({p.burn_in} batches, power {p.power:g}) lasts "
-            f"{epochs:.3g} epochs; Ultralytics' warmup is linear: "
-            f"warmup_epochs={hyp['warmup_epochs']:g} came closest"
+            f"{p.burn_in * t.images_per_iteration / run.images:.3g} epochs; Ultralytics' "
+            f"warmup is linear: warmup_epochs={hyp['warmup_epochs']:g} came closest"
         )
     if run.batch * run.accumulate != run.nbs:
         notes.append(
