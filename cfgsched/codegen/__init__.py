@@ -4,7 +4,7 @@ One emitter per output format: :mod:`cfgsched.codegen.python` (the Python and Li
 modules), :mod:`cfgsched.codegen.json_doc` (JSON), :mod:`cfgsched.codegen.ultralytics`
 (the exact Ultralytics module and the fitted hyp YAML), :mod:`cfgsched.codegen.mmengine`
 (the exact MMEngine scheduler module and the fitted built-ins); darknet's formula per
-policy in :mod:`cfgsched.codegen.formulas`. A generated module holds only what its cfg,
+policy in :mod:`cfgsched.codegen.policy_text`. A generated module holds only what its cfg,
 fork, policy and translation need, written out for a reader; it does not share code with
 the library (the golden tests keep the two equal). Rule: no string from the cfg reaches
 the source; only numbers (float32 values as ``f32(<shortest decimal>)``, exact), names

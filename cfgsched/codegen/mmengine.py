@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cfgsched.codegen import source
-from cfgsched.codegen.formulas import LrCode, lr_code
+from cfgsched.codegen.policy_text import LrCode, lr_code
 from cfgsched.codegen.python import choice_lines, record, update_constants, written_by
 from cfgsched.codegen.source import CodegenError, call, num, safe_name, text
 from cfgsched.kernel.position import Translation, f32_decimal

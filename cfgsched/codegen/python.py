@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from cfgsched import __version__
 from cfgsched.codegen import source
-from cfgsched.codegen.formulas import LrCode, flush_matters, lr_code
+from cfgsched.codegen.policy_text import LrCode, flush_matters, lr_code
 from cfgsched.codegen.source import CodegenError, call, float32, num, safe_name
 from cfgsched.kernel.position import Translation
 from cfgsched.schedule import WARNING_CODES, NetSchedule

@@ -25,7 +25,7 @@ import math
 from typing import TYPE_CHECKING
 
 from cfgsched.codegen import source
-from cfgsched.codegen.formulas import LrCode, lr_code
+from cfgsched.codegen.policy_text import LrCode, lr_code
 from cfgsched.codegen.python import choice_lines, record, update_constants, written_by
 from cfgsched.codegen.source import CodegenError, num, safe_name
 from cfgsched.kernel.position import Translation
