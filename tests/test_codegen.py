@@ -261,9 +261,12 @@ def test_json_format() -> None:
         "class",
     )
     assert Options.from_record(doc["options"]) == options
-    assert NetSchedule.from_dict(doc["schedule"]) == schedule
+    sched = doc["schedule"]  # what the steps policy reads (issue 15 item 12)
+    assert sched["policy"] == "steps" and sched["steps"] == list(schedule.steps)
+    for key in ("learning_rate", "burn_in", "power", "momentum", "decay", "batch"):
+        assert sched[key] == getattr(schedule, key), key
     t = doc["translation"]
-    assert (t["images_per_iteration"], t["images_per_step"]) == (64, 256)
+    assert (sched["images_per_iteration"], t["images_per_step"]) == (64, 256)
     assert t["base_learning_rate"] == float(np.float32(schedule.learning_rate) * 4)
     assert (t["flush"], t["resume_step"]) == (True, 250)
 

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from cfgsched import __version__
 from cfgsched.codegen import source
 from cfgsched.codegen.policy_text import LrCode, flush_matters, lr_code
-from cfgsched.codegen.source import CodegenError, call, float32, num, safe_name
+from cfgsched.codegen.source import (
+    CodegenError,
+    call,
+    float32,
+    images,
+    num,
+    safe_name,
+)
 from cfgsched.kernel.position import Translation
 from cfgsched.schedule import WARNING_CODES, NetSchedule
 from cfgsched.translation import Options, default_flush, trained_schedule, translate
@@ -112,7 +118,7 @@ _OPTIMIZER = '''def build_optimizer(model: torch.nn.Module) -> torch.optim.Optim
 _LIGHTNING = '''def configure_optimizers(self: torch.nn.Module) -> dict[str, Any]:
     """LightningModule.configure_optimizers: the scheduler steps every optimizer step.
 
-    In the class body: configure_optimizers = lr_schedule.configure_optimizers
+    In the class body: configure_optimizers = NAME.configure_optimizers
     """
     optimizer = build_optimizer(self)
     return {
@@ -158,10 +164,12 @@ def python_module(
     fmt: str,
     with_optimizer: bool,
     summed: int | None = None,
+    output: str | None = None,
 ) -> str:
     """The text of the standalone module (see the module docstring).
 
-    ``summed``: build_optimizer is for a loss summed over that many images."""
+    ``summed``: build_optimizer is for a loss summed over that many images; ``output``:
+    the file it is written to (the usage imports it by that name)."""
     t = translate(schedule, options)
     code = lr_code(t)
     if style == "native":  # raises NotExactError first
@@ -184,8 +192,9 @@ def python_module(
     ]
     if with_optimizer:
         blocks.append(_optimizer(schedule, summed))
+    name, note = source.import_name(output, "lr_schedule")
     if fmt == "lightning":
-        blocks.append(_LIGHTNING)
+        blocks.append(_LIGHTNING.replace("NAME", name))
     doc = _docstring(
         schedule,
         t,
@@ -194,6 +203,7 @@ def python_module(
         with_optimizer=with_optimizer,
         desc=desc,
         summed=summed,
+        usage=(name, note),
     )
     text = source.module(doc, blocks)
     if re.search(r"^\s*(?:import|from)\s+cfgsched\b", text, re.M):
@@ -204,11 +214,13 @@ def python_module(
 def update_constants(
     code: LrCode, schedule: NetSchedule, *, optimizer: bool, summed: int | None = None
 ) -> None:
-    """MOMENTUM after LEARNING_RATE; the optimizer's numbers (DECAY, Adam's B1, B2, EPS,
-    SUMMED_IMAGES for a summed loss) when the module builds or configures one."""
-    extra = [f"MOMENTUM = {float32(schedule.momentum, code.exact)}"]
+    """MOMENTUM and DECAY after LEARNING_RATE; Adam's B1, B2, EPS when the module builds
+    or configures the optimizer; SUMMED_IMAGES for a summed loss."""
+    extra = [
+        f"MOMENTUM = {float32(schedule.momentum, code.exact)}",
+        f"DECAY = {float32(schedule.decay, code.exact)}",
+    ]
     if optimizer:
-        extra.append(f"DECAY = {float32(schedule.decay, code.exact)}")
         if schedule.adam:
             extra += [
                 f"B1 = {float32(schedule.b1, code.exact)}",
@@ -408,7 +420,7 @@ def _mapping_text(t: Translation) -> str:
         )
     return (
         f"Optimizer step i (0-based) uses darknet's batch b = (i + 1) * {ips} // {ipi} "
-        f"({ips} images per step, {ipi} per darknet iteration)."
+        f"({images(ips)} per step, {ipi} per darknet iteration)."
     )
 
 
@@ -467,6 +479,7 @@ def _docstring(
     with_optimizer: bool,
     desc: str,
     summed: int | None,
+    usage: tuple[str, str],
 ) -> str:
     name = safe_name(schedule.source)
     intro = (
@@ -476,15 +489,15 @@ def _docstring(
     lines = [f"darknet learning-rate schedule of {name} as a PyTorch scheduler.", ""]
     lines += [*source.wrap(intro), ""]
     lines += choice_lines(schedule, t, options)
-    lines += _usage(fmt, with_optimizer, schedule.adam)
+    lines += _usage(fmt, with_optimizer, schedule.adam, *usage)
     if summed is None:
         note = (
-            f"The loss is the mean over the cfg's batch of {t.images_per_iteration} "
-            "images (subdivisions = accumulation)."
+            f"The loss is the mean over the cfg's batch of "
+            f"{images(t.images_per_iteration)} (subdivisions = accumulation)."
         )
     else:
         note = (
-            f"The loss is summed over SUMMED_IMAGES = {summed} images per optimizer "
+            f"The loss is summed over SUMMED_IMAGES = {images(summed)} per optimizer "
             "step: build_optimizer divides SGD's LR by it and multiplies weight decay by "
             "it, which gives darknet's update on the mean."
         )
@@ -516,26 +529,35 @@ def choice_lines(schedule: NetSchedule, t: Translation, options: Options) -> lis
     return [*lines, ""] if lines else []
 
 
-def _usage(fmt: str, with_optimizer: bool, adam: bool) -> Sequence[str]:
+def _usage(
+    fmt: str, with_optimizer: bool, adam: bool, name: str, note: str
+) -> list[str]:
+    """The usage example, importing this file as ``name`` (``note``: how to save it)."""
+    first = [f"    import {name}  # this file {note}".rstrip()]
     if fmt == "lightning":
         return [
-            "    import lr_schedule  # this file",
+            *first,
             "    class Model(lightning.LightningModule):",
-            "        configure_optimizers = lr_schedule.configure_optimizers",
+            f"        configure_optimizers = {name}.configure_optimizers",
         ]
     if with_optimizer:
-        first = ["    optimizer = lr_schedule.build_optimizer(model)"]
+        first.append(f"    optimizer = {name}.build_optimizer(model)")
+        build = f"{name}.build_scheduler"
     else:
-        first = [
+        names = "DECAY, LEARNING_RATE, MOMENTUM, build_scheduler"
+        first = [f"    from {name} import {names}  # this file {note}".rstrip()]
+        if len(first[0]) > source.LINE_LENGTH:
+            first = [f"    from {name} import (  # this file", f"        {names},", "    )"]
+            first += [f"    # {note}"] if note else []
+        first += [
             "    optimizer = torch.optim.SGD(",
-            "        model.parameters(), lr=lr_schedule.LEARNING_RATE, "
-            "momentum=lr_schedule.MOMENTUM",
-            "    )"
-            + ("  # adam=1: convert --with-optimizer builds Adam" if adam else ""),
+            "        model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM, "
+            "weight_decay=DECAY",
+            "    )" + ("  # adam=1: convert --with-optimizer builds Adam" if adam else ""),
         ]
+        build = "build_scheduler"
     return [
-        "    import lr_schedule  # this file",
         *first,
-        "    scheduler = lr_schedule.build_scheduler(optimizer)",
+        f"    scheduler = {build}(optimizer)",
         "    # each step: loss.backward(); optimizer.step(); scheduler.step()",
     ]
