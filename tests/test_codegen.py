@@ -71,6 +71,7 @@ PUBLIC = {
     "CFGSCHED",
     "LEARNING_RATE",
     "MOMENTUM",
+    "DECAY",
     "build_scheduler",
     "lr_at",
     "build_optimizer",
@@ -485,8 +486,8 @@ def test_docstring_records_every_choice() -> None:
         "GPUs: 4",
         "learning_rate / 4 and burn_in x 4",
         "Resume: darknet iteration 5000",
-        "momentum=lr_schedule.MOMENTUM",
-        "lr_schedule.build_scheduler(optimizer)",
+        "momentum=MOMENTUM, weight_decay=DECAY",
+        "scheduler = build_scheduler(optimizer)",
     ):
         assert needle in doc, needle
     assert "double" in (

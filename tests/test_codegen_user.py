@@ -94,16 +94,22 @@ def test_no_one_images(tmp_path: Path) -> None:
     cfg = tmp_path / "one.cfg"
     cfg.write_text(ONE_IMAGE + "policy=poly\n")
     weights = tmp_path / "w.weights"
-    weights.write_bytes(np.array([0, 2, 0], "<i4").tobytes() + (5).to_bytes(8, "little"))
+    weights.write_bytes(
+        np.array([0, 2, 0], "<i4").tobytes() + (5).to_bytes(8, "little")
+    )
     for fmt in ("python", "ultralytics", "mmengine", "lightning"):
         for extra in ([], ["--resume-from", str(weights)]):
-            res = CliRunner().invoke(main, ["convert", str(cfg), "--format", fmt, *extra])
+            res = CliRunner().invoke(
+                main, ["convert", str(cfg), "--format", fmt, *extra]
+            )
             assert res.exit_code == 0, res.output
             assert not re.search(r"\b1 images\b", res.stdout + res.stderr), fmt
 
 
 def json_doc(cfg_text: str, *args: str) -> dict[str, object]:
-    res = CliRunner().invoke(main, ["convert", "-", "--format", "json", *args], input=cfg_text)
+    res = CliRunner().invoke(
+        main, ["convert", "-", "--format", "json", *args], input=cfg_text
+    )
     assert res.exit_code == 0, res.output
     return json.loads(res.stdout)
 
@@ -130,21 +136,16 @@ def test_json_holds_what_the_policy_uses_and_its_boundary_lrs() -> None:
 
 
 def test_json_adam_and_step_keys() -> None:
-    doc = json_doc(
-        HEAD + "adam=1\nB1=0.8\npolicy=step\nstep=10\nscale=0.5\nmax_batches=30\n",
-        "--gpus",
-        "2",
-    )
+    text = HEAD + "adam=1\nB1=0.8\npolicy=step\nstep=10\nscale=0.5\nmax_batches=30\n"
+    doc = json_doc(text, "--gpus", "2")
     sched = doc["schedule"]
     assert isinstance(sched, dict)
     assert sched["b1"] == pytest.approx(0.8) and sched["scale"] == 0.5
     assert "steps" not in sched and "gamma" not in sched
-    t = translate(cfgsched.parse(HEAD + "adam=1\nB1=0.8\npolicy=step\nstep=10\nscale=0.5\nmax_batches=30\n"), Options(ngpus=2))
+    t = translate(cfgsched.parse(text), Options(ngpus=2))
     rows = doc["boundaries"]
     assert isinstance(rows, list)
-    assert [(r["step"], r["lr"]) for r in rows] == [
-        (i, t.lr(i)) for i in (0, 4, 9, 14)
-    ]
+    assert [(r["step"], r["lr"]) for r in rows] == [(i, t.lr(i)) for i in (0, 4, 9, 14)]
 
 
 def million_step_cfg() -> str:
@@ -167,7 +168,9 @@ def test_a_million_steps_make_a_small_exact_module() -> None:
     s = cfgsched.parse(text, source="big.cfg")
     src = generate(s)
     assert len(src) < 8 * 1024, len(src)
-    near = {b + d for b in (2, 3, 5, 7, 8, 9, 100_000, 140_001, 179_999) for d in (-2, -1)}
+    near = {
+        b + d for b in (2, 3, 5, 7, 8, 9, 100_000, 140_001, 179_999) for d in (-2, -1)
+    }
     edges = np.array(sorted(near | {199_999}), dtype=np.int64)
     _, want = translation_lr(translate(s), edges)
     with modules.cfgsched_blocked():
@@ -179,4 +182,6 @@ def test_a_million_steps_make_a_small_exact_module() -> None:
             m.build_scheduler(opt, last_epoch=int(i) - 1)
             stepped.append(opt.param_groups[0]["lr"])
     np.testing.assert_array_equal(np.float32(got).view(np.uint32), want.view(np.uint32))
-    np.testing.assert_array_equal(np.float32(stepped).view(np.uint32), want.view(np.uint32))
+    np.testing.assert_array_equal(
+        np.float32(stepped).view(np.uint32), want.view(np.uint32)
+    )

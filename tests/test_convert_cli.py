@@ -309,4 +309,6 @@ def test_a_user_file_mentioning_cfgsched_is_not_replaced(tmp_path: Path) -> None
     # a JSON file that merely has our schema line is not
     fake = tmp_path / "fake.json"
     fake.write_text('{"schema": "cfgsched-translation/1", "mine": 1}\n')
-    assert_one_line_error(invoke(str(YOLOV4), "--format", "json", "-o", str(fake)), "--force")
+    assert_one_line_error(
+        invoke(str(YOLOV4), "--format", "json", "-o", str(fake)), "--force"
+    )

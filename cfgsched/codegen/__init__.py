@@ -88,8 +88,8 @@ def render(
     ``summed_images`` images per optimizer step (default: the cfg's batch; Ultralytics:
     the images per step), and build_optimizer (``with_optimizer``) or Ultralytics'
     ``LOSS_SCALE`` keep darknet's update. ``output``: the file the text goes to (its
-    usage example imports it by that name; None: stdout). Raises :class:`CodegenError` for a bad choice
-    or when no approximation exists.
+    usage example imports it by that name; None: stdout). Raises
+    :class:`CodegenError` for a bad choice or when no approximation exists.
     """
     options = _check(schedule, options, style, fmt)
     summed = _summed(schedule, options, fmt, loss_reduction, summed_images)
@@ -278,7 +278,8 @@ def _our_json(data: str) -> bool:
 
 def _is_record(node: ast.stmt) -> bool:
     """``CFGSCHED = {...}``, a literal dict of schema :data:`MODULE_SCHEMA`."""
-    if not (isinstance(node, ast.Assign) and ast.unparse(node.targets) == "CFGSCHED"):
+    names = [ast.unparse(t) for t in getattr(node, "targets", [])]
+    if not (isinstance(node, ast.Assign) and names == ["CFGSCHED"]):
         return False
     try:
         record = ast.literal_eval(node.value)

@@ -144,7 +144,7 @@ def mmengine_module(
         *code.blocks(),
         "\n".join(code.constants),
         *code.engine,
-        _lr_at(code),
+        code.lr_at("after ``step`` optimizer updates (0-based)"),
         cls,
         _CONFIG.format(about=_wrapper_comment(schedule, t), wrapper=wrapper),
     ]
@@ -165,14 +165,6 @@ def _wrapper_comment(schedule: NetSchedule, t: Translation) -> str:
         f"{images(t.images_per_step)}."
     )
     return "\n".join(comment(about, "#:"))
-
-
-def _lr_at(code: LrCode) -> str:
-    head = [
-        "def lr_at(step: int) -> float:",
-        '    """darknet\'s learning rate after ``step`` optimizer updates (0-based)."""',
-    ]
-    return "\n".join(head + code.body)
 
 
 def _wrapper(

@@ -176,6 +176,14 @@ class LrCode:
     def line(self, text: str) -> None:
         self.body.append("    " + text)
 
+    def lr_at(self, doc: str = "for the 0-based optimizer step ``step``") -> str:
+        """``def lr_at(step)``: the body, under a one-line docstring."""
+        head = [
+            "def lr_at(step: int) -> float:",
+            f'    """darknet\'s learning rate {doc}."""',
+        ]
+        return "\n".join(head + self.body)
+
     def blocks(self) -> list[str]:
         """The top-level helper blocks in order: f32, the C library's functions, others."""
         out = self.helpers[:1]
@@ -380,7 +388,10 @@ def _steps(c: LrCode, t: Translation) -> None:
             "#: The steps as runs (first, spacing, count, scale): count steps from first,",
             "#: spacing apart, each with scale.",
             "RUNS = (",
-            *(f"    ({num(a)}, {num(d)}, {num(n)}, {c.f(sc)})," for a, d, n, sc in runs),
+            *(
+                f"    ({num(a)}, {num(d)}, {num(n)}, {c.f(sc)}),"
+                for a, d, n, sc in runs
+            ),
             ")",
             "STEPS = tuple(a + k * d for a, d, n, _ in RUNS for k in range(n))",
             "SCALES = tuple(s for _, _, n, s in RUNS for _ in range(n))",
@@ -404,9 +415,7 @@ def _steps(c: LrCode, t: Translation) -> None:
     )
 
 
-def _runs(
-    steps: list[int], scales: list[float]
-) -> list[tuple[int, int, int, float]]:
+def _runs(steps: list[int], scales: list[float]) -> list[tuple[int, int, int, float]]:
     """``(first, spacing, count, scale)``: the steps in runs of even spacing and one
     scale (the same bits: -0.0 is not 0.0)."""
     out: list[tuple[int, int, int, float]] = []

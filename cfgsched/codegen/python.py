@@ -38,26 +38,6 @@ FORK_PROJECTS = {
     "pjreddie": "pjreddie/darknet",
     "hankai": "hank-ai/darknet",
 }
-#: torch built-ins a native plan may use (imported from torch.optim.lr_scheduler).
-NATIVE_CLASSES = (
-    "ConstantLR",
-    "LinearLR",
-    "MultiStepLR",
-    "StepLR",
-    "ExponentialLR",
-    "PolynomialLR",
-)
-_NATIVE_KWARGS = (
-    "factor",
-    "start_factor",
-    "end_factor",
-    "total_iters",
-    "milestones",
-    "gamma",
-    "step_size",
-    "power",
-)
-
 _CLASS = '''class DarknetScheduler(LRScheduler):
     """lr_at(last_epoch) for each parameter group, times the group's initial lr /
     LEARNING_RATE (exactly 1 for a group created with LEARNING_RATE). A closed form of
@@ -187,7 +167,7 @@ def python_module(
         *code.blocks(),
         "\n".join(code.constants),
         *code.engine,
-        _lr_at(code),
+        code.lr_at(),
         *build,
     ]
     if with_optimizer:
@@ -238,14 +218,6 @@ def update_constants(
     code.constants[at + 1 : at + 1] = extra
 
 
-def _lr_at(code: LrCode) -> str:
-    head = [
-        "def lr_at(step: int) -> float:",
-        '    """darknet\'s learning rate for the 0-based optimizer step ``step``."""',
-    ]
-    return "\n".join(head + code.body)
-
-
 def _class_build(code: LrCode, t: Translation) -> list[str]:
     lr = t.cfg_lr
     if lr == 0 or not math.isfinite(lr):
@@ -276,16 +248,11 @@ def _native_build(
 ) -> tuple[list[str], str]:
     """The native ``build_scheduler`` and a description of the built-ins it uses."""
     plan = native_plan_for(schedule, options, t)
-    calls: list[tuple[str, list[str]]] = []
-    for part in plan.parts:
-        if part.name not in NATIVE_CLASSES:
-            raise CodegenError(f"unexpected native scheduler {part.name}")
-        args = ["optimizer"]
-        for key, value in part.kwargs.items():
-            if key not in _NATIVE_KWARGS:
-                raise CodegenError(f"unexpected native argument {key}")
-            args.append(f"{key}={_native_value(value)}")
-        calls.append((NATIVE_CLASSES[NATIVE_CLASSES.index(part.name)], args))
+    calls = [
+        (part.name, ["optimizer", *(f"{k}={_native_value(v)}" for k, v in kw.items())])
+        for part in plan.parts
+        for kw in [part.kwargs]
+    ]
     if len(calls) == 1:
         construct = call(f"scheduler = {calls[0][0]}", calls[0][1], 4)
     else:
@@ -484,7 +451,7 @@ def _docstring(
     name = safe_name(schedule.source)
     intro = (
         f"{written_by(schedule, t, desc)} Imports only torch and the standard library; "
-        f"CFGSCHED records the translation (cfgsched diff {name} --module FILE checks it)."
+        f"CFGSCHED records the translation for cfgsched diff {name} --module FILE."
     )
     lines = [f"darknet learning-rate schedule of {name} as a PyTorch scheduler.", ""]
     lines += [*source.wrap(intro), ""]
@@ -547,13 +514,18 @@ def _usage(
         names = "DECAY, LEARNING_RATE, MOMENTUM, build_scheduler"
         first = [f"    from {name} import {names}  # this file {note}".rstrip()]
         if len(first[0]) > source.LINE_LENGTH:
-            first = [f"    from {name} import (  # this file", f"        {names},", "    )"]
+            first = [
+                f"    from {name} import (  # this file",
+                f"        {names},",
+                "    )",
+            ]
             first += [f"    # {note}"] if note else []
         first += [
             "    optimizer = torch.optim.SGD(",
             "        model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM, "
             "weight_decay=DECAY",
-            "    )" + ("  # adam=1: convert --with-optimizer builds Adam" if adam else ""),
+            "    )"
+            + ("  # adam=1: convert --with-optimizer builds Adam" if adam else ""),
         ]
         build = "build_scheduler"
     return [

@@ -25,7 +25,7 @@ import math
 from typing import TYPE_CHECKING
 
 from cfgsched.codegen import source
-from cfgsched.codegen.policy_text import LrCode, lr_code
+from cfgsched.codegen.policy_text import lr_code
 from cfgsched.codegen.python import choice_lines, record, update_constants, written_by
 from cfgsched.codegen.source import CodegenError, images, num, safe_name
 from cfgsched.kernel.position import Translation
@@ -142,7 +142,11 @@ def ultralytics_module(
     t = translate(schedule, options)
     code = lr_code(t)
     update_constants(code, schedule, optimizer=True)
-    _step_constants(code, t)
+    code.const(  # Ultralytics' nbs, unless the formula already defines it
+        "IMAGES_PER_STEP",
+        num(t.images_per_step),
+        "Images per optimizer step: Ultralytics' batch x accumulate (its nbs).",
+    )
     adam = schedule.adam
     start = "RESUME_STEP" if t.start else "0"
     cls = _CLASS.format(
@@ -160,7 +164,7 @@ def ultralytics_module(
         *code.blocks(),
         "\n".join(code.constants),
         *code.engine,
-        _lr_at(code),
+        code.lr_at(),
         _LOSS_SCALE.format(
             scale=num(1 if summed is None else summed),
             adam=" (Adam: lr_at(step))" if adam else "",
@@ -172,23 +176,6 @@ def ultralytics_module(
         _ATTACH,
     ]
     return source.module(_docstring(schedule, t, options, output), blocks)
-
-
-def _step_constants(code: LrCode, t: Translation) -> None:
-    """IMAGES_PER_STEP (Ultralytics' nbs), unless the formula already defines it."""
-    code.const(
-        "IMAGES_PER_STEP",
-        num(t.images_per_step),
-        "Images per optimizer step: Ultralytics' batch x accumulate (its nbs).",
-    )
-
-
-def _lr_at(code: LrCode) -> str:
-    head = [
-        "def lr_at(step: int) -> float:",
-        '    """darknet\'s learning rate for the 0-based optimizer step ``step``."""',
-    ]
-    return "\n".join(head + code.body)
 
 
 _USAGE = """    from ultralytics import YOLO
