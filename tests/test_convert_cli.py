@@ -215,6 +215,7 @@ def test_help_has_a_worked_example_and_every_option_help() -> None:
     assert "cfgsched convert yolov4.cfg -o lr_schedule.py" in res.stdout
     assert "scheduler = lr_schedule.build_scheduler(optimizer)" in res.stdout
     assert "momentum=lr_schedule.MOMENTUM" in res.stdout  # the cfg's momentum
+    assert "weight_decay=lr_schedule.DECAY" in res.stdout  # issue 15 item 11
     from cfgsched.cli.convert import convert as command
 
     for param in command.params:

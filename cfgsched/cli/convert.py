@@ -41,6 +41,7 @@ Then, in your training script:
       model.parameters(),
       lr=lr_schedule.LEARNING_RATE,
       momentum=lr_schedule.MOMENTUM,
+      weight_decay=lr_schedule.DECAY,
   )
   scheduler = lr_schedule.build_scheduler(optimizer)
   # each step: optimizer.step(); scheduler.step()
@@ -135,7 +136,7 @@ def convert(
 
     Writes a standalone Python module (imports only torch and the standard library)
     defining build_scheduler(optimizer, last_epoch=-1), lr_at(step), the cfg's
-    LEARNING_RATE and MOMENTUM and, with --with-optimizer, build_optimizer(model).
+    LEARNING_RATE, MOMENTUM and DECAY and, with --with-optimizer, build_optimizer(model).
     --format ultralytics writes attach(model) and TRAIN_ARGS for an Ultralytics YOLO
     run, --format mmengine a module registering DarknetParamScheduler for an MMEngine
     (MMDetection) config; both exact. --format ultralytics-hyp and --format mmengine
