@@ -71,6 +71,7 @@ PUBLIC = {
     "CFGSCHED",
     "LEARNING_RATE",
     "MOMENTUM",
+    "DECAY",
     "build_scheduler",
     "lr_at",
     "build_optimizer",
@@ -261,9 +262,12 @@ def test_json_format() -> None:
         "class",
     )
     assert Options.from_record(doc["options"]) == options
-    assert NetSchedule.from_dict(doc["schedule"]) == schedule
+    sched = doc["schedule"]  # what the steps policy reads (issue 15 item 12)
+    assert sched["policy"] == "steps" and sched["steps"] == list(schedule.steps)
+    for key in ("learning_rate", "burn_in", "power", "momentum", "decay", "batch"):
+        assert sched[key] == getattr(schedule, key), key
     t = doc["translation"]
-    assert (t["images_per_iteration"], t["images_per_step"]) == (64, 256)
+    assert (sched["images_per_iteration"], t["images_per_step"]) == (64, 256)
     assert t["base_learning_rate"] == float(np.float32(schedule.learning_rate) * 4)
     assert (t["flush"], t["resume_step"]) == (True, 250)
 
@@ -482,8 +486,8 @@ def test_docstring_records_every_choice() -> None:
         "GPUs: 4",
         "learning_rate / 4 and burn_in x 4",
         "Resume: darknet iteration 5000",
-        "momentum=lr_schedule.MOMENTUM",
-        "lr_schedule.build_scheduler(optimizer)",
+        "momentum=MOMENTUM, weight_decay=DECAY",
+        "scheduler = build_scheduler(optimizer)",
     ):
         assert needle in doc, needle
     assert "double" in (

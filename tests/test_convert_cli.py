@@ -110,7 +110,7 @@ def test_output_file_is_atomic_and_not_overwritten(tmp_path: Path) -> None:
 
     res = invoke(str(YOLOV4), "-o", str(mine), "--force")
     assert res.exit_code == 0
-    assert mine.read_text() == first
+    assert mine.read_text() == first.replace("from lr_schedule", "from train")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lr_schedule.py", "train.py"]
 
 
@@ -215,6 +215,7 @@ def test_help_has_a_worked_example_and_every_option_help() -> None:
     assert "cfgsched convert yolov4.cfg -o lr_schedule.py" in res.stdout
     assert "scheduler = lr_schedule.build_scheduler(optimizer)" in res.stdout
     assert "momentum=lr_schedule.MOMENTUM" in res.stdout  # the cfg's momentum
+    assert "weight_decay=lr_schedule.DECAY" in res.stdout  # issue 15 item 11
     from cfgsched.cli.convert import convert as command
 
     for param in command.params:
@@ -279,3 +280,36 @@ def test_class_style_imports_neither_torch_nor_matplotlib() -> None:
     )
     assert proc.stderr.strip() == "[]"
     assert proc.stdout.startswith('"""darknet')
+
+
+def test_a_user_file_mentioning_cfgsched_is_not_replaced(tmp_path: Path) -> None:
+    """Issue 15 item 16: only a file that is wholly a module cfgsched wrote (its record
+    parses and its shape matches) is replaced without --force."""
+    mine = tmp_path / "train.py"
+    mine.write_text("import torch\n# Written by cfgsched 0.1\n# my work\n")
+    res = invoke(str(YOLOV4), "-o", str(mine))
+    assert_one_line_error(res, str(mine), "--force")
+    assert mine.read_text() == "import torch\n# Written by cfgsched 0.1\n# my work\n"
+    # a module convert wrote, then extended by the user with code of their own
+    ours = tmp_path / "lr.py"
+    assert invoke(str(YOLOV4), "-o", str(ours)).exit_code == 0
+    edited = ours.read_text() + "\n\ndef train() -> None:\n    pass\n"
+    ours.write_text(edited)
+    assert_one_line_error(invoke(str(YOLOV4), "-o", str(ours)), "--force")
+    assert ours.read_text() == edited
+    # a record that does not parse
+    broken = ours.read_text().replace('"schema": "cfgsched-module/1"', '"schema": x')
+    ours.write_text(broken.replace("\n\ndef train() -> None:\n    pass\n", ""))
+    assert_one_line_error(invoke(str(YOLOV4), "-o", str(ours)), "--force")
+    # the JSON document and every format convert writes are replaced
+    for fmt in ("json", "ultralytics", "mmengine", "lightning"):
+        out = tmp_path / f"{fmt}.out"
+        assert invoke(str(YOLOV4), "--format", fmt, "-o", str(out)).exit_code == 0
+        res = invoke(str(YOLOV4), "--format", fmt, "-o", str(out), "--gpus", "2")
+        assert res.exit_code == 0, (fmt, res.output)
+    # a JSON file that merely has our schema line is not
+    fake = tmp_path / "fake.json"
+    fake.write_text('{"schema": "cfgsched-translation/1", "mine": 1}\n')
+    assert_one_line_error(
+        invoke(str(YOLOV4), "--format", "json", "-o", str(fake)), "--force"
+    )

@@ -12,6 +12,7 @@ import math
 import pickle
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 import torch
@@ -532,3 +533,34 @@ def test_never_silently_different(
             have,
             want,
         )
+
+
+NOOP_STEP = (
+    "[net]\nwidth=32\nheight=32\nchannels=3\nlearning_rate=0.01\nmax_batches=200\n"
+    "policy=steps\nsteps=100\nscales=1\n"
+)
+
+
+def test_a_no_op_step_is_a_constant(tmp_path: Path) -> None:
+    """Issue 15 item 20: steps=100, scales=1 changes nothing: ConstantLR, and convert and
+    diff --style native both work (they raised IndexError / ValueError)."""
+    from click.testing import CliRunner
+
+    from cfgsched.cli import main
+
+    s = cfgsched.parse(NOOP_STEP)
+    plan = native_plan(s)
+    assert [p.name for p in plan.parts] == ["ConstantLR"]
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=s.learning_rate)
+    sched = native_scheduler(opt, s)
+    for _ in range(150):
+        assert opt.param_groups[0]["lr"] == s.learning_rate
+        opt.step()
+        sched.step()
+    cfg = tmp_path / "noop.cfg"
+    cfg.write_text(NOOP_STEP)
+    res = CliRunner().invoke(main, ["convert", str(cfg), "--style", "native"])
+    assert res.exit_code == 0, res.output
+    assert "ConstantLR(optimizer, factor=1.0, total_iters=0)" in res.stdout
+    res = CliRunner().invoke(main, ["diff", str(cfg), "--style", "native"])
+    assert res.exit_code == 0, res.output

@@ -41,6 +41,7 @@ Then, in your training script:
       model.parameters(),
       lr=lr_schedule.LEARNING_RATE,
       momentum=lr_schedule.MOMENTUM,
+      weight_decay=lr_schedule.DECAY,
   )
   scheduler = lr_schedule.build_scheduler(optimizer)
   # each step: optimizer.step(); scheduler.step()
@@ -135,13 +136,13 @@ def convert(
 
     Writes a standalone Python module (imports only torch and the standard library)
     defining build_scheduler(optimizer, last_epoch=-1), lr_at(step), the cfg's
-    LEARNING_RATE and MOMENTUM and, with --with-optimizer, build_optimizer(model).
+    LEARNING_RATE, MOMENTUM and DECAY and, with --with-optimizer, build_optimizer(model).
     --format ultralytics writes attach(model) and TRAIN_ARGS for an Ultralytics YOLO
     run, --format mmengine a module registering DarknetParamScheduler for an MMEngine
     (MMDetection) config; both exact. --format ultralytics-hyp and --format mmengine
     --style native fit the framework's own schedule instead (approximations).
     """
-    from cfgsched.codegen import CodegenError, render
+    from cfgsched.codegen import CodegenError, render, written_by_convert
     from cfgsched.errors import NotExactError
     from cfgsched.reader.parser import parse
 
@@ -165,8 +166,8 @@ def convert(
     if options.resume_iteration is not None:
         click.echo(
             f"resume: {translation.resume_from}: darknet iteration "
-            f"{options.resume_iteration} (seen // {schedule.images_per_iteration} images "
-            "per iteration)",
+            f"{options.resume_iteration} (seen // {schedule.images_per_iteration}, the "
+            "images per iteration)",
             err=True,
         )
     try:
@@ -180,6 +181,7 @@ def convert(
             summed_images=summed_images,
             images=images,
             batch=batch,
+            output=output,
         )
     except NotExactError as exc:
         click.echo(
@@ -190,15 +192,8 @@ def convert(
         raise clikit.fail(f"{source}: {exc}") from None
     for line in out.report:
         click.echo(line, err=True)
-    with clikit.atomic_output(output, force=force, ours=_OURS) as fh:
+    with clikit.atomic_output(output, force=force, ours=written_by_convert) as fh:
         fh.write(out.text)
-
-
-#: What convert wrote before (a module's or YAML's header, or the JSON schema): replaced
-#: without --force.
-_OURS = clikit.made_by_cfgsched(
-    b"Written by cfgsched ", b'"schema": "cfgsched-translation/1"', tail=False
-)
 
 
 def _check_choices(

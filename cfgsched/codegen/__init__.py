@@ -4,7 +4,7 @@ One emitter per output format: :mod:`cfgsched.codegen.python` (the Python and Li
 modules), :mod:`cfgsched.codegen.json_doc` (JSON), :mod:`cfgsched.codegen.ultralytics`
 (the exact Ultralytics module and the fitted hyp YAML), :mod:`cfgsched.codegen.mmengine`
 (the exact MMEngine scheduler module and the fitted built-ins); darknet's formula per
-policy in :mod:`cfgsched.codegen.formulas`. A generated module holds only what its cfg,
+policy in :mod:`cfgsched.codegen.policy_text`. A generated module holds only what its cfg,
 fork, policy and translation need, written out for a reader; it does not share code with
 the library (the golden tests keep the two equal). Rule: no string from the cfg reaches
 the source; only numbers (float32 values as ``f32(<shortest decimal>)``, exact), names
@@ -13,7 +13,11 @@ and text of cfgsched's own, and the cfg file name reduced to ``[A-Za-z0-9._-]``.
 
 from __future__ import annotations
 
+import ast
+import json
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cfgsched.codegen.json_doc import JSON_SCHEMA, json_document
@@ -33,6 +37,7 @@ __all__ = [
     "generate",
     "render",
     "safe_name",
+    "written_by_convert",
 ]
 
 STYLES = ("class", "native")
@@ -68,6 +73,7 @@ def render(
     summed_images: int | None = None,
     images: int | None = None,
     batch: int | None = None,
+    output: str | None = None,
 ) -> Generated:
     """A standalone module, JSON document or hyp YAML for ``schedule`` translated by
     ``options`` (default :class:`Options`).
@@ -81,8 +87,9 @@ def render(
     when none is exact. ``loss_reduction="sum"``: the loss is summed over
     ``summed_images`` images per optimizer step (default: the cfg's batch; Ultralytics:
     the images per step), and build_optimizer (``with_optimizer``) or Ultralytics'
-    ``LOSS_SCALE`` keep darknet's update. Raises :class:`CodegenError` for a bad choice
-    or when no approximation exists.
+    ``LOSS_SCALE`` keep darknet's update. ``output``: the file the text goes to (its
+    usage example imports it by that name; None: stdout). Raises
+    :class:`CodegenError` for a bad choice or when no approximation exists.
     """
     options = _check(schedule, options, style, fmt)
     summed = _summed(schedule, options, fmt, loss_reduction, summed_images)
@@ -91,7 +98,8 @@ def render(
     try:
         if fmt == "ultralytics-hyp" or (fmt == "mmengine" and style == "native"):
             return _approximation(schedule, options, fmt, images, batch)
-        return Generated(_exact(schedule, options, style, fmt, with_optimizer, summed))
+        text = _exact(schedule, options, style, fmt, with_optimizer, summed, output)
+        return Generated(text)
     except ValueError as exc:
         if isinstance(exc, NotExactError | CodegenError | CfgError):
             raise
@@ -155,17 +163,18 @@ def _exact(
     fmt: str,
     with_optimizer: bool,
     summed: int | None,
+    output: str | None,
 ) -> str:
     if fmt == "json":
         return json_document(schedule, options, style=style)
     if fmt == "ultralytics":
         from cfgsched.codegen.ultralytics import ultralytics_module
 
-        return ultralytics_module(schedule, options, summed=summed)
+        return ultralytics_module(schedule, options, summed=summed, output=output)
     if fmt == "mmengine":
         from cfgsched.codegen.mmengine import mmengine_module
 
-        return mmengine_module(schedule, options)
+        return mmengine_module(schedule, options, output)
     return python_module(
         schedule,
         options,
@@ -173,6 +182,7 @@ def _exact(
         fmt=fmt,
         with_optimizer=with_optimizer,
         summed=summed,
+        output=output,
     )
 
 
@@ -208,3 +218,92 @@ def _approximation(
 
     fit = approx.fit_ultralytics(schedule, options, images=images, batch=batch)
     return Generated(hyp_yaml(schedule, options, fit), tuple(fit.comment()))
+
+
+#: Largest file :func:`written_by_convert` reads (a larger one needs ``--force``).
+MAX_OURS_BYTES = 1 << 20
+#: Functions and classes a generated module defines at its top level.
+_DEFINED = frozenset(
+    "f32 c_pow c_exp c_div uniform gpu0_batches gpu0_batch lr_at build_scheduler "
+    "build_optimizer configure_optimizers attach DarknetScheduler "
+    "DarknetParamScheduler DarknetSteps param_scheduler optim_wrapper".split()
+)
+_HYP_HEAD = "# Ultralytics hyperparameters approximating darknet's schedule of "
+
+
+def written_by_convert(path: Path) -> bool:
+    """Whether ``path`` is wholly what convert writes: a module whose ``CFGSCHED`` record
+    parses and whose every top-level statement is one convert writes, a JSON document of
+    ours, or a hyp YAML of ours (so replacing it loses nothing of the user's)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_OURS_BYTES + 1).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if len(data) > MAX_OURS_BYTES:
+        return False
+    if data.startswith("{"):
+        return _our_json(data)
+    if data.startswith(_HYP_HEAD):
+        return all(
+            re.fullmatch(r"#.*|[A-Za-z_]\w*: [\w.+-]+", line)
+            for line in data.splitlines()
+        )
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    body = tree.body
+    doc = ast.get_docstring(tree, clean=False) or ""
+    return (
+        "Written by cfgsched " in doc
+        and any(_is_record(node) for node in body)
+        and all(_ours(node) for node in body[1:])
+    )
+
+
+def _our_json(data: str) -> bool:
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return False
+    keys = {"schema", "version", "cfg", "fork", "format", "style", "options"}
+    keys |= {"translation", "schedule"}
+    return (
+        isinstance(doc, dict)
+        and doc.get("schema") in (JSON_SCHEMA, "cfgsched-translation/1")
+        and keys <= set(doc) <= keys | {"boundaries", "loss_reduction", "summed_images"}
+    )
+
+
+def _is_record(node: ast.stmt) -> bool:
+    """``CFGSCHED = {...}``, a literal dict of schema :data:`MODULE_SCHEMA`."""
+    names = [ast.unparse(t) for t in getattr(node, "targets", [])]
+    if not (isinstance(node, ast.Assign) and names == ["CFGSCHED"]):
+        return False
+    try:
+        record = ast.literal_eval(node.value)
+    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
+        return False
+    return isinstance(record, dict) and record.get("schema") == MODULE_SCHEMA
+
+
+def _ours(node: ast.stmt) -> bool:
+    """An import, a constant, ``LIBM.<fn>.<attr> = ...`` or a function, class or
+    config value convert writes."""
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        return True
+    if isinstance(node, ast.FunctionDef | ast.ClassDef):
+        return node.name in _DEFINED
+    targets = (
+        node.targets
+        if isinstance(node, ast.Assign)
+        else [node.target]
+        if isinstance(node, ast.AnnAssign)
+        else []
+    )
+    names = [ast.unparse(t) for t in targets]
+    return bool(names) and all(
+        re.fullmatch(r"[A-Z][A-Z0-9_]*|LIBM\.\w+\.\w+", n) or n in _DEFINED
+        for n in names
+    )

@@ -1,33 +1,56 @@
-"""``--format json``: the schedule, the options and the derived translation as data."""
+"""``--format json``: the schedule that matters for the policy, the options, what they
+mean for this cfg and the LR at each boundary, as data."""
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
-from cfgsched.codegen.python import record
-from cfgsched.schedule import NetSchedule
-from cfgsched.translation import Options, translate
+from cfgsched.boundaries import boundaries
+from cfgsched.codegen.python import native_plan_for, record
+from cfgsched.schedule import NetSchedule, Policy
+from cfgsched.translation import Options, steps_for, translate
 
 #: Schema name of the JSON format.
-JSON_SCHEMA = "cfgsched-translation/1"
+JSON_SCHEMA = "cfgsched-translation/2"
+#: The [net] keys each policy reads besides learning_rate, burn_in and max_batches.
+POLICY_KEYS = {
+    Policy.STEP: ("step", "scale"),
+    Policy.EXP: ("gamma",),
+    Policy.POLY: ("power",),
+    Policy.STEPS: ("steps", "scales"),
+    Policy.SIG: ("gamma", "step"),
+    Policy.RANDOM: ("power",),
+    Policy.SGDR: ("learning_rate_min", "sgdr_cycle", "sgdr_mult"),
+}
 
 
 def json_document(schedule: NetSchedule, options: Options, *, style: str) -> str:
     """Schema :data:`JSON_SCHEMA`: the module record's keys (``options`` is
-    :meth:`Options.to_record`), ``translation`` (what the options mean for this cfg) and
-    ``schedule`` (the cfg's own, ``cfgsched-schedule/1``). NaN and infinities are the
+    :meth:`Options.to_record`), ``schedule`` (the keys this policy reads, the optimizer's
+    and the batch), ``translation`` (what the options mean for this cfg) and
+    ``boundaries``: ``{"batch", "step", "lr"}`` at the first step trained and at each
+    boundary (burn-in end, steps, cycle ends, max_batches). NaN and infinities are the
     strings "nan", "inf" and "-inf"."""
     t = translate(schedule, options)
     if style == "native":  # the same refusal as the module (NotExactError)
-        from cfgsched.codegen.python import native_plan_for
-
         native_plan_for(schedule, options, t)
+    s = schedule
+    keys = ["policy_name", "learning_rate", "burn_in", "max_batches"]
+    keys += POLICY_KEYS.get(s.policy, ())
+    keys += ["power"] if s.burn_in > 0 and "power" not in keys else []
+    keys += ["momentum", "decay", *(("b1", "b2", "eps") if s.adam else ())]
+    keys += ["batch", "subdivisions", "images_per_iteration"]
+    sched = {k.removesuffix("_name"): getattr(s, k) for k in keys}
+    first = [t.start] if t.params.max_batches > 0 else []
+    marks, _ = boundaries(s, limit=10_000)
+    steps = sorted({*first, *(max(steps_for(t, m.batch) - 1, t.start) for m in marks)})
     doc = {
         **record(schedule, options, "json", style),
         "schema": JSON_SCHEMA,
+        "schedule": sched,
         "translation": {
-            "images_per_iteration": t.images_per_iteration,
             "images_per_step": None if t.trace else t.images_per_step,
             "step_to_batch": (
                 "gpu0_trace"
@@ -38,17 +61,15 @@ def json_document(schedule: NetSchedule, options: Options, *, style: str) -> str
             "flush": t.flush,
             "resume_step": t.start,
         },
-        "schedule": schedule.to_dict(),
+        "boundaries": [{"batch": t.batch(i), "step": i, "lr": t.lr(i)} for i in steps],
     }
     return json.dumps(_json_safe(doc), indent=2, allow_nan=False) + "\n"
 
 
 def _json_safe(x: Any) -> Any:
-    """``x`` with every non-finite float as the string :func:`json_float` gives."""
-    from cfgsched.tools.text import json_float
-
+    """``x`` with every non-finite float as the string "nan", "inf" or "-inf"."""
     if isinstance(x, float):
-        return json_float(x)
+        return x if math.isfinite(x) else str(x)
     if isinstance(x, dict):
         return {k: _json_safe(v) for k, v in x.items()}
     if isinstance(x, list | tuple):

@@ -25,9 +25,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cfgsched.codegen import source
-from cfgsched.codegen.formulas import LrCode, lr_code
+from cfgsched.codegen.policy_text import LrCode, lr_code
 from cfgsched.codegen.python import choice_lines, record, update_constants, written_by
-from cfgsched.codegen.source import CodegenError, call, num, safe_name, text
+from cfgsched.codegen.source import CodegenError, call, images, num, safe_name, text
 from cfgsched.kernel.position import Translation, f32_decimal
 from cfgsched.schedule import NetSchedule
 from cfgsched.translation import Options, translate
@@ -124,7 +124,9 @@ _RESUME = (
 )
 
 
-def mmengine_module(schedule: NetSchedule, options: Options) -> str:
+def mmengine_module(
+    schedule: NetSchedule, options: Options, output: str | None = None
+) -> str:
     """The text of the exact module (``style="class"``)."""
     t = translate(schedule, options)
     code = lr_code(t)
@@ -142,11 +144,11 @@ def mmengine_module(schedule: NetSchedule, options: Options) -> str:
         *code.blocks(),
         "\n".join(code.constants),
         *code.engine,
-        _lr_at(code),
+        code.lr_at("after ``step`` optimizer updates (0-based)"),
         cls,
         _CONFIG.format(about=_wrapper_comment(schedule, t), wrapper=wrapper),
     ]
-    return source.module(_docstring(schedule, t, options, code), blocks)
+    return source.module(_docstring(schedule, t, options, code, output), blocks)
 
 
 def comment(paragraph: str, mark: str = "#") -> list[str]:
@@ -160,17 +162,9 @@ def _wrapper_comment(schedule: NetSchedule, t: Translation) -> str:
     about = (
         f"darknet's optimizer: {kind}, weight decay on conv and linear weights, not on "
         "norms and biases; train_dataloader batch_size x accumulative_counts x GPUs = "
-        f"{t.images_per_step} images."
+        f"{images(t.images_per_step)}."
     )
     return "\n".join(comment(about, "#:"))
-
-
-def _lr_at(code: LrCode) -> str:
-    head = [
-        "def lr_at(step: int) -> float:",
-        '    """darknet\'s learning rate after ``step`` optimizer updates (0-based)."""',
-    ]
-    return "\n".join(head + code.body)
 
 
 def _wrapper(
@@ -196,7 +190,11 @@ def _wrapper(
 
 
 def _docstring(
-    schedule: NetSchedule, t: Translation, options: Options, code: LrCode
+    schedule: NetSchedule,
+    t: Translation,
+    options: Options,
+    code: LrCode,
+    output: str | None,
 ) -> str:
     name = safe_name(schedule.source)
     intro = (
@@ -207,14 +205,16 @@ def _docstring(
     use = (
         "Update k (k = 1, 2, ...) uses lr_at(k - 1) in every parameter group; with "
         "accumulative_counts > 1 the scheduler counts updates, not iterations. One "
-        f"update should see {t.images_per_step} images; MMEngine averages the loss "
+        f"update should see {images(t.images_per_step)}; MMEngine averages the loss "
         "over them, as darknet does."
     )
     lines = [f"darknet learning-rate schedule of {name} for MMEngine (exact).", ""]
     lines += [*source.wrap(intro), ""]
     lines += choice_lines(schedule, t, options)
-    lines += ["In the config (this file importable, e.g. next to it):", ""]
-    lines += _config_example(schedule, t, code)
+    module, note = source.import_name(output, "darknet_lr")
+    where = f"this file importable, e.g. next to it{note and ' ' + note[1:-1]}"
+    lines += [*source.wrap(f"In the config ({where}):"), ""]
+    lines += _config_example(schedule, t, code, module)
     lines += [
         "",
         *source.wrap(use),
@@ -224,7 +224,9 @@ def _docstring(
     return "\n".join(lines)
 
 
-def _config_example(schedule: NetSchedule, t: Translation, code: LrCode) -> list[str]:
+def _config_example(
+    schedule: NetSchedule, t: Translation, code: LrCode, module: str
+) -> list[str]:
     """The config lines of the docstring, with this cfg's numbers."""
     values = {
         "LEARNING_RATE": t.cfg_lr,
@@ -240,7 +242,7 @@ def _config_example(schedule: NetSchedule, t: Translation, code: LrCode) -> list
         return num(f32_decimal(value) if code.exact else value)
 
     return [
-        '    custom_imports = dict(imports=["darknet_lr"], allow_failed_imports=False)',
+        f'    custom_imports = dict(imports=["{module}"], allow_failed_imports=False)',
         '    param_scheduler = [dict(type="DarknetParamScheduler", by_epoch=False)]',
         *_wrapper(schedule, 4, show),
     ]

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from cfgsched import __version__
 from cfgsched.codegen import source
-from cfgsched.codegen.formulas import LrCode, flush_matters, lr_code
-from cfgsched.codegen.source import CodegenError, call, float32, num, safe_name
+from cfgsched.codegen.policy_text import LrCode, flush_matters, lr_code
+from cfgsched.codegen.source import (
+    CodegenError,
+    call,
+    float32,
+    images,
+    num,
+    safe_name,
+)
 from cfgsched.kernel.position import Translation
 from cfgsched.schedule import WARNING_CODES, NetSchedule
 from cfgsched.translation import Options, default_flush, trained_schedule, translate
@@ -32,26 +38,6 @@ FORK_PROJECTS = {
     "pjreddie": "pjreddie/darknet",
     "hankai": "hank-ai/darknet",
 }
-#: torch built-ins a native plan may use (imported from torch.optim.lr_scheduler).
-NATIVE_CLASSES = (
-    "ConstantLR",
-    "LinearLR",
-    "MultiStepLR",
-    "StepLR",
-    "ExponentialLR",
-    "PolynomialLR",
-)
-_NATIVE_KWARGS = (
-    "factor",
-    "start_factor",
-    "end_factor",
-    "total_iters",
-    "milestones",
-    "gamma",
-    "step_size",
-    "power",
-)
-
 _CLASS = '''class DarknetScheduler(LRScheduler):
     """lr_at(last_epoch) for each parameter group, times the group's initial lr /
     LEARNING_RATE (exactly 1 for a group created with LEARNING_RATE). A closed form of
@@ -112,7 +98,7 @@ _OPTIMIZER = '''def build_optimizer(model: torch.nn.Module) -> torch.optim.Optim
 _LIGHTNING = '''def configure_optimizers(self: torch.nn.Module) -> dict[str, Any]:
     """LightningModule.configure_optimizers: the scheduler steps every optimizer step.
 
-    In the class body: configure_optimizers = lr_schedule.configure_optimizers
+    In the class body: configure_optimizers = NAME.configure_optimizers
     """
     optimizer = build_optimizer(self)
     return {
@@ -158,10 +144,12 @@ def python_module(
     fmt: str,
     with_optimizer: bool,
     summed: int | None = None,
+    output: str | None = None,
 ) -> str:
     """The text of the standalone module (see the module docstring).
 
-    ``summed``: build_optimizer is for a loss summed over that many images."""
+    ``summed``: build_optimizer is for a loss summed over that many images; ``output``:
+    the file it is written to (the usage imports it by that name)."""
     t = translate(schedule, options)
     code = lr_code(t)
     if style == "native":  # raises NotExactError first
@@ -179,13 +167,14 @@ def python_module(
         *code.blocks(),
         "\n".join(code.constants),
         *code.engine,
-        _lr_at(code),
+        code.lr_at(),
         *build,
     ]
     if with_optimizer:
         blocks.append(_optimizer(schedule, summed))
+    name, note = source.import_name(output, "lr_schedule")
     if fmt == "lightning":
-        blocks.append(_LIGHTNING)
+        blocks.append(_LIGHTNING.replace("NAME", name))
     doc = _docstring(
         schedule,
         t,
@@ -194,6 +183,7 @@ def python_module(
         with_optimizer=with_optimizer,
         desc=desc,
         summed=summed,
+        usage=(name, note),
     )
     text = source.module(doc, blocks)
     if re.search(r"^\s*(?:import|from)\s+cfgsched\b", text, re.M):
@@ -204,11 +194,13 @@ def python_module(
 def update_constants(
     code: LrCode, schedule: NetSchedule, *, optimizer: bool, summed: int | None = None
 ) -> None:
-    """MOMENTUM after LEARNING_RATE; the optimizer's numbers (DECAY, Adam's B1, B2, EPS,
-    SUMMED_IMAGES for a summed loss) when the module builds or configures one."""
-    extra = [f"MOMENTUM = {float32(schedule.momentum, code.exact)}"]
+    """MOMENTUM and DECAY after LEARNING_RATE; Adam's B1, B2, EPS when the module builds
+    or configures the optimizer; SUMMED_IMAGES for a summed loss."""
+    extra = [
+        f"MOMENTUM = {float32(schedule.momentum, code.exact)}",
+        f"DECAY = {float32(schedule.decay, code.exact)}",
+    ]
     if optimizer:
-        extra.append(f"DECAY = {float32(schedule.decay, code.exact)}")
         if schedule.adam:
             extra += [
                 f"B1 = {float32(schedule.b1, code.exact)}",
@@ -224,14 +216,6 @@ def update_constants(
         next(c for c in code.constants if c.startswith("LEARNING_RATE ="))
     )
     code.constants[at + 1 : at + 1] = extra
-
-
-def _lr_at(code: LrCode) -> str:
-    head = [
-        "def lr_at(step: int) -> float:",
-        '    """darknet\'s learning rate for the 0-based optimizer step ``step``."""',
-    ]
-    return "\n".join(head + code.body)
 
 
 def _class_build(code: LrCode, t: Translation) -> list[str]:
@@ -264,16 +248,11 @@ def _native_build(
 ) -> tuple[list[str], str]:
     """The native ``build_scheduler`` and a description of the built-ins it uses."""
     plan = native_plan_for(schedule, options, t)
-    calls: list[tuple[str, list[str]]] = []
-    for part in plan.parts:
-        if part.name not in NATIVE_CLASSES:
-            raise CodegenError(f"unexpected native scheduler {part.name}")
-        args = ["optimizer"]
-        for key, value in part.kwargs.items():
-            if key not in _NATIVE_KWARGS:
-                raise CodegenError(f"unexpected native argument {key}")
-            args.append(f"{key}={_native_value(value)}")
-        calls.append((NATIVE_CLASSES[NATIVE_CLASSES.index(part.name)], args))
+    calls = [
+        (part.name, ["optimizer", *(f"{k}={_native_value(v)}" for k, v in kw.items())])
+        for part in plan.parts
+        for kw in [part.kwargs]
+    ]
     if len(calls) == 1:
         construct = call(f"scheduler = {calls[0][0]}", calls[0][1], 4)
     else:
@@ -408,7 +387,7 @@ def _mapping_text(t: Translation) -> str:
         )
     return (
         f"Optimizer step i (0-based) uses darknet's batch b = (i + 1) * {ips} // {ipi} "
-        f"({ips} images per step, {ipi} per darknet iteration)."
+        f"({images(ips)} per step, {ipi} per darknet iteration)."
     )
 
 
@@ -467,24 +446,25 @@ def _docstring(
     with_optimizer: bool,
     desc: str,
     summed: int | None,
+    usage: tuple[str, str],
 ) -> str:
     name = safe_name(schedule.source)
     intro = (
         f"{written_by(schedule, t, desc)} Imports only torch and the standard library; "
-        f"CFGSCHED records the translation (cfgsched diff {name} --module FILE checks it)."
+        f"CFGSCHED records the translation for cfgsched diff {name} --module FILE."
     )
     lines = [f"darknet learning-rate schedule of {name} as a PyTorch scheduler.", ""]
     lines += [*source.wrap(intro), ""]
     lines += choice_lines(schedule, t, options)
-    lines += _usage(fmt, with_optimizer, schedule.adam)
+    lines += _usage(fmt, with_optimizer, schedule.adam, *usage)
     if summed is None:
         note = (
-            f"The loss is the mean over the cfg's batch of {t.images_per_iteration} "
-            "images (subdivisions = accumulation)."
+            f"The loss is the mean over the cfg's batch of "
+            f"{images(t.images_per_iteration)} (subdivisions = accumulation)."
         )
     else:
         note = (
-            f"The loss is summed over SUMMED_IMAGES = {summed} images per optimizer "
+            f"The loss is summed over SUMMED_IMAGES = {images(summed)} per optimizer "
             "step: build_optimizer divides SGD's LR by it and multiplies weight decay by "
             "it, which gives darknet's update on the mean."
         )
@@ -516,26 +496,40 @@ def choice_lines(schedule: NetSchedule, t: Translation, options: Options) -> lis
     return [*lines, ""] if lines else []
 
 
-def _usage(fmt: str, with_optimizer: bool, adam: bool) -> Sequence[str]:
+def _usage(
+    fmt: str, with_optimizer: bool, adam: bool, name: str, note: str
+) -> list[str]:
+    """The usage example, importing this file as ``name`` (``note``: how to save it)."""
+    first = [f"    import {name}  # this file {note}".rstrip()]
     if fmt == "lightning":
         return [
-            "    import lr_schedule  # this file",
+            *first,
             "    class Model(lightning.LightningModule):",
-            "        configure_optimizers = lr_schedule.configure_optimizers",
+            f"        configure_optimizers = {name}.configure_optimizers",
         ]
     if with_optimizer:
-        first = ["    optimizer = lr_schedule.build_optimizer(model)"]
+        first.append(f"    optimizer = {name}.build_optimizer(model)")
+        build = f"{name}.build_scheduler"
     else:
-        first = [
+        names = "DECAY, LEARNING_RATE, MOMENTUM, build_scheduler"
+        first = [f"    from {name} import {names}  # this file {note}".rstrip()]
+        if len(first[0]) > source.LINE_LENGTH:
+            first = [
+                f"    from {name} import (  # this file",
+                f"        {names},",
+                "    )",
+            ]
+            first += [f"    # {note}"] if note else []
+        first += [
             "    optimizer = torch.optim.SGD(",
-            "        model.parameters(), lr=lr_schedule.LEARNING_RATE, "
-            "momentum=lr_schedule.MOMENTUM",
+            "        model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM, "
+            "weight_decay=DECAY",
             "    )"
             + ("  # adam=1: convert --with-optimizer builds Adam" if adam else ""),
         ]
+        build = "build_scheduler"
     return [
-        "    import lr_schedule  # this file",
         *first,
-        "    scheduler = lr_schedule.build_scheduler(optimizer)",
+        f"    scheduler = {build}(optimizer)",
         "    # each step: loss.backward(); optimizer.step(); scheduler.step()",
     ]

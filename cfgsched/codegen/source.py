@@ -7,6 +7,7 @@ string outside a small safe alphabet.
 
 from __future__ import annotations
 
+import keyword
 import math
 import re
 from collections.abc import Sequence
@@ -29,6 +30,23 @@ def safe_name(name: str, limit: int = 80) -> str:
     base = re.split(r"[\\/]", name)[-1]
     out = re.sub(r"[^A-Za-z0-9._-]", "_", base)[:limit]
     return out or "cfg"
+
+
+def import_name(output: str | None, default: str) -> tuple[str, str]:
+    """The name a usage example imports the module ``output`` by (``default`` for
+    stdout, None or ``-``) and a note when that file's name is no module name."""
+    if output in (None, "-"):
+        return default, ""
+    stem, dot, ext = re.split(r"[\\/]", output)[-1].rpartition(".")
+    ok = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,59}", stem) and ext == "py" and dot
+    if ok and not keyword.iskeyword(stem):
+        return stem, ""
+    return default, f"(save it as {default}.py: its file name is not a module name)"
+
+
+def images(n: int) -> str:
+    """``n images`` (``1 image``)."""
+    return f"{n} image" if n == 1 else f"{n} images"
 
 
 def num(x: object) -> str:

@@ -25,9 +25,9 @@ import math
 from typing import TYPE_CHECKING
 
 from cfgsched.codegen import source
-from cfgsched.codegen.formulas import LrCode, lr_code
+from cfgsched.codegen.policy_text import lr_code
 from cfgsched.codegen.python import choice_lines, record, update_constants, written_by
-from cfgsched.codegen.source import CodegenError, num, safe_name
+from cfgsched.codegen.source import CodegenError, images, num, safe_name
 from cfgsched.kernel.position import Translation
 from cfgsched.schedule import NetSchedule
 from cfgsched.translation import Options, translate
@@ -135,14 +135,18 @@ _ATTACH = '''def attach(model: Any) -> DarknetSteps:
 
 
 def ultralytics_module(
-    schedule: NetSchedule, options: Options, *, summed: int | None
+    schedule: NetSchedule, options: Options, *, summed: int | None, output: str | None
 ) -> str:
     """The text of the module (see the module docstring); ``summed`` sets LOSS_SCALE
     (None: 1, darknet's LR values)."""
     t = translate(schedule, options)
     code = lr_code(t)
     update_constants(code, schedule, optimizer=True)
-    _step_constants(code, t)
+    code.const(  # Ultralytics' nbs, unless the formula already defines it
+        "IMAGES_PER_STEP",
+        num(t.images_per_step),
+        "Images per optimizer step: Ultralytics' batch x accumulate (its nbs).",
+    )
     adam = schedule.adam
     start = "RESUME_STEP" if t.start else "0"
     cls = _CLASS.format(
@@ -160,7 +164,7 @@ def ultralytics_module(
         *code.blocks(),
         "\n".join(code.constants),
         *code.engine,
-        _lr_at(code),
+        code.lr_at(),
         _LOSS_SCALE.format(
             scale=num(1 if summed is None else summed),
             adam=" (Adam: lr_at(step))" if adam else "",
@@ -171,39 +175,25 @@ def ultralytics_module(
         cls,
         _ATTACH,
     ]
-    return source.module(_docstring(schedule, t, options), blocks)
-
-
-def _step_constants(code: LrCode, t: Translation) -> None:
-    """IMAGES_PER_STEP (Ultralytics' nbs), unless the formula already defines it."""
-    code.const(
-        "IMAGES_PER_STEP",
-        num(t.images_per_step),
-        "Images per optimizer step: Ultralytics' batch x accumulate (its nbs).",
-    )
-
-
-def _lr_at(code: LrCode) -> str:
-    head = [
-        "def lr_at(step: int) -> float:",
-        '    """darknet\'s learning rate for the 0-based optimizer step ``step``."""',
-    ]
-    return "\n".join(head + code.body)
+    return source.module(_docstring(schedule, t, options, output), blocks)
 
 
 _USAGE = """    from ultralytics import YOLO
-    import darknet_lr  # this file
+    import NAME  # this file NOTE
     model = YOLO("yolov8n.yaml")
-    darknet_lr.attach(model)
-    model.train(**darknet_lr.TRAIN_ARGS, data="data.yaml", epochs=100, batch=BATCH)
+    NAME.attach(model)
+    model.train(**NAME.TRAIN_ARGS, data="data.yaml", epochs=100, batch=BATCH)
     # after an interruption: attach to the YOLO object that resumes
     model = YOLO("runs/detect/train/weights/last.pt")
-    darknet_lr.attach(model)
+    NAME.attach(model)
     model.train(resume=True)"""
 
 
-def _docstring(schedule: NetSchedule, t: Translation, options: Options) -> str:
+def _docstring(
+    schedule: NetSchedule, t: Translation, options: Options, output: str | None
+) -> str:
     name = safe_name(schedule.source)
+    module, note = source.import_name(output, "darknet_lr")
     ips = t.images_per_step
     batch = next(b for b in (16, 8, 4, 2, 1) if ips % b == 0)
     momentum = "Adam (adam=1), betas B1, B2" if schedule.adam else "plain momentum"
@@ -216,7 +206,7 @@ def _docstring(schedule: NetSchedule, t: Translation, options: Options) -> str:
         "The same as darknet: the LR of every optimizer step in every parameter group "
         "(biases included), across epochs and after resume=True; "
         f"{momentum} (no Nesterov), weight decay on conv and linear weights only; one "
-        f"step per IMAGES_PER_STEP = {ips} images, as batch x Ultralytics' accumulate "
+        f"step per IMAGES_PER_STEP = {images(ips)}, as batch x Ultralytics' accumulate "
         "(round(nbs / batch): the batch must divide IMAGES_PER_STEP), in the accumulation "
         "windows of an uninterrupted run."
     )
@@ -232,7 +222,8 @@ def _docstring(schedule: NetSchedule, t: Translation, options: Options) -> str:
     lines = [f"darknet learning-rate schedule of {name} for Ultralytics (exact).", ""]
     lines += [*source.wrap(intro), ""]
     lines += choice_lines(schedule, t, options)
-    lines += [_USAGE.replace("BATCH", str(batch)), ""]
+    usage = _USAGE.replace("BATCH", str(batch)).replace("NAME", module)
+    lines += [usage.replace(" NOTE", f" {note}" if note else ""), ""]
     lines += [*source.wrap(same), "", *source.wrap(differ)]
     return "\n".join(lines)
 

@@ -228,6 +228,9 @@ class _Run:
         return self.ips // self.ipi if self.ips % self.ipi == 0 else None
 
 
+_CONSTANT = NativePart("ConstantLR", {"factor": 1.0, "total_iters": 0})
+
+
 def _fail(b: int, reason: str) -> NotExactError:
     return NotExactError(b, reason)
 
@@ -343,7 +346,7 @@ def _candidates(run: _Run, start32: bool = False) -> list[list[NativePart]]:
     t = run.t
     p = t.params
     pol = Policy(p.policy)
-    constant = [NativePart("ConstantLR", {"factor": 1.0, "total_iters": 0})]
+    constant = [_CONSTANT]
     if run.steps == 0:
         return [constant]
     first_b = run.batch(0)
@@ -619,6 +622,7 @@ def _prove(t: Translation, run: _Run, lrs: tuple[float, ...]) -> NativePlan:
         cands += [[head, *c] for c in cands]
     err: NotExactError | None = None
     for parts in cands:
+        parts = parts or [_CONSTANT]  # steps that change nothing (scales=1)
         try:
             _verify(parts, run, lrs, t.exact)
         except NotExactError as e:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -174,6 +175,14 @@ class LrCode:
 
     def line(self, text: str) -> None:
         self.body.append("    " + text)
+
+    def lr_at(self, doc: str = "for the 0-based optimizer step ``step``") -> str:
+        """``def lr_at(step)``: the body, under a one-line docstring."""
+        head = [
+            "def lr_at(step: int) -> float:",
+            f'    """darknet\'s learning rate {doc}."""',
+        ]
+        return "\n".join(head + self.body)
 
     def blocks(self) -> list[str]:
         """The top-level helper blocks in order: f32, the C library's functions, others."""
@@ -370,8 +379,23 @@ def _steps(c: LrCode, t: Translation) -> None:
     if not steps:
         c.line(f"return {c.lr}  # no step applies")
         return
-    c.constants.append(seq([num(s) for s in steps], 0, "STEPS = "))
-    c.constants.append(seq([c.f(s) for s in scales], 0, "SCALES = "))
+    runs = _runs(steps, scales)
+    if len(runs) * 4 > len(steps):
+        c.constants.append(seq([num(s) for s in steps], 0, "STEPS = "))
+        c.constants.append(seq([c.f(s) for s in scales], 0, "SCALES = "))
+    else:
+        c.constants += [
+            "#: The steps as runs (first, spacing, count, scale): count steps from first,",
+            "#: spacing apart, each with scale.",
+            "RUNS = (",
+            *(
+                f"    ({num(a)}, {num(d)}, {num(n)}, {c.f(sc)}),"
+                for a, d, n, sc in runs
+            ),
+            ")",
+            "STEPS = tuple(a + k * d for a, d, n, _ in RUNS for k in range(n))",
+            "SCALES = tuple(s for _, _, n, s in RUNS for _ in range(n))",
+        ]
     product = "f32(r * s)" if c.exact else "r * s"
     c.constants.append(
         "#: The LR once the first k steps are passed: darknet's running product, in order."
@@ -389,6 +413,21 @@ def _steps(c: LrCode, t: Translation) -> None:
     c.line(
         f"return LRS[bisect_right({table}, b)]  # darknet stops at the first step > b"
     )
+
+
+def _runs(steps: list[int], scales: list[float]) -> list[tuple[int, int, int, float]]:
+    """``(first, spacing, count, scale)``: the steps in runs of even spacing and one
+    scale (the same bits: -0.0 is not 0.0)."""
+    out: list[tuple[int, int, int, float]] = []
+    for st, sc in zip(steps, scales, strict=True):
+        if out:
+            a, d, n, last = out[-1]
+            same = struct.pack("<d", sc) == struct.pack("<d", last)
+            if same and (n == 1 or st == a + n * d):
+                out[-1] = (a, st - a if n == 1 else d, n + 1, last)
+                continue
+        out.append((st, 0, 1, sc))
+    return out
 
 
 def _step(c: LrCode, t: Translation) -> None:
