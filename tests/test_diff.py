@@ -536,10 +536,10 @@ SELF_TRANSLATED = """
     from cfgsched.translate.scheduler import DarknetScheduler
     from cfgsched.translation import Options, translate
 
-    def build_scheduler(optimizer, last_epoch=-1):
+    def build_scheduler(optimizer, last_epoch=None):  # None: where the record resumes
         o = Options.from_record(CFGSCHED["options"])
         t = translate(load({cfg!r}, fork=CFGSCHED["fork"]), o)
-        return DarknetScheduler(optimizer, t, last_epoch)
+        return DarknetScheduler(optimizer, t, t.start - 1 if last_epoch is None else last_epoch)
 """
 
 
