@@ -432,7 +432,7 @@ def test_torch_batch_mapping_rows_show_step_and_batch() -> None:
     assert first.batch >= 600 and (first.step * 48 // 64) < 600
     text = rep.format_text()
     assert "i = 0..1333, b = 0..1000" in text
-    assert "step i is darknet batch b = ⌊(i + 1)·48 / 64⌋" in text
+    assert "step i is darknet batch b = (i + 1)*48 // 64 (48 images per step)" in text
 
 
 def test_gpus_run_length_is_darknets_loop_count() -> None:

@@ -18,7 +18,7 @@ from cfgsched.codegen import source
 from cfgsched.codegen.formulas import LrCode, flush_matters, lr_code
 from cfgsched.codegen.source import CodegenError, call, float32, num, safe_name
 from cfgsched.kernel.position import Translation
-from cfgsched.module_record import MODULE_SCHEMA
+from cfgsched.module_record import MODULE_SCHEMA as MODULE_SCHEMA
 from cfgsched.schedule import WARNING_CODES, NetSchedule
 from cfgsched.translation import Options, default_flush, trained_schedule, translate
 

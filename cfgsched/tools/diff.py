@@ -30,6 +30,7 @@ from cfgsched.module_record import ModuleRecord, module_bytes, read_record
 from cfgsched.oracle import params_lr, translation_lr
 from cfgsched.schedule import NetSchedule, Policy
 from cfgsched.tools.run import TrainingRun, training_run
+from cfgsched.tools.series import mapping_text
 from cfgsched.tools.stepping import (
     EXHAUSTIVE_LIMIT,
     SAMPLE_HALO,
@@ -450,17 +451,18 @@ def load_module(path: str) -> LoadedModule:
     except BaseException:
         sys.modules.pop(module.__name__, None)
         raise
-    build = getattr(module, "build_scheduler", None)
-    try:
-        inspect.signature(build).bind(None, last_epoch=-1)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
-        what = (
-            "no " if not callable(build) else f"a build_scheduler that fails ({exc}): "
-        )
+    build: Any = getattr(module, "build_scheduler", None)
+    if not callable(build):
         raise CfgError(
-            path, None, None, f"defines {what}build_scheduler(optimizer, last_epoch=-1)"
+            path, None, None, "defines no build_scheduler(optimizer, last_epoch=-1)"
+        )
+    try:
+        inspect.signature(build).bind(None, last_epoch=-1)
+    except (TypeError, ValueError) as exc:
+        raise CfgError(
+            path, None, None, f"build_scheduler(optimizer, last_epoch=-1): {exc}"
         ) from None
-    lr = getattr(module, "LEARNING_RATE", None)
+    lr: Any = getattr(module, "LEARNING_RATE", None)
     ok = isinstance(lr, (int, float)) and not isinstance(lr, bool)
     return LoadedModule(path, record, build, float(lr) if ok else None)
 
@@ -550,15 +552,8 @@ def _translation_notes(run: TrainingRun, o: Options) -> list[str]:
     """What the translation does, in words (empty for a plain one-GPU run)."""
     t = run.translation
     notes = [run.note, *_random_note(run.schedule)]
-    if t.trace:
-        notes.append(f"step i is GPU 0's batch b of a -gpus {t.ngpus} run (trace)")
-    elif o.images_per_step is None and t.ngpus > 1:
-        notes.append(f"step i is darknet batch b = (i + 1)·{t.ngpus} (-gpus {t.ngpus})")
-    elif t.images_per_step != t.images_per_iteration:
-        notes.append(
-            f"step i is darknet batch b = ⌊(i + 1)·{t.images_per_step} / "
-            f"{t.images_per_iteration}⌋ ({t.images_per_step} images per step)"
-        )
+    if mapping_text(t) != "b = i + 1":
+        notes.append(f"step i is darknet batch {mapping_text(t)}")
     if t.params.lr != t.cfg_lr:
         notes.append(f"base rate learning_rate × {t.ngpus} (-gpus {t.ngpus})")
     if o.ideal:
@@ -679,23 +674,10 @@ def diff_torch(
     tol = _tolerance(tolerance, o)
     run = _run(schedule, o)
     _check_resume(run, o)
-    if m is not None:
-        factory = _module_factory(m)
-    elif style in ("class", "native"):
-        factory = class_factory(run.translation) if style == "class" else (
-            _native_factory(schedule, o, run)
-        )  # fmt: skip
-    else:
-        raise ValueError(f"unknown style {style!r} (class or native)")
+    factory, lr, who = _under_test(schedule, o, style, m, run)
     marks, cut, unchecked = _marks(run)
     windows, coverage, note = _plan(run, marks, exhaustive)
     rows_at = _row_steps(marks[:MAX_BOUNDARIES], run.first_step, run.start, run.stop)
-    lr = (
-        run.translation.cfg_lr
-        if m is None or m.learning_rate is None
-        else m.learning_rate
-    )
-    who = m.path if m is not None else f"{schedule.source}: --style {style}"
     acc = _Acc(tol, rows_at, run.stop, run.batches)
     todo = sum(t - s for s, t in windows)
     for k, (s, t) in enumerate(windows):
@@ -714,6 +696,25 @@ def diff_torch(
     return acc.report(
         _torch_sides(schedule, o, style, m), (coverage, note), cut, notes, unchecked
     )
+
+
+def _under_test(
+    schedule: NetSchedule,
+    o: Options,
+    style: str,
+    m: LoadedModule | None,
+    run: TrainingRun,
+) -> tuple[Factory, float, str]:
+    """The scheduler under test, the LR its optimizer starts with, and its name."""
+    if m is not None:
+        lr = run.translation.cfg_lr if m.learning_rate is None else m.learning_rate
+        return _module_factory(m), lr, m.path
+    who = f"{schedule.source}: --style {style}"
+    if style == "class":
+        return class_factory(run.translation), run.translation.cfg_lr, who
+    if style == "native":
+        return _native_factory(schedule, o, run), run.translation.cfg_lr, who
+    raise ValueError(f"unknown style {style!r} (class or native)")
 
 
 def _tolerance(tolerance: Tolerance | str | None, o: Options) -> Tolerance:
