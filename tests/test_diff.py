@@ -432,7 +432,7 @@ def test_torch_batch_mapping_rows_show_step_and_batch() -> None:
     assert first.batch >= 600 and (first.step * 48 // 64) < 600
     text = rep.format_text()
     assert "i = 0..1333, b = 0..1000" in text
-    assert "step i is darknet batch b = ⌊(i + 1)·48 / 64⌋" in text
+    assert "step i is darknet batch b = (i + 1)*48 // 64 (48 images per step)" in text
 
 
 def test_gpus_run_length_is_darknets_loop_count() -> None:
@@ -536,10 +536,10 @@ SELF_TRANSLATED = """
     from cfgsched.translate.scheduler import DarknetScheduler
     from cfgsched.translation import Options, translate
 
-    def build_scheduler(optimizer, last_epoch=-1):
+    def build_scheduler(optimizer, last_epoch=None):  # None: where the record resumes
         o = Options.from_record(CFGSCHED["options"])
         t = translate(load({cfg!r}, fork=CFGSCHED["fork"]), o)
-        return DarknetScheduler(optimizer, t, last_epoch)
+        return DarknetScheduler(optimizer, t, t.start - 1 if last_epoch is None else last_epoch)
 """
 
 

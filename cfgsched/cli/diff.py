@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cfgsched.cli import kit as clikit
 from cfgsched.errors import NotExactError
-from cfgsched.schedule import FORKS
+from cfgsched.files import escape
+from cfgsched.module_record import read_record, record_conflicts
+from cfgsched.reader.parser import parse
+from cfgsched.schedule import FORKS, NetSchedule
 
 if TYPE_CHECKING:
-    from cfgsched.schedule import NetSchedule
-    from cfgsched.tools.diff import DiffReport, ModuleRecord, Tolerance
-    from cfgsched.translation import Options
+    from cfgsched.tools.diff import DiffReport, Tolerance
+
+#: Options fields each translation option of the command line sets.
+_FIELDS = {
+    "gpus": "ngpus", "multigpu": "multigpu", "scratch": "scratch",
+    "torch_batch": "images_per_step", "ideal": "ideal", "double": "exact",
+    "flush": "flush", "resume_from": "resume_iteration",
+}  # fmt: skip
 
 
 class _DiffCommand(click.Command):
@@ -34,33 +44,8 @@ class _DiffCommand(click.Command):
 
 
 def _parse(path: str, fork: str) -> NetSchedule:
-    from cfgsched.reader.parser import parse
-
     text, source = clikit.read_cfg_text(path)
     return parse(text, fork=fork, source=source)
-
-
-def _label(path: str, fork: str, options: Options) -> str:
-    from cfgsched.tools.diff import describe
-
-    name = "<stdin>" if path == "-" else Path(path).name
-    how = describe(options)
-    return f"{name} ({fork}{', ' + how if how else ''})"
-
-
-def _given_fields(tr: clikit.TranslationArgs) -> list[str]:
-    """The :class:`~cfgsched.translation.Options` fields the command line sets."""
-    given = {
-        "ngpus": tr.gpus is not None,
-        "multigpu": tr.multigpu is not None,
-        "scratch": tr.scratch,
-        "images_per_step": tr.torch_batch is not None,
-        "ideal": tr.ideal,
-        "exact": tr.double,
-        "flush": tr.flush is not None,
-        "resume_iteration": tr.resume_from is not None,
-    }
-    return [name for name, on in given.items() if on]
 
 
 @click.command(
@@ -124,7 +109,7 @@ native scheduler for --style native), 2 bad cfg, module or option.""",
 @click.option(
     "--exhaustive/--sampled",
     default=None,
-    help="Every step, or boundaries plus a dense sample "
+    help="Every step, or every boundary plus a dense sample "
     "(default: every step up to 2,000,000 steps).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -153,14 +138,12 @@ def diff(
     Example:
       cfgsched diff sample_cfgs/yolov4.cfg
     """
-    from cfgsched.tools import diff as lib
+    from cfgsched.tools import diff as lib  # numpy: only when diff runs
 
-    tol = None
-    if tolerance is not None:
-        try:
-            tol = lib.Tolerance.parse(tolerance)
-        except ValueError as exc:
-            raise clikit.fail(f"--tolerance: {exc}") from None
+    try:
+        tol = None if tolerance is None else lib.Tolerance.parse(tolerance)
+    except ValueError as exc:
+        raise clikit.fail(f"--tolerance: {exc}") from None
     if len(cfgs) > 2 or len(forks) > 2:
         raise clikit.fail("compare at most two cfgs or two --fork values")
     if cfgs.count("-") > 1:
@@ -168,19 +151,27 @@ def diff(
     if len(cfgs) == 2 or len(forks) == 2 or vs_gpus is not None:
         if module is not None or style is not None:
             raise clikit.fail("--style/--module test a torch scheduler: give one cfg")
-        report = _pair(cfgs, forks, translation, vs_gpus, tol, exhaustive)
+        report = _pair(lib, cfgs, forks, translation, vs_gpus, tol, exhaustive)
     else:
-        report = _single(
-            cfgs[0], forks, translation, style, module, tol, exhaustive, as_json
-        )
-    if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
-    else:
-        click.echo(report.format_text())
+        try:
+            report = _single(
+                lib, cfgs[0], forks, translation, style, module, tol, exhaustive
+            )
+        except NotExactError as exc:  # --style native without an exact form: exit 1
+            doc = {"schema": lib.SCHEMA, "equal": False, "exit_code": 1}
+            doc["not_exact"] = {"batch": exc.batch, "reason": exc.reason}
+            if as_json:
+                click.echo(json.dumps(doc, indent=2))
+            click.echo(f"cfgsched: {exc}", err=True)
+            sys.exit(1)
+    click.echo(
+        json.dumps(report.to_dict(), indent=2) if as_json else report.format_text()
+    )
     sys.exit(report.exit_code)
 
 
 def _pair(
+    lib: Any,
     cfgs: tuple[str, ...],
     forks: tuple[str, ...],
     tr: clikit.TranslationArgs,
@@ -189,68 +180,31 @@ def _pair(
     exhaustive: bool | None,
 ) -> DiffReport:
     """Two schedules (two cfgs, two forks or two GPU counts), batch by batch."""
-    from cfgsched.reader.parser import parse
-    from cfgsched.tools import diff as lib
-
-    steps_only = [
-        name
-        for name, on in (
-            ("--torch-batch", tr.torch_batch is not None),
-            ("--multigpu trace", tr.multigpu == "trace"),
-            ("--resume-from", tr.resume_from is not None),
-        )
-        if on
-    ]
-    if steps_only:
-        raise clikit.fail(
-            f"two schedules are compared batch by batch: {steps_only[0]} applies to "
-            "one torch run (give one cfg)"
-        )
-    fork_a = forks[0] if forks else "alexeyab"
-    fork_b = forks[-1] if forks else "alexeyab"
-    path_a, path_b = cfgs[0], cfgs[-1]
-    text_a, src_a = clikit.read_cfg_text(path_a)
-    a = parse(text_a, fork=fork_a, source=src_a)
-    b = parse(text_a, fork=fork_b, source=src_a) if path_b == path_a else None
-    b = b if b is not None else _parse(path_b, fork_b)
+    fork_a, fork_b = (forks[0], forks[-1]) if forks else ("alexeyab", "alexeyab")
+    text, source = clikit.read_cfg_text(cfgs[0])
+    a = parse(text, fork=fork_a, source=source)
+    if cfgs[-1] == cfgs[0]:
+        b = parse(text, fork=fork_b, source=source)
+    else:
+        b = _parse(cfgs[-1], fork_b)
     oa, ob = tr.options(a), tr.options(b)
-    if vs_gpus is not None:
-        try:
-            ob = dataclasses.replace(ob, ngpus=vs_gpus)
-        except ValueError as exc:
-            raise clikit.fail(f"--vs-gpus {vs_gpus}: {exc}") from None
-    return lib.diff_schedules(
-        a,
-        b,
-        (oa, ob),
-        labels=(_label(path_a, fork_a, oa), _label(path_b, fork_b, ob)),
-        tolerance=tol,
-        exhaustive=exhaustive,
-    )
-
-
-def _module_options(
-    module: str,
-    record: ModuleRecord,
-    schedule: NetSchedule,
-    tr: clikit.TranslationArgs,
-) -> Options:
-    """The record's options; given options must not contradict them (exit 2)."""
-    from cfgsched.tools import diff as lib
-
-    names = _given_fields(tr)
-    if names:
-        given = tr.options(schedule)
-        bad = lib.record_conflicts(record.options, given, names, schedule.fork)
-        if bad:
-            raise clikit.fail(
-                f"{module}: options contradict the module's CFGSCHED record "
-                f"(record vs command line): {'; '.join(bad)}"
-            )
-    return record.options
+    labels = []
+    try:
+        ob = ob if vs_gpus is None else dataclasses.replace(ob, ngpus=vs_gpus)
+        for path, s, o in ((cfgs[0], a, oa), (cfgs[-1], b, ob)):
+            how = ", ".join([s.fork, *filter(None, [lib.describe(o)])])
+            name = "<stdin>" if path == "-" else escape(Path(path).name)
+            labels.append(f"{name} ({how})")
+        return lib.diff_schedules(  # type: ignore[no-any-return]
+            a, b, (oa, ob), labels=(labels[0], labels[1]), tolerance=tol,
+            exhaustive=exhaustive,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise clikit.fail(str(exc)) from None
 
 
 def _single(
+    lib: Any,
     cfg: str,
     forks: tuple[str, ...],
     tr: clikit.TranslationArgs,
@@ -258,67 +212,58 @@ def _single(
     module: str | None,
     tol: Tolerance | None,
     exhaustive: bool | None,
-    as_json: bool,
 ) -> DiffReport:
     """One cfg: the torch scheduler (class, native or a module) against the C formula."""
-    from cfgsched.tools import diff as lib
-
-    if module is not None:
+    if module is None:
+        schedule = _parse(cfg, forks[0] if forks else "alexeyab")
+        options = tr.options(schedule)
+    else:
         if style is not None:
             raise clikit.fail(
                 "--style with --module: the module is the scheduler tested"
             )
-        record = lib.read_module_record(module)
+        record = read_record(module)
         if forks and forks[0] != record.fork:
             raise clikit.fail(
                 f"{module}: --fork {forks[0]} contradicts the module's CFGSCHED record "
                 f"(fork {record.fork})"
             )
         schedule = _parse(cfg, record.fork)
-        options = _module_options(module, record, schedule, tr)
-    else:
-        schedule = _parse(cfg, forks[0] if forks else "alexeyab")
-        options = tr.options(schedule)
-    bar: Any = None
-    show_bar = sys.stderr.isatty()
+        names = [
+            f
+            for arg, f in _FIELDS.items()
+            if getattr(tr, arg) is not None
+            and (getattr(tr, arg) is not False or f == "flush")
+        ]
+        given = tr.options(schedule) if names else record.options
+        bad = record_conflicts(record.options, given, names, schedule.fork)
+        if bad:
+            raise clikit.fail(
+                f"{module}: options contradict the module's CFGSCHED record "
+                f"(record vs command line): {'; '.join(bad)}"
+            )
+        options = record.options
+    with _progress() as progress:
+        return lib.diff_torch(  # type: ignore[no-any-return]
+            schedule, options, style=style or "class", module=module, tolerance=tol,
+            exhaustive=exhaustive, progress=progress,
+        )  # fmt: skip
 
-    def progress(n: int, total: int) -> None:
+
+@contextlib.contextmanager
+def _progress() -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr when it is a terminal (None otherwise)."""
+    bar: Any = None
+
+    def update(n: int, total: int) -> None:
         nonlocal bar
-        if not show_bar:
-            return
         if bar is None:
             bar = click.progressbar(length=total, label="diff", file=sys.stderr)
             bar.__enter__()
         bar.update(n)
 
     try:
-        return lib.diff_torch(
-            schedule,
-            options,
-            style=style or "class",
-            module=module,
-            tolerance=tol,
-            exhaustive=exhaustive,
-            progress=progress,
-        )
-    except NotExactError as exc:
-        _not_exact(exc, as_json)
+        yield update if sys.stderr.isatty() else None
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-
-
-def _not_exact(exc: NotExactError, as_json: bool) -> NoReturn:
-    """``--style native`` without an exact form: the reason, exit 1."""
-    from cfgsched.tools.diff import SCHEMA
-
-    if as_json:
-        doc = {
-            "schema": SCHEMA,
-            "equal": False,
-            "exit_code": 1,
-            "not_exact": {"batch": exc.batch, "reason": exc.reason},
-        }
-        click.echo(json.dumps(doc, indent=2))
-    click.echo(f"cfgsched: {exc}", err=True)
-    sys.exit(1)

@@ -24,14 +24,13 @@ from cfgsched.codegen.source import (
     safe_name,
 )
 from cfgsched.kernel.position import Translation
+from cfgsched.module_record import MODULE_SCHEMA as MODULE_SCHEMA
 from cfgsched.schedule import WARNING_CODES, NetSchedule
 from cfgsched.translation import Options, default_flush, trained_schedule, translate
 
 if TYPE_CHECKING:
     from cfgsched.translate.native import NativePlan
 
-#: Schema name of the ``CFGSCHED`` record in a generated module.
-MODULE_SCHEMA = "cfgsched-module/1"
 #: The darknet project behind each fork name.
 FORK_PROJECTS = {
     "alexeyab": "AlexeyAB/darknet",

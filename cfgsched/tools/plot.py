@@ -32,7 +32,7 @@ from cfgsched.boundaries import Boundary, boundaries
 from cfgsched.errors import CfgError
 from cfgsched.kernel.position import Translation, ngpus_lr
 from cfgsched.schedule import NetSchedule
-from cfgsched.tools import series
+from cfgsched.tools import series, stepping
 from cfgsched.translation import Options, trained_schedule, translate
 
 F32 = npt.NDArray[np.float32]
@@ -54,7 +54,7 @@ MAX_REGIONS = 100
 #: Curves per figure at most (overlays multiply: cfgs × forks × gpus × option values).
 MAX_CURVES = 12
 #: ``--vs torch`` steps every step up to this range, else boundaries plus a sample.
-TORCH_EXACT_LIMIT = series.EXHAUSTIVE_LIMIT
+TORCH_EXACT_LIMIT = stepping.EXHAUSTIVE_LIMIT
 #: Largest ``--from``/``--to`` (batches or steps).
 MAX_POSITION = 1 << 62
 #: x axis units; "steps" puts the curves on optimizer steps, the others on batches.
@@ -744,15 +744,15 @@ def _torch_values(src: _Source, lo: int, hi: int) -> _TorchRun:
         at = [p if src.steps else i for p, i in _mark_steps(src, marks)]
         windows = [
             (i0 + s, i0 + e)
-            for s, e in series.sample_windows(count, [a - i0 for a in at])
+            for s, e in stepping.sample_windows(count, [a - i0 for a in at])
         ]
         note = "boundaries and a dense sample of steps"
-    factory = series.scheduler_factory(t)
+    factory = stepping.class_factory(t)
     steps: list[I64] = []
     got: list[F64] = []
     for w0, w1 in windows:
         steps.append(np.arange(w0, w1, dtype=np.int64))
-        got.extend(series.torch_lrs(factory, t.cfg_lr, w0, w1 - w0))
+        got.extend(stepping.torch_lrs(factory, t.cfg_lr, w0, w1 - w0))
     i = np.concatenate(steps)
     expected = np.asarray(series.step_lrs(t, i), dtype=np.float64)
     pos = i if src.steps else series.batches_of(t, i)
@@ -796,7 +796,7 @@ def _torch_curve(label: str, run: _TorchRun, base: Curve, kind: str = "torch") -
 
 def _error_panel(curve: int, run: _TorchRun, base: Curve) -> ErrorPanel:
     """torch − expected in signed float32 ulps, per step or per column of ``base``."""
-    _, rel, ulp = series.errors(run.expected, run.got)
+    _, rel, ulp = stepping.errors(run.expected, run.got)
     signed = np.where(run.got < run.expected, -ulp, ulp)
     n, cov = int(run.pos.size), run.coverage
     if n == 0:

@@ -1,18 +1,16 @@
-"""A translated run step by step: where each optimizer step falls, its LR, torch stepping.
+"""A translated run step by step: where each optimizer step falls, its LR, its export.
 
 The one place the tools (explain, plot, and diff after the merge) turn a
 :class:`~cfgsched.translation.Translation` into series: the run's length, the step where a
 darknet batch is reached or landed on, the LR darknet computes at a batch under the
-translation's base rate, a real torch scheduler stepped on a one-parameter SGD, the
-error between two series, and the exported LR series (:class:`LRSeries` written as CSV,
-JSON or TensorBoard scalars). Numpy only; torch is imported when a scheduler is stepped,
-tensorboard when scalars are written.
+translation's base rate, and the exported LR series (:class:`LRSeries` written as CSV,
+JSON or TensorBoard scalars). Numpy only; tensorboard is imported when scalars are
+written (torch stepping is :mod:`cfgsched.tools.stepping`).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,51 +36,30 @@ MAX_BATCH = (1 << 63) - 1
 DEFAULT_SPAN = 1000
 #: GPU 0 loop iterations (``multigpu="trace"``) followed at most (about 0.3 µs each).
 TRACE_LIMIT = 4_000_000
-#: Steps per chunk when a torch scheduler is stepped.
-CHUNK = 1 << 16
-#: Up to this many steps a torch scheduler is stepped at every step, else at a sample.
-EXHAUSTIVE_LIMIT = 2_000_000
-#: The sample: the first steps, evenly spaced windows, and steps around each boundary.
-SAMPLE_PREFIX = 10_000
-SAMPLE_WINDOWS = 256
-SAMPLE_WINDOW = 512
-SAMPLE_HALO = 64
-
-#: ``factory(optimizer, last_epoch)`` builds the torch scheduler under test.
-Factory = Callable[[Any, int], Any]
 
 __all__ = [
-    "CHUNK",
     "DEFAULT_SPAN",
     "ENVELOPE_COLUMNS",
-    "EXHAUSTIVE_LIMIT",
     "EXPORT_LIMIT",
     "FULL_COLUMNS",
     "MAX_BATCH",
     "SERIES_SCHEMA",
     "TENSORBOARD_FILE",
     "TRACE_LIMIT",
-    "Factory",
     "LRSeries",
     "batch_lrs",
     "batches_of",
     "counted",
-    "errors",
     "full_series",
     "last_batch",
     "mapping_text",
-    "new_optimizer",
     "run_ends",
     "run_steps",
-    "sample_windows",
-    "scheduler_factory",
     "step_landing",
     "step_lrs",
     "step_reaching",
-    "torch_lrs",
     "trace_head",
     "trace_too_long",
-    "ulp_distance",
     "write_csv",
     "write_json",
     "write_tensorboard",
@@ -263,111 +240,6 @@ def _trace_cached(t: Translation) -> I64:
 def batches_of(t: Translation, steps: I64) -> I64:
     """darknet's batch for each 0-based step (``oracle.translation_batches``)."""
     return translation_batches(t, np.asarray(steps, dtype=np.int64))
-
-
-# ----------------------------------------------------------------------------- torch stepping
-
-
-def new_optimizer(lr: float, last_epoch: int = -1) -> Any:
-    """A one-parameter SGD whose group LR is ``lr`` (``initial_lr`` set when resuming).
-
-    The LR is set after construction: torch refuses a negative ``lr`` in the constructor,
-    darknet trains with whatever the cfg says.
-    """
-    import torch
-
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.0)
-    for g in opt.param_groups:
-        g["lr"] = lr
-        if last_epoch >= 0:
-            g.setdefault("initial_lr", lr)
-    return opt
-
-
-def scheduler_factory(t: Translation) -> Factory:
-    """Builds :class:`cfgsched.translate.scheduler.DarknetScheduler` (what ``DarknetLR``
-    runs) for ``t``."""
-    from cfgsched.translate.scheduler import DarknetScheduler
-
-    def make(optimizer: Any, last_epoch: int) -> Any:
-        return DarknetScheduler(optimizer, t, last_epoch=last_epoch)
-
-    return make
-
-
-def torch_lrs(factory: Factory, lr: float, start: int, count: int) -> Iterator[F64]:
-    """Build at step ``start`` (``last_epoch = start - 1``) on :func:`new_optimizer` (``lr``)
-    and yield the LR of the next ``count`` optimizer steps, in chunks of :data:`CHUNK`.
-
-    Per step: read ``param_groups[0]["lr"]``, then ``scheduler.step()``. One no-op
-    ``optimizer.step()`` precedes the first scheduler step, as in training.
-    """
-    opt = new_optimizer(lr, start - 1)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*lr_scheduler\.step\(\)` before")
-        sched = factory(opt, start - 1)
-        opt.step()
-        group = opt.param_groups[0]
-        step = sched.step
-        done = 0
-        while done < count:
-            m = min(CHUNK, count - done)
-            buf = [0.0] * m
-            for j in range(m):
-                buf[j] = group["lr"]
-                step()
-            done += m
-            yield np.asarray(buf, dtype=np.float64)
-
-
-def sample_windows(n: int, around: Sequence[int]) -> list[tuple[int, int]]:
-    """Sorted, merged ``[start, stop)`` windows of ``0 .. n - 1``: the first
-    :data:`SAMPLE_PREFIX` steps, the last window, :data:`SAMPLE_WINDOWS` evenly spaced
-    windows of :data:`SAMPLE_WINDOW` steps, and ±:data:`SAMPLE_HALO` around each of
-    ``around``."""
-    raw = [(0, min(SAMPLE_PREFIX, n)), (max(0, n - SAMPLE_WINDOW), n)]
-    spaced = np.linspace(0, max(n - SAMPLE_WINDOW, 0), SAMPLE_WINDOWS).astype(np.int64)
-    raw += [(s, min(s + SAMPLE_WINDOW, n)) for s in spaced.tolist()]
-    raw += [(max(0, i - SAMPLE_HALO), min(n, i + SAMPLE_HALO + 1)) for i in around]
-    merged: list[tuple[int, int]] = []
-    for s, t in sorted(raw):
-        if merged and s <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], t))
-        elif t > s:
-            merged.append((s, t))
-    return merged
-
-
-# ----------------------------------------------------------------------------- errors
-
-
-def _ordered(x: F32) -> I64:
-    """float32 values as integers in the same order (adjacent floats differ by 1)."""
-    i = x.view(np.int32).astype(np.int64)
-    return np.where(i < 0, -(i & 0x7FFFFFFF), i)
-
-
-def ulp_distance(expected: F32, got: F32) -> F64:
-    """Number of float32 values between ``expected`` and ``got`` (NaN = NaN; else inf)."""
-    e = np.ascontiguousarray(expected, dtype=np.float32)
-    g = np.ascontiguousarray(got, dtype=np.float32)
-    d = np.abs(_ordered(e) - _ordered(g)).astype(np.float64)
-    en, gn = np.isnan(e), np.isnan(g)
-    d = np.where(en | gn, np.where(en & gn, 0.0, np.inf), d)
-    return np.where(np.isinf(e) | np.isinf(g), np.where(e == g, 0.0, np.inf), d)
-
-
-def errors(expected: F64, got: F64) -> tuple[F64, F64, F64]:
-    """Absolute and relative error of ``got`` (NaN = NaN) and its float32 ulp distance
-    (``got`` rounded to float32 first, as an optimizer on float32 parameters applies it)."""
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        same = (expected == got) | (np.isnan(expected) & np.isnan(got))
-        ab = np.abs(got - expected)
-        ab = np.where(same, 0.0, np.where(np.isnan(ab), np.inf, ab))
-        rel = np.where(ab == 0, 0.0, ab / np.abs(expected))
-        rel = np.where(np.isnan(rel), np.inf, rel)
-        ulp = ulp_distance(expected.astype(np.float32), got.astype(np.float32))
-    return ab, rel, ulp
 
 
 # ----------------------------------------------------------------------------- export

@@ -1,0 +1,208 @@
+"""A real torch scheduler stepped on a one-parameter SGD, and how far it is from darknet.
+
+What diff and plot's ``--vs torch`` share: the stepping loop (reading the optimizer's LR
+is the only per-step work), the sample of steps checked on long runs, the error between
+two series in float32 ulps, and one-line errors for code under test. Torch is imported
+when a scheduler is stepped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from cfgsched.errors import CfgError, NotExactError
+from cfgsched.kernel.position import Translation
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+#: Steps per chunk when a torch scheduler is stepped.
+CHUNK = 1 << 16
+#: Up to this many steps a torch scheduler is stepped at every step, else at a sample.
+EXHAUSTIVE_LIMIT = 2_000_000
+#: The sample: the first steps, evenly spaced windows, and steps around each boundary.
+SAMPLE_PREFIX = 10_000
+SAMPLE_WINDOWS = 256
+SAMPLE_WINDOW = 512
+SAMPLE_HALO = 64
+
+#: ``factory(optimizer, last_epoch)`` builds the scheduler under test; ``last_epoch``
+#: None builds it as its users do, with the builder's own default.
+Factory = Callable[[Any, "int | None"], Any]
+
+
+def new_optimizer(lr: float, last_epoch: int = -1) -> Any:
+    """A one-parameter SGD whose group LR is ``lr`` (``initial_lr`` set when resuming).
+
+    The LR is set after construction: torch refuses a negative ``lr`` in the constructor,
+    darknet trains with whatever the cfg says.
+    """
+    import torch
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.0)
+    for g in opt.param_groups:
+        g["lr"] = lr
+        if last_epoch >= 0:
+            g.setdefault("initial_lr", lr)
+    return opt
+
+
+def class_factory(t: Translation) -> Factory:
+    """Builds :class:`~cfgsched.translate.scheduler.DarknetScheduler` (what ``DarknetLR``
+    runs) for ``t``; its default start is ``t``'s resume step."""
+    from cfgsched.translate.scheduler import DarknetScheduler
+
+    def make(optimizer: Any, last_epoch: int | None) -> Any:
+        at = t.start - 1 if last_epoch is None else last_epoch
+        return DarknetScheduler(optimizer, t, last_epoch=at)
+
+    return make
+
+
+def torch_lrs(
+    factory: Factory,
+    lr: float,
+    start: int,
+    count: int,
+    *,
+    who: str = "scheduler",
+    default: bool = False,
+) -> Iterator[F64]:
+    """Build at step ``start`` (``last_epoch = start - 1``; ``default``: the builder's own
+    start, which should be ``start``) on :func:`new_optimizer` (``lr``) and yield the LR
+    of the next ``count`` optimizer steps in chunks of at most :data:`CHUNK`.
+
+    Per step: read ``param_groups[0]["lr"]``, then ``scheduler.step()``. One no-op
+    ``optimizer.step()`` precedes the first scheduler step, as in training. Errors of the
+    scheduler (``who``) are one-line :class:`CfgError` s.
+    """
+    opt = new_optimizer(lr, -1 if default else start - 1)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*lr_scheduler\.step\(\)` before")
+        how = "build_scheduler(optimizer" + (")" if default else ", last_epoch)")
+        with user_code(who, how):
+            step = factory(opt, None if default else start - 1).step
+            opt.step()
+        group = opt.param_groups[0]
+        for done in range(0, count, CHUNK):
+            buf: list[Any] = [0.0] * min(CHUNK, count - done)
+            j = 0
+            try:
+                for j in range(len(buf)):
+                    buf[j] = group["lr"]
+                    step()
+            except (CfgError, NotExactError):
+                raise
+            except (Exception, SystemExit) as exc:
+                at = f"at optimizer step {start + done + j}"
+                raise CfgError(
+                    who, None, None, f"scheduler.step() failed {at}: {describe(exc)}"
+                ) from None
+            yield _numbers(buf, who, start + done)
+
+
+@contextlib.contextmanager
+def user_code(who: str, what: str) -> Iterator[None]:
+    """Errors of code under test (``sys.exit`` too) as a one-line CfgError naming ``who``."""
+    try:
+        yield
+    except (CfgError, NotExactError):
+        raise
+    except (Exception, SystemExit) as exc:
+        raise CfgError(who, None, None, f"{what} failed: {describe(exc)}") from None
+
+
+def clip(x: Any, limit: int = 60) -> str:
+    """``repr(x)``, at most ``limit`` characters (a failing repr shows the type)."""
+    try:
+        text = repr(x)
+    except Exception:  # a user object whose repr fails
+        text = f"<{type(x).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` on one line, at most 200 characters."""
+    if isinstance(exc, SystemExit):
+        text = f"sys.exit({clip(exc.code)})"
+    else:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _numbers(buf: list[Any], who: str, first: int) -> F64:
+    """The LRs read from the optimizer as float64; anything but a real number is an error."""
+    arr = np.asarray(buf) if buf else np.zeros(0)
+    if arr.dtype.kind in "fiu":
+        return arr.astype(np.float64)
+    for j, x in enumerate(buf):
+        if isinstance(x, (bool, str, bytes)) or x is None or not _real(x):
+            raise CfgError(
+                who,
+                None,
+                None,
+                f"the optimizer's lr at step {first + j} is {clip(x)}, not a number",
+            )
+    return np.asarray([float(x) for x in buf], dtype=np.float64)
+
+
+def _real(x: Any) -> bool:
+    try:
+        float(x)
+    except Exception:
+        return False
+    return True
+
+
+def sample_windows(n: int, around: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted, merged ``[start, stop)`` windows of ``0 .. n - 1``: the first
+    :data:`SAMPLE_PREFIX` steps, the last window, :data:`SAMPLE_WINDOWS` evenly spaced
+    windows of :data:`SAMPLE_WINDOW` steps, and ±:data:`SAMPLE_HALO` around each of
+    ``around``."""
+    raw = [(0, min(SAMPLE_PREFIX, n)), (max(0, n - SAMPLE_WINDOW), n)]
+    spaced = np.linspace(0, max(n - SAMPLE_WINDOW, 0), SAMPLE_WINDOWS).astype(np.int64)
+    raw += [(s, min(s + SAMPLE_WINDOW, n)) for s in spaced.tolist()]
+    raw += [(max(0, i - SAMPLE_HALO), min(n, i + SAMPLE_HALO + 1)) for i in around]
+    merged: list[tuple[int, int]] = []
+    for s, t in sorted(raw):
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], t))
+        elif t > s:
+            merged.append((s, t))
+    return merged
+
+
+def _ordered(x: F32) -> I64:
+    """float32 values as integers in the same order (adjacent floats differ by 1)."""
+    i = x.view(np.int32).astype(np.int64)
+    return np.where(i < 0, -(i & 0x7FFFFFFF), i)
+
+
+def ulp_distance(expected: F32, got: F32) -> F64:
+    """Number of float32 values between ``expected`` and ``got`` (NaN = NaN; else inf)."""
+    e = np.ascontiguousarray(expected, dtype=np.float32)
+    g = np.ascontiguousarray(got, dtype=np.float32)
+    d = np.abs(_ordered(e) - _ordered(g)).astype(np.float64)
+    en, gn = np.isnan(e), np.isnan(g)
+    d = np.where(en | gn, np.where(en & gn, 0.0, np.inf), d)
+    return np.where(np.isinf(e) | np.isinf(g), np.where(e == g, 0.0, np.inf), d)
+
+
+def errors(expected: F64, got: F64) -> tuple[F64, F64, F64]:
+    """Absolute and relative error of ``got`` (NaN = NaN) and its float32 ulp distance
+    (``got`` rounded to float32 first, as an optimizer on float32 parameters applies it)."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        same = (expected == got) | (np.isnan(expected) & np.isnan(got))
+        ab = np.abs(got - expected)
+        ab = np.where(same, 0.0, np.where(np.isnan(ab), np.inf, ab))
+        rel = np.where(ab == 0, 0.0, ab / np.abs(expected))
+        rel = np.where(np.isnan(rel), np.inf, rel)
+        ulp = ulp_distance(expected.astype(np.float32), got.astype(np.float32))
+    return ab, rel, ulp
