@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cfgsched.errors import CfgError
-from cfgsched.tools.editor import Edit, edit_text
 from cfgsched.reader.parser import parse
+from cfgsched.tools.editor import Edit, edit_text
 
 
 def test_replaced_and_inserted_lines_are_mapped() -> None:

@@ -279,7 +279,9 @@ def test_overrides_split_lines_at_newline_only(sep: str) -> None:
     )
     base = parse(text)
     assert base.policy.cfg_name == "constant"  # darknet never sees policy=steps
-    s = edit_schedule(text, [Edit("policy", "poly")], fork="alexeyab", source="t.cfg")[1]
+    s = edit_schedule(text, [Edit("policy", "poly")], fork="alexeyab", source="t.cfg")[
+        1
+    ]
     assert s.policy.cfg_name == "poly" and s.learning_rate == f32(0.1)
     assert s.momentum == base.momentum
     # a key spelled with a character the C forks keep is not the key darknet reads

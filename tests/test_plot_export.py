@@ -26,7 +26,7 @@ from cfgsched.cli import main
 from cfgsched.kernel import formulas as _kernel
 from cfgsched.oracle import darknet_lr
 from cfgsched.reader.parser import load
-from cfgsched.tools import export, plot, series
+from cfgsched.tools import export
 from cfgsched.translation import Options
 from tests.golden import ROOT
 

@@ -387,7 +387,8 @@ def _variants(cfgs: tuple[str, ...], args: dict[str, Any]) -> tuple[list[Any], b
         raise clikit.fail("--rescale-steps needs --max-batches N (the new run length)")
     if cfgs.count("-") > 1:
         raise clikit.fail("'-' (stdin) can be given only once")
-    counts, tr = args["gpu_counts"], args["translation"]
+    counts: tuple[int, ...] = args["gpu_counts"]
+    tr: clikit.TranslationArgs = args["translation"]
 
     def options(schedule: NetSchedule, ngpus: int) -> Options:
         return replace(tr, gpus=ngpus if counts else None).options(schedule)
