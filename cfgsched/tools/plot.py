@@ -944,24 +944,15 @@ def plot_data(
             " cannot be drawn; shaded instead"
         )
     near = _zoom_range(sources, lo, hi) if zoom and first is last is None else None
+    zoomed = None if near is None else plot_data(
+        variants, first=near[0], last=near[1], log=log, x=x, images=images,
+        columns=columns, title="", zoom=False,
+    )  # fmt: skip
     return PlotData(
-        title=_title(variants, approx) if title is None else title,
-        first=lo,
-        last=hi,
-        curves=tuple(parts.curves),
-        markers=tuple(parts.markers),
-        regions=tuple(parts.regions),
-        errors=tuple(parts.errors),
-        x=x,
-        x_label=_x_label(x, images, sources),
-        log=log,
-        notes=tuple(parts.notes),
-        domain="steps" if x == "steps" else "batches",
-        reports=tuple(parts.reports),
-        zoom=None if near is None else plot_data(
-            variants, first=near[0], last=near[1], log=log, x=x, images=images,
-            columns=columns, title="", zoom=False,
-        ),
+        _title(variants, approx) if title is None else title, lo, hi,
+        tuple(parts.curves), tuple(parts.markers), tuple(parts.regions),
+        tuple(parts.errors), x, _x_label(x, images, sources), log, tuple(parts.notes),
+        "steps" if x == "steps" else "batches", tuple(parts.reports), zoomed,
     )  # fmt: skip
 
 
