@@ -83,6 +83,7 @@ def boundaries(
         while k * schedule.step <= top and len(out) < limit:
             add(k * schedule.step, "step", f"step {k} ×{short(schedule.scale)}^{k}")
             k += 1
+        cut += max(top // schedule.step - k + 1, 0)  # the steps past the limit
     elif pol is Policy.SIG:
         add(schedule.step, "sigmoid", "sigmoid midpoint")
     elif pol is Policy.SGDR and schedule.sgdr_cycle > 0:

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from cfgsched.cli import main
 from cfgsched.errors import CfgError
-from cfgsched.reader.editor import Edit, apply_edits, check_edit, float_text
 from cfgsched.reader.parser import parse
+from cfgsched.tools.editor import Edit, check_edit, edit_schedule, float_text
 from tests.golden import DARKNET_CFGS, needs_darknet_cfgs
 
 CFGSCHED = str(Path(sys.executable).with_name("cfgsched"))
@@ -33,6 +33,11 @@ def changed(old: str, new: str) -> list[int]:
     a, b = old.split("\n"), new.split("\n")
     assert len(a) == len(b)
     return [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+
+
+def apply_edits(text: str, edits: list[Edit], *, fork: str, source: str) -> str:
+    """The edited text (the editor reads it back with the fork: CfgError if it breaks)."""
+    return edit_schedule(text, edits, fork=fork, source=source)[0]
 
 
 def line_index(text: str, prefix: str) -> int:

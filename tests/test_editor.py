@@ -1,12 +1,12 @@
-"""reader/editor.edit_text: edits land on the line the fork reads, with a line map."""
+"""tools/editor.edit_text: edits land on the line the fork reads, with a line map."""
 
 from __future__ import annotations
 
 import pytest
 
 from cfgsched.errors import CfgError
-from cfgsched.reader.editor import Edit, edit_text
 from cfgsched.reader.parser import parse
+from cfgsched.tools.editor import Edit, edit_text
 
 
 def test_replaced_and_inserted_lines_are_mapped() -> None:

@@ -22,6 +22,7 @@ from cfgsched.kernel import formulas as _kernel
 from cfgsched.oracle import darknet_lr
 from cfgsched.reader.parser import load, parse
 from cfgsched.tools import plot
+from cfgsched.tools.editor import Edit, edit_schedule
 from cfgsched.translation import Options
 from tests.docs import section
 from tests.golden import DARKNET_CFGS, ROOT, needs_darknet_cfgs
@@ -278,13 +279,17 @@ def test_overrides_split_lines_at_newline_only(sep: str) -> None:
     )
     base = parse(text)
     assert base.policy.cfg_name == "constant"  # darknet never sees policy=steps
-    s = plot.parse_variant(text, "t.cfg", "alexeyab", {"policy": "poly"})
+    s = edit_schedule(text, [Edit("policy", "poly")], fork="alexeyab", source="t.cfg")[
+        1
+    ]
     assert s.policy.cfg_name == "poly" and s.learning_rate == f32(0.1)
     assert s.momentum == base.momentum
     # a key spelled with a character the C forks keep is not the key darknet reads
     text = f"[net]\n{sep}learning_rate=0.5\nmax_batches=100\nwidth=416\nheight=416\nchannels=3\n"
     assert parse(text).learning_rate == f32(0.001)
-    s = plot.parse_variant(text, "t.cfg", "alexeyab", {"learning_rate": "0.2"})
+    s = edit_schedule(
+        text, [Edit("learning_rate", "0.2")], fork="alexeyab", source="t.cfg"
+    )[1]
     assert s.learning_rate == f32(0.2)
 
 

@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 from cfgsched.cli import main
 from cfgsched.kernel.formulas import f32
 from cfgsched.oracle import darknet_lr
-from cfgsched.reader.editor import rescale_steps
 from cfgsched.reader.parser import load, parse
 from cfgsched.tools import plot, series
+from cfgsched.tools.editor import rescale_steps
 from cfgsched.translation import Options
 from tests.golden import ROOT
 

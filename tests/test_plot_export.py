@@ -26,7 +26,7 @@ from cfgsched.cli import main
 from cfgsched.kernel import formulas as _kernel
 from cfgsched.oracle import darknet_lr
 from cfgsched.reader.parser import load
-from cfgsched.tools import plot, series
+from cfgsched.tools import export
 from cfgsched.translation import Options
 from tests.golden import ROOT
 
@@ -66,7 +66,7 @@ def test_csv_has_every_step_of_the_translated_run(tmp_path: Path) -> None:
               "-o", str(out))  # fmt: skip
     assert res.exit_code == 0, res.output
     comments, header, rows = read_csv(out.read_text())
-    assert comments[0].startswith(f"# {series.SERIES_SCHEMA}: ")
+    assert comments[0].startswith(f"# {export.SERIES_SCHEMA}: ")
     assert header == ["step", "batch", "epoch", "lr"]
     # the run's first step to the last step at b <= 3000 (12003·16 // 64 = 3000)
     steps = np.array([int(r[0]) for r in rows])
@@ -117,7 +117,7 @@ def test_json_schema_options_and_special_values(tmp_path: Path) -> None:
     assert next(iter(doc)) == "schema" and doc["schema"] == "cfgsched-lr-series/1"
     assert doc["cfg"] == str(cfg) and doc["fork"] == "alexeyab"
     assert doc["options"] == Options(images_per_step=16).to_record()
-    assert doc["resolution"] == "full" and doc["columns"] == list(series.FULL_COLUMNS)
+    assert doc["resolution"] == "full" and doc["columns"] == list(export.FULL_COLUMNS)
     rows = doc["rows"]
     assert [r[0] for r in rows] == list(range(10))
     assert [r[1] for r in rows] == [(i + 1) * 16 // 64 for i in range(10)]
@@ -139,12 +139,12 @@ def test_envelope_beyond_the_limit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """More steps than EXPORT_LIMIT: one row per figure column, min/max of its steps."""
-    monkeypatch.setattr(series, "EXPORT_LIMIT", 50_000)
+    monkeypatch.setattr(export, "EXPORT_LIMIT", 50_000)
     out = tmp_path / "e.csv"
     res = run(str(YOLOV4), "--torch-batch", "32", "--to", "100000", "-o", str(out))
     assert res.exit_code == 0, res.output
     comments, header, rows = read_csv(out.read_text())
-    assert header == list(series.ENVELOPE_COLUMNS)
+    assert header == list(export.ENVELOPE_COLUMNS)
     assert any(
         c.startswith("# resolution: envelope: more than 50,000") for c in comments
     )
@@ -278,7 +278,7 @@ def test_tensorboard_envelope_and_figure_together(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("tensorboard")
-    monkeypatch.setattr(series, "EXPORT_LIMIT", 1000)
+    monkeypatch.setattr(export, "EXPORT_LIMIT", 1000)
     folder = tmp_path / "tb"
     res = run(str(SGDR), "--tensorboard", str(folder), "-o", str(tmp_path / "f.png"))
     assert res.exit_code == 0, res.output
@@ -352,7 +352,7 @@ def test_run_ends_keep_first_and_last_step_of_every_run(
         for a, b in cuts:
             yield steps[a:b], steps[a:b], None, lr[a:b]
 
-    parts = list(series.run_ends(chunks))
+    parts = list(export.run_ends(chunks))
     kept = np.concatenate([p[0] for p in parts])
     vals = np.concatenate([p[1] for p in parts])
     # expected: index k is kept when it differs from a neighbour (or is an end)
@@ -368,15 +368,15 @@ def test_run_ends_keep_first_and_last_step_of_every_run(
 def test_float_texts_round_trip() -> None:
     v = np.array([f32(0.0013), f32(1e-30), 0.0, np.nan, np.inf, -np.inf], np.float32)
     out = io.StringIO()
-    s = series.LRSeries(
+    s = export.LRSeries(
         cfg="x", fork="alexeyab", options={}, resolution="full", rows=v.size,
         chunks=lambda: iter([(np.arange(v.size), np.arange(v.size), None, v)]),
         images=None, images_per_iteration=1,
     )  # fmt: skip
-    series.write_csv(out, s)
+    export.write_csv(out, s)
     _, _, rows = read_csv(out.getvalue())
     assert [r[3] for r in rows][3:] == ["nan", "inf", "-inf"]
     for r, want in zip(rows, v.tolist(), strict=True):
         assert exact(r[3], want)
     assert rows[0][3] == repr(float(f32(0.0013))) == "0.0013000000035390258"
-    assert plot.OUTPUT_MARKERS[3] in out.getvalue().encode()
+    assert export.OUTPUT_MARKERS[0] in out.getvalue().encode()

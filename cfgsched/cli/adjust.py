@@ -7,6 +7,9 @@ import sys
 import click
 
 from cfgsched.cli import kit as clikit
+from cfgsched.errors import CfgError
+from cfgsched.reader.parser import parse
+from cfgsched.tools.editor import edit_schedule, gpu_edits, parse_set, resume_point
 
 
 def _read_exact(path: str) -> tuple[str, str]:
@@ -75,16 +78,8 @@ def adjust(
     output: str,
     force: bool,
 ) -> None:
-    """Write CFG with the multi-GPU advice or --set edits applied in place."""
-    from cfgsched.reader.editor import (
-        apply_edits,
-        gpu_edits,
-        parse_set,
-        rescale_edit,
-        resume_point,
-    )
-    from cfgsched.reader.parser import parse
-
+    """Write CFG with the multi-GPU advice or --set edits applied (to stdout, or -o FILE);
+    every other byte of CFG stays as it is."""
     if gpus is None and not sets:
         raise clikit.fail("nothing to adjust: give --gpus N and/or --set KEY=VALUE")
     text, source = _read_exact(cfg)
@@ -99,13 +94,23 @@ def adjust(
             if any(x.key == e.key for x in edits):
                 raise ValueError(f"--set {e.key}: given twice")
             edits.append(e)
-        if rescale_steps:
-            edits.append(rescale_edit(before, edits))
+        keys = {e.key for e in edits}
+        if rescale_steps and ("max_batches" not in keys or "steps" in keys):
+            raise ValueError(
+                "--rescale-steps needs --set max_batches=N and no --set steps"
+            )
     except ValueError as exc:
         raise clikit.fail(str(exc)) from None
-    new = apply_edits(text, edits, fork=fork, source=source)
+    try:
+        new, after = edit_schedule(
+            text, edits, fork=fork, source=source, rescale=rescale_steps
+        )
+    except CfgError as exc:
+        if exc.source == "--rescale-steps":
+            raise
+        why = f"the adjusted cfg would not load: {exc.message}"
+        raise CfgError(source, exc.line, exc.key, why) from None
     if weights is not None:
-        after = parse(new, fork=fork, source=source)
         rp = resume_point(before, after, weights)
         for line in rp.lines(before, after):
             click.echo(line, err=True)

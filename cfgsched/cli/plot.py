@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import functools
+import importlib
+import os
+import re
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from cfgsched.cli import kit as clikit
 from cfgsched.files import escape
-from cfgsched.schedule import FORKS
-
-if TYPE_CHECKING:
-    from cfgsched.schedule import NetSchedule
-    from cfgsched.translation import Options
-
-#: Largest --from/--to (batches or steps) and --images.
-MAX_POSITION = 1 << 62
+from cfgsched.schedule import FORKS, NetSchedule
+from cfgsched.tools import export, series
+from cfgsched.tools import plot as lib
+from cfgsched.translation import Options
 
 #: (option, help) for every [net] schedule key that has its own option.
 _SCHEDULE_OPTIONS: tuple[tuple[str, str], ...] = (
@@ -42,18 +42,48 @@ _SCHEDULE_OPTIONS: tuple[tuple[str, str], ...] = (
     ("batch", "batch (images per iteration, for --x images)"),
     ("subdivisions", "subdivisions"),
 )
+#: ``--help`` sections (click has none built in: :class:`_SectionedCommand` lists them).
+_SECTIONS = {
+    "whatif": "What-ifs (edit the cfg as adjust does; repeat a value to overlay)",
+    "translation": "Translation (as convert, diff and explain)",
+    "axes": "Axes",
+    "output": "Output",
+}
+#: Parameter name -> section; ``opt_*`` are what-ifs, the rest the translation.
+_SECTION_OF = {
+    "sets": "whatif",
+    "rescale_steps": "whatif",
+    **dict.fromkeys(["first", "last", "log", "x_unit", "images", "vs", "title"], "axes"),
+    **dict.fromkeys(["output", "fmt", "tb_dir", "tb_tag", "force", "show", "help",
+                     "_click_default_help"], "output"),
+}  # fmt: skip
+#: The ``--tensorboard`` event file plot writes (and may replace).
+_OURS_TB = clikit.made_by_cfgsched(b"cfgsched plot")
+
+
+class _SectionedCommand(click.Command):
+    """A command whose ``--help`` lists its options in :data:`_SECTIONS`."""
+
+    def format_options(
+        self, ctx: click.Context, formatter: click.HelpFormatter
+    ) -> None:
+        rows: dict[str, list[tuple[str, str]]] = {key: [] for key in _SECTIONS}
+        for param in self.get_params(ctx):
+            name = param.name or ""
+            key = "whatif" if name.startswith("opt_") else _SECTION_OF.get(name)
+            record = param.get_help_record(ctx)
+            if record is not None and isinstance(param, click.Option):
+                rows[key or "translation"].append(record)
+        for key, records in rows.items():
+            with formatter.section(_SECTIONS[key]):
+                formatter.write_dl(records)
 
 
 def _schedule_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for name, help_text in reversed(_SCHEDULE_OPTIONS):
         dest = "opt_" + name.replace("-", "_")
-        func = click.option(
-            f"--{name}",
-            dest,
-            multiple=True,
-            metavar="X",
-            help=f"Set {help_text}; repeat to overlay variants.",
-        )(func)
+        func = click.option(f"--{name}", dest, multiple=True, metavar="X",
+                            help=f"Set {help_text}.")(func)  # fmt: skip
     return func
 
 
@@ -65,13 +95,9 @@ def _translation_options(func: Callable[..., Any]) -> Callable[..., Any]:
     params = inner.__click_params__  # the click.Option objects of the shared options
     k = next(i for i, p in enumerate(params) if p.name == "gpus")
     shared = params[k]
-    params[k] = click.Option(
-        shared.opts,
-        type=shared.type,
-        metavar=shared.metavar,
-        multiple=True,
-        help=f"{shared.help} Repeat to overlay GPU counts.",
-    )
+    params[k] = click.Option(shared.opts, type=shared.type, metavar=shared.metavar,
+                             multiple=True,
+                             help=f"{shared.help} Repeat to overlay GPU counts.")  # fmt: skip
 
     @functools.wraps(inner)
     def outer(*args: Any, gpus: tuple[int, ...], **kwargs: Any) -> Any:
@@ -80,27 +106,14 @@ def _translation_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return outer
 
 
-def _translation_for(
-    translation: clikit.TranslationArgs, counts: tuple[int, ...]
-) -> Callable[[NetSchedule, int], Options]:
-    """Each curve's validated options: the shared ones with its ``--gpus`` count."""
-
-    def options(schedule: NetSchedule, ngpus: int) -> Options:
-        return replace(translation, gpus=ngpus if counts else None).options(schedule)
-
-    return options
-
-
 def _changes(
     schedule_opts: dict[str, tuple[str, ...]], sets: tuple[str, ...]
 ) -> dict[str, list[str]]:
     """``[net]`` key -> values from the schedule options and ``--set KEY=VALUE``."""
-    from cfgsched.tools.plot import OPTION_KEYS
-
     out: dict[str, list[str]] = {}
     for dest, values in schedule_opts.items():
         if values:
-            out.setdefault(OPTION_KEYS[dest.removeprefix("opt_")], []).extend(values)
+            out.setdefault(dest.removeprefix("opt_"), []).extend(values)
     for item in sets:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
@@ -111,9 +124,8 @@ def _changes(
 
 def _ours(path: Path) -> bool:
     """Whether ``path`` is an output of ``cfgsched plot`` (it may be replaced)."""
-    from cfgsched.tools.plot import OUTPUT_MARKERS
-
-    return any(clikit.made_by_cfgsched(m)(path) for m in OUTPUT_MARKERS)
+    markers = lib.OUTPUT_MARKERS + export.OUTPUT_MARKERS
+    return any(clikit.made_by_cfgsched(m)(path) for m in markers)
 
 
 def _target(
@@ -122,12 +134,9 @@ def _target(
     """The output path (None: no file) and its format: ``--format``, else the extension
     of ``-o`` (``-`` is PNG); without ``-o`` lr_schedule.FORMAT unless ``others`` (``--show``
     or ``--tensorboard``) is the output."""
-    from cfgsched.tools import plot as lib
-
     if output is None:
-        return (None if others and fmt is None else f"lr_schedule.{fmt or 'png'}"), (
-            fmt or "png"
-        )
+        path = None if others and fmt is None else f"lr_schedule.{fmt or 'png'}"
+        return path, fmt or "png"
     if output == "-":
         return output, fmt or "png"
     ext = Path(output).suffix.lower().lstrip(".")
@@ -141,16 +150,11 @@ def _target(
 def _check_display() -> None:
     """``--show`` needs a display and an interactive matplotlib backend (checked before
     any work: never exit 0 without a window)."""
-    import os
-    import sys
-
     if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")) and not (
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     ):
-        raise clikit.fail(
-            "--show: no display (DISPLAY and WAYLAND_DISPLAY are unset); "
-            "write a file with -o FILE"
-        )
+        raise clikit.fail("--show: no display (DISPLAY and WAYLAND_DISPLAY are unset); "
+                          "write a file with -o FILE")  # fmt: skip
     import matplotlib
     import matplotlib.pyplot
     from matplotlib.backends.registry import BackendFilter, backend_registry
@@ -164,18 +168,24 @@ def _check_display() -> None:
         )
 
 
-def _check_tensorboard() -> None:
-    """``--tensorboard`` needs the optional ``tensorboard`` package."""
-    import importlib
-
+def _tensorboard_path(folder: str, tag: str, target: str | None) -> str:
+    """The event file ``--tensorboard`` writes, checked before anything is written: the
+    optional ``tensorboard`` package, a tag, not ``-o``'s path, no other file there."""
     try:
         for name in ("compat.proto.event_pb2", "summary.writer.record_writer"):
             importlib.import_module(f"tensorboard.{name}")
     except ImportError:
-        raise clikit.fail(
-            "--tensorboard needs the tensorboard package: "
-            "pip install 'cfgsched[tensorboard]'"
-        ) from None
+        raise clikit.fail("--tensorboard needs the tensorboard package: "
+                          "pip install 'cfgsched[tensorboard]'") from None  # fmt: skip
+    if not tag.strip():
+        raise clikit.fail("--tensorboard-tag: must not be empty")
+    if target is not None and os.path.abspath(folder) == os.path.abspath(target):
+        raise clikit.fail(f"--tensorboard {folder}: the same path as -o")
+    slug = re.sub(r"[^A-Za-z0-9_.-]", "_", tag)
+    path = os.path.join(folder, f"{export.TENSORBOARD_FILE}.{slug}")
+    if os.path.isdir(folder):
+        clikit._check_target(path, False, _OURS_TB)
+    return path
 
 
 def _one_curve(variants: list[Any], what: str) -> Any:
@@ -187,58 +197,50 @@ def _one_curve(variants: list[Any], what: str) -> Any:
     return variants[0]
 
 
-def _write_series(lrs: Any, target: str, fmt: str, force: bool) -> None:
+def _write_series(lrs: export.LRSeries, target: str, fmt: str, force: bool) -> None:
     """Write the LR series ``lrs`` as CSV or JSON to ``target`` atomically."""
-    from cfgsched.tools import series
-
-    write = series.write_csv if fmt == "csv" else series.write_json
+    write = export.write_csv if fmt == "csv" else export.write_json
     with clikit.atomic_output(target, force=force, ours=_ours) as fh:
         write(fh, lrs)
     if target != "-":
         what = series.counted(lrs.rows, "row")
-        click.echo(f"wrote {target} ({what}, {lrs.resolution} resolution)", err=True)
+        click.echo(
+            f"wrote {escape(target)} ({what}, {lrs.resolution} resolution)", err=True
+        )
 
 
-def _write_tensorboard(lrs: Any, folder: str, tag: str) -> None:
-    """Write the LR series ``lrs`` as TensorBoard scalars ``tag`` into ``folder``."""
-    import os
-    import re
-
-    from cfgsched.tools import series
-
-    os.makedirs(folder, exist_ok=True)
-    slug = re.sub(r"[^A-Za-z0-9_.-]", "_", tag)
-    path = os.path.join(folder, f"{series.TENSORBOARD_FILE}.{slug}")
-    ours = clikit.made_by_cfgsched(b"cfgsched plot")
-    with clikit.atomic_output(path, force=False, binary=True, ours=ours) as fh:
-        n = series.write_tensorboard(fh, lrs, tag)
+def _write_tensorboard(lrs: export.LRSeries, path: str, tag: str) -> None:
+    """Write the LR series ``lrs`` as TensorBoard scalars ``tag`` to ``path``."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with clikit.atomic_output(path, force=False, binary=True, ours=_OURS_TB) as fh:
+        n = export.write_tensorboard(fh, lrs, tag)
     tags = tag if lrs.resolution == "full" else f"{tag}_min and {tag}_max"
-    click.echo(f"wrote {path} ({series.counted(n, 'scalar')}, {tags})", err=True)
+    what = series.counted(n, "scalar")
+    click.echo(escape(f"wrote {path} ({what}, {tags})"), err=True)
 
 
-def _draw(data: Any, show: bool) -> Any:
-    """The figure of ``data`` (a pyplot figure for ``--show``)."""
-    from cfgsched.tools import plot as lib
+def _write_figure(data: lib.PlotData, target: str | None, fmt: str, args: Any) -> None:
+    """Draw ``data`` and write it as ``fmt`` to ``target`` (``-``: stdout) atomically;
+    ``--show`` draws on a pyplot figure (shown after every file is written)."""
+    figure = None
+    if args["show"]:
+        import matplotlib.pyplot as plt
 
-    if not show:
-        return lib.draw(data)
-    import matplotlib.pyplot as plt
-
-    return lib.draw(data, figure=plt.figure(layout="constrained"))
-
-
-def _write_figure(fig: Any, target: str, fmt: str, force: bool) -> None:
-    """Write ``fig`` as ``fmt`` to ``target`` (``-``: stdout) atomically."""
-    from cfgsched.tools import plot as lib
-
-    with clikit.atomic_output(target, force=force, binary=True, ours=_ours) as fh:
+        figure = plt.figure(layout="constrained")
+    fig = lib.draw(data, figure=figure)
+    if target is None or fmt not in lib.FORMATS:
+        return
+    with clikit.atomic_output(
+        target, force=args["force"], binary=True, ours=_ours
+    ) as fh:
         lib.save(fig, fh, fmt)
     if target != "-":
-        click.echo(f"wrote {target}", err=True)
+        click.echo(f"wrote {escape(target)}", err=True)
 
 
 @click.command(
     "plot",
+    cls=_SectionedCommand,
     epilog="""\b
 Examples:
   cfgsched plot sample_cfgs/yolov4.cfg -o yolov4-lr.png
@@ -255,7 +257,8 @@ Examples:
 
 \b
 Marks burn-in end, steps, sgdr cycle ends and max_batches with the LR there;
-shades NaN, infinite, zero and negative LR. Large ranges are drawn as a
+a first phase too short to see in the whole run (burn-in) gets a zoomed panel.
+Shades NaN, infinite, zero and negative LR. Large ranges are drawn as a
 min/max envelope per pixel column, so one-batch spikes stay visible.
 The LR is what the run translated by the translation options trains with
 (as convert's module); --x steps puts the curve on 0-based optimizer steps.
@@ -264,123 +267,56 @@ burn_in 1000, steps at 80% and 90% of max_batches, scales .1,.1).
 A file plot wrote before is replaced; any other file needs --force.""",
 )
 @click.argument("cfgs", nargs=-1, metavar="[CFG ...]")
-@click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Set a [net] schedule key (the keys adjust edits; repeat a key to overlay "
-    "variants).",
-)
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Set a [net] schedule key (the keys adjust edits; repeat a key to "
+              "overlay variants).")  # fmt: skip
 @_schedule_options
-@click.option(
-    "--rescale-steps",
-    is_flag=True,
-    help="With --max-batches: move the cfg's steps to the same fractions of the new "
-    "max_batches (default: keep them).",
-)
-@click.option(
-    "--fork",
-    "forks",
-    multiple=True,
-    type=click.Choice(FORKS),
-    help="darknet fork (default alexeyab); repeat to overlay forks.",
-)
+@click.option("--rescale-steps", is_flag=True,
+              help="With --max-batches: move the cfg's steps to the same fractions of "
+              "the new max_batches (default: keep them).")  # fmt: skip
+@click.option("--fork", "forks", multiple=True, type=click.Choice(FORKS),
+              help="darknet fork (default alexeyab); repeat to overlay forks.")  # fmt: skip
 @_translation_options
-@click.option(
-    "--from",
-    "first",
-    type=click.IntRange(0, MAX_POSITION),
-    help="First batch (step with --x steps) [default: 1, or the first step].",
-)
-@click.option(
-    "--to",
-    "last",
-    type=click.IntRange(0, MAX_POSITION),
-    help="Last batch (step with --x steps) [default: the end of the run].",
-)
+@click.option("--from", "first", type=click.IntRange(0, lib.MAX_POSITION),
+              help="First batch (step with --x steps) [default: 1, or the first "
+              "step].")  # fmt: skip
+@click.option("--to", "last", type=click.IntRange(0, lib.MAX_POSITION),
+              help="Last batch (step with --x steps) [default: the end of the run].")  # fmt: skip
 @click.option(
     "--log", is_flag=True, help="Logarithmic LR axis (LR ≤ 0 is shaded and noted)."
 )
-@click.option(
-    "--x",
-    "x_unit",
-    type=click.Choice(["batches", "images", "epochs", "steps"]),
-    default="batches",
-    show_default=True,
-    help="x axis unit (epochs needs --images; steps: optimizer steps).",
-)
-@click.option(
-    "--images",
-    type=click.IntRange(1, MAX_POSITION),
-    help="Images in the data set (--x epochs, the epoch column, --vs ultralytics-hyp).",
-)
-@click.option(
-    "--vs",
-    "vs",
-    type=click.Choice(["torch", "mmengine", "ultralytics-hyp"]),
-    help="Overlay with an error panel: torch (DarknetLR stepped for real, ulps), "
-    "mmengine (MMEngine's built-in schedulers fitted to darknet's), ultralytics-hyp "
-    "(Ultralytics' lr0/lrf/cos_lr/warmup fitted; needs --images and --torch-batch). "
-    "The fits are approximations: their relative error is drawn and printed.",
-)
+@click.option("--x", "x_unit", type=click.Choice(lib.X_UNITS), default="batches",
+              show_default=True,
+              help="x axis unit (epochs needs --images; steps: optimizer steps).")  # fmt: skip
+@click.option("--images", type=click.IntRange(1, lib.MAX_POSITION),
+              help="Images in the data set (--x epochs, the epoch column, "
+              "--vs ultralytics-hyp).")  # fmt: skip
+@click.option("--vs", "vs", type=click.Choice(["torch", *lib.APPROXIMATIONS]),
+              help="Overlay with an error panel: torch (DarknetLR stepped for real, ulps), "
+              "mmengine (MMEngine's built-in schedulers fitted to darknet's), "
+              "ultralytics-hyp (Ultralytics' lr0/lrf/cos_lr/warmup fitted; needs --images "
+              "and --torch-batch). The fits are approximations: their relative error is "
+              "drawn and printed.")  # fmt: skip
 @click.option("--title", help="Figure title [default: cfg names and forks].")
-@click.option(
-    "-o",
-    "--output",
-    default=None,
-    help="Output file: a figure (.png, .svg, .pdf) or the LR series (.csv, .json: "
-    "step, batch, epoch, lr per optimizer step) [default: lr_schedule.png]; - is "
-    "stdout (PNG unless --format).",
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["png", "svg", "pdf", "csv", "json"]),
-    help="Output format [default: from the -o extension].",
-)
-@click.option(
-    "--tensorboard",
-    "tb_dir",
-    metavar="DIR",
-    help="Write the LR series as TensorBoard scalars into DIR (global_step = 0-based "
-    "optimizer step; needs pip install 'cfgsched[tensorboard]').",
-)
-@click.option(
-    "--tensorboard-tag",
-    "tb_tag",
-    default="darknet/lr",
-    show_default=True,
-    metavar="TAG",
-    help="Scalar tag of --tensorboard (use your run's LR tag to share its chart).",
-)
+@click.option("-o", "--output", default=None,
+              help="Output file: a figure (.png, .svg, .pdf) or the LR series (.csv, "
+              ".json: step, batch, epoch, lr per optimizer step) [default: "
+              "lr_schedule.png]; - is stdout (PNG unless --format).")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice([*lib.FORMATS, *lib.DATA_FORMATS]),
+              help="Output format [default: from the -o extension].")  # fmt: skip
+@click.option("--tensorboard", "tb_dir", metavar="DIR",
+              help="Write the LR series as TensorBoard scalars into DIR (global_step = "
+              "0-based optimizer step; needs pip install 'cfgsched[tensorboard]').")  # fmt: skip
+@click.option("--tensorboard-tag", "tb_tag", default="darknet/lr", show_default=True,
+              metavar="TAG",
+              help="Scalar tag of --tensorboard (use your run's LR tag to share its "
+              "chart).")  # fmt: skip
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option(
     "--show", is_flag=True, help="Open a window (writes a file only with -o)."
 )
 @clikit.one_line_errors
-def plot(
-    cfgs: tuple[str, ...],
-    sets: tuple[str, ...],
-    rescale_steps: bool,
-    forks: tuple[str, ...],
-    gpu_counts: tuple[int, ...],
-    translation: clikit.TranslationArgs,
-    first: int | None,
-    last: int | None,
-    log: bool,
-    x_unit: str,
-    images: int | None,
-    vs: str | None,
-    title: str | None,
-    output: str | None,
-    fmt: str | None,
-    tb_dir: str | None,
-    tb_tag: str,
-    force: bool,
-    show: bool,
-    **schedule_opts: tuple[str, ...],
-) -> None:
+def plot(cfgs: tuple[str, ...], **args: Any) -> None:
     """Plot the learning rate darknet uses at every batch of a cfg's schedule, or write
     it as a series (CSV, JSON, TensorBoard).
 
@@ -391,101 +327,77 @@ def plot(
     Example:
       cfgsched plot sample_cfgs/yolov4.cfg -o yolov4-lr.png
     """
-    from cfgsched.tools import plot as lib
-
-    if show:
+    if args["show"]:
         _check_display()
-    if tb_dir is not None:
-        _check_tensorboard()
-        if not tb_tag.strip():
-            raise clikit.fail("--tensorboard-tag: must not be empty")
-    target, kind = _target(output, fmt, show or tb_dir is not None)
-    figure = show or (target is not None and kind in lib.FORMATS)
-    if vs is not None and not figure:
+    target, kind = _target(
+        args["output"], args["fmt"], args["show"] or args["tb_dir"] is not None
+    )
+    tb_path = None
+    if args["tb_dir"] is not None:
+        tb_path = _tensorboard_path(args["tb_dir"], args["tb_tag"], target)
+    figure = args["show"] or (target is not None and kind in lib.FORMATS)
+    if args["vs"] is not None and not figure:
         where = f"-o {target}" if target is not None else "--tensorboard"
         raise clikit.fail(f"--vs overlays a figure: not with {where} alone")
-    variants, changed = _variants(cfgs, sets, rescale_steps, forks, gpu_counts,
-                                  translation, schedule_opts)  # fmt: skip
-    rng: dict[str, Any] = dict(first=first, last=last, x=x_unit, images=images)
+    variants, changed = _variants(cfgs, args)
+    rng: dict[str, Any] = {"first": args["first"], "last": args["last"],
+                           "x": args["x_unit"], "images": args["images"]}  # fmt: skip
     data_file = target if kind in lib.DATA_FORMATS else None
-    if tb_dir is not None and target is not None and _same_path(tb_dir, target):
-        raise clikit.fail(f"--tensorboard {tb_dir}: the same path as -o")
-    # everything that can fail is computed before anything is written
+    if target not in (None, "-"):  # everything is checked and computed first
+        clikit._check_target(target, args["force"], _ours)
     lrs = None
-    if data_file is not None or tb_dir is not None:
+    if data_file is not None or tb_path is not None:
         what = "--tensorboard" if data_file is None else f"-o {data_file}"
-        lrs = lib.export_series(_one_curve(variants, what), **rng)
+        lrs = export.export_series(_one_curve(variants, what), **rng)
     data = None
     if figure:
-        data = lib.plot_data(variants, log=log, vs_torch=vs == "torch", title=title,
-                             approx=_approx(vs, images, translation), **rng)  # fmt: skip
+        data = lib.plot_data(variants, log=args["log"], vs_torch=args["vs"] == "torch",
+                             title=args["title"], approx=_approx(args), **rng)  # fmt: skip
         for line in data.reports:
             click.echo(escape(line), err=True)
-    if data_file is not None:
-        _write_series(lrs, data_file, kind, force)
+    if data_file is not None and lrs is not None:
+        _write_series(lrs, data_file, kind, args["force"])
     if data is not None:
-        fig = _draw(data, show)
-        if target is not None and kind in lib.FORMATS:
-            _write_figure(fig, target, kind, force)
-    if tb_dir is not None:
-        _write_tensorboard(lrs, tb_dir, tb_tag)
+        _write_figure(data, target, kind, args)
+    if tb_path is not None and lrs is not None:
+        _write_tensorboard(lrs, tb_path, args["tb_tag"])
     if not cfgs:
         click.echo(escape(lib.recipe_note(variants, changed)), err=True)
-    if show:
+    if args["show"]:
         import matplotlib.pyplot as plt
 
         plt.show()
 
 
-def _same_path(a: str, b: str) -> bool:
-    """Whether two output paths name the same place."""
-    import os
-
-    return os.path.abspath(a) == os.path.abspath(b)
-
-
-def _approx(
-    vs: str | None, images: int | None, translation: clikit.TranslationArgs
-) -> Any:
+def _approx(args: dict[str, Any]) -> lib.Approx | None:
     """The ``--vs`` approximation request (Ultralytics' batch: --torch-batch × world)."""
-    from cfgsched.tools import plot as lib
-
-    if vs not in lib.APPROXIMATIONS:
+    if args["vs"] not in lib.APPROXIMATIONS:
         return None
-    batch = translation.torch_batch
-    return lib.Approx(
-        vs, images, batch * (translation.world_size or 1) if batch else None
-    )
+    tr: clikit.TranslationArgs = args["translation"]
+    batch = tr.torch_batch * (tr.world_size or 1) if tr.torch_batch else None
+    return lib.Approx(args["vs"], args["images"], batch)
 
 
-def _variants(
-    cfgs: tuple[str, ...],
-    sets: tuple[str, ...],
-    rescale: bool,
-    forks: tuple[str, ...],
-    gpu_counts: tuple[int, ...],
-    translation: clikit.TranslationArgs,
-    schedule_opts: dict[str, tuple[str, ...]],
-) -> tuple[list[Any], bool]:
+def _variants(cfgs: tuple[str, ...], args: dict[str, Any]) -> tuple[list[Any], bool]:
     """Read the cfgs and build the curves (warnings to stderr); whether options changed
     the cfgs."""
-    from cfgsched.tools import plot as lib
-
-    changes = _changes(schedule_opts, sets)
-    if rescale and not changes.get("max_batches"):
+    opts = {k: v for k, v in args.items() if k.startswith("opt_")}
+    changes = _changes(opts, args["sets"])
+    if args["rescale_steps"] and not changes.get("max_batches"):
         raise clikit.fail("--rescale-steps needs --max-batches N (the new run length)")
     if cfgs.count("-") > 1:
         raise clikit.fail("'-' (stdin) can be given only once")
-    texts = [clikit.read_cfg_text(path) for path in cfgs]
+    counts: tuple[int, ...] = args["gpu_counts"]
+    tr: clikit.TranslationArgs = args["translation"]
+
+    def options(schedule: NetSchedule, ngpus: int) -> Options:
+        return replace(tr, gpus=ngpus if counts else None).options(schedule)
+
     variants = lib.build_variants(
-        texts,
-        forks=forks or ("alexeyab",),
-        gpus=gpu_counts or (1,),
-        options=changes,
-        translation=_translation_for(translation, gpu_counts),
-        recipe=True,
-        rescale=rescale,
-    )
+        [clikit.read_cfg_text(path) for path in cfgs], forks=args["forks"] or ("alexeyab",),
+        gpus=counts or (1,), options=changes, translation=options, recipe=True,
+        rescale=args["rescale_steps"],
+    )  # fmt: skip
     for line in lib.warning_lines(variants):
         clikit.warn(line)
     return variants, bool(changes)

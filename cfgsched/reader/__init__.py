@@ -1,2 +1,2 @@
-"""The reader: cfg text per fork rules → :class:`~cfgsched.schedule.NetSchedule`, and the
-byte-preserving cfg editor."""
+"""The reader: cfg text per fork rules → :class:`~cfgsched.schedule.NetSchedule`
+(reading only: the cfg editor is :mod:`cfgsched.tools.editor`)."""

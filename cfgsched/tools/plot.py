@@ -2,24 +2,20 @@
 
 :func:`plot_data` computes everything a figure shows as plain arrays, without matplotlib:
 per curve the LR at every x position (small ranges) or a min/max envelope per pixel column
-(large ranges, computed in chunks so memory stays bounded and no one-point spike is lost),
-the boundary markers with their LR, and the ranges where the LR is NaN, infinite, zero or
-negative. Positions are darknet batches b (x in batches, images or epochs) or 0-based
-optimizer steps i (x in steps). Every LR is what the run translated by the variant's
-:class:`~cfgsched.translation.Options` trains with: at a batch, darknet's value with the
-translation's base rate and arithmetic; at a step, ``oracle.translation_lr``.
-:func:`draw` turns the data into a matplotlib figure; :func:`save` writes it (marked as
-cfgsched's, so ``plot`` may replace it). ``--vs`` overlays DarknetLR stepped in torch or a
-framework's fitted built-in schedule (:class:`Approx`, always called an approximation);
-:func:`export_series` gives the LR of every optimizer step for CSV, JSON and TensorBoard.
-Without a cfg the CLI draws :data:`RECIPE_CFG`, AlexeyAB's detector recipe.
+(large ranges, in chunks: bounded memory, no one-point spike lost), the boundary markers
+with their LR, the ranges where the LR is NaN, infinite, zero or negative, and a zoomed
+panel of a phase too short to see in the whole run (burn-in). Positions are darknet
+batches b, or 0-based optimizer steps i with x in steps; every LR is what the run
+translated by the variant's :class:`~cfgsched.translation.Options` trains with.
+``--vs`` overlays DarknetLR stepped in torch or a framework's fitted built-in schedule
+(:class:`Approx`, always called an approximation). The what-if edits go through
+:func:`cfgsched.tools.editor.edit_schedule`, the editor of ``adjust``.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,9 +26,11 @@ import numpy.typing as npt
 
 from cfgsched.boundaries import Boundary, boundaries
 from cfgsched.errors import CfgError
+from cfgsched.files import escape
 from cfgsched.kernel.position import Translation, ngpus_lr
 from cfgsched.schedule import NetSchedule
 from cfgsched.tools import series, stepping
+from cfgsched.tools.editor import Edit, edit_schedule
 from cfgsched.translation import Options, trained_schedule, translate
 
 F32 = npt.NDArray[np.float32]
@@ -49,36 +47,19 @@ CHUNK = 1 << 20
 FULL_LIMIT = 100_000_000
 #: Samples per column above :data:`FULL_LIMIT`.
 COLUMN_SAMPLES = 257
+SAMPLED_NOTE = f"each column from {COLUMN_SAMPLES} samples plus every boundary ±1"
 #: Regions listed per curve and kind before neighbouring ones are merged.
 MAX_REGIONS = 100
 #: Curves per figure at most (overlays multiply: cfgs × forks × gpus × option values).
 MAX_CURVES = 12
-#: ``--vs torch`` steps every step up to this range, else boundaries plus a sample.
-TORCH_EXACT_LIMIT = stepping.EXHAUSTIVE_LIMIT
+#: Boundaries marked per curve at most (the note counts the rest exactly).
+MAX_MARKS = 1000
+#: A first phase shorter than this fraction of the x range gets a zoomed panel.
+ZOOM_FRACTION = 0.02
 #: Largest ``--from``/``--to`` (batches or steps).
 MAX_POSITION = 1 << 62
 #: x axis units; "steps" puts the curves on optimizer steps, the others on batches.
 X_UNITS = ("batches", "images", "epochs", "steps")
-
-#: Option name -> [net] key for the schedule options of ``cfgsched plot``.
-OPTION_KEYS: dict[str, str] = {
-    "policy": "policy",
-    "learning_rate": "learning_rate",
-    "max_batches": "max_batches",
-    "burn_in": "burn_in",
-    "power": "power",
-    "steps": "steps",
-    "scales": "scales",
-    "step": "step",
-    "scale": "scale",
-    "gamma": "gamma",
-    "sgdr_cycle": "sgdr_cycle",
-    "sgdr_mult": "sgdr_mult",
-    "learning_rate_min": "learning_rate_min",
-    "batch": "batch",
-    "subdivisions": "subdivisions",
-}
-
 REGION_KINDS = ("nan", "inf", "zero", "negative")
 #: The cfg plotted without a CFG: darknet's defaults (input size and one layer only so that
 #: hankai, which refuses a network without them, accepts it; they do not touch the LR).
@@ -95,7 +76,6 @@ RECIPE_NAME = "AlexeyAB's detector recipe"
 _RECIPE_OTHER_POLICY = RECIPE_CFG.replace(
     "policy=steps\nsteps=4800,5400\nscales=.1,.1\n", ""
 )
-_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 #: ``translation(schedule, ngpus)`` gives a curve's translation options.
 TranslationFor = Callable[[NetSchedule, int], Options]
@@ -119,94 +99,6 @@ class Variant:
         return self.options.ngpus
 
 
-def _check_changes(changes: Mapping[str, str], fork: str) -> None:
-    """Refuse what ``adjust`` refuses as a key (not a ``[net]`` schedule key ``fork``
-    reads) and values that are not one line."""
-    import difflib
-
-    from cfgsched.reader.editor import KEY_KINDS, NOT_READ
-
-    known = [k for k in KEY_KINDS if k not in NOT_READ.get(fork, frozenset())]
-    for key, value in changes.items():
-        if not _KEY_RE.fullmatch(key):
-            raise CfgError("--set", None, key, "not a cfg key name")
-        if key not in known:
-            near = difflib.get_close_matches(key, known, n=1)
-            hint = f"did you mean {near[0]}? " if near else ""
-            raise CfgError(
-                "--set", None, key,
-                f"not a [net] schedule key {fork} reads ({hint}one of {', '.join(known)})",
-            )  # fmt: skip
-        if any(c in value for c in "\r\n\0"):
-            raise CfgError("--set", None, key, "value must be one line")
-
-
-def _rescaled(
-    base: NetSchedule, text: str, changes: Mapping[str, str], fork: str, source: str
-) -> dict[str, str]:
-    """``changes`` plus the cfg's steps moved to the same fractions of the new
-    max_batches (as the fork reads it); unchanged without a new max_batches."""
-    from cfgsched.reader.editor import Edit, edit_text, rescale_steps
-    from cfgsched.reader.parser import parse
-
-    if "max_batches" not in changes or not base.steps:
-        return dict(changes)
-    if "steps" in changes:
-        raise CfgError(
-            "--rescale-steps", None, "steps", "moves the cfg's steps: not with --steps"
-        )
-    edit = [Edit("max_batches", changes["max_batches"])]
-    new = parse(edit_text(text, edit, fork=fork, source=source).text, fork=fork)
-    try:
-        steps = rescale_steps(base.steps, base.max_batches, new.max_batches)
-    except ValueError as exc:
-        raise CfgError("--rescale-steps", None, "steps", str(exc)) from None
-    return {**changes, "steps": ",".join(map(str, steps))}
-
-
-def parse_variant(
-    text: str | None,
-    source: str,
-    fork: str,
-    changes: Mapping[str, str],
-    *,
-    rescale: bool = False,
-) -> NetSchedule:
-    """Parse ``text`` (a cfg, or None for darknet's defaults) with ``changes`` applied.
-
-    The cfg is first read as every command reads it (errors name its lines); the changes
-    then go through ``adjust``'s cfg editor and the fork's own number rules. Errors the
-    changes cause name the option (``--set key=value``); lines keep the file's numbers.
-    ``rescale``: a new max_batches moves the cfg's steps to the same fractions of it
-    (:func:`cfgsched.reader.editor.rescale_steps`).
-    """
-    from cfgsched.reader.editor import Edit, edit_text
-    from cfgsched.reader.parser import parse
-
-    _check_changes(changes, fork)
-    base = DEFAULTS_CFG if text is None else text
-    sched = parse(base, fork=fork, source=source)
-    if rescale:
-        changes = _rescaled(sched, base, changes, fork, source)
-    if not changes:
-        return sched
-    edits = [Edit(k, v) for k, v in changes.items()]
-    edited = edit_text(base, edits, fork=fork, source=source)
-    try:
-        sched = parse(edited.text, fork=fork, source=source)
-    except CfgError as exc:
-        if exc.line in edited.lines:
-            key = edited.lines[exc.line]
-            raise CfgError(
-                f"--set {key}={changes[key]}", None, exc.key, exc.message
-            ) from None
-        line = edited.original_line(exc.line)
-        raise CfgError(exc.source, line, exc.key, exc.message) from None
-    warns = tuple(replace(w, line=edited.original_line(w.line)) for w in sched.warnings)
-    lines = {k: edited.original_line(v) or v for k, v in sched.lines.items()}
-    return replace(sched, warnings=warns, lines=lines)
-
-
 def warning_lines(variants: Sequence[Variant]) -> list[str]:
     """The parser's warnings for ``variants`` as ``source:line:col: CODE message``, each
     once; with several forks each line names the fork that raised it."""
@@ -224,13 +116,8 @@ def _label(
 ) -> str:
     """A legend label naming what differs between the curves (``flags``: several cfgs,
     forks, GPU counts)."""
-    parts = []
-    if flags[0]:
-        parts.append(name)
-    if flags[1]:
-        parts.append(fork)
-    if flags[2]:
-        parts.append(f"{ngpus} GPU{'s' if ngpus > 1 else ''}")
+    gpus = f"{ngpus} GPU{'s' if ngpus > 1 else ''}"
+    parts = [p for p, f in zip((name, fork, gpus), flags, strict=True) if f]
     parts.extend(varied)
     gp = f", {ngpus} GPUs" if ngpus > 1 else ""
     return ", ".join(parts) if parts else f"{name} ({fork}{gp})"
@@ -250,53 +137,44 @@ def build_variants(
 
     ``cfgs`` holds ``(text, source)`` pairs (none: darknet's defaults, or with ``recipe``
     :data:`RECIPE_CFG`, whose steps follow a new max_batches unless steps are given);
-    ``options`` maps a ``[net]`` key to its values (a key with several values makes one
-    curve per value); ``translation(schedule, ngpus)`` gives each curve's options
-    (default: ``-gpus`` only); ``rescale``: a new max_batches moves the cfgs' steps.
+    ``options`` maps a ``[net]`` key to its values (several values: one curve each),
+    applied by ``adjust``'s editor; ``translation(schedule, ngpus)`` gives each curve's
+    options (default: ``-gpus`` only); ``rescale``: a new max_batches moves the steps.
     """
     opts = {k: list(v) for k, v in (options or {}).items() if v}
-    none = (RECIPE_CFG, RECIPE_NAME) if recipe else (None, "darknet defaults")
-    items: list[tuple[str | None, str]] = list(cfgs) or [none]
+    none = (RECIPE_CFG, RECIPE_NAME) if recipe else (DEFAULTS_CFG, "darknet defaults")
+    items = list(cfgs) or [none]
     keys = list(opts)
-    combos = list(
-        itertools.product(
-            items,
-            forks or ("alexeyab",),
-            gpus or (1,),
-            itertools.product(*(opts[k] for k in keys)),
-        )
-    )
+    combos = list(itertools.product(items, forks or ("alexeyab",), gpus or (1,),
+                                    itertools.product(*(opts[k] for k in keys))))  # fmt: skip
     if len(combos) > MAX_CURVES:
-        raise CfgError(
-            "plot", None, None,
-            f"{len(combos)} curves: at most {MAX_CURVES} in one figure",
-        )  # fmt: skip
+        why = f"{len(combos)} curves: at most {MAX_CURVES} in one figure"
+        raise CfgError("plot", None, None, why)
     how = translation or (lambda s, n: Options(ngpus=n))
     flags = (len(items) > 1, len(set(forks)) > 1, len(set(gpus)) > 1)
     varied = [k for k in keys if len(opts[k]) > 1]
+    default = "[net] from options" if opts else "darknet defaults"
     out = []
     for (text, source), fork, ngpus, vals in combos:
         values = dict(zip(keys, vals, strict=True))
         if not cfgs and recipe and values.get("policy", "steps").strip() != "steps":
             text = _RECIPE_OTHER_POLICY  # the recipe's steps are for policy=steps
         own = not cfgs and recipe and "steps" not in values
-        sched = parse_variant(text, source, fork, values, rescale=rescale or own)
-        if cfgs:
-            name = Path(source).name
-        elif recipe:
-            name = RECIPE_NAME
-        else:
-            name = "[net] from options" if opts else "darknet defaults"
-        shown = [f"{k}={values[k]}" for k in varied]
-        label = _label(name, fork, ngpus, shown, flags)
+        edits = [Edit(k, v) for k, v in values.items()]
+        _, sched = edit_schedule(
+            text, edits, fork=fork, source=source, rescale=rescale or own
+        )
+        name = Path(source).name if cfgs else RECIPE_NAME if recipe else default
+        label = _label(name, fork, ngpus, [f"{k}={values[k]}" for k in varied], flags)
         out.append(Variant(sched, label, how(sched, ngpus), name))
     return out
 
 
 def recipe_note(variants: Sequence[Variant], changed: bool) -> str:
     """What is drawn without a cfg (for stderr); ``changed``: options were given."""
-    runs = sorted({v.schedule.max_batches for v in variants})
-    mb = " and ".join(f"{m:,}" for m in runs)
+    mb = " and ".join(
+        f"{m:,}" for m in sorted({v.schedule.max_batches for v in variants})
+    )
     mine = ", with your options applied" if changed else ""
     return (
         f"no cfg: {RECIPE_NAME} (policy=steps, learning_rate=0.001, burn_in=1000, "
@@ -314,8 +192,7 @@ class Curve:
 
     Positions are the figure's domain (darknet batches, or optimizer steps with x in
     steps). ``lo``/``hi`` are the smallest/largest finite LR there (NaN when there is
-    none); ``exact`` means one point per position (``lo == hi`` is the LR).
-    ``x_per_unit`` converts positions to the x unit.
+    none); ``exact``: one point per position. ``x_per_unit`` converts positions to x.
     """
 
     label: str
@@ -345,11 +222,8 @@ class Marker:
 
 @dataclass(frozen=True)
 class Region:
-    """Positions ``first .. last`` of curve ``curve`` where the LR is ``kind``.
-
-    ``kind`` is nan, inf, zero or negative; or "after" for positions past the end of the
-    curve's run (darknet never uses them).
-    """
+    """Positions ``first .. last`` of curve ``curve`` where the LR is ``kind``: nan, inf,
+    zero or negative; or "after" for positions past the end of the curve's run."""
 
     curve: int
     kind: str
@@ -381,7 +255,8 @@ class ErrorPanel:
 class PlotData:
     """Everything a figure shows; arrays are positions in ``domain`` ("batches" or
     "steps"), ``x`` and ``x_label`` name the x unit; ``reports``: the approximations'
-    measured error, one line each (for stderr)."""
+    measured error, one line each (for stderr); ``zoom``: the same figure over a short
+    first phase (burn-in), drawn beside the whole run, or None."""
 
     title: str
     first: int
@@ -396,23 +271,20 @@ class PlotData:
     notes: tuple[str, ...]
     domain: str = "batches"
     reports: tuple[str, ...] = ()
+    zoom: PlotData | None = None
 
 
 def column_edges(first: int, last: int, columns: int = COLUMNS) -> I64:
     """Start positions of the columns covering ``first .. last`` plus ``last + 1``."""
-    n = last - first + 1
-    steps = np.arange(columns + 1, dtype=np.float64) * (n / columns)
+    steps = np.arange(columns + 1, dtype=np.float64) * ((last - first + 1) / columns)
     edges = first + steps.astype(np.int64)
     edges[-1] = last + 1
     return np.unique(edges)
 
 
 class _Runs:
-    """Runs of consecutive evaluated positions where a mask holds, fed chunk by chunk.
-
-    Keeps at most a few times ``limit`` runs: beyond that, the runs separated by the
-    smallest gaps are merged, so memory stays bounded for any mask.
-    """
+    """Runs of consecutive evaluated positions where a mask holds, fed chunk by chunk;
+    beyond a few times ``limit`` runs, those with the smallest gaps merge (bounded)."""
 
     def __init__(self, limit: int = MAX_REGIONS) -> None:
         self.limit = limit
@@ -423,17 +295,15 @@ class _Runs:
         self.runs = 0  # runs before any merging
 
     def feed(self, b: I64, mask: npt.NDArray[np.bool_]) -> None:
-        n = int(np.count_nonzero(mask))
-        if n == 0:
+        idx = np.flatnonzero(mask)
+        if idx.size == 0:
             self.tail = False
             return
-        self.count += n
-        idx = np.flatnonzero(mask)
+        self.count += int(idx.size)
         cuts = np.flatnonzero(np.diff(idx) != 1) + 1
-        s = idx[np.concatenate(([0], cuts))]
-        e = idx[np.concatenate((cuts, [idx.size])) - 1]
-        lo, hi = b[s], b[e]
-        if self.tail and s[0] == 0 and self.lo.size:
+        lo = b[idx[np.concatenate(([0], cuts))]]
+        hi = b[idx[np.concatenate((cuts, [idx.size])) - 1]]
+        if self.tail and idx[0] == 0 and self.lo.size:
             self.hi[-1] = hi[0]
             lo, hi = lo[1:], hi[1:]
         self.runs += int(lo.size)
@@ -491,13 +361,8 @@ class _Folder:
         self, pos: I64, v: npt.NDArray[np.floating[Any]], c0: int, offs: I64
     ) -> None:
         """Fold the values ``v`` at ``pos`` (column ``c0 + k`` starts at ``offs[k]``)."""
-        masks = {
-            "nan": np.isnan(v),
-            "inf": np.isinf(v),
-            "zero": v == 0,
-            "negative": v < 0,
-        }
-        for k, m in masks.items():
+        masks = (np.isnan(v), np.isinf(v), v == 0, v < 0)
+        for k, m in zip(REGION_KINDS, masks, strict=True):
             self.runs[k].feed(pos, m)
         v32 = v.astype(np.float32)
         fin = np.isfinite(v32)
@@ -512,10 +377,9 @@ class _Folder:
         hi = np.where(np.isinf(self.hi) & (self.hi < 0), np.float32(np.nan), self.hi)
         regions = {k: r.merged() for k, r in self.runs.items()}
         counts = {k: (r.count, r.runs) for k, r in self.runs.items()}
-        return Envelope(
-            start, stop, lo.astype(np.float32), hi.astype(np.float32), exact, sampled,
-            regions, counts,
-        )  # fmt: skip
+        f32 = np.float32
+        return Envelope(start, stop, lo.astype(f32), hi.astype(f32), exact, sampled,
+                        regions, counts)  # fmt: skip
 
 
 def envelope(
@@ -541,45 +405,30 @@ def envelope(
     edges = column_edges(first, last, columns)
     fold = _Folder(edges.size - 1)
     if n <= FULL_LIMIT:
-        for c0, c1 in _column_groups(edges):
+        c0 = 0
+        while c0 < edges.size - 1:  # whole columns of about CHUNK positions
+            c1 = int(np.searchsorted(edges, edges[c0] + CHUNK, side="right")) - 1
+            c1 = min(max(c1, c0 + 1), edges.size - 1)
             pos = np.arange(edges[c0], edges[c1], dtype=np.int64)
             fold.feed(pos, values(pos), c0, edges[c0:c1] - edges[c0])
+            c0 = c1
     else:
         near = np.asarray(sorted(extra), dtype=np.int64)
         for c0 in range(0, edges.size - 1, 64):
             c1 = min(c0 + 64, edges.size - 1)
-            pos = _column_samples(edges, c0, c1, near)
+            pts = [np.linspace(edges[c], edges[c + 1] - 1, COLUMN_SAMPLES).astype(np.int64)
+                   for c in range(c0, c1)]  # fmt: skip
+            inside = near[(near >= edges[c0]) & (near < edges[c1])]
+            pos = np.unique(np.concatenate([*pts, inside]))
             fold.feed(pos, values(pos), c0, np.searchsorted(pos, edges[c0:c1]))
     return fold.result(edges[:-1], edges[1:], False, n > FULL_LIMIT)
-
-
-def _column_groups(edges: I64) -> list[tuple[int, int]]:
-    """``(c0, c1)``: groups of whole columns of about :data:`CHUNK` positions."""
-    out, c0 = [], 0
-    while c0 < edges.size - 1:
-        c1 = int(np.searchsorted(edges, edges[c0] + CHUNK, side="right")) - 1
-        c1 = min(max(c1, c0 + 1), edges.size - 1)
-        out.append((c0, c1))
-        c0 = c1
-    return out
-
-
-def _column_samples(edges: I64, c0: int, c1: int, near: I64) -> I64:
-    """Sorted sample positions of columns ``c0 .. c1 - 1``: :data:`COLUMN_SAMPLES` evenly
-    spaced per column plus the positions of ``near`` inside them."""
-    pts = [
-        np.linspace(edges[c], edges[c + 1] - 1, COLUMN_SAMPLES).astype(np.int64)
-        for c in range(c0, c1)
-    ]
-    inside = near[(near >= edges[c0]) & (near < edges[c1])]
-    return np.unique(np.concatenate([*pts, inside]))
 
 
 # ----------------------------------------------------------------------------- one curve
 
 
 @dataclass(frozen=True)
-class _Source:
+class Source:
     """One variant's translated run on the figure's domain (batches or steps)."""
 
     variant: Variant
@@ -588,7 +437,7 @@ class _Source:
     steps: bool
 
     @classmethod
-    def of(cls, v: Variant, steps: bool) -> _Source:
+    def of(cls, v: Variant, steps: bool) -> Source:
         t = translate(v.schedule, v.options)
         return cls(v, t, trained_schedule(v.schedule, v.options), steps)
 
@@ -609,29 +458,25 @@ class _Source:
         """The default first position: b = 1, or the first step of the (resumed) run."""
         return self.t.start if self.steps else 1
 
-    def batch_range(self, lo: int, hi: int) -> tuple[int, int]:
-        """The darknet batches the positions ``lo .. hi`` cover."""
-        if not self.steps:
-            return lo, hi
-        return self.t.batch(lo), max(self.t.batch(hi), self.t.batch(lo))
-
     def marks(
-        self, lo: int, hi: int, limit: int
+        self, lo: int, hi: int, limit: int = MAX_MARKS
     ) -> tuple[list[tuple[int, Boundary]], int]:
         """``(position, boundary)`` inside ``lo .. hi`` and how many were cut."""
-        b0, b1 = self.batch_range(lo, hi)
+        b0, b1 = lo, hi
+        if self.steps:
+            b0, b1 = self.t.batch(lo), max(self.t.batch(hi), self.t.batch(lo))
         marks, cut = boundaries(self.trained, max(b0, 1), b1, limit=limit)
         where = [m.batch for m in marks]
         if self.steps:
-            where = [
-                i if i is not None else -1 for i in series.step_reaching(self.t, where)
-            ]
+            reach = series.step_reaching(self.t, where)
+            where = [-1 if i is None else i for i in reach]
         return [(p, m) for p, m in zip(where, marks, strict=True) if lo <= p <= hi], cut
 
     def extra(self, lo: int, hi: int) -> list[int]:
-        """Boundary positions ±1 (always sampled in very long ranges)."""
-        marks, _ = self.marks(lo, hi, 10_000)
-        return [p + d for p, _ in marks for d in (-1, 0, 1)]
+        """Boundary positions ±1 (sampled in ranges over :data:`FULL_LIMIT`), else []."""
+        if hi - lo + 1 <= FULL_LIMIT:
+            return []
+        return [p + d for p, _ in self.marks(lo, hi, 10_000)[0] for d in (-1, 0, 1)]
 
 
 @dataclass
@@ -646,22 +491,24 @@ class _Parts:
     nonpositive: int = 0
     reports: list[str] = field(default_factory=list)
 
+    def add(self, part: _Parts) -> None:
+        for name in ("curves", "markers", "regions", "errors", "notes", "reports"):
+            getattr(self, name).extend(getattr(part, name))
+        self.nonpositive += part.nonpositive
+
 
 _KIND_WORDS = {"nan": "NaN", "inf": "infinite", "zero": "0", "negative": "negative"}
 
 
 def _darknet_curve(
-    k: int, src: _Source, lo: int, hi: int, xpu: float, columns: int, log: bool
+    k: int, src: Source, lo: int, hi: int, xpu: float, columns: int, log: bool
 ) -> _Parts:
     """Curve ``k``: the envelope, its special regions, the after-the-run region."""
     v = src.variant
-    extra = src.extra(lo, hi) if hi - lo + 1 > FULL_LIMIT else []
-    env = envelope(src.values, lo, hi, columns, extra)
+    env = envelope(src.values, lo, hi, columns, src.extra(lo, hi))
     out = _Parts()
-    out.curves.append(
-        Curve(v.label, "darknet", env.start, env.stop, env.lo, env.hi, env.exact,
-              env.sampled, xpu, v.gpus)
-    )  # fmt: skip
+    out.curves.append(Curve(v.label, "darknet", env.start, env.stop, env.lo, env.hi,
+                            env.exact, env.sampled, xpu, v.gpus))  # fmt: skip
     unit = "steps" if src.steps else "batches"
     for kind, (count, runs) in env.counts.items():
         if runs > MAX_REGIONS:
@@ -672,10 +519,7 @@ def _darknet_curve(
         if log and kind in ("zero", "negative"):
             out.nonpositive += count
     if env.sampled:
-        out.notes.append(
-            f"{hi - lo + 1:,} {unit}: each column from {COLUMN_SAMPLES} samples "
-            "plus every boundary ±1"
-        )
+        out.notes.append(f"{hi - lo + 1:,} {unit}: {SAMPLED_NOTE}")
     for kind, spans in env.regions.items():
         out.regions.extend(Region(k, kind, a, b) for a, b in spans)
     end, _ = src.end()
@@ -684,10 +528,10 @@ def _darknet_curve(
     return out
 
 
-def _markers(k: int, src: _Source, lo: int, hi: int) -> _Parts:
+def _markers(k: int, src: Source, lo: int, hi: int) -> _Parts:
     """Curve ``k``'s boundary markers (and the resume point) with the LR there."""
     out = _Parts()
-    marks, cut = src.marks(lo, hi, limit=60)
+    marks, cut = src.marks(lo, hi)
     t = src.t
     if t.start and lo <= (at := t.start if src.steps else t.batch(t.start)) <= hi:
         marks.append((at, Boundary(t.batch(t.start), "resume", "resume")))
@@ -717,18 +561,17 @@ class _TorchRun:
     coverage: str
 
 
-def _torch_steps(src: _Source, lo: int, hi: int) -> tuple[int, int]:
+def _torch_steps(src: Source, lo: int, hi: int) -> tuple[int, int]:
     """The optimizer steps ``i0 .. i1`` whose position lies in ``lo .. hi`` (resumed runs
     start at their resume step)."""
-    if src.steps:
-        i0, i1 = lo, hi
-    else:
+    i0, i1 = lo, hi
+    if not src.steps:
         r0, r1 = series.step_reaching(src.t, [lo, hi + 1])
         i0, i1 = r0 or 0, (r1 or 0) - 1
     return max(i0, src.t.start), i1
 
 
-def _torch_values(src: _Source, lo: int, hi: int) -> _TorchRun:
+def _torch_values(src: Source, lo: int, hi: int) -> _TorchRun:
     """Step :class:`~cfgsched.translate.scheduler.DarknetScheduler` (what ``DarknetLR``
     runs) under the curve's translation over the steps of ``lo .. hi``."""
     t = src.t
@@ -737,15 +580,12 @@ def _torch_values(src: _Source, lo: int, hi: int) -> _TorchRun:
         none = np.zeros(0, dtype=np.int64)
         return _TorchRun(none, np.zeros(0), np.zeros(0), "no torch step in range")
     count = i1 - i0 + 1
-    if count <= TORCH_EXACT_LIMIT:
-        windows, note = [(i0, i1 + 1)], "every step"
-    else:
-        marks, _ = src.marks(lo, hi, limit=60)
-        at = [p if src.steps else i for p, i in _mark_steps(src, marks)]
-        windows = [
-            (i0 + s, i0 + e)
-            for s, e in stepping.sample_windows(count, [a - i0 for a in at])
-        ]
+    windows, note = [(i0, i1 + 1)], "every step"
+    if count > stepping.EXHAUSTIVE_LIMIT:
+        marks = [m.batch for _, m in src.marks(lo, hi)[0]]
+        at = [-1 if i is None else i for i in series.step_reaching(t, marks)]
+        around = stepping.sample_windows(count, [a - i0 for a in at])
+        windows = [(i0 + s, i0 + e) for s, e in around]
         note = "boundaries and a dense sample of steps"
     factory = stepping.class_factory(t)
     steps: list[I64] = []
@@ -761,12 +601,12 @@ def _torch_values(src: _Source, lo: int, hi: int) -> _TorchRun:
     return _TorchRun(pos[order], np.concatenate(got)[order], expected[order], note)
 
 
-def _mark_steps(
-    src: _Source, marks: Sequence[tuple[int, Boundary]]
-) -> list[tuple[int, int]]:
-    """``(position, step)`` of each marker: the first step reaching its batch."""
-    steps = series.step_reaching(src.t, [m.batch for _, m in marks])
-    return [(p, -1 if i is None else i) for (p, _), i in zip(marks, steps, strict=True)]
+def _per_column(base: Curve, pos: I64) -> tuple[I64, I64]:
+    """For sorted ``pos``: the first index of each run in one column of ``base`` and
+    that column."""
+    col = np.searchsorted(base.start, pos, side="right") - 1
+    keep = np.flatnonzero(np.diff(np.concatenate(([-1], col))) != 0)
+    return keep, col[keep]
 
 
 def _torch_curve(label: str, run: _TorchRun, base: Curve, kind: str = "torch") -> Curve:
@@ -774,57 +614,48 @@ def _torch_curve(label: str, run: _TorchRun, base: Curve, kind: str = "torch") -
     exact); ``kind`` "torch" or "approx"."""
     g = run.got.astype(np.float32)
     fin = np.isfinite(g)
+    xpu, gpus = base.x_per_unit, base.gpus
     if base.exact or run.pos.size == 0:
         g = np.where(fin, g, np.float32(np.nan)).astype(np.float32)
-        return Curve(
-            label, kind, run.pos, run.pos + 1, g, g.copy(), True, False,
-            base.x_per_unit, base.gpus,
-        )  # fmt: skip
-    col = np.searchsorted(base.start, run.pos, side="right") - 1
-    keep = np.flatnonzero(np.diff(np.concatenate(([-1], col))) != 0)
+        return Curve(label, kind, run.pos, run.pos + 1, g, g.copy(), True, False, xpu,
+                     gpus)  # fmt: skip
+    keep, cols = _per_column(base, run.pos)
     mn = np.minimum.reduceat(np.where(fin, g, np.float32(np.inf)), keep)
     mx = np.maximum.reduceat(np.where(fin, g, np.float32(-np.inf)), keep)
     lo = np.full(base.start.size, np.nan, dtype=np.float32)
-    hi = np.full(base.start.size, np.nan, dtype=np.float32)
-    lo[col[keep]] = np.where(np.isfinite(mn), mn, np.nan)
-    hi[col[keep]] = np.where(np.isfinite(mx), mx, np.nan)
-    return Curve(
-        label, kind, base.start, base.stop, lo, hi, False, True, base.x_per_unit,
-        base.gpus,
-    )  # fmt: skip
+    hi = lo.copy()
+    lo[cols] = np.where(np.isfinite(mn), mn, np.nan)
+    hi[cols] = np.where(np.isfinite(mx), mx, np.nan)
+    return Curve(label, kind, base.start, base.stop, lo, hi, False, True, xpu, gpus)
 
 
-def _error_panel(curve: int, run: _TorchRun, base: Curve) -> ErrorPanel:
-    """torch − expected in signed float32 ulps, per step or per column of ``base``."""
-    _, rel, ulp = stepping.errors(run.expected, run.got)
-    signed = np.where(run.got < run.expected, -ulp, ulp)
-    n, cov = int(run.pos.size), run.coverage
-    if n == 0:
-        z = np.zeros(0)
-        return ErrorPanel(curve, run.pos, run.pos, z, z, 0.0, 0.0, 0, cov)
-    top_ulp, top_rel = float(ulp.max()), float(rel.max())
-    if n <= EXACT_LIMIT:
-        return ErrorPanel(
-            curve, run.pos, run.pos + 1, signed, signed.copy(), top_ulp, top_rel, n, cov
-        )
-    col = np.searchsorted(base.start, run.pos, side="right") - 1
-    keep = np.flatnonzero(np.diff(np.concatenate(([-1], col))) != 0)
-    cols = col[keep]
-    return ErrorPanel(
-        curve, base.start[cols], base.stop[cols], np.minimum.reduceat(signed, keep),
-        np.maximum.reduceat(signed, keep), top_ulp, top_rel, n, cov,
-    )  # fmt: skip
+def _panel(
+    curve: int, run: _TorchRun, err: F64, base: Curve, tops: tuple[float, float],
+    unit: str = "ulp", summary: str = "",
+) -> ErrorPanel:  # fmt: skip
+    """The signed error ``err`` per compared step, or per column of ``base`` (NaN-aware
+    min/max) beyond :data:`EXACT_LIMIT` steps or when ``base`` is an envelope of an
+    approximation."""
+    n, pos = int(run.pos.size), run.pos
+    args = (tops[0], tops[1], n, run.coverage, unit, summary)
+    if n == 0 or (base.exact if unit == "rel" else n <= EXACT_LIMIT):
+        return ErrorPanel(curve, pos, pos + 1, err, err.copy(), *args)
+    keep, cols = _per_column(base, pos)
+    lo, hi = np.fmin.reduceat(err, keep), np.fmax.reduceat(err, keep)
+    return ErrorPanel(curve, base.start[cols], base.stop[cols], lo, hi, *args)
 
 
 def _torch_parts(
-    k: int, src: _Source, lo: int, hi: int, base: Curve, many: bool
+    k: int, src: Source, lo: int, hi: int, base: Curve, many: bool
 ) -> _Parts:
-    """The ``--vs torch`` curve (index ``k``) and its error panel."""
+    """The ``--vs torch`` curve (index ``k``) and its error panel in signed ulps."""
     run = _torch_values(src, lo, hi)
     label = "PyTorch DarknetLR" + (f" ({src.variant.label})" if many else "")
-    return _Parts(
-        curves=[_torch_curve(label, run, base)], errors=[_error_panel(k, run, base)]
-    )
+    _, rel, ulp = stepping.errors(run.expected, run.got)
+    signed = np.where(run.got < run.expected, -ulp, ulp)
+    tops = (float(ulp.max()), float(rel.max())) if ulp.size else (0.0, 0.0)
+    panel = _panel(k, run, signed, base, tops)
+    return _Parts(curves=[_torch_curve(label, run, base)], errors=[panel])
 
 
 # ----------------------------------------------------------------------------- approximations
@@ -847,21 +678,15 @@ class Approx:
         opt = f"--vs {self.kind}"
         if self.kind not in APPROXIMATIONS:
             raise ValueError(f"unknown approximation {self.kind!r}")
-        if self.kind == "ultralytics-hyp":
-            if not self.images or not self.batch:
-                raise CfgError(
-                    opt, None, None,
-                    "needs --images N (the data set) and --torch-batch T "
-                    "(Ultralytics' batch)",
-                )  # fmt: skip
-            if x == "steps":
-                raise CfgError(
-                    opt, None, None,
-                    "Ultralytics' optimizer steps are its own (its accumulate ramps "
-                    "during warmup): use --x batches, images or epochs",
-                )  # fmt: skip
+        if self.kind == "ultralytics-hyp" and not (self.images and self.batch):
+            why = "needs --images N (the data set) and --torch-batch T (Ultralytics' batch)"
+            raise CfgError(opt, None, None, why)
+        if self.kind == "ultralytics-hyp" and x == "steps":
+            why = ("Ultralytics' optimizer steps are its own (its accumulate ramps "
+                   "during warmup): use --x batches, images or epochs")  # fmt: skip
+            raise CfgError(opt, None, None, why)
 
-    def fit(self, src: _Source) -> Any:
+    def fit(self, src: Source) -> Any:
         """The :class:`~cfgsched.translate.approx.Fit` for ``src``'s variant."""
         from cfgsched.translate import approx
 
@@ -888,26 +713,8 @@ class Approx:
         )
 
 
-def _rel_panel(curve: int, pos: I64, rel: F64, base: Curve, summary: str) -> ErrorPanel:
-    """Signed relative error per position (NaN where undefined), per column of ``base``
-    when the curve is an envelope."""
-    n = int(pos.size)
-    fin = rel[np.isfinite(rel)]
-    top = float(np.abs(fin).max()) if fin.size else math.nan
-    if base.exact or n == 0:
-        return ErrorPanel(curve, pos, pos + 1, rel, rel.copy(), math.nan, top, n,
-                          "every step", "rel", summary)  # fmt: skip
-    col = np.searchsorted(base.start, pos, side="right") - 1
-    keep = np.flatnonzero(np.diff(np.concatenate(([-1], col))) != 0)
-    cols = col[keep]
-    return ErrorPanel(
-        curve, base.start[cols], base.stop[cols], np.fmin.reduceat(rel, keep),
-        np.fmax.reduceat(rel, keep), math.nan, top, n, "every step", "rel", summary,
-    )  # fmt: skip
-
-
 def _approx_parts(
-    k: int, src: _Source, lo: int, hi: int, base: Curve, many: bool, how: Approx
+    k: int, src: Source, lo: int, hi: int, base: Curve, many: bool, how: Approx
 ) -> _Parts:
     """The ``--vs mmengine|ultralytics-hyp`` curve (index ``k``), its relative error
     panel and its report line."""
@@ -916,15 +723,17 @@ def _approx_parts(
     keep = np.flatnonzero((pos >= lo) & (pos <= hi))
     rel = fit.relative_error()[keep]
     f, d = fit.framework_lr[keep], fit.darknet_lr[keep]
-    signed = np.where(f < d, -rel, rel)
     run = _TorchRun(pos[keep], f, d, "every step")
     label = how.label(fit) + (f" ({src.variant.label})" if many else "")
-    head = fit.comment()[0]
     who = f"{src.variant.label}: " if many else ""
+    report = f"{who}{fit.framework} {fit.comment()[0]}"
+    fin = rel[np.isfinite(rel)]
+    tops = (math.nan, float(np.abs(fin).max()) if fin.size else math.nan)
+    signed = np.where(f < d, -rel, rel)
     return _Parts(
         curves=[_torch_curve(label, run, base, kind="approx")],
-        errors=[_rel_panel(k, run.pos, signed, base, f"{who}{fit.framework} {head}")],
-        reports=[f"{who}{fit.framework} {head}"],
+        errors=[_panel(k, run, signed, base, tops, "rel", report)],
+        reports=[report],
     )
 
 
@@ -939,7 +748,7 @@ def _x_per_unit(x: str, v: Variant, images: int | None) -> float:
     )
 
 
-def _x_label(x: str, images: int | None, sources: Sequence[_Source]) -> str:
+def _x_label(x: str, images: int | None, sources: Sequence[Source]) -> str:
     if x == "steps":
         maps = {series.mapping_text(s.t) for s in sources}
         how = f"; {maps.pop()}" if len(maps) == 1 else ""
@@ -952,49 +761,58 @@ def _x_label(x: str, images: int | None, sources: Sequence[_Source]) -> str:
 
 
 def _check_request(
-    x: str, images: int | None, sources: Sequence[_Source], vs_torch: bool
+    x: str, images: int | None, sources: Sequence[Source], vs_torch: bool
 ) -> None:
     if x not in X_UNITS:
         raise ValueError(f"x must be one of {', '.join(X_UNITS)}, not {x!r}")
     if x == "epochs" and not images:
-        raise CfgError(
-            "--x epochs", None, None, "needs --images N (images in the data set)"
-        )
+        why = "needs --images N (images in the data set)"
+        raise CfgError("--x epochs", None, None, why)
     if (x == "steps" or vs_torch) and any(series.trace_too_long(s.t) for s in sources):
-        raise CfgError(
-            "--multigpu trace", None, None,
-            f"more than {series.TRACE_LIMIT:,} loop iterations of GPU 0 to follow",
-        )  # fmt: skip
+        why = f"more than {series.TRACE_LIMIT:,} loop iterations of GPU 0 to follow"
+        raise CfgError("--multigpu trace", None, None, why)
 
 
 def _x_range(
-    sources: Sequence[_Source], first: int | None, last: int | None
+    sources: Sequence[Source], first: int | None, last: int | None
 ) -> tuple[int, int, list[str]]:
     """The positions to plot (defaults: the runs' first and last) and notes."""
-    notes: list[str] = []
     lo = min(s.begin() for s in sources) if first is None else first
-    if last is None:
-        ends = []
-        for s in sources:
-            end, note = s.end()
-            ends.append(end)
-            if note and note not in notes:
-                notes.append(note)
-        hi = max(ends)
-    else:
-        hi = last
+    ends = [s.end() for s in sources] if last is None else [(last, "")]
+    notes = list(dict.fromkeys(note for _, note in ends if note))
+    hi = max(end for end, _ in ends)
+    if hi < lo and first is None and min(s.t.start for s in sources) > hi:
+        why = (
+            f"resumes at step {lo:,}, past the run's last step {hi:,}: nothing to show"
+        )
+        raise CfgError("--resume-from", None, None, why)
     if lo < 0 or hi < lo or hi > MAX_POSITION:
         raise CfgError("--from/--to", None, None, f"empty or negative range {lo}..{hi}")
     for s in sources:
         if s.steps and s.t.batch(hi) > series.MAX_BATCH:
-            raise CfgError(
-                "--to", None, None,
-                f"step {hi:,} is darknet batch {s.t.batch(hi):,}: beyond int64",
-            )  # fmt: skip
+            why = f"step {hi:,} is darknet batch {s.t.batch(hi):,}: beyond int64"
+            raise CfgError("--to", None, None, why)
     return lo, hi, notes
 
 
-def _variant_notes(src: _Source, x: str, vs_torch: bool) -> list[str]:
+def step_range(
+    v: Variant, first: int | None, last: int | None, x: str, images: int | None
+) -> tuple[Source, int, int, list[str]]:
+    """The steps source of ``v`` and the optimizer steps of ``plot``'s range (for the
+    exported series): the whole run (from its first step, also those before batch 1),
+    or the steps whose batch lies in ``first .. last`` (steps themselves with x steps)."""
+    src = Source.of(v, True)
+    _check_request(x, images, [src], True)
+    if x == "steps" or (first is None and last is None):
+        lo, hi, notes = _x_range([src], first, last)
+        return src, lo, hi, notes
+    by_batch = Source.of(v, False)
+    b0, b1, notes = _x_range([by_batch], first, last)
+    lo, hi = _torch_steps(by_batch, b0, b1)
+    return src, src.begin() if first is None else lo, hi, notes
+
+
+def _variant_notes(src: Source, x: str, vs_torch: bool) -> list[str]:
     """What the translation changes for this curve, in words."""
     v, o, t = src.variant, src.variant.options, src.t
     notes = []
@@ -1034,7 +852,7 @@ def _coincide_notes(curves: Sequence[Curve]) -> list[str]:
 
 
 def _title(variants: Sequence[Variant], approx: Approx | None) -> str:
-    names = list(dict.fromkeys(v.name for v in variants))
+    names = list(dict.fromkeys(escape(v.name) for v in variants))
     forks = list(dict.fromkeys(v.schedule.fork for v in variants))
     pols = sorted({v.schedule.policy.cfg_name for v in variants})
     vs = ""
@@ -1047,10 +865,23 @@ def _title(variants: Sequence[Variant], approx: Approx | None) -> str:
     )
 
 
+def _zoom_range(sources: Sequence[Source], lo: int, hi: int) -> tuple[int, int] | None:
+    """The positions of a zoomed panel when a curve's first phase (up to its first
+    boundary: burn-in end, the first step, ...) is under :data:`ZOOM_FRACTION` of the
+    range: from ``lo`` to twice the longest such phase; else None."""
+    firsts = []
+    for s in sources:
+        marks, _ = s.marks(lo + 1, hi, limit=2)
+        firsts += [p for p, m in marks[:1] if m.kind != "max_batches"]
+    if not firsts or max(firsts) - lo >= ZOOM_FRACTION * (hi - lo):
+        return None
+    return lo, min(hi, lo + 2 * (max(firsts) - lo) + 1)
+
+
 def _variant_parts(
     parts: _Parts,
     k: int,
-    src: _Source,
+    src: Source,
     span: tuple[int, int, float, int],
     log: bool,
     vs: tuple[bool, Approx | None],
@@ -1059,16 +890,13 @@ def _variant_parts(
     """Add variant ``k``'s curve, markers and ``--vs`` overlay (``span``: first and
     last position, x per position, columns) to ``parts``."""
     lo, hi, xpu, columns = span
-    for p in (
-        _darknet_curve(k, src, lo, hi, xpu, columns, log),
-        _markers(k, src, lo, hi),
-    ):
-        _merge(parts, p)
+    parts.add(_darknet_curve(k, src, lo, hi, xpu, columns, log))
+    parts.add(_markers(k, src, lo, hi))
     base, at = parts.curves[-1], len(parts.curves)
     if vs[0]:
-        _merge(parts, _torch_parts(at, src, lo, hi, base, many))
+        parts.add(_torch_parts(at, src, lo, hi, base, many))
     elif vs[1] is not None:
-        _merge(parts, _approx_parts(at, src, lo, hi, base, many, vs[1]))
+        parts.add(_approx_parts(at, src, lo, hi, base, many, vs[1]))
 
 
 def plot_data(
@@ -1083,21 +911,22 @@ def plot_data(
     columns: int = COLUMNS,
     title: str | None = None,
     approx: Approx | None = None,
+    zoom: bool = True,
 ) -> PlotData:
     """Compute the curves, markers, special regions (and torch error) of a figure.
 
     ``x`` is "batches", "images" (batch × images per iteration), "epochs" (images /
     ``images``) or "steps" (0-based optimizer steps under each variant's translation).
     ``first``/``last`` are positions (batches, or steps for "steps"); they default to the
-    start and end of the runs (b = 1 .. max_batches, or a span past the last boundary when
-    max_batches is 0). ``vs_torch`` adds DarknetLR stepped for real and its error in
-    ulps; ``approx`` a framework's fitted built-in schedule and its relative error.
+    whole runs, and then a first phase too short to see gets a zoomed panel (``zoom``).
+    ``vs_torch`` adds DarknetLR stepped for real and its error in ulps; ``approx`` a
+    framework's fitted built-in schedule and its relative error.
     """
     if not variants:
         raise ValueError("nothing to plot")
     if vs_torch and approx is not None:
         raise ValueError("one --vs overlay at a time")
-    sources = [_Source.of(v, x == "steps") for v in variants]
+    sources = [Source.of(v, x == "steps") for v in variants]
     _check_request(x, images, sources, vs_torch)
     if approx is not None:
         approx.check(x)
@@ -1114,31 +943,17 @@ def plot_data(
             f"log scale: LR ≤ 0 at {series.counted(parts.nonpositive, *unit)}"
             " cannot be drawn; shaded instead"
         )
+    near = _zoom_range(sources, lo, hi) if zoom and first is last is None else None
+    zoomed = None if near is None else plot_data(
+        variants, first=near[0], last=near[1], log=log, x=x, images=images,
+        columns=columns, title="", zoom=False,
+    )  # fmt: skip
     return PlotData(
-        title=_title(variants, approx) if title is None else title,
-        first=lo,
-        last=hi,
-        curves=tuple(parts.curves),
-        markers=tuple(parts.markers),
-        regions=tuple(parts.regions),
-        errors=tuple(parts.errors),
-        x=x,
-        x_label=_x_label(x, images, sources),
-        log=log,
-        notes=tuple(parts.notes),
-        domain="steps" if x == "steps" else "batches",
-        reports=tuple(parts.reports),
-    )
-
-
-def _merge(into: _Parts, part: _Parts) -> None:
-    into.curves += part.curves
-    into.markers += part.markers
-    into.regions += part.regions
-    into.errors += part.errors
-    into.notes += part.notes
-    into.nonpositive += part.nonpositive
-    into.reports += part.reports
+        _title(variants, approx) if title is None else title, lo, hi,
+        tuple(parts.curves), tuple(parts.markers), tuple(parts.regions),
+        tuple(parts.errors), x, _x_label(x, images, sources), log, tuple(parts.notes),
+        "steps" if x == "steps" else "batches", tuple(parts.reports), zoomed,
+    )  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- drawing
@@ -1153,15 +968,13 @@ def fmt_lr(v: float, _pos: object = None) -> str:
     if 0.1 <= abs(v) < 1000:
         return f"{v:.3g}"
     mant, exp = f"{v:.2e}".split("e")
-    mant = mant.rstrip("0").rstrip(".")
-    return f"{mant}e{int(exp)}"
+    return f"{mant.rstrip('0').rstrip('.')}e{int(exp)}"
 
 
 def fmt_count(v: float, _pos: object = None) -> str:
     """``400k``, ``1.5M`` style for batch and image counts."""
-    a = abs(v)
     for div, suf in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if a >= div:
+        if abs(v) >= div:
             return f"{v / div:.4g}{suf}"
     return f"{v:.4g}"
 
@@ -1173,85 +986,52 @@ _REGION_STYLE: dict[str, tuple[str, str, str]] = {
     "negative": ("#d62728", "\\\\", "LR is negative"),
     "after": ("#bbbbbb", "", "after max_batches: darknet has stopped"),
 }
-
-
-@dataclass(frozen=True)
-class _Canvas:
-    """The figure being drawn: its axes and each curve's colour."""
-
-    fig: Any
-    ax: Any
-    ax_err: Any
-    colour: dict[int, str]
-    dark_index: list[int]
-
-    def dark(self, data: PlotData, k: int) -> Curve:
-        """The darknet curve of variant ``k``."""
-        return data.curves[self.dark_index[k]]
-
-
-def _canvas(data: PlotData, width: float, height: float | None, figure: Any) -> _Canvas:
-    """A figure with the LR axes (and the error axes under them when there are errors)."""
-    from matplotlib.figure import Figure
-
-    panels = 2 if data.errors else 1
-    h = height if height is not None else (6.8 if panels == 2 else 5.6)
-    if figure is None:
-        fig = Figure(figsize=(width, h), layout="constrained")
-    else:
-        fig = figure
-        fig.set_size_inches(width, h)
-    if panels == 2:
-        ax, ax_err = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
-    else:
-        ax, ax_err = fig.subplots(1, 1), None
-    colour: dict[int, str] = {}
-    dark_index = [i for i, c in enumerate(data.curves) if c.kind == "darknet"]
-    for n, idx in enumerate(dark_index):
-        colour[idx] = f"C{n % 10}"
-    for idx in range(len(data.curves)):
-        colour.setdefault(idx, "black")
-    if data.log:
-        ax.set_yscale("log")
-    return _Canvas(fig, ax, ax_err, colour, dark_index)
-
-
 #: Line style of the overlaid curves: DarknetLR stepped in torch, an approximation.
 _OVERLAY_DASHES: dict[str, Any] = {"torch": (0, (4, 3)), "approx": (0, (6, 2, 1, 2))}
+#: Marker labels: font size (points), rows in the head room (axes fraction of the top of
+#: each row), boundary kinds labelled first, ink.
+_LABEL_SIZE = 7.5
+_LABEL_ROWS = (0.985, 0.91, 0.835)
+_FIRST_LABELS = ("burn_in", "max_batches", "resume")
+_INK = "0.15"
+_BOX = {"facecolor": "white", "alpha": 0.85, "edgecolor": "none", "pad": 1}
 
 
-def _draw_curves(cv: _Canvas, data: PlotData) -> None:
-    """Each curve as a step line; envelopes as a band between their min and max lines."""
-    ax = cv.ax
+def _colours(data: PlotData) -> tuple[list[int], dict[int, str]]:
+    """The darknet curves' indexes and every curve's colour (overlays in black)."""
+    dark = [i for i, c in enumerate(data.curves) if c.kind == "darknet"]
+    colour = {idx: f"C{n % 10}" for n, idx in enumerate(dark)}
+    return dark, {i: colour.get(i, "black") for i in range(len(data.curves))}
+
+
+def _positive(y: npt.NDArray[Any], log: bool) -> npt.NDArray[Any]:
+    return np.where(y > 0, y, np.nan) if log else y
+
+
+def _draw_curves(ax: Any, data: PlotData, legend: bool) -> None:
+    """Each curve as a step line; envelopes as a band between their min and max lines.
+    A lone darknet curve has no legend entry (the title names it)."""
+    dark, colour = _colours(data)
+    alone = len(data.curves) == 1
     for idx, c in enumerate(data.curves):
-        col = cv.colour[idx]
+        col = colour[idx]
         xs = np.append(c.start, c.stop[-1:]).astype(np.float64) * c.x_per_unit
-        if c.kind in _OVERLAY_DASHES:
-            y = np.append(c.hi, c.hi[-1:])
-            if data.log:
-                y = np.where(y > 0, y, np.nan)
-            ax.plot(xs, y, color=col, lw=1.0, ls=_OVERLAY_DASHES[c.kind],
-                    drawstyle="steps-post", label=c.label, zorder=4)  # fmt: skip
-            if not c.exact:  # an envelope: its lower line too
-                y = np.append(c.lo, c.lo[-1:])
-                ax.plot(xs, np.where(y > 0, y, np.nan) if data.log else y, color=col,
-                        lw=0.7, ls=_OVERLAY_DASHES[c.kind], drawstyle="steps-post",
-                        zorder=4)  # fmt: skip
-            continue
-        lo, hi = c.lo, c.hi
-        if data.log:
-            lo, hi = np.where(lo > 0, lo, np.nan), np.where(hi > 0, hi, np.nan)
-        ylo, yhi = np.append(lo, lo[-1:]), np.append(hi, hi[-1:])
-        lw = 1.6 if c.exact else 1.2
-        if not c.exact:
-            ax.fill_between(
-                xs, ylo, yhi, step="post", color=col, alpha=0.35, lw=0, zorder=2
-            )
-        ax.plot(
-            xs, yhi, color=col, lw=lw, drawstyle="steps-post", label=c.label, zorder=3
+        ylo = _positive(np.append(c.lo, c.lo[-1:]), data.log)
+        yhi = _positive(np.append(c.hi, c.hi[-1:]), data.log)
+        name = "darknet (C formula)" if len(dark) == 1 else c.label
+        label = (
+            None if alone or not legend else c.label if c.kind != "darknet" else name
         )
-        if not c.exact:
-            ax.plot(xs, ylo, color=col, lw=0.8, drawstyle="steps-post", zorder=3)
+        dash = _OVERLAY_DASHES.get(c.kind, "-")
+        step = {"drawstyle": "steps-post", "color": col, "ls": dash}
+        z = 4 if c.kind != "darknet" else 3
+        if c.kind == "darknet" and not c.exact:
+            ax.fill_between(xs, ylo, yhi, step="post", color=col, alpha=0.35, lw=0,
+                            zorder=2)  # fmt: skip
+        lw = 1.0 if c.kind != "darknet" else 1.6 if c.exact else 1.2
+        ax.plot(xs, yhi, lw=lw, label=label, zorder=z, **step)
+        if not c.exact:  # an envelope: its lower line too
+            ax.plot(xs, ylo, lw=0.7 if c.kind != "darknet" else 0.8, zorder=z, **step)
 
 
 def _region_handle(data: PlotData, r: Region, c: Curve, many: bool) -> Any:
@@ -1266,93 +1046,120 @@ def _region_handle(data: PlotData, r: Region, c: Curve, many: bool) -> Any:
     more = len({(q.first, q.last) for q in data.regions if q.kind == r.kind}) - 1
     if more:
         span += f" and {more} more"
-    return Patch(
-        facecolor=colr, alpha=0.3, hatch=hatch, edgecolor=colr, label=f"{text} ({span})"
-    )
+    return Patch(facecolor=colr, alpha=0.3, hatch=hatch, edgecolor=colr,
+                 label=f"{text} ({span})")  # fmt: skip
 
 
-def _draw_regions(cv: _Canvas, data: PlotData) -> dict[str, Any]:
+def _draw_regions(ax: Any, data: PlotData) -> dict[str, Any]:
     """Shade the special regions; return one legend handle per kind."""
     handles: dict[str, Any] = {}
     shaded: set[tuple[str, float, float]] = set()
-    many = len(cv.dark_index) > 1
+    dark, _ = _colours(data)
     for r in data.regions:
-        c = cv.dark(data, r.curve if r.curve < len(cv.dark_index) else 0)
+        c = data.curves[dark[r.curve if r.curve < len(dark) else 0]]
         colr, hatch, _ = _REGION_STYLE[r.kind]
         x0, x1 = r.first * c.x_per_unit, (r.last + 1) * c.x_per_unit
         if (r.kind, x0, x1) in shaded:
             continue
         shaded.add((r.kind, x0, x1))
-        cv.ax.axvspan(x0, x1, facecolor=colr, alpha=0.18, hatch=hatch, edgecolor=colr,
-                      lw=0, zorder=1)  # fmt: skip
+        ax.axvspan(x0, x1, facecolor=colr, alpha=0.18, hatch=hatch, edgecolor=colr,
+                   lw=0, zorder=1)  # fmt: skip
         if r.kind not in handles:
-            handles[r.kind] = _region_handle(data, r, c, many)
+            handles[r.kind] = _region_handle(data, r, c, len(dark) > 1)
     return handles
 
 
-def _draw_markers(cv: _Canvas, data: PlotData) -> None:
-    """A dotted line and a label per group of nearby boundaries; a dot and the LR value
-    at each marker."""
-    from matplotlib.transforms import blended_transform_factory
-
-    ax = cv.ax
-    tx = blended_transform_factory(ax.transData, ax.transAxes)
-    nmark = len(data.markers)
-    x_span = max((data.last + 1 - data.first) * data.curves[0].x_per_unit, 1e-300)
-    for xm, text in _marker_labels(data, cv.dark_index, 0.008 * x_span):
-        ax.axvline(xm, color="0.55", lw=0.7, ls=":", zorder=1)
-        if nmark <= 30:
-            ax.text(xm, 0.99, text + " ", transform=tx, rotation=90, va="top",
-                    ha="left", fontsize=7, color="0.3", parse_math=False)  # fmt: skip
-    texts_at: dict[float, list[str]] = {}
+def marker_labels(data: PlotData) -> list[tuple[float, str, str]]:
+    """``(x, text, kind)`` per marker position: the boundary names and the LR there
+    (burn-in end, max_batches and the resume point first, then in x order)."""
+    dark, _ = _colours(data)
+    groups: dict[float, list[Marker]] = {}
     for m in data.markers:
-        col = cv.colour[cv.dark_index[m.curve]]
-        xm = m.at * cv.dark(data, m.curve).x_per_unit
-        if not (math.isfinite(m.lr) and (m.lr > 0 or not data.log)):
+        if math.isfinite(m.lr) and (m.lr > 0 or not data.log):
+            groups.setdefault(m.at * data.curves[dark[m.curve]].x_per_unit, []).append(
+                m
+            )
+    sym = "i = " if data.domain == "steps" else ""
+    out = []
+    for x, ms in groups.items():
+        names = " | ".join(dict.fromkeys(m.label for m in ms))
+        lrs = " / ".join(dict.fromkeys(fmt_lr(m.lr) for m in ms))
+        kind = next((m.kind for m in ms if m.kind in _FIRST_LABELS), ms[0].kind)
+        out.append((x, f"{names}\n{sym}{ms[0].at:,}: LR {lrs}", kind))
+    return sorted(out, key=lambda g: (g[2] not in _FIRST_LABELS, g[0]))
+
+
+def _draw_markers(ax: Any, data: PlotData, span: tuple[float, float]) -> int:
+    """A dot at each marker; its label in a free slot of the head room rows (never over
+    the curves, right-aligned at the right edge) with a faint line down to the curve.
+    Returns how many marker positions got no label (no room)."""
+    dark, colour = _colours(data)
+    for m in data.markers:
+        if math.isfinite(m.lr) and (m.lr > 0 or not data.log):
+            x = m.at * data.curves[dark[m.curve]].x_per_unit
+            ms = 3.5 if len(data.markers) <= 40 else 2.0
+            ax.plot([x], [m.lr], "o", ms=ms, color=colour[dark[m.curve]], zorder=5)
+    width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
+    taken: list[list[tuple[float, float]]] = [[] for _ in _LABEL_ROWS]
+    skipped = 0
+    for x, text, _ in marker_labels(data):
+        f = (x - span[0]) / (span[1] - span[0])
+        w = max(map(len, text.split("\n"))) * 0.55 * _LABEL_SIZE / width_pt + 0.01
+        spots = [(r, a) for r in range(len(_LABEL_ROWS)) for a in (f, f - w)
+                 if -0.01 <= a and a + w <= 1.01
+                 and all(a + w <= lo or a >= hi for lo, hi in taken[r])]  # fmt: skip
+        if not spots:
+            skipped += 1
             continue
-        ax.plot([xm], [m.lr], "o", ms=4, color=col, zorder=5)
-        shown = texts_at.setdefault(xm, [])
-        if nmark <= 30 and fmt_lr(m.lr) not in shown:
-            shown.append(fmt_lr(m.lr))
-            ax.annotate(fmt_lr(m.lr), (xm, m.lr), xytext=(4, 4 + 9 * (len(shown) - 1)),
-                        textcoords="offset points", fontsize=7, color=col)  # fmt: skip
+        row, a = spots[0]
+        taken[row].append((a, a + w))
+        ax.axvline(x, color=_INK, lw=0.6, alpha=0.3, zorder=1)
+        ax.text(x, _LABEL_ROWS[row], f" {text} ", transform=ax.get_xaxis_transform(),
+                ha="left" if a == f else "right", va="top", fontsize=_LABEL_SIZE,
+                color=_INK, parse_math=False, zorder=6, bbox=_BOX)  # fmt: skip
+    return skipped
 
 
-def _style_axes(cv: _Canvas, data: PlotData) -> None:
-    """Tick formats, labels, title, grid and head room for the marker labels."""
+def _style_axes(
+    ax: Any, data: PlotData, span: tuple[float, float], size: float = 11
+) -> None:
+    """Tick formats, labels, title, grid, x range and head room for the marker labels."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    ax = cv.ax
     ax.yaxis.set_major_formatter(FuncFormatter(fmt_lr))
     ax.xaxis.set_major_formatter(FuncFormatter(fmt_count))
     if data.log:
         ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_ylabel("learning rate" + (" (log scale)" if data.log else ""))
-    ax.set_title(data.title, fontsize=11, parse_math=False)  # user text: no mathtext
+    ax.set_title(data.title, fontsize=size, parse_math=False)
     ax.grid(True, which="major", alpha=0.3)
+    ax.set_xlim(*span)
     ymin, ymax = ax.get_ylim()
     if data.log:
-        ax.set_ylim(ymin, ymax * (ymax / ymin) ** 0.25)
+        ax.set_ylim(ymin, ymax * (ymax / ymin) ** 0.5)
     else:
-        ax.set_ylim(min(ymin, 0.0), ymax + 0.3 * (ymax - min(ymin, 0.0)))
+        ax.set_ylim(min(ymin, 0.0), ymax + 0.5 * (ymax - min(ymin, 0.0)))
 
 
-def _legend_and_notes(cv: _Canvas, data: PlotData, handles: dict[str, Any]) -> None:
+def _legend_and_notes(
+    fig: Any, ax: Any, data: PlotData, handles: dict[str, Any], unlabelled: int
+) -> None:
     """The legend below the axes (never over the curves) and the notes box."""
-    hs, labels = cv.ax.get_legend_handles_labels()
+    hs, labels = ax.get_legend_handles_labels()
     hs += list(handles.values())
     labels += [h.get_label() for h in handles.values()]
     if hs:
-        legend = cv.fig.legend(hs, labels, loc="outside lower center",
-                               ncols=min(len(hs), 3), fontsize=8, frameon=False)  # fmt: skip
+        legend = fig.legend(hs, labels, loc="outside lower center",
+                            ncols=min(len(hs), 3), fontsize=8, frameon=False)  # fmt: skip
         for t in legend.get_texts():  # cfg names and values: no mathtext
             t.set_parse_math(False)
-    if data.notes:
-        cv.ax.text(
-            0.005, 0.005, "\n".join(data.notes), transform=cv.ax.transAxes, fontsize=7,
-            va="bottom", ha="left", color="0.25", parse_math=False,
-            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
-        )  # fmt: skip
+    notes = list(data.notes)
+    if unlabelled:
+        more = series.counted(unlabelled, "boundary", "boundaries")
+        notes.append(f"{more} marked by a dot only (no room for the label)")
+    if notes:
+        ax.text(0.005, 0.005, "\n".join(notes), transform=ax.transAxes, fontsize=7,
+                va="bottom", ha="left", color="0.25", parse_math=False,
+                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})  # fmt: skip
 
 
 def _error_summary(e: ErrorPanel) -> str:
@@ -1364,47 +1171,57 @@ def _error_summary(e: ErrorPanel) -> str:
     )
 
 
-def _symlog_axis(ax: Any, top: float) -> None:
-    """A symmetric log y axis (linear within ±1) with ticks at 0, ±10^(d/2) and ±10^d
-    for the largest value ``top`` (> 100)."""
-    from matplotlib.ticker import FixedLocator, FuncFormatter
-
-    ax.set_yscale("symlog", linthresh=1.0)
-    dec = math.floor(math.log10(top))
-    up = [float(10 ** (dec // 2)), float(10**dec)]
-    ax.yaxis.set_major_locator(FixedLocator([-u for u in up] + [0.0] + up))
-    ax.yaxis.set_major_formatter(FuncFormatter(fmt_lr))
-
-
-def _draw_errors(cv: _Canvas, data: PlotData) -> None:
+def _draw_errors(ax: Any, data: PlotData) -> None:
     """The error panel: torch − C in signed float32 ulps, or an approximation's signed
     relative error in % (symmetric log scale beyond ±100 %), and a one-line summary."""
-    ax = cv.ax_err
+    from matplotlib.ticker import FixedLocator, FuncFormatter
+
     rel = any(e.unit == "rel" for e in data.errors)
     scale = 100.0 if rel else 1.0
     top = 0.0
     for e in data.errors:
         if e.start.size == 0:
             continue
-        c = data.curves[e.curve]
-        xs = np.append(e.start, e.stop[-1:]).astype(np.float64) * c.x_per_unit
+        xs = np.append(e.start, e.stop[-1:]) * data.curves[e.curve].x_per_unit
         lo = np.append(e.lo, e.lo[-1:]) * scale
         hi = np.append(e.hi, e.hi[-1:]) * scale
         top = max(top, float(np.nanmax(np.abs(np.concatenate((lo, hi, [0.0]))))))
         ax.fill_between(xs, lo, hi, step="post", color="black", alpha=0.3, lw=0)
-        ax.plot(xs, hi, color="black", lw=0.8, drawstyle="steps-post")
-        ax.plot(xs, lo, color="black", lw=0.8, drawstyle="steps-post")
+        for y in (hi, lo):
+            ax.plot(xs, y, color="black", lw=0.8, drawstyle="steps-post")
     summary = "; ".join(_error_summary(e) for e in data.errors)
     ax.text(0.005, 0.95, summary, transform=ax.transAxes, fontsize=7, va="top",
             parse_math=False)  # fmt: skip
     ax.axhline(0, color="0.5", lw=0.6)
-    if rel:
-        if top > 100:
-            _symlog_axis(ax, top)
-        ax.set_ylabel("(approx − C) / C\n(%)")
-    else:
-        ax.set_ylabel("torch − C\n(float32 ulps)")
+    ax.set_ylabel("(approx − C) / C\n(%)" if rel else "torch − C\n(float32 ulps)")
+    if rel and top > 100:  # symmetric log, ticks at 0, ±10^(d/2) and ±10^d
+        ax.set_yscale("symlog", linthresh=1.0)
+        dec = math.floor(math.log10(top))
+        up = [float(10 ** (dec // 2)), float(10**dec)]
+        ax.yaxis.set_major_locator(FixedLocator([-u for u in up] + [0.0] + up))
+        ax.yaxis.set_major_formatter(FuncFormatter(fmt_lr))
     ax.grid(True, alpha=0.3)
+
+
+def _axes(fig: Any, data: PlotData) -> dict[str, Any]:
+    """The figure's axes: "main" (LR), "zoom" beside it, "err" under it (when present)."""
+    layout = [["zoom", "main"] if data.zoom else ["main"]]
+    kw: dict[str, Any] = {"width_ratios": [1, 2.6]} if data.zoom else {}
+    if data.errors:
+        layout.append([".", "err"] if data.zoom else ["err"])
+        kw["height_ratios"] = [3, 1]
+    axes: dict[str, Any] = fig.subplot_mosaic(layout, **kw)
+    if data.errors:
+        axes["err"].sharex(axes["main"])
+        axes["main"].tick_params(labelbottom=False)
+    return axes
+
+
+def _span(data: PlotData) -> tuple[float, float]:
+    """The x range of a panel (a little room right of the last position)."""
+    xpu = data.curves[0].x_per_unit
+    lo, hi = data.first * xpu, (data.last + 1) * xpu
+    return lo, hi + 0.015 * (hi - lo)
 
 
 def draw(
@@ -1415,60 +1232,44 @@ def draw(
     figure: Any = None,
 ) -> Any:
     """A matplotlib ``Figure`` of ``data``; headless unless ``figure`` comes from pyplot."""
-    cv = _canvas(data, width, height, figure)
-    _draw_curves(cv, data)
-    handles = _draw_regions(cv, data)
-    _draw_markers(cv, data)
-    _style_axes(cv, data)
-    _legend_and_notes(cv, data, handles)
-    last_ax = cv.ax
-    if cv.ax_err is not None:
-        _draw_errors(cv, data)
-        last_ax = cv.ax_err
-    last_ax.set_xlabel(data.x_label)
-    xpu = data.curves[0].x_per_unit
-    lo_x, hi_x = data.first * xpu, (data.last + 1) * xpu
-    cv.ax.set_xlim(lo_x, hi_x + 0.015 * (hi_x - lo_x))
-    return cv.fig
+    from matplotlib.figure import Figure
 
-
-def _marker_labels(
-    data: PlotData, dark_index: Sequence[int], near: float
-) -> list[tuple[float, str]]:
-    """(x, text) per group of marker positions closer than ``near`` (x units)."""
-    seen: dict[tuple[int, str], float] = {}
-    for m in data.markers:
-        c = data.curves[dark_index[m.curve]]
-        seen.setdefault((m.at, m.label), m.at * c.x_per_unit)
-    items = sorted(seen.items(), key=lambda kv: (kv[1], kv[0][0]))
-    groups: list[list[tuple[tuple[int, str], float]]] = []
-    for item in items:
-        if groups and item[1] - groups[-1][0][1] < near:
-            groups[-1].append(item)
-        else:
-            groups.append([item])
-    sym = "i=" if data.domain == "steps" else ""
-    out = []
-    for g in groups:
-        if len(g) <= 2:
-            text = " | ".join(f"{lab} {sym}{at:,}" for (at, lab), _ in g)
-        else:
-            text = f"{len(g)} boundaries {sym}{g[0][0][0]:,}–{g[-1][0][0]:,}"
-        out.append((g[0][1], text))
-    return out
+    h = height if height is not None else (6.8 if data.errors else 5.6)
+    fig = figure if figure is not None else Figure(layout="constrained")
+    fig.set_size_inches(width, h)
+    axes = _axes(fig, data)
+    ax = axes["main"]
+    _draw_curves(ax, data, legend=True)
+    handles = _draw_regions(ax, data)
+    unlabelled = _draw_markers(ax, data, _span(data))
+    _style_axes(ax, data, _span(data))
+    left = axes["zoom" if data.zoom else "main"]
+    left.set_ylabel("learning rate" + (" (log scale)" if data.log else ""))
+    _legend_and_notes(fig, ax, data, handles, unlabelled)
+    if data.zoom is not None:
+        z = data.zoom
+        _draw_curves(axes["zoom"], z, legend=False)
+        _draw_regions(axes["zoom"], z)
+        _draw_markers(axes["zoom"], z, _span(z))
+        sym = "i" if z.domain == "steps" else "b"
+        title = f"zoom: {sym} = {z.first:,}–{z.last:,}"
+        _style_axes(axes["zoom"], replace(z, title=title), _span(z), size=9)
+        axes["zoom"].set_xlabel(data.x_label, fontsize=8)
+    if data.errors:
+        _draw_errors(axes["err"], data)
+    axes["err" if data.errors else "main"].set_xlabel(data.x_label)
+    return fig
 
 
 #: Image formats and data formats by file extension.
 FORMATS = ("png", "svg", "pdf")
 DATA_FORMATS = ("csv", "json")
-#: Bytes that mark a file as cfgsched's own output (``plot`` replaces such a file
-#: without ``--force``): PNG "Software", SVG/PDF "Creator" metadata, the series schema.
+#: Bytes that mark an image as cfgsched's own (``plot`` replaces it without ``--force``):
+#: PNG "Software", SVG/PDF "Creator" metadata.
 OUTPUT_MARKERS = (
     b"tEXtSoftware\x00cfgsched",
     b"<dc:title>cfgsched</dc:title>",
     b"/Creator (cfgsched)",
-    b"# " + series.SERIES_SCHEMA.encode(),
-    b'{"schema": "' + series.SERIES_SCHEMA.encode(),
 )
 
 
@@ -1476,10 +1277,8 @@ def output_format(path: str) -> str:
     """The output format for ``path`` from its extension (png, svg, pdf, csv or json)."""
     ext = Path(path).suffix.lower().lstrip(".")
     if ext not in FORMATS + DATA_FORMATS:
-        raise CfgError(
-            path, None, None,
-            "unknown output format: use .png, .svg, .pdf, .csv or .json (or --format)",
-        )  # fmt: skip
+        why = "unknown output format: use .png, .svg, .pdf, .csv or .json (or --format)"
+        raise CfgError(path, None, None, why)
     return ext
 
 
@@ -1491,68 +1290,3 @@ def save(fig: Any, stream: Any, fmt: str, dpi: int = 150) -> None:
     FigureCanvasAgg(fig)
     meta = {"Software": "cfgsched"} if fmt == "png" else {"Creator": "cfgsched"}
     fig.savefig(stream, format=fmt, dpi=dpi, metadata=meta)
-
-
-# ----------------------------------------------------------------------------- export
-
-
-def _export_range(
-    v: Variant, first: int | None, last: int | None, x: str
-) -> tuple[_Source, int, int, list[str]]:
-    """The steps source and the optimizer steps to export: the whole run (from its first
-    step, also those before batch 1), or the steps whose batch lies in ``first ..
-    last`` (steps themselves with x in steps)."""
-    src = _Source.of(v, True)
-    if x == "steps" or (first is None and last is None):
-        lo, hi, notes = _x_range([src], first, last)
-        return src, lo, hi, notes
-    by_batch = _Source.of(v, False)
-    b0, b1, notes = _x_range([by_batch], first, last)
-    lo, hi = _torch_steps(by_batch, b0, b1)
-    return src, src.begin() if first is None else lo, hi, notes
-
-
-def export_series(
-    variant: Variant,
-    *,
-    first: int | None = None,
-    last: int | None = None,
-    x: str = "batches",
-    images: int | None = None,
-) -> series.LRSeries:
-    """The LR series of ``variant`` (for ``-o X.csv|json`` and ``--tensorboard``).
-
-    One row per optimizer step of the figure's range (the steps whose batch lies in
-    ``first .. last``, or those steps with x in steps), at most
-    :data:`series.EXPORT_LIMIT`; a longer range is the figure's min/max envelope over
-    the steps (:data:`COLUMNS` columns).
-    """
-    _check_request(x, images, [_Source.of(variant, False)], True)
-    src, lo, hi, notes = _export_range(variant, first, last, x)
-    s = variant.schedule
-    head: dict[str, Any] = dict(
-        cfg=s.source, fork=s.fork, options=variant.options.to_record(), images=images,
-        images_per_iteration=src.t.images_per_iteration,
-    )  # fmt: skip
-    if hi - lo + 1 <= series.EXPORT_LIMIT:
-        return series.full_series(src.t, lo, hi, notes=tuple(notes), **head)
-    extra = src.extra(lo, hi) if hi - lo + 1 > FULL_LIMIT else []
-    env = envelope(src.values, lo, hi, COLUMNS, extra)
-    if env.sampled:
-        notes.append(
-            f"each column from {COLUMN_SAMPLES} sampled steps plus every boundary ±1"
-        )
-    notes.append(
-        "lr_min/lr_max: the smallest/largest finite LR of the column (nan: none)"
-    )
-    first_b = series.batches_of(src.t, env.start)
-    last_b = series.batches_of(src.t, env.stop - 1)
-    out = series.LRSeries(
-        resolution="envelope", rows=int(env.start.size), notes=tuple(notes),
-        chunks=lambda: iter([cols]), **head,
-    )  # fmt: skip
-    cols = (
-        env.start, env.stop - 1, first_b, last_b, out.epochs(first_b),
-        out.epochs(last_b), env.lo, env.hi,
-    )  # fmt: skip
-    return out

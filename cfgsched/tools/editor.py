@@ -1,4 +1,5 @@
-"""``cfgsched adjust``: edit ``[net]`` values in place, keeping every other byte.
+"""The cfg editor of ``adjust`` and ``plot``'s what-ifs: ``[net]`` values edited in the
+text, every other byte kept, and read back by the fork's own parser.
 
 Only the value text of an edited key changes (its key spelling, spacing, indentation, line
 ending and any trailing comment stay). A key that is absent is inserted after the last entry
@@ -7,15 +8,20 @@ of ``[net]``, with the file's line ending. The edited text must parse with the f
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from cfgsched.errors import CfgError
+from cfgsched.multigpu import advised_schedule
+from cfgsched.oracle import darknet_lr
+from cfgsched.reader.parser import parse, read_sections
 from cfgsched.schedule import NetSchedule, f32
+from cfgsched.weights import read_weights_header
 
 _INT = r"[+-]?\d+"
 _FLOAT = r"[+-]?(?:\d+\.?\d*|\.\d+)"
@@ -65,17 +71,28 @@ def policies(fork: str) -> tuple[str, ...]:
     return _POLICIES[:-1] if fork == "pjreddie" else _POLICIES
 
 
+def check_key(key: str, value: str, fork: str) -> None:
+    """CfgError (source ``--set``) unless ``key`` is a ``[net]`` schedule key ``fork``
+    reads and ``value`` is one line."""
+    known = [k for k in KEY_KINDS if k not in NOT_READ.get(fork, frozenset())]
+    if key not in known:
+        near = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {near[0]}? " if near else ""
+        why = f"not a [net] schedule key {fork} reads ({hint}one of {', '.join(known)})"
+        raise CfgError("--set", None, key, why)
+    if any(c in value for c in "\r\n\0"):
+        raise CfgError("--set", None, key, "value must be one line")
+
+
 def check_edit(key: str, value: str, fork: str) -> Edit:
-    """Validate ``key=value`` for ``fork``; raise ValueError naming what is wrong."""
+    """Validate ``key=value`` for ``fork`` (adjust's strict value forms); raise ValueError
+    naming what is wrong."""
     key = key.strip()
     value = value.strip()
-    if key not in KEY_KINDS or key in NOT_READ.get(fork, frozenset()):
-        known = ", ".join(
-            k for k in KEY_KINDS if k not in NOT_READ.get(fork, frozenset())
-        )
-        raise ValueError(
-            f"{key!r} is not a [net] schedule key {fork} reads (one of {known})"
-        )
+    try:
+        check_key(key, value, fork)
+    except CfgError as exc:
+        raise ValueError(str(exc)) from None
     kind = KEY_KINDS[key]
     ok: bool
     if kind == "int":
@@ -147,8 +164,6 @@ def gpu_edits(s: NetSchedule, gpus: int) -> list[Edit]:
             "--gpus: hankai does not multiply learning_rate by the GPU count, so the"
             " lr/N advice does not apply (use --set)"
         )
-    from cfgsched.multigpu import advised_schedule
-
     adv = advised_schedule(s, gpus)
     lr, burn = adv.learning_rate, adv.burn_in
     edits = [Edit("learning_rate", float_text(lr))]
@@ -162,22 +177,6 @@ def gpu_edits(s: NetSchedule, gpus: int) -> list[Edit]:
     return edits
 
 
-def rescale_edit(s: NetSchedule, edits: Sequence[Edit]) -> Edit:
-    """The ``steps`` edit that keeps the steps' fractions of max_batches under ``edits``
-    (which must set max_batches and not steps)."""
-    new_max = [e for e in edits if e.key == "max_batches"]
-    if not new_max or any(e.key == "steps" for e in edits):
-        raise ValueError("--rescale-steps needs --set max_batches=N and no --set steps")
-    try:
-        n = int(new_max[-1].value)
-    except ValueError:
-        raise ValueError(
-            f"--set max_batches={new_max[-1].value}: not an integer"
-        ) from None
-    steps = rescale_steps(s.steps, s.max_batches, n)
-    return Edit("steps", ",".join(str(x) for x in steps))
-
-
 @dataclass(frozen=True)
 class _Entry:
     index: int  # index into text.split("\n")
@@ -187,8 +186,6 @@ class _Entry:
 def _net_entries(text: str, fork: str) -> tuple[int, list[_Entry]]:
     """``(header index, entries)`` of the first section (``[net]``) as ``fork`` reads it
     (-1 when there is no section; keys spelled as the fork sees them)."""
-    from cfgsched.reader.parser import read_sections
-
     sections = read_sections(text, fork=fork)
     if not sections:
         return -1, []
@@ -269,18 +266,61 @@ def edit_text(text: str, edits: Sequence[Edit], *, fork: str, source: str) -> Ed
     )
 
 
-def apply_edits(text: str, edits: Sequence[Edit], *, fork: str, source: str) -> str:
-    """``text`` with ``edits`` applied in place; CfgError if the result does not parse."""
-    from cfgsched.reader.parser import parse
+def edit_schedule(
+    text: str,
+    edits: Sequence[Edit],
+    *,
+    fork: str,
+    source: str,
+    rescale: bool = False,
+) -> tuple[str, NetSchedule]:
+    """``text`` with ``edits`` applied, and the schedule ``fork``'s parser reads from it
+    (lines and warnings numbered as in ``text``).
 
-    out = edit_text(text, edits, fork=fork, source=source).text
+    ``rescale``: with a max_batches edit, the cfg's steps move to the same fractions of
+    the new max_batches as the fork reads it (:func:`rescale_steps`). CfgError: a key the
+    fork does not read; an error on an edited line names the edit (``--set key=value``),
+    any other keeps the line of ``text``.
+    """
+    for e in edits:
+        check_key(e.key, e.value, fork)
+    base = parse(text, fork=fork, source=source)
+    if not edits:
+        return text, base
+    edited = edit_text(text, edits, fork=fork, source=source)
+    new = _read_edited(edited, edits, fork, source)
+    keys = {e.key for e in edits}
+    if rescale and "max_batches" in keys and base.steps:
+        if "steps" in keys:
+            why = "moves the cfg's steps: not with --steps or --set steps"
+            raise CfgError("--rescale-steps", None, "steps", why)
+        try:
+            steps = rescale_steps(base.steps, base.max_batches, new.max_batches)
+        except ValueError as exc:
+            raise CfgError("--rescale-steps", None, "steps", str(exc)) from None
+        edits = [*edits, Edit("steps", ",".join(map(str, steps)))]
+        edited = edit_text(text, edits, fork=fork, source=source)
+        new = _read_edited(edited, edits, fork, source)
+    return edited.text, new
+
+
+def _read_edited(
+    edited: Edited, edits: Sequence[Edit], fork: str, source: str
+) -> NetSchedule:
+    """``edited`` as ``fork`` reads it, lines mapped back to the unedited text."""
     try:
-        parse(out, fork=fork, source=source)
+        s = parse(edited.text, fork=fork, source=source)
     except CfgError as exc:
-        raise CfgError(
-            source, exc.line, exc.key, f"the adjusted cfg would not load: {exc.message}"
-        ) from None
-    return out
+        if exc.line in edited.lines:
+            e = next(x for x in edits if x.key == edited.lines[exc.line])
+            raise CfgError(
+                f"--set {e.key}={e.value}", None, exc.key, exc.message
+            ) from None
+        line = edited.original_line(exc.line)
+        raise CfgError(exc.source, line, exc.key, exc.message) from None
+    warns = tuple(replace(w, line=edited.original_line(w.line)) for w in s.warnings)
+    lines = {k: edited.original_line(v) or v for k, v in s.lines.items()}
+    return replace(s, warnings=warns, lines=lines)
 
 
 @dataclass(frozen=True)
@@ -321,9 +361,6 @@ def _fmt(x: float) -> str:
 
 def resume_point(before: NetSchedule, after: NetSchedule, weights: str) -> ResumePoint:
     """Where darknet resumes ``weights`` under each cfg and its LR for the next update."""
-    from cfgsched.oracle import darknet_lr
-    from cfgsched.weights import read_weights_header
-
     header = read_weights_header(weights, fork=before.fork)
     it0 = int(header.iteration(before))
     it1 = int(header.iteration(after))

@@ -1,0 +1,307 @@
+"""The LR series of a translated run written out: CSV, JSON or TensorBoard scalars.
+
+:func:`export_series` gives the LR of every optimizer step of ``plot``'s range (or the
+figure's min/max envelope of a longer range) as an :class:`LRSeries`; :func:`write_csv`,
+:func:`write_json` and :func:`write_tensorboard` write it (tensorboard imported then).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from cfgsched.kernel.position import Translation
+from cfgsched.tools import plot
+from cfgsched.tools.series import batches_of, counted, step_lrs
+from cfgsched.tools.text import fmt
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+#: Rows an exported series holds at full resolution (one per optimizer step) at most;
+#: a longer range is written as the figure's min/max envelope instead.
+EXPORT_LIMIT = 5_000_000
+#: Schema of an exported LR series (the CSV's first comment line, the JSON's "schema").
+SERIES_SCHEMA = "cfgsched-lr-series/1"
+#: Columns of a full-resolution series and of an envelope.
+FULL_COLUMNS = ("step", "batch", "epoch", "lr")
+ENVELOPE_COLUMNS = (
+    "step_first", "step_last", "batch_first", "batch_last",
+    "epoch_first", "epoch_last", "lr_min", "lr_max",
+)  # fmt: skip
+#: Optimizer steps per chunk when a series is written.
+ROWS_CHUNK = 1 << 16
+
+#: Bytes that mark a series as cfgsched's own (``plot`` replaces it without ``--force``).
+OUTPUT_MARKERS = (
+    b"# " + SERIES_SCHEMA.encode(),
+    b'{"schema": "' + SERIES_SCHEMA.encode(),
+)
+#: ``chunks()`` yields the columns of consecutive rows (``None`` for an empty column).
+Chunks = Callable[[], Iterator[tuple[npt.NDArray[Any] | None, ...]]]
+
+
+@dataclass(frozen=True)
+class LRSeries:
+    """The LR of one translated run, ready to write (see :data:`SERIES_SCHEMA`).
+
+    ``resolution`` is "full" (rows :data:`FULL_COLUMNS`, one per optimizer step) or
+    "envelope" (rows :data:`ENVELOPE_COLUMNS`, one per column of the figure). ``lr`` is
+    darknet's value (float32, or float64 with ``--double``) under the translation
+    ``options`` (:meth:`~cfgsched.translation.Options.to_record`).
+    """
+
+    cfg: str
+    fork: str
+    options: dict[str, Any]
+    resolution: str
+    rows: int
+    chunks: Chunks
+    images: int | None
+    images_per_iteration: int
+    notes: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The column names of the rows."""
+        return FULL_COLUMNS if self.resolution == "full" else ENVELOPE_COLUMNS
+
+    def epochs(self, b: I64) -> F64 | None:
+        """Epochs at batches ``b``: images darknet has seen (b × cfg batch) / ``images``."""
+        if not self.images:
+            return None
+        return b.astype(np.float64) * self.images_per_iteration / self.images
+
+
+def full_series(t: Translation, first: int, last: int, **head: Any) -> LRSeries:
+    """The LR of every optimizer step ``first .. last`` under ``t`` (``head``: the other
+    :class:`LRSeries` fields: ``cfg``, ``fork``, ``options``, ``images``, ...)."""
+
+    def chunks() -> Iterator[tuple[npt.NDArray[Any] | None, ...]]:
+        for s0 in range(first, last + 1, ROWS_CHUNK):
+            steps = np.arange(s0, min(s0 + ROWS_CHUNK, last + 1), dtype=np.int64)
+            b = batches_of(t, steps)
+            yield steps, b, out.epochs(b), step_lrs(t, steps)
+
+    out = LRSeries(
+        resolution="full", rows=max(last - first + 1, 0), chunks=chunks, **head
+    )
+    return out
+
+
+def _float_texts(v: npt.NDArray[Any], quote_special: bool) -> list[str]:
+    """Each value as the shortest text that reads back as the same double (a float32
+    value exactly); NaN/±inf as nan/inf/-inf (quoted for JSON)."""
+    u, inv = np.unique(v, return_inverse=True)
+    texts = []
+    for x in u.tolist():
+        if math.isfinite(x):
+            texts.append(repr(x))
+        else:
+            texts.append(f'"{fmt(x)}"' if quote_special else fmt(x))
+    return [texts[k] for k in inv.ravel().tolist()]
+
+
+def _row_texts(
+    cols: tuple[npt.NDArray[Any] | None, ...], json: bool
+) -> list[list[str]]:
+    """The text of every cell of a chunk, column by column."""
+    n = next(c.size for c in cols if c is not None)
+    out = []
+    for c in cols:
+        if c is None:
+            out.append(["null" if json else ""] * n)
+        elif c.dtype.kind in "iu":
+            out.append([str(x) for x in c.tolist()])
+        else:
+            out.append(_float_texts(c, json))
+    return out
+
+
+def _resolution_text(s: LRSeries) -> str:
+    if s.resolution == "full":
+        return (
+            f"full: every optimizer step ({counted(s.rows, 'row')}; a range over "
+            f"{EXPORT_LIMIT:,} steps is written as the figure's min/max envelope)"
+        )
+    return (
+        f"envelope: more than {EXPORT_LIMIT:,} optimizer steps, so each of the "
+        f"{counted(s.rows, 'row')} is one column of the figure: its first and last step"
+        " and the smallest and largest finite LR of its steps"
+    )
+
+
+def _epoch_text(s: LRSeries) -> str:
+    if not s.images:
+        return "epoch: empty (pass --images N, the images in the data set)"
+    return (
+        f"epoch: images darknet has seen at the batch (batch x "
+        f"{s.images_per_iteration}) / {counted(s.images, 'image')}"
+    )
+
+
+def write_csv(stream: Any, s: LRSeries) -> None:
+    """``s`` as CSV: ``#`` comment lines (schema, cfg, options, resolution), a header
+    line, then one line per row."""
+    stream.write(
+        f"# {SERIES_SCHEMA}: darknet's learning rate of {json.dumps(s.cfg)} "
+        f"({s.fork} fork) per optimizer step of the translated run\n"
+        f"# options: {json.dumps(s.options)}\n"
+        f"# resolution: {_resolution_text(s)}\n"
+        f"# {_epoch_text(s)}\n"
+    )
+    for note in s.notes:
+        stream.write(f"# note: {json.dumps(note)[1:-1]}\n")
+    stream.write(",".join(s.columns) + "\n")
+    for cols in s.chunks():
+        texts = _row_texts(cols, json=False)
+        stream.write("".join(",".join(r) + "\n" for r in zip(*texts, strict=True)))
+
+
+def write_json(stream: Any, s: LRSeries) -> None:
+    """``s`` as one JSON object (``schema`` first; ``rows`` last, one row per line)."""
+    head = {
+        "schema": SERIES_SCHEMA,
+        "cfg": s.cfg,
+        "fork": s.fork,
+        "options": s.options,
+        "resolution": s.resolution,
+        "resolution_text": _resolution_text(s),
+        "limit": EXPORT_LIMIT,
+        "images": s.images,
+        "epoch": _epoch_text(s),
+        "notes": list(s.notes),
+        "columns": list(s.columns),
+    }
+    stream.write(json.dumps(head)[:-1] + ', "rows": [')
+    sep = "\n"
+    for cols in s.chunks():
+        texts = _row_texts(cols, json=True)
+        stream.write(
+            sep + ",\n".join("[" + ", ".join(r) + "]" for r in zip(*texts, strict=True))
+        )
+        sep = ",\n"
+    stream.write("\n]}\n")
+
+
+#: Name of the event file ``--tensorboard`` writes (one fixed name: a re-run replaces it).
+TENSORBOARD_FILE = "events.out.tfevents.0000000000.cfgsched-lr"
+
+
+def _same(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    """Elementwise equality with NaN equal to NaN."""
+    out: npt.NDArray[np.bool_] = (a == b) | (np.isnan(a) & np.isnan(b))
+    return out
+
+
+def run_ends(chunks: Chunks) -> Iterator[tuple[I64, F32]]:
+    """``(steps, lrs)`` of the first and the last step of every run of equal float32 LR
+    in a full series' ``chunks``, in order: the line through them is the per-step
+    series (every other step lies on a flat segment)."""
+    held: tuple[int, float, bool] | None = None  # last row seen; does it start a run
+    for cols in chunks():
+        steps, lr = cols[0], np.asarray(cols[3], dtype=np.float32)
+        assert steps is not None
+        first0 = True
+        if held is not None:
+            steps = np.concatenate(([held[0]], steps))
+            lr = np.concatenate((np.asarray([held[1]], dtype=np.float32), lr))
+            first0 = held[2]
+        new = ~_same(lr[1:], lr[:-1])  # row k + 1 starts a run
+        keep = np.concatenate(([first0], new)) | np.concatenate((new, [False]))
+        keep[-1] = False  # the last row waits for the next chunk
+        yield steps[keep], lr[keep]
+        held = (int(steps[-1]), float(lr[-1]), bool(new[-1]) if new.size else first0)
+    if held is not None:
+        yield np.asarray([held[0]], dtype=np.int64), np.asarray([held[1]], np.float32)
+
+
+def _scalar_events(s: LRSeries, tag: str) -> Iterator[tuple[str, I64, F32]]:
+    """``(tag, steps, values)`` to write for ``s``."""
+    if s.resolution == "full":
+        for steps, lrs in run_ends(s.chunks):
+            yield tag, steps, lrs
+        return
+    for cols in s.chunks():
+        first, lo, hi = cols[0], cols[6], cols[7]
+        assert first is not None and lo is not None and hi is not None
+        yield f"{tag}_min", first, lo.astype(np.float32)
+        yield f"{tag}_max", first, hi.astype(np.float32)
+
+
+def write_tensorboard(stream: Any, s: LRSeries, tag: str) -> int:
+    """Write ``s`` as TensorBoard scalar events to the binary ``stream`` (an event file);
+    return how many scalars were written.
+
+    ``global_step`` is the 0-based optimizer step. A full series writes ``tag`` at the
+    first and last step of every run of equal LR (:func:`run_ends`); an envelope writes
+    ``tag``\\ ``_min`` and ``tag``\\ ``_max`` at the first step of each column. Values are
+    float32 (TensorBoard's ``simple_value``). ImportError without ``tensorboard``.
+    """
+    from tensorboard.compat.proto import event_pb2  # type: ignore[import-untyped]
+    from tensorboard.summary.writer.record_writer import (  # type: ignore[import-untyped]
+        RecordWriter,
+    )
+
+    now = time.time()
+    out = RecordWriter(stream)
+    meta = event_pb2.SourceMetadata(writer="cfgsched plot")
+    out.write(
+        event_pb2.Event(
+            wall_time=now, file_version="brain.Event:2", source_metadata=meta
+        ).SerializeToString()
+    )
+    count = 0
+    for name, steps, values in _scalar_events(s, tag):
+        event = event_pb2.Event(wall_time=now)
+        value = event.summary.value.add(tag=name)
+        for i, v in zip(steps.tolist(), values.tolist(), strict=True):
+            event.step = i
+            value.simple_value = v
+            out.write(event.SerializeToString())
+        count += steps.size
+    return count
+
+
+def export_series(
+    variant: plot.Variant,
+    *,
+    first: int | None = None,
+    last: int | None = None,
+    x: str = "batches",
+    images: int | None = None,
+) -> LRSeries:
+    """The LR series of ``variant`` (for ``-o X.csv|json`` and ``--tensorboard``).
+
+    One row per optimizer step of the figure's range (the steps whose batch lies in
+    ``first .. last``, or those steps with x in steps), at most :data:`EXPORT_LIMIT`; a
+    longer range is the figure's min/max envelope over the steps.
+    """
+    src, lo, hi, notes = plot.step_range(variant, first, last, x, images)
+    s = variant.schedule
+    head: dict[str, Any] = dict(
+        cfg=s.source, fork=s.fork, options=variant.options.to_record(), images=images,
+        images_per_iteration=src.t.images_per_iteration,
+    )  # fmt: skip
+    if hi - lo + 1 <= EXPORT_LIMIT:
+        return full_series(src.t, lo, hi, notes=tuple(notes), **head)
+    env = plot.envelope(src.values, lo, hi, extra=src.extra(lo, hi))
+    if env.sampled:
+        notes.append(plot.SAMPLED_NOTE)
+    notes.append(
+        "lr_min/lr_max: the smallest/largest finite LR of the column (nan: none)"
+    )
+    first_b, last_b = batches_of(src.t, env.start), batches_of(src.t, env.stop - 1)
+    out = LRSeries(resolution="envelope", rows=int(env.start.size), notes=tuple(notes),
+                   chunks=lambda: iter([cols]), **head)  # fmt: skip
+    cols = (env.start, env.stop - 1, first_b, last_b, out.epochs(first_b),
+            out.epochs(last_b), env.lo, env.hi)  # fmt: skip
+    return out
