@@ -402,3 +402,22 @@ def test_trace_past_the_end_of_darknets_loop() -> None:
     assert n == 500  # the counter grows by 2 per loop iteration up to max_batches
     last = batches[n - 1]
     assert batches[n:] == [last + 2 * (k + 1) for k in range(520 - n)]
+
+
+# ------------------------------------------------------------------ torch's public API
+
+
+def test_every_step_goes_through_torchs_step_and_get_lr() -> None:
+    """No private fast path: ``step()`` is torch's own, so a subclass's ``get_lr`` (the
+    public hook) decides every step's LR, and ``get_last_lr()`` is torch's record."""
+
+    class Halved(DarknetLR):
+        def get_lr(self) -> list[float | torch.Tensor]:
+            return [lr / 2 for lr in super().get_lr()]
+
+    opt = model_opt(0.0013)
+    sched = Halved(opt, YOLOV4, last_epoch=1998)  # b = 2000 onwards: plateau at lr
+    used = run(opt, sched, 5)
+    assert used == [yolov4_lr(2000 + i) / 2 for i in range(5)]
+    assert sched.get_last_lr() == [opt.param_groups[0]["lr"]]
+    assert type(sched).step is torch.optim.lr_scheduler.LRScheduler.step
