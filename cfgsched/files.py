@@ -5,17 +5,9 @@ from __future__ import annotations
 import os
 import stat
 
+from cfgsched.errors import escape
+
 __all__ = ["escape", "read_regular"]
-
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)} | {
-    c: f"\\u{c:04x}" for c in (*range(0x80, 0xA0), 0x2028, 0x2029)
-}
-
-
-def escape(text: str) -> str:
-    """``text`` with control characters (ESC, newline, CR, ...) written as ``\\xNN``, so a
-    message stays one line and cannot drive the terminal."""
-    return text.translate(_CONTROL)
 
 
 def read_regular(path: str, limit: int) -> bytes:

@@ -5,15 +5,22 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cfgsched import __version__
 from cfgsched.cli import COMMANDS, main
+from cfgsched.errors import CfgError, escape
 from tests.golden import ROOT
 
+#: Unicode categories a message must never carry raw (controls, format and bidi
+#: characters, surrogates, line and paragraph separators).
+UNSAFE = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 CFGSCHED = Path(sys.executable).parent / "cfgsched"
 
 
@@ -84,3 +91,29 @@ def test_shell_completion_lists_commands_and_options() -> None:
         and "complete" in res.stdout
         and "_cfgsched_completion" in res.stdout
     )
+
+
+@given(st.text())
+def test_escape_leaves_no_control_format_or_bidi_character(text: str) -> None:
+    """Every Cc, Cf (U+202E and the other bidi controls), surrogate and line/paragraph
+    separator is written as a backslash escape; everything else is kept."""
+    out = escape(text)
+    assert not any(unicodedata.category(c) in UNSAFE for c in out)
+    if all(unicodedata.category(c) not in UNSAFE for c in text):
+        assert out == text
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("evil\u202egfc.cfg", "evil\\u202egfc.cfg"),  # right-to-left override
+        ("a\u2066b\u2069\u200f\u061c", "a\\u2066b\\u2069\\u200f\\u061c"),
+        ("\x1b]0;title\x07\x1b[2J", "\\x1b]0;title\\x07\\x1b[2J"),
+        ("\x85\x9b31m", "\\x85\\x9b31m"),  # C1 next line / CSI
+        ("\ufeff\u200b\U000e0041", "\\ufeff\\u200b\\U000e0041"),
+        ("é 日本 cfg", "é 日本 cfg"),
+    ],
+)
+def test_escape_examples(raw: str, shown: str) -> None:
+    assert escape(raw) == shown
+    assert CfgError(raw, 3, "steps", raw).oneline() == f"{shown}:3: steps: {shown}"
