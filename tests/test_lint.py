@@ -584,3 +584,10 @@ def test_untranslatable_cfg_is_linted_without_lr_rules() -> None:
     text = net("max_batches=1000").replace("subdivisions=8", "subdivisions=-8")
     found = findings(text)  # no exception: the LR rules need images per iteration >= 1
     assert not any(w.code in ("W210", "W211", "W212") for w in found)
+
+
+def test_help_points_to_the_rules_document() -> None:
+    """``lint --help`` sends readers to docs/lint-rules.md, which lists every code."""
+    r = CliRunner().invoke(main, ["lint", "--help"])
+    assert r.exit_code == 0 and "docs/lint-rules.md" in r.output
+    assert "README" not in r.output

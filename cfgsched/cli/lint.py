@@ -25,7 +25,8 @@ Examples:
   tiny-yolo-voc.cfg:18:11: W206 scale 10 > 1 at step 100: the LR rises
 \b
 Codes: P0xx the reader's warnings, E1xx a fork crashes or stops (all three
-forks are tried), W2xx schedule traps, A3xx advice. The README lists them all.
+forks are tried), W2xx schedule traps, A3xx advice. docs/lint-rules.md lists
+them all.
 The LR rules (W210-W212) check the LR of the run the translation options
 describe (as convert translates it): --gpus 4 multiplies the LR where the
 fork does, --torch-batch moves the steps, a release build flushes subnormals.
