@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 import unicodedata
 from pathlib import Path
 
@@ -117,3 +119,29 @@ def test_escape_leaves_no_control_format_or_bidi_character(text: str) -> None:
 def test_escape_examples(raw: str, shown: str) -> None:
     assert escape(raw) == shown
     assert CfgError(raw, 3, "steps", raw).oneline() == f"{shown}:3: steps: {shown}"
+
+
+@pytest.mark.skipif(not Path("/proc/self/wchan").exists(), reason="needs Linux /proc")
+def test_ctrl_c_exits_130_as_shells_do() -> None:
+    """A real SIGINT while ``lint -`` waits on a stdin pipe that never closes: exit 130
+    (scripts read 1 as "findings"), one line on stderr, no traceback."""
+    proc = subprocess.Popen(
+        [str(CFGSCHED), "lint", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    try:
+        wchan = Path(f"/proc/{proc.pid}/wchan")
+        deadline = time.monotonic() + 60  # a guard, not a speed target
+        while "pipe" not in wchan.read_text() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        assert proc.stdin is not None
+        proc.stdin.close()
+    assert proc.returncode == 130, err
+    assert out == b"" and err.decode().strip() == "Aborted!"
