@@ -1,13 +1,41 @@
-"""Safe file reading and message text: regular files only, control characters escaped."""
+"""Safe file reading: regular files only, bounded; cfg text checked once for every reader."""
 
 from __future__ import annotations
 
 import os
 import stat
 
-from cfgsched.errors import escape
+from cfgsched.errors import CfgError, escape
 
-__all__ = ["escape", "read_regular"]
+__all__ = ["MAX_CFG_BYTES", "cfg_text", "escape", "read_cfg", "read_regular"]
+
+#: Largest cfg file cfgsched reads (bytes); real cfgs are well under 100 KB.
+MAX_CFG_BYTES = 4 * 1024 * 1024
+
+
+def cfg_text(data: bytes, source: str) -> str:
+    """Up to :data:`MAX_CFG_BYTES` + 1 bytes of a cfg as text (bytes that are not UTF-8
+    become U+FFFD); a larger file or a NUL byte raises :class:`CfgError`."""
+    if len(data) > MAX_CFG_BYTES:
+        raise CfgError(
+            source, None, None, f"file larger than {MAX_CFG_BYTES} bytes: not a cfg"
+        )
+    if b"\0" in data:
+        line = data[: data.index(b"\0")].count(b"\n") + 1
+        raise CfgError(source, line, None, "NUL byte: this is a binary file, not a cfg")
+    return data.decode("utf-8", errors="replace")
+
+
+def read_cfg(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """``(text, source name)`` of the cfg file at ``path``: a regular file (else
+    ``OSError``, without blocking) within :func:`cfg_text`'s limits. A path that is not a
+    ``str`` or ``os.PathLike`` (an int would be a file descriptor) raises TypeError."""
+    name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+    if not isinstance(name, str):
+        raise TypeError(
+            f"expected a path (str or os.PathLike), got {type(path).__name__}"
+        )
+    return cfg_text(read_regular(name, MAX_CFG_BYTES), name), name
 
 
 def read_regular(path: str, limit: int) -> bytes:
