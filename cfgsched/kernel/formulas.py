@@ -218,7 +218,7 @@ class StepsTable(NamedTuple):
 _TABLES: dict[tuple[int, int, bytes, int], tuple[Any, Any, StepsTable]] = {}
 _TABLES_MAX = 8
 #: The last table returned, with its Params and mode.
-_LAST: tuple[Any, int, Any] = (None, -1, None)
+_LAST: tuple[Any, int, StepsTable | None] = (None, -1, None)
 
 
 def steps_table(p: Params, mode: int) -> StepsTable:
@@ -230,7 +230,7 @@ def steps_table(p: Params, mode: int) -> StepsTable:
     """
     global _LAST
     last = _LAST
-    if last[0] is p and last[1] == mode:  # the same Params again (a scheduler stepping)
+    if last[0] is p and last[1] == mode and last[2] is not None:  # a scheduler stepping
         return last[2]
     key = (id(p.steps), id(p.scales), struct.pack("<d", p.lr), mode * 3 + p.fork)
     hit = _TABLES.get(key)
