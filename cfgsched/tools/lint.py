@@ -13,8 +13,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -160,23 +159,11 @@ def lint_text(
 
 def to_json(reports: Sequence[FileReport]) -> str:
     """The ``--format json`` document (schema :data:`SCHEMA`)."""
-    doc: dict[str, Any] = {
-        "schema": SCHEMA,
-        "files": [r.path for r in reports],
-        "diagnostics": [
-            {
-                "path": r.path,
-                "line": w.line,
-                "col": w.col,
-                "code": w.code,
-                "key": w.key,
-                "message": w.message,
-            }
-            for r in reports
-            for w in r.findings
-        ],
-    }
-    return json.dumps(doc, indent=2)
+    diagnostics = [{"path": r.path, **asdict(w)} for r in reports for w in r.findings]
+    files = [r.path for r in reports]
+    return json.dumps(
+        {"schema": SCHEMA, "files": files, "diagnostics": diagnostics}, indent=2
+    )
 
 
 # ----------------------------------------------------------------------------- locating
