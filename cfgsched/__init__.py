@@ -53,6 +53,11 @@ if TYPE_CHECKING:
     from cfgsched.weights import WeightsHeader, read_weights_header
 
 
+def __dir__() -> list[str]:
+    """The public names, lazy ones included (not this module's own imports)."""
+    return sorted(__all__)
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:

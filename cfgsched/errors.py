@@ -1,10 +1,31 @@
-"""Errors and warnings shared by every part of cfgsched."""
+"""Errors and warnings shared by every part of cfgsched, and the escaping of their text."""
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
-from cfgsched.files import escape
+#: Unicode categories never shown raw: controls (ESC, newline, C1), format characters
+#: (U+202E and the other bidi controls, zero-width ones), surrogates, U+2028/U+2029.
+_UNSAFE = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))
+
+
+def _escaped(c: str) -> str:
+    n = ord(c)
+    if unicodedata.category(c) not in _UNSAFE:
+        return c
+    return (
+        f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+    )
+
+
+def escape(text: str) -> str:
+    """``text`` with control, format (bidi) and separator characters written as
+    ``\\xNN``/``\\uNNNN``, so a message stays one line, reads in its real order and cannot
+    drive the terminal."""
+    if text.isprintable():  # no character of those categories: the common case
+        return text
+    return "".join(map(_escaped, text))
 
 
 class CfgError(ValueError):

@@ -1,21 +1,41 @@
-"""Safe file reading and message text: regular files only, control characters escaped."""
+"""Safe file reading: regular files only, bounded; cfg text checked once for every reader."""
 
 from __future__ import annotations
 
 import os
 import stat
 
-__all__ = ["escape", "read_regular"]
+from cfgsched.errors import CfgError, escape
 
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)} | {
-    c: f"\\u{c:04x}" for c in (*range(0x80, 0xA0), 0x2028, 0x2029)
-}
+__all__ = ["MAX_CFG_BYTES", "cfg_text", "escape", "read_cfg", "read_regular"]
+
+#: Largest cfg file cfgsched reads (bytes); real cfgs are well under 100 KB.
+MAX_CFG_BYTES = 4 * 1024 * 1024
 
 
-def escape(text: str) -> str:
-    """``text`` with control characters (ESC, newline, CR, ...) written as ``\\xNN``, so a
-    message stays one line and cannot drive the terminal."""
-    return text.translate(_CONTROL)
+def cfg_text(data: bytes, source: str) -> str:
+    """Up to :data:`MAX_CFG_BYTES` + 1 bytes of a cfg as text (bytes that are not UTF-8
+    become U+FFFD); a larger file or a NUL byte raises :class:`CfgError`."""
+    if len(data) > MAX_CFG_BYTES:
+        raise CfgError(
+            source, None, None, f"file larger than {MAX_CFG_BYTES} bytes: not a cfg"
+        )
+    if b"\0" in data:
+        line = data[: data.index(b"\0")].count(b"\n") + 1
+        raise CfgError(source, line, None, "NUL byte: this is a binary file, not a cfg")
+    return data.decode("utf-8", errors="replace")
+
+
+def read_cfg(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """``(text, source name)`` of the cfg file at ``path``: a regular file (else
+    ``OSError``, without blocking) within :func:`cfg_text`'s limits. A path that is not a
+    ``str`` or ``os.PathLike`` (an int would be a file descriptor) raises TypeError."""
+    name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+    if not isinstance(name, str):
+        raise TypeError(
+            f"expected a path (str or os.PathLike), got {type(path).__name__}"
+        )
+    return cfg_text(read_regular(name, MAX_CFG_BYTES), name), name
 
 
 def read_regular(path: str, limit: int) -> bytes:

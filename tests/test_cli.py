@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+import unicodedata
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cfgsched import __version__
 from cfgsched.cli import COMMANDS, main
+from cfgsched.errors import CfgError, escape
 from tests.golden import ROOT
 
+#: Unicode categories a message must never carry raw (controls, format and bidi
+#: characters, surrogates, line and paragraph separators).
+UNSAFE = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 CFGSCHED = Path(sys.executable).parent / "cfgsched"
 
 
@@ -84,3 +93,55 @@ def test_shell_completion_lists_commands_and_options() -> None:
         and "complete" in res.stdout
         and "_cfgsched_completion" in res.stdout
     )
+
+
+@given(st.text())
+def test_escape_leaves_no_control_format_or_bidi_character(text: str) -> None:
+    """Every Cc, Cf (U+202E and the other bidi controls), surrogate and line/paragraph
+    separator is written as a backslash escape; everything else is kept."""
+    out = escape(text)
+    assert not any(unicodedata.category(c) in UNSAFE for c in out)
+    if all(unicodedata.category(c) not in UNSAFE for c in text):
+        assert out == text
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("evil\u202egfc.cfg", "evil\\u202egfc.cfg"),  # right-to-left override
+        ("a\u2066b\u2069\u200f\u061c", "a\\u2066b\\u2069\\u200f\\u061c"),
+        ("\x1b]0;title\x07\x1b[2J", "\\x1b]0;title\\x07\\x1b[2J"),
+        ("\x85\x9b31m", "\\x85\\x9b31m"),  # C1 next line / CSI
+        ("\ufeff\u200b\U000e0041", "\\ufeff\\u200b\\U000e0041"),
+        ("é 日本 cfg", "é 日本 cfg"),
+    ],
+)
+def test_escape_examples(raw: str, shown: str) -> None:
+    assert escape(raw) == shown
+    assert CfgError(raw, 3, "steps", raw).oneline() == f"{shown}:3: steps: {shown}"
+
+
+@pytest.mark.skipif(not Path("/proc/self/wchan").exists(), reason="needs Linux /proc")
+def test_ctrl_c_exits_130_as_shells_do() -> None:
+    """A real SIGINT while ``lint -`` waits on a stdin pipe that never closes: exit 130
+    (scripts read 1 as "findings"), one line on stderr, no traceback."""
+    proc = subprocess.Popen(
+        [str(CFGSCHED), "lint", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    try:
+        wchan = Path(f"/proc/{proc.pid}/wchan")
+        deadline = time.monotonic() + 60  # a guard, not a speed target
+        while "pipe" not in wchan.read_text() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        assert proc.stdin is not None
+        proc.stdin.close()
+    assert proc.returncode == 130, err
+    assert out == b"" and err.decode().strip() == "Aborted!"

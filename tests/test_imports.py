@@ -54,3 +54,14 @@ def test_light_commands_do_not_import_torch_or_matplotlib(args: list[str]) -> No
     mods = imported_modules(code)
     assert "cfgsched" in mods
     assert not mods & set(HEAVY), f"{args}: imported {mods & set(HEAVY)}"
+
+
+def test_dir_shows_the_public_names_and_no_import_helpers() -> None:
+    """``dir(cfgsched)`` (and tab completion) lists the lazy exports, not the module's
+    own imports."""
+    import cfgsched
+
+    names = set(dir(cfgsched))
+    assert {"load", "parse", "DarknetLR", "build_optimizer", "NetSchedule"} <= names
+    assert set(cfgsched.__all__) <= names
+    assert not {"Any", "TYPE_CHECKING", "importlib", "annotations"} & names

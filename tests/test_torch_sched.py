@@ -97,13 +97,13 @@ def test_lr_is_darknets_float32_bits_for_both_spellings_of_learning_rate() -> No
 
 def test_group_multipliers() -> None:
     opt = model_opt(0.0013, 0.1 * 0.0013, 0.5 * f32(0.0013))
-    sched = DarknetLR(opt, YOLOV4)
+    sched = DarknetLR(opt, YOLOV4, rescale=True)
     assert sched.multipliers[0] == 1.0
     assert sched.multipliers[1] == pytest.approx(0.1, rel=1e-15)
     assert sched.multipliers[2] == pytest.approx(0.5 * f32(0.0013) / 0.0013, rel=1e-15)
     for b in (1, 500, 1000, 399_999, 400_000, 450_000):
         opt2 = model_opt(0.0013, 0.1 * 0.0013)
-        DarknetLR(opt2, YOLOV4, last_epoch=b - 2)
+        DarknetLR(opt2, YOLOV4, last_epoch=b - 2, rescale=True)
         base, tenth = lrs(opt2)
         assert base == yolov4_lr(b)
         assert tenth == pytest.approx(0.1 * yolov4_lr(b), rel=1e-14)
@@ -155,7 +155,7 @@ def test_trace_mode_is_non_monotonic_on_two_gpus() -> None:
 
 def test_pickle_round_trip_continues_the_sequence() -> None:
     opt = model_opt(0.0013, 0.00013)
-    sched = DarknetLR(opt, YOLOV4)
+    sched = DarknetLR(opt, YOLOV4, rescale=True)
     run(opt, sched, 700)
     sched2 = pickle.loads(pickle.dumps(sched))
     assert isinstance(sched2, DarknetLR)
@@ -402,3 +402,47 @@ def test_trace_past_the_end_of_darknets_loop() -> None:
     assert n == 500  # the counter grows by 2 per loop iteration up to max_batches
     last = batches[n - 1]
     assert batches[n:] == [last + 2 * (k + 1) for k in range(520 - n)]
+
+
+# ------------------------------------------------------------------ torch's public API
+
+
+def test_every_step_goes_through_torchs_step_and_get_lr() -> None:
+    """No private fast path: ``step()`` is torch's own, so a subclass's ``get_lr`` (the
+    public hook) decides every step's LR, and ``get_last_lr()`` is torch's record."""
+
+    class Halved(DarknetLR):
+        def get_lr(self) -> list[float | torch.Tensor]:
+            return [lr / 2 for lr in super().get_lr()]
+
+    opt = model_opt(0.0013)
+    sched = Halved(opt, YOLOV4, last_epoch=1998)  # b = 2000 onwards: plateau at lr
+    used = run(opt, sched, 5)
+    assert used == [yolov4_lr(2000 + i) / 2 for i in range(5)]
+    assert sched.get_last_lr() == [opt.param_groups[0]["lr"]]
+    assert type(sched).step is torch.optim.lr_scheduler.LRScheduler.step
+
+
+# ------------------------------------------------------------------ silent LR scaling
+
+
+def test_an_optimizer_lr_other_than_the_cfgs_warns_once_naming_the_ratio() -> None:
+    """SGD(lr=0.1) on yolov4 (0.0013) trains at 76.9x darknet's LR: said once."""
+    import warnings
+
+    with pytest.warns(UserWarning) as record:
+        DarknetLR(model_opt(0.1, 0.1), YOLOV4)
+    (w,) = [r for r in record if "learning_rate" in str(r.message)]
+    msg = str(w.message)
+    assert all(
+        x in msg for x in ("lr 0.1 ", "learning_rate 0.0013", "76.9x", "rescale")
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DarknetLR(model_opt(0.1), YOLOV4, rescale=True)  # the user opted in
+        DarknetLR(model_opt(0.0013), YOLOV4)
+        DarknetLR(model_opt(f32(0.0013)), YOLOV4, last_epoch=5)
+        # build_optimizer's groups are scaled on purpose (lr / N for a summed loss)
+        model = torch.nn.Linear(2, 2)
+        opt = cfgsched.build_optimizer(model, YOLOV4, loss_reduction="sum")
+        DarknetLR(opt, YOLOV4)

@@ -1,15 +1,22 @@
-"""The .weights header reader, on files written here byte by byte."""
+"""The library's file readers: the .weights header (on files written here byte by byte)
+and ``cfgsched.load``'s limits."""
 
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cfgsched import NetSchedule, WeightsError, read_weights_header
+import cfgsched
+from cfgsched import CfgError, NetSchedule, WeightsError, read_weights_header
 from cfgsched.weights import seen_is_64bit
+from tests.golden import ROOT
 
 
 def write(path: Path, data: bytes) -> Path:
@@ -158,3 +165,63 @@ def test_unknown_fork(tmp_path: Path) -> None:
 
 def test_weights_error_is_value_error() -> None:
     assert issubclass(WeightsError, ValueError)
+
+
+# ----------------------------------------------------------------------------- load()
+
+
+def load_in_subprocess(path: Path) -> subprocess.CompletedProcess[str]:
+    """``cfgsched.load(path)`` in a child with 1 GiB of address space and a time guard,
+    so an unbounded read fails there instead of hanging or exhausting this machine."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    code = f"import cfgsched\ncfgsched.load({str(path)!r})\n"
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,  # a guard against a hang, not a speed target
+        preexec_fn=limit,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero"])
+def test_load_refuses_what_is_not_a_regular_file(tmp_path: Path, kind: str) -> None:
+    path = Path(kind)
+    if kind == "fifo":
+        path = tmp_path / "cfg.fifo"
+        os.mkfifo(path)  # nobody writes: reading it would block for ever
+    res = load_in_subprocess(path)
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines()[-1] == (
+        f"OSError: [Errno 0] not a regular file: cfgsched reads regular files"
+        f" (or - for stdin): '{path}'"
+    )
+
+
+def test_load_refuses_a_file_over_4_mib_and_nul_bytes(tmp_path: Path) -> None:
+    big = tmp_path / "big.cfg"
+    big.write_bytes(b"[net]\n" + b"#" * (4 << 20))
+    with pytest.raises(CfgError, match="file larger than 4194304 bytes: not a cfg"):
+        cfgsched.load(big)
+    nul = tmp_path / "nul.cfg"
+    nul.write_bytes(b"[net]\nbatch=64\n\0")
+    with pytest.raises(CfgError, match=r"nul.cfg:3: NUL byte"):
+        cfgsched.load(nul)
+
+
+@pytest.mark.parametrize("arg", [123, b"yolov4.cfg", None, 1.5])
+def test_load_refuses_what_is_not_a_path(arg: object) -> None:
+    """``load(123)`` would open file descriptor 123: refused, naming the type."""
+    with pytest.raises(TypeError, match=f"a path .* got {type(arg).__name__}"):
+        cfgsched.load(arg)  # type: ignore[arg-type]
+
+
+def test_load_reads_a_path_or_str() -> None:
+    cfg = ROOT / "sample_cfgs" / "yolov4.cfg"
+    assert cfgsched.load(cfg) == cfgsched.load(str(cfg))
+    assert cfgsched.load(cfg).max_batches == 500_500

@@ -1,4 +1,4 @@
-"""The ``cfgsched`` command line: a thin click group over ``cfgsched.commands``."""
+"""The ``cfgsched`` command line: a click group over the commands in ``cfgsched.cli``."""
 
 from __future__ import annotations
 
@@ -63,7 +63,8 @@ class _LazyGroup(click.Group):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
-        """Run; a usage error is one line on stderr with exit code 2."""
+        """Run; a usage error is one line on stderr with exit code 2, Ctrl-C exits 130
+        (128 + SIGINT, as shells report it)."""
         _guard_streams()
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, **extra)
@@ -77,9 +78,9 @@ class _LazyGroup(click.Group):
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
-        except click.Abort:
+        except click.Abort as exc:
             click.echo("Aborted!", err=True)
-            sys.exit(1)
+            sys.exit(130 if isinstance(exc.__cause__, KeyboardInterrupt) else 1)
         sys.exit(rv if isinstance(rv, int) else 0)
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -15,16 +15,14 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 import click
 
 from cfgsched.errors import CfgError, NotExactError, WeightsError
-from cfgsched.files import escape, read_regular
+from cfgsched.files import MAX_CFG_BYTES as MAX_CFG_BYTES  # adjust reads stdin with it
+from cfgsched.files import cfg_text, escape, read_cfg
 
 if TYPE_CHECKING:
     from cfgsched.schedule import NetSchedule
     from cfgsched.translation import Options
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: Largest cfg file cfgsched reads (bytes); real cfgs are well under 100 KB.
-MAX_CFG_BYTES = 4 * 1024 * 1024
 
 
 class UsageFailure(click.ClickException):
@@ -78,27 +76,13 @@ def one_line_errors(func: F) -> F:
 
 
 def read_cfg_text(path: str) -> tuple[str, str]:
-    """Read a cfg (``-`` is stdin) as text; return ``(text, source name)``.
-
-    Bytes that are not UTF-8 are kept as U+FFFD; NUL bytes or a file over
-    :data:`MAX_CFG_BYTES` are refused with a :class:`CfgError`.
-    """
-    if path == "-":
-        if sys.stdin is None or sys.stdin.closed:
-            raise fail("-: standard input is closed")
-        data = sys.stdin.buffer.read(MAX_CFG_BYTES + 1)
-        source = "<stdin>"
-    else:
-        data = read_regular(path, MAX_CFG_BYTES)
-        source = path
-    if len(data) > MAX_CFG_BYTES:
-        raise CfgError(
-            source, None, None, f"file larger than {MAX_CFG_BYTES} bytes: not a cfg"
-        )
-    if b"\0" in data:
-        line = data[: data.index(b"\0")].count(b"\n") + 1
-        raise CfgError(source, line, None, "NUL byte: this is a binary file, not a cfg")
-    return data.decode("utf-8", errors="replace"), source
+    """Read a cfg (``-`` is stdin) as text; return ``(text, source name)``
+    (:func:`cfgsched.files.read_cfg`'s limits and errors)."""
+    if path != "-":
+        return read_cfg(path)
+    if sys.stdin is None or sys.stdin.closed:
+        raise fail("-: standard input is closed")
+    return cfg_text(sys.stdin.buffer.read(MAX_CFG_BYTES + 1), "<stdin>"), "<stdin>"
 
 
 def _mode_for(target: Path) -> int:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cfgsched.errors import CfgError, CfgWarning
+from cfgsched.files import read_cfg
 from cfgsched.kernel.formulas import ctrunc_div, f32
 from cfgsched.reader.keys import (
     HANKAI_COMMON_KEYS,
@@ -1259,10 +1260,8 @@ def parse(
 
 
 def load(path: str | os.PathLike[str], *, fork: str = "alexeyab") -> NetSchedule:
-    """:func:`parse` the file at ``path`` (UTF-8, undecodable bytes replaced)."""
+    """:func:`parse` the file at ``path`` (UTF-8, undecodable bytes replaced; see
+    :func:`cfgsched.files.read_cfg` for the limits)."""
     _check_fork(fork)
-    with open(path, "rb") as fh:
-        data = fh.read()
-    return parse(
-        data.decode("utf-8", errors="replace"), fork=fork, source=os.fspath(path)
-    )
+    text, source = read_cfg(path)  # regular files up to 4 MiB, paths only
+    return parse(text, fork=fork, source=source)

@@ -1,10 +1,10 @@
 """``cfgsched lint``: rules with stable codes that find darknet schedule traps.
 
 Codes: ``P0xx`` are the reader's warnings (:data:`cfgsched.schedule.WARNING_CODES`),
-``E1xx`` something that crashes or stops a fork (every fork is tried, not only the chosen
-one), ``W2xx`` schedule traps of the chosen fork, ``A3xx`` advice (darknet's rules of thumb,
-multi-GPU). A finding is a :class:`cfgsched.errors.CfgWarning`, printed as
-``path:line:col: CODE message``.
+``E1xx`` something that crashes or stops the chosen fork (every fork with ``fork="all"``),
+``N1xx`` the same in a fork not chosen (a note: it does not fail the lint), ``W2xx``
+schedule traps of the chosen fork, ``A3xx`` advice (darknet's rules of thumb, multi-GPU).
+A finding is a :class:`cfgsched.errors.CfgWarning`, printed as ``path:line:col: CODE message``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -22,7 +21,7 @@ import numpy.typing as npt
 from cfgsched.boundaries import boundaries, sgdr_hangs
 from cfgsched.errors import CfgError, CfgWarning
 from cfgsched.oracle import darknet_lr, translation_lr
-from cfgsched.schedule import FORKS, WARNING_CODES, NetSchedule, Policy
+from cfgsched.schedule import DEFAULT_FORK, FORKS, WARNING_CODES, NetSchedule, Policy
 from cfgsched.tools.run import TrainingRun, training_run
 from cfgsched.tools.text import fmt
 from cfgsched.translation import Options, advised, translate
@@ -39,6 +38,9 @@ RULES: dict[str, str] = {
     "E101": "alexeyab crashes or stops on this cfg",
     "E102": "pjreddie crashes or stops on this cfg",
     "E103": "hankai stops on this cfg",
+    "N101": "alexeyab, not the fork linted, crashes or stops on this cfg (a note)",
+    "N102": "pjreddie, not the fork linted, crashes or stops on this cfg (a note)",
+    "N103": "hankai, not the fork linted, stops on this cfg (a note)",
     "W201": "steps not sorted: a step after a larger one applies only after that one",
     "W202": "duplicated step: its scale applies twice at the same batch",
     "W203": "step <= 0: scales the LR from the start (pjreddie: a negative step never applies)",
@@ -47,6 +49,7 @@ RULES: dict[str, str] = {
     "W206": "scale or gamma > 1: the LR rises",
     "W207": "burn_in >= max_batches: burn-in longer than training",
     "W208": "max_batches <= 0: the detector trains 0 iterations, the classifier never stops",
+    "W209": "steps far before max_batches: the LR is decayed for most of the run",
     "W210": "LR reaches 0 before training ends",
     "W211": "LR goes negative before training ends",
     "W212": "LR is NaN or infinite before training ends",
@@ -82,25 +85,22 @@ class FileReport:
         """One ``path:line:col: CODE message`` line per finding."""
         return [f.format(self.path) for f in self.findings]
 
-
-def check_codes(prefixes: Iterable[str]) -> list[str]:
-    """Validate ``--select``/``--ignore`` prefixes (``W2`` = every W2xx); raise ValueError."""
-    out = []
-    for raw in prefixes:
-        p = raw.strip().upper()
-        if not p:
-            continue
-        if not any(code.startswith(p) for code in ALL_CODES):
-            raise ValueError(
-                f"unknown rule code {raw.strip()!r} (see cfgsched lint --help)"
-            )
-        out.append(p)
-    return out
+    @property
+    def failed(self) -> bool:
+        """Whether a finding other than a note (``N1xx``) was made."""
+        return any(not f.code.startswith("N") for f in self.findings)
 
 
 def split_codes(values: Sequence[str]) -> list[str]:
-    """``["E1,W2", "A3"]`` -> ``["E1", "W2", "A3"]`` (validated)."""
-    return check_codes(part for v in values for part in v.split(","))
+    """``["E1,W2", "A3"]`` -> ``["E1", "W2", "A3"]``: validated ``--select``/``--ignore``
+    prefixes (``W2`` = every W2xx); an unknown one raises ValueError."""
+    out = []
+    for raw in (part.strip() for v in values for part in v.split(",")):
+        if raw and not any(code.startswith(raw.upper()) for code in ALL_CODES):
+            raise ValueError(f"unknown rule code {raw!r} (see cfgsched lint --help)")
+        if raw:
+            out.append(raw.upper())
+    return out
 
 
 def lint_text(
@@ -116,15 +116,17 @@ def lint_text(
 ) -> FileReport:
     """Lint one cfg text: parse it with every fork, then run the rules for ``fork``.
 
-    ``select``/``ignore`` are code prefixes; ``images`` is the dataset size (advice).
-    ``options`` is the translation (or a function of the parsed schedule giving it): the
-    LR rules check the LR its run trains with, the ``-gpus`` advice uses its GPU count.
-    ``gpus`` is shorthand for ``Options(ngpus=gpus)``.
+    Another fork's stop is a note (``N1xx``); ``fork="all"`` makes every fork's stop an
+    error and runs the other rules for the default fork. ``select``/``ignore`` are code
+    prefixes; ``images`` is the dataset size (advice). ``options`` is the translation (or
+    a function of the parsed schedule giving it): the LR rules check the LR its run trains
+    with, the ``-gpus`` advice uses its GPU count. ``gpus`` is ``Options(ngpus=gpus)``.
     """
     from cfgsched.reader.parser import parse
 
-    if fork not in FORKS:
-        raise ValueError(f"unknown fork {fork!r} (one of {', '.join(FORKS)})")
+    if fork not in (*FORKS, "all"):
+        raise ValueError(f"unknown fork {fork!r} (one of {', '.join(FORKS)}, all)")
+    linted = DEFAULT_FORK if fork == "all" else fork
     raw = text.split("\n")
     found: list[CfgWarning] = []
     chosen: NetSchedule | None = None
@@ -132,9 +134,11 @@ def lint_text(
         try:
             s = parse(text, fork=f, source=source)
         except CfgError as exc:
-            found.append(_fork_error(f, exc, raw))
+            found.append(
+                _fork_error(f, exc, raw, None if fork in (f, "all") else linted)
+            )
             continue
-        if f == fork:
+        if f == linted:
             chosen = s
     if chosen is not None:
         found.extend(chosen.warnings)
@@ -155,23 +159,11 @@ def lint_text(
 
 def to_json(reports: Sequence[FileReport]) -> str:
     """The ``--format json`` document (schema :data:`SCHEMA`)."""
-    doc: dict[str, Any] = {
-        "schema": SCHEMA,
-        "files": [r.path for r in reports],
-        "diagnostics": [
-            {
-                "path": r.path,
-                "line": w.line,
-                "col": w.col,
-                "code": w.code,
-                "key": w.key,
-                "message": w.message,
-            }
-            for r in reports
-            for w in r.findings
-        ],
-    }
-    return json.dumps(doc, indent=2)
+    diagnostics = [{"path": r.path, **asdict(w)} for r in reports for w in r.findings]
+    files = [r.path for r in reports]
+    return json.dumps(
+        {"schema": SCHEMA, "files": files, "diagnostics": diagnostics}, indent=2
+    )
 
 
 # ----------------------------------------------------------------------------- locating
@@ -247,7 +239,10 @@ def _at(
     return CfgWarning(code, line, key, msg, col)
 
 
-def _fork_error(fork: str, exc: CfgError, raw: list[str]) -> CfgWarning:
+def _fork_error(
+    fork: str, exc: CfgError, raw: list[str], linted: str | None
+) -> CfgWarning:
+    """E10x for ``fork``'s stop, or the N10x note when the lint is for ``linted``."""
     col = 1
     if exc.line is not None:
         text = _content(raw, exc.line)
@@ -259,17 +254,14 @@ def _fork_error(fork: str, exc: CfgError, raw: list[str]) -> CfgWarning:
         exc.message if exc.message.startswith(f"{fork} ") else f"{fork}: {exc.message}"
     )
     line = 1 if exc.line is None else exc.line
-    return CfgWarning(_FORK_CODE[fork], line, exc.key, msg, col)
+    code = _FORK_CODE[fork]
+    if linted is not None:
+        code = "N" + code[1:]
+        msg += f" (note: linting for {linted}; --fork {fork} or --fork all checks it)"
+    return CfgWarning(code, line, exc.key, msg, col)
 
 
 # ----------------------------------------------------------------------------- evaluation
-
-
-def lr_at(s: NetSchedule, b: npt.NDArray[np.integer]) -> npt.NDArray[np.float32]:
-    """Compatibility for ``tools.explain`` until it uses the translation: darknet's
-    float32 LR at the batches ``b`` (:func:`cfgsched.darknet_lr`)."""
-    with np.errstate(all="ignore"):
-        return np.asarray(darknet_lr(s, np.asarray(b, dtype=np.int64)), np.float32)
 
 
 def boundary_steps(run: TrainingRun) -> I64:
@@ -342,63 +334,75 @@ def schedule_findings(
     return out
 
 
+def _columns(
+    raw: list[str], line: int | None, fork: str, key: str, n: int
+) -> tuple[list[int], set[int]]:
+    """The columns of a list's ``n`` elements and the indices of the empty ones (every
+    element at the value's column when the text does not split into them)."""
+    els = list_elements(raw, line, fork, key)
+    if len(els) != n if key == "steps" else len(els) < n:
+        return [value_col(raw, line)] * n, set()
+    return [c for _, c in els[:n]], {i for i, (t, _) in enumerate(els[:n]) if t == ""}
+
+
 def _steps_findings(s: NetSchedule, raw: list[str]) -> list[CfgWarning]:
+    """W201-W206 on each element of ``steps`` and ``scales``."""
     out = _Capped()
-    sline = s.line_of("steps")
-    cline = s.line_of("scales")
-    els = list_elements(raw, sline, s.fork, "steps")
-    cels = list_elements(raw, cline, s.fork, "scales")
-    n = len(s.steps)
-    scol = [c for _, c in els] if len(els) == n else [value_col(raw, sline)] * n
-    skip = {i for i, (t, _) in enumerate(els) if t == ""} if len(els) == n else set()
-    m = len(s.scales)
-    ccol = [c for _, c in cels[:m]] if len(cels) >= m else [value_col(raw, cline)] * m
-    ctext_empty = (
-        {i for i, (t, _) in enumerate(cels) if t == ""} if len(cels) >= m else set()
-    )
+    sline, cline = s.line_of("steps"), s.line_of("scales")
+    scol, skip = _columns(raw, sline, s.fork, "steps", len(s.steps))
+    ccol, cskip = _columns(raw, cline, s.fork, "scales", len(s.scales))
     line = sline if sline is not None else _net_line(raw)
     seen: set[int] = set()
     biggest: int | None = None
     for i, st in enumerate(s.steps):
         if i in skip:
             continue
-        col = scol[i]
-        if st in seen:
-            msg = f"step {st} is listed twice: its scales apply together at batch {st}"
-            out.append(CfgWarning("W202", line, "steps", msg, col))
-        elif biggest is not None and st < biggest:
-            msg = (
-                f"step {st} comes after step {biggest}: darknet stops at the first step"
-                f" above b, so this one applies only from batch {biggest}"
-            )
-            out.append(CfgWarning("W201", line, "steps", msg, col))
+        for code, msg in _step_messages(s, i, st, seen, biggest):
+            out.append(CfgWarning(code, line, "steps", msg, scol[i]))
         seen.add(st)
         biggest = st if biggest is None else max(biggest, st)
-        if st <= 0:
-            if s.fork == "pjreddie" and st < 0:
-                msg = f"step {st} < 0: pjreddie compares unsigned, so it never applies"
-                if i + 1 < n:
-                    msg += " and no later step does either (darknet stops at it)"
-            else:
-                msg = f"step {st} <= 0: its scale applies from the first batch"
-            out.append(CfgWarning("W203", line, "steps", msg, col))
-        elif st < s.burn_in:
-            msg = (
-                f"step {st} is inside burn-in (burn_in {s.burn_in}): its scale shows only"
-                f" from batch {s.burn_in}"
-            )
-            out.append(CfgWarning("W204", line, "steps", msg, col))
-        if s.max_batches > 0 and st > s.max_batches:
-            msg = f"step {st} is beyond max_batches {s.max_batches}: never reached"
-            out.append(CfgWarning("W205", line, "steps", msg, col))
     cl = cline if cline is not None else _net_line(raw)
     for i, (st, sc) in enumerate(zip(s.steps, s.scales, strict=False)):
-        if i in skip or i in ctext_empty:
-            continue
-        if sc > 1:
+        if sc > 1 and i not in skip and i not in cskip:
             msg = f"scale {fmt(sc)} > 1 at step {st}: the LR rises"
             out.append(CfgWarning("W206", cl, "scales", msg, ccol[i]))
     return out.result()
+
+
+def _step_messages(
+    s: NetSchedule, i: int, st: int, seen: set[int], biggest: int | None
+) -> Iterator[tuple[str, str]]:
+    """W201-W205 for the ``i``-th step ``st`` (``seen``, ``biggest``: the steps before)."""
+    if st in seen:
+        yield (
+            "W202",
+            f"step {st} is listed twice: its scales apply together at batch {st}",
+        )
+    elif biggest is not None and st < biggest:
+        yield (
+            "W201",
+            (
+                f"step {st} comes after step {biggest}: darknet stops at the first step"
+                f" above b, so this one applies only from batch {biggest}"
+            ),
+        )
+    if st <= 0 and s.fork == "pjreddie" and st < 0:
+        msg = f"step {st} < 0: pjreddie compares unsigned, so it never applies"
+        if i + 1 < len(s.steps):
+            msg += " and no later step does either (darknet stops at it)"
+        yield "W203", msg
+    elif st <= 0:
+        yield "W203", f"step {st} <= 0: its scale applies from the first batch"
+    elif st < s.burn_in:
+        yield (
+            "W204",
+            (
+                f"step {st} is inside burn-in (burn_in {s.burn_in}): its scale shows only"
+                f" from batch {s.burn_in}"
+            ),
+        )
+    if s.max_batches > 0 and st > s.max_batches:
+        yield "W205", f"step {st} is beyond max_batches {s.max_batches}: never reached"
 
 
 #: Findings listed per rule and key (a cfg with a million steps gets a summary line).
@@ -563,28 +567,9 @@ def _advice(
         msg = f"max_batches {mb} is below darknet's rule of thumb max({', '.join(why)}) = {need}"
         out.append(_at(s, raw, "A301", "max_batches", msg))
     if s.policy is Policy.STEPS and mb > 0:
-        drops = [
-            st
-            for st, sc in zip(s.steps, s.scales, strict=False)
-            if 0 < st <= mb and sc < 1
-        ]
-        fr = sorted({st / mb for st in drops})
-        ok80 = any(abs(x - 0.8) <= 0.02 for x in fr)
-        ok90 = any(abs(x - 0.9) <= 0.02 for x in fr)
-        if not (ok80 and ok90):
-            where = ", ".join(f"{x:.0%}" for x in fr[:6]) + (
-                ", ..." if len(fr) > 6 else ""
-            )
-            rule = (
-                f"darknet's rule of thumb is 80% and 90% "
-                f"(steps={round(0.8 * mb)},{round(0.9 * mb)})"
-            )
-            msg = (
-                f"the LR drops at {where} of max_batches {mb}; {rule}"
-                if fr
-                else f"the LR never drops before max_batches {mb}; {rule}"
-            )
-            out.append(_at(s, raw, "A302", "steps", msg))
+        w = _decayed(s, raw) or _steps_advice(s, raw)
+        if w is not None:
+            out.append(w)
     if s.images_per_iteration == 1:
         msg = (
             "1 image per iteration (batch=1, subdivisions=1): darknet's testing settings;"
@@ -593,6 +578,61 @@ def _advice(
         out.append(_at(s, raw, "A303", "batch", msg, value=False))
     out.extend(_gpu_advice(s, raw, options))
     return out
+
+
+def _drops(s: NetSchedule) -> list[int]:
+    """The steps within the run whose scale lowers the LR."""
+    mb = s.max_batches
+    return [
+        st for st, sc in zip(s.steps, s.scales, strict=False) if 0 < st <= mb and sc < 1
+    ]
+
+
+def _steps_advice(s: NetSchedule, raw: list[str]) -> CfgWarning | None:
+    """A302: the drops are not at 80% and 90% of max_batches (darknet's rule of thumb)."""
+    mb = s.max_batches
+    fr = sorted({st / mb for st in _drops(s)})
+    if any(abs(x - 0.8) <= 0.02 for x in fr) and any(abs(x - 0.9) <= 0.02 for x in fr):
+        return None
+    where = ", ".join(f"{x:.0%}" for x in fr[:6]) + (", ..." if len(fr) > 6 else "")
+    rule = f"darknet's rule of thumb is 80% and 90% (steps={_rule_steps(mb)})"
+    msg = (
+        f"the LR drops at {where} of max_batches {mb}; {rule}"
+        if fr
+        else f"the LR never drops before max_batches {mb}; {rule}"
+    )
+    return _at(s, raw, "A302", "steps", msg)
+
+
+def _rule_steps(mb: int) -> str:
+    return f"{round(0.8 * mb)},{round(0.9 * mb)}"
+
+
+def _decayed(s: NetSchedule, raw: list[str]) -> CfgWarning | None:
+    """W209: after burn-in the LR is at most half its peak for over 2/3 of max_batches,
+    as when steps were edited and max_batches forgotten (or the other way round)."""
+    mb, start = s.max_batches, max(s.burn_in, 1)
+    if start >= mb:
+        return None
+    inside = [x for x in s.steps if start < x < mb]
+    marks = np.unique(np.asarray([start, *inside], dtype=np.int64))
+    with np.errstate(all="ignore"):  # the LR is constant from each mark to the next
+        lr = np.asarray(darknet_lr(s, marks), dtype=np.float64)
+    peak = float(lr.max())
+    if not (np.isfinite(lr).all() and peak > 0):
+        return None
+    low = lr <= peak / 2
+    part = int(np.diff(np.append(marks, mb))[low].sum())
+    if 3 * part <= 2 * mb:
+        return None
+    first = int(marks[low][0])
+    fit = max(round(first / 0.8), round(max(_drops(s), default=first) / 0.9))
+    msg = (
+        f"the LR is at most half its peak from batch {first} on: {part / mb:.0%} of"
+        f" max_batches {mb}; if the steps are right, max_batches={fit}; if max_batches"
+        f" is right, steps={_rule_steps(mb)} (darknet's 80%/90% rule)"
+    )
+    return _at(s, raw, "W209", "steps", msg)
 
 
 def _gpu_advice(s: NetSchedule, raw: list[str], o: Options) -> list[CfgWarning]:

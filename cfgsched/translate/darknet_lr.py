@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from typing import Any
 
 from torch.optim import Optimizer
 
 from cfgsched.schedule import NetSchedule
 from cfgsched.translate.optim import LayerWindows
-from cfgsched.translate.scheduler import DarknetScheduler
+from cfgsched.translate.scheduler import DarknetScheduler, f32_decimal
 from cfgsched.translation import Options, translate
 
 __all__ = ["DarknetLR", "options_of"]
@@ -44,7 +45,9 @@ class DarknetLR(DarknetScheduler):
 
     - Group multiplier = the group's initial lr / the cfg's ``learning_rate``. A group
       created with the cfg's learning_rate (as written, e.g. 0.0013, or its float32 value)
-      has multiplier exactly 1 and gets darknet's float32 value unchanged.
+      has multiplier exactly 1 and gets darknet's float32 value unchanged. Any other
+      multiplier warns once (``UserWarning``) unless ``rescale=True`` says it is meant;
+      the groups of :func:`cfgsched.build_optimizer` are scaled on purpose and never warn.
     - ``exact=False`` evaluates the same formulas in double instead of darknet's float32;
       they differ most where float32 cancels (poly near max_batches, sigmoid far from its
       step): there ``exact=True`` is what darknet trains with.
@@ -67,6 +70,7 @@ class DarknetLR(DarknetScheduler):
         options: Options | None = None,
         *,
         last_epoch: int = -1,
+        rescale: bool = False,
         **option_kwargs: Any,
     ) -> None:
         build = option_kwargs.pop("build", "gpu")
@@ -84,6 +88,24 @@ class DarknetLR(DarknetScheduler):
             resume_iteration=self.options.resume_iteration,
             ngpus=self.options.ngpus,
         )
+        if not rescale:
+            self._warn_rescaled()
+
+    def _warn_rescaled(self) -> None:
+        """Warn once when a group's lr is not the cfg's (build_optimizer's groups, which
+        carry ``darknet_layer``, are scaled on purpose)."""
+        for group, m in zip(self.optimizer.param_groups, self.multipliers, strict=True):
+            if m != 1.0 and "darknet_layer" not in group:
+                cfg = self.translation.cfg_lr
+                warnings.warn(
+                    f"DarknetLR: the optimizer's lr {group['initial_lr']:.6g} is not the"
+                    f" cfg's learning_rate {f32_decimal(cfg):.6g}: every LR is scaled by"
+                    f" {m:.3g}x; build the optimizer with lr=learning_rate, or pass"
+                    " rescale=True if the scaling is meant",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                return
 
     def state_dict(self) -> dict[str, Any]:
         """The scheduler state, plain data only (the options as their record)."""
@@ -106,6 +128,8 @@ class DarknetLR(DarknetScheduler):
         schedule: NetSchedule,
         weights_path: str | os.PathLike[str],
         options: Options | None = None,
+        *,
+        rescale: bool = False,
         **option_kwargs: Any,
     ) -> DarknetLR:
         """A scheduler starting where darknet resumes ``weights_path`` under ``schedule``.
@@ -122,4 +146,4 @@ class DarknetLR(DarknetScheduler):
             raise ValueError("from_weights sets resume_iteration from the weights file")
         header = read_weights_header(weights_path, fork=schedule.fork)
         opts = dataclasses.replace(opts, resume_iteration=header.iteration(schedule))
-        return cls(optimizer, schedule, opts)
+        return cls(optimizer, schedule, opts, rescale=rescale)

@@ -30,21 +30,15 @@ __all__ = [
     "make_translation",
     "record_step",
     "resume_step",
-    "torch_step_count",
     "translation_from_dict",
     "translation_to_dict",
 ]
 
 
-# torch compat: the only code that touches LRScheduler's private state. LRScheduler.step()
-# counts its calls in ``_step_count`` (for its call-order warnings) and keeps the lrs it set
-# in ``_last_lr`` (``get_last_lr()``); torch offers no public way to set either, which a
-# fast step() and a resumed native scheduler need (checked with torch 2.x).
-
-
-def torch_step_count(sched: LRScheduler) -> int:
-    """How many times ``sched.step()`` ran (construction counts one)."""
-    return int(getattr(sched, "_step_count", 0))
+# torch compat, for native.py's resumed compositions only: ``LRScheduler.step()`` keeps the
+# lrs it set in ``_last_lr`` (``get_last_lr()``) and counts its calls in ``_step_count``;
+# torch offers no public way to set either (checked with torch 2.x). DarknetScheduler
+# itself uses torch's public API only.
 
 
 def record_step(
@@ -62,6 +56,7 @@ class DarknetScheduler(LRScheduler):
 
     Right after construction the optimizer holds the LR of the first ``optimizer.step()``.
     Each group's lr is darknet's rate times the group's :meth:`Translation.multiplier`.
+    Stepping is torch's own ``step()`` over this closed-form ``get_lr`` (public API only).
     No lambdas: the scheduler pickles and its ``state_dict`` round-trips. With
     ``last_epoch >= 0`` a group without ``initial_lr`` uses its current lr as initial lr.
     """
@@ -84,32 +79,7 @@ class DarknetScheduler(LRScheduler):
     def get_lr(self) -> list[float | Tensor]:
         """The learning rate of each group for optimizer step ``last_epoch`` (0-based)."""
         r = self.translation.lr(self.last_epoch)
-        return [r if m == 1.0 else r * m for m in self.multipliers]
-
-    def step(self, epoch: int | None = None) -> None:
-        """Advance one optimizer step (``epoch``: deprecated torch form, jumps there)."""
-        count = torch_step_count(self)
-        if epoch is not None or count < 2:
-            # torch's own path: the order-of-calls warnings and the deprecated epoch jump
-            super().step(epoch)
-            return
-        # Same effect as LRScheduler.step() without its per-call bookkeeping objects.
-        self.last_epoch += 1
-        r = self.translation.lr(self.last_epoch)
-        last: list[float | Tensor] = []
-        for group, m in zip(self.optimizer.param_groups, self.multipliers, strict=True):
-            value = r if m == 1.0 else r * m
-            old = group["lr"]
-            if isinstance(old, Tensor):
-                old.fill_(value)
-                last.append(old.clone())
-            else:
-                group["lr"] = value
-                last.append(value)
-        record_step(self, last, count + 1)
-
-    def _get_closed_form_lr(self) -> list[float | Tensor]:
-        return self.get_lr()
+        return [r * m for m in self.multipliers]
 
     def state_dict(self) -> dict[str, Any]:
         """The scheduler state: plain numbers, lists and dicts only (``weights_only`` loads it)."""
