@@ -15,9 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cfgsched.cli import main
+from cfgsched.options import Options
 from cfgsched.reader.parser import parse
+from cfgsched.run import translate
 from cfgsched.tools.explain import SCHEMA, Explanation, explain, explain_text
-from cfgsched.translation import Options
 from tests.golden import (
     DARKNET_CFGS,
     EvalCase,
@@ -218,7 +219,7 @@ def test_steps_plateaus_are_constant_and_cover_training(steps: list[int]) -> Non
         f"scales={scales}",
     )
     s = parse(text, source="t.cfg")
-    e = explain(s)
+    e = explain(translate(s))
     phases = [p for p in e.phases if p.kind != "after-end"]
     assert phases[0].first == 1 and phases[-1].last == 6000
     for a, b in itertools.pairwise(phases):
@@ -305,17 +306,10 @@ def test_cli_text_and_json(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["explain", str(cfg), "--json", "--gpus", "2"])
     d = json.loads(r.output)
     assert r.exit_code == 0 and d["multigpu"]["gpus"] == 2
-    assert [p["batch"] for p in d["points"]] == [
-        1,
-        99,
-        100,
-        799,
-        800,
-        899,
-        900,
-        1000,
-        1001,
-    ]
+    # each phase's first and last step: with -gpus 2 the steps land on even batches
+    pts = d["points"]
+    assert [p["batch"] for p in pts] == [2, 98, 100, 798, 800, 898, 900, 1000, 1002]
+    assert [p["step"] for p in pts] == [p["batch"] // 2 - 1 for p in pts]
 
 
 def test_cli_errors(tmp_path: Path) -> None:

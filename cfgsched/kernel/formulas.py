@@ -11,6 +11,7 @@ import math
 import struct
 from array import array
 from bisect import bisect_right
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 FORK_ALEXEYAB = 0
@@ -55,6 +56,34 @@ def f32(x: float) -> float:
         return float(_F32.unpack(_F32.pack(x))[0])
     except OverflowError:
         return math.copysign(math.inf, x)
+
+
+def f32_decimal(x: float) -> float:
+    """The shortest decimal that rounds to the float32 ``x``, as a double (0.0013, not f32)."""
+    if not math.isfinite(x) or x == 0:
+        return x
+    for digits in range(1, 10):
+        d = float(f"{x:.{digits}g}")
+        if f32(d) == x:
+            return d
+    return x
+
+
+def f32_text(x: float) -> str:
+    """Shortest text that reads back as the float32 ``x`` (0.1, 2, 1e-05; not 0.100000001)."""
+    d = f32_decimal(f32(x))
+    if d == 0 or not math.isfinite(d) or f32(1e-4) <= abs(d) < 1e6:
+        text = repr(d)
+        return text[:-2] if text.endswith(".0") else text
+    mantissa, exp = f"{Decimal(repr(d)).normalize():e}".split("e")
+    return f"{mantissa}e{int(exp):+03d}"
+
+
+def ngpus_lr(fork: int, lr: float, ngpus: int) -> float:
+    """The base rate of a ``-gpus n`` run: ``f32(lr·n)``, except in hankai (no scaling)."""
+    if ngpus == 1 or fork == FORK_HANKAI:
+        return lr
+    return f32(lr * ngpus)
 
 
 def _same(x: float) -> float:
