@@ -25,6 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgsched import load, parse
+from cfgsched.options import Options
 from cfgsched.oracle import darknet_lr
 from cfgsched.schedule import NetSchedule
 from cfgsched.translate.approx import (
@@ -35,7 +36,6 @@ from cfgsched.translate.approx import (
     ultralytics_lr,
     ultralytics_steps,
 )
-from cfgsched.translation import Options
 from tests.golden import ROOT
 from tests.test_imports import imported_modules
 

@@ -21,11 +21,11 @@ from hypothesis import strategies as st
 
 from cfgsched.cli import main
 from cfgsched.kernel.formulas import f32
+from cfgsched.options import Options
 from cfgsched.oracle import darknet_lr
 from cfgsched.reader.editor import rescale_steps
 from cfgsched.reader.parser import load, parse
 from cfgsched.tools import plot, series
-from cfgsched.translation import Options
 from tests.golden import ROOT
 
 SAMPLES = ROOT / "sample_cfgs"

@@ -15,9 +15,9 @@ from cfgsched.errors import NotExactError
 from cfgsched.schedule import FORKS
 
 if TYPE_CHECKING:
+    from cfgsched.options import Options
     from cfgsched.schedule import NetSchedule
     from cfgsched.tools.diff import DiffReport, ModuleRecord, Tolerance
-    from cfgsched.translation import Options
 
 
 class _DiffCommand(click.Command):
@@ -49,7 +49,7 @@ def _label(path: str, fork: str, options: Options) -> str:
 
 
 def _given_fields(tr: clikit.TranslationArgs) -> list[str]:
-    """The :class:`~cfgsched.translation.Options` fields the command line sets."""
+    """The :class:`~cfgsched.options.Options` fields the command line sets."""
     given = {
         "ngpus": tr.gpus is not None,
         "multigpu": tr.multigpu is not None,

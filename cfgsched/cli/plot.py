@@ -15,8 +15,8 @@ from cfgsched.files import escape
 from cfgsched.schedule import FORKS
 
 if TYPE_CHECKING:
+    from cfgsched.options import Options
     from cfgsched.schedule import NetSchedule
-    from cfgsched.translation import Options
 
 #: Largest --from/--to (batches or steps) and --images.
 MAX_POSITION = 1 << 62

@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 from cfgsched.codegen.python import record
+from cfgsched.options import Options
+from cfgsched.run import translate
 from cfgsched.schedule import NetSchedule
-from cfgsched.translation import Options, translate
 
 #: Schema name of the JSON format.
 JSON_SCHEMA = "cfgsched-translation/1"

@@ -28,9 +28,10 @@ from cfgsched.codegen import source
 from cfgsched.codegen.formulas import LrCode, lr_code
 from cfgsched.codegen.python import choice_lines, record, update_constants, written_by
 from cfgsched.codegen.source import CodegenError, call, num, safe_name, text
-from cfgsched.kernel.position import Translation, f32_decimal
+from cfgsched.kernel.formulas import f32_decimal
+from cfgsched.options import Options
+from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule
-from cfgsched.translation import Options, translate
 
 if TYPE_CHECKING:
     from cfgsched.translate.approx import Fit
@@ -155,7 +156,7 @@ def comment(paragraph: str, mark: str = "#") -> list[str]:
     return [f"{mark} {line}".rstrip() for line in source.wrap(paragraph, width)]
 
 
-def _wrapper_comment(schedule: NetSchedule, t: Translation) -> str:
+def _wrapper_comment(schedule: NetSchedule, t: Run) -> str:
     kind = "Adam" if schedule.adam else "SGD with plain momentum"
     about = (
         f"darknet's optimizer: {kind}, weight decay on conv and linear weights, not on "
@@ -195,9 +196,7 @@ def _wrapper(
     ]
 
 
-def _docstring(
-    schedule: NetSchedule, t: Translation, options: Options, code: LrCode
-) -> str:
+def _docstring(schedule: NetSchedule, t: Run, options: Options, code: LrCode) -> str:
     name = safe_name(schedule.source)
     intro = (
         f"{written_by(schedule, t, 'DarknetParamScheduler, a closed form')} Importing "
@@ -224,7 +223,7 @@ def _docstring(
     return "\n".join(lines)
 
 
-def _config_example(schedule: NetSchedule, t: Translation, code: LrCode) -> list[str]:
+def _config_example(schedule: NetSchedule, t: Run, code: LrCode) -> list[str]:
     """The config lines of the docstring, with this cfg's numbers."""
     values = {
         "LEARNING_RATE": t.cfg_lr,

@@ -28,9 +28,9 @@ from cfgsched.codegen import source
 from cfgsched.codegen.formulas import LrCode, lr_code
 from cfgsched.codegen.python import choice_lines, record, update_constants, written_by
 from cfgsched.codegen.source import CodegenError, num, safe_name
-from cfgsched.kernel.position import Translation
+from cfgsched.options import Options
+from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule
-from cfgsched.translation import Options, translate
 
 if TYPE_CHECKING:
     from cfgsched.translate.approx import Fit
@@ -174,7 +174,7 @@ def ultralytics_module(
     return source.module(_docstring(schedule, t, options), blocks)
 
 
-def _step_constants(code: LrCode, t: Translation) -> None:
+def _step_constants(code: LrCode, t: Run) -> None:
     """IMAGES_PER_STEP (Ultralytics' nbs), unless the formula already defines it."""
     code.const(
         "IMAGES_PER_STEP",
@@ -202,7 +202,7 @@ _USAGE = """    from ultralytics import YOLO
     model.train(resume=True)"""
 
 
-def _docstring(schedule: NetSchedule, t: Translation, options: Options) -> str:
+def _docstring(schedule: NetSchedule, t: Run, options: Options) -> str:
     name = safe_name(schedule.source)
     ips = t.images_per_step
     batch = next(b for b in (16, 8, 4, 2, 1) if ips % b == 0)
@@ -264,7 +264,7 @@ def hyp_yaml(schedule: NetSchedule, options: Options, fit: Fit) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _choices_text(schedule: NetSchedule, t: Translation, options: Options) -> list[str]:
+def _choices_text(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
     """The translation choices as paragraphs (the wrapped lines joined back)."""
     out: list[str] = []
     for line in choice_lines(schedule, t, options):

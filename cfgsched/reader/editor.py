@@ -147,7 +147,7 @@ def gpu_edits(s: NetSchedule, gpus: int) -> list[Edit]:
             "--gpus: hankai does not multiply learning_rate by the GPU count, so the"
             " lr/N advice does not apply (use --set)"
         )
-    from cfgsched.multigpu import advised_schedule
+    from cfgsched.run import advised_schedule
 
     adv = advised_schedule(s, gpus)
     lr, burn = adv.learning_rate, adv.burn_in

@@ -1,8 +1,8 @@
 """Compare a real torch scheduler (or a second schedule) with darknet's C formula.
 
-Both sides follow one translation (:class:`cfgsched.translation.Options`): optimizer step
+Both sides follow one translation (:class:`cfgsched.options.Options`): optimizer step
 ``i`` (0-based) is darknet batch ``b = translation.batch(i)`` with the translation's base
-rate, and the expected value is :func:`cfgsched.oracle.translation_lr`. The torch side is
+rate, and the expected value is :meth:`cfgsched.run.Run.lrs`. The torch side is
 stepped for real: ``scheduler.step()`` and reading the optimizer's LR are the only per-step
 work. Values are compared in chunks, so memory stays bounded for any number of steps.
 """
@@ -30,9 +30,10 @@ import numpy.typing as npt
 from cfgsched.boundaries import Boundary, boundaries
 from cfgsched.codegen.python import MODULE_SCHEMA
 from cfgsched.errors import CfgError, NotExactError
-from cfgsched.oracle import params_lr, translation_lr
+from cfgsched.options import Options, default_flush
+from cfgsched.oracle import params_lr
+from cfgsched.run import Run, translate
 from cfgsched.schedule import FORKS, NetSchedule
-from cfgsched.tools.run import TrainingRun, training_run
 from cfgsched.tools.series import (
     CHUNK,
     EXHAUSTIVE_LIMIT,
@@ -45,7 +46,6 @@ from cfgsched.tools.series import (
     sample_windows,
 )
 from cfgsched.tools.text import json_float
-from cfgsched.translation import Options, Translation, default_flush, translate
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -81,7 +81,7 @@ Progress = Callable[[int, int], None]
 def training_steps(
     schedule: NetSchedule, options: Options | None = None
 ) -> tuple[int, str]:
-    """Optimizer steps in the run from step 0 (see :mod:`cfgsched.tools.run`) and a note
+    """Optimizer steps in the run from step 0 (see :mod:`cfgsched.run`) and a note
     when ``max_batches`` is 0 and a span stands in for it."""
     r = _run(schedule, Options() if options is None else options)
     return r.stop, r.note
@@ -736,6 +736,7 @@ def scheduler_factory(
     style: str = "class",
     module: str | LoadedModule | None = None,
     ngpus: int | None = None,
+    run: Run | None = None,
 ) -> Factory:
     """How to build the torch scheduler under test (``NotExactError`` for a native style
     without an exact form). ``style`` is "class" (the scheduler of
@@ -750,7 +751,7 @@ def scheduler_factory(
     if style == "class":
         from cfgsched.translate.scheduler import DarknetScheduler
 
-        t = _translate(schedule, o)
+        t = run if run is not None else _run(schedule, o)
 
         def make_class(optimizer: Any, last_epoch: int) -> Any:
             return DarknetScheduler(optimizer, t, last_epoch)
@@ -776,7 +777,6 @@ def _module_factory(m: LoadedModule) -> Factory:
 
 def _native_factory(schedule: NetSchedule, o: Options) -> Factory:
     from cfgsched.translate.native import native_scheduler
-    from cfgsched.translation import trained_schedule
 
     if o.flush is not None and o.flush != default_flush(schedule.fork):
         raise CfgError(
@@ -786,8 +786,8 @@ def _native_factory(schedule: NetSchedule, o: Options) -> Factory:
             "--style native follows the fork's default release build: "
             "no --flush-subnormals/--keep-subnormals",
         )
-    s = trained_schedule(schedule, o)
     run = _run(schedule, o)
+    s = run.schedule
     horizon = max(run.batch(run.stop - 1), 1) if run.stop > 0 else 1
 
     def make_native(optimizer: Any, last_epoch: int) -> Any:
@@ -802,7 +802,7 @@ def _native_factory(schedule: NetSchedule, o: Options) -> Factory:
             horizon=horizon,
         )
 
-    make_native(new_optimizer(run.translation.cfg_lr), -1)  # raises NotExactError
+    make_native(new_optimizer(run.cfg_lr), -1)  # raises NotExactError
     return make_native
 
 
@@ -874,7 +874,7 @@ def _untranslatable(schedule: NetSchedule, exc: ValueError) -> CfgError:
     return CfgError(schedule.source, None, None, f"cannot translate: {exc}")
 
 
-def _translate(schedule: NetSchedule, options: Options) -> Translation:
+def _run(schedule: NetSchedule, options: Options) -> Run:
     """:func:`translate`; a schedule that cannot be translated is a CfgError."""
     try:
         return translate(schedule, options)
@@ -882,17 +882,9 @@ def _translate(schedule: NetSchedule, options: Options) -> Translation:
         raise _untranslatable(schedule, exc) from None
 
 
-def _run(schedule: NetSchedule, options: Options) -> TrainingRun:
-    """:func:`training_run`; a schedule that cannot be translated is a CfgError."""
-    try:
-        return training_run(schedule, options)
-    except ValueError as exc:
-        raise _untranslatable(schedule, exc) from None
-
-
-def _translation_notes(run: TrainingRun, o: Options) -> list[str]:
+def _translation_notes(run: Run, o: Options) -> list[str]:
     """What the translation does, in words (empty for a plain one-GPU run)."""
-    t = run.translation
+    t = run
     notes = [run.note]
     if t.trace:
         notes.append(f"step i is GPU 0's batch b of a -gpus {t.ngpus} run (trace)")
@@ -945,7 +937,7 @@ def _options_for(
 
 
 def _plan(
-    run: TrainingRun, rows_at: dict[int, str], exhaustive: bool | None
+    run: Run, rows_at: dict[int, str], exhaustive: bool | None
 ) -> tuple[list[tuple[int, int]], str, str]:
     """The step windows to compare, the coverage and its note."""
     lo, n = run.start, max(run.stop, run.start)
@@ -978,7 +970,7 @@ def _plan(
     return windows, "sampled", note
 
 
-def _marks(run: TrainingRun) -> tuple[dict[int, str], int]:
+def _marks(run: Run) -> tuple[dict[int, str], int]:
     """Rows at the boundaries of the run's steps and how many boundaries were cut."""
     lo, n = run.start, max(run.stop, run.start)
     hi_b = max(run.batch(n), run.schedule.max_batches, 1)
@@ -1010,10 +1002,10 @@ def diff_torch(
     o = _options_for(schedule, options, m)
     tol = _tolerance(tolerance, o)
     run = _run(schedule, o)
-    factory = scheduler_factory(schedule, o, style=style, module=m)
+    factory = scheduler_factory(schedule, o, style=style, module=m, run=run)
     rows_at, cut = _marks(run)
     windows, coverage, note = _plan(run, rows_at, exhaustive)
-    lr = run.translation.cfg_lr
+    lr = run.cfg_lr
     if m is not None and m.learning_rate is not None:
         lr = m.learning_rate  # what the module's users give the optimizer
     who = m.path if m is not None else f"{schedule.source}: --style {style}"
@@ -1023,7 +1015,8 @@ def diff_torch(
         pos = s
         for vals in step_lrs(factory, lr, s, t - s, who=who):
             i = np.arange(pos, pos + vals.size, dtype=np.int64)
-            b, expected = translation_lr(run.translation, i)
+            b = run.batches(i)
+            expected = run.batch_lrs(b)
             acc.add(i, b, expected, vals)
             pos += vals.size
             if progress is not None:
@@ -1103,7 +1096,7 @@ def diff_schedules(
     for o in (oa, ob):
         _check_batchwise(o)
     ra, rb = _run(a, oa), _run(b, ob)
-    ta, tb = ra.translation, rb.translation
+    ta, tb = ra, rb
     if tolerance is None:
         tolerance = default_tolerance(oa) if oa.exact == ob.exact else "1e-6"
     tol = _tolerance(tolerance, oa)

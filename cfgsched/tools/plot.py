@@ -6,8 +6,8 @@ per curve the LR at every x position (small ranges) or a min/max envelope per pi
 the boundary markers with their LR, and the ranges where the LR is NaN, infinite, zero or
 negative. Positions are darknet batches b (x in batches, images or epochs) or 0-based
 optimizer steps i (x in steps). Every LR is what the run translated by the variant's
-:class:`~cfgsched.translation.Options` trains with: at a batch, darknet's value with the
-translation's base rate and arithmetic; at a step, ``oracle.translation_lr``.
+:class:`~cfgsched.options.Options` trains with: at a batch, darknet's value with the
+translation's base rate and arithmetic; at a step, ``Run.lrs``.
 :func:`draw` turns the data into a matplotlib figure; :func:`save` writes it (marked as
 cfgsched's, so ``plot`` may replace it). ``--vs`` overlays DarknetLR stepped in torch or a
 framework's fitted built-in schedule (:class:`Approx`, always called an approximation);
@@ -30,10 +30,11 @@ import numpy.typing as npt
 
 from cfgsched.boundaries import Boundary, boundaries
 from cfgsched.errors import CfgError
-from cfgsched.kernel.position import Translation, ngpus_lr
+from cfgsched.kernel.formulas import ngpus_lr
+from cfgsched.options import Options
+from cfgsched.run import MAX_BATCH, TRACE_LIMIT, Run, translate
 from cfgsched.schedule import NetSchedule
 from cfgsched.tools import series
-from cfgsched.translation import Options, trained_schedule, translate
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -583,27 +584,26 @@ class _Source:
     """One variant's translated run on the figure's domain (batches or steps)."""
 
     variant: Variant
-    t: Translation
+    t: Run
     trained: NetSchedule
     steps: bool
 
     @classmethod
     def of(cls, v: Variant, steps: bool) -> _Source:
         t = translate(v.schedule, v.options)
-        return cls(v, t, trained_schedule(v.schedule, v.options), steps)
+        return cls(v, t, t.schedule, steps)
 
     def values(self, pos: I64) -> npt.NDArray[np.floating[Any]]:
         """The LR at the positions ``pos``."""
         if self.steps:
-            return series.step_lrs(self.t, pos)
-        return series.batch_lrs(self.t, pos)
+            return self.t.lrs(pos)
+        return self.t.batch_lrs(pos)
 
     def end(self) -> tuple[int, str]:
         """The last position of the run and a note (when max_batches is 0)."""
         if self.steps:
-            n, note = series.run_steps(self.t, self.trained)
-            return n - 1, note
-        return series.last_batch(self.trained)
+            return self.t.stop - 1, self.t.note
+        return self.t.span
 
     def begin(self) -> int:
         """The default first position: b = 1, or the first step of the (resumed) run."""
@@ -623,9 +623,7 @@ class _Source:
         marks, cut = boundaries(self.trained, max(b0, 1), b1, limit=limit)
         where = [m.batch for m in marks]
         if self.steps:
-            where = [
-                i if i is not None else -1 for i in series.step_reaching(self.t, where)
-            ]
+            where = [self.t.first_step(b) for b in where]
         return [(p, m) for p, m in zip(where, marks, strict=True) if lo <= p <= hi], cut
 
     def extra(self, lo: int, hi: int) -> list[int]:
@@ -723,8 +721,7 @@ def _torch_steps(src: _Source, lo: int, hi: int) -> tuple[int, int]:
     if src.steps:
         i0, i1 = lo, hi
     else:
-        r0, r1 = series.step_reaching(src.t, [lo, hi + 1])
-        i0, i1 = r0 or 0, (r1 or 0) - 1
+        i0, i1 = src.t.first_step(lo), src.t.first_step(hi + 1) - 1
     return max(i0, src.t.start), i1
 
 
@@ -754,8 +751,8 @@ def _torch_values(src: _Source, lo: int, hi: int) -> _TorchRun:
         steps.append(np.arange(w0, w1, dtype=np.int64))
         got.extend(series.torch_lrs(factory, t.cfg_lr, w0, w1 - w0))
     i = np.concatenate(steps)
-    expected = np.asarray(series.step_lrs(t, i), dtype=np.float64)
-    pos = i if src.steps else series.batches_of(t, i)
+    expected = np.asarray(t.lrs(i), dtype=np.float64)
+    pos = i if src.steps else t.batches(i)
     keep = np.flatnonzero((pos >= lo) & (pos <= hi))
     order = keep[np.argsort(pos[keep], kind="stable")]
     return _TorchRun(pos[order], np.concatenate(got)[order], expected[order], note)
@@ -765,8 +762,7 @@ def _mark_steps(
     src: _Source, marks: Sequence[tuple[int, Boundary]]
 ) -> list[tuple[int, int]]:
     """``(position, step)`` of each marker: the first step reaching its batch."""
-    steps = series.step_reaching(src.t, [m.batch for _, m in marks])
-    return [(p, -1 if i is None else i) for (p, _), i in zip(marks, steps, strict=True)]
+    return [(p, src.t.first_step(m.batch)) for p, m in marks]
 
 
 def _torch_curve(label: str, run: _TorchRun, base: Curve, kind: str = "torch") -> Curve:
@@ -941,7 +937,7 @@ def _x_per_unit(x: str, v: Variant, images: int | None) -> float:
 
 def _x_label(x: str, images: int | None, sources: Sequence[_Source]) -> str:
     if x == "steps":
-        maps = {series.mapping_text(s.t) for s in sources}
+        maps = {s.t.mapping for s in sources}
         how = f"; {maps.pop()}" if len(maps) == 1 else ""
         return f"optimizer step i (0-based{how})"
     return {
@@ -960,10 +956,10 @@ def _check_request(
         raise CfgError(
             "--x epochs", None, None, "needs --images N (images in the data set)"
         )
-    if (x == "steps" or vs_torch) and any(series.trace_too_long(s.t) for s in sources):
+    if (x == "steps" or vs_torch) and any(s.t.trace_too_long for s in sources):
         raise CfgError(
             "--multigpu trace", None, None,
-            f"more than {series.TRACE_LIMIT:,} loop iterations of GPU 0 to follow",
+            f"more than {TRACE_LIMIT:,} loop iterations of GPU 0 to follow",
         )  # fmt: skip
 
 
@@ -986,7 +982,7 @@ def _x_range(
     if lo < 0 or hi < lo or hi > MAX_POSITION:
         raise CfgError("--from/--to", None, None, f"empty or negative range {lo}..{hi}")
     for s in sources:
-        if s.steps and s.t.batch(hi) > series.MAX_BATCH:
+        if s.steps and s.t.batch(hi) > MAX_BATCH:
             raise CfgError(
                 "--to", None, None,
                 f"step {hi:,} is darknet batch {s.t.batch(hi):,}: beyond int64",
@@ -1014,7 +1010,7 @@ def _variant_notes(src: _Source, x: str, vs_torch: bool) -> list[str]:
         notes.append(f"{v.label}: double arithmetic (not darknet's float32)")
     default = Options(ngpus=o.ngpus, ideal=o.ideal, exact=o.exact)
     if (x == "steps" or vs_torch) and (o != default or v.gpus > 1):
-        notes.append(f"{v.label}: optimizer step i at {series.mapping_text(t)}")
+        notes.append(f"{v.label}: optimizer step i at {t.mapping}")
     if t.start:
         notes.append(
             f"{v.label}: resumes at step {t.start:,} (b = {t.batch(t.start):,})"
@@ -1545,8 +1541,8 @@ def export_series(
     notes.append(
         "lr_min/lr_max: the smallest/largest finite LR of the column (nan: none)"
     )
-    first_b = series.batches_of(src.t, env.start)
-    last_b = series.batches_of(src.t, env.stop - 1)
+    first_b = src.t.batches(env.start)
+    last_b = src.t.batches(env.stop - 1)
     out = series.LRSeries(
         resolution="envelope", rows=int(env.start.size), notes=tuple(notes),
         chunks=lambda: iter([cols]), **head,

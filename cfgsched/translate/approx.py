@@ -46,12 +46,12 @@ import numpy as np
 import numpy.typing as npt
 
 from cfgsched.boundaries import sgdr_ends, sgdr_hangs
-from cfgsched.kernel.formulas import FORK_PJREDDIE
-from cfgsched.kernel.position import f32_decimal
-from cfgsched.oracle import params_lr, translation_lr
+from cfgsched.kernel.formulas import FORK_PJREDDIE, f32_decimal
+from cfgsched.options import Options
+from cfgsched.oracle import params_lr
+from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule, Policy
 from cfgsched.tools.text import fmt
-from cfgsched.translation import Options, Translation, steps_for, translate
 
 __all__ = [
     "MMENGINE_VERSION",
@@ -275,7 +275,7 @@ class Fit:
 # ----------------------------------------------------------------------------- run geometry
 
 
-def _images_translation(schedule: NetSchedule, options: Options | None) -> Translation:
+def _images_translation(schedule: NetSchedule, options: Options | None) -> Run:
     t = translate(schedule, options)
     if t.trace:
         raise ValueError(
@@ -284,7 +284,7 @@ def _images_translation(schedule: NetSchedule, options: Options | None) -> Trans
     return t
 
 
-def _run_notes(t: Translation) -> list[str]:
+def _run_notes(t: Run) -> list[str]:
     """What the translation changes that a framework configuration cannot hold."""
     if not t.start:
         return []
@@ -294,15 +294,13 @@ def _run_notes(t: Translation) -> list[str]:
     ]
 
 
-def _first(t: Translation, b: int) -> int:
+def _first(t: Run, b: int) -> int:
     """The first optimizer step whose darknet batch is ``>= b``."""
-    if b <= 0:
-        return 0
-    return max(0, -(-b * t.images_per_iteration // t.images_per_step) - 1)
+    return t.first_step(b)
 
 
-def _run_steps(t: Translation, steps: int | None) -> int:
-    """``steps``, or the optimizer steps of darknet's run (:func:`steps_for`)."""
+def _run_steps(t: Run, steps: int | None) -> int:
+    """``steps``, or the optimizer steps of darknet's run (:attr:`Run.stop`)."""
     if steps is not None:
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
@@ -310,7 +308,7 @@ def _run_steps(t: Translation, steps: int | None) -> int:
     m = t.params.max_batches
     if m <= 0:
         raise ValueError("max_batches is 0: no run to fit (pass steps=N)")
-    return max(1, steps_for(t, m))
+    return t.stop
 
 
 def _log_gap(f: F64, d: F64, tiny: float) -> F64:
@@ -564,9 +562,7 @@ def _search_ramp(k: I64, target: F64, count: int, last: int) -> _Ramp:
     return _Ramp(count, float(f"{s:.6g}"), e, score)
 
 
-def _fit_ramp(
-    t: Translation, batches: I64, i0: int
-) -> tuple[list[dict[str, Any]], str]:
+def _fit_ramp(t: Run, batches: I64, i0: int) -> tuple[list[dict[str, Any]], str]:
     """LinearLRs for darknet's burn-in ``lr·(b/burn_in)^power`` over steps ``0..i0-1``."""
     p = t.params
     b = batches[:i0].astype(np.float64)
@@ -608,7 +604,7 @@ def _ramp_parts(r: _Ramp) -> list[dict[str, Any]]:
     return [dict(part) for _ in range(r.count)]
 
 
-def _ramp_note(t: Translation, r: _Ramp, i0: int) -> str:
+def _ramp_note(t: Run, r: _Ramp, i0: int) -> str:
     p = t.params
     what = f"darknet's burn-in lr·(b/{p.burn_in})^{p.power:g} (steps 0-{i0 - 1})"
     if r.count == 0:
@@ -622,7 +618,7 @@ def _ramp_note(t: Translation, r: _Ramp, i0: int) -> str:
     )
 
 
-def _steps_parts(t: Translation, n: int, i0: int) -> list[dict[str, Any]]:
+def _steps_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
     """One MultiStepLR per darknet step (in cfg order, as darknet applies them)."""
     p = t.params
     pj = p.fork == FORK_PJREDDIE
@@ -645,7 +641,7 @@ def _multistep(milestones: list[int], gamma: float) -> dict[str, Any]:
     )
 
 
-def _step_parts(t: Translation, n: int, i0: int) -> list[dict[str, Any]]:
+def _step_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
     p = t.params
     if p.step <= 0:
         raise ValueError(
@@ -661,7 +657,7 @@ def _step_parts(t: Translation, n: int, i0: int) -> list[dict[str, Any]]:
     return [_multistep(ms, f32_decimal(p.scale))] if ms else []
 
 
-def _exp_parts(t: Translation, n: int, i0: int) -> list[dict[str, Any]]:
+def _exp_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
     """``lr·gamma^b``: a jump to ``gamma^b(i0)`` at ``i0``, then ExponentialLR(gamma^r)."""
     p = t.params
     if i0 >= n:
@@ -673,7 +669,7 @@ def _exp_parts(t: Translation, n: int, i0: int) -> list[dict[str, Any]]:
     return [*parts, dict(type="ExponentialLR", gamma=gamma, by_epoch=False, begin=i0)]
 
 
-def _poly_parts(t: Translation, n: int, i0: int) -> list[dict[str, Any]]:
+def _poly_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
     """``lr·(1 - b/M)^power``: a jump at ``i0``, then PolyLR down to 0 at b ≈ M."""
     p = t.params
     if p.max_batches <= 0:
@@ -698,7 +694,7 @@ def _poly_parts(t: Translation, n: int, i0: int) -> list[dict[str, Any]]:
 
 
 def _sgdr_parts(
-    schedule: NetSchedule, t: Translation, n: int, i0: int, at_i0: float
+    schedule: NetSchedule, t: Run, n: int, i0: int, at_i0: float
 ) -> list[dict[str, Any]]:
     """CosineRestartLR from the burn-in's end: one period per darknet cycle (in optimizer
     steps), the first one cut at ``i0`` and started at darknet's LR there (``at_i0``).
@@ -749,7 +745,7 @@ def fit_mmengine(
 ) -> Fit:
     """MMEngine built-in schedulers (iteration based) that approximate ``schedule``.
 
-    Optimizer step ``i`` is darknet batch ``Translation.batch(i)``; the run is steps
+    Optimizer step ``i`` is darknet batch ``Run.batch(i)``; the run is steps
     ``0..steps-1`` (default: every step up to ``max_batches``). Burn-in: chained LinearLRs
     (``power`` of them for an integer power: their product is ``((k+1)/burn_in)^power``),
     else the closest ramp found by a small search; steps/step: MultiStepLRs (one per cfg
@@ -763,7 +759,8 @@ def fit_mmengine(
             f"no MMEngine built-in approximates policy={pol.cfg_name}: {_NO_BUILTIN[pol]}"
         )
     n = _run_steps(t, steps)
-    batches, dk = translation_lr(t, np.arange(n, dtype=np.int64))
+    batches = t.batches(np.arange(n, dtype=np.int64))
+    dk = t.batch_lrs(batches)
     p = t.params
     i0 = min(_first(t, p.burn_in), n) if p.burn_in > 0 else 0
     ramp, note = _fit_ramp(t, batches, i0) if i0 > 0 else ([], "")
@@ -808,7 +805,7 @@ def _optim_wrapper(schedule: NetSchedule, base: float) -> dict[str, Any]:
     )
 
 
-def _mmengine_notes(t: Translation, pol: Policy) -> list[str]:
+def _mmengine_notes(t: Run, pol: Policy) -> list[str]:
     notes = [
         f"MMEngine {MMENGINE_VERSION} built-ins, iteration based (by_epoch=False): "
         "the value after k scheduler steps is the LR of optimizer step k"
@@ -930,14 +927,14 @@ def ultralytics_lr(
     return ni, lr
 
 
-def _ultra_batches(t: Translation, run: _UltraRun, ni: I64) -> I64:
+def _ultra_batches(t: Run, run: _UltraRun, ni: I64) -> I64:
     """darknet's batch of each step: images seen // images per iteration (at most
     max_batches)."""
     b = np.minimum(run.seen(ni) // t.images_per_iteration, t.params.max_batches)
     return b.astype(np.int64)
 
 
-def _darknet(t: Translation, b: I64, *, flush: bool | None = None) -> F64:
+def _darknet(t: Run, b: I64, *, flush: bool | None = None) -> F64:
     """darknet's LR at batches ``b`` under ``t`` (``flush``: override the translation's)."""
     f = t.flush if flush is None else flush
     return np.asarray(params_lr(t.params, b, exact=t.exact, flush=f), dtype=np.float64)
@@ -983,7 +980,7 @@ def _fit_lr_shape(
     return best
 
 
-def _ultra_search(t: Translation, run: _UltraRun) -> dict[str, Any]:
+def _ultra_search(t: Run, run: _UltraRun) -> dict[str, Any]:
     """lr0, lrf, cos_lr and warmup_epochs with the smallest mean ``|log(f / d)|`` per
     image (each step weighted by the images it consumed)."""
     p = t.params
@@ -1088,7 +1085,7 @@ def _hyp(
 
 
 def _ultra_notes(
-    t: Translation, run: _UltraRun, hyp: Mapping[str, Any], total: int
+    t: Run, run: _UltraRun, hyp: Mapping[str, Any], total: int
 ) -> list[str]:
     steps_per_epoch = run.nb / run.accumulate
     notes = [
