@@ -79,8 +79,8 @@ def explain(
     """Explain a cfg's learning-rate schedule: phases, LRs, steps, images, -gpus."""
     from cfgsched.reader.parser import parse
     from cfgsched.run import translate
+    from cfgsched.tools.explain import PointError, render
     from cfgsched.tools.explain import explain as explain_schedule
-    from cfgsched.tools.explain import render
     from cfgsched.tools.lint import lint_text
 
     batches = _indices(at, "--at", "batches")
@@ -99,9 +99,10 @@ def explain(
             images=images,
             warnings=report.findings,
         )
+    except PointError as exc:
+        raise clikit.fail(f"{'--at-step' if steps else '--at'}: {exc}") from None
     except ValueError as exc:
         if isinstance(exc, CfgError):
             raise
-        option = "--at-step" if steps else "--at"
-        raise clikit.fail(f"{option}: {exc}") from None
+        raise clikit.fail(f"{source}: {exc}") from None
     click.echo(e.to_json() if as_json else render(e), nl=as_json)

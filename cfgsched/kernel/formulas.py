@@ -110,15 +110,18 @@ def cpow(x: float, y: float) -> float:
     if math.isnan(x) or math.isnan(y):
         return 1.0 if y == 0 or x == 1 else (x if math.isnan(x) else y)
     if x == 0 and y < 0:
-        odd = y == int(y) and int(y) % 2 == 1
-        return math.copysign(math.inf, x) if odd else math.inf
+        return math.copysign(math.inf, x) if _odd(y) else math.inf
     try:
         return math.pow(x, y)
     except ValueError:
         return NAN
     except OverflowError:
-        odd = y == int(y) and int(y) % 2 == 1
-        return -math.inf if (x < 0 and odd) else math.inf
+        return -math.inf if (x < 0 and _odd(y)) else math.inf
+
+
+def _odd(y: float) -> bool:
+    """Whether ``y`` is an odd integer (C99 pow's sign rules; infinities are not)."""
+    return math.isfinite(y) and y == int(y) and int(y) % 2 == 1
 
 
 def cexp(x: float) -> float:

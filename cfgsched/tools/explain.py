@@ -38,6 +38,10 @@ _HEAD, _TAIL = 3, 2
 GPU0_ITERATIONS = 12
 
 
+class PointError(ValueError):
+    """A point that cannot be evaluated (the ``--at``/``--at-step`` value is at fault)."""
+
+
 @dataclass(frozen=True)
 class Phase:
     """Batches ``first..last`` (inclusive; ``last`` None = open-ended) of one shape.
@@ -370,11 +374,13 @@ def _after_end(run: Run, mb: int) -> Phase:
     s = run.schedule
     note = "not trained: darknet stops at max_batches; if resumed,"
     if s.policy is Policy.POLY:
-        if s.power == int(s.power):
-            shape = "negative" if int(s.power) % 2 else "rising again"
-        else:
-            shape = "NaN"
-        note += f" poly's base goes negative, the LR is {shape}"
+        note += " poly's base goes negative"
+        if math.isfinite(s.power) and s.power == int(s.power):
+            note += ", the LR is " + (
+                "negative" if int(s.power) % 2 else "rising again"
+            )
+        elif math.isfinite(s.power):
+            note += ", the LR is NaN"
     else:
         note += " the policy goes on"
     return Phase("after-end", mb + 1, None, after, after, note)
@@ -526,17 +532,18 @@ def points(
     """The LR at the batches ``at`` (with the first step evaluated there, or None) and at
     the 0-based optimizer steps ``at_steps`` (with their batch).
 
-    ValueError for a negative batch or step, or a step whose batch exceeds int64.
+    :class:`PointError` for a negative batch or step, or a step whose batch exceeds
+    int64.
     """
     if any(b < 0 for b in at) or any(i < 0 for i in at_steps):
-        raise ValueError("batches and steps must be >= 0")
+        raise PointError("batches and steps must be >= 0")
     if at_steps and run.trace_too_long:
-        raise ValueError(
+        raise PointError(
             f"--multigpu trace: more than {TRACE_LIMIT:,} loop iterations of GPU 0"
         )
     step_batches = [run.batch(i) for i in at_steps]
     if any(b > MAX_BATCH for b in step_batches):
-        raise ValueError(f"a step's darknet batch is beyond int64 ({MAX_BATCH})")
+        raise PointError(f"a step's darknet batch is beyond int64 ({MAX_BATCH})")
     landing = [None if run.trace_too_long else run.landing_step(b) for b in at]
     out = list(map(Point, at, landing, _lrs(run, at)))
     return out + list(map(Point, step_batches, at_steps, _lrs(run, step_batches)))
