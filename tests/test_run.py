@@ -87,3 +87,49 @@ def test_resume_and_zero_max_batches() -> None:
     assert zero.stop == DEFAULT_SPAN and "max_batches is 0" in zero.note
     ideal = translate(cfg(1000, 64, burn_in=100), Options(ngpus=4, ideal=True))
     assert ideal.schedule.burn_in == 400  # the schedule trained: AlexeyAB's advice
+
+
+def test_options_bound_every_integer_with_a_value_error() -> None:
+    """Records like ``"ngpus": 2**70`` are refused clearly, never by an OverflowError."""
+    import pytest
+
+    from cfgsched.options import OptionError
+
+    for kw, word in [
+        ({"ngpus": 2**70}, "ngpus must be <="),
+        ({"ngpus": 0}, "ngpus must be >= 1"),
+        ({"resume_iteration": 2**100}, "resume_iteration must be <="),
+        ({"resume_iteration": -1}, "resume_iteration must be >= 0"),
+        ({"images_per_step": 2**64}, "images_per_step must be <="),
+        ({"seed": -1}, "seed must be >= 0"),
+        ({"seed": 2**64}, "seed must be <="),
+    ]:
+        with pytest.raises(OptionError, match=word):
+            Options(**kw)
+        with pytest.raises(ValueError, match=word):
+            Options.from_record({**Options().to_record(), **kw})
+    with pytest.raises(TypeError):
+        Options(ngpus=True)
+    msg = "{scratch} needs {trace}"
+    err = OptionError(msg)
+    assert str(err) == "scratch needs multigpu='trace'"
+    assert err.worded({"scratch": "--scratch"}) == "--scratch needs multigpu='trace'"
+
+
+def test_run_round_trips_as_plain_data() -> None:
+    s = cfg(1000, 64, burn_in=100)
+    run = translate(s, Options(ngpus=4, ideal=True, images_per_step=96))
+    again = type(run).from_dict(run.to_dict())
+    assert again == run and again.schedule.burn_in == 400
+    assert [again.lr(i) for i in range(50)] == [run.lr(i) for i in range(50)]
+
+
+def test_landing_step_is_the_first_step_at_exactly_b() -> None:
+    run = translate(cfg(1000, 64), Options(ngpus=4))
+    assert run.landing_step(8) == 1 and run.landing_step(7) is None
+    trace = translate(cfg(1000, 64), Options(ngpus=3, multigpu="trace"))
+    seq = [trace.batch(i) for i in range(trace.stop + 5)]
+    for b in range(1, 1020):
+        want = next((i for i, x in enumerate(seq) if x == b), None)
+        if want is not None or b <= max(seq[: trace.stop]):
+            assert trace.landing_step(b) == want, b
