@@ -333,90 +333,31 @@ class Count(click.ParamType):  # type: ignore[type-arg]
         return n
 
 
-#: The shared translation options: (param decls, click keyword arguments), in --help order.
-_TRANSLATION_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
-    (
-        ("--gpus",),
-        dict(
-            type=Count(1, 1 << 20),
-            metavar="N",
-            help="A darknet -gpus N run: LR x N where the fork does it "
-            "(alexeyab, pjreddie), step i at b = (i+1)*N.",
-        ),
-    ),
-    (
-        ("--multigpu",),
-        dict(
-            type=click.Choice(["images", "trace"]),
-            help="With --gpus: b = (i+1)*N for DDP (images, the default) "
-            "or GPU 0's exact batch sequence (trace).",
-        ),
-    ),
-    (
-        ("--scratch",),
-        dict(
-            is_flag=True,
-            help="With --multigpu trace: no weights file (hankai trains "
-            "burn-in on one GPU first).",
-        ),
-    ),
-    (
-        ("--torch-batch",),
-        dict(
-            type=Count(1, 1 << 30),
-            metavar="T",
-            help="Images per torch mini-batch: step i is at "
-            "b = (i+1)*T*A*W // (cfg batch).",
-        ),
-    ),
-    (
-        ("--accumulate",),
-        dict(
-            type=Count(1, 1 << 20),
-            metavar="A",
-            help="Gradient accumulation steps (with --torch-batch).",
-        ),
-    ),
-    (
-        ("--world-size",),
-        dict(
-            type=Count(1, 1 << 20),
-            metavar="W",
-            help="Data-parallel processes (with --torch-batch).",
-        ),
-    ),
-    (
-        ("--ideal",),
-        dict(
-            is_flag=True,
-            help="With --gpus N: AlexeyAB's advice first (learning_rate / N, "
-            "burn_in x N).",
-        ),
-    ),
-    (
-        ("--double",),
-        dict(
-            is_flag=True,
-            help="The formulas in double instead of darknet's float32 (not bit-exact).",
-        ),
-    ),
-    (
-        ("--flush-subnormals/--keep-subnormals", "flush"),
-        dict(
-            default=None,
-            help="LRs below float32's normal range become 0, as in -Ofast release builds "
-            "[default: the fork's release build: alexeyab, pjreddie flush; hankai keeps].",
-        ),
-    ),
-    (
-        ("--resume-from",),
-        dict(
-            type=click.Path(dir_okay=False),
-            metavar="WEIGHTS",
-            help="Start where darknet resumes this .weights file (seen // batch).",
-        ),
-    ),
-)
+#: The shared translation options in --help order: (declarations, type, metavar, help);
+#: type None is an on/off flag, "flush" the --flush/--keep pair (default: the fork's build).
+_TRANSLATION_OPTIONS: tuple[tuple[tuple[str, ...], Any, str | None, str], ...] = (
+    (("--gpus",), Count(1, 1 << 20), "N", "A darknet -gpus N run: LR x N where the "
+     "fork does it (alexeyab, pjreddie), step i at b = (i+1)*N."),
+    (("--multigpu",), click.Choice(["images", "trace"]), None, "With --gpus: b = "
+     "(i+1)*N for DDP (images, the default) or GPU 0's exact batch sequence (trace)."),
+    (("--scratch",), None, None, "With --multigpu trace: no weights file (hankai "
+     "trains burn-in on one GPU first)."),
+    (("--torch-batch",), Count(1, 1 << 30), "T", "Images per torch mini-batch: step i "
+     "is at b = (i+1)*T*A*W // (cfg batch)."),
+    (("--accumulate",), Count(1, 1 << 20), "A", "Gradient accumulation steps (with "
+     "--torch-batch)."),
+    (("--world-size",), Count(1, 1 << 20), "W", "Data-parallel processes (with "
+     "--torch-batch)."),
+    (("--ideal",), None, None, "With --gpus N: AlexeyAB's advice first "
+     "(learning_rate / N, burn_in x N)."),
+    (("--double",), None, None, "The formulas in double instead of darknet's float32 "
+     "(not bit-exact)."),
+    (("--flush-subnormals/--keep-subnormals", "flush"), "flush", None, "LRs below "
+     "float32's normal range become 0, as in -Ofast release builds [default: the "
+     "fork's release build: alexeyab, pjreddie flush; hankai keeps]."),
+    (("--resume-from",), click.Path(dir_okay=False), "WEIGHTS", "Start where darknet "
+     "resumes this .weights file (seen // batch)."),
+)  # fmt: skip
 
 
 def translation_options(func: F) -> F:
@@ -430,6 +371,13 @@ def translation_options(func: F) -> F:
         return func(*args, translation=TranslationArgs(**given), **kwargs)
 
     out: Any = wrapper
-    for decls, kw in reversed(_TRANSLATION_OPTIONS):
+    for decls, kind, metavar, text in reversed(_TRANSLATION_OPTIONS):
+        kw: dict[str, Any] = {"help": text}
+        if kind is None:
+            kw["is_flag"] = True
+        elif kind == "flush":
+            kw["default"] = None
+        else:
+            kw.update(type=kind, metavar=metavar)
         out = click.option(*decls, **kw)(out)
     return out  # type: ignore[no-any-return]
