@@ -26,7 +26,7 @@ MULTIGPU_MODES = ("images", "trace")
 #: Inclusive bounds of the integer options (darknet's counters are int64 at most).
 BOUNDS = {
     "ngpus": (1, 1 << 20),
-    "images_per_step": (1, 1 << 48),
+    "images_per_step": (1, 1 << 62),
     "resume_iteration": (0, 1 << 62),
     "seed": (0, (1 << 64) - 1),
 }

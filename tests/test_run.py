@@ -100,7 +100,7 @@ def test_options_bound_every_integer_with_a_value_error() -> None:
         ({"ngpus": 0}, "ngpus must be >= 1"),
         ({"resume_iteration": 2**100}, "resume_iteration must be <="),
         ({"resume_iteration": -1}, "resume_iteration must be >= 0"),
-        ({"images_per_step": 2**64}, "images_per_step must be <="),
+        ({"images_per_step": 2**63}, "images_per_step must be <="),
         ({"seed": -1}, "seed must be >= 0"),
         ({"seed": 2**64}, "seed must be <="),
     ]:
