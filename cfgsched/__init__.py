@@ -22,7 +22,7 @@ _LAZY: dict[str, str] = {
     "darknet_lr_scalar": "cfgsched.oracle",
     "multigpu_trace": "cfgsched.multigpu",
     "MultiGpuTrace": "cfgsched.multigpu",
-    "advised_schedule": "cfgsched.multigpu",
+    "advised_schedule": "cfgsched.run",
     "read_weights_header": "cfgsched.weights",
     "WeightsHeader": "cfgsched.weights",
     "DarknetLR": "cfgsched.translate.darknet_lr",
@@ -44,9 +44,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from cfgsched.multigpu import MultiGpuTrace, advised_schedule, multigpu_trace
+    from cfgsched.multigpu import MultiGpuTrace, multigpu_trace
     from cfgsched.oracle import darknet_lr, darknet_lr_scalar
     from cfgsched.reader.parser import load, parse
+    from cfgsched.run import advised_schedule
     from cfgsched.translate.darknet_lr import DarknetLR
     from cfgsched.translate.native import native_scheduler
     from cfgsched.translate.optim import build_optimizer

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from cfgsched.kernel.formulas import f32_text as short
 from cfgsched.schedule import NetSchedule, Policy
-from cfgsched.tools.text import short
 
 #: Boundaries listed at most by default.
 MAX_BOUNDARIES = 60

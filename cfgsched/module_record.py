@@ -16,8 +16,8 @@ from typing import Any
 
 from cfgsched.errors import CfgError
 from cfgsched.files import read_regular
+from cfgsched.options import Options
 from cfgsched.schedule import FORKS
-from cfgsched.translation import Options
 
 #: Schema name of the ``CFGSCHED`` record in a generated module.
 MODULE_SCHEMA = "cfgsched-module/1"

@@ -1,7 +1,7 @@
 """Multi-GPU darknet runs (``-gpus 0,1,...``): GPU 0's batch number and LR per loop iteration.
 
 The counter rules live in :mod:`cfgsched.kernel.mgpu` (standard library only); this module
-adds the learning rates and the AlexeyAB README advice for n GPUs.
+adds the learning rates.
 """
 
 from __future__ import annotations
@@ -11,19 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from cfgsched.kernel import mgpu as _kernel_mgpu
-from cfgsched.kernel.position import ngpus_lr
+from cfgsched.kernel.formulas import ngpus_lr
+from cfgsched.kernel.mgpu import mgpu_batches, mgpu_step
 from cfgsched.oracle import darknet_lr
-from cfgsched.schedule import FORKS, NetSchedule
-from cfgsched.translation import advised as advised_schedule
+from cfgsched.run import mgpu_config
+from cfgsched.schedule import NetSchedule
 
-__all__ = [
-    "MultiGpuTrace",
-    "advised_schedule",
-    "mgpu_config",
-    "multigpu_trace",
-    "scaled_lr",
-]
+__all__ = ["MultiGpuTrace", "multigpu_trace"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,23 +45,6 @@ class MultiGpuTrace:
         return int(self.batches.size)
 
 
-def scaled_lr(schedule: NetSchedule, ngpus: int) -> float:
-    """learning_rate as the fork trains with it on ``ngpus`` GPUs (``f32(lr * n)`` or lr)."""
-    return ngpus_lr(FORKS.index(schedule.fork), schedule.learning_rate, ngpus)
-
-
-def mgpu_config(
-    schedule: NetSchedule, ngpus: int, *, scratch: bool = False
-) -> _kernel_mgpu.MgpuConfig:
-    """The :class:`cfgsched.kernel.mgpu.MgpuConfig` of ``schedule`` on ``ngpus`` GPUs."""
-    if ngpus < 1:
-        raise ValueError(f"ngpus must be >= 1, got {ngpus}")
-    fork = FORKS.index(schedule.fork) if schedule.fork in FORKS else 0
-    return _kernel_mgpu.MgpuConfig(
-        fork, ngpus, schedule.max_batches, schedule.burn_in, scratch
-    )
-
-
 def multigpu_trace(
     schedule: NetSchedule,
     ngpus: int,
@@ -85,11 +62,11 @@ def multigpu_trace(
     if iterations is not None and iterations < 0:
         raise ValueError(f"iterations must be >= 0, got {iterations}")
     cfg = mgpu_config(schedule, ngpus, scratch=scratch)
-    batches, phases, state = _kernel_mgpu.mgpu_batches(cfg, iterations)
-    lr_n = scaled_lr(schedule, ngpus)
+    batches, phases, state = mgpu_batches(cfg, iterations)
+    lr_n = ngpus_lr(cfg.fork, schedule.learning_rate, ngpus)
     b = np.asarray(batches, dtype=np.int64)
     lr = darknet_lr(schedule.with_values(learning_rate=lr_n), b)
-    ended = _kernel_mgpu.mgpu_step(cfg, state) is None
+    ended = mgpu_step(cfg, state) is None
     return MultiGpuTrace(
         fork=schedule.fork,
         ngpus=ngpus,

@@ -39,18 +39,16 @@ from __future__ import annotations
 
 import math
 from array import array
-from typing import TYPE_CHECKING, overload
+from typing import overload
 
 import numpy as np
 import numpy.typing as npt
 
 from cfgsched.kernel import formulas as _kernel
+from cfgsched.options import default_flush
 from cfgsched.schedule import NetSchedule
 
-if TYPE_CHECKING:
-    from cfgsched.kernel.position import Translation
-
-__all__ = ["darknet_lr", "darknet_lr_scalar", "params_lr", "translation_lr"]
+__all__ = ["darknet_lr", "darknet_lr_scalar", "params_lr"]
 
 _F32 = np.float32
 _F64 = np.float64
@@ -112,7 +110,7 @@ def darknet_lr(
     run the k-th weight update (k = 1, 2, ...) uses ``b = k``.
 
     ``flush``: a release build's flush-to-zero (rates below float32's normal range are 0);
-    None is the fork's default release build (:func:`cfgsched.translation.default_flush`:
+    None is the fork's default release build (:func:`cfgsched.options.default_flush`:
     alexeyab and pjreddie flush, hankai does not).
 
     ``random`` policy: the draw for batch ``b`` is the kernel's counter-based
@@ -133,8 +131,6 @@ def darknet_lr(
 
 def _flush_of(schedule: NetSchedule, flush: bool | None) -> bool:
     """``flush``, or the default release build of the schedule's fork when None."""
-    from cfgsched.translation import default_flush
-
     return default_flush(schedule.fork) if flush is None else flush
 
 
@@ -528,9 +524,6 @@ def _sgdr(
     return _finish(p, b, z, True, flush, abs_err=abs(amp))
 
 
-# --------------------------------------------------------------------------- translations
-
-
 def params_lr(
     p: _kernel.Params,
     b: npt.NDArray[np.int64],
@@ -550,26 +543,3 @@ def params_lr(
         vals = [_kernel.rate(p, int(x), False) for x in uniq.tolist()]
         return np.asarray(vals, dtype=_F64)[inv.reshape(-1)].reshape(np.shape(b))
     return _chunked(p, flat, flush).reshape(np.shape(b))
-
-
-def translation_batches(
-    t: Translation, steps: npt.NDArray[np.int64]
-) -> npt.NDArray[np.int64]:
-    """darknet's batch number for each 0-based optimizer step in ``steps`` under ``t``."""
-    s = _as_int64(np.asarray(steps).reshape(-1))
-    if t.trace:
-        out = np.fromiter((t.batch(int(i)) for i in s.tolist()), np.int64, s.size)
-    elif s.size and (int(s.max()) + 1) * t.images_per_step >= 1 << 62:
-        out = np.array([t.batch(int(i)) for i in s.tolist()], dtype=np.int64)
-    else:
-        out = (s + 1) * t.images_per_step // t.images_per_iteration
-    return out.reshape(np.shape(steps))
-
-
-def translation_lr(
-    t: Translation, steps: npt.NDArray[np.int64]
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32] | npt.NDArray[np.float64]]:
-    """``(batches, lrs)`` of the 0-based optimizer ``steps`` under ``t`` (multiplier 1):
-    what a torch run translated by ``t`` trains with, equal to ``t.lr(step)``."""
-    b = translation_batches(t, steps)
-    return b, params_lr(t.params, b, exact=t.exact, flush=t.flush)

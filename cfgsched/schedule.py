@@ -5,13 +5,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cfgsched.errors import CfgWarning
 from cfgsched.kernel import formulas as _kernel
-
-if TYPE_CHECKING:
-    from cfgsched.kernel.position import Translation
 
 #: Fork names; the index of each is its ``_kernel.FORK_*`` code.
 FORKS: tuple[str, ...] = ("alexeyab", "pjreddie", "hankai")
@@ -202,11 +199,3 @@ class NetSchedule:
         kw["warnings"] = tuple(CfgWarning(**x) for x in kw.get("warnings", ()))
         kw["lines"] = dict(kw.get("lines", {}))
         return cls(**kw)
-
-
-def translation_for(schedule: NetSchedule, **options: Any) -> Translation:
-    """The step → batch → LR mapping of ``schedule`` under ``options`` (see
-    :class:`cfgsched.translation.Options`)."""
-    from cfgsched.translation import Options, translate
-
-    return translate(schedule, Options(**options))

@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cfgsched import load, parse
+from cfgsched.options import Options
 from cfgsched.oracle import darknet_lr
 from cfgsched.schedule import NetSchedule
 from cfgsched.translate.approx import (
@@ -36,7 +37,6 @@ from cfgsched.translate.approx import (
     ultralytics_lr,
     ultralytics_steps,
 )
-from cfgsched.translation import Options
 from tests.golden import ROOT
 from tests.test_imports import imported_modules
 
@@ -103,13 +103,18 @@ def check_report(
     head = fit.comment()[0]
     assert head.startswith("approximation, not exact: max relative LR error ")
     after = ok & (fit.batches >= burn_in)
+    # after burn-in; over the burn-in when no step after it has a non-zero darknet LR
+    every = np.where(
+        after if after.any() else ok,
+        np.abs(framework - darknet) / np.where(ok, darknet, 1),
+        -1,
+    )
+    w = int(np.argmax(every))
+    assert f"step {w}, darknet b={fit.batches[w]}:" in head.split(";")[0]
     if after.any():
-        every = np.where(
-            after, np.abs(framework - darknet) / np.where(ok, darknet, 1), -1
-        )
-        w = int(np.argmax(every))
-        assert f"step {w}, darknet b={fit.batches[w]}:" in head.split(";")[0]
         assert ("after burn-in" in head) == (burn_in > 0)
+    else:
+        assert "over the burn-in" in head.split(";")[0]
     assert (
         f"step {r.abs_step}, darknet b={fit.batches[r.abs_step]}:" in head.split(";")[1]
     )
@@ -523,6 +528,21 @@ def small_schedules(draw: st.DrawFn) -> tuple[NetSchedule, Options]:
 
 @settings(derandomize=True, max_examples=40, deadline=None)
 @given(small_schedules())
+# every step in burn-in but the last, where poly's LR is 0 (b = max_batches)
+@example(
+    (
+        cfg("learning_rate=0.01\nburn_in=20\npower=2\npolicy=poly\nmax_batches=20"),
+        Options(),
+    )
+)
+@example(
+    (
+        cfg(
+            "learning_rate=0.01\nburn_in=400\npolicy=steps\nsteps=5\nscales=.5\nmax_batches=20"
+        ),
+        Options(),
+    )
+)
 def test_any_fit_equals_real_mmengine_and_reports_its_error(
     case: tuple[NetSchedule, Options],
 ) -> None:

@@ -37,7 +37,8 @@ from cfgsched.codegen import (
     generate,
     safe_name,
 )
-from cfgsched.translation import Options, translate
+from cfgsched.options import Options
+from cfgsched.run import translate
 from tests import modules
 from tests.golden import float_to_bits
 
@@ -689,7 +690,7 @@ def test_generated_flush_rounds_at_the_hardware_edge() -> None:
     """The module's flushing f32 agrees with the kernel's x86 rule right at FLT_MIN
     (tininess after rounding to 24 bits), not only far below it."""
     from cfgsched.kernel.formulas import FLT_MIN, f32_ftz
-    from cfgsched.translation import Options
+    from cfgsched.options import Options
     from tests.modules import load
 
     s = cfgsched.parse(

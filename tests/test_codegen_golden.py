@@ -18,7 +18,7 @@ import pytest
 
 import cfgsched
 from cfgsched.codegen import generate
-from cfgsched.translation import Options
+from cfgsched.options import Options
 from tests import modules
 from tests.golden import (
     EvalCase,

@@ -1,10 +1,10 @@
 """The generated module under every translation option ``convert`` accepts equals the
 library's translation: ``lr_at(i)`` and the stepped ``build_scheduler`` give
-``cfgsched.translation.translate(schedule, options).lr(i)`` at every step checked.
+``cfgsched.run.translate(schedule, options).lr(i)`` at every step checked.
 
 Modules are written by the real ``cfgsched convert`` command and loaded with cfgsched
 blocked; the expected values come from the library (the kernel through
-:func:`cfgsched.oracle.translation_lr`), never from the module.
+:meth:`cfgsched.run.Run.lrs`), never from the module.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import cfgsched
 from cfgsched import NetSchedule
 from cfgsched.cli import main
 from cfgsched.codegen import generate
-from cfgsched.oracle import translation_lr
-from cfgsched.translation import Options, translate
+from cfgsched.options import Options
+from cfgsched.run import translate
 from tests import modules
 from tests.test_oracle import schedules
 
@@ -65,13 +65,13 @@ def assert_module_equals(m: Any, schedule: NetSchedule, options: Options) -> Non
     """lr_at and the scheduler (stepped from 0, resumed near each mark) == the library."""
     t = translate(schedule, options)
     steps = checked_steps(t, schedule)
-    _, want = translation_lr(t, steps)
+    want = t.lrs(steps)
     got = np.array([m.lr_at(int(i)) for i in steps], dtype=want.dtype)
     assert_same(steps, got, want)
     first = steps[steps < 1200]
     with modules.cfgsched_blocked():
         lrs = modules.stepped(m, len(first), last_epoch=t.start - 1)
-    _, want_run = translation_lr(t, t.start + np.arange(len(first)))
+    want_run = t.lrs(t.start + np.arange(len(first)))
     assert_same(first, np.array(lrs, dtype=want.dtype), want_run)
     for i in steps[steps >= 1200][:40]:
         with modules.cfgsched_blocked():
@@ -162,7 +162,7 @@ def test_resume_from_weights(tmp_path: Path) -> None:
         assert translate(schedule, options).start == start == m.RESUME_STEP
         with modules.cfgsched_blocked():
             lrs = modules.stepped(m, 30)  # the default: resumed
-        _, want = translation_lr(translate(schedule, options), start + np.arange(30))
+        want = translate(schedule, options).lrs(start + np.arange(30))
         assert_same(start + np.arange(30), np.float32(lrs), want)
         assert_module_equals(m, schedule, options)
 
@@ -186,7 +186,7 @@ def test_double_within_readme_tolerance(tmp_path: Path) -> None:
     options = Options(exact=False)
     assert_module_equals(m, schedule, options)  # the double translation, exactly
     steps = np.arange(0, 600_000, 997, dtype=np.int64)
-    _, exact = translation_lr(translate(schedule, Options()), steps)
+    exact = translate(schedule, Options()).lrs(steps)
     got = np.array([m.lr_at(int(i)) for i in steps])
     rel = np.abs(got - exact.astype(np.float64)) / exact.astype(np.float64)
     assert rel.max() <= DOUBLE_REL_TOL and rel.max() > 0

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 import cfgsched
 from cfgsched.cli import main
 from cfgsched.codegen import generate
-from cfgsched.oracle import translation_lr
-from cfgsched.translation import Options, translate
+from cfgsched.options import Options
+from cfgsched.run import translate
 from tests import modules
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,7 +172,7 @@ def test_a_million_steps_make_a_small_exact_module() -> None:
         b + d for b in (2, 3, 5, 7, 8, 9, 100_000, 140_001, 179_999) for d in (-2, -1)
     }
     edges = np.array(sorted(near | {199_999}), dtype=np.int64)
-    _, want = translation_lr(translate(s), edges)
+    want = translate(s).lrs(edges)
     with modules.cfgsched_blocked():
         m = modules.load(src, "gen_million")
         got = [m.lr_at(int(i)) for i in edges]

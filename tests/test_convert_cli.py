@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cfgsched.cli import main
-from cfgsched.translation import Options
+from cfgsched.options import Options
 
 ROOT = Path(__file__).resolve().parents[1]
 YOLOV4 = ROOT / "sample_cfgs" / "yolov4.cfg"

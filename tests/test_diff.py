@@ -19,9 +19,9 @@ from click.testing import CliRunner
 
 from cfgsched.cli import main
 from cfgsched.kernel import formulas as _kernel
+from cfgsched.options import Options
 from cfgsched.reader.parser import load, parse
 from cfgsched.tools.diff import Tolerance, boundaries, diff_schedules, diff_torch
-from cfgsched.translation import Options
 from tests.golden import DARKNET_CFGS, ROOT, needs_darknet_cfgs
 
 SAMPLES = ROOT / "sample_cfgs"
@@ -507,7 +507,8 @@ def test_double_uses_double_tolerance(tmp_path: Path) -> None:
     body = f"""
         from cfgsched.reader.parser import load
         from cfgsched.translate.scheduler import DarknetScheduler
-        from cfgsched.translation import Options, translate
+        from cfgsched.options import Options
+        from cfgsched.run import translate
 
         def build_scheduler(optimizer, last_epoch=-1):
             t = translate(load({str(cfg)!r}), Options())
@@ -534,7 +535,8 @@ def test_pair_rejects_step_mapping_options() -> None:
 SELF_TRANSLATED = """
     from cfgsched.reader.parser import load
     from cfgsched.translate.scheduler import DarknetScheduler
-    from cfgsched.translation import Options, translate
+    from cfgsched.options import Options
+    from cfgsched.run import translate
 
     def build_scheduler(optimizer, last_epoch=None):  # None: where the record resumes
         o = Options.from_record(CFGSCHED["options"])

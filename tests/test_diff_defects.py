@@ -19,7 +19,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from cfgsched.cli import main
-from cfgsched.translation import Options
+from cfgsched.options import Options
 from tests.golden import ROOT
 
 HEAD = "[net]\nbatch=64\nsubdivisions=8\nwidth=32\nheight=32\nchannels=3\n"

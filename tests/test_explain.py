@@ -15,9 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cfgsched.cli import main
+from cfgsched.options import Options
 from cfgsched.reader.parser import parse
-from cfgsched.tools.explain import SCHEMA, Explanation, explain, explain_text
-from cfgsched.translation import Options
+from cfgsched.run import translate
+from cfgsched.tools.explain import SCHEMA, Explanation, explain, explain_text, render
 from tests.golden import (
     DARKNET_CFGS,
     EvalCase,
@@ -218,7 +219,7 @@ def test_steps_plateaus_are_constant_and_cover_training(steps: list[int]) -> Non
         f"scales={scales}",
     )
     s = parse(text, source="t.cfg")
-    e = explain(s)
+    e = explain(translate(s))
     phases = [p for p in e.phases if p.kind != "after-end"]
     assert phases[0].first == 1 and phases[-1].last == 6000
     for a, b in itertools.pairwise(phases):
@@ -305,17 +306,10 @@ def test_cli_text_and_json(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["explain", str(cfg), "--json", "--gpus", "2"])
     d = json.loads(r.output)
     assert r.exit_code == 0 and d["multigpu"]["gpus"] == 2
-    assert [p["batch"] for p in d["points"]] == [
-        1,
-        99,
-        100,
-        799,
-        800,
-        899,
-        900,
-        1000,
-        1001,
-    ]
+    # each phase's first and last step: with -gpus 2 the steps land on even batches
+    pts = d["points"]
+    assert [p["batch"] for p in pts] == [2, 98, 100, 798, 800, 898, 900, 1000, 1002]
+    assert [p["step"] for p in pts] == [p["batch"] // 2 - 1 for p in pts]
 
 
 def test_cli_errors(tmp_path: Path) -> None:
@@ -469,3 +463,101 @@ def test_numeric_options_are_bounded_one_line() -> None:
             r.stderr,
         )
         assert "Traceback" not in r.stderr
+
+
+# ----------------------------------------------------------------------------- issue 15
+
+
+YOLOV4_TEXT = YOLOV4.read_text()
+
+
+def test_gpus_phase_lrs_are_the_steps_lrs() -> None:
+    """--gpus 4: step 0 trains at b = 4 with learning_rate x 4, never at b = 1."""
+    from cfgsched.oracle import darknet_lr_scalar
+
+    e = ex(YOLOV4_TEXT, gpus=4)
+    s = parse(YOLOV4_TEXT)
+    trained = s.with_values(learning_rate=f32(s.learning_rate * 4))
+    burn = e.phases[0]
+    assert (burn.kind, burn.first, burn.step) == ("burn-in", 1, 0)
+    assert burn.lr_first == darknet_lr_scalar(trained, 4)  # step 0's LR, 1.33e-12
+    assert burn.lr_last == darknet_lr_scalar(trained, 996)  # step 248, the last in it
+    assert burn.lr_first != darknet_lr_scalar(trained, 1)
+    for p in e.phases:
+        assert p.step is not None and p.lr_first is not None
+        assert p.lr_first == darknet_lr_scalar(trained, 4 * (p.step + 1))
+    assert all(pt.step is not None for pt in e.points)  # every point is a step's
+
+
+def test_torch_batch_steps_at_batch_zero_are_a_phase() -> None:
+    """--torch-batch 16 on batch=64: steps 0-2 are at b = 0 (LR 0), before burn-in."""
+    e = ex(YOLOV4_TEXT, options=Options(images_per_step=16))
+    first, burn = e.phases[0], e.phases[1]
+    assert (first.first, first.last, first.step) == (0, 0, 0)
+    assert first.lr_first == first.lr_last == 0.0
+    assert (burn.kind, burn.first, burn.step) == ("burn-in", 1, 3)
+    run = translate(parse(YOLOV4_TEXT), Options(images_per_step=16))
+    for i in range(0, 8000, 7):  # every step belongs to the phase holding its batch
+        b = run.batch(i)
+        assert any(
+            p.first <= b and (p.last is None or b <= p.last) and p.step is not None
+            for p in e.phases
+        ), i
+    d = e.to_dict()["phases"][0]
+    assert d["batches"]["images"] == [0, 0] and d["step"] == 0
+
+
+def test_phase_without_a_step_shows_no_lr() -> None:
+    """--gpus 4 with burn_in=2: burn-in is b = 1 only, which no step trains at."""
+    text = net("burn_in=2", "max_batches=100", "policy=constant")
+    e = ex(text, gpus=4)
+    burn = e.phases[0]
+    assert burn.kind == "burn-in" and burn.lr_first is None and burn.step is None
+    assert "no optimizer step trains here" in burn.note
+    row = next(r for r in render(e).splitlines() if r.strip().startswith("burn-in"))
+    assert " - " in row and "no optimizer step" in row
+    assert e.to_dict()["phases"][0]["lr_first"] is None
+
+
+@pytest.mark.parametrize("power", ["inf", "-inf", "nan", "1e39"])
+def test_non_finite_power_explains_without_traceback(power: str) -> None:
+    text = net("burn_in=100", f"power={power}", "max_batches=1000", "policy=poly")
+    for extra in ([], ["--json"], ["--at", "5"]):
+        r = subprocess.run(
+            [CFGSCHED, "explain", "-", *extra],
+            input=text, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert "Traceback" not in r.stderr, (power, extra, r.stderr)
+        assert r.returncode == 0, (power, extra, r.stderr)
+        assert "--at" not in r.stderr
+
+
+def test_help_points_to_the_json_schema_docs() -> None:
+    r = CliRunner().invoke(main, ["explain", "--help"])
+    assert r.exit_code == 0 and "docs/commands.md" in r.output
+    assert "README" not in r.output
+    docs = Path(__file__).resolve().parents[1] / "docs" / "commands.md"
+    assert "cfgsched-explain/2" in docs.read_text()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--gpus", "\u0663"],
+        ["--gpus", "\uff14"],
+        ["--torch-batch", "\U0001d7d1\U0001d7d4"],
+        ["--torch-batch", "16", "--accumulate", "\u0662"],
+        ["--images", "\uff15\uff10\uff10"],
+        ["--at", "\u0663"],
+        ["--at-step", "1,\uff15"],
+        ["--gpus", "+4"],
+    ],
+)
+def test_numeric_options_take_ascii_digits_only(args: list[str]) -> None:
+    r = subprocess.run(
+        [CFGSCHED, "explain", str(YOLOV4), *args],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert r.returncode == 2, (args, r.stdout[:200])
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert args[-2] in r.stderr

@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 
 import cfgsched
 from cfgsched.cli import COMMANDS, main
+from cfgsched.cli.kit import Count
 from tests.golden import DARKNET_CFGS, ROOT
 
 EXAMPLES = int(os.environ.get("CFGSCHED_FUZZ_EXAMPLES", "20"))
@@ -442,7 +443,7 @@ def _values(opt: click.Option) -> st.SearchStrategy[str] | None:
     if opt.name is not None and opt.name.startswith("opt_"):
         return st.sampled_from(ODD_VALUES) | _NUMBERS  # a [net] value given by plot
     assert isinstance(
-        opt.type, (click.types.IntParamType, click.types.FloatParamType)
+        opt.type, (click.types.IntParamType, click.types.FloatParamType, Count)
     ), f"no fuzz values for {opt.name} ({opt.type}): add it to VALUES or SKIPPED"
     return _NUMBERS
 

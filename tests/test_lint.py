@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from cfgsched.cli import main
 from cfgsched.errors import CfgWarning
+from cfgsched.options import Options
 from cfgsched.reader.parser import parse
 from cfgsched.tools.lint import ALL_CODES, EXHAUSTIVE_LIMIT, RULES, lint_text
-from cfgsched.translation import Options
 from tests.golden import (
     DARKNET_CFGS,
     eval_cases,

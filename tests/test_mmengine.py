@@ -34,8 +34,8 @@ from mmengine.runner import Runner
 
 import cfgsched
 from cfgsched.codegen import generate, render
-from cfgsched.oracle import translation_lr
-from cfgsched.translation import Options, translate
+from cfgsched.options import Options
+from cfgsched.run import translate
 from tests import modules
 from tests.golden import float_to_bits
 
@@ -96,7 +96,7 @@ def run(ow: OptimWrapper, sched: Any, n: int) -> list[float]:
 
 def oracle(spec: str, options: Options | None, steps: range) -> list[float]:
     t = translate(schedule(spec), options)
-    _, lrs = translation_lr(t, np.asarray(steps, dtype=np.int64))
+    lrs = t.lrs(np.asarray(steps, dtype=np.int64))
     return [float(x) for x in lrs]
 
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 import cfgsched
 from cfgsched import NetSchedule, Policy
 from cfgsched.kernel import mgpu as _kernel_mgpu
-from cfgsched.multigpu import advised_schedule, mgpu_config, multigpu_trace
+from cfgsched.multigpu import multigpu_trace
+from cfgsched.run import advised_schedule, mgpu_config
 from cfgsched.schedule import f32
 from tests.golden import (
     DARKNET_CFGS,

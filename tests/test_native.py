@@ -23,6 +23,7 @@ from torch.optim.lr_scheduler import LinearLR, LRScheduler, PolynomialLR
 import cfgsched
 from cfgsched import NetSchedule, NotExactError
 from cfgsched.kernel.formulas import rate
+from cfgsched.options import Options
 from cfgsched.schedule import f32
 from cfgsched.translate.native import (
     MAX_PARTS,
@@ -30,7 +31,6 @@ from cfgsched.translate.native import (
     native_plan,
     native_scheduler,
 )
-from cfgsched.translation import Options
 from tests.golden import EvalCase, case_ids, eval_cases, float_to_bits, needs_golden
 
 OK_CASES = [c for c in eval_cases() if c.ok]

@@ -19,11 +19,11 @@ from click.testing import CliRunner
 from cfgsched.cli import main
 from cfgsched.errors import CfgError
 from cfgsched.kernel import formulas as _kernel
+from cfgsched.options import Options
 from cfgsched.oracle import darknet_lr
 from cfgsched.reader.parser import load, parse
 from cfgsched.tools import plot
 from cfgsched.tools.editor import Edit, edit_schedule
-from cfgsched.translation import Options
 from tests.docs import section
 from tests.golden import DARKNET_CFGS, ROOT, needs_darknet_cfgs
 
@@ -607,6 +607,6 @@ def test_translation_options_help_is_the_shared_text() -> None:
     from cfgsched.cli import kit
 
     text = " ".join(run("--help").output.split())
-    for decls, kw in kit._TRANSLATION_OPTIONS:
+    for decls, _, _, help_text in kit._TRANSLATION_OPTIONS:
         assert decls[0].split("/")[0] in text
-        assert " ".join(kw["help"].split())[:40] in text
+        assert " ".join(help_text.split())[:40] in text

@@ -21,11 +21,12 @@ from hypothesis import strategies as st
 
 from cfgsched.cli import main
 from cfgsched.kernel.formulas import f32
+from cfgsched.options import Options
 from cfgsched.oracle import darknet_lr
 from cfgsched.reader.parser import load, parse
-from cfgsched.tools import plot, series
+from cfgsched.tools import plot
 from cfgsched.tools.editor import rescale_steps
-from cfgsched.translation import Options
+from cfgsched.tools.text import counted
 from tests.golden import ROOT
 
 SAMPLES = ROOT / "sample_cfgs"
@@ -260,9 +261,9 @@ def test_overlay_warnings_name_their_fork_once() -> None:
 
 
 def test_plural_forms() -> None:
-    assert series.counted(1, "image") == "1 image"
-    assert series.counted(2, "image") == "2 images"
-    assert series.counted(1000, "batch", "batches") == "1,000 batches"
+    assert counted(1, "image") == "1 image"
+    assert counted(2, "image") == "2 images"
+    assert counted(1000, "batch", "batches") == "1,000 batches"
     (v,) = plot.build_variants(
         [(YOLOV4.read_text(), "y.cfg")],
         translation=lambda s, n: Options(images_per_step=1),

@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 
 from cfgsched.cli import main
 from cfgsched.kernel import formulas as _kernel
+from cfgsched.options import Options
 from cfgsched.oracle import darknet_lr
 from cfgsched.reader.parser import load
 from cfgsched.tools import export
-from cfgsched.translation import Options
 from tests.golden import ROOT
 
 SAMPLES = ROOT / "sample_cfgs"

@@ -16,11 +16,11 @@ import pytest
 from click.testing import CliRunner
 
 from cfgsched.cli import main
+from cfgsched.options import Options
 from cfgsched.oracle import darknet_lr
 from cfgsched.reader.parser import load
 from cfgsched.tools import plot
 from cfgsched.translate.approx import fit_mmengine, fit_ultralytics
-from cfgsched.translation import Options
 from tests.golden import ROOT
 
 SAMPLES = ROOT / "sample_cfgs"

@@ -1,6 +1,6 @@
-"""``cfgsched.tools.run``: which optimizer steps a translated run trains (diff and lint).
+"""``cfgsched.run``: which optimizer steps a translated run trains, step <-> batch.
 
-Expected values are brute-force searches over ``Translation.batch`` and GPU 0's trace from
+Expected values are brute-force searches over ``Run.batch`` and GPU 0's trace from
 ``cfgsched.kernel.mgpu``, never the closed forms under test.
 """
 
@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgsched.kernel.mgpu import MgpuConfig, mgpu_batches
+from cfgsched.options import Options
 from cfgsched.reader.parser import parse
+from cfgsched.run import DEFAULT_SPAN, translate
 from cfgsched.schedule import NetSchedule
-from cfgsched.tools.run import DEFAULT_SPAN, training_run
-from cfgsched.translation import Options
 
 DERANDOMIZED = settings(derandomize=True, max_examples=60, deadline=None)
 
@@ -37,8 +37,8 @@ def cfg(max_batches: int, batch: int, burn_in: int = 0) -> NetSchedule:
 def test_images_run_and_first_step(
     m: int, per_iter: int, per_step: int, b: int
 ) -> None:
-    run = training_run(cfg(m, per_iter), Options(images_per_step=per_step))
-    t = run.translation
+    run = translate(cfg(m, per_iter), Options(images_per_step=per_step))
+    t = run
     # the run: every step that starts before darknet's m·I images are used up
     assert (run.stop - 1) * per_step < m * per_iter <= run.stop * per_step
     assert run.start == 0 and run.steps == run.stop
@@ -59,13 +59,13 @@ def test_trace_run_and_first_step(
     fork: str, n: int, m: int, burn_in: int, scratch: bool, b: int
 ) -> None:
     s = cfg(m, 64, burn_in).with_values(fork=fork)
-    run = training_run(s, Options(ngpus=n, multigpu="trace", scratch=scratch))
+    run = translate(s, Options(ngpus=n, multigpu="trace", scratch=scratch))
     code = ("alexeyab", "pjreddie", "hankai").index(fork)
     seq = mgpu_batches(MgpuConfig(code, n, m, burn_in, scratch))[0]
     assert run.stop == len(seq)
     i = run.first_step(b)
     # brute force over darknet's trace (and past it, n batches per step)
-    batches = [run.translation.batch(k) for k in range(len(seq) + b // n + 2)]
+    batches = [run.batch(k) for k in range(len(seq) + b // n + 2)]
     want = next(k for k, x in enumerate(batches) if x >= b)
     assert i == want
 
@@ -77,13 +77,59 @@ def test_gpus_run_is_darknets_loop_count(fork: str, n: int, m: int) -> None:
     s = cfg(m, 64).with_values(fork=fork)
     code = ("alexeyab", "pjreddie", "hankai").index(fork)
     loops = len(mgpu_batches(MgpuConfig(code, n, m))[0])
-    assert training_run(s, Options(ngpus=n)).stop == loops
+    assert translate(s, Options(ngpus=n)).stop == loops
 
 
 def test_resume_and_zero_max_batches() -> None:
-    run = training_run(cfg(1000, 64), Options(images_per_step=16, resume_iteration=300))
+    run = translate(cfg(1000, 64), Options(images_per_step=16, resume_iteration=300))
     assert run.start == 300 * 64 // 16 and run.stop == 4000 and run.steps == 2800
-    zero = training_run(cfg(0, 64))
+    zero = translate(cfg(0, 64))
     assert zero.stop == DEFAULT_SPAN and "max_batches is 0" in zero.note
-    ideal = training_run(cfg(1000, 64, burn_in=100), Options(ngpus=4, ideal=True))
+    ideal = translate(cfg(1000, 64, burn_in=100), Options(ngpus=4, ideal=True))
     assert ideal.schedule.burn_in == 400  # the schedule trained: AlexeyAB's advice
+
+
+def test_options_bound_every_integer_with_a_value_error() -> None:
+    """Records like ``"ngpus": 2**70`` are refused clearly, never by an OverflowError."""
+    import pytest
+
+    from cfgsched.options import OptionError
+
+    for kw, word in [
+        ({"ngpus": 2**70}, "ngpus must be <="),
+        ({"ngpus": 0}, "ngpus must be >= 1"),
+        ({"resume_iteration": 2**100}, "resume_iteration must be <="),
+        ({"resume_iteration": -1}, "resume_iteration must be >= 0"),
+        ({"images_per_step": 2**63}, "images_per_step must be <="),
+        ({"seed": -1}, "seed must be >= 0"),
+        ({"seed": 2**64}, "seed must be <="),
+    ]:
+        with pytest.raises(OptionError, match=word):
+            Options(**kw)
+        with pytest.raises(ValueError, match=word):
+            Options.from_record({**Options().to_record(), **kw})
+    with pytest.raises(TypeError):
+        Options(ngpus=True)
+    msg = "{scratch} needs {trace}"
+    err = OptionError(msg)
+    assert str(err) == "scratch needs multigpu='trace'"
+    assert err.worded({"scratch": "--scratch"}) == "--scratch needs multigpu='trace'"
+
+
+def test_run_round_trips_as_plain_data() -> None:
+    s = cfg(1000, 64, burn_in=100)
+    run = translate(s, Options(ngpus=4, ideal=True, images_per_step=96))
+    again = type(run).from_dict(run.to_dict())
+    assert again == run and again.schedule.burn_in == 400
+    assert [again.lr(i) for i in range(50)] == [run.lr(i) for i in range(50)]
+
+
+def test_landing_step_is_the_first_step_at_exactly_b() -> None:
+    run = translate(cfg(1000, 64), Options(ngpus=4))
+    assert run.landing_step(8) == 1 and run.landing_step(7) is None
+    trace = translate(cfg(1000, 64), Options(ngpus=3, multigpu="trace"))
+    seq = [trace.batch(i) for i in range(trace.stop + 5)]
+    for b in range(1, 1020):
+        want = next((i for i, x in enumerate(seq) if x == b), None)
+        if want is not None or b <= max(seq[: trace.stop]):
+            assert trace.landing_step(b) == want, b

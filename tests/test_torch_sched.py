@@ -19,8 +19,9 @@ import torch
 
 import cfgsched
 from cfgsched import DarknetLR, NetSchedule, Policy
+from cfgsched.options import Options
+from cfgsched.run import translate
 from cfgsched.schedule import f32
-from cfgsched.translation import Options, translate
 
 F32 = np.float32
 
@@ -367,8 +368,8 @@ def test_state_dict_is_plain_data() -> None:
     torch.save(sched.state_dict(), buf)
     buf.seek(0)
     state = torch.load(buf, weights_only=True)
-    assert state["translation"]["ngpus"] == 2
-    assert state["translation"]["params"]["steps"] == [400_000, 450_000]
+    assert state["translation"]["options"]["ngpus"] == 2
+    assert state["translation"]["schedule"]["steps"] == [400_000, 450_000]
     assert state["options"] == Options(ngpus=2).to_record()
     again = DarknetLR(model_opt(0.0013), YOLOV4)
     again.load_state_dict(state)

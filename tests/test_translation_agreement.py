@@ -25,14 +25,13 @@ from hypothesis import strategies as st
 
 from cfgsched.boundaries import boundaries
 from cfgsched.codegen import generate
-from cfgsched.kernel.position import Translation
-from cfgsched.oracle import translation_lr
+from cfgsched.options import Options
 from cfgsched.reader.parser import parse
+from cfgsched.run import Run, advised_schedule, translate
 from cfgsched.schedule import NetSchedule
 from cfgsched.tools import explain, plot
 from cfgsched.translate.darknet_lr import DarknetLR
 from cfgsched.translate.scheduler import DarknetScheduler
-from cfgsched.translation import Options, advised, translate
 from tests import modules
 
 #: ``source(schedule, options, steps)``: the LR at each step, or None (not expressible).
@@ -51,15 +50,13 @@ def windows(steps: Sequence[int]) -> list[tuple[int, int]]:
 
 
 def oracle_lrs(s: NetSchedule, o: Options, steps: list[int]) -> list[float]:
-    """``oracle.translation_lr``: the vectorized step -> batch -> LR path."""
-    return translation_lr(translate(s, o), np.asarray(steps, dtype=np.int64))[
-        1
-    ].tolist()
+    """``Run.lrs``: the vectorized step -> batch -> LR path."""
+    return translate(s, o).lrs(np.asarray(steps, dtype=np.int64)).tolist()
 
 
 def explain_lrs(s: NetSchedule, o: Options, steps: list[int]) -> list[float]:
     """``explain --at-step`` (the library function behind it)."""
-    return [p.lr for p in explain.points(s, o, at_steps=steps)]
+    return [p.lr for p in explain.points(translate(s, o), at_steps=steps)]
 
 
 def plot_lrs(s: NetSchedule, o: Options, steps: list[int]) -> list[float]:
@@ -104,7 +101,7 @@ def darknet_lr_lrs(s: NetSchedule, o: Options, steps: list[int]) -> list[float] 
     options need one it does not have: an explicit flush choice)."""
     if o.flush is not None:
         return None
-    trained = advised(s, o.ngpus) if o.ideal else s
+    trained = advised_schedule(s, o.ngpus) if o.ideal else s
     kw = dict(
         exact=o.exact, ngpus=o.ngpus, multigpu=o.multigpu,
         images_per_step=o.images_per_step, scratch=o.scratch, seed=o.seed,
@@ -144,7 +141,7 @@ def module_scheduler_lrs(s: NetSchedule, o: Options, steps: list[int]) -> list[f
 def sources() -> list[tuple[str, Source]]:
     """Every LR source that must agree; the first is the reference."""
     return [
-        ("oracle.translation_lr", oracle_lrs),
+        ("Run.lrs", oracle_lrs),
         ("explain --at-step", explain_lrs),
         ("plot --x steps", plot_lrs),
         ("DarknetScheduler stepped", scheduler_lrs),
@@ -217,14 +214,11 @@ def option_sets(draw: st.DrawFn, max_batches: int) -> Options:
     return Options(**kw)
 
 
-def checked_steps(t: Translation, s: NetSchedule) -> list[int]:
+def checked_steps(t: Run) -> list[int]:
     """The first steps of the run, a window around each boundary, the run's last steps."""
-    from cfgsched.tools import series
-
-    n, _ = series.run_steps(t, s)
-    start = t.start
+    n, start, s = t.stop, t.start, t.schedule
     marks = [b.batch for b in boundaries(s, 1, s.max_batches, limit=8)[0]]
-    around = [i for i in series.step_reaching(t, marks) if i is not None]
+    around = [t.first_step(b) for b in marks]
     picked = set(range(start, start + 40))
     for i in [*around, n - 1]:
         picked.update(range(max(i - 3, start), i + 4))
@@ -238,7 +232,7 @@ def test_every_source_gives_the_same_float32_lr(data: st.DataObject) -> None:
     s = parse(text, fork=fork, source="gen.cfg")
     o = data.draw(option_sets(s.max_batches))
     t = translate(s, o)
-    steps = checked_steps(t, s if not o.ideal else advised(s, o.ngpus))
+    steps = checked_steps(t)
     ref_name, ref_source = sources()[0]
     ref = np.asarray(ref_source(s, o, steps), dtype=np.float32)
     assert ref.size == len(steps)
@@ -257,7 +251,7 @@ def test_every_source_gives_the_same_float32_lr(data: st.DataObject) -> None:
 def test_windows_and_sources_are_what_the_docstring_says() -> None:
     assert windows([0, 1, 2, 5, 6, 9]) == [(0, 3), (5, 7), (9, 10)]
     names = [n for n, _ in sources()]
-    assert names[0] == "oracle.translation_lr" and len(set(names)) == len(names)
+    assert names[0] == "Run.lrs" and len(set(names)) == len(names)
 
 
 @pytest.mark.parametrize(
@@ -279,7 +273,7 @@ def test_yolov4_sources_agree(options: Options) -> None:
     cfg = Path(__file__).resolve().parents[1] / "sample_cfgs" / "yolov4.cfg"
     s = parse(cfg.read_text(), source=str(cfg))
     t = translate(s, options)
-    steps = checked_steps(t, advised(s, 4) if options.ideal else s)
+    steps = checked_steps(t)
     ref = np.asarray(oracle_lrs(s, options, steps), dtype=np.float32)
     for name, source in sources()[1:]:
         got = source(s, options, steps)

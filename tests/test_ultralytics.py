@@ -23,8 +23,8 @@ from click.testing import CliRunner
 import cfgsched
 from cfgsched.cli import main
 from cfgsched.codegen.ultralytics import ULTRALYTICS_VERSION
-from cfgsched.oracle import translation_lr
-from cfgsched.translation import Options, translate
+from cfgsched.options import Options
+from cfgsched.run import translate
 from tests import modules
 
 DRIVER = Path(__file__).resolve().parent / "frameworks" / "ultralytics_run.py"
@@ -89,7 +89,7 @@ def train(module: Path, work: Path, *args: str) -> dict[str, Any]:
 def darknet(k: list[int], options: Options | None = None) -> list[float]:
     """cfgsched's oracle: darknet's LR of 1-based optimizer steps ``k``."""
     t = translate(SCHEDULE, options)
-    _, lrs = translation_lr(t, np.asarray(k, dtype=np.int64) - 1)
+    lrs = t.lrs(np.asarray(k, dtype=np.int64) - 1)
     return [float(x) for x in lrs]
 
 

@@ -15,12 +15,10 @@ def _indices(value: str | None, option: str, what: str) -> list[int]:
     """``1,1000,400000`` as integers in ``0..MAX_INDEX`` (one-line error otherwise)."""
     if value is None:
         return []
-    try:
-        out = [int(v) for v in value.replace(" ", "").split(",") if v]
-    except ValueError:
-        raise clikit.fail(
-            f"{option} {value!r}: expected {what} like 1,1000,400000"
-        ) from None
+    parts = [v for v in value.replace(" ", "").split(",") if v]
+    if not all(v.isascii() and v.isdigit() for v in parts):
+        raise clikit.fail(f"{option} {value!r}: expected {what} like 1,1000,400000")
+    out = [int(v) for v in parts]
     if not out or any(not 0 <= b <= MAX_INDEX for b in out):
         raise clikit.fail(f"{option} {value!r}: expected {what} from 0 to {MAX_INDEX}")
     return out
@@ -42,7 +40,8 @@ is what the translated torch run trains with (what convert's module gives).
 --at B: the LR at batch b and the first step evaluated at b (- if none);
 --at-step I: the LR of step i and its batch. Each phase shows the first
 step whose batch is >= its first batch.
---json writes a document with "schema": "cfgsched-explain/2" (see README).
+--json writes a document with "schema": "cfgsched-explain/2"
+(docs/commands.md describes it).
 \b
 Exit status: 0 explained, 2 bad cfg (the fork would stop) or option.""",
 )
@@ -59,7 +58,7 @@ Exit status: 0 explained, 2 bad cfg (the fork would stop) or option.""",
 )
 @click.option(
     "--images",
-    type=click.IntRange(1, MAX_INDEX),
+    type=clikit.Count(1, MAX_INDEX),
     metavar="N",
     help="Dataset size: adds epochs.",
 )
@@ -79,8 +78,9 @@ def explain(
 ) -> None:
     """Explain a cfg's learning-rate schedule: phases, LRs, steps, images, -gpus."""
     from cfgsched.reader.parser import parse
+    from cfgsched.run import translate
+    from cfgsched.tools.explain import PointError, render
     from cfgsched.tools.explain import explain as explain_schedule
-    from cfgsched.tools.explain import render
     from cfgsched.tools.lint import lint_text
 
     batches = _indices(at, "--at", "batches")
@@ -88,20 +88,21 @@ def explain(
     text, source = clikit.read_cfg_text(cfg)
     schedule = parse(text, fork=fork, source=source)
     options = translation.options(schedule)
+    run = translate(schedule, options)
     advice_gpus = options.ngpus if options.ngpus > 1 and not options.ideal else None
     report = lint_text(text, source=source, fork=fork, images=images, gpus=advice_gpus)
     try:
         e = explain_schedule(
-            schedule,
-            options=options,
+            run,
             at=batches,
             at_steps=steps,
             images=images,
             warnings=report.findings,
         )
+    except PointError as exc:
+        raise clikit.fail(f"{'--at-step' if steps else '--at'}: {exc}") from None
     except ValueError as exc:
         if isinstance(exc, CfgError):
             raise
-        option = "--at-step" if steps else "--at"
-        raise clikit.fail(f"{option}: {exc}") from None
+        raise clikit.fail(f"{source}: {exc}") from None
     click.echo(e.to_json() if as_json else render(e), nl=as_json)

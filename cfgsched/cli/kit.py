@@ -19,8 +19,8 @@ from cfgsched.files import MAX_CFG_BYTES as MAX_CFG_BYTES  # adjust reads stdin 
 from cfgsched.files import cfg_text, escape, read_cfg
 
 if TYPE_CHECKING:
+    from cfgsched.options import Options
     from cfgsched.schedule import NetSchedule
-    from cfgsched.translation import Options
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -245,144 +245,103 @@ class TranslationArgs:
         ]
 
     def options(self, schedule: NetSchedule) -> Options:
-        """The validated :class:`~cfgsched.translation.Options` for ``schedule``.
+        """The :class:`~cfgsched.options.Options` for ``schedule`` (validated there;
+        a bad value or combination is one line naming the flags, exit 2).
+        ``--resume-from`` reads the weights header as ``schedule``'s fork does."""
+        from cfgsched.options import OptionError, Options
+        from cfgsched.weights import read_weights_header
 
-        Meaningless combinations fail with one line (exit 2); ``--resume-from`` reads the
-        weights header as ``schedule``'s fork does.
-        """
-        from cfgsched.translation import Options
-
-        gpus = self.gpus or 1
         if self.torch_batch is None and (self.accumulate or self.world_size):
             raise fail("--accumulate and --world-size need --torch-batch")
-        if self.multigpu == "trace" and gpus < 2:
-            raise fail("--multigpu trace needs --gpus N with N > 1")
-        if self.multigpu is not None and gpus < 2:
+        if self.multigpu is not None and (self.gpus or 1) < 2:
             raise fail("--multigpu needs --gpus N with N > 1")
-        if self.scratch and self.multigpu != "trace":
-            raise fail("--scratch needs --multigpu trace")
-        if self.multigpu == "trace" and self.torch_batch is not None:
-            raise fail(
-                "--multigpu trace follows darknet's iterations: no --torch-batch"
-            )
-        if self.ideal and gpus < 2:
-            raise fail(
-                "--ideal needs --gpus N with N > 1 (it is the advice for N GPUs)"
-            )
-        if self.double and self.flush:
-            raise fail("--flush-subnormals is float32 arithmetic: not with --double")
-        if self.resume_from is not None and self.multigpu == "trace":
-            raise fail("--multigpu trace covers runs from scratch: no --resume-from")
-        images_per_step = None
+        ips = None
         if self.torch_batch is not None:
-            images_per_step = (
-                self.torch_batch * (self.accumulate or 1) * (self.world_size or 1)
-            )
-        resume = None
-        if self.resume_from is not None:
-            from cfgsched.weights import read_weights_header
+            ips = self.torch_batch * (self.accumulate or 1) * (self.world_size or 1)
 
-            header = read_weights_header(self.resume_from, fork=schedule.fork)
-            resume = header.iteration(schedule)
-        try:
-            return Options(
-                exact=not self.double,
-                flush=self.flush,
-                ngpus=gpus,
-                multigpu=self.multigpu or "images",
-                scratch=self.scratch,
-                images_per_step=images_per_step,
-                ideal=self.ideal,
-                resume_iteration=resume,
-            )
-        except ValueError as exc:
-            raise fail(str(exc)) from None
+        def build(resume: int | None) -> Options:
+            try:
+                return Options(
+                    exact=not self.double,
+                    flush=self.flush,
+                    ngpus=self.gpus or 1,
+                    multigpu=self.multigpu or "images",
+                    scratch=self.scratch,
+                    images_per_step=ips,
+                    ideal=self.ideal,
+                    resume_iteration=resume,
+                )
+            except OptionError as exc:
+                raise fail(exc.worded(FLAGS)) from None
+
+        if self.resume_from is None:
+            return build(None)
+        build(0)  # a meaningless combination fails before the weights file is read
+        header = read_weights_header(self.resume_from, fork=schedule.fork)
+        return build(header.iteration(schedule))
 
 
-#: The shared translation options: (param decls, click keyword arguments), in --help order.
-_TRANSLATION_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
-    (
-        ("--gpus",),
-        dict(
-            type=click.IntRange(1, 1 << 20),
-            metavar="N",
-            help="A darknet -gpus N run: LR x N where the fork does it "
-            "(alexeyab, pjreddie), step i at b = (i+1)*N.",
-        ),
-    ),
-    (
-        ("--multigpu",),
-        dict(
-            type=click.Choice(["images", "trace"]),
-            help="With --gpus: b = (i+1)*N for DDP (images, the default) "
-            "or GPU 0's exact batch sequence (trace).",
-        ),
-    ),
-    (
-        ("--scratch",),
-        dict(
-            is_flag=True,
-            help="With --multigpu trace: no weights file (hankai trains "
-            "burn-in on one GPU first).",
-        ),
-    ),
-    (
-        ("--torch-batch",),
-        dict(
-            type=click.IntRange(1, 1 << 30),
-            metavar="T",
-            help="Images per torch mini-batch: step i is at "
-            "b = (i+1)*T*A*W // (cfg batch).",
-        ),
-    ),
-    (
-        ("--accumulate",),
-        dict(
-            type=click.IntRange(1, 1 << 20),
-            metavar="A",
-            help="Gradient accumulation steps (with --torch-batch).",
-        ),
-    ),
-    (
-        ("--world-size",),
-        dict(
-            type=click.IntRange(1, 1 << 20),
-            metavar="W",
-            help="Data-parallel processes (with --torch-batch).",
-        ),
-    ),
-    (
-        ("--ideal",),
-        dict(
-            is_flag=True,
-            help="With --gpus N: AlexeyAB's advice first (learning_rate / N, "
-            "burn_in x N).",
-        ),
-    ),
-    (
-        ("--double",),
-        dict(
-            is_flag=True,
-            help="The formulas in double instead of darknet's float32 (not bit-exact).",
-        ),
-    ),
-    (
-        ("--flush-subnormals/--keep-subnormals", "flush"),
-        dict(
-            default=None,
-            help="LRs below float32's normal range become 0, as in -Ofast release builds "
-            "[default: the fork's release build: alexeyab, pjreddie flush; hankai keeps].",
-        ),
-    ),
-    (
-        ("--resume-from",),
-        dict(
-            type=click.Path(dir_okay=False),
-            metavar="WEIGHTS",
-            help="Start where darknet resumes this .weights file (seen // batch).",
-        ),
-    ),
-)
+#: How :class:`~cfgsched.options.OptionError` messages name the options on the command line.
+FLAGS = {
+    "double": "--double",
+    "flush": "--flush-subnormals",
+    "ngpus": "--gpus N",
+    "multigpu": "--multigpu",
+    "trace": "--multigpu trace",
+    "scratch": "--scratch",
+    "images_per_step": "--torch-batch",
+    "ideal": "--ideal",
+    "resume_iteration": "--resume-from",
+}
+
+
+class Count(click.ParamType):  # type: ignore[type-arg]
+    """A whole number in ``lo..hi`` in ASCII digits only, as C's atoi reads a number
+    (click's int() also takes '٣' and '５')."""
+
+    name = "integer"
+
+    def __init__(self, lo: int, hi: int) -> None:
+        self.lo, self.hi = lo, hi
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        """``value`` as an int, or click's usage error."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            n = value
+        elif isinstance(value, str) and value.isascii() and value.isdigit():
+            n = int(value)
+        else:
+            self.fail(f"{value!r} is not a whole number in ASCII digits", param, ctx)
+        if not self.lo <= n <= self.hi:
+            self.fail(f"{n} is not in the range {self.lo}<=x<={self.hi}", param, ctx)
+        return n
+
+
+#: The shared translation options in --help order: (declarations, type, metavar, help);
+#: type None is an on/off flag, "flush" the --flush/--keep pair (default: the fork's build).
+_TRANSLATION_OPTIONS: tuple[tuple[tuple[str, ...], Any, str | None, str], ...] = (
+    (("--gpus",), Count(1, 1 << 20), "N", "A darknet -gpus N run: LR x N where the "
+     "fork does it (alexeyab, pjreddie), step i at b = (i+1)*N."),
+    (("--multigpu",), click.Choice(["images", "trace"]), None, "With --gpus: b = "
+     "(i+1)*N for DDP (images, the default) or GPU 0's exact batch sequence (trace)."),
+    (("--scratch",), None, None, "With --multigpu trace: no weights file (hankai "
+     "trains burn-in on one GPU first)."),
+    (("--torch-batch",), Count(1, 1 << 30), "T", "Images per torch mini-batch: step i "
+     "is at b = (i+1)*T*A*W // (cfg batch)."),
+    (("--accumulate",), Count(1, 1 << 20), "A", "Gradient accumulation steps (with "
+     "--torch-batch)."),
+    (("--world-size",), Count(1, 1 << 20), "W", "Data-parallel processes (with "
+     "--torch-batch)."),
+    (("--ideal",), None, None, "With --gpus N: AlexeyAB's advice first "
+     "(learning_rate / N, burn_in x N)."),
+    (("--double",), None, None, "The formulas in double instead of darknet's float32 "
+     "(not bit-exact)."),
+    (("--flush-subnormals/--keep-subnormals", "flush"), "flush", None, "LRs below "
+     "float32's normal range become 0, as in -Ofast release builds [default: the "
+     "fork's release build: alexeyab, pjreddie flush; hankai keeps]."),
+    (("--resume-from",), click.Path(dir_okay=False), "WEIGHTS", "Start where darknet "
+     "resumes this .weights file (seen // batch)."),
+)  # fmt: skip
 
 
 def translation_options(func: F) -> F:
@@ -396,6 +355,13 @@ def translation_options(func: F) -> F:
         return func(*args, translation=TranslationArgs(**given), **kwargs)
 
     out: Any = wrapper
-    for decls, kw in reversed(_TRANSLATION_OPTIONS):
+    for decls, kind, metavar, text in reversed(_TRANSLATION_OPTIONS):
+        kw: dict[str, Any] = {"help": text}
+        if kind is None:
+            kw["is_flag"] = True
+        elif kind == "flush":
+            kw["default"] = None
+        else:
+            kw.update(type=kind, metavar=metavar)
         out = click.option(*decls, **kw)(out)
     return out  # type: ignore[no-any-return]

@@ -16,10 +16,11 @@ import click
 
 from cfgsched.cli import kit as clikit
 from cfgsched.files import escape
+from cfgsched.options import Options
 from cfgsched.schedule import FORKS, NetSchedule
-from cfgsched.tools import export, series
+from cfgsched.tools import export
 from cfgsched.tools import plot as lib
-from cfgsched.translation import Options
+from cfgsched.tools.text import counted
 
 #: (option, help) for every [net] schedule key that has its own option.
 _SCHEDULE_OPTIONS: tuple[tuple[str, str], ...] = (
@@ -203,7 +204,7 @@ def _write_series(lrs: export.LRSeries, target: str, fmt: str, force: bool) -> N
     with clikit.atomic_output(target, force=force, ours=_ours) as fh:
         write(fh, lrs)
     if target != "-":
-        what = series.counted(lrs.rows, "row")
+        what = counted(lrs.rows, "row")
         click.echo(
             f"wrote {escape(target)} ({what}, {lrs.resolution} resolution)", err=True
         )
@@ -215,7 +216,7 @@ def _write_tensorboard(lrs: export.LRSeries, path: str, tag: str) -> None:
     with clikit.atomic_output(path, force=False, binary=True, ours=_OURS_TB) as fh:
         n = export.write_tensorboard(fh, lrs, tag)
     tags = tag if lrs.resolution == "full" else f"{tag}_min and {tag}_max"
-    what = series.counted(n, "scalar")
+    what = counted(n, "scalar")
     click.echo(escape(f"wrote {path} ({what}, {tags})"), err=True)
 
 

@@ -24,8 +24,9 @@ from cfgsched.codegen.json_doc import JSON_SCHEMA, json_document
 from cfgsched.codegen.python import MODULE_SCHEMA, python_module
 from cfgsched.codegen.source import CodegenError, safe_name
 from cfgsched.errors import CfgError, NotExactError
+from cfgsched.options import Options
+from cfgsched.run import translate
 from cfgsched.schedule import NetSchedule
-from cfgsched.translation import Options, translate
 
 __all__ = [
     "FORMATS",

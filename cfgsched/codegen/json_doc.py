@@ -9,8 +9,9 @@ from typing import Any
 
 from cfgsched.boundaries import boundaries
 from cfgsched.codegen.python import native_plan_for, record
+from cfgsched.options import Options
+from cfgsched.run import translate
 from cfgsched.schedule import NetSchedule, Policy
-from cfgsched.translation import Options, steps_for, translate
 
 #: Schema name of the JSON format.
 JSON_SCHEMA = "cfgsched-translation/2"
@@ -45,7 +46,7 @@ def json_document(schedule: NetSchedule, options: Options, *, style: str) -> str
     sched = {k.removesuffix("_name"): getattr(s, k) for k in keys}
     first = [t.start] if t.params.max_batches > 0 else []
     marks, _ = boundaries(s, limit=10_000)
-    steps = sorted({*first, *(max(steps_for(t, m.batch) - 1, t.start) for m in marks)})
+    steps = sorted({*first, *(max(t.first_step(m.batch), t.start) for m in marks)})
     doc = {
         **record(schedule, options, "json", style),
         "schema": JSON_SCHEMA,

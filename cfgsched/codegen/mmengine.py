@@ -28,9 +28,10 @@ from cfgsched.codegen import source
 from cfgsched.codegen.policy_text import LrCode, lr_code
 from cfgsched.codegen.python import choice_lines, record, update_constants, written_by
 from cfgsched.codegen.source import CodegenError, call, images, num, safe_name, text
-from cfgsched.kernel.position import Translation, f32_decimal
+from cfgsched.kernel.formulas import f32_decimal
+from cfgsched.options import Options
+from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule
-from cfgsched.translation import Options, translate
 
 if TYPE_CHECKING:
     from cfgsched.translate.approx import Fit
@@ -157,7 +158,7 @@ def comment(paragraph: str, mark: str = "#") -> list[str]:
     return [f"{mark} {line}".rstrip() for line in source.wrap(paragraph, width)]
 
 
-def _wrapper_comment(schedule: NetSchedule, t: Translation) -> str:
+def _wrapper_comment(schedule: NetSchedule, t: Run) -> str:
     kind = "Adam" if schedule.adam else "SGD with plain momentum"
     about = (
         f"darknet's optimizer: {kind}, weight decay on conv and linear weights, not on "
@@ -191,7 +192,7 @@ def _wrapper(
 
 def _docstring(
     schedule: NetSchedule,
-    t: Translation,
+    t: Run,
     options: Options,
     code: LrCode,
     output: str | None,
@@ -225,7 +226,7 @@ def _docstring(
 
 
 def _config_example(
-    schedule: NetSchedule, t: Translation, code: LrCode, module: str
+    schedule: NetSchedule, t: Run, code: LrCode, module: str
 ) -> list[str]:
     """The config lines of the docstring, with this cfg's numbers."""
     values = {

@@ -13,7 +13,7 @@ piece is emitted only when this fork, policy, parameter set and translation need
 - hank-ai's float ``powf``/``expf`` come from the C library (``LIBM``) for its burn-in, poly
   and sigmoid in float32 arithmetic.
 
-The generated ``lr_at`` equals :meth:`cfgsched.translation.Translation.lr` (the kernel) for
+The generated ``lr_at`` equals :meth:`cfgsched.run.Run.lr` (the kernel) for
 every step; the golden and property tests check it.
 """
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from cfgsched.codegen.source import float32, num, seq
 from cfgsched.kernel import formulas as k
 from cfgsched.kernel.mgpu import save_interval
-from cfgsched.kernel.position import Translation
+from cfgsched.run import Run
 
 _U64 = 1 << 64
 #: Largest integral ``power`` for which ``|base| ** power`` cannot overflow a double
@@ -223,7 +223,7 @@ def _same(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
 
 
-def lr_code(t: Translation) -> LrCode:
+def lr_code(t: Run) -> LrCode:
     """The pieces of ``lr_at(step)`` for ``t`` (see the module docstring)."""
     p = t.params
     c = LrCode(exact=t.exact)
@@ -254,7 +254,7 @@ def lr_code(t: Translation) -> LrCode:
     return c
 
 
-def _lr_constants(c: LrCode, t: Translation) -> None:
+def _lr_constants(c: LrCode, t: Run) -> None:
     """LEARNING_RATE (the cfg's, float32) and LR, the base rate when it differs."""
     c.const(
         "LEARNING_RATE",
@@ -271,7 +271,7 @@ def _lr_constants(c: LrCode, t: Translation) -> None:
     c.lr = "LR"
 
 
-def _mapping(c: LrCode, t: Translation) -> None:
+def _mapping(c: LrCode, t: Run) -> None:
     """The first body line: ``b``, darknet's batch number of the optimizer step."""
     if t.trace:
         _trace(c, t)
@@ -295,7 +295,7 @@ def _mapping(c: LrCode, t: Translation) -> None:
         c.line("b = (step + 1) * IMAGES_PER_STEP // IMAGES_PER_ITERATION")
 
 
-def _trace(c: LrCode, t: Translation) -> None:
+def _trace(c: LrCode, t: Run) -> None:
     p = t.params
     c.const("GPUS", num(t.ngpus))
     c.const("MAX_BATCHES", num(p.max_batches))
@@ -334,7 +334,7 @@ def _divide(c: LrCode, a: str, divisor: int, name: str) -> str:
     return c.r(f"{a} / {d}")
 
 
-def _power(c: LrCode, t: Translation, base: str, safe: bool) -> str:
+def _power(c: LrCode, t: Run, base: str, safe: bool) -> str:
     """``pow(base, POWER)``: hank-ai's powf, Python's ** when safe, else C's pow."""
     c.const("POWER", c.f(t.params.power))
     if t.exact and t.params.fork == k.FORK_HANKAI:
@@ -354,7 +354,7 @@ def _pow_safe(power: float) -> bool:
     return not (math.isfinite(power) and power < 0)
 
 
-def _burn_in_value(c: LrCode, t: Translation) -> str:
+def _burn_in_value(c: LrCode, t: Run) -> str:
     """``f32(lr * pow(f32(f32(b) / burn_in), power))``."""
     p = t.params
     c.const("BURN_IN", num(p.burn_in))
@@ -363,11 +363,11 @@ def _burn_in_value(c: LrCode, t: Translation) -> str:
     return c.times_lr(_power(c, t, x, p.burn_in > 0 and _pow_safe(p.power)))
 
 
-def _constant(c: LrCode, t: Translation) -> None:
+def _constant(c: LrCode, t: Run) -> None:
     c.line(f"return {c.lr}")
 
 
-def _steps(c: LrCode, t: Translation) -> None:
+def _steps(c: LrCode, t: Run) -> None:
     """darknet walks the steps in cfg order and stops at the first step > b."""
     p = t.params
     n = min(len(p.steps), len(p.scales))
@@ -430,7 +430,7 @@ def _runs(steps: list[int], scales: list[float]) -> list[tuple[int, int, int, fl
     return out
 
 
-def _step(c: LrCode, t: Translation) -> None:
+def _step(c: LrCode, t: Run) -> None:
     """``f32(lr * pow(scale, b / step))`` with C's integer division."""
     p = t.params
     if p.fork == k.FORK_PJREDDIE and p.step < 0:
@@ -454,7 +454,7 @@ def _step(c: LrCode, t: Translation) -> None:
     c.line(f"return {c.times_lr(pw)}")
 
 
-def _exp(c: LrCode, t: Translation) -> None:
+def _exp(c: LrCode, t: Run) -> None:
     """``f32(lr * pow(gamma, b))``."""
     g = t.params.gamma
     c.const("GAMMA", c.f(g))
@@ -466,7 +466,7 @@ def _exp(c: LrCode, t: Translation) -> None:
     c.line(f"return {c.times_lr(pw)}")
 
 
-def _poly(c: LrCode, t: Translation) -> None:
+def _poly(c: LrCode, t: Run) -> None:
     """``f32(lr * pow(f32(1 - f32(f32(b) / max_batches)), power))``."""
     p = t.params
     c.const("MAX_BATCHES", num(p.max_batches))
@@ -480,7 +480,7 @@ def _poly(c: LrCode, t: Translation) -> None:
     c.line(f"return {c.times_lr(_power(c, t, 'base', safe))}")
 
 
-def _sigmoid(c: LrCode, t: Translation) -> None:
+def _sigmoid(c: LrCode, t: Run) -> None:
     """``f32(lr * (1 / (1 + exp(f32(gamma * (b - step))))))``."""
     p = t.params
     g = p.gamma
@@ -506,7 +506,7 @@ def _sigmoid(c: LrCode, t: Translation) -> None:
     c.line(f"return {c.times_lr(f'(1 / (1 + {e}))')}")
 
 
-def _sgdr(c: LrCode, t: Translation) -> None:
+def _sgdr(c: LrCode, t: Run) -> None:
     """Cosine from LR down to LR_MIN over cycles of CYCLE * CYCLE_MULT**i batches."""
     p = t.params
     c.const("LR_MIN", c.f(p.lr_min))
@@ -535,7 +535,7 @@ def _sgdr(c: LrCode, t: Translation) -> None:
     c.line(f"return {f'f32({value})' if c.exact else value}")
 
 
-def _random(c: LrCode, t: Translation) -> None:
+def _random(c: LrCode, t: Run) -> None:
     """``lr * pow(U(0, 1), power)`` with a reproducible draw per batch."""
     c.const("SEED", num(t.params.seed), "The random policy's draws (cfgsched's seed).")
     c.helper(_UNIFORM)
@@ -560,7 +560,7 @@ _POLICIES = {
 FLT_MIN = k.FLT_MIN
 
 
-def flush_matters(t: Translation) -> bool:
+def flush_matters(t: Run) -> bool:
     """Whether flush-to-zero can change any rate of ``t`` (False is proven, True is not).
 
     Flushing changes a value only where a float32 result lies below ``FLT_MIN``; every

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from cfgsched import __version__
@@ -23,10 +24,10 @@ from cfgsched.codegen.source import (
     num,
     safe_name,
 )
-from cfgsched.kernel.position import Translation
 from cfgsched.module_record import MODULE_SCHEMA as MODULE_SCHEMA
+from cfgsched.options import Options, default_flush
+from cfgsched.run import Run, translate
 from cfgsched.schedule import WARNING_CODES, NetSchedule
-from cfgsched.translation import Options, default_flush, trained_schedule, translate
 
 if TYPE_CHECKING:
     from cfgsched.translate.native import NativePlan
@@ -217,7 +218,7 @@ def update_constants(
     code.constants[at + 1 : at + 1] = extra
 
 
-def _class_build(code: LrCode, t: Translation) -> list[str]:
+def _class_build(code: LrCode, t: Run) -> list[str]:
     lr = t.cfg_lr
     if lr == 0 or not math.isfinite(lr):
         ret = "        return [lr] * len(self.base_lrs)  # no ratio to LEARNING_RATE exists"
@@ -228,7 +229,7 @@ def _class_build(code: LrCode, t: Translation) -> list[str]:
     return [_CLASS.format(ret=ret), _BUILD_CLASS.format(head=head, resume=resume)]
 
 
-def _resume(t: Translation) -> tuple[str, str]:
+def _resume(t: Run) -> tuple[str, str]:
     """The ``def build_scheduler(...)`` line(s) and the docstring's note on resuming."""
     if not t.start:
         default, note = "-1", ""
@@ -243,7 +244,7 @@ def _resume(t: Translation) -> tuple[str, str]:
 
 
 def _native_build(
-    schedule: NetSchedule, options: Options, t: Translation
+    schedule: NetSchedule, options: Options, t: Run
 ) -> tuple[list[str], str]:
     """The native ``build_scheduler`` and a description of the built-ins it uses."""
     plan = native_plan_for(schedule, options, t)
@@ -277,14 +278,12 @@ def _native_build(
     return [build], f"torch's {chain}, proven equal for batches 1..{plan.horizon}"
 
 
-def native_plan_for(
-    schedule: NetSchedule, options: Options, t: Translation
-) -> NativePlan:
+def native_plan_for(schedule: NetSchedule, options: Options, t: Run) -> NativePlan:
     """torch built-ins proven equal to ``t`` over the run, else :class:`NotExactError`."""
     from cfgsched.translate.native import native_plan
 
     plan = native_plan(
-        trained_schedule(schedule, options),
+        t.schedule,
         exact=options.exact,
         ngpus=options.ngpus,
         multigpu=options.multigpu,
@@ -301,22 +300,19 @@ def _native_value(value: object) -> str:
 
 
 def _check_native_flush(
-    schedule: NetSchedule, options: Options, t: Translation, steps: int
+    schedule: NetSchedule, options: Options, t: Run, steps: int
 ) -> None:
     """native_plan proves the fork's default build; a different flush must not matter."""
-    from dataclasses import replace
-
     base = translate(schedule, replace(options, flush=None))
     if base.flush == t.flush or not flush_matters(t if t.flush else base):
         return
     import numpy as np
 
     from cfgsched.errors import NotExactError
-    from cfgsched.oracle import translation_lr
 
     idx = np.arange(max(steps, 0), dtype=np.int64)
-    b, want = translation_lr(t, idx)
-    _, proven = translation_lr(base, idx)
+    b = t.batches(idx)
+    want, proven = t.batch_lrs(b), base.lrs(idx)
     bad = np.flatnonzero(want.view(np.uint32) != proven.view(np.uint32))
     if bad.size:
         raise NotExactError(
@@ -368,7 +364,7 @@ def _torch_name(cls: type) -> str:
 # ----------------------------------------------------------------------------- docstring
 
 
-def _mapping_text(t: Translation) -> str:
+def _mapping_text(t: Run) -> str:
     """How optimizer step i maps to darknet's batch b, as a sentence."""
     ipi, ips = t.images_per_iteration, t.images_per_step
     if t.trace:
@@ -390,7 +386,7 @@ def _mapping_text(t: Translation) -> str:
     )
 
 
-def _choices(schedule: NetSchedule, t: Translation, options: Options) -> list[str]:
+def _choices(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
     """The docstring's list of the other translation choices and the cfg's warnings."""
     out = []
     if t.ngpus > 1:
@@ -417,7 +413,7 @@ def _choices(schedule: NetSchedule, t: Translation, options: Options) -> list[st
         t.exact
         and not t.flush
         and default_flush(schedule.fork)
-        and flush_matters(t._replace(flush=True))
+        and flush_matters(replace(t, flush=True))
     ):
         out.append("- Debug build: results below float32's normal range are kept.")
     for w in schedule.warnings:
@@ -438,7 +434,7 @@ def _choices(schedule: NetSchedule, t: Translation, options: Options) -> list[st
 
 def _docstring(
     schedule: NetSchedule,
-    t: Translation,
+    t: Run,
     options: Options,
     *,
     fmt: str,
@@ -472,7 +468,7 @@ def _docstring(
 
 
 def written_by(
-    schedule: NetSchedule, t: Translation, desc: str, *, formula: bool = True
+    schedule: NetSchedule, t: Run, desc: str, *, formula: bool = True
 ) -> str:
     """The docstring's first sentences: cfgsched version, fork, policy, arithmetic
     (``formula``: the module computes darknet's formula), ``desc`` and how optimizer
@@ -486,7 +482,7 @@ def written_by(
     )
 
 
-def choice_lines(schedule: NetSchedule, t: Translation, options: Options) -> list[str]:
+def choice_lines(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
     """The docstring's wrapped list of translation choices and cfg warnings, then a blank
     line (nothing when there are none)."""
     lines: list[str] = []

@@ -12,8 +12,7 @@ import math
 import re
 from collections.abc import Sequence
 
-from cfgsched.kernel.formulas import f32
-from cfgsched.kernel.position import f32_decimal
+from cfgsched.kernel.formulas import f32, f32_decimal
 
 #: Line length of the generated source (ruff's default).
 LINE_LENGTH = 88

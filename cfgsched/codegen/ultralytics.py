@@ -28,9 +28,9 @@ from cfgsched.codegen import source
 from cfgsched.codegen.policy_text import lr_code
 from cfgsched.codegen.python import choice_lines, record, update_constants, written_by
 from cfgsched.codegen.source import CodegenError, images, num, safe_name
-from cfgsched.kernel.position import Translation
+from cfgsched.options import Options
+from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule
-from cfgsched.translation import Options, translate
 
 if TYPE_CHECKING:
     from cfgsched.translate.approx import Fit
@@ -190,7 +190,7 @@ _USAGE = """    from ultralytics import YOLO
 
 
 def _docstring(
-    schedule: NetSchedule, t: Translation, options: Options, output: str | None
+    schedule: NetSchedule, t: Run, options: Options, output: str | None
 ) -> str:
     name = safe_name(schedule.source)
     module, note = source.import_name(output, "darknet_lr")
@@ -255,7 +255,7 @@ def hyp_yaml(schedule: NetSchedule, options: Options, fit: Fit) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _choices_text(schedule: NetSchedule, t: Translation, options: Options) -> list[str]:
+def _choices_text(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
     """The translation choices as paragraphs (the wrapped lines joined back)."""
     out: list[str] = []
     for line in choice_lines(schedule, t, options):

@@ -11,6 +11,7 @@ import math
 import struct
 from array import array
 from bisect import bisect_right
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 FORK_ALEXEYAB = 0
@@ -57,6 +58,34 @@ def f32(x: float) -> float:
         return math.copysign(math.inf, x)
 
 
+def f32_decimal(x: float) -> float:
+    """The shortest decimal that rounds to the float32 ``x``, as a double (0.0013, not f32)."""
+    if not math.isfinite(x) or x == 0:
+        return x
+    for digits in range(1, 10):
+        d = float(f"{x:.{digits}g}")
+        if f32(d) == x:
+            return d
+    return x
+
+
+def f32_text(x: float) -> str:
+    """Shortest text that reads back as the float32 ``x`` (0.1, 2, 1e-05; not 0.100000001)."""
+    d = f32_decimal(f32(x))
+    if d == 0 or not math.isfinite(d) or f32(1e-4) <= abs(d) < 1e6:
+        text = repr(d)
+        return text[:-2] if text.endswith(".0") else text
+    mantissa, exp = f"{Decimal(repr(d)).normalize():e}".split("e")
+    return f"{mantissa}e{int(exp):+03d}"
+
+
+def ngpus_lr(fork: int, lr: float, ngpus: int) -> float:
+    """The base rate of a ``-gpus n`` run: ``f32(lr·n)``, except in hankai (no scaling)."""
+    if ngpus == 1 or fork == FORK_HANKAI:
+        return lr
+    return f32(lr * ngpus)
+
+
 def _same(x: float) -> float:
     return x
 
@@ -81,15 +110,18 @@ def cpow(x: float, y: float) -> float:
     if math.isnan(x) or math.isnan(y):
         return 1.0 if y == 0 or x == 1 else (x if math.isnan(x) else y)
     if x == 0 and y < 0:
-        odd = y == int(y) and int(y) % 2 == 1
-        return math.copysign(math.inf, x) if odd else math.inf
+        return math.copysign(math.inf, x) if _odd(y) else math.inf
     try:
         return math.pow(x, y)
     except ValueError:
         return NAN
     except OverflowError:
-        odd = y == int(y) and int(y) % 2 == 1
-        return -math.inf if (x < 0 and odd) else math.inf
+        return -math.inf if (x < 0 and _odd(y)) else math.inf
+
+
+def _odd(y: float) -> bool:
+    """Whether ``y`` is an odd integer (C99 pow's sign rules; infinities are not)."""
+    return math.isfinite(y) and y == int(y) and int(y) % 2 == 1
 
 
 def cexp(x: float) -> float:

@@ -1,8 +1,8 @@
 """Compare a real torch scheduler (or a second schedule) with darknet's C formula.
 
-Both sides follow one translation (:class:`cfgsched.translation.Options`): optimizer step
+Both sides follow one translation (:class:`cfgsched.options.Options`): optimizer step
 ``i`` (0-based) is darknet batch ``b = translation.batch(i)`` with the translation's base
-rate, and the expected value is :func:`cfgsched.oracle.translation_lr`. The torch side is
+rate, and the expected value is :meth:`cfgsched.run.Run.lrs`. The torch side is
 stepped for real (:mod:`cfgsched.tools.stepping`). Values are compared in chunks, so
 memory stays bounded for any number of steps.
 """
@@ -27,10 +27,9 @@ from cfgsched.boundaries import MAX_BOUNDARIES, Boundary, boundaries
 from cfgsched.errors import CfgError
 from cfgsched.files import escape
 from cfgsched.module_record import ModuleRecord, module_bytes, read_record
-from cfgsched.oracle import params_lr, translation_lr
+from cfgsched.options import Options, default_flush
+from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule, Policy
-from cfgsched.tools.run import TrainingRun, training_run
-from cfgsched.tools.series import mapping_text
 from cfgsched.tools.stepping import (
     EXHAUSTIVE_LIMIT,
     SAMPLE_HALO,
@@ -46,7 +45,6 @@ from cfgsched.tools.stepping import (
     user_code,
 )
 from cfgsched.tools.text import json_float
-from cfgsched.translation import Options, Translation, default_flush
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -483,7 +481,7 @@ def _module_factory(m: LoadedModule) -> Factory:
     return make_module
 
 
-def _native_factory(schedule: NetSchedule, o: Options, run: TrainingRun) -> Factory:
+def _native_factory(schedule: NetSchedule, o: Options, run: Run) -> Factory:
     from cfgsched.translate.native import native_scheduler
 
     who = f"{schedule.source}: --style native"
@@ -502,7 +500,7 @@ def _native_factory(schedule: NetSchedule, o: Options, run: TrainingRun) -> Fact
         )  # fmt: skip
 
     with user_code(who, "cfgsched.native_scheduler"):  # NotExactError passes
-        make_native(new_optimizer(run.translation.cfg_lr), -1)
+        make_native(new_optimizer(run.cfg_lr), -1)
     return make_native
 
 
@@ -527,10 +525,11 @@ def describe(options: Options) -> str:
     return ", ".join(parts)
 
 
-def _run(schedule: NetSchedule, options: Options) -> TrainingRun:
-    """:func:`training_run`; a schedule that cannot be translated is a CfgError."""
+def _run(schedule: NetSchedule, options: Options) -> Run:
+    """:func:`~cfgsched.run.translate`; a schedule that cannot be translated is a
+    CfgError."""
     try:
-        return training_run(schedule, options)
+        return translate(schedule, options)
     except CfgError:
         raise
     except ValueError as exc:
@@ -548,14 +547,13 @@ def _random_note(*schedules: NetSchedule) -> list[str]:
     ]
 
 
-def _translation_notes(run: TrainingRun, o: Options) -> list[str]:
+def _translation_notes(run: Run, o: Options) -> list[str]:
     """What the translation does, in words (empty for a plain one-GPU run)."""
-    t = run.translation
     notes = [run.note, *_random_note(run.schedule)]
-    if mapping_text(t) != "b = i + 1":
-        notes.append(f"step i is darknet batch {mapping_text(t)}")
-    if t.params.lr != t.cfg_lr:
-        notes.append(f"base rate learning_rate × {t.ngpus} (-gpus {t.ngpus})")
+    if run.mapping != "b = i + 1":
+        notes.append(f"step i is darknet batch {run.mapping}")
+    if run.params.lr != run.cfg_lr:
+        notes.append(f"base rate learning_rate × {run.ngpus} (-gpus {run.ngpus})")
     if o.ideal:
         notes.append(
             f"AlexeyAB's advice for {o.ngpus} GPUs: learning_rate / N, burn_in × N"
@@ -583,7 +581,7 @@ def _options_for(
     return rec.options
 
 
-def _marks(run: TrainingRun) -> tuple[list[Boundary], int, str]:
+def _marks(run: Run) -> tuple[list[Boundary], int, str]:
     """The run's boundaries (at most :data:`MAX_CHECKED_BOUNDARIES`), how many more the
     schedule reports, and which were not checked ("" when none)."""
     s = run.schedule
@@ -605,7 +603,7 @@ def _marks(run: TrainingRun) -> tuple[list[Boundary], int, str]:
 
 
 def _plan(
-    run: TrainingRun, marks: Sequence[Boundary], exhaustive: bool | None
+    run: Run, marks: Sequence[Boundary], exhaustive: bool | None
 ) -> tuple[list[tuple[int, int]], str, str]:
     """The step windows to compare, the coverage and its note."""
     lo, n = run.start, run.stop
@@ -636,7 +634,7 @@ def _plan(
     return windows, "sampled", note
 
 
-def _check_resume(run: TrainingRun, o: Options) -> None:
+def _check_resume(run: Run, o: Options) -> None:
     """A run resumed at or past its end has nothing to compare: a one-line error."""
     if run.start < run.stop:
         return
@@ -686,7 +684,8 @@ def diff_torch(
             factory, lr, s, t - s, who=who, default=not k and m is not None
         ):
             steps = np.arange(i, i + got.size, dtype=np.int64)
-            acc.add(steps, *translation_lr(run.translation, steps), got)
+            b = run.batches(steps)
+            acc.add(steps, b, run.batch_lrs(b), got)
             i += got.size
             if progress is not None:
                 progress(int(got.size), todo)
@@ -703,17 +702,17 @@ def _under_test(
     o: Options,
     style: str,
     m: LoadedModule | None,
-    run: TrainingRun,
+    run: Run,
 ) -> tuple[Factory, float, str]:
     """The scheduler under test, the LR its optimizer starts with, and its name."""
     if m is not None:
-        lr = run.translation.cfg_lr if m.learning_rate is None else m.learning_rate
+        lr = run.cfg_lr if m.learning_rate is None else m.learning_rate
         return _module_factory(m), lr, m.path
     who = f"{schedule.source}: --style {style}"
     if style == "class":
-        return class_factory(run.translation), run.translation.cfg_lr, who
+        return class_factory(run), run.cfg_lr, who
     if style == "native":
-        return _native_factory(schedule, o, run), run.translation.cfg_lr, who
+        return _native_factory(schedule, o, run), run.cfg_lr, who
     raise ValueError(f"unknown style {style!r} (class or native)")
 
 
@@ -745,9 +744,7 @@ def _torch_sides(
     return expected, Side(name, kind, schedule.fork, schedule.source, o)
 
 
-def _record_notes(
-    m: LoadedModule, schedule: NetSchedule, run: TrainingRun
-) -> list[str]:
+def _record_notes(m: LoadedModule, schedule: NetSchedule, run: Run) -> list[str]:
     r = m.record
     how = describe(r.options) or "defaults"
     notes = [
@@ -801,8 +798,8 @@ def diff_schedules(
     acc = _Acc(tol, rows_at, n, lambda i: np.asarray(i, dtype=np.int64) + 1)
     for s, t in _chunks(windows, ORACLE_CHUNK):
         i = np.arange(s, t, dtype=np.int64)
-        ea = _batch_lrs(ta.translation, i + 1)
-        eb = _batch_lrs(tb.translation, i + 1)
+        ea = ta.batch_lrs(i + 1)
+        eb = tb.batch_lrs(i + 1)
         acc.add(i, i + 1, ea, np.asarray(eb, dtype=np.float64))
     sides = (
         Side(labels[0], "A", a.fork, a.source, oa),
@@ -823,10 +820,6 @@ def _chunks(windows: Sequence[tuple[int, int]], size: int) -> Iterator[tuple[int
     for s, t in windows:
         for a in range(s, t, size):
             yield a, min(a + size, t)
-
-
-def _batch_lrs(t: Translation, b: I64) -> F32 | F64:
-    return params_lr(t.params, b, exact=t.exact, flush=t.flush)
 
 
 def _pair_rows(a: NetSchedule, b: NetSchedule, n: int) -> tuple[dict[int, str], int]:

@@ -17,9 +17,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from cfgsched.errors import CfgError
-from cfgsched.multigpu import advised_schedule
 from cfgsched.oracle import darknet_lr
 from cfgsched.reader.parser import parse, read_sections
+from cfgsched.run import advised_schedule
 from cfgsched.schedule import NetSchedule, f32
 from cfgsched.weights import read_weights_header
 

@@ -1,12 +1,11 @@
 """``cfgsched explain``: a schedule in words: phases, LRs, where each phase starts in the
 torch run, and the ``-gpus`` effect.
 
-Batches are darknet's ``b`` (update k uses ``b = k``). Every LR is what the torch run gets
-under the translation (:func:`cfgsched.translation.translate`): darknet's value at b with
-the translation's base rate (``-gpus`` scaling, AlexeyAB's advice) and arithmetic, the same
-as ``oracle.translation_lr`` at a step evaluated at b. Steps are 0-based optimizer steps
-under the translation: a phase's step is the first step whose batch is ``>= first``; a
-point's step is the first step whose batch is exactly b, or None when no step lands on b.
+Batches are darknet's ``b`` (update k uses ``b = k``). Every LR shown is one the torch run
+trains with (:class:`cfgsched.run.Run`): a phase shows the LRs of its first and last
+optimizer steps, a point the LR at its batch. Steps are 0-based optimizer steps: a phase's
+step is the first step whose batch is ``>= first``; a point's step is the first step whose
+batch is exactly b, or None when no step lands on b.
 """
 
 from __future__ import annotations
@@ -14,18 +13,19 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from cfgsched.boundaries import sgdr_hangs
 from cfgsched.errors import CfgWarning
-from cfgsched.kernel.position import Translation, ngpus_lr
+from cfgsched.kernel.formulas import ngpus_lr
+from cfgsched.options import Options
+from cfgsched.reader.parser import parse
+from cfgsched.run import MAX_BATCH, TRACE_LIMIT, Run, translate
 from cfgsched.schedule import NetSchedule, Policy, f32
-from cfgsched.tools import series
 from cfgsched.tools.text import fmt, json_float
-from cfgsched.translation import Options, trained_schedule, translate
 
 #: JSON schema name of ``cfgsched explain --json``.
 SCHEMA = "cfgsched-explain/2"
@@ -38,19 +38,23 @@ _HEAD, _TAIL = 3, 2
 GPU0_ITERATIONS = 12
 
 
+class PointError(ValueError):
+    """A point that cannot be evaluated (the ``--at``/``--at-step`` value is at fault)."""
+
+
 @dataclass(frozen=True)
 class Phase:
     """Batches ``first..last`` (inclusive; ``last`` None = open-ended) of one shape.
 
-    ``step``: the first 0-based optimizer step whose batch is ``>= first`` under the
-    translation (None: a GPU 0 trace too long to follow).
+    ``step``: the first 0-based optimizer step whose batch is ``>= first`` (None: a GPU 0
+    trace too long to follow, or no step trains in the phase: then the LRs are None too).
     """
 
     kind: str
     first: int
     last: int | None
-    lr_first: float
-    lr_last: float
+    lr_first: float | None
+    lr_last: float | None
     note: str
     step: int | None = None
 
@@ -79,7 +83,7 @@ class MultiGpu:
 
 
 @dataclass(frozen=True)
-class Run:
+class TorchRun:
     """The translated run: options, base rate, mapping and resume point."""
 
     options: Options
@@ -109,7 +113,7 @@ class Explanation:
     points: tuple[Point, ...]
     multigpu: MultiGpu | None
     warnings: tuple[CfgWarning, ...]
-    run: Run | None = None
+    run: TorchRun | None = None
 
     def images(self, batch: int) -> int:
         """Images darknet has seen after update ``batch``."""
@@ -160,21 +164,21 @@ class Explanation:
             "first": p.first,
             "last": p.last,
             "images": [
-                self.images(p.first - 1),
+                self.images(max(p.first - 1, 0)),
                 None if p.last is None else self.images(p.last),
             ],
         }
         if self.dataset_images:
             span["epochs"] = [
-                self.epochs(p.first - 1),
+                self.epochs(max(p.first - 1, 0)),
                 None if p.last is None else self.epochs(p.last),
             ]
         return {
             "kind": p.kind,
             "batches": span,
             "step": p.step,
-            "lr_first": json_float(p.lr_first),
-            "lr_last": json_float(p.lr_last),
+            "lr_first": None if p.lr_first is None else json_float(p.lr_first),
+            "lr_last": None if p.lr_last is None else json_float(p.lr_last),
             "note": p.note,
         }
 
@@ -183,7 +187,7 @@ class Explanation:
         return json.dumps(self.to_dict(), indent=2)
 
 
-def _run_dict(r: Run) -> dict[str, Any]:
+def _run_dict(r: TorchRun) -> dict[str, Any]:
     return {
         "options": r.options.to_record(),
         "learning_rate": json_float(r.learning_rate),
@@ -211,69 +215,65 @@ def _mgpu_dict(m: MultiGpu) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- LRs
 
 
-@dataclass(frozen=True)
-class _Eval:
-    """The schedule darknet trains with (``s``, AlexeyAB's advice applied) and its
-    translation ``t``, whose LR at a batch every phase and point shows."""
-
-    s: NetSchedule
-    t: Translation
-
-    def lrs(self, batches: Sequence[int]) -> list[float]:
-        """The LR at each batch (NaN where darknet's sgdr search would never end)."""
-        if not batches:
-            return []
-        try:
-            arr = series.batch_lrs(self.t, np.asarray(batches, dtype=np.int64))
-            return [float(x) for x in arr.tolist()]
-        except ValueError:  # a zero-length sgdr cycle: evaluate one by one
-            return [self.lr(b) for b in batches]
-
-    def lr(self, b: int) -> float:
-        """The LR at batch ``b`` (NaN where darknet's sgdr search would never end)."""
-        try:
-            return float(series.batch_lrs(self.t, np.array([b], dtype=np.int64))[0])
-        except ValueError:
-            return math.nan
+def _lrs(run: Run, batches: Sequence[int]) -> list[float]:
+    """The LR at each batch (NaN where darknet's sgdr search would never end)."""
+    if not batches:
+        return []
+    try:
+        arr = run.batch_lrs(np.asarray(batches, dtype=np.int64))
+        return [float(x) for x in arr.tolist()]
+    except ValueError:  # a zero-length sgdr cycle: evaluate one by one
+        return [_lr(run, b) for b in batches]
 
 
-def _span_phase(ev: _Eval, kind: str, a: int, z: int, note: str) -> Phase:
-    lo, hi = ev.lrs([a, z])
+def _lr(run: Run, b: int) -> float:
+    """The LR at batch ``b`` (NaN where darknet's sgdr search would never end)."""
+    try:
+        return float(run.batch_lrs(np.array([b], dtype=np.int64))[0])
+    except ValueError:
+        return math.nan
+
+
+def _span_phase(run: Run, kind: str, a: int, z: int, note: str) -> Phase:
+    lo, hi = _lrs(run, [a, z])
     return Phase(kind, a, z, lo, hi, note)
 
 
 # ----------------------------------------------------------------------------- phases
 
 
-def _same(a: float, b: float) -> bool:
-    return a == b or (math.isnan(a) and math.isnan(b))
+def _same(a: float | None, b: float | None) -> bool:
+    return a == b or (
+        a is not None and b is not None and math.isnan(a) and math.isnan(b)
+    )
 
 
-def _plateau_note(ev: _Eval, first: int, v: float, prev: float) -> str:
-    ratio = v / prev if prev != 0.0 and math.isfinite(prev) else math.nan
+def _plateau_note(run: Run, first: int, v: float, prev: float | None) -> str:
+    ok = prev is not None and prev != 0.0 and math.isfinite(prev)
+    ratio = v / prev if ok and prev is not None else math.nan
     by = f"x{fmt(f32(ratio))}" if math.isfinite(ratio) else f"LR {fmt(v)}"
-    where = "step" if ev.s.policy is Policy.STEPS else "at batch"
+    where = "step" if run.schedule.policy is Policy.STEPS else "at batch"
     return f"{where} {first}: {by}"
 
 
 def _constant_pieces(
-    ev: _Eval, start: int, end: int | None, cuts: list[int]
+    run: Run, start: int, end: int | None, cuts: list[int]
 ) -> list[Phase]:
     """Plateaus between the change points ``cuts`` in ``start..end`` (equal LRs merged)."""
     cuts = sorted({c for c in cuts if c > start and (end is None or c <= end)})
     firsts = [start, *cuts]
     out: list[Phase] = []
-    for i, (first, v) in enumerate(zip(firsts, ev.lrs(firsts), strict=True)):
+    for i, (first, v) in enumerate(zip(firsts, _lrs(run, firsts), strict=True)):
         last = firsts[i + 1] - 1 if i + 1 < len(firsts) else end
         if out and _same(out[-1].lr_first, v):
             p = out[-1]
             out[-1] = Phase(p.kind, p.first, last, p.lr_first, v, p.note)
             continue
         if not out:
-            kind = "constant" if first == 1 or ev.s.burn_in <= 1 else "plateau"
+            kind = "constant" if first == 1 or run.schedule.burn_in <= 1 else "plateau"
             note = "burn-in over, policy starts" if first > 1 else ""
         else:
-            kind, note = "plateau", _plateau_note(ev, first, v, out[-1].lr_first)
+            kind, note = "plateau", _plateau_note(run, first, v, out[-1].lr_first)
         out.append(Phase(kind, first, last, v, v, note))
     return out
 
@@ -325,8 +325,8 @@ def _sgdr_spans(
     return [(k, (k - 1) * c + 1, k * c) for k in ks], mid
 
 
-def _sgdr_cycles(ev: _Eval, start: int, end: int | None) -> list[Phase]:
-    s = ev.s
+def _sgdr_cycles(run: Run, start: int, end: int | None) -> list[Phase]:
+    s = run.schedule
     if sgdr_hangs(s):
         note = f"sgdr_cycle {s.sgdr_cycle}, sgdr_mult {s.sgdr_mult}: darknet hangs"
         return [Phase("cycles", start, end, math.nan, math.nan, note)]
@@ -337,56 +337,58 @@ def _sgdr_cycles(ev: _Eval, start: int, end: int | None) -> list[Phase]:
         a2, z2 = max(a, start), z if end is None else min(z, end)
         if a2 <= z2:
             note = f"cycle {k}: {z - a + 1} batches, restart at {a}, lr_min at {z}"
-            out.append(_span_phase(ev, "cycle", a2, z2, note))
+            out.append(_span_phase(run, "cycle", a2, z2, note))
     if end is None and out:
         out = _open_ended(out, "; cycles go on")
     if mid is not None:
-        return [*out[:_HEAD], _span_phase(ev, "summary", *mid), *out[_HEAD:]]
+        return [*out[:_HEAD], _span_phase(run, "summary", *mid), *out[_HEAD:]]
     return _summarise(out, "cycles")
 
 
-def _step_plateaus(ev: _Eval, start: int, end: int | None) -> list[Phase]:
-    st, scale = ev.s.step, ev.s.scale
+def _step_plateaus(run: Run, start: int, end: int | None) -> list[Phase]:
+    st, scale = run.schedule.step, run.schedule.scale
     horizon = end if end is not None else start + 20 * st
     k0, k1 = start // st + 1, horizon // st  # cuts k*st inside (start, horizon]
     if k1 - k0 < 1000:
-        pieces = _constant_pieces(ev, start, end, [k * st for k in range(k0, k1 + 1)])
+        pieces = _constant_pieces(run, start, end, [k * st for k in range(k0, k1 + 1)])
     else:
         head = _constant_pieces(
-            ev, start, (k0 + _HEAD) * st - 1, [k * st for k in range(k0, k0 + _HEAD)]
+            run, start, (k0 + _HEAD) * st - 1, [k * st for k in range(k0, k0 + _HEAD)]
         )
-        tail = _constant_pieces(ev, (k1 - 1) * st, end, [k1 * st])
+        tail = _constant_pieces(run, (k1 - 1) * st, end, [k1 * st])
         tail[0] = Phase(
             "plateau", tail[0].first, tail[0].last, tail[0].lr_first,
             tail[0].lr_last, f"at batch {tail[0].first}",
         )  # fmt: skip
         n = k1 - 1 - k0 - _HEAD
         note = f"{n} more plateaus: x{fmt(scale)} every {st} batches"
-        mid = _span_phase(ev, "summary", (k0 + _HEAD) * st, (k1 - 1) * st - 1, note)
+        mid = _span_phase(run, "summary", (k0 + _HEAD) * st, (k1 - 1) * st - 1, note)
         pieces = [*head, mid, *tail]
     if end is None and len(pieces) > 1:
         pieces = _open_ended(pieces, "; goes on")
     return _summarise(pieces, "plateaus")
 
 
-def _after_end(ev: _Eval, mb: int) -> Phase:
-    after = ev.lr(mb + 1)
-    s = ev.s
+def _after_end(run: Run, mb: int) -> Phase:
+    after = _lr(run, mb + 1)
+    s = run.schedule
     note = "not trained: darknet stops at max_batches; if resumed,"
     if s.policy is Policy.POLY:
-        if s.power == int(s.power):
-            shape = "negative" if int(s.power) % 2 else "rising again"
-        else:
-            shape = "NaN"
-        note += f" poly's base goes negative, the LR is {shape}"
+        note += " poly's base goes negative"
+        if math.isfinite(s.power) and s.power == int(s.power):
+            note += ", the LR is " + (
+                "negative" if int(s.power) % 2 else "rising again"
+            )
+        elif math.isfinite(s.power):
+            note += ", the LR is NaN"
     else:
         note += " the policy goes on"
     return Phase("after-end", mb + 1, None, after, after, note)
 
 
-def _phases(ev: _Eval) -> list[Phase]:
+def _phases(run: Run) -> list[Phase]:
     """The phases of ``b = 1..max_batches`` and after, without steps."""
-    s = ev.s
+    s = run.schedule
     mb = s.max_batches
     end: int | None = mb if mb > 0 else None
     out: list[Phase] = []
@@ -394,26 +396,54 @@ def _phases(ev: _Eval) -> list[Phase]:
     if s.burn_in > 1:
         last = s.burn_in - 1 if end is None else min(s.burn_in - 1, end)
         note = f"lr x (b/{s.burn_in})^{fmt(s.power)}"
-        out.append(_span_phase(ev, "burn-in", 1, last, note))
+        out.append(_span_phase(run, "burn-in", 1, last, note))
         start = s.burn_in
     if end is None or start <= end:
-        out.extend(_policy_phases(ev, start, end))
+        out.extend(_policy_phases(run, start, end))
     if end is not None:
-        out.append(_after_end(ev, mb))
+        out.append(_after_end(run, mb))
     return out
 
 
-def phases(s: NetSchedule, options: Options | None = None) -> list[Phase]:
-    """The phases of the training range ``b = 1..max_batches`` and what comes after it,
-    with the LRs and first steps of the run translated by ``options``."""
-    o = Options() if options is None else options
-    ev = _Eval(trained_schedule(s, o), translate(s, o))
-    out = _phases(ev)
-    steps = series.step_reaching(ev.t, [p.first for p in out])
-    return [
-        Phase(p.kind, p.first, p.last, p.lr_first, p.lr_last, p.note, i)
-        for p, i in zip(out, steps, strict=True)
-    ]
+def _ends(run: Run, p: Phase) -> tuple[int, int] | None:
+    """The batches of the first and last optimizer steps in ``p`` (None: no step is)."""
+    b0 = run.batch(run.first_step(p.first))
+    if p.last is None:
+        return b0, b0
+    if b0 > p.last:
+        return None
+    b1 = run.batch(run.first_step(p.last + 1) - 1)
+    return b0, b1 if p.first <= b1 <= p.last else b0
+
+
+def _stepped(run: Run, p: Phase) -> Phase:
+    """``p`` with its first step and the LRs of its first and last steps (an open phase
+    keeps its shape; a phase no step trains in gets no step and no LR)."""
+    ends = _ends(run, p)
+    if ends is None:
+        note = f"{p.note}; no optimizer step trains here" if p.note else ""
+        note = note or "no optimizer step trains here"
+        return replace(p, lr_first=None, lr_last=None, step=None, note=note)
+    step = run.first_step(p.first)
+    if _same(p.lr_first, math.nan) and _same(p.lr_last, math.nan):
+        return replace(p, step=step)
+    lo, hi = _lrs(run, ends)
+    keep = p.last is None and not _same(p.lr_first, p.lr_last)
+    return replace(p, lr_first=lo, lr_last=p.lr_last if keep else hi, step=step)
+
+
+def phases(run: Run) -> list[Phase]:
+    """The phases of ``b = 1..max_batches`` and after, each with the first optimizer step
+    reaching it and the LRs of its first and last steps; the steps at darknet batch 0
+    (fewer images per step than per iteration) come first, as their own phase."""
+    out = _phases(run)
+    if run.trace_too_long:
+        return [replace(p, step=None) for p in out]
+    if run.batch(run.start) == 0:
+        lr = _lr(run, 0)
+        note = "steps before darknet's first batch (b rounds down to 0)"
+        out.insert(0, Phase("before-b1", 0, 0, lr, lr, note))
+    return [_stepped(run, p) for p in out]
 
 
 _DECAY_NOTES = {
@@ -424,21 +454,21 @@ _DECAY_NOTES = {
 }
 
 
-def _policy_phases(ev: _Eval, start: int, end: int | None) -> list[Phase]:
-    s = ev.s
+def _policy_phases(run: Run, start: int, end: int | None) -> list[Phase]:
+    s = run.schedule
     pol = s.policy
     if pol is Policy.CONSTANT:
-        return _constant_pieces(ev, start, end, [])
+        return _constant_pieces(run, start, end, [])
     if pol is Policy.STEPS:
-        return _constant_pieces(ev, start, end, list(s.steps))
+        return _constant_pieces(run, start, end, list(s.steps))
     if pol is Policy.STEP:
         if s.step <= 0:
             note = "step <= 0: darknet fails"
             return [Phase("plateau", start, end, math.nan, math.nan, note)]
-        return _step_plateaus(ev, start, end)
+        return _step_plateaus(run, start, end)
     if pol is Policy.SGDR:
-        return _sgdr_cycles(ev, start, end)
-    lo, hi = ev.lrs([start, end if end is not None else start])
+        return _sgdr_cycles(run, start, end)
+    lo, hi = _lrs(run, [start, end if end is not None else start])
     note = _DECAY_NOTES.get(pol, "").format(
         gamma=fmt(s.gamma), power=fmt(s.power), max_batches=s.max_batches, step=s.step
     )
@@ -449,16 +479,16 @@ def _policy_phases(ev: _Eval, start: int, end: int | None) -> list[Phase]:
 # ----------------------------------------------------------------------------- -gpus
 
 
-def multigpu(s: NetSchedule, options: Options) -> MultiGpu:
+def multigpu(run: Run) -> MultiGpu:
     """The effect of ``-gpus N`` (``options.ngpus``) on this fork, and AlexeyAB's advice."""
-    t = translate(s, options)
+    s, options = run.given, run.options
     gpus = options.ngpus
-    mult = ngpus_lr(t.params.fork, 1.0, 2) != 1.0  # the fork's -gpus base-rate rule
+    mult = ngpus_lr(run.params.fork, 1.0, 2) != 1.0  # the fork's -gpus base-rate rule
     notes = []
     if mult:
         notes.append(
             f"{s.fork} multiplies learning_rate by {gpus}: it trains with "
-            f"{fmt(t.params.lr)}"
+            f"{fmt(run.params.lr)}"
         )
     else:
         notes.append(f"{s.fork} does not multiply learning_rate by the GPU count")
@@ -470,7 +500,7 @@ def multigpu(s: NetSchedule, options: Options) -> MultiGpu:
         " every 4 iterations): burn-in, steps and max_batches come about"
         f" {gpus}x sooner in wall-clock iterations"
     )
-    first = tuple(series.trace_head(t, GPU0_ITERATIONS))
+    first = tuple(run.gpu0_batches(GPU0_ITERATIONS))
     notes.append(
         f"GPU 0's batch b over the first {len(first)} loop iterations"
         f" ({'no weights file' if options.scratch else 'weights given'}):"
@@ -479,93 +509,62 @@ def multigpu(s: NetSchedule, options: Options) -> MultiGpu:
     adv_lr: float | None = None
     adv_burn: int | None = None
     if mult:
-        trained = trained_schedule(s, options)
         adv_lr, adv_burn = f32(s.learning_rate / gpus), s.burn_in * gpus
         if options.ideal:
             notes.append(
                 f"--ideal: AlexeyAB's advice applied: learning_rate="
-                f"{fmt(trained.learning_rate)}, burn_in={trained.burn_in}"
+                f"{fmt(run.schedule.learning_rate)}, burn_in={run.schedule.burn_in}"
             )
         else:
             notes.append(
                 f"AlexeyAB's advice for {gpus} GPUs: learning_rate={fmt(adv_lr)},"
                 f" burn_in={adv_burn} (cfgsched adjust --gpus {gpus}, or --ideal)"
             )
-    return MultiGpu(gpus, mult, t.params.lr, adv_lr, adv_burn, tuple(notes), first)
+    return MultiGpu(gpus, mult, run.params.lr, adv_lr, adv_burn, tuple(notes), first)
 
 
 # ----------------------------------------------------------------------------- entry points
 
 
-def run_of(s: NetSchedule, options: Options) -> Run:
-    """The translated run of ``s`` under ``options``."""
-    t = translate(s, options)
-    return Run(
-        options,
-        t.params.lr,
-        t.images_per_step,
-        t.start,
-        t.batch(t.start),
-        series.mapping_text(t),
-    )
-
-
 def points(
-    s: NetSchedule,
-    options: Options,
-    *,
-    at: Sequence[int] = (),
-    at_steps: Sequence[int] = (),
+    run: Run, *, at: Sequence[int] = (), at_steps: Sequence[int] = ()
 ) -> list[Point]:
     """The LR at the batches ``at`` (with the first step evaluated there, or None) and at
-    the 0-based optimizer steps ``at_steps`` (with their batch), under ``options``.
+    the 0-based optimizer steps ``at_steps`` (with their batch).
 
-    ValueError for a negative batch or step, or a step whose batch exceeds int64.
+    :class:`PointError` for a negative batch or step, or a step whose batch exceeds
+    int64.
     """
     if any(b < 0 for b in at) or any(i < 0 for i in at_steps):
-        raise ValueError("batches and steps must be >= 0")
-    ev = _Eval(trained_schedule(s, options), translate(s, options))
-    if at_steps and ev.t.trace and series.trace_too_long(ev.t):
-        raise ValueError(
-            f"--multigpu trace: more than {series.TRACE_LIMIT:,} loop iterations of GPU 0"
+        raise PointError("batches and steps must be >= 0")
+    if at_steps and run.trace_too_long:
+        raise PointError(
+            f"--multigpu trace: more than {TRACE_LIMIT:,} loop iterations of GPU 0"
         )
-    step_batches = [ev.t.batch(i) for i in at_steps]
-    if any(b > series.MAX_BATCH for b in step_batches):
-        raise ValueError(f"a step's darknet batch is beyond int64 ({series.MAX_BATCH})")
-    out = [
-        Point(b, i, lr)
-        for b, i, lr in zip(at, series.step_landing(ev.t, at), ev.lrs(at), strict=True)
-    ]
-    if at_steps:
-        lrs = series.step_lrs(ev.t, np.asarray(at_steps, dtype=np.int64)).tolist()
-        out += [
-            Point(b, i, float(lr))
-            for b, i, lr in zip(step_batches, at_steps, lrs, strict=True)
-        ]
-    return out
+    step_batches = [run.batch(i) for i in at_steps]
+    if any(b > MAX_BATCH for b in step_batches):
+        raise PointError(f"a step's darknet batch is beyond int64 ({MAX_BATCH})")
+    landing = [None if run.trace_too_long else run.landing_step(b) for b in at]
+    out = list(map(Point, at, landing, _lrs(run, at)))
+    return out + list(map(Point, step_batches, at_steps, _lrs(run, step_batches)))
 
 
 def explain(
-    s: NetSchedule,
+    run: Run,
     *,
-    options: Options | None = None,
     at: Sequence[int] | None = None,
     at_steps: Sequence[int] | None = None,
     images: int | None = None,
     warnings: Sequence[CfgWarning] | None = None,
 ) -> Explanation:
-    """Explain schedule ``s`` as the run translated by ``options`` trains it.
-
-    ``at`` (batches) and ``at_steps`` (0-based optimizer steps) list the points to
-    evaluate; without either, every phase's first and last batch.
-    """
-    o = Options() if options is None else options
-    ph = tuple(phases(s, o))
-    if at or at_steps:
-        pts = points(s, o, at=at or (), at_steps=at_steps or ())
-    else:
-        bounds = sorted({b for p in ph for b in (p.first, p.last) if b is not None})
-        pts = points(s, o, at=bounds)
+    """Explain the translated run: ``at`` (batches) and ``at_steps`` (0-based optimizer
+    steps) list the points to evaluate; without either, each phase's first and last
+    step."""
+    s = run.given
+    ph = tuple(phases(run))
+    if not at and not at_steps:
+        ends = [e for p in ph if p.lr_first is not None and (e := _ends(run, p))]
+        at = sorted({b for e in ends for b in e})
     return Explanation(
         source=s.source,
         fork=s.fork,
@@ -579,10 +578,17 @@ def explain(
         images_per_iteration=s.images_per_iteration,
         dataset_images=images,
         phases=ph,
-        points=tuple(pts),
-        multigpu=multigpu(s, o) if o.ngpus > 1 else None,
+        points=tuple(points(run, at=at or (), at_steps=at_steps or ())),
+        multigpu=multigpu(run) if run.ngpus > 1 else None,
         warnings=tuple(s.warnings if warnings is None else warnings),
-        run=run_of(s, o),
+        run=TorchRun(
+            run.options,
+            run.params.lr,
+            run.images_per_step,
+            run.start,
+            run.batch(run.start),
+            run.mapping,
+        ),
     )
 
 
@@ -597,14 +603,10 @@ def explain_text(
     images: int | None = None,
     warnings: Sequence[CfgWarning] | None = None,
 ) -> Explanation:
-    """Parse ``text`` with ``fork`` (CfgError if it fails) and explain it; ``warnings``
-    default to the parser's (``cfgsched explain`` passes lint's findings)."""
-    from cfgsched.reader.parser import parse
-
-    s = parse(text, fork=fork, source=source)
-    return explain(
-        s, options=options, at=at, at_steps=at_steps, images=images, warnings=warnings
-    )
+    """Parse ``text`` with ``fork`` (CfgError if it fails) and explain it under
+    ``options``; ``warnings`` default to the parser's."""
+    run = translate(parse(text, fork=fork, source=source), options)
+    return explain(run, at=at, at_steps=at_steps, images=images, warnings=warnings)
 
 
 # ----------------------------------------------------------------------------- text
@@ -647,15 +649,18 @@ def _phase_row(e: Explanation, p: Phase) -> list[str]:
     row = [
         p.kind,
         _span(_n(p.first), _n(p.last)),
-        "?" if p.step is None else f"{p.step:,}",
+        ("-" if p.lr_first is None else "?") if p.step is None else f"{p.step:,}",
         _span(
-            _n(e.images(p.first - 1)), "" if p.last is None else _n(e.images(p.last))
+            _n(e.images(max(p.first - 1, 0))),
+            "" if p.last is None else _n(e.images(p.last)),
         ),
     ]
     if e.dataset_images:
-        ep0 = e.epochs(p.first - 1) or 0.0
+        ep0 = e.epochs(max(p.first - 1, 0)) or 0.0
         ep1 = None if p.last is None else e.epochs(p.last)
         row.append(_span(f"{ep0:.2f}", "" if ep1 is None else f"{ep1:.2f}"))
+    if p.lr_first is None or p.lr_last is None:
+        return [*row, "-", p.note]
     same = _same(p.lr_first, p.lr_last)
     lr = fmt(p.lr_first) if same else f"{fmt(p.lr_first)} -> {fmt(p.lr_last)}"
     return [*row, lr, p.note]

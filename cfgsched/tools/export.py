@@ -17,10 +17,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from cfgsched.kernel.position import Translation
+from cfgsched.run import Run
 from cfgsched.tools import plot
-from cfgsched.tools.series import batches_of, counted, step_lrs
-from cfgsched.tools.text import fmt
+from cfgsched.tools.text import counted, fmt
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -56,7 +55,7 @@ class LRSeries:
     ``resolution`` is "full" (rows :data:`FULL_COLUMNS`, one per optimizer step) or
     "envelope" (rows :data:`ENVELOPE_COLUMNS`, one per column of the figure). ``lr`` is
     darknet's value (float32, or float64 with ``--double``) under the translation
-    ``options`` (:meth:`~cfgsched.translation.Options.to_record`).
+    ``options`` (:meth:`~cfgsched.options.Options.to_record`).
     """
 
     cfg: str
@@ -81,15 +80,15 @@ class LRSeries:
         return b.astype(np.float64) * self.images_per_iteration / self.images
 
 
-def full_series(t: Translation, first: int, last: int, **head: Any) -> LRSeries:
+def full_series(t: Run, first: int, last: int, **head: Any) -> LRSeries:
     """The LR of every optimizer step ``first .. last`` under ``t`` (``head``: the other
     :class:`LRSeries` fields: ``cfg``, ``fork``, ``options``, ``images``, ...)."""
 
     def chunks() -> Iterator[tuple[npt.NDArray[Any] | None, ...]]:
         for s0 in range(first, last + 1, ROWS_CHUNK):
             steps = np.arange(s0, min(s0 + ROWS_CHUNK, last + 1), dtype=np.int64)
-            b = batches_of(t, steps)
-            yield steps, b, out.epochs(b), step_lrs(t, steps)
+            b = t.batches(steps)
+            yield steps, b, out.epochs(b), t.batch_lrs(b)
 
     out = LRSeries(
         resolution="full", rows=max(last - first + 1, 0), chunks=chunks, **head
@@ -299,7 +298,7 @@ def export_series(
     notes.append(
         "lr_min/lr_max: the smallest/largest finite LR of the column (nan: none)"
     )
-    first_b, last_b = batches_of(src.t, env.start), batches_of(src.t, env.stop - 1)
+    first_b, last_b = src.t.batches(env.start), src.t.batches(env.stop - 1)
     out = LRSeries(resolution="envelope", rows=int(env.start.size), notes=tuple(notes),
                    chunks=lambda: iter([cols]), **head)  # fmt: skip
     cols = (env.start, env.stop - 1, first_b, last_b, out.epochs(first_b),

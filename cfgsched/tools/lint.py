@@ -20,11 +20,12 @@ import numpy.typing as npt
 
 from cfgsched.boundaries import boundaries, sgdr_hangs
 from cfgsched.errors import CfgError, CfgWarning
-from cfgsched.oracle import darknet_lr, translation_lr
+from cfgsched.kernel.formulas import ngpus_lr
+from cfgsched.options import Options
+from cfgsched.oracle import darknet_lr
+from cfgsched.run import Run, advised_schedule, translate
 from cfgsched.schedule import DEFAULT_FORK, FORKS, WARNING_CODES, NetSchedule, Policy
-from cfgsched.tools.run import TrainingRun, training_run
 from cfgsched.tools.text import fmt
-from cfgsched.translation import Options, advised, translate
 
 I64 = npt.NDArray[np.int64]
 #: The translation options of a lint run, or how to make them from each parsed schedule.
@@ -264,7 +265,7 @@ def _fork_error(
 # ----------------------------------------------------------------------------- evaluation
 
 
-def boundary_steps(run: TrainingRun) -> I64:
+def boundary_steps(run: Run) -> I64:
     """The run's first and last two steps and the steps around each boundary (the first
     step at its batch, ±1), within the run."""
     lo, hi = run.start, run.stop
@@ -278,7 +279,7 @@ def boundary_steps(run: TrainingRun) -> I64:
     return arr[(arr >= lo) & (arr < hi)]
 
 
-def checked_steps(run: TrainingRun) -> tuple[I64, bool]:
+def checked_steps(run: Run) -> tuple[I64, bool]:
     """The optimizer steps the LR rules check and whether that is every step of the run."""
     s = run.schedule
     count = run.steps
@@ -481,7 +482,7 @@ def _culprit(
 def _lr_findings(s: NetSchedule, raw: list[str], o: Options) -> list[CfgWarning]:
     """W210-W212: the LR of the run translated by ``o`` (step i at its batch b)."""
     try:
-        run = training_run(s, o)
+        run = translate(s, o)
     except ValueError:  # e.g. no image per iteration: nothing to translate
         return []
     steps, every = checked_steps(run)
@@ -521,10 +522,11 @@ def _lr_findings(s: NetSchedule, raw: list[str], o: Options) -> list[CfgWarning]
     return out
 
 
-def _lrs(run: TrainingRun, steps: I64) -> tuple[I64, npt.NDArray[np.floating]]:
+def _lrs(run: Run, steps: I64) -> tuple[I64, npt.NDArray[np.floating]]:
     """Batches and LRs of ``steps`` under the run's translation."""
     with np.errstate(all="ignore"):
-        return translation_lr(run.translation, steps)
+        b = run.batches(steps)
+        return b, run.batch_lrs(b)
 
 
 def _bad(
@@ -640,13 +642,10 @@ def _gpu_advice(s: NetSchedule, raw: list[str], o: Options) -> list[CfgWarning]:
     n = o.ngpus
     if n < 2 or o.ideal:
         return []
-    try:
-        scaled = translate(s, Options(ngpus=n)).params.lr
-    except ValueError:
-        return []
+    scaled = ngpus_lr(s.kernel_params().fork, s.learning_rate, n)
     if scaled == s.learning_rate:  # hankai does not multiply
         return []
-    a = advised(s, n)
+    a = advised_schedule(s, n)
     msg = (
         f"-gpus {n}: darknet trains with learning_rate x {n} = {fmt(scaled)};"
         f" AlexeyAB advises learning_rate={fmt(a.learning_rate)}"

@@ -6,7 +6,7 @@ per curve the LR at every x position (small ranges) or a min/max envelope per pi
 with their LR, the ranges where the LR is NaN, infinite, zero or negative, and a zoomed
 panel of a phase too short to see in the whole run (burn-in). Positions are darknet
 batches b, or 0-based optimizer steps i with x in steps; every LR is what the run
-translated by the variant's :class:`~cfgsched.translation.Options` trains with.
+translated by the variant's :class:`~cfgsched.options.Options` trains with.
 ``--vs`` overlays DarknetLR stepped in torch or a framework's fitted built-in schedule
 (:class:`Approx`, always called an approximation). The what-if edits go through
 :func:`cfgsched.tools.editor.edit_schedule`, the editor of ``adjust``.
@@ -27,11 +27,13 @@ import numpy.typing as npt
 from cfgsched.boundaries import Boundary, boundaries
 from cfgsched.errors import CfgError
 from cfgsched.files import escape
-from cfgsched.kernel.position import Translation, ngpus_lr
+from cfgsched.kernel.formulas import ngpus_lr
+from cfgsched.options import Options
+from cfgsched.run import MAX_BATCH, TRACE_LIMIT, Run, translate
 from cfgsched.schedule import NetSchedule
-from cfgsched.tools import series, stepping
+from cfgsched.tools import stepping
 from cfgsched.tools.editor import Edit, edit_schedule
-from cfgsched.translation import Options, trained_schedule, translate
+from cfgsched.tools.text import counted
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -432,27 +434,26 @@ class Source:
     """One variant's translated run on the figure's domain (batches or steps)."""
 
     variant: Variant
-    t: Translation
+    t: Run
     trained: NetSchedule
     steps: bool
 
     @classmethod
     def of(cls, v: Variant, steps: bool) -> Source:
         t = translate(v.schedule, v.options)
-        return cls(v, t, trained_schedule(v.schedule, v.options), steps)
+        return cls(v, t, t.schedule, steps)
 
     def values(self, pos: I64) -> npt.NDArray[np.floating[Any]]:
         """The LR at the positions ``pos``."""
         if self.steps:
-            return series.step_lrs(self.t, pos)
-        return series.batch_lrs(self.t, pos)
+            return self.t.lrs(pos)
+        return self.t.batch_lrs(pos)
 
     def end(self) -> tuple[int, str]:
         """The last position of the run and a note (when max_batches is 0)."""
         if self.steps:
-            n, note = series.run_steps(self.t, self.trained)
-            return n - 1, note
-        return series.last_batch(self.trained)
+            return self.t.stop - 1, self.t.note
+        return self.t.span
 
     def begin(self) -> int:
         """The default first position: b = 1, or the first step of the (resumed) run."""
@@ -468,8 +469,7 @@ class Source:
         marks, cut = boundaries(self.trained, max(b0, 1), b1, limit=limit)
         where = [m.batch for m in marks]
         if self.steps:
-            reach = series.step_reaching(self.t, where)
-            where = [-1 if i is None else i for i in reach]
+            where = [self.t.first_step(b) for b in where]
         return [(p, m) for p, m in zip(where, marks, strict=True) if lo <= p <= hi], cut
 
     def extra(self, lo: int, hi: int) -> list[int]:
@@ -543,7 +543,7 @@ def _markers(k: int, src: Source, lo: int, hi: int) -> _Parts:
             for (p, m), val in zip(marks, vals, strict=True)
         )
     if cut:
-        more = series.counted(cut, "more boundary", "more boundaries")
+        more = counted(cut, "more boundary", "more boundaries")
         out.notes.append(f"{src.variant.label}: {more} not marked")
     return out
 
@@ -564,10 +564,10 @@ class _TorchRun:
 def _torch_steps(src: Source, lo: int, hi: int) -> tuple[int, int]:
     """The optimizer steps ``i0 .. i1`` whose position lies in ``lo .. hi`` (resumed runs
     start at their resume step)."""
-    i0, i1 = lo, hi
-    if not src.steps:
-        r0, r1 = series.step_reaching(src.t, [lo, hi + 1])
-        i0, i1 = r0 or 0, (r1 or 0) - 1
+    if src.steps:
+        i0, i1 = lo, hi
+    else:
+        i0, i1 = src.t.first_step(lo), src.t.first_step(hi + 1) - 1
     return max(i0, src.t.start), i1
 
 
@@ -583,7 +583,7 @@ def _torch_values(src: Source, lo: int, hi: int) -> _TorchRun:
     windows, note = [(i0, i1 + 1)], "every step"
     if count > stepping.EXHAUSTIVE_LIMIT:
         marks = [m.batch for _, m in src.marks(lo, hi)[0]]
-        at = [-1 if i is None else i for i in series.step_reaching(t, marks)]
+        at = [t.first_step(b) for b in marks]
         around = stepping.sample_windows(count, [a - i0 for a in at])
         windows = [(i0 + s, i0 + e) for s, e in around]
         note = "boundaries and a dense sample of steps"
@@ -594,8 +594,8 @@ def _torch_values(src: Source, lo: int, hi: int) -> _TorchRun:
         steps.append(np.arange(w0, w1, dtype=np.int64))
         got.extend(stepping.torch_lrs(factory, t.cfg_lr, w0, w1 - w0))
     i = np.concatenate(steps)
-    expected = np.asarray(series.step_lrs(t, i), dtype=np.float64)
-    pos = i if src.steps else series.batches_of(t, i)
+    expected = np.asarray(t.lrs(i), dtype=np.float64)
+    pos = i if src.steps else t.batches(i)
     keep = np.flatnonzero((pos >= lo) & (pos <= hi))
     order = keep[np.argsort(pos[keep], kind="stable")]
     return _TorchRun(pos[order], np.concatenate(got)[order], expected[order], note)
@@ -750,13 +750,13 @@ def _x_per_unit(x: str, v: Variant, images: int | None) -> float:
 
 def _x_label(x: str, images: int | None, sources: Sequence[Source]) -> str:
     if x == "steps":
-        maps = {series.mapping_text(s.t) for s in sources}
+        maps = {s.t.mapping for s in sources}
         how = f"; {maps.pop()}" if len(maps) == 1 else ""
         return f"optimizer step i (0-based{how})"
     return {
         "batches": "darknet batch (iteration)",
         "images": "images seen (iterations × batch)",
-        "epochs": f"epoch ({series.counted(images, 'image')})" if images else "epoch",
+        "epochs": f"epoch ({counted(images, 'image')})" if images else "epoch",
     }[x]
 
 
@@ -768,8 +768,8 @@ def _check_request(
     if x == "epochs" and not images:
         why = "needs --images N (images in the data set)"
         raise CfgError("--x epochs", None, None, why)
-    if (x == "steps" or vs_torch) and any(series.trace_too_long(s.t) for s in sources):
-        why = f"more than {series.TRACE_LIMIT:,} loop iterations of GPU 0 to follow"
+    if (x == "steps" or vs_torch) and any(s.t.trace_too_long for s in sources):
+        why = f"more than {TRACE_LIMIT:,} loop iterations of GPU 0 to follow"
         raise CfgError("--multigpu trace", None, None, why)
 
 
@@ -789,7 +789,7 @@ def _x_range(
     if lo < 0 or hi < lo or hi > MAX_POSITION:
         raise CfgError("--from/--to", None, None, f"empty or negative range {lo}..{hi}")
     for s in sources:
-        if s.steps and s.t.batch(hi) > series.MAX_BATCH:
+        if s.steps and s.t.batch(hi) > MAX_BATCH:
             why = f"step {hi:,} is darknet batch {s.t.batch(hi):,}: beyond int64"
             raise CfgError("--to", None, None, why)
     return lo, hi, notes
@@ -832,7 +832,7 @@ def _variant_notes(src: Source, x: str, vs_torch: bool) -> list[str]:
         notes.append(f"{v.label}: double arithmetic (not darknet's float32)")
     default = Options(ngpus=o.ngpus, ideal=o.ideal, exact=o.exact)
     if (x == "steps" or vs_torch) and (o != default or v.gpus > 1):
-        notes.append(f"{v.label}: optimizer step i at {series.mapping_text(t)}")
+        notes.append(f"{v.label}: optimizer step i at {t.mapping}")
     if t.start:
         notes.append(
             f"{v.label}: resumes at step {t.start:,} (b = {t.batch(t.start):,})"
@@ -940,7 +940,7 @@ def plot_data(
     if parts.nonpositive:
         unit = ("step", "steps") if x == "steps" else ("batch", "batches")
         parts.notes.append(
-            f"log scale: LR ≤ 0 at {series.counted(parts.nonpositive, *unit)}"
+            f"log scale: LR ≤ 0 at {counted(parts.nonpositive, *unit)}"
             " cannot be drawn; shaded instead"
         )
     near = _zoom_range(sources, lo, hi) if zoom and first is last is None else None
@@ -1154,7 +1154,7 @@ def _legend_and_notes(
             t.set_parse_math(False)
     notes = list(data.notes)
     if unlabelled:
-        more = series.counted(unlabelled, "boundary", "boundaries")
+        more = counted(unlabelled, "boundary", "boundaries")
         notes.append(f"{more} marked by a dot only (no room for the label)")
     if notes:
         ax.text(0.005, 0.005, "\n".join(notes), transform=ax.transAxes, fontsize=7,
@@ -1167,7 +1167,7 @@ def _error_summary(e: ErrorPanel) -> str:
         return e.summary
     return (
         f"max |error| {fmt_lr(e.max_ulp)} ulp, rel {fmt_lr(e.max_rel)} over "
-        f"{series.counted(e.steps, 'step')} ({e.coverage})"
+        f"{counted(e.steps, 'step')} ({e.coverage})"
     )
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cfgsched.errors import CfgError, NotExactError
-from cfgsched.kernel.position import Translation
+from cfgsched.run import Run
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -54,7 +54,7 @@ def new_optimizer(lr: float, last_epoch: int = -1) -> Any:
     return opt
 
 
-def class_factory(t: Translation) -> Factory:
+def class_factory(t: Run) -> Factory:
     """Builds :class:`~cfgsched.translate.scheduler.DarknetScheduler` (what ``DarknetLR``
     runs) for ``t``; its default start is ``t``'s resume step."""
     from cfgsched.translate.scheduler import DarknetScheduler

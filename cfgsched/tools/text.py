@@ -27,3 +27,9 @@ def short(x: float) -> str:
 def json_float(x: float) -> float | str:
     """A float for JSON: NaN/±inf become the strings "nan"/"inf"/"-inf"."""
     return fmt(x) if not math.isfinite(x) else x
+
+
+def counted(n: int, noun: str, nouns: str | None = None) -> str:
+    """``1 image``, ``2 images``, ``1,000 batches`` (``nouns``: an irregular plural)."""
+    word = noun if n == 1 else (nouns or noun + "s")
+    return f"{n:,} {word}"

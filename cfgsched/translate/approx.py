@@ -22,11 +22,11 @@ import numpy as np
 import numpy.typing as npt
 
 from cfgsched.boundaries import sgdr_ends, sgdr_hangs
-from cfgsched.kernel.formulas import FORK_PJREDDIE
-from cfgsched.kernel.position import f32_decimal
-from cfgsched.oracle import params_lr, translation_lr
+from cfgsched.kernel.formulas import FORK_PJREDDIE, f32_decimal
+from cfgsched.options import Options
+from cfgsched.oracle import params_lr
+from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule, Policy
-from cfgsched.translation import Options, Translation, steps_for, translate
 
 __all__ = ["Fit", "Phase", "Report", "fit_mmengine", "fit_ultralytics", "measure"]
 __all__ += ["mmengine_lr", "ultralytics_lr", "ultralytics_steps"]
@@ -172,16 +172,19 @@ class Fit:
     def comment(self) -> list[str]:
         """The measured error (headline first), then the notes. The headline's relative
         error is after burn-in: darknet's burn-in starts near 0 (1e-15 at b = 1), where
-        a relative error says nothing; the absolute error covers the whole run."""
-        r, burn = self.report, [p for p in self.report.phases if p.label == "burn-in"]
+        a relative error says nothing; the absolute error covers the whole run. When no
+        step after burn-in has a non-zero darknet LR (e.g. burn_in >= max_batches), the
+        headline's relative error is over the burn-in."""
+        r = self.report
         run = Phase("", 0, r.steps - 1, r.max_rel, r.mean_rel, r.worst_step)
-        main = ([p for p in r.phases if p.label != "burn-in"] or [run])[0]
+        known = [p for p in r.phases if p.worst >= 0]
+        main = ([p for p in known if p.label != "burn-in"] or known or [run])[0]
+        burn = [p for p in r.phases if p.label == "burn-in" and p is not main]
         rel = f"no step of the {r.steps:,} has a non-zero darknet LR to compare with"
         if main.worst >= 0:
+            where = {"burn-in": " over the burn-in", "after burn-in": " after burn-in"}
             rel = f"max relative LR error {_pct(main.max_rel)}"
-            rel += (
-                f"{' after burn-in' if main.label else ''} ({self._at(main.worst)}), "
-            )
+            rel += f"{where.get(main.label, '')} ({self._at(main.worst)}), "
             rel += f"mean {_pct(main.mean_rel)}"
         lines = [
             f"approximation, not exact: {rel}; max absolute LR error {r.max_abs:.3g} "
@@ -204,7 +207,7 @@ class Fit:
 # ----------------------------------------------------------------------------- run geometry
 
 
-def _translation(schedule: NetSchedule, options: Options | None) -> Translation:
+def _translation(schedule: NetSchedule, options: Options | None) -> Run:
     t = translate(schedule, options)
     if t.trace:
         raise ValueError(
@@ -213,12 +216,7 @@ def _translation(schedule: NetSchedule, options: Options | None) -> Translation:
     return t
 
 
-def _first(t: Translation, b: int) -> int:
-    """The first optimizer step whose darknet batch is ``>= b``."""
-    return max(0, steps_for(t, b) - 1)
-
-
-def _resume_notes(t: Translation) -> list[str]:
+def _resume_notes(t: Run) -> list[str]:
     if not t.start:
         return []
     return [
@@ -283,9 +281,7 @@ def mmengine_lr(
 # ----------------------------------------------------------------------------- MMEngine: fit
 
 
-def _fit_ramp(
-    t: Translation, batches: I64, i0: int
-) -> tuple[list[dict[str, Any]], str]:
+def _fit_ramp(t: Run, batches: I64, i0: int) -> tuple[list[dict[str, Any]], str]:
     """LinearLRs for darknet's burn-in ``lr·(b/burn_in)^power`` over steps ``0..i0-1``:
     ``round(power)`` chained ones (their product ``(s + (1 - s)·k/(end - 1))^count``) with
     the start closest in mean ``|log(f / d)|``, ``b(0)/burn_in`` among those tried
@@ -320,34 +316,34 @@ def _multistep(milestones: list[int], gamma: float) -> dict[str, Any]:
     )
 
 
-def _steps_parts(t: Translation, n: int, i0: int) -> list[dict[str, Any]]:
+def _steps_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
     """One MultiStepLR per darknet step, in cfg order (darknet stops at the first step
     past b, so a step hides behind any earlier larger one)."""
     p, parts, top = t.params, [], -(1 << 70)
     for s, scale in zip(p.steps, p.scales, strict=False):
         top = max(top, s % (1 << 64) if p.fork == FORK_PJREDDIE else s)
-        i = max(_first(t, top), i0)
+        i = max(t.first_step(top), i0)
         if i >= n:
             break
         parts.append(_multistep([i], f32_decimal(scale)))
     return parts
 
 
-def _step_parts(t: Translation, n: int, i0: int) -> list[dict[str, Any]]:
+def _step_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
     p = t.params
     if p.step <= 0:
         raise ValueError(
             f"no MMEngine built-in approximates policy=step with step={p.step}"
         )
     ms: list[int] = []
-    while (i := max(_first(t, (len(ms) + 1) * p.step), i0)) < n:
+    while (i := max(t.first_step((len(ms) + 1) * p.step), i0)) < n:
         ms.append(i)
         if len(ms) > MAX_MILESTONES:
             raise ValueError(f"policy=step: more than {MAX_MILESTONES} milestones")
     return [_multistep(ms, f32_decimal(p.scale))] if ms else []
 
 
-def _exp_parts(t: Translation, n: int, i0: int) -> list[dict[str, Any]]:
+def _exp_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
     """``lr·gamma^b``: a jump to ``gamma^b(i0)`` at ``i0``, then ExponentialLR(gamma^r)."""
     p, r = t.params, t.images_per_step / t.images_per_iteration
     jump = float(p.gamma) ** t.batch(i0)
@@ -356,7 +352,7 @@ def _exp_parts(t: Translation, n: int, i0: int) -> list[dict[str, Any]]:
     return ([_multistep([i0], jump)] if jump != 1 else []) + [exp]
 
 
-def _poly_parts(t: Translation, n: int, i0: int) -> list[dict[str, Any]]:
+def _poly_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
     """``lr·(1 - b/M)^power``: a jump at ``i0``, then PolyLR down to 0 at b ≈ M."""
     p, m = t.params, t.params.max_batches
     if m <= 0:
@@ -372,7 +368,7 @@ def _poly_parts(t: Translation, n: int, i0: int) -> list[dict[str, Any]]:
 
 
 def _sgdr_parts(
-    schedule: NetSchedule, t: Translation, n: int, i0: int, at_i0: float
+    schedule: NetSchedule, t: Run, n: int, i0: int, at_i0: float
 ) -> list[dict[str, Any]]:
     """CosineRestartLR from the burn-in's end: a period per darknet cycle (in optimizer
     steps), the first cut at ``i0`` and started at darknet's LR there (``at_i0``). Its
@@ -381,7 +377,7 @@ def _sgdr_parts(
         raise ValueError("sgdr: darknet's cycle search loops forever for this cfg")
     p, periods, prev = t.params, [], i0
     for end, _ in sgdr_ends(schedule, 1 << 62):
-        q = _first(t, end + 1)  # the first step of the next cycle
+        q = t.first_step(end + 1)  # the first step of the next cycle
         if q > prev:
             periods.append(q - prev)
             prev = q
@@ -405,7 +401,7 @@ def fit_mmengine(
 ) -> Fit:
     """MMEngine built-in schedulers (iteration based) approximating ``schedule``.
 
-    Step ``i`` is darknet batch ``Translation.batch(i)``, over steps ``0..steps-1``
+    Step ``i`` is darknet batch ``Run.batch(i)``, over steps ``0..steps-1``
     (default: every step up to ``max_batches``). Burn-in: chained LinearLRs; steps/step:
     MultiStepLRs; exp: ExponentialLR; poly: PolyLR; sgdr: CosineRestartLR; constant:
     none. sigmoid and random raise ValueError.
@@ -422,9 +418,10 @@ def fit_mmengine(
         isinstance(steps, bool) or not isinstance(steps, int) or steps < 1
     ):
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    n = steps or max(1, steps_for(t, p.max_batches))
-    batches, dk = translation_lr(t, np.arange(n, dtype=np.int64))
-    i0 = min(_first(t, p.burn_in), n) if p.burn_in > 0 else 0
+    n = steps or t.stop
+    batches = t.batches(np.arange(n, dtype=np.int64))
+    dk = t.batch_lrs(batches)
+    i0 = min(t.first_step(p.burn_in), n) if p.burn_in > 0 else 0
     ramp, note = _fit_ramp(t, np.asarray(batches), i0) if i0 > 0 else ([], "")
     parts: list[dict[str, Any]] = []
     if i0 < n and pol is Policy.SGDR:
@@ -452,7 +449,7 @@ def fit_mmengine(
     return Fit("MMEngine", schedulers, wrapper, {}, b, lr, dk, report, tuple(notes))
 
 
-def _mmengine_notes(t: Translation, pol: Policy) -> list[str]:
+def _mmengine_notes(t: Run, pol: Policy) -> list[str]:
     notes = [
         f"MMEngine {MMENGINE_VERSION} built-ins, iteration based (by_epoch=False): "
         "the value after k scheduler steps is the LR of optimizer step k"
@@ -591,7 +588,7 @@ def _best_lr0(g: F64, d: F64, w: F64, tiny: float) -> tuple[float, float]:
     return (float((wa * np.abs(a - c)).sum()) + const) / float(w.sum()), math.exp(c)
 
 
-def _ultra_search(t: Translation, run: _UltraRun) -> dict[str, Any]:
+def _ultra_search(t: Run, run: _UltraRun) -> dict[str, Any]:
     """lr0, lrf, cos_lr and warmup_epochs with the smallest mean ``|log(f / d)|`` per
     image (each step weighted by the images it consumed): ``lrf`` on a grid zoomed in
     twice, ``lr0`` exact for each."""
@@ -636,14 +633,14 @@ def _ultra_search(t: Translation, run: _UltraRun) -> dict[str, Any]:
     return best[1]
 
 
-def _ultra_batches(t: Translation, run: _UltraRun, ni: I64) -> I64:
+def _ultra_batches(t: Run, run: _UltraRun, ni: I64) -> I64:
     """darknet's batch of each step: images seen // images per iteration (at most
     max_batches)."""
     b = np.minimum(run.seen(ni) // t.images_per_iteration, t.params.max_batches)
     return b.astype(np.int64)
 
 
-def _darknet(t: Translation, b: I64, *, flush: bool | None = None) -> F64:
+def _darknet(t: Run, b: I64, *, flush: bool | None = None) -> F64:
     f = t.flush if flush is None else flush
     return np.asarray(params_lr(t.params, b, exact=t.exact, flush=f), dtype=np.float64)
 
@@ -688,7 +685,7 @@ def fit_ultralytics(
 
 
 def _ultra_notes(
-    t: Translation, run: _UltraRun, hyp: Mapping[str, Any], total: int
+    t: Run, run: _UltraRun, hyp: Mapping[str, Any], total: int
 ) -> list[str]:
     more = run.epochs * run.images > total
     notes = [

@@ -9,10 +9,12 @@ from typing import Any
 
 from torch.optim import Optimizer
 
+from cfgsched.kernel.formulas import f32_decimal
+from cfgsched.options import Options
+from cfgsched.run import translate
 from cfgsched.schedule import NetSchedule
 from cfgsched.translate.optim import LayerWindows
-from cfgsched.translate.scheduler import DarknetScheduler, f32_decimal
-from cfgsched.translation import Options, translate
+from cfgsched.translate.scheduler import DarknetScheduler
 
 __all__ = ["DarknetLR", "options_of"]
 
@@ -38,7 +40,7 @@ class DarknetLR(DarknetScheduler):
     Right after construction the optimizer holds darknet's LR for batch b = 1 (the first
     ``optimizer.step()``); after i calls of ``step()`` it holds the LR for b = i + 1.
 
-    The translation is one :class:`cfgsched.translation.Options` (``options``, or the same
+    The translation is one :class:`cfgsched.options.Options` (``options``, or the same
     names as keywords, which override it): ``exact``, ``flush`` (a release build's
     flush-to-zero; None = the fork's default build), ``ngpus``, ``multigpu``,
     ``images_per_step``, ``scratch``, ``ideal``, ``resume_iteration``, ``seed``.

@@ -46,15 +46,12 @@ from torch.optim.lr_scheduler import (
 )
 
 from cfgsched.errors import NotExactError
-from cfgsched.kernel.formulas import FORK_PJREDDIE, f32, rate
+from cfgsched.kernel.formulas import FORK_PJREDDIE, f32, f32_decimal, rate
+from cfgsched.options import Options
+from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule, Policy
 from cfgsched.translate.darknet_lr import options_of
-from cfgsched.translate.scheduler import (
-    Translation,
-    f32_decimal,
-    record_step,
-)
-from cfgsched.translation import Options, translate
+from cfgsched.translate.scheduler import record_step
 
 __all__ = ["REL_TOL", "NativePart", "NativePlan", "native_plan", "native_scheduler"]
 
@@ -207,7 +204,7 @@ def _walk(
 class _Run:
     """The optimizer steps of the run and their darknet batches."""
 
-    def __init__(self, t: Translation, horizon: int) -> None:
+    def __init__(self, t: Run, horizon: int) -> None:
         self.t = t
         self.horizon = horizon
         self.ipi = t.images_per_iteration
@@ -219,9 +216,7 @@ class _Run:
 
     def first(self, b: int) -> int:
         """The first optimizer step whose darknet batch is ``>= b``."""
-        if b <= 0:
-            return 0
-        return max(0, -(-b * self.ipi // self.ips) - 1)
+        return self.t.first_step(b)
 
     def linear(self) -> int | None:
         """``c`` when ``b(i) = (i + 1)·c`` for every step, else None."""
@@ -606,7 +601,7 @@ def native_plan(
     return _prove(t, _Run(t, horizon), tuple(group_lrs) if group_lrs else (t.cfg_lr,))
 
 
-def _prove(t: Translation, run: _Run, lrs: tuple[float, ...]) -> NativePlan:
+def _prove(t: Run, run: _Run, lrs: tuple[float, ...]) -> NativePlan:
     """The first candidate composition that :func:`_verify` proves for every group lr."""
     cands = _candidates(run)
     if 0 < run.first(t.params.burn_in) and t.params.burn_in > 0:

@@ -1,7 +1,7 @@
-"""The exact darknet scheduler for PyTorch: imports only torch, the stdlib and the kernels.
+"""The exact darknet scheduler for PyTorch: imports only torch, the stdlib and cfgsched.run.
 
 :class:`DarknetScheduler` is what :class:`cfgsched.DarknetLR` runs: a closed form of
-``last_epoch`` over a :class:`~cfgsched.kernel.position.Translation`.
+``last_epoch`` over a :class:`~cfgsched.run.Run`.
 """
 
 from __future__ import annotations
@@ -12,27 +12,9 @@ from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from cfgsched.kernel.position import (
-    MULTIGPU_MODES,
-    Translation,
-    f32_decimal,
-    make_translation,
-    resume_step,
-    translation_from_dict,
-    translation_to_dict,
-)
+from cfgsched.run import Run
 
-__all__ = [
-    "MULTIGPU_MODES",
-    "DarknetScheduler",
-    "Translation",
-    "f32_decimal",
-    "make_translation",
-    "record_step",
-    "resume_step",
-    "translation_from_dict",
-    "translation_to_dict",
-]
+__all__ = ["DarknetScheduler", "record_step"]
 
 
 # torch compat, for native.py's resumed compositions only: ``LRScheduler.step()`` keeps the
@@ -55,17 +37,17 @@ class DarknetScheduler(LRScheduler):
     """darknet's learning rate, closed form: after i ``step()`` calls, ``lr = rate(b(i))``.
 
     Right after construction the optimizer holds the LR of the first ``optimizer.step()``.
-    Each group's lr is darknet's rate times the group's :meth:`Translation.multiplier`.
+    Each group's lr is darknet's rate times the group's :meth:`Run.multiplier`.
     Stepping is torch's own ``step()`` over this closed-form ``get_lr`` (public API only).
     No lambdas: the scheduler pickles and its ``state_dict`` round-trips. With
     ``last_epoch >= 0`` a group without ``initial_lr`` uses its current lr as initial lr.
     """
 
     def __init__(
-        self, optimizer: Optimizer, translation: Translation, last_epoch: int = -1
+        self, optimizer: Optimizer, translation: Run, last_epoch: int = -1
     ) -> None:
-        if not isinstance(translation, Translation):
-            raise TypeError(f"expected a Translation, got {type(translation).__name__}")
+        if not isinstance(translation, Run):
+            raise TypeError(f"expected a Run, got {type(translation).__name__}")
         self.translation = translation
         if last_epoch != -1:
             for group in getattr(optimizer, "param_groups", []):
@@ -84,7 +66,7 @@ class DarknetScheduler(LRScheduler):
     def state_dict(self) -> dict[str, Any]:
         """The scheduler state: plain numbers, lists and dicts only (``weights_only`` loads it)."""
         state = super().state_dict()
-        state["translation"] = translation_to_dict(self.translation)
+        state["translation"] = self.translation.to_dict()
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -92,7 +74,7 @@ class DarknetScheduler(LRScheduler):
         state = dict(state_dict)
         t = state.get("translation")
         if isinstance(t, dict):
-            state["translation"] = translation_from_dict(t)
+            state["translation"] = Run.from_dict(t)
         super().load_state_dict(state)
 
     def darknet_batch(self) -> int:

@@ -1,0 +1,355 @@
+"""The translated run: ``translate(schedule, options)`` gives one :class:`Run`, built once per
+command and handed to every tool and emitter.
+
+Optimizer step ``i`` (0-based) trains at darknet batch ``b = (i + 1)·T // I`` (``T`` images
+per step, ``I`` images per iteration), or at GPU 0's batch in loop iteration ``i + 1`` of a
+``-gpus n`` run (``multigpu="trace"``). darknet's run is ``max_batches`` iterations of ``I``
+images, so step ``i`` trains while ``i·T < max_batches·I``: ``⌈max_batches·I / T⌉`` steps
+(``⌈max_batches / n⌉`` for ``-gpus n``, darknet's own loop count); a trace run is GPU 0's
+loop iterations. A resumed run starts at :attr:`Run.start`.
+
+Scalar methods use the standard library only; the vectorised ones import numpy and the
+oracle when called (``convert`` starts without numpy).
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from cfgsched.boundaries import boundaries
+from cfgsched.errors import CfgError
+from cfgsched.kernel.formulas import Params, f32, f32_decimal, flushed, ngpus_lr, rate
+from cfgsched.kernel.mgpu import MgpuConfig, mgpu_batches
+from cfgsched.options import Options
+from cfgsched.schedule import FORKS, NetSchedule
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    I64 = npt.NDArray[np.int64]
+    LRs = npt.NDArray[np.float32] | npt.NDArray[np.float64]
+
+__all__ = [
+    "DEFAULT_SPAN",
+    "MAX_BATCH",
+    "TRACE_LIMIT",
+    "Run",
+    "advised_schedule",
+    "mgpu_config",
+    "translate",
+]
+
+#: Batches that stand in for the run when ``max_batches`` is 0 (at least; see Run.span).
+DEFAULT_SPAN = 1000
+#: GPU 0 loop iterations the tools follow at most (about 0.3 µs each).
+TRACE_LIMIT = 4_000_000
+#: Largest darknet batch number the vectorised methods evaluate (int64).
+MAX_BATCH = (1 << 63) - 1
+
+
+def advised_schedule(schedule: NetSchedule, ngpus: int) -> NetSchedule:
+    """AlexeyAB's README advice for ``ngpus`` GPUs: ``learning_rate / n`` (float32) and
+    ``burn_in * n``, which undoes the fork's ``learning_rate *= n`` (alexeyab, pjreddie;
+    hankai does not multiply, so there the advice lowers the LR)."""
+    if ngpus < 1:
+        raise ValueError(f"ngpus must be >= 1, got {ngpus}")
+    return schedule.with_values(
+        learning_rate=schedule.learning_rate / ngpus, burn_in=schedule.burn_in * ngpus
+    )
+
+
+def mgpu_config(
+    schedule: NetSchedule, ngpus: int, *, scratch: bool = False
+) -> MgpuConfig:
+    """The :class:`~cfgsched.kernel.mgpu.MgpuConfig` of ``schedule`` on ``ngpus`` GPUs."""
+    if ngpus < 1:
+        raise ValueError(f"ngpus must be >= 1, got {ngpus}")
+    fork = FORKS.index(schedule.fork) if schedule.fork in FORKS else 0
+    return MgpuConfig(fork, ngpus, schedule.max_batches, schedule.burn_in, scratch)
+
+
+class _Gpu0:
+    """GPU 0's batch sequence, grown on demand; the one cache of a run's trace (not
+    pickled: a copy recomputes it)."""
+
+    def __init__(self) -> None:
+        self.seq: array[int] = array("q")
+        self.complete = False
+        self._top: Any = None
+
+    def __reduce__(self) -> tuple[type, tuple[()]]:
+        return _Gpu0, ()
+
+    def upto(self, cfg: MgpuConfig, count: int | None) -> array[int]:
+        """The sequence with at least ``count`` entries (None: darknet's whole run)."""
+        if not self.complete and (count is None or count > len(self.seq)):
+            want = None if count is None else max(count, 2 * len(self.seq), 4096)
+            batches = mgpu_batches(cfg, want)[0]
+            self.seq = array("q", batches)
+            self.complete = want is None or len(batches) < want
+            self._top = None
+        return self.seq
+
+    def whole(self, cfg: MgpuConfig) -> I64:
+        """The whole run as int64 (shares the sequence's memory)."""
+        import numpy as np
+
+        return np.frombuffer(self.upto(cfg, None), dtype=np.int64)
+
+    def top(self, cfg: MgpuConfig) -> I64:
+        """Running maximum of :meth:`whole` (for the first step reaching a batch)."""
+        if self._top is None:
+            import numpy as np
+
+            self._top = np.maximum.accumulate(self.whole(cfg))
+        return self._top  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Run:
+    """A darknet schedule translated to 0-based optimizer steps (see the module doc).
+
+    ``given`` is the schedule as read, ``schedule`` as trained (AlexeyAB's advice applied
+    with ``ideal``);
+    ``params`` its kernel numbers with the ``-gpus`` base rate (flushed when ``flush``);
+    ``cfg_lr`` the schedule's own ``learning_rate``, the reference of group multipliers.
+    """
+
+    given: NetSchedule
+    schedule: NetSchedule
+    options: Options
+    params: Params
+    cfg_lr: float
+    images_per_iteration: int
+    images_per_step: int
+    exact: bool
+    flush: bool
+    trace: bool
+    mgpu: MgpuConfig
+    start: int
+    _gpu0: _Gpu0 = field(default_factory=_Gpu0, init=False, compare=False, repr=False)
+
+    @property
+    def ngpus(self) -> int:
+        """GPUs of the darknet run (``-gpus n``)."""
+        return self.options.ngpus
+
+    @property
+    def scratch(self) -> bool:
+        """hankai's single-GPU burn-in of a trace run without a weights file."""
+        return self.options.scratch
+
+    # ------------------------------------------------------------------ step -> batch, LR
+
+    def batch(self, step: int) -> int:
+        """darknet's batch number ``b`` for the 0-based optimizer step ``step``."""
+        if step < 0:
+            raise ValueError(f"optimizer step must be >= 0, got {step}")
+        if self.trace:  # past darknet's run b keeps growing by ngpus per step
+            seq = self._gpu0.upto(self.mgpu, step + 1)
+            if step < len(seq):
+                return seq[step]
+            return (seq[-1] if seq else 0) + (step + 1 - len(seq)) * self.ngpus
+        return (step + 1) * self.images_per_step // self.images_per_iteration
+
+    def lr(self, step: int) -> float:
+        """darknet's learning rate for the 0-based optimizer step ``step`` (multiplier 1)."""
+        return rate(self.params, self.batch(step), self.exact, self.flush)
+
+    def batches(self, steps: I64) -> I64:
+        """darknet's batch number of each 0-based optimizer step in ``steps`` (int64)."""
+        import numpy as np
+
+        s = np.asarray(steps, dtype=np.int64)
+        if s.size and int(s.min()) < 0:
+            raise ValueError(f"optimizer steps must be >= 0, got {int(s.min())}")
+        top = int(s.max()) + 1 if s.size else 0
+        if self.trace:
+            seq = np.frombuffer(self._gpu0.upto(self.mgpu, top), dtype=np.int64)
+            if top <= seq.size:
+                return seq[s]
+            return np.array([self.batch(int(i)) for i in s.flat]).reshape(s.shape)
+        if top * self.images_per_step >= 1 << 62:
+            return np.array([self.batch(int(i)) for i in s.flat]).reshape(s.shape)
+        return (s + 1) * self.images_per_step // self.images_per_iteration
+
+    def lrs(self, steps: I64) -> LRs:
+        """The LR of each 0-based optimizer step in ``steps`` (equal to :meth:`lr`)."""
+        return self.batch_lrs(self.batches(steps))
+
+    def batch_lrs(self, batches: I64) -> LRs:
+        """darknet's LR at the ``batches`` with this run's base rate and arithmetic (what
+        a step evaluated at b trains with); float32, or float64 without ``exact``."""
+        from cfgsched.oracle import params_lr
+
+        return params_lr(self.params, batches, exact=self.exact, flush=self.flush)
+
+    def multiplier(self, initial_lr: float) -> float:
+        """A parameter group's multiplier: its initial lr / the cfg's learning_rate.
+
+        A group created with the cfg's learning_rate (its float32 value or the decimal
+        as written) gets exactly 1, so its lr is darknet's value with no extra rounding.
+        A zero or non-finite cfg learning_rate gives 1 (no ratio exists).
+        """
+        ref = self.cfg_lr
+        if f32(initial_lr) == ref or ref == 0 or not math.isfinite(ref):
+            return 1.0
+        return initial_lr / f32_decimal(ref)
+
+    # ------------------------------------------------------------------ batch -> step
+
+    def first_step(self, b: int) -> int:
+        """The first optimizer step whose batch is ``>= b`` (where a phase starting at b
+        starts in the torch run; 0 for ``b <= 1``)."""
+        if not self.trace:
+            return max(-(-b * self.images_per_iteration // self.images_per_step) - 1, 0)
+        import numpy as np
+
+        top = self._gpu0.top(self.mgpu)
+        k = int(np.searchsorted(top, b, side="left"))
+        return k if k < top.size else self._past_trace(b)[0]
+
+    def landing_step(self, b: int) -> int | None:
+        """The first optimizer step evaluated at exactly batch ``b``, or None when no
+        step of the run is (e.g. b = 3 with ``-gpus 4``)."""
+        if not self.trace:
+            i = self.first_step(b)
+            return i if self.batch(i) == b else None
+        import numpy as np
+
+        hits = np.flatnonzero(self._gpu0.whole(self.mgpu) == b)
+        if hits.size:
+            return int(hits[0])
+        i, at = self._past_trace(b)
+        return i if at == b else None
+
+    def _past_trace(self, b: int) -> tuple[int, int]:
+        """The first step after darknet's trace at a batch ``>= b``, and its batch."""
+        seq = self._gpu0.upto(self.mgpu, None)
+        last = seq[-1] if seq else 0
+        k = max(-(-(b - last) // self.ngpus), 1)
+        return len(seq) + k - 1, last + k * self.ngpus
+
+    def gpu0_batches(self, count: int) -> list[int]:
+        """GPU 0's batch numbers over the first ``count`` loop iterations of the
+        ``-gpus`` run (:mod:`cfgsched.kernel.mgpu`; whatever ``multigpu`` is)."""
+        return self._gpu0.upto(self.mgpu, count)[:count].tolist()
+
+    # ------------------------------------------------------------------ length
+
+    @property
+    def trace_too_long(self) -> bool:
+        """True when the run follows GPU 0's trace over more than :data:`TRACE_LIMIT`
+        loop iterations."""
+        p = self.params
+        return (
+            self.trace and p.max_batches // self.ngpus + max(p.burn_in, 0) > TRACE_LIMIT
+        )
+
+    @cached_property
+    def span(self) -> tuple[int, str]:
+        """The run's last darknet batch and a note: ``max_batches``, or when it is 0
+        twice the last boundary (at least :data:`DEFAULT_SPAN`) with a note saying so."""
+        mb = self.schedule.max_batches
+        if mb > 0:
+            return mb, ""
+        marks, _ = boundaries(self.schedule, 1, 1 << 40, limit=8)
+        span = max(DEFAULT_SPAN, 2 * max([m.batch for m in marks] + [0]))
+        return (
+            span,
+            f"max_batches is {mb}: the first {span:,} batches stand in for the run",
+        )
+
+    @cached_property
+    def stop(self) -> int:
+        """One past the run's last optimizer step (darknet's loop count for a trace)."""
+        if self.trace and self.schedule.max_batches > 0:
+            return len(self._gpu0.upto(self.mgpu, None))
+        last = self.span[0]
+        if self.trace:
+            return max(-(-last // self.ngpus), 1)
+        return max(-(-last * self.images_per_iteration // self.images_per_step), 1)
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps the (resumed) run trains."""
+        return max(self.stop - self.start, 0)
+
+    @property
+    def note(self) -> str:
+        """What stands in for the run's length when ``max_batches`` is 0 (else empty)."""
+        return self.span[1]
+
+    @property
+    def mapping(self) -> str:
+        """How step i maps to batch b, in words (``b = (i + 1)*4 (256 images per step)``)."""
+        if self.trace:
+            return (
+                f"b = GPU 0's batch in loop iteration i + 1 of a -gpus {self.ngpus} run"
+                " (trace)"
+            )
+        ips, ipi = self.images_per_step, self.images_per_iteration
+        if ips == ipi:
+            return "b = i + 1"
+        per = f"{ips:,} image{'' if ips == 1 else 's'} per step"
+        if ips % ipi == 0:
+            return f"b = (i + 1)*{ips // ipi} ({per})"
+        return f"b = (i + 1)*{ips} // {ipi} ({per})"
+
+    # ------------------------------------------------------------------ plain data
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run as plain data (checkpoints): the schedule as read and the options."""
+        return {"schedule": self.given.to_dict(), "options": self.options.to_record()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Run:
+        """Inverse of :meth:`to_dict`."""
+        s = NetSchedule.from_dict(d["schedule"])
+        return translate(s, Options.from_record(d["options"]))
+
+
+def translate(schedule: NetSchedule, options: Options | None = None) -> Run:
+    """The run of ``schedule`` under ``options``; CfgError when the schedule has no
+    images per iteration (nothing to translate)."""
+    if not isinstance(schedule, NetSchedule):
+        raise TypeError(f"expected a NetSchedule, got {type(schedule).__name__}")
+    o = Options() if options is None else options
+    if not isinstance(o, Options):
+        raise TypeError(f"options: expected Options, got {type(o).__name__}")
+    s = advised_schedule(schedule, o.ngpus) if o.ideal else schedule
+    ipi = s.images_per_iteration
+    if ipi < 1:
+        key = "subdivisions" if s.line_of("subdivisions") is not None else "batch"
+        raise CfgError(
+            s.source,
+            s.line_of(key),
+            key,
+            f"{ipi} images per iteration (batch {s.batch}, subdivisions "
+            f"{s.subdivisions}): darknet counts batches as seen images / images per "
+            "iteration, so there is no schedule to translate",
+        )
+    p = s.kernel_params(o.seed)
+    flush = o.flushes(s.fork if s.fork in FORKS else "alexeyab")
+    params = p._replace(lr=ngpus_lr(p.fork, p.lr, o.ngpus))
+    ips = o.images_per_step or ipi * o.ngpus
+    trace = o.multigpu == "trace"
+    return Run(
+        given=schedule,
+        schedule=s,
+        options=o,
+        params=flushed(params) if flush else params,
+        cfg_lr=p.lr,
+        images_per_iteration=ipi,
+        images_per_step=ips,
+        exact=o.exact,
+        flush=flush,
+        trace=trace,
+        mgpu=mgpu_config(s, o.ngpus, scratch=o.scratch),
+        start=0 if trace else (o.resume_iteration or 0) * ipi // ips,
+    )
