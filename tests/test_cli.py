@@ -131,6 +131,9 @@ def test_ctrl_c_exits_130_as_shells_do() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=ROOT,
+        # a shell's background job (CI may run the suite as one) ignores SIGINT, and a
+        # child would inherit that: give it the default disposition, as a terminal does
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         wchan = Path(f"/proc/{proc.pid}/wchan")
