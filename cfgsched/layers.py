@@ -12,12 +12,10 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from cfgsched.options import BUILDS
 from cfgsched.schedule import LayerKeys, NetSchedule
 
 __all__ = ["BUILDS", "LayerRule", "layer_rules", "layer_states"]
-
-#: darknet builds: ``gpu`` (CUDA, what darknet users train with) and ``cpu``.
-BUILDS: tuple[str, ...] = ("gpu", "cpu")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 __all__ = [
+    "BUILDS",
     "MULTIGPU_MODES",
     "RECORD_SCHEMA",
     "WORDS",
@@ -23,6 +24,8 @@ __all__ = [
 RECORD_SCHEMA = "cfgsched-translation-options/1"
 #: ``multigpu=`` choices: darknet batch ``(i + 1)·n`` (the DDP intent) or GPU 0's real sequence.
 MULTIGPU_MODES = ("images", "trace")
+#: ``build=`` choices: the darknet build whose layer rules apply (docs/design.md, layers).
+BUILDS = ("gpu", "cpu")
 #: Inclusive bounds of the integer options (darknet's counters are int64 at most).
 BOUNDS = {
     "ngpus": (1, 1 << 20),
@@ -43,6 +46,7 @@ WORDS = {
     "ideal": "ideal",
     "resume_iteration": "resume_iteration",
     "seed": "seed",
+    "build": "build",
 }
 
 
@@ -74,6 +78,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "scratch": (bool,),
     "ideal": (bool,),
     "multigpu": (str,),
+    "build": (str,),
     "images_per_step": (int, type(None)),
     "resume_iteration": (int, type(None)),
 }
@@ -96,6 +101,8 @@ class Options:
     - ``resume_iteration``: darknet's iteration where training resumes (from a ``.weights``
       file: seen // images per iteration); the scheduler starts after those images.
     - ``seed``: draws of the ``random`` policy.
+    - ``build``: the darknet build (``"gpu"``, what users train with, or ``"cpu"``) whose
+      per-layer rules (``stopbackward``, ...) apply; the LR is the same in both.
     """
 
     exact: bool = True
@@ -107,6 +114,7 @@ class Options:
     ideal: bool = False
     resume_iteration: int | None = None
     seed: int = 0
+    build: str = "gpu"
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -124,7 +132,7 @@ class Options:
                 )
         for bad, template in self._rules():
             if bad:
-                raise OptionError(template, mode=self.multigpu)
+                raise OptionError(template, mode=self.multigpu, build_value=self.build)
 
     def _rules(self) -> list[tuple[bool, str]]:
         trace = self.multigpu == "trace"
@@ -132,6 +140,10 @@ class Options:
             (
                 self.multigpu not in MULTIGPU_MODES,
                 "{multigpu} must be 'images' or 'trace', got {mode!r}",
+            ),
+            (
+                self.build not in BUILDS,
+                "{build} must be 'gpu' or 'cpu', got {build_value!r}",
             ),
             (self.scratch and not trace, "{scratch} needs {trace}"),
             (
@@ -159,8 +171,13 @@ class Options:
         return default_flush(fork) if self.flush is None else self.flush
 
     def to_record(self) -> dict[str, Any]:
-        """The options as plain values (``schema`` first), what generated modules record."""
-        return {"schema": RECORD_SCHEMA, **asdict(self)}
+        """The options as plain values (``schema`` first), what generated modules record;
+        ``build`` only when it is not the default ``"gpu"`` (records older than it stay
+        valid and modules of cfgs without layer rules unchanged)."""
+        d = asdict(self)
+        if d["build"] == "gpu":
+            del d["build"]
+        return {"schema": RECORD_SCHEMA, **d}
 
     @classmethod
     def from_record(cls, record: Any) -> Options:

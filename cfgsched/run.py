@@ -24,6 +24,7 @@ from cfgsched.boundaries import boundaries
 from cfgsched.errors import CfgError
 from cfgsched.kernel.formulas import Params, f32, f32_decimal, flushed, ngpus_lr, rate
 from cfgsched.kernel.mgpu import MgpuConfig, mgpu_batches
+from cfgsched.layers import LayerRule, layer_rules
 from cfgsched.options import Options
 from cfgsched.schedule import FORKS, NetSchedule
 
@@ -249,6 +250,18 @@ class Run:
         p = self.params
         return (
             self.trace and p.max_batches // self.ngpus + max(p.burn_in, 0) > TRACE_LIMIT
+        )
+
+    @cached_property
+    def layers(self) -> tuple[LayerRule, ...]:
+        """darknet's per-layer rules in this run (build, resume point, GPU 0's counter);
+        layers in no rule train normally."""
+        o = self.options
+        return layer_rules(
+            self.schedule,
+            build=o.build,
+            resume_iteration=o.resume_iteration,
+            ngpus=o.ngpus,
         )
 
     @cached_property

@@ -234,6 +234,7 @@ class TranslationArgs:
     double: bool = False
     flush: bool | None = None
     resume_from: str | None = None
+    build: str | None = None
 
     @property
     def given(self) -> list[str]:
@@ -270,6 +271,7 @@ class TranslationArgs:
                     images_per_step=ips,
                     ideal=self.ideal,
                     resume_iteration=resume,
+                    build=self.build or "gpu",
                 )
             except OptionError as exc:
                 raise fail(exc.worded(FLAGS)) from None
@@ -292,6 +294,7 @@ FLAGS = {
     "images_per_step": "--torch-batch",
     "ideal": "--ideal",
     "resume_iteration": "--resume-from",
+    "build": "--build",
 }
 
 
@@ -341,6 +344,8 @@ _TRANSLATION_OPTIONS: tuple[tuple[tuple[str, ...], Any, str | None, str], ...] =
      "fork's release build: alexeyab, pjreddie flush; hankai keeps]."),
     (("--resume-from",), click.Path(dir_okay=False), "WEIGHTS", "Start where darknet "
      "resumes this .weights file (seen // batch)."),
+    (("--build",), click.Choice(["gpu", "cpu"]), None, "The darknet build whose layer "
+     "rules (stopbackward, ...) apply [default: gpu]."),
 )  # fmt: skip
 
 

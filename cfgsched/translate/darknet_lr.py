@@ -43,7 +43,8 @@ class DarknetLR(DarknetScheduler):
     The translation is one :class:`cfgsched.options.Options` (``options``, or the same
     names as keywords, which override it): ``exact``, ``flush`` (a release build's
     flush-to-zero; None = the fork's default build), ``ngpus``, ``multigpu``,
-    ``images_per_step``, ``scratch``, ``ideal``, ``resume_iteration``, ``seed``.
+    ``images_per_step``, ``scratch``, ``ideal``, ``resume_iteration``, ``seed``, ``build``
+    (the darknet build whose layer rules apply: ``"gpu"``, the default, or ``"cpu"``).
 
     - Group multiplier = the group's initial lr / the cfg's ``learning_rate``. A group
       created with the cfg's learning_rate (as written, e.g. 0.0013, or its float32 value)
@@ -75,7 +76,6 @@ class DarknetLR(DarknetScheduler):
         rescale: bool = False,
         **option_kwargs: Any,
     ) -> None:
-        build = option_kwargs.pop("build", "gpu")
         self.options = options_of(options, option_kwargs)
         translation = translate(schedule, self.options)
         if last_epoch == -1 and translation.start > 0:
@@ -86,7 +86,7 @@ class DarknetLR(DarknetScheduler):
             optimizer,
             schedule,
             lambda: self.last_epoch - translation.start + 1,
-            build=build,
+            build=self.options.build,
             resume_iteration=self.options.resume_iteration,
             ngpus=self.options.ngpus,
         )
