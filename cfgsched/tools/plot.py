@@ -1,15 +1,11 @@
-"""Plot darknet learning-rate schedules: the data (:func:`plot_data`) and the figure (:func:`draw`).
+"""Plot darknet learning-rate schedules: the figure's data (:func:`plot_data`, plain arrays)
+and the figure (:func:`draw`, matplotlib imported then).
 
-:func:`plot_data` computes everything a figure shows as plain arrays, without matplotlib:
-per curve the LR at every x position (small ranges) or a min/max envelope per pixel column
-(large ranges, in chunks: bounded memory, no one-point spike lost), the boundary markers
-with their LR, the ranges where the LR is NaN, infinite, zero or negative, and a zoomed
-panel of a phase too short to see in the whole run (burn-in). Positions are darknet
-batches b, or 0-based optimizer steps i with x in steps; every LR is what the run
-translated by the variant's :class:`~cfgsched.options.Options` trains with.
-``--vs`` overlays DarknetLR stepped in torch or a framework's fitted built-in schedule
-(:class:`Approx`, always called an approximation). The what-if edits go through
-:func:`cfgsched.tools.editor.edit_schedule`, the editor of ``adjust``.
+Positions are darknet batches b, or 0-based optimizer steps i with ``x="steps"``; every LR is
+what the curve's translated :class:`~cfgsched.run.Run` trains with. Long ranges are a min/max
+envelope per pixel column (no one-batch spike lost). ``--vs`` overlays DarknetLR stepped in
+torch or a framework's fitted schedule (an approximation); what-ifs go through ``adjust``'s
+editor.
 """
 
 from __future__ import annotations
@@ -28,6 +24,7 @@ from cfgsched.boundaries import Boundary, boundaries
 from cfgsched.errors import CfgError
 from cfgsched.files import escape
 from cfgsched.kernel.formulas import ngpus_lr
+from cfgsched.layers import LayerRule
 from cfgsched.options import Options
 from cfgsched.run import MAX_BATCH, TRACE_LIMIT, Run, translate
 from cfgsched.schedule import NetSchedule
@@ -38,49 +35,44 @@ from cfgsched.tools.text import counted
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
+#: ``values(positions)``: the LR at int64 positions.
+Values = Callable[[I64], npt.NDArray[np.floating[Any]]]
+#: ``translation(schedule, ngpus)`` gives a curve's translation options.
+TranslationFor = Callable[[NetSchedule, int], Options]
 
-#: Envelope columns (at least the pixel width of the plot at 200 dpi).
-COLUMNS = 2000
-#: Ranges up to this many positions are plotted one by one (no envelope).
-EXACT_LIMIT = 20_000
-#: Positions evaluated per chunk (bounds memory: ~60 bytes per position in flight).
-CHUNK = 1 << 20
-#: Above this many positions each column is sampled (boundaries ±1 always included).
-FULL_LIMIT = 100_000_000
-#: Samples per column above :data:`FULL_LIMIT`.
+COLUMNS = 2000  # envelope columns (at least the plot's pixel width at 200 dpi)
+EXACT_LIMIT = 20_000  # up to this many positions, one point per position
+CHUNK = 1 << 20  # positions evaluated at once (bounds memory)
+FULL_LIMIT = 100_000_000  # beyond this many positions each column is sampled
 COLUMN_SAMPLES = 257
 SAMPLED_NOTE = f"each column from {COLUMN_SAMPLES} samples plus every boundary ±1"
-#: Regions listed per curve and kind before neighbouring ones are merged.
-MAX_REGIONS = 100
-#: Curves per figure at most (overlays multiply: cfgs × forks × gpus × option values).
+MAX_REGIONS = 100  # regions per curve and kind before neighbours merge
 MAX_CURVES = 12
-#: Boundaries marked per curve at most (the note counts the rest exactly).
-MAX_MARKS = 1000
-#: A first phase shorter than this fraction of the x range gets a zoomed panel.
-ZOOM_FRACTION = 0.02
-#: Largest ``--from``/``--to`` (batches or steps).
-MAX_POSITION = 1 << 62
-#: x axis units; "steps" puts the curves on optimizer steps, the others on batches.
+MAX_MARKS = 1000  # boundaries marked per curve (a note counts the rest)
+ZOOM_FRACTION = 0.02  # a first phase under this share of the range gets a zoomed panel
+MAX_POSITION = 1 << 62  # largest --from/--to
 X_UNITS = ("batches", "images", "epochs", "steps")
+#: LR kinds shaded as regions: words, colour, hatch ("after": past the end of the run).
+KINDS = {
+    "nan": ("LR is NaN", "#7f7f7f", "xx"),
+    "inf": ("LR is infinite", "#9467bd", ".."),
+    "zero": ("LR is 0", "#ff7f0e", "//"),
+    "negative": ("LR is negative", "#d62728", "\\\\"),
+    "after": ("after max_batches: darknet has stopped", "#bbbbbb", ""),
+    "layers": ("", "#2ca02c", ""),
+}
 REGION_KINDS = ("nan", "inf", "zero", "negative")
-#: The cfg plotted without a CFG: darknet's defaults (input size and one layer only so that
-#: hankai, which refuses a network without them, accepts it; they do not touch the LR).
+#: darknet's defaults (input size and a layer so that hankai accepts it; no LR effect).
 DEFAULTS_CFG = "[net]\nwidth=416\nheight=416\nchannels=3\n\n[maxpool]\n"
-#: The cfg ``cfgsched plot`` draws without a CFG: the detector recipe of AlexeyAB's guide
-#: ("How to train to detect your custom objects", yolov4-custom.cfg): burn_in 1000, steps
-#: at 80 % and 90 % of max_batches (rescaled with it), scales .1,.1, learning_rate 0.001.
+#: Without a CFG: the detector recipe of AlexeyAB's guide (yolov4-custom.cfg): burn_in
+#: 1000, steps at 80 % and 90 % of max_batches (rescaled with it), scales .1,.1.
 RECIPE_CFG = (
     "[net]\nbatch=64\nsubdivisions=16\nwidth=416\nheight=416\nchannels=3\n"
     "momentum=0.949\ndecay=0.0005\nlearning_rate=0.001\nburn_in=1000\n"
     "max_batches=6000\npolicy=steps\nsteps=4800,5400\nscales=.1,.1\n\n[maxpool]\n"
 )
 RECIPE_NAME = "AlexeyAB's detector recipe"
-_RECIPE_OTHER_POLICY = RECIPE_CFG.replace(
-    "policy=steps\nsteps=4800,5400\nscales=.1,.1\n", ""
-)
-
-#: ``translation(schedule, ngpus)`` gives a curve's translation options.
-TranslationFor = Callable[[NetSchedule, int], Options]
+_RECIPE_STEPS = "policy=steps\nsteps=4800,5400\nscales=.1,.1\n"
 
 
 # ----------------------------------------------------------------------------- variants
@@ -95,15 +87,9 @@ class Variant:
     options: Options = field(default_factory=Options)
     name: str = ""
 
-    @property
-    def gpus(self) -> int:
-        """darknet's ``-gpus`` count of this curve."""
-        return self.options.ngpus
-
 
 def warning_lines(variants: Sequence[Variant]) -> list[str]:
-    """The parser's warnings for ``variants`` as ``source:line:col: CODE message``, each
-    once; with several forks each line names the fork that raised it."""
+    """The parser's warnings, each once; with several forks each names its fork."""
     forks = {v.schedule.fork for v in variants}
     out: dict[str, None] = {}
     for v in variants:
@@ -114,15 +100,14 @@ def warning_lines(variants: Sequence[Variant]) -> list[str]:
 
 
 def _label(
-    name: str, fork: str, ngpus: int, varied: Sequence[str], flags: Sequence[bool]
+    name: str, fork: str, n: int, varied: list[str], flags: Sequence[bool]
 ) -> str:
-    """A legend label naming what differs between the curves (``flags``: several cfgs,
-    forks, GPU counts)."""
-    gpus = f"{ngpus} GPU{'s' if ngpus > 1 else ''}"
-    parts = [p for p, f in zip((name, fork, gpus), flags, strict=True) if f]
-    parts.extend(varied)
-    gp = f", {ngpus} GPUs" if ngpus > 1 else ""
-    return ", ".join(parts) if parts else f"{name} ({fork}{gp})"
+    """A legend label naming what differs (``flags``: several cfgs, forks, GPU counts)."""
+    gpus = f"{n} GPU{'s' if n > 1 else ''}"
+    parts = [p for p, f in zip((name, fork, gpus), flags, strict=True) if f] + varied
+    return (
+        ", ".join(parts) if parts else f"{name} ({fork}{', ' + gpus if n > 1 else ''})"
+    )
 
 
 def build_variants(
@@ -135,40 +120,37 @@ def build_variants(
     recipe: bool = False,
     rescale: bool = False,
 ) -> list[Variant]:
-    """Every combination of cfg × fork × gpus × option value, labelled by what differs.
+    """Every cfg × fork × gpus × option value, labelled by what differs.
 
-    ``cfgs`` holds ``(text, source)`` pairs (none: darknet's defaults, or with ``recipe``
-    :data:`RECIPE_CFG`, whose steps follow a new max_batches unless steps are given);
-    ``options`` maps a ``[net]`` key to its values (several values: one curve each),
-    applied by ``adjust``'s editor; ``translation(schedule, ngpus)`` gives each curve's
-    options (default: ``-gpus`` only); ``rescale``: a new max_batches moves the steps.
+    ``cfgs``: ``(text, source)`` pairs (none: darknet's defaults, or :data:`RECIPE_CFG`
+    with ``recipe``, whose steps follow a new max_batches); ``options``: ``[net]`` key ->
+    values, applied by ``adjust``'s editor; ``translation(schedule, ngpus)``: each curve's
+    options (default ``-gpus`` only); ``rescale``: a new max_batches moves the steps.
     """
     opts = {k: list(v) for k, v in (options or {}).items() if v}
     none = (RECIPE_CFG, RECIPE_NAME) if recipe else (DEFAULTS_CFG, "darknet defaults")
     items = list(cfgs) or [none]
-    keys = list(opts)
     combos = list(itertools.product(items, forks or ("alexeyab",), gpus or (1,),
-                                    itertools.product(*(opts[k] for k in keys))))  # fmt: skip
+                                    itertools.product(*opts.values())))  # fmt: skip
     if len(combos) > MAX_CURVES:
         why = f"{len(combos)} curves: at most {MAX_CURVES} in one figure"
         raise CfgError("plot", None, None, why)
     how = translation or (lambda s, n: Options(ngpus=n))
     flags = (len(items) > 1, len(set(forks)) > 1, len(set(gpus)) > 1)
-    varied = [k for k in keys if len(opts[k]) > 1]
+    varied = [k for k, v in opts.items() if len(v) > 1]
     default = "[net] from options" if opts else "darknet defaults"
     out = []
     for (text, source), fork, ngpus, vals in combos:
-        values = dict(zip(keys, vals, strict=True))
-        if not cfgs and recipe and values.get("policy", "steps").strip() != "steps":
-            text = _RECIPE_OTHER_POLICY  # the recipe's steps are for policy=steps
-        own = not cfgs and recipe and "steps" not in values
+        values = dict(zip(opts, vals, strict=True))
+        own = not cfgs and recipe
+        if own and values.get("policy", "steps").strip() != "steps":
+            text = RECIPE_CFG.replace(_RECIPE_STEPS, "")  # the steps are for steps
         edits = [Edit(k, v) for k, v in values.items()]
-        _, sched = edit_schedule(
-            text, edits, fork=fork, source=source, rescale=rescale or own
-        )
+        resc = rescale or (own and "steps" not in values)
+        _, s = edit_schedule(text, edits, fork=fork, source=source, rescale=resc)
         name = Path(source).name if cfgs else RECIPE_NAME if recipe else default
         label = _label(name, fork, ngpus, [f"{k}={values[k]}" for k in varied], flags)
-        out.append(Variant(sched, label, how(sched, ngpus), name))
+        out.append(Variant(s, label, how(s, ngpus), name))
     return out
 
 
@@ -190,12 +172,9 @@ def recipe_note(variants: Sequence[Variant], changed: bool) -> str:
 
 @dataclass(frozen=True)
 class Curve:
-    """One plotted curve: point k covers positions ``start[k] .. stop[k] - 1``.
-
-    Positions are the figure's domain (darknet batches, or optimizer steps with x in
-    steps). ``lo``/``hi`` are the smallest/largest finite LR there (NaN when there is
-    none); ``exact``: one point per position. ``x_per_unit`` converts positions to x.
-    """
+    """One curve: point k covers positions ``start[k] .. stop[k] - 1`` with the smallest
+    and largest finite LR ``lo``/``hi`` there (NaN: none); ``exact``: one point per
+    position; ``sampled``: columns from samples; ``x_per_unit``: positions -> x."""
 
     label: str
     kind: str
@@ -206,13 +185,12 @@ class Curve:
     exact: bool
     sampled: bool
     x_per_unit: float
-    gpus: int = 1
 
 
 @dataclass(frozen=True)
 class Marker:
-    """A labelled boundary of curve ``curve`` at position ``at`` (darknet batch ``batch``,
-    or the first optimizer step reaching it) with the LR there."""
+    """A boundary of curve ``curve`` at position ``at`` (darknet batch ``batch``, or the
+    first optimizer step reaching it) with the LR there."""
 
     curve: int
     batch: int
@@ -224,21 +202,22 @@ class Marker:
 
 @dataclass(frozen=True)
 class Region:
-    """Positions ``first .. last`` of curve ``curve`` where the LR is ``kind``: nan, inf,
-    zero or negative; or "after" for positions past the end of the curve's run."""
+    """Positions ``first .. last`` of variant ``curve`` shaded as ``kind`` (a key of
+    :data:`KINDS`): where the LR is NaN, infinite, 0 or negative, past the end of the
+    run ("after"), or where a layer rule holds layers back ("layers", its ``label``)."""
 
     curve: int
     kind: str
     first: int
     last: int
+    label: str = ""
 
 
 @dataclass(frozen=True)
 class ErrorPanel:
-    """The error of curve ``curve`` against darknet per column, from the compared steps:
-    torch − C in signed float32 ulps (``unit`` "ulp"), or an approximation's signed
-    relative error (approx − C) / C ("rel"; NaN where darknet's LR is 0). ``summary``:
-    the panel's one-line report (built from the fields when empty)."""
+    """Curve ``curve``'s error against darknet per point or column: torch − C in signed
+    float32 ulps (``unit`` "ulp") or an approximation's signed (approx − C) / C ("rel");
+    ``summary``: the one-line report (built from the fields when empty)."""
 
     curve: int
     start: I64
@@ -255,10 +234,9 @@ class ErrorPanel:
 
 @dataclass(frozen=True)
 class PlotData:
-    """Everything a figure shows; arrays are positions in ``domain`` ("batches" or
-    "steps"), ``x`` and ``x_label`` name the x unit; ``reports``: the approximations'
-    measured error, one line each (for stderr); ``zoom``: the same figure over a short
-    first phase (burn-in), drawn beside the whole run, or None."""
+    """Everything a figure shows, positions in ``domain`` ("batches" or "steps");
+    ``reports``: the approximations' error lines (stderr); ``zoom``: the figure over a
+    short first phase (burn-in) drawn beside it."""
 
     title: str
     first: int
@@ -286,60 +264,47 @@ def column_edges(first: int, last: int, columns: int = COLUMNS) -> I64:
 
 class _Runs:
     """Runs of consecutive evaluated positions where a mask holds, fed chunk by chunk;
-    beyond a few times ``limit`` runs, those with the smallest gaps merge (bounded)."""
+    past 4 × :data:`MAX_REGIONS` runs, those with the smallest gaps merge."""
 
-    def __init__(self, limit: int = MAX_REGIONS) -> None:
-        self.limit = limit
+    def __init__(self) -> None:
         self.lo = np.zeros(0, dtype=np.int64)
         self.hi = np.zeros(0, dtype=np.int64)
         self.tail = False  # the previous chunk ended inside a run
         self.count = 0  # positions where the mask holds
-        self.runs = 0  # runs before any merging
+        self.runs = 0  # runs before merging
 
-    def feed(self, b: I64, mask: npt.NDArray[np.bool_]) -> None:
+    def feed(self, pos: I64, mask: npt.NDArray[np.bool_]) -> None:
         idx = np.flatnonzero(mask)
-        if idx.size == 0:
-            self.tail = False
-            return
-        self.count += int(idx.size)
-        cuts = np.flatnonzero(np.diff(idx) != 1) + 1
-        lo = b[idx[np.concatenate(([0], cuts))]]
-        hi = b[idx[np.concatenate((cuts, [idx.size])) - 1]]
-        if self.tail and idx[0] == 0 and self.lo.size:
-            self.hi[-1] = hi[0]
-            lo, hi = lo[1:], hi[1:]
-        self.runs += int(lo.size)
-        self.lo = np.concatenate((self.lo, lo))
-        self.hi = np.concatenate((self.hi, hi))
-        self.tail = bool(mask[-1])
-        if self.lo.size > 4 * self.limit:
-            self._compact()
-
-    def _compact(self) -> None:
-        n = self.lo.size
-        if n <= self.limit:
-            return
-        gaps = self.lo[1:] - self.hi[:-1]
-        keep = np.sort(np.argsort(gaps, kind="stable")[n - self.limit :])
-        self.lo = self.lo[np.concatenate(([0], keep + 1))]
-        self.hi = self.hi[np.concatenate((keep, [n - 1]))]
+        if idx.size:
+            self.count += int(idx.size)
+            cuts = np.flatnonzero(np.diff(idx) != 1) + 1
+            lo = pos[idx[np.concatenate(([0], cuts))]]
+            hi = pos[idx[np.concatenate((cuts, [idx.size])) - 1]]
+            if self.tail and idx[0] == 0:
+                self.hi[-1] = hi[0]
+                lo, hi = lo[1:], hi[1:]
+            self.runs += int(lo.size)
+            self.lo = np.concatenate((self.lo, lo))
+            self.hi = np.concatenate((self.hi, hi))
+            if self.lo.size > 4 * MAX_REGIONS:
+                self.merged()
+        self.tail = bool(mask[-1]) if idx.size else False
 
     def merged(self) -> list[tuple[int, int]]:
-        """The runs (at most ``limit``; neighbours with the smallest gaps merged)."""
-        self._compact()
+        """The runs, at most :data:`MAX_REGIONS` (the smallest gaps merged)."""
+        n = self.lo.size
+        if n > MAX_REGIONS:
+            gaps = self.lo[1:] - self.hi[:-1]
+            keep = np.sort(np.argsort(gaps, kind="stable")[n - MAX_REGIONS :])
+            self.lo = self.lo[np.concatenate(([0], keep + 1))]
+            self.hi = self.hi[np.concatenate((keep, [n - 1]))]
         return list(zip(self.lo.tolist(), self.hi.tolist(), strict=True))
-
-
-#: ``values(positions)``: the LR at int64 positions.
-Values = Callable[[I64], npt.NDArray[np.floating[Any]]]
 
 
 @dataclass(frozen=True)
 class Envelope:
-    """The LR over a range of positions, as :func:`envelope` computes it.
-
-    ``regions``: kind -> merged runs; ``counts``: kind -> (positions, runs before merging).
-    """
+    """The LR over a range (:func:`envelope`): per point or column its finite min/max;
+    ``runs``: per kind of :data:`REGION_KINDS`, where the LR is of that kind."""
 
     start: I64
     stop: I64
@@ -347,41 +312,7 @@ class Envelope:
     hi: F32
     exact: bool
     sampled: bool
-    regions: dict[str, list[tuple[int, int]]]
-    counts: dict[str, tuple[int, int]]
-
-
-class _Folder:
-    """Column minima/maxima and special-value runs, fed chunk by chunk."""
-
-    def __init__(self, columns: int) -> None:
-        self.lo = np.full(columns, np.inf, dtype=np.float32)
-        self.hi = np.full(columns, -np.inf, dtype=np.float32)
-        self.runs = {k: _Runs() for k in REGION_KINDS}
-
-    def feed(
-        self, pos: I64, v: npt.NDArray[np.floating[Any]], c0: int, offs: I64
-    ) -> None:
-        """Fold the values ``v`` at ``pos`` (column ``c0 + k`` starts at ``offs[k]``)."""
-        masks = (np.isnan(v), np.isinf(v), v == 0, v < 0)
-        for k, m in zip(REGION_KINDS, masks, strict=True):
-            self.runs[k].feed(pos, m)
-        v32 = v.astype(np.float32)
-        fin = np.isfinite(v32)
-        c1 = c0 + offs.size
-        vmin = np.where(fin, v32, np.float32(np.inf)).astype(np.float32)
-        vmax = np.where(fin, v32, np.float32(-np.inf)).astype(np.float32)
-        np.minimum(self.lo[c0:c1], np.minimum.reduceat(vmin, offs), out=self.lo[c0:c1])
-        np.maximum(self.hi[c0:c1], np.maximum.reduceat(vmax, offs), out=self.hi[c0:c1])
-
-    def result(self, start: I64, stop: I64, exact: bool, sampled: bool) -> Envelope:
-        lo = np.where(np.isinf(self.lo) & (self.lo > 0), np.float32(np.nan), self.lo)
-        hi = np.where(np.isinf(self.hi) & (self.hi < 0), np.float32(np.nan), self.hi)
-        regions = {k: r.merged() for k, r in self.runs.items()}
-        counts = {k: (r.count, r.runs) for k, r in self.runs.items()}
-        f32 = np.float32
-        return Envelope(start, stop, lo.astype(f32), hi.astype(f32), exact, sampled,
-                        regions, counts)  # fmt: skip
+    runs: dict[str, _Runs]
 
 
 def envelope(
@@ -391,28 +322,34 @@ def envelope(
     columns: int = COLUMNS,
     extra: Sequence[int] = (),
 ) -> Envelope:
-    """The LR ``values`` over the positions ``first .. last`` (see :class:`Envelope`).
-
-    Up to :data:`EXACT_LIMIT` positions every position is a point. Beyond, each of
-    ``columns`` columns keeps the min and max finite LR of every position in it (computed
-    in chunks of :data:`CHUNK`); beyond :data:`FULL_LIMIT` positions, of evenly spaced
-    samples plus every position in ``extra`` (boundaries ±1).
-    """
+    """The LR ``values`` over ``first .. last``: every position up to :data:`EXACT_LIMIT`
+    positions, else the finite min/max per column of every position (in chunks of
+    :data:`CHUNK`); beyond :data:`FULL_LIMIT`, of samples plus the positions ``extra``."""
     n = last - first + 1
-    if n <= EXACT_LIMIT:
-        pos = np.arange(first, last + 1, dtype=np.int64)
-        fold = _Folder(n)
-        fold.feed(pos, values(pos), 0, np.arange(n, dtype=np.int64))
-        return fold.result(pos, pos + 1, True, False)
-    edges = column_edges(first, last, columns)
-    fold = _Folder(edges.size - 1)
+    exact = n <= EXACT_LIMIT
+    edges = np.arange(first, last + 2) if exact else column_edges(first, last, columns)
+    lo = np.full(edges.size - 1, np.inf, dtype=np.float32)
+    hi = np.full(edges.size - 1, -np.inf, dtype=np.float32)
+    runs = {k: _Runs() for k in REGION_KINDS}
+
+    def fold(pos: I64, c0: int, offs: I64) -> None:
+        v = values(pos)
+        for k, m in zip(runs, (np.isnan(v), np.isinf(v), v == 0, v < 0), strict=True):
+            runs[k].feed(pos, m)
+        v32 = v.astype(np.float32)
+        fin, cols = np.isfinite(v32), slice(c0, c0 + offs.size)
+        low = np.minimum.reduceat(np.where(fin, v32, np.inf), offs)
+        high = np.maximum.reduceat(np.where(fin, v32, -np.inf), offs)
+        np.minimum(lo[cols], low, out=lo[cols])
+        np.maximum(hi[cols], high, out=hi[cols])
+
     if n <= FULL_LIMIT:
         c0 = 0
         while c0 < edges.size - 1:  # whole columns of about CHUNK positions
             c1 = int(np.searchsorted(edges, edges[c0] + CHUNK, side="right")) - 1
             c1 = min(max(c1, c0 + 1), edges.size - 1)
             pos = np.arange(edges[c0], edges[c1], dtype=np.int64)
-            fold.feed(pos, values(pos), c0, edges[c0:c1] - edges[c0])
+            fold(pos, c0, edges[c0:c1] - edges[c0])
             c0 = c1
     else:
         near = np.asarray(sorted(extra), dtype=np.int64)
@@ -422,8 +359,10 @@ def envelope(
                    for c in range(c0, c1)]  # fmt: skip
             inside = near[(near >= edges[c0]) & (near < edges[c1])]
             pos = np.unique(np.concatenate([*pts, inside]))
-            fold.feed(pos, values(pos), c0, np.searchsorted(pos, edges[c0:c1]))
-    return fold.result(edges[:-1], edges[1:], False, n > FULL_LIMIT)
+            fold(pos, c0, np.searchsorted(pos, edges[c0:c1]))
+    lo[np.isposinf(lo)] = np.nan
+    hi[np.isneginf(hi)] = np.nan
+    return Envelope(edges[:-1], edges[1:], lo, hi, exact, n > FULL_LIMIT, runs)
 
 
 # ----------------------------------------------------------------------------- one curve
@@ -431,49 +370,43 @@ def envelope(
 
 @dataclass(frozen=True)
 class Source:
-    """One variant's translated run on the figure's domain (batches or steps)."""
+    """One variant's translated run on the figure's domain (batches, or steps)."""
 
     variant: Variant
     t: Run
-    trained: NetSchedule
     steps: bool
 
     @classmethod
     def of(cls, v: Variant, steps: bool) -> Source:
-        t = translate(v.schedule, v.options)
-        return cls(v, t, t.schedule, steps)
+        return cls(v, translate(v.schedule, v.options), steps)
 
     def values(self, pos: I64) -> npt.NDArray[np.floating[Any]]:
         """The LR at the positions ``pos``."""
-        if self.steps:
-            return self.t.lrs(pos)
-        return self.t.batch_lrs(pos)
+        return self.t.lrs(pos) if self.steps else self.t.batch_lrs(pos)
 
     def end(self) -> tuple[int, str]:
-        """The last position of the run and a note (when max_batches is 0)."""
-        if self.steps:
-            return self.t.stop - 1, self.t.note
-        return self.t.span
+        """The run's last position and a note (when max_batches is 0)."""
+        return (self.t.stop - 1, self.t.note) if self.steps else self.t.span
 
     def begin(self) -> int:
-        """The default first position: b = 1, or the first step of the (resumed) run."""
+        """The default first position: b = 1, or the (resumed) run's first step."""
         return self.t.start if self.steps else 1
 
-    def marks(
-        self, lo: int, hi: int, limit: int = MAX_MARKS
-    ) -> tuple[list[tuple[int, Boundary]], int]:
+    def position(self, step: int) -> int:
+        """The position of optimizer step ``step``."""
+        return step if self.steps else self.t.batch(step)
+
+    def marks(self, lo: int, hi: int, limit: int = MAX_MARKS) -> tuple[list[Any], int]:
         """``(position, boundary)`` inside ``lo .. hi`` and how many were cut."""
         b0, b1 = lo, hi
         if self.steps:
             b0, b1 = self.t.batch(lo), max(self.t.batch(hi), self.t.batch(lo))
-        marks, cut = boundaries(self.trained, max(b0, 1), b1, limit=limit)
-        where = [m.batch for m in marks]
-        if self.steps:
-            where = [self.t.first_step(b) for b in where]
-        return [(p, m) for p, m in zip(where, marks, strict=True) if lo <= p <= hi], cut
+        marks, cut = boundaries(self.t.schedule, max(b0, 1), b1, limit=limit)
+        at = [self.t.first_step(m.batch) if self.steps else m.batch for m in marks]
+        return [(p, m) for p, m in zip(at, marks, strict=True) if lo <= p <= hi], cut
 
     def extra(self, lo: int, hi: int) -> list[int]:
-        """Boundary positions ±1 (sampled in ranges over :data:`FULL_LIMIT`), else []."""
+        """Boundary positions ±1 for ranges over :data:`FULL_LIMIT` (else none)."""
         if hi - lo + 1 <= FULL_LIMIT:
             return []
         return [p + d for p, _ in self.marks(lo, hi, 10_000)[0] for d in (-1, 0, 1)]
@@ -481,79 +414,115 @@ class Source:
 
 @dataclass
 class _Parts:
-    """What one variant adds to a figure."""
+    """What the variants add to a figure."""
 
     curves: list[Curve] = field(default_factory=list)
     markers: list[Marker] = field(default_factory=list)
     regions: list[Region] = field(default_factory=list)
     errors: list[ErrorPanel] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    nonpositive: int = 0
     reports: list[str] = field(default_factory=list)
-
-    def add(self, part: _Parts) -> None:
-        for name in ("curves", "markers", "regions", "errors", "notes", "reports"):
-            getattr(self, name).extend(getattr(part, name))
-        self.nonpositive += part.nonpositive
-
-
-_KIND_WORDS = {"nan": "NaN", "inf": "infinite", "zero": "0", "negative": "negative"}
+    nonpositive: int = 0
 
 
 def _darknet_curve(
-    k: int, src: Source, lo: int, hi: int, xpu: float, columns: int, log: bool
-) -> _Parts:
-    """Curve ``k``: the envelope, its special regions, the after-the-run region."""
-    v = src.variant
+    parts: _Parts, k: int, src: Source, span: tuple[int, int, float, int], log: bool
+) -> None:
+    """Variant ``k``'s curve, its special regions and the after-the-run region."""
+    (lo, hi, xpu, columns), v = span, src.variant
     env = envelope(src.values, lo, hi, columns, src.extra(lo, hi))
-    out = _Parts()
-    out.curves.append(Curve(v.label, "darknet", env.start, env.stop, env.lo, env.hi,
-                            env.exact, env.sampled, xpu, v.gpus))  # fmt: skip
+    parts.curves.append(Curve(v.label, "darknet", env.start, env.stop, env.lo,
+                              env.hi, env.exact, env.sampled, xpu))  # fmt: skip
     unit = "steps" if src.steps else "batches"
-    for kind, (count, runs) in env.counts.items():
-        if runs > MAX_REGIONS:
-            out.notes.append(
-                f"{v.label}: LR {_KIND_WORDS[kind]} at {count:,} {unit} in {runs:,} runs,"
-                f" shaded as {MAX_REGIONS} merged regions"
+    for kind, runs in env.runs.items():
+        if runs.runs > MAX_REGIONS:
+            parts.notes.append(
+                f"{v.label}: {KINDS[kind][0]} at {runs.count:,} {unit} in {runs.runs:,} "
+                f"runs, shaded as {MAX_REGIONS} merged regions"
             )
         if log and kind in ("zero", "negative"):
-            out.nonpositive += count
+            parts.nonpositive += runs.count
+        parts.regions.extend(Region(k, kind, a, b) for a, b in runs.merged())
     if env.sampled:
-        out.notes.append(f"{hi - lo + 1:,} {unit}: {SAMPLED_NOTE}")
-    for kind, spans in env.regions.items():
-        out.regions.extend(Region(k, kind, a, b) for a, b in spans)
+        parts.notes.append(f"{hi - lo + 1:,} {unit}: {SAMPLED_NOTE}")
     end, _ = src.end()
-    if src.trained.max_batches > 0 and end < hi:
-        out.regions.append(Region(k, "after", max(end + 1, lo), hi))
-    return out
+    if src.t.schedule.max_batches > 0 and end < hi:
+        parts.regions.append(Region(k, "after", max(end + 1, lo), hi))
 
 
-def _markers(k: int, src: Source, lo: int, hi: int) -> _Parts:
+def _markers(parts: _Parts, k: int, src: Source, lo: int, hi: int) -> None:
     """Curve ``k``'s boundary markers (and the resume point) with the LR there."""
-    out = _Parts()
     marks, cut = src.marks(lo, hi)
     t = src.t
-    if t.start and lo <= (at := t.start if src.steps else t.batch(t.start)) <= hi:
-        marks.append((at, Boundary(t.batch(t.start), "resume", "resume")))
+    if t.start and lo <= src.position(t.start) <= hi:
+        resume = Boundary(t.batch(t.start), "resume", "resume")
+        marks.append((src.position(t.start), resume))
         marks.sort(key=lambda pm: pm[0])
     if marks:
-        vals = src.values(np.array([p for p, _ in marks], dtype=np.int64)).tolist()
-        out.markers.extend(
-            Marker(k, m.batch, m.kind, m.label, float(val), p)
-            for (p, m), val in zip(marks, vals, strict=True)
+        lrs = src.values(np.array([p for p, _ in marks], dtype=np.int64)).tolist()
+        parts.markers.extend(
+            Marker(k, m.batch, m.kind, m.label, float(lr), p)
+            for (p, m), lr in zip(marks, lrs, strict=True)
         )
     if cut:
         more = counted(cut, "more boundary", "more boundaries")
-        out.notes.append(f"{src.variant.label}: {more} not marked")
+        parts.notes.append(f"{src.variant.label}: {more} not marked")
+
+
+def _held_back(r: LayerRule) -> list[tuple[int | None, str]]:
+    """``(last update, what)`` of each window where rule ``r`` holds its layers back
+    (None: every update of the run)."""
+    if not r.updated:
+        return [(None, "never updated")]
+    out: list[tuple[int | None, str]] = []
+    if r.gradient_from is None:
+        out.append((None, "no gradient (decay and momentum still act)"))
+    elif r.gradient_from > 1:
+        out.append(
+            (r.gradient_from - 1, f"no gradient (updates 1-{r.gradient_from - 1:,})")
+        )
+    if r.held:
+        land = f"the gradients land at update {r.held + 1:,}"
+        out.append((r.held, f"update held (updates 1-{r.held:,}; {land})"))
     return out
 
 
-# ----------------------------------------------------------------------------- torch
+def _layer_windows(
+    parts: _Parts, k: int, src: Source, lo: int, hi: int, many: bool
+) -> None:
+    """Variant ``k``'s layer windows inside ``lo .. hi``: update k of the run is optimizer
+    step ``start + k - 1``; on batches only where each step is one batch."""
+    t = src.t
+    rules = [(r, w) for r in t.layers for w in _held_back(r)]
+    if (
+        rules
+        and not src.steps
+        and (t.trace or t.images_per_step != t.images_per_iteration)
+    ):
+        parts.notes.append(f"{src.variant.label}: darknet's layer rules: see --x steps")
+        return
+    first, end = src.position(t.start), src.end()[0]
+    for r, (upto, what) in rules:
+        last = end if upto is None else min(src.position(t.start + upto - 1), end)
+        if max(first, lo) <= min(last, hi):
+            who = (
+                f"layer {r.first}"
+                if r.first == r.last
+                else f"layers {r.first}-{r.last}"
+            )
+            label = f"{who} ({r.rule}, line {r.line}): {what}"
+            label = f"{src.variant.label}: {label}" if many else label
+            parts.regions.append(
+                Region(k, "layers", max(first, lo), min(last, hi), label)
+            )
+
+
+# ----------------------------------------------------------------------------- overlays
 
 
 @dataclass(frozen=True)
-class _TorchRun:
-    """The torch scheduler stepped for real: positions, its LR, the expected LR there."""
+class _Compared:
+    """Sorted positions, the overlay's LR there, darknet's LR, which steps were taken."""
 
     pos: I64
     got: F64
@@ -562,103 +531,83 @@ class _TorchRun:
 
 
 def _torch_steps(src: Source, lo: int, hi: int) -> tuple[int, int]:
-    """The optimizer steps ``i0 .. i1`` whose position lies in ``lo .. hi`` (resumed runs
-    start at their resume step)."""
-    if src.steps:
-        i0, i1 = lo, hi
-    else:
-        i0, i1 = src.t.first_step(lo), src.t.first_step(hi + 1) - 1
-    return max(i0, src.t.start), i1
+    """The optimizer steps ``i0 .. i1`` at positions ``lo .. hi`` (from the resume step)."""
+    t = src.t
+    i0, i1 = (lo, hi) if src.steps else (t.first_step(lo), t.first_step(hi + 1) - 1)
+    return max(i0, t.start), i1
 
 
-def _torch_values(src: Source, lo: int, hi: int) -> _TorchRun:
-    """Step :class:`~cfgsched.translate.scheduler.DarknetScheduler` (what ``DarknetLR``
-    runs) under the curve's translation over the steps of ``lo .. hi``."""
+def _torch_values(src: Source, lo: int, hi: int) -> _Compared:
+    """DarknetScheduler (what DarknetLR runs) stepped over the steps of ``lo .. hi``:
+    each step, or beyond ``stepping.EXHAUSTIVE_LIMIT`` a sample around every boundary."""
     t = src.t
     i0, i1 = _torch_steps(src, lo, hi)
     if i1 < i0:
         none = np.zeros(0, dtype=np.int64)
-        return _TorchRun(none, np.zeros(0), np.zeros(0), "no torch step in range")
-    count = i1 - i0 + 1
+        return _Compared(none, np.zeros(0), np.zeros(0), "no torch step in range")
     windows, note = [(i0, i1 + 1)], "every step"
-    if count > stepping.EXHAUSTIVE_LIMIT:
-        marks = [m.batch for _, m in src.marks(lo, hi)[0]]
-        at = [t.first_step(b) for b in marks]
-        around = stepping.sample_windows(count, [a - i0 for a in at])
-        windows = [(i0 + s, i0 + e) for s, e in around]
+    if i1 - i0 + 1 > stepping.EXHAUSTIVE_LIMIT:
+        at = [t.first_step(m.batch) - i0 for _, m in src.marks(lo, hi)[0]]
+        windows = [
+            (i0 + a, i0 + b) for a, b in stepping.sample_windows(i1 - i0 + 1, at)
+        ]
         note = "boundaries and a dense sample of steps"
     factory = stepping.class_factory(t)
-    steps: list[I64] = []
-    got: list[F64] = []
-    for w0, w1 in windows:
-        steps.append(np.arange(w0, w1, dtype=np.int64))
-        got.extend(stepping.torch_lrs(factory, t.cfg_lr, w0, w1 - w0))
-    i = np.concatenate(steps)
-    expected = np.asarray(t.lrs(i), dtype=np.float64)
+    i = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in windows])
+    got = np.concatenate([g for a, b in windows
+                          for g in stepping.torch_lrs(factory, t.cfg_lr, a, b - a)])  # fmt: skip
     pos = i if src.steps else t.batches(i)
     keep = np.flatnonzero((pos >= lo) & (pos <= hi))
-    order = keep[np.argsort(pos[keep], kind="stable")]
-    return _TorchRun(pos[order], np.concatenate(got)[order], expected[order], note)
+    keep = keep[np.argsort(pos[keep], kind="stable")]
+    expected = np.asarray(t.lrs(i[keep]), dtype=np.float64)
+    return _Compared(pos[keep], got[keep], expected, note)
 
 
-def _per_column(base: Curve, pos: I64) -> tuple[I64, I64]:
-    """For sorted ``pos``: the first index of each run in one column of ``base`` and
-    that column."""
+def _by_column(base: Curve, pos: I64, y: npt.NDArray[Any]) -> tuple[I64, Any, Any]:
+    """The columns of ``base`` holding the sorted ``pos``, NaN-aware min/max of ``y``."""
     col = np.searchsorted(base.start, pos, side="right") - 1
     keep = np.flatnonzero(np.diff(np.concatenate(([-1], col))) != 0)
-    return keep, col[keep]
+    return col[keep], np.fmin.reduceat(y, keep), np.fmax.reduceat(y, keep)
 
 
-def _torch_curve(label: str, run: _TorchRun, base: Curve, kind: str = "torch") -> Curve:
-    """The LR ``run`` got as a curve on the columns of ``base`` (one point per step if
-    exact); ``kind`` "torch" or "approx"."""
+def _overlay(label: str, run: _Compared, base: Curve, kind: str) -> Curve:
+    """The LR ``run`` got as a curve ("torch" or "approx") on the columns of ``base``."""
     g = run.got.astype(np.float32)
-    fin = np.isfinite(g)
-    xpu, gpus = base.x_per_unit, base.gpus
+    g = np.where(np.isfinite(g), g, np.float32(np.nan)).astype(np.float32)
+    xpu = base.x_per_unit
     if base.exact or run.pos.size == 0:
-        g = np.where(fin, g, np.float32(np.nan)).astype(np.float32)
-        return Curve(label, kind, run.pos, run.pos + 1, g, g.copy(), True, False, xpu,
-                     gpus)  # fmt: skip
-    keep, cols = _per_column(base, run.pos)
-    mn = np.minimum.reduceat(np.where(fin, g, np.float32(np.inf)), keep)
-    mx = np.maximum.reduceat(np.where(fin, g, np.float32(-np.inf)), keep)
+        return Curve(label, kind, run.pos, run.pos + 1, g, g.copy(), True, False, xpu)
+    cols, mn, mx = _by_column(base, run.pos, g)
     lo = np.full(base.start.size, np.nan, dtype=np.float32)
     hi = lo.copy()
-    lo[cols] = np.where(np.isfinite(mn), mn, np.nan)
-    hi[cols] = np.where(np.isfinite(mx), mx, np.nan)
-    return Curve(label, kind, base.start, base.stop, lo, hi, False, True, xpu, gpus)
+    lo[cols], hi[cols] = mn, mx
+    return Curve(label, kind, base.start, base.stop, lo, hi, False, True, xpu)
 
 
 def _panel(
-    curve: int, run: _TorchRun, err: F64, base: Curve, tops: tuple[float, float],
+    k: int, run: _Compared, err: F64, base: Curve, tops: tuple[float, float],
     unit: str = "ulp", summary: str = "",
 ) -> ErrorPanel:  # fmt: skip
-    """The signed error ``err`` per compared step, or per column of ``base`` (NaN-aware
-    min/max) beyond :data:`EXACT_LIMIT` steps or when ``base`` is an envelope of an
-    approximation."""
+    """The signed error ``err`` per compared step, or per column of ``base`` (beyond
+    :data:`EXACT_LIMIT` steps; for an approximation, where ``base`` is an envelope)."""
     n, pos = int(run.pos.size), run.pos
     args = (tops[0], tops[1], n, run.coverage, unit, summary)
     if n == 0 or (base.exact if unit == "rel" else n <= EXACT_LIMIT):
-        return ErrorPanel(curve, pos, pos + 1, err, err.copy(), *args)
-    keep, cols = _per_column(base, pos)
-    lo, hi = np.fmin.reduceat(err, keep), np.fmax.reduceat(err, keep)
-    return ErrorPanel(curve, base.start[cols], base.stop[cols], lo, hi, *args)
+        return ErrorPanel(k, pos, pos + 1, err, err.copy(), *args)
+    cols, lo, hi = _by_column(base, pos, err)
+    return ErrorPanel(k, base.start[cols], base.stop[cols], lo, hi, *args)
 
 
-def _torch_parts(
-    k: int, src: Source, lo: int, hi: int, base: Curve, many: bool
-) -> _Parts:
-    """The ``--vs torch`` curve (index ``k``) and its error panel in signed ulps."""
-    run = _torch_values(src, lo, hi)
+def _torch_parts(parts: _Parts, src: Source, lo: int, hi: int, many: bool) -> None:
+    """The ``--vs torch`` curve and its error panel in signed float32 ulps."""
+    run, base, k = _torch_values(src, lo, hi), parts.curves[-1], len(parts.curves)
     label = "PyTorch DarknetLR" + (f" ({src.variant.label})" if many else "")
     _, rel, ulp = stepping.errors(run.expected, run.got)
-    signed = np.where(run.got < run.expected, -ulp, ulp)
     tops = (float(ulp.max()), float(rel.max())) if ulp.size else (0.0, 0.0)
-    panel = _panel(k, run, signed, base, tops)
-    return _Parts(curves=[_torch_curve(label, run, base)], errors=[panel])
+    signed = np.where(run.got < run.expected, -ulp, ulp)
+    parts.curves.append(_overlay(label, run, base, "torch"))
+    parts.errors.append(_panel(k, run, signed, base, tops))
 
-
-# ----------------------------------------------------------------------------- approximations
 
 #: ``--vs`` values that overlay a framework's own built-in schedule fitted to darknet's.
 APPROXIMATIONS = ("mmengine", "ultralytics-hyp")
@@ -666,8 +615,8 @@ APPROXIMATIONS = ("mmengine", "ultralytics-hyp")
 
 @dataclass(frozen=True)
 class Approx:
-    """What an approximation overlay needs: ``kind`` (one of :data:`APPROXIMATIONS`),
-    the data set size and Ultralytics' ``batch`` (both needed for ultralytics-hyp)."""
+    """An approximation overlay: ``kind`` (of :data:`APPROXIMATIONS`); the data set size
+    and Ultralytics' ``batch`` (both needed by ultralytics-hyp)."""
 
     kind: str
     images: int | None = None
@@ -675,28 +624,26 @@ class Approx:
 
     def check(self, x: str) -> None:
         """Refuse a request the fit cannot serve (one-line CfgError)."""
-        opt = f"--vs {self.kind}"
         if self.kind not in APPROXIMATIONS:
             raise ValueError(f"unknown approximation {self.kind!r}")
+        why = ""
         if self.kind == "ultralytics-hyp" and not (self.images and self.batch):
             why = "needs --images N (the data set) and --torch-batch T (Ultralytics' batch)"
-            raise CfgError(opt, None, None, why)
-        if self.kind == "ultralytics-hyp" and x == "steps":
+        elif self.kind == "ultralytics-hyp" and x == "steps":
             why = ("Ultralytics' optimizer steps are its own (its accumulate ramps "
                    "during warmup): use --x batches, images or epochs")  # fmt: skip
-            raise CfgError(opt, None, None, why)
+        if why:
+            raise CfgError(f"--vs {self.kind}", None, None, why)
 
-    def fit(self, src: Source) -> Any:
-        """The :class:`~cfgsched.translate.approx.Fit` for ``src``'s variant."""
+    def fit(self, v: Variant) -> Any:
+        """The :class:`~cfgsched.translate.approx.Fit` for ``v``."""
         from cfgsched.translate import approx
 
-        v = src.variant
         try:
             if self.kind == "mmengine":
                 return approx.fit_mmengine(v.schedule, v.options)
-            assert self.images and self.batch
             return approx.fit_ultralytics(
-                v.schedule, v.options, images=self.images, batch=self.batch
+                v.schedule, v.options, images=self.images or 0, batch=self.batch or 0
             )
         except ValueError as exc:
             raise CfgError(f"--vs {self.kind}", None, None, str(exc)) from None
@@ -707,45 +654,33 @@ class Approx:
             return "MMEngine built-in schedulers (approximation)"
         h = fit.hyp
         cos = "cos_lr, " if h["cos_lr"] else ""
-        return (
-            f"Ultralytics lr0={h['lr0']:g}, lrf={h['lrf']:g}, {cos}"
-            f"warmup_epochs={h['warmup_epochs']:g} (approximation)"
-        )
+        return (f"Ultralytics lr0={h['lr0']:g}, lrf={h['lrf']:g}, {cos}"
+                f"warmup_epochs={h['warmup_epochs']:g} (approximation)")  # fmt: skip
 
 
 def _approx_parts(
-    k: int, src: Source, lo: int, hi: int, base: Curve, many: bool, how: Approx
-) -> _Parts:
-    """The ``--vs mmengine|ultralytics-hyp`` curve (index ``k``), its relative error
-    panel and its report line."""
-    fit = how.fit(src)
+    parts: _Parts, src: Source, lo: int, hi: int, many: bool, how: Approx
+) -> None:
+    """The fitted schedule's curve, its relative error panel and its report line."""
+    fit, base, k = how.fit(src.variant), parts.curves[-1], len(parts.curves)
     pos = np.arange(fit.steps, dtype=np.int64) if src.steps else fit.batches
     keep = np.flatnonzero((pos >= lo) & (pos <= hi))
     rel = fit.relative_error()[keep]
     f, d = fit.framework_lr[keep], fit.darknet_lr[keep]
-    run = _TorchRun(pos[keep], f, d, "every step")
-    label = how.label(fit) + (f" ({src.variant.label})" if many else "")
-    who = f"{src.variant.label}: " if many else ""
-    report = f"{who}{fit.framework} {fit.comment()[0]}"
+    run = _Compared(pos[keep], f, d, "every step")
+    who = f" ({src.variant.label})" if many else ""
+    report = (f"{src.variant.label}: " if many else "") + (
+        f"{fit.framework} {fit.comment()[0]}"
+    )
     fin = rel[np.isfinite(rel)]
     tops = (math.nan, float(np.abs(fin).max()) if fin.size else math.nan)
     signed = np.where(f < d, -rel, rel)
-    return _Parts(
-        curves=[_torch_curve(label, run, base, kind="approx")],
-        errors=[_panel(k, run, signed, base, tops, "rel", report)],
-        reports=[report],
-    )
+    parts.curves.append(_overlay(how.label(fit) + who, run, base, "approx"))
+    parts.errors.append(_panel(k, run, signed, base, tops, "rel", report))
+    parts.reports.append(report)
 
 
 # ----------------------------------------------------------------------------- figure data
-
-
-def _x_per_unit(x: str, v: Variant, images: int | None) -> float:
-    """x units per position: 1 for batches and steps, images per iteration, epochs."""
-    ipi = v.schedule.images_per_iteration
-    return {"batches": 1.0, "steps": 1.0, "images": float(ipi)}.get(
-        x, ipi / float(images or 1)
-    )
 
 
 def _x_label(x: str, images: int | None, sources: Sequence[Source]) -> str:
@@ -776,7 +711,7 @@ def _check_request(
 def _x_range(
     sources: Sequence[Source], first: int | None, last: int | None
 ) -> tuple[int, int, list[str]]:
-    """The positions to plot (defaults: the runs' first and last) and notes."""
+    """The positions to plot (default: the runs' first and last) and notes."""
     lo = min(s.begin() for s in sources) if first is None else first
     ends = [s.end() for s in sources] if last is None else [(last, "")]
     notes = list(dict.fromkeys(note for _, note in ends if note))
@@ -798,14 +733,12 @@ def _x_range(
 def step_range(
     v: Variant, first: int | None, last: int | None, x: str, images: int | None
 ) -> tuple[Source, int, int, list[str]]:
-    """The steps source of ``v`` and the optimizer steps of ``plot``'s range (for the
-    exported series): the whole run (from its first step, also those before batch 1),
-    or the steps whose batch lies in ``first .. last`` (steps themselves with x steps)."""
+    """``v``'s steps source and the optimizer steps of ``plot``'s range (the exported
+    series): the whole run, or the steps whose batch (step, with x steps) is in range."""
     src = Source.of(v, True)
     _check_request(x, images, [src], True)
     if x == "steps" or (first is None and last is None):
-        lo, hi, notes = _x_range([src], first, last)
-        return src, lo, hi, notes
+        return src, *_x_range([src], first, last)
     by_batch = Source.of(v, False)
     b0, b1, notes = _x_range([by_batch], first, last)
     lo, hi = _torch_steps(by_batch, b0, b1)
@@ -816,28 +749,20 @@ def _variant_notes(src: Source, x: str, vs_torch: bool) -> list[str]:
     """What the translation changes for this curve, in words."""
     v, o, t = src.variant, src.variant.options, src.t
     notes = []
-    if v.gpus > 1:
+    if o.ngpus > 1:
         scaled = ngpus_lr(t.params.fork, 1.0, 2) != 1.0  # the fork's -gpus rule
-        how = (
-            f"learning_rate × {v.gpus}"
-            if scaled
-            else "hankai does not scale the learning rate"
-        )
-        notes.append(f"{v.label}: -gpus {v.gpus}: {how}")
+        how = f"learning_rate × {o.ngpus}" if scaled else "hankai does not scale the LR"
+        notes.append(f"-gpus {o.ngpus}: {how}")
     if o.ideal:
-        notes.append(
-            f"{v.label}: --ideal: learning_rate / {v.gpus}, burn_in × {v.gpus}"
-        )
+        notes.append(f"--ideal: learning_rate / {o.ngpus}, burn_in × {o.ngpus}")
     if not o.exact:
-        notes.append(f"{v.label}: double arithmetic (not darknet's float32)")
+        notes.append("double arithmetic (not darknet's float32)")
     default = Options(ngpus=o.ngpus, ideal=o.ideal, exact=o.exact)
-    if (x == "steps" or vs_torch) and (o != default or v.gpus > 1):
-        notes.append(f"{v.label}: optimizer step i at {t.mapping}")
+    if (x == "steps" or vs_torch) and (o != default or o.ngpus > 1):
+        notes.append(f"optimizer step i at {t.mapping}")
     if t.start:
-        notes.append(
-            f"{v.label}: resumes at step {t.start:,} (b = {t.batch(t.start):,})"
-        )
-    return notes
+        notes.append(f"resumes at step {t.start:,} (b = {t.batch(t.start):,})")
+    return [f"{v.label}: {n}" for n in notes]
 
 
 def _coincide_notes(curves: Sequence[Curve]) -> list[str]:
@@ -859,16 +784,16 @@ def _title(variants: Sequence[Variant], approx: Approx | None) -> str:
     if approx is not None:
         who = "MMEngine schedulers" if approx.kind == "mmengine" else "Ultralytics hyp"
         vs = f" vs {who} fitted to it (approximation)"
+    rnd = ": cfgsched's seeded draws, not darknet's rand()" if "random" in pols else ""
     return (
         f"{' vs '.join(names)}: darknet learning rate{vs} "
-        f"({', '.join(pols)} policy; {', '.join(forks)} fork)"
+        f"({', '.join(pols)} policy{rnd}; {', '.join(forks)} fork)"
     )
 
 
 def _zoom_range(sources: Sequence[Source], lo: int, hi: int) -> tuple[int, int] | None:
-    """The positions of a zoomed panel when a curve's first phase (up to its first
-    boundary: burn-in end, the first step, ...) is under :data:`ZOOM_FRACTION` of the
-    range: from ``lo`` to twice the longest such phase; else None."""
+    """A zoomed panel's positions when a curve's first phase (up to its first boundary)
+    is under :data:`ZOOM_FRACTION` of the range: ``lo`` to twice the longest one."""
     firsts = []
     for s in sources:
         marks, _ = s.marks(lo + 1, hi, limit=2)
@@ -876,27 +801,6 @@ def _zoom_range(sources: Sequence[Source], lo: int, hi: int) -> tuple[int, int] 
     if not firsts or max(firsts) - lo >= ZOOM_FRACTION * (hi - lo):
         return None
     return lo, min(hi, lo + 2 * (max(firsts) - lo) + 1)
-
-
-def _variant_parts(
-    parts: _Parts,
-    k: int,
-    src: Source,
-    span: tuple[int, int, float, int],
-    log: bool,
-    vs: tuple[bool, Approx | None],
-    many: bool,
-) -> None:
-    """Add variant ``k``'s curve, markers and ``--vs`` overlay (``span``: first and
-    last position, x per position, columns) to ``parts``."""
-    lo, hi, xpu, columns = span
-    parts.add(_darknet_curve(k, src, lo, hi, xpu, columns, log))
-    parts.add(_markers(k, src, lo, hi))
-    base, at = parts.curves[-1], len(parts.curves)
-    if vs[0]:
-        parts.add(_torch_parts(at, src, lo, hi, base, many))
-    elif vs[1] is not None:
-        parts.add(_approx_parts(at, src, lo, hi, base, many, vs[1]))
 
 
 def plot_data(
@@ -913,14 +817,12 @@ def plot_data(
     approx: Approx | None = None,
     zoom: bool = True,
 ) -> PlotData:
-    """Compute the curves, markers, special regions (and torch error) of a figure.
+    """The curves, markers, regions, layer windows and overlay errors of a figure.
 
-    ``x`` is "batches", "images" (batch × images per iteration), "epochs" (images /
-    ``images``) or "steps" (0-based optimizer steps under each variant's translation).
-    ``first``/``last`` are positions (batches, or steps for "steps"); they default to the
-    whole runs, and then a first phase too short to see gets a zoomed panel (``zoom``).
-    ``vs_torch`` adds DarknetLR stepped for real and its error in ulps; ``approx`` a
-    framework's fitted built-in schedule and its relative error.
+    ``x``: "batches", "images", "epochs" (needs ``images``) or "steps" (0-based optimizer
+    steps). ``first``/``last``: positions, by default the whole runs, and then a first
+    phase too short to see gets a zoomed panel (``zoom``). ``vs_torch``: DarknetLR
+    stepped for real; ``approx``: a framework's fitted schedule.
     """
     if not variants:
         raise ValueError("nothing to plot")
@@ -931,18 +833,23 @@ def plot_data(
     if approx is not None:
         approx.check(x)
     lo, hi, notes = _x_range(sources, first, last)
-    parts = _Parts(notes=notes)
+    parts, many = _Parts(notes=notes), len(sources) > 1
     for k, src in enumerate(sources):
-        span = (lo, hi, _x_per_unit(x, src.variant, images), columns)
+        ipi = src.t.schedule.images_per_iteration
+        xpu = {"images": float(ipi), "epochs": ipi / float(images or 1)}.get(x, 1.0)
         parts.notes.extend(_variant_notes(src, x, vs_torch))
-        _variant_parts(parts, k, src, span, log, (vs_torch, approx), len(sources) > 1)
+        _darknet_curve(parts, k, src, (lo, hi, xpu, columns), log)
+        _markers(parts, k, src, lo, hi)
+        _layer_windows(parts, k, src, lo, hi, many)
+        if vs_torch:
+            _torch_parts(parts, src, lo, hi, many)
+        elif approx is not None:
+            _approx_parts(parts, src, lo, hi, many, approx)
     parts.notes.extend(_coincide_notes(parts.curves))
     if parts.nonpositive:
         unit = ("step", "steps") if x == "steps" else ("batch", "batches")
-        parts.notes.append(
-            f"log scale: LR ≤ 0 at {counted(parts.nonpositive, *unit)}"
-            " cannot be drawn; shaded instead"
-        )
+        parts.notes.append(f"log scale: LR ≤ 0 at {counted(parts.nonpositive, *unit)}"
+                           " cannot be drawn; shaded instead")  # fmt: skip
     near = _zoom_range(sources, lo, hi) if zoom and first is last is None else None
     zoomed = None if near is None else plot_data(
         variants, first=near[0], last=near[1], log=log, x=x, images=images,
@@ -961,10 +868,8 @@ def plot_data(
 
 def fmt_lr(v: float, _pos: object = None) -> str:
     """``1.3e-3`` style (``0`` for zero, plain for 0.1 ≤ |v| < 1000)."""
-    if v == 0:
-        return "0"
-    if not math.isfinite(v):
-        return str(v)
+    if v == 0 or not math.isfinite(v):
+        return "0" if v == 0 else str(v)
     if 0.1 <= abs(v) < 1000:
         return f"{v:.3g}"
     mant, exp = f"{v:.2e}".split("e")
@@ -979,29 +884,20 @@ def fmt_count(v: float, _pos: object = None) -> str:
     return f"{v:.4g}"
 
 
-_REGION_STYLE: dict[str, tuple[str, str, str]] = {
-    "nan": ("#7f7f7f", "xx", "LR is NaN"),
-    "inf": ("#9467bd", "..", "LR is infinite"),
-    "zero": ("#ff7f0e", "//", "LR is 0"),
-    "negative": ("#d62728", "\\\\", "LR is negative"),
-    "after": ("#bbbbbb", "", "after max_batches: darknet has stopped"),
-}
-#: Line style of the overlaid curves: DarknetLR stepped in torch, an approximation.
-_OVERLAY_DASHES: dict[str, Any] = {"torch": (0, (4, 3)), "approx": (0, (6, 2, 1, 2))}
-#: Marker labels: font size (points), rows in the head room (axes fraction of the top of
-#: each row), boundary kinds labelled first, ink.
+#: Overlay line styles; marker label size (points), head room rows (axes fraction of
+#: each row's top), boundary kinds labelled first, ink; layer window colours.
+_DASHES: dict[str, Any] = {"torch": (0, (4, 3)), "approx": (0, (6, 2, 1, 2))}
 _LABEL_SIZE = 7.5
 _LABEL_ROWS = (0.985, 0.91, 0.835)
 _FIRST_LABELS = ("burn_in", "max_batches", "resume")
 _INK = "0.15"
 _BOX = {"facecolor": "white", "alpha": 0.85, "edgecolor": "none", "pad": 1}
+_LAYER_COLOURS = ("#2ca02c", "#17becf", "#8c564b", "#e377c2", "#bcbd22")
 
 
-def _colours(data: PlotData) -> tuple[list[int], dict[int, str]]:
-    """The darknet curves' indexes and every curve's colour (overlays in black)."""
-    dark = [i for i, c in enumerate(data.curves) if c.kind == "darknet"]
-    colour = {idx: f"C{n % 10}" for n, idx in enumerate(dark)}
-    return dark, {i: colour.get(i, "black") for i in range(len(data.curves))}
+def _dark(data: PlotData) -> list[int]:
+    """The index of each variant's darknet curve (overlays follow their curve)."""
+    return [i for i, c in enumerate(data.curves) if c.kind == "darknet"]
 
 
 def _positive(y: npt.NDArray[Any], log: bool) -> npt.NDArray[Any]:
@@ -1009,76 +905,69 @@ def _positive(y: npt.NDArray[Any], log: bool) -> npt.NDArray[Any]:
 
 
 def _draw_curves(ax: Any, data: PlotData, legend: bool) -> None:
-    """Each curve as a step line; envelopes as a band between their min and max lines.
-    A lone darknet curve has no legend entry (the title names it)."""
-    dark, colour = _colours(data)
-    alone = len(data.curves) == 1
+    """Step lines; an envelope is a band between its min and max lines. A lone darknet
+    curve has no legend entry (the title names it); overlays are black."""
+    dark = _dark(data)
     for idx, c in enumerate(data.curves):
-        col = colour[idx]
+        col = f"C{dark.index(idx) % 10}" if c.kind == "darknet" else "black"
         xs = np.append(c.start, c.stop[-1:]).astype(np.float64) * c.x_per_unit
         ylo = _positive(np.append(c.lo, c.lo[-1:]), data.log)
         yhi = _positive(np.append(c.hi, c.hi[-1:]), data.log)
-        name = "darknet (C formula)" if len(dark) == 1 else c.label
-        label = (
-            None if alone or not legend else c.label if c.kind != "darknet" else name
+        name = (
+            "darknet (C formula)" if len(dark) == 1 and c.kind == "darknet" else c.label
         )
-        dash = _OVERLAY_DASHES.get(c.kind, "-")
-        step = {"drawstyle": "steps-post", "color": col, "ls": dash}
-        z = 4 if c.kind != "darknet" else 3
-        if c.kind == "darknet" and not c.exact:
+        label = name if legend and len(data.curves) > 1 else None
+        step = {"drawstyle": "steps-post", "color": col, "ls": _DASHES.get(c.kind, "-")}
+        own = c.kind == "darknet"
+        if own and not c.exact:
             ax.fill_between(xs, ylo, yhi, step="post", color=col, alpha=0.35, lw=0,
                             zorder=2)  # fmt: skip
-        lw = 1.0 if c.kind != "darknet" else 1.6 if c.exact else 1.2
-        ax.plot(xs, yhi, lw=lw, label=label, zorder=z, **step)
+        lw = (1.6 if c.exact else 1.2) if own else 1.0
+        ax.plot(xs, yhi, lw=lw, label=label, zorder=3 if own else 4, **step)
         if not c.exact:  # an envelope: its lower line too
-            ax.plot(xs, ylo, lw=0.7 if c.kind != "darknet" else 0.8, zorder=z, **step)
+            ax.plot(xs, ylo, lw=0.8 if own else 0.7, zorder=3 if own else 4, **step)
 
 
-def _region_handle(data: PlotData, r: Region, c: Curve, many: bool) -> Any:
-    """The legend entry of region kind ``r.kind``: its first span and how many more."""
-    from matplotlib.patches import Patch
-
-    colr, hatch, text = _REGION_STYLE[r.kind]
+def _span_text(data: PlotData, r: Region, c: Curve, many: bool) -> str:
+    """Region ``r``'s span in a legend entry, and how many more of its kind."""
     sym = "i" if data.domain == "steps" else "b"
     span = f"{sym} = {r.first:,}" + (f"–{r.last:,}" if r.last != r.first else "")
-    if r.kind == "after" and many:
-        span = f"{c.label}: {span}"
+    span = f"{c.label}: {span}" if r.kind == "after" and many else span
     more = len({(q.first, q.last) for q in data.regions if q.kind == r.kind}) - 1
-    if more:
-        span += f" and {more} more"
-    return Patch(facecolor=colr, alpha=0.3, hatch=hatch, edgecolor=colr,
-                 label=f"{text} ({span})")  # fmt: skip
+    return span + (f" and {more} more" if more else "")
 
 
-def _draw_regions(ax: Any, data: PlotData) -> dict[str, Any]:
-    """Shade the special regions; return one legend handle per kind."""
-    handles: dict[str, Any] = {}
-    shaded: set[tuple[str, float, float]] = set()
-    dark, _ = _colours(data)
+def _draw_regions(ax: Any, data: PlotData) -> list[Any]:
+    """Shade the regions; a legend handle per kind (its first span) and layer window."""
+    from matplotlib.patches import Patch
+
+    dark, handles, shaded = _dark(data), {}, set()
+    colours = itertools.cycle(_LAYER_COLOURS)
     for r in data.regions:
-        c = data.curves[dark[r.curve if r.curve < len(dark) else 0]]
-        colr, hatch, _ = _REGION_STYLE[r.kind]
+        c = data.curves[dark[r.curve]]
         x0, x1 = r.first * c.x_per_unit, (r.last + 1) * c.x_per_unit
-        if (r.kind, x0, x1) in shaded:
-            continue
-        shaded.add((r.kind, x0, x1))
-        ax.axvspan(x0, x1, facecolor=colr, alpha=0.18, hatch=hatch, edgecolor=colr,
-                   lw=0, zorder=1)  # fmt: skip
-        if r.kind not in handles:
-            handles[r.kind] = _region_handle(data, r, c, len(dark) > 1)
-    return handles
+        text, colr, hatch = KINDS[r.kind]
+        if r.kind == "layers":  # a colour and a legend entry per window
+            text, colr = r.label, next(colours)
+        style: dict[str, Any] = {"facecolor": colr, "hatch": hatch, "edgecolor": colr}
+        if (r.kind, r.label, x0, x1) not in shaded:
+            shaded.add((r.kind, r.label, x0, x1))
+            ax.axvspan(x0, x1, alpha=0.18, lw=0, zorder=1, **style)
+        if (r.label or r.kind) not in handles:
+            span = "" if r.label else f" ({_span_text(data, r, c, len(dark) > 1)})"
+            handles[r.label or r.kind] = Patch(alpha=0.3, label=text + span, **style)
+    return list(handles.values())
 
 
 def marker_labels(data: PlotData) -> list[tuple[float, str, str]]:
     """``(x, text, kind)`` per marker position: the boundary names and the LR there
     (burn-in end, max_batches and the resume point first, then in x order)."""
-    dark, _ = _colours(data)
+    dark = _dark(data)
     groups: dict[float, list[Marker]] = {}
     for m in data.markers:
         if math.isfinite(m.lr) and (m.lr > 0 or not data.log):
-            groups.setdefault(m.at * data.curves[dark[m.curve]].x_per_unit, []).append(
-                m
-            )
+            x = m.at * data.curves[dark[m.curve]].x_per_unit
+            groups.setdefault(x, []).append(m)
     sym = "i = " if data.domain == "steps" else ""
     out = []
     for x, ms in groups.items():
@@ -1090,15 +979,14 @@ def marker_labels(data: PlotData) -> list[tuple[float, str, str]]:
 
 
 def _draw_markers(ax: Any, data: PlotData, span: tuple[float, float]) -> int:
-    """A dot at each marker; its label in a free slot of the head room rows (never over
-    the curves, right-aligned at the right edge) with a faint line down to the curve.
-    Returns how many marker positions got no label (no room)."""
-    dark, colour = _colours(data)
+    """A dot per marker; its label in a free slot of the head room rows (never over the
+    curves) with a faint line down. Returns how many positions got no label."""
+    dark = _dark(data)
+    size = 3.5 if len(data.markers) <= 40 else 2.0
     for m in data.markers:
         if math.isfinite(m.lr) and (m.lr > 0 or not data.log):
-            x = m.at * data.curves[dark[m.curve]].x_per_unit
-            ms = 3.5 if len(data.markers) <= 40 else 2.0
-            ax.plot([x], [m.lr], "o", ms=ms, color=colour[dark[m.curve]], zorder=5)
+            x, col = m.at * data.curves[dark[m.curve]].x_per_unit, f"C{m.curve % 10}"
+            ax.plot([x], [m.lr], "o", ms=size, color=col, zorder=5)
     width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
     taken: list[list[tuple[float, float]]] = [[] for _ in _LABEL_ROWS]
     skipped = 0
@@ -1121,9 +1009,9 @@ def _draw_markers(ax: Any, data: PlotData, span: tuple[float, float]) -> int:
 
 
 def _style_axes(
-    ax: Any, data: PlotData, span: tuple[float, float], size: float = 11
+    ax: Any, data: PlotData, span: tuple[float, float], size: float
 ) -> None:
-    """Tick formats, labels, title, grid, x range and head room for the marker labels."""
+    """Tick formats, title, grid, x range and head room for the marker labels."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
     ax.yaxis.set_major_formatter(FuncFormatter(fmt_lr))
@@ -1141,13 +1029,13 @@ def _style_axes(
 
 
 def _legend_and_notes(
-    fig: Any, ax: Any, data: PlotData, handles: dict[str, Any], unlabelled: int
+    fig: Any, ax: Any, data: PlotData, handles: list[Any], unlabelled: int
 ) -> None:
     """The legend below the axes (never over the curves) and the notes box."""
     hs, labels = ax.get_legend_handles_labels()
-    hs += list(handles.values())
-    labels += [h.get_label() for h in handles.values()]
+    hs += handles
     if hs:
+        labels += [h.get_label() for h in handles]
         legend = fig.legend(hs, labels, loc="outside lower center",
                             ncols=min(len(hs), 3), fontsize=8, frameon=False)  # fmt: skip
         for t in legend.get_texts():  # cfg names and values: no mathtext
@@ -1163,9 +1051,7 @@ def _legend_and_notes(
 
 
 def _error_summary(e: ErrorPanel) -> str:
-    if e.summary:
-        return e.summary
-    return (
+    return e.summary or (
         f"max |error| {fmt_lr(e.max_ulp)} ulp, rel {fmt_lr(e.max_rel)} over "
         f"{counted(e.steps, 'step')} ({e.coverage})"
     )
@@ -1173,22 +1059,20 @@ def _error_summary(e: ErrorPanel) -> str:
 
 def _draw_errors(ax: Any, data: PlotData) -> None:
     """The error panel: torch − C in signed float32 ulps, or an approximation's signed
-    relative error in % (symmetric log scale beyond ±100 %), and a one-line summary."""
+    relative error in % (symmetric log beyond ±100 %), and a one-line summary."""
     from matplotlib.ticker import FixedLocator, FuncFormatter
 
     rel = any(e.unit == "rel" for e in data.errors)
-    scale = 100.0 if rel else 1.0
-    top = 0.0
+    scale, top = (100.0 if rel else 1.0), 0.0
     for e in data.errors:
-        if e.start.size == 0:
-            continue
-        xs = np.append(e.start, e.stop[-1:]) * data.curves[e.curve].x_per_unit
-        lo = np.append(e.lo, e.lo[-1:]) * scale
-        hi = np.append(e.hi, e.hi[-1:]) * scale
-        top = max(top, float(np.nanmax(np.abs(np.concatenate((lo, hi, [0.0]))))))
-        ax.fill_between(xs, lo, hi, step="post", color="black", alpha=0.3, lw=0)
-        for y in (hi, lo):
-            ax.plot(xs, y, color="black", lw=0.8, drawstyle="steps-post")
+        if e.start.size:
+            xs = np.append(e.start, e.stop[-1:]) * data.curves[e.curve].x_per_unit
+            lo = np.append(e.lo, e.lo[-1:]) * scale
+            hi = np.append(e.hi, e.hi[-1:]) * scale
+            top = max(top, float(np.nanmax(np.abs(np.concatenate((lo, hi, [0.0]))))))
+            ax.fill_between(xs, lo, hi, step="post", color="black", alpha=0.3, lw=0)
+            for y in (hi, lo):
+                ax.plot(xs, y, color="black", lw=0.8, drawstyle="steps-post")
     summary = "; ".join(_error_summary(e) for e in data.errors)
     ax.text(0.005, 0.95, summary, transform=ax.transAxes, fontsize=7, va="top",
             parse_math=False)  # fmt: skip
@@ -1203,59 +1087,48 @@ def _draw_errors(ax: Any, data: PlotData) -> None:
     ax.grid(True, alpha=0.3)
 
 
-def _axes(fig: Any, data: PlotData) -> dict[str, Any]:
-    """The figure's axes: "main" (LR), "zoom" beside it, "err" under it (when present)."""
-    layout = [["zoom", "main"] if data.zoom else ["main"]]
+def _panel_axes(ax: Any, data: PlotData, size: float, legend: bool) -> tuple[Any, int]:
+    """Draw ``data``'s curves, regions and markers on ``ax``: legend handles, and how
+    many boundaries got no label."""
+    xpu = data.curves[0].x_per_unit
+    lo, hi = data.first * xpu, (data.last + 1) * xpu
+    span = (lo, hi + 0.015 * (hi - lo))  # a little room right of the last position
+    _draw_curves(ax, data, legend)
+    handles = _draw_regions(ax, data)
+    unlabelled = _draw_markers(ax, data, span)
+    _style_axes(ax, data, span, size)
+    return handles, unlabelled
+
+
+def draw(
+    data: PlotData, *, width: float = 11.0, height: float | None = None,
+    figure: Any = None,
+) -> Any:  # fmt: skip
+    """A matplotlib ``Figure`` of ``data``; headless unless ``figure`` comes from pyplot."""
+    from matplotlib.figure import Figure
+
+    fig = figure if figure is not None else Figure(layout="constrained")
+    fig.set_size_inches(width, height or (6.8 if data.errors else 5.6))
+    layout: list[Any] = [["zoom", "main"] if data.zoom else ["main"]]
     kw: dict[str, Any] = {"width_ratios": [1, 2.6]} if data.zoom else {}
     if data.errors:
         layout.append([".", "err"] if data.zoom else ["err"])
         kw["height_ratios"] = [3, 1]
     axes: dict[str, Any] = fig.subplot_mosaic(layout, **kw)
-    if data.errors:
-        axes["err"].sharex(axes["main"])
-        axes["main"].tick_params(labelbottom=False)
-    return axes
-
-
-def _span(data: PlotData) -> tuple[float, float]:
-    """The x range of a panel (a little room right of the last position)."""
-    xpu = data.curves[0].x_per_unit
-    lo, hi = data.first * xpu, (data.last + 1) * xpu
-    return lo, hi + 0.015 * (hi - lo)
-
-
-def draw(
-    data: PlotData,
-    *,
-    width: float = 11.0,
-    height: float | None = None,
-    figure: Any = None,
-) -> Any:
-    """A matplotlib ``Figure`` of ``data``; headless unless ``figure`` comes from pyplot."""
-    from matplotlib.figure import Figure
-
-    h = height if height is not None else (6.8 if data.errors else 5.6)
-    fig = figure if figure is not None else Figure(layout="constrained")
-    fig.set_size_inches(width, h)
-    axes = _axes(fig, data)
     ax = axes["main"]
-    _draw_curves(ax, data, legend=True)
-    handles = _draw_regions(ax, data)
-    unlabelled = _draw_markers(ax, data, _span(data))
-    _style_axes(ax, data, _span(data))
+    handles, unlabelled = _panel_axes(ax, data, 11, legend=True)
     left = axes["zoom" if data.zoom else "main"]
     left.set_ylabel("learning rate" + (" (log scale)" if data.log else ""))
     _legend_and_notes(fig, ax, data, handles, unlabelled)
     if data.zoom is not None:
         z = data.zoom
-        _draw_curves(axes["zoom"], z, legend=False)
-        _draw_regions(axes["zoom"], z)
-        _draw_markers(axes["zoom"], z, _span(z))
         sym = "i" if z.domain == "steps" else "b"
         title = f"zoom: {sym} = {z.first:,}–{z.last:,}"
-        _style_axes(axes["zoom"], replace(z, title=title), _span(z), size=9)
+        _panel_axes(axes["zoom"], replace(z, title=title), 9, legend=False)
         axes["zoom"].set_xlabel(data.x_label, fontsize=8)
     if data.errors:
+        axes["err"].sharex(ax)
+        ax.tick_params(labelbottom=False)
         _draw_errors(axes["err"], data)
     axes["err" if data.errors else "main"].set_xlabel(data.x_label)
     return fig
@@ -1264,8 +1137,7 @@ def draw(
 #: Image formats and data formats by file extension.
 FORMATS = ("png", "svg", "pdf")
 DATA_FORMATS = ("csv", "json")
-#: Bytes that mark an image as cfgsched's own (``plot`` replaces it without ``--force``):
-#: PNG "Software", SVG/PDF "Creator" metadata.
+#: Bytes that mark an image as cfgsched's (``plot`` replaces it without ``--force``).
 OUTPUT_MARKERS = (
     b"tEXtSoftware\x00cfgsched",
     b"<dc:title>cfgsched</dc:title>",
@@ -1283,8 +1155,7 @@ def output_format(path: str) -> str:
 
 
 def save(fig: Any, stream: Any, fmt: str, dpi: int = 150) -> None:
-    """Write ``fig`` as ``fmt`` to the binary ``stream`` with the Agg-based canvases,
-    marked as cfgsched's (PNG "Software", SVG and PDF "Creator")."""
+    """Write ``fig`` as ``fmt`` to the binary ``stream``, marked as cfgsched's."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
