@@ -340,3 +340,21 @@ def test_undecodable_bytes_survive(tmp_path: Path) -> None:
     assert out.read_bytes() == data.replace(
         b"channels=3\n", b"channels=3\nburn_in=10\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("learning_rate", "٣"), ("max_batches", "５００"), ("power", "𝟑"),
+     ("learning_rate", "0.00١"), ("steps", "100,２00")],
+)  # fmt: skip
+def test_non_ascii_digits_are_refused_as_c_reads_them(
+    key: str, value: str, tmp_path: Path
+) -> None:
+    """C's atoi/atof read ASCII digits only: darknet would train with 0 (issue 15 item 13)."""
+    with pytest.raises(ValueError, match="ASCII digits"):
+        check_edit(key, value, "alexeyab")
+    src = tmp_path / "a.cfg"
+    src.write_text("[net]\nbatch=64\nlearning_rate=0.001\n" + INPUT + LAYERS)
+    r = CliRunner().invoke(main, ["adjust", str(src), "--set", f"{key}={value}"])
+    assert r.exit_code == 2 and r.stdout == "", r.output
+    assert "ASCII digits" in r.output and len(r.output.strip().splitlines()) == 1

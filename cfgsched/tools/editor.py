@@ -1,16 +1,15 @@
-"""The cfg editor of ``adjust`` and ``plot``'s what-ifs: ``[net]`` values edited in the
-text, every other byte kept, and read back by the fork's own parser.
+"""The cfg editor of ``adjust`` and ``plot``'s what-ifs: ``[net]`` values edited in the text,
+every other byte kept, and read back by the fork's own parser.
 
-Only the value text of an edited key changes (its key spelling, spacing, indentation, line
-ending and any trailing comment stay). A key that is absent is inserted after the last entry
-of ``[net]``, with the file's line ending. The edited text must parse with the fork.
+Only an edited key's value text changes (key spelling, spacing, indentation, line ending and
+trailing comment stay); an absent key is inserted after the last ``[net]`` entry with the
+file's line ending. The edited text must parse with the fork.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -18,44 +17,32 @@ import numpy as np
 
 from cfgsched.errors import CfgError
 from cfgsched.oracle import darknet_lr
-from cfgsched.reader.parser import parse, read_sections
+from cfgsched.reader.parser import c_atof, c_atoi, parse, read_sections
 from cfgsched.run import advised_schedule
 from cfgsched.schedule import NetSchedule, f32
 from cfgsched.weights import read_weights_header
 
-_INT = r"[+-]?\d+"
-_FLOAT = r"[+-]?(?:\d+\.?\d*|\.\d+)"
-
 #: Schedule keys ``adjust`` edits and the kind of value each takes.
 KEY_KINDS: dict[str, str] = {
-    "learning_rate": "float",
-    "momentum": "float",
-    "decay": "float",
+    **dict.fromkeys(["learning_rate", "momentum", "decay"], "float"),
     "burn_in": "int",
     "power": "float",
     "policy": "policy",
     "step": "int",
-    "scale": "float",
-    "gamma": "float",
+    **dict.fromkeys(["scale", "gamma"], "float"),
     "max_batches": "int",
     "learning_rate_min": "float",
-    "sgdr_cycle": "int",
-    "sgdr_mult": "int",
-    "steps": "ints",
-    "scales": "floats",
-    "batch": "int",
-    "subdivisions": "int",
-    "time_steps": "int",
-    "adam": "int",
-    "B1": "float",
-    "B2": "float",
-    "eps": "float",
+    **dict.fromkeys(["sgdr_cycle", "sgdr_mult"], "int"),
+    **{"steps": "ints", "scales": "floats"},
+    **dict.fromkeys(["batch", "subdivisions", "time_steps", "adam"], "int"),
+    **dict.fromkeys(["B1", "B2", "eps"], "float"),
 }
 #: Keys a fork does not read.
 NOT_READ: dict[str, frozenset[str]] = {
     "pjreddie": frozenset({"learning_rate_min", "sgdr_cycle", "sgdr_mult"}),
 }
 _POLICIES = ("constant", "step", "steps", "exp", "poly", "sigmoid", "random", "sgdr")
+_DECIMAL = frozenset("+-.0123456789")
 
 
 @dataclass(frozen=True)
@@ -84,40 +71,39 @@ def check_key(key: str, value: str, fork: str) -> None:
         raise CfgError("--set", None, key, "value must be one line")
 
 
+def _number(text: str, kind: str) -> bool:
+    """Whether C reads all of ``text`` as a number of ``kind`` (the reader's ``atoi`` /
+    ``atof``: ASCII digits only), in C int or float32 range; decimals without exponent."""
+    if kind == "int":
+        return c_atoi(text)[1] == len(text) > 0 and -(2**31) <= int(text) < 2**31
+    if not (c_atof(text)[1] == len(text) > 0 and set(text) <= _DECIMAL):
+        return False
+    return math.isfinite(f32(float(text)))
+
+
 def check_edit(key: str, value: str, fork: str) -> Edit:
-    """Validate ``key=value`` for ``fork`` (adjust's strict value forms); raise ValueError
-    naming what is wrong."""
-    key = key.strip()
-    value = value.strip()
+    """Validate ``key=value`` for ``fork`` (adjust's strict value forms); ValueError says
+    what is wrong."""
+    key, value = key.strip(), value.strip()
     try:
         check_key(key, value, fork)
     except CfgError as exc:
         raise ValueError(str(exc)) from None
     kind = KEY_KINDS[key]
-    ok: bool
-    if kind == "int":
-        ok = re.fullmatch(_INT, value) is not None
-        what = "an integer"
-    elif kind == "float":
-        ok = re.fullmatch(_FLOAT, value) is not None
-        what = "a decimal number without exponent"
-    elif kind == "policy":
-        ok = value in policies(fork)
-        what = "one of " + ", ".join(policies(fork))
+    if kind == "policy":
+        ok, what = value in policies(fork), "one of " + ", ".join(policies(fork))
     else:
-        one = _INT if kind == "ints" else _FLOAT
-        parts = [p.strip() for p in value.split(",")]
-        ok = all(re.fullmatch(one, p) for p in parts)
+        one = kind.rstrip("s")
+        parts = [p.strip() for p in value.split(",")] if kind != one else [value]
         value = ",".join(parts)
-        what = "a comma-separated list of " + (
-            "integers" if kind == "ints" else "decimals"
-        )
-    if ok and kind in ("int", "ints"):
-        ok = all(-(2**31) <= int(v) < 2**31 for v in value.split(","))
-        what += " within C int range"
-    elif ok and kind in ("float", "floats"):
-        ok = all(math.isfinite(f32(float(v))) for v in value.split(","))
-        what += " within float32 range"
+        ok = all(_number(p, one) for p in parts)
+        what = "an integer" if one == "int" else "a decimal number without exponent"
+        if kind != one:
+            what = "a comma-separated list of " + (
+                "integers" if one == "int" else "decimals"
+            )
+        what += " within C int range" if one == "int" else " within float32 range"
+        what += " (ASCII digits, as darknet's atoi/atof read them)"
     if not ok:
         raise ValueError(f"{key}={value!r}: the value must be {what}")
     return Edit(key, value)
@@ -335,42 +321,30 @@ class ResumePoint:
     stops_after: bool
 
     def lines(self, before: NetSchedule, after: NetSchedule) -> list[str]:
-        """Human-readable summary (for stderr)."""
-
-        def one(tag: str, it: int, lr: float, stops: bool, s: NetSchedule) -> str:
-            t = f"{tag}: resumes at iteration {it:,}; next update b={it + 1:,}: LR {_fmt(lr)}"
-            if stops:
-                t += f" -- training stops at once (max_batches {s.max_batches:,})"
-            return t
-
-        return [
-            one(
+        """The summary for stderr, one line per cfg."""
+        out = []
+        for tag, it, lr, stops, s in (
+            (
                 "before",
                 self.iteration_before,
                 self.lr_before,
                 self.stops_before,
                 before,
             ),
-            one("after ", self.iteration_after, self.lr_after, self.stops_after, after),
-        ]
-
-
-def _fmt(x: float) -> str:
-    return "nan" if math.isnan(x) else f"{x:.6g}"
+            ("after ", self.iteration_after, self.lr_after, self.stops_after, after),
+        ):
+            value = "nan" if math.isnan(lr) else f"{lr:.6g}"
+            t = f"{tag}: resumes at iteration {it:,}; next update b={it + 1:,}: LR {value}"
+            end = f" -- training stops at once (max_batches {s.max_batches:,})"
+            out.append(t + end if stops else t)
+        return out
 
 
 def resume_point(before: NetSchedule, after: NetSchedule, weights: str) -> ResumePoint:
     """Where darknet resumes ``weights`` under each cfg and its LR for the next update."""
     header = read_weights_header(weights, fork=before.fork)
-    it0 = int(header.iteration(before))
-    it1 = int(header.iteration(after))
+    it0, it1 = int(header.iteration(before)), int(header.iteration(after))
     lr0 = float(darknet_lr(before, np.array([it0 + 1], dtype=np.int64))[0])
     lr1 = float(darknet_lr(after, np.array([it1 + 1], dtype=np.int64))[0])
-    return ResumePoint(
-        it0,
-        it1,
-        lr0,
-        lr1,
-        0 < before.max_batches <= it0,
-        0 < after.max_batches <= it1,
-    )
+    stops = (0 < before.max_batches <= it0, 0 < after.max_batches <= it1)
+    return ResumePoint(it0, it1, lr0, lr1, *stops)
