@@ -44,40 +44,26 @@ Exit status: 0 written, 2 bad cfg, key or value (nothing written).""",
 )
 @click.argument("cfg", metavar="CFG")
 @clikit.fork_option()
-@click.option(
-    "--gpus",
-    type=click.IntRange(min=1),
-    help="Apply AlexeyAB's advice: lr / N, burn_in × N.",
-)
+@click.option("--gpus", type=click.IntRange(min=1),
+              help="Apply AlexeyAB's advice: lr / N, burn_in × N.")  # fmt: skip
 @click.option(
     "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Set a [net] value."
 )
-@click.option(
-    "--rescale-steps",
-    is_flag=True,
-    help="With --set max_batches=N: move the steps to the same fractions of N.",
-)
-@click.option(
-    "--resume-from",
-    "weights",
-    type=click.Path(dir_okay=False),
-    help="A .weights file: print the LR at its resume point before/after (stderr).",
-)
+@click.option("--rescale-steps", is_flag=True,
+              help="With --set max_batches=N: move the steps to the same fractions "
+              "of N.")  # fmt: skip
+@click.option("--resume-from", "weights", type=click.Path(dir_okay=False),
+              help="A .weights file: print the LR at its resume point before/after "
+              "(stderr).")  # fmt: skip
 @click.option(
     "-o", "--output", default="-", show_default=True, help="Output file, - = stdout."
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @clikit.one_line_errors
 def adjust(
-    cfg: str,
-    fork: str,
-    gpus: int | None,
-    sets: tuple[str, ...],
-    rescale_steps: bool,
-    weights: str | None,
-    output: str,
-    force: bool,
-) -> None:
+    cfg: str, fork: str, gpus: int | None, sets: tuple[str, ...], rescale_steps: bool,
+    weights: str | None, output: str, force: bool,
+) -> None:  # fmt: skip
     """Write CFG with the multi-GPU advice or --set edits applied (to stdout, or -o FILE);
     every other byte of CFG stays as it is."""
     if gpus is None and not sets:
@@ -96,23 +82,20 @@ def adjust(
             edits.append(e)
         keys = {e.key for e in edits}
         if rescale_steps and ("max_batches" not in keys or "steps" in keys):
-            raise ValueError(
-                "--rescale-steps needs --set max_batches=N and no --set steps"
-            )
+            why = "--rescale-steps needs --set max_batches=N and no --set steps"
+            raise ValueError(why)
     except ValueError as exc:
         raise clikit.fail(str(exc)) from None
     try:
-        new, after = edit_schedule(
-            text, edits, fork=fork, source=source, rescale=rescale_steps
-        )
+        new, after = edit_schedule(text, edits, fork=fork, source=source,
+                                   rescale=rescale_steps)  # fmt: skip
     except CfgError as exc:
         if exc.source == "--rescale-steps":
             raise
         why = f"the adjusted cfg would not load: {exc.message}"
         raise CfgError(source, exc.line, exc.key, why) from None
     if weights is not None:
-        rp = resume_point(before, after, weights)
-        for line in rp.lines(before, after):
+        for line in resume_point(before, after, weights).lines(before, after):
             click.echo(line, err=True)
     with clikit.atomic_output(output, force=force, binary=True) as fh:
         fh.write(new.encode("utf-8", "surrogateescape"))

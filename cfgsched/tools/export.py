@@ -1,9 +1,5 @@
-"""The LR series of a translated run written out: CSV, JSON or TensorBoard scalars.
-
-:func:`export_series` gives the LR of every optimizer step of ``plot``'s range (or the
-figure's min/max envelope of a longer range) as an :class:`LRSeries`; :func:`write_csv`,
-:func:`write_json` and :func:`write_tensorboard` write it (tensorboard imported then).
-"""
+"""The LR series of ``plot``'s range (:func:`export_series`: every optimizer step, or the
+figure's min/max envelope) written as CSV, JSON or TensorBoard scalars."""
 
 from __future__ import annotations
 
@@ -25,10 +21,9 @@ F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
-#: Rows an exported series holds at full resolution (one per optimizer step) at most;
-#: a longer range is written as the figure's min/max envelope instead.
+#: Rows at full resolution (one per optimizer step) at most; beyond, the envelope.
 EXPORT_LIMIT = 5_000_000
-#: Schema of an exported LR series (the CSV's first comment line, the JSON's "schema").
+#: Schema of a series (the CSV's first comment line, the JSON's "schema").
 SERIES_SCHEMA = "cfgsched-lr-series/1"
 #: Columns of a full-resolution series and of an envelope.
 FULL_COLUMNS = ("step", "batch", "epoch", "lr")
@@ -50,13 +45,9 @@ Chunks = Callable[[], Iterator[tuple[npt.NDArray[Any] | None, ...]]]
 
 @dataclass(frozen=True)
 class LRSeries:
-    """The LR of one translated run, ready to write (see :data:`SERIES_SCHEMA`).
-
-    ``resolution`` is "full" (rows :data:`FULL_COLUMNS`, one per optimizer step) or
-    "envelope" (rows :data:`ENVELOPE_COLUMNS`, one per column of the figure). ``lr`` is
-    darknet's value (float32, or float64 with ``--double``) under the translation
-    ``options`` (:meth:`~cfgsched.options.Options.to_record`).
-    """
+    """The LR of one translated run (``options``: its record), ready to write:
+    ``resolution`` "full" (:data:`FULL_COLUMNS` per optimizer step) or "envelope"
+    (:data:`ENVELOPE_COLUMNS` per figure column)."""
 
     cfg: str
     fork: str
@@ -81,8 +72,7 @@ class LRSeries:
 
 
 def full_series(t: Run, first: int, last: int, **head: Any) -> LRSeries:
-    """The LR of every optimizer step ``first .. last`` under ``t`` (``head``: the other
-    :class:`LRSeries` fields: ``cfg``, ``fork``, ``options``, ``images``, ...)."""
+    """The LR of every step ``first .. last`` of ``t`` (``head``: the other fields)."""
 
     def chunks() -> Iterator[tuple[npt.NDArray[Any] | None, ...]]:
         for s0 in range(first, last + 1, ROWS_CHUNK):
@@ -97,15 +87,10 @@ def full_series(t: Run, first: int, last: int, **head: Any) -> LRSeries:
 
 
 def _float_texts(v: npt.NDArray[Any], quote_special: bool) -> list[str]:
-    """Each value as the shortest text that reads back as the same double (a float32
-    value exactly); NaN/±inf as nan/inf/-inf (quoted for JSON)."""
+    """Each value's shortest round-trip text; nan/inf/-inf (quoted for JSON)."""
     u, inv = np.unique(v, return_inverse=True)
-    texts = []
-    for x in u.tolist():
-        if math.isfinite(x):
-            texts.append(repr(x))
-        else:
-            texts.append(f'"{fmt(x)}"' if quote_special else fmt(x))
+    q = '"' if quote_special else ""
+    texts = [repr(x) if math.isfinite(x) else f"{q}{fmt(x)}{q}" for x in u.tolist()]
     return [texts[k] for k in inv.ravel().tolist()]
 
 
@@ -195,16 +180,9 @@ def write_json(stream: Any, s: LRSeries) -> None:
 TENSORBOARD_FILE = "events.out.tfevents.0000000000.cfgsched-lr"
 
 
-def _same(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
-    """Elementwise equality with NaN equal to NaN."""
-    out: npt.NDArray[np.bool_] = (a == b) | (np.isnan(a) & np.isnan(b))
-    return out
-
-
 def run_ends(chunks: Chunks) -> Iterator[tuple[I64, F32]]:
-    """``(steps, lrs)`` of the first and the last step of every run of equal float32 LR
-    in a full series' ``chunks``, in order: the line through them is the per-step
-    series (every other step lies on a flat segment)."""
+    """``(steps, lrs)`` of the first and last step of every run of equal float32 LR in a
+    full series' ``chunks``: the line through them is the per-step series."""
     held: tuple[int, float, bool] | None = None  # last row seen; does it start a run
     for cols in chunks():
         steps, lr = cols[0], np.asarray(cols[3], dtype=np.float32)
@@ -214,7 +192,7 @@ def run_ends(chunks: Chunks) -> Iterator[tuple[I64, F32]]:
             steps = np.concatenate(([held[0]], steps))
             lr = np.concatenate((np.asarray([held[1]], dtype=np.float32), lr))
             first0 = held[2]
-        new = ~_same(lr[1:], lr[:-1])  # row k + 1 starts a run
+        new = (lr[1:] != lr[:-1]) & ~(np.isnan(lr[1:]) & np.isnan(lr[:-1]))
         keep = np.concatenate(([first0], new)) | np.concatenate((new, [False]))
         keep[-1] = False  # the last row waits for the next chunk
         yield steps[keep], lr[keep]
@@ -237,14 +215,9 @@ def _scalar_events(s: LRSeries, tag: str) -> Iterator[tuple[str, I64, F32]]:
 
 
 def write_tensorboard(stream: Any, s: LRSeries, tag: str) -> int:
-    """Write ``s`` as TensorBoard scalar events to the binary ``stream`` (an event file);
-    return how many scalars were written.
-
-    ``global_step`` is the 0-based optimizer step. A full series writes ``tag`` at the
-    first and last step of every run of equal LR (:func:`run_ends`); an envelope writes
-    ``tag``\\ ``_min`` and ``tag``\\ ``_max`` at the first step of each column. Values are
-    float32 (TensorBoard's ``simple_value``). ImportError without ``tensorboard``.
-    """
+    """Write ``s`` as TensorBoard scalars (global_step: the 0-based optimizer step) to
+    the binary ``stream``; how many were written. A full series writes ``tag`` at
+    :func:`run_ends`, an envelope ``tag_min``/``tag_max`` at each column's first step."""
     from tensorboard.compat.proto import event_pb2  # type: ignore[import-untyped]
     from tensorboard.summary.writer.record_writer import (  # type: ignore[import-untyped]
         RecordWriter,
@@ -278,12 +251,8 @@ def export_series(
     x: str = "batches",
     images: int | None = None,
 ) -> LRSeries:
-    """The LR series of ``variant`` (for ``-o X.csv|json`` and ``--tensorboard``).
-
-    One row per optimizer step of the figure's range (the steps whose batch lies in
-    ``first .. last``, or those steps with x in steps), at most :data:`EXPORT_LIMIT`; a
-    longer range is the figure's min/max envelope over the steps.
-    """
+    """``variant``'s series (``-o X.csv|json``, ``--tensorboard``): a row per optimizer
+    step of the figure's range, or beyond :data:`EXPORT_LIMIT` steps its envelope."""
     src, lo, hi, notes = plot.step_range(variant, first, last, x, images)
     s = variant.schedule
     head: dict[str, Any] = dict(
