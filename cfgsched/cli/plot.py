@@ -191,10 +191,9 @@ def _tensorboard_path(folder: str, tag: str, target: str | None) -> str:
 
 def _one_curve(variants: list[Any], what: str) -> Any:
     if len(variants) != 1:
-        raise clikit.fail(
-            f"{what} holds one curve: the cfgs and options give {len(variants)}; "
-            "drop the overlaid values"
-        )
+        n = len(variants)
+        why = f"the cfgs and options give {n}; drop the overlaid values"
+        raise clikit.fail(f"{what} holds one curve: {why}")
     return variants[0]
 
 
@@ -204,10 +203,8 @@ def _write_series(lrs: export.LRSeries, target: str, fmt: str, force: bool) -> N
     with clikit.atomic_output(target, force=force, ours=_ours) as fh:
         write(fh, lrs)
     if target != "-":
-        what = counted(lrs.rows, "row")
-        click.echo(
-            f"wrote {escape(target)} ({what}, {lrs.resolution} resolution)", err=True
-        )
+        what = f"{counted(lrs.rows, 'row')}, {lrs.resolution} resolution"
+        click.echo(f"wrote {escape(target)} ({what})", err=True)
 
 
 def _write_tensorboard(lrs: export.LRSeries, path: str, tag: str) -> None:
@@ -216,8 +213,7 @@ def _write_tensorboard(lrs: export.LRSeries, path: str, tag: str) -> None:
     with clikit.atomic_output(path, force=False, binary=True, ours=_OURS_TB) as fh:
         n = export.write_tensorboard(fh, lrs, tag)
     tags = tag if lrs.resolution == "full" else f"{tag}_min and {tag}_max"
-    what = counted(n, "scalar")
-    click.echo(escape(f"wrote {path} ({what}, {tags})"), err=True)
+    click.echo(escape(f"wrote {path} ({counted(n, 'scalar')}, {tags})"), err=True)
 
 
 def _write_figure(data: lib.PlotData, target: str | None, fmt: str, args: Any) -> None:
@@ -233,8 +229,8 @@ def _write_figure(data: lib.PlotData, target: str | None, fmt: str, args: Any) -
         return
     with clikit.atomic_output(
         target, force=args["force"], binary=True, ours=_ours
-    ) as fh:
-        lib.save(fig, fh, fmt)
+    ) as f:
+        lib.save(fig, f, fmt)
     if target != "-":
         click.echo(f"wrote {escape(target)}", err=True)
 
@@ -330,9 +326,8 @@ def plot(cfgs: tuple[str, ...], **args: Any) -> None:
     """
     if args["show"]:
         _check_display()
-    target, kind = _target(
-        args["output"], args["fmt"], args["show"] or args["tb_dir"] is not None
-    )
+    others = args["show"] or args["tb_dir"] is not None
+    target, kind = _target(args["output"], args["fmt"], others)
     tb_path = None
     if args["tb_dir"] is not None:
         tb_path = _tensorboard_path(args["tb_dir"], args["tb_tag"], target)
