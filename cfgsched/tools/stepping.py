@@ -136,7 +136,9 @@ def _numbers(buf: list[Any], who: str, first: int) -> F64:
         return arr.astype(np.float64)
     for j, x in enumerate(buf):
         try:
-            float(None if isinstance(x, (bool, str, bytes)) else x)
+            if isinstance(x, (bool, str, bytes)):
+                raise TypeError
+            float(x)
         except Exception:  # a user object's __float__ may raise anything
             at = f"the optimizer's lr at step {first + j}"
             raise CfgError(
