@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import io
 import tokenize
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,14 +114,3 @@ def read_record(path: str, data: bytes | None = None) -> ModuleRecord:
 def _clip(x: Any) -> str:
     text = repr(x)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def record_conflicts(
-    record: Options, given: Options, names: Iterable[str], fork: str
-) -> list[str]:
-    """``name: record vs given`` for each option in ``names`` (those given on the command
-    line) that contradicts the record; ``flush`` compares its effect on ``fork``."""
-    wanted = set(names)
-    if "flush" in wanted and record.flushes(fork) == given.flushes(fork):
-        wanted.discard("flush")
-    return [d for d in record.differences(given) if d.split(":", 1)[0] in wanted]

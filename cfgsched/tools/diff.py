@@ -28,21 +28,9 @@ from cfgsched.module_record import ModuleRecord, module_bytes, read_record
 from cfgsched.options import Options, default_flush
 from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule, Policy
-from cfgsched.tools.stepping import (
-    EXHAUSTIVE_LIMIT,
-    SAMPLE_HALO,
-    SAMPLE_PREFIX,
-    SAMPLE_WINDOW,
-    SAMPLE_WINDOWS,
-    Factory,
-    class_factory,
-    errors,
-    new_optimizer,
-    sample_windows,
-    torch_lrs,
-    user_code,
-)
-from cfgsched.tools.text import json_float
+from cfgsched.tools import stepping as st
+from cfgsched.tools.stepping import Factory, user_code
+from cfgsched.tools.text import counted, json_float
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -185,7 +173,7 @@ class Stats:
     def add(self, i: I64, b: I64, expected: F32 | F64, got: F64) -> None:
         """Fold the increasing steps ``i`` (darknet batches ``b``) into the statistics."""
         e = expected.astype(np.float64)
-        ab, rel, ulp = errors(e, got)
+        ab, rel, ulp = st.errors(e, got)
         tol = self.tolerance
         within = (ulp if tol.kind == "ulp" else rel) <= tol.value
 
@@ -326,8 +314,7 @@ class DiffReport:
                 _range(s.first_step, s.last_step),
                 _range(s.first_batch, s.last_batch),
             )
-            many = "s" if s.count != 1 else ""
-            lines.append(f"  i = {i}, b = {b}  ({s.count:,} step{many})")
+            lines.append(f"  i = {i}, b = {b}  ({counted(s.count, 'step')})")
         if total > len(spans):
             lines.append(f"  ... {total - len(spans)} more ranges")
         return lines
@@ -478,7 +465,7 @@ def _native_factory(run: Run, who: str) -> Factory:
         return native_scheduler(optimizer, run, last_epoch=at, horizon=horizon)
 
     with user_code(who, "cfgsched.native_scheduler"):  # NotExactError passes
-        make_native(new_optimizer(run.cfg_lr), -1)
+        make_native(st.new_optimizer(run.cfg_lr), -1)
     return make_native
 
 
@@ -542,20 +529,18 @@ def _translation_notes(run: Run) -> list[str]:
 
 
 def _options_for(
-    schedule: NetSchedule, options: Options | None, m: LoadedModule | None
+    schedule: NetSchedule, options: Options | None, record: ModuleRecord, path: str
 ) -> Options:
-    """The translation to check: ``options``, or the module's record (they must agree)."""
-    if m is None:
-        return Options() if options is None else options
-    rec, bad = m.record, ""
-    if rec.fork != schedule.fork:
-        bad = f"written for fork {rec.fork}, the cfg is read as {schedule.fork}"
-    elif options is not None and options != rec.options:
-        diffs = "; ".join(rec.options.differences(options))
+    """The module's translation: its record's (``options``, if given, must equal it)."""
+    bad = ""
+    if record.fork != schedule.fork:
+        bad = f"written for fork {record.fork}, the cfg is read as {schedule.fork}"
+    elif options is not None and options != record.options:
+        diffs = "; ".join(record.options.differences(options))
         bad = f"options differ from the record (record vs given): {diffs}"
     if bad:
-        raise CfgError(m.path, None, "CFGSCHED", bad)
-    return rec.options
+        raise CfgError(path, None, "CFGSCHED", bad)
+    return record.options
 
 
 def _marks(run: Run) -> tuple[list[Boundary], int, str]:
@@ -570,7 +555,7 @@ def _marks(run: Run) -> tuple[list[Boundary], int, str]:
     marks.pop()
     return marks, cut + 1, (
         f"{s.source} has more than {MAX_CHECKED_BOUNDARIES:,} boundaries: those after "
-        f"b = {marks[-1].batch} did not get their ±{SAMPLE_HALO}-step windows "
+        f"b = {marks[-1].batch} did not get their ±{st.SAMPLE_HALO}-step windows "
         "(--exhaustive checks every step)"
     )  # fmt: skip
 
@@ -593,7 +578,7 @@ def _plan(
 ) -> tuple[list[tuple[int, int]], str, str]:
     """The step windows to compare, the coverage and its note."""
     lo, count, s = run.start, run.steps, run.schedule
-    exhaustive = count <= EXHAUSTIVE_LIMIT if exhaustive is None else exhaustive
+    exhaustive = count <= st.EXHAUSTIVE_LIMIT if exhaustive is None else exhaustive
     if exhaustive and count > MAX_EXHAUSTIVE_STEPS:
         raise CfgError(
             s.source, s.line_of("max_batches"), "max_batches",
@@ -603,12 +588,12 @@ def _plan(
     if exhaustive:  # one step past the run for the boundary table
         return [(lo, run.stop + 1)], "exhaustive", "every step"
     rel = [run.first_step(m.batch) - lo for m in marks]
-    windows = [(lo + a, lo + z) for a, z in sample_windows(count + 1, rel)]
-    why = f"{count:,} steps is more than {EXHAUSTIVE_LIMIT:,}"
+    windows = [(lo + a, lo + z) for a, z in st.sample_windows(count + 1, rel)]
+    why = f"{count:,} steps is more than {st.EXHAUSTIVE_LIMIT:,}"
     note = (
-        f"{why if count > EXHAUSTIVE_LIMIT else '--sampled'}: the first "
-        f"{SAMPLE_PREFIX:,} steps, ±{SAMPLE_HALO} steps around each of {len(marks):,} "
-        f"boundaries and {SAMPLE_WINDOWS} windows of {SAMPLE_WINDOW} steps; "
+        f"{why if count > st.EXHAUSTIVE_LIMIT else '--sampled'}: the first "
+        f"{st.SAMPLE_PREFIX:,} steps, ±{st.SAMPLE_HALO} steps around each of {len(marks):,} "
+        f"boundaries and {st.SAMPLE_WINDOWS} windows of {st.SAMPLE_WINDOW} steps; "
         "--exhaustive checks all"
     )
     return windows, "sampled", note
@@ -630,12 +615,16 @@ def diff_torch(
     ``module`` (imported: its code runs) is tested instead, on its ``CFGSCHED`` record's
     translation (``options``, if given, must equal it), its first window built by
     ``build_scheduler(optimizer)`` as users call it. ``exhaustive=None``: every step up to
-    :data:`EXHAUSTIVE_LIMIT` steps, else every boundary ±:data:`SAMPLE_HALO` steps and a
+    :data:`~cfgsched.tools.stepping.EXHAUSTIVE_LIMIT` steps, else every boundary ±64 steps and a
     dense sample (later windows start a fresh scheduler at ``last_epoch``).
     ``progress(n, total)`` is called after each chunk of ``n`` steps.
     """
-    m = load_module(module) if isinstance(module, str) else module
-    o = _options_for(schedule, options, m)
+    m, o = module if isinstance(module, LoadedModule) else None, options or Options()
+    if module is not None:  # checked before the module runs
+        path = module if isinstance(module, str) else module.path
+        record = read_record(path) if m is None else m.record
+        o = _options_for(schedule, options, record, path)
+        m = m or load_module(path)
     tol = _tolerance(tolerance, o)
     run = _run(schedule, o)
     _check_resume(run)
@@ -661,7 +650,7 @@ def _under_test(
         return _module_factory(m), lr, m.path
     who = f"{run.given.source}: --style {style}"
     if style == "class":
-        return class_factory(run), run.cfg_lr, who
+        return st.class_factory(run), run.cfg_lr, who
     if style == "native":
         return _native_factory(run, who), run.cfg_lr, who
     raise ValueError(f"unknown style {style!r} (class or native)")
@@ -680,7 +669,9 @@ def _torch_chunks(
     when ``default``) with the run's batches and darknet's LRs."""
     todo = sum(t - s for s, t in windows)
     for k, (s, t) in enumerate(windows):
-        for got in torch_lrs(factory, lr, s, t - s, who=who, default=default and not k):
+        for got in st.torch_lrs(
+            factory, lr, s, t - s, who=who, default=default and not k
+        ):
             i = np.arange(s, s + got.size, dtype=np.int64)
             b = run.batches(i)
             yield i, b, run.batch_lrs(b), got
@@ -753,7 +744,7 @@ def diff_schedules(
     rows_at, cut = _pair_rows(ta.schedule, tb.schedule, n)
     if exhaustive is None:
         exhaustive = n <= MAX_EXHAUSTIVE_BATCHES
-    windows = [(0, n + 1)] if exhaustive else sample_windows(n + 1, sorted(rows_at))
+    windows = [(0, n + 1)] if exhaustive else st.sample_windows(n + 1, sorted(rows_at))
     sides = (
         Side(labels[0], "A", a.fork, a.source, oa),
         Side(labels[1], "B", b.fork, b.source, ob),
