@@ -15,7 +15,8 @@ import click
 from cfgsched.cli import kit as clikit
 from cfgsched.errors import NotExactError
 from cfgsched.files import escape
-from cfgsched.module_record import read_record, record_conflicts
+from cfgsched.module_record import read_record
+from cfgsched.options import Options
 from cfgsched.reader.parser import parse
 from cfgsched.schedule import FORKS, NetSchedule
 
@@ -148,22 +149,28 @@ def diff(
         raise clikit.fail("compare at most two cfgs or two --fork values")
     if cfgs.count("-") > 1:
         raise clikit.fail("'-' (stdin) can be given only once")
-    if len(cfgs) == 2 or len(forks) == 2 or vs_gpus is not None:
-        if module is not None or style is not None:
-            raise clikit.fail("--style/--module test a torch scheduler: give one cfg")
-        report = _pair(lib, cfgs, forks, translation, vs_gpus, tol, exhaustive)
-    else:
-        try:
-            report = _single(
-                lib, cfgs[0], forks, translation, style, module, tol, exhaustive
-            )
-        except NotExactError as exc:  # --style native without an exact form: exit 1
-            doc = {"schema": lib.SCHEMA, "equal": False, "exit_code": 1}
-            doc["not_exact"] = {"batch": exc.batch, "reason": exc.reason}
-            if as_json:
-                click.echo(json.dumps(doc, indent=2))
-            click.echo(f"cfgsched: {exc}", err=True)
-            sys.exit(1)
+    pair = len(cfgs) == 2 or len(forks) == 2 or vs_gpus is not None
+    if pair and (module is not None or style is not None):
+        raise clikit.fail("--style/--module test a torch scheduler: give one cfg")
+    if module is not None and style is not None:
+        raise clikit.fail("--style with --module: the module is the scheduler tested")
+    try:
+        if pair:
+            report = _pair(lib, cfgs, forks, translation, vs_gpus, tol, exhaustive)
+        else:
+            schedule, options = _single(cfgs[0], forks, translation, module)
+            with _progress() as progress:
+                report = lib.diff_torch(
+                    schedule, options, style=style or "class", module=module,
+                    tolerance=tol, exhaustive=exhaustive, progress=progress,
+                )  # fmt: skip
+    except NotExactError as exc:  # --style native without an exact form: exit 1
+        doc = {"schema": lib.SCHEMA, "equal": False, "exit_code": 1}
+        if as_json:
+            not_exact = {"batch": exc.batch, "reason": exc.reason}
+            click.echo(json.dumps({**doc, "not_exact": not_exact}, indent=2))
+        click.echo(f"cfgsched: {exc}", err=True)
+        sys.exit(1)
     click.echo(
         json.dumps(report.to_dict(), indent=2) if as_json else report.format_text()
     )
@@ -180,21 +187,19 @@ def _pair(
     exhaustive: bool | None,
 ) -> DiffReport:
     """Two schedules (two cfgs, two forks or two GPU counts), batch by batch."""
-    fork_a, fork_b = (forks[0], forks[-1]) if forks else ("alexeyab", "alexeyab")
     text, source = clikit.read_cfg_text(cfgs[0])
-    a = parse(text, fork=fork_a, source=source)
-    if cfgs[-1] == cfgs[0]:
-        b = parse(text, fork=fork_b, source=source)
-    else:
-        b = _parse(cfgs[-1], fork_b)
+    a = parse(text, fork=forks[0] if forks else "alexeyab", source=source)
+    fork_b = forks[-1] if forks else "alexeyab"
+    b = parse(text, fork=fork_b, source=source) if cfgs[-1] == cfgs[0] else None
+    b = b or _parse(cfgs[-1], fork_b)
     oa, ob = tr.options(a), tr.options(b)
-    labels = []
     try:
         ob = ob if vs_gpus is None else dataclasses.replace(ob, ngpus=vs_gpus)
-        for path, s, o in ((cfgs[0], a, oa), (cfgs[-1], b, ob)):
-            how = ", ".join([s.fork, *filter(None, [lib.describe(o)])])
-            name = "<stdin>" if path == "-" else escape(Path(path).name)
-            labels.append(f"{name} ({how})")
+        labels = [
+            f"{'<stdin>' if path == '-' else escape(Path(path).name)} "
+            f"({', '.join([s.fork, *filter(None, [lib.describe(o)])])})"
+            for path, s, o in ((cfgs[0], a, oa), (cfgs[-1], b, ob))
+        ]
         return lib.diff_schedules(  # type: ignore[no-any-return]
             a, b, (oa, ob), labels=(labels[0], labels[1]), tolerance=tol,
             exhaustive=exhaustive,
@@ -204,50 +209,24 @@ def _pair(
 
 
 def _single(
-    lib: Any,
-    cfg: str,
-    forks: tuple[str, ...],
-    tr: clikit.TranslationArgs,
-    style: str | None,
-    module: str | None,
-    tol: Tolerance | None,
-    exhaustive: bool | None,
-) -> DiffReport:
-    """One cfg: the torch scheduler (class, native or a module) against the C formula."""
-    if module is None:
-        schedule = _parse(cfg, forks[0] if forks else "alexeyab")
-        options = tr.options(schedule)
-    else:
-        if style is not None:
-            raise clikit.fail(
-                "--style with --module: the module is the scheduler tested"
-            )
-        record = read_record(module)
-        if forks and forks[0] != record.fork:
-            raise clikit.fail(
-                f"{module}: --fork {forks[0]} contradicts the module's CFGSCHED record "
-                f"(fork {record.fork})"
-            )
-        schedule = _parse(cfg, record.fork)
-        names = [
-            f
-            for arg, f in _FIELDS.items()
-            if getattr(tr, arg) is not None
-            and (getattr(tr, arg) is not False or f == "flush")
-        ]
-        given = tr.options(schedule) if names else record.options
-        bad = record_conflicts(record.options, given, names, schedule.fork)
-        if bad:
-            raise clikit.fail(
-                f"{module}: options contradict the module's CFGSCHED record "
-                f"(record vs command line): {'; '.join(bad)}"
-            )
-        options = record.options
-    with _progress() as progress:
-        return lib.diff_torch(  # type: ignore[no-any-return]
-            schedule, options, style=style or "class", module=module, tolerance=tol,
-            exhaustive=exhaustive, progress=progress,
-        )  # fmt: skip
+    cfg: str, forks: tuple[str, ...], tr: clikit.TranslationArgs, module: str | None
+) -> tuple[NetSchedule, Options]:
+    """One cfg and its translation; with a module, the record's options with those given
+    here that change them (``tools.diff`` refuses them naming both values)."""
+    record = None if module is None else read_record(module)
+    fork = forks[0] if forks else record.fork if record else "alexeyab"
+    schedule = _parse(cfg, fork)
+    if record is None:
+        return schedule, tr.options(schedule)
+    names = [f for arg, f in _FIELDS.items() if getattr(tr, arg) not in (None, False)]
+    if tr.flush is False:  # --keep-subnormals
+        names.append("flush")
+    given = tr.options(schedule) if names else record.options
+    if given.flushes(fork) == record.options.flushes(fork) and "flush" in names:
+        names.remove("flush")
+    return schedule, dataclasses.replace(
+        record.options, **{f: getattr(given, f) for f in names}
+    )
 
 
 @contextlib.contextmanager

@@ -1,10 +1,8 @@
 """Compare a real torch scheduler (or a second schedule) with darknet's C formula.
 
-Both sides follow one translation (:class:`cfgsched.options.Options`): optimizer step
-``i`` (0-based) is darknet batch ``b = translation.batch(i)`` with the translation's base
-rate, and the expected value is :meth:`cfgsched.run.Run.lrs`. The torch side is
-stepped for real (:mod:`cfgsched.tools.stepping`). Values are compared in chunks, so
-memory stays bounded for any number of steps.
+Optimizer step ``i`` (0-based) of the scheduler, stepped for real
+(:mod:`cfgsched.tools.stepping`), is compared with :meth:`cfgsched.run.Run.lrs`; two
+schedules are compared batch by batch. Values are compared in chunks (bounded memory).
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ import math
 import re
 import sys
 import types
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,25 +28,16 @@ from cfgsched.module_record import ModuleRecord, module_bytes, read_record
 from cfgsched.options import Options, default_flush
 from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule, Policy
-from cfgsched.tools.stepping import (
-    EXHAUSTIVE_LIMIT,
-    SAMPLE_HALO,
-    SAMPLE_PREFIX,
-    SAMPLE_WINDOW,
-    SAMPLE_WINDOWS,
-    Factory,
-    class_factory,
-    errors,
-    new_optimizer,
-    sample_windows,
-    torch_lrs,
-    user_code,
-)
-from cfgsched.tools.text import json_float
+from cfgsched.tools import stepping as st
+from cfgsched.tools.stepping import Factory, user_code
+from cfgsched.tools.text import counted, json_float
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
+#: Steps, their darknet batches, the expected and the compared LRs.
+Chunk = tuple[I64, I64, F32 | F64, F64]
+Progress = Callable[[int, int], None]
 
 SCHEMA = "cfgsched-diff/1"
 #: Default tolerance when the translation is darknet's float32 arithmetic.
@@ -66,8 +55,6 @@ ORACLE_CHUNK = 1 << 20
 MAX_RANGES = 20
 #: Boundaries a sampled diff checks at most (±SAMPLE_HALO steps each: ~2.6M steps).
 MAX_CHECKED_BOUNDARIES = 20_000
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -99,6 +86,12 @@ class Tolerance:
 def default_tolerance(options: Options) -> Tolerance:
     """:data:`EXACT_TOLERANCE`, or :data:`DOUBLE_TOLERANCE` for a double translation."""
     return Tolerance.parse(EXACT_TOLERANCE if options.exact else DOUBLE_TOLERANCE)
+
+
+def _tolerance(tolerance: Tolerance | str | None, o: Options) -> Tolerance:
+    if tolerance is None:
+        return default_tolerance(o)
+    return Tolerance.parse(tolerance) if isinstance(tolerance, str) else tolerance
 
 
 # ----------------------------------------------------------------------------- report
@@ -135,6 +128,11 @@ class Row:
     within: bool
     in_training: bool
 
+    def to_dict(self) -> dict[str, Any]:
+        """The row as JSON (non-finite floats as strings)."""
+        d = asdict(self)
+        return {k: json_float(v) if isinstance(v, float) else v for k, v in d.items()}
+
 
 @dataclass(frozen=True)
 class Span:
@@ -147,10 +145,78 @@ class Span:
     count: int
 
 
-def _row_dict(r: Row) -> dict[str, Any]:
-    return {
-        k: json_float(v) if isinstance(v, float) else v for k, v in asdict(r).items()
-    }
+@dataclass
+class Stats:
+    """What a comparison found, folded in chunk by chunk (:meth:`add`): the steps compared
+    (steps from ``stop`` on are after training: boundary rows only), the largest errors,
+    the first difference, the differing ranges and the rows at ``rows_at`` (step -> label).
+    """
+
+    tolerance: Tolerance
+    rows_at: dict[int, str] = field(repr=False)
+    stop: int = field(repr=False)
+    steps_compared: int = 0
+    first_step: int = 0
+    last_step: int = 0
+    first_batch: int = 0
+    last_batch: int = 0
+    max_abs_error: float = 0.0
+    max_rel_error: float = 0.0
+    max_ulp_error: float = 0.0
+    max_error_step: int | None = None
+    first_difference: Row | None = None
+    spans: list[Span] = field(default_factory=list)
+    spans_total: int = 0
+    rows: list[Row] = field(default_factory=list)
+    _open: list[int] | None = field(default=None, repr=False)
+
+    def add(self, i: I64, b: I64, expected: F32 | F64, got: F64) -> None:
+        """Fold the increasing steps ``i`` (darknet batches ``b``) into the statistics."""
+        e = expected.astype(np.float64)
+        ab, rel, ulp = st.errors(e, got)
+        tol = self.tolerance
+        within = (ulp if tol.kind == "ulp" else rel) <= tol.value
+
+        def row(label: str, j: int, ok: bool, training: bool) -> Row:
+            got_j, ulp_j = float(got[j]), float(ulp[j])
+            return Row(
+                label, int(i[j]), int(b[j]), float(e[j]), got_j, ulp_j, ok, training
+            )
+
+        for j in np.flatnonzero(np.isin(i, list(self.rows_at))).tolist():
+            k = int(i[j])
+            self.rows.append(row(self.rows_at[k], j, bool(within[j]), k < self.stop))
+        n = int(np.searchsorted(i, self.stop))  # the steps in training
+        if n == 0:
+            return
+        if not self.steps_compared:
+            self.first_step, self.first_batch = int(i[0]), int(b[0])
+        self.last_step, self.last_batch = int(i[n - 1]), int(b[n - 1])
+        self.steps_compared += n
+        k = int(np.argmax(ulp[:n]))
+        if ulp[k] > self.max_ulp_error:
+            self.max_ulp_error, self.max_error_step = float(ulp[k]), int(i[k])
+        self.max_abs_error = max(self.max_abs_error, float(ab[:n].max()))
+        self.max_rel_error = max(self.max_rel_error, float(rel[:n].max()))
+        bad = np.flatnonzero(~within[:n])
+        if bad.size and self.first_difference is None:
+            self.first_difference = row("first difference", int(bad[0]), False, True)
+        starts = np.flatnonzero(np.diff(bad, prepend=-2) != 1).tolist()
+        for a, z in zip(starts, [*starts[1:], bad.size], strict=False):
+            lo, hi, o = int(bad[a]), int(bad[z - 1]), self._open
+            if o is not None and int(i[lo]) == o[1] + 1:  # continues the last range
+                o[1], o[3], o[4] = int(i[hi]), int(b[hi]), o[4] + z - a
+            else:
+                self.close()
+                self._open = [int(i[lo]), int(i[hi]), int(b[lo]), int(b[hi]), z - a]
+
+    def close(self) -> None:
+        """End the open range of differing steps."""
+        if self._open is not None:
+            self.spans_total += 1
+            if len(self.spans) < MAX_RANGES:
+                self.spans.append(Span(*self._open))
+            self._open = None
 
 
 @dataclass(frozen=True)
@@ -162,20 +228,7 @@ class DiffReport:
     got: Side
     coverage: str
     coverage_note: str
-    steps_compared: int
-    first_step: int
-    last_step: int
-    first_batch: int
-    last_batch: int
-    tolerance: Tolerance
-    max_abs_error: float
-    max_rel_error: float
-    max_ulp_error: float
-    max_error_step: int | None
-    first_difference: Row | None
-    spans: tuple[Span, ...]
-    spans_total: int
-    rows: tuple[Row, ...]
+    stats: Stats
     boundaries_cut: int
     notes: tuple[str, ...] = ()
     unchecked: str = ""
@@ -183,7 +236,7 @@ class DiffReport:
     @property
     def equal(self) -> bool:
         """True when every compared step is within the tolerance and nothing was skipped."""
-        return self.first_difference is None and not self.unchecked
+        return self.stats.first_difference is None and not self.unchecked
 
     @property
     def exit_code(self) -> int:
@@ -192,7 +245,8 @@ class DiffReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (schema :data:`SCHEMA`); non-finite floats are "nan"/"inf"/"-inf"."""
-        fd = self.first_difference
+        s, fd = self.stats, self.stats.first_difference
+        errs = ("max_abs_error", "max_rel_error", "max_ulp_error")
         return {
             "schema": SCHEMA,
             "equal": self.equal,
@@ -202,43 +256,36 @@ class DiffReport:
             "coverage": self.coverage,
             "coverage_note": self.coverage_note,
             "unchecked": self.unchecked or None,
-            "steps_compared": self.steps_compared,
-            "steps": [self.first_step, self.last_step],
-            "batches": [self.first_batch, self.last_batch],
-            "tolerance": {"kind": self.tolerance.kind, "value": self.tolerance.value},
-            "max_abs_error": json_float(self.max_abs_error),
-            "max_rel_error": json_float(self.max_rel_error),
-            "max_ulp_error": json_float(self.max_ulp_error),
-            "max_error_step": self.max_error_step,
-            "first_difference": None if fd is None else _row_dict(fd),
-            "differing_ranges": [asdict(s) for s in self.spans],
-            "differing_ranges_total": self.spans_total,
-            "boundaries": [_row_dict(r) for r in self.rows],
+            "steps_compared": s.steps_compared,
+            "steps": [s.first_step, s.last_step],
+            "batches": [s.first_batch, s.last_batch],
+            "tolerance": {"kind": s.tolerance.kind, "value": s.tolerance.value},
+            **{k: json_float(getattr(s, k)) for k in errs},
+            "max_error_step": s.max_error_step,
+            "first_difference": None if fd is None else fd.to_dict(),
+            "differing_ranges": [asdict(x) for x in s.spans],
+            "differing_ranges_total": s.spans_total,
+            "boundaries": [r.to_dict() for r in s.rows],
             "boundaries_not_listed": self.boundaries_cut,
             "notes": list(self.notes),
         }
 
     def format_text(self) -> str:
         """The human-readable report (control characters of names escaped)."""
-        e, g = self.expected, self.got
+        e, g, s = self.expected, self.got, self.stats
         what = "A = {}  vs  B = {}" if e.kind == "A" else "{1}  vs  {0}"
-        where = f"i = {self.first_step}..{self.last_step}, b = {self.first_batch}.."
+        at = "" if s.max_error_step is None else f" (at step i = {s.max_error_step})"
         lines = [
             "cfgsched diff: " + what.format(e.label, g.label),
-            f"compared {self.steps_compared:,} steps exhaustively ({where}"
-            f"{self.last_batch})"
+            f"compared {s.steps_compared:,} steps exhaustively (i = {s.first_step}.."
+            f"{s.last_step}, b = {s.first_batch}..{s.last_batch})"
             if self.coverage == "exhaustive"
-            else f"compared {self.steps_compared:,} sampled steps between i = "
-            f"{self.first_step} (b = {self.first_batch}) and i = {self.last_step} "
-            f"(b = {self.last_batch}) ({self.coverage_note})",
+            else f"compared {s.steps_compared:,} sampled steps between i = "
+            f"{s.first_step} (b = {s.first_batch}) and i = {s.last_step} "
+            f"(b = {s.last_batch}) ({self.coverage_note})",
             *(f"note: {n}" for n in self.notes),
-            f"max abs error {_g(self.max_abs_error)}, max rel error "
-            f"{_g(self.max_rel_error)}, max ulp error {_g(self.max_ulp_error)}"
-            + (
-                ""
-                if self.max_error_step is None
-                else f" (at step i = {self.max_error_step})"
-            ),
+            f"max abs error {_g(s.max_abs_error)}, max rel error "
+            f"{_g(s.max_rel_error)}, max ulp error {_g(s.max_ulp_error)}{at}",
             self._result(),
             *self._span_lines(),
             *self._row_lines(),
@@ -246,44 +293,43 @@ class DiffReport:
         return "\n".join(escape(line) for line in lines)
 
     def _result(self) -> str:
-        fd, e, g = self.first_difference, self.expected, self.got
+        fd, e, g = self.stats.first_difference, self.expected, self.got
         if fd is not None:
             return (
-                f"result: DIFFERENT beyond {self.tolerance.text}; first at step i = "
-                f"{fd.step} (b = {fd.batch}): {e.kind} {_g(fd.expected)}, {g.kind} "
+                f"result: DIFFERENT beyond {self.stats.tolerance.text}; first at step "
+                f"i = {fd.step} (b = {fd.batch}): {e.kind} {_g(fd.expected)}, {g.kind} "
                 f"{_g(fd.got)}"
             )
         if self.unchecked:
             return f"result: NOT ALL CHECKED: {self.unchecked}"
-        return f"result: EQUAL within {self.tolerance.text}"
+        return f"result: EQUAL within {self.stats.tolerance.text}"
 
     def _span_lines(self) -> list[str]:
-        if not self.spans:
+        spans, total = self.stats.spans, self.stats.spans_total
+        if not spans:
             return []
         lines = ["differing ranges (optimizer steps i, darknet batches b):"]
-        for s in self.spans:
-            rng = f"i = {s.first_step}" + (
-                f"..{s.last_step}" if s.last_step != s.first_step else ""
+        for s in spans:
+            i, b = (
+                _range(s.first_step, s.last_step),
+                _range(s.first_batch, s.last_batch),
             )
-            rng += f", b = {s.first_batch}" + (
-                f"..{s.last_batch}" if s.last_batch != s.first_batch else ""
-            )
-            lines.append(f"  {rng}  ({s.count:,} step{'s' if s.count != 1 else ''})")
-        if self.spans_total > len(self.spans):
-            lines.append(f"  ... {self.spans_total - len(self.spans)} more ranges")
+            lines.append(f"  i = {i}, b = {b}  ({counted(s.count, 'step')})")
+        if total > len(spans):
+            lines.append(f"  ... {total - len(spans)} more ranges")
         return lines
 
     def _row_lines(self) -> list[str]:
-        if not self.rows:
+        rows, e, g = self.stats.rows, self.expected, self.got
+        if not rows:
             return []
-        e, g = self.expected, self.got
-        w = max(len(r.label) for r in self.rows)
+        w = max(len(r.label) for r in rows)
         lines = [
             "",
             f"{'boundary':<{w}}  {'step i':>9}  {'batch b':>9}  {e.kind:>15}  "
             f"{g.kind:>15}  {'ulp':>6}",
         ]
-        for r in self.rows:
+        for r in rows:
             mark = ("" if r.within else "  <-- differs") + (
                 "" if r.in_training else "  (after training)"
             )
@@ -300,104 +346,26 @@ def _g(x: float) -> str:
     return f"{x:.9g}"
 
 
-# ----------------------------------------------------------------------------- accumulation
+def _range(first: int, last: int) -> str:
+    return f"{first}" if first == last else f"{first}..{last}"
 
 
-@dataclass
-class _Acc:
-    tol: Tolerance
-    rows_at: dict[int, str]
-    train_steps: int
-    b_of: Callable[[I64], I64]
-    count: int = 0
-    first_step: int | None = None
-    last_step: int = -1
-    max_abs: float = 0.0
-    max_rel: float = 0.0
-    max_ulp: float = 0.0
-    max_step: int | None = None
-    first_diff: Row | None = None
-    spans: list[Span] = field(default_factory=list)
-    spans_total: int = 0
-    open_span: list[int] | None = None
-    rows: dict[int, Row] = field(default_factory=dict)
-
-    def add(self, i: I64, b: I64, expected: F32 | F64, got: F64) -> None:
-        """Fold steps ``i`` (darknet batches ``b``) into the report."""
-        e = expected.astype(np.float64)
-        ab, rel, ulp = errors(e, got)
-        within = (ulp if self.tol.kind == "ulp" else rel) <= self.tol.value
-        for j in np.flatnonzero(np.isin(i, list(self.rows_at))).tolist():
-            k = int(i[j])
-            self.rows[k] = Row(
-                self.rows_at[k], k, int(b[j]), float(e[j]), float(got[j]),
-                float(ulp[j]), bool(within[j]), k < self.train_steps,
-            )  # fmt: skip
-        keep = np.flatnonzero(i < self.train_steps)
-        if keep.size == 0:
-            return
-        i, b, within, e, got = i[keep], b[keep], within[keep], e[keep], got[keep]
-        ab, rel, ulp = ab[keep], rel[keep], ulp[keep]
-        self.count += int(i.size)
-        self.first_step = int(i[0]) if self.first_step is None else self.first_step
-        self.last_step = int(i[-1])
-        k = int(np.argmax(ulp))
-        if ulp[k] > self.max_ulp or (self.max_step is None and ulp[k] > 0):
-            self.max_ulp, self.max_step = float(ulp[k]), int(i[k])
-        self.max_abs = max(self.max_abs, float(ab.max()))
-        self.max_rel = max(self.max_rel, float(rel.max()))
-        bad = np.flatnonzero(~within)
-        if bad.size and self.first_diff is None:
-            k = int(bad[0])
-            self.first_diff = Row(
-                "first difference", int(i[k]), int(b[k]), float(e[k]), float(got[k]),
-                float(ulp[k]), False, True,
-            )  # fmt: skip
-        self._add_runs(i[bad], int(i[-1]))
-
-    def _add_runs(self, steps: I64, last: int) -> None:
-        """Fold the differing ``steps`` of a chunk ending at step ``last`` into spans."""
-        if not steps.size:
-            self._close()
-            return
-        cuts = np.flatnonzero(np.diff(steps) != 1) + 1
-        starts = np.concatenate(([0], cuts))
-        ends = np.concatenate((cuts, [steps.size])) - 1
-        for s, t in zip(starts.tolist(), ends.tolist(), strict=True):
-            lo, hi = int(steps[s]), int(steps[t])
-            if self.open_span is not None and lo == self.open_span[1] + 1:
-                self.open_span[1:] = [hi, self.open_span[2] + t - s + 1]
-            else:
-                self._close()
-                self.open_span = [lo, hi, t - s + 1]
-        if int(steps[-1]) != last:
-            self._close()
-
-    def _close(self) -> None:
-        if self.open_span is None:
-            return
-        lo, hi, n = self.open_span
-        self.spans_total += 1
-        if len(self.spans) < MAX_RANGES:
-            bl = self.b_of(np.array([lo, hi], dtype=np.int64))
-            self.spans.append(Span(lo, hi, int(bl[0]), int(bl[1]), n))
-        self.open_span = None
-
-    def report(
-        self, sides: tuple[Side, Side], plan: tuple[str, str], cut: int, notes: Sequence[str],
-        unchecked: str = "",
-    ) -> DiffReport:  # fmt: skip
-        """The report of everything added."""
-        self._close()
-        first = self.first_step if self.first_step is not None else 0
-        last = max(self.last_step, first)
-        fb = self.b_of(np.array([first, last], dtype=np.int64))
-        return DiffReport(
-            *sides, *plan, self.count, first, last, int(fb[0]), int(fb[1]), self.tol,
-            self.max_abs, self.max_rel, self.max_ulp, self.max_step, self.first_diff,
-            tuple(self.spans), self.spans_total, tuple(self.rows[k] for k in sorted(self.rows)),
-            cut, tuple(n for n in notes if n), unchecked,
-        )  # fmt: skip
+def _compare(
+    sides: tuple[Side, Side],
+    plan: tuple[str, str],
+    stats: Stats,
+    chunks: Iterable[Chunk],
+    cut: int,
+    notes: Sequence[str],
+    unchecked: str = "",
+) -> DiffReport:
+    """Fold every chunk into ``stats`` and report (the one path of both modes)."""
+    for chunk in chunks:
+        stats.add(*chunk)
+    stats.close()
+    return DiffReport(
+        *sides, *plan, stats, cut, tuple(n for n in notes if n), unchecked
+    )
 
 
 def _row_steps(
@@ -481,53 +449,50 @@ def _module_factory(m: LoadedModule) -> Factory:
     return make_module
 
 
-def _native_factory(schedule: NetSchedule, o: Options, run: Run) -> Factory:
-    from cfgsched.translate.native import native_scheduler
+def _native_factory(run: Run, who: str) -> Factory:
+    """``native_scheduler`` on ``run`` (checked to build once here)."""
+    from cfgsched.translate.native import native_scheduler  # torch
 
-    who = f"{schedule.source}: --style native"
-    if o.flush is not None and o.flush != default_flush(schedule.fork):
+    if run.options.flush not in (None, default_flush(run.schedule.fork)):
         raise CfgError(
             who, None, None, "follows the fork's default release build: "
             "no --flush-subnormals/--keep-subnormals",
         )  # fmt: skip
-    horizon = max(run.batch(run.stop - 1), 1) if run.stop > 0 else 1
+    horizon = max(run.batch(run.stop - 1), 1)
 
     def make_native(optimizer: Any, last_epoch: int | None) -> Any:
-        return native_scheduler(
-            optimizer, run.schedule, exact=o.exact, ngpus=o.ngpus, multigpu=o.multigpu,
-            images_per_step=o.images_per_step, horizon=horizon,
-            last_epoch=run.start - 1 if last_epoch is None else last_epoch,
-        )  # fmt: skip
+        at = run.start - 1 if last_epoch is None else last_epoch
+        return native_scheduler(optimizer, run, last_epoch=at, horizon=horizon)
 
     with user_code(who, "cfgsched.native_scheduler"):  # NotExactError passes
-        make_native(new_optimizer(run.cfg_lr), -1)
+        make_native(st.new_optimizer(run.cfg_lr), -1)
     return make_native
 
 
-# ----------------------------------------------------------------------------- entry points
+# ----------------------------------------------------------------------------- torch side
 
 
-def describe(options: Options) -> str:
+def describe(o: Options) -> str:
     """The options that differ from the defaults, e.g. ``4 GPUs, trace`` ("" for none)."""
-    o = options
-    parts = [f"{o.ngpus} GPUs"] if o.ngpus > 1 else []
-    parts += ["multigpu trace"] if o.multigpu == "trace" else []
-    parts += ["scratch"] if o.scratch else []
-    if o.images_per_step is not None:
-        parts.append(f"{o.images_per_step} images per step")
-    parts += ["ideal"] if o.ideal else []
-    parts += ["double"] if not o.exact else []
-    if o.flush is not None:
-        parts.append("flush subnormals" if o.flush else "keep subnormals")
-    if o.resume_iteration is not None:
-        parts.append(f"resumed at iteration {o.resume_iteration}")
-    parts += [f"seed {o.seed}"] if o.seed else []
-    return ", ".join(parts)
+    flush = {None: "", True: "flush subnormals", False: "keep subnormals"}[o.flush]
+    ips, resume = o.images_per_step, o.resume_iteration
+    parts = [
+        f"{o.ngpus} GPUs" if o.ngpus > 1 else "",
+        "multigpu trace" if o.multigpu == "trace" else "",
+        "scratch" if o.scratch else "",
+        "" if ips is None else f"{ips} images per step",
+        "ideal" if o.ideal else "",
+        "" if o.exact else "double",
+        flush,
+        "" if resume is None else f"resumed at iteration {resume}",
+        f"seed {o.seed}" if o.seed else "",
+    ]
+    return ", ".join(p for p in parts if p)
 
 
 def _run(schedule: NetSchedule, options: Options) -> Run:
-    """:func:`~cfgsched.run.translate`; a schedule that cannot be translated is a
-    CfgError."""
+    """The command's one :func:`~cfgsched.run.translate`; a schedule that cannot be
+    translated is a CfgError."""
     try:
         return translate(schedule, options)
     except CfgError:
@@ -547,9 +512,9 @@ def _random_note(*schedules: NetSchedule) -> list[str]:
     ]
 
 
-def _translation_notes(run: Run, o: Options) -> list[str]:
+def _translation_notes(run: Run) -> list[str]:
     """What the translation does, in words (empty for a plain one-GPU run)."""
-    notes = [run.note, *_random_note(run.schedule)]
+    o, notes = run.options, [run.note, *_random_note(run.schedule)]
     if run.mapping != "b = i + 1":
         notes.append(f"step i is darknet batch {run.mapping}")
     if run.params.lr != run.cfg_lr:
@@ -564,87 +529,74 @@ def _translation_notes(run: Run, o: Options) -> list[str]:
 
 
 def _options_for(
-    schedule: NetSchedule, options: Options | None, m: LoadedModule | None
+    schedule: NetSchedule, options: Options | None, record: ModuleRecord, path: str
 ) -> Options:
-    """The translation to check: ``options``, or the module's record (they must agree)."""
-    if m is None:
-        return Options() if options is None else options
-    rec = m.record
+    """The module's translation: its record's (``options``, if given, must equal it)."""
     bad = ""
-    if rec.fork != schedule.fork:
-        bad = f"written for fork {rec.fork}, the cfg is read as {schedule.fork}"
-    elif options is not None and options != rec.options:
-        diffs = "; ".join(rec.options.differences(options))
+    if record.fork != schedule.fork:
+        bad = f"written for fork {record.fork}, the cfg is read as {schedule.fork}"
+    elif options is not None and options != record.options:
+        diffs = "; ".join(record.options.differences(options))
         bad = f"options differ from the record (record vs given): {diffs}"
     if bad:
-        raise CfgError(m.path, None, "CFGSCHED", bad)
-    return rec.options
+        raise CfgError(path, None, "CFGSCHED", bad)
+    return record.options
 
 
 def _marks(run: Run) -> tuple[list[Boundary], int, str]:
     """The run's boundaries (at most :data:`MAX_CHECKED_BOUNDARIES`), how many more the
-    schedule reports, and which were not checked ("" when none)."""
+    schedule has, and which were not checked ("" when none)."""
     s = run.schedule
-    lo_b = run.batch(run.start) if run.start > 0 else 1
-    hi_b = max(run.batch(run.stop), s.max_batches, 1)
-    marks, cut = boundaries(s, lo_b, hi_b, limit=MAX_CHECKED_BOUNDARIES + 1)
-    if len(marks) <= MAX_CHECKED_BOUNDARIES and not cut:
+    lo = run.batch(run.start) if run.start > 0 else 1
+    hi = max(run.batch(run.stop), s.max_batches, 1)
+    marks, cut = boundaries(s, lo, hi, limit=MAX_CHECKED_BOUNDARIES + 1)
+    if len(marks) <= MAX_CHECKED_BOUNDARIES:
         return marks, cut, ""
-    marks = marks[:MAX_CHECKED_BOUNDARIES]
-    return (
-        marks,
-        cut + 1,
-        (
-            f"{s.source} has more than {MAX_CHECKED_BOUNDARIES:,} boundaries: those after "
-            f"b = {marks[-1].batch} did not get their ±{SAMPLE_HALO}-step windows "
-            "(--exhaustive checks every step)"
-        ),
-    )
+    marks.pop()
+    return marks, cut + 1, (
+        f"{s.source} has more than {MAX_CHECKED_BOUNDARIES:,} boundaries: those after "
+        f"b = {marks[-1].batch} did not get their ±{st.SAMPLE_HALO}-step windows "
+        "(--exhaustive checks every step)"
+    )  # fmt: skip
 
 
-def _plan(
-    run: Run, marks: Sequence[Boundary], exhaustive: bool | None
-) -> tuple[list[tuple[int, int]], str, str]:
-    """The step windows to compare, the coverage and its note."""
-    lo, n = run.start, run.stop
-    count = n - lo
-    if exhaustive is None:
-        exhaustive = count <= EXHAUSTIVE_LIMIT
-    if exhaustive and count > MAX_EXHAUSTIVE_STEPS:
-        s = run.schedule
-        raise CfgError(
-            s.source, s.line_of("max_batches"), "max_batches",
-            f"{count} steps: more than the {MAX_EXHAUSTIVE_STEPS} an exhaustive diff "
-            "allows; use --sampled",
-        )  # fmt: skip
-    if exhaustive:  # one step past the run for the boundary table
-        return [(lo, n + 1)], "exhaustive", "every step"
-    rel = [run.first_step(m.batch) - lo for m in marks]
-    windows = [(lo + s, lo + t) for s, t in sample_windows(count + 1, rel)]
-    why = (
-        f"{count:,} steps is more than {EXHAUSTIVE_LIMIT:,}"
-        if count > EXHAUSTIVE_LIMIT
-        else "--sampled"
-    )
-    note = (
-        f"{why}: the first {SAMPLE_PREFIX:,} steps, ±{SAMPLE_HALO} steps around each of "
-        f"{len(marks):,} boundaries and {SAMPLE_WINDOWS} windows of {SAMPLE_WINDOW} "
-        "steps; --exhaustive checks all"
-    )
-    return windows, "sampled", note
-
-
-def _check_resume(run: Run, o: Options) -> None:
+def _check_resume(run: Run) -> None:
     """A run resumed at or past its end has nothing to compare: a one-line error."""
     if run.start < run.stop:
         return
     s = run.schedule
     raise CfgError(
         s.source, s.line_of("max_batches"), "max_batches",
-        f"the resume point (darknet iteration {o.resume_iteration:,}, optimizer step "
-        f"i = {run.start:,}) is past the end of the run ({run.stop:,} steps, "
-        f"max_batches {s.max_batches}): nothing to compare",
+        f"the resume point (darknet iteration {run.options.resume_iteration:,}, "
+        f"optimizer step i = {run.start:,}) is past the end of the run ({run.stop:,} "
+        f"steps, max_batches {s.max_batches}): nothing to compare",
     )  # fmt: skip
+
+
+def _plan(
+    run: Run, marks: Sequence[Boundary], exhaustive: bool | None
+) -> tuple[list[tuple[int, int]], str, str]:
+    """The step windows to compare, the coverage and its note."""
+    lo, count, s = run.start, run.steps, run.schedule
+    exhaustive = count <= st.EXHAUSTIVE_LIMIT if exhaustive is None else exhaustive
+    if exhaustive and count > MAX_EXHAUSTIVE_STEPS:
+        raise CfgError(
+            s.source, s.line_of("max_batches"), "max_batches",
+            f"{count} steps: more than the {MAX_EXHAUSTIVE_STEPS} an exhaustive diff "
+            "allows; use --sampled",
+        )  # fmt: skip
+    if exhaustive:  # one step past the run for the boundary table
+        return [(lo, run.stop + 1)], "exhaustive", "every step"
+    rel = [run.first_step(m.batch) - lo for m in marks]
+    windows = [(lo + a, lo + z) for a, z in st.sample_windows(count + 1, rel)]
+    why = f"{count:,} steps is more than {st.EXHAUSTIVE_LIMIT:,}"
+    note = (
+        f"{why if count > st.EXHAUSTIVE_LIMIT else '--sampled'}: the first "
+        f"{st.SAMPLE_PREFIX:,} steps, ±{st.SAMPLE_HALO} steps around each of {len(marks):,} "
+        f"boundaries and {st.SAMPLE_WINDOWS} windows of {st.SAMPLE_WINDOW} steps; "
+        "--exhaustive checks all"
+    )
+    return windows, "sampled", note
 
 
 def diff_torch(
@@ -663,103 +615,103 @@ def diff_torch(
     ``module`` (imported: its code runs) is tested instead, on its ``CFGSCHED`` record's
     translation (``options``, if given, must equal it), its first window built by
     ``build_scheduler(optimizer)`` as users call it. ``exhaustive=None``: every step up to
-    :data:`EXHAUSTIVE_LIMIT` steps, else every boundary ±:data:`SAMPLE_HALO` steps and a
+    :data:`~cfgsched.tools.stepping.EXHAUSTIVE_LIMIT` steps, else every boundary ±64 steps and a
     dense sample (later windows start a fresh scheduler at ``last_epoch``).
     ``progress(n, total)`` is called after each chunk of ``n`` steps.
     """
-    m = load_module(module) if isinstance(module, str) else module
-    o = _options_for(schedule, options, m)
+    m, o = module if isinstance(module, LoadedModule) else None, options or Options()
+    if module is not None:  # checked before the module runs
+        path = module if isinstance(module, str) else module.path
+        record = read_record(path) if m is None else m.record
+        o = _options_for(schedule, options, record, path)
+        m = m or load_module(path)
     tol = _tolerance(tolerance, o)
     run = _run(schedule, o)
-    _check_resume(run, o)
-    factory, lr, who = _under_test(schedule, o, style, m, run)
+    _check_resume(run)
+    factory, lr, who = _under_test(run, style, m)
     marks, cut, unchecked = _marks(run)
     windows, coverage, note = _plan(run, marks, exhaustive)
     rows_at = _row_steps(marks[:MAX_BOUNDARIES], run.first_step, run.start, run.stop)
-    acc = _Acc(tol, rows_at, run.stop, run.batches)
-    todo = sum(t - s for s, t in windows)
-    for k, (s, t) in enumerate(windows):
-        i = s
-        for got in torch_lrs(
-            factory, lr, s, t - s, who=who, default=not k and m is not None
-        ):
-            steps = np.arange(i, i + got.size, dtype=np.int64)
-            b = run.batches(steps)
-            acc.add(steps, b, run.batch_lrs(b), got)
-            i += got.size
-            if progress is not None:
-                progress(int(got.size), todo)
-    notes = _translation_notes(run, o) + (_record_notes(m, schedule, run) if m else [])
-    cut += max(len(marks) - MAX_BOUNDARIES, 0)
-    unchecked = "" if coverage == "exhaustive" else unchecked
-    return acc.report(
-        _torch_sides(schedule, o, style, m), (coverage, note), cut, notes, unchecked
-    )
+    chunks = _torch_chunks(run, factory, lr, windows, who, m is not None, progress)
+    notes = _translation_notes(run) + (_record_notes(m, run) if m else [])
+    return _compare(
+        _torch_sides(run, style, m), (coverage, note), Stats(tol, rows_at, run.stop),
+        chunks, cut + max(len(marks) - MAX_BOUNDARIES, 0), notes,
+        "" if coverage == "exhaustive" else unchecked,
+    )  # fmt: skip
 
 
 def _under_test(
-    schedule: NetSchedule,
-    o: Options,
-    style: str,
-    m: LoadedModule | None,
-    run: Run,
+    run: Run, style: str, m: LoadedModule | None
 ) -> tuple[Factory, float, str]:
     """The scheduler under test, the LR its optimizer starts with, and its name."""
     if m is not None:
         lr = run.cfg_lr if m.learning_rate is None else m.learning_rate
         return _module_factory(m), lr, m.path
-    who = f"{schedule.source}: --style {style}"
+    who = f"{run.given.source}: --style {style}"
     if style == "class":
-        return class_factory(run), run.cfg_lr, who
+        return st.class_factory(run), run.cfg_lr, who
     if style == "native":
-        return _native_factory(schedule, o, run), run.cfg_lr, who
+        return _native_factory(run, who), run.cfg_lr, who
     raise ValueError(f"unknown style {style!r} (class or native)")
 
 
-def _tolerance(tolerance: Tolerance | str | None, o: Options) -> Tolerance:
-    if tolerance is None:
-        return default_tolerance(o)
-    return Tolerance.parse(tolerance) if isinstance(tolerance, str) else tolerance
+def _torch_chunks(
+    run: Run,
+    factory: Factory,
+    lr: float,
+    windows: Sequence[tuple[int, int]],
+    who: str,
+    default: bool,
+    progress: Progress | None,
+) -> Iterator[Chunk]:
+    """The stepped LRs of each window (the first built with the builder's default start
+    when ``default``) with the run's batches and darknet's LRs."""
+    todo = sum(t - s for s, t in windows)
+    for k, (s, t) in enumerate(windows):
+        for got in st.torch_lrs(
+            factory, lr, s, t - s, who=who, default=default and not k
+        ):
+            i = np.arange(s, s + got.size, dtype=np.int64)
+            b = run.batches(i)
+            yield i, b, run.batch_lrs(b), got
+            s += got.size
+            if progress is not None:
+                progress(int(got.size), todo)
 
 
-def _torch_sides(
-    schedule: NetSchedule, o: Options, style: str, m: LoadedModule | None
-) -> tuple[Side, Side]:
-    kind = "module" if m is not None else style
-    name = {
-        "class": "cfgsched.DarknetLR",
-        "native": "cfgsched.native_scheduler",
-        "module": f"{m.path if m else ''}:build_scheduler",
-    }[kind]
-    how = f"{Path(schedule.source).name}, {schedule.fork}"
-    how += f", {describe(o)}" if describe(o) else ""
-    if schedule.policy is Policy.RANDOM:
-        label, what = (
-            f"cfgsched's seeded draws, not darknet's rand() ({how})",
-            "seeded draws",
-        )
+def _torch_sides(run: Run, style: str, m: LoadedModule | None) -> tuple[Side, Side]:
+    s, o = run.given, run.options
+    kind = style if m is None else "module"
+    name = {"class": "cfgsched.DarknetLR", "native": "cfgsched.native_scheduler"}.get(
+        kind, f"{m.path if m else ''}:build_scheduler"
+    )
+    how = ", ".join([Path(s.source).name, s.fork, *filter(None, [describe(o)])])
+    if s.policy is Policy.RANDOM:
+        label = f"cfgsched's seeded draws, not darknet's rand() ({how})"
+        expected = Side(label, "seeded draws", s.fork, s.source, o)
     else:
-        label, what = f"darknet C formula ({how})", "darknet"
-    expected = Side(label, what, schedule.fork, schedule.source, o)
-    return expected, Side(name, kind, schedule.fork, schedule.source, o)
+        expected = Side(f"darknet C formula ({how})", "darknet", s.fork, s.source, o)
+    return expected, Side(name, kind, s.fork, s.source, o)
 
 
-def _record_notes(m: LoadedModule, schedule: NetSchedule, run: Run) -> list[str]:
-    r = m.record
-    how = describe(r.options) or "defaults"
+def _record_notes(m: LoadedModule, run: Run) -> list[str]:
+    r, cfg = m.record, Path(run.given.source).name
     notes = [
         f"module record: cfgsched {r.version or '?'}, cfg {r.cfg or '?'}, "
-        f"{r.format or '?'} / {r.style or '?'}, options: {how}",
+        f"{r.format or '?'} / {r.style or '?'}, options: {describe(r.options) or 'defaults'}",
         f"steps from i = {run.start} on are stepped from build_scheduler(optimizer) as "
         "written (its default start must be the record's); other windows from "
         "build_scheduler(optimizer, last_epoch=i - 1)",
     ]
-    if r.cfg and Path(r.cfg).name != Path(schedule.source).name:
+    if r.cfg and Path(r.cfg).name != cfg:
         notes.append(
-            f"the module was written from {Path(r.cfg).name}; compared with "
-            f"{Path(schedule.source).name}"
+            f"the module was written from {Path(r.cfg).name}; compared with {cfg}"
         )
     return notes
+
+
+# ----------------------------------------------------------------------------- two schedules
 
 
 def diff_schedules(
@@ -788,24 +740,16 @@ def diff_schedules(
     ta, tb = _run(a, oa), _run(b, ob)
     if tolerance is None:
         tolerance = default_tolerance(oa) if oa.exact == ob.exact else "1e-6"
-    tol = _tolerance(tolerance, oa)
-    ra, rb = _run(a, Options()), _run(b, Options())  # the runs' lengths in batches
-    n = max(ra.stop, rb.stop)
+    n = max(ta.span[0], tb.span[0], 1)  # the longer run, in batches
     rows_at, cut = _pair_rows(ta.schedule, tb.schedule, n)
     if exhaustive is None:
         exhaustive = n <= MAX_EXHAUSTIVE_BATCHES
-    windows = [(0, n + 1)] if exhaustive else sample_windows(n + 1, sorted(rows_at))
-    acc = _Acc(tol, rows_at, n, lambda i: np.asarray(i, dtype=np.int64) + 1)
-    for s, t in _chunks(windows, ORACLE_CHUNK):
-        i = np.arange(s, t, dtype=np.int64)
-        ea = ta.batch_lrs(i + 1)
-        eb = tb.batch_lrs(i + 1)
-        acc.add(i, i + 1, ea, np.asarray(eb, dtype=np.float64))
+    windows = [(0, n + 1)] if exhaustive else st.sample_windows(n + 1, sorted(rows_at))
     sides = (
         Side(labels[0], "A", a.fork, a.source, oa),
         Side(labels[1], "B", b.fork, b.source, ob),
     )
-    notes = [ra.note, rb.note if rb.note != ra.note else "", *_random_note(a, b)]
+    notes = [ta.note, tb.note if tb.note != ta.note else "", *_random_note(a, b)]
     if a.max_batches != b.max_batches:
         notes.append(
             f"max_batches differ ({a.max_batches} vs {b.max_batches}): compared up to b = {n}"
@@ -813,13 +757,16 @@ def diff_schedules(
     plan = ("exhaustive", "every batch") if exhaustive else (
         "sampled", "boundaries and a dense sample"
     )  # fmt: skip
-    return acc.report(sides, plan, cut, notes)
+    stats = Stats(_tolerance(tolerance, oa), rows_at, n)
+    return _compare(sides, plan, stats, _pair_chunks(ta, tb, windows), cut, notes)
 
 
-def _chunks(windows: Sequence[tuple[int, int]], size: int) -> Iterator[tuple[int, int]]:
+def _pair_chunks(a: Run, b: Run, windows: Sequence[tuple[int, int]]) -> Iterator[Chunk]:
+    """Steps i = b - 1 of each window with both runs' LRs at b, in chunks."""
     for s, t in windows:
-        for a in range(s, t, size):
-            yield a, min(a + size, t)
+        for lo in range(s, t, ORACLE_CHUNK):
+            i = np.arange(lo, min(lo + ORACLE_CHUNK, t), dtype=np.int64)
+            yield i, i + 1, a.batch_lrs(i + 1), b.batch_lrs(i + 1).astype(np.float64)
 
 
 def _pair_rows(a: NetSchedule, b: NetSchedule, n: int) -> tuple[dict[int, str], int]:

@@ -1,9 +1,6 @@
-"""A real torch scheduler stepped on a one-parameter SGD, and how far it is from darknet.
-
-What diff and plot's ``--vs torch`` share: the stepping loop (reading the optimizer's LR
-is the only per-step work), the sample of steps checked on long runs, the error between
-two series in float32 ulps, and one-line errors for code under test. Torch is imported
-when a scheduler is stepped.
+"""What diff and plot's ``--vs torch`` share: a real torch scheduler stepped on a
+one-parameter SGD, the sample of steps checked on long runs, the error between two series
+(float32 ulps) and one-line errors for code under test. Torch is imported when used.
 """
 
 from __future__ import annotations
@@ -39,11 +36,8 @@ Factory = Callable[[Any, "int | None"], Any]
 
 
 def new_optimizer(lr: float, last_epoch: int = -1) -> Any:
-    """A one-parameter SGD whose group LR is ``lr`` (``initial_lr`` set when resuming).
-
-    The LR is set after construction: torch refuses a negative ``lr`` in the constructor,
-    darknet trains with whatever the cfg says.
-    """
+    """A one-parameter SGD whose group LR is ``lr`` (``initial_lr`` set when resuming);
+    set after construction, since torch refuses a negative ``lr`` and darknet does not."""
     import torch
 
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.0)
@@ -77,11 +71,9 @@ def torch_lrs(
 ) -> Iterator[F64]:
     """Build at step ``start`` (``last_epoch = start - 1``; ``default``: the builder's own
     start, which should be ``start``) on :func:`new_optimizer` (``lr``) and yield the LR
-    of the next ``count`` optimizer steps in chunks of at most :data:`CHUNK`.
-
-    Per step: read ``param_groups[0]["lr"]``, then ``scheduler.step()``. One no-op
-    ``optimizer.step()`` precedes the first scheduler step, as in training. Errors of the
-    scheduler (``who``) are one-line :class:`CfgError` s.
+    of the next ``count`` optimizer steps in chunks of at most :data:`CHUNK`: per step
+    ``param_groups[0]["lr"]``, then ``scheduler.step()`` (after one no-op
+    ``optimizer.step()``, as in training). The scheduler's errors are one-line CfgErrors.
     """
     opt = new_optimizer(lr, -1 if default else start - 1)
     with warnings.catch_warnings():
@@ -143,22 +135,16 @@ def _numbers(buf: list[Any], who: str, first: int) -> F64:
     if arr.dtype.kind in "fiu":
         return arr.astype(np.float64)
     for j, x in enumerate(buf):
-        if isinstance(x, (bool, str, bytes)) or x is None or not _real(x):
+        try:
+            if isinstance(x, (bool, str, bytes)):
+                raise TypeError
+            float(x)
+        except Exception:  # a user object's __float__ may raise anything
+            at = f"the optimizer's lr at step {first + j}"
             raise CfgError(
-                who,
-                None,
-                None,
-                f"the optimizer's lr at step {first + j} is {clip(x)}, not a number",
-            )
+                who, None, None, f"{at} is {clip(x)}, not a number"
+            ) from None
     return np.asarray([float(x) for x in buf], dtype=np.float64)
-
-
-def _real(x: Any) -> bool:
-    try:
-        float(x)
-    except Exception:
-        return False
-    return True
 
 
 def sample_windows(n: int, around: Sequence[int]) -> list[tuple[int, int]]:

@@ -630,7 +630,7 @@ def _prove(t: Run, run: _Run, lrs: tuple[float, ...]) -> NativePlan:
 
 def native_scheduler(
     optimizer: Optimizer,
-    schedule: NetSchedule,
+    schedule: NetSchedule | Run,
     options: Options | None = None,
     *,
     last_epoch: int = -1,
@@ -645,6 +645,8 @@ def native_scheduler(
     ``resume_iteration``, if any). "Equal" is defined in the module docstring;
     ``horizon`` (default ``max_batches``) is the last darknet batch proven.
     """
+    if isinstance(schedule, Run):  # a translated run (diff): the same translation
+        options, schedule = schedule.options, schedule.given
     opts = options_of(options, option_kwargs)
     groups = optimizer.param_groups
     for g in groups:
