@@ -8,17 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any
-
-__all__ = [
-    "BUILDS",
-    "MULTIGPU_MODES",
-    "RECORD_SCHEMA",
-    "WORDS",
-    "OptionError",
-    "Options",
-    "default_flush",
-]
+from typing import Any, get_args, get_type_hints
 
 #: Schema name of :meth:`Options.to_record` (the record generated modules carry).
 RECORD_SCHEMA = "cfgsched-translation-options/1"
@@ -26,6 +16,7 @@ RECORD_SCHEMA = "cfgsched-translation-options/1"
 MULTIGPU_MODES = ("images", "trace")
 #: ``build=`` choices: the darknet build whose layer rules apply (docs/design.md, layers).
 BUILDS = ("gpu", "cpu")
+_CHOICES = {"multigpu": MULTIGPU_MODES, "build": BUILDS}
 #: Inclusive bounds of the integer options (darknet's counters are int64 at most).
 BOUNDS = {
     "ngpus": (1, 1 << 20),
@@ -33,21 +24,8 @@ BOUNDS = {
     "resume_iteration": (0, 1 << 62),
     "seed": (0, (1 << 64) - 1),
 }
-#: How the rules name each option in the library; the command line passes its flags.
-WORDS = {
-    "exact": "exact",
-    "double": "exact=False",
-    "flush": "flush",
-    "ngpus": "ngpus",
-    "multigpu": "multigpu",
-    "trace": "multigpu='trace'",
-    "scratch": "scratch",
-    "images_per_step": "images_per_step",
-    "ideal": "ideal",
-    "resume_iteration": "resume_iteration",
-    "seed": "seed",
-    "build": "build",
-}
+#: How the library's messages name what is not an :class:`Options` field.
+WORDS = {"double": "exact=False", "trace": "multigpu='trace'"}
 
 
 def default_flush(fork: str) -> bool:
@@ -69,40 +47,24 @@ class OptionError(ValueError):
 
     def worded(self, words: Mapping[str, str]) -> str:
         """The message with each option named by ``words`` (missing names: library's)."""
-        return self.template.format_map({**WORDS, **words, **self.values})
-
-
-_TYPES: dict[str, tuple[type, ...]] = {
-    "exact": (bool,),
-    "flush": (bool, type(None)),
-    "scratch": (bool,),
-    "ideal": (bool,),
-    "multigpu": (str,),
-    "build": (str,),
-    "images_per_step": (int, type(None)),
-    "resume_iteration": (int, type(None)),
-}
+        names = {f.name: f.name for f in fields(Options)} | WORDS | dict(words)
+        return self.template.format_map(names | self.values)
 
 
 @dataclass(frozen=True)
 class Options:
-    """Every choice of a translation; invalid or meaningless combinations raise
-    :class:`OptionError` (a ValueError), wrong types TypeError.
+    """Every choice of a translation; a bad value or combination raises
+    :class:`OptionError` (a ValueError), a wrong type TypeError.
 
     - ``exact``: darknet's float32 arithmetic (False: the same formulas in double).
-    - ``flush``: a release build's flush-to-zero (None: the fork's default build,
-      :func:`default_flush`).
+    - ``flush``: flush-to-zero of a release build (None: :func:`default_flush`).
     - ``ngpus``, ``multigpu``, ``scratch``: a ``darknet -gpus N`` run; ``"images"`` puts
-      step i at b = (i + 1)·N, ``"trace"`` follows GPU 0's real sequence (``scratch``:
-      hankai's single-GPU burn-in of a run without a weights file).
-    - ``images_per_step``: images one optimizer step consumes (torch batch × accumulation ×
-      world size); step i is at b = ⌊(i + 1)·T / images_per_iteration⌋.
+      step i at b = (i + 1)·N, ``"trace"`` follows GPU 0 (``scratch``: no weights file).
+    - ``images_per_step``: images per optimizer step (torch batch × accumulation × world).
     - ``ideal``: AlexeyAB's advice for N GPUs first (learning_rate / N, burn_in × N).
-    - ``resume_iteration``: darknet's iteration where training resumes (from a ``.weights``
-      file: seen // images per iteration); the scheduler starts after those images.
+    - ``resume_iteration``: darknet's iteration where training resumes.
     - ``seed``: draws of the ``random`` policy.
-    - ``build``: the darknet build (``"gpu"``, what users train with, or ``"cpu"``) whose
-      per-layer rules (``stopbackward``, ...) apply; the LR is the same in both.
+    - ``build``: the darknet build (``"gpu"`` or ``"cpu"``) whose per-layer rules apply.
     """
 
     exact: bool = True
@@ -118,33 +80,28 @@ class Options:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            value, want = getattr(self, f.name), _TYPES.get(f.name, (int,))
+            value, want = getattr(self, f.name), _TYPES[f.name]
             if not isinstance(value, want) or (
                 isinstance(value, bool) and bool not in want
             ):
                 names = " or ".join(t.__name__ for t in want)
                 raise TypeError(f"{f.name}: expected {names}, got {value!r}")
             lo, hi = BOUNDS.get(f.name, (0, 0))
+            choices = _CHOICES.get(f.name, (value,))
             if lo != hi and isinstance(value, int) and not lo <= value <= hi:
                 rule = f">= {lo}" if value < lo else f"<= {hi:,}"
-                raise OptionError(
-                    "{" + f.name + "} must be " + rule + ", got {got}", got=value
-                )
+            elif value not in choices:
+                rule = " or ".join(map(repr, choices))
+            else:
+                continue
+            raise OptionError(f"{{{f.name}}} must be {rule}, got {{got!r}}", got=value)
         for bad, template in self._rules():
             if bad:
-                raise OptionError(template, mode=self.multigpu, build_value=self.build)
+                raise OptionError(template)
 
     def _rules(self) -> list[tuple[bool, str]]:
         trace = self.multigpu == "trace"
         return [
-            (
-                self.multigpu not in MULTIGPU_MODES,
-                "{multigpu} must be 'images' or 'trace', got {mode!r}",
-            ),
-            (
-                self.build not in BUILDS,
-                "{build} must be 'gpu' or 'cpu', got {build_value!r}",
-            ),
             (self.scratch and not trace, "{scratch} needs {trace}"),
             (
                 trace and self.images_per_step is not None,
@@ -171,9 +128,8 @@ class Options:
         return default_flush(fork) if self.flush is None else self.flush
 
     def to_record(self) -> dict[str, Any]:
-        """The options as plain values (``schema`` first), what generated modules record;
-        ``build`` only when it is not the default ``"gpu"`` (records older than it stay
-        valid and modules of cfgs without layer rules unchanged)."""
+        """The options as plain values, ``schema`` first (``build`` only when not ``"gpu"``:
+        older records and modules stay as they were)."""
         d = asdict(self)
         if d["build"] == "gpu":
             del d["build"]
@@ -200,3 +156,8 @@ class Options:
             for f in fields(self)
             if getattr(self, f.name) != getattr(other, f.name)
         ]
+
+
+_TYPES = {
+    name: get_args(hint) or (hint,) for name, hint in get_type_hints(Options).items()
+}

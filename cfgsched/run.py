@@ -1,15 +1,10 @@
-"""The translated run: ``translate(schedule, options)`` gives one :class:`Run`, built once per
-command and handed to every tool and emitter.
+"""The translated run: ``translate(schedule, options)`` gives the one :class:`Run` a command
+hands to every tool and emitter.
 
 Optimizer step ``i`` (0-based) trains at darknet batch ``b = (i + 1)·T // I`` (``T`` images
-per step, ``I`` images per iteration), or at GPU 0's batch in loop iteration ``i + 1`` of a
-``-gpus n`` run (``multigpu="trace"``). darknet's run is ``max_batches`` iterations of ``I``
-images, so step ``i`` trains while ``i·T < max_batches·I``: ``⌈max_batches·I / T⌉`` steps
-(``⌈max_batches / n⌉`` for ``-gpus n``, darknet's own loop count); a trace run is GPU 0's
-loop iterations. A resumed run starts at :attr:`Run.start`.
-
-Scalar methods use the standard library only; the vectorised ones import numpy and the
-oracle when called (``convert`` starts without numpy).
+per step, ``I`` per iteration), or at GPU 0's batch in loop iteration ``i + 1`` of a ``-gpus
+n`` run (trace); the run is the steps with ``i·T < max_batches·I`` (darknet's loop count for
+``-gpus n``). Vectorised methods import numpy when called (``convert`` runs without it).
 """
 
 from __future__ import annotations
@@ -34,16 +29,6 @@ if TYPE_CHECKING:
 
     I64 = npt.NDArray[np.int64]
     LRs = npt.NDArray[np.float32] | npt.NDArray[np.float64]
-
-__all__ = [
-    "DEFAULT_SPAN",
-    "MAX_BATCH",
-    "TRACE_LIMIT",
-    "Run",
-    "advised_schedule",
-    "mgpu_config",
-    "translate",
-]
 
 #: Batches that stand in for the run when ``max_batches`` is 0 (at least; see Run.span).
 DEFAULT_SPAN = 1000
@@ -75,8 +60,7 @@ def mgpu_config(
 
 
 class _Gpu0:
-    """GPU 0's batch sequence, grown on demand; the one cache of a run's trace (not
-    pickled: a copy recomputes it)."""
+    """GPU 0's batch sequence, grown on demand: a run's one trace cache (not pickled)."""
 
     def __init__(self) -> None:
         self.seq: array[int] = array("q")
@@ -115,10 +99,8 @@ class _Gpu0:
 class Run:
     """A darknet schedule translated to 0-based optimizer steps (see the module doc).
 
-    ``given`` is the schedule as read, ``schedule`` as trained (AlexeyAB's advice applied
-    with ``ideal``);
-    ``params`` its kernel numbers with the ``-gpus`` base rate (flushed when ``flush``);
-    ``cfg_lr`` the schedule's own ``learning_rate``, the reference of group multipliers.
+    ``given``: the schedule as read; ``schedule``: as trained (``ideal`` applied); ``params``:
+    its kernel numbers at the ``-gpus`` base rate; ``cfg_lr``: its own ``learning_rate``.
     """
 
     given: NetSchedule
@@ -184,19 +166,15 @@ class Run:
         return self.batch_lrs(self.batches(steps))
 
     def batch_lrs(self, batches: I64) -> LRs:
-        """darknet's LR at the ``batches`` with this run's base rate and arithmetic (what
-        a step evaluated at b trains with); float32, or float64 without ``exact``."""
+        """darknet's LR at ``batches`` in this run's base rate and arithmetic (float32, or
+        float64 without ``exact``)."""
         from cfgsched.oracle import params_lr
 
         return params_lr(self.params, batches, exact=self.exact, flush=self.flush)
 
     def multiplier(self, initial_lr: float) -> float:
-        """A parameter group's multiplier: its initial lr / the cfg's learning_rate.
-
-        A group created with the cfg's learning_rate (its float32 value or the decimal
-        as written) gets exactly 1, so its lr is darknet's value with no extra rounding.
-        A zero or non-finite cfg learning_rate gives 1 (no ratio exists).
-        """
+        """A group's initial lr / the cfg's learning_rate: exactly 1 for the cfg's own rate
+        (float32 or as written) and when the cfg's rate is 0 or not finite."""
         ref = self.cfg_lr
         if f32(initial_lr) == ref or ref == 0 or not math.isfinite(ref):
             return 1.0
@@ -205,8 +183,7 @@ class Run:
     # ------------------------------------------------------------------ batch -> step
 
     def first_step(self, b: int) -> int:
-        """The first optimizer step whose batch is ``>= b`` (where a phase starting at b
-        starts in the torch run; 0 for ``b <= 1``)."""
+        """The first optimizer step whose batch is ``>= b`` (0 for ``b <= 1``)."""
         if not self.trace:
             return max(-(-b * self.images_per_iteration // self.images_per_step) - 1, 0)
         import numpy as np
@@ -216,8 +193,7 @@ class Run:
         return k if k < top.size else self._past_trace(b)[0]
 
     def landing_step(self, b: int) -> int | None:
-        """The first optimizer step evaluated at exactly batch ``b``, or None when no
-        step of the run is (e.g. b = 3 with ``-gpus 4``)."""
+        """The first optimizer step at exactly batch ``b``; None when none is (b = 3, -gpus 4)."""
         if not self.trace:
             i = self.first_step(b)
             return i if self.batch(i) == b else None
@@ -237,25 +213,21 @@ class Run:
         return len(seq) + k - 1, last + k * self.ngpus
 
     def gpu0_batches(self, count: int) -> list[int]:
-        """GPU 0's batch numbers over the first ``count`` loop iterations of the
-        ``-gpus`` run (:mod:`cfgsched.kernel.mgpu`; whatever ``multigpu`` is)."""
+        """GPU 0's batches in the first ``count`` loop iterations (whatever ``multigpu`` is)."""
         return self._gpu0.upto(self.mgpu, count)[:count].tolist()
 
     # ------------------------------------------------------------------ length
 
     @property
     def trace_too_long(self) -> bool:
-        """True when the run follows GPU 0's trace over more than :data:`TRACE_LIMIT`
-        loop iterations."""
+        """The run follows GPU 0 over more than :data:`TRACE_LIMIT` loop iterations."""
         p = self.params
-        return (
-            self.trace and p.max_batches // self.ngpus + max(p.burn_in, 0) > TRACE_LIMIT
-        )
+        loops = p.max_batches // self.ngpus + max(p.burn_in, 0)
+        return self.trace and loops > TRACE_LIMIT
 
     @cached_property
     def layers(self) -> tuple[LayerRule, ...]:
-        """darknet's per-layer rules in this run (build, resume point, GPU 0's counter);
-        layers in no rule train normally."""
+        """darknet's per-layer rules in this run (layers in no rule train normally)."""
         o = self.options
         return layer_rules(
             self.schedule,
@@ -266,8 +238,8 @@ class Run:
 
     @cached_property
     def span(self) -> tuple[int, str]:
-        """The run's last darknet batch and a note: ``max_batches``, or when it is 0
-        twice the last boundary (at least :data:`DEFAULT_SPAN`) with a note saying so."""
+        """The run's last batch: ``max_batches``, or when 0 twice the last boundary (at least
+        :data:`DEFAULT_SPAN`) with a note saying so."""
         mb = self.schedule.max_batches
         if mb > 0:
             return mb, ""
@@ -302,9 +274,9 @@ class Run:
     def mapping(self) -> str:
         """How step i maps to batch b, in words (``b = (i + 1)*4 (256 images per step)``)."""
         if self.trace:
+            n = self.ngpus
             return (
-                f"b = GPU 0's batch in loop iteration i + 1 of a -gpus {self.ngpus} run"
-                " (trace)"
+                f"b = GPU 0's batch in loop iteration i + 1 of a -gpus {n} run (trace)"
             )
         ips, ipi = self.images_per_step, self.images_per_iteration
         if ips == ipi:
@@ -313,8 +285,6 @@ class Run:
         if ips % ipi == 0:
             return f"b = (i + 1)*{ips // ipi} ({per})"
         return f"b = (i + 1)*{ips} // {ipi} ({per})"
-
-    # ------------------------------------------------------------------ plain data
 
     def to_dict(self) -> dict[str, Any]:
         """The run as plain data (checkpoints): the schedule as read and the options."""
@@ -328,13 +298,8 @@ class Run:
 
 
 def translate(schedule: NetSchedule, options: Options | None = None) -> Run:
-    """The run of ``schedule`` under ``options``; CfgError when the schedule has no
-    images per iteration (nothing to translate)."""
-    if not isinstance(schedule, NetSchedule):
-        raise TypeError(f"expected a NetSchedule, got {type(schedule).__name__}")
+    """The run of ``schedule`` under ``options``; CfgError without images per iteration."""
     o = Options() if options is None else options
-    if not isinstance(o, Options):
-        raise TypeError(f"options: expected Options, got {type(o).__name__}")
     s = advised_schedule(schedule, o.ngpus) if o.ideal else schedule
     ipi = s.images_per_iteration
     if ipi < 1:
