@@ -5,22 +5,23 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import signal
 import stat
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import click
 
-from cfgsched.errors import CfgError, NotExactError, WeightsError
+from cfgsched.errors import CfgError, NotExactError, WeightsError, escape
 from cfgsched.files import MAX_CFG_BYTES as MAX_CFG_BYTES  # adjust reads stdin with it
-from cfgsched.files import cfg_text, escape, read_cfg
-
-if TYPE_CHECKING:
-    from cfgsched.options import Options
-    from cfgsched.schedule import NetSchedule
+from cfgsched.files import cfg_text, read_cfg
+from cfgsched.options import OptionError, Options
+from cfgsched.schedule import DEFAULT_FORK, FORKS, NetSchedule
+from cfgsched.weights import read_weights_header
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,8 +39,6 @@ def fork_option(
     help: str = "darknet fork whose reading rules and formulas apply.",
 ) -> Callable[[F], F]:
     """``--fork alexeyab|pjreddie|hankai`` (one value; default alexeyab)."""
-    from cfgsched.schedule import DEFAULT_FORK, FORKS
-
     return click.option(
         "--fork",
         type=click.Choice(FORKS),
@@ -76,8 +75,7 @@ def one_line_errors(func: F) -> F:
 
 
 def read_cfg_text(path: str) -> tuple[str, str]:
-    """Read a cfg (``-`` is stdin) as text; return ``(text, source name)``
-    (:func:`cfgsched.files.read_cfg`'s limits and errors)."""
+    """``(text, source name)`` of a cfg (``-`` is stdin), as :func:`~cfgsched.files.read_cfg`."""
     if path != "-":
         return read_cfg(path)
     if sys.stdin is None or sys.stdin.closed:
@@ -95,9 +93,9 @@ def _mode_for(target: Path) -> int:
         return 0o666 & ~umask
 
 
-def _check_target(path: str, force: bool, ours: Callable[[Path], bool] | None) -> Path:
-    """The output path, after refusing directories, missing folders, non-regular files
-    and existing files (unless ``force``, or ``ours`` recognises cfgsched's own output)."""
+def check_target(path: str, force: bool, ours: Callable[[Path], bool] | None) -> Path:
+    """The output path; a directory, missing folder, non-regular file or existing file
+    (unless ``force`` or ``ours(path)``: cfgsched's own output) is refused."""
     target = Path(path)
     if path.endswith(("/", os.sep)) or target.is_dir():
         raise fail(f"{path}: is a directory; name the output file")
@@ -118,7 +116,6 @@ def _check_target(path: str, force: bool, ours: Callable[[Path], bool] | None) -
 @contextlib.contextmanager
 def _signals_exit() -> Iterator[None]:
     """SIGTERM and SIGHUP end the program through Python (so cleanup runs) while active."""
-    import signal
 
     def stop(signum: int, frame: object) -> None:
         raise SystemExit(128 + signum)
@@ -144,14 +141,9 @@ def atomic_output(
     binary: bool = False,
     ours: Callable[[Path], bool] | None = None,
 ) -> Iterator[IO[Any]]:
-    """Write ``path`` through a temporary file moved into place on success.
-
-    ``-`` is stdout (binary output to a terminal is refused). An existing file is refused
-    unless ``force`` or ``ours(path)`` (cfgsched's own output); a new file is created
-    exclusively (a file created meanwhile is not overwritten). On any error, SIGTERM or
-    SIGHUP the previous file stays and the temporary file is removed (SIGKILL can leave a
-    hidden ``.cfgsched-*.tmp``).
-    """
+    """Write ``path`` (``-``: stdout, not binary to a terminal) through a temporary file
+    moved into place on success (see :func:`check_target`; a file created meanwhile is
+    not overwritten). On an error, SIGTERM or SIGHUP the previous file stays."""
     if path == "-":
         stream: Any = sys.stdout
         if stream is None or stream.closed:
@@ -162,10 +154,8 @@ def atomic_output(
         yield out
         out.flush()
         return
-    target = _check_target(path, force, ours)
+    target = check_target(path, force, ours)
     replace = target.exists()
-    import tempfile
-
     fd, tmp = tempfile.mkstemp(prefix=".cfgsched-", suffix=".tmp", dir=target.parent)
     try:
         with _signals_exit():
@@ -236,22 +226,9 @@ class TranslationArgs:
     resume_from: str | None = None
     build: str | None = None
 
-    @property
-    def given(self) -> list[str]:
-        """The options given on the command line, as ``--name`` (for conflict messages)."""
-        return [
-            f"--{f.name.replace('_', '-')}"
-            for f in fields(self)
-            if getattr(self, f.name) not in (None, False)
-        ]
-
     def options(self, schedule: NetSchedule) -> Options:
-        """The :class:`~cfgsched.options.Options` for ``schedule`` (validated there;
-        a bad value or combination is one line naming the flags, exit 2).
-        ``--resume-from`` reads the weights header as ``schedule``'s fork does."""
-        from cfgsched.options import OptionError, Options
-        from cfgsched.weights import read_weights_header
-
+        """The :class:`~cfgsched.options.Options` for ``schedule`` (a bad value is one line
+        naming the flags, exit 2); ``--resume-from`` is read as ``schedule``'s fork does."""
         if self.torch_batch is None and (self.accumulate or self.world_size):
             raise fail("--accumulate and --world-size need --torch-batch")
         if self.multigpu is not None and (self.gpus or 1) < 2:
@@ -259,28 +236,25 @@ class TranslationArgs:
         ips = None
         if self.torch_batch is not None:
             ips = self.torch_batch * (self.accumulate or 1) * (self.world_size or 1)
-
-        def build(resume: int | None) -> Options:
-            try:
-                return Options(
-                    exact=not self.double,
-                    flush=self.flush,
-                    ngpus=self.gpus or 1,
-                    multigpu=self.multigpu or "images",
-                    scratch=self.scratch,
-                    images_per_step=ips,
-                    ideal=self.ideal,
-                    resume_iteration=resume,
-                    build=self.build or "gpu",
-                )
-            except OptionError as exc:
-                raise fail(exc.worded(FLAGS)) from None
-
-        if self.resume_from is None:
-            return build(None)
-        build(0)  # a meaningless combination fails before the weights file is read
-        header = read_weights_header(self.resume_from, fork=schedule.fork)
-        return build(header.iteration(schedule))
+        resume = None if self.resume_from is None else 0
+        try:  # a meaningless combination fails before the weights file is read
+            o = Options(
+                exact=not self.double,
+                flush=self.flush,
+                ngpus=self.gpus or 1,
+                multigpu=self.multigpu or "images",
+                scratch=self.scratch,
+                images_per_step=ips,
+                ideal=self.ideal,
+                resume_iteration=resume,
+                build=self.build or "gpu",
+            )
+            if self.resume_from is None:
+                return o
+            header = read_weights_header(self.resume_from, fork=schedule.fork)
+            return replace(o, resume_iteration=header.iteration(schedule))
+        except OptionError as exc:
+            raise fail(exc.worded(FLAGS)) from None
 
 
 #: How :class:`~cfgsched.options.OptionError` messages name the options on the command line.
