@@ -95,13 +95,8 @@ class Options:
             else:
                 continue
             raise OptionError(f"{{{f.name}}} must be {rule}, got {{got!r}}", got=value)
-        for bad, template in self._rules():
-            if bad:
-                raise OptionError(template)
-
-    def _rules(self) -> list[tuple[bool, str]]:
         trace = self.multigpu == "trace"
-        return [
+        for bad, template in (
             (self.scratch and not trace, "{scratch} needs {trace}"),
             (
                 trace and self.images_per_step is not None,
@@ -119,7 +114,9 @@ class Options:
                 bool(self.flush) and not self.exact,
                 "{flush} is darknet's float32 arithmetic: not with {double}",
             ),
-        ]
+        ):
+            if bad:
+                raise OptionError(template)
 
     def flushes(self, fork: str) -> bool:
         """Whether results below float32's normal range are flushed to 0 for ``fork``."""

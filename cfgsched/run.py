@@ -100,7 +100,8 @@ class Run:
     """A darknet schedule translated to 0-based optimizer steps (see the module doc).
 
     ``given``: the schedule as read; ``schedule``: as trained (``ideal`` applied); ``params``:
-    its kernel numbers at the ``-gpus`` base rate; ``cfg_lr``: its own ``learning_rate``.
+    its kernel numbers at the ``-gpus`` base rate; ``cfg_lr``: its own ``learning_rate``;
+    ``exact`` ... ``scratch``: from the options (``flush`` resolved for the fork).
     """
 
     given: NetSchedule
@@ -113,21 +114,11 @@ class Run:
     exact: bool
     flush: bool
     trace: bool
+    ngpus: int
+    scratch: bool
     mgpu: MgpuConfig
     start: int
     _gpu0: _Gpu0 = field(default_factory=_Gpu0, init=False, compare=False, repr=False)
-
-    @property
-    def ngpus(self) -> int:
-        """GPUs of the darknet run (``-gpus n``)."""
-        return self.options.ngpus
-
-    @property
-    def scratch(self) -> bool:
-        """hankai's single-GPU burn-in of a trace run without a weights file."""
-        return self.options.scratch
-
-    # ------------------------------------------------------------------ step -> batch, LR
 
     def batch(self, step: int) -> int:
         """darknet's batch number ``b`` for the 0-based optimizer step ``step``."""
@@ -156,10 +147,9 @@ class Run:
             seq = np.frombuffer(self._gpu0.upto(self.mgpu, top), dtype=np.int64)
             if top <= seq.size:
                 return seq[s]
-            return np.array([self.batch(int(i)) for i in s.flat]).reshape(s.shape)
-        if top * self.images_per_step >= 1 << 62:
-            return np.array([self.batch(int(i)) for i in s.flat]).reshape(s.shape)
-        return (s + 1) * self.images_per_step // self.images_per_iteration
+        elif top * self.images_per_step < 1 << 62:
+            return (s + 1) * self.images_per_step // self.images_per_iteration
+        return np.array([self.batch(int(i)) for i in s.flat]).reshape(s.shape)
 
     def lrs(self, steps: I64) -> LRs:
         """The LR of each 0-based optimizer step in ``steps`` (equal to :meth:`lr`)."""
@@ -179,8 +169,6 @@ class Run:
         if f32(initial_lr) == ref or ref == 0 or not math.isfinite(ref):
             return 1.0
         return initial_lr / f32_decimal(ref)
-
-    # ------------------------------------------------------------------ batch -> step
 
     def first_step(self, b: int) -> int:
         """The first optimizer step whose batch is ``>= b`` (0 for ``b <= 1``)."""
@@ -215,8 +203,6 @@ class Run:
     def gpu0_batches(self, count: int) -> list[int]:
         """GPU 0's batches in the first ``count`` loop iterations (whatever ``multigpu`` is)."""
         return self._gpu0.upto(self.mgpu, count)[:count].tolist()
-
-    # ------------------------------------------------------------------ length
 
     @property
     def trace_too_long(self) -> bool:
@@ -328,6 +314,8 @@ def translate(schedule: NetSchedule, options: Options | None = None) -> Run:
         exact=o.exact,
         flush=flush,
         trace=trace,
+        ngpus=o.ngpus,
+        scratch=o.scratch,
         mgpu=mgpu_config(s, o.ngpus, scratch=o.scratch),
         start=0 if trace else (o.resume_iteration or 0) * ipi // ips,
     )

@@ -10,20 +10,14 @@ from cfgsched.errors import WeightsError
 from cfgsched.files import read_regular
 from cfgsched.schedule import DEFAULT_FORK, FORKS, NetSchedule
 
-__all__ = ["WeightsHeader", "read_weights_header", "seen_is_64bit"]
-
 #: Version numbers above this are taken as "not a darknet weights file" (real files: 0.1, 0.2).
 MAX_VERSION = 0xFFFF
 
 
 @dataclass(frozen=True)
 class WeightsHeader:
-    """``major``, ``minor``, ``revision`` (int32), then ``seen``: images trained on so far.
-
-    ``seen_is_64bit``: ``seen`` was stored as uint64 (else as 32 bits: uint32 in alexeyab
-    and hankai, a signed int that pjreddie sign-extends into its 64-bit counter);
-    ``header_bytes`` is 16 or 20, the offset where the weights start.
-    """
+    """``major``, ``minor``, ``revision`` (int32), ``seen`` (images trained on so far),
+    ``header_bytes`` (16 or 20: where the weights start), ``seen_is_64bit`` (else 32 bits)."""
 
     major: int
     minor: int
@@ -33,13 +27,8 @@ class WeightsHeader:
     seen_is_64bit: bool
 
     def iteration(self, schedule: NetSchedule) -> int:
-        """The darknet batch number a run resumes at: ``seen // images_per_iteration``.
-
-        alexeyab and hankai set the iteration from ``seen`` divided by the *current* cfg's
-        ``batch*subdivisions`` (mini-batch × subdivisions), so changing ``batch`` or
-        ``subdivisions`` moves the run in the schedule; ``-clear`` on darknet's command line
-        resets it to 0.
-        """
+        """The batch number a run resumes at: ``seen //`` the *current* cfg's images per
+        iteration (changing ``batch`` or ``subdivisions`` moves the run; ``-clear``: 0)."""
         return self.seen // schedule.images_per_iteration
 
 
@@ -55,12 +44,8 @@ def seen_is_64bit(major: int, minor: int, fork: str = DEFAULT_FORK) -> bool:
 def read_weights_header(
     path: str | os.PathLike[str], *, fork: str = DEFAULT_FORK
 ) -> WeightsHeader:
-    """Read the header of the darknet ``.weights`` file at ``path`` as ``fork`` reads it.
-
-    Raises :class:`cfgsched.WeightsError` (naming the file) when it is missing or
-    unreadable, shorter than its header, or not a darknet weights file (a version number
-    that is negative or above 65535).
-    """
+    """The header of the ``.weights`` file at ``path`` as ``fork`` reads it; a missing,
+    unreadable or truncated file or a version outside 0..65535 raises WeightsError."""
     if fork not in FORKS:
         raise ValueError(f"unknown fork {fork!r}; expected one of {', '.join(FORKS)}")
     name = os.fspath(path)
@@ -94,9 +79,8 @@ def read_weights_header(
 
 
 def _seen(raw: bytes, fork: str) -> int:
-    """``seen`` from its 8 or 4 bytes: a narrow one is a uint32 in alexeyab and hankai;
-    pjreddie reads an ``int`` into its ``size_t`` counter (a negative one wraps to
-    ``2**64 + seen``)."""
+    """``seen`` from its 8 or 4 bytes: 4 are a uint32 (alexeyab, hankai) or an ``int``
+    that pjreddie stores in its ``size_t`` counter (a negative one wraps)."""
     if len(raw) == 8:
         return int(struct.unpack("<Q", raw)[0])
     if fork == "pjreddie":

@@ -13,16 +13,12 @@ import click
 
 from cfgsched import __version__
 
-#: command name -> "module:attribute"; imported only when that command runs (fast start).
-COMMANDS: dict[str, str] = {
-    name: f"cfgsched.cli.{name}:{name}"
-    for name in ("convert", "plot", "diff", "explain", "lint", "adjust")
-}
+#: The commands: ``cfgsched.cli.NAME.NAME``, imported only when that command runs.
+COMMANDS = ("adjust", "convert", "diff", "explain", "lint", "plot")
 
 
 class _ClosedStream(io.TextIOBase):
-    """Stands for a standard stream that was closed when the program started: any use is
-    an ``OSError`` (one line, exit 2), so output is never silently lost."""
+    """A standard stream closed at start: any use is an OSError (one line, exit 2)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -84,14 +80,13 @@ class _LazyGroup(click.Group):
         sys.exit(rv if isinstance(rv, int) else 0)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
+        if cmd_name not in COMMANDS:
             return None
-        module, attr = target.split(":")
-        command: Any = getattr(importlib.import_module(module), attr)
+        module = importlib.import_module(f"cfgsched.cli.{cmd_name}")
+        command: Any = getattr(module, cmd_name)
         assert isinstance(command, click.Command)
         return command
 

@@ -83,16 +83,6 @@ def read_cfg_text(path: str) -> tuple[str, str]:
     return cfg_text(sys.stdin.buffer.read(MAX_CFG_BYTES + 1), "<stdin>"), "<stdin>"
 
 
-def _mode_for(target: Path) -> int:
-    """The mode a new file would get (umask applied), or the mode of the file it replaces."""
-    try:
-        return target.stat().st_mode & 0o7777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
 def check_target(path: str, force: bool, ours: Callable[[Path], bool] | None) -> Path:
     """The output path; a directory, missing folder, non-regular file or existing file
     (unless ``force`` or ``ours(path)``: cfgsched's own output) is refused."""
@@ -156,10 +146,13 @@ def atomic_output(
         return
     target = check_target(path, force, ours)
     replace = target.exists()
+    umask = os.umask(0)  # a new file's mode, or the mode of the file it replaces
+    os.umask(umask)
+    keep = target.stat().st_mode & 0o7777 if replace else 0o666 & ~umask
     fd, tmp = tempfile.mkstemp(prefix=".cfgsched-", suffix=".tmp", dir=target.parent)
     try:
         with _signals_exit():
-            os.fchmod(fd, _mode_for(target))
+            os.fchmod(fd, keep)
             mode = "wb" if binary else "w"
             with os.fdopen(fd, mode, encoding=None if binary else "utf-8") as fh:
                 yield fh
@@ -174,35 +167,32 @@ def atomic_output(
 
 def _move_into_place(tmp: str, target: Path, path: str, replace: bool) -> None:
     """Rename over an existing file, or link a new one exclusively (no check-then-rename)."""
-    if replace:
-        os.replace(tmp, target)
-        return
     try:
-        os.link(tmp, target)
+        if replace:
+            return os.replace(tmp, target)
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links here: claim the name exclusively, then rename
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            return os.replace(tmp, target)
     except FileExistsError:
         raise fail(
             f"{path}: was created by another program meanwhile; use --force"
         ) from None
-    except OSError:  # no hard links here: claim the name exclusively, then rename
-        try:
-            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            raise fail(f"{path}: was created by another program meanwhile") from None
-        os.replace(tmp, target)
-        return
     os.unlink(tmp)
 
 
-def made_by_cfgsched(*markers: bytes, tail: bool = True) -> Callable[[Path], bool]:
-    """A check that a file's first (or, with ``tail``, last) 4 KiB hold one of ``markers``."""
+def made_by_cfgsched(*markers: bytes) -> Callable[[Path], bool]:
+    """A check that a file's first or last 4 KiB hold one of ``markers``."""
 
     def check(path: Path) -> bool:
         try:
             with open(path, "rb") as fh:
-                ends = [fh.read(4096)]
-                if tail:
-                    fh.seek(max(0, os.fstat(fh.fileno()).st_size - 4096))
-                    ends.append(fh.read(4096))
+                head = fh.read(4096)
+                fh.seek(max(0, os.fstat(fh.fileno()).st_size - 4096))
+                ends = (head, fh.read(4096))
         except OSError:
             return False
         return any(m in end for m in markers for end in ends)
