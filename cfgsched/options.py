@@ -1,8 +1,5 @@
-"""The translation choices: one frozen :class:`Options` value, validated here and only here.
-
-Every command, scheduler and output format takes the options whole and records them
-(:meth:`Options.to_record`), so that what ``convert`` wrote can be checked by ``diff``.
-"""
+"""The translation choices: one frozen :class:`Options` value, validated here and only here,
+recorded whole (:meth:`Options.to_record`) so that ``diff`` checks what ``convert`` wrote."""
 
 from __future__ import annotations
 
@@ -29,11 +26,8 @@ WORDS = {"double": "exact=False", "trace": "multigpu='trace'"}
 
 
 def default_flush(fork: str) -> bool:
-    """Whether the fork's default release build flushes subnormal results to zero.
-
-    alexeyab and pjreddie link with ``-Ofast`` (crtfastmath sets flush-to-zero); hank-ai's
-    CMake release build compiles with ``-Ofast`` but links without it, so it does not flush.
-    """
+    """Whether the fork's release build flushes subnormals to zero: alexeyab and pjreddie
+    link with ``-Ofast`` (crtfastmath); hank-ai's CMake build compiles but links without it."""
     return fork != "hankai"
 
 

@@ -6,7 +6,6 @@ import errno
 import importlib
 import io
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -38,8 +37,8 @@ class _ClosedStream(io.TextIOBase):
 
 
 def _guard_streams() -> None:
-    """Closed stdin/stdout raise when used; a non-UTF-8 stdout/stderr escapes what it
-    cannot encode instead of failing on it."""
+    """Closed stdin/stdout raise when used; a non-UTF-8 stdout/stderr escapes what it cannot
+    encode."""
     if sys.stdin is None:
         sys.stdin = _ClosedStream("input")
     if sys.stdout is None:
@@ -51,21 +50,15 @@ def _guard_streams() -> None:
 
 
 class _LazyGroup(click.Group):
-    def main(
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        **extra: Any,
-    ) -> Any:
+    def main(self, *args: Any, **extra: Any) -> Any:
         """Run; a usage error is one line on stderr with exit code 2, Ctrl-C exits 130
         (128 + SIGINT, as shells report it)."""
         _guard_streams()
-        if not standalone_mode:
-            return super().main(args, prog_name, complete_var, False, **extra)
+        run: Any = super().main  # click's overloads: typed per standalone_mode
+        if not extra.pop("standalone_mode", True):
+            return run(*args, standalone_mode=False, **extra)
         try:
-            rv = super().main(args, prog_name, complete_var, False, **extra)
+            rv = run(*args, standalone_mode=False, **extra)
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx is not None else "cfgsched"
             msg = exc.format_message().replace("\n", " ")

@@ -103,24 +103,24 @@ def check_target(path: str, force: bool, ours: Callable[[Path], bool] | None) ->
     return target
 
 
+def _exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 @contextlib.contextmanager
 def _signals_exit() -> Iterator[None]:
     """SIGTERM and SIGHUP end the program through Python (so cleanup runs) while active."""
-
-    def stop(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    saved: list[tuple[int, Any]] = []
     try:
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            saved.append((sig, signal.signal(sig, stop)))
+        saved = {
+            sig: signal.signal(sig, _exit) for sig in (signal.SIGTERM, signal.SIGHUP)
+        }
     except ValueError:  # not the main thread: leave the handlers alone
-        pass
+        saved = {}
     try:
         yield
     finally:
-        for signum, old in saved:
-            signal.signal(signum, old)
+        for sig, old in saved.items():
+            signal.signal(sig, old)
 
 
 @contextlib.contextmanager
@@ -273,11 +273,12 @@ class Count(click.ParamType):  # type: ignore[type-arg]
 
     def convert(self, value: Any, param: Any, ctx: Any) -> int:
         """``value`` as an int, or click's usage error."""
-        if isinstance(value, int) and not isinstance(value, bool):
-            n = value
-        elif isinstance(value, str) and value.isascii() and value.isdigit():
-            n = int(value)
-        else:
+        n = (
+            int(value)
+            if isinstance(value, str) and value.isascii() and value.isdigit()
+            else value
+        )
+        if not isinstance(n, int) or isinstance(n, bool):
             self.fail(f"{value!r} is not a whole number in ASCII digits", param, ctx)
         if not self.lo <= n <= self.hi:
             self.fail(f"{n} is not in the range {self.lo}<=x<={self.hi}", param, ctx)
