@@ -35,10 +35,8 @@ class WeightsHeader:
 def seen_is_64bit(major: int, minor: int, fork: str = DEFAULT_FORK) -> bool:
     """Whether darknet reads ``seen`` as uint64: ``major*10 + minor >= 2`` (pjreddie also
     requires ``major < 1000`` and ``minor < 1000``), else as a 32-bit int."""
-    wide = major * 10 + minor >= 2
-    if fork == "pjreddie":
-        wide = wide and major < 1000 and minor < 1000
-    return wide
+    pjreddie_limit = fork != "pjreddie" or (major < 1000 and minor < 1000)
+    return major * 10 + minor >= 2 and pjreddie_limit
 
 
 def read_weights_header(
@@ -75,14 +73,8 @@ def read_weights_header(
             f"{name}: truncated weights file: {len(head)} bytes, the header of version "
             f"{major}.{minor}.{revision} needs {size}"
         )
-    return WeightsHeader(major, minor, revision, _seen(head[12:size], fork), size, wide)
-
-
-def _seen(raw: bytes, fork: str) -> int:
-    """``seen`` from its 8 or 4 bytes: 4 are a uint32 (alexeyab, hankai) or an ``int``
-    that pjreddie stores in its ``size_t`` counter (a negative one wraps)."""
-    if len(raw) == 8:
-        return int(struct.unpack("<Q", raw)[0])
-    if fork == "pjreddie":
-        return int(struct.unpack("<i", raw)[0]) % (1 << 64)
-    return int(struct.unpack("<I", raw)[0])
+    # 4 bytes are a uint32 (alexeyab, hankai) or an int that pjreddie stores in its
+    # size_t counter (a negative one wraps)
+    kind = "<Q" if wide else "<i" if fork == "pjreddie" else "<I"
+    seen = int(struct.unpack(kind, head[12:size])[0]) % (1 << 64)
+    return WeightsHeader(major, minor, revision, seen, size, wide)

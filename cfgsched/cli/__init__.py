@@ -22,18 +22,11 @@ class _ClosedStream(io.TextIOBase):
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def _closed(self) -> OSError:
-        return OSError(errno.EBADF, f"standard {self.name} is closed")
+    def _closed(self, *args: object) -> Any:
+        raise OSError(errno.EBADF, f"standard {self.name} is closed")
 
-    def write(self, s: str) -> int:
-        raise self._closed()
-
-    def read(self, size: int | None = -1) -> str:
-        raise self._closed()
-
-    @property
-    def buffer(self) -> Any:
-        raise self._closed()
+    write = read = _closed
+    buffer = property(_closed)
 
 
 def _guard_streams() -> None:
