@@ -20,9 +20,7 @@ def _escaped(c: str) -> str:
 
 
 def escape(text: str) -> str:
-    """``text`` with control, format (bidi) and separator characters written as
-    ``\\xNN``/``\\uNNNN``, so a message stays one line, reads in its real order and cannot
-    drive the terminal."""
+    """``text`` with control, bidi and separator characters escaped (one line, real order)."""
     if text.isprintable():  # no character of those categories: the common case
         return text
     return "".join(map(_escaped, text))
@@ -59,8 +57,7 @@ class WeightsError(ValueError):
 
 @dataclass(frozen=True)
 class CfgWarning:
-    """Something darknet silently does that a user probably did not intend; ``code`` is
-    stable (``cfgsched.schedule.WARNING_CODES``), ``line`` 1-based."""
+    """Something darknet silently does that a user probably did not intend (WARNING_CODES)."""
 
     code: str
     line: int | None

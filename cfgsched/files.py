@@ -14,8 +14,7 @@ MAX_CFG_BYTES = 4 * 1024 * 1024
 
 
 def cfg_text(data: bytes, source: str) -> str:
-    """Up to :data:`MAX_CFG_BYTES` + 1 bytes of a cfg as text (bytes that are not UTF-8
-    become U+FFFD); a larger file or a NUL byte raises :class:`CfgError`."""
+    """A cfg's bytes as text (bad UTF-8: U+FFFD); too large or a NUL byte: CfgError."""
     if len(data) > MAX_CFG_BYTES:
         raise CfgError(
             source, None, None, f"file larger than {MAX_CFG_BYTES} bytes: not a cfg"

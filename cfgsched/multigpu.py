@@ -17,9 +17,8 @@ from cfgsched.schedule import NetSchedule
 
 @dataclass(frozen=True, eq=False)
 class MultiGpuTrace:
-    """GPU 0 per loop iteration: the ``batches`` its update used, the ``lr`` (at the
-    ``-gpus`` base rate), ``phase`` (2 after hankai's single-GPU burn-in), 1-based
-    ``iteration``; ``ended``: darknet's loop ended (not cut by ``iterations``)."""
+    """GPU 0 per loop iteration (``phase`` 2: after hankai's single-GPU burn-in); ``ended``:
+    darknet's loop ended (not cut by ``iterations``)."""
 
     fork: str
     ngpus: int

@@ -32,8 +32,7 @@ def default_flush(fork: str) -> bool:
 
 
 class OptionError(ValueError):
-    """An invalid option or combination; ``str()`` names options as the library does,
-    :meth:`worded` as the caller does (``--gpus`` on the command line)."""
+    """An invalid option or combination; :meth:`worded` names the options as a caller does."""
 
     def __init__(self, template: str, **values: object) -> None:
         self.template, self.values = template, values
@@ -48,29 +47,18 @@ class OptionError(ValueError):
 @dataclass(frozen=True)
 class Options:
     """Every choice of a translation; a bad value or combination raises
-    :class:`OptionError` (a ValueError), a wrong type TypeError.
+    :class:`OptionError` (a ValueError), a wrong type TypeError."""
 
-    - ``exact``: darknet's float32 arithmetic (False: the same formulas in double).
-    - ``flush``: flush-to-zero of a release build (None: :func:`default_flush`).
-    - ``ngpus``, ``multigpu``, ``scratch``: a ``darknet -gpus N`` run; ``"images"`` puts
-      step i at b = (i + 1)·N, ``"trace"`` follows GPU 0 (``scratch``: no weights file).
-    - ``images_per_step``: images per optimizer step (torch batch × accumulation × world).
-    - ``ideal``: AlexeyAB's advice for N GPUs first (learning_rate / N, burn_in × N).
-    - ``resume_iteration``: darknet's iteration where training resumes.
-    - ``seed``: draws of the ``random`` policy.
-    - ``build``: the darknet build (``"gpu"`` or ``"cpu"``) whose per-layer rules apply.
-    """
-
-    exact: bool = True
-    flush: bool | None = None
-    ngpus: int = 1
-    multigpu: str = "images"
-    scratch: bool = False
-    images_per_step: int | None = None
-    ideal: bool = False
-    resume_iteration: int | None = None
-    seed: int = 0
-    build: str = "gpu"
+    exact: bool = True  # darknet's float32 arithmetic (False: the formulas in double)
+    flush: bool | None = None  # a release build's flush-to-zero (None: default_flush)
+    ngpus: int = 1  # darknet -gpus N
+    multigpu: str = "images"  # step i at b = (i + 1)·N, or "trace": GPU 0's batches
+    scratch: bool = False  # a trace run without a weights file
+    images_per_step: int | None = None  # torch batch × accumulation × world size
+    ideal: bool = False  # AlexeyAB's advice for N GPUs first
+    resume_iteration: int | None = None  # darknet's iteration where training resumes
+    seed: int = 0  # draws of the random policy
+    build: str = "gpu"  # the darknet build whose per-layer rules apply
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -119,8 +107,7 @@ class Options:
         return default_flush(fork) if self.flush is None else self.flush
 
     def to_record(self) -> dict[str, Any]:
-        """The options as plain values, ``schema`` first (``build`` only when not ``"gpu"``:
-        older records and modules stay as they were)."""
+        """The options as plain values, ``schema`` first (``build`` only when not "gpu")."""
         d = asdict(self)
         if d["build"] == "gpu":
             del d["build"]

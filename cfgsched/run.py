@@ -1,11 +1,7 @@
-"""The translated run: ``translate(schedule, options)`` gives the one :class:`Run` a command
-hands to every tool and emitter.
-
-Optimizer step ``i`` (0-based) trains at darknet batch ``b = (i + 1)·T // I`` (``T`` images
-per step, ``I`` per iteration), or at GPU 0's batch in loop iteration ``i + 1`` of a ``-gpus
-n`` run (trace); the run is the steps with ``i·T < max_batches·I`` (darknet's loop count for
-``-gpus n``). Vectorised methods import numpy when called (``convert`` runs without it).
-"""
+"""The translated run: ``translate(schedule, options)``, built once per command. Step ``i``
+(0-based) trains at batch ``b = (i + 1)·T // I`` (``T`` images per step, ``I`` per
+iteration) or at GPU 0's batch in loop iteration ``i + 1`` (trace); vectorised methods
+import numpy when called."""
 
 from __future__ import annotations
 
@@ -39,9 +35,8 @@ MAX_BATCH = (1 << 63) - 1
 
 
 def advised_schedule(schedule: NetSchedule, ngpus: int) -> NetSchedule:
-    """AlexeyAB's README advice for ``ngpus`` GPUs: ``learning_rate / n`` (float32) and
-    ``burn_in * n``, which undoes the fork's ``learning_rate *= n`` (alexeyab, pjreddie;
-    hankai does not multiply, so there the advice lowers the LR)."""
+    """AlexeyAB's README advice for ``n`` GPUs: ``learning_rate / n`` and ``burn_in * n``
+    (undoes ``learning_rate *= n``; hankai does not multiply, so there it lowers the LR)."""
     if ngpus < 1:
         raise ValueError(f"ngpus must be >= 1, got {ngpus}")
     return schedule.with_values(
@@ -97,12 +92,8 @@ class _Gpu0:
 
 @dataclass(frozen=True)
 class Run:
-    """A darknet schedule translated to 0-based optimizer steps (see the module doc).
-
-    ``given``: the schedule as read; ``schedule``: as trained (``ideal`` applied); ``params``:
-    its kernel numbers at the ``-gpus`` base rate; ``cfg_lr``: its own ``learning_rate``;
-    ``exact`` ... ``scratch``: from the options (``flush`` resolved for the fork).
-    """
+    """``given``: the schedule as read; ``schedule``: as trained (``ideal``); ``params``: its
+    numbers at the ``-gpus`` base rate; ``cfg_lr``: its ``learning_rate``; ``flush``: resolved."""
 
     given: NetSchedule
     schedule: NetSchedule
@@ -156,8 +147,7 @@ class Run:
         return self.batch_lrs(self.batches(steps))
 
     def batch_lrs(self, batches: I64) -> LRs:
-        """darknet's LR at ``batches`` in this run's base rate and arithmetic (float32, or
-        float64 without ``exact``)."""
+        """darknet's LR at ``batches`` in this run's base rate and arithmetic."""
         from cfgsched.oracle import params_lr
 
         return params_lr(self.params, batches, exact=self.exact, flush=self.flush)
@@ -224,8 +214,7 @@ class Run:
 
     @cached_property
     def span(self) -> tuple[int, str]:
-        """The run's last batch: ``max_batches``, or when 0 twice the last boundary (at least
-        :data:`DEFAULT_SPAN`) with a note saying so."""
+        """``max_batches``, or when 0 twice the last boundary (>= DEFAULT_SPAN) and a note."""
         mb = self.schedule.max_batches
         if mb > 0:
             return mb, ""

@@ -35,16 +35,12 @@ class UsageFailure(click.ClickException):
         click.echo(f"cfgsched: error: {escape(self.format_message())}", err=True)
 
 
-def fork_option(
-    help: str = "darknet fork whose reading rules and formulas apply.",
-) -> Callable[[F], F]:
+def fork_option() -> Callable[[F], F]:
     """``--fork alexeyab|pjreddie|hankai`` (one value; default alexeyab)."""
+    help = "darknet fork whose reading rules and formulas apply."
+    choice = click.Choice(FORKS)
     return click.option(
-        "--fork",
-        type=click.Choice(FORKS),
-        default=DEFAULT_FORK,
-        show_default=True,
-        help=help,
+        "--fork", type=choice, default=DEFAULT_FORK, show_default=True, help=help
     )
 
 
@@ -131,9 +127,8 @@ def atomic_output(
     binary: bool = False,
     ours: Callable[[Path], bool] | None = None,
 ) -> Iterator[IO[Any]]:
-    """Write ``path`` (``-``: stdout, not binary to a terminal) through a temporary file
-    moved into place on success (see :func:`check_target`; a file created meanwhile is
-    not overwritten). On an error, SIGTERM or SIGHUP the previous file stays."""
+    """Write ``path`` (``-``: stdout) through a temporary file moved into place on success
+    (an error, SIGTERM or SIGHUP leaves the previous file)."""
     if path == "-":
         stream: Any = sys.stdout
         if stream is None or stream.closed:
@@ -263,8 +258,7 @@ FLAGS = {
 
 
 class Count(click.ParamType):  # type: ignore[type-arg]
-    """A whole number in ``lo..hi`` in ASCII digits only, as C's atoi reads a number
-    (click's int() also takes '٣' and '５')."""
+    """A whole number in ``lo..hi`` in ASCII digits (click's int() also takes '٣', '５')."""
 
     name = "integer"
 
@@ -315,8 +309,7 @@ _TRANSLATION_OPTIONS: tuple[tuple[tuple[str, ...], Any, str | None, str], ...] =
 
 
 def translation_options(func: F) -> F:
-    """Add the shared translation options; the command receives ``translation:
-    TranslationArgs`` instead of the individual values."""
+    """Add the shared translation options, passed as ``translation: TranslationArgs``."""
     names = [f.name for f in fields(TranslationArgs)]
 
     @functools.wraps(func)
