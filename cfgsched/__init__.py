@@ -1,8 +1,5 @@
-"""cfgsched: darknet .cfg learning-rate schedules as exactly equivalent PyTorch schedulers.
-
-Importing this package is cheap: numpy, torch and matplotlib are imported only by the
-functions that need them.
-"""
+"""cfgsched: darknet .cfg learning-rate schedules as exactly equivalent PyTorch schedulers
+(importing it is cheap: numpy, torch and matplotlib come with the names that need them)."""
 
 from __future__ import annotations
 

@@ -11,18 +11,16 @@ _UNSAFE = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))
 
 
 def _escaped(c: str) -> str:
-    n = ord(c)
     if unicodedata.category(c) not in _UNSAFE:
         return c
+    n = ord(c)
     return (
         f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
     )
 
 
 def escape(text: str) -> str:
-    """``text`` with control, format (bidi) and separator characters written as
-    ``\\xNN``/``\\uNNNN``, so a message stays one line, reads in its real order and cannot
-    drive the terminal."""
+    """``text`` with control, bidi and separator characters escaped (one line, real order)."""
     if text.isprintable():  # no character of those categories: the common case
         return text
     return "".join(map(_escaped, text))
@@ -34,10 +32,7 @@ class CfgError(ValueError):
     def __init__(
         self, source: str, line: int | None, key: str | None, message: str
     ) -> None:
-        self.source = source
-        self.line = line
-        self.key = key
-        self.message = message
+        self.source, self.line, self.key, self.message = source, line, key, message
         super().__init__(self.oneline())
 
     def oneline(self) -> str:
@@ -51,8 +46,7 @@ class NotExactError(ValueError):
     """No composition of torch built-in schedulers equals darknet over the whole run."""
 
     def __init__(self, batch: int | None, reason: str) -> None:
-        self.batch = batch
-        self.reason = reason
+        self.batch, self.reason = batch, reason
         at = "" if batch is None else f" (first differs at darknet batch {batch})"
         super().__init__(f"no exact native torch scheduler: {reason}{at}")
 
@@ -63,10 +57,7 @@ class WeightsError(ValueError):
 
 @dataclass(frozen=True)
 class CfgWarning:
-    """Something darknet silently does that a user probably did not intend.
-
-    ``code`` is stable (see ``cfgsched.schedule.WARNING_CODES``); ``line`` is 1-based.
-    """
+    """Something darknet silently does that a user probably did not intend (WARNING_CODES)."""
 
     code: str
     line: int | None

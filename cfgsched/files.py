@@ -14,8 +14,7 @@ MAX_CFG_BYTES = 4 * 1024 * 1024
 
 
 def cfg_text(data: bytes, source: str) -> str:
-    """Up to :data:`MAX_CFG_BYTES` + 1 bytes of a cfg as text (bytes that are not UTF-8
-    become U+FFFD); a larger file or a NUL byte raises :class:`CfgError`."""
+    """A cfg's bytes as text (bad UTF-8: U+FFFD); too large or a NUL byte: CfgError."""
     if len(data) > MAX_CFG_BYTES:
         raise CfgError(
             source, None, None, f"file larger than {MAX_CFG_BYTES} bytes: not a cfg"
@@ -27,9 +26,8 @@ def cfg_text(data: bytes, source: str) -> str:
 
 
 def read_cfg(path: str | os.PathLike[str]) -> tuple[str, str]:
-    """``(text, source name)`` of the cfg file at ``path``: a regular file (else
-    ``OSError``, without blocking) within :func:`cfg_text`'s limits. A path that is not a
-    ``str`` or ``os.PathLike`` (an int would be a file descriptor) raises TypeError."""
+    """``(text, source name)`` of the regular cfg file at ``path`` (else OSError, without
+    blocking); a path not str or PathLike (an int is a file descriptor) raises TypeError."""
     name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
     if not isinstance(name, str):
         raise TypeError(
@@ -39,11 +37,8 @@ def read_cfg(path: str | os.PathLike[str]) -> tuple[str, str]:
 
 
 def read_regular(path: str, limit: int) -> bytes:
-    """Up to ``limit + 1`` bytes of the regular file ``path``.
-
-    A FIFO, device, directory or socket raises ``OSError`` naming ``path`` without blocking
-    (the file is opened non-blocking and checked before any read).
-    """
+    """Up to ``limit + 1`` bytes of the regular file ``path``; anything else raises
+    ``OSError`` naming ``path`` without blocking (opened non-blocking, checked first)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:

@@ -1,8 +1,5 @@
-"""Multi-GPU darknet runs (``-gpus 0,1,...``): GPU 0's batch number and LR per loop iteration.
-
-The counter rules live in :mod:`cfgsched.kernel.mgpu` (standard library only); this module
-adds the learning rates.
-"""
+"""GPU 0's batch number and LR per loop iteration of a ``-gpus`` run (the counter rules:
+:mod:`cfgsched.kernel.mgpu`)."""
 
 from __future__ import annotations
 
@@ -17,19 +14,11 @@ from cfgsched.oracle import darknet_lr
 from cfgsched.run import mgpu_config
 from cfgsched.schedule import NetSchedule
 
-__all__ = ["MultiGpuTrace", "multigpu_trace"]
-
 
 @dataclass(frozen=True, eq=False)
 class MultiGpuTrace:
-    """GPU 0 in a darknet ``-gpus`` run, one entry per training-loop iteration.
-
-    ``batches`` (int64): the batch number GPU 0's update was evaluated at; ``lr``
-    (float32): the LR it used (``learning_rate`` already multiplied by ``ngpus`` where the
-    fork does it); ``phase`` (int64): 1, or 2 after hankai's single-GPU burn-in;
-    ``iteration`` (int64): the 1-based loop iteration. ``ended`` is True when the run
-    reached darknet's own end of loop (False when cut by ``iterations``).
-    """
+    """GPU 0 per loop iteration (``phase`` 2: after hankai's single-GPU burn-in); ``ended``:
+    darknet's loop ended (not cut by ``iterations``)."""
 
     fork: str
     ngpus: int
@@ -52,13 +41,9 @@ def multigpu_trace(
     scratch: bool = False,
     iterations: int | None = None,
 ) -> MultiGpuTrace:
-    """GPU 0's batch number and LR for every loop iteration of a run on ``ngpus`` GPUs.
-
-    ``scratch``: no weights file given (only hankai behaves differently: it trains on one
-    GPU until ``burn_in``, then restarts on all GPUs); otherwise a weights file with
-    ``seen = 0`` is assumed. The run ends where darknet's loop ends, or after ``iterations``
-    loop iterations. Assumes no ``-map``, ``dynamic_minibatch=0`` and default save intervals.
-    """
+    """GPU 0's batch and LR in every loop iteration on ``ngpus`` GPUs (at most
+    ``iterations``); ``scratch``: no weights file (hankai trains burn-in on one GPU), else
+    one with ``seen = 0``. Assumes no ``-map``, ``dynamic_minibatch=0``, default saving."""
     if iterations is not None and iterations < 0:
         raise ValueError(f"iterations must be >= 0, got {iterations}")
     cfg = mgpu_config(schedule, ngpus, scratch=scratch)

@@ -1,24 +1,11 @@
-"""The translation choices: one frozen :class:`Options` value, validated here and only here.
-
-Every command, scheduler and output format takes the options whole and records them
-(:meth:`Options.to_record`), so that what ``convert`` wrote can be checked by ``diff``.
-"""
+"""The translation choices: one frozen :class:`Options` value, validated here and only here,
+recorded whole (:meth:`Options.to_record`) so that ``diff`` checks what ``convert`` wrote."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any
-
-__all__ = [
-    "BUILDS",
-    "MULTIGPU_MODES",
-    "RECORD_SCHEMA",
-    "WORDS",
-    "OptionError",
-    "Options",
-    "default_flush",
-]
+from typing import Any, get_args, get_type_hints
 
 #: Schema name of :meth:`Options.to_record` (the record generated modules carry).
 RECORD_SCHEMA = "cfgsched-translation-options/1"
@@ -26,6 +13,7 @@ RECORD_SCHEMA = "cfgsched-translation-options/1"
 MULTIGPU_MODES = ("images", "trace")
 #: ``build=`` choices: the darknet build whose layer rules apply (docs/design.md, layers).
 BUILDS = ("gpu", "cpu")
+_CHOICES = {"multigpu": MULTIGPU_MODES, "build": BUILDS}
 #: Inclusive bounds of the integer options (darknet's counters are int64 at most).
 BOUNDS = {
     "ngpus": (1, 1 << 20),
@@ -33,35 +21,18 @@ BOUNDS = {
     "resume_iteration": (0, 1 << 62),
     "seed": (0, (1 << 64) - 1),
 }
-#: How the rules name each option in the library; the command line passes its flags.
-WORDS = {
-    "exact": "exact",
-    "double": "exact=False",
-    "flush": "flush",
-    "ngpus": "ngpus",
-    "multigpu": "multigpu",
-    "trace": "multigpu='trace'",
-    "scratch": "scratch",
-    "images_per_step": "images_per_step",
-    "ideal": "ideal",
-    "resume_iteration": "resume_iteration",
-    "seed": "seed",
-    "build": "build",
-}
+#: How the library's messages name what is not an :class:`Options` field.
+WORDS = {"double": "exact=False", "trace": "multigpu='trace'"}
 
 
 def default_flush(fork: str) -> bool:
-    """Whether the fork's default release build flushes subnormal results to zero.
-
-    alexeyab and pjreddie link with ``-Ofast`` (crtfastmath sets flush-to-zero); hank-ai's
-    CMake release build compiles with ``-Ofast`` but links without it, so it does not flush.
-    """
+    """Whether the fork's release build flushes subnormals to zero: alexeyab and pjreddie
+    link with ``-Ofast`` (crtfastmath); hank-ai's CMake build compiles but links without it."""
     return fork != "hankai"
 
 
 class OptionError(ValueError):
-    """An invalid option or combination; ``str()`` names options as the library does,
-    :meth:`worded` as the caller does (``--gpus`` on the command line)."""
+    """An invalid option or combination; :meth:`worded` names the options as a caller does."""
 
     def __init__(self, template: str, **values: object) -> None:
         self.template, self.values = template, values
@@ -69,82 +40,45 @@ class OptionError(ValueError):
 
     def worded(self, words: Mapping[str, str]) -> str:
         """The message with each option named by ``words`` (missing names: library's)."""
-        return self.template.format_map({**WORDS, **words, **self.values})
-
-
-_TYPES: dict[str, tuple[type, ...]] = {
-    "exact": (bool,),
-    "flush": (bool, type(None)),
-    "scratch": (bool,),
-    "ideal": (bool,),
-    "multigpu": (str,),
-    "build": (str,),
-    "images_per_step": (int, type(None)),
-    "resume_iteration": (int, type(None)),
-}
+        names = {f.name: f.name for f in fields(Options)} | WORDS | dict(words)
+        return self.template.format_map(names | self.values)
 
 
 @dataclass(frozen=True)
 class Options:
-    """Every choice of a translation; invalid or meaningless combinations raise
-    :class:`OptionError` (a ValueError), wrong types TypeError.
+    """Every choice of a translation; a bad value or combination raises
+    :class:`OptionError` (a ValueError), a wrong type TypeError."""
 
-    - ``exact``: darknet's float32 arithmetic (False: the same formulas in double).
-    - ``flush``: a release build's flush-to-zero (None: the fork's default build,
-      :func:`default_flush`).
-    - ``ngpus``, ``multigpu``, ``scratch``: a ``darknet -gpus N`` run; ``"images"`` puts
-      step i at b = (i + 1)·N, ``"trace"`` follows GPU 0's real sequence (``scratch``:
-      hankai's single-GPU burn-in of a run without a weights file).
-    - ``images_per_step``: images one optimizer step consumes (torch batch × accumulation ×
-      world size); step i is at b = ⌊(i + 1)·T / images_per_iteration⌋.
-    - ``ideal``: AlexeyAB's advice for N GPUs first (learning_rate / N, burn_in × N).
-    - ``resume_iteration``: darknet's iteration where training resumes (from a ``.weights``
-      file: seen // images per iteration); the scheduler starts after those images.
-    - ``seed``: draws of the ``random`` policy.
-    - ``build``: the darknet build (``"gpu"``, what users train with, or ``"cpu"``) whose
-      per-layer rules (``stopbackward``, ...) apply; the LR is the same in both.
-    """
-
-    exact: bool = True
-    flush: bool | None = None
-    ngpus: int = 1
-    multigpu: str = "images"
-    scratch: bool = False
-    images_per_step: int | None = None
-    ideal: bool = False
-    resume_iteration: int | None = None
-    seed: int = 0
-    build: str = "gpu"
+    exact: bool = True  # darknet's float32 arithmetic (False: the formulas in double)
+    flush: bool | None = None  # a release build's flush-to-zero (None: default_flush)
+    ngpus: int = 1  # darknet -gpus N
+    multigpu: str = "images"  # step i at b = (i + 1)·N, or "trace": GPU 0's batches
+    scratch: bool = False  # a trace run without a weights file
+    images_per_step: int | None = None  # torch batch × accumulation × world size
+    ideal: bool = False  # AlexeyAB's advice for N GPUs first
+    resume_iteration: int | None = None  # darknet's iteration where training resumes
+    seed: int = 0  # draws of the random policy
+    build: str = "gpu"  # the darknet build whose per-layer rules apply
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            value, want = getattr(self, f.name), _TYPES.get(f.name, (int,))
+            value, want = getattr(self, f.name), _TYPES[f.name]
             if not isinstance(value, want) or (
                 isinstance(value, bool) and bool not in want
             ):
                 names = " or ".join(t.__name__ for t in want)
                 raise TypeError(f"{f.name}: expected {names}, got {value!r}")
             lo, hi = BOUNDS.get(f.name, (0, 0))
+            choices = _CHOICES.get(f.name, (value,))
             if lo != hi and isinstance(value, int) and not lo <= value <= hi:
                 rule = f">= {lo}" if value < lo else f"<= {hi:,}"
-                raise OptionError(
-                    "{" + f.name + "} must be " + rule + ", got {got}", got=value
-                )
-        for bad, template in self._rules():
-            if bad:
-                raise OptionError(template, mode=self.multigpu, build_value=self.build)
-
-    def _rules(self) -> list[tuple[bool, str]]:
+            elif value not in choices:
+                rule = " or ".join(map(repr, choices))
+            else:
+                continue
+            raise OptionError(f"{{{f.name}}} must be {rule}, got {{got!r}}", got=value)
         trace = self.multigpu == "trace"
-        return [
-            (
-                self.multigpu not in MULTIGPU_MODES,
-                "{multigpu} must be 'images' or 'trace', got {mode!r}",
-            ),
-            (
-                self.build not in BUILDS,
-                "{build} must be 'gpu' or 'cpu', got {build_value!r}",
-            ),
+        for bad, template in (
             (self.scratch and not trace, "{scratch} needs {trace}"),
             (
                 trace and self.images_per_step is not None,
@@ -162,7 +96,9 @@ class Options:
                 bool(self.flush) and not self.exact,
                 "{flush} is darknet's float32 arithmetic: not with {double}",
             ),
-        ]
+        ):
+            if bad:
+                raise OptionError(template)
 
     def flushes(self, fork: str) -> bool:
         """Whether results below float32's normal range are flushed to 0 for ``fork``."""
@@ -171,9 +107,7 @@ class Options:
         return default_flush(fork) if self.flush is None else self.flush
 
     def to_record(self) -> dict[str, Any]:
-        """The options as plain values (``schema`` first), what generated modules record;
-        ``build`` only when it is not the default ``"gpu"`` (records older than it stay
-        valid and modules of cfgs without layer rules unchanged)."""
+        """The options as plain values, ``schema`` first (``build`` only when not "gpu")."""
         d = asdict(self)
         if d["build"] == "gpu":
             del d["build"]
@@ -200,3 +134,8 @@ class Options:
             for f in fields(self)
             if getattr(self, f.name) != getattr(other, f.name)
         ]
+
+
+_TYPES = {
+    name: get_args(hint) or (hint,) for name, hint in get_type_hints(Options).items()
+}

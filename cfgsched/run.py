@@ -1,16 +1,7 @@
-"""The translated run: ``translate(schedule, options)`` gives one :class:`Run`, built once per
-command and handed to every tool and emitter.
-
-Optimizer step ``i`` (0-based) trains at darknet batch ``b = (i + 1)·T // I`` (``T`` images
-per step, ``I`` images per iteration), or at GPU 0's batch in loop iteration ``i + 1`` of a
-``-gpus n`` run (``multigpu="trace"``). darknet's run is ``max_batches`` iterations of ``I``
-images, so step ``i`` trains while ``i·T < max_batches·I``: ``⌈max_batches·I / T⌉`` steps
-(``⌈max_batches / n⌉`` for ``-gpus n``, darknet's own loop count); a trace run is GPU 0's
-loop iterations. A resumed run starts at :attr:`Run.start`.
-
-Scalar methods use the standard library only; the vectorised ones import numpy and the
-oracle when called (``convert`` starts without numpy).
-"""
+"""The translated run: ``translate(schedule, options)``, built once per command. Step ``i``
+(0-based) trains at batch ``b = (i + 1)·T // I`` (``T`` images per step, ``I`` per
+iteration) or at GPU 0's batch in loop iteration ``i + 1`` (trace); vectorised methods
+import numpy when called."""
 
 from __future__ import annotations
 
@@ -35,16 +26,6 @@ if TYPE_CHECKING:
     I64 = npt.NDArray[np.int64]
     LRs = npt.NDArray[np.float32] | npt.NDArray[np.float64]
 
-__all__ = [
-    "DEFAULT_SPAN",
-    "MAX_BATCH",
-    "TRACE_LIMIT",
-    "Run",
-    "advised_schedule",
-    "mgpu_config",
-    "translate",
-]
-
 #: Batches that stand in for the run when ``max_batches`` is 0 (at least; see Run.span).
 DEFAULT_SPAN = 1000
 #: GPU 0 loop iterations the tools follow at most (about 0.3 µs each).
@@ -54,9 +35,8 @@ MAX_BATCH = (1 << 63) - 1
 
 
 def advised_schedule(schedule: NetSchedule, ngpus: int) -> NetSchedule:
-    """AlexeyAB's README advice for ``ngpus`` GPUs: ``learning_rate / n`` (float32) and
-    ``burn_in * n``, which undoes the fork's ``learning_rate *= n`` (alexeyab, pjreddie;
-    hankai does not multiply, so there the advice lowers the LR)."""
+    """AlexeyAB's README advice for ``n`` GPUs: ``learning_rate / n`` and ``burn_in * n``
+    (undoes ``learning_rate *= n``; hankai does not multiply, so there it lowers the LR)."""
     if ngpus < 1:
         raise ValueError(f"ngpus must be >= 1, got {ngpus}")
     return schedule.with_values(
@@ -75,8 +55,7 @@ def mgpu_config(
 
 
 class _Gpu0:
-    """GPU 0's batch sequence, grown on demand; the one cache of a run's trace (not
-    pickled: a copy recomputes it)."""
+    """GPU 0's batch sequence, grown on demand: a run's one trace cache (not pickled)."""
 
     def __init__(self) -> None:
         self.seq: array[int] = array("q")
@@ -113,13 +92,8 @@ class _Gpu0:
 
 @dataclass(frozen=True)
 class Run:
-    """A darknet schedule translated to 0-based optimizer steps (see the module doc).
-
-    ``given`` is the schedule as read, ``schedule`` as trained (AlexeyAB's advice applied
-    with ``ideal``);
-    ``params`` its kernel numbers with the ``-gpus`` base rate (flushed when ``flush``);
-    ``cfg_lr`` the schedule's own ``learning_rate``, the reference of group multipliers.
-    """
+    """``given``: the schedule as read; ``schedule``: as trained (``ideal``); ``params``: its
+    numbers at the ``-gpus`` base rate; ``cfg_lr``: its ``learning_rate``; ``flush``: resolved."""
 
     given: NetSchedule
     schedule: NetSchedule
@@ -131,21 +105,11 @@ class Run:
     exact: bool
     flush: bool
     trace: bool
+    ngpus: int
+    scratch: bool
     mgpu: MgpuConfig
     start: int
     _gpu0: _Gpu0 = field(default_factory=_Gpu0, init=False, compare=False, repr=False)
-
-    @property
-    def ngpus(self) -> int:
-        """GPUs of the darknet run (``-gpus n``)."""
-        return self.options.ngpus
-
-    @property
-    def scratch(self) -> bool:
-        """hankai's single-GPU burn-in of a trace run without a weights file."""
-        return self.options.scratch
-
-    # ------------------------------------------------------------------ step -> batch, LR
 
     def batch(self, step: int) -> int:
         """darknet's batch number ``b`` for the 0-based optimizer step ``step``."""
@@ -174,39 +138,30 @@ class Run:
             seq = np.frombuffer(self._gpu0.upto(self.mgpu, top), dtype=np.int64)
             if top <= seq.size:
                 return seq[s]
-            return np.array([self.batch(int(i)) for i in s.flat]).reshape(s.shape)
-        if top * self.images_per_step >= 1 << 62:
-            return np.array([self.batch(int(i)) for i in s.flat]).reshape(s.shape)
-        return (s + 1) * self.images_per_step // self.images_per_iteration
+        elif top * self.images_per_step < 1 << 62:
+            return (s + 1) * self.images_per_step // self.images_per_iteration
+        return np.array([self.batch(int(i)) for i in s.flat]).reshape(s.shape)
 
     def lrs(self, steps: I64) -> LRs:
         """The LR of each 0-based optimizer step in ``steps`` (equal to :meth:`lr`)."""
         return self.batch_lrs(self.batches(steps))
 
     def batch_lrs(self, batches: I64) -> LRs:
-        """darknet's LR at the ``batches`` with this run's base rate and arithmetic (what
-        a step evaluated at b trains with); float32, or float64 without ``exact``."""
+        """darknet's LR at ``batches`` in this run's base rate and arithmetic."""
         from cfgsched.oracle import params_lr
 
         return params_lr(self.params, batches, exact=self.exact, flush=self.flush)
 
     def multiplier(self, initial_lr: float) -> float:
-        """A parameter group's multiplier: its initial lr / the cfg's learning_rate.
-
-        A group created with the cfg's learning_rate (its float32 value or the decimal
-        as written) gets exactly 1, so its lr is darknet's value with no extra rounding.
-        A zero or non-finite cfg learning_rate gives 1 (no ratio exists).
-        """
+        """A group's initial lr / the cfg's learning_rate: exactly 1 for the cfg's own rate
+        (float32 or as written) and when the cfg's rate is 0 or not finite."""
         ref = self.cfg_lr
         if f32(initial_lr) == ref or ref == 0 or not math.isfinite(ref):
             return 1.0
         return initial_lr / f32_decimal(ref)
 
-    # ------------------------------------------------------------------ batch -> step
-
     def first_step(self, b: int) -> int:
-        """The first optimizer step whose batch is ``>= b`` (where a phase starting at b
-        starts in the torch run; 0 for ``b <= 1``)."""
+        """The first optimizer step whose batch is ``>= b`` (0 for ``b <= 1``)."""
         if not self.trace:
             return max(-(-b * self.images_per_iteration // self.images_per_step) - 1, 0)
         import numpy as np
@@ -216,8 +171,7 @@ class Run:
         return k if k < top.size else self._past_trace(b)[0]
 
     def landing_step(self, b: int) -> int | None:
-        """The first optimizer step evaluated at exactly batch ``b``, or None when no
-        step of the run is (e.g. b = 3 with ``-gpus 4``)."""
+        """The first optimizer step at exactly batch ``b``; None when none is (b = 3, -gpus 4)."""
         if not self.trace:
             i = self.first_step(b)
             return i if self.batch(i) == b else None
@@ -237,25 +191,19 @@ class Run:
         return len(seq) + k - 1, last + k * self.ngpus
 
     def gpu0_batches(self, count: int) -> list[int]:
-        """GPU 0's batch numbers over the first ``count`` loop iterations of the
-        ``-gpus`` run (:mod:`cfgsched.kernel.mgpu`; whatever ``multigpu`` is)."""
+        """GPU 0's batches in the first ``count`` loop iterations (whatever ``multigpu`` is)."""
         return self._gpu0.upto(self.mgpu, count)[:count].tolist()
-
-    # ------------------------------------------------------------------ length
 
     @property
     def trace_too_long(self) -> bool:
-        """True when the run follows GPU 0's trace over more than :data:`TRACE_LIMIT`
-        loop iterations."""
+        """The run follows GPU 0 over more than :data:`TRACE_LIMIT` loop iterations."""
         p = self.params
-        return (
-            self.trace and p.max_batches // self.ngpus + max(p.burn_in, 0) > TRACE_LIMIT
-        )
+        loops = p.max_batches // self.ngpus + max(p.burn_in, 0)
+        return self.trace and loops > TRACE_LIMIT
 
     @cached_property
     def layers(self) -> tuple[LayerRule, ...]:
-        """darknet's per-layer rules in this run (build, resume point, GPU 0's counter);
-        layers in no rule train normally."""
+        """darknet's per-layer rules in this run (layers in no rule train normally)."""
         o = self.options
         return layer_rules(
             self.schedule,
@@ -266,8 +214,7 @@ class Run:
 
     @cached_property
     def span(self) -> tuple[int, str]:
-        """The run's last darknet batch and a note: ``max_batches``, or when it is 0
-        twice the last boundary (at least :data:`DEFAULT_SPAN`) with a note saying so."""
+        """``max_batches``, or when 0 twice the last boundary (>= DEFAULT_SPAN) and a note."""
         mb = self.schedule.max_batches
         if mb > 0:
             return mb, ""
@@ -302,9 +249,9 @@ class Run:
     def mapping(self) -> str:
         """How step i maps to batch b, in words (``b = (i + 1)*4 (256 images per step)``)."""
         if self.trace:
+            n = self.ngpus
             return (
-                f"b = GPU 0's batch in loop iteration i + 1 of a -gpus {self.ngpus} run"
-                " (trace)"
+                f"b = GPU 0's batch in loop iteration i + 1 of a -gpus {n} run (trace)"
             )
         ips, ipi = self.images_per_step, self.images_per_iteration
         if ips == ipi:
@@ -313,8 +260,6 @@ class Run:
         if ips % ipi == 0:
             return f"b = (i + 1)*{ips // ipi} ({per})"
         return f"b = (i + 1)*{ips} // {ipi} ({per})"
-
-    # ------------------------------------------------------------------ plain data
 
     def to_dict(self) -> dict[str, Any]:
         """The run as plain data (checkpoints): the schedule as read and the options."""
@@ -328,13 +273,8 @@ class Run:
 
 
 def translate(schedule: NetSchedule, options: Options | None = None) -> Run:
-    """The run of ``schedule`` under ``options``; CfgError when the schedule has no
-    images per iteration (nothing to translate)."""
-    if not isinstance(schedule, NetSchedule):
-        raise TypeError(f"expected a NetSchedule, got {type(schedule).__name__}")
+    """The run of ``schedule`` under ``options``; CfgError without images per iteration."""
     o = Options() if options is None else options
-    if not isinstance(o, Options):
-        raise TypeError(f"options: expected Options, got {type(o).__name__}")
     s = advised_schedule(schedule, o.ngpus) if o.ideal else schedule
     ipi = s.images_per_iteration
     if ipi < 1:
@@ -363,6 +303,8 @@ def translate(schedule: NetSchedule, options: Options | None = None) -> Run:
         exact=o.exact,
         flush=flush,
         trace=trace,
+        ngpus=o.ngpus,
+        scratch=o.scratch,
         mgpu=mgpu_config(s, o.ngpus, scratch=o.scratch),
         start=0 if trace else (o.resume_iteration or 0) * ipi // ips,
     )

@@ -10,20 +10,14 @@ from cfgsched.errors import WeightsError
 from cfgsched.files import read_regular
 from cfgsched.schedule import DEFAULT_FORK, FORKS, NetSchedule
 
-__all__ = ["WeightsHeader", "read_weights_header", "seen_is_64bit"]
-
 #: Version numbers above this are taken as "not a darknet weights file" (real files: 0.1, 0.2).
 MAX_VERSION = 0xFFFF
 
 
 @dataclass(frozen=True)
 class WeightsHeader:
-    """``major``, ``minor``, ``revision`` (int32), then ``seen``: images trained on so far.
-
-    ``seen_is_64bit``: ``seen`` was stored as uint64 (else as 32 bits: uint32 in alexeyab
-    and hankai, a signed int that pjreddie sign-extends into its 64-bit counter);
-    ``header_bytes`` is 16 or 20, the offset where the weights start.
-    """
+    """``major``, ``minor``, ``revision`` (int32), ``seen`` (images trained on so far),
+    ``header_bytes`` (16 or 20: where the weights start), ``seen_is_64bit`` (else 32 bits)."""
 
     major: int
     minor: int
@@ -33,34 +27,23 @@ class WeightsHeader:
     seen_is_64bit: bool
 
     def iteration(self, schedule: NetSchedule) -> int:
-        """The darknet batch number a run resumes at: ``seen // images_per_iteration``.
-
-        alexeyab and hankai set the iteration from ``seen`` divided by the *current* cfg's
-        ``batch*subdivisions`` (mini-batch × subdivisions), so changing ``batch`` or
-        ``subdivisions`` moves the run in the schedule; ``-clear`` on darknet's command line
-        resets it to 0.
-        """
+        """The batch number a run resumes at: ``seen //`` the *current* cfg's images per
+        iteration (changing ``batch`` or ``subdivisions`` moves the run; ``-clear``: 0)."""
         return self.seen // schedule.images_per_iteration
 
 
 def seen_is_64bit(major: int, minor: int, fork: str = DEFAULT_FORK) -> bool:
     """Whether darknet reads ``seen`` as uint64: ``major*10 + minor >= 2`` (pjreddie also
     requires ``major < 1000`` and ``minor < 1000``), else as a 32-bit int."""
-    wide = major * 10 + minor >= 2
-    if fork == "pjreddie":
-        wide = wide and major < 1000 and minor < 1000
-    return wide
+    pjreddie_limit = fork != "pjreddie" or (major < 1000 and minor < 1000)
+    return major * 10 + minor >= 2 and pjreddie_limit
 
 
 def read_weights_header(
     path: str | os.PathLike[str], *, fork: str = DEFAULT_FORK
 ) -> WeightsHeader:
-    """Read the header of the darknet ``.weights`` file at ``path`` as ``fork`` reads it.
-
-    Raises :class:`cfgsched.WeightsError` (naming the file) when it is missing or
-    unreadable, shorter than its header, or not a darknet weights file (a version number
-    that is negative or above 65535).
-    """
+    """The header of the ``.weights`` file at ``path`` as ``fork`` reads it; a missing,
+    unreadable or truncated file or a version outside 0..65535 raises WeightsError."""
     if fork not in FORKS:
         raise ValueError(f"unknown fork {fork!r}; expected one of {', '.join(FORKS)}")
     name = os.fspath(path)
@@ -90,15 +73,8 @@ def read_weights_header(
             f"{name}: truncated weights file: {len(head)} bytes, the header of version "
             f"{major}.{minor}.{revision} needs {size}"
         )
-    return WeightsHeader(major, minor, revision, _seen(head[12:size], fork), size, wide)
-
-
-def _seen(raw: bytes, fork: str) -> int:
-    """``seen`` from its 8 or 4 bytes: a narrow one is a uint32 in alexeyab and hankai;
-    pjreddie reads an ``int`` into its ``size_t`` counter (a negative one wraps to
-    ``2**64 + seen``)."""
-    if len(raw) == 8:
-        return int(struct.unpack("<Q", raw)[0])
-    if fork == "pjreddie":
-        return int(struct.unpack("<i", raw)[0]) % (1 << 64)
-    return int(struct.unpack("<I", raw)[0])
+    # 4 bytes are a uint32 (alexeyab, hankai) or an int that pjreddie stores in its
+    # size_t counter (a negative one wraps)
+    kind = "<Q" if wide else "<i" if fork == "pjreddie" else "<I"
+    seen = int(struct.unpack(kind, head[12:size])[0]) % (1 << 64)
+    return WeightsHeader(major, minor, revision, seen, size, wide)

@@ -6,6 +6,13 @@ Expected values are brute-force searches over ``Run.batch`` and GPU 0's trace fr
 
 from __future__ import annotations
 
+import importlib
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -133,3 +140,102 @@ def test_landing_step_is_the_first_step_at_exactly_b() -> None:
         want = next((i for i, x in enumerate(seq) if x == b), None)
         if want is not None or b <= max(seq[: trace.stop]):
             assert trace.landing_step(b) == want, b
+
+
+# ------------------------------------------------------------------ translate() once per run
+
+SMALL_CFG = (
+    "[net]\nbatch=64\nsubdivisions=16\nlearning_rate=0.001\nburn_in=100\npower=1\n"
+    "max_batches=1200\npolicy=steps\nsteps=800,1000\nscales=.1,.1\n"
+    "width=32\nheight=32\nchannels=3\n"
+)
+#: Cases that still translate twice because of code outside cfgsched/run.py's area; the
+#: lead removes the marks once those areas land.
+_TWICE = {
+    "explain": "explain runs lint, which translates the run again (tools/explain, tools/lint)",
+    "native": "the native composition translates inside native_plan (translate/native)",
+    "approx": "codegen and translate/approx each translate the fitted run (ultralytics-hyp)",
+}
+
+
+def _case(name: str, *args: str) -> Any:
+    mark = (
+        [pytest.mark.xfail(reason=_TWICE[name], strict=False)] if name in _TWICE else []
+    )
+    return pytest.param(list(args), id=" ".join(args) or name, marks=mark)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        *(
+            _case("convert", "convert", "--format", fmt)
+            for fmt in ("python", "lightning", "json", "ultralytics", "mmengine")
+        ),
+        _case(
+            "approx",
+            "convert",
+            "--format",
+            "ultralytics-hyp",
+            "--images",
+            "5000",
+            "--torch-batch",
+            "16",
+        ),
+        _case("native", "convert", "--style", "native"),
+        _case("convert", "convert", "--format", "mmengine", "--style", "native"),
+        _case("convert", "convert", "--gpus", "2", "--multigpu", "trace"),
+        _case("diff", "diff"),
+        _case("diff", "diff", "--gpus", "2"),
+        _case("module", "diff", "--module"),
+        _case("plot", "plot", "--format", "csv"),
+        _case("plot", "plot", "--format", "png", "--gpus", "1", "--gpus", "2"),
+        _case("plot", "plot", "--format", "png", "--vs", "torch"),
+        _case("explain", "explain"),
+        _case("explain", "explain", "--json"),
+        _case("lint", "lint"),
+    ],
+)
+def test_every_command_translates_each_run_once(
+    args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``translate`` is wrapped by a counter wherever the library imported it; each
+    (schedule, options) a command handles is translated at most once."""
+    from click.testing import CliRunner
+
+    import cfgsched.run
+    from cfgsched.cli import main
+
+    cfg = (
+        tmp_path / "small.cfg"
+    )  # torch's LinearLR warm-up is not darknet's: no burn-in
+    cfg.write_text(
+        SMALL_CFG.replace(
+            "burn_in=100", "burn_in=0" if "native" in args else "burn_in=100"
+        )
+    )
+    if args[-1] == "--module":
+        module = tmp_path / "lr_schedule.py"
+        res = CliRunner().invoke(main, ["convert", str(cfg), "-o", str(module)])
+        assert res.exit_code in ((0, 1) if args[0] == "lint" else (0,)), res.output
+        args = [*args, str(module)]
+    elif args[0] == "plot":
+        args = [*args, "-o", str(tmp_path / f"out.{args[args.index('--format') + 1]}")]
+    for name in ("tools.diff", "tools.plot", "tools.explain", "tools.lint", "codegen"):
+        importlib.import_module(f"cfgsched.{name}")  # every user of translate, loaded
+    real, calls = cfgsched.run.translate, Counter[tuple[str, Options]]()
+
+    def counting(schedule: NetSchedule, options: Options | None = None) -> Any:
+        calls[repr(schedule), options or Options()] += 1
+        return real(schedule, options)
+
+    for mod in list(sys.modules.values()):
+        if (getattr(mod, "__name__", "") or "").startswith("cfgsched") and getattr(
+            mod, "translate", None
+        ) is real:
+            monkeypatch.setattr(mod, "translate", counting)
+    res = CliRunner().invoke(main, [args[0], str(cfg), *args[1:]])
+    assert res.exit_code in ((0, 1) if args[0] == "lint" else (0,)), res.output
+    assert calls, "the command translated nothing: the counter is not wired"
+    twice = {opts: n for (_, opts), n in calls.items() if n > 1}
+    assert not twice, f"translated more than once: {twice}"

@@ -6,44 +6,32 @@ import errno
 import importlib
 import io
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 import click
 
 from cfgsched import __version__
 
-#: command name -> "module:attribute"; imported only when that command runs (fast start).
-COMMANDS: dict[str, str] = {
-    name: f"cfgsched.cli.{name}:{name}"
-    for name in ("convert", "plot", "diff", "explain", "lint", "adjust")
-}
+#: The commands: ``cfgsched.cli.NAME.NAME``, imported only when that command runs.
+COMMANDS = ("adjust", "convert", "diff", "explain", "lint", "plot")
 
 
 class _ClosedStream(io.TextIOBase):
-    """Stands for a standard stream that was closed when the program started: any use is
-    an ``OSError`` (one line, exit 2), so output is never silently lost."""
+    """A standard stream closed at start: any use is an OSError (one line, exit 2)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def _closed(self) -> OSError:
-        return OSError(errno.EBADF, f"standard {self.name} is closed")
+    def _closed(self, *args: object) -> Any:
+        raise OSError(errno.EBADF, f"standard {self.name} is closed")
 
-    def write(self, s: str) -> int:
-        raise self._closed()
-
-    def read(self, size: int | None = -1) -> str:
-        raise self._closed()
-
-    @property
-    def buffer(self) -> Any:
-        raise self._closed()
+    write = read = _closed
+    buffer = property(_closed)
 
 
 def _guard_streams() -> None:
-    """Closed stdin/stdout raise when used; a non-UTF-8 stdout/stderr escapes what it
-    cannot encode instead of failing on it."""
+    """Closed stdin/stdout raise when used; a non-UTF-8 stdout/stderr escapes what it cannot
+    encode."""
     if sys.stdin is None:
         sys.stdin = _ClosedStream("input")
     if sys.stdout is None:
@@ -55,21 +43,15 @@ def _guard_streams() -> None:
 
 
 class _LazyGroup(click.Group):
-    def main(
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        **extra: Any,
-    ) -> Any:
+    def main(self, *args: Any, **extra: Any) -> Any:
         """Run; a usage error is one line on stderr with exit code 2, Ctrl-C exits 130
         (128 + SIGINT, as shells report it)."""
         _guard_streams()
-        if not standalone_mode:
-            return super().main(args, prog_name, complete_var, False, **extra)
+        run: Any = super().main  # click's overloads: typed per standalone_mode
+        if not extra.pop("standalone_mode", True):
+            return run(*args, standalone_mode=False, **extra)
         try:
-            rv = super().main(args, prog_name, complete_var, False, **extra)
+            rv = run(*args, standalone_mode=False, **extra)
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx is not None else "cfgsched"
             msg = exc.format_message().replace("\n", " ")
@@ -84,14 +66,13 @@ class _LazyGroup(click.Group):
         sys.exit(rv if isinstance(rv, int) else 0)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
+        if cmd_name not in COMMANDS:
             return None
-        module, attr = target.split(":")
-        command: Any = getattr(importlib.import_module(module), attr)
+        module = importlib.import_module(f"cfgsched.cli.{cmd_name}")
+        command: Any = getattr(module, cmd_name)
         assert isinstance(command, click.Command)
         return command
 

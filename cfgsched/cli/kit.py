@@ -5,22 +5,23 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import signal
 import stat
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import click
 
-from cfgsched.errors import CfgError, NotExactError, WeightsError
+from cfgsched.errors import CfgError, NotExactError, WeightsError, escape
 from cfgsched.files import MAX_CFG_BYTES as MAX_CFG_BYTES  # adjust reads stdin with it
-from cfgsched.files import cfg_text, escape, read_cfg
-
-if TYPE_CHECKING:
-    from cfgsched.options import Options
-    from cfgsched.schedule import NetSchedule
+from cfgsched.files import cfg_text, read_cfg
+from cfgsched.options import OptionError, Options
+from cfgsched.schedule import DEFAULT_FORK, FORKS, NetSchedule
+from cfgsched.weights import read_weights_header
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,18 +35,12 @@ class UsageFailure(click.ClickException):
         click.echo(f"cfgsched: error: {escape(self.format_message())}", err=True)
 
 
-def fork_option(
-    help: str = "darknet fork whose reading rules and formulas apply.",
-) -> Callable[[F], F]:
+def fork_option() -> Callable[[F], F]:
     """``--fork alexeyab|pjreddie|hankai`` (one value; default alexeyab)."""
-    from cfgsched.schedule import DEFAULT_FORK, FORKS
-
+    help = "darknet fork whose reading rules and formulas apply."
+    choice = click.Choice(FORKS)
     return click.option(
-        "--fork",
-        type=click.Choice(FORKS),
-        default=DEFAULT_FORK,
-        show_default=True,
-        help=help,
+        "--fork", type=choice, default=DEFAULT_FORK, show_default=True, help=help
     )
 
 
@@ -76,8 +71,7 @@ def one_line_errors(func: F) -> F:
 
 
 def read_cfg_text(path: str) -> tuple[str, str]:
-    """Read a cfg (``-`` is stdin) as text; return ``(text, source name)``
-    (:func:`cfgsched.files.read_cfg`'s limits and errors)."""
+    """``(text, source name)`` of a cfg (``-`` is stdin), as :func:`~cfgsched.files.read_cfg`."""
     if path != "-":
         return read_cfg(path)
     if sys.stdin is None or sys.stdin.closed:
@@ -85,19 +79,9 @@ def read_cfg_text(path: str) -> tuple[str, str]:
     return cfg_text(sys.stdin.buffer.read(MAX_CFG_BYTES + 1), "<stdin>"), "<stdin>"
 
 
-def _mode_for(target: Path) -> int:
-    """The mode a new file would get (umask applied), or the mode of the file it replaces."""
-    try:
-        return target.stat().st_mode & 0o7777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _check_target(path: str, force: bool, ours: Callable[[Path], bool] | None) -> Path:
-    """The output path, after refusing directories, missing folders, non-regular files
-    and existing files (unless ``force``, or ``ours`` recognises cfgsched's own output)."""
+def check_target(path: str, force: bool, ours: Callable[[Path], bool] | None) -> Path:
+    """The output path; a directory, missing folder, non-regular file or existing file
+    (unless ``force`` or ``ours(path)``: cfgsched's own output) is refused."""
     target = Path(path)
     if path.endswith(("/", os.sep)) or target.is_dir():
         raise fail(f"{path}: is a directory; name the output file")
@@ -115,25 +99,24 @@ def _check_target(path: str, force: bool, ours: Callable[[Path], bool] | None) -
     return target
 
 
+def _exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 @contextlib.contextmanager
 def _signals_exit() -> Iterator[None]:
     """SIGTERM and SIGHUP end the program through Python (so cleanup runs) while active."""
-    import signal
-
-    def stop(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    saved: list[tuple[int, Any]] = []
     try:
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            saved.append((sig, signal.signal(sig, stop)))
+        saved = {
+            sig: signal.signal(sig, _exit) for sig in (signal.SIGTERM, signal.SIGHUP)
+        }
     except ValueError:  # not the main thread: leave the handlers alone
-        pass
+        saved = {}
     try:
         yield
     finally:
-        for signum, old in saved:
-            signal.signal(signum, old)
+        for sig, old in saved.items():
+            signal.signal(sig, old)
 
 
 @contextlib.contextmanager
@@ -144,14 +127,8 @@ def atomic_output(
     binary: bool = False,
     ours: Callable[[Path], bool] | None = None,
 ) -> Iterator[IO[Any]]:
-    """Write ``path`` through a temporary file moved into place on success.
-
-    ``-`` is stdout (binary output to a terminal is refused). An existing file is refused
-    unless ``force`` or ``ours(path)`` (cfgsched's own output); a new file is created
-    exclusively (a file created meanwhile is not overwritten). On any error, SIGTERM or
-    SIGHUP the previous file stays and the temporary file is removed (SIGKILL can leave a
-    hidden ``.cfgsched-*.tmp``).
-    """
+    """Write ``path`` (``-``: stdout) through a temporary file moved into place on success
+    (an error, SIGTERM or SIGHUP leaves the previous file)."""
     if path == "-":
         stream: Any = sys.stdout
         if stream is None or stream.closed:
@@ -162,14 +139,15 @@ def atomic_output(
         yield out
         out.flush()
         return
-    target = _check_target(path, force, ours)
+    target = check_target(path, force, ours)
     replace = target.exists()
-    import tempfile
-
+    umask = os.umask(0)  # a new file's mode, or the mode of the file it replaces
+    os.umask(umask)
+    keep = target.stat().st_mode & 0o7777 if replace else 0o666 & ~umask
     fd, tmp = tempfile.mkstemp(prefix=".cfgsched-", suffix=".tmp", dir=target.parent)
     try:
         with _signals_exit():
-            os.fchmod(fd, _mode_for(target))
+            os.fchmod(fd, keep)
             mode = "wb" if binary else "w"
             with os.fdopen(fd, mode, encoding=None if binary else "utf-8") as fh:
                 yield fh
@@ -184,35 +162,32 @@ def atomic_output(
 
 def _move_into_place(tmp: str, target: Path, path: str, replace: bool) -> None:
     """Rename over an existing file, or link a new one exclusively (no check-then-rename)."""
-    if replace:
-        os.replace(tmp, target)
-        return
     try:
-        os.link(tmp, target)
+        if replace:
+            return os.replace(tmp, target)
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links here: claim the name exclusively, then rename
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            return os.replace(tmp, target)
     except FileExistsError:
         raise fail(
             f"{path}: was created by another program meanwhile; use --force"
         ) from None
-    except OSError:  # no hard links here: claim the name exclusively, then rename
-        try:
-            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            raise fail(f"{path}: was created by another program meanwhile") from None
-        os.replace(tmp, target)
-        return
     os.unlink(tmp)
 
 
-def made_by_cfgsched(*markers: bytes, tail: bool = True) -> Callable[[Path], bool]:
-    """A check that a file's first (or, with ``tail``, last) 4 KiB hold one of ``markers``."""
+def made_by_cfgsched(*markers: bytes) -> Callable[[Path], bool]:
+    """A check that a file's first or last 4 KiB hold one of ``markers``."""
 
     def check(path: Path) -> bool:
         try:
             with open(path, "rb") as fh:
-                ends = [fh.read(4096)]
-                if tail:
-                    fh.seek(max(0, os.fstat(fh.fileno()).st_size - 4096))
-                    ends.append(fh.read(4096))
+                head = fh.read(4096)
+                fh.seek(max(0, os.fstat(fh.fileno()).st_size - 4096))
+                ends = (head, fh.read(4096))
         except OSError:
             return False
         return any(m in end for m in markers for end in ends)
@@ -236,22 +211,9 @@ class TranslationArgs:
     resume_from: str | None = None
     build: str | None = None
 
-    @property
-    def given(self) -> list[str]:
-        """The options given on the command line, as ``--name`` (for conflict messages)."""
-        return [
-            f"--{f.name.replace('_', '-')}"
-            for f in fields(self)
-            if getattr(self, f.name) not in (None, False)
-        ]
-
     def options(self, schedule: NetSchedule) -> Options:
-        """The :class:`~cfgsched.options.Options` for ``schedule`` (validated there;
-        a bad value or combination is one line naming the flags, exit 2).
-        ``--resume-from`` reads the weights header as ``schedule``'s fork does."""
-        from cfgsched.options import OptionError, Options
-        from cfgsched.weights import read_weights_header
-
+        """The :class:`~cfgsched.options.Options` for ``schedule`` (a bad value is one line
+        naming the flags, exit 2); ``--resume-from`` is read as ``schedule``'s fork does."""
         if self.torch_batch is None and (self.accumulate or self.world_size):
             raise fail("--accumulate and --world-size need --torch-batch")
         if self.multigpu is not None and (self.gpus or 1) < 2:
@@ -259,28 +221,25 @@ class TranslationArgs:
         ips = None
         if self.torch_batch is not None:
             ips = self.torch_batch * (self.accumulate or 1) * (self.world_size or 1)
-
-        def build(resume: int | None) -> Options:
-            try:
-                return Options(
-                    exact=not self.double,
-                    flush=self.flush,
-                    ngpus=self.gpus or 1,
-                    multigpu=self.multigpu or "images",
-                    scratch=self.scratch,
-                    images_per_step=ips,
-                    ideal=self.ideal,
-                    resume_iteration=resume,
-                    build=self.build or "gpu",
-                )
-            except OptionError as exc:
-                raise fail(exc.worded(FLAGS)) from None
-
-        if self.resume_from is None:
-            return build(None)
-        build(0)  # a meaningless combination fails before the weights file is read
-        header = read_weights_header(self.resume_from, fork=schedule.fork)
-        return build(header.iteration(schedule))
+        resume = None if self.resume_from is None else 0
+        try:  # a meaningless combination fails before the weights file is read
+            o = Options(
+                exact=not self.double,
+                flush=self.flush,
+                ngpus=self.gpus or 1,
+                multigpu=self.multigpu or "images",
+                scratch=self.scratch,
+                images_per_step=ips,
+                ideal=self.ideal,
+                resume_iteration=resume,
+                build=self.build or "gpu",
+            )
+            if self.resume_from is None:
+                return o
+            header = read_weights_header(self.resume_from, fork=schedule.fork)
+            return replace(o, resume_iteration=header.iteration(schedule))
+        except OptionError as exc:
+            raise fail(exc.worded(FLAGS)) from None
 
 
 #: How :class:`~cfgsched.options.OptionError` messages name the options on the command line.
@@ -299,8 +258,7 @@ FLAGS = {
 
 
 class Count(click.ParamType):  # type: ignore[type-arg]
-    """A whole number in ``lo..hi`` in ASCII digits only, as C's atoi reads a number
-    (click's int() also takes '٣' and '５')."""
+    """A whole number in ``lo..hi`` in ASCII digits (click's int() also takes '٣', '５')."""
 
     name = "integer"
 
@@ -309,11 +267,12 @@ class Count(click.ParamType):  # type: ignore[type-arg]
 
     def convert(self, value: Any, param: Any, ctx: Any) -> int:
         """``value`` as an int, or click's usage error."""
-        if isinstance(value, int) and not isinstance(value, bool):
-            n = value
-        elif isinstance(value, str) and value.isascii() and value.isdigit():
-            n = int(value)
-        else:
+        n = (
+            int(value)
+            if isinstance(value, str) and value.isascii() and value.isdigit()
+            else value
+        )
+        if not isinstance(n, int) or isinstance(n, bool):
             self.fail(f"{value!r} is not a whole number in ASCII digits", param, ctx)
         if not self.lo <= n <= self.hi:
             self.fail(f"{n} is not in the range {self.lo}<=x<={self.hi}", param, ctx)
@@ -350,8 +309,7 @@ _TRANSLATION_OPTIONS: tuple[tuple[tuple[str, ...], Any, str | None, str], ...] =
 
 
 def translation_options(func: F) -> F:
-    """Add the shared translation options; the command receives ``translation:
-    TranslationArgs`` instead of the individual values."""
+    """Add the shared translation options, passed as ``translation: TranslationArgs``."""
     names = [f.name for f in fields(TranslationArgs)]
 
     @functools.wraps(func)

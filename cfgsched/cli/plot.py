@@ -185,7 +185,7 @@ def _tensorboard_path(folder: str, tag: str, target: str | None) -> str:
     slug = re.sub(r"[^A-Za-z0-9_.-]", "_", tag)
     path = os.path.join(folder, f"{export.TENSORBOARD_FILE}.{slug}")
     if os.path.isdir(folder):
-        clikit._check_target(path, False, _OURS_TB)
+        clikit.check_target(path, False, _OURS_TB)
     return path
 
 
@@ -340,7 +340,7 @@ def plot(cfgs: tuple[str, ...], **args: Any) -> None:
                            "x": args["x_unit"], "images": args["images"]}  # fmt: skip
     data_file = target if kind in lib.DATA_FORMATS else None
     if target not in (None, "-"):  # everything is checked and computed first
-        clikit._check_target(target, args["force"], _ours)
+        clikit.check_target(target, args["force"], _ours)
     lrs = None
     if data_file is not None or tb_path is not None:
         what = "--tensorboard" if data_file is None else f"-o {data_file}"

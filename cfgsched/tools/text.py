@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 
 def fmt(x: float) -> str:
     """A float32 value for messages: 6 significant digits, NaN/inf spelled out."""
@@ -14,14 +12,6 @@ def fmt(x: float) -> str:
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
     return f"{x:.6g}"
-
-
-def short(x: float) -> str:
-    """Shortest text that reads back as the same float32 (0.1, not 0.100000001)."""
-    v = np.float32(x)
-    if v == 0 or 1e-4 <= abs(v) < 1e6:
-        return np.format_float_positional(v, trim="-")
-    return str(v)
 
 
 def json_float(x: float) -> float | str:
