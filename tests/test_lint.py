@@ -708,7 +708,10 @@ def test_layer_rules_sample_per_fork_and_build() -> None:
     ]
     # hankai: train=0 before the last nonzero stopbackward: layer 0 is never updated
     assert w213(fork="hankai")[:2] == [
-        (27, "layer 0 gets no gradient, is never updated, with batch-norm in inference mode"),
+        (
+            27,
+            "layer 0 gets no gradient, is never updated, with batch-norm in inference mode",
+        ),
         (27, "layer 1 gets no gradient in updates 1-30"),
     ]
     # CPU builds: no gradient at all, and dont_update (GPU only) does nothing
