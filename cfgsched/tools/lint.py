@@ -158,11 +158,10 @@ def lint_text(
             continue
         chosen = s if f == linted else chosen
     if chosen is not None:
-        if run is None:
-            o = options(chosen) if callable(options) else options
-            run = _translated(chosen, Options(ngpus=gpus or 1) if o is None else o)
+        o = options(chosen) if callable(options) else options
+        o = Options(ngpus=gpus or 1) if o is None else o
         found += chosen.warnings
-        found += _findings(chosen, raw, images, run)
+        found += _findings(chosen, raw, images, run or _translated(chosen, o))
     keep = [
         w
         for w in found
