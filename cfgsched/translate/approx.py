@@ -13,7 +13,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -45,10 +45,8 @@ I64 = npt.NDArray[np.int64]
 # ----------------------------------------------------------------------------- report
 
 
-@dataclass(frozen=True)
-class Phase:
-    """Relative error over steps ``first``..``last``, largest at step ``worst`` (-1: no
-    step with a non-zero darknet LR)."""
+class Phase(NamedTuple):
+    """Relative error over steps ``first``..``last``, largest at ``worst`` (-1: none)."""
 
     label: str
     first: int
@@ -58,12 +56,10 @@ class Phase:
     worst: int
 
 
-@dataclass(frozen=True)
-class Report:
-    """A framework's LR ``f`` against darknet's ``d`` over ``steps`` steps: relative
-    error ``|f - d| / |d|`` where ``d`` is non-zero and finite (``zero_steps``: where it
-    is 0), over the run and in ``phases`` (burn-in and after); ``max_abs``: the largest
-    ``|f - d|``, at ``abs_step``."""
+class Report(NamedTuple):
+    """A framework's LR ``f`` against darknet's ``d`` over ``steps`` steps: ``|f - d| /
+    |d|`` where ``d`` is non-zero and finite (``zero_steps``: where it is 0), over the
+    run and in ``phases`` (burn-in and after); the largest ``|f - d|``, at ``abs_step``."""
 
     steps: int
     max_rel: float
@@ -80,7 +76,7 @@ def _rel(f: F64, d: F64) -> F64:
     with np.errstate(all="ignore"):
         rel = np.abs(f - d) / np.abs(d)
     ok = np.isfinite(d) & (d != 0)
-    return np.where(ok, np.nan_to_num(rel, nan=np.inf), np.nan)  # type: ignore[no-any-return]
+    return np.where(ok, np.nan_to_num(rel, nan=np.inf), np.nan)
 
 
 def _phase(label: str, idx: I64, rel: F64) -> Phase:
@@ -97,20 +93,11 @@ def _report(f: F64, d: F64, b: I64, burn_in: int) -> Report:
     run = _phase("run", np.arange(f.size, dtype=np.int64), rel)
     split = (("burn-in", b < burn_in), ("after burn-in", b >= burn_in))
     phases = [
-        _phase(s, np.flatnonzero(m), rel) for s, m in split if burn_in > 0 and m.any()
+        _phase(s, np.flatnonzero(m), rel) for s, m in split if burn_in > 0 < m.sum()
     ]
     gap = np.where(np.isfinite(d), np.abs(f - d), 0.0)
     worst, zero = int(np.argmax(gap)), int((d == 0).sum())
-    return Report(
-        f.size,
-        run.max_rel,
-        run.mean_rel,
-        run.worst,
-        float(gap[worst]),
-        worst,
-        zero,
-        tuple(phases),
-    )
+    return Report(f.size, *run[3:], float(gap[worst]), worst, zero, tuple(phases))
 
 
 def _pct(x: float) -> str:
@@ -161,12 +148,11 @@ class Fit:
         known = [p for p in r.phases if p.worst >= 0]
         main = ([p for p in known if p.label != "burn-in"] or known or [run])[0]
         rel = f"no step of the {r.steps:,} has a non-zero darknet LR to compare with"
+        where = {"burn-in": " over the burn-in", "after burn-in": " after burn-in"}
         if main.worst >= 0:
-            where = {"burn-in": " over the burn-in", "after burn-in": " after burn-in"}
-            rel = (
-                f"max relative LR error {_pct(main.max_rel)}{where.get(main.label, '')}"
-                f" ({self._at(main.worst)}), mean {_pct(main.mean_rel)}"
-            )
+            rel = f"max relative LR error {_pct(main.max_rel)}"
+            rel += f"{where.get(main.label, '')} ({self._at(main.worst)}), "
+            rel += f"mean {_pct(main.mean_rel)}"
         lines = [
             f"approximation, not exact: {rel}; max absolute LR error {r.max_abs:.3g} "
             f"({self._at(r.abs_step)}) over {r.steps:,} steps"
@@ -178,11 +164,8 @@ class Fit:
             for p in r.phases
             if p.label == "burn-in" and p is not main
         ]
-        if r.zero_steps:
-            lines.append(
-                f"{r.zero_steps:,} step(s) where darknet's LR is 0: in the "
-                "absolute error only"
-            )
+        zero = f"{r.zero_steps:,} step(s) where darknet's LR is 0: in the absolute error only"
+        lines += [zero] if r.zero_steps else []
         return lines + list(self.notes)
 
 
@@ -195,34 +178,31 @@ def _translation(
     """The run to fit (``source`` itself when it is a Run); ValueError for a trace run,
     a ``refused`` policy (``who`` has none like it) or a run without a length."""
     t = source if isinstance(source, Run) else translate(source, options)
-    pol = t.schedule.policy
+    pol, why = t.schedule.policy, ""
     if t.trace:
-        raise ValueError(
-            "approximations follow the images mapping: multigpu='trace' is not supported"
-        )
-    if pol in refused:
-        raise ValueError(
-            f"no {who} approximates policy={pol.cfg_name}: {_NO_BUILTIN[pol]}"
-        )
-    if t.params.max_batches <= 0:
-        raise ValueError("max_batches is 0: no run to fit")
+        why = "approximations follow the images mapping: multigpu='trace' is not supported"
+    elif pol in refused:
+        why = f"no {who} approximates policy={pol.cfg_name}: {_NO_BUILTIN[pol]}"
+    elif t.params.max_batches <= 0:
+        why = "max_batches is 0: no run to fit"
+    if why:
+        raise ValueError(why)
     return t
 
 
 def _resume_notes(t: Run) -> list[str]:
-    if not t.start:
-        return []
-    return [
-        f"the fit covers the run from step 0: resuming at step {t.start} restores "
-        "the framework's own checkpoint (its scheduler state), not darknet's "
-        "weights file"
-    ]
+    note = (
+        f"the fit covers the run from step 0: resuming at step {t.start} restores the "
+        "framework's own checkpoint (its scheduler state), not darknet's weights file"
+    )
+    return [note] if t.start else []
 
 
 def _log_gap(f: F64, d: F64, tiny: float) -> F64:
     """``|log(f / d)|``, both floored at ``tiny``: the searches' error measure."""
     with np.errstate(all="ignore"):
-        return np.abs(np.log(np.maximum(f, tiny)) - np.log(np.maximum(d, tiny)))  # type: ignore[no-any-return]
+        gap: F64 = np.abs(np.log(np.maximum(f, tiny)) - np.log(np.maximum(d, tiny)))
+    return gap
 
 
 def _sample(count: int, keep: npt.NDArray[np.bool_] | None) -> tuple[I64, F64]:
@@ -233,17 +213,15 @@ def _sample(count: int, keep: npt.NDArray[np.bool_] | None) -> tuple[I64, F64]:
         return idx, np.ones(count)
     kept, rest = (idx[keep], idx[~keep]) if keep is not None else (idx[:0], idx)
     pick = rest[np.linspace(0, rest.size - 1, min(_SAMPLE, rest.size)).astype(np.int64)]
-    wts = np.concatenate(
-        [np.ones(kept.size), np.full(pick.size, rest.size / pick.size)]
-    )
-    return np.concatenate([kept, pick]), wts
+    wts = [np.ones(kept.size), np.full(pick.size, rest.size / pick.size)]
+    return np.concatenate([kept, pick]), np.concatenate(wts)
 
 
 # ----------------------------------------------------------------------------- MMEngine
 
 
 def mmengine_lr(
-    schedulers: Sequence[Mapping[str, Any]], base_lr: float, steps: int
+    schedulers: Sequence[Mapping[str, Any]], base: float, steps: int
 ) -> F64:
     """The LR of optimizer steps ``0..steps-1`` under real MMEngine ``schedulers``
     (iteration based), built through its registry on a one-tensor SGD and stepped after
@@ -257,7 +235,7 @@ def mmengine_lr(
     import torch
     from mmengine.registry import PARAM_SCHEDULERS  # type: ignore[import-untyped]
 
-    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=base_lr)
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=base)
     out = np.empty(steps, dtype=np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()"
@@ -290,19 +268,15 @@ def _fit_ramp(t: Run, batches: I64, i0: int) -> tuple[list[dict[str, Any]], str]
     start = float(starts[j]) if j == starts.size - 1 else float(f"{starts[j]:.6g}")
     ramp = dict(type="LinearLR", start_factor=start, end_factor=1.0, by_epoch=False)
     how = f"{count} chained LinearLR(start_factor={start:g}, end={i0 + 1})"
-    if score[j] < 1e-6:
-        how += ", whose product is darknet's formula (in double)"
-    else:
-        how += (
-            f", the closest found (mean |log(f/d)| = {score[j]:.2g} over the burn-in)"
-        )
+    closest = f"the closest found (mean |log(f/d)| = {score[j]:.2g} over the burn-in)"
+    exact = "whose product is darknet's formula (in double)"
+    how += f", {exact if score[j] < 1e-6 else closest}"
     return [dict(ramp, begin=0, end=i0 + 1) for _ in range(count)], f"{what}: {how}"
 
 
 def _multistep(milestones: list[int], gamma: float) -> dict[str, Any]:
-    return dict(
-        type="MultiStepLR", milestones=milestones, gamma=gamma, by_epoch=False, begin=0
-    )
+    mm = dict(type="MultiStepLR", milestones=milestones, gamma=gamma)
+    return dict(mm, by_epoch=False, begin=0)
 
 
 def _steps_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
@@ -319,10 +293,10 @@ def _steps_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
 
 
 def _step_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
-    p, ms = t.params, []
+    p, ms = t.params, list[int]()
     if p.step <= 0:
         raise ValueError(
-            f"no MMEngine built-in approximates policy=step with step={p.step}"
+            f"no MMEngine built-in approximates policy=step, step={p.step}"
         )
     while (i := max(t.first_step((len(ms) + 1) * p.step), i0)) < n:
         ms.append(i)
@@ -345,15 +319,10 @@ def _poly_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
     p, m = t.params, t.params.max_batches
     jump = max(1.0 - t.batch(i0) / m, 0.0) ** float(p.power)
     span = max(round(m * t.images_per_iteration / t.images_per_step) - 1 - i0, 1)
-    poly = dict(
-        type="PolyLR",
-        eta_min=0.0,
-        power=float(p.power),
-        by_epoch=False,
-        begin=i0,
-        end=i0 + span + 1,
-    )
-    return ([_multistep([i0], jump)] if jump != 1 else []) + [poly]
+    poly = dict(type="PolyLR", eta_min=0.0, power=float(p.power), by_epoch=False)
+    return ([_multistep([i0], jump)] if jump != 1 else []) + [
+        dict(poly, begin=i0, end=i0 + span + 1)
+    ]
 
 
 def _sgdr_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
@@ -375,22 +344,15 @@ def _sgdr_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
     if not periods or p.lr == 0:
         return []
     first = float(f"{float(t.lr(i0)) / p.lr:.6g}") if i0 > 0 else 1.0
-    cos = dict(
-        type="CosineRestartLR",
-        periods=periods,
-        eta_min_ratio=p.lr_min / p.lr,
-        restart_weights=[first] + [1.0] * (len(periods) - 1),
-    )
-    return [dict(cos, by_epoch=False, begin=i0, end=prev)]
+    weights = [first] + [1.0] * (len(periods) - 1)
+    cos = dict(type="CosineRestartLR", periods=periods, restart_weights=weights)
+    return [
+        dict(cos, eta_min_ratio=p.lr_min / p.lr, by_epoch=False, begin=i0, end=prev)
+    ]
 
 
-_PARTS = {
-    Policy.STEPS: _steps_parts,
-    Policy.STEP: _step_parts,
-    Policy.EXP: _exp_parts,
-    Policy.POLY: _poly_parts,
-    Policy.SGDR: _sgdr_parts,
-}
+_PARTS = {Policy.STEPS: _steps_parts, Policy.STEP: _step_parts, Policy.EXP: _exp_parts}
+_PARTS |= {Policy.POLY: _poly_parts, Policy.SGDR: _sgdr_parts}
 
 
 def fit_mmengine(source: NetSchedule | Run, options: Options | None = None) -> Fit:
@@ -408,17 +370,10 @@ def fit_mmengine(source: NetSchedule | Run, options: Options | None = None) -> F
     schedulers, base = ramp + parts, f32_decimal(p.lr)
     lr = mmengine_lr(schedulers, base, n)
     notes = ([note] if note else []) + _mmengine_notes(t, pol) + _resume_notes(t)
-    opt = dict(
-        type="SGD",
-        lr=base,
-        momentum=f32_decimal(s.momentum),
-        weight_decay=f32_decimal(s.decay),
-    )
-    wrapper = dict(
-        type="OptimWrapper",
-        optimizer=opt,
-        paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
-    )
+    opt = dict(type="SGD", lr=base, momentum=f32_decimal(s.momentum))
+    opt |= dict(weight_decay=f32_decimal(s.decay))
+    paramwise = dict(norm_decay_mult=0.0, bias_decay_mult=0.0)
+    wrapper = dict(type="OptimWrapper", optimizer=opt, paramwise_cfg=paramwise)
     dk = np.asarray(t.batch_lrs(batches), dtype=np.float64)
     report = _report(lr, dk, batches, p.burn_in)
     return Fit(
@@ -443,11 +398,8 @@ def _mmengine_notes(t: Run, pol: Policy) -> list[str]:
             "half-cosine per period (darknet: one batch later; the cycle cut by the "
             "burn-in is a partial cosine)"
         )
-    if pol is Policy.EXP:
-        notes.append(
-            "ExponentialLR's gamma is darknet's float32 gamma, digit for digit"
-        )
-    return notes
+    exp = "ExponentialLR's gamma is darknet's float32 gamma, digit for digit"
+    return notes + ([exp] if pol is Policy.EXP else [])
 
 
 # ----------------------------------------------------------------------------- Ultralytics
@@ -489,7 +441,8 @@ class _UltraRun:
     def seen(self, ni: I64) -> I64:
         """Images consumed up to and including global batch ``ni``."""
         e, i = np.divmod(ni, self.nb)
-        return e * self.images + np.minimum((i + 1) * self.batch, self.images)  # type: ignore[no-any-return]
+        seen: I64 = e * self.images + np.minimum((i + 1) * self.batch, self.images)
+        return seen
 
     def cadence(self, nw: int) -> I64:
         """The global batches ``ni`` at which ``_do_train`` steps the optimizer."""
@@ -513,8 +466,7 @@ def _hyp_run(hyp: Mapping[str, Any], images: int) -> _UltraRun:
 
 def ultralytics_steps(hyp: Mapping[str, Any], *, images: int) -> I64:
     """Global batch index ``ni`` of every optimizer step of an Ultralytics run."""
-    run = _hyp_run(hyp, images)
-    return run.cadence(run.warmup(float(hyp.get("warmup_epochs", 3.0))))
+    return ultralytics_lr(hyp, images=images)[0]
 
 
 def ultralytics_lr(
@@ -581,9 +533,7 @@ def _ultra_search(t: Run, run: _UltraRun) -> dict[str, Any]:
     tiny = _TINY * (float(p.lr) if p.lr > 0 else 1.0)
     # flushing only zeroes subnormal tails: the unflushed oracle serves the search
     every = np.arange(p.max_batches + 1, dtype=np.int64)
-    table = np.asarray(
-        params_lr(p, every, exact=t.exact, flush=False), dtype=np.float64
-    )
+    table = params_lr(p, every, exact=t.exact, flush=False).astype(np.float64)
     best: tuple[float, dict[str, Any]] = (math.inf, {})
     for we in warm:
         nw = run.warmup(we)
@@ -593,12 +543,9 @@ def _ultra_search(t: Run, run: _UltraRun) -> dict[str, Any]:
         d = table[_ultra_batches(t, run, ni)][idx]
         g = np.where((ni[idx] <= nw) & (nw > 0), ni[idx] / max(nw, 1), 1.0)
         for cos in (False, True):
-            x = (ni[idx] // run.nb).astype(np.float64)
-            u = (
-                1 - np.maximum((1 - np.cos(x * np.pi / run.epochs)) / 2, 0)
-                if cos
-                else (np.maximum(1 - x / run.epochs, 0))
-            )
+            e = (ni[idx] // run.nb).astype(np.float64)
+            cosine = 1 - np.maximum((1 - np.cos(e * np.pi / run.epochs)) / 2, 0)
+            u = cosine if cos else np.maximum(1 - e / run.epochs, 0)
             score, lr0, lrf = _best_lrf(g, u, d, wts, tiny)
             if score < best[0]:
                 best = (score, dict(lr0=lr0, lrf=lrf, cos_lr=cos, warmup_epochs=we))
@@ -639,8 +586,9 @@ def fit_ultralytics(
     hyp |= dict(lrf=float(f"{found['lrf']:.4g}"), cos_lr=bool(found["cos_lr"]))
     hyp |= dict(warmup_epochs=float(found["warmup_epochs"]), warmup_bias_lr=0.0)
     hyp |= dict(warmup_momentum=momentum, momentum=momentum)
-    hyp |= dict(weight_decay=float(f"{decay:.6g}"), epochs=epochs, nbs=run.nbs)
-    hyp |= dict(batch=batch)
+    hyp |= dict(
+        weight_decay=float(f"{decay:.6g}"), epochs=epochs, nbs=run.nbs, batch=batch
+    )
     ni, lr = ultralytics_lr(hyp, images=images)
     b = _ultra_batches(t, run, ni)
     d = np.asarray(t.batch_lrs(b), dtype=np.float64)
@@ -652,18 +600,14 @@ def fit_ultralytics(
 def _ultra_notes(
     t: Run, run: _UltraRun, hyp: Mapping[str, Any], total: int
 ) -> list[str]:
-    more = run.epochs * run.images > total
+    past = "; steps past darknet's last batch are compared with its last rate"
+    past = past if run.epochs * run.images > total else ""
     notes = [
         f"Ultralytics {ULTRALYTICS_VERSION} trainer arithmetic: the LR changes once per "
         f"epoch ({run.nb} batches, ~{run.nb / run.accumulate:.4g} optimizer steps) after "
         "a per-batch linear warmup; darknet's changes per batch",
         f"epochs={run.epochs}: {run.epochs * run.images:,} images vs darknet's "
-        f"{total:,} (max_batches x batch)"
-        + (
-            "; steps past darknet's last batch are compared with its last rate"
-            if more
-            else ""
-        ),
+        f"{total:,} (max_batches x batch){past}",
         "warmup_bias_lr=0: the bias group follows the weight group at every step "
         "(Ultralytics' default 0.1 starts biases at 0.1 and lowers them during warmup)",
         "optimizer=SGD is required ('auto' ignores lr0 and momentum); Ultralytics' SGD "
