@@ -657,3 +657,103 @@ def test_a_run_decayed_for_less_than_two_thirds_is_not_w209(
 def test_max_batches_from_the_steps_keeps_every_drop_inside() -> None:
     (w,) = [w for w in findings(forgotten(steps="4800,9000")) if w.code == "W209"]
     assert "max_batches=10000" in w.message  # 9000 at 90%, not 6000 (past 9000)
+
+
+# ----------------------------------------------------------------------------- issue 14
+
+
+def frozen(stop: str = "stopbackward=800") -> str:
+    """Three conv layers (0, 1, 2), the last with ``stop`` (yolov4-custom's backbone)."""
+    conv = LAYERS + LAYERS + LAYERS.rstrip("\n") + f"\n{stop}\n"
+    return net("learning_rate=0.001", "burn_in=1000", "max_batches=6000", layers=conv)
+
+
+def test_layer_rule_warns_on_its_line_what_darknet_does() -> None:
+    """darknet's GPU build (alexeyab) withholds the gradient of layers 0..2 while
+    cur_iteration (k - 1 at update k) is below stopbackward=800: updates 1-800."""
+    text = frozen()
+    (w,) = [w for w in findings(text) if w.code == "W213"]
+    line = text.split("\n").index("stopbackward=800") + 1
+    assert (w.line, w.col, w.key) == (line, 1, "stopbackward")
+    assert w.message.startswith(
+        "layers 0-2 get no gradient in updates 1-800 (darknet's decay and momentum"
+    )
+    assert "(alexeyab, GPU build)" in w.message
+    assert "unless it passes the layers" in w.message
+    assert "build_optimizer(..., layers=...)" in w.message
+    assert "attach_layers" in w.message
+    cpu = [w for w in findings(text, options=Options(build="cpu")) if w.code == "W213"]
+    assert len(cpu) == 1 and cpu[0].message.startswith("layers 0-2 get no gradient (")
+    assert "(alexeyab, CPU build)" in cpu[0].message
+    # GPU 0's counter moves by 4 per update on 4 GPUs: from update ceil(800 / 4) + 1
+    gpus = [w for w in findings(text, options=Options(ngpus=4)) if w.code == "W213"]
+    assert "no gradient in updates 1-200 " in gpus[0].message
+    r = CliRunner().invoke(main, ["lint", "-", "--select", "W213"], input=text)
+    assert r.exit_code == 1 and r.output.split()[1] == "W213"
+
+
+def test_layer_rules_sample_per_fork_and_build() -> None:
+    """sample_cfgs/layer-rules.cfg: stopbackward=30 at layer 1 (line 27), dont_update=20
+    at layer 2 (line 33), learning_rate=0.5 at layer 3 (line 40)."""
+    text = (Path(__file__).parent.parent / "sample_cfgs/layer-rules.cfg").read_text()
+
+    def w213(**kw: object) -> list[tuple[int | None, str]]:
+        return [(w.line, w.message.split(" (")[0]) for w in findings(text, **kw)
+                if w.code == "W213"]  # fmt: skip
+
+    assert w213() == [
+        (27, "layers 0-1 get no gradient in updates 1-30"),
+        (33, "layer 2 skips updates 1-20"),
+        (40, "layer 3 trains at 0.5 x the rate"),
+    ]
+    # hankai: train=0 before the last nonzero stopbackward: layer 0 is never updated
+    assert w213(fork="hankai")[:2] == [
+        (
+            27,
+            "layer 0 gets no gradient, is never updated, with batch-norm in inference mode",
+        ),
+        (27, "layer 1 gets no gradient in updates 1-30"),
+    ]
+    # CPU builds: no gradient at all, and dont_update (GPU only) does nothing
+    assert w213(options=Options(build="cpu")) == [
+        (27, "layers 0-1 get no gradient"),
+        (40, "layer 3 trains at 0.5 x the rate"),
+    ]
+
+
+@needs_darknet_cfgs
+def test_no_layer_finding_without_layer_rules() -> None:
+    assert not only(frozen(stop=""), "W213")
+    for path in sorted(DARKNET_CFGS.glob("*.cfg")):
+        for fork in ("alexeyab", "pjreddie", "hankai"):
+            assert not only(path.read_text(), "W213", fork=fork), (path.name, fork)
+
+
+def test_lint_translates_once_and_takes_the_callers_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """issue 13: one translate() per cfg and fork on lint's path; a caller that has its
+    Run (explain) hands it down and lint translates nothing."""
+    import cfgsched.run
+    import cfgsched.tools.lint as lint
+
+    calls: list[object] = []
+    real = cfgsched.run.translate
+
+    def counted(*args: object, **kw: object) -> object:
+        calls.append(args)
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lint, "translate", counted)
+    monkeypatch.setattr(cfgsched.run, "translate", counted)
+    text = frozen()
+    plain = findings(text, options=Options(ngpus=4))
+    assert len(calls) == 1
+    run = real(parse(text), Options(ngpus=4))
+    calls.clear()
+    assert findings(text, run=run) == plain and calls == []
+    with pytest.raises(ValueError, match="fork"):
+        findings(text, fork="hankai", run=run)
+    calls.clear()
+    r = CliRunner().invoke(main, ["explain", "-", "--gpus", "4"], input=text)
+    assert r.exit_code == 0 and len(calls) == 1, r.output

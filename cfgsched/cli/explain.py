@@ -89,8 +89,7 @@ def explain(
     schedule = parse(text, fork=fork, source=source)
     options = translation.options(schedule)
     run = translate(schedule, options)
-    advice_gpus = options.ngpus if options.ngpus > 1 and not options.ideal else None
-    report = lint_text(text, source=source, fork=fork, images=images, gpus=advice_gpus)
+    report = lint_text(text, source=source, fork=fork, images=images, run=run)
     try:
         e = explain_schedule(
             run,

@@ -15,22 +15,17 @@ from cfgsched.schedule import DEFAULT_FORK, FORKS
     epilog="""\b
 Examples:
   cfgsched lint yolov4.cfg
-  cfgsched lint cfg/*.cfg --ignore A3          # skip the advice rules
-  cfgsched lint tiny-yolo-voc.cfg --select W2,E --format json
+  cfgsched lint cfg/*.cfg --ignore A3 --select W2,E --format json
   cfgsched lint my.cfg --images 12000 --gpus 4   # rule of thumb and -gpus advice
-  cfgsched lint my.cfg --torch-batch 16          # the LR your torch run gets
+  cfgsched lint my.cfg --torch-batch 16 --build cpu   # the run your torch script trains
 \b
   $ cfgsched lint tiny-yolo-voc.cfg
-  tiny-yolo-voc.cfg:17:7: A302 the LR drops at 50%, 75% of max_batches 40200; ...
   tiny-yolo-voc.cfg:17:7: W203 step -1 <= 0: its scale applies from the first batch
-  tiny-yolo-voc.cfg:18:11: W206 scale 10 > 1 at step 100: the LR rises
 \b
 Codes: P0xx the reader's warnings, E1xx the fork crashes or stops (N1xx: a
-fork not linted does, a note), W2xx schedule traps, A3xx advice.
-docs/lint-rules.md lists them all.
-The LR rules (W210-W212) check the LR of the run the translation options
-describe (as convert translates it): --gpus 4 multiplies the LR where the
-fork does, --torch-batch moves the steps, a release build flushes subnormals.
+fork not linted does, a note), W2xx schedule traps, A3xx advice;
+docs/lint-rules.md lists them all. The LR and layer rules (W210-W213) check
+the run the translation options describe, as convert translates it.
 \b
 Exit status: 0 clean (or notes only), 1 findings, 2 unreadable file or bad
 option, 130 interrupted.""",
@@ -44,9 +39,7 @@ option, 130 interrupted.""",
     help="Fork whose schedule the rules check; another fork's stop is a note (N1xx)."
     " all: every fork's stop is an error (E1xx), the rules check the default fork.",
 )
-@click.option(
-    "--select", multiple=True, help="Only these codes or prefixes (E1,W210,...)."
-)
+@click.option("--select", multiple=True, help="Only these codes or prefixes (E1,W210).")
 @click.option("--ignore", multiple=True, help="Skip these codes or prefixes.")
 @click.option(
     "--format",
@@ -56,15 +49,8 @@ option, 130 interrupted.""",
     show_default=True,
     help="One line per finding, or a JSON document (schema cfgsched-lint/1).",
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="The JSON document, as every report command spells it (= --format json).",
-)
-@click.option(
-    "--images", type=click.IntRange(min=1), help="Training images (rule of thumb)."
-)
+@click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
+@click.option("--images", type=click.IntRange(min=1), help="Training images (advice).")
 @clikit.translation_options
 @clikit.one_line_errors
 def lint(
@@ -80,43 +66,32 @@ def lint(
     """Check darknet cfgs for schedule traps, crashes per fork and advice."""
     from cfgsched.tools.lint import lint_text, split_codes, to_json
 
-    fmt = "json" if as_json else fmt
-
     try:
-        sel = split_codes(select) if select else None
-        ign = split_codes(ignore)
+        sel, ign = (split_codes(select) if select else None), split_codes(ignore)
     except ValueError as exc:
         raise clikit.fail(str(exc)) from None
-    reports = []
-    unreadable = False
+    reports, unreadable = [], False
     for path in cfgs:
         try:
             text, source = clikit.read_cfg_text(path)
         except (OSError, CfgError) as exc:
             unreadable = True
-            msg = (
-                str(exc)
-                if isinstance(exc, CfgError)
-                else f"{path}: {exc.strerror or exc}"
-            )
-            click.echo(f"cfgsched: error: {escape(msg)}", err=True)
+            why = exc if isinstance(exc, CfgError) else f"{path}: {exc.strerror or exc}"
+            click.echo(f"cfgsched: error: {escape(str(why))}", err=True)
             continue
         report = lint_text(
             text,
             source=source,
             fork=fork,
             images=images,
-            options=translation.options,
             select=sel,
             ignore=ign,
+            options=translation.options,
         )
         reports.append(report)
-        if fmt == "text":
-            for line in report.lines():
-                click.echo(line)
-    if fmt == "json":
+        for line in report.lines() if fmt == "text" and not as_json else ():
+            click.echo(line)
+    if fmt == "json" or as_json:
         click.echo(to_json(reports))
-    if unreadable:
-        raise SystemExit(2)
-    if any(r.failed for r in reports):
-        raise SystemExit(1)
+    if unreadable or any(r.failed for r in reports):
+        raise SystemExit(2 if unreadable else 1)

@@ -1,10 +1,10 @@
 """``cfgsched lint``: rules with stable codes that find darknet schedule traps.
 
-Codes: ``P0xx`` are the reader's warnings (:data:`cfgsched.schedule.WARNING_CODES`),
-``E1xx`` something that crashes or stops the chosen fork (every fork with ``fork="all"``),
-``N1xx`` the same in a fork not chosen (a note: it does not fail the lint), ``W2xx``
-schedule traps of the chosen fork, ``A3xx`` advice (darknet's rules of thumb, multi-GPU).
-A finding is a :class:`cfgsched.errors.CfgWarning`, printed as ``path:line:col: CODE message``.
+Codes: ``P0xx`` the reader's warnings (:data:`cfgsched.schedule.WARNING_CODES`), ``E1xx``
+a crash or stop of the chosen fork (of every fork with ``fork="all"``), ``N1xx`` the same
+in a fork not chosen (a note: it does not fail the lint), ``W2xx`` schedule traps of the
+chosen fork, ``A3xx`` advice (darknet's rules of thumb, multi-GPU). A finding is a
+:class:`cfgsched.errors.CfgWarning`, printed as ``path:line:col: CODE message``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +25,7 @@ from cfgsched.errors import CfgError, CfgWarning
 from cfgsched.kernel.formulas import ngpus_lr
 from cfgsched.options import Options
 from cfgsched.oracle import darknet_lr
+from cfgsched.reader.parser import parse
 from cfgsched.run import Run, advised_schedule, translate
 from cfgsched.schedule import DEFAULT_FORK, FORKS, WARNING_CODES, NetSchedule, Policy
 from cfgsched.tools.text import fmt
@@ -54,6 +57,7 @@ RULES: dict[str, str] = {
     "W210": "LR reaches 0 before training ends",
     "W211": "LR goes negative before training ends",
     "W212": "LR is NaN or infinite before training ends",
+    "W213": "layer rules (stopbackward, ...): PyTorch needs the layers to follow them",
     "A301": "max_batches below darknet's rule of thumb max(6000, images, 2000 x classes)",
     "A302": "steps not at 80% and 90% of max_batches (darknet's rule of thumb)",
     "A303": "one image per iteration (batch=1): testing settings, not training ones",
@@ -71,8 +75,23 @@ EXHAUSTIVE_LIMIT_SLOW = 1_000_000
 SAMPLE_SIZE = 1_000_000
 #: Boundaries (burn-in end, steps, cycle ends) whose steps are sampled at most.
 MAX_SAMPLED_BOUNDARIES = 30_000
+#: Findings listed per rule and key (a cfg with a million steps gets a summary line).
+MAX_PER_RULE = 20
 
 _FORK_CODE = {"alexeyab": "E101", "pjreddie": "E102", "hankai": "E103"}
+#: The key most likely behind a bad LR after burn-in, per policy (else learning_rate).
+_CULPRIT = {Policy.STEPS: "scales", Policy.STEP: "scale", Policy.EXP: "gamma"}
+_CULPRIT |= {
+    Policy.POLY: "power",
+    Policy.SIG: "gamma",
+    Policy.SGDR: "learning_rate_min",
+}
+#: W210-W212: code, what the LR does, where it does it (numpy or a float).
+_LR_RULES: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
+    ("W210", "reaches 0", lambda v: v == 0),
+    ("W211", "goes negative", lambda v: v < 0),
+    ("W212", "is not finite", lambda v: ~np.isfinite(v)),
+)
 
 
 @dataclass(frozen=True)
@@ -95,12 +114,10 @@ class FileReport:
 def split_codes(values: Sequence[str]) -> list[str]:
     """``["E1,W2", "A3"]`` -> ``["E1", "W2", "A3"]``: validated ``--select``/``--ignore``
     prefixes (``W2`` = every W2xx); an unknown one raises ValueError."""
-    out = []
-    for raw in (part.strip() for v in values for part in v.split(",")):
-        if raw and not any(code.startswith(raw.upper()) for code in ALL_CODES):
+    out = [p.strip().upper() for v in values for p in v.split(",") if p.strip()]
+    for raw in out:
+        if not any(code.startswith(raw) for code in ALL_CODES):
             raise ValueError(f"unknown rule code {raw!r} (see cfgsched lint --help)")
-        if raw:
-            out.append(raw.upper())
     return out
 
 
@@ -114,40 +131,37 @@ def lint_text(
     options: OptionsFor = None,
     select: Sequence[str] | None = None,
     ignore: Sequence[str] = (),
+    run: Run | None = None,
 ) -> FileReport:
     """Lint one cfg text: parse it with every fork, then run the rules for ``fork``.
 
     Another fork's stop is a note (``N1xx``); ``fork="all"`` makes every fork's stop an
     error and runs the other rules for the default fork. ``select``/``ignore`` are code
-    prefixes; ``images`` is the dataset size (advice). ``options`` is the translation (or
-    a function of the parsed schedule giving it): the LR rules check the LR its run trains
-    with, the ``-gpus`` advice uses its GPU count. ``gpus`` is ``Options(ngpus=gpus)``.
+    prefixes; ``images`` is the dataset size (advice). The LR and layer rules check
+    ``run`` (the caller's run of this cfg and fork) or else the run translated once here
+    with ``options`` (or a function of the parsed schedule giving them; ``gpus`` is
+    ``Options(ngpus=gpus)``); the ``-gpus`` advice uses its GPU count.
     """
-    from cfgsched.reader.parser import parse
-
     if fork not in (*FORKS, "all"):
         raise ValueError(f"unknown fork {fork!r} (one of {', '.join(FORKS)}, all)")
     linted = DEFAULT_FORK if fork == "all" else fork
-    raw = text.split("\n")
-    found: list[CfgWarning] = []
+    if run is not None and run.given.fork != linted:
+        raise ValueError(f"run is of fork {run.given.fork}, the lint of {linted}")
+    raw, found = text.split("\n"), list[CfgWarning]()
     chosen: NetSchedule | None = None
     for f in FORKS:
         try:
             s = parse(text, fork=f, source=source)
         except CfgError as exc:
-            found.append(
-                _fork_error(f, exc, raw, None if fork in (f, "all") else linted)
-            )
+            note = None if fork in (f, "all") else linted
+            found.append(_fork_error(f, exc, raw, note))
             continue
-        if f == linted:
-            chosen = s
+        chosen = s if f == linted else chosen
     if chosen is not None:
-        found.extend(chosen.warnings)
-        if options is None:
-            opts = Options(ngpus=gpus or 1)
-        else:
-            opts = options if isinstance(options, Options) else options(chosen)
-        found.extend(schedule_findings(chosen, raw, images=images, options=opts))
+        o = options(chosen) if callable(options) else options
+        o = Options(ngpus=gpus or 1) if o is None else o
+        found += chosen.warnings
+        found += _findings(chosen, raw, images, run or _translated(chosen, o))
     keep = [
         w
         for w in found
@@ -158,13 +172,21 @@ def lint_text(
     return FileReport(source, tuple(unique))
 
 
+def _translated(s: NetSchedule, o: Options) -> Run | Options:
+    """The run of ``s`` under ``o``, or ``o`` when there is nothing to translate (e.g. no
+    image per iteration: the LR and layer rules are skipped)."""
+    try:
+        return translate(s, o)
+    except ValueError:
+        return o
+
+
 def to_json(reports: Sequence[FileReport]) -> str:
     """The ``--format json`` document (schema :data:`SCHEMA`)."""
     diagnostics = [{"path": r.path, **asdict(w)} for r in reports for w in r.findings]
     files = [r.path for r in reports]
-    return json.dumps(
-        {"schema": SCHEMA, "files": files, "diagnostics": diagnostics}, indent=2
-    )
+    doc = {"schema": SCHEMA, "files": files, "diagnostics": diagnostics}
+    return json.dumps(doc, indent=2)
 
 
 # ----------------------------------------------------------------------------- locating
@@ -189,45 +211,34 @@ def value_col(raw: list[str], line: int | None) -> int:
     eq = text.find("=")
     if eq < 0:
         return key_col(raw, line)
-    i = eq + 1
-    while i < len(text) and text[i] in " \t":
-        i += 1
-    return i + 1
+    return eq + 2 + len(text[eq + 1 :]) - len(text[eq + 1 :].lstrip(" \t"))
 
 
 def list_elements(
     raw: list[str], line: int | None, fork: str, key: str
 ) -> list[tuple[str, int]]:
-    """The elements of a ``steps``/``scales`` list as the fork splits them, with columns.
-
-    Each element is ``(text without blanks, 1-based column)``; an empty text is an empty
-    element (a trailing comma in C forks).
-    """
+    """The elements of a ``steps``/``scales`` list as the fork splits them: ``(text
+    without blanks, 1-based column)``; an empty text is an empty element (a trailing comma
+    in C forks)."""
     text = _content(raw, line)
-    eq = text.find("=")
-    if eq < 0:
+    start = text.find("=") + 1
+    if not start:
         return []
-    start = eq + 1
     value = text[start:]
     if fork == "hankai":
-        value = value.split("#", 1)[0]
         pattern = r"[-0-9]+" if key == "steps" else r"[-.0-9]+"
-        return [(m.group(), start + m.start() + 1) for m in re.finditer(pattern, value)]
-    out = []
-    pos = 0
+        found = re.finditer(pattern, value.split("#", 1)[0])
+        return [(m.group(), start + m.start() + 1) for m in found]
+    out, pos = [], start
     for part in value.split(","):
-        lead = len(part) - len(part.lstrip())
-        col = start + pos + (lead if part.strip() else 0) + 1
-        out.append(("".join(part.split()), col))
+        lead = len(part) - len(part.lstrip()) if part.strip() else 0
+        out.append(("".join(part.split()), pos + lead + 1))
         pos += len(part) + 1
     return out
 
 
 def _net_line(raw: list[str]) -> int:
-    for i, text in enumerate(raw, 1):
-        if text.strip().startswith("["):
-            return i
-    return 1
+    return next((i for i, t in enumerate(raw, 1) if t.strip().startswith("[")), 1)
 
 
 def _at(
@@ -244,22 +255,17 @@ def _fork_error(
     fork: str, exc: CfgError, raw: list[str], linted: str | None
 ) -> CfgWarning:
     """E10x for ``fork``'s stop, or the N10x note when the lint is for ``linted``."""
-    col = 1
+    text, key, col = _content(raw, exc.line), exc.key or "", 1
     if exc.line is not None:
-        text = _content(raw, exc.line)
-        if exc.key and exc.key in text:
-            col = text.index(exc.key) + 1
-        else:
-            col = key_col(raw, exc.line)
+        col = text.index(key) + 1 if key and key in text else key_col(raw, exc.line)
     msg = (
         exc.message if exc.message.startswith(f"{fork} ") else f"{fork}: {exc.message}"
     )
-    line = 1 if exc.line is None else exc.line
     code = _FORK_CODE[fork]
     if linted is not None:
         code = "N" + code[1:]
         msg += f" (note: linting for {linted}; --fork {fork} or --fork all checks it)"
-    return CfgWarning(code, line, exc.key, msg, col)
+    return CfgWarning(code, exc.line or 1, exc.key, msg, col)
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -268,8 +274,7 @@ def _fork_error(
 def boundary_steps(run: Run) -> I64:
     """The run's first and last two steps and the steps around each boundary (the first
     step at its batch, ±1), within the run."""
-    lo, hi = run.start, run.stop
-    s = run.schedule
+    lo, hi, s = run.start, run.stop, run.schedule
     marks, _ = boundaries(s, 1, max(s.max_batches, 1), limit=MAX_SAMPLED_BOUNDARIES)
     pts = [lo, lo + 1, hi - 2, hi - 1]
     for m in marks:
@@ -281,8 +286,7 @@ def boundary_steps(run: Run) -> I64:
 
 def checked_steps(run: Run) -> tuple[I64, bool]:
     """The optimizer steps the LR rules check and whether that is every step of the run."""
-    s = run.schedule
-    count = run.steps
+    s, count = run.schedule, run.steps
     slow = s.fork == "hankai" and s.policy in (Policy.POLY, Policy.SIG)
     if count <= (EXHAUSTIVE_LIMIT_SLOW if slow else EXHAUSTIVE_LIMIT):
         return np.arange(run.start, run.start + count, dtype=np.int64), True
@@ -294,45 +298,38 @@ def checked_steps(run: Run) -> tuple[I64, bool]:
 # ----------------------------------------------------------------------------- rules
 
 
-def schedule_findings(
-    s: NetSchedule,
-    raw: list[str],
-    *,
-    images: int | None = None,
-    options: Options | None = None,
+def _findings(
+    s: NetSchedule, raw: list[str], images: int | None, run: Run | Options
 ) -> list[CfgWarning]:
-    """The W2xx and A3xx findings for a parsed schedule (``raw`` = its lines); the LR
-    rules check the run translated by ``options``."""
-    o = Options() if options is None else options
-    out: list[CfgWarning] = []
-    pol = s.policy
-    mb = s.max_batches
-    if pol is Policy.STEPS:
-        out.extend(_steps_findings(s, raw))
-    if pol is Policy.STEP and s.scale > 1:
-        out.append(
-            _at(s, raw, "W206", "scale", f"scale {fmt(s.scale)} > 1: the LR rises")
-        )
-    if pol is Policy.EXP and s.gamma > 1:
-        out.append(
-            _at(s, raw, "W206", "gamma", f"gamma {fmt(s.gamma)} > 1: the LR grows")
-        )
+    """The W2xx and A3xx findings for the parsed schedule ``s`` (``raw``: its lines);
+    the LR and layer rules check ``run`` (Options only: nothing to translate)."""
+    pol, mb = s.policy, s.max_batches
+    out = _capped(_steps_findings(s, raw)) if pol is Policy.STEPS else []
+    rises = {
+        Policy.STEP: ("scale", s.scale, "rises"),
+        Policy.EXP: ("gamma", s.gamma, "grows"),
+    }
+    key, value, verb = rises.get(pol, ("", 0.0, ""))
+    if value > 1:
+        out.append(_at(s, raw, "W206", key, f"{key} {fmt(value)} > 1: the LR {verb}"))
     if mb > 0 and s.burn_in >= mb:
         msg = f"burn_in {s.burn_in} >= max_batches {mb}: training ends inside burn-in"
         out.append(_at(s, raw, "W207", "burn_in", msg))
     if mb <= 0:
         msg = (
-            f"max_batches {mb}: darknet's detector trains 0 iterations and its classifier"
-            " never stops"
+            f"max_batches {mb}: darknet's detector trains 0 iterations and its "
+            "classifier never stops"
         )
         if pol is Policy.POLY and mb == 0:
             msg += "; poly's LR is NaN at b=0 and inf after"
         out.append(_at(s, raw, "W208", "max_batches", msg))
-    if mb > 0 and not sgdr_hangs(s) and not (pol is Policy.STEP and s.step == 0):
-        if pol is not Policy.RANDOM:
-            out.extend(_lr_findings(s, raw, o))
-    out.extend(_advice(s, raw, images=images, options=o))
-    return out
+    if isinstance(run, Run):
+        no_lr = sgdr_hangs(s) or (pol is Policy.STEP and s.step == 0)
+        if mb > 0 and not no_lr and pol is not Policy.RANDOM:
+            out += _lr_findings(run, raw)
+        out += _layer_findings(run, raw)
+    o = run.options if isinstance(run, Run) else run
+    return out + _advice(s, raw, images, o)
 
 
 def _columns(
@@ -346,48 +343,44 @@ def _columns(
     return [c for _, c in els[:n]], {i for i, (t, _) in enumerate(els[:n]) if t == ""}
 
 
-def _steps_findings(s: NetSchedule, raw: list[str]) -> list[CfgWarning]:
+def _steps_findings(s: NetSchedule, raw: list[str]) -> Iterator[CfgWarning]:
     """W201-W206 on each element of ``steps`` and ``scales``."""
-    out = _Capped()
     sline, cline = s.line_of("steps"), s.line_of("scales")
     scol, skip = _columns(raw, sline, s.fork, "steps", len(s.steps))
     ccol, cskip = _columns(raw, cline, s.fork, "scales", len(s.scales))
-    line = sline if sline is not None else _net_line(raw)
     seen: set[int] = set()
-    biggest: int | None = None
+    top: int | None = None
     for i, st in enumerate(s.steps):
-        if i in skip:
-            continue
-        for code, msg in _step_messages(s, i, st, seen, biggest):
-            out.append(CfgWarning(code, line, "steps", msg, scol[i]))
-        seen.add(st)
-        biggest = st if biggest is None else max(biggest, st)
-    cl = cline if cline is not None else _net_line(raw)
+        if i not in skip:
+            for code, msg in _step_messages(s, i, st, seen, top):
+                yield CfgWarning(code, sline or _net_line(raw), "steps", msg, scol[i])
+            seen.add(st)
+            top = st if top is None else max(top, st)
     for i, (st, sc) in enumerate(zip(s.steps, s.scales, strict=False)):
         if sc > 1 and i not in skip and i not in cskip:
             msg = f"scale {fmt(sc)} > 1 at step {st}: the LR rises"
-            out.append(CfgWarning("W206", cl, "scales", msg, ccol[i]))
-    return out.result()
+            yield CfgWarning("W206", cline or _net_line(raw), "scales", msg, ccol[i])
 
 
 def _step_messages(
-    s: NetSchedule, i: int, st: int, seen: set[int], biggest: int | None
+    s: NetSchedule, i: int, st: int, seen: set[int], top: int | None
 ) -> Iterator[tuple[str, str]]:
-    """W201-W205 for the ``i``-th step ``st`` (``seen``, ``biggest``: the steps before)."""
+    """W201-W205 for the ``i``-th step ``st`` (``seen``, ``top``: the steps before and
+    the largest of them)."""
     if st in seen:
         yield (
             "W202",
             f"step {st} is listed twice: its scales apply together at batch {st}",
         )
-    elif biggest is not None and st < biggest:
+    elif top is not None and st < top:
         yield (
             "W201",
             (
-                f"step {st} comes after step {biggest}: darknet stops at the first step"
-                f" above b, so this one applies only from batch {biggest}"
+                f"step {st} comes after step {top}: darknet stops at the first "
+                f"step above b, so this one applies only from batch {top}"
             ),
         )
-    if st <= 0 and s.fork == "pjreddie" and st < 0:
+    if st < 0 and s.fork == "pjreddie":
         msg = f"step {st} < 0: pjreddie compares unsigned, so it never applies"
         if i + 1 < len(s.steps):
             msg += " and no later step does either (darknet stops at it)"
@@ -398,93 +391,56 @@ def _step_messages(
         yield (
             "W204",
             (
-                f"step {st} is inside burn-in (burn_in {s.burn_in}): its scale shows only"
-                f" from batch {s.burn_in}"
+                f"step {st} is inside burn-in (burn_in {s.burn_in}): its scale "
+                f"shows only from batch {s.burn_in}"
             ),
         )
     if s.max_batches > 0 and st > s.max_batches:
         yield "W205", f"step {st} is beyond max_batches {s.max_batches}: never reached"
 
 
-#: Findings listed per rule and key (a cfg with a million steps gets a summary line).
-MAX_PER_RULE = 20
-
-
-class _Capped:
-    """Findings kept as they come: the first :data:`MAX_PER_RULE` of each code, then one
-    line that counts the rest (memory and output stay bounded whatever the number of
-    steps)."""
-
-    def __init__(self) -> None:
-        self.kept: list[CfgWarning] = []
-        self.count: dict[str, int] = {}
-
-    def append(self, w: CfgWarning) -> None:
-        n = self.count[w.code] = self.count.get(w.code, 0) + 1
-        if n <= MAX_PER_RULE:
-            self.kept.append(w)
-
-    def result(self) -> list[CfgWarning]:
-        out: list[CfgWarning] = []
-        for w in self.kept:
+def _capped(found: Iterable[CfgWarning]) -> list[CfgWarning]:
+    """The first :data:`MAX_PER_RULE` findings of each code, then one line counting the
+    rest (memory and output stay bounded whatever the number of steps)."""
+    out: list[CfgWarning] = []
+    count: Counter[str] = Counter()
+    for w in found:
+        count[w.code] += 1
+        if count[w.code] <= MAX_PER_RULE:
             out.append(w)
-            more = self.count[w.code] - MAX_PER_RULE
-            if more > 0 and sum(x.code == w.code for x in out) == MAX_PER_RULE:
-                msg = (
-                    f"{more:,} more {w.code} findings in this list"
-                    f" (the first {MAX_PER_RULE} shown)"
-                )
-                out.append(CfgWarning(w.code, w.line, w.key, msg, w.col))
-        return out
+    last = {w.code: w for w in out}
+    for code, n in count.items():
+        if n > MAX_PER_RULE:
+            w = last[code]
+            msg = f"{n - MAX_PER_RULE:,} more {code} findings in this list"
+            msg += f" (the first {MAX_PER_RULE} shown)"
+            out.append(CfgWarning(code, w.line, w.key, msg, w.col))
+    return out
 
 
 def _culprit(
-    s: NetSchedule, b: int, bad: str, raw: list[str]
+    s: NetSchedule, b: int, bad: Callable[[Any], Any], raw: list[str]
 ) -> tuple[str, int | None, int]:
-    """``(key, line, col)`` most likely responsible for a bad LR at batch ``b``."""
-    lr = s.learning_rate
-    if lr == 0 or lr < 0 or not math.isfinite(lr):
+    """``(key, line, col)`` most likely responsible for a ``bad`` LR at batch ``b``."""
+    key = _CULPRIT.get(s.policy, "learning_rate")
+    if s.learning_rate <= 0 or not math.isfinite(s.learning_rate):
         key = "learning_rate"
     elif b < s.burn_in:
         key = "power"
     elif s.policy is Policy.STEPS:
-        cline = s.line_of("scales")
-        cels = list_elements(raw, cline, s.fork, "scales")
-        for i, sc in enumerate(s.scales):
-            hit = (
-                sc == 0
-                if bad == "zero"
-                else sc < 0
-                if bad == "negative"
-                else not math.isfinite(sc)
-            )
-            if hit and i < len(s.steps):
-                col = cels[i][1] if i < len(cels) else value_col(raw, cline)
-                return "scales", cline, col
-        key = "scales"
-    else:
-        key = {
-            Policy.STEP: "scale",
-            Policy.EXP: "gamma",
-            Policy.POLY: "power",
-            Policy.SIG: "gamma",
-            Policy.SGDR: "learning_rate_min",
-        }.get(s.policy, "learning_rate")
+        line = s.line_of("scales")
+        cols = [c for _, c in list_elements(raw, line, s.fork, "scales")]
+        for i, sc in enumerate(s.scales[: len(s.steps)]):
+            if bad(sc):
+                return key, line, cols[i] if i < len(cols) else value_col(raw, line)
     line = s.line_of(key)
     if line is None:
-        key = "policy"
-        line = s.line_of("policy")
-    if line is None:
-        return key, _net_line(raw), 1
-    return key, line, value_col(raw, line)
+        key, line = "policy", s.line_of("policy")
+    return key, line or _net_line(raw), 1 if line is None else value_col(raw, line)
 
 
-def _lr_findings(s: NetSchedule, raw: list[str], o: Options) -> list[CfgWarning]:
-    """W210-W212: the LR of the run translated by ``o`` (step i at its batch b)."""
-    try:
-        run = translate(s, o)
-    except ValueError:  # e.g. no image per iteration: nothing to translate
-        return []
+def _lr_findings(run: Run, raw: list[str]) -> list[CfgWarning]:
+    """W210-W212: the LR of the translated run (step i at its batch b)."""
     steps, every = checked_steps(run)
     if steps.size == 0:
         return []
@@ -494,29 +450,23 @@ def _lr_findings(s: NetSchedule, raw: list[str], o: Options) -> list[CfgWarning]
         if every
         else f"checked {steps.size} boundary and sampled steps"
     )
-    mb = s.max_batches
-    out: list[CfgWarning] = []
-    checks = (
-        ("W210", "zero", "reaches 0"),
-        ("W211", "negative", "goes negative"),
-        ("W212", "nonfinite", "is not finite"),
-    )
-    for code, bad, what in checks:
-        idx = np.flatnonzero(_bad(bad, b, lr, s))
+    out = []
+    for code, what, bad in _LR_RULES:
+        idx = np.flatnonzero(_bad(run, code, bad, b, lr))
         if idx.size == 0:
             continue
         k = int(idx[0])
-        step, batch, value = int(steps[k]), int(b[k]), float(lr[k])
+        step = int(steps[k])
         if not every and k > 0:  # every step of the gap before the first bad sample
             gap = np.arange(int(steps[k - 1]) + 1, step + 1, dtype=np.int64)
-            gb, glr = _lrs(run, gap)
-            j = int(np.flatnonzero(_bad(bad, gb, glr, s))[0])
-            step, batch, value = int(gap[j]), int(gb[j]), float(glr[j])
+            step = int(gap[np.flatnonzero(_bad(run, code, bad, *_lrs(run, gap)))[0]])
+        gb, glr = _lrs(run, np.array([step], dtype=np.int64))
+        batch = int(gb[0])
         key, line, col = _culprit(run.schedule, batch, bad, raw)
         msg = (
-            f"LR {what} ({fmt(value)}) at batch {batch} (torch step {step}),"
-            f" before training ends at max_batches {mb}; {idx.size} bad of"
-            f" {steps.size} ({how})"
+            f"LR {what} ({fmt(float(glr[0]))}) at batch {batch} (torch step {step}),"
+            f" before training ends at max_batches {run.schedule.max_batches};"
+            f" {idx.size} bad of {steps.size} ({how})"
         )
         out.append(CfgWarning(code, line, key, msg, col))
     return out
@@ -530,64 +480,81 @@ def _lrs(run: Run, steps: I64) -> tuple[I64, npt.NDArray[np.floating]]:
 
 
 def _bad(
-    bad: str, b: I64, lr: npt.NDArray[np.floating], s: NetSchedule
+    run: Run, code: str, bad: Callable[[Any], Any], b: I64, lr: npt.NDArray[np.floating]
 ) -> npt.NDArray[np.bool_]:
-    """Where the LR is ``bad`` (zero, negative, nonfinite); poly's 0 at max_batches is
-    by design."""
-    if bad == "zero":
-        mask = lr == 0
-        if s.policy is Policy.POLY:
-            mask &= b < s.max_batches
-        return np.asarray(mask)
-    return np.asarray(lr < 0 if bad == "negative" else ~np.isfinite(lr))
+    """Where the LR is ``bad``; poly's 0 at max_batches is by design."""
+    mask = np.asarray(bad(lr))
+    if code == "W210" and run.schedule.policy is Policy.POLY:
+        mask &= b < run.schedule.max_batches
+    return mask
 
 
-def rule_of_thumb(s: NetSchedule, images: int | None) -> int | None:
-    """darknet's advised minimum max_batches, or None without classes and images."""
-    if s.classes is None and images is None:
-        return None
-    parts = [6000]
-    if images is not None:
-        parts.append(images)
-    if s.classes is not None:
-        parts.append(2000 * s.classes)
-    return max(parts)
+def _layer_findings(run: Run, raw: list[str]) -> list[CfgWarning]:
+    """W213 per layer rule of the run (:attr:`Run.layers`): darknet trains those layers
+    differently, a PyTorch run only when it passes the layers (lint cannot see that)."""
+    out, where = [], f"{run.schedule.fork}, {run.options.build.upper()} build"
+    for r in run.layers:
+        one, does = r.first == r.last, []
+        if r.gradient_from != 1:
+            upto = f" in updates 1-{r.gradient_from - 1}" if r.gradient_from else ""
+            still = " (darknet's decay and momentum still move them)" * r.updated
+            does.append(f"get{'s' * one} no gradient{upto}{still}")
+        if not r.updated:
+            does.append(f"{'is' if one else 'are'} never updated")
+        if r.held:
+            land = f"the gradients land at update {r.held + 1}"
+            does.append(f"skip{'s' * one} updates 1-{r.held} ({land})")
+        if r.lr_scale != 1:
+            does.append(f"train{'s' * one} at {fmt(r.lr_scale)} x the rate")
+        if r.inference_bn:
+            does.append("with batch-norm in inference mode")
+        who = f"layer {r.first}" if one else f"layers {r.first}-{r.last}"
+        them = "it" if one else "them"
+        msg = (
+            f"{who} {', '.join(does)} ({where}); the PyTorch run trains {them} normally unless it "
+            "passes the layers: build_optimizer(..., layers=...) with DarknetLR, or the "
+            "generated module's attach_layers"
+        )
+        out.append(CfgWarning("W213", r.line, r.rule, msg, key_col(raw, r.line)))
+    return out
 
 
 def _advice(
-    s: NetSchedule, raw: list[str], *, images: int | None, options: Options
+    s: NetSchedule, raw: list[str], images: int | None, o: Options
 ) -> list[CfgWarning]:
-    out: list[CfgWarning] = []
-    mb = s.max_batches
-    need = rule_of_thumb(s, images)
-    if need is not None and 0 < mb < need:
-        why = ["6000"]
-        if images is not None:
-            why.append(f"images {images}")
-        if s.classes is not None:
-            why.append(f"2000 x {s.classes} classes")
-        msg = f"max_batches {mb} is below darknet's rule of thumb max({', '.join(why)}) = {need}"
+    """A301, W209 or A302, A303 and A310."""
+    out, mb = _gpu_advice(s, raw, o), s.max_batches
+    need = {"6000": 6000}
+    if images is not None:
+        need[f"images {images}"] = images
+    if s.classes is not None:
+        need[f"2000 x {s.classes} classes"] = 2000 * s.classes
+    if len(need) > 1 and 0 < mb < max(need.values()):
+        msg = (
+            f"max_batches {mb} is below darknet's rule of thumb "
+            f"max({', '.join(need)}) = {max(need.values())}"
+        )
         out.append(_at(s, raw, "A301", "max_batches", msg))
     if s.policy is Policy.STEPS and mb > 0:
         w = _decayed(s, raw) or _steps_advice(s, raw)
-        if w is not None:
-            out.append(w)
+        out += [w] if w is not None else []
     if s.images_per_iteration == 1:
         msg = (
-            "1 image per iteration (batch=1, subdivisions=1): darknet's testing settings;"
-            " train with e.g. batch=64"
+            "1 image per iteration (batch=1, subdivisions=1): darknet's testing "
+            "settings; train with e.g. batch=64"
         )
         out.append(_at(s, raw, "A303", "batch", msg, value=False))
-    out.extend(_gpu_advice(s, raw, options))
     return out
 
 
 def _drops(s: NetSchedule) -> list[int]:
     """The steps within the run whose scale lowers the LR."""
-    mb = s.max_batches
-    return [
-        st for st, sc in zip(s.steps, s.scales, strict=False) if 0 < st <= mb and sc < 1
-    ]
+    pairs = zip(s.steps, s.scales, strict=False)
+    return [st for st, sc in pairs if 0 < st <= s.max_batches and sc < 1]
+
+
+def _rule_steps(mb: int) -> str:
+    return f"{round(0.8 * mb)},{round(0.9 * mb)}"
 
 
 def _steps_advice(s: NetSchedule, raw: list[str]) -> CfgWarning | None:
@@ -598,16 +565,8 @@ def _steps_advice(s: NetSchedule, raw: list[str]) -> CfgWarning | None:
         return None
     where = ", ".join(f"{x:.0%}" for x in fr[:6]) + (", ..." if len(fr) > 6 else "")
     rule = f"darknet's rule of thumb is 80% and 90% (steps={_rule_steps(mb)})"
-    msg = (
-        f"the LR drops at {where} of max_batches {mb}; {rule}"
-        if fr
-        else f"the LR never drops before max_batches {mb}; {rule}"
-    )
-    return _at(s, raw, "A302", "steps", msg)
-
-
-def _rule_steps(mb: int) -> str:
-    return f"{round(0.8 * mb)},{round(0.9 * mb)}"
+    drops = f"drops at {where} of" if fr else "never drops before"
+    return _at(s, raw, "A302", "steps", f"the LR {drops} max_batches {mb}; {rule}")
 
 
 def _decayed(s: NetSchedule, raw: list[str]) -> CfgWarning | None:
@@ -646,10 +605,10 @@ def _gpu_advice(s: NetSchedule, raw: list[str], o: Options) -> list[CfgWarning]:
     if scaled == s.learning_rate:  # hankai does not multiply
         return []
     a = advised_schedule(s, n)
+    burn = f" and burn_in={a.burn_in}" if s.burn_in > 0 else ""
     msg = (
         f"-gpus {n}: darknet trains with learning_rate x {n} = {fmt(scaled)};"
-        f" AlexeyAB advises learning_rate={fmt(a.learning_rate)}"
-        + (f" and burn_in={a.burn_in}" if s.burn_in > 0 else "")
-        + f" (cfgsched adjust --gpus {n}, or --ideal)"
+        f" AlexeyAB advises learning_rate={fmt(a.learning_rate)}{burn}"
+        f" (cfgsched adjust --gpus {n}, or --ideal)"
     )
     return [_at(s, raw, "A310", "learning_rate", msg)]

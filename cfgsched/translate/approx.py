@@ -1,12 +1,9 @@
 """Honest approximations: darknet's schedule in a framework's own built-in schedules.
 
-:func:`fit_mmengine` picks MMEngine built-in LR schedulers (iteration based) and
-:func:`fit_ultralytics` Ultralytics' train arguments (``lr0``, ``lrf``, ``cos_lr``,
-``warmup_epochs``) that come closest to darknet's rate under a translation. Each returns a
-:class:`Fit`: the configuration, the framework's LR and darknet's at every optimizer step,
-and a :class:`Report` of the error, never called exact. MMEngine's LR comes from its own
-schedulers (:func:`mmengine_lr`); Ultralytics, not a dependency, from a table of its
-trainer's arithmetic (:func:`ultralytics_lr`, cited where it is).
+:func:`fit_mmengine` fits MMEngine's built-in schedulers, evaluated by MMEngine itself
+(:func:`mmengine_lr`); :func:`fit_ultralytics` fits Ultralytics' train arguments,
+evaluated by a cited table of its trainer's arithmetic (:func:`ultralytics_lr`). Each
+:class:`Fit` carries its measured error (:class:`Report`) and is never called exact.
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -28,7 +25,7 @@ from cfgsched.oracle import params_lr
 from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule, Policy
 
-__all__ = ["Fit", "Phase", "Report", "fit_mmengine", "fit_ultralytics", "measure"]
+__all__ = ["Fit", "Phase", "Report", "fit_mmengine", "fit_ultralytics"]
 __all__ += ["mmengine_lr", "ultralytics_lr", "ultralytics_steps"]
 
 MMENGINE_VERSION = "0.10.7"
@@ -48,9 +45,8 @@ I64 = npt.NDArray[np.int64]
 # ----------------------------------------------------------------------------- report
 
 
-@dataclass(frozen=True)
-class Phase:
-    """Relative error over steps ``first``..``last``, largest at step ``worst``."""
+class Phase(NamedTuple):
+    """Relative error over steps ``first``..``last``, largest at ``worst`` (-1: none)."""
 
     label: str
     first: int
@@ -60,12 +56,10 @@ class Phase:
     worst: int
 
 
-@dataclass(frozen=True)
-class Report:
-    """A framework's LR ``f`` against darknet's ``d`` over ``steps`` steps: relative
-    error ``|f - d| / |d|`` (``max_rel``, ``mean_rel``, ``worst_step``) where ``d`` is
-    non-zero and finite (``zero_steps`` where it is 0), split into burn-in and after in
-    ``phases``; ``max_abs``: the largest ``|f - d|``, at ``abs_step``. -1: no step."""
+class Report(NamedTuple):
+    """A framework's LR ``f`` against darknet's ``d`` over ``steps`` steps: ``|f - d| /
+    |d|`` where ``d`` is non-zero and finite (``zero_steps``: where it is 0), over the
+    run and in ``phases`` (burn-in and after); the largest ``|f - d|``, at ``abs_step``."""
 
     steps: int
     max_rel: float
@@ -81,10 +75,8 @@ def _rel(f: F64, d: F64) -> F64:
     """``|f - d| / |d|``, NaN where darknet's LR is 0 or not finite."""
     with np.errstate(all="ignore"):
         rel = np.abs(f - d) / np.abs(d)
-    out: F64 = np.where(
-        np.isfinite(d) & (d != 0), np.nan_to_num(rel, nan=np.inf), np.nan
-    )
-    return out
+    ok = np.isfinite(d) & (d != 0)
+    return np.where(ok, np.nan_to_num(rel, nan=np.inf), np.nan)
 
 
 def _phase(label: str, idx: I64, rel: F64) -> Phase:
@@ -95,40 +87,17 @@ def _phase(label: str, idx: I64, rel: F64) -> Phase:
     return Phase(label, int(idx[0]), int(idx[-1]), float(r.max()), float(r.mean()), w)
 
 
-def measure(
-    framework_lr: npt.ArrayLike,
-    darknet_lr: npt.ArrayLike,
-    batches: npt.ArrayLike,
-    *,
-    burn_in: int = 0,
-) -> Report:
-    """The :class:`Report` of ``framework_lr`` against ``darknet_lr`` at darknet's
-    ``batches`` (one per step); ``burn_in > 0`` splits it at ``b = burn_in``."""
-    f = np.asarray(framework_lr, dtype=np.float64)
-    d = np.asarray(darknet_lr, dtype=np.float64)
-    b = np.asarray(batches, dtype=np.int64)
-    if not f.shape == d.shape == b.shape or f.ndim != 1 or not f.size:
-        raise ValueError(
-            "framework_lr, darknet_lr and batches must be equal 1-d arrays"
-        )
+def _report(f: F64, d: F64, b: I64, burn_in: int) -> Report:
+    """The :class:`Report` of ``f`` against ``d`` at darknet's batches ``b``."""
     rel = _rel(f, d)
     run = _phase("run", np.arange(f.size, dtype=np.int64), rel)
     split = (("burn-in", b < burn_in), ("after burn-in", b >= burn_in))
     phases = [
-        _phase(s, np.flatnonzero(m), rel) for s, m in split if burn_in > 0 and m.any()
+        _phase(s, np.flatnonzero(m), rel) for s, m in split if burn_in > 0 < m.sum()
     ]
     gap = np.where(np.isfinite(d), np.abs(f - d), 0.0)
     worst, zero = int(np.argmax(gap)), int((d == 0).sum())
-    return Report(
-        f.size,
-        run.max_rel,
-        run.mean_rel,
-        run.worst,
-        float(gap[worst]),
-        worst,
-        zero,
-        tuple(phases),
-    )
+    return Report(f.size, *run[3:], float(gap[worst]), worst, zero, tuple(phases))
 
 
 def _pct(x: float) -> str:
@@ -171,18 +140,16 @@ class Fit:
 
     def comment(self) -> list[str]:
         """The measured error (headline first), then the notes. The headline's relative
-        error is after burn-in: darknet's burn-in starts near 0 (1e-15 at b = 1), where
-        a relative error says nothing; the absolute error covers the whole run. When no
-        step after burn-in has a non-zero darknet LR (e.g. burn_in >= max_batches), the
-        headline's relative error is over the burn-in."""
+        error is after burn-in (darknet's burn-in starts near 0, where a relative error
+        says nothing), over the burn-in when no later step has a non-zero darknet LR;
+        its absolute error covers the whole run."""
         r = self.report
         run = Phase("", 0, r.steps - 1, r.max_rel, r.mean_rel, r.worst_step)
         known = [p for p in r.phases if p.worst >= 0]
         main = ([p for p in known if p.label != "burn-in"] or known or [run])[0]
-        burn = [p for p in r.phases if p.label == "burn-in" and p is not main]
         rel = f"no step of the {r.steps:,} has a non-zero darknet LR to compare with"
+        where = {"burn-in": " over the burn-in", "after burn-in": " after burn-in"}
         if main.worst >= 0:
-            where = {"burn-in": " over the burn-in", "after burn-in": " after burn-in"}
             rel = f"max relative LR error {_pct(main.max_rel)}"
             rel += f"{where.get(main.label, '')} ({self._at(main.worst)}), "
             rel += f"mean {_pct(main.mean_rel)}"
@@ -194,35 +161,41 @@ class Fit:
             f"burn-in (steps {p.first}-{p.last}, darknet's LR from "
             f"{self.darknet_lr[p.first]:.3g}): max relative LR error {_pct(p.max_rel)}, "
             f"mean {_pct(p.mean_rel)}"
-            for p in burn
+            for p in r.phases
+            if p.label == "burn-in" and p is not main
         ]
-        if r.zero_steps:
-            lines.append(
-                f"{r.zero_steps:,} step(s) where darknet's LR is 0: in the absolute error "
-                "only"
-            )
+        zero = f"{r.zero_steps:,} step(s) where darknet's LR is 0: in the absolute error only"
+        lines += [zero] if r.zero_steps else []
         return lines + list(self.notes)
 
 
-# ----------------------------------------------------------------------------- run geometry
+# ----------------------------------------------------------------------------- shared
 
 
-def _translation(schedule: NetSchedule, options: Options | None) -> Run:
-    t = translate(schedule, options)
+def _translation(
+    source: NetSchedule | Run, options: Options | None, who: str, refused: set[Policy]
+) -> Run:
+    """The run to fit (``source`` itself when it is a Run); ValueError for a trace run,
+    a ``refused`` policy (``who`` has none like it) or a run without a length."""
+    t = source if isinstance(source, Run) else translate(source, options)
+    pol, why = t.schedule.policy, ""
     if t.trace:
-        raise ValueError(
-            "approximations follow the images mapping: multigpu='trace' is not supported"
-        )
+        why = "approximations follow the images mapping: multigpu='trace' is not supported"
+    elif pol in refused:
+        why = f"no {who} approximates policy={pol.cfg_name}: {_NO_BUILTIN[pol]}"
+    elif t.params.max_batches <= 0:
+        why = "max_batches is 0: no run to fit"
+    if why:
+        raise ValueError(why)
     return t
 
 
 def _resume_notes(t: Run) -> list[str]:
-    if not t.start:
-        return []
-    return [
+    note = (
         f"the fit covers the run from step 0: resuming at step {t.start} restores the "
         "framework's own checkpoint (its scheduler state), not darknet's weights file"
-    ]
+    )
+    return [note] if t.start else []
 
 
 def _log_gap(f: F64, d: F64, tiny: float) -> F64:
@@ -240,17 +213,15 @@ def _sample(count: int, keep: npt.NDArray[np.bool_] | None) -> tuple[I64, F64]:
         return idx, np.ones(count)
     kept, rest = (idx[keep], idx[~keep]) if keep is not None else (idx[:0], idx)
     pick = rest[np.linspace(0, rest.size - 1, min(_SAMPLE, rest.size)).astype(np.int64)]
-    wts = np.concatenate(
-        [np.ones(kept.size), np.full(pick.size, rest.size / pick.size)]
-    )
-    return np.concatenate([kept, pick]), wts
+    wts = [np.ones(kept.size), np.full(pick.size, rest.size / pick.size)]
+    return np.concatenate([kept, pick]), np.concatenate(wts)
 
 
-# ----------------------------------------------------------------------------- MMEngine: LR
+# ----------------------------------------------------------------------------- MMEngine
 
 
 def mmengine_lr(
-    schedulers: Sequence[Mapping[str, Any]], base_lr: float, steps: int
+    schedulers: Sequence[Mapping[str, Any]], base: float, steps: int
 ) -> F64:
     """The LR of optimizer steps ``0..steps-1`` under real MMEngine ``schedulers``
     (iteration based), built through its registry on a one-tensor SGD and stepped after
@@ -264,21 +235,17 @@ def mmengine_lr(
     import torch
     from mmengine.registry import PARAM_SCHEDULERS  # type: ignore[import-untyped]
 
-    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=base_lr)
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=base)
     out = np.empty(steps, dtype=np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()"
         args = dict(optimizer=opt)
         built = [PARAM_SCHEDULERS.build(dict(c), default_args=args) for c in schedulers]
-        group = opt.param_groups[0]
         for i in range(steps):
-            out[i] = group["lr"]
+            out[i] = opt.param_groups[0]["lr"]
             for s in built:
                 s.step()
     return out
-
-
-# ----------------------------------------------------------------------------- MMEngine: fit
 
 
 def _fit_ramp(t: Run, batches: I64, i0: int) -> tuple[list[dict[str, Any]], str]:
@@ -301,19 +268,15 @@ def _fit_ramp(t: Run, batches: I64, i0: int) -> tuple[list[dict[str, Any]], str]
     start = float(starts[j]) if j == starts.size - 1 else float(f"{starts[j]:.6g}")
     ramp = dict(type="LinearLR", start_factor=start, end_factor=1.0, by_epoch=False)
     how = f"{count} chained LinearLR(start_factor={start:g}, end={i0 + 1})"
-    if score[j] < 1e-6:
-        how += ", whose product is darknet's formula (in double)"
-    else:
-        how += (
-            f", the closest found (mean |log(f/d)| = {score[j]:.2g} over the burn-in)"
-        )
+    closest = f"the closest found (mean |log(f/d)| = {score[j]:.2g} over the burn-in)"
+    exact = "whose product is darknet's formula (in double)"
+    how += f", {exact if score[j] < 1e-6 else closest}"
     return [dict(ramp, begin=0, end=i0 + 1) for _ in range(count)], f"{what}: {how}"
 
 
 def _multistep(milestones: list[int], gamma: float) -> dict[str, Any]:
-    return dict(
-        type="MultiStepLR", milestones=milestones, gamma=gamma, by_epoch=False, begin=0
-    )
+    mm = dict(type="MultiStepLR", milestones=milestones, gamma=gamma)
+    return dict(mm, by_epoch=False, begin=0)
 
 
 def _steps_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
@@ -330,12 +293,11 @@ def _steps_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
 
 
 def _step_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
-    p = t.params
+    p, ms = t.params, list[int]()
     if p.step <= 0:
         raise ValueError(
-            f"no MMEngine built-in approximates policy=step with step={p.step}"
+            f"no MMEngine built-in approximates policy=step, step={p.step}"
         )
-    ms: list[int] = []
     while (i := max(t.first_step((len(ms) + 1) * p.step), i0)) < n:
         ms.append(i)
         if len(ms) > MAX_MILESTONES:
@@ -355,10 +317,6 @@ def _exp_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
 def _poly_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
     """``lr·(1 - b/M)^power``: a jump at ``i0``, then PolyLR down to 0 at b ≈ M."""
     p, m = t.params, t.params.max_batches
-    if m <= 0:
-        raise ValueError(
-            "no MMEngine built-in approximates policy=poly with max_batches=0"
-        )
     jump = max(1.0 - t.batch(i0) / m, 0.0) ** float(p.power)
     span = max(round(m * t.images_per_iteration / t.images_per_step) - 1 - i0, 1)
     poly = dict(type="PolyLR", eta_min=0.0, power=float(p.power), by_epoch=False)
@@ -367,16 +325,14 @@ def _poly_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
     ]
 
 
-def _sgdr_parts(
-    schedule: NetSchedule, t: Run, n: int, i0: int, at_i0: float
-) -> list[dict[str, Any]]:
+def _sgdr_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
     """CosineRestartLR from the burn-in's end: a period per darknet cycle (in optimizer
-    steps), the first cut at ``i0`` and started at darknet's LR there (``at_i0``). Its
-    update ``c·(lr - eta_min) + eta_min`` is no product: it must not run during a ramp."""
-    if sgdr_hangs(schedule):
+    steps), the first cut at ``i0`` and started at darknet's LR there. Its update
+    ``c·(lr - eta_min) + eta_min`` is no product: it must not run during a ramp."""
+    if sgdr_hangs(t.schedule):
         raise ValueError("sgdr: darknet's cycle search loops forever for this cfg")
     p, periods, prev = t.params, [], i0
-    for end, _ in sgdr_ends(schedule, 1 << 62):
+    for end, _ in sgdr_ends(t.schedule, 1 << 62):
         q = t.first_step(end + 1)  # the first step of the next cycle
         if q > prev:
             periods.append(q - prev)
@@ -387,66 +343,42 @@ def _sgdr_parts(
             raise ValueError(f"sgdr: more than {MAX_MILESTONES} cycles")
     if not periods or p.lr == 0:
         return []
-    weights = [float(f"{at_i0 / p.lr:.6g}") if i0 > 0 else 1.0] + [1.0] * (
-        len(periods) - 1
-    )
+    first = float(f"{float(t.lr(i0)) / p.lr:.6g}") if i0 > 0 else 1.0
+    weights = [first] + [1.0] * (len(periods) - 1)
     cos = dict(type="CosineRestartLR", periods=periods, restart_weights=weights)
     return [
         dict(cos, eta_min_ratio=p.lr_min / p.lr, by_epoch=False, begin=i0, end=prev)
     ]
 
 
-def fit_mmengine(
-    schedule: NetSchedule, options: Options | None = None, *, steps: int | None = None
-) -> Fit:
-    """MMEngine built-in schedulers (iteration based) approximating ``schedule``.
+_PARTS = {Policy.STEPS: _steps_parts, Policy.STEP: _step_parts, Policy.EXP: _exp_parts}
+_PARTS |= {Policy.POLY: _poly_parts, Policy.SGDR: _sgdr_parts}
 
-    Step ``i`` is darknet batch ``Run.batch(i)``, over steps ``0..steps-1``
-    (default: every step up to ``max_batches``). Burn-in: chained LinearLRs; steps/step:
-    MultiStepLRs; exp: ExponentialLR; poly: PolyLR; sgdr: CosineRestartLR; constant:
-    none. sigmoid and random raise ValueError.
-    """
-    t, pol = _translation(schedule, options), schedule.policy
-    if pol in _NO_BUILTIN:
-        raise ValueError(
-            f"no MMEngine built-in approximates policy={pol.cfg_name}: {_NO_BUILTIN[pol]}"
-        )
-    p = t.params
-    if steps is None and p.max_batches <= 0:
-        raise ValueError("max_batches is 0: no run to fit (pass steps=N)")
-    if steps is not None and (
-        isinstance(steps, bool) or not isinstance(steps, int) or steps < 1
-    ):
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    n = steps or t.stop
+
+def fit_mmengine(source: NetSchedule | Run, options: Options | None = None) -> Fit:
+    """MMEngine built-in schedulers (iteration based) approximating ``source``'s run
+    (a Run, or a schedule translated with ``options``) over every step up to
+    ``max_batches``, step ``i`` at darknet batch ``Run.batch(i)``. Burn-in: chained
+    LinearLRs; steps/step: MultiStepLRs; exp: ExponentialLR; poly: PolyLR; sgdr:
+    CosineRestartLR; constant: none. sigmoid and random raise ValueError."""
+    t = _translation(source, options, "MMEngine built-in", set(_NO_BUILTIN))
+    p, n, s, pol = t.params, t.stop, t.schedule, t.schedule.policy
     batches = t.batches(np.arange(n, dtype=np.int64))
-    dk = t.batch_lrs(batches)
     i0 = min(t.first_step(p.burn_in), n) if p.burn_in > 0 else 0
-    ramp, note = _fit_ramp(t, np.asarray(batches), i0) if i0 > 0 else ([], "")
-    parts: list[dict[str, Any]] = []
-    if i0 < n and pol is Policy.SGDR:
-        parts = _sgdr_parts(schedule, t, n, i0, float(dk[i0]))
-    elif i0 < n and pol is not Policy.CONSTANT:
-        make = {Policy.STEPS: _steps_parts, Policy.STEP: _step_parts}
-        make |= {Policy.EXP: _exp_parts, Policy.POLY: _poly_parts}
-        parts = make[pol](t, n, i0)
+    ramp, note = _fit_ramp(t, batches, i0) if i0 > 0 else ([], "")
+    parts = _PARTS[pol](t, n, i0) if i0 < n and pol in _PARTS else []
     schedulers, base = ramp + parts, f32_decimal(p.lr)
     lr = mmengine_lr(schedulers, base, n)
     notes = ([note] if note else []) + _mmengine_notes(t, pol) + _resume_notes(t)
-    wrapper = dict(
-        type="OptimWrapper",
-        optimizer=dict(
-            type="SGD",
-            lr=base,
-            momentum=f32_decimal(schedule.momentum),
-            weight_decay=f32_decimal(schedule.decay),
-        ),
-        paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
+    opt = dict(type="SGD", lr=base, momentum=f32_decimal(s.momentum))
+    opt |= dict(weight_decay=f32_decimal(s.decay))
+    paramwise = dict(norm_decay_mult=0.0, bias_decay_mult=0.0)
+    wrapper = dict(type="OptimWrapper", optimizer=opt, paramwise_cfg=paramwise)
+    dk = np.asarray(t.batch_lrs(batches), dtype=np.float64)
+    report = _report(lr, dk, batches, p.burn_in)
+    return Fit(
+        "MMEngine", schedulers, wrapper, {}, batches, lr, dk, report, tuple(notes)
     )
-    dk = np.asarray(dk, dtype=np.float64)
-    report = measure(lr, dk, batches, burn_in=p.burn_in)
-    b = np.asarray(batches, dtype=np.int64)
-    return Fit("MMEngine", schedulers, wrapper, {}, b, lr, dk, report, tuple(notes))
 
 
 def _mmengine_notes(t: Run, pol: Policy) -> list[str]:
@@ -466,21 +398,19 @@ def _mmengine_notes(t: Run, pol: Policy) -> list[str]:
             "half-cosine per period (darknet: one batch later; the cycle cut by the "
             "burn-in is a partial cosine)"
         )
-    if pol is Policy.EXP:
-        notes.append(
-            "ExponentialLR's gamma is darknet's float32 gamma, digit for digit"
-        )
-    return notes
+    exp = "ExponentialLR's gamma is darknet's float32 gamma, digit for digit"
+    return notes + ([exp] if pol is Policy.EXP else [])
 
 
 # ----------------------------------------------------------------------------- Ultralytics
 # Ultralytics 8.4.190, ultralytics/engine/trainer.py (single process, no ``time`` mode, no
-# OOM retries), the table below:
+# OOM retries):
 # - _build_train_pipeline: accumulate = max(round(nbs / batch), 1), capped at nb·epochs;
 #   build_dataloader keeps the last short batch: nb = ceil(images / batch) per epoch
 # - _get_warmup_iterations: nw = round(min(warmup_epochs, epochs - 1)·nb) (0 if <= 0)
 # - _setup_scheduler: LambdaLR sets lr0·lf(epoch) at each epoch start, lf linear
 #   max(1 - e/epochs, 0)·(1 - lrf) + lrf or (cos_lr) one_cycle(1, lrf, epochs)
+#   (ultralytics/utils/torch_utils.py: max((1 - cos(e·pi/epochs)) / 2, 0)·(lrf - 1) + 1)
 # - _do_train: for ni <= nw, accumulate = max(1, int(np.interp(ni, [0, nw], [1, acc0])
 #   .round())) and every group's lr = np.interp(ni, [0, nw], [start, lr0·lf(epoch)]),
 #   start warmup_bias_lr for the bias group, else 0; a step when ni - last_opt_step >=
@@ -489,7 +419,7 @@ def _mmengine_notes(t: Run, pol: Policy) -> list[str]:
 
 @dataclass(frozen=True)
 class _UltraRun:
-    """The batch geometry of an Ultralytics run."""
+    """The batch geometry of an Ultralytics run (the table above)."""
 
     images: int
     batch: int
@@ -511,8 +441,8 @@ class _UltraRun:
     def seen(self, ni: I64) -> I64:
         """Images consumed up to and including global batch ``ni``."""
         e, i = np.divmod(ni, self.nb)
-        out: I64 = e * self.images + np.minimum((i + 1) * self.batch, self.images)
-        return out
+        seen: I64 = e * self.images + np.minimum((i + 1) * self.batch, self.images)
+        return seen
 
     def cadence(self, nw: int) -> I64:
         """The global batches ``ni`` at which ``_do_train`` steps the optimizer."""
@@ -527,27 +457,16 @@ class _UltraRun:
 
 
 def _hyp_run(hyp: Mapping[str, Any], images: int) -> _UltraRun:
-    for key, v in (
-        *((k, hyp[k]) for k in ("batch", "epochs", "nbs")),
-        ("images", images),
-    ):
+    values = dict(batch=hyp["batch"], epochs=hyp["epochs"], nbs=hyp["nbs"])
+    for key, v in (*values.items(), ("images", images)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{key} must be an integer >= 1, got {v!r}")
-    return _UltraRun(images, int(hyp["batch"]), int(hyp["epochs"]), int(hyp["nbs"]))
+    return _UltraRun(images, **values)
 
 
 def ultralytics_steps(hyp: Mapping[str, Any], *, images: int) -> I64:
     """Global batch index ``ni`` of every optimizer step of an Ultralytics run."""
-    run = _hyp_run(hyp, images)
-    return run.cadence(run.warmup(float(hyp.get("warmup_epochs", 3.0))))
-
-
-def _shape(e: I64, epochs: int, cos: bool) -> F64:
-    """``u`` with ``lf = u + (1 - u)·lrf`` (linear or one_cycle cosine)."""
-    x = e.astype(np.float64)
-    if cos:
-        return 1 - np.maximum((1 - np.cos(x * np.pi / epochs)) / 2, 0)
-    return np.maximum(1 - x / epochs, 0)
+    return ultralytics_lr(hyp, images=images)[0]
 
 
 def ultralytics_lr(
@@ -558,13 +477,10 @@ def ultralytics_lr(
     ``lr0``, ``lrf``, ``cos_lr``, ``warmup_epochs`` and ``warmup_bias_lr``."""
     run = _hyp_run(hyp, images)
     nw = run.warmup(float(hyp.get("warmup_epochs", 3.0)))
-    ni = run.cadence(nw)
-    lrf, epochs = float(hyp.get("lrf", 0.01)), run.epochs
-    if hyp.get("cos_lr", False):  # one_cycle, ultralytics/utils/torch_utils.py
-        lf = [
-            max((1 - math.cos(e * math.pi / epochs)) / 2, 0) * (lrf - 1) + 1
-            for e in range(epochs)
-        ]
+    ni, lrf, epochs = run.cadence(nw), float(hyp.get("lrf", 0.01)), run.epochs
+    if hyp.get("cos_lr", False):
+        c = [max((1 - math.cos(e * math.pi / epochs)) / 2, 0) for e in range(epochs)]
+        lf = [x * (lrf - 1) + 1 for x in c]
     else:
         lf = [max(1 - e / epochs, 0) * (1.0 - lrf) + lrf for e in range(epochs)]
     lr = float(hyp.get("lr0", 0.01)) * np.array(lf, dtype=np.float64)[ni // run.nb]
@@ -588,12 +504,27 @@ def _best_lr0(g: F64, d: F64, w: F64, tiny: float) -> tuple[float, float]:
     return (float((wa * np.abs(a - c)).sum()) + const) / float(w.sum()), math.exp(c)
 
 
+def _best_lrf(
+    g: F64, u: F64, d: F64, w: F64, tiny: float
+) -> tuple[float, float, float]:
+    """``(score, lr0, lrf)`` for ``lf = u + (1 - u)·lrf``: ``lrf`` on a grid zoomed in
+    twice, ``lr0`` exact for each."""
+    lrfs, top = (
+        np.concatenate([[0.0], np.geomspace(1e-4, 1.0, 33)]),
+        (math.inf, 1.0, 1.0),
+    )
+    for width in (None, 1.5, 1.05):
+        if width is not None:
+            lrfs = np.clip(top[2] * np.geomspace(1 / width, width, 17), 0.0, 1.0)
+        for lrf in lrfs.tolist():
+            top = min(top, (*_best_lr0(g * (u + (1 - u) * lrf), d, w, tiny), lrf))
+    return top
+
+
 def _ultra_search(t: Run, run: _UltraRun) -> dict[str, Any]:
     """lr0, lrf, cos_lr and warmup_epochs with the smallest mean ``|log(f / d)|`` per
-    image (each step weighted by the images it consumed): ``lrf`` on a grid zoomed in
-    twice, ``lr0`` exact for each."""
-    p = t.params
-    warm = [0.0]
+    image (each step weighted by the images it consumed)."""
+    p, warm = t.params, [0.0]
     if p.burn_in > 0:
         one = p.burn_in * t.images_per_iteration / run.images  # burn-in in epochs
         warm = sorted(
@@ -601,7 +532,8 @@ def _ultra_search(t: Run, run: _UltraRun) -> dict[str, Any]:
         )
     tiny = _TINY * (float(p.lr) if p.lr > 0 else 1.0)
     # flushing only zeroes subnormal tails: the unflushed oracle serves the search
-    table = _darknet(t, np.arange(p.max_batches + 1, dtype=np.int64), flush=False)
+    every = np.arange(p.max_batches + 1, dtype=np.int64)
+    table = params_lr(p, every, exact=t.exact, flush=False).astype(np.float64)
     best: tuple[float, dict[str, Any]] = (math.inf, {})
     for we in warm:
         nw = run.warmup(we)
@@ -611,25 +543,12 @@ def _ultra_search(t: Run, run: _UltraRun) -> dict[str, Any]:
         d = table[_ultra_batches(t, run, ni)][idx]
         g = np.where((ni[idx] <= nw) & (nw > 0), ni[idx] / max(nw, 1), 1.0)
         for cos in (False, True):
-            u = _shape(ni[idx] // run.nb, run.epochs, cos)
-            lrfs, top = (
-                np.concatenate([[0.0], np.geomspace(1e-4, 1.0, 33)]),
-                (math.inf, 1.0, 1.0),
-            )
-            for width in (None, 1.5, 1.05):
-                if width is not None:
-                    lrfs = np.clip(
-                        top[2] * np.geomspace(1 / width, width, 17), 0.0, 1.0
-                    )
-                for lrf in lrfs.tolist():
-                    top = min(
-                        top, (*_best_lr0(g * (u + (1 - u) * lrf), d, wts, tiny), lrf)
-                    )
-            if top[0] < best[0]:
-                best = (
-                    top[0],
-                    dict(lr0=top[1], lrf=top[2], cos_lr=cos, warmup_epochs=we),
-                )
+            e = (ni[idx] // run.nb).astype(np.float64)
+            cosine = 1 - np.maximum((1 - np.cos(e * np.pi / run.epochs)) / 2, 0)
+            u = cosine if cos else np.maximum(1 - e / run.epochs, 0)
+            score, lr0, lrf = _best_lrf(g, u, d, wts, tiny)
+            if score < best[0]:
+                best = (score, dict(lr0=lr0, lrf=lrf, cos_lr=cos, warmup_epochs=we))
     return best[1]
 
 
@@ -640,35 +559,29 @@ def _ultra_batches(t: Run, run: _UltraRun, ni: I64) -> I64:
     return b.astype(np.int64)
 
 
-def _darknet(t: Run, b: I64, *, flush: bool | None = None) -> F64:
-    f = t.flush if flush is None else flush
-    return np.asarray(params_lr(t.params, b, exact=t.exact, flush=f), dtype=np.float64)
-
-
 def fit_ultralytics(
-    schedule: NetSchedule, options: Options | None = None, *, images: int, batch: int
+    source: NetSchedule | Run,
+    options: Options | None = None,
+    *,
+    images: int,
+    batch: int,
 ) -> Fit:
-    """Ultralytics train arguments approximating ``schedule`` for a dataset of ``images``
-    images trained ``batch`` images per batch.
+    """Ultralytics train arguments approximating ``source``'s run (a Run, or a schedule
+    translated with ``options``) for a dataset of ``images`` images trained ``batch``
+    images per batch.
 
     ``nbs`` is the translation's images per optimizer step and ``epochs`` darknet's run
     (``max_batches × batch`` images) over ``images``; ``lr0``, ``lrf``, ``cos_lr`` and
     ``warmup_epochs`` minimize the mean ``|log(f / d)|`` over the run's images. Step
     ``j`` is compared with darknet at ``b = images seen // images per iteration``.
     """
-    t, p = _translation(schedule, options), schedule
-    if p.policy is Policy.RANDOM:
-        raise ValueError(
-            f"no Ultralytics schedule approximates policy=random: {_NO_BUILTIN[Policy.RANDOM]}"
-        )
-    if t.params.max_batches <= 0:
-        raise ValueError("max_batches is 0: no run to fit")
-    total = t.params.max_batches * t.images_per_iteration
+    t = _translation(source, options, "Ultralytics schedule", {Policy.RANDOM})
+    s, total = t.schedule, t.params.max_batches * t.images_per_iteration
     epochs = max(1, round(total / max(images, 1)))
     run = _hyp_run(dict(batch=batch, epochs=epochs, nbs=t.images_per_step), images)
     found = _ultra_search(t, run)
-    decay = schedule.decay * run.nbs / (run.batch * run.accumulate)
-    momentum = f32_decimal(schedule.momentum)
+    decay = s.decay * run.nbs / (run.batch * run.accumulate)
+    momentum = f32_decimal(s.momentum)
     hyp = dict(optimizer="SGD", lr0=float(f"{found['lr0']:.4g}"))
     hyp |= dict(lrf=float(f"{found['lrf']:.4g}"), cos_lr=bool(found["cos_lr"]))
     hyp |= dict(warmup_epochs=float(found["warmup_epochs"]), warmup_bias_lr=0.0)
@@ -678,27 +591,23 @@ def fit_ultralytics(
     )
     ni, lr = ultralytics_lr(hyp, images=images)
     b = _ultra_batches(t, run, ni)
-    d = _darknet(t, b)
+    d = np.asarray(t.batch_lrs(b), dtype=np.float64)
     notes = _ultra_notes(t, run, hyp, total) + _resume_notes(t)
-    report = measure(lr, d, b, burn_in=t.params.burn_in)
+    report = _report(lr, d, b, t.params.burn_in)
     return Fit("Ultralytics", [], {}, hyp, b, lr, d, report, tuple(notes))
 
 
 def _ultra_notes(
     t: Run, run: _UltraRun, hyp: Mapping[str, Any], total: int
 ) -> list[str]:
-    more = run.epochs * run.images > total
+    past = "; steps past darknet's last batch are compared with its last rate"
+    past = past if run.epochs * run.images > total else ""
     notes = [
         f"Ultralytics {ULTRALYTICS_VERSION} trainer arithmetic: the LR changes once per "
         f"epoch ({run.nb} batches, ~{run.nb / run.accumulate:.4g} optimizer steps) after "
         "a per-batch linear warmup; darknet's changes per batch",
         f"epochs={run.epochs}: {run.epochs * run.images:,} images vs darknet's "
-        f"{total:,} (max_batches x batch)"
-        + (
-            "; steps past darknet's last batch are compared with its last rate"
-            if more
-            else ""
-        ),
+        f"{total:,} (max_batches x batch){past}",
         "warmup_bias_lr=0: the bias group follows the weight group at every step "
         "(Ultralytics' default 0.1 starts biases at 0.1 and lowers them during warmup)",
         "optimizer=SGD is required ('auto' ignores lr0 and momentum); Ultralytics' SGD "
