@@ -215,3 +215,21 @@ def test_trajectory_matches_darknet(fork: str, build: str, stop: int) -> None:
             )
         moved += 1
     assert moved == UPDATES
+
+
+def test_scheduler_with_layer_rules_pickles_and_keeps_its_windows() -> None:
+    import pickle
+
+    s = cfgsched.parse(CFG.read_text(), source=str(CFG))  # alexeyab: layer 0 waits to 31
+    model = _model(read_sections(CFG.read_text()), 2)
+    opt = cfgsched.build_optimizer(model, s, layers=model)
+    sched = pickle.loads(pickle.dumps(cfgsched.DarknetLR(opt, s, build="gpu")))
+    frozen = [model[0][0].weight, model[1].weight]  # layers 0 and 1 wait for update 31
+    ids = {id(p) for p in frozen}
+    k = next(i for i, g in enumerate(opt.param_groups) if id(g["params"][0]) in ids)
+    params = sched.optimizer.param_groups[k]["params"]
+    for g in sched.optimizer.param_groups:
+        for p in g["params"]:
+            p.grad = torch.ones_like(p)
+    sched.optimizer.step()
+    assert all(p.grad is not None and not p.grad.any() for p in params)

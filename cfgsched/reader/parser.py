@@ -24,6 +24,7 @@ from cfgsched.reader.keys import (
     HANKAI_DETECTORS,
     HANKAI_LAYER_KEYS,
     HANKAI_LAYER_NAMES,
+    HANKAI_NET_ORDER,
     HANKAI_NET_WHEN,
     HANKAI_REQUIRED_KEYS,
     LAYER_TRAINING_KEYS,
@@ -56,24 +57,13 @@ _POLICY_KEYS = frozenset(
     "sgdr_mult".split()
 )
 _DETECTION_SECTIONS = ("yolo", "region", "Gaussian_yolo", "detection")
-#: hankai ``parse_net_section``: keys it reads (and checks numeric) for no schedule value.
-_HK_AFTER_TIME_STEPS = (
-    "track",
-    "augment_speed",
-    "sequential_subdivisions",
-    "try_fix_nan",
-)
-_HK_TRAINING = (
-    "weights_reject_freq", "equidistant_point", "badlabels_rejection_percentage",
-    "num_sigmas_reject_badlabels", "ema_alpha", "use_cuda_graph", "loss_scale",
-    "dynamic_minibatch", "optimized_memory", "workspace_size_limit_MB",
-)  # fmt: skip
-_HK_AUGMENT = (
-    "flip", "blur", "gaussian_noise", "fog", "cutout", "mixup", "cutmix", "mosaic",
-    "letter_box", "mosaic_bound", "contrastive", "contrastive_jit_flip",
-    "contrastive_color", "label_smooth_eps", "resize_step", "attention", "adversarial_lr",
-    "max_chart_loss", "angle", "aspect", "saturation", "exposure", "hue",
-)  # fmt: skip
+
+
+def _hk_span(after: str, before: str) -> tuple[str, ...]:
+    """The ``[net]`` keys hankai's ``parse_net_section`` reads between two others."""
+    return HANKAI_NET_ORDER[
+        HANKAI_NET_ORDER.index(after) + 1 : HANKAI_NET_ORDER.index(before)
+    ]
 
 
 @dataclass(frozen=True)
@@ -418,11 +408,9 @@ class _Net:
         self.used: set[int] = set()
 
     def warn(self, code: str, item: _Item | None, message: str) -> None:
-        if item is None:
-            self.warnings.append(CfgWarning(code, None, None, message, 1))
-            return
-        col = item.raw.find("=") + 2 if "=" in item.raw else 1
-        self.warnings.append(CfgWarning(code, item.line, item.key, message, col))
+        line, key = (None, None) if item is None else (item.line, item.key)
+        col = item.raw.find("=") + 2 if item is not None and "=" in item.raw else 1
+        self.warnings.append(CfgWarning(code, line, key, message, col))
 
     def error(self, item: _Item | None, key: str | None, message: str) -> CfgError:
         return CfgError(self.source, None if item is None else item.line, key, message)
@@ -455,30 +443,16 @@ class _Net:
         it = self.item(key)
         if it is None or it.value is None:
             return default
-        val = it.value
-        v, used = c_atoi(val)
-        m = _INT.match(val.lstrip(_WS))
+        val, (v, used), (fv, fused) = it.value, c_atoi(it.value), c_atof(it.value)
+        m, msg = _INT.match(val.lstrip(_WS)), ""
         if m is not None and _bounded_int(m.group(0)) != v:
-            self.warn(
-                "P004",
-                it,
-                f"{key}={_short(val)} is out of int range: darknet reads {v}",
-            )
-        elif used < len(val):
-            fv, fused = c_atof(val)
-            if not (fused == len(val) and _PLAIN_DEC.fullmatch(val)):
-                bad = val[used]
-                self.warn(
-                    "P004",
-                    it,
-                    f"{key}={_short(val)} is read as {v} (atoi stops at {bad!r})",
-                )
-            elif fv != v:
-                self.warn(
-                    "P011",
-                    it,
-                    f"{key}={_short(val)} is an integer key: darknet uses {v}",
-                )
+            code, msg = "P004", f"is out of int range: darknet reads {v}"
+        elif used < len(val) and not (fused == len(val) and _PLAIN_DEC.fullmatch(val)):
+            code, msg = "P004", f"is read as {v} (atoi stops at {val[used]!r})"
+        elif used < len(val) and fv != v:
+            code, msg = "P011", f"is an integer key: darknet uses {v}"
+        if msg:
+            self.warn(code, it, f"{key}={_short(val)} {msg}")
         return v
 
     def _hk_int(self, key: str, default: int) -> int:
@@ -487,13 +461,11 @@ class _Net:
             return default
         val, out = it.value or "", _f32_cast_int(v)
         if v != math.trunc(v):
-            msg = f"{key}={_short(val)} is an integer key: hankai uses {math.trunc(v)}"
-            self.warn("P011", it, msg)
+            why = f"is an integer key: hankai uses {math.trunc(v)}"
+            self.warn("P011", it, f"{key}={_short(val)} {why}")
         if _HK_INT.fullmatch(val) and _bounded_int(val) != out:
-            msg = (
-                f"{key}={_short(val)} goes through float32 in hankai and becomes {out}"
-            )
-            self.warn("P014", it, msg)
+            why = f"goes through float32 in hankai and becomes {out}"
+            self.warn("P014", it, f"{key}={_short(val)} {why}")
         return out
 
     def getf(self, key: str, default: float) -> float:
@@ -520,9 +492,8 @@ def _policy(net: _Net, item: _Item | None, name: str) -> Policy:
         why = f'hankai stops: learning rate policy "{_short(name)}" is not supported'
         raise net.error(item, "policy", why)
     if pol is None:
-        net.warn(
-            "P001", item, f"Couldn't find policy {_short(name)}, going with constant"
-        )
+        why = f"Couldn't find policy {_short(name)}, going with constant"
+        net.warn("P001", item, why)
         return Policy.CONSTANT
     if pol is Policy.RANDOM:
         net.warn("P008", item, "policy=random: darknet's draws are not reproducible")
@@ -572,9 +543,8 @@ def _c_list(
         msg = f"darknet crashes here: fewer {key} ({len(parts)}) than steps ({n}){why}"
         raise net.error(l_it if blame else it, "steps" if blame else key, msg)
     if len(parts) > n and key == "scales":
-        net.warn(
-            "P006", it, f"more scales ({len(parts)}) than steps ({n}): extra ignored"
-        )
+        why = f"more scales ({len(parts)}) than steps ({n}): extra ignored"
+        net.warn("P006", it, why)
     if "#" in it.value:
         net.warn("P002", it, f"'#' inside {key}: C forks have no inline comments")
     return parts
@@ -637,12 +607,11 @@ def _pj_zero_batch(net: _Net, v: dict[str, object]) -> None:
     """pjreddie divides by a zero mini-batch at its first batch count (after parsing)."""
     if net.fork != "pjreddie" or v["mini_batch"] != 0:
         return
-    sub_it = _first(net.sec, "subdivisions")
+    key = "subdivisions" if _first(net.sec, "subdivisions") is not None else "batch"
+    why = f"batch ({v['batch']}) / subdivisions ({v['subdivisions']}) * time_steps "
+    why += f"({v['time_steps']}) is 0 images per mini-batch"
     raise net.error(
-        sub_it if sub_it is not None else _first(net.sec, "batch"),
-        "subdivisions" if sub_it is not None else "batch",
-        f"darknet divides by zero (SIGFPE): batch ({v['batch']}) / subdivisions "
-        f"({v['subdivisions']}) * time_steps ({v['time_steps']}) is 0 images per mini-batch",
+        _first(net.sec, key), key, "darknet divides by zero (SIGFPE): " + why
     )
 
 
@@ -651,16 +620,11 @@ def _check_inputs(net: _Net, dims: dict[str, int], inputs: int) -> None:
     one of width, height, channels is 0 (inputs defaults to their product)."""
     if inputs or all(dims.values()):
         return
-    bad = [
+    bad = ", ".join(
         f"{k}={v}" if k in net.lines else f"no {k}" for k, v in dims.items() if not v
-    ]
-    raise CfgError(
-        net.source,
-        net.sec.line,
-        None,
-        f"{_who(net.fork)} stops: No input parameters supplied: [net] needs width, "
-        f"height and channels, or inputs ({', '.join(bad)})",
     )
+    why = f"No input parameters supplied: [net] needs width, height and channels, or inputs ({bad})"
+    raise CfgError(net.source, net.sec.line, None, f"{_who(net.fork)} stops: {why}")
 
 
 def _net_values(net: _Net) -> tuple[dict[str, object], dict[str, int]]:
@@ -676,10 +640,10 @@ def _net_values(net: _Net) -> tuple[dict[str, object], dict[str, int]]:
     v["momentum"] = net.getf("momentum", 0.9)
     v["decay"] = net.getf("decay", 0.0001)
     subdivs, time_steps = net.geti("subdivisions", 1), net.geti("time_steps", 1)
-    net.touch(*_HK_AFTER_TIME_STEPS)
+    net.touch(*_hk_span("time_steps", "weights_reject_freq"))
     v["batch"], v["subdivisions"] = batch, subdivs
     v["mini_batch"], v["time_steps"] = _batch(net, batch, subdivs, time_steps)
-    net.touch(*_HK_TRAINING)
+    net.touch(*_hk_span("try_fix_nan", "adam"))
     v["adam"] = net.geti("adam", 0) != 0
     if v["adam"]:
         v["b1"], v["b2"] = net.getf("B1", 0.9), net.getf("B2", 0.999)
@@ -687,14 +651,13 @@ def _net_values(net: _Net) -> tuple[dict[str, object], dict[str, int]]:
     dims = {k: net.geti(k, 0) for k in ("height", "width", "channels")}
     product = dims["height"] * dims["width"] * dims["channels"]
     inputs = net.geti("inputs", product if net.hk else c_atoi(str(product))[0])
-    net.touch(*_HK_AUGMENT)
+    net.touch(*_hk_span("inputs", "power"))
     con = _first(net.sec, "contrastive")
     if net.fork == "alexeyab":
         on = net.geti("contrastive", 0) != 0
     else:  # hankai: the float32 read; pjreddie has no contrastive
         on = net.hk and con is not None and _f32_cast_int(con.num or 0.0) != 0
-    if on and ctrunc_div(batch, subdivs) < 2:
-        mini = ctrunc_div(batch, subdivs)
+    if on and (mini := ctrunc_div(batch, subdivs)) < 2:
         why = (
             f"mini_batch (batch/subdivisions = {mini}) must be > 1 for contrastive loss"
         )

@@ -184,7 +184,7 @@ class LayerWindows:
         states: Mapping[int, LayerRule],
         update: Callable[[], int],
     ) -> None:
-        self.update = update
+        self.update, self.optimizer = update, optimizer
         self.groups = [
             (g["params"], states[g["darknet_layers"][0]])
             for g in optimizer.param_groups
@@ -199,6 +199,14 @@ class LayerWindows:
                     for bn in m.modules()
                     if isinstance(bn, nn.modules.batchnorm._BatchNorm)
                 ]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "handles"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickled (with its optimizer): the step pre-hook on that optimizer again."""
+        self.__dict__.update(state)
+        self.handles = [self.optimizer.register_step_pre_hook(self.before_step)]
 
     @classmethod
     def attach(
