@@ -484,22 +484,6 @@ class _Net:
         return f32(v)
 
 
-def _policy(net: _Net, item: _Item | None, name: str) -> Policy:
-    pol = _POLICIES.get(name)
-    if pol is Policy.SGDR and net.fork == "pjreddie":
-        pol = None
-    if pol is None and net.hk:
-        why = f'hankai stops: learning rate policy "{_short(name)}" is not supported'
-        raise net.error(item, "policy", why)
-    if pol is None:
-        why = f"Couldn't find policy {_short(name)}, going with constant"
-        net.warn("P001", item, why)
-        return Policy.CONSTANT
-    if pol is Policy.RANDOM:
-        net.warn("P008", item, "policy=random: darknet's draws are not reproducible")
-    return pol
-
-
 def _c_steps(net: _Net, pol: Policy) -> tuple[tuple[int, ...], tuple[float, ...]]:
     """steps/scales(/seq_scales) as the C forks read them; CfgError where they crash."""
     l_it, p_it = net.item("steps"), net.item("scales")
@@ -587,7 +571,7 @@ def _hk_steps(net: _Net, pol: Policy) -> tuple[tuple[int, ...], tuple[float, ...
 
 def _batch(net: _Net, batch: int, subdivs: int, time_steps: int) -> tuple[int, int]:
     """(mini_batch, time_steps) after darknet's division and clamps; CfgError on SIGFPE
-    (pjreddie keeps a zero mini-batch: :func:`_pj_zero_batch`)."""
+    (pjreddie keeps a zero mini-batch: :func:`_check_run`)."""
     sub_it = _first(net.sec, "subdivisions")
     if subdivs == 0:
         why = "darknet divides by zero (SIGFPE): subdivisions=0"
@@ -603,27 +587,16 @@ def _batch(net: _Net, batch: int, subdivs: int, time_steps: int) -> tuple[int, i
     return mini, time_steps
 
 
-def _pj_zero_batch(net: _Net, v: dict[str, object]) -> None:
-    """pjreddie divides by a zero mini-batch at its first batch count (after parsing)."""
-    if net.fork != "pjreddie" or v["mini_batch"] != 0:
-        return
-    key = "subdivisions" if _first(net.sec, "subdivisions") is not None else "batch"
-    why = f"batch ({v['batch']}) / subdivisions ({v['subdivisions']}) * time_steps "
-    why += f"({v['time_steps']}) is 0 images per mini-batch"
-    raise net.error(
-        _first(net.sec, key), key, "darknet divides by zero (SIGFPE): " + why
-    )
-
-
 def _check_inputs(net: _Net, dims: dict[str, int], inputs: int) -> None:
     """Every fork stops with "No input parameters supplied" when ``inputs`` is 0 and
     one of width, height, channels is 0 (inputs defaults to their product)."""
     if inputs or all(dims.values()):
         return
-    bad = ", ".join(
+    bad = [
         f"{k}={v}" if k in net.lines else f"no {k}" for k, v in dims.items() if not v
-    )
-    why = f"No input parameters supplied: [net] needs width, height and channels, or inputs ({bad})"
+    ]
+    why = "No input parameters supplied: [net] needs width, height and channels, or "
+    why += f"inputs ({', '.join(bad)})"
     raise CfgError(net.source, net.sec.line, None, f"{_who(net.fork)} stops: {why}")
 
 
@@ -658,9 +631,8 @@ def _net_values(net: _Net) -> tuple[dict[str, object], dict[str, int]]:
     else:  # hankai: the float32 read; pjreddie has no contrastive
         on = net.hk and con is not None and _f32_cast_int(con.num or 0.0) != 0
     if on and (mini := ctrunc_div(batch, subdivs)) < 2:
-        why = (
-            f"mini_batch (batch/subdivisions = {mini}) must be > 1 for contrastive loss"
-        )
+        why = f"mini_batch (batch/subdivisions = {mini}) must be > 1 for "
+        why += "contrastive loss"
         raise net.error(con, "contrastive", f"{_who(net.fork)} stops: {why}")
     v["power"] = net.getf("power", 4)
     _check_inputs(net, dims, inputs)
@@ -669,7 +641,6 @@ def _net_values(net: _Net) -> tuple[dict[str, object], dict[str, int]]:
         net.touch("show_receptive_field")
         unused = [it for it in net.sec.items if id(it) not in net.used]
         _hk_unused(net.source, net.sec, unused, NET_KEYS["hankai"], HANKAI_NET_WHEN)
-    _pj_zero_batch(net, v)
     return v, dims
 
 
@@ -679,7 +650,18 @@ def _policy_values(net: _Net, v: dict[str, object]) -> None:
     name = "constant" if it is None or it.value is None else it.value
     if it is not None and "#" in name:
         net.warn("P002", it, "'#' inside policy: C forks have no inline comments")
-    v["policy"] = pol = _policy(net, it, name)
+    pol = _POLICIES.get(name) if name != "sgdr" or net.fork != "pjreddie" else None
+    if pol is None and net.hk:
+        why = f'hankai stops: learning rate policy "{_short(name)}" is not supported'
+        raise net.error(it, "policy", why)
+    if pol is None:
+        pol = Policy.CONSTANT
+        net.warn(
+            "P001", it, f"Couldn't find policy {_short(name)}, going with constant"
+        )
+    if pol is Policy.RANDOM:
+        net.warn("P008", it, "policy=random: darknet's draws are not reproducible")
+    v["policy"] = pol
     v["policy_name"], v["burn_in"] = name, net.geti("burn_in", 0)
     v["step"], v["scale"], v["gamma"] = 0, 0.0, 0.0
     if pol is Policy.STEP:
@@ -725,30 +707,31 @@ def _hk_layers(net: _Net, secs: list[_Sec], dims: dict[str, int]) -> None:
             raise CfgError(net.source, s.line, None, "hankai stops: " + why)
         for key in HANKAI_REQUIRED_KEYS.get(kind, ()):
             if _first(s, key) is None:
-                why = (
-                    f"section [{s.name}] at line {s.line} was expecting to find a key "
-                )
-                why += f'named "{key}" but it does not exist'
+                why = f"section [{s.name}] at line {s.line} was expecting to find a "
+                why += f'key named "{key}" but it does not exist'
                 raise CfgError(net.source, s.line, key, "hankai stops: " + why)
-        _layer_keys(
-            _Net("hankai", net.source, s), idx
-        )  # its stops on non-numeric values
+        _layer_keys(_Net("hankai", net.source, s), idx)  # stops on non-numbers
         known = HANKAI_LAYER_KEYS[kind] | HANKAI_COMMON_KEYS
-        _hk_unused(
-            net.source, s, [it for it in s.items if it.key not in known], known, {}
-        )
+        unused = [it for it in s.items if it.key not in known]
+        _hk_unused(net.source, s, unused, known, {})
     for key in ("width", "height") if kind in HANKAI_DETECTORS else ():
         if dims[key] < 32 or dims[key] % 32:
             it = _first(net.sec, key) or _Item(key, None, net.sec.line, net.sec.raw)
-            why = (
-                f"the last layer is [{secs[-1].name}], so the network width and height "
-            )
-            why += f"must be multiples of 32 and at least 32 ({key}={dims[key]})"
+            why = f"the last layer is [{secs[-1].name}], so the network width and "
+            why += f"height must be multiples of 32 and at least 32 ({key}={dims[key]})"
             raise net.error(it, key, "hankai stops: " + why)
 
 
-def _check_lr_code(net: _Net, v: dict[str, object]) -> None:
-    """CfgError where the fork's LR code divides by zero or loops forever."""
+def _check_run(net: _Net, v: dict[str, object]) -> None:
+    """CfgError where the fork divides by zero or loops forever once training starts
+    (pjreddie: a zero mini-batch at its first batch count)."""
+    if net.fork == "pjreddie" and v["mini_batch"] == 0:
+        key = "subdivisions" if _first(net.sec, "subdivisions") is not None else "batch"
+        why = f"batch ({v['batch']}) / subdivisions ({v['subdivisions']}) * time_steps "
+        why += f"({v['time_steps']}) is 0 images per mini-batch"
+        raise net.error(
+            _first(net.sec, key), key, "darknet divides by zero (SIGFPE): " + why
+        )
     if v["policy"] is Policy.STEP and v["step"] == 0:
         why = "darknet divides by zero: step=0 with policy=step"
         raise net.error(_first(net.sec, "step"), "step", why)
@@ -790,9 +773,8 @@ def _notes(net: _Net) -> None:
             "scales",
             "seq_scales",
         ):
-            net.warn(
-                "P002", it, f"'#' inside {it.key}: C forks have no inline comments"
-            )
+            why = f"'#' inside {it.key}: C forks have no inline comments"
+            net.warn("P002", it, why)
         if prev is not it or it.value is None:
             continue
         if it.key not in NET_KEYS[net.fork]:
@@ -814,12 +796,8 @@ def _unknown_net_key(fork: str, key: str) -> str:
 def _layer_keys(lay: _Net, idx: int) -> LayerKeys | None:
     """Section ``lay.sec``'s per-layer training keys (layer ``idx``), read as ``[net]``'s
     (C: atoi/atof; hankai: through float32); None when it has none."""
-    s = lay.sec
-    ints = {
-        k: lay.geti(k, 0)
-        for k in LAYER_TRAINING_KEYS[lay.fork]
-        if _first(s, k) is not None
-    }
+    s, keys = lay.sec, LAYER_TRAINING_KEYS[lay.fork]
+    ints = {k: lay.geti(k, 0) for k in keys if _first(s, k) is not None}
     lr = lay.getf("learning_rate", 1)
     if not lay.lines:
         return None
@@ -857,9 +835,8 @@ def _network_sections(fork: str, source: str, secs: list[_Sec]) -> list[_Sec]:
     (hankai replaces a ``[net]`` holding no key by the next section, then needs a layer
     section and a ``[net]``/``[network]`` first)."""
     if not secs:
-        raise CfgError(
-            source, None, None, "darknet stops: the config file has no sections"
-        )
+        msg = "darknet stops: the config file has no sections"
+        raise CfgError(source, None, None, msg)
     why = ""
     if fork == "hankai":
         while len(secs) > 1 and not secs[0].items:
@@ -870,11 +847,8 @@ def _network_sections(fork: str, source: str, secs: list[_Sec]) -> list[_Sec]:
             msg = "hankai stops: cannot create a network without layer sections"
             raise CfgError(source, None, None, msg)
     first = secs[0]
-    if fork == "hankai":
-        ok = first.name in ("net", "network")
-    else:
-        ok = first.header in ("[net]", "[network]")
-    if not ok:
+    names = ("net", "network") if fork == "hankai" else ("[net]", "[network]")
+    if (first.name if fork == "hankai" else first.header) not in names:
         msg = f"{_who(fork)} stops: First section must be [net] or [network], "
         raise CfgError(source, first.line, None, msg + f"found {first.header!r}{why}")
     return secs
@@ -895,7 +869,7 @@ def parse(
     _notes(net)
     if net.hk:
         _hk_layers(net, secs, dims)
-    _check_lr_code(net, v)
+    _check_run(net, v)
     layers, classes = _layers(net, secs)
     lrs = tuple(
         LayerLR(x.index, x.section, x.learning_rate, dict(x.lines)["learning_rate"])
