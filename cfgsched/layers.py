@@ -1,10 +1,5 @@
-"""darknet's per-layer training rules: which layers get a gradient and which darknet's
-update changes, from which update on, per fork and build (docs/design.md, layer rules).
-
-Layers are the sections after ``[net]``, numbered from 0; update k is the k-th weight
-update of this run (1-based). Pure functions of the schedule's ``LayerKeys``; each rule
-names the fork source it comes from.
-"""
+"""darknet's per-layer training rules per fork and build (docs/design.md, layer rules):
+layers are the sections after ``[net]`` from 0, update k the k-th weight update (1-based)."""
 
 from __future__ import annotations
 
@@ -21,14 +16,10 @@ __all__ = ["BUILDS", "LayerRule", "layer_rules", "layer_states"]
 
 @dataclass(frozen=True)
 class LayerRule:
-    """What darknet does to layers ``first``..``last`` (a ``rule`` key at ``line``).
-
-    ``gradient_from``: the first update whose step includes their gradient (None: never);
-    ``updated``: darknet's update changes their weights at all (decay and momentum act
-    without a gradient); ``lr_scale``: the layer's ``learning_rate=``; ``held``: updates
-    1..held are skipped and their gradients land in one lump at update held + 1;
-    ``inference_bn``: their batch-norm runs in inference mode.
-    """
+    """What darknet does to layers ``first``..``last`` (key ``rule`` at ``line``):
+    ``gradient_from`` the first update with their gradient (None: never); ``updated``: the
+    update changes them at all; ``lr_scale``: ``learning_rate=``; updates 1..``held`` skipped
+    (the pile lands at held + 1); ``inference_bn``: batch-norm in inference mode."""
 
     first: int
     last: int
@@ -60,14 +51,10 @@ def _last(
 def _gradient(
     j: int, by: dict[int, LayerKeys], fork: str, gpu: bool, start: int, g: int
 ) -> tuple[LayerKeys, int | None] | None:
-    """The stopbackward that withholds layer j's gradient and its first update, or None.
-
-    CPU builds and pjreddie break the backward loop at any nonzero ``stopbackward``
-    (network.c ``backward_network``); alexeyab/hankai GPU break at 1 or while it exceeds
-    ``cur_iteration``, which update k's backward sees as start + (k - 1)·g
-    (network_kernels.cu / darknet_network.cpp ``backward_network_gpu``,
-    ``train_network_waitkey``).
-    """
+    """The stopbackward withholding layer j's gradient and the first update with it, or None:
+    CPU builds and pjreddie break the backward at any nonzero value (network.c
+    ``backward_network``), alexeyab/hankai GPU at 1 or while it exceeds ``cur_iteration``,
+    start + (k - 1)·g at update k (``backward_network_gpu``, ``train_network_waitkey``)."""
     stops = [k for i, k in by.items() if i >= j and k.stopbackward]
     if not stops:
         return None
@@ -147,12 +134,8 @@ def layer_states(
     clear: bool = False,
     ngpus: int = 1,
 ) -> dict[int, LayerRule]:
-    """Each layer's rule (``first == last``) for the layers darknet does not train normally.
-
-    ``resume_iteration``: darknet's iteration when resuming from ``.weights`` (``clear``:
-    ``-clear`` resets it); ``ngpus``: GPU 0's counter (alexeyab, hankai) moves by ``ngpus``
-    per update.
-    """
+    """Each layer's rule for the layers darknet does not train normally: ``resume_iteration``
+    (``clear``: ``-clear``) starts the counter; GPU 0's moves by ``ngpus`` (not pjreddie)."""
     if build not in BUILDS:
         raise ValueError(f"unknown build {build!r}: choose one of {', '.join(BUILDS)}")
     start = 0 if clear or resume_iteration is None else resume_iteration

@@ -1,10 +1,6 @@
-"""Each fork's own rules for reading a darknet ``.cfg`` (docs/design.md, reading a cfg).
-
-:func:`read_sections` splits a cfg as the fork sees it (``lint``, ``adjust``); :func:`parse`
-and :func:`load` give the :class:`~cfgsched.schedule.NetSchedule`. Where the fork crashes,
-stops or loops, a :class:`CfgError` names line and key; where it silently surprises, the
-result reproduces it with a :class:`CfgWarning`. Standard library only.
-"""
+"""Each fork's own rules for reading a darknet ``.cfg`` (docs/design.md, reading a cfg):
+where it stops, a :class:`CfgError` naming line and key; where it silently surprises,
+the same result and a :class:`CfgWarning`. Standard library only."""
 
 from __future__ import annotations
 
@@ -68,12 +64,8 @@ def _hk_span(after: str, before: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Entry:
-    """One ``key=value`` line as the fork sees it (``line`` 1-based, ``raw`` as in the file).
-
-    C forks drop their whitespace everywhere and split at the first ``=`` (a ``#`` stays in
-    the value); hankai trims both and cuts the value at ``#``. Lines without ``=`` or value
-    are no entries; duplicates give one entry each (C forks use the first).
-    """
+    """One ``key=value`` line as the fork sees it (C forks: whitespace dropped, split at the
+    first ``=``; hankai: trimmed, the value cut at ``#``); ``raw``: the line as in the file."""
 
     key: str
     value: str
@@ -360,12 +352,8 @@ def _read(text: str, fork: str, source: str) -> list[_Sec]:
 def read_sections(
     text: str, *, fork: str = "alexeyab", source: str = "<string>"
 ) -> list[Section]:
-    """Split ``text`` into sections and entries by ``fork``'s reading rules (lines end at
-    ``\\n``; a C fork sees each up to its first NUL); values are not checked.
-
-    Raises :class:`CfgError` where the fork stops while reading, ``ValueError`` for an
-    unknown fork.
-    """
+    """``text``'s sections and entries by ``fork``'s reading rules (values unchecked);
+    CfgError where the fork stops while reading, ValueError for an unknown fork."""
     out = []
     for s in _read(text, fork, source):
         entries = tuple(
@@ -857,12 +845,8 @@ def _network_sections(fork: str, source: str, secs: list[_Sec]) -> list[_Sec]:
 def parse(
     text: str, *, fork: str = "alexeyab", source: str = "<string>"
 ) -> NetSchedule:
-    """Read a cfg's ``[net]`` schedule the way ``fork`` does.
-
-    Raises :class:`CfgError` where the fork would crash, stop or loop forever (hankai's
-    checks of the layer sections included), ``ValueError`` for an unknown fork; what the
-    fork does silently but surprisingly is reproduced and listed in ``warnings``.
-    """
+    """A cfg's ``[net]`` schedule read the way ``fork`` does: CfgError where it would crash,
+    stop or loop forever, the silent surprises reproduced and listed in ``warnings``."""
     secs = _network_sections(fork, source, _read(text, fork, source))
     net = _Net(fork, source, secs[0])
     v, dims = _net_values(net)

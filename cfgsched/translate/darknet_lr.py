@@ -38,18 +38,15 @@ def _update_number(scheduler: DarknetLR, start: int) -> int:
 
 
 class DarknetLR(DarknetScheduler):
-    """darknet's learning rate for every optimizer step, bit for bit (``exact=True``),
-    and its layer rules when the optimizer comes from ``build_optimizer(layers=...)``.
+    """darknet's learning rate for every optimizer step, bit for bit (``exact=True``), and its
+    layer rules when the optimizer comes from ``build_optimizer(layers=...)``.
 
-    After i ``step()`` calls the optimizer holds the LR of darknet batch b = i + 1 (or of
-    the translation's step i). The translation is one :class:`~cfgsched.options.Options`
-    (``options``, or its fields as keywords, which override it: ``exact``, ``flush``,
-    ``ngpus``, ``multigpu``, ``images_per_step``, ``scratch``, ``ideal``,
-    ``resume_iteration``, ``seed``, ``build``); docs/commands.md says what each does.
-    A group's multiplier is its initial lr / the cfg's ``learning_rate``; one other than 1
-    warns once unless ``rescale=True`` (``build_optimizer``'s scaled groups never warn).
-    ``last_epoch=k`` (k + 1 steps done) overrides the resume point.
-    """
+    After i ``step()`` calls the optimizer holds the LR of the translation's step i. The
+    translation is one :class:`~cfgsched.options.Options` (``options``, or its fields as
+    keywords, which win; docs/commands.md says what each does). A group's multiplier is its
+    initial lr / the cfg's ``learning_rate``; one other than 1 warns once unless
+    ``rescale=True`` (build_optimizer's groups never warn). ``last_epoch=k`` (k + 1 steps
+    done) overrides the resume point."""
 
     def __init__(
         self,

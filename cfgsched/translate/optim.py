@@ -25,11 +25,7 @@ _LAYER_MODULES: weakref.WeakKeyDictionary[Any, dict[int, list[nn.Module]]] = (
 )
 
 #: Module types whose ``weight`` gets weight decay (darknet's convolutional/connected weights).
-DECAYED_MODULES: tuple[type[nn.Module], ...] = (
-    nn.modules.conv._ConvNd,
-    nn.Linear,
-    nn.Bilinear,
-)
+DECAYED_MODULES = (nn.modules.conv._ConvNd, nn.Linear, nn.Bilinear)
 
 
 def decayed_parameter_names(model: nn.Module) -> set[str]:
@@ -72,19 +68,13 @@ def build_optimizer(
     loss_reduction: str = "mean",
     summed_images: int | None = None,
 ) -> torch.optim.Optimizer:
-    """``SGD`` (``Adam`` for ``adam=1``) with darknet's update rule; decay on conv/linear
-    weights only (:func:`decayed_parameter_names`).
-
-    The loss is the mean over the cfg's ``batch`` images (accumulate ``subdivisions``
-    mini-batches, each loss divided by their count, then step). ``layers``: the modules
-    indexed by darknet layer number (a cfg-built ``module_list``, or a mapping layer ->
-    module(s)); ``layer_index``: parameter name or module prefix -> layer (the longest key
-    wins). Either puts each layer's ``learning_rate=`` scale into its group's lr and
-    groups the layers under a rule (stopbackward, ...) for :class:`DarknetLR`'s windows;
-    without them the cfg's per-layer keys are not applied (a ``UserWarning`` says so).
-    ``loss_reduction="sum"`` over ``summed_images`` images (default: batch ×
-    subdivisions): SGD gets ``lr / N`` and decay ``decay × N``; Adam decay ``decay × N``.
-    """
+    """``SGD`` (``Adam`` for ``adam=1``) with darknet's update rule, decay on conv/linear
+    weights only; the loss is the mean over the cfg's ``batch`` images (accumulate the
+    ``subdivisions`` mini-batches). ``layers`` (modules indexed by darknet layer, or layer ->
+    module(s)) or ``layer_index`` (parameter name or module prefix -> layer, longest key wins)
+    apply each layer's ``learning_rate=`` and group the layers under a rule for DarknetLR.
+    ``loss_reduction="sum"`` over ``summed_images`` (default batch × subdivisions): SGD gets
+    ``lr / N``, both decay ``decay × N``."""
     lr_scale, decay_scale = _reduction_scales(schedule, loss_reduction, summed_images)
     if layers is not None and layer_index is not None:
         raise ValueError("pass layers= or layer_index=, not both")
@@ -169,14 +159,9 @@ def _parameter_layers(
 
 
 class LayerWindows:
-    """darknet's layer rules at every optimizer step, through a step pre-hook.
-
-    Groups of :func:`build_optimizer` with ``darknet_layers`` get their rule at update k
-    (``update()``, 1-based): inside a gradient window the gradient is zeroed, not dropped
-    (decay and momentum act as in darknet); a never-updated group is skipped (gradient
-    None); a held update piles the gradient up and lands it with the first allowed one.
-    Batch-norm that darknet runs in inference mode is kept in eval mode.
-    """
+    """darknet's layer rules before every optimizer step (update k = ``update()``): inside a
+    gradient window gradients are zeroed, not dropped; a never-updated group is skipped; held
+    updates pile up and land together; inference-mode batch-norm is kept in eval mode."""
 
     def __init__(
         self,
