@@ -27,6 +27,7 @@ import cfgsched
 from cfgsched.kernel.formulas import rate
 from cfgsched.reader.parser import read_sections
 from tests.docs import blocks
+from tests.test_layers import _model as module_list
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -64,25 +65,8 @@ class Darknet(nn.Module):
     def __init__(self, path: str) -> None:
         super().__init__()
         sections = read_sections(Path(path).read_text())
-        get = [{e.key: e.value for e in sec.entries} for sec in sections]
-        c, mods = int(get[0]["channels"]), []
-        for sec, keys in zip(sections[1:], get[1:], strict=True):
-            if sec.name == "convolutional":
-                f, k, bn = (
-                    int(keys["filters"]),
-                    int(keys["size"]),
-                    "batch_normalize" in keys,
-                )
-                conv = nn.Conv2d(c, f, k, padding=k // 2, bias=not bn)
-                mods.append(nn.Sequential(conv, nn.BatchNorm2d(f)) if bn else conv)
-                c = f
-            elif sec.name == "avgpool":
-                mods.append(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()))
-            elif sec.name == "connected":
-                mods.append(nn.Linear(c, int(keys["output"])))
-            else:
-                mods.append(nn.Identity())
-        self.module_list = nn.ModuleList(mods)
+        net = {e.key: e.value for e in sections[0].entries}
+        self.module_list = module_list(sections, int(net["channels"]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for m in self.module_list:
