@@ -1,14 +1,10 @@
-"""darknet's per-layer training rules: which layers get a gradient and which darknet's
-update changes, from which update on, per fork and build (docs/design.md, layer rules).
-
-Facts from the forks' sources (file and function named at each rule below). Layers are
-the sections after ``[net]``, numbered from 0; update k is the k-th weight update of this
-run (1-based). Pure functions of the schedule's :class:`~cfgsched.schedule.LayerKeys`.
-"""
+"""darknet's per-layer training rules per fork and build (docs/design.md, layer rules):
+layers are the sections after ``[net]`` from 0, update k the k-th weight update (1-based)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -20,15 +16,10 @@ __all__ = ["BUILDS", "LayerRule", "layer_rules", "layer_states"]
 
 @dataclass(frozen=True)
 class LayerRule:
-    """What darknet does to layers ``first``..``last`` (a rule of ``rule`` at ``line``).
-
-    ``gradient_from``: the first update whose step includes these layers' gradient
-    (None: never; 1: from the start). ``updated``: darknet's update changes their weights
-    at all (decay and momentum act even without a gradient). ``lr_scale``: the layer's
-    ``learning_rate=`` scale. ``held``: updates 1..held skip the update, the gradients
-    pile up and land in one lump at update held + 1. ``inference_bn``: their batch-norm
-    runs in inference mode (fixed rolling statistics).
-    """
+    """What darknet does to layers ``first``..``last`` (key ``rule`` at ``line``):
+    ``gradient_from`` the first update with their gradient (None: never); ``updated``: the
+    update changes them at all; ``lr_scale``: ``learning_rate=``; updates 1..``held`` skipped
+    (the pile lands at held + 1); ``inference_bn``: batch-norm in inference mode."""
 
     first: int
     last: int
@@ -45,39 +36,33 @@ class LayerRule:
         return asdict(self)
 
 
-def _first_k(target: int, start: int, per_update: int) -> int:
-    """The first update k whose counter ``start + (k - 1) * per_update`` is >= target."""
-    return 1 + max(0, math.ceil((target - start) / per_update))
-
-
 def _line(keys: LayerKeys, key: str) -> int:
     return dict(keys.lines).get(key, keys.line)
 
 
-def _last(layers: dict[int, LayerKeys], test: Any) -> LayerKeys | None:
-    hits = [k for k in layers.values() if test(k)]
-    return max(hits, key=lambda k: k.index) if hits else None
+def _last(
+    layers: dict[int, LayerKeys], test: Callable[[LayerKeys], Any]
+) -> LayerKeys | None:
+    return max(
+        (k for k in layers.values() if test(k)), key=lambda k: k.index, default=None
+    )
 
 
 def _gradient(
     j: int, by: dict[int, LayerKeys], fork: str, gpu: bool, start: int, g: int
 ) -> tuple[LayerKeys, int | None] | None:
-    """The stopbackward that withholds layer j's gradient and its first update, or None.
-
-    CPU builds and pjreddie break the backward loop at any nonzero ``stopbackward``
-    (network.c ``backward_network``); alexeyab/hankai GPU break at 1 or while it exceeds
-    ``cur_iteration``, which update k's backward sees as k - 1 (network_kernels.cu /
-    darknet_network.cpp ``backward_network_gpu``, ``train_network_waitkey``).
-    """
+    """The stopbackward withholding layer j's gradient and the first update with it, or None:
+    CPU builds and pjreddie break the backward at any nonzero value (network.c
+    ``backward_network``), alexeyab/hankai GPU at 1 or while it exceeds ``cur_iteration``,
+    start + (k - 1)·g at update k (``backward_network_gpu``, ``train_network_waitkey``)."""
     stops = [k for i, k in by.items() if i >= j and k.stopbackward]
     if not stops:
         return None
-    if not gpu or fork == "pjreddie" or any(k.stopbackward == 1 for k in stops):
-        cause = max((k for k in stops if not gpu or k.stopbackward == 1 or
-                     fork == "pjreddie"), key=lambda k: k.index)  # fmt: skip
-        return cause, None
+    always = [k for k in stops if not gpu or fork == "pjreddie" or k.stopbackward == 1]
+    if always:
+        return max(always, key=lambda k: k.index), None
     cause = max(stops, key=lambda k: k.stopbackward)
-    return cause, _first_k(cause.stopbackward, start, g)
+    return cause, 1 + max(0, math.ceil((cause.stopbackward - start) / g))
 
 
 def _state(
@@ -85,30 +70,36 @@ def _state(
 ) -> LayerRule | None:
     """Layer j's rule, or None when darknet trains it normally."""
     fork, own = s.fork, by.get(j)
+    c = (
+        fork != "pjreddie"
+    )  # the C++ and AlexeyAB forks: train=0, onlyforward, GPU rules
     rule = LayerRule(j, j, "", 0, 1, True, own.learning_rate if own else 1.0)
     # train=0 before the last stopbackward == 1 (alexeyab parser.c) / nonzero (hankai
     # darknet_cfg.cpp create_network): no update, onlyforward, GPU batch-norm inference.
     last = _last(
         by, lambda k: k.stopbackward == 1 if fork == "alexeyab" else k.stopbackward
     )
-    if fork != "pjreddie" and last is not None and j < last.index:
+    if c and last is not None and j < last.index:
         line = _line(last, "stopbackward")
         return replace(rule, rule="stopbackward", line=line, gradient_from=None,
                        updated=False, inference_bn=gpu)  # fmt: skip
     # train_only_bn spreads down (parser.c set_train_only_bn); GPU update skips it.
     tob = _last(by, lambda k: k.train_only_bn)
-    if gpu and fork != "pjreddie" and tob is not None and j <= tob.index:
+    if gpu and c and tob is not None and j <= tob.index:
         line = _line(tob, "train_only_bn")
-        return replace(rule, rule="train_only_bn", line=line, gradient_from=None,
-                       updated=False)  # fmt: skip
+        return replace(
+            rule, rule="train_only_bn", line=line, gradient_from=None, updated=False
+        )
     grad = _gradient(j, by, fork, gpu, start, g)
     if grad is not None and grad[1] != 1:
-        rule = replace(rule, rule="stopbackward", line=_line(grad[0], "stopbackward"),
-                       gradient_from=grad[1])  # fmt: skip
-    if own is not None and own.onlyforward and fork != "pjreddie":
-        rule = replace(rule, rule=rule.rule or "onlyforward", gradient_from=None,
-                       line=rule.line or _line(own, "onlyforward"))  # fmt: skip
-    if own is not None and gpu and fork != "pjreddie":
+        line = _line(grad[0], "stopbackward")
+        rule = replace(rule, rule="stopbackward", line=line, gradient_from=grad[1])
+    if own is not None and own.onlyforward and c:
+        line = rule.line or _line(own, "onlyforward")
+        rule = replace(
+            rule, rule=rule.rule or "onlyforward", gradient_from=None, line=line
+        )
+    if own is not None and gpu and c:
         rule = _held(rule, own, s.burn_in, start, g)
     if own is not None and own.learning_rate == 0:
         rule = replace(rule, updated=False)
@@ -121,8 +112,7 @@ def _held(
     rule: LayerRule, own: LayerKeys, burn_in: int, start: int, g: int
 ) -> LayerRule:
     """``dont_update``/``burnin_update``: update_network_gpu skips the update while the
-    iteration (``seen / batch``, start + k·g at update k) is <= dont_update or below
-    burnin_update × burn_in."""
+    iteration (start + k·g at update k) is <= dont_update or below burnin_update × burn_in."""
     held = 0
     if own.dont_update:
         held = max(held, (own.dont_update - start) // g)
@@ -131,8 +121,9 @@ def _held(
     if held <= 0:
         return rule
     key = "dont_update" if own.dont_update else "burnin_update"
-    return replace(rule, held=held, rule=rule.rule or key,
-                   line=rule.line or _line(own, key))  # fmt: skip
+    return replace(
+        rule, held=held, rule=rule.rule or key, line=rule.line or _line(own, key)
+    )
 
 
 def layer_states(
@@ -143,53 +134,27 @@ def layer_states(
     clear: bool = False,
     ngpus: int = 1,
 ) -> dict[int, LayerRule]:
-    """Each layer's rule (``first == last``), for the layers darknet does not train
-    normally. ``resume_iteration``: darknet's iteration when resuming from ``.weights``
-    (``-clear`` resets it to 0); ``ngpus``: GPU 0's counter (alexeyab, hankai) moves by
-    ``ngpus`` per update."""
+    """Each layer's rule for the layers darknet does not train normally: ``resume_iteration``
+    (``clear``: ``-clear``) starts the counter; GPU 0's moves by ``ngpus`` (not pjreddie)."""
     if build not in BUILDS:
         raise ValueError(f"unknown build {build!r}: choose one of {', '.join(BUILDS)}")
-    if isinstance(ngpus, bool) or not isinstance(ngpus, int) or ngpus < 1:
-        raise ValueError(f"ngpus must be an integer >= 1, got {ngpus!r}")
     start = 0 if clear or resume_iteration is None else resume_iteration
     g = 1 if schedule.fork == "pjreddie" else ngpus
     by = {k.index: k for k in schedule.layers}
-    if not by:
-        return {}
-    out = {}
-    for j in range(max(by) + 1):
-        rule = _state(j, by, schedule, build == "gpu", start, g)
-        if rule is not None:
-            out[j] = rule
-    return out
-
-
-def layer_rules(
-    schedule: NetSchedule,
-    *,
-    build: str = "gpu",
-    resume_iteration: int | None = None,
-    clear: bool = False,
-    ngpus: int = 1,
-) -> tuple[LayerRule, ...]:
-    """:func:`layer_states` with runs of consecutive layers under the same rule merged:
-    the ``layers`` list of ``explain --json``."""
-    states = layer_states(
-        schedule,
-        build=build,
-        resume_iteration=resume_iteration,
-        clear=clear,
-        ngpus=ngpus,
+    states = (
+        _state(j, by, schedule, build == "gpu", start, g)
+        for j in range(max(by, default=-1) + 1)
     )
+    return {r.first: r for r in states if r is not None}
+
+
+def layer_rules(schedule: NetSchedule, **options: Any) -> tuple[LayerRule, ...]:
+    """:func:`layer_states` (same ``options``) with runs of consecutive layers under the
+    same rule merged: the ``layers`` list of ``explain --json``."""
     out: list[LayerRule] = []
-    for j, r in sorted(states.items()):
-        prev = out[-1] if out else None
-        if (
-            prev is not None
-            and prev.last == j - 1
-            and replace(prev, first=j, last=j) == r
-        ):
-            out[-1] = replace(prev, last=j)
+    for j, r in sorted(layer_states(schedule, **options).items()):
+        if out and out[-1].last == j - 1 and replace(out[-1], first=j, last=j) == r:
+            out[-1] = replace(out[-1], last=j)
         else:
             out.append(r)
     return tuple(out)

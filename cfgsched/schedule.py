@@ -70,11 +70,9 @@ class LayerLR:
 
 @dataclass(frozen=True)
 class LayerKeys:
-    """A layer section's per-layer training keys as the fork reads them (0: not given).
-
-    ``index`` counts layers from 0 after ``[net]``; ``weights``: the layer holds weights
-    that darknet's update changes; ``lines``: key -> 1-based line of each key given.
-    """
+    """A layer's training keys as the fork reads them (0: not given): ``index`` from 0
+    after ``[net]``; ``weights``: darknet's update changes its weights; ``lines``: key ->
+    1-based line of each key given."""
 
     index: int
     section: str
@@ -91,12 +89,9 @@ class LayerKeys:
 
 @dataclass(frozen=True)
 class NetSchedule:
-    """Every learning-rate related ``[net]`` value exactly as the fork stores it.
-
-    Floats hold their float32 values; keys a fork does not read for the chosen policy keep
-    the value the fork leaves in memory (0 for C forks), as in the golden ``parse.params``.
-    ``lines`` maps each key that was read to its 1-based line in ``source``.
-    """
+    """Every learning-rate related ``[net]`` value exactly as the fork stores it (floats
+    as float32; keys the fork does not read for the policy keep what it leaves in memory,
+    0 for C forks); ``lines``: each key read -> its 1-based line in ``source``."""
 
     fork: str = DEFAULT_FORK
     policy: Policy = Policy.CONSTANT
@@ -137,22 +132,14 @@ class NetSchedule:
 
     def kernel_params(self, seed: int = 0) -> _kernel.Params:
         """The numbers :func:`cfgsched.kernel.formulas.rate` needs (``seed`` drives ``random``)."""
+        same = "power burn_in step scale gamma max_batches sgdr_cycle sgdr_mult steps scales"
         return _kernel.Params(
             fork=FORKS.index(self.fork) if self.fork in FORKS else 0,
             policy=int(self.policy),
             lr=self.learning_rate,
-            power=self.power,
-            burn_in=self.burn_in,
-            step=self.step,
-            scale=self.scale,
-            gamma=self.gamma,
-            max_batches=self.max_batches,
             lr_min=self.learning_rate_min,
-            sgdr_cycle=self.sgdr_cycle,
-            sgdr_mult=self.sgdr_mult,
-            steps=self.steps,
-            scales=self.scales,
             seed=seed,
+            **{k: getattr(self, k) for k in same.split()},
         )
 
     def line_of(self, key: str) -> int | None:

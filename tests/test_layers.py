@@ -127,17 +127,21 @@ def _darknet_flags(
 
 
 def _darknet_run(
-    s: cfgsched.NetSchedule, fork: str, build: str
+    s: cfgsched.NetSchedule,
+    fork: str,
+    build: str,
+    text: str = "",
+    updates: int = UPDATES,
 ) -> list[list[torch.Tensor]]:
     """darknet's training written out from the C: backward top-down with its breaks, then
     ``update_network*`` layer by layer on the summed gradient (dw), weights per update."""
     gpu = build == "gpu"
-    model = _model(read_sections(CFG.read_text(), fork=fork), 2)
+    model = _model(read_sections(text or CFG.read_text(), fork=fork), 2)
     keys, train0 = _darknet_flags(s, fork, gpu, len(model))
     batch = s.images_per_iteration
     dw = {p: torch.zeros_like(p) for p in model.parameters()}
     out = []
-    for k in range(1, UPDATES + 1):
+    for k in range(1, updates + 1):
         cur = k - 1  # cur_iteration seen by update k's backward
         for j in train0:
             if gpu:
@@ -181,14 +185,18 @@ def _darknet_run(
 
 
 def _torch_run(
-    s: cfgsched.NetSchedule, fork: str, build: str
+    s: cfgsched.NetSchedule,
+    fork: str,
+    build: str,
+    text: str = "",
+    updates: int = UPDATES,
 ) -> list[list[torch.Tensor]]:
     """The same training through cfgsched's optimizer and scheduler."""
-    model = _model(read_sections(CFG.read_text(), fork=fork), 2)
+    model = _model(read_sections(text or CFG.read_text(), fork=fork), 2)
     opt = cfgsched.build_optimizer(model, s, layers=model)
     sched = cfgsched.DarknetLR(opt, s, build=build)
     out = []
-    for k in range(1, UPDATES + 1):
+    for k in range(1, updates + 1):
         x, y = _data(k)
         opt.zero_grad()
         nn.functional.mse_loss(_forward(model, x), y).backward()
@@ -215,3 +223,98 @@ def test_trajectory_matches_darknet(fork: str, build: str, stop: int) -> None:
             )
         moved += 1
     assert moved == UPDATES
+
+
+def test_scheduler_with_layer_rules_pickles_and_keeps_its_windows() -> None:
+    import pickle
+
+    s = cfgsched.parse(
+        CFG.read_text(), source=str(CFG)
+    )  # alexeyab: layer 0 waits to 31
+    model = _model(read_sections(CFG.read_text()), 2)
+    opt = cfgsched.build_optimizer(model, s, layers=model)
+    sched = pickle.loads(pickle.dumps(cfgsched.DarknetLR(opt, s, build="gpu")))
+    frozen = [model[0][0].weight, model[1].weight]  # layers 0 and 1 wait for update 31
+    ids = {id(p) for p in frozen}
+    k = next(i for i, g in enumerate(opt.param_groups) if id(g["params"][0]) in ids)
+    params = sched.optimizer.param_groups[k]["params"]
+    for g in sched.optimizer.param_groups:
+        for p in g["params"]:
+            p.grad = torch.ones_like(p)
+    sched.optimizer.step()
+    assert all(p.grad is not None and not p.grad.any() for p in params)
+
+
+# --- real cfgs with stopbackward (facts only; upstream files are not copied) -----------
+
+#: name -> (upstream path, where read, layer count, stopbackward layer, value).
+REAL = {
+    # AlexeyAB cfg/yolov4-custom.cfg (read through a copy found with the search tool).
+    "yolov4-custom": ("cfg/yolov4-custom.cfg", "AlexeyAB copy", 162, 104, 800),
+    # AlexeyAB cfg/yolov4-p5-frozen.cfg, stored in pjreddie/darknet's history at
+    # 85c6278ef1f8a0bed424567c5ac86da44a65474a (AlexeyAB's commits): the neck's last
+    # layer "# 231" holds stopbackward=1; three heads of 4 layers follow.
+    "yolov4-p5-frozen": ("cfg/yolov4-p5-frozen.cfg", "85c6278e", 244, 231, 1),
+}
+
+
+def _real_like(n_layers: int, at: int, value: int) -> str:
+    """A cfg of our [net] with ``n_layers`` layers (1x1 convs, then avgpool and connected
+    to the output) and ``stopbackward=value`` on layer ``at``."""
+    net = CFG.read_text().split("[convolutional]", 1)[0]
+    body = "".join(
+        "[convolutional]\nfilters=2\nsize=1\nactivation=linear\n"
+        + (f"stopbackward={value}\n" if i == at else "")
+        for i in range(n_layers - 2)
+    )
+    return net + body + "[avgpool]\n[connected]\noutput=2\nactivation=linear\n"
+
+
+def _table(fork: str, build: str, n: int, at: int, n_layers: int) -> dict[int, tuple]:
+    """DESIGN.md section 8, written out: layer -> (gradient_from, updated) for the layers
+    that do not train normally."""
+    gpu = build == "gpu"
+    if fork == "pjreddie" or not gpu or n == 1:
+        below = (None, fork == "pjreddie" or (fork == "alexeyab" and n > 1))
+        return {j: below for j in range(at)} | {at: (None, True)}
+    if fork == "alexeyab":
+        return {j: (n + 1, True) for j in range(at + 1)}
+    return {j: (None, False) for j in range(at)} | {at: (n + 1, True)}
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
+@pytest.mark.parametrize("build", ["gpu", "cpu"])
+@pytest.mark.parametrize("fork", ["alexeyab", "pjreddie", "hankai"])
+def test_real_cfg_windows(fork: str, build: str, name: str) -> None:
+    _, _, n_layers, at, value = REAL[name]
+    s = cfgsched.parse(_real_like(n_layers, at, value), fork=fork)
+    rules = _run_layers(s, build)
+    got = {
+        j: (r.gradient_from, r.updated)
+        for r in rules
+        for j in range(r.first, r.last + 1)
+    }
+    assert got == _table(fork, build, value, at, n_layers)
+
+
+def _run_layers(s: cfgsched.NetSchedule, build: str) -> tuple:
+    """What explain --json reports: the translated run's layer rules."""
+    from cfgsched.options import Options
+    from cfgsched.run import translate
+
+    return translate(s, Options(build=build)).layers
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
+@pytest.mark.parametrize("build", ["gpu", "cpu"])
+@pytest.mark.parametrize("fork", ["alexeyab", "pjreddie", "hankai"])
+def test_real_cfg_trajectory(fork: str, build: str, name: str) -> None:
+    _, _, n_layers, at, value = REAL[name]
+    value = min(value, 3)  # 800 scaled down: updates 1-3 in the window, 4-5 after it
+    text = _real_like(n_layers, at, value)
+    s = cfgsched.parse(text, fork=fork)
+    ours = _torch_run(s, fork, build, text, 5)
+    theirs = _darknet_run(s, fork, build, text, 5)
+    for k, (a, b) in enumerate(zip(ours, theirs, strict=True), start=1):
+        for i, (p, q) in enumerate(zip(a, b, strict=True)):
+            assert torch.allclose(p, q, rtol=1e-5, atol=1e-6), (k, i)

@@ -1,10 +1,11 @@
 """Runs the ```python blocks of README's "training-loop" and "native" sections.
 
 The blocks run in order in one namespace, in a temporary directory holding
-``sample_cfgs/yolov4.cfg`` and a ``yolov4.weights`` header. The harness provides what the
-README says is the reader's own: ``model``, ``loader``, ``mini_loader``, ``loss_fn`` and
-``per_rank_batch``; DDP runs in a one-process gloo group; the Lightning module is fitted
-by a real Lightning ``Trainer``.
+``sample_cfgs/yolov4.cfg``, a ``yolov4.weights`` header and our small
+``sample_cfgs/layer-rules.cfg`` as ``yolov4-custom.cfg``. The harness provides what the
+README says is the reader's own: ``model``, ``loader``, ``mini_loader``, ``loss_fn``,
+``per_rank_batch`` and ``Darknet`` (a cfg-driven port); DDP runs in a one-process gloo
+group; the Lightning module is fitted by a real Lightning ``Trainer``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from torch import nn
 
 import cfgsched
 from cfgsched.kernel.formulas import rate
+from cfgsched.reader.parser import read_sections
 from tests.docs import blocks
+from tests.test_layers import _model as module_list
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -47,10 +50,28 @@ class Tiny(nn.Module):
         return self.fc(torch.relu(self.bn(self.conv(x))).flatten(1))
 
 
-def batches(size: int, count: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def batches(
+    size: int, count: int, channels: int = 3, outputs: int = 1
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     g = torch.Generator().manual_seed(size)
     for _ in range(count):
-        yield torch.randn(size, 3, 4, 4, generator=g), torch.randn(size, 1, generator=g)
+        x = torch.randn(size, channels, 4, 4, generator=g)
+        yield x, torch.randn(size, outputs, generator=g)
+
+
+class Darknet(nn.Module):
+    """A cfg-driven port in miniature: ``module_list[i]`` is darknet layer i."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        sections = read_sections(Path(path).read_text())
+        net = {e.key: e.value for e in sections[0].entries}
+        self.module_list = module_list(sections, int(net["channels"]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for m in self.module_list:
+            x = m(x)
+        return x
 
 
 @pytest.fixture
@@ -58,6 +79,9 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "sample_cfgs").mkdir()
     shutil.copy(
         ROOT / "sample_cfgs" / "yolov4.cfg", tmp_path / "sample_cfgs" / "yolov4.cfg"
+    )
+    shutil.copy(
+        ROOT / "sample_cfgs" / "layer-rules.cfg", tmp_path / "yolov4-custom.cfg"
     )
     s = cfgsched.load(ROOT / "sample_cfgs" / "yolov4.cfg")
     seen = SEEN_ITERATIONS * s.images_per_iteration
@@ -97,7 +121,7 @@ def lightning_fit(module: Any, batch: int) -> list[float]:
 
 def test_readme_training_loop_blocks_run(workdir: Path) -> None:
     blocks = section_blocks("training-loop")
-    assert len(blocks) == 6
+    assert len(blocks) == 7
     schedule = cfgsched.load(workdir / "sample_cfgs" / "yolov4.cfg")
     B, mini = schedule.images_per_iteration, schedule.mini_batch
     torch.manual_seed(0)
@@ -142,6 +166,32 @@ def test_readme_training_loop_blocks_run(workdir: Path) -> None:
     assert ns["optimizer"].param_groups[0]["lr"] == lr_before
     resumed = ns["resumed"]
     assert resumed.optimizer.param_groups[0]["lr"] == rate(p, SEEN_ITERATIONS + 1)
+
+    check_layer_schedule_block(blocks[6], ns)
+
+
+def check_layer_schedule_block(block: str, ns: dict[str, Any]) -> None:
+    """The layer-schedule recipe on our yolov4-custom.cfg stand-in (stopbackward=30 on
+    layer 1): alexeyab GPU gives layers 0-1 no gradient in the first 30 updates, so over
+    LOADER_STEPS updates their weights follow darknet's update without a gradient
+    (dw += -decay*batch*w; w += lr/batch*dw; dw *= momentum) and their biases stay."""
+    custom = cfgsched.load("yolov4-custom.cfg")
+    batch = custom.images_per_iteration
+    ns.update(Darknet=Darknet, loader=list(batches(batch, LOADER_STEPS, 2, 2)))
+    torch.manual_seed(7)
+    exec(block, ns)
+    torch.manual_seed(7)
+    start = Darknet("yolov4-custom.cfg").module_list
+    trained = ns["model"].module_list
+    w, dw = start[1].weight.detach().clone(), torch.zeros_like(start[1].weight)
+    for k in range(1, LOADER_STEPS + 1):
+        dw += -custom.decay * batch * w
+        w += rate(custom.kernel_params(), k) / batch * dw
+        dw *= custom.momentum
+    assert torch.allclose(trained[1].weight, w, rtol=1e-5, atol=1e-7)
+    assert torch.equal(trained[1].bias, start[1].bias)  # no gradient, no decay
+    assert torch.equal(trained[0][1].weight, start[0][1].weight)  # batch-norm scale
+    assert not torch.equal(trained[5].weight, start[5].weight)  # layer 5 trains
 
 
 def test_readme_native_blocks_run(workdir: Path) -> None:

@@ -1,30 +1,12 @@
-"""Which section names and keys each fork's parser reads.
-
-Facts read from the forks' sources (names and keys only): AlexeyAB ``parse_net_options``
-(src/parser.c), pjreddie ``parse_net_options`` (a copy of master), hank-ai's layer-name
-table (src-lib/darknet_enums.cpp) and ``CfgFile`` parser (src-lib/darknet_cfg.cpp).
-None of the pinned commits was available; where the versions read differ, the table
-accepts what any of them accepts (``fog``, ``cutout``, ``fp_normalizer``, ``blank``).
-
-Standard library only.
+"""Which section names and keys each fork's parser reads (names and keys only): AlexeyAB
+and pjreddie ``parse_net_options`` (src/parser.c), hank-ai's layer-name table
+(src-lib/darknet_enums.cpp) and ``CfgFile`` (src-lib/darknet_cfg.cpp). Where the versions
+read differ, a table accepts what any of them accepts (``fog``, ``cutout``, ...).
 """
 
 from __future__ import annotations
 
 import difflib
-
-__all__ = [
-    "HANKAI_COMMON_KEYS",
-    "HANKAI_DETECTORS",
-    "HANKAI_LAYER_KEYS",
-    "HANKAI_LAYER_NAMES",
-    "HANKAI_NET_WHEN",
-    "HANKAI_REQUIRED_KEYS",
-    "LAYER_TRAINING_KEYS",
-    "NET_KEYS",
-    "WEIGHTED_SECTIONS",
-    "did_you_mean",
-]
 
 _C_COMMON_NET = (
     "batch", "learning_rate", "momentum", "decay", "subdivisions", "time_steps", "adam",
@@ -33,7 +15,8 @@ _C_COMMON_NET = (
     "step", "scale", "steps", "scales", "gamma", "max_batches",
 )  # fmt: skip
 
-_HANKAI_NET = (
+#: hankai ``parse_net_section``'s ``[net]`` keys, in its lookup order.
+HANKAI_NET_ORDER: tuple[str, ...] = (
     "max_batches", "batch", "learning_rate", "learning_rate_min", "sgdr_cycle",
     "sgdr_mult", "momentum", "decay", "subdivisions", "time_steps", "track",
     "augment_speed", "sequential_subdivisions", "try_fix_nan", "weights_reject_freq",
@@ -76,7 +59,7 @@ _PJREDDIE_NET = ("notruth", "random", "max_ratio", "min_ratio", "center", "clip"
 NET_KEYS: dict[str, frozenset[str]] = {
     "alexeyab": frozenset((*_C_COMMON_NET, *_ALEXEYAB_NET)),
     "pjreddie": frozenset((*_C_COMMON_NET, *_PJREDDIE_NET)),
-    "hankai": frozenset((*_HANKAI_NET, *HANKAI_NET_WHEN)),
+    "hankai": frozenset((*HANKAI_NET_ORDER, *HANKAI_NET_WHEN)),
 }
 
 #: hankai's layer-name table: section name (exact, case-sensitive) -> layer kind, the
@@ -96,11 +79,9 @@ HANKAI_LAYER_NAMES: dict[str, str | None] = {
 
 #: Keys hankai reads in every layer section (after the layer's own keys).
 HANKAI_COMMON_KEYS: frozenset[str] = frozenset(
-    {
-        "clip", "onlyforward", "dont_update", "burnin_update", "stopbackward",
-        "train_only_bn", "dontload", "dontloadscales", "learning_rate",
-    }
-)  # fmt: skip
+    "clip onlyforward dont_update burnin_update stopbackward train_only_bn dontload "
+    "dontloadscales learning_rate".split()
+)
 
 _YOLO_CORE = (
     "classes", "num", "max", "mask", "max_delta", "counters_per_class",
@@ -158,9 +139,7 @@ _LAYER_KEYS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 #: The keys each hankai layer kind reads itself (the common keys come on top).
-HANKAI_LAYER_KEYS: dict[str, frozenset[str]] = {
-    kind: frozenset(keys) for kind, keys in _LAYER_KEYS.items()
-}
+HANKAI_LAYER_KEYS = {kind: frozenset(keys) for kind, keys in _LAYER_KEYS.items()}
 
 #: Keys a hankai layer kind requires (``find_int`` without a default is fatal).
 HANKAI_REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
@@ -187,11 +166,9 @@ LAYER_TRAINING_KEYS: dict[str, tuple[str, ...]] = {
 #: set an ``update`` function: convolutional, connected, local, batchnorm and the
 #: recurrent layers; a ``[shortcut]`` only with ``weights_type``, see the parser).
 WEIGHTED_SECTIONS: frozenset[str] = frozenset(
-    {
-        "conv", "convolutional", "conn", "connected", "local", "batchnorm", "crnn",
-        "rnn", "gru", "lstm", "conv_lstm", "deconvolutional", "implicit",
-    }
-)  # fmt: skip
+    "conv convolutional conn connected local batchnorm crnn rnn gru lstm conv_lstm "
+    "deconvolutional implicit".split()
+)
 
 
 def did_you_mean(key: str, known: frozenset[str]) -> str | None:
@@ -199,7 +176,5 @@ def did_you_mean(key: str, known: frozenset[str]) -> str | None:
     if key in known:
         return None
     folded = [k for k in sorted(known) if k.lower() == key.lower()]
-    if folded:
-        return folded[0]
-    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
+    close = folded or difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
     return close[0] if close else None

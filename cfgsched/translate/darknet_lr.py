@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import warnings
 from typing import Any
@@ -20,51 +21,32 @@ __all__ = ["DarknetLR", "options_of"]
 
 
 def options_of(options: Options | None, option_kwargs: dict[str, Any]) -> Options:
-    """One :class:`Options` from ``options`` and keyword options (the keywords win).
-
-    Unknown keywords raise TypeError; invalid values ValueError (from :class:`Options`).
-    """
+    """One :class:`Options` from ``options`` and keyword options (the keywords win);
+    TypeError for unknown keywords, ValueError for invalid values."""
     if options is not None and not isinstance(options, Options):
         raise TypeError(f"options: expected Options, got {type(options).__name__}")
-    names = {f.name for f in dataclasses.fields(Options)}
-    unknown = sorted(set(option_kwargs) - names)
+    unknown = sorted(set(option_kwargs) - {f.name for f in dataclasses.fields(Options)})
     if unknown:
         raise TypeError(f"unknown option(s): {', '.join(unknown)}")
     base = Options() if options is None else options
     return dataclasses.replace(base, **option_kwargs) if option_kwargs else base
 
 
+def _update_number(scheduler: DarknetLR, start: int) -> int:
+    """darknet's update k (1-based) of the scheduler's next optimizer step."""
+    return scheduler.last_epoch - start + 1
+
+
 class DarknetLR(DarknetScheduler):
-    """darknet's learning rate for every optimizer step, bit for bit (``exact=True``).
+    """darknet's learning rate for every optimizer step, bit for bit (``exact=True``), and its
+    layer rules when the optimizer comes from ``build_optimizer(layers=...)``.
 
-    Right after construction the optimizer holds darknet's LR for batch b = 1 (the first
-    ``optimizer.step()``); after i calls of ``step()`` it holds the LR for b = i + 1.
-
-    The translation is one :class:`cfgsched.options.Options` (``options``, or the same
-    names as keywords, which override it): ``exact``, ``flush`` (a release build's
-    flush-to-zero; None = the fork's default build), ``ngpus``, ``multigpu``,
-    ``images_per_step``, ``scratch``, ``ideal``, ``resume_iteration``, ``seed``, ``build``
-    (the darknet build whose layer rules apply: ``"gpu"``, the default, or ``"cpu"``).
-
-    - Group multiplier = the group's initial lr / the cfg's ``learning_rate``. A group
-      created with the cfg's learning_rate (as written, e.g. 0.0013, or its float32 value)
-      has multiplier exactly 1 and gets darknet's float32 value unchanged. Any other
-      multiplier warns once (``UserWarning``) unless ``rescale=True`` says it is meant;
-      the groups of :func:`cfgsched.build_optimizer` are scaled on purpose and never warn.
-    - ``exact=False`` evaluates the same formulas in double instead of darknet's float32;
-      they differ most where float32 cancels (poly near max_batches, sigmoid far from its
-      step): there ``exact=True`` is what darknet trains with.
-    - ``images_per_step=T`` (torch batch × accumulation × world size) puts step i at
-      ``b = (i + 1)·T // images_per_iteration``.
-    - ``ngpus=n`` reproduces ``darknet -gpus``: base LR × n in alexeyab and pjreddie
-      (hankai does not scale), and ``multigpu="images"`` (b = (i + 1)·n, for DDP averaging
-      over n·batch images) or ``"trace"`` (GPU 0's exact, non-monotonic batch sequence;
-      ``scratch=True`` adds hankai's single-GPU burn-in phase).
-    - Resume: ``resume_iteration`` (darknet's iteration; see :meth:`from_weights`) starts at
-      the translation's first step after it; ``last_epoch=k`` (k + 1 optimizer steps done)
-      overrides it.
-    - ``seed`` drives the ``random`` policy (darknet's own draws are not reproducible).
-    """
+    After i ``step()`` calls the optimizer holds the LR of the translation's step i. The
+    translation is one :class:`~cfgsched.options.Options` (``options``, or its fields as
+    keywords, which win; docs/commands.md says what each does). A group's multiplier is its
+    initial lr / the cfg's ``learning_rate``; one other than 1 warns once unless
+    ``rescale=True`` (build_optimizer's groups never warn). ``last_epoch=k`` (k + 1 steps
+    done) overrides the resume point."""
 
     def __init__(
         self,
@@ -76,34 +58,33 @@ class DarknetLR(DarknetScheduler):
         rescale: bool = False,
         **option_kwargs: Any,
     ) -> None:
-        self.options = options_of(options, option_kwargs)
-        translation = translate(schedule, self.options)
+        self.options = o = options_of(options, option_kwargs)
+        translation = translate(schedule, o)
         if last_epoch == -1 and translation.start > 0:
             last_epoch = translation.start - 1
         super().__init__(optimizer, translation, last_epoch)
-        # darknet's layer rules (cfgsched.layers), applied before every optimizer step
         self.layer_windows = LayerWindows.attach(
             optimizer,
             schedule,
-            lambda: self.last_epoch - translation.start + 1,
-            build=self.options.build,
-            resume_iteration=self.options.resume_iteration,
-            ngpus=self.options.ngpus,
+            functools.partial(_update_number, self, translation.start),
+            build=o.build,
+            resume_iteration=o.resume_iteration,
+            ngpus=o.ngpus,
         )
         if not rescale:
             self._warn_rescaled()
 
     def _warn_rescaled(self) -> None:
-        """Warn once when a group's lr is not the cfg's (build_optimizer's groups, which
-        carry ``darknet_layer``, are scaled on purpose)."""
+        """Warn once when a group's lr is not the cfg's (groups carrying
+        ``darknet_layer`` are build_optimizer's, scaled on purpose)."""
         for group, m in zip(self.optimizer.param_groups, self.multipliers, strict=True):
             if m != 1.0 and "darknet_layer" not in group:
-                cfg = self.translation.cfg_lr
+                cfg = f32_decimal(self.translation.cfg_lr)
                 warnings.warn(
                     f"DarknetLR: the optimizer's lr {group['initial_lr']:.6g} is not the"
-                    f" cfg's learning_rate {f32_decimal(cfg):.6g}: every LR is scaled by"
-                    f" {m:.3g}x; build the optimizer with lr=learning_rate, or pass"
-                    " rescale=True if the scaling is meant",
+                    f" cfg's learning_rate {cfg:.6g}: every LR is scaled by {m:.3g}x;"
+                    " build the optimizer with lr=learning_rate, or pass rescale=True"
+                    " if the scaling is meant",
                     UserWarning,
                     stacklevel=3,
                 )
@@ -134,11 +115,8 @@ class DarknetLR(DarknetScheduler):
         rescale: bool = False,
         **option_kwargs: Any,
     ) -> DarknetLR:
-        """A scheduler starting where darknet resumes ``weights_path`` under ``schedule``.
-
-        darknet resumes at iteration ``seen // images_per_iteration`` (the current cfg's
-        batch × subdivisions): ``resume_iteration`` is set from the file's header.
-        """
+        """A scheduler starting where darknet resumes ``weights_path``: iteration
+        ``seen // images_per_iteration`` of this cfg, from the file's header."""
         from cfgsched.weights import read_weights_header
 
         if "last_epoch" in option_kwargs or "resume_iteration" in option_kwargs:

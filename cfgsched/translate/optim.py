@@ -1,10 +1,10 @@
-"""The optimizer that goes with a darknet schedule (darknet's update rule, DESIGN.md §6)."""
+"""The optimizer that goes with a darknet schedule (darknet's update rule, docs/design.md)."""
 
 from __future__ import annotations
 
 import warnings
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -15,38 +15,27 @@ from cfgsched.schedule import NetSchedule
 
 __all__ = ["LayerWindows", "build_optimizer", "decayed_parameter_names"]
 
+#: Modules by darknet layer: ``layers=`` of build_optimizer (a sequence indexed by layer
+#: number, or a mapping layer -> module(s)).
+Layers = Sequence[nn.Module | None] | Mapping[int, nn.Module | Iterable[nn.Module]]
+
 #: Optimizer -> {darknet layer: its modules}, kept for :class:`LayerWindows`.
 _LAYER_MODULES: weakref.WeakKeyDictionary[Any, dict[int, list[nn.Module]]] = (
     weakref.WeakKeyDictionary()
 )
 
 #: Module types whose ``weight`` gets weight decay (darknet's convolutional/connected weights).
-DECAYED_MODULES: tuple[type[nn.Module], ...] = (
-    nn.modules.conv._ConvNd,
-    nn.Linear,
-    nn.Bilinear,
-)
+DECAYED_MODULES = (nn.modules.conv._ConvNd, nn.Linear, nn.Bilinear)
 
 
 def decayed_parameter_names(model: nn.Module) -> set[str]:
     """Names of the conv/linear ``weight`` parameters (the only ones darknet decays)."""
-    out: set[str] = set()
-    for mod_name, mod in model.named_modules():
-        if isinstance(mod, DECAYED_MODULES) and isinstance(
-            getattr(mod, "weight", None), nn.Parameter
-        ):
-            out.add(f"{mod_name}.weight" if mod_name else "weight")
-    return out
-
-
-def _layer_of(name: str, layer_index: Mapping[str, int]) -> int | None:
-    """The darknet layer of parameter ``name``: its longest matching key (name or prefix)."""
-    best: tuple[int, int] | None = None
-    for key, index in layer_index.items():
-        if name == key or name.startswith(key + ".") or key == "":
-            if best is None or len(key) > best[0]:
-                best = (len(key), index)
-    return None if best is None else best[1]
+    return {
+        f"{name}.weight" if name else "weight"
+        for name, mod in model.named_modules()
+        if isinstance(mod, DECAYED_MODULES)
+        and isinstance(getattr(mod, "weight", None), nn.Parameter)
+    }
 
 
 def _named_unique(model: nn.Module) -> Iterator[tuple[str, nn.Parameter]]:
@@ -57,20 +46,7 @@ def _named_unique(model: nn.Module) -> Iterator[tuple[str, nn.Parameter]]:
             yield name, p
 
 
-def _modules_by_layer(
-    layers: Sequence[nn.Module | None] | Mapping[int, nn.Module | Iterable[nn.Module]],
-) -> dict[int, list[nn.Module]]:
-    """``layers`` (modules indexed by darknet layer, or layer -> module(s)) as lists."""
-    items = layers.items() if isinstance(layers, Mapping) else enumerate(layers)
-    out: dict[int, list[nn.Module]] = {}
-    for j, mods in items:
-        if mods is None:
-            continue
-        out[int(j)] = [mods] if isinstance(mods, nn.Module) else list(mods)
-    return out
-
-
-def _layer_profiles(schedule: NetSchedule) -> dict[int, tuple[Any, ...]]:
+def _layer_profiles(schedule: NetSchedule) -> dict[int | None, tuple[Any, ...]]:
     """A key per layer under a rule: layers with equal keys train alike in every build,
     resume point and GPU count (their rules come from the same cfg lines)."""
     per_build = [layer_states(schedule, build=b) for b in BUILDS]
@@ -87,51 +63,42 @@ def build_optimizer(
     model: nn.Module,
     schedule: NetSchedule,
     *,
-    layers: Sequence[nn.Module | None]
-    | Mapping[int, nn.Module | Iterable[nn.Module]]
-    | None = None,
+    layers: Layers | None = None,
     layer_index: Mapping[str, int] | None = None,
     loss_reduction: str = "mean",
     summed_images: int | None = None,
 ) -> torch.optim.Optimizer:
-    """``SGD`` (or ``Adam`` for ``adam=1``) with darknet's update semantics.
-
-    SGD: ``lr=learning_rate``, ``momentum``, ``dampening=0``, ``nesterov=False``; Adam:
-    ``betas=(B1, B2)``, ``eps``. Weight decay ``decay`` applies only to conv/linear weights
-    (:func:`decayed_parameter_names`), not to biases or normalization parameters.
-
-    **The loss must be the mean over the cfg's ``batch`` images** (darknet sums gradients
-    over ``batch`` images and multiplies the rate by 1/batch): with ``subdivisions`` > 1,
-    accumulate gradients over the ``subdivisions`` mini-batches, each loss divided by
-    ``batch``, then step once (subdivisions = gradient accumulation).
-
-    ``layer_index`` maps a parameter name, or a module-name prefix of it (``"backbone.0"``
-    covers ``"backbone.0.weight"``; the longest key wins), to a darknet layer index
-    (0-based, the ``[section]`` order after ``[net]``). A layer's own ``learning_rate=``
-    multiplier then becomes its parameter group's lr = ``learning_rate × multiplier``,
-    which ``DarknetLR`` keeps as a multiplier. Without ``layer_index`` the multipliers are
-    not applied (a ``UserWarning`` says so when the cfg has any).
-
-    ``loss_reduction="sum"``: the loss is summed over ``summed_images`` images (default: the
-    cfg's batch × subdivisions; with DDP the images of one rank's step, since DDP averages
-    over ranks). SGD then gets ``lr / N`` and weight decay ``decay × N``: the same update as
-    darknet's on the mean (``DarknetLR`` keeps the 1/N as the groups' multiplier). Adam
-    (darknet sums gradients too) keeps ``lr`` and gets weight decay ``decay × N``.
-    """
+    """``SGD`` (``Adam`` for ``adam=1``) with darknet's update rule, decay on conv/linear
+    weights only; the loss is the mean over the cfg's ``batch`` images (accumulate the
+    ``subdivisions`` mini-batches). ``layers`` (modules indexed by darknet layer, or layer ->
+    module(s)) or ``layer_index`` (parameter name or module prefix -> layer, longest key wins)
+    apply each layer's ``learning_rate=`` and group the layers under a rule for DarknetLR.
+    ``loss_reduction="sum"`` over ``summed_images`` (default batch × subdivisions): SGD gets
+    ``lr / N``, both decay ``decay × N``."""
     lr_scale, decay_scale = _reduction_scales(schedule, loss_reduction, summed_images)
     if layers is not None and layer_index is not None:
         raise ValueError("pass layers= or layer_index=, not both")
-    multipliers = {x.index: x.multiplier for x in schedule.layer_lrs}
     mapped = layers is not None or layer_index is not None
-    if not mapped and (schedule.layers or any(m != 1.0 for m in multipliers.values())):
-        warnings.warn(
+    if not mapped and (
+        schedule.layers or any(x.multiplier != 1 for x in schedule.layer_lrs)
+    ):
+        msg = (
             "the cfg sets per-layer training keys (learning_rate, stopbackward, ...); "
-            "pass layers= (or layer_index=) to apply them",
-            UserWarning,
-            stacklevel=2,
         )
-    modules = _modules_by_layer(layers) if layers is not None else {}
-    groups = _param_groups(model, schedule, modules, layer_index, mapped)
+        warnings.warn(
+            msg + "pass layers= (or layer_index=) to apply them", stacklevel=2
+        )
+    modules = _modules_by_layer(layers)
+    layer_of = _parameter_layers(model, modules, layer_index)
+    multipliers = {x.index: x.multiplier for x in schedule.layer_lrs}
+    profiles = _layer_profiles(schedule) if mapped else {}
+    decayed = decayed_parameter_names(model)
+    groups: dict[tuple[Any, ...], list[tuple[int | None, nn.Parameter]]] = {}
+    for name, p in _named_unique(model):
+        j = layer_of.get(id(p))
+        mult = 1.0 if j is None else multipliers.get(j, 1.0)
+        key = (name in decayed, mult, j if mult != 1.0 else None, profiles.get(j))
+        groups.setdefault(key, []).append((j, p))
     lr = schedule.learning_rate * lr_scale
     param_groups = [
         {
@@ -145,41 +112,25 @@ def build_optimizer(
     ]
     opt: torch.optim.Optimizer
     if schedule.adam:
-        opt = torch.optim.Adam(
-            param_groups, lr=lr, betas=(schedule.b1, schedule.b2), eps=schedule.eps
-        )
+        betas = (schedule.b1, schedule.b2)
+        opt = torch.optim.Adam(param_groups, lr=lr, betas=betas, eps=schedule.eps)
     else:
+        momentum = schedule.momentum
         opt = torch.optim.SGD(
-            param_groups,
-            lr=lr,
-            momentum=schedule.momentum,
-            dampening=0.0,
-            nesterov=False,
+            param_groups, lr=lr, momentum=momentum, dampening=0.0, nesterov=False
         )
     _LAYER_MODULES[opt] = modules
     return opt
 
 
-def _param_groups(
-    model: nn.Module,
-    schedule: NetSchedule,
-    modules: dict[int, list[nn.Module]],
-    layer_index: Mapping[str, int] | None,
-    mapped: bool,
-) -> dict[tuple[Any, ...], list[tuple[int | None, nn.Parameter]]]:
-    """Parameters keyed by (decayed, lr multiplier, its layer if scaled, layer profile)."""
-    multipliers = {x.index: x.multiplier for x in schedule.layer_lrs}
-    layer_of = _parameter_layers(model, modules, layer_index)
-    profiles = _layer_profiles(schedule) if mapped else {}
-    decayed = decayed_parameter_names(model)
-    groups: dict[tuple[Any, ...], list[tuple[int | None, nn.Parameter]]] = {}
-    for name, p in _named_unique(model):
-        layer = layer_of.get(id(p))
-        mult = 1.0 if layer is None else multipliers.get(layer, 1.0)
-        prof = None if layer is None else profiles.get(layer)
-        key = (name in decayed, mult, layer if mult != 1.0 else None, prof)
-        groups.setdefault(key, []).append((layer, p))
-    return groups
+def _modules_by_layer(layers: Layers | None) -> dict[int, list[nn.Module]]:
+    """``layers`` as layer -> list of modules."""
+    items = layers.items() if isinstance(layers, Mapping) else enumerate(layers or ())
+    return {
+        int(j): [mods] if isinstance(mods, nn.Module) else list(mods)
+        for j, mods in items
+        if mods is not None
+    }
 
 
 def _parameter_layers(
@@ -187,46 +138,38 @@ def _parameter_layers(
     modules: dict[int, list[nn.Module]],
     layer_index: Mapping[str, int] | None,
 ) -> dict[int, int]:
-    """``id(parameter)`` -> darknet layer, from ``layers=`` modules or ``layer_index``."""
-    out: dict[int, int] = {}
-    for j, mods in sorted(modules.items()):
-        for m in mods:
-            for p in m.parameters():
-                out.setdefault(id(p), j)
-    if layer_index is None:
-        return out
-    used: set[str] = set()
-    for name, p in _named_unique(model):
-        layer = _layer_of(name, layer_index)
-        used.update(
-            k for k in layer_index if name == k or name.startswith(k + ".") or k == ""
-        )
-        if layer is not None:
-            out[id(p)] = layer
-    unused = sorted(set(layer_index) - used)
+    """``id(parameter)`` -> darknet layer, from ``layers=`` modules (the lowest layer
+    holding it) or ``layer_index``."""
+    out = {
+        id(p): j
+        for j, mods in sorted(modules.items(), reverse=True)
+        for m in mods
+        for p in m.parameters()
+    }
+    index, used = dict(layer_index or {}), set()
+    for name, p in _named_unique(model) if index else ():
+        keys = [k for k in index if k in ("", name) or name.startswith(k + ".")]
+        used.update(keys)
+        if keys:
+            out[id(p)] = index[max(keys, key=len)]
+    unused = sorted(set(index) - used)
     if unused:
         raise ValueError(f"layer_index keys match no parameter: {', '.join(unused)}")
     return out
 
 
 class LayerWindows:
-    """darknet's layer rules at every optimizer step, through a step pre-hook.
-
-    Groups of :func:`build_optimizer` that carry ``darknet_layers`` get their rule at
-    update k (``update()`` gives k, 1-based): inside a gradient window the gradient is
-    zeroed, not dropped (decay and momentum act as in darknet); a never-updated group is
-    skipped (gradient set to None); a held update stashes the gradient and lands the pile
-    with the first allowed update. Batch-norm of layers darknet runs in inference mode is
-    kept in eval mode by a forward pre-hook.
-    """
+    """darknet's layer rules before every optimizer step (update k = ``update()``): inside a
+    gradient window gradients are zeroed, not dropped; a never-updated group is skipped; held
+    updates pile up and land together; inference-mode batch-norm is kept in eval mode."""
 
     def __init__(
         self,
         optimizer: torch.optim.Optimizer,
         states: Mapping[int, LayerRule],
-        update: Any,
+        update: Callable[[], int],
     ) -> None:
-        self.update = update
+        self.update, self.optimizer = update, optimizer
         self.groups = [
             (g["params"], states[g["darknet_layers"][0]])
             for g in optimizer.param_groups
@@ -235,20 +178,27 @@ class LayerWindows:
         self.pile: dict[nn.Parameter, torch.Tensor] = {}
         self.handles = [optimizer.register_step_pre_hook(self.before_step)]
         for j, mods in _LAYER_MODULES.get(optimizer, {}).items():
-            if j in states and states[j].inference_bn:
-                for m in mods:
-                    for bn in m.modules():
-                        if isinstance(bn, nn.modules.batchnorm._BatchNorm):
-                            self.handles.append(
-                                bn.register_forward_pre_hook(_eval_mode)
-                            )
+            for m in mods if j in states and states[j].inference_bn else ():
+                self.handles += [
+                    bn.register_forward_pre_hook(_eval_mode)
+                    for bn in m.modules()
+                    if isinstance(bn, nn.modules.batchnorm._BatchNorm)
+                ]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "handles"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickled (with its optimizer): the step pre-hook on that optimizer again."""
+        self.__dict__.update(state)
+        self.handles = [self.optimizer.register_step_pre_hook(self.before_step)]
 
     @classmethod
     def attach(
         cls,
         optimizer: torch.optim.Optimizer,
         schedule: NetSchedule,
-        update: Any,
+        update: Callable[[], int],
         **kw: Any,
     ) -> LayerWindows | None:
         """The windows of ``schedule`` (``kw``: :func:`layer_states`'s options) on
@@ -261,24 +211,19 @@ class LayerWindows:
         """Apply each group's rule for the coming update."""
         k = self.update()
         for params, rule in self.groups:
-            if not rule.updated:
-                for p in params:
+            for p in params:
+                if not rule.updated:
                     p.grad = None
-                continue
-            if rule.gradient_from is None or k < rule.gradient_from:
-                for p in params:
+                    continue
+                if rule.gradient_from is None or k < rule.gradient_from:
                     p.grad = torch.zeros_like(p) if p.grad is None else p.grad.zero_()
-            if k <= rule.held:
-                for p in params:
+                if k <= rule.held:
                     if p.grad is not None:
                         old = self.pile.get(p)
                         self.pile[p] = p.grad if old is None else old.add_(p.grad)
                     p.grad = None
-            elif self.pile:
-                for p in params:
-                    pile = self.pile.pop(p, None)
-                    if pile is not None:
-                        p.grad = pile if p.grad is None else p.grad.add_(pile)
+                elif (pile := self.pile.pop(p, None)) is not None:
+                    p.grad = pile if p.grad is None else p.grad.add_(pile)
 
 
 def _eval_mode(module: nn.Module, args: Any) -> None:
@@ -293,9 +238,9 @@ def _reduction_scales(
         raise ValueError(
             f"loss_reduction must be 'mean' or 'sum', got {loss_reduction!r}"
         )
+    if loss_reduction == "mean" and summed_images is not None:
+        raise ValueError("summed_images applies to loss_reduction='sum' only")
     if loss_reduction == "mean":
-        if summed_images is not None:
-            raise ValueError("summed_images applies to loss_reduction='sum' only")
         return 1.0, 1.0
     n = schedule.images_per_iteration if summed_images is None else summed_images
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:

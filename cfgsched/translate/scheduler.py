@@ -1,8 +1,5 @@
-"""The exact darknet scheduler for PyTorch: imports only torch, the stdlib and cfgsched.run.
-
-:class:`DarknetScheduler` is what :class:`cfgsched.DarknetLR` runs: a closed form of
-``last_epoch`` over a :class:`~cfgsched.run.Run`.
-"""
+"""The exact darknet scheduler for PyTorch (what :class:`cfgsched.DarknetLR` runs): a
+closed form of ``last_epoch`` over a :class:`~cfgsched.run.Run`."""
 
 from __future__ import annotations
 
@@ -17,31 +14,21 @@ from cfgsched.run import Run
 __all__ = ["DarknetScheduler", "record_step"]
 
 
-# torch compat, for native.py's resumed compositions only: ``LRScheduler.step()`` keeps the
-# lrs it set in ``_last_lr`` (``get_last_lr()``) and counts its calls in ``_step_count``;
-# torch offers no public way to set either (checked with torch 2.x). DarknetScheduler
-# itself uses torch's public API only.
-
-
 def record_step(
     sched: LRScheduler, last_lr: list[Any], step_count: int | None = None
 ) -> None:
     """Record what ``LRScheduler.step()`` records: the lrs it set and (unless None) the
-    call count."""
+    call count (for native.py's resumed compositions; torch has no public way, 2.x)."""
     if step_count is not None:
         sched._step_count = step_count
     sched._last_lr = last_lr
 
 
 class DarknetScheduler(LRScheduler):
-    """darknet's learning rate, closed form: after i ``step()`` calls, ``lr = rate(b(i))``.
-
-    Right after construction the optimizer holds the LR of the first ``optimizer.step()``.
-    Each group's lr is darknet's rate times the group's :meth:`Run.multiplier`.
-    Stepping is torch's own ``step()`` over this closed-form ``get_lr`` (public API only).
-    No lambdas: the scheduler pickles and its ``state_dict`` round-trips. With
-    ``last_epoch >= 0`` a group without ``initial_lr`` uses its current lr as initial lr.
-    """
+    """darknet's learning rate, closed form: after i ``step()`` calls each group's lr is
+    darknet's rate at step i times the group's :meth:`Run.multiplier` (torch's own
+    ``step()`` over ``get_lr``; no lambdas: it pickles). With ``last_epoch >= 0`` a group
+    without ``initial_lr`` takes its current lr."""
 
     def __init__(
         self, optimizer: Optimizer, translation: Run, last_epoch: int = -1
