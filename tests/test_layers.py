@@ -248,14 +248,32 @@ def test_scheduler_with_layer_rules_pickles_and_keeps_its_windows() -> None:
 # --- real cfgs with stopbackward (facts only; upstream files are not copied) -----------
 
 #: name -> (upstream path, where read, layer count, stopbackward layer, value).
+#: Read with the search tool in pjreddie/darknet's stored history, which carries AlexeyAB's
+#: commits; layers counted from 0 after [net], checked against the files' own route targets.
 REAL = {
-    # AlexeyAB cfg/yolov4-custom.cfg (read through a copy found with the search tool).
-    "yolov4-custom": ("cfg/yolov4-custom.cfg", "AlexeyAB copy", 162, 104, 800),
-    # AlexeyAB cfg/yolov4-p5-frozen.cfg, stored in pjreddie/darknet's history at
-    # 85c6278ef1f8a0bed424567c5ac86da44a65474a (AlexeyAB's commits): the neck's last
-    # layer "# 231" holds stopbackward=1; three heads of 4 layers follow.
-    "yolov4-p5-frozen": ("cfg/yolov4-p5-frozen.cfg", "85c6278e", 244, 231, 1),
+    # The last backbone layer (after "route -1,-16", before the neck): yolov4.cfg's 162
+    # layers plus this one key. The older stored version 65506eb0 has no stopbackward.
+    "yolov4-custom": (
+        "cfg/yolov4-custom.cfg",
+        "pjreddie/darknet@6cbb75d1",
+        162,
+        104,
+        800,
+    ),
+    # The neck's last layer, "# 231" in the file; three heads of 4 layers follow.
+    "yolov4-p5-frozen": (
+        "cfg/yolov4-p5-frozen.cfg",
+        "pjreddie/darknet@85c6278e",
+        244,
+        231,
+        1,
+    ),
 }
+#: Read and found without stopbackward: yolov3-tiny_occlusion_track, cd53paspp-gamma,
+#: cspx-p7-mish_hp, yolov3-finetune (pjreddie/darknet); yolov4-tiny_contrastive and
+#: yolov4-tiny-custom (fork copies). Not in the index: yolov4-csp-x-swish-frozen,
+#: yolov4-p6-frozen, yolov4-csp-frozen; yolov4-sam-mish-csp-reorg-bfm is stored as an LFS
+#: pointer only.
 
 
 def _real_like(n_layers: int, at: int, value: int) -> str:
