@@ -21,9 +21,11 @@ from cfgsched.codegen.source import (
     call,
     float32,
     images,
+    literal,
     num,
     safe_name,
 )
+from cfgsched.layers import LayerRule
 from cfgsched.module_record import MODULE_SCHEMA as MODULE_SCHEMA
 from cfgsched.options import Options, default_flush
 from cfgsched.run import Run, translate
@@ -111,6 +113,169 @@ _LIGHTNING = '''def configure_optimizers(self: torch.nn.Module) -> dict[str, Any
     }'''
 
 
+_LAYER_PARAMETERS = '''\
+def layer_parameters(layers: Any) -> tuple[dict[int, list[Any]], dict[Any, Any]]:
+    """The modules of each darknet layer number, and each parameter under a rule of
+    LAYERS with its rule (a parameter of several layers belongs to the first).
+
+    layers: modules indexed by darknet layer number, or a mapping number -> module(s).
+    """
+    items = layers.items() if isinstance(layers, Mapping) else enumerate(layers)
+    modules = {
+        int(j): [m] if isinstance(m, torch.nn.Module) else list(m)
+        for j, m in items
+        if m is not None
+    }
+    owner: dict[torch.nn.Parameter, int] = {}
+    for j in sorted(modules):
+        for module in modules[j]:
+            for param in module.parameters():
+                owner.setdefault(param, j)
+    rules = {j: rule for rule in LAYERS for j in range(rule[0], rule[1] + 1)}
+    return modules, {p: rules[j] for p, j in owner.items() if j in rules}'''
+
+_EVAL_MODE = '''def eval_mode(module: torch.nn.Module, args: Any) -> None:
+    """A forward pre-hook: darknet runs this batch-norm in inference mode."""
+    module.training = False'''
+
+_BN_SETUP = """    for first, last, *_, inference_bn in LAYERS:
+        for j in range(first, last + 1) if inference_bn else ():
+            for module in modules.get(j, []):
+                for bn in module.modules():
+                    if isinstance(bn, torch.nn.modules.batchnorm._BatchNorm):
+                        bn.register_forward_pre_hook(eval_mode)
+"""
+
+#: The parts of the hook: (the LayerRule field a part reads, its docstring words, code).
+_HOOK_PARTS = (
+    (
+        "updated",
+        "a layer darknet never updates is left untouched",
+        """            if not updated:  # darknet's update skips this layer
+                p.grad = None
+                continue""",
+    ),
+    (
+        "gradient_from",
+        "a layer gets no gradient before update gradient_from (None: never): it is "
+        "zeroed, not dropped, so decay and momentum act as in darknet",
+        """            if gradient_from is None or k < gradient_from:  # decay, momentum act
+                p.grad = torch.zeros_like(p) if p.grad is None else p.grad.zero_()""",
+    ),
+    (
+        "held",
+        "a held layer piles up its gradients through update held and lands them at "
+        "update held + 1",
+        """            if k <= held:  # the update is held: the gradient piles up
+                if p.grad is not None:
+                    pile[p] = p.grad if p not in pile else pile[p].add_(p.grad)
+                p.grad = None
+            elif p in pile:  # the first update after the hold lands the pile
+                lump = pile.pop(p)
+                p.grad = lump if p.grad is None else p.grad.add_(lump)""",
+    ),
+)
+
+_ATTACH_LAYERS = '''def attach_layers(optimizer: Optimizer, layers: Any) -> Any:
+    """Apply LAYERS before every optimizer step: a step pre-hook (returns its handle).
+
+    layers: the modules indexed by darknet layer number, or a mapping number ->
+    module(s). Update k is 1-based, counted in each parameter group's "darknet_updates"
+    (the optimizer's state_dict keeps it).
+
+WHAT
+    """
+    modules, rules = layer_parameters(layers)
+SETUP    for group in optimizer.param_groups:
+        group.setdefault("darknet_updates", 0)
+
+    def before_step(optimizer: Optimizer, args: Any, kwargs: Any) -> None:
+        k = optimizer.param_groups[0]["darknet_updates"] + 1
+        for group in optimizer.param_groups:
+            group["darknet_updates"] = k
+        for p, TARGET in rules.items():
+PARTS
+
+    return optimizer.register_step_pre_hook(before_step)'''
+
+#: The fields of cfgsched.layers.LayerRule, in declaration order (LAYERS' tuples).
+LAYER_FIELDS = (
+    "first",
+    "last",
+    "rule",
+    "line",
+    "gradient_from",
+    "updated",
+    "lr_scale",
+    "held",
+    "inference_bn",
+)
+
+
+def _layer_value(rule: LayerRule, name: str, exact: bool) -> str:
+    value = getattr(rule, name)
+    return float32(value, exact) if name == "lr_scale" else literal(value)
+
+
+def hook_parts(t: Run) -> list[str]:
+    """The parts of attach_layers' hook this run's layer rules need ("bn": batch-norm in
+    eval mode); none: the rules only scale rates."""
+    rules = t.layers
+    need = {
+        "updated": any(not r.updated for r in rules),
+        "gradient_from": any(r.updated and r.gradient_from != 1 for r in rules),
+        "held": any(r.updated and r.held for r in rules),
+        "bn": any(r.inference_bn for r in rules),
+    }
+    return [k for k, v in need.items() if v]
+
+
+def layer_blocks(t: Run, scaled: bool) -> list[str]:
+    """``LAYERS``, then ``layer_parameters`` when ``attach_layers`` (the parts of the
+    hook this run's rules need) or a ``scaled`` build_optimizer uses it."""
+    if not t.layers:
+        return []
+    rows = [
+        source.seq([_layer_value(r, f, t.exact) for f in LAYER_FIELDS], 4, "", ",")
+        for r in t.layers
+    ]
+    table = "\n".join(
+        [
+            "#: darknet's layer rules, one per run of layers (layers in none train normally):",
+            f"#: ({', '.join(LAYER_FIELDS)}).",
+            "LAYERS = (",
+            *rows,
+            ")",
+        ]
+    )
+    parts = hook_parts(t)
+    if not parts:  # the rules only scale rates (build_optimizer)
+        return [table, _LAYER_PARAMETERS] if scaled else [table]
+    used = {f: f in parts for f in ("updated", "gradient_from", "held")}
+    bn = "bn" in parts
+    names = [f if used.get(f) else "_" for f in LAYER_FIELDS]
+    lead = next(i for i, n in enumerate(names) if n != "_")
+    target = ", ".join(["*_", *names[lead:]])
+    words = [w for f, w, _ in _HOOK_PARTS if used[f]]
+    words += ["batch-norm of inference_bn layers stays in eval mode"] if bn else []
+    what = "; ".join(words) + "."
+    attach = (
+        _ATTACH_LAYERS.replace(
+            "WHAT", "\n".join(source.wrap(what[0].upper() + what[1:], 88, "    "))
+        )
+        .replace("SETUP", _BN_SETUP if bn else "")
+        .replace("TARGET", f"({target})")
+        .replace("PARTS", "\n".join(code for f, _, code in _HOOK_PARTS if used[f]))
+    )
+    if used["held"]:
+        attach = attach.replace(
+            "    for group",
+            "    pile: dict[torch.nn.Parameter, torch.Tensor] = {}\n    for group",
+            1,
+        )
+    return [table, _LAYER_PARAMETERS, *([_EVAL_MODE] if bn else []), attach]
+
+
 def record(
     schedule: NetSchedule,
     options: Options,
@@ -170,11 +335,14 @@ def python_module(
         code.lr_at(),
         *build,
     ]
+    scaled = with_optimizer and any(r.lr_scale != 1 for r in t.layers)
+    blocks += layer_blocks(t, scaled)
     if with_optimizer:
-        blocks.append(_optimizer(schedule, summed))
+        blocks.append(_optimizer(schedule, summed, scaled))
     name, note = source.import_name(output, "lr_schedule")
+    layers = (scaled, bool(hook_parts(t)))
     if fmt == "lightning":
-        blocks.append(_LIGHTNING.replace("NAME", name))
+        blocks.append(_lightning(name, *layers))
     doc = _docstring(
         schedule,
         t,
@@ -183,7 +351,7 @@ def python_module(
         with_optimizer=with_optimizer,
         desc=desc,
         summed=summed,
-        usage=(name, note),
+        usage=(name, note, *layers),
     )
     text = source.module(doc, blocks)
     if re.search(r"^\s*(?:import|from)\s+cfgsched\b", text, re.M):
@@ -321,10 +489,11 @@ def _check_native_flush(
         )
 
 
-def _optimizer(schedule: NetSchedule, summed: int | None) -> str:
+def _optimizer(schedule: NetSchedule, summed: int | None, scaled: bool) -> str:
     """build_optimizer: decay on the module types of cfgsched.translate.optim, no other;
     for a loss summed over N images SGD's lr / N (Adam's lr unchanged) and decay x N
-    (the rule of cfgsched.translate.optim.build_optimizer)."""
+    (the rule of cfgsched.translate.optim.build_optimizer); ``scaled``: a group per
+    layer rate scale of LAYERS."""
     from cfgsched.translate.optim import DECAYED_MODULES
 
     names = [_torch_name(cls) for cls in DECAYED_MODULES]
@@ -345,9 +514,43 @@ def _optimizer(schedule: NetSchedule, summed: int | None) -> str:
         head = "return torch.optim.SGD"
         args = ["momentum=MOMENTUM", "dampening=0.0", "nesterov=False"]
     ctor = call(head, ["param_groups", f"lr={lr}", *args], 4)
-    return _OPTIMIZER.format(
+    text = _OPTIMIZER.format(
         kind=kind, loss=loss, layers=layers, decay=decay, call=ctor
     )
+    return _scaled(text, lr, decay) if scaled else text
+
+
+def _scaled(text: str, lr: str, decay: str) -> str:
+    """build_optimizer with ``layers``: a group per (decay, layer rate scale)."""
+    for old, new in (
+        (
+            "(model: torch.nn.Module)",
+            "(\n    model: torch.nn.Module, layers: Any = None\n)",
+        ),
+        (
+            "linear layers.",
+            "linear layers; layers (as\n    attach_layers takes them): each "
+            "layer's lr times its lr_scale (LAYERS).",
+        ),
+        ("layers = (", "decayed = ("),
+        (
+            "    seen: set",
+            "    rules = layer_parameters(layers)[1] if layers is not None else {}\n"
+            "    scale = {p: rule[6] for p, rule in rules.items()}\n    seen: set",
+        ),
+        ("dict[bool,", "dict[tuple[bool, float],"),
+        ("isinstance(module, layers)", "isinstance(module, decayed)"),
+        ("setdefault(decay,", "setdefault((decay, scale.get(param, 1.0)),"),
+        (
+            f'{{"params": params, "weight_decay": {decay} if decay else 0.0}}',
+            f'{{\n            "params": params,\n            "lr": {lr} * s,\n'
+            f'            "weight_decay": {decay} if decay else 0.0,\n        }}',
+        ),
+        ("for decay, params in", "for (decay, s), params in"),
+    ):
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    return text
 
 
 def _torch_name(cls: type) -> str:
@@ -441,7 +644,7 @@ def _docstring(
     with_optimizer: bool,
     desc: str,
     summed: int | None,
-    usage: tuple[str, str],
+    usage: tuple[str, str, bool, bool],
 ) -> str:
     name = safe_name(schedule.source)
     intro = (
@@ -491,22 +694,55 @@ def choice_lines(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
     return [*lines, ""] if lines else []
 
 
+def _lightning(name: str, scaled: bool, hook: bool) -> str:
+    """configure_optimizers; with layer rules it reads ``self.darknet_layers``."""
+    text = _LIGHTNING.replace("NAME", name)
+    if scaled:
+        text = text.replace("build_optimizer(self)", "build_optimizer(self, layers)")
+    if hook:
+        text = text.replace(
+            "    return {", "    attach_layers(optimizer, layers)\n    return {"
+        )
+    if scaled or hook:
+        text = text.replace(
+            "    optimizer = build_optimizer",
+            "    layers = self.darknet_layers  # the modules by darknet layer number\n"
+            "    optimizer = build_optimizer",
+        )
+    return text
+
+
 def _usage(
-    fmt: str, with_optimizer: bool, adam: bool, name: str, note: str
+    fmt: str,
+    with_optimizer: bool,
+    adam: bool,
+    name: str,
+    note: str,
+    scaled: bool,
+    hook: bool,
 ) -> list[str]:
-    """The usage example, importing this file as ``name`` (``note``: how to save it)."""
+    """The usage example, importing this file as ``name`` (``note``: how to save it);
+    ``scaled``/``hook``: build_optimizer takes layers / attach_layers exists."""
     first = [f"    import {name}  # this file {note}".rstrip()]
+    layers = ["    layers = model.module_list  # the modules by darknet layer number"]
     if fmt == "lightning":
+        mention = "        # self.darknet_layers: the modules by darknet layer number"
         return [
             *first,
             "    class Model(lightning.LightningModule):",
             f"        configure_optimizers = {name}.configure_optimizers",
+            *([mention] if scaled or hook else []),
         ]
     if with_optimizer:
-        first.append(f"    optimizer = {name}.build_optimizer(model)")
+        first += layers if scaled or hook else []
+        first.append(
+            f"    optimizer = {name}.build_optimizer(model{', layers' * scaled})"
+        )
+        first += [f"    {name}.attach_layers(optimizer, layers)"] if hook else []
         build = f"{name}.build_scheduler"
     else:
-        names = "DECAY, LEARNING_RATE, MOMENTUM, build_scheduler"
+        names = "DECAY, LEARNING_RATE, MOMENTUM, " + "attach_layers, " * hook
+        names += "build_scheduler"
         first = [f"    from {name} import {names}  # this file {note}".rstrip()]
         if len(first[0]) > source.LINE_LENGTH:
             first = [
@@ -522,6 +758,8 @@ def _usage(
             "    )"
             + ("  # adam=1: convert --with-optimizer builds Adam" if adam else ""),
         ]
+        if hook:
+            first += [*layers, "    attach_layers(optimizer, layers)"]
         build = "build_scheduler"
     return [
         *first,

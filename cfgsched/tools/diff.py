@@ -16,7 +16,7 @@ import re
 import sys
 import types
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from cfgsched.module_record import ModuleRecord, module_bytes, read_record
 from cfgsched.options import Options, default_flush
 from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule, Policy
+from cfgsched.tools.layer_check import check_layers
 from cfgsched.tools.stepping import (
     EXHAUSTIVE_LIMIT,
     SAMPLE_HALO,
@@ -179,11 +180,14 @@ class DiffReport:
     boundaries_cut: int
     notes: tuple[str, ...] = ()
     unchecked: str = ""
+    different: str = ""  # a check besides the LR values failed (layer rules)
 
     @property
     def equal(self) -> bool:
         """True when every compared step is within the tolerance and nothing was skipped."""
-        return self.first_difference is None and not self.unchecked
+        return (
+            self.first_difference is None and not self.unchecked and not self.different
+        )
 
     @property
     def exit_code(self) -> int:
@@ -202,6 +206,7 @@ class DiffReport:
             "coverage": self.coverage,
             "coverage_note": self.coverage_note,
             "unchecked": self.unchecked or None,
+            "different": self.different or None,
             "steps_compared": self.steps_compared,
             "steps": [self.first_step, self.last_step],
             "batches": [self.first_batch, self.last_batch],
@@ -253,6 +258,8 @@ class DiffReport:
                 f"{fd.step} (b = {fd.batch}): {e.kind} {_g(fd.expected)}, {g.kind} "
                 f"{_g(fd.got)}"
             )
+        if self.different:
+            return f"result: DIFFERENT: {self.different}"
         if self.unchecked:
             return f"result: NOT ALL CHECKED: {self.unchecked}"
         return f"result: EQUAL within {self.tolerance.text}"
@@ -426,6 +433,7 @@ class LoadedModule:
     record: ModuleRecord
     build: Callable[..., Any]
     learning_rate: float | None
+    names: dict[str, Any] = field(default_factory=dict)  # its top-level names
 
 
 def load_module(path: str) -> LoadedModule:
@@ -462,7 +470,7 @@ def load_module(path: str) -> LoadedModule:
         ) from None
     lr: Any = getattr(module, "LEARNING_RATE", None)
     ok = isinstance(lr, (int, float)) and not isinstance(lr, bool)
-    return LoadedModule(path, record, build, float(lr) if ok else None)
+    return LoadedModule(path, record, build, float(lr) if ok else None, module.__dict__)
 
 
 def _module_factory(m: LoadedModule) -> Factory:
@@ -692,9 +700,10 @@ def diff_torch(
     notes = _translation_notes(run, o) + (_record_notes(m, schedule, run) if m else [])
     cut += max(len(marks) - MAX_BOUNDARIES, 0)
     unchecked = "" if coverage == "exhaustive" else unchecked
-    return acc.report(
+    report = acc.report(
         _torch_sides(schedule, o, style, m), (coverage, note), cut, notes, unchecked
     )
+    return replace(report, different=check_layers(m.names, run) if m else "")
 
 
 def _under_test(
