@@ -227,7 +227,8 @@ MAX_OURS_BYTES = 1 << 20
 _DEFINED = frozenset(
     "f32 c_pow c_exp c_div uniform gpu0_batches gpu0_batch lr_at build_scheduler "
     "build_optimizer configure_optimizers attach DarknetScheduler "
-    "DarknetParamScheduler DarknetSteps param_scheduler optim_wrapper".split()
+    "DarknetParamScheduler DarknetSteps param_scheduler optim_wrapper attach_layers "
+    "layer_parameters eval_mode".split()
 )
 _HYP_HEAD = "# Ultralytics hyperparameters approximating darknet's schedule of "
 
