@@ -86,7 +86,7 @@ def test_generated_layers_train_as_the_library(
     gen_opt = m.build_optimizer(theirs, list(theirs))
     m.attach_layers(gen_opt, list(theirs))
     train(ours, opt, sched)
-    train(theirs, gen_opt, m.build_scheduler(gen_opt))
+    train(theirs, gen_opt, m.build_scheduler(gen_opt, rescale=True))
     want, got = ours.state_dict(), theirs.state_dict()
     assert want.keys() == got.keys()
     for name in want:

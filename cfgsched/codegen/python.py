@@ -41,12 +41,9 @@ FORK_PROJECTS = {
     "hankai": "hank-ai/darknet",
 }
 _CLASS = '''class DarknetScheduler(LRScheduler):
-    """lr_at(last_epoch) for each parameter group, times the group's initial lr /
-    LEARNING_RATE (exactly 1 for a group created with LEARNING_RATE). A closed form of
-    last_epoch: it pickles and its state_dict holds plain numbers only."""
+    """lr_at(last_epoch) x each group's initial lr / LEARNING_RATE (a closed form)."""
 
     def get_lr(self) -> list[float]:
-        """Each group's learning rate for the 0-based optimizer step last_epoch."""
         lr = lr_at(self.last_epoch)
 {ret}'''
 
@@ -55,17 +52,34 @@ _RET_RATIO = """        return [
             for base in self.base_lrs
         ]"""
 
-_BUILD_CLASS = '''{head}
-    """darknet's learning rate at every optimizer step.
-
-    Right after this call the optimizer holds the LR of step 0 (darknet's first update);
-    call scheduler.step() after each optimizer.step(). last_epoch=k resumes with k + 1
-    optimizer steps done{resume}.
-    """
+_BUILD_CLASS = """{head}
+{doc}
     if last_epoch != -1:  # resuming: a group without initial_lr starts from its lr
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
-    return DarknetScheduler(optimizer, last_epoch)'''
+    scheduler = DarknetScheduler(optimizer, last_epoch)
+{warn}    return scheduler"""
+
+#: Warns once when a group's lr is not LEARNING_RATE (cfgsched.DarknetLR's words).
+_WARN = """{pad}lr = next((b for b in {lrs} if {differs}), None)
+{pad}if lr is not None and not rescale:
+{pad}    warnings.warn(
+{pad}        f"the optimizer's lr {{lr:.6g}} is not the cfg's learning_rate "
+{pad}        f"{{LEARNING_RATE:.6g}}: every LR is scaled by {{lr / LEARNING_RATE:.3g}}x"
+{pad}        "; build the optimizer with lr=LEARNING_RATE or pass rescale=True",
+{pad}        stacklevel=2,
+{pad}    )
+"""
+
+
+def warn_rescaled(t: Run, lrs: str, indent: int) -> str:
+    """The check of :data:`_WARN` on the initial lrs ``lrs`` ("" when the cfg's
+    learning_rate has no ratio: 0 or not finite)."""
+    if t.cfg_lr == 0 or not math.isfinite(t.cfg_lr):
+        return ""
+    differs = "f32(b) != LEARNING_RATE" if t.exact else "b != LEARNING_RATE"
+    return _WARN.format(pad=" " * indent, lrs=lrs, differs=differs)
+
 
 _BUILD_NATIVE = """{head}
 {doc}
@@ -76,10 +90,10 @@ _BUILD_NATIVE = """{head}
         warnings.simplefilter("ignore", UserWarning)
         for _ in range(last_epoch + 1):
             scheduler.step()
-    return scheduler"""
+{warn}    return scheduler"""
 
 _OPTIMIZER = '''def build_optimizer(model: torch.nn.Module) -> torch.optim.Optimizer:
-    """{kind}, as darknet updates ({loss}).
+{doc}
 
     Weight decay DECAY only on the weights of convolution and linear layers."""
 {layers}
@@ -146,26 +160,21 @@ _BN_SETUP = """    for first, last, *_, inference_bn in LAYERS:
                         bn.register_forward_pre_hook(eval_mode)
 """
 
-#: The parts of the hook: (the LayerRule field a part reads, its docstring words, code).
+#: The parts of the hook: (the LayerRule field a part reads, its code).
 _HOOK_PARTS = (
     (
         "updated",
-        "a layer darknet never updates is left untouched",
         """            if not updated:  # darknet's update skips this layer
                 p.grad = None
                 continue""",
     ),
     (
         "gradient_from",
-        "a layer gets no gradient before update gradient_from (None: never): it is "
-        "zeroed, not dropped, so decay and momentum act as in darknet",
         """            if gradient_from is None or k < gradient_from:  # decay, momentum act
                 p.grad = torch.zeros_like(p) if p.grad is None else p.grad.zero_()""",
     ),
     (
         "held",
-        "a held layer piles up its gradients through update held and lands them at "
-        "update held + 1",
         """            if k <= held:  # the update is held: the gradient piles up
                 if p.grad is not None:
                     pile[p] = p.grad if p not in pile else pile[p].add_(p.grad)
@@ -183,7 +192,10 @@ _ATTACH_LAYERS = '''def attach_layers(optimizer: Optimizer, layers: Any) -> Any:
     module(s). Update k is 1-based, counted in each parameter group's "darknet_updates"
     (the optimizer's state_dict keeps it).
 
-WHAT
+    Before update k: a layer darknet never updates (updated False) is left untouched;
+    before update gradient_from (None: never) its gradient is zeroed, not dropped, so
+    decay and momentum act as in darknet; through update held the gradients pile up and
+    land at update held + 1; the batch-norm of inference_bn layers stays in eval mode.
     """
     modules, rules = layer_parameters(layers)
 SETUP    for group in optimizer.param_groups:
@@ -236,16 +248,14 @@ def layer_blocks(t: Run, scaled: bool) -> list[str]:
     if not t.layers:
         return []
     rows = [
-        source.seq([_layer_value(r, f, t.exact) for f in LAYER_FIELDS], 4, "", ",")
+        source.seq([_layer_value(r, f, t.exact) for f in LAYER_FIELDS], 0, "")
         for r in t.layers
     ]
     table = "\n".join(
         [
             "#: darknet's layer rules, one per run of layers (layers in none train normally):",
             f"#: ({', '.join(LAYER_FIELDS)}).",
-            "LAYERS = (",
-            *rows,
-            ")",
+            source.seq(rows, 0, "LAYERS = "),
         ]
     )
     parts = hook_parts(t)
@@ -256,16 +266,10 @@ def layer_blocks(t: Run, scaled: bool) -> list[str]:
     names = [f if used.get(f) else "_" for f in LAYER_FIELDS]
     lead = next(i for i, n in enumerate(names) if n != "_")
     target = ", ".join(["*_", *names[lead:]])
-    words = [w for f, w, _ in _HOOK_PARTS if used[f]]
-    words += ["batch-norm of inference_bn layers stays in eval mode"] if bn else []
-    what = "; ".join(words) + "."
     attach = (
-        _ATTACH_LAYERS.replace(
-            "WHAT", "\n".join(source.wrap(what[0].upper() + what[1:], 88, "    "))
-        )
-        .replace("SETUP", _BN_SETUP if bn else "")
+        _ATTACH_LAYERS.replace("SETUP", _BN_SETUP if bn else "")
         .replace("TARGET", f"({target})")
-        .replace("PARTS", "\n".join(code for f, _, code in _HOOK_PARTS if used[f]))
+        .replace("PARTS", "\n".join(code for f, code in _HOOK_PARTS if used[f]))
     )
     if used["held"]:
         attach = attach.replace(
@@ -340,7 +344,9 @@ def python_module(
     if with_optimizer:
         blocks.append(_optimizer(schedule, summed, scaled))
     name, note = source.import_name(output, "lr_schedule")
-    layers = (scaled, bool(hook_parts(t)))
+    # build_optimizer's own groups are scaled on purpose: its users pass rescale=True
+    rescale = scaled or (summed is not None and not schedule.adam)
+    layers = (scaled, bool(hook_parts(t)), rescale)
     if fmt == "lightning":
         blocks.append(_lightning(name, *layers))
     doc = _docstring(
@@ -393,22 +399,31 @@ def _class_build(code: LrCode, t: Run) -> list[str]:
     else:
         same = "f32(base) == LEARNING_RATE" if code.exact else "base == LEARNING_RATE"
         ret = _RET_RATIO.format(same=same)
-    head, resume = _resume(t)
-    return [_CLASS.format(ret=ret), _BUILD_CLASS.format(head=head, resume=resume)]
+    head, doc = _build_head(
+        t,
+        "darknet's LR at each optimizer step: step 0's LR right away, then call "
+        "scheduler.step() after each optimizer.step(); last_epoch=k: k + 1 steps done",
+    )
+    warn = warn_rescaled(t, "scheduler.base_lrs", 4)
+    build = _BUILD_CLASS.format(head=head, doc=doc, warn=warn)
+    return [_CLASS.format(ret=ret), build]
 
 
-def _resume(t: Run) -> tuple[str, str]:
-    """The ``def build_scheduler(...)`` line(s) and the docstring's note on resuming."""
-    if not t.start:
-        default, note = "-1", ""
-    else:
-        default = "RESUME_STEP - 1"
-        note = "; by default RESUME_STEP steps are done (the .weights file)"
-    args = f"optimizer: Optimizer, last_epoch: int = {default}"
+def _build_head(t: Run, what: str) -> tuple[str, str]:
+    """The ``def build_scheduler(...)`` line(s) and its docstring, ``what`` first."""
+    default = "RESUME_STEP - 1" if t.start else "-1"
+    args = f"optimizer: Optimizer, last_epoch: int = {default}, rescale: bool = False"
     head = f"def build_scheduler({args}) -> LRScheduler:"
     if len(head) > source.LINE_LENGTH:
         head = f"def build_scheduler(\n    {args}\n) -> LRScheduler:"
-    return head, note
+    if t.start:
+        what += "; by default RESUME_STEP steps are done (the .weights file)"
+    what += ". A group lr other than LEARNING_RATE scales its LRs and warns unless rescale=True."
+    if t.cfg_lr == 0 or not math.isfinite(t.cfg_lr):
+        what += " (no ratio to learning_rate 0 or not finite: rescale has no effect)."
+    doc = source.wrap(what, width=source.LINE_LENGTH - 3, indent="    ")
+    doc[0] = '    """' + doc[0].lstrip()
+    return head, "\n".join(doc) + '"""'
 
 
 def _native_build(
@@ -424,24 +439,23 @@ def _native_build(
     if len(calls) == 1:
         construct = call(f"scheduler = {calls[0][0]}", calls[0][1], 4)
     else:
-        inner = [call(name, args, 12) + "," for name, args in calls]
+        inner = [call(name, args, 12, ",") for name, args in calls]
         construct = (
             "    scheduler = ChainedScheduler(\n        [\n"
             + "\n".join(inner)
             + "\n        ],\n        optimizer=optimizer,\n    )"
         )
     names = [n for n, _ in calls]
-    head, resume = _resume(t)
-    doc = source.wrap(
+    head, doc = _build_head(
+        t,
         f"torch's {' + '.join(names)}: after this call the optimizer holds step 0's LR; "
-        f"last_epoch=k resumes with k + 1 optimizer steps done, replayed{resume}.",
-        width=source.LINE_LENGTH - 3,
-        indent="    ",
+        "last_epoch=k resumes with k + 1 optimizer steps done, replayed",
     )
-    doc[0] = '    """' + doc[0].lstrip()
-    build = _BUILD_NATIVE.format(
-        head=head, doc="\n".join(doc) + '"""', construct=construct
-    )
+    warn = warn_rescaled(t, "lrs", 4)
+    if warn:
+        lrs = '    lrs = [group["initial_lr"] for group in optimizer.param_groups]\n'
+        warn = lrs + warn
+    build = _BUILD_NATIVE.format(head=head, doc=doc, construct=construct, warn=warn)
     chain = f"{' + '.join(names)} (chained)" if len(names) > 1 else names[0]
     return [build], f"torch's {chain}, proven equal for batches 1..{plan.horizon}"
 
@@ -514,9 +528,9 @@ def _optimizer(schedule: NetSchedule, summed: int | None, scaled: bool) -> str:
         head = "return torch.optim.SGD"
         args = ["momentum=MOMENTUM", "dampening=0.0", "nesterov=False"]
     ctor = call(head, ["param_groups", f"lr={lr}", *args], 4)
-    text = _OPTIMIZER.format(
-        kind=kind, loss=loss, layers=layers, decay=decay, call=ctor
-    )
+    doc = source.wrap(f"{kind}, as darknet updates ({loss}).", 85, "    ")
+    doc[0] = '    """' + doc[0].lstrip()
+    text = _OPTIMIZER.format(doc="\n".join(doc), layers=layers, decay=decay, call=ctor)
     return _scaled(text, lr, decay) if scaled else text
 
 
@@ -644,17 +658,9 @@ def _docstring(
     with_optimizer: bool,
     desc: str,
     summed: int | None,
-    usage: tuple[str, str, bool, bool],
+    usage: tuple[str, str, bool, bool, bool],
 ) -> str:
     name = safe_name(schedule.source)
-    intro = (
-        f"{written_by(schedule, t, desc)} Imports only torch and the standard library; "
-        f"CFGSCHED records the translation for cfgsched diff {name} --module FILE."
-    )
-    lines = [f"darknet learning-rate schedule of {name} as a PyTorch scheduler.", ""]
-    lines += [*source.wrap(intro), ""]
-    lines += choice_lines(schedule, t, options)
-    lines += _usage(fmt, with_optimizer, schedule.adam, *usage)
     if summed is None:
         note = (
             f"The loss is the mean over the cfg's batch of "
@@ -666,8 +672,15 @@ def _docstring(
             "step: build_optimizer divides SGD's LR by it and multiplies weight decay by "
             "it, which gives darknet's update on the mean."
         )
-    lines += ["", *source.wrap(note)]
-    return "\n".join(lines)
+    intro = (
+        f"{written_by(schedule, t, desc)} {note} Imports only torch and the standard "
+        f"library; CFGSCHED records the translation for cfgsched diff {name} --module "
+        "FILE."
+    )
+    lines = [f"darknet learning-rate schedule of {name} as a PyTorch scheduler.", ""]
+    lines += [*source.wrap(intro), ""]
+    lines += choice_lines(schedule, t, options)
+    return "\n".join(lines + _usage(fmt, with_optimizer, schedule.adam, *usage))
 
 
 def written_by(
@@ -694,9 +707,13 @@ def choice_lines(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
     return [*lines, ""] if lines else []
 
 
-def _lightning(name: str, scaled: bool, hook: bool) -> str:
+def _lightning(name: str, scaled: bool, hook: bool, rescale: bool) -> str:
     """configure_optimizers; with layer rules it reads ``self.darknet_layers``."""
     text = _LIGHTNING.replace("NAME", name)
+    if rescale:
+        text = text.replace(
+            "build_scheduler(optimizer)", "build_scheduler(optimizer, rescale=True)"
+        )
     if scaled:
         text = text.replace("build_optimizer(self)", "build_optimizer(self, layers)")
     if hook:
@@ -720,9 +737,12 @@ def _usage(
     note: str,
     scaled: bool,
     hook: bool,
+    own_scale: bool,
 ) -> list[str]:
     """The usage example, importing this file as ``name`` (``note``: how to save it);
-    ``scaled``/``hook``: build_optimizer takes layers / attach_layers exists."""
+    ``scaled``/``hook``: build_optimizer takes layers / attach_layers exists;
+    ``own_scale``: build_optimizer scales the lr (the scheduler gets rescale=True)."""
+    rescale = ", rescale=True" if own_scale else ""
     first = [f"    import {name}  # this file {note}".rstrip()]
     layers = ["    layers = model.module_list  # the modules by darknet layer number"]
     if fmt == "lightning":
@@ -761,8 +781,8 @@ def _usage(
         if hook:
             first += [*layers, "    attach_layers(optimizer, layers)"]
         build = "build_scheduler"
-    return [
-        *first,
-        f"    scheduler = {build}(optimizer)",
-        "    # each step: loss.backward(); optimizer.step(); scheduler.step()",
-    ]
+    last = f"    scheduler = {build}(optimizer{rescale})"
+    step = "# step it after each optimizer.step()"
+    if len(f"{last}  {step}") > source.LINE_LENGTH:
+        return [*first, last, f"    {step}"]
+    return [*first, f"{last}  {step}"]
