@@ -603,7 +603,7 @@ def _mapping_text(t: Run) -> str:
     )
 
 
-def _choices(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
+def choices(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
     """The docstring's list of the other translation choices and the cfg's warnings."""
     out = []
     if t.ngpus > 1:
@@ -702,7 +702,7 @@ def choice_lines(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
     """The docstring's wrapped list of translation choices and cfg warnings, then a blank
     line (nothing when there are none)."""
     lines: list[str] = []
-    for c in _choices(schedule, t, options):
+    for c in choices(schedule, t, options):
         lines += source.wrap(c)
     return [*lines, ""] if lines else []
 
