@@ -35,10 +35,22 @@ Examples:
       --torch-batch 16 --accumulate 4 -o hyp.yaml                   # fitted
 
 \b
-The module's docstring shows its use. Optimizer step i (0-based) gets
-darknet's LR for batch b = i + 1; the translation options change that
-mapping and the base rate and are recorded in CFGSCHED, so cfgsched diff
-CFG --module FILE checks the module without repeating them.
+Then, in your training script:
+  import lr_schedule
+  optimizer = torch.optim.SGD(
+      model.parameters(),
+      lr=lr_schedule.LEARNING_RATE,
+      momentum=lr_schedule.MOMENTUM,
+      weight_decay=lr_schedule.DECAY,
+  )
+  scheduler = lr_schedule.build_scheduler(optimizer)
+  # each step: optimizer.step(); scheduler.step()
+
+\b
+Optimizer step i (0-based) gets darknet's LR for batch b = i + 1; the
+translation options change that mapping and the base rate and are
+recorded in CFGSCHED, so cfgsched diff CFG --module FILE checks the
+module without repeating them.
 
 \b
 --format ultralytics-hyp and --format mmengine --style native are
