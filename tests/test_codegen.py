@@ -70,6 +70,8 @@ CHAINED = (
 #: Names a module offers its user (all others must be used inside the module).
 PUBLIC = {
     "CFGSCHED",
+    "LAYERS",
+    "attach_layers",
     "LEARNING_RATE",
     "MOMENTUM",
     "DECAY",
@@ -330,6 +332,9 @@ VARIANTS: list[tuple[str, Options, dict[str, Any]]] = [
     ("[net]\npolicy=poly\nmax_batches=0\npower=0.5\n", Options(), {}),
     ("[net]\npolicy=constant\nburn_in=100\npower=-1\n", Options(), {}),
     ("pjreddie:[net]\npolicy=constant\nburn_in=-3\n", Options(), {}),
+    ("hankai:layer-rules.cfg", Options(), {"with_optimizer": True}),
+    ("layer-rules.cfg", Options(exact=False), {"fmt": "lightning"}),
+    ("[net]\nlearning_rate=0\npolicy=constant\n", Options(), {}),
 ]
 
 
@@ -451,14 +456,15 @@ def test_only_the_needed_code() -> None:
 
 
 def test_sizes() -> None:
-    """yolov4 (burn-in plus two steps) <= 150 lines with its docstring; native <= 80."""
+    """yolov4 (burn-in plus two steps) <= 150 lines with its docstring; native <= 90
+    (its build_scheduler warns about an lr other than LEARNING_RATE)."""
     counts = {
         name: len(generate(load(name)).splitlines())
         for name in ("yolov4.cfg", "classifier-poly.cfg", "sgdr.cfg")
     }
     assert max(counts.values()) <= 150, counts
     native = generate(cfgsched.parse(STEPS_CFG, source="steps.cfg"), style="native")
-    assert len(native.splitlines()) <= 80
+    assert len(native.splitlines()) <= 90
 
 
 @pytest.mark.skipif(

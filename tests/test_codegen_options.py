@@ -205,7 +205,7 @@ def test_group_multipliers(tmp_path: Path) -> None:
     lrs = (0.0013, m.LEARNING_RATE * 0.1, 0.01)
     with modules.cfgsched_blocked():
         opt = modules.sgd(m, lrs)
-        sched = m.build_scheduler(opt)
+        sched = m.build_scheduler(opt, rescale=True)  # the ratios are meant
         got = []
         for _ in range(1100):
             got.append([float(g["lr"]) for g in opt.param_groups])

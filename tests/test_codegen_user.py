@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -185,3 +187,55 @@ def test_a_million_steps_make_a_small_exact_module() -> None:
     np.testing.assert_array_equal(
         np.float32(stepped).view(np.uint32), want.view(np.uint32)
     )
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{}, {"style": "native"}, {"fmt": "lightning"}, {"with_optimizer": True}],
+    ids=["class", "native", "lightning", "with-optimizer"],
+)
+def test_another_optimizer_lr_warns_unless_rescale(kw: dict[str, Any]) -> None:
+    """Item 7: build_scheduler on an optimizer whose lr is not LEARNING_RATE scales every
+    LR: it warns once with both values and the ratio; rescale=True opts in."""
+    import torch
+
+    src = generate(cfgsched.parse(ONE_IMAGE + "learning_rate=0.01\n"), **kw)
+    m = modules.load(src, f"gen_rescale_{'_'.join(map(str, kw.values()))}")
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    with pytest.warns(UserWarning) as caught:
+        m.build_scheduler(torch.optim.SGD(params, lr=0.1))
+    (w,) = [c for c in caught if "rescale=True" in str(c.message)]
+    assert (
+        "lr 0.1 is not the cfg's learning_rate 0.01: every LR is scaled by 10x"
+        in str(w.message)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m.build_scheduler(torch.optim.SGD(params, lr=0.1), rescale=True)
+        m.build_scheduler(torch.optim.SGD(params, lr=0.01))
+
+
+@pytest.mark.parametrize("fmt", ["python", "lightning"])
+def test_build_optimizers_own_scaling_does_not_warn(fmt: str) -> None:
+    """A summed loss makes build_optimizer's lr LEARNING_RATE / N on purpose: the usage
+    (and configure_optimizers) pass rescale=True, and that does not warn."""
+    import torch
+
+    src = generate(
+        cfgsched.parse(ONE_IMAGE + "learning_rate=0.01\n"),
+        fmt=fmt,
+        with_optimizer=True,
+        loss_reduction="sum",
+        summed_images=8,
+    )
+    m = modules.load(src, f"gen_own_scale_{fmt}")
+    model = torch.nn.Linear(2, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        if fmt == "lightning":
+            m.configure_optimizers(model)
+        else:
+            assert "build_scheduler(optimizer, rescale=True)" in docstring(src)
+            m.build_scheduler(m.build_optimizer(model), rescale=True)
+    with pytest.warns(UserWarning, match="every LR is scaled by 0.125x"):
+        m.build_scheduler(m.build_optimizer(model))

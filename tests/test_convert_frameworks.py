@@ -305,7 +305,7 @@ def test_summed_loss_step_equals_the_librarys_mean_step(adam: bool) -> None:
         m = modules.load(text, f"gen_fw_sum_{adam}")
         net_sum = model()
         opt_sum = m.build_optimizer(net_sum)
-        sched = m.build_scheduler(opt_sum)
+        sched = m.build_scheduler(opt_sum, rescale=True)  # as the usage says
         for group in opt_sum.param_groups:  # darknet's LR for b = 1, divided by 64
             assert group["lr"] == (lr if adam else lr / 64)
         one_step(net_sum, opt_sum, "sum")

@@ -125,11 +125,28 @@ def test_registry_build_steps_as_the_hook_does(
     assert [m.lr_at(start + k) for k in range(n)] == want
 
 
+def test_another_lr_warns_once_unless_rescale() -> None:
+    """Issue 15 item 7: an optimizer lr that is not the cfg's scales every LR: one
+    warning naming both values and the ratio; the cfg's lr as written does not warn."""
+    m = module("tiny")
+    with pytest.warns(UserWarning) as caught:
+        build(m, wrapper((0.01, 0.5)))
+    (w,) = [c for c in caught if "rescale=True" in str(c.message)]
+    assert (
+        "lr 0.5 is not the cfg's learning_rate 0.01: every LR is scaled by 50x"
+        in str(w.message)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build(m, wrapper((0.01,)))
+        build(m, wrapper((0.5,)), rescale=True)
+
+
 def test_groups_keep_their_ratio_to_learning_rate() -> None:
     m = module("tiny")
     lr = m.LEARNING_RATE
     ow = wrapper((0.01, 2 * lr, 0.1 * lr))  # 0.01 as written is the cfg's LR
-    sched = build(m, ow)
+    sched = build(m, ow, rescale=True)  # the ratios are meant: no warning
     for k in range(20):
         r = m.lr_at(k)
         assert [g["lr"] for g in ow.optimizer.param_groups] == [

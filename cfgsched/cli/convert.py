@@ -47,10 +47,10 @@ Then, in your training script:
   # each step: optimizer.step(); scheduler.step()
 
 \b
-Optimizer step i (0-based) gets darknet's LR for batch b = i + 1 (the
-first update darknet makes uses b = 1); the translation options change
-that mapping and the base rate. The module records them in CFGSCHED, so
-cfgsched diff CFG --module FILE checks it without repeating them.
+Optimizer step i (0-based) gets darknet's LR for batch b = i + 1; the
+translation options change that mapping and the base rate and are
+recorded in CFGSCHED, so cfgsched diff CFG --module FILE checks the
+module without repeating them.
 
 \b
 --format ultralytics-hyp and --format mmengine --style native are
@@ -135,12 +135,11 @@ def convert(
     """Translate CFG's learning-rate schedule into an exactly equivalent PyTorch scheduler.
 
     Writes a standalone Python module (imports only torch and the standard library)
-    defining build_scheduler(optimizer, last_epoch=-1), lr_at(step), the cfg's
-    LEARNING_RATE, MOMENTUM and DECAY and, with --with-optimizer, build_optimizer(model).
-    --format ultralytics writes attach(model) and TRAIN_ARGS for an Ultralytics YOLO
-    run, --format mmengine a module registering DarknetParamScheduler for an MMEngine
-    (MMDetection) config; both exact. --format ultralytics-hyp and --format mmengine
-    --style native fit the framework's own schedule instead (approximations).
+    defining build_scheduler(optimizer, last_epoch=-1, rescale=False), lr_at(step), the
+    cfg's LEARNING_RATE, MOMENTUM and DECAY, its layer rules (LAYERS, attach_layers)
+    and, with --with-optimizer, build_optimizer(model). --format ultralytics and
+    --format mmengine are exact too; --format ultralytics-hyp and --format mmengine
+    --style native fit the framework's own schedule (approximations).
     """
     from cfgsched.codegen import CodegenError, render, written_by_convert
     from cfgsched.errors import NotExactError

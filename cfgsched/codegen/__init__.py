@@ -1,14 +1,9 @@
-"""Standalone code from a schedule: what ``cfgsched convert`` writes.
-
-One emitter per output format: :mod:`cfgsched.codegen.python` (the Python and Lightning
-modules), :mod:`cfgsched.codegen.json_doc` (JSON), :mod:`cfgsched.codegen.ultralytics`
-(the exact Ultralytics module and the fitted hyp YAML), :mod:`cfgsched.codegen.mmengine`
-(the exact MMEngine scheduler module and the fitted built-ins); darknet's formula per
-policy in :mod:`cfgsched.codegen.policy_text`. A generated module holds only what its cfg,
-fork, policy and translation need, written out for a reader; it does not share code with
-the library (the golden tests keep the two equal). Rule: no string from the cfg reaches
-the source; only numbers (float32 values as ``f32(<shortest decimal>)``, exact), names
-and text of cfgsched's own, and the cfg file name reduced to ``[A-Za-z0-9._-]``.
+"""Standalone code from a schedule: what ``cfgsched convert`` writes, one emitter per
+format (python/lightning, json_doc, ultralytics, mmengine; darknet's formula per policy
+in policy_text). A module holds only what its cfg, fork, policy and translation need and
+shares no code with the library (the golden tests keep the two equal). No string from
+the cfg reaches the source: only numbers (float32 as ``f32(<shortest decimal>)``), text
+of cfgsched's own and the cfg file name reduced to ``[A-Za-z0-9._-]``.
 """
 
 from __future__ import annotations
@@ -21,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from cfgsched.codegen.json_doc import JSON_SCHEMA, json_document
+from cfgsched.codegen.mmengine import mmengine_module, native_config
 from cfgsched.codegen.python import MODULE_SCHEMA, python_module
 from cfgsched.codegen.source import CodegenError, safe_name
+from cfgsched.codegen.ultralytics import hyp_yaml, ultralytics_module
 from cfgsched.errors import CfgError, NotExactError
 from cfgsched.options import Options
 from cfgsched.run import translate
@@ -58,8 +55,7 @@ class Generated:
 
 
 def generate(schedule: NetSchedule, options: Options | None = None, **kw: Any) -> str:
-    """The text :func:`render` gives (same arguments; the report of an approximation is
-    left out)."""
+    """:func:`render`'s text (an approximation's report left out)."""
     return render(schedule, options, **kw).text
 
 
@@ -76,21 +72,15 @@ def render(
     batch: int | None = None,
     output: str | None = None,
 ) -> Generated:
-    """A standalone module, JSON document or hyp YAML for ``schedule`` translated by
-    ``options`` (default :class:`Options`).
+    """The module, JSON document or hyp YAML of ``fmt`` (:data:`FORMATS`) for
+    ``schedule`` translated by ``options`` (default :class:`Options`).
 
-    ``fmt``: "python", "lightning" (adds ``configure_optimizers``), "json",
-    "ultralytics" (exact: ``attach(model)``, ``TRAIN_ARGS``), "ultralytics-hyp"
-    (Ultralytics' own schedule fitted for a dataset of ``images`` images trained with
-    ``batch`` images per batch), "mmengine" (exact: ``DarknetParamScheduler``;
-    ``style="native"``: MMEngine's built-ins fitted). ``style="native"`` for python,
-    lightning and json builds torch built-ins and raises :class:`cfgsched.NotExactError`
-    when none is exact. ``loss_reduction="sum"``: the loss is summed over
-    ``summed_images`` images per optimizer step (default: the cfg's batch; Ultralytics:
-    the images per step), and build_optimizer (``with_optimizer``) or Ultralytics'
-    ``LOSS_SCALE`` keep darknet's update. ``output``: the file the text goes to (its
-    usage example imports it by that name; None: stdout). Raises
-    :class:`CodegenError` for a bad choice or when no approximation exists.
+    ``style="native"``: torch built-ins (:class:`cfgsched.NotExactError` when none is
+    exact); with mmengine, its built-ins fitted. ultralytics-hyp is fitted for ``images``
+    images, ``batch`` per batch. ``loss_reduction="sum"``: the loss sums
+    ``summed_images`` images per step (default: the cfg's batch; Ultralytics: a step's).
+    ``output``: the file written (the usage imports it by that name). A bad choice or no
+    approximation raises :class:`CodegenError`.
     """
     options = _check(schedule, options, style, fmt)
     summed = _summed(schedule, options, fmt, loss_reduction, summed_images)
@@ -169,12 +159,8 @@ def _exact(
     if fmt == "json":
         return json_document(schedule, options, style=style)
     if fmt == "ultralytics":
-        from cfgsched.codegen.ultralytics import ultralytics_module
-
         return ultralytics_module(schedule, options, summed=summed, output=output)
     if fmt == "mmengine":
-        from cfgsched.codegen.mmengine import mmengine_module
-
         return mmengine_module(schedule, options, output)
     return python_module(
         schedule,
@@ -207,16 +193,12 @@ def _approximation(
             f"too long to fit (at most {MAX_FIT_STEPS:,})"
         )
     if fmt == "mmengine":
-        from cfgsched.codegen.mmengine import native_config
-
         fit = approx.fit_mmengine(schedule, options)
         return Generated(native_config(schedule, options, fit), tuple(fit.comment()))
     if images is None:
         raise CodegenError("format ultralytics-hyp needs the dataset size (images)")
     if batch is None:
         raise CodegenError("format ultralytics-hyp needs Ultralytics' batch")
-    from cfgsched.codegen.ultralytics import hyp_yaml
-
     fit = approx.fit_ultralytics(schedule, options, images=images, batch=batch)
     return Generated(hyp_yaml(schedule, options, fit), tuple(fit.comment()))
 
@@ -227,7 +209,8 @@ MAX_OURS_BYTES = 1 << 20
 _DEFINED = frozenset(
     "f32 c_pow c_exp c_div uniform gpu0_batches gpu0_batch lr_at build_scheduler "
     "build_optimizer configure_optimizers attach DarknetScheduler "
-    "DarknetParamScheduler DarknetSteps param_scheduler optim_wrapper".split()
+    "DarknetParamScheduler DarknetSteps param_scheduler optim_wrapper attach_layers "
+    "layer_parameters eval_mode".split()
 )
 _HYP_HEAD = "# Ultralytics hyperparameters approximating darknet's schedule of "
 

@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 from cfgsched.codegen import source
 from cfgsched.codegen.policy_text import LrCode, lr_code
-from cfgsched.codegen.python import choice_lines, record, update_constants, written_by
+from cfgsched.codegen.python import (
+    choice_lines,
+    record,
+    update_constants,
+    warn_rescaled,
+    written_by,
+)
 from cfgsched.codegen.source import CodegenError, call, images, num, safe_name, text
 from cfgsched.kernel.formulas import f32_decimal
 from cfgsched.options import Options
@@ -60,7 +66,8 @@ class DarknetParamScheduler(_ParamScheduler):
     Iteration based: MMEngine's ParamSchedulerHook calls step() after every iteration,
     and the LR moves on only when the optimizer has updated since (MMEngine counts its
     step() calls in optimizer._global_step), so with accumulative_counts > 1 update k
-    still uses lr_at(k - 1). last_step=k - 1 resumes with k updates done.
+    still uses lr_at(k - 1). last_step=k - 1 resumes with k updates done. A group lr
+    other than LEARNING_RATE scales its LRs and warns unless rescale=True.
     """
 
     def __init__(
@@ -71,6 +78,7 @@ class DarknetParamScheduler(_ParamScheduler):
         last_step: int = -1,
         by_epoch: bool = False,
         verbose: bool = False,
+        rescale: bool = False,
     ) -> None:
         if by_epoch or begin != 0:
             raise ValueError("DarknetParamScheduler needs by_epoch=False and begin=0")
@@ -80,7 +88,7 @@ class DarknetParamScheduler(_ParamScheduler):
         self.updates = {start}last_step + 1  # optimizer updates done
         self.counted = -1  # the optimizer's _global_step when step() last looked
         self.ratios: list[float] = []  # each group's initial lr / LEARNING_RATE
-        super().__init__(optimizer, "lr", begin, end, last_step, by_epoch, verbose)
+        super().__init__(optimizer, "lr", begin, end, last_step, by_epoch, verbose){warn}
 
     def step(self) -> None:
         """Count the optimizer updates since the last call, then set the LR."""
@@ -138,7 +146,10 @@ def mmengine_module(
     else:
         same = "f32(base) == LEARNING_RATE" if code.exact else "base == LEARNING_RATE"
         ratios = _RATIOS.format(same=same)
-    cls = _CLASS.format(start="RESUME_STEP + " if t.start else "", ratios=ratios)
+    warn = warn_rescaled(t, "self.base_values", 8)
+    warn = warn and "\n" + warn.rstrip("\n")
+    start = "RESUME_STEP + " if t.start else ""
+    cls = _CLASS.format(start=start, ratios=ratios, warn=warn)
     wrapper = "\n".join(_wrapper(schedule))
     blocks = [
         source.dict_source("CFGSCHED", record(schedule, options, "mmengine", "class")),

@@ -21,9 +21,11 @@ from cfgsched.codegen.source import (
     call,
     float32,
     images,
+    literal,
     num,
     safe_name,
 )
+from cfgsched.layers import LayerRule
 from cfgsched.module_record import MODULE_SCHEMA as MODULE_SCHEMA
 from cfgsched.options import Options, default_flush
 from cfgsched.run import Run, translate
@@ -39,12 +41,9 @@ FORK_PROJECTS = {
     "hankai": "hank-ai/darknet",
 }
 _CLASS = '''class DarknetScheduler(LRScheduler):
-    """lr_at(last_epoch) for each parameter group, times the group's initial lr /
-    LEARNING_RATE (exactly 1 for a group created with LEARNING_RATE). A closed form of
-    last_epoch: it pickles and its state_dict holds plain numbers only."""
+    """lr_at(last_epoch) x each group's initial lr / LEARNING_RATE (a closed form)."""
 
     def get_lr(self) -> list[float]:
-        """Each group's learning rate for the 0-based optimizer step last_epoch."""
         lr = lr_at(self.last_epoch)
 {ret}'''
 
@@ -53,17 +52,34 @@ _RET_RATIO = """        return [
             for base in self.base_lrs
         ]"""
 
-_BUILD_CLASS = '''{head}
-    """darknet's learning rate at every optimizer step.
-
-    Right after this call the optimizer holds the LR of step 0 (darknet's first update);
-    call scheduler.step() after each optimizer.step(). last_epoch=k resumes with k + 1
-    optimizer steps done{resume}.
-    """
+_BUILD_CLASS = """{head}
+{doc}
     if last_epoch != -1:  # resuming: a group without initial_lr starts from its lr
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
-    return DarknetScheduler(optimizer, last_epoch)'''
+    scheduler = DarknetScheduler(optimizer, last_epoch)
+{warn}    return scheduler"""
+
+#: Warns once when a group's lr is not LEARNING_RATE (cfgsched.DarknetLR's words).
+_WARN = """{pad}lr = next((b for b in {lrs} if {differs}), None)
+{pad}if lr is not None and not rescale:
+{pad}    warnings.warn(
+{pad}        f"the optimizer's lr {{lr:.6g}} is not the cfg's learning_rate "
+{pad}        f"{{LEARNING_RATE:.6g}}: every LR is scaled by {{lr / LEARNING_RATE:.3g}}x"
+{pad}        "; build the optimizer with lr=LEARNING_RATE or pass rescale=True",
+{pad}        stacklevel=2,
+{pad}    )
+"""
+
+
+def warn_rescaled(t: Run, lrs: str, indent: int) -> str:
+    """The check of :data:`_WARN` on the initial lrs ``lrs`` ("" when the cfg's
+    learning_rate has no ratio: 0 or not finite)."""
+    if t.cfg_lr == 0 or not math.isfinite(t.cfg_lr):
+        return ""
+    differs = "f32(b) != LEARNING_RATE" if t.exact else "b != LEARNING_RATE"
+    return _WARN.format(pad=" " * indent, lrs=lrs, differs=differs)
+
 
 _BUILD_NATIVE = """{head}
 {doc}
@@ -74,10 +90,10 @@ _BUILD_NATIVE = """{head}
         warnings.simplefilter("ignore", UserWarning)
         for _ in range(last_epoch + 1):
             scheduler.step()
-    return scheduler"""
+{warn}    return scheduler"""
 
 _OPTIMIZER = '''def build_optimizer(model: torch.nn.Module) -> torch.optim.Optimizer:
-    """{kind}, as darknet updates ({loss}).
+{doc}
 
     Weight decay DECAY only on the weights of convolution and linear layers."""
 {layers}
@@ -109,6 +125,159 @@ _LIGHTNING = '''def configure_optimizers(self: torch.nn.Module) -> dict[str, Any
             "frequency": 1,
         },
     }'''
+
+
+_LAYER_PARAMETERS = '''\
+def layer_parameters(layers: Any) -> tuple[dict[int, list[Any]], dict[Any, Any]]:
+    """The modules of each darknet layer number, and each parameter under a rule of
+    LAYERS with its rule (a parameter of several layers belongs to the first).
+
+    layers: modules indexed by darknet layer number, or a mapping number -> module(s).
+    """
+    items = layers.items() if isinstance(layers, Mapping) else enumerate(layers)
+    modules = {
+        int(j): [m] if isinstance(m, torch.nn.Module) else list(m)
+        for j, m in items
+        if m is not None
+    }
+    owner: dict[torch.nn.Parameter, int] = {}
+    for j in sorted(modules):
+        for module in modules[j]:
+            for param in module.parameters():
+                owner.setdefault(param, j)
+    rules = {j: rule for rule in LAYERS for j in range(rule[0], rule[1] + 1)}
+    return modules, {p: rules[j] for p, j in owner.items() if j in rules}'''
+
+_EVAL_MODE = '''def eval_mode(module: torch.nn.Module, args: Any) -> None:
+    """A forward pre-hook: darknet runs this batch-norm in inference mode."""
+    module.training = False'''
+
+_BN_SETUP = """    for first, last, *_, inference_bn in LAYERS:
+        for j in range(first, last + 1) if inference_bn else ():
+            for module in modules.get(j, []):
+                for bn in module.modules():
+                    if isinstance(bn, torch.nn.modules.batchnorm._BatchNorm):
+                        bn.register_forward_pre_hook(eval_mode)
+"""
+
+#: The parts of the hook: (the LayerRule field a part reads, its code).
+_HOOK_PARTS = (
+    (
+        "updated",
+        """            if not updated:  # darknet's update skips this layer
+                p.grad = None
+                continue""",
+    ),
+    (
+        "gradient_from",
+        """            if gradient_from is None or k < gradient_from:  # decay, momentum act
+                p.grad = torch.zeros_like(p) if p.grad is None else p.grad.zero_()""",
+    ),
+    (
+        "held",
+        """            if k <= held:  # the update is held: the gradient piles up
+                if p.grad is not None:
+                    pile[p] = p.grad if p not in pile else pile[p].add_(p.grad)
+                p.grad = None
+            elif p in pile:  # the first update after the hold lands the pile
+                lump = pile.pop(p)
+                p.grad = lump if p.grad is None else p.grad.add_(lump)""",
+    ),
+)
+
+_ATTACH_LAYERS = '''def attach_layers(optimizer: Optimizer, layers: Any) -> Any:
+    """Apply LAYERS before every optimizer step: a step pre-hook (returns its handle).
+
+    layers: the modules indexed by darknet layer number, or a mapping number ->
+    module(s). Update k is 1-based, counted in each parameter group's "darknet_updates"
+    (the optimizer's state_dict keeps it).
+
+    Before update k: a layer darknet never updates (updated False) is left untouched;
+    before update gradient_from (None: never) its gradient is zeroed, not dropped, so
+    decay and momentum act as in darknet; through update held the gradients pile up and
+    land at update held + 1; the batch-norm of inference_bn layers stays in eval mode.
+    """
+    modules, rules = layer_parameters(layers)
+SETUP    for group in optimizer.param_groups:
+        group.setdefault("darknet_updates", 0)
+
+    def before_step(optimizer: Optimizer, args: Any, kwargs: Any) -> None:
+        k = optimizer.param_groups[0]["darknet_updates"] + 1
+        for group in optimizer.param_groups:
+            group["darknet_updates"] = k
+        for p, TARGET in rules.items():
+PARTS
+
+    return optimizer.register_step_pre_hook(before_step)'''
+
+#: The fields of cfgsched.layers.LayerRule, in declaration order (LAYERS' tuples).
+LAYER_FIELDS = (
+    "first",
+    "last",
+    "rule",
+    "line",
+    "gradient_from",
+    "updated",
+    "lr_scale",
+    "held",
+    "inference_bn",
+)
+
+
+def _layer_value(rule: LayerRule, name: str, exact: bool) -> str:
+    value = getattr(rule, name)
+    return float32(value, exact) if name == "lr_scale" else literal(value)
+
+
+def hook_parts(t: Run) -> list[str]:
+    """The parts of attach_layers' hook this run's layer rules need ("bn": batch-norm in
+    eval mode); none: the rules only scale rates."""
+    rules = t.layers
+    need = {
+        "updated": any(not r.updated for r in rules),
+        "gradient_from": any(r.updated and r.gradient_from != 1 for r in rules),
+        "held": any(r.updated and r.held for r in rules),
+        "bn": any(r.inference_bn for r in rules),
+    }
+    return [k for k, v in need.items() if v]
+
+
+def layer_blocks(t: Run, scaled: bool) -> list[str]:
+    """``LAYERS``, then ``layer_parameters`` when ``attach_layers`` (the parts of the
+    hook this run's rules need) or a ``scaled`` build_optimizer uses it."""
+    if not t.layers:
+        return []
+    rows = [
+        source.seq([_layer_value(r, f, t.exact) for f in LAYER_FIELDS], 0, "")
+        for r in t.layers
+    ]
+    table = "\n".join(
+        [
+            "#: darknet's layer rules, one per run of layers (layers in none train normally):",
+            f"#: ({', '.join(LAYER_FIELDS)}).",
+            source.seq(rows, 0, "LAYERS = "),
+        ]
+    )
+    parts = hook_parts(t)
+    if not parts:  # the rules only scale rates (build_optimizer)
+        return [table, _LAYER_PARAMETERS] if scaled else [table]
+    used = {f: f in parts for f in ("updated", "gradient_from", "held")}
+    bn = "bn" in parts
+    names = [f if used.get(f) else "_" for f in LAYER_FIELDS]
+    lead = next(i for i, n in enumerate(names) if n != "_")
+    target = ", ".join(["*_", *names[lead:]])
+    attach = (
+        _ATTACH_LAYERS.replace("SETUP", _BN_SETUP if bn else "")
+        .replace("TARGET", f"({target})")
+        .replace("PARTS", "\n".join(code for f, code in _HOOK_PARTS if used[f]))
+    )
+    if used["held"]:
+        attach = attach.replace(
+            "    for group",
+            "    pile: dict[torch.nn.Parameter, torch.Tensor] = {}\n    for group",
+            1,
+        )
+    return [table, _LAYER_PARAMETERS, *([_EVAL_MODE] if bn else []), attach]
 
 
 def record(
@@ -170,11 +339,16 @@ def python_module(
         code.lr_at(),
         *build,
     ]
+    scaled = with_optimizer and any(r.lr_scale != 1 for r in t.layers)
+    blocks += layer_blocks(t, scaled)
     if with_optimizer:
-        blocks.append(_optimizer(schedule, summed))
+        blocks.append(_optimizer(schedule, summed, scaled))
     name, note = source.import_name(output, "lr_schedule")
+    # build_optimizer's own groups are scaled on purpose: its users pass rescale=True
+    rescale = scaled or (summed is not None and not schedule.adam)
+    layers = (scaled, bool(hook_parts(t)), rescale)
     if fmt == "lightning":
-        blocks.append(_LIGHTNING.replace("NAME", name))
+        blocks.append(_lightning(name, *layers))
     doc = _docstring(
         schedule,
         t,
@@ -183,7 +357,7 @@ def python_module(
         with_optimizer=with_optimizer,
         desc=desc,
         summed=summed,
-        usage=(name, note),
+        usage=(name, note, *layers),
     )
     text = source.module(doc, blocks)
     if re.search(r"^\s*(?:import|from)\s+cfgsched\b", text, re.M):
@@ -225,22 +399,31 @@ def _class_build(code: LrCode, t: Run) -> list[str]:
     else:
         same = "f32(base) == LEARNING_RATE" if code.exact else "base == LEARNING_RATE"
         ret = _RET_RATIO.format(same=same)
-    head, resume = _resume(t)
-    return [_CLASS.format(ret=ret), _BUILD_CLASS.format(head=head, resume=resume)]
+    head, doc = _build_head(
+        t,
+        "darknet's LR at each optimizer step: step 0's LR right away, then call "
+        "scheduler.step() after each optimizer.step(); last_epoch=k: k + 1 steps done",
+    )
+    warn = warn_rescaled(t, "scheduler.base_lrs", 4)
+    build = _BUILD_CLASS.format(head=head, doc=doc, warn=warn)
+    return [_CLASS.format(ret=ret), build]
 
 
-def _resume(t: Run) -> tuple[str, str]:
-    """The ``def build_scheduler(...)`` line(s) and the docstring's note on resuming."""
-    if not t.start:
-        default, note = "-1", ""
-    else:
-        default = "RESUME_STEP - 1"
-        note = "; by default RESUME_STEP steps are done (the .weights file)"
-    args = f"optimizer: Optimizer, last_epoch: int = {default}"
+def _build_head(t: Run, what: str) -> tuple[str, str]:
+    """The ``def build_scheduler(...)`` line(s) and its docstring, ``what`` first."""
+    default = "RESUME_STEP - 1" if t.start else "-1"
+    args = f"optimizer: Optimizer, last_epoch: int = {default}, rescale: bool = False"
     head = f"def build_scheduler({args}) -> LRScheduler:"
     if len(head) > source.LINE_LENGTH:
         head = f"def build_scheduler(\n    {args}\n) -> LRScheduler:"
-    return head, note
+    if t.start:
+        what += "; by default RESUME_STEP steps are done (the .weights file)"
+    what += ". A group lr other than LEARNING_RATE scales its LRs and warns unless rescale=True."
+    if t.cfg_lr == 0 or not math.isfinite(t.cfg_lr):
+        what += " (no ratio to learning_rate 0 or not finite: rescale has no effect)."
+    doc = source.wrap(what, width=source.LINE_LENGTH - 3, indent="    ")
+    doc[0] = '    """' + doc[0].lstrip()
+    return head, "\n".join(doc) + '"""'
 
 
 def _native_build(
@@ -256,24 +439,23 @@ def _native_build(
     if len(calls) == 1:
         construct = call(f"scheduler = {calls[0][0]}", calls[0][1], 4)
     else:
-        inner = [call(name, args, 12) + "," for name, args in calls]
+        inner = [call(name, args, 12, ",") for name, args in calls]
         construct = (
             "    scheduler = ChainedScheduler(\n        [\n"
             + "\n".join(inner)
             + "\n        ],\n        optimizer=optimizer,\n    )"
         )
     names = [n for n, _ in calls]
-    head, resume = _resume(t)
-    doc = source.wrap(
+    head, doc = _build_head(
+        t,
         f"torch's {' + '.join(names)}: after this call the optimizer holds step 0's LR; "
-        f"last_epoch=k resumes with k + 1 optimizer steps done, replayed{resume}.",
-        width=source.LINE_LENGTH - 3,
-        indent="    ",
+        "last_epoch=k resumes with k + 1 optimizer steps done, replayed",
     )
-    doc[0] = '    """' + doc[0].lstrip()
-    build = _BUILD_NATIVE.format(
-        head=head, doc="\n".join(doc) + '"""', construct=construct
-    )
+    warn = warn_rescaled(t, "lrs", 4)
+    if warn:
+        lrs = '    lrs = [group["initial_lr"] for group in optimizer.param_groups]\n'
+        warn = lrs + warn
+    build = _BUILD_NATIVE.format(head=head, doc=doc, construct=construct, warn=warn)
     chain = f"{' + '.join(names)} (chained)" if len(names) > 1 else names[0]
     return [build], f"torch's {chain}, proven equal for batches 1..{plan.horizon}"
 
@@ -321,10 +503,11 @@ def _check_native_flush(
         )
 
 
-def _optimizer(schedule: NetSchedule, summed: int | None) -> str:
+def _optimizer(schedule: NetSchedule, summed: int | None, scaled: bool) -> str:
     """build_optimizer: decay on the module types of cfgsched.translate.optim, no other;
     for a loss summed over N images SGD's lr / N (Adam's lr unchanged) and decay x N
-    (the rule of cfgsched.translate.optim.build_optimizer)."""
+    (the rule of cfgsched.translate.optim.build_optimizer); ``scaled``: a group per
+    layer rate scale of LAYERS."""
     from cfgsched.translate.optim import DECAYED_MODULES
 
     names = [_torch_name(cls) for cls in DECAYED_MODULES]
@@ -345,9 +528,43 @@ def _optimizer(schedule: NetSchedule, summed: int | None) -> str:
         head = "return torch.optim.SGD"
         args = ["momentum=MOMENTUM", "dampening=0.0", "nesterov=False"]
     ctor = call(head, ["param_groups", f"lr={lr}", *args], 4)
-    return _OPTIMIZER.format(
-        kind=kind, loss=loss, layers=layers, decay=decay, call=ctor
-    )
+    doc = source.wrap(f"{kind}, as darknet updates ({loss}).", 85, "    ")
+    doc[0] = '    """' + doc[0].lstrip()
+    text = _OPTIMIZER.format(doc="\n".join(doc), layers=layers, decay=decay, call=ctor)
+    return _scaled(text, lr, decay) if scaled else text
+
+
+def _scaled(text: str, lr: str, decay: str) -> str:
+    """build_optimizer with ``layers``: a group per (decay, layer rate scale)."""
+    for old, new in (
+        (
+            "(model: torch.nn.Module)",
+            "(\n    model: torch.nn.Module, layers: Any = None\n)",
+        ),
+        (
+            "linear layers.",
+            "linear layers; layers (as\n    attach_layers takes them): each "
+            "layer's lr times its lr_scale (LAYERS).",
+        ),
+        ("layers = (", "decayed = ("),
+        (
+            "    seen: set",
+            "    rules = layer_parameters(layers)[1] if layers is not None else {}\n"
+            "    scale = {p: rule[6] for p, rule in rules.items()}\n    seen: set",
+        ),
+        ("dict[bool,", "dict[tuple[bool, float],"),
+        ("isinstance(module, layers)", "isinstance(module, decayed)"),
+        ("setdefault(decay,", "setdefault((decay, scale.get(param, 1.0)),"),
+        (
+            f'{{"params": params, "weight_decay": {decay} if decay else 0.0}}',
+            f'{{\n            "params": params,\n            "lr": {lr} * s,\n'
+            f'            "weight_decay": {decay} if decay else 0.0,\n        }}',
+        ),
+        ("for decay, params in", "for (decay, s), params in"),
+    ):
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    return text
 
 
 def _torch_name(cls: type) -> str:
@@ -386,7 +603,7 @@ def _mapping_text(t: Run) -> str:
     )
 
 
-def _choices(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
+def choices(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
     """The docstring's list of the other translation choices and the cfg's warnings."""
     out = []
     if t.ngpus > 1:
@@ -441,17 +658,9 @@ def _docstring(
     with_optimizer: bool,
     desc: str,
     summed: int | None,
-    usage: tuple[str, str],
+    usage: tuple[str, str, bool, bool, bool],
 ) -> str:
     name = safe_name(schedule.source)
-    intro = (
-        f"{written_by(schedule, t, desc)} Imports only torch and the standard library; "
-        f"CFGSCHED records the translation for cfgsched diff {name} --module FILE."
-    )
-    lines = [f"darknet learning-rate schedule of {name} as a PyTorch scheduler.", ""]
-    lines += [*source.wrap(intro), ""]
-    lines += choice_lines(schedule, t, options)
-    lines += _usage(fmt, with_optimizer, schedule.adam, *usage)
     if summed is None:
         note = (
             f"The loss is the mean over the cfg's batch of "
@@ -463,8 +672,15 @@ def _docstring(
             "step: build_optimizer divides SGD's LR by it and multiplies weight decay by "
             "it, which gives darknet's update on the mean."
         )
-    lines += ["", *source.wrap(note)]
-    return "\n".join(lines)
+    intro = (
+        f"{written_by(schedule, t, desc)} {note} Imports only torch and the standard "
+        f"library; CFGSCHED records the translation for cfgsched diff {name} --module "
+        "FILE."
+    )
+    lines = [f"darknet learning-rate schedule of {name} as a PyTorch scheduler.", ""]
+    lines += [*source.wrap(intro), ""]
+    lines += choice_lines(schedule, t, options)
+    return "\n".join(lines + _usage(fmt, with_optimizer, schedule.adam, *usage))
 
 
 def written_by(
@@ -486,27 +702,67 @@ def choice_lines(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
     """The docstring's wrapped list of translation choices and cfg warnings, then a blank
     line (nothing when there are none)."""
     lines: list[str] = []
-    for c in _choices(schedule, t, options):
+    for c in choices(schedule, t, options):
         lines += source.wrap(c)
     return [*lines, ""] if lines else []
 
 
+def _lightning(name: str, scaled: bool, hook: bool, rescale: bool) -> str:
+    """configure_optimizers; with layer rules it reads ``self.darknet_layers``."""
+    text = _LIGHTNING.replace("NAME", name)
+    if rescale:
+        text = text.replace(
+            "build_scheduler(optimizer)", "build_scheduler(optimizer, rescale=True)"
+        )
+    if scaled:
+        text = text.replace("build_optimizer(self)", "build_optimizer(self, layers)")
+    if hook:
+        text = text.replace(
+            "    return {", "    attach_layers(optimizer, layers)\n    return {"
+        )
+    if scaled or hook:
+        text = text.replace(
+            "    optimizer = build_optimizer",
+            "    layers = self.darknet_layers  # the modules by darknet layer number\n"
+            "    optimizer = build_optimizer",
+        )
+    return text
+
+
 def _usage(
-    fmt: str, with_optimizer: bool, adam: bool, name: str, note: str
+    fmt: str,
+    with_optimizer: bool,
+    adam: bool,
+    name: str,
+    note: str,
+    scaled: bool,
+    hook: bool,
+    own_scale: bool,
 ) -> list[str]:
-    """The usage example, importing this file as ``name`` (``note``: how to save it)."""
+    """The usage example, importing this file as ``name`` (``note``: how to save it);
+    ``scaled``/``hook``: build_optimizer takes layers / attach_layers exists;
+    ``own_scale``: build_optimizer scales the lr (the scheduler gets rescale=True)."""
+    rescale = ", rescale=True" if own_scale else ""
     first = [f"    import {name}  # this file {note}".rstrip()]
+    layers = ["    layers = model.module_list  # the modules by darknet layer number"]
     if fmt == "lightning":
+        mention = "        # self.darknet_layers: the modules by darknet layer number"
         return [
             *first,
             "    class Model(lightning.LightningModule):",
             f"        configure_optimizers = {name}.configure_optimizers",
+            *([mention] if scaled or hook else []),
         ]
     if with_optimizer:
-        first.append(f"    optimizer = {name}.build_optimizer(model)")
+        first += layers if scaled or hook else []
+        first.append(
+            f"    optimizer = {name}.build_optimizer(model{', layers' * scaled})"
+        )
+        first += [f"    {name}.attach_layers(optimizer, layers)"] if hook else []
         build = f"{name}.build_scheduler"
     else:
-        names = "DECAY, LEARNING_RATE, MOMENTUM, build_scheduler"
+        names = "DECAY, LEARNING_RATE, MOMENTUM, " + "attach_layers, " * hook
+        names += "build_scheduler"
         first = [f"    from {name} import {names}  # this file {note}".rstrip()]
         if len(first[0]) > source.LINE_LENGTH:
             first = [
@@ -522,9 +778,11 @@ def _usage(
             "    )"
             + ("  # adam=1: convert --with-optimizer builds Adam" if adam else ""),
         ]
+        if hook:
+            first += [*layers, "    attach_layers(optimizer, layers)"]
         build = "build_scheduler"
-    return [
-        *first,
-        f"    scheduler = {build}(optimizer)",
-        "    # each step: loss.backward(); optimizer.step(); scheduler.step()",
-    ]
+    last = f"    scheduler = {build}(optimizer{rescale})"
+    step = "# step it after each optimizer.step()"
+    if len(f"{last}  {step}") > source.LINE_LENGTH:
+        return [*first, last, f"    {step}"]
+    return [*first, f"{last}  {step}"]

@@ -151,6 +151,7 @@ _IMPORTS: tuple[tuple[str, str, str], ...] = (
     (r"\bwarnings\.", "import warnings", ""),
     (r"\bbisect_right\(", "bisect", "bisect_right"),
     (r"\bIterator\[", "collections.abc", "Iterator"),
+    (r"\bMapping\)", "collections.abc", "Mapping"),
     (r"\baccumulate\(", "itertools", "accumulate"),
     (r"\bislice\(", "itertools", "islice"),
     (r"\bAny\b", "typing", "Any"),

@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING
 
 from cfgsched.codegen import source
 from cfgsched.codegen.policy_text import lr_code
-from cfgsched.codegen.python import choice_lines, record, update_constants, written_by
+from cfgsched.codegen.python import (
+    choice_lines,
+    choices,
+    record,
+    update_constants,
+    written_by,
+)
 from cfgsched.codegen.source import CodegenError, images, num, safe_name
 from cfgsched.options import Options
 from cfgsched.run import Run, translate
@@ -245,31 +251,16 @@ def hyp_yaml(schedule: NetSchedule, options: Options, fit: Fit) -> str:
     )
     name = safe_name(schedule.source)
     head = [f"Ultralytics hyperparameters approximating darknet's schedule of {name}."]
-    paragraphs = [intro, *_choices_text(schedule, t, options)]
+    paragraphs = [intro, *choices(schedule, t, options)]
     paragraphs += [f"- {r}" for r in fit.comment()]
     lines = [f"# {head[0]}", "#"]
     for p in paragraphs:
         lines += comment(p)
     for key, value in fit.hyp.items():
-        lines.append(f"{_yaml_key(key)}: {_yaml_value(value)}")
+        if not key.isidentifier():
+            raise CodegenError(f"internal: bad hyp key {key!r}")
+        lines.append(f"{key}: {_yaml_value(value)}")
     return "\n".join(lines) + "\n"
-
-
-def _choices_text(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
-    """The translation choices as paragraphs (the wrapped lines joined back)."""
-    out: list[str] = []
-    for line in choice_lines(schedule, t, options):
-        if line.startswith("- "):
-            out.append(line)
-        elif line.strip():
-            out[-1] += " " + line.strip()
-    return out
-
-
-def _yaml_key(key: str) -> str:
-    if not key.isidentifier():
-        raise CodegenError(f"internal: bad hyp key {key!r}")
-    return key
 
 
 def _yaml_value(value: object) -> str:

@@ -14,7 +14,7 @@ import re
 import sys
 import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from cfgsched.options import Options, default_flush
 from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule, Policy
 from cfgsched.tools import stepping as st
+from cfgsched.tools.layer_check import check_layers
 from cfgsched.tools.stepping import Factory, user_code
 from cfgsched.tools.text import counted, json_float
 
@@ -232,11 +233,13 @@ class DiffReport:
     boundaries_cut: int
     notes: tuple[str, ...] = ()
     unchecked: str = ""
+    different: str = ""  # a check besides the LR values failed (layer rules)
 
     @property
     def equal(self) -> bool:
         """True when every compared step is within the tolerance and nothing was skipped."""
-        return self.stats.first_difference is None and not self.unchecked
+        s = self.stats
+        return s.first_difference is None and not self.unchecked and not self.different
 
     @property
     def exit_code(self) -> int:
@@ -256,6 +259,7 @@ class DiffReport:
             "coverage": self.coverage,
             "coverage_note": self.coverage_note,
             "unchecked": self.unchecked or None,
+            "different": self.different or None,
             "steps_compared": s.steps_compared,
             "steps": [s.first_step, s.last_step],
             "batches": [s.first_batch, s.last_batch],
@@ -300,6 +304,8 @@ class DiffReport:
                 f"i = {fd.step} (b = {fd.batch}): {e.kind} {_g(fd.expected)}, {g.kind} "
                 f"{_g(fd.got)}"
             )
+        if self.different:
+            return f"result: DIFFERENT: {self.different}"
         if self.unchecked:
             return f"result: NOT ALL CHECKED: {self.unchecked}"
         return f"result: EQUAL within {self.stats.tolerance.text}"
@@ -394,6 +400,7 @@ class LoadedModule:
     record: ModuleRecord
     build: Callable[..., Any]
     learning_rate: float | None
+    names: dict[str, Any] = field(default_factory=dict)  # its top-level names
 
 
 def load_module(path: str) -> LoadedModule:
@@ -430,7 +437,7 @@ def load_module(path: str) -> LoadedModule:
         ) from None
     lr: Any = getattr(module, "LEARNING_RATE", None)
     ok = isinstance(lr, (int, float)) and not isinstance(lr, bool)
-    return LoadedModule(path, record, build, float(lr) if ok else None)
+    return LoadedModule(path, record, build, float(lr) if ok else None, module.__dict__)
 
 
 def _module_factory(m: LoadedModule) -> Factory:
@@ -634,11 +641,12 @@ def diff_torch(
     rows_at = _row_steps(marks[:MAX_BOUNDARIES], run.first_step, run.start, run.stop)
     chunks = _torch_chunks(run, factory, lr, windows, who, m is not None, progress)
     notes = _translation_notes(run) + (_record_notes(m, run) if m else [])
-    return _compare(
+    report = _compare(
         _torch_sides(run, style, m), (coverage, note), Stats(tol, rows_at, run.stop),
         chunks, cut + max(len(marks) - MAX_BOUNDARIES, 0), notes,
         "" if coverage == "exhaustive" else unchecked,
     )  # fmt: skip
+    return replace(report, different=check_layers(m.names, run) if m else "")
 
 
 def _under_test(

@@ -1,0 +1,133 @@
+"""``diff --module``'s check of a generated module's layer rules (``LAYERS``,
+``attach_layers``) against the run's and the library's :class:`LayerWindows`."""
+
+from __future__ import annotations
+
+import functools
+import operator
+from dataclasses import astuple
+from typing import Any
+
+from cfgsched.layers import layer_states
+from cfgsched.run import Run
+from cfgsched.tools.stepping import clip, describe
+
+#: Updates checked on each side of every window edge.
+HALO = 2
+
+
+def check_layers(names: dict[str, Any], run: Run) -> str:
+    """Why the module (its top-level ``names``) does not apply ``run``'s layer rules as
+    the library does ("" when it does): its ``LAYERS`` must equal ``run.layers``, and its
+    ``attach_layers`` hook must move a tiny one-parameter-per-layer model exactly as
+    :class:`~cfgsched.translate.optim.LayerWindows` does, same optimizer and gradients,
+    over the updates around every window edge."""
+    want = tuple(astuple(r) for r in run.layers)
+    got = names.get("LAYERS")
+    if got is None and not want:
+        return ""
+    if got != want:
+        if not isinstance(got, tuple) or len(got) != len(want):
+            return (
+                f"LAYERS {clip(got)} does not hold this run's {len(want)} layer rules"
+            )
+        i = next(i for i, (a, b) in enumerate(zip(got, want, strict=True)) if a != b)
+        return f"LAYERS[{i}] is {clip(got[i], 80)}, this run's rule is {want[i]}"
+    edges = {1} | {r.gradient_from or 1 for r in run.layers}
+    edges |= {r.held + 1 for r in run.layers}
+    if not any(r.inference_bn or not r.updated for r in run.layers) and edges == {1}:
+        return ""  # the rules only scale rates: no window to apply
+    attach = names.get("attach_layers")
+    if not callable(attach):
+        return (
+            "the run has layer windows, the module no attach_layers(optimizer, layers)"
+        )
+    try:
+        return _trajectories(attach, run, sorted(edges))
+    except Exception as exc:  # the module's hook failed
+        return f"attach_layers failed: {describe(exc)}"
+
+
+def _windows(edges: list[int]) -> list[tuple[int, int]]:
+    """Updates ``first..last`` around the edges, overlapping windows merged."""
+    out: list[tuple[int, int]] = []
+    for e in edges:
+        lo, hi = max(1, e - HALO), e + HALO
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _trajectories(attach: Any, run: Run, edges: list[int]) -> str:
+    """Both hooks over each window, fresh models and optimizers at its start."""
+    import torch
+
+    from cfgsched.translate.optim import LayerWindows, build_optimizer
+
+    o = run.options
+    states = layer_states(
+        run.schedule,
+        build=o.build,
+        resume_iteration=o.resume_iteration,
+        ngpus=o.ngpus,
+    )
+    count = max(r.last for r in run.layers) + 1
+    for first, last in _windows(edges):
+        sides = []
+        for lib in (True, False):
+            model = _model(count)
+            opt = build_optimizer(model, run.schedule, layers=list(model))
+            k = [first - 1]
+            if lib:
+                LayerWindows(opt, states, functools.partial(operator.itemgetter(0), k))
+            else:
+                attach(opt, list(model))
+                for group in opt.param_groups:
+                    group["darknet_updates"] = first - 1
+            sides.append((model, opt, k))
+        for update in range(first, last + 1):
+            gen = torch.Generator().manual_seed(update)
+            x = torch.randn(8, 1, generator=gen)
+            grads = [torch.randn(1, 1, generator=gen) for _ in range(count)]
+            for model, opt, k in sides:
+                k[0] = update
+                with torch.no_grad():
+                    for layer in model:
+                        layer(x)
+                for layer, g in zip(model, grads, strict=True):
+                    layer[0].weight.grad = g.clone()
+                opt.step()
+            why = _compare(sides[0][0], sides[1][0], update)
+            if why:
+                return why
+    return ""
+
+
+def _model(count: int) -> Any:
+    """Layers ``0..count-1``: each a 1x1 linear weight (decayed) and a batch-norm."""
+    import torch
+    from torch import nn
+
+    model = nn.ModuleList()
+    for j in range(count):
+        linear = nn.Linear(1, 1, bias=False)
+        with torch.no_grad():
+            linear.weight.fill_(1.0 - j / (2 * count))
+        model.append(nn.Sequential(linear, nn.BatchNorm1d(1, affine=False)))
+    return model
+
+
+def _compare(lib: Any, mod: Any, update: int) -> str:
+    """The first tensor that differs after ``update``, as a one-line reason."""
+    theirs = mod.state_dict()
+    for name, want in lib.state_dict().items():
+        got = theirs[name]
+        if got.shape != want.shape or not bool((got == want).all()):
+            return (
+                f"attach_layers differs from cfgsched's layer windows after update "
+                f"{update}: layer {name.split('.')[0]}'s {name.split('.')[-1]} is "
+                f"{clip(got.flatten().tolist())}, not {clip(want.flatten().tolist())}"
+            )
+    return ""
