@@ -152,9 +152,7 @@ SMALL_CFG = (
 #: Cases that still translate twice because of code outside cfgsched/run.py's area; the
 #: lead removes the marks once those areas land.
 _TWICE = {
-    "explain": "explain runs lint, which translates the run again (tools/explain, tools/lint)",
     "native": "the native composition translates inside native_plan (translate/native)",
-    "approx": "codegen and translate/approx each translate the fitted run (ultralytics-hyp)",
 }
 
 

@@ -193,14 +193,14 @@ def _approximation(
             f"too long to fit (at most {MAX_FIT_STEPS:,})"
         )
     if fmt == "mmengine":
-        fit = approx.fit_mmengine(schedule, options)
-        return Generated(native_config(schedule, options, fit), tuple(fit.comment()))
+        fit = approx.fit_mmengine(t)
+        return Generated(native_config(t, fit), tuple(fit.comment()))
     if images is None:
         raise CodegenError("format ultralytics-hyp needs the dataset size (images)")
     if batch is None:
         raise CodegenError("format ultralytics-hyp needs Ultralytics' batch")
-    fit = approx.fit_ultralytics(schedule, options, images=images, batch=batch)
-    return Generated(hyp_yaml(schedule, options, fit), tuple(fit.comment()))
+    fit = approx.fit_ultralytics(t, images=images, batch=batch)
+    return Generated(hyp_yaml(t, fit), tuple(fit.comment()))
 
 
 #: Largest file :func:`written_by_convert` reads (a larger one needs ``--force``).

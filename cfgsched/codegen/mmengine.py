@@ -263,11 +263,11 @@ def _config_example(
 # ----------------------------------------------------------------------------- native
 
 
-def native_config(schedule: NetSchedule, options: Options, fit: Fit) -> str:
+def native_config(t: Run, fit: Fit) -> str:
     """The approximation (``style="native"``): a config snippet of built-ins, the
     measured error in the docstring and as comments above ``param_scheduler``."""
+    schedule, options = t.given, t.options
     name = safe_name(schedule.source)
-    t = translate(schedule, options)
     report = [f"- {r}" for r in fit.comment()]
     desc = "MMEngine's built-in schedulers fitted to darknet's rate"
     intro = (

@@ -237,12 +237,12 @@ def _docstring(
 # ----------------------------------------------------------------------------- hyp yaml
 
 
-def hyp_yaml(schedule: NetSchedule, options: Options, fit: Fit) -> str:
+def hyp_yaml(t: Run, fit: Fit) -> str:
     """``--format ultralytics-hyp``: the fitted train arguments as YAML, the measured
     error in comments (an approximation; never called exact)."""
     from cfgsched.codegen.mmengine import comment
 
-    t = translate(schedule, options)
+    schedule, options = t.given, t.options
     desc = "Ultralytics' own schedule fitted to darknet's rate"
     intro = (
         f"{written_by(schedule, t, desc, formula=False)} Use: model.train("
