@@ -127,7 +127,7 @@ def steps_small(fork: str, **kw: Any) -> NetSchedule:
 
 
 def test_pjreddie_closed_form() -> None:
-    """DESIGN §3: pjreddie evaluates loop iteration k at 4n*floor((k-1)/4) + (k-1)%4 + 1."""
+    """docs/design.md §3 (multi-GPU): pjreddie evaluates loop iteration k at 4n*floor((k-1)/4) + (k-1)%4 + 1."""
     for n in (1, 2, 3, 4, 8):
         tr = multigpu_trace(steps_small("pjreddie", max_batches=1000), n)
         k = np.arange(1, len(tr) + 1)
@@ -141,7 +141,7 @@ def test_pjreddie_closed_form() -> None:
 
 
 def test_alexeyab_two_gpus_first_batches() -> None:
-    """DESIGN §3: on 2 GPUs GPU 0 sees 1, 3, 9, 7, 13, ... (non-monotonic)."""
+    """docs/design.md §3 (multi-GPU): on 2 GPUs GPU 0 sees 1, 3, 9, 7, 13, ... (non-monotonic)."""
     tr = multigpu_trace(steps_small("alexeyab"), 2, iterations=6)
     assert tr.batches.tolist() == [1, 3, 9, 7, 13, 11]
     assert tr.learning_rate == f32(0.002)

@@ -1,6 +1,6 @@
 """build_optimizer against darknet's update rule, computed by hand from per-image gradients.
 
-darknet (all forks, DESIGN.md §6), for B = batch images per iteration:
+darknet (all forks, docs/design.md §2), for B = batch images per iteration:
 ``dw += -decay·B·w`` (conv/connected weights only); ``w += (lr/B)·dw``; ``dw *= momentum``,
 where ``dw`` starts as the **summed** negative gradient of the B images.
 """

@@ -1,7 +1,7 @@
 """DarknetLR's contract: construction, stepping, groups, batch mapping, resume, pickling.
 
 Expected values are computed here by hand with numpy float32 (independently of
-cfgsched's kernel), from darknet's formulas in DESIGN.md §2.
+cfgsched's kernel), from darknet's formulas in docs/design.md §3.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def test_trace_mode_is_non_monotonic_on_two_gpus() -> None:
         seen.append(sched.darknet_batch())
         opt.step()
         sched.step()
-    assert seen == [1, 3, 9, 7, 13, 11]  # DESIGN.md §3, alexeyab on 2 GPUs
+    assert seen == [1, 3, 9, 7, 13, 11]  # docs/design.md §3, alexeyab on 2 GPUs
 
 
 def test_pickle_round_trip_continues_the_sequence() -> None:
