@@ -34,7 +34,8 @@ def _yolov4_custom_like(n: int) -> str:
     return "[net]\nwidth=32\nheight=32\nchannels=3\n" + body
 
 
-# docs/design.md §3, layer rules: (fork, build, N) -> (k < L: gradient_from, updated), (L: gradient_from, updated)
+# docs/design.md §3, layer rules: (fork, build, N) ->
+# (k < L: gradient_from, updated), (L: gradient_from, updated)
 TABLE = {
     ("alexeyab", "gpu", 1): ((None, False), (None, True)),
     ("alexeyab", "gpu", 800): ((801, True), (801, True)),
@@ -289,8 +290,8 @@ def _real_like(n_layers: int, at: int, value: int) -> str:
 
 
 def _table(fork: str, build: str, n: int, at: int, n_layers: int) -> dict[int, tuple]:
-    """docs/design.md §3 (layer rules), written out: layer -> (gradient_from, updated) for the layers
-    that do not train normally."""
+    """docs/design.md §3 (layer rules), written out: layer -> (gradient_from, updated)
+    for the layers that do not train normally."""
     gpu = build == "gpu"
     if fork == "pjreddie" or not gpu or n == 1:
         below = (None, fork == "pjreddie" or (fork == "alexeyab" and n > 1))

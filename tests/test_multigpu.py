@@ -127,7 +127,8 @@ def steps_small(fork: str, **kw: Any) -> NetSchedule:
 
 
 def test_pjreddie_closed_form() -> None:
-    """docs/design.md §3 (multi-GPU): pjreddie evaluates loop iteration k at 4n*floor((k-1)/4) + (k-1)%4 + 1."""
+    """docs/design.md §3 (multi-GPU): pjreddie evaluates loop iteration k at
+    4n*floor((k-1)/4) + (k-1)%4 + 1."""
     for n in (1, 2, 3, 4, 8):
         tr = multigpu_trace(steps_small("pjreddie", max_batches=1000), n)
         k = np.arange(1, len(tr) + 1)
