@@ -22,9 +22,9 @@ _LAZY: dict[str, str] = {
     "advised_schedule": "cfgsched.run",
     "read_weights_header": "cfgsched.weights",
     "WeightsHeader": "cfgsched.weights",
-    "DarknetLR": "cfgsched.translate.darknet_lr",
-    "native_scheduler": "cfgsched.translate.native",
-    "build_optimizer": "cfgsched.translate.optim",
+    "DarknetLR": "cfgsched.adapters.darknet_lr",
+    "native_scheduler": "cfgsched.adapters.native",
+    "build_optimizer": "cfgsched.adapters.optim",
 }
 
 __all__ = [
@@ -41,13 +41,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from cfgsched.adapters.darknet_lr import DarknetLR
+    from cfgsched.adapters.native import native_scheduler
+    from cfgsched.adapters.optim import build_optimizer
     from cfgsched.multigpu import MultiGpuTrace, multigpu_trace
     from cfgsched.oracle import darknet_lr, darknet_lr_scalar
     from cfgsched.reader.parser import load, parse
     from cfgsched.run import advised_schedule
-    from cfgsched.translate.darknet_lr import DarknetLR
-    from cfgsched.translate.native import native_scheduler
-    from cfgsched.translate.optim import build_optimizer
     from cfgsched.weights import WeightsHeader, read_weights_header
 
 

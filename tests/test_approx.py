@@ -1,4 +1,4 @@
-"""Honest approximations (cfgsched.translate.approx) against the real frameworks.
+"""Honest approximations (cfgsched.adapters.approx) against the real frameworks.
 
 MMEngine: the numpy reimplementation equals real MMEngine schedulers built through its
 registry and stepped once per iteration (as ``ParamSchedulerHook`` does); the reported
@@ -26,10 +26,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cfgsched import load, parse
-from cfgsched.options import Options
-from cfgsched.oracle import darknet_lr
-from cfgsched.schedule import NetSchedule
-from cfgsched.translate.approx import (
+from cfgsched.adapters.approx import (
     Fit,
     fit_mmengine,
     fit_ultralytics,
@@ -37,6 +34,9 @@ from cfgsched.translate.approx import (
     ultralytics_lr,
     ultralytics_steps,
 )
+from cfgsched.options import Options
+from cfgsched.oracle import darknet_lr
+from cfgsched.schedule import NetSchedule
 from tests.golden import ROOT
 from tests.test_imports import imported_modules
 
@@ -291,7 +291,7 @@ def test_mmengine_lr_rejects_epoch_based_and_unknown_types() -> None:
 
 
 def test_approx_imports_no_framework() -> None:
-    mods = imported_modules("import cfgsched.translate.approx")
+    mods = imported_modules("import cfgsched.adapters.approx")
     assert not mods & {"torch", "mmengine", "ultralytics", "matplotlib"}
 
 

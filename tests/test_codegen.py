@@ -184,8 +184,8 @@ def test_native_style_refused_when_not_exact() -> None:
 
 def test_lightning_module_and_optimizer_decay_rule() -> None:
     """configure_optimizers: darknet's SGD, decay exactly on the library's module types
-    (cfgsched.translate.optim, nn.Bilinear included), the scheduler stepped per step."""
-    from cfgsched.translate.optim import build_optimizer
+    (cfgsched.adapters.optim, nn.Bilinear included), the scheduler stepped per step."""
+    from cfgsched.adapters.optim import build_optimizer
 
     schedule = load("yolov4.cfg")
     text = generate(schedule, fmt="lightning")

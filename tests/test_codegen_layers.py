@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from torch import nn
 
 import cfgsched
+from cfgsched.adapters.optim import build_optimizer
 from cfgsched.cli import main
 from cfgsched.codegen import generate
-from cfgsched.translate.optim import build_optimizer
 from tests import modules
 
 ROOT = Path(__file__).resolve().parents[1]

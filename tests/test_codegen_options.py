@@ -198,7 +198,7 @@ def test_group_multipliers(tmp_path: Path) -> None:
     rounding of the ratio's reference)."""
     import torch
 
-    from cfgsched.translate.darknet_lr import DarknetLR
+    from cfgsched.adapters.darknet_lr import DarknetLR
 
     schedule = cfgsched.load(YOLOV4)
     m = convert_module(tmp_path, YOLOV4)

@@ -22,14 +22,14 @@ import yaml
 from click.testing import CliRunner, Result
 
 import cfgsched
+from cfgsched.adapters.approx import fit_ultralytics
+from cfgsched.adapters.optim import build_optimizer
 from cfgsched.cli import convert as convert_cli
 from cfgsched.cli import main
 from cfgsched.codegen import FORMATS, SUMMED_FORMATS, CodegenError, generate, render
 from cfgsched.codegen.source import safe_name
 from cfgsched.options import Options
 from cfgsched.run import translate
-from cfgsched.translate.approx import fit_ultralytics
-from cfgsched.translate.optim import build_optimizer
 from tests import modules
 from tests.golden import float_to_bits
 from tests.test_codegen import (

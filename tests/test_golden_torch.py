@@ -18,9 +18,9 @@ import pytest
 import torch
 
 from cfgsched import NetSchedule, Policy, load, parse
+from cfgsched.adapters.darknet_lr import DarknetLR
 from cfgsched.options import Options
 from cfgsched.schedule import f32
-from cfgsched.translate.darknet_lr import DarknetLR
 from tests.golden import (
     DARKNET_CFGS,
     EvalCase,

@@ -104,7 +104,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     # policies/: each policy's formula, boundaries, phases (below the run, as oracle)
     ("cfgsched.boundaries", "cfgsched.layers", "cfgsched.oracle", "cfgsched.policies"),
     ("cfgsched.module_record", "cfgsched.run"),
-    ("cfgsched.translate", "cfgsched.adapters", "cfgsched.multigpu"),
+    ("cfgsched.adapters", "cfgsched.multigpu"),
     ("cfgsched.codegen", "cfgsched.tools"),
     ("cfgsched.cli",),
     ("cfgsched.__main__",),
@@ -135,13 +135,13 @@ LAZY_HEAVY = {
     ("cfgsched.cli.plot", "cfgsched.tools.export"),
     ("cfgsched.cli.adjust", "cfgsched.tools.editor"),
     # torch, only for the outputs that step torch schedulers
-    ("cfgsched.tools.stepping", "cfgsched.translate.scheduler"),
-    ("cfgsched.tools.diff", "cfgsched.translate.native"),
-    ("cfgsched.codegen.python", "cfgsched.translate.native"),
-    ("cfgsched.codegen.python", "cfgsched.translate.optim"),
+    ("cfgsched.tools.stepping", "cfgsched.adapters.scheduler"),
+    ("cfgsched.tools.diff", "cfgsched.adapters.native"),
+    ("cfgsched.codegen.python", "cfgsched.adapters.native"),
+    ("cfgsched.codegen.python", "cfgsched.adapters.optim"),
     # numpy, only for the fitted approximations
-    ("cfgsched.codegen", "cfgsched.translate.approx"),
-    ("cfgsched.tools.plot", "cfgsched.translate.approx"),
+    ("cfgsched.codegen", "cfgsched.adapters.approx"),
+    ("cfgsched.tools.plot", "cfgsched.adapters.approx"),
 }
 MAX_LAZY = 10  # non-heavy imports inside functions, across the library
 MAX_FUNCTION_LINES = 60

@@ -357,7 +357,7 @@ def test_native_builtins_give_the_reported_values(
     """The config snippet's schedulers, built by MMEngine and stepped as the hook does,
     give the LRs the fit's report was measured on; the report is in the output and
     says approximation."""
-    from cfgsched.translate.approx import fit_mmengine
+    from cfgsched.adapters.approx import fit_mmengine
 
     out = render(schedule(spec), options, fmt="mmengine", style="native")
     fit = fit_mmengine(schedule(spec), options)

@@ -1,6 +1,6 @@
 """native_scheduler: torch built-ins only where exact, otherwise NotExactError.
 
-References are independent of cfgsched.translate.native: the golden LR bits printed by darknet's C
+References are independent of cfgsched.adapters.native: the golden LR bits printed by darknet's C
 code, and ``cfgsched.kernel.formulas.rate`` (verified bit for bit against every golden point).
 Every returned scheduler is driven for real (``optimizer.step()``, ``scheduler.step()``).
 """
@@ -22,15 +22,15 @@ from torch.optim.lr_scheduler import LinearLR, LRScheduler, PolynomialLR
 
 import cfgsched
 from cfgsched import NetSchedule, NotExactError
-from cfgsched.kernel.formulas import rate
-from cfgsched.options import Options
-from cfgsched.schedule import f32
-from cfgsched.translate.native import (
+from cfgsched.adapters.native import (
     MAX_PARTS,
     REL_TOL,
     native_plan,
     native_scheduler,
 )
+from cfgsched.kernel.formulas import rate
+from cfgsched.options import Options
+from cfgsched.schedule import f32
 from tests.golden import EvalCase, case_ids, eval_cases, float_to_bits, needs_golden
 
 OK_CASES = [c for c in eval_cases() if c.ok]

@@ -16,7 +16,7 @@ from torch import nn
 
 import cfgsched
 from cfgsched import NetSchedule
-from cfgsched.translate.optim import build_optimizer, decayed_parameter_names
+from cfgsched.adapters.optim import build_optimizer, decayed_parameter_names
 
 CFG = """[net]
 batch=4

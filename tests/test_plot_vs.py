@@ -1,7 +1,7 @@
 """``cfgsched plot --vs mmengine|ultralytics-hyp``: a framework's fitted built-in schedule
 overlaid on darknet's curve, with its relative error; always called an approximation.
 
-The overlay's values come from ``cfgsched.translate.approx`` (tested against the real
+The overlay's values come from ``cfgsched.adapters.approx`` (tested against the real
 frameworks in test_approx); the relative error is recomputed here from the fit's two LR
 series.
 """
@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from cfgsched.adapters.approx import fit_mmengine, fit_ultralytics
 from cfgsched.cli import main
 from cfgsched.options import Options
 from cfgsched.oracle import darknet_lr
 from cfgsched.reader.parser import load
 from cfgsched.tools import plot
-from cfgsched.translate.approx import fit_mmengine, fit_ultralytics
 from tests.golden import ROOT
 
 SAMPLES = ROOT / "sample_cfgs"

@@ -23,6 +23,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cfgsched.adapters.darknet_lr import DarknetLR
+from cfgsched.adapters.scheduler import DarknetScheduler
 from cfgsched.boundaries import boundaries
 from cfgsched.codegen import generate
 from cfgsched.options import Options
@@ -30,8 +32,6 @@ from cfgsched.reader.parser import parse
 from cfgsched.run import Run, advised_schedule, translate
 from cfgsched.schedule import NetSchedule
 from cfgsched.tools import explain, plot
-from cfgsched.translate.darknet_lr import DarknetLR
-from cfgsched.translate.scheduler import DarknetScheduler
 from tests import modules
 
 #: ``source(schedule, options, steps)``: the LR at each step, or None (not expressible).

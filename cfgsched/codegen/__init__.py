@@ -181,7 +181,7 @@ def _approximation(
     batch: int | None,
 ) -> Generated:
     """The fitted configuration and its report (ValueError where none exists)."""
-    from cfgsched.translate import approx
+    from cfgsched.adapters import approx
 
     t = translate(schedule, options)
     if t.params.max_batches <= 0:

@@ -8,7 +8,7 @@ optimizer's ``step`` and counts its calls in ``optimizer._global_step``), so gra
 accumulation (``accumulative_counts``) does not move it on.
 
 ``style="native"`` (an approximation): MMEngine's built-in schedulers fitted by
-:func:`cfgsched.translate.approx.fit_mmengine`, with the measured error in the docstring
+:func:`cfgsched.adapters.approx.fit_mmengine`, with the measured error in the docstring
 and as comments above ``param_scheduler``.
 
 Pinned facts of MMEngine 0.10.7: ``ParamSchedulerHook.after_train_iter`` steps every
@@ -40,7 +40,7 @@ from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule
 
 if TYPE_CHECKING:
-    from cfgsched.translate.approx import Fit
+    from cfgsched.adapters.approx import Fit
 
 #: MMEngine's version whose scheduler contract the module was written and tested against.
 MMENGINE_VERSION = "0.10.7"

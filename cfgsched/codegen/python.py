@@ -32,7 +32,7 @@ from cfgsched.run import Run, translate
 from cfgsched.schedule import WARNING_CODES, NetSchedule
 
 if TYPE_CHECKING:
-    from cfgsched.translate.native import NativePlan
+    from cfgsched.adapters.native import NativePlan
 
 #: The darknet project behind each fork name.
 FORK_PROJECTS = {
@@ -462,7 +462,7 @@ def _native_build(
 
 def native_plan_for(schedule: NetSchedule, options: Options, t: Run) -> NativePlan:
     """torch built-ins proven equal to ``t`` over the run, else :class:`NotExactError`."""
-    from cfgsched.translate.native import native_plan
+    from cfgsched.adapters.native import native_plan
 
     plan = native_plan(
         t.schedule,
@@ -504,11 +504,11 @@ def _check_native_flush(
 
 
 def _optimizer(schedule: NetSchedule, summed: int | None, scaled: bool) -> str:
-    """build_optimizer: decay on the module types of cfgsched.translate.optim, no other;
+    """build_optimizer: decay on the module types of cfgsched.adapters.optim, no other;
     for a loss summed over N images SGD's lr / N (Adam's lr unchanged) and decay x N
-    (the rule of cfgsched.translate.optim.build_optimizer); ``scaled``: a group per
+    (the rule of cfgsched.adapters.optim.build_optimizer); ``scaled``: a group per
     layer rate scale of LAYERS."""
-    from cfgsched.translate.optim import DECAYED_MODULES
+    from cfgsched.adapters.optim import DECAYED_MODULES
 
     names = [_torch_name(cls) for cls in DECAYED_MODULES]
     layers = source.seq(names, 4, "layers = ")

@@ -39,7 +39,7 @@ from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule
 
 if TYPE_CHECKING:
-    from cfgsched.translate.approx import Fit
+    from cfgsched.adapters.approx import Fit
 
 #: Ultralytics' version whose trainer the module was written and tested against.
 ULTRALYTICS_VERSION = "8.4.190"

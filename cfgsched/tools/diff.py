@@ -458,7 +458,7 @@ def _module_factory(m: LoadedModule) -> Factory:
 
 def _native_factory(run: Run, who: str) -> Factory:
     """``native_scheduler`` on ``run`` (checked to build once here)."""
-    from cfgsched.translate.native import native_scheduler  # torch
+    from cfgsched.adapters.native import native_scheduler  # torch
 
     if run.options.flush not in (None, default_flush(run.schedule.fork)):
         raise CfgError(

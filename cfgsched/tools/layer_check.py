@@ -20,7 +20,7 @@ def check_layers(names: dict[str, Any], run: Run) -> str:
     """Why the module (its top-level ``names``) does not apply ``run``'s layer rules as
     the library does ("" when it does): its ``LAYERS`` must equal ``run.layers``, and its
     ``attach_layers`` hook must move a tiny one-parameter-per-layer model exactly as
-    :class:`~cfgsched.translate.optim.LayerWindows` does, same optimizer and gradients,
+    :class:`~cfgsched.adapters.optim.LayerWindows` does, same optimizer and gradients,
     over the updates around every window edge."""
     want = tuple(astuple(r) for r in run.layers)
     got = names.get("LAYERS")
@@ -64,7 +64,7 @@ def _trajectories(attach: Any, run: Run, edges: list[int]) -> str:
     """Both hooks over each window, fresh models and optimizers at its start."""
     import torch
 
-    from cfgsched.translate.optim import LayerWindows, build_optimizer
+    from cfgsched.adapters.optim import LayerWindows, build_optimizer
 
     o = run.options
     states = layer_states(

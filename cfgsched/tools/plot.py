@@ -636,8 +636,8 @@ class Approx:
             raise CfgError(f"--vs {self.kind}", None, None, why)
 
     def fit(self, v: Variant) -> Any:
-        """The :class:`~cfgsched.translate.approx.Fit` for ``v``."""
-        from cfgsched.translate import approx
+        """The :class:`~cfgsched.adapters.approx.Fit` for ``v``."""
+        from cfgsched.adapters import approx
 
         try:
             if self.kind == "mmengine":

@@ -49,9 +49,9 @@ def new_optimizer(lr: float, last_epoch: int = -1) -> Any:
 
 
 def class_factory(t: Run) -> Factory:
-    """Builds :class:`~cfgsched.translate.scheduler.DarknetScheduler` (what ``DarknetLR``
+    """Builds :class:`~cfgsched.adapters.scheduler.DarknetScheduler` (what ``DarknetLR``
     runs) for ``t``; its default start is ``t``'s resume step."""
-    from cfgsched.translate.scheduler import DarknetScheduler
+    from cfgsched.adapters.scheduler import DarknetScheduler
 
     def make(optimizer: Any, last_epoch: int | None) -> Any:
         at = t.start - 1 if last_epoch is None else last_epoch

@@ -45,13 +45,13 @@ from torch.optim.lr_scheduler import (
     PolynomialLR,
 )
 
+from cfgsched.adapters.darknet_lr import options_of
+from cfgsched.adapters.scheduler import record_step
 from cfgsched.errors import NotExactError
 from cfgsched.kernel.formulas import FORK_PJREDDIE, f32, f32_decimal, rate
 from cfgsched.options import Options
 from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule, Policy
-from cfgsched.translate.darknet_lr import options_of
-from cfgsched.translate.scheduler import record_step
 
 __all__ = ["REL_TOL", "NativePart", "NativePlan", "native_plan", "native_scheduler"]
 

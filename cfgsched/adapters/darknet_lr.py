@@ -10,12 +10,12 @@ from typing import Any
 
 from torch.optim import Optimizer
 
+from cfgsched.adapters.optim import LayerWindows
+from cfgsched.adapters.scheduler import DarknetScheduler
 from cfgsched.kernel.formulas import f32_decimal
 from cfgsched.options import Options
 from cfgsched.run import translate
 from cfgsched.schedule import NetSchedule
-from cfgsched.translate.optim import LayerWindows
-from cfgsched.translate.scheduler import DarknetScheduler
 
 __all__ = ["DarknetLR", "options_of"]
 
