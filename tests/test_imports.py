@@ -139,6 +139,7 @@ LAZY_HEAVY = {
     ("cfgsched.tools.diff", "cfgsched.adapters.native"),
     ("cfgsched.codegen.python", "cfgsched.adapters.native"),
     ("cfgsched.codegen.python", "cfgsched.adapters.optim"),
+    ("cfgsched.tools.layer_check", "cfgsched.adapters.optim"),
     # numpy, only for the fitted approximations
     ("cfgsched.codegen", "cfgsched.adapters.approx"),
     ("cfgsched.tools.plot", "cfgsched.adapters.approx"),

@@ -16,6 +16,7 @@ from cfgsched.kernel.formulas import f32_decimal
 from cfgsched.options import Options
 from cfgsched.run import translate
 from cfgsched.schedule import NetSchedule
+from cfgsched.weights import read_weights_header
 
 __all__ = ["DarknetLR", "options_of"]
 
@@ -117,7 +118,6 @@ class DarknetLR(DarknetScheduler):
     ) -> DarknetLR:
         """A scheduler starting where darknet resumes ``weights_path``: iteration
         ``seen // images_per_iteration`` of this cfg, from the file's header."""
-        from cfgsched.weights import read_weights_header
 
         if "last_epoch" in option_kwargs or "resume_iteration" in option_kwargs:
             raise TypeError("from_weights sets the resume point from the weights file")

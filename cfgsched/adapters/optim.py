@@ -59,6 +59,16 @@ def _layer_profiles(schedule: NetSchedule) -> dict[int | None, tuple[Any, ...]]:
     }  # fmt: skip
 
 
+def _warn_unmapped(schedule: NetSchedule) -> None:
+    """Warn when the cfg has per-layer keys that no layer mapping can apply."""
+    if schedule.layers or any(x.multiplier != 1 for x in schedule.layer_lrs):
+        warnings.warn(
+            "the cfg sets per-layer training keys (learning_rate, stopbackward, ...); "
+            "pass layers= (or layer_index=) to apply them",
+            stacklevel=3,
+        )
+
+
 def build_optimizer(
     model: nn.Module,
     schedule: NetSchedule,
@@ -79,15 +89,8 @@ def build_optimizer(
     if layers is not None and layer_index is not None:
         raise ValueError("pass layers= or layer_index=, not both")
     mapped = layers is not None or layer_index is not None
-    if not mapped and (
-        schedule.layers or any(x.multiplier != 1 for x in schedule.layer_lrs)
-    ):
-        msg = (
-            "the cfg sets per-layer training keys (learning_rate, stopbackward, ...); "
-        )
-        warnings.warn(
-            msg + "pass layers= (or layer_index=) to apply them", stacklevel=2
-        )
+    if not mapped:
+        _warn_unmapped(schedule)
     modules = _modules_by_layer(layers)
     layer_of = _parameter_layers(model, modules, layer_index)
     multipliers = {x.index: x.multiplier for x in schedule.layer_lrs}

@@ -6,6 +6,10 @@ from __future__ import annotations
 import click
 
 from cfgsched.cli import kit as clikit
+from cfgsched.errors import NotExactError
+from cfgsched.options import Options
+from cfgsched.reader.parser import parse
+from cfgsched.schedule import NetSchedule
 
 #: --format choices (cfgsched.codegen.FORMATS, kept here so --help imports no codegen).
 FORMATS = ("python", "lightning", "json", "ultralytics", "ultralytics-hyp", "mmengine")
@@ -134,16 +138,13 @@ def convert(
 ) -> None:
     """Translate CFG's learning-rate schedule into an exactly equivalent PyTorch scheduler.
 
-    Writes a standalone Python module (imports only torch and the standard library)
-    defining build_scheduler(optimizer, last_epoch=-1, rescale=False), lr_at(step), the
-    cfg's LEARNING_RATE, MOMENTUM and DECAY, its layer rules (LAYERS, attach_layers)
-    and, with --with-optimizer, build_optimizer(model). --format ultralytics and
-    --format mmengine are exact too; --format ultralytics-hyp and --format mmengine
-    --style native fit the framework's own schedule (approximations).
+    Writes a standalone module (torch and the standard library only): build_scheduler,
+    lr_at(step), LEARNING_RATE, MOMENTUM, DECAY, the layer rules (LAYERS, attach_layers)
+    and, with --with-optimizer, build_optimizer(model). --format ultralytics and mmengine
+    are exact too; ultralytics-hyp and mmengine --style native are approximations.
     """
+    # codegen is imported by the command only, so --help stays free of it
     from cfgsched.codegen import CodegenError, render, written_by_convert
-    from cfgsched.errors import NotExactError
-    from cfgsched.reader.parser import parse
 
     text, source = clikit.read_cfg_text(cfg)
     schedule = parse(text, fork=fork, source=source)
@@ -156,19 +157,7 @@ def convert(
     if summed_images is None and loss_reduction == "sum" and fmt != "ultralytics":
         if translation.torch_batch is not None:
             summed_images = translation.torch_batch * (translation.accumulate or 1)
-    if options.ideal and fork == "hankai":
-        click.echo(
-            "warning: hankai does not multiply learning_rate by the GPU count: "
-            "--ideal lowers the LR there",
-            err=True,
-        )
-    if options.resume_iteration is not None:
-        click.echo(
-            f"resume: {translation.resume_from}: darknet iteration "
-            f"{options.resume_iteration} (seen // {schedule.images_per_iteration}, the "
-            "images per iteration)",
-            err=True,
-        )
+    _notes(schedule, options, translation)
     try:
         out = render(
             schedule,
@@ -193,6 +182,25 @@ def convert(
         click.echo(line, err=True)
     with clikit.atomic_output(output, force=force, ours=written_by_convert) as fh:
         fh.write(out.text)
+
+
+def _notes(
+    schedule: NetSchedule, options: Options, translation: clikit.TranslationArgs
+) -> None:
+    """What the options do that the output cannot say by itself (stderr)."""
+    if options.ideal and schedule.fork == "hankai":
+        click.echo(
+            "warning: hankai does not multiply learning_rate by the GPU count: "
+            "--ideal lowers the LR there",
+            err=True,
+        )
+    if options.resume_iteration is not None:
+        click.echo(
+            f"resume: {translation.resume_from}: darknet iteration "
+            f"{options.resume_iteration} (seen // {schedule.images_per_iteration}, the "
+            "images per iteration)",
+            err=True,
+        )
 
 
 def _check_choices(

@@ -25,6 +25,7 @@ from cfgsched.codegen.source import (
     num,
     safe_name,
 )
+from cfgsched.errors import NotExactError
 from cfgsched.layers import LayerRule
 from cfgsched.module_record import MODULE_SCHEMA as MODULE_SCHEMA
 from cfgsched.options import Options, default_flush
@@ -489,8 +490,6 @@ def _check_native_flush(
     if base.flush == t.flush or not flush_matters(t if t.flush else base):
         return
     import numpy as np
-
-    from cfgsched.errors import NotExactError
 
     idx = np.arange(max(steps, 0), dtype=np.int64)
     b = t.batches(idx)

@@ -25,6 +25,7 @@ import math
 from typing import TYPE_CHECKING
 
 from cfgsched.codegen import source
+from cfgsched.codegen.mmengine import comment
 from cfgsched.codegen.policy_text import lr_code
 from cfgsched.codegen.python import (
     choice_lines,
@@ -240,8 +241,6 @@ def _docstring(
 def hyp_yaml(t: Run, fit: Fit) -> str:
     """``--format ultralytics-hyp``: the fitted train arguments as YAML, the measured
     error in comments (an approximation; never called exact)."""
-    from cfgsched.codegen.mmengine import comment
-
     schedule, options = t.given, t.options
     desc = "Ultralytics' own schedule fitted to darknet's rate"
     intro = (

@@ -10,7 +10,8 @@ import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from fractions import Fraction
+from typing import TypeVar
 
 from cfgsched.errors import CfgError, CfgWarning
 from cfgsched.files import read_cfg
@@ -29,9 +30,6 @@ from cfgsched.reader.keys import (
     did_you_mean,
 )
 from cfgsched.schedule import FORKS, LayerKeys, LayerLR, NetSchedule, Policy
-
-if TYPE_CHECKING:
-    from fractions import Fraction
 
 __all__ = ["Entry", "Section", "load", "parse", "read_sections"]
 
@@ -145,8 +143,6 @@ def _bounded_int(text: str) -> int:
 def _decimal_fraction(text: str) -> Fraction | None:
     """The exact value of ``-?digits[.digits]``, None when far outside float32 (very long
     fractions keep 200 significant digits and a sticky digit: the same float32)."""
-    from fractions import Fraction
-
     ip, _, fp = text.lstrip("-").partition(".")
     ip = ip.lstrip("0")
     if len(ip) > 40:
@@ -172,8 +168,6 @@ def _f32_cast_int(x: float) -> int:
 
 def _nearest_f32(q: Fraction) -> float:
     """The float32 nearest to the exact rational ``q`` (ties to even), as ``strtof`` does."""
-    from fractions import Fraction
-
     if q == 0:
         return 0.0
     if abs(q) >= _F32_OVERFLOW:
