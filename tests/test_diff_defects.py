@@ -69,7 +69,7 @@ SHIFTED = """
 
     def lam(i):
         b = i + 1
-        return _kernel.rate(P, S - 1 if S <= b < S + 40 else b) / P.lr
+        return _policies.rate(P, S - 1 if S <= b < S + 40 else b) / P.lr
 
     def build_scheduler(optimizer, last_epoch=-1):
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lam, last_epoch=last_epoch)

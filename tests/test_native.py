@@ -22,8 +22,8 @@ from torch.optim.lr_scheduler import LinearLR, LRScheduler, PolynomialLR
 
 import cfgsched
 from cfgsched import NetSchedule, NotExactError
-from cfgsched.kernel.formulas import rate
 from cfgsched.options import Options
+from cfgsched.policies import rate
 from cfgsched.schedule import f32
 from cfgsched.translate.native import (
     MAX_PARTS,

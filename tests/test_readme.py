@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch import nn
 
 import cfgsched
-from cfgsched.kernel.formulas import rate
+from cfgsched.policies import rate
 from tests.docs import blocks
 
 ROOT = Path(__file__).resolve().parents[1]
