@@ -90,7 +90,9 @@ def explain(
     options = translation.options(schedule)
     run = translate(schedule, options)
     advice_gpus = options.ngpus if options.ngpus > 1 and not options.ideal else None
-    report = lint_text(text, source=source, fork=fork, images=images, gpus=advice_gpus)
+    report = lint_text(
+        text, source=source, fork=fork, images=images, gpus=advice_gpus, run=run
+    )
     try:
         e = explain_schedule(
             run,

@@ -482,7 +482,7 @@ def _module_factory(m: LoadedModule) -> Factory:
 
 
 def _native_factory(schedule: NetSchedule, o: Options, run: Run) -> Factory:
-    from cfgsched.translate.native import native_scheduler
+    from cfgsched.translate.native import scheduler_for
 
     who = f"{schedule.source}: --style native"
     if o.flush is not None and o.flush != default_flush(schedule.fork):
@@ -493,9 +493,8 @@ def _native_factory(schedule: NetSchedule, o: Options, run: Run) -> Factory:
     horizon = max(run.batch(run.stop - 1), 1) if run.stop > 0 else 1
 
     def make_native(optimizer: Any, last_epoch: int | None) -> Any:
-        return native_scheduler(
-            optimizer, run.schedule, exact=o.exact, ngpus=o.ngpus, multigpu=o.multigpu,
-            images_per_step=o.images_per_step, horizon=horizon,
+        return scheduler_for(
+            optimizer, run, horizon=horizon,
             last_epoch=run.start - 1 if last_epoch is None else last_epoch,
         )  # fmt: skip
 

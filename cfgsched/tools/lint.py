@@ -114,6 +114,7 @@ def lint_text(
     options: OptionsFor = None,
     select: Sequence[str] | None = None,
     ignore: Sequence[str] = (),
+    run: Run | None = None,
 ) -> FileReport:
     """Lint one cfg text: parse it with every fork, then run the rules for ``fork``.
 
@@ -122,6 +123,7 @@ def lint_text(
     prefixes; ``images`` is the dataset size (advice). ``options`` is the translation (or
     a function of the parsed schedule giving it): the LR rules check the LR its run trains
     with, the ``-gpus`` advice uses its GPU count. ``gpus`` is ``Options(ngpus=gpus)``.
+    ``run``: the caller's translated run, which the LR rules then check (no translation).
     """
     from cfgsched.reader.parser import parse
 
@@ -147,7 +149,9 @@ def lint_text(
             opts = Options(ngpus=gpus or 1)
         else:
             opts = options if isinstance(options, Options) else options(chosen)
-        found.extend(schedule_findings(chosen, raw, images=images, options=opts))
+        found.extend(
+            schedule_findings(chosen, raw, images=images, options=opts, run=run)
+        )
     keep = [
         w
         for w in found
@@ -300,9 +304,10 @@ def schedule_findings(
     *,
     images: int | None = None,
     options: Options | None = None,
+    run: Run | None = None,
 ) -> list[CfgWarning]:
     """The W2xx and A3xx findings for a parsed schedule (``raw`` = its lines); the LR
-    rules check the run translated by ``options``."""
+    rules check ``run``, else the run translated by ``options``."""
     o = Options() if options is None else options
     out: list[CfgWarning] = []
     pol = s.policy
@@ -330,7 +335,7 @@ def schedule_findings(
         out.append(_at(s, raw, "W208", "max_batches", msg))
     if mb > 0 and not sgdr_hangs(s) and not (pol is Policy.STEP and s.step == 0):
         if pol is not Policy.RANDOM:
-            out.extend(_lr_findings(s, raw, o))
+            out.extend(_lr_findings(s, raw, o, run))
     out.extend(_advice(s, raw, images=images, options=o))
     return out
 
@@ -479,10 +484,12 @@ def _culprit(
     return key, line, value_col(raw, line)
 
 
-def _lr_findings(s: NetSchedule, raw: list[str], o: Options) -> list[CfgWarning]:
-    """W210-W212: the LR of the run translated by ``o`` (step i at its batch b)."""
+def _lr_findings(
+    s: NetSchedule, raw: list[str], o: Options, run: Run | None
+) -> list[CfgWarning]:
+    """W210-W212: the LR of ``run`` (else translated by ``o``; step i at its batch b)."""
     try:
-        run = translate(s, o)
+        run = run or translate(s, o)
     except ValueError:  # e.g. no image per iteration: nothing to translate
         return []
     steps, every = checked_steps(run)
