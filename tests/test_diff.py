@@ -74,7 +74,7 @@ def write_module(
 
 OFF_BY_ONE = """
     import torch
-    from cfgsched.kernel import formulas as _kernel
+    from cfgsched import policies as _policies
     from cfgsched.reader.parser import load
 
     P = load({cfg!r}).kernel_params()

@@ -61,7 +61,7 @@ def one_line_error(res: Any) -> str:
 #: A module off for 40 batches at one boundary: lr(b) of the plateau before step ``k``.
 SHIFTED = """
     import torch
-    from cfgsched.kernel import formulas as _kernel
+    from cfgsched import policies as _policies
     from cfgsched.reader.parser import load
 
     P = load({cfg!r}).kernel_params()

@@ -13,15 +13,7 @@ from cfgsched.kernel.formulas import (
     lr_pow,
     rounding,
 )
-from cfgsched.policies.base import (
-    Explainer,
-    LrCode,
-    NativePart,
-    NativeRun,
-    Phase,
-    fail,
-    pow_safe,
-)
+from cfgsched.policies import base
 
 if TYPE_CHECKING:
     from cfgsched.kernel.vector import F32s, I64s
@@ -44,20 +36,20 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
     return lr_pow(p, b, x, flush, lambda v: rate(p, v, True, flush))
 
 
-def phase(x: Explainer, end: int | None) -> Phase:
+def phase(x: base.Explainer, end: int | None) -> base.Phase:
     """The ramp ``1 .. burn_in - 1``."""
     s = x.schedule
     last = s.burn_in - 1 if end is None else min(s.burn_in - 1, end)
     return x.span("burn-in", 1, last, f"lr x (b/{s.burn_in})^{f32_text(s.power)}")
 
 
-def code(c: LrCode) -> str:
+def code(c: base.LrCode) -> str:
     """``f32(lr * pow(f32(f32(b) / burn_in), power))``, as an expression."""
     p = c.params
     c.const("BURN_IN", c.num(p.burn_in))
     small = 0 < p.burn_in <= 1 << 24  # then b < burn_in is exact in float32
     x = c.divide("b" if small or not c.exact else "f32(b)", p.burn_in, "BURN_IN")
-    return c.times_lr(c.power(x, p.burn_in > 0 and pow_safe(p.power)))
+    return c.times_lr(c.power(x, p.burn_in > 0 and base.pow_safe(p.power)))
 
 
 def normal(p: Params) -> bool:
@@ -67,7 +59,7 @@ def normal(p: Params) -> bool:
     return p.power > 0 and abs(rate(p, 1, True, False)) >= 2 * FLT_MIN
 
 
-def native(run: NativeRun, start32: bool) -> list[NativePart]:
+def native(run: base.NativeRun, start32: bool) -> list[base.NativePart]:
     """LinearLR (power 1, twice for power 2) up to the first step after the burn-in.
 
     ``start32`` uses darknet's float32 ratio ``f32(b(0)/burn_in)`` as LinearLR's start.
@@ -77,7 +69,7 @@ def native(run: NativeRun, start32: bool) -> list[NativePart]:
         return []
     b0 = run.batch(0)
     if b0 < 1:
-        raise fail(
+        raise base.fail(
             b0, "the first optimizer step is at darknet batch 0 (LR 0 in burn-in)"
         )
     if p.power not in (1.0, 2.0):
@@ -91,11 +83,11 @@ def native(run: NativeRun, start32: bool) -> list[NativePart]:
             ),
             b0,
         )
-        raise fail(
+        raise base.fail(
             b,
             f"burn-in with power={p.power:g}: darknet ramps lr·(b/burn_in)^{p.power:g}; "
             "torch's LinearLR is linear (power 1) and no built-in has another power",
         )
     start = f32(f32(float(b0)) / f32(float(p.burn_in))) if start32 else b0 / p.burn_in
     kw = {"start_factor": start, "end_factor": 1.0, "total_iters": run.m0}
-    return [NativePart("LinearLR", kw)] * int(p.power)
+    return [base.NativePart("LinearLR", kw)] * int(p.power)

@@ -6,15 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import Params
-from cfgsched.policies.base import (
-    Add,
-    Explainer,
-    LrCode,
-    NativePart,
-    NativeRun,
-    Phase,
-    no_points,
-)
+from cfgsched.policies import base
 from cfgsched.schedule import NetSchedule
 
 if TYPE_CHECKING:
@@ -34,18 +26,18 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
 
 
 def boundaries(
-    s: NetSchedule, lo: int, top: int, add: Add, full: Callable[[], bool]
+    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
 ) -> int:
     """None."""
     return 0
 
 
-def phases(x: Explainer, start: int, end: int | None) -> list[Phase]:
+def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     """One plateau."""
     return x.pieces(start, end, [])
 
 
-def code(c: LrCode) -> None:
+def code(c: base.LrCode) -> None:
     c.line(f"return {c.lr}")
 
 
@@ -54,9 +46,11 @@ def normal(p: Params) -> bool:
     return True
 
 
-def native(run: NativeRun, head: list[NativePart]) -> list[list[NativePart]]:
+def native(
+    run: base.NativeRun, head: list[base.NativePart]
+) -> list[list[base.NativePart]]:
     """The burn-in and base-rate parts alone."""
     return [head]
 
 
-native_points = no_points
+native_points = base.no_points

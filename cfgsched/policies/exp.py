@@ -7,18 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import Params, cpow, f32_text, rounding
-from cfgsched.policies.base import (
-    C_POW,
-    Add,
-    Explainer,
-    LrCode,
-    NativePart,
-    NativeRun,
-    Phase,
-    fail,
-    no_points,
-    step_part,
-)
+from cfgsched.policies import base
 from cfgsched.schedule import NetSchedule
 
 if TYPE_CHECKING:
@@ -42,25 +31,25 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
 
 
 def boundaries(
-    s: NetSchedule, lo: int, top: int, add: Add, full: Callable[[], bool]
+    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
 ) -> int:
     """None: it changes at every batch."""
     return 0
 
 
-def phases(x: Explainer, start: int, end: int | None) -> list[Phase]:
+def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     """One decay."""
     return x.decay("decay", start, end, f"lr x {f32_text(x.schedule.gamma)}^b")
 
 
-def code(c: LrCode) -> None:
+def code(c: base.LrCode) -> None:
     """``f32(lr * pow(gamma, b))``."""
     g = c.params.gamma
     c.const("GAMMA", c.f(g))
     if not math.isfinite(g) or abs(g) <= 1:
         pw = "GAMMA**b"
     else:
-        c.helper(C_POW)
+        c.helper(base.C_POW)
         pw = "c_pow(GAMMA, b)"
     c.line(f"return {c.times_lr(pw)}")
 
@@ -71,21 +60,27 @@ def normal(p: Params) -> bool:
     return g == 0 or g >= 1 or p.lr == 0
 
 
-def native(run: NativeRun, head: list[NativePart]) -> list[list[NativePart]]:
+def native(
+    run: base.NativeRun, head: list[base.NativePart]
+) -> list[list[base.NativePart]]:
     """ExponentialLR with gamma^c, when each step covers c batches and no burn-in ends."""
     p = run.params
     if p.gamma == 1.0:
         return [head]
     if 0 < run.m0 < run.steps:
-        raise fail(
+        raise base.fail(
             p.burn_in,
             "exp with burn-in: torch's SequentialLR restarts ExponentialLR at its base LR "
             "after the warm-up; darknet continues with lr·gamma^b",
         )
     if run.per_step is None:
-        raise fail(run.batch(1), "exp: darknet batches are not evenly spaced steps")
+        raise base.fail(
+            run.batch(1), "exp: darknet batches are not evenly spaced steps"
+        )
     g = p.gamma**run.per_step
-    return [[*head, step_part([0], g), NativePart("ExponentialLR", {"gamma": g})]]
+    return [
+        [*head, base.step_part([0], g), base.NativePart("ExponentialLR", {"gamma": g})]
+    ]
 
 
-native_points = no_points
+native_points = base.no_points

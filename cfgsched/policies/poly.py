@@ -7,17 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import Params, cdiv, f32, f32_text, lr_pow, rounding
-from cfgsched.policies.base import (
-    Add,
-    Explainer,
-    LrCode,
-    NativePart,
-    NativeRun,
-    Phase,
-    fail,
-    no_points,
-    step_part,
-)
+from cfgsched.policies import base
 from cfgsched.schedule import NetSchedule
 
 if TYPE_CHECKING:
@@ -48,20 +38,20 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
 
 
 def boundaries(
-    s: NetSchedule, lo: int, top: int, add: Add, full: Callable[[], bool]
+    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
 ) -> int:
     """None: it changes at every batch (max_batches is everyone's)."""
     return 0
 
 
-def phases(x: Explainer, start: int, end: int | None) -> list[Phase]:
+def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     """One decay."""
     s = x.schedule
     note = f"lr x (1 - b/{s.max_batches})^{f32_text(s.power)}"
     return x.decay("decay", start, end, note)
 
 
-def code(c: LrCode) -> None:
+def code(c: base.LrCode) -> None:
     """``f32(lr * pow(f32(1 - f32(f32(b) / max_batches)), power))``."""
     p = c.params
     c.const("MAX_BATCHES", c.num(p.max_batches))
@@ -81,26 +71,32 @@ def normal(p: Params) -> bool:
     return p.lr == 0 or math.log2(abs(p.lr)) - 24 * p.power >= -125
 
 
-def native(run: NativeRun, head: list[NativePart]) -> list[list[NativePart]]:
+def native(
+    run: base.NativeRun, head: list[base.NativePart]
+) -> list[list[base.NativePart]]:
     """PolynomialLR, when max_batches is a whole number of steps and no burn-in ends."""
     p = run.params
     if p.max_batches <= 0:
-        raise fail(run.batch(0), "poly with max_batches=0: darknet's LR is NaN or inf")
+        raise base.fail(
+            run.batch(0), "poly with max_batches=0: darknet's LR is NaN or inf"
+        )
     if 0 < run.m0 < run.steps:
-        raise fail(
+        raise base.fail(
             p.burn_in,
             "poly with burn-in: torch's SequentialLR restarts PolynomialLR at its base LR "
             "after the warm-up; darknet continues with lr·(1 - b/max_batches)^power",
         )
     c = run.per_step
     if c is None or p.max_batches % c:
-        raise fail(run.batch(1), "poly: max_batches is not a whole number of steps")
+        raise base.fail(
+            run.batch(1), "poly: max_batches is not a whole number of steps"
+        )
     total = p.max_batches // c - 1
     if total < 1:
-        raise fail(run.batch(0), "poly: max_batches ends within the first step")
+        raise base.fail(run.batch(0), "poly: max_batches ends within the first step")
     k = (1.0 - c / p.max_batches) ** p.power
-    poly = NativePart("PolynomialLR", {"total_iters": total, "power": p.power})
-    return [[*head, step_part([0], k), poly]]
+    poly = base.NativePart("PolynomialLR", {"total_iters": total, "power": p.power})
+    return [[*head, base.step_part([0], k), poly]]
 
 
-native_points = no_points
+native_points = base.no_points

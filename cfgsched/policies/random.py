@@ -12,17 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import Params, f32, f32_text, lr_pow
-from cfgsched.policies.base import (
-    Add,
-    Explainer,
-    LrCode,
-    NativePart,
-    NativeRun,
-    Phase,
-    fail,
-    no_points,
-    pow_safe,
-)
+from cfgsched.policies import base
 from cfgsched.schedule import NetSchedule
 
 if TYPE_CHECKING:
@@ -76,25 +66,25 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
 
 
 def boundaries(
-    s: NetSchedule, lo: int, top: int, add: Add, full: Callable[[], bool]
+    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
 ) -> int:
     """None: it changes at every batch."""
     return 0
 
 
-def phases(x: Explainer, start: int, end: int | None) -> list[Phase]:
+def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     """One phase of draws."""
     note = f"lr x U(0,1)^{f32_text(x.schedule.power)}, redrawn every batch ({DRAWS})"
     return x.decay("random", start, end, note)
 
 
-def code(c: LrCode) -> None:
+def code(c: base.LrCode) -> None:
     """``lr * pow(U(0, 1), power)`` with a reproducible draw per batch."""
     c.const(
         "SEED", c.num(c.params.seed), "The random policy's draws (cfgsched's seed)."
     )
     c.helper(_UNIFORM)
-    c.line(f"return {c.times_lr(c.power('uniform(b)', pow_safe(c.params.power)))}")
+    c.line(f"return {c.times_lr(c.power('uniform(b)', base.pow_safe(c.params.power)))}")
 
 
 def normal(p: Params) -> bool:
@@ -102,12 +92,14 @@ def normal(p: Params) -> bool:
     return p.power >= 0 and (p.lr == 0 or math.log2(abs(p.lr)) - 24 * p.power >= -125)
 
 
-def native(run: NativeRun, head: list[NativePart]) -> list[list[NativePart]]:
+def native(
+    run: base.NativeRun, head: list[base.NativePart]
+) -> list[list[base.NativePart]]:
     """None: no torch scheduler draws."""
-    raise fail(
+    raise base.fail(
         run.batch(run.m0),
         "random: darknet draws a new LR every batch; no torch scheduler does",
     )
 
 
-native_points = no_points
+native_points = base.no_points

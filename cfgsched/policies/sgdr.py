@@ -8,23 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import FORK_HANKAI, Params, cdiv, f32, rounding
-from cfgsched.policies.base import (
-    HEAD,
-    MAX_LISTED,
-    TAIL,
-    Add,
-    Explainer,
-    LrCode,
-    NativePart,
-    NativeRun,
-    Phase,
-    atom,
-    close,
-    fail,
-    no_points,
-    open_ended,
-    summarise,
-)
+from cfgsched.policies import base
 from cfgsched.schedule import NetSchedule, Policy
 
 if TYPE_CHECKING:
@@ -111,7 +95,7 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
 
 
 def boundaries(
-    s: NetSchedule, lo: int, top: int, add: Add, full: Callable[[], bool]
+    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
 ) -> int:
     """Each cycle's end (the batch that gets exactly learning_rate_min)."""
     if s.sgdr_cycle <= 0:
@@ -137,35 +121,39 @@ def _spans(
         return spans, None
     # cycle k covers (k-1)c+1 .. kc: computed, never enumerated
     k0, k1 = max(1, -(-start // c)), max(1, -(-horizon // c))
-    if k1 - k0 < MAX_LISTED:
+    if k1 - k0 < base.MAX_LISTED:
         return [(k, (k - 1) * c + 1, k * c) for k in range(k0, k1 + 1)], None
-    ks = [*range(k0, k0 + HEAD), *range(k1 - TAIL + 1, k1 + 1)]
-    n = k1 - k0 + 1 - HEAD - TAIL
-    mid = ((k0 + HEAD - 1) * c + 1, (k1 - TAIL) * c, f"{n} more cycles of {c} batches")
+    ks = [*range(k0, k0 + base.HEAD), *range(k1 - base.TAIL + 1, k1 + 1)]
+    n = k1 - k0 + 1 - base.HEAD - base.TAIL
+    mid = (
+        (k0 + base.HEAD - 1) * c + 1,
+        (k1 - base.TAIL) * c,
+        f"{n} more cycles of {c} batches",
+    )
     return [(k, (k - 1) * c + 1, k * c) for k in ks], mid
 
 
-def phases(x: Explainer, start: int, end: int | None) -> list[Phase]:
+def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     """A phase per cycle (the middle ones summarised when there are many)."""
     s = x.schedule
     if sgdr_hangs(s):
         note = f"sgdr_cycle {s.sgdr_cycle}, sgdr_mult {s.sgdr_mult}: darknet hangs"
-        return [Phase("cycles", start, end, math.nan, math.nan, note)]
+        return [base.Phase("cycles", start, end, math.nan, math.nan, note)]
     spans, mid = _spans(s, start, end if end is not None else start + 64 * s.sgdr_cycle)
-    out: list[Phase] = []
+    out: list[base.Phase] = []
     for k, a, z in spans:
         a2, z2 = max(a, start), z if end is None else min(z, end)
         if a2 <= z2:
             note = f"cycle {k}: {z - a + 1} batches, restart at {a}, lr_min at {z}"
             out.append(x.span("cycle", a2, z2, note))
     if end is None and out:
-        out = open_ended(out, "; cycles go on")
+        out = base.open_ended(out, "; cycles go on")
     if mid is not None:
-        return [*out[:HEAD], x.span("summary", *mid), *out[HEAD:]]
-    return summarise(out, "cycles")
+        return [*out[: base.HEAD], x.span("summary", *mid), *out[base.HEAD :]]
+    return base.summarise(out, "cycles")
 
 
-def code(c: LrCode) -> None:
+def code(c: base.LrCode) -> None:
     """Cosine from LR down to LR_MIN over cycles of CYCLE * CYCLE_MULT**i batches."""
     p = c.params
     c.const("LR_MIN", c.f(p.lr_min))
@@ -190,8 +178,8 @@ def code(c: LrCode) -> None:
         c.line("    start += cycle")
         c.line("    cycle *= CYCLE_MULT")
         cycle = "cycle"
-    c.line(f"cos = math.cos({atom(c.r('b - start'))} * {pi} / {cycle})")
-    amp = atom(c.r(c.lr + " - LR_MIN"))
+    c.line(f"cos = math.cos({base.atom(c.r('b - start'))} * {pi} / {cycle})")
+    amp = base.atom(c.r(c.lr + " - LR_MIN"))
     c.line(f"return {c.r(f'LR_MIN + 0.5 * {amp} * (1 + cos)')}")
 
 
@@ -203,7 +191,9 @@ def normal(p: Params) -> bool:
     )
 
 
-def native(run: NativeRun, head: list[NativePart]) -> list[list[NativePart]]:
+def native(
+    run: base.NativeRun, head: list[base.NativePart]
+) -> list[list[base.NativePart]]:
     """None: CosineAnnealingWarmRestarts restarts where darknet ends a cycle."""
     p = run.params
     b = run.batch(run.m0)
@@ -217,10 +207,10 @@ def native(run: NativeRun, head: list[NativePart]) -> list[list[NativePart]]:
             t_cur -= t_i
             t_i *= max(p.sgdr_mult, 1)
         cawr = p.lr_min + (p.lr - p.lr_min) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
-        if not close(cawr, run.lr(i), run.exact):
+        if not base.close(cawr, run.lr(i), run.exact):
             b = bi
             break
-    raise fail(
+    raise base.fail(
         b,
         "sgdr: no torch scheduler matches; CosineAnnealingWarmRestarts (epoch = batch) "
         "restarts where darknet ends the cycle at exactly learning_rate_min, and darknet "
@@ -228,4 +218,4 @@ def native(run: NativeRun, head: list[NativePart]) -> list[list[NativePart]]:
     )
 
 
-native_points = no_points
+native_points = base.no_points

@@ -17,17 +17,7 @@ from cfgsched.kernel.formulas import (
     f32_text,
     rounding,
 )
-from cfgsched.policies.base import (
-    Add,
-    Explainer,
-    LrCode,
-    NativePart,
-    NativeRun,
-    Phase,
-    atom,
-    fail,
-    no_points,
-)
+from cfgsched.policies import base
 from cfgsched.schedule import NetSchedule
 
 if TYPE_CHECKING:
@@ -77,14 +67,14 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
 
 
 def boundaries(
-    s: NetSchedule, lo: int, top: int, add: Add, full: Callable[[], bool]
+    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
 ) -> int:
     """The midpoint (half the LR)."""
     add(s.step, "sigmoid", "sigmoid midpoint")
     return 0
 
 
-def phases(x: Explainer, start: int, end: int | None) -> list[Phase]:
+def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     """One decay."""
     s = x.schedule
     note = (
@@ -93,7 +83,7 @@ def phases(x: Explainer, start: int, end: int | None) -> list[Phase]:
     return x.decay("decay", start, end, note)
 
 
-def code(c: LrCode) -> None:
+def code(c: base.LrCode) -> None:
     """``f32(lr * (1 / (1 + exp(f32(gamma * (b - step))))))``."""
     p = c.params
     g = p.gamma
@@ -103,7 +93,7 @@ def code(c: LrCode) -> None:
     if pj:
         c.line("# pjreddie subtracts in size_t: b - STEP wraps around below 0")
     d = c.r("(b - STEP) % 2**64" if pj else "b - STEP")
-    c.line(f"x = {c.r(f'GAMMA * {atom(d)}')}")
+    c.line(f"x = {c.r(f'GAMMA * {base.atom(d)}')}")
     # exp(x) overflows only for x > 709: x grows with b when gamma > 0; for gamma < 0
     # it is largest at b = 0 (pjreddie: x <= 0)
     most = 0.0 if pj else -g * max(p.step, 0)
@@ -123,7 +113,9 @@ def normal(p: Params) -> bool:
     return False
 
 
-def native(run: NativeRun, head: list[NativePart]) -> list[list[NativePart]]:
+def native(
+    run: base.NativeRun, head: list[base.NativePart]
+) -> list[list[base.NativePart]]:
     """None: no torch built-in computes darknet's logistic decay."""
     prev = None
     b = run.batch(min(run.m0, run.steps - 1))
@@ -133,7 +125,7 @@ def native(run: NativeRun, head: list[NativePart]) -> list[list[NativePart]]:
             b = run.batch(i)
             break
         prev = v
-    raise fail(b, "sigmoid: no torch built-in computes darknet's logistic decay")
+    raise base.fail(b, "sigmoid: no torch built-in computes darknet's logistic decay")
 
 
-native_points = no_points
+native_points = base.no_points

@@ -15,20 +15,7 @@ from cfgsched.kernel.formulas import (
     f32_text,
     rounding,
 )
-from cfgsched.policies.base import (
-    C_POW,
-    HEAD,
-    Add,
-    Explainer,
-    LrCode,
-    NativePart,
-    NativeRun,
-    Phase,
-    fail,
-    grouped,
-    open_ended,
-    summarise,
-)
+from cfgsched.policies import base
 from cfgsched.schedule import NetSchedule
 
 if TYPE_CHECKING:
@@ -63,7 +50,7 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
 
 
 def boundaries(
-    s: NetSchedule, lo: int, top: int, add: Add, full: Callable[[], bool]
+    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
 ) -> int:
     """Every ``k * step`` (``scale^k`` from there), and how many more the limit cut."""
     if s.step <= 0:
@@ -75,12 +62,14 @@ def boundaries(
     return max(top // s.step - k + 1, 0)
 
 
-def phases(x: Explainer, start: int, end: int | None) -> list[Phase]:
+def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     """A plateau per step (the middle ones summarised when there are many)."""
     st, scale = x.schedule.step, x.schedule.scale
     if st <= 0:
         return [
-            Phase("plateau", start, end, math.nan, math.nan, "step <= 0: darknet fails")
+            base.Phase(
+                "plateau", start, end, math.nan, math.nan, "step <= 0: darknet fails"
+            )
         ]
     horizon = end if end is not None else start + 20 * st
     k0, k1 = start // st + 1, horizon // st  # cuts k*st inside (start, horizon]
@@ -88,24 +77,24 @@ def phases(x: Explainer, start: int, end: int | None) -> list[Phase]:
         pieces = x.pieces(start, end, [k * st for k in range(k0, k1 + 1)])
     else:
         head = x.pieces(
-            start, (k0 + HEAD) * st - 1, [k * st for k in range(k0, k0 + HEAD)]
+            start,
+            (k0 + base.HEAD) * st - 1,
+            [k * st for k in range(k0, k0 + base.HEAD)],
         )
         tail = x.pieces((k1 - 1) * st, end, [k1 * st])
-        tail[0] = Phase(
+        tail[0] = base.Phase(
             "plateau", tail[0].first, tail[0].last, tail[0].lr_first,
             tail[0].lr_last, f"at batch {tail[0].first}",
         )  # fmt: skip
-        note = (
-            f"{k1 - 1 - k0 - HEAD} more plateaus: x{f32_text(scale)} every {st} batches"
-        )
-        mid = x.span("summary", (k0 + HEAD) * st, (k1 - 1) * st - 1, note)
+        note = f"{k1 - 1 - k0 - base.HEAD} more plateaus: x{f32_text(scale)} every {st} batches"
+        mid = x.span("summary", (k0 + base.HEAD) * st, (k1 - 1) * st - 1, note)
         pieces = [*head, mid, *tail]
     if end is None and len(pieces) > 1:
-        pieces = open_ended(pieces, "; goes on")
-    return summarise(pieces, "plateaus")
+        pieces = base.open_ended(pieces, "; goes on")
+    return base.summarise(pieces, "plateaus")
 
 
-def code(c: LrCode) -> None:
+def code(c: base.LrCode) -> None:
     """``f32(lr * pow(scale, b / step))`` with C's integer division."""
     p = c.params
     if p.fork == FORK_PJREDDIE and p.step < 0:
@@ -124,7 +113,7 @@ def code(c: LrCode) -> None:
     if safe:
         pw = f"SCALE**{exponent}" if exponent == "k" else f"SCALE ** {exponent}"
     else:
-        c.helper(C_POW)
+        c.helper(base.C_POW)
         pw = f"c_pow(SCALE, {exponent.strip('()')})"
     c.line(f"return {c.times_lr(pw)}")
 
@@ -137,11 +126,13 @@ def normal(p: Params) -> bool:
     return s == 0 or (s >= 1 if p.step > 0 else s <= 1) or p.lr == 0
 
 
-def native(run: NativeRun, head: list[NativePart]) -> list[list[NativePart]]:
+def native(
+    run: base.NativeRun, head: list[base.NativePart]
+) -> list[list[base.NativePart]]:
     """A MultiStepLR with a milestone per step drop in the run."""
     p = run.params
     if p.step <= 0:
-        raise fail(
+        raise base.fail(
             run.batch(run.m0), f"step={p.step}: darknet divides by a non-positive step"
         )
     epochs: list[int] = []
@@ -152,16 +143,16 @@ def native(run: NativeRun, head: list[NativePart]) -> list[list[NativePart]]:
             break
         epochs.append(e)
         if len(epochs) > MAX_MILESTONES:
-            raise fail(
+            raise base.fail(
                 k * p.step,
                 f"more than {MAX_MILESTONES} step drops in the run: "
                 "too many MultiStepLR milestones (use DarknetLR)",
             )
         k += 1
-    return [head + grouped((e, p.scale) for e in epochs)]
+    return [head + base.grouped((e, p.scale) for e in epochs)]
 
 
-def native_points(run: NativeRun) -> Iterator[int]:
+def native_points(run: base.NativeRun) -> Iterator[int]:
     """The first step of every drop."""
     k = 1
     while run.params.step > 0 and k * run.params.step <= run.horizon:

@@ -19,17 +19,7 @@ from cfgsched.kernel.formulas import (
     f32_ftz,
     f32_text,
 )
-from cfgsched.policies.base import (
-    Add,
-    Explainer,
-    LrCode,
-    NativePart,
-    NativeRun,
-    Phase,
-    fail,
-    grouped,
-    step_part,
-)
+from cfgsched.policies import base
 from cfgsched.schedule import NetSchedule
 
 if TYPE_CHECKING:
@@ -132,7 +122,7 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
 
 
 def boundaries(
-    s: NetSchedule, lo: int, top: int, add: Add, full: Callable[[], bool]
+    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
 ) -> int:
     """Each step (the first batch its scale applies to)."""
     for k, st in enumerate(s.steps[: min(len(s.steps), len(s.scales))]):
@@ -140,12 +130,12 @@ def boundaries(
     return 0
 
 
-def phases(x: Explainer, start: int, end: int | None) -> list[Phase]:
+def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     """A plateau between steps (equal LRs merged)."""
     return x.pieces(start, end, x.schedule.steps)
 
 
-def code(c: LrCode) -> None:
+def code(c: base.LrCode) -> None:
     """darknet walks the steps in cfg order and stops at the first step > b."""
     p = c.params
     n = min(len(p.steps), len(p.scales))
@@ -216,7 +206,7 @@ def normal(p: Params) -> bool:
     return True
 
 
-def _milestones(run: NativeRun) -> list[tuple[int, float]]:
+def _milestones(run: base.NativeRun) -> list[tuple[int, float]]:
     """(epoch, scale) of every darknet step applied within the run, in cfg order."""
     out: list[tuple[int, float]] = []
     high = -(2**63)
@@ -231,37 +221,41 @@ def _milestones(run: NativeRun) -> list[tuple[int, float]]:
     return out
 
 
-def _ratio_chain(run: NativeRun, epochs: list[int]) -> list[NativePart]:
+def _ratio_chain(run: base.NativeRun, epochs: list[int]) -> list[base.NativePart]:
     """One single-milestone MultiStepLR per change, gamma = ratio of darknet's values
     (an epoch where darknet's value stays the same needs none)."""
-    parts: list[NativePart] = []
+    parts: list[base.NativePart] = []
     prev = run.params.lr
     for e in sorted(set(epochs)):
         cur = run.lr(e)
         if cur == prev and parts:
             continue
         parts.append(
-            step_part([e], cur / prev if prev != 0 and math.isfinite(prev) else 0.0)
+            base.step_part(
+                [e], cur / prev if prev != 0 and math.isfinite(prev) else 0.0
+            )
         )
         prev = cur
     return parts
 
 
-def native(run: NativeRun, head: list[NativePart]) -> list[list[NativePart]]:
+def native(
+    run: base.NativeRun, head: list[base.NativePart]
+) -> list[list[base.NativePart]]:
     """MultiStepLRs per distinct scale (as float32, as decimals), then one per change;
     candidates longer than :data:`MAX_PARTS` are left out (none left: NotExactError)."""
     pairs = _milestones(run)
     if not pairs:
         return [head]
     decimal = {g: f32_decimal(g) for g in {g for _, g in pairs}}
-    by_scale = [grouped(pairs), grouped((e, decimal[g]) for e, g in pairs)]
+    by_scale = [base.grouped(pairs), base.grouped((e, decimal[g]) for e, g in pairs)]
     cands = [head + g for g in by_scale if len(head) + len(g) <= MAX_PARTS]
     epochs = sorted({e for e, _ in pairs})
     chain = _ratio_chain(run, epochs)
     if len(head) + len(chain) <= MAX_PARTS:
         cands.append(head + chain)
     if not cands:
-        raise fail(
+        raise base.fail(
             run.batch(epochs[0]),
             f"steps: {len(chain)} rate changes with {len(by_scale[0])} distinct scales "
             f"need more than {MAX_PARTS} chained torch schedulers (use DarknetLR)",
@@ -269,6 +263,6 @@ def native(run: NativeRun, head: list[NativePart]) -> list[list[NativePart]]:
     return cands
 
 
-def native_points(run: NativeRun) -> Iterable[int]:
+def native_points(run: base.NativeRun) -> Iterable[int]:
     """The first step of every step."""
     return (run.first(st) for st in run.params.steps)
