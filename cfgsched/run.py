@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from cfgsched.boundaries import boundaries
 from cfgsched.errors import CfgError
-from cfgsched.kernel.formulas import Params, f32, f32_decimal, flushed, ngpus_lr, rate
+from cfgsched.kernel.formulas import Params, f32, f32_decimal, flushed, ngpus_lr
 from cfgsched.kernel.mgpu import MgpuConfig, mgpu_batches
 from cfgsched.layers import LayerRule, layer_rules
 from cfgsched.options import Options
+from cfgsched.policies import rate
 from cfgsched.schedule import FORKS, NetSchedule
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ import pytest
 import torch.distributed as dist
 
 import cfgsched
-from cfgsched.kernel.formulas import rate
+from cfgsched.policies import rate
 from tests import ddp_worker
 
 WORKER = Path(__file__).with_name("ddp_worker.py")

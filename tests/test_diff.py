@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from cfgsched import policies as _policies
 from cfgsched.cli import main
 from cfgsched.kernel import formulas as _kernel
 from cfgsched.options import Options
@@ -34,7 +35,7 @@ def run(*args: str, input: str | None = None) -> Any:
 
 def rate(path: Path | str, b: int, fork: str = "alexeyab") -> float:
     """darknet's LR at batch b from the scalar kernel (the independent reference)."""
-    return _kernel.rate(load(str(path), fork=fork).kernel_params(), b)
+    return _policies.rate(load(str(path), fork=fork).kernel_params(), b)
 
 
 def record(
@@ -73,7 +74,7 @@ def write_module(
 
 OFF_BY_ONE = """
     import torch
-    from cfgsched.kernel import formulas as _kernel
+    from cfgsched import policies as _policies
     from cfgsched.reader.parser import load
 
     P = load({cfg!r}).kernel_params()
@@ -81,7 +82,7 @@ OFF_BY_ONE = """
     def build_scheduler(optimizer, last_epoch=-1):
         # the classic mistake: step i gets lr(b = i) instead of lr(b = i + 1)
         return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda i: _kernel.rate(P, i) / P.lr, last_epoch=last_epoch
+            optimizer, lambda i: _policies.rate(P, i) / P.lr, last_epoch=last_epoch
         )
 """
 
@@ -163,7 +164,7 @@ def test_large_run_is_sampled_by_default_and_says_so() -> None:
     assert 10_000 < rep.stats.steps_compared < 300_000
     assert {r.batch for r in rep.stats.rows} >= {1_600_000, 1_800_000, 2_000_200}
     for r in rep.stats.rows:
-        assert r.expected == _kernel.rate(sched.kernel_params(), r.batch) == r.got
+        assert r.expected == _policies.rate(sched.kernel_params(), r.batch) == r.got
 
 
 def test_multi_gpu_images_mapping() -> None:
@@ -175,7 +176,7 @@ def test_multi_gpu_images_mapping() -> None:
     p = sched.kernel_params()._replace(lr=lr4)
     for r in rep.stats.rows:
         assert r.batch == (r.step + 1) * 4
-        assert r.expected == _kernel.rate(p, r.batch)
+        assert r.expected == _policies.rate(p, r.batch)
 
 
 def test_no_call_order_warning_from_torch() -> None:
@@ -333,7 +334,7 @@ def test_boundaries_of_sgdr_and_step() -> None:
     assert cut == 0
     for m in marks:
         if m.kind == "sgdr":
-            assert _kernel.rate(sg.kernel_params(), m.batch) == sg.learning_rate_min
+            assert _policies.rate(sg.kernel_params(), m.batch) == sg.learning_rate_min
     st = parse(
         "[net]\npolicy=step\nstep=100\nscale=.5\nmax_batches=1000\nwidth=416\nheight=416\nchannels=3\n"
     )
@@ -426,7 +427,7 @@ def test_torch_batch_mapping_rows_show_step_and_batch() -> None:
     p = sched.kernel_params()
     for r in rep.stats.rows:
         assert r.batch == (r.step + 1) * 48 // 64
-        assert r.expected == _kernel.rate(p, r.batch) == r.got
+        assert r.expected == _policies.rate(p, r.batch) == r.got
     # the row at a step boundary is the first step whose batch reaches the step
     first = next(r for r in rep.stats.rows if r.label == "steps[0] ×0.1")
     assert first.batch >= 600 and (first.step * 48 // 64) < 600
@@ -465,7 +466,7 @@ def test_trace_mapping_follows_gpu0() -> None:
     p = sched.kernel_params()._replace(lr=_kernel.f32(sched.learning_rate * 2))
     for r in rep.stats.rows:
         if r.step < len(seq):
-            assert r.batch == seq[r.step] and r.expected == _kernel.rate(p, r.batch)
+            assert r.batch == seq[r.step] and r.expected == _policies.rate(p, r.batch)
 
 
 def test_ideal_and_flush_follow_the_translation() -> None:
@@ -476,7 +477,7 @@ def test_ideal_and_flush_follow_the_translation() -> None:
     # release builds flush: the LR is 0 from b = 8003 on, in both sides
     rep = diff_torch(exp)
     assert rep.equal
-    assert _kernel.rate(exp.kernel_params(), 8003, True, True) == 0.0
+    assert _policies.rate(exp.kernel_params(), 8003, True, True) == 0.0
     keep = diff_torch(exp, Options(flush=False))
     assert keep.equal
     ideal = diff_torch(parse(STEPS_CFG), Options(ngpus=4, ideal=True))

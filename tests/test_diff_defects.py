@@ -61,7 +61,7 @@ def one_line_error(res: Any) -> str:
 #: A module off for 40 batches at one boundary: lr(b) of the plateau before step ``k``.
 SHIFTED = """
     import torch
-    from cfgsched.kernel import formulas as _kernel
+    from cfgsched import policies as _policies
     from cfgsched.reader.parser import load
 
     P = load({cfg!r}).kernel_params()
@@ -69,7 +69,7 @@ SHIFTED = """
 
     def lam(i):
         b = i + 1
-        return _kernel.rate(P, S - 1 if S <= b < S + 40 else b) / P.lr
+        return _policies.rate(P, S - 1 if S <= b < S + 40 else b) / P.lr
 
     def build_scheduler(optimizer, last_epoch=-1):
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lam, last_epoch=last_epoch)

@@ -267,7 +267,7 @@ def test_json_schema_and_nonfinite_points(tmp_path: Path) -> None:
     assert set(d) == {
         "schema", "source", "fork", "policy", "learning_rate", "burn_in", "power",
         "max_batches", "batch", "subdivisions", "images_per_iteration", "dataset_images",
-        "translation", "phases", "points", "multigpu", "warnings",
+        "translation", "phases", "points", "multigpu", "warnings", "layers",
     }  # fmt: skip
     # max_batches 0: NaN at b = 0, +inf after (golden poly_max_batches_0); no optimizer
     # step is evaluated at b = 0 (step i is at b = i + 1)
@@ -399,7 +399,7 @@ def test_at_step_under_torch_batch_and_accumulation() -> None:
     d = json.loads(cli(*args, "--at-step", "0,1,1999,2000", "--at", "1000,1001")[1])
     s = parse(YOLOV4.read_text())
     p = s.kernel_params()
-    from cfgsched.kernel.formulas import rate
+    from cfgsched.policies import rate
 
     want_steps = [(0, 0), (1, 1), (1999, 1000), (2000, 1000)]
     assert d["points"][2:] == [
@@ -561,3 +561,123 @@ def test_numeric_options_take_ascii_digits_only(args: list[str]) -> None:
     assert r.returncode == 2, (args, r.stdout[:200])
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert args[-2] in r.stderr
+
+
+# ----------------------------------------------------------------------------- issue 14/15
+
+
+def _stop_cfg(stop: int, at: int = 2) -> str:
+    """Four conv layers; ``stopbackward=stop`` on layer ``at``."""
+    layers = ""
+    for k in range(4):
+        layers += "\n[convolutional]\nfilters=4\nsize=1\nactivation=linear\n"
+        layers += f"stopbackward={stop}\n" if k == at else ""
+    head = "[net]\nbatch=8\nsubdivisions=1\nwidth=8\nheight=8\nchannels=3\n"
+    return head + "learning_rate=0.01\nmax_batches=2000\npolicy=constant\n" + layers
+
+
+def _layers(tmp_path: Path, text: str, *args: str) -> list[dict[str, object]]:
+    cfg = tmp_path / "s.cfg"
+    cfg.write_text(text)
+    r = CliRunner().invoke(main, ["explain", str(cfg), "--json", *args])
+    assert r.exit_code == 0, r.output
+    keys = {"first", "last", "rule", "line", "gradient_from", "updated", "lr_scale"}
+    doc = json.loads(r.output)["layers"]
+    assert all(keys <= set(d) for d in doc)
+    return [
+        {k: d[k] for k in ("first", "last", "gradient_from", "updated")} for d in doc
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fork", "build", "want"),
+    [
+        ("alexeyab", "gpu", [(0, 2, 801, True)]),
+        ("alexeyab", "cpu", [(0, 2, None, True)]),
+        ("hankai", "gpu", [(0, 1, None, False), (2, 2, 801, True)]),
+        ("pjreddie", "gpu", [(0, 2, None, True)]),
+    ],
+)
+def test_explain_json_layers_stopbackward_800(
+    tmp_path: Path, fork: str, build: str, want: list[tuple[object, ...]]
+) -> None:
+    """docs/design.md (DESIGN section 8): one stopbackward=800 at layer 2, per fork/build."""
+    got = _layers(tmp_path, _stop_cfg(800), "--fork", fork, "--build", build)
+    keys = ("first", "last", "gradient_from", "updated")
+    assert got == [dict(zip(keys, w, strict=True)) for w in want]
+
+
+def test_explain_says_the_layer_schedule_in_words() -> None:
+    e = ex(_stop_cfg(800), options=Options(build="gpu"))
+    text = render(e)
+    line = _stop_cfg(800).splitlines().index("stopbackward=800") + 1
+    assert (
+        "layers 0-2 get no gradient in updates 1-800; darknet's decay and momentum "
+        f"still move their weights (stopbackward, line {line})" in text
+    )
+    hk = render(ex(_stop_cfg(800), fork="hankai", options=Options()))
+    assert "layers 0-1 never get a gradient and are never updated" in hk
+    assert "their batch-norm runs in inference mode" in hk
+
+
+def test_explain_layer_rules_sample(tmp_path: Path) -> None:
+    """sample_cfgs/layer-rules.cfg: stopbackward=30, dont_update=20, learning_rate=0.5."""
+    cfg = Path(__file__).parents[1] / "sample_cfgs" / "layer-rules.cfg"
+    text = render(explain_text(cfg.read_text(), source="l.cfg"))
+    assert "layers 0-1 get no gradient in updates 1-30;" in text
+    assert "layer 2 get their gradient; updates 1-20 are held" in text
+    assert "land in update 21 (dont_update, line 33)" in text
+    assert "layer 3 get their gradient; their LR is scaled by 0.5" in text
+    cpu = _layers(tmp_path, cfg.read_text(), "--build", "cpu")
+    assert cpu[0] == {"first": 0, "last": 1, "gradient_from": None, "updated": True}
+    assert "layer schedule" not in render(ex(net("max_batches=10")))
+    assert ex(net("max_batches=10")).to_dict()["layers"] == []
+
+
+def test_explain_header_escapes_the_file_name() -> None:
+    for name in ("a\x1b[31mb.cfg", "evil\u202egfc.cfg"):
+        head = render(explain_text(net("max_batches=10"), source=name)).splitlines()[0]
+        assert head.isprintable() and "\x1b" not in head and "\u202e" not in head
+        assert head.startswith(("a\\x1b[31mb.cfg:", "evil\\u202egfc.cfg:"))
+
+
+def test_random_says_the_values_are_seeded_draws() -> None:
+    text = render(ex(net("policy=random", "max_batches=100", "power=2")))
+    assert "cfgsched's seeded draws, not darknet's rand()" in text.splitlines()[0]
+    phase = next(p for p in ex(net("policy=random", "max_batches=100")).phases)
+    assert "cfgsched's seeded draws, not darknet's rand()" in phase.note
+
+
+def _count_translate(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count every call of cfgsched.run.translate, whatever module named it."""
+    from cfgsched import run as run_module
+
+    calls: list[int] = []
+    real = run_module.translate
+
+    def counted(*a: object, **k: object) -> object:
+        calls.append(1)
+        return real(*a, **k)  # type: ignore[arg-type]
+
+    for name, mod in list(sys.modules.items()):
+        if name.startswith("cfgsched") and getattr(mod, "translate", None) is real:
+            monkeypatch.setattr(mod, "translate", counted)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["explain", "sample_cfgs/yolov4.cfg"],
+        ["explain", "sample_cfgs/yolov4.cfg", "--gpus", "4", "--json"],
+        ["diff", "tests/../sample_cfgs/classifier-poly.cfg", "--style", "native"],
+    ],
+)
+def test_translate_once_per_command(
+    args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(Path(__file__).parents[1])
+    calls = _count_translate(monkeypatch)
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code in (0, 1), r.output
+    assert len(calls) == 1, (args, len(calls))

@@ -28,8 +28,8 @@ from cfgsched.adapters.native import (
     native_plan,
     native_scheduler,
 )
-from cfgsched.kernel.formulas import rate
 from cfgsched.options import Options
+from cfgsched.policies import rate
 from cfgsched.schedule import f32
 from tests.golden import EvalCase, case_ids, eval_cases, float_to_bits, needs_golden
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from cfgsched import policies as _policies
 from cfgsched.cli import main
 from cfgsched.errors import CfgError
 from cfgsched.kernel import formulas as _kernel
@@ -43,7 +44,7 @@ def variants(*cfgs: Path, **kw: Any) -> list[plot.Variant]:
 
 
 def kernel(sched: Any, b: int) -> float:
-    return _kernel.rate(sched.kernel_params(), b)
+    return _policies.rate(sched.kernel_params(), b)
 
 
 # ----------------------------------------------------------------------------- data
@@ -472,7 +473,7 @@ def rate_at(sched: Any, b: int, lr: float | None = None) -> float:
     p = sched.kernel_params()
     if lr is not None:
         p = p._replace(lr=lr)
-    return _kernel.rate(p, b)
+    return _policies.rate(p, b)
 
 
 def test_steps_axis_follows_torch_batch() -> None:
@@ -521,14 +522,15 @@ def test_ideal_and_double_apply_to_the_curve() -> None:
     )
     lr = f32(adv.learning_rate * 4)  # alexeyab still multiplies by 4
     want = [
-        _kernel.rate(adv.kernel_params()._replace(lr=lr), b) for b in range(1, 5001)
+        _policies.rate(adv.kernel_params()._replace(lr=lr), b) for b in range(1, 5001)
     ]
     assert np.array_equal(data.curves[0].hi, np.array(want, dtype=np.float32))
     assert [(m.batch, m.kind) for m in data.markers] == [(4000, "burn_in")]
     (d,) = variants(YOLOV4, translation=lambda s, n: Options(exact=False))
     dbl = plot.plot_data([d], last=999).curves[0].hi
     want = [
-        f32(_kernel.rate(d.schedule.kernel_params(), b, False)) for b in range(1, 1000)
+        f32(_policies.rate(d.schedule.kernel_params(), b, False))
+        for b in range(1, 1000)
     ]
     assert np.array_equal(dbl, np.array(want, dtype=np.float32))
 

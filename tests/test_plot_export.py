@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cfgsched import policies as _policies
 from cfgsched.cli import main
 from cfgsched.kernel import formulas as _kernel
 from cfgsched.options import Options
@@ -77,7 +78,9 @@ def test_csv_has_every_step_of_the_translated_run(tmp_path: Path) -> None:
     assert all(exact(r[3], float(w)) for r, w in zip(rows, want, strict=True))
     sched = load(str(YOLOV4))
     for k in (3, 3999, len(rows) - 1):  # the scalar kernel agrees on a few rows
-        assert float(rows[k][3]) == _kernel.rate(sched.kernel_params(), int(batches[k]))
+        assert float(rows[k][3]) == _policies.rate(
+            sched.kernel_params(), int(batches[k])
+        )
     assert all(
         float(r[2]) == b * 64 / 1000
         for r, b in zip(rows, batches.tolist(), strict=True)
@@ -130,7 +133,7 @@ def test_double_arithmetic_is_written_as_doubles(tmp_path: Path) -> None:
     assert run(str(YOLOV4), "--double", "--to", "999", "-o", str(out)).exit_code == 0
     rows = json.loads(out.read_text())["rows"]
     sched = load(str(YOLOV4))
-    want = [_kernel.rate(sched.kernel_params(), b, False) for b in range(1, 1000)]
+    want = [_policies.rate(sched.kernel_params(), b, False) for b in range(1, 1000)]
     assert [r[3] for r in rows] == want  # double values, not rounded to float32
     assert any(w != float(f32(w)) for w in want)
 

@@ -24,7 +24,7 @@ import torch.distributed as dist
 from torch import nn
 
 import cfgsched
-from cfgsched.kernel.formulas import rate
+from cfgsched.policies import rate
 from cfgsched.reader.parser import read_sections
 from tests.docs import blocks
 from tests.test_layers import _model as module_list

@@ -152,7 +152,6 @@ SMALL_CFG = (
 #: Cases that still translate twice because of code outside cfgsched/run.py's area; the
 #: lead removes the marks once those areas land.
 _TWICE = {
-    "native": "the native composition translates inside native_plan (translate/native)",
 }
 
 

@@ -14,8 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfgsched import NetSchedule, Policy
+from cfgsched import policies as _policies
 from cfgsched.kernel import formulas as K
 from cfgsched.oracle import darknet_lr, params_lr
+from cfgsched.policies import steps as _steps_policy
 from tests.golden import bits, float_to_bits
 
 FORKS = ("alexeyab", "pjreddie", "hankai")
@@ -70,7 +72,7 @@ def test_search_equals_darknets_linear_loop(p: K.Params) -> None:
         q = K.flushed(p) if flush else p
         for b in probes(p):
             want = darknet_steps_loop(q, b, exact, flush)
-            got = K.rate(q, b, exact, flush)
+            got = _policies.rate(q, b, exact, flush)
             assert struct.pack("<d", got) == struct.pack("<d", want), (
                 exact,
                 flush,
@@ -88,7 +90,7 @@ def test_vectorized_equals_kernel_with_flush(p: K.Params) -> None:
     b = np.array([x for x in probes(p)], dtype=np.int64)
     for flush in (False, True):
         q = K.flushed(p) if flush else p
-        want = [float_to_bits(K.rate(q, int(x), True, flush)) for x in b]
+        want = [float_to_bits(_policies.rate(q, int(x), True, flush)) for x in b]
         assert bits(params_lr(p, b, flush=flush)).tolist() == want
 
 
@@ -194,7 +196,7 @@ def test_hankai_default_build_keeps_subnormals() -> None:
     )
     assert 0 < float(darknet_lr(s, 8003)) < M
     assert bits(darknet_lr(s, np.arange(8003, 8010))).tolist() == [
-        float_to_bits(K.rate(s.kernel_params(), b)) for b in range(8003, 8010)
+        float_to_bits(_policies.rate(s.kernel_params(), b)) for b in range(8003, 8010)
     ]
     assert float(darknet_lr(s, 8003, flush=True)) == 0.0
 
@@ -232,8 +234,12 @@ def test_table_is_built_once_per_schedule() -> None:
         scales=(K.f32(0.5),) * 100_000,
     )
     CountingSteps.walks = 0
-    got = [K.rate(p, b) for b in range(0, 100_000, 10)]
+    got = [_policies.rate(p, b) for b in range(0, 100_000, 10)]
     assert CountingSteps.walks == 1
     assert got[:3] == [1.0, 2.0**-10, 2.0**-20]
-    assert K.steps_table(p, 1) is K.steps_table(p._replace(power=1.0), 1)
-    assert K.steps_table(p, 1) is not K.steps_table(p._replace(lr=2.0), 1)
+    assert _steps_policy.steps_table(p, 1) is _steps_policy.steps_table(
+        p._replace(power=1.0), 1
+    )
+    assert _steps_policy.steps_table(p, 1) is not _steps_policy.steps_table(
+        p._replace(lr=2.0), 1
+    )

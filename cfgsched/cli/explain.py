@@ -6,6 +6,8 @@ import click
 
 from cfgsched.cli import kit as clikit
 from cfgsched.errors import CfgError
+from cfgsched.reader.parser import parse
+from cfgsched.run import translate
 
 #: Largest batch number ``--at`` and step ``--at-step`` accept (int64).
 MAX_INDEX = 2**63 - 1
@@ -77,8 +79,6 @@ def explain(
     as_json: bool,
 ) -> None:
     """Explain a cfg's learning-rate schedule: phases, LRs, steps, images, -gpus."""
-    from cfgsched.reader.parser import parse
-    from cfgsched.run import translate
     from cfgsched.tools.explain import PointError, render
     from cfgsched.tools.explain import explain as explain_schedule
     from cfgsched.tools.lint import lint_text

@@ -463,16 +463,15 @@ def _native_build(
 
 def native_plan_for(schedule: NetSchedule, options: Options, t: Run) -> NativePlan:
     """torch built-ins proven equal to ``t`` over the run, else :class:`NotExactError`."""
-    from cfgsched.adapters.native import native_plan
+    from cfgsched.adapters.native import plan_for
 
-    plan = native_plan(
-        t.schedule,
-        exact=options.exact,
-        ngpus=options.ngpus,
-        multigpu=options.multigpu,
-        images_per_step=options.images_per_step,
+    base = (
+        t
+        if options.flush is None
+        else translate(schedule, replace(options, flush=None))
     )
-    _check_native_flush(schedule, options, t, plan.steps)
+    plan = plan_for(base)
+    _check_native_flush(base, t, plan.steps)
     return plan
 
 
@@ -482,11 +481,8 @@ def _native_value(value: object) -> str:
     return num(value)
 
 
-def _check_native_flush(
-    schedule: NetSchedule, options: Options, t: Run, steps: int
-) -> None:
+def _check_native_flush(base: Run, t: Run, steps: int) -> None:
     """native_plan proves the fork's default build; a different flush must not matter."""
-    base = translate(schedule, replace(options, flush=None))
     if base.flush == t.flush or not flush_matters(t if t.flush else base):
         return
     import numpy as np

@@ -18,21 +18,20 @@ from typing import Any
 
 import numpy as np
 
-from cfgsched.boundaries import sgdr_hangs
-from cfgsched.errors import CfgWarning
+from cfgsched.errors import CfgWarning, escape
 from cfgsched.kernel.formulas import ngpus_lr
+from cfgsched.layers import LayerRule
 from cfgsched.options import Options
+from cfgsched.policies import burn_in, module
+from cfgsched.policies.base import Explainer, Phase, same
+from cfgsched.policies.random import DRAWS
 from cfgsched.reader.parser import parse
 from cfgsched.run import MAX_BATCH, TRACE_LIMIT, Run, translate
-from cfgsched.schedule import NetSchedule, Policy, f32
+from cfgsched.schedule import Policy, f32
 from cfgsched.tools.text import fmt, json_float
 
 #: JSON schema name of ``cfgsched explain --json``.
 SCHEMA = "cfgsched-explain/2"
-
-#: With more plateaus or sgdr cycles than this, the middle ones are summarised.
-MAX_LISTED = 8
-_HEAD, _TAIL = 3, 2
 
 #: Loop iterations of GPU 0's batch counter shown for ``--gpus``.
 GPU0_ITERATIONS = 12
@@ -40,23 +39,6 @@ GPU0_ITERATIONS = 12
 
 class PointError(ValueError):
     """A point that cannot be evaluated (the ``--at``/``--at-step`` value is at fault)."""
-
-
-@dataclass(frozen=True)
-class Phase:
-    """Batches ``first..last`` (inclusive; ``last`` None = open-ended) of one shape.
-
-    ``step``: the first 0-based optimizer step whose batch is ``>= first`` (None: a GPU 0
-    trace too long to follow, or no step trains in the phase: then the LRs are None too).
-    """
-
-    kind: str
-    first: int
-    last: int | None
-    lr_first: float | None
-    lr_last: float | None
-    note: str
-    step: int | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +96,7 @@ class Explanation:
     multigpu: MultiGpu | None
     warnings: tuple[CfgWarning, ...]
     run: TorchRun | None = None
+    layers: tuple[LayerRule, ...] = ()
 
     def images(self, batch: int) -> int:
         """Images darknet has seen after update ``batch``."""
@@ -147,6 +130,9 @@ class Explanation:
                 for p in self.points
             ],
             "multigpu": None if self.multigpu is None else _mgpu_dict(self.multigpu),
+            "layers": [
+                {**r.to_dict(), "lr_scale": json_float(r.lr_scale)} for r in self.layers
+            ],
             "warnings": [
                 {
                     "line": w.line,
@@ -234,141 +220,6 @@ def _lr(run: Run, b: int) -> float:
         return math.nan
 
 
-def _span_phase(run: Run, kind: str, a: int, z: int, note: str) -> Phase:
-    lo, hi = _lrs(run, [a, z])
-    return Phase(kind, a, z, lo, hi, note)
-
-
-# ----------------------------------------------------------------------------- phases
-
-
-def _same(a: float | None, b: float | None) -> bool:
-    return a == b or (
-        a is not None and b is not None and math.isnan(a) and math.isnan(b)
-    )
-
-
-def _plateau_note(run: Run, first: int, v: float, prev: float | None) -> str:
-    ok = prev is not None and prev != 0.0 and math.isfinite(prev)
-    ratio = v / prev if ok and prev is not None else math.nan
-    by = f"x{fmt(f32(ratio))}" if math.isfinite(ratio) else f"LR {fmt(v)}"
-    where = "step" if run.schedule.policy is Policy.STEPS else "at batch"
-    return f"{where} {first}: {by}"
-
-
-def _constant_pieces(
-    run: Run, start: int, end: int | None, cuts: list[int]
-) -> list[Phase]:
-    """Plateaus between the change points ``cuts`` in ``start..end`` (equal LRs merged)."""
-    cuts = sorted({c for c in cuts if c > start and (end is None or c <= end)})
-    firsts = [start, *cuts]
-    out: list[Phase] = []
-    for i, (first, v) in enumerate(zip(firsts, _lrs(run, firsts), strict=True)):
-        last = firsts[i + 1] - 1 if i + 1 < len(firsts) else end
-        if out and _same(out[-1].lr_first, v):
-            p = out[-1]
-            out[-1] = Phase(p.kind, p.first, last, p.lr_first, v, p.note)
-            continue
-        if not out:
-            kind = "constant" if first == 1 or run.schedule.burn_in <= 1 else "plateau"
-            note = "burn-in over, policy starts" if first > 1 else ""
-        else:
-            kind, note = "plateau", _plateau_note(run, first, v, out[-1].lr_first)
-        out.append(Phase(kind, first, last, v, v, note))
-    return out
-
-
-def _summarise(phases: list[Phase], what: str) -> list[Phase]:
-    if len(phases) <= MAX_LISTED:
-        return phases
-    head, mid, tail = phases[:_HEAD], phases[_HEAD:-_TAIL], phases[-_TAIL:]
-    first, last = mid[0], mid[-1]
-    note = f"{len(mid)} more {what} ({mid[0].note} ... {mid[-1].note})"
-    return [
-        *head,
-        Phase("summary", first.first, last.last, first.lr_first, last.lr_last, note),
-        *tail,
-    ]
-
-
-def _open_ended(phases: list[Phase], more: str) -> list[Phase]:
-    """The last phase with ``last`` None and ``more`` added to its note."""
-    p = phases[-1]
-    return [
-        *phases[:-1],
-        Phase(p.kind, p.first, None, p.lr_first, p.lr_last, p.note + more),
-    ]
-
-
-def _sgdr_spans(
-    s: NetSchedule, start: int, horizon: int
-) -> tuple[list[tuple[int, int, int]], tuple[int, int, str] | None]:
-    """``(k, first, last)`` of the listed cycles and the summarised middle, if any."""
-    c = s.sgdr_cycle
-    if s.sgdr_mult != 1:
-        spans, c0, cyc, k = [], 0, c, 1
-        while c0 < horizon and cyc > 0:
-            spans.append((k, c0 + 1, c0 + cyc))
-            c0, cyc, k = c0 + cyc, cyc * s.sgdr_mult, k + 1
-        return spans, None
-    # cycle k covers (k-1)c+1 .. kc: computed, never enumerated
-    k0, k1 = max(1, -(-start // c)), max(1, -(-horizon // c))
-    if k1 - k0 < MAX_LISTED:
-        return [(k, (k - 1) * c + 1, k * c) for k in range(k0, k1 + 1)], None
-    ks = [*range(k0, k0 + _HEAD), *range(k1 - _TAIL + 1, k1 + 1)]
-    n = k1 - k0 + 1 - _HEAD - _TAIL
-    mid = (
-        (k0 + _HEAD - 1) * c + 1,
-        (k1 - _TAIL) * c,
-        f"{n} more cycles of {c} batches",
-    )
-    return [(k, (k - 1) * c + 1, k * c) for k in ks], mid
-
-
-def _sgdr_cycles(run: Run, start: int, end: int | None) -> list[Phase]:
-    s = run.schedule
-    if sgdr_hangs(s):
-        note = f"sgdr_cycle {s.sgdr_cycle}, sgdr_mult {s.sgdr_mult}: darknet hangs"
-        return [Phase("cycles", start, end, math.nan, math.nan, note)]
-    horizon = end if end is not None else start + 64 * s.sgdr_cycle
-    spans, mid = _sgdr_spans(s, start, horizon)
-    out: list[Phase] = []
-    for k, a, z in spans:
-        a2, z2 = max(a, start), z if end is None else min(z, end)
-        if a2 <= z2:
-            note = f"cycle {k}: {z - a + 1} batches, restart at {a}, lr_min at {z}"
-            out.append(_span_phase(run, "cycle", a2, z2, note))
-    if end is None and out:
-        out = _open_ended(out, "; cycles go on")
-    if mid is not None:
-        return [*out[:_HEAD], _span_phase(run, "summary", *mid), *out[_HEAD:]]
-    return _summarise(out, "cycles")
-
-
-def _step_plateaus(run: Run, start: int, end: int | None) -> list[Phase]:
-    st, scale = run.schedule.step, run.schedule.scale
-    horizon = end if end is not None else start + 20 * st
-    k0, k1 = start // st + 1, horizon // st  # cuts k*st inside (start, horizon]
-    if k1 - k0 < 1000:
-        pieces = _constant_pieces(run, start, end, [k * st for k in range(k0, k1 + 1)])
-    else:
-        head = _constant_pieces(
-            run, start, (k0 + _HEAD) * st - 1, [k * st for k in range(k0, k0 + _HEAD)]
-        )
-        tail = _constant_pieces(run, (k1 - 1) * st, end, [k1 * st])
-        tail[0] = Phase(
-            "plateau", tail[0].first, tail[0].last, tail[0].lr_first,
-            tail[0].lr_last, f"at batch {tail[0].first}",
-        )  # fmt: skip
-        n = k1 - 1 - k0 - _HEAD
-        note = f"{n} more plateaus: x{fmt(scale)} every {st} batches"
-        mid = _span_phase(run, "summary", (k0 + _HEAD) * st, (k1 - 1) * st - 1, note)
-        pieces = [*head, mid, *tail]
-    if end is None and len(pieces) > 1:
-        pieces = _open_ended(pieces, "; goes on")
-    return _summarise(pieces, "plateaus")
-
-
 def _after_end(run: Run, mb: int) -> Phase:
     after = _lr(run, mb + 1)
     s = run.schedule
@@ -393,13 +244,12 @@ def _phases(run: Run) -> list[Phase]:
     end: int | None = mb if mb > 0 else None
     out: list[Phase] = []
     start = 1
+    x = Explainer(s, lambda batches: _lrs(run, batches))
     if s.burn_in > 1:
-        last = s.burn_in - 1 if end is None else min(s.burn_in - 1, end)
-        note = f"lr x (b/{s.burn_in})^{fmt(s.power)}"
-        out.append(_span_phase(run, "burn-in", 1, last, note))
+        out.append(burn_in.phase(x, end))
         start = s.burn_in
     if end is None or start <= end:
-        out.extend(_policy_phases(run, start, end))
+        out.extend(module(s.policy).phases(x, start, end))
     if end is not None:
         out.append(_after_end(run, mb))
     return out
@@ -425,10 +275,10 @@ def _stepped(run: Run, p: Phase) -> Phase:
         note = note or "no optimizer step trains here"
         return replace(p, lr_first=None, lr_last=None, step=None, note=note)
     step = run.first_step(p.first)
-    if _same(p.lr_first, math.nan) and _same(p.lr_last, math.nan):
+    if same(p.lr_first, math.nan) and same(p.lr_last, math.nan):
         return replace(p, step=step)
     lo, hi = _lrs(run, ends)
-    keep = p.last is None and not _same(p.lr_first, p.lr_last)
+    keep = p.last is None and not same(p.lr_first, p.lr_last)
     return replace(p, lr_first=lo, lr_last=p.lr_last if keep else hi, step=step)
 
 
@@ -444,36 +294,6 @@ def phases(run: Run) -> list[Phase]:
         note = "steps before darknet's first batch (b rounds down to 0)"
         out.insert(0, Phase("before-b1", 0, 0, lr, lr, note))
     return [_stepped(run, p) for p in out]
-
-
-_DECAY_NOTES = {
-    Policy.EXP: "lr x {gamma}^b",
-    Policy.POLY: "lr x (1 - b/{max_batches})^{power}",
-    Policy.SIG: "lr / (1 + exp({gamma} x (b - {step}))), half LR at b={step}",
-    Policy.RANDOM: "lr x U(0,1)^{power}, redrawn every batch (not reproducible)",
-}
-
-
-def _policy_phases(run: Run, start: int, end: int | None) -> list[Phase]:
-    s = run.schedule
-    pol = s.policy
-    if pol is Policy.CONSTANT:
-        return _constant_pieces(run, start, end, [])
-    if pol is Policy.STEPS:
-        return _constant_pieces(run, start, end, list(s.steps))
-    if pol is Policy.STEP:
-        if s.step <= 0:
-            note = "step <= 0: darknet fails"
-            return [Phase("plateau", start, end, math.nan, math.nan, note)]
-        return _step_plateaus(run, start, end)
-    if pol is Policy.SGDR:
-        return _sgdr_cycles(run, start, end)
-    lo, hi = _lrs(run, [start, end if end is not None else start])
-    note = _DECAY_NOTES.get(pol, "").format(
-        gamma=fmt(s.gamma), power=fmt(s.power), max_batches=s.max_batches, step=s.step
-    )
-    kind = "random" if pol is Policy.RANDOM else "decay"
-    return [Phase(kind, start, end, lo, hi, note)]
 
 
 # ----------------------------------------------------------------------------- -gpus
@@ -589,6 +409,7 @@ def explain(
             run.batch(run.start),
             run.mapping,
         ),
+        layers=run.layers,
     )
 
 
@@ -621,7 +442,9 @@ def _span(a: str, b: str) -> str:
 
 
 def _header(e: Explanation) -> list[str]:
-    out = [f"{e.source}: fork {e.fork}, policy {e.policy}"]
+    out = [f"{escape(e.source)}: fork {e.fork}, policy {e.policy}"]
+    if e.policy == Policy.RANDOM.cfg_name:
+        out[0] += f" (every LR below: {DRAWS})"
     bits = [f"learning_rate {fmt(e.learning_rate)}"]
     if e.burn_in > 0:
         bits.append(f"burn_in {e.burn_in} (power {fmt(e.power)})")
@@ -661,8 +484,11 @@ def _phase_row(e: Explanation, p: Phase) -> list[str]:
         row.append(_span(f"{ep0:.2f}", "" if ep1 is None else f"{ep1:.2f}"))
     if p.lr_first is None or p.lr_last is None:
         return [*row, "-", p.note]
-    same = _same(p.lr_first, p.lr_last)
-    lr = fmt(p.lr_first) if same else f"{fmt(p.lr_first)} -> {fmt(p.lr_last)}"
+    lr = (
+        fmt(p.lr_first)
+        if same(p.lr_first, p.lr_last)
+        else f"{fmt(p.lr_first)} -> {fmt(p.lr_last)}"
+    )
     return [*row, lr, p.note]
 
 
@@ -689,9 +515,38 @@ def _points(e: Explanation) -> list[str]:
     return out
 
 
+def layer_text(r: LayerRule) -> str:
+    """Darknet's layer rule ``r`` in words."""
+    span = f"layer {r.first}" if r.first == r.last else f"layers {r.first}-{r.last}"
+    moved = (
+        "; darknet's decay and momentum still move their weights" if r.updated else ""
+    )
+    if r.gradient_from is None:
+        text = f"{span} never get a gradient" + (moved or " and are never updated")
+    elif r.gradient_from > 1:
+        text = f"{span} get no gradient in updates 1-{r.gradient_from - 1:,}" + moved
+    else:
+        text = f"{span} get their gradient" + (
+            "" if r.updated else ", are never updated"
+        )
+    if r.held:
+        text += (
+            f"; updates 1-{r.held:,} are held: the gradients pile up and land in update"
+        )
+        text += f" {r.held + 1:,}"
+    if r.inference_bn:
+        text += "; their batch-norm runs in inference mode"
+    if r.lr_scale != 1:
+        text += f"; their LR is scaled by {fmt(r.lr_scale)}"
+    return f"{text} ({r.rule}, line {r.line})"
+
+
 def render(e: Explanation) -> str:
-    """Human-readable text: header, aligned phase table, points, multi-GPU, warnings."""
+    """Human-readable text: header, phase table, points, layers, multi-GPU, warnings."""
     out = [*_header(e), "", *_table(e), "", *_points(e)]
+    if e.layers:
+        out += ["", "  layer schedule (other layers train normally):"]
+        out.extend(f"    {layer_text(r)}" for r in e.layers)
     if e.multigpu is not None:
         out += ["", f"  -gpus {e.multigpu.gpus}:"]
         out.extend(f"    {n}" for n in e.multigpu.notes)

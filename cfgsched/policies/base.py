@@ -1,0 +1,371 @@
+"""What every policy module fills in: the protocol, and the kits its hooks write with.
+
+A policy module (:mod:`cfgsched.policies.step`, ...) holds darknet's formula after the
+burn-in (``rate`` scalar, ``rates`` numpy), its ``boundaries``, its explain ``phases``,
+its generated-code text (``code``), whether flush-to-zero cannot change it (``normal``)
+and its native torch composition (``native``, ``native_points``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+from cfgsched.errors import NotExactError
+from cfgsched.kernel.formulas import FORK_HANKAI, Params, f32, f32_text
+from cfgsched.schedule import NetSchedule, Policy
+
+if TYPE_CHECKING:
+    from torch.optim import Optimizer
+    from torch.optim.lr_scheduler import LRScheduler
+
+    from cfgsched.kernel.vector import F32s, I64s
+
+#: ``add(batch, kind, label)`` of :func:`cfgsched.boundaries.boundaries`.
+Add = Callable[[int, str, str], None]
+#: The LRs of the run at a list of darknet batches.
+Lrs = Callable[[Sequence[int]], list[float]]
+
+
+class PolicyModule(Protocol):
+    """The hooks of one policy (see the module docstring)."""
+
+    def rate(self, p: Params, b: int, exact: bool, flush: bool) -> float: ...
+    def rates(self, p: Params, b: I64s, flush: bool) -> F32s: ...
+    def boundaries(
+        self, s: NetSchedule, lo: int, top: int, add: Add, full: Callable[[], bool]
+    ) -> int: ...
+    def phases(self, x: Explainer, start: int, end: int | None) -> list[Phase]: ...
+    def code(self, c: LrCode) -> None: ...
+    def normal(self, p: Params) -> bool: ...
+    def native(
+        self, run: NativeRun, head: list[NativePart]
+    ) -> list[list[NativePart]]: ...
+    def native_points(self, run: NativeRun) -> Iterable[int]: ...
+
+
+# ----------------------------------------------------------------------------- explain
+
+#: With more plateaus or sgdr cycles than this, the middle ones are summarised.
+MAX_LISTED = 8
+HEAD, TAIL = 3, 2
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Batches ``first..last`` (inclusive; ``last`` None = open-ended) of one shape.
+
+    ``step``: the first 0-based optimizer step whose batch is ``>= first`` (None: a GPU 0
+    trace too long to follow, or no step trains in the phase: then the LRs are None too).
+    """
+
+    kind: str
+    first: int
+    last: int | None
+    lr_first: float | None
+    lr_last: float | None
+    note: str
+    step: int | None = None
+
+
+def same(a: float | None, b: float | None) -> bool:
+    """Equal LRs (NaN equals NaN)."""
+    return a == b or (
+        a is not None and b is not None and math.isnan(a) and math.isnan(b)
+    )
+
+
+@dataclass(frozen=True)
+class Explainer:
+    """The schedule and its LRs, for a policy's :meth:`PolicyModule.phases`."""
+
+    schedule: NetSchedule
+    lrs: Lrs
+
+    def span(self, kind: str, a: int, z: int, note: str) -> Phase:
+        """A phase from ``a`` to ``z`` with the LRs at both ends."""
+        lo, hi = self.lrs([a, z])
+        return Phase(kind, a, z, lo, hi, note)
+
+    def pieces(self, start: int, end: int | None, cuts: Iterable[int]) -> list[Phase]:
+        """Plateaus between the change points ``cuts`` in ``start..end`` (equal merged)."""
+        firsts = [
+            start,
+            *sorted({c for c in cuts if c > start and (end is None or c <= end)}),
+        ]
+        out: list[Phase] = []
+        for i, (first, v) in enumerate(zip(firsts, self.lrs(firsts), strict=True)):
+            last = firsts[i + 1] - 1 if i + 1 < len(firsts) else end
+            if out and same(out[-1].lr_first, v):
+                out[-1] = replace(out[-1], last=last, lr_last=v)
+            elif not out:
+                one = first == 1 or self.schedule.burn_in <= 1
+                note = "burn-in over, policy starts" if first > 1 else ""
+                out.append(
+                    Phase("constant" if one else "plateau", first, last, v, v, note)
+                )
+            else:
+                out.append(
+                    Phase("plateau", first, last, v, v, self._note(first, v, out))
+                )
+        return out
+
+    def _note(self, first: int, v: float, out: list[Phase]) -> str:
+        prev = out[-1].lr_first
+        ok = prev is not None and prev != 0.0 and math.isfinite(prev)
+        ratio = v / prev if ok and prev is not None else math.nan
+        by = f"x{f32_text(ratio)}" if math.isfinite(ratio) else f"LR {f32_text(v)}"
+        where = "step" if self.schedule.policy is Policy.STEPS else "at batch"
+        return f"{where} {first}: {by}"
+
+    def decay(self, kind: str, start: int, end: int | None, note: str) -> list[Phase]:
+        """One phase of a policy that changes at every batch."""
+        lo, hi = self.lrs([start, end if end is not None else start])
+        return [Phase(kind, start, end, lo, hi, note)]
+
+
+def summarise(phases: list[Phase], what: str) -> list[Phase]:
+    """At most :data:`MAX_LISTED` phases: the middle ones as one summary."""
+    if len(phases) <= MAX_LISTED:
+        return phases
+    mid = phases[HEAD:-TAIL]
+    a, z = mid[0], mid[-1]
+    note = f"{len(mid)} more {what} ({a.note} ... {z.note})"
+    summary = Phase("summary", a.first, z.last, a.lr_first, z.lr_last, note)
+    return [*phases[:HEAD], summary, *phases[-TAIL:]]
+
+
+def open_ended(phases: list[Phase], more: str) -> list[Phase]:
+    """The last phase with ``last`` None and ``more`` added to its note."""
+    return [*phases[:-1], replace(phases[-1], last=None, note=phases[-1].note + more)]
+
+
+# ----------------------------------------------------------------------------- code
+
+C_POW = '''def c_pow(x: float, y: float) -> float:
+    """C's pow(): inf or NaN where Python's ** raises or gives a complex number."""
+    try:
+        z = x**y
+    except ZeroDivisionError:  # 0 ** negative
+        return math.copysign(math.inf, x) if y % 2 == 1 else math.inf
+    except OverflowError:
+        return -math.inf if x < 0 and y % 2 == 1 else math.inf
+    return z if isinstance(z, float) else -math.nan  # negative ** fraction'''
+
+_C_DIV = '''def c_div(a: float, b: float) -> float:
+    """IEEE division as C does it: x / 0 is +-inf and 0 / 0 is NaN."""
+    if b != 0:
+        return a / b
+    if a == 0 or a != a:
+        return -math.nan
+    return math.copysign(math.inf, a) * math.copysign(1.0, b)'''
+
+_LIBM_HEAD = """# hank-ai's C++ calls {calls} on floats: the C library's {fns}.
+LIBM = ctypes.CDLL(find_library("m") or find_library("ucrtbase"))"""
+
+_LIBM_FN = """LIBM.{name}.argtypes = ({args})
+LIBM.{name}.restype = ctypes.c_float"""
+
+_ARITY = {"powf": "ctypes.c_float, ctypes.c_float", "expf": "ctypes.c_float,"}
+
+
+@dataclass
+class LrCode:
+    """The source pieces of ``lr_at``: helpers, constants, engine blocks and body lines.
+
+    ``literal``/``num``/``seq``: :mod:`cfgsched.codegen.source`'s literals;
+    ``ftz``: float32 results may be flushed (:func:`cfgsched.codegen.policy_text.flush_matters`).
+    """
+
+    exact: bool
+    params: Params
+    literal: Callable[[float, bool], str]
+    num: Callable[[object], str]
+    seq: Callable[[Sequence[str], int, str], str]
+    ftz: bool = False
+    helpers: list[str] = field(default_factory=list)
+    constants: list[str] = field(default_factory=list)
+    engine: list[str] = field(default_factory=list)
+    body: list[str] = field(default_factory=list)
+    names: set[str] = field(default_factory=set)
+    libm: list[str] = field(default_factory=list)
+    #: The name of the base rate in the formulas (LR when it differs from the cfg's).
+    lr: str = "LEARNING_RATE"
+
+    def const(self, name: str, value: str, comment: str = "") -> None:
+        """``NAME = value`` once (``#: comment`` above it)."""
+        if name in self.names:
+            return
+        self.names.add(name)
+        if comment:
+            self.constants.append(f"#: {comment}")
+        self.constants.append(f"{name} = {value}")
+
+    def f(self, x: float) -> str:
+        """A float32 parameter's literal."""
+        return self.literal(x, self.exact)
+
+    def r(self, expr: str) -> str:
+        """``f32(expr)`` in float32 arithmetic, ``expr`` in double."""
+        return f"f32({expr})" if self.exact else expr
+
+    def times_lr(self, expr: str) -> str:
+        """``f32(LR * expr)``: the rate darknet returns."""
+        return self.r(f"{self.lr} * {expr}")
+
+    def helper(self, source: str) -> None:
+        if source not in self.helpers:
+            self.helpers.append(source)
+
+    def line(self, text: str) -> None:
+        self.body.append("    " + text)
+
+    def c_lib(self, name: str) -> None:
+        """Use the C library's ``powf``/``expf`` (hank-ai's float overloads)."""
+        if name not in self.libm:
+            self.libm.append(name)
+
+    def divide(self, a: str, divisor: int, name: str) -> str:
+        """``f32(a / f32(NAME))``: darknet divides a float by an int in float."""
+        d = name if not self.exact or f32(float(divisor)) == divisor else f"f32({name})"
+        if divisor == 0:
+            self.helper(_C_DIV)
+            return self.r(f"c_div({a}, {d})")
+        return self.r(f"{a} / {d}")
+
+    def power(self, base: str, safe: bool) -> str:
+        """``pow(base, POWER)``: hank-ai's powf, Python's ** when safe, else C's pow."""
+        self.const("POWER", self.f(self.params.power))
+        if self.exact and self.params.fork == FORK_HANKAI:
+            self.c_lib("powf")
+            powf = f"LIBM.powf({base}, POWER)"
+            return f"f32({powf})" if self.ftz else powf  # -Ofast flushes powf too
+        if not safe:
+            self.helper(C_POW)
+            return f"c_pow({base}, POWER)"
+        base = atom(base)
+        return f"{base}**POWER" if base.isidentifier() else f"{base} ** POWER"
+
+    def lr_at(self, doc: str = "for the 0-based optimizer step ``step``") -> str:
+        """``def lr_at(step)``: the body, under a one-line docstring."""
+        head = [
+            "def lr_at(step: int) -> float:",
+            f'    """darknet\'s learning rate {doc}."""',
+        ]
+        return "\n".join(head + self.body)
+
+    def blocks(self) -> list[str]:
+        """The top-level helper blocks in order: f32, the C library's functions, others."""
+        out = self.helpers[:1]
+        if self.libm:
+            fns = [_LIBM_FN.format(name=n, args=_ARITY[n]) for n in self.libm]
+            head = _LIBM_HEAD.format(
+                calls=" and ".join(f"{n[:-1]}()" for n in self.libm),
+                fns=" and ".join(f"{n}()" for n in self.libm),
+            )
+            out.append("\n".join([head, *fns]))
+        return out + self.helpers[1:]
+
+
+def atom(expr: str) -> str:
+    """``expr`` as an operand: unchanged when it is a name or one call, else parenthesized."""
+    m = re.match(r"[A-Za-z_][\w.]*", expr)
+    if m is None:
+        return f"({expr})"
+    rest = expr[m.end() :]
+    if not rest:
+        return expr
+    if rest[0] != "(":
+        return f"({expr})"
+    depth = 0
+    for i, ch in enumerate(rest):
+        depth += 1 if ch == "(" else -1 if ch == ")" else 0
+        if depth == 0:
+            return expr if i == len(rest) - 1 else f"({expr})"
+    return f"({expr})"
+
+
+def pow_safe(power: float) -> bool:
+    """``x ** power`` for ``0 <= x <= 1`` neither raises nor overflows."""
+    return not (math.isfinite(power) and power < 0)
+
+
+# ----------------------------------------------------------------------------- native
+
+#: Relative tolerance of ``exact=False`` (torch's running products drift ~1e-16 per step).
+REL_TOL = 1e-9
+#: Most steps verified one by one (exp and poly change at every step; ~1 µs per step).
+MAX_DENSE_STEPS = 5_000_000
+
+
+@dataclass(frozen=True)
+class NativePart:
+    """One torch scheduler of a plan: its class name and keyword arguments."""
+
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def build(self, optimizer: Optimizer) -> LRScheduler:
+        """The torch scheduler, constructed fresh (``last_epoch=-1``) on ``optimizer``."""
+        from torch.optim import lr_scheduler
+
+        cls: type[LRScheduler] = getattr(lr_scheduler, self.name)
+        return cls(optimizer, **self.kwargs)
+
+    def source(self) -> str:
+        """Python source of the constructor call (``optimizer`` is the first argument)."""
+        args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
+        return f"torch.optim.lr_scheduler.{self.name}(optimizer{', ' if args else ''}{args})"
+
+
+def step_part(milestones: list[int], gamma: float) -> NativePart:
+    """A ``MultiStepLR``."""
+    return NativePart("MultiStepLR", {"milestones": milestones, "gamma": gamma})
+
+
+@dataclass(frozen=True)
+class NativeRun:
+    """The optimizer steps a native composition must match: steps ``0..steps-1``,
+    darknet batches up to ``horizon``, after the burn-in from step ``m0``."""
+
+    params: Params
+    exact: bool
+    horizon: int
+    steps: int
+    m0: int
+    #: ``c`` when ``b(i) = (i + 1)·c`` for every step, else None.
+    per_step: int | None
+    batch: Callable[[int], int]
+    first: Callable[[int], int]
+    lr: Callable[[int], float]
+
+
+def grouped(pairs: Iterable[tuple[int, float]]) -> list[NativePart]:
+    """One MultiStepLR per distinct gamma other than 1 (x·1.0 = x), in order of first use."""
+    order: dict[float, list[int]] = {}
+    for e, g in pairs:
+        if g != 1.0:
+            order.setdefault(g, []).append(e)
+    return [step_part(ms, g) for g, ms in order.items()]
+
+
+def close(torch_lr: float, target: float, exact: bool) -> bool:
+    """Equal in float32 (``exact``), else within :data:`REL_TOL`; NaN matches NaN."""
+    if math.isnan(target) or math.isnan(torch_lr):
+        return math.isnan(target) and math.isnan(torch_lr)
+    if exact:
+        return f32(torch_lr) == f32(target)
+    return abs(torch_lr - target) <= REL_TOL * abs(target)
+
+
+def fail(b: int | None, reason: str) -> NotExactError:
+    """No native form: darknet leaves what torch can express at batch ``b``."""
+    return NotExactError(b, reason)
+
+
+def no_points(run: NativeRun) -> Iterable[int]:
+    """No change point beyond the burn-in and the composition's own."""
+    return ()

@@ -1,0 +1,56 @@
+"""``policy=constant`` (and an unknown policy, which darknet treats alike): ``lr``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from cfgsched.kernel.formulas import Params
+from cfgsched.policies import base
+from cfgsched.schedule import NetSchedule
+
+if TYPE_CHECKING:
+    from cfgsched.kernel.vector import F32s, I64s
+
+
+def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
+    """``lr``."""
+    return p.lr
+
+
+def rates(p: Params, b: I64s, flush: bool) -> F32s:
+    """``lr`` at every batch."""
+    import numpy as np
+
+    return np.full(b.shape, p.lr, dtype=np.float32)
+
+
+def boundaries(
+    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
+) -> int:
+    """None."""
+    return 0
+
+
+def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
+    """One plateau."""
+    return x.pieces(start, end, [])
+
+
+def code(c: base.LrCode) -> None:
+    c.line(f"return {c.lr}")
+
+
+def normal(p: Params) -> bool:
+    """Only ``lr``, flushed already."""
+    return True
+
+
+def native(
+    run: base.NativeRun, head: list[base.NativePart]
+) -> list[list[base.NativePart]]:
+    """The burn-in and base-rate parts alone."""
+    return [head]
+
+
+native_points = base.no_points

@@ -1,0 +1,86 @@
+"""``policy=exp``: ``lr * gamma^b``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from cfgsched.kernel.formulas import Params, cpow, f32_text, rounding
+from cfgsched.policies import base
+from cfgsched.schedule import NetSchedule
+
+if TYPE_CHECKING:
+    from cfgsched.kernel.vector import F32s, I64s
+
+
+def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
+    """``f32(lr * pow(gamma, b))``."""
+    return rounding(exact, flush)(p.lr * cpow(p.gamma, float(b)))
+
+
+def rates(p: Params, b: I64s, flush: bool) -> F32s:
+    """:func:`rate` over ``b``."""
+    import numpy as np
+
+    from cfgsched.kernel.vector import F64, base_pow, finish
+
+    with np.errstate(all="ignore"):
+        z = p.lr * base_pow(p.gamma, b.astype(F64))
+    return finish(b, z, True, lambda x: rate(p, x, True, flush))
+
+
+def boundaries(
+    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
+) -> int:
+    """None: it changes at every batch."""
+    return 0
+
+
+def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
+    """One decay."""
+    return x.decay("decay", start, end, f"lr x {f32_text(x.schedule.gamma)}^b")
+
+
+def code(c: base.LrCode) -> None:
+    """``f32(lr * pow(gamma, b))``."""
+    g = c.params.gamma
+    c.const("GAMMA", c.f(g))
+    if not math.isfinite(g) or abs(g) <= 1:
+        pw = "GAMMA**b"
+    else:
+        c.helper(base.C_POW)
+        pw = "c_pow(GAMMA, b)"
+    c.line(f"return {c.times_lr(pw)}")
+
+
+def normal(p: Params) -> bool:
+    """``|gamma|^b`` shrinks only for ``0 < |gamma| < 1``."""
+    g = abs(p.gamma)
+    return g == 0 or g >= 1 or p.lr == 0
+
+
+def native(
+    run: base.NativeRun, head: list[base.NativePart]
+) -> list[list[base.NativePart]]:
+    """ExponentialLR with gamma^c, when each step covers c batches and no burn-in ends."""
+    p = run.params
+    if p.gamma == 1.0:
+        return [head]
+    if 0 < run.m0 < run.steps:
+        raise base.fail(
+            p.burn_in,
+            "exp with burn-in: torch's SequentialLR restarts ExponentialLR at its base LR "
+            "after the warm-up; darknet continues with lr·gamma^b",
+        )
+    if run.per_step is None:
+        raise base.fail(
+            run.batch(1), "exp: darknet batches are not evenly spaced steps"
+        )
+    g = p.gamma**run.per_step
+    return [
+        [*head, base.step_part([0], g), base.NativePart("ExponentialLR", {"gamma": g})]
+    ]
+
+
+native_points = base.no_points

@@ -1,0 +1,105 @@
+"""``policy=random``: ``lr * U(0,1)^power``, a new draw every batch.
+
+darknet draws with ``rand()`` seeded by the time: nobody can reproduce its draws. cfgsched
+draws reproducibly instead (splitmix64 of a seed and b): its values are cfgsched's seeded
+draws, not darknet's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from cfgsched.kernel.formulas import Params, f32, f32_text, lr_pow
+from cfgsched.policies import base
+from cfgsched.schedule import NetSchedule
+
+if TYPE_CHECKING:
+    from cfgsched.kernel.vector import F32s, F64s, I64s
+
+#: What every LR of this policy is, in words (explain, diff, plot say it).
+DRAWS = "cfgsched's seeded draws, not darknet's rand()"
+
+_M64 = (1 << 64) - 1
+
+_UNIFORM = '''def uniform(b: int) -> float:
+    """A reproducible U[0, 1) draw for batch b: splitmix64 of SEED and b (darknet's own
+    rand() is seeded by the time: its draws cannot be reproduced)."""
+    z = (SEED * 0x9E3779B97F4A7C15 + b + 1) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return ((z ^ (z >> 31)) >> 40) / 2**24'''
+
+
+def uniform(seed: int, b: int) -> float:
+    """A reproducible U[0, 1) float32 draw for batch ``b`` (splitmix64 of seed and b)."""
+    z = (seed * 0x9E3779B97F4A7C15 + b + 1) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return f32(((z ^ (z >> 31)) >> 40) / float(1 << 24))
+
+
+def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
+    """``f32(lr * pow(uniform(seed, b), power))``."""
+    return lr_pow(p, uniform(p.seed, b), exact, flush)
+
+
+def uniforms(seed: int, b: I64s) -> F64s:
+    """:func:`uniform` vectorised in uint64."""
+    import numpy as np
+
+    u64 = np.uint64
+    z = b.astype(u64) + u64((seed * 0x9E3779B97F4A7C15 + 1) & _M64)
+    z = (z ^ (z >> u64(30))) * u64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> u64(27))) * u64(0x94D049BB133111EB)
+    z ^= z >> u64(31)
+    return (z >> u64(40)).astype(np.float64) / float(1 << 24)
+
+
+def rates(p: Params, b: I64s, flush: bool) -> F32s:
+    """:func:`rate` over ``b``."""
+    from cfgsched.kernel.vector import F32, lr_pow
+
+    u = uniforms(p.seed, b).astype(F32)
+    return lr_pow(p, b, u, flush, lambda x: rate(p, x, True, flush))
+
+
+def boundaries(
+    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
+) -> int:
+    """None: it changes at every batch."""
+    return 0
+
+
+def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
+    """One phase of draws."""
+    note = f"lr x U(0,1)^{f32_text(x.schedule.power)}, redrawn every batch ({DRAWS})"
+    return x.decay("random", start, end, note)
+
+
+def code(c: base.LrCode) -> None:
+    """``lr * pow(U(0, 1), power)`` with a reproducible draw per batch."""
+    c.const(
+        "SEED", c.num(c.params.seed), "The random policy's draws (cfgsched's seed)."
+    )
+    c.helper(_UNIFORM)
+    c.line(f"return {c.times_lr(c.power('uniform(b)', base.pow_safe(c.params.power)))}")
+
+
+def normal(p: Params) -> bool:
+    """A non-zero draw is at least 2**-24."""
+    return p.power >= 0 and (p.lr == 0 or math.log2(abs(p.lr)) - 24 * p.power >= -125)
+
+
+def native(
+    run: base.NativeRun, head: list[base.NativePart]
+) -> list[list[base.NativePart]]:
+    """None: no torch scheduler draws."""
+    raise base.fail(
+        run.batch(run.m0),
+        "random: darknet draws a new LR every batch; no torch scheduler does",
+    )
+
+
+native_points = base.no_points

@@ -1,0 +1,268 @@
+"""``policy=steps``: ``lr`` times every scale whose step is passed, in cfg order."""
+
+from __future__ import annotations
+
+import math
+import struct
+from array import array
+from bisect import bisect_right
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from cfgsched.kernel.formulas import (
+    FLT_MIN,
+    FORK_PJREDDIE,
+    FTZ_LIMIT,
+    Params,
+    f32,
+    f32_decimal,
+    f32_ftz,
+    f32_text,
+)
+from cfgsched.policies import base
+from cfgsched.schedule import NetSchedule
+
+if TYPE_CHECKING:
+    from cfgsched.kernel.vector import F32s, I64s
+
+#: Most torch schedulers in one native chain (each ``step()`` steps them all).
+MAX_PARTS = 64
+
+
+class StepsTable(NamedTuple):
+    """``rates[bisect_right(bounds, b)]`` is the rate at b: ``bounds[i]`` the running
+    maximum of the steps (pjreddie: up to the first negative one, which an unsigned b
+    never reaches), ``rates[k]`` the rate after the first k scales, in cfg order."""
+
+    bounds: Any  # array('q'), or a list for steps beyond int64
+    rates: Any  # array('d') of float32 (or double) values
+
+
+#: Steps tables by (id(steps), id(scales), lr bits, mode); entries keep their tuples alive.
+_TABLES: dict[tuple[int, int, bytes, int], tuple[Any, Any, StepsTable]] = {}
+_TABLES_MAX = 8
+#: The last table returned, with its Params and mode.
+_LAST: tuple[Any, int, StepsTable | None] = (None, -1, None)
+
+
+def steps_table(p: Params, mode: int) -> StepsTable:
+    """The :class:`StepsTable` of ``p``, built once per steps/scales/lr/mode (``mode``:
+    0 double, 1 float32, 2 float32 with flush-to-zero of the scales and products)."""
+    global _LAST
+    last = _LAST
+    if last[0] is p and last[1] == mode and last[2] is not None:  # a scheduler stepping
+        return last[2]
+    key = (id(p.steps), id(p.scales), struct.pack("<d", p.lr), mode * 3 + p.fork)
+    hit = _TABLES.get(key)
+    if hit is not None and hit[0] is p.steps and hit[1] is p.scales:
+        table = hit[2]
+    else:
+        table = _build(p, mode)
+        if len(_TABLES) >= _TABLES_MAX:
+            _TABLES.clear()  # atomic: safe with threads; rebuilt on demand
+        _TABLES[key] = (p.steps, p.scales, table)
+    _LAST = (p, mode, table)  # one atomic assignment: safe with threads
+    return table
+
+
+def _build(p: Params, mode: int) -> StepsTable:
+    r: Callable[[float], float] = (float, f32, f32_ftz)[mode]
+    bounds: list[int] = []
+    rates = [r(p.lr) if mode == 2 else p.lr]
+    top = 0
+    for s, sc in zip(p.steps, p.scales, strict=False):
+        if p.fork == FORK_PJREDDIE and s < 0:
+            break  # size_t b < 2**64 never reaches it, nor any step after it
+        top = max(top, s) if bounds else s
+        bounds.append(top)
+        if mode == 2 and abs(sc) < FTZ_LIMIT:
+            sc = math.copysign(0.0, sc)  # a subnormal scale is read as 0
+        rates.append(r(rates[-1] * sc))
+    try:
+        packed: Any = array("q", bounds)
+    except OverflowError:
+        packed = bounds
+    return StepsTable(packed, array("d", rates))
+
+
+def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
+    """The rate after the steps passed at ``b``: O(log len(steps))."""
+    tab = steps_table(p, (2 if flush else 1) if exact else 0)
+    return float(tab.rates[bisect_right(tab.bounds, b)])
+
+
+def rates(p: Params, b: I64s, flush: bool) -> F32s:
+    """The steps table searched per batch."""
+    import numpy as np
+
+    from cfgsched.kernel.vector import F32, F64, I64, exact_many
+
+    table = steps_table(p, 2 if flush else 1)
+    rates = np.frombuffer(table.rates, dtype=F64)
+    if isinstance(table.bounds, array):
+        bounds = np.frombuffer(table.bounds, dtype=I64)
+    else:  # steps beyond int64: clip to [-2**63, 2**63 - 1]
+        top = (1 << 63) - 1
+        clipped = [min(max(x, -top - 1), top) for x in table.bounds]
+        if clipped[-1] == top and int(b.max()) == top:  # a step clipped to b itself
+            return exact_many(lambda x: rate(p, x, True, flush), b)
+        bounds = np.array(clipped, dtype=I64)
+    # search only the bounds between b's extremes (cache-friendly for a chunk of a run)
+    lo = int(np.searchsorted(bounds, b.min(), side="right"))
+    hi = int(np.searchsorted(bounds, b.max(), side="right"))
+    if lo == hi:  # the whole chunk on one plateau
+        return np.full(b.shape, rates[lo], dtype=F32)
+    if hi - lo <= 8:  # a few boundaries: one comparison each beats a binary search
+        count = np.full(b.shape, lo, dtype=np.intp)
+        for bound in bounds[lo:hi].tolist():
+            count += b >= bound
+    else:
+        count = np.searchsorted(bounds[lo:hi], b, side="right") + lo
+    return rates[count].astype(F32)
+
+
+def boundaries(
+    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
+) -> int:
+    """Each step (the first batch its scale applies to)."""
+    for k, st in enumerate(s.steps[: min(len(s.steps), len(s.scales))]):
+        add(st, "step", f"steps[{k}] ×{f32_text(s.scales[k])}")
+    return 0
+
+
+def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
+    """A plateau between steps (equal LRs merged)."""
+    return x.pieces(start, end, x.schedule.steps)
+
+
+def code(c: base.LrCode) -> None:
+    """darknet walks the steps in cfg order and stops at the first step > b."""
+    p = c.params
+    n = min(len(p.steps), len(p.scales))
+    steps, scales = list(p.steps[:n]), list(p.scales[:n])
+    if p.fork == FORK_PJREDDIE and any(s < 0 for s in steps):
+        cut = next(i for i, s in enumerate(steps) if s < 0)
+        c.line(f"# pjreddie compares unsigned: step {steps[cut]} is never passed")
+        steps, scales = steps[:cut], scales[:cut]
+    if not steps:
+        c.line(f"return {c.lr}  # no step applies")
+        return
+    runs = _runs(steps, scales)
+    if len(runs) * 4 > len(steps):
+        c.constants.append(c.seq([c.num(s) for s in steps], 0, "STEPS = "))
+        c.constants.append(c.seq([c.f(s) for s in scales], 0, "SCALES = "))
+    else:
+        c.constants += [
+            "#: The steps as runs (first, spacing, count, scale): count steps from first,",
+            "#: spacing apart, each with scale.",
+            "RUNS = (",
+            *(
+                f"    ({c.num(a)}, {c.num(d)}, {c.num(n)}, {c.f(sc)}),"
+                for a, d, n, sc in runs
+            ),
+            ")",
+            "STEPS = tuple(a + k * d for a, d, n, _ in RUNS for k in range(n))",
+            "SCALES = tuple(s for _, _, n, s in RUNS for _ in range(n))",
+        ]
+    product = "f32(r * s)" if c.exact else "r * s"
+    c.constants += [
+        "#: The LR once the first k steps are passed: darknet's running product, in order.",
+        f"LRS = tuple(accumulate(SCALES, lambda r, s: {product}, initial={c.lr}))",
+    ]
+    table = "STEPS"
+    if steps != sorted(steps):
+        c.constants += [
+            "#: Steps are not sorted: darknet passes step i once max(steps[: i + 1]) <= b.",
+            "REACHED = tuple(accumulate(STEPS, max))",
+        ]
+        table = "REACHED"
+    c.line(
+        f"return LRS[bisect_right({table}, b)]  # darknet stops at the first step > b"
+    )
+
+
+def _runs(steps: list[int], scales: list[float]) -> list[tuple[int, int, int, float]]:
+    """``(first, spacing, count, scale)``: the steps in runs of even spacing and one
+    scale (the same bits: -0.0 is not 0.0)."""
+    out: list[tuple[int, int, int, float]] = []
+    for st, sc in zip(steps, scales, strict=True):
+        if out:
+            a, d, n, last = out[-1]
+            same = struct.pack("<d", sc) == struct.pack("<d", last)
+            if same and (n == 1 or st == a + n * d):
+                out[-1] = (a, st - a if n == 1 else d, n + 1, last)
+                continue
+        out.append((st, 0, 1, sc))
+    return out
+
+
+def normal(p: Params) -> bool:
+    """Every running product is 0 or at least twice FLT_MIN."""
+    out = p.lr
+    for sc in p.scales[: len(p.steps)]:
+        out = f32(out * sc)
+        if not (out == 0 or abs(out) >= 2 * FLT_MIN):
+            return False
+    return True
+
+
+def _milestones(run: base.NativeRun) -> list[tuple[int, float]]:
+    """(epoch, scale) of every darknet step applied within the run, in cfg order."""
+    out: list[tuple[int, float]] = []
+    high = -(2**63)
+    for st, sc in zip(run.params.steps, run.params.scales, strict=False):
+        if run.params.fork == FORK_PJREDDIE and st < 0:
+            break  # unsigned comparison: a negative step is never reached, nor any after it
+        high = max(high, st)
+        e = max(run.first(high), run.m0)
+        if e >= run.steps:
+            break
+        out.append((e, sc))
+    return out
+
+
+def _ratio_chain(run: base.NativeRun, epochs: list[int]) -> list[base.NativePart]:
+    """One single-milestone MultiStepLR per change, gamma = ratio of darknet's values
+    (an epoch where darknet's value stays the same needs none)."""
+    parts: list[base.NativePart] = []
+    prev = run.params.lr
+    for e in sorted(set(epochs)):
+        cur = run.lr(e)
+        if cur == prev and parts:
+            continue
+        parts.append(
+            base.step_part(
+                [e], cur / prev if prev != 0 and math.isfinite(prev) else 0.0
+            )
+        )
+        prev = cur
+    return parts
+
+
+def native(
+    run: base.NativeRun, head: list[base.NativePart]
+) -> list[list[base.NativePart]]:
+    """MultiStepLRs per distinct scale (as float32, as decimals), then one per change;
+    candidates longer than :data:`MAX_PARTS` are left out (none left: NotExactError)."""
+    pairs = _milestones(run)
+    if not pairs:
+        return [head]
+    decimal = {g: f32_decimal(g) for g in {g for _, g in pairs}}
+    by_scale = [base.grouped(pairs), base.grouped((e, decimal[g]) for e, g in pairs)]
+    cands = [head + g for g in by_scale if len(head) + len(g) <= MAX_PARTS]
+    epochs = sorted({e for e, _ in pairs})
+    chain = _ratio_chain(run, epochs)
+    if len(head) + len(chain) <= MAX_PARTS:
+        cands.append(head + chain)
+    if not cands:
+        raise base.fail(
+            run.batch(epochs[0]),
+            f"steps: {len(chain)} rate changes with {len(by_scale[0])} distinct scales "
+            f"need more than {MAX_PARTS} chained torch schedulers (use DarknetLR)",
+        )
+    return cands
+
+
+def native_points(run: base.NativeRun) -> Iterable[int]:
+    """The first step of every step."""
+    return (run.first(st) for st in run.params.steps)
