@@ -734,6 +734,7 @@ def test_lint_translates_once_and_takes_the_callers_run(
 ) -> None:
     """issue 13: one translate() per cfg and fork on lint's path; a caller that has its
     Run (explain) hands it down and lint translates nothing."""
+    import cfgsched.cli.explain
     import cfgsched.run
     import cfgsched.tools.lint as lint
 
@@ -746,6 +747,7 @@ def test_lint_translates_once_and_takes_the_callers_run(
 
     monkeypatch.setattr(lint, "translate", counted)
     monkeypatch.setattr(cfgsched.run, "translate", counted)
+    monkeypatch.setattr(cfgsched.cli.explain, "translate", counted)
     text = frozen()
     plain = findings(text, options=Options(ngpus=4))
     assert len(calls) == 1
