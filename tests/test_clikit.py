@@ -348,3 +348,41 @@ def test_every_option_of_every_command_has_help() -> None:
         if isinstance(p, click.Option) and not (p.help or "").strip()
     ]
     assert missing == []
+
+
+def _commands() -> dict[str, click.Command]:
+    """Every command of the group (loaded as the group loads them)."""
+    from cfgsched.cli import main
+
+    ctx = click.Context(main)
+    return {n: main.get_command(ctx, n) for n in main.list_commands(ctx)}  # type: ignore[misc]
+
+
+def _numeric_options() -> list[tuple[str, str]]:
+    """(command, option) for every whole-number option of every command."""
+    return [
+        (name, p.opts[0])
+        for name, cmd in sorted(_commands().items())
+        for p in cmd.params
+        if isinstance(p, click.Option) and isinstance(p.type, clikit.Count)
+    ]
+
+
+def test_every_whole_number_option_is_read_in_ascii_digits_only() -> None:
+    """issue 15 item 13: no command reads '٣' or '５' as a number (click's int() would);
+    every integer option goes through kit.Count, and each refuses them with exit 2."""
+    from cfgsched.cli import main
+
+    for cmd in _commands().values():
+        for p in cmd.params:
+            assert not isinstance(p.type, (click.types.IntParamType, click.IntRange)), (
+                cmd.name,
+                p.name,
+            )
+    found = _numeric_options()
+    assert {("plot", "--from"), ("diff", "--gpus"), ("lint", "--images")} <= set(found)
+    for name, opt in found:
+        for bad in ("٣", "５", "𝟑"):
+            r = CliRunner().invoke(main, [name, "sample_cfgs/yolov4.cfg", opt, bad])
+            assert r.exit_code == 2, (name, opt, bad, r.output)
+            assert "ASCII digits" in r.output, (name, opt, r.output)

@@ -151,8 +151,7 @@ SMALL_CFG = (
 )
 #: Cases that still translate twice because of code outside cfgsched/run.py's area; the
 #: lead removes the marks once those areas land.
-_TWICE = {
-}
+_TWICE = {}
 
 
 def _case(name: str, *args: str) -> Any:

@@ -110,14 +110,14 @@ Exit status: 0 written, 1 no exact native form (--style native),
 )
 @click.option(
     "--summed-images",
-    type=click.IntRange(1, 1 << 30),
+    type=clikit.Count(1, 1 << 30),
     metavar="N",
     help="With --loss-reduction sum: the images the loss sums over [default: "
     "--torch-batch x --accumulate, else the cfg's batch; Ultralytics: its nbs].",
 )
 @click.option(
     "--images",
-    type=click.IntRange(1, 1 << 40),
+    type=clikit.Count(1, 1 << 40),
     metavar="N",
     help="With --format ultralytics-hyp: images in your training set.",
 )

@@ -83,7 +83,7 @@ native scheduler for --style native), 2 bad cfg, module or option.""",
 @clikit.translation_options
 @click.option(
     "--vs-gpus",
-    type=click.IntRange(1, 1 << 20),
+    type=clikit.Count(1, 1 << 20),
     metavar="M",
     help="Compare with the same cfg on M GPUs, batch by batch (LR x M where the fork "
     "does it).",

@@ -50,7 +50,9 @@ option, 130 interrupted.""",
     help="One line per finding, or a JSON document (schema cfgsched-lint/1).",
 )
 @click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
-@click.option("--images", type=click.IntRange(min=1), help="Training images (advice).")
+@click.option(
+    "--images", type=clikit.Count(1, 1 << 62), help="Training images (advice)."
+)
 @clikit.translation_options
 @clikit.one_line_errors
 def lint(

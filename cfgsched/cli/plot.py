@@ -274,10 +274,10 @@ A file plot wrote before is replaced; any other file needs --force.""",
 @click.option("--fork", "forks", multiple=True, type=click.Choice(FORKS),
               help="darknet fork (default alexeyab); repeat to overlay forks.")  # fmt: skip
 @_translation_options
-@click.option("--from", "first", type=click.IntRange(0, lib.MAX_POSITION),
+@click.option("--from", "first", type=clikit.Count(0, lib.MAX_POSITION),
               help="First batch (step with --x steps) [default: 1, or the first "
               "step].")  # fmt: skip
-@click.option("--to", "last", type=click.IntRange(0, lib.MAX_POSITION),
+@click.option("--to", "last", type=clikit.Count(0, lib.MAX_POSITION),
               help="Last batch (step with --x steps) [default: the end of the run].")  # fmt: skip
 @click.option(
     "--log", is_flag=True, help="Logarithmic LR axis (LR ≤ 0 is shaded and noted)."
@@ -285,7 +285,7 @@ A file plot wrote before is replaced; any other file needs --force.""",
 @click.option("--x", "x_unit", type=click.Choice(lib.X_UNITS), default="batches",
               show_default=True,
               help="x axis unit (epochs needs --images; steps: optimizer steps).")  # fmt: skip
-@click.option("--images", type=click.IntRange(1, lib.MAX_POSITION),
+@click.option("--images", type=clikit.Count(1, lib.MAX_POSITION),
               help="Images in the data set (--x epochs, the epoch column, "
               "--vs ultralytics-hyp).")  # fmt: skip
 @click.option("--vs", "vs", type=click.Choice(["torch", *lib.APPROXIMATIONS]),
