@@ -44,7 +44,7 @@ Exit status: 0 written, 2 bad cfg, key or value (nothing written).""",
 )
 @click.argument("cfg", metavar="CFG")
 @clikit.fork_option()
-@click.option("--gpus", type=clikit.Count(1, 1 << 20),
+@click.option("--gpus", type=clikit.Count(1, 1 << 62),
               help="Apply AlexeyAB's advice: lr / N, burn_in × N.")  # fmt: skip
 @click.option(
     "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Set a [net] value."
