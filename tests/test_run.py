@@ -149,16 +149,10 @@ SMALL_CFG = (
     "max_batches=1200\npolicy=steps\nsteps=800,1000\nscales=.1,.1\n"
     "width=32\nheight=32\nchannels=3\n"
 )
-#: Cases that still translate twice because of code outside cfgsched/run.py's area; the
-#: lead removes the marks once those areas land.
-_TWICE = {}
 
 
 def _case(name: str, *args: str) -> Any:
-    mark = (
-        [pytest.mark.xfail(reason=_TWICE[name], strict=False)] if name in _TWICE else []
-    )
-    return pytest.param(list(args), id=" ".join(args) or name, marks=mark)
+    return pytest.param(list(args), id=" ".join(args) or name)
 
 
 @pytest.mark.parametrize(
