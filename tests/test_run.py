@@ -211,7 +211,8 @@ def test_every_command_translates_each_run_once(
         args = [*args, str(module)]
     elif args[0] == "plot":
         args = [*args, "-o", str(tmp_path / f"out.{args[args.index('--format') + 1]}")]
-    for name in ("tools.diff", "tools.plot", "tools.explain", "tools.lint", "codegen"):
+    users = ("tools.diff", "tools.plot", "tools.explain", "tools.lint", "codegen")
+    for name in (*users, *(f"cli.{c}" for c in ("convert", "diff", "explain", "lint"))):
         importlib.import_module(f"cfgsched.{name}")  # every user of translate, loaded
     real, calls = cfgsched.run.translate, Counter[tuple[str, Options]]()
 
