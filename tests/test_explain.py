@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 import subprocess
@@ -649,8 +650,15 @@ def test_random_says_the_values_are_seeded_draws() -> None:
 
 
 def _count_translate(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Count every call of cfgsched.run.translate, whatever module named it."""
+    """Count every call of cfgsched.run.translate, whatever module named it (every
+    module that names it is loaded first: one imported while the counter is in place
+    would keep the counter after the test)."""
     from cfgsched import run as run_module
+
+    for name in ("tools.diff", "tools.lint", "tools.explain", "tools.plot", "codegen"):
+        importlib.import_module(f"cfgsched.{name}")
+    for name in ("convert", "diff", "explain", "lint", "plot"):
+        importlib.import_module(f"cfgsched.cli.{name}")
 
     calls: list[int] = []
     real = run_module.translate

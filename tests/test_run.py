@@ -193,7 +193,6 @@ def test_every_command_translates_each_run_once(
     (schedule, options) a command handles is translated at most once."""
     from click.testing import CliRunner
 
-    import cfgsched.run
     from cfgsched.cli import main
 
     cfg = (
@@ -214,17 +213,24 @@ def test_every_command_translates_each_run_once(
     users = ("tools.diff", "tools.plot", "tools.explain", "tools.lint", "codegen")
     for name in (*users, *(f"cli.{c}" for c in ("convert", "diff", "explain", "lint"))):
         importlib.import_module(f"cfgsched.{name}")  # every user of translate, loaded
-    real, calls = cfgsched.run.translate, Counter[tuple[str, Options]]()
+    calls = Counter[tuple[str, Options]]()
 
-    def counting(schedule: NetSchedule, options: Options | None = None) -> Any:
-        calls[repr(schedule), options or Options()] += 1
-        return real(schedule, options)
+    def counting(real: Any) -> Any:
+        def count(schedule: NetSchedule, options: Options | None = None) -> Any:
+            calls[repr(schedule), options or Options()] += 1
+            return real(schedule, options)
 
+        return count
+
+    # every binding of cfgsched.run.translate (another test may have re-imported the
+    # package, leaving modules that hold an older copy of the same function)
     for mod in list(sys.modules.values()):
-        if (getattr(mod, "__name__", "") or "").startswith("cfgsched") and getattr(
-            mod, "translate", None
-        ) is real:
-            monkeypatch.setattr(mod, "translate", counting)
+        f = getattr(mod, "translate", None)
+        if (getattr(mod, "__name__", "") or "").startswith("cfgsched") and (
+            getattr(f, "__module__", None) == "cfgsched.run"
+            and getattr(f, "__name__", None) == "translate"
+        ):
+            monkeypatch.setattr(mod, "translate", counting(f))
     res = CliRunner().invoke(main, [args[0], str(cfg), *args[1:]])
     assert res.exit_code in ((0, 1) if args[0] == "lint" else (0,)), res.output
     assert calls, "the command translated nothing: the counter is not wired"
