@@ -28,12 +28,8 @@ POLICY_KEYS = {
 
 
 def json_document(schedule: NetSchedule, options: Options, *, style: str) -> str:
-    """Schema :data:`JSON_SCHEMA`: the module record's keys (``options`` is
-    :meth:`Options.to_record`), ``schedule`` (the keys this policy reads, the optimizer's
-    and the batch), ``translation`` (what the options mean for this cfg) and
-    ``boundaries``: ``{"batch", "step", "lr"}`` at the first step trained and at each
-    boundary (burn-in end, steps, cycle ends, max_batches). NaN and infinities are the
-    strings "nan", "inf" and "-inf"."""
+    """Schema :data:`JSON_SCHEMA`: the module record, ``schedule``, ``translation`` and
+    the LR at each ``boundaries`` step; non-finite floats as strings."""
     t = translate(schedule, options)
     if style == "native":  # the same refusal as the module (NotExactError)
         native_plan_for(schedule, options, t)
