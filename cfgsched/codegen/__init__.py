@@ -254,13 +254,10 @@ def _ours(node: ast.stmt) -> bool:
         return True
     if isinstance(node, ast.FunctionDef | ast.ClassDef):
         return node.name in _DEFINED
-    targets = (
-        node.targets
-        if isinstance(node, ast.Assign)
-        else [node.target]
-        if isinstance(node, ast.AnnAssign)
-        else []
-    )
+    if isinstance(node, ast.AnnAssign):
+        targets: list[ast.expr] = [node.target]
+    else:
+        targets = node.targets if isinstance(node, ast.Assign) else []
     names = [ast.unparse(t) for t in targets]
     return bool(names) and all(
         re.fullmatch(r"[A-Z][A-Z0-9_]*|LIBM\.\w+\.\w+", n) or n in _DEFINED

@@ -402,8 +402,7 @@ def _native_build(
         f"torch's {' + '.join(names)}: after this call the optimizer holds step 0's LR; "
         "last_epoch=k resumes with k + 1 optimizer steps done, replayed",
     )
-    warn = warn_rescaled(t, "lrs", 4)
-    if warn:
+    if warn := warn_rescaled(t, "lrs", 4):
         lrs = '    lrs = [group["initial_lr"] for group in optimizer.param_groups]\n'
         warn = lrs + warn
     build = _BUILD_NATIVE.format(head=head, doc=doc, construct=construct, warn=warn)
@@ -646,22 +645,14 @@ def choice_lines(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
 def _lightning(name: str, scaled: bool, hook: bool, rescale: bool) -> str:
     """configure_optimizers; with layer rules it reads ``self.darknet_layers``."""
     text = _LIGHTNING.replace("NAME", name)
-    if rescale:
-        text = text.replace(
-            "build_scheduler(optimizer)", "build_scheduler(optimizer, rescale=True)"
-        )
-    if scaled:
-        text = text.replace("build_optimizer(self)", "build_optimizer(self, layers)")
-    if hook:
-        text = text.replace(
-            "    return {", "    attach_layers(optimizer, layers)\n    return {"
-        )
-    if scaled or hook:
-        text = text.replace(
-            "    optimizer = build_optimizer",
-            "    layers = self.darknet_layers  # the modules by darknet layer number\n"
-            "    optimizer = build_optimizer",
-        )
+    layers = "    layers = self.darknet_layers  # the modules by darknet layer number\n"
+    for on, old, new in (
+        (rescale, "(optimizer)", "(optimizer, rescale=True)"),
+        (scaled, "build_optimizer(self)", "build_optimizer(self, layers)"),
+        (hook, "    return {", "    attach_layers(optimizer, layers)\n    return {"),
+        (scaled or hook, "    optimizer = ", layers + "    optimizer = "),
+    ):
+        text = text.replace(old, new) if on else text
     return text
 
 

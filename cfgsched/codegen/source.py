@@ -89,16 +89,12 @@ def literal(x: object) -> str:
     return num(x)
 
 
-def dict_source(name: str, d: dict[str, object]) -> str:
+def dict_source(name: str, d: dict[str, object], indent: int = 0) -> str:
     """``NAME = {...}`` one entry per line, nested dicts likewise (ruff's layout)."""
-    return f"{name} = " + _dict_lines(d, 0)
-
-
-def _dict_lines(d: dict[str, object], indent: int) -> str:
     pad = " " * (indent + 4)
-    out = ["{"]
+    out = [f"{name} = {{" if name else "{"]
     for k, v in d.items():
-        value = _dict_lines(v, indent + 4) if isinstance(v, dict) else literal(v)
+        value = dict_source("", v, indent + 4) if isinstance(v, dict) else literal(v)
         out.append(f"{pad}{text(k)}: {value},")
     out.append(" " * indent + "}")
     return "\n".join(out)
