@@ -11,15 +11,7 @@ from typing import TYPE_CHECKING, Any
 from cfgsched import __version__
 from cfgsched.codegen import source
 from cfgsched.codegen.policy_text import LrCode, flush_matters, lr_code
-from cfgsched.codegen.source import (
-    CodegenError,
-    call,
-    float32,
-    images,
-    literal,
-    num,
-    safe_name,
-)
+from cfgsched.codegen.source import CodegenError, call, float32, literal
 from cfgsched.errors import NotExactError
 from cfgsched.layers import LayerRule
 from cfgsched.module_record import MODULE_SCHEMA as MODULE_SCHEMA
@@ -234,17 +226,18 @@ def layer_blocks(t: Run, scaled: bool) -> list[str]:
     parts = hook_parts(t)
     if not parts:  # the rules only scale rates (build_optimizer)
         return [table, _LAYER_PARAMETERS] if scaled else [table]
-    used = {f: f in parts for f in ("updated", "gradient_from", "held")}
     bn = "bn" in parts
-    names = [f if used.get(f) else "_" for f in LAYER_FIELDS]
+    names = [f if f in parts else "_" for f in LAYER_FIELDS]
     lead = next(i for i, n in enumerate(names) if n != "_")
     target = ", ".join(["*_", *names[lead:]])
     attach = (
         _ATTACH_LAYERS.replace("SETUP", _BN_SETUP if bn else "")
         .replace("TARGET", f"({target})")
-        .replace("PARTS", "\n".join(code for f, code in _HOOK_PARTS.items() if used[f]))
+        .replace(
+            "PARTS", "\n".join(code for f, code in _HOOK_PARTS.items() if f in parts)
+        )
     )
-    if used["held"]:
+    if "held" in parts:
         attach = attach.replace(
             "    for group",
             "    pile: dict[torch.nn.Parameter, torch.Tensor] = {}\n    for group",
@@ -264,7 +257,7 @@ def record(
     out: dict[str, Any] = {
         "schema": MODULE_SCHEMA,
         "version": __version__,
-        "cfg": safe_name(schedule.source),
+        "cfg": source.safe_name(schedule.source),
         "fork": schedule.fork,
         "format": fmt,
         "style": style,
@@ -333,7 +326,7 @@ def update_constants(
     if summed is not None:
         extra += [
             "#: The loss is summed over this many images per optimizer step (not averaged).",
-            f"SUMMED_IMAGES = {num(summed)}",
+            f"SUMMED_IMAGES = {source.num(summed)}",
         ]
     at = next(
         i for i, c in enumerate(code.constants) if c.startswith("LEARNING_RATE =")
@@ -342,8 +335,7 @@ def update_constants(
 
 
 def _class_build(code: LrCode, t: Run) -> list[str]:
-    lr = t.cfg_lr
-    if lr == 0 or not math.isfinite(lr):
+    if t.cfg_lr == 0 or not math.isfinite(t.cfg_lr):
         ret = "        return [lr] * len(self.base_lrs)  # no ratio to LEARNING_RATE exists"
     else:
         same = "f32(base) == LEARNING_RATE" if code.exact else "base == LEARNING_RATE"
@@ -426,8 +418,8 @@ def native_plan_for(schedule: NetSchedule, options: Options, t: Run) -> NativePl
 
 def _native_value(value: object) -> str:
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(num(v) for v in value) + "]"
-    return num(value)
+        return "[" + ", ".join(source.num(v) for v in value) + "]"
+    return source.num(value)
 
 
 def _check_native_flush(base: Run, t: Run, steps: int) -> None:
@@ -540,7 +532,7 @@ def _mapping_text(t: Run) -> str:
         )
     return (
         f"Optimizer step i (0-based) uses darknet's batch b = (i + 1) * {ips} // {ipi} "
-        f"({images(ips)} per step, {ipi} per darknet iteration)."
+        f"({source.images(ips)} per step, {ipi} per darknet iteration)."
     )
 
 
@@ -598,17 +590,17 @@ def _docstring(
     summed: int | None,
     usage: list[str],
 ) -> str:
-    name = safe_name(schedule.source)
+    name = source.safe_name(schedule.source)
     if summed is None:
         note = (
             f"The loss is the mean over the cfg's batch of "
-            f"{images(t.images_per_iteration)} (subdivisions = accumulation)."
+            f"{source.images(t.images_per_iteration)} (subdivisions = accumulation)."
         )
     else:
         note = (
-            f"The loss is summed over SUMMED_IMAGES = {images(summed)} per optimizer "
-            "step: build_optimizer divides SGD's LR by it and multiplies weight decay by "
-            "it, which gives darknet's update on the mean."
+            f"The loss is summed over SUMMED_IMAGES = {source.images(summed)} per "
+            "optimizer step: build_optimizer divides SGD's LR by it and multiplies weight "
+            "decay by it, which gives darknet's update on the mean."
         )
     intro = (
         f"{written_by(schedule, t, desc)} {note} Imports only torch and the standard "
