@@ -1,10 +1,5 @@
-"""Standalone code from a schedule: what ``cfgsched convert`` writes, one emitter per
-format (python/lightning, json_doc, ultralytics, mmengine; darknet's formula per policy
-in policy_text). A module holds only what its cfg, fork, policy and translation need and
-shares no code with the library (the golden tests keep the two equal). No string from
-the cfg reaches the source: only numbers (float32 as ``f32(<shortest decimal>)``), text
-of cfgsched's own and the cfg file name reduced to ``[A-Za-z0-9._-]``.
-"""
+"""What ``cfgsched convert`` writes, one emitter per format; no string of the cfg's
+reaches the source (only numbers, our text and the file name made safe)."""
 
 from __future__ import annotations
 
@@ -72,16 +67,8 @@ def render(
     batch: int | None = None,
     output: str | None = None,
 ) -> Generated:
-    """The module, JSON document or hyp YAML of ``fmt`` (:data:`FORMATS`) for
-    ``schedule`` translated by ``options`` (default :class:`Options`).
-
-    ``style="native"``: torch built-ins (:class:`cfgsched.NotExactError` when none is
-    exact); with mmengine, its built-ins fitted. ultralytics-hyp is fitted for ``images``
-    images, ``batch`` per batch. ``loss_reduction="sum"``: the loss sums
-    ``summed_images`` images per step (default: the cfg's batch; Ultralytics: a step's).
-    ``output``: the file written (the usage imports it by that name). A bad choice or no
-    approximation raises :class:`CodegenError`.
-    """
+    """The text of ``fmt`` (:data:`FORMATS`) for ``schedule`` translated by ``options``;
+    :class:`CodegenError` for a bad choice or no approximation."""
     options = _check(schedule, options, style, fmt)
     summed = _summed(schedule, options, fmt, loss_reduction, summed_images)
     if (images is not None or batch is not None) and fmt != "ultralytics-hyp":
@@ -109,8 +96,7 @@ def _check(
             "format ultralytics has no native style: format ultralytics-hyp fits "
             "Ultralytics' own schedule (an approximation)"
         )
-    if options is None:
-        options = Options()
+    options = Options() if options is None else options
     if not isinstance(options, Options):
         raise CodegenError(f"options must be an Options, got {type(options).__name__}")
     return options
@@ -162,15 +148,7 @@ def _exact(
         return ultralytics_module(schedule, options, summed=summed, output=output)
     if fmt == "mmengine":
         return mmengine_module(schedule, options, output)
-    return python_module(
-        schedule,
-        options,
-        style=style,
-        fmt=fmt,
-        with_optimizer=with_optimizer,
-        summed=summed,
-        output=output,
-    )
+    return python_module(schedule, options, style, fmt, with_optimizer, summed, output)
 
 
 def _approximation(
@@ -216,9 +194,7 @@ _HYP_HEAD = "# Ultralytics hyperparameters approximating darknet's schedule of "
 
 
 def written_by_convert(path: Path) -> bool:
-    """Whether ``path`` is wholly what convert writes: a module whose ``CFGSCHED`` record
-    parses and whose every top-level statement is one convert writes, a JSON document of
-    ours, or a hyp YAML of ours (so replacing it loses nothing of the user's)."""
+    """Whether ``path`` is wholly a module, JSON document or hyp YAML convert writes."""
     try:
         with open(path, "rb") as fh:
             data = fh.read(MAX_OURS_BYTES + 1).decode("utf-8")
@@ -273,19 +249,15 @@ def _is_record(node: ast.stmt) -> bool:
 
 
 def _ours(node: ast.stmt) -> bool:
-    """An import, a constant, ``LIBM.<fn>.<attr> = ...`` or a function, class or
-    config value convert writes."""
+    """An import, constant, ``LIBM`` setting, function or class convert writes."""
     if isinstance(node, ast.Import | ast.ImportFrom):
         return True
     if isinstance(node, ast.FunctionDef | ast.ClassDef):
         return node.name in _DEFINED
-    targets = (
-        node.targets
-        if isinstance(node, ast.Assign)
-        else [node.target]
-        if isinstance(node, ast.AnnAssign)
-        else []
-    )
+    if isinstance(node, ast.AnnAssign):
+        targets: list[ast.expr] = [node.target]
+    else:
+        targets = node.targets if isinstance(node, ast.Assign) else []
     names = [ast.unparse(t) for t in targets]
     return bool(names) and all(
         re.fullmatch(r"[A-Z][A-Z0-9_]*|LIBM\.\w+\.\w+", n) or n in _DEFINED

@@ -28,12 +28,8 @@ POLICY_KEYS = {
 
 
 def json_document(schedule: NetSchedule, options: Options, *, style: str) -> str:
-    """Schema :data:`JSON_SCHEMA`: the module record's keys (``options`` is
-    :meth:`Options.to_record`), ``schedule`` (the keys this policy reads, the optimizer's
-    and the batch), ``translation`` (what the options mean for this cfg) and
-    ``boundaries``: ``{"batch", "step", "lr"}`` at the first step trained and at each
-    boundary (burn-in end, steps, cycle ends, max_batches). NaN and infinities are the
-    strings "nan", "inf" and "-inf"."""
+    """Schema :data:`JSON_SCHEMA`: the module record, ``schedule``, ``translation`` and
+    the LR at each ``boundaries`` step; non-finite floats as strings."""
     t = translate(schedule, options)
     if style == "native":  # the same refusal as the module (NotExactError)
         native_plan_for(schedule, options, t)
@@ -47,17 +43,14 @@ def json_document(schedule: NetSchedule, options: Options, *, style: str) -> str
     first = [t.start] if t.params.max_batches > 0 else []
     marks, _ = boundaries(s, limit=10_000)
     steps = sorted({*first, *(max(t.first_step(m.batch), t.start) for m in marks)})
+    mapping = "b = (i + 1) * images_per_step // images_per_iteration"
     doc = {
         **record(schedule, options, "json", style),
         "schema": JSON_SCHEMA,
         "schedule": sched,
         "translation": {
             "images_per_step": None if t.trace else t.images_per_step,
-            "step_to_batch": (
-                "gpu0_trace"
-                if t.trace
-                else "b = (i + 1) * images_per_step // images_per_iteration"
-            ),
+            "step_to_batch": "gpu0_trace" if t.trace else mapping,
             "base_learning_rate": t.params.lr,
             "flush": t.flush,
             "resume_step": t.start,

@@ -1,30 +1,17 @@
-"""The standalone Python module (``--format python`` / ``lightning``) for one translation.
-
-Layout: docstring, imports, the ``CFGSCHED`` record, ``f32`` and the other helpers the
-formula needs, the constants, ``lr_at(step)`` (darknet's formula for this policy), then the
-scheduler (a small closed-form ``LRScheduler``, or torch built-ins for ``style="native"``),
-``build_scheduler`` and, on request, ``build_optimizer`` / ``configure_optimizers``.
-"""
+"""The standalone Python module (``--format python`` / ``lightning``): ``CFGSCHED``, the
+formula's helpers and constants, ``lr_at``, the scheduler and its builders."""
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
 from cfgsched import __version__
 from cfgsched.codegen import source
 from cfgsched.codegen.policy_text import LrCode, flush_matters, lr_code
-from cfgsched.codegen.source import (
-    CodegenError,
-    call,
-    float32,
-    images,
-    literal,
-    num,
-    safe_name,
-)
+from cfgsched.codegen.source import CodegenError, call, float32, literal
 from cfgsched.errors import NotExactError
 from cfgsched.layers import LayerRule
 from cfgsched.module_record import MODULE_SCHEMA as MODULE_SCHEMA
@@ -74,8 +61,7 @@ _WARN = """{pad}lr = next((b for b in {lrs} if {differs}), None)
 
 
 def warn_rescaled(t: Run, lrs: str, indent: int) -> str:
-    """The check of :data:`_WARN` on the initial lrs ``lrs`` ("" when the cfg's
-    learning_rate has no ratio: 0 or not finite)."""
+    """:data:`_WARN` on the initial lrs ``lrs`` ("" without a ratio)."""
     if t.cfg_lr == 0 or not math.isfinite(t.cfg_lr):
         return ""
     differs = "f32(b) != LEARNING_RATE" if t.exact else "b != LEARNING_RATE"
@@ -161,30 +147,24 @@ _BN_SETUP = """    for first, last, *_, inference_bn in LAYERS:
                         bn.register_forward_pre_hook(eval_mode)
 """
 
-#: The parts of the hook: (the LayerRule field a part reads, its code).
-_HOOK_PARTS = (
-    (
-        "updated",
-        """            if not updated:  # darknet's update skips this layer
+#: The parts of the hook: the LayerRule field a part reads -> its code.
+_HOOK_PARTS = {
+    "updated": """\
+            if not updated:  # darknet's update skips this layer
                 p.grad = None
                 continue""",
-    ),
-    (
-        "gradient_from",
-        """            if gradient_from is None or k < gradient_from:  # decay, momentum act
+    "gradient_from": """\
+            if gradient_from is None or k < gradient_from:  # decay, momentum act
                 p.grad = torch.zeros_like(p) if p.grad is None else p.grad.zero_()""",
-    ),
-    (
-        "held",
-        """            if k <= held:  # the update is held: the gradient piles up
+    "held": """\
+            if k <= held:  # the update is held: the gradient piles up
                 if p.grad is not None:
                     pile[p] = p.grad if p not in pile else pile[p].add_(p.grad)
                 p.grad = None
             elif p in pile:  # the first update after the hold lands the pile
                 lump = pile.pop(p)
                 p.grad = lump if p.grad is None else p.grad.add_(lump)""",
-    ),
-)
+}
 
 _ATTACH_LAYERS = '''def attach_layers(optimizer: Optimizer, layers: Any) -> Any:
     """Apply LAYERS before every optimizer step: a step pre-hook (returns its handle).
@@ -212,27 +192,11 @@ PARTS
     return optimizer.register_step_pre_hook(before_step)'''
 
 #: The fields of cfgsched.layers.LayerRule, in declaration order (LAYERS' tuples).
-LAYER_FIELDS = (
-    "first",
-    "last",
-    "rule",
-    "line",
-    "gradient_from",
-    "updated",
-    "lr_scale",
-    "held",
-    "inference_bn",
-)
-
-
-def _layer_value(rule: LayerRule, name: str, exact: bool) -> str:
-    value = getattr(rule, name)
-    return float32(value, exact) if name == "lr_scale" else literal(value)
+LAYER_FIELDS = tuple(f.name for f in fields(LayerRule))
 
 
 def hook_parts(t: Run) -> list[str]:
-    """The parts of attach_layers' hook this run's layer rules need ("bn": batch-norm in
-    eval mode); none: the rules only scale rates."""
+    """The parts of attach_layers' hook the layer rules need ("bn": batch-norm)."""
     rules = t.layers
     need = {
         "updated": any(not r.updated for r in rules),
@@ -244,12 +208,12 @@ def hook_parts(t: Run) -> list[str]:
 
 
 def layer_blocks(t: Run, scaled: bool) -> list[str]:
-    """``LAYERS``, then ``layer_parameters`` when ``attach_layers`` (the parts of the
-    hook this run's rules need) or a ``scaled`` build_optimizer uses it."""
+    """``LAYERS``, ``layer_parameters`` and ``attach_layers`` as the run needs them."""
     if not t.layers:
         return []
+    value = {"lr_scale": lambda x: float32(x, t.exact)}
     rows = [
-        source.seq([_layer_value(r, f, t.exact) for f in LAYER_FIELDS], 0, "")
+        source.seq([value.get(f, literal)(getattr(r, f)) for f in LAYER_FIELDS], 0, "")
         for r in t.layers
     ]
     table = "\n".join(
@@ -262,17 +226,18 @@ def layer_blocks(t: Run, scaled: bool) -> list[str]:
     parts = hook_parts(t)
     if not parts:  # the rules only scale rates (build_optimizer)
         return [table, _LAYER_PARAMETERS] if scaled else [table]
-    used = {f: f in parts for f in ("updated", "gradient_from", "held")}
     bn = "bn" in parts
-    names = [f if used.get(f) else "_" for f in LAYER_FIELDS]
+    names = [f if f in parts else "_" for f in LAYER_FIELDS]
     lead = next(i for i, n in enumerate(names) if n != "_")
     target = ", ".join(["*_", *names[lead:]])
     attach = (
         _ATTACH_LAYERS.replace("SETUP", _BN_SETUP if bn else "")
         .replace("TARGET", f"({target})")
-        .replace("PARTS", "\n".join(code for f, code in _HOOK_PARTS if used[f]))
+        .replace(
+            "PARTS", "\n".join(code for f, code in _HOOK_PARTS.items() if f in parts)
+        )
     )
-    if used["held"]:
+    if "held" in parts:
         attach = attach.replace(
             "    for group",
             "    pile: dict[torch.nn.Parameter, torch.Tensor] = {}\n    for group",
@@ -288,14 +253,11 @@ def record(
     style: str,
     summed: int | None = None,
 ) -> dict[str, Any]:
-    """What a generated module records about itself (``CFGSCHED``; ``diff`` reads it).
-
-    ``summed``: the loss is summed over that many images (the keys ``loss_reduction``
-    and ``summed_images`` appear only then)."""
+    """A module's ``CFGSCHED`` record (``summed``: a summed loss's images)."""
     out: dict[str, Any] = {
         "schema": MODULE_SCHEMA,
         "version": __version__,
-        "cfg": safe_name(schedule.source),
+        "cfg": source.safe_name(schedule.source),
         "fork": schedule.fork,
         "format": fmt,
         "style": style,
@@ -309,17 +271,13 @@ def record(
 def python_module(
     schedule: NetSchedule,
     options: Options,
-    *,
     style: str,
     fmt: str,
     with_optimizer: bool,
     summed: int | None = None,
     output: str | None = None,
 ) -> str:
-    """The text of the standalone module (see the module docstring).
-
-    ``summed``: build_optimizer is for a loss summed over that many images; ``output``:
-    the file it is written to (the usage imports it by that name)."""
+    """The standalone module (``output``: the file the usage imports)."""
     t = translate(schedule, options)
     code = lr_code(t)
     if style == "native":  # raises NotExactError first
@@ -327,8 +285,7 @@ def python_module(
     else:
         build = _class_build(code, t)
         desc = "DarknetScheduler, a closed form"
-    if fmt == "lightning":
-        with_optimizer = True
+    with_optimizer = with_optimizer or fmt == "lightning"
     if summed is not None and not with_optimizer:
         raise CodegenError("a summed loss changes build_optimizer: add with_optimizer")
     update_constants(code, schedule, optimizer=with_optimizer, summed=summed)
@@ -350,17 +307,8 @@ def python_module(
     layers = (scaled, bool(hook_parts(t)), rescale)
     if fmt == "lightning":
         blocks.append(_lightning(name, *layers))
-    doc = _docstring(
-        schedule,
-        t,
-        options,
-        fmt=fmt,
-        with_optimizer=with_optimizer,
-        desc=desc,
-        summed=summed,
-        usage=(name, note, *layers),
-    )
-    text = source.module(doc, blocks)
+    usage = _usage(fmt, with_optimizer, schedule.adam, name, note, *layers)
+    text = source.module(_docstring(schedule, t, options, desc, summed, usage), blocks)
     if re.search(r"^\s*(?:import|from)\s+cfgsched\b", text, re.M):
         raise CodegenError("internal: generated module imports cfgsched")
     return text
@@ -369,33 +317,25 @@ def python_module(
 def update_constants(
     code: LrCode, schedule: NetSchedule, *, optimizer: bool, summed: int | None = None
 ) -> None:
-    """MOMENTUM and DECAY after LEARNING_RATE; Adam's B1, B2, EPS when the module builds
-    or configures the optimizer; SUMMED_IMAGES for a summed loss."""
+    """MOMENTUM, DECAY (Adam's B1, B2, EPS), SUMMED_IMAGES after LEARNING_RATE."""
+    adam = ("b1", "b2", "eps") if optimizer and schedule.adam else ()
     extra = [
-        f"MOMENTUM = {float32(schedule.momentum, code.exact)}",
-        f"DECAY = {float32(schedule.decay, code.exact)}",
+        f"{k.upper()} = {float32(getattr(schedule, k), code.exact)}"
+        for k in ("momentum", "decay", *adam)
     ]
-    if optimizer:
-        if schedule.adam:
-            extra += [
-                f"B1 = {float32(schedule.b1, code.exact)}",
-                f"B2 = {float32(schedule.b2, code.exact)}",
-                f"EPS = {float32(schedule.eps, code.exact)}",
-            ]
     if summed is not None:
         extra += [
             "#: The loss is summed over this many images per optimizer step (not averaged).",
-            f"SUMMED_IMAGES = {num(summed)}",
+            f"SUMMED_IMAGES = {source.num(summed)}",
         ]
-    at = code.constants.index(
-        next(c for c in code.constants if c.startswith("LEARNING_RATE ="))
+    at = next(
+        i for i, c in enumerate(code.constants) if c.startswith("LEARNING_RATE =")
     )
     code.constants[at + 1 : at + 1] = extra
 
 
 def _class_build(code: LrCode, t: Run) -> list[str]:
-    lr = t.cfg_lr
-    if lr == 0 or not math.isfinite(lr):
+    if t.cfg_lr == 0 or not math.isfinite(t.cfg_lr):
         ret = "        return [lr] * len(self.base_lrs)  # no ratio to LEARNING_RATE exists"
     else:
         same = "f32(base) == LEARNING_RATE" if code.exact else "base == LEARNING_RATE"
@@ -433,9 +373,11 @@ def _native_build(
     """The native ``build_scheduler`` and a description of the built-ins it uses."""
     plan = native_plan_for(schedule, options, t)
     calls = [
-        (part.name, ["optimizer", *(f"{k}={_native_value(v)}" for k, v in kw.items())])
-        for part in plan.parts
-        for kw in [part.kwargs]
+        (
+            p.name,
+            ["optimizer", *(f"{k}={_native_value(v)}" for k, v in p.kwargs.items())],
+        )
+        for p in plan.parts
     ]
     if len(calls) == 1:
         construct = call(f"scheduler = {calls[0][0]}", calls[0][1], 4)
@@ -452,8 +394,7 @@ def _native_build(
         f"torch's {' + '.join(names)}: after this call the optimizer holds step 0's LR; "
         "last_epoch=k resumes with k + 1 optimizer steps done, replayed",
     )
-    warn = warn_rescaled(t, "lrs", 4)
-    if warn:
+    if warn := warn_rescaled(t, "lrs", 4):
         lrs = '    lrs = [group["initial_lr"] for group in optimizer.param_groups]\n'
         warn = lrs + warn
     build = _BUILD_NATIVE.format(head=head, doc=doc, construct=construct, warn=warn)
@@ -477,12 +418,12 @@ def native_plan_for(schedule: NetSchedule, options: Options, t: Run) -> NativePl
 
 def _native_value(value: object) -> str:
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(num(v) for v in value) + "]"
-    return num(value)
+        return "[" + ", ".join(source.num(v) for v in value) + "]"
+    return source.num(value)
 
 
 def _check_native_flush(base: Run, t: Run, steps: int) -> None:
-    """native_plan proves the fork's default build; a different flush must not matter."""
+    """A flush other than the fork's default (which native_plan proves) must not matter."""
     if base.flush == t.flush or not flush_matters(t if t.flush else base):
         return
     import numpy as np
@@ -499,10 +440,7 @@ def _check_native_flush(base: Run, t: Run, steps: int) -> None:
 
 
 def _optimizer(schedule: NetSchedule, summed: int | None, scaled: bool) -> str:
-    """build_optimizer: decay on the module types of cfgsched.adapters.optim, no other;
-    for a loss summed over N images SGD's lr / N (Adam's lr unchanged) and decay x N
-    (the rule of cfgsched.adapters.optim.build_optimizer); ``scaled``: a group per
-    layer rate scale of LAYERS."""
+    """build_optimizer, as cfgsched.adapters.optim.build_optimizer builds it."""
     from cfgsched.adapters.optim import DECAYED_MODULES
 
     names = [_torch_name(cls) for cls in DECAYED_MODULES]
@@ -594,7 +532,7 @@ def _mapping_text(t: Run) -> str:
         )
     return (
         f"Optimizer step i (0-based) uses darknet's batch b = (i + 1) * {ips} // {ipi} "
-        f"({images(ips)} per step, {ipi} per darknet iteration)."
+        f"({source.images(ips)} per step, {ipi} per darknet iteration)."
     )
 
 
@@ -648,24 +586,21 @@ def _docstring(
     schedule: NetSchedule,
     t: Run,
     options: Options,
-    *,
-    fmt: str,
-    with_optimizer: bool,
     desc: str,
     summed: int | None,
-    usage: tuple[str, str, bool, bool, bool],
+    usage: list[str],
 ) -> str:
-    name = safe_name(schedule.source)
+    name = source.safe_name(schedule.source)
     if summed is None:
         note = (
             f"The loss is the mean over the cfg's batch of "
-            f"{images(t.images_per_iteration)} (subdivisions = accumulation)."
+            f"{source.images(t.images_per_iteration)} (subdivisions = accumulation)."
         )
     else:
         note = (
-            f"The loss is summed over SUMMED_IMAGES = {images(summed)} per optimizer "
-            "step: build_optimizer divides SGD's LR by it and multiplies weight decay by "
-            "it, which gives darknet's update on the mean."
+            f"The loss is summed over SUMMED_IMAGES = {source.images(summed)} per "
+            "optimizer step: build_optimizer divides SGD's LR by it and multiplies weight "
+            "decay by it, which gives darknet's update on the mean."
         )
     intro = (
         f"{written_by(schedule, t, desc)} {note} Imports only torch and the standard "
@@ -675,15 +610,13 @@ def _docstring(
     lines = [f"darknet learning-rate schedule of {name} as a PyTorch scheduler.", ""]
     lines += [*source.wrap(intro), ""]
     lines += choice_lines(schedule, t, options)
-    return "\n".join(lines + _usage(fmt, with_optimizer, schedule.adam, *usage))
+    return "\n".join(lines + usage)
 
 
 def written_by(
     schedule: NetSchedule, t: Run, desc: str, *, formula: bool = True
 ) -> str:
-    """The docstring's first sentences: cfgsched version, fork, policy, arithmetic
-    (``formula``: the module computes darknet's formula), ``desc`` and how optimizer
-    steps map to darknet's batches."""
+    """The docstring's first sentences: cfgsched version, fork, policy, ``desc``."""
     fork = schedule.fork if schedule.fork in FORK_PROJECTS else "alexeyab"
     arith = "float32, bit for bit" if t.exact else "double, not bit-exact"
     how = f" in darknet's formula ({arith})" if formula else ""
@@ -694,8 +627,7 @@ def written_by(
 
 
 def choice_lines(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
-    """The docstring's wrapped list of translation choices and cfg warnings, then a blank
-    line (nothing when there are none)."""
+    """:func:`choices` wrapped, then a blank line (nothing when there are none)."""
     lines: list[str] = []
     for c in choices(schedule, t, options):
         lines += source.wrap(c)
@@ -705,22 +637,14 @@ def choice_lines(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
 def _lightning(name: str, scaled: bool, hook: bool, rescale: bool) -> str:
     """configure_optimizers; with layer rules it reads ``self.darknet_layers``."""
     text = _LIGHTNING.replace("NAME", name)
-    if rescale:
-        text = text.replace(
-            "build_scheduler(optimizer)", "build_scheduler(optimizer, rescale=True)"
-        )
-    if scaled:
-        text = text.replace("build_optimizer(self)", "build_optimizer(self, layers)")
-    if hook:
-        text = text.replace(
-            "    return {", "    attach_layers(optimizer, layers)\n    return {"
-        )
-    if scaled or hook:
-        text = text.replace(
-            "    optimizer = build_optimizer",
-            "    layers = self.darknet_layers  # the modules by darknet layer number\n"
-            "    optimizer = build_optimizer",
-        )
+    layers = "    layers = self.darknet_layers  # the modules by darknet layer number\n"
+    for on, old, new in (
+        (rescale, "(optimizer)", "(optimizer, rescale=True)"),
+        (scaled, "build_optimizer(self)", "build_optimizer(self, layers)"),
+        (hook, "    return {", "    attach_layers(optimizer, layers)\n    return {"),
+        (scaled or hook, "    optimizer = ", layers + "    optimizer = "),
+    ):
+        text = text.replace(old, new) if on else text
     return text
 
 
@@ -734,9 +658,7 @@ def _usage(
     hook: bool,
     own_scale: bool,
 ) -> list[str]:
-    """The usage example, importing this file as ``name`` (``note``: how to save it);
-    ``scaled``/``hook``: build_optimizer takes layers / attach_layers exists;
-    ``own_scale``: build_optimizer scales the lr (the scheduler gets rescale=True)."""
+    """The usage example, importing this file as ``name``."""
     rescale = ", rescale=True" if own_scale else ""
     first = [f"    import {name}  # this file {note}".rstrip()]
     layers = ["    layers = model.module_list  # the modules by darknet layer number"]

@@ -1,9 +1,5 @@
-"""Writing Python source: number literals, wrapped sequences, imports, module layout.
-
-Everything here produces text a default ``ruff format`` (line length 88) leaves unchanged.
-Only numbers, names and text of cfgsched's own reach the source: :func:`text` refuses any
-string outside a small safe alphabet.
-"""
+"""Writing Python source ``ruff format`` leaves unchanged: literals, wrapped sequences,
+imports, module layout."""
 
 from __future__ import annotations
 
@@ -32,8 +28,7 @@ def safe_name(name: str, limit: int = 80) -> str:
 
 
 def import_name(output: str | None, default: str) -> tuple[str, str]:
-    """The name a usage example imports the module ``output`` by (``default`` for
-    stdout, None or ``-``) and a note when that file's name is no module name."""
+    """The name the usage imports ``output`` by, and a note when it is no module name."""
     if output in (None, "-"):
         return default, ""
     stem, dot, ext = re.split(r"[\\/]", output)[-1].rpartition(".")
@@ -63,10 +58,8 @@ def num(x: object) -> str:
 
 
 def float32(x: float, exact: bool) -> str:
-    """A float32 value: its shortest decimal, as ``f32(d)`` when ``d`` is not already it.
-
-    ``exact=False`` (double arithmetic, no ``f32`` in the module): the value as a double.
-    """
+    """A float32 value: its shortest decimal ``d`` (``f32(d)`` when needed; a double
+    unless ``exact``)."""
     x = float(x)
     if not exact or not math.isfinite(x) or x == 0:
         return num(x)
@@ -96,16 +89,12 @@ def literal(x: object) -> str:
     return num(x)
 
 
-def dict_source(name: str, d: dict[str, object]) -> str:
+def dict_source(name: str, d: dict[str, object], indent: int = 0) -> str:
     """``NAME = {...}`` one entry per line, nested dicts likewise (ruff's layout)."""
-    return f"{name} = " + _dict_lines(d, 0)
-
-
-def _dict_lines(d: dict[str, object], indent: int) -> str:
     pad = " " * (indent + 4)
-    out = ["{"]
+    out = [f"{name} = {{" if name else "{"]
     for k, v in d.items():
-        value = _dict_lines(v, indent + 4) if isinstance(v, dict) else literal(v)
+        value = dict_source("", v, indent + 4) if isinstance(v, dict) else literal(v)
         out.append(f"{pad}{text(k)}: {value},")
     out.append(" " * indent + "}")
     return "\n".join(out)
@@ -123,8 +112,7 @@ def seq(items: Sequence[str], indent: int, prefix: str, suffix: str = "") -> str
 
 
 def call(head: str, args: Sequence[str], indent: int, tail: str = "") -> str:
-    """``head(args)tail`` on one line, or the arguments on one indented line, or one each
-    (a ``key=[...]`` argument that does not fit is split one element per line)."""
+    """``head(args)tail`` on one line, the arguments on one line, or one per line."""
     one = f"{' ' * indent}{head}({', '.join(args)}){tail}"
     if len(one) <= LINE_LENGTH:
         return one
@@ -163,30 +151,19 @@ _IMPORTS: tuple[tuple[str, str, str], ...] = (
     (r"\bPARAM_SCHEDULERS\b", "mmengine.registry", "PARAM_SCHEDULERS"),
     *(
         (rf"\b{name}\(", "torch.optim.lr_scheduler", name)
-        for name in (
-            "ChainedScheduler",
-            "ConstantLR",
-            "ExponentialLR",
-            "LinearLR",
-            "MultiStepLR",
-            "PolynomialLR",
-            "StepLR",
-        )
+        for name in "ChainedScheduler ConstantLR ExponentialLR LinearLR MultiStepLR "
+        "PolynomialLR StepLR".split()
     ),
 )
 
 
-#: Top-level packages that are not the standard library's (isort's third-party group).
-THIRD_PARTY = ("mmengine", "torch")
-
-
 def _third_party(module: str) -> bool:
-    return module.split(".")[0] in THIRD_PARTY
+    """A module of isort's third-party group (not the standard library's)."""
+    return module.split(".")[0] in ("mmengine", "torch")
 
 
 def imports(code: str) -> str:
-    """The import block ``code`` needs: standard library, a blank line, third-party
-    (torch, mmengine), in isort order."""
+    """The import block ``code`` needs, in isort order."""
     plain: list[str] = []
     froms: dict[str, list[str]] = {}
     code = re.sub(r"(?:^|\s)#.*$", "", code, flags=re.M)  # comments need no imports
