@@ -65,9 +65,7 @@ _OURS_TB = clikit.made_by_cfgsched(b"cfgsched plot")
 class _SectionedCommand(click.Command):
     """A command whose ``--help`` lists its options in :data:`_SECTIONS`."""
 
-    def format_options(
-        self, ctx: click.Context, formatter: click.HelpFormatter
-    ) -> None:
+    def format_options(self, ctx: click.Context, out: click.HelpFormatter) -> None:
         rows: dict[str, list[tuple[str, str]]] = {key: [] for key in _SECTIONS}
         for param in self.get_params(ctx):
             name = param.name or ""
@@ -76,8 +74,8 @@ class _SectionedCommand(click.Command):
             if record is not None and isinstance(param, click.Option):
                 rows[key or "translation"].append(record)
         for key, records in rows.items():
-            with formatter.section(_SECTIONS[key]):
-                formatter.write_dl(records)
+            with out.section(_SECTIONS[key]):
+                out.write_dl(records)
 
 
 def _schedule_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -185,8 +183,7 @@ def _tensorboard_path(folder: str, tag: str, target: str | None) -> str:
 
 def _one_curve(variants: list[Any], what: str) -> Any:
     if len(variants) != 1:
-        n = len(variants)
-        why = f"the cfgs and options give {n}; drop the overlaid values"
+        why = f"the cfgs and options give {len(variants)}; drop the overlaid values"
         raise clikit.fail(f"{what} holds one curve: {why}")
     return variants[0]
 

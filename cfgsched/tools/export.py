@@ -15,11 +15,8 @@ import numpy.typing as npt
 
 from cfgsched.run import Run
 from cfgsched.tools import plot
+from cfgsched.tools.plot import F32, F64, I64
 from cfgsched.tools.text import counted, fmt
-
-F32 = npt.NDArray[np.float32]
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
 
 #: Rows at full resolution (one per optimizer step) at most; beyond, the envelope.
 EXPORT_LIMIT = 5_000_000

@@ -92,12 +92,10 @@ def warning_lines(variants: Sequence[Variant]) -> list[str]:
     return list(out)
 
 
-def _label(
-    name: str, fork: str, n: int, varied: list[str], flags: Sequence[bool]
-) -> str:
+def _label(name: str, fork: str, n: int, vary: list[str], flags: Sequence[bool]) -> str:
     """A legend label naming what differs (``flags``: several cfgs, forks, GPU counts)."""
     gpus = f"{n} GPU{'s' if n > 1 else ''}"
-    parts = [p for p, f in zip((name, fork, gpus), flags, strict=True) if f] + varied
+    parts = [p for p, f in zip((name, fork, gpus), flags, strict=True) if f] + vary
     alone = f"{name} ({fork}{', ' + gpus if n > 1 else ''})"
     return ", ".join(parts) if parts else alone
 
@@ -143,9 +141,8 @@ def build_variants(
 
 def recipe_note(variants: Sequence[Variant], changed: bool) -> str:
     """What is drawn without a cfg (for stderr); ``changed``: options were given."""
-    mb = " and ".join(
-        f"{m:,}" for m in sorted({v.schedule.max_batches for v in variants})
-    )
+    mbs = sorted({v.schedule.max_batches for v in variants})
+    mb = " and ".join(f"{m:,}" for m in mbs)
     mine = ", with your options applied" if changed else ""
     return (
         f"no cfg: {RECIPE_NAME} (policy=steps, learning_rate=0.001, burn_in=1000, "
@@ -603,9 +600,8 @@ class Approx:
         try:
             if self.kind == "mmengine":
                 return approx.fit_mmengine(v.schedule, v.options)
-            return approx.fit_ultralytics(
-                v.schedule, v.options, images=self.images or 0, batch=self.batch or 0
-            )
+            n, b = self.images or 0, self.batch or 0
+            return approx.fit_ultralytics(v.schedule, v.options, images=n, batch=b)
         except ValueError as exc:
             raise CfgError(f"--vs {self.kind}", None, None, str(exc)) from None
 
@@ -957,9 +953,7 @@ def _draw_markers(ax: Any, data: PlotData, span: tuple[float, float]) -> int:
     return skipped
 
 
-def _style_axes(
-    ax: Any, data: PlotData, span: tuple[float, float], size: float
-) -> None:
+def _style_axes(ax: Any, data: PlotData, span: tuple[float, float], pt: float) -> None:
     """Tick formats, title, grid, x range and head room for the marker labels."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
@@ -967,7 +961,7 @@ def _style_axes(
     ax.xaxis.set_major_formatter(FuncFormatter(fmt_count))
     if data.log:
         ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_title(data.title, fontsize=size, parse_math=False)
+    ax.set_title(data.title, fontsize=pt, parse_math=False)
     ax.grid(True, which="major", alpha=0.3)
     ax.set_xlim(*span)
     ymin, ymax = ax.get_ylim()
