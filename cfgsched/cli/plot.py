@@ -65,9 +65,7 @@ _OURS_TB = clikit.made_by_cfgsched(b"cfgsched plot")
 class _SectionedCommand(click.Command):
     """A command whose ``--help`` lists its options in :data:`_SECTIONS`."""
 
-    def format_options(
-        self, ctx: click.Context, formatter: click.HelpFormatter
-    ) -> None:
+    def format_options(self, ctx: click.Context, out: click.HelpFormatter) -> None:
         rows: dict[str, list[tuple[str, str]]] = {key: [] for key in _SECTIONS}
         for param in self.get_params(ctx):
             name = param.name or ""
@@ -76,8 +74,8 @@ class _SectionedCommand(click.Command):
             if record is not None and isinstance(param, click.Option):
                 rows[key or "translation"].append(record)
         for key, records in rows.items():
-            with formatter.section(_SECTIONS[key]):
-                formatter.write_dl(records)
+            with out.section(_SECTIONS[key]):
+                out.write_dl(records)
 
 
 def _schedule_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -89,9 +87,7 @@ def _schedule_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _translation_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The shared translation options (``clikit.translation_options``), with ``--gpus``
-    repeatable: the command gets ``gpu_counts`` (one curve per count) and a
-    ``translation`` without ``gpus``."""
+    """``clikit.translation_options`` with ``--gpus`` repeatable (``gpu_counts``)."""
     inner: Any = clikit.translation_options(func)
     params = inner.__click_params__  # the click.Option objects of the shared options
     k = next(i for i, p in enumerate(params) if p.name == "gpus")
@@ -132,9 +128,7 @@ def _ours(path: Path) -> bool:
 def _target(
     output: str | None, fmt: str | None, others: bool
 ) -> tuple[str | None, str]:
-    """The output path (None: no file) and its format: ``--format``, else the extension
-    of ``-o`` (``-`` is PNG); without ``-o`` lr_schedule.FORMAT unless ``others`` (``--show``
-    or ``--tensorboard``) is the output."""
+    """The output path (None: no file, as ``others`` is the output) and its format."""
     if output is None:
         path = None if others and fmt is None else f"lr_schedule.{fmt or 'png'}"
         return path, fmt or "png"
@@ -149,8 +143,7 @@ def _target(
 
 
 def _check_display() -> None:
-    """``--show`` needs a display and an interactive matplotlib backend (checked before
-    any work: never exit 0 without a window)."""
+    """``--show`` needs a display and an interactive matplotlib backend."""
     if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")) and not (
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     ):
@@ -170,8 +163,7 @@ def _check_display() -> None:
 
 
 def _tensorboard_path(folder: str, tag: str, target: str | None) -> str:
-    """The event file ``--tensorboard`` writes, checked before anything is written: the
-    optional ``tensorboard`` package, a tag, not ``-o``'s path, no other file there."""
+    """The event file ``--tensorboard`` writes, checked before anything is written."""
     try:
         for name in ("compat.proto.event_pb2", "summary.writer.record_writer"):
             importlib.import_module(f"tensorboard.{name}")
@@ -191,8 +183,7 @@ def _tensorboard_path(folder: str, tag: str, target: str | None) -> str:
 
 def _one_curve(variants: list[Any], what: str) -> Any:
     if len(variants) != 1:
-        n = len(variants)
-        why = f"the cfgs and options give {n}; drop the overlaid values"
+        why = f"the cfgs and options give {len(variants)}; drop the overlaid values"
         raise clikit.fail(f"{what} holds one curve: {why}")
     return variants[0]
 
@@ -217,8 +208,7 @@ def _write_tensorboard(lrs: export.LRSeries, path: str, tag: str) -> None:
 
 
 def _write_figure(data: lib.PlotData, target: str | None, fmt: str, args: Any) -> None:
-    """Draw ``data`` and write it as ``fmt`` to ``target`` (``-``: stdout) atomically;
-    ``--show`` draws on a pyplot figure (shown after every file is written)."""
+    """Draw ``data`` (on pyplot with ``--show``) and write it as ``fmt`` to ``target``."""
     figure = None
     if args["show"]:
         import matplotlib.pyplot as plt
@@ -227,9 +217,8 @@ def _write_figure(data: lib.PlotData, target: str | None, fmt: str, args: Any) -
     fig = lib.draw(data, figure=figure)
     if target is None or fmt not in lib.FORMATS:
         return
-    with clikit.atomic_output(
-        target, force=args["force"], binary=True, ours=_ours
-    ) as f:
+    force = args["force"]
+    with clikit.atomic_output(target, force=force, binary=True, ours=_ours) as f:
         lib.save(fig, f, fmt)
     if target != "-":
         click.echo(f"wrote {escape(target)}", err=True)
@@ -375,8 +364,7 @@ def _approx(args: dict[str, Any]) -> lib.Approx | None:
 
 
 def _variants(cfgs: tuple[str, ...], args: dict[str, Any]) -> tuple[list[Any], bool]:
-    """Read the cfgs and build the curves (warnings to stderr); whether options changed
-    the cfgs."""
+    """The curves (warnings to stderr) and whether options changed the cfgs."""
     opts = {k: v for k, v in args.items() if k.startswith("opt_")}
     changes = _changes(opts, args["sets"])
     if args["rescale_steps"] and not changes.get("max_batches"):

@@ -15,11 +15,8 @@ import numpy.typing as npt
 
 from cfgsched.run import Run
 from cfgsched.tools import plot
+from cfgsched.tools.plot import F32, F64, I64
 from cfgsched.tools.text import counted, fmt
-
-F32 = npt.NDArray[np.float32]
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
 
 #: Rows at full resolution (one per optimizer step) at most; beyond, the envelope.
 EXPORT_LIMIT = 5_000_000
@@ -45,9 +42,7 @@ Chunks = Callable[[], Iterator[tuple[npt.NDArray[Any] | None, ...]]]
 
 @dataclass(frozen=True)
 class LRSeries:
-    """The LR of one translated run (``options``: its record), ready to write:
-    ``resolution`` "full" (:data:`FULL_COLUMNS` per optimizer step) or "envelope"
-    (:data:`ENVELOPE_COLUMNS` per figure column)."""
+    """The LR of one translated run, ``resolution`` "full" (per step) or "envelope"."""
 
     cfg: str
     fork: str
@@ -80,9 +75,8 @@ def full_series(t: Run, first: int, last: int, **head: Any) -> LRSeries:
             b = t.batches(steps)
             yield steps, b, out.epochs(b), t.batch_lrs(b)
 
-    out = LRSeries(
-        resolution="full", rows=max(last - first + 1, 0), chunks=chunks, **head
-    )
+    rows = max(last - first + 1, 0)
+    out = LRSeries(resolution="full", rows=rows, chunks=chunks, **head)
     return out
 
 
@@ -133,8 +127,7 @@ def _epoch_text(s: LRSeries) -> str:
 
 
 def write_csv(stream: Any, s: LRSeries) -> None:
-    """``s`` as CSV: ``#`` comment lines (schema, cfg, options, resolution), a header
-    line, then one line per row."""
+    """``s`` as CSV: ``#`` comment lines, a header line, then one line per row."""
     stream.write(
         f"# {SERIES_SCHEMA}: darknet's learning rate of {json.dumps(s.cfg)} "
         f"({s.fork} fork) per optimizer step of the translated run\n"
@@ -181,8 +174,7 @@ TENSORBOARD_FILE = "events.out.tfevents.0000000000.cfgsched-lr"
 
 
 def run_ends(chunks: Chunks) -> Iterator[tuple[I64, F32]]:
-    """``(steps, lrs)`` of the first and last step of every run of equal float32 LR in a
-    full series' ``chunks``: the line through them is the per-step series."""
+    """``(steps, lrs)`` of the first and last step of every run of equal float32 LR."""
     held: tuple[int, float, bool] | None = None  # last row seen; does it start a run
     for cols in chunks():
         steps, lr = cols[0], np.asarray(cols[3], dtype=np.float32)
@@ -215,9 +207,7 @@ def _scalar_events(s: LRSeries, tag: str) -> Iterator[tuple[str, I64, F32]]:
 
 
 def write_tensorboard(stream: Any, s: LRSeries, tag: str) -> int:
-    """Write ``s`` as TensorBoard scalars (global_step: the 0-based optimizer step) to
-    the binary ``stream``; how many were written. A full series writes ``tag`` at
-    :func:`run_ends`, an envelope ``tag_min``/``tag_max`` at each column's first step."""
+    """Write ``s`` as TensorBoard scalars (step: optimizer step); how many were written."""
     from tensorboard.compat.proto import event_pb2  # type: ignore[import-untyped]
     from tensorboard.summary.writer.record_writer import (  # type: ignore[import-untyped]
         RecordWriter,
@@ -226,11 +216,10 @@ def write_tensorboard(stream: Any, s: LRSeries, tag: str) -> int:
     now = time.time()
     out = RecordWriter(stream)
     meta = event_pb2.SourceMetadata(writer="cfgsched plot")
-    out.write(
-        event_pb2.Event(
-            wall_time=now, file_version="brain.Event:2", source_metadata=meta
-        ).SerializeToString()
+    head = event_pb2.Event(
+        wall_time=now, file_version="brain.Event:2", source_metadata=meta
     )
+    out.write(head.SerializeToString())
     count = 0
     for name, steps, values in _scalar_events(s, tag):
         event = event_pb2.Event(wall_time=now)
@@ -251,8 +240,7 @@ def export_series(
     x: str = "batches",
     images: int | None = None,
 ) -> LRSeries:
-    """``variant``'s series (``-o X.csv|json``, ``--tensorboard``): a row per optimizer
-    step of the figure's range, or beyond :data:`EXPORT_LIMIT` steps its envelope."""
+    """``variant``'s series: a row per optimizer step of the range, or its envelope."""
     src, lo, hi, notes = plot.step_range(variant, first, last, x, images)
     s = variant.schedule
     head: dict[str, Any] = dict(

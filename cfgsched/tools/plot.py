@@ -1,12 +1,5 @@
-"""Plot darknet learning-rate schedules: the figure's data (:func:`plot_data`, plain arrays)
-and the figure (:func:`draw`, matplotlib imported then).
-
-Positions are darknet batches b, or 0-based optimizer steps i with ``x="steps"``; every LR is
-what the curve's translated :class:`~cfgsched.run.Run` trains with. Long ranges are a min/max
-envelope per pixel column (no one-batch spike lost). ``--vs`` overlays DarknetLR stepped in
-torch or a framework's fitted schedule (an approximation); what-ifs go through ``adjust``'s
-editor.
-"""
+"""Plot darknet LR schedules: the figure's data (:func:`plot_data`) and the figure
+(:func:`draw`). Positions are batches b, or 0-based optimizer steps i with ``x="steps"``."""
 
 from __future__ import annotations
 
@@ -99,15 +92,12 @@ def warning_lines(variants: Sequence[Variant]) -> list[str]:
     return list(out)
 
 
-def _label(
-    name: str, fork: str, n: int, varied: list[str], flags: Sequence[bool]
-) -> str:
+def _label(name: str, fork: str, n: int, vary: list[str], flags: Sequence[bool]) -> str:
     """A legend label naming what differs (``flags``: several cfgs, forks, GPU counts)."""
     gpus = f"{n} GPU{'s' if n > 1 else ''}"
-    parts = [p for p, f in zip((name, fork, gpus), flags, strict=True) if f] + varied
-    return (
-        ", ".join(parts) if parts else f"{name} ({fork}{', ' + gpus if n > 1 else ''})"
-    )
+    parts = [p for p, f in zip((name, fork, gpus), flags, strict=True) if f] + vary
+    alone = f"{name} ({fork}{', ' + gpus if n > 1 else ''})"
+    return ", ".join(parts) if parts else alone
 
 
 def build_variants(
@@ -120,13 +110,8 @@ def build_variants(
     recipe: bool = False,
     rescale: bool = False,
 ) -> list[Variant]:
-    """Every cfg × fork × gpus × option value, labelled by what differs.
-
-    ``cfgs``: ``(text, source)`` pairs (none: darknet's defaults, or :data:`RECIPE_CFG`
-    with ``recipe``, whose steps follow a new max_batches); ``options``: ``[net]`` key ->
-    values, applied by ``adjust``'s editor; ``translation(schedule, ngpus)``: each curve's
-    options (default ``-gpus`` only); ``rescale``: a new max_batches moves the steps.
-    """
+    """Every cfg ``(text, source)`` × fork × gpus × ``[net]`` option value, labelled by
+    what differs (no cfg: darknet's defaults, or :data:`RECIPE_CFG` with ``recipe``)."""
     opts = {k: list(v) for k, v in (options or {}).items() if v}
     none = (RECIPE_CFG, RECIPE_NAME) if recipe else (DEFAULTS_CFG, "darknet defaults")
     items = list(cfgs) or [none]
@@ -156,9 +141,8 @@ def build_variants(
 
 def recipe_note(variants: Sequence[Variant], changed: bool) -> str:
     """What is drawn without a cfg (for stderr); ``changed``: options were given."""
-    mb = " and ".join(
-        f"{m:,}" for m in sorted({v.schedule.max_batches for v in variants})
-    )
+    mbs = sorted({v.schedule.max_batches for v in variants})
+    mb = " and ".join(f"{m:,}" for m in mbs)
     mine = ", with your options applied" if changed else ""
     return (
         f"no cfg: {RECIPE_NAME} (policy=steps, learning_rate=0.001, burn_in=1000, "
@@ -172,9 +156,7 @@ def recipe_note(variants: Sequence[Variant], changed: bool) -> str:
 
 @dataclass(frozen=True)
 class Curve:
-    """One curve: point k covers positions ``start[k] .. stop[k] - 1`` with the smallest
-    and largest finite LR ``lo``/``hi`` there (NaN: none); ``exact``: one point per
-    position; ``sampled``: columns from samples; ``x_per_unit``: positions -> x."""
+    """Point k: positions ``start[k] .. stop[k] - 1``, finite LR min/max (NaN: none)."""
 
     label: str
     kind: str
@@ -189,8 +171,7 @@ class Curve:
 
 @dataclass(frozen=True)
 class Marker:
-    """A boundary of curve ``curve`` at position ``at`` (darknet batch ``batch``, or the
-    first optimizer step reaching it) with the LR there."""
+    """A boundary of curve ``curve`` at position ``at`` with the LR there."""
 
     curve: int
     batch: int
@@ -202,9 +183,7 @@ class Marker:
 
 @dataclass(frozen=True)
 class Region:
-    """Positions ``first .. last`` of variant ``curve`` shaded as ``kind`` (a key of
-    :data:`KINDS`): where the LR is NaN, infinite, 0 or negative, past the end of the
-    run ("after"), or where a layer rule holds layers back ("layers", its ``label``)."""
+    """Positions ``first .. last`` of variant ``curve`` shaded as ``kind`` (:data:`KINDS`)."""
 
     curve: int
     kind: str
@@ -215,9 +194,7 @@ class Region:
 
 @dataclass(frozen=True)
 class ErrorPanel:
-    """Curve ``curve``'s error against darknet per point or column: torch − C in signed
-    float32 ulps (``unit`` "ulp") or an approximation's signed (approx − C) / C ("rel");
-    ``summary``: the one-line report (built from the fields when empty)."""
+    """Curve ``curve``'s signed error per point or column: ulps or (approx − C) / C."""
 
     curve: int
     start: I64
@@ -234,9 +211,7 @@ class ErrorPanel:
 
 @dataclass(frozen=True)
 class PlotData:
-    """Everything a figure shows, positions in ``domain`` ("batches" or "steps");
-    ``reports``: the approximations' error lines (stderr); ``zoom``: the figure over a
-    short first phase (burn-in) drawn beside it."""
+    """Everything a figure shows, positions in ``domain`` ("batches" or "steps")."""
 
     title: str
     first: int
@@ -263,8 +238,7 @@ def column_edges(first: int, last: int, columns: int = COLUMNS) -> I64:
 
 
 class _Runs:
-    """Runs of consecutive evaluated positions where a mask holds, fed chunk by chunk;
-    past 4 × :data:`MAX_REGIONS` runs, those with the smallest gaps merge."""
+    """Runs of positions where a mask holds, fed chunk by chunk (closest ones merge)."""
 
     def __init__(self) -> None:
         self.lo = np.zeros(0, dtype=np.int64)
@@ -303,8 +277,7 @@ class _Runs:
 
 @dataclass(frozen=True)
 class Envelope:
-    """The LR over a range (:func:`envelope`): per point or column its finite min/max;
-    ``runs``: per kind of :data:`REGION_KINDS`, where the LR is of that kind."""
+    """Per point or column the finite LR min/max; ``runs``: per :data:`REGION_KINDS`."""
 
     start: I64
     stop: I64
@@ -322,9 +295,8 @@ def envelope(
     columns: int = COLUMNS,
     extra: Sequence[int] = (),
 ) -> Envelope:
-    """The LR ``values`` over ``first .. last``: every position up to :data:`EXACT_LIMIT`
-    positions, else the finite min/max per column of every position (in chunks of
-    :data:`CHUNK`); beyond :data:`FULL_LIMIT`, of samples plus the positions ``extra``."""
+    """The LR ``values`` over ``first .. last``: exact, per column, or (beyond
+    :data:`FULL_LIMIT`) per column of samples plus the positions ``extra``."""
     n = last - first + 1
     exact = n <= EXACT_LIMIT
     edges = np.arange(first, last + 2) if exact else column_edges(first, last, columns)
@@ -470,17 +442,14 @@ def _markers(parts: _Parts, k: int, src: Source, lo: int, hi: int) -> None:
 
 
 def _held_back(r: LayerRule) -> list[tuple[int | None, str]]:
-    """``(last update, what)`` of each window where rule ``r`` holds its layers back
-    (None: every update of the run)."""
+    """``(last update or None: all, what)`` per window where ``r`` holds layers back."""
     if not r.updated:
         return [(None, "never updated")]
     out: list[tuple[int | None, str]] = []
     if r.gradient_from is None:
         out.append((None, "no gradient (decay and momentum still act)"))
-    elif r.gradient_from > 1:
-        out.append(
-            (r.gradient_from - 1, f"no gradient (updates 1-{r.gradient_from - 1:,})")
-        )
+    elif (g := r.gradient_from - 1) > 0:
+        out.append((g, f"no gradient (updates 1-{g:,})"))
     if r.held:
         land = f"the gradients land at update {r.held + 1:,}"
         out.append((r.held, f"update held (updates 1-{r.held:,}; {land})"))
@@ -490,31 +459,23 @@ def _held_back(r: LayerRule) -> list[tuple[int | None, str]]:
 def _layer_windows(
     parts: _Parts, k: int, src: Source, lo: int, hi: int, many: bool
 ) -> None:
-    """Variant ``k``'s layer windows inside ``lo .. hi``: update k of the run is optimizer
-    step ``start + k - 1``; on batches only where each step is one batch."""
+    """Variant ``k``'s layer windows in ``lo .. hi`` (update u is step ``start + u - 1``)."""
     t = src.t
     rules = [(r, w) for r in t.layers for w in _held_back(r)]
-    if (
-        rules
-        and not src.steps
-        and (t.trace or t.images_per_step != t.images_per_iteration)
-    ):
+    uneven = t.trace or t.images_per_step != t.images_per_iteration
+    if rules and not src.steps and uneven:
         parts.notes.append(f"{src.variant.label}: darknet's layer rules: see --x steps")
         return
     first, end = src.position(t.start), src.end()[0]
     for r, (upto, what) in rules:
         last = end if upto is None else min(src.position(t.start + upto - 1), end)
-        if max(first, lo) <= min(last, hi):
-            who = (
-                f"layer {r.first}"
-                if r.first == r.last
-                else f"layers {r.first}-{r.last}"
-            )
+        a, b = max(first, lo), min(last, hi)
+        if a <= b:
+            one = r.first == r.last
+            who = f"layer {r.first}" if one else f"layers {r.first}-{r.last}"
             label = f"{who} ({r.rule}, line {r.line}): {what}"
             label = f"{src.variant.label}: {label}" if many else label
-            parts.regions.append(
-                Region(k, "layers", max(first, lo), min(last, hi), label)
-            )
+            parts.regions.append(Region(k, "layers", a, b, label))
 
 
 # ----------------------------------------------------------------------------- overlays
@@ -538,8 +499,7 @@ def _torch_steps(src: Source, lo: int, hi: int) -> tuple[int, int]:
 
 
 def _torch_values(src: Source, lo: int, hi: int) -> _Compared:
-    """DarknetScheduler (what DarknetLR runs) stepped over the steps of ``lo .. hi``:
-    each step, or beyond ``stepping.EXHAUSTIVE_LIMIT`` a sample around every boundary."""
+    """DarknetScheduler stepped over ``lo .. hi``: every step, or a boundary sample."""
     t = src.t
     i0, i1 = _torch_steps(src, lo, hi)
     if i1 < i0:
@@ -588,8 +548,7 @@ def _panel(
     k: int, run: _Compared, err: F64, base: Curve, tops: tuple[float, float],
     unit: str = "ulp", summary: str = "",
 ) -> ErrorPanel:  # fmt: skip
-    """The signed error ``err`` per compared step, or per column of ``base`` (beyond
-    :data:`EXACT_LIMIT` steps; for an approximation, where ``base`` is an envelope)."""
+    """The signed error ``err`` per compared step, or per column of ``base``."""
     n, pos = int(run.pos.size), run.pos
     args = (tops[0], tops[1], n, run.coverage, unit, summary)
     if n == 0 or (base.exact if unit == "rel" else n <= EXACT_LIMIT):
@@ -615,8 +574,7 @@ APPROXIMATIONS = ("mmengine", "ultralytics-hyp")
 
 @dataclass(frozen=True)
 class Approx:
-    """An approximation overlay: ``kind`` (of :data:`APPROXIMATIONS`); the data set size
-    and Ultralytics' ``batch`` (both needed by ultralytics-hyp)."""
+    """An approximation overlay (:data:`APPROXIMATIONS`); ultralytics-hyp's images, batch."""
 
     kind: str
     images: int | None = None
@@ -642,9 +600,8 @@ class Approx:
         try:
             if self.kind == "mmengine":
                 return approx.fit_mmengine(v.schedule, v.options)
-            return approx.fit_ultralytics(
-                v.schedule, v.options, images=self.images or 0, batch=self.batch or 0
-            )
+            n, b = self.images or 0, self.batch or 0
+            return approx.fit_ultralytics(v.schedule, v.options, images=n, batch=b)
         except ValueError as exc:
             raise CfgError(f"--vs {self.kind}", None, None, str(exc)) from None
 
@@ -669,9 +626,8 @@ def _approx_parts(
     f, d = fit.framework_lr[keep], fit.darknet_lr[keep]
     run = _Compared(pos[keep], f, d, "every step")
     who = f" ({src.variant.label})" if many else ""
-    report = (f"{src.variant.label}: " if many else "") + (
-        f"{fit.framework} {fit.comment()[0]}"
-    )
+    prefix = f"{src.variant.label}: " if many else ""
+    report = prefix + f"{fit.framework} {fit.comment()[0]}"
     fin = rel[np.isfinite(rel)]
     tops = (math.nan, float(np.abs(fin).max()) if fin.size else math.nan)
     signed = np.where(f < d, -rel, rel)
@@ -733,8 +689,7 @@ def _x_range(
 def step_range(
     v: Variant, first: int | None, last: int | None, x: str, images: int | None
 ) -> tuple[Source, int, int, list[str]]:
-    """``v``'s steps source and the optimizer steps of ``plot``'s range (the exported
-    series): the whole run, or the steps whose batch (step, with x steps) is in range."""
+    """``v``'s steps source and the optimizer steps of ``plot``'s range, and notes."""
     src = Source.of(v, True)
     _check_request(x, images, [src], True)
     if x == "steps" or (first is None and last is None):
@@ -792,8 +747,7 @@ def _title(variants: Sequence[Variant], approx: Approx | None) -> str:
 
 
 def _zoom_range(sources: Sequence[Source], lo: int, hi: int) -> tuple[int, int] | None:
-    """A zoomed panel's positions when a curve's first phase (up to its first boundary)
-    is under :data:`ZOOM_FRACTION` of the range: ``lo`` to twice the longest one."""
+    """``lo`` to twice the longest first phase when under :data:`ZOOM_FRACTION`."""
     firsts = []
     for s in sources:
         marks, _ = s.marks(lo + 1, hi, limit=2)
@@ -817,13 +771,8 @@ def plot_data(
     approx: Approx | None = None,
     zoom: bool = True,
 ) -> PlotData:
-    """The curves, markers, regions, layer windows and overlay errors of a figure.
-
-    ``x``: "batches", "images", "epochs" (needs ``images``) or "steps" (0-based optimizer
-    steps). ``first``/``last``: positions, by default the whole runs, and then a first
-    phase too short to see gets a zoomed panel (``zoom``). ``vs_torch``: DarknetLR
-    stepped for real; ``approx``: a framework's fitted schedule.
-    """
+    """The curves, markers, regions, layer windows and overlay errors of a figure
+    (``x``: one of :data:`X_UNITS`; a whole-run figure may get a zoomed first phase)."""
     if not variants:
         raise ValueError("nothing to plot")
     if vs_torch and approx is not None:
@@ -905,17 +854,15 @@ def _positive(y: npt.NDArray[Any], log: bool) -> npt.NDArray[Any]:
 
 
 def _draw_curves(ax: Any, data: PlotData, legend: bool) -> None:
-    """Step lines; an envelope is a band between its min and max lines. A lone darknet
-    curve has no legend entry (the title names it); overlays are black."""
+    """Step lines; an envelope is a band between its min and max lines."""
     dark = _dark(data)
     for idx, c in enumerate(data.curves):
         col = f"C{dark.index(idx) % 10}" if c.kind == "darknet" else "black"
         xs = np.append(c.start, c.stop[-1:]).astype(np.float64) * c.x_per_unit
         ylo = _positive(np.append(c.lo, c.lo[-1:]), data.log)
         yhi = _positive(np.append(c.hi, c.hi[-1:]), data.log)
-        name = (
-            "darknet (C formula)" if len(dark) == 1 and c.kind == "darknet" else c.label
-        )
+        lone = len(dark) == 1 and c.kind == "darknet"
+        name = "darknet (C formula)" if lone else c.label
         label = name if legend and len(data.curves) > 1 else None
         step = {"drawstyle": "steps-post", "color": col, "ls": _DASHES.get(c.kind, "-")}
         own = c.kind == "darknet"
@@ -960,8 +907,7 @@ def _draw_regions(ax: Any, data: PlotData) -> list[Any]:
 
 
 def marker_labels(data: PlotData) -> list[tuple[float, str, str]]:
-    """``(x, text, kind)`` per marker position: the boundary names and the LR there
-    (burn-in end, max_batches and the resume point first, then in x order)."""
+    """``(x, text, kind)`` per marker position (:data:`_FIRST_LABELS` first)."""
     dark = _dark(data)
     groups: dict[float, list[Marker]] = {}
     for m in data.markers:
@@ -979,8 +925,7 @@ def marker_labels(data: PlotData) -> list[tuple[float, str, str]]:
 
 
 def _draw_markers(ax: Any, data: PlotData, span: tuple[float, float]) -> int:
-    """A dot per marker; its label in a free slot of the head room rows (never over the
-    curves) with a faint line down. Returns how many positions got no label."""
+    """A dot per marker, its label in a free head room slot; how many got none."""
     dark = _dark(data)
     size = 3.5 if len(data.markers) <= 40 else 2.0
     for m in data.markers:
@@ -1008,9 +953,7 @@ def _draw_markers(ax: Any, data: PlotData, span: tuple[float, float]) -> int:
     return skipped
 
 
-def _style_axes(
-    ax: Any, data: PlotData, span: tuple[float, float], size: float
-) -> None:
+def _style_axes(ax: Any, data: PlotData, span: tuple[float, float], pt: float) -> None:
     """Tick formats, title, grid, x range and head room for the marker labels."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
@@ -1018,7 +961,7 @@ def _style_axes(
     ax.xaxis.set_major_formatter(FuncFormatter(fmt_count))
     if data.log:
         ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_title(data.title, fontsize=size, parse_math=False)
+    ax.set_title(data.title, fontsize=pt, parse_math=False)
     ax.grid(True, which="major", alpha=0.3)
     ax.set_xlim(*span)
     ymin, ymax = ax.get_ylim()
@@ -1058,8 +1001,7 @@ def _error_summary(e: ErrorPanel) -> str:
 
 
 def _draw_errors(ax: Any, data: PlotData) -> None:
-    """The error panel: torch − C in signed float32 ulps, or an approximation's signed
-    relative error in % (symmetric log beyond ±100 %), and a one-line summary."""
+    """The error panel (ulps, or relative % on a symlog beyond ±100 %) and summary."""
     from matplotlib.ticker import FixedLocator, FuncFormatter
 
     rel = any(e.unit == "rel" for e in data.errors)
@@ -1088,8 +1030,7 @@ def _draw_errors(ax: Any, data: PlotData) -> None:
 
 
 def _panel_axes(ax: Any, data: PlotData, size: float, legend: bool) -> tuple[Any, int]:
-    """Draw ``data``'s curves, regions and markers on ``ax``: legend handles, and how
-    many boundaries got no label."""
+    """Draw ``data`` on ``ax``: legend handles, how many boundaries got no label."""
     xpu = data.curves[0].x_per_unit
     lo, hi = data.first * xpu, (data.last + 1) * xpu
     span = (lo, hi + 0.015 * (hi - lo))  # a little room right of the last position
