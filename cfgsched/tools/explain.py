@@ -1,19 +1,11 @@
-"""``cfgsched explain``: a schedule in words: phases, LRs, where each phase starts in the
-torch run, and the ``-gpus`` effect.
-
-Batches are darknet's ``b`` (update k uses ``b = k``). Every LR shown is one the torch run
-trains with (:class:`cfgsched.run.Run`): a phase shows the LRs of its first and last
-optimizer steps, a point the LR at its batch. Steps are 0-based optimizer steps: a phase's
-step is the first step whose batch is ``>= first``; a point's step is the first step whose
-batch is exactly b, or None when no step lands on b.
-"""
+"""``cfgsched explain``: a schedule's phases, the LRs its torch run trains with, -gpus."""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -43,8 +35,7 @@ class PointError(ValueError):
 
 @dataclass(frozen=True)
 class Point:
-    """The LR at darknet batch ``batch``; ``step`` is the 0-based optimizer step evaluated
-    at that batch under the translation (for ``--at``: the first such step, None if none)."""
+    """The LR at darknet batch ``batch`` and the first step evaluated there (or None)."""
 
     batch: int
     step: int | None
@@ -110,19 +101,12 @@ class Explanation:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document (schema ``cfgsched-explain/2``); LR NaN/inf are strings."""
+        head = {f.name: getattr(self, f.name) for f in fields(self)[:11]}
         return {
             "schema": SCHEMA,
-            "source": self.source,
-            "fork": self.fork,
-            "policy": self.policy,
+            **head,
             "learning_rate": json_float(self.learning_rate),
-            "burn_in": self.burn_in,
             "power": json_float(self.power),
-            "max_batches": self.max_batches,
-            "batch": self.batch,
-            "subdivisions": self.subdivisions,
-            "images_per_iteration": self.images_per_iteration,
-            "dataset_images": self.dataset_images,
             "translation": None if self.run is None else _run_dict(self.run),
             "phases": [self._phase_dict(p) for p in self.phases],
             "points": [
@@ -134,31 +118,22 @@ class Explanation:
                 {**r.to_dict(), "lr_scale": json_float(r.lr_scale)} for r in self.layers
             ],
             "warnings": [
-                {
-                    "line": w.line,
-                    "col": w.col,
-                    "code": w.code,
-                    "key": w.key,
-                    "message": w.message,
-                }
+                {k: getattr(w, k) for k in ("line", "col", "code", "key", "message")}
                 for w in self.warnings
             ],
         }
 
     def _phase_dict(self, p: Phase) -> dict[str, Any]:
+        def ends(f: Callable[[int], Any]) -> list[Any]:
+            return [f(max(p.first - 1, 0)), None if p.last is None else f(p.last)]
+
         span: dict[str, Any] = {
             "first": p.first,
             "last": p.last,
-            "images": [
-                self.images(max(p.first - 1, 0)),
-                None if p.last is None else self.images(p.last),
-            ],
+            "images": ends(self.images),
         }
         if self.dataset_images:
-            span["epochs"] = [
-                self.epochs(max(p.first - 1, 0)),
-                None if p.last is None else self.epochs(p.last),
-            ]
+            span["epochs"] = ends(self.epochs)
         return {
             "kind": p.kind,
             "batches": span,
@@ -174,14 +149,8 @@ class Explanation:
 
 
 def _run_dict(r: TorchRun) -> dict[str, Any]:
-    return {
-        "options": r.options.to_record(),
-        "learning_rate": json_float(r.learning_rate),
-        "images_per_step": r.images_per_step,
-        "start_step": r.start_step,
-        "start_batch": r.start_batch,
-        "mapping": r.mapping,
-    }
+    lr = json_float(r.learning_rate)
+    return {**vars(r), "options": r.options.to_record(), "learning_rate": lr}
 
 
 def _mgpu_dict(m: MultiGpu) -> dict[str, Any]:
@@ -256,7 +225,7 @@ def _phases(run: Run) -> list[Phase]:
 
 
 def _ends(run: Run, p: Phase) -> tuple[int, int] | None:
-    """The batches of the first and last optimizer steps in ``p`` (None: no step is)."""
+    """The batches of the first and last steps in ``p`` (None: no step is)."""
     b0 = run.batch(run.first_step(p.first))
     if p.last is None:
         return b0, b0
@@ -267,8 +236,7 @@ def _ends(run: Run, p: Phase) -> tuple[int, int] | None:
 
 
 def _stepped(run: Run, p: Phase) -> Phase:
-    """``p`` with its first step and the LRs of its first and last steps (an open phase
-    keeps its shape; a phase no step trains in gets no step and no LR)."""
+    """``p`` with its first step and the LRs of its first and last steps."""
     ends = _ends(run, p)
     if ends is None:
         note = f"{p.note}; no optimizer step trains here" if p.note else ""
@@ -283,9 +251,8 @@ def _stepped(run: Run, p: Phase) -> Phase:
 
 
 def phases(run: Run) -> list[Phase]:
-    """The phases of ``b = 1..max_batches`` and after, each with the first optimizer step
-    reaching it and the LRs of its first and last steps; the steps at darknet batch 0
-    (fewer images per step than per iteration) come first, as their own phase."""
+    """The phases of ``b = 1..max_batches`` and after, with their steps and LRs (steps at
+    batch 0 first, as their own phase)."""
     out = _phases(run)
     if run.trace_too_long:
         return [replace(p, step=None) for p in out]
@@ -304,11 +271,11 @@ def multigpu(run: Run) -> MultiGpu:
     s, options = run.given, run.options
     gpus = options.ngpus
     mult = ngpus_lr(run.params.fork, 1.0, 2) != 1.0  # the fork's -gpus base-rate rule
-    notes = []
+    notes: list[str] = []
     if mult:
+        lr = fmt(run.params.lr)
         notes.append(
-            f"{s.fork} multiplies learning_rate by {gpus}: it trains with "
-            f"{fmt(run.params.lr)}"
+            f"{s.fork} multiplies learning_rate by {gpus}: it trains with {lr}"
         )
     else:
         notes.append(f"{s.fork} does not multiply learning_rate by the GPU count")
@@ -349,12 +316,8 @@ def multigpu(run: Run) -> MultiGpu:
 def points(
     run: Run, *, at: Sequence[int] = (), at_steps: Sequence[int] = ()
 ) -> list[Point]:
-    """The LR at the batches ``at`` (with the first step evaluated there, or None) and at
-    the 0-based optimizer steps ``at_steps`` (with their batch).
-
-    :class:`PointError` for a negative batch or step, or a step whose batch exceeds
-    int64.
-    """
+    """The LR at the batches ``at`` and the 0-based steps ``at_steps`` (PointError for a
+    negative one or a batch beyond int64)."""
     if any(b < 0 for b in at) or any(i < 0 for i in at_steps):
         raise PointError("batches and steps must be >= 0")
     if at_steps and run.trace_too_long:
@@ -377,9 +340,8 @@ def explain(
     images: int | None = None,
     warnings: Sequence[CfgWarning] | None = None,
 ) -> Explanation:
-    """Explain the translated run: ``at`` (batches) and ``at_steps`` (0-based optimizer
-    steps) list the points to evaluate; without either, each phase's first and last
-    step."""
+    """Explain ``run`` at the batches ``at`` and steps ``at_steps`` (default: each
+    phase's first and last step)."""
     s = run.given
     ph = tuple(phases(run))
     if not at and not at_steps:
@@ -424,8 +386,7 @@ def explain_text(
     images: int | None = None,
     warnings: Sequence[CfgWarning] | None = None,
 ) -> Explanation:
-    """Parse ``text`` with ``fork`` (CfgError if it fails) and explain it under
-    ``options``; ``warnings`` default to the parser's."""
+    """:func:`explain` of ``text`` parsed with ``fork`` and translated with ``options``."""
     run = translate(parse(text, fork=fork, source=source), options)
     return explain(run, at=at, at_steps=at_steps, images=images, warnings=warnings)
 
@@ -450,8 +411,8 @@ def _header(e: Explanation) -> list[str]:
         bits.append(f"burn_in {e.burn_in} (power {fmt(e.power)})")
     bits.append(f"max_batches {e.max_batches:,}")
     out.append("  " + ", ".join(bits))
-    per = f"  {e.images_per_iteration} images per iteration (batch {e.batch}, subdivisions"
-    per += f" {e.subdivisions})"
+    per = f"  {e.images_per_iteration} images per iteration"
+    per += f" (batch {e.batch}, subdivisions {e.subdivisions})"
     if e.dataset_images:
         per += f", dataset {e.dataset_images:,} images"
     out.append(per)
@@ -479,9 +440,8 @@ def _phase_row(e: Explanation, p: Phase) -> list[str]:
         ),
     ]
     if e.dataset_images:
-        ep0 = e.epochs(max(p.first - 1, 0)) or 0.0
-        ep1 = None if p.last is None else e.epochs(p.last)
-        row.append(_span(f"{ep0:.2f}", "" if ep1 is None else f"{ep1:.2f}"))
+        ep1 = "" if p.last is None else f"{e.epochs(p.last) or 0.0:.2f}"
+        row.append(_span(f"{e.epochs(max(p.first - 1, 0)) or 0.0:.2f}", ep1))
     if p.lr_first is None or p.lr_last is None:
         return [*row, "-", p.note]
     lr = (
@@ -518,22 +478,16 @@ def _points(e: Explanation) -> list[str]:
 def layer_text(r: LayerRule) -> str:
     """Darknet's layer rule ``r`` in words."""
     span = f"layer {r.first}" if r.first == r.last else f"layers {r.first}-{r.last}"
-    moved = (
-        "; darknet's decay and momentum still move their weights" if r.updated else ""
-    )
+    moved = "; darknet's decay and momentum still move their weights" * r.updated
     if r.gradient_from is None:
         text = f"{span} never get a gradient" + (moved or " and are never updated")
     elif r.gradient_from > 1:
         text = f"{span} get no gradient in updates 1-{r.gradient_from - 1:,}" + moved
     else:
-        text = f"{span} get their gradient" + (
-            "" if r.updated else ", are never updated"
-        )
+        text = f"{span} get their gradient" + ", are never updated" * (not r.updated)
     if r.held:
-        text += (
-            f"; updates 1-{r.held:,} are held: the gradients pile up and land in update"
-        )
-        text += f" {r.held + 1:,}"
+        text += f"; updates 1-{r.held:,} are held: the gradients pile up and land in"
+        text += f" update {r.held + 1:,}"
     if r.inference_bn:
         text += "; their batch-norm runs in inference mode"
     if r.lr_scale != 1:

@@ -1,11 +1,5 @@
-"""``cfgsched lint``: rules with stable codes that find darknet schedule traps.
-
-Codes: ``P0xx`` the reader's warnings (:data:`cfgsched.schedule.WARNING_CODES`), ``E1xx``
-a crash or stop of the chosen fork (of every fork with ``fork="all"``), ``N1xx`` the same
-in a fork not chosen (a note: it does not fail the lint), ``W2xx`` schedule traps of the
-chosen fork, ``A3xx`` advice (darknet's rules of thumb, multi-GPU). A finding is a
-:class:`cfgsched.errors.CfgWarning`, printed as ``path:line:col: CODE message``.
-"""
+"""``cfgsched lint``: darknet schedule traps as :class:`CfgWarning` findings with stable
+codes (P0xx reader, E1xx/N1xx fork stops, W2xx traps, A3xx advice)."""
 
 from __future__ import annotations
 
@@ -133,15 +127,9 @@ def lint_text(
     ignore: Sequence[str] = (),
     run: Run | None = None,
 ) -> FileReport:
-    """Lint one cfg text: parse it with every fork, then run the rules for ``fork``.
-
-    Another fork's stop is a note (``N1xx``); ``fork="all"`` makes every fork's stop an
-    error and runs the other rules for the default fork. ``select``/``ignore`` are code
-    prefixes; ``images`` is the dataset size (advice). The LR and layer rules check
-    ``run`` (the caller's run of this cfg and fork) or else the run translated once here
-    with ``options`` (or a function of the parsed schedule giving them; ``gpus`` is
-    ``Options(ngpus=gpus)``); the ``-gpus`` advice uses its GPU count.
-    """
+    """Lint one cfg text: parse it with every fork (another fork's stop is an N1xx note;
+    ``fork="all"``: an error), then check ``run`` or the run translated with ``options``
+    (``gpus``: ``Options(ngpus=gpus)``). ``select``/``ignore`` are code prefixes."""
     if fork not in (*FORKS, "all"):
         raise ValueError(f"unknown fork {fork!r} (one of {', '.join(FORKS)}, all)")
     linted = DEFAULT_FORK if fork == "all" else fork
@@ -173,8 +161,7 @@ def lint_text(
 
 
 def _translated(s: NetSchedule, o: Options) -> Run | Options:
-    """The run of ``s`` under ``o``, or ``o`` when there is nothing to translate (e.g. no
-    image per iteration: the LR and layer rules are skipped)."""
+    """The run of ``s`` under ``o``, or ``o`` when there is nothing to translate."""
     try:
         return translate(s, o)
     except ValueError:
@@ -217,9 +204,8 @@ def value_col(raw: list[str], line: int | None) -> int:
 def list_elements(
     raw: list[str], line: int | None, fork: str, key: str
 ) -> list[tuple[str, int]]:
-    """The elements of a ``steps``/``scales`` list as the fork splits them: ``(text
-    without blanks, 1-based column)``; an empty text is an empty element (a trailing comma
-    in C forks)."""
+    """``(text without blanks, 1-based column)`` of each ``steps``/``scales`` element as the
+    fork splits them ("": an empty element)."""
     text = _content(raw, line)
     start = text.find("=") + 1
     if not start:
@@ -258,9 +244,8 @@ def _fork_error(
     text, key, col = _content(raw, exc.line), exc.key or "", 1
     if exc.line is not None:
         col = text.index(key) + 1 if key and key in text else key_col(raw, exc.line)
-    msg = (
-        exc.message if exc.message.startswith(f"{fork} ") else f"{fork}: {exc.message}"
-    )
+    msg = exc.message
+    msg = msg if msg.startswith(f"{fork} ") else f"{fork}: {msg}"
     code = _FORK_CODE[fork]
     if linted is not None:
         code = "N" + code[1:]
@@ -272,8 +257,7 @@ def _fork_error(
 
 
 def boundary_steps(run: Run) -> I64:
-    """The run's first and last two steps and the steps around each boundary (the first
-    step at its batch, ±1), within the run."""
+    """The run's first and last two steps and the steps around each boundary, ±1."""
     lo, hi, s = run.start, run.stop, run.schedule
     marks, _ = boundaries(s, 1, max(s.max_batches, 1), limit=MAX_SAMPLED_BOUNDARIES)
     pts = [lo, lo + 1, hi - 2, hi - 1]
@@ -301,8 +285,8 @@ def checked_steps(run: Run) -> tuple[I64, bool]:
 def _findings(
     s: NetSchedule, raw: list[str], images: int | None, run: Run | Options
 ) -> list[CfgWarning]:
-    """The W2xx and A3xx findings for the parsed schedule ``s`` (``raw``: its lines);
-    the LR and layer rules check ``run`` (Options only: nothing to translate)."""
+    """The W2xx and A3xx findings of ``s`` (``raw``: its lines; ``run``: Options when
+    there is no run to check)."""
     pol, mb = s.policy, s.max_batches
     out = _capped(_steps_findings(s, raw)) if pol is Policy.STEPS else []
     rises = {
@@ -316,10 +300,8 @@ def _findings(
         msg = f"burn_in {s.burn_in} >= max_batches {mb}: training ends inside burn-in"
         out.append(_at(s, raw, "W207", "burn_in", msg))
     if mb <= 0:
-        msg = (
-            f"max_batches {mb}: darknet's detector trains 0 iterations and its "
-            "classifier never stops"
-        )
+        msg = f"max_batches {mb}: darknet's detector trains 0 iterations and its"
+        msg += " classifier never stops"
         if pol is Policy.POLY and mb == 0:
             msg += "; poly's LR is NaN at b=0 and inf after"
         out.append(_at(s, raw, "W208", "max_batches", msg))
@@ -335,8 +317,7 @@ def _findings(
 def _columns(
     raw: list[str], line: int | None, fork: str, key: str, n: int
 ) -> tuple[list[int], set[int]]:
-    """The columns of a list's ``n`` elements and the indices of the empty ones (every
-    element at the value's column when the text does not split into them)."""
+    """The columns of a list's ``n`` elements and the indices of the empty ones."""
     els = list_elements(raw, line, fork, key)
     if len(els) != n if key == "steps" else len(els) < n:
         return [value_col(raw, line)] * n, set()
@@ -365,21 +346,17 @@ def _steps_findings(s: NetSchedule, raw: list[str]) -> Iterator[CfgWarning]:
 def _step_messages(
     s: NetSchedule, i: int, st: int, seen: set[int], top: int | None
 ) -> Iterator[tuple[str, str]]:
-    """W201-W205 for the ``i``-th step ``st`` (``seen``, ``top``: the steps before and
-    the largest of them)."""
+    """W201-W205 for the ``i``-th step ``st`` (``seen``: the steps before, ``top``: max)."""
     if st in seen:
         yield (
             "W202",
             f"step {st} is listed twice: its scales apply together at batch {st}",
         )
     elif top is not None and st < top:
-        yield (
-            "W201",
-            (
-                f"step {st} comes after step {top}: darknet stops at the first "
-                f"step above b, so this one applies only from batch {top}"
-            ),
+        msg = (
+            f"step {st} comes after step {top}: darknet stops at the first step above b"
         )
+        yield "W201", f"{msg}, so this one applies only from batch {top}"
     if st < 0 and s.fork == "pjreddie":
         msg = f"step {st} < 0: pjreddie compares unsigned, so it never applies"
         if i + 1 < len(s.steps):
@@ -388,20 +365,14 @@ def _step_messages(
     elif st <= 0:
         yield "W203", f"step {st} <= 0: its scale applies from the first batch"
     elif st < s.burn_in:
-        yield (
-            "W204",
-            (
-                f"step {st} is inside burn-in (burn_in {s.burn_in}): its scale "
-                f"shows only from batch {s.burn_in}"
-            ),
-        )
+        msg = f"step {st} is inside burn-in (burn_in {s.burn_in}): its scale shows only"
+        yield "W204", f"{msg} from batch {s.burn_in}"
     if s.max_batches > 0 and st > s.max_batches:
         yield "W205", f"step {st} is beyond max_batches {s.max_batches}: never reached"
 
 
 def _capped(found: Iterable[CfgWarning]) -> list[CfgWarning]:
-    """The first :data:`MAX_PER_RULE` findings of each code, then one line counting the
-    rest (memory and output stay bounded whatever the number of steps)."""
+    """The first :data:`MAX_PER_RULE` findings of each code, then one counting the rest."""
     out: list[CfgWarning] = []
     count: Counter[str] = Counter()
     for w in found:
@@ -445,11 +416,8 @@ def _lr_findings(run: Run, raw: list[str]) -> list[CfgWarning]:
     if steps.size == 0:
         return []
     b, lr = _lrs(run, steps)
-    how = (
-        "every step checked"
-        if every
-        else f"checked {steps.size} boundary and sampled steps"
-    )
+    how = f"checked {steps.size} boundary and sampled steps"
+    how = "every step checked" if every else how
     out = []
     for code, what, bad in _LR_RULES:
         idx = np.flatnonzero(_bad(run, code, bad, b, lr))
@@ -490,8 +458,7 @@ def _bad(
 
 
 def _layer_findings(run: Run, raw: list[str]) -> list[CfgWarning]:
-    """W213 per layer rule of the run (:attr:`Run.layers`): darknet trains those layers
-    differently, a PyTorch run only when it passes the layers (lint cannot see that)."""
+    """W213 per layer rule of the run: PyTorch follows it only if given the layers."""
     out, where = [], f"{run.schedule.fork}, {run.options.build.upper()} build"
     for r in run.layers:
         one, does = r.first == r.last, []
@@ -530,19 +497,15 @@ def _advice(
     if s.classes is not None:
         need[f"2000 x {s.classes} classes"] = 2000 * s.classes
     if len(need) > 1 and 0 < mb < max(need.values()):
-        msg = (
-            f"max_batches {mb} is below darknet's rule of thumb "
-            f"max({', '.join(need)}) = {max(need.values())}"
-        )
+        msg = f"max_batches {mb} is below darknet's rule of thumb"
+        msg += f" max({', '.join(need)}) = {max(need.values())}"
         out.append(_at(s, raw, "A301", "max_batches", msg))
     if s.policy is Policy.STEPS and mb > 0:
         w = _decayed(s, raw) or _steps_advice(s, raw)
         out += [w] if w is not None else []
     if s.images_per_iteration == 1:
-        msg = (
-            "1 image per iteration (batch=1, subdivisions=1): darknet's testing "
-            "settings; train with e.g. batch=64"
-        )
+        msg = "1 image per iteration (batch=1, subdivisions=1): darknet's testing"
+        msg += " settings; train with e.g. batch=64"
         out.append(_at(s, raw, "A303", "batch", msg, value=False))
     return out
 
@@ -570,8 +533,7 @@ def _steps_advice(s: NetSchedule, raw: list[str]) -> CfgWarning | None:
 
 
 def _decayed(s: NetSchedule, raw: list[str]) -> CfgWarning | None:
-    """W209: after burn-in the LR is at most half its peak for over 2/3 of max_batches,
-    as when steps were edited and max_batches forgotten (or the other way round)."""
+    """W209: after burn-in the LR is at most half its peak for over 2/3 of max_batches."""
     mb, start = s.max_batches, max(s.burn_in, 1)
     if start >= mb:
         return None
