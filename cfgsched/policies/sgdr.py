@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import FORK_HANKAI, Params, cdiv, f32, rounding
@@ -95,7 +95,7 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
 
 
 def boundaries(
-    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
+    s: NetSchedule, lo: int, top: int, add: base.Add, full: base.Full
 ) -> int:
     """Each cycle's end (the batch that gets exactly learning_rate_min)."""
     if s.sgdr_cycle <= 0:
@@ -191,9 +191,7 @@ def normal(p: Params) -> bool:
     )
 
 
-def native(
-    run: base.NativeRun, head: list[base.NativePart]
-) -> list[list[base.NativePart]]:
+def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     """None: CosineAnnealingWarmRestarts restarts where darknet ends a cycle."""
     p = run.params
     b = run.batch(run.m0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import (
@@ -50,7 +50,7 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
 
 
 def boundaries(
-    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
+    s: NetSchedule, lo: int, top: int, add: base.Add, full: base.Full
 ) -> int:
     """Every ``k * step`` (``scale^k`` from there), and how many more the limit cut."""
     if s.step <= 0:
@@ -126,9 +126,7 @@ def normal(p: Params) -> bool:
     return s == 0 or (s >= 1 if p.step > 0 else s <= 1) or p.lr == 0
 
 
-def native(
-    run: base.NativeRun, head: list[base.NativePart]
-) -> list[list[base.NativePart]]:
+def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     """A MultiStepLR with a milestone per step drop in the run."""
     p = run.params
     if p.step <= 0:

@@ -122,7 +122,7 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
 
 
 def boundaries(
-    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
+    s: NetSchedule, lo: int, top: int, add: base.Add, full: base.Full
 ) -> int:
     """Each step (the first batch its scale applies to)."""
     for k, st in enumerate(s.steps[: min(len(s.steps), len(s.scales))]):
@@ -239,9 +239,7 @@ def _ratio_chain(run: base.NativeRun, epochs: list[int]) -> list[base.NativePart
     return parts
 
 
-def native(
-    run: base.NativeRun, head: list[base.NativePart]
-) -> list[list[base.NativePart]]:
+def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     """MultiStepLRs per distinct scale (as float32, as decimals), then one per change;
     candidates longer than :data:`MAX_PARTS` are left out (none left: NotExactError)."""
     pairs = _milestones(run)
