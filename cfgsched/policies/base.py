@@ -53,11 +53,8 @@ HEAD, TAIL = 3, 2
 
 @dataclass(frozen=True)
 class Phase:
-    """Batches ``first..last`` (inclusive; ``last`` None = open-ended) of one shape.
-
-    ``step``: the first 0-based optimizer step whose batch is ``>= first`` (None: a GPU 0
-    trace too long to follow, or no step trains in the phase: then the LRs are None too).
-    """
+    """Batches ``first..last`` (None: open-ended) of one shape; ``step``: the first
+    optimizer step at a batch ``>= first`` (None, with None LRs: not followed/none)."""
 
     kind: str
     first: int
@@ -171,11 +168,7 @@ _ARITY = {"powf": "ctypes.c_float, ctypes.c_float", "expf": "ctypes.c_float,"}
 
 @dataclass
 class LrCode:
-    """The source pieces of ``lr_at``: helpers, constants, engine blocks and body lines.
-
-    ``literal``/``num``/``seq``: :mod:`cfgsched.codegen.source`'s literals;
-    ``ftz``: float32 results may be flushed (:func:`cfgsched.codegen.policy_text.flush_matters`).
-    """
+    """The source pieces of ``lr_at`` (``ftz``: float32 results may be flushed)."""
 
     exact: bool
     params: Params
@@ -330,8 +323,7 @@ def step_part(milestones: list[int], gamma: float) -> NativePart:
 
 @dataclass(frozen=True)
 class NativeRun:
-    """The optimizer steps a native composition must match: steps ``0..steps-1``,
-    darknet batches up to ``horizon``, after the burn-in from step ``m0``."""
+    """Steps ``0..steps-1`` to match (batches to ``horizon``; the policy from step ``m0``)."""
 
     params: Params
     exact: bool

@@ -1,9 +1,5 @@
-"""``policy=random``: ``lr * U(0,1)^power``, a new draw every batch.
-
-darknet draws with ``rand()`` seeded by the time: nobody can reproduce its draws. cfgsched
-draws reproducibly instead (splitmix64 of a seed and b): its values are cfgsched's seeded
-draws, not darknet's.
-"""
+"""``policy=random``: ``lr * U(0,1)^power``; cfgsched's seeded draws (darknet's are not
+reproducible: ``rand()`` seeded by the time)."""
 
 from __future__ import annotations
 

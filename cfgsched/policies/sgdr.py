@@ -1,5 +1,4 @@
-"""``policy=sgdr``: cosine from lr to learning_rate_min over cycles of
-``sgdr_cycle * sgdr_mult^i`` batches counted from b = 0 (AlexeyAB and hank-ai)."""
+"""``policy=sgdr`` (AlexeyAB, hank-ai): cosine from lr to lr_min, cycles from b = 0."""
 
 from __future__ import annotations
 
@@ -38,8 +37,7 @@ def sgdr_hangs(s: NetSchedule) -> bool:
 
 
 def sgdr_ends(s: NetSchedule, top: int) -> Iterator[tuple[int, int]]:
-    """``(end, cycle)`` of each cycle ending at or before batch ``top``: ``end`` gets
-    exactly learning_rate_min; a non-growing cycle (``sgdr_mult <= 0``) ends the walk."""
+    """``(end, cycle)`` of each cycle ending by ``top`` (a cycle of 0 ends the walk)."""
     start, cycle = 0, s.sgdr_cycle
     while cycle > 0 and start + cycle <= top:
         yield start + cycle, cycle

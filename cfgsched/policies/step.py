@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import (
@@ -82,10 +83,7 @@ def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
             [k * st for k in range(k0, k0 + base.HEAD)],
         )
         tail = x.pieces((k1 - 1) * st, end, [k1 * st])
-        tail[0] = base.Phase(
-            "plateau", tail[0].first, tail[0].last, tail[0].lr_first,
-            tail[0].lr_last, f"at batch {tail[0].first}",
-        )  # fmt: skip
+        tail[0] = replace(tail[0], kind="plateau", note=f"at batch {tail[0].first}")
         note = f"{k1 - 1 - k0 - base.HEAD} more plateaus: x{f32_text(scale)} every {st} batches"
         mid = x.span("summary", (k0 + base.HEAD) * st, (k1 - 1) * st - 1, note)
         pieces = [*head, mid, *tail]
