@@ -1,8 +1,4 @@
-"""darknet's learning-rate policies, one module each (:class:`base.PolicyModule`).
-
-Adding or fixing a policy touches its module only (the reader keeps each fork's reading
-rules). :func:`rate` is the scalar kernel: darknet's ``get_current_rate()``.
-"""
+"""darknet's learning-rate policies, one module each (:class:`base.PolicyModule`)."""
 
 from __future__ import annotations
 
@@ -56,11 +52,7 @@ def in_burn_in(p: Params, b: int) -> bool:
 
 
 def rate(p: Params, b: int, exact: bool = True, flush: bool = False) -> float:
-    """darknet's ``get_current_rate()`` at integer batch ``b`` (``0 <= b < 2**64``).
-
-    ``exact`` reproduces the fork's float32 arithmetic bit for bit (else: double);
-    ``flush`` (with ``exact``) a release build's flush-to-zero of every float32 result
-    (the other inputs must be flushed already: :func:`cfgsched.kernel.formulas.flushed`).
-    """
+    """darknet's ``get_current_rate()`` at batch ``0 <= b < 2**64``: ``exact`` in the fork's
+    float32 (else double), ``flush`` its flush-to-zero (inputs pre-flushed: ``flushed``)."""
     mod = burn_in if in_burn_in(p, b) else module(p.policy)
     return mod.rate(p, b, exact, flush)

@@ -1,10 +1,4 @@
-"""What every policy module fills in: the protocol, and the kits its hooks write with.
-
-A policy module (:mod:`cfgsched.policies.step`, ...) holds darknet's formula after the
-burn-in (``rate`` scalar, ``rates`` numpy), its ``boundaries``, its explain ``phases``,
-its generated-code text (``code``), whether flush-to-zero cannot change it (``normal``)
-and its native torch composition (``native``, ``native_points``).
-"""
+"""The hooks every policy module fills in (:class:`PolicyModule`) and the kits they use."""
 
 from __future__ import annotations
 
@@ -28,10 +22,13 @@ if TYPE_CHECKING:
 Add = Callable[[int, str, str], None]
 #: The LRs of the run at a list of darknet batches.
 Lrs = Callable[[Sequence[int]], list[float]]
+#: Whether the boundary list is full.
+Full = Callable[[], bool]
 
 
 class PolicyModule(Protocol):
-    """The hooks of one policy (see the module docstring)."""
+    """darknet's formula after the burn-in (scalar, numpy), boundaries, explain phases,
+    generated code, whether flush-to-zero cannot change it, native torch compositions."""
 
     def rate(self, p: Params, b: int, exact: bool, flush: bool) -> float: ...
     def rates(self, p: Params, b: I64s, flush: bool) -> F32s: ...
@@ -56,11 +53,8 @@ HEAD, TAIL = 3, 2
 
 @dataclass(frozen=True)
 class Phase:
-    """Batches ``first..last`` (inclusive; ``last`` None = open-ended) of one shape.
-
-    ``step``: the first 0-based optimizer step whose batch is ``>= first`` (None: a GPU 0
-    trace too long to follow, or no step trains in the phase: then the LRs are None too).
-    """
+    """Batches ``first..last`` (None: open-ended) of one shape; ``step``: the first
+    optimizer step at a batch ``>= first`` (None, with None LRs: not followed/none)."""
 
     kind: str
     first: int
@@ -174,11 +168,7 @@ _ARITY = {"powf": "ctypes.c_float, ctypes.c_float", "expf": "ctypes.c_float,"}
 
 @dataclass
 class LrCode:
-    """The source pieces of ``lr_at``: helpers, constants, engine blocks and body lines.
-
-    ``literal``/``num``/``seq``: :mod:`cfgsched.codegen.source`'s literals;
-    ``ftz``: float32 results may be flushed (:func:`cfgsched.codegen.policy_text.flush_matters`).
-    """
+    """The source pieces of ``lr_at`` (``ftz``: float32 results may be flushed)."""
 
     exact: bool
     params: Params
@@ -321,6 +311,11 @@ class NativePart:
         return f"torch.optim.lr_scheduler.{self.name}(optimizer{', ' if args else ''}{args})"
 
 
+#: A composition of torch schedulers, and the candidate compositions of a policy.
+Parts = list[NativePart]
+Plans = list[Parts]
+
+
 def step_part(milestones: list[int], gamma: float) -> NativePart:
     """A ``MultiStepLR``."""
     return NativePart("MultiStepLR", {"milestones": milestones, "gamma": gamma})
@@ -328,8 +323,7 @@ def step_part(milestones: list[int], gamma: float) -> NativePart:
 
 @dataclass(frozen=True)
 class NativeRun:
-    """The optimizer steps a native composition must match: steps ``0..steps-1``,
-    darknet batches up to ``horizon``, after the burn-in from step ``m0``."""
+    """Steps ``0..steps-1`` to match (batches to ``horizon``; the policy from step ``m0``)."""
 
     params: Params
     exact: bool
@@ -364,6 +358,19 @@ def close(torch_lr: float, target: float, exact: bool) -> bool:
 def fail(b: int | None, reason: str) -> NotExactError:
     """No native form: darknet leaves what torch can express at batch ``b``."""
     return NotExactError(b, reason)
+
+
+# ----------------------------------------------------------------------------- defaults
+
+
+def no_boundaries(s: NetSchedule, lo: int, top: int, add: Add, full: Full) -> int:
+    """None: the policy changes at every batch or never."""
+    return 0
+
+
+def head_only(run: NativeRun, head: Parts) -> Plans:
+    """The burn-in and base-rate parts alone."""
+    return [head]
 
 
 def no_points(run: NativeRun) -> Iterable[int]:

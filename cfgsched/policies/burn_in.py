@@ -26,7 +26,6 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
 
 
 def rates(p: Params, b: I64s, flush: bool) -> F32s:
-    """:func:`rate` over ``b``."""
     import numpy as np
 
     from cfgsched.kernel.vector import F32, lr_pow, to_f32

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import Params
 from cfgsched.policies import base
-from cfgsched.schedule import NetSchedule
 
 if TYPE_CHECKING:
     from cfgsched.kernel.vector import F32s, I64s
@@ -25,11 +23,7 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
     return np.full(b.shape, p.lr, dtype=np.float32)
 
 
-def boundaries(
-    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
-) -> int:
-    """None."""
-    return 0
+boundaries = base.no_boundaries
 
 
 def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
@@ -46,11 +40,7 @@ def normal(p: Params) -> bool:
     return True
 
 
-def native(
-    run: base.NativeRun, head: list[base.NativePart]
-) -> list[list[base.NativePart]]:
-    """The burn-in and base-rate parts alone."""
-    return [head]
+native = base.head_only
 
 
 native_points = base.no_points

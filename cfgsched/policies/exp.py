@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import Params, cpow, f32_text, rounding
 from cfgsched.policies import base
-from cfgsched.schedule import NetSchedule
 
 if TYPE_CHECKING:
     from cfgsched.kernel.vector import F32s, I64s
@@ -20,7 +18,6 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
 
 
 def rates(p: Params, b: I64s, flush: bool) -> F32s:
-    """:func:`rate` over ``b``."""
     import numpy as np
 
     from cfgsched.kernel.vector import F64, base_pow, finish
@@ -30,11 +27,7 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
     return finish(b, z, True, lambda x: rate(p, x, True, flush))
 
 
-def boundaries(
-    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
-) -> int:
-    """None: it changes at every batch."""
-    return 0
+boundaries = base.no_boundaries
 
 
 def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
@@ -60,9 +53,7 @@ def normal(p: Params) -> bool:
     return g == 0 or g >= 1 or p.lr == 0
 
 
-def native(
-    run: base.NativeRun, head: list[base.NativePart]
-) -> list[list[base.NativePart]]:
+def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     """ExponentialLR with gamma^c, when each step covers c batches and no burn-in ends."""
     p = run.params
     if p.gamma == 1.0:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import Params, cdiv, f32, f32_text, lr_pow, rounding
 from cfgsched.policies import base
-from cfgsched.schedule import NetSchedule
 
 if TYPE_CHECKING:
     from cfgsched.kernel.vector import F32s, I64s
@@ -27,7 +25,6 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
 
 
 def rates(p: Params, b: I64s, flush: bool) -> F32s:
-    """:func:`rate` over ``b``."""
     import numpy as np
 
     from cfgsched.kernel.vector import F32, lr_pow, to_f32
@@ -37,11 +34,7 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
     return lr_pow(p, b, base, flush, lambda x: rate(p, x, True, flush))
 
 
-def boundaries(
-    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
-) -> int:
-    """None: it changes at every batch (max_batches is everyone's)."""
-    return 0
+boundaries = base.no_boundaries
 
 
 def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
@@ -71,9 +64,7 @@ def normal(p: Params) -> bool:
     return p.lr == 0 or math.log2(abs(p.lr)) - 24 * p.power >= -125
 
 
-def native(
-    run: base.NativeRun, head: list[base.NativePart]
-) -> list[list[base.NativePart]]:
+def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     """PolynomialLR, when max_batches is a whole number of steps and no burn-in ends."""
     p = run.params
     if p.max_batches <= 0:

@@ -1,19 +1,13 @@
-"""``policy=random``: ``lr * U(0,1)^power``, a new draw every batch.
-
-darknet draws with ``rand()`` seeded by the time: nobody can reproduce its draws. cfgsched
-draws reproducibly instead (splitmix64 of a seed and b): its values are cfgsched's seeded
-draws, not darknet's.
-"""
+"""``policy=random``: ``lr * U(0,1)^power``; cfgsched's seeded draws (darknet's are not
+reproducible: ``rand()`` seeded by the time)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import Params, f32, f32_text, lr_pow
 from cfgsched.policies import base
-from cfgsched.schedule import NetSchedule
 
 if TYPE_CHECKING:
     from cfgsched.kernel.vector import F32s, F64s, I64s
@@ -58,18 +52,13 @@ def uniforms(seed: int, b: I64s) -> F64s:
 
 
 def rates(p: Params, b: I64s, flush: bool) -> F32s:
-    """:func:`rate` over ``b``."""
     from cfgsched.kernel.vector import F32, lr_pow
 
     u = uniforms(p.seed, b).astype(F32)
     return lr_pow(p, b, u, flush, lambda x: rate(p, x, True, flush))
 
 
-def boundaries(
-    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
-) -> int:
-    """None: it changes at every batch."""
-    return 0
+boundaries = base.no_boundaries
 
 
 def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
@@ -92,9 +81,7 @@ def normal(p: Params) -> bool:
     return p.power >= 0 and (p.lr == 0 or math.log2(abs(p.lr)) - 24 * p.power >= -125)
 
 
-def native(
-    run: base.NativeRun, head: list[base.NativePart]
-) -> list[list[base.NativePart]]:
+def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     """None: no torch scheduler draws."""
     raise base.fail(
         run.batch(run.m0),

@@ -1,10 +1,9 @@
-"""``policy=sgdr``: cosine from lr to learning_rate_min over cycles of
-``sgdr_cycle * sgdr_mult^i`` batches counted from b = 0 (AlexeyAB and hank-ai)."""
+"""``policy=sgdr`` (AlexeyAB, hank-ai): cosine from lr to lr_min, cycles from b = 0."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import FORK_HANKAI, Params, cdiv, f32, rounding
@@ -38,8 +37,7 @@ def sgdr_hangs(s: NetSchedule) -> bool:
 
 
 def sgdr_ends(s: NetSchedule, top: int) -> Iterator[tuple[int, int]]:
-    """``(end, cycle)`` of each cycle ending at or before batch ``top``: ``end`` gets
-    exactly learning_rate_min; a non-growing cycle (``sgdr_mult <= 0``) ends the walk."""
+    """``(end, cycle)`` of each cycle ending by ``top`` (a cycle of 0 ends the walk)."""
     start, cycle = 0, s.sgdr_cycle
     while cycle > 0 and start + cycle <= top:
         yield start + cycle, cycle
@@ -95,7 +93,7 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
 
 
 def boundaries(
-    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
+    s: NetSchedule, lo: int, top: int, add: base.Add, full: base.Full
 ) -> int:
     """Each cycle's end (the batch that gets exactly learning_rate_min)."""
     if s.sgdr_cycle <= 0:
@@ -191,9 +189,7 @@ def normal(p: Params) -> bool:
     )
 
 
-def native(
-    run: base.NativeRun, head: list[base.NativePart]
-) -> list[list[base.NativePart]]:
+def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     """None: CosineAnnealingWarmRestarts restarts where darknet ends a cycle."""
     p = run.params
     b = run.batch(run.m0)

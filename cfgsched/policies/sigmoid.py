@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import (
@@ -43,7 +42,6 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
 
 
 def rates(p: Params, b: I64s, flush: bool) -> F32s:
-    """:func:`rate` over ``b``."""
     import numpy as np
 
     from cfgsched.kernel.vector import F32, F64, ctypes_many, finish
@@ -67,7 +65,7 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
 
 
 def boundaries(
-    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
+    s: NetSchedule, lo: int, top: int, add: base.Add, full: base.Full
 ) -> int:
     """The midpoint (half the LR)."""
     add(s.step, "sigmoid", "sigmoid midpoint")
@@ -113,9 +111,7 @@ def normal(p: Params) -> bool:
     return False
 
 
-def native(
-    run: base.NativeRun, head: list[base.NativePart]
-) -> list[list[base.NativePart]]:
+def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     """None: no torch built-in computes darknet's logistic decay."""
     prev = None
     b = run.batch(min(run.m0, run.steps - 1))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import (
@@ -50,7 +51,7 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
 
 
 def boundaries(
-    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
+    s: NetSchedule, lo: int, top: int, add: base.Add, full: base.Full
 ) -> int:
     """Every ``k * step`` (``scale^k`` from there), and how many more the limit cut."""
     if s.step <= 0:
@@ -82,10 +83,7 @@ def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
             [k * st for k in range(k0, k0 + base.HEAD)],
         )
         tail = x.pieces((k1 - 1) * st, end, [k1 * st])
-        tail[0] = base.Phase(
-            "plateau", tail[0].first, tail[0].last, tail[0].lr_first,
-            tail[0].lr_last, f"at batch {tail[0].first}",
-        )  # fmt: skip
+        tail[0] = replace(tail[0], kind="plateau", note=f"at batch {tail[0].first}")
         note = f"{k1 - 1 - k0 - base.HEAD} more plateaus: x{f32_text(scale)} every {st} batches"
         mid = x.span("summary", (k0 + base.HEAD) * st, (k1 - 1) * st - 1, note)
         pieces = [*head, mid, *tail]
@@ -126,9 +124,7 @@ def normal(p: Params) -> bool:
     return s == 0 or (s >= 1 if p.step > 0 else s <= 1) or p.lr == 0
 
 
-def native(
-    run: base.NativeRun, head: list[base.NativePart]
-) -> list[list[base.NativePart]]:
+def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     """A MultiStepLR with a milestone per step drop in the run."""
     p = run.params
     if p.step <= 0:

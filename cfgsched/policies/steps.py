@@ -30,9 +30,7 @@ MAX_PARTS = 64
 
 
 class StepsTable(NamedTuple):
-    """``rates[bisect_right(bounds, b)]`` is the rate at b: ``bounds[i]`` the running
-    maximum of the steps (pjreddie: up to the first negative one, which an unsigned b
-    never reaches), ``rates[k]`` the rate after the first k scales, in cfg order."""
+    """``rates[bisect_right(bounds, b)]`` is the rate at b (bounds: running max of steps)."""
 
     bounds: Any  # array('q'), or a list for steps beyond int64
     rates: Any  # array('d') of float32 (or double) values
@@ -46,8 +44,7 @@ _LAST: tuple[Any, int, StepsTable | None] = (None, -1, None)
 
 
 def steps_table(p: Params, mode: int) -> StepsTable:
-    """The :class:`StepsTable` of ``p``, built once per steps/scales/lr/mode (``mode``:
-    0 double, 1 float32, 2 float32 with flush-to-zero of the scales and products)."""
+    """``p``'s table, cached (``mode``: 0 double, 1 float32, 2 float32 flushed)."""
     global _LAST
     last = _LAST
     if last[0] is p and last[1] == mode and last[2] is not None:  # a scheduler stepping
@@ -122,7 +119,7 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
 
 
 def boundaries(
-    s: NetSchedule, lo: int, top: int, add: base.Add, full: Callable[[], bool]
+    s: NetSchedule, lo: int, top: int, add: base.Add, full: base.Full
 ) -> int:
     """Each step (the first batch its scale applies to)."""
     for k, st in enumerate(s.steps[: min(len(s.steps), len(s.scales))]):
@@ -182,8 +179,7 @@ def code(c: base.LrCode) -> None:
 
 
 def _runs(steps: list[int], scales: list[float]) -> list[tuple[int, int, int, float]]:
-    """``(first, spacing, count, scale)``: the steps in runs of even spacing and one
-    scale (the same bits: -0.0 is not 0.0)."""
+    """``(first, spacing, count, scale)`` runs: even spacing, one scale (same bits)."""
     out: list[tuple[int, int, int, float]] = []
     for st, sc in zip(steps, scales, strict=True):
         if out:
@@ -222,8 +218,7 @@ def _milestones(run: base.NativeRun) -> list[tuple[int, float]]:
 
 
 def _ratio_chain(run: base.NativeRun, epochs: list[int]) -> list[base.NativePart]:
-    """One single-milestone MultiStepLR per change, gamma = ratio of darknet's values
-    (an epoch where darknet's value stays the same needs none)."""
+    """A one-milestone MultiStepLR per change of darknet's value (gamma: the ratio)."""
     parts: list[base.NativePart] = []
     prev = run.params.lr
     for e in sorted(set(epochs)):
@@ -239,11 +234,8 @@ def _ratio_chain(run: base.NativeRun, epochs: list[int]) -> list[base.NativePart
     return parts
 
 
-def native(
-    run: base.NativeRun, head: list[base.NativePart]
-) -> list[list[base.NativePart]]:
-    """MultiStepLRs per distinct scale (as float32, as decimals), then one per change;
-    candidates longer than :data:`MAX_PARTS` are left out (none left: NotExactError)."""
+def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
+    """MultiStepLRs per scale (float32, decimal), per change; at most :data:`MAX_PARTS`."""
     pairs = _milestones(run)
     if not pairs:
         return [head]
