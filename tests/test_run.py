@@ -181,6 +181,7 @@ def _case(name: str, *args: str) -> Any:
         _case("plot", "plot", "--format", "csv"),
         _case("plot", "plot", "--format", "png", "--gpus", "1", "--gpus", "2"),
         _case("plot", "plot", "--format", "png", "--vs", "torch"),
+        _case("plot", "plot", "--format", "png", "--vs", "mmengine"),
         _case("explain", "explain"),
         _case("explain", "explain", "--json"),
         _case("lint", "lint"),

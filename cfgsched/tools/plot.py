@@ -593,15 +593,15 @@ class Approx:
         if why:
             raise CfgError(f"--vs {self.kind}", None, None, why)
 
-    def fit(self, v: Variant) -> Any:
-        """The :class:`~cfgsched.adapters.approx.Fit` for ``v``."""
+    def fit(self, t: Run) -> Any:
+        """The :class:`~cfgsched.adapters.approx.Fit` for the variant's run ``t``."""
         from cfgsched.adapters import approx
 
         try:
             if self.kind == "mmengine":
-                return approx.fit_mmengine(v.schedule, v.options)
+                return approx.fit_mmengine(t)
             n, b = self.images or 0, self.batch or 0
-            return approx.fit_ultralytics(v.schedule, v.options, images=n, batch=b)
+            return approx.fit_ultralytics(t, images=n, batch=b)
         except ValueError as exc:
             raise CfgError(f"--vs {self.kind}", None, None, str(exc)) from None
 
@@ -619,7 +619,7 @@ def _approx_parts(
     parts: _Parts, src: Source, lo: int, hi: int, many: bool, how: Approx
 ) -> None:
     """The fitted schedule's curve, its relative error panel and its report line."""
-    fit, base, k = how.fit(src.variant), parts.curves[-1], len(parts.curves)
+    fit, base, k = how.fit(src.t), parts.curves[-1], len(parts.curves)
     pos = np.arange(fit.steps, dtype=np.int64) if src.steps else fit.batches
     keep = np.flatnonzero((pos >= lo) & (pos <= hi))
     rel = fit.relative_error()[keep]
