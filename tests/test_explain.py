@@ -655,7 +655,15 @@ def _count_translate(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     would keep the counter after the test)."""
     from cfgsched import run as run_module
 
-    for name in ("tools.diff", "tools.lint", "tools.explain", "tools.plot", "codegen"):
+    for name in (
+        "tools.diff",
+        "tools.lint",
+        "tools.explain",
+        "tools.plot",
+        "codegen",
+        "adapters.approx",
+        "adapters.native",
+    ):
         importlib.import_module(f"cfgsched.{name}")
     for name in ("convert", "diff", "explain", "lint", "plot"):
         importlib.import_module(f"cfgsched.cli.{name}")

@@ -212,6 +212,7 @@ def test_every_command_translates_each_run_once(
     elif args[0] == "plot":
         args = [*args, "-o", str(tmp_path / f"out.{args[args.index('--format') + 1]}")]
     users = ("tools.diff", "tools.plot", "tools.explain", "tools.lint", "codegen")
+    users += ("adapters.approx", "adapters.native")
     for name in (*users, *(f"cli.{c}" for c in ("convert", "diff", "explain", "lint"))):
         importlib.import_module(f"cfgsched.{name}")  # every user of translate, loaded
     calls = Counter[tuple[str, Options]]()
