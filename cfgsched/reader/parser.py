@@ -37,7 +37,6 @@ T = TypeVar("T")
 
 _INT_MIN, _INT_MAX = -(1 << 31), (1 << 31) - 1
 _LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
-_FLT_MAX = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]
 _FLT_MIN = 1.1754943508222875e-38
 #: Values at or above this magnitude round to infinity in float32 (FLT_MAX + half an ulp).
 _F32_OVERFLOW = 2**128 - 2**103
@@ -51,6 +50,8 @@ _POLICY_KEYS = frozenset(
     "sgdr_mult".split()
 )
 _DETECTION_SECTIONS = ("yolo", "region", "Gaussian_yolo", "detection")
+#: Keys whose '#' is reported (P002) where they are read, not by :func:`_notes`.
+_OWN_P002 = ("policy", "steps", "scales", "seq_scales")
 
 
 def _hk_span(after: str, before: str) -> tuple[str, ...]:
@@ -62,8 +63,7 @@ def _hk_span(after: str, before: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Entry:
-    """One ``key=value`` line as the fork sees it (C forks: whitespace dropped, split at the
-    first ``=``; hankai: trimmed, the value cut at ``#``); ``raw``: the line as in the file."""
+    """A ``key=value`` line as the fork reads it; ``raw``: the line as in the file."""
 
     key: str
     value: str
@@ -105,8 +105,7 @@ _PLAIN_DEC = re.compile(r"[+-]?(?:\d+\.\d*|\.\d+)", re.ASCII)
 
 
 def c_atof(s: str) -> tuple[float, int]:
-    """C ``atof``: the double of the longest valid prefix and the characters used
-    (``(0.0, 0)`` when no number starts ``s``; leading whitespace is skipped)."""
+    """C ``atof``: the double of the longest valid prefix and the characters used."""
     start = len(s) - len(s.lstrip(_WS))
     if m := _HEX.match(s, start):
         body = m.group(0).lstrip("+-")
@@ -172,28 +171,16 @@ def _nearest_f32(q: Fraction) -> float:
         return 0.0
     if abs(q) >= _F32_OVERFLOW:
         return math.inf if q > 0 else -math.inf
-    d = float(q)
-    a = f32(d)
-    if math.isinf(a):  # d is the overflow threshold itself, q is just below it
-        a = math.copysign(_FLT_MAX, d)
-    bits = struct.unpack("<I", struct.pack("<f", a))[0]
-    best = a
-    for nb in (bits - 1, bits + 1):
-        if not 0 <= nb < 0xFFFFFFFF:
-            continue
-        b = struct.unpack("<f", struct.pack("<I", nb))[0]
-        if math.isinf(b) or math.isnan(b) or (b < 0) != (a < 0):
-            continue
-        da, db = abs(Fraction(best) - q), abs(Fraction(b) - q)
-        if db < da or (db == da and nb % 2 == 0):
-            best = b
-    return best
+    a = abs(q)
+    e = a.numerator.bit_length() - a.denominator.bit_length()
+    e = max(e - (a < Fraction(2) ** e) - 23, -149)  # 24 significant bits, or subnormal
+    v = math.ldexp(round(a / Fraction(2) ** e), e)  # round(): ties to even
+    return -v if q < 0 else v
 
 
 def _f32_of_decimal(text: str) -> float | None:
-    """The float32 nearest to ``text`` through the double, when provably the same (None:
-    take the exact path): rounding twice differs only where the double is a float32
-    midpoint or outside float32's normal range."""
+    """The float32 nearest to ``text`` through the double; None where rounding twice
+    could differ (a float32 midpoint, outside float32's normal range)."""
     d = float(text)
     if not _FLT_MIN <= abs(d) < 2.0**127:
         return None
@@ -346,8 +333,7 @@ def _read(text: str, fork: str, source: str) -> list[_Sec]:
 def read_sections(
     text: str, *, fork: str = "alexeyab", source: str = "<string>"
 ) -> list[Section]:
-    """``text``'s sections and entries by ``fork``'s reading rules (values unchecked);
-    CfgError where the fork stops while reading, ValueError for an unknown fork."""
+    """``text``'s sections and entries by ``fork``'s reading rules (values unchecked)."""
     out = []
     for s in _read(text, fork, source):
         entries = tuple(
@@ -398,8 +384,7 @@ class _Net:
         return CfgError(self.source, None if item is None else item.line, key, message)
 
     def item(self, key: str) -> _Item | None:
-        """The line the fork reads for ``key`` (C ``option_find``: the first; a bare key
-        has no value), recorded as read."""
+        """The line the fork reads for ``key`` (C ``option_find``: the first), recorded."""
         it = _first(self.sec, key)
         if it is not None:
             self.used.add(id(it))
@@ -496,8 +481,8 @@ def _c_steps(net: _Net, pol: Policy) -> tuple[tuple[int, ...], tuple[float, ...]
 def _c_list(
     net: _Net, it: _Item | None, key: str, l_it: _Item, n: int
 ) -> list[str] | None:
-    """The comma parts of ``key`` (scales, seq_scales) for ``n`` steps; CfgError where
-    darknet reads past them."""
+    """The comma parts of ``key`` for ``n`` steps; CfgError where darknet reads past them."""
+
     if it is None or it.value is None:
         return None
     lv, parts = l_it.value or "", it.value.split(",")
@@ -552,8 +537,7 @@ def _hk_steps(net: _Net, pol: Policy) -> tuple[tuple[int, ...], tuple[float, ...
 
 
 def _batch(net: _Net, batch: int, subdivs: int, time_steps: int) -> tuple[int, int]:
-    """(mini_batch, time_steps) after darknet's division and clamps; CfgError on SIGFPE
-    (pjreddie keeps a zero mini-batch: :func:`_check_run`)."""
+    """(mini_batch, time_steps) after darknet's division and clamps; CfgError on SIGFPE."""
     sub_it = _first(net.sec, "subdivisions")
     if subdivs == 0:
         why = "darknet divides by zero (SIGFPE): subdivisions=0"
@@ -570,8 +554,7 @@ def _batch(net: _Net, batch: int, subdivs: int, time_steps: int) -> tuple[int, i
 
 
 def _check_inputs(net: _Net, dims: dict[str, int], inputs: int) -> None:
-    """Every fork stops with "No input parameters supplied" when ``inputs`` is 0 and
-    one of width, height, channels is 0 (inputs defaults to their product)."""
+    """Every fork stops when ``inputs`` and one of width, height, channels are 0."""
     if inputs or all(dims.values()):
         return
     bad = [
@@ -622,7 +605,7 @@ def _net_values(net: _Net) -> tuple[dict[str, object], dict[str, int]]:
     if net.hk:
         net.touch("show_receptive_field")
         unused = [it for it in net.sec.items if id(it) not in net.used]
-        _hk_unused(net.source, net.sec, unused, NET_KEYS["hankai"], HANKAI_NET_WHEN)
+        _hk_unused(net, unused, NET_KEYS["hankai"], HANKAI_NET_WHEN)
     return v, dims
 
 
@@ -658,55 +641,23 @@ def _policy_values(net: _Net, v: dict[str, object]) -> None:
 
 
 def _hk_unused(
-    source: str,
-    sec: _Sec,
-    unused: list[_Item],
-    known: frozenset[str],
-    when: dict[str, str],
+    net: _Net, unused: list[_Item], known: frozenset[str], when: dict[str, str]
 ) -> None:
     """hankai's ``find_unused_lines``: the alphabetically first unused key is fatal
     (``when``: conditions of keys read only sometimes; else a close spelling is named)."""
     if not unused:
         return
-    it = min(unused, key=lambda i: i.key.encode())
+    it, name = min(unused, key=lambda i: i.key.encode()), net.sec.name
     guess = did_you_mean(it.key, known)
-    hint = f"did you mean {guess}?" if guess else f"hankai has no such [{sec.name}] key"
+    hint = f"did you mean {guess}?" if guess else f"hankai has no such [{name}] key"
     hint = f"read only with {when[it.key]}" if it.key in when else hint
-    why = f"config line #{it.line} from section [{sec.name}] is unused or invalid"
+    why = f"config line #{it.line} from section [{name}] is unused or invalid"
     msg = f"hankai stops: {why}: {it.key}={_short(it.value)} ({hint})"
-    raise CfgError(source, it.line, it.key, msg)
-
-
-def _hk_layers(net: _Net, secs: list[_Sec], dims: dict[str, int]) -> None:
-    """hankai's ``create_network`` after ``[net]``: each layer in order, then the
-    network size a detector as last layer needs (multiples of 32, at least 32)."""
-    kind: str | None = ""
-    for idx, s in enumerate(secs[1:]):
-        kind = HANKAI_LAYER_NAMES.get(s.name)
-        if kind is None:
-            why = f'layer type "{_short(s.name)}" not recognized (layer {idx}): '
-            why += "the name is in its table but it builds no layer of that type"
-            raise CfgError(net.source, s.line, None, "hankai stops: " + why)
-        for key in HANKAI_REQUIRED_KEYS.get(kind, ()):
-            if _first(s, key) is None:
-                why = f"section [{s.name}] at line {s.line} was expecting to find a "
-                why += f'key named "{key}" but it does not exist'
-                raise CfgError(net.source, s.line, key, "hankai stops: " + why)
-        _layer_keys(_Net("hankai", net.source, s), idx)  # stops on non-numbers
-        known = HANKAI_LAYER_KEYS[kind] | HANKAI_COMMON_KEYS
-        unused = [it for it in s.items if it.key not in known]
-        _hk_unused(net.source, s, unused, known, {})
-    for key in ("width", "height") if kind in HANKAI_DETECTORS else ():
-        if dims[key] < 32 or dims[key] % 32:
-            it = _first(net.sec, key) or _Item(key, None, net.sec.line, net.sec.raw)
-            why = f"the last layer is [{secs[-1].name}], so the network width and "
-            why += f"height must be multiples of 32 and at least 32 ({key}={dims[key]})"
-            raise net.error(it, key, "hankai stops: " + why)
+    raise CfgError(net.source, it.line, it.key, msg)
 
 
 def _check_run(net: _Net, v: dict[str, object]) -> None:
-    """CfgError where the fork divides by zero or loops forever once training starts
-    (pjreddie: a zero mini-batch at its first batch count)."""
+    """CfgError where the fork divides by zero or loops forever once training starts."""
     if net.fork == "pjreddie" and v["mini_batch"] == 0:
         key = "subdivisions" if _first(net.sec, "subdivisions") is not None else "batch"
         why = f"batch ({v['batch']}) / subdivisions ({v['subdivisions']}) * time_steps "
@@ -749,14 +700,10 @@ def _notes(net: _Net) -> None:
             net.warn("P005", it, f"duplicate key {it.key}: line {prev.line} wins")
         elif it.value is None:
             net.warn("P012", it, f"line without '=' ignored: {it.key}")
-        elif "#" in it.value and it.key not in (
-            "policy",
-            "steps",
-            "scales",
-            "seq_scales",
-        ):
-            why = f"'#' inside {it.key}: C forks have no inline comments"
-            net.warn("P002", it, why)
+        elif "#" in it.value and it.key not in _OWN_P002:
+            net.warn(
+                "P002", it, f"'#' inside {it.key}: C forks have no inline comments"
+            )
         if prev is not it or it.value is None:
             continue
         if it.key not in NET_KEYS[net.fork]:
@@ -776,8 +723,7 @@ def _unknown_net_key(fork: str, key: str) -> str:
 
 
 def _layer_keys(lay: _Net, idx: int) -> LayerKeys | None:
-    """Section ``lay.sec``'s per-layer training keys (layer ``idx``), read as ``[net]``'s
-    (C: atoi/atof; hankai: through float32); None when it has none."""
+    """Layer ``idx``'s training keys, read as ``[net]``'s; None when it has none."""
     s, keys = lay.sec, LAYER_TRAINING_KEYS[lay.fork]
     ints = {k: lay.geti(k, 0) for k in keys if _first(s, k) is not None}
     lr = lay.getf("learning_rate", 1)
@@ -793,14 +739,30 @@ def _layer_keys(lay: _Net, idx: int) -> LayerKeys | None:
     )
 
 
-def _layers(net: _Net, secs: list[_Sec]) -> tuple[tuple[LayerKeys, ...], int | None]:
-    """Every layer's training keys (warnings go to ``net``) and the first detection
-    layer's classes."""
+def _layers(
+    net: _Net, secs: list[_Sec], dims: dict[str, int]
+) -> tuple[tuple[LayerKeys, ...], int | None]:
+    """Every layer's training keys and the first detection layer's classes; hankai's
+    ``create_network`` checks each layer, then the size a detector as last layer needs."""
     layers: list[LayerKeys] = []
     classes: int | None = None
+    kind: str | None = ""
     for idx, s in enumerate(secs[1:]):
         lay = _Net(net.fork, net.source, s)
-        keys = _layer_keys(lay, idx)
+        kind = HANKAI_LAYER_NAMES.get(s.name, "") if net.hk else ""
+        if kind is None:
+            why = f'layer type "{_short(s.name)}" not recognized (layer {idx}): '
+            why += "the name is in its table but it builds no layer of that type"
+            raise CfgError(net.source, s.line, None, "hankai stops: " + why)
+        for key in HANKAI_REQUIRED_KEYS.get(kind, ()):
+            if _first(s, key) is None:
+                why = f"section [{s.name}] at line {s.line} was expecting to find a "
+                why += f'key named "{key}" but it does not exist'
+                raise CfgError(net.source, s.line, key, "hankai stops: " + why)
+        keys = _layer_keys(lay, idx)  # hankai stops on non-numbers
+        if kind:
+            known = HANKAI_LAYER_KEYS[kind] | HANKAI_COMMON_KEYS
+            _hk_unused(lay, [it for it in s.items if it.key not in known], known, {})
         net.warnings.extend(lay.warnings)
         layers += [keys] if keys is not None else []
         c = _first(s, "classes")
@@ -809,6 +771,12 @@ def _layers(net: _Net, secs: list[_Sec]) -> tuple[tuple[LayerKeys, ...], int | N
                 classes = c_atoi(c.value)[0]
             elif c.num is not None:
                 classes = _f32_cast_int(c.num)
+    for key in ("width", "height") if kind in HANKAI_DETECTORS else ():
+        if dims[key] < 32 or dims[key] % 32:
+            it = _first(net.sec, key) or _Item(key, None, net.sec.line, net.sec.raw)
+            why = f"the last layer is [{secs[-1].name}], so the network width and "
+            why += f"height must be multiples of 32 and at least 32 ({key}={dims[key]})"
+            raise net.error(it, key, "hankai stops: " + why)
     return tuple(layers), classes
 
 
@@ -839,25 +807,20 @@ def _network_sections(fork: str, source: str, secs: list[_Sec]) -> list[_Sec]:
 def parse(
     text: str, *, fork: str = "alexeyab", source: str = "<string>"
 ) -> NetSchedule:
-    """A cfg's ``[net]`` schedule read the way ``fork`` does: CfgError where it would crash,
-    stop or loop forever, the silent surprises reproduced and listed in ``warnings``."""
+    """A cfg's schedule read as ``fork`` does (CfgError where it stops; module doc)."""
     secs = _network_sections(fork, source, _read(text, fork, source))
     net = _Net(fork, source, secs[0])
     v, dims = _net_values(net)
     _notes(net)
-    if net.hk:
-        _hk_layers(net, secs, dims)
+    layers, classes = _layers(net, secs, dims)
     _check_run(net, v)
-    layers, classes = _layers(net, secs)
-    lrs = tuple(
-        LayerLR(x.index, x.section, x.learning_rate, dict(x.lines)["learning_rate"])
-        for x in layers
-        if "learning_rate" in dict(x.lines)
+    lrs = [(x, dict(x.lines).get("learning_rate")) for x in layers]
+    v.update(fork=fork, source=source, lines=dict(net.lines), classes=classes)
+    v.update(layers=layers, warnings=tuple(net.warnings))
+    v["layer_lrs"] = tuple(
+        LayerLR(x.index, x.section, x.learning_rate, n) for x, n in lrs if n
     )
-    v.update(
-        layers=layers, fork=fork, warnings=tuple(net.warnings), lines=dict(net.lines)
-    )
-    v.update(source=source, layer_lrs=lrs, classes=classes)
+
     return NetSchedule(**v)  # type: ignore[arg-type]
 
 
