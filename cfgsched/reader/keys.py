@@ -43,23 +43,16 @@ HANKAI_NET_WHEN: dict[str, str] = {
     "gamma": "policy=exp or sigmoid",
 }
 
-_ALEXEYAB_NET = (
-    "learning_rate_min", "sgdr_cycle", "sgdr_mult", "track", "augment_speed",
-    "sequential_subdivisions", "try_fix_nan", "weights_reject_freq", "equidistant_point",
-    "badlabels_rejection_percentage", "num_sigmas_reject_badlabels", "ema_alpha",
-    "use_cuda_graph", "loss_scale", "dynamic_minibatch", "optimized_memory",
-    "workspace_size_limit_MB", "flip", "blur", "gaussian_noise", "mixup", "cutmix",
-    "mosaic", "letter_box", "mosaic_bound", "contrastive", "contrastive_jit_flip",
-    "contrastive_color", "unsupervised", "label_smooth_eps", "resize_step", "attention",
-    "adversarial_lr", "max_chart_loss", "seq_scales", "show_receptive_field",
-)  # fmt: skip
 _PJREDDIE_NET = ("notruth", "random", "max_ratio", "min_ratio", "center", "clip")
 
-#: Every ``[net]`` key each fork reads under some condition (policy, ``adam``).
+_HK_NET = frozenset((*HANKAI_NET_ORDER, *HANKAI_NET_WHEN))
+
+#: Every ``[net]`` key each fork reads under some condition (policy, ``adam``); AlexeyAB:
+#: hankai's (hankai forked it) but fog and cutout, plus the crop keys and unsupervised.
 NET_KEYS: dict[str, frozenset[str]] = {
-    "alexeyab": frozenset((*_C_COMMON_NET, *_ALEXEYAB_NET)),
+    "alexeyab": _HK_NET - {"fog", "cutout"} | {"max_crop", "min_crop", "unsupervised"},
     "pjreddie": frozenset((*_C_COMMON_NET, *_PJREDDIE_NET)),
-    "hankai": frozenset((*HANKAI_NET_ORDER, *HANKAI_NET_WHEN)),
+    "hankai": _HK_NET,
 }
 
 #: hankai's layer-name table: section name (exact, case-sensitive) -> layer kind, the
@@ -142,10 +135,7 @@ _LAYER_KEYS: dict[str, tuple[str, ...]] = {
 HANKAI_LAYER_KEYS = {kind: frozenset(keys) for kind, keys in _LAYER_KEYS.items()}
 
 #: Keys a hankai layer kind requires (``find_int`` without a default is fatal).
-HANKAI_REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
-    "scale_channels": ("from",),
-    "sam": ("from",),
-}
+HANKAI_REQUIRED_KEYS = dict.fromkeys(("scale_channels", "sam"), ("from",))
 
 #: Layer kinds after which hankai checks the network size (multiples of 32, >= 32).
 HANKAI_DETECTORS: frozenset[str] = frozenset({"yolo", "Gaussian_yolo", "region"})

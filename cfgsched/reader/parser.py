@@ -45,10 +45,7 @@ _F32_OVERFLOW = 2**128 - 2**103
 _C_STRIP = {"alexeyab": " \t\n\r", "pjreddie": " \t\n"}
 _POLICIES: dict[str, Policy] = {p.cfg_name: p for p in Policy}
 #: Learning-rate keys that only some policies (or ``adam=1``) read.
-_POLICY_KEYS = frozenset(
-    "step scale steps scales seq_scales gamma B1 B2 eps learning_rate_min sgdr_cycle "
-    "sgdr_mult".split()
-)
+_POLICY_KEYS = {*HANKAI_NET_WHEN, "learning_rate_min", "sgdr_cycle", "sgdr_mult"}
 _DETECTION_SECTIONS = ("yolo", "region", "Gaussian_yolo", "detection")
 #: Keys whose '#' is reported (P002) where they are read, not by :func:`_notes`.
 _OWN_P002 = ("policy", "steps", "scales", "seq_scales")
@@ -482,7 +479,6 @@ def _c_list(
     net: _Net, it: _Item | None, key: str, l_it: _Item, n: int
 ) -> list[str] | None:
     """The comma parts of ``key`` for ``n`` steps; CfgError where darknet reads past them."""
-
     if it is None or it.value is None:
         return None
     lv, parts = l_it.value or "", it.value.split(",")
@@ -520,15 +516,13 @@ def _hk_steps(net: _Net, pol: Policy) -> tuple[tuple[int, ...], tuple[float, ...
     scales = _hk_list(p_it, "-.0123456789", hk_stof)
     if pol is Policy.STEPS and (not steps or not scales):
         why = "hankai stops: STEPS policy must have steps and scales in cfg file"
-        it = l_it if not steps else p_it
-        raise net.error(
-            it or net.item("policy"), "steps" if not steps else "scales", why
-        )
+        it, key = (l_it, "steps") if not steps else (p_it, "scales")
+        raise net.error(it or net.item("policy"), key, why)
     n = len(steps)
     if len(scales) > n and p_it is not None:
-        net.warn(
-            "P006", p_it, f"more scales ({len(scales)}) than steps ({n}): extra ignored"
-        )
+        why = f"more scales ({len(scales)}) than steps ({n}): extra ignored"
+        net.warn("P006", p_it, why)
+
     if len(scales) < n and (p_it is not None or pol is Policy.STEPS):
         why = f"fewer scales ({len(scales)}) than steps ({n}): "
         why += "hankai pads with 0.0 (LR becomes 0)"
