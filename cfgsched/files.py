@@ -16,9 +16,8 @@ MAX_CFG_BYTES = 4 * 1024 * 1024
 def cfg_text(data: bytes, source: str) -> str:
     """A cfg's bytes as text (bad UTF-8: U+FFFD); too large or a NUL byte: CfgError."""
     if len(data) > MAX_CFG_BYTES:
-        raise CfgError(
-            source, None, None, f"file larger than {MAX_CFG_BYTES} bytes: not a cfg"
-        )
+        why = f"file larger than {MAX_CFG_BYTES} bytes: not a cfg"
+        raise CfgError(source, None, None, why)
     if b"\0" in data:
         line = data[: data.index(b"\0")].count(b"\n") + 1
         raise CfgError(source, line, None, "NUL byte: this is a binary file, not a cfg")
@@ -30,9 +29,9 @@ def read_cfg(path: str | os.PathLike[str]) -> tuple[str, str]:
     blocking); a path not str or PathLike (an int is a file descriptor) raises TypeError."""
     name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
     if not isinstance(name, str):
-        raise TypeError(
-            f"expected a path (str or os.PathLike), got {type(path).__name__}"
-        )
+        why = f"expected a path (str or os.PathLike), got {type(path).__name__}"
+        raise TypeError(why)
+
     return cfg_text(read_regular(name, MAX_CFG_BYTES), name), name
 
 

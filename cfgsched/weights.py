@@ -47,19 +47,16 @@ def read_weights_header(
     if fork not in FORKS:
         raise ValueError(f"unknown fork {fork!r}; expected one of {', '.join(FORKS)}")
     name = os.fspath(path)
-    try:
-        # regular files only: a FIFO or a device is refused, never waited on
+    try:  # regular files only: a FIFO or a device is refused, never waited on
         head = read_regular(name, 19)  # the 20 header bytes (limit + 1)
     except FileNotFoundError:
         raise WeightsError(f"{name}: no such weights file") from None
     except OSError as exc:
-        raise WeightsError(
-            f"{name}: cannot read weights file: {exc.strerror or exc}"
-        ) from None
+        why = f"cannot read weights file: {exc.strerror or exc}"
+        raise WeightsError(f"{name}: {why}") from None
     if len(head) < 12:
-        raise WeightsError(
-            f"{name}: truncated weights file: {len(head)} bytes, the version alone needs 12"
-        )
+        why = f"truncated weights file: {len(head)} bytes, the version alone needs 12"
+        raise WeightsError(f"{name}: {why}")
     major, minor, revision = struct.unpack("<3i", head[:12])
     if not all(0 <= v <= MAX_VERSION for v in (major, minor, revision)):
         raise WeightsError(
@@ -69,10 +66,9 @@ def read_weights_header(
     wide = seen_is_64bit(major, minor, fork)
     size = 20 if wide else 16
     if len(head) < size:
-        raise WeightsError(
-            f"{name}: truncated weights file: {len(head)} bytes, the header of version "
-            f"{major}.{minor}.{revision} needs {size}"
-        )
+        why = f"{len(head)} bytes, the header of version {major}.{minor}.{revision}"
+        raise WeightsError(f"{name}: truncated weights file: {why} needs {size}")
+
     # 4 bytes are a uint32 (alexeyab, hankai) or an int that pjreddie stores in its
     # size_t counter (a negative one wraps)
     kind = "<Q" if wide else "<i" if fork == "pjreddie" else "<I"

@@ -49,13 +49,7 @@ _POLICY_KEYS = {*HANKAI_NET_WHEN, "learning_rate_min", "sgdr_cycle", "sgdr_mult"
 _DETECTION_SECTIONS = ("yolo", "region", "Gaussian_yolo", "detection")
 #: Keys whose '#' is reported (P002) where they are read, not by :func:`_notes`.
 _OWN_P002 = ("policy", "steps", "scales", "seq_scales")
-
-
-def _hk_span(after: str, before: str) -> tuple[str, ...]:
-    """The ``[net]`` keys hankai's ``parse_net_section`` reads between two others."""
-    return HANKAI_NET_ORDER[
-        HANKAI_NET_ORDER.index(after) + 1 : HANKAI_NET_ORDER.index(before)
-    ]
+_P002 = "'#' inside {}: C forks have no inline comments"
 
 
 @dataclass(frozen=True)
@@ -388,9 +382,11 @@ class _Net:
             self.lines.setdefault(key, it.line)
         return None if it is None or it.value is None else it
 
-    def touch(self, *keys: str) -> None:
-        """hankai reads ``keys`` as numbers (it stops on a non-numeric one); C forks: no-op."""
-        for key in keys if self.hk else ():
+    def touch(self, after: str, before: str) -> None:
+        """hankai reads the ``[net]`` keys between two others in ``parse_net_section`` as
+        numbers (it stops on a non-numeric one); C forks: no-op."""
+        span = HANKAI_NET_ORDER.index(after) + 1, HANKAI_NET_ORDER.index(before)
+        for key in HANKAI_NET_ORDER[slice(*span)] if self.hk else ():
             self.hk_num(key)
 
     def hk_num(self, key: str) -> tuple[_Item | None, float | None]:
@@ -461,7 +457,7 @@ def _c_steps(net: _Net, pol: Policy) -> tuple[tuple[int, ...], tuple[float, ...]
     lv = l_it.value
     n = 1 + (lv.split("#", 1)[0] if net.fork == "alexeyab" else lv).count(",")
     if "#" in lv:
-        net.warn("P002", l_it, "'#' inside steps: C forks have no inline comments")
+        net.warn("P002", l_it, _P002.format("steps"))
     pparts = _c_list(net, p_it, "scales", l_it, n)
     _c_list(net, s_it, "seq_scales", l_it, n)
     steps = tuple(c_atoi(x)[0] for x in lv.split(",")[:n])
@@ -493,7 +489,7 @@ def _c_list(
         why = f"more scales ({len(parts)}) than steps ({n}): extra ignored"
         net.warn("P006", it, why)
     if "#" in it.value:
-        net.warn("P002", it, f"'#' inside {key}: C forks have no inline comments")
+        net.warn("P002", it, _P002.format(key))
     return parts
 
 
@@ -572,10 +568,10 @@ def _net_values(net: _Net) -> tuple[dict[str, object], dict[str, int]]:
     v["momentum"] = net.getf("momentum", 0.9)
     v["decay"] = net.getf("decay", 0.0001)
     subdivs, time_steps = net.geti("subdivisions", 1), net.geti("time_steps", 1)
-    net.touch(*_hk_span("time_steps", "weights_reject_freq"))
+    net.touch("time_steps", "weights_reject_freq")
     v["batch"], v["subdivisions"] = batch, subdivs
     v["mini_batch"], v["time_steps"] = _batch(net, batch, subdivs, time_steps)
-    net.touch(*_hk_span("try_fix_nan", "adam"))
+    net.touch("try_fix_nan", "adam")
     v["adam"] = net.geti("adam", 0) != 0
     if v["adam"]:
         v["b1"], v["b2"] = net.getf("B1", 0.9), net.getf("B2", 0.999)
@@ -583,7 +579,7 @@ def _net_values(net: _Net) -> tuple[dict[str, object], dict[str, int]]:
     dims = {k: net.geti(k, 0) for k in ("height", "width", "channels")}
     product = dims["height"] * dims["width"] * dims["channels"]
     inputs = net.geti("inputs", product if net.hk else c_atoi(str(product))[0])
-    net.touch(*_hk_span("inputs", "power"))
+    net.touch("inputs", "power")
     con = _first(net.sec, "contrastive")
     if net.fork == "alexeyab":
         on = net.geti("contrastive", 0) != 0
@@ -597,7 +593,7 @@ def _net_values(net: _Net) -> tuple[dict[str, object], dict[str, int]]:
     _check_inputs(net, dims, inputs)
     _policy_values(net, v)
     if net.hk:
-        net.touch("show_receptive_field")
+        net.hk_num("show_receptive_field")
         unused = [it for it in net.sec.items if id(it) not in net.used]
         _hk_unused(net, unused, NET_KEYS["hankai"], HANKAI_NET_WHEN)
     return v, dims
@@ -608,16 +604,15 @@ def _policy_values(net: _Net, v: dict[str, object]) -> None:
     it = net.item("policy")
     name = "constant" if it is None or it.value is None else it.value
     if it is not None and "#" in name:
-        net.warn("P002", it, "'#' inside policy: C forks have no inline comments")
+        net.warn("P002", it, _P002.format("policy"))
     pol = _POLICIES.get(name) if name != "sgdr" or net.fork != "pjreddie" else None
     if pol is None and net.hk:
         why = f'hankai stops: learning rate policy "{_short(name)}" is not supported'
         raise net.error(it, "policy", why)
     if pol is None:
         pol = Policy.CONSTANT
-        net.warn(
-            "P001", it, f"Couldn't find policy {_short(name)}, going with constant"
-        )
+        why = f"Couldn't find policy {_short(name)}, going with constant"
+        net.warn("P001", it, why)
     if pol is Policy.RANDOM:
         net.warn("P008", it, "policy=random: darknet's draws are not reproducible")
     v["policy"] = pol
@@ -654,11 +649,10 @@ def _check_run(net: _Net, v: dict[str, object]) -> None:
     """CfgError where the fork divides by zero or loops forever once training starts."""
     if net.fork == "pjreddie" and v["mini_batch"] == 0:
         key = "subdivisions" if _first(net.sec, "subdivisions") is not None else "batch"
-        why = f"batch ({v['batch']}) / subdivisions ({v['subdivisions']}) * time_steps "
-        why += f"({v['time_steps']}) is 0 images per mini-batch"
-        raise net.error(
-            _first(net.sec, key), key, "darknet divides by zero (SIGFPE): " + why
-        )
+        why = f"darknet divides by zero (SIGFPE): batch ({v['batch']}) / subdivisions "
+        why += f"({v['subdivisions']}) * time_steps ({v['time_steps']}) is 0 images "
+        raise net.error(_first(net.sec, key), key, why + "per mini-batch")
+
     if v["policy"] is Policy.STEP and v["step"] == 0:
         why = "darknet divides by zero: step=0 with policy=step"
         raise net.error(_first(net.sec, "step"), "step", why)
@@ -695,9 +689,7 @@ def _notes(net: _Net) -> None:
         elif it.value is None:
             net.warn("P012", it, f"line without '=' ignored: {it.key}")
         elif "#" in it.value and it.key not in _OWN_P002:
-            net.warn(
-                "P002", it, f"'#' inside {it.key}: C forks have no inline comments"
-            )
+            net.warn("P002", it, _P002.format(it.key))
         if prev is not it or it.value is None:
             continue
         if it.key not in NET_KEYS[net.fork]:
