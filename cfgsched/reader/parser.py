@@ -134,18 +134,15 @@ def _decimal_fraction(text: str) -> Fraction | None:
     """The exact value of ``-?digits[.digits]``, None when far outside float32 (very long
     fractions keep 200 significant digits and a sticky digit: the same float32)."""
     ip, _, fp = text.lstrip("-").partition(".")
-    ip = ip.lstrip("0")
-    if len(ip) > 40:
-        return None
-    z = len(fp) - len(fp.lstrip("0"))
+    ip, z = ip.lstrip("0"), len(fp) - len(fp.lstrip("0"))
     if not ip and z == len(fp):
         return Fraction(0)
-    if not ip and z > 60:
+    if len(ip) > 40 or (not ip and z > 60):
         return None
     keep = 200 if ip else z + 200
     if len(fp) > keep:
         fp = fp[:keep] + ("1" if fp[keep:].strip("0") else "")
-    q = Fraction(int(ip or "0")) + (Fraction(int(fp), 10 ** len(fp)) if fp else 0)
+    q = Fraction(int(ip + fp), 10 ** len(fp))
     return -q if text.startswith("-") else q
 
 
@@ -461,10 +458,8 @@ def _c_steps(net: _Net, pol: Policy) -> tuple[tuple[int, ...], tuple[float, ...]
     pparts = _c_list(net, p_it, "scales", l_it, n)
     _c_list(net, s_it, "seq_scales", l_it, n)
     steps = tuple(c_atoi(x)[0] for x in lv.split(",")[:n])
-    if pparts is None:
-        scales: tuple[float, ...] = (1.0,) * n
-    else:
-        scales = tuple(f32(c_atof(x)[0]) for x in pparts[:n])
+    scales = tuple(f32(c_atof(x)[0]) for x in (pparts or ["1"] * n)[:n])  # none: 1s
+
     if n > 1 and lv.endswith(",") and ((p_it and p_it.value) or "").endswith(","):
         why = "trailing comma in steps and scales: adds step 0 with scale 0 (LR 0)"
         net.warn("P007", l_it, why)
