@@ -9,7 +9,7 @@ import click
 from cfgsched.cli import kit as clikit
 from cfgsched.errors import CfgError
 from cfgsched.reader.parser import parse
-from cfgsched.tools.editor import edit_schedule, gpu_edits, parse_set, resume_point
+from cfgsched.tools.editor import edit_schedule, gpu_edits, parse_set, resume_lines
 
 
 def _read_exact(path: str) -> tuple[str, str]:
@@ -95,7 +95,7 @@ def adjust(
         why = f"the adjusted cfg would not load: {exc.message}"
         raise CfgError(source, exc.line, exc.key, why) from None
     if weights is not None:
-        for line in resume_point(before, after, weights).lines(before, after):
+        for line in resume_lines(before, after, weights):
             click.echo(line, err=True)
     with clikit.atomic_output(output, force=force, binary=True) as fh:
         fh.write(new.encode("utf-8", "surrogateescape"))

@@ -43,6 +43,12 @@ NOT_READ: dict[str, frozenset[str]] = {
 }
 _POLICIES = ("constant", "step", "steps", "exp", "poly", "sigmoid", "random", "sgdr")
 _DECIMAL = frozenset("+-.0123456789")
+_VALUE_FORMS = {
+    "int": "an integer",
+    "float": "a decimal number without exponent",
+    "ints": "a comma-separated list of integers",
+    "floats": "a comma-separated list of decimals",
+}
 
 
 @dataclass(frozen=True)
@@ -97,12 +103,9 @@ def check_edit(key: str, value: str, fork: str) -> Edit:
         parts = [p.strip() for p in value.split(",")] if kind != one else [value]
         value = ",".join(parts)
         ok = all(_number(p, one) for p in parts)
-        what = "an integer" if one == "int" else "a decimal number without exponent"
-        if kind != one:
-            what = "a comma-separated list of " + (
-                "integers" if one == "int" else "decimals"
-            )
-        what += " within C int range" if one == "int" else " within float32 range"
+        what = _VALUE_FORMS[kind] + (
+            " within C int range" if one == "int" else " within float32 range"
+        )
         what += " (ASCII digits, as darknet's atoi/atof read them)"
     if not ok:
         raise ValueError(f"{key}={value!r}: the value must be {what}")
@@ -309,42 +312,16 @@ def _read_edited(
     return replace(s, warnings=warns, lines=lines)
 
 
-@dataclass(frozen=True)
-class ResumePoint:
-    """darknet's LR at the resume point of a .weights file, before and after the edit."""
-
-    iteration_before: int
-    iteration_after: int
-    lr_before: float
-    lr_after: float
-    stops_before: bool
-    stops_after: bool
-
-    def lines(self, before: NetSchedule, after: NetSchedule) -> list[str]:
-        """The summary for stderr, one line per cfg."""
-        out = []
-        for tag, it, lr, stops, s in (
-            (
-                "before",
-                self.iteration_before,
-                self.lr_before,
-                self.stops_before,
-                before,
-            ),
-            ("after ", self.iteration_after, self.lr_after, self.stops_after, after),
-        ):
-            value = "nan" if math.isnan(lr) else f"{lr:.6g}"
-            t = f"{tag}: resumes at iteration {it:,}; next update b={it + 1:,}: LR {value}"
-            end = f" -- training stops at once (max_batches {s.max_batches:,})"
-            out.append(t + end if stops else t)
-        return out
-
-
-def resume_point(before: NetSchedule, after: NetSchedule, weights: str) -> ResumePoint:
-    """Where darknet resumes ``weights`` under each cfg and its LR for the next update."""
+def resume_lines(before: NetSchedule, after: NetSchedule, weights: str) -> list[str]:
+    """Where darknet resumes ``weights`` under each cfg and its LR for the next update:
+    one line per cfg, for stderr."""
     header = read_weights_header(weights, fork=before.fork)
-    it0, it1 = int(header.iteration(before)), int(header.iteration(after))
-    lr0 = float(darknet_lr(before, np.array([it0 + 1], dtype=np.int64))[0])
-    lr1 = float(darknet_lr(after, np.array([it1 + 1], dtype=np.int64))[0])
-    stops = (0 < before.max_batches <= it0, 0 < after.max_batches <= it1)
-    return ResumePoint(it0, it1, lr0, lr1, *stops)
+    out = []
+    for tag, s in (("before", before), ("after ", after)):
+        it = int(header.iteration(s))
+        lr = float(darknet_lr(s, np.array([it + 1], dtype=np.int64))[0])
+        value = "nan" if math.isnan(lr) else f"{lr:.6g}"
+        t = f"{tag}: resumes at iteration {it:,}; next update b={it + 1:,}: LR {value}"
+        end = f" -- training stops at once (max_batches {s.max_batches:,})"
+        out.append(t + end if 0 < s.max_batches <= it else t)
+    return out
