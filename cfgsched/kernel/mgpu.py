@@ -103,29 +103,8 @@ def mgpu_step(cfg: MgpuConfig, state: MgpuState) -> tuple[int, MgpuState] | None
     state = _phase_switch(cfg, state)
     if not mgpu_running(cfg, state):
         return None
-    n = _gpus_in_phase(cfg, state.phase)
-    it, phase, seen, counter, iter_save, iter_save_last = state
-    if cfg.fork == FORK_PJREDDIE:
-        seen += 1
-        b = seen
-        if n > 1 and seen % SYNC_INTERVAL == 0:
-            seen += SYNC_INTERVAL * (n - 1)
-        return b, MgpuState(it + 1, phase, seen, seen, iter_save, iter_save_last)
-    seen += 1
-    b = seen
-    counter += n
-    if n > 1:
-        seen = counter
-        if counter % SYNC_INTERVAL == 0:
-            seen += SYNC_INTERVAL * (n - 1)
-    every = save_interval(cfg.fork, cfg.max_batches)
-    if counter >= iter_save + every or counter % every == 0:
-        iter_save = counter
-        seen = counter
-    if counter >= iter_save_last + 100 or (counter % 100 == 0 and counter > 1):
-        iter_save_last = counter
-        seen = counter
-    return b, MgpuState(it + 1, phase, seen, counter, iter_save, iter_save_last)
+    out, after = _run(cfg, state, _gpus_in_phase(cfg, state.phase), 1)
+    return out[0], after
 
 
 def mgpu_batches(
@@ -135,51 +114,35 @@ def mgpu_batches(
 
     The run ends as darknet's loop does, or after ``iterations`` loop iterations.
     Same result as calling :func:`mgpu_step` until it returns None, but fast: one-GPU
-    stretches and pjreddie are closed forms (500,500 iterations take milliseconds).
+    stretches are closed forms (500,500 iterations take milliseconds).
     """
     limit = -1 if iterations is None else iterations
     batches: list[int] = []
     phases: list[int] = []
     state = mgpu_start(cfg)
-    while limit < 0 or len(batches) < limit:
+    while limit != len(batches):
         # the state only moves to phase 2 once an iteration runs there (as in mgpu_step)
         cur = _phase_switch(cfg, state)
-        n = _gpus_in_phase(cfg, cur.phase)
+        if not mgpu_running(cfg, cur):
+            break
         left = -1 if limit < 0 else limit - len(batches)
-        if n == 1:
-            # seen == counter throughout, saves change nothing: consecutive batches
-            stop = cfg.max_batches
-            if cur.phase == 1 and _split(cfg) and cur.counter < cfg.burn_in:
-                stop = min(stop, cfg.burn_in)
-            count = max(0, stop - cur.counter)
-            if left >= 0:
-                count = min(count, left)
-            if count == 0:
-                step = mgpu_step(cfg, state)
-                if step is None:
-                    break
-                batches.append(step[0])
-                phases.append(step[1].phase)
-                state = step[1]
-                continue
-            first = cur.seen + 1
-            batches.extend(range(first, first + count))
-            phases.extend([cur.phase] * count)
-            end = cur.counter + count
-            it = cur.iteration + count
-            state = MgpuState(
-                it, cur.phase, end, end, cur.iter_save, cur.iter_save_last
-            )
-            if cfg.fork != FORK_PJREDDIE:
-                state = _saves_after_run(cfg, state)
-            continue
-        run = _pjreddie_run if cfg.fork == FORK_PJREDDIE else _alexeyab_run
-        out, after = run(cfg, cur, n, left)
-        if out:
+        n = _gpus_in_phase(cfg, cur.phase)
+        if n > 1:
+            out, state = _run(cfg, cur, n, left)
             batches.extend(out)
-            phases.extend([after.phase] * len(out))
-            state = after
-        break
+            phases.extend([cur.phase] * len(out))
+            break
+        # seen == counter throughout, saves change nothing: consecutive batches
+        stop = cfg.max_batches
+        if cur.phase == 1 and _split(cfg) and cur.counter < cfg.burn_in:
+            stop = min(stop, cfg.burn_in)
+        count = stop - cur.counter if left < 0 else min(stop - cur.counter, left)
+        batches.extend(range(cur.seen + 1, cur.seen + 1 + count))
+        phases.extend([cur.phase] * count)
+        end = cur.counter + count
+        state = cur._replace(iteration=cur.iteration + count, seen=end, counter=end)
+        if cfg.fork != FORK_PJREDDIE:
+            state = _saves_after_run(cfg, state)
     return batches, phases, state
 
 
@@ -195,9 +158,12 @@ def _saves_after_run(cfg: MgpuConfig, state: MgpuState) -> MgpuState:
     return state._replace(iter_save=iter_save, iter_save_last=last)
 
 
-def _pjreddie_run(
+def _run(
     cfg: MgpuConfig, state: MgpuState, n: int, left: int
 ) -> tuple[list[int], MgpuState]:
+    """Up to ``left`` (-1: all) iterations on ``n`` GPUs from ``state``: batches, state."""
+    if cfg.fork != FORK_PJREDDIE:
+        return _alexeyab_run(cfg, state, n, left)
     out: list[int] = []
     seen = state.seen
     jump = SYNC_INTERVAL * (n - 1)
