@@ -82,10 +82,6 @@ def ngpus_lr(fork: int, lr: float, ngpus: int) -> float:
     return f32(lr * ngpus)
 
 
-def _same(x: float) -> float:
-    return x
-
-
 #: Smallest normal float32; release builds (``-Ofast``: flush-to-zero) return 0 below it.
 FLT_MIN = 2.0**-126
 #: x86 flush-to-zero judges tininess after rounding to 24 bits: an exact value below
@@ -100,7 +96,7 @@ def f32_ftz(x: float) -> float:
 
 def rounding(exact: bool, flush: bool) -> Callable[[float], float]:
     """The rounding of every float32 result: flushed, plain float32, or none (double)."""
-    return (f32_ftz if flush else f32) if exact else _same
+    return (f32_ftz if flush else f32) if exact else float
 
 
 def cpow(x: float, y: float) -> float:

@@ -278,6 +278,11 @@ def atom(expr: str) -> str:
     return f"({expr})"
 
 
+def normal_24(p: Params) -> bool:
+    """``lr * x**power`` is normal for every non-zero float32 ``x`` in [2**-24, 1]."""
+    return p.power >= 0 and (p.lr == 0 or math.log2(abs(p.lr)) - 24 * p.power >= -125)
+
+
 def pow_safe(power: float) -> bool:
     """``x ** power`` for ``0 <= x <= 1`` neither raises nor overflows."""
     return not (math.isfinite(power) and power < 0)
@@ -358,6 +363,16 @@ def close(torch_lr: float, target: float, exact: bool) -> bool:
 def fail(b: int | None, reason: str) -> NotExactError:
     """No native form: darknet leaves what torch can express at batch ``b``."""
     return NotExactError(b, reason)
+
+
+def no_burn_in_end(run: NativeRun, policy: str, cls: str, formula: str) -> None:
+    """Fail when a burn-in ends within the run: SequentialLR would restart ``cls``."""
+    if 0 < run.m0 < run.steps:
+        raise fail(
+            run.params.burn_in,
+            f"{policy} with burn-in: torch's SequentialLR restarts {cls} at its base LR "
+            f"after the warm-up; darknet continues with {formula}",
+        )
 
 
 # ----------------------------------------------------------------------------- defaults

@@ -58,12 +58,7 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     p = run.params
     if p.gamma == 1.0:
         return [head]
-    if 0 < run.m0 < run.steps:
-        raise base.fail(
-            p.burn_in,
-            "exp with burn-in: torch's SequentialLR restarts ExponentialLR at its base LR "
-            "after the warm-up; darknet continues with lr·gamma^b",
-        )
+    base.no_burn_in_end(run, "exp", "ExponentialLR", "lr·gamma^b")
     if run.per_step is None:
         raise base.fail(
             run.batch(1), "exp: darknet batches are not evenly spaced steps"

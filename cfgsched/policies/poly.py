@@ -59,9 +59,7 @@ def code(c: base.LrCode) -> None:
 
 def normal(p: Params) -> bool:
     """A non-zero base is at least 2**-24 in magnitude."""
-    if p.power < 0 or p.max_batches <= 0:
-        return False
-    return p.lr == 0 or math.log2(abs(p.lr)) - 24 * p.power >= -125
+    return p.max_batches > 0 and base.normal_24(p)
 
 
 def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
@@ -71,12 +69,7 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
         raise base.fail(
             run.batch(0), "poly with max_batches=0: darknet's LR is NaN or inf"
         )
-    if 0 < run.m0 < run.steps:
-        raise base.fail(
-            p.burn_in,
-            "poly with burn-in: torch's SequentialLR restarts PolynomialLR at its base LR "
-            "after the warm-up; darknet continues with lr·(1 - b/max_batches)^power",
-        )
+    base.no_burn_in_end(run, "poly", "PolynomialLR", "lr·(1 - b/max_batches)^power")
     c = run.per_step
     if c is None or p.max_batches % c:
         raise base.fail(

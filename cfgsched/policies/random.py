@@ -3,7 +3,6 @@ reproducible: ``rand()`` seeded by the time)."""
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import Params, f32, f32_text, lr_pow
@@ -78,7 +77,7 @@ def code(c: base.LrCode) -> None:
 
 def normal(p: Params) -> bool:
     """A non-zero draw is at least 2**-24."""
-    return p.power >= 0 and (p.lr == 0 or math.log2(abs(p.lr)) - 24 * p.power >= -125)
+    return base.normal_24(p)
 
 
 def native(run: base.NativeRun, head: base.Parts) -> base.Plans:

@@ -113,14 +113,12 @@ def normal(p: Params) -> bool:
 
 def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     """None: no torch built-in computes darknet's logistic decay."""
-    prev = None
-    b = run.batch(min(run.m0, run.steps - 1))
-    for i in range(run.m0, run.steps):  # the first batch where darknet's LR changes
-        v = run.lr(i)
-        if prev is not None and f32(v) != f32(prev):
-            b = run.batch(i)
-            break
-        prev = v
+    changes = (
+        run.batch(i)
+        for i in range(run.m0 + 1, run.steps)  # where darknet's LR first changes
+        if f32(run.lr(i)) != f32(run.lr(i - 1))
+    )
+    b = next(changes, run.batch(min(run.m0, run.steps - 1)))
     raise base.fail(b, "sigmoid: no torch built-in computes darknet's logistic decay")
 
 
