@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cfgsched.kernel.formulas import FLT_MIN, FORK_PJREDDIE, Params, flushed
-from cfgsched.kernel.vector import F32, F64, I64, F32s, I64s, exact_many
+from cfgsched.kernel.vector import F32, I64, F32s, I64s, exact_many, per_value
 from cfgsched.options import default_flush
 from cfgsched.policies import burn_in, module, rate
 from cfgsched.schedule import NetSchedule
@@ -94,9 +94,7 @@ def params_lr(
     not be flushed (its float32 inputs are read as the build reads them)."""
     flat = _as_int64(np.asarray(b).reshape(-1))
     if not exact:
-        uniq, inv = np.unique(flat, return_inverse=True)
-        vals = [rate(p, int(x), False) for x in uniq.tolist()]
-        return np.asarray(vals, dtype=F64)[inv.reshape(-1)].reshape(np.shape(b))
+        return per_value(lambda x: rate(p, x, False), flat).reshape(np.shape(b))
     return _chunked(p, flat, flush).reshape(np.shape(b))
 
 

@@ -1,7 +1,6 @@
-"""GPU 0's darknet batch number for every training-loop iteration of a ``-gpus`` run.
-
-Standard library only. Generated modules with ``--multigpu trace`` carry their own
-version of these rules; the golden ``mgpu_*`` traces keep both equal to darknet.
+"""GPU 0's darknet batch number for every training-loop iteration of a ``-gpus`` run
+(standard library only; generated ``--multigpu trace`` modules carry their own version,
+the golden ``mgpu_*`` traces keep both equal to darknet).
 
 Counts are in *batches* (``seen / images_per_iteration``). One loop iteration is one call
 of darknet's ``train_network`` (1 GPU) or ``train_networks`` (n GPUs). Rules, per fork:
@@ -17,10 +16,6 @@ of darknet's ``train_network`` (1 GPU) or ``train_networks`` (n GPUs). Rules, pe
   4(n-1) more; saves do not touch ``seen``; the loop runs while ``seen < max_batches``.
 * ``hankai`` with ``scratch`` (no weights file, n > 1): phase 1 trains on one GPU and stops
   when the counter equals ``burn_in``; phase 2 restarts on all GPUs from there.
-
-Two forms: :func:`mgpu_batches` (whole run, fast) and :func:`mgpu_start` /
-:func:`mgpu_step` (incremental: plain-int state in, batch number and next state out, for a
-scheduler that advances one optimizer step at a time).
 """
 
 from __future__ import annotations
@@ -67,12 +62,13 @@ def save_interval(fork: int, max_batches: int) -> int:
     return 1000 if max_batches < 10000 else 10000
 
 
-def _gpus_in_phase(cfg: MgpuConfig, phase: int) -> int:
-    return 1 if phase == 1 and _split(cfg) else cfg.ngpus
-
-
 def _split(cfg: MgpuConfig) -> bool:
+    """hankai from scratch: burn-in on one GPU (phase 1), then all (phase 2)."""
     return cfg.fork == FORK_HANKAI and cfg.scratch and cfg.ngpus > 1
+
+
+def _gpus(cfg: MgpuConfig, phase: int) -> int:
+    return 1 if phase == 1 and _split(cfg) else cfg.ngpus
 
 
 def mgpu_start(cfg: MgpuConfig) -> MgpuState:
@@ -103,7 +99,7 @@ def mgpu_step(cfg: MgpuConfig, state: MgpuState) -> tuple[int, MgpuState] | None
     state = _phase_switch(cfg, state)
     if not mgpu_running(cfg, state):
         return None
-    out, after = _run(cfg, state, _gpus_in_phase(cfg, state.phase), 1)
+    out, after = _run(cfg, state, 1)
     return out[0], after
 
 
@@ -126,9 +122,8 @@ def mgpu_batches(
         if not mgpu_running(cfg, cur):
             break
         left = -1 if limit < 0 else limit - len(batches)
-        n = _gpus_in_phase(cfg, cur.phase)
-        if n > 1:
-            out, state = _run(cfg, cur, n, left)
+        if _gpus(cfg, cur.phase) > 1:
+            out, state = _run(cfg, cur, left)
             batches.extend(out)
             phases.extend([cur.phase] * len(out))
             break
@@ -158,26 +153,20 @@ def _saves_after_run(cfg: MgpuConfig, state: MgpuState) -> MgpuState:
     return state._replace(iter_save=iter_save, iter_save_last=last)
 
 
-def _run(
-    cfg: MgpuConfig, state: MgpuState, n: int, left: int
-) -> tuple[list[int], MgpuState]:
-    """Up to ``left`` (-1: all) iterations on ``n`` GPUs from ``state``: batches, state."""
+def _run(cfg: MgpuConfig, state: MgpuState, left: int) -> tuple[list[int], MgpuState]:
+    """Up to ``left`` (-1: all) iterations from ``state``: the batches, the state after."""
+    n = _gpus(cfg, state.phase)
     if cfg.fork != FORK_PJREDDIE:
         return _alexeyab_run(cfg, state, n, left)
     out: list[int] = []
-    seen = state.seen
-    jump = SYNC_INTERVAL * (n - 1)
-    maxb = cfg.max_batches
-    append = out.append
+    seen, jump, maxb = state.seen, SYNC_INTERVAL * (n - 1), cfg.max_batches
     while seen < maxb and left != len(out):
         seen += 1
-        append(seen)
+        out.append(seen)
         if seen % SYNC_INTERVAL == 0:
             seen += jump
     it = state.iteration + len(out)
-    return out, MgpuState(
-        it, state.phase, seen, seen, state.iter_save, state.iter_save_last
-    )
+    return out, state._replace(iteration=it, seen=seen, counter=seen)
 
 
 def _alexeyab_run(
@@ -186,11 +175,9 @@ def _alexeyab_run(
     out: list[int] = []
     _, phase, seen, counter, iter_save, last = state
     every = save_interval(cfg.fork, cfg.max_batches)
-    jump = SYNC_INTERVAL * (n - 1)
-    maxb = cfg.max_batches
-    append = out.append
+    jump, maxb = SYNC_INTERVAL * (n - 1), cfg.max_batches
     while counter < maxb and left != len(out):
-        append(seen + 1)
+        out.append(seen + 1)
         counter += n
         seen = counter + jump if counter % SYNC_INTERVAL == 0 else counter
         if counter >= iter_save + every or counter % every == 0:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -55,11 +56,15 @@ def near_boundary(z: F64s) -> npt.NDArray[np.bool_]:
     return flag
 
 
+def per_value(fn: Callable[[Any], float], x: npt.NDArray[Any]) -> F64s:
+    """``fn`` over the distinct values of the 1-d ``x``, in ``x``'s order."""
+    uniq, inv = np.unique(x, return_inverse=True)
+    return np.array([fn(v) for v in uniq.tolist()], dtype=F64)[inv.reshape(-1)]
+
+
 def exact_many(fn: Exact, b: I64s) -> F32s:
     """``fn`` over the distinct values of ``b``."""
-    uniq, inv = np.unique(b, return_inverse=True)
-    vals = [fn(x) for x in uniq.tolist()]
-    return np.array(vals, dtype=F64).astype(F32)[inv.reshape(-1)]
+    return per_value(fn, b).astype(F32)
 
 
 def finish(b: I64s, z: F64s, check: bool, fn: Exact, abs_err: float = 0.0) -> F32s:
@@ -98,8 +103,7 @@ def _pow_estimate(x: F64s, power: float) -> tuple[F64s, bool]:
     # numpy's special cases are not all C99's (pow(-inf, 0.5) is +inf in C): use C's
     special = np.flatnonzero(~np.isfinite(x) | (x == 0))
     if special.size:
-        uniq, inv = np.unique(x[special], return_inverse=True)
-        y[special] = np.array([cpow(v, power) for v in uniq.tolist()])[inv.reshape(-1)]
+        y[special] = per_value(lambda v: cpow(v, power), x[special])
     return y, True
 
 
@@ -108,8 +112,7 @@ def base_pow(base: float, e: F64s) -> F64s:
     if math.isfinite(base) and base > 0:
         with np.errstate(all="ignore"):
             return np.power(base, e)
-    uniq, inv = np.unique(e, return_inverse=True)
-    return np.array([cpow(base, v) for v in uniq.tolist()], dtype=F64)[inv.reshape(-1)]
+    return per_value(lambda v: cpow(base, v), e)
 
 
 def lr_pow(p: Params, b: I64s, base: F32s, flush: bool, fn: Exact) -> F32s:
@@ -132,7 +135,5 @@ def step_table(p: Params, k: I64s, base: float) -> F32s:
         ks, idx = np.unique(k, return_inverse=True)
     with np.errstate(all="ignore"):
         z = p.lr * base_pow(base, ks.astype(F64))
-    vals = z.astype(F32)
-    for i in np.flatnonzero(near_boundary(z)).tolist():  # the kernel's formula, exactly
-        vals[i] = f32(p.lr * cpow(base, float(ks[i])))
+    vals = finish(ks, z, True, lambda x: f32(p.lr * cpow(base, float(x))))
     return vals[idx.reshape(-1)]

@@ -18,22 +18,18 @@ if TYPE_CHECKING:
 
     from cfgsched.kernel.vector import F32s, I64s
 
-#: ``add(batch, kind, label)`` of :func:`cfgsched.boundaries.boundaries`.
+#: ``add(batch, kind, label)`` of :func:`cfgsched.boundaries.boundaries`, and "list full".
 Add = Callable[[int, str, str], None]
-#: The LRs of the run at a list of darknet batches.
-Lrs = Callable[[Sequence[int]], list[float]]
-#: Whether the boundary list is full.
 Full = Callable[[], bool]
 
 
 class PolicyModule(Protocol):
-    """darknet's formula after the burn-in (scalar, numpy), boundaries, explain phases,
-    generated code, whether flush-to-zero cannot change it, native torch compositions."""
+    """A policy: its formula (scalar, numpy), boundaries, phases, code, native plans."""
 
     def rate(self, p: Params, b: int, exact: bool, flush: bool) -> float: ...
     def rates(self, p: Params, b: I64s, flush: bool) -> F32s: ...
     def boundaries(
-        self, s: NetSchedule, lo: int, top: int, add: Add, full: Callable[[], bool]
+        self, s: NetSchedule, lo: int, top: int, add: Add, full: Full
     ) -> int: ...
     def phases(self, x: Explainer, start: int, end: int | None) -> list[Phase]: ...
     def code(self, c: LrCode) -> None: ...
@@ -43,8 +39,6 @@ class PolicyModule(Protocol):
     ) -> list[list[NativePart]]: ...
     def native_points(self, run: NativeRun) -> Iterable[int]: ...
 
-
-# ----------------------------------------------------------------------------- explain
 
 #: With more plateaus or sgdr cycles than this, the middle ones are summarised.
 MAX_LISTED = 8
@@ -77,7 +71,7 @@ class Explainer:
     """The schedule and its LRs, for a policy's :meth:`PolicyModule.phases`."""
 
     schedule: NetSchedule
-    lrs: Lrs
+    lrs: Callable[[Sequence[int]], list[float]]
 
     def span(self, kind: str, a: int, z: int, note: str) -> Phase:
         """A phase from ``a`` to ``z`` with the LRs at both ends."""
@@ -95,16 +89,14 @@ class Explainer:
             last = firsts[i + 1] - 1 if i + 1 < len(firsts) else end
             if out and same(out[-1].lr_first, v):
                 out[-1] = replace(out[-1], last=last, lr_last=v)
-            elif not out:
-                one = first == 1 or self.schedule.burn_in <= 1
-                note = "burn-in over, policy starts" if first > 1 else ""
-                out.append(
-                    Phase("constant" if one else "plateau", first, last, v, v, note)
-                )
+                continue
+            if out:
+                kind, note = "plateau", self._note(first, v, out)
             else:
-                out.append(
-                    Phase("plateau", first, last, v, v, self._note(first, v, out))
-                )
+                one = first == 1 or self.schedule.burn_in <= 1
+                kind = "constant" if one else "plateau"
+                note = "burn-in over, policy starts" if first > 1 else ""
+            out.append(Phase(kind, first, last, v, v, note))
         return out
 
     def _note(self, first: int, v: float, out: list[Phase]) -> str:
@@ -136,8 +128,6 @@ def open_ended(phases: list[Phase], more: str) -> list[Phase]:
     """The last phase with ``last`` None and ``more`` added to its note."""
     return [*phases[:-1], replace(phases[-1], last=None, note=phases[-1].note + more)]
 
-
-# ----------------------------------------------------------------------------- code
 
 C_POW = '''def c_pow(x: float, y: float) -> float:
     """C's pow(): inf or NaN where Python's ** raises or gives a complex number."""
@@ -207,6 +197,7 @@ class LrCode:
         return self.r(f"{self.lr} * {expr}")
 
     def helper(self, source: str) -> None:
+        """A top-level helper block, once."""
         if source not in self.helpers:
             self.helpers.append(source)
 
@@ -287,8 +278,6 @@ def pow_safe(power: float) -> bool:
     """``x ** power`` for ``0 <= x <= 1`` neither raises nor overflows."""
     return not (math.isfinite(power) and power < 0)
 
-
-# ----------------------------------------------------------------------------- native
 
 #: Relative tolerance of ``exact=False`` (torch's running products drift ~1e-16 per step).
 REL_TOL = 1e-9
@@ -373,9 +362,6 @@ def no_burn_in_end(run: NativeRun, policy: str, cls: str, formula: str) -> None:
             f"{policy} with burn-in: torch's SequentialLR restarts {cls} at its base LR "
             f"after the warm-up; darknet continues with {formula}",
         )
-
-
-# ----------------------------------------------------------------------------- defaults
 
 
 def no_boundaries(s: NetSchedule, lo: int, top: int, add: Add, full: Full) -> int:

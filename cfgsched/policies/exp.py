@@ -27,9 +27,6 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
     return finish(b, z, True, lambda x: rate(p, x, True, flush))
 
 
-boundaries = base.no_boundaries
-
-
 def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     """One decay."""
     return x.decay("decay", start, end, f"lr x {f32_text(x.schedule.gamma)}^b")
@@ -69,4 +66,5 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     ]
 
 
+boundaries = base.no_boundaries
 native_points = base.no_points

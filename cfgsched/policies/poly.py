@@ -34,9 +34,6 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
     return lr_pow(p, b, base, flush, lambda x: rate(p, x, True, flush))
 
 
-boundaries = base.no_boundaries
-
-
 def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     """One decay."""
     s = x.schedule
@@ -83,4 +80,5 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     return [[*head, base.step_part([0], k), poly]]
 
 
+boundaries = base.no_boundaries
 native_points = base.no_points

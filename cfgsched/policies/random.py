@@ -57,9 +57,6 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
     return lr_pow(p, b, u, flush, lambda x: rate(p, x, True, flush))
 
 
-boundaries = base.no_boundaries
-
-
 def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     """One phase of draws."""
     note = f"lr x U(0,1)^{f32_text(x.schedule.power)}, redrawn every batch ({DRAWS})"
@@ -88,4 +85,5 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     )
 
 
+boundaries = base.no_boundaries
 native_points = base.no_points
