@@ -1,12 +1,7 @@
-"""numpy helpers that keep a vectorised policy bit-exact with its scalar formula.
-
-numpy's ``+ - * /`` and casts are IEEE-exact; its ``pow``/``exp``/``cos`` are only within
-a few double ulps of the C library's. :func:`finish` rounds such a double estimate to
-float32 and recomputes exactly (with the scalar formula) every element within 4096 double
-ulps of a float32 rounding boundary or below float32's normal range (about 1e-5 of them).
-hankai's float ``powf``/``expf`` go through the kernel's ctypes bindings, once per
-distinct argument.
-"""
+"""numpy helpers that keep a vectorised policy bit-exact with its scalar formula: numpy's
+``pow``/``exp``/``cos`` are within a few double ulps of C's, so :func:`finish` recomputes
+with the scalar formula every element within 4096 double ulps of a float32 rounding
+boundary or below float32's normal range (about 1e-5 of them)."""
 
 from __future__ import annotations
 

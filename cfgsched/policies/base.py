@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cfgsched.errors import NotExactError
@@ -232,11 +233,8 @@ class LrCode:
 
     def lr_at(self, doc: str = "for the 0-based optimizer step ``step``") -> str:
         """``def lr_at(step)``: the body, under a one-line docstring."""
-        head = [
-            "def lr_at(step: int) -> float:",
-            f'    """darknet\'s learning rate {doc}."""',
-        ]
-        return "\n".join(head + self.body)
+        doc = f'    """darknet\'s learning rate {doc}."""'
+        return "\n".join(["def lr_at(step: int) -> float:", doc, *self.body])
 
     def blocks(self) -> list[str]:
         """The top-level helper blocks in order: f32, the C library's functions, others."""
@@ -254,19 +252,10 @@ class LrCode:
 def atom(expr: str) -> str:
     """``expr`` as an operand: unchanged when it is a name or one call, else parenthesized."""
     m = re.match(r"[A-Za-z_][\w.]*", expr)
-    if m is None:
-        return f"({expr})"
-    rest = expr[m.end() :]
-    if not rest:
-        return expr
-    if rest[0] != "(":
-        return f"({expr})"
-    depth = 0
-    for i, ch in enumerate(rest):
-        depth += 1 if ch == "(" else -1 if ch == ")" else 0
-        if depth == 0:
-            return expr if i == len(rest) - 1 else f"({expr})"
-    return f"({expr})"
+    rest = expr[m.end() :] if m else "?"
+    depth = list(accumulate({"(": 1, ")": -1}.get(ch, 0) for ch in rest))
+    call = rest[:1] == "(" and depth[-1] == 0 and 0 not in depth[:-1]
+    return expr if not rest or call else f"({expr})"
 
 
 def normal_24(p: Params) -> bool:

@@ -132,25 +132,20 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
             run.batch(run.m0), f"step={p.step}: darknet divides by a non-positive step"
         )
     epochs: list[int] = []
-    k = 1
-    while k * p.step <= run.horizon:
-        e = max(run.first(k * p.step), run.m0)
-        if e >= run.steps:
+    for k, first in enumerate(native_points(run), 1):
+        if max(first, run.m0) >= run.steps:
             break
-        epochs.append(e)
-        if len(epochs) > MAX_MILESTONES:
+        if k > MAX_MILESTONES:
             raise base.fail(
                 k * p.step,
                 f"more than {MAX_MILESTONES} step drops in the run: "
                 "too many MultiStepLR milestones (use DarknetLR)",
             )
-        k += 1
+        epochs.append(max(first, run.m0))
     return [head + base.grouped((e, p.scale) for e in epochs)]
 
 
 def native_points(run: base.NativeRun) -> Iterator[int]:
     """The first step of every drop."""
-    k = 1
-    while run.params.step > 0 and k * run.params.step <= run.horizon:
-        yield run.first(k * run.params.step)
-        k += 1
+    st = run.params.step
+    return (run.first(k * st) for k in range(1, run.horizon // st + 1 if st > 0 else 1))
