@@ -106,12 +106,8 @@ def mgpu_step(cfg: MgpuConfig, state: MgpuState) -> tuple[int, MgpuState] | None
 def mgpu_batches(
     cfg: MgpuConfig, iterations: int | None = None
 ) -> tuple[list[int], list[int], MgpuState]:
-    """GPU 0's batch number and phase for every loop iteration, and the final state.
-
-    The run ends as darknet's loop does, or after ``iterations`` loop iterations.
-    Same result as calling :func:`mgpu_step` until it returns None, but fast: one-GPU
-    stretches are closed forms (500,500 iterations take milliseconds).
-    """
+    """GPU 0's batch number and phase for every loop iteration (until darknet's loop
+    ends, or ``iterations``), and the final state: :func:`mgpu_step` until None, fast."""
     limit = -1 if iterations is None else iterations
     batches: list[int] = []
     phases: list[int] = []
@@ -142,10 +138,7 @@ def mgpu_batches(
 
 
 def _saves_after_run(cfg: MgpuConfig, state: MgpuState) -> MgpuState:
-    """iter_save/iter_save_last after a one-GPU stretch ending at ``state.counter``.
-
-    With the counter growing by 1 the saves fire exactly at the multiples of the interval.
-    """
+    """iter_save/iter_save_last after a one-GPU stretch (saves at the multiples)."""
     c = state.counter
     every = save_interval(cfg.fork, cfg.max_batches)
     iter_save = max(state.iter_save, c // every * every)

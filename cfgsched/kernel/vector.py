@@ -63,11 +63,8 @@ def exact_many(fn: Exact, b: I64s) -> F32s:
 
 
 def finish(b: I64s, z: F64s, check: bool, fn: Exact, abs_err: float = 0.0) -> F32s:
-    """``z`` rounded to float32, doubtful elements recomputed by ``fn``.
-
-    ``abs_err`` (> 0): the estimate's error is absolute, at most ``abs_err * 2**-50``;
-    every element with ``|z| < abs_err * 2**-8`` is recomputed too.
-    """
+    """``z`` rounded to float32, doubtful elements recomputed by ``fn``; ``abs_err`` > 0:
+    the error is at most ``abs_err * 2**-50`` and ``|z| < abs_err * 2**-8`` is redone."""
     with np.errstate(over="ignore"):
         out = z.astype(F32)
     if check:

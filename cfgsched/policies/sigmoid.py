@@ -33,10 +33,8 @@ _C_EXP = '''def c_exp(x: float) -> float:
 def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     """``f32(lr * (1 / (1 + exp(f32(gamma * (b - step))))))``; pjreddie subtracts in size_t."""
     r = rounding(exact, flush)
-    t = r(
-        p.gamma
-        * r(float((b - p.step) % U64 if p.fork == FORK_PJREDDIE else b - p.step))
-    )
+    d = (b - p.step) % U64 if p.fork == FORK_PJREDDIE else b - p.step
+    t = r(p.gamma * r(float(d)))
     e = expf(t) if p.fork == FORK_HANKAI and exact else cexp(t)
     return r(p.lr * (1.0 / (1.0 + e)))
 
