@@ -84,21 +84,6 @@ def ctypes_many(fn: Callable[..., float], x: F32s, *extra: float) -> F32s:
     return vals.astype(F32)[inv.reshape(-1)]
 
 
-def _pow_estimate(x: F64s, power: float) -> tuple[F64s, bool]:
-    """``pow(x, power)`` in double and whether it may differ from C's (False: exact)."""
-    if power == 1.0:
-        return x.copy(), False
-    if power == 2.0:
-        return x * x, False  # a float32 squared is exact in double
-    with np.errstate(all="ignore"):
-        y = np.power(x, power)
-    # numpy's special cases are not all C99's (pow(-inf, 0.5) is +inf in C): use C's
-    special = np.flatnonzero(~np.isfinite(x) | (x == 0))
-    if special.size:
-        y[special] = per_value(lambda v: cpow(v, power), x[special])
-    return y, True
-
-
 def base_pow(base: float, e: F64s) -> F64s:
     """``pow(base, e)`` for integer-valued ``e``; unusual bases go through C's ``pow``."""
     if math.isfinite(base) and base > 0:
@@ -113,9 +98,16 @@ def lr_pow(p: Params, b: I64s, base: F32s, flush: bool, fn: Exact) -> F32s:
         y = ctypes_many(powf_ftz if flush else powf, base, p.power)
         with np.errstate(all="ignore"):
             return (p.lr * y.astype(F64)).astype(F32)
-    y64, check = _pow_estimate(base.astype(F64), p.power)
+    x, power = base.astype(F64), p.power
     with np.errstate(all="ignore"):
-        return finish(b, p.lr * y64, check, fn)
+        if power in (1.0, 2.0):  # exact in double (a float32 squared too)
+            return finish(b, p.lr * (x if power == 1.0 else x * x), False, fn)
+        y64: F64s = np.power(x, power)
+        # numpy's special cases are not all C99's (pow(-inf, 0.5) is +inf in C): use C's
+        special = np.flatnonzero(~np.isfinite(x) | (x == 0))
+        if special.size:
+            y64[special] = per_value(lambda v: cpow(v, power), x[special])
+        return finish(b, p.lr * y64, True, fn)
 
 
 def step_table(p: Params, k: I64s, base: float) -> F32s:
