@@ -153,11 +153,9 @@ def code(c: base.LrCode) -> None:
     p = c.params
     c.const("LR_MIN", c.f(p.lr_min))
     c.const("CYCLE", c.num(p.sgdr_cycle), "sgdr_cycle: batches in the first cycle.")
-    if p.fork == FORK_HANKAI:
-        pi = "math.pi"
-    else:
+    pi = "math.pi" if p.fork == FORK_HANKAI else "PI"
+    if pi == "PI":
         c.const("PI", c.num(PI_ALEXEYAB), "AlexeyAB's value of pi.")
-        pi = "PI"
     if p.sgdr_mult == 1:
         c.line("start = max(0, (b - 1) // CYCLE) * CYCLE  # equal cycles (sgdr_mult=1)")
         cycle = "CYCLE"

@@ -67,11 +67,8 @@ def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     """A plateau per step (the middle ones summarised when there are many)."""
     st, scale = x.schedule.step, x.schedule.scale
     if st <= 0:
-        return [
-            base.Phase(
-                "plateau", start, end, math.nan, math.nan, "step <= 0: darknet fails"
-            )
-        ]
+        note = "step <= 0: darknet fails"
+        return [base.Phase("plateau", start, end, math.nan, math.nan, note)]
     horizon = end if end is not None else start + 20 * st
     k0, k1 = start // st + 1, horizon // st  # cuts k*st inside (start, horizon]
     if k1 - k0 < 1000:
