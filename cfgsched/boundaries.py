@@ -29,11 +29,8 @@ def boundaries(
     hi: int | None = None,
     limit: int = MAX_BOUNDARIES,
 ) -> tuple[list[Boundary], int]:
-    """Boundaries in ``[lo, hi]`` in batch order (at most ``limit``) and how many were cut.
-
-    burn_in end is the first batch after burn-in; a step is the first batch its scale applies
-    to; an sgdr cycle end is the batch that gets exactly learning_rate_min.
-    """
+    """Boundaries in ``[lo, hi]`` in batch order (at most ``limit``) and how many were cut
+    (burn_in end: the first batch after burn-in; the policies' own: their ``boundaries``)."""
     top = hi if hi is not None else max(schedule.max_batches, 1)
     out: list[Boundary] = []
     cut = 0

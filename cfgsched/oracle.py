@@ -1,13 +1,8 @@
-"""The reference darknet learning rate, vectorised over numpy arrays of batch numbers.
-
-:func:`darknet_lr` equals the scalar kernel (:func:`cfgsched.policies.rate`, checked bit
-for bit against darknet's C code) for every batch, fork and policy: each policy's numpy
-formula (:mod:`cfgsched.policies`) recomputes with its scalar formula the few elements
-where numpy's ``pow``/``exp``/``cos`` could round differently (:mod:`cfgsched.kernel.vector`).
-NaN results are x86's default NaN (``0xffc00000``); with a NaN parameter, and at the edge
-of flush-to-zero, the scalar kernel decides. Arrays go in chunks of ``_CHUNK`` values so
-temporaries stay small: memory is O(len(b)).
-"""
+"""darknet's learning rate over numpy arrays of batch numbers, bit for bit the scalar
+kernel's (:func:`cfgsched.policies.rate`): the policies' numpy formulas recompute where
+numpy's ``pow``/``exp``/``cos`` could round differently (:mod:`cfgsched.kernel.vector`);
+NaN is x86's default NaN; with a NaN parameter, and at the flush-to-zero edge, the
+scalar kernel decides. Arrays go in chunks of ``_CHUNK`` values: memory is O(len(b))."""
 
 from __future__ import annotations
 
@@ -18,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cfgsched.kernel.formulas import FLT_MIN, FORK_PJREDDIE, Params, flushed
-from cfgsched.kernel.vector import F32, F64, I64, F32s, I64s, exact_many
+from cfgsched.kernel.vector import F32, I64, F32s, I64s, exact_many, per_value
 from cfgsched.options import default_flush
 from cfgsched.policies import burn_in, module, rate
 from cfgsched.schedule import NetSchedule
@@ -68,12 +63,9 @@ def darknet_lr(
     flush: bool | None = None,
 ) -> np.float32 | F32s:
     """darknet's ``get_current_rate()`` at batch number(s) ``b`` (int or integer array in
-    ``[0, 2**63)``), as float32, bit for bit the scalar kernel's. Update k uses ``b = k``.
-
-    ``flush``: a release build's flush-to-zero; None is the fork's default
-    (:func:`cfgsched.options.default_flush`). ``random``: the draws are cfgsched's seeded
-    draws (``seed``), not darknet's ``rand()`` (seeded by the time, reproducible by nobody).
-    """
+    ``[0, 2**63)``) as float32; update k uses ``b = k``. ``flush``: a release build's
+    flush-to-zero (None: :func:`cfgsched.options.default_flush`). ``random`` uses
+    cfgsched's seeded draws (``seed``), not darknet's time-seeded ``rand()``."""
     if isinstance(b, (int, np.integer)) and not isinstance(b, bool):
         return F32(darknet_lr_scalar(schedule, int(b), seed=seed, flush=flush))
     arr = np.asarray(b)
@@ -89,14 +81,11 @@ def darknet_lr(
 def params_lr(
     p: Params, b: npt.NDArray[np.integer], *, exact: bool = True, flush: bool = False
 ) -> F32s | npt.NDArray[np.float64]:
-    """The kernel's ``rate(p, b, exact, flush)`` over int64 batches ``b``: float32
-    (``exact``) or float64 (the double formulas, per distinct batch number); ``p`` need
-    not be flushed (its float32 inputs are read as the build reads them)."""
+    """The kernel's ``rate(p, b, exact, flush)`` over batches ``b``: float32 (``exact``)
+    or float64 (the double formulas); ``p`` is flushed here when ``flush``."""
     flat = _as_int64(np.asarray(b).reshape(-1))
     if not exact:
-        uniq, inv = np.unique(flat, return_inverse=True)
-        vals = [rate(p, int(x), False) for x in uniq.tolist()]
-        return np.asarray(vals, dtype=F64)[inv.reshape(-1)].reshape(np.shape(b))
+        return per_value(lambda x: rate(p, x, False), flat).reshape(np.shape(b))
     return _chunked(p, flat, flush).reshape(np.shape(b))
 
 

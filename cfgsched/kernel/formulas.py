@@ -1,8 +1,5 @@
-"""C's float arithmetic as darknet computes its rate, standard library only.
-
-The policies (:mod:`cfgsched.policies`) write each formula with these; generated modules
-write their own; the golden tests keep all of them equal to darknet's C code.
-"""
+"""C's float arithmetic as darknet computes its rate, standard library only (the policies'
+formulas use it; generated modules write their own; the golden tests keep both exact)."""
 
 from __future__ import annotations
 
@@ -10,6 +7,7 @@ import math
 import struct
 from collections.abc import Callable
 from decimal import Decimal
+from functools import cache
 from typing import Any, NamedTuple
 
 FORK_ALEXEYAB = 0
@@ -82,10 +80,6 @@ def ngpus_lr(fork: int, lr: float, ngpus: int) -> float:
     return f32(lr * ngpus)
 
 
-def _same(x: float) -> float:
-    return x
-
-
 #: Smallest normal float32; release builds (``-Ofast``: flush-to-zero) return 0 below it.
 FLT_MIN = 2.0**-126
 #: x86 flush-to-zero judges tininess after rounding to 24 bits: an exact value below
@@ -100,7 +94,7 @@ def f32_ftz(x: float) -> float:
 
 def rounding(exact: bool, flush: bool) -> Callable[[float], float]:
     """The rounding of every float32 result: flushed, plain float32, or none (double)."""
-    return (f32_ftz if flush else f32) if exact else _same
+    return (f32_ftz if flush else f32) if exact else float
 
 
 def cpow(x: float, y: float) -> float:
@@ -139,28 +133,22 @@ def cdiv(a: float, b: float) -> float:
     return a / b
 
 
-_LIBM: list[tuple[Any, Any] | None] = []
-
-
+@cache
 def _libm() -> tuple[Any, Any] | None:
     """The C library's ``powf``/``expf`` through ctypes, loaded on first use (or None)."""
-    if not _LIBM:
-        import ctypes
-        import ctypes.util
+    import ctypes
+    import ctypes.util
 
-        fns = None
-        for name in filter(None, ("libm.so.6", ctypes.util.find_library("m"))):
-            try:
-                libm = ctypes.CDLL(name)
-                powf_, expf_ = libm.powf, libm.expf
-            except (OSError, AttributeError):
-                continue
-            powf_.restype, powf_.argtypes = ctypes.c_float, [ctypes.c_float] * 2
-            expf_.restype, expf_.argtypes = ctypes.c_float, [ctypes.c_float]
-            fns = (powf_, expf_)
-            break
-        _LIBM.append(fns)
-    return _LIBM[0]
+    for name in filter(None, ("libm.so.6", ctypes.util.find_library("m"))):
+        try:
+            libm = ctypes.CDLL(name)
+            powf_, expf_ = libm.powf, libm.expf
+        except (OSError, AttributeError):
+            continue
+        powf_.restype, powf_.argtypes = ctypes.c_float, [ctypes.c_float] * 2
+        expf_.restype, expf_.argtypes = ctypes.c_float, [ctypes.c_float]
+        return powf_, expf_
+    return None
 
 
 def powf(x: float, y: float) -> float:

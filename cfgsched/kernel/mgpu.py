@@ -1,7 +1,6 @@
-"""GPU 0's darknet batch number for every training-loop iteration of a ``-gpus`` run.
-
-Standard library only. Generated modules with ``--multigpu trace`` carry their own
-version of these rules; the golden ``mgpu_*`` traces keep both equal to darknet.
+"""GPU 0's darknet batch number for every training-loop iteration of a ``-gpus`` run
+(standard library only; generated ``--multigpu trace`` modules carry their own version,
+the golden ``mgpu_*`` traces keep both equal to darknet).
 
 Counts are in *batches* (``seen / images_per_iteration``). One loop iteration is one call
 of darknet's ``train_network`` (1 GPU) or ``train_networks`` (n GPUs). Rules, per fork:
@@ -17,10 +16,6 @@ of darknet's ``train_network`` (1 GPU) or ``train_networks`` (n GPUs). Rules, pe
   4(n-1) more; saves do not touch ``seen``; the loop runs while ``seen < max_batches``.
 * ``hankai`` with ``scratch`` (no weights file, n > 1): phase 1 trains on one GPU and stops
   when the counter equals ``burn_in``; phase 2 restarts on all GPUs from there.
-
-Two forms: :func:`mgpu_batches` (whole run, fast) and :func:`mgpu_start` /
-:func:`mgpu_step` (incremental: plain-int state in, batch number and next state out, for a
-scheduler that advances one optimizer step at a time).
 """
 
 from __future__ import annotations
@@ -67,12 +62,13 @@ def save_interval(fork: int, max_batches: int) -> int:
     return 1000 if max_batches < 10000 else 10000
 
 
-def _gpus_in_phase(cfg: MgpuConfig, phase: int) -> int:
-    return 1 if phase == 1 and _split(cfg) else cfg.ngpus
-
-
 def _split(cfg: MgpuConfig) -> bool:
+    """hankai from scratch: burn-in on one GPU (phase 1), then all (phase 2)."""
     return cfg.fork == FORK_HANKAI and cfg.scratch and cfg.ngpus > 1
+
+
+def _gpus(cfg: MgpuConfig, phase: int) -> int:
+    return 1 if phase == 1 and _split(cfg) else cfg.ngpus
 
 
 def mgpu_start(cfg: MgpuConfig) -> MgpuState:
@@ -103,91 +99,46 @@ def mgpu_step(cfg: MgpuConfig, state: MgpuState) -> tuple[int, MgpuState] | None
     state = _phase_switch(cfg, state)
     if not mgpu_running(cfg, state):
         return None
-    n = _gpus_in_phase(cfg, state.phase)
-    it, phase, seen, counter, iter_save, iter_save_last = state
-    if cfg.fork == FORK_PJREDDIE:
-        seen += 1
-        b = seen
-        if n > 1 and seen % SYNC_INTERVAL == 0:
-            seen += SYNC_INTERVAL * (n - 1)
-        return b, MgpuState(it + 1, phase, seen, seen, iter_save, iter_save_last)
-    seen += 1
-    b = seen
-    counter += n
-    if n > 1:
-        seen = counter
-        if counter % SYNC_INTERVAL == 0:
-            seen += SYNC_INTERVAL * (n - 1)
-    every = save_interval(cfg.fork, cfg.max_batches)
-    if counter >= iter_save + every or counter % every == 0:
-        iter_save = counter
-        seen = counter
-    if counter >= iter_save_last + 100 or (counter % 100 == 0 and counter > 1):
-        iter_save_last = counter
-        seen = counter
-    return b, MgpuState(it + 1, phase, seen, counter, iter_save, iter_save_last)
+    out, after = _run(cfg, state, 1)
+    return out[0], after
 
 
 def mgpu_batches(
     cfg: MgpuConfig, iterations: int | None = None
 ) -> tuple[list[int], list[int], MgpuState]:
-    """GPU 0's batch number and phase for every loop iteration, and the final state.
-
-    The run ends as darknet's loop does, or after ``iterations`` loop iterations.
-    Same result as calling :func:`mgpu_step` until it returns None, but fast: one-GPU
-    stretches and pjreddie are closed forms (500,500 iterations take milliseconds).
-    """
+    """GPU 0's batch number and phase for every loop iteration (until darknet's loop
+    ends, or ``iterations``), and the final state: :func:`mgpu_step` until None, fast."""
     limit = -1 if iterations is None else iterations
     batches: list[int] = []
     phases: list[int] = []
     state = mgpu_start(cfg)
-    while limit < 0 or len(batches) < limit:
+    while limit != len(batches):
         # the state only moves to phase 2 once an iteration runs there (as in mgpu_step)
         cur = _phase_switch(cfg, state)
-        n = _gpus_in_phase(cfg, cur.phase)
+        if not mgpu_running(cfg, cur):
+            break
         left = -1 if limit < 0 else limit - len(batches)
-        if n == 1:
-            # seen == counter throughout, saves change nothing: consecutive batches
-            stop = cfg.max_batches
-            if cur.phase == 1 and _split(cfg) and cur.counter < cfg.burn_in:
-                stop = min(stop, cfg.burn_in)
-            count = max(0, stop - cur.counter)
-            if left >= 0:
-                count = min(count, left)
-            if count == 0:
-                step = mgpu_step(cfg, state)
-                if step is None:
-                    break
-                batches.append(step[0])
-                phases.append(step[1].phase)
-                state = step[1]
-                continue
-            first = cur.seen + 1
-            batches.extend(range(first, first + count))
-            phases.extend([cur.phase] * count)
-            end = cur.counter + count
-            it = cur.iteration + count
-            state = MgpuState(
-                it, cur.phase, end, end, cur.iter_save, cur.iter_save_last
-            )
-            if cfg.fork != FORK_PJREDDIE:
-                state = _saves_after_run(cfg, state)
-            continue
-        run = _pjreddie_run if cfg.fork == FORK_PJREDDIE else _alexeyab_run
-        out, after = run(cfg, cur, n, left)
-        if out:
+        if _gpus(cfg, cur.phase) > 1:
+            out, state = _run(cfg, cur, left)
             batches.extend(out)
-            phases.extend([after.phase] * len(out))
-            state = after
-        break
+            phases.extend([cur.phase] * len(out))
+            break
+        # seen == counter throughout, saves change nothing: consecutive batches
+        stop = cfg.max_batches
+        if cur.phase == 1 and _split(cfg) and cur.counter < cfg.burn_in:
+            stop = min(stop, cfg.burn_in)
+        count = stop - cur.counter if left < 0 else min(stop - cur.counter, left)
+        batches.extend(range(cur.seen + 1, cur.seen + 1 + count))
+        phases.extend([cur.phase] * count)
+        end = cur.counter + count
+        state = cur._replace(iteration=cur.iteration + count, seen=end, counter=end)
+        if cfg.fork != FORK_PJREDDIE:
+            state = _saves_after_run(cfg, state)
     return batches, phases, state
 
 
 def _saves_after_run(cfg: MgpuConfig, state: MgpuState) -> MgpuState:
-    """iter_save/iter_save_last after a one-GPU stretch ending at ``state.counter``.
-
-    With the counter growing by 1 the saves fire exactly at the multiples of the interval.
-    """
+    """iter_save/iter_save_last after a one-GPU stretch (saves at the multiples)."""
     c = state.counter
     every = save_interval(cfg.fork, cfg.max_batches)
     iter_save = max(state.iter_save, c // every * every)
@@ -195,23 +146,20 @@ def _saves_after_run(cfg: MgpuConfig, state: MgpuState) -> MgpuState:
     return state._replace(iter_save=iter_save, iter_save_last=last)
 
 
-def _pjreddie_run(
-    cfg: MgpuConfig, state: MgpuState, n: int, left: int
-) -> tuple[list[int], MgpuState]:
+def _run(cfg: MgpuConfig, state: MgpuState, left: int) -> tuple[list[int], MgpuState]:
+    """Up to ``left`` (-1: all) iterations from ``state``: the batches, the state after."""
+    n = _gpus(cfg, state.phase)
+    if cfg.fork != FORK_PJREDDIE:
+        return _alexeyab_run(cfg, state, n, left)
     out: list[int] = []
-    seen = state.seen
-    jump = SYNC_INTERVAL * (n - 1)
-    maxb = cfg.max_batches
-    append = out.append
+    seen, jump, maxb = state.seen, SYNC_INTERVAL * (n - 1), cfg.max_batches
     while seen < maxb and left != len(out):
         seen += 1
-        append(seen)
+        out.append(seen)
         if seen % SYNC_INTERVAL == 0:
             seen += jump
     it = state.iteration + len(out)
-    return out, MgpuState(
-        it, state.phase, seen, seen, state.iter_save, state.iter_save_last
-    )
+    return out, state._replace(iteration=it, seen=seen, counter=seen)
 
 
 def _alexeyab_run(
@@ -220,11 +168,9 @@ def _alexeyab_run(
     out: list[int] = []
     _, phase, seen, counter, iter_save, last = state
     every = save_interval(cfg.fork, cfg.max_batches)
-    jump = SYNC_INTERVAL * (n - 1)
-    maxb = cfg.max_batches
-    append = out.append
+    jump, maxb = SYNC_INTERVAL * (n - 1), cfg.max_batches
     while counter < maxb and left != len(out):
-        append(seen + 1)
+        out.append(seen + 1)
         counter += n
         seen = counter + jump if counter % SYNC_INTERVAL == 0 else counter
         if counter >= iter_save + every or counter % every == 0:

@@ -1,17 +1,13 @@
-"""numpy helpers that keep a vectorised policy bit-exact with its scalar formula.
-
-numpy's ``+ - * /`` and casts are IEEE-exact; its ``pow``/``exp``/``cos`` are only within
-a few double ulps of the C library's. :func:`finish` rounds such a double estimate to
-float32 and recomputes exactly (with the scalar formula) every element within 4096 double
-ulps of a float32 rounding boundary or below float32's normal range (about 1e-5 of them).
-hankai's float ``powf``/``expf`` go through the kernel's ctypes bindings, once per
-distinct argument.
-"""
+"""numpy helpers that keep a vectorised policy bit-exact with its scalar formula: numpy's
+``pow``/``exp``/``cos`` are within a few double ulps of C's, so :func:`finish` recomputes
+with the scalar formula every element within 4096 double ulps of a float32 rounding
+boundary or below float32's normal range (about 1e-5 of them)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -55,19 +51,20 @@ def near_boundary(z: F64s) -> npt.NDArray[np.bool_]:
     return flag
 
 
+def per_value(fn: Callable[[Any], float], x: npt.NDArray[Any]) -> F64s:
+    """``fn`` over the distinct values of the 1-d ``x``, in ``x``'s order."""
+    uniq, inv = np.unique(x, return_inverse=True)
+    return np.array([fn(v) for v in uniq.tolist()], dtype=F64)[inv.reshape(-1)]
+
+
 def exact_many(fn: Exact, b: I64s) -> F32s:
     """``fn`` over the distinct values of ``b``."""
-    uniq, inv = np.unique(b, return_inverse=True)
-    vals = [fn(x) for x in uniq.tolist()]
-    return np.array(vals, dtype=F64).astype(F32)[inv.reshape(-1)]
+    return per_value(fn, b).astype(F32)
 
 
 def finish(b: I64s, z: F64s, check: bool, fn: Exact, abs_err: float = 0.0) -> F32s:
-    """``z`` rounded to float32, doubtful elements recomputed by ``fn``.
-
-    ``abs_err`` (> 0): the estimate's error is absolute, at most ``abs_err * 2**-50``;
-    every element with ``|z| < abs_err * 2**-8`` is recomputed too.
-    """
+    """``z`` rounded to float32, doubtful elements recomputed by ``fn``; ``abs_err`` > 0:
+    the error is at most ``abs_err * 2**-50`` and ``|z| < abs_err * 2**-8`` is redone."""
     with np.errstate(over="ignore"):
         out = z.astype(F32)
     if check:
@@ -87,29 +84,12 @@ def ctypes_many(fn: Callable[..., float], x: F32s, *extra: float) -> F32s:
     return vals.astype(F32)[inv.reshape(-1)]
 
 
-def _pow_estimate(x: F64s, power: float) -> tuple[F64s, bool]:
-    """``pow(x, power)`` in double and whether it may differ from C's (False: exact)."""
-    if power == 1.0:
-        return x.copy(), False
-    if power == 2.0:
-        return x * x, False  # a float32 squared is exact in double
-    with np.errstate(all="ignore"):
-        y = np.power(x, power)
-    # numpy's special cases are not all C99's (pow(-inf, 0.5) is +inf in C): use C's
-    special = np.flatnonzero(~np.isfinite(x) | (x == 0))
-    if special.size:
-        uniq, inv = np.unique(x[special], return_inverse=True)
-        y[special] = np.array([cpow(v, power) for v in uniq.tolist()])[inv.reshape(-1)]
-    return y, True
-
-
 def base_pow(base: float, e: F64s) -> F64s:
     """``pow(base, e)`` for integer-valued ``e``; unusual bases go through C's ``pow``."""
     if math.isfinite(base) and base > 0:
         with np.errstate(all="ignore"):
             return np.power(base, e)
-    uniq, inv = np.unique(e, return_inverse=True)
-    return np.array([cpow(base, v) for v in uniq.tolist()], dtype=F64)[inv.reshape(-1)]
+    return per_value(lambda v: cpow(base, v), e)
 
 
 def lr_pow(p: Params, b: I64s, base: F32s, flush: bool, fn: Exact) -> F32s:
@@ -118,9 +98,16 @@ def lr_pow(p: Params, b: I64s, base: F32s, flush: bool, fn: Exact) -> F32s:
         y = ctypes_many(powf_ftz if flush else powf, base, p.power)
         with np.errstate(all="ignore"):
             return (p.lr * y.astype(F64)).astype(F32)
-    y64, check = _pow_estimate(base.astype(F64), p.power)
+    x, power = base.astype(F64), p.power
     with np.errstate(all="ignore"):
-        return finish(b, p.lr * y64, check, fn)
+        if power in (1.0, 2.0):  # exact in double (a float32 squared too)
+            return finish(b, p.lr * (x if power == 1.0 else x * x), False, fn)
+        y64: F64s = np.power(x, power)
+        # numpy's special cases are not all C99's (pow(-inf, 0.5) is +inf in C): use C's
+        special = np.flatnonzero(~np.isfinite(x) | (x == 0))
+        if special.size:
+            y64[special] = per_value(lambda v: cpow(v, power), x[special])
+        return finish(b, p.lr * y64, True, fn)
 
 
 def step_table(p: Params, k: I64s, base: float) -> F32s:
@@ -132,7 +119,5 @@ def step_table(p: Params, k: I64s, base: float) -> F32s:
         ks, idx = np.unique(k, return_inverse=True)
     with np.errstate(all="ignore"):
         z = p.lr * base_pow(base, ks.astype(F64))
-    vals = z.astype(F32)
-    for i in np.flatnonzero(near_boundary(z)).tolist():  # the kernel's formula, exactly
-        vals[i] = f32(p.lr * cpow(base, float(ks[i])))
+    vals = finish(ks, z, True, lambda x: f32(p.lr * cpow(base, float(x))))
     return vals[idx.reshape(-1)]

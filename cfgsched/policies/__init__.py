@@ -2,19 +2,7 @@
 
 from __future__ import annotations
 
-from cfgsched.kernel.formulas import (
-    CONSTANT,
-    EXP,
-    FORK_PJREDDIE,
-    POLY,
-    RANDOM,
-    SGDR,
-    SIG,
-    STEP,
-    STEPS,
-    U64,
-    Params,
-)
+from cfgsched.kernel.formulas import FORK_PJREDDIE, U64, Params
 from cfgsched.policies import (
     burn_in,
     constant,
@@ -28,31 +16,27 @@ from cfgsched.policies import (
 )
 from cfgsched.policies.base import PolicyModule
 
-#: Each policy's module, by darknet's enum value (:class:`cfgsched.schedule.Policy`).
-MODULES: dict[int, PolicyModule] = {
-    CONSTANT: constant,
-    STEP: step,
-    EXP: exp,
-    POLY: poly,
-    STEPS: steps,
-    SIG: sigmoid,
-    RANDOM: random,
-    SGDR: sgdr,
-}
+#: Each policy's module in darknet's enum order (CONSTANT, STEP, ... SGDR of the kernel).
+MODULES: tuple[PolicyModule, ...] = (
+    constant,
+    step,
+    exp,
+    poly,
+    steps,
+    sigmoid,
+    random,
+    sgdr,
+)
 
 
 def module(policy: int) -> PolicyModule:
     """The module of ``policy`` (darknet treats an unknown one as constant)."""
-    return MODULES.get(policy, constant)
-
-
-def in_burn_in(p: Params, b: int) -> bool:
-    """``b < burn_in`` as the fork compares (pjreddie: unsigned, a negative one never ends)."""
-    return b < (p.burn_in % U64 if p.fork == FORK_PJREDDIE else p.burn_in)
+    return MODULES[policy] if 0 <= policy < len(MODULES) else constant
 
 
 def rate(p: Params, b: int, exact: bool = True, flush: bool = False) -> float:
     """darknet's ``get_current_rate()`` at batch ``0 <= b < 2**64``: ``exact`` in the fork's
     float32 (else double), ``flush`` its flush-to-zero (inputs pre-flushed: ``flushed``)."""
-    mod = burn_in if in_burn_in(p, b) else module(p.policy)
-    return mod.rate(p, b, exact, flush)
+    # pjreddie compares b < burn_in unsigned: a negative burn_in never ends
+    burn = p.burn_in % U64 if p.fork == FORK_PJREDDIE else p.burn_in
+    return (burn_in if b < burn else module(p.policy)).rate(p, b, exact, flush)

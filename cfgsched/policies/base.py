@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cfgsched.errors import NotExactError
@@ -18,22 +19,18 @@ if TYPE_CHECKING:
 
     from cfgsched.kernel.vector import F32s, I64s
 
-#: ``add(batch, kind, label)`` of :func:`cfgsched.boundaries.boundaries`.
+#: ``add(batch, kind, label)`` of :func:`cfgsched.boundaries.boundaries`, and "list full".
 Add = Callable[[int, str, str], None]
-#: The LRs of the run at a list of darknet batches.
-Lrs = Callable[[Sequence[int]], list[float]]
-#: Whether the boundary list is full.
 Full = Callable[[], bool]
 
 
 class PolicyModule(Protocol):
-    """darknet's formula after the burn-in (scalar, numpy), boundaries, explain phases,
-    generated code, whether flush-to-zero cannot change it, native torch compositions."""
+    """A policy: its formula (scalar, numpy), boundaries, phases, code, native plans."""
 
     def rate(self, p: Params, b: int, exact: bool, flush: bool) -> float: ...
     def rates(self, p: Params, b: I64s, flush: bool) -> F32s: ...
     def boundaries(
-        self, s: NetSchedule, lo: int, top: int, add: Add, full: Callable[[], bool]
+        self, s: NetSchedule, lo: int, top: int, add: Add, full: Full
     ) -> int: ...
     def phases(self, x: Explainer, start: int, end: int | None) -> list[Phase]: ...
     def code(self, c: LrCode) -> None: ...
@@ -43,8 +40,6 @@ class PolicyModule(Protocol):
     ) -> list[list[NativePart]]: ...
     def native_points(self, run: NativeRun) -> Iterable[int]: ...
 
-
-# ----------------------------------------------------------------------------- explain
 
 #: With more plateaus or sgdr cycles than this, the middle ones are summarised.
 MAX_LISTED = 8
@@ -77,7 +72,7 @@ class Explainer:
     """The schedule and its LRs, for a policy's :meth:`PolicyModule.phases`."""
 
     schedule: NetSchedule
-    lrs: Lrs
+    lrs: Callable[[Sequence[int]], list[float]]
 
     def span(self, kind: str, a: int, z: int, note: str) -> Phase:
         """A phase from ``a`` to ``z`` with the LRs at both ends."""
@@ -95,16 +90,14 @@ class Explainer:
             last = firsts[i + 1] - 1 if i + 1 < len(firsts) else end
             if out and same(out[-1].lr_first, v):
                 out[-1] = replace(out[-1], last=last, lr_last=v)
-            elif not out:
-                one = first == 1 or self.schedule.burn_in <= 1
-                note = "burn-in over, policy starts" if first > 1 else ""
-                out.append(
-                    Phase("constant" if one else "plateau", first, last, v, v, note)
-                )
+                continue
+            if out:
+                kind, note = "plateau", self._note(first, v, out)
             else:
-                out.append(
-                    Phase("plateau", first, last, v, v, self._note(first, v, out))
-                )
+                one = first == 1 or self.schedule.burn_in <= 1
+                kind = "constant" if one else "plateau"
+                note = "burn-in over, policy starts" if first > 1 else ""
+            out.append(Phase(kind, first, last, v, v, note))
         return out
 
     def _note(self, first: int, v: float, out: list[Phase]) -> str:
@@ -136,8 +129,6 @@ def open_ended(phases: list[Phase], more: str) -> list[Phase]:
     """The last phase with ``last`` None and ``more`` added to its note."""
     return [*phases[:-1], replace(phases[-1], last=None, note=phases[-1].note + more)]
 
-
-# ----------------------------------------------------------------------------- code
 
 C_POW = '''def c_pow(x: float, y: float) -> float:
     """C's pow(): inf or NaN where Python's ** raises or gives a complex number."""
@@ -207,6 +198,7 @@ class LrCode:
         return self.r(f"{self.lr} * {expr}")
 
     def helper(self, source: str) -> None:
+        """A top-level helper block, once."""
         if source not in self.helpers:
             self.helpers.append(source)
 
@@ -241,11 +233,8 @@ class LrCode:
 
     def lr_at(self, doc: str = "for the 0-based optimizer step ``step``") -> str:
         """``def lr_at(step)``: the body, under a one-line docstring."""
-        head = [
-            "def lr_at(step: int) -> float:",
-            f'    """darknet\'s learning rate {doc}."""',
-        ]
-        return "\n".join(head + self.body)
+        doc = f'    """darknet\'s learning rate {doc}."""'
+        return "\n".join(["def lr_at(step: int) -> float:", doc, *self.body])
 
     def blocks(self) -> list[str]:
         """The top-level helper blocks in order: f32, the C library's functions, others."""
@@ -263,27 +252,21 @@ class LrCode:
 def atom(expr: str) -> str:
     """``expr`` as an operand: unchanged when it is a name or one call, else parenthesized."""
     m = re.match(r"[A-Za-z_][\w.]*", expr)
-    if m is None:
-        return f"({expr})"
-    rest = expr[m.end() :]
-    if not rest:
-        return expr
-    if rest[0] != "(":
-        return f"({expr})"
-    depth = 0
-    for i, ch in enumerate(rest):
-        depth += 1 if ch == "(" else -1 if ch == ")" else 0
-        if depth == 0:
-            return expr if i == len(rest) - 1 else f"({expr})"
-    return f"({expr})"
+    rest = expr[m.end() :] if m else "?"
+    depth = list(accumulate({"(": 1, ")": -1}.get(ch, 0) for ch in rest))
+    call = rest[:1] == "(" and depth[-1] == 0 and 0 not in depth[:-1]
+    return expr if not rest or call else f"({expr})"
+
+
+def normal_24(p: Params) -> bool:
+    """``lr * x**power`` is normal for every non-zero float32 ``x`` in [2**-24, 1]."""
+    return p.power >= 0 and (p.lr == 0 or math.log2(abs(p.lr)) - 24 * p.power >= -125)
 
 
 def pow_safe(power: float) -> bool:
     """``x ** power`` for ``0 <= x <= 1`` neither raises nor overflows."""
     return not (math.isfinite(power) and power < 0)
 
-
-# ----------------------------------------------------------------------------- native
 
 #: Relative tolerance of ``exact=False`` (torch's running products drift ~1e-16 per step).
 REL_TOL = 1e-9
@@ -360,7 +343,14 @@ def fail(b: int | None, reason: str) -> NotExactError:
     return NotExactError(b, reason)
 
 
-# ----------------------------------------------------------------------------- defaults
+def no_burn_in_end(run: NativeRun, policy: str, cls: str, formula: str) -> None:
+    """Fail when a burn-in ends within the run: SequentialLR would restart ``cls``."""
+    if 0 < run.m0 < run.steps:
+        raise fail(
+            run.params.burn_in,
+            f"{policy} with burn-in: torch's SequentialLR restarts {cls} at its base LR "
+            f"after the warm-up; darknet continues with {formula}",
+        )
 
 
 def no_boundaries(s: NetSchedule, lo: int, top: int, add: Add, full: Full) -> int:

@@ -59,10 +59,8 @@ def normal(p: Params) -> bool:
 
 
 def native(run: base.NativeRun, start32: bool) -> list[base.NativePart]:
-    """LinearLR (power 1, twice for power 2) up to the first step after the burn-in.
-
-    ``start32`` uses darknet's float32 ratio ``f32(b(0)/burn_in)`` as LinearLR's start.
-    """
+    """LinearLR (power 1, twice for power 2) up to the first step after the burn-in;
+    ``start32``: darknet's float32 ratio ``f32(b(0)/burn_in)`` as its start factor."""
     p = run.params
     if p.burn_in <= 0 or run.m0 == 0 or run.steps == 0:
         return []
@@ -73,14 +71,9 @@ def native(run: base.NativeRun, start32: bool) -> list[base.NativePart]:
         )
     if p.power not in (1.0, 2.0):
         lin = p._replace(power=1.0)
+        bs = (run.batch(i) for i in range(min(run.m0, run.steps)))
         b = next(
-            (
-                run.batch(i)
-                for i in range(min(run.m0, run.steps))
-                if f32(rate(p, run.batch(i), True, False))
-                != f32(rate(lin, run.batch(i), True, False))
-            ),
-            b0,
+            (x for x in bs if rate(p, x, True, False) != rate(lin, x, True, False)), b0
         )
         raise base.fail(
             b,

@@ -23,9 +23,6 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
     return np.full(b.shape, p.lr, dtype=np.float32)
 
 
-boundaries = base.no_boundaries
-
-
 def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     """One plateau."""
     return x.pieces(start, end, [])
@@ -40,7 +37,6 @@ def normal(p: Params) -> bool:
     return True
 
 
+boundaries = base.no_boundaries
 native = base.head_only
-
-
 native_points = base.no_points

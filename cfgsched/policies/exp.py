@@ -27,9 +27,6 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
     return finish(b, z, True, lambda x: rate(p, x, True, flush))
 
 
-boundaries = base.no_boundaries
-
-
 def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     """One decay."""
     return x.decay("decay", start, end, f"lr x {f32_text(x.schedule.gamma)}^b")
@@ -58,12 +55,7 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     p = run.params
     if p.gamma == 1.0:
         return [head]
-    if 0 < run.m0 < run.steps:
-        raise base.fail(
-            p.burn_in,
-            "exp with burn-in: torch's SequentialLR restarts ExponentialLR at its base LR "
-            "after the warm-up; darknet continues with lr·gamma^b",
-        )
+    base.no_burn_in_end(run, "exp", "ExponentialLR", "lr·gamma^b")
     if run.per_step is None:
         raise base.fail(
             run.batch(1), "exp: darknet batches are not evenly spaced steps"
@@ -74,4 +66,5 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     ]
 
 
+boundaries = base.no_boundaries
 native_points = base.no_points

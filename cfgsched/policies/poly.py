@@ -34,9 +34,6 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
     return lr_pow(p, b, base, flush, lambda x: rate(p, x, True, flush))
 
 
-boundaries = base.no_boundaries
-
-
 def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     """One decay."""
     s = x.schedule
@@ -59,9 +56,7 @@ def code(c: base.LrCode) -> None:
 
 def normal(p: Params) -> bool:
     """A non-zero base is at least 2**-24 in magnitude."""
-    if p.power < 0 or p.max_batches <= 0:
-        return False
-    return p.lr == 0 or math.log2(abs(p.lr)) - 24 * p.power >= -125
+    return p.max_batches > 0 and base.normal_24(p)
 
 
 def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
@@ -71,12 +66,7 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
         raise base.fail(
             run.batch(0), "poly with max_batches=0: darknet's LR is NaN or inf"
         )
-    if 0 < run.m0 < run.steps:
-        raise base.fail(
-            p.burn_in,
-            "poly with burn-in: torch's SequentialLR restarts PolynomialLR at its base LR "
-            "after the warm-up; darknet continues with lr·(1 - b/max_batches)^power",
-        )
+    base.no_burn_in_end(run, "poly", "PolynomialLR", "lr·(1 - b/max_batches)^power")
     c = run.per_step
     if c is None or p.max_batches % c:
         raise base.fail(
@@ -90,4 +80,5 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     return [[*head, base.step_part([0], k), poly]]
 
 
+boundaries = base.no_boundaries
 native_points = base.no_points

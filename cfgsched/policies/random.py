@@ -3,7 +3,6 @@ reproducible: ``rand()`` seeded by the time)."""
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import Params, f32, f32_text, lr_pow
@@ -58,9 +57,6 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
     return lr_pow(p, b, u, flush, lambda x: rate(p, x, True, flush))
 
 
-boundaries = base.no_boundaries
-
-
 def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     """One phase of draws."""
     note = f"lr x U(0,1)^{f32_text(x.schedule.power)}, redrawn every batch ({DRAWS})"
@@ -78,7 +74,7 @@ def code(c: base.LrCode) -> None:
 
 def normal(p: Params) -> bool:
     """A non-zero draw is at least 2**-24."""
-    return p.power >= 0 and (p.lr == 0 or math.log2(abs(p.lr)) - 24 * p.power >= -125)
+    return base.normal_24(p)
 
 
 def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
@@ -89,4 +85,5 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     )
 
 
+boundaries = base.no_boundaries
 native_points = base.no_points

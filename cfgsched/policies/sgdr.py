@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -16,15 +17,20 @@ if TYPE_CHECKING:
 PI_ALEXEYAB = 3.14159265
 
 
-def sgdr_start(cycle: int, mult: int, b: int) -> tuple[int, int]:
-    """darknet's sgdr cycle search: ``(start, cycle)`` of the cycle that holds ``b``."""
+def _cycles(cycle: int, mult: int, top: int) -> Iterator[tuple[int, int]]:
+    """darknet's sgdr cycle search: ``(start, cycle)`` of each cycle it walks to reach ``top``."""
     start = 0
+    yield start, cycle
+    while cycle > 0 and start + cycle < top:
+        start, cycle = start + cycle, cycle * mult
+        yield start, cycle
+
+
+def sgdr_start(cycle: int, mult: int, b: int) -> tuple[int, int]:
+    """``(start, cycle)`` of the cycle that holds ``b``."""
     if mult == 1:
         return (max(0, (b - 1) // cycle) if cycle > 0 else 0) * cycle, cycle
-    while cycle > 0 and start + cycle < b:
-        start += cycle
-        cycle *= mult
-    return start, cycle
+    return deque(_cycles(cycle, mult, b), maxlen=1)[0]
 
 
 def sgdr_hangs(s: NetSchedule) -> bool:
@@ -69,14 +75,8 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
         )
         cyc = np.full(b.shape, float(cycle), dtype=F64)
     else:
-        starts, cycles, ends = [0], [cycle], []
-        s, c = 0, cycle
-        while c > 0 and s + c < bmax:
-            ends.append(s + c)
-            s, c = s + c, c * mult
-            starts.append(s)
-            cycles.append(c)
-        j = np.searchsorted(np.array(ends, dtype=I64), b, side="left")
+        starts, cycles = zip(*_cycles(cycle, mult, bmax), strict=True)
+        j = np.searchsorted(np.array(starts[1:], dtype=I64), b, side="left")
         start = np.array(starts, dtype=I64)[j]
         cyc = np.array([float(x) for x in cycles], dtype=F64)[j]
     pi = math.pi if p.fork == FORK_HANKAI else PI_ALEXEYAB
@@ -112,11 +112,8 @@ def _spans(
     """``(k, first, last)`` of the listed cycles and the summarised middle, if any."""
     c = s.sgdr_cycle
     if s.sgdr_mult != 1:
-        spans, c0, cyc, k = [], 0, c, 1
-        while c0 < horizon and cyc > 0:
-            spans.append((k, c0 + 1, c0 + cyc))
-            c0, cyc, k = c0 + cyc, cyc * s.sgdr_mult, k + 1
-        return spans, None
+        walk = enumerate(_cycles(c, s.sgdr_mult, horizon), 1)
+        return [(k, a + 1, a + cyc) for k, (a, cyc) in walk if cyc > 0], None
     # cycle k covers (k-1)c+1 .. kc: computed, never enumerated
     k0, k1 = max(1, -(-start // c)), max(1, -(-horizon // c))
     if k1 - k0 < base.MAX_LISTED:
@@ -156,11 +153,9 @@ def code(c: base.LrCode) -> None:
     p = c.params
     c.const("LR_MIN", c.f(p.lr_min))
     c.const("CYCLE", c.num(p.sgdr_cycle), "sgdr_cycle: batches in the first cycle.")
-    if p.fork == FORK_HANKAI:
-        pi = "math.pi"
-    else:
+    pi = "math.pi" if p.fork == FORK_HANKAI else "PI"
+    if pi == "PI":
         c.const("PI", c.num(PI_ALEXEYAB), "AlexeyAB's value of pi.")
-        pi = "PI"
     if p.sgdr_mult == 1:
         c.line("start = max(0, (b - 1) // CYCLE) * CYCLE  # equal cycles (sgdr_mult=1)")
         cycle = "CYCLE"
@@ -189,25 +184,26 @@ def normal(p: Params) -> bool:
     )
 
 
+def _cawr(p: Params, b: int) -> float:
+    """CosineAnnealingWarmRestarts's LR after ``step(epoch=b)``."""
+    t_i, t_cur = p.sgdr_cycle, b
+    while t_cur >= t_i:
+        t_cur -= t_i
+        t_i *= max(p.sgdr_mult, 1)
+    return p.lr_min + (p.lr - p.lr_min) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
+
+
 def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     """None: CosineAnnealingWarmRestarts restarts where darknet ends a cycle."""
     p = run.params
-    b = run.batch(run.m0)
-    for i in range(run.m0, run.steps):  # the first batch where they differ
-        bi = run.batch(i)
-        if p.sgdr_cycle <= 0:
-            b = bi
-            break
-        t_i, t_cur = p.sgdr_cycle, bi
-        while t_cur >= t_i:  # CosineAnnealingWarmRestarts.step(epoch)
-            t_cur -= t_i
-            t_i *= max(p.sgdr_mult, 1)
-        cawr = p.lr_min + (p.lr - p.lr_min) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
-        if not base.close(cawr, run.lr(i), run.exact):
-            b = bi
-            break
+    differ = (
+        run.batch(i)
+        for i in range(run.m0, run.steps)  # the first batch where they differ
+        if p.sgdr_cycle <= 0
+        or not base.close(_cawr(p, run.batch(i)), run.lr(i), run.exact)
+    )
     raise base.fail(
-        b,
+        next(differ, run.batch(run.m0)),
         "sgdr: no torch scheduler matches; CosineAnnealingWarmRestarts (epoch = batch) "
         "restarts where darknet ends the cycle at exactly learning_rate_min, and darknet "
         "rounds to float32 (alexeyab's pi is 3.14159265)",

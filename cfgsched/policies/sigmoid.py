@@ -33,10 +33,8 @@ _C_EXP = '''def c_exp(x: float) -> float:
 def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     """``f32(lr * (1 / (1 + exp(f32(gamma * (b - step))))))``; pjreddie subtracts in size_t."""
     r = rounding(exact, flush)
-    t = r(
-        p.gamma
-        * r(float((b - p.step) % U64 if p.fork == FORK_PJREDDIE else b - p.step))
-    )
+    d = (b - p.step) % U64 if p.fork == FORK_PJREDDIE else b - p.step
+    t = r(p.gamma * r(float(d)))
     e = expf(t) if p.fork == FORK_HANKAI and exact else cexp(t)
     return r(p.lr * (1.0 / (1.0 + e)))
 
@@ -113,14 +111,12 @@ def normal(p: Params) -> bool:
 
 def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     """None: no torch built-in computes darknet's logistic decay."""
-    prev = None
-    b = run.batch(min(run.m0, run.steps - 1))
-    for i in range(run.m0, run.steps):  # the first batch where darknet's LR changes
-        v = run.lr(i)
-        if prev is not None and f32(v) != f32(prev):
-            b = run.batch(i)
-            break
-        prev = v
+    changes = (
+        run.batch(i)
+        for i in range(run.m0 + 1, run.steps)  # where darknet's LR first changes
+        if f32(run.lr(i)) != f32(run.lr(i - 1))
+    )
+    b = next(changes, run.batch(min(run.m0, run.steps - 1)))
     raise base.fail(b, "sigmoid: no torch built-in computes darknet's logistic decay")
 
 

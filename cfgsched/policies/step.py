@@ -67,11 +67,8 @@ def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     """A plateau per step (the middle ones summarised when there are many)."""
     st, scale = x.schedule.step, x.schedule.scale
     if st <= 0:
-        return [
-            base.Phase(
-                "plateau", start, end, math.nan, math.nan, "step <= 0: darknet fails"
-            )
-        ]
+        note = "step <= 0: darknet fails"
+        return [base.Phase("plateau", start, end, math.nan, math.nan, note)]
     horizon = end if end is not None else start + 20 * st
     k0, k1 = start // st + 1, horizon // st  # cuts k*st inside (start, horizon]
     if k1 - k0 < 1000:
@@ -132,25 +129,20 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
             run.batch(run.m0), f"step={p.step}: darknet divides by a non-positive step"
         )
     epochs: list[int] = []
-    k = 1
-    while k * p.step <= run.horizon:
-        e = max(run.first(k * p.step), run.m0)
-        if e >= run.steps:
+    for k, first in enumerate(native_points(run), 1):
+        if max(first, run.m0) >= run.steps:
             break
-        epochs.append(e)
-        if len(epochs) > MAX_MILESTONES:
+        if k > MAX_MILESTONES:
             raise base.fail(
                 k * p.step,
                 f"more than {MAX_MILESTONES} step drops in the run: "
                 "too many MultiStepLR milestones (use DarknetLR)",
             )
-        k += 1
+        epochs.append(max(first, run.m0))
     return [head + base.grouped((e, p.scale) for e in epochs)]
 
 
 def native_points(run: base.NativeRun) -> Iterator[int]:
     """The first step of every drop."""
-    k = 1
-    while run.params.step > 0 and k * run.params.step <= run.horizon:
-        yield run.first(k * run.params.step)
-        k += 1
+    st = run.params.step
+    return (run.first(k * st) for k in range(1, run.horizon // st + 1 if st > 0 else 1))

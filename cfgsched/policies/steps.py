@@ -39,26 +39,18 @@ class StepsTable(NamedTuple):
 #: Steps tables by (id(steps), id(scales), lr bits, mode); entries keep their tuples alive.
 _TABLES: dict[tuple[int, int, bytes, int], tuple[Any, Any, StepsTable]] = {}
 _TABLES_MAX = 8
-#: The last table returned, with its Params and mode.
-_LAST: tuple[Any, int, StepsTable | None] = (None, -1, None)
 
 
 def steps_table(p: Params, mode: int) -> StepsTable:
     """``p``'s table, cached (``mode``: 0 double, 1 float32, 2 float32 flushed)."""
-    global _LAST
-    last = _LAST
-    if last[0] is p and last[1] == mode and last[2] is not None:  # a scheduler stepping
-        return last[2]
     key = (id(p.steps), id(p.scales), struct.pack("<d", p.lr), mode * 3 + p.fork)
     hit = _TABLES.get(key)
     if hit is not None and hit[0] is p.steps and hit[1] is p.scales:
-        table = hit[2]
-    else:
-        table = _build(p, mode)
-        if len(_TABLES) >= _TABLES_MAX:
-            _TABLES.clear()  # atomic: safe with threads; rebuilt on demand
-        _TABLES[key] = (p.steps, p.scales, table)
-    _LAST = (p, mode, table)  # one atomic assignment: safe with threads
+        return hit[2]
+    table = _build(p, mode)
+    if len(_TABLES) >= _TABLES_MAX:
+        _TABLES.clear()  # atomic: safe with threads; rebuilt on demand
+    _TABLES[key] = (p.steps, p.scales, table)
     return table
 
 
@@ -205,11 +197,9 @@ def normal(p: Params) -> bool:
 def _milestones(run: base.NativeRun) -> list[tuple[int, float]]:
     """(epoch, scale) of every darknet step applied within the run, in cfg order."""
     out: list[tuple[int, float]] = []
-    high = -(2**63)
-    for st, sc in zip(run.params.steps, run.params.scales, strict=False):
-        if run.params.fork == FORK_PJREDDIE and st < 0:
-            break  # unsigned comparison: a negative step is never reached, nor any after it
-        high = max(high, st)
+    for high, sc in zip(
+        steps_table(run.params, 0).bounds, run.params.scales, strict=False
+    ):
         e = max(run.first(high), run.m0)
         if e >= run.steps:
             break
