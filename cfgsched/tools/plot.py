@@ -68,9 +68,6 @@ RECIPE_NAME = "AlexeyAB's detector recipe"
 _RECIPE_STEPS = "policy=steps\nsteps=4800,5400\nscales=.1,.1\n"
 
 
-# ----------------------------------------------------------------------------- variants
-
-
 @dataclass(frozen=True)
 class Variant:
     """One curve to draw: a parsed schedule, its legend label and translation options."""
@@ -92,14 +89,6 @@ def warning_lines(variants: Sequence[Variant]) -> list[str]:
     return list(out)
 
 
-def _label(name: str, fork: str, n: int, vary: list[str], flags: Sequence[bool]) -> str:
-    """A legend label naming what differs (``flags``: several cfgs, forks, GPU counts)."""
-    gpus = f"{n} GPU{'s' if n > 1 else ''}"
-    parts = [p for p, f in zip((name, fork, gpus), flags, strict=True) if f] + vary
-    alone = f"{name} ({fork}{', ' + gpus if n > 1 else ''})"
-    return ", ".join(parts) if parts else alone
-
-
 def build_variants(
     cfgs: Sequence[tuple[str, str]],
     *,
@@ -111,7 +100,8 @@ def build_variants(
     rescale: bool = False,
 ) -> list[Variant]:
     """Every cfg ``(text, source)`` × fork × gpus × ``[net]`` option value, labelled by
-    what differs (no cfg: darknet's defaults, or :data:`RECIPE_CFG` with ``recipe``)."""
+    what differs (no cfg: darknet's defaults, or :data:`RECIPE_CFG` with ``recipe``).
+    The legend names what differs: several cfgs, forks, GPU counts, option values."""
     opts = {k: list(v) for k, v in (options or {}).items() if v}
     none = (RECIPE_CFG, RECIPE_NAME) if recipe else (DEFAULTS_CFG, "darknet defaults")
     items = list(cfgs) or [none]
@@ -134,8 +124,11 @@ def build_variants(
         resc = rescale or (own and "steps" not in values)
         _, s = edit_schedule(text, edits, fork=fork, source=source, rescale=resc)
         name = Path(source).name if cfgs else RECIPE_NAME if recipe else default
-        label = _label(name, fork, ngpus, [f"{k}={values[k]}" for k in varied], flags)
-        out.append(Variant(s, label, how(s, ngpus), name))
+        gpu = f"{ngpus} GPU{'s' if ngpus > 1 else ''}"
+        label = [p for p, f in zip((name, fork, gpu), flags, strict=True) if f]
+        label += [f"{k}={values[k]}" for k in varied]
+        alone = f"{name} ({fork}{', ' + gpu if ngpus > 1 else ''})"
+        out.append(Variant(s, ", ".join(label) or alone, how(s, ngpus), name))
     return out
 
 
@@ -151,22 +144,21 @@ def recipe_note(variants: Sequence[Variant], changed: bool) -> str:
     )
 
 
-# ----------------------------------------------------------------------------- plot data
-
-
 @dataclass(frozen=True)
 class Curve:
-    """Point k: positions ``start[k] .. stop[k] - 1``, finite LR min/max (NaN: none)."""
+    """Point k: positions ``start[k] .. stop[k] - 1``, finite LR min/max (NaN: none);
+    ``runs``: an envelope's runs per :data:`REGION_KINDS`."""
 
-    label: str
-    kind: str
     start: I64
     stop: I64
     lo: F32
     hi: F32
     exact: bool
     sampled: bool
-    x_per_unit: float
+    label: str = ""
+    kind: str = "darknet"
+    x_per_unit: float = 1.0
+    runs: dict[str, _Runs] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -229,14 +221,6 @@ class PlotData:
     zoom: PlotData | None = None
 
 
-def column_edges(first: int, last: int, columns: int = COLUMNS) -> I64:
-    """Start positions of the columns covering ``first .. last`` plus ``last + 1``."""
-    steps = np.arange(columns + 1, dtype=np.float64) * ((last - first + 1) / columns)
-    edges = first + steps.astype(np.int64)
-    edges[-1] = last + 1
-    return np.unique(edges)
-
-
 class _Runs:
     """Runs of positions where a mask holds, fed chunk by chunk (closest ones merge)."""
 
@@ -275,31 +259,21 @@ class _Runs:
         return list(zip(self.lo.tolist(), self.hi.tolist(), strict=True))
 
 
-@dataclass(frozen=True)
-class Envelope:
-    """Per point or column the finite LR min/max; ``runs``: per :data:`REGION_KINDS`."""
-
-    start: I64
-    stop: I64
-    lo: F32
-    hi: F32
-    exact: bool
-    sampled: bool
-    runs: dict[str, _Runs]
-
-
 def envelope(
     values: Values,
     first: int,
     last: int,
     columns: int = COLUMNS,
     extra: Sequence[int] = (),
-) -> Envelope:
+) -> Curve:
     """The LR ``values`` over ``first .. last``: exact, per column, or (beyond
     :data:`FULL_LIMIT`) per column of samples plus the positions ``extra``."""
     n = last - first + 1
     exact = n <= EXACT_LIMIT
-    edges = np.arange(first, last + 2) if exact else column_edges(first, last, columns)
+    steps = np.arange(columns + 1, dtype=np.float64) * (n / columns)
+    edges = np.arange(first, last + 2) if exact else first + steps.astype(np.int64)
+    edges[-1] = last + 1  # the column starts, then last + 1
+    edges = np.unique(edges)
     lo = np.full(edges.size - 1, np.inf, dtype=np.float32)
     hi = np.full(edges.size - 1, -np.inf, dtype=np.float32)
     runs = {k: _Runs() for k in REGION_KINDS}
@@ -334,10 +308,7 @@ def envelope(
             fold(pos, c0, np.searchsorted(pos, edges[c0:c1]))
     lo[np.isposinf(lo)] = np.nan
     hi[np.isneginf(hi)] = np.nan
-    return Envelope(edges[:-1], edges[1:], lo, hi, exact, n > FULL_LIMIT, runs)
-
-
-# ----------------------------------------------------------------------------- one curve
+    return Curve(edges[:-1], edges[1:], lo, hi, exact, n > FULL_LIMIT, runs=runs)
 
 
 @dataclass(frozen=True)
@@ -403,8 +374,7 @@ def _darknet_curve(
     """Variant ``k``'s curve, its special regions and the after-the-run region."""
     (lo, hi, xpu, columns), v = span, src.variant
     env = envelope(src.values, lo, hi, columns, src.extra(lo, hi))
-    parts.curves.append(Curve(v.label, "darknet", env.start, env.stop, env.lo,
-                              env.hi, env.exact, env.sampled, xpu))  # fmt: skip
+    parts.curves.append(replace(env, label=v.label, x_per_unit=xpu))
     unit = "steps" if src.steps else "batches"
     for kind, runs in env.runs.items():
         if runs.runs > MAX_REGIONS:
@@ -478,9 +448,6 @@ def _layer_windows(
             parts.regions.append(Region(k, "layers", a, b, label))
 
 
-# ----------------------------------------------------------------------------- overlays
-
-
 @dataclass(frozen=True)
 class _Compared:
     """Sorted positions, the overlay's LR there, darknet's LR, which steps were taken."""
@@ -530,42 +497,45 @@ def _by_column(base: Curve, pos: I64, y: npt.NDArray[Any]) -> tuple[I64, Any, An
     return col[keep], np.fmin.reduceat(y, keep), np.fmax.reduceat(y, keep)
 
 
-def _overlay(label: str, run: _Compared, base: Curve, kind: str) -> Curve:
-    """The LR ``run`` got as a curve ("torch" or "approx") on the columns of ``base``."""
-    g = run.got.astype(np.float32)
-    g = np.where(np.isfinite(g), g, np.float32(np.nan)).astype(np.float32)
-    xpu = base.x_per_unit
-    if base.exact or run.pos.size == 0:
-        return Curve(label, kind, run.pos, run.pos + 1, g, g.copy(), True, False, xpu)
-    cols, mn, mx = _by_column(base, run.pos, g)
-    lo = np.full(base.start.size, np.nan, dtype=np.float32)
-    hi = lo.copy()
-    lo[cols], hi[cols] = mn, mx
-    return Curve(label, kind, base.start, base.stop, lo, hi, False, True, xpu)
-
-
-def _panel(
-    k: int, run: _Compared, err: F64, base: Curve, tops: tuple[float, float],
+def _add_overlay(
+    parts: _Parts, label: str, run: _Compared, err: F64, tops: tuple[float, float],
     unit: str = "ulp", summary: str = "",
-) -> ErrorPanel:  # fmt: skip
-    """The signed error ``err`` per compared step, or per column of ``base``."""
-    n, pos = int(run.pos.size), run.pos
+) -> None:  # fmt: skip
+    """The LR ``run`` got as a curve ("torch", or "approx" for ``unit`` "rel") on the
+    columns of the last curve, and its error ``err`` signed, per step or column."""
+    base, k, pos, n = parts.curves[-1], len(parts.curves), run.pos, int(run.pos.size)
+    kind, xpu = ("torch" if unit == "ulp" else "approx"), base.x_per_unit
+    g = run.got.astype(np.float32)
+    lo = hi = np.where(np.isfinite(g), g, np.float32(np.nan)).astype(np.float32)
+    exact, start, stop = base.exact or n == 0, pos, pos + 1
+    if not exact:
+        cols, mn, mx = _by_column(base, pos, lo)
+        start, stop, lo = (
+            base.start,
+            base.stop,
+            np.full(base.start.size, np.nan, np.float32),
+        )
+        hi = lo.copy()
+        lo[cols], hi[cols] = mn, mx
+    parts.curves.append(
+        Curve(start, stop, lo, hi.copy(), exact, not exact, label, kind, xpu)
+    )
+    e = np.where(run.got < run.expected, -err, err)
     args = (tops[0], tops[1], n, run.coverage, unit, summary)
-    if n == 0 or (base.exact if unit == "rel" else n <= EXACT_LIMIT):
-        return ErrorPanel(k, pos, pos + 1, err, err.copy(), *args)
-    cols, lo, hi = _by_column(base, pos, err)
-    return ErrorPanel(k, base.start[cols], base.stop[cols], lo, hi, *args)
+    start, stop, lo, hi = pos, pos + 1, e, e.copy()
+    if not (n == 0 or (base.exact if unit == "rel" else n <= EXACT_LIMIT)):
+        cols, lo, hi = _by_column(base, pos, e)
+        start, stop = base.start[cols], base.stop[cols]
+    parts.errors.append(ErrorPanel(k, start, stop, lo, hi, *args))
 
 
 def _torch_parts(parts: _Parts, src: Source, lo: int, hi: int, many: bool) -> None:
     """The ``--vs torch`` curve and its error panel in signed float32 ulps."""
-    run, base, k = _torch_values(src, lo, hi), parts.curves[-1], len(parts.curves)
+    run = _torch_values(src, lo, hi)
     label = "PyTorch DarknetLR" + (f" ({src.variant.label})" if many else "")
     _, rel, ulp = stepping.errors(run.expected, run.got)
     tops = (float(ulp.max()), float(rel.max())) if ulp.size else (0.0, 0.0)
-    signed = np.where(run.got < run.expected, -ulp, ulp)
-    parts.curves.append(_overlay(label, run, base, "torch"))
-    parts.errors.append(_panel(k, run, signed, base, tops))
+    _add_overlay(parts, label, run, ulp, tops)
 
 
 #: ``--vs`` values that overlay a framework's own built-in schedule fitted to darknet's.
@@ -619,24 +589,19 @@ def _approx_parts(
     parts: _Parts, src: Source, lo: int, hi: int, many: bool, how: Approx
 ) -> None:
     """The fitted schedule's curve, its relative error panel and its report line."""
-    fit, base, k = how.fit(src.t), parts.curves[-1], len(parts.curves)
+    fit = how.fit(src.t)
     pos = np.arange(fit.steps, dtype=np.int64) if src.steps else fit.batches
     keep = np.flatnonzero((pos >= lo) & (pos <= hi))
     rel = fit.relative_error()[keep]
     f, d = fit.framework_lr[keep], fit.darknet_lr[keep]
     run = _Compared(pos[keep], f, d, "every step")
     who = f" ({src.variant.label})" if many else ""
-    prefix = f"{src.variant.label}: " if many else ""
-    report = prefix + f"{fit.framework} {fit.comment()[0]}"
+    report = f"{src.variant.label}: " if many else ""
+    report += f"{fit.framework} {fit.comment()[0]}"
     fin = rel[np.isfinite(rel)]
     tops = (math.nan, float(np.abs(fin).max()) if fin.size else math.nan)
-    signed = np.where(f < d, -rel, rel)
-    parts.curves.append(_overlay(how.label(fit) + who, run, base, "approx"))
-    parts.errors.append(_panel(k, run, signed, base, tops, "rel", report))
+    _add_overlay(parts, how.label(fit) + who, run, rel, tops, "rel", report)
     parts.reports.append(report)
-
-
-# ----------------------------------------------------------------------------- figure data
 
 
 def _x_label(x: str, images: int | None, sources: Sequence[Source]) -> str:
@@ -694,7 +659,7 @@ def step_range(
     _check_request(x, images, [src], True)
     if x == "steps" or (first is None and last is None):
         return src, *_x_range([src], first, last)
-    by_batch = Source.of(v, False)
+    by_batch = Source(v, src.t, False)
     b0, b1, notes = _x_range([by_batch], first, last)
     lo, hi = _torch_steps(by_batch, b0, b1)
     return src, src.begin() if first is None else lo, hi, notes
@@ -812,9 +777,6 @@ def plot_data(
     )  # fmt: skip
 
 
-# ----------------------------------------------------------------------------- drawing
-
-
 def fmt_lr(v: float, _pos: object = None) -> str:
     """``1.3e-3`` style (``0`` for zero, plain for 0.1 ≤ |v| < 1000)."""
     if v == 0 or not math.isfinite(v):
@@ -875,20 +837,12 @@ def _draw_curves(ax: Any, data: PlotData, legend: bool) -> None:
             ax.plot(xs, ylo, lw=0.8 if own else 0.7, zorder=3 if own else 4, **step)
 
 
-def _span_text(data: PlotData, r: Region, c: Curve, many: bool) -> str:
-    """Region ``r``'s span in a legend entry, and how many more of its kind."""
-    sym = "i" if data.domain == "steps" else "b"
-    span = f"{sym} = {r.first:,}" + (f"–{r.last:,}" if r.last != r.first else "")
-    span = f"{c.label}: {span}" if r.kind == "after" and many else span
-    more = len({(q.first, q.last) for q in data.regions if q.kind == r.kind}) - 1
-    return span + (f" and {more} more" if more else "")
-
-
 def _draw_regions(ax: Any, data: PlotData) -> list[Any]:
     """Shade the regions; a legend handle per kind (its first span) and layer window."""
     from matplotlib.patches import Patch
 
     dark, handles, shaded = _dark(data), {}, set()
+    sym = "i" if data.domain == "steps" else "b"
     colours = itertools.cycle(_LAYER_COLOURS)
     for r in data.regions:
         c = data.curves[dark[r.curve]]
@@ -900,9 +854,13 @@ def _draw_regions(ax: Any, data: PlotData) -> list[Any]:
         if (r.kind, r.label, x0, x1) not in shaded:
             shaded.add((r.kind, r.label, x0, x1))
             ax.axvspan(x0, x1, alpha=0.18, lw=0, zorder=1, **style)
-        if (r.label or r.kind) not in handles:
-            span = "" if r.label else f" ({_span_text(data, r, c, len(dark) > 1)})"
-            handles[r.label or r.kind] = Patch(alpha=0.3, label=text + span, **style)
+        if (r.label or r.kind) in handles:
+            continue
+        span = f"{sym} = {r.first:,}" + (f"–{r.last:,}" if r.last != r.first else "")
+        span = f"{c.label}: {span}" if r.kind == "after" and len(dark) > 1 else span
+        more = len({(q.first, q.last) for q in data.regions if q.kind == r.kind}) - 1
+        span = "" if r.label else f" ({span}{f' and {more} more' if more else ''})"
+        handles[r.label or r.kind] = Patch(alpha=0.3, label=text + span, **style)
     return list(handles.values())
 
 
