@@ -43,21 +43,14 @@ _SCHEDULE_OPTIONS: tuple[tuple[str, str], ...] = (
     ("batch", "batch (images per iteration, for --x images)"),
     ("subdivisions", "subdivisions"),
 )
-#: ``--help`` sections (click has none built in: :class:`_SectionedCommand` lists them).
+#: ``--help`` sections (click has none built in: :class:`_SectionedCommand` lists them),
+#: each from its first parameter on (the options are declared section by section).
 _SECTIONS = {
-    "whatif": "What-ifs (edit the cfg as adjust does; repeat a value to overlay)",
-    "translation": "Translation (as convert, diff and explain)",
-    "axes": "Axes",
+    "sets": "What-ifs (edit the cfg as adjust does; repeat a value to overlay)",
+    "forks": "Translation (as convert, diff and explain)",
+    "first": "Axes",
     "output": "Output",
 }
-#: Parameter name -> section; ``opt_*`` are what-ifs, the rest the translation.
-_SECTION_OF = {
-    "sets": "whatif",
-    "rescale_steps": "whatif",
-    **dict.fromkeys(["first", "last", "log", "x_unit", "images", "vs", "title"], "axes"),
-    **dict.fromkeys(["output", "fmt", "tb_dir", "tb_tag", "force", "show", "help",
-                     "_click_default_help"], "output"),
-}  # fmt: skip
 #: The ``--tensorboard`` event file plot writes (and may replace).
 _OURS_TB = clikit.made_by_cfgsched(b"cfgsched plot")
 
@@ -66,15 +59,15 @@ class _SectionedCommand(click.Command):
     """A command whose ``--help`` lists its options in :data:`_SECTIONS`."""
 
     def format_options(self, ctx: click.Context, out: click.HelpFormatter) -> None:
-        rows: dict[str, list[tuple[str, str]]] = {key: [] for key in _SECTIONS}
+        rows: dict[str, list[tuple[str, str]]] = {}
+        title = ""
         for param in self.get_params(ctx):
-            name = param.name or ""
-            key = "whatif" if name.startswith("opt_") else _SECTION_OF.get(name)
+            title = _SECTIONS.get(param.name or "", title)
             record = param.get_help_record(ctx)
             if record is not None and isinstance(param, click.Option):
-                rows[key or "translation"].append(record)
-        for key, records in rows.items():
-            with out.section(_SECTIONS[key]):
+                rows.setdefault(title, []).append(record)
+        for title, records in rows.items():
+            with out.section(title):
                 out.write_dl(records)
 
 
@@ -103,22 +96,6 @@ def _translation_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return outer
 
 
-def _changes(
-    schedule_opts: dict[str, tuple[str, ...]], sets: tuple[str, ...]
-) -> dict[str, list[str]]:
-    """``[net]`` key -> values from the schedule options and ``--set KEY=VALUE``."""
-    out: dict[str, list[str]] = {}
-    for dest, values in schedule_opts.items():
-        if values:
-            out.setdefault(dest.removeprefix("opt_"), []).extend(values)
-    for item in sets:
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise clikit.fail(f"--set {item!r}: expected KEY=VALUE")
-        out.setdefault(key.strip(), []).append(value)
-    return out
-
-
 def _ours(path: Path) -> bool:
     """Whether ``path`` is an output of ``cfgsched plot`` (it may be replaced)."""
     markers = lib.OUTPUT_MARKERS + export.OUTPUT_MARKERS
@@ -132,14 +109,12 @@ def _target(
     if output is None:
         path = None if others and fmt is None else f"lr_schedule.{fmt or 'png'}"
         return path, fmt or "png"
-    if output == "-":
-        return output, fmt or "png"
-    ext = Path(output).suffix.lower().lstrip(".")
-    if fmt is None:
+    if fmt is None and output != "-":
         return output, lib.output_format(output)
+    ext = Path(output).suffix.lower().lstrip(".")  # "-": none
     if ext in lib.FORMATS + lib.DATA_FORMATS and ext != fmt:
         raise clikit.fail(f"-o {output}: the extension says {ext}, --format says {fmt}")
-    return output, fmt
+    return output, fmt or "png"
 
 
 def _check_display() -> None:
@@ -364,9 +339,17 @@ def _approx(args: dict[str, Any]) -> lib.Approx | None:
 
 
 def _variants(cfgs: tuple[str, ...], args: dict[str, Any]) -> tuple[list[Any], bool]:
-    """The curves (warnings to stderr) and whether options changed the cfgs."""
-    opts = {k: v for k, v in args.items() if k.startswith("opt_")}
-    changes = _changes(opts, args["sets"])
+    """The curves (warnings to stderr) and whether options changed the cfgs: ``[net]``
+    key -> values from the schedule options and ``--set KEY=VALUE``."""
+    changes: dict[str, list[str]] = {}
+    for dest, values in args.items():
+        if dest.startswith("opt_") and values:
+            changes.setdefault(dest.removeprefix("opt_"), []).extend(values)
+    for item in args["sets"]:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise clikit.fail(f"--set {item!r}: expected KEY=VALUE")
+        changes.setdefault(key.strip(), []).append(value)
     if args["rescale_steps"] and not changes.get("max_batches"):
         raise clikit.fail("--rescale-steps needs --max-batches N (the new run length)")
     if cfgs.count("-") > 1:

@@ -212,7 +212,6 @@ class PlotData:
     markers: tuple[Marker, ...]
     regions: tuple[Region, ...]
     errors: tuple[ErrorPanel, ...]
-    x: str
     x_label: str
     log: bool
     notes: tuple[str, ...]
@@ -330,10 +329,6 @@ class Source:
     def end(self) -> tuple[int, str]:
         """The run's last position and a note (when max_batches is 0)."""
         return (self.t.stop - 1, self.t.note) if self.steps else self.t.span
-
-    def begin(self) -> int:
-        """The default first position: b = 1, or the (resumed) run's first step."""
-        return self.t.start if self.steps else 1
 
     def position(self, step: int) -> int:
         """The position of optimizer step ``step``."""
@@ -522,11 +517,11 @@ def _add_overlay(
     )
     e = np.where(run.got < run.expected, -err, err)
     args = (tops[0], tops[1], n, run.coverage, unit, summary)
-    start, stop, lo, hi = pos, pos + 1, e, e.copy()
+    start, stop, e_lo, e_hi = pos, pos + 1, e, e.copy()
     if not (n == 0 or (base.exact if unit == "rel" else n <= EXACT_LIMIT)):
-        cols, lo, hi = _by_column(base, pos, e)
+        cols, e_lo, e_hi = _by_column(base, pos, e)
         start, stop = base.start[cols], base.stop[cols]
-    parts.errors.append(ErrorPanel(k, start, stop, lo, hi, *args))
+    parts.errors.append(ErrorPanel(k, start, stop, e_lo, e_hi, *args))
 
 
 def _torch_parts(parts: _Parts, src: Source, lo: int, hi: int, many: bool) -> None:
@@ -633,7 +628,7 @@ def _x_range(
     sources: Sequence[Source], first: int | None, last: int | None
 ) -> tuple[int, int, list[str]]:
     """The positions to plot (default: the runs' first and last) and notes."""
-    lo = min(s.begin() for s in sources) if first is None else first
+    lo = min(s.t.start if s.steps else 1 for s in sources) if first is None else first
     ends = [s.end() for s in sources] if last is None else [(last, "")]
     notes = list(dict.fromkeys(note for _, note in ends if note))
     hi = max(end for end, _ in ends)
@@ -662,7 +657,7 @@ def step_range(
     by_batch = Source(v, src.t, False)
     b0, b1, notes = _x_range([by_batch], first, last)
     lo, hi = _torch_steps(by_batch, b0, b1)
-    return src, src.begin() if first is None else lo, hi, notes
+    return src, src.t.start if first is None else lo, hi, notes
 
 
 def _variant_notes(src: Source, x: str, vs_torch: bool) -> list[str]:
@@ -772,7 +767,7 @@ def plot_data(
     return PlotData(
         _title(variants, approx) if title is None else title, lo, hi,
         tuple(parts.curves), tuple(parts.markers), tuple(parts.regions),
-        tuple(parts.errors), x, _x_label(x, images, sources), log, tuple(parts.notes),
+        tuple(parts.errors), _x_label(x, images, sources), log, tuple(parts.notes),
         "steps" if x == "steps" else "batches", tuple(parts.reports), zoomed,
     )  # fmt: skip
 
@@ -864,36 +859,28 @@ def _draw_regions(ax: Any, data: PlotData) -> list[Any]:
     return list(handles.values())
 
 
-def marker_labels(data: PlotData) -> list[tuple[float, str, str]]:
-    """``(x, text, kind)`` per marker position (:data:`_FIRST_LABELS` first)."""
-    dark = _dark(data)
+def _draw_markers(ax: Any, data: PlotData, span: tuple[float, float]) -> int:
+    """A dot per marker, a label per position (:data:`_FIRST_LABELS` first) in a free
+    head room slot; how many got none."""
+    dark, size = _dark(data), 3.5 if len(data.markers) <= 40 else 2.0
     groups: dict[float, list[Marker]] = {}
     for m in data.markers:
         if math.isfinite(m.lr) and (m.lr > 0 or not data.log):
             x = m.at * data.curves[dark[m.curve]].x_per_unit
             groups.setdefault(x, []).append(m)
-    sym = "i = " if data.domain == "steps" else ""
-    out = []
+            ax.plot([x], [m.lr], "o", ms=size, color=f"C{m.curve % 10}", zorder=5)
+    sym, labels = "i = " if data.domain == "steps" else "", []
     for x, ms in groups.items():
         names = " | ".join(dict.fromkeys(m.label for m in ms))
         lrs = " / ".join(dict.fromkeys(fmt_lr(m.lr) for m in ms))
         kind = next((m.kind for m in ms if m.kind in _FIRST_LABELS), ms[0].kind)
-        out.append((x, f"{names}\n{sym}{ms[0].at:,}: LR {lrs}", kind))
-    return sorted(out, key=lambda g: (g[2] not in _FIRST_LABELS, g[0]))
-
-
-def _draw_markers(ax: Any, data: PlotData, span: tuple[float, float]) -> int:
-    """A dot per marker, its label in a free head room slot; how many got none."""
-    dark = _dark(data)
-    size = 3.5 if len(data.markers) <= 40 else 2.0
-    for m in data.markers:
-        if math.isfinite(m.lr) and (m.lr > 0 or not data.log):
-            x, col = m.at * data.curves[dark[m.curve]].x_per_unit, f"C{m.curve % 10}"
-            ax.plot([x], [m.lr], "o", ms=size, color=col, zorder=5)
+        labels.append(
+            (kind not in _FIRST_LABELS, x, f"{names}\n{sym}{ms[0].at:,}: LR {lrs}")
+        )
     width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
     taken: list[list[tuple[float, float]]] = [[] for _ in _LABEL_ROWS]
     skipped = 0
-    for x, text, _ in marker_labels(data):
+    for _, x, text in sorted(labels):
         f = (x - span[0]) / (span[1] - span[0])
         w = max(map(len, text.split("\n"))) * 0.55 * _LABEL_SIZE / width_pt + 0.01
         spots = [(r, a) for r in range(len(_LABEL_ROWS)) for a in (f, f - w)
