@@ -20,14 +20,12 @@ from cfgsched.options import Options
 from cfgsched.schedule import FORKS, NetSchedule
 from cfgsched.tools import export
 from cfgsched.tools import plot as lib
+from cfgsched.tools.editor import policies
 from cfgsched.tools.text import counted
 
 #: (option, help) for every [net] schedule key that has its own option.
 _SCHEDULE_OPTIONS: tuple[tuple[str, str], ...] = (
-    (
-        "policy",
-        "learning_rate_policy: constant step steps exp poly sigmoid random sgdr",
-    ),
+    ("policy", "learning_rate_policy: " + " ".join(policies("alexeyab"))),
     ("learning-rate", "learning_rate"),
     ("max-batches", "max_batches (last darknet update)"),
     ("burn-in", "burn_in (batches of lr·(b/burn_in)^power warm-up)"),
@@ -51,8 +49,9 @@ _SECTIONS = {
     "first": "Axes",
     "output": "Output",
 }
-#: The ``--tensorboard`` event file plot writes (and may replace).
+#: The ``--tensorboard`` event file and the outputs plot writes (and may replace).
 _OURS_TB = clikit.made_by_cfgsched(b"cfgsched plot")
+_ours = clikit.made_by_cfgsched(*lib.OUTPUT_MARKERS, *export.OUTPUT_MARKERS)
 
 
 class _SectionedCommand(click.Command):
@@ -94,12 +93,6 @@ def _translation_options(func: Callable[..., Any]) -> Callable[..., Any]:
         return inner(*args, gpus=None, gpu_counts=gpus, **kwargs)
 
     return outer
-
-
-def _ours(path: Path) -> bool:
-    """Whether ``path`` is an output of ``cfgsched plot`` (it may be replaced)."""
-    markers = lib.OUTPUT_MARKERS + export.OUTPUT_MARKERS
-    return any(clikit.made_by_cfgsched(m)(path) for m in markers)
 
 
 def _target(
@@ -154,13 +147,6 @@ def _tensorboard_path(folder: str, tag: str, target: str | None) -> str:
     if os.path.isdir(folder):
         clikit.check_target(path, False, _OURS_TB)
     return path
-
-
-def _one_curve(variants: list[Any], what: str) -> Any:
-    if len(variants) != 1:
-        why = f"the cfgs and options give {len(variants)}; drop the overlaid values"
-        raise clikit.fail(f"{what} holds one curve: {why}")
-    return variants[0]
 
 
 def _write_series(lrs: export.LRSeries, target: str, fmt: str, force: bool) -> None:
@@ -307,8 +293,11 @@ def plot(cfgs: tuple[str, ...], **args: Any) -> None:
         clikit.check_target(target, args["force"], _ours)
     lrs = None
     if data_file is not None or tb_path is not None:
-        what = "--tensorboard" if data_file is None else f"-o {data_file}"
-        lrs = export.export_series(_one_curve(variants, what), **rng)
+        if len(variants) != 1:
+            what = "--tensorboard" if data_file is None else f"-o {data_file}"
+            why = f"the cfgs and options give {len(variants)}; drop the overlaid values"
+            raise clikit.fail(f"{what} holds one curve: {why}")
+        lrs = export.export_series(variants[0], **rng)
     data = None
     if figure:
         data = lib.plot_data(variants, log=args["log"], vs_torch=args["vs"] == "torch",

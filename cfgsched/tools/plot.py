@@ -366,7 +366,8 @@ class _Parts:
 def _darknet_curve(
     parts: _Parts, k: int, src: Source, span: tuple[int, int, float, int], log: bool
 ) -> None:
-    """Variant ``k``'s curve, its special regions and the after-the-run region."""
+    """Variant ``k``'s curve, its special regions, the after-the-run region and its
+    boundary markers (and the resume point) with the LR there."""
     (lo, hi, xpu, columns), v = span, src.variant
     env = envelope(src.values, lo, hi, columns, src.extra(lo, hi))
     parts.curves.append(replace(env, label=v.label, x_per_unit=xpu))
@@ -385,10 +386,6 @@ def _darknet_curve(
     end, _ = src.end()
     if src.t.schedule.max_batches > 0 and end < hi:
         parts.regions.append(Region(k, "after", max(end + 1, lo), hi))
-
-
-def _markers(parts: _Parts, k: int, src: Source, lo: int, hi: int) -> None:
-    """Curve ``k``'s boundary markers (and the resume point) with the LR there."""
     marks, cut = src.marks(lo, hi)
     t = src.t
     if t.start and lo <= src.position(t.start) <= hi:
@@ -406,27 +403,22 @@ def _markers(parts: _Parts, k: int, src: Source, lo: int, hi: int) -> None:
         parts.notes.append(f"{src.variant.label}: {more} not marked")
 
 
-def _held_back(r: LayerRule) -> list[tuple[int | None, str]]:
-    """``(last update or None: all, what)`` per window where ``r`` holds layers back."""
-    if not r.updated:
-        return [(None, "never updated")]
-    out: list[tuple[int | None, str]] = []
-    if r.gradient_from is None:
-        out.append((None, "no gradient (decay and momentum still act)"))
-    elif (g := r.gradient_from - 1) > 0:
-        out.append((g, f"no gradient (updates 1-{g:,})"))
-    if r.held:
-        land = f"the gradients land at update {r.held + 1:,}"
-        out.append((r.held, f"update held (updates 1-{r.held:,}; {land})"))
-    return out
-
-
 def _layer_windows(
     parts: _Parts, k: int, src: Source, lo: int, hi: int, many: bool
 ) -> None:
     """Variant ``k``'s layer windows in ``lo .. hi`` (update u is step ``start + u - 1``)."""
-    t = src.t
-    rules = [(r, w) for r in t.layers for w in _held_back(r)]
+    t, rules = src.t, list[tuple[LayerRule, tuple[int | None, str]]]()
+    for r in t.layers:  # (last update or None: all, what) per window holding r back
+        if not r.updated:
+            rules.append((r, (None, "never updated")))
+            continue
+        if r.gradient_from is None:
+            rules.append((r, (None, "no gradient (decay and momentum still act)")))
+        elif (g := r.gradient_from - 1) > 0:
+            rules.append((r, (g, f"no gradient (updates 1-{g:,})")))
+        if r.held:
+            land = f"the gradients land at update {r.held + 1:,}"
+            rules.append((r, (r.held, f"update held (updates 1-{r.held:,}; {land})")))
     uneven = t.trace or t.images_per_step != t.images_per_iteration
     if rules and not src.steps and uneven:
         parts.notes.append(f"{src.variant.label}: darknet's layer rules: see --x steps")
@@ -505,11 +497,8 @@ def _add_overlay(
     exact, start, stop = base.exact or n == 0, pos, pos + 1
     if not exact:
         cols, mn, mx = _by_column(base, pos, lo)
-        start, stop, lo = (
-            base.start,
-            base.stop,
-            np.full(base.start.size, np.nan, np.float32),
-        )
+        start, stop = base.start, base.stop
+        lo = np.full(base.start.size, np.nan, dtype=np.float32)
         hi = lo.copy()
         lo[cols], hi[cols] = mn, mx
     parts.curves.append(
@@ -570,21 +559,17 @@ class Approx:
         except ValueError as exc:
             raise CfgError(f"--vs {self.kind}", None, None, str(exc)) from None
 
-    def label(self, fit: Any) -> str:
-        """The legend text of the fitted schedule (always called an approximation)."""
-        if self.kind == "mmengine":
-            return "MMEngine built-in schedulers (approximation)"
-        h = fit.hyp
-        cos = "cos_lr, " if h["cos_lr"] else ""
-        return (f"Ultralytics lr0={h['lr0']:g}, lrf={h['lrf']:g}, {cos}"
-                f"warmup_epochs={h['warmup_epochs']:g} (approximation)")  # fmt: skip
-
 
 def _approx_parts(
     parts: _Parts, src: Source, lo: int, hi: int, many: bool, how: Approx
 ) -> None:
-    """The fitted schedule's curve, its relative error panel and its report line."""
-    fit = how.fit(src.t)
+    """The fitted schedule's curve (always called an approximation), its relative error
+    panel and its report line."""
+    fit, label = how.fit(src.t), "MMEngine built-in schedulers (approximation)"
+    if how.kind != "mmengine":
+        h, cos = fit.hyp, "cos_lr, " if fit.hyp["cos_lr"] else ""
+        label = (f"Ultralytics lr0={h['lr0']:g}, lrf={h['lrf']:g}, {cos}"
+                 f"warmup_epochs={h['warmup_epochs']:g} (approximation)")  # fmt: skip
     pos = np.arange(fit.steps, dtype=np.int64) if src.steps else fit.batches
     keep = np.flatnonzero((pos >= lo) & (pos <= hi))
     rel = fit.relative_error()[keep]
@@ -595,11 +580,22 @@ def _approx_parts(
     report += f"{fit.framework} {fit.comment()[0]}"
     fin = rel[np.isfinite(rel)]
     tops = (math.nan, float(np.abs(fin).max()) if fin.size else math.nan)
-    _add_overlay(parts, how.label(fit) + who, run, rel, tops, "rel", report)
+    _add_overlay(parts, label + who, run, rel, tops, "rel", report)
     parts.reports.append(report)
 
 
-def _x_label(x: str, images: int | None, sources: Sequence[Source]) -> str:
+def _x_axis(
+    x: str, images: int | None, sources: Sequence[Source], vs_torch: bool
+) -> str:
+    """The x axis label, once the request is checked (a bad one: one-line error)."""
+    if x not in X_UNITS:
+        raise ValueError(f"x must be one of {', '.join(X_UNITS)}, not {x!r}")
+    if x == "epochs" and not images:
+        why = "needs --images N (images in the data set)"
+        raise CfgError("--x epochs", None, None, why)
+    if (x == "steps" or vs_torch) and any(s.t.trace_too_long for s in sources):
+        why = f"more than {TRACE_LIMIT:,} loop iterations of GPU 0 to follow"
+        raise CfgError("--multigpu trace", None, None, why)
     if x == "steps":
         maps = {s.t.mapping for s in sources}
         how = f"; {maps.pop()}" if len(maps) == 1 else ""
@@ -609,19 +605,6 @@ def _x_label(x: str, images: int | None, sources: Sequence[Source]) -> str:
         "images": "images seen (iterations × batch)",
         "epochs": f"epoch ({counted(images, 'image')})" if images else "epoch",
     }[x]
-
-
-def _check_request(
-    x: str, images: int | None, sources: Sequence[Source], vs_torch: bool
-) -> None:
-    if x not in X_UNITS:
-        raise ValueError(f"x must be one of {', '.join(X_UNITS)}, not {x!r}")
-    if x == "epochs" and not images:
-        why = "needs --images N (images in the data set)"
-        raise CfgError("--x epochs", None, None, why)
-    if (x == "steps" or vs_torch) and any(s.t.trace_too_long for s in sources):
-        why = f"more than {TRACE_LIMIT:,} loop iterations of GPU 0 to follow"
-        raise CfgError("--multigpu trace", None, None, why)
 
 
 def _x_range(
@@ -651,7 +634,7 @@ def step_range(
 ) -> tuple[Source, int, int, list[str]]:
     """``v``'s steps source and the optimizer steps of ``plot``'s range, and notes."""
     src = Source.of(v, True)
-    _check_request(x, images, [src], True)
+    _x_axis(x, images, [src], True)
     if x == "steps" or (first is None and last is None):
         return src, *_x_range([src], first, last)
     by_batch = Source(v, src.t, False)
@@ -738,7 +721,7 @@ def plot_data(
     if vs_torch and approx is not None:
         raise ValueError("one --vs overlay at a time")
     sources = [Source.of(v, x == "steps") for v in variants]
-    _check_request(x, images, sources, vs_torch)
+    x_label = _x_axis(x, images, sources, vs_torch)
     if approx is not None:
         approx.check(x)
     lo, hi, notes = _x_range(sources, first, last)
@@ -748,7 +731,6 @@ def plot_data(
         xpu = {"images": float(ipi), "epochs": ipi / float(images or 1)}.get(x, 1.0)
         parts.notes.extend(_variant_notes(src, x, vs_torch))
         _darknet_curve(parts, k, src, (lo, hi, xpu, columns), log)
-        _markers(parts, k, src, lo, hi)
         _layer_windows(parts, k, src, lo, hi, many)
         if vs_torch:
             _torch_parts(parts, src, lo, hi, many)
@@ -767,7 +749,7 @@ def plot_data(
     return PlotData(
         _title(variants, approx) if title is None else title, lo, hi,
         tuple(parts.curves), tuple(parts.markers), tuple(parts.regions),
-        tuple(parts.errors), _x_label(x, images, sources), log, tuple(parts.notes),
+        tuple(parts.errors), x_label, log, tuple(parts.notes),
         "steps" if x == "steps" else "batches", tuple(parts.reports), zoomed,
     )  # fmt: skip
 
@@ -806,8 +788,11 @@ def _dark(data: PlotData) -> list[int]:
     return [i for i, c in enumerate(data.curves) if c.kind == "darknet"]
 
 
-def _positive(y: npt.NDArray[Any], log: bool) -> npt.NDArray[Any]:
-    return np.where(y > 0, y, np.nan) if log else y
+def _stairs(c: Curve | ErrorPanel, xpu: float, log: bool = False) -> list[Any]:
+    """x of each start and the end; lo and hi, last value repeated (log: only > 0)."""
+    ys: list[Any] = [np.append(y, y[-1:]) for y in (c.lo, c.hi)]
+    ys = [np.where(y > 0, y, np.nan) for y in ys] if log else ys
+    return [np.append(c.start, c.stop[-1:]) * xpu, *ys]
 
 
 def _draw_curves(ax: Any, data: PlotData, legend: bool) -> None:
@@ -815,9 +800,7 @@ def _draw_curves(ax: Any, data: PlotData, legend: bool) -> None:
     dark = _dark(data)
     for idx, c in enumerate(data.curves):
         col = f"C{dark.index(idx) % 10}" if c.kind == "darknet" else "black"
-        xs = np.append(c.start, c.stop[-1:]).astype(np.float64) * c.x_per_unit
-        ylo = _positive(np.append(c.lo, c.lo[-1:]), data.log)
-        yhi = _positive(np.append(c.hi, c.hi[-1:]), data.log)
+        xs, ylo, yhi = _stairs(c, c.x_per_unit, data.log)
         lone = len(dark) == 1 and c.kind == "darknet"
         name = "darknet (C formula)" if lone else c.label
         label = name if legend and len(data.curves) > 1 else None
@@ -898,46 +881,6 @@ def _draw_markers(ax: Any, data: PlotData, span: tuple[float, float]) -> int:
     return skipped
 
 
-def _style_axes(ax: Any, data: PlotData, span: tuple[float, float], pt: float) -> None:
-    """Tick formats, title, grid, x range and head room for the marker labels."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
-
-    ax.yaxis.set_major_formatter(FuncFormatter(fmt_lr))
-    ax.xaxis.set_major_formatter(FuncFormatter(fmt_count))
-    if data.log:
-        ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_title(data.title, fontsize=pt, parse_math=False)
-    ax.grid(True, which="major", alpha=0.3)
-    ax.set_xlim(*span)
-    ymin, ymax = ax.get_ylim()
-    if data.log:
-        ax.set_ylim(ymin, ymax * (ymax / ymin) ** 0.5)
-    else:
-        ax.set_ylim(min(ymin, 0.0), ymax + 0.5 * (ymax - min(ymin, 0.0)))
-
-
-def _legend_and_notes(
-    fig: Any, ax: Any, data: PlotData, handles: list[Any], unlabelled: int
-) -> None:
-    """The legend below the axes (never over the curves) and the notes box."""
-    hs, labels = ax.get_legend_handles_labels()
-    hs += handles
-    if hs:
-        labels += [h.get_label() for h in handles]
-        legend = fig.legend(hs, labels, loc="outside lower center",
-                            ncols=min(len(hs), 3), fontsize=8, frameon=False)  # fmt: skip
-        for t in legend.get_texts():  # cfg names and values: no mathtext
-            t.set_parse_math(False)
-    notes = list(data.notes)
-    if unlabelled:
-        more = counted(unlabelled, "boundary", "boundaries")
-        notes.append(f"{more} marked by a dot only (no room for the label)")
-    if notes:
-        ax.text(0.005, 0.005, "\n".join(notes), transform=ax.transAxes, fontsize=7,
-                va="bottom", ha="left", color="0.25", parse_math=False,
-                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})  # fmt: skip
-
-
 def _error_summary(e: ErrorPanel) -> str:
     return e.summary or (
         f"max |error| {fmt_lr(e.max_ulp)} ulp, rel {fmt_lr(e.max_rel)} over "
@@ -953,9 +896,8 @@ def _draw_errors(ax: Any, data: PlotData) -> None:
     scale, top = (100.0 if rel else 1.0), 0.0
     for e in data.errors:
         if e.start.size:
-            xs = np.append(e.start, e.stop[-1:]) * data.curves[e.curve].x_per_unit
-            lo = np.append(e.lo, e.lo[-1:]) * scale
-            hi = np.append(e.hi, e.hi[-1:]) * scale
+            xs, lo, hi = _stairs(e, data.curves[e.curve].x_per_unit)
+            lo, hi = lo * scale, hi * scale
             top = max(top, float(np.nanmax(np.abs(np.concatenate((lo, hi, [0.0]))))))
             ax.fill_between(xs, lo, hi, step="post", color="black", alpha=0.3, lw=0)
             for y in (hi, lo):
@@ -975,14 +917,28 @@ def _draw_errors(ax: Any, data: PlotData) -> None:
 
 
 def _panel_axes(ax: Any, data: PlotData, size: float, legend: bool) -> tuple[Any, int]:
-    """Draw ``data`` on ``ax``: legend handles, how many boundaries got no label."""
+    """Draw ``data`` on ``ax`` (tick formats, title, grid, x range and head room for the
+    marker labels): legend handles, how many boundaries got no label."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
     xpu = data.curves[0].x_per_unit
     lo, hi = data.first * xpu, (data.last + 1) * xpu
     span = (lo, hi + 0.015 * (hi - lo))  # a little room right of the last position
     _draw_curves(ax, data, legend)
     handles = _draw_regions(ax, data)
     unlabelled = _draw_markers(ax, data, span)
-    _style_axes(ax, data, span, size)
+    ax.yaxis.set_major_formatter(FuncFormatter(fmt_lr))
+    ax.xaxis.set_major_formatter(FuncFormatter(fmt_count))
+    if data.log:
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_title(data.title, fontsize=size, parse_math=False)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.set_xlim(*span)
+    ymin, ymax = ax.get_ylim()
+    if data.log:
+        ax.set_ylim(ymin, ymax * (ymax / ymin) ** 0.5)
+    else:
+        ax.set_ylim(min(ymin, 0.0), ymax + 0.5 * (ymax - min(ymin, 0.0)))
     return handles, unlabelled
 
 
@@ -990,7 +946,8 @@ def draw(
     data: PlotData, *, width: float = 11.0, height: float | None = None,
     figure: Any = None,
 ) -> Any:  # fmt: skip
-    """A matplotlib ``Figure`` of ``data``; headless unless ``figure`` comes from pyplot."""
+    """A matplotlib ``Figure`` of ``data`` (the legend below the axes, never over the
+    curves, and a notes box); headless unless ``figure`` comes from pyplot."""
     from matplotlib.figure import Figure
 
     fig = figure if figure is not None else Figure(layout="constrained")
@@ -1005,7 +962,22 @@ def draw(
     handles, unlabelled = _panel_axes(ax, data, 11, legend=True)
     left = axes["zoom" if data.zoom else "main"]
     left.set_ylabel("learning rate" + (" (log scale)" if data.log else ""))
-    _legend_and_notes(fig, ax, data, handles, unlabelled)
+    hs, labels = ax.get_legend_handles_labels()  # the legend below the axes
+    hs += handles
+    if hs:
+        labels += [h.get_label() for h in handles]
+        legend = fig.legend(hs, labels, loc="outside lower center",
+                            ncols=min(len(hs), 3), fontsize=8, frameon=False)  # fmt: skip
+        for t in legend.get_texts():  # cfg names and values: no mathtext
+            t.set_parse_math(False)
+    notes = list(data.notes)
+    if unlabelled:
+        more = counted(unlabelled, "boundary", "boundaries")
+        notes.append(f"{more} marked by a dot only (no room for the label)")
+    if notes:
+        ax.text(0.005, 0.005, "\n".join(notes), transform=ax.transAxes, fontsize=7,
+                va="bottom", ha="left", color="0.25", parse_math=False,
+                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})  # fmt: skip
     if data.zoom is not None:
         z = data.zoom
         sym = "i" if z.domain == "steps" else "b"
