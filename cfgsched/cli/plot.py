@@ -20,14 +20,12 @@ from cfgsched.options import Options
 from cfgsched.schedule import FORKS, NetSchedule
 from cfgsched.tools import export
 from cfgsched.tools import plot as lib
+from cfgsched.tools.editor import policies
 from cfgsched.tools.text import counted
 
 #: (option, help) for every [net] schedule key that has its own option.
 _SCHEDULE_OPTIONS: tuple[tuple[str, str], ...] = (
-    (
-        "policy",
-        "learning_rate_policy: constant step steps exp poly sigmoid random sgdr",
-    ),
+    ("policy", "learning_rate_policy: " + " ".join(policies("alexeyab"))),
     ("learning-rate", "learning_rate"),
     ("max-batches", "max_batches (last darknet update)"),
     ("burn-in", "burn_in (batches of lr·(b/burn_in)^power warm-up)"),
@@ -43,38 +41,32 @@ _SCHEDULE_OPTIONS: tuple[tuple[str, str], ...] = (
     ("batch", "batch (images per iteration, for --x images)"),
     ("subdivisions", "subdivisions"),
 )
-#: ``--help`` sections (click has none built in: :class:`_SectionedCommand` lists them).
+#: ``--help`` sections (click has none built in: :class:`_SectionedCommand` lists them),
+#: each from its first parameter on (the options are declared section by section).
 _SECTIONS = {
-    "whatif": "What-ifs (edit the cfg as adjust does; repeat a value to overlay)",
-    "translation": "Translation (as convert, diff and explain)",
-    "axes": "Axes",
+    "sets": "What-ifs (edit the cfg as adjust does; repeat a value to overlay)",
+    "forks": "Translation (as convert, diff and explain)",
+    "first": "Axes",
     "output": "Output",
 }
-#: Parameter name -> section; ``opt_*`` are what-ifs, the rest the translation.
-_SECTION_OF = {
-    "sets": "whatif",
-    "rescale_steps": "whatif",
-    **dict.fromkeys(["first", "last", "log", "x_unit", "images", "vs", "title"], "axes"),
-    **dict.fromkeys(["output", "fmt", "tb_dir", "tb_tag", "force", "show", "help",
-                     "_click_default_help"], "output"),
-}  # fmt: skip
-#: The ``--tensorboard`` event file plot writes (and may replace).
+#: The ``--tensorboard`` event file and the outputs plot writes (and may replace).
 _OURS_TB = clikit.made_by_cfgsched(b"cfgsched plot")
+_ours = clikit.made_by_cfgsched(*lib.OUTPUT_MARKERS, *export.OUTPUT_MARKERS)
 
 
 class _SectionedCommand(click.Command):
     """A command whose ``--help`` lists its options in :data:`_SECTIONS`."""
 
     def format_options(self, ctx: click.Context, out: click.HelpFormatter) -> None:
-        rows: dict[str, list[tuple[str, str]]] = {key: [] for key in _SECTIONS}
+        rows: dict[str, list[tuple[str, str]]] = {}
+        title = ""
         for param in self.get_params(ctx):
-            name = param.name or ""
-            key = "whatif" if name.startswith("opt_") else _SECTION_OF.get(name)
+            title = _SECTIONS.get(param.name or "", title)
             record = param.get_help_record(ctx)
             if record is not None and isinstance(param, click.Option):
-                rows[key or "translation"].append(record)
-        for key, records in rows.items():
-            with out.section(_SECTIONS[key]):
+                rows.setdefault(title, []).append(record)
+        for title, records in rows.items():
+            with out.section(title):
                 out.write_dl(records)
 
 
@@ -103,28 +95,6 @@ def _translation_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return outer
 
 
-def _changes(
-    schedule_opts: dict[str, tuple[str, ...]], sets: tuple[str, ...]
-) -> dict[str, list[str]]:
-    """``[net]`` key -> values from the schedule options and ``--set KEY=VALUE``."""
-    out: dict[str, list[str]] = {}
-    for dest, values in schedule_opts.items():
-        if values:
-            out.setdefault(dest.removeprefix("opt_"), []).extend(values)
-    for item in sets:
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise clikit.fail(f"--set {item!r}: expected KEY=VALUE")
-        out.setdefault(key.strip(), []).append(value)
-    return out
-
-
-def _ours(path: Path) -> bool:
-    """Whether ``path`` is an output of ``cfgsched plot`` (it may be replaced)."""
-    markers = lib.OUTPUT_MARKERS + export.OUTPUT_MARKERS
-    return any(clikit.made_by_cfgsched(m)(path) for m in markers)
-
-
 def _target(
     output: str | None, fmt: str | None, others: bool
 ) -> tuple[str | None, str]:
@@ -132,14 +102,12 @@ def _target(
     if output is None:
         path = None if others and fmt is None else f"lr_schedule.{fmt or 'png'}"
         return path, fmt or "png"
-    if output == "-":
-        return output, fmt or "png"
-    ext = Path(output).suffix.lower().lstrip(".")
-    if fmt is None:
+    if fmt is None and output != "-":
         return output, lib.output_format(output)
+    ext = Path(output).suffix.lower().lstrip(".")  # "-": none
     if ext in lib.FORMATS + lib.DATA_FORMATS and ext != fmt:
         raise clikit.fail(f"-o {output}: the extension says {ext}, --format says {fmt}")
-    return output, fmt
+    return output, fmt or "png"
 
 
 def _check_display() -> None:
@@ -179,13 +147,6 @@ def _tensorboard_path(folder: str, tag: str, target: str | None) -> str:
     if os.path.isdir(folder):
         clikit.check_target(path, False, _OURS_TB)
     return path
-
-
-def _one_curve(variants: list[Any], what: str) -> Any:
-    if len(variants) != 1:
-        why = f"the cfgs and options give {len(variants)}; drop the overlaid values"
-        raise clikit.fail(f"{what} holds one curve: {why}")
-    return variants[0]
 
 
 def _write_series(lrs: export.LRSeries, target: str, fmt: str, force: bool) -> None:
@@ -332,8 +293,11 @@ def plot(cfgs: tuple[str, ...], **args: Any) -> None:
         clikit.check_target(target, args["force"], _ours)
     lrs = None
     if data_file is not None or tb_path is not None:
-        what = "--tensorboard" if data_file is None else f"-o {data_file}"
-        lrs = export.export_series(_one_curve(variants, what), **rng)
+        if len(variants) != 1:
+            what = "--tensorboard" if data_file is None else f"-o {data_file}"
+            why = f"the cfgs and options give {len(variants)}; drop the overlaid values"
+            raise clikit.fail(f"{what} holds one curve: {why}")
+        lrs = export.export_series(variants[0], **rng)
     data = None
     if figure:
         data = lib.plot_data(variants, log=args["log"], vs_torch=args["vs"] == "torch",
@@ -364,9 +328,17 @@ def _approx(args: dict[str, Any]) -> lib.Approx | None:
 
 
 def _variants(cfgs: tuple[str, ...], args: dict[str, Any]) -> tuple[list[Any], bool]:
-    """The curves (warnings to stderr) and whether options changed the cfgs."""
-    opts = {k: v for k, v in args.items() if k.startswith("opt_")}
-    changes = _changes(opts, args["sets"])
+    """The curves (warnings to stderr) and whether options changed the cfgs: ``[net]``
+    key -> values from the schedule options and ``--set KEY=VALUE``."""
+    changes: dict[str, list[str]] = {}
+    for dest, values in args.items():
+        if dest.startswith("opt_") and values:
+            changes.setdefault(dest.removeprefix("opt_"), []).extend(values)
+    for item in args["sets"]:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise clikit.fail(f"--set {item!r}: expected KEY=VALUE")
+        changes.setdefault(key.strip(), []).append(value)
     if args["rescale_steps"] and not changes.get("max_batches"):
         raise clikit.fail("--rescale-steps needs --max-batches N (the new run length)")
     if cfgs.count("-") > 1:

@@ -68,9 +68,6 @@ RECIPE_NAME = "AlexeyAB's detector recipe"
 _RECIPE_STEPS = "policy=steps\nsteps=4800,5400\nscales=.1,.1\n"
 
 
-# ----------------------------------------------------------------------------- variants
-
-
 @dataclass(frozen=True)
 class Variant:
     """One curve to draw: a parsed schedule, its legend label and translation options."""
@@ -92,14 +89,6 @@ def warning_lines(variants: Sequence[Variant]) -> list[str]:
     return list(out)
 
 
-def _label(name: str, fork: str, n: int, vary: list[str], flags: Sequence[bool]) -> str:
-    """A legend label naming what differs (``flags``: several cfgs, forks, GPU counts)."""
-    gpus = f"{n} GPU{'s' if n > 1 else ''}"
-    parts = [p for p, f in zip((name, fork, gpus), flags, strict=True) if f] + vary
-    alone = f"{name} ({fork}{', ' + gpus if n > 1 else ''})"
-    return ", ".join(parts) if parts else alone
-
-
 def build_variants(
     cfgs: Sequence[tuple[str, str]],
     *,
@@ -111,7 +100,8 @@ def build_variants(
     rescale: bool = False,
 ) -> list[Variant]:
     """Every cfg ``(text, source)`` × fork × gpus × ``[net]`` option value, labelled by
-    what differs (no cfg: darknet's defaults, or :data:`RECIPE_CFG` with ``recipe``)."""
+    what differs (no cfg: darknet's defaults, or :data:`RECIPE_CFG` with ``recipe``).
+    The legend names what differs: several cfgs, forks, GPU counts, option values."""
     opts = {k: list(v) for k, v in (options or {}).items() if v}
     none = (RECIPE_CFG, RECIPE_NAME) if recipe else (DEFAULTS_CFG, "darknet defaults")
     items = list(cfgs) or [none]
@@ -134,8 +124,11 @@ def build_variants(
         resc = rescale or (own and "steps" not in values)
         _, s = edit_schedule(text, edits, fork=fork, source=source, rescale=resc)
         name = Path(source).name if cfgs else RECIPE_NAME if recipe else default
-        label = _label(name, fork, ngpus, [f"{k}={values[k]}" for k in varied], flags)
-        out.append(Variant(s, label, how(s, ngpus), name))
+        gpu = f"{ngpus} GPU{'s' if ngpus > 1 else ''}"
+        label = [p for p, f in zip((name, fork, gpu), flags, strict=True) if f]
+        label += [f"{k}={values[k]}" for k in varied]
+        alone = f"{name} ({fork}{', ' + gpu if ngpus > 1 else ''})"
+        out.append(Variant(s, ", ".join(label) or alone, how(s, ngpus), name))
     return out
 
 
@@ -151,22 +144,21 @@ def recipe_note(variants: Sequence[Variant], changed: bool) -> str:
     )
 
 
-# ----------------------------------------------------------------------------- plot data
-
-
 @dataclass(frozen=True)
 class Curve:
-    """Point k: positions ``start[k] .. stop[k] - 1``, finite LR min/max (NaN: none)."""
+    """Point k: positions ``start[k] .. stop[k] - 1``, finite LR min/max (NaN: none);
+    ``runs``: an envelope's runs per :data:`REGION_KINDS`."""
 
-    label: str
-    kind: str
     start: I64
     stop: I64
     lo: F32
     hi: F32
     exact: bool
     sampled: bool
-    x_per_unit: float
+    label: str = ""
+    kind: str = "darknet"
+    x_per_unit: float = 1.0
+    runs: dict[str, _Runs] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -220,21 +212,12 @@ class PlotData:
     markers: tuple[Marker, ...]
     regions: tuple[Region, ...]
     errors: tuple[ErrorPanel, ...]
-    x: str
     x_label: str
     log: bool
     notes: tuple[str, ...]
     domain: str = "batches"
     reports: tuple[str, ...] = ()
     zoom: PlotData | None = None
-
-
-def column_edges(first: int, last: int, columns: int = COLUMNS) -> I64:
-    """Start positions of the columns covering ``first .. last`` plus ``last + 1``."""
-    steps = np.arange(columns + 1, dtype=np.float64) * ((last - first + 1) / columns)
-    edges = first + steps.astype(np.int64)
-    edges[-1] = last + 1
-    return np.unique(edges)
 
 
 class _Runs:
@@ -275,31 +258,21 @@ class _Runs:
         return list(zip(self.lo.tolist(), self.hi.tolist(), strict=True))
 
 
-@dataclass(frozen=True)
-class Envelope:
-    """Per point or column the finite LR min/max; ``runs``: per :data:`REGION_KINDS`."""
-
-    start: I64
-    stop: I64
-    lo: F32
-    hi: F32
-    exact: bool
-    sampled: bool
-    runs: dict[str, _Runs]
-
-
 def envelope(
     values: Values,
     first: int,
     last: int,
     columns: int = COLUMNS,
     extra: Sequence[int] = (),
-) -> Envelope:
+) -> Curve:
     """The LR ``values`` over ``first .. last``: exact, per column, or (beyond
     :data:`FULL_LIMIT`) per column of samples plus the positions ``extra``."""
     n = last - first + 1
     exact = n <= EXACT_LIMIT
-    edges = np.arange(first, last + 2) if exact else column_edges(first, last, columns)
+    steps = np.arange(columns + 1, dtype=np.float64) * (n / columns)
+    edges = np.arange(first, last + 2) if exact else first + steps.astype(np.int64)
+    edges[-1] = last + 1  # the column starts, then last + 1
+    edges = np.unique(edges)
     lo = np.full(edges.size - 1, np.inf, dtype=np.float32)
     hi = np.full(edges.size - 1, -np.inf, dtype=np.float32)
     runs = {k: _Runs() for k in REGION_KINDS}
@@ -334,10 +307,7 @@ def envelope(
             fold(pos, c0, np.searchsorted(pos, edges[c0:c1]))
     lo[np.isposinf(lo)] = np.nan
     hi[np.isneginf(hi)] = np.nan
-    return Envelope(edges[:-1], edges[1:], lo, hi, exact, n > FULL_LIMIT, runs)
-
-
-# ----------------------------------------------------------------------------- one curve
+    return Curve(edges[:-1], edges[1:], lo, hi, exact, n > FULL_LIMIT, runs=runs)
 
 
 @dataclass(frozen=True)
@@ -359,10 +329,6 @@ class Source:
     def end(self) -> tuple[int, str]:
         """The run's last position and a note (when max_batches is 0)."""
         return (self.t.stop - 1, self.t.note) if self.steps else self.t.span
-
-    def begin(self) -> int:
-        """The default first position: b = 1, or the (resumed) run's first step."""
-        return self.t.start if self.steps else 1
 
     def position(self, step: int) -> int:
         """The position of optimizer step ``step``."""
@@ -400,11 +366,11 @@ class _Parts:
 def _darknet_curve(
     parts: _Parts, k: int, src: Source, span: tuple[int, int, float, int], log: bool
 ) -> None:
-    """Variant ``k``'s curve, its special regions and the after-the-run region."""
+    """Variant ``k``'s curve, its special regions, the after-the-run region and its
+    boundary markers (and the resume point) with the LR there."""
     (lo, hi, xpu, columns), v = span, src.variant
     env = envelope(src.values, lo, hi, columns, src.extra(lo, hi))
-    parts.curves.append(Curve(v.label, "darknet", env.start, env.stop, env.lo,
-                              env.hi, env.exact, env.sampled, xpu))  # fmt: skip
+    parts.curves.append(replace(env, label=v.label, x_per_unit=xpu))
     unit = "steps" if src.steps else "batches"
     for kind, runs in env.runs.items():
         if runs.runs > MAX_REGIONS:
@@ -420,10 +386,6 @@ def _darknet_curve(
     end, _ = src.end()
     if src.t.schedule.max_batches > 0 and end < hi:
         parts.regions.append(Region(k, "after", max(end + 1, lo), hi))
-
-
-def _markers(parts: _Parts, k: int, src: Source, lo: int, hi: int) -> None:
-    """Curve ``k``'s boundary markers (and the resume point) with the LR there."""
     marks, cut = src.marks(lo, hi)
     t = src.t
     if t.start and lo <= src.position(t.start) <= hi:
@@ -441,27 +403,22 @@ def _markers(parts: _Parts, k: int, src: Source, lo: int, hi: int) -> None:
         parts.notes.append(f"{src.variant.label}: {more} not marked")
 
 
-def _held_back(r: LayerRule) -> list[tuple[int | None, str]]:
-    """``(last update or None: all, what)`` per window where ``r`` holds layers back."""
-    if not r.updated:
-        return [(None, "never updated")]
-    out: list[tuple[int | None, str]] = []
-    if r.gradient_from is None:
-        out.append((None, "no gradient (decay and momentum still act)"))
-    elif (g := r.gradient_from - 1) > 0:
-        out.append((g, f"no gradient (updates 1-{g:,})"))
-    if r.held:
-        land = f"the gradients land at update {r.held + 1:,}"
-        out.append((r.held, f"update held (updates 1-{r.held:,}; {land})"))
-    return out
-
-
 def _layer_windows(
     parts: _Parts, k: int, src: Source, lo: int, hi: int, many: bool
 ) -> None:
     """Variant ``k``'s layer windows in ``lo .. hi`` (update u is step ``start + u - 1``)."""
-    t = src.t
-    rules = [(r, w) for r in t.layers for w in _held_back(r)]
+    t, rules = src.t, list[tuple[LayerRule, tuple[int | None, str]]]()
+    for r in t.layers:  # (last update or None: all, what) per window holding r back
+        if not r.updated:
+            rules.append((r, (None, "never updated")))
+            continue
+        if r.gradient_from is None:
+            rules.append((r, (None, "no gradient (decay and momentum still act)")))
+        elif (g := r.gradient_from - 1) > 0:
+            rules.append((r, (g, f"no gradient (updates 1-{g:,})")))
+        if r.held:
+            land = f"the gradients land at update {r.held + 1:,}"
+            rules.append((r, (r.held, f"update held (updates 1-{r.held:,}; {land})")))
     uneven = t.trace or t.images_per_step != t.images_per_iteration
     if rules and not src.steps and uneven:
         parts.notes.append(f"{src.variant.label}: darknet's layer rules: see --x steps")
@@ -476,9 +433,6 @@ def _layer_windows(
             label = f"{who} ({r.rule}, line {r.line}): {what}"
             label = f"{src.variant.label}: {label}" if many else label
             parts.regions.append(Region(k, "layers", a, b, label))
-
-
-# ----------------------------------------------------------------------------- overlays
 
 
 @dataclass(frozen=True)
@@ -530,42 +484,42 @@ def _by_column(base: Curve, pos: I64, y: npt.NDArray[Any]) -> tuple[I64, Any, An
     return col[keep], np.fmin.reduceat(y, keep), np.fmax.reduceat(y, keep)
 
 
-def _overlay(label: str, run: _Compared, base: Curve, kind: str) -> Curve:
-    """The LR ``run`` got as a curve ("torch" or "approx") on the columns of ``base``."""
-    g = run.got.astype(np.float32)
-    g = np.where(np.isfinite(g), g, np.float32(np.nan)).astype(np.float32)
-    xpu = base.x_per_unit
-    if base.exact or run.pos.size == 0:
-        return Curve(label, kind, run.pos, run.pos + 1, g, g.copy(), True, False, xpu)
-    cols, mn, mx = _by_column(base, run.pos, g)
-    lo = np.full(base.start.size, np.nan, dtype=np.float32)
-    hi = lo.copy()
-    lo[cols], hi[cols] = mn, mx
-    return Curve(label, kind, base.start, base.stop, lo, hi, False, True, xpu)
-
-
-def _panel(
-    k: int, run: _Compared, err: F64, base: Curve, tops: tuple[float, float],
+def _add_overlay(
+    parts: _Parts, label: str, run: _Compared, err: F64, tops: tuple[float, float],
     unit: str = "ulp", summary: str = "",
-) -> ErrorPanel:  # fmt: skip
-    """The signed error ``err`` per compared step, or per column of ``base``."""
-    n, pos = int(run.pos.size), run.pos
+) -> None:  # fmt: skip
+    """The LR ``run`` got as a curve ("torch", or "approx" for ``unit`` "rel") on the
+    columns of the last curve, and its error ``err`` signed, per step or column."""
+    base, k, pos, n = parts.curves[-1], len(parts.curves), run.pos, int(run.pos.size)
+    kind, xpu = ("torch" if unit == "ulp" else "approx"), base.x_per_unit
+    g = run.got.astype(np.float32)
+    lo = hi = np.where(np.isfinite(g), g, np.float32(np.nan)).astype(np.float32)
+    exact, start, stop = base.exact or n == 0, pos, pos + 1
+    if not exact:
+        cols, mn, mx = _by_column(base, pos, lo)
+        start, stop = base.start, base.stop
+        lo = np.full(base.start.size, np.nan, dtype=np.float32)
+        hi = lo.copy()
+        lo[cols], hi[cols] = mn, mx
+    parts.curves.append(
+        Curve(start, stop, lo, hi.copy(), exact, not exact, label, kind, xpu)
+    )
+    e = np.where(run.got < run.expected, -err, err)
     args = (tops[0], tops[1], n, run.coverage, unit, summary)
-    if n == 0 or (base.exact if unit == "rel" else n <= EXACT_LIMIT):
-        return ErrorPanel(k, pos, pos + 1, err, err.copy(), *args)
-    cols, lo, hi = _by_column(base, pos, err)
-    return ErrorPanel(k, base.start[cols], base.stop[cols], lo, hi, *args)
+    start, stop, e_lo, e_hi = pos, pos + 1, e, e.copy()
+    if not (n == 0 or (base.exact if unit == "rel" else n <= EXACT_LIMIT)):
+        cols, e_lo, e_hi = _by_column(base, pos, e)
+        start, stop = base.start[cols], base.stop[cols]
+    parts.errors.append(ErrorPanel(k, start, stop, e_lo, e_hi, *args))
 
 
 def _torch_parts(parts: _Parts, src: Source, lo: int, hi: int, many: bool) -> None:
     """The ``--vs torch`` curve and its error panel in signed float32 ulps."""
-    run, base, k = _torch_values(src, lo, hi), parts.curves[-1], len(parts.curves)
+    run = _torch_values(src, lo, hi)
     label = "PyTorch DarknetLR" + (f" ({src.variant.label})" if many else "")
     _, rel, ulp = stepping.errors(run.expected, run.got)
     tops = (float(ulp.max()), float(rel.max())) if ulp.size else (0.0, 0.0)
-    signed = np.where(run.got < run.expected, -ulp, ulp)
-    parts.curves.append(_overlay(label, run, base, "torch"))
-    parts.errors.append(_panel(k, run, signed, base, tops))
+    _add_overlay(parts, label, run, ulp, tops)
 
 
 #: ``--vs`` values that overlay a framework's own built-in schedule fitted to darknet's.
@@ -605,41 +559,43 @@ class Approx:
         except ValueError as exc:
             raise CfgError(f"--vs {self.kind}", None, None, str(exc)) from None
 
-    def label(self, fit: Any) -> str:
-        """The legend text of the fitted schedule (always called an approximation)."""
-        if self.kind == "mmengine":
-            return "MMEngine built-in schedulers (approximation)"
-        h = fit.hyp
-        cos = "cos_lr, " if h["cos_lr"] else ""
-        return (f"Ultralytics lr0={h['lr0']:g}, lrf={h['lrf']:g}, {cos}"
-                f"warmup_epochs={h['warmup_epochs']:g} (approximation)")  # fmt: skip
-
 
 def _approx_parts(
     parts: _Parts, src: Source, lo: int, hi: int, many: bool, how: Approx
 ) -> None:
-    """The fitted schedule's curve, its relative error panel and its report line."""
-    fit, base, k = how.fit(src.t), parts.curves[-1], len(parts.curves)
+    """The fitted schedule's curve (always called an approximation), its relative error
+    panel and its report line."""
+    fit, label = how.fit(src.t), "MMEngine built-in schedulers (approximation)"
+    if how.kind != "mmengine":
+        h, cos = fit.hyp, "cos_lr, " if fit.hyp["cos_lr"] else ""
+        label = (f"Ultralytics lr0={h['lr0']:g}, lrf={h['lrf']:g}, {cos}"
+                 f"warmup_epochs={h['warmup_epochs']:g} (approximation)")  # fmt: skip
     pos = np.arange(fit.steps, dtype=np.int64) if src.steps else fit.batches
     keep = np.flatnonzero((pos >= lo) & (pos <= hi))
     rel = fit.relative_error()[keep]
     f, d = fit.framework_lr[keep], fit.darknet_lr[keep]
     run = _Compared(pos[keep], f, d, "every step")
     who = f" ({src.variant.label})" if many else ""
-    prefix = f"{src.variant.label}: " if many else ""
-    report = prefix + f"{fit.framework} {fit.comment()[0]}"
+    report = f"{src.variant.label}: " if many else ""
+    report += f"{fit.framework} {fit.comment()[0]}"
     fin = rel[np.isfinite(rel)]
     tops = (math.nan, float(np.abs(fin).max()) if fin.size else math.nan)
-    signed = np.where(f < d, -rel, rel)
-    parts.curves.append(_overlay(how.label(fit) + who, run, base, "approx"))
-    parts.errors.append(_panel(k, run, signed, base, tops, "rel", report))
+    _add_overlay(parts, label + who, run, rel, tops, "rel", report)
     parts.reports.append(report)
 
 
-# ----------------------------------------------------------------------------- figure data
-
-
-def _x_label(x: str, images: int | None, sources: Sequence[Source]) -> str:
+def _x_axis(
+    x: str, images: int | None, sources: Sequence[Source], vs_torch: bool
+) -> str:
+    """The x axis label, once the request is checked (a bad one: one-line error)."""
+    if x not in X_UNITS:
+        raise ValueError(f"x must be one of {', '.join(X_UNITS)}, not {x!r}")
+    if x == "epochs" and not images:
+        why = "needs --images N (images in the data set)"
+        raise CfgError("--x epochs", None, None, why)
+    if (x == "steps" or vs_torch) and any(s.t.trace_too_long for s in sources):
+        why = f"more than {TRACE_LIMIT:,} loop iterations of GPU 0 to follow"
+        raise CfgError("--multigpu trace", None, None, why)
     if x == "steps":
         maps = {s.t.mapping for s in sources}
         how = f"; {maps.pop()}" if len(maps) == 1 else ""
@@ -651,24 +607,11 @@ def _x_label(x: str, images: int | None, sources: Sequence[Source]) -> str:
     }[x]
 
 
-def _check_request(
-    x: str, images: int | None, sources: Sequence[Source], vs_torch: bool
-) -> None:
-    if x not in X_UNITS:
-        raise ValueError(f"x must be one of {', '.join(X_UNITS)}, not {x!r}")
-    if x == "epochs" and not images:
-        why = "needs --images N (images in the data set)"
-        raise CfgError("--x epochs", None, None, why)
-    if (x == "steps" or vs_torch) and any(s.t.trace_too_long for s in sources):
-        why = f"more than {TRACE_LIMIT:,} loop iterations of GPU 0 to follow"
-        raise CfgError("--multigpu trace", None, None, why)
-
-
 def _x_range(
     sources: Sequence[Source], first: int | None, last: int | None
 ) -> tuple[int, int, list[str]]:
     """The positions to plot (default: the runs' first and last) and notes."""
-    lo = min(s.begin() for s in sources) if first is None else first
+    lo = min(s.t.start if s.steps else 1 for s in sources) if first is None else first
     ends = [s.end() for s in sources] if last is None else [(last, "")]
     notes = list(dict.fromkeys(note for _, note in ends if note))
     hi = max(end for end, _ in ends)
@@ -691,13 +634,13 @@ def step_range(
 ) -> tuple[Source, int, int, list[str]]:
     """``v``'s steps source and the optimizer steps of ``plot``'s range, and notes."""
     src = Source.of(v, True)
-    _check_request(x, images, [src], True)
+    _x_axis(x, images, [src], True)
     if x == "steps" or (first is None and last is None):
         return src, *_x_range([src], first, last)
-    by_batch = Source.of(v, False)
+    by_batch = Source(v, src.t, False)
     b0, b1, notes = _x_range([by_batch], first, last)
     lo, hi = _torch_steps(by_batch, b0, b1)
-    return src, src.begin() if first is None else lo, hi, notes
+    return src, src.t.start if first is None else lo, hi, notes
 
 
 def _variant_notes(src: Source, x: str, vs_torch: bool) -> list[str]:
@@ -778,7 +721,7 @@ def plot_data(
     if vs_torch and approx is not None:
         raise ValueError("one --vs overlay at a time")
     sources = [Source.of(v, x == "steps") for v in variants]
-    _check_request(x, images, sources, vs_torch)
+    x_label = _x_axis(x, images, sources, vs_torch)
     if approx is not None:
         approx.check(x)
     lo, hi, notes = _x_range(sources, first, last)
@@ -788,7 +731,6 @@ def plot_data(
         xpu = {"images": float(ipi), "epochs": ipi / float(images or 1)}.get(x, 1.0)
         parts.notes.extend(_variant_notes(src, x, vs_torch))
         _darknet_curve(parts, k, src, (lo, hi, xpu, columns), log)
-        _markers(parts, k, src, lo, hi)
         _layer_windows(parts, k, src, lo, hi, many)
         if vs_torch:
             _torch_parts(parts, src, lo, hi, many)
@@ -807,12 +749,9 @@ def plot_data(
     return PlotData(
         _title(variants, approx) if title is None else title, lo, hi,
         tuple(parts.curves), tuple(parts.markers), tuple(parts.regions),
-        tuple(parts.errors), x, _x_label(x, images, sources), log, tuple(parts.notes),
+        tuple(parts.errors), x_label, log, tuple(parts.notes),
         "steps" if x == "steps" else "batches", tuple(parts.reports), zoomed,
     )  # fmt: skip
-
-
-# ----------------------------------------------------------------------------- drawing
 
 
 def fmt_lr(v: float, _pos: object = None) -> str:
@@ -849,8 +788,11 @@ def _dark(data: PlotData) -> list[int]:
     return [i for i, c in enumerate(data.curves) if c.kind == "darknet"]
 
 
-def _positive(y: npt.NDArray[Any], log: bool) -> npt.NDArray[Any]:
-    return np.where(y > 0, y, np.nan) if log else y
+def _stairs(c: Curve | ErrorPanel, xpu: float, log: bool = False) -> list[Any]:
+    """x of each start and the end; lo and hi, last value repeated (log: only > 0)."""
+    ys: list[Any] = [np.append(y, y[-1:]) for y in (c.lo, c.hi)]
+    ys = [np.where(y > 0, y, np.nan) for y in ys] if log else ys
+    return [np.append(c.start, c.stop[-1:]) * xpu, *ys]
 
 
 def _draw_curves(ax: Any, data: PlotData, legend: bool) -> None:
@@ -858,9 +800,7 @@ def _draw_curves(ax: Any, data: PlotData, legend: bool) -> None:
     dark = _dark(data)
     for idx, c in enumerate(data.curves):
         col = f"C{dark.index(idx) % 10}" if c.kind == "darknet" else "black"
-        xs = np.append(c.start, c.stop[-1:]).astype(np.float64) * c.x_per_unit
-        ylo = _positive(np.append(c.lo, c.lo[-1:]), data.log)
-        yhi = _positive(np.append(c.hi, c.hi[-1:]), data.log)
+        xs, ylo, yhi = _stairs(c, c.x_per_unit, data.log)
         lone = len(dark) == 1 and c.kind == "darknet"
         name = "darknet (C formula)" if lone else c.label
         label = name if legend and len(data.curves) > 1 else None
@@ -875,20 +815,12 @@ def _draw_curves(ax: Any, data: PlotData, legend: bool) -> None:
             ax.plot(xs, ylo, lw=0.8 if own else 0.7, zorder=3 if own else 4, **step)
 
 
-def _span_text(data: PlotData, r: Region, c: Curve, many: bool) -> str:
-    """Region ``r``'s span in a legend entry, and how many more of its kind."""
-    sym = "i" if data.domain == "steps" else "b"
-    span = f"{sym} = {r.first:,}" + (f"–{r.last:,}" if r.last != r.first else "")
-    span = f"{c.label}: {span}" if r.kind == "after" and many else span
-    more = len({(q.first, q.last) for q in data.regions if q.kind == r.kind}) - 1
-    return span + (f" and {more} more" if more else "")
-
-
 def _draw_regions(ax: Any, data: PlotData) -> list[Any]:
     """Shade the regions; a legend handle per kind (its first span) and layer window."""
     from matplotlib.patches import Patch
 
     dark, handles, shaded = _dark(data), {}, set()
+    sym = "i" if data.domain == "steps" else "b"
     colours = itertools.cycle(_LAYER_COLOURS)
     for r in data.regions:
         c = data.curves[dark[r.curve]]
@@ -900,42 +832,38 @@ def _draw_regions(ax: Any, data: PlotData) -> list[Any]:
         if (r.kind, r.label, x0, x1) not in shaded:
             shaded.add((r.kind, r.label, x0, x1))
             ax.axvspan(x0, x1, alpha=0.18, lw=0, zorder=1, **style)
-        if (r.label or r.kind) not in handles:
-            span = "" if r.label else f" ({_span_text(data, r, c, len(dark) > 1)})"
-            handles[r.label or r.kind] = Patch(alpha=0.3, label=text + span, **style)
+        if (r.label or r.kind) in handles:
+            continue
+        span = f"{sym} = {r.first:,}" + (f"–{r.last:,}" if r.last != r.first else "")
+        span = f"{c.label}: {span}" if r.kind == "after" and len(dark) > 1 else span
+        more = len({(q.first, q.last) for q in data.regions if q.kind == r.kind}) - 1
+        span = "" if r.label else f" ({span}{f' and {more} more' if more else ''})"
+        handles[r.label or r.kind] = Patch(alpha=0.3, label=text + span, **style)
     return list(handles.values())
 
 
-def marker_labels(data: PlotData) -> list[tuple[float, str, str]]:
-    """``(x, text, kind)`` per marker position (:data:`_FIRST_LABELS` first)."""
-    dark = _dark(data)
+def _draw_markers(ax: Any, data: PlotData, span: tuple[float, float]) -> int:
+    """A dot per marker, a label per position (:data:`_FIRST_LABELS` first) in a free
+    head room slot; how many got none."""
+    dark, size = _dark(data), 3.5 if len(data.markers) <= 40 else 2.0
     groups: dict[float, list[Marker]] = {}
     for m in data.markers:
         if math.isfinite(m.lr) and (m.lr > 0 or not data.log):
             x = m.at * data.curves[dark[m.curve]].x_per_unit
             groups.setdefault(x, []).append(m)
-    sym = "i = " if data.domain == "steps" else ""
-    out = []
+            ax.plot([x], [m.lr], "o", ms=size, color=f"C{m.curve % 10}", zorder=5)
+    sym, labels = "i = " if data.domain == "steps" else "", []
     for x, ms in groups.items():
         names = " | ".join(dict.fromkeys(m.label for m in ms))
         lrs = " / ".join(dict.fromkeys(fmt_lr(m.lr) for m in ms))
         kind = next((m.kind for m in ms if m.kind in _FIRST_LABELS), ms[0].kind)
-        out.append((x, f"{names}\n{sym}{ms[0].at:,}: LR {lrs}", kind))
-    return sorted(out, key=lambda g: (g[2] not in _FIRST_LABELS, g[0]))
-
-
-def _draw_markers(ax: Any, data: PlotData, span: tuple[float, float]) -> int:
-    """A dot per marker, its label in a free head room slot; how many got none."""
-    dark = _dark(data)
-    size = 3.5 if len(data.markers) <= 40 else 2.0
-    for m in data.markers:
-        if math.isfinite(m.lr) and (m.lr > 0 or not data.log):
-            x, col = m.at * data.curves[dark[m.curve]].x_per_unit, f"C{m.curve % 10}"
-            ax.plot([x], [m.lr], "o", ms=size, color=col, zorder=5)
+        labels.append(
+            (kind not in _FIRST_LABELS, x, f"{names}\n{sym}{ms[0].at:,}: LR {lrs}")
+        )
     width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
     taken: list[list[tuple[float, float]]] = [[] for _ in _LABEL_ROWS]
     skipped = 0
-    for x, text, _ in marker_labels(data):
+    for _, x, text in sorted(labels):
         f = (x - span[0]) / (span[1] - span[0])
         w = max(map(len, text.split("\n"))) * 0.55 * _LABEL_SIZE / width_pt + 0.01
         spots = [(r, a) for r in range(len(_LABEL_ROWS)) for a in (f, f - w)
@@ -953,46 +881,6 @@ def _draw_markers(ax: Any, data: PlotData, span: tuple[float, float]) -> int:
     return skipped
 
 
-def _style_axes(ax: Any, data: PlotData, span: tuple[float, float], pt: float) -> None:
-    """Tick formats, title, grid, x range and head room for the marker labels."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
-
-    ax.yaxis.set_major_formatter(FuncFormatter(fmt_lr))
-    ax.xaxis.set_major_formatter(FuncFormatter(fmt_count))
-    if data.log:
-        ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_title(data.title, fontsize=pt, parse_math=False)
-    ax.grid(True, which="major", alpha=0.3)
-    ax.set_xlim(*span)
-    ymin, ymax = ax.get_ylim()
-    if data.log:
-        ax.set_ylim(ymin, ymax * (ymax / ymin) ** 0.5)
-    else:
-        ax.set_ylim(min(ymin, 0.0), ymax + 0.5 * (ymax - min(ymin, 0.0)))
-
-
-def _legend_and_notes(
-    fig: Any, ax: Any, data: PlotData, handles: list[Any], unlabelled: int
-) -> None:
-    """The legend below the axes (never over the curves) and the notes box."""
-    hs, labels = ax.get_legend_handles_labels()
-    hs += handles
-    if hs:
-        labels += [h.get_label() for h in handles]
-        legend = fig.legend(hs, labels, loc="outside lower center",
-                            ncols=min(len(hs), 3), fontsize=8, frameon=False)  # fmt: skip
-        for t in legend.get_texts():  # cfg names and values: no mathtext
-            t.set_parse_math(False)
-    notes = list(data.notes)
-    if unlabelled:
-        more = counted(unlabelled, "boundary", "boundaries")
-        notes.append(f"{more} marked by a dot only (no room for the label)")
-    if notes:
-        ax.text(0.005, 0.005, "\n".join(notes), transform=ax.transAxes, fontsize=7,
-                va="bottom", ha="left", color="0.25", parse_math=False,
-                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})  # fmt: skip
-
-
 def _error_summary(e: ErrorPanel) -> str:
     return e.summary or (
         f"max |error| {fmt_lr(e.max_ulp)} ulp, rel {fmt_lr(e.max_rel)} over "
@@ -1008,9 +896,8 @@ def _draw_errors(ax: Any, data: PlotData) -> None:
     scale, top = (100.0 if rel else 1.0), 0.0
     for e in data.errors:
         if e.start.size:
-            xs = np.append(e.start, e.stop[-1:]) * data.curves[e.curve].x_per_unit
-            lo = np.append(e.lo, e.lo[-1:]) * scale
-            hi = np.append(e.hi, e.hi[-1:]) * scale
+            xs, lo, hi = _stairs(e, data.curves[e.curve].x_per_unit)
+            lo, hi = lo * scale, hi * scale
             top = max(top, float(np.nanmax(np.abs(np.concatenate((lo, hi, [0.0]))))))
             ax.fill_between(xs, lo, hi, step="post", color="black", alpha=0.3, lw=0)
             for y in (hi, lo):
@@ -1030,14 +917,28 @@ def _draw_errors(ax: Any, data: PlotData) -> None:
 
 
 def _panel_axes(ax: Any, data: PlotData, size: float, legend: bool) -> tuple[Any, int]:
-    """Draw ``data`` on ``ax``: legend handles, how many boundaries got no label."""
+    """Draw ``data`` on ``ax`` (tick formats, title, grid, x range and head room for the
+    marker labels): legend handles, how many boundaries got no label."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
     xpu = data.curves[0].x_per_unit
     lo, hi = data.first * xpu, (data.last + 1) * xpu
     span = (lo, hi + 0.015 * (hi - lo))  # a little room right of the last position
     _draw_curves(ax, data, legend)
     handles = _draw_regions(ax, data)
     unlabelled = _draw_markers(ax, data, span)
-    _style_axes(ax, data, span, size)
+    ax.yaxis.set_major_formatter(FuncFormatter(fmt_lr))
+    ax.xaxis.set_major_formatter(FuncFormatter(fmt_count))
+    if data.log:
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_title(data.title, fontsize=size, parse_math=False)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.set_xlim(*span)
+    ymin, ymax = ax.get_ylim()
+    if data.log:
+        ax.set_ylim(ymin, ymax * (ymax / ymin) ** 0.5)
+    else:
+        ax.set_ylim(min(ymin, 0.0), ymax + 0.5 * (ymax - min(ymin, 0.0)))
     return handles, unlabelled
 
 
@@ -1045,7 +946,8 @@ def draw(
     data: PlotData, *, width: float = 11.0, height: float | None = None,
     figure: Any = None,
 ) -> Any:  # fmt: skip
-    """A matplotlib ``Figure`` of ``data``; headless unless ``figure`` comes from pyplot."""
+    """A matplotlib ``Figure`` of ``data`` (the legend below the axes, never over the
+    curves, and a notes box); headless unless ``figure`` comes from pyplot."""
     from matplotlib.figure import Figure
 
     fig = figure if figure is not None else Figure(layout="constrained")
@@ -1060,7 +962,22 @@ def draw(
     handles, unlabelled = _panel_axes(ax, data, 11, legend=True)
     left = axes["zoom" if data.zoom else "main"]
     left.set_ylabel("learning rate" + (" (log scale)" if data.log else ""))
-    _legend_and_notes(fig, ax, data, handles, unlabelled)
+    hs, labels = ax.get_legend_handles_labels()  # the legend below the axes
+    hs += handles
+    if hs:
+        labels += [h.get_label() for h in handles]
+        legend = fig.legend(hs, labels, loc="outside lower center",
+                            ncols=min(len(hs), 3), fontsize=8, frameon=False)  # fmt: skip
+        for t in legend.get_texts():  # cfg names and values: no mathtext
+            t.set_parse_math(False)
+    notes = list(data.notes)
+    if unlabelled:
+        more = counted(unlabelled, "boundary", "boundaries")
+        notes.append(f"{more} marked by a dot only (no room for the label)")
+    if notes:
+        ax.text(0.005, 0.005, "\n".join(notes), transform=ax.transAxes, fontsize=7,
+                va="bottom", ha="left", color="0.25", parse_math=False,
+                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})  # fmt: skip
     if data.zoom is not None:
         z = data.zoom
         sym = "i" if z.domain == "steps" else "b"
