@@ -1,9 +1,5 @@
-"""Compare a real torch scheduler (or a second schedule) with darknet's C formula.
-
-Optimizer step ``i`` of the scheduler, stepped for real (:mod:`cfgsched.tools.stepping`),
-is compared with :meth:`cfgsched.run.Run.lrs`; two schedules are compared batch by batch.
-Values are compared in chunks (bounded memory).
-"""
+"""Compare a real torch scheduler, step by step, or a second schedule, batch by batch,
+with darknet's C formula, in chunks (bounded memory)."""
 
 from __future__ import annotations
 
@@ -80,8 +76,8 @@ class Tolerance:
 
 
 def _tolerance(tolerance: Tolerance | str | None, exact: bool) -> Tolerance:
-    """The tolerance given, else 0ulp, or 1e-9 for a double translation (both sides
-    evaluate the same formulas in double: only the order of operations may differ)."""
+    """The tolerance given, else 0ulp, or 1e-9 in double (only the order of operations
+    may differ)."""
     if isinstance(tolerance, Tolerance):
         return tolerance
     return Tolerance.parse(
@@ -125,9 +121,8 @@ class Row:
 
 @dataclass
 class Stats:
-    """What a comparison found, folded in chunk by chunk: the steps compared (those from
-    ``stop`` on are after training: boundary rows only), the largest errors, the first
-    difference, the differing ranges (as :data:`_SPAN`) and the rows at ``rows_at``."""
+    """What a comparison found, chunk by chunk (steps from ``stop`` on: boundary rows
+    only); differing ranges as :data:`_SPAN`."""
 
     tolerance: Tolerance
     rows_at: dict[int, str] = field(repr=False)
@@ -204,9 +199,8 @@ class Stats:
 
 @dataclass(frozen=True)
 class DiffReport:
-    """Everything ``cfgsched diff`` prints (text or JSON). ``unchecked`` names the
-    boundaries a sampled diff did not check, ``different`` a failed check besides the LR
-    values (layer rules): either makes the result not EQUAL."""
+    """What ``cfgsched diff`` prints; ``unchecked`` (boundaries a sample skipped) and
+    ``different`` (a failed layer-rule check) make it not EQUAL."""
 
     expected: Side
     got: Side
@@ -340,8 +334,7 @@ def _range(first: int, last: int) -> str:
 def _row_steps(
     marks: Sequence[Boundary], step_of: Callable[[int], int], lo: int, hi: int
 ) -> dict[int, str]:
-    """Step -> label for the first step at or past each boundary's batch and the steps
-    before and after it, within ``lo .. hi``."""
+    """Step -> label for the first step at or past each boundary and its neighbours."""
     out: dict[int, str] = {}
     for m in marks:
         i0 = step_of(m.batch)
@@ -356,8 +349,7 @@ def _row_steps(
 
 @dataclass(frozen=True)
 class LoadedModule:
-    """A module under test: its record, ``build_scheduler``, the ``LEARNING_RATE`` its
-    users give the optimizer (None when it has none) and its top-level names."""
+    """A module under test (``learning_rate``: its ``LEARNING_RATE``, if any)."""
 
     path: str
     record: ModuleRecord
@@ -380,9 +372,8 @@ class LoadedModule:
 
 
 def load_module(path: str) -> LoadedModule:
-    """Read the module file at ``path`` and its record, then run exactly the bytes read
-    (compiled here, never a cached byte-code file) as a fresh module: **this runs the
-    module's code**. Failures (also ``sys.exit``) raise a one-line :class:`CfgError`."""
+    """Run exactly the bytes read from ``path`` (never a cached byte-code file) as a fresh
+    module: **this runs its code**. Failures (``sys.exit`` too) are one-line CfgErrors."""
     data = module_bytes(path)
     record = read_record(path, data)
     try:
@@ -574,14 +565,11 @@ def diff_torch(
 ) -> DiffReport:
     """Step the torch scheduler and compare every step (or a sample) with the C formula.
 
-    ``style`` is "class" (what ``DarknetLR`` runs) or "native" (``native_scheduler``); a
-    ``module`` file (imported: its code runs) is tested instead, on its ``CFGSCHED``
-    record's translation (``options``, if given, must equal it), its first window built
-    by ``build_scheduler(optimizer)`` as users call it. ``exhaustive=None``: every step up
-    to :data:`~cfgsched.tools.stepping.EXHAUSTIVE_LIMIT` steps, else every boundary ±64
-    steps and a dense sample (later windows start a fresh scheduler at ``last_epoch``).
-    ``progress(n, total)`` is called after each chunk of ``n`` steps.
-    """
+    ``style`` is "class" (``DarknetLR``) or "native" (``native_scheduler``); a ``module``
+    file (imported: its code runs) is tested instead, on its record's translation
+    (``options``, if given, must equal it), its first window built as users call it.
+    ``exhaustive=None``: every step up to ``EXHAUSTIVE_LIMIT``, else a sample.
+    ``progress(n, total)`` follows each chunk."""
     m, o = None, options or Options()
     if module is not None:  # checked before the module runs
         o = _options_for(schedule, options, read_record(module), module)
@@ -628,8 +616,8 @@ def _torch_chunks(
     default: bool,
     progress: Progress | None,
 ) -> Iterator[Chunk]:
-    """The stepped LRs of each window (the first built with the builder's default start
-    when ``default``) with the run's batches and darknet's LRs."""
+    """The stepped LRs of each window (the first at the builder's default start when
+    ``default``), the run's batches and darknet's LRs."""
     todo = sum(t - s for s, t in windows)
     for k, (s, t) in enumerate(windows):
         for got in st.torch_lrs(
@@ -686,11 +674,9 @@ def diff_schedules(
 ) -> DiffReport:
     """Compare two schedules batch by batch (C formula vs C formula).
 
-    Covers b = 1 .. the longer run (+1 for the table). Each side's ``options`` set its
-    base rate (``-gpus``, ``ideal``), arithmetic and flushing; options that map optimizer
-    steps (images per step, trace, resume) raise ValueError. Default tolerance: as
-    :func:`diff_torch`'s when both sides use the same arithmetic, else ``1e-6``.
-    """
+    b = 1 .. the longer run (+1 for the table); ``options`` that map optimizer steps
+    (images per step, trace, resume) raise ValueError. Default tolerance: 1e-6 when
+    one side is double, else :func:`diff_torch`'s."""
     oa, ob = options if options is not None else (Options(), Options())
     for o in (oa, ob):
         if o.images_per_step is not None or o.multigpu == "trace" or o.resume_iteration:
@@ -732,8 +718,7 @@ def _pair_chunks(a: Run, b: Run, windows: Sequence[tuple[int, int]]) -> Iterator
 
 
 def _pair_rows(a: NetSchedule, b: NetSchedule, n: int) -> tuple[dict[int, str], int]:
-    """Rows at both schedules' boundaries (step i = b - 1), labelled A:/B: when not
-    shared."""
+    """Rows at both schedules' boundaries (i = b - 1), labelled A:/B: when not shared."""
     ma, cut_a = boundaries(a, 1, n)
     mb, cut_b = boundaries(b, 1, n)
     marks = sorted(
