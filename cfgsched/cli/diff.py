@@ -231,17 +231,13 @@ def _single(
 @contextlib.contextmanager
 def _progress() -> Iterator[Callable[[int, int], None] | None]:
     """A progress bar on stderr when it is a terminal (None otherwise)."""
-    bar: Any = None
+    with contextlib.ExitStack() as stack:
+        bar: list[Any] = []
 
-    def update(n: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = click.progressbar(length=total, label="diff", file=sys.stderr)
-            bar.__enter__()
-        bar.update(n)
+        def update(n: int, total: int) -> None:
+            if not bar:
+                new = click.progressbar(length=total, label="diff", file=sys.stderr)
+                bar.append(stack.enter_context(new))
+            bar[0].update(n)
 
-    try:
         yield update if sys.stderr.isatty() else None
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)

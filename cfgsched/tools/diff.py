@@ -45,6 +45,11 @@ ORACLE_CHUNK = 1 << 20
 MAX_RANGES = 20
 #: Boundaries a sampled diff checks at most (±SAMPLE_HALO steps each: ~2.6M steps).
 MAX_CHECKED_BOUNDARIES = 20_000
+#: The note on policy=random's draws.
+_RANDOM = (
+    "policy=random: darknet draws rand() at every batch, which no one can replay; "
+    "the values here are cfgsched's seeded draws (Options.seed), not darknet's"
+)
 #: The JSON keys of a differing range.
 _SPAN = ("first_step", "last_step", "first_batch", "last_batch", "count")
 
@@ -88,21 +93,11 @@ def _tolerance(tolerance: Tolerance | str | None, exact: bool) -> Tolerance:
 # ----------------------------------------------------------------------------- report
 
 
-@dataclass(frozen=True)
-class Side:
-    """One side: ``kind`` darknet (the C formula), seeded draws (policy=random), class,
-    native, module, or A/B (two schedules); ``options`` is the translation it follows."""
-
-    label: str
-    kind: str
-    fork: str
-    source: str
-    options: Options
-
-    def to_dict(self) -> dict[str, Any]:
-        """The side as JSON (``options`` as :meth:`Options.to_record`)."""
-        out = {k: getattr(self, k) for k in ("label", "kind", "fork", "source")}
-        return {**out, "gpus": self.options.ngpus, "options": self.options.to_record()}
+def _side(label: str, kind: str, s: NetSchedule, o: Options) -> dict[str, Any]:
+    """One side as JSON: ``kind`` darknet (the C formula), seeded draws (policy=random),
+    class, native, module, or A/B (two schedules); ``o`` is the translation it follows."""
+    d = {"label": label, "kind": kind, "fork": s.fork, "source": s.source}
+    return {**d, "gpus": o.ngpus, "options": o.to_record()}
 
 
 @dataclass(frozen=True)
@@ -117,6 +112,11 @@ class Row:
     ulp_error: float
     within: bool
     in_training: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row as JSON (non-finite floats as strings)."""
+        d = asdict(self)
+        return {k: json_float(v) if isinstance(v, float) else v for k, v in d.items()}
 
 
 @dataclass
@@ -202,8 +202,8 @@ class DiffReport:
     """What ``cfgsched diff`` prints; ``unchecked`` (boundaries a sample skipped) and
     ``different`` (a failed layer-rule check) make it not EQUAL."""
 
-    expected: Side
-    got: Side
+    expected: dict[str, Any]
+    got: dict[str, Any]
     coverage: str
     coverage_note: str
     stats: Stats
@@ -231,8 +231,8 @@ class DiffReport:
             "schema": SCHEMA,
             "equal": self.equal,
             "exit_code": self.exit_code,
-            "expected": self.expected.to_dict(),
-            "got": self.got.to_dict(),
+            "expected": self.expected,
+            "got": self.got,
             "coverage": self.coverage,
             "coverage_note": self.coverage_note,
             "unchecked": self.unchecked or None,
@@ -243,10 +243,10 @@ class DiffReport:
             "tolerance": {"kind": s.tolerance.kind, "value": s.tolerance.value},
             **{k: json_float(getattr(s, k)) for k in errs},
             "max_error_step": s.max_error_step,
-            "first_difference": None if fd is None else _row_dict(fd),
+            "first_difference": None if fd is None else fd.to_dict(),
             "differing_ranges": [dict(zip(_SPAN, x, strict=True)) for x in s.spans],
             "differing_ranges_total": s.spans_total,
-            "boundaries": [_row_dict(r) for r in s.rows],
+            "boundaries": [r.to_dict() for r in s.rows],
             "boundaries_not_listed": self.boundaries_cut,
             "notes": list(self.notes),
         }
@@ -254,10 +254,10 @@ class DiffReport:
     def format_text(self) -> str:
         """The human-readable report (control characters of names escaped)."""
         e, g, s = self.expected, self.got, self.stats
-        what = "A = {}  vs  B = {}" if e.kind == "A" else "{1}  vs  {0}"
+        what = "A = {}  vs  B = {}" if e["kind"] == "A" else "{1}  vs  {0}"
         at = "" if s.max_error_step is None else f" (at step i = {s.max_error_step})"
         lines = [
-            "cfgsched diff: " + what.format(e.label, g.label),
+            "cfgsched diff: " + what.format(e["label"], g["label"]),
             f"compared {s.steps_compared:,} steps exhaustively (i = {s.first_step}.."
             f"{s.last_step}, b = {s.first_batch}..{s.last_batch})"
             if self.coverage == "exhaustive"
@@ -284,7 +284,7 @@ class DiffReport:
         if fd is not None:
             return (
                 f"result: DIFFERENT beyond {self.stats.tolerance.text}; first at step "
-                f"i = {fd.step} (b = {fd.batch}): {e.kind} {_g(fd.expected)}, {g.kind} "
+                f"i = {fd.step} (b = {fd.batch}): {e['kind']} {_g(fd.expected)}, {g['kind']} "
                 f"{_g(fd.got)}"
             )
         if self.different:
@@ -300,8 +300,8 @@ class DiffReport:
         w = max(len(r.label) for r in rows)
         lines = [
             "",
-            f"{'boundary':<{w}}  {'step i':>9}  {'batch b':>9}  {e.kind:>15}  "
-            f"{g.kind:>15}  {'ulp':>6}",
+            f"{'boundary':<{w}}  {'step i':>9}  {'batch b':>9}  {e['kind']:>15}  "
+            f"{g['kind']:>15}  {'ulp':>6}",
         ]
         for r in rows:
             mark = ("" if r.within else "  <-- differs") + (
@@ -314,13 +314,6 @@ class DiffReport:
         if self.boundaries_cut:
             lines.append(f"({self.boundaries_cut} more boundaries not listed)")
         return lines
-
-
-def _row_dict(r: Row) -> dict[str, Any]:
-    """The row as JSON (non-finite floats as strings)."""
-    return {
-        k: json_float(v) if isinstance(v, float) else v for k, v in asdict(r).items()
-    }
 
 
 def _g(x: float) -> str:
@@ -457,21 +450,12 @@ def _run(schedule: NetSchedule, options: Options) -> Run:
         ) from None
 
 
-def _random_note(*schedules: NetSchedule) -> str:
-    if all(s.policy is not Policy.RANDOM for s in schedules):
-        return ""
-    return (
-        "policy=random: darknet draws rand() at every batch, which no one can replay; "
-        "the values here are cfgsched's seeded draws (Options.seed), not darknet's"
-    )
-
-
 def _translation_notes(run: Run) -> list[str]:
     """What the translation does, in words (empty for a plain one-GPU run)."""
     o, n = run.options, run.ngpus
     return [
         run.note,
-        _random_note(run.schedule),
+        _RANDOM if run.schedule.policy is Policy.RANDOM else "",
         "" if run.mapping == "b = i + 1" else f"step i is darknet batch {run.mapping}",
         ""
         if run.params.lr == run.cfg_lr
@@ -631,7 +615,9 @@ def _torch_chunks(
                 progress(int(got.size), todo)
 
 
-def _torch_sides(run: Run, style: str, m: LoadedModule | None) -> tuple[Side, Side]:
+def _torch_sides(
+    run: Run, style: str, m: LoadedModule | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     s, o = run.given, run.options
     kind = style if m is None else "module"
     name = {"class": "cfgsched.DarknetLR", "native": "cfgsched.native_scheduler"}.get(
@@ -640,10 +626,10 @@ def _torch_sides(run: Run, style: str, m: LoadedModule | None) -> tuple[Side, Si
     how = ", ".join([Path(s.source).name, s.fork, *filter(None, [describe(o)])])
     if s.policy is Policy.RANDOM:
         label = f"cfgsched's seeded draws, not darknet's rand() ({how})"
-        expected = Side(label, "seeded draws", s.fork, s.source, o)
+        expected = _side(label, "seeded draws", s, o)
     else:
-        expected = Side(f"darknet C formula ({how})", "darknet", s.fork, s.source, o)
-    return expected, Side(name, kind, s.fork, s.source, o)
+        expected = _side(f"darknet C formula ({how})", "darknet", s, o)
+    return expected, _side(name, kind, s, o)
 
 
 def _record_notes(m: LoadedModule, run: Run) -> list[str]:
@@ -692,7 +678,11 @@ def diff_schedules(
     if exhaustive is None:
         exhaustive = n <= MAX_EXHAUSTIVE_BATCHES
     windows = [(0, n + 1)] if exhaustive else st.sample_windows(n + 1, sorted(rows_at))
-    notes = [ta.note, tb.note if tb.note != ta.note else "", _random_note(a, b)]
+    notes = [
+        ta.note,
+        tb.note if tb.note != ta.note else "",
+        _RANDOM if Policy.RANDOM in (a.policy, b.policy) else "",
+    ]
     if a.max_batches != b.max_batches:
         notes.append(
             f"max_batches differ ({a.max_batches} vs {b.max_batches}): compared up to b = {n}"
@@ -702,11 +692,13 @@ def diff_schedules(
     )  # fmt: skip
     stats = Stats(_tolerance(tolerance, oa.exact), rows_at, n)
     return DiffReport(
-        Side(labels[0], "A", a.fork, a.source, oa),
-        Side(labels[1], "B", b.fork, b.source, ob),
-        *plan, stats.fold(_pair_chunks(ta, tb, windows)), cut,
+        _side(labels[0], "A", a, oa),
+        _side(labels[1], "B", b, ob),
+        *plan,
+        stats.fold(_pair_chunks(ta, tb, windows)),
+        cut,
         tuple(filter(None, notes)),
-    )  # fmt: skip
+    )
 
 
 def _pair_chunks(a: Run, b: Run, windows: Sequence[tuple[int, int]]) -> Iterator[Chunk]:

@@ -122,17 +122,18 @@ def _numbers(buf: list[Any], who: str, first: int) -> F64:
     arr = np.asarray(buf) if buf else np.zeros(0)
     if arr.dtype.kind in "fiu":
         return arr.astype(np.float64)
+    out = np.zeros(len(buf))
     for j, x in enumerate(buf):
         try:
             if isinstance(x, (bool, str, bytes)):
                 raise TypeError
-            float(x)
+            out[j] = float(x)
         except Exception:  # a user object's __float__ may raise anything
             at = f"the optimizer's lr at step {first + j}"
             raise CfgError(
                 who, None, None, f"{at} is {clip(x)}, not a number"
             ) from None
-    return np.asarray([float(x) for x in buf], dtype=np.float64)
+    return out
 
 
 def sample_windows(n: int, around: Sequence[int]) -> list[tuple[int, int]]:
