@@ -163,24 +163,18 @@ def _ordered(x: F32) -> I64:
     return np.where(i < 0, -(i & 0x7FFFFFFF), i)
 
 
-def ulp_distance(expected: F32, got: F32) -> F64:
-    """Number of float32 values between ``expected`` and ``got`` (NaN = NaN; else inf)."""
-    e = np.ascontiguousarray(expected, dtype=np.float32)
-    g = np.ascontiguousarray(got, dtype=np.float32)
-    d = np.abs(_ordered(e) - _ordered(g)).astype(np.float64)
-    en, gn = np.isnan(e), np.isnan(g)
-    d = np.where(en | gn, np.where(en & gn, 0.0, np.inf), d)
-    return np.where(np.isinf(e) | np.isinf(g), np.where(e == g, 0.0, np.inf), d)
-
-
 def errors(expected: F64, got: F64) -> tuple[F64, F64, F64]:
     """Absolute, relative (NaN = NaN) and float32 ulp error of ``got`` (rounded to float32
-    as an optimizer on float32 parameters applies it)."""
+    as an optimizer on float32 parameters applies it; NaN = NaN, else inf)."""
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         same = (expected == got) | (np.isnan(expected) & np.isnan(got))
         ab = np.abs(got - expected)
         ab = np.where(same, 0.0, np.where(np.isnan(ab), np.inf, ab))
         rel = np.where(ab == 0, 0.0, ab / np.abs(expected))
         rel = np.where(np.isnan(rel), np.inf, rel)
-        ulp = ulp_distance(expected.astype(np.float32), got.astype(np.float32))
+        e, g = expected.astype(np.float32), got.astype(np.float32)
+        ulp = np.abs(_ordered(e) - _ordered(g)).astype(np.float64)
+        en, gn = np.isnan(e), np.isnan(g)
+        ulp = np.where(en | gn, np.where(en & gn, 0.0, np.inf), ulp)
+        ulp = np.where(np.isinf(e) | np.isinf(g), np.where(e == g, 0.0, np.inf), ulp)
     return ab, rel, ulp
