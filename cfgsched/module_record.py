@@ -1,8 +1,5 @@
-"""The ``CFGSCHED`` record of a generated module, read without running or parsing the module.
-
-``convert`` writes the record (a literal dict, schema :data:`MODULE_SCHEMA`) near the top
-of every module; ``diff --module`` reads it. Only the record's statement is parsed.
-"""
+"""The ``CFGSCHED`` record (a literal dict) that ``convert`` writes near the top of every
+module and ``diff --module`` reads: only the record's statement is parsed, nothing is run."""
 
 from __future__ import annotations
 
@@ -50,8 +47,7 @@ def module_bytes(path: str) -> bytes:
 
 
 def _statement(data: bytes, path: str) -> tuple[int, str] | None:
-    """Line and text of the first top-level ``CFGSCHED =`` (or ``CFGSCHED: T =``)
-    statement, tokenizing only up to its end."""
+    """Line and text of the first top-level ``CFGSCHED =`` (or ``CFGSCHED: T =``)."""
     new_line, name_at, first = True, 0, 0
     try:
         for tok in tokenize.tokenize(io.BytesIO(data).readline):
@@ -75,8 +71,8 @@ def _statement(data: bytes, path: str) -> tuple[int, str] | None:
 
 
 def read_record(path: str, data: bytes | None = None) -> ModuleRecord:
-    """The ``CFGSCHED`` record of the module file ``path`` (or its bytes ``data``); a
-    missing or invalid record is a :class:`CfgError` naming the file. Nothing is run."""
+    """The record of the module file ``path`` (or its bytes ``data``); a missing or
+    invalid one is a :class:`CfgError` naming the file."""
     found = _statement(module_bytes(path) if data is None else data, path)
     if found is None:
         raise CfgError(
@@ -98,9 +94,9 @@ def read_record(path: str, data: bytes | None = None) -> ModuleRecord:
         raise bad("the record is not a literal dict") from None
     if not isinstance(raw, dict) or raw.get("schema") != MODULE_SCHEMA:
         got = raw.get("schema") if isinstance(raw, dict) else type(raw).__name__
-        raise bad(f"schema {_clip(got)}, expected {MODULE_SCHEMA!r}")
+        raise bad(f"schema {clip(got)}, expected {MODULE_SCHEMA!r}")
     if raw.get("fork") not in FORKS:
-        raise bad(f"fork {_clip(raw.get('fork'))} is not one of {', '.join(FORKS)}")
+        raise bad(f"fork {clip(raw.get('fork'))} is not one of {', '.join(FORKS)}")
     try:
         options = Options.from_record(raw.get("options"))
     except (ValueError, TypeError) as exc:
@@ -111,6 +107,10 @@ def read_record(path: str, data: bytes | None = None) -> ModuleRecord:
     return ModuleRecord(raw["fork"], options, **about)
 
 
-def _clip(x: Any) -> str:
-    text = repr(x)
-    return text if len(text) <= 60 else text[:57] + "..."
+def clip(x: Any, limit: int = 60) -> str:
+    """``repr(x)``, at most ``limit`` characters (a failing repr shows the type)."""
+    try:
+        text = repr(x)
+    except Exception:  # a user object whose repr fails
+        text = f"<{type(x).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

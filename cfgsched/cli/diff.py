@@ -190,8 +190,8 @@ def _pair(
     text, source = clikit.read_cfg_text(cfgs[0])
     a = parse(text, fork=forks[0] if forks else "alexeyab", source=source)
     fork_b = forks[-1] if forks else "alexeyab"
-    b = parse(text, fork=fork_b, source=source) if cfgs[-1] == cfgs[0] else None
-    b = b or _parse(cfgs[-1], fork_b)
+    same = cfgs[-1] == cfgs[0]
+    b = parse(text, fork=fork_b, source=source) if same else _parse(cfgs[-1], fork_b)
     oa, ob = tr.options(a), tr.options(b)
     try:
         ob = ob if vs_gpus is None else dataclasses.replace(ob, ngpus=vs_gpus)
@@ -219,8 +219,7 @@ def _single(
     if record is None:
         return schedule, tr.options(schedule)
     names = [f for arg, f in _FIELDS.items() if getattr(tr, arg) not in (None, False)]
-    if tr.flush is False:  # --keep-subnormals
-        names.append("flush")
+    names += ["flush"] if tr.flush is False else []  # --keep-subnormals
     given = tr.options(schedule) if names else record.options
     if given.flushes(fork) == record.options.flushes(fork) and "flush" in names:
         names.remove("flush")
@@ -232,17 +231,13 @@ def _single(
 @contextlib.contextmanager
 def _progress() -> Iterator[Callable[[int, int], None] | None]:
     """A progress bar on stderr when it is a terminal (None otherwise)."""
-    bar: Any = None
+    with contextlib.ExitStack() as stack:
+        bar: list[Any] = []
 
-    def update(n: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = click.progressbar(length=total, label="diff", file=sys.stderr)
-            bar.__enter__()
-        bar.update(n)
+        def update(n: int, total: int) -> None:
+            if not bar:
+                new = click.progressbar(length=total, label="diff", file=sys.stderr)
+                bar.append(stack.enter_context(new))
+            bar[0].update(n)
 
-    try:
         yield update if sys.stderr.isatty() else None
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)

@@ -1,9 +1,5 @@
-"""Compare a real torch scheduler (or a second schedule) with darknet's C formula.
-
-Optimizer step ``i`` (0-based) of the scheduler, stepped for real
-(:mod:`cfgsched.tools.stepping`), is compared with :meth:`cfgsched.run.Run.lrs`; two
-schedules are compared batch by batch. Values are compared in chunks (bounded memory).
-"""
+"""Compare a real torch scheduler, step by step, or a second schedule, batch by batch,
+with darknet's C formula, in chunks (bounded memory)."""
 
 from __future__ import annotations
 
@@ -14,7 +10,7 @@ import re
 import sys
 import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,19 +29,12 @@ from cfgsched.tools.layer_check import check_layers
 from cfgsched.tools.stepping import Factory, user_code
 from cfgsched.tools.text import counted, json_float
 
-F32 = npt.NDArray[np.float32]
-F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 #: Steps, their darknet batches, the expected and the compared LRs.
-Chunk = tuple[I64, I64, F32 | F64, F64]
+Chunk = tuple[I64, I64, st.F32 | st.F64, st.F64]
 Progress = Callable[[int, int], None]
 
 SCHEMA = "cfgsched-diff/1"
-#: Default tolerance when the translation is darknet's float32 arithmetic.
-EXACT_TOLERANCE = "0ulp"
-#: Default tolerance for a double translation (``exact=False``): both sides evaluate the
-#: same formulas in double, so only the order of operations may differ.
-DOUBLE_TOLERANCE = "1e-9"
 #: ``--exhaustive`` refuses more steps than this (about 4 minutes of scheduler stepping).
 MAX_EXHAUSTIVE_STEPS = 50_000_000
 #: Oracle-vs-oracle comparisons are exhaustive up to this many batches.
@@ -56,6 +45,13 @@ ORACLE_CHUNK = 1 << 20
 MAX_RANGES = 20
 #: Boundaries a sampled diff checks at most (±SAMPLE_HALO steps each: ~2.6M steps).
 MAX_CHECKED_BOUNDARIES = 20_000
+#: The note on policy=random's draws.
+_RANDOM = (
+    "policy=random: darknet draws rand() at every batch, which no one can replay; "
+    "the values here are cfgsched's seeded draws (Options.seed), not darknet's"
+)
+#: The JSON keys of a differing range.
+_SPAN = ("first_step", "last_step", "first_batch", "last_batch", "count")
 
 
 @dataclass(frozen=True)
@@ -84,36 +80,24 @@ class Tolerance:
         return cls("rel", v, text.strip())
 
 
-def default_tolerance(options: Options) -> Tolerance:
-    """:data:`EXACT_TOLERANCE`, or :data:`DOUBLE_TOLERANCE` for a double translation."""
-    return Tolerance.parse(EXACT_TOLERANCE if options.exact else DOUBLE_TOLERANCE)
-
-
-def _tolerance(tolerance: Tolerance | str | None, o: Options) -> Tolerance:
-    if tolerance is None:
-        return default_tolerance(o)
-    return Tolerance.parse(tolerance) if isinstance(tolerance, str) else tolerance
+def _tolerance(tolerance: Tolerance | str | None, exact: bool) -> Tolerance:
+    """The tolerance given, else 0ulp, or 1e-9 in double (only the order of operations
+    may differ)."""
+    if isinstance(tolerance, Tolerance):
+        return tolerance
+    return Tolerance.parse(
+        ("0ulp" if exact else "1e-9") if tolerance is None else tolerance
+    )
 
 
 # ----------------------------------------------------------------------------- report
 
 
-@dataclass(frozen=True)
-class Side:
-    """One side of a comparison: ``kind`` is darknet (the C formula), seeded draws
-    (policy=random), class, native, module, or A/B (two schedules); ``options`` is the
-    translation it follows."""
-
-    label: str
-    kind: str
-    fork: str
-    source: str
-    options: Options = field(default_factory=Options)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The side as JSON (``options`` as :meth:`Options.to_record`)."""
-        out = {k: getattr(self, k) for k in ("label", "kind", "fork", "source")}
-        return {**out, "gpus": self.options.ngpus, "options": self.options.to_record()}
+def _side(label: str, kind: str, s: NetSchedule, o: Options) -> dict[str, Any]:
+    """One side as JSON: ``kind`` darknet (the C formula), seeded draws (policy=random),
+    class, native, module, or A/B (two schedules); ``o`` is the translation it follows."""
+    d = {"label": label, "kind": kind, "fork": s.fork, "source": s.source}
+    return {**d, "gpus": o.ngpus, "options": o.to_record()}
 
 
 @dataclass(frozen=True)
@@ -135,23 +119,10 @@ class Row:
         return {k: json_float(v) if isinstance(v, float) else v for k, v in d.items()}
 
 
-@dataclass(frozen=True)
-class Span:
-    """A run of consecutive compared steps that differ beyond the tolerance."""
-
-    first_step: int
-    last_step: int
-    first_batch: int
-    last_batch: int
-    count: int
-
-
 @dataclass
 class Stats:
-    """What a comparison found, folded in chunk by chunk (:meth:`add`): the steps compared
-    (steps from ``stop`` on are after training: boundary rows only), the largest errors,
-    the first difference, the differing ranges and the rows at ``rows_at`` (step -> label).
-    """
+    """What a comparison found, chunk by chunk (steps from ``stop`` on: boundary rows
+    only); differing ranges as :data:`_SPAN`."""
 
     tolerance: Tolerance
     rows_at: dict[int, str] = field(repr=False)
@@ -166,12 +137,19 @@ class Stats:
     max_ulp_error: float = 0.0
     max_error_step: int | None = None
     first_difference: Row | None = None
-    spans: list[Span] = field(default_factory=list)
+    spans: list[list[int]] = field(default_factory=list)
     spans_total: int = 0
     rows: list[Row] = field(default_factory=list)
     _open: list[int] | None = field(default=None, repr=False)
 
-    def add(self, i: I64, b: I64, expected: F32 | F64, got: F64) -> None:
+    def fold(self, chunks: Iterable[Chunk]) -> Stats:
+        """Fold every chunk in, then end the open range."""
+        for chunk in chunks:
+            self.add(*chunk)
+        self._close()
+        return self
+
+    def add(self, i: I64, b: I64, expected: st.F32 | st.F64, got: st.F64) -> None:
         """Fold the increasing steps ``i`` (darknet batches ``b``) into the statistics."""
         e = expected.astype(np.float64)
         ab, rel, ulp = st.errors(e, got)
@@ -208,32 +186,31 @@ class Stats:
             if o is not None and int(i[lo]) == o[1] + 1:  # continues the last range
                 o[1], o[3], o[4] = int(i[hi]), int(b[hi]), o[4] + z - a
             else:
-                self.close()
+                self._close()
                 self._open = [int(i[lo]), int(i[hi]), int(b[lo]), int(b[hi]), z - a]
 
-    def close(self) -> None:
-        """End the open range of differing steps."""
+    def _close(self) -> None:
         if self._open is not None:
             self.spans_total += 1
             if len(self.spans) < MAX_RANGES:
-                self.spans.append(Span(*self._open))
+                self.spans.append(self._open)
             self._open = None
 
 
 @dataclass(frozen=True)
 class DiffReport:
-    """Everything ``cfgsched diff`` prints (text or JSON). ``unchecked`` names the
-    boundaries a sampled diff did not check (then the result is not EQUAL)."""
+    """What ``cfgsched diff`` prints; ``unchecked`` (boundaries a sample skipped) and
+    ``different`` (a failed layer-rule check) make it not EQUAL."""
 
-    expected: Side
-    got: Side
+    expected: dict[str, Any]
+    got: dict[str, Any]
     coverage: str
     coverage_note: str
     stats: Stats
     boundaries_cut: int
     notes: tuple[str, ...] = ()
     unchecked: str = ""
-    different: str = ""  # a check besides the LR values failed (layer rules)
+    different: str = ""
 
     @property
     def equal(self) -> bool:
@@ -254,8 +231,8 @@ class DiffReport:
             "schema": SCHEMA,
             "equal": self.equal,
             "exit_code": self.exit_code,
-            "expected": self.expected.to_dict(),
-            "got": self.got.to_dict(),
+            "expected": self.expected,
+            "got": self.got,
             "coverage": self.coverage,
             "coverage_note": self.coverage_note,
             "unchecked": self.unchecked or None,
@@ -267,7 +244,7 @@ class DiffReport:
             **{k: json_float(getattr(s, k)) for k in errs},
             "max_error_step": s.max_error_step,
             "first_difference": None if fd is None else fd.to_dict(),
-            "differing_ranges": [asdict(x) for x in s.spans],
+            "differing_ranges": [dict(zip(_SPAN, x, strict=True)) for x in s.spans],
             "differing_ranges_total": s.spans_total,
             "boundaries": [r.to_dict() for r in s.rows],
             "boundaries_not_listed": self.boundaries_cut,
@@ -277,10 +254,10 @@ class DiffReport:
     def format_text(self) -> str:
         """The human-readable report (control characters of names escaped)."""
         e, g, s = self.expected, self.got, self.stats
-        what = "A = {}  vs  B = {}" if e.kind == "A" else "{1}  vs  {0}"
+        what = "A = {}  vs  B = {}" if e["kind"] == "A" else "{1}  vs  {0}"
         at = "" if s.max_error_step is None else f" (at step i = {s.max_error_step})"
         lines = [
-            "cfgsched diff: " + what.format(e.label, g.label),
+            "cfgsched diff: " + what.format(e["label"], g["label"]),
             f"compared {s.steps_compared:,} steps exhaustively (i = {s.first_step}.."
             f"{s.last_step}, b = {s.first_batch}..{s.last_batch})"
             if self.coverage == "exhaustive"
@@ -291,17 +268,23 @@ class DiffReport:
             f"max abs error {_g(s.max_abs_error)}, max rel error "
             f"{_g(s.max_rel_error)}, max ulp error {_g(s.max_ulp_error)}{at}",
             self._result(),
-            *self._span_lines(),
-            *self._row_lines(),
         ]
-        return "\n".join(escape(line) for line in lines)
+        if s.spans:
+            lines.append("differing ranges (optimizer steps i, darknet batches b):")
+        for i0, i1, b0, b1, n in s.spans:
+            lines.append(
+                f"  i = {_range(i0, i1)}, b = {_range(b0, b1)}  ({counted(n, 'step')})"
+            )
+        if s.spans_total > len(s.spans):
+            lines.append(f"  ... {s.spans_total - len(s.spans)} more ranges")
+        return "\n".join(escape(line) for line in lines + self._row_lines())
 
     def _result(self) -> str:
         fd, e, g = self.stats.first_difference, self.expected, self.got
         if fd is not None:
             return (
                 f"result: DIFFERENT beyond {self.stats.tolerance.text}; first at step "
-                f"i = {fd.step} (b = {fd.batch}): {e.kind} {_g(fd.expected)}, {g.kind} "
+                f"i = {fd.step} (b = {fd.batch}): {e['kind']} {_g(fd.expected)}, {g['kind']} "
                 f"{_g(fd.got)}"
             )
         if self.different:
@@ -310,21 +293,6 @@ class DiffReport:
             return f"result: NOT ALL CHECKED: {self.unchecked}"
         return f"result: EQUAL within {self.stats.tolerance.text}"
 
-    def _span_lines(self) -> list[str]:
-        spans, total = self.stats.spans, self.stats.spans_total
-        if not spans:
-            return []
-        lines = ["differing ranges (optimizer steps i, darknet batches b):"]
-        for s in spans:
-            i, b = (
-                _range(s.first_step, s.last_step),
-                _range(s.first_batch, s.last_batch),
-            )
-            lines.append(f"  i = {i}, b = {b}  ({counted(s.count, 'step')})")
-        if total > len(spans):
-            lines.append(f"  ... {total - len(spans)} more ranges")
-        return lines
-
     def _row_lines(self) -> list[str]:
         rows, e, g = self.stats.rows, self.expected, self.got
         if not rows:
@@ -332,8 +300,8 @@ class DiffReport:
         w = max(len(r.label) for r in rows)
         lines = [
             "",
-            f"{'boundary':<{w}}  {'step i':>9}  {'batch b':>9}  {e.kind:>15}  "
-            f"{g.kind:>15}  {'ulp':>6}",
+            f"{'boundary':<{w}}  {'step i':>9}  {'batch b':>9}  {e['kind']:>15}  "
+            f"{g['kind']:>15}  {'ulp':>6}",
         ]
         for r in rows:
             mark = ("" if r.within else "  <-- differs") + (
@@ -356,29 +324,10 @@ def _range(first: int, last: int) -> str:
     return f"{first}" if first == last else f"{first}..{last}"
 
 
-def _compare(
-    sides: tuple[Side, Side],
-    plan: tuple[str, str],
-    stats: Stats,
-    chunks: Iterable[Chunk],
-    cut: int,
-    notes: Sequence[str],
-    unchecked: str = "",
-) -> DiffReport:
-    """Fold every chunk into ``stats`` and report (the one path of both modes)."""
-    for chunk in chunks:
-        stats.add(*chunk)
-    stats.close()
-    return DiffReport(
-        *sides, *plan, stats, cut, tuple(n for n in notes if n), unchecked
-    )
-
-
 def _row_steps(
     marks: Sequence[Boundary], step_of: Callable[[int], int], lo: int, hi: int
 ) -> dict[int, str]:
-    """Step -> label for the steps around each boundary within ``lo .. hi``: the first
-    step at or past the boundary's batch, and the steps before and after it."""
+    """Step -> label for the first step at or past each boundary and its neighbours."""
     out: dict[int, str] = {}
     for m in marks:
         i0 = step_of(m.batch)
@@ -393,20 +342,31 @@ def _row_steps(
 
 @dataclass(frozen=True)
 class LoadedModule:
-    """A module under test: its record, ``build_scheduler`` and the ``LEARNING_RATE``
-    its users give the optimizer (None when it has none)."""
+    """A module under test (``learning_rate``: its ``LEARNING_RATE``, if any)."""
 
     path: str
     record: ModuleRecord
     build: Callable[..., Any]
     learning_rate: float | None
-    names: dict[str, Any] = field(default_factory=dict)  # its top-level names
+    names: dict[str, Any]
+
+    def factory(self, optimizer: Any, last_epoch: int | None) -> Any:
+        """A :data:`~cfgsched.tools.stepping.Factory`: ``build_scheduler`` as called."""
+        if last_epoch is None:
+            sched = self.build(optimizer)
+        else:
+            sched = self.build(optimizer, last_epoch=last_epoch)
+        if not callable(getattr(sched, "step", None)):
+            raise TypeError(
+                f"build_scheduler returned {type(sched).__name__}, not a scheduler "
+                "with step()"
+            )
+        return sched
 
 
 def load_module(path: str) -> LoadedModule:
-    """Read the module file at ``path`` and its record, then run exactly the bytes read
-    (compiled here, never a cached byte-code file) as a fresh module: **this runs the
-    module's code**. Failures (also ``sys.exit``) raise a one-line :class:`CfgError`."""
+    """Run exactly the bytes read from ``path`` (never a cached byte-code file) as a fresh
+    module: **this runs its code**. Failures (``sys.exit`` too) are one-line CfgErrors."""
     data = module_bytes(path)
     record = read_record(path, data)
     try:
@@ -425,35 +385,16 @@ def load_module(path: str) -> LoadedModule:
         sys.modules.pop(module.__name__, None)
         raise
     build: Any = getattr(module, "build_scheduler", None)
+    signature = "build_scheduler(optimizer, last_epoch=-1)"
     if not callable(build):
-        raise CfgError(
-            path, None, None, "defines no build_scheduler(optimizer, last_epoch=-1)"
-        )
+        raise CfgError(path, None, None, f"defines no {signature}")
     try:
         inspect.signature(build).bind(None, last_epoch=-1)
     except (TypeError, ValueError) as exc:
-        raise CfgError(
-            path, None, None, f"build_scheduler(optimizer, last_epoch=-1): {exc}"
-        ) from None
+        raise CfgError(path, None, None, f"{signature}: {exc}") from None
     lr: Any = getattr(module, "LEARNING_RATE", None)
     ok = isinstance(lr, (int, float)) and not isinstance(lr, bool)
     return LoadedModule(path, record, build, float(lr) if ok else None, module.__dict__)
-
-
-def _module_factory(m: LoadedModule) -> Factory:
-    def make_module(optimizer: Any, last_epoch: int | None) -> Any:
-        if last_epoch is None:
-            sched = m.build(optimizer)
-        else:
-            sched = m.build(optimizer, last_epoch=last_epoch)
-        if not callable(getattr(sched, "step", None)):
-            raise TypeError(
-                f"build_scheduler returned {type(sched).__name__}, not a scheduler "
-                "with step()"
-            )
-        return sched
-
-    return make_module
 
 
 def _native_factory(run: Run, who: str) -> Factory:
@@ -494,12 +435,11 @@ def describe(o: Options) -> str:
         "" if resume is None else f"resumed at iteration {resume}",
         f"seed {o.seed}" if o.seed else "",
     ]
-    return ", ".join(p for p in parts if p)
+    return ", ".join(filter(None, parts))
 
 
 def _run(schedule: NetSchedule, options: Options) -> Run:
-    """The command's one :func:`~cfgsched.run.translate`; a schedule that cannot be
-    translated is a CfgError."""
+    """:func:`~cfgsched.run.translate`; a schedule it cannot translate is a CfgError."""
     try:
         return translate(schedule, options)
     except CfgError:
@@ -510,29 +450,21 @@ def _run(schedule: NetSchedule, options: Options) -> Run:
         ) from None
 
 
-def _random_note(*schedules: NetSchedule) -> list[str]:
-    if all(s.policy is not Policy.RANDOM for s in schedules):
-        return []
-    return [
-        "policy=random: darknet draws rand() at every batch, which no one can replay; "
-        "the values here are cfgsched's seeded draws (Options.seed), not darknet's"
-    ]
-
-
 def _translation_notes(run: Run) -> list[str]:
     """What the translation does, in words (empty for a plain one-GPU run)."""
-    o, notes = run.options, [run.note, *_random_note(run.schedule)]
-    if run.mapping != "b = i + 1":
-        notes.append(f"step i is darknet batch {run.mapping}")
-    if run.params.lr != run.cfg_lr:
-        notes.append(f"base rate learning_rate × {run.ngpus} (-gpus {run.ngpus})")
-    if o.ideal:
-        notes.append(
-            f"AlexeyAB's advice for {o.ngpus} GPUs: learning_rate / N, burn_in × N"
-        )
-    if run.start:
-        notes.append(f"resumed: the run starts at step i = {run.start}")
-    return notes
+    o, n = run.options, run.ngpus
+    return [
+        run.note,
+        _RANDOM if run.schedule.policy is Policy.RANDOM else "",
+        "" if run.mapping == "b = i + 1" else f"step i is darknet batch {run.mapping}",
+        ""
+        if run.params.lr == run.cfg_lr
+        else f"base rate learning_rate × {n} (-gpus {n})",
+        f"AlexeyAB's advice for {o.ngpus} GPUs: learning_rate / N, burn_in × N"
+        if o.ideal
+        else "",
+        f"resumed: the run starts at step i = {run.start}" if run.start else "",
+    ]
 
 
 def _options_for(
@@ -569,15 +501,14 @@ def _marks(run: Run) -> tuple[list[Boundary], int, str]:
 
 def _check_resume(run: Run) -> None:
     """A run resumed at or past its end has nothing to compare: a one-line error."""
-    if run.start < run.stop:
-        return
     s = run.schedule
-    raise CfgError(
-        s.source, s.line_of("max_batches"), "max_batches",
-        f"the resume point (darknet iteration {run.options.resume_iteration:,}, "
-        f"optimizer step i = {run.start:,}) is past the end of the run ({run.stop:,} "
-        f"steps, max_batches {s.max_batches}): nothing to compare",
-    )  # fmt: skip
+    if run.start >= run.stop:
+        raise CfgError(
+            s.source, s.line_of("max_batches"), "max_batches",
+            f"the resume point (darknet iteration {run.options.resume_iteration:,}, "
+            f"optimizer step i = {run.start:,}) is past the end of the run ({run.stop:,} "
+            f"steps, max_batches {s.max_batches}): nothing to compare",
+        )  # fmt: skip
 
 
 def _plan(
@@ -611,28 +542,23 @@ def diff_torch(
     options: Options | None = None,
     *,
     style: str = "class",
-    module: str | LoadedModule | None = None,
+    module: str | None = None,
     tolerance: Tolerance | str | None = None,
     exhaustive: bool | None = None,
     progress: Progress | None = None,
 ) -> DiffReport:
     """Step the torch scheduler and compare every step (or a sample) with the C formula.
 
-    ``style`` is "class" (what ``DarknetLR`` runs) or "native" (``native_scheduler``); a
-    ``module`` (imported: its code runs) is tested instead, on its ``CFGSCHED`` record's
-    translation (``options``, if given, must equal it), its first window built by
-    ``build_scheduler(optimizer)`` as users call it. ``exhaustive=None``: every step up to
-    :data:`~cfgsched.tools.stepping.EXHAUSTIVE_LIMIT` steps, else every boundary ±64 steps and a
-    dense sample (later windows start a fresh scheduler at ``last_epoch``).
-    ``progress(n, total)`` is called after each chunk of ``n`` steps.
-    """
-    m, o = module if isinstance(module, LoadedModule) else None, options or Options()
+    ``style`` is "class" (``DarknetLR``) or "native" (``native_scheduler``); a ``module``
+    file (imported: its code runs) is tested instead, on its record's translation
+    (``options``, if given, must equal it), its first window built as users call it.
+    ``exhaustive=None``: every step up to ``EXHAUSTIVE_LIMIT``, else a sample.
+    ``progress(n, total)`` follows each chunk."""
+    m, o = None, options or Options()
     if module is not None:  # checked before the module runs
-        path = module if isinstance(module, str) else module.path
-        record = read_record(path) if m is None else m.record
-        o = _options_for(schedule, options, record, path)
-        m = m or load_module(path)
-    tol = _tolerance(tolerance, o)
+        o = _options_for(schedule, options, read_record(module), module)
+        m = load_module(module)
+    tol = _tolerance(tolerance, o.exact)
     run = _run(schedule, o)
     _check_resume(run)
     factory, lr, who = _under_test(run, style, m)
@@ -641,12 +567,13 @@ def diff_torch(
     rows_at = _row_steps(marks[:MAX_BOUNDARIES], run.first_step, run.start, run.stop)
     chunks = _torch_chunks(run, factory, lr, windows, who, m is not None, progress)
     notes = _translation_notes(run) + (_record_notes(m, run) if m else [])
-    report = _compare(
-        _torch_sides(run, style, m), (coverage, note), Stats(tol, rows_at, run.stop),
-        chunks, cut + max(len(marks) - MAX_BOUNDARIES, 0), notes,
+    return DiffReport(
+        *_torch_sides(run, style, m), coverage, note,
+        Stats(tol, rows_at, run.stop).fold(chunks),
+        cut + max(len(marks) - MAX_BOUNDARIES, 0), tuple(filter(None, notes)),
         "" if coverage == "exhaustive" else unchecked,
+        check_layers(m.names, run) if m else "",
     )  # fmt: skip
-    return replace(report, different=check_layers(m.names, run) if m else "")
 
 
 def _under_test(
@@ -655,7 +582,7 @@ def _under_test(
     """The scheduler under test, the LR its optimizer starts with, and its name."""
     if m is not None:
         lr = run.cfg_lr if m.learning_rate is None else m.learning_rate
-        return _module_factory(m), lr, m.path
+        return m.factory, lr, m.path
     who = f"{run.given.source}: --style {style}"
     if style == "class":
         return st.class_factory(run), run.cfg_lr, who
@@ -673,8 +600,8 @@ def _torch_chunks(
     default: bool,
     progress: Progress | None,
 ) -> Iterator[Chunk]:
-    """The stepped LRs of each window (the first built with the builder's default start
-    when ``default``) with the run's batches and darknet's LRs."""
+    """The stepped LRs of each window (the first at the builder's default start when
+    ``default``), the run's batches and darknet's LRs."""
     todo = sum(t - s for s, t in windows)
     for k, (s, t) in enumerate(windows):
         for got in st.torch_lrs(
@@ -688,7 +615,9 @@ def _torch_chunks(
                 progress(int(got.size), todo)
 
 
-def _torch_sides(run: Run, style: str, m: LoadedModule | None) -> tuple[Side, Side]:
+def _torch_sides(
+    run: Run, style: str, m: LoadedModule | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     s, o = run.given, run.options
     kind = style if m is None else "module"
     name = {"class": "cfgsched.DarknetLR", "native": "cfgsched.native_scheduler"}.get(
@@ -697,26 +626,24 @@ def _torch_sides(run: Run, style: str, m: LoadedModule | None) -> tuple[Side, Si
     how = ", ".join([Path(s.source).name, s.fork, *filter(None, [describe(o)])])
     if s.policy is Policy.RANDOM:
         label = f"cfgsched's seeded draws, not darknet's rand() ({how})"
-        expected = Side(label, "seeded draws", s.fork, s.source, o)
+        expected = _side(label, "seeded draws", s, o)
     else:
-        expected = Side(f"darknet C formula ({how})", "darknet", s.fork, s.source, o)
-    return expected, Side(name, kind, s.fork, s.source, o)
+        expected = _side(f"darknet C formula ({how})", "darknet", s, o)
+    return expected, _side(name, kind, s, o)
 
 
 def _record_notes(m: LoadedModule, run: Run) -> list[str]:
-    r, cfg = m.record, Path(run.given.source).name
-    notes = [
+    r, cfg, was = m.record, Path(run.given.source).name, Path(m.record.cfg).name
+    return [
         f"module record: cfgsched {r.version or '?'}, cfg {r.cfg or '?'}, "
         f"{r.format or '?'} / {r.style or '?'}, options: {describe(r.options) or 'defaults'}",
         f"steps from i = {run.start} on are stepped from build_scheduler(optimizer) as "
         "written (its default start must be the record's); other windows from "
         "build_scheduler(optimizer, last_epoch=i - 1)",
+        f"the module was written from {was}; compared with {cfg}"
+        if r.cfg and was != cfg
+        else "",
     ]
-    if r.cfg and Path(r.cfg).name != cfg:
-        notes.append(
-            f"the module was written from {Path(r.cfg).name}; compared with {cfg}"
-        )
-    return notes
 
 
 # ----------------------------------------------------------------------------- two schedules
@@ -733,11 +660,9 @@ def diff_schedules(
 ) -> DiffReport:
     """Compare two schedules batch by batch (C formula vs C formula).
 
-    Covers b = 1 .. the longer run (+1 for the table). Each side's ``options`` set its
-    base rate (``-gpus``, ``ideal``), arithmetic and flushing; options that map optimizer
-    steps (images per step, trace, resume) raise ValueError. Default tolerance:
-    :func:`default_tolerance` when both sides use the same arithmetic, else ``1e-6``.
-    """
+    b = 1 .. the longer run (+1 for the table); ``options`` that map optimizer steps
+    (images per step, trace, resume) raise ValueError. Default tolerance: 1e-6 when
+    one side is double, else :func:`diff_torch`'s."""
     oa, ob = options if options is not None else (Options(), Options())
     for o in (oa, ob):
         if o.images_per_step is not None or o.multigpu == "trace" or o.resume_iteration:
@@ -746,18 +671,18 @@ def diff_schedules(
                 "multigpu='trace' and resuming apply to a torch run (give one cfg)"
             )
     ta, tb = _run(a, oa), _run(b, ob)
-    if tolerance is None:
-        tolerance = default_tolerance(oa) if oa.exact == ob.exact else "1e-6"
+    if tolerance is None and oa.exact != ob.exact:
+        tolerance = "1e-6"
     n = max(ta.span[0], tb.span[0], 1)  # the longer run, in batches
     rows_at, cut = _pair_rows(ta.schedule, tb.schedule, n)
     if exhaustive is None:
         exhaustive = n <= MAX_EXHAUSTIVE_BATCHES
     windows = [(0, n + 1)] if exhaustive else st.sample_windows(n + 1, sorted(rows_at))
-    sides = (
-        Side(labels[0], "A", a.fork, a.source, oa),
-        Side(labels[1], "B", b.fork, b.source, ob),
-    )
-    notes = [ta.note, tb.note if tb.note != ta.note else "", *_random_note(a, b)]
+    notes = [
+        ta.note,
+        tb.note if tb.note != ta.note else "",
+        _RANDOM if Policy.RANDOM in (a.policy, b.policy) else "",
+    ]
     if a.max_batches != b.max_batches:
         notes.append(
             f"max_batches differ ({a.max_batches} vs {b.max_batches}): compared up to b = {n}"
@@ -765,8 +690,15 @@ def diff_schedules(
     plan = ("exhaustive", "every batch") if exhaustive else (
         "sampled", "boundaries and a dense sample"
     )  # fmt: skip
-    stats = Stats(_tolerance(tolerance, oa), rows_at, n)
-    return _compare(sides, plan, stats, _pair_chunks(ta, tb, windows), cut, notes)
+    stats = Stats(_tolerance(tolerance, oa.exact), rows_at, n)
+    return DiffReport(
+        _side(labels[0], "A", a, oa),
+        _side(labels[1], "B", b, ob),
+        *plan,
+        stats.fold(_pair_chunks(ta, tb, windows)),
+        cut,
+        tuple(filter(None, notes)),
+    )
 
 
 def _pair_chunks(a: Run, b: Run, windows: Sequence[tuple[int, int]]) -> Iterator[Chunk]:
@@ -778,8 +710,7 @@ def _pair_chunks(a: Run, b: Run, windows: Sequence[tuple[int, int]]) -> Iterator
 
 
 def _pair_rows(a: NetSchedule, b: NetSchedule, n: int) -> tuple[dict[int, str], int]:
-    """Rows at both schedules' boundaries (step i = b - 1), labelled A:/B: when not
-    shared."""
+    """Rows at both schedules' boundaries (i = b - 1), labelled A:/B: when not shared."""
     ma, cut_a = boundaries(a, 1, n)
     mb, cut_b = boundaries(b, 1, n)
     marks = sorted(

@@ -5,23 +5,21 @@ from __future__ import annotations
 
 import functools
 import operator
-from dataclasses import astuple
+from dataclasses import astuple, replace
 from typing import Any
 
-from cfgsched.layers import layer_states
+from cfgsched.module_record import clip
 from cfgsched.run import Run
-from cfgsched.tools.stepping import clip, describe
+from cfgsched.tools.stepping import describe, merged
 
 #: Updates checked on each side of every window edge.
 HALO = 2
 
 
 def check_layers(names: dict[str, Any], run: Run) -> str:
-    """Why the module (its top-level ``names``) does not apply ``run``'s layer rules as
-    the library does ("" when it does): its ``LAYERS`` must equal ``run.layers``, and its
-    ``attach_layers`` hook must move a tiny one-parameter-per-layer model exactly as
-    :class:`~cfgsched.adapters.optim.LayerWindows` does, same optimizer and gradients,
-    over the updates around every window edge."""
+    """Why the module (its top-level ``names``) does not apply ``run``'s layer rules ("" when
+    it does): ``LAYERS`` must equal ``run.layers`` and ``attach_layers`` must move a tiny
+    model as ``LayerWindows`` does over the updates around every window edge."""
     want = tuple(astuple(r) for r in run.layers)
     got = names.get("LAYERS")
     if got is None and not want:
@@ -48,33 +46,19 @@ def check_layers(names: dict[str, Any], run: Run) -> str:
         return f"attach_layers failed: {describe(exc)}"
 
 
-def _windows(edges: list[int]) -> list[tuple[int, int]]:
-    """Updates ``first..last`` around the edges, overlapping windows merged."""
-    out: list[tuple[int, int]] = []
-    for e in edges:
-        lo, hi = max(1, e - HALO), e + HALO
-        if out and lo <= out[-1][1] + 1:
-            out[-1] = (out[-1][0], max(out[-1][1], hi))
-        else:
-            out.append((lo, hi))
-    return out
-
-
 def _trajectories(attach: Any, run: Run, edges: list[int]) -> str:
     """Both hooks over each window, fresh models and optimizers at its start."""
     import torch
 
     from cfgsched.adapters.optim import LayerWindows, build_optimizer
 
-    o = run.options
-    states = layer_states(
-        run.schedule,
-        build=o.build,
-        resume_iteration=o.resume_iteration,
-        ngpus=o.ngpus,
-    )
+    states = {
+        j: replace(r, first=j, last=j)
+        for r in run.layers
+        for j in range(r.first, r.last + 1)
+    }
     count = max(r.last for r in run.layers) + 1
-    for first, last in _windows(edges):
+    for first, stop in merged([(max(1, e - HALO), e + HALO + 1) for e in edges]):
         sides = []
         for lib in (True, False):
             model = _model(count)
@@ -87,7 +71,7 @@ def _trajectories(attach: Any, run: Run, edges: list[int]) -> str:
                 for group in opt.param_groups:
                     group["darknet_updates"] = first - 1
             sides.append((model, opt, k))
-        for update in range(first, last + 1):
+        for update in range(first, stop):
             gen = torch.Generator().manual_seed(update)
             x = torch.randn(8, 1, generator=gen)
             grads = [torch.randn(1, 1, generator=gen) for _ in range(count)]

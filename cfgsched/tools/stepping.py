@@ -1,7 +1,5 @@
-"""What diff and plot's ``--vs torch`` share: a real torch scheduler stepped on a
-one-parameter SGD, the sample of steps checked on long runs, the error between two series
-(float32 ulps) and one-line errors for code under test. Torch is imported when used.
-"""
+"""What diff and plot's ``--vs torch`` share: a real torch scheduler stepped, the sample
+of steps checked on long runs, errors in float32 ulps, one-line errors for code under test."""
 
 from __future__ import annotations
 
@@ -14,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cfgsched.errors import CfgError, NotExactError
+from cfgsched.module_record import clip
 from cfgsched.run import Run
 
 F32 = npt.NDArray[np.float32]
@@ -36,8 +35,8 @@ Factory = Callable[[Any, "int | None"], Any]
 
 
 def new_optimizer(lr: float, last_epoch: int = -1) -> Any:
-    """A one-parameter SGD whose group LR is ``lr`` (``initial_lr`` set when resuming);
-    set after construction, since torch refuses a negative ``lr`` and darknet does not."""
+    """A one-parameter SGD with group LR ``lr`` (``initial_lr`` set when resuming), set
+    after construction: torch refuses a negative ``lr``, darknet does not."""
     import torch
 
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.0)
@@ -49,8 +48,8 @@ def new_optimizer(lr: float, last_epoch: int = -1) -> Any:
 
 
 def class_factory(t: Run) -> Factory:
-    """Builds :class:`~cfgsched.adapters.scheduler.DarknetScheduler` (what ``DarknetLR``
-    runs) for ``t``; its default start is ``t``'s resume step."""
+    """Builds ``DarknetScheduler`` (what ``DarknetLR`` runs) for ``t``, by default at
+    ``t``'s resume step."""
     from cfgsched.adapters.scheduler import DarknetScheduler
 
     def make(optimizer: Any, last_epoch: int | None) -> Any:
@@ -69,12 +68,10 @@ def torch_lrs(
     who: str = "scheduler",
     default: bool = False,
 ) -> Iterator[F64]:
-    """Build at step ``start`` (``last_epoch = start - 1``; ``default``: the builder's own
-    start, which should be ``start``) on :func:`new_optimizer` (``lr``) and yield the LR
-    of the next ``count`` optimizer steps in chunks of at most :data:`CHUNK`: per step
-    ``param_groups[0]["lr"]``, then ``scheduler.step()`` (after one no-op
-    ``optimizer.step()``, as in training). The scheduler's errors are one-line CfgErrors.
-    """
+    """Build at step ``start`` (``default``: at the builder's own default start) on
+    :func:`new_optimizer` and yield ``param_groups[0]["lr"]`` of the next ``count`` steps,
+    each followed by ``scheduler.step()`` (after one no-op ``optimizer.step()``, as in
+    training), in chunks of at most :data:`CHUNK`. Its errors are one-line CfgErrors."""
     opt = new_optimizer(lr, -1 if default else start - 1)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*lr_scheduler\.step\(\)` before")
@@ -111,15 +108,6 @@ def user_code(who: str, what: str) -> Iterator[None]:
         raise CfgError(who, None, None, f"{what} failed: {describe(exc)}") from None
 
 
-def clip(x: Any, limit: int = 60) -> str:
-    """``repr(x)``, at most ``limit`` characters (a failing repr shows the type)."""
-    try:
-        text = repr(x)
-    except Exception:  # a user object whose repr fails
-        text = f"<{type(x).__name__}>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def describe(exc: BaseException) -> str:
     """``Type: message`` on one line, at most 200 characters."""
     if isinstance(exc, SystemExit):
@@ -134,35 +122,39 @@ def _numbers(buf: list[Any], who: str, first: int) -> F64:
     arr = np.asarray(buf) if buf else np.zeros(0)
     if arr.dtype.kind in "fiu":
         return arr.astype(np.float64)
+    out = np.zeros(len(buf))
     for j, x in enumerate(buf):
         try:
             if isinstance(x, (bool, str, bytes)):
                 raise TypeError
-            float(x)
+            out[j] = float(x)
         except Exception:  # a user object's __float__ may raise anything
             at = f"the optimizer's lr at step {first + j}"
             raise CfgError(
                 who, None, None, f"{at} is {clip(x)}, not a number"
             ) from None
-    return np.asarray([float(x) for x in buf], dtype=np.float64)
+    return out
 
 
 def sample_windows(n: int, around: Sequence[int]) -> list[tuple[int, int]]:
-    """Sorted, merged ``[start, stop)`` windows of ``0 .. n - 1``: the first
-    :data:`SAMPLE_PREFIX` steps, the last window, :data:`SAMPLE_WINDOWS` evenly spaced
-    windows of :data:`SAMPLE_WINDOW` steps, and ±:data:`SAMPLE_HALO` around each of
-    ``around``."""
+    """Merged ``[start, stop)`` windows of ``0 .. n - 1``: the first steps, the last window,
+    evenly spaced windows and ±:data:`SAMPLE_HALO` around each of ``around``."""
     raw = [(0, min(SAMPLE_PREFIX, n)), (max(0, n - SAMPLE_WINDOW), n)]
     spaced = np.linspace(0, max(n - SAMPLE_WINDOW, 0), SAMPLE_WINDOWS).astype(np.int64)
     raw += [(s, min(s + SAMPLE_WINDOW, n)) for s in spaced.tolist()]
     raw += [(max(0, i - SAMPLE_HALO), min(n, i + SAMPLE_HALO + 1)) for i in around]
-    merged: list[tuple[int, int]] = []
-    for s, t in sorted(raw):
-        if merged and s <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], t))
+    return merged(raw)
+
+
+def merged(windows: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The non-empty ``[start, stop)`` windows sorted, touching or overlapping ones merged."""
+    out: list[tuple[int, int]] = []
+    for s, t in sorted(windows):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], t))
         elif t > s:
-            merged.append((s, t))
-    return merged
+            out.append((s, t))
+    return out
 
 
 def _ordered(x: F32) -> I64:
@@ -171,24 +163,18 @@ def _ordered(x: F32) -> I64:
     return np.where(i < 0, -(i & 0x7FFFFFFF), i)
 
 
-def ulp_distance(expected: F32, got: F32) -> F64:
-    """Number of float32 values between ``expected`` and ``got`` (NaN = NaN; else inf)."""
-    e = np.ascontiguousarray(expected, dtype=np.float32)
-    g = np.ascontiguousarray(got, dtype=np.float32)
-    d = np.abs(_ordered(e) - _ordered(g)).astype(np.float64)
-    en, gn = np.isnan(e), np.isnan(g)
-    d = np.where(en | gn, np.where(en & gn, 0.0, np.inf), d)
-    return np.where(np.isinf(e) | np.isinf(g), np.where(e == g, 0.0, np.inf), d)
-
-
 def errors(expected: F64, got: F64) -> tuple[F64, F64, F64]:
-    """Absolute and relative error of ``got`` (NaN = NaN) and its float32 ulp distance
-    (``got`` rounded to float32 first, as an optimizer on float32 parameters applies it)."""
+    """Absolute, relative (NaN = NaN) and float32 ulp error of ``got`` (rounded to float32
+    as an optimizer on float32 parameters applies it; NaN = NaN, else inf)."""
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         same = (expected == got) | (np.isnan(expected) & np.isnan(got))
         ab = np.abs(got - expected)
         ab = np.where(same, 0.0, np.where(np.isnan(ab), np.inf, ab))
         rel = np.where(ab == 0, 0.0, ab / np.abs(expected))
         rel = np.where(np.isnan(rel), np.inf, rel)
-        ulp = ulp_distance(expected.astype(np.float32), got.astype(np.float32))
+        e, g = expected.astype(np.float32), got.astype(np.float32)
+        ulp = np.abs(_ordered(e) - _ordered(g)).astype(np.float64)
+        en, gn = np.isnan(e), np.isnan(g)
+        ulp = np.where(en | gn, np.where(en & gn, 0.0, np.inf), ulp)
+        ulp = np.where(np.isinf(e) | np.isinf(g), np.where(e == g, 0.0, np.inf), ulp)
     return ab, rel, ulp
