@@ -13,6 +13,7 @@ from torch.optim import Optimizer
 from cfgsched.adapters.optim import LayerWindows
 from cfgsched.adapters.scheduler import DarknetScheduler
 from cfgsched.kernel.formulas import f32_decimal
+from cfgsched.layers import layer_states
 from cfgsched.options import Options
 from cfgsched.run import translate
 from cfgsched.schedule import NetSchedule
@@ -64,14 +65,16 @@ class DarknetLR(DarknetScheduler):
         if last_epoch == -1 and translation.start > 0:
             last_epoch = translation.start - 1
         super().__init__(optimizer, translation, last_epoch)
-        self.layer_windows = LayerWindows.attach(
-            optimizer,
-            schedule,
-            functools.partial(_update_number, self, translation.start),
-            build=o.build,
-            resume_iteration=o.resume_iteration,
-            ngpus=o.ngpus,
-        )
+        self.layer_windows: LayerWindows | None = None
+        if any(g.get("darknet_layers") for g in optimizer.param_groups):
+            update = functools.partial(_update_number, self, translation.start)
+            states = layer_states(
+                schedule,
+                build=o.build,
+                resume_iteration=o.resume_iteration,
+                ngpus=o.ngpus,
+            )
+            self.layer_windows = LayerWindows(optimizer, states, update)
         if not rescale:
             self._warn_rescaled()
 

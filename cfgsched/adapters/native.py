@@ -1,15 +1,11 @@
 """Compositions of torch's built-in schedulers, returned only when proven exact.
 
-**Exact**: for every parameter group and every optimizer step ``i`` with darknet batch
+**Exact**: for every parameter group and optimizer step ``i`` with darknet batch
 ``1 <= b(i) <= horizon`` (default ``max_batches``), the group's lr rounded to float32 equals
 :class:`cfgsched.DarknetLR`'s (``exact=False``: within :data:`REL_TOL`, relative).
-:func:`plan_for` replays torch's own arithmetic (each scheduler's ``get_lr``, in order) at
-every step where either side can change and raises :class:`cfgsched.NotExactError` at the
-first darknet batch that differs, or where darknet leaves what torch can express. Each
-policy proposes its compositions (:mod:`cfgsched.policies`, ``native``); darknet step ``s``
-is milestone ``s - 1`` (step ``i`` is batch ``i + 1``), and a milestone 0 folds the
-``-gpus`` factor into the base LR; several parts are chained with ``ChainedScheduler``.
-"""
+:func:`plan_for` replays each scheduler's ``get_lr`` arithmetic at every step where either
+side can change, on the compositions each policy proposes (``native``), and raises
+:class:`cfgsched.NotExactError` at the first darknet batch that differs."""
 
 from __future__ import annotations
 
@@ -24,7 +20,6 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ChainedScheduler, LRScheduler
 
 from cfgsched.adapters.darknet_lr import options_of
-from cfgsched.adapters.scheduler import record_step
 from cfgsched.errors import NotExactError
 from cfgsched.kernel.formulas import f32_decimal
 from cfgsched.options import Options
@@ -58,8 +53,8 @@ _CONSTANT = NativePart("ConstantLR", {"factor": 1.0, "total_iters": 0})
 
 @dataclass(frozen=True)
 class NativePlan:
-    """A verified composition: ``parts`` chained in this order; ``steps`` optimizer steps
-    (darknet batches ``b(0) .. horizon``) proven for every initial lr in ``checked_lrs``."""
+    """``parts`` (chained in order) proven over ``steps`` optimizer steps (darknet batches
+    ``b(0) .. horizon``) for every initial lr in ``checked_lrs``."""
 
     parts: tuple[NativePart, ...]
     horizon: int
@@ -87,9 +82,6 @@ def _chain(built: list[LRScheduler], optimizer: Optimizer) -> LRScheduler:
     return built[0] if len(built) == 1 else ChainedScheduler(built, optimizer=optimizer)
 
 
-# ----------------------------------------------------------------------------- torch replay
-
-
 def _events(parts: Sequence[NativePart], steps: int) -> Sequence[int]:
     """Epochs ``< steps`` at which some part may change the lr (sorted)."""
     if _dense(parts):
@@ -110,32 +102,21 @@ def _dense(parts: Sequence[NativePart]) -> bool:
 
 def _apply(p: NativePart, lr: float, e: int) -> float:
     """``lr`` after part ``p``'s ``get_lr`` at epoch ``e`` (torch's exact float operations)."""
-    kw = p.kwargs
-    if p.name == "ConstantLR":
-        factor: float = kw["factor"]
-        if e == 0:
-            return lr * factor
-        return lr * (1.0 / factor) if e == kw["total_iters"] else lr
-    if p.name == "LinearLR":
-        s: float = kw["start_factor"]
-        end: float = kw["end_factor"]
-        total: int = kw["total_iters"]
-        if e == 0:
-            return lr * s
-        return (
-            lr
-            if e > total
-            else lr * (1.0 + (end - s) / (total * s + (e - 1) * (end - s)))
-        )
-    if p.name == "ExponentialLR":
-        return lr if e == 0 else lr * kw["gamma"]
-    if p.name == "PolynomialLR":
-        iters: int = kw["total_iters"]
-        if e == 0 or e > iters:
-            return lr
-        decay: float = ((1.0 - e / iters) / (1.0 - (e - 1) / iters)) ** kw["power"]
+    kw: dict[str, float] = p.kwargs
+    name = p.name
+    if e == 0:  # ConstantLR and LinearLR start at their factor, the others at lr
+        return lr * kw.get("factor", kw.get("start_factor", 1.0))
+    if name == "ConstantLR":
+        return lr * (1.0 / kw["factor"]) if e == kw["total_iters"] else lr
+    if name == "LinearLR" and e <= kw["total_iters"]:
+        s, end, total = kw["start_factor"], kw["end_factor"], kw["total_iters"]
+        return lr * (1.0 + (end - s) / (total * s + (e - 1) * (end - s)))
+    if name == "ExponentialLR":
+        return lr * kw["gamma"]
+    if name == "PolynomialLR" and e <= (n := kw["total_iters"]):
+        decay: float = ((1.0 - e / n) / (1.0 - (e - 1) / n)) ** kw["power"]
         return lr * decay
-    raise ValueError(f"unknown part {p.name}")
+    return lr
 
 
 def _walk(
@@ -155,9 +136,6 @@ def _walk(
             elif e in cnt:  # MultiStepLR.get_lr
                 lr = lr * p.kwargs["gamma"] ** cnt[e]
         yield e, lr
-
-
-# ----------------------------------------------------------------------------- plan building
 
 
 def _native_run(t: Run, horizon: int, m0: int = 0) -> NativeRun:
@@ -289,11 +267,8 @@ def plan_for(
     cands = _candidates(t, run)
     if 0 < run.first(t.params.burn_in) and t.params.burn_in > 0:
         cands += _candidates(t, run, start32=True)
-    fix = (
-        t.cfg_lr / f32_decimal(t.cfg_lr)
-        if t.cfg_lr and math.isfinite(t.cfg_lr)
-        else 1.0
-    )
+    finite = t.cfg_lr and math.isfinite(t.cfg_lr)
+    fix = t.cfg_lr / f32_decimal(t.cfg_lr) if finite else 1.0
     if fix != 1.0 and any(t.multiplier(x) != 1.0 for x in lrs):
         # groups made from the cfg value as written (0.0013·m): start them at f32(lr)·m
         cands += [[step_part([0], fix), *c] for c in cands]
@@ -348,31 +323,24 @@ def scheduler_for(
     return sched
 
 
-def _last(walk: Iterator[tuple[int, float]], default: float) -> float:
-    """The lr after the last epoch of ``walk`` (``default`` when it is empty)."""
-    lr = default
-    for _, value in walk:
-        lr = value
-    return lr
-
-
 def _fast_forward(
     sched: LRScheduler, parts: list[LRScheduler], plan: NativePlan, epoch: int
 ) -> None:
     """Put ``sched`` (chaining ``parts``) in the state ``epoch`` ``step()`` calls from
-    fresh would leave."""
+    fresh would leave (through ``load_state_dict``: torch has no other public way)."""
     events = _events(plan.parts, epoch)
     per_part: list[list[float]] = [[] for _ in parts]
     for g in sched.optimizer.param_groups:
-        lr = _last(
-            _walk(plan.parts, float(g["initial_lr"]), events), float(g["initial_lr"])
-        )
+        lr = init = float(g["initial_lr"])
+        for _, after in _walk(plan.parts, init, events):
+            lr = after
         for k, part in enumerate(plan.parts):
-            lr = _last(_walk([part], lr, [epoch]), lr)
+            _, lr = next(_walk([part], lr, [epoch]))
             per_part[k].append(lr)
         g["lr"] = lr
     for sub, last in zip(parts, per_part, strict=True):
-        sub.last_epoch = epoch
-        record_step(sub, last, epoch + 1)
+        state = dict(last_epoch=epoch, _step_count=epoch + 1, _last_lr=last)
+        sub.load_state_dict(sub.state_dict() | state)
     if sched not in parts:
-        record_step(sched, [g["lr"] for g in sched.optimizer.param_groups])
+        lrs = [g["lr"] for g in sched.optimizer.param_groups]
+        sched.load_state_dict(sched.state_dict() | {"_last_lr": lrs})

@@ -11,17 +11,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from cfgsched.run import Run
 
-__all__ = ["DarknetScheduler", "record_step"]
-
-
-def record_step(
-    sched: LRScheduler, last_lr: list[Any], step_count: int | None = None
-) -> None:
-    """Record what ``LRScheduler.step()`` records: the lrs it set and (unless None) the
-    call count (for native.py's resumed compositions; torch has no public way, 2.x)."""
-    if step_count is not None:
-        sched._step_count = step_count
-    sched._last_lr = last_lr
+__all__ = ["DarknetScheduler"]
 
 
 class DarknetScheduler(LRScheduler):
