@@ -62,10 +62,6 @@ class NativePlan:
     exact: bool
     checked_lrs: tuple[float, ...]
 
-    def build(self, optimizer: Optimizer) -> LRScheduler:
-        """The torch scheduler (a ``ChainedScheduler`` when there are several parts)."""
-        return _chain([p.build(optimizer) for p in self.parts], optimizer)
-
     def source(self) -> str:
         """Python source building the scheduler from a name ``optimizer``."""
         calls = [p.source() for p in self.parts]
@@ -76,10 +72,6 @@ class NativePlan:
             "torch.optim.lr_scheduler.ChainedScheduler(\n"
             f"    [\n        {inner},\n    ],\n    optimizer=optimizer,\n)"
         )
-
-
-def _chain(built: list[LRScheduler], optimizer: Optimizer) -> LRScheduler:
-    return built[0] if len(built) == 1 else ChainedScheduler(built, optimizer=optimizer)
 
 
 def _events(parts: Sequence[NativePart], steps: int) -> Sequence[int]:
@@ -138,12 +130,12 @@ def _walk(
         yield e, lr
 
 
-def _native_run(t: Run, horizon: int, m0: int = 0) -> NativeRun:
+def _native_run(t: Run, horizon: int) -> NativeRun:
     ipi, ips = t.images_per_iteration, t.images_per_step
     steps = max(0, ((horizon + 1) * ipi - 1) // ips)
     per_step = ips // ipi if ips % ipi == 0 else None
     return NativeRun(
-        t.params, t.exact, horizon, steps, m0, per_step, t.batch, t.first_step, t.lr
+        t.params, t.exact, horizon, steps, 0, per_step, t.batch, t.first_step, t.lr
     )
 
 
@@ -155,8 +147,7 @@ def _candidates(
     if run.steps == 0:
         return [[_CONSTANT]]
     head = [step_part([0], p.lr / t.cfg_lr)] if p.lr != t.cfg_lr else []
-    m0 = run.first(p.burn_in)
-    run = dataclasses.replace(run, m0=m0)
+    run = dataclasses.replace(run, m0=run.first(p.burn_in))
     burn = burn_in.native(run, start32)
     if not burn:
         run = dataclasses.replace(run, m0=0)
@@ -315,7 +306,8 @@ def scheduler_for(
     lrs = tuple(dict.fromkeys(float(g["lr"]) for g in optimizer.param_groups))
     plan = plan_for(t, horizon=horizon, group_lrs=lrs)
     parts = [p.build(optimizer) for p in plan.parts]
-    sched = _chain(parts, optimizer)
+    chain = len(parts) > 1
+    sched = ChainedScheduler(parts, optimizer=optimizer) if chain else parts[0]
     if last_epoch == -1 and t.options.resume_iteration:
         last_epoch = t.start - 1
     if last_epoch >= 0:
