@@ -189,8 +189,7 @@ def _log_gap(f: F64, d: F64, tiny: float) -> F64:
 
 
 def _sample(count: int, keep: npt.NDArray[np.bool_] | None) -> tuple[I64, F64]:
-    """Steps for a search (every ``keep`` step, an even sample of the others) and weights
-    making the weighted mean estimate the run's mean."""
+    """Steps for a search (all ``keep`` steps, a sample of the rest) and their weights."""
     idx = np.arange(count, dtype=np.int64)
     if count <= 2 * _SAMPLE:
         return idx, np.ones(count)
@@ -440,8 +439,7 @@ def _hyp_run(hyp: Mapping[str, Any], images: int) -> _UltraRun:
 def ultralytics_lr(
     hyp: Mapping[str, Any], *, images: int, group: str = "weight"
 ) -> tuple[I64, F64]:
-    """``(ni, lr)``: the global batch index and LR of ``group`` ("weight", "bn" or "bias")
-    at every optimizer step of an Ultralytics run with train arguments ``hyp``."""
+    """``(global batch, LR)`` of ``group`` ("weight", "bn", "bias") at each step of ``hyp``."""
     run = _hyp_run(hyp, images)
     nw = run.warmup(float(hyp.get("warmup_epochs", 3.0)))
     ni, lrf, epochs = run.cadence(nw), float(hyp.get("lrf", 0.01)), run.epochs

@@ -230,8 +230,7 @@ def native_plan(
     group_lrs: Sequence[float] | None = None,
     **option_kwargs: Any,
 ) -> NativePlan:
-    """:func:`plan_for` the run of ``schedule`` under ``options`` (or the same names as
-    keywords: ``exact``, ``ngpus``, ``multigpu``, ``images_per_step``, ...)."""
+    """:func:`plan_for` the run of ``schedule`` under ``options`` (or their keywords)."""
     t = translate(schedule, options_of(options, option_kwargs))
     return plan_for(t, horizon=horizon, group_lrs=group_lrs)
 
@@ -239,11 +238,9 @@ def native_plan(
 def plan_for(
     t: Run, *, horizon: int | None = None, group_lrs: Sequence[float] | None = None
 ) -> NativePlan:
-    """The verified native composition for the run ``t``, else :class:`NotExactError`.
-
-    ``horizon`` is the last darknet batch that must match (default ``max_batches``);
-    ``group_lrs`` the initial lrs of the parameter groups (default: the cfg's rate).
-    """
+    """The verified native composition for the run ``t``, else :class:`NotExactError`;
+    ``horizon``: the last darknet batch proven (default ``max_batches``); ``group_lrs``:
+    the groups' initial lrs (default: the cfg's rate)."""
     if t.trace and t.ngpus > 1:
         raise _trace_refusal(t)
     if horizon is None:
@@ -284,14 +281,10 @@ def native_scheduler(
     horizon: int | None = None,
     **option_kwargs: Any,
 ) -> LRScheduler:
-    """torch built-in schedulers equal to darknet over the run, or :class:`NotExactError`.
-
-    Same options and step convention as :class:`cfgsched.DarknetLR`: after construction
-    the optimizer holds the LR of the first ``optimizer.step()`` (darknet b = 1);
-    ``last_epoch=k`` resumes with k + 1 steps done (default: the options'
-    ``resume_iteration``, if any). "Equal" is defined in the module docstring;
-    ``horizon`` (default ``max_batches``) is the last darknet batch proven.
-    """
+    """torch built-in schedulers equal to darknet (see the module docstring) up to darknet
+    batch ``horizon`` (default ``max_batches``), or :class:`NotExactError`; options and step
+    convention as :class:`cfgsched.DarknetLR`: ``last_epoch=k`` resumes with k + 1 steps
+    done (default: the options' ``resume_iteration``, if any)."""
     t = translate(schedule, options_of(options, option_kwargs))
     return scheduler_for(optimizer, t, last_epoch=last_epoch, horizon=horizon)
 

@@ -46,8 +46,7 @@ def _named_unique(model: nn.Module) -> Iterator[tuple[str, nn.Parameter]]:
 
 
 def _layer_profiles(schedule: NetSchedule) -> dict[int | None, tuple[Any, ...]]:
-    """A key per layer under a rule: equal keys train alike in every build, resume point
-    and GPU count (same cfg lines)."""
+    """A key per layer: equal keys train alike in every build, resume point and GPU count."""
     per_build = [layer_states(schedule, build=b) for b in BUILDS]
     own = {k.index: (k.dont_update, k.burnin_update) for k in schedule.layers}
     layers = set().union(*per_build)
