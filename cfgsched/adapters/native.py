@@ -40,7 +40,6 @@ from cfgsched.schedule import NetSchedule, Policy
 __all__ = [
     "MAX_PARTS",
     "REL_TOL",
-    "NativePart",
     "NativePlan",
     "native_plan",
     "native_scheduler",
