@@ -32,7 +32,6 @@ from cfgsched.adapters.approx import (
     fit_ultralytics,
     mmengine_lr,
     ultralytics_lr,
-    ultralytics_steps,
 )
 from cfgsched.options import Options
 from cfgsched.oracle import darknet_lr
@@ -321,11 +320,11 @@ HAND_STEPS = [0, 1, 2, 3, 5, 7, 9, 11, 13, 15, 17, 19]
 
 
 def test_ultralytics_cadence_by_hand() -> None:
-    assert ultralytics_steps(HAND_HYP, images=10).tolist() == HAND_STEPS
+    assert ultralytics_lr(HAND_HYP, images=10)[0].tolist() == HAND_STEPS
     no_warm = {**HAND_HYP, "warmup_epochs": 0.0}
-    assert ultralytics_steps(no_warm, images=10).tolist() == list(range(1, 20, 2))
+    assert ultralytics_lr(no_warm, images=10)[0].tolist() == list(range(1, 20, 2))
     # images=9: the last batch of each epoch holds 1 image, still one batch (nb = 5)
-    assert ultralytics_steps(HAND_HYP, images=9).tolist() == HAND_STEPS
+    assert ultralytics_lr(HAND_HYP, images=9)[0].tolist() == HAND_STEPS
 
 
 def test_ultralytics_linear_lr_by_hand() -> None:

@@ -1,10 +1,6 @@
-"""Honest approximations: darknet's schedule in a framework's own built-in schedules.
-
-:func:`fit_mmengine` fits MMEngine's built-in schedulers, evaluated by MMEngine itself
-(:func:`mmengine_lr`); :func:`fit_ultralytics` fits Ultralytics' train arguments,
-evaluated by a cited table of its trainer's arithmetic (:func:`ultralytics_lr`). Each
-:class:`Fit` carries its measured error (:class:`Report`) and is never called exact.
-"""
+"""Approximations of darknet's schedule by MMEngine's built-in schedulers (evaluated by
+MMEngine) and Ultralytics' train arguments (evaluated by a cited table of its trainer's
+arithmetic), each with its measured error: never called exact."""
 
 from __future__ import annotations
 
@@ -26,7 +22,7 @@ from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule, Policy
 
 __all__ = ["Fit", "Phase", "Report", "fit_mmengine", "fit_ultralytics"]
-__all__ += ["mmengine_lr", "ultralytics_lr", "ultralytics_steps"]
+__all__ += ["mmengine_lr", "ultralytics_lr"]
 
 MMENGINE_VERSION = "0.10.7"
 ULTRALYTICS_VERSION = "8.4.190"
@@ -42,9 +38,6 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
 
-# ----------------------------------------------------------------------------- report
-
-
 class Phase(NamedTuple):
     """Relative error over steps ``first``..``last``, largest at ``worst`` (-1: none)."""
 
@@ -57,9 +50,8 @@ class Phase(NamedTuple):
 
 
 class Report(NamedTuple):
-    """A framework's LR ``f`` against darknet's ``d`` over ``steps`` steps: ``|f - d| /
-    |d|`` where ``d`` is non-zero and finite (``zero_steps``: where it is 0), over the
-    run and in ``phases`` (burn-in and after); the largest ``|f - d|``, at ``abs_step``."""
+    """``|f - d| / |d|`` of a framework's LR ``f`` vs darknet's ``d`` where ``d`` is non-zero
+    and finite, over the run and its ``phases``; the largest ``|f - d|`` at ``abs_step``."""
 
     steps: int
     max_rel: float
@@ -108,12 +100,8 @@ def _pct(x: float) -> str:
 
 @dataclass(frozen=True, eq=False)
 class Fit:
-    """A framework configuration approximating darknet's schedule, and its error.
-
-    ``schedulers``/``optim_wrapper``: MMEngine's config (empty for Ultralytics); ``hyp``:
-    Ultralytics' train arguments (empty for MMEngine); ``batches``, ``framework_lr``,
-    ``darknet_lr``: darknet's batch, the framework's LR and darknet's at every step.
-    """
+    """A framework's config (MMEngine: ``schedulers``, ``optim_wrapper``; Ultralytics:
+    ``hyp``) approximating darknet, with darknet's batch and both LRs at every step."""
 
     framework: str
     schedulers: list[dict[str, Any]]
@@ -140,9 +128,8 @@ class Fit:
 
     def comment(self) -> list[str]:
         """The measured error (headline first), then the notes. The headline's relative
-        error is after burn-in (darknet's burn-in starts near 0, where a relative error
-        says nothing), over the burn-in when no later step has a non-zero darknet LR;
-        its absolute error covers the whole run."""
+        error is after burn-in (it starts near 0, where a relative error says nothing)
+        unless no later step has a non-zero darknet LR; its absolute error is the run's."""
         r = self.report
         run = Phase("", 0, r.steps - 1, r.max_rel, r.mean_rel, r.worst_step)
         known = [p for p in r.phases if p.worst >= 0]
@@ -169,14 +156,10 @@ class Fit:
         return lines + list(self.notes)
 
 
-# ----------------------------------------------------------------------------- shared
-
-
 def _translation(
     source: NetSchedule | Run, options: Options | None, who: str, refused: set[Policy]
 ) -> Run:
-    """The run to fit (``source`` itself when it is a Run); ValueError for a trace run,
-    a ``refused`` policy (``who`` has none like it) or a run without a length."""
+    """The run to fit; ValueError for a trace run, a ``refused`` policy or no run."""
     t = source if isinstance(source, Run) else translate(source, options)
     pol, why = t.schedule.policy, ""
     if t.trace:
@@ -199,15 +182,14 @@ def _resume_notes(t: Run) -> list[str]:
 
 
 def _log_gap(f: F64, d: F64, tiny: float) -> F64:
-    """``|log(f / d)|``, both floored at ``tiny``: the searches' error measure."""
+    """``|log(f / d)|``, both floored at ``tiny``: the searches' error."""
     with np.errstate(all="ignore"):
         gap: F64 = np.abs(np.log(np.maximum(f, tiny)) - np.log(np.maximum(d, tiny)))
     return gap
 
 
 def _sample(count: int, keep: npt.NDArray[np.bool_] | None) -> tuple[I64, F64]:
-    """Steps for a search and their weights: every ``keep`` step plus an even sample of
-    the others, weighted so that the weighted mean estimates the run's mean."""
+    """Steps for a search (all ``keep`` steps, a sample of the rest) and their weights."""
     idx = np.arange(count, dtype=np.int64)
     if count <= 2 * _SAMPLE:
         return idx, np.ones(count)
@@ -217,15 +199,11 @@ def _sample(count: int, keep: npt.NDArray[np.bool_] | None) -> tuple[I64, F64]:
     return np.concatenate([kept, pick]), np.concatenate(wts)
 
 
-# ----------------------------------------------------------------------------- MMEngine
-
-
 def mmengine_lr(
     schedulers: Sequence[Mapping[str, Any]], base: float, steps: int
 ) -> F64:
-    """The LR of optimizer steps ``0..steps-1`` under real MMEngine ``schedulers``
-    (iteration based), built through its registry on a one-tensor SGD and stepped after
-    every step as ``ParamSchedulerHook.after_train_iter`` does."""
+    """The LR of steps ``0..steps-1`` under MMEngine ``schedulers`` built by its registry,
+    stepped after every step as ``ParamSchedulerHook.after_train_iter`` does."""
     if importlib.util.find_spec("mmengine") is None:
         raise ValueError(f"needs MMEngine (pip install mmengine=={MMENGINE_VERSION})")
     for c in schedulers:
@@ -249,10 +227,9 @@ def mmengine_lr(
 
 
 def _fit_ramp(t: Run, batches: I64, i0: int) -> tuple[list[dict[str, Any]], str]:
-    """LinearLRs for darknet's burn-in ``lr·(b/burn_in)^power`` over steps ``0..i0-1``:
-    ``round(power)`` chained ones (their product ``(s + (1 - s)·k/(end - 1))^count``) with
-    the start closest in mean ``|log(f / d)|``, ``b(0)/burn_in`` among those tried
-    (darknet's formula for an integer power when ``b(i) = (i + 1)·b(0)``)."""
+    """``round(power)`` chained LinearLRs for the burn-in ``lr·(b/burn_in)^power`` (steps
+    ``0..i0-1``), the start closest in mean ``|log(f / d)|``; ``b(0)/burn_in`` is tried
+    (exact for an integer power when ``b(i) = (i + 1)·b(0)``)."""
     p, pw = t.params, float(t.params.power)
     k = np.unique(np.linspace(0, i0 - 1, min(i0, 4 * _SAMPLE)).astype(np.int64))
     with np.errstate(all="ignore"):
@@ -280,8 +257,7 @@ def _multistep(milestones: list[int], gamma: float) -> dict[str, Any]:
 
 
 def _steps_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
-    """One MultiStepLR per darknet step, in cfg order (darknet stops at the first step
-    past b, so a step hides behind any earlier larger one)."""
+    """A MultiStepLR per darknet step (one hides behind any earlier larger one)."""
     p, parts, top = t.params, [], -(1 << 70)
     for s, scale in zip(p.steps, p.scales, strict=False):
         top = max(top, s % (1 << 64) if p.fork == FORK_PJREDDIE else s)
@@ -326,9 +302,8 @@ def _poly_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
 
 
 def _sgdr_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
-    """CosineRestartLR from the burn-in's end: a period per darknet cycle (in optimizer
-    steps), the first cut at ``i0`` and started at darknet's LR there. Its update
-    ``c·(lr - eta_min) + eta_min`` is no product: it must not run during a ramp."""
+    """CosineRestartLR from ``i0``: a period per darknet cycle, the first started at
+    darknet's LR there (``c·(lr - eta_min) + eta_min`` is no product: not in a ramp)."""
     if sgdr_hangs(t.schedule):
         raise ValueError("sgdr: darknet's cycle search loops forever for this cfg")
     p, periods, prev = t.params, [], i0
@@ -356,11 +331,9 @@ _PARTS |= {Policy.POLY: _poly_parts, Policy.SGDR: _sgdr_parts}
 
 
 def fit_mmengine(source: NetSchedule | Run, options: Options | None = None) -> Fit:
-    """MMEngine built-in schedulers (iteration based) approximating ``source``'s run
-    (a Run, or a schedule translated with ``options``) over every step up to
-    ``max_batches``, step ``i`` at darknet batch ``Run.batch(i)``. Burn-in: chained
-    LinearLRs; steps/step: MultiStepLRs; exp: ExponentialLR; poly: PolyLR; sgdr:
-    CosineRestartLR; constant: none. sigmoid and random raise ValueError."""
+    """MMEngine built-in schedulers (iteration based) approximating ``source``'s run (a Run
+    or a schedule translated with ``options``) up to ``max_batches``: burn-in LinearLRs,
+    then MultiStepLR, ExponentialLR, PolyLR or CosineRestartLR; sigmoid/random refused."""
     t = _translation(source, options, "MMEngine built-in", set(_NO_BUILTIN))
     p, n, s, pol = t.params, t.stop, t.schedule, t.schedule.policy
     batches = t.batches(np.arange(n, dtype=np.int64))
@@ -402,7 +375,6 @@ def _mmengine_notes(t: Run, pol: Policy) -> list[str]:
     return notes + ([exp] if pol is Policy.EXP else [])
 
 
-# ----------------------------------------------------------------------------- Ultralytics
 # Ultralytics 8.4.190, ultralytics/engine/trainer.py (single process, no ``time`` mode, no
 # OOM retries):
 # - _build_train_pipeline: accumulate = max(round(nbs / batch), 1), capped at nb·epochs;
@@ -464,17 +436,10 @@ def _hyp_run(hyp: Mapping[str, Any], images: int) -> _UltraRun:
     return _UltraRun(images, **values)
 
 
-def ultralytics_steps(hyp: Mapping[str, Any], *, images: int) -> I64:
-    """Global batch index ``ni`` of every optimizer step of an Ultralytics run."""
-    return ultralytics_lr(hyp, images=images)[0]
-
-
 def ultralytics_lr(
     hyp: Mapping[str, Any], *, images: int, group: str = "weight"
 ) -> tuple[I64, F64]:
-    """``(ni, lr)``: the global batch index and LR of ``group`` ("weight", "bn" or
-    "bias") at every optimizer step, from ``hyp``'s ``batch``, ``epochs``, ``nbs``,
-    ``lr0``, ``lrf``, ``cos_lr``, ``warmup_epochs`` and ``warmup_bias_lr``."""
+    """``(global batch, LR)`` of ``group`` ("weight", "bn", "bias") at each step of ``hyp``."""
     run = _hyp_run(hyp, images)
     nw = run.warmup(float(hyp.get("warmup_epochs", 3.0)))
     ni, lrf, epochs = run.cadence(nw), float(hyp.get("lrf", 0.01)), run.epochs
@@ -507,12 +472,9 @@ def _best_lr0(g: F64, d: F64, w: F64, tiny: float) -> tuple[float, float]:
 def _best_lrf(
     g: F64, u: F64, d: F64, w: F64, tiny: float
 ) -> tuple[float, float, float]:
-    """``(score, lr0, lrf)`` for ``lf = u + (1 - u)·lrf``: ``lrf`` on a grid zoomed in
-    twice, ``lr0`` exact for each."""
-    lrfs, top = (
-        np.concatenate([[0.0], np.geomspace(1e-4, 1.0, 33)]),
-        (math.inf, 1.0, 1.0),
-    )
+    """``(score, lr0, lrf)`` for ``lf = u + (1 - u)·lrf``: ``lrf`` on a twice zoomed grid."""
+    lrfs = np.concatenate([[0.0], np.geomspace(1e-4, 1.0, 33)])
+    top = (math.inf, 1.0, 1.0)
     for width in (None, 1.5, 1.05):
         if width is not None:
             lrfs = np.clip(top[2] * np.geomspace(1 / width, width, 17), 0.0, 1.0)
@@ -522,8 +484,7 @@ def _best_lrf(
 
 
 def _ultra_search(t: Run, run: _UltraRun) -> dict[str, Any]:
-    """lr0, lrf, cos_lr and warmup_epochs with the smallest mean ``|log(f / d)|`` per
-    image (each step weighted by the images it consumed)."""
+    """lr0, lrf, cos_lr and warmup_epochs with the least mean ``|log(f / d)|`` per image."""
     p, warm = t.params, [0.0]
     if p.burn_in > 0:
         one = p.burn_in * t.images_per_iteration / run.images  # burn-in in epochs
@@ -553,8 +514,7 @@ def _ultra_search(t: Run, run: _UltraRun) -> dict[str, Any]:
 
 
 def _ultra_batches(t: Run, run: _UltraRun, ni: I64) -> I64:
-    """darknet's batch of each step: images seen // images per iteration (at most
-    max_batches)."""
+    """darknet's batch at each step: images seen // images per iteration, <= max_batches."""
     b = np.minimum(run.seen(ni) // t.images_per_iteration, t.params.max_batches)
     return b.astype(np.int64)
 
@@ -566,15 +526,9 @@ def fit_ultralytics(
     images: int,
     batch: int,
 ) -> Fit:
-    """Ultralytics train arguments approximating ``source``'s run (a Run, or a schedule
-    translated with ``options``) for a dataset of ``images`` images trained ``batch``
-    images per batch.
-
-    ``nbs`` is the translation's images per optimizer step and ``epochs`` darknet's run
-    (``max_batches × batch`` images) over ``images``; ``lr0``, ``lrf``, ``cos_lr`` and
-    ``warmup_epochs`` minimize the mean ``|log(f / d)|`` over the run's images. Step
-    ``j`` is compared with darknet at ``b = images seen // images per iteration``.
-    """
+    """Ultralytics train arguments approximating ``source``'s run (as in fit_mmengine) on
+    ``images`` images, ``batch`` per batch: ``nbs`` is the images per optimizer step,
+    ``epochs`` darknet's images over ``images``; the LR arguments are searched."""
     t = _translation(source, options, "Ultralytics schedule", {Policy.RANDOM})
     s, total = t.schedule, t.params.max_batches * t.images_per_iteration
     epochs = max(1, round(total / max(images, 1)))

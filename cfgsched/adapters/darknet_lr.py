@@ -13,6 +13,7 @@ from torch.optim import Optimizer
 from cfgsched.adapters.optim import LayerWindows
 from cfgsched.adapters.scheduler import DarknetScheduler
 from cfgsched.kernel.formulas import f32_decimal
+from cfgsched.layers import layer_states
 from cfgsched.options import Options
 from cfgsched.run import translate
 from cfgsched.schedule import NetSchedule
@@ -22,8 +23,7 @@ __all__ = ["DarknetLR", "options_of"]
 
 
 def options_of(options: Options | None, option_kwargs: dict[str, Any]) -> Options:
-    """One :class:`Options` from ``options`` and keyword options (the keywords win);
-    TypeError for unknown keywords, ValueError for invalid values."""
+    """``options`` with keyword options (which win); TypeError for unknown keywords."""
     if options is not None and not isinstance(options, Options):
         raise TypeError(f"options: expected Options, got {type(options).__name__}")
     unknown = sorted(set(option_kwargs) - {f.name for f in dataclasses.fields(Options)})
@@ -40,14 +40,12 @@ def _update_number(scheduler: DarknetLR, start: int) -> int:
 
 class DarknetLR(DarknetScheduler):
     """darknet's learning rate for every optimizer step, bit for bit (``exact=True``), and its
-    layer rules when the optimizer comes from ``build_optimizer(layers=...)``.
-
-    After i ``step()`` calls the optimizer holds the LR of the translation's step i. The
-    translation is one :class:`~cfgsched.options.Options` (``options``, or its fields as
-    keywords, which win; docs/commands.md says what each does). A group's multiplier is its
-    initial lr / the cfg's ``learning_rate``; one other than 1 warns once unless
-    ``rescale=True`` (build_optimizer's groups never warn). ``last_epoch=k`` (k + 1 steps
-    done) overrides the resume point."""
+    layer rules when the optimizer comes from ``build_optimizer(layers=...)``. After i
+    ``step()`` calls the optimizer holds the LR of step i of the translation under
+    ``options`` (or its fields as keywords, which win; docs/commands.md). A group's
+    multiplier is its initial lr / the cfg's ``learning_rate``; one other than 1 warns once
+    unless ``rescale=True`` (build_optimizer's groups never warn). ``last_epoch=k`` (k + 1
+    steps done) overrides the resume point."""
 
     def __init__(
         self,
@@ -64,20 +62,21 @@ class DarknetLR(DarknetScheduler):
         if last_epoch == -1 and translation.start > 0:
             last_epoch = translation.start - 1
         super().__init__(optimizer, translation, last_epoch)
-        self.layer_windows = LayerWindows.attach(
-            optimizer,
-            schedule,
-            functools.partial(_update_number, self, translation.start),
-            build=o.build,
-            resume_iteration=o.resume_iteration,
-            ngpus=o.ngpus,
-        )
+        self.layer_windows: LayerWindows | None = None
+        if any(g.get("darknet_layers") for g in optimizer.param_groups):
+            update = functools.partial(_update_number, self, translation.start)
+            states = layer_states(
+                schedule,
+                build=o.build,
+                resume_iteration=o.resume_iteration,
+                ngpus=o.ngpus,
+            )
+            self.layer_windows = LayerWindows(optimizer, states, update)
         if not rescale:
             self._warn_rescaled()
 
     def _warn_rescaled(self) -> None:
-        """Warn once when a group's lr is not the cfg's (groups carrying
-        ``darknet_layer`` are build_optimizer's, scaled on purpose)."""
+        """Warn once when a group's lr is not the cfg's (build_optimizer's groups aside)."""
         for group, m in zip(self.optimizer.param_groups, self.multipliers, strict=True):
             if m != 1.0 and "darknet_layer" not in group:
                 cfg = f32_decimal(self.translation.cfg_lr)
@@ -91,20 +90,6 @@ class DarknetLR(DarknetScheduler):
                 )
                 return
 
-    def state_dict(self) -> dict[str, Any]:
-        """The scheduler state, plain data only (the options as their record)."""
-        state = super().state_dict()
-        state.pop("layer_windows", None)
-        state["options"] = self.options.to_record()
-        return state
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load a state from :meth:`state_dict` (the checkpoint's translation wins)."""
-        state = dict(state_dict)
-        if isinstance(state.get("options"), dict):
-            state["options"] = Options.from_record(state["options"])
-        super().load_state_dict(state)
-
     @classmethod
     def from_weights(
         cls,
@@ -116,8 +101,7 @@ class DarknetLR(DarknetScheduler):
         rescale: bool = False,
         **option_kwargs: Any,
     ) -> DarknetLR:
-        """A scheduler starting where darknet resumes ``weights_path``: iteration
-        ``seen // images_per_iteration`` of this cfg, from the file's header."""
+        """A scheduler starting where darknet resumes ``weights_path`` (its header's seen)."""
 
         if "last_epoch" in option_kwargs or "resume_iteration" in option_kwargs:
             raise TypeError("from_weights sets the resume point from the weights file")

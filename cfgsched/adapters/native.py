@@ -1,15 +1,11 @@
 """Compositions of torch's built-in schedulers, returned only when proven exact.
 
-**Exact**: for every parameter group and every optimizer step ``i`` with darknet batch
+**Exact**: for every parameter group and optimizer step ``i`` with darknet batch
 ``1 <= b(i) <= horizon`` (default ``max_batches``), the group's lr rounded to float32 equals
 :class:`cfgsched.DarknetLR`'s (``exact=False``: within :data:`REL_TOL`, relative).
-:func:`plan_for` replays torch's own arithmetic (each scheduler's ``get_lr``, in order) at
-every step where either side can change and raises :class:`cfgsched.NotExactError` at the
-first darknet batch that differs, or where darknet leaves what torch can express. Each
-policy proposes its compositions (:mod:`cfgsched.policies`, ``native``); darknet step ``s``
-is milestone ``s - 1`` (step ``i`` is batch ``i + 1``), and a milestone 0 folds the
-``-gpus`` factor into the base LR; several parts are chained with ``ChainedScheduler``.
-"""
+:func:`plan_for` replays each scheduler's ``get_lr`` arithmetic at every step where either
+side can change, on the compositions each policy proposes (``native``), and raises
+:class:`cfgsched.NotExactError` at the first darknet batch that differs."""
 
 from __future__ import annotations
 
@@ -24,7 +20,6 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ChainedScheduler, LRScheduler
 
 from cfgsched.adapters.darknet_lr import options_of
-from cfgsched.adapters.scheduler import record_step
 from cfgsched.errors import NotExactError
 from cfgsched.kernel.formulas import f32_decimal
 from cfgsched.options import Options
@@ -45,7 +40,6 @@ from cfgsched.schedule import NetSchedule, Policy
 __all__ = [
     "MAX_PARTS",
     "REL_TOL",
-    "NativePart",
     "NativePlan",
     "native_plan",
     "native_scheduler",
@@ -58,18 +52,14 @@ _CONSTANT = NativePart("ConstantLR", {"factor": 1.0, "total_iters": 0})
 
 @dataclass(frozen=True)
 class NativePlan:
-    """A verified composition: ``parts`` chained in this order; ``steps`` optimizer steps
-    (darknet batches ``b(0) .. horizon``) proven for every initial lr in ``checked_lrs``."""
+    """``parts`` (chained in order) proven over ``steps`` optimizer steps (darknet batches
+    ``b(0) .. horizon``) for every initial lr in ``checked_lrs``."""
 
     parts: tuple[NativePart, ...]
     horizon: int
     steps: int
     exact: bool
     checked_lrs: tuple[float, ...]
-
-    def build(self, optimizer: Optimizer) -> LRScheduler:
-        """The torch scheduler (a ``ChainedScheduler`` when there are several parts)."""
-        return _chain([p.build(optimizer) for p in self.parts], optimizer)
 
     def source(self) -> str:
         """Python source building the scheduler from a name ``optimizer``."""
@@ -81,13 +71,6 @@ class NativePlan:
             "torch.optim.lr_scheduler.ChainedScheduler(\n"
             f"    [\n        {inner},\n    ],\n    optimizer=optimizer,\n)"
         )
-
-
-def _chain(built: list[LRScheduler], optimizer: Optimizer) -> LRScheduler:
-    return built[0] if len(built) == 1 else ChainedScheduler(built, optimizer=optimizer)
-
-
-# ----------------------------------------------------------------------------- torch replay
 
 
 def _events(parts: Sequence[NativePart], steps: int) -> Sequence[int]:
@@ -110,32 +93,21 @@ def _dense(parts: Sequence[NativePart]) -> bool:
 
 def _apply(p: NativePart, lr: float, e: int) -> float:
     """``lr`` after part ``p``'s ``get_lr`` at epoch ``e`` (torch's exact float operations)."""
-    kw = p.kwargs
-    if p.name == "ConstantLR":
-        factor: float = kw["factor"]
-        if e == 0:
-            return lr * factor
-        return lr * (1.0 / factor) if e == kw["total_iters"] else lr
-    if p.name == "LinearLR":
-        s: float = kw["start_factor"]
-        end: float = kw["end_factor"]
-        total: int = kw["total_iters"]
-        if e == 0:
-            return lr * s
-        return (
-            lr
-            if e > total
-            else lr * (1.0 + (end - s) / (total * s + (e - 1) * (end - s)))
-        )
-    if p.name == "ExponentialLR":
-        return lr if e == 0 else lr * kw["gamma"]
-    if p.name == "PolynomialLR":
-        iters: int = kw["total_iters"]
-        if e == 0 or e > iters:
-            return lr
-        decay: float = ((1.0 - e / iters) / (1.0 - (e - 1) / iters)) ** kw["power"]
+    kw: dict[str, float] = p.kwargs
+    name = p.name
+    if e == 0:  # ConstantLR and LinearLR start at their factor, the others at lr
+        return lr * kw.get("factor", kw.get("start_factor", 1.0))
+    if name == "ConstantLR":
+        return lr * (1.0 / kw["factor"]) if e == kw["total_iters"] else lr
+    if name == "LinearLR" and e <= kw["total_iters"]:
+        s, end, total = kw["start_factor"], kw["end_factor"], kw["total_iters"]
+        return lr * (1.0 + (end - s) / (total * s + (e - 1) * (end - s)))
+    if name == "ExponentialLR":
+        return lr * kw["gamma"]
+    if name == "PolynomialLR" and e <= (n := kw["total_iters"]):
+        decay: float = ((1.0 - e / n) / (1.0 - (e - 1) / n)) ** kw["power"]
         return lr * decay
-    raise ValueError(f"unknown part {p.name}")
+    return lr
 
 
 def _walk(
@@ -157,15 +129,12 @@ def _walk(
         yield e, lr
 
 
-# ----------------------------------------------------------------------------- plan building
-
-
-def _native_run(t: Run, horizon: int, m0: int = 0) -> NativeRun:
+def _native_run(t: Run, horizon: int) -> NativeRun:
     ipi, ips = t.images_per_iteration, t.images_per_step
     steps = max(0, ((horizon + 1) * ipi - 1) // ips)
     per_step = ips // ipi if ips % ipi == 0 else None
     return NativeRun(
-        t.params, t.exact, horizon, steps, m0, per_step, t.batch, t.first_step, t.lr
+        t.params, t.exact, horizon, steps, 0, per_step, t.batch, t.first_step, t.lr
     )
 
 
@@ -177,8 +146,7 @@ def _candidates(
     if run.steps == 0:
         return [[_CONSTANT]]
     head = [step_part([0], p.lr / t.cfg_lr)] if p.lr != t.cfg_lr else []
-    m0 = run.first(p.burn_in)
-    run = dataclasses.replace(run, m0=m0)
+    run = dataclasses.replace(run, m0=run.first(p.burn_in))
     burn = burn_in.native(run, start32)
     if not burn:
         run = dataclasses.replace(run, m0=0)
@@ -261,8 +229,7 @@ def native_plan(
     group_lrs: Sequence[float] | None = None,
     **option_kwargs: Any,
 ) -> NativePlan:
-    """:func:`plan_for` the run of ``schedule`` under ``options`` (or the same names as
-    keywords: ``exact``, ``ngpus``, ``multigpu``, ``images_per_step``, ...)."""
+    """:func:`plan_for` the run of ``schedule`` under ``options`` (or their keywords)."""
     t = translate(schedule, options_of(options, option_kwargs))
     return plan_for(t, horizon=horizon, group_lrs=group_lrs)
 
@@ -270,11 +237,9 @@ def native_plan(
 def plan_for(
     t: Run, *, horizon: int | None = None, group_lrs: Sequence[float] | None = None
 ) -> NativePlan:
-    """The verified native composition for the run ``t``, else :class:`NotExactError`.
-
-    ``horizon`` is the last darknet batch that must match (default ``max_batches``);
-    ``group_lrs`` the initial lrs of the parameter groups (default: the cfg's rate).
-    """
+    """The verified native composition for the run ``t``, else :class:`NotExactError`;
+    ``horizon``: the last darknet batch proven (default ``max_batches``); ``group_lrs``:
+    the groups' initial lrs (default: the cfg's rate)."""
     if t.trace and t.ngpus > 1:
         raise _trace_refusal(t)
     if horizon is None:
@@ -289,11 +254,8 @@ def plan_for(
     cands = _candidates(t, run)
     if 0 < run.first(t.params.burn_in) and t.params.burn_in > 0:
         cands += _candidates(t, run, start32=True)
-    fix = (
-        t.cfg_lr / f32_decimal(t.cfg_lr)
-        if t.cfg_lr and math.isfinite(t.cfg_lr)
-        else 1.0
-    )
+    finite = t.cfg_lr and math.isfinite(t.cfg_lr)
+    fix = t.cfg_lr / f32_decimal(t.cfg_lr) if finite else 1.0
     if fix != 1.0 and any(t.multiplier(x) != 1.0 for x in lrs):
         # groups made from the cfg value as written (0.0013·m): start them at f32(lr)·m
         cands += [[step_part([0], fix), *c] for c in cands]
@@ -318,14 +280,10 @@ def native_scheduler(
     horizon: int | None = None,
     **option_kwargs: Any,
 ) -> LRScheduler:
-    """torch built-in schedulers equal to darknet over the run, or :class:`NotExactError`.
-
-    Same options and step convention as :class:`cfgsched.DarknetLR`: after construction
-    the optimizer holds the LR of the first ``optimizer.step()`` (darknet b = 1);
-    ``last_epoch=k`` resumes with k + 1 steps done (default: the options'
-    ``resume_iteration``, if any). "Equal" is defined in the module docstring;
-    ``horizon`` (default ``max_batches``) is the last darknet batch proven.
-    """
+    """torch built-in schedulers equal to darknet (see the module docstring) up to darknet
+    batch ``horizon`` (default ``max_batches``), or :class:`NotExactError`; options and step
+    convention as :class:`cfgsched.DarknetLR`: ``last_epoch=k`` resumes with k + 1 steps
+    done (default: the options' ``resume_iteration``, if any)."""
     t = translate(schedule, options_of(options, option_kwargs))
     return scheduler_for(optimizer, t, last_epoch=last_epoch, horizon=horizon)
 
@@ -340,7 +298,8 @@ def scheduler_for(
     lrs = tuple(dict.fromkeys(float(g["lr"]) for g in optimizer.param_groups))
     plan = plan_for(t, horizon=horizon, group_lrs=lrs)
     parts = [p.build(optimizer) for p in plan.parts]
-    sched = _chain(parts, optimizer)
+    chain = len(parts) > 1
+    sched = ChainedScheduler(parts, optimizer=optimizer) if chain else parts[0]
     if last_epoch == -1 and t.options.resume_iteration:
         last_epoch = t.start - 1
     if last_epoch >= 0:
@@ -348,31 +307,24 @@ def scheduler_for(
     return sched
 
 
-def _last(walk: Iterator[tuple[int, float]], default: float) -> float:
-    """The lr after the last epoch of ``walk`` (``default`` when it is empty)."""
-    lr = default
-    for _, value in walk:
-        lr = value
-    return lr
-
-
 def _fast_forward(
     sched: LRScheduler, parts: list[LRScheduler], plan: NativePlan, epoch: int
 ) -> None:
     """Put ``sched`` (chaining ``parts``) in the state ``epoch`` ``step()`` calls from
-    fresh would leave."""
+    fresh would leave (through ``load_state_dict``: torch has no other public way)."""
     events = _events(plan.parts, epoch)
     per_part: list[list[float]] = [[] for _ in parts]
     for g in sched.optimizer.param_groups:
-        lr = _last(
-            _walk(plan.parts, float(g["initial_lr"]), events), float(g["initial_lr"])
-        )
+        lr = init = float(g["initial_lr"])
+        for _, after in _walk(plan.parts, init, events):
+            lr = after
         for k, part in enumerate(plan.parts):
-            lr = _last(_walk([part], lr, [epoch]), lr)
+            _, lr = next(_walk([part], lr, [epoch]))
             per_part[k].append(lr)
         g["lr"] = lr
     for sub, last in zip(parts, per_part, strict=True):
-        sub.last_epoch = epoch
-        record_step(sub, last, epoch + 1)
+        state = dict(last_epoch=epoch, _step_count=epoch + 1, _last_lr=last)
+        sub.load_state_dict(sub.state_dict() | state)
     if sched not in parts:
-        record_step(sched, [g["lr"] for g in sched.optimizer.param_groups])
+        lrs = [g["lr"] for g in sched.optimizer.param_groups]
+        sched.load_state_dict(sched.state_dict() | {"_last_lr": lrs})

@@ -15,8 +15,7 @@ from cfgsched.schedule import NetSchedule
 
 __all__ = ["LayerWindows", "build_optimizer", "decayed_parameter_names"]
 
-#: Modules by darknet layer: ``layers=`` of build_optimizer (a sequence indexed by layer
-#: number, or a mapping layer -> module(s)).
+#: ``layers=`` of build_optimizer: modules indexed by darknet layer, or layer -> module(s).
 Layers = Sequence[nn.Module | None] | Mapping[int, nn.Module | Iterable[nn.Module]]
 
 #: Optimizer -> {darknet layer: its modules}, kept for :class:`LayerWindows`.
@@ -47,8 +46,7 @@ def _named_unique(model: nn.Module) -> Iterator[tuple[str, nn.Parameter]]:
 
 
 def _layer_profiles(schedule: NetSchedule) -> dict[int | None, tuple[Any, ...]]:
-    """A key per layer under a rule: layers with equal keys train alike in every build,
-    resume point and GPU count (their rules come from the same cfg lines)."""
+    """A key per layer: equal keys train alike in every build, resume point and GPU count."""
     per_build = [layer_states(schedule, build=b) for b in BUILDS]
     own = {k.index: (k.dont_update, k.burnin_update) for k in schedule.layers}
     layers = set().union(*per_build)
@@ -141,8 +139,7 @@ def _parameter_layers(
     modules: dict[int, list[nn.Module]],
     layer_index: Mapping[str, int] | None,
 ) -> dict[int, int]:
-    """``id(parameter)`` -> darknet layer, from ``layers=`` modules (the lowest layer
-    holding it) or ``layer_index``."""
+    """``id(parameter)`` -> darknet layer (``layers=``: the lowest holding it)."""
     out = {
         id(p): j
         for j, mods in sorted(modules.items(), reverse=True)
@@ -195,20 +192,6 @@ class LayerWindows:
         """Unpickled (with its optimizer): the step pre-hook on that optimizer again."""
         self.__dict__.update(state)
         self.handles = [self.optimizer.register_step_pre_hook(self.before_step)]
-
-    @classmethod
-    def attach(
-        cls,
-        optimizer: torch.optim.Optimizer,
-        schedule: NetSchedule,
-        update: Callable[[], int],
-        **kw: Any,
-    ) -> LayerWindows | None:
-        """The windows of ``schedule`` (``kw``: :func:`layer_states`'s options) on
-        ``optimizer``, or None when no group carries a layer rule."""
-        if not any(g.get("darknet_layers") for g in optimizer.param_groups):
-            return None
-        return cls(optimizer, layer_states(schedule, **kw), update)
 
     def before_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         """Apply each group's rule for the coming update."""

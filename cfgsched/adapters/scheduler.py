@@ -3,32 +3,29 @@ closed form of ``last_epoch`` over a :class:`~cfgsched.run.Run`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from cfgsched.options import Options
 from cfgsched.run import Run
 
-__all__ = ["DarknetScheduler", "record_step"]
+__all__ = ["DarknetScheduler"]
 
-
-def record_step(
-    sched: LRScheduler, last_lr: list[Any], step_count: int | None = None
-) -> None:
-    """Record what ``LRScheduler.step()`` records: the lrs it set and (unless None) the
-    call count (for native.py's resumed compositions; torch has no public way, 2.x)."""
-    if step_count is not None:
-        sched._step_count = step_count
-    sched._last_lr = last_lr
+#: Attributes a state dict holds as plain data: name -> (to plain data, back).
+_PLAIN: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    "translation": (Run.to_dict, Run.from_dict),
+    "options": (Options.to_record, Options.from_record),  # DarknetLR's
+}
 
 
 class DarknetScheduler(LRScheduler):
     """darknet's learning rate, closed form: after i ``step()`` calls each group's lr is
-    darknet's rate at step i times the group's :meth:`Run.multiplier` (torch's own
-    ``step()`` over ``get_lr``; no lambdas: it pickles). With ``last_epoch >= 0`` a group
-    without ``initial_lr`` takes its current lr."""
+    darknet's rate at step i times its :meth:`Run.multiplier` (no lambdas: it pickles).
+    With ``last_epoch >= 0`` a group without ``initial_lr`` takes its current lr."""
 
     def __init__(
         self, optimizer: Optimizer, translation: Run, last_epoch: int = -1
@@ -53,15 +50,16 @@ class DarknetScheduler(LRScheduler):
     def state_dict(self) -> dict[str, Any]:
         """The scheduler state: plain numbers, lists and dicts only (``weights_only`` loads it)."""
         state = super().state_dict()
-        state["translation"] = self.translation.to_dict()
-        return state
+        state.pop("layer_windows", None)  # DarknetLR's optimizer hooks
+        return state | {k: f(state[k]) for k, (f, _) in _PLAIN.items() if k in state}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state from :meth:`state_dict` (the checkpoint's translation wins)."""
         state = dict(state_dict)
-        t = state.get("translation")
-        if isinstance(t, dict):
-            state["translation"] = Run.from_dict(t)
+        plain = _PLAIN.items()
+        state |= {
+            k: g(state[k]) for k, (_, g) in plain if isinstance(state.get(k), dict)
+        }
         super().load_state_dict(state)
 
     def darknet_batch(self) -> int:
