@@ -248,18 +248,12 @@ def _yaml_value(value: object) -> str:
     """A YAML 1.1 scalar PyYAML reads back as the same value."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
-        if value not in ("SGD", "Adam"):
-            raise CodegenError(f"internal: unexpected hyp string {value!r}")
-        return value
-    if isinstance(value, int):
+    if value in ("SGD", "Adam") or isinstance(value, int):
         return str(value)
     if not isinstance(value, float):
         raise CodegenError(f"internal: unexpected hyp value {value!r}")
-    if math.isnan(value):
-        return ".nan"
-    if math.isinf(value):
-        return ".inf" if value > 0 else "-.inf"
+    if not math.isfinite(value):
+        return {"nan": ".nan", "inf": ".inf", "-inf": "-.inf"}[repr(value)]
     mantissa, e, exp = repr(value).partition("e")
     if e and "." not in mantissa:
         mantissa += ".0"  # YAML 1.1 reads 1e-05 as a string
