@@ -1,15 +1,11 @@
 """``--format mmengine``: darknet's schedule for MMEngine (and so MMDetection) configs.
 
 ``style="class"`` (exact): a module that, imported through the config's
-``custom_imports``, registers ``DarknetParamScheduler`` in MMEngine's ``PARAM_SCHEDULERS``
-and defines ``lr_at``, ``param_scheduler`` and ``optim_wrapper``. The scheduler is
-iteration based and counts optimizer updates (MMEngine's ``_ParamScheduler`` wraps the
-optimizer's ``step`` and counts its calls in ``optimizer._global_step``), so gradient
-accumulation (``accumulative_counts``) does not move it on.
-
-``style="native"`` (an approximation): MMEngine's built-in schedulers fitted by
-:func:`cfgsched.adapters.approx.fit_mmengine`, with the measured error in the docstring
-and as comments above ``param_scheduler``.
+``custom_imports``, registers ``DarknetParamScheduler`` (it counts optimizer updates, so
+gradient accumulation does not move it on) and defines ``lr_at``, ``param_scheduler``
+and ``optim_wrapper``.
+``style="native"`` (an approximation): built-ins fitted by
+:func:`cfgsched.adapters.approx.fit_mmengine`, their measured error as comments.
 
 Pinned facts of MMEngine 0.10.7: ``ParamSchedulerHook.after_train_iter`` steps every
 ``by_epoch=False`` scheduler after each iteration; the Runner builds the schedulers
@@ -256,7 +252,10 @@ def native_config(t: Run, fit: Fit) -> str:
     """The approximation (``style="native"``): a config snippet of built-ins, the
     measured error in the docstring and as comments above ``param_scheduler``."""
     desc = "MMEngine's built-in schedulers fitted to darknet's rate"
-    use = "Paste param_scheduler and optim_wrapper into the config (no custom_imports needed)."
+    use = (
+        "Paste param_scheduler and optim_wrapper into the config (no custom_imports "
+        "needed)."
+    )
     intro, report = fit_paragraphs(t, fit, desc, use)
     name = safe_name(t.given.source)
     title = (

@@ -1,12 +1,9 @@
 """``--format ultralytics``: darknet's exact schedule inside an Ultralytics training run.
 
-The module holds ``lr_at(step)`` (the same formula code as ``--format python``),
-``TRAIN_ARGS`` (the ``model.train()`` arguments that keep Ultralytics' own schedule, warmup
-and optimizer choice out of the way) and ``attach(model)``, which registers callbacks on an
-``ultralytics.YOLO`` object: a torch step pre-hook sets ``lr_at(k)`` in every parameter
-group right before optimizer step k + 1, the step count lives in the parameter groups (so
-``last.pt`` carries it through ``resume=True``), and the trainer's ``accumulate`` is driven
-so that the optimizer steps at the end of every window of the whole run, resumed or not.
+The module holds ``lr_at(step)``, ``TRAIN_ARGS`` (``model.train()`` arguments that keep
+Ultralytics' own schedule, warmup and optimizer choice out of the way) and
+``attach(model)``: callbacks that set ``lr_at(k)`` before optimizer step k + 1, count the
+steps in the parameter groups (``last.pt`` keeps them), drive the trainer's ``accumulate``.
 
 Pinned facts of Ultralytics 8.4.190 (``ultralytics/engine/trainer.py``):
 ``accumulate = max(round(nbs / batch), 1)``, capped at the run's batches; the trainer steps
