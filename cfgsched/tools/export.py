@@ -181,7 +181,7 @@ def write_tensorboard(stream: Any, s: LRSeries, tag: str) -> int:
         wall_time=now, file_version="brain.Event:2", source_metadata=meta
     )
     out.write(head.SerializeToString())
-    scalars: list[tuple[str, Any, Any]]
+    scalars: list[tuple[str, Any, Any]]  # float32 LRs (an envelope's lo, hi are too)
     if s.resolution == "full":
         scalars = [(tag, steps, lrs) for steps, lrs in run_ends(s.chunks)]
     else:  # columns 0, 6, 7: step_first, lr_min, lr_max
@@ -191,9 +191,7 @@ def write_tensorboard(stream: Any, s: LRSeries, tag: str) -> int:
     for name, steps, values in scalars:
         event = event_pb2.Event(wall_time=now)
         value = event.summary.value.add(tag=name)
-        for i, v in zip(
-            steps.tolist(), values.astype(np.float32).tolist(), strict=True
-        ):
+        for i, v in zip(steps.tolist(), values.tolist(), strict=True):
             event.step = i
             value.simple_value = v
             out.write(event.SerializeToString())
@@ -227,7 +225,7 @@ def export_series(
 
         rows = max(hi - lo + 1, 0)
         full = LRSeries(
-            resolution="full", rows=rows, chunks=chunks, notes=tuple(notes), **head
+            resolution="full", rows=rows, chunks=chunks, notes=(*notes,), **head
         )
         return full
     env = plot.envelope(src.values, lo, hi, extra=src.extra(lo, hi))
