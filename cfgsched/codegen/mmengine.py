@@ -162,14 +162,12 @@ def formula_blocks(
 ) -> list[str]:
     """CFGSCHED, the formula code and ``lr_at`` (``doc``: what its step counts)."""
     rec = record(t.given, t.options, fmt, "class", summed)
-    constants = "\n".join(code.constants)
-    lr_at = code.lr_at(*doc)
     return [
         source.dict_source("CFGSCHED", rec),
         *code.blocks(),
-        constants,
+        "\n".join(code.constants),
         *code.engine,
-        lr_at,
+        code.lr_at(*doc),
     ]
 
 
@@ -230,12 +228,10 @@ def _docstring(t: Run, code: LrCode, output: str | None) -> str:
     module, note = source.import_name(output, "darknet_lr")
     where = f"this file importable, e.g. next to it{note and ' ' + note[1:-1]}"
     lines += [*source.wrap(f"In the config ({where}):"), ""]
-    lines.append(
-        f'    custom_imports = dict(imports=["{module}"], allow_failed_imports=False)'
-    )
-    lines.append(
-        '    param_scheduler = [dict(type="DarknetParamScheduler", by_epoch=False)]'
-    )
+    lines += [
+        f'    custom_imports = dict(imports=["{module}"], allow_failed_imports=False)',
+        '    param_scheduler = [dict(type="DarknetParamScheduler", by_epoch=False)]',
+    ]
 
     def show(name: str) -> str:  # the value of a constant, as the config writes it
         value = t.cfg_lr if name == "LEARNING_RATE" else getattr(t.given, name.lower())
@@ -258,10 +254,8 @@ def native_config(t: Run, fit: Fit) -> str:
     )
     intro, report = fit_paragraphs(t, fit, desc, use)
     name = safe_name(t.given.source)
-    title = (
-        f"MMEngine built-ins approximating darknet's schedule of {name} (not exact)."
-    )
-    lines = doc_head(t, title, intro)
+    title = f"MMEngine built-ins approximating darknet's schedule of {name}"
+    lines = doc_head(t, f"{title} (not exact).", intro)
     for r in report:
         lines += source.wrap(r)
     comments = [line for r in report for line in comment(r)]
