@@ -1,15 +1,11 @@
 """``--format mmengine``: darknet's schedule for MMEngine (and so MMDetection) configs.
 
 ``style="class"`` (exact): a module that, imported through the config's
-``custom_imports``, registers ``DarknetParamScheduler`` in MMEngine's ``PARAM_SCHEDULERS``
-and defines ``lr_at``, ``param_scheduler`` and ``optim_wrapper``. The scheduler is
-iteration based and counts optimizer updates (MMEngine's ``_ParamScheduler`` wraps the
-optimizer's ``step`` and counts its calls in ``optimizer._global_step``), so gradient
-accumulation (``accumulative_counts``) does not move it on.
-
-``style="native"`` (an approximation): MMEngine's built-in schedulers fitted by
-:func:`cfgsched.adapters.approx.fit_mmengine`, with the measured error in the docstring
-and as comments above ``param_scheduler``.
+``custom_imports``, registers ``DarknetParamScheduler`` (it counts optimizer updates, so
+gradient accumulation does not move it on) and defines ``lr_at``, ``param_scheduler``
+and ``optim_wrapper``.
+``style="native"`` (an approximation): built-ins fitted by
+:func:`cfgsched.adapters.approx.fit_mmengine`, their measured error as comments.
 
 Pinned facts of MMEngine 0.10.7: ``ParamSchedulerHook.after_train_iter`` steps every
 ``by_epoch=False`` scheduler after each iteration; the Runner builds the schedulers
@@ -46,16 +42,7 @@ if TYPE_CHECKING:
 MMENGINE_VERSION = "0.10.7"
 #: Names a native fit may put in a config (scheduler and optimizer types).
 _TYPES = frozenset(
-    {
-        "LinearLR",
-        "MultiStepLR",
-        "ExponentialLR",
-        "PolyLR",
-        "CosineRestartLR",
-        "OptimWrapper",
-        "SGD",
-        "Adam",
-    }
+    "LinearLR MultiStepLR ExponentialLR PolyLR CosineRestartLR OptimWrapper SGD Adam".split()
 )
 
 _CLASS = '''@PARAM_SCHEDULERS.register_module(force=True)  # a second import is harmless
@@ -137,11 +124,8 @@ def mmengine_module(
     schedule: NetSchedule, options: Options, output: str | None = None
 ) -> str:
     """The text of the exact module (``style="class"``)."""
-    t = translate(schedule, options)
-    code = lr_code(t)
-    update_constants(code, schedule, optimizer=True)
-    lr = t.cfg_lr
-    if lr == 0 or not math.isfinite(lr):
+    t, code = formula(schedule, options)
+    if t.cfg_lr == 0 or not math.isfinite(t.cfg_lr):
         ratios = _RATIOS_ONE
     else:
         same = "f32(base) == LEARNING_RATE" if code.exact else "base == LEARNING_RATE"
@@ -149,18 +133,53 @@ def mmengine_module(
     warn = warn_rescaled(t, "self.base_values", 8)
     warn = warn and "\n" + warn.rstrip("\n")
     start = "RESUME_STEP + " if t.start else ""
+    kind = "Adam" if schedule.adam else "SGD with plain momentum"
+    about = (
+        f"darknet's optimizer: {kind}, weight decay on conv and linear weights, not on "
+        "norms and biases; train_dataloader batch_size x accumulative_counts x GPUs = "
+        f"{images(t.images_per_step)}."
+    )
+    config = _CONFIG.format(
+        about="\n".join(comment(about, "#:")), wrapper="\n".join(_wrapper(schedule))
+    )
+    blocks = formula_blocks(
+        t, code, "mmengine", None, "after ``step`` optimizer updates (0-based)"
+    )
     cls = _CLASS.format(start=start, ratios=ratios, warn=warn)
-    wrapper = "\n".join(_wrapper(schedule))
-    blocks = [
-        source.dict_source("CFGSCHED", record(schedule, options, "mmengine", "class")),
+    return source.module(_docstring(t, code, output), [*blocks, cls, config])
+
+
+def formula(schedule: NetSchedule, options: Options) -> tuple[Run, LrCode]:
+    """The run and its formula code with darknet's optimizer constants."""
+    t = translate(schedule, options)
+    code = lr_code(t)
+    update_constants(code, schedule, optimizer=True)
+    return t, code
+
+
+def formula_blocks(
+    t: Run, code: LrCode, fmt: str, summed: int | None, *doc: str
+) -> list[str]:
+    """CFGSCHED, the formula code and ``lr_at`` (``doc``: what its step counts)."""
+    rec = record(t.given, t.options, fmt, "class", summed)
+    return [
+        source.dict_source("CFGSCHED", rec),
         *code.blocks(),
         "\n".join(code.constants),
         *code.engine,
-        code.lr_at("after ``step`` optimizer updates (0-based)"),
-        cls,
-        _CONFIG.format(about=_wrapper_comment(schedule, t), wrapper=wrapper),
+        code.lr_at(*doc),
     ]
-    return source.module(_docstring(schedule, t, options, code, output), blocks)
+
+
+def doc_head(t: Run, title: str, intro: str) -> list[str]:
+    """A docstring's title, ``intro`` and the translation choices, wrapped."""
+    return [title, "", *source.wrap(intro), "", *choice_lines(t.given, t, t.options)]
+
+
+def fit_paragraphs(t: Run, fit: Fit, desc: str, use: str) -> tuple[str, list[str]]:
+    """An approximation's intro (``desc``, then ``use``) and its measured error."""
+    intro = f"{written_by(t.given, t, desc, formula=False)} {use}"
+    return intro, [f"- {r}" for r in fit.comment()]
 
 
 def comment(paragraph: str, mark: str = "#") -> list[str]:
@@ -169,26 +188,16 @@ def comment(paragraph: str, mark: str = "#") -> list[str]:
     return [f"{mark} {line}".rstrip() for line in source.wrap(paragraph, width)]
 
 
-def _wrapper_comment(schedule: NetSchedule, t: Run) -> str:
-    kind = "Adam" if schedule.adam else "SGD with plain momentum"
-    about = (
-        f"darknet's optimizer: {kind}, weight decay on conv and linear weights, not on "
-        "norms and biases; train_dataloader batch_size x accumulative_counts x GPUs = "
-        f"{images(t.images_per_step)}."
-    )
-    return "\n".join(comment(about, "#:"))
-
-
 def _wrapper(
     schedule: NetSchedule, indent: int = 0, show: Callable[[str], str] = str
 ) -> list[str]:
     """``optim_wrapper = dict(...)``: darknet's optimizer and decay rule; ``show`` turns
     a constant's name into the text written for it."""
+    opt = [f"type={text('Adam' if schedule.adam else 'SGD')}"]
+    opt.append(f"lr={show('LEARNING_RATE')}")
     if schedule.adam:
-        opt = ["type=" + text("Adam"), f"lr={show('LEARNING_RATE')}"]
         opt += [f"betas=({show('B1')}, {show('B2')})", f"eps={show('EPS')}"]
     else:
-        opt = ["type=" + text("SGD"), f"lr={show('LEARNING_RATE')}"]
         opt.append(f"momentum={show('MOMENTUM')}")
     opt.append(f"weight_decay={show('DECAY')}")
     pad = " " * indent
@@ -201,16 +210,10 @@ def _wrapper(
     ]
 
 
-def _docstring(
-    schedule: NetSchedule,
-    t: Run,
-    options: Options,
-    code: LrCode,
-    output: str | None,
-) -> str:
-    name = safe_name(schedule.source)
+def _docstring(t: Run, code: LrCode, output: str | None) -> str:
+    name = safe_name(t.given.source)
     intro = (
-        f"{written_by(schedule, t, 'DarknetParamScheduler, a closed form')} Importing "
+        f"{written_by(t.given, t, 'DarknetParamScheduler, a closed form')} Importing "
         "this file registers DarknetParamScheduler in MMEngine's PARAM_SCHEDULERS "
         f"(tested with MMEngine {MMENGINE_VERSION}); CFGSCHED records the translation."
     )
@@ -220,44 +223,22 @@ def _docstring(
         f"update should see {images(t.images_per_step)}; MMEngine averages the loss "
         "over them, as darknet does."
     )
-    lines = [f"darknet learning-rate schedule of {name} for MMEngine (exact).", ""]
-    lines += [*source.wrap(intro), ""]
-    lines += choice_lines(schedule, t, options)
+    title = f"darknet learning-rate schedule of {name} for MMEngine (exact)."
+    lines = doc_head(t, title, intro)
     module, note = source.import_name(output, "darknet_lr")
     where = f"this file importable, e.g. next to it{note and ' ' + note[1:-1]}"
     lines += [*source.wrap(f"In the config ({where}):"), ""]
-    lines += _config_example(schedule, t, code, module)
     lines += [
-        "",
-        *source.wrap(use),
-        "",
-        *source.wrap(_RESUME.format(v=MMENGINE_VERSION)),
-    ]
-    return "\n".join(lines)
-
-
-def _config_example(
-    schedule: NetSchedule, t: Run, code: LrCode, module: str
-) -> list[str]:
-    """The config lines of the docstring, with this cfg's numbers."""
-    values = {
-        "LEARNING_RATE": t.cfg_lr,
-        "MOMENTUM": schedule.momentum,
-        "DECAY": schedule.decay,
-        "B1": schedule.b1,
-        "B2": schedule.b2,
-        "EPS": schedule.eps,
-    }
-
-    def show(name: str) -> str:
-        value = values[name]
-        return num(f32_decimal(value) if code.exact else value)
-
-    return [
         f'    custom_imports = dict(imports=["{module}"], allow_failed_imports=False)',
         '    param_scheduler = [dict(type="DarknetParamScheduler", by_epoch=False)]',
-        *_wrapper(schedule, 4, show),
     ]
+
+    def show(name: str) -> str:  # the value of a constant, as the config writes it
+        value = t.cfg_lr if name == "LEARNING_RATE" else getattr(t.given, name.lower())
+        return num(f32_decimal(value) if code.exact else value)
+
+    lines += [*_wrapper(t.given, 4, show), "", *source.wrap(use), ""]
+    return "\n".join([*lines, *source.wrap(_RESUME.format(v=MMENGINE_VERSION))])
 
 
 # ----------------------------------------------------------------------------- native
@@ -266,21 +247,15 @@ def _config_example(
 def native_config(t: Run, fit: Fit) -> str:
     """The approximation (``style="native"``): a config snippet of built-ins, the
     measured error in the docstring and as comments above ``param_scheduler``."""
-    schedule, options = t.given, t.options
-    name = safe_name(schedule.source)
-    report = [f"- {r}" for r in fit.comment()]
     desc = "MMEngine's built-in schedulers fitted to darknet's rate"
-    intro = (
-        f"{written_by(schedule, t, desc, formula=False)} Paste param_scheduler and "
-        "optim_wrapper into the config (no custom_imports needed)."
+    use = (
+        "Paste param_scheduler and optim_wrapper into the config (no custom_imports "
+        "needed)."
     )
-    lines = [
-        f"MMEngine built-ins approximating darknet's schedule of {name} (not exact).",
-        "",
-        *source.wrap(intro),
-        "",
-        *choice_lines(schedule, t, options),
-    ]
+    intro, report = fit_paragraphs(t, fit, desc, use)
+    name = safe_name(t.given.source)
+    title = f"MMEngine built-ins approximating darknet's schedule of {name}"
+    lines = doc_head(t, f"{title} (not exact).", intro)
     for r in report:
         lines += source.wrap(r)
     comments = [line for r in report for line in comment(r)]
@@ -288,11 +263,11 @@ def native_config(t: Run, fit: Fit) -> str:
     body = "\n".join(["param_scheduler = [", *scheds, "]"])
     if not fit.schedulers:
         body = "param_scheduler: list[dict] = []  # the constant LR needs none"
-    wrapper = call("optim_wrapper = dict", _mm_args(fit.optim_wrapper), 0)
+    rec = record(t.given, t.options, "mmengine", "native")
     blocks = [
-        source.dict_source("CFGSCHED", record(schedule, options, "mmengine", "native")),
+        source.dict_source("CFGSCHED", rec),
         "\n".join([*comments, body]),
-        wrapper,
+        call("optim_wrapper = dict", _mm_args(fit.optim_wrapper), 0),
     ]
     return source.module("\n".join(lines), blocks)
 

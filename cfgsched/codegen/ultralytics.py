@@ -1,12 +1,9 @@
 """``--format ultralytics``: darknet's exact schedule inside an Ultralytics training run.
 
-The module holds ``lr_at(step)`` (the same formula code as ``--format python``),
-``TRAIN_ARGS`` (the ``model.train()`` arguments that keep Ultralytics' own schedule, warmup
-and optimizer choice out of the way) and ``attach(model)``, which registers callbacks on an
-``ultralytics.YOLO`` object: a torch step pre-hook sets ``lr_at(k)`` in every parameter
-group right before optimizer step k + 1, the step count lives in the parameter groups (so
-``last.pt`` carries it through ``resume=True``), and the trainer's ``accumulate`` is driven
-so that the optimizer steps at the end of every window of the whole run, resumed or not.
+The module holds ``lr_at(step)``, ``TRAIN_ARGS`` (``model.train()`` arguments that keep
+Ultralytics' own schedule, warmup and optimizer choice out of the way) and
+``attach(model)``: callbacks that set ``lr_at(k)`` before optimizer step k + 1, count the
+steps in the parameter groups (``last.pt`` keeps them), drive the trainer's ``accumulate``.
 
 Pinned facts of Ultralytics 8.4.190 (``ultralytics/engine/trainer.py``):
 ``accumulate = max(round(nbs / batch), 1)``, capped at the run's batches; the trainer steps
@@ -25,18 +22,17 @@ import math
 from typing import TYPE_CHECKING
 
 from cfgsched.codegen import source
-from cfgsched.codegen.mmengine import comment
-from cfgsched.codegen.policy_text import lr_code
-from cfgsched.codegen.python import (
-    choice_lines,
-    choices,
-    record,
-    update_constants,
-    written_by,
+from cfgsched.codegen.mmengine import (
+    comment,
+    doc_head,
+    fit_paragraphs,
+    formula,
+    formula_blocks,
 )
+from cfgsched.codegen.python import choices, written_by
 from cfgsched.codegen.source import CodegenError, images, num, safe_name
 from cfgsched.options import Options
-from cfgsched.run import Run, translate
+from cfgsched.run import Run
 from cfgsched.schedule import NetSchedule
 
 if TYPE_CHECKING:
@@ -122,12 +118,10 @@ _CLASS = '''class DarknetSteps:
             group["lr"] = lr
             group[COUNTER] = step + 1'''
 
-_SGD_RULES = """            group["nesterov"] = False  # darknet's momentum is plain
-            if group.get("param_group") == "weight":
-                group["weight_decay"] = DECAY * LOSS_SCALE"""
-
+_SGD_RULES = """            group["nesterov"] = False  # darknet's momentum is plain"""
 _ADAM_RULES = """            group["betas"] = (B1, B2)
-            group["eps"] = EPS
+            group["eps"] = EPS"""
+_DECAY_RULE = """
             if group.get("param_group") == "weight":
                 group["weight_decay"] = DECAY * LOSS_SCALE"""
 
@@ -146,43 +140,31 @@ def ultralytics_module(
 ) -> str:
     """The text of the module (see the module docstring); ``summed`` sets LOSS_SCALE
     (None: 1, darknet's LR values)."""
-    t = translate(schedule, options)
-    code = lr_code(t)
-    update_constants(code, schedule, optimizer=True)
+    t, code = formula(schedule, options)
     code.const(  # Ultralytics' nbs, unless the formula already defines it
         "IMAGES_PER_STEP",
         num(t.images_per_step),
         "Images per optimizer step: Ultralytics' batch x accumulate (its nbs).",
     )
     adam = schedule.adam
-    start = "RESUME_STEP" if t.start else "0"
+    optimizer = "Adam" if adam else "SGD"
     cls = _CLASS.format(
-        optimizer="Adam" if adam else "SGD",
-        start=start,
-        group_rules=_ADAM_RULES if adam else _SGD_RULES,
+        optimizer=optimizer,
+        start="RESUME_STEP" if t.start else "0",
+        group_rules=(_ADAM_RULES if adam else _SGD_RULES) + _DECAY_RULE,
         lr="lr_at(step)  # Adam's step does not scale with the loss"
         if adam
         else "lr_at(step) / LOSS_SCALE",
     )
+    scale = num(1 if summed is None else summed)
     blocks = [
-        source.dict_source(
-            "CFGSCHED", record(schedule, options, "ultralytics", "class", summed)
-        ),
-        *code.blocks(),
-        "\n".join(code.constants),
-        *code.engine,
-        code.lr_at(),
-        _LOSS_SCALE.format(
-            scale=num(1 if summed is None else summed),
-            adam=" (Adam: lr_at(step))" if adam else "",
-        ),
-        _TRAIN_ARGS.format(
-            optimizer="Adam" if adam else "SGD", momentum="B1" if adam else "MOMENTUM"
-        ),
+        *formula_blocks(t, code, "ultralytics", summed),
+        _LOSS_SCALE.format(scale=scale, adam=" (Adam: lr_at(step))" if adam else ""),
+        _TRAIN_ARGS.format(optimizer=optimizer, momentum="B1" if adam else "MOMENTUM"),
         cls,
         _ATTACH,
     ]
-    return source.module(_docstring(schedule, t, options, output), blocks)
+    return source.module(_docstring(t, output), blocks)
 
 
 _USAGE = """    from ultralytics import YOLO
@@ -196,10 +178,8 @@ _USAGE = """    from ultralytics import YOLO
     model.train(resume=True)"""
 
 
-def _docstring(
-    schedule: NetSchedule, t: Run, options: Options, output: str | None
-) -> str:
-    name = safe_name(schedule.source)
+def _docstring(t: Run, output: str | None) -> str:
+    schedule = t.given
     module, note = source.import_name(output, "darknet_lr")
     ips = t.images_per_step
     batch = next(b for b in (16, 8, 4, 2, 1) if ips % b == 0)
@@ -226,9 +206,9 @@ def _docstring(
         "validates and saves an EMA of the weights. Layer learning_rate multipliers of "
         "the cfg are not applied."
     )
-    lines = [f"darknet learning-rate schedule of {name} for Ultralytics (exact).", ""]
-    lines += [*source.wrap(intro), ""]
-    lines += choice_lines(schedule, t, options)
+    name = safe_name(schedule.source)
+    title = f"darknet learning-rate schedule of {name} for Ultralytics (exact)."
+    lines = doc_head(t, title, intro)
     usage = _USAGE.replace("BATCH", str(batch)).replace("NAME", module)
     lines += [usage.replace(" NOTE", f" {note}" if note else ""), ""]
     lines += [*source.wrap(same), "", *source.wrap(differ)]
@@ -241,19 +221,18 @@ def _docstring(
 def hyp_yaml(t: Run, fit: Fit) -> str:
     """``--format ultralytics-hyp``: the fitted train arguments as YAML, the measured
     error in comments (an approximation; never called exact)."""
-    schedule, options = t.given, t.options
     desc = "Ultralytics' own schedule fitted to darknet's rate"
-    intro = (
-        f"{written_by(schedule, t, desc, formula=False)} Use: model.train("
-        'cfg="hyp.yaml", data="data.yaml") with a dataset of the size it was fitted '
-        "for; the values replace Ultralytics' defaults."
+    use = (
+        'Use: model.train(cfg="hyp.yaml", data="data.yaml") with a dataset of the size '
+        "it was fitted for; the values replace Ultralytics' defaults."
     )
-    name = safe_name(schedule.source)
-    head = [f"Ultralytics hyperparameters approximating darknet's schedule of {name}."]
-    paragraphs = [intro, *choices(schedule, t, options)]
-    paragraphs += [f"- {r}" for r in fit.comment()]
-    lines = [f"# {head[0]}", "#"]
-    for p in paragraphs:
+    intro, report = fit_paragraphs(t, fit, desc, use)
+    name = safe_name(t.given.source)
+    lines = [
+        f"# Ultralytics hyperparameters approximating darknet's schedule of {name}."
+    ]
+    lines.append("#")
+    for p in [intro, *choices(t.given, t, t.options), *report]:
         lines += comment(p)
     for key, value in fit.hyp.items():
         if not key.isidentifier():
@@ -266,18 +245,12 @@ def _yaml_value(value: object) -> str:
     """A YAML 1.1 scalar PyYAML reads back as the same value."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
-        if value not in ("SGD", "Adam"):
-            raise CodegenError(f"internal: unexpected hyp string {value!r}")
-        return value
-    if isinstance(value, int):
+    if value in ("SGD", "Adam") or isinstance(value, int):
         return str(value)
     if not isinstance(value, float):
         raise CodegenError(f"internal: unexpected hyp value {value!r}")
-    if math.isnan(value):
-        return ".nan"
-    if math.isinf(value):
-        return ".inf" if value > 0 else "-.inf"
+    if not math.isfinite(value):
+        return {"nan": ".nan", "inf": ".inf", "-inf": "-.inf"}[repr(value)]
     mantissa, e, exp = repr(value).partition("e")
     if e and "." not in mantissa:
         mantissa += ".0"  # YAML 1.1 reads 1e-05 as a string

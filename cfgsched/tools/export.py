@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from cfgsched.run import Run
 from cfgsched.tools import plot
 from cfgsched.tools.plot import F32, F64, I64
 from cfgsched.tools.text import counted, fmt
@@ -66,33 +65,13 @@ class LRSeries:
         return b.astype(np.float64) * self.images_per_iteration / self.images
 
 
-def full_series(t: Run, first: int, last: int, **head: Any) -> LRSeries:
-    """The LR of every step ``first .. last`` of ``t`` (``head``: the other fields)."""
-
-    def chunks() -> Iterator[tuple[npt.NDArray[Any] | None, ...]]:
-        for s0 in range(first, last + 1, ROWS_CHUNK):
-            steps = np.arange(s0, min(s0 + ROWS_CHUNK, last + 1), dtype=np.int64)
-            b = t.batches(steps)
-            yield steps, b, out.epochs(b), t.batch_lrs(b)
-
-    rows = max(last - first + 1, 0)
-    out = LRSeries(resolution="full", rows=rows, chunks=chunks, **head)
-    return out
-
-
-def _float_texts(v: npt.NDArray[Any], quote_special: bool) -> list[str]:
-    """Each value's shortest round-trip text; nan/inf/-inf (quoted for JSON)."""
-    u, inv = np.unique(v, return_inverse=True)
-    q = '"' if quote_special else ""
-    texts = [repr(x) if math.isfinite(x) else f"{q}{fmt(x)}{q}" for x in u.tolist()]
-    return [texts[k] for k in inv.ravel().tolist()]
-
-
 def _row_texts(
     cols: tuple[npt.NDArray[Any] | None, ...], json: bool
 ) -> list[list[str]]:
-    """The text of every cell of a chunk, column by column."""
+    """The text of every cell of a chunk, column by column: ints, floats' shortest
+    round-trip text, nan/inf/-inf (quoted for JSON), an empty column."""
     n = next(c.size for c in cols if c is not None)
+    q = '"' if json else ""
     out = []
     for c in cols:
         if c is None:
@@ -100,7 +79,11 @@ def _row_texts(
         elif c.dtype.kind in "iu":
             out.append([str(x) for x in c.tolist()])
         else:
-            out.append(_float_texts(c, json))
+            u, inv = np.unique(c, return_inverse=True)
+            texts = [
+                repr(x) if math.isfinite(x) else f"{q}{fmt(x)}{q}" for x in u.tolist()
+            ]
+            out.append([texts[k] for k in inv.ravel().tolist()])
     return out
 
 
@@ -145,26 +128,16 @@ def write_csv(stream: Any, s: LRSeries) -> None:
 
 def write_json(stream: Any, s: LRSeries) -> None:
     """``s`` as one JSON object (``schema`` first; ``rows`` last, one row per line)."""
-    head = {
-        "schema": SERIES_SCHEMA,
-        "cfg": s.cfg,
-        "fork": s.fork,
-        "options": s.options,
-        "resolution": s.resolution,
-        "resolution_text": _resolution_text(s),
-        "limit": EXPORT_LIMIT,
-        "images": s.images,
-        "epoch": _epoch_text(s),
-        "notes": list(s.notes),
-        "columns": list(s.columns),
-    }
+    head: dict[str, Any] = {"schema": SERIES_SCHEMA, "cfg": s.cfg, "fork": s.fork}
+    head.update(options=s.options, resolution=s.resolution)
+    head.update(resolution_text=_resolution_text(s), limit=EXPORT_LIMIT)
+    head.update(images=s.images, epoch=_epoch_text(s))
+    head.update(notes=list(s.notes), columns=list(s.columns))
     stream.write(json.dumps(head)[:-1] + ', "rows": [')
     sep = "\n"
     for cols in s.chunks():
-        texts = _row_texts(cols, json=True)
-        stream.write(
-            sep + ",\n".join("[" + ", ".join(r) + "]" for r in zip(*texts, strict=True))
-        )
+        rows = zip(*_row_texts(cols, json=True), strict=True)
+        stream.write(sep + ",\n".join("[" + ", ".join(r) + "]" for r in rows))
         sep = ",\n"
     stream.write("\n]}\n")
 
@@ -193,21 +166,9 @@ def run_ends(chunks: Chunks) -> Iterator[tuple[I64, F32]]:
         yield np.asarray([held[0]], dtype=np.int64), np.asarray([held[1]], np.float32)
 
 
-def _scalar_events(s: LRSeries, tag: str) -> Iterator[tuple[str, I64, F32]]:
-    """``(tag, steps, values)`` to write for ``s``."""
-    if s.resolution == "full":
-        for steps, lrs in run_ends(s.chunks):
-            yield tag, steps, lrs
-        return
-    for cols in s.chunks():
-        first, lo, hi = cols[0], cols[6], cols[7]
-        assert first is not None and lo is not None and hi is not None
-        yield f"{tag}_min", first, lo.astype(np.float32)
-        yield f"{tag}_max", first, hi.astype(np.float32)
-
-
 def write_tensorboard(stream: Any, s: LRSeries, tag: str) -> int:
-    """Write ``s`` as TensorBoard scalars (step: optimizer step); how many were written."""
+    """Write ``s`` as TensorBoard scalars (step: optimizer step; an envelope as
+    ``tag``_min and ``tag``_max at each column's first step); how many were written."""
     from tensorboard.compat.proto import event_pb2  # type: ignore[import-untyped]
     from tensorboard.summary.writer.record_writer import (  # type: ignore[import-untyped]
         RecordWriter,
@@ -220,8 +181,14 @@ def write_tensorboard(stream: Any, s: LRSeries, tag: str) -> int:
         wall_time=now, file_version="brain.Event:2", source_metadata=meta
     )
     out.write(head.SerializeToString())
+    scalars: list[tuple[str, Any, Any]]  # float32 LRs (an envelope's lo, hi are too)
+    if s.resolution == "full":
+        scalars = [(tag, steps, lrs) for steps, lrs in run_ends(s.chunks)]
+    else:  # columns 0, 6, 7: step_first, lr_min, lr_max
+        pairs = (("min", 6), ("max", 7))
+        scalars = [(f"{tag}_{m}", c[0], c[k]) for c in s.chunks() for m, k in pairs]
     count = 0
-    for name, steps, values in _scalar_events(s, tag):
+    for name, steps, values in scalars:
         event = event_pb2.Event(wall_time=now)
         value = event.summary.value.add(tag=name)
         for i, v in zip(steps.tolist(), values.tolist(), strict=True):
@@ -248,7 +215,19 @@ def export_series(
         images_per_iteration=src.t.images_per_iteration,
     )  # fmt: skip
     if hi - lo + 1 <= EXPORT_LIMIT:
-        return full_series(src.t, lo, hi, notes=tuple(notes), **head)
+        t = src.t
+
+        def chunks() -> Iterator[tuple[npt.NDArray[Any] | None, ...]]:
+            for s0 in range(lo, hi + 1, ROWS_CHUNK):
+                steps = np.arange(s0, min(s0 + ROWS_CHUNK, hi + 1), dtype=np.int64)
+                b = t.batches(steps)
+                yield steps, b, full.epochs(b), t.batch_lrs(b)
+
+        rows = max(hi - lo + 1, 0)
+        full = LRSeries(
+            resolution="full", rows=rows, chunks=chunks, notes=(*notes,), **head
+        )
+        return full
     env = plot.envelope(src.values, lo, hi, extra=src.extra(lo, hi))
     if env.sampled:
         notes.append(plot.SAMPLED_NOTE)
