@@ -29,7 +29,15 @@ SCHEMA = "cfgsched-explain/2"
 GPU0_ITERATIONS = 12
 
 #: The schedule's values an :class:`Explanation` repeats.
-_HEAD = ("source", "fork", "learning_rate", "burn_in", "power", "max_batches", "batch")
+_HEAD: tuple[str, ...] = (
+    "source",
+    "fork",
+    "learning_rate",
+    "burn_in",
+    "power",
+    "max_batches",
+    "batch",
+)
 _HEAD += ("subdivisions", "images_per_iteration")
 
 
@@ -106,7 +114,9 @@ class Explanation:
     def spans(self, p: Phase) -> dict[str, list[Any]]:
         """The images (and epochs, given a dataset size) before ``p`` and at its end."""
         ends = [max(p.first - 1, 0), p.last]
-        out = {"images": [None if b is None else self.images(b) for b in ends]}
+        out: dict[str, list[Any]] = {
+            "images": [None if b is None else self.images(b) for b in ends]
+        }
         if self.dataset_images:
             out["epochs"] = [None if b is None else self.epochs(b) for b in ends]
         return out
@@ -116,7 +126,7 @@ class Explanation:
         m, r = self.multigpu, self.run
         names = {"advised_lr": "advised_learning_rate"}
         mg = None if m is None else {names.get(k, k): v for k, v in vars(m).items()}
-        return _plain(
+        doc: dict[str, Any] = _plain(
             {
                 "schema": SCHEMA,
                 **{f.name: getattr(self, f.name) for f in fields(self)[:11]},
@@ -148,6 +158,7 @@ class Explanation:
                 ],
             }
         )
+        return doc
 
     def to_json(self) -> str:
         """:meth:`to_dict` as indented JSON."""
