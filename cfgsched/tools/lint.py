@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from contextlib import suppress
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -25,8 +25,6 @@ from cfgsched.schedule import DEFAULT_FORK, FORKS, WARNING_CODES, NetSchedule, P
 from cfgsched.tools.text import fmt
 
 I64 = npt.NDArray[np.int64]
-#: The translation options of a lint run, or how to make them from each parsed schedule.
-OptionsFor = Options | Callable[[NetSchedule], Options] | None
 
 #: JSON schema name of ``cfgsched lint --format json``.
 SCHEMA = "cfgsched-lint/1"
@@ -72,7 +70,6 @@ MAX_SAMPLED_BOUNDARIES = 30_000
 #: Findings listed per rule and key (a cfg with a million steps gets a summary line).
 MAX_PER_RULE = 20
 
-_FORK_CODE = {"alexeyab": "E101", "pjreddie": "E102", "hankai": "E103"}
 #: The key most likely behind a bad LR after burn-in, per policy (else learning_rate).
 _CULPRIT = {Policy.STEPS: "scales", Policy.STEP: "scale", Policy.EXP: "gamma"}
 _CULPRIT |= {
@@ -122,7 +119,7 @@ def lint_text(
     fork: str = "alexeyab",
     images: int | None = None,
     gpus: int | None = None,
-    options: OptionsFor = None,
+    options: Options | Callable[[NetSchedule], Options] | None = None,
     select: Sequence[str] | None = None,
     ignore: Sequence[str] = (),
     run: Run | None = None,
@@ -148,8 +145,11 @@ def lint_text(
     if chosen is not None:
         o = options(chosen) if callable(options) else options
         o = Options(ngpus=gpus or 1) if o is None else o
-        found += chosen.warnings
-        found += _findings(chosen, raw, images, run or _translated(chosen, o))
+        if run is None:
+            with suppress(ValueError):  # nothing to translate
+                run = translate(chosen, o)
+        o = o if run is None else run.options
+        found += [*chosen.warnings, *_findings(chosen, raw, images, run, o)]
     keep = [
         w
         for w in found
@@ -158,14 +158,6 @@ def lint_text(
     ]
     unique = sorted(set(keep), key=lambda w: (w.line or 0, w.col, w.code, w.message))
     return FileReport(source, tuple(unique))
-
-
-def _translated(s: NetSchedule, o: Options) -> Run | Options:
-    """The run of ``s`` under ``o``, or ``o`` when there is nothing to translate."""
-    try:
-        return translate(s, o)
-    except ValueError:
-        return o
 
 
 def to_json(reports: Sequence[FileReport]) -> str:
@@ -188,17 +180,18 @@ def _content(raw: list[str], line: int | None) -> str:
 def key_col(raw: list[str], line: int | None) -> int:
     """1-based column of the first non-blank character of ``line``."""
     text = _content(raw, line)
-    stripped = text.lstrip()
-    return len(text) - len(stripped) + 1 if stripped else 1
+    return len(text) - len(text.lstrip()) + 1 if text.strip() else 1
 
 
 def value_col(raw: list[str], line: int | None) -> int:
     """1-based column where the value after ``=`` starts (the key's column without ``=``)."""
     text = _content(raw, line)
-    eq = text.find("=")
-    if eq < 0:
-        return key_col(raw, line)
-    return eq + 2 + len(text[eq + 1 :]) - len(text[eq + 1 :].lstrip(" \t"))
+    eq, value = text.find("="), text[text.find("=") + 1 :]
+    return (
+        eq + 2 + len(value) - len(value.lstrip(" \t"))
+        if eq >= 0
+        else key_col(raw, line)
+    )
 
 
 def list_elements(
@@ -231,25 +224,22 @@ def _at(
     s: NetSchedule, raw: list[str], code: str, key: str, msg: str, *, value: bool = True
 ) -> CfgWarning:
     line = s.line_of(key)
-    if line is None:
-        return CfgWarning(code, _net_line(raw), key, msg, 1)
-    col = value_col(raw, line) if value else key_col(raw, line)
-    return CfgWarning(code, line, key, msg, col)
+    col = 1 if line is None else (value_col if value else key_col)(raw, line)
+    return CfgWarning(code, line or _net_line(raw), key, msg, col)
 
 
 def _fork_error(
     fork: str, exc: CfgError, raw: list[str], linted: str | None
 ) -> CfgWarning:
     """E10x for ``fork``'s stop, or the N10x note when the lint is for ``linted``."""
-    text, key, col = _content(raw, exc.line), exc.key or "", 1
-    if exc.line is not None:
-        col = text.index(key) + 1 if key and key in text else key_col(raw, exc.line)
-    msg = exc.message
-    msg = msg if msg.startswith(f"{fork} ") else f"{fork}: {msg}"
-    code = _FORK_CODE[fork]
+    text, key = _content(raw, exc.line), exc.key or ""
+    col = (text.find(key) + 1 if key else 0) or key_col(raw, exc.line)
+    msg = (
+        exc.message if exc.message.startswith(f"{fork} ") else f"{fork}: {exc.message}"
+    )
     if linted is not None:
-        code = "N" + code[1:]
         msg += f" (note: linting for {linted}; --fork {fork} or --fork all checks it)"
+    code = f"{'E' if linted is None else 'N'}10{FORKS.index(fork) + 1}"
     return CfgWarning(code, exc.line or 1, exc.key, msg, col)
 
 
@@ -283,10 +273,10 @@ def checked_steps(run: Run) -> tuple[I64, bool]:
 
 
 def _findings(
-    s: NetSchedule, raw: list[str], images: int | None, run: Run | Options
+    s: NetSchedule, raw: list[str], images: int | None, run: Run | None, o: Options
 ) -> list[CfgWarning]:
-    """The W2xx and A3xx findings of ``s`` (``raw``: its lines; ``run``: Options when
-    there is no run to check)."""
+    """The W2xx and A3xx findings of ``s`` (``raw``: its lines; ``run``: None when there
+    is nothing to translate)."""
     pol, mb = s.policy, s.max_batches
     out = _capped(_steps_findings(s, raw)) if pol is Policy.STEPS else []
     rises = {
@@ -305,12 +295,11 @@ def _findings(
         if pol is Policy.POLY and mb == 0:
             msg += "; poly's LR is NaN at b=0 and inf after"
         out.append(_at(s, raw, "W208", "max_batches", msg))
-    if isinstance(run, Run):
+    if run is not None:
         no_lr = sgdr_hangs(s) or (pol is Policy.STEP and s.step == 0)
         if mb > 0 and not no_lr and pol is not Policy.RANDOM:
             out += _lr_findings(run, raw)
         out += _layer_findings(run, raw)
-    o = run.options if isinstance(run, Run) else run
     return out + _advice(s, raw, images, o)
 
 
@@ -373,19 +362,16 @@ def _step_messages(
 
 def _capped(found: Iterable[CfgWarning]) -> list[CfgWarning]:
     """The first :data:`MAX_PER_RULE` findings of each code, then one counting the rest."""
-    out: list[CfgWarning] = []
-    count: Counter[str] = Counter()
+    by_code: dict[str, list[CfgWarning]] = {}
     for w in found:
-        count[w.code] += 1
-        if count[w.code] <= MAX_PER_RULE:
-            out.append(w)
-    last = {w.code: w for w in out}
-    for code, n in count.items():
-        if n > MAX_PER_RULE:
-            w = last[code]
-            msg = f"{n - MAX_PER_RULE:,} more {code} findings in this list"
-            msg += f" (the first {MAX_PER_RULE} shown)"
-            out.append(CfgWarning(code, w.line, w.key, msg, w.col))
+        by_code.setdefault(w.code, []).append(w)
+    out: list[CfgWarning] = []
+    for code, ws in by_code.items():
+        out += ws[:MAX_PER_RULE]
+        if len(ws) > MAX_PER_RULE:
+            more = f"{len(ws) - MAX_PER_RULE:,} more {code} findings in this list"
+            more += f" (the first {MAX_PER_RULE} shown)"
+            out.append(replace(ws[MAX_PER_RULE - 1], message=more))
     return out
 
 
