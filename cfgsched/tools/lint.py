@@ -319,45 +319,38 @@ def _steps_findings(s: NetSchedule, raw: list[str]) -> Iterator[CfgWarning]:
     scol, skip = _columns(raw, sline, s.fork, "steps", len(s.steps))
     ccol, cskip = _columns(raw, cline, s.fork, "scales", len(s.scales))
     seen: set[int] = set()
-    top: int | None = None
+    top: int | None = None  # the largest step before
     for i, st in enumerate(s.steps):
-        if i not in skip:
-            for code, msg in _step_messages(s, i, st, seen, top):
-                yield CfgWarning(code, sline or _net_line(raw), "steps", msg, scol[i])
-            seen.add(st)
-            top = st if top is None else max(top, st)
-    for i, (st, sc) in enumerate(zip(s.steps, s.scales, strict=False)):
-        if sc > 1 and i not in skip and i not in cskip:
-            msg = f"scale {fmt(sc)} > 1 at step {st}: the LR rises"
+        if i in skip:
+            continue
+        found = []
+        if st in seen:
+            msg = f"step {st} is listed twice: its scales apply together at batch {st}"
+            found.append(("W202", msg))
+        elif top is not None and st < top:
+            msg = f"step {st} comes after step {top}: darknet stops at the first step"
+            msg += f" above b, so this one applies only from batch {top}"
+            found.append(("W201", msg))
+        if st < 0 and s.fork == "pjreddie":
+            msg = f"step {st} < 0: pjreddie compares unsigned, so it never applies"
+            later = " and no later step does either (darknet stops at it)"
+            found.append(("W203", msg + later * (i + 1 < len(s.steps))))
+        elif st <= 0:
+            msg = f"step {st} <= 0: its scale applies from the first batch"
+            found.append(("W203", msg))
+        elif st < s.burn_in:
+            msg = f"step {st} is inside burn-in (burn_in {s.burn_in}): its scale shows"
+            found.append(("W204", f"{msg} only from batch {s.burn_in}"))
+        if 0 < s.max_batches < st:
+            msg = f"step {st} is beyond max_batches {s.max_batches}: never reached"
+            found.append(("W205", msg))
+        for code, msg in found:
+            yield CfgWarning(code, sline or _net_line(raw), "steps", msg, scol[i])
+        seen.add(st)
+        top = st if top is None else max(top, st)
+        if i < len(s.scales) and s.scales[i] > 1 and i not in cskip:
+            msg = f"scale {fmt(s.scales[i])} > 1 at step {st}: the LR rises"
             yield CfgWarning("W206", cline or _net_line(raw), "scales", msg, ccol[i])
-
-
-def _step_messages(
-    s: NetSchedule, i: int, st: int, seen: set[int], top: int | None
-) -> Iterator[tuple[str, str]]:
-    """W201-W205 for the ``i``-th step ``st`` (``seen``: the steps before, ``top``: max)."""
-    if st in seen:
-        yield (
-            "W202",
-            f"step {st} is listed twice: its scales apply together at batch {st}",
-        )
-    elif top is not None and st < top:
-        msg = (
-            f"step {st} comes after step {top}: darknet stops at the first step above b"
-        )
-        yield "W201", f"{msg}, so this one applies only from batch {top}"
-    if st < 0 and s.fork == "pjreddie":
-        msg = f"step {st} < 0: pjreddie compares unsigned, so it never applies"
-        if i + 1 < len(s.steps):
-            msg += " and no later step does either (darknet stops at it)"
-        yield "W203", msg
-    elif st <= 0:
-        yield "W203", f"step {st} <= 0: its scale applies from the first batch"
-    elif st < s.burn_in:
-        msg = f"step {st} is inside burn-in (burn_in {s.burn_in}): its scale shows only"
-        yield "W204", f"{msg} from batch {s.burn_in}"
-    if s.max_batches > 0 and st > s.max_batches:
-        yield "W205", f"step {st} is beyond max_batches {s.max_batches}: never reached"
 
 
 def _capped(found: Iterable[CfgWarning]) -> list[CfgWarning]:
