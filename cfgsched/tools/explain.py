@@ -18,8 +18,8 @@ from cfgsched.policies import burn_in, module
 from cfgsched.policies.base import Explainer, Phase, same
 from cfgsched.policies.random import DRAWS
 from cfgsched.reader.parser import parse
-from cfgsched.run import MAX_BATCH, TRACE_LIMIT, Run, translate
-from cfgsched.schedule import Policy, f32
+from cfgsched.run import MAX_BATCH, TRACE_LIMIT, Run, advised_schedule, translate
+from cfgsched.schedule import Policy
 from cfgsched.tools.text import fmt, json_float
 
 #: JSON schema name of ``cfgsched explain --json``.
@@ -29,16 +29,8 @@ SCHEMA = "cfgsched-explain/2"
 GPU0_ITERATIONS = 12
 
 #: The schedule's values an :class:`Explanation` repeats.
-_HEAD: tuple[str, ...] = (
-    "source",
-    "fork",
-    "learning_rate",
-    "burn_in",
-    "power",
-    "max_batches",
-    "batch",
-)
-_HEAD += ("subdivisions", "images_per_iteration")
+_HEAD = "source fork learning_rate burn_in power max_batches batch subdivisions"
+_HEAD += " images_per_iteration"
 
 
 class PointError(ValueError):
@@ -125,44 +117,31 @@ class Explanation:
         """The JSON document (schema ``cfgsched-explain/2``); LR NaN/inf are strings."""
         m, r = self.multigpu, self.run
         names = {"advised_lr": "advised_learning_rate"}
-        mg = None if m is None else {names.get(k, k): v for k, v in vars(m).items()}
-        doc: dict[str, Any] = _plain(
+        doc = {"schema": SCHEMA, **_pick(self, *(f.name for f in fields(self)[:11]))}
+        doc["translation"] = r and {**vars(r), "options": r.options.to_record()}
+        doc["phases"] = [
             {
-                "schema": SCHEMA,
-                **{f.name: getattr(self, f.name) for f in fields(self)[:11]},
-                "translation": None
-                if r is None
-                else {**vars(r), "options": r.options.to_record()},
-                "phases": [
-                    {
-                        "kind": p.kind,
-                        "batches": {"first": p.first, "last": p.last, **self.spans(p)},
-                        "step": p.step,
-                        "lr_first": p.lr_first,
-                        "lr_last": p.lr_last,
-                        "note": p.note,
-                    }
-                    for p in self.phases
-                ],
-                "points": [
-                    {"step": p.step, "batch": p.batch, "lr": p.lr} for p in self.points
-                ],
-                "multigpu": mg,
-                "layers": [x.to_dict() for x in self.layers],
-                "warnings": [
-                    {
-                        k: getattr(w, k)
-                        for k in ("line", "col", "code", "key", "message")
-                    }
-                    for w in self.warnings
-                ],
+                "kind": p.kind,
+                "batches": {"first": p.first, "last": p.last, **self.spans(p)},
+                **_pick(p, "step", "lr_first", "lr_last", "note"),
             }
-        )
-        return doc
+            for p in self.phases
+        ]
+        doc["points"] = [_pick(p, "step", "batch", "lr") for p in self.points]
+        doc["multigpu"] = m and {names.get(k, k): v for k, v in vars(m).items()}
+        doc["layers"] = [x.to_dict() for x in self.layers]
+        keys = ("line", "col", "code", "key", "message")
+        doc["warnings"] = [_pick(w, *keys) for w in self.warnings]
+        return {k: _plain(v) for k, v in doc.items()}
 
     def to_json(self) -> str:
         """:meth:`to_dict` as indented JSON."""
         return json.dumps(self.to_dict(), indent=2)
+
+
+def _pick(x: object, *names: str) -> dict[str, Any]:
+    """The attributes ``names`` of ``x`` as a dict."""
+    return {k: getattr(x, k) for k in names}
 
 
 def _plain(x: Any) -> Any:
@@ -261,12 +240,9 @@ def phases(run: Run) -> list[Phase]:
 
 def multigpu(run: Run) -> MultiGpu:
     """The effect of ``-gpus N`` (``options.ngpus``) on this fork, and AlexeyAB's advice."""
-    s, o, t = run.given, run.options, run.schedule
-    n = o.ngpus
+    s, o, n, lr = run.given, run.options, run.options.ngpus, run.params.lr
     mult = ngpus_lr(run.params.fork, 1.0, 2) != 1.0  # the fork's -gpus base-rate rule
-    notes = [
-        f"{s.fork} multiplies learning_rate by {n}: it trains with {fmt(run.params.lr)}"
-    ]
+    notes = [f"{s.fork} multiplies learning_rate by {n}: it trains with {fmt(lr)}"]
     if not mult:
         notes = [
             f"{s.fork} does not multiply learning_rate by the GPU count",
@@ -281,20 +257,16 @@ def multigpu(run: Run) -> MultiGpu:
         f" ({'no weights file' if o.scratch else 'weights given'}):"
         f" {', '.join(map(str, first))}",
     ]
-    adv_lr, adv_burn = (
-        (f32(s.learning_rate / n), s.burn_in * n) if mult else (None, None)
-    )
-    if mult and o.ideal:
-        notes.append(
-            f"--ideal: AlexeyAB's advice applied: learning_rate="
-            f"{fmt(t.learning_rate)}, burn_in={t.burn_in}"
-        )
-    elif mult:
-        notes.append(
-            f"AlexeyAB's advice for {n} GPUs: learning_rate={fmt(adv_lr or 0.0)},"
-            f" burn_in={adv_burn} (cfgsched adjust --gpus {n}, or --ideal)"
-        )
-    return MultiGpu(n, mult, run.params.lr, adv_lr, adv_burn, tuple(notes), first)
+    if not mult:
+        return MultiGpu(n, mult, lr, None, None, tuple(notes), first)
+    a = advised_schedule(s, n)
+    advice = f"learning_rate={fmt(a.learning_rate)}, burn_in={a.burn_in}"
+    if o.ideal:
+        notes.append(f"--ideal: AlexeyAB's advice applied: {advice}")
+    else:
+        adjust = f"(cfgsched adjust --gpus {n}, or --ideal)"
+        notes.append(f"AlexeyAB's advice for {n} GPUs: {advice} {adjust}")
+    return MultiGpu(n, mult, lr, a.learning_rate, a.burn_in, tuple(notes), first)
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -336,7 +308,7 @@ def explain(
         at = sorted({b for e in ends for b in e})
     start = (run.options, run.params.lr, run.images_per_step, run.start)
     return Explanation(
-        **{k: getattr(s, k) for k in _HEAD},
+        **_pick(s, *_HEAD.split()),
         policy=s.policy.cfg_name,
         dataset_images=images,
         phases=ph,
