@@ -181,12 +181,11 @@ def key_col(raw: list[str], line: int | None) -> int:
 def value_col(raw: list[str], line: int | None) -> int:
     """1-based column where the value after ``=`` starts (the key's column without ``=``)."""
     text = _content(raw, line)
-    eq, value = text.find("="), text[text.find("=") + 1 :]
-    return (
-        eq + 2 + len(value) - len(value.lstrip(" \t"))
-        if eq >= 0
-        else key_col(raw, line)
-    )
+    eq = text.find("=")
+    if eq < 0:
+        return key_col(raw, line)
+    value = text[eq + 1 :]
+    return eq + 2 + len(value) - len(value.lstrip(" \t"))
 
 
 def list_elements(
@@ -229,9 +228,8 @@ def _fork_error(
     """E10x for ``fork``'s stop, or the N10x note when the lint is for ``linted``."""
     text, key = _content(raw, exc.line), exc.key or ""
     col = (text.find(key) + 1 if key else 0) or key_col(raw, exc.line)
-    msg = (
-        exc.message if exc.message.startswith(f"{fork} ") else f"{fork}: {exc.message}"
-    )
+    msg = exc.message
+    msg = msg if msg.startswith(f"{fork} ") else f"{fork}: {msg}"
     if linted is not None:
         msg += f" (note: linting for {linted}; --fork {fork} or --fork all checks it)"
     code = f"{'E' if linted is None else 'N'}10{FORKS.index(fork) + 1}"
