@@ -159,7 +159,8 @@ def _plain(x: Any) -> Any:
 def _lrs(run: Run, batches: Sequence[int]) -> list[float]:
     """The LR at each batch (NaN where darknet's sgdr search would never end)."""
     try:
-        return run.batch_lrs(np.asarray(batches, dtype=np.int64)).tolist()  # type: ignore[no-any-return]
+        lrs: list[float] = run.batch_lrs(np.asarray(batches, dtype=np.int64)).tolist()
+        return lrs
     except ValueError:  # a zero-length sgdr cycle: evaluate one by one
         if len(batches) == 1:
             return [math.nan]
@@ -223,8 +224,7 @@ def _stepped(run: Run, p: Phase) -> Phase:
 
 
 def phases(run: Run) -> list[Phase]:
-    """The phases of ``b = 1..max_batches`` and after, with their steps and LRs (steps at
-    batch 0 first, as their own phase)."""
+    """The phases with their steps and LRs (steps at batch 0 first, as their own phase)."""
     out = _phases(run)
     if run.trace_too_long:
         return [replace(p, step=None) for p in out]
@@ -275,8 +275,7 @@ def multigpu(run: Run) -> MultiGpu:
 def points(
     run: Run, *, at: Sequence[int] = (), at_steps: Sequence[int] = ()
 ) -> list[Point]:
-    """The LR at the batches ``at`` and the 0-based steps ``at_steps`` (PointError for a
-    negative one or a batch beyond int64)."""
+    """The LR at the batches ``at`` and the 0-based steps ``at_steps`` (else PointError)."""
     if any(b < 0 for b in at) or any(i < 0 for i in at_steps):
         raise PointError("batches and steps must be >= 0")
     if at_steps and run.trace_too_long:
@@ -299,8 +298,7 @@ def explain(
     images: int | None = None,
     warnings: Sequence[CfgWarning] | None = None,
 ) -> Explanation:
-    """Explain ``run`` at the batches ``at`` and steps ``at_steps`` (default: each
-    phase's first and last step)."""
+    """Explain ``run`` at ``at``/``at_steps`` (default: each phase's first and last step)."""
     s = run.given
     ph = tuple(phases(run))
     if not at and not at_steps:

@@ -191,8 +191,7 @@ def value_col(raw: list[str], line: int | None) -> int:
 def list_elements(
     raw: list[str], line: int | None, fork: str, key: str
 ) -> list[tuple[str, int]]:
-    """``(text without blanks, 1-based column)`` of each ``steps``/``scales`` element as the
-    fork splits them ("": an empty element)."""
+    """``(text without blanks, 1-based column)`` of each list element as ``fork`` splits it."""
     text = _content(raw, line)
     start = text.find("=") + 1
     if not start:
@@ -268,8 +267,7 @@ def checked_steps(run: Run) -> tuple[I64, bool]:
 def _findings(
     s: NetSchedule, raw: list[str], images: int | None, run: Run | None, o: Options
 ) -> list[CfgWarning]:
-    """The W2xx and A3xx findings of ``s`` (``raw``: its lines; ``run``: None when there
-    is nothing to translate)."""
+    """The W2xx and A3xx findings of ``s`` (``run``: None when nothing translates)."""
     pol, mb = s.policy, s.max_batches
     out = _capped(_steps_findings(s, raw)) if pol is Policy.STEPS else []
     rises = {
