@@ -91,8 +91,8 @@ def lint(
             options=translation.options,
         )
         reports.append(report)
-        for line in () if as_json else report.lines():
-            click.echo(line)
+        for w in () if as_json else report.findings:
+            click.echo(w.format(report.path))
     if as_json:
         click.echo(to_json(reports))
     if unreadable or any(r.failed for r in reports):

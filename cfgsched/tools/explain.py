@@ -90,7 +90,7 @@ class Explanation:
     points: tuple[Point, ...]
     multigpu: MultiGpu | None
     warnings: tuple[CfgWarning, ...]
-    run: TorchRun | None = None
+    run: TorchRun
     layers: tuple[LayerRule, ...] = ()
 
     def images(self, batch: int) -> int:
@@ -118,7 +118,7 @@ class Explanation:
         m, r = self.multigpu, self.run
         names = {"advised_lr": "advised_learning_rate"}
         doc = {"schema": SCHEMA, **_pick(self, *(f.name for f in fields(self)[:11]))}
-        doc["translation"] = r and {**vars(r), "options": r.options.to_record()}
+        doc["translation"] = {**vars(r), "options": r.options.to_record()}
         doc["phases"] = [
             {
                 "kind": p.kind,
@@ -359,13 +359,12 @@ def _header(e: Explanation) -> list[str]:
         per += f", dataset {e.dataset_images:,} images"
     out.append(per)
     r = e.run
-    if r is not None:
-        line = f"  torch run: optimizer step i at {r.mapping}, base LR {fmt(r.learning_rate)}"
-        out.append(line + ", double arithmetic" * (not r.options.exact))
-        if r.start_step:
-            out.append(
-                f"  resumes at step i={r.start_step:,} (darknet batch b={r.start_batch:,})"
-            )
+    lr, double = fmt(r.learning_rate), ", double arithmetic" * (not r.options.exact)
+    out.append(f"  torch run: optimizer step i at {r.mapping}, base LR {lr}{double}")
+    if r.start_step:
+        out.append(
+            f"  resumes at step i={r.start_step:,} (darknet batch b={r.start_batch:,})"
+        )
     return out
 
 

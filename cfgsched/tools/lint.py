@@ -92,10 +92,6 @@ class FileReport:
     path: str
     findings: tuple[CfgWarning, ...]
 
-    def lines(self) -> list[str]:
-        """One ``path:line:col: CODE message`` line per finding."""
-        return [f.format(self.path) for f in self.findings]
-
     @property
     def failed(self) -> bool:
         """Whether a finding other than a note (``N1xx``) was made."""
