@@ -183,20 +183,6 @@ def _after_end(run: Run, mb: int) -> Phase:
     return Phase("after-end", mb + 1, None, after, after, note)
 
 
-def _phases(run: Run) -> list[Phase]:
-    """The phases of ``b = 1..max_batches`` and after, without steps."""
-    s = run.schedule
-    end = s.max_batches if s.max_batches > 0 else None
-    out, start = [], 1
-    x = Explainer(s, lambda batches: _lrs(run, batches))
-    if s.burn_in > 1:
-        out.append(burn_in.phase(x, end))
-        start = s.burn_in
-    if end is None or start <= end:
-        out.extend(module(s.policy).phases(x, start, end))
-    return out if end is None else [*out, _after_end(run, end)]
-
-
 def _ends(run: Run, p: Phase) -> tuple[int, int] | None:
     """The batches of the first and last steps in ``p`` (None: no step is)."""
     b0 = run.batch(run.first_step(p.first))
@@ -224,8 +210,19 @@ def _stepped(run: Run, p: Phase) -> Phase:
 
 
 def phases(run: Run) -> list[Phase]:
-    """The phases with their steps and LRs (steps at batch 0 first, as their own phase)."""
-    out = _phases(run)
+    """The phases of ``b = 1..max_batches`` and after, with their steps and LRs (steps at
+    batch 0 first, as their own phase)."""
+    s = run.schedule
+    end = s.max_batches if s.max_batches > 0 else None
+    out, start = [], 1
+    x = Explainer(s, lambda batches: _lrs(run, batches))
+    if s.burn_in > 1:
+        out.append(burn_in.phase(x, end))
+        start = s.burn_in
+    if end is None or start <= end:
+        out.extend(module(s.policy).phases(x, start, end))
+    if end is not None:
+        out.append(_after_end(run, end))
     if run.trace_too_long:
         return [replace(p, step=None) for p in out]
     if run.batch(run.start) == 0:
