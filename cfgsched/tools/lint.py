@@ -234,27 +234,22 @@ def _fork_error(
 # ----------------------------------------------------------------------------- evaluation
 
 
-def boundary_steps(run: Run) -> I64:
-    """The run's first and last two steps and the steps around each boundary, ±1."""
-    lo, hi, s = run.start, run.stop, run.schedule
+def checked_steps(run: Run) -> tuple[I64, bool]:
+    """The optimizer steps the LR rules check and whether that is every step of the run
+    (else evenly spaced ones, the first and last two and each boundary's step ±1)."""
+    s, lo, hi = run.schedule, run.start, run.stop
+    slow = s.fork == "hankai" and s.policy in (Policy.POLY, Policy.SIG)
+    if run.steps <= (EXHAUSTIVE_LIMIT_SLOW if slow else EXHAUSTIVE_LIMIT):
+        return np.arange(lo, lo + run.steps, dtype=np.int64), True
     marks, _ = boundaries(s, 1, max(s.max_batches, 1), limit=MAX_SAMPLED_BOUNDARIES)
     pts = [lo, lo + 1, hi - 2, hi - 1]
     for m in marks:
         i = run.first_step(m.batch)
         pts += [i - 1, i, i + 1]
-    arr = np.unique(np.asarray(pts, dtype=np.int64))
-    return arr[(arr >= lo) & (arr < hi)]
-
-
-def checked_steps(run: Run) -> tuple[I64, bool]:
-    """The optimizer steps the LR rules check and whether that is every step of the run."""
-    s, count = run.schedule, run.steps
-    slow = s.fork == "hankai" and s.policy in (Policy.POLY, Policy.SIG)
-    if count <= (EXHAUSTIVE_LIMIT_SLOW if slow else EXHAUSTIVE_LIMIT):
-        return np.arange(run.start, run.start + count, dtype=np.int64), True
     size = EXHAUSTIVE_LIMIT_SLOW // 4 if slow else SAMPLE_SIZE
-    dense = np.linspace(run.start, run.stop - 1, size).astype(np.int64)
-    return np.union1d(dense, boundary_steps(run)), False
+    dense = np.linspace(lo, hi - 1, size).astype(np.int64)
+    arr = np.union1d(dense, np.asarray(pts, dtype=np.int64))
+    return arr[(arr >= lo) & (arr < hi)], False
 
 
 # ----------------------------------------------------------------------------- rules
@@ -527,10 +522,8 @@ def _decayed(s: NetSchedule, raw: list[str]) -> CfgWarning | None:
 def _gpu_advice(s: NetSchedule, raw: list[str], o: Options) -> list[CfgWarning]:
     """A310 when a ``-gpus N`` run multiplies the LR and AlexeyAB's advice is not taken."""
     n = o.ngpus
-    if n < 2 or o.ideal:
-        return []
     scaled = ngpus_lr(s.kernel_params().fork, s.learning_rate, n)
-    if scaled == s.learning_rate:  # hankai does not multiply
+    if n < 2 or o.ideal or scaled == s.learning_rate:  # hankai does not multiply
         return []
     a = advised_schedule(s, n)
     burn = f" and burn_in={a.burn_in}" if s.burn_in > 0 else ""
