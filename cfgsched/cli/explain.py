@@ -87,16 +87,11 @@ def explain(
     steps = _indices(at_step, "--at-step", "steps")
     text, source = clikit.read_cfg_text(cfg)
     schedule = parse(text, fork=fork, source=source)
-    options = translation.options(schedule)
-    run = translate(schedule, options)
+    run = translate(schedule, translation.options(schedule))
     report = lint_text(text, source=source, fork=fork, images=images, run=run)
     try:
         e = explain_schedule(
-            run,
-            at=batches,
-            at_steps=steps,
-            images=images,
-            warnings=report.findings,
+            run, at=batches, at_steps=steps, images=images, warnings=report.findings
         )
     except PointError as exc:
         raise clikit.fail(f"{'--at-step' if steps else '--at'}: {exc}") from None

@@ -6,7 +6,6 @@ import click
 
 from cfgsched.cli import kit as clikit
 from cfgsched.errors import CfgError
-from cfgsched.files import escape
 from cfgsched.schedule import DEFAULT_FORK, FORKS
 
 
@@ -68,6 +67,7 @@ def lint(
     """Check darknet cfgs for schedule traps, crashes per fork and advice."""
     from cfgsched.tools.lint import lint_text, split_codes, to_json
 
+    as_json = as_json or fmt == "json"
     try:
         sel, ign = (split_codes(select) if select else None), split_codes(ignore)
     except ValueError as exc:
@@ -79,7 +79,7 @@ def lint(
         except (OSError, CfgError) as exc:
             unreadable = True
             why = exc if isinstance(exc, CfgError) else f"{path}: {exc.strerror or exc}"
-            click.echo(f"cfgsched: error: {escape(str(why))}", err=True)
+            clikit.fail(str(why)).show()
             continue
         report = lint_text(
             text,
@@ -91,9 +91,9 @@ def lint(
             options=translation.options,
         )
         reports.append(report)
-        for line in report.lines() if fmt == "text" and not as_json else ():
-            click.echo(line)
-    if fmt == "json" or as_json:
+        for w in () if as_json else report.findings:
+            click.echo(w.format(report.path))
+    if as_json:
         click.echo(to_json(reports))
     if unreadable or any(r.failed for r in reports):
         raise SystemExit(2 if unreadable else 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -18,8 +18,8 @@ from cfgsched.policies import burn_in, module
 from cfgsched.policies.base import Explainer, Phase, same
 from cfgsched.policies.random import DRAWS
 from cfgsched.reader.parser import parse
-from cfgsched.run import MAX_BATCH, TRACE_LIMIT, Run, translate
-from cfgsched.schedule import Policy, f32
+from cfgsched.run import MAX_BATCH, TRACE_LIMIT, Run, advised_schedule, translate
+from cfgsched.schedule import Policy
 from cfgsched.tools.text import fmt, json_float
 
 #: JSON schema name of ``cfgsched explain --json``.
@@ -27,6 +27,10 @@ SCHEMA = "cfgsched-explain/2"
 
 #: Loop iterations of GPU 0's batch counter shown for ``--gpus``.
 GPU0_ITERATIONS = 12
+
+#: The schedule's values an :class:`Explanation` repeats.
+_HEAD = "source fork learning_rate burn_in power max_batches batch subdivisions"
+_HEAD += " images_per_iteration"
 
 
 class PointError(ValueError):
@@ -86,7 +90,7 @@ class Explanation:
     points: tuple[Point, ...]
     multigpu: MultiGpu | None
     warnings: tuple[CfgWarning, ...]
-    run: TorchRun | None = None
+    run: TorchRun
     layers: tuple[LayerRule, ...] = ()
 
     def images(self, batch: int) -> int:
@@ -99,72 +103,54 @@ class Explanation:
             return None
         return self.images(batch) / self.dataset_images
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON document (schema ``cfgsched-explain/2``); LR NaN/inf are strings."""
-        head = {f.name: getattr(self, f.name) for f in fields(self)[:11]}
-        return {
-            "schema": SCHEMA,
-            **head,
-            "learning_rate": json_float(self.learning_rate),
-            "power": json_float(self.power),
-            "translation": None if self.run is None else _run_dict(self.run),
-            "phases": [self._phase_dict(p) for p in self.phases],
-            "points": [
-                {"step": p.step, "batch": p.batch, "lr": json_float(p.lr)}
-                for p in self.points
-            ],
-            "multigpu": None if self.multigpu is None else _mgpu_dict(self.multigpu),
-            "layers": [
-                {**r.to_dict(), "lr_scale": json_float(r.lr_scale)} for r in self.layers
-            ],
-            "warnings": [
-                {k: getattr(w, k) for k in ("line", "col", "code", "key", "message")}
-                for w in self.warnings
-            ],
-        }
-
-    def _phase_dict(self, p: Phase) -> dict[str, Any]:
-        def ends(f: Callable[[int], Any]) -> list[Any]:
-            return [f(max(p.first - 1, 0)), None if p.last is None else f(p.last)]
-
-        span: dict[str, Any] = {
-            "first": p.first,
-            "last": p.last,
-            "images": ends(self.images),
+    def spans(self, p: Phase) -> dict[str, list[Any]]:
+        """The images (and epochs, given a dataset size) before ``p`` and at its end."""
+        ends = [max(p.first - 1, 0), p.last]
+        out: dict[str, list[Any]] = {
+            "images": [None if b is None else self.images(b) for b in ends]
         }
         if self.dataset_images:
-            span["epochs"] = ends(self.epochs)
-        return {
-            "kind": p.kind,
-            "batches": span,
-            "step": p.step,
-            "lr_first": None if p.lr_first is None else json_float(p.lr_first),
-            "lr_last": None if p.lr_last is None else json_float(p.lr_last),
-            "note": p.note,
-        }
+            out["epochs"] = [None if b is None else self.epochs(b) for b in ends]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document (schema ``cfgsched-explain/2``); LR NaN/inf are strings."""
+        m, r = self.multigpu, self.run
+        names = {"advised_lr": "advised_learning_rate"}
+        doc = {"schema": SCHEMA, **_pick(self, *(f.name for f in fields(self)[:11]))}
+        doc["translation"] = {**vars(r), "options": r.options.to_record()}
+        doc["phases"] = [
+            {
+                "kind": p.kind,
+                "batches": {"first": p.first, "last": p.last, **self.spans(p)},
+                **_pick(p, "step", "lr_first", "lr_last", "note"),
+            }
+            for p in self.phases
+        ]
+        doc["points"] = [_pick(p, "step", "batch", "lr") for p in self.points]
+        doc["multigpu"] = m and {names.get(k, k): v for k, v in vars(m).items()}
+        doc["layers"] = [x.to_dict() for x in self.layers]
+        keys = ("line", "col", "code", "key", "message")
+        doc["warnings"] = [_pick(w, *keys) for w in self.warnings]
+        return {k: _plain(v) for k, v in doc.items()}
 
     def to_json(self) -> str:
         """:meth:`to_dict` as indented JSON."""
         return json.dumps(self.to_dict(), indent=2)
 
 
-def _run_dict(r: TorchRun) -> dict[str, Any]:
-    lr = json_float(r.learning_rate)
-    return {**vars(r), "options": r.options.to_record(), "learning_rate": lr}
+def _pick(x: object, *names: str) -> dict[str, Any]:
+    """The attributes ``names`` of ``x`` as a dict."""
+    return {k: getattr(x, k) for k in names}
 
 
-def _mgpu_dict(m: MultiGpu) -> dict[str, Any]:
-    return {
-        "gpus": m.gpus,
-        "multiplies_lr": m.multiplies_lr,
-        "lr_used": json_float(m.lr_used),
-        "advised_learning_rate": None
-        if m.advised_lr is None
-        else json_float(m.advised_lr),
-        "advised_burn_in": m.advised_burn_in,
-        "notes": list(m.notes),
-        "gpu0_batches": list(m.gpu0_batches),
-    }
+def _plain(x: Any) -> Any:
+    """``x`` for JSON with every float through :func:`json_float` (NaN/inf: strings)."""
+    if isinstance(x, float):
+        return json_float(x)
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    return [_plain(v) for v in x] if isinstance(x, (list, tuple)) else x
 
 
 # ----------------------------------------------------------------------------- LRs
@@ -172,56 +158,29 @@ def _mgpu_dict(m: MultiGpu) -> dict[str, Any]:
 
 def _lrs(run: Run, batches: Sequence[int]) -> list[float]:
     """The LR at each batch (NaN where darknet's sgdr search would never end)."""
-    if not batches:
-        return []
     try:
-        arr = run.batch_lrs(np.asarray(batches, dtype=np.int64))
-        return [float(x) for x in arr.tolist()]
+        lrs: list[float] = run.batch_lrs(np.asarray(batches, dtype=np.int64)).tolist()
+        return lrs
     except ValueError:  # a zero-length sgdr cycle: evaluate one by one
-        return [_lr(run, b) for b in batches]
-
-
-def _lr(run: Run, b: int) -> float:
-    """The LR at batch ``b`` (NaN where darknet's sgdr search would never end)."""
-    try:
-        return float(run.batch_lrs(np.array([b], dtype=np.int64))[0])
-    except ValueError:
-        return math.nan
+        if len(batches) == 1:
+            return [math.nan]
+        return [_lrs(run, [b])[0] for b in batches]
 
 
 def _after_end(run: Run, mb: int) -> Phase:
-    after = _lr(run, mb + 1)
+    (after,) = _lrs(run, [mb + 1])
     s = run.schedule
     note = "not trained: darknet stops at max_batches; if resumed,"
-    if s.policy is Policy.POLY:
-        note += " poly's base goes negative"
-        if math.isfinite(s.power) and s.power == int(s.power):
-            note += ", the LR is " + (
-                "negative" if int(s.power) % 2 else "rising again"
-            )
-        elif math.isfinite(s.power):
-            note += ", the LR is NaN"
-    else:
+    if s.policy is not Policy.POLY:
         note += " the policy goes on"
+    elif math.isfinite(s.power) and s.power == int(s.power):
+        note += " poly's base goes negative, the LR is "
+        note += "negative" if int(s.power) % 2 else "rising again"
+    else:
+        note += " poly's base goes negative" + ", the LR is NaN" * math.isfinite(
+            s.power
+        )
     return Phase("after-end", mb + 1, None, after, after, note)
-
-
-def _phases(run: Run) -> list[Phase]:
-    """The phases of ``b = 1..max_batches`` and after, without steps."""
-    s = run.schedule
-    mb = s.max_batches
-    end: int | None = mb if mb > 0 else None
-    out: list[Phase] = []
-    start = 1
-    x = Explainer(s, lambda batches: _lrs(run, batches))
-    if s.burn_in > 1:
-        out.append(burn_in.phase(x, end))
-        start = s.burn_in
-    if end is None or start <= end:
-        out.extend(module(s.policy).phases(x, start, end))
-    if end is not None:
-        out.append(_after_end(run, mb))
-    return out
 
 
 def _ends(run: Run, p: Phase) -> tuple[int, int] | None:
@@ -253,11 +212,21 @@ def _stepped(run: Run, p: Phase) -> Phase:
 def phases(run: Run) -> list[Phase]:
     """The phases of ``b = 1..max_batches`` and after, with their steps and LRs (steps at
     batch 0 first, as their own phase)."""
-    out = _phases(run)
+    s = run.schedule
+    end = s.max_batches if s.max_batches > 0 else None
+    out, start = [], 1
+    x = Explainer(s, lambda batches: _lrs(run, batches))
+    if s.burn_in > 1:
+        out.append(burn_in.phase(x, end))
+        start = s.burn_in
+    if end is None or start <= end:
+        out.extend(module(s.policy).phases(x, start, end))
+    if end is not None:
+        out.append(_after_end(run, end))
     if run.trace_too_long:
         return [replace(p, step=None) for p in out]
     if run.batch(run.start) == 0:
-        lr = _lr(run, 0)
+        (lr,) = _lrs(run, [0])
         note = "steps before darknet's first batch (b rounds down to 0)"
         out.insert(0, Phase("before-b1", 0, 0, lr, lr, note))
     return [_stepped(run, p) for p in out]
@@ -268,46 +237,33 @@ def phases(run: Run) -> list[Phase]:
 
 def multigpu(run: Run) -> MultiGpu:
     """The effect of ``-gpus N`` (``options.ngpus``) on this fork, and AlexeyAB's advice."""
-    s, options = run.given, run.options
-    gpus = options.ngpus
+    s, o, n, lr = run.given, run.options, run.options.ngpus, run.params.lr
     mult = ngpus_lr(run.params.fork, 1.0, 2) != 1.0  # the fork's -gpus base-rate rule
-    notes: list[str] = []
-    if mult:
-        lr = fmt(run.params.lr)
-        notes.append(
-            f"{s.fork} multiplies learning_rate by {gpus}: it trains with {lr}"
-        )
-    else:
-        notes.append(f"{s.fork} does not multiply learning_rate by the GPU count")
-        notes.append(
-            "from scratch it trains on one GPU until burn_in, then restarts on all GPUs"
-        )
-    notes.append(
-        f"GPU 0's batch counter advances about {gpus}x per loop iteration (weights synced"
-        " every 4 iterations): burn-in, steps and max_batches come about"
-        f" {gpus}x sooner in wall-clock iterations"
-    )
+    notes = [f"{s.fork} multiplies learning_rate by {n}: it trains with {fmt(lr)}"]
+    if not mult:
+        notes = [
+            f"{s.fork} does not multiply learning_rate by the GPU count",
+            "from scratch it trains on one GPU until burn_in, then restarts on all GPUs",
+        ]
     first = tuple(run.gpu0_batches(GPU0_ITERATIONS))
-    notes.append(
+    notes += [
+        f"GPU 0's batch counter advances about {n}x per loop iteration (weights synced"
+        f" every 4 iterations): burn-in, steps and max_batches come about {n}x sooner"
+        " in wall-clock iterations",
         f"GPU 0's batch b over the first {len(first)} loop iterations"
-        f" ({'no weights file' if options.scratch else 'weights given'}):"
-        f" {', '.join(map(str, first))}"
-    )
-    adv_lr: float | None = None
-    adv_burn: int | None = None
-    if mult:
-        adv_lr, adv_burn = f32(s.learning_rate / gpus), s.burn_in * gpus
-        if options.ideal:
-            notes.append(
-                f"--ideal: AlexeyAB's advice applied: learning_rate="
-                f"{fmt(run.schedule.learning_rate)}, burn_in={run.schedule.burn_in}"
-            )
-        else:
-            notes.append(
-                f"AlexeyAB's advice for {gpus} GPUs: learning_rate={fmt(adv_lr)},"
-                f" burn_in={adv_burn} (cfgsched adjust --gpus {gpus}, or --ideal)"
-            )
-    return MultiGpu(gpus, mult, run.params.lr, adv_lr, adv_burn, tuple(notes), first)
+        f" ({'no weights file' if o.scratch else 'weights given'}):"
+        f" {', '.join(map(str, first))}",
+    ]
+    if not mult:
+        return MultiGpu(n, mult, lr, None, None, tuple(notes), first)
+    a = advised_schedule(s, n)
+    advice = f"learning_rate={fmt(a.learning_rate)}, burn_in={a.burn_in}"
+    if o.ideal:
+        notes.append(f"--ideal: AlexeyAB's advice applied: {advice}")
+    else:
+        adjust = f"(cfgsched adjust --gpus {n}, or --ideal)"
+        notes.append(f"AlexeyAB's advice for {n} GPUs: {advice} {adjust}")
+    return MultiGpu(n, mult, lr, a.learning_rate, a.burn_in, tuple(notes), first)
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -316,8 +272,7 @@ def multigpu(run: Run) -> MultiGpu:
 def points(
     run: Run, *, at: Sequence[int] = (), at_steps: Sequence[int] = ()
 ) -> list[Point]:
-    """The LR at the batches ``at`` and the 0-based steps ``at_steps`` (PointError for a
-    negative one or a batch beyond int64)."""
+    """The LR at the batches ``at`` and the 0-based steps ``at_steps`` (else PointError)."""
     if any(b < 0 for b in at) or any(i < 0 for i in at_steps):
         raise PointError("batches and steps must be >= 0")
     if at_steps and run.trace_too_long:
@@ -340,37 +295,22 @@ def explain(
     images: int | None = None,
     warnings: Sequence[CfgWarning] | None = None,
 ) -> Explanation:
-    """Explain ``run`` at the batches ``at`` and steps ``at_steps`` (default: each
-    phase's first and last step)."""
+    """Explain ``run`` at ``at``/``at_steps`` (default: each phase's first and last step)."""
     s = run.given
     ph = tuple(phases(run))
     if not at and not at_steps:
         ends = [e for p in ph if p.lr_first is not None and (e := _ends(run, p))]
         at = sorted({b for e in ends for b in e})
+    start = (run.options, run.params.lr, run.images_per_step, run.start)
     return Explanation(
-        source=s.source,
-        fork=s.fork,
+        **_pick(s, *_HEAD.split()),
         policy=s.policy.cfg_name,
-        learning_rate=s.learning_rate,
-        burn_in=s.burn_in,
-        power=s.power,
-        max_batches=s.max_batches,
-        batch=s.batch,
-        subdivisions=s.subdivisions,
-        images_per_iteration=s.images_per_iteration,
         dataset_images=images,
         phases=ph,
         points=tuple(points(run, at=at or (), at_steps=at_steps or ())),
         multigpu=multigpu(run) if run.ngpus > 1 else None,
         warnings=tuple(s.warnings if warnings is None else warnings),
-        run=TorchRun(
-            run.options,
-            run.params.lr,
-            run.images_per_step,
-            run.start,
-            run.batch(run.start),
-            run.mapping,
-        ),
+        run=TorchRun(*start, run.batch(run.start), run.mapping),
         layers=run.layers,
     )
 
@@ -406,57 +346,45 @@ def _header(e: Explanation) -> list[str]:
     out = [f"{escape(e.source)}: fork {e.fork}, policy {e.policy}"]
     if e.policy == Policy.RANDOM.cfg_name:
         out[0] += f" (every LR below: {DRAWS})"
-    bits = [f"learning_rate {fmt(e.learning_rate)}"]
-    if e.burn_in > 0:
-        bits.append(f"burn_in {e.burn_in} (power {fmt(e.power)})")
-    bits.append(f"max_batches {e.max_batches:,}")
-    out.append("  " + ", ".join(bits))
+    burn = f", burn_in {e.burn_in} (power {fmt(e.power)})" * (e.burn_in > 0)
+    out.append(
+        f"  learning_rate {fmt(e.learning_rate)}{burn}, max_batches {e.max_batches:,}"
+    )
     per = f"  {e.images_per_iteration} images per iteration"
     per += f" (batch {e.batch}, subdivisions {e.subdivisions})"
     if e.dataset_images:
         per += f", dataset {e.dataset_images:,} images"
     out.append(per)
     r = e.run
-    if r is not None:
-        line = f"  torch run: optimizer step i at {r.mapping}, base LR {fmt(r.learning_rate)}"
-        if not r.options.exact:
-            line += ", double arithmetic"
-        out.append(line)
-        if r.start_step:
-            out.append(
-                f"  resumes at step i={r.start_step:,} (darknet batch b={r.start_batch:,})"
-            )
+    lr, double = fmt(r.learning_rate), ", double arithmetic" * (not r.options.exact)
+    out.append(f"  torch run: optimizer step i at {r.mapping}, base LR {lr}{double}")
+    if r.start_step:
+        out.append(
+            f"  resumes at step i={r.start_step:,} (darknet batch b={r.start_batch:,})"
+        )
     return out
 
 
 def _phase_row(e: Explanation, p: Phase) -> list[str]:
+    spans = e.spans(p)
     row = [
         p.kind,
         _span(_n(p.first), _n(p.last)),
         ("-" if p.lr_first is None else "?") if p.step is None else f"{p.step:,}",
-        _span(
-            _n(e.images(max(p.first - 1, 0))),
-            "" if p.last is None else _n(e.images(p.last)),
-        ),
+        _span(*map(_n, spans["images"])),
     ]
     if e.dataset_images:
-        ep1 = "" if p.last is None else f"{e.epochs(p.last) or 0.0:.2f}"
-        row.append(_span(f"{e.epochs(max(p.first - 1, 0)) or 0.0:.2f}", ep1))
+        row.append(_span(*("" if x is None else f"{x:.2f}" for x in spans["epochs"])))
     if p.lr_first is None or p.lr_last is None:
         return [*row, "-", p.note]
-    lr = (
-        fmt(p.lr_first)
-        if same(p.lr_first, p.lr_last)
-        else f"{fmt(p.lr_first)} -> {fmt(p.lr_last)}"
-    )
+    lr = fmt(p.lr_first)
+    lr += "" if same(p.lr_first, p.lr_last) else f" -> {fmt(p.lr_last)}"
     return [*row, lr, p.note]
 
 
 def _table(e: Explanation) -> list[str]:
     head = ["phase", "batches b", "from step i", "images"]
-    if e.dataset_images:
-        head.append("epochs")
-    head += ["LR first -> last", "note"]
+    head += ["epochs"] * bool(e.dataset_images) + ["LR first -> last", "note"]
     rows = [head, *(_phase_row(e, p) for p in e.phases)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     return [
@@ -488,8 +416,7 @@ def layer_text(r: LayerRule) -> str:
     if r.held:
         text += f"; updates 1-{r.held:,} are held: the gradients pile up and land in"
         text += f" update {r.held + 1:,}"
-    if r.inference_bn:
-        text += "; their batch-norm runs in inference mode"
+    text += "; their batch-norm runs in inference mode" * r.inference_bn
     if r.lr_scale != 1:
         text += f"; their LR is scaled by {fmt(r.lr_scale)}"
     return f"{text} ({r.rule}, line {r.line})"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from contextlib import suppress
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -25,8 +25,6 @@ from cfgsched.schedule import DEFAULT_FORK, FORKS, WARNING_CODES, NetSchedule, P
 from cfgsched.tools.text import fmt
 
 I64 = npt.NDArray[np.int64]
-#: The translation options of a lint run, or how to make them from each parsed schedule.
-OptionsFor = Options | Callable[[NetSchedule], Options] | None
 
 #: JSON schema name of ``cfgsched lint --format json``.
 SCHEMA = "cfgsched-lint/1"
@@ -72,7 +70,6 @@ MAX_SAMPLED_BOUNDARIES = 30_000
 #: Findings listed per rule and key (a cfg with a million steps gets a summary line).
 MAX_PER_RULE = 20
 
-_FORK_CODE = {"alexeyab": "E101", "pjreddie": "E102", "hankai": "E103"}
 #: The key most likely behind a bad LR after burn-in, per policy (else learning_rate).
 _CULPRIT = {Policy.STEPS: "scales", Policy.STEP: "scale", Policy.EXP: "gamma"}
 _CULPRIT |= {
@@ -95,10 +92,6 @@ class FileReport:
     path: str
     findings: tuple[CfgWarning, ...]
 
-    def lines(self) -> list[str]:
-        """One ``path:line:col: CODE message`` line per finding."""
-        return [f.format(self.path) for f in self.findings]
-
     @property
     def failed(self) -> bool:
         """Whether a finding other than a note (``N1xx``) was made."""
@@ -106,8 +99,7 @@ class FileReport:
 
 
 def split_codes(values: Sequence[str]) -> list[str]:
-    """``["E1,W2", "A3"]`` -> ``["E1", "W2", "A3"]``: validated ``--select``/``--ignore``
-    prefixes (``W2`` = every W2xx); an unknown one raises ValueError."""
+    """``["E1,W2", "A3"]`` -> ``["E1", "W2", "A3"]``; an unknown prefix raises ValueError."""
     out = [p.strip().upper() for v in values for p in v.split(",") if p.strip()]
     for raw in out:
         if not any(code.startswith(raw) for code in ALL_CODES):
@@ -122,7 +114,7 @@ def lint_text(
     fork: str = "alexeyab",
     images: int | None = None,
     gpus: int | None = None,
-    options: OptionsFor = None,
+    options: Options | Callable[[NetSchedule], Options] | None = None,
     select: Sequence[str] | None = None,
     ignore: Sequence[str] = (),
     run: Run | None = None,
@@ -148,24 +140,15 @@ def lint_text(
     if chosen is not None:
         o = options(chosen) if callable(options) else options
         o = Options(ngpus=gpus or 1) if o is None else o
-        found += chosen.warnings
-        found += _findings(chosen, raw, images, run or _translated(chosen, o))
-    keep = [
-        w
-        for w in found
-        if (select is None or any(w.code.startswith(p) for p in select))
-        and not any(w.code.startswith(p) for p in ignore)
-    ]
-    unique = sorted(set(keep), key=lambda w: (w.line or 0, w.col, w.code, w.message))
+        if run is None:
+            with suppress(ValueError):  # nothing to translate
+                run = translate(chosen, o)
+        o = o if run is None else run.options
+        found += [*chosen.warnings, *_findings(chosen, raw, images, run, o)]
+    sel, ign = ("",) if select is None else tuple(select), tuple(ignore)
+    keep = {w for w in found if w.code.startswith(sel) and not w.code.startswith(ign)}
+    unique = sorted(keep, key=lambda w: (w.line or 0, w.col, w.code, w.message))
     return FileReport(source, tuple(unique))
-
-
-def _translated(s: NetSchedule, o: Options) -> Run | Options:
-    """The run of ``s`` under ``o``, or ``o`` when there is nothing to translate."""
-    try:
-        return translate(s, o)
-    except ValueError:
-        return o
 
 
 def to_json(reports: Sequence[FileReport]) -> str:
@@ -188,8 +171,7 @@ def _content(raw: list[str], line: int | None) -> str:
 def key_col(raw: list[str], line: int | None) -> int:
     """1-based column of the first non-blank character of ``line``."""
     text = _content(raw, line)
-    stripped = text.lstrip()
-    return len(text) - len(stripped) + 1 if stripped else 1
+    return len(text) - len(text.lstrip()) + 1 if text.strip() else 1
 
 
 def value_col(raw: list[str], line: int | None) -> int:
@@ -198,14 +180,14 @@ def value_col(raw: list[str], line: int | None) -> int:
     eq = text.find("=")
     if eq < 0:
         return key_col(raw, line)
-    return eq + 2 + len(text[eq + 1 :]) - len(text[eq + 1 :].lstrip(" \t"))
+    value = text[eq + 1 :]
+    return eq + 2 + len(value) - len(value.lstrip(" \t"))
 
 
 def list_elements(
     raw: list[str], line: int | None, fork: str, key: str
 ) -> list[tuple[str, int]]:
-    """``(text without blanks, 1-based column)`` of each ``steps``/``scales`` element as the
-    fork splits them ("": an empty element)."""
+    """``(text without blanks, 1-based column)`` of each list element as ``fork`` splits it."""
     text = _content(raw, line)
     start = text.find("=") + 1
     if not start:
@@ -231,62 +213,52 @@ def _at(
     s: NetSchedule, raw: list[str], code: str, key: str, msg: str, *, value: bool = True
 ) -> CfgWarning:
     line = s.line_of(key)
-    if line is None:
-        return CfgWarning(code, _net_line(raw), key, msg, 1)
-    col = value_col(raw, line) if value else key_col(raw, line)
-    return CfgWarning(code, line, key, msg, col)
+    col = 1 if line is None else (value_col if value else key_col)(raw, line)
+    return CfgWarning(code, line or _net_line(raw), key, msg, col)
 
 
 def _fork_error(
     fork: str, exc: CfgError, raw: list[str], linted: str | None
 ) -> CfgWarning:
     """E10x for ``fork``'s stop, or the N10x note when the lint is for ``linted``."""
-    text, key, col = _content(raw, exc.line), exc.key or "", 1
-    if exc.line is not None:
-        col = text.index(key) + 1 if key and key in text else key_col(raw, exc.line)
+    text, key = _content(raw, exc.line), exc.key or ""
+    col = (text.find(key) + 1 if key else 0) or key_col(raw, exc.line)
     msg = exc.message
     msg = msg if msg.startswith(f"{fork} ") else f"{fork}: {msg}"
-    code = _FORK_CODE[fork]
     if linted is not None:
-        code = "N" + code[1:]
         msg += f" (note: linting for {linted}; --fork {fork} or --fork all checks it)"
+    code = f"{'E' if linted is None else 'N'}10{FORKS.index(fork) + 1}"
     return CfgWarning(code, exc.line or 1, exc.key, msg, col)
 
 
 # ----------------------------------------------------------------------------- evaluation
 
 
-def boundary_steps(run: Run) -> I64:
-    """The run's first and last two steps and the steps around each boundary, ±1."""
-    lo, hi, s = run.start, run.stop, run.schedule
+def checked_steps(run: Run) -> tuple[I64, bool]:
+    """The optimizer steps the LR rules check and whether that is every step of the run
+    (else evenly spaced ones, the first and last two and each boundary's step ±1)."""
+    s, lo, hi = run.schedule, run.start, run.stop
+    slow = s.fork == "hankai" and s.policy in (Policy.POLY, Policy.SIG)
+    if run.steps <= (EXHAUSTIVE_LIMIT_SLOW if slow else EXHAUSTIVE_LIMIT):
+        return np.arange(lo, lo + run.steps, dtype=np.int64), True
     marks, _ = boundaries(s, 1, max(s.max_batches, 1), limit=MAX_SAMPLED_BOUNDARIES)
     pts = [lo, lo + 1, hi - 2, hi - 1]
     for m in marks:
         i = run.first_step(m.batch)
         pts += [i - 1, i, i + 1]
-    arr = np.unique(np.asarray(pts, dtype=np.int64))
-    return arr[(arr >= lo) & (arr < hi)]
-
-
-def checked_steps(run: Run) -> tuple[I64, bool]:
-    """The optimizer steps the LR rules check and whether that is every step of the run."""
-    s, count = run.schedule, run.steps
-    slow = s.fork == "hankai" and s.policy in (Policy.POLY, Policy.SIG)
-    if count <= (EXHAUSTIVE_LIMIT_SLOW if slow else EXHAUSTIVE_LIMIT):
-        return np.arange(run.start, run.start + count, dtype=np.int64), True
     size = EXHAUSTIVE_LIMIT_SLOW // 4 if slow else SAMPLE_SIZE
-    dense = np.linspace(run.start, run.stop - 1, size).astype(np.int64)
-    return np.union1d(dense, boundary_steps(run)), False
+    dense = np.linspace(lo, hi - 1, size).astype(np.int64)
+    arr = np.union1d(dense, np.asarray(pts, dtype=np.int64))
+    return arr[(arr >= lo) & (arr < hi)], False
 
 
 # ----------------------------------------------------------------------------- rules
 
 
 def _findings(
-    s: NetSchedule, raw: list[str], images: int | None, run: Run | Options
+    s: NetSchedule, raw: list[str], images: int | None, run: Run | None, o: Options
 ) -> list[CfgWarning]:
-    """The W2xx and A3xx findings of ``s`` (``raw``: its lines; ``run``: Options when
-    there is no run to check)."""
+    """The W2xx and A3xx findings of ``s`` (``run``: None when nothing translates)."""
     pol, mb = s.policy, s.max_batches
     out = _capped(_steps_findings(s, raw)) if pol is Policy.STEPS else []
     rises = {
@@ -305,12 +277,11 @@ def _findings(
         if pol is Policy.POLY and mb == 0:
             msg += "; poly's LR is NaN at b=0 and inf after"
         out.append(_at(s, raw, "W208", "max_batches", msg))
-    if isinstance(run, Run):
+    if run is not None:
         no_lr = sgdr_hangs(s) or (pol is Policy.STEP and s.step == 0)
         if mb > 0 and not no_lr and pol is not Policy.RANDOM:
             out += _lr_findings(run, raw)
         out += _layer_findings(run, raw)
-    o = run.options if isinstance(run, Run) else run
     return out + _advice(s, raw, images, o)
 
 
@@ -330,62 +301,52 @@ def _steps_findings(s: NetSchedule, raw: list[str]) -> Iterator[CfgWarning]:
     scol, skip = _columns(raw, sline, s.fork, "steps", len(s.steps))
     ccol, cskip = _columns(raw, cline, s.fork, "scales", len(s.scales))
     seen: set[int] = set()
-    top: int | None = None
+    top: int | None = None  # the largest step before
     for i, st in enumerate(s.steps):
-        if i not in skip:
-            for code, msg in _step_messages(s, i, st, seen, top):
-                yield CfgWarning(code, sline or _net_line(raw), "steps", msg, scol[i])
-            seen.add(st)
-            top = st if top is None else max(top, st)
-    for i, (st, sc) in enumerate(zip(s.steps, s.scales, strict=False)):
-        if sc > 1 and i not in skip and i not in cskip:
-            msg = f"scale {fmt(sc)} > 1 at step {st}: the LR rises"
+        if i in skip:
+            continue
+        found = []
+        if st in seen:
+            msg = f"step {st} is listed twice: its scales apply together at batch {st}"
+            found.append(("W202", msg))
+        elif top is not None and st < top:
+            msg = f"step {st} comes after step {top}: darknet stops at the first step"
+            msg += f" above b, so this one applies only from batch {top}"
+            found.append(("W201", msg))
+        if st < 0 and s.fork == "pjreddie":
+            msg = f"step {st} < 0: pjreddie compares unsigned, so it never applies"
+            later = " and no later step does either (darknet stops at it)"
+            found.append(("W203", msg + later * (i + 1 < len(s.steps))))
+        elif st <= 0:
+            msg = f"step {st} <= 0: its scale applies from the first batch"
+            found.append(("W203", msg))
+        elif st < s.burn_in:
+            msg = f"step {st} is inside burn-in (burn_in {s.burn_in}): its scale shows"
+            found.append(("W204", f"{msg} only from batch {s.burn_in}"))
+        if 0 < s.max_batches < st:
+            msg = f"step {st} is beyond max_batches {s.max_batches}: never reached"
+            found.append(("W205", msg))
+        for code, msg in found:
+            yield CfgWarning(code, sline or _net_line(raw), "steps", msg, scol[i])
+        seen.add(st)
+        top = st if top is None else max(top, st)
+        if i < len(s.scales) and s.scales[i] > 1 and i not in cskip:
+            msg = f"scale {fmt(s.scales[i])} > 1 at step {st}: the LR rises"
             yield CfgWarning("W206", cline or _net_line(raw), "scales", msg, ccol[i])
-
-
-def _step_messages(
-    s: NetSchedule, i: int, st: int, seen: set[int], top: int | None
-) -> Iterator[tuple[str, str]]:
-    """W201-W205 for the ``i``-th step ``st`` (``seen``: the steps before, ``top``: max)."""
-    if st in seen:
-        yield (
-            "W202",
-            f"step {st} is listed twice: its scales apply together at batch {st}",
-        )
-    elif top is not None and st < top:
-        msg = (
-            f"step {st} comes after step {top}: darknet stops at the first step above b"
-        )
-        yield "W201", f"{msg}, so this one applies only from batch {top}"
-    if st < 0 and s.fork == "pjreddie":
-        msg = f"step {st} < 0: pjreddie compares unsigned, so it never applies"
-        if i + 1 < len(s.steps):
-            msg += " and no later step does either (darknet stops at it)"
-        yield "W203", msg
-    elif st <= 0:
-        yield "W203", f"step {st} <= 0: its scale applies from the first batch"
-    elif st < s.burn_in:
-        msg = f"step {st} is inside burn-in (burn_in {s.burn_in}): its scale shows only"
-        yield "W204", f"{msg} from batch {s.burn_in}"
-    if s.max_batches > 0 and st > s.max_batches:
-        yield "W205", f"step {st} is beyond max_batches {s.max_batches}: never reached"
 
 
 def _capped(found: Iterable[CfgWarning]) -> list[CfgWarning]:
     """The first :data:`MAX_PER_RULE` findings of each code, then one counting the rest."""
-    out: list[CfgWarning] = []
-    count: Counter[str] = Counter()
+    by_code: dict[str, list[CfgWarning]] = {}
     for w in found:
-        count[w.code] += 1
-        if count[w.code] <= MAX_PER_RULE:
-            out.append(w)
-    last = {w.code: w for w in out}
-    for code, n in count.items():
-        if n > MAX_PER_RULE:
-            w = last[code]
-            msg = f"{n - MAX_PER_RULE:,} more {code} findings in this list"
-            msg += f" (the first {MAX_PER_RULE} shown)"
-            out.append(CfgWarning(code, w.line, w.key, msg, w.col))
+        by_code.setdefault(w.code, []).append(w)
+    out: list[CfgWarning] = []
+    for code, ws in by_code.items():
+        out += ws[:MAX_PER_RULE]
+        if len(ws) > MAX_PER_RULE:
+            more = f"{len(ws) - MAX_PER_RULE:,} more {code} findings in this list"
+            more += f" (the first {MAX_PER_RULE} shown)"
+            out.append(replace(ws[MAX_PER_RULE - 1], message=more))
     return out
 
 
@@ -561,10 +522,8 @@ def _decayed(s: NetSchedule, raw: list[str]) -> CfgWarning | None:
 def _gpu_advice(s: NetSchedule, raw: list[str], o: Options) -> list[CfgWarning]:
     """A310 when a ``-gpus N`` run multiplies the LR and AlexeyAB's advice is not taken."""
     n = o.ngpus
-    if n < 2 or o.ideal:
-        return []
     scaled = ngpus_lr(s.kernel_params().fork, s.learning_rate, n)
-    if scaled == s.learning_rate:  # hankai does not multiply
+    if n < 2 or o.ideal or scaled == s.learning_rate:  # hankai does not multiply
         return []
     a = advised_schedule(s, n)
     burn = f" and burn_in={a.burn_in}" if s.burn_in > 0 else ""
