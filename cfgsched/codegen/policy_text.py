@@ -1,9 +1,5 @@
-"""``lr_at(step)`` of a generated module: the f32 helper, the step -> batch mapping, GPU 0's
-batch counter (``multigpu="trace"``), the burn-in and the policy's own text (each policy
-module's ``code``: :mod:`cfgsched.policies`). ``f32`` flushes subnormal results only when
-the translation flushes and some value of this schedule can be subnormal
-(:func:`flush_matters`). The golden tests keep ``lr_at`` equal to :meth:`cfgsched.run.Run.lr`.
-"""
+"""``lr_at(step)`` of a generated module: f32, the step -> batch mapping, GPU 0's counter,
+the burn-in and each policy module's ``code`` (golden tests: equal to ``Run.lr``)."""
 
 from __future__ import annotations
 
@@ -15,6 +11,7 @@ from cfgsched.kernel import formulas as k
 from cfgsched.kernel.mgpu import save_interval
 from cfgsched.policies import burn_in, module
 from cfgsched.policies.base import LrCode as LrCode
+from cfgsched.policies.base import same
 from cfgsched.run import Run
 
 _F32 = '''def f32(x: float) -> float:
@@ -77,10 +74,6 @@ def gpu0_batch(step: int) -> int:
     return (BATCHES[-1] if BATCHES else 0) + (step + 1 - len(BATCHES)) * GPUS'''
 
 
-def _same(a: float, b: float) -> bool:
-    return a == b or (math.isnan(a) and math.isnan(b))
-
-
 def lr_code(t: Run) -> LrCode:
     """The pieces of ``lr_at(step)`` for ``t`` (see the module docstring)."""
     p = t.params
@@ -120,7 +113,7 @@ def _lr_constants(c: LrCode, t: Run) -> None:
         c.f(t.cfg_lr),
         "learning_rate; a parameter group created with it gets darknet's LR exactly.",
     )
-    if _same(t.params.lr, t.cfg_lr):
+    if same(t.params.lr, t.cfg_lr):
         return
     if t.ngpus > 1 and t.params.lr != 0:
         why = f"learning_rate x {t.ngpus}: darknet -gpus {t.ngpus} multiplies it."
@@ -161,9 +154,7 @@ def _trace(c: LrCode, t: Run) -> None:
     split = p.fork == k.FORK_HANKAI and t.scratch and t.ngpus > 1 and p.burn_in != 0
     if p.fork == k.FORK_PJREDDIE:
         c.engine.append(_TRACE_PJ)
-    elif (
-        split and p.burn_in < 0
-    ):  # the counter never equals burn_in: one GPU throughout
+    elif split and p.burn_in < 0:  # the counter never equals burn_in: one GPU
         c.engine.append(
             _TRACE_DOC
             + '"""\n    # hank-ai without a weights file: one GPU until its counter equals '

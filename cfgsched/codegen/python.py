@@ -79,24 +79,36 @@ _BUILD_NATIVE = """{head}
             scheduler.step()
 {warn}    return scheduler"""
 
-_OPTIMIZER = '''def build_optimizer(model: torch.nn.Module) -> torch.optim.Optimizer:
+_OPTIMIZER = '''def build_optimizer({args}) -> torch.optim.Optimizer:
 {doc}
 
-    Weight decay DECAY only on the weights of convolution and linear layers."""
+    Weight decay DECAY only on the weights of convolution and linear layers{more}."""
 {layers}
-    seen: set[int] = set()
-    groups: dict[bool, list[torch.nn.Parameter]] = {{}}
+{setup}    seen: set[int] = set()
+    groups: dict[{key_type}, list[torch.nn.Parameter]] = {{}}
     for module in model.modules():
         for name, param in module.named_parameters(recurse=False):
             if param.requires_grad and id(param) not in seen:
                 seen.add(id(param))
-                decay = name == "weight" and isinstance(module, layers)
-                groups.setdefault(decay, []).append(param)
+                decay = name == "weight" and isinstance(module, {var})
+                groups.setdefault({key}, []).append(param)
     param_groups = [
-        {{"params": params, "weight_decay": {decay} if decay else 0.0}}
-        for decay, params in groups.items()
+        {group}
+        for {target}, params in groups.items()
     ]
 {call}'''
+#: What a build_optimizer with ``layers`` (a group per decay and lr scale) writes.
+_SCALED = {
+    "args": "\n    model: torch.nn.Module, layers: Any = None\n",
+    "more": "; layers (as\n    attach_layers takes them): each layer's lr times its "
+    "lr_scale (LAYERS)",
+    "setup": "    rules = layer_parameters(layers)[1] if layers is not None else {}\n"
+    "    scale = {p: rule[6] for p, rule in rules.items()}\n",
+    "key_type": "tuple[bool, float]",
+    "var": "decayed",
+    "key": "(decay, scale.get(param, 1.0))",
+    "target": "(decay, s)",
+}
 
 _LIGHTNING = '''def configure_optimizers(self: torch.nn.Module) -> dict[str, Any]:
     """LightningModule.configure_optimizers: the scheduler steps every optimizer step.
@@ -441,10 +453,16 @@ def _check_native_flush(base: Run, t: Run, steps: int) -> None:
 
 def _optimizer(schedule: NetSchedule, summed: int | None, scaled: bool) -> str:
     """build_optimizer, as cfgsched.adapters.optim.build_optimizer builds it."""
+    import torch
+
     from cfgsched.adapters.optim import DECAYED_MODULES
 
-    names = [_torch_name(cls) for cls in DECAYED_MODULES]
-    layers = source.seq(names, 4, "layers = ")
+    names = [
+        f"torch.nn.{c.__name__}"
+        if getattr(torch.nn, c.__name__, None) is c
+        else f"{c.__module__}.{c.__qualname__}"
+        for c in DECAYED_MODULES
+    ]
     kind = "Adam (adam=1)" if schedule.adam else "SGD, momentum MOMENTUM"
     lr = "LEARNING_RATE"
     if summed is None:
@@ -460,55 +478,29 @@ def _optimizer(schedule: NetSchedule, summed: int | None, scaled: bool) -> str:
     else:
         head = "return torch.optim.SGD"
         args = ["momentum=MOMENTUM", "dampening=0.0", "nesterov=False"]
-    ctor = call(head, ["param_groups", f"lr={lr}", *args], 4)
     doc = source.wrap(f"{kind}, as darknet updates ({loss}).", 85, "    ")
     doc[0] = '    """' + doc[0].lstrip()
-    text = _OPTIMIZER.format(doc="\n".join(doc), layers=layers, decay=decay, call=ctor)
-    return _scaled(text, lr, decay) if scaled else text
-
-
-def _scaled(text: str, lr: str, decay: str) -> str:
-    """build_optimizer with ``layers``: a group per (decay, layer rate scale)."""
-    for old, new in (
-        (
-            "(model: torch.nn.Module)",
-            "(\n    model: torch.nn.Module, layers: Any = None\n)",
-        ),
-        (
-            "linear layers.",
-            "linear layers; layers (as\n    attach_layers takes them): each "
-            "layer's lr times its lr_scale (LAYERS).",
-        ),
-        ("layers = (", "decayed = ("),
-        (
-            "    seen: set",
-            "    rules = layer_parameters(layers)[1] if layers is not None else {}\n"
-            "    scale = {p: rule[6] for p, rule in rules.items()}\n    seen: set",
-        ),
-        ("dict[bool,", "dict[tuple[bool, float],"),
-        ("isinstance(module, layers)", "isinstance(module, decayed)"),
-        ("setdefault(decay,", "setdefault((decay, scale.get(param, 1.0)),"),
-        (
-            f'{{"params": params, "weight_decay": {decay} if decay else 0.0}}',
-            f'{{\n            "params": params,\n            "lr": {lr} * s,\n'
-            f'            "weight_decay": {decay} if decay else 0.0,\n        }}',
-        ),
-        ("for decay, params in", "for (decay, s), params in"),
-    ):
-        assert old in text, old
-        text = text.replace(old, new, 1)
-    return text
-
-
-def _torch_name(cls: type) -> str:
-    """``torch.nn.Linear`` for a public torch.nn class, else its full dotted path."""
-    import torch
-
-    if getattr(torch.nn, cls.__name__, None) is cls:
-        return f"torch.nn.{cls.__name__}"
-    if not cls.__module__.startswith("torch."):
-        raise CodegenError(f"not a torch module type: {cls.__module__}")
-    return f"{cls.__module__}.{cls.__qualname__}"
+    weight = f'"weight_decay": {decay} if decay else 0.0'
+    group = f'{{"params": params, {weight}}}'
+    if scaled:
+        rows = ['"params": params', f'"lr": {lr} * s', weight]
+        group = "{\n" + "".join(f"{'':12}{r},\n" for r in rows) + "        }"
+    parts = {
+        "args": "model: torch.nn.Module",
+        **dict.fromkeys(("more", "setup"), ""),
+        "key_type": "bool",
+        "var": "layers",
+        "key": "decay",
+        "target": "decay",
+        **(_SCALED if scaled else {}),
+        "group": group,
+    }
+    return _OPTIMIZER.format(
+        **parts,
+        doc="\n".join(doc),
+        layers=source.seq(names, 4, f"{parts['var']} = "),
+        call=call(head, ["param_groups", f"lr={lr}", *args], 4),
+    )
 
 
 # ----------------------------------------------------------------------------- docstring
