@@ -6,6 +6,7 @@ from __future__ import annotations
 import keyword
 import math
 import re
+import textwrap
 from collections.abc import Sequence
 
 from cfgsched.kernel.formulas import f32, f32_decimal
@@ -157,11 +158,6 @@ _IMPORTS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _third_party(module: str) -> bool:
-    """A module of isort's third-party group (not the standard library's)."""
-    return module.split(".")[0] in ("mmengine", "torch")
-
-
 def imports(code: str) -> str:
     """The import block ``code`` needs, in isort order."""
     plain: list[str] = []
@@ -174,11 +170,11 @@ def imports(code: str) -> str:
             else:
                 plain.append(what)
     groups = []
-    for third in (False, True):
-        lines = sorted(p for p in plain if _third_party(p.split()[1]) == third)
-        for m in sorted(froms):
-            if _third_party(m) != third:
-                continue
+    for third in (False, True):  # isort: the standard library, then mmengine and torch
+        lines = sorted(p for p in plain if ("torch" in p) == third)
+        for m in sorted(
+            m for m in froms if m.startswith(("mmengine", "torch")) == third
+        ):
             names = sorted(froms[m], key=str.lower)  # isort: case-insensitive
             line = f"from {m} import {', '.join(names)}"
             if len(line) > LINE_LENGTH:
@@ -203,14 +199,13 @@ def module(docstring: str, blocks: Sequence[str]) -> str:
 
 def wrap(paragraph: str, width: int = LINE_LENGTH, indent: str = "") -> list[str]:
     """Greedy word wrap of one paragraph (a ``- `` item continues two spaces in)."""
-    lines: list[str] = []
-    cur = indent
     cont = indent + ("  " if paragraph.startswith("- ") else "")
-    for w in paragraph.split(" "):
-        if cur.strip() and len(cur) + 1 + len(w) > width:
-            lines.append(cur.rstrip())
-            cur = cont + w
-        else:
-            cur = f"{cur} {w}" if cur.strip() else f"{cur}{w}"
-    lines.append(cur.rstrip())
-    return lines
+    lines = textwrap.wrap(
+        paragraph,
+        width,
+        initial_indent=indent,
+        subsequent_indent=cont,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    return lines or [""]
