@@ -9,7 +9,7 @@ import re
 import textwrap
 from collections.abc import Sequence
 
-from cfgsched.kernel.formulas import f32, f32_decimal
+from cfgsched.kernel.formulas import f32_decimal
 
 #: Line length of the generated source (ruff's default).
 LINE_LENGTH = 88
@@ -21,11 +21,10 @@ class CodegenError(ValueError):
     """The source cannot be generated as asked (a bad option or an unsafe value)."""
 
 
-def safe_name(name: str, limit: int = 80) -> str:
-    """``name``'s last path part with every character outside ``[A-Za-z0-9._-]`` as ``_``."""
-    base = re.split(r"[\\/]", name)[-1]
-    out = re.sub(r"[^A-Za-z0-9._-]", "_", base)[:limit]
-    return out or "cfg"
+def safe_name(name: str) -> str:
+    """``name``'s last path part, 80 characters at most, every one outside
+    ``[A-Za-z0-9._-]`` as ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", re.split(r"[\\/]", name)[-1])[:80] or "cfg"
 
 
 def import_name(output: str | None, default: str) -> tuple[str, str]:
@@ -65,11 +64,7 @@ def float32(x: float, exact: bool) -> str:
     if not exact or not math.isfinite(x) or x == 0:
         return num(x)
     d = f32_decimal(x)
-    if d == x:
-        return repr(d)
-    if f32(d) != x:
-        raise CodegenError(f"internal: {x!r} is not a float32 value")
-    return f"f32({d!r})"
+    return repr(d) if d == x else f"f32({d!r})"
 
 
 def text(s: str) -> str:
@@ -80,14 +75,10 @@ def text(s: str) -> str:
 
 
 def literal(x: object) -> str:
-    """Source of None, a bool, a number, a safe string or a dict of those (one line)."""
+    """Source of None, a bool, a number or a safe string."""
     if x is None or isinstance(x, bool):
         return repr(x)
-    if isinstance(x, str):
-        return text(x)
-    if isinstance(x, dict):
-        return "{" + ", ".join(f"{text(k)}: {literal(v)}" for k, v in x.items()) + "}"
-    return num(x)
+    return text(x) if isinstance(x, str) else num(x)
 
 
 def dict_source(name: str, d: dict[str, object], indent: int = 0) -> str:
@@ -101,26 +92,23 @@ def dict_source(name: str, d: dict[str, object], indent: int = 0) -> str:
     return "\n".join(out)
 
 
-def seq(items: Sequence[str], indent: int, prefix: str, suffix: str = "") -> str:
-    """``prefix(items)suffix`` (a tuple) on one line when it fits, else one item per line."""
+def seq(items: Sequence[str], indent: int, prefix: str) -> str:
+    """``prefix(items)`` (a tuple) on one line when it fits, else one item per line."""
     inner = ", ".join(items) + ("," if len(items) == 1 else "")
-    one = f"{' ' * indent}{prefix}({inner}){suffix}"
+    one = f"{' ' * indent}{prefix}({inner})"
     if len(one) <= LINE_LENGTH or not items:
         return one
-    pad = " " * (indent + 4)
-    body = "".join(f"{pad}{it},\n" for it in items)
-    return f"{' ' * indent}{prefix}(\n{body}{' ' * indent}){suffix}"
+    body = "".join(f"{' ' * (indent + 4)}{it},\n" for it in items)
+    return f"{' ' * indent}{prefix}(\n{body}{' ' * indent})"
 
 
 def call(head: str, args: Sequence[str], indent: int, tail: str = "") -> str:
     """``head(args)tail`` on one line, the arguments on one line, or one per line."""
-    one = f"{' ' * indent}{head}({', '.join(args)}){tail}"
-    if len(one) <= LINE_LENGTH:
+    sp, pad = " " * indent, " " * (indent + 4)
+    if len(one := f"{sp}{head}({', '.join(args)}){tail}") <= LINE_LENGTH:
         return one
-    pad = " " * (indent + 4)
-    mid = f"{pad}{', '.join(args)}"
-    if len(mid) <= LINE_LENGTH:
-        return f"{' ' * indent}{head}(\n{mid}\n{' ' * indent}){tail}"
+    if len(mid := f"{pad}{', '.join(args)}") <= LINE_LENGTH:
+        return f"{sp}{head}(\n{mid}\n{sp}){tail}"
     body = ""
     for a in args:
         m = re.fullmatch(r"(\w+=)\[(.*)\]", a)
@@ -129,7 +117,7 @@ def call(head: str, args: Sequence[str], indent: int, tail: str = "") -> str:
             body += f"{pad}{m.group(1)}[\n{items}{pad}],\n"
         else:
             body += f"{pad}{a},\n"
-    return f"{' ' * indent}{head}(\n{body}{' ' * indent}){tail}"
+    return f"{sp}{head}(\n{body}{sp}){tail}"
 
 
 #: (pattern in the code, import line): what the code uses decides what is imported.
@@ -160,30 +148,26 @@ _IMPORTS: tuple[tuple[str, str, str], ...] = (
 
 def imports(code: str) -> str:
     """The import block ``code`` needs, in isort order."""
-    plain: list[str] = []
-    froms: dict[str, list[str]] = {}
     code = re.sub(r"(?:^|\s)#.*$", "", code, flags=re.M)  # comments need no imports
+    found: dict[str, list[str]] = {}
     for pattern, what, name in _IMPORTS:
         if re.search(pattern, code):
-            if name:
-                froms.setdefault(what, []).append(name)
-            else:
-                plain.append(what)
+            found.setdefault(what, []).append(name)
     groups = []
     for third in (False, True):  # isort: the standard library, then mmengine and torch
-        lines = sorted(p for p in plain if ("torch" in p) == third)
-        for m in sorted(
-            m for m in froms if m.startswith(("mmengine", "torch")) == third
-        ):
-            names = sorted(froms[m], key=str.lower)  # isort: case-insensitive
-            line = f"from {m} import {', '.join(names)}"
+        mods = [
+            m for m in found if m.split()[-1].startswith(("mmengine", "torch")) == third
+        ]
+        lines = []
+        for m in sorted(mods, key=lambda m: (not m.startswith("import "), m)):
+            names = sorted(found[m], key=str.lower)  # isort: case-insensitive
+            line = f"from {m} import {', '.join(names)}" if names[0] else m
             if len(line) > LINE_LENGTH:
                 line = (
                     f"from {m} import (\n" + "".join(f"    {n},\n" for n in names) + ")"
                 )
             lines.append(line)
-        if lines:
-            groups.append("\n".join(lines))
+        groups += ["\n".join(lines)] if lines else []
     return "\n\n".join(groups)
 
 
