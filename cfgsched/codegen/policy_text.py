@@ -25,12 +25,11 @@ _F32_FTZ = '''def f32(x: float) -> float:
         return math.copysign(0.0, x)
     return ctypes.c_float(x).value'''
 
-_TRACE_DOC = '''def gpu0_batches() -> Iterator[int]:
-    """GPU 0's batch number at each iteration of darknet's training loop on GPUS GPUs.'''
+#: GPU 0's batch counter (``body``: the rest of the docstring and the loop).
+_TRACE = '''def gpu0_batches() -> Iterator[int]:
+    """GPU 0's batch number at each iteration of darknet's training loop on GPUS GPUs.{body}'''
 
-_TRACE_C = (
-    _TRACE_DOC
-    + '''
+_TRACE_C = '''
 
     Each iteration GPU 0 adds one batch to seen and its counter grows by GPUS; every 4
     iterations the weights are synced and seen jumps to the counter + 4 * (GPUS - 1); a
@@ -44,11 +43,8 @@ _TRACE_C = (
             saved = seen = counter
         if counter >= saved_last + 100 or (counter % 100 == 0 and counter > 1):
             saved_last = seen = counter'''
-)
 
-_TRACE_PJ = (
-    _TRACE_DOC
-    + '''
+_TRACE_PJ = '''
 
     One batch per iteration, and 4 * (GPUS - 1) more at each weight sync (every 4).
     """
@@ -58,7 +54,10 @@ _TRACE_PJ = (
         yield seen
         if seen % 4 == 0:
             seen += 4 * (GPUS - 1)'''
-)
+
+_TRACE_ONE = '''"""
+    # hank-ai without a weights file: one GPU until its counter equals burn_in
+    yield from range(1, MAX_BATCHES + 1)'''
 
 _TRACE_LOOKUP = '''BATCHES: list[int] = []  # GPU 0's batch numbers so far
 RUN = gpu0_batches()
@@ -92,16 +91,12 @@ def lr_code(t: Run) -> LrCode:
             c.line("if b < BURN_IN:  # burn-in")
             c.line(f"    return {burn_in.code(c)}")
         module(p.policy).code(c)
-    rate = c.body
-    c.body = []
+    rate, c.body = c.body, []
     if any(re.search(r"\bb\b", line.split("#")[0]) for line in rate):
         _mapping(c, t)
     if t.start:
-        c.const(
-            "RESUME_STEP",
-            num(t.start),
-            "Optimizer steps done where darknet resumes the .weights file.",
-        )
+        why = "Optimizer steps done where darknet resumes the .weights file."
+        c.const("RESUME_STEP", num(t.start), why)
     c.body += rate
     return c
 
@@ -153,13 +148,9 @@ def _trace(c: LrCode, t: Run) -> None:
     c.const("MAX_BATCHES", num(p.max_batches))
     split = p.fork == k.FORK_HANKAI and t.scratch and t.ngpus > 1 and p.burn_in != 0
     if p.fork == k.FORK_PJREDDIE:
-        c.engine.append(_TRACE_PJ)
+        body = _TRACE_PJ
     elif split and p.burn_in < 0:  # the counter never equals burn_in: one GPU
-        c.engine.append(
-            _TRACE_DOC
-            + '"""\n    # hank-ai without a weights file: one GPU until its counter equals '
-            "burn_in\n    yield from range(1, MAX_BATCHES + 1)"
-        )
+        body = _TRACE_ONE
     else:
         every = save_interval(p.fork, p.max_batches)
         c.const("SAVE_EVERY", num(every), "darknet saves the weights this often.")
@@ -171,8 +162,8 @@ def _trace(c: LrCode, t: Run) -> None:
                 "    yield from range(1, min(BURN_IN, MAX_BATCHES) + 1)\n"
                 "    seen = counter = saved = saved_last = BURN_IN\n"
             )
-        c.engine.append(_TRACE_C.format(start=start))
-    c.engine.append(_TRACE_LOOKUP)
+        body = _TRACE_C.format(start=start)
+    c.engine += [_TRACE.format(body=body), _TRACE_LOOKUP]
 
 
 # ----------------------------------------------------------------------------- flushing

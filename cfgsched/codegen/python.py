@@ -361,8 +361,7 @@ def _class_build(code: LrCode, t: Run) -> list[str]:
 
 
 def _build(t: Run, what: str, template: str, **parts: str) -> str:
-    """``template`` with the ``def build_scheduler(...)`` head and its docstring,
-    ``what`` first."""
+    """``template`` under build_scheduler's head and docstring (``what`` first)."""
     default = "RESUME_STEP - 1" if t.start else "-1"
     args = f"optimizer: Optimizer, last_epoch: int = {default}, rescale: bool = False"
     head = f"def build_scheduler({args}) -> LRScheduler:"
@@ -400,12 +399,11 @@ def _native_build(
         f"torch's {' + '.join(names)}: after this call the optimizer holds step 0's LR; "
         "last_epoch=k resumes with k + 1 optimizer steps done, replayed"
     )
-    if warn := warn_rescaled(t, "lrs", 4):
-        warn = (
-            '    lrs = [group["initial_lr"] for group in optimizer.param_groups]\n'
-            + warn
-        )
-    build = _build(t, what, _BUILD_NATIVE, construct=construct, warn=warn)
+    warn = warn_rescaled(t, "lrs", 4)
+    lrs = '    lrs = [group["initial_lr"] for group in optimizer.param_groups]\n'
+    build = _build(
+        t, what, _BUILD_NATIVE, construct=construct, warn=warn and lrs + warn
+    )
     chain = f"{' + '.join(names)} (chained)" if len(names) > 1 else names[0]
     return [build], f"torch's {chain}, proven equal for batches 1..{plan.horizon}"
 
@@ -417,17 +415,14 @@ def _native_value(value: object) -> str:
 
 
 def native_plan_for(schedule: NetSchedule, options: Options, t: Run) -> NativePlan:
-    """torch built-ins proven equal to ``t`` over the run, else :class:`NotExactError`:
-    they are proven for the fork's default flush, another flush must not matter."""
+    """torch built-ins proven equal to ``t`` (a flush not the fork's must not matter)."""
     import numpy as np
 
     from cfgsched.adapters.native import plan_for
 
-    base = (
-        t
-        if options.flush is None
-        else translate(schedule, replace(options, flush=None))
-    )
+    base = t
+    if options.flush is not None:
+        base = translate(schedule, replace(options, flush=None))
     plan = plan_for(base)
     if base.flush == t.flush or not flush_matters(t if t.flush else base):
         return plan
@@ -514,12 +509,9 @@ def choices(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
     """The docstring's list of the other translation choices and the cfg's warnings."""
     n, out = t.ngpus, []
     if n > 1:
-        how = (
-            f"x {n} as darknet does."
-            if t.params.lr != t.cfg_lr
-            else "not scaled (hank-ai)."
-        )
-        out.append(f"- GPUs: {n}; learning_rate {how}")
+        scaled = t.params.lr != t.cfg_lr
+        how = f"x {n} as darknet does" if scaled else "not scaled (hank-ai)"
+        out.append(f"- GPUs: {n}; learning_rate {how}.")
     if options.ideal:
         out.append(
             f"- Ideal: learning_rate / {n} and burn_in x {n} first (AlexeyAB's "
@@ -538,13 +530,9 @@ def choices(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
             out.append(f"- Debug build: {below} kept.")
     for w in schedule.warnings:
         where = "" if w.line is None else f" (line {w.line})"
-        text = WARNING_CODES.get(w.code)
-        ok = text is not None
-        out.append(
-            f"- Warning {w.code}{where}: {text}."
-            if ok
-            else f"- Warning{where}: see cfgsched lint."
-        )
+        text = WARNING_CODES.get(w.code)  # every text is non-empty
+        what = f" {w.code}{where}: {text}" if text else f"{where}: see cfgsched lint"
+        out.append(f"- Warning{what}.")
     out += [
         f"- Layer {layer.index} has a learning_rate multiplier: give its parameters "
         "a group with lr = LEARNING_RATE times it."
@@ -613,17 +601,10 @@ def _lightning(name: str, scaled: bool, hook: bool, rescale: bool) -> str:
 
 
 def _usage(
-    fmt: str,
-    with_optimizer: bool,
-    adam: bool,
-    name: str,
-    note: str,
-    scaled: bool,
-    hook: bool,
-    own_scale: bool,
+    fmt: str, with_optimizer: bool, adam: bool, name: str, note: str, *flags: bool
 ) -> list[str]:
-    """The usage example, importing this file as ``name`` (``scaled`` needs
-    ``with_optimizer``)."""
+    """The usage example importing this file as ``name`` (flags: scaled, hook, rescale)."""
+    scaled, hook, own_scale = flags
     first = [f"    import {name}  # this file {note}".rstrip()]
     if fmt == "lightning":
         mention = "        # self.darknet_layers: the modules by darknet layer number"

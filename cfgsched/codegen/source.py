@@ -22,8 +22,7 @@ class CodegenError(ValueError):
 
 
 def safe_name(name: str) -> str:
-    """``name``'s last path part, 80 characters at most, every one outside
-    ``[A-Za-z0-9._-]`` as ``_``."""
+    """``name``'s last path part (80 characters), any outside ``[A-Za-z0-9._-]`` as _."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", re.split(r"[\\/]", name)[-1])[:80] or "cfg"
 
 
@@ -58,8 +57,7 @@ def num(x: object) -> str:
 
 
 def float32(x: float, exact: bool) -> str:
-    """A float32 value: its shortest decimal ``d`` (``f32(d)`` when needed; a double
-    unless ``exact``)."""
+    """A float32 value: its shortest decimal d, f32(d) when needed (double: not exact)."""
     x = float(x)
     if not exact or not math.isfinite(x) or x == 0:
         return num(x)
