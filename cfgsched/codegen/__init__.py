@@ -101,10 +101,9 @@ def _check(options: Options | None, style: str, fmt: str) -> Options:
             "format ultralytics has no native style: format ultralytics-hyp fits "
             "Ultralytics' own schedule (an approximation)"
         )
-    options = Options() if options is None else options
-    if not isinstance(options, Options):
+    if options is not None and not isinstance(options, Options):
         raise CodegenError(f"options must be an Options, got {type(options).__name__}")
-    return options
+    return Options() if options is None else options
 
 
 def _summed(

@@ -137,10 +137,6 @@ _LIGHTNING = '''def configure_optimizers(self: torch.nn.Module) -> dict[str, Any
             "frequency": 1,
         }},
     }}'''
-_SELF_LAYERS = (
-    "    layers = self.darknet_layers  # the modules by darknet layer number\n"
-)
-
 _LAYER_PARAMETERS = '''\
 def layer_parameters(layers: Any) -> tuple[dict[int, list[Any]], dict[Any, Any]]:
     """The modules of each darknet layer number, and each parameter under a rule of
@@ -591,9 +587,10 @@ def choice_lines(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
 
 def _lightning(name: str, scaled: bool, hook: bool, rescale: bool) -> str:
     """configure_optimizers; with layer rules it reads ``self.darknet_layers``."""
+    layers = "    layers = self.darknet_layers  # the modules by darknet layer number\n"
     return _LIGHTNING.format(
         name=name,
-        layers=_SELF_LAYERS if scaled or hook else "",
+        layers=layers if scaled or hook else "",
         model=", layers" if scaled else "",
         attach="    attach_layers(optimizer, layers)\n" if hook else "",
         rescale=", rescale=True" if rescale else "",

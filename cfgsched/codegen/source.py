@@ -49,10 +49,9 @@ def num(x: object) -> str:
     if isinstance(x, int):
         return str(int(x))
     x = float(x)
-    if math.isnan(x):
-        return "-math.nan" if math.copysign(1.0, x) < 0 else "math.nan"
-    if math.isinf(x):
-        return "-math.inf" if x < 0 else "math.inf"
+    if not math.isfinite(x):  # -math.nan: a NaN with its sign bit set
+        sign = "-" if math.copysign(1.0, x) < 0 else ""
+        return f"{sign}math.{'nan' if math.isnan(x) else 'inf'}"
     return repr(x)
 
 
