@@ -69,24 +69,29 @@ def render(
 ) -> Generated:
     """The text of ``fmt`` (:data:`FORMATS`) for ``schedule`` translated by ``options``;
     :class:`CodegenError` for a bad choice or no approximation."""
-    options = _check(schedule, options, style, fmt)
+    options = _check(options, style, fmt)
     summed = _summed(schedule, options, fmt, loss_reduction, summed_images)
     if (images is not None or batch is not None) and fmt != "ultralytics-hyp":
         raise CodegenError("images and batch apply to format ultralytics-hyp only")
     try:
         if fmt == "ultralytics-hyp" or (fmt == "mmengine" and style == "native"):
             return _approximation(schedule, options, fmt, images, batch)
-        text = _exact(schedule, options, style, fmt, with_optimizer, summed, output)
-        return Generated(text)
+        if fmt == "json":
+            return Generated(json_document(schedule, options, style=style))
+        if fmt == "ultralytics":
+            text = ultralytics_module(schedule, options, summed=summed, output=output)
+            return Generated(text)
+        if fmt == "mmengine":
+            return Generated(mmengine_module(schedule, options, output))
+        args = (style, fmt, with_optimizer, summed, output)
+        return Generated(python_module(schedule, options, *args))
+    except (NotExactError, CodegenError, CfgError):
+        raise
     except ValueError as exc:
-        if isinstance(exc, NotExactError | CodegenError | CfgError):
-            raise
         raise CodegenError(str(exc)) from None
 
 
-def _check(
-    schedule: NetSchedule, options: Options | None, style: str, fmt: str
-) -> Options:
+def _check(options: Options | None, style: str, fmt: str) -> Options:
     if style not in STYLES:
         raise CodegenError(f"style must be one of {STYLES}, got {style!r}")
     if fmt not in FORMATS:
@@ -96,10 +101,9 @@ def _check(
             "format ultralytics has no native style: format ultralytics-hyp fits "
             "Ultralytics' own schedule (an approximation)"
         )
-    options = Options() if options is None else options
-    if not isinstance(options, Options):
+    if options is not None and not isinstance(options, Options):
         raise CodegenError(f"options must be an Options, got {type(options).__name__}")
-    return options
+    return Options() if options is None else options
 
 
 def _summed(
@@ -131,24 +135,6 @@ def _summed(
     if summed_images < 1:
         raise CodegenError(f"summed images must be >= 1, got {summed_images}")
     return summed_images
-
-
-def _exact(
-    schedule: NetSchedule,
-    options: Options,
-    style: str,
-    fmt: str,
-    with_optimizer: bool,
-    summed: int | None,
-    output: str | None,
-) -> str:
-    if fmt == "json":
-        return json_document(schedule, options, style=style)
-    if fmt == "ultralytics":
-        return ultralytics_module(schedule, options, summed=summed, output=output)
-    if fmt == "mmengine":
-        return mmengine_module(schedule, options, output)
-    return python_module(schedule, options, style, fmt, with_optimizer, summed, output)
 
 
 def _approximation(

@@ -1,9 +1,5 @@
-"""``lr_at(step)`` of a generated module: the f32 helper, the step -> batch mapping, GPU 0's
-batch counter (``multigpu="trace"``), the burn-in and the policy's own text (each policy
-module's ``code``: :mod:`cfgsched.policies`). ``f32`` flushes subnormal results only when
-the translation flushes and some value of this schedule can be subnormal
-(:func:`flush_matters`). The golden tests keep ``lr_at`` equal to :meth:`cfgsched.run.Run.lr`.
-"""
+"""``lr_at(step)`` of a generated module: f32, the step -> batch mapping, GPU 0's counter,
+the burn-in and each policy module's ``code`` (golden tests: equal to ``Run.lr``)."""
 
 from __future__ import annotations
 
@@ -15,6 +11,7 @@ from cfgsched.kernel import formulas as k
 from cfgsched.kernel.mgpu import save_interval
 from cfgsched.policies import burn_in, module
 from cfgsched.policies.base import LrCode as LrCode
+from cfgsched.policies.base import same
 from cfgsched.run import Run
 
 _F32 = '''def f32(x: float) -> float:
@@ -28,12 +25,11 @@ _F32_FTZ = '''def f32(x: float) -> float:
         return math.copysign(0.0, x)
     return ctypes.c_float(x).value'''
 
-_TRACE_DOC = '''def gpu0_batches() -> Iterator[int]:
-    """GPU 0's batch number at each iteration of darknet's training loop on GPUS GPUs.'''
+#: GPU 0's batch counter (``body``: the rest of the docstring and the loop).
+_TRACE = '''def gpu0_batches() -> Iterator[int]:
+    """GPU 0's batch number at each iteration of darknet's training loop on GPUS GPUs.{body}'''
 
-_TRACE_C = (
-    _TRACE_DOC
-    + '''
+_TRACE_C = '''
 
     Each iteration GPU 0 adds one batch to seen and its counter grows by GPUS; every 4
     iterations the weights are synced and seen jumps to the counter + 4 * (GPUS - 1); a
@@ -47,11 +43,8 @@ _TRACE_C = (
             saved = seen = counter
         if counter >= saved_last + 100 or (counter % 100 == 0 and counter > 1):
             saved_last = seen = counter'''
-)
 
-_TRACE_PJ = (
-    _TRACE_DOC
-    + '''
+_TRACE_PJ = '''
 
     One batch per iteration, and 4 * (GPUS - 1) more at each weight sync (every 4).
     """
@@ -61,7 +54,10 @@ _TRACE_PJ = (
         yield seen
         if seen % 4 == 0:
             seen += 4 * (GPUS - 1)'''
-)
+
+_TRACE_ONE = '''"""
+    # hank-ai without a weights file: one GPU until its counter equals burn_in
+    yield from range(1, MAX_BATCHES + 1)'''
 
 _TRACE_LOOKUP = '''BATCHES: list[int] = []  # GPU 0's batch numbers so far
 RUN = gpu0_batches()
@@ -75,10 +71,6 @@ def gpu0_batch(step: int) -> int:
     if step < len(BATCHES):
         return BATCHES[step]
     return (BATCHES[-1] if BATCHES else 0) + (step + 1 - len(BATCHES)) * GPUS'''
-
-
-def _same(a: float, b: float) -> bool:
-    return a == b or (math.isnan(a) and math.isnan(b))
 
 
 def lr_code(t: Run) -> LrCode:
@@ -99,16 +91,12 @@ def lr_code(t: Run) -> LrCode:
             c.line("if b < BURN_IN:  # burn-in")
             c.line(f"    return {burn_in.code(c)}")
         module(p.policy).code(c)
-    rate = c.body
-    c.body = []
+    rate, c.body = c.body, []
     if any(re.search(r"\bb\b", line.split("#")[0]) for line in rate):
         _mapping(c, t)
     if t.start:
-        c.const(
-            "RESUME_STEP",
-            num(t.start),
-            "Optimizer steps done where darknet resumes the .weights file.",
-        )
+        why = "Optimizer steps done where darknet resumes the .weights file."
+        c.const("RESUME_STEP", num(t.start), why)
     c.body += rate
     return c
 
@@ -120,7 +108,7 @@ def _lr_constants(c: LrCode, t: Run) -> None:
         c.f(t.cfg_lr),
         "learning_rate; a parameter group created with it gets darknet's LR exactly.",
     )
-    if _same(t.params.lr, t.cfg_lr):
+    if same(t.params.lr, t.cfg_lr):
         return
     if t.ngpus > 1 and t.params.lr != 0:
         why = f"learning_rate x {t.ngpus}: darknet -gpus {t.ngpus} multiplies it."
@@ -160,15 +148,9 @@ def _trace(c: LrCode, t: Run) -> None:
     c.const("MAX_BATCHES", num(p.max_batches))
     split = p.fork == k.FORK_HANKAI and t.scratch and t.ngpus > 1 and p.burn_in != 0
     if p.fork == k.FORK_PJREDDIE:
-        c.engine.append(_TRACE_PJ)
-    elif (
-        split and p.burn_in < 0
-    ):  # the counter never equals burn_in: one GPU throughout
-        c.engine.append(
-            _TRACE_DOC
-            + '"""\n    # hank-ai without a weights file: one GPU until its counter equals '
-            "burn_in\n    yield from range(1, MAX_BATCHES + 1)"
-        )
+        body = _TRACE_PJ
+    elif split and p.burn_in < 0:  # the counter never equals burn_in: one GPU
+        body = _TRACE_ONE
     else:
         every = save_interval(p.fork, p.max_batches)
         c.const("SAVE_EVERY", num(every), "darknet saves the weights this often.")
@@ -180,8 +162,8 @@ def _trace(c: LrCode, t: Run) -> None:
                 "    yield from range(1, min(BURN_IN, MAX_BATCHES) + 1)\n"
                 "    seen = counter = saved = saved_last = BURN_IN\n"
             )
-        c.engine.append(_TRACE_C.format(start=start))
-    c.engine.append(_TRACE_LOOKUP)
+        body = _TRACE_C.format(start=start)
+    c.engine += [_TRACE.format(body=body), _TRACE_LOOKUP]
 
 
 # ----------------------------------------------------------------------------- flushing

@@ -60,9 +60,14 @@ _WARN = """{pad}lr = next((b for b in {lrs} if {differs}), None)
 """
 
 
+def no_ratio(t: Run) -> bool:
+    """No ratio to the cfg's learning_rate exists (0 or not finite)."""
+    return t.cfg_lr == 0 or not math.isfinite(t.cfg_lr)
+
+
 def warn_rescaled(t: Run, lrs: str, indent: int) -> str:
     """:data:`_WARN` on the initial lrs ``lrs`` ("" without a ratio)."""
-    if t.cfg_lr == 0 or not math.isfinite(t.cfg_lr):
+    if no_ratio(t):
         return ""
     differs = "f32(b) != LEARNING_RATE" if t.exact else "b != LEARNING_RATE"
     return _WARN.format(pad=" " * indent, lrs=lrs, differs=differs)
@@ -79,41 +84,59 @@ _BUILD_NATIVE = """{head}
             scheduler.step()
 {warn}    return scheduler"""
 
-_OPTIMIZER = '''def build_optimizer(model: torch.nn.Module) -> torch.optim.Optimizer:
+_OPTIMIZER = '''def build_optimizer({args}) -> torch.optim.Optimizer:
 {doc}
 
-    Weight decay DECAY only on the weights of convolution and linear layers."""
+    Weight decay DECAY only on the weights of convolution and linear layers{more}."""
 {layers}
-    seen: set[int] = set()
-    groups: dict[bool, list[torch.nn.Parameter]] = {{}}
+{setup}    seen: set[int] = set()
+    groups: dict[{key_type}, list[torch.nn.Parameter]] = {{}}
     for module in model.modules():
         for name, param in module.named_parameters(recurse=False):
             if param.requires_grad and id(param) not in seen:
                 seen.add(id(param))
-                decay = name == "weight" and isinstance(module, layers)
-                groups.setdefault(decay, []).append(param)
+                decay = name == "weight" and isinstance(module, {var})
+                groups.setdefault({key}, []).append(param)
     param_groups = [
-        {{"params": params, "weight_decay": {decay} if decay else 0.0}}
-        for decay, params in groups.items()
+        {group}
+        for {target}, params in groups.items()
     ]
 {call}'''
+#: build_optimizer's parts: (one group per decay, a group per decay and layer lr scale).
+_OPTIMIZER_PARTS = {
+    "args": (
+        "model: torch.nn.Module",
+        "\n    model: torch.nn.Module, layers: Any = None\n",
+    ),
+    "more": (
+        "",
+        "; layers (as\n    attach_layers takes them): each layer's lr times its lr_scale (LAYERS)",
+    ),
+    "setup": (
+        "",
+        "    rules = layer_parameters(layers)[1] if layers is not None else {}\n"
+        "    scale = {p: rule[6] for p, rule in rules.items()}\n",
+    ),
+    "key_type": ("bool", "tuple[bool, float]"),
+    "var": ("layers", "decayed"),
+    "key": ("decay", "(decay, scale.get(param, 1.0))"),
+    "target": ("decay", "(decay, s)"),
+}
 
 _LIGHTNING = '''def configure_optimizers(self: torch.nn.Module) -> dict[str, Any]:
     """LightningModule.configure_optimizers: the scheduler steps every optimizer step.
 
-    In the class body: configure_optimizers = NAME.configure_optimizers
+    In the class body: configure_optimizers = {name}.configure_optimizers
     """
-    optimizer = build_optimizer(self)
-    return {
+{layers}    optimizer = build_optimizer(self{model})
+{attach}    return {{
         "optimizer": optimizer,
-        "lr_scheduler": {
-            "scheduler": build_scheduler(optimizer),
+        "lr_scheduler": {{
+            "scheduler": build_scheduler(optimizer{rescale}),
             "interval": "step",
             "frequency": 1,
-        },
-    }'''
-
-
+        }},
+    }}'''
 _LAYER_PARAMETERS = '''\
 def layer_parameters(layers: Any) -> tuple[dict[int, list[Any]], dict[Any, Any]]:
     """The modules of each darknet layer number, and each parameter under a rule of
@@ -166,6 +189,7 @@ _HOOK_PARTS = {
                 p.grad = lump if p.grad is None else p.grad.add_(lump)""",
 }
 
+_PILE = "    pile: dict[torch.nn.Parameter, torch.Tensor] = {}\n"
 _ATTACH_LAYERS = '''def attach_layers(optimizer: Optimizer, layers: Any) -> Any:
     """Apply LAYERS before every optimizer step: a step pre-hook (returns its handle).
 
@@ -179,7 +203,7 @@ _ATTACH_LAYERS = '''def attach_layers(optimizer: Optimizer, layers: Any) -> Any:
     land at update held + 1; the batch-norm of inference_bn layers stays in eval mode.
     """
     modules, rules = layer_parameters(layers)
-SETUP    for group in optimizer.param_groups:
+SETUP{pile}    for group in optimizer.param_groups:
         group.setdefault("darknet_updates", 0)
 
     def before_step(optimizer: Optimizer, args: Any, kwargs: Any) -> None:
@@ -216,33 +240,22 @@ def layer_blocks(t: Run, scaled: bool) -> list[str]:
         source.seq([value.get(f, literal)(getattr(r, f)) for f in LAYER_FIELDS], 0, "")
         for r in t.layers
     ]
-    table = "\n".join(
-        [
-            "#: darknet's layer rules, one per run of layers (layers in none train normally):",
-            f"#: ({', '.join(LAYER_FIELDS)}).",
-            source.seq(rows, 0, "LAYERS = "),
-        ]
+    table = (
+        "#: darknet's layer rules, one per run of layers (layers in none train normally):\n"
+        f"#: ({', '.join(LAYER_FIELDS)}).\n{source.seq(rows, 0, 'LAYERS = ')}"
     )
     parts = hook_parts(t)
     if not parts:  # the rules only scale rates (build_optimizer)
         return [table, _LAYER_PARAMETERS] if scaled else [table]
     bn = "bn" in parts
-    names = [f if f in parts else "_" for f in LAYER_FIELDS]
-    lead = next(i for i, n in enumerate(names) if n != "_")
-    target = ", ".join(["*_", *names[lead:]])
+    # the fields the hook reads, unpacked from each rule; the leading ones unused: *_
+    names = ", ".join(f if f in parts else "_" for f in LAYER_FIELDS)
     attach = (
         _ATTACH_LAYERS.replace("SETUP", _BN_SETUP if bn else "")
-        .replace("TARGET", f"({target})")
-        .replace(
-            "PARTS", "\n".join(code for f, code in _HOOK_PARTS.items() if f in parts)
-        )
+        .replace("TARGET", "(" + re.sub(r"^(_, )+", "*_, ", names) + ")")
+        .replace("PARTS", "\n".join(c for f, c in _HOOK_PARTS.items() if f in parts))
+        .replace("{pile}", _PILE if "held" in parts else "")
     )
-    if "held" in parts:
-        attach = attach.replace(
-            "    for group",
-            "    pile: dict[torch.nn.Parameter, torch.Tensor] = {}\n    for group",
-            1,
-        )
     return [table, _LAYER_PARAMETERS, *([_EVAL_MODE] if bn else []), attach]
 
 
@@ -254,7 +267,8 @@ def record(
     summed: int | None = None,
 ) -> dict[str, Any]:
     """A module's ``CFGSCHED`` record (``summed``: a summed loss's images)."""
-    out: dict[str, Any] = {
+    sums = {} if summed is None else {"loss_reduction": "sum", "summed_images": summed}
+    return {
         "schema": MODULE_SCHEMA,
         "version": __version__,
         "cfg": source.safe_name(schedule.source),
@@ -262,10 +276,8 @@ def record(
         "format": fmt,
         "style": style,
         "options": options.to_record(),
+        **sums,
     }
-    if summed is not None:
-        out.update(loss_reduction="sum", summed_images=summed)
-    return out
 
 
 def python_module(
@@ -283,12 +295,12 @@ def python_module(
     if style == "native":  # raises NotExactError first
         build, desc = _native_build(schedule, options, t)
     else:
-        build = _class_build(code, t)
-        desc = "DarknetScheduler, a closed form"
+        build, desc = _class_build(code, t), "DarknetScheduler, a closed form"
     with_optimizer = with_optimizer or fmt == "lightning"
     if summed is not None and not with_optimizer:
         raise CodegenError("a summed loss changes build_optimizer: add with_optimizer")
     update_constants(code, schedule, optimizer=with_optimizer, summed=summed)
+    scaled = with_optimizer and any(r.lr_scale != 1 for r in t.layers)
     blocks = [
         source.dict_source("CFGSCHED", record(schedule, options, fmt, style, summed)),
         *code.blocks(),
@@ -296,11 +308,9 @@ def python_module(
         *code.engine,
         code.lr_at(),
         *build,
+        *layer_blocks(t, scaled),
+        *([_optimizer(schedule, summed, scaled)] if with_optimizer else []),
     ]
-    scaled = with_optimizer and any(r.lr_scale != 1 for r in t.layers)
-    blocks += layer_blocks(t, scaled)
-    if with_optimizer:
-        blocks.append(_optimizer(schedule, summed, scaled))
     name, note = source.import_name(output, "lr_schedule")
     # build_optimizer's own groups are scaled on purpose: its users pass rescale=True
     rescale = scaled or (summed is not None and not schedule.adam)
@@ -328,30 +338,26 @@ def update_constants(
             "#: The loss is summed over this many images per optimizer step (not averaged).",
             f"SUMMED_IMAGES = {source.num(summed)}",
         ]
-    at = next(
-        i for i, c in enumerate(code.constants) if c.startswith("LEARNING_RATE =")
-    )
-    code.constants[at + 1 : at + 1] = extra
+    at = [c.split(" = ")[0] for c in code.constants].index("LEARNING_RATE") + 1
+    code.constants[at:at] = extra
 
 
 def _class_build(code: LrCode, t: Run) -> list[str]:
-    if t.cfg_lr == 0 or not math.isfinite(t.cfg_lr):
+    if no_ratio(t):
         ret = "        return [lr] * len(self.base_lrs)  # no ratio to LEARNING_RATE exists"
     else:
         same = "f32(base) == LEARNING_RATE" if code.exact else "base == LEARNING_RATE"
         ret = _RET_RATIO.format(same=same)
-    head, doc = _build_head(
-        t,
+    what = (
         "darknet's LR at each optimizer step: step 0's LR right away, then call "
-        "scheduler.step() after each optimizer.step(); last_epoch=k: k + 1 steps done",
+        "scheduler.step() after each optimizer.step(); last_epoch=k: k + 1 steps done"
     )
     warn = warn_rescaled(t, "scheduler.base_lrs", 4)
-    build = _BUILD_CLASS.format(head=head, doc=doc, warn=warn)
-    return [_CLASS.format(ret=ret), build]
+    return [_CLASS.format(ret=ret), _build(t, what, _BUILD_CLASS, warn=warn)]
 
 
-def _build_head(t: Run, what: str) -> tuple[str, str]:
-    """The ``def build_scheduler(...)`` line(s) and its docstring, ``what`` first."""
+def _build(t: Run, what: str, template: str, **parts: str) -> str:
+    """``template`` under build_scheduler's head and docstring (``what`` first)."""
     default = "RESUME_STEP - 1" if t.start else "-1"
     args = f"optimizer: Optimizer, last_epoch: int = {default}, rescale: bool = False"
     head = f"def build_scheduler({args}) -> LRScheduler:"
@@ -360,11 +366,11 @@ def _build_head(t: Run, what: str) -> tuple[str, str]:
     if t.start:
         what += "; by default RESUME_STEP steps are done (the .weights file)"
     what += ". A group lr other than LEARNING_RATE scales its LRs and warns unless rescale=True."
-    if t.cfg_lr == 0 or not math.isfinite(t.cfg_lr):
+    if no_ratio(t):
         what += " (no ratio to learning_rate 0 or not finite: rescale has no effect)."
     doc = source.wrap(what, width=source.LINE_LENGTH - 3, indent="    ")
     doc[0] = '    """' + doc[0].lstrip()
-    return head, "\n".join(doc) + '"""'
+    return template.format(head=head, doc="\n".join(doc) + '"""', **parts)
 
 
 def _native_build(
@@ -372,48 +378,30 @@ def _native_build(
 ) -> tuple[list[str], str]:
     """The native ``build_scheduler`` and a description of the built-ins it uses."""
     plan = native_plan_for(schedule, options, t)
+    names = [p.name for p in plan.parts]
     calls = [
-        (
-            p.name,
-            ["optimizer", *(f"{k}={_native_value(v)}" for k, v in p.kwargs.items())],
-        )
+        ["optimizer", *(f"{k}={_native_value(v)}" for k, v in p.kwargs.items())]
         for p in plan.parts
     ]
     if len(calls) == 1:
-        construct = call(f"scheduler = {calls[0][0]}", calls[0][1], 4)
+        construct = call(f"scheduler = {names[0]}", calls[0], 4)
     else:
-        inner = [call(name, args, 12, ",") for name, args in calls]
-        construct = (
-            "    scheduler = ChainedScheduler(\n        [\n"
-            + "\n".join(inner)
-            + "\n        ],\n        optimizer=optimizer,\n    )"
+        inner = "\n".join(
+            call(n, a, 12, ",") for n, a in zip(names, calls, strict=True)
         )
-    names = [n for n, _ in calls]
-    head, doc = _build_head(
-        t,
+        construct = f"    scheduler = ChainedScheduler(\n        [\n{inner}\n        ],"
+        construct += "\n        optimizer=optimizer,\n    )"
+    what = (
         f"torch's {' + '.join(names)}: after this call the optimizer holds step 0's LR; "
-        "last_epoch=k resumes with k + 1 optimizer steps done, replayed",
+        "last_epoch=k resumes with k + 1 optimizer steps done, replayed"
     )
-    if warn := warn_rescaled(t, "lrs", 4):
-        lrs = '    lrs = [group["initial_lr"] for group in optimizer.param_groups]\n'
-        warn = lrs + warn
-    build = _BUILD_NATIVE.format(head=head, doc=doc, construct=construct, warn=warn)
+    warn = warn_rescaled(t, "lrs", 4)
+    lrs = '    lrs = [group["initial_lr"] for group in optimizer.param_groups]\n'
+    build = _build(
+        t, what, _BUILD_NATIVE, construct=construct, warn=warn and lrs + warn
+    )
     chain = f"{' + '.join(names)} (chained)" if len(names) > 1 else names[0]
     return [build], f"torch's {chain}, proven equal for batches 1..{plan.horizon}"
-
-
-def native_plan_for(schedule: NetSchedule, options: Options, t: Run) -> NativePlan:
-    """torch built-ins proven equal to ``t`` over the run, else :class:`NotExactError`."""
-    from cfgsched.adapters.native import plan_for
-
-    base = (
-        t
-        if options.flush is None
-        else translate(schedule, replace(options, flush=None))
-    )
-    plan = plan_for(base)
-    _check_native_flush(base, t, plan.steps)
-    return plan
 
 
 def _native_value(value: object) -> str:
@@ -422,34 +410,44 @@ def _native_value(value: object) -> str:
     return source.num(value)
 
 
-def _check_native_flush(base: Run, t: Run, steps: int) -> None:
-    """A flush other than the fork's default (which native_plan proves) must not matter."""
-    if base.flush == t.flush or not flush_matters(t if t.flush else base):
-        return
+def native_plan_for(schedule: NetSchedule, options: Options, t: Run) -> NativePlan:
+    """torch built-ins proven equal to ``t`` (a flush not the fork's must not matter)."""
     import numpy as np
 
-    idx = np.arange(max(steps, 0), dtype=np.int64)
+    from cfgsched.adapters.native import plan_for
+
+    base = t
+    if options.flush is not None:
+        base = translate(schedule, replace(options, flush=None))
+    plan = plan_for(base)
+    if base.flush == t.flush or not flush_matters(t if t.flush else base):
+        return plan
+    idx = np.arange(max(plan.steps, 0), dtype=np.int64)
     b = t.batches(idx)
-    want, proven = t.batch_lrs(b), base.lrs(idx)
-    bad = np.flatnonzero(want.view(np.uint32) != proven.view(np.uint32))
+    bad = np.flatnonzero(
+        t.batch_lrs(b).view(np.uint32) != base.lrs(idx).view(np.uint32)
+    )
     if bad.size:
-        raise NotExactError(
-            int(b[bad[0]]),
-            "the native form is proven for the fork's default build only",
-        )
+        why = "the native form is proven for the fork's default build only"
+        raise NotExactError(int(b[bad[0]]), why)
+    return plan
 
 
 def _optimizer(schedule: NetSchedule, summed: int | None, scaled: bool) -> str:
     """build_optimizer, as cfgsched.adapters.optim.build_optimizer builds it."""
+    import torch
+
     from cfgsched.adapters.optim import DECAYED_MODULES
 
-    names = [_torch_name(cls) for cls in DECAYED_MODULES]
-    layers = source.seq(names, 4, "layers = ")
+    names = [
+        f"torch.nn.{c.__name__}"
+        if getattr(torch.nn, c.__name__, None) is c
+        else f"{c.__module__}.{c.__qualname__}"
+        for c in DECAYED_MODULES
+    ]
     kind = "Adam (adam=1)" if schedule.adam else "SGD, momentum MOMENTUM"
-    lr = "LEARNING_RATE"
-    if summed is None:
-        loss, decay = "the loss must be the batch mean", "DECAY"
-    else:
+    lr, decay, loss = "LEARNING_RATE", "DECAY", "the loss must be the batch mean"
+    if summed is not None:
         decay = "DECAY * SUMMED_IMAGES"
         loss = "for a loss summed over SUMMED_IMAGES images: decay x SUMMED_IMAGES"
         if not schedule.adam:
@@ -460,55 +458,21 @@ def _optimizer(schedule: NetSchedule, summed: int | None, scaled: bool) -> str:
     else:
         head = "return torch.optim.SGD"
         args = ["momentum=MOMENTUM", "dampening=0.0", "nesterov=False"]
-    ctor = call(head, ["param_groups", f"lr={lr}", *args], 4)
     doc = source.wrap(f"{kind}, as darknet updates ({loss}).", 85, "    ")
     doc[0] = '    """' + doc[0].lstrip()
-    text = _OPTIMIZER.format(doc="\n".join(doc), layers=layers, decay=decay, call=ctor)
-    return _scaled(text, lr, decay) if scaled else text
-
-
-def _scaled(text: str, lr: str, decay: str) -> str:
-    """build_optimizer with ``layers``: a group per (decay, layer rate scale)."""
-    for old, new in (
-        (
-            "(model: torch.nn.Module)",
-            "(\n    model: torch.nn.Module, layers: Any = None\n)",
-        ),
-        (
-            "linear layers.",
-            "linear layers; layers (as\n    attach_layers takes them): each "
-            "layer's lr times its lr_scale (LAYERS).",
-        ),
-        ("layers = (", "decayed = ("),
-        (
-            "    seen: set",
-            "    rules = layer_parameters(layers)[1] if layers is not None else {}\n"
-            "    scale = {p: rule[6] for p, rule in rules.items()}\n    seen: set",
-        ),
-        ("dict[bool,", "dict[tuple[bool, float],"),
-        ("isinstance(module, layers)", "isinstance(module, decayed)"),
-        ("setdefault(decay,", "setdefault((decay, scale.get(param, 1.0)),"),
-        (
-            f'{{"params": params, "weight_decay": {decay} if decay else 0.0}}',
-            f'{{\n            "params": params,\n            "lr": {lr} * s,\n'
-            f'            "weight_decay": {decay} if decay else 0.0,\n        }}',
-        ),
-        ("for decay, params in", "for (decay, s), params in"),
-    ):
-        assert old in text, old
-        text = text.replace(old, new, 1)
-    return text
-
-
-def _torch_name(cls: type) -> str:
-    """``torch.nn.Linear`` for a public torch.nn class, else its full dotted path."""
-    import torch
-
-    if getattr(torch.nn, cls.__name__, None) is cls:
-        return f"torch.nn.{cls.__name__}"
-    if not cls.__module__.startswith("torch."):
-        raise CodegenError(f"not a torch module type: {cls.__module__}")
-    return f"{cls.__module__}.{cls.__qualname__}"
+    weight = f'"weight_decay": {decay} if decay else 0.0'
+    group = f'{{"params": params, {weight}}}'
+    if scaled:
+        rows = ['"params": params', f'"lr": {lr} * s', weight]
+        group = "{\n" + "".join(f"{'':12}{r},\n" for r in rows) + "        }"
+    parts = {k: v[scaled] for k, v in _OPTIMIZER_PARTS.items()}
+    return _OPTIMIZER.format(
+        **parts,
+        group=group,
+        doc="\n".join(doc),
+        layers=source.seq(names, 4, f"{parts['var']} = "),
+        call=call(head, ["param_groups", f"lr={lr}", *args], 4),
+    )
 
 
 # ----------------------------------------------------------------------------- docstring
@@ -516,69 +480,60 @@ def _torch_name(cls: type) -> str:
 
 def _mapping_text(t: Run) -> str:
     """How optimizer step i maps to darknet's batch b, as a sentence."""
-    ipi, ips = t.images_per_iteration, t.images_per_step
+    ipi, ips, n = t.images_per_iteration, t.images_per_step, t.ngpus
     if t.trace:
         scratch = " from scratch" if t.scratch else ""
         return (
             f"Optimizer step i follows GPU 0's batch counter of a darknet run on "
-            f"{t.ngpus} GPUs{scratch} (it is not monotonic)."
+            f"{n} GPUs{scratch} (it is not monotonic)."
         )
+    uses = "Optimizer step i (0-based) uses darknet's batch b ="
     if ips == ipi:
-        return "Optimizer step i (0-based) uses darknet's batch b = i + 1."
-    if ips == ipi * t.ngpus:
+        return f"{uses} i + 1."
+    if ips == ipi * n:
         return (
-            f"Optimizer step i (0-based) uses darknet's batch b = (i + 1) * {t.ngpus}: "
-            f"each step covers {t.ngpus} darknet iterations, as on {t.ngpus} GPUs."
+            f"{uses} (i + 1) * {n}: each step covers {n} darknet iterations, "
+            f"as on {n} GPUs."
         )
     return (
-        f"Optimizer step i (0-based) uses darknet's batch b = (i + 1) * {ips} // {ipi} "
+        f"{uses} (i + 1) * {ips} // {ipi} "
         f"({source.images(ips)} per step, {ipi} per darknet iteration)."
     )
 
 
 def choices(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
     """The docstring's list of the other translation choices and the cfg's warnings."""
-    out = []
-    if t.ngpus > 1:
+    n, out = t.ngpus, []
+    if n > 1:
         scaled = t.params.lr != t.cfg_lr
-        out.append(
-            f"- GPUs: {t.ngpus}; learning_rate "
-            + (f"x {t.ngpus} as darknet does." if scaled else "not scaled (hank-ai).")
-        )
+        how = f"x {n} as darknet does" if scaled else "not scaled (hank-ai)"
+        out.append(f"- GPUs: {n}; learning_rate {how}.")
     if options.ideal:
         out.append(
-            f"- Ideal: learning_rate / {t.ngpus} and burn_in x {t.ngpus} first (AlexeyAB's "
-            f"advice for {t.ngpus} GPUs), so the run follows the one-GPU schedule."
+            f"- Ideal: learning_rate / {n} and burn_in x {n} first (AlexeyAB's "
+            f"advice for {n} GPUs), so the run follows the one-GPU schedule."
         )
     if t.start:
         out.append(
             f"- Resume: darknet iteration {options.resume_iteration}; build_scheduler() "
             f"starts after optimizer step {t.start - 1}."
         )
+    below = "results below float32's normal range are"
     if t.flush and flush_matters(t):
-        out.append(
-            "- Release build (-Ofast): results below float32's normal range are 0."
-        )
-    elif (
-        t.exact
-        and not t.flush
-        and default_flush(schedule.fork)
-        and flush_matters(replace(t, flush=True))
-    ):
-        out.append("- Debug build: results below float32's normal range are kept.")
+        out.append(f"- Release build (-Ofast): {below} 0.")
+    elif t.exact and not t.flush and default_flush(schedule.fork):
+        if flush_matters(replace(t, flush=True)):
+            out.append(f"- Debug build: {below} kept.")
     for w in schedule.warnings:
         where = "" if w.line is None else f" (line {w.line})"
-        text = WARNING_CODES.get(w.code)
-        out.append(
-            f"- Warning {w.code}{where}: {text}."
-            if text is not None
-            else f"- Warning{where}: see cfgsched lint."
-        )
-    for layer in schedule.layer_lrs:
-        out.append(
-            f"- Layer {layer.index} has a learning_rate multiplier: give its parameters "
-            "a group with lr = LEARNING_RATE times it."
-        )
+        text = WARNING_CODES.get(w.code)  # every text is non-empty
+        what = f" {w.code}{where}: {text}" if text else f"{where}: see cfgsched lint"
+        out.append(f"- Warning{what}.")
+    out += [
+        f"- Layer {layer.index} has a learning_rate multiplier: give its parameters "
+        "a group with lr = LEARNING_RATE times it."
+        for layer in schedule.layer_lrs
+    ]
     return out
 
 
@@ -591,12 +546,11 @@ def _docstring(
     usage: list[str],
 ) -> str:
     name = source.safe_name(schedule.source)
-    if summed is None:
-        note = (
-            f"The loss is the mean over the cfg's batch of "
-            f"{source.images(t.images_per_iteration)} (subdivisions = accumulation)."
-        )
-    else:
+    note = (
+        f"The loss is the mean over the cfg's batch of "
+        f"{source.images(t.images_per_iteration)} (subdivisions = accumulation)."
+    )
+    if summed is not None:
         note = (
             f"The loss is summed over SUMMED_IMAGES = {source.images(summed)} per "
             "optimizer step: build_optimizer divides SGD's LR by it and multiplies weight "
@@ -608,8 +562,7 @@ def _docstring(
         "FILE."
     )
     lines = [f"darknet learning-rate schedule of {name} as a PyTorch scheduler.", ""]
-    lines += [*source.wrap(intro), ""]
-    lines += choice_lines(schedule, t, options)
+    lines += [*source.wrap(intro), "", *choice_lines(schedule, t, options)]
     return "\n".join(lines + usage)
 
 
@@ -628,40 +581,28 @@ def written_by(
 
 def choice_lines(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
     """:func:`choices` wrapped, then a blank line (nothing when there are none)."""
-    lines: list[str] = []
-    for c in choices(schedule, t, options):
-        lines += source.wrap(c)
+    lines = [line for c in choices(schedule, t, options) for line in source.wrap(c)]
     return [*lines, ""] if lines else []
 
 
 def _lightning(name: str, scaled: bool, hook: bool, rescale: bool) -> str:
     """configure_optimizers; with layer rules it reads ``self.darknet_layers``."""
-    text = _LIGHTNING.replace("NAME", name)
     layers = "    layers = self.darknet_layers  # the modules by darknet layer number\n"
-    for on, old, new in (
-        (rescale, "(optimizer)", "(optimizer, rescale=True)"),
-        (scaled, "build_optimizer(self)", "build_optimizer(self, layers)"),
-        (hook, "    return {", "    attach_layers(optimizer, layers)\n    return {"),
-        (scaled or hook, "    optimizer = ", layers + "    optimizer = "),
-    ):
-        text = text.replace(old, new) if on else text
-    return text
+    return _LIGHTNING.format(
+        name=name,
+        layers=layers if scaled or hook else "",
+        model=", layers" if scaled else "",
+        attach="    attach_layers(optimizer, layers)\n" if hook else "",
+        rescale=", rescale=True" if rescale else "",
+    )
 
 
 def _usage(
-    fmt: str,
-    with_optimizer: bool,
-    adam: bool,
-    name: str,
-    note: str,
-    scaled: bool,
-    hook: bool,
-    own_scale: bool,
+    fmt: str, with_optimizer: bool, adam: bool, name: str, note: str, *flags: bool
 ) -> list[str]:
-    """The usage example, importing this file as ``name``."""
-    rescale = ", rescale=True" if own_scale else ""
+    """The usage example importing this file as ``name`` (flags: scaled, hook, rescale)."""
+    scaled, hook, own_scale = flags
     first = [f"    import {name}  # this file {note}".rstrip()]
-    layers = ["    layers = model.module_list  # the modules by darknet layer number"]
     if fmt == "lightning":
         mention = "        # self.darknet_layers: the modules by darknet layer number"
         return [
@@ -670,16 +611,18 @@ def _usage(
             f"        configure_optimizers = {name}.configure_optimizers",
             *([mention] if scaled or hook else []),
         ]
+    layers = ["    layers = model.module_list  # the modules by darknet layer number"]
+    layers = layers if scaled or hook else []
+    of = f"{name}." if with_optimizer else ""
     if with_optimizer:
-        first += layers if scaled or hook else []
-        first.append(
-            f"    optimizer = {name}.build_optimizer(model{', layers' * scaled})"
-        )
-        first += [f"    {name}.attach_layers(optimizer, layers)"] if hook else []
-        build = f"{name}.build_scheduler"
+        first += [
+            *layers,
+            f"    optimizer = {of}build_optimizer(model{', layers' * scaled})",
+        ]
     else:
-        names = "DECAY, LEARNING_RATE, MOMENTUM, " + "attach_layers, " * hook
-        names += "build_scheduler"
+        names = (
+            f"DECAY, LEARNING_RATE, MOMENTUM, {'attach_layers, ' * hook}build_scheduler"
+        )
         first = [f"    from {name} import {names}  # this file {note}".rstrip()]
         if len(first[0]) > source.LINE_LENGTH:
             first = [
@@ -688,17 +631,17 @@ def _usage(
                 "    )",
             ]
             first += [f"    # {note}"] if note else []
+        adam_note = "  # adam=1: convert --with-optimizer builds Adam" if adam else ""
         first += [
             "    optimizer = torch.optim.SGD(",
             "        model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM, "
             "weight_decay=DECAY",
-            "    )"
-            + ("  # adam=1: convert --with-optimizer builds Adam" if adam else ""),
+            f"    ){adam_note}",
+            *layers,
         ]
-        if hook:
-            first += [*layers, "    attach_layers(optimizer, layers)"]
-        build = "build_scheduler"
-    last = f"    scheduler = {build}(optimizer{rescale})"
+    first += [f"    {of}attach_layers(optimizer, layers)"] if hook else []
+    rescale = ", rescale=True" if own_scale else ""
+    last = f"    scheduler = {of}build_scheduler(optimizer{rescale})"
     step = "# step it after each optimizer.step()"
     if len(f"{last}  {step}") > source.LINE_LENGTH:
         return [*first, last, f"    {step}"]

@@ -6,9 +6,10 @@ from __future__ import annotations
 import keyword
 import math
 import re
+import textwrap
 from collections.abc import Sequence
 
-from cfgsched.kernel.formulas import f32, f32_decimal
+from cfgsched.kernel.formulas import f32_decimal
 
 #: Line length of the generated source (ruff's default).
 LINE_LENGTH = 88
@@ -20,11 +21,9 @@ class CodegenError(ValueError):
     """The source cannot be generated as asked (a bad option or an unsafe value)."""
 
 
-def safe_name(name: str, limit: int = 80) -> str:
-    """``name``'s last path part with every character outside ``[A-Za-z0-9._-]`` as ``_``."""
-    base = re.split(r"[\\/]", name)[-1]
-    out = re.sub(r"[^A-Za-z0-9._-]", "_", base)[:limit]
-    return out or "cfg"
+def safe_name(name: str) -> str:
+    """``name``'s last path part (80 characters), any outside ``[A-Za-z0-9._-]`` as _."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", re.split(r"[\\/]", name)[-1])[:80] or "cfg"
 
 
 def import_name(output: str | None, default: str) -> tuple[str, str]:
@@ -50,25 +49,19 @@ def num(x: object) -> str:
     if isinstance(x, int):
         return str(int(x))
     x = float(x)
-    if math.isnan(x):
-        return "-math.nan" if math.copysign(1.0, x) < 0 else "math.nan"
-    if math.isinf(x):
-        return "-math.inf" if x < 0 else "math.inf"
+    if not math.isfinite(x):  # -math.nan: a NaN with its sign bit set
+        sign = "-" if math.copysign(1.0, x) < 0 else ""
+        return f"{sign}math.{'nan' if math.isnan(x) else 'inf'}"
     return repr(x)
 
 
 def float32(x: float, exact: bool) -> str:
-    """A float32 value: its shortest decimal ``d`` (``f32(d)`` when needed; a double
-    unless ``exact``)."""
+    """A float32 value: its shortest decimal d, f32(d) when needed (double: not exact)."""
     x = float(x)
     if not exact or not math.isfinite(x) or x == 0:
         return num(x)
     d = f32_decimal(x)
-    if d == x:
-        return repr(d)
-    if f32(d) != x:
-        raise CodegenError(f"internal: {x!r} is not a float32 value")
-    return f"f32({d!r})"
+    return repr(d) if d == x else f"f32({d!r})"
 
 
 def text(s: str) -> str:
@@ -79,14 +72,10 @@ def text(s: str) -> str:
 
 
 def literal(x: object) -> str:
-    """Source of None, a bool, a number, a safe string or a dict of those (one line)."""
+    """Source of None, a bool, a number or a safe string."""
     if x is None or isinstance(x, bool):
         return repr(x)
-    if isinstance(x, str):
-        return text(x)
-    if isinstance(x, dict):
-        return "{" + ", ".join(f"{text(k)}: {literal(v)}" for k, v in x.items()) + "}"
-    return num(x)
+    return text(x) if isinstance(x, str) else num(x)
 
 
 def dict_source(name: str, d: dict[str, object], indent: int = 0) -> str:
@@ -100,26 +89,23 @@ def dict_source(name: str, d: dict[str, object], indent: int = 0) -> str:
     return "\n".join(out)
 
 
-def seq(items: Sequence[str], indent: int, prefix: str, suffix: str = "") -> str:
-    """``prefix(items)suffix`` (a tuple) on one line when it fits, else one item per line."""
+def seq(items: Sequence[str], indent: int, prefix: str) -> str:
+    """``prefix(items)`` (a tuple) on one line when it fits, else one item per line."""
     inner = ", ".join(items) + ("," if len(items) == 1 else "")
-    one = f"{' ' * indent}{prefix}({inner}){suffix}"
+    one = f"{' ' * indent}{prefix}({inner})"
     if len(one) <= LINE_LENGTH or not items:
         return one
-    pad = " " * (indent + 4)
-    body = "".join(f"{pad}{it},\n" for it in items)
-    return f"{' ' * indent}{prefix}(\n{body}{' ' * indent}){suffix}"
+    body = "".join(f"{' ' * (indent + 4)}{it},\n" for it in items)
+    return f"{' ' * indent}{prefix}(\n{body}{' ' * indent})"
 
 
 def call(head: str, args: Sequence[str], indent: int, tail: str = "") -> str:
     """``head(args)tail`` on one line, the arguments on one line, or one per line."""
-    one = f"{' ' * indent}{head}({', '.join(args)}){tail}"
-    if len(one) <= LINE_LENGTH:
+    sp, pad = " " * indent, " " * (indent + 4)
+    if len(one := f"{sp}{head}({', '.join(args)}){tail}") <= LINE_LENGTH:
         return one
-    pad = " " * (indent + 4)
-    mid = f"{pad}{', '.join(args)}"
-    if len(mid) <= LINE_LENGTH:
-        return f"{' ' * indent}{head}(\n{mid}\n{' ' * indent}){tail}"
+    if len(mid := f"{pad}{', '.join(args)}") <= LINE_LENGTH:
+        return f"{sp}{head}(\n{mid}\n{sp}){tail}"
     body = ""
     for a in args:
         m = re.fullmatch(r"(\w+=)\[(.*)\]", a)
@@ -128,7 +114,7 @@ def call(head: str, args: Sequence[str], indent: int, tail: str = "") -> str:
             body += f"{pad}{m.group(1)}[\n{items}{pad}],\n"
         else:
             body += f"{pad}{a},\n"
-    return f"{' ' * indent}{head}(\n{body}{' ' * indent}){tail}"
+    return f"{sp}{head}(\n{body}{sp}){tail}"
 
 
 #: (pattern in the code, import line): what the code uses decides what is imported.
@@ -157,37 +143,28 @@ _IMPORTS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _third_party(module: str) -> bool:
-    """A module of isort's third-party group (not the standard library's)."""
-    return module.split(".")[0] in ("mmengine", "torch")
-
-
 def imports(code: str) -> str:
     """The import block ``code`` needs, in isort order."""
-    plain: list[str] = []
-    froms: dict[str, list[str]] = {}
     code = re.sub(r"(?:^|\s)#.*$", "", code, flags=re.M)  # comments need no imports
+    found: dict[str, list[str]] = {}
     for pattern, what, name in _IMPORTS:
         if re.search(pattern, code):
-            if name:
-                froms.setdefault(what, []).append(name)
-            else:
-                plain.append(what)
+            found.setdefault(what, []).append(name)
     groups = []
-    for third in (False, True):
-        lines = sorted(p for p in plain if _third_party(p.split()[1]) == third)
-        for m in sorted(froms):
-            if _third_party(m) != third:
-                continue
-            names = sorted(froms[m], key=str.lower)  # isort: case-insensitive
-            line = f"from {m} import {', '.join(names)}"
+    for third in (False, True):  # isort: the standard library, then mmengine and torch
+        mods = [
+            m for m in found if m.split()[-1].startswith(("mmengine", "torch")) == third
+        ]
+        lines = []
+        for m in sorted(mods, key=lambda m: (not m.startswith("import "), m)):
+            names = sorted(found[m], key=str.lower)  # isort: case-insensitive
+            line = f"from {m} import {', '.join(names)}" if names[0] else m
             if len(line) > LINE_LENGTH:
                 line = (
                     f"from {m} import (\n" + "".join(f"    {n},\n" for n in names) + ")"
                 )
             lines.append(line)
-        if lines:
-            groups.append("\n".join(lines))
+        groups += ["\n".join(lines)] if lines else []
     return "\n\n".join(groups)
 
 
@@ -203,14 +180,13 @@ def module(docstring: str, blocks: Sequence[str]) -> str:
 
 def wrap(paragraph: str, width: int = LINE_LENGTH, indent: str = "") -> list[str]:
     """Greedy word wrap of one paragraph (a ``- `` item continues two spaces in)."""
-    lines: list[str] = []
-    cur = indent
     cont = indent + ("  " if paragraph.startswith("- ") else "")
-    for w in paragraph.split(" "):
-        if cur.strip() and len(cur) + 1 + len(w) > width:
-            lines.append(cur.rstrip())
-            cur = cont + w
-        else:
-            cur = f"{cur} {w}" if cur.strip() else f"{cur}{w}"
-    lines.append(cur.rstrip())
-    return lines
+    lines = textwrap.wrap(
+        paragraph,
+        width,
+        initial_indent=indent,
+        subsequent_indent=cont,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    return lines or [""]
