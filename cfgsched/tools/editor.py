@@ -13,6 +13,7 @@ import numpy as np
 
 from cfgsched.errors import CfgError
 from cfgsched.oracle import darknet_lr
+from cfgsched.reader.keys import NET_KEYS
 from cfgsched.reader.parser import c_atof, c_atoi, parse, read_sections
 from cfgsched.run import advised_schedule
 from cfgsched.schedule import NetSchedule, f32
@@ -28,10 +29,6 @@ KEY_KINDS: dict[str, str] = dict(
         "batch:int subdivisions:int time_steps:int adam:int B1:float B2:float eps:float"
     ).split()
 )
-#: Keys a fork does not read.
-NOT_READ: dict[str, frozenset[str]] = {
-    "pjreddie": frozenset({"learning_rate_min", "sgdr_cycle", "sgdr_mult"}),
-}
 _POLICIES = ("constant", "step", "steps", "exp", "poly", "sigmoid", "random", "sgdr")
 _DECIMAL = frozenset("+-.0123456789")
 _VALUE_FORMS = {
@@ -58,7 +55,7 @@ def policies(fork: str) -> tuple[str, ...]:
 def check_key(key: str, value: str, fork: str) -> None:
     """CfgError (source ``--set``) unless ``key`` is a ``[net]`` schedule key ``fork``
     reads and ``value`` is one line."""
-    known = [k for k in KEY_KINDS if k not in NOT_READ.get(fork, frozenset())]
+    known = [k for k in KEY_KINDS if k in NET_KEYS[fork]]
     if key not in known:
         near = difflib.get_close_matches(key, known, n=1)
         hint = f"did you mean {near[0]}? " if near else ""
