@@ -31,7 +31,6 @@ def read_cfg(path: str | os.PathLike[str]) -> tuple[str, str]:
     if not isinstance(name, str):
         why = f"expected a path (str or os.PathLike), got {type(path).__name__}"
         raise TypeError(why)
-
     return cfg_text(read_regular(name, MAX_CFG_BYTES), name), name
 
 

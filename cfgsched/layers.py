@@ -113,9 +113,7 @@ def _held(
 ) -> LayerRule:
     """``dont_update``/``burnin_update``: update_network_gpu skips the update while the
     iteration (start + k·g at update k) is <= dont_update or below burnin_update × burn_in."""
-    held = 0
-    if own.dont_update:
-        held = max(held, (own.dont_update - start) // g)
+    held = max(0, (own.dont_update - start) // g) if own.dont_update else 0
     if own.burnin_update:
         held = max(held, math.ceil((own.burnin_update * burn_in - start) / g) - 1)
     if held <= 0:

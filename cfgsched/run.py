@@ -221,10 +221,8 @@ class Run:
             return mb, ""
         marks, _ = boundaries(self.schedule, 1, 1 << 40, limit=8)
         span = max(DEFAULT_SPAN, 2 * max([m.batch for m in marks] + [0]))
-        return (
-            span,
-            f"max_batches is {mb}: the first {span:,} batches stand in for the run",
-        )
+        why = f"max_batches is {mb}: the first {span:,} batches stand in for the run"
+        return span, why
 
     @cached_property
     def stop(self) -> int:
@@ -280,14 +278,10 @@ def translate(schedule: NetSchedule, options: Options | None = None) -> Run:
     ipi = s.images_per_iteration
     if ipi < 1:
         key = "subdivisions" if s.line_of("subdivisions") is not None else "batch"
-        raise CfgError(
-            s.source,
-            s.line_of(key),
-            key,
-            f"{ipi} images per iteration (batch {s.batch}, subdivisions "
-            f"{s.subdivisions}): darknet counts batches as seen images / images per "
-            "iteration, so there is no schedule to translate",
-        )
+        why = f"{ipi} images per iteration (batch {s.batch}, subdivisions "
+        why += f"{s.subdivisions}): darknet counts batches as seen images / images per "
+        why += "iteration, so there is no schedule to translate"
+        raise CfgError(s.source, s.line_of(key), key, why)
     p = s.kernel_params(o.seed)
     flush = o.flushes(s.fork if s.fork in FORKS else "alexeyab")
     params = p._replace(lr=ngpus_lr(p.fork, p.lr, o.ngpus))

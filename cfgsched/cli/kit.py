@@ -267,11 +267,8 @@ class Count(click.ParamType):  # type: ignore[type-arg]
 
     def convert(self, value: Any, param: Any, ctx: Any) -> int:
         """``value`` as an int, or click's usage error."""
-        n = (
-            int(value)
-            if isinstance(value, str) and value.isascii() and value.isdigit()
-            else value
-        )
+        digits = isinstance(value, str) and value.isascii() and value.isdigit()
+        n = int(value) if digits else value
         if not isinstance(n, int) or isinstance(n, bool):
             self.fail(f"{value!r} is not a whole number in ASCII digits", param, ctx)
         if not self.lo <= n <= self.hi:

@@ -1,10 +1,6 @@
-"""The cfg editor of ``adjust`` and ``plot``'s what-ifs: ``[net]`` values edited in the text,
-every other byte kept, and read back by the fork's own parser.
-
-Only an edited key's value text changes (key spelling, spacing, indentation, line ending and
-trailing comment stay); an absent key is inserted after the last ``[net]`` entry with the
-file's line ending. The edited text must parse with the fork.
-"""
+"""The cfg editor of ``adjust`` and ``plot``'s what-ifs: only an edited ``[net]`` value's
+text changes (an absent key goes after the last ``[net]`` entry with the file's line
+ending), and the fork's own parser reads the result."""
 
 from __future__ import annotations
 
@@ -17,30 +13,22 @@ import numpy as np
 
 from cfgsched.errors import CfgError
 from cfgsched.oracle import darknet_lr
+from cfgsched.reader.keys import NET_KEYS
 from cfgsched.reader.parser import c_atof, c_atoi, parse, read_sections
 from cfgsched.run import advised_schedule
 from cfgsched.schedule import NetSchedule, f32
 from cfgsched.weights import read_weights_header
 
 #: Schedule keys ``adjust`` edits and the kind of value each takes.
-KEY_KINDS: dict[str, str] = {
-    **dict.fromkeys(["learning_rate", "momentum", "decay"], "float"),
-    "burn_in": "int",
-    "power": "float",
-    "policy": "policy",
-    "step": "int",
-    **dict.fromkeys(["scale", "gamma"], "float"),
-    "max_batches": "int",
-    "learning_rate_min": "float",
-    **dict.fromkeys(["sgdr_cycle", "sgdr_mult"], "int"),
-    **{"steps": "ints", "scales": "floats"},
-    **dict.fromkeys(["batch", "subdivisions", "time_steps", "adam"], "int"),
-    **dict.fromkeys(["B1", "B2", "eps"], "float"),
-}
-#: Keys a fork does not read.
-NOT_READ: dict[str, frozenset[str]] = {
-    "pjreddie": frozenset({"learning_rate_min", "sgdr_cycle", "sgdr_mult"}),
-}
+KEY_KINDS: dict[str, str] = dict(
+    pair.split(":")
+    for pair in (
+        "learning_rate:float momentum:float decay:float burn_in:int power:float "
+        "policy:policy step:int scale:float gamma:float max_batches:int "
+        "learning_rate_min:float sgdr_cycle:int sgdr_mult:int steps:ints scales:floats "
+        "batch:int subdivisions:int time_steps:int adam:int B1:float B2:float eps:float"
+    ).split()
+)
 _POLICIES = ("constant", "step", "steps", "exp", "poly", "sigmoid", "random", "sgdr")
 _DECIMAL = frozenset("+-.0123456789")
 _VALUE_FORMS = {
@@ -67,7 +55,7 @@ def policies(fork: str) -> tuple[str, ...]:
 def check_key(key: str, value: str, fork: str) -> None:
     """CfgError (source ``--set``) unless ``key`` is a ``[net]`` schedule key ``fork``
     reads and ``value`` is one line."""
-    known = [k for k in KEY_KINDS if k not in NOT_READ.get(fork, frozenset())]
+    known = [k for k in KEY_KINDS if k in NET_KEYS[fork]]
     if key not in known:
         near = difflib.get_close_matches(key, known, n=1)
         hint = f"did you mean {near[0]}? " if near else ""
@@ -121,13 +109,9 @@ def parse_set(item: str, fork: str) -> Edit:
 
 
 def rescale_steps(steps: Sequence[int], old_max: int, new_max: int) -> tuple[int, ...]:
-    """``steps`` moved to the same fractions of ``new_max`` as they were of ``old_max``.
-
-    Each step s becomes ``round(s · new_max / old_max)`` (exact integer arithmetic, halves
-    rounded up), so steps at 80 % and 90 % of the old run stay at 80 % and 90 %.
-    ValueError when ``old_max`` is not positive (no fractions to keep) or a step leaves
-    darknet's C int range.
-    """
+    """``steps`` at the same fractions of ``new_max`` as of ``old_max``: exactly
+    ``round(s · new_max / old_max)``, halves up; ValueError for ``old_max <= 0`` or a step
+    outside C int range."""
     if old_max <= 0:
         raise ValueError(
             f"max_batches is {old_max}: the steps have no fractions to keep"
@@ -166,33 +150,11 @@ def gpu_edits(s: NetSchedule, gpus: int) -> list[Edit]:
     return edits
 
 
-@dataclass(frozen=True)
-class _Entry:
-    index: int  # index into text.split("\n")
-    key: str
-
-
-def _net_entries(text: str, fork: str) -> tuple[int, list[_Entry]]:
-    """``(header index, entries)`` of the first section (``[net]``) as ``fork`` reads it
-    (-1 when there is no section; keys spelled as the fork sees them)."""
-    sections = read_sections(text, fork=fork)
-    if not sections:
-        return -1, []
-    net = sections[0]
-    return net.line - 1, [_Entry(e.line - 1, e.key) for e in net.entries]
-
-
 def _replace_value(raw: str, value: str, fork: str) -> str:
     body, cr = (raw[:-1], "\r") if raw.endswith("\r") else (raw, "")
-    eq = body.index("=")
-    start = eq + 1
-    while start < len(body) and body[start] in " \t":
-        start += 1
-    stop = len(body)
-    if fork == "hankai" and "#" in body[start:]:
-        stop = body.index("#", start)
-    while stop > start and body[stop - 1] in " \t":
-        stop -= 1
+    start = len(body) - len(body[body.index("=") + 1 :].lstrip(" \t"))
+    end = body.find("#", start) if fork == "hankai" else -1
+    stop = max(start, len(body[: end if end >= 0 else len(body)].rstrip(" \t")))
     return body[:start] + value + body[stop:] + cr
 
 
@@ -213,29 +175,27 @@ class Edited:
 
 
 def edit_text(text: str, edits: Sequence[Edit], *, fork: str, source: str) -> Edited:
-    """``text`` with ``edits`` applied in place (not parsed afterwards).
-
-    The first entry of a key in ``[net]``, as ``fork`` reads the lines (split at ``\\n``
-    only), gets the new value; an absent key is inserted after the last ``[net]`` entry.
-    CfgError when a key is edited twice or there is no section.
-    """
+    """``text`` with ``edits`` applied, unparsed: the first ``[net]`` entry of a key as
+    ``fork`` reads it gets the value, an absent key goes after the last entry; CfgError
+    for a key edited twice or no section."""
     keys = [e.key for e in edits]
     dup = {k for k in keys if keys.count(k) > 1}
     if dup:
         raise CfgError(source, None, sorted(dup)[0], "set twice in one adjust")
-    lines = text.split("\n")
-    header, entries = _net_entries(text, fork)
-    if header < 0:
+    lines, sections = text.split("\n"), read_sections(text, fork=fork)
+    if not sections:
         raise CfgError(source, None, None, "no [net] section to adjust")
+    header = sections[0].line - 1  # entries: (index into lines, key)
+    entries = [(x.line - 1, x.key) for x in sections[0].entries]
     crlf = "\r\n" in text
     marks: list[tuple[int, str, bool]] = []  # (line index, key, inserted)
     for e in edits:
-        found = next((x for x in entries if x.key == e.key), None)
+        found = next((i for i, k in entries if k == e.key), None)
         if found is not None:
-            lines[found.index] = _replace_value(lines[found.index], e.value, fork)
-            marks.append((found.index, e.key, False))
+            lines[found] = _replace_value(lines[found], e.value, fork)
+            marks.append((found, e.key, False))
             continue
-        after = entries[-1].index if entries else header
+        after = entries[-1][0] if entries else header
         prev = lines[after]
         indent = prev[: len(prev) - len(prev.lstrip(" \t"))] if entries else ""
         new = f"{indent}{e.key}={e.value}"
@@ -247,7 +207,7 @@ def edit_text(text: str, edits: Sequence[Edit], *, fork: str, source: str) -> Ed
         lines.insert(after + 1, new)
         marks = [(i + (i > after), k, ins) for i, k, ins in marks]
         marks.append((after + 1, e.key, True))
-        entries.append(_Entry(after + 1, e.key))
+        entries.append((after + 1, e.key))
     return Edited(
         "\n".join(lines),
         {i + 1: k for i, k, _ in marks},
@@ -263,14 +223,10 @@ def edit_schedule(
     source: str,
     rescale: bool = False,
 ) -> tuple[str, NetSchedule]:
-    """``text`` with ``edits`` applied, and the schedule ``fork``'s parser reads from it
-    (lines and warnings numbered as in ``text``).
-
-    ``rescale``: with a max_batches edit, the cfg's steps move to the same fractions of
-    the new max_batches as the fork reads it (:func:`rescale_steps`). CfgError: a key the
-    fork does not read; an error on an edited line names the edit (``--set key=value``),
-    any other keeps the line of ``text``.
-    """
+    """``text`` with ``edits`` and the schedule ``fork`` reads from it (lines as in
+    ``text``); ``rescale``: with a max_batches edit, steps keep their fractions
+    (:func:`rescale_steps`). CfgError: a key the fork does not read, or an error of the
+    edited text (on an edited line it names ``--set key=value``)."""
     for e in edits:
         check_key(e.key, e.value, fork)
     base = parse(text, fork=fork, source=source)
