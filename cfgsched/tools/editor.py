@@ -9,10 +9,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from cfgsched.errors import CfgError
-from cfgsched.oracle import darknet_lr
 from cfgsched.reader.keys import NET_KEYS
 from cfgsched.reader.parser import c_atof, c_atoi, parse, read_sections
 from cfgsched.run import advised_schedule
@@ -125,6 +122,8 @@ def rescale_steps(steps: Sequence[int], old_max: int, new_max: int) -> tuple[int
 
 def float_text(x: float) -> str:
     """Shortest positional decimal that reads back as the float32 ``x`` (no exponent)."""
+    import numpy as np  # adjust --gpus only: `cfgsched --help` stays without numpy
+
     return str(np.format_float_positional(np.float32(x), unique=True, trim="-"))
 
 
@@ -271,6 +270,10 @@ def _read_edited(
 def resume_lines(before: NetSchedule, after: NetSchedule, weights: str) -> list[str]:
     """Where darknet resumes ``weights`` under each cfg and its LR for the next update:
     one line per cfg, for stderr."""
+    import numpy as np  # the oracle's numpy: only with --resume-from
+
+    from cfgsched.oracle import darknet_lr
+
     header = read_weights_header(weights, fork=before.fork)
     out = []
     for tag, s in (("before", before), ("after ", after)):
