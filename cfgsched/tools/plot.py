@@ -30,8 +30,6 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 #: ``values(positions)``: the LR at int64 positions.
 Values = Callable[[I64], npt.NDArray[np.floating[Any]]]
-#: ``translation(schedule, ngpus)`` gives a curve's translation options.
-TranslationFor = Callable[[NetSchedule, int], Options]
 
 COLUMNS = 2000  # envelope columns (at least the plot's pixel width at 200 dpi)
 EXACT_LIMIT = 20_000  # up to this many positions, one point per position
@@ -95,7 +93,7 @@ def build_variants(
     forks: Sequence[str] = ("alexeyab",),
     gpus: Sequence[int] = (1,),
     options: Mapping[str, Sequence[str]] | None = None,
-    translation: TranslationFor | None = None,
+    translation: Callable[[NetSchedule, int], Options] | None = None,
     recipe: bool = False,
     rescale: bool = False,
 ) -> list[Variant]:
@@ -196,9 +194,8 @@ class ErrorPanel:
     max_ulp: float
     max_rel: float
     steps: int
-    coverage: str
-    unit: str = "ulp"
-    summary: str = ""
+    unit: str
+    summary: str
 
 
 @dataclass(frozen=True)
@@ -318,10 +315,6 @@ class Source:
     t: Run
     steps: bool
 
-    @classmethod
-    def of(cls, v: Variant, steps: bool) -> Source:
-        return cls(v, translate(v.schedule, v.options), steps)
-
     def values(self, pos: I64) -> npt.NDArray[np.floating[Any]]:
         """The LR at the positions ``pos``."""
         return self.t.lrs(pos) if self.steps else self.t.batch_lrs(pos)
@@ -435,46 +428,11 @@ def _layer_windows(
             parts.regions.append(Region(k, "layers", a, b, label))
 
 
-@dataclass(frozen=True)
-class _Compared:
-    """Sorted positions, the overlay's LR there, darknet's LR, which steps were taken."""
-
-    pos: I64
-    got: F64
-    expected: F64
-    coverage: str
-
-
 def _torch_steps(src: Source, lo: int, hi: int) -> tuple[int, int]:
     """The optimizer steps ``i0 .. i1`` at positions ``lo .. hi`` (from the resume step)."""
     t = src.t
     i0, i1 = (lo, hi) if src.steps else (t.first_step(lo), t.first_step(hi + 1) - 1)
     return max(i0, t.start), i1
-
-
-def _torch_values(src: Source, lo: int, hi: int) -> _Compared:
-    """DarknetScheduler stepped over ``lo .. hi``: every step, or a boundary sample."""
-    t = src.t
-    i0, i1 = _torch_steps(src, lo, hi)
-    if i1 < i0:
-        none = np.zeros(0, dtype=np.int64)
-        return _Compared(none, np.zeros(0), np.zeros(0), "no torch step in range")
-    windows, note = [(i0, i1 + 1)], "every step"
-    if i1 - i0 + 1 > stepping.EXHAUSTIVE_LIMIT:
-        at = [t.first_step(m.batch) - i0 for _, m in src.marks(lo, hi)[0]]
-        windows = [
-            (i0 + a, i0 + b) for a, b in stepping.sample_windows(i1 - i0 + 1, at)
-        ]
-        note = "boundaries and a dense sample of steps"
-    factory = stepping.class_factory(t)
-    i = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in windows])
-    got = np.concatenate([g for a, b in windows
-                          for g in stepping.torch_lrs(factory, t.cfg_lr, a, b - a)])  # fmt: skip
-    pos = i if src.steps else t.batches(i)
-    keep = np.flatnonzero((pos >= lo) & (pos <= hi))
-    keep = keep[np.argsort(pos[keep], kind="stable")]
-    expected = np.asarray(t.lrs(i[keep]), dtype=np.float64)
-    return _Compared(pos[keep], got[keep], expected, note)
 
 
 def _by_column(base: Curve, pos: I64, y: npt.NDArray[Any]) -> tuple[I64, Any, Any]:
@@ -485,14 +443,19 @@ def _by_column(base: Curve, pos: I64, y: npt.NDArray[Any]) -> tuple[I64, Any, An
 
 
 def _add_overlay(
-    parts: _Parts, label: str, run: _Compared, err: F64, tops: tuple[float, float],
-    unit: str = "ulp", summary: str = "",
+    parts: _Parts, label: str, run: tuple[I64, F64, F64], err: F64,
+    tops: tuple[float, float], unit: str, summary: str,
 ) -> None:  # fmt: skip
-    """The LR ``run`` got as a curve ("torch", or "approx" for ``unit`` "rel") on the
-    columns of the last curve, and its error ``err`` signed, per step or column."""
-    base, k, pos, n = parts.curves[-1], len(parts.curves), run.pos, int(run.pos.size)
-    kind, xpu = ("torch" if unit == "ulp" else "approx"), base.x_per_unit
-    g = run.got.astype(np.float32)
+    """The LR ``run`` got at its positions (``(pos, got, darknet's)``) as a curve ("torch",
+    or "approx" for ``unit`` "rel") on the columns of the last curve, and its error
+    ``err`` signed, per step or column."""
+    (pos, got, want), base, k = run, parts.curves[-1], len(parts.curves)
+    n, kind, xpu = (
+        int(pos.size),
+        ("torch" if unit == "ulp" else "approx"),
+        base.x_per_unit,
+    )
+    g = got.astype(np.float32)
     lo = hi = np.where(np.isfinite(g), g, np.float32(np.nan)).astype(np.float32)
     exact, start, stop = base.exact or n == 0, pos, pos + 1
     if not exact:
@@ -504,22 +467,44 @@ def _add_overlay(
     parts.curves.append(
         Curve(start, stop, lo, hi.copy(), exact, not exact, label, kind, xpu)
     )
-    e = np.where(run.got < run.expected, -err, err)
-    args = (tops[0], tops[1], n, run.coverage, unit, summary)
+    e = np.where(got < want, -err, err)
     start, stop, e_lo, e_hi = pos, pos + 1, e, e.copy()
     if not (n == 0 or (base.exact if unit == "rel" else n <= EXACT_LIMIT)):
         cols, e_lo, e_hi = _by_column(base, pos, e)
         start, stop = base.start[cols], base.stop[cols]
-    parts.errors.append(ErrorPanel(k, start, stop, e_lo, e_hi, *args))
+    parts.errors.append(ErrorPanel(k, start, stop, e_lo, e_hi, *tops, n, unit, summary))
 
 
 def _torch_parts(parts: _Parts, src: Source, lo: int, hi: int, many: bool) -> None:
-    """The ``--vs torch`` curve and its error panel in signed float32 ulps."""
-    run = _torch_values(src, lo, hi)
-    label = "PyTorch DarknetLR" + (f" ({src.variant.label})" if many else "")
-    _, rel, ulp = stepping.errors(run.expected, run.got)
+    """The ``--vs torch`` curve (DarknetScheduler stepped over ``lo .. hi``: every step,
+    or a boundary sample) and its error panel in signed float32 ulps."""
+    t, (i0, i1) = src.t, _torch_steps(src, lo, hi)
+    i, got, note = np.zeros(0, dtype=np.int64), np.zeros(0), "no torch step in range"
+    if i0 <= i1:
+        windows, note = [(i0, i1 + 1)], "every step"
+        if i1 - i0 + 1 > stepping.EXHAUSTIVE_LIMIT:
+            at = [t.first_step(m.batch) - i0 for _, m in src.marks(lo, hi)[0]]
+            windows = [
+                (i0 + a, i0 + b) for a, b in stepping.sample_windows(i1 - i0 + 1, at)
+            ]
+            note = "boundaries and a dense sample of steps"
+        make, lr = stepping.class_factory(t), t.cfg_lr
+        i = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in windows])
+        got = np.concatenate(
+            [g for a, b in windows for g in stepping.torch_lrs(make, lr, a, b - a)]
+        )
+    pos = i if src.steps else t.batches(i)
+    keep = np.flatnonzero((pos >= lo) & (pos <= hi))
+    keep = keep[np.argsort(pos[keep], kind="stable")]
+    want = np.asarray(t.lrs(i[keep]), dtype=np.float64)
+    _, rel, ulp = stepping.errors(want, got[keep])
     tops = (float(ulp.max()), float(rel.max())) if ulp.size else (0.0, 0.0)
-    _add_overlay(parts, label, run, ulp, tops)
+    summary = (
+        f"max |error| {fmt_lr(tops[0])} ulp, rel {fmt_lr(tops[1])} over "
+        f"{counted(ulp.size, 'step')} ({note})"
+    )
+    label = "PyTorch DarknetLR" + (f" ({src.variant.label})" if many else "")
+    _add_overlay(parts, label, (pos[keep], got[keep], want), ulp, tops, "ulp", summary)
 
 
 #: ``--vs`` values that overlay a framework's own built-in schedule fitted to darknet's.
@@ -574,13 +559,12 @@ def _approx_parts(
     keep = np.flatnonzero((pos >= lo) & (pos <= hi))
     rel = fit.relative_error()[keep]
     f, d = fit.framework_lr[keep], fit.darknet_lr[keep]
-    run = _Compared(pos[keep], f, d, "every step")
     who = f" ({src.variant.label})" if many else ""
     report = f"{src.variant.label}: " if many else ""
     report += f"{fit.framework} {fit.comment()[0]}"
     fin = rel[np.isfinite(rel)]
     tops = (math.nan, float(np.abs(fin).max()) if fin.size else math.nan)
-    _add_overlay(parts, label + who, run, rel, tops, "rel", report)
+    _add_overlay(parts, label + who, (pos[keep], f, d), rel, tops, "rel", report)
     parts.reports.append(report)
 
 
@@ -633,7 +617,7 @@ def step_range(
     v: Variant, first: int | None, last: int | None, x: str, images: int | None
 ) -> tuple[Source, int, int, list[str]]:
     """``v``'s steps source and the optimizer steps of ``plot``'s range, and notes."""
-    src = Source.of(v, True)
+    src = Source(v, translate(v.schedule, v.options), True)
     _x_axis(x, images, [src], True)
     if x == "steps" or (first is None and last is None):
         return src, *_x_range([src], first, last)
@@ -720,7 +704,9 @@ def plot_data(
         raise ValueError("nothing to plot")
     if vs_torch and approx is not None:
         raise ValueError("one --vs overlay at a time")
-    sources = [Source.of(v, x == "steps") for v in variants]
+    sources = [
+        Source(v, translate(v.schedule, v.options), x == "steps") for v in variants
+    ]
     x_label = _x_axis(x, images, sources, vs_torch)
     if approx is not None:
         approx.check(x)
@@ -881,13 +867,6 @@ def _draw_markers(ax: Any, data: PlotData, span: tuple[float, float]) -> int:
     return skipped
 
 
-def _error_summary(e: ErrorPanel) -> str:
-    return e.summary or (
-        f"max |error| {fmt_lr(e.max_ulp)} ulp, rel {fmt_lr(e.max_rel)} over "
-        f"{counted(e.steps, 'step')} ({e.coverage})"
-    )
-
-
 def _draw_errors(ax: Any, data: PlotData) -> None:
     """The error panel (ulps, or relative % on a symlog beyond ±100 %) and summary."""
     from matplotlib.ticker import FixedLocator, FuncFormatter
@@ -902,7 +881,7 @@ def _draw_errors(ax: Any, data: PlotData) -> None:
             ax.fill_between(xs, lo, hi, step="post", color="black", alpha=0.3, lw=0)
             for y in (hi, lo):
                 ax.plot(xs, y, color="black", lw=0.8, drawstyle="steps-post")
-    summary = "; ".join(_error_summary(e) for e in data.errors)
+    summary = "; ".join(e.summary for e in data.errors)
     ax.text(0.005, 0.95, summary, transform=ax.transAxes, fontsize=7, va="top",
             parse_math=False)  # fmt: skip
     ax.axhline(0, color="0.5", lw=0.6)
