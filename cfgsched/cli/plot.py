@@ -276,11 +276,10 @@ def plot(cfgs: tuple[str, ...], **args: Any) -> None:
     """
     if args["show"]:
         _check_display()
-    others = args["show"] or args["tb_dir"] is not None
+    tb_dir, tb_tag = args["tb_dir"], args["tb_tag"]
+    others = args["show"] or tb_dir is not None
     target, kind = _target(args["output"], args["fmt"], others)
-    tb_path = None
-    if args["tb_dir"] is not None:
-        tb_path = _tensorboard_path(args["tb_dir"], args["tb_tag"], target)
+    tb_path = None if tb_dir is None else _tensorboard_path(tb_dir, tb_tag, target)
     figure = args["show"] or (target is not None and kind in lib.FORMATS)
     if args["vs"] is not None and not figure:
         where = f"-o {target}" if target is not None else "--tensorboard"
@@ -309,7 +308,7 @@ def plot(cfgs: tuple[str, ...], **args: Any) -> None:
     if data is not None:
         _write_figure(data, target, kind, args)
     if tb_path is not None and lrs is not None:
-        _write_tensorboard(lrs, tb_path, args["tb_tag"])
+        _write_tensorboard(lrs, tb_path, tb_tag)
     if not cfgs:
         click.echo(escape(lib.recipe_note(variants, changed)), err=True)
     if args["show"]:

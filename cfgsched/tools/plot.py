@@ -270,38 +270,28 @@ def envelope(
     edges = np.arange(first, last + 2) if exact else first + steps.astype(np.int64)
     edges[-1] = last + 1  # the column starts, then last + 1
     edges = np.unique(edges)
-    lo = np.full(edges.size - 1, np.inf, dtype=np.float32)
-    hi = np.full(edges.size - 1, -np.inf, dtype=np.float32)
-    runs = {k: _Runs() for k in REGION_KINDS}
-
-    def fold(pos: I64, c0: int, offs: I64) -> None:
-        v = values(pos)
-        for k, m in zip(runs, (np.isnan(v), np.isinf(v), v == 0, v < 0), strict=True):
-            runs[k].feed(pos, m)
-        v32 = v.astype(np.float32)
-        fin, cols = np.isfinite(v32), slice(c0, c0 + offs.size)
-        low = np.minimum.reduceat(np.where(fin, v32, np.inf), offs)
-        high = np.maximum.reduceat(np.where(fin, v32, -np.inf), offs)
-        np.minimum(lo[cols], low, out=lo[cols])
-        np.maximum(hi[cols], high, out=hi[cols])
-
-    if n <= FULL_LIMIT:
-        c0 = 0
-        while c0 < edges.size - 1:  # whole columns of about CHUNK positions
+    ncols, runs = edges.size - 1, {k: _Runs() for k in REGION_KINDS}
+    lo, hi = np.empty((2, ncols), dtype=np.float32)  # every column is set below
+    near, c0 = np.asarray(sorted(extra), dtype=np.int64), 0
+    while c0 < ncols:
+        if n <= FULL_LIMIT:  # whole columns of about CHUNK positions
             c1 = int(np.searchsorted(edges, edges[c0] + CHUNK, side="right")) - 1
-            c1 = min(max(c1, c0 + 1), edges.size - 1)
+            c1 = min(max(c1, c0 + 1), ncols)
             pos = np.arange(edges[c0], edges[c1], dtype=np.int64)
-            fold(pos, c0, edges[c0:c1] - edges[c0])
-            c0 = c1
-    else:
-        near = np.asarray(sorted(extra), dtype=np.int64)
-        for c0 in range(0, edges.size - 1, 64):
-            c1 = min(c0 + 64, edges.size - 1)
+        else:  # 64 columns of samples, and the positions ``extra`` inside them
+            c1 = min(c0 + 64, ncols)
             pts = [np.linspace(edges[c], edges[c + 1] - 1, COLUMN_SAMPLES).astype(np.int64)
                    for c in range(c0, c1)]  # fmt: skip
             inside = near[(near >= edges[c0]) & (near < edges[c1])]
             pos = np.unique(np.concatenate([*pts, inside]))
-            fold(pos, c0, np.searchsorted(pos, edges[c0:c1]))
+        v = values(pos)
+        for k, m in zip(runs, (np.isnan(v), np.isinf(v), v == 0, v < 0), strict=True):
+            runs[k].feed(pos, m)
+        v32, offs = v.astype(np.float32), np.searchsorted(pos, edges[c0:c1])
+        fin = np.isfinite(v32)
+        lo[c0:c1] = np.minimum.reduceat(np.where(fin, v32, np.inf), offs)
+        hi[c0:c1] = np.maximum.reduceat(np.where(fin, v32, -np.inf), offs)
+        c0 = c1
     lo[np.isposinf(lo)] = np.nan
     hi[np.isneginf(hi)] = np.nan
     return Curve(edges[:-1], edges[1:], lo, hi, exact, n > FULL_LIMIT, runs=runs)
@@ -379,18 +369,15 @@ def _darknet_curve(
     end, _ = src.end()
     if src.t.schedule.max_batches > 0 and end < hi:
         parts.regions.append(Region(k, "after", max(end + 1, lo), hi))
-    marks, cut = src.marks(lo, hi)
-    t = src.t
-    if t.start and lo <= src.position(t.start) <= hi:
-        resume = Boundary(t.batch(t.start), "resume", "resume")
-        marks.append((src.position(t.start), resume))
+    (marks, cut), t = src.marks(lo, hi), src.t
+    if t.start and lo <= (at := src.position(t.start)) <= hi:
+        marks.append((at, Boundary(t.batch(t.start), "resume", "resume")))
         marks.sort(key=lambda pm: pm[0])
-    if marks:
-        lrs = src.values(np.array([p for p, _ in marks], dtype=np.int64)).tolist()
-        parts.markers.extend(
-            Marker(k, m.batch, m.kind, m.label, float(lr), p)
-            for (p, m), lr in zip(marks, lrs, strict=True)
-        )
+    lrs = src.values(np.array([p for p, _ in marks], dtype=np.int64)).tolist()
+    parts.markers.extend(
+        Marker(k, m.batch, m.kind, m.label, float(lr), p)
+        for (p, m), lr in zip(marks, lrs, strict=True)
+    )
     if cut:
         more = counted(cut, "more boundary", "more boundaries")
         parts.notes.append(f"{src.variant.label}: {more} not marked")
@@ -519,38 +506,24 @@ class Approx:
     images: int | None = None
     batch: int | None = None
 
-    def check(self, x: str) -> None:
-        """Refuse a request the fit cannot serve (one-line CfgError)."""
-        if self.kind not in APPROXIMATIONS:
-            raise ValueError(f"unknown approximation {self.kind!r}")
-        why = ""
-        if self.kind == "ultralytics-hyp" and not (self.images and self.batch):
-            why = "needs --images N (the data set) and --torch-batch T (Ultralytics' batch)"
-        elif self.kind == "ultralytics-hyp" and x == "steps":
-            why = ("Ultralytics' optimizer steps are its own (its accumulate ramps "
-                   "during warmup): use --x batches, images or epochs")  # fmt: skip
-        if why:
-            raise CfgError(f"--vs {self.kind}", None, None, why)
-
-    def fit(self, t: Run) -> Any:
-        """The :class:`~cfgsched.adapters.approx.Fit` for the variant's run ``t``."""
-        from cfgsched.adapters import approx
-
-        try:
-            if self.kind == "mmengine":
-                return approx.fit_mmengine(t)
-            n, b = self.images or 0, self.batch or 0
-            return approx.fit_ultralytics(t, images=n, batch=b)
-        except ValueError as exc:
-            raise CfgError(f"--vs {self.kind}", None, None, str(exc)) from None
-
 
 def _approx_parts(
     parts: _Parts, src: Source, lo: int, hi: int, many: bool, how: Approx
 ) -> None:
     """The fitted schedule's curve (always called an approximation), its relative error
     panel and its report line."""
-    fit, label = how.fit(src.t), "MMEngine built-in schedulers (approximation)"
+    from cfgsched.adapters import approx
+
+    try:
+        if how.kind == "mmengine":
+            fit = approx.fit_mmengine(src.t)
+        else:
+            fit = approx.fit_ultralytics(
+                src.t, images=how.images or 0, batch=how.batch or 0
+            )
+    except ValueError as exc:
+        raise CfgError(f"--vs {how.kind}", None, None, str(exc)) from None
+    label = "MMEngine built-in schedulers (approximation)"
     if how.kind != "mmengine":
         h, cos = fit.hyp, "cos_lr, " if fit.hyp["cos_lr"] else ""
         label = (f"Ultralytics lr0={h['lr0']:g}, lrf={h['lrf']:g}, {cos}"
@@ -569,17 +542,26 @@ def _approx_parts(
 
 
 def _x_axis(
-    x: str, images: int | None, sources: Sequence[Source], vs_torch: bool
-) -> str:
-    """The x axis label, once the request is checked (a bad one: one-line error)."""
-    if x not in X_UNITS:
-        raise ValueError(f"x must be one of {', '.join(X_UNITS)}, not {x!r}")
+    x: str, images: int | None, sources: Sequence[Source], vs_torch: bool,
+    approx: Approx | None = None,
+) -> str:  # fmt: skip
+    """The x axis label, once the request and the ``--vs`` fit's needs are checked (a
+    bad one: one-line error)."""
     if x == "epochs" and not images:
         why = "needs --images N (images in the data set)"
         raise CfgError("--x epochs", None, None, why)
     if (x == "steps" or vs_torch) and any(s.t.trace_too_long for s in sources):
         why = f"more than {TRACE_LIMIT:,} loop iterations of GPU 0 to follow"
         raise CfgError("--multigpu trace", None, None, why)
+    if approx is not None and approx.kind == "ultralytics-hyp":
+        why = ""
+        if not (approx.images and approx.batch):
+            why = "needs --images N (the data set) and --torch-batch T (Ultralytics' batch)"
+        elif x == "steps":
+            why = ("Ultralytics' optimizer steps are its own (its accumulate ramps "
+                   "during warmup): use --x batches, images or epochs")  # fmt: skip
+        if why:
+            raise CfgError(f"--vs {approx.kind}", None, None, why)
     if x == "steps":
         maps = {s.t.mapping for s in sources}
         how = f"; {maps.pop()}" if len(maps) == 1 else ""
@@ -707,9 +689,7 @@ def plot_data(
     sources = [
         Source(v, translate(v.schedule, v.options), x == "steps") for v in variants
     ]
-    x_label = _x_axis(x, images, sources, vs_torch)
-    if approx is not None:
-        approx.check(x)
+    x_label = _x_axis(x, images, sources, vs_torch, approx)
     lo, hi, notes = _x_range(sources, first, last)
     parts, many = _Parts(notes=notes), len(sources) > 1
     for k, src in enumerate(sources):
@@ -941,10 +921,9 @@ def draw(
     handles, unlabelled = _panel_axes(ax, data, 11, legend=True)
     left = axes["zoom" if data.zoom else "main"]
     left.set_ylabel("learning rate" + (" (log scale)" if data.log else ""))
-    hs, labels = ax.get_legend_handles_labels()  # the legend below the axes
-    hs += handles
+    hs = ax.get_legend_handles_labels()[0] + handles  # the legend below the axes
     if hs:
-        labels += [h.get_label() for h in handles]
+        labels = [h.get_label() for h in hs]
         legend = fig.legend(hs, labels, loc="outside lower center",
                             ncols=min(len(hs), 3), fontsize=8, frameon=False)  # fmt: skip
         for t in legend.get_texts():  # cfg names and values: no mathtext
