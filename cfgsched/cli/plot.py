@@ -297,10 +297,13 @@ def plot(cfgs: tuple[str, ...], **args: Any) -> None:
             why = f"the cfgs and options give {len(variants)}; drop the overlaid values"
             raise clikit.fail(f"{what} holds one curve: {why}")
         lrs = export.export_series(variants[0], **rng)
-    data = None
-    if figure:
+    data, tr = None, args["translation"]
+    if figure:  # --vs ultralytics-hyp's batch: --torch-batch × world
+        batch = tr.torch_batch * (tr.world_size or 1) if tr.torch_batch else None
+        fit = lib.Approx(args["vs"], args["images"], batch)
+        approx = fit if args["vs"] in lib.APPROXIMATIONS else None
         data = lib.plot_data(variants, log=args["log"], vs_torch=args["vs"] == "torch",
-                             title=args["title"], approx=_approx(args), **rng)  # fmt: skip
+                             title=args["title"], approx=approx, **rng)  # fmt: skip
         for line in data.reports:
             click.echo(escape(line), err=True)
     if data_file is not None and lrs is not None:
@@ -315,15 +318,6 @@ def plot(cfgs: tuple[str, ...], **args: Any) -> None:
         import matplotlib.pyplot as plt
 
         plt.show()
-
-
-def _approx(args: dict[str, Any]) -> lib.Approx | None:
-    """The ``--vs`` approximation request (Ultralytics' batch: --torch-batch × world)."""
-    if args["vs"] not in lib.APPROXIMATIONS:
-        return None
-    tr: clikit.TranslationArgs = args["translation"]
-    batch = tr.torch_batch * (tr.world_size or 1) if tr.torch_batch else None
-    return lib.Approx(args["vs"], args["images"], batch)
 
 
 def _variants(cfgs: tuple[str, ...], args: dict[str, Any]) -> tuple[list[Any], bool]:

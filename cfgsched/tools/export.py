@@ -70,9 +70,7 @@ def _row_texts(
     for c in cols:
         if c is None:
             out.append(["null" if json else ""] * n)
-        elif c.dtype.kind in "iu":
-            out.append([str(x) for x in c.tolist()])
-        else:
+        else:  # ints and finite floats: repr (the shortest round-trip text)
             u, inv = np.unique(c, return_inverse=True)
             texts = [
                 repr(x) if math.isfinite(x) else f"{q}{fmt(x)}{q}" for x in u.tolist()
@@ -168,20 +166,16 @@ def write_tensorboard(stream: Any, s: LRSeries, tag: str) -> int:
         RecordWriter,
     )
 
-    now = time.time()
-    out = RecordWriter(stream)
+    now, out = time.time(), RecordWriter(stream)
     meta = event_pb2.SourceMetadata(writer="cfgsched plot")
-    head = event_pb2.Event(
-        wall_time=now, file_version="brain.Event:2", source_metadata=meta
-    )
-    out.write(head.SerializeToString())
+    head = {"wall_time": now, "file_version": "brain.Event:2", "source_metadata": meta}
+    out.write(event_pb2.Event(**head).SerializeToString())
     scalars: list[tuple[str, Any, Any]]  # float32 LRs (an envelope's lo, hi are too)
     if s.resolution == "full":
         scalars = [(tag, steps, lrs) for steps, lrs in run_ends(s.chunks)]
     else:  # columns 0, 6, 7: step_first, lr_min, lr_max
         pairs = (("min", 6), ("max", 7))
         scalars = [(f"{tag}_{m}", c[0], c[k]) for c in s.chunks() for m, k in pairs]
-    count = 0
     for name, steps, values in scalars:
         event = event_pb2.Event(wall_time=now)
         value = event.summary.value.add(tag=name)
@@ -189,8 +183,7 @@ def write_tensorboard(stream: Any, s: LRSeries, tag: str) -> int:
             event.step = i
             value.simple_value = v
             out.write(event.SerializeToString())
-        count += steps.size
-    return count
+    return sum(steps.size for _, steps, _ in scalars)
 
 
 def export_series(

@@ -28,8 +28,6 @@ from cfgsched.tools.text import counted
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
-#: ``values(positions)``: the LR at int64 positions.
-Values = Callable[[I64], npt.NDArray[np.floating[Any]]]
 
 COLUMNS = 2000  # envelope columns (at least the plot's pixel width at 200 dpi)
 EXACT_LIMIT = 20_000  # up to this many positions, one point per position
@@ -256,7 +254,7 @@ class _Runs:
 
 
 def envelope(
-    values: Values,
+    values: Callable[[I64], npt.NDArray[np.floating[Any]]],
     first: int,
     last: int,
     columns: int = COLUMNS,
@@ -437,19 +435,14 @@ def _add_overlay(
     or "approx" for ``unit`` "rel") on the columns of the last curve, and its error
     ``err`` signed, per step or column."""
     (pos, got, want), base, k = run, parts.curves[-1], len(parts.curves)
-    n, kind, xpu = (
-        int(pos.size),
-        ("torch" if unit == "ulp" else "approx"),
-        base.x_per_unit,
-    )
-    g = got.astype(np.float32)
-    lo = hi = np.where(np.isfinite(g), g, np.float32(np.nan)).astype(np.float32)
+    n, xpu, g = int(pos.size), base.x_per_unit, got.astype(np.float32)
+    kind = "torch" if unit == "ulp" else "approx"
+    lo = hi = np.where(np.isfinite(g), g, np.float32(np.nan))
     exact, start, stop = base.exact or n == 0, pos, pos + 1
     if not exact:
         cols, mn, mx = _by_column(base, pos, lo)
         start, stop = base.start, base.stop
-        lo = np.full(base.start.size, np.nan, dtype=np.float32)
-        hi = lo.copy()
+        lo, hi = np.full((2, base.start.size), np.nan, dtype=np.float32)
         lo[cols], hi[cols] = mn, mx
     parts.curves.append(
         Curve(start, stop, lo, hi.copy(), exact, not exact, label, kind, xpu)
@@ -512,19 +505,15 @@ def _approx_parts(
 ) -> None:
     """The fitted schedule's curve (always called an approximation), its relative error
     panel and its report line."""
-    from cfgsched.adapters import approx
+    from cfgsched.adapters.approx import fit_mmengine, fit_ultralytics
 
+    t, mm, n, b = src.t, how.kind == "mmengine", how.images or 0, how.batch or 0
     try:
-        if how.kind == "mmengine":
-            fit = approx.fit_mmengine(src.t)
-        else:
-            fit = approx.fit_ultralytics(
-                src.t, images=how.images or 0, batch=how.batch or 0
-            )
+        fit = fit_mmengine(t) if mm else fit_ultralytics(t, images=n, batch=b)
     except ValueError as exc:
         raise CfgError(f"--vs {how.kind}", None, None, str(exc)) from None
     label = "MMEngine built-in schedulers (approximation)"
-    if how.kind != "mmengine":
+    if not mm:
         h, cos = fit.hyp, "cos_lr, " if fit.hyp["cos_lr"] else ""
         label = (f"Ultralytics lr0={h['lr0']:g}, lrf={h['lrf']:g}, {cos}"
                  f"warmup_epochs={h['warmup_epochs']:g} (approximation)")  # fmt: skip
@@ -533,8 +522,8 @@ def _approx_parts(
     rel = fit.relative_error()[keep]
     f, d = fit.framework_lr[keep], fit.darknet_lr[keep]
     who = f" ({src.variant.label})" if many else ""
-    report = f"{src.variant.label}: " if many else ""
-    report += f"{fit.framework} {fit.comment()[0]}"
+    report = (f"{src.variant.label}: " if many else "") + fit.framework
+    report += f" {fit.comment()[0]}"
     fin = rel[np.isfinite(rel)]
     tops = (math.nan, float(np.abs(fin).max()) if fin.size else math.nan)
     _add_overlay(parts, label + who, (pos[keep], f, d), rel, tops, "rel", report)
@@ -582,10 +571,8 @@ def _x_range(
     notes = list(dict.fromkeys(note for _, note in ends if note))
     hi = max(end for end, _ in ends)
     if hi < lo and first is None and min(s.t.start for s in sources) > hi:
-        why = (
-            f"resumes at step {lo:,}, past the run's last step {hi:,}: nothing to show"
-        )
-        raise CfgError("--resume-from", None, None, why)
+        why = f"resumes at step {lo:,}, past the run's last step {hi:,}"
+        raise CfgError("--resume-from", None, None, f"{why}: nothing to show")
     if lo < 0 or hi < lo or hi > MAX_POSITION:
         raise CfgError("--from/--to", None, None, f"empty or negative range {lo}..{hi}")
     for s in sources:
@@ -710,7 +697,8 @@ def plot_data(
     near = _zoom_range(sources, lo, hi) if zoom and first is last is None else None
     zoomed = None if near is None else plot_data(
         variants, first=near[0], last=near[1], log=log, x=x, images=images,
-        columns=columns, title="", zoom=False,
+        columns=columns, zoom=False,
+        title=f"zoom: {'i' if x == 'steps' else 'b'} = {near[0]:,}–{near[1]:,}",
     )  # fmt: skip
     return PlotData(
         _title(variants, approx) if title is None else title, lo, hi,
@@ -765,13 +753,12 @@ def _draw_curves(ax: Any, data: PlotData, legend: bool) -> None:
     """Step lines; an envelope is a band between its min and max lines."""
     dark = _dark(data)
     for idx, c in enumerate(data.curves):
-        col = f"C{dark.index(idx) % 10}" if c.kind == "darknet" else "black"
+        own = c.kind == "darknet"
+        col = f"C{dark.index(idx) % 10}" if own else "black"
         xs, ylo, yhi = _stairs(c, c.x_per_unit, data.log)
-        lone = len(dark) == 1 and c.kind == "darknet"
-        name = "darknet (C formula)" if lone else c.label
+        name = "darknet (C formula)" if len(dark) == 1 and own else c.label
         label = name if legend and len(data.curves) > 1 else None
         step = {"drawstyle": "steps-post", "color": col, "ls": _DASHES.get(c.kind, "-")}
-        own = c.kind == "darknet"
         if own and not c.exact:
             ax.fill_between(xs, ylo, yhi, step="post", color=col, alpha=0.35, lw=0,
                             zorder=2)  # fmt: skip
@@ -822,10 +809,8 @@ def _draw_markers(ax: Any, data: PlotData, span: tuple[float, float]) -> int:
     for x, ms in groups.items():
         names = " | ".join(dict.fromkeys(m.label for m in ms))
         lrs = " / ".join(dict.fromkeys(fmt_lr(m.lr) for m in ms))
-        kind = next((m.kind for m in ms if m.kind in _FIRST_LABELS), ms[0].kind)
-        labels.append(
-            (kind not in _FIRST_LABELS, x, f"{names}\n{sym}{ms[0].at:,}: LR {lrs}")
-        )
+        later = all(m.kind not in _FIRST_LABELS for m in ms)
+        labels.append((later, x, f"{names}\n{sym}{ms[0].at:,}: LR {lrs}"))
     width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
     taken: list[list[tuple[float, float]]] = [[] for _ in _LABEL_ROWS]
     skipped = 0
@@ -919,8 +904,8 @@ def draw(
     axes: dict[str, Any] = fig.subplot_mosaic(layout, **kw)
     ax = axes["main"]
     handles, unlabelled = _panel_axes(ax, data, 11, legend=True)
-    left = axes["zoom" if data.zoom else "main"]
-    left.set_ylabel("learning rate" + (" (log scale)" if data.log else ""))
+    ylabel = "learning rate" + (" (log scale)" if data.log else "")
+    axes["zoom" if data.zoom else "main"].set_ylabel(ylabel)
     hs = ax.get_legend_handles_labels()[0] + handles  # the legend below the axes
     if hs:
         labels = [h.get_label() for h in hs]
@@ -937,10 +922,7 @@ def draw(
                 va="bottom", ha="left", color="0.25", parse_math=False,
                 bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})  # fmt: skip
     if data.zoom is not None:
-        z = data.zoom
-        sym = "i" if z.domain == "steps" else "b"
-        title = f"zoom: {sym} = {z.first:,}–{z.last:,}"
-        _panel_axes(axes["zoom"], replace(z, title=title), 9, legend=False)
+        _panel_axes(axes["zoom"], data.zoom, 9, legend=False)
         axes["zoom"].set_xlabel(data.x_label, fontsize=8)
     if data.errors:
         axes["err"].sharex(ax)
