@@ -343,9 +343,8 @@ def _variants(cfgs: tuple[str, ...], args: dict[str, Any]) -> tuple[list[Any], b
         return replace(tr, gpus=ngpus if counts else None).options(schedule)
 
     variants = lib.build_variants(
-        [clikit.read_cfg_text(path) for path in cfgs], forks=args["forks"] or ("alexeyab",),
-        gpus=counts or (1,), options=changes, translation=options, recipe=True,
-        rescale=args["rescale_steps"],
+        [clikit.read_cfg_text(path) for path in cfgs], forks=args["forks"], gpus=counts,
+        options=changes, translation=options, recipe=True, rescale=args["rescale_steps"],
     )  # fmt: skip
     for line in lib.warning_lines(variants):
         clikit.warn(line)

@@ -219,11 +219,9 @@ class _Runs:
     """Runs of positions where a mask holds, fed chunk by chunk (closest ones merge)."""
 
     def __init__(self) -> None:
-        self.lo = np.zeros(0, dtype=np.int64)
-        self.hi = np.zeros(0, dtype=np.int64)
+        self.lo = self.hi = np.zeros(0, dtype=np.int64)  # concatenated into new arrays
         self.tail = False  # the previous chunk ended inside a run
-        self.count = 0  # positions where the mask holds
-        self.runs = 0  # runs before merging
+        self.count = self.runs = 0  # positions where it holds; runs before merging
 
     def feed(self, pos: I64, mask: npt.NDArray[np.bool_]) -> None:
         idx = np.flatnonzero(mask)
@@ -364,8 +362,7 @@ def _darknet_curve(
         parts.regions.extend(Region(k, kind, a, b) for a, b in runs.merged())
     if env.sampled:
         parts.notes.append(f"{hi - lo + 1:,} {unit}: {SAMPLED_NOTE}")
-    end, _ = src.end()
-    if src.t.schedule.max_batches > 0 and end < hi:
+    if src.t.schedule.max_batches > 0 and (end := src.end()[0]) < hi:
         parts.regions.append(Region(k, "after", max(end + 1, lo), hi))
     (marks, cut), t = src.marks(lo, hi), src.t
     if t.start and lo <= (at := src.position(t.start)) <= hi:
@@ -431,9 +428,8 @@ def _add_overlay(
     parts: _Parts, label: str, run: tuple[I64, F64, F64], err: F64,
     tops: tuple[float, float], unit: str, summary: str,
 ) -> None:  # fmt: skip
-    """The LR ``run`` got at its positions (``(pos, got, darknet's)``) as a curve ("torch",
-    or "approx" for ``unit`` "rel") on the columns of the last curve, and its error
-    ``err`` signed, per step or column."""
+    """``run`` (positions, LR, darknet's LR) as a "torch" (``unit`` "rel": "approx") curve
+    on the last curve's columns, and its error ``err`` signed, per step or column."""
     (pos, got, want), base, k = run, parts.curves[-1], len(parts.curves)
     n, xpu, g = int(pos.size), base.x_per_unit, got.astype(np.float32)
     kind = "torch" if unit == "ulp" else "approx"
@@ -456,8 +452,7 @@ def _add_overlay(
 
 
 def _torch_parts(parts: _Parts, src: Source, lo: int, hi: int, many: bool) -> None:
-    """The ``--vs torch`` curve (DarknetScheduler stepped over ``lo .. hi``: every step,
-    or a boundary sample) and its error panel in signed float32 ulps."""
+    """DarknetScheduler stepped (every step or a sample) and its signed ulp error panel."""
     t, (i0, i1) = src.t, _torch_steps(src, lo, hi)
     i, got, note = np.zeros(0, dtype=np.int64), np.zeros(0), "no torch step in range"
     if i0 <= i1:
@@ -503,8 +498,7 @@ class Approx:
 def _approx_parts(
     parts: _Parts, src: Source, lo: int, hi: int, many: bool, how: Approx
 ) -> None:
-    """The fitted schedule's curve (always called an approximation), its relative error
-    panel and its report line."""
+    """The fit's curve (always called an approximation), relative error panel, report."""
     from cfgsched.adapters.approx import fit_mmengine, fit_ultralytics
 
     t, mm, n, b = src.t, how.kind == "mmengine", how.images or 0, how.batch or 0
@@ -531,26 +525,24 @@ def _approx_parts(
 
 
 def _x_axis(
-    x: str, images: int | None, sources: Sequence[Source], vs_torch: bool,
-    approx: Approx | None = None,
-) -> str:  # fmt: skip
-    """The x axis label, once the request and the ``--vs`` fit's needs are checked (a
-    bad one: one-line error)."""
+    x: str, images: int | None, sources: Sequence[Source], vs: bool | Approx | None
+) -> str:
+    """The x axis label; a bad request or ``--vs`` (True: torch): a one-line error."""
     if x == "epochs" and not images:
         why = "needs --images N (images in the data set)"
         raise CfgError("--x epochs", None, None, why)
-    if (x == "steps" or vs_torch) and any(s.t.trace_too_long for s in sources):
+    if (x == "steps" or vs is True) and any(s.t.trace_too_long for s in sources):
         why = f"more than {TRACE_LIMIT:,} loop iterations of GPU 0 to follow"
         raise CfgError("--multigpu trace", None, None, why)
-    if approx is not None and approx.kind == "ultralytics-hyp":
+    if isinstance(vs, Approx) and vs.kind == "ultralytics-hyp":
         why = ""
-        if not (approx.images and approx.batch):
+        if not (vs.images and vs.batch):
             why = "needs --images N (the data set) and --torch-batch T (Ultralytics' batch)"
         elif x == "steps":
             why = ("Ultralytics' optimizer steps are its own (its accumulate ramps "
                    "during warmup): use --x batches, images or epochs")  # fmt: skip
         if why:
-            raise CfgError(f"--vs {approx.kind}", None, None, why)
+            raise CfgError(f"--vs {vs.kind}", None, None, why)
     if x == "steps":
         maps = {s.t.mapping for s in sources}
         how = f"; {maps.pop()}" if len(maps) == 1 else ""
@@ -676,7 +668,7 @@ def plot_data(
     sources = [
         Source(v, translate(v.schedule, v.options), x == "steps") for v in variants
     ]
-    x_label = _x_axis(x, images, sources, vs_torch, approx)
+    x_label = _x_axis(x, images, sources, vs_torch or approx)
     lo, hi, notes = _x_range(sources, first, last)
     parts, many = _Parts(notes=notes), len(sources) > 1
     for k, src in enumerate(sources):
