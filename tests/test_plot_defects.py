@@ -279,7 +279,7 @@ def test_plural_forms() -> None:
     data = plot.plot_data(poly, log=True, last=1000)
     assert "log scale: LR ≤ 0 at 1 batch cannot be drawn; shaded instead" in data.notes
     torch = plot.plot_data(variants_of(SGDR), vs_torch=True, last=1)
-    assert plot._error_summary(torch.errors[0]).endswith("over 1 step (every step)")
+    assert torch.errors[0].summary.endswith("over 1 step (every step)")
 
 
 def variants_of(path: Path) -> list[plot.Variant]:

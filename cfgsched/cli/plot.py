@@ -276,11 +276,10 @@ def plot(cfgs: tuple[str, ...], **args: Any) -> None:
     """
     if args["show"]:
         _check_display()
-    others = args["show"] or args["tb_dir"] is not None
+    tb_dir, tb_tag = args["tb_dir"], args["tb_tag"]
+    others = args["show"] or tb_dir is not None
     target, kind = _target(args["output"], args["fmt"], others)
-    tb_path = None
-    if args["tb_dir"] is not None:
-        tb_path = _tensorboard_path(args["tb_dir"], args["tb_tag"], target)
+    tb_path = None if tb_dir is None else _tensorboard_path(tb_dir, tb_tag, target)
     figure = args["show"] or (target is not None and kind in lib.FORMATS)
     if args["vs"] is not None and not figure:
         where = f"-o {target}" if target is not None else "--tensorboard"
@@ -298,10 +297,13 @@ def plot(cfgs: tuple[str, ...], **args: Any) -> None:
             why = f"the cfgs and options give {len(variants)}; drop the overlaid values"
             raise clikit.fail(f"{what} holds one curve: {why}")
         lrs = export.export_series(variants[0], **rng)
-    data = None
-    if figure:
+    data, tr = None, args["translation"]
+    if figure:  # --vs ultralytics-hyp's batch: --torch-batch × world
+        batch = tr.torch_batch * (tr.world_size or 1) if tr.torch_batch else None
+        fit = lib.Approx(args["vs"], args["images"], batch)
+        approx = fit if args["vs"] in lib.APPROXIMATIONS else None
         data = lib.plot_data(variants, log=args["log"], vs_torch=args["vs"] == "torch",
-                             title=args["title"], approx=_approx(args), **rng)  # fmt: skip
+                             title=args["title"], approx=approx, **rng)  # fmt: skip
         for line in data.reports:
             click.echo(escape(line), err=True)
     if data_file is not None and lrs is not None:
@@ -309,22 +311,13 @@ def plot(cfgs: tuple[str, ...], **args: Any) -> None:
     if data is not None:
         _write_figure(data, target, kind, args)
     if tb_path is not None and lrs is not None:
-        _write_tensorboard(lrs, tb_path, args["tb_tag"])
+        _write_tensorboard(lrs, tb_path, tb_tag)
     if not cfgs:
         click.echo(escape(lib.recipe_note(variants, changed)), err=True)
     if args["show"]:
         import matplotlib.pyplot as plt
 
         plt.show()
-
-
-def _approx(args: dict[str, Any]) -> lib.Approx | None:
-    """The ``--vs`` approximation request (Ultralytics' batch: --torch-batch × world)."""
-    if args["vs"] not in lib.APPROXIMATIONS:
-        return None
-    tr: clikit.TranslationArgs = args["translation"]
-    batch = tr.torch_batch * (tr.world_size or 1) if tr.torch_batch else None
-    return lib.Approx(args["vs"], args["images"], batch)
 
 
 def _variants(cfgs: tuple[str, ...], args: dict[str, Any]) -> tuple[list[Any], bool]:
@@ -350,9 +343,8 @@ def _variants(cfgs: tuple[str, ...], args: dict[str, Any]) -> tuple[list[Any], b
         return replace(tr, gpus=ngpus if counts else None).options(schedule)
 
     variants = lib.build_variants(
-        [clikit.read_cfg_text(path) for path in cfgs], forks=args["forks"] or ("alexeyab",),
-        gpus=counts or (1,), options=changes, translation=options, recipe=True,
-        rescale=args["rescale_steps"],
+        [clikit.read_cfg_text(path) for path in cfgs], forks=args["forks"], gpus=counts,
+        options=changes, translation=options, recipe=True, rescale=args["rescale_steps"],
     )  # fmt: skip
     for line in lib.warning_lines(variants):
         clikit.warn(line)

@@ -58,12 +58,6 @@ class LRSeries:
         """The column names of the rows."""
         return FULL_COLUMNS if self.resolution == "full" else ENVELOPE_COLUMNS
 
-    def epochs(self, b: I64) -> F64 | None:
-        """Epochs at batches ``b``: images darknet has seen (b × cfg batch) / ``images``."""
-        if not self.images:
-            return None
-        return b.astype(np.float64) * self.images_per_iteration / self.images
-
 
 def _row_texts(
     cols: tuple[npt.NDArray[Any] | None, ...], json: bool
@@ -76,9 +70,7 @@ def _row_texts(
     for c in cols:
         if c is None:
             out.append(["null" if json else ""] * n)
-        elif c.dtype.kind in "iu":
-            out.append([str(x) for x in c.tolist()])
-        else:
+        else:  # ints and finite floats: repr (the shortest round-trip text)
             u, inv = np.unique(c, return_inverse=True)
             texts = [
                 repr(x) if math.isfinite(x) else f"{q}{fmt(x)}{q}" for x in u.tolist()
@@ -174,20 +166,16 @@ def write_tensorboard(stream: Any, s: LRSeries, tag: str) -> int:
         RecordWriter,
     )
 
-    now = time.time()
-    out = RecordWriter(stream)
+    now, out = time.time(), RecordWriter(stream)
     meta = event_pb2.SourceMetadata(writer="cfgsched plot")
-    head = event_pb2.Event(
-        wall_time=now, file_version="brain.Event:2", source_metadata=meta
-    )
-    out.write(head.SerializeToString())
+    head = {"wall_time": now, "file_version": "brain.Event:2", "source_metadata": meta}
+    out.write(event_pb2.Event(**head).SerializeToString())
     scalars: list[tuple[str, Any, Any]]  # float32 LRs (an envelope's lo, hi are too)
     if s.resolution == "full":
         scalars = [(tag, steps, lrs) for steps, lrs in run_ends(s.chunks)]
     else:  # columns 0, 6, 7: step_first, lr_min, lr_max
         pairs = (("min", 6), ("max", 7))
         scalars = [(f"{tag}_{m}", c[0], c[k]) for c in s.chunks() for m, k in pairs]
-    count = 0
     for name, steps, values in scalars:
         event = event_pb2.Event(wall_time=now)
         value = event.summary.value.add(tag=name)
@@ -195,8 +183,7 @@ def write_tensorboard(stream: Any, s: LRSeries, tag: str) -> int:
             event.step = i
             value.simple_value = v
             out.write(event.SerializeToString())
-        count += steps.size
-    return count
+    return sum(steps.size for _, steps, _ in scalars)
 
 
 def export_series(
@@ -209,34 +196,27 @@ def export_series(
 ) -> LRSeries:
     """``variant``'s series: a row per optimizer step of the range, or its envelope."""
     src, lo, hi, notes = plot.step_range(variant, first, last, x, images)
-    s = variant.schedule
-    head: dict[str, Any] = dict(
-        cfg=s.source, fork=s.fork, options=variant.options.to_record(), images=images,
-        images_per_iteration=src.t.images_per_iteration,
-    )  # fmt: skip
-    if hi - lo + 1 <= EXPORT_LIMIT:
-        t = src.t
+    t, ipi, rows, res = src.t, src.t.images_per_iteration, max(hi - lo + 1, 0), "full"
 
-        def chunks() -> Iterator[tuple[npt.NDArray[Any] | None, ...]]:
-            for s0 in range(lo, hi + 1, ROWS_CHUNK):
-                steps = np.arange(s0, min(s0 + ROWS_CHUNK, hi + 1), dtype=np.int64)
-                b = t.batches(steps)
-                yield steps, b, full.epochs(b), t.batch_lrs(b)
+    def epochs(b: I64) -> F64 | None:
+        """Images darknet has seen at batches ``b`` (b × cfg batch) / ``images``."""
+        return b.astype(np.float64) * ipi / images if images else None
 
-        rows = max(hi - lo + 1, 0)
-        full = LRSeries(
-            resolution="full", rows=rows, chunks=chunks, notes=(*notes,), **head
+    def chunks() -> Iterator[tuple[npt.NDArray[Any] | None, ...]]:
+        for s0 in range(lo, hi + 1, ROWS_CHUNK):
+            steps = np.arange(s0, min(s0 + ROWS_CHUNK, hi + 1), dtype=np.int64)
+            b = t.batches(steps)
+            yield steps, b, epochs(b), t.batch_lrs(b)
+
+    if rows > EXPORT_LIMIT:
+        env = plot.envelope(src.values, lo, hi, extra=src.extra(lo, hi))
+        if env.sampled:
+            notes.append(plot.SAMPLED_NOTE)
+        notes.append(
+            "lr_min/lr_max: the smallest/largest finite LR of the column (nan: none)"
         )
-        return full
-    env = plot.envelope(src.values, lo, hi, extra=src.extra(lo, hi))
-    if env.sampled:
-        notes.append(plot.SAMPLED_NOTE)
-    notes.append(
-        "lr_min/lr_max: the smallest/largest finite LR of the column (nan: none)"
-    )
-    first_b, last_b = src.t.batches(env.start), src.t.batches(env.stop - 1)
-    out = LRSeries(resolution="envelope", rows=int(env.start.size), notes=tuple(notes),
-                   chunks=lambda: iter([cols]), **head)  # fmt: skip
-    cols = (env.start, env.stop - 1, first_b, last_b, out.epochs(first_b),
-            out.epochs(last_b), env.lo, env.hi)  # fmt: skip
-    return out
+        b0, b1 = t.batches(env.start), t.batches(env.stop - 1)
+        cols = (env.start, env.stop - 1, b0, b1, epochs(b0), epochs(b1), env.lo, env.hi)
+        rows, res, chunks = int(env.start.size), "envelope", lambda: iter([cols])
+    s, opts = variant.schedule, variant.options.to_record()
+    return LRSeries(s.source, s.fork, opts, res, rows, chunks, images, ipi, (*notes,))

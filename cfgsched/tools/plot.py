@@ -28,10 +28,6 @@ from cfgsched.tools.text import counted
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
-#: ``values(positions)``: the LR at int64 positions.
-Values = Callable[[I64], npt.NDArray[np.floating[Any]]]
-#: ``translation(schedule, ngpus)`` gives a curve's translation options.
-TranslationFor = Callable[[NetSchedule, int], Options]
 
 COLUMNS = 2000  # envelope columns (at least the plot's pixel width at 200 dpi)
 EXACT_LIMIT = 20_000  # up to this many positions, one point per position
@@ -95,7 +91,7 @@ def build_variants(
     forks: Sequence[str] = ("alexeyab",),
     gpus: Sequence[int] = (1,),
     options: Mapping[str, Sequence[str]] | None = None,
-    translation: TranslationFor | None = None,
+    translation: Callable[[NetSchedule, int], Options] | None = None,
     recipe: bool = False,
     rescale: bool = False,
 ) -> list[Variant]:
@@ -196,9 +192,8 @@ class ErrorPanel:
     max_ulp: float
     max_rel: float
     steps: int
-    coverage: str
-    unit: str = "ulp"
-    summary: str = ""
+    unit: str
+    summary: str
 
 
 @dataclass(frozen=True)
@@ -224,11 +219,9 @@ class _Runs:
     """Runs of positions where a mask holds, fed chunk by chunk (closest ones merge)."""
 
     def __init__(self) -> None:
-        self.lo = np.zeros(0, dtype=np.int64)
-        self.hi = np.zeros(0, dtype=np.int64)
+        self.lo = self.hi = np.zeros(0, dtype=np.int64)  # concatenated into new arrays
         self.tail = False  # the previous chunk ended inside a run
-        self.count = 0  # positions where the mask holds
-        self.runs = 0  # runs before merging
+        self.count = self.runs = 0  # positions where it holds; runs before merging
 
     def feed(self, pos: I64, mask: npt.NDArray[np.bool_]) -> None:
         idx = np.flatnonzero(mask)
@@ -259,7 +252,7 @@ class _Runs:
 
 
 def envelope(
-    values: Values,
+    values: Callable[[I64], npt.NDArray[np.floating[Any]]],
     first: int,
     last: int,
     columns: int = COLUMNS,
@@ -273,38 +266,28 @@ def envelope(
     edges = np.arange(first, last + 2) if exact else first + steps.astype(np.int64)
     edges[-1] = last + 1  # the column starts, then last + 1
     edges = np.unique(edges)
-    lo = np.full(edges.size - 1, np.inf, dtype=np.float32)
-    hi = np.full(edges.size - 1, -np.inf, dtype=np.float32)
-    runs = {k: _Runs() for k in REGION_KINDS}
-
-    def fold(pos: I64, c0: int, offs: I64) -> None:
-        v = values(pos)
-        for k, m in zip(runs, (np.isnan(v), np.isinf(v), v == 0, v < 0), strict=True):
-            runs[k].feed(pos, m)
-        v32 = v.astype(np.float32)
-        fin, cols = np.isfinite(v32), slice(c0, c0 + offs.size)
-        low = np.minimum.reduceat(np.where(fin, v32, np.inf), offs)
-        high = np.maximum.reduceat(np.where(fin, v32, -np.inf), offs)
-        np.minimum(lo[cols], low, out=lo[cols])
-        np.maximum(hi[cols], high, out=hi[cols])
-
-    if n <= FULL_LIMIT:
-        c0 = 0
-        while c0 < edges.size - 1:  # whole columns of about CHUNK positions
+    ncols, runs = edges.size - 1, {k: _Runs() for k in REGION_KINDS}
+    lo, hi = np.empty((2, ncols), dtype=np.float32)  # every column is set below
+    near, c0 = np.asarray(sorted(extra), dtype=np.int64), 0
+    while c0 < ncols:
+        if n <= FULL_LIMIT:  # whole columns of about CHUNK positions
             c1 = int(np.searchsorted(edges, edges[c0] + CHUNK, side="right")) - 1
-            c1 = min(max(c1, c0 + 1), edges.size - 1)
+            c1 = min(max(c1, c0 + 1), ncols)
             pos = np.arange(edges[c0], edges[c1], dtype=np.int64)
-            fold(pos, c0, edges[c0:c1] - edges[c0])
-            c0 = c1
-    else:
-        near = np.asarray(sorted(extra), dtype=np.int64)
-        for c0 in range(0, edges.size - 1, 64):
-            c1 = min(c0 + 64, edges.size - 1)
+        else:  # 64 columns of samples, and the positions ``extra`` inside them
+            c1 = min(c0 + 64, ncols)
             pts = [np.linspace(edges[c], edges[c + 1] - 1, COLUMN_SAMPLES).astype(np.int64)
                    for c in range(c0, c1)]  # fmt: skip
             inside = near[(near >= edges[c0]) & (near < edges[c1])]
             pos = np.unique(np.concatenate([*pts, inside]))
-            fold(pos, c0, np.searchsorted(pos, edges[c0:c1]))
+        v = values(pos)
+        for k, m in zip(runs, (np.isnan(v), np.isinf(v), v == 0, v < 0), strict=True):
+            runs[k].feed(pos, m)
+        v32, offs = v.astype(np.float32), np.searchsorted(pos, edges[c0:c1])
+        fin = np.isfinite(v32)
+        lo[c0:c1] = np.minimum.reduceat(np.where(fin, v32, np.inf), offs)
+        hi[c0:c1] = np.maximum.reduceat(np.where(fin, v32, -np.inf), offs)
+        c0 = c1
     lo[np.isposinf(lo)] = np.nan
     hi[np.isneginf(hi)] = np.nan
     return Curve(edges[:-1], edges[1:], lo, hi, exact, n > FULL_LIMIT, runs=runs)
@@ -317,10 +300,6 @@ class Source:
     variant: Variant
     t: Run
     steps: bool
-
-    @classmethod
-    def of(cls, v: Variant, steps: bool) -> Source:
-        return cls(v, translate(v.schedule, v.options), steps)
 
     def values(self, pos: I64) -> npt.NDArray[np.floating[Any]]:
         """The LR at the positions ``pos``."""
@@ -383,21 +362,17 @@ def _darknet_curve(
         parts.regions.extend(Region(k, kind, a, b) for a, b in runs.merged())
     if env.sampled:
         parts.notes.append(f"{hi - lo + 1:,} {unit}: {SAMPLED_NOTE}")
-    end, _ = src.end()
-    if src.t.schedule.max_batches > 0 and end < hi:
+    if src.t.schedule.max_batches > 0 and (end := src.end()[0]) < hi:
         parts.regions.append(Region(k, "after", max(end + 1, lo), hi))
-    marks, cut = src.marks(lo, hi)
-    t = src.t
-    if t.start and lo <= src.position(t.start) <= hi:
-        resume = Boundary(t.batch(t.start), "resume", "resume")
-        marks.append((src.position(t.start), resume))
+    (marks, cut), t = src.marks(lo, hi), src.t
+    if t.start and lo <= (at := src.position(t.start)) <= hi:
+        marks.append((at, Boundary(t.batch(t.start), "resume", "resume")))
         marks.sort(key=lambda pm: pm[0])
-    if marks:
-        lrs = src.values(np.array([p for p, _ in marks], dtype=np.int64)).tolist()
-        parts.markers.extend(
-            Marker(k, m.batch, m.kind, m.label, float(lr), p)
-            for (p, m), lr in zip(marks, lrs, strict=True)
-        )
+    lrs = src.values(np.array([p for p, _ in marks], dtype=np.int64)).tolist()
+    parts.markers.extend(
+        Marker(k, m.batch, m.kind, m.label, float(lr), p)
+        for (p, m), lr in zip(marks, lrs, strict=True)
+    )
     if cut:
         more = counted(cut, "more boundary", "more boundaries")
         parts.notes.append(f"{src.variant.label}: {more} not marked")
@@ -435,46 +410,11 @@ def _layer_windows(
             parts.regions.append(Region(k, "layers", a, b, label))
 
 
-@dataclass(frozen=True)
-class _Compared:
-    """Sorted positions, the overlay's LR there, darknet's LR, which steps were taken."""
-
-    pos: I64
-    got: F64
-    expected: F64
-    coverage: str
-
-
 def _torch_steps(src: Source, lo: int, hi: int) -> tuple[int, int]:
     """The optimizer steps ``i0 .. i1`` at positions ``lo .. hi`` (from the resume step)."""
     t = src.t
     i0, i1 = (lo, hi) if src.steps else (t.first_step(lo), t.first_step(hi + 1) - 1)
     return max(i0, t.start), i1
-
-
-def _torch_values(src: Source, lo: int, hi: int) -> _Compared:
-    """DarknetScheduler stepped over ``lo .. hi``: every step, or a boundary sample."""
-    t = src.t
-    i0, i1 = _torch_steps(src, lo, hi)
-    if i1 < i0:
-        none = np.zeros(0, dtype=np.int64)
-        return _Compared(none, np.zeros(0), np.zeros(0), "no torch step in range")
-    windows, note = [(i0, i1 + 1)], "every step"
-    if i1 - i0 + 1 > stepping.EXHAUSTIVE_LIMIT:
-        at = [t.first_step(m.batch) - i0 for _, m in src.marks(lo, hi)[0]]
-        windows = [
-            (i0 + a, i0 + b) for a, b in stepping.sample_windows(i1 - i0 + 1, at)
-        ]
-        note = "boundaries and a dense sample of steps"
-    factory = stepping.class_factory(t)
-    i = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in windows])
-    got = np.concatenate([g for a, b in windows
-                          for g in stepping.torch_lrs(factory, t.cfg_lr, a, b - a)])  # fmt: skip
-    pos = i if src.steps else t.batches(i)
-    keep = np.flatnonzero((pos >= lo) & (pos <= hi))
-    keep = keep[np.argsort(pos[keep], kind="stable")]
-    expected = np.asarray(t.lrs(i[keep]), dtype=np.float64)
-    return _Compared(pos[keep], got[keep], expected, note)
 
 
 def _by_column(base: Curve, pos: I64, y: npt.NDArray[Any]) -> tuple[I64, Any, Any]:
@@ -485,41 +425,61 @@ def _by_column(base: Curve, pos: I64, y: npt.NDArray[Any]) -> tuple[I64, Any, An
 
 
 def _add_overlay(
-    parts: _Parts, label: str, run: _Compared, err: F64, tops: tuple[float, float],
-    unit: str = "ulp", summary: str = "",
+    parts: _Parts, label: str, run: tuple[I64, F64, F64], err: F64,
+    tops: tuple[float, float], unit: str, summary: str,
 ) -> None:  # fmt: skip
-    """The LR ``run`` got as a curve ("torch", or "approx" for ``unit`` "rel") on the
-    columns of the last curve, and its error ``err`` signed, per step or column."""
-    base, k, pos, n = parts.curves[-1], len(parts.curves), run.pos, int(run.pos.size)
-    kind, xpu = ("torch" if unit == "ulp" else "approx"), base.x_per_unit
-    g = run.got.astype(np.float32)
-    lo = hi = np.where(np.isfinite(g), g, np.float32(np.nan)).astype(np.float32)
+    """``run`` (positions, LR, darknet's LR) as a "torch" (``unit`` "rel": "approx") curve
+    on the last curve's columns, and its error ``err`` signed, per step or column."""
+    (pos, got, want), base, k = run, parts.curves[-1], len(parts.curves)
+    n, xpu, g = int(pos.size), base.x_per_unit, got.astype(np.float32)
+    kind = "torch" if unit == "ulp" else "approx"
+    lo = hi = np.where(np.isfinite(g), g, np.float32(np.nan))
     exact, start, stop = base.exact or n == 0, pos, pos + 1
     if not exact:
         cols, mn, mx = _by_column(base, pos, lo)
         start, stop = base.start, base.stop
-        lo = np.full(base.start.size, np.nan, dtype=np.float32)
-        hi = lo.copy()
+        lo, hi = np.full((2, base.start.size), np.nan, dtype=np.float32)
         lo[cols], hi[cols] = mn, mx
     parts.curves.append(
         Curve(start, stop, lo, hi.copy(), exact, not exact, label, kind, xpu)
     )
-    e = np.where(run.got < run.expected, -err, err)
-    args = (tops[0], tops[1], n, run.coverage, unit, summary)
+    e = np.where(got < want, -err, err)
     start, stop, e_lo, e_hi = pos, pos + 1, e, e.copy()
     if not (n == 0 or (base.exact if unit == "rel" else n <= EXACT_LIMIT)):
         cols, e_lo, e_hi = _by_column(base, pos, e)
         start, stop = base.start[cols], base.stop[cols]
-    parts.errors.append(ErrorPanel(k, start, stop, e_lo, e_hi, *args))
+    parts.errors.append(ErrorPanel(k, start, stop, e_lo, e_hi, *tops, n, unit, summary))
 
 
 def _torch_parts(parts: _Parts, src: Source, lo: int, hi: int, many: bool) -> None:
-    """The ``--vs torch`` curve and its error panel in signed float32 ulps."""
-    run = _torch_values(src, lo, hi)
-    label = "PyTorch DarknetLR" + (f" ({src.variant.label})" if many else "")
-    _, rel, ulp = stepping.errors(run.expected, run.got)
+    """DarknetScheduler stepped (every step or a sample) and its signed ulp error panel."""
+    t, (i0, i1) = src.t, _torch_steps(src, lo, hi)
+    i, got, note = np.zeros(0, dtype=np.int64), np.zeros(0), "no torch step in range"
+    if i0 <= i1:
+        windows, note = [(i0, i1 + 1)], "every step"
+        if i1 - i0 + 1 > stepping.EXHAUSTIVE_LIMIT:
+            at = [t.first_step(m.batch) - i0 for _, m in src.marks(lo, hi)[0]]
+            windows = [
+                (i0 + a, i0 + b) for a, b in stepping.sample_windows(i1 - i0 + 1, at)
+            ]
+            note = "boundaries and a dense sample of steps"
+        make, lr = stepping.class_factory(t), t.cfg_lr
+        i = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in windows])
+        got = np.concatenate(
+            [g for a, b in windows for g in stepping.torch_lrs(make, lr, a, b - a)]
+        )
+    pos = i if src.steps else t.batches(i)
+    keep = np.flatnonzero((pos >= lo) & (pos <= hi))
+    keep = keep[np.argsort(pos[keep], kind="stable")]
+    want = np.asarray(t.lrs(i[keep]), dtype=np.float64)
+    _, rel, ulp = stepping.errors(want, got[keep])
     tops = (float(ulp.max()), float(rel.max())) if ulp.size else (0.0, 0.0)
-    _add_overlay(parts, label, run, ulp, tops)
+    summary = (
+        f"max |error| {fmt_lr(tops[0])} ulp, rel {fmt_lr(tops[1])} over "
+        f"{counted(ulp.size, 'step')} ({note})"
+    )
+    label = "PyTorch DarknetLR" + (f" ({src.variant.label})" if many else "")
+    _add_overlay(parts, label, (pos[keep], got[keep], want), ulp, tops, "ulp", summary)
 
 
 #: ``--vs`` values that overlay a framework's own built-in schedule fitted to darknet's.
@@ -534,39 +494,20 @@ class Approx:
     images: int | None = None
     batch: int | None = None
 
-    def check(self, x: str) -> None:
-        """Refuse a request the fit cannot serve (one-line CfgError)."""
-        if self.kind not in APPROXIMATIONS:
-            raise ValueError(f"unknown approximation {self.kind!r}")
-        why = ""
-        if self.kind == "ultralytics-hyp" and not (self.images and self.batch):
-            why = "needs --images N (the data set) and --torch-batch T (Ultralytics' batch)"
-        elif self.kind == "ultralytics-hyp" and x == "steps":
-            why = ("Ultralytics' optimizer steps are its own (its accumulate ramps "
-                   "during warmup): use --x batches, images or epochs")  # fmt: skip
-        if why:
-            raise CfgError(f"--vs {self.kind}", None, None, why)
-
-    def fit(self, t: Run) -> Any:
-        """The :class:`~cfgsched.adapters.approx.Fit` for the variant's run ``t``."""
-        from cfgsched.adapters import approx
-
-        try:
-            if self.kind == "mmengine":
-                return approx.fit_mmengine(t)
-            n, b = self.images or 0, self.batch or 0
-            return approx.fit_ultralytics(t, images=n, batch=b)
-        except ValueError as exc:
-            raise CfgError(f"--vs {self.kind}", None, None, str(exc)) from None
-
 
 def _approx_parts(
     parts: _Parts, src: Source, lo: int, hi: int, many: bool, how: Approx
 ) -> None:
-    """The fitted schedule's curve (always called an approximation), its relative error
-    panel and its report line."""
-    fit, label = how.fit(src.t), "MMEngine built-in schedulers (approximation)"
-    if how.kind != "mmengine":
+    """The fit's curve (always called an approximation), relative error panel, report."""
+    from cfgsched.adapters.approx import fit_mmengine, fit_ultralytics
+
+    t, mm, n, b = src.t, how.kind == "mmengine", how.images or 0, how.batch or 0
+    try:
+        fit = fit_mmengine(t) if mm else fit_ultralytics(t, images=n, batch=b)
+    except ValueError as exc:
+        raise CfgError(f"--vs {how.kind}", None, None, str(exc)) from None
+    label = "MMEngine built-in schedulers (approximation)"
+    if not mm:
         h, cos = fit.hyp, "cos_lr, " if fit.hyp["cos_lr"] else ""
         label = (f"Ultralytics lr0={h['lr0']:g}, lrf={h['lrf']:g}, {cos}"
                  f"warmup_epochs={h['warmup_epochs']:g} (approximation)")  # fmt: skip
@@ -574,28 +515,34 @@ def _approx_parts(
     keep = np.flatnonzero((pos >= lo) & (pos <= hi))
     rel = fit.relative_error()[keep]
     f, d = fit.framework_lr[keep], fit.darknet_lr[keep]
-    run = _Compared(pos[keep], f, d, "every step")
     who = f" ({src.variant.label})" if many else ""
-    report = f"{src.variant.label}: " if many else ""
-    report += f"{fit.framework} {fit.comment()[0]}"
+    report = (f"{src.variant.label}: " if many else "") + fit.framework
+    report += f" {fit.comment()[0]}"
     fin = rel[np.isfinite(rel)]
     tops = (math.nan, float(np.abs(fin).max()) if fin.size else math.nan)
-    _add_overlay(parts, label + who, run, rel, tops, "rel", report)
+    _add_overlay(parts, label + who, (pos[keep], f, d), rel, tops, "rel", report)
     parts.reports.append(report)
 
 
 def _x_axis(
-    x: str, images: int | None, sources: Sequence[Source], vs_torch: bool
+    x: str, images: int | None, sources: Sequence[Source], vs: bool | Approx | None
 ) -> str:
-    """The x axis label, once the request is checked (a bad one: one-line error)."""
-    if x not in X_UNITS:
-        raise ValueError(f"x must be one of {', '.join(X_UNITS)}, not {x!r}")
+    """The x axis label; a bad request or ``--vs`` (True: torch): a one-line error."""
     if x == "epochs" and not images:
         why = "needs --images N (images in the data set)"
         raise CfgError("--x epochs", None, None, why)
-    if (x == "steps" or vs_torch) and any(s.t.trace_too_long for s in sources):
+    if (x == "steps" or vs is True) and any(s.t.trace_too_long for s in sources):
         why = f"more than {TRACE_LIMIT:,} loop iterations of GPU 0 to follow"
         raise CfgError("--multigpu trace", None, None, why)
+    if isinstance(vs, Approx) and vs.kind == "ultralytics-hyp":
+        why = ""
+        if not (vs.images and vs.batch):
+            why = "needs --images N (the data set) and --torch-batch T (Ultralytics' batch)"
+        elif x == "steps":
+            why = ("Ultralytics' optimizer steps are its own (its accumulate ramps "
+                   "during warmup): use --x batches, images or epochs")  # fmt: skip
+        if why:
+            raise CfgError(f"--vs {vs.kind}", None, None, why)
     if x == "steps":
         maps = {s.t.mapping for s in sources}
         how = f"; {maps.pop()}" if len(maps) == 1 else ""
@@ -616,10 +563,8 @@ def _x_range(
     notes = list(dict.fromkeys(note for _, note in ends if note))
     hi = max(end for end, _ in ends)
     if hi < lo and first is None and min(s.t.start for s in sources) > hi:
-        why = (
-            f"resumes at step {lo:,}, past the run's last step {hi:,}: nothing to show"
-        )
-        raise CfgError("--resume-from", None, None, why)
+        why = f"resumes at step {lo:,}, past the run's last step {hi:,}"
+        raise CfgError("--resume-from", None, None, f"{why}: nothing to show")
     if lo < 0 or hi < lo or hi > MAX_POSITION:
         raise CfgError("--from/--to", None, None, f"empty or negative range {lo}..{hi}")
     for s in sources:
@@ -633,7 +578,7 @@ def step_range(
     v: Variant, first: int | None, last: int | None, x: str, images: int | None
 ) -> tuple[Source, int, int, list[str]]:
     """``v``'s steps source and the optimizer steps of ``plot``'s range, and notes."""
-    src = Source.of(v, True)
+    src = Source(v, translate(v.schedule, v.options), True)
     _x_axis(x, images, [src], True)
     if x == "steps" or (first is None and last is None):
         return src, *_x_range([src], first, last)
@@ -720,10 +665,10 @@ def plot_data(
         raise ValueError("nothing to plot")
     if vs_torch and approx is not None:
         raise ValueError("one --vs overlay at a time")
-    sources = [Source.of(v, x == "steps") for v in variants]
-    x_label = _x_axis(x, images, sources, vs_torch)
-    if approx is not None:
-        approx.check(x)
+    sources = [
+        Source(v, translate(v.schedule, v.options), x == "steps") for v in variants
+    ]
+    x_label = _x_axis(x, images, sources, vs_torch or approx)
     lo, hi, notes = _x_range(sources, first, last)
     parts, many = _Parts(notes=notes), len(sources) > 1
     for k, src in enumerate(sources):
@@ -744,7 +689,8 @@ def plot_data(
     near = _zoom_range(sources, lo, hi) if zoom and first is last is None else None
     zoomed = None if near is None else plot_data(
         variants, first=near[0], last=near[1], log=log, x=x, images=images,
-        columns=columns, title="", zoom=False,
+        columns=columns, zoom=False,
+        title=f"zoom: {'i' if x == 'steps' else 'b'} = {near[0]:,}–{near[1]:,}",
     )  # fmt: skip
     return PlotData(
         _title(variants, approx) if title is None else title, lo, hi,
@@ -799,13 +745,12 @@ def _draw_curves(ax: Any, data: PlotData, legend: bool) -> None:
     """Step lines; an envelope is a band between its min and max lines."""
     dark = _dark(data)
     for idx, c in enumerate(data.curves):
-        col = f"C{dark.index(idx) % 10}" if c.kind == "darknet" else "black"
+        own = c.kind == "darknet"
+        col = f"C{dark.index(idx) % 10}" if own else "black"
         xs, ylo, yhi = _stairs(c, c.x_per_unit, data.log)
-        lone = len(dark) == 1 and c.kind == "darknet"
-        name = "darknet (C formula)" if lone else c.label
+        name = "darknet (C formula)" if len(dark) == 1 and own else c.label
         label = name if legend and len(data.curves) > 1 else None
         step = {"drawstyle": "steps-post", "color": col, "ls": _DASHES.get(c.kind, "-")}
-        own = c.kind == "darknet"
         if own and not c.exact:
             ax.fill_between(xs, ylo, yhi, step="post", color=col, alpha=0.35, lw=0,
                             zorder=2)  # fmt: skip
@@ -856,10 +801,8 @@ def _draw_markers(ax: Any, data: PlotData, span: tuple[float, float]) -> int:
     for x, ms in groups.items():
         names = " | ".join(dict.fromkeys(m.label for m in ms))
         lrs = " / ".join(dict.fromkeys(fmt_lr(m.lr) for m in ms))
-        kind = next((m.kind for m in ms if m.kind in _FIRST_LABELS), ms[0].kind)
-        labels.append(
-            (kind not in _FIRST_LABELS, x, f"{names}\n{sym}{ms[0].at:,}: LR {lrs}")
-        )
+        later = all(m.kind not in _FIRST_LABELS for m in ms)
+        labels.append((later, x, f"{names}\n{sym}{ms[0].at:,}: LR {lrs}"))
     width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
     taken: list[list[tuple[float, float]]] = [[] for _ in _LABEL_ROWS]
     skipped = 0
@@ -881,13 +824,6 @@ def _draw_markers(ax: Any, data: PlotData, span: tuple[float, float]) -> int:
     return skipped
 
 
-def _error_summary(e: ErrorPanel) -> str:
-    return e.summary or (
-        f"max |error| {fmt_lr(e.max_ulp)} ulp, rel {fmt_lr(e.max_rel)} over "
-        f"{counted(e.steps, 'step')} ({e.coverage})"
-    )
-
-
 def _draw_errors(ax: Any, data: PlotData) -> None:
     """The error panel (ulps, or relative % on a symlog beyond ±100 %) and summary."""
     from matplotlib.ticker import FixedLocator, FuncFormatter
@@ -902,7 +838,7 @@ def _draw_errors(ax: Any, data: PlotData) -> None:
             ax.fill_between(xs, lo, hi, step="post", color="black", alpha=0.3, lw=0)
             for y in (hi, lo):
                 ax.plot(xs, y, color="black", lw=0.8, drawstyle="steps-post")
-    summary = "; ".join(_error_summary(e) for e in data.errors)
+    summary = "; ".join(e.summary for e in data.errors)
     ax.text(0.005, 0.95, summary, transform=ax.transAxes, fontsize=7, va="top",
             parse_math=False)  # fmt: skip
     ax.axhline(0, color="0.5", lw=0.6)
@@ -960,12 +896,11 @@ def draw(
     axes: dict[str, Any] = fig.subplot_mosaic(layout, **kw)
     ax = axes["main"]
     handles, unlabelled = _panel_axes(ax, data, 11, legend=True)
-    left = axes["zoom" if data.zoom else "main"]
-    left.set_ylabel("learning rate" + (" (log scale)" if data.log else ""))
-    hs, labels = ax.get_legend_handles_labels()  # the legend below the axes
-    hs += handles
+    ylabel = "learning rate" + (" (log scale)" if data.log else "")
+    axes["zoom" if data.zoom else "main"].set_ylabel(ylabel)
+    hs = ax.get_legend_handles_labels()[0] + handles  # the legend below the axes
     if hs:
-        labels += [h.get_label() for h in handles]
+        labels = [h.get_label() for h in hs]
         legend = fig.legend(hs, labels, loc="outside lower center",
                             ncols=min(len(hs), 3), fontsize=8, frameon=False)  # fmt: skip
         for t in legend.get_texts():  # cfg names and values: no mathtext
@@ -979,10 +914,7 @@ def draw(
                 va="bottom", ha="left", color="0.25", parse_math=False,
                 bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})  # fmt: skip
     if data.zoom is not None:
-        z = data.zoom
-        sym = "i" if z.domain == "steps" else "b"
-        title = f"zoom: {sym} = {z.first:,}–{z.last:,}"
-        _panel_axes(axes["zoom"], replace(z, title=title), 9, legend=False)
+        _panel_axes(axes["zoom"], data.zoom, 9, legend=False)
         axes["zoom"].set_xlabel(data.x_label, fontsize=8)
     if data.errors:
         axes["err"].sharex(ax)
