@@ -494,6 +494,10 @@ class Approx:
     images: int | None = None
     batch: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.kind not in APPROXIMATIONS:
+            raise ValueError(f"unknown approximation {self.kind!r}")
+
 
 def _approx_parts(
     parts: _Parts, src: Source, lo: int, hi: int, many: bool, how: Approx
@@ -528,6 +532,8 @@ def _x_axis(
     x: str, images: int | None, sources: Sequence[Source], vs: bool | Approx | None
 ) -> str:
     """The x axis label; a bad request or ``--vs`` (True: torch): a one-line error."""
+    if x not in X_UNITS:
+        raise ValueError(f"x must be one of {', '.join(X_UNITS)}, not {x!r}")
     if x == "epochs" and not images:
         why = "needs --images N (images in the data set)"
         raise CfgError("--x epochs", None, None, why)
