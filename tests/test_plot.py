@@ -612,3 +612,11 @@ def test_translation_options_help_is_the_shared_text() -> None:
     for decls, _, _, help_text in kit._TRANSLATION_OPTIONS:
         assert decls[0].split("/")[0] in text
         assert " ".join(help_text.split())[:40] in text
+
+
+def test_library_refuses_unknown_x_and_approximation() -> None:
+    (v,) = variants(YOLOV4)
+    with pytest.raises(ValueError, match="x must be one of batches, images"):
+        plot.plot_data([v], x="seconds")
+    with pytest.raises(ValueError, match="unknown approximation 'keras'"):
+        plot.plot_data([v], approx=plot.Approx("keras"))

@@ -494,10 +494,6 @@ class Approx:
     images: int | None = None
     batch: int | None = None
 
-    def __post_init__(self) -> None:
-        if self.kind not in APPROXIMATIONS:
-            raise ValueError(f"unknown approximation {self.kind!r}")
-
 
 def _approx_parts(
     parts: _Parts, src: Source, lo: int, hi: int, many: bool, how: Approx
@@ -671,6 +667,8 @@ def plot_data(
         raise ValueError("nothing to plot")
     if vs_torch and approx is not None:
         raise ValueError("one --vs overlay at a time")
+    if approx is not None and approx.kind not in APPROXIMATIONS:
+        raise ValueError(f"unknown approximation {approx.kind!r}")
     sources = [
         Source(v, translate(v.schedule, v.options), x == "steps") for v in variants
     ]
