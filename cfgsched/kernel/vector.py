@@ -57,11 +57,6 @@ def per_value(fn: Callable[[Any], float], x: npt.NDArray[Any]) -> F64s:
     return np.array([fn(v) for v in uniq.tolist()], dtype=F64)[inv.reshape(-1)]
 
 
-def exact_many(fn: Exact, b: I64s) -> F32s:
-    """``fn`` over the distinct values of ``b``."""
-    return per_value(fn, b).astype(F32)
-
-
 def finish(b: I64s, z: F64s, check: bool, fn: Exact, abs_err: float = 0.0) -> F32s:
     """``z`` rounded to float32, doubtful elements recomputed by ``fn``; ``abs_err`` > 0:
     the error is at most ``abs_err * 2**-50`` and ``|z| < abs_err * 2**-8`` is redone."""
@@ -73,7 +68,7 @@ def finish(b: I64s, z: F64s, check: bool, fn: Exact, abs_err: float = 0.0) -> F3
             flag |= np.abs(z) < abs_err * 2.0**-8
         idx = np.flatnonzero(flag)
         if idx.size:
-            out[idx] = exact_many(fn, b[idx])
+            out[idx] = per_value(fn, b[idx])
     return out
 
 

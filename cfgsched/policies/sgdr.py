@@ -43,12 +43,9 @@ def sgdr_hangs(s: NetSchedule) -> bool:
 
 
 def sgdr_ends(s: NetSchedule, top: int) -> Iterator[tuple[int, int]]:
-    """``(end, cycle)`` of each cycle ending by ``top`` (a cycle of 0 ends the walk)."""
-    start, cycle = 0, s.sgdr_cycle
-    while cycle > 0 and start + cycle <= top:
-        yield start + cycle, cycle
-        start += cycle
-        cycle *= s.sgdr_mult if s.sgdr_mult >= 1 else 0
+    """``(end, cycle)`` of each cycle ending by ``top`` (a cycle <= 0 ends the walk)."""
+    walk = _cycles(s.sgdr_cycle, s.sgdr_mult, top + 1)
+    return ((a + c, c) for a, c in walk if c > 0 and a + c <= top)
 
 
 def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
