@@ -14,6 +14,8 @@ FORK_ALEXEYAB = 0
 FORK_PJREDDIE = 1
 FORK_HANKAI = 2
 
+CONSTANT, STEP, EXP, POLY, STEPS, SIG, RANDOM, SGDR = range(8)
+
 #: x86's default NaN (sign bit set), what C produces for 0/0 and pow(-x, 0.5).
 NAN = -math.nan
 U64 = 1 << 64

@@ -73,8 +73,6 @@ def _gpus(cfg: MgpuConfig, phase: int) -> int:
 
 def mgpu_start(cfg: MgpuConfig) -> MgpuState:
     """State before the first loop iteration of a run that starts at ``seen = 0``."""
-    if cfg.ngpus < 1:
-        raise ValueError(f"ngpus must be >= 1, got {cfg.ngpus}")
     return MgpuState(0, 1, 0, 0, 0, 0)
 
 

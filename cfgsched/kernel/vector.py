@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from cfgsched.kernel.formulas import FORK_HANKAI, Params, cpow, f32, powf, powf_ftz
+from cfgsched.kernel.formulas import FORK_HANKAI, Params, cpow, powf, powf_ftz
 
 F32 = np.float32
 F64 = np.float64
@@ -103,16 +103,3 @@ def lr_pow(p: Params, b: I64s, base: F32s, flush: bool, fn: Exact) -> F32s:
         if special.size:
             y64[special] = per_value(lambda v: cpow(v, power), x[special])
         return finish(b, p.lr * y64, True, fn)
-
-
-def step_table(p: Params, k: I64s, base: float) -> F32s:
-    """``f32(lr * pow(base, k))`` over the integer exponents ``k`` (one value per k)."""
-    kmin, kmax = int(k.min()), int(k.max())
-    if kmax - kmin < k.size:
-        ks, idx = np.arange(kmin, kmax + 1, dtype=I64), k - kmin
-    else:
-        ks, idx = np.unique(k, return_inverse=True)
-    with np.errstate(all="ignore"):
-        z = p.lr * base_pow(base, ks.astype(F64))
-    vals = finish(ks, z, True, lambda x: f32(p.lr * cpow(base, float(x))))
-    return vals[idx.reshape(-1)]

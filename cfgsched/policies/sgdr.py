@@ -93,8 +93,6 @@ def boundaries(
     s: NetSchedule, lo: int, top: int, add: base.Add, full: base.Full
 ) -> int:
     """Each cycle's end (the batch that gets exactly learning_rate_min)."""
-    if s.sgdr_cycle <= 0:
-        return 0
     for k, (end, cycle) in enumerate(sgdr_ends(s, top)):
         if end >= lo:
             if full():

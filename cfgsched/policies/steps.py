@@ -209,11 +209,8 @@ def _ratio_chain(run: base.NativeRun, epochs: list[int]) -> list[base.NativePart
         cur = run.lr(e)
         if cur == prev and parts:
             continue
-        parts.append(
-            base.step_part(
-                [e], cur / prev if prev != 0 and math.isfinite(prev) else 0.0
-            )
-        )
+        gamma = cur / prev if prev != 0 and math.isfinite(prev) else 0.0
+        parts.append(base.step_part([e], gamma))
         prev = cur
     return parts
 
