@@ -101,9 +101,8 @@ class Explainer:
         return out
 
     def _note(self, first: int, v: float, out: list[Phase]) -> str:
-        prev = out[-1].lr_first
-        ok = prev is not None and prev != 0.0 and math.isfinite(prev)
-        ratio = v / prev if ok and prev is not None else math.nan
+        prev = out[-1].lr_first or math.inf  # None or 0: no ratio
+        ratio = v / prev if math.isfinite(prev) else math.nan
         by = f"x{f32_text(ratio)}" if math.isfinite(ratio) else f"LR {f32_text(v)}"
         where = "step" if self.schedule.policy is Policy.STEPS else "at batch"
         return f"{where} {first}: {by}"

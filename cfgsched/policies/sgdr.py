@@ -26,13 +26,6 @@ def _cycles(cycle: int, mult: int, top: int) -> Iterator[tuple[int, int]]:
         yield start, cycle
 
 
-def sgdr_start(cycle: int, mult: int, b: int) -> tuple[int, int]:
-    """``(start, cycle)`` of the cycle that holds ``b``."""
-    if mult == 1:
-        return (max(0, (b - 1) // cycle) if cycle > 0 else 0) * cycle, cycle
-    return deque(_cycles(cycle, mult, b), maxlen=1)[0]
-
-
 def sgdr_hangs(s: NetSchedule) -> bool:
     """True when darknet's sgdr cycle search would loop forever within training."""
     if s.policy is not Policy.SGDR:
@@ -51,7 +44,11 @@ def sgdr_ends(s: NetSchedule, top: int) -> Iterator[tuple[int, int]]:
 def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     """``f32(lr_min + 0.5 * f32(lr - lr_min) * (1 + cos((b - start) * pi / cycle)))``."""
     r = rounding(exact, flush)
-    start, cycle = sgdr_start(p.sgdr_cycle, p.sgdr_mult, b)
+    cycle = p.sgdr_cycle
+    if p.sgdr_mult == 1:  # equal cycles: computed, never walked
+        start = (max(0, (b - 1) // cycle) if cycle > 0 else 0) * cycle
+    else:  # the cycle that holds b
+        start, cycle = deque(_cycles(cycle, p.sgdr_mult, b), maxlen=1)[0]
     pi = math.pi if p.fork == FORK_HANKAI else PI_ALEXEYAB
     c = math.cos(cdiv(r(float(b - start)) * pi, float(cycle)))
     return r(p.lr_min + 0.5 * r(p.lr - p.lr_min) * (1.0 + c))

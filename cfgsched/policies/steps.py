@@ -83,15 +83,9 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
     from cfgsched.kernel.vector import F32, F64, I64, per_value
 
     raw, values = steps_table(p, 2 if flush else 1)
-    rates = np.frombuffer(values, dtype=F64)
-    if isinstance(raw, array):
-        bounds = np.frombuffer(raw, dtype=I64)
-    else:  # steps beyond int64: clip to [-2**63, 2**63 - 1]
-        top = (1 << 63) - 1
-        clipped = [min(max(x, -top - 1), top) for x in raw]
-        if clipped[-1] == top and int(b.max()) == top:  # a step clipped to b itself
-            return per_value(lambda x: rate(p, x, True, flush), b).astype(F32)
-        bounds = np.array(clipped, dtype=I64)
+    if not isinstance(raw, array):  # steps beyond int64: the scalar search
+        return per_value(lambda x: rate(p, x, True, flush), b).astype(F32)
+    rates, bounds = np.frombuffer(values, dtype=F64), np.frombuffer(raw, dtype=I64)
     # search only the bounds between b's extremes (cache-friendly for a chunk of a run)
     lo = int(np.searchsorted(bounds, b.min(), side="right"))
     hi = int(np.searchsorted(bounds, b.max(), side="right"))
