@@ -50,16 +50,14 @@ def multigpu_trace(
     batches, phases, state = mgpu_batches(cfg, iterations)
     lr_n = ngpus_lr(cfg.fork, schedule.learning_rate, ngpus)
     b = np.asarray(batches, dtype=np.int64)
-    lr = darknet_lr(schedule.with_values(learning_rate=lr_n), b)
-    ended = mgpu_step(cfg, state) is None
     return MultiGpuTrace(
         fork=schedule.fork,
         ngpus=ngpus,
         scratch=scratch,
         learning_rate=lr_n,
         batches=b,
-        lr=lr,
+        lr=darknet_lr(schedule.with_values(learning_rate=lr_n), b),
         phase=np.asarray(phases, dtype=np.int64),
         iteration=np.arange(1, len(batches) + 1, dtype=np.int64),
-        ended=ended,
+        ended=mgpu_step(cfg, state) is None,
     )

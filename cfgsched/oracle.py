@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cfgsched.kernel.formulas import FLT_MIN, FORK_PJREDDIE, Params, flushed
-from cfgsched.kernel.vector import F32, I64, F32s, I64s, exact_many, per_value
+from cfgsched.kernel.vector import F32, I64, F32s, I64s, per_value
 from cfgsched.options import default_flush
 from cfgsched.policies import burn_in, module, rate
 from cfgsched.schedule import NetSchedule
@@ -132,7 +132,7 @@ def _rate(p: Params, b: I64s, flush: bool) -> F32s:
             math.isnan(v)
             for v in (p.lr, p.power, p.scale, p.gamma, p.lr_min, *p.scales)
         ):
-            out[nan] = exact_many(lambda x: rate(p, x, True, flush), b[nan])
+            out[nan] = per_value(lambda x: rate(p, x, True, flush), b[nan])
         else:
             out.view(np.uint32)[nan] = _NAN_BITS
     if flush:  # below FLT_MIN is ±0; a rounded ±FLT_MIN may come from below FTZ_LIMIT
@@ -141,5 +141,5 @@ def _rate(p: Params, b: I64s, flush: bool) -> F32s:
         out[tiny] = np.copysign(F32(0), out[tiny])
         edge = np.flatnonzero(a == F32(FLT_MIN))
         if edge.size:
-            out[edge] = exact_many(lambda x: rate(p, x, True, True), b[edge])
+            out[edge] = per_value(lambda x: rate(p, x, True, True), b[edge])
     return out

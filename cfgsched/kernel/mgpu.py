@@ -73,8 +73,6 @@ def _gpus(cfg: MgpuConfig, phase: int) -> int:
 
 def mgpu_start(cfg: MgpuConfig) -> MgpuState:
     """State before the first loop iteration of a run that starts at ``seen = 0``."""
-    if cfg.ngpus < 1:
-        raise ValueError(f"ngpus must be >= 1, got {cfg.ngpus}")
     return MgpuState(0, 1, 0, 0, 0, 0)
 
 
@@ -130,20 +128,14 @@ def mgpu_batches(
         count = stop - cur.counter if left < 0 else min(stop - cur.counter, left)
         batches.extend(range(cur.seen + 1, cur.seen + 1 + count))
         phases.extend([cur.phase] * count)
-        end = cur.counter + count
-        state = cur._replace(iteration=cur.iteration + count, seen=end, counter=end)
-        if cfg.fork != FORK_PJREDDIE:
-            state = _saves_after_run(cfg, state)
+        c = cur.counter + count
+        state = cur._replace(iteration=cur.iteration + count, seen=c, counter=c)
+        if cfg.fork != FORK_PJREDDIE:  # the saves at the multiples in the stretch
+            every = save_interval(cfg.fork, cfg.max_batches)
+            save = max(state.iter_save, c // every * every)
+            last = max(state.iter_save_last, c // 100 * 100)
+            state = state._replace(iter_save=save, iter_save_last=last)
     return batches, phases, state
-
-
-def _saves_after_run(cfg: MgpuConfig, state: MgpuState) -> MgpuState:
-    """iter_save/iter_save_last after a one-GPU stretch (saves at the multiples)."""
-    c = state.counter
-    every = save_interval(cfg.fork, cfg.max_batches)
-    iter_save = max(state.iter_save, c // every * every)
-    last = max(state.iter_save_last, c // 100 * 100)
-    return state._replace(iter_save=iter_save, iter_save_last=last)
 
 
 def _run(cfg: MgpuConfig, state: MgpuState, left: int) -> tuple[list[int], MgpuState]:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from cfgsched.kernel.formulas import FORK_HANKAI, Params, cpow, f32, powf, powf_ftz
+from cfgsched.kernel.formulas import FORK_HANKAI, Params, cpow, powf, powf_ftz
 
 F32 = np.float32
 F64 = np.float64
@@ -57,11 +57,6 @@ def per_value(fn: Callable[[Any], float], x: npt.NDArray[Any]) -> F64s:
     return np.array([fn(v) for v in uniq.tolist()], dtype=F64)[inv.reshape(-1)]
 
 
-def exact_many(fn: Exact, b: I64s) -> F32s:
-    """``fn`` over the distinct values of ``b``."""
-    return per_value(fn, b).astype(F32)
-
-
 def finish(b: I64s, z: F64s, check: bool, fn: Exact, abs_err: float = 0.0) -> F32s:
     """``z`` rounded to float32, doubtful elements recomputed by ``fn``; ``abs_err`` > 0:
     the error is at most ``abs_err * 2**-50`` and ``|z| < abs_err * 2**-8`` is redone."""
@@ -73,7 +68,7 @@ def finish(b: I64s, z: F64s, check: bool, fn: Exact, abs_err: float = 0.0) -> F3
             flag |= np.abs(z) < abs_err * 2.0**-8
         idx = np.flatnonzero(flag)
         if idx.size:
-            out[idx] = exact_many(fn, b[idx])
+            out[idx] = per_value(fn, b[idx])
     return out
 
 
@@ -108,16 +103,3 @@ def lr_pow(p: Params, b: I64s, base: F32s, flush: bool, fn: Exact) -> F32s:
         if special.size:
             y64[special] = per_value(lambda v: cpow(v, power), x[special])
         return finish(b, p.lr * y64, True, fn)
-
-
-def step_table(p: Params, k: I64s, base: float) -> F32s:
-    """``f32(lr * pow(base, k))`` over the integer exponents ``k`` (one value per k)."""
-    kmin, kmax = int(k.min()), int(k.max())
-    if kmax - kmin < k.size:
-        ks, idx = np.arange(kmin, kmax + 1, dtype=I64), k - kmin
-    else:
-        ks, idx = np.unique(k, return_inverse=True)
-    with np.errstate(all="ignore"):
-        z = p.lr * base_pow(base, ks.astype(F64))
-    vals = finish(ks, z, True, lambda x: f32(p.lr * cpow(base, float(x))))
-    return vals[idx.reshape(-1)]

@@ -16,7 +16,7 @@ from cfgsched.policies import (
 )
 from cfgsched.policies.base import PolicyModule
 
-#: Each policy's module in darknet's enum order (CONSTANT, STEP, ... SGDR of the kernel).
+#: Each policy's module in darknet's enum order (:class:`cfgsched.schedule.Policy`).
 MODULES: tuple[PolicyModule, ...] = (
     constant,
     step,

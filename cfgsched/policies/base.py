@@ -74,9 +74,9 @@ class Explainer:
     schedule: NetSchedule
     lrs: Callable[[Sequence[int]], list[float]]
 
-    def span(self, kind: str, a: int, z: int, note: str) -> Phase:
-        """A phase from ``a`` to ``z`` with the LRs at both ends."""
-        lo, hi = self.lrs([a, z])
+    def span(self, kind: str, a: int, z: int | None, note: str) -> Phase:
+        """A phase from ``a`` to ``z`` (None: open-ended) with the LRs at both ends."""
+        lo, hi = self.lrs([a, a if z is None else z])
         return Phase(kind, a, z, lo, hi, note)
 
     def pieces(self, start: int, end: int | None, cuts: Iterable[int]) -> list[Phase]:
@@ -101,17 +101,11 @@ class Explainer:
         return out
 
     def _note(self, first: int, v: float, out: list[Phase]) -> str:
-        prev = out[-1].lr_first
-        ok = prev is not None and prev != 0.0 and math.isfinite(prev)
-        ratio = v / prev if ok and prev is not None else math.nan
+        prev = out[-1].lr_first or math.inf  # None or 0: no ratio
+        ratio = v / prev if math.isfinite(prev) else math.nan
         by = f"x{f32_text(ratio)}" if math.isfinite(ratio) else f"LR {f32_text(v)}"
         where = "step" if self.schedule.policy is Policy.STEPS else "at batch"
         return f"{where} {first}: {by}"
-
-    def decay(self, kind: str, start: int, end: int | None, note: str) -> list[Phase]:
-        """One phase of a policy that changes at every batch."""
-        lo, hi = self.lrs([start, end if end is not None else start])
-        return [Phase(kind, start, end, lo, hi, note)]
 
 
 def summarise(phases: list[Phase], what: str) -> list[Phase]:

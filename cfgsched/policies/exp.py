@@ -29,7 +29,7 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
 
 def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     """One decay."""
-    return x.decay("decay", start, end, f"lr x {f32_text(x.schedule.gamma)}^b")
+    return [x.span("decay", start, end, f"lr x {f32_text(x.schedule.gamma)}^b")]
 
 
 def code(c: base.LrCode) -> None:

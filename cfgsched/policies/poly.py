@@ -38,7 +38,7 @@ def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     """One decay."""
     s = x.schedule
     note = f"lr x (1 - b/{s.max_batches})^{f32_text(s.power)}"
-    return x.decay("decay", start, end, note)
+    return [x.span("decay", start, end, note)]
 
 
 def code(c: base.LrCode) -> None:

@@ -60,7 +60,7 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
 def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     """One phase of draws."""
     note = f"lr x U(0,1)^{f32_text(x.schedule.power)}, redrawn every batch ({DRAWS})"
-    return x.decay("random", start, end, note)
+    return [x.span("random", start, end, note)]
 
 
 def code(c: base.LrCode) -> None:

@@ -26,13 +26,6 @@ def _cycles(cycle: int, mult: int, top: int) -> Iterator[tuple[int, int]]:
         yield start, cycle
 
 
-def sgdr_start(cycle: int, mult: int, b: int) -> tuple[int, int]:
-    """``(start, cycle)`` of the cycle that holds ``b``."""
-    if mult == 1:
-        return (max(0, (b - 1) // cycle) if cycle > 0 else 0) * cycle, cycle
-    return deque(_cycles(cycle, mult, b), maxlen=1)[0]
-
-
 def sgdr_hangs(s: NetSchedule) -> bool:
     """True when darknet's sgdr cycle search would loop forever within training."""
     if s.policy is not Policy.SGDR:
@@ -43,18 +36,19 @@ def sgdr_hangs(s: NetSchedule) -> bool:
 
 
 def sgdr_ends(s: NetSchedule, top: int) -> Iterator[tuple[int, int]]:
-    """``(end, cycle)`` of each cycle ending by ``top`` (a cycle of 0 ends the walk)."""
-    start, cycle = 0, s.sgdr_cycle
-    while cycle > 0 and start + cycle <= top:
-        yield start + cycle, cycle
-        start += cycle
-        cycle *= s.sgdr_mult if s.sgdr_mult >= 1 else 0
+    """``(end, cycle)`` of each cycle ending by ``top`` (a cycle <= 0 ends the walk)."""
+    walk = _cycles(s.sgdr_cycle, s.sgdr_mult, top + 1)
+    return ((a + c, c) for a, c in walk if c > 0 and a + c <= top)
 
 
 def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     """``f32(lr_min + 0.5 * f32(lr - lr_min) * (1 + cos((b - start) * pi / cycle)))``."""
     r = rounding(exact, flush)
-    start, cycle = sgdr_start(p.sgdr_cycle, p.sgdr_mult, b)
+    cycle = p.sgdr_cycle
+    if p.sgdr_mult == 1:  # equal cycles: computed, never walked
+        start = (max(0, (b - 1) // cycle) if cycle > 0 else 0) * cycle
+    else:  # the cycle that holds b
+        start, cycle = deque(_cycles(cycle, p.sgdr_mult, b), maxlen=1)[0]
     pi = math.pi if p.fork == FORK_HANKAI else PI_ALEXEYAB
     c = math.cos(cdiv(r(float(b - start)) * pi, float(cycle)))
     return r(p.lr_min + 0.5 * r(p.lr - p.lr_min) * (1.0 + c))
@@ -96,8 +90,6 @@ def boundaries(
     s: NetSchedule, lo: int, top: int, add: base.Add, full: base.Full
 ) -> int:
     """Each cycle's end (the batch that gets exactly learning_rate_min)."""
-    if s.sgdr_cycle <= 0:
-        return 0
     for k, (end, cycle) in enumerate(sgdr_ends(s, top)):
         if end >= lo:
             if full():

@@ -76,7 +76,7 @@ def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     note = (
         f"lr / (1 + exp({f32_text(s.gamma)} x (b - {s.step}))), half LR at b={s.step}"
     )
-    return x.decay("decay", start, end, note)
+    return [x.span("decay", start, end, note)]
 
 
 def code(c: base.LrCode) -> None:

@@ -13,6 +13,7 @@ from cfgsched.kernel.formulas import (
     Params,
     cpow,
     ctrunc_div,
+    f32,
     f32_text,
     rounding,
 )
@@ -36,7 +37,7 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
     """:func:`rate` over ``b``: one value per exponent."""
     import numpy as np
 
-    from cfgsched.kernel.vector import I64, step_table
+    from cfgsched.kernel.vector import F64, I64, base_pow, finish
 
     step = p.step % U64 if p.fork == FORK_PJREDDIE else p.step
     if step == 0:
@@ -47,7 +48,15 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
         k = np.zeros(b.shape, dtype=I64)
     else:
         k = b // step if step > 0 else -(b // -step)
-    return step_table(p, k, p.scale)
+    kmin, kmax = int(k.min()), int(k.max())
+    if kmax - kmin < k.size:
+        ks, idx = np.arange(kmin, kmax + 1, dtype=I64), k - kmin
+    else:
+        ks, idx = np.unique(k, return_inverse=True)
+    with np.errstate(all="ignore"):
+        z = p.lr * base_pow(p.scale, ks.astype(F64))
+    vals = finish(ks, z, True, lambda x: f32(p.lr * cpow(p.scale, float(x))))
+    return vals[idx.reshape(-1)]
 
 
 def boundaries(

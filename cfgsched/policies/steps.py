@@ -7,7 +7,7 @@ import struct
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from cfgsched.kernel.formulas import (
     FLT_MIN,
@@ -29,13 +29,9 @@ if TYPE_CHECKING:
 MAX_PARTS = 64
 
 
-class StepsTable(NamedTuple):
-    """``rates[bisect_right(bounds, b)]`` is the rate at b (bounds: running max of steps)."""
-
-    bounds: Any  # array('q'), or a list for steps beyond int64
-    rates: Any  # array('d') of float32 (or double) values
-
-
+#: ``(bounds, rates)``: ``rates[bisect_right(bounds, b)]`` is the rate at b; bounds
+#: (the running max of steps) an array('q'), or a list beyond int64; rates an array('d').
+StepsTable = tuple[Any, Any]
 #: Steps tables by (id(steps), id(scales), lr bits, mode); entries keep their tuples alive.
 _TABLES: dict[tuple[int, int, bytes, int], tuple[Any, Any, StepsTable]] = {}
 _TABLES_MAX = 8
@@ -71,31 +67,25 @@ def _build(p: Params, mode: int) -> StepsTable:
         packed: Any = array("q", bounds)
     except OverflowError:
         packed = bounds
-    return StepsTable(packed, array("d", rates))
+    return packed, array("d", rates)
 
 
 def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     """The rate after the steps passed at ``b``: O(log len(steps))."""
-    tab = steps_table(p, (2 if flush else 1) if exact else 0)
-    return float(tab.rates[bisect_right(tab.bounds, b)])
+    bounds, rates = steps_table(p, (2 if flush else 1) if exact else 0)
+    return float(rates[bisect_right(bounds, b)])
 
 
 def rates(p: Params, b: I64s, flush: bool) -> F32s:
     """The steps table searched per batch."""
     import numpy as np
 
-    from cfgsched.kernel.vector import F32, F64, I64, exact_many
+    from cfgsched.kernel.vector import F32, F64, I64, per_value
 
-    table = steps_table(p, 2 if flush else 1)
-    rates = np.frombuffer(table.rates, dtype=F64)
-    if isinstance(table.bounds, array):
-        bounds = np.frombuffer(table.bounds, dtype=I64)
-    else:  # steps beyond int64: clip to [-2**63, 2**63 - 1]
-        top = (1 << 63) - 1
-        clipped = [min(max(x, -top - 1), top) for x in table.bounds]
-        if clipped[-1] == top and int(b.max()) == top:  # a step clipped to b itself
-            return exact_many(lambda x: rate(p, x, True, flush), b)
-        bounds = np.array(clipped, dtype=I64)
+    raw, values = steps_table(p, 2 if flush else 1)
+    if not isinstance(raw, array):  # steps beyond int64: the scalar search
+        return per_value(lambda x: rate(p, x, True, flush), b).astype(F32)
+    rates, bounds = np.frombuffer(values, dtype=F64), np.frombuffer(raw, dtype=I64)
     # search only the bounds between b's extremes (cache-friendly for a chunk of a run)
     lo = int(np.searchsorted(bounds, b.min(), side="right"))
     hi = int(np.searchsorted(bounds, b.max(), side="right"))
@@ -197,9 +187,7 @@ def normal(p: Params) -> bool:
 def _milestones(run: base.NativeRun) -> list[tuple[int, float]]:
     """(epoch, scale) of every darknet step applied within the run, in cfg order."""
     out: list[tuple[int, float]] = []
-    for high, sc in zip(
-        steps_table(run.params, 0).bounds, run.params.scales, strict=False
-    ):
+    for high, sc in zip(steps_table(run.params, 0)[0], run.params.scales, strict=False):
         e = max(run.first(high), run.m0)
         if e >= run.steps:
             break
@@ -215,11 +203,8 @@ def _ratio_chain(run: base.NativeRun, epochs: list[int]) -> list[base.NativePart
         cur = run.lr(e)
         if cur == prev and parts:
             continue
-        parts.append(
-            base.step_part(
-                [e], cur / prev if prev != 0 and math.isfinite(prev) else 0.0
-            )
-        )
+        gamma = cur / prev if prev != 0 and math.isfinite(prev) else 0.0
+        parts.append(base.step_part([e], gamma))
         prev = cur
     return parts
 
