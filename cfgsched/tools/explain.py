@@ -17,8 +17,7 @@ from cfgsched.options import Options
 from cfgsched.policies import burn_in, module
 from cfgsched.policies.base import Explainer, Phase, same
 from cfgsched.policies.random import DRAWS
-from cfgsched.reader.parser import parse
-from cfgsched.run import MAX_BATCH, TRACE_LIMIT, Run, advised_schedule, translate
+from cfgsched.run import MAX_BATCH, TRACE_LIMIT, Run, advised_schedule
 from cfgsched.schedule import Policy
 from cfgsched.tools.text import fmt, json_float
 
@@ -99,9 +98,8 @@ class Explanation:
 
     def epochs(self, batch: int) -> float | None:
         """Epochs after update ``batch`` (None without a dataset size)."""
-        if not self.dataset_images:
-            return None
-        return self.images(batch) / self.dataset_images
+        n = self.dataset_images
+        return self.images(batch) / n if n else None
 
     def spans(self, p: Phase) -> dict[str, list[Any]]:
         """The images (and epochs, given a dataset size) before ``p`` and at its end."""
@@ -198,8 +196,7 @@ def _stepped(run: Run, p: Phase) -> Phase:
     """``p`` with its first step and the LRs of its first and last steps."""
     ends = _ends(run, p)
     if ends is None:
-        note = f"{p.note}; no optimizer step trains here" if p.note else ""
-        note = note or "no optimizer step trains here"
+        note = f"{p.note}; " * bool(p.note) + "no optimizer step trains here"
         return replace(p, lr_first=None, lr_last=None, step=None, note=note)
     step = run.first_step(p.first)
     if same(p.lr_first, math.nan) and same(p.lr_last, math.nan):
@@ -315,22 +312,6 @@ def explain(
     )
 
 
-def explain_text(
-    text: str,
-    *,
-    source: str = "<string>",
-    fork: str = "alexeyab",
-    options: Options | None = None,
-    at: Sequence[int] | None = None,
-    at_steps: Sequence[int] | None = None,
-    images: int | None = None,
-    warnings: Sequence[CfgWarning] | None = None,
-) -> Explanation:
-    """:func:`explain` of ``text`` parsed with ``fork`` and translated with ``options``."""
-    run = translate(parse(text, fork=fork, source=source), options)
-    return explain(run, at=at, at_steps=at_steps, images=images, warnings=warnings)
-
-
 # ----------------------------------------------------------------------------- text
 
 
@@ -346,10 +327,9 @@ def _header(e: Explanation) -> list[str]:
     out = [f"{escape(e.source)}: fork {e.fork}, policy {e.policy}"]
     if e.policy == Policy.RANDOM.cfg_name:
         out[0] += f" (every LR below: {DRAWS})"
+    lr = f"  learning_rate {fmt(e.learning_rate)}"
     burn = f", burn_in {e.burn_in} (power {fmt(e.power)})" * (e.burn_in > 0)
-    out.append(
-        f"  learning_rate {fmt(e.learning_rate)}{burn}, max_batches {e.max_batches:,}"
-    )
+    out.append(f"{lr}{burn}, max_batches {e.max_batches:,}")
     per = f"  {e.images_per_iteration} images per iteration"
     per += f" (batch {e.batch}, subdivisions {e.subdivisions})"
     if e.dataset_images:
@@ -359,9 +339,8 @@ def _header(e: Explanation) -> list[str]:
     lr, double = fmt(r.learning_rate), ", double arithmetic" * (not r.options.exact)
     out.append(f"  torch run: optimizer step i at {r.mapping}, base LR {lr}{double}")
     if r.start_step:
-        out.append(
-            f"  resumes at step i={r.start_step:,} (darknet batch b={r.start_batch:,})"
-        )
+        b = f"darknet batch b={r.start_batch:,}"
+        out.append(f"  resumes at step i={r.start_step:,} ({b})")
     return out
 
 

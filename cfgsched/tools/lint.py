@@ -113,15 +113,14 @@ def lint_text(
     source: str = "<string>",
     fork: str = "alexeyab",
     images: int | None = None,
-    gpus: int | None = None,
     options: Options | Callable[[NetSchedule], Options] | None = None,
     select: Sequence[str] | None = None,
     ignore: Sequence[str] = (),
     run: Run | None = None,
 ) -> FileReport:
     """Lint one cfg text: parse it with every fork (another fork's stop is an N1xx note;
-    ``fork="all"``: an error), then check ``run`` or the run translated with ``options``
-    (``gpus``: ``Options(ngpus=gpus)``). ``select``/``ignore`` are code prefixes."""
+    ``fork="all"``: an error), then check ``run`` or the run translated with ``options``.
+    ``select``/``ignore`` are code prefixes."""
     if fork not in (*FORKS, "all"):
         raise ValueError(f"unknown fork {fork!r} (one of {', '.join(FORKS)}, all)")
     linted = DEFAULT_FORK if fork == "all" else fork
@@ -138,8 +137,7 @@ def lint_text(
             continue
         chosen = s if f == linted else chosen
     if chosen is not None:
-        o = options(chosen) if callable(options) else options
-        o = Options(ngpus=gpus or 1) if o is None else o
+        o = options(chosen) if callable(options) else options or Options()
         if run is None:
             with suppress(ValueError):  # nothing to translate
                 run = translate(chosen, o)
