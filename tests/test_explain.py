@@ -116,7 +116,7 @@ def test_yolov4_phases_by_hand() -> None:
         f32(lr * f32(0.1)),
         f32(f32(lr * f32(0.1)) * f32(0.1)),
     ]
-    assert e.images_per_iteration == 64
+    assert e.run.images_per_iteration == 64
     assert e.images(999) == 63936 and e.epochs(500500) == pytest.approx(
         500500 * 64 / 117266
     )
@@ -445,7 +445,7 @@ def test_ideal_double_and_trace() -> None:
 
 def test_resume_shows_where_the_run_starts() -> None:
     e = ex(YOLOV4.read_text(), options=Options(resume_iteration=1234))
-    assert e.run is not None and (e.run.start_step, e.run.start_batch) == (1234, 1235)
+    assert (e.run.start, e.run.batch(e.run.start)) == (1234, 1235)
     assert "resumes at step i=1,234 (darknet batch b=1,235)" in __import__(
         "cfgsched.tools.explain", fromlist=["render"]
     ).render(e)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,6 @@ import numpy as np
 from cfgsched.errors import CfgWarning, escape
 from cfgsched.kernel.formulas import ngpus_lr
 from cfgsched.layers import LayerRule
-from cfgsched.options import Options
 from cfgsched.policies import burn_in, module
 from cfgsched.policies.base import Explainer, Phase, same
 from cfgsched.policies.random import DRAWS
@@ -27,8 +26,8 @@ SCHEMA = "cfgsched-explain/2"
 #: Loop iterations of GPU 0's batch counter shown for ``--gpus``.
 GPU0_ITERATIONS = 12
 
-#: The schedule's values an :class:`Explanation` repeats.
-_HEAD = "source fork learning_rate burn_in power max_batches batch subdivisions"
+#: The schedule's values ``--json`` repeats.
+_HEAD = "source fork policy learning_rate burn_in power max_batches batch subdivisions"
 _HEAD += " images_per_iteration"
 
 
@@ -59,42 +58,19 @@ class MultiGpu:
 
 
 @dataclass(frozen=True)
-class TorchRun:
-    """The translated run: options, base rate, mapping and resume point."""
-
-    options: Options
-    learning_rate: float
-    images_per_step: int
-    start_step: int
-    start_batch: int
-    mapping: str
-
-
-@dataclass(frozen=True)
 class Explanation:
-    """Everything ``cfgsched explain`` prints (see :meth:`to_dict` for the JSON schema)."""
+    """Everything ``cfgsched explain`` prints of ``run`` (:meth:`to_dict`: the JSON)."""
 
-    source: str
-    fork: str
-    policy: str
-    learning_rate: float
-    burn_in: int
-    power: float
-    max_batches: int
-    batch: int
-    subdivisions: int
-    images_per_iteration: int
+    run: Run
     dataset_images: int | None
     phases: tuple[Phase, ...]
     points: tuple[Point, ...]
     multigpu: MultiGpu | None
     warnings: tuple[CfgWarning, ...]
-    run: TorchRun
-    layers: tuple[LayerRule, ...] = ()
 
     def images(self, batch: int) -> int:
         """Images darknet has seen after update ``batch``."""
-        return batch * self.images_per_iteration
+        return batch * self.run.images_per_iteration
 
     def epochs(self, batch: int) -> float | None:
         """Epochs after update ``batch`` (None without a dataset size)."""
@@ -115,8 +91,17 @@ class Explanation:
         """The JSON document (schema ``cfgsched-explain/2``); LR NaN/inf are strings."""
         m, r = self.multigpu, self.run
         names = {"advised_lr": "advised_learning_rate"}
-        doc = {"schema": SCHEMA, **_pick(self, *(f.name for f in fields(self)[:11]))}
-        doc["translation"] = {**vars(r), "options": r.options.to_record()}
+        head = _pick(r.given, *_HEAD.split())
+        head["policy"] = r.given.policy.cfg_name
+        doc = {"schema": SCHEMA, **head, "dataset_images": self.dataset_images}
+        doc["translation"] = {
+            "options": r.options.to_record(),
+            "learning_rate": r.params.lr,
+            "images_per_step": r.images_per_step,
+            "start_step": r.start,
+            "start_batch": r.batch(r.start),
+            "mapping": r.mapping,
+        }
         doc["phases"] = [
             {
                 "kind": p.kind,
@@ -127,7 +112,7 @@ class Explanation:
         ]
         doc["points"] = [_pick(p, "step", "batch", "lr") for p in self.points]
         doc["multigpu"] = m and {names.get(k, k): v for k, v in vars(m).items()}
-        doc["layers"] = [x.to_dict() for x in self.layers]
+        doc["layers"] = [x.to_dict() for x in r.layers]
         keys = ("line", "col", "code", "key", "message")
         doc["warnings"] = [_pick(w, *keys) for w in self.warnings]
         return {k: _plain(v) for k, v in doc.items()}
@@ -293,23 +278,14 @@ def explain(
     warnings: Sequence[CfgWarning] | None = None,
 ) -> Explanation:
     """Explain ``run`` at ``at``/``at_steps`` (default: each phase's first and last step)."""
-    s = run.given
     ph = tuple(phases(run))
     if not at and not at_steps:
         ends = [e for p in ph if p.lr_first is not None and (e := _ends(run, p))]
         at = sorted({b for e in ends for b in e})
-    start = (run.options, run.params.lr, run.images_per_step, run.start)
-    return Explanation(
-        **_pick(s, *_HEAD.split()),
-        policy=s.policy.cfg_name,
-        dataset_images=images,
-        phases=ph,
-        points=tuple(points(run, at=at or (), at_steps=at_steps or ())),
-        multigpu=multigpu(run) if run.ngpus > 1 else None,
-        warnings=tuple(s.warnings if warnings is None else warnings),
-        run=TorchRun(*start, run.batch(run.start), run.mapping),
-        layers=run.layers,
-    )
+    pts = tuple(points(run, at=at or (), at_steps=at_steps or ()))
+    gpus = multigpu(run) if run.ngpus > 1 else None
+    found = run.given.warnings if warnings is None else warnings
+    return Explanation(run, images, ph, pts, gpus, tuple(found))
 
 
 # ----------------------------------------------------------------------------- text
@@ -324,23 +300,23 @@ def _span(a: str, b: str) -> str:
 
 
 def _header(e: Explanation) -> list[str]:
-    out = [f"{escape(e.source)}: fork {e.fork}, policy {e.policy}"]
-    if e.policy == Policy.RANDOM.cfg_name:
+    r, s = e.run, e.run.given
+    out = [f"{escape(s.source)}: fork {s.fork}, policy {s.policy.cfg_name}"]
+    if s.policy is Policy.RANDOM:
         out[0] += f" (every LR below: {DRAWS})"
-    lr = f"  learning_rate {fmt(e.learning_rate)}"
-    burn = f", burn_in {e.burn_in} (power {fmt(e.power)})" * (e.burn_in > 0)
-    out.append(f"{lr}{burn}, max_batches {e.max_batches:,}")
-    per = f"  {e.images_per_iteration} images per iteration"
-    per += f" (batch {e.batch}, subdivisions {e.subdivisions})"
+    lr = f"  learning_rate {fmt(s.learning_rate)}"
+    burn = f", burn_in {s.burn_in} (power {fmt(s.power)})" * (s.burn_in > 0)
+    out.append(f"{lr}{burn}, max_batches {s.max_batches:,}")
+    per = f"  {s.images_per_iteration} images per iteration"
+    per += f" (batch {s.batch}, subdivisions {s.subdivisions})"
     if e.dataset_images:
         per += f", dataset {e.dataset_images:,} images"
     out.append(per)
-    r = e.run
-    lr, double = fmt(r.learning_rate), ", double arithmetic" * (not r.options.exact)
+    lr, double = fmt(r.params.lr), ", double arithmetic" * (not r.exact)
     out.append(f"  torch run: optimizer step i at {r.mapping}, base LR {lr}{double}")
-    if r.start_step:
-        b = f"darknet batch b={r.start_batch:,}"
-        out.append(f"  resumes at step i={r.start_step:,} ({b})")
+    if r.start:
+        b = f"darknet batch b={r.batch(r.start):,}"
+        out.append(f"  resumes at step i={r.start:,} ({b})")
     return out
 
 
@@ -404,13 +380,13 @@ def layer_text(r: LayerRule) -> str:
 def render(e: Explanation) -> str:
     """Human-readable text: header, phase table, points, layers, multi-GPU, warnings."""
     out = [*_header(e), "", *_table(e), "", *_points(e)]
-    if e.layers:
+    if e.run.layers:
         out += ["", "  layer schedule (other layers train normally):"]
-        out.extend(f"    {layer_text(r)}" for r in e.layers)
+        out.extend(f"    {layer_text(r)}" for r in e.run.layers)
     if e.multigpu is not None:
         out += ["", f"  -gpus {e.multigpu.gpus}:"]
         out.extend(f"    {n}" for n in e.multigpu.notes)
     if e.warnings:
         out += ["", "  warnings:"]
-        out.extend(f"    {w.format(e.source)}" for w in e.warnings)
+        out.extend(f"    {w.format(e.run.given.source)}" for w in e.warnings)
     return "\n".join(out) + "\n"
