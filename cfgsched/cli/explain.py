@@ -47,11 +47,10 @@ Exit status: 0 explained, 2 bad cfg (the fork would stop) or option.""",
 @click.argument("cfg", metavar="CFG")
 @clikit.fork_option()
 @click.option(
-    "--at", "at", metavar="B,...", help="Also print the LR at these darknet batches."
+    "--at", metavar="B,...", help="Also print the LR at these darknet batches."
 )
 @click.option(
     "--at-step",
-    "at_step",
     metavar="I,...",
     help="Also print the LR at these 0-based optimizer steps.",
 )

@@ -136,18 +136,12 @@ def _plain(x: Any) -> Any:
     return [_plain(v) for v in x] if isinstance(x, (list, tuple)) else x
 
 
-# ----------------------------------------------------------------------------- LRs
-
-
 def _lrs(run: Run, batches: Sequence[int]) -> list[float]:
     """The LR at each batch (NaN where darknet's sgdr search would never end)."""
     try:
-        lrs: list[float] = run.batch_lrs(np.asarray(batches, dtype=np.int64)).tolist()
-        return lrs
+        return list(run.batch_lrs(np.asarray(batches, dtype=np.int64)).tolist())
     except ValueError:  # a zero-length sgdr cycle: evaluate one by one
-        if len(batches) == 1:
-            return [math.nan]
-        return [_lrs(run, [b])[0] for b in batches]
+        return [math.nan] if len(batches) == 1 else [_lrs(run, [b])[0] for b in batches]
 
 
 def _after_end(run: Run, mb: int) -> Phase:
@@ -214,9 +208,6 @@ def phases(run: Run) -> list[Phase]:
     return [_stepped(run, p) for p in out]
 
 
-# ----------------------------------------------------------------------------- -gpus
-
-
 def multigpu(run: Run) -> MultiGpu:
     """The effect of ``-gpus N`` (``options.ngpus``) on this fork, and AlexeyAB's advice."""
     s, o, n, lr = run.given, run.options, run.options.ngpus, run.params.lr
@@ -246,9 +237,6 @@ def multigpu(run: Run) -> MultiGpu:
         adjust = f"(cfgsched adjust --gpus {n}, or --ideal)"
         notes.append(f"AlexeyAB's advice for {n} GPUs: {advice} {adjust}")
     return MultiGpu(n, mult, lr, a.learning_rate, a.burn_in, tuple(notes), first)
-
-
-# ----------------------------------------------------------------------------- entry points
 
 
 def points(
@@ -286,9 +274,6 @@ def explain(
     gpus = multigpu(run) if run.ngpus > 1 else None
     found = run.given.warnings if warnings is None else warnings
     return Explanation(run, images, ph, pts, gpus, tuple(found))
-
-
-# ----------------------------------------------------------------------------- text
 
 
 def _n(x: int | None) -> str:

@@ -157,9 +157,6 @@ def to_json(reports: Sequence[FileReport]) -> str:
     return json.dumps(doc, indent=2)
 
 
-# ----------------------------------------------------------------------------- locating
-
-
 def _content(raw: list[str], line: int | None) -> str:
     if line is None or not 1 <= line <= len(raw):
         return ""
@@ -229,9 +226,6 @@ def _fork_error(
     return CfgWarning(code, exc.line or 1, exc.key, msg, col)
 
 
-# ----------------------------------------------------------------------------- evaluation
-
-
 def checked_steps(run: Run) -> tuple[I64, bool]:
     """The optimizer steps the LR rules check and whether that is every step of the run
     (else evenly spaced ones, the first and last two and each boundary's step ±1)."""
@@ -248,9 +242,6 @@ def checked_steps(run: Run) -> tuple[I64, bool]:
     dense = np.linspace(lo, hi - 1, size).astype(np.int64)
     arr = np.union1d(dense, np.asarray(pts, dtype=np.int64))
     return arr[(arr >= lo) & (arr < hi)], False
-
-
-# ----------------------------------------------------------------------------- rules
 
 
 def _findings(
