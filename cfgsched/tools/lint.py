@@ -286,7 +286,17 @@ def _findings(
         msg = "1 image per iteration (batch=1, subdivisions=1): darknet's testing"
         msg += " settings; train with e.g. batch=64"
         out.append(_at(s, raw, "A303", "batch", msg, value=False))
-    return out + _gpu_advice(s, raw, o)
+    n, scaled = o.ngpus, ngpus_lr(s.kernel_params().fork, s.learning_rate, o.ngpus)
+    if n > 1 and not o.ideal and scaled != s.learning_rate:  # hankai does not multiply
+        a = advised_schedule(s, n)
+        burn = f" and burn_in={a.burn_in}" if s.burn_in > 0 else ""
+        msg = (
+            f"-gpus {n}: darknet trains with learning_rate x {n} = {fmt(scaled)};"
+            f" AlexeyAB advises learning_rate={fmt(a.learning_rate)}{burn}"
+            f" (cfgsched adjust --gpus {n}, or --ideal)"
+        )
+        out.append(_at(s, raw, "A310", "learning_rate", msg))
+    return out
 
 
 def _columns(
@@ -379,19 +389,19 @@ def _lr_findings(run: Run, raw: list[str]) -> list[CfgWarning]:
     steps, every = checked_steps(run)
     if steps.size == 0:
         return []
-    b, lr = _lrs(run, steps)
+    b, lr, masks = _scan(run, steps)
     how = f"checked {steps.size} boundary and sampled steps"
     how = "every step checked" if every else how
     out = []
     for code, what, bad in _LR_RULES:
-        idx = np.flatnonzero(_bad(run, code, bad, b, lr))
+        idx = np.flatnonzero(masks[code])
         if idx.size == 0:
             continue
         k, at, bs, lrs = int(idx[0]), steps, b, lr
         if not every and k > 0:  # every step of the gap before the first bad sample
             at = np.arange(int(steps[k - 1]) + 1, int(steps[k]) + 1, dtype=np.int64)
-            bs, lrs = _lrs(run, at)
-            k = int(np.flatnonzero(_bad(run, code, bad, bs, lrs))[0])
+            bs, lrs, gap = _scan(run, at)
+            k = int(np.flatnonzero(gap[code])[0])
         step, batch = int(at[k]), int(bs[k])
         key, line, col = _culprit(run.schedule, batch, bad, raw)
         msg = (
@@ -403,21 +413,16 @@ def _lr_findings(run: Run, raw: list[str]) -> list[CfgWarning]:
     return out
 
 
-def _lrs(run: Run, steps: I64) -> tuple[I64, npt.NDArray[np.floating]]:
-    """Batches and LRs of ``steps`` under the run's translation."""
+def _scan(run: Run, steps: I64) -> tuple[I64, npt.NDArray[np.floating], dict[str, Any]]:
+    """Batches, LRs and where each LR rule fires at ``steps`` (poly's 0 at max_batches
+    is by design)."""
     with np.errstate(all="ignore"):
         b = run.batches(steps)
-        return b, run.batch_lrs(b)
-
-
-def _bad(
-    run: Run, code: str, bad: Callable[[Any], Any], b: I64, lr: npt.NDArray[np.floating]
-) -> npt.NDArray[np.bool_]:
-    """Where the LR is ``bad``; poly's 0 at max_batches is by design."""
-    mask = np.asarray(bad(lr))
-    if code == "W210" and run.schedule.policy is Policy.POLY:
-        mask &= b < run.schedule.max_batches
-    return mask
+        lr = run.batch_lrs(b)
+        masks = {code: np.asarray(bad(lr)) for code, _, bad in _LR_RULES}
+    if run.schedule.policy is Policy.POLY:
+        masks["W210"] &= b < run.schedule.max_batches
+    return b, lr, masks
 
 
 def _layer_findings(run: Run, raw: list[str]) -> list[CfgWarning]:
@@ -495,19 +500,3 @@ def _decayed(s: NetSchedule, raw: list[str]) -> list[CfgWarning]:
         f" is right, steps={_rule_steps(mb)} (darknet's 80%/90% rule)"
     )
     return [_at(s, raw, "W209", "steps", msg)]
-
-
-def _gpu_advice(s: NetSchedule, raw: list[str], o: Options) -> list[CfgWarning]:
-    """A310 when a ``-gpus N`` run multiplies the LR and AlexeyAB's advice is not taken."""
-    n = o.ngpus
-    scaled = ngpus_lr(s.kernel_params().fork, s.learning_rate, n)
-    if n < 2 or o.ideal or scaled == s.learning_rate:  # hankai does not multiply
-        return []
-    a = advised_schedule(s, n)
-    burn = f" and burn_in={a.burn_in}" if s.burn_in > 0 else ""
-    msg = (
-        f"-gpus {n}: darknet trains with learning_rate x {n} = {fmt(scaled)};"
-        f" AlexeyAB advises learning_rate={fmt(a.learning_rate)}{burn}"
-        f" (cfgsched adjust --gpus {n}, or --ideal)"
-    )
-    return [_at(s, raw, "A310", "learning_rate", msg)]
