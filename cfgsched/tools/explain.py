@@ -246,9 +246,8 @@ def points(
     if any(b < 0 for b in at) or any(i < 0 for i in at_steps):
         raise PointError("batches and steps must be >= 0")
     if at_steps and run.trace_too_long:
-        raise PointError(
-            f"--multigpu trace: more than {TRACE_LIMIT:,} loop iterations of GPU 0"
-        )
+        why = f"--multigpu trace: more than {TRACE_LIMIT:,} loop iterations of GPU 0"
+        raise PointError(why)
     step_batches = [run.batch(i) for i in at_steps]
     if any(b > MAX_BATCH for b in step_batches):
         raise PointError(f"a step's darknet batch is beyond int64 ({MAX_BATCH})")

@@ -158,9 +158,7 @@ def to_json(reports: Sequence[FileReport]) -> str:
 
 
 def _content(raw: list[str], line: int | None) -> str:
-    if line is None or not 1 <= line <= len(raw):
-        return ""
-    return raw[line - 1].rstrip("\r")
+    return raw[line - 1].rstrip("\r") if line and 0 < line <= len(raw) else ""
 
 
 def key_col(raw: list[str], line: int | None) -> int:
