@@ -19,7 +19,7 @@ from cfgsched.cli import main
 from cfgsched.options import Options
 from cfgsched.reader.parser import parse
 from cfgsched.run import translate
-from cfgsched.tools.explain import SCHEMA, Explanation, explain, explain_text, render
+from cfgsched.tools.explain import SCHEMA, Explanation, explain, render
 from tests.golden import (
     DARKNET_CFGS,
     EvalCase,
@@ -49,9 +49,19 @@ def net(*lines: str) -> str:
     return "\n".join([*head, *lines]) + "\n" + LAYERS
 
 
-def ex(text: str, gpus: int = 1, **kw: object) -> Explanation:
-    kw.setdefault("options", Options(ngpus=gpus))
-    return explain_text(text, source="t.cfg", **kw)  # type: ignore[arg-type]
+def ex(
+    text: str,
+    gpus: int = 1,
+    fork: str = "alexeyab",
+    options: Options | None = None,
+    source: str = "t.cfg",
+    **kw: object,
+) -> Explanation:
+    """Explain ``text`` parsed with ``fork`` (options: ``options`` or ``--gpus gpus``)."""
+    run = translate(
+        parse(text, fork=fork, source=source), options or Options(ngpus=gpus)
+    )
+    return explain(run, **kw)  # type: ignore[arg-type]
 
 
 def spans(e: Explanation) -> list[tuple[str, int, int | None]]:
@@ -106,7 +116,7 @@ def test_yolov4_phases_by_hand() -> None:
         f32(lr * f32(0.1)),
         f32(f32(lr * f32(0.1)) * f32(0.1)),
     ]
-    assert e.images_per_iteration == 64
+    assert e.run.images_per_iteration == 64
     assert e.images(999) == 63936 and e.epochs(500500) == pytest.approx(
         500500 * 64 / 117266
     )
@@ -435,7 +445,7 @@ def test_ideal_double_and_trace() -> None:
 
 def test_resume_shows_where_the_run_starts() -> None:
     e = ex(YOLOV4.read_text(), options=Options(resume_iteration=1234))
-    assert e.run is not None and (e.run.start_step, e.run.start_batch) == (1234, 1235)
+    assert (e.run.start, e.run.batch(e.run.start)) == (1234, 1235)
     assert "resumes at step i=1,234 (darknet batch b=1,235)" in __import__(
         "cfgsched.tools.explain", fromlist=["render"]
     ).render(e)
@@ -624,7 +634,7 @@ def test_explain_says_the_layer_schedule_in_words() -> None:
 def test_explain_layer_rules_sample(tmp_path: Path) -> None:
     """sample_cfgs/layer-rules.cfg: stopbackward=30, dont_update=20, learning_rate=0.5."""
     cfg = Path(__file__).parents[1] / "sample_cfgs" / "layer-rules.cfg"
-    text = render(explain_text(cfg.read_text(), source="l.cfg"))
+    text = render(ex(cfg.read_text(), source="l.cfg"))
     assert "layers 0-1 get no gradient in updates 1-30;" in text
     assert "layer 2 get their gradient; updates 1-20 are held" in text
     assert "land in update 21 (dont_update, line 33)" in text
@@ -637,7 +647,7 @@ def test_explain_layer_rules_sample(tmp_path: Path) -> None:
 
 def test_explain_header_escapes_the_file_name() -> None:
     for name in ("a\x1b[31mb.cfg", "evil\u202egfc.cfg"):
-        head = render(explain_text(net("max_batches=10"), source=name)).splitlines()[0]
+        head = render(ex(net("max_batches=10"), source=name)).splitlines()[0]
         assert head.isprintable() and "\x1b" not in head and "\u202e" not in head
         assert head.startswith(("a\\x1b[31mb.cfg:", "evil\\u202egfc.cfg:"))
 

@@ -368,16 +368,18 @@ def test_batch_one_is_testing_settings() -> None:
 
 def test_gpu_advice_per_fork() -> None:
     text = net("learning_rate=0.0013", "burn_in=1000", "max_batches=10000")
-    w = [w for w in findings(text, gpus=4) if w.code == "A310"]
+    w = [w for w in findings(text, options=Options(ngpus=4)) if w.code == "A310"]
     assert len(w) == 1 and w[0].line == 7
     assert (
         "0.0052" in w[0].message
         and "0.000325" in w[0].message
         and "4000" in w[0].message
     )
-    assert only(text, "A310", gpus=4, fork="pjreddie") != []
-    assert only(text, "A310", gpus=4, fork="hankai") == []  # hankai does not multiply
-    assert only(text, "A310", gpus=1) == [] and only(text, "A310") == []
+    assert only(text, "A310", options=Options(ngpus=4), fork="pjreddie") != []
+    # hankai does not multiply
+    assert only(text, "A310", options=Options(ngpus=4), fork="hankai") == []
+    assert only(text, "A310", options=Options(ngpus=1)) == []
+    assert only(text, "A310") == []
 
 
 # ----------------------------------------------------------------------------- hypothesis

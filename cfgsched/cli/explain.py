@@ -7,22 +7,19 @@ import click
 from cfgsched.cli import kit as clikit
 from cfgsched.errors import CfgError
 from cfgsched.reader.parser import parse
-from cfgsched.run import translate
-
-#: Largest batch number ``--at`` and step ``--at-step`` accept (int64).
-MAX_INDEX = 2**63 - 1
+from cfgsched.run import MAX_BATCH, translate
 
 
 def _indices(value: str | None, option: str, what: str) -> list[int]:
-    """``1,1000,400000`` as integers in ``0..MAX_INDEX`` (one-line error otherwise)."""
+    """``1,1000,400000`` as integers in ``0..MAX_BATCH`` (one-line error otherwise)."""
     if value is None:
         return []
     parts = [v for v in value.replace(" ", "").split(",") if v]
     if not all(v.isascii() and v.isdigit() for v in parts):
         raise clikit.fail(f"{option} {value!r}: expected {what} like 1,1000,400000")
     out = [int(v) for v in parts]
-    if not out or any(not 0 <= b <= MAX_INDEX for b in out):
-        raise clikit.fail(f"{option} {value!r}: expected {what} from 0 to {MAX_INDEX}")
+    if not out or any(not 0 <= b <= MAX_BATCH for b in out):
+        raise clikit.fail(f"{option} {value!r}: expected {what} from 0 to {MAX_BATCH}")
     return out
 
 
@@ -50,17 +47,16 @@ Exit status: 0 explained, 2 bad cfg (the fork would stop) or option.""",
 @click.argument("cfg", metavar="CFG")
 @clikit.fork_option()
 @click.option(
-    "--at", "at", metavar="B,...", help="Also print the LR at these darknet batches."
+    "--at", metavar="B,...", help="Also print the LR at these darknet batches."
 )
 @click.option(
     "--at-step",
-    "at_step",
     metavar="I,...",
     help="Also print the LR at these 0-based optimizer steps.",
 )
 @click.option(
     "--images",
-    type=clikit.Count(1, MAX_INDEX),
+    type=clikit.Count(1, MAX_BATCH),
     metavar="N",
     help="Dataset size: adds epochs.",
 )

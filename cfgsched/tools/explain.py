@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -13,12 +13,10 @@ import numpy as np
 from cfgsched.errors import CfgWarning, escape
 from cfgsched.kernel.formulas import ngpus_lr
 from cfgsched.layers import LayerRule
-from cfgsched.options import Options
 from cfgsched.policies import burn_in, module
 from cfgsched.policies.base import Explainer, Phase, same
 from cfgsched.policies.random import DRAWS
-from cfgsched.reader.parser import parse
-from cfgsched.run import MAX_BATCH, TRACE_LIMIT, Run, advised_schedule, translate
+from cfgsched.run import MAX_BATCH, TRACE_LIMIT, Run, advised_schedule
 from cfgsched.schedule import Policy
 from cfgsched.tools.text import fmt, json_float
 
@@ -28,8 +26,8 @@ SCHEMA = "cfgsched-explain/2"
 #: Loop iterations of GPU 0's batch counter shown for ``--gpus``.
 GPU0_ITERATIONS = 12
 
-#: The schedule's values an :class:`Explanation` repeats.
-_HEAD = "source fork learning_rate burn_in power max_batches batch subdivisions"
+#: The schedule's values ``--json`` repeats.
+_HEAD = "source fork policy learning_rate burn_in power max_batches batch subdivisions"
 _HEAD += " images_per_iteration"
 
 
@@ -60,48 +58,24 @@ class MultiGpu:
 
 
 @dataclass(frozen=True)
-class TorchRun:
-    """The translated run: options, base rate, mapping and resume point."""
-
-    options: Options
-    learning_rate: float
-    images_per_step: int
-    start_step: int
-    start_batch: int
-    mapping: str
-
-
-@dataclass(frozen=True)
 class Explanation:
-    """Everything ``cfgsched explain`` prints (see :meth:`to_dict` for the JSON schema)."""
+    """Everything ``cfgsched explain`` prints of ``run`` (:meth:`to_dict`: the JSON)."""
 
-    source: str
-    fork: str
-    policy: str
-    learning_rate: float
-    burn_in: int
-    power: float
-    max_batches: int
-    batch: int
-    subdivisions: int
-    images_per_iteration: int
+    run: Run
     dataset_images: int | None
     phases: tuple[Phase, ...]
     points: tuple[Point, ...]
     multigpu: MultiGpu | None
     warnings: tuple[CfgWarning, ...]
-    run: TorchRun
-    layers: tuple[LayerRule, ...] = ()
 
     def images(self, batch: int) -> int:
         """Images darknet has seen after update ``batch``."""
-        return batch * self.images_per_iteration
+        return batch * self.run.images_per_iteration
 
     def epochs(self, batch: int) -> float | None:
         """Epochs after update ``batch`` (None without a dataset size)."""
-        if not self.dataset_images:
-            return None
-        return self.images(batch) / self.dataset_images
+        n = self.dataset_images
+        return self.images(batch) / n if n else None
 
     def spans(self, p: Phase) -> dict[str, list[Any]]:
         """The images (and epochs, given a dataset size) before ``p`` and at its end."""
@@ -117,8 +91,17 @@ class Explanation:
         """The JSON document (schema ``cfgsched-explain/2``); LR NaN/inf are strings."""
         m, r = self.multigpu, self.run
         names = {"advised_lr": "advised_learning_rate"}
-        doc = {"schema": SCHEMA, **_pick(self, *(f.name for f in fields(self)[:11]))}
-        doc["translation"] = {**vars(r), "options": r.options.to_record()}
+        head = _pick(r.given, *_HEAD.split())
+        head["policy"] = r.given.policy.cfg_name
+        doc = {"schema": SCHEMA, **head, "dataset_images": self.dataset_images}
+        doc["translation"] = {
+            "options": r.options.to_record(),
+            "learning_rate": r.params.lr,
+            "images_per_step": r.images_per_step,
+            "start_step": r.start,
+            "start_batch": r.batch(r.start),
+            "mapping": r.mapping,
+        }
         doc["phases"] = [
             {
                 "kind": p.kind,
@@ -129,7 +112,7 @@ class Explanation:
         ]
         doc["points"] = [_pick(p, "step", "batch", "lr") for p in self.points]
         doc["multigpu"] = m and {names.get(k, k): v for k, v in vars(m).items()}
-        doc["layers"] = [x.to_dict() for x in self.layers]
+        doc["layers"] = [x.to_dict() for x in r.layers]
         keys = ("line", "col", "code", "key", "message")
         doc["warnings"] = [_pick(w, *keys) for w in self.warnings]
         return {k: _plain(v) for k, v in doc.items()}
@@ -153,18 +136,12 @@ def _plain(x: Any) -> Any:
     return [_plain(v) for v in x] if isinstance(x, (list, tuple)) else x
 
 
-# ----------------------------------------------------------------------------- LRs
-
-
 def _lrs(run: Run, batches: Sequence[int]) -> list[float]:
     """The LR at each batch (NaN where darknet's sgdr search would never end)."""
     try:
-        lrs: list[float] = run.batch_lrs(np.asarray(batches, dtype=np.int64)).tolist()
-        return lrs
+        return list(run.batch_lrs(np.asarray(batches, dtype=np.int64)).tolist())
     except ValueError:  # a zero-length sgdr cycle: evaluate one by one
-        if len(batches) == 1:
-            return [math.nan]
-        return [_lrs(run, [b])[0] for b in batches]
+        return [math.nan] if len(batches) == 1 else [_lrs(run, [b])[0] for b in batches]
 
 
 def _after_end(run: Run, mb: int) -> Phase:
@@ -198,8 +175,7 @@ def _stepped(run: Run, p: Phase) -> Phase:
     """``p`` with its first step and the LRs of its first and last steps."""
     ends = _ends(run, p)
     if ends is None:
-        note = f"{p.note}; no optimizer step trains here" if p.note else ""
-        note = note or "no optimizer step trains here"
+        note = f"{p.note}; " * bool(p.note) + "no optimizer step trains here"
         return replace(p, lr_first=None, lr_last=None, step=None, note=note)
     step = run.first_step(p.first)
     if same(p.lr_first, math.nan) and same(p.lr_last, math.nan):
@@ -230,9 +206,6 @@ def phases(run: Run) -> list[Phase]:
         note = "steps before darknet's first batch (b rounds down to 0)"
         out.insert(0, Phase("before-b1", 0, 0, lr, lr, note))
     return [_stepped(run, p) for p in out]
-
-
-# ----------------------------------------------------------------------------- -gpus
 
 
 def multigpu(run: Run) -> MultiGpu:
@@ -266,9 +239,6 @@ def multigpu(run: Run) -> MultiGpu:
     return MultiGpu(n, mult, lr, a.learning_rate, a.burn_in, tuple(notes), first)
 
 
-# ----------------------------------------------------------------------------- entry points
-
-
 def points(
     run: Run, *, at: Sequence[int] = (), at_steps: Sequence[int] = ()
 ) -> list[Point]:
@@ -276,9 +246,8 @@ def points(
     if any(b < 0 for b in at) or any(i < 0 for i in at_steps):
         raise PointError("batches and steps must be >= 0")
     if at_steps and run.trace_too_long:
-        raise PointError(
-            f"--multigpu trace: more than {TRACE_LIMIT:,} loop iterations of GPU 0"
-        )
+        why = f"--multigpu trace: more than {TRACE_LIMIT:,} loop iterations of GPU 0"
+        raise PointError(why)
     step_batches = [run.batch(i) for i in at_steps]
     if any(b > MAX_BATCH for b in step_batches):
         raise PointError(f"a step's darknet batch is beyond int64 ({MAX_BATCH})")
@@ -296,42 +265,14 @@ def explain(
     warnings: Sequence[CfgWarning] | None = None,
 ) -> Explanation:
     """Explain ``run`` at ``at``/``at_steps`` (default: each phase's first and last step)."""
-    s = run.given
     ph = tuple(phases(run))
     if not at and not at_steps:
         ends = [e for p in ph if p.lr_first is not None and (e := _ends(run, p))]
         at = sorted({b for e in ends for b in e})
-    start = (run.options, run.params.lr, run.images_per_step, run.start)
-    return Explanation(
-        **_pick(s, *_HEAD.split()),
-        policy=s.policy.cfg_name,
-        dataset_images=images,
-        phases=ph,
-        points=tuple(points(run, at=at or (), at_steps=at_steps or ())),
-        multigpu=multigpu(run) if run.ngpus > 1 else None,
-        warnings=tuple(s.warnings if warnings is None else warnings),
-        run=TorchRun(*start, run.batch(run.start), run.mapping),
-        layers=run.layers,
-    )
-
-
-def explain_text(
-    text: str,
-    *,
-    source: str = "<string>",
-    fork: str = "alexeyab",
-    options: Options | None = None,
-    at: Sequence[int] | None = None,
-    at_steps: Sequence[int] | None = None,
-    images: int | None = None,
-    warnings: Sequence[CfgWarning] | None = None,
-) -> Explanation:
-    """:func:`explain` of ``text`` parsed with ``fork`` and translated with ``options``."""
-    run = translate(parse(text, fork=fork, source=source), options)
-    return explain(run, at=at, at_steps=at_steps, images=images, warnings=warnings)
-
-
-# ----------------------------------------------------------------------------- text
+    pts = tuple(points(run, at=at or (), at_steps=at_steps or ()))
+    gpus = multigpu(run) if run.ngpus > 1 else None
+    found = run.given.warnings if warnings is None else warnings
+    return Explanation(run, images, ph, pts, gpus, tuple(found))
 
 
 def _n(x: int | None) -> str:
@@ -343,25 +284,23 @@ def _span(a: str, b: str) -> str:
 
 
 def _header(e: Explanation) -> list[str]:
-    out = [f"{escape(e.source)}: fork {e.fork}, policy {e.policy}"]
-    if e.policy == Policy.RANDOM.cfg_name:
+    r, s = e.run, e.run.given
+    out = [f"{escape(s.source)}: fork {s.fork}, policy {s.policy.cfg_name}"]
+    if s.policy is Policy.RANDOM:
         out[0] += f" (every LR below: {DRAWS})"
-    burn = f", burn_in {e.burn_in} (power {fmt(e.power)})" * (e.burn_in > 0)
-    out.append(
-        f"  learning_rate {fmt(e.learning_rate)}{burn}, max_batches {e.max_batches:,}"
-    )
-    per = f"  {e.images_per_iteration} images per iteration"
-    per += f" (batch {e.batch}, subdivisions {e.subdivisions})"
+    lr = f"  learning_rate {fmt(s.learning_rate)}"
+    burn = f", burn_in {s.burn_in} (power {fmt(s.power)})" * (s.burn_in > 0)
+    out.append(f"{lr}{burn}, max_batches {s.max_batches:,}")
+    per = f"  {s.images_per_iteration} images per iteration"
+    per += f" (batch {s.batch}, subdivisions {s.subdivisions})"
     if e.dataset_images:
         per += f", dataset {e.dataset_images:,} images"
     out.append(per)
-    r = e.run
-    lr, double = fmt(r.learning_rate), ", double arithmetic" * (not r.options.exact)
+    lr, double = fmt(r.params.lr), ", double arithmetic" * (not r.exact)
     out.append(f"  torch run: optimizer step i at {r.mapping}, base LR {lr}{double}")
-    if r.start_step:
-        out.append(
-            f"  resumes at step i={r.start_step:,} (darknet batch b={r.start_batch:,})"
-        )
+    if r.start:
+        b = f"darknet batch b={r.batch(r.start):,}"
+        out.append(f"  resumes at step i={r.start:,} ({b})")
     return out
 
 
@@ -425,13 +364,13 @@ def layer_text(r: LayerRule) -> str:
 def render(e: Explanation) -> str:
     """Human-readable text: header, phase table, points, layers, multi-GPU, warnings."""
     out = [*_header(e), "", *_table(e), "", *_points(e)]
-    if e.layers:
+    if e.run.layers:
         out += ["", "  layer schedule (other layers train normally):"]
-        out.extend(f"    {layer_text(r)}" for r in e.layers)
+        out.extend(f"    {layer_text(r)}" for r in e.run.layers)
     if e.multigpu is not None:
         out += ["", f"  -gpus {e.multigpu.gpus}:"]
         out.extend(f"    {n}" for n in e.multigpu.notes)
     if e.warnings:
         out += ["", "  warnings:"]
-        out.extend(f"    {w.format(e.source)}" for w in e.warnings)
+        out.extend(f"    {w.format(e.run.given.source)}" for w in e.warnings)
     return "\n".join(out) + "\n"

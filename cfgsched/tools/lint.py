@@ -113,15 +113,14 @@ def lint_text(
     source: str = "<string>",
     fork: str = "alexeyab",
     images: int | None = None,
-    gpus: int | None = None,
     options: Options | Callable[[NetSchedule], Options] | None = None,
     select: Sequence[str] | None = None,
     ignore: Sequence[str] = (),
     run: Run | None = None,
 ) -> FileReport:
     """Lint one cfg text: parse it with every fork (another fork's stop is an N1xx note;
-    ``fork="all"``: an error), then check ``run`` or the run translated with ``options``
-    (``gpus``: ``Options(ngpus=gpus)``). ``select``/``ignore`` are code prefixes."""
+    ``fork="all"``: an error), then check ``run`` or the run translated with ``options``.
+    ``select``/``ignore`` are code prefixes."""
     if fork not in (*FORKS, "all"):
         raise ValueError(f"unknown fork {fork!r} (one of {', '.join(FORKS)}, all)")
     linted = DEFAULT_FORK if fork == "all" else fork
@@ -138,8 +137,7 @@ def lint_text(
             continue
         chosen = s if f == linted else chosen
     if chosen is not None:
-        o = options(chosen) if callable(options) else options
-        o = Options(ngpus=gpus or 1) if o is None else o
+        o = options(chosen) if callable(options) else options or Options()
         if run is None:
             with suppress(ValueError):  # nothing to translate
                 run = translate(chosen, o)
@@ -159,13 +157,8 @@ def to_json(reports: Sequence[FileReport]) -> str:
     return json.dumps(doc, indent=2)
 
 
-# ----------------------------------------------------------------------------- locating
-
-
 def _content(raw: list[str], line: int | None) -> str:
-    if line is None or not 1 <= line <= len(raw):
-        return ""
-    return raw[line - 1].rstrip("\r")
+    return raw[line - 1].rstrip("\r") if line and 0 < line <= len(raw) else ""
 
 
 def key_col(raw: list[str], line: int | None) -> int:
@@ -231,9 +224,6 @@ def _fork_error(
     return CfgWarning(code, exc.line or 1, exc.key, msg, col)
 
 
-# ----------------------------------------------------------------------------- evaluation
-
-
 def checked_steps(run: Run) -> tuple[I64, bool]:
     """The optimizer steps the LR rules check and whether that is every step of the run
     (else evenly spaced ones, the first and last two and each boundary's step ±1)."""
@@ -250,9 +240,6 @@ def checked_steps(run: Run) -> tuple[I64, bool]:
     dense = np.linspace(lo, hi - 1, size).astype(np.int64)
     arr = np.union1d(dense, np.asarray(pts, dtype=np.int64))
     return arr[(arr >= lo) & (arr < hi)], False
-
-
-# ----------------------------------------------------------------------------- rules
 
 
 def _findings(
@@ -282,7 +269,32 @@ def _findings(
         if mb > 0 and not no_lr and pol is not Policy.RANDOM:
             out += _lr_findings(run, raw)
         out += _layer_findings(run, raw)
-    return out + _advice(s, raw, images, o)
+    need = {"6000": 6000}
+    if images is not None:
+        need[f"images {images}"] = images
+    if s.classes is not None:
+        need[f"2000 x {s.classes} classes"] = 2000 * s.classes
+    if len(need) > 1 and 0 < mb < max(need.values()):
+        msg = f"max_batches {mb} is below darknet's rule of thumb"
+        msg += f" max({', '.join(need)}) = {max(need.values())}"
+        out.append(_at(s, raw, "A301", "max_batches", msg))
+    if pol is Policy.STEPS and mb > 0:
+        out += _decayed(s, raw) or _steps_advice(s, raw)
+    if s.images_per_iteration == 1:
+        msg = "1 image per iteration (batch=1, subdivisions=1): darknet's testing"
+        msg += " settings; train with e.g. batch=64"
+        out.append(_at(s, raw, "A303", "batch", msg, value=False))
+    n, scaled = o.ngpus, ngpus_lr(s.kernel_params().fork, s.learning_rate, o.ngpus)
+    if n > 1 and not o.ideal and scaled != s.learning_rate:  # hankai does not multiply
+        a = advised_schedule(s, n)
+        burn = f" and burn_in={a.burn_in}" if s.burn_in > 0 else ""
+        msg = (
+            f"-gpus {n}: darknet trains with learning_rate x {n} = {fmt(scaled)};"
+            f" AlexeyAB advises learning_rate={fmt(a.learning_rate)}{burn}"
+            f" (cfgsched adjust --gpus {n}, or --ideal)"
+        )
+        out.append(_at(s, raw, "A310", "learning_rate", msg))
+    return out
 
 
 def _columns(
@@ -302,37 +314,37 @@ def _steps_findings(s: NetSchedule, raw: list[str]) -> Iterator[CfgWarning]:
     ccol, cskip = _columns(raw, cline, s.fork, "scales", len(s.scales))
     seen: set[int] = set()
     top: int | None = None  # the largest step before
+    sline, cline = sline or _net_line(raw), cline or _net_line(raw)
     for i, st in enumerate(s.steps):
         if i in skip:
             continue
-        found = []
         if st in seen:
             msg = f"step {st} is listed twice: its scales apply together at batch {st}"
-            found.append(("W202", msg))
+            yield CfgWarning("W202", sline, "steps", msg, scol[i])
         elif top is not None and st < top:
             msg = f"step {st} comes after step {top}: darknet stops at the first step"
             msg += f" above b, so this one applies only from batch {top}"
-            found.append(("W201", msg))
+            yield CfgWarning("W201", sline, "steps", msg, scol[i])
         if st < 0 and s.fork == "pjreddie":
             msg = f"step {st} < 0: pjreddie compares unsigned, so it never applies"
             later = " and no later step does either (darknet stops at it)"
-            found.append(("W203", msg + later * (i + 1 < len(s.steps))))
+            msg += later * (i + 1 < len(s.steps))
+            yield CfgWarning("W203", sline, "steps", msg, scol[i])
         elif st <= 0:
             msg = f"step {st} <= 0: its scale applies from the first batch"
-            found.append(("W203", msg))
+            yield CfgWarning("W203", sline, "steps", msg, scol[i])
         elif st < s.burn_in:
             msg = f"step {st} is inside burn-in (burn_in {s.burn_in}): its scale shows"
-            found.append(("W204", f"{msg} only from batch {s.burn_in}"))
+            msg += f" only from batch {s.burn_in}"
+            yield CfgWarning("W204", sline, "steps", msg, scol[i])
         if 0 < s.max_batches < st:
             msg = f"step {st} is beyond max_batches {s.max_batches}: never reached"
-            found.append(("W205", msg))
-        for code, msg in found:
-            yield CfgWarning(code, sline or _net_line(raw), "steps", msg, scol[i])
+            yield CfgWarning("W205", sline, "steps", msg, scol[i])
         seen.add(st)
         top = st if top is None else max(top, st)
         if i < len(s.scales) and s.scales[i] > 1 and i not in cskip:
             msg = f"scale {fmt(s.scales[i])} > 1 at step {st}: the LR rises"
-            yield CfgWarning("W206", cline or _net_line(raw), "scales", msg, ccol[i])
+            yield CfgWarning("W206", cline, "scales", msg, ccol[i])
 
 
 def _capped(found: Iterable[CfgWarning]) -> list[CfgWarning]:
@@ -340,9 +352,8 @@ def _capped(found: Iterable[CfgWarning]) -> list[CfgWarning]:
     by_code: dict[str, list[CfgWarning]] = {}
     for w in found:
         by_code.setdefault(w.code, []).append(w)
-    out: list[CfgWarning] = []
+    out = [w for ws in by_code.values() for w in ws[:MAX_PER_RULE]]
     for code, ws in by_code.items():
-        out += ws[:MAX_PER_RULE]
         if len(ws) > MAX_PER_RULE:
             more = f"{len(ws) - MAX_PER_RULE:,} more {code} findings in this list"
             more += f" (the first {MAX_PER_RULE} shown)"
@@ -376,24 +387,23 @@ def _lr_findings(run: Run, raw: list[str]) -> list[CfgWarning]:
     steps, every = checked_steps(run)
     if steps.size == 0:
         return []
-    b, lr = _lrs(run, steps)
+    b, lr, masks = _scan(run, steps)
     how = f"checked {steps.size} boundary and sampled steps"
     how = "every step checked" if every else how
     out = []
     for code, what, bad in _LR_RULES:
-        idx = np.flatnonzero(_bad(run, code, bad, b, lr))
+        idx = np.flatnonzero(masks[code])
         if idx.size == 0:
             continue
-        k = int(idx[0])
-        step = int(steps[k])
+        k, at, bs, lrs = int(idx[0]), steps, b, lr
         if not every and k > 0:  # every step of the gap before the first bad sample
-            gap = np.arange(int(steps[k - 1]) + 1, step + 1, dtype=np.int64)
-            step = int(gap[np.flatnonzero(_bad(run, code, bad, *_lrs(run, gap)))[0]])
-        gb, glr = _lrs(run, np.array([step], dtype=np.int64))
-        batch = int(gb[0])
+            at = np.arange(int(steps[k - 1]) + 1, int(steps[k]) + 1, dtype=np.int64)
+            bs, lrs, gap = _scan(run, at)
+            k = int(np.flatnonzero(gap[code])[0])
+        step, batch = int(at[k]), int(bs[k])
         key, line, col = _culprit(run.schedule, batch, bad, raw)
         msg = (
-            f"LR {what} ({fmt(float(glr[0]))}) at batch {batch} (torch step {step}),"
+            f"LR {what} ({fmt(float(lrs[k]))}) at batch {batch} (torch step {step}),"
             f" before training ends at max_batches {run.schedule.max_batches};"
             f" {idx.size} bad of {steps.size} ({how})"
         )
@@ -401,21 +411,16 @@ def _lr_findings(run: Run, raw: list[str]) -> list[CfgWarning]:
     return out
 
 
-def _lrs(run: Run, steps: I64) -> tuple[I64, npt.NDArray[np.floating]]:
-    """Batches and LRs of ``steps`` under the run's translation."""
+def _scan(run: Run, steps: I64) -> tuple[I64, npt.NDArray[np.floating], dict[str, Any]]:
+    """Batches, LRs and where each LR rule fires at ``steps`` (poly's 0 at max_batches
+    is by design)."""
     with np.errstate(all="ignore"):
         b = run.batches(steps)
-        return b, run.batch_lrs(b)
-
-
-def _bad(
-    run: Run, code: str, bad: Callable[[Any], Any], b: I64, lr: npt.NDArray[np.floating]
-) -> npt.NDArray[np.bool_]:
-    """Where the LR is ``bad``; poly's 0 at max_batches is by design."""
-    mask = np.asarray(bad(lr))
-    if code == "W210" and run.schedule.policy is Policy.POLY:
-        mask &= b < run.schedule.max_batches
-    return mask
+        lr = run.batch_lrs(b)
+        masks = {code: np.asarray(bad(lr)) for code, _, bad in _LR_RULES}
+    if run.schedule.policy is Policy.POLY:
+        masks["W210"] &= b < run.schedule.max_batches
+    return b, lr, masks
 
 
 def _layer_findings(run: Run, raw: list[str]) -> list[CfgWarning]:
@@ -447,30 +452,6 @@ def _layer_findings(run: Run, raw: list[str]) -> list[CfgWarning]:
     return out
 
 
-def _advice(
-    s: NetSchedule, raw: list[str], images: int | None, o: Options
-) -> list[CfgWarning]:
-    """A301, W209 or A302, A303 and A310."""
-    out, mb = _gpu_advice(s, raw, o), s.max_batches
-    need = {"6000": 6000}
-    if images is not None:
-        need[f"images {images}"] = images
-    if s.classes is not None:
-        need[f"2000 x {s.classes} classes"] = 2000 * s.classes
-    if len(need) > 1 and 0 < mb < max(need.values()):
-        msg = f"max_batches {mb} is below darknet's rule of thumb"
-        msg += f" max({', '.join(need)}) = {max(need.values())}"
-        out.append(_at(s, raw, "A301", "max_batches", msg))
-    if s.policy is Policy.STEPS and mb > 0:
-        w = _decayed(s, raw) or _steps_advice(s, raw)
-        out += [w] if w is not None else []
-    if s.images_per_iteration == 1:
-        msg = "1 image per iteration (batch=1, subdivisions=1): darknet's testing"
-        msg += " settings; train with e.g. batch=64"
-        out.append(_at(s, raw, "A303", "batch", msg, value=False))
-    return out
-
-
 def _drops(s: NetSchedule) -> list[int]:
     """The steps within the run whose scale lowers the LR."""
     pairs = zip(s.steps, s.scales, strict=False)
@@ -481,34 +462,34 @@ def _rule_steps(mb: int) -> str:
     return f"{round(0.8 * mb)},{round(0.9 * mb)}"
 
 
-def _steps_advice(s: NetSchedule, raw: list[str]) -> CfgWarning | None:
+def _steps_advice(s: NetSchedule, raw: list[str]) -> list[CfgWarning]:
     """A302: the drops are not at 80% and 90% of max_batches (darknet's rule of thumb)."""
     mb = s.max_batches
     fr = sorted({st / mb for st in _drops(s)})
     if any(abs(x - 0.8) <= 0.02 for x in fr) and any(abs(x - 0.9) <= 0.02 for x in fr):
-        return None
+        return []
     where = ", ".join(f"{x:.0%}" for x in fr[:6]) + (", ..." if len(fr) > 6 else "")
     rule = f"darknet's rule of thumb is 80% and 90% (steps={_rule_steps(mb)})"
     drops = f"drops at {where} of" if fr else "never drops before"
-    return _at(s, raw, "A302", "steps", f"the LR {drops} max_batches {mb}; {rule}")
+    return [_at(s, raw, "A302", "steps", f"the LR {drops} max_batches {mb}; {rule}")]
 
 
-def _decayed(s: NetSchedule, raw: list[str]) -> CfgWarning | None:
+def _decayed(s: NetSchedule, raw: list[str]) -> list[CfgWarning]:
     """W209: after burn-in the LR is at most half its peak for over 2/3 of max_batches."""
     mb, start = s.max_batches, max(s.burn_in, 1)
     if start >= mb:
-        return None
+        return []
     inside = [x for x in s.steps if start < x < mb]
     marks = np.unique(np.asarray([start, *inside], dtype=np.int64))
     with np.errstate(all="ignore"):  # the LR is constant from each mark to the next
         lr = np.asarray(darknet_lr(s, marks), dtype=np.float64)
     peak = float(lr.max())
     if not (np.isfinite(lr).all() and peak > 0):
-        return None
+        return []
     low = lr <= peak / 2
     part = int(np.diff(np.append(marks, mb))[low].sum())
     if 3 * part <= 2 * mb:
-        return None
+        return []
     first = int(marks[low][0])
     fit = max(round(first / 0.8), round(max(_drops(s), default=first) / 0.9))
     msg = (
@@ -516,20 +497,4 @@ def _decayed(s: NetSchedule, raw: list[str]) -> CfgWarning | None:
         f" max_batches {mb}; if the steps are right, max_batches={fit}; if max_batches"
         f" is right, steps={_rule_steps(mb)} (darknet's 80%/90% rule)"
     )
-    return _at(s, raw, "W209", "steps", msg)
-
-
-def _gpu_advice(s: NetSchedule, raw: list[str], o: Options) -> list[CfgWarning]:
-    """A310 when a ``-gpus N`` run multiplies the LR and AlexeyAB's advice is not taken."""
-    n = o.ngpus
-    scaled = ngpus_lr(s.kernel_params().fork, s.learning_rate, n)
-    if n < 2 or o.ideal or scaled == s.learning_rate:  # hankai does not multiply
-        return []
-    a = advised_schedule(s, n)
-    burn = f" and burn_in={a.burn_in}" if s.burn_in > 0 else ""
-    msg = (
-        f"-gpus {n}: darknet trains with learning_rate x {n} = {fmt(scaled)};"
-        f" AlexeyAB advises learning_rate={fmt(a.learning_rate)}{burn}"
-        f" (cfgsched adjust --gpus {n}, or --ideal)"
-    )
-    return [_at(s, raw, "A310", "learning_rate", msg)]
+    return [_at(s, raw, "W209", "steps", msg)]
