@@ -142,13 +142,12 @@ class Stats:
     spans: list[list[int]] = field(default_factory=list)
     spans_total: int = 0
     rows: list[Row] = field(default_factory=list)
-    _open: list[int] | None = field(default=None, repr=False)
+    _last: list[int] | None = field(default=None, repr=False)
 
     def fold(self, chunks: Iterable[Chunk]) -> Stats:
-        """Fold every chunk in, then end the open range."""
+        """Fold every chunk in."""
         for chunk in chunks:
             self.add(*chunk)
-        self._close()
         return self
 
     def add(self, i: I64, b: I64, expected: st.F32 | st.F64, got: st.F64) -> None:
@@ -184,19 +183,14 @@ class Stats:
             self.first_difference = row("first difference", int(bad[0]), False, True)
         starts = np.flatnonzero(np.diff(bad, prepend=-2) != 1).tolist()
         for a, z in zip(starts, [*starts[1:], bad.size], strict=False):
-            lo, hi, o = int(bad[a]), int(bad[z - 1]), self._open
+            lo, hi, o = int(bad[a]), int(bad[z - 1]), self._last
             if o is not None and int(i[lo]) == o[1] + 1:  # continues the last range
                 o[1], o[3], o[4] = int(i[hi]), int(b[hi]), o[4] + z - a
-            else:
-                self._close()
-                self._open = [int(i[lo]), int(i[hi]), int(b[lo]), int(b[hi]), z - a]
-
-    def _close(self) -> None:
-        if self._open is not None:
+                continue
+            self._last = [int(i[lo]), int(i[hi]), int(b[lo]), int(b[hi]), z - a]
             self.spans_total += 1
-            if len(self.spans) < MAX_RANGES:
-                self.spans.append(self._open)
-            self._open = None
+            if len(self.spans) < MAX_RANGES:  # the same list: a continuation lands here
+                self.spans.append(self._last)
 
 
 @dataclass(frozen=True)
@@ -635,18 +629,16 @@ def diff_schedules(
         tolerance = "1e-6"
     n = max(ta.span[0], tb.span[0], 1)  # the longer run, in batches
     rows_at, cut = _pair_rows(ta.schedule, tb.schedule, n)
-    if exhaustive is None:
-        exhaustive = n <= MAX_EXHAUSTIVE_BATCHES
+    exhaustive = n <= MAX_EXHAUSTIVE_BATCHES if exhaustive is None else exhaustive
     windows = [(0, n + 1)] if exhaustive else st.sample_windows(n + 1, sorted(rows_at))
     notes = [
         ta.note,
         tb.note if tb.note != ta.note else "",
         _RANDOM if Policy.RANDOM in (a.policy, b.policy) else "",
+        f"max_batches differ ({a.max_batches} vs {b.max_batches}): compared up to b = {n}"
+        if a.max_batches != b.max_batches
+        else "",
     ]
-    if a.max_batches != b.max_batches:
-        notes.append(
-            f"max_batches differ ({a.max_batches} vs {b.max_batches}): compared up to b = {n}"
-        )
     plan = ("exhaustive", "every batch") if exhaustive else (
         "sampled", "boundaries and a dense sample"
     )  # fmt: skip

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import functools
-import operator
 from dataclasses import astuple, replace
 from typing import Any
 
@@ -57,33 +55,30 @@ def _trajectories(attach: Any, run: Run, edges: list[int]) -> str:
         for r in run.layers
         for j in range(r.first, r.last + 1)
     }
-    count = max(r.last for r in run.layers) + 1
+    count, k = max(r.last for r in run.layers) + 1, [0]
     for first, stop in merged([(max(1, e - HALO), e + HALO + 1) for e in edges]):
-        sides = []
-        for lib in (True, False):
-            model = _model(count)
-            opt = build_optimizer(model, run.schedule, layers=list(model))
-            k = [first - 1]
-            if lib:
-                LayerWindows(opt, states, functools.partial(operator.itemgetter(0), k))
-            else:
-                attach(opt, list(model))
-                for group in opt.param_groups:
-                    group["darknet_updates"] = first - 1
-            sides.append((model, opt, k))
+        k[0] = first - 1
+        lib, mod = _model(count), _model(count)
+        sides = [
+            (m, build_optimizer(m, run.schedule, layers=list(m))) for m in (lib, mod)
+        ]
+        LayerWindows(sides[0][1], states, lambda: k[0])
+        attach(sides[1][1], list(mod))
+        for group in sides[1][1].param_groups:
+            group["darknet_updates"] = first - 1
         for update in range(first, stop):
+            k[0] = update
             gen = torch.Generator().manual_seed(update)
             x = torch.randn(8, 1, generator=gen)
             grads = [torch.randn(1, 1, generator=gen) for _ in range(count)]
-            for model, opt, k in sides:
-                k[0] = update
+            for model, opt in sides:
                 with torch.no_grad():
                     for layer in model:
                         layer(x)
                 for layer, g in zip(model, grads, strict=True):
                     layer[0].weight.grad = g.clone()
                 opt.step()
-            why = _compare(sides[0][0], sides[1][0], update)
+            why = _compare(lib, mod, update)
             if why:
                 return why
     return ""
