@@ -169,7 +169,7 @@ def diff(
     click.echo(
         json.dumps(report.to_dict(), indent=2) if as_json else report.format_text()
     )
-    sys.exit(report.exit_code)
+    sys.exit(0 if report.equal else 1)
 
 
 def _pair(

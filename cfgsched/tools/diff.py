@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from cfgsched.boundaries import MAX_BOUNDARIES, Boundary, boundaries
 from cfgsched.errors import CfgError
@@ -29,9 +28,8 @@ from cfgsched.tools.layer_check import check_layers
 from cfgsched.tools.stepping import Factory, user_code
 from cfgsched.tools.text import counted, json_float
 
-I64 = npt.NDArray[np.int64]
 #: Steps, their darknet batches, the expected and the compared LRs.
-Chunk = tuple[I64, I64, st.F32 | st.F64, st.F64]
+Chunk = tuple[st.I64, st.I64, st.F32 | st.F64, st.F64]
 Progress = Callable[[int, int], None]
 
 SCHEMA = "cfgsched-diff/1"
@@ -150,7 +148,7 @@ class Stats:
             self.add(*chunk)
         return self
 
-    def add(self, i: I64, b: I64, expected: st.F32 | st.F64, got: st.F64) -> None:
+    def add(self, i: st.I64, b: st.I64, expected: st.F32 | st.F64, got: st.F64) -> None:
         """Fold the increasing steps ``i`` (darknet batches ``b``) into the statistics."""
         e = expected.astype(np.float64)
         ab, rel, ulp = st.errors(e, got)
@@ -214,11 +212,6 @@ class DiffReport:
         fd = self.stats.first_difference
         return fd is None and not self.unchecked and not self.different
 
-    @property
-    def exit_code(self) -> int:
-        """0 equal within the tolerance, 1 different (or not all checked)."""
-        return 0 if self.equal else 1
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (schema :data:`SCHEMA`); non-finite floats are "nan"/"inf"/"-inf"."""
         s, fd = self.stats, self.stats.first_difference
@@ -226,7 +219,7 @@ class DiffReport:
         return {
             "schema": SCHEMA,
             "equal": self.equal,
-            "exit_code": self.exit_code,
+            "exit_code": 0 if self.equal else 1,
             "expected": self.expected,
             "got": self.got,
             "coverage": self.coverage,
