@@ -83,11 +83,9 @@ class Tolerance:
 def _tolerance(tolerance: Tolerance | str | None, exact: bool) -> Tolerance:
     """The tolerance given, else 0ulp, or 1e-9 in double (only the order of operations
     may differ)."""
-    if isinstance(tolerance, Tolerance):
-        return tolerance
-    return Tolerance.parse(
-        ("0ulp" if exact else "1e-9") if tolerance is None else tolerance
-    )
+    if tolerance is None:
+        tolerance = "0ulp" if exact else "1e-9"
+    return tolerance if isinstance(tolerance, Tolerance) else Tolerance.parse(tolerance)
 
 
 # ----------------------------------------------------------------------------- report
@@ -332,10 +330,9 @@ def _row_steps(
 def _load(
     path: str, schedule: NetSchedule, options: Options | None
 ) -> tuple[ModuleRecord, dict[str, Any], Factory]:
-    """The module's record (its fork and options, if given, must be the cfg's and
-    ``options``), names and ``build_scheduler`` as called, its record checked first, then
-    exactly the bytes read from ``path`` run as a fresh module (never a cached byte-code
-    file): **this runs its code**. Failures (``sys.exit`` too) are one-line CfgErrors."""
+    """Its record (fork and options as the cfg's and ``options``, checked first), then the
+    bytes read run as a fresh module (never cached byte code): **this runs its code**; its
+    names and ``build_scheduler`` as called. Failures (``sys.exit`` too): one-line CfgErrors."""
     data = module_bytes(path)
     record = read_record(path, data)
     if record.fork != schedule.fork:

@@ -45,7 +45,8 @@ def check_layers(names: dict[str, Any], run: Run) -> str:
 
 
 def _trajectories(attach: Any, run: Run, edges: list[int]) -> str:
-    """Both hooks over each window, fresh models and optimizers at its start."""
+    """Both hooks over each window (fresh models and optimizers at its start): the first
+    tensor that differs after an update, as a one-line reason ("" when none)."""
     import torch
 
     from cfgsched.adapters.optim import LayerWindows, build_optimizer
@@ -78,9 +79,15 @@ def _trajectories(attach: Any, run: Run, edges: list[int]) -> str:
                 for layer, g in zip(model, grads, strict=True):
                     layer[0].weight.grad = g.clone()
                 opt.step()
-            why = _compare(lib, mod, update)
-            if why:
-                return why
+            theirs = mod.state_dict()
+            for name, want in lib.state_dict().items():
+                got = theirs[name]
+                if got.shape != want.shape or not bool((got == want).all()):
+                    return (
+                        f"attach_layers differs from cfgsched's layer windows after update "
+                        f"{update}: layer {name.split('.')[0]}'s {name.split('.')[-1]} is "
+                        f"{clip(got.flatten().tolist())}, not {clip(want.flatten().tolist())}"
+                    )
     return ""
 
 
@@ -96,17 +103,3 @@ def _model(count: int) -> Any:
             linear.weight.fill_(1.0 - j / (2 * count))
         model.append(nn.Sequential(linear, nn.BatchNorm1d(1, affine=False)))
     return model
-
-
-def _compare(lib: Any, mod: Any, update: int) -> str:
-    """The first tensor that differs after ``update``, as a one-line reason."""
-    theirs = mod.state_dict()
-    for name, want in lib.state_dict().items():
-        got = theirs[name]
-        if got.shape != want.shape or not bool((got == want).all()):
-            return (
-                f"attach_layers differs from cfgsched's layer windows after update "
-                f"{update}: layer {name.split('.')[0]}'s {name.split('.')[-1]} is "
-                f"{clip(got.flatten().tolist())}, not {clip(want.flatten().tolist())}"
-            )
-    return ""
