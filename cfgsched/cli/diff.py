@@ -191,10 +191,10 @@ def _pair(
     oa, ob = tr.options(a), tr.options(b)
     try:
         ob = ob if vs_gpus is None else dataclasses.replace(ob, ngpus=vs_gpus)
-        labels = [
-            f"{'<stdin>' if path == '-' else escape(Path(path).name)} "
-            f"({', '.join([s.fork, *filter(None, [lib.describe(o)])])})"
-            for path, s, o in ((cfgs[0], a, oa), (cfgs[-1], b, ob))
+        labels = [  # the source of '-' is <stdin>
+            f"{escape(Path(s.source).name)} "
+            f"({', '.join(filter(None, [s.fork, lib.describe(o)]))})"
+            for s, o in ((a, oa), (b, ob))
         ]
         return lib.diff_schedules(  # type: ignore[no-any-return]
             a, b, (oa, ob), labels=tuple(labels), tolerance=tol,
