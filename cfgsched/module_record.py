@@ -7,7 +7,7 @@ import ast
 import io
 import tokenize
 from dataclasses import dataclass
-from tokenize import COMMENT, DEDENT, ENCODING, INDENT, NL
+from tokenize import COMMENT, DEDENT, ENCODING, NL
 from typing import Any
 
 from cfgsched.errors import CfgError
@@ -22,7 +22,7 @@ MAX_MODULE_BYTES = 16 * 1024 * 1024
 #: Largest record statement parsed (characters); generated records are about 600.
 MAX_RECORD_CHARS = 64 * 1024
 _RECORD = (["CFGSCHED", "="], ["CFGSCHED", ":"])
-_SKIP = (NL, COMMENT, INDENT, DEDENT, ENCODING)
+_SKIP = (NL, COMMENT, DEDENT, ENCODING)  # an INDENT starts an indented line
 
 
 @dataclass(frozen=True)
