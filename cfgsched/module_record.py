@@ -7,6 +7,7 @@ import ast
 import io
 import tokenize
 from dataclasses import dataclass
+from tokenize import COMMENT, DEDENT, ENCODING, NL
 from typing import Any
 
 from cfgsched.errors import CfgError
@@ -20,7 +21,8 @@ MODULE_SCHEMA = "cfgsched-module/1"
 MAX_MODULE_BYTES = 16 * 1024 * 1024
 #: Largest record statement parsed (characters); generated records are about 600.
 MAX_RECORD_CHARS = 64 * 1024
-_STARTS = (tokenize.NEWLINE, tokenize.ENCODING, tokenize.DEDENT)
+_RECORD = (["CFGSCHED", "="], ["CFGSCHED", ":"])
+_SKIP = (NL, COMMENT, DEDENT, ENCODING)  # an INDENT starts an indented line
 
 
 @dataclass(frozen=True)
@@ -48,22 +50,17 @@ def module_bytes(path: str) -> bytes:
 
 def _statement(data: bytes, path: str) -> tuple[int, str] | None:
     """Line and text of the first top-level ``CFGSCHED =`` (or ``CFGSCHED: T =``)."""
-    new_line, name_at, first = True, 0, 0
+    head: list[tokenize.TokenInfo] = []  # the first two tokens of the logical line
     try:
         for tok in tokenize.tokenize(io.BytesIO(data).readline):
-            t, s = tok.type, tok.string
-            if first and t in (tokenize.NEWLINE, tokenize.ENDMARKER):
-                text = b"\n".join(
-                    data.split(b"\n", tok.start[0])[first - 1 : tok.start[0]]
-                )
-                return first, text.decode("utf-8", errors="replace")
-            if t == tokenize.OP and s in ("=", ":"):
-                first = first or name_at
-            top = new_line and t == tokenize.NAME and tok.start[1] == 0
-            name_at = tok.start[0] if top and s == "CFGSCHED" else 0
-            new_line = t in _STARTS or (
-                new_line and t in (tokenize.NL, tokenize.COMMENT)
-            )
+            if tok.type in (tokenize.NEWLINE, tokenize.ENDMARKER):
+                if [t.string for t in head] in _RECORD and head[0].start[1] == 0:
+                    first, last = head[0].start[0], tok.start[0]
+                    text = b"\n".join(data.split(b"\n", last)[first - 1 : last])
+                    return first, text.decode("utf-8", errors="replace")
+                head = []
+            elif tok.type not in _SKIP and len(head) < 2:
+                head.append(tok)
     except (tokenize.TokenError, SyntaxError, UnicodeDecodeError) as exc:
         msg = exc.args[0] if exc.args else type(exc).__name__
         raise CfgError(path, None, None, f"not valid Python: {msg}") from None

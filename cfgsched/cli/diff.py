@@ -44,11 +44,6 @@ class _DiffCommand(click.Command):
         return super().parse_args(ctx, args)
 
 
-def _parse(path: str, fork: str) -> NetSchedule:
-    text, source = clikit.read_cfg_text(path)
-    return parse(text, fork=fork, source=source)
-
-
 @click.command(
     "diff",
     cls=_DiffCommand,
@@ -174,7 +169,7 @@ def diff(
     click.echo(
         json.dumps(report.to_dict(), indent=2) if as_json else report.format_text()
     )
-    sys.exit(report.exit_code)
+    sys.exit(0 if report.equal else 1)
 
 
 def _pair(
@@ -187,21 +182,22 @@ def _pair(
     exhaustive: bool | None,
 ) -> DiffReport:
     """Two schedules (two cfgs, two forks or two GPU counts), batch by batch."""
+    forks = forks or ("alexeyab",)
     text, source = clikit.read_cfg_text(cfgs[0])
-    a = parse(text, fork=forks[0] if forks else "alexeyab", source=source)
-    fork_b = forks[-1] if forks else "alexeyab"
-    same = cfgs[-1] == cfgs[0]
-    b = parse(text, fork=fork_b, source=source) if same else _parse(cfgs[-1], fork_b)
+    a = parse(text, fork=forks[0], source=source)
+    if cfgs[-1] != cfgs[0]:
+        text, source = clikit.read_cfg_text(cfgs[-1])
+    b = parse(text, fork=forks[-1], source=source)
     oa, ob = tr.options(a), tr.options(b)
     try:
         ob = ob if vs_gpus is None else dataclasses.replace(ob, ngpus=vs_gpus)
-        labels = [
-            f"{'<stdin>' if path == '-' else escape(Path(path).name)} "
-            f"({', '.join([s.fork, *filter(None, [lib.describe(o)])])})"
-            for path, s, o in ((cfgs[0], a, oa), (cfgs[-1], b, ob))
+        labels = [  # the source of '-' is <stdin>
+            f"{escape(Path(s.source).name)} "
+            f"({', '.join(filter(None, [s.fork, lib.describe(o)]))})"
+            for s, o in ((a, oa), (b, ob))
         ]
         return lib.diff_schedules(  # type: ignore[no-any-return]
-            a, b, (oa, ob), labels=(labels[0], labels[1]), tolerance=tol,
+            a, b, (oa, ob), labels=tuple(labels), tolerance=tol,
             exhaustive=exhaustive,
         )  # fmt: skip
     except ValueError as exc:
@@ -215,11 +211,12 @@ def _single(
     here that change them (``tools.diff`` refuses them naming both values)."""
     record = None if module is None else read_record(module)
     fork = forks[0] if forks else record.fork if record else "alexeyab"
-    schedule = _parse(cfg, fork)
+    text, source = clikit.read_cfg_text(cfg)
+    schedule = parse(text, fork=fork, source=source)
     if record is None:
         return schedule, tr.options(schedule)
-    names = [f for arg, f in _FIELDS.items() if getattr(tr, arg) not in (None, False)]
-    names += ["flush"] if tr.flush is False else []  # --keep-subnormals
+    unset = clikit.TranslationArgs()
+    names = [f for arg, f in _FIELDS.items() if getattr(tr, arg) != getattr(unset, arg)]
     given = tr.options(schedule) if names else record.options
     if given.flushes(fork) == record.options.flushes(fork) and "flush" in names:
         names.remove("flush")

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from cfgsched.boundaries import MAX_BOUNDARIES, Boundary, boundaries
 from cfgsched.errors import CfgError
@@ -29,9 +28,8 @@ from cfgsched.tools.layer_check import check_layers
 from cfgsched.tools.stepping import Factory, user_code
 from cfgsched.tools.text import counted, json_float
 
-I64 = npt.NDArray[np.int64]
 #: Steps, their darknet batches, the expected and the compared LRs.
-Chunk = tuple[I64, I64, st.F32 | st.F64, st.F64]
+Chunk = tuple[st.I64, st.I64, st.F32 | st.F64, st.F64]
 Progress = Callable[[int, int], None]
 
 SCHEMA = "cfgsched-diff/1"
@@ -50,6 +48,8 @@ _RANDOM = (
     "policy=random: darknet draws rand() at every batch, which no one can replay; "
     "the values here are cfgsched's seeded draws (Options.seed), not darknet's"
 )
+#: The scheduler each --style tests.
+_STYLES = {"class": "cfgsched.DarknetLR", "native": "cfgsched.native_scheduler"}
 #: The JSON keys of a differing range.
 _SPAN = ("first_step", "last_step", "first_batch", "last_batch", "count")
 
@@ -83,11 +83,9 @@ class Tolerance:
 def _tolerance(tolerance: Tolerance | str | None, exact: bool) -> Tolerance:
     """The tolerance given, else 0ulp, or 1e-9 in double (only the order of operations
     may differ)."""
-    if isinstance(tolerance, Tolerance):
-        return tolerance
-    return Tolerance.parse(
-        ("0ulp" if exact else "1e-9") if tolerance is None else tolerance
-    )
+    if tolerance is None:
+        tolerance = "0ulp" if exact else "1e-9"
+    return tolerance if isinstance(tolerance, Tolerance) else Tolerance.parse(tolerance)
 
 
 # ----------------------------------------------------------------------------- report
@@ -140,16 +138,15 @@ class Stats:
     spans: list[list[int]] = field(default_factory=list)
     spans_total: int = 0
     rows: list[Row] = field(default_factory=list)
-    _open: list[int] | None = field(default=None, repr=False)
+    _last: list[int] | None = field(default=None, repr=False)
 
     def fold(self, chunks: Iterable[Chunk]) -> Stats:
-        """Fold every chunk in, then end the open range."""
+        """Fold every chunk in."""
         for chunk in chunks:
             self.add(*chunk)
-        self._close()
         return self
 
-    def add(self, i: I64, b: I64, expected: st.F32 | st.F64, got: st.F64) -> None:
+    def add(self, i: st.I64, b: st.I64, expected: st.F32 | st.F64, got: st.F64) -> None:
         """Fold the increasing steps ``i`` (darknet batches ``b``) into the statistics."""
         e = expected.astype(np.float64)
         ab, rel, ulp = st.errors(e, got)
@@ -182,19 +179,14 @@ class Stats:
             self.first_difference = row("first difference", int(bad[0]), False, True)
         starts = np.flatnonzero(np.diff(bad, prepend=-2) != 1).tolist()
         for a, z in zip(starts, [*starts[1:], bad.size], strict=False):
-            lo, hi, o = int(bad[a]), int(bad[z - 1]), self._open
+            lo, hi, o = int(bad[a]), int(bad[z - 1]), self._last
             if o is not None and int(i[lo]) == o[1] + 1:  # continues the last range
                 o[1], o[3], o[4] = int(i[hi]), int(b[hi]), o[4] + z - a
-            else:
-                self._close()
-                self._open = [int(i[lo]), int(i[hi]), int(b[lo]), int(b[hi]), z - a]
-
-    def _close(self) -> None:
-        if self._open is not None:
+                continue
+            self._last = [int(i[lo]), int(i[hi]), int(b[lo]), int(b[hi]), z - a]
             self.spans_total += 1
-            if len(self.spans) < MAX_RANGES:
-                self.spans.append(self._open)
-            self._open = None
+            if len(self.spans) < MAX_RANGES:  # the same list: a continuation lands here
+                self.spans.append(self._last)
 
 
 @dataclass(frozen=True)
@@ -215,13 +207,8 @@ class DiffReport:
     @property
     def equal(self) -> bool:
         """True when every compared step is within the tolerance and nothing was skipped."""
-        s = self.stats
-        return s.first_difference is None and not self.unchecked and not self.different
-
-    @property
-    def exit_code(self) -> int:
-        """0 equal within the tolerance, 1 different (or not all checked)."""
-        return 0 if self.equal else 1
+        fd = self.stats.first_difference
+        return fd is None and not self.unchecked and not self.different
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (schema :data:`SCHEMA`); non-finite floats are "nan"/"inf"/"-inf"."""
@@ -230,7 +217,7 @@ class DiffReport:
         return {
             "schema": SCHEMA,
             "equal": self.equal,
-            "exit_code": self.exit_code,
+            "exit_code": 0 if self.equal else 1,
             "expected": self.expected,
             "got": self.got,
             "coverage": self.coverage,
@@ -340,35 +327,21 @@ def _row_steps(
 # ----------------------------------------------------------------------------- modules
 
 
-@dataclass(frozen=True)
-class LoadedModule:
-    """A module under test (``learning_rate``: its ``LEARNING_RATE``, if any)."""
-
-    path: str
-    record: ModuleRecord
-    build: Callable[..., Any]
-    learning_rate: float | None
-    names: dict[str, Any]
-
-    def factory(self, optimizer: Any, last_epoch: int | None) -> Any:
-        """A :data:`~cfgsched.tools.stepping.Factory`: ``build_scheduler`` as called."""
-        if last_epoch is None:
-            sched = self.build(optimizer)
-        else:
-            sched = self.build(optimizer, last_epoch=last_epoch)
-        if not callable(getattr(sched, "step", None)):
-            raise TypeError(
-                f"build_scheduler returned {type(sched).__name__}, not a scheduler "
-                "with step()"
-            )
-        return sched
-
-
-def load_module(path: str) -> LoadedModule:
-    """Run exactly the bytes read from ``path`` (never a cached byte-code file) as a fresh
-    module: **this runs its code**. Failures (``sys.exit`` too) are one-line CfgErrors."""
+def _load(
+    path: str, schedule: NetSchedule, options: Options | None
+) -> tuple[ModuleRecord, dict[str, Any], Factory]:
+    """Its record (fork and options as the cfg's and ``options``, checked first), then the
+    bytes read run as a fresh module (never cached byte code): **this runs its code**; its
+    names and ``build_scheduler`` as called. Failures (``sys.exit`` too): one-line CfgErrors."""
     data = module_bytes(path)
     record = read_record(path, data)
+    if record.fork != schedule.fork:
+        bad = f"written for fork {record.fork}, the cfg is read as {schedule.fork}"
+        raise CfgError(path, None, "CFGSCHED", bad)
+    if options is not None and options != record.options:
+        diffs = "; ".join(record.options.differences(options))
+        bad = f"options differ from the record (record vs given): {diffs}"
+        raise CfgError(path, None, "CFGSCHED", bad)
     try:
         code = compile(data, path, "exec", dont_inherit=True)
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
@@ -392,9 +365,18 @@ def load_module(path: str) -> LoadedModule:
         inspect.signature(build).bind(None, last_epoch=-1)
     except (TypeError, ValueError) as exc:
         raise CfgError(path, None, None, f"{signature}: {exc}") from None
-    lr: Any = getattr(module, "LEARNING_RATE", None)
-    ok = isinstance(lr, (int, float)) and not isinstance(lr, bool)
-    return LoadedModule(path, record, build, float(lr) if ok else None, module.__dict__)
+
+    def factory(optimizer: Any, last_epoch: int | None) -> Any:
+        kw = {} if last_epoch is None else {"last_epoch": last_epoch}
+        sched = build(optimizer, **kw)
+        if not callable(getattr(sched, "step", None)):
+            got = type(sched).__name__
+            raise TypeError(
+                f"build_scheduler returned {got}, not a scheduler with step()"
+            )
+        return sched
+
+    return record, module.__dict__, factory
 
 
 def _native_factory(run: Run, who: str) -> Factory:
@@ -438,18 +420,6 @@ def describe(o: Options) -> str:
     return ", ".join(filter(None, parts))
 
 
-def _run(schedule: NetSchedule, options: Options) -> Run:
-    """:func:`~cfgsched.run.translate`; a schedule it cannot translate is a CfgError."""
-    try:
-        return translate(schedule, options)
-    except CfgError:
-        raise
-    except ValueError as exc:
-        raise CfgError(
-            schedule.source, None, None, f"cannot translate: {exc}"
-        ) from None
-
-
 def _translation_notes(run: Run) -> list[str]:
     """What the translation does, in words (empty for a plain one-GPU run)."""
     o, n = run.options, run.ngpus
@@ -465,21 +435,6 @@ def _translation_notes(run: Run) -> list[str]:
         else "",
         f"resumed: the run starts at step i = {run.start}" if run.start else "",
     ]
-
-
-def _options_for(
-    schedule: NetSchedule, options: Options | None, record: ModuleRecord, path: str
-) -> Options:
-    """The module's translation: its record's (``options``, if given, must equal it)."""
-    bad = ""
-    if record.fork != schedule.fork:
-        bad = f"written for fork {record.fork}, the cfg is read as {schedule.fork}"
-    elif options is not None and options != record.options:
-        diffs = "; ".join(record.options.differences(options))
-        bad = f"options differ from the record (record vs given): {diffs}"
-    if bad:
-        raise CfgError(path, None, "CFGSCHED", bad)
-    return record.options
 
 
 def _marks(run: Run) -> tuple[list[Boundary], int, str]:
@@ -554,41 +509,47 @@ def diff_torch(
     (``options``, if given, must equal it), its first window built as users call it.
     ``exhaustive=None``: every step up to ``EXHAUSTIVE_LIMIT``, else a sample.
     ``progress(n, total)`` follows each chunk."""
-    m, o = None, options or Options()
-    if module is not None:  # checked before the module runs
-        o = _options_for(schedule, options, read_record(module), module)
-        m = load_module(module)
+    o, record, names, lr = options or Options(), None, None, None
+    if module is not None:
+        record, names, factory = _load(module, schedule, options)
+        o, got = record.options, f"{module}:build_scheduler"
+        lr = names.get("LEARNING_RATE")
     tol = _tolerance(tolerance, o.exact)
-    run = _run(schedule, o)
+    run = translate(schedule, o)
     _check_resume(run)
-    factory, lr, who = _under_test(run, style, m)
+    who = module or f"{run.given.source}: --style {style}"
+    if module is None:
+        if style not in _STYLES:
+            raise ValueError(f"unknown style {style!r} (class or native)")
+        got = _STYLES[style]
+        factory = (
+            st.class_factory(run) if style == "class" else _native_factory(run, who)
+        )
+    if not isinstance(lr, (int, float)) or isinstance(lr, bool):
+        lr = run.cfg_lr
     marks, cut, unchecked = _marks(run)
     windows, coverage, note = _plan(run, marks, exhaustive)
     rows_at = _row_steps(marks[:MAX_BOUNDARIES], run.first_step, run.start, run.stop)
-    chunks = _torch_chunks(run, factory, lr, windows, who, m is not None, progress)
-    notes = _translation_notes(run) + (_record_notes(m, run) if m else [])
+    chunks = _torch_chunks(run, factory, float(lr), windows, who, module, progress)
+    notes = _translation_notes(run) + (_record_notes(record, run) if record else [])
     return DiffReport(
-        *_torch_sides(run, style, m), coverage, note,
+        *_torch_sides(run, got, "module" if module else style), coverage, note,
         Stats(tol, rows_at, run.stop).fold(chunks),
         cut + max(len(marks) - MAX_BOUNDARIES, 0), tuple(filter(None, notes)),
         "" if coverage == "exhaustive" else unchecked,
-        check_layers(m.names, run) if m else "",
+        check_layers(names, run) if names is not None else "",
     )  # fmt: skip
 
 
-def _under_test(
-    run: Run, style: str, m: LoadedModule | None
-) -> tuple[Factory, float, str]:
-    """The scheduler under test, the LR its optimizer starts with, and its name."""
-    if m is not None:
-        lr = run.cfg_lr if m.learning_rate is None else m.learning_rate
-        return m.factory, lr, m.path
-    who = f"{run.given.source}: --style {style}"
-    if style == "class":
-        return st.class_factory(run), run.cfg_lr, who
-    if style == "native":
-        return _native_factory(run, who), run.cfg_lr, who
-    raise ValueError(f"unknown style {style!r} (class or native)")
+def _torch_sides(
+    run: Run, got: str, kind: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    s, o = run.given, run.options
+    how = ", ".join([Path(s.source).name, s.fork, *filter(None, [describe(o)])])
+    if s.policy is Policy.RANDOM:
+        label = f"cfgsched's seeded draws, not darknet's rand() ({how})"
+        return _side(label, "seeded draws", s, o), _side(got, kind, s, o)
+    return _side(f"darknet C formula ({how})", "darknet", s, o), _side(got, kind, s, o)
 
 
 def _torch_chunks(
@@ -597,15 +558,15 @@ def _torch_chunks(
     lr: float,
     windows: Sequence[tuple[int, int]],
     who: str,
-    default: bool,
+    module: str | None,
     progress: Progress | None,
 ) -> Iterator[Chunk]:
     """The stepped LRs of each window (the first at the builder's default start when
-    ``default``), the run's batches and darknet's LRs."""
+    ``module``), the run's batches and darknet's LRs."""
     todo = sum(t - s for s, t in windows)
     for k, (s, t) in enumerate(windows):
         for got in st.torch_lrs(
-            factory, lr, s, t - s, who=who, default=default and not k
+            factory, lr, s, t - s, who=who, default=module is not None and not k
         ):
             i = np.arange(s, s + got.size, dtype=np.int64)
             b = run.batches(i)
@@ -615,25 +576,8 @@ def _torch_chunks(
                 progress(int(got.size), todo)
 
 
-def _torch_sides(
-    run: Run, style: str, m: LoadedModule | None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    s, o = run.given, run.options
-    kind = style if m is None else "module"
-    name = {"class": "cfgsched.DarknetLR", "native": "cfgsched.native_scheduler"}.get(
-        kind, f"{m.path if m else ''}:build_scheduler"
-    )
-    how = ", ".join([Path(s.source).name, s.fork, *filter(None, [describe(o)])])
-    if s.policy is Policy.RANDOM:
-        label = f"cfgsched's seeded draws, not darknet's rand() ({how})"
-        expected = _side(label, "seeded draws", s, o)
-    else:
-        expected = _side(f"darknet C formula ({how})", "darknet", s, o)
-    return expected, _side(name, kind, s, o)
-
-
-def _record_notes(m: LoadedModule, run: Run) -> list[str]:
-    r, cfg, was = m.record, Path(run.given.source).name, Path(m.record.cfg).name
+def _record_notes(r: ModuleRecord, run: Run) -> list[str]:
+    cfg, was = Path(run.given.source).name, Path(r.cfg).name
     return [
         f"module record: cfgsched {r.version or '?'}, cfg {r.cfg or '?'}, "
         f"{r.format or '?'} / {r.style or '?'}, options: {describe(r.options) or 'defaults'}",
@@ -670,23 +614,21 @@ def diff_schedules(
                 "two schedules are compared batch by batch: images per step, "
                 "multigpu='trace' and resuming apply to a torch run (give one cfg)"
             )
-    ta, tb = _run(a, oa), _run(b, ob)
+    ta, tb = translate(a, oa), translate(b, ob)
     if tolerance is None and oa.exact != ob.exact:
         tolerance = "1e-6"
     n = max(ta.span[0], tb.span[0], 1)  # the longer run, in batches
     rows_at, cut = _pair_rows(ta.schedule, tb.schedule, n)
-    if exhaustive is None:
-        exhaustive = n <= MAX_EXHAUSTIVE_BATCHES
+    exhaustive = n <= MAX_EXHAUSTIVE_BATCHES if exhaustive is None else exhaustive
     windows = [(0, n + 1)] if exhaustive else st.sample_windows(n + 1, sorted(rows_at))
     notes = [
         ta.note,
         tb.note if tb.note != ta.note else "",
         _RANDOM if Policy.RANDOM in (a.policy, b.policy) else "",
+        f"max_batches differ ({a.max_batches} vs {b.max_batches}): compared up to b = {n}"
+        if a.max_batches != b.max_batches
+        else "",
     ]
-    if a.max_batches != b.max_batches:
-        notes.append(
-            f"max_batches differ ({a.max_batches} vs {b.max_batches}): compared up to b = {n}"
-        )
     plan = ("exhaustive", "every batch") if exhaustive else (
         "sampled", "boundaries and a dense sample"
     )  # fmt: skip

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import functools
-import operator
 from dataclasses import astuple, replace
 from typing import Any
 
@@ -47,7 +45,8 @@ def check_layers(names: dict[str, Any], run: Run) -> str:
 
 
 def _trajectories(attach: Any, run: Run, edges: list[int]) -> str:
-    """Both hooks over each window, fresh models and optimizers at its start."""
+    """Both hooks over each window (fresh models and optimizers at its start): the first
+    tensor that differs after an update, as a one-line reason ("" when none)."""
     import torch
 
     from cfgsched.adapters.optim import LayerWindows, build_optimizer
@@ -57,35 +56,38 @@ def _trajectories(attach: Any, run: Run, edges: list[int]) -> str:
         for r in run.layers
         for j in range(r.first, r.last + 1)
     }
-    count = max(r.last for r in run.layers) + 1
+    count, k = max(r.last for r in run.layers) + 1, [0]
     for first, stop in merged([(max(1, e - HALO), e + HALO + 1) for e in edges]):
-        sides = []
-        for lib in (True, False):
-            model = _model(count)
-            opt = build_optimizer(model, run.schedule, layers=list(model))
-            k = [first - 1]
-            if lib:
-                LayerWindows(opt, states, functools.partial(operator.itemgetter(0), k))
-            else:
-                attach(opt, list(model))
-                for group in opt.param_groups:
-                    group["darknet_updates"] = first - 1
-            sides.append((model, opt, k))
+        k[0] = first - 1
+        lib, mod = _model(count), _model(count)
+        sides = [
+            (m, build_optimizer(m, run.schedule, layers=list(m))) for m in (lib, mod)
+        ]
+        LayerWindows(sides[0][1], states, lambda: k[0])
+        attach(sides[1][1], list(mod))
+        for group in sides[1][1].param_groups:
+            group["darknet_updates"] = first - 1
         for update in range(first, stop):
+            k[0] = update
             gen = torch.Generator().manual_seed(update)
             x = torch.randn(8, 1, generator=gen)
             grads = [torch.randn(1, 1, generator=gen) for _ in range(count)]
-            for model, opt, k in sides:
-                k[0] = update
+            for model, opt in sides:
                 with torch.no_grad():
                     for layer in model:
                         layer(x)
                 for layer, g in zip(model, grads, strict=True):
                     layer[0].weight.grad = g.clone()
                 opt.step()
-            why = _compare(sides[0][0], sides[1][0], update)
-            if why:
-                return why
+            theirs = mod.state_dict()
+            for name, want in lib.state_dict().items():
+                got = theirs[name]
+                if got.shape != want.shape or not bool((got == want).all()):
+                    return (
+                        f"attach_layers differs from cfgsched's layer windows after update "
+                        f"{update}: layer {name.split('.')[0]}'s {name.split('.')[-1]} is "
+                        f"{clip(got.flatten().tolist())}, not {clip(want.flatten().tolist())}"
+                    )
     return ""
 
 
@@ -101,17 +103,3 @@ def _model(count: int) -> Any:
             linear.weight.fill_(1.0 - j / (2 * count))
         model.append(nn.Sequential(linear, nn.BatchNorm1d(1, affine=False)))
     return model
-
-
-def _compare(lib: Any, mod: Any, update: int) -> str:
-    """The first tensor that differs after ``update``, as a one-line reason."""
-    theirs = mod.state_dict()
-    for name, want in lib.state_dict().items():
-        got = theirs[name]
-        if got.shape != want.shape or not bool((got == want).all()):
-            return (
-                f"attach_layers differs from cfgsched's layer windows after update "
-                f"{update}: layer {name.split('.')[0]}'s {name.split('.')[-1]} is "
-                f"{clip(got.flatten().tolist())}, not {clip(want.flatten().tolist())}"
-            )
-    return ""

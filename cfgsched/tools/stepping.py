@@ -82,7 +82,6 @@ def torch_lrs(
         group = opt.param_groups[0]
         for done in range(0, count, CHUNK):
             buf: list[Any] = [0.0] * min(CHUNK, count - done)
-            j = 0
             try:
                 for j in range(len(buf)):
                     buf[j] = group["lr"]
@@ -90,10 +89,8 @@ def torch_lrs(
             except (CfgError, NotExactError):
                 raise
             except (Exception, SystemExit) as exc:
-                at = f"at optimizer step {start + done + j}"
-                raise CfgError(
-                    who, None, None, f"scheduler.step() failed {at}: {describe(exc)}"
-                ) from None
+                why = f"scheduler.step() failed at optimizer step {start + done + j}"
+                raise CfgError(who, None, None, f"{why}: {describe(exc)}") from None
             yield _numbers(buf, who, start + done)
 
 
@@ -119,7 +116,7 @@ def describe(exc: BaseException) -> str:
 
 def _numbers(buf: list[Any], who: str, first: int) -> F64:
     """The LRs read from the optimizer as float64; anything but a real number is an error."""
-    arr = np.asarray(buf) if buf else np.zeros(0)
+    arr = np.asarray(buf)
     if arr.dtype.kind in "fiu":
         return arr.astype(np.float64)
     out = np.zeros(len(buf))
