@@ -236,3 +236,13 @@ def test_diff_does_not_import_codegen() -> None:
         cwd=ROOT,
     )
     assert res.stdout.strip() == "[]"
+
+
+def test_options_that_clash_with_the_module_record_are_one_line(tmp_path: Path) -> None:
+    cfg = cfg_file(tmp_path)
+    module = tmp_path / "trace.py"
+    convert(cfg, module, "--gpus", "2", "--multigpu", "trace")
+    res = run(str(cfg), "--module", str(module), "--torch-batch", "16")
+    assert res.exit_code == 2
+    msg = one_line_error(res)
+    assert "--multigpu trace follows darknet's own iterations: no --torch-batch" in msg

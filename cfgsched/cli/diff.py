@@ -16,7 +16,7 @@ from cfgsched.cli import kit as clikit
 from cfgsched.errors import NotExactError
 from cfgsched.files import escape
 from cfgsched.module_record import read_record
-from cfgsched.options import Options
+from cfgsched.options import OptionError, Options
 from cfgsched.reader.parser import parse
 from cfgsched.schedule import FORKS, NetSchedule
 
@@ -220,9 +220,11 @@ def _single(
     given = tr.options(schedule) if names else record.options
     if given.flushes(fork) == record.options.flushes(fork) and "flush" in names:
         names.remove("flush")
-    return schedule, dataclasses.replace(
-        record.options, **{f: getattr(given, f) for f in names}
-    )
+    try:
+        changed = {f: getattr(given, f) for f in names}
+        return schedule, dataclasses.replace(record.options, **changed)
+    except OptionError as exc:  # the options given clash with the module's record
+        raise clikit.fail(f"{module}: {exc.worded(clikit.FLAGS)}") from None
 
 
 @contextlib.contextmanager
