@@ -8,7 +8,7 @@ import importlib.util
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -104,14 +104,14 @@ class Fit:
     ``hyp``) approximating darknet, with darknet's batch and both LRs at every step."""
 
     framework: str
-    schedulers: list[dict[str, Any]]
-    optim_wrapper: dict[str, Any]
-    hyp: dict[str, Any]
     batches: I64
     framework_lr: F64
     darknet_lr: F64
     report: Report
     notes: tuple[str, ...]
+    schedulers: list[dict[str, Any]] = field(default_factory=list)
+    optim_wrapper: dict[str, Any] = field(default_factory=dict)
+    hyp: dict[str, Any] = field(default_factory=dict)
 
     @property
     def steps(self) -> int:
@@ -173,12 +173,16 @@ def _translation(
     return t
 
 
-def _resume_notes(t: Run) -> list[str]:
-    note = (
-        f"the fit covers the run from step 0: resuming at step {t.start} restores the "
-        "framework's own checkpoint (its scheduler state), not darknet's weights file"
-    )
-    return [note] if t.start else []
+def _fit(t: Run, name: str, lr: F64, b: I64, notes: list[str], **config: Any) -> Fit:
+    """The :class:`Fit` of the framework's LR ``lr`` at darknet's batches ``b``."""
+    d = np.asarray(t.batch_lrs(b), dtype=np.float64)
+    if t.start:
+        notes.append(
+            f"the fit covers the run from step 0: resuming at step {t.start} restores "
+            "the framework's own checkpoint (its scheduler state), not darknet's weights file"
+        )
+    report = _report(lr, d, b, t.params.burn_in)
+    return Fit(name, b, lr, d, report, tuple(notes), **config)
 
 
 def _log_gap(f: F64, d: F64, tiny: float) -> F64:
@@ -342,16 +346,13 @@ def fit_mmengine(source: NetSchedule | Run, options: Options | None = None) -> F
     parts = _PARTS[pol](t, n, i0) if i0 < n and pol in _PARTS else []
     schedulers, base = ramp + parts, f32_decimal(p.lr)
     lr = mmengine_lr(schedulers, base, n)
-    notes = ([note] if note else []) + _mmengine_notes(t, pol) + _resume_notes(t)
+    notes = ([note] if note else []) + _mmengine_notes(t, pol)
     opt = dict(type="SGD", lr=base, momentum=f32_decimal(s.momentum))
     opt |= dict(weight_decay=f32_decimal(s.decay))
     paramwise = dict(norm_decay_mult=0.0, bias_decay_mult=0.0)
     wrapper = dict(type="OptimWrapper", optimizer=opt, paramwise_cfg=paramwise)
-    dk = np.asarray(t.batch_lrs(batches), dtype=np.float64)
-    report = _report(lr, dk, batches, p.burn_in)
-    return Fit(
-        "MMEngine", schedulers, wrapper, {}, batches, lr, dk, report, tuple(notes)
-    )
+    config = dict(schedulers=schedulers, optim_wrapper=wrapper)
+    return _fit(t, "MMEngine", lr, batches, notes, **config)
 
 
 def _mmengine_notes(t: Run, pol: Policy) -> list[str]:
@@ -544,11 +545,8 @@ def fit_ultralytics(
         weight_decay=float(f"{decay:.6g}"), epochs=epochs, nbs=run.nbs, batch=batch
     )
     ni, lr = ultralytics_lr(hyp, images=images)
-    b = _ultra_batches(t, run, ni)
-    d = np.asarray(t.batch_lrs(b), dtype=np.float64)
-    notes = _ultra_notes(t, run, hyp, total) + _resume_notes(t)
-    report = _report(lr, d, b, t.params.burn_in)
-    return Fit("Ultralytics", [], {}, hyp, b, lr, d, report, tuple(notes))
+    notes = _ultra_notes(t, run, hyp, total)
+    return _fit(t, "Ultralytics", lr, _ultra_batches(t, run, ni), notes, hyp=hyp)
 
 
 def _ultra_notes(

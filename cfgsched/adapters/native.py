@@ -53,13 +53,11 @@ _CONSTANT = NativePart("ConstantLR", {"factor": 1.0, "total_iters": 0})
 @dataclass(frozen=True)
 class NativePlan:
     """``parts`` (chained in order) proven over ``steps`` optimizer steps (darknet batches
-    ``b(0) .. horizon``) for every initial lr in ``checked_lrs``."""
+    ``b(0) .. horizon``) for every group's initial lr."""
 
     parts: tuple[NativePart, ...]
     horizon: int
     steps: int
-    exact: bool
-    checked_lrs: tuple[float, ...]
 
     def source(self) -> str:
         """Python source building the scheduler from a name ``optimizer``."""
@@ -74,8 +72,9 @@ class NativePlan:
 
 
 def _events(parts: Sequence[NativePart], steps: int) -> Sequence[int]:
-    """Epochs ``< steps`` at which some part may change the lr (sorted)."""
-    if _dense(parts):
+    """Epochs ``< steps`` at which some part may change the lr (sorted; a range when a part
+    changes it at every step)."""
+    if any(p.name in ("ExponentialLR", "PolynomialLR") for p in parts):
         return range(steps)
     ev: set[int] = {0} if steps > 0 else set()
     for p in parts:
@@ -84,11 +83,6 @@ def _events(parts: Sequence[NativePart], steps: int) -> Sequence[int]:
         elif p.name == "LinearLR":
             ev.update(range(min(int(p.kwargs["total_iters"]) + 1, steps)))
     return sorted(ev)
-
-
-def _dense(parts: Sequence[NativePart]) -> bool:
-    """True when a part changes the lr at every step."""
-    return any(p.name in ("ExponentialLR", "PolynomialLR") for p in parts)
 
 
 def _apply(p: NativePart, lr: float, e: int) -> float:
@@ -157,15 +151,16 @@ def _candidates(
 
 def _points(parts: Sequence[NativePart], run: NativeRun) -> Sequence[int]:
     """Steps where torch or darknet may change: comparing there covers the whole run."""
-    if _dense(parts):
+    events = _events(parts, run.steps)
+    if isinstance(events, range):
         if run.steps > MAX_DENSE_STEPS:
             raise NotExactError(
                 None,
                 f"{run.steps} steps to verify one by one (limit {MAX_DENSE_STEPS}): "
                 "use DarknetLR or a smaller horizon",
             )
-        return range(run.steps)
-    ep: set[int] = set(_events(parts, run.steps))
+        return events
+    ep: set[int] = set(events)
     ep.update(range(min(run.first(run.params.burn_in) + 1, run.steps)))
     ep.update(module(run.params.policy).native_points(run))
     return sorted(e for e in ep if 0 <= e < run.steps)
@@ -267,7 +262,7 @@ def plan_for(
         except NotExactError as e:
             err = err or e
             continue
-        return NativePlan(tuple(parts), run.horizon, run.steps, t.exact, lrs)
+        return NativePlan(tuple(parts), run.horizon, run.steps)
     raise err or fail(None, "no candidate")
 
 
