@@ -346,20 +346,15 @@ def fit_mmengine(source: NetSchedule | Run, options: Options | None = None) -> F
     parts = _PARTS[pol](t, n, i0) if i0 < n and pol in _PARTS else []
     schedulers, base = ramp + parts, f32_decimal(p.lr)
     lr = mmengine_lr(schedulers, base, n)
-    notes = ([note] if note else []) + _mmengine_notes(t, pol)
     opt = dict(type="SGD", lr=base, momentum=f32_decimal(s.momentum))
     opt |= dict(weight_decay=f32_decimal(s.decay))
     paramwise = dict(norm_decay_mult=0.0, bias_decay_mult=0.0)
     wrapper = dict(type="OptimWrapper", optimizer=opt, paramwise_cfg=paramwise)
-    config = dict(schedulers=schedulers, optim_wrapper=wrapper)
-    return _fit(t, "MMEngine", lr, batches, notes, **config)
-
-
-def _mmengine_notes(t: Run, pol: Policy) -> list[str]:
-    notes = [
+    notes = [note] if note else []
+    notes.append(
         f"MMEngine {MMENGINE_VERSION} built-ins, iteration based (by_epoch=False): "
         "the value after k scheduler steps is the LR of optimizer step k"
-    ]
+    )
     if t.images_per_step != t.images_per_iteration:
         notes.append(
             f"an optimizer step sees {t.images_per_step} images, darknet's iteration "
@@ -372,8 +367,12 @@ def _mmengine_notes(t: Run, pol: Policy) -> list[str]:
             "half-cosine per period (darknet: one batch later; the cycle cut by the "
             "burn-in is a partial cosine)"
         )
-    exp = "ExponentialLR's gamma is darknet's float32 gamma, digit for digit"
-    return notes + ([exp] if pol is Policy.EXP else [])
+    if pol is Policy.EXP:
+        notes.append(
+            "ExponentialLR's gamma is darknet's float32 gamma, digit for digit"
+        )
+    config = dict(schedulers=schedulers, optim_wrapper=wrapper)
+    return _fit(t, "MMEngine", lr, batches, notes, **config)
 
 
 # Ultralytics 8.4.190, ultralytics/engine/trainer.py (single process, no ``time`` mode, no
@@ -485,7 +484,8 @@ def _best_lrf(
 
 
 def _ultra_search(t: Run, run: _UltraRun) -> dict[str, Any]:
-    """lr0, lrf, cos_lr and warmup_epochs with the least mean ``|log(f / d)|`` per image."""
+    """lr0, lrf (4 digits), cos_lr and warmup_epochs with the least mean ``|log(f / d)|``
+    per image."""
     p, warm = t.params, [0.0]
     if p.burn_in > 0:
         one = p.burn_in * t.images_per_iteration / run.images  # burn-in in epochs
@@ -510,6 +510,7 @@ def _ultra_search(t: Run, run: _UltraRun) -> dict[str, Any]:
             u = cosine if cos else np.maximum(1 - e / run.epochs, 0)
             score, lr0, lrf = _best_lrf(g, u, d, wts, tiny)
             if score < best[0]:
+                lr0, lrf = float(f"{lr0:.4g}"), float(f"{lrf:.4g}")
                 best = (score, dict(lr0=lr0, lrf=lrf, cos_lr=cos, warmup_epochs=we))
     return best[1]
 
@@ -534,24 +535,14 @@ def fit_ultralytics(
     s, total = t.schedule, t.params.max_batches * t.images_per_iteration
     epochs = max(1, round(total / max(images, 1)))
     run = _hyp_run(dict(batch=batch, epochs=epochs, nbs=t.images_per_step), images)
-    found = _ultra_search(t, run)
     decay = s.decay * run.nbs / (run.batch * run.accumulate)
     momentum = f32_decimal(s.momentum)
-    hyp = dict(optimizer="SGD", lr0=float(f"{found['lr0']:.4g}"))
-    hyp |= dict(lrf=float(f"{found['lrf']:.4g}"), cos_lr=bool(found["cos_lr"]))
-    hyp |= dict(warmup_epochs=float(found["warmup_epochs"]), warmup_bias_lr=0.0)
+    hyp = dict(optimizer="SGD") | _ultra_search(t, run) | dict(warmup_bias_lr=0.0)
     hyp |= dict(warmup_momentum=momentum, momentum=momentum)
     hyp |= dict(
         weight_decay=float(f"{decay:.6g}"), epochs=epochs, nbs=run.nbs, batch=batch
     )
     ni, lr = ultralytics_lr(hyp, images=images)
-    notes = _ultra_notes(t, run, hyp, total)
-    return _fit(t, "Ultralytics", lr, _ultra_batches(t, run, ni), notes, hyp=hyp)
-
-
-def _ultra_notes(
-    t: Run, run: _UltraRun, hyp: Mapping[str, Any], total: int
-) -> list[str]:
     past = "; steps past darknet's last batch are compared with its last rate"
     past = past if run.epochs * run.images > total else ""
     notes = [
@@ -578,4 +569,4 @@ def _ultra_notes(
             f"accumulate = round(nbs/batch) = {run.accumulate}: a step sees "
             f"{run.batch * run.accumulate} images, not nbs={run.nbs}"
         )
-    return notes
+    return _fit(t, "Ultralytics", lr, _ultra_batches(t, run, ni), notes, hyp=hyp)

@@ -98,7 +98,6 @@ class DarknetLR(DarknetScheduler):
         **option_kwargs: Any,
     ) -> DarknetLR:
         """A scheduler starting where darknet resumes ``weights_path`` (its header's seen)."""
-
         if "last_epoch" in option_kwargs or "resume_iteration" in option_kwargs:
             raise TypeError("from_weights sets the resume point from the weights file")
         opts = options_of(options, option_kwargs)

@@ -123,30 +123,22 @@ def _walk(
         yield e, lr
 
 
-def _native_run(t: Run, horizon: int) -> NativeRun:
-    ipi, ips = t.images_per_iteration, t.images_per_step
-    steps = max(0, ((horizon + 1) * ipi - 1) // ips)
-    per_step = ips // ipi if ips % ipi == 0 else None
-    return NativeRun(
-        t.params, t.exact, horizon, steps, 0, per_step, t.batch, t.first_step, t.lr
-    )
-
-
-def _candidates(
-    t: Run, run: NativeRun, start32: bool = False
-) -> list[list[NativePart]]:
-    """Candidate compositions in order of preference (raises when none can exist)."""
+def _candidates(t: Run, run: NativeRun) -> list[list[NativePart]]:
+    """Candidate compositions in order of preference (raises when none can exist): the
+    burn-in's LinearLRs from the ratio in double, then from darknet's float32 ratio."""
     p = t.params
     if run.steps == 0:
         return [[_CONSTANT]]
     head = [step_part([0], p.lr / t.cfg_lr)] if p.lr != t.cfg_lr else []
-    run = dataclasses.replace(run, m0=run.first(p.burn_in))
-    burn = burn_in.native(run, start32)
-    if not burn:
-        run = dataclasses.replace(run, m0=0)
-    if run.m0 >= run.steps:  # the run ends inside the burn-in: only the ramp matters
-        return [head + burn]
-    return module(p.policy).native(run, head + burn)
+    m0, out = run.first(p.burn_in), list[list[NativePart]]()
+    for start32 in (False, True) if m0 > 0 and p.burn_in > 0 else (False,):
+        burn = burn_in.native(dataclasses.replace(run, m0=m0), start32)
+        policy_run = dataclasses.replace(run, m0=m0 if burn else 0)
+        if policy_run.m0 >= run.steps:  # the run ends inside the burn-in: the ramp only
+            out.append(head + burn)
+        else:
+            out += module(p.policy).native(policy_run, head + burn)
+    return out
 
 
 def _points(parts: Sequence[NativePart], run: NativeRun) -> Sequence[int]:
@@ -245,10 +237,13 @@ def plan_for(
             )
         horizon = t.schedule.max_batches
     lrs = tuple(group_lrs) if group_lrs else (t.cfg_lr,)
-    run = _native_run(t, horizon)
+    ipi, ips = t.images_per_iteration, t.images_per_step
+    steps = max(0, ((horizon + 1) * ipi - 1) // ips)
+    per_step = ips // ipi if ips % ipi == 0 else None
+    run = NativeRun(
+        t.params, t.exact, horizon, steps, 0, per_step, t.batch, t.first_step, t.lr
+    )
     cands = _candidates(t, run)
-    if 0 < run.first(t.params.burn_in) and t.params.burn_in > 0:
-        cands += _candidates(t, run, start32=True)
     finite = t.cfg_lr and math.isfinite(t.cfg_lr)
     fix = t.cfg_lr / f32_decimal(t.cfg_lr) if finite else 1.0
     if fix != 1.0 and any(t.multiplier(x) != 1.0 for x in lrs):
