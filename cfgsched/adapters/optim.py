@@ -219,9 +219,9 @@ def _reduction_scales(
         raise ValueError(
             f"loss_reduction must be 'mean' or 'sum', got {loss_reduction!r}"
         )
+    if loss_reduction == "mean" and summed_images is not None:
+        raise ValueError("summed_images applies to loss_reduction='sum' only")
     if loss_reduction == "mean":
-        if summed_images is not None:
-            raise ValueError("summed_images applies to loss_reduction='sum' only")
         return 1.0, 1.0
     n = schedule.images_per_iteration if summed_images is None else summed_images
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
