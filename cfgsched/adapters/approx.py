@@ -8,7 +8,7 @@ import importlib.util
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -104,14 +104,14 @@ class Fit:
     ``hyp``) approximating darknet, with darknet's batch and both LRs at every step."""
 
     framework: str
-    schedulers: list[dict[str, Any]]
-    optim_wrapper: dict[str, Any]
-    hyp: dict[str, Any]
     batches: I64
     framework_lr: F64
     darknet_lr: F64
     report: Report
     notes: tuple[str, ...]
+    schedulers: list[dict[str, Any]] = field(default_factory=list)
+    optim_wrapper: dict[str, Any] = field(default_factory=dict)
+    hyp: dict[str, Any] = field(default_factory=dict)
 
     @property
     def steps(self) -> int:
@@ -173,12 +173,16 @@ def _translation(
     return t
 
 
-def _resume_notes(t: Run) -> list[str]:
-    note = (
-        f"the fit covers the run from step 0: resuming at step {t.start} restores the "
-        "framework's own checkpoint (its scheduler state), not darknet's weights file"
-    )
-    return [note] if t.start else []
+def _fit(t: Run, name: str, lr: F64, b: I64, notes: list[str], **config: Any) -> Fit:
+    """The :class:`Fit` of the framework's LR ``lr`` at darknet's batches ``b``."""
+    d = np.asarray(t.batch_lrs(b), dtype=np.float64)
+    if t.start:
+        notes.append(
+            f"the fit covers the run from step 0: resuming at step {t.start} restores "
+            "the framework's own checkpoint (its scheduler state), not darknet's weights file"
+        )
+    report = _report(lr, d, b, t.params.burn_in)
+    return Fit(name, b, lr, d, report, tuple(notes), **config)
 
 
 def _log_gap(f: F64, d: F64, tiny: float) -> F64:
@@ -342,23 +346,15 @@ def fit_mmengine(source: NetSchedule | Run, options: Options | None = None) -> F
     parts = _PARTS[pol](t, n, i0) if i0 < n and pol in _PARTS else []
     schedulers, base = ramp + parts, f32_decimal(p.lr)
     lr = mmengine_lr(schedulers, base, n)
-    notes = ([note] if note else []) + _mmengine_notes(t, pol) + _resume_notes(t)
     opt = dict(type="SGD", lr=base, momentum=f32_decimal(s.momentum))
     opt |= dict(weight_decay=f32_decimal(s.decay))
     paramwise = dict(norm_decay_mult=0.0, bias_decay_mult=0.0)
     wrapper = dict(type="OptimWrapper", optimizer=opt, paramwise_cfg=paramwise)
-    dk = np.asarray(t.batch_lrs(batches), dtype=np.float64)
-    report = _report(lr, dk, batches, p.burn_in)
-    return Fit(
-        "MMEngine", schedulers, wrapper, {}, batches, lr, dk, report, tuple(notes)
-    )
-
-
-def _mmengine_notes(t: Run, pol: Policy) -> list[str]:
-    notes = [
+    notes = [note] if note else []
+    notes.append(
         f"MMEngine {MMENGINE_VERSION} built-ins, iteration based (by_epoch=False): "
         "the value after k scheduler steps is the LR of optimizer step k"
-    ]
+    )
     if t.images_per_step != t.images_per_iteration:
         notes.append(
             f"an optimizer step sees {t.images_per_step} images, darknet's iteration "
@@ -371,8 +367,12 @@ def _mmengine_notes(t: Run, pol: Policy) -> list[str]:
             "half-cosine per period (darknet: one batch later; the cycle cut by the "
             "burn-in is a partial cosine)"
         )
-    exp = "ExponentialLR's gamma is darknet's float32 gamma, digit for digit"
-    return notes + ([exp] if pol is Policy.EXP else [])
+    if pol is Policy.EXP:
+        notes.append(
+            "ExponentialLR's gamma is darknet's float32 gamma, digit for digit"
+        )
+    config = dict(schedulers=schedulers, optim_wrapper=wrapper)
+    return _fit(t, "MMEngine", lr, batches, notes, **config)
 
 
 # Ultralytics 8.4.190, ultralytics/engine/trainer.py (single process, no ``time`` mode, no
@@ -484,7 +484,8 @@ def _best_lrf(
 
 
 def _ultra_search(t: Run, run: _UltraRun) -> dict[str, Any]:
-    """lr0, lrf, cos_lr and warmup_epochs with the least mean ``|log(f / d)|`` per image."""
+    """lr0, lrf (4 digits), cos_lr and warmup_epochs with the least mean ``|log(f / d)|``
+    per image."""
     p, warm = t.params, [0.0]
     if p.burn_in > 0:
         one = p.burn_in * t.images_per_iteration / run.images  # burn-in in epochs
@@ -509,6 +510,7 @@ def _ultra_search(t: Run, run: _UltraRun) -> dict[str, Any]:
             u = cosine if cos else np.maximum(1 - e / run.epochs, 0)
             score, lr0, lrf = _best_lrf(g, u, d, wts, tiny)
             if score < best[0]:
+                lr0, lrf = float(f"{lr0:.4g}"), float(f"{lrf:.4g}")
                 best = (score, dict(lr0=lr0, lrf=lrf, cos_lr=cos, warmup_epochs=we))
     return best[1]
 
@@ -533,27 +535,14 @@ def fit_ultralytics(
     s, total = t.schedule, t.params.max_batches * t.images_per_iteration
     epochs = max(1, round(total / max(images, 1)))
     run = _hyp_run(dict(batch=batch, epochs=epochs, nbs=t.images_per_step), images)
-    found = _ultra_search(t, run)
     decay = s.decay * run.nbs / (run.batch * run.accumulate)
     momentum = f32_decimal(s.momentum)
-    hyp = dict(optimizer="SGD", lr0=float(f"{found['lr0']:.4g}"))
-    hyp |= dict(lrf=float(f"{found['lrf']:.4g}"), cos_lr=bool(found["cos_lr"]))
-    hyp |= dict(warmup_epochs=float(found["warmup_epochs"]), warmup_bias_lr=0.0)
+    hyp = dict(optimizer="SGD") | _ultra_search(t, run) | dict(warmup_bias_lr=0.0)
     hyp |= dict(warmup_momentum=momentum, momentum=momentum)
     hyp |= dict(
         weight_decay=float(f"{decay:.6g}"), epochs=epochs, nbs=run.nbs, batch=batch
     )
     ni, lr = ultralytics_lr(hyp, images=images)
-    b = _ultra_batches(t, run, ni)
-    d = np.asarray(t.batch_lrs(b), dtype=np.float64)
-    notes = _ultra_notes(t, run, hyp, total) + _resume_notes(t)
-    report = _report(lr, d, b, t.params.burn_in)
-    return Fit("Ultralytics", [], {}, hyp, b, lr, d, report, tuple(notes))
-
-
-def _ultra_notes(
-    t: Run, run: _UltraRun, hyp: Mapping[str, Any], total: int
-) -> list[str]:
     past = "; steps past darknet's last batch are compared with its last rate"
     past = past if run.epochs * run.images > total else ""
     notes = [
@@ -580,4 +569,4 @@ def _ultra_notes(
             f"accumulate = round(nbs/batch) = {run.accumulate}: a step sees "
             f"{run.batch * run.accumulate} images, not nbs={run.nbs}"
         )
-    return notes
+    return _fit(t, "Ultralytics", lr, _ultra_batches(t, run, ni), notes, hyp=hyp)

@@ -72,23 +72,19 @@ class DarknetLR(DarknetScheduler):
                 ngpus=o.ngpus,
             )
             self.layer_windows = LayerWindows(optimizer, states, update)
-        if not rescale:
-            self._warn_rescaled()
-
-    def _warn_rescaled(self) -> None:
-        """Warn once when a group's lr is not the cfg's (build_optimizer's groups aside)."""
-        for group, m in zip(self.optimizer.param_groups, self.multipliers, strict=True):
-            if m != 1.0 and "darknet_layer" not in group:
-                cfg = f32_decimal(self.translation.cfg_lr)
+        # warn once when a group's lr is not the cfg's (build_optimizer's groups aside)
+        for group, m in zip(optimizer.param_groups, self.multipliers, strict=True):
+            if m != 1.0 and "darknet_layer" not in group and not rescale:
+                cfg = f32_decimal(translation.cfg_lr)
                 warnings.warn(
                     f"DarknetLR: the optimizer's lr {group['initial_lr']:.6g} is not the"
                     f" cfg's learning_rate {cfg:.6g}: every LR is scaled by {m:.3g}x;"
                     " build the optimizer with lr=learning_rate, or pass rescale=True"
                     " if the scaling is meant",
                     UserWarning,
-                    stacklevel=3,
+                    stacklevel=2,
                 )
-                return
+                break
 
     @classmethod
     def from_weights(
@@ -102,7 +98,6 @@ class DarknetLR(DarknetScheduler):
         **option_kwargs: Any,
     ) -> DarknetLR:
         """A scheduler starting where darknet resumes ``weights_path`` (its header's seen)."""
-
         if "last_epoch" in option_kwargs or "resume_iteration" in option_kwargs:
             raise TypeError("from_weights sets the resume point from the weights file")
         opts = options_of(options, option_kwargs)

@@ -53,13 +53,11 @@ _CONSTANT = NativePart("ConstantLR", {"factor": 1.0, "total_iters": 0})
 @dataclass(frozen=True)
 class NativePlan:
     """``parts`` (chained in order) proven over ``steps`` optimizer steps (darknet batches
-    ``b(0) .. horizon``) for every initial lr in ``checked_lrs``."""
+    ``b(0) .. horizon``) for every group's initial lr."""
 
     parts: tuple[NativePart, ...]
     horizon: int
     steps: int
-    exact: bool
-    checked_lrs: tuple[float, ...]
 
     def source(self) -> str:
         """Python source building the scheduler from a name ``optimizer``."""
@@ -74,8 +72,9 @@ class NativePlan:
 
 
 def _events(parts: Sequence[NativePart], steps: int) -> Sequence[int]:
-    """Epochs ``< steps`` at which some part may change the lr (sorted)."""
-    if _dense(parts):
+    """Epochs ``< steps`` at which some part may change the lr (sorted; a range when a part
+    changes it at every step)."""
+    if any(p.name in ("ExponentialLR", "PolynomialLR") for p in parts):
         return range(steps)
     ev: set[int] = {0} if steps > 0 else set()
     for p in parts:
@@ -84,11 +83,6 @@ def _events(parts: Sequence[NativePart], steps: int) -> Sequence[int]:
         elif p.name == "LinearLR":
             ev.update(range(min(int(p.kwargs["total_iters"]) + 1, steps)))
     return sorted(ev)
-
-
-def _dense(parts: Sequence[NativePart]) -> bool:
-    """True when a part changes the lr at every step."""
-    return any(p.name in ("ExponentialLR", "PolynomialLR") for p in parts)
 
 
 def _apply(p: NativePart, lr: float, e: int) -> float:
@@ -129,43 +123,36 @@ def _walk(
         yield e, lr
 
 
-def _native_run(t: Run, horizon: int) -> NativeRun:
-    ipi, ips = t.images_per_iteration, t.images_per_step
-    steps = max(0, ((horizon + 1) * ipi - 1) // ips)
-    per_step = ips // ipi if ips % ipi == 0 else None
-    return NativeRun(
-        t.params, t.exact, horizon, steps, 0, per_step, t.batch, t.first_step, t.lr
-    )
-
-
-def _candidates(
-    t: Run, run: NativeRun, start32: bool = False
-) -> list[list[NativePart]]:
-    """Candidate compositions in order of preference (raises when none can exist)."""
+def _candidates(t: Run, run: NativeRun) -> list[list[NativePart]]:
+    """Candidate compositions in order of preference (raises when none can exist): the
+    burn-in's LinearLRs from the ratio in double, then from darknet's float32 ratio."""
     p = t.params
     if run.steps == 0:
         return [[_CONSTANT]]
     head = [step_part([0], p.lr / t.cfg_lr)] if p.lr != t.cfg_lr else []
-    run = dataclasses.replace(run, m0=run.first(p.burn_in))
-    burn = burn_in.native(run, start32)
-    if not burn:
-        run = dataclasses.replace(run, m0=0)
-    if run.m0 >= run.steps:  # the run ends inside the burn-in: only the ramp matters
-        return [head + burn]
-    return module(p.policy).native(run, head + burn)
+    m0, out = run.first(p.burn_in), list[list[NativePart]]()
+    for start32 in (False, True) if m0 > 0 and p.burn_in > 0 else (False,):
+        burn = burn_in.native(dataclasses.replace(run, m0=m0), start32)
+        policy_run = dataclasses.replace(run, m0=m0 if burn else 0)
+        if policy_run.m0 >= run.steps:  # the run ends inside the burn-in: the ramp only
+            out.append(head + burn)
+        else:
+            out += module(p.policy).native(policy_run, head + burn)
+    return out
 
 
 def _points(parts: Sequence[NativePart], run: NativeRun) -> Sequence[int]:
     """Steps where torch or darknet may change: comparing there covers the whole run."""
-    if _dense(parts):
+    events = _events(parts, run.steps)
+    if isinstance(events, range):
         if run.steps > MAX_DENSE_STEPS:
             raise NotExactError(
                 None,
                 f"{run.steps} steps to verify one by one (limit {MAX_DENSE_STEPS}): "
                 "use DarknetLR or a smaller horizon",
             )
-        return range(run.steps)
-    ep: set[int] = set(_events(parts, run.steps))
+        return events
+    ep: set[int] = set(events)
     ep.update(range(min(run.first(run.params.burn_in) + 1, run.steps)))
     ep.update(module(run.params.policy).native_points(run))
     return sorted(e for e in ep if 0 <= e < run.steps)
@@ -250,10 +237,13 @@ def plan_for(
             )
         horizon = t.schedule.max_batches
     lrs = tuple(group_lrs) if group_lrs else (t.cfg_lr,)
-    run = _native_run(t, horizon)
+    ipi, ips = t.images_per_iteration, t.images_per_step
+    steps = max(0, ((horizon + 1) * ipi - 1) // ips)
+    per_step = ips // ipi if ips % ipi == 0 else None
+    run = NativeRun(
+        t.params, t.exact, horizon, steps, 0, per_step, t.batch, t.first_step, t.lr
+    )
     cands = _candidates(t, run)
-    if 0 < run.first(t.params.burn_in) and t.params.burn_in > 0:
-        cands += _candidates(t, run, start32=True)
     finite = t.cfg_lr and math.isfinite(t.cfg_lr)
     fix = t.cfg_lr / f32_decimal(t.cfg_lr) if finite else 1.0
     if fix != 1.0 and any(t.multiplier(x) != 1.0 for x in lrs):
@@ -267,7 +257,7 @@ def plan_for(
         except NotExactError as e:
             err = err or e
             continue
-        return NativePlan(tuple(parts), run.horizon, run.steps, t.exact, lrs)
+        return NativePlan(tuple(parts), run.horizon, run.steps)
     raise err or fail(None, "no candidate")
 
 

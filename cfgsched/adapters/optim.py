@@ -57,16 +57,6 @@ def _layer_profiles(schedule: NetSchedule) -> dict[int | None, tuple[Any, ...]]:
     }  # fmt: skip
 
 
-def _warn_unmapped(schedule: NetSchedule) -> None:
-    """Warn when the cfg has per-layer keys that no layer mapping can apply."""
-    if schedule.layers or any(x.multiplier != 1 for x in schedule.layer_lrs):
-        warnings.warn(
-            "the cfg sets per-layer training keys (learning_rate, stopbackward, ...); "
-            "pass layers= (or layer_index=) to apply them",
-            stacklevel=3,
-        )
-
-
 def build_optimizer(
     model: nn.Module,
     schedule: NetSchedule,
@@ -87,8 +77,13 @@ def build_optimizer(
     if layers is not None and layer_index is not None:
         raise ValueError("pass layers= or layer_index=, not both")
     mapped = layers is not None or layer_index is not None
-    if not mapped:
-        _warn_unmapped(schedule)
+    own = schedule.layers or any(x.multiplier != 1 for x in schedule.layer_lrs)
+    if own and not mapped:  # per-layer keys that no layer mapping can apply
+        warnings.warn(
+            "the cfg sets per-layer training keys (learning_rate, stopbackward, ...); "
+            "pass layers= (or layer_index=) to apply them",
+            stacklevel=2,
+        )
     modules = _modules_by_layer(layers)
     layer_of = _parameter_layers(model, modules, layer_index)
     multipliers = {x.index: x.multiplier for x in schedule.layer_lrs}
