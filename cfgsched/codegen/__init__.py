@@ -69,8 +69,9 @@ def render(
 ) -> Generated:
     """The text of ``fmt`` (:data:`FORMATS`) for ``schedule`` translated by ``options``;
     :class:`CodegenError` for a bad choice or no approximation."""
-    options = _check(options, style, fmt)
-    summed = _summed(schedule, options, fmt, loss_reduction, summed_images)
+    options, summed = _check(
+        schedule, options, style, fmt, loss_reduction, summed_images
+    )
     if (images is not None or batch is not None) and fmt != "ultralytics-hyp":
         raise CodegenError("images and batch apply to format ultralytics-hyp only")
     try:
@@ -91,7 +92,16 @@ def render(
         raise CodegenError(str(exc)) from None
 
 
-def _check(options: Options | None, style: str, fmt: str) -> Options:
+def _check(
+    schedule: NetSchedule,
+    options: Options | None,
+    style: str,
+    fmt: str,
+    loss_reduction: str,
+    summed_images: int | None,
+) -> tuple[Options, int | None]:
+    """The options (default: ``Options()``) and the images a summed loss covers (None:
+    the loss is a mean)."""
     if style not in STYLES:
         raise CodegenError(f"style must be one of {STYLES}, got {style!r}")
     if fmt not in FORMATS:
@@ -103,17 +113,7 @@ def _check(options: Options | None, style: str, fmt: str) -> Options:
         )
     if options is not None and not isinstance(options, Options):
         raise CodegenError(f"options must be an Options, got {type(options).__name__}")
-    return Options() if options is None else options
-
-
-def _summed(
-    schedule: NetSchedule,
-    options: Options,
-    fmt: str,
-    loss_reduction: str,
-    summed_images: int | None,
-) -> int | None:
-    """The images a summed loss covers (None: the loss is a mean)."""
+    options = Options() if options is None else options
     if loss_reduction not in ("mean", "sum"):
         raise CodegenError(
             f"loss reduction must be mean or sum, got {loss_reduction!r}"
@@ -121,20 +121,20 @@ def _summed(
     if loss_reduction == "mean":
         if summed_images is not None:
             raise CodegenError("summed images apply to a summed loss only")
-        return None
+        return options, None
     if fmt not in SUMMED_FORMATS:
         raise CodegenError(
             f"a summed loss applies to formats {', '.join(SUMMED_FORMATS)}, not {fmt}"
         )
     if summed_images is None:
         if fmt == "ultralytics":
-            return translate(schedule, options).images_per_step
-        return schedule.images_per_iteration
+            return options, translate(schedule, options).images_per_step
+        return options, schedule.images_per_iteration
     if isinstance(summed_images, bool) or not isinstance(summed_images, int):
         raise CodegenError(f"summed images must be an integer, got {summed_images!r}")
     if summed_images < 1:
         raise CodegenError(f"summed images must be >= 1, got {summed_images}")
-    return summed_images
+    return options, summed_images
 
 
 def _approximation(
