@@ -7,9 +7,8 @@ import json
 
 from cfgsched.boundaries import boundaries
 from cfgsched.codegen.python import native_plan_for, record
-from cfgsched.options import Options
-from cfgsched.run import translate
-from cfgsched.schedule import NetSchedule, Policy
+from cfgsched.run import Run
+from cfgsched.schedule import Policy
 
 #: Schema name of the JSON format.
 JSON_SCHEMA = "cfgsched-translation/2"
@@ -27,13 +26,12 @@ POLICY_KEYS = {
 }
 
 
-def json_document(schedule: NetSchedule, options: Options, *, style: str) -> str:
+def json_document(t: Run, style: str) -> str:
     """Schema :data:`JSON_SCHEMA`: the module record, ``schedule``, ``translation`` and
     the LR at each ``boundaries`` step; non-finite floats as strings."""
-    t = translate(schedule, options)
     if style == "native":  # the same refusal as the module (NotExactError)
         native_plan_for(t)
-    s = schedule
+    s = t.given
     keys = ["policy_name", "learning_rate", "burn_in", "max_batches"]
     keys += POLICY_KEYS.get(s.policy, ())
     keys += ["power"] if s.burn_in > 0 and "power" not in keys else []

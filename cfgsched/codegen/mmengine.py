@@ -34,7 +34,6 @@ from cfgsched.codegen.python import (
 )
 from cfgsched.codegen.source import call, images, kwargs, num, safe_name, text
 from cfgsched.kernel.formulas import f32_decimal
-from cfgsched.options import Options
 from cfgsched.run import Run
 from cfgsched.schedule import NetSchedule
 
@@ -119,11 +118,9 @@ _RESUME = (
 )
 
 
-def mmengine_module(
-    schedule: NetSchedule, options: Options, output: str | None = None
-) -> str:
+def mmengine_module(t: Run, output: str | None) -> str:
     """The text of the exact module (``style="class"``)."""
-    t, code = formula(schedule, options)
+    schedule, code = t.given, formula(t)
     if no_ratio(t):
         ratios = _RATIOS_ONE
     else:

@@ -15,7 +15,7 @@ from cfgsched.codegen.source import CodegenError, call, float32, literal
 from cfgsched.errors import NotExactError
 from cfgsched.layers import LayerRule
 from cfgsched.module_record import MODULE_SCHEMA as MODULE_SCHEMA
-from cfgsched.options import Options, default_flush
+from cfgsched.options import default_flush
 from cfgsched.run import Run, translate
 from cfgsched.schedule import WARNING_CODES, NetSchedule
 
@@ -273,17 +273,16 @@ def record(t: Run, fmt: str, style: str, summed: int | None = None) -> dict[str,
 
 
 def python_module(
-    schedule: NetSchedule,
-    options: Options,
+    t: Run,
     style: str,
     fmt: str,
     with_optimizer: bool,
-    summed: int | None = None,
-    output: str | None = None,
+    summed: int | None,
+    output: str | None,
 ) -> str:
     """The standalone module (``output``: the file the usage imports)."""
-    with_optimizer = with_optimizer or fmt == "lightning"
-    t, code = formula(schedule, options, with_optimizer, summed)
+    schedule, with_optimizer = t.given, with_optimizer or fmt == "lightning"
+    code = formula(t, with_optimizer, summed)
     if style == "native":  # raises NotExactError first
         build, desc = _native_build(t)
     else:
@@ -310,19 +309,13 @@ def python_module(
     return text
 
 
-def formula(
-    schedule: NetSchedule,
-    options: Options,
-    optimizer: bool = True,
-    summed: int | None = None,
-) -> tuple[Run, LrCode]:
-    """The run and its formula code with MOMENTUM, DECAY (and with ``optimizer`` Adam's
-    B1, B2, EPS), SUMMED_IMAGES after LEARNING_RATE."""
-    t = translate(schedule, options)
+def formula(t: Run, optimizer: bool = True, summed: int | None = None) -> LrCode:
+    """``t``'s formula code with MOMENTUM, DECAY (and with ``optimizer`` Adam's B1, B2,
+    EPS), SUMMED_IMAGES after LEARNING_RATE."""
     code = lr_code(t)
-    adam = ("b1", "b2", "eps") if optimizer and schedule.adam else ()
+    adam = ("b1", "b2", "eps") if optimizer and t.given.adam else ()
     extra = [
-        f"{k.upper()} = {float32(getattr(schedule, k), code.exact)}"
+        f"{k.upper()} = {float32(getattr(t.given, k), code.exact)}"
         for k in ("momentum", "decay", *adam)
     ]
     if summed is not None:
@@ -332,7 +325,7 @@ def formula(
         ]
     at = [c.split(" = ")[0] for c in code.constants].index("LEARNING_RATE") + 1
     code.constants[at:at] = extra
-    return t, code
+    return code
 
 
 def formula_blocks(

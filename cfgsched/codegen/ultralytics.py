@@ -32,15 +32,15 @@ from cfgsched.codegen.python import (
     written_by,
 )
 from cfgsched.codegen.source import CodegenError, images, num, safe_name
-from cfgsched.options import Options
 from cfgsched.run import Run
-from cfgsched.schedule import NetSchedule
 
 if TYPE_CHECKING:
     from cfgsched.adapters.approx import Fit
 
 #: Ultralytics' version whose trainer the module was written and tested against.
 ULTRALYTICS_VERSION = "8.4.190"
+#: The first line of a hyp YAML, up to the cfg's name.
+HYP_HEAD = "# Ultralytics hyperparameters approximating darknet's schedule of "
 
 _LOSS_SCALE = """\
 #: Ultralytics' loss is a mean times the batch size and accumulated batches add up: a
@@ -135,18 +135,16 @@ _ATTACH = '''def attach(model: Any) -> DarknetSteps:
     return steps'''
 
 
-def ultralytics_module(
-    schedule: NetSchedule, options: Options, *, summed: int | None, output: str | None
-) -> str:
+def ultralytics_module(t: Run, summed: int | None, output: str | None) -> str:
     """The text of the module (see the module docstring); ``summed`` sets LOSS_SCALE
     (None: 1, darknet's LR values)."""
-    t, code = formula(schedule, options)
+    code = formula(t)
     code.const(  # Ultralytics' nbs, unless the formula already defines it
         "IMAGES_PER_STEP",
         num(t.images_per_step),
         "Images per optimizer step: Ultralytics' batch x accumulate (its nbs).",
     )
-    adam = schedule.adam
+    adam = t.given.adam
     optimizer = "Adam" if adam else "SGD"
     cls = _CLASS.format(
         optimizer=optimizer,
@@ -227,11 +225,7 @@ def hyp_yaml(t: Run, fit: Fit) -> str:
         "it was fitted for; the values replace Ultralytics' defaults."
     )
     intro, report = fit_paragraphs(t, fit, desc, use)
-    name = safe_name(t.given.source)
-    lines = [
-        f"# Ultralytics hyperparameters approximating darknet's schedule of {name}."
-    ]
-    lines.append("#")
+    lines = [f"{HYP_HEAD}{safe_name(t.given.source)}.", "#"]
     for p in [intro, *choices(t), *report]:
         lines += comment(p)
     for key, value in fit.hyp.items():
