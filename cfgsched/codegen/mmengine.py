@@ -32,7 +32,7 @@ from cfgsched.codegen.python import (
     warn_rescaled,
     written_by,
 )
-from cfgsched.codegen.source import call, images, kwargs, num, safe_name, text
+from cfgsched.codegen.source import call, images, kwargs, num, text
 from cfgsched.kernel.formulas import f32_decimal
 from cfgsched.run import Run
 from cfgsched.schedule import NetSchedule
@@ -167,7 +167,6 @@ def _wrapper(
 
 
 def _docstring(t: Run, code: LrCode, output: str | None) -> str:
-    name = safe_name(t.given.source)
     intro = (
         f"{written_by(t, 'DarknetParamScheduler, a closed form')} Importing "
         "this file registers DarknetParamScheduler in MMEngine's PARAM_SCHEDULERS "
@@ -179,8 +178,9 @@ def _docstring(t: Run, code: LrCode, output: str | None) -> str:
         f"update should see {images(t.images_per_step)}; MMEngine averages the loss "
         "over them, as darknet does."
     )
-    title = f"darknet learning-rate schedule of {name} for MMEngine (exact)."
-    lines = doc_head(t, title, intro)
+    lines = doc_head(
+        t, "darknet learning-rate schedule of {} for MMEngine (exact).", intro
+    )
     module, note = source.import_name(output, "darknet_lr")
     where = f"this file importable, e.g. next to it{note and ' ' + note[1:-1]}"
     lines += [*source.wrap(f"In the config ({where}):"), ""]
@@ -209,9 +209,8 @@ def native_config(t: Run, fit: Fit) -> str:
         "needed)."
     )
     intro, report = fit_paragraphs(t, fit, desc, use)
-    name = safe_name(t.given.source)
-    title = f"MMEngine built-ins approximating darknet's schedule of {name}"
-    lines = doc_head(t, f"{title} (not exact).", intro)
+    title = "MMEngine built-ins approximating darknet's schedule of {} (not exact)."
+    lines = doc_head(t, title, intro)
     for r in report:
         lines += source.wrap(r)
     comments = [line for r in report for line in comment(r)]

@@ -542,7 +542,7 @@ def _docstring(t: Run, desc: str, summed: int | None, usage: list[str]) -> str:
         f"library; CFGSCHED records the translation for cfgsched diff {name} --module "
         "FILE."
     )
-    title = f"darknet learning-rate schedule of {name} as a PyTorch scheduler."
+    title = "darknet learning-rate schedule of {} as a PyTorch scheduler."
     return "\n".join(doc_head(t, title, intro) + usage)
 
 
@@ -559,8 +559,9 @@ def written_by(t: Run, desc: str, *, formula: bool = True) -> str:
 
 
 def doc_head(t: Run, title: str, intro: str) -> list[str]:
-    """A docstring's title, ``intro``, the translation choices wrapped and a blank line
-    after them (none without choices)."""
+    """A docstring's ``title`` ({}: the cfg's name), ``intro``, the translation choices
+    wrapped and a blank line after them (none without choices)."""
+    title = title.format(source.safe_name(t.given.source))
     lines = [line for c in choices(t) for line in source.wrap(c)]
     return [title, "", *source.wrap(intro), "", *lines, *([""] if lines else [])]
 
@@ -636,6 +637,5 @@ def _usage(
     rescale = ", rescale=True" if own_scale else ""
     last = f"    scheduler = {of}build_scheduler(optimizer{rescale})"
     step = "# step it after each optimizer.step()"
-    if len(f"{last}  {step}") > source.LINE_LENGTH:
-        return [*first, last, f"    {step}"]
-    return [*first, f"{last}  {step}"]
+    gap = "\n    " if len(f"{last}  {step}") > source.LINE_LENGTH else "  "
+    return [*first, f"{last}{gap}{step}"]

@@ -102,18 +102,14 @@ def kwargs(d: dict[str, Any]) -> list[str]:
 def _kwarg(key: str, value: Any) -> str:
     if not key.isidentifier():
         raise CodegenError(f"internal: bad config key {key!r}")
-    if isinstance(value, str):
-        if key != "type" or value not in _TYPES:
-            raise CodegenError(f"internal: unexpected config string {value!r}")
-        return text(value)
-    if isinstance(value, bool) or value is None:
-        return repr(value)
+    if isinstance(value, str) and (key != "type" or value not in _TYPES):
+        raise CodegenError(f"internal: unexpected config string {value!r}")
     if isinstance(value, dict):
         return f"dict({', '.join(kwargs(value))})"
     if isinstance(value, list | tuple):
         items = ", ".join(num(v) for v in value)
         return f"[{items}]" if isinstance(value, list) else f"({items})"
-    return num(value)
+    return literal(value)
 
 
 def seq(items: Sequence[str], indent: int, prefix: str) -> str:

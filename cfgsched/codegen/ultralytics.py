@@ -204,8 +204,7 @@ def _docstring(t: Run, output: str | None) -> str:
         "validates and saves an EMA of the weights. Layer learning_rate multipliers of "
         "the cfg are not applied."
     )
-    name = safe_name(schedule.source)
-    title = f"darknet learning-rate schedule of {name} for Ultralytics (exact)."
+    title = "darknet learning-rate schedule of {} for Ultralytics (exact)."
     lines = doc_head(t, title, intro)
     usage = _USAGE.replace("BATCH", str(batch)).replace("NAME", module)
     lines += [usage.replace(" NOTE", f" {note}" if note else ""), ""]
