@@ -14,10 +14,10 @@ from cfgsched.codegen.json_doc import JSON_SCHEMA, json_document
 from cfgsched.codegen.mmengine import mmengine_module, native_config
 from cfgsched.codegen.python import MODULE_SCHEMA, python_module
 from cfgsched.codegen.source import CodegenError, safe_name
-from cfgsched.codegen.ultralytics import hyp_yaml, ultralytics_module
+from cfgsched.codegen.ultralytics import HYP_HEAD, hyp_yaml, ultralytics_module
 from cfgsched.errors import CfgError, NotExactError
 from cfgsched.options import Options
-from cfgsched.run import translate
+from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule
 
 __all__ = [
@@ -69,29 +69,38 @@ def render(
 ) -> Generated:
     """The text of ``fmt`` (:data:`FORMATS`) for ``schedule`` translated by ``options``;
     :class:`CodegenError` for a bad choice or no approximation."""
-    options = _check(options, style, fmt)
-    summed = _summed(schedule, options, fmt, loss_reduction, summed_images)
+    options, summed = _check(
+        schedule, options, style, fmt, loss_reduction, summed_images
+    )
     if (images is not None or batch is not None) and fmt != "ultralytics-hyp":
         raise CodegenError("images and batch apply to format ultralytics-hyp only")
     try:
+        t = translate(schedule, options)
         if fmt == "ultralytics-hyp" or (fmt == "mmengine" and style == "native"):
-            return _approximation(schedule, options, fmt, images, batch)
+            return _approximation(t, fmt, images, batch)
         if fmt == "json":
-            return Generated(json_document(schedule, options, style=style))
+            return Generated(json_document(t, style))
         if fmt == "ultralytics":
-            text = ultralytics_module(schedule, options, summed=summed, output=output)
-            return Generated(text)
+            return Generated(ultralytics_module(t, summed, output))
         if fmt == "mmengine":
-            return Generated(mmengine_module(schedule, options, output))
-        args = (style, fmt, with_optimizer, summed, output)
-        return Generated(python_module(schedule, options, *args))
+            return Generated(mmengine_module(t, output))
+        return Generated(python_module(t, style, fmt, with_optimizer, summed, output))
     except (NotExactError, CodegenError, CfgError):
         raise
     except ValueError as exc:
         raise CodegenError(str(exc)) from None
 
 
-def _check(options: Options | None, style: str, fmt: str) -> Options:
+def _check(
+    schedule: NetSchedule,
+    options: Options | None,
+    style: str,
+    fmt: str,
+    loss_reduction: str,
+    summed_images: int | None,
+) -> tuple[Options, int | None]:
+    """The options (default: ``Options()``) and the images a summed loss covers (None:
+    the loss is a mean)."""
     if style not in STYLES:
         raise CodegenError(f"style must be one of {STYLES}, got {style!r}")
     if fmt not in FORMATS:
@@ -103,17 +112,7 @@ def _check(options: Options | None, style: str, fmt: str) -> Options:
         )
     if options is not None and not isinstance(options, Options):
         raise CodegenError(f"options must be an Options, got {type(options).__name__}")
-    return Options() if options is None else options
-
-
-def _summed(
-    schedule: NetSchedule,
-    options: Options,
-    fmt: str,
-    loss_reduction: str,
-    summed_images: int | None,
-) -> int | None:
-    """The images a summed loss covers (None: the loss is a mean)."""
+    options = Options() if options is None else options
     if loss_reduction not in ("mean", "sum"):
         raise CodegenError(
             f"loss reduction must be mean or sum, got {loss_reduction!r}"
@@ -121,33 +120,28 @@ def _summed(
     if loss_reduction == "mean":
         if summed_images is not None:
             raise CodegenError("summed images apply to a summed loss only")
-        return None
+        return options, None
     if fmt not in SUMMED_FORMATS:
         raise CodegenError(
             f"a summed loss applies to formats {', '.join(SUMMED_FORMATS)}, not {fmt}"
         )
     if summed_images is None:
         if fmt == "ultralytics":
-            return translate(schedule, options).images_per_step
-        return schedule.images_per_iteration
+            return options, translate(schedule, options).images_per_step
+        return options, schedule.images_per_iteration
     if isinstance(summed_images, bool) or not isinstance(summed_images, int):
         raise CodegenError(f"summed images must be an integer, got {summed_images!r}")
     if summed_images < 1:
         raise CodegenError(f"summed images must be >= 1, got {summed_images}")
-    return summed_images
+    return options, summed_images
 
 
 def _approximation(
-    schedule: NetSchedule,
-    options: Options,
-    fmt: str,
-    images: int | None,
-    batch: int | None,
+    t: Run, fmt: str, images: int | None, batch: int | None
 ) -> Generated:
     """The fitted configuration and its report (ValueError where none exists)."""
     from cfgsched.adapters import approx
 
-    t = translate(schedule, options)
     if t.params.max_batches <= 0:
         raise CodegenError("max_batches is 0: no run to fit an approximation over")
     steps = t.params.max_batches * t.images_per_iteration // t.images_per_step
@@ -176,7 +170,6 @@ _DEFINED = frozenset(
     "DarknetParamScheduler DarknetSteps param_scheduler optim_wrapper attach_layers "
     "layer_parameters eval_mode".split()
 )
-_HYP_HEAD = "# Ultralytics hyperparameters approximating darknet's schedule of "
 
 
 def written_by_convert(path: Path) -> bool:
@@ -190,7 +183,7 @@ def written_by_convert(path: Path) -> bool:
         return False
     if data.startswith("{"):
         return _our_json(data)
-    if data.startswith(_HYP_HEAD):
+    if data.startswith(HYP_HEAD):
         return all(
             re.fullmatch(r"#.*|[A-Za-z_]\w*: [\w.+-]+", line)
             for line in data.splitlines()

@@ -4,17 +4,16 @@ mean for this cfg and the LR at each boundary, as data."""
 from __future__ import annotations
 
 import json
-import math
-from typing import Any
 
 from cfgsched.boundaries import boundaries
 from cfgsched.codegen.python import native_plan_for, record
-from cfgsched.options import Options
-from cfgsched.run import translate
-from cfgsched.schedule import NetSchedule, Policy
+from cfgsched.run import Run
+from cfgsched.schedule import Policy
 
 #: Schema name of the JSON format.
 JSON_SCHEMA = "cfgsched-translation/2"
+#: How the json module spells a non-finite float -> the string the document holds.
+_NON_FINITE = {"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf"}
 #: The [net] keys each policy reads besides learning_rate, burn_in and max_batches.
 POLICY_KEYS = {
     Policy.STEP: ("step", "scale"),
@@ -27,13 +26,12 @@ POLICY_KEYS = {
 }
 
 
-def json_document(schedule: NetSchedule, options: Options, *, style: str) -> str:
+def json_document(t: Run, style: str) -> str:
     """Schema :data:`JSON_SCHEMA`: the module record, ``schedule``, ``translation`` and
     the LR at each ``boundaries`` step; non-finite floats as strings."""
-    t = translate(schedule, options)
     if style == "native":  # the same refusal as the module (NotExactError)
-        native_plan_for(schedule, options, t)
-    s = schedule
+        native_plan_for(t)
+    s = t.given
     keys = ["policy_name", "learning_rate", "burn_in", "max_batches"]
     keys += POLICY_KEYS.get(s.policy, ())
     keys += ["power"] if s.burn_in > 0 and "power" not in keys else []
@@ -45,7 +43,7 @@ def json_document(schedule: NetSchedule, options: Options, *, style: str) -> str
     steps = sorted({*first, *(max(t.first_step(m.batch), t.start) for m in marks)})
     mapping = "b = (i + 1) * images_per_step // images_per_iteration"
     doc = {
-        **record(schedule, options, "json", style),
+        **record(t, "json", style),
         "schema": JSON_SCHEMA,
         "schedule": sched,
         "translation": {
@@ -57,15 +55,6 @@ def json_document(schedule: NetSchedule, options: Options, *, style: str) -> str
         },
         "boundaries": [{"batch": t.batch(i), "step": i, "lr": t.lr(i)} for i in steps],
     }
-    return json.dumps(_json_safe(doc), indent=2, allow_nan=False) + "\n"
-
-
-def _json_safe(x: Any) -> Any:
-    """``x`` with every non-finite float as the string "nan", "inf" or "-inf"."""
-    if isinstance(x, float):
-        return x if math.isfinite(x) else str(x)
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_json_safe(v) for v in x]
-    return x
+    # every non-finite float as the string "nan", "inf" or "-inf"
+    safe = json.loads(json.dumps(doc), parse_constant=_NON_FINITE.get)
+    return json.dumps(safe, indent=2, allow_nan=False) + "\n"

@@ -16,23 +16,25 @@ Pinned facts of MMEngine 0.10.7: ``ParamSchedulerHook.after_train_iter`` steps e
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cfgsched.codegen import source
-from cfgsched.codegen.policy_text import LrCode, lr_code
+from cfgsched.codegen.policy_text import LrCode
 from cfgsched.codegen.python import (
-    choice_lines,
+    comment,
+    doc_head,
+    fit_paragraphs,
+    formula,
+    formula_blocks,
+    no_ratio,
     record,
-    update_constants,
     warn_rescaled,
     written_by,
 )
-from cfgsched.codegen.source import CodegenError, call, images, num, safe_name, text
+from cfgsched.codegen.source import call, images, kwargs, num, text
 from cfgsched.kernel.formulas import f32_decimal
-from cfgsched.options import Options
-from cfgsched.run import Run, translate
+from cfgsched.run import Run
 from cfgsched.schedule import NetSchedule
 
 if TYPE_CHECKING:
@@ -40,10 +42,6 @@ if TYPE_CHECKING:
 
 #: MMEngine's version whose scheduler contract the module was written and tested against.
 MMENGINE_VERSION = "0.10.7"
-#: Names a native fit may put in a config (scheduler and optimizer types).
-_TYPES = frozenset(
-    "LinearLR MultiStepLR ExponentialLR PolyLR CosineRestartLR OptimWrapper SGD Adam".split()
-)
 
 _CLASS = '''@PARAM_SCHEDULERS.register_module(force=True)  # a second import is harmless
 class DarknetParamScheduler(_ParamScheduler):
@@ -120,12 +118,10 @@ _RESUME = (
 )
 
 
-def mmengine_module(
-    schedule: NetSchedule, options: Options, output: str | None = None
-) -> str:
+def mmengine_module(t: Run, output: str | None) -> str:
     """The text of the exact module (``style="class"``)."""
-    t, code = formula(schedule, options)
-    if t.cfg_lr == 0 or not math.isfinite(t.cfg_lr):
+    schedule, code = t.given, formula(t)
+    if no_ratio(t):
         ratios = _RATIOS_ONE
     else:
         same = "f32(base) == LEARNING_RATE" if code.exact else "base == LEARNING_RATE"
@@ -142,50 +138,10 @@ def mmengine_module(
     config = _CONFIG.format(
         about="\n".join(comment(about, "#:")), wrapper="\n".join(_wrapper(schedule))
     )
-    blocks = formula_blocks(
-        t, code, "mmengine", None, "after ``step`` optimizer updates (0-based)"
-    )
+    doc = "after ``step`` optimizer updates (0-based)"
+    blocks = formula_blocks(t, code, "mmengine", "class", None, doc)
     cls = _CLASS.format(start=start, ratios=ratios, warn=warn)
     return source.module(_docstring(t, code, output), [*blocks, cls, config])
-
-
-def formula(schedule: NetSchedule, options: Options) -> tuple[Run, LrCode]:
-    """The run and its formula code with darknet's optimizer constants."""
-    t = translate(schedule, options)
-    code = lr_code(t)
-    update_constants(code, schedule, optimizer=True)
-    return t, code
-
-
-def formula_blocks(
-    t: Run, code: LrCode, fmt: str, summed: int | None, *doc: str
-) -> list[str]:
-    """CFGSCHED, the formula code and ``lr_at`` (``doc``: what its step counts)."""
-    rec = record(t.given, t.options, fmt, "class", summed)
-    return [
-        source.dict_source("CFGSCHED", rec),
-        *code.blocks(),
-        "\n".join(code.constants),
-        *code.engine,
-        code.lr_at(*doc),
-    ]
-
-
-def doc_head(t: Run, title: str, intro: str) -> list[str]:
-    """A docstring's title, ``intro`` and the translation choices, wrapped."""
-    return [title, "", *source.wrap(intro), "", *choice_lines(t.given, t, t.options)]
-
-
-def fit_paragraphs(t: Run, fit: Fit, desc: str, use: str) -> tuple[str, list[str]]:
-    """An approximation's intro (``desc``, then ``use``) and its measured error."""
-    intro = f"{written_by(t.given, t, desc, formula=False)} {use}"
-    return intro, [f"- {r}" for r in fit.comment()]
-
-
-def comment(paragraph: str, mark: str = "#") -> list[str]:
-    """``paragraph`` as wrapped comment lines starting with ``mark`` and a space."""
-    width = source.LINE_LENGTH - len(mark) - 1
-    return [f"{mark} {line}".rstrip() for line in source.wrap(paragraph, width)]
 
 
 def _wrapper(
@@ -211,9 +167,8 @@ def _wrapper(
 
 
 def _docstring(t: Run, code: LrCode, output: str | None) -> str:
-    name = safe_name(t.given.source)
     intro = (
-        f"{written_by(t.given, t, 'DarknetParamScheduler, a closed form')} Importing "
+        f"{written_by(t, 'DarknetParamScheduler, a closed form')} Importing "
         "this file registers DarknetParamScheduler in MMEngine's PARAM_SCHEDULERS "
         f"(tested with MMEngine {MMENGINE_VERSION}); CFGSCHED records the translation."
     )
@@ -223,8 +178,9 @@ def _docstring(t: Run, code: LrCode, output: str | None) -> str:
         f"update should see {images(t.images_per_step)}; MMEngine averages the loss "
         "over them, as darknet does."
     )
-    title = f"darknet learning-rate schedule of {name} for MMEngine (exact)."
-    lines = doc_head(t, title, intro)
+    lines = doc_head(
+        t, "darknet learning-rate schedule of {} for MMEngine (exact).", intro
+    )
     module, note = source.import_name(output, "darknet_lr")
     where = f"this file importable, e.g. next to it{note and ' ' + note[1:-1]}"
     lines += [*source.wrap(f"In the config ({where}):"), ""]
@@ -253,42 +209,18 @@ def native_config(t: Run, fit: Fit) -> str:
         "needed)."
     )
     intro, report = fit_paragraphs(t, fit, desc, use)
-    name = safe_name(t.given.source)
-    title = f"MMEngine built-ins approximating darknet's schedule of {name}"
-    lines = doc_head(t, f"{title} (not exact).", intro)
+    title = "MMEngine built-ins approximating darknet's schedule of {} (not exact)."
+    lines = doc_head(t, title, intro)
     for r in report:
         lines += source.wrap(r)
     comments = [line for r in report for line in comment(r)]
-    scheds = [call("dict", _mm_args(s), 4, ",") for s in fit.schedulers]
+    scheds = [call("dict", kwargs(s), 4, ",") for s in fit.schedulers]
     body = "\n".join(["param_scheduler = [", *scheds, "]"])
     if not fit.schedulers:
         body = "param_scheduler: list[dict] = []  # the constant LR needs none"
-    rec = record(t.given, t.options, "mmengine", "native")
     blocks = [
-        source.dict_source("CFGSCHED", rec),
+        source.dict_source("CFGSCHED", record(t, "mmengine", "native")),
         "\n".join([*comments, body]),
-        call("optim_wrapper = dict", _mm_args(fit.optim_wrapper), 0),
+        call("optim_wrapper = dict", kwargs(fit.optim_wrapper), 0),
     ]
     return source.module("\n".join(lines), blocks)
-
-
-def _mm_args(d: dict[str, Any]) -> list[str]:
-    """``key=value`` arguments of a config ``dict(...)`` (numbers, lists, nested dicts)."""
-    return [f"{key}={_mm_value(key, value)}" for key, value in d.items()]
-
-
-def _mm_value(key: str, value: Any) -> str:
-    if not key.isidentifier():
-        raise CodegenError(f"internal: bad config key {key!r}")
-    if isinstance(value, str):
-        if key != "type" or value not in _TYPES:
-            raise CodegenError(f"internal: unexpected config string {value!r}")
-        return text(value)
-    if isinstance(value, bool) or value is None:
-        return repr(value)
-    if isinstance(value, dict):
-        return f"dict({', '.join(_mm_args(value))})"
-    if isinstance(value, list | tuple):
-        items = ", ".join(num(v) for v in value)
-        return f"[{items}]" if isinstance(value, list) else f"({items})"
-    return num(value)

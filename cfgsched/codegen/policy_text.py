@@ -14,16 +14,14 @@ from cfgsched.policies.base import LrCode as LrCode
 from cfgsched.policies.base import same
 from cfgsched.run import Run
 
+#: f32 (``doc``: the rest of its docstring, and a flush before the rounding).
 _F32 = '''def f32(x: float) -> float:
-    """x rounded to float32, the type darknet computes its learning rate in."""
+    """x rounded to float32{doc}
     return ctypes.c_float(x).value'''
-
-_F32_FTZ = '''def f32(x: float) -> float:
-    """x rounded to float32; a -Ofast build flushes to zero what would round below
+_FTZ = '''; a -Ofast build flushes to zero what would round below
     2**-126 (x86 checks after rounding to 24 bits: below 2**-126 - 2**-151)."""
     if abs(x) < 2.0**-126 - 2.0**-151:
-        return math.copysign(0.0, x)
-    return ctypes.c_float(x).value'''
+        return math.copysign(0.0, x)'''
 
 #: GPU 0's batch counter (``body``: the rest of the docstring and the loop).
 _TRACE = '''def gpu0_batches() -> Iterator[int]:
@@ -79,7 +77,8 @@ def lr_code(t: Run) -> LrCode:
     ftz = flush_matters(t)
     c = LrCode(t.exact, p, float32, num, seq, ftz)
     if t.exact:
-        c.helper(_F32_FTZ if ftz else _F32)
+        plain = ', the type darknet computes its learning rate in."""'
+        c.helper(_F32.format(doc=_FTZ if ftz else plain))
     _lr_constants(c, t)
     if p.fork == k.FORK_PJREDDIE and p.burn_in < 0:
         c.line(

@@ -15,11 +15,12 @@ from cfgsched.codegen.source import CodegenError, call, float32, literal
 from cfgsched.errors import NotExactError
 from cfgsched.layers import LayerRule
 from cfgsched.module_record import MODULE_SCHEMA as MODULE_SCHEMA
-from cfgsched.options import Options, default_flush
+from cfgsched.options import default_flush
 from cfgsched.run import Run, translate
 from cfgsched.schedule import WARNING_CODES, NetSchedule
 
 if TYPE_CHECKING:
+    from cfgsched.adapters.approx import Fit
     from cfgsched.adapters.native import NativePlan
 
 #: The darknet project behind each fork name.
@@ -40,13 +41,12 @@ _RET_RATIO = """        return [
             for base in self.base_lrs
         ]"""
 
-_BUILD_CLASS = """{head}
-{doc}
+#: build_scheduler's body for the class (the native one's below).
+_BUILD_CLASS = """\
     if last_epoch != -1:  # resuming: a group without initial_lr starts from its lr
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
-    scheduler = DarknetScheduler(optimizer, last_epoch)
-{warn}    return scheduler"""
+    scheduler = DarknetScheduler(optimizer, last_epoch)"""
 
 #: Warns once when a group's lr is not LEARNING_RATE (cfgsched.DarknetLR's words).
 _WARN = """{pad}lr = next((b for b in {lrs} if {differs}), None)
@@ -73,16 +73,14 @@ def warn_rescaled(t: Run, lrs: str, indent: int) -> str:
     return _WARN.format(pad=" " * indent, lrs=lrs, differs=differs)
 
 
-_BUILD_NATIVE = """{head}
-{doc}
+_BUILD_NATIVE = """\
     for group in optimizer.param_groups:
         group["lr"] = group.get("initial_lr", group["lr"])
 {construct}
     with warnings.catch_warnings():  # replaying steps without optimizer.step() warns
         warnings.simplefilter("ignore", UserWarning)
         for _ in range(last_epoch + 1):
-            scheduler.step()
-{warn}    return scheduler"""
+            scheduler.step()"""
 
 _OPTIMIZER = '''def build_optimizer({args}) -> torch.optim.Optimizer:
 {doc}
@@ -259,54 +257,41 @@ def layer_blocks(t: Run, scaled: bool) -> list[str]:
     return [table, _LAYER_PARAMETERS, *([_EVAL_MODE] if bn else []), attach]
 
 
-def record(
-    schedule: NetSchedule,
-    options: Options,
-    fmt: str,
-    style: str,
-    summed: int | None = None,
-) -> dict[str, Any]:
+def record(t: Run, fmt: str, style: str, summed: int | None = None) -> dict[str, Any]:
     """A module's ``CFGSCHED`` record (``summed``: a summed loss's images)."""
     sums = {} if summed is None else {"loss_reduction": "sum", "summed_images": summed}
     return {
         "schema": MODULE_SCHEMA,
         "version": __version__,
-        "cfg": source.safe_name(schedule.source),
-        "fork": schedule.fork,
+        "cfg": source.safe_name(t.given.source),
+        "fork": t.given.fork,
         "format": fmt,
         "style": style,
-        "options": options.to_record(),
+        "options": t.options.to_record(),
         **sums,
     }
 
 
 def python_module(
-    schedule: NetSchedule,
-    options: Options,
+    t: Run,
     style: str,
     fmt: str,
     with_optimizer: bool,
-    summed: int | None = None,
-    output: str | None = None,
+    summed: int | None,
+    output: str | None,
 ) -> str:
     """The standalone module (``output``: the file the usage imports)."""
-    t = translate(schedule, options)
-    code = lr_code(t)
+    schedule, with_optimizer = t.given, with_optimizer or fmt == "lightning"
+    code = formula(t, with_optimizer, summed)
     if style == "native":  # raises NotExactError first
-        build, desc = _native_build(schedule, options, t)
+        build, desc = _native_build(t)
     else:
         build, desc = _class_build(code, t), "DarknetScheduler, a closed form"
-    with_optimizer = with_optimizer or fmt == "lightning"
     if summed is not None and not with_optimizer:
         raise CodegenError("a summed loss changes build_optimizer: add with_optimizer")
-    update_constants(code, schedule, optimizer=with_optimizer, summed=summed)
     scaled = with_optimizer and any(r.lr_scale != 1 for r in t.layers)
     blocks = [
-        source.dict_source("CFGSCHED", record(schedule, options, fmt, style, summed)),
-        *code.blocks(),
-        "\n".join(code.constants),
-        *code.engine,
-        code.lr_at(),
+        *formula_blocks(t, code, fmt, style, summed),
         *build,
         *layer_blocks(t, scaled),
         *([_optimizer(schedule, summed, scaled)] if with_optimizer else []),
@@ -318,19 +303,19 @@ def python_module(
     if fmt == "lightning":
         blocks.append(_lightning(name, *layers))
     usage = _usage(fmt, with_optimizer, schedule.adam, name, note, *layers)
-    text = source.module(_docstring(schedule, t, options, desc, summed, usage), blocks)
+    text = source.module(_docstring(t, desc, summed, usage), blocks)
     if re.search(r"^\s*(?:import|from)\s+cfgsched\b", text, re.M):
         raise CodegenError("internal: generated module imports cfgsched")
     return text
 
 
-def update_constants(
-    code: LrCode, schedule: NetSchedule, *, optimizer: bool, summed: int | None = None
-) -> None:
-    """MOMENTUM, DECAY (Adam's B1, B2, EPS), SUMMED_IMAGES after LEARNING_RATE."""
-    adam = ("b1", "b2", "eps") if optimizer and schedule.adam else ()
+def formula(t: Run, optimizer: bool = True, summed: int | None = None) -> LrCode:
+    """``t``'s formula code with MOMENTUM, DECAY (and with ``optimizer`` Adam's B1, B2,
+    EPS), SUMMED_IMAGES after LEARNING_RATE."""
+    code = lr_code(t)
+    adam = ("b1", "b2", "eps") if optimizer and t.given.adam else ()
     extra = [
-        f"{k.upper()} = {float32(getattr(schedule, k), code.exact)}"
+        f"{k.upper()} = {float32(getattr(t.given, k), code.exact)}"
         for k in ("momentum", "decay", *adam)
     ]
     if summed is not None:
@@ -340,6 +325,20 @@ def update_constants(
         ]
     at = [c.split(" = ")[0] for c in code.constants].index("LEARNING_RATE") + 1
     code.constants[at:at] = extra
+    return code
+
+
+def formula_blocks(
+    t: Run, code: LrCode, fmt: str, style: str, summed: int | None, *doc: str
+) -> list[str]:
+    """CFGSCHED, the formula code and ``lr_at`` (``doc``: what its step counts)."""
+    return [
+        source.dict_source("CFGSCHED", record(t, fmt, style, summed)),
+        *code.blocks(),
+        "\n".join(code.constants),
+        *code.engine,
+        code.lr_at(*doc),
+    ]
 
 
 def _class_build(code: LrCode, t: Run) -> list[str]:
@@ -353,11 +352,11 @@ def _class_build(code: LrCode, t: Run) -> list[str]:
         "scheduler.step() after each optimizer.step(); last_epoch=k: k + 1 steps done"
     )
     warn = warn_rescaled(t, "scheduler.base_lrs", 4)
-    return [_CLASS.format(ret=ret), _build(t, what, _BUILD_CLASS, warn=warn)]
+    return [_CLASS.format(ret=ret), _build(t, what, _BUILD_CLASS, warn)]
 
 
-def _build(t: Run, what: str, template: str, **parts: str) -> str:
-    """``template`` under build_scheduler's head and docstring (``what`` first)."""
+def _build(t: Run, what: str, body: str, warn: str) -> str:
+    """build_scheduler: ``body`` under its head and docstring (``what`` first), ``warn``."""
     default = "RESUME_STEP - 1" if t.start else "-1"
     args = f"optimizer: Optimizer, last_epoch: int = {default}, rescale: bool = False"
     head = f"def build_scheduler({args}) -> LRScheduler:"
@@ -370,19 +369,15 @@ def _build(t: Run, what: str, template: str, **parts: str) -> str:
         what += " (no ratio to learning_rate 0 or not finite: rescale has no effect)."
     doc = source.wrap(what, width=source.LINE_LENGTH - 3, indent="    ")
     doc[0] = '    """' + doc[0].lstrip()
-    return template.format(head=head, doc="\n".join(doc) + '"""', **parts)
+    doc[-1] += '"""'
+    return "\n".join([head, *doc, body, f"{warn}    return scheduler"])
 
 
-def _native_build(
-    schedule: NetSchedule, options: Options, t: Run
-) -> tuple[list[str], str]:
+def _native_build(t: Run) -> tuple[list[str], str]:
     """The native ``build_scheduler`` and a description of the built-ins it uses."""
-    plan = native_plan_for(schedule, options, t)
+    plan = native_plan_for(t)
     names = [p.name for p in plan.parts]
-    calls = [
-        ["optimizer", *(f"{k}={_native_value(v)}" for k, v in p.kwargs.items())]
-        for p in plan.parts
-    ]
+    calls = [["optimizer", *source.kwargs(p.kwargs)] for p in plan.parts]
     if len(calls) == 1:
         construct = call(f"scheduler = {names[0]}", calls[0], 4)
     else:
@@ -397,28 +392,21 @@ def _native_build(
     )
     warn = warn_rescaled(t, "lrs", 4)
     lrs = '    lrs = [group["initial_lr"] for group in optimizer.param_groups]\n'
-    build = _build(
-        t, what, _BUILD_NATIVE, construct=construct, warn=warn and lrs + warn
-    )
+    body = _BUILD_NATIVE.format(construct=construct)
     chain = f"{' + '.join(names)} (chained)" if len(names) > 1 else names[0]
-    return [build], f"torch's {chain}, proven equal for batches 1..{plan.horizon}"
+    desc = f"torch's {chain}, proven equal for batches 1..{plan.horizon}"
+    return [_build(t, what, body, warn and lrs + warn)], desc
 
 
-def _native_value(value: object) -> str:
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(source.num(v) for v in value) + "]"
-    return source.num(value)
-
-
-def native_plan_for(schedule: NetSchedule, options: Options, t: Run) -> NativePlan:
+def native_plan_for(t: Run) -> NativePlan:
     """torch built-ins proven equal to ``t`` (a flush not the fork's must not matter)."""
     import numpy as np
 
     from cfgsched.adapters.native import plan_for
 
     base = t
-    if options.flush is not None:
-        base = translate(schedule, replace(options, flush=None))
+    if t.options.flush is not None:
+        base = translate(t.given, replace(t.options, flush=None))
     plan = plan_for(base)
     if base.flush == t.flush or not flush_matters(t if t.flush else base):
         return plan
@@ -501,9 +489,9 @@ def _mapping_text(t: Run) -> str:
     )
 
 
-def choices(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
+def choices(t: Run) -> list[str]:
     """The docstring's list of the other translation choices and the cfg's warnings."""
-    n, out = t.ngpus, []
+    schedule, options, n, out = t.given, t.options, t.ngpus, []
     if n > 1:
         scaled = t.params.lr != t.cfg_lr
         how = f"x {n} as darknet does" if scaled else "not scaled (hank-ai)"
@@ -537,15 +525,8 @@ def choices(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
     return out
 
 
-def _docstring(
-    schedule: NetSchedule,
-    t: Run,
-    options: Options,
-    desc: str,
-    summed: int | None,
-    usage: list[str],
-) -> str:
-    name = source.safe_name(schedule.source)
+def _docstring(t: Run, desc: str, summed: int | None, usage: list[str]) -> str:
+    name = source.safe_name(t.given.source)
     note = (
         f"The loss is the mean over the cfg's batch of "
         f"{source.images(t.images_per_iteration)} (subdivisions = accumulation)."
@@ -557,19 +538,17 @@ def _docstring(
             "decay by it, which gives darknet's update on the mean."
         )
     intro = (
-        f"{written_by(schedule, t, desc)} {note} Imports only torch and the standard "
+        f"{written_by(t, desc)} {note} Imports only torch and the standard "
         f"library; CFGSCHED records the translation for cfgsched diff {name} --module "
         "FILE."
     )
-    lines = [f"darknet learning-rate schedule of {name} as a PyTorch scheduler.", ""]
-    lines += [*source.wrap(intro), "", *choice_lines(schedule, t, options)]
-    return "\n".join(lines + usage)
+    title = "darknet learning-rate schedule of {} as a PyTorch scheduler."
+    return "\n".join(doc_head(t, title, intro) + usage)
 
 
-def written_by(
-    schedule: NetSchedule, t: Run, desc: str, *, formula: bool = True
-) -> str:
+def written_by(t: Run, desc: str, *, formula: bool = True) -> str:
     """The docstring's first sentences: cfgsched version, fork, policy, ``desc``."""
+    schedule = t.given
     fork = schedule.fork if schedule.fork in FORK_PROJECTS else "alexeyab"
     arith = "float32, bit for bit" if t.exact else "double, not bit-exact"
     how = f" in darknet's formula ({arith})" if formula else ""
@@ -579,10 +558,25 @@ def written_by(
     )
 
 
-def choice_lines(schedule: NetSchedule, t: Run, options: Options) -> list[str]:
-    """:func:`choices` wrapped, then a blank line (nothing when there are none)."""
-    lines = [line for c in choices(schedule, t, options) for line in source.wrap(c)]
-    return [*lines, ""] if lines else []
+def doc_head(t: Run, title: str, intro: str) -> list[str]:
+    """A docstring's ``title`` ({}: the cfg's name), ``intro``, the translation choices
+    wrapped and a blank line after them (none without choices)."""
+    title = title.format(source.safe_name(t.given.source))
+    lines = [line for c in choices(t) for line in source.wrap(c)]
+    return [title, "", *source.wrap(intro), "", *lines, *([""] if lines else [])]
+
+
+def fit_paragraphs(t: Run, fit: Fit, desc: str, use: str) -> tuple[str, list[str]]:
+    """An approximation's intro (``desc``, then ``use``) and its measured error."""
+    return f"{written_by(t, desc, formula=False)} {use}", [
+        f"- {r}" for r in fit.comment()
+    ]
+
+
+def comment(paragraph: str, mark: str = "#") -> list[str]:
+    """``paragraph`` as wrapped comment lines starting with ``mark`` and a space."""
+    width = source.LINE_LENGTH - len(mark) - 1
+    return [f"{mark} {line}".rstrip() for line in source.wrap(paragraph, width)]
 
 
 def _lightning(name: str, scaled: bool, hook: bool, rescale: bool) -> str:
@@ -643,6 +637,5 @@ def _usage(
     rescale = ", rescale=True" if own_scale else ""
     last = f"    scheduler = {of}build_scheduler(optimizer{rescale})"
     step = "# step it after each optimizer.step()"
-    if len(f"{last}  {step}") > source.LINE_LENGTH:
-        return [*first, last, f"    {step}"]
-    return [*first, f"{last}  {step}"]
+    gap = "\n    " if len(f"{last}  {step}") > source.LINE_LENGTH else "  "
+    return [*first, f"{last}{gap}{step}"]

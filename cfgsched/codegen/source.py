@@ -8,6 +8,7 @@ import math
 import re
 import textwrap
 from collections.abc import Sequence
+from typing import Any
 
 from cfgsched.kernel.formulas import f32_decimal
 
@@ -15,6 +16,10 @@ from cfgsched.kernel.formulas import f32_decimal
 LINE_LENGTH = 88
 #: Characters a string literal of ours may hold (names, versions, schema names).
 _SAFE_TEXT = re.compile(r"[A-Za-z0-9._/ -]*")
+#: The strings a keyword argument may hold: ``type=`` names of MMEngine's configs.
+_TYPES = frozenset(
+    "LinearLR MultiStepLR ExponentialLR PolyLR CosineRestartLR OptimWrapper SGD Adam".split()
+)
 
 
 class CodegenError(ValueError):
@@ -87,6 +92,24 @@ def dict_source(name: str, d: dict[str, object], indent: int = 0) -> str:
         out.append(f"{pad}{text(k)}: {value},")
     out.append(" " * indent + "}")
     return "\n".join(out)
+
+
+def kwargs(d: dict[str, Any]) -> list[str]:
+    """``key=value`` arguments (numbers, lists, tuples, nested dicts as ``dict(...)``)."""
+    return [f"{key}={_kwarg(key, value)}" for key, value in d.items()]
+
+
+def _kwarg(key: str, value: Any) -> str:
+    if not key.isidentifier():
+        raise CodegenError(f"internal: bad config key {key!r}")
+    if isinstance(value, str) and (key != "type" or value not in _TYPES):
+        raise CodegenError(f"internal: unexpected config string {value!r}")
+    if isinstance(value, dict):
+        return f"dict({', '.join(kwargs(value))})"
+    if isinstance(value, list | tuple):
+        items = ", ".join(num(v) for v in value)
+        return f"[{items}]" if isinstance(value, list) else f"({items})"
+    return literal(value)
 
 
 def seq(items: Sequence[str], indent: int, prefix: str) -> str:

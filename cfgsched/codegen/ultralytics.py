@@ -22,24 +22,25 @@ import math
 from typing import TYPE_CHECKING
 
 from cfgsched.codegen import source
-from cfgsched.codegen.mmengine import (
+from cfgsched.codegen.python import (
+    choices,
     comment,
     doc_head,
     fit_paragraphs,
     formula,
     formula_blocks,
+    written_by,
 )
-from cfgsched.codegen.python import choices, written_by
 from cfgsched.codegen.source import CodegenError, images, num, safe_name
-from cfgsched.options import Options
 from cfgsched.run import Run
-from cfgsched.schedule import NetSchedule
 
 if TYPE_CHECKING:
     from cfgsched.adapters.approx import Fit
 
 #: Ultralytics' version whose trainer the module was written and tested against.
 ULTRALYTICS_VERSION = "8.4.190"
+#: The first line of a hyp YAML, up to the cfg's name.
+HYP_HEAD = "# Ultralytics hyperparameters approximating darknet's schedule of "
 
 _LOSS_SCALE = """\
 #: Ultralytics' loss is a mean times the batch size and accumulated batches add up: a
@@ -96,6 +97,8 @@ _CLASS = '''class DarknetSteps:
         for group in optimizer.param_groups:
             group[COUNTER] = steps
 {group_rules}
+            if group.get("param_group") == "weight":
+                group["weight_decay"] = DECAY * LOSS_SCALE
         optimizer.register_step_pre_hook(self.before_step)
 
     def on_train_epoch_start(self, trainer: Any) -> None:
@@ -121,9 +124,6 @@ _CLASS = '''class DarknetSteps:
 _SGD_RULES = """            group["nesterov"] = False  # darknet's momentum is plain"""
 _ADAM_RULES = """            group["betas"] = (B1, B2)
             group["eps"] = EPS"""
-_DECAY_RULE = """
-            if group.get("param_group") == "weight":
-                group["weight_decay"] = DECAY * LOSS_SCALE"""
 
 _ATTACH = '''def attach(model: Any) -> DarknetSteps:
     """Register darknet's schedule on an ultralytics.YOLO model, before model.train();
@@ -135,30 +135,28 @@ _ATTACH = '''def attach(model: Any) -> DarknetSteps:
     return steps'''
 
 
-def ultralytics_module(
-    schedule: NetSchedule, options: Options, *, summed: int | None, output: str | None
-) -> str:
+def ultralytics_module(t: Run, summed: int | None, output: str | None) -> str:
     """The text of the module (see the module docstring); ``summed`` sets LOSS_SCALE
     (None: 1, darknet's LR values)."""
-    t, code = formula(schedule, options)
+    code = formula(t)
     code.const(  # Ultralytics' nbs, unless the formula already defines it
         "IMAGES_PER_STEP",
         num(t.images_per_step),
         "Images per optimizer step: Ultralytics' batch x accumulate (its nbs).",
     )
-    adam = schedule.adam
+    adam = t.given.adam
     optimizer = "Adam" if adam else "SGD"
     cls = _CLASS.format(
         optimizer=optimizer,
         start="RESUME_STEP" if t.start else "0",
-        group_rules=(_ADAM_RULES if adam else _SGD_RULES) + _DECAY_RULE,
+        group_rules=_ADAM_RULES if adam else _SGD_RULES,
         lr="lr_at(step)  # Adam's step does not scale with the loss"
         if adam
         else "lr_at(step) / LOSS_SCALE",
     )
     scale = num(1 if summed is None else summed)
     blocks = [
-        *formula_blocks(t, code, "ultralytics", summed),
+        *formula_blocks(t, code, "ultralytics", "class", summed),
         _LOSS_SCALE.format(scale=scale, adam=" (Adam: lr_at(step))" if adam else ""),
         _TRAIN_ARGS.format(optimizer=optimizer, momentum="B1" if adam else "MOMENTUM"),
         cls,
@@ -185,7 +183,7 @@ def _docstring(t: Run, output: str | None) -> str:
     batch = next(b for b in (16, 8, 4, 2, 1) if ips % b == 0)
     momentum = "Adam (adam=1), betas B1, B2" if schedule.adam else "plain momentum"
     intro = (
-        f"{written_by(schedule, t, 'attach() sets it before every optimizer step')} "
+        f"{written_by(t, 'attach() sets it before every optimizer step')} "
         f"Tested with Ultralytics {ULTRALYTICS_VERSION} in one process. Imports only the "
         "standard library; CFGSCHED records the translation."
     )
@@ -206,8 +204,7 @@ def _docstring(t: Run, output: str | None) -> str:
         "validates and saves an EMA of the weights. Layer learning_rate multipliers of "
         "the cfg are not applied."
     )
-    name = safe_name(schedule.source)
-    title = f"darknet learning-rate schedule of {name} for Ultralytics (exact)."
+    title = "darknet learning-rate schedule of {} for Ultralytics (exact)."
     lines = doc_head(t, title, intro)
     usage = _USAGE.replace("BATCH", str(batch)).replace("NAME", module)
     lines += [usage.replace(" NOTE", f" {note}" if note else ""), ""]
@@ -227,12 +224,8 @@ def hyp_yaml(t: Run, fit: Fit) -> str:
         "it was fitted for; the values replace Ultralytics' defaults."
     )
     intro, report = fit_paragraphs(t, fit, desc, use)
-    name = safe_name(t.given.source)
-    lines = [
-        f"# Ultralytics hyperparameters approximating darknet's schedule of {name}."
-    ]
-    lines.append("#")
-    for p in [intro, *choices(t.given, t, t.options), *report]:
+    lines = [f"{HYP_HEAD}{safe_name(t.given.source)}.", "#"]
+    for p in [intro, *choices(t), *report]:
         lines += comment(p)
     for key, value in fit.hyp.items():
         if not key.isidentifier():
