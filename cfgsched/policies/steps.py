@@ -35,18 +35,26 @@ StepsTable = tuple[Any, Any]
 #: Steps tables by (id(steps), id(scales), lr bits, mode); entries keep their tuples alive.
 _TABLES: dict[tuple[int, int, bytes, int], tuple[Any, Any, StepsTable]] = {}
 _TABLES_MAX = 8
+#: The last table returned, with its Params and mode (a stepping scheduler's fast path).
+_LAST: tuple[Any, int, StepsTable | None] = (None, -1, None)
 
 
 def steps_table(p: Params, mode: int) -> StepsTable:
     """``p``'s table, cached (``mode``: 0 double, 1 float32, 2 float32 flushed)."""
+    global _LAST
+    last = _LAST
+    if last[0] is p and last[1] == mode and last[2] is not None:
+        return last[2]
     key = (id(p.steps), id(p.scales), struct.pack("<d", p.lr), mode * 3 + p.fork)
     hit = _TABLES.get(key)
     if hit is not None and hit[0] is p.steps and hit[1] is p.scales:
-        return hit[2]
-    table = _build(p, mode)
-    if len(_TABLES) >= _TABLES_MAX:
-        _TABLES.clear()  # atomic: safe with threads; rebuilt on demand
-    _TABLES[key] = (p.steps, p.scales, table)
+        table = hit[2]
+    else:
+        table = _build(p, mode)
+        if len(_TABLES) >= _TABLES_MAX:
+            _TABLES.clear()  # atomic: safe with threads; rebuilt on demand
+        _TABLES[key] = (p.steps, p.scales, table)
+    _LAST = (p, mode, table)  # one atomic assignment: safe with threads
     return table
 
 
