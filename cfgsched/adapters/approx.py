@@ -15,9 +15,10 @@ import numpy as np
 import numpy.typing as npt
 
 from cfgsched.boundaries import sgdr_ends, sgdr_hangs
-from cfgsched.kernel.formulas import FORK_PJREDDIE, f32_decimal
+from cfgsched.kernel.formulas import f32_decimal
 from cfgsched.options import Options
 from cfgsched.oracle import params_lr
+from cfgsched.policies.steps import steps_table
 from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule, Policy
 
@@ -262,9 +263,9 @@ def _multistep(milestones: list[int], gamma: float) -> dict[str, Any]:
 
 def _steps_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
     """A MultiStepLR per darknet step (one hides behind any earlier larger one)."""
-    p, parts, top = t.params, [], -(1 << 70)
-    for s, scale in zip(p.steps, p.scales, strict=False):
-        top = max(top, s % (1 << 64) if p.fork == FORK_PJREDDIE else s)
+    parts = []
+    bounds = steps_table(t.params, 0)[0]  # the running max of the steps darknet reaches
+    for top, scale in zip(bounds, t.params.scales, strict=False):
         i = max(t.first_step(top), i0)
         if i >= n:
             break
