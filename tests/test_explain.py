@@ -623,22 +623,22 @@ def test_explain_says_the_layer_schedule_in_words() -> None:
     text = render(e)
     line = _stop_cfg(800).splitlines().index("stopbackward=800") + 1
     assert (
-        "layers 0-2 get no gradient in updates 1-800; darknet's decay and momentum "
-        f"still move their weights (stopbackward, line {line})" in text
+        "layers 0-2 get no gradient in updates 1-800 (darknet's decay and momentum "
+        f"still move them) (stopbackward, line {line})" in text
     )
     hk = render(ex(_stop_cfg(800), fork="hankai", options=Options()))
-    assert "layers 0-1 never get a gradient and are never updated" in hk
-    assert "their batch-norm runs in inference mode" in hk
+    assert "layers 0-1 get no gradient, are never updated" in hk
+    assert "with batch-norm in inference mode (stopbackward" in hk
 
 
 def test_explain_layer_rules_sample(tmp_path: Path) -> None:
     """sample_cfgs/layer-rules.cfg: stopbackward=30, dont_update=20, learning_rate=0.5."""
     cfg = Path(__file__).parents[1] / "sample_cfgs" / "layer-rules.cfg"
     text = render(ex(cfg.read_text(), source="l.cfg"))
-    assert "layers 0-1 get no gradient in updates 1-30;" in text
-    assert "layer 2 get their gradient; updates 1-20 are held" in text
-    assert "land in update 21 (dont_update, line 33)" in text
-    assert "layer 3 get their gradient; their LR is scaled by 0.5" in text
+    assert "layers 0-1 get no gradient in updates 1-30 (" in text
+    assert "layer 2 skips updates 1-20" in text
+    assert "land at update 21) (dont_update, line 33)" in text
+    assert "layer 3 trains at 0.5 x the rate (learning_rate, line 40)" in text
     cpu = _layers(tmp_path, cfg.read_text(), "--build", "cpu")
     assert cpu[0] == {"first": 0, "last": 1, "gradient_from": None, "updated": True}
     assert "layer schedule" not in render(ex(net("max_batches=10")))

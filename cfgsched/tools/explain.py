@@ -12,12 +12,12 @@ import numpy as np
 
 from cfgsched.errors import CfgWarning, escape
 from cfgsched.kernel.formulas import ngpus_lr
-from cfgsched.layers import LayerRule
 from cfgsched.policies import burn_in, module
 from cfgsched.policies.base import Explainer, Phase, same
 from cfgsched.policies.random import DRAWS
 from cfgsched.run import MAX_BATCH, TRACE_LIMIT, Run, advised_schedule
 from cfgsched.schedule import Policy
+from cfgsched.tools.lint import gpus_advice, layer_text
 from cfgsched.tools.text import fmt, json_float
 
 #: JSON schema name of ``cfgsched explain --json``.
@@ -211,32 +211,26 @@ def phases(run: Run) -> list[Phase]:
 def multigpu(run: Run) -> MultiGpu:
     """The effect of ``-gpus N`` (``options.ngpus``) on this fork, and AlexeyAB's advice."""
     s, o, n, lr = run.given, run.options, run.options.ngpus, run.params.lr
-    mult = ngpus_lr(run.params.fork, 1.0, 2) != 1.0  # the fork's -gpus base-rate rule
-    notes = [f"{s.fork} multiplies learning_rate by {n}: it trains with {fmt(lr)}"]
-    if not mult:
-        notes = [
-            f"{s.fork} does not multiply learning_rate by the GPU count",
-            "from scratch it trains on one GPU until burn_in, then restarts on all GPUs",
-        ]
     first = tuple(run.gpu0_batches(GPU0_ITERATIONS))
-    notes += [
+    counter = (
         f"GPU 0's batch counter advances about {n}x per loop iteration (weights synced"
         f" every 4 iterations): burn-in, steps and max_batches come about {n}x sooner"
         " in wall-clock iterations",
         f"GPU 0's batch b over the first {len(first)} loop iterations"
         f" ({'no weights file' if o.scratch else 'weights given'}):"
         f" {', '.join(map(str, first))}",
-    ]
-    if not mult:
-        return MultiGpu(n, mult, lr, None, None, tuple(notes), first)
+    )
+    if ngpus_lr(run.params.fork, 1.0, 2) == 1.0:  # the fork's -gpus base-rate rule
+        notes = (
+            f"{s.fork} does not multiply learning_rate by the GPU count",
+            "from scratch it trains on one GPU until burn_in, then restarts on all GPUs",
+        )
+        return MultiGpu(n, False, lr, None, None, notes + counter, first)
     a = advised_schedule(s, n)
-    advice = f"learning_rate={fmt(a.learning_rate)}, burn_in={a.burn_in}"
-    if o.ideal:
-        notes.append(f"--ideal: AlexeyAB's advice applied: {advice}")
-    else:
-        adjust = f"(cfgsched adjust --gpus {n}, or --ideal)"
-        notes.append(f"AlexeyAB's advice for {n} GPUs: {advice} {adjust}")
-    return MultiGpu(n, mult, lr, a.learning_rate, a.burn_in, tuple(notes), first)
+    rate, advice = gpus_advice(s, n, lr, ideal=o.ideal)
+    return MultiGpu(
+        n, True, lr, a.learning_rate, a.burn_in, (rate, *counter, advice), first
+    )
 
 
 def points(
@@ -342,31 +336,14 @@ def _points(e: Explanation) -> list[str]:
     return out
 
 
-def layer_text(r: LayerRule) -> str:
-    """Darknet's layer rule ``r`` in words."""
-    span = f"layer {r.first}" if r.first == r.last else f"layers {r.first}-{r.last}"
-    moved = "; darknet's decay and momentum still move their weights" * r.updated
-    if r.gradient_from is None:
-        text = f"{span} never get a gradient" + (moved or " and are never updated")
-    elif r.gradient_from > 1:
-        text = f"{span} get no gradient in updates 1-{r.gradient_from - 1:,}" + moved
-    else:
-        text = f"{span} get their gradient" + ", are never updated" * (not r.updated)
-    if r.held:
-        text += f"; updates 1-{r.held:,} are held: the gradients pile up and land in"
-        text += f" update {r.held + 1:,}"
-    text += "; their batch-norm runs in inference mode" * r.inference_bn
-    if r.lr_scale != 1:
-        text += f"; their LR is scaled by {fmt(r.lr_scale)}"
-    return f"{text} ({r.rule}, line {r.line})"
-
-
 def render(e: Explanation) -> str:
     """Human-readable text: header, phase table, points, layers, multi-GPU, warnings."""
     out = [*_header(e), "", *_table(e), "", *_points(e)]
     if e.run.layers:
         out += ["", "  layer schedule (other layers train normally):"]
-        out.extend(f"    {layer_text(r)}" for r in e.run.layers)
+        out.extend(
+            f"    {layer_text(r)} ({r.rule}, line {r.line})" for r in e.run.layers
+        )
     if e.multigpu is not None:
         out += ["", f"  -gpus {e.multigpu.gpus}:"]
         out.extend(f"    {n}" for n in e.multigpu.notes)

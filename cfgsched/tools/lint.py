@@ -17,6 +17,7 @@ import numpy.typing as npt
 from cfgsched.boundaries import boundaries, sgdr_hangs
 from cfgsched.errors import CfgError, CfgWarning
 from cfgsched.kernel.formulas import ngpus_lr
+from cfgsched.layers import LayerRule
 from cfgsched.options import Options
 from cfgsched.oracle import darknet_lr
 from cfgsched.reader.parser import parse
@@ -286,15 +287,20 @@ def _findings(
         out.append(_at(s, raw, "A303", "batch", msg, value=False))
     n, scaled = o.ngpus, ngpus_lr(s.kernel_params().fork, s.learning_rate, o.ngpus)
     if n > 1 and not o.ideal and scaled != s.learning_rate:  # hankai does not multiply
-        a = advised_schedule(s, n)
-        burn = f" and burn_in={a.burn_in}" if s.burn_in > 0 else ""
-        msg = (
-            f"-gpus {n}: darknet trains with learning_rate x {n} = {fmt(scaled)};"
-            f" AlexeyAB advises learning_rate={fmt(a.learning_rate)}{burn}"
-            f" (cfgsched adjust --gpus {n}, or --ideal)"
-        )
+        msg = f"-gpus {n}: " + "; ".join(gpus_advice(s, n, scaled, ideal=False))
         out.append(_at(s, raw, "A310", "learning_rate", msg))
     return out
+
+
+def gpus_advice(s: NetSchedule, n: int, lr: float, *, ideal: bool) -> tuple[str, str]:
+    """``-gpus n`` on a fork that multiplies learning_rate (``lr``: the rate trained) and
+    AlexeyAB's advice, in words (explain's -gpus notes and A310)."""
+    a = advised_schedule(s, n)
+    advice = f"AlexeyAB's advice for {n} GPUs: learning_rate={fmt(a.learning_rate)}"
+    advice += f", burn_in={a.burn_in}" * (s.burn_in > 0)
+    how = "--ideal: applied" if ideal else f"cfgsched adjust --gpus {n}, or --ideal"
+    rate = f"{s.fork} multiplies learning_rate by {n}: it trains with {fmt(lr)}"
+    return rate, f"{advice} ({how})"
 
 
 def _columns(
@@ -423,30 +429,36 @@ def _scan(run: Run, steps: I64) -> tuple[I64, npt.NDArray[np.floating], dict[str
     return b, lr, masks
 
 
+def layer_text(r: LayerRule) -> str:
+    """What darknet does to the layers of rule ``r``, in words (explain's layer schedule
+    and W213)."""
+    one, does = r.first == r.last, []
+    if r.gradient_from != 1:
+        upto = f" in updates 1-{r.gradient_from - 1}" if r.gradient_from else ""
+        still = " (darknet's decay and momentum still move them)" * r.updated
+        does.append(f"get{'s' * one} no gradient{upto}{still}")
+    if not r.updated:
+        does.append(f"{'is' if one else 'are'} never updated")
+    if r.held:
+        land = f"the gradients land at update {r.held + 1}"
+        does.append(f"skip{'s' * one} updates 1-{r.held} ({land})")
+    if r.lr_scale != 1:
+        does.append(f"train{'s' * one} at {fmt(r.lr_scale)} x the rate")
+    if r.inference_bn:
+        does.append("with batch-norm in inference mode")
+    who = f"layer {r.first}" if one else f"layers {r.first}-{r.last}"
+    return f"{who} {', '.join(does)}"
+
+
 def _layer_findings(run: Run, raw: list[str]) -> list[CfgWarning]:
     """W213 per layer rule of the run: PyTorch follows it only if given the layers."""
     out, where = [], f"{run.schedule.fork}, {run.options.build.upper()} build"
     for r in run.layers:
-        one, does = r.first == r.last, []
-        if r.gradient_from != 1:
-            upto = f" in updates 1-{r.gradient_from - 1}" if r.gradient_from else ""
-            still = " (darknet's decay and momentum still move them)" * r.updated
-            does.append(f"get{'s' * one} no gradient{upto}{still}")
-        if not r.updated:
-            does.append(f"{'is' if one else 'are'} never updated")
-        if r.held:
-            land = f"the gradients land at update {r.held + 1}"
-            does.append(f"skip{'s' * one} updates 1-{r.held} ({land})")
-        if r.lr_scale != 1:
-            does.append(f"train{'s' * one} at {fmt(r.lr_scale)} x the rate")
-        if r.inference_bn:
-            does.append("with batch-norm in inference mode")
-        who = f"layer {r.first}" if one else f"layers {r.first}-{r.last}"
-        them = "it" if one else "them"
         msg = (
-            f"{who} {', '.join(does)} ({where}); the PyTorch run trains {them} normally unless it "
-            "passes the layers: build_optimizer(..., layers=...) with DarknetLR, or the "
-            "generated module's attach_layers"
+            f"{layer_text(r)} ({where}); the PyTorch run trains"
+            f" {'it' if r.first == r.last else 'them'} normally unless it passes the"
+            " layers: build_optimizer(..., layers=...) with DarknetLR, or the generated"
+            " module's attach_layers"
         )
         out.append(CfgWarning("W213", r.line, r.rule, msg, key_col(raw, r.line)))
     return out
