@@ -30,35 +30,14 @@ I64 = npt.NDArray[np.int64]
 #: JSON schema name of ``cfgsched lint --format json``.
 SCHEMA = "cfgsched-lint/1"
 
-#: Rule code -> one-line summary (the parser's ``P`` codes are in ``WARNING_CODES``).
-RULES: dict[str, str] = {
-    "E101": "alexeyab crashes or stops on this cfg",
-    "E102": "pjreddie crashes or stops on this cfg",
-    "E103": "hankai stops on this cfg",
-    "N101": "alexeyab, not the fork linted, crashes or stops on this cfg (a note)",
-    "N102": "pjreddie, not the fork linted, crashes or stops on this cfg (a note)",
-    "N103": "hankai, not the fork linted, stops on this cfg (a note)",
-    "W201": "steps not sorted: a step after a larger one applies only after that one",
-    "W202": "duplicated step: its scale applies twice at the same batch",
-    "W203": "step <= 0: scales the LR from the start (pjreddie: a negative step never applies)",
-    "W204": "step inside burn-in: its scale shows only when burn-in ends",
-    "W205": "step beyond max_batches: never reached in training",
-    "W206": "scale or gamma > 1: the LR rises",
-    "W207": "burn_in >= max_batches: burn-in longer than training",
-    "W208": "max_batches <= 0: the detector trains 0 iterations, the classifier never stops",
-    "W209": "steps far before max_batches: the LR is decayed for most of the run",
-    "W210": "LR reaches 0 before training ends",
-    "W211": "LR goes negative before training ends",
-    "W212": "LR is NaN or infinite before training ends",
-    "W213": "layer rules (stopbackward, ...): PyTorch needs the layers to follow them",
-    "A301": "max_batches below darknet's rule of thumb max(6000, images, 2000 x classes)",
-    "A302": "steps not at 80% and 90% of max_batches (darknet's rule of thumb)",
-    "A303": "one image per iteration (batch=1): testing settings, not training ones",
-    "A310": "-gpus N multiplies learning_rate by N: AlexeyAB advises lr/N and burn_in x N",
-}
+#: lint's own codes (docs/lint-rules.md says what each one means; P codes: the parser's).
+RULES = (
+    "E101 E102 E103 N101 N102 N103 W201 W202 W203 W204 W205 W206 W207 W208 W209 W210"
+    " W211 W212 W213 A301 A302 A303 A310"
+).split()
 
-#: Every code lint can report, with its summary.
-ALL_CODES: dict[str, str] = {**WARNING_CODES, **RULES}
+#: Every code lint can report.
+ALL_CODES = (*WARNING_CODES, *RULES)
 
 #: Up to this many optimizer steps the LR rules check every step of the translated run.
 EXHAUSTIVE_LIMIT = 4_000_000
@@ -174,8 +153,7 @@ def value_col(raw: list[str], line: int | None) -> int:
     eq = text.find("=")
     if eq < 0:
         return key_col(raw, line)
-    value = text[eq + 1 :]
-    return eq + 2 + len(value) - len(value.lstrip(" \t"))
+    return len(text) + 1 - len(text[eq + 1 :].lstrip(" \t"))
 
 
 def list_elements(
