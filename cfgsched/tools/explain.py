@@ -237,8 +237,8 @@ def points(
     run: Run, *, at: Sequence[int] = (), at_steps: Sequence[int] = ()
 ) -> list[Point]:
     """The LR at the batches ``at`` and the 0-based steps ``at_steps`` (else PointError)."""
-    if any(b < 0 for b in at) or any(i < 0 for i in at_steps):
-        raise PointError("batches and steps must be >= 0")
+    if not all(0 <= x <= MAX_BATCH for x in (*at, *at_steps)):
+        raise PointError(f"batches and steps must be from 0 to {MAX_BATCH}")
     if at_steps and run.trace_too_long:
         why = f"--multigpu trace: more than {TRACE_LIMIT:,} loop iterations of GPU 0"
         raise PointError(why)
