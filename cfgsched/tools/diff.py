@@ -464,10 +464,6 @@ def diff_torch(
         default = module is not None and first  # as users call it
         return st.torch_lrs(factory, float(lr), start, count, who=who, default=default)
 
-    def expect(i: st.I64) -> tuple[st.I64, st.F32 | st.F64]:
-        b = run.batches(i)
-        return b, run.batch_lrs(b)
-
     lo = run.batch(run.start) if run.start > 0 else 1
     hi = max(run.batch(run.stop), run.schedule.max_batches, 1)
     report = _compare(
@@ -475,7 +471,7 @@ def diff_torch(
         [("", run.schedule)], _tolerance(tolerance, o.exact),
         _translation_notes(run) + (_record_notes(record, run) if record else []),
         steps=(run.start, run.stop), batches=(lo, hi), first_step=run.first_step,
-        expect=expect, got=lrs, exhaustive=exhaustive,
+        expect=lambda i: (run.batches(i), run.lrs(i)), got=lrs, exhaustive=exhaustive,
         limits=(st.EXHAUSTIVE_LIMIT, MAX_EXHAUSTIVE_STEPS), progress=progress,
     )  # fmt: skip
     report.different = check_layers(names, run) if names is not None else ""
@@ -519,12 +515,10 @@ def diff_schedules(
     tolerance: Tolerance | str | None = None,
     exhaustive: bool | None = None,
 ) -> DiffReport:
-    """Compare two schedules batch by batch (C formula vs C formula): step i = b - 1.
-
+    """Compare two schedules batch by batch (C formula vs C formula; step i = b - 1) over
     b = 1 .. the longer run (+1 for the table); ``options`` that map optimizer steps
-    (images per step, trace, resume) raise ValueError. ``labels`` default to the cfg
-    names, forks and options. Default tolerance: 1e-6 when one side is double, else
-    :func:`diff_torch`'s."""
+    (images per step, trace, resume) raise ValueError; ``labels`` default to :func:`_title`.
+    Default tolerance: 1e-6 when one side is double, else :func:`diff_torch`'s."""
     oa, ob = options if options is not None else (Options(), Options())
     for o in (oa, ob):
         if o.images_per_step is not None or o.multigpu == "trace" or o.resume_iteration:
@@ -584,11 +578,9 @@ def _compare(
     limits: tuple[int, int | None],
     progress: Progress | None = None,
 ) -> DiffReport:
-    """Compare steps ``start`` .. ``stop`` (one more for the table): darknet's batches and
-    LRs of steps i by ``expect(i)``, those under test by ``got(first, count, is_first)``
-    of each window; the windows and table rows at the boundaries of ``tagged`` in
-    ``batches``, at ``first_step(b)``; every step up to ``limits[0]`` (``exhaustive``
-    None), at most ``limits[1]`` when exhaustive."""
+    """Compare ``steps`` (start, stop; one more for the table): darknet's batches and LRs
+    by ``expect(i)``, the LRs under test by ``got(first, count, is_first)`` per window;
+    windows and rows at ``tagged``'s boundaries in ``batches``, from ``first_step(b)``."""
     lo, stop = steps
     marks, listed, cut, unchecked = _marks(tagged, *batches)
     at = [first_step(m.batch) for m in marks]
@@ -642,7 +634,7 @@ def _marks(
             for (tag, _), marks in zip(tagged, found, strict=True)
             for m in marks[:limit]
         }
-        return sorted(out, key=lambda m: m.batch)
+        return sorted(out, key=lambda m: (m.batch, m in shared))  # one side's first
 
     return labelled(None), labelled(MAX_BOUNDARIES), cut, unchecked
 
@@ -657,7 +649,8 @@ def _plan(
     cap: int | None,
 ) -> tuple[list[tuple[int, int]], str, str]:
     """The step windows to compare (the boundaries' steps ``at`` in a sample), the
-    coverage and its note; more than ``cap`` steps exhaustively: a CfgError on ``s``."""
+    coverage and its note; exhaustive up to ``limit`` steps by default, never past ``cap``
+    (a CfgError on ``s``)."""
     count = stop - lo
     exhaustive = count <= limit if exhaustive is None else exhaustive
     if exhaustive and cap is not None and count > cap:
