@@ -440,9 +440,7 @@ def test_gpus_run_length_is_darknets_loop_count() -> None:
     # darknet -gpus 4 with max_batches 1002 runs while its counter is below 1002: 251 loops
     sched = parse(STEPS_CFG.replace("max_batches=1000", "max_batches=1002"))
     rep = diff_torch(sched, Options(ngpus=4))
-    assert (
-        rep.equal and rep.steps_compared == 251 and rep.batches[1] == 1004
-    )
+    assert rep.equal and rep.steps_compared == 251 and rep.batches[1] == 1004
 
 
 def test_resume_compares_the_rest_of_the_run() -> None:
