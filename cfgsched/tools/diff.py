@@ -9,7 +9,7 @@ import math
 import re
 import sys
 import types
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,8 +28,6 @@ from cfgsched.tools.layer_check import check_layers
 from cfgsched.tools.stepping import Factory, user_code
 from cfgsched.tools.text import counted, json_float
 
-#: Steps, their darknet batches, the expected and the compared LRs.
-Chunk = tuple[st.I64, st.I64, st.F32 | st.F64, st.F64]
 Progress = Callable[[int, int], None]
 
 SCHEMA = "cfgsched-diff/1"
@@ -573,7 +571,7 @@ def _compare(
     batches: tuple[int, int],
     first_step: Callable[[int], int],
     expect: Callable[[st.I64], tuple[st.I64, st.F32 | st.F64]],
-    got: Callable[[int, int, bool], Iterable[st.F64]],
+    got: Callable[[int, int, bool], Iterator[st.F64]],
     exhaustive: bool | None,
     limits: tuple[int, int | None],
     progress: Progress | None = None,
