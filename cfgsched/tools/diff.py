@@ -10,7 +10,7 @@ import re
 import sys
 import types
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -109,40 +109,36 @@ class Row:
     within: bool
     in_training: bool
 
-    def to_dict(self) -> dict[str, Any]:
-        """The row as JSON (non-finite floats as strings)."""
-        d = asdict(self)
-        return {k: json_float(v) if isinstance(v, float) else v for k, v in d.items()}
-
 
 @dataclass
 class DiffReport:
-    """What ``cfgsched diff`` prints, folded in chunk by chunk (steps from ``stop`` on: table
-    rows only; differing ranges as :data:`_SPAN`); ``unchecked`` (boundaries a sample
-    skipped) and ``different`` (a failed layer-rule check) make it not EQUAL."""
+    """What ``cfgsched diff`` prints, folded in chunk by chunk (steps from ``stop`` on: the
+    ``rows_at`` table rows only); the JSON keys are the fields shown by repr, in order.
+    ``unchecked`` (boundaries a sample skipped) and ``different`` (a failed layer-rule
+    check) make it not EQUAL; differing ranges as :data:`_SPAN`."""
 
     expected: dict[str, Any]
     got: dict[str, Any]
     coverage: str
     coverage_note: str
-    tolerance: Tolerance
-    rows_at: dict[int, str] = field(repr=False)
-    stop: int = field(repr=False)
-    boundaries_cut: int = 0
-    notes: tuple[str, ...] = ()
-    unchecked: str = ""
+    unchecked: str
     different: str = ""
     steps_compared: int = 0
     steps: list[int] = field(default_factory=lambda: [0, 0])
     batches: list[int] = field(default_factory=lambda: [0, 0])
+    tolerance: Tolerance = field(default_factory=lambda: Tolerance("ulp", 0.0, "0ulp"))
     max_abs_error: float = 0.0
     max_rel_error: float = 0.0
     max_ulp_error: float = 0.0
     max_error_step: int | None = None
     first_difference: Row | None = None
-    spans: list[list[int]] = field(default_factory=list)
-    spans_total: int = 0
-    rows: list[Row] = field(default_factory=list)
+    differing_ranges: list[list[int]] = field(default_factory=list)
+    differing_ranges_total: int = 0
+    boundaries: list[Row] = field(default_factory=list)
+    boundaries_not_listed: int = 0
+    notes: tuple[str, ...] = ()
+    rows_at: dict[int, str] = field(default_factory=dict, repr=False)
+    stop: int = field(default=0, repr=False)
     _last: list[int] | None = field(default=None, repr=False)
 
     def add(self, i: st.I64, b: st.I64, expected: st.F32 | st.F64, got: st.F64) -> None:
@@ -160,7 +156,9 @@ class DiffReport:
 
         for j in np.flatnonzero(np.isin(i, list(self.rows_at))).tolist():
             k = int(i[j])
-            self.rows.append(row(self.rows_at[k], j, bool(within[j]), k < self.stop))
+            self.boundaries.append(
+                row(self.rows_at[k], j, bool(within[j]), k < self.stop)
+            )
         n = int(np.searchsorted(i, self.stop))  # the steps in training
         if n == 0:
             return
@@ -183,9 +181,9 @@ class DiffReport:
                 o[1], o[3], o[4] = int(i[hi]), int(b[hi]), o[4] + z - a
                 continue
             self._last = [int(i[lo]), int(i[hi]), int(b[lo]), int(b[hi]), z - a]
-            self.spans_total += 1
-            if len(self.spans) < MAX_RANGES:  # the same list: a continuation lands here
-                self.spans.append(self._last)
+            self.differing_ranges_total += 1
+            if len(self.differing_ranges) < MAX_RANGES:  # a continuation lands here too
+                self.differing_ranges.append(self._last)
 
     @property
     def equal(self) -> bool:
@@ -196,30 +194,16 @@ class DiffReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (schema :data:`SCHEMA`); non-finite floats are "nan"/"inf"/"-inf"."""
-        fd, tol = self.first_difference, self.tolerance
-        errs = ("max_abs_error", "max_rel_error", "max_ulp_error")
+        d = {f.name: _json(getattr(self, f.name)) for f in fields(self) if f.repr}
+        d["unchecked"], d["different"] = self.unchecked or None, self.different or None
+        d["tolerance"] = {"kind": self.tolerance.kind, "value": self.tolerance.value}
+        spans = self.differing_ranges
+        d["differing_ranges"] = [dict(zip(_SPAN, x, strict=True)) for x in spans]
         return {
             "schema": SCHEMA,
             "equal": self.equal,
-            "exit_code": 0 if self.equal else 1,
-            "expected": self.expected,
-            "got": self.got,
-            "coverage": self.coverage,
-            "coverage_note": self.coverage_note,
-            "unchecked": self.unchecked or None,
-            "different": self.different or None,
-            "steps_compared": self.steps_compared,
-            "steps": self.steps,
-            "batches": self.batches,
-            "tolerance": {"kind": tol.kind, "value": tol.value},
-            **{k: json_float(getattr(self, k)) for k in errs},
-            "max_error_step": self.max_error_step,
-            "first_difference": None if fd is None else fd.to_dict(),
-            "differing_ranges": [dict(zip(_SPAN, x, strict=True)) for x in self.spans],
-            "differing_ranges_total": self.spans_total,
-            "boundaries": [r.to_dict() for r in self.rows],
-            "boundaries_not_listed": self.boundaries_cut,
-            "notes": list(self.notes),
+            "exit_code": int(not self.equal),
+            **d,
         }
 
     def format_text(self) -> str:
@@ -243,14 +227,15 @@ class DiffReport:
             f"{_g(self.max_rel_error)}, max ulp error {_g(self.max_ulp_error)}{at}",
             self._result(),
         ]
-        if self.spans:
+        spans, total = self.differing_ranges, self.differing_ranges_total
+        if spans:
             lines.append("differing ranges (optimizer steps i, darknet batches b):")
-        for i0, i1, b0, b1, n in self.spans:
+        for i0, i1, b0, b1, n in spans:
             lines.append(
                 f"  i = {_range(i0, i1)}, b = {_range(b0, b1)}  ({counted(n, 'step')})"
             )
-        if self.spans_total > len(self.spans):
-            lines.append(f"  ... {self.spans_total - len(self.spans)} more ranges")
+        if total > len(spans):
+            lines.append(f"  ... {total - len(spans)} more ranges")
         return "\n".join(escape(line) for line in lines + self._row_lines())
 
     def _result(self) -> str:
@@ -268,7 +253,7 @@ class DiffReport:
         return f"result: EQUAL within {tol.text}"
 
     def _row_lines(self) -> list[str]:
-        rows, e, g = self.rows, self.expected, self.got
+        rows, e, g = self.boundaries, self.expected, self.got
         if not rows:
             return []
         w = max(len(r.label) for r in rows)
@@ -285,9 +270,20 @@ class DiffReport:
                 f"{r.label:<{w}}  {r.step:>9}  {r.batch:>9}  {_g(r.expected):>15}  "
                 f"{_g(r.got):>15}  {r.ulp_error:>6.3g}{mark}"
             )
-        if self.boundaries_cut:
-            lines.append(f"({self.boundaries_cut} more boundaries not listed)")
+        if self.boundaries_not_listed:
+            lines.append(f"({self.boundaries_not_listed} more boundaries not listed)")
         return lines
+
+
+def _json(x: Any) -> Any:
+    """``x`` as JSON: rows as dicts, tuples as lists, non-finite floats as strings."""
+    if isinstance(x, Row):
+        x = asdict(x)
+    if isinstance(x, dict):
+        return {k: _json(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json(v) for v in x]
+    return json_float(x) if isinstance(x, float) else x
 
 
 def _g(x: float) -> str:
@@ -590,8 +586,9 @@ def _compare(
             if lo <= i0 + d <= stop:
                 rows_at.setdefault(i0 + d, m.label + suffix)
     report = DiffReport(
-        *sides, coverage, note, tol, rows_at, stop, cut, tuple(filter(None, notes)),
-        "" if coverage == "exhaustive" else unchecked,
+        *sides, coverage, note, "" if coverage == "exhaustive" else unchecked,
+        tolerance=tol, boundaries_not_listed=cut, notes=tuple(filter(None, notes)),
+        rows_at=rows_at, stop=stop,
     )  # fmt: skip
     todo = sum(t - s for s, t in windows)
     for k, (s, t) in enumerate(windows):
