@@ -152,7 +152,7 @@ def test_sample_equal_as_subprocess() -> None:
 def test_real_cfgs_equal(name: str) -> None:
     rep = diff_torch(load(str(DARKNET_CFGS / name)))
     assert rep.equal, rep.format_text()
-    assert rep.stats.max_ulp_error == 0
+    assert rep.max_ulp_error == 0
 
 
 @needs_darknet_cfgs
@@ -161,9 +161,9 @@ def test_large_run_is_sampled_by_default_and_says_so() -> None:
     rep = diff_torch(sched)
     assert rep.coverage == "sampled" and rep.equal
     assert "2,000,200 steps is more than 2,000,000" in rep.coverage_note
-    assert 10_000 < rep.stats.steps_compared < 300_000
-    assert {r.batch for r in rep.stats.rows} >= {1_600_000, 1_800_000, 2_000_200}
-    for r in rep.stats.rows:
+    assert 10_000 < rep.steps_compared < 300_000
+    assert {r.batch for r in rep.boundaries} >= {1_600_000, 1_800_000, 2_000_200}
+    for r in rep.boundaries:
         assert r.expected == _policies.rate(sched.kernel_params(), r.batch) == r.got
 
 
@@ -171,10 +171,10 @@ def test_multi_gpu_images_mapping() -> None:
     sched = load(str(SAMPLES / "yolov4-4gpu.cfg"))
     rep = diff_torch(sched, Options(ngpus=4))
     assert rep.equal, rep.format_text()
-    assert rep.stats.steps_compared == 500_500 // 4
+    assert rep.steps_compared == 500_500 // 4
     lr4 = _kernel.f32(sched.learning_rate * 4)  # alexeyab multiplies by the GPU count
     p = sched.kernel_params()._replace(lr=lr4)
-    for r in rep.stats.rows:
+    for r in rep.boundaries:
         assert r.batch == (r.step + 1) * 4
         assert r.expected == _policies.rate(p, r.batch)
 
@@ -315,7 +315,7 @@ def test_same_fork_twice_is_equal_and_gpu_scaling_per_fork() -> None:
     a = load(cfg)
     rep = diff_schedules(a, a, (Options(), Options(ngpus=4)))
     assert not rep.equal
-    row = next(r for r in rep.stats.rows if r.batch == 1001)
+    row = next(r for r in rep.boundaries if r.batch == 1001)
     assert (
         row.got == _kernel.f32(a.learning_rate * 4) and row.expected == a.learning_rate
     )
@@ -422,14 +422,14 @@ def test_torch_batch_mapping_rows_show_step_and_batch() -> None:
     rep = diff_torch(sched, Options(images_per_step=48))
     assert rep.equal, rep.format_text()
     # the run: steps i with i·48 < 1000·64 images, i.e. ⌈64000 / 48⌉ = 1334 steps
-    assert rep.stats.steps_compared == 1334 and rep.stats.last_step == 1333
-    assert rep.stats.last_batch == 1334 * 48 // 64 == 1000
+    assert rep.steps_compared == 1334 and rep.steps[1] == 1333
+    assert rep.batches[1] == 1334 * 48 // 64 == 1000
     p = sched.kernel_params()
-    for r in rep.stats.rows:
+    for r in rep.boundaries:
         assert r.batch == (r.step + 1) * 48 // 64
         assert r.expected == _policies.rate(p, r.batch) == r.got
     # the row at a step boundary is the first step whose batch reaches the step
-    first = next(r for r in rep.stats.rows if r.label == "steps[0] ×0.1")
+    first = next(r for r in rep.boundaries if r.label == "steps[0] ×0.1")
     assert first.batch >= 600 and (first.step * 48 // 64) < 600
     text = rep.format_text()
     assert "i = 0..1333, b = 0..1000" in text
@@ -440,19 +440,17 @@ def test_gpus_run_length_is_darknets_loop_count() -> None:
     # darknet -gpus 4 with max_batches 1002 runs while its counter is below 1002: 251 loops
     sched = parse(STEPS_CFG.replace("max_batches=1000", "max_batches=1002"))
     rep = diff_torch(sched, Options(ngpus=4))
-    assert (
-        rep.equal and rep.stats.steps_compared == 251 and rep.stats.last_batch == 1004
-    )
+    assert rep.equal and rep.steps_compared == 251 and rep.batches[1] == 1004
 
 
 def test_resume_compares_the_rest_of_the_run() -> None:
     sched = parse(STEPS_CFG)
     rep = diff_torch(sched, Options(resume_iteration=700, images_per_step=32))
     assert rep.equal, rep.format_text()
-    assert rep.stats.first_step == 700 * 64 // 32 == 1400
-    assert rep.stats.steps_compared == 2000 - 1400
+    assert rep.steps[0] == 700 * 64 // 32 == 1400
+    assert rep.steps_compared == 2000 - 1400
     assert "resumed: the run starts at step i = 1400" in rep.notes
-    assert min(r.step for r in rep.stats.rows) >= 1400  # no row before the resume point
+    assert min(r.step for r in rep.boundaries) >= 1400  # no row before the resume point
 
 
 def test_trace_mapping_follows_gpu0() -> None:
@@ -462,9 +460,9 @@ def test_trace_mapping_follows_gpu0() -> None:
     rep = diff_torch(sched, Options(ngpus=2, multigpu="trace"))
     assert rep.equal, rep.format_text()
     seq = mgpu_batches(MgpuConfig(0, 2, 1000, 100))[0]
-    assert rep.stats.steps_compared == len(seq)
+    assert rep.steps_compared == len(seq)
     p = sched.kernel_params()._replace(lr=_kernel.f32(sched.learning_rate * 2))
-    for r in rep.stats.rows:
+    for r in rep.boundaries:
         if r.step < len(seq):
             assert r.batch == seq[r.step] and r.expected == _policies.rate(p, r.batch)
 
@@ -482,7 +480,7 @@ def test_ideal_and_flush_follow_the_translation() -> None:
     assert keep.equal
     ideal = diff_torch(parse(STEPS_CFG), Options(ngpus=4, ideal=True))
     assert ideal.equal
-    burn = next(r for r in ideal.stats.rows if r.label == "burn_in end")
+    burn = next(r for r in ideal.boundaries if r.label == "burn_in end")
     assert burn.batch == 400  # burn_in × 4
 
 

@@ -7,14 +7,12 @@ import dataclasses
 import json
 import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from cfgsched.cli import kit as clikit
 from cfgsched.errors import NotExactError
-from cfgsched.files import escape
 from cfgsched.module_record import read_record
 from cfgsched.options import OptionError, Options
 from cfgsched.reader.parser import parse
@@ -191,15 +189,9 @@ def _pair(
     oa, ob = tr.options(a), tr.options(b)
     try:
         ob = ob if vs_gpus is None else dataclasses.replace(ob, ngpus=vs_gpus)
-        labels = [  # the source of '-' is <stdin>
-            f"{escape(Path(s.source).name)} "
-            f"({', '.join(filter(None, [s.fork, lib.describe(o)]))})"
-            for s, o in ((a, oa), (b, ob))
-        ]
         return lib.diff_schedules(  # type: ignore[no-any-return]
-            a, b, (oa, ob), labels=tuple(labels), tolerance=tol,
-            exhaustive=exhaustive,
-        )  # fmt: skip
+            a, b, (oa, ob), tolerance=tol, exhaustive=exhaustive
+        )
     except ValueError as exc:
         raise clikit.fail(str(exc)) from None
 

@@ -9,8 +9,8 @@ import math
 import re
 import sys
 import types
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,6 @@ from cfgsched.tools.layer_check import check_layers
 from cfgsched.tools.stepping import Factory, user_code
 from cfgsched.tools.text import counted, json_float
 
-#: Steps, their darknet batches, the expected and the compared LRs.
-Chunk = tuple[st.I64, st.I64, st.F32 | st.F64, st.F64]
 Progress = Callable[[int, int], None]
 
 SCHEMA = "cfgsched-diff/1"
@@ -111,40 +109,37 @@ class Row:
     within: bool
     in_training: bool
 
-    def to_dict(self) -> dict[str, Any]:
-        """The row as JSON (non-finite floats as strings)."""
-        d = asdict(self)
-        return {k: json_float(v) if isinstance(v, float) else v for k, v in d.items()}
-
 
 @dataclass
-class Stats:
-    """What a comparison found, chunk by chunk (steps from ``stop`` on: boundary rows
-    only); differing ranges as :data:`_SPAN`."""
+class DiffReport:
+    """What ``cfgsched diff`` prints, folded in chunk by chunk (steps from ``stop`` on: the
+    ``rows_at`` table rows only); the JSON keys are the fields shown by repr, in order.
+    ``unchecked`` (boundaries a sample skipped) and ``different`` (a failed layer-rule
+    check) make it not EQUAL; differing ranges as :data:`_SPAN`."""
 
-    tolerance: Tolerance
-    rows_at: dict[int, str] = field(repr=False)
-    stop: int = field(repr=False)
+    expected: dict[str, Any]
+    got: dict[str, Any]
+    coverage: str
+    coverage_note: str
+    unchecked: str
+    different: str = ""
     steps_compared: int = 0
-    first_step: int = 0
-    last_step: int = 0
-    first_batch: int = 0
-    last_batch: int = 0
+    steps: list[int] = field(default_factory=lambda: [0, 0])
+    batches: list[int] = field(default_factory=lambda: [0, 0])
+    tolerance: Tolerance = field(default_factory=lambda: Tolerance("ulp", 0.0, "0ulp"))
     max_abs_error: float = 0.0
     max_rel_error: float = 0.0
     max_ulp_error: float = 0.0
     max_error_step: int | None = None
     first_difference: Row | None = None
-    spans: list[list[int]] = field(default_factory=list)
-    spans_total: int = 0
-    rows: list[Row] = field(default_factory=list)
+    differing_ranges: list[list[int]] = field(default_factory=list)
+    differing_ranges_total: int = 0
+    boundaries: list[Row] = field(default_factory=list)
+    boundaries_not_listed: int = 0
+    notes: tuple[str, ...] = ()
+    rows_at: dict[int, str] = field(default_factory=dict, repr=False)
+    stop: int = field(default=0, repr=False)
     _last: list[int] | None = field(default=None, repr=False)
-
-    def fold(self, chunks: Iterable[Chunk]) -> Stats:
-        """Fold every chunk in."""
-        for chunk in chunks:
-            self.add(*chunk)
-        return self
 
     def add(self, i: st.I64, b: st.I64, expected: st.F32 | st.F64, got: st.F64) -> None:
         """Fold the increasing steps ``i`` (darknet batches ``b``) into the statistics."""
@@ -161,13 +156,15 @@ class Stats:
 
         for j in np.flatnonzero(np.isin(i, list(self.rows_at))).tolist():
             k = int(i[j])
-            self.rows.append(row(self.rows_at[k], j, bool(within[j]), k < self.stop))
+            self.boundaries.append(
+                row(self.rows_at[k], j, bool(within[j]), k < self.stop)
+            )
         n = int(np.searchsorted(i, self.stop))  # the steps in training
         if n == 0:
             return
         if not self.steps_compared:
-            self.first_step, self.first_batch = int(i[0]), int(b[0])
-        self.last_step, self.last_batch = int(i[n - 1]), int(b[n - 1])
+            self.steps[0], self.batches[0] = int(i[0]), int(b[0])
+        self.steps[1], self.batches[1] = int(i[n - 1]), int(b[n - 1])
         self.steps_compared += n
         k = int(np.argmax(ulp[:n]))
         if ulp[k] > self.max_ulp_error:
@@ -184,104 +181,79 @@ class Stats:
                 o[1], o[3], o[4] = int(i[hi]), int(b[hi]), o[4] + z - a
                 continue
             self._last = [int(i[lo]), int(i[hi]), int(b[lo]), int(b[hi]), z - a]
-            self.spans_total += 1
-            if len(self.spans) < MAX_RANGES:  # the same list: a continuation lands here
-                self.spans.append(self._last)
-
-
-@dataclass(frozen=True)
-class DiffReport:
-    """What ``cfgsched diff`` prints; ``unchecked`` (boundaries a sample skipped) and
-    ``different`` (a failed layer-rule check) make it not EQUAL."""
-
-    expected: dict[str, Any]
-    got: dict[str, Any]
-    coverage: str
-    coverage_note: str
-    stats: Stats
-    boundaries_cut: int
-    notes: tuple[str, ...] = ()
-    unchecked: str = ""
-    different: str = ""
+            self.differing_ranges_total += 1
+            if len(self.differing_ranges) < MAX_RANGES:  # a continuation lands here too
+                self.differing_ranges.append(self._last)
 
     @property
     def equal(self) -> bool:
         """True when every compared step is within the tolerance and nothing was skipped."""
-        fd = self.stats.first_difference
-        return fd is None and not self.unchecked and not self.different
+        return (
+            self.first_difference is None and not self.unchecked and not self.different
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (schema :data:`SCHEMA`); non-finite floats are "nan"/"inf"/"-inf"."""
-        s, fd = self.stats, self.stats.first_difference
-        errs = ("max_abs_error", "max_rel_error", "max_ulp_error")
+        d = {f.name: _json(getattr(self, f.name)) for f in fields(self) if f.repr}
+        d["unchecked"], d["different"] = self.unchecked or None, self.different or None
+        d["tolerance"] = {"kind": self.tolerance.kind, "value": self.tolerance.value}
+        spans = self.differing_ranges
+        d["differing_ranges"] = [dict(zip(_SPAN, x, strict=True)) for x in spans]
         return {
             "schema": SCHEMA,
             "equal": self.equal,
-            "exit_code": 0 if self.equal else 1,
-            "expected": self.expected,
-            "got": self.got,
-            "coverage": self.coverage,
-            "coverage_note": self.coverage_note,
-            "unchecked": self.unchecked or None,
-            "different": self.different or None,
-            "steps_compared": s.steps_compared,
-            "steps": [s.first_step, s.last_step],
-            "batches": [s.first_batch, s.last_batch],
-            "tolerance": {"kind": s.tolerance.kind, "value": s.tolerance.value},
-            **{k: json_float(getattr(s, k)) for k in errs},
-            "max_error_step": s.max_error_step,
-            "first_difference": None if fd is None else fd.to_dict(),
-            "differing_ranges": [dict(zip(_SPAN, x, strict=True)) for x in s.spans],
-            "differing_ranges_total": s.spans_total,
-            "boundaries": [r.to_dict() for r in s.rows],
-            "boundaries_not_listed": self.boundaries_cut,
-            "notes": list(self.notes),
+            "exit_code": int(not self.equal),
+            **d,
         }
 
     def format_text(self) -> str:
         """The human-readable report (control characters of names escaped)."""
-        e, g, s = self.expected, self.got, self.stats
+        e, g, (i0, i1), (b0, b1) = self.expected, self.got, self.steps, self.batches
         what = "A = {}  vs  B = {}" if e["kind"] == "A" else "{1}  vs  {0}"
-        at = "" if s.max_error_step is None else f" (at step i = {s.max_error_step})"
+        at = (
+            ""
+            if self.max_error_step is None
+            else f" (at step i = {self.max_error_step})"
+        )
         lines = [
             "cfgsched diff: " + what.format(e["label"], g["label"]),
-            f"compared {s.steps_compared:,} steps exhaustively (i = {s.first_step}.."
-            f"{s.last_step}, b = {s.first_batch}..{s.last_batch})"
+            f"compared {self.steps_compared:,} steps exhaustively (i = {i0}..{i1}, "
+            f"b = {b0}..{b1})"
             if self.coverage == "exhaustive"
-            else f"compared {s.steps_compared:,} sampled steps between i = "
-            f"{s.first_step} (b = {s.first_batch}) and i = {s.last_step} "
-            f"(b = {s.last_batch}) ({self.coverage_note})",
+            else f"compared {self.steps_compared:,} sampled steps between i = {i0} "
+            f"(b = {b0}) and i = {i1} (b = {b1}) ({self.coverage_note})",
             *(f"note: {n}" for n in self.notes),
-            f"max abs error {_g(s.max_abs_error)}, max rel error "
-            f"{_g(s.max_rel_error)}, max ulp error {_g(s.max_ulp_error)}{at}",
+            f"max abs error {_g(self.max_abs_error)}, max rel error "
+            f"{_g(self.max_rel_error)}, max ulp error {_g(self.max_ulp_error)}{at}",
             self._result(),
         ]
-        if s.spans:
+        spans, total = self.differing_ranges, self.differing_ranges_total
+        if spans:
             lines.append("differing ranges (optimizer steps i, darknet batches b):")
-        for i0, i1, b0, b1, n in s.spans:
+        for i0, i1, b0, b1, n in spans:
             lines.append(
                 f"  i = {_range(i0, i1)}, b = {_range(b0, b1)}  ({counted(n, 'step')})"
             )
-        if s.spans_total > len(s.spans):
-            lines.append(f"  ... {s.spans_total - len(s.spans)} more ranges")
+        if total > len(spans):
+            lines.append(f"  ... {total - len(spans)} more ranges")
         return "\n".join(escape(line) for line in lines + self._row_lines())
 
     def _result(self) -> str:
-        fd, e, g = self.stats.first_difference, self.expected, self.got
+        fd, e, g, tol = self.first_difference, self.expected, self.got, self.tolerance
         if fd is not None:
             return (
-                f"result: DIFFERENT beyond {self.stats.tolerance.text}; first at step "
-                f"i = {fd.step} (b = {fd.batch}): {e['kind']} {_g(fd.expected)}, {g['kind']} "
+                f"result: DIFFERENT beyond {tol.text}; first at step i = {fd.step} "
+                f"(b = {fd.batch}): {e['kind']} {_g(fd.expected)}, {g['kind']} "
                 f"{_g(fd.got)}"
             )
         if self.different:
             return f"result: DIFFERENT: {self.different}"
         if self.unchecked:
             return f"result: NOT ALL CHECKED: {self.unchecked}"
-        return f"result: EQUAL within {self.stats.tolerance.text}"
+        return f"result: EQUAL within {tol.text}"
 
     def _row_lines(self) -> list[str]:
-        rows, e, g = self.stats.rows, self.expected, self.got
+        rows, e, g = self.boundaries, self.expected, self.got
         if not rows:
             return []
         w = max(len(r.label) for r in rows)
@@ -298,9 +270,20 @@ class DiffReport:
                 f"{r.label:<{w}}  {r.step:>9}  {r.batch:>9}  {_g(r.expected):>15}  "
                 f"{_g(r.got):>15}  {r.ulp_error:>6.3g}{mark}"
             )
-        if self.boundaries_cut:
-            lines.append(f"({self.boundaries_cut} more boundaries not listed)")
+        if self.boundaries_not_listed:
+            lines.append(f"({self.boundaries_not_listed} more boundaries not listed)")
         return lines
+
+
+def _json(x: Any) -> Any:
+    """``x`` as JSON: rows as dicts, tuples as lists, non-finite floats as strings."""
+    if isinstance(x, Row):
+        x = asdict(x)
+    if isinstance(x, dict):
+        return {k: _json(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json(v) for v in x]
+    return json_float(x) if isinstance(x, float) else x
 
 
 def _g(x: float) -> str:
@@ -309,19 +292,6 @@ def _g(x: float) -> str:
 
 def _range(first: int, last: int) -> str:
     return f"{first}" if first == last else f"{first}..{last}"
-
-
-def _row_steps(
-    marks: Sequence[Boundary], step_of: Callable[[int], int], lo: int, hi: int
-) -> dict[int, str]:
-    """Step -> label for the first step at or past each boundary and its neighbours."""
-    out: dict[int, str] = {}
-    for m in marks:
-        i0 = step_of(m.batch)
-        for d, suffix in ((-1, " -1"), (0, ""), (1, " +1")):
-            if lo <= i0 + d <= hi:
-                out.setdefault(i0 + d, m.label + suffix)
-    return out
 
 
 # ----------------------------------------------------------------------------- modules
@@ -437,23 +407,6 @@ def _translation_notes(run: Run) -> list[str]:
     ]
 
 
-def _marks(run: Run) -> tuple[list[Boundary], int, str]:
-    """The run's boundaries (at most :data:`MAX_CHECKED_BOUNDARIES`), how many more the
-    schedule has, and which were not checked ("" when none)."""
-    s = run.schedule
-    lo = run.batch(run.start) if run.start > 0 else 1
-    hi = max(run.batch(run.stop), s.max_batches, 1)
-    marks, cut = boundaries(s, lo, hi, limit=MAX_CHECKED_BOUNDARIES + 1)
-    if len(marks) <= MAX_CHECKED_BOUNDARIES:
-        return marks, cut, ""
-    marks.pop()
-    return marks, cut + 1, (
-        f"{s.source} has more than {MAX_CHECKED_BOUNDARIES:,} boundaries: those after "
-        f"b = {marks[-1].batch} did not get their ±{st.SAMPLE_HALO}-step windows "
-        "(--exhaustive checks every step)"
-    )  # fmt: skip
-
-
 def _check_resume(run: Run) -> None:
     """A run resumed at or past its end has nothing to compare: a one-line error."""
     s = run.schedule
@@ -464,32 +417,6 @@ def _check_resume(run: Run) -> None:
             f"optimizer step i = {run.start:,}) is past the end of the run ({run.stop:,} "
             f"steps, max_batches {s.max_batches}): nothing to compare",
         )  # fmt: skip
-
-
-def _plan(
-    run: Run, marks: Sequence[Boundary], exhaustive: bool | None
-) -> tuple[list[tuple[int, int]], str, str]:
-    """The step windows to compare, the coverage and its note."""
-    lo, count, s = run.start, run.steps, run.schedule
-    exhaustive = count <= st.EXHAUSTIVE_LIMIT if exhaustive is None else exhaustive
-    if exhaustive and count > MAX_EXHAUSTIVE_STEPS:
-        raise CfgError(
-            s.source, s.line_of("max_batches"), "max_batches",
-            f"{count} steps: more than the {MAX_EXHAUSTIVE_STEPS} an exhaustive diff "
-            "allows; use --sampled",
-        )  # fmt: skip
-    if exhaustive:  # one step past the run for the boundary table
-        return [(lo, run.stop + 1)], "exhaustive", "every step"
-    rel = [run.first_step(m.batch) - lo for m in marks]
-    windows = [(lo + a, lo + z) for a, z in st.sample_windows(count + 1, rel)]
-    why = f"{count:,} steps is more than {st.EXHAUSTIVE_LIMIT:,}"
-    note = (
-        f"{why if count > st.EXHAUSTIVE_LIMIT else '--sampled'}: the first "
-        f"{st.SAMPLE_PREFIX:,} steps, ±{st.SAMPLE_HALO} steps around each of {len(marks):,} "
-        f"boundaries and {st.SAMPLE_WINDOWS} windows of {st.SAMPLE_WINDOW} steps; "
-        "--exhaustive checks all"
-    )
-    return windows, "sampled", note
 
 
 def diff_torch(
@@ -514,7 +441,6 @@ def diff_torch(
         record, names, factory = _load(module, schedule, options)
         o, got = record.options, f"{module}:build_scheduler"
         lr = names.get("LEARNING_RATE")
-    tol = _tolerance(tolerance, o.exact)
     run = translate(schedule, o)
     _check_resume(run)
     who = module or f"{run.given.source}: --style {style}"
@@ -527,18 +453,23 @@ def diff_torch(
         )
     if not isinstance(lr, (int, float)) or isinstance(lr, bool):
         lr = run.cfg_lr
-    marks, cut, unchecked = _marks(run)
-    windows, coverage, note = _plan(run, marks, exhaustive)
-    rows_at = _row_steps(marks[:MAX_BOUNDARIES], run.first_step, run.start, run.stop)
-    chunks = _torch_chunks(run, factory, float(lr), windows, who, module, progress)
-    notes = _translation_notes(run) + (_record_notes(record, run) if record else [])
-    return DiffReport(
-        *_torch_sides(run, got, "module" if module else style), coverage, note,
-        Stats(tol, rows_at, run.stop).fold(chunks),
-        cut + max(len(marks) - MAX_BOUNDARIES, 0), tuple(filter(None, notes)),
-        "" if coverage == "exhaustive" else unchecked,
-        check_layers(names, run) if names is not None else "",
+
+    def lrs(start: int, count: int, first: bool) -> Iterator[st.F64]:
+        default = module is not None and first  # as users call it
+        return st.torch_lrs(factory, float(lr), start, count, who=who, default=default)
+
+    lo = run.batch(run.start) if run.start > 0 else 1
+    hi = max(run.batch(run.stop), run.schedule.max_batches, 1)
+    report = _compare(
+        _torch_sides(run, got, "module" if module else style),
+        [("", run.schedule)], _tolerance(tolerance, o.exact),
+        _translation_notes(run) + (_record_notes(record, run) if record else []),
+        steps=(run.start, run.stop), batches=(lo, hi), first_step=run.first_step,
+        expect=lambda i: (run.batches(i), run.lrs(i)), got=lrs, exhaustive=exhaustive,
+        limits=(st.EXHAUSTIVE_LIMIT, MAX_EXHAUSTIVE_STEPS), progress=progress,
     )  # fmt: skip
+    report.different = check_layers(names, run) if names is not None else ""
+    return report
 
 
 def _torch_sides(
@@ -550,30 +481,6 @@ def _torch_sides(
         label = f"cfgsched's seeded draws, not darknet's rand() ({how})"
         return _side(label, "seeded draws", s, o), _side(got, kind, s, o)
     return _side(f"darknet C formula ({how})", "darknet", s, o), _side(got, kind, s, o)
-
-
-def _torch_chunks(
-    run: Run,
-    factory: Factory,
-    lr: float,
-    windows: Sequence[tuple[int, int]],
-    who: str,
-    module: str | None,
-    progress: Progress | None,
-) -> Iterator[Chunk]:
-    """The stepped LRs of each window (the first at the builder's default start when
-    ``module``), the run's batches and darknet's LRs."""
-    todo = sum(t - s for s, t in windows)
-    for k, (s, t) in enumerate(windows):
-        for got in st.torch_lrs(
-            factory, lr, s, t - s, who=who, default=module is not None and not k
-        ):
-            i = np.arange(s, s + got.size, dtype=np.int64)
-            b = run.batches(i)
-            yield i, b, run.batch_lrs(b), got
-            s += got.size
-            if progress is not None:
-                progress(int(got.size), todo)
 
 
 def _record_notes(r: ModuleRecord, run: Run) -> list[str]:
@@ -598,15 +505,14 @@ def diff_schedules(
     b: NetSchedule,
     options: tuple[Options, Options] | None = None,
     *,
-    labels: tuple[str, str] = ("A", "B"),
+    labels: tuple[str, str] | None = None,
     tolerance: Tolerance | str | None = None,
     exhaustive: bool | None = None,
 ) -> DiffReport:
-    """Compare two schedules batch by batch (C formula vs C formula).
-
+    """Compare two schedules batch by batch (C formula vs C formula; step i = b - 1) over
     b = 1 .. the longer run (+1 for the table); ``options`` that map optimizer steps
-    (images per step, trace, resume) raise ValueError. Default tolerance: 1e-6 when
-    one side is double, else :func:`diff_torch`'s."""
+    (images per step, trace, resume) raise ValueError; ``labels`` default to :func:`_title`.
+    Default tolerance: 1e-6 when one side is double, else :func:`diff_torch`'s."""
     oa, ob = options if options is not None else (Options(), Options())
     for o in (oa, ob):
         if o.images_per_step is not None or o.multigpu == "trace" or o.resume_iteration:
@@ -618,9 +524,14 @@ def diff_schedules(
     if tolerance is None and oa.exact != ob.exact:
         tolerance = "1e-6"
     n = max(ta.span[0], tb.span[0], 1)  # the longer run, in batches
-    rows_at, cut = _pair_rows(ta.schedule, tb.schedule, n)
-    exhaustive = n <= MAX_EXHAUSTIVE_BATCHES if exhaustive is None else exhaustive
-    windows = [(0, n + 1)] if exhaustive else st.sample_windows(n + 1, sorted(rows_at))
+    if labels is None:
+        labels = (_title(a, oa), _title(b, ob))
+
+    def lrs(start: int, count: int, first: bool) -> Iterator[st.F64]:
+        for s in range(start + 1, start + count + 1, ORACLE_CHUNK):
+            stop = min(s + ORACLE_CHUNK, start + count + 1)
+            yield tb.batch_lrs(np.arange(s, stop, dtype=np.int64)).astype(np.float64)
+
     notes = [
         ta.note,
         tb.note if tb.note != ta.note else "",
@@ -629,35 +540,127 @@ def diff_schedules(
         if a.max_batches != b.max_batches
         else "",
     ]
-    plan = ("exhaustive", "every batch") if exhaustive else (
-        "sampled", "boundaries and a dense sample"
+    return _compare(
+        (_side(labels[0], "A", a, oa), _side(labels[1], "B", b, ob)),
+        [("A", a), ("B", b)], _tolerance(tolerance, oa.exact), notes,
+        steps=(0, n), batches=(1, n), first_step=lambda x: max(x - 1, 0),
+        expect=lambda i: (i + 1, ta.batch_lrs(i + 1)), got=lrs,
+        exhaustive=exhaustive, limits=(MAX_EXHAUSTIVE_BATCHES, None),
     )  # fmt: skip
-    stats = Stats(_tolerance(tolerance, oa.exact), rows_at, n)
-    return DiffReport(
-        _side(labels[0], "A", a, oa),
-        _side(labels[1], "B", b, ob),
-        *plan,
-        stats.fold(_pair_chunks(ta, tb, windows)),
-        cut,
-        tuple(filter(None, notes)),
+
+
+def _title(s: NetSchedule, o: Options) -> str:
+    """``yolov4.cfg (alexeyab, 4 GPUs)``: a schedule's label in a comparison of two."""
+    return f"{Path(s.source).name} ({', '.join(filter(None, [s.fork, describe(o)]))})"
+
+
+# ----------------------------------------------------------------------------- comparing
+
+
+def _compare(
+    sides: tuple[dict[str, Any], dict[str, Any]],
+    tagged: Sequence[tuple[str, NetSchedule]],
+    tol: Tolerance,
+    notes: Sequence[str],
+    *,
+    steps: tuple[int, int],
+    batches: tuple[int, int],
+    first_step: Callable[[int], int],
+    expect: Callable[[st.I64], tuple[st.I64, st.F32 | st.F64]],
+    got: Callable[[int, int, bool], Iterator[st.F64]],
+    exhaustive: bool | None,
+    limits: tuple[int, int | None],
+    progress: Progress | None = None,
+) -> DiffReport:
+    """Compare ``steps`` (start, stop; one more for the table): darknet's batches and LRs
+    by ``expect(i)``, the LRs under test by ``got(first, count, is_first)`` per window;
+    windows and rows at ``tagged``'s boundaries in ``batches``, from ``first_step(b)``."""
+    lo, stop = steps
+    marks, listed, cut, unchecked = _marks(tagged, *batches)
+    at = [first_step(m.batch) for m in marks]
+    windows, coverage, note = _plan(tagged[0][1], lo, stop, at, exhaustive, *limits)
+    rows_at: dict[int, str] = {}  # the first step at or past each boundary, neighbours
+    for m in listed:
+        i0 = first_step(m.batch)
+        for d, suffix in ((-1, " -1"), (0, ""), (1, " +1")):
+            if lo <= i0 + d <= stop:
+                rows_at.setdefault(i0 + d, m.label + suffix)
+    report = DiffReport(
+        *sides, coverage, note, "" if coverage == "exhaustive" else unchecked,
+        tolerance=tol, boundaries_not_listed=cut, notes=tuple(filter(None, notes)),
+        rows_at=rows_at, stop=stop,
+    )  # fmt: skip
+    todo = sum(t - s for s, t in windows)
+    for k, (s, t) in enumerate(windows):
+        for lrs in got(s, t - s, not k):
+            i = np.arange(s, s + lrs.size, dtype=np.int64)
+            report.add(i, *expect(i), lrs)
+            s += lrs.size
+            if progress is not None:
+                progress(int(lrs.size), todo)
+    return report
+
+
+def _marks(
+    tagged: Sequence[tuple[str, NetSchedule]], lo: int, hi: int
+) -> tuple[list[Boundary], list[Boundary], int, str]:
+    """The boundaries in batches ``lo..hi`` of each schedule (``tag: `` before the label of
+    one the others lack): those checked (:data:`MAX_CHECKED_BOUNDARIES` each), those the
+    table lists (:data:`MAX_BOUNDARIES` each), how many it does not list, and which were
+    not checked ("" when none)."""
+    found, cut, unchecked = [], 0, ""
+    for _, s in tagged:
+        marks, more = boundaries(s, lo, hi, limit=MAX_CHECKED_BOUNDARIES + 1)
+        if len(marks) > MAX_CHECKED_BOUNDARIES:
+            marks.pop()
+            more += 1
+            unchecked = unchecked or (
+                f"{s.source} has more than {MAX_CHECKED_BOUNDARIES:,} boundaries: those "
+                f"after b = {marks[-1].batch} did not get their ±{st.SAMPLE_HALO}-step "
+                "windows (--exhaustive checks every step)"
+            )
+        found.append(marks)
+        cut += more + max(len(marks) - MAX_BOUNDARIES, 0)
+    shared = set(found[0]).intersection(*found[1:])
+
+    def labelled(limit: int | None) -> list[Boundary]:
+        out = {
+            m if m in shared else replace(m, label=f"{tag}: {m.label}"): None
+            for (tag, _), marks in zip(tagged, found, strict=True)
+            for m in marks[:limit]
+        }
+        return sorted(out, key=lambda m: (m.batch, m in shared))  # one side's first
+
+    return labelled(None), labelled(MAX_BOUNDARIES), cut, unchecked
+
+
+def _plan(
+    s: NetSchedule,
+    lo: int,
+    stop: int,
+    at: Sequence[int],
+    exhaustive: bool | None,
+    limit: int,
+    cap: int | None,
+) -> tuple[list[tuple[int, int]], str, str]:
+    """The step windows to compare (the boundaries' steps ``at`` in a sample), the
+    coverage and its note; exhaustive up to ``limit`` steps by default, never past ``cap``
+    (a CfgError on ``s``)."""
+    count = stop - lo
+    exhaustive = count <= limit if exhaustive is None else exhaustive
+    if exhaustive and cap is not None and count > cap:
+        raise CfgError(
+            s.source, s.line_of("max_batches"), "max_batches",
+            f"{count} steps: more than the {cap} an exhaustive diff allows; use --sampled",
+        )  # fmt: skip
+    if exhaustive:  # one step past the run for the boundary table
+        return [(lo, stop + 1)], "exhaustive", "every step"
+    windows = st.sample_windows(count + 1, [i - lo for i in at])
+    why = f"{count:,} steps is more than {limit:,}"
+    note = (
+        f"{why if count > limit else '--sampled'}: the first "
+        f"{st.SAMPLE_PREFIX:,} steps, ±{st.SAMPLE_HALO} steps around each of {len(at):,} "
+        f"boundaries and {st.SAMPLE_WINDOWS} windows of {st.SAMPLE_WINDOW} steps; "
+        "--exhaustive checks all"
     )
-
-
-def _pair_chunks(a: Run, b: Run, windows: Sequence[tuple[int, int]]) -> Iterator[Chunk]:
-    """Steps i = b - 1 of each window with both runs' LRs at b, in chunks."""
-    for s, t in windows:
-        for lo in range(s, t, ORACLE_CHUNK):
-            i = np.arange(lo, min(lo + ORACLE_CHUNK, t), dtype=np.int64)
-            yield i, i + 1, a.batch_lrs(i + 1), b.batch_lrs(i + 1).astype(np.float64)
-
-
-def _pair_rows(a: NetSchedule, b: NetSchedule, n: int) -> tuple[dict[int, str], int]:
-    """Rows at both schedules' boundaries (i = b - 1), labelled A:/B: when not shared."""
-    ma, cut_a = boundaries(a, 1, n)
-    mb, cut_b = boundaries(b, 1, n)
-    marks = sorted(
-        {Boundary(m.batch, m.kind, m.label if m in ma and m in mb else f"{tag}: {m.label}")
-         for tag, ms in (("A", ma), ("B", mb)) for m in ms},
-        key=lambda m: (m.batch, m.label),
-    )  # fmt: skip
-    return _row_steps(marks, lambda x: max(x - 1, 0), 0, n), cut_a + cut_b
+    return [(lo + a, lo + z) for a, z in windows], "sampled", note
