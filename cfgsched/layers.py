@@ -70,9 +70,7 @@ def _state(
 ) -> LayerRule | None:
     """Layer j's rule, or None when darknet trains it normally."""
     fork, own = s.fork, by.get(j)
-    c = (
-        fork != "pjreddie"
-    )  # the C++ and AlexeyAB forks: train=0, onlyforward, GPU rules
+    c = fork != "pjreddie"  # hankai and alexeyab: train=0, onlyforward, GPU rules
     rule = LayerRule(j, j, "", 0, 1, True, own.learning_rate if own else 1.0)
     # train=0 before the last stopbackward == 1 (alexeyab parser.c) / nonzero (hankai
     # darknet_cfg.cpp create_network): no update, onlyforward, GPU batch-norm inference.
