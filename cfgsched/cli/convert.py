@@ -150,14 +150,13 @@ def convert(
     schedule = parse(text, fork=fork, source=source)
     for w in schedule.warnings:
         click.echo(f"warning: {w.format(source)}", err=True)
-    batch = _check_choices(
-        fmt, style, with_optimizer, translation, loss_reduction, summed_images, images
-    )
     options = translation.options(schedule)
     if summed_images is None and loss_reduction == "sum" and fmt != "ultralytics":
-        if translation.torch_batch is not None:
+        if translation.torch_batch is not None:  # the images of one rank's step
             summed_images = translation.torch_batch * (translation.accumulate or 1)
-    _notes(schedule, options, translation)
+    batch = None  # Ultralytics' batch: the images of all ranks' torch batches
+    if fmt == "ultralytics-hyp" and translation.torch_batch is not None:
+        batch = translation.torch_batch * (translation.world_size or 1)
     try:
         out = render(
             schedule,
@@ -178,6 +177,7 @@ def convert(
         raise SystemExit(1) from None
     except CodegenError as exc:
         raise clikit.fail(f"{source}: {exc}") from None
+    _notes(schedule, options, translation)
     for line in out.report:
         click.echo(line, err=True)
     with clikit.atomic_output(output, force=force, ours=written_by_convert) as fh:
@@ -201,45 +201,3 @@ def _notes(
             "images per iteration)",
             err=True,
         )
-
-
-def _check_choices(
-    fmt: str,
-    style: str,
-    with_optimizer: bool,
-    translation: clikit.TranslationArgs,
-    loss_reduction: str,
-    summed_images: int | None,
-    images: int | None,
-) -> int | None:
-    """One-line errors for options the format does not take; Ultralytics' batch for
-    --format ultralytics-hyp (--torch-batch x --world-size)."""
-    if fmt == "ultralytics" and style == "native":
-        raise clikit.fail(
-            "--format ultralytics has no --style native: --format ultralytics-hyp "
-            "fits Ultralytics' own schedule (an approximation)"
-        )
-    if summed_images is not None and loss_reduction != "sum":
-        raise clikit.fail("--summed-images needs --loss-reduction sum")
-    if loss_reduction == "sum" and fmt not in SUMMED_FORMATS:
-        raise clikit.fail(
-            f"--loss-reduction sum applies to --format {', '.join(SUMMED_FORMATS)}"
-        )
-    if loss_reduction == "sum" and fmt == "python" and not with_optimizer:
-        raise clikit.fail(
-            "--loss-reduction sum changes build_optimizer: add --with-optimizer"
-        )
-    if fmt != "ultralytics-hyp":
-        if images is not None:
-            raise clikit.fail("--images applies to --format ultralytics-hyp only")
-        return None
-    if images is None:
-        raise clikit.fail(
-            "--format ultralytics-hyp needs --images N (the images in your training set)"
-        )
-    if translation.torch_batch is None:
-        raise clikit.fail(
-            "--format ultralytics-hyp needs --torch-batch B (Ultralytics' batch; "
-            "--accumulate A makes nbs = B x A)"
-        )
-    return translation.torch_batch * (translation.world_size or 1)

@@ -69,13 +69,17 @@ def render(
 ) -> Generated:
     """The text of ``fmt`` (:data:`FORMATS`) for ``schedule`` translated by ``options``;
     :class:`CodegenError` for a bad choice or no approximation."""
-    options, summed = _check(
-        schedule, options, style, fmt, loss_reduction, summed_images
+    options = _check(
+        options, style, fmt, with_optimizer, loss_reduction, summed_images, images
     )
-    if (images is not None or batch is not None) and fmt != "ultralytics-hyp":
-        raise CodegenError("images and batch apply to format ultralytics-hyp only")
+    if batch is not None and fmt != "ultralytics-hyp":
+        raise CodegenError("batch applies to --format ultralytics-hyp only")
     try:
         t = translate(schedule, options)
+        summed = None
+        if loss_reduction == "sum":  # by default the images of a step (or batch)
+            ips = t.images_per_step if fmt == "ultralytics" else t.images_per_iteration
+            summed = summed_images or ips
         if fmt == "ultralytics-hyp" or (fmt == "mmengine" and style == "native"):
             return _approximation(t, fmt, images, batch)
         if fmt == "json":
@@ -92,48 +96,52 @@ def render(
 
 
 def _check(
-    schedule: NetSchedule,
     options: Options | None,
     style: str,
     fmt: str,
+    with_optimizer: bool,
     loss_reduction: str,
     summed_images: int | None,
-) -> tuple[Options, int | None]:
-    """The options (default: ``Options()``) and the images a summed loss covers (None:
-    the loss is a mean)."""
+    images: int | None,
+) -> Options:
+    """The options (default: ``Options()``); a bad choice is a :class:`CodegenError`
+    naming convert's flags (the CLI's one-line error)."""
     if style not in STYLES:
-        raise CodegenError(f"style must be one of {STYLES}, got {style!r}")
+        raise CodegenError(f"--style must be one of {STYLES}, got {style!r}")
     if fmt not in FORMATS:
-        raise CodegenError(f"format must be one of {FORMATS}, got {fmt!r}")
+        raise CodegenError(f"--format must be one of {FORMATS}, got {fmt!r}")
     if fmt == "ultralytics" and style == "native":
         raise CodegenError(
-            "format ultralytics has no native style: format ultralytics-hyp fits "
-            "Ultralytics' own schedule (an approximation)"
+            "--format ultralytics has no --style native: --format ultralytics-hyp "
+            "fits Ultralytics' own schedule (an approximation)"
         )
     if options is not None and not isinstance(options, Options):
         raise CodegenError(f"options must be an Options, got {type(options).__name__}")
-    options = Options() if options is None else options
     if loss_reduction not in ("mean", "sum"):
         raise CodegenError(
-            f"loss reduction must be mean or sum, got {loss_reduction!r}"
+            f"--loss-reduction must be mean or sum, got {loss_reduction!r}"
         )
-    if loss_reduction == "mean":
-        if summed_images is not None:
-            raise CodegenError("summed images apply to a summed loss only")
-        return options, None
-    if fmt not in SUMMED_FORMATS:
+    if summed_images is not None and loss_reduction != "sum":
+        raise CodegenError("--summed-images needs --loss-reduction sum")
+    if loss_reduction == "sum" and fmt not in SUMMED_FORMATS:
         raise CodegenError(
-            f"a summed loss applies to formats {', '.join(SUMMED_FORMATS)}, not {fmt}"
+            f"--loss-reduction sum applies to --format {', '.join(SUMMED_FORMATS)}"
         )
-    if summed_images is None:
-        if fmt == "ultralytics":
-            return options, translate(schedule, options).images_per_step
-        return options, schedule.images_per_iteration
-    if isinstance(summed_images, bool) or not isinstance(summed_images, int):
-        raise CodegenError(f"summed images must be an integer, got {summed_images!r}")
-    if summed_images < 1:
-        raise CodegenError(f"summed images must be >= 1, got {summed_images}")
-    return options, summed_images
+    if loss_reduction == "sum" and fmt == "python" and not with_optimizer:
+        raise CodegenError(
+            "--loss-reduction sum changes build_optimizer: add --with-optimizer"
+        )
+    if summed_images is not None and (
+        isinstance(summed_images, bool)
+        or not isinstance(summed_images, int)
+        or summed_images < 1
+    ):
+        raise CodegenError(
+            f"--summed-images must be an integer >= 1, got {summed_images!r}"
+        )
+    if images is not None and fmt != "ultralytics-hyp":
+        raise CodegenError("--images applies to --format ultralytics-hyp only")
+    return Options() if options is None else options
 
 
 def _approximation(
@@ -154,9 +162,14 @@ def _approximation(
         fit = approx.fit_mmengine(t)
         return Generated(native_config(t, fit), tuple(fit.comment()))
     if images is None:
-        raise CodegenError("format ultralytics-hyp needs the dataset size (images)")
+        raise CodegenError(
+            "--format ultralytics-hyp needs --images N (the images in your training set)"
+        )
     if batch is None:
-        raise CodegenError("format ultralytics-hyp needs Ultralytics' batch")
+        raise CodegenError(
+            "--format ultralytics-hyp needs --torch-batch B (Ultralytics' batch; "
+            "--accumulate A makes nbs = B x A)"
+        )
     fit = approx.fit_ultralytics(t, images=images, batch=batch)
     return Generated(hyp_yaml(t, fit), tuple(fit.comment()))
 

@@ -287,8 +287,6 @@ def python_module(
         build, desc = _native_build(t)
     else:
         build, desc = _class_build(code, t), "DarknetScheduler, a closed form"
-    if summed is not None and not with_optimizer:
-        raise CodegenError("a summed loss changes build_optimizer: add with_optimizer")
     scaled = with_optimizer and any(r.lr_scale != 1 for r in t.layers)
     blocks = [
         *formula_blocks(t, code, fmt, style, summed),
