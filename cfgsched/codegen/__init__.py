@@ -16,6 +16,7 @@ from cfgsched.codegen.python import MODULE_SCHEMA, python_module
 from cfgsched.codegen.source import CodegenError, safe_name
 from cfgsched.codegen.ultralytics import HYP_HEAD, hyp_yaml, ultralytics_module
 from cfgsched.errors import CfgError, NotExactError
+from cfgsched.module_record import read_record
 from cfgsched.options import Options
 from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule
@@ -70,10 +71,15 @@ def render(
     """The text of ``fmt`` (:data:`FORMATS`) for ``schedule`` translated by ``options``;
     :class:`CodegenError` for a bad choice or no approximation."""
     options = _check(
-        options, style, fmt, with_optimizer, loss_reduction, summed_images, images
+        options,
+        style,
+        fmt,
+        with_optimizer,
+        loss_reduction,
+        summed_images,
+        images,
+        batch,
     )
-    if batch is not None and fmt != "ultralytics-hyp":
-        raise CodegenError("batch applies to --format ultralytics-hyp only")
     try:
         t = translate(schedule, options)
         summed = None
@@ -100,9 +106,10 @@ def _check(
     style: str,
     fmt: str,
     with_optimizer: bool,
-    loss_reduction: str,
-    summed_images: int | None,
+    summing: str,  # the loss reduction
+    summed: int | None,
     images: int | None,
+    batch: int | None,
 ) -> Options:
     """The options (default: ``Options()``); a bad choice is a :class:`CodegenError`
     naming convert's flags (the CLI's one-line error)."""
@@ -115,33 +122,37 @@ def _check(
             "--format ultralytics has no --style native: --format ultralytics-hyp "
             "fits Ultralytics' own schedule (an approximation)"
         )
-    if options is not None and not isinstance(options, Options):
+    if not isinstance(options, Options | None):
         raise CodegenError(f"options must be an Options, got {type(options).__name__}")
-    if loss_reduction not in ("mean", "sum"):
-        raise CodegenError(
-            f"--loss-reduction must be mean or sum, got {loss_reduction!r}"
-        )
-    if summed_images is not None and loss_reduction != "sum":
+    if summing not in ("mean", "sum"):
+        raise CodegenError(f"--loss-reduction must be mean or sum, got {summing!r}")
+    if summed is not None and summing != "sum":
         raise CodegenError("--summed-images needs --loss-reduction sum")
-    if loss_reduction == "sum" and fmt not in SUMMED_FORMATS:
-        raise CodegenError(
-            f"--loss-reduction sum applies to --format {', '.join(SUMMED_FORMATS)}"
-        )
-    if loss_reduction == "sum" and fmt == "python" and not with_optimizer:
+    if summing == "sum" and fmt not in SUMMED_FORMATS:
+        formats = ", ".join(SUMMED_FORMATS)
+        raise CodegenError(f"--loss-reduction sum applies to --format {formats}")
+    if summing == "sum" and fmt == "python" and not with_optimizer:
         raise CodegenError(
             "--loss-reduction sum changes build_optimizer: add --with-optimizer"
         )
-    if summed_images is not None and (
-        isinstance(summed_images, bool)
-        or not isinstance(summed_images, int)
-        or summed_images < 1
+    if summed is not None and (
+        isinstance(summed, bool) or not isinstance(summed, int) or summed < 1
     ):
+        raise CodegenError(f"--summed-images must be an integer >= 1, got {summed!r}")
+    hyp = fmt == "ultralytics-hyp"
+    if not hyp and (images is not None or batch is not None):
+        what = "--images" if images is not None else "batch"
+        raise CodegenError(f"{what} applies to --format ultralytics-hyp only")
+    if hyp and images is None:
         raise CodegenError(
-            f"--summed-images must be an integer >= 1, got {summed_images!r}"
+            "--format ultralytics-hyp needs --images N (the images in your training set)"
         )
-    if images is not None and fmt != "ultralytics-hyp":
-        raise CodegenError("--images applies to --format ultralytics-hyp only")
-    return Options() if options is None else options
+    if hyp and batch is None:
+        raise CodegenError(
+            "--format ultralytics-hyp needs --torch-batch B (Ultralytics' batch; "
+            "--accumulate A makes nbs = B x A)"
+        )
+    return options or Options()
 
 
 def _approximation(
@@ -161,15 +172,7 @@ def _approximation(
     if fmt == "mmengine":
         fit = approx.fit_mmengine(t)
         return Generated(native_config(t, fit), tuple(fit.comment()))
-    if images is None:
-        raise CodegenError(
-            "--format ultralytics-hyp needs --images N (the images in your training set)"
-        )
-    if batch is None:
-        raise CodegenError(
-            "--format ultralytics-hyp needs --torch-batch B (Ultralytics' batch; "
-            "--accumulate A makes nbs = B x A)"
-        )
+    assert images is not None and batch is not None  # _check refused them missing
     fit = approx.fit_ultralytics(t, images=images, batch=batch)
     return Generated(hyp_yaml(t, fit), tuple(fit.comment()))
 
@@ -205,13 +208,12 @@ def written_by_convert(path: Path) -> bool:
         tree = ast.parse(data)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
-    body = tree.body
+    try:  # a valid CFGSCHED record of schema MODULE_SCHEMA
+        read_record(str(path), data.encode())
+    except CfgError:
+        return False
     doc = ast.get_docstring(tree, clean=False) or ""
-    return (
-        "Written by cfgsched " in doc
-        and any(_is_record(node) for node in body)
-        and all(_ours(node) for node in body[1:])
-    )
+    return "Written by cfgsched " in doc and all(_ours(node) for node in tree.body[1:])
 
 
 def _our_json(data: str) -> bool:
@@ -226,18 +228,6 @@ def _our_json(data: str) -> bool:
         and doc.get("schema") in (JSON_SCHEMA, "cfgsched-translation/1")
         and keys <= set(doc) <= keys | {"boundaries", "loss_reduction", "summed_images"}
     )
-
-
-def _is_record(node: ast.stmt) -> bool:
-    """``CFGSCHED = {...}``, a literal dict of schema :data:`MODULE_SCHEMA`."""
-    names = [ast.unparse(t) for t in getattr(node, "targets", [])]
-    if not (isinstance(node, ast.Assign) and names == ["CFGSCHED"]):
-        return False
-    try:
-        record = ast.literal_eval(node.value)
-    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
-        return False
-    return isinstance(record, dict) and record.get("schema") == MODULE_SCHEMA
 
 
 def _ours(node: ast.stmt) -> bool:
