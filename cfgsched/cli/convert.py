@@ -140,8 +140,7 @@ def convert(
 
     Writes a standalone module (torch and the standard library only): build_scheduler,
     lr_at(step), LEARNING_RATE, MOMENTUM, DECAY, the layer rules (LAYERS, attach_layers)
-    and, with --with-optimizer, build_optimizer(model). --format ultralytics and mmengine
-    are exact too; ultralytics-hyp and mmengine --style native are approximations.
+    and, with --with-optimizer, build_optimizer(model).
     """
     # codegen is imported by the command only, so --help stays free of it
     from cfgsched.codegen import CodegenError, render, written_by_convert

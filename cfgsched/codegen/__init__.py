@@ -158,11 +158,10 @@ def _check(
 def _approximation(
     t: Run, fmt: str, images: int | None, batch: int | None
 ) -> Generated:
-    """The fitted configuration and its report (ValueError where none exists)."""
+    """The fitted configuration and its report (ValueError where none exists: approx
+    refuses a run of max_batches 0, a trace run and a policy no built-in follows)."""
     from cfgsched.adapters import approx
 
-    if t.params.max_batches <= 0:
-        raise CodegenError("max_batches is 0: no run to fit an approximation over")
     steps = t.params.max_batches * t.images_per_iteration // t.images_per_step
     if max(steps, t.params.max_batches) > MAX_FIT_STEPS:
         raise CodegenError(

@@ -29,6 +29,7 @@ from cfgsched.codegen.python import (
     formula_blocks,
     no_ratio,
     record,
+    versus_cfg,
     warn_rescaled,
     written_by,
 )
@@ -52,7 +53,7 @@ class DarknetParamScheduler(_ParamScheduler):
     and the LR moves on only when the optimizer has updated since (MMEngine counts its
     step() calls in optimizer._global_step), so with accumulative_counts > 1 update k
     still uses lr_at(k - 1). last_step=k - 1 resumes with k updates done. A group lr
-    other than LEARNING_RATE scales its LRs and warns unless rescale=True.
+    not LEARNING_RATE scales its LRs, warning unless rescale=True.
     """
 
     def __init__(
@@ -121,11 +122,8 @@ _RESUME = (
 def mmengine_module(t: Run, output: str | None) -> str:
     """The text of the exact module (``style="class"``)."""
     schedule, code = t.given, formula(t)
-    if no_ratio(t):
-        ratios = _RATIOS_ONE
-    else:
-        same = "f32(base) == LEARNING_RATE" if code.exact else "base == LEARNING_RATE"
-        ratios = _RATIOS.format(same=same)
+    ratios = _RATIOS.format(same=versus_cfg(t, "base", "=="))
+    ratios = _RATIOS_ONE if no_ratio(t) else ratios
     warn = warn_rescaled(t, "self.base_values", 8)
     warn = warn and "\n" + warn.rstrip("\n")
     start = "RESUME_STEP + " if t.start else ""
@@ -173,10 +171,8 @@ def _docstring(t: Run, code: LrCode, output: str | None) -> str:
         f"(tested with MMEngine {MMENGINE_VERSION}); CFGSCHED records the translation."
     )
     use = (
-        "Update k (k = 1, 2, ...) uses lr_at(k - 1) in every parameter group; with "
-        "accumulative_counts > 1 the scheduler counts updates, not iterations. One "
-        f"update should see {images(t.images_per_step)}; MMEngine averages the loss "
-        "over them, as darknet does."
+        f"One update (optimizer step) should see {images(t.images_per_step)}; MMEngine "
+        "averages the loss over them, as darknet does."
     )
     lines = doc_head(
         t, "darknet learning-rate schedule of {} for MMEngine (exact).", intro

@@ -196,13 +196,11 @@ def _docstring(t: Run, output: str | None) -> str:
         "windows of an uninterrupted run."
     )
     differ = (
-        "Not the same: the model, data pipeline and loss functions are Ultralytics'. "
-        "Its loss is a mean times the batch size and accumulated batches add up, so a "
-        f"step's gradient is about {ips} times that of darknet's mean loss: set "
-        f"LOSS_SCALE = IMAGES_PER_STEP (convert --loss-reduction sum) for darknet's "
-        "step size per image. Ultralytics also clips the gradient norm at 10 and "
-        "validates and saves an EMA of the weights. Layer learning_rate multipliers of "
-        "the cfg are not applied."
+        "Not the same: the model, data pipeline and loss functions are Ultralytics' (its "
+        "loss scale: see LOSS_SCALE, which convert --loss-reduction sum sets to "
+        "IMAGES_PER_STEP). Ultralytics also clips the gradient norm at 10 and validates "
+        "and saves an EMA of the weights. Layer learning_rate multipliers of the cfg are "
+        "not applied."
     )
     title = "darknet learning-rate schedule of {} for Ultralytics (exact)."
     lines = doc_head(t, title, intro)
