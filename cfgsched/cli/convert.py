@@ -51,10 +51,8 @@ Then, in your training script:
   # each step: optimizer.step(); scheduler.step()
 
 \b
-Optimizer step i (0-based) gets darknet's LR for batch b = i + 1; the
-translation options change that mapping and the base rate and are
-recorded in CFGSCHED, so cfgsched diff CFG --module FILE checks the
-module without repeating them.
+The translation options are recorded in CFGSCHED: cfgsched diff CFG
+--module FILE checks the module without repeating them.
 
 \b
 --format ultralytics-hyp and --format mmengine --style native are

@@ -131,7 +131,8 @@ def mmengine_module(t: Run, output: str | None) -> str:
     about = (
         f"darknet's optimizer: {kind}, weight decay on conv and linear weights, not on "
         "norms and biases; train_dataloader batch_size x accumulative_counts x GPUs = "
-        f"{images(t.images_per_step)}."
+        f"{images(t.images_per_step)} (MMEngine averages the loss over them, as darknet "
+        "does)."
     )
     config = _CONFIG.format(
         about="\n".join(comment(about, "#:")), wrapper="\n".join(_wrapper(schedule))
@@ -170,10 +171,6 @@ def _docstring(t: Run, code: LrCode, output: str | None) -> str:
         "this file registers DarknetParamScheduler in MMEngine's PARAM_SCHEDULERS "
         f"(tested with MMEngine {MMENGINE_VERSION}); CFGSCHED records the translation."
     )
-    use = (
-        f"One update (optimizer step) should see {images(t.images_per_step)}; MMEngine "
-        "averages the loss over them, as darknet does."
-    )
     lines = doc_head(
         t, "darknet learning-rate schedule of {} for MMEngine (exact).", intro
     )
@@ -189,7 +186,7 @@ def _docstring(t: Run, code: LrCode, output: str | None) -> str:
         value = t.cfg_lr if name == "LEARNING_RATE" else getattr(t.given, name.lower())
         return num(f32_decimal(value) if code.exact else value)
 
-    lines += [*_wrapper(t.given, 4, show), "", *source.wrap(use), ""]
+    lines += [*_wrapper(t.given, 4, show), ""]
     return "\n".join([*lines, *source.wrap(_RESUME.format(v=MMENGINE_VERSION))])
 
 

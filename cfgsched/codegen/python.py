@@ -349,10 +349,12 @@ def _class_build(t: Run) -> list[str]:
 def _build(t: Run, what: str, body: str, warn: str) -> str:
     """build_scheduler: ``body`` under its head and docstring (``what`` first), ``warn``."""
     default = "RESUME_STEP - 1" if t.start else "-1"
-    args = f"optimizer: Optimizer, last_epoch: int = {default}, rescale: bool = False"
-    head = f"def build_scheduler({args}) -> LRScheduler:"
-    if len(head) > source.LINE_LENGTH:
-        head = f"def build_scheduler(\n    {args}\n) -> LRScheduler:"
+    args = [
+        "optimizer: Optimizer",
+        f"last_epoch: int = {default}",
+        "rescale: bool = False",
+    ]
+    head = call("def build_scheduler", args, 0, " -> LRScheduler:")
     if t.start:
         what += "; by default RESUME_STEP steps are done (the .weights file)"
     what += (
