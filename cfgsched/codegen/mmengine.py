@@ -1,11 +1,7 @@
 """``--format mmengine``: darknet's schedule for MMEngine (and so MMDetection) configs.
 
-``style="class"`` (exact): a module that, imported through the config's
-``custom_imports``, registers ``DarknetParamScheduler`` (it counts optimizer updates, so
-gradient accumulation does not move it on) and defines ``lr_at``, ``param_scheduler``
-and ``optim_wrapper``.
-``style="native"`` (an approximation): built-ins fitted by
-:func:`cfgsched.adapters.approx.fit_mmengine`, their measured error as comments.
+``style="class"``: the exact module (its docstrings say how it is used); ``"native"``:
+built-ins fitted by :func:`cfgsched.adapters.approx.fit_mmengine` (an approximation).
 
 Pinned facts of MMEngine 0.10.7: ``ParamSchedulerHook.after_train_iter`` steps every
 ``by_epoch=False`` scheduler after each iteration; the Runner builds the schedulers

@@ -521,16 +521,12 @@ def choices(t: Run) -> list[str]:
 
 
 def _docstring(t: Run, desc: str, summed: int | None, usage: list[str]) -> str:
-    name = source.safe_name(t.given.source)
-    note = (
-        f"The loss is the mean over the cfg's batch of "
-        f"{source.images(t.images_per_iteration)} (subdivisions = accumulation)."
-    )
-    if summed is not None:
+    name, ipi = source.safe_name(t.given.source), t.images_per_iteration
+    note = f"The loss is the mean over the cfg's batch of {source.images(ipi)}"
+    note += " (subdivisions = accumulation)."
+    if summed is not None:  # build_optimizer's docstring says how it compensates
         note = (
-            f"The loss is summed over SUMMED_IMAGES = {source.images(summed)} per "
-            "optimizer step: build_optimizer divides SGD's LR by it and multiplies weight "
-            "decay by it, which gives darknet's update on the mean."
+            f"The loss is summed over SUMMED_IMAGES = {source.images(summed)} per step."
         )
     intro = (
         f"{written_by(t, desc)} {note} Imports only torch and the standard "

@@ -1,9 +1,7 @@
 """``--format ultralytics``: darknet's exact schedule inside an Ultralytics training run.
 
-The module holds ``lr_at(step)``, ``TRAIN_ARGS`` (``model.train()`` arguments that keep
-Ultralytics' own schedule, warmup and optimizer choice out of the way) and
-``attach(model)``: callbacks that set ``lr_at(k)`` before optimizer step k + 1, count the
-steps in the parameter groups (``last.pt`` keeps them), drive the trainer's ``accumulate``.
+The module holds ``lr_at(step)``, ``TRAIN_ARGS`` and ``attach(model)`` (their comments
+and docstrings say what each does); ``--format ultralytics-hyp`` is :func:`hyp_yaml`.
 
 Pinned facts of Ultralytics 8.4.190 (``ultralytics/engine/trainer.py``):
 ``accumulate = max(round(nbs / batch), 1)``, capped at the run's batches; the trainer steps
