@@ -13,8 +13,6 @@ from cfgsched.schedule import NetSchedule
 
 #: --format choices (cfgsched.codegen.FORMATS, kept here so --help imports no codegen).
 FORMATS = ("python", "lightning", "json", "ultralytics", "ultralytics-hyp", "mmengine")
-#: Formats whose optimizer --loss-reduction sum changes (cfgsched.codegen.SUMMED_FORMATS).
-SUMMED_FORMATS = ("python", "lightning", "ultralytics")
 
 
 @click.command(
