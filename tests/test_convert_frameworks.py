@@ -26,7 +26,7 @@ from cfgsched.adapters.approx import fit_ultralytics
 from cfgsched.adapters.optim import build_optimizer
 from cfgsched.cli import convert as convert_cli
 from cfgsched.cli import main
-from cfgsched.codegen import FORMATS, SUMMED_FORMATS, CodegenError, generate, render
+from cfgsched.codegen import FORMATS, CodegenError, generate, render
 from cfgsched.codegen.source import safe_name
 from cfgsched.options import Options
 from cfgsched.run import translate
@@ -347,7 +347,6 @@ def test_summed_images_default_and_option() -> None:
 
 def test_cli_and_library_agree_on_the_formats() -> None:
     assert convert_cli.FORMATS == FORMATS
-    assert convert_cli.SUMMED_FORMATS == SUMMED_FORMATS
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,6 @@ from cfgsched.schedule import NetSchedule
 
 #: --format choices (cfgsched.codegen.FORMATS, kept here so --help imports no codegen).
 FORMATS = ("python", "lightning", "json", "ultralytics", "ultralytics-hyp", "mmengine")
-#: Formats whose optimizer --loss-reduction sum changes (cfgsched.codegen.SUMMED_FORMATS).
-SUMMED_FORMATS = ("python", "lightning", "ultralytics")
 
 
 @click.command(
@@ -51,10 +49,8 @@ Then, in your training script:
   # each step: optimizer.step(); scheduler.step()
 
 \b
-Optimizer step i (0-based) gets darknet's LR for batch b = i + 1; the
-translation options change that mapping and the base rate and are
-recorded in CFGSCHED, so cfgsched diff CFG --module FILE checks the
-module without repeating them.
+The translation options are recorded in CFGSCHED: cfgsched diff CFG
+--module FILE checks the module without repeating them.
 
 \b
 --format ultralytics-hyp and --format mmengine --style native are
@@ -140,8 +136,7 @@ def convert(
 
     Writes a standalone module (torch and the standard library only): build_scheduler,
     lr_at(step), LEARNING_RATE, MOMENTUM, DECAY, the layer rules (LAYERS, attach_layers)
-    and, with --with-optimizer, build_optimizer(model). --format ultralytics and mmengine
-    are exact too; ultralytics-hyp and mmengine --style native are approximations.
+    and, with --with-optimizer, build_optimizer(model).
     """
     # codegen is imported by the command only, so --help stays free of it
     from cfgsched.codegen import CodegenError, render, written_by_convert
@@ -150,14 +145,13 @@ def convert(
     schedule = parse(text, fork=fork, source=source)
     for w in schedule.warnings:
         click.echo(f"warning: {w.format(source)}", err=True)
-    batch = _check_choices(
-        fmt, style, with_optimizer, translation, loss_reduction, summed_images, images
-    )
     options = translation.options(schedule)
     if summed_images is None and loss_reduction == "sum" and fmt != "ultralytics":
-        if translation.torch_batch is not None:
+        if translation.torch_batch is not None:  # the images of one rank's step
             summed_images = translation.torch_batch * (translation.accumulate or 1)
-    _notes(schedule, options, translation)
+    batch = None  # Ultralytics' batch: the images of all ranks' torch batches
+    if fmt == "ultralytics-hyp" and translation.torch_batch is not None:
+        batch = translation.torch_batch * (translation.world_size or 1)
     try:
         out = render(
             schedule,
@@ -178,6 +172,7 @@ def convert(
         raise SystemExit(1) from None
     except CodegenError as exc:
         raise clikit.fail(f"{source}: {exc}") from None
+    _notes(schedule, options, translation)
     for line in out.report:
         click.echo(line, err=True)
     with clikit.atomic_output(output, force=force, ours=written_by_convert) as fh:
@@ -201,45 +196,3 @@ def _notes(
             "images per iteration)",
             err=True,
         )
-
-
-def _check_choices(
-    fmt: str,
-    style: str,
-    with_optimizer: bool,
-    translation: clikit.TranslationArgs,
-    loss_reduction: str,
-    summed_images: int | None,
-    images: int | None,
-) -> int | None:
-    """One-line errors for options the format does not take; Ultralytics' batch for
-    --format ultralytics-hyp (--torch-batch x --world-size)."""
-    if fmt == "ultralytics" and style == "native":
-        raise clikit.fail(
-            "--format ultralytics has no --style native: --format ultralytics-hyp "
-            "fits Ultralytics' own schedule (an approximation)"
-        )
-    if summed_images is not None and loss_reduction != "sum":
-        raise clikit.fail("--summed-images needs --loss-reduction sum")
-    if loss_reduction == "sum" and fmt not in SUMMED_FORMATS:
-        raise clikit.fail(
-            f"--loss-reduction sum applies to --format {', '.join(SUMMED_FORMATS)}"
-        )
-    if loss_reduction == "sum" and fmt == "python" and not with_optimizer:
-        raise clikit.fail(
-            "--loss-reduction sum changes build_optimizer: add --with-optimizer"
-        )
-    if fmt != "ultralytics-hyp":
-        if images is not None:
-            raise clikit.fail("--images applies to --format ultralytics-hyp only")
-        return None
-    if images is None:
-        raise clikit.fail(
-            "--format ultralytics-hyp needs --images N (the images in your training set)"
-        )
-    if translation.torch_batch is None:
-        raise clikit.fail(
-            "--format ultralytics-hyp needs --torch-batch B (Ultralytics' batch; "
-            "--accumulate A makes nbs = B x A)"
-        )
-    return translation.torch_batch * (translation.world_size or 1)

@@ -16,6 +16,7 @@ from cfgsched.codegen.python import MODULE_SCHEMA, python_module
 from cfgsched.codegen.source import CodegenError, safe_name
 from cfgsched.codegen.ultralytics import HYP_HEAD, hyp_yaml, ultralytics_module
 from cfgsched.errors import CfgError, NotExactError
+from cfgsched.module_record import read_record
 from cfgsched.options import Options
 from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule
@@ -69,13 +70,22 @@ def render(
 ) -> Generated:
     """The text of ``fmt`` (:data:`FORMATS`) for ``schedule`` translated by ``options``;
     :class:`CodegenError` for a bad choice or no approximation."""
-    options, summed = _check(
-        schedule, options, style, fmt, loss_reduction, summed_images
+    options = _check(
+        options,
+        style,
+        fmt,
+        with_optimizer,
+        loss_reduction,
+        summed_images,
+        images,
+        batch,
     )
-    if (images is not None or batch is not None) and fmt != "ultralytics-hyp":
-        raise CodegenError("images and batch apply to format ultralytics-hyp only")
     try:
         t = translate(schedule, options)
+        summed = None
+        if loss_reduction == "sum":  # by default the images of a step (or batch)
+            ips = t.images_per_step if fmt == "ultralytics" else t.images_per_iteration
+            summed = summed_images or ips
         if fmt == "ultralytics-hyp" or (fmt == "mmengine" and style == "native"):
             return _approximation(t, fmt, images, batch)
         if fmt == "json":
@@ -92,58 +102,66 @@ def render(
 
 
 def _check(
-    schedule: NetSchedule,
     options: Options | None,
     style: str,
     fmt: str,
-    loss_reduction: str,
-    summed_images: int | None,
-) -> tuple[Options, int | None]:
-    """The options (default: ``Options()``) and the images a summed loss covers (None:
-    the loss is a mean)."""
+    with_optimizer: bool,
+    summing: str,  # the loss reduction
+    summed: int | None,
+    images: int | None,
+    batch: int | None,
+) -> Options:
+    """The options (default: ``Options()``); a bad choice is a :class:`CodegenError`
+    naming convert's flags (the CLI's one-line error)."""
     if style not in STYLES:
-        raise CodegenError(f"style must be one of {STYLES}, got {style!r}")
+        raise CodegenError(f"--style must be one of {STYLES}, got {style!r}")
     if fmt not in FORMATS:
-        raise CodegenError(f"format must be one of {FORMATS}, got {fmt!r}")
+        raise CodegenError(f"--format must be one of {FORMATS}, got {fmt!r}")
     if fmt == "ultralytics" and style == "native":
         raise CodegenError(
-            "format ultralytics has no native style: format ultralytics-hyp fits "
-            "Ultralytics' own schedule (an approximation)"
+            "--format ultralytics has no --style native: --format ultralytics-hyp "
+            "fits Ultralytics' own schedule (an approximation)"
         )
-    if options is not None and not isinstance(options, Options):
+    if not isinstance(options, Options | None):
         raise CodegenError(f"options must be an Options, got {type(options).__name__}")
-    options = Options() if options is None else options
-    if loss_reduction not in ("mean", "sum"):
+    if summing not in ("mean", "sum"):
+        raise CodegenError(f"--loss-reduction must be mean or sum, got {summing!r}")
+    if summed is not None and summing != "sum":
+        raise CodegenError("--summed-images needs --loss-reduction sum")
+    if summing == "sum" and fmt not in SUMMED_FORMATS:
+        formats = ", ".join(SUMMED_FORMATS)
+        raise CodegenError(f"--loss-reduction sum applies to --format {formats}")
+    if summing == "sum" and fmt == "python" and not with_optimizer:
         raise CodegenError(
-            f"loss reduction must be mean or sum, got {loss_reduction!r}"
+            "--loss-reduction sum changes build_optimizer: add --with-optimizer"
         )
-    if loss_reduction == "mean":
-        if summed_images is not None:
-            raise CodegenError("summed images apply to a summed loss only")
-        return options, None
-    if fmt not in SUMMED_FORMATS:
+    if summed is not None and (
+        isinstance(summed, bool) or not isinstance(summed, int) or summed < 1
+    ):
+        raise CodegenError(f"--summed-images must be an integer >= 1, got {summed!r}")
+    hyp = fmt == "ultralytics-hyp"
+    if not hyp and (images is not None or batch is not None):
+        what = "--images" if images is not None else "batch"
+        raise CodegenError(f"{what} applies to --format ultralytics-hyp only")
+    if hyp and images is None:
         raise CodegenError(
-            f"a summed loss applies to formats {', '.join(SUMMED_FORMATS)}, not {fmt}"
+            "--format ultralytics-hyp needs --images N (the images in your training set)"
         )
-    if summed_images is None:
-        if fmt == "ultralytics":
-            return options, translate(schedule, options).images_per_step
-        return options, schedule.images_per_iteration
-    if isinstance(summed_images, bool) or not isinstance(summed_images, int):
-        raise CodegenError(f"summed images must be an integer, got {summed_images!r}")
-    if summed_images < 1:
-        raise CodegenError(f"summed images must be >= 1, got {summed_images}")
-    return options, summed_images
+    if hyp and batch is None:
+        raise CodegenError(
+            "--format ultralytics-hyp needs --torch-batch B (Ultralytics' batch; "
+            "--accumulate A makes nbs = B x A)"
+        )
+    return options or Options()
 
 
 def _approximation(
     t: Run, fmt: str, images: int | None, batch: int | None
 ) -> Generated:
-    """The fitted configuration and its report (ValueError where none exists)."""
+    """The fitted configuration and its report (ValueError where none exists: approx
+    refuses a run of max_batches 0, a trace run and a policy no built-in follows)."""
     from cfgsched.adapters import approx
 
-    if t.params.max_batches <= 0:
-        raise CodegenError("max_batches is 0: no run to fit an approximation over")
     steps = t.params.max_batches * t.images_per_iteration // t.images_per_step
     if max(steps, t.params.max_batches) > MAX_FIT_STEPS:
         raise CodegenError(
@@ -153,10 +171,7 @@ def _approximation(
     if fmt == "mmengine":
         fit = approx.fit_mmengine(t)
         return Generated(native_config(t, fit), tuple(fit.comment()))
-    if images is None:
-        raise CodegenError("format ultralytics-hyp needs the dataset size (images)")
-    if batch is None:
-        raise CodegenError("format ultralytics-hyp needs Ultralytics' batch")
+    assert images is not None and batch is not None  # _check refused them missing
     fit = approx.fit_ultralytics(t, images=images, batch=batch)
     return Generated(hyp_yaml(t, fit), tuple(fit.comment()))
 
@@ -192,13 +207,12 @@ def written_by_convert(path: Path) -> bool:
         tree = ast.parse(data)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
-    body = tree.body
+    try:  # a valid CFGSCHED record of schema MODULE_SCHEMA
+        read_record(str(path), data.encode())
+    except CfgError:
+        return False
     doc = ast.get_docstring(tree, clean=False) or ""
-    return (
-        "Written by cfgsched " in doc
-        and any(_is_record(node) for node in body)
-        and all(_ours(node) for node in body[1:])
-    )
+    return "Written by cfgsched " in doc and all(_ours(node) for node in tree.body[1:])
 
 
 def _our_json(data: str) -> bool:
@@ -213,18 +227,6 @@ def _our_json(data: str) -> bool:
         and doc.get("schema") in (JSON_SCHEMA, "cfgsched-translation/1")
         and keys <= set(doc) <= keys | {"boundaries", "loss_reduction", "summed_images"}
     )
-
-
-def _is_record(node: ast.stmt) -> bool:
-    """``CFGSCHED = {...}``, a literal dict of schema :data:`MODULE_SCHEMA`."""
-    names = [ast.unparse(t) for t in getattr(node, "targets", [])]
-    if not (isinstance(node, ast.Assign) and names == ["CFGSCHED"]):
-        return False
-    try:
-        record = ast.literal_eval(node.value)
-    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
-        return False
-    return isinstance(record, dict) and record.get("schema") == MODULE_SCHEMA
 
 
 def _ours(node: ast.stmt) -> bool:

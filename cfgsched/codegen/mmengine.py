@@ -1,11 +1,7 @@
 """``--format mmengine``: darknet's schedule for MMEngine (and so MMDetection) configs.
 
-``style="class"`` (exact): a module that, imported through the config's
-``custom_imports``, registers ``DarknetParamScheduler`` (it counts optimizer updates, so
-gradient accumulation does not move it on) and defines ``lr_at``, ``param_scheduler``
-and ``optim_wrapper``.
-``style="native"`` (an approximation): built-ins fitted by
-:func:`cfgsched.adapters.approx.fit_mmengine`, their measured error as comments.
+``style="class"``: the exact module (its docstrings say how it is used); ``"native"``:
+built-ins fitted by :func:`cfgsched.adapters.approx.fit_mmengine` (an approximation).
 
 Pinned facts of MMEngine 0.10.7: ``ParamSchedulerHook.after_train_iter`` steps every
 ``by_epoch=False`` scheduler after each iteration; the Runner builds the schedulers
@@ -29,6 +25,7 @@ from cfgsched.codegen.python import (
     formula_blocks,
     no_ratio,
     record,
+    versus_cfg,
     warn_rescaled,
     written_by,
 )
@@ -52,7 +49,7 @@ class DarknetParamScheduler(_ParamScheduler):
     and the LR moves on only when the optimizer has updated since (MMEngine counts its
     step() calls in optimizer._global_step), so with accumulative_counts > 1 update k
     still uses lr_at(k - 1). last_step=k - 1 resumes with k updates done. A group lr
-    other than LEARNING_RATE scales its LRs and warns unless rescale=True.
+    not LEARNING_RATE scales its LRs, warning unless rescale=True.
     """
 
     def __init__(
@@ -121,11 +118,8 @@ _RESUME = (
 def mmengine_module(t: Run, output: str | None) -> str:
     """The text of the exact module (``style="class"``)."""
     schedule, code = t.given, formula(t)
-    if no_ratio(t):
-        ratios = _RATIOS_ONE
-    else:
-        same = "f32(base) == LEARNING_RATE" if code.exact else "base == LEARNING_RATE"
-        ratios = _RATIOS.format(same=same)
+    ratios = _RATIOS.format(same=versus_cfg(t, "base", "=="))
+    ratios = _RATIOS_ONE if no_ratio(t) else ratios
     warn = warn_rescaled(t, "self.base_values", 8)
     warn = warn and "\n" + warn.rstrip("\n")
     start = "RESUME_STEP + " if t.start else ""
@@ -133,7 +127,8 @@ def mmengine_module(t: Run, output: str | None) -> str:
     about = (
         f"darknet's optimizer: {kind}, weight decay on conv and linear weights, not on "
         "norms and biases; train_dataloader batch_size x accumulative_counts x GPUs = "
-        f"{images(t.images_per_step)}."
+        f"{images(t.images_per_step)} (MMEngine averages the loss over them, as darknet "
+        "does)."
     )
     config = _CONFIG.format(
         about="\n".join(comment(about, "#:")), wrapper="\n".join(_wrapper(schedule))
@@ -172,12 +167,6 @@ def _docstring(t: Run, code: LrCode, output: str | None) -> str:
         "this file registers DarknetParamScheduler in MMEngine's PARAM_SCHEDULERS "
         f"(tested with MMEngine {MMENGINE_VERSION}); CFGSCHED records the translation."
     )
-    use = (
-        "Update k (k = 1, 2, ...) uses lr_at(k - 1) in every parameter group; with "
-        "accumulative_counts > 1 the scheduler counts updates, not iterations. One "
-        f"update should see {images(t.images_per_step)}; MMEngine averages the loss "
-        "over them, as darknet does."
-    )
     lines = doc_head(
         t, "darknet learning-rate schedule of {} for MMEngine (exact).", intro
     )
@@ -193,7 +182,7 @@ def _docstring(t: Run, code: LrCode, output: str | None) -> str:
         value = t.cfg_lr if name == "LEARNING_RATE" else getattr(t.given, name.lower())
         return num(f32_decimal(value) if code.exact else value)
 
-    lines += [*_wrapper(t.given, 4, show), "", *source.wrap(use), ""]
+    lines += [*_wrapper(t.given, 4, show), ""]
     return "\n".join([*lines, *source.wrap(_RESUME.format(v=MMENGINE_VERSION))])
 
 

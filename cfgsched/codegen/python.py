@@ -65,12 +65,16 @@ def no_ratio(t: Run) -> bool:
     return t.cfg_lr == 0 or not math.isfinite(t.cfg_lr)
 
 
+def versus_cfg(t: Run, lr: str, op: str) -> str:
+    """``lr op LEARNING_RATE``, ``lr`` rounded to float32 first when exact."""
+    return f"f32({lr}) {op} LEARNING_RATE" if t.exact else f"{lr} {op} LEARNING_RATE"
+
+
 def warn_rescaled(t: Run, lrs: str, indent: int) -> str:
     """:data:`_WARN` on the initial lrs ``lrs`` ("" without a ratio)."""
     if no_ratio(t):
         return ""
-    differs = "f32(b) != LEARNING_RATE" if t.exact else "b != LEARNING_RATE"
-    return _WARN.format(pad=" " * indent, lrs=lrs, differs=differs)
+    return _WARN.format(pad=" " * indent, lrs=lrs, differs=versus_cfg(t, "b", "!="))
 
 
 _BUILD_NATIVE = """\
@@ -122,10 +126,7 @@ _OPTIMIZER_PARTS = {
 }
 
 _LIGHTNING = '''def configure_optimizers(self: torch.nn.Module) -> dict[str, Any]:
-    """LightningModule.configure_optimizers: the scheduler steps every optimizer step.
-
-    In the class body: configure_optimizers = {name}.configure_optimizers
-    """
+    """LightningModule.configure_optimizers: the scheduler steps each optimizer step."""
 {layers}    optimizer = build_optimizer(self{model})
 {attach}    return {{
         "optimizer": optimizer,
@@ -191,14 +192,8 @@ _PILE = "    pile: dict[torch.nn.Parameter, torch.Tensor] = {}\n"
 _ATTACH_LAYERS = '''def attach_layers(optimizer: Optimizer, layers: Any) -> Any:
     """Apply LAYERS before every optimizer step: a step pre-hook (returns its handle).
 
-    layers: the modules indexed by darknet layer number, or a mapping number ->
-    module(s). Update k is 1-based, counted in each parameter group's "darknet_updates"
-    (the optimizer's state_dict keeps it).
-
-    Before update k: a layer darknet never updates (updated False) is left untouched;
-    before update gradient_from (None: never) its gradient is zeroed, not dropped, so
-    decay and momentum act as in darknet; through update held the gradients pile up and
-    land at update held + 1; the batch-norm of inference_bn layers stays in eval mode.
+    layers: as layer_parameters takes them. Update k is 1-based, counted in each
+    parameter group's "darknet_updates" (the optimizer's state_dict keeps it).
     """
     modules, rules = layer_parameters(layers)
 SETUP{pile}    for group in optimizer.param_groups:
@@ -286,9 +281,7 @@ def python_module(
     if style == "native":  # raises NotExactError first
         build, desc = _native_build(t)
     else:
-        build, desc = _class_build(code, t), "DarknetScheduler, a closed form"
-    if summed is not None and not with_optimizer:
-        raise CodegenError("a summed loss changes build_optimizer: add with_optimizer")
+        build, desc = _class_build(t), "DarknetScheduler, a closed form"
     scaled = with_optimizer and any(r.lr_scale != 1 for r in t.layers)
     blocks = [
         *formula_blocks(t, code, fmt, style, summed),
@@ -301,7 +294,7 @@ def python_module(
     rescale = scaled or (summed is not None and not schedule.adam)
     layers = (scaled, bool(hook_parts(t)), rescale)
     if fmt == "lightning":
-        blocks.append(_lightning(name, *layers))
+        blocks.append(_lightning(*layers))
     usage = _usage(fmt, with_optimizer, schedule.adam, name, note, *layers)
     text = source.module(_docstring(t, desc, summed, usage), blocks)
     if re.search(r"^\s*(?:import|from)\s+cfgsched\b", text, re.M):
@@ -341,15 +334,13 @@ def formula_blocks(
     ]
 
 
-def _class_build(code: LrCode, t: Run) -> list[str]:
+def _class_build(t: Run) -> list[str]:
+    ret = _RET_RATIO.format(same=versus_cfg(t, "base", "=="))
     if no_ratio(t):
         ret = "        return [lr] * len(self.base_lrs)  # no ratio to LEARNING_RATE exists"
-    else:
-        same = "f32(base) == LEARNING_RATE" if code.exact else "base == LEARNING_RATE"
-        ret = _RET_RATIO.format(same=same)
     what = (
-        "darknet's LR at each optimizer step: step 0's LR right away, then call "
-        "scheduler.step() after each optimizer.step(); last_epoch=k: k + 1 steps done"
+        "darknet's LR at each optimizer step (step 0's at once); last_epoch=k: k + 1 "
+        "steps done"
     )
     warn = warn_rescaled(t, "scheduler.base_lrs", 4)
     return [_CLASS.format(ret=ret), _build(t, what, _BUILD_CLASS, warn)]
@@ -358,13 +349,17 @@ def _class_build(code: LrCode, t: Run) -> list[str]:
 def _build(t: Run, what: str, body: str, warn: str) -> str:
     """build_scheduler: ``body`` under its head and docstring (``what`` first), ``warn``."""
     default = "RESUME_STEP - 1" if t.start else "-1"
-    args = f"optimizer: Optimizer, last_epoch: int = {default}, rescale: bool = False"
-    head = f"def build_scheduler({args}) -> LRScheduler:"
-    if len(head) > source.LINE_LENGTH:
-        head = f"def build_scheduler(\n    {args}\n) -> LRScheduler:"
+    args = [
+        "optimizer: Optimizer",
+        f"last_epoch: int = {default}",
+        "rescale: bool = False",
+    ]
+    head = call("def build_scheduler", args, 0, " -> LRScheduler:")
     if t.start:
         what += "; by default RESUME_STEP steps are done (the .weights file)"
-    what += ". A group lr other than LEARNING_RATE scales its LRs and warns unless rescale=True."
+    what += (
+        ". A group lr not LEARNING_RATE scales its LRs, warning unless rescale=True."
+    )
     if no_ratio(t):
         what += " (no ratio to learning_rate 0 or not finite: rescale has no effect)."
     doc = source.wrap(what, width=source.LINE_LENGTH - 3, indent="    ")
@@ -526,16 +521,12 @@ def choices(t: Run) -> list[str]:
 
 
 def _docstring(t: Run, desc: str, summed: int | None, usage: list[str]) -> str:
-    name = source.safe_name(t.given.source)
-    note = (
-        f"The loss is the mean over the cfg's batch of "
-        f"{source.images(t.images_per_iteration)} (subdivisions = accumulation)."
-    )
-    if summed is not None:
+    name, ipi = source.safe_name(t.given.source), t.images_per_iteration
+    note = f"The loss is the mean over the cfg's batch of {source.images(ipi)}"
+    note += " (subdivisions = accumulation)."
+    if summed is not None:  # build_optimizer's docstring says how it compensates
         note = (
-            f"The loss is summed over SUMMED_IMAGES = {source.images(summed)} per "
-            "optimizer step: build_optimizer divides SGD's LR by it and multiplies weight "
-            "decay by it, which gives darknet's update on the mean."
+            f"The loss is summed over SUMMED_IMAGES = {source.images(summed)} per step."
         )
     intro = (
         f"{written_by(t, desc)} {note} Imports only torch and the standard "
@@ -579,11 +570,10 @@ def comment(paragraph: str, mark: str = "#") -> list[str]:
     return [f"{mark} {line}".rstrip() for line in source.wrap(paragraph, width)]
 
 
-def _lightning(name: str, scaled: bool, hook: bool, rescale: bool) -> str:
+def _lightning(scaled: bool, hook: bool, rescale: bool) -> str:
     """configure_optimizers; with layer rules it reads ``self.darknet_layers``."""
     layers = "    layers = self.darknet_layers  # the modules by darknet layer number\n"
     return _LIGHTNING.format(
-        name=name,
         layers=layers if scaled or hook else "",
         model=", layers" if scaled else "",
         attach="    attach_layers(optimizer, layers)\n" if hook else "",

@@ -1,9 +1,7 @@
 """``--format ultralytics``: darknet's exact schedule inside an Ultralytics training run.
 
-The module holds ``lr_at(step)``, ``TRAIN_ARGS`` (``model.train()`` arguments that keep
-Ultralytics' own schedule, warmup and optimizer choice out of the way) and
-``attach(model)``: callbacks that set ``lr_at(k)`` before optimizer step k + 1, count the
-steps in the parameter groups (``last.pt`` keeps them), drive the trainer's ``accumulate``.
+The module holds ``lr_at(step)``, ``TRAIN_ARGS`` and ``attach(model)`` (their comments
+and docstrings say what each does); ``--format ultralytics-hyp`` is :func:`hyp_yaml`.
 
 Pinned facts of Ultralytics 8.4.190 (``ultralytics/engine/trainer.py``):
 ``accumulate = max(round(nbs / batch), 1)``, capped at the run's batches; the trainer steps
@@ -196,13 +194,11 @@ def _docstring(t: Run, output: str | None) -> str:
         "windows of an uninterrupted run."
     )
     differ = (
-        "Not the same: the model, data pipeline and loss functions are Ultralytics'. "
-        "Its loss is a mean times the batch size and accumulated batches add up, so a "
-        f"step's gradient is about {ips} times that of darknet's mean loss: set "
-        f"LOSS_SCALE = IMAGES_PER_STEP (convert --loss-reduction sum) for darknet's "
-        "step size per image. Ultralytics also clips the gradient norm at 10 and "
-        "validates and saves an EMA of the weights. Layer learning_rate multipliers of "
-        "the cfg are not applied."
+        "Not the same: the model, data pipeline and loss functions are Ultralytics' (its "
+        "loss scale: see LOSS_SCALE, which convert --loss-reduction sum sets to "
+        "IMAGES_PER_STEP). Ultralytics also clips the gradient norm at 10 and validates "
+        "and saves an EMA of the weights. Layer learning_rate multipliers of the cfg are "
+        "not applied."
     )
     title = "darknet learning-rate schedule of {} for Ultralytics (exact)."
     lines = doc_head(t, title, intro)
