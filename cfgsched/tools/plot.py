@@ -23,6 +23,7 @@ from cfgsched.run import MAX_BATCH, TRACE_LIMIT, Run, translate
 from cfgsched.schedule import NetSchedule
 from cfgsched.tools import stepping
 from cfgsched.tools.editor import Edit, edit_schedule
+from cfgsched.tools.plot_choices import APPROXIMATIONS, MAX_POSITION, X_UNITS
 from cfgsched.tools.text import counted
 
 F32 = npt.NDArray[np.float32]
@@ -39,8 +40,6 @@ MAX_REGIONS = 100  # regions per curve and kind before neighbours merge
 MAX_CURVES = 12
 MAX_MARKS = 1000  # boundaries marked per curve (a note counts the rest)
 ZOOM_FRACTION = 0.02  # a first phase under this share of the range gets a zoomed panel
-MAX_POSITION = 1 << 62  # largest --from/--to
-X_UNITS = ("batches", "images", "epochs", "steps")
 #: LR kinds shaded as regions: words, colour, hatch ("after": past the end of the run).
 KINDS = {
     "nan": ("LR is NaN", "#7f7f7f", "xx"),
@@ -480,10 +479,6 @@ def _torch_parts(parts: _Parts, src: Source, lo: int, hi: int, many: bool) -> No
     )
     label = "PyTorch DarknetLR" + (f" ({src.variant.label})" if many else "")
     _add_overlay(parts, label, (pos[keep], got[keep], want), ulp, tops, "ulp", summary)
-
-
-#: ``--vs`` values that overlay a framework's own built-in schedule fitted to darknet's.
-APPROXIMATIONS = ("mmengine", "ultralytics-hyp")
 
 
 @dataclass(frozen=True)
@@ -926,26 +921,6 @@ def draw(
         _draw_errors(axes["err"], data)
     axes["err" if data.errors else "main"].set_xlabel(data.x_label)
     return fig
-
-
-#: Image formats and data formats by file extension.
-FORMATS = ("png", "svg", "pdf")
-DATA_FORMATS = ("csv", "json")
-#: Bytes that mark an image as cfgsched's (``plot`` replaces it without ``--force``).
-OUTPUT_MARKERS = (
-    b"tEXtSoftware\x00cfgsched",
-    b"<dc:title>cfgsched</dc:title>",
-    b"/Creator (cfgsched)",
-)
-
-
-def output_format(path: str) -> str:
-    """The output format for ``path`` from its extension (png, svg, pdf, csv or json)."""
-    ext = Path(path).suffix.lower().lstrip(".")
-    if ext not in FORMATS + DATA_FORMATS:
-        why = "unknown output format: use .png, .svg, .pdf, .csv or .json (or --format)"
-        raise CfgError(path, None, None, why)
-    return ext
 
 
 def save(fig: Any, stream: Any, fmt: str, dpi: int = 150) -> None:
