@@ -152,16 +152,10 @@ def _tensorboard_path(folder: str, tag: str, target: str | None) -> str:
     return path
 
 
-def _write_series(lrs: export.LRSeries, target: str, fmt: str, force: bool) -> None:
-    """Write the LR series ``lrs`` as CSV or JSON to ``target`` atomically."""
-    from cfgsched.tools import export
-
-    write = export.write_csv if fmt == "csv" else export.write_json
-    with clikit.atomic_output(target, force=force, ours=_ours) as fh:
-        write(fh, lrs)
-    if target != "-":
-        what = f"{counted(lrs.rows, 'row')}, {lrs.resolution} resolution"
-        click.echo(f"wrote {escape(target)} ({what})", err=True)
+def _wrote(path: str, what: str = "") -> None:
+    """Say on stderr that ``path`` (not stdout) was written, and what it holds."""
+    if path != "-":
+        click.echo(escape(f"wrote {path}{what}"), err=True)
 
 
 def _write_tensorboard(lrs: export.LRSeries, path: str, tag: str) -> None:
@@ -172,26 +166,24 @@ def _write_tensorboard(lrs: export.LRSeries, path: str, tag: str) -> None:
     with clikit.atomic_output(path, force=False, binary=True, ours=_OURS_TB) as fh:
         n = export.write_tensorboard(fh, lrs, tag)
     tags = tag if lrs.resolution == "full" else f"{tag}_min and {tag}_max"
-    click.echo(escape(f"wrote {path} ({counted(n, 'scalar')}, {tags})"), err=True)
+    _wrote(path, f" ({counted(n, 'scalar')}, {tags})")
 
 
-def _write_figure(data: lib.PlotData, target: str | None, fmt: str, args: Any) -> None:
-    """Draw ``data`` (on pyplot with ``--show``) and write it as ``fmt`` to ``target``."""
+def _figure(variants: list[lib.Variant], rng: dict[str, Any], args: Any) -> Any:
+    """The figure of ``variants`` (on pyplot with ``--show``); the fit reports to stderr."""
     from cfgsched.tools import plot as lib
 
-    figure = None
-    if args["show"]:
-        import matplotlib.pyplot as plt
+    tr = args["translation"]  # --vs ultralytics-hyp's batch: --torch-batch × world
+    batch = tr.torch_batch * (tr.world_size or 1) if tr.torch_batch else None
+    data = lib.plot_data(variants, log=args["log"], vs=args["vs"], batch=batch,
+                         title=args["title"], **rng)  # fmt: skip
+    for line in data.reports:
+        click.echo(escape(line), err=True)
+    if not args["show"]:
+        return lib.draw(data)
+    import matplotlib.pyplot as plt
 
-        figure = plt.figure(layout="constrained")
-    fig = lib.draw(data, figure=figure)
-    if target is None or fmt not in choices.FORMATS:
-        return
-    force = args["force"]
-    with clikit.atomic_output(target, force=force, binary=True, ours=_ours) as f:
-        lib.save(fig, f, fmt)
-    if target != "-":
-        click.echo(f"wrote {escape(target)}", err=True)
+    return lib.draw(data, figure=plt.figure(layout="constrained"))
 
 
 @click.command(
@@ -274,59 +266,49 @@ A file plot wrote before is replaced; any other file needs --force.""",
 @clikit.one_line_errors
 def plot(cfgs: tuple[str, ...], **args: Any) -> None:
     """Plot the learning rate darknet uses at every batch of a cfg's schedule, or write
-    it as a series (CSV, JSON, TensorBoard).
-
-    Without a CFG it draws AlexeyAB's detector recipe. Several CFGs, or a repeated
-    option, --fork or --gpus, overlay their curves with a legend naming what differs.
-
-    \b
-    Example:
-      cfgsched plot sample_cfgs/yolov4.cfg -o yolov4-lr.png
-    """
+    it as a series (CSV, JSON, TensorBoard). Several CFGs, or a repeated option, --fork
+    or --gpus, overlay their curves with a legend naming what differs."""
     from cfgsched.tools import export
     from cfgsched.tools import plot as lib
 
-    if args["show"]:
-        _check_display()
+    show, force = args["show"], args["force"]
     tb_dir, tb_tag = args["tb_dir"], args["tb_tag"]
-    others = args["show"] or tb_dir is not None
-    target, kind = _target(args["output"], args["fmt"], others)
+    if show:
+        _check_display()
+    target, kind = _target(args["output"], args["fmt"], show or tb_dir is not None)
     tb_path = None if tb_dir is None else _tensorboard_path(tb_dir, tb_tag, target)
-    figure = args["show"] or (target is not None and kind in choices.FORMATS)
-    if args["vs"] is not None and not figure:
+    image = target if kind in choices.FORMATS else None
+    series = target if kind in choices.DATA_FORMATS else None
+    if args["vs"] is not None and not (show or image):
         where = f"-o {target}" if target is not None else "--tensorboard"
         raise clikit.fail(f"--vs overlays a figure: not with {where} alone")
     variants, changed = _variants(cfgs, args)
     rng: dict[str, Any] = {"first": args["first"], "last": args["last"],
                            "x": args["x_unit"], "images": args["images"]}  # fmt: skip
-    data_file = target if kind in choices.DATA_FORMATS else None
     if target not in (None, "-"):  # everything is checked and computed first
-        clikit.check_target(target, args["force"], _ours)
+        clikit.check_target(target, force, _ours)
     lrs = None
-    if data_file is not None or tb_path is not None:
+    if series is not None or tb_path is not None:
         if len(variants) != 1:
-            what = "--tensorboard" if data_file is None else f"-o {data_file}"
+            what = "--tensorboard" if series is None else f"-o {series}"
             why = f"the cfgs and options give {len(variants)}; drop the overlaid values"
             raise clikit.fail(f"{what} holds one curve: {why}")
         lrs = export.export_series(variants[0], **rng)
-    data, tr = None, args["translation"]
-    if figure:  # --vs ultralytics-hyp's batch: --torch-batch × world
-        batch = tr.torch_batch * (tr.world_size or 1) if tr.torch_batch else None
-        fit = lib.Approx(args["vs"], args["images"], batch)
-        approx = fit if args["vs"] in choices.APPROXIMATIONS else None
-        data = lib.plot_data(variants, log=args["log"], vs_torch=args["vs"] == "torch",
-                             title=args["title"], approx=approx, **rng)  # fmt: skip
-        for line in data.reports:
-            click.echo(escape(line), err=True)
-    if data_file is not None and lrs is not None:
-        _write_series(lrs, data_file, kind, args["force"])
-    if data is not None:
-        _write_figure(data, target, kind, args)
+    fig = _figure(variants, rng, args) if show or image else None
+    if series is not None and lrs is not None:
+        write = export.write_csv if kind == "csv" else export.write_json
+        with clikit.atomic_output(series, force=force, ours=_ours) as fh:
+            write(fh, lrs)
+        _wrote(series, f" ({counted(lrs.rows, 'row')}, {lrs.resolution} resolution)")
+    if image is not None:
+        with clikit.atomic_output(image, force=force, binary=True, ours=_ours) as fh:
+            lib.save(fig, fh, kind)
+        _wrote(image)
     if tb_path is not None and lrs is not None:
         _write_tensorboard(lrs, tb_path, tb_tag)
     if not cfgs:
         click.echo(escape(lib.recipe_note(variants, changed)), err=True)
-    if args["show"]:
+    if show:
         import matplotlib.pyplot as plt
 
         plt.show()
