@@ -81,7 +81,7 @@ def _resolution_text(s: LRSeries) -> str:
     return (
         f"envelope: more than {EXPORT_LIMIT:,} optimizer steps, so each of the "
         f"{counted(s.rows, 'row')} is one column of the figure: its first and last step"
-        " and the smallest and largest finite LR of its steps"
+        " and the smallest and largest finite LR of its steps (nan: none)"
     )
 
 
@@ -201,9 +201,6 @@ def export_series(
         env = plot.envelope(src.values, lo, hi, extra=src.extra(lo, hi))
         if env.sampled:
             notes.append(plot.SAMPLED_NOTE)
-        notes.append(
-            "lr_min/lr_max: the smallest/largest finite LR of the column (nan: none)"
-        )
         b0, b1 = t.batches(env.start), t.batches(env.stop - 1)
         cols = (env.start, env.stop - 1, b0, b1, epochs(b0), epochs(b1), env.lo, env.hi)
         rows, res, chunks = int(env.start.size), "envelope", lambda: iter([cols])

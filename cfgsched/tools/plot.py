@@ -95,8 +95,7 @@ def build_variants(
     rescale: bool = False,
 ) -> list[Variant]:
     """Every cfg ``(text, source)`` × fork × gpus × ``[net]`` option value, labelled by
-    what differs (no cfg: darknet's defaults, or :data:`RECIPE_CFG` with ``recipe``).
-    The legend names what differs: several cfgs, forks, GPU counts, option values."""
+    what differs (no cfg: darknet's defaults, or :data:`RECIPE_CFG` with ``recipe``)."""
     opts = {k: list(v) for k, v in (options or {}).items() if v}
     none = (RECIPE_CFG, RECIPE_NAME) if recipe else (DEFAULTS_CFG, "darknet defaults")
     items = list(cfgs) or [none]
@@ -157,13 +156,10 @@ class Curve:
 
 
 @dataclass(frozen=True)
-class Marker:
+class Marker(Boundary):
     """A boundary of curve ``curve`` at position ``at`` with the LR there."""
 
     curve: int
-    batch: int
-    kind: str
-    label: str
     lr: float
     at: int
 
@@ -352,7 +348,7 @@ def _darknet_curve(parts: PlotData, k: int, src: Source, xpu: float) -> None:
         marks.sort(key=lambda pm: pm[0])
     lrs = src.values(np.array([p for p, _ in marks], dtype=np.int64)).tolist()
     parts.markers.extend(
-        Marker(k, m.batch, m.kind, m.label, float(lr), p)
+        Marker(m.batch, m.kind, m.label, k, float(lr), p)
         for (p, m), lr in zip(marks, lrs, strict=True)
     )
     if cut:
@@ -846,16 +842,13 @@ def _panel_axes(ax: Any, data: PlotData, size: float, legend: bool) -> tuple[Any
     return handles, unlabelled
 
 
-def draw(
-    data: PlotData, *, width: float = 11.0, height: float | None = None,
-    figure: Any = None,
-) -> Any:  # fmt: skip
+def draw(data: PlotData, figure: Any = None) -> Any:
     """A matplotlib ``Figure`` of ``data`` (the legend below the axes, never over the
     curves, and a notes box); headless unless ``figure`` comes from pyplot."""
     from matplotlib.figure import Figure
 
     fig = figure if figure is not None else Figure(layout="constrained")
-    fig.set_size_inches(width, height or (6.8 if data.errors else 5.6))
+    fig.set_size_inches(11.0, 6.8 if data.errors else 5.6)
     layout: list[Any] = [["zoom", "main"] if data.zoom else ["main"]]
     kw: dict[str, Any] = {"width_ratios": [1, 2.6]} if data.zoom else {}
     if data.errors:
