@@ -16,8 +16,7 @@ import click
 
 from cfgsched.cli import kit as clikit
 from cfgsched.files import escape
-from cfgsched.options import Options
-from cfgsched.schedule import FORKS, NetSchedule
+from cfgsched.schedule import FORKS
 from cfgsched.tools import plot_choices as choices
 from cfgsched.tools.editor import policies
 from cfgsched.tools.text import counted
@@ -334,13 +333,10 @@ def _variants(cfgs: tuple[str, ...], args: dict[str, Any]) -> tuple[list[Any], b
         raise clikit.fail("'-' (stdin) can be given only once")
     counts: tuple[int, ...] = args["gpu_counts"]
     tr: clikit.TranslationArgs = args["translation"]
-
-    def options(schedule: NetSchedule, ngpus: int) -> Options:
-        return replace(tr, gpus=ngpus if counts else None).options(schedule)
-
     variants = lib.build_variants(
         [clikit.read_cfg_text(path) for path in cfgs], forks=args["forks"], gpus=counts,
-        options=changes, translation=options, recipe=True, rescale=args["rescale_steps"],
+        options=changes, recipe=True, rescale=args["rescale_steps"],
+        translation=lambda s, n: replace(tr, gpus=n if counts else None).options(s),
     )  # fmt: skip
     for line in lib.warning_lines(variants):
         clikit.warn(line)
