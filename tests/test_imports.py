@@ -42,14 +42,7 @@ def test_import_cfgsched_is_light() -> None:
     "args",
     [
         ["--version"],
-        pytest.param(
-            ["--help"],
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="the group's help imports every command: cli/plot.py imports "
-                "numpy-pulling tools at its top",
-            ),
-        ),
+        ["--help"],
     ],
 )
 def test_start_up_imports_no_numpy(args: list[str]) -> None:

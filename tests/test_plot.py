@@ -186,7 +186,7 @@ def test_negative_nan_and_inf_regions() -> None:
 
 def test_vs_torch_curve_and_error_panel() -> None:
     (v,) = variants(SAMPLES / "sgdr.cfg")
-    data = plot.plot_data([v], vs_torch=True)
+    data = plot.plot_data([v], vs="torch")
     _, torch_curve = data.curves
     assert torch_curve.kind == "torch" and torch_curve.label == "PyTorch DarknetLR"
     assert np.array_equal(torch_curve.start, np.arange(1, 7001))
@@ -541,14 +541,14 @@ def test_vs_torch_under_a_translation_is_exact() -> None:
         SAMPLES / "sgdr.cfg",
         translation=lambda s, n: Options(ngpus=2, multigpu="trace"),
     )
-    data = plot.plot_data([v], vs_torch=True, last=3000)
+    data = plot.plot_data([v], vs="torch", last=3000)
     dark, torch_curve = data.curves
     (err,) = data.errors
     assert err.max_ulp == 0 and err.steps > 1400
     # every torch point lies on the darknet curve at its batch
     k = torch_curve.start - dark.start[0]
     assert np.array_equal(torch_curve.hi, dark.hi[k])
-    steps = plot.plot_data([v], vs_torch=True, x="steps", last=999)
+    steps = plot.plot_data([v], vs="torch", x="steps", last=999)
     assert steps.errors[0].steps == 1000 and steps.errors[0].max_ulp == 0
 
 
@@ -618,5 +618,5 @@ def test_library_refuses_unknown_x_and_approximation() -> None:
     (v,) = variants(YOLOV4)
     with pytest.raises(ValueError, match="x must be one of batches, images"):
         plot.plot_data([v], x="seconds")
-    with pytest.raises(ValueError, match="unknown approximation 'keras'"):
-        plot.plot_data([v], approx=plot.Approx("keras"))
+    with pytest.raises(ValueError, match="unknown --vs overlay 'keras'"):
+        plot.plot_data([v], vs="keras")

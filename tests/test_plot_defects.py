@@ -278,7 +278,7 @@ def test_plural_forms() -> None:
     )
     data = plot.plot_data(poly, log=True, last=1000)
     assert "log scale: LR ≤ 0 at 1 batch cannot be drawn; shaded instead" in data.notes
-    torch = plot.plot_data(variants_of(SGDR), vs_torch=True, last=1)
+    torch = plot.plot_data(variants_of(SGDR), vs="torch", last=1)
     assert torch.errors[0].summary.endswith("over 1 step (every step)")
 
 

@@ -44,7 +44,7 @@ def signed_rel(f: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 def test_mmengine_overlay_every_batch_and_its_relative_error() -> None:
     (v,) = variants(SGDR)
-    data = plot.plot_data([v], approx=plot.Approx("mmengine"))
+    data = plot.plot_data([v], vs="mmengine")
     dark, fw = data.curves
     fit = fit_mmengine(load(str(SGDR)))
     assert fw.kind == "approx" and "approximation" in fw.label
@@ -58,7 +58,7 @@ def test_mmengine_overlay_every_batch_and_its_relative_error() -> None:
     want = signed_rel(fit.framework_lr, fit.darknet_lr)
     assert np.array_equal(err.hi, want, equal_nan=True)
     assert err.max_rel == np.nanmax(np.abs(want)) == fit.report.max_rel
-    assert data.reports == (f"MMEngine {fit.comment()[0]}",)
+    assert data.reports == [f"MMEngine {fit.comment()[0]}"]
     assert "approximation, not exact" in data.reports[0]
     fig = plot.draw(data)
     assert "(approx − C) / C" in fig.axes[1].get_ylabel()
@@ -70,7 +70,7 @@ def test_mmengine_envelope_and_steps_axis() -> None:
     """A long run: the overlay and the error are per column min/max of every step."""
     (v,) = variants(YOLOV4)
     fit = fit_mmengine(load(str(YOLOV4)))
-    data = plot.plot_data([v], approx=plot.Approx("mmengine"))
+    data = plot.plot_data([v], vs="mmengine")
     dark, fw = data.curves
     assert not fw.exact and np.array_equal(fw.start, dark.start)
     offs = dark.start - 1  # step i is at b = i + 1
@@ -80,15 +80,14 @@ def test_mmengine_envelope_and_steps_axis() -> None:
     (err,) = data.errors
     rel = signed_rel(fit.framework_lr, fit.darknet_lr)
     assert np.array_equal(err.hi, np.fmax.reduceat(rel, offs), equal_nan=True)
-    steps = plot.plot_data([v], approx=plot.Approx("mmengine"), x="steps", last=2000)
+    steps = plot.plot_data([v], vs="mmengine", x="steps", last=2000)
     assert np.array_equal(steps.curves[1].start, np.arange(0, 2001))
     assert np.array_equal(steps.curves[1].hi, f32[:2001])
 
 
 def test_ultralytics_overlay_at_the_batches_its_steps_reach() -> None:
     (v,) = variants(SGDR, translation=lambda s, n: Options(images_per_step=16))
-    how = plot.Approx("ultralytics-hyp", images=1000, batch=16)
-    data = plot.plot_data([v], approx=how)
+    data = plot.plot_data([v], vs="ultralytics-hyp", images=1000, batch=16)
     fit = fit_ultralytics(
         load(str(SGDR)), Options(images_per_step=16), images=1000, batch=16
     )

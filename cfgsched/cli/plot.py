@@ -10,18 +10,20 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cfgsched.cli import kit as clikit
 from cfgsched.files import escape
-from cfgsched.options import Options
-from cfgsched.schedule import FORKS, NetSchedule
-from cfgsched.tools import export
-from cfgsched.tools import plot as lib
+from cfgsched.schedule import FORKS
+from cfgsched.tools import plot_choices as choices
 from cfgsched.tools.editor import policies
 from cfgsched.tools.text import counted
+
+if TYPE_CHECKING:
+    from cfgsched.tools import export
+    from cfgsched.tools import plot as lib
 
 #: (option, help) for every [net] schedule key that has its own option.
 _SCHEDULE_OPTIONS: tuple[tuple[str, str], ...] = (
@@ -51,7 +53,7 @@ _SECTIONS = {
 }
 #: The ``--tensorboard`` event file and the outputs plot writes (and may replace).
 _OURS_TB = clikit.made_by_cfgsched(b"cfgsched plot")
-_ours = clikit.made_by_cfgsched(*lib.OUTPUT_MARKERS, *export.OUTPUT_MARKERS)
+_ours = clikit.made_by_cfgsched(*choices.OUTPUT_MARKERS)
 
 
 class _SectionedCommand(click.Command):
@@ -103,9 +105,9 @@ def _target(
         path = None if others and fmt is None else f"lr_schedule.{fmt or 'png'}"
         return path, fmt or "png"
     if fmt is None and output != "-":
-        return output, lib.output_format(output)
+        return output, choices.output_format(output)
     ext = Path(output).suffix.lower().lstrip(".")  # "-": none
-    if ext in lib.FORMATS + lib.DATA_FORMATS and ext != fmt:
+    if ext in choices.FORMATS + choices.DATA_FORMATS and ext != fmt:
         raise clikit.fail(f"-o {output}: the extension says {ext}, --format says {fmt}")
     return output, fmt or "png"
 
@@ -143,46 +145,44 @@ def _tensorboard_path(folder: str, tag: str, target: str | None) -> str:
     if target is not None and os.path.abspath(folder) == os.path.abspath(target):
         raise clikit.fail(f"--tensorboard {folder}: the same path as -o")
     slug = re.sub(r"[^A-Za-z0-9_.-]", "_", tag)
-    path = os.path.join(folder, f"{export.TENSORBOARD_FILE}.{slug}")
+    path = os.path.join(folder, f"{choices.TENSORBOARD_FILE}.{slug}")
     if os.path.isdir(folder):
         clikit.check_target(path, False, _OURS_TB)
     return path
 
 
-def _write_series(lrs: export.LRSeries, target: str, fmt: str, force: bool) -> None:
-    """Write the LR series ``lrs`` as CSV or JSON to ``target`` atomically."""
-    write = export.write_csv if fmt == "csv" else export.write_json
-    with clikit.atomic_output(target, force=force, ours=_ours) as fh:
-        write(fh, lrs)
-    if target != "-":
-        what = f"{counted(lrs.rows, 'row')}, {lrs.resolution} resolution"
-        click.echo(f"wrote {escape(target)} ({what})", err=True)
+def _wrote(path: str, what: str = "") -> None:
+    """Say on stderr that ``path`` (not stdout) was written, and what it holds."""
+    if path != "-":
+        click.echo(escape(f"wrote {path}{what}"), err=True)
 
 
 def _write_tensorboard(lrs: export.LRSeries, path: str, tag: str) -> None:
     """Write the LR series ``lrs`` as TensorBoard scalars ``tag`` to ``path``."""
+    from cfgsched.tools import export
+
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with clikit.atomic_output(path, force=False, binary=True, ours=_OURS_TB) as fh:
         n = export.write_tensorboard(fh, lrs, tag)
     tags = tag if lrs.resolution == "full" else f"{tag}_min and {tag}_max"
-    click.echo(escape(f"wrote {path} ({counted(n, 'scalar')}, {tags})"), err=True)
+    _wrote(path, f" ({counted(n, 'scalar')}, {tags})")
 
 
-def _write_figure(data: lib.PlotData, target: str | None, fmt: str, args: Any) -> None:
-    """Draw ``data`` (on pyplot with ``--show``) and write it as ``fmt`` to ``target``."""
-    figure = None
-    if args["show"]:
-        import matplotlib.pyplot as plt
+def _figure(variants: list[lib.Variant], rng: dict[str, Any], args: Any) -> Any:
+    """The figure of ``variants`` (on pyplot with ``--show``); the fit reports to stderr."""
+    from cfgsched.tools import plot as lib
 
-        figure = plt.figure(layout="constrained")
-    fig = lib.draw(data, figure=figure)
-    if target is None or fmt not in lib.FORMATS:
-        return
-    force = args["force"]
-    with clikit.atomic_output(target, force=force, binary=True, ours=_ours) as f:
-        lib.save(fig, f, fmt)
-    if target != "-":
-        click.echo(f"wrote {escape(target)}", err=True)
+    tr = args["translation"]  # --vs ultralytics-hyp's batch: --torch-batch × world
+    batch = tr.torch_batch * (tr.world_size or 1) if tr.torch_batch else None
+    data = lib.plot_data(variants, log=args["log"], vs=args["vs"], batch=batch,
+                         title=args["title"], **rng)  # fmt: skip
+    for line in data.reports:
+        click.echo(escape(line), err=True)
+    if not args["show"]:
+        return lib.draw(data)
+    import matplotlib.pyplot as plt
+
+    return lib.draw(data, figure=plt.figure(layout="constrained"))
 
 
 @click.command(
@@ -224,21 +224,21 @@ A file plot wrote before is replaced; any other file needs --force.""",
 @click.option("--fork", "forks", multiple=True, type=click.Choice(FORKS),
               help="darknet fork (default alexeyab); repeat to overlay forks.")  # fmt: skip
 @_translation_options
-@click.option("--from", "first", type=clikit.Count(0, lib.MAX_POSITION),
+@click.option("--from", "first", type=clikit.Count(0, choices.MAX_POSITION),
               help="First batch (step with --x steps) [default: 1, or the first "
               "step].")  # fmt: skip
-@click.option("--to", "last", type=clikit.Count(0, lib.MAX_POSITION),
+@click.option("--to", "last", type=clikit.Count(0, choices.MAX_POSITION),
               help="Last batch (step with --x steps) [default: the end of the run].")  # fmt: skip
 @click.option(
     "--log", is_flag=True, help="Logarithmic LR axis (LR ≤ 0 is shaded and noted)."
 )
-@click.option("--x", "x_unit", type=click.Choice(lib.X_UNITS), default="batches",
+@click.option("--x", "x_unit", type=click.Choice(choices.X_UNITS), default="batches",
               show_default=True,
               help="x axis unit (epochs needs --images; steps: optimizer steps).")  # fmt: skip
-@click.option("--images", type=clikit.Count(1, lib.MAX_POSITION),
+@click.option("--images", type=clikit.Count(1, choices.MAX_POSITION),
               help="Images in the data set (--x epochs, the epoch column, "
               "--vs ultralytics-hyp).")  # fmt: skip
-@click.option("--vs", "vs", type=click.Choice(["torch", *lib.APPROXIMATIONS]),
+@click.option("--vs", "vs", type=click.Choice(["torch", *choices.APPROXIMATIONS]),
               help="Overlay with an error panel: torch (DarknetLR stepped for real, ulps), "
               "mmengine (MMEngine's built-in schedulers fitted to darknet's), "
               "ultralytics-hyp (Ultralytics' lr0/lrf/cos_lr/warmup fitted; needs --images "
@@ -249,7 +249,7 @@ A file plot wrote before is replaced; any other file needs --force.""",
               help="Output file: a figure (.png, .svg, .pdf) or the LR series (.csv, "
               ".json: step, batch, epoch, lr per optimizer step) [default: "
               "lr_schedule.png]; - is stdout (PNG unless --format).")  # fmt: skip
-@click.option("--format", "fmt", type=click.Choice([*lib.FORMATS, *lib.DATA_FORMATS]),
+@click.option("--format", "fmt", type=click.Choice([*choices.FORMATS, *choices.DATA_FORMATS]),
               help="Output format [default: from the -o extension].")  # fmt: skip
 @click.option("--tensorboard", "tb_dir", metavar="DIR",
               help="Write the LR series as TensorBoard scalars into DIR (global_step = "
@@ -265,56 +265,49 @@ A file plot wrote before is replaced; any other file needs --force.""",
 @clikit.one_line_errors
 def plot(cfgs: tuple[str, ...], **args: Any) -> None:
     """Plot the learning rate darknet uses at every batch of a cfg's schedule, or write
-    it as a series (CSV, JSON, TensorBoard).
+    it as a series (CSV, JSON, TensorBoard). Several CFGs, or a repeated option, --fork
+    or --gpus, overlay their curves with a legend naming what differs."""
+    from cfgsched.tools import export
+    from cfgsched.tools import plot as lib
 
-    Without a CFG it draws AlexeyAB's detector recipe. Several CFGs, or a repeated
-    option, --fork or --gpus, overlay their curves with a legend naming what differs.
-
-    \b
-    Example:
-      cfgsched plot sample_cfgs/yolov4.cfg -o yolov4-lr.png
-    """
-    if args["show"]:
-        _check_display()
+    show, force = args["show"], args["force"]
     tb_dir, tb_tag = args["tb_dir"], args["tb_tag"]
-    others = args["show"] or tb_dir is not None
-    target, kind = _target(args["output"], args["fmt"], others)
+    if show:
+        _check_display()
+    target, kind = _target(args["output"], args["fmt"], show or tb_dir is not None)
     tb_path = None if tb_dir is None else _tensorboard_path(tb_dir, tb_tag, target)
-    figure = args["show"] or (target is not None and kind in lib.FORMATS)
-    if args["vs"] is not None and not figure:
+    image = target if kind in choices.FORMATS else None
+    series = target if kind in choices.DATA_FORMATS else None
+    if args["vs"] is not None and not (show or image):
         where = f"-o {target}" if target is not None else "--tensorboard"
         raise clikit.fail(f"--vs overlays a figure: not with {where} alone")
     variants, changed = _variants(cfgs, args)
     rng: dict[str, Any] = {"first": args["first"], "last": args["last"],
                            "x": args["x_unit"], "images": args["images"]}  # fmt: skip
-    data_file = target if kind in lib.DATA_FORMATS else None
     if target not in (None, "-"):  # everything is checked and computed first
-        clikit.check_target(target, args["force"], _ours)
+        clikit.check_target(target, force, _ours)
     lrs = None
-    if data_file is not None or tb_path is not None:
+    if series is not None or tb_path is not None:
         if len(variants) != 1:
-            what = "--tensorboard" if data_file is None else f"-o {data_file}"
+            what = "--tensorboard" if series is None else f"-o {series}"
             why = f"the cfgs and options give {len(variants)}; drop the overlaid values"
             raise clikit.fail(f"{what} holds one curve: {why}")
         lrs = export.export_series(variants[0], **rng)
-    data, tr = None, args["translation"]
-    if figure:  # --vs ultralytics-hyp's batch: --torch-batch × world
-        batch = tr.torch_batch * (tr.world_size or 1) if tr.torch_batch else None
-        fit = lib.Approx(args["vs"], args["images"], batch)
-        approx = fit if args["vs"] in lib.APPROXIMATIONS else None
-        data = lib.plot_data(variants, log=args["log"], vs_torch=args["vs"] == "torch",
-                             title=args["title"], approx=approx, **rng)  # fmt: skip
-        for line in data.reports:
-            click.echo(escape(line), err=True)
-    if data_file is not None and lrs is not None:
-        _write_series(lrs, data_file, kind, args["force"])
-    if data is not None:
-        _write_figure(data, target, kind, args)
+    fig = _figure(variants, rng, args) if show or image else None
+    if series is not None and lrs is not None:
+        write = export.write_csv if kind == "csv" else export.write_json
+        with clikit.atomic_output(series, force=force, ours=_ours) as fh:
+            write(fh, lrs)
+        _wrote(series, f" ({counted(lrs.rows, 'row')}, {lrs.resolution} resolution)")
+    if image is not None:
+        with clikit.atomic_output(image, force=force, binary=True, ours=_ours) as fh:
+            lib.save(fig, fh, kind)
+        _wrote(image)
     if tb_path is not None and lrs is not None:
         _write_tensorboard(lrs, tb_path, tb_tag)
     if not cfgs:
         click.echo(escape(lib.recipe_note(variants, changed)), err=True)
-    if args["show"]:
+    if show:
         import matplotlib.pyplot as plt
 
         plt.show()
@@ -323,6 +316,8 @@ def plot(cfgs: tuple[str, ...], **args: Any) -> None:
 def _variants(cfgs: tuple[str, ...], args: dict[str, Any]) -> tuple[list[Any], bool]:
     """The curves (warnings to stderr) and whether options changed the cfgs: ``[net]``
     key -> values from the schedule options and ``--set KEY=VALUE``."""
+    from cfgsched.tools import plot as lib
+
     changes: dict[str, list[str]] = {}
     for dest, values in args.items():
         if dest.startswith("opt_") and values:
@@ -338,13 +333,10 @@ def _variants(cfgs: tuple[str, ...], args: dict[str, Any]) -> tuple[list[Any], b
         raise clikit.fail("'-' (stdin) can be given only once")
     counts: tuple[int, ...] = args["gpu_counts"]
     tr: clikit.TranslationArgs = args["translation"]
-
-    def options(schedule: NetSchedule, ngpus: int) -> Options:
-        return replace(tr, gpus=ngpus if counts else None).options(schedule)
-
     variants = lib.build_variants(
         [clikit.read_cfg_text(path) for path in cfgs], forks=args["forks"], gpus=counts,
-        options=changes, translation=options, recipe=True, rescale=args["rescale_steps"],
+        options=changes, recipe=True, rescale=args["rescale_steps"],
+        translation=lambda s, n: replace(tr, gpus=n if counts else None).options(s),
     )  # fmt: skip
     for line in lib.warning_lines(variants):
         clikit.warn(line)

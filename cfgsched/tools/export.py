@@ -15,12 +15,11 @@ import numpy.typing as npt
 
 from cfgsched.tools import plot
 from cfgsched.tools.plot import F32, F64, I64
+from cfgsched.tools.plot_choices import SERIES_SCHEMA
 from cfgsched.tools.text import counted, fmt
 
 #: Rows at full resolution (one per optimizer step) at most; beyond, the envelope.
 EXPORT_LIMIT = 5_000_000
-#: Schema of a series (the CSV's first comment line, the JSON's "schema").
-SERIES_SCHEMA = "cfgsched-lr-series/1"
 #: Columns of a full-resolution series and of an envelope.
 FULL_COLUMNS = ("step", "batch", "epoch", "lr")
 ENVELOPE_COLUMNS = (
@@ -29,12 +28,6 @@ ENVELOPE_COLUMNS = (
 )  # fmt: skip
 #: Optimizer steps per chunk when a series is written.
 ROWS_CHUNK = 1 << 16
-
-#: Bytes that mark a series as cfgsched's own (``plot`` replaces it without ``--force``).
-OUTPUT_MARKERS = (
-    b"# " + SERIES_SCHEMA.encode(),
-    b'{"schema": "' + SERIES_SCHEMA.encode(),
-)
 #: ``chunks()`` yields the columns of consecutive rows (``None`` for an empty column).
 Chunks = Callable[[], Iterator[tuple[npt.NDArray[Any] | None, ...]]]
 
@@ -88,7 +81,7 @@ def _resolution_text(s: LRSeries) -> str:
     return (
         f"envelope: more than {EXPORT_LIMIT:,} optimizer steps, so each of the "
         f"{counted(s.rows, 'row')} is one column of the figure: its first and last step"
-        " and the smallest and largest finite LR of its steps"
+        " and the smallest and largest finite LR of its steps (nan: none)"
     )
 
 
@@ -132,10 +125,6 @@ def write_json(stream: Any, s: LRSeries) -> None:
         stream.write(sep + ",\n".join("[" + ", ".join(r) + "]" for r in rows))
         sep = ",\n"
     stream.write("\n]}\n")
-
-
-#: Name of the event file ``--tensorboard`` writes (one fixed name: a re-run replaces it).
-TENSORBOARD_FILE = "events.out.tfevents.0000000000.cfgsched-lr"
 
 
 def run_ends(chunks: Chunks) -> Iterator[tuple[I64, F32]]:
@@ -212,9 +201,6 @@ def export_series(
         env = plot.envelope(src.values, lo, hi, extra=src.extra(lo, hi))
         if env.sampled:
             notes.append(plot.SAMPLED_NOTE)
-        notes.append(
-            "lr_min/lr_max: the smallest/largest finite LR of the column (nan: none)"
-        )
         b0, b1 = t.batches(env.start), t.batches(env.stop - 1)
         cols = (env.start, env.stop - 1, b0, b1, epochs(b0), epochs(b1), env.lo, env.hi)
         rows, res, chunks = int(env.start.size), "envelope", lambda: iter([cols])

@@ -23,6 +23,7 @@ from cfgsched.run import MAX_BATCH, TRACE_LIMIT, Run, translate
 from cfgsched.schedule import NetSchedule
 from cfgsched.tools import stepping
 from cfgsched.tools.editor import Edit, edit_schedule
+from cfgsched.tools.plot_choices import APPROXIMATIONS, MAX_POSITION, X_UNITS
 from cfgsched.tools.text import counted
 
 F32 = npt.NDArray[np.float32]
@@ -39,8 +40,6 @@ MAX_REGIONS = 100  # regions per curve and kind before neighbours merge
 MAX_CURVES = 12
 MAX_MARKS = 1000  # boundaries marked per curve (a note counts the rest)
 ZOOM_FRACTION = 0.02  # a first phase under this share of the range gets a zoomed panel
-MAX_POSITION = 1 << 62  # largest --from/--to
-X_UNITS = ("batches", "images", "epochs", "steps")
 #: LR kinds shaded as regions: words, colour, hatch ("after": past the end of the run).
 KINDS = {
     "nan": ("LR is NaN", "#7f7f7f", "xx"),
@@ -96,8 +95,7 @@ def build_variants(
     rescale: bool = False,
 ) -> list[Variant]:
     """Every cfg ``(text, source)`` × fork × gpus × ``[net]`` option value, labelled by
-    what differs (no cfg: darknet's defaults, or :data:`RECIPE_CFG` with ``recipe``).
-    The legend names what differs: several cfgs, forks, GPU counts, option values."""
+    what differs (no cfg: darknet's defaults, or :data:`RECIPE_CFG` with ``recipe``)."""
     opts = {k: list(v) for k, v in (options or {}).items() if v}
     none = (RECIPE_CFG, RECIPE_NAME) if recipe else (DEFAULTS_CFG, "darknet defaults")
     items = list(cfgs) or [none]
@@ -158,13 +156,10 @@ class Curve:
 
 
 @dataclass(frozen=True)
-class Marker:
+class Marker(Boundary):
     """A boundary of curve ``curve`` at position ``at`` with the LR there."""
 
     curve: int
-    batch: int
-    kind: str
-    label: str
     lr: float
     at: int
 
@@ -203,16 +198,16 @@ class PlotData:
     title: str
     first: int
     last: int
-    curves: tuple[Curve, ...]
-    markers: tuple[Marker, ...]
-    regions: tuple[Region, ...]
-    errors: tuple[ErrorPanel, ...]
     x_label: str
     log: bool
-    notes: tuple[str, ...]
     domain: str = "batches"
-    reports: tuple[str, ...] = ()
     zoom: PlotData | None = None
+    curves: list[Curve] = field(default_factory=list)
+    markers: list[Marker] = field(default_factory=list)
+    regions: list[Region] = field(default_factory=list)
+    errors: list[ErrorPanel] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    reports: list[str] = field(default_factory=list)
 
 
 class _Runs:
@@ -329,26 +324,11 @@ class Source:
         return [p + d for p, _ in self.marks(lo, hi, 10_000)[0] for d in (-1, 0, 1)]
 
 
-@dataclass
-class _Parts:
-    """What the variants add to a figure."""
-
-    curves: list[Curve] = field(default_factory=list)
-    markers: list[Marker] = field(default_factory=list)
-    regions: list[Region] = field(default_factory=list)
-    errors: list[ErrorPanel] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    reports: list[str] = field(default_factory=list)
-    nonpositive: int = 0
-
-
-def _darknet_curve(
-    parts: _Parts, k: int, src: Source, span: tuple[int, int, float, int], log: bool
-) -> None:
+def _darknet_curve(parts: PlotData, k: int, src: Source, xpu: float) -> None:
     """Variant ``k``'s curve, its special regions, the after-the-run region and its
     boundary markers (and the resume point) with the LR there."""
-    (lo, hi, xpu, columns), v = span, src.variant
-    env = envelope(src.values, lo, hi, columns, src.extra(lo, hi))
+    lo, hi, v = parts.first, parts.last, src.variant
+    env = envelope(src.values, lo, hi, extra=src.extra(lo, hi))
     parts.curves.append(replace(env, label=v.label, x_per_unit=xpu))
     unit = "steps" if src.steps else "batches"
     for kind, runs in env.runs.items():
@@ -357,8 +337,6 @@ def _darknet_curve(
                 f"{v.label}: {KINDS[kind][0]} at {runs.count:,} {unit} in {runs.runs:,} "
                 f"runs, shaded as {MAX_REGIONS} merged regions"
             )
-        if log and kind in ("zero", "negative"):
-            parts.nonpositive += runs.count
         parts.regions.extend(Region(k, kind, a, b) for a, b in runs.merged())
     if env.sampled:
         parts.notes.append(f"{hi - lo + 1:,} {unit}: {SAMPLED_NOTE}")
@@ -370,7 +348,7 @@ def _darknet_curve(
         marks.sort(key=lambda pm: pm[0])
     lrs = src.values(np.array([p for p, _ in marks], dtype=np.int64)).tolist()
     parts.markers.extend(
-        Marker(k, m.batch, m.kind, m.label, float(lr), p)
+        Marker(m.batch, m.kind, m.label, k, float(lr), p)
         for (p, m), lr in zip(marks, lrs, strict=True)
     )
     if cut:
@@ -378,10 +356,8 @@ def _darknet_curve(
         parts.notes.append(f"{src.variant.label}: {more} not marked")
 
 
-def _layer_windows(
-    parts: _Parts, k: int, src: Source, lo: int, hi: int, many: bool
-) -> None:
-    """Variant ``k``'s layer windows in ``lo .. hi`` (update u is step ``start + u - 1``)."""
+def _layer_windows(parts: PlotData, k: int, src: Source, many: bool) -> None:
+    """Variant ``k``'s layer windows in the figure (update u is step ``start + u - 1``)."""
     t, rules = src.t, list[tuple[LayerRule, tuple[int | None, str]]]()
     for r in t.layers:  # (last update or None: all, what) per window holding r back
         if not r.updated:
@@ -401,7 +377,7 @@ def _layer_windows(
     first, end = src.position(t.start), src.end()[0]
     for r, (upto, what) in rules:
         last = end if upto is None else min(src.position(t.start + upto - 1), end)
-        a, b = max(first, lo), min(last, hi)
+        a, b = max(first, parts.first), min(last, parts.last)
         if a <= b:
             one = r.first == r.last
             who = f"layer {r.first}" if one else f"layers {r.first}-{r.last}"
@@ -425,7 +401,7 @@ def _by_column(base: Curve, pos: I64, y: npt.NDArray[Any]) -> tuple[I64, Any, An
 
 
 def _add_overlay(
-    parts: _Parts, label: str, run: tuple[I64, F64, F64], err: F64,
+    parts: PlotData, label: str, run: tuple[I64, F64, F64], err: F64,
     tops: tuple[float, float], unit: str, summary: str,
 ) -> None:  # fmt: skip
     """``run`` (positions, LR, darknet's LR) as a "torch" (``unit`` "rel": "approx") curve
@@ -451,9 +427,10 @@ def _add_overlay(
     parts.errors.append(ErrorPanel(k, start, stop, e_lo, e_hi, *tops, n, unit, summary))
 
 
-def _torch_parts(parts: _Parts, src: Source, lo: int, hi: int, many: bool) -> None:
+def _torch_parts(parts: PlotData, src: Source, many: bool) -> None:
     """DarknetScheduler stepped (every step or a sample) and its signed ulp error panel."""
-    t, (i0, i1) = src.t, _torch_steps(src, lo, hi)
+    lo, hi, t = parts.first, parts.last, src.t
+    i0, i1 = _torch_steps(src, lo, hi)
     i, got, note = np.zeros(0, dtype=np.int64), np.zeros(0), "no torch step in range"
     if i0 <= i1:
         windows, note = [(i0, i1 + 1)], "every step"
@@ -482,30 +459,17 @@ def _torch_parts(parts: _Parts, src: Source, lo: int, hi: int, many: bool) -> No
     _add_overlay(parts, label, (pos[keep], got[keep], want), ulp, tops, "ulp", summary)
 
 
-#: ``--vs`` values that overlay a framework's own built-in schedule fitted to darknet's.
-APPROXIMATIONS = ("mmengine", "ultralytics-hyp")
-
-
-@dataclass(frozen=True)
-class Approx:
-    """An approximation overlay (:data:`APPROXIMATIONS`); ultralytics-hyp's images, batch."""
-
-    kind: str
-    images: int | None = None
-    batch: int | None = None
-
-
 def _approx_parts(
-    parts: _Parts, src: Source, lo: int, hi: int, many: bool, how: Approx
+    parts: PlotData, src: Source, many: bool, vs: str, images: int, batch: int
 ) -> None:
     """The fit's curve (always called an approximation), relative error panel, report."""
     from cfgsched.adapters.approx import fit_mmengine, fit_ultralytics
 
-    t, mm, n, b = src.t, how.kind == "mmengine", how.images or 0, how.batch or 0
+    t, mm, lo, hi = src.t, vs == "mmengine", parts.first, parts.last
     try:
-        fit = fit_mmengine(t) if mm else fit_ultralytics(t, images=n, batch=b)
+        fit = fit_mmengine(t) if mm else fit_ultralytics(t, images=images, batch=batch)
     except ValueError as exc:
-        raise CfgError(f"--vs {how.kind}", None, None, str(exc)) from None
+        raise CfgError(f"--vs {vs}", None, None, str(exc)) from None
     label = "MMEngine built-in schedulers (approximation)"
     if not mm:
         h, cos = fit.hyp, "cos_lr, " if fit.hyp["cos_lr"] else ""
@@ -525,26 +489,26 @@ def _approx_parts(
 
 
 def _x_axis(
-    x: str, images: int | None, sources: Sequence[Source], vs: bool | Approx | None
+    x: str, images: int | None, sources: Sequence[Source], vs: str | None, batch: int
 ) -> str:
-    """The x axis label; a bad request or ``--vs`` (True: torch): a one-line error."""
+    """The x axis label; a bad request or ``--vs``: a one-line error."""
     if x not in X_UNITS:
         raise ValueError(f"x must be one of {', '.join(X_UNITS)}, not {x!r}")
     if x == "epochs" and not images:
         why = "needs --images N (images in the data set)"
         raise CfgError("--x epochs", None, None, why)
-    if (x == "steps" or vs is True) and any(s.t.trace_too_long for s in sources):
+    if (x == "steps" or vs == "torch") and any(s.t.trace_too_long for s in sources):
         why = f"more than {TRACE_LIMIT:,} loop iterations of GPU 0 to follow"
         raise CfgError("--multigpu trace", None, None, why)
-    if isinstance(vs, Approx) and vs.kind == "ultralytics-hyp":
+    if vs == "ultralytics-hyp":
         why = ""
-        if not (vs.images and vs.batch):
+        if not (images and batch):
             why = "needs --images N (the data set) and --torch-batch T (Ultralytics' batch)"
         elif x == "steps":
             why = ("Ultralytics' optimizer steps are its own (its accumulate ramps "
                    "during warmup): use --x batches, images or epochs")  # fmt: skip
         if why:
-            raise CfgError(f"--vs {vs.kind}", None, None, why)
+            raise CfgError(f"--vs {vs}", None, None, why)
     if x == "steps":
         maps = {s.t.mapping for s in sources}
         how = f"; {maps.pop()}" if len(maps) == 1 else ""
@@ -581,7 +545,7 @@ def step_range(
 ) -> tuple[Source, int, int, list[str]]:
     """``v``'s steps source and the optimizer steps of ``plot``'s range, and notes."""
     src = Source(v, translate(v.schedule, v.options), True)
-    _x_axis(x, images, [src], True)
+    _x_axis(x, images, [src], "torch", 0)
     if x == "steps" or (first is None and last is None):
         return src, *_x_range([src], first, last)
     by_batch = Source(v, src.t, False)
@@ -621,13 +585,13 @@ def _coincide_notes(curves: Sequence[Curve]) -> list[str]:
     ]
 
 
-def _title(variants: Sequence[Variant], approx: Approx | None) -> str:
+def _title(variants: Sequence[Variant], fit: str | None) -> str:
     names = list(dict.fromkeys(escape(v.name) for v in variants))
     forks = list(dict.fromkeys(v.schedule.fork for v in variants))
     pols = sorted({v.schedule.policy.cfg_name for v in variants})
     vs = ""
-    if approx is not None:
-        who = "MMEngine schedulers" if approx.kind == "mmengine" else "Ultralytics hyp"
+    if fit in APPROXIMATIONS:
+        who = "MMEngine schedulers" if fit == "mmengine" else "Ultralytics hyp"
         vs = f" vs {who} fitted to it (approximation)"
     rnd = ": cfgsched's seeded draws, not darknet's rand()" if "random" in pols else ""
     return (
@@ -655,53 +619,49 @@ def plot_data(
     log: bool = False,
     x: str = "batches",
     images: int | None = None,
-    vs_torch: bool = False,
-    columns: int = COLUMNS,
+    vs: str | None = None,
+    batch: int | None = None,
     title: str | None = None,
-    approx: Approx | None = None,
     zoom: bool = True,
 ) -> PlotData:
     """The curves, markers, regions, layer windows and overlay errors of a figure
-    (``x``: one of :data:`X_UNITS`; a whole-run figure may get a zoomed first phase)."""
+    (``x``: one of :data:`X_UNITS`; a whole-run figure may get a zoomed first phase);
+    ``vs``: "torch" or one of :data:`APPROXIMATIONS` (``batch``: Ultralytics' batch)."""
     if not variants:
         raise ValueError("nothing to plot")
-    if vs_torch and approx is not None:
-        raise ValueError("one --vs overlay at a time")
-    if approx is not None and approx.kind not in APPROXIMATIONS:
-        raise ValueError(f"unknown approximation {approx.kind!r}")
+    if vs not in (None, "torch", *APPROXIMATIONS):
+        raise ValueError(f"unknown --vs overlay {vs!r}")
     sources = [
         Source(v, translate(v.schedule, v.options), x == "steps") for v in variants
     ]
-    x_label = _x_axis(x, images, sources, vs_torch or approx)
+    x_label = _x_axis(x, images, sources, vs, batch or 0)
     lo, hi, notes = _x_range(sources, first, last)
-    parts, many = _Parts(notes=notes), len(sources) > 1
-    for k, src in enumerate(sources):
-        ipi = src.t.schedule.images_per_iteration
-        xpu = {"images": float(ipi), "epochs": ipi / float(images or 1)}.get(x, 1.0)
-        parts.notes.extend(_variant_notes(src, x, vs_torch))
-        _darknet_curve(parts, k, src, (lo, hi, xpu, columns), log)
-        _layer_windows(parts, k, src, lo, hi, many)
-        if vs_torch:
-            _torch_parts(parts, src, lo, hi, many)
-        elif approx is not None:
-            _approx_parts(parts, src, lo, hi, many, approx)
-    parts.notes.extend(_coincide_notes(parts.curves))
-    if parts.nonpositive:
-        unit = ("step", "steps") if x == "steps" else ("batch", "batches")
-        parts.notes.append(f"log scale: LR ≤ 0 at {counted(parts.nonpositive, *unit)}"
-                           " cannot be drawn; shaded instead")  # fmt: skip
     near = _zoom_range(sources, lo, hi) if zoom and first is last is None else None
     zoomed = None if near is None else plot_data(
         variants, first=near[0], last=near[1], log=log, x=x, images=images,
-        columns=columns, zoom=False,
+        zoom=False,
         title=f"zoom: {'i' if x == 'steps' else 'b'} = {near[0]:,}–{near[1]:,}",
     )  # fmt: skip
-    return PlotData(
-        _title(variants, approx) if title is None else title, lo, hi,
-        tuple(parts.curves), tuple(parts.markers), tuple(parts.regions),
-        tuple(parts.errors), x_label, log, tuple(parts.notes),
-        "steps" if x == "steps" else "batches", tuple(parts.reports), zoomed,
-    )  # fmt: skip
+    domain = "steps" if x == "steps" else "batches"
+    title = _title(variants, vs) if title is None else title
+    parts = PlotData(title, lo, hi, x_label, log, domain, zoomed, notes=notes)
+    for k, src in enumerate(sources):
+        ipi, many = src.t.schedule.images_per_iteration, len(sources) > 1
+        xpu = {"images": float(ipi), "epochs": ipi / float(images or 1)}.get(x, 1.0)
+        parts.notes.extend(_variant_notes(src, x, vs == "torch"))
+        _darknet_curve(parts, k, src, xpu)
+        _layer_windows(parts, k, src, many)
+        if vs == "torch":
+            _torch_parts(parts, src, many)
+        elif vs is not None:
+            _approx_parts(parts, src, many, vs, images or 0, batch or 0)
+    parts.notes.extend(_coincide_notes(parts.curves))
+    runs = [c.runs[k] for c in parts.curves if c.runs for k in ("zero", "negative")]
+    if log and (n := sum(r.count for r in runs)):
+        unit = ("step", "steps") if x == "steps" else ("batch", "batches")
+        parts.notes.append(f"log scale: LR ≤ 0 at {counted(n, *unit)}"
+                           " cannot be drawn; shaded instead")  # fmt: skip
+    return parts
 
 
 def fmt_lr(v: float, _pos: object = None) -> str:
@@ -882,16 +842,13 @@ def _panel_axes(ax: Any, data: PlotData, size: float, legend: bool) -> tuple[Any
     return handles, unlabelled
 
 
-def draw(
-    data: PlotData, *, width: float = 11.0, height: float | None = None,
-    figure: Any = None,
-) -> Any:  # fmt: skip
+def draw(data: PlotData, figure: Any = None) -> Any:
     """A matplotlib ``Figure`` of ``data`` (the legend below the axes, never over the
     curves, and a notes box); headless unless ``figure`` comes from pyplot."""
     from matplotlib.figure import Figure
 
     fig = figure if figure is not None else Figure(layout="constrained")
-    fig.set_size_inches(width, height or (6.8 if data.errors else 5.6))
+    fig.set_size_inches(11.0, 6.8 if data.errors else 5.6)
     layout: list[Any] = [["zoom", "main"] if data.zoom else ["main"]]
     kw: dict[str, Any] = {"width_ratios": [1, 2.6]} if data.zoom else {}
     if data.errors:
@@ -926,26 +883,6 @@ def draw(
         _draw_errors(axes["err"], data)
     axes["err" if data.errors else "main"].set_xlabel(data.x_label)
     return fig
-
-
-#: Image formats and data formats by file extension.
-FORMATS = ("png", "svg", "pdf")
-DATA_FORMATS = ("csv", "json")
-#: Bytes that mark an image as cfgsched's (``plot`` replaces it without ``--force``).
-OUTPUT_MARKERS = (
-    b"tEXtSoftware\x00cfgsched",
-    b"<dc:title>cfgsched</dc:title>",
-    b"/Creator (cfgsched)",
-)
-
-
-def output_format(path: str) -> str:
-    """The output format for ``path`` from its extension (png, svg, pdf, csv or json)."""
-    ext = Path(path).suffix.lower().lstrip(".")
-    if ext not in FORMATS + DATA_FORMATS:
-        why = "unknown output format: use .png, .svg, .pdf, .csv or .json (or --format)"
-        raise CfgError(path, None, None, why)
-    return ext
 
 
 def save(fig: Any, stream: Any, fmt: str, dpi: int = 150) -> None:
