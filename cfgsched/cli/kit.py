@@ -17,8 +17,7 @@ from typing import IO, Any, TypeVar
 import click
 
 from cfgsched.errors import CfgError, NotExactError, WeightsError, escape
-from cfgsched.files import MAX_CFG_BYTES as MAX_CFG_BYTES  # adjust reads stdin with it
-from cfgsched.files import cfg_text, read_cfg
+from cfgsched.files import MAX_CFG_BYTES, cfg_text, read_regular
 from cfgsched.options import OptionError, Options
 from cfgsched.schedule import DEFAULT_FORK, FORKS, NetSchedule
 from cfgsched.weights import read_weights_header
@@ -70,13 +69,18 @@ def one_line_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def read_cfg_text(path: str) -> tuple[str, str]:
-    """``(text, source name)`` of a cfg (``-`` is stdin), as :func:`~cfgsched.files.read_cfg`."""
+def read_cfg_text(path: str, *, exact: bool = False) -> tuple[str, str]:
+    """``(text, source name)`` of a cfg (``-`` is stdin), checked as by
+    :func:`~cfgsched.files.read_cfg`; ``exact``: undecodable bytes kept, so that encoding
+    the text back gives the same bytes."""
     if path != "-":
-        return read_cfg(path)
-    if sys.stdin is None or sys.stdin.closed:
+        data, source = read_regular(path, MAX_CFG_BYTES), path
+    elif sys.stdin is None or sys.stdin.closed:
         raise fail("-: standard input is closed")
-    return cfg_text(sys.stdin.buffer.read(MAX_CFG_BYTES + 1), "<stdin>"), "<stdin>"
+    else:
+        data, source = sys.stdin.buffer.read(MAX_CFG_BYTES + 1), "<stdin>"
+    text = cfg_text(data, source)
+    return (data.decode("utf-8", "surrogateescape") if exact else text), source
 
 
 def check_target(path: str, force: bool, ours: Callable[[Path], bool] | None) -> Path:
@@ -243,17 +247,12 @@ class TranslationArgs:
 
 
 #: How :class:`~cfgsched.options.OptionError` messages name the options on the command line.
-FLAGS = {
-    "double": "--double",
+FLAGS = {k: "--" + k for k in ("double", "multigpu", "scratch", "ideal", "build")} | {
     "flush": "--flush-subnormals",
     "ngpus": "--gpus N",
-    "multigpu": "--multigpu",
     "trace": "--multigpu trace",
-    "scratch": "--scratch",
     "images_per_step": "--torch-batch",
-    "ideal": "--ideal",
     "resume_iteration": "--resume-from",
-    "build": "--build",
 }
 
 

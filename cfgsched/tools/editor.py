@@ -29,10 +29,10 @@ KEY_KINDS: dict[str, str] = dict(
 _POLICIES = ("constant", "step", "steps", "exp", "poly", "sigmoid", "random", "sgdr")
 _DECIMAL = frozenset("+-.0123456789")
 _VALUE_FORMS = {
-    "int": "an integer",
-    "float": "a decimal number without exponent",
-    "ints": "a comma-separated list of integers",
-    "floats": "a comma-separated list of decimals",
+    "int": "an integer within C int range",
+    "float": "a decimal number without exponent within float32 range",
+    "ints": "a comma-separated list of integers within C int range",
+    "floats": "a comma-separated list of decimals within float32 range",
 }
 
 
@@ -73,13 +73,10 @@ def _number(text: str, kind: str) -> bool:
 
 
 def check_edit(key: str, value: str, fork: str) -> Edit:
-    """Validate ``key=value`` for ``fork`` (adjust's strict value forms); ValueError says
-    what is wrong."""
+    """Validate ``key=value`` for ``fork`` (adjust's strict value forms); ValueError
+    (a CfgError for the key) says what is wrong."""
     key, value = key.strip(), value.strip()
-    try:
-        check_key(key, value, fork)
-    except CfgError as exc:
-        raise ValueError(str(exc)) from None
+    check_key(key, value, fork)
     kind = KEY_KINDS[key]
     if kind == "policy":
         ok, what = value in policies(fork), "one of " + ", ".join(policies(fork))
@@ -88,10 +85,7 @@ def check_edit(key: str, value: str, fork: str) -> Edit:
         parts = [p.strip() for p in value.split(",")] if kind != one else [value]
         value = ",".join(parts)
         ok = all(_number(p, one) for p in parts)
-        what = _VALUE_FORMS[kind] + (
-            " within C int range" if one == "int" else " within float32 range"
-        )
-        what += " (ASCII digits, as darknet's atoi/atof read them)"
+        what = _VALUE_FORMS[kind] + " (ASCII digits, as darknet's atoi/atof read them)"
     if not ok:
         raise ValueError(f"{key}={value!r}: the value must be {what}")
     return Edit(key, value)
@@ -99,9 +93,9 @@ def check_edit(key: str, value: str, fork: str) -> Edit:
 
 def parse_set(item: str, fork: str) -> Edit:
     """A ``--set KEY=VALUE`` option as a validated :class:`Edit`."""
-    if "=" not in item:
+    key, eq, value = item.partition("=")
+    if not eq:
         raise ValueError(f"--set {item!r}: expected KEY=VALUE")
-    key, value = item.split("=", 1)
     return check_edit(key, value, fork)
 
 
@@ -128,24 +122,20 @@ def float_text(x: float) -> str:
 
 
 def gpu_edits(s: NetSchedule, gpus: int) -> list[Edit]:
-    """AlexeyAB's advice for ``-gpus N``: learning_rate / N, burn_in x N."""
-    if gpus < 1:
-        raise ValueError(f"--gpus {gpus}: must be >= 1")
+    """AlexeyAB's advice for ``-gpus N``: learning_rate / N, burn_in x N (checked as a
+    ``--set burn_in`` is: darknet's int)."""
     if s.fork == "hankai":
         raise ValueError(
             "--gpus: hankai does not multiply learning_rate by the GPU count, so the"
             " lr/N advice does not apply (use --set)"
         )
-    adv = advised_schedule(s, gpus)
-    lr, burn = adv.learning_rate, adv.burn_in
-    edits = [Edit("learning_rate", float_text(lr))]
+    adv = advised_schedule(s, gpus)  # ValueError for gpus < 1
+    edits = [Edit("learning_rate", float_text(adv.learning_rate))]
     if s.burn_in > 0:
-        if burn >= 2**31:
-            raise ValueError(
-                f"--gpus {gpus}: burn_in {s.burn_in} x {gpus} = {burn} is beyond darknet's"
-                " int (2147483647): darknet would read another number"
-            )
-        edits.append(Edit("burn_in", str(burn)))
+        try:
+            edits.append(check_edit("burn_in", str(adv.burn_in), s.fork))
+        except ValueError as exc:
+            raise ValueError(f"--gpus {gpus}: {exc}") from None
     return edits
 
 
@@ -180,38 +170,29 @@ def edit_text(text: str, edits: Sequence[Edit], *, fork: str, source: str) -> Ed
     keys = [e.key for e in edits]
     dup = {k for k in keys if keys.count(k) > 1}
     if dup:
-        raise CfgError(source, None, sorted(dup)[0], "set twice in one adjust")
+        why = "set twice in one adjust (--gpus sets learning_rate and burn_in)"
+        raise CfgError("--set", None, sorted(dup)[0], why)
     lines, sections = text.split("\n"), read_sections(text, fork=fork)
     if not sections:
         raise CfgError(source, None, None, "no [net] section to adjust")
-    header = sections[0].line - 1  # entries: (index into lines, key)
-    entries = [(x.line - 1, x.key) for x in sections[0].entries]
-    crlf = "\r\n" in text
-    marks: list[tuple[int, str, bool]] = []  # (line index, key, inserted)
+    net, marks, added = sections[0], dict[int, str](), list[Edit]()
     for e in edits:
-        found = next((i for i, k in entries if k == e.key), None)
-        if found is not None:
-            lines[found] = _replace_value(lines[found], e.value, fork)
-            marks.append((found, e.key, False))
-            continue
-        after = entries[-1][0] if entries else header
-        prev = lines[after]
-        indent = prev[: len(prev) - len(prev.lstrip(" \t"))] if entries else ""
-        new = f"{indent}{e.key}={e.value}"
-        if after == len(lines) - 1:  # last line without a line ending
-            if crlf and not prev.endswith("\r"):
-                lines[after] = prev + "\r"
-        elif crlf:
-            new += "\r"
-        lines.insert(after + 1, new)
-        marks = [(i + (i > after), k, ins) for i, k, ins in marks]
-        marks.append((after + 1, e.key, True))
-        entries.append((after + 1, e.key))
-    return Edited(
-        "\n".join(lines),
-        {i + 1: k for i, k, _ in marks},
-        tuple(sorted(i + 1 for i, _, ins in marks if ins)),
-    )
+        if (entry := net.get(e.key)) is not None:
+            lines[entry.line - 1] = _replace_value(entry.raw, e.value, fork)
+            marks[entry.line] = e.key
+        else:
+            added.append(e)
+    at = net.entries[-1].line if net.entries else net.line  # new lines go below it
+    prev, eol = lines[at - 1], "\r" if "\r\n" in text else ""
+    indent = prev[: len(prev) - len(prev.lstrip(" \t"))] if net.entries else ""
+    block = [f"{indent}{e.key}={e.value}{eol}" for e in added]
+    if block and at == len(lines):  # below the unterminated last line: ends the same
+        lines[-1] += "" if prev.endswith("\r") else eol
+        block[-1] = block[-1].removesuffix(eol)
+    lines[at:at] = block
+    marks.update((at + 1 + i, e.key) for i, e in enumerate(added))
+    inserted = tuple(range(at + 1, at + 1 + len(added)))
+    return Edited("\n".join(lines), marks, inserted)
 
 
 def edit_schedule(
