@@ -54,12 +54,15 @@ _P002 = "'#' inside {}: C forks have no inline comments"
 
 @dataclass(frozen=True)
 class Entry:
-    """A ``key=value`` line as the fork reads it; ``raw``: the line as in the file."""
+    """A ``key=value`` line as the fork reads it; ``raw``: the line as in the file. Read
+    internally, ``value`` None is a C-fork line without '=' (darknet stores NULL) and
+    ``num`` hankai's float32 of a value that looks numeric."""
 
     key: str
-    value: str
+    value: str | None
     line: int
     raw: str
+    num: float | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -213,22 +216,13 @@ def hk_stoi(s: str) -> int | None:
 
 
 @dataclass
-class _Item:
-    key: str
-    value: str | None  # None: a C-fork line without '=' (darknet stores a NULL value)
-    line: int
-    raw: str
-    num: float | None = None  # hankai: the float32 read when the value looks numeric
-
-
-@dataclass
 class _Sec:
     name: str
     header: str
     line: int
     raw: str
-    items: list[_Item] = field(default_factory=list)
-    empties: list[_Item] = field(default_factory=list)  # key= with nothing after it
+    items: list[Entry] = field(default_factory=list)
+    empties: list[Entry] = field(default_factory=list)  # key= with nothing after it
 
 
 def _split_lines(text: str) -> list[str]:
@@ -252,11 +246,11 @@ def _read_c(text: str, fork: str, source: str) -> list[_Sec]:
             raise CfgError(source, n, None, why)
         eq = s.find("=")
         if eq < 0:
-            secs[-1].items.append(_Item(s, None, n, raw))
+            secs[-1].items.append(Entry(s, None, n, raw))
         elif eq == len(s) - 1:
-            secs[-1].empties.append(_Item(s[:eq], "", n, raw))
+            secs[-1].empties.append(Entry(s[:eq], "", n, raw))
         else:
-            secs[-1].items.append(_Item(s[:eq], s[eq + 1 :], n, raw))
+            secs[-1].items.append(Entry(s[:eq], s[eq + 1 :], n, raw))
     return secs
 
 
@@ -288,7 +282,7 @@ def _read_hk(text: str, source: str) -> list[_Sec]:
         if m is None:
             e = _HK_EMPTY.match(line)
             if e is not None and secs:
-                secs[-1].empties.append(_Item(e.group(1), "", n, raw))
+                secs[-1].empties.append(Entry(e.group(1), "", n, raw))
             continue
         if m.group(1) is not None:
             name = m.group(1)
@@ -309,7 +303,7 @@ def _read_hk(text: str, source: str) -> list[_Sec]:
         if numeric and num is None:
             why = f'hankai stops: failed to parse numeric value from "{_short(val)}"'
             raise CfgError(source, n, key, why)
-        sec.items.append(_Item(key, val, n, raw, num))
+        sec.items.append(Entry(key, val, n, raw, num))
     return secs
 
 
@@ -322,13 +316,10 @@ def read_sections(
     text: str, *, fork: str = "alexeyab", source: str = "<string>"
 ) -> list[Section]:
     """``text``'s sections and entries by ``fork``'s reading rules (values unchecked)."""
-    out = []
-    for s in _read(text, fork, source):
-        entries = tuple(
-            Entry(i.key, i.value, i.line, i.raw) for i in s.items if i.value is not None
-        )
-        out.append(Section(s.name, s.line, entries, s.raw))
-    return out
+    return [
+        Section(s.name, s.line, tuple(e for e in s.items if e.value is not None), s.raw)
+        for s in _read(text, fork, source)
+    ]
 
 
 def _short(value: str | None, limit: int = 40) -> str:
@@ -337,7 +328,7 @@ def _short(value: str | None, limit: int = 40) -> str:
     return v if len(v) <= limit else v[:limit] + "..."
 
 
-def _first(sec: _Sec, key: str) -> _Item | None:
+def _first(sec: _Sec, key: str) -> Entry | None:
     return next((it for it in sec.items if it.key == key), None)
 
 
@@ -363,15 +354,15 @@ class _Net:
         self.lines: dict[str, int] = {}
         self.used: set[int] = set()
 
-    def warn(self, code: str, item: _Item | None, message: str) -> None:
+    def warn(self, code: str, item: Entry | None, message: str) -> None:
         line, key = (None, None) if item is None else (item.line, item.key)
         col = item.raw.find("=") + 2 if item is not None and "=" in item.raw else 1
         self.warnings.append(CfgWarning(code, line, key, message, col))
 
-    def error(self, item: _Item | None, key: str | None, message: str) -> CfgError:
+    def error(self, item: Entry | None, key: str | None, message: str) -> CfgError:
         return CfgError(self.source, None if item is None else item.line, key, message)
 
-    def item(self, key: str) -> _Item | None:
+    def item(self, key: str) -> Entry | None:
         """The line the fork reads for ``key`` (C ``option_find``: the first), recorded."""
         it = _first(self.sec, key)
         if it is not None:
@@ -386,7 +377,7 @@ class _Net:
         for key in HANKAI_NET_ORDER[slice(*span)] if self.hk else ():
             self.hk_num(key)
 
-    def hk_num(self, key: str) -> tuple[_Item | None, float | None]:
+    def hk_num(self, key: str) -> tuple[Entry | None, float | None]:
         it = self.item(key)
         if it is not None and it.num is None:
             why = f'hankai stops: key "{key}" should be numeric, found "{_short(it.value)}"'
@@ -467,7 +458,7 @@ def _c_steps(net: _Net, pol: Policy) -> tuple[tuple[int, ...], tuple[float, ...]
 
 
 def _c_list(
-    net: _Net, it: _Item | None, key: str, l_it: _Item, n: int
+    net: _Net, it: Entry | None, key: str, l_it: Entry, n: int
 ) -> list[str] | None:
     """The comma parts of ``key`` for ``n`` steps; CfgError where darknet reads past them."""
     if it is None or it.value is None:
@@ -488,7 +479,7 @@ def _c_list(
     return parts
 
 
-def _hk_list(it: _Item | None, chars: str, conv: Callable[[str], T | None]) -> list[T]:
+def _hk_list(it: Entry | None, chars: str, conv: Callable[[str], T | None]) -> list[T]:
     """hankai's list scanner: ``conv`` of each run of ``chars``, up to the first it rejects."""
     out: list[T] = []
     for run in re.findall("[" + re.escape(chars) + "]+", it.value or "") if it else ():
@@ -625,7 +616,7 @@ def _policy_values(net: _Net, v: dict[str, object]) -> None:
 
 
 def _hk_unused(
-    net: _Net, unused: list[_Item], known: frozenset[str], when: dict[str, str]
+    net: _Net, unused: list[Entry], known: frozenset[str], when: dict[str, str]
 ) -> None:
     """hankai's ``find_unused_lines``: the alphabetically first unused key is fatal
     (``when``: conditions of keys read only sometimes; else a close spelling is named)."""
@@ -668,22 +659,18 @@ def _check_run(net: _Net, v: dict[str, object]) -> None:
 def _notes(net: _Net) -> None:
     """P002/P003/P005/P010/P012/P015 for the ``[net]`` lines (hankai: P003 only)."""
     for it in net.sec.empties:
-        why = f"Config file error line {it.line}, could parse: {it.key} (default kept)"
-        if net.hk:
-            why = f"empty value: hankai ignores line {it.line}, {it.key} keeps its default"
-        net.warn("P003", it, why)
-    first: dict[str, _Item] = {}
+        why = f"empty value: {_who(net.fork)} ignores line {it.line}, "
+        net.warn("P003", it, why + f"{it.key} keeps its default")
+    first: dict[str, Entry] = {}
     for it in net.sec.items if not net.hk else ():
         prev = first.setdefault(it.key, it)
-        if prev is not it and prev.value is None:
-            why = f"{it.key} on line {it.line} is never read: line {prev.line} has the same "
-            why += "key without '=' and darknet finds that one first (default used)"
-            net.warn("P012", it, why)
+        if prev.value is None:  # darknet finds that line first: no value, default used
+            why = f"line {prev.line} without '=' ignored: {it.key} keeps its default"
+            later = f"; line {it.line} is never read" if prev is not it else ""
+            net.warn("P012", it, why + later)
         elif prev is not it:
             net.warn("P005", it, f"duplicate key {it.key}: line {prev.line} wins")
-        elif it.value is None:
-            net.warn("P012", it, f"line without '=' ignored: {it.key}")
-        elif "#" in it.value and it.key not in _OWN_P002:
+        elif "#" in (it.value or "") and it.key not in _OWN_P002:
             net.warn("P002", it, _P002.format(it.key))
         if prev is not it or it.value is None:
             continue
@@ -754,7 +741,7 @@ def _layers(
                 classes = _f32_cast_int(c.num)
     for key in ("width", "height") if kind in HANKAI_DETECTORS else ():
         if dims[key] < 32 or dims[key] % 32:
-            it = _first(net.sec, key) or _Item(key, None, net.sec.line, net.sec.raw)
+            it = _first(net.sec, key) or Entry(key, None, net.sec.line, net.sec.raw)
             why = f"the last layer is [{secs[-1].name}], so the network width and "
             why += f"height must be multiples of 32 and at least 32 ({key}={dims[key]})"
             raise net.error(it, key, "hankai stops: " + why)
