@@ -222,9 +222,8 @@ class TranslationArgs:
             raise fail("--accumulate and --world-size need --torch-batch")
         if self.multigpu is not None and (self.gpus or 1) < 2:
             raise fail("--multigpu needs --gpus N with N > 1")
-        ips = None
-        if self.torch_batch is not None:
-            ips = self.torch_batch * (self.accumulate or 1) * (self.world_size or 1)
+        tb, acc, world = self.torch_batch, self.accumulate or 1, self.world_size or 1
+        ips = None if tb is None else tb * acc * world
         resume = None if self.resume_from is None else 0
         try:  # a meaningless combination fails before the weights file is read
             o = Options(

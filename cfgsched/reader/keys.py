@@ -8,12 +8,6 @@ from __future__ import annotations
 
 import difflib
 
-_C_COMMON_NET = (
-    "batch learning_rate momentum decay subdivisions time_steps adam B1 B2 eps height "
-    "width channels inputs max_crop min_crop angle aspect saturation exposure hue "
-    "policy burn_in power step scale steps scales gamma max_batches"
-).split()
-
 #: hankai ``parse_net_section``'s ``[net]`` keys, in its lookup order.
 HANKAI_NET_ORDER: tuple[str, ...] = tuple(
     "max_batches batch learning_rate learning_rate_min sgdr_cycle sgdr_mult momentum "
@@ -29,18 +23,12 @@ HANKAI_NET_ORDER: tuple[str, ...] = tuple(
 
 #: hankai ``[net]`` keys read only under a condition: key -> the condition, in words.
 HANKAI_NET_WHEN: dict[str, str] = {
-    "B1": "adam=1",
-    "B2": "adam=1",
-    "eps": "adam=1",
+    **dict.fromkeys(("B1", "B2", "eps"), "adam=1"),
+    **dict.fromkeys(("steps", "scales", "seq_scales"), "policy=steps or sgdr"),
     "step": "policy=step or sigmoid",
     "scale": "policy=step",
-    "steps": "policy=steps or sgdr",
-    "scales": "policy=steps or sgdr",
-    "seq_scales": "policy=steps or sgdr",
     "gamma": "policy=exp or sigmoid",
 }
-
-_PJREDDIE_NET = "notruth random max_ratio min_ratio center clip".split()
 
 _HK_NET = frozenset((*HANKAI_NET_ORDER, *HANKAI_NET_WHEN))
 
@@ -48,24 +36,14 @@ _HK_NET = frozenset((*HANKAI_NET_ORDER, *HANKAI_NET_WHEN))
 #: hankai's (hankai forked it) but fog and cutout, plus the crop keys and unsupervised.
 NET_KEYS: dict[str, frozenset[str]] = {
     "alexeyab": _HK_NET - {"fog", "cutout"} | {"max_crop", "min_crop", "unsupervised"},
-    "pjreddie": frozenset((*_C_COMMON_NET, *_PJREDDIE_NET)),
+    "pjreddie": frozenset(
+        "batch learning_rate momentum decay subdivisions time_steps adam B1 B2 eps height "
+        "width channels inputs max_crop min_crop angle aspect saturation exposure hue "
+        "policy burn_in power step scale steps scales gamma max_batches notruth random "
+        "max_ratio min_ratio center clip".split()
+    ),
     "hankai": _HK_NET,
 }
-
-#: hankai's layer-name table: section name (exact, case-sensitive) -> layer kind, the
-#: key of :data:`HANKAI_LAYER_KEYS`. ``None``: the name is in the table but
-#: ``create_network`` has no case for it ("layer type ... not recognized").
-HANKAI_LAYER_NAMES: dict[str, str | None] = {
-    "shortcut": "shortcut", "scale_channels": "scale_channels", "sam": "sam",
-    "cost": "cost", "region": "region", "yolo": "yolo", "Gaussian_yolo": "Gaussian_yolo",
-    "conv": "convolutional", "convolutional": "convolutional", "crnn": "crnn",
-    "lstm": "lstm", "rnn": "rnn", "conn": "connected", "connected": "connected",
-    "max": "maxpool", "maxpool": "maxpool", "local_avg": "local_avgpool",
-    "local_avgpool": "local_avgpool", "reorg3d": "reorg3d", "avg": "avgpool",
-    "avgpool": "avgpool", "dropout": "dropout", "soft": "softmax", "softmax": "softmax",
-    "contrastive": "contrastive", "route": "route", "upsample": "upsample",
-    "net": None, "network": None, "empty": None, "silence": None, "blank": None,
-}  # fmt: skip
 
 #: Keys hankai reads in every layer section (after the layer's own keys).
 HANKAI_COMMON_KEYS: frozenset[str] = frozenset(
@@ -124,6 +102,20 @@ _LAYER_KEYS: dict[str, str] = {
     "lstm": "output batch_normalize",
 }
 
+#: hankai's layer-name table: section name (exact, case-sensitive) -> layer kind, the
+#: key of :data:`HANKAI_LAYER_KEYS` (each kind is also its own name). ``None``: the name
+#: is in the table but ``create_network`` has no case for it ("layer type ... not
+#: recognized").
+HANKAI_LAYER_NAMES: dict[str, str | None] = {
+    **{kind: kind for kind in _LAYER_KEYS},
+    **dict(
+        alias.split(":")
+        for alias in "conv:convolutional conn:connected max:maxpool avg:avgpool "
+        "local_avg:local_avgpool soft:softmax".split()
+    ),
+    **dict.fromkeys(("net", "network", "empty", "silence", "blank")),
+}
+
 #: The keys each hankai layer kind reads itself (the common keys come on top).
 HANKAI_LAYER_KEYS = {kind: frozenset(k.split()) for kind, k in _LAYER_KEYS.items()}
 
@@ -140,10 +132,11 @@ HANKAI_DETECTORS: frozenset[str] = frozenset({"yolo", "Gaussian_yolo", "region"}
 #: pjreddie reads no dont_update, burnin_update, train_only_bn), hank-ai
 #: ``CfgFile::create_network`` (src-lib/darknet_cfg.cpp, ``find_int``).
 LAYER_TRAINING_KEYS: dict[str, tuple[str, ...]] = {
-    "alexeyab": ("stopbackward", "onlyforward", "dont_update", "burnin_update", "train_only_bn"),
-    "pjreddie": ("stopbackward", "onlyforward"),
-    "hankai": ("stopbackward", "onlyforward", "dont_update", "burnin_update", "train_only_bn"),
-}  # fmt: skip
+    fork: tuple(
+        "stopbackward onlyforward dont_update burnin_update train_only_bn".split()
+    )
+    for fork in ("alexeyab", "hankai")
+} | {"pjreddie": ("stopbackward", "onlyforward")}
 
 #: Section names whose layer has weights darknet's update changes (the layer makers that
 #: set an ``update`` function: convolutional, connected, local, batchnorm and the

@@ -788,12 +788,10 @@ def parse(
     v["layer_lrs"] = tuple(
         LayerLR(x.index, x.section, x.learning_rate, n) for x, n in lrs if n
     )
-
     return NetSchedule(**v)  # type: ignore[arg-type]
 
 
 def load(path: str | os.PathLike[str], *, fork: str = "alexeyab") -> NetSchedule:
     """:func:`parse` the file at ``path`` (see :func:`cfgsched.files.read_cfg`)."""
-    _check_fork(fork)
     text, source = read_cfg(path)  # regular files up to 4 MiB, paths only
     return parse(text, fork=fork, source=source)

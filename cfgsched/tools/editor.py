@@ -4,13 +4,12 @@ ending), and the fork's own parser reads the result."""
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from cfgsched.errors import CfgError
-from cfgsched.reader.keys import NET_KEYS
+from cfgsched.reader.keys import NET_KEYS, did_you_mean
 from cfgsched.reader.parser import c_atof, c_atoi, parse, read_sections
 from cfgsched.run import advised_schedule
 from cfgsched.schedule import NetSchedule, f32
@@ -54,8 +53,8 @@ def check_key(key: str, value: str, fork: str) -> None:
     reads and ``value`` is one line."""
     known = [k for k in KEY_KINDS if k in NET_KEYS[fork]]
     if key not in known:
-        near = difflib.get_close_matches(key, known, n=1)
-        hint = f"did you mean {near[0]}? " if near else ""
+        near = did_you_mean(key, frozenset(known))
+        hint = f"did you mean {near}? " if near else ""
         why = f"not a [net] schedule key {fork} reads ({hint}one of {', '.join(known)})"
         raise CfgError("--set", None, key, why)
     if any(c in value for c in "\r\n\0"):
@@ -125,10 +124,8 @@ def gpu_edits(s: NetSchedule, gpus: int) -> list[Edit]:
     """AlexeyAB's advice for ``-gpus N``: learning_rate / N, burn_in x N (checked as a
     ``--set burn_in`` is: darknet's int)."""
     if s.fork == "hankai":
-        raise ValueError(
-            "--gpus: hankai does not multiply learning_rate by the GPU count, so the"
-            " lr/N advice does not apply (use --set)"
-        )
+        why = "hankai does not multiply learning_rate by the GPU count, so the lr/N"
+        raise ValueError(f"--gpus: {why} advice does not apply (use --set)")
     adv = advised_schedule(s, gpus)  # ValueError for gpus < 1
     edits = [Edit("learning_rate", float_text(adv.learning_rate))]
     if s.burn_in > 0:
