@@ -56,15 +56,13 @@ def adjust(
         raise clikit.fail("nothing to adjust: give --gpus N and/or --set KEY=VALUE")
     text, source = clikit.read_cfg_text(cfg, exact=True)
     before = parse(text, fork=fork, source=source)
-    try:
-        edits = gpu_edits(before, gpus) if gpus is not None else []
-        edits += [parse_set(item, fork) for item in sets]
-        keys = {e.key for e in edits}
-        if rescale_steps and ("max_batches" not in keys or "steps" in keys):
-            why = "--rescale-steps needs --set max_batches=N and no --set steps"
-            raise ValueError(why)
-    except ValueError as exc:
-        raise clikit.fail(str(exc)) from None
+    edits = gpu_edits(before, gpus) if gpus is not None else []
+    edits += [parse_set(item, fork) for item in sets]
+    keys = {e.key for e in edits}
+    if rescale_steps and ("max_batches" not in keys or "steps" in keys):
+        raise clikit.fail(
+            "--rescale-steps needs --set max_batches=N and no --set steps"
+        )
     try:
         new, after = edit_schedule(text, edits, fork=fork, source=source,
                                    rescale=rescale_steps)  # fmt: skip

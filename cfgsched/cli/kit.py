@@ -16,7 +16,7 @@ from typing import IO, Any, TypeVar
 
 import click
 
-from cfgsched.errors import CfgError, NotExactError, WeightsError, escape
+from cfgsched.errors import escape
 from cfgsched.files import MAX_CFG_BYTES, cfg_text, read_regular
 from cfgsched.options import OptionError, Options
 from cfgsched.schedule import DEFAULT_FORK, FORKS, NetSchedule
@@ -54,13 +54,14 @@ def warn(message: str) -> None:
 
 
 def one_line_errors(func: F) -> F:
-    """Turn library errors into one-line messages with exit code 2 (never a traceback)."""
+    """Turn library errors (ValueError: CfgError, a bad value, ...) and OSError into
+    one-line messages with exit code 2 (never a traceback)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (CfgError, WeightsError, NotExactError) as exc:
+        except ValueError as exc:
             raise fail(str(exc)) from None
         except OSError as exc:
             name = f"{exc.filename}: " if exc.filename is not None else ""

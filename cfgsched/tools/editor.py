@@ -193,12 +193,7 @@ def edit_text(text: str, edits: Sequence[Edit], *, fork: str, source: str) -> Ed
 
 
 def edit_schedule(
-    text: str,
-    edits: Sequence[Edit],
-    *,
-    fork: str,
-    source: str,
-    rescale: bool = False,
+    text: str, edits: Sequence[Edit], *, fork: str, source: str, rescale: bool = False
 ) -> tuple[str, NetSchedule]:
     """``text`` with ``edits`` and the schedule ``fork`` reads from it (lines as in
     ``text``); ``rescale``: with a max_batches edit, steps keep their fractions
@@ -235,9 +230,8 @@ def _read_edited(
     except CfgError as exc:
         if exc.line in edited.lines:
             e = next(x for x in edits if x.key == edited.lines[exc.line])
-            raise CfgError(
-                f"--set {e.key}={e.value}", None, exc.key, exc.message
-            ) from None
+            where = f"--set {e.key}={e.value}"
+            raise CfgError(where, None, exc.key, exc.message) from None
         line = edited.original_line(exc.line)
         raise CfgError(exc.source, line, exc.key, exc.message) from None
     warns = tuple(replace(w, line=edited.original_line(w.line)) for w in s.warnings)
