@@ -225,15 +225,10 @@ class _Sec:
     empties: list[Entry] = field(default_factory=list)  # key= with nothing after it
 
 
-def _split_lines(text: str) -> list[str]:
-    lines = text.split("\n")
-    return lines[:-1] if lines and lines[-1] == "" else lines
-
-
 def _read_c(text: str, fork: str, source: str) -> list[_Sec]:
     table = str.maketrans("", "", _C_STRIP[fork])
     secs: list[_Sec] = []
-    for n, raw in enumerate(_split_lines(text), start=1):
+    for n, raw in enumerate(text.removesuffix("\n").split("\n"), 1):
         s = raw.split("\0", 1)[0].translate(table)
         if not s or s[0] in "#;":
             continue
@@ -276,7 +271,7 @@ _HK_NUM_CHARS = frozenset("-.0123456789")
 
 def _read_hk(text: str, source: str) -> list[_Sec]:
     secs: list[_Sec] = []
-    for n, raw in enumerate(_split_lines(text), start=1):
+    for n, raw in enumerate(text.removesuffix("\n").split("\n"), 1):
         line = raw.rstrip(" \t\r\n") or raw
         m = _HK_RX.search(line)
         if m is None:
@@ -308,7 +303,8 @@ def _read_hk(text: str, source: str) -> list[_Sec]:
 
 
 def _read(text: str, fork: str, source: str) -> list[_Sec]:
-    _check_fork(fork)
+    if fork not in FORKS:
+        raise ValueError(f"unknown fork {fork!r}: choose one of {', '.join(FORKS)}")
     return _read_hk(text, source) if fork == "hankai" else _read_c(text, fork, source)
 
 
@@ -334,11 +330,6 @@ def _first(sec: _Sec, key: str) -> Entry | None:
 
 def _who(fork: str) -> str:
     return "hankai" if fork == "hankai" else "darknet"
-
-
-def _check_fork(fork: str) -> None:
-    if fork not in FORKS:
-        raise ValueError(f"unknown fork {fork!r}: choose one of {', '.join(FORKS)}")
 
 
 # --- [net] and layer values ------------------------------------------------------------
@@ -764,9 +755,8 @@ def _network_sections(fork: str, source: str, secs: list[_Sec]) -> list[_Sec]:
         if len(secs) < 2:
             msg = "hankai stops: cannot create a network without layer sections"
             raise CfgError(source, None, None, msg)
-    first = secs[0]
-    names = ("net", "network") if fork == "hankai" else ("[net]", "[network]")
-    if (first.name if fork == "hankai" else first.header) not in names:
+    first = secs[0]  # hankai's header is "[" + its name + "]"
+    if first.header not in ("[net]", "[network]"):
         msg = f"{_who(fork)} stops: First section must be [net] or [network], "
         raise CfgError(source, first.line, None, msg + f"found {first.header!r}{why}")
     return secs
