@@ -54,9 +54,9 @@ _P002 = "'#' inside {}: C forks have no inline comments"
 
 @dataclass(frozen=True)
 class Entry:
-    """A ``key=value`` line as the fork reads it; ``raw``: the line as in the file. Read
-    internally, ``value`` None is a C-fork line without '=' (darknet stores NULL) and
-    ``num`` hankai's float32 of a value that looks numeric."""
+    """A ``key=value`` line as the fork reads it; ``raw``: the line as in the file, ``value``
+    None: a C-fork line without '=' (darknet stores NULL), ``num``: hankai's float32 of a
+    value that looks numeric."""
 
     key: str
     value: str | None
@@ -65,17 +65,26 @@ class Entry:
     num: float | None = field(default=None, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Section:
-    """A ``[name]`` header (``line``, ``raw``) and the entries below it."""
+    """A ``[name]`` header (``header`` as the fork reads it, ``raw`` as in the file) and
+    the lines below it: ``items`` every entry, ``empties`` the ``key=`` lines without a
+    value."""
 
     name: str
+    header: str
     line: int
-    entries: tuple[Entry, ...]
-    raw: str = ""
+    raw: str
+    items: list[Entry] = field(default_factory=list)
+    empties: list[Entry] = field(default_factory=list)
+
+    @property
+    def entries(self) -> tuple[Entry, ...]:
+        """The entries with a value (not a C-fork line without '='), in file order."""
+        return tuple(e for e in self.items if e.value is not None)
 
     def get(self, key: str) -> Entry | None:
-        """The first entry named ``key`` (the one C forks use), or None."""
+        """The first entry with a value named ``key``, or None."""
         return next((e for e in self.entries if e.key == key), None)
 
     def keys(self) -> list[str]:
@@ -215,26 +224,16 @@ def hk_stoi(s: str) -> int | None:
 # --- reading lines and sections --------------------------------------------------------
 
 
-@dataclass
-class _Sec:
-    name: str
-    header: str
-    line: int
-    raw: str
-    items: list[Entry] = field(default_factory=list)
-    empties: list[Entry] = field(default_factory=list)  # key= with nothing after it
-
-
-def _read_c(text: str, fork: str, source: str) -> list[_Sec]:
+def _read_c(text: str, fork: str, source: str) -> list[Section]:
     table = str.maketrans("", "", _C_STRIP[fork])
-    secs: list[_Sec] = []
+    secs: list[Section] = []
     for n, raw in enumerate(text.removesuffix("\n").split("\n"), 1):
         s = raw.split("\0", 1)[0].translate(table)
         if not s or s[0] in "#;":
             continue
         if s[0] == "[":
             name = s[1:-1] if s.endswith("]") and len(s) > 1 else s[1:]
-            secs.append(_Sec(name, s, n, raw))
+            secs.append(Section(name, s, n, raw))
             continue
         if not secs:
             why = f"darknet crashes here: text before the first [section]: {_stray(s)}"
@@ -269,8 +268,8 @@ _HK_TRIM = " \t\r\n\v\f"
 _HK_NUM_CHARS = frozenset("-.0123456789")
 
 
-def _read_hk(text: str, source: str) -> list[_Sec]:
-    secs: list[_Sec] = []
+def _read_hk(text: str, source: str) -> list[Section]:
+    secs: list[Section] = []
     for n, raw in enumerate(text.removesuffix("\n").split("\n"), 1):
         line = raw.rstrip(" \t\r\n") or raw
         m = _HK_RX.search(line)
@@ -284,7 +283,7 @@ def _read_hk(text: str, source: str) -> list[_Sec]:
             if name not in HANKAI_LAYER_NAMES:
                 why = f'hankai stops: layer name "{_short(name)}" is not supported'
                 raise CfgError(source, n, None, why)
-            secs.append(_Sec(name, "[" + name + "]", n, raw))
+            secs.append(Section(name, "[" + name + "]", n, raw))
             continue
         if not secs:
             why = "hankai stops: cannot add a configuration line without a section"
@@ -302,20 +301,13 @@ def _read_hk(text: str, source: str) -> list[_Sec]:
     return secs
 
 
-def _read(text: str, fork: str, source: str) -> list[_Sec]:
-    if fork not in FORKS:
-        raise ValueError(f"unknown fork {fork!r}: choose one of {', '.join(FORKS)}")
-    return _read_hk(text, source) if fork == "hankai" else _read_c(text, fork, source)
-
-
 def read_sections(
     text: str, *, fork: str = "alexeyab", source: str = "<string>"
 ) -> list[Section]:
     """``text``'s sections and entries by ``fork``'s reading rules (values unchecked)."""
-    return [
-        Section(s.name, s.line, tuple(e for e in s.items if e.value is not None), s.raw)
-        for s in _read(text, fork, source)
-    ]
+    if fork not in FORKS:
+        raise ValueError(f"unknown fork {fork!r}: choose one of {', '.join(FORKS)}")
+    return _read_hk(text, source) if fork == "hankai" else _read_c(text, fork, source)
 
 
 def _short(value: str | None, limit: int = 40) -> str:
@@ -324,7 +316,7 @@ def _short(value: str | None, limit: int = 40) -> str:
     return v if len(v) <= limit else v[:limit] + "..."
 
 
-def _first(sec: _Sec, key: str) -> Entry | None:
+def _first(sec: Section, key: str) -> Entry | None:
     return next((it for it in sec.items if it.key == key), None)
 
 
@@ -338,7 +330,7 @@ def _who(fork: str) -> str:
 class _Net:
     """Values, warnings and lines read from one section by its fork's rules."""
 
-    def __init__(self, fork: str, source: str, sec: _Sec) -> None:
+    def __init__(self, fork: str, source: str, sec: Section) -> None:
         self.fork, self.source, self.sec = fork, source, sec
         self.hk = fork == "hankai"
         self.warnings: list[CfgWarning] = []
@@ -699,7 +691,7 @@ def _layer_keys(lay: _Net, idx: int) -> LayerKeys | None:
 
 
 def _layers(
-    net: _Net, secs: list[_Sec], dims: dict[str, int]
+    net: _Net, secs: list[Section], dims: dict[str, int]
 ) -> tuple[tuple[LayerKeys, ...], int | None]:
     """Every layer's training keys and the first detection layer's classes; hankai's
     ``create_network`` checks each layer, then the size a detector as last layer needs."""
@@ -739,7 +731,7 @@ def _layers(
     return tuple(layers), classes
 
 
-def _network_sections(fork: str, source: str, secs: list[_Sec]) -> list[_Sec]:
+def _network_sections(fork: str, source: str, secs: list[Section]) -> list[Section]:
     """The sections the fork builds a network from, after its first-section checks
     (hankai replaces a ``[net]`` holding no key by the next section, then needs a layer
     section and a ``[net]``/``[network]`` first)."""
@@ -766,7 +758,9 @@ def parse(
     text: str, *, fork: str = "alexeyab", source: str = "<string>"
 ) -> NetSchedule:
     """A cfg's schedule read as ``fork`` does (CfgError where it stops; module doc)."""
-    secs = _network_sections(fork, source, _read(text, fork, source))
+    secs = _network_sections(
+        fork, source, read_sections(text, fork=fork, source=source)
+    )
     net = _Net(fork, source, secs[0])
     v, dims = _net_values(net)
     _notes(net)
