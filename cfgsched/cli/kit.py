@@ -104,17 +104,13 @@ def check_target(path: str, force: bool, ours: Callable[[Path], bool] | None) ->
     return target
 
 
-def _exit(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 @contextlib.contextmanager
 def _signals_exit() -> Iterator[None]:
-    """SIGTERM and SIGHUP end the program through Python (so cleanup runs) while active."""
+    """SIGTERM and SIGHUP end the program through Python (so cleanup runs) while active,
+    with exit code 128 + the signal's number, as shells report it."""
     try:
-        saved = {
-            sig: signal.signal(sig, _exit) for sig in (signal.SIGTERM, signal.SIGHUP)
-        }
+        signals = (signal.SIGTERM, signal.SIGHUP)
+        saved = {s: signal.signal(s, lambda n, _: sys.exit(128 + n)) for s in signals}
     except ValueError:  # not the main thread: leave the handlers alone
         saved = {}
     try:

@@ -512,18 +512,6 @@ def _batch(net: _Net, batch: int, subdivs: int, time_steps: int) -> tuple[int, i
     return mini, time_steps
 
 
-def _check_inputs(net: _Net, dims: dict[str, int], inputs: int) -> None:
-    """Every fork stops when ``inputs`` and one of width, height, channels are 0."""
-    if inputs or all(dims.values()):
-        return
-    bad = [
-        f"{k}={v}" if k in net.lines else f"no {k}" for k, v in dims.items() if not v
-    ]
-    why = "No input parameters supplied: [net] needs width, height and channels, or "
-    why += f"inputs ({', '.join(bad)})"
-    raise CfgError(net.source, net.sec.line, None, f"{_who(net.fork)} stops: {why}")
-
-
 def _net_values(net: _Net) -> tuple[dict[str, object], dict[str, int]]:
     """The ``[net]`` values and input size in the fork's lookup order, with its stops
     (alexeyab/pjreddie ``parse_net_options``, hankai ``parse_net_section``)."""
@@ -559,7 +547,17 @@ def _net_values(net: _Net) -> tuple[dict[str, object], dict[str, int]]:
         why += "contrastive loss"
         raise net.error(con, "contrastive", f"{_who(net.fork)} stops: {why}")
     v["power"] = net.getf("power", 4)
-    _check_inputs(net, dims, inputs)
+    if not inputs and not all(dims.values()):  # every fork stops
+        bad = [
+            f"{k}={n}" if k in net.lines else f"no {k}"
+            for k, n in dims.items()
+            if not n
+        ]
+        why = (
+            "No input parameters supplied: [net] needs width, height and channels, or "
+        )
+        why += f"inputs ({', '.join(bad)})"
+        raise CfgError(net.source, net.sec.line, None, f"{_who(net.fork)} stops: {why}")
     _policy_values(net, v)
     if net.hk:
         net.hk_num("show_receptive_field")

@@ -155,9 +155,7 @@ class Edited:
 
     def original_line(self, line: int | None) -> int | None:
         """The line of the unedited text that ``line`` of the edited text was."""
-        if line is None:
-            return None
-        return line - sum(1 for x in self.inserted if x < line)
+        return None if line is None else line - sum(x < line for x in self.inserted)
 
 
 def edit_text(text: str, edits: Sequence[Edit], *, fork: str, source: str) -> Edited:
