@@ -11,7 +11,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from cfgsched.errors import CfgError, CfgWarning
 from cfgsched.files import read_cfg
@@ -111,9 +111,8 @@ def c_atof(s: str) -> tuple[float, int]:
     """C ``atof``: the double of the longest valid prefix and the characters used."""
     start = len(s) - len(s.lstrip(_WS))
     if m := _HEX.match(s, start):
-        body = m.group(0).lstrip("+-")
         try:
-            value = float.fromhex(body if "p" in body.lower() else body + "p0")
+            value = float.fromhex(m.group(0).lstrip("+-"))
         except OverflowError:
             value = math.inf
     elif m := _INFNAN.match(s, start):
@@ -671,23 +670,6 @@ def _unknown_net_key(fork: str, key: str) -> str:
     return f"unknown [net] key {_short(key)}: {fork} never reads it{hint}"
 
 
-def _layer_keys(lay: _Net, idx: int) -> LayerKeys | None:
-    """Layer ``idx``'s training keys, read as ``[net]``'s; None when it has none."""
-    s, keys = lay.sec, LAYER_TRAINING_KEYS[lay.fork]
-    ints = {k: lay.geti(k, 0) for k in keys if _first(s, k) is not None}
-    lr = lay.getf("learning_rate", 1)
-    if not lay.lines:
-        return None
-    wtype = _first(s, "weights_type")
-    weights = s.name in WEIGHTED_SECTIONS or (
-        s.name == "shortcut" and wtype is not None and wtype.value != "none"
-    )
-    lines = tuple(sorted(lay.lines.items(), key=lambda kv: kv[1]))
-    return LayerKeys(
-        idx, s.name, s.line, weights, **ints, learning_rate=lr, lines=lines
-    )
-
-
 def _layers(
     net: _Net, secs: list[Section], dims: dict[str, int]
 ) -> tuple[tuple[LayerKeys, ...], int | None]:
@@ -695,6 +677,7 @@ def _layers(
     ``create_network`` checks each layer, then the size a detector as last layer needs."""
     layers: list[LayerKeys] = []
     classes: int | None = None
+    training = LAYER_TRAINING_KEYS[net.fork]
     kind: str | None = ""
     for idx, s in enumerate(secs[1:]):
         lay = _Net(net.fork, net.source, s)
@@ -708,12 +691,21 @@ def _layers(
                 why = f"section [{s.name}] at line {s.line} was expecting to find a "
                 why += f'key named "{key}" but it does not exist'
                 raise CfgError(net.source, s.line, key, "hankai stops: " + why)
-        keys = _layer_keys(lay, idx)  # hankai stops on non-numbers
+        # the training keys, read as [net]'s (hankai stops on non-numbers)
+        ints: dict[str, Any] = {k: lay.geti(k, 0) for k in training if _first(s, k)}
+        lr = lay.getf("learning_rate", 1)
+        wtype = _first(s, "weights_type")
+        weights = s.name in WEIGHTED_SECTIONS or (
+            s.name == "shortcut" and wtype is not None and wtype.value != "none"
+        )
+        lines = tuple(sorted(lay.lines.items(), key=lambda kv: kv[1]))
+        head = (idx, s.name, s.line, weights)
+        if lines:  # a layer without training keys is left out
+            layers.append(LayerKeys(*head, **ints, learning_rate=lr, lines=lines))
         if kind:
             known = HANKAI_LAYER_KEYS[kind] | HANKAI_COMMON_KEYS
             _hk_unused(lay, [it for it in s.items if it.key not in known], known, {})
         net.warnings.extend(lay.warnings)
-        layers += [keys] if keys is not None else []
         c = _first(s, "classes")
         if classes is None and s.name in _DETECTION_SECTIONS and c and c.value:
             if not net.hk:
