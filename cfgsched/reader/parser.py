@@ -31,7 +31,7 @@ from cfgsched.reader.keys import (
 )
 from cfgsched.schedule import FORKS, LayerKeys, LayerLR, NetSchedule, Policy
 
-__all__ = ["Entry", "Section", "load", "parse", "read_sections"]
+__all__ = ["Entry", "Section", "load", "parse", "policies", "read_sections"]
 
 T = TypeVar("T")
 
@@ -43,7 +43,6 @@ _F32_OVERFLOW = 2**128 - 2**103
 
 #: Characters each C fork's ``strip()`` removes from every line.
 _C_STRIP = {"alexeyab": " \t\n\r", "pjreddie": " \t\n"}
-_POLICIES: dict[str, Policy] = {p.cfg_name: p for p in Policy}
 #: Learning-rate keys that only some policies (or ``adam=1``) read.
 _POLICY_KEYS = {*HANKAI_NET_WHEN, "learning_rate_min", "sgdr_cycle", "sgdr_mult"}
 _DETECTION_SECTIONS = ("yolo", "region", "Gaussian_yolo", "detection")
@@ -309,6 +308,11 @@ def read_sections(
     return _read_hk(text, source) if fork == "hankai" else _read_c(text, fork, source)
 
 
+def policies(fork: str) -> dict[str, Policy]:
+    """The policies ``fork`` knows, by cfg name (pjreddie has no sgdr)."""
+    return {p.cfg_name: p for p in Policy if p is not Policy.SGDR or fork != "pjreddie"}
+
+
 def _short(value: str | None, limit: int = 40) -> str:
     """``value`` cut to ``limit`` characters for messages."""
     v = "" if value is None else value
@@ -571,7 +575,7 @@ def _policy_values(net: _Net, v: dict[str, object]) -> None:
     name = "constant" if it is None or it.value is None else it.value
     if it is not None and "#" in name:
         net.warn("P002", it, _P002.format("policy"))
-    pol = _POLICIES.get(name) if name != "sgdr" or net.fork != "pjreddie" else None
+    pol = policies(net.fork).get(name)
     if pol is None and net.hk:
         why = f'hankai stops: learning rate policy "{_short(name)}" is not supported'
         raise net.error(it, "policy", why)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from cfgsched.errors import CfgError
 from cfgsched.reader.keys import NET_KEYS, did_you_mean
 from cfgsched.reader.parser import c_atof, c_atoi, parse, read_sections
+from cfgsched.reader.parser import policies as policies  # plot's --policy choices
 from cfgsched.run import advised_schedule
 from cfgsched.schedule import NetSchedule, f32
 from cfgsched.weights import read_weights_header
@@ -25,7 +26,6 @@ KEY_KINDS: dict[str, str] = dict(
         "batch:int subdivisions:int time_steps:int adam:int B1:float B2:float eps:float"
     ).split()
 )
-_POLICIES = ("constant", "step", "steps", "exp", "poly", "sigmoid", "random", "sgdr")
 _DECIMAL = frozenset("+-.0123456789")
 _VALUE_FORMS = {
     "int": "an integer within C int range",
@@ -41,11 +41,6 @@ class Edit:
 
     key: str
     value: str
-
-
-def policies(fork: str) -> tuple[str, ...]:
-    """Policy names ``fork`` knows (pjreddie has no sgdr)."""
-    return _POLICIES[:-1] if fork == "pjreddie" else _POLICIES
 
 
 def check_key(key: str, value: str, fork: str) -> None:
