@@ -18,7 +18,7 @@ import click
 
 from cfgsched.errors import escape
 from cfgsched.files import MAX_CFG_BYTES, cfg_text, read_regular
-from cfgsched.options import OptionError, Options
+from cfgsched.options import BOUNDS, BUILDS, MULTIGPU_MODES, OptionError, Options
 from cfgsched.schedule import DEFAULT_FORK, FORKS, NetSchedule
 from cfgsched.weights import read_weights_header
 
@@ -274,9 +274,9 @@ class Count(click.ParamType):  # type: ignore[type-arg]
 #: The shared translation options in --help order: (declarations, type, metavar, help);
 #: type None is an on/off flag, "flush" the --flush/--keep pair (default: the fork's build).
 _TRANSLATION_OPTIONS: tuple[tuple[tuple[str, ...], Any, str | None, str], ...] = (
-    (("--gpus",), Count(1, 1 << 20), "N", "A darknet -gpus N run: LR x N where the "
+    (("--gpus",), Count(*BOUNDS["ngpus"]), "N", "A darknet -gpus N run: LR x N where the "
      "fork does it (alexeyab, pjreddie), step i at b = (i+1)*N."),
-    (("--multigpu",), click.Choice(["images", "trace"]), None, "With --gpus: b = "
+    (("--multigpu",), click.Choice(MULTIGPU_MODES), None, "With --gpus: b = "
      "(i+1)*N for DDP (images, the default) or GPU 0's exact batch sequence (trace)."),
     (("--scratch",), None, None, "With --multigpu trace: no weights file (hankai "
      "trains burn-in on one GPU first)."),
@@ -295,7 +295,7 @@ _TRANSLATION_OPTIONS: tuple[tuple[tuple[str, ...], Any, str | None, str], ...] =
      "fork's release build: alexeyab, pjreddie flush; hankai keeps]."),
     (("--resume-from",), click.Path(dir_okay=False), "WEIGHTS", "Start where darknet "
      "resumes this .weights file (seen // batch)."),
-    (("--build",), click.Choice(["gpu", "cpu"]), None, "The darknet build whose layer "
+    (("--build",), click.Choice(BUILDS), None, "The darknet build whose layer "
      "rules (stopbackward, ...) apply [default: gpu]."),
 )  # fmt: skip
 
