@@ -74,10 +74,8 @@ def read_cfg_text(path: str, *, exact: bool = False) -> tuple[str, str]:
     """``(text, source name)`` of a cfg (``-`` is stdin), checked as by
     :func:`~cfgsched.files.read_cfg`; ``exact``: undecodable bytes kept, so that encoding
     the text back gives the same bytes."""
-    if path != "-":
+    if path != "-":  # a closed stdin raises when read (cli._guard_streams): one line
         data, source = read_regular(path, MAX_CFG_BYTES), path
-    elif sys.stdin is None or sys.stdin.closed:
-        raise fail("-: standard input is closed")
     else:
         data, source = sys.stdin.buffer.read(MAX_CFG_BYTES + 1), "<stdin>"
     text = cfg_text(data, source)
@@ -131,9 +129,7 @@ def atomic_output(
     """Write ``path`` (``-``: stdout) through a temporary file moved into place on success
     (an error, SIGTERM or SIGHUP leaves the previous file)."""
     if path == "-":
-        stream: Any = sys.stdout
-        if stream is None or stream.closed:
-            raise fail("-: standard output is closed")
+        stream: Any = sys.stdout  # closed: raises when used (cli._guard_streams)
         if binary and stream.isatty():
             raise fail("-: refusing to write binary output to a terminal; use -o FILE")
         out: IO[Any] = stream.buffer if binary else stream
