@@ -49,6 +49,9 @@ _DETECTION_SECTIONS = ("yolo", "region", "Gaussian_yolo", "detection")
 #: Keys whose '#' is reported (P002) where they are read, not by :func:`_notes`.
 _OWN_P002 = ("policy", "steps", "scales", "seq_scales")
 _P002 = "'#' inside {}: C forks have no inline comments"
+#: The words of all three forks (src/parser.c ``parse_net_options``, hankai
+#: ``parse_net_section``) when policy=steps lacks steps or scales.
+_NO_STEPS = "STEPS policy must have steps and scales in cfg file"
 
 
 @dataclass(frozen=True)
@@ -424,7 +427,7 @@ def _c_steps(net: _Net, pol: Policy) -> tuple[tuple[int, ...], tuple[float, ...]
     s_it = net.item("seq_scales") if net.fork == "alexeyab" else None
     if pol is Policy.STEPS and (l_it is None or p_it is None):
         missing = "steps" if l_it is None else "scales"
-        why = f"darknet stops: STEPS policy must have steps and scales ({missing} missing)"
+        why = f"darknet stops: {_NO_STEPS} ({missing} missing)"
         raise net.error(net.item("policy") if l_it is None else l_it, missing, why)
     if l_it is None or l_it.value is None:
         return (), ()
@@ -483,8 +486,8 @@ def _hk_steps(net: _Net, pol: Policy) -> tuple[tuple[int, ...], tuple[float, ...
     steps = _hk_list(l_it, "-0123456789", hk_stoi)
     scales = _hk_list(p_it, "-.0123456789", hk_stof)
     if pol is Policy.STEPS and (not steps or not scales):
-        why = "hankai stops: STEPS policy must have steps and scales in cfg file"
         it, key = (l_it, "steps") if not steps else (p_it, "scales")
+        why = f"hankai stops: {_NO_STEPS} ({key} missing)"
         raise net.error(it or net.item("policy"), key, why)
     n = len(steps)
     if len(scales) > n and p_it is not None:
