@@ -156,7 +156,9 @@ class Edited:
 def edit_text(text: str, edits: Sequence[Edit], *, fork: str, source: str) -> Edited:
     """``text`` with ``edits`` applied, unparsed: the first ``[net]`` entry of a key as
     ``fork`` reads it gets the value, an absent key goes after the last entry; CfgError
-    for a key edited twice or no section."""
+    for a key the fork does not read (:func:`check_key`), edited twice, or no section."""
+    for e in edits:
+        check_key(e.key, e.value, fork)
     keys = [e.key for e in edits]
     dup = {k for k in keys if keys.count(k) > 1}
     if dup:
@@ -192,8 +194,6 @@ def edit_schedule(
     ``text``); ``rescale``: with a max_batches edit, steps keep their fractions
     (:func:`rescale_steps`). CfgError: a key the fork does not read, or an error of the
     edited text (on an edited line it names ``--set key=value``)."""
-    for e in edits:
-        check_key(e.key, e.value, fork)
     base = parse(text, fork=fork, source=source)
     if not edits:
         return text, base
