@@ -60,9 +60,8 @@ def adjust(
     edits += [parse_set(item, fork) for item in sets]
     keys = {e.key for e in edits}
     if rescale_steps and ("max_batches" not in keys or "steps" in keys):
-        raise clikit.fail(
-            "--rescale-steps needs --set max_batches=N and no --set steps"
-        )
+        why = "--rescale-steps needs --set max_batches=N and no --set steps"
+        raise clikit.fail(why)
     try:
         new, after = edit_schedule(text, edits, fork=fork, source=source,
                                    rescale=rescale_steps)  # fmt: skip

@@ -415,9 +415,8 @@ class _Net:
             return f32(default)
         v, used = c_atof(it.value)
         if used < len(it.value):
-            bad = it.value[used]
-            msg = f"{key}={_short(it.value)} is read as {v!r} (atof stops at '{bad}')"
-            self.warn("P004", it, msg)
+            why = f"is read as {v!r} (atof stops at '{it.value[used]}')"
+            self.warn("P004", it, f"{key}={_short(it.value)} {why}")
         return f32(v)
 
 

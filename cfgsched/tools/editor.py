@@ -244,8 +244,7 @@ def resume_lines(before: NetSchedule, after: NetSchedule, weights: str) -> list[
     for tag, s in (("before", before), ("after ", after)):
         it = int(header.iteration(s))
         lr = float(darknet_lr(s, np.array([it + 1], dtype=np.int64))[0])
-        value = "nan" if math.isnan(lr) else f"{lr:.6g}"
-        t = f"{tag}: resumes at iteration {it:,}; next update b={it + 1:,}: LR {value}"
+        t = f"{tag}: resumes at iteration {it:,}; next update b={it + 1:,}: LR {lr:.6g}"
         end = f" -- training stops at once (max_batches {s.max_batches:,})"
         out.append(t + end if 0 < s.max_batches <= it else t)
     return out
