@@ -22,8 +22,8 @@ def test_gpus_advice_beyond_c_int_is_refused() -> None:
     code, out, err = run("--gpus", "3000000")
     assert code == 2 and out == ""
     assert err.strip().splitlines() == [
-        "cfgsched: error: --gpus 3000000: burn_in 1000 x 3000000 = 3000000000 is beyond "
-        "darknet's int (2147483647): darknet would read another number"
+        "cfgsched: error: --gpus 3000000: burn_in='3000000000': the value must be an "
+        "integer within C int range (ASCII digits, as darknet's atoi/atof read them)"
     ]
     code, out, _ = run("--gpus", "2147483")  # 1000 x 2147483 = 2147483000 still fits
     assert code == 0 and "burn_in=2147483000" in out
@@ -31,9 +31,9 @@ def test_gpus_advice_beyond_c_int_is_refused() -> None:
 
 def test_a_key_given_twice_says_so() -> None:
     code, _, err = run("--set", "learning_rate=0.1", "--set", "learning_rate=0.2")
-    assert code == 2 and "--set learning_rate: given twice" in err
+    assert code == 2 and "--set: learning_rate: set twice in one adjust" in err
     code, _, err = run("--gpus", "4", "--set", "burn_in=10")
-    assert code == 2 and "--set burn_in: also set by --gpus" in err
+    assert code == 2 and "--set: burn_in: set twice in one adjust (--gpus sets" in err
 
 
 def test_rescale_steps_keeps_the_fractions() -> None:

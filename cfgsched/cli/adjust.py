@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from cfgsched.cli import kit as clikit
 from cfgsched.errors import CfgError
 from cfgsched.reader.parser import parse
 from cfgsched.tools.editor import edit_schedule, gpu_edits, parse_set, resume_lines
-
-
-def _read_exact(path: str) -> tuple[str, str]:
-    """Read a cfg so that encoding it back gives the same bytes (undecodable bytes kept)."""
-    if path == "-":
-        data = sys.stdin.buffer.read(clikit.MAX_CFG_BYTES + 1)
-        if len(data) > clikit.MAX_CFG_BYTES or b"\0" in data:
-            raise clikit.fail("<stdin>: not a cfg (NUL byte or larger than 4 MB)")
-        return data.decode("utf-8", "surrogateescape"), "<stdin>"
-    clikit.read_cfg_text(path)  # size and NUL checks, one-line errors
-    with open(path, "rb") as fh:
-        return fh.read().decode("utf-8", "surrogateescape"), path
 
 
 @click.command(
@@ -68,29 +54,19 @@ def adjust(
     every other byte of CFG stays as it is."""
     if gpus is None and not sets:
         raise clikit.fail("nothing to adjust: give --gpus N and/or --set KEY=VALUE")
-    text, source = _read_exact(cfg)
+    text, source = clikit.read_cfg_text(cfg, exact=True)
     before = parse(text, fork=fork, source=source)
-    try:
-        edits = gpu_edits(before, gpus) if gpus is not None else []
-        by_gpus = {x.key for x in edits}
-        for item in sets:
-            e = parse_set(item, fork)
-            if e.key in by_gpus:
-                raise ValueError(f"--set {e.key}: also set by --gpus")
-            if any(x.key == e.key for x in edits):
-                raise ValueError(f"--set {e.key}: given twice")
-            edits.append(e)
-        keys = {e.key for e in edits}
-        if rescale_steps and ("max_batches" not in keys or "steps" in keys):
-            why = "--rescale-steps needs --set max_batches=N and no --set steps"
-            raise ValueError(why)
-    except ValueError as exc:
-        raise clikit.fail(str(exc)) from None
+    edits = gpu_edits(before, gpus) if gpus is not None else []
+    edits += [parse_set(item, fork) for item in sets]
+    keys = {e.key for e in edits}
+    if rescale_steps and ("max_batches" not in keys or "steps" in keys):
+        why = "--rescale-steps needs --set max_batches=N and no --set steps"
+        raise clikit.fail(why)
     try:
         new, after = edit_schedule(text, edits, fork=fork, source=source,
                                    rescale=rescale_steps)  # fmt: skip
     except CfgError as exc:
-        if exc.source == "--rescale-steps":
+        if exc.source in ("--set", "--rescale-steps"):
             raise
         why = f"the adjusted cfg would not load: {exc.message}"
         raise CfgError(source, exc.line, exc.key, why) from None

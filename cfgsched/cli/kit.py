@@ -16,10 +16,9 @@ from typing import IO, Any, TypeVar
 
 import click
 
-from cfgsched.errors import CfgError, NotExactError, WeightsError, escape
-from cfgsched.files import MAX_CFG_BYTES as MAX_CFG_BYTES  # adjust reads stdin with it
-from cfgsched.files import cfg_text, read_cfg
-from cfgsched.options import OptionError, Options
+from cfgsched.errors import escape
+from cfgsched.files import MAX_CFG_BYTES, cfg_text, read_regular
+from cfgsched.options import BOUNDS, BUILDS, MULTIGPU_MODES, OptionError, Options
 from cfgsched.schedule import DEFAULT_FORK, FORKS, NetSchedule
 from cfgsched.weights import read_weights_header
 
@@ -55,13 +54,14 @@ def warn(message: str) -> None:
 
 
 def one_line_errors(func: F) -> F:
-    """Turn library errors into one-line messages with exit code 2 (never a traceback)."""
+    """Turn library errors (ValueError: CfgError, a bad value, ...) and OSError into
+    one-line messages with exit code 2 (never a traceback)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (CfgError, WeightsError, NotExactError) as exc:
+        except ValueError as exc:
             raise fail(str(exc)) from None
         except OSError as exc:
             name = f"{exc.filename}: " if exc.filename is not None else ""
@@ -70,13 +70,16 @@ def one_line_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def read_cfg_text(path: str) -> tuple[str, str]:
-    """``(text, source name)`` of a cfg (``-`` is stdin), as :func:`~cfgsched.files.read_cfg`."""
-    if path != "-":
-        return read_cfg(path)
-    if sys.stdin is None or sys.stdin.closed:
-        raise fail("-: standard input is closed")
-    return cfg_text(sys.stdin.buffer.read(MAX_CFG_BYTES + 1), "<stdin>"), "<stdin>"
+def read_cfg_text(path: str, *, exact: bool = False) -> tuple[str, str]:
+    """``(text, source name)`` of a cfg (``-`` is stdin), checked as by
+    :func:`~cfgsched.files.read_cfg`; ``exact``: undecodable bytes kept, so that encoding
+    the text back gives the same bytes."""
+    if path != "-":  # a closed stdin raises when read (cli._guard_streams): one line
+        data, source = read_regular(path, MAX_CFG_BYTES), path
+    else:
+        data, source = sys.stdin.buffer.read(MAX_CFG_BYTES + 1), "<stdin>"
+    text = cfg_text(data, source)
+    return (data.decode("utf-8", "surrogateescape") if exact else text), source
 
 
 def check_target(path: str, force: bool, ours: Callable[[Path], bool] | None) -> Path:
@@ -99,17 +102,13 @@ def check_target(path: str, force: bool, ours: Callable[[Path], bool] | None) ->
     return target
 
 
-def _exit(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 @contextlib.contextmanager
 def _signals_exit() -> Iterator[None]:
-    """SIGTERM and SIGHUP end the program through Python (so cleanup runs) while active."""
+    """SIGTERM and SIGHUP end the program through Python (so cleanup runs) while active,
+    with exit code 128 + the signal's number, as shells report it."""
     try:
-        saved = {
-            sig: signal.signal(sig, _exit) for sig in (signal.SIGTERM, signal.SIGHUP)
-        }
+        signals = (signal.SIGTERM, signal.SIGHUP)
+        saved = {s: signal.signal(s, lambda n, _: sys.exit(128 + n)) for s in signals}
     except ValueError:  # not the main thread: leave the handlers alone
         saved = {}
     try:
@@ -130,9 +129,7 @@ def atomic_output(
     """Write ``path`` (``-``: stdout) through a temporary file moved into place on success
     (an error, SIGTERM or SIGHUP leaves the previous file)."""
     if path == "-":
-        stream: Any = sys.stdout
-        if stream is None or stream.closed:
-            raise fail("-: standard output is closed")
+        stream: Any = sys.stdout  # closed: raises when used (cli._guard_streams)
         if binary and stream.isatty():
             raise fail("-: refusing to write binary output to a terminal; use -o FILE")
         out: IO[Any] = stream.buffer if binary else stream
@@ -218,9 +215,8 @@ class TranslationArgs:
             raise fail("--accumulate and --world-size need --torch-batch")
         if self.multigpu is not None and (self.gpus or 1) < 2:
             raise fail("--multigpu needs --gpus N with N > 1")
-        ips = None
-        if self.torch_batch is not None:
-            ips = self.torch_batch * (self.accumulate or 1) * (self.world_size or 1)
+        tb, acc, world = self.torch_batch, self.accumulate or 1, self.world_size or 1
+        ips = None if tb is None else tb * acc * world
         resume = None if self.resume_from is None else 0
         try:  # a meaningless combination fails before the weights file is read
             o = Options(
@@ -243,17 +239,12 @@ class TranslationArgs:
 
 
 #: How :class:`~cfgsched.options.OptionError` messages name the options on the command line.
-FLAGS = {
-    "double": "--double",
+FLAGS = {k: "--" + k for k in ("double", "multigpu", "scratch", "ideal", "build")} | {
     "flush": "--flush-subnormals",
     "ngpus": "--gpus N",
-    "multigpu": "--multigpu",
     "trace": "--multigpu trace",
-    "scratch": "--scratch",
     "images_per_step": "--torch-batch",
-    "ideal": "--ideal",
     "resume_iteration": "--resume-from",
-    "build": "--build",
 }
 
 
@@ -279,9 +270,9 @@ class Count(click.ParamType):  # type: ignore[type-arg]
 #: The shared translation options in --help order: (declarations, type, metavar, help);
 #: type None is an on/off flag, "flush" the --flush/--keep pair (default: the fork's build).
 _TRANSLATION_OPTIONS: tuple[tuple[tuple[str, ...], Any, str | None, str], ...] = (
-    (("--gpus",), Count(1, 1 << 20), "N", "A darknet -gpus N run: LR x N where the "
+    (("--gpus",), Count(*BOUNDS["ngpus"]), "N", "A darknet -gpus N run: LR x N where the "
      "fork does it (alexeyab, pjreddie), step i at b = (i+1)*N."),
-    (("--multigpu",), click.Choice(["images", "trace"]), None, "With --gpus: b = "
+    (("--multigpu",), click.Choice(MULTIGPU_MODES), None, "With --gpus: b = "
      "(i+1)*N for DDP (images, the default) or GPU 0's exact batch sequence (trace)."),
     (("--scratch",), None, None, "With --multigpu trace: no weights file (hankai "
      "trains burn-in on one GPU first)."),
@@ -300,7 +291,7 @@ _TRANSLATION_OPTIONS: tuple[tuple[tuple[str, ...], Any, str | None, str], ...] =
      "fork's release build: alexeyab, pjreddie flush; hankai keeps]."),
     (("--resume-from",), click.Path(dir_okay=False), "WEIGHTS", "Start where darknet "
      "resumes this .weights file (seen // batch)."),
-    (("--build",), click.Choice(["gpu", "cpu"]), None, "The darknet build whose layer "
+    (("--build",), click.Choice(BUILDS), None, "The darknet build whose layer "
      "rules (stopbackward, ...) apply [default: gpu]."),
 )  # fmt: skip
 

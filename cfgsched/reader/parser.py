@@ -11,7 +11,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from cfgsched.errors import CfgError, CfgWarning
 from cfgsched.files import read_cfg
@@ -31,7 +31,7 @@ from cfgsched.reader.keys import (
 )
 from cfgsched.schedule import FORKS, LayerKeys, LayerLR, NetSchedule, Policy
 
-__all__ = ["Entry", "Section", "load", "parse", "read_sections"]
+__all__ = ["Entry", "Section", "load", "parse", "policies", "read_sections"]
 
 T = TypeVar("T")
 
@@ -43,36 +43,50 @@ _F32_OVERFLOW = 2**128 - 2**103
 
 #: Characters each C fork's ``strip()`` removes from every line.
 _C_STRIP = {"alexeyab": " \t\n\r", "pjreddie": " \t\n"}
-_POLICIES: dict[str, Policy] = {p.cfg_name: p for p in Policy}
 #: Learning-rate keys that only some policies (or ``adam=1``) read.
 _POLICY_KEYS = {*HANKAI_NET_WHEN, "learning_rate_min", "sgdr_cycle", "sgdr_mult"}
 _DETECTION_SECTIONS = ("yolo", "region", "Gaussian_yolo", "detection")
 #: Keys whose '#' is reported (P002) where they are read, not by :func:`_notes`.
 _OWN_P002 = ("policy", "steps", "scales", "seq_scales")
 _P002 = "'#' inside {}: C forks have no inline comments"
+#: The words of all three forks (src/parser.c ``parse_net_options``, hankai
+#: ``parse_net_section``) when policy=steps lacks steps or scales.
+_NO_STEPS = "STEPS policy must have steps and scales in cfg file"
 
 
 @dataclass(frozen=True)
 class Entry:
-    """A ``key=value`` line as the fork reads it; ``raw``: the line as in the file."""
+    """A ``key=value`` line as the fork reads it; ``raw``: the line as in the file, ``value``
+    None: a C-fork line without '=' (darknet stores NULL), ``num``: hankai's float32 of a
+    value that looks numeric."""
 
     key: str
-    value: str
+    value: str | None
     line: int
     raw: str
+    num: float | None = field(default=None, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Section:
-    """A ``[name]`` header (``line``, ``raw``) and the entries below it."""
+    """A ``[name]`` header (``header`` as the fork reads it, ``raw`` as in the file) and
+    the lines below it: ``items`` every entry, ``empties`` the ``key=`` lines without a
+    value."""
 
     name: str
+    header: str
     line: int
-    entries: tuple[Entry, ...]
-    raw: str = ""
+    raw: str
+    items: list[Entry] = field(default_factory=list)
+    empties: list[Entry] = field(default_factory=list)
+
+    @property
+    def entries(self) -> tuple[Entry, ...]:
+        """The entries with a value (not a C-fork line without '='), in file order."""
+        return tuple(e for e in self.items if e.value is not None)
 
     def get(self, key: str) -> Entry | None:
-        """The first entry named ``key`` (the one C forks use), or None."""
+        """The first entry with a value named ``key``, or None."""
         return next((e for e in self.entries if e.key == key), None)
 
     def keys(self) -> list[str]:
@@ -99,9 +113,8 @@ def c_atof(s: str) -> tuple[float, int]:
     """C ``atof``: the double of the longest valid prefix and the characters used."""
     start = len(s) - len(s.lstrip(_WS))
     if m := _HEX.match(s, start):
-        body = m.group(0).lstrip("+-")
         try:
-            value = float.fromhex(body if "p" in body.lower() else body + "p0")
+            value = float.fromhex(m.group(0).lstrip("+-"))
         except OverflowError:
             value = math.inf
     elif m := _INFNAN.match(s, start):
@@ -212,51 +225,27 @@ def hk_stoi(s: str) -> int | None:
 # --- reading lines and sections --------------------------------------------------------
 
 
-@dataclass
-class _Item:
-    key: str
-    value: str | None  # None: a C-fork line without '=' (darknet stores a NULL value)
-    line: int
-    raw: str
-    num: float | None = None  # hankai: the float32 read when the value looks numeric
-
-
-@dataclass
-class _Sec:
-    name: str
-    header: str
-    line: int
-    raw: str
-    items: list[_Item] = field(default_factory=list)
-    empties: list[_Item] = field(default_factory=list)  # key= with nothing after it
-
-
-def _split_lines(text: str) -> list[str]:
-    lines = text.split("\n")
-    return lines[:-1] if lines and lines[-1] == "" else lines
-
-
-def _read_c(text: str, fork: str, source: str) -> list[_Sec]:
+def _read_c(text: str, fork: str, source: str) -> list[Section]:
     table = str.maketrans("", "", _C_STRIP[fork])
-    secs: list[_Sec] = []
-    for n, raw in enumerate(_split_lines(text), start=1):
+    secs: list[Section] = []
+    for n, raw in enumerate(text.removesuffix("\n").split("\n"), 1):
         s = raw.split("\0", 1)[0].translate(table)
         if not s or s[0] in "#;":
             continue
         if s[0] == "[":
             name = s[1:-1] if s.endswith("]") and len(s) > 1 else s[1:]
-            secs.append(_Sec(name, s, n, raw))
+            secs.append(Section(name, s, n, raw))
             continue
         if not secs:
             why = f"darknet crashes here: text before the first [section]: {_stray(s)}"
             raise CfgError(source, n, None, why)
         eq = s.find("=")
         if eq < 0:
-            secs[-1].items.append(_Item(s, None, n, raw))
+            secs[-1].items.append(Entry(s, None, n, raw))
         elif eq == len(s) - 1:
-            secs[-1].empties.append(_Item(s[:eq], "", n, raw))
+            secs[-1].empties.append(Entry(s[:eq], "", n, raw))
         else:
-            secs[-1].items.append(_Item(s[:eq], s[eq + 1 :], n, raw))
+            secs[-1].items.append(Entry(s[:eq], s[eq + 1 :], n, raw))
     return secs
 
 
@@ -280,22 +269,22 @@ _HK_TRIM = " \t\r\n\v\f"
 _HK_NUM_CHARS = frozenset("-.0123456789")
 
 
-def _read_hk(text: str, source: str) -> list[_Sec]:
-    secs: list[_Sec] = []
-    for n, raw in enumerate(_split_lines(text), start=1):
+def _read_hk(text: str, source: str) -> list[Section]:
+    secs: list[Section] = []
+    for n, raw in enumerate(text.removesuffix("\n").split("\n"), 1):
         line = raw.rstrip(" \t\r\n") or raw
         m = _HK_RX.search(line)
         if m is None:
             e = _HK_EMPTY.match(line)
             if e is not None and secs:
-                secs[-1].empties.append(_Item(e.group(1), "", n, raw))
+                secs[-1].empties.append(Entry(e.group(1), "", n, raw))
             continue
         if m.group(1) is not None:
             name = m.group(1)
             if name not in HANKAI_LAYER_NAMES:
                 why = f'hankai stops: layer name "{_short(name)}" is not supported'
                 raise CfgError(source, n, None, why)
-            secs.append(_Sec(name, "[" + name + "]", n, raw))
+            secs.append(Section(name, "[" + name + "]", n, raw))
             continue
         if not secs:
             why = "hankai stops: cannot add a configuration line without a section"
@@ -309,26 +298,22 @@ def _read_hk(text: str, source: str) -> list[_Sec]:
         if numeric and num is None:
             why = f'hankai stops: failed to parse numeric value from "{_short(val)}"'
             raise CfgError(source, n, key, why)
-        sec.items.append(_Item(key, val, n, raw, num))
+        sec.items.append(Entry(key, val, n, raw, num))
     return secs
-
-
-def _read(text: str, fork: str, source: str) -> list[_Sec]:
-    _check_fork(fork)
-    return _read_hk(text, source) if fork == "hankai" else _read_c(text, fork, source)
 
 
 def read_sections(
     text: str, *, fork: str = "alexeyab", source: str = "<string>"
 ) -> list[Section]:
     """``text``'s sections and entries by ``fork``'s reading rules (values unchecked)."""
-    out = []
-    for s in _read(text, fork, source):
-        entries = tuple(
-            Entry(i.key, i.value, i.line, i.raw) for i in s.items if i.value is not None
-        )
-        out.append(Section(s.name, s.line, entries, s.raw))
-    return out
+    if fork not in FORKS:
+        raise ValueError(f"unknown fork {fork!r}: choose one of {', '.join(FORKS)}")
+    return _read_hk(text, source) if fork == "hankai" else _read_c(text, fork, source)
+
+
+def policies(fork: str) -> dict[str, Policy]:
+    """The policies ``fork`` knows, by cfg name (pjreddie has no sgdr)."""
+    return {p.cfg_name: p for p in Policy if p is not Policy.SGDR or fork != "pjreddie"}
 
 
 def _short(value: str | None, limit: int = 40) -> str:
@@ -337,17 +322,12 @@ def _short(value: str | None, limit: int = 40) -> str:
     return v if len(v) <= limit else v[:limit] + "..."
 
 
-def _first(sec: _Sec, key: str) -> _Item | None:
+def _first(sec: Section, key: str) -> Entry | None:
     return next((it for it in sec.items if it.key == key), None)
 
 
 def _who(fork: str) -> str:
     return "hankai" if fork == "hankai" else "darknet"
-
-
-def _check_fork(fork: str) -> None:
-    if fork not in FORKS:
-        raise ValueError(f"unknown fork {fork!r}: choose one of {', '.join(FORKS)}")
 
 
 # --- [net] and layer values ------------------------------------------------------------
@@ -356,22 +336,22 @@ def _check_fork(fork: str) -> None:
 class _Net:
     """Values, warnings and lines read from one section by its fork's rules."""
 
-    def __init__(self, fork: str, source: str, sec: _Sec) -> None:
+    def __init__(self, fork: str, source: str, sec: Section) -> None:
         self.fork, self.source, self.sec = fork, source, sec
         self.hk = fork == "hankai"
         self.warnings: list[CfgWarning] = []
         self.lines: dict[str, int] = {}
         self.used: set[int] = set()
 
-    def warn(self, code: str, item: _Item | None, message: str) -> None:
+    def warn(self, code: str, item: Entry | None, message: str) -> None:
         line, key = (None, None) if item is None else (item.line, item.key)
         col = item.raw.find("=") + 2 if item is not None and "=" in item.raw else 1
         self.warnings.append(CfgWarning(code, line, key, message, col))
 
-    def error(self, item: _Item | None, key: str | None, message: str) -> CfgError:
+    def error(self, item: Entry | None, key: str | None, message: str) -> CfgError:
         return CfgError(self.source, None if item is None else item.line, key, message)
 
-    def item(self, key: str) -> _Item | None:
+    def item(self, key: str) -> Entry | None:
         """The line the fork reads for ``key`` (C ``option_find``: the first), recorded."""
         it = _first(self.sec, key)
         if it is not None:
@@ -386,7 +366,7 @@ class _Net:
         for key in HANKAI_NET_ORDER[slice(*span)] if self.hk else ():
             self.hk_num(key)
 
-    def hk_num(self, key: str) -> tuple[_Item | None, float | None]:
+    def hk_num(self, key: str) -> tuple[Entry | None, float | None]:
         it = self.item(key)
         if it is not None and it.num is None:
             why = f'hankai stops: key "{key}" should be numeric, found "{_short(it.value)}"'
@@ -435,9 +415,8 @@ class _Net:
             return f32(default)
         v, used = c_atof(it.value)
         if used < len(it.value):
-            bad = it.value[used]
-            msg = f"{key}={_short(it.value)} is read as {v!r} (atof stops at '{bad}')"
-            self.warn("P004", it, msg)
+            why = f"is read as {v!r} (atof stops at '{it.value[used]}')"
+            self.warn("P004", it, f"{key}={_short(it.value)} {why}")
         return f32(v)
 
 
@@ -447,7 +426,7 @@ def _c_steps(net: _Net, pol: Policy) -> tuple[tuple[int, ...], tuple[float, ...]
     s_it = net.item("seq_scales") if net.fork == "alexeyab" else None
     if pol is Policy.STEPS and (l_it is None or p_it is None):
         missing = "steps" if l_it is None else "scales"
-        why = f"darknet stops: STEPS policy must have steps and scales ({missing} missing)"
+        why = f"darknet stops: {_NO_STEPS} ({missing} missing)"
         raise net.error(net.item("policy") if l_it is None else l_it, missing, why)
     if l_it is None or l_it.value is None:
         return (), ()
@@ -467,7 +446,7 @@ def _c_steps(net: _Net, pol: Policy) -> tuple[tuple[int, ...], tuple[float, ...]
 
 
 def _c_list(
-    net: _Net, it: _Item | None, key: str, l_it: _Item, n: int
+    net: _Net, it: Entry | None, key: str, l_it: Entry, n: int
 ) -> list[str] | None:
     """The comma parts of ``key`` for ``n`` steps; CfgError where darknet reads past them."""
     if it is None or it.value is None:
@@ -488,7 +467,7 @@ def _c_list(
     return parts
 
 
-def _hk_list(it: _Item | None, chars: str, conv: Callable[[str], T | None]) -> list[T]:
+def _hk_list(it: Entry | None, chars: str, conv: Callable[[str], T | None]) -> list[T]:
     """hankai's list scanner: ``conv`` of each run of ``chars``, up to the first it rejects."""
     out: list[T] = []
     for run in re.findall("[" + re.escape(chars) + "]+", it.value or "") if it else ():
@@ -506,8 +485,8 @@ def _hk_steps(net: _Net, pol: Policy) -> tuple[tuple[int, ...], tuple[float, ...
     steps = _hk_list(l_it, "-0123456789", hk_stoi)
     scales = _hk_list(p_it, "-.0123456789", hk_stof)
     if pol is Policy.STEPS and (not steps or not scales):
-        why = "hankai stops: STEPS policy must have steps and scales in cfg file"
         it, key = (l_it, "steps") if not steps else (p_it, "scales")
+        why = f"hankai stops: {_NO_STEPS} ({key} missing)"
         raise net.error(it or net.item("policy"), key, why)
     n = len(steps)
     if len(scales) > n and p_it is not None:
@@ -536,18 +515,6 @@ def _batch(net: _Net, batch: int, subdivs: int, time_steps: int) -> tuple[int, i
         why += f"{mini * subdivs} images per iteration"
         net.warn("P009", sub_it or _first(net.sec, "batch"), why)
     return mini, time_steps
-
-
-def _check_inputs(net: _Net, dims: dict[str, int], inputs: int) -> None:
-    """Every fork stops when ``inputs`` and one of width, height, channels are 0."""
-    if inputs or all(dims.values()):
-        return
-    bad = [
-        f"{k}={v}" if k in net.lines else f"no {k}" for k, v in dims.items() if not v
-    ]
-    why = "No input parameters supplied: [net] needs width, height and channels, or "
-    why += f"inputs ({', '.join(bad)})"
-    raise CfgError(net.source, net.sec.line, None, f"{_who(net.fork)} stops: {why}")
 
 
 def _net_values(net: _Net) -> tuple[dict[str, object], dict[str, int]]:
@@ -585,7 +552,17 @@ def _net_values(net: _Net) -> tuple[dict[str, object], dict[str, int]]:
         why += "contrastive loss"
         raise net.error(con, "contrastive", f"{_who(net.fork)} stops: {why}")
     v["power"] = net.getf("power", 4)
-    _check_inputs(net, dims, inputs)
+    if not inputs and not all(dims.values()):  # every fork stops
+        bad = [
+            f"{k}={n}" if k in net.lines else f"no {k}"
+            for k, n in dims.items()
+            if not n
+        ]
+        why = (
+            "No input parameters supplied: [net] needs width, height and channels, or "
+        )
+        why += f"inputs ({', '.join(bad)})"
+        raise CfgError(net.source, net.sec.line, None, f"{_who(net.fork)} stops: {why}")
     _policy_values(net, v)
     if net.hk:
         net.hk_num("show_receptive_field")
@@ -600,7 +577,7 @@ def _policy_values(net: _Net, v: dict[str, object]) -> None:
     name = "constant" if it is None or it.value is None else it.value
     if it is not None and "#" in name:
         net.warn("P002", it, _P002.format("policy"))
-    pol = _POLICIES.get(name) if name != "sgdr" or net.fork != "pjreddie" else None
+    pol = policies(net.fork).get(name)
     if pol is None and net.hk:
         why = f'hankai stops: learning rate policy "{_short(name)}" is not supported'
         raise net.error(it, "policy", why)
@@ -625,7 +602,7 @@ def _policy_values(net: _Net, v: dict[str, object]) -> None:
 
 
 def _hk_unused(
-    net: _Net, unused: list[_Item], known: frozenset[str], when: dict[str, str]
+    net: _Net, unused: list[Entry], known: frozenset[str], when: dict[str, str]
 ) -> None:
     """hankai's ``find_unused_lines``: the alphabetically first unused key is fatal
     (``when``: conditions of keys read only sometimes; else a close spelling is named)."""
@@ -668,22 +645,18 @@ def _check_run(net: _Net, v: dict[str, object]) -> None:
 def _notes(net: _Net) -> None:
     """P002/P003/P005/P010/P012/P015 for the ``[net]`` lines (hankai: P003 only)."""
     for it in net.sec.empties:
-        why = f"Config file error line {it.line}, could parse: {it.key} (default kept)"
-        if net.hk:
-            why = f"empty value: hankai ignores line {it.line}, {it.key} keeps its default"
-        net.warn("P003", it, why)
-    first: dict[str, _Item] = {}
+        why = f"empty value: {_who(net.fork)} ignores line {it.line}, "
+        net.warn("P003", it, why + f"{it.key} keeps its default")
+    first: dict[str, Entry] = {}
     for it in net.sec.items if not net.hk else ():
         prev = first.setdefault(it.key, it)
-        if prev is not it and prev.value is None:
-            why = f"{it.key} on line {it.line} is never read: line {prev.line} has the same "
-            why += "key without '=' and darknet finds that one first (default used)"
-            net.warn("P012", it, why)
+        if prev.value is None:  # darknet finds that line first: no value, default used
+            why = f"line {prev.line} without '=' ignored: {it.key} keeps its default"
+            later = f"; line {it.line} is never read" if prev is not it else ""
+            net.warn("P012", it, why + later)
         elif prev is not it:
             net.warn("P005", it, f"duplicate key {it.key}: line {prev.line} wins")
-        elif it.value is None:
-            net.warn("P012", it, f"line without '=' ignored: {it.key}")
-        elif "#" in it.value and it.key not in _OWN_P002:
+        elif "#" in (it.value or "") and it.key not in _OWN_P002:
             net.warn("P002", it, _P002.format(it.key))
         if prev is not it or it.value is None:
             continue
@@ -703,30 +676,14 @@ def _unknown_net_key(fork: str, key: str) -> str:
     return f"unknown [net] key {_short(key)}: {fork} never reads it{hint}"
 
 
-def _layer_keys(lay: _Net, idx: int) -> LayerKeys | None:
-    """Layer ``idx``'s training keys, read as ``[net]``'s; None when it has none."""
-    s, keys = lay.sec, LAYER_TRAINING_KEYS[lay.fork]
-    ints = {k: lay.geti(k, 0) for k in keys if _first(s, k) is not None}
-    lr = lay.getf("learning_rate", 1)
-    if not lay.lines:
-        return None
-    wtype = _first(s, "weights_type")
-    weights = s.name in WEIGHTED_SECTIONS or (
-        s.name == "shortcut" and wtype is not None and wtype.value != "none"
-    )
-    lines = tuple(sorted(lay.lines.items(), key=lambda kv: kv[1]))
-    return LayerKeys(
-        idx, s.name, s.line, weights, **ints, learning_rate=lr, lines=lines
-    )
-
-
 def _layers(
-    net: _Net, secs: list[_Sec], dims: dict[str, int]
+    net: _Net, secs: list[Section], dims: dict[str, int]
 ) -> tuple[tuple[LayerKeys, ...], int | None]:
     """Every layer's training keys and the first detection layer's classes; hankai's
     ``create_network`` checks each layer, then the size a detector as last layer needs."""
     layers: list[LayerKeys] = []
     classes: int | None = None
+    training = LAYER_TRAINING_KEYS[net.fork]
     kind: str | None = ""
     for idx, s in enumerate(secs[1:]):
         lay = _Net(net.fork, net.source, s)
@@ -740,12 +697,21 @@ def _layers(
                 why = f"section [{s.name}] at line {s.line} was expecting to find a "
                 why += f'key named "{key}" but it does not exist'
                 raise CfgError(net.source, s.line, key, "hankai stops: " + why)
-        keys = _layer_keys(lay, idx)  # hankai stops on non-numbers
+        # the training keys, read as [net]'s (hankai stops on non-numbers)
+        ints: dict[str, Any] = {k: lay.geti(k, 0) for k in training if _first(s, k)}
+        lr = lay.getf("learning_rate", 1)
+        wtype = _first(s, "weights_type")
+        weights = s.name in WEIGHTED_SECTIONS or (
+            s.name == "shortcut" and wtype is not None and wtype.value != "none"
+        )
+        lines = tuple(sorted(lay.lines.items(), key=lambda kv: kv[1]))
+        head = (idx, s.name, s.line, weights)
+        if lines:  # a layer without training keys is left out
+            layers.append(LayerKeys(*head, **ints, learning_rate=lr, lines=lines))
         if kind:
             known = HANKAI_LAYER_KEYS[kind] | HANKAI_COMMON_KEYS
             _hk_unused(lay, [it for it in s.items if it.key not in known], known, {})
         net.warnings.extend(lay.warnings)
-        layers += [keys] if keys is not None else []
         c = _first(s, "classes")
         if classes is None and s.name in _DETECTION_SECTIONS and c and c.value:
             if not net.hk:
@@ -754,14 +720,14 @@ def _layers(
                 classes = _f32_cast_int(c.num)
     for key in ("width", "height") if kind in HANKAI_DETECTORS else ():
         if dims[key] < 32 or dims[key] % 32:
-            it = _first(net.sec, key) or _Item(key, None, net.sec.line, net.sec.raw)
+            it = _first(net.sec, key) or Entry(key, None, net.sec.line, net.sec.raw)
             why = f"the last layer is [{secs[-1].name}], so the network width and "
             why += f"height must be multiples of 32 and at least 32 ({key}={dims[key]})"
             raise net.error(it, key, "hankai stops: " + why)
     return tuple(layers), classes
 
 
-def _network_sections(fork: str, source: str, secs: list[_Sec]) -> list[_Sec]:
+def _network_sections(fork: str, source: str, secs: list[Section]) -> list[Section]:
     """The sections the fork builds a network from, after its first-section checks
     (hankai replaces a ``[net]`` holding no key by the next section, then needs a layer
     section and a ``[net]``/``[network]`` first)."""
@@ -777,9 +743,8 @@ def _network_sections(fork: str, source: str, secs: list[_Sec]) -> list[_Sec]:
         if len(secs) < 2:
             msg = "hankai stops: cannot create a network without layer sections"
             raise CfgError(source, None, None, msg)
-    first = secs[0]
-    names = ("net", "network") if fork == "hankai" else ("[net]", "[network]")
-    if (first.name if fork == "hankai" else first.header) not in names:
+    first = secs[0]  # hankai's header is "[" + its name + "]"
+    if first.header not in ("[net]", "[network]"):
         msg = f"{_who(fork)} stops: First section must be [net] or [network], "
         raise CfgError(source, first.line, None, msg + f"found {first.header!r}{why}")
     return secs
@@ -789,7 +754,9 @@ def parse(
     text: str, *, fork: str = "alexeyab", source: str = "<string>"
 ) -> NetSchedule:
     """A cfg's schedule read as ``fork`` does (CfgError where it stops; module doc)."""
-    secs = _network_sections(fork, source, _read(text, fork, source))
+    secs = _network_sections(
+        fork, source, read_sections(text, fork=fork, source=source)
+    )
     net = _Net(fork, source, secs[0])
     v, dims = _net_values(net)
     _notes(net)
@@ -801,12 +768,10 @@ def parse(
     v["layer_lrs"] = tuple(
         LayerLR(x.index, x.section, x.learning_rate, n) for x, n in lrs if n
     )
-
     return NetSchedule(**v)  # type: ignore[arg-type]
 
 
 def load(path: str | os.PathLike[str], *, fork: str = "alexeyab") -> NetSchedule:
     """:func:`parse` the file at ``path`` (see :func:`cfgsched.files.read_cfg`)."""
-    _check_fork(fork)
     text, source = read_cfg(path)  # regular files up to 4 MiB, paths only
     return parse(text, fork=fork, source=source)

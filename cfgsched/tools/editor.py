@@ -4,14 +4,14 @@ ending), and the fork's own parser reads the result."""
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from cfgsched.errors import CfgError
-from cfgsched.reader.keys import NET_KEYS
+from cfgsched.reader.keys import NET_KEYS, did_you_mean
 from cfgsched.reader.parser import c_atof, c_atoi, parse, read_sections
+from cfgsched.reader.parser import policies as policies  # plot's --policy choices
 from cfgsched.run import advised_schedule
 from cfgsched.schedule import NetSchedule, f32
 from cfgsched.weights import read_weights_header
@@ -26,13 +26,12 @@ KEY_KINDS: dict[str, str] = dict(
         "batch:int subdivisions:int time_steps:int adam:int B1:float B2:float eps:float"
     ).split()
 )
-_POLICIES = ("constant", "step", "steps", "exp", "poly", "sigmoid", "random", "sgdr")
 _DECIMAL = frozenset("+-.0123456789")
 _VALUE_FORMS = {
-    "int": "an integer",
-    "float": "a decimal number without exponent",
-    "ints": "a comma-separated list of integers",
-    "floats": "a comma-separated list of decimals",
+    "int": "an integer within C int range",
+    "float": "a decimal number without exponent within float32 range",
+    "ints": "a comma-separated list of integers within C int range",
+    "floats": "a comma-separated list of decimals within float32 range",
 }
 
 
@@ -44,18 +43,13 @@ class Edit:
     value: str
 
 
-def policies(fork: str) -> tuple[str, ...]:
-    """Policy names ``fork`` knows (pjreddie has no sgdr)."""
-    return _POLICIES[:-1] if fork == "pjreddie" else _POLICIES
-
-
 def check_key(key: str, value: str, fork: str) -> None:
     """CfgError (source ``--set``) unless ``key`` is a ``[net]`` schedule key ``fork``
     reads and ``value`` is one line."""
     known = [k for k in KEY_KINDS if k in NET_KEYS[fork]]
     if key not in known:
-        near = difflib.get_close_matches(key, known, n=1)
-        hint = f"did you mean {near[0]}? " if near else ""
+        near = did_you_mean(key, frozenset(known))
+        hint = f"did you mean {near}? " if near else ""
         why = f"not a [net] schedule key {fork} reads ({hint}one of {', '.join(known)})"
         raise CfgError("--set", None, key, why)
     if any(c in value for c in "\r\n\0"):
@@ -73,13 +67,10 @@ def _number(text: str, kind: str) -> bool:
 
 
 def check_edit(key: str, value: str, fork: str) -> Edit:
-    """Validate ``key=value`` for ``fork`` (adjust's strict value forms); ValueError says
-    what is wrong."""
+    """Validate ``key=value`` for ``fork`` (adjust's strict value forms); ValueError
+    (a CfgError for the key) says what is wrong."""
     key, value = key.strip(), value.strip()
-    try:
-        check_key(key, value, fork)
-    except CfgError as exc:
-        raise ValueError(str(exc)) from None
+    check_key(key, value, fork)
     kind = KEY_KINDS[key]
     if kind == "policy":
         ok, what = value in policies(fork), "one of " + ", ".join(policies(fork))
@@ -88,10 +79,7 @@ def check_edit(key: str, value: str, fork: str) -> Edit:
         parts = [p.strip() for p in value.split(",")] if kind != one else [value]
         value = ",".join(parts)
         ok = all(_number(p, one) for p in parts)
-        what = _VALUE_FORMS[kind] + (
-            " within C int range" if one == "int" else " within float32 range"
-        )
-        what += " (ASCII digits, as darknet's atoi/atof read them)"
+        what = _VALUE_FORMS[kind] + " (ASCII digits, as darknet's atoi/atof read them)"
     if not ok:
         raise ValueError(f"{key}={value!r}: the value must be {what}")
     return Edit(key, value)
@@ -99,9 +87,9 @@ def check_edit(key: str, value: str, fork: str) -> Edit:
 
 def parse_set(item: str, fork: str) -> Edit:
     """A ``--set KEY=VALUE`` option as a validated :class:`Edit`."""
-    if "=" not in item:
+    key, eq, value = item.partition("=")
+    if not eq:
         raise ValueError(f"--set {item!r}: expected KEY=VALUE")
-    key, value = item.split("=", 1)
     return check_edit(key, value, fork)
 
 
@@ -128,24 +116,18 @@ def float_text(x: float) -> str:
 
 
 def gpu_edits(s: NetSchedule, gpus: int) -> list[Edit]:
-    """AlexeyAB's advice for ``-gpus N``: learning_rate / N, burn_in x N."""
-    if gpus < 1:
-        raise ValueError(f"--gpus {gpus}: must be >= 1")
+    """AlexeyAB's advice for ``-gpus N``: learning_rate / N, burn_in x N (checked as a
+    ``--set burn_in`` is: darknet's int)."""
     if s.fork == "hankai":
-        raise ValueError(
-            "--gpus: hankai does not multiply learning_rate by the GPU count, so the"
-            " lr/N advice does not apply (use --set)"
-        )
-    adv = advised_schedule(s, gpus)
-    lr, burn = adv.learning_rate, adv.burn_in
-    edits = [Edit("learning_rate", float_text(lr))]
+        why = "hankai does not multiply learning_rate by the GPU count, so the lr/N"
+        raise ValueError(f"--gpus: {why} advice does not apply (use --set)")
+    adv = advised_schedule(s, gpus)  # ValueError for gpus < 1
+    edits = [Edit("learning_rate", float_text(adv.learning_rate))]
     if s.burn_in > 0:
-        if burn >= 2**31:
-            raise ValueError(
-                f"--gpus {gpus}: burn_in {s.burn_in} x {gpus} = {burn} is beyond darknet's"
-                " int (2147483647): darknet would read another number"
-            )
-        edits.append(Edit("burn_in", str(burn)))
+        try:
+            edits.append(check_edit("burn_in", str(adv.burn_in), s.fork))
+        except ValueError as exc:
+            raise ValueError(f"--gpus {gpus}: {exc}") from None
     return edits
 
 
@@ -168,66 +150,50 @@ class Edited:
 
     def original_line(self, line: int | None) -> int | None:
         """The line of the unedited text that ``line`` of the edited text was."""
-        if line is None:
-            return None
-        return line - sum(1 for x in self.inserted if x < line)
+        return None if line is None else line - sum(x < line for x in self.inserted)
 
 
 def edit_text(text: str, edits: Sequence[Edit], *, fork: str, source: str) -> Edited:
     """``text`` with ``edits`` applied, unparsed: the first ``[net]`` entry of a key as
     ``fork`` reads it gets the value, an absent key goes after the last entry; CfgError
-    for a key edited twice or no section."""
+    for a key the fork does not read (:func:`check_key`), edited twice, or no section."""
+    for e in edits:
+        check_key(e.key, e.value, fork)
     keys = [e.key for e in edits]
     dup = {k for k in keys if keys.count(k) > 1}
     if dup:
-        raise CfgError(source, None, sorted(dup)[0], "set twice in one adjust")
+        why = "set twice in one adjust (--gpus sets learning_rate and burn_in)"
+        raise CfgError("--set", None, sorted(dup)[0], why)
     lines, sections = text.split("\n"), read_sections(text, fork=fork)
     if not sections:
         raise CfgError(source, None, None, "no [net] section to adjust")
-    header = sections[0].line - 1  # entries: (index into lines, key)
-    entries = [(x.line - 1, x.key) for x in sections[0].entries]
-    crlf = "\r\n" in text
-    marks: list[tuple[int, str, bool]] = []  # (line index, key, inserted)
+    net, marks, added = sections[0], dict[int, str](), list[Edit]()
     for e in edits:
-        found = next((i for i, k in entries if k == e.key), None)
-        if found is not None:
-            lines[found] = _replace_value(lines[found], e.value, fork)
-            marks.append((found, e.key, False))
-            continue
-        after = entries[-1][0] if entries else header
-        prev = lines[after]
-        indent = prev[: len(prev) - len(prev.lstrip(" \t"))] if entries else ""
-        new = f"{indent}{e.key}={e.value}"
-        if after == len(lines) - 1:  # last line without a line ending
-            if crlf and not prev.endswith("\r"):
-                lines[after] = prev + "\r"
-        elif crlf:
-            new += "\r"
-        lines.insert(after + 1, new)
-        marks = [(i + (i > after), k, ins) for i, k, ins in marks]
-        marks.append((after + 1, e.key, True))
-        entries.append((after + 1, e.key))
-    return Edited(
-        "\n".join(lines),
-        {i + 1: k for i, k, _ in marks},
-        tuple(sorted(i + 1 for i, _, ins in marks if ins)),
-    )
+        if (entry := net.get(e.key)) is not None:
+            lines[entry.line - 1] = _replace_value(entry.raw, e.value, fork)
+            marks[entry.line] = e.key
+        else:
+            added.append(e)
+    at = net.entries[-1].line if net.entries else net.line  # new lines go below it
+    prev, eol = lines[at - 1], "\r" if "\r\n" in text else ""
+    indent = prev[: len(prev) - len(prev.lstrip(" \t"))] if net.entries else ""
+    block = [f"{indent}{e.key}={e.value}{eol}" for e in added]
+    if block and at == len(lines):  # below the unterminated last line: ends the same
+        lines[-1] += "" if prev.endswith("\r") else eol
+        block[-1] = block[-1].removesuffix(eol)
+    lines[at:at] = block
+    marks.update((at + 1 + i, e.key) for i, e in enumerate(added))
+    inserted = tuple(range(at + 1, at + 1 + len(added)))
+    return Edited("\n".join(lines), marks, inserted)
 
 
 def edit_schedule(
-    text: str,
-    edits: Sequence[Edit],
-    *,
-    fork: str,
-    source: str,
-    rescale: bool = False,
+    text: str, edits: Sequence[Edit], *, fork: str, source: str, rescale: bool = False
 ) -> tuple[str, NetSchedule]:
     """``text`` with ``edits`` and the schedule ``fork`` reads from it (lines as in
     ``text``); ``rescale``: with a max_batches edit, steps keep their fractions
     (:func:`rescale_steps`). CfgError: a key the fork does not read, or an error of the
     edited text (on an edited line it names ``--set key=value``)."""
-    for e in edits:
-        check_key(e.key, e.value, fork)
     base = parse(text, fork=fork, source=source)
     if not edits:
         return text, base
@@ -257,9 +223,8 @@ def _read_edited(
     except CfgError as exc:
         if exc.line in edited.lines:
             e = next(x for x in edits if x.key == edited.lines[exc.line])
-            raise CfgError(
-                f"--set {e.key}={e.value}", None, exc.key, exc.message
-            ) from None
+            where = f"--set {e.key}={e.value}"
+            raise CfgError(where, None, exc.key, exc.message) from None
         line = edited.original_line(exc.line)
         raise CfgError(exc.source, line, exc.key, exc.message) from None
     warns = tuple(replace(w, line=edited.original_line(w.line)) for w in s.warnings)
@@ -279,8 +244,7 @@ def resume_lines(before: NetSchedule, after: NetSchedule, weights: str) -> list[
     for tag, s in (("before", before), ("after ", after)):
         it = int(header.iteration(s))
         lr = float(darknet_lr(s, np.array([it + 1], dtype=np.int64))[0])
-        value = "nan" if math.isnan(lr) else f"{lr:.6g}"
-        t = f"{tag}: resumes at iteration {it:,}; next update b={it + 1:,}: LR {value}"
+        t = f"{tag}: resumes at iteration {it:,}; next update b={it + 1:,}: LR {lr:.6g}"
         end = f" -- training stops at once (max_batches {s.max_batches:,})"
         out.append(t + end if 0 < s.max_batches <= it else t)
     return out
