@@ -187,13 +187,10 @@ def _pair(
         text, source = clikit.read_cfg_text(cfgs[-1])
     b = parse(text, fork=forks[-1], source=source)
     oa, ob = tr.options(a), tr.options(b)
-    try:
-        ob = ob if vs_gpus is None else dataclasses.replace(ob, ngpus=vs_gpus)
-        return lib.diff_schedules(  # type: ignore[no-any-return]
-            a, b, (oa, ob), tolerance=tol, exhaustive=exhaustive
-        )
-    except ValueError as exc:
-        raise clikit.fail(str(exc)) from None
+    ob = ob if vs_gpus is None else dataclasses.replace(ob, ngpus=vs_gpus)
+    return lib.diff_schedules(  # type: ignore[no-any-return]
+        a, b, (oa, ob), tolerance=tol, exhaustive=exhaustive
+    )
 
 
 def _single(

@@ -68,10 +68,7 @@ def lint(
     from cfgsched.tools.lint import lint_text, split_codes, to_json
 
     as_json = as_json or fmt == "json"
-    try:
-        sel, ign = (split_codes(select) if select else None), split_codes(ignore)
-    except ValueError as exc:
-        raise clikit.fail(str(exc)) from None
+    sel, ign = (split_codes(select) if select else None), split_codes(ignore)
     reports, unreadable = [], False
     for path in cfgs:
         try:
