@@ -333,6 +333,13 @@ def _sgdr_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
 
 _PARTS = {Policy.STEPS: _steps_parts, Policy.STEP: _step_parts, Policy.EXP: _exp_parts}
 _PARTS |= {Policy.POLY: _poly_parts, Policy.SGDR: _sgdr_parts}
+#: What a policy's built-ins do differently from darknet, beyond the sampled error.
+_MM_NOTES = {
+    Policy.SGDR: "CosineRestartLR starts each period at its full LR and runs a whole "
+    "half-cosine per period (darknet: one batch later; the cycle cut by the burn-in is "
+    "a partial cosine)",
+    Policy.EXP: "ExponentialLR's gamma is darknet's float32 gamma, digit for digit",
+}
 
 
 def fit_mmengine(source: NetSchedule | Run, options: Options | None = None) -> Fit:
@@ -362,16 +369,7 @@ def fit_mmengine(source: NetSchedule | Run, options: Options | None = None) -> F
             f"{t.images_per_iteration}: darknet's LR is a staircase over optimizer steps, "
             "the built-ins change smoothly"
         )
-    if pol is Policy.SGDR:
-        notes.append(
-            "CosineRestartLR starts each period at its full LR and runs a whole "
-            "half-cosine per period (darknet: one batch later; the cycle cut by the "
-            "burn-in is a partial cosine)"
-        )
-    if pol is Policy.EXP:
-        notes.append(
-            "ExponentialLR's gamma is darknet's float32 gamma, digit for digit"
-        )
+    notes += [_MM_NOTES[pol]] if pol in _MM_NOTES else []
     config = dict(schedulers=schedulers, optim_wrapper=wrapper)
     return _fit(t, "MMEngine", lr, batches, notes, **config)
 
@@ -390,22 +388,16 @@ def fit_mmengine(source: NetSchedule | Run, options: Options | None = None) -> F
 #   accumulate.
 
 
-@dataclass(frozen=True)
-class _UltraRun:
-    """The batch geometry of an Ultralytics run (the table above)."""
+class _UltraRun(NamedTuple):
+    """The batch geometry of an Ultralytics run (the table above): ``nb`` batches per
+    epoch, ``accumulate`` batches per optimizer step."""
 
     images: int
     batch: int
     epochs: int
     nbs: int
-
-    @property
-    def nb(self) -> int:
-        return -(-self.images // self.batch)
-
-    @property
-    def accumulate(self) -> int:
-        return min(max(round(self.nbs / self.batch), 1), self.nb * self.epochs)
+    nb: int
+    accumulate: int
 
     def warmup(self, warmup_epochs: float) -> int:
         we = min(warmup_epochs, max(self.epochs - 1, 0))
@@ -434,7 +426,10 @@ def _hyp_run(hyp: Mapping[str, Any], images: int) -> _UltraRun:
     for key, v in (*values.items(), ("images", images)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{key} must be an integer >= 1, got {v!r}")
-    return _UltraRun(images, **values)
+    batch, epochs, nbs = values.values()
+    nb = -(-images // batch)
+    accumulate = min(max(round(nbs / batch), 1), nb * epochs)
+    return _UltraRun(images, batch, epochs, nbs, nb, accumulate)
 
 
 def ultralytics_lr(
