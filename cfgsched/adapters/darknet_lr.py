@@ -127,18 +127,17 @@ class DarknetLR(DarknetScheduler):
             )
             self.layer_windows = LayerWindows(optimizer, states, update)
         # warn once when a group's lr is not the cfg's (build_optimizer's groups aside)
-        for group, m in zip(optimizer.param_groups, self.multipliers, strict=True):
-            if m != 1.0 and "darknet_layer" not in group and not rescale:
-                cfg = f32_decimal(translation.cfg_lr)
-                warnings.warn(
-                    f"DarknetLR: the optimizer's lr {group['initial_lr']:.6g} is not the"
-                    f" cfg's learning_rate {cfg:.6g}: every LR is scaled by {m:.3g}x;"
-                    " build the optimizer with lr=learning_rate, or pass rescale=True"
-                    " if the scaling is meant",
-                    UserWarning,
-                    stacklevel=2,
-                )
-                break
+        groups = zip(optimizer.param_groups, self.multipliers, strict=True)
+        scaled = [(g, m) for g, m in groups if m != 1.0 and "darknet_layer" not in g]
+        if scaled and not rescale:
+            (group, m), cfg = scaled[0], f32_decimal(translation.cfg_lr)
+            warnings.warn(
+                f"DarknetLR: the optimizer's lr {group['initial_lr']:.6g} is not the"
+                f" cfg's learning_rate {cfg:.6g}: every LR is scaled by {m:.3g}x;"
+                " build the optimizer with lr=learning_rate, or pass rescale=True"
+                " if the scaling is meant",
+                stacklevel=2,
+            )
 
     @classmethod
     def from_weights(

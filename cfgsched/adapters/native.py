@@ -222,8 +222,8 @@ def native_plan(
         horizon = t.schedule.max_batches
     lrs = tuple(group_lrs) if group_lrs else (t.cfg_lr,)
     ipi, ips = t.images_per_iteration, t.images_per_step
-    steps = max(0, ((horizon + 1) * ipi - 1) // ips)
     per_step = ips // ipi if ips % ipi == 0 else None
+    steps = t.first_step(horizon + 1)  # the steps at a batch <= horizon
     run = NativeRun(
         t.params, t.exact, horizon, steps, 0, per_step, t.batch, t.first_step, t.lr
     )
@@ -266,8 +266,7 @@ def native_scheduler(
     lrs = tuple(dict.fromkeys(float(g["lr"]) for g in optimizer.param_groups))
     plan = native_plan(t, horizon=horizon, group_lrs=lrs)
     parts = [p.build(optimizer) for p in plan.parts]
-    chain = len(parts) > 1
-    sched = ChainedScheduler(parts, optimizer=optimizer) if chain else parts[0]
+    sched = ChainedScheduler(parts, optimizer=optimizer) if len(parts) > 1 else parts[0]
     if last_epoch == -1 and t.options.resume_iteration:
         last_epoch = t.start - 1
     if last_epoch >= 0:
