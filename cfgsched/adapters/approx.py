@@ -289,8 +289,7 @@ def _step_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
 def _exp_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
     """``lr·gamma^b``: a jump to ``gamma^b(i0)`` at ``i0``, then ExponentialLR(gamma^r)."""
     p, r = t.params, t.images_per_step / t.images_per_iteration
-    jump = float(p.gamma) ** t.batch(i0)
-    gamma = float(p.gamma) if r == 1 else float(p.gamma) ** r
+    jump, gamma = float(p.gamma) ** t.batch(i0), float(p.gamma) ** r
     exp = dict(type="ExponentialLR", gamma=gamma, by_epoch=False, begin=i0)
     return ([_multistep([i0], jump)] if jump != 1 else []) + [exp]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -188,10 +188,7 @@ def _trace_refusal(t: Run) -> NotExactError:
         "multigpu='trace': GPU 0's darknet batch counter is not monotonic; "
         "torch schedulers only move forward"
     )
-    try:
-        seq = t.gpu0_batches(min(100_000, max(t.schedule.max_batches, 1)))
-    except (ImportError, IndexError, ValueError):
-        seq = []
+    seq = t.gpu0_batches(min(100_000, max(t.schedule.max_batches, 1)))
     for prev, b in itertools.pairwise(seq):
         if b < prev:
             return NotExactError(b, f"{reason} (... {prev}, {b})")
@@ -291,9 +288,7 @@ def _fast_forward(
     events = _events(plan.parts, epoch)
     per_part: list[list[float]] = [[] for _ in parts]
     for g in sched.optimizer.param_groups:
-        lr = init = float(g["initial_lr"])
-        for _, after in _walk(plan.parts, init, events):
-            lr = after
+        [(_, lr)] = deque(_walk(plan.parts, float(g["initial_lr"]), events), maxlen=1)
         for k, part in enumerate(plan.parts):
             _, lr = next(_walk([part], lr, [epoch]))
             per_part[k].append(lr)
