@@ -113,9 +113,8 @@ class DarknetLR(DarknetScheduler):
     ) -> None:
         self.options = o = options_of(options, option_kwargs)
         translation = translate(schedule, o)
-        if last_epoch == -1 and translation.start > 0:
-            last_epoch = translation.start - 1
-        super().__init__(optimizer, translation, last_epoch)
+        at = translation.start - 1 if last_epoch == -1 else last_epoch  # -1: the start
+        super().__init__(optimizer, translation, at)
         self.layer_windows: LayerWindows | None = None
         if any(g.get("darknet_layers") for g in optimizer.param_groups):
             update = functools.partial(_update_number, self, translation.start)

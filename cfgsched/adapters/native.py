@@ -264,10 +264,9 @@ def native_scheduler(
     plan = native_plan(t, horizon=horizon, group_lrs=lrs)
     parts = [p.build(optimizer) for p in plan.parts]
     sched = ChainedScheduler(parts, optimizer=optimizer) if len(parts) > 1 else parts[0]
-    if last_epoch == -1 and t.options.resume_iteration:
-        last_epoch = t.start - 1
-    if last_epoch >= 0:
-        _fast_forward(sched, parts, plan, last_epoch + 1)
+    at = t.start - 1 if last_epoch == -1 else last_epoch  # -1: the run's start
+    if at >= 0:
+        _fast_forward(sched, parts, plan, at + 1)
     return sched
 
 
