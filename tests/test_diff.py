@@ -507,7 +507,7 @@ def test_double_uses_double_tolerance(tmp_path: Path) -> None:
     # a float32 module recorded as double differs by more than 1e-9 relative
     body = f"""
         from cfgsched.reader.parser import load
-        from cfgsched.adapters.scheduler import DarknetScheduler
+        from cfgsched.adapters.darknet_lr import DarknetScheduler
         from cfgsched.options import Options
         from cfgsched.run import translate
 
@@ -535,7 +535,7 @@ def test_pair_rejects_step_mapping_options() -> None:
 
 SELF_TRANSLATED = """
     from cfgsched.reader.parser import load
-    from cfgsched.adapters.scheduler import DarknetScheduler
+    from cfgsched.adapters.darknet_lr import DarknetScheduler
     from cfgsched.options import Options
     from cfgsched.run import translate
 

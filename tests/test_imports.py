@@ -129,7 +129,7 @@ LAZY_HEAVY = {
     ("cfgsched.cli.plot", "cfgsched.tools.export"),
     ("cfgsched.tools.editor", "cfgsched.oracle"),
     # torch, only for the outputs that step torch schedulers
-    ("cfgsched.tools.stepping", "cfgsched.adapters.scheduler"),
+    ("cfgsched.tools.stepping", "cfgsched.adapters.darknet_lr"),
     ("cfgsched.tools.diff", "cfgsched.adapters.native"),
     ("cfgsched.codegen.python", "cfgsched.adapters.native"),
     ("cfgsched.codegen.python", "cfgsched.adapters.optim"),

@@ -23,8 +23,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cfgsched.adapters.darknet_lr import DarknetLR
-from cfgsched.adapters.scheduler import DarknetScheduler
+from cfgsched.adapters.darknet_lr import DarknetLR, DarknetScheduler
 from cfgsched.boundaries import boundaries
 from cfgsched.codegen import generate
 from cfgsched.options import Options

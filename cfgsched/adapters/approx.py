@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from cfgsched.boundaries import sgdr_ends, sgdr_hangs
 from cfgsched.kernel.formulas import f32_decimal
+from cfgsched.kernel.vector import F64s, I64s
 from cfgsched.options import Options
 from cfgsched.oracle import params_lr
 from cfgsched.policies.steps import steps_table
@@ -35,8 +36,6 @@ _NO_BUILTIN = {
     Policy.SIG: "sigmoid (a logistic decay)",
     Policy.RANDOM: "random (a new random LR at every batch)",
 }
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
 
 
 class Phase(NamedTuple):
@@ -64,7 +63,7 @@ class Report(NamedTuple):
     phases: tuple[Phase, ...]
 
 
-def _rel(f: F64, d: F64) -> F64:
+def _rel(f: F64s, d: F64s) -> F64s:
     """``|f - d| / |d|``, NaN where darknet's LR is 0 or not finite."""
     with np.errstate(all="ignore"):
         rel = np.abs(f - d) / np.abs(d)
@@ -72,7 +71,7 @@ def _rel(f: F64, d: F64) -> F64:
     return np.where(ok, np.nan_to_num(rel, nan=np.inf), np.nan)
 
 
-def _phase(label: str, idx: I64, rel: F64) -> Phase:
+def _phase(label: str, idx: I64s, rel: F64s) -> Phase:
     keep = idx[~np.isnan(rel[idx])]
     if not keep.size:
         return Phase(label, int(idx[0]), int(idx[-1]), math.nan, math.nan, -1)
@@ -80,7 +79,7 @@ def _phase(label: str, idx: I64, rel: F64) -> Phase:
     return Phase(label, int(idx[0]), int(idx[-1]), float(r.max()), float(r.mean()), w)
 
 
-def _report(f: F64, d: F64, b: I64, burn_in: int) -> Report:
+def _report(f: F64s, d: F64s, b: I64s, burn_in: int) -> Report:
     """The :class:`Report` of ``f`` against ``d`` at darknet's batches ``b``."""
     rel = _rel(f, d)
     run = _phase("run", np.arange(f.size, dtype=np.int64), rel)
@@ -105,9 +104,9 @@ class Fit:
     ``hyp``) approximating darknet, with darknet's batch and both LRs at every step."""
 
     framework: str
-    batches: I64
-    framework_lr: F64
-    darknet_lr: F64
+    batches: I64s
+    framework_lr: F64s
+    darknet_lr: F64s
     report: Report
     notes: tuple[str, ...]
     schedulers: list[dict[str, Any]] = field(default_factory=list)
@@ -119,7 +118,7 @@ class Fit:
         """Optimizer steps in the compared run."""
         return self.report.steps
 
-    def relative_error(self) -> F64:
+    def relative_error(self) -> F64s:
         """``|f - d| / |d|`` at every step (NaN where darknet's LR is 0 or not finite)."""
         return _rel(self.framework_lr, self.darknet_lr)
 
@@ -174,7 +173,7 @@ def _translation(
     return t
 
 
-def _fit(t: Run, name: str, lr: F64, b: I64, notes: list[str], **config: Any) -> Fit:
+def _fit(t: Run, name: str, lr: F64s, b: I64s, notes: list[str], **config: Any) -> Fit:
     """The :class:`Fit` of the framework's LR ``lr`` at darknet's batches ``b``."""
     d = np.asarray(t.batch_lrs(b), dtype=np.float64)
     if t.start:
@@ -186,14 +185,14 @@ def _fit(t: Run, name: str, lr: F64, b: I64, notes: list[str], **config: Any) ->
     return Fit(name, b, lr, d, report, tuple(notes), **config)
 
 
-def _log_gap(f: F64, d: F64, tiny: float) -> F64:
+def _log_gap(f: F64s, d: F64s, tiny: float) -> F64s:
     """``|log(f / d)|``, both floored at ``tiny``: the searches' error."""
     with np.errstate(all="ignore"):
-        gap: F64 = np.abs(np.log(np.maximum(f, tiny)) - np.log(np.maximum(d, tiny)))
+        gap: F64s = np.abs(np.log(np.maximum(f, tiny)) - np.log(np.maximum(d, tiny)))
     return gap
 
 
-def _sample(count: int, keep: npt.NDArray[np.bool_] | None) -> tuple[I64, F64]:
+def _sample(count: int, keep: npt.NDArray[np.bool_] | None) -> tuple[I64s, F64s]:
     """Steps for a search (all ``keep`` steps, a sample of the rest) and their weights."""
     idx = np.arange(count, dtype=np.int64)
     if count <= 2 * _SAMPLE:
@@ -206,7 +205,7 @@ def _sample(count: int, keep: npt.NDArray[np.bool_] | None) -> tuple[I64, F64]:
 
 def mmengine_lr(
     schedulers: Sequence[Mapping[str, Any]], base: float, steps: int
-) -> F64:
+) -> F64s:
     """The LR of steps ``0..steps-1`` under MMEngine ``schedulers`` built by its registry,
     stepped after every step as ``ParamSchedulerHook.after_train_iter`` does."""
     if importlib.util.find_spec("mmengine") is None:
@@ -231,7 +230,7 @@ def mmengine_lr(
     return out
 
 
-def _fit_ramp(t: Run, batches: I64, i0: int) -> tuple[list[dict[str, Any]], str]:
+def _fit_ramp(t: Run, batches: I64s, i0: int) -> tuple[list[dict[str, Any]], str]:
     """``round(power)`` chained LinearLRs for the burn-in ``lr·(b/burn_in)^power`` (steps
     ``0..i0-1``), the start closest in mean ``|log(f / d)|``; ``b(0)/burn_in`` is tried
     (exact for an integer power when ``b(i) = (i + 1)·b(0)``)."""
@@ -289,8 +288,7 @@ def _step_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
 def _exp_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
     """``lr·gamma^b``: a jump to ``gamma^b(i0)`` at ``i0``, then ExponentialLR(gamma^r)."""
     p, r = t.params, t.images_per_step / t.images_per_iteration
-    jump = float(p.gamma) ** t.batch(i0)
-    gamma = float(p.gamma) if r == 1 else float(p.gamma) ** r
+    jump, gamma = float(p.gamma) ** t.batch(i0), float(p.gamma) ** r
     exp = dict(type="ExponentialLR", gamma=gamma, by_epoch=False, begin=i0)
     return ([_multistep([i0], jump)] if jump != 1 else []) + [exp]
 
@@ -333,6 +331,13 @@ def _sgdr_parts(t: Run, n: int, i0: int) -> list[dict[str, Any]]:
 
 _PARTS = {Policy.STEPS: _steps_parts, Policy.STEP: _step_parts, Policy.EXP: _exp_parts}
 _PARTS |= {Policy.POLY: _poly_parts, Policy.SGDR: _sgdr_parts}
+#: What a policy's built-ins do differently from darknet, beyond the sampled error.
+_MM_NOTES = {
+    Policy.SGDR: "CosineRestartLR starts each period at its full LR and runs a whole "
+    "half-cosine per period (darknet: one batch later; the cycle cut by the burn-in is "
+    "a partial cosine)",
+    Policy.EXP: "ExponentialLR's gamma is darknet's float32 gamma, digit for digit",
+}
 
 
 def fit_mmengine(source: NetSchedule | Run, options: Options | None = None) -> Fit:
@@ -362,16 +367,7 @@ def fit_mmengine(source: NetSchedule | Run, options: Options | None = None) -> F
             f"{t.images_per_iteration}: darknet's LR is a staircase over optimizer steps, "
             "the built-ins change smoothly"
         )
-    if pol is Policy.SGDR:
-        notes.append(
-            "CosineRestartLR starts each period at its full LR and runs a whole "
-            "half-cosine per period (darknet: one batch later; the cycle cut by the "
-            "burn-in is a partial cosine)"
-        )
-    if pol is Policy.EXP:
-        notes.append(
-            "ExponentialLR's gamma is darknet's float32 gamma, digit for digit"
-        )
+    notes += [_MM_NOTES[pol]] if pol in _MM_NOTES else []
     config = dict(schedulers=schedulers, optim_wrapper=wrapper)
     return _fit(t, "MMEngine", lr, batches, notes, **config)
 
@@ -390,34 +386,28 @@ def fit_mmengine(source: NetSchedule | Run, options: Options | None = None) -> F
 #   accumulate.
 
 
-@dataclass(frozen=True)
-class _UltraRun:
-    """The batch geometry of an Ultralytics run (the table above)."""
+class _UltraRun(NamedTuple):
+    """The batch geometry of an Ultralytics run (the table above): ``nb`` batches per
+    epoch, ``accumulate`` batches per optimizer step."""
 
     images: int
     batch: int
     epochs: int
     nbs: int
-
-    @property
-    def nb(self) -> int:
-        return -(-self.images // self.batch)
-
-    @property
-    def accumulate(self) -> int:
-        return min(max(round(self.nbs / self.batch), 1), self.nb * self.epochs)
+    nb: int
+    accumulate: int
 
     def warmup(self, warmup_epochs: float) -> int:
         we = min(warmup_epochs, max(self.epochs - 1, 0))
         return round(we * self.nb) if we > 0 else 0
 
-    def seen(self, ni: I64) -> I64:
+    def seen(self, ni: I64s) -> I64s:
         """Images consumed up to and including global batch ``ni``."""
         e, i = np.divmod(ni, self.nb)
-        seen: I64 = e * self.images + np.minimum((i + 1) * self.batch, self.images)
+        seen: I64s = e * self.images + np.minimum((i + 1) * self.batch, self.images)
         return seen
 
-    def cadence(self, nw: int) -> I64:
+    def cadence(self, nw: int) -> I64s:
         """The global batches ``ni`` at which ``_do_train`` steps the optimizer."""
         acc0, total = self.accumulate, self.nb * self.epochs
         last, found, warm_end = -1, [], min(nw, total - 1) if nw else -1
@@ -434,12 +424,15 @@ def _hyp_run(hyp: Mapping[str, Any], images: int) -> _UltraRun:
     for key, v in (*values.items(), ("images", images)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{key} must be an integer >= 1, got {v!r}")
-    return _UltraRun(images, **values)
+    batch, epochs, nbs = values.values()
+    nb = -(-images // batch)
+    accumulate = min(max(round(nbs / batch), 1), nb * epochs)
+    return _UltraRun(images, batch, epochs, nbs, nb, accumulate)
 
 
 def ultralytics_lr(
     hyp: Mapping[str, Any], *, images: int, group: str = "weight"
-) -> tuple[I64, F64]:
+) -> tuple[I64s, F64s]:
     """``(global batch, LR)`` of ``group`` ("weight", "bn", "bias") at each step of ``hyp``."""
     run = _hyp_run(hyp, images)
     nw = run.warmup(float(hyp.get("warmup_epochs", 3.0)))
@@ -456,7 +449,7 @@ def ultralytics_lr(
     return ni, lr
 
 
-def _best_lr0(g: F64, d: F64, w: F64, tiny: float) -> tuple[float, float]:
+def _best_lr0(g: F64s, d: F64s, w: F64s, tiny: float) -> tuple[float, float]:
     """``(score, lr0)`` minimizing the weighted mean ``|log(lr0·g / d)|``: ``log lr0`` is
     the weighted median of ``log(d / g)`` (steps with ``g = 0`` add a constant)."""
     ld, pos = np.log(np.maximum(d, tiny)), g > 0
@@ -471,7 +464,7 @@ def _best_lr0(g: F64, d: F64, w: F64, tiny: float) -> tuple[float, float]:
 
 
 def _best_lrf(
-    g: F64, u: F64, d: F64, w: F64, tiny: float
+    g: F64s, u: F64s, d: F64s, w: F64s, tiny: float
 ) -> tuple[float, float, float]:
     """``(score, lr0, lrf)`` for ``lf = u + (1 - u)·lrf``: ``lrf`` on a twice zoomed grid."""
     lrfs = np.concatenate([[0.0], np.geomspace(1e-4, 1.0, 33)])
@@ -516,7 +509,7 @@ def _ultra_search(t: Run, run: _UltraRun) -> dict[str, Any]:
     return best[1]
 
 
-def _ultra_batches(t: Run, run: _UltraRun, ni: I64) -> I64:
+def _ultra_batches(t: Run, run: _UltraRun, ni: I64s) -> I64s:
     """darknet's batch at each step: images seen // images per iteration, <= max_batches."""
     b = np.minimum(run.seen(ni) // t.images_per_iteration, t.params.max_batches)
     return b.astype(np.int64)

@@ -1,4 +1,5 @@
-"""``DarknetLR``: darknet's learning-rate schedule as an exact PyTorch ``LRScheduler``."""
+"""darknet's learning-rate schedule as exact PyTorch ``LRScheduler``s: ``DarknetScheduler``
+(a closed form of ``last_epoch`` over a :class:`~cfgsched.run.Run`) and ``DarknetLR``."""
 
 from __future__ import annotations
 
@@ -6,20 +7,73 @@ import dataclasses
 import functools
 import os
 import warnings
+from collections.abc import Callable
 from typing import Any
 
+from torch import Tensor
 from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
 
 from cfgsched.adapters.optim import LayerWindows
-from cfgsched.adapters.scheduler import DarknetScheduler
 from cfgsched.kernel.formulas import f32_decimal
 from cfgsched.layers import layer_states
 from cfgsched.options import Options
-from cfgsched.run import translate
+from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule
 from cfgsched.weights import read_weights_header
 
-__all__ = ["DarknetLR", "options_of"]
+__all__ = ["DarknetLR", "DarknetScheduler", "options_of"]
+
+#: Attributes a state dict holds as plain data: name -> (to plain data, back).
+_PLAIN: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    "translation": (Run.to_dict, Run.from_dict),
+    "options": (Options.to_record, Options.from_record),  # DarknetLR's
+}
+
+
+class DarknetScheduler(LRScheduler):
+    """darknet's learning rate, closed form: after i ``step()`` calls each group's lr is
+    darknet's rate at step i times its :meth:`Run.multiplier` (no lambdas: it pickles).
+    With ``last_epoch >= 0`` a group without ``initial_lr`` takes its current lr."""
+
+    def __init__(
+        self, optimizer: Optimizer, translation: Run, last_epoch: int = -1
+    ) -> None:
+        if not isinstance(translation, Run):
+            raise TypeError(f"expected a Run, got {type(translation).__name__}")
+        self.translation = translation
+        if last_epoch != -1:
+            for group in getattr(optimizer, "param_groups", []):
+                group.setdefault("initial_lr", group["lr"])
+        self.multipliers: list[float] = [
+            translation.multiplier(float(g.get("initial_lr", g["lr"])))
+            for g in getattr(optimizer, "param_groups", [])
+        ]
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float | Tensor]:
+        """The learning rate of each group for optimizer step ``last_epoch`` (0-based)."""
+        r = self.translation.lr(self.last_epoch)
+        return [r * m for m in self.multipliers]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The scheduler state: plain numbers, lists and dicts only (``weights_only`` loads it)."""
+        state = super().state_dict()
+        state.pop("layer_windows", None)  # DarknetLR's optimizer hooks
+        return state | {k: f(state[k]) for k, (f, _) in _PLAIN.items() if k in state}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state from :meth:`state_dict` (the checkpoint's translation wins)."""
+        state = dict(state_dict)
+        plain = _PLAIN.items()
+        state |= {
+            k: g(state[k]) for k, (_, g) in plain if isinstance(state.get(k), dict)
+        }
+        super().load_state_dict(state)
+
+    def darknet_batch(self) -> int:
+        """darknet's batch number for the optimizer's next step."""
+        return self.translation.batch(self.last_epoch)
 
 
 def options_of(options: Options | None, option_kwargs: dict[str, Any]) -> Options:
@@ -59,9 +113,8 @@ class DarknetLR(DarknetScheduler):
     ) -> None:
         self.options = o = options_of(options, option_kwargs)
         translation = translate(schedule, o)
-        if last_epoch == -1 and translation.start > 0:
-            last_epoch = translation.start - 1
-        super().__init__(optimizer, translation, last_epoch)
+        at = translation.start - 1 if last_epoch == -1 else last_epoch  # -1: the start
+        super().__init__(optimizer, translation, at)
         self.layer_windows: LayerWindows | None = None
         if any(g.get("darknet_layers") for g in optimizer.param_groups):
             update = functools.partial(_update_number, self, translation.start)
@@ -73,18 +126,17 @@ class DarknetLR(DarknetScheduler):
             )
             self.layer_windows = LayerWindows(optimizer, states, update)
         # warn once when a group's lr is not the cfg's (build_optimizer's groups aside)
-        for group, m in zip(optimizer.param_groups, self.multipliers, strict=True):
-            if m != 1.0 and "darknet_layer" not in group and not rescale:
-                cfg = f32_decimal(translation.cfg_lr)
-                warnings.warn(
-                    f"DarknetLR: the optimizer's lr {group['initial_lr']:.6g} is not the"
-                    f" cfg's learning_rate {cfg:.6g}: every LR is scaled by {m:.3g}x;"
-                    " build the optimizer with lr=learning_rate, or pass rescale=True"
-                    " if the scaling is meant",
-                    UserWarning,
-                    stacklevel=2,
-                )
-                break
+        groups = zip(optimizer.param_groups, self.multipliers, strict=True)
+        scaled = [(g, m) for g, m in groups if m != 1.0 and "darknet_layer" not in g]
+        if scaled and not rescale:
+            (group, m), cfg = scaled[0], f32_decimal(translation.cfg_lr)
+            warnings.warn(
+                f"DarknetLR: the optimizer's lr {group['initial_lr']:.6g} is not the"
+                f" cfg's learning_rate {cfg:.6g}: every LR is scaled by {m:.3g}x;"
+                " build the optimizer with lr=learning_rate, or pass rescale=True"
+                " if the scaling is meant",
+                stacklevel=2,
+            )
 
     @classmethod
     def from_weights(

@@ -10,8 +10,9 @@ side can change, on the compositions each policy proposes (``native``), and rais
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,8 +44,6 @@ __all__ = [
     "NativePlan",
     "native_plan",
     "native_scheduler",
-    "plan_for",
-    "scheduler_for",
 ]
 
 _CONSTANT = NativePart("ConstantLR", {"factor": 1.0, "total_iters": 0})
@@ -141,28 +140,22 @@ def _candidates(t: Run, run: NativeRun) -> list[list[NativePart]]:
     return out
 
 
-def _points(parts: Sequence[NativePart], run: NativeRun) -> Sequence[int]:
-    """Steps where torch or darknet may change: comparing there covers the whole run."""
-    events = _events(parts, run.steps)
-    if isinstance(events, range):
-        if run.steps > MAX_DENSE_STEPS:
-            raise NotExactError(
-                None,
-                f"{run.steps} steps to verify one by one (limit {MAX_DENSE_STEPS}): "
-                "use DarknetLR or a smaller horizon",
-            )
-        return events
-    ep: set[int] = set(events)
-    ep.update(range(min(run.first(run.params.burn_in) + 1, run.steps)))
-    ep.update(module(run.params.policy).native_points(run))
-    return sorted(e for e in ep if 0 <= e < run.steps)
-
-
 def _verify(
     t: Run, parts: Sequence[NativePart], run: NativeRun, lrs: Sequence[float]
 ) -> None:
-    """Raise NotExactError at the first step of the run where ``parts`` differ."""
-    points = _points(parts, run)
+    """Raise NotExactError at the first step of the run where ``parts`` differ, compared
+    where torch or darknet may change (which covers the whole run)."""
+    points = _events(parts, run.steps)
+    if isinstance(points, range) and run.steps > MAX_DENSE_STEPS:
+        raise NotExactError(
+            None,
+            f"{run.steps} steps to verify one by one (limit {MAX_DENSE_STEPS}): "
+            "use DarknetLR or a smaller horizon",
+        )
+    if not isinstance(points, range):
+        ep = {*points, *range(min(run.first(run.params.burn_in) + 1, run.steps))}
+        ep.update(module(run.params.policy).native_points(run))
+        points = sorted(e for e in ep if 0 <= e < run.steps)
     for lr0 in lrs:
         m = t.multiplier(lr0)
         for e, have in _walk(parts, lr0, points):
@@ -176,16 +169,15 @@ def _verify(
 def _why(
     parts: Sequence[NativePart], run: NativeRun, b: int, have: float, want: float
 ) -> str:
-    p = run.params
-    names = " + ".join(dict.fromkeys(x.name for x in parts))
+    """Why ``parts`` give ``have`` where darknet gives ``want`` at batch ``b``."""
+    p, names = run.params, " + ".join(dict.fromkeys(x.name for x in parts))
     got = f"{names} gives {have!r}, darknet {want!r}"
+    kind = "float32" if run.exact else f"relative {REL_TOL:g}"
     if p.policy == Policy.POLY and b > p.max_batches:
         return f"{got}: PolynomialLR stays at 0 after max_batches; darknet's poly continues"
-    kind = "float32" if run.exact else f"relative {REL_TOL:g}"
+    if p.burn_in > b and (run.per_step is None or p.burn_in % run.per_step):
+        return f"{got} in the burn-in: burn_in is not a whole number of optimizer steps"
     if p.burn_in > b:
-        c = run.per_step
-        if c is None or p.burn_in % c:
-            return f"{got} in the burn-in: burn_in is not a whole number of optimizer steps"
         return f"{got} in the burn-in ({kind}): LinearLR's ramp rounds differently"
     return f"{got} ({kind}): torch's running product rounds differently from darknet"
 
@@ -196,37 +188,26 @@ def _trace_refusal(t: Run) -> NotExactError:
         "multigpu='trace': GPU 0's darknet batch counter is not monotonic; "
         "torch schedulers only move forward"
     )
-    prev = 0
-    try:
-        for i in range(min(100_000, max(t.schedule.max_batches, 1))):
-            b = t.batch(i)
-            if b < prev:
-                return NotExactError(b, f"{reason} (... {prev}, {b})")
-            prev = b
-    except (ImportError, IndexError, ValueError):
-        pass
+    seq = t.gpu0_batches(min(100_000, max(t.schedule.max_batches, 1)))
+    for prev, b in itertools.pairwise(seq):
+        if b < prev:
+            return NotExactError(b, f"{reason} (... {prev}, {b})")
     return NotExactError(None, reason)
 
 
 def native_plan(
-    schedule: NetSchedule,
+    source: NetSchedule | Run,
     options: Options | None = None,
     *,
     horizon: int | None = None,
     group_lrs: Sequence[float] | None = None,
     **option_kwargs: Any,
 ) -> NativePlan:
-    """:func:`plan_for` the run of ``schedule`` under ``options`` (or their keywords)."""
-    t = translate(schedule, options_of(options, option_kwargs))
-    return plan_for(t, horizon=horizon, group_lrs=group_lrs)
-
-
-def plan_for(
-    t: Run, *, horizon: int | None = None, group_lrs: Sequence[float] | None = None
-) -> NativePlan:
-    """The verified native composition for the run ``t``, else :class:`NotExactError`;
-    ``horizon``: the last darknet batch proven (default ``max_batches``); ``group_lrs``:
-    the groups' initial lrs (default: the cfg's rate)."""
+    """The verified native composition for ``source``'s run (a Run, or a schedule under
+    ``options`` or their keywords), else :class:`NotExactError`; ``horizon``: the last
+    darknet batch proven (default ``max_batches``); ``group_lrs``: the groups' initial lrs
+    (default: the cfg's rate)."""
+    t = _run_of(source, options, option_kwargs)
     if t.trace and t.ngpus > 1:
         raise _trace_refusal(t)
     if horizon is None:
@@ -238,8 +219,8 @@ def plan_for(
         horizon = t.schedule.max_batches
     lrs = tuple(group_lrs) if group_lrs else (t.cfg_lr,)
     ipi, ips = t.images_per_iteration, t.images_per_step
-    steps = max(0, ((horizon + 1) * ipi - 1) // ips)
     per_step = ips // ipi if ips % ipi == 0 else None
+    steps = t.first_step(horizon + 1)  # the steps at a batch <= horizon
     run = NativeRun(
         t.params, t.exact, horizon, steps, 0, per_step, t.batch, t.first_step, t.lr
     )
@@ -263,7 +244,7 @@ def plan_for(
 
 def native_scheduler(
     optimizer: Optimizer,
-    schedule: NetSchedule,
+    source: NetSchedule | Run,
     options: Options | None = None,
     *,
     last_epoch: int = -1,
@@ -271,30 +252,31 @@ def native_scheduler(
     **option_kwargs: Any,
 ) -> LRScheduler:
     """torch built-in schedulers equal to darknet (see the module docstring) up to darknet
-    batch ``horizon`` (default ``max_batches``), or :class:`NotExactError`; options and step
-    convention as :class:`cfgsched.DarknetLR`: ``last_epoch=k`` resumes with k + 1 steps
-    done (default: the options' ``resume_iteration``, if any)."""
-    t = translate(schedule, options_of(options, option_kwargs))
-    return scheduler_for(optimizer, t, last_epoch=last_epoch, horizon=horizon)
-
-
-def scheduler_for(
-    optimizer: Optimizer, t: Run, *, last_epoch: int = -1, horizon: int | None = None
-) -> LRScheduler:
-    """:func:`native_scheduler` for the run ``t``."""
+    batch ``horizon`` (default ``max_batches``), or :class:`NotExactError`; ``source``,
+    options and step convention as :func:`native_plan` and :class:`cfgsched.DarknetLR`:
+    ``last_epoch=k`` resumes with k + 1 steps done (default: the options'
+    ``resume_iteration``, if any)."""
+    t = _run_of(source, options, option_kwargs)
     for g in optimizer.param_groups:
         if "initial_lr" in g:
             g["lr"] = g["initial_lr"]
     lrs = tuple(dict.fromkeys(float(g["lr"]) for g in optimizer.param_groups))
-    plan = plan_for(t, horizon=horizon, group_lrs=lrs)
+    plan = native_plan(t, horizon=horizon, group_lrs=lrs)
     parts = [p.build(optimizer) for p in plan.parts]
-    chain = len(parts) > 1
-    sched = ChainedScheduler(parts, optimizer=optimizer) if chain else parts[0]
-    if last_epoch == -1 and t.options.resume_iteration:
-        last_epoch = t.start - 1
-    if last_epoch >= 0:
-        _fast_forward(sched, parts, plan, last_epoch + 1)
+    sched = ChainedScheduler(parts, optimizer=optimizer) if len(parts) > 1 else parts[0]
+    at = t.start - 1 if last_epoch == -1 else last_epoch  # -1: the run's start
+    if at >= 0:
+        _fast_forward(sched, parts, plan, at + 1)
     return sched
+
+
+def _run_of(
+    source: NetSchedule | Run, options: Options | None, option_kwargs: dict[str, Any]
+) -> Run:
+    """A Run as given, a schedule translated under the options."""
+    if isinstance(source, Run):
+        return source
+    return translate(source, options_of(options, option_kwargs))
 
 
 def _fast_forward(
@@ -305,9 +287,7 @@ def _fast_forward(
     events = _events(plan.parts, epoch)
     per_part: list[list[float]] = [[] for _ in parts]
     for g in sched.optimizer.param_groups:
-        lr = init = float(g["initial_lr"])
-        for _, after in _walk(plan.parts, init, events):
-            lr = after
+        [(_, lr)] = deque(_walk(plan.parts, float(g["initial_lr"]), events), maxlen=1)
         for k, part in enumerate(plan.parts):
             _, lr = next(_walk([part], lr, [epoch]))
             per_part[k].append(lr)

@@ -84,8 +84,7 @@ def build_optimizer(
             "pass layers= (or layer_index=) to apply them",
             stacklevel=2,
         )
-    modules = _modules_by_layer(layers)
-    layer_of = _parameter_layers(model, modules, layer_index)
+    modules, layer_of = _parameter_layers(model, layers, layer_index)
     multipliers = {x.index: x.multiplier for x in schedule.layer_lrs}
     profiles = _layer_profiles(schedule) if mapped else {}
     decayed = decayed_parameter_names(model)
@@ -111,30 +110,22 @@ def build_optimizer(
         betas = (schedule.b1, schedule.b2)
         opt = torch.optim.Adam(param_groups, lr=lr, betas=betas, eps=schedule.eps)
     else:
-        momentum = schedule.momentum
-        opt = torch.optim.SGD(
-            param_groups, lr=lr, momentum=momentum, dampening=0.0, nesterov=False
-        )
+        opt = torch.optim.SGD(param_groups, lr=lr, momentum=schedule.momentum)
     _LAYER_MODULES[opt] = modules
     return opt
 
 
-def _modules_by_layer(layers: Layers | None) -> dict[int, list[nn.Module]]:
-    """``layers`` as layer -> list of modules."""
+def _parameter_layers(
+    model: nn.Module, layers: Layers | None, layer_index: Mapping[str, int] | None
+) -> tuple[dict[int, list[nn.Module]], dict[int, int]]:
+    """``layers`` as layer -> modules, and ``id(parameter)`` -> darknet layer (``layers=``:
+    the lowest holding it)."""
     items = layers.items() if isinstance(layers, Mapping) else enumerate(layers or ())
-    return {
+    modules = {
         int(j): [mods] if isinstance(mods, nn.Module) else list(mods)
         for j, mods in items
         if mods is not None
     }
-
-
-def _parameter_layers(
-    model: nn.Module,
-    modules: dict[int, list[nn.Module]],
-    layer_index: Mapping[str, int] | None,
-) -> dict[int, int]:
-    """``id(parameter)`` -> darknet layer (``layers=``: the lowest holding it)."""
     out = {
         id(p): j
         for j, mods in sorted(modules.items(), reverse=True)
@@ -150,7 +141,7 @@ def _parameter_layers(
     unused = sorted(set(index) - used)
     if unused:
         raise ValueError(f"layer_index keys match no parameter: {', '.join(unused)}")
-    return out
+    return modules, out
 
 
 class LayerWindows:

@@ -397,12 +397,12 @@ def native_plan_for(t: Run) -> NativePlan:
     """torch built-ins proven equal to ``t`` (a flush not the fork's must not matter)."""
     import numpy as np
 
-    from cfgsched.adapters.native import plan_for
+    from cfgsched.adapters.native import native_plan
 
     base = t
     if t.options.flush is not None:
         base = translate(t.given, replace(t.options, flush=None))
-    plan = plan_for(base)
+    plan = native_plan(base)
     if base.flush == t.flush or not flush_matters(t if t.flush else base):
         return plan
     idx = np.arange(max(plan.steps, 0), dtype=np.int64)

@@ -350,8 +350,8 @@ def _load(
 
 
 def _native_factory(run: Run, who: str) -> Factory:
-    """``scheduler_for`` on ``run`` (checked to build once here)."""
-    from cfgsched.adapters.native import scheduler_for  # torch
+    """``native_scheduler`` on ``run`` (checked to build once here)."""
+    from cfgsched.adapters.native import native_scheduler  # torch
 
     if run.options.flush not in (None, default_flush(run.schedule.fork)):
         raise CfgError(
@@ -362,7 +362,7 @@ def _native_factory(run: Run, who: str) -> Factory:
 
     def make_native(optimizer: Any, last_epoch: int | None) -> Any:
         at = run.start - 1 if last_epoch is None else last_epoch
-        return scheduler_for(optimizer, run, last_epoch=at, horizon=horizon)
+        return native_scheduler(optimizer, run, last_epoch=at, horizon=horizon)
 
     with user_code(who, "cfgsched.native_scheduler"):  # NotExactError passes
         make_native(st.new_optimizer(run.cfg_lr), -1)

@@ -50,7 +50,7 @@ def new_optimizer(lr: float, last_epoch: int = -1) -> Any:
 def class_factory(t: Run) -> Factory:
     """Builds ``DarknetScheduler`` (what ``DarknetLR`` runs) for ``t``, by default at
     ``t``'s resume step."""
-    from cfgsched.adapters.scheduler import DarknetScheduler
+    from cfgsched.adapters.darknet_lr import DarknetScheduler
 
     def make(optimizer: Any, last_epoch: int | None) -> Any:
         at = t.start - 1 if last_epoch is None else last_epoch
