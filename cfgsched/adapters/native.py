@@ -3,7 +3,7 @@
 **Exact**: for every parameter group and optimizer step ``i`` with darknet batch
 ``1 <= b(i) <= horizon`` (default ``max_batches``), the group's lr rounded to float32 equals
 :class:`cfgsched.DarknetLR`'s (``exact=False``: within :data:`REL_TOL`, relative).
-:func:`plan_for` replays each scheduler's ``get_lr`` arithmetic at every step where either
+:func:`native_plan` replays each scheduler's ``get_lr`` arithmetic at every step where either
 side can change, on the compositions each policy proposes (``native``), and raises
 :class:`cfgsched.NotExactError` at the first darknet batch that differs."""
 
