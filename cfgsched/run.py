@@ -18,7 +18,7 @@ from cfgsched.kernel.mgpu import MgpuConfig, mgpu_batches
 from cfgsched.layers import LayerRule, layer_rules
 from cfgsched.options import Options
 from cfgsched.policies import rate
-from cfgsched.schedule import FORKS, NetSchedule
+from cfgsched.schedule import NetSchedule
 
 if TYPE_CHECKING:
     import numpy as np
@@ -51,7 +51,7 @@ def mgpu_config(
     """The :class:`~cfgsched.kernel.mgpu.MgpuConfig` of ``schedule`` on ``ngpus`` GPUs."""
     if ngpus < 1:
         raise ValueError(f"ngpus must be >= 1, got {ngpus}")
-    fork = FORKS.index(schedule.fork) if schedule.fork in FORKS else 0
+    fork = schedule.kernel_params().fork
     return MgpuConfig(fork, ngpus, schedule.max_batches, schedule.burn_in, scratch)
 
 
@@ -283,7 +283,7 @@ def translate(schedule: NetSchedule, options: Options | None = None) -> Run:
         why += "iteration, so there is no schedule to translate"
         raise CfgError(s.source, s.line_of(key), key, why)
     p = s.kernel_params(o.seed)
-    flush = o.flushes(s.fork if s.fork in FORKS else "alexeyab")
+    flush = o.flushes(s.fork)
     params = p._replace(lr=ngpus_lr(p.fork, p.lr, o.ngpus))
     ips = o.images_per_step or ipi * o.ngpus
     trace = o.multigpu == "trace"
