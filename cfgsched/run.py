@@ -204,12 +204,8 @@ class Run:
     def layers(self) -> tuple[LayerRule, ...]:
         """darknet's per-layer rules in this run (layers in no rule train normally)."""
         o = self.options
-        return layer_rules(
-            self.schedule,
-            build=o.build,
-            resume_iteration=o.resume_iteration,
-            ngpus=o.ngpus,
-        )
+        kw = dict(build=o.build, resume_iteration=o.resume_iteration, ngpus=o.ngpus)
+        return layer_rules(self.schedule, **kw)
 
     @cached_property
     def span(self) -> tuple[int, str]:
