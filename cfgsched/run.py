@@ -18,7 +18,7 @@ from cfgsched.kernel.mgpu import MgpuConfig, mgpu_batches
 from cfgsched.layers import LayerRule, layer_rules
 from cfgsched.options import Options
 from cfgsched.policies import rate
-from cfgsched.schedule import FORKS, NetSchedule
+from cfgsched.schedule import NetSchedule
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,8 +38,7 @@ MAX_BATCH = (1 << 63) - 1
 def advised_schedule(schedule: NetSchedule, ngpus: int) -> NetSchedule:
     """AlexeyAB's README advice for ``n`` GPUs: ``learning_rate / n`` and ``burn_in * n``
     (undoes ``learning_rate *= n``; hankai does not multiply, so there it lowers the LR)."""
-    if ngpus < 1:
-        raise ValueError(f"ngpus must be >= 1, got {ngpus}")
+    Options(ngpus=ngpus)  # ngpus checked as every option is (OptionError, a ValueError)
     return schedule.with_values(
         learning_rate=schedule.learning_rate / ngpus, burn_in=schedule.burn_in * ngpus
     )
@@ -49,9 +48,8 @@ def mgpu_config(
     schedule: NetSchedule, ngpus: int, *, scratch: bool = False
 ) -> MgpuConfig:
     """The :class:`~cfgsched.kernel.mgpu.MgpuConfig` of ``schedule`` on ``ngpus`` GPUs."""
-    if ngpus < 1:
-        raise ValueError(f"ngpus must be >= 1, got {ngpus}")
-    fork = FORKS.index(schedule.fork) if schedule.fork in FORKS else 0
+    Options(ngpus=ngpus)  # ngpus checked as every option is
+    fork = schedule.kernel_params().fork
     return MgpuConfig(fork, ngpus, schedule.max_batches, schedule.burn_in, scratch)
 
 
@@ -206,12 +204,8 @@ class Run:
     def layers(self) -> tuple[LayerRule, ...]:
         """darknet's per-layer rules in this run (layers in no rule train normally)."""
         o = self.options
-        return layer_rules(
-            self.schedule,
-            build=o.build,
-            resume_iteration=o.resume_iteration,
-            ngpus=o.ngpus,
-        )
+        kw = dict(build=o.build, resume_iteration=o.resume_iteration, ngpus=o.ngpus)
+        return layer_rules(self.schedule, **kw)
 
     @cached_property
     def span(self) -> tuple[int, str]:
@@ -283,7 +277,7 @@ def translate(schedule: NetSchedule, options: Options | None = None) -> Run:
         why += "iteration, so there is no schedule to translate"
         raise CfgError(s.source, s.line_of(key), key, why)
     p = s.kernel_params(o.seed)
-    flush = o.flushes(s.fork if s.fork in FORKS else "alexeyab")
+    flush = o.flushes(s.fork)
     params = p._replace(lr=ngpus_lr(p.fork, p.lr, o.ngpus))
     ips = o.images_per_step or ipi * o.ngpus
     trace = o.multigpu == "trace"
