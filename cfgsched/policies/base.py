@@ -108,6 +108,15 @@ class Explainer:
         return f"{where} {first}: {by}"
 
 
+#: A policy's ``phases`` hook.
+Phases = Callable[[Explainer, int, int | None], list[Phase]]
+
+
+def one_phase(kind: str, note: Callable[[NetSchedule], str]) -> Phases:
+    """The ``phases`` of a policy with one shape over the whole run, in words ``note``."""
+    return lambda x, start, end: [x.span(kind, start, end, note(x.schedule))]
+
+
 def summarise(phases: list[Phase], what: str) -> list[Phase]:
     """At most :data:`MAX_LISTED` phases: the middle ones as one summary."""
     if len(phases) <= MAX_LISTED:

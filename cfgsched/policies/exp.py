@@ -27,11 +27,6 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
     return finish(b, z, True, lambda x: rate(p, x, True, flush))
 
 
-def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
-    """One decay."""
-    return [x.span("decay", start, end, f"lr x {f32_text(x.schedule.gamma)}^b")]
-
-
 def code(c: base.LrCode) -> None:
     """``f32(lr * pow(gamma, b))``."""
     g = c.params.gamma
@@ -66,5 +61,6 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     ]
 
 
+phases = base.one_phase("decay", lambda s: f"lr x {f32_text(s.gamma)}^b")
 boundaries = base.no_boundaries
 native_points = base.no_points

@@ -34,13 +34,6 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
     return lr_pow(p, b, base, flush, lambda x: rate(p, x, True, flush))
 
 
-def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
-    """One decay."""
-    s = x.schedule
-    note = f"lr x (1 - b/{s.max_batches})^{f32_text(s.power)}"
-    return [x.span("decay", start, end, note)]
-
-
 def code(c: base.LrCode) -> None:
     """``f32(lr * pow(f32(1 - f32(f32(b) / max_batches)), power))``."""
     p = c.params
@@ -80,5 +73,8 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     return [[*head, base.step_part([0], k), poly]]
 
 
+phases = base.one_phase(
+    "decay", lambda s: f"lr x (1 - b/{s.max_batches})^{f32_text(s.power)}"
+)
 boundaries = base.no_boundaries
 native_points = base.no_points

@@ -57,12 +57,6 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
     return lr_pow(p, b, u, flush, lambda x: rate(p, x, True, flush))
 
 
-def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
-    """One phase of draws."""
-    note = f"lr x U(0,1)^{f32_text(x.schedule.power)}, redrawn every batch ({DRAWS})"
-    return [x.span("random", start, end, note)]
-
-
 def code(c: base.LrCode) -> None:
     """``lr * pow(U(0, 1), power)`` with a reproducible draw per batch."""
     c.const(
@@ -85,5 +79,9 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     )
 
 
+phases = base.one_phase(
+    "random",
+    lambda s: f"lr x U(0,1)^{f32_text(s.power)}, redrawn every batch ({DRAWS})",
+)
 boundaries = base.no_boundaries
 native_points = base.no_points

@@ -70,15 +70,6 @@ def boundaries(
     return 0
 
 
-def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
-    """One decay."""
-    s = x.schedule
-    note = (
-        f"lr / (1 + exp({f32_text(s.gamma)} x (b - {s.step}))), half LR at b={s.step}"
-    )
-    return [x.span("decay", start, end, note)]
-
-
 def code(c: base.LrCode) -> None:
     """``f32(lr * (1 / (1 + exp(f32(gamma * (b - step))))))``."""
     p = c.params
@@ -120,4 +111,10 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     raise base.fail(b, "sigmoid: no torch built-in computes darknet's logistic decay")
 
 
+phases = base.one_phase(
+    "decay",
+    lambda s: (
+        f"lr / (1 + exp({f32_text(s.gamma)} x (b - {s.step}))), half LR at b={s.step}"
+    ),
+)
 native_points = base.no_points
