@@ -30,7 +30,6 @@ from cfgsched.policies.base import (
     NativePart,
     NativeRun,
     close,
-    fail,
     step_part,
 )
 from cfgsched.policies.steps import MAX_PARTS
@@ -258,7 +257,7 @@ def plan_for(
             err = err or e
             continue
         return NativePlan(tuple(parts), run.horizon, run.steps)
-    raise err or fail(None, "no candidate")
+    raise err or NotExactError(None, "no candidate")
 
 
 def native_scheduler(

@@ -115,26 +115,9 @@ def mgpu_batches(
         cur = _phase_switch(cfg, state)
         if not mgpu_running(cfg, cur):
             break
-        left = -1 if limit < 0 else limit - len(batches)
-        if _gpus(cfg, cur.phase) > 1:
-            out, state = _run(cfg, cur, left)
-            batches.extend(out)
-            phases.extend([cur.phase] * len(out))
-            break
-        # seen == counter throughout, saves change nothing: consecutive batches
-        stop = cfg.max_batches
-        if cur.phase == 1 and _split(cfg) and cur.counter < cfg.burn_in:
-            stop = min(stop, cfg.burn_in)
-        count = stop - cur.counter if left < 0 else min(stop - cur.counter, left)
-        batches.extend(range(cur.seen + 1, cur.seen + 1 + count))
-        phases.extend([cur.phase] * count)
-        c = cur.counter + count
-        state = cur._replace(iteration=cur.iteration + count, seen=c, counter=c)
-        if cfg.fork != FORK_PJREDDIE:  # the saves at the multiples in the stretch
-            every = save_interval(cfg.fork, cfg.max_batches)
-            save = max(state.iter_save, c // every * every)
-            last = max(state.iter_save_last, c // 100 * 100)
-            state = state._replace(iter_save=save, iter_save_last=last)
+        out, state = _run(cfg, cur, -1 if limit < 0 else limit - len(batches))
+        batches.extend(out)
+        phases.extend([cur.phase] * len(out))
     return batches, phases, state
 
 
@@ -160,8 +143,10 @@ def _alexeyab_run(
     out: list[int] = []
     _, phase, seen, counter, iter_save, last = state
     every = save_interval(cfg.fork, cfg.max_batches)
-    jump, maxb = SYNC_INTERVAL * (n - 1), cfg.max_batches
-    while counter < maxb and left != len(out):
+    jump, top = SYNC_INTERVAL * (n - 1), cfg.max_batches
+    if phase == 1 and _split(cfg) and counter < cfg.burn_in:  # hankai's 1-GPU burn-in
+        top = min(top, cfg.burn_in)
+    while counter < top and left != len(out):
         out.append(seen + 1)
         counter += n
         seen = counter + jump if counter % SYNC_INTERVAL == 0 else counter

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cfgsched.errors import NotExactError
+from cfgsched.errors import NotExactError as NotExactError
 from cfgsched.kernel.formulas import FORK_HANKAI, Params, f32, f32_text
 from cfgsched.schedule import NetSchedule, Policy
 
@@ -341,15 +341,10 @@ def close(torch_lr: float, target: float, exact: bool) -> bool:
     return abs(torch_lr - target) <= REL_TOL * abs(target)
 
 
-def fail(b: int | None, reason: str) -> NotExactError:
-    """No native form: darknet leaves what torch can express at batch ``b``."""
-    return NotExactError(b, reason)
-
-
 def no_burn_in_end(run: NativeRun, policy: str, cls: str, formula: str) -> None:
     """Fail when a burn-in ends within the run: SequentialLR would restart ``cls``."""
     if 0 < run.m0 < run.steps:
-        raise fail(
+        raise NotExactError(
             run.params.burn_in,
             f"{policy} with burn-in: torch's SequentialLR restarts {cls} at its base LR "
             f"after the warm-up; darknet continues with {formula}",

@@ -66,7 +66,7 @@ def native(run: base.NativeRun, start32: bool) -> list[base.NativePart]:
         return []
     b0 = run.batch(0)
     if b0 < 1:
-        raise base.fail(
+        raise base.NotExactError(
             b0, "the first optimizer step is at darknet batch 0 (LR 0 in burn-in)"
         )
     if p.power not in (1.0, 2.0):
@@ -75,7 +75,7 @@ def native(run: base.NativeRun, start32: bool) -> list[base.NativePart]:
         b = next(
             (x for x in bs if rate(p, x, True, False) != rate(lin, x, True, False)), b0
         )
-        raise base.fail(
+        raise base.NotExactError(
             b,
             f"burn-in with power={p.power:g}: darknet ramps lr·(b/burn_in)^{p.power:g}; "
             "torch's LinearLR is linear (power 1) and no built-in has another power",

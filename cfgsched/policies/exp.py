@@ -52,7 +52,7 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
         return [head]
     base.no_burn_in_end(run, "exp", "ExponentialLR", "lr·gamma^b")
     if run.per_step is None:
-        raise base.fail(
+        raise base.NotExactError(
             run.batch(1), "exp: darknet batches are not evenly spaced steps"
         )
     g = p.gamma**run.per_step

@@ -56,18 +56,20 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     """PolynomialLR, when max_batches is a whole number of steps and no burn-in ends."""
     p = run.params
     if p.max_batches <= 0:
-        raise base.fail(
+        raise base.NotExactError(
             run.batch(0), "poly with max_batches=0: darknet's LR is NaN or inf"
         )
     base.no_burn_in_end(run, "poly", "PolynomialLR", "lr·(1 - b/max_batches)^power")
     c = run.per_step
     if c is None or p.max_batches % c:
-        raise base.fail(
+        raise base.NotExactError(
             run.batch(1), "poly: max_batches is not a whole number of steps"
         )
     total = p.max_batches // c - 1
     if total < 1:
-        raise base.fail(run.batch(0), "poly: max_batches ends within the first step")
+        raise base.NotExactError(
+            run.batch(0), "poly: max_batches ends within the first step"
+        )
     k = (1.0 - c / p.max_batches) ** p.power
     poly = base.NativePart("PolynomialLR", {"total_iters": total, "power": p.power})
     return [[*head, base.step_part([0], k), poly]]

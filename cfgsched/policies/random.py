@@ -73,7 +73,7 @@ def normal(p: Params) -> bool:
 
 def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     """None: no torch scheduler draws."""
-    raise base.fail(
+    raise base.NotExactError(
         run.batch(run.m0),
         "random: darknet draws a new LR every batch; no torch scheduler does",
     )

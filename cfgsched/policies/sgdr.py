@@ -194,7 +194,7 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
         if p.sgdr_cycle <= 0
         or not base.close(_cawr(p, run.batch(i)), run.lr(i), run.exact)
     )
-    raise base.fail(
+    raise base.NotExactError(
         next(differ, run.batch(run.m0)),
         "sgdr: no torch scheduler matches; CosineAnnealingWarmRestarts (epoch = batch) "
         "restarts where darknet ends the cycle at exactly learning_rate_min, and darknet "

@@ -45,13 +45,7 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
     from cfgsched.kernel.vector import F32, F64, ctypes_many, finish
 
     if p.fork == FORK_PJREDDIE:  # size_t: b - step wraps modulo 2**64 when b < step
-        step = p.step % U64
-        if step >= 1 << 63:
-            d = b.astype(F64) + float(U64 - step)  # both terms exact
-        else:
-            diff = b - step
-            d = diff.astype(F64)
-            d[diff < 0] += float(U64)
+        d = (b.astype(np.uint64) - np.uint64(p.step % U64)).astype(F64)
     else:
         d = (b - p.step).astype(F64)
     hk = p.fork == FORK_HANKAI
@@ -108,7 +102,9 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
         if f32(run.lr(i)) != f32(run.lr(i - 1))
     )
     b = next(changes, run.batch(min(run.m0, run.steps - 1)))
-    raise base.fail(b, "sigmoid: no torch built-in computes darknet's logistic decay")
+    raise base.NotExactError(
+        b, "sigmoid: no torch built-in computes darknet's logistic decay"
+    )
 
 
 phases = base.one_phase(

@@ -134,7 +134,7 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     """A MultiStepLR with a milestone per step drop in the run."""
     p = run.params
     if p.step <= 0:
-        raise base.fail(
+        raise base.NotExactError(
             run.batch(run.m0), f"step={p.step}: darknet divides by a non-positive step"
         )
     epochs: list[int] = []
@@ -142,7 +142,7 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
         if max(first, run.m0) >= run.steps:
             break
         if k > MAX_MILESTONES:
-            raise base.fail(
+            raise base.NotExactError(
                 k * p.step,
                 f"more than {MAX_MILESTONES} step drops in the run: "
                 "too many MultiStepLR milestones (use DarknetLR)",
