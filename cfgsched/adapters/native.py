@@ -20,6 +20,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ChainedScheduler, LRScheduler
 
 from cfgsched.adapters.darknet_lr import options_of
+from cfgsched.boundaries import boundaries
 from cfgsched.errors import NotExactError
 from cfgsched.kernel.formulas import f32_decimal
 from cfgsched.options import Options
@@ -140,7 +141,9 @@ def _candidates(t: Run, run: NativeRun) -> list[list[NativePart]]:
     return out
 
 
-def _points(parts: Sequence[NativePart], run: NativeRun) -> Sequence[int]:
+def _points(
+    parts: Sequence[NativePart], run: NativeRun, s: NetSchedule
+) -> Sequence[int]:
     """Steps where torch or darknet may change: comparing there covers the whole run."""
     events = _events(parts, run.steps)
     if isinstance(events, range):
@@ -153,7 +156,7 @@ def _points(parts: Sequence[NativePart], run: NativeRun) -> Sequence[int]:
         return events
     ep: set[int] = set(events)
     ep.update(range(min(run.first(run.params.burn_in) + 1, run.steps)))
-    ep.update(module(run.params.policy).native_points(run))
+    ep.update(run.first(x.batch) for x in boundaries(s, 1, run.horizon, 1 << 62)[0])
     return sorted(e for e in ep if 0 <= e < run.steps)
 
 
@@ -161,7 +164,7 @@ def _verify(
     t: Run, parts: Sequence[NativePart], run: NativeRun, lrs: Sequence[float]
 ) -> None:
     """Raise NotExactError at the first step of the run where ``parts`` differ."""
-    points = _points(parts, run)
+    points = _points(parts, run, t.schedule)
     for lr0 in lrs:
         m = t.multiplier(lr0)
         for e, have in _walk(parts, lr0, points):

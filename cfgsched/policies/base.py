@@ -38,7 +38,6 @@ class PolicyModule(Protocol):
     def native(
         self, run: NativeRun, head: list[NativePart]
     ) -> list[list[NativePart]]: ...
-    def native_points(self, run: NativeRun) -> Iterable[int]: ...
 
 
 #: With more plateaus or sgdr cycles than this, the middle ones are summarised.
@@ -359,8 +358,3 @@ def no_boundaries(s: NetSchedule, lo: int, top: int, add: Add, full: Full) -> in
 def head_only(run: NativeRun, head: Parts) -> Plans:
     """The burn-in and base-rate parts alone."""
     return [head]
-
-
-def no_points(run: NativeRun) -> Iterable[int]:
-    """No change point beyond the burn-in and the composition's own."""
-    return ()

@@ -39,4 +39,3 @@ def normal(p: Params) -> bool:
 
 boundaries = base.no_boundaries
 native = base.head_only
-native_points = base.no_points

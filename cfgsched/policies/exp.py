@@ -63,4 +63,3 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
 
 phases = base.one_phase("decay", lambda s: f"lr x {f32_text(s.gamma)}^b")
 boundaries = base.no_boundaries
-native_points = base.no_points

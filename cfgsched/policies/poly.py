@@ -79,4 +79,3 @@ phases = base.one_phase(
     "decay", lambda s: f"lr x (1 - b/{s.max_batches})^{f32_text(s.power)}"
 )
 boundaries = base.no_boundaries
-native_points = base.no_points

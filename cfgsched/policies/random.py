@@ -84,4 +84,3 @@ phases = base.one_phase(
     lambda s: f"lr x U(0,1)^{f32_text(s.power)}, redrawn every batch ({DRAWS})",
 )
 boundaries = base.no_boundaries
-native_points = base.no_points

@@ -200,6 +200,3 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
         "restarts where darknet ends the cycle at exactly learning_rate_min, and darknet "
         "rounds to float32 (alexeyab's pi is 3.14159265)",
     )
-
-
-native_points = base.no_points

@@ -113,4 +113,3 @@ phases = base.one_phase(
         f"lr / (1 + exp({f32_text(s.gamma)} x (b - {s.step}))), half LR at b={s.step}"
     ),
 )
-native_points = base.no_points

@@ -138,7 +138,7 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
             run.batch(run.m0), f"step={p.step}: darknet divides by a non-positive step"
         )
     epochs: list[int] = []
-    for k, first in enumerate(native_points(run), 1):
+    for k, first in enumerate(_drops(run), 1):
         if max(first, run.m0) >= run.steps:
             break
         if k > MAX_MILESTONES:
@@ -151,7 +151,7 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     return [head + base.grouped((e, p.scale) for e in epochs)]
 
 
-def native_points(run: base.NativeRun) -> Iterator[int]:
+def _drops(run: base.NativeRun) -> Iterator[int]:
     """The first step of every drop."""
     st = run.params.step
     return (run.first(k * st) for k in range(1, run.horizon // st + 1 if st > 0 else 1))

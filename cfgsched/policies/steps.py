@@ -6,7 +6,7 @@ import math
 import struct
 from array import array
 from bisect import bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -230,8 +230,3 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
             f"need more than {MAX_PARTS} chained torch schedulers (use DarknetLR)",
         )
     return cands
-
-
-def native_points(run: base.NativeRun) -> Iterable[int]:
-    """The first step of every step."""
-    return (run.first(st) for st in run.params.steps)
