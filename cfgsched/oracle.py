@@ -105,16 +105,13 @@ def _as_int64(a: npt.NDArray[np.integer]) -> I64s:
 
 def _rate(p: Params, b: I64s, flush: bool) -> F32s:
     """The burn-in and the policy's numpy formulas, then NaN and flush-to-zero fixed."""
-    out = np.empty(b.shape, dtype=F32)
-    if b.size == 0:
-        return out
-    never_ends = p.fork == FORK_PJREDDIE and p.burn_in < 0  # unsigned comparison
-    burn = np.ones(b.shape, dtype=np.bool_) if never_ends else b < p.burn_in
+    # pjreddie compares b < burn_in unsigned: a negative burn_in never ends
+    burn = b < (p.burn_in % 2**64 if p.fork == FORK_PJREDDIE else p.burn_in)
     if burn.any():
-        bi, rest = np.flatnonzero(burn), np.flatnonzero(~burn)
-        out[bi] = burn_in.rates(p, b[bi], flush)
-        if rest.size:
-            out[rest] = module(p.policy).rates(p, b[rest], flush)
+        out = np.empty(b.shape, dtype=F32)
+        out[burn] = burn_in.rates(p, b[burn], flush)
+        if not burn.all():
+            out[~burn] = module(p.policy).rates(p, b[~burn], flush)
     else:
         out = module(p.policy).rates(p, b, flush)
     nan = np.flatnonzero(np.isnan(out))

@@ -60,25 +60,21 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
 
     from cfgsched.kernel.vector import F64, I64, finish, to_f32
 
-    cycle, mult, bmax = p.sgdr_cycle, p.sgdr_mult, int(b.max())
-    if cycle == 0 and bmax > 0:
-        raise ValueError("sgdr_cycle=0: darknet loops forever in its cycle search")
+    cycle, mult = p.sgdr_cycle, p.sgdr_mult
     if mult == 1:
         start = (
             np.maximum(0, (b - 1) // cycle) * cycle if cycle > 0 else np.zeros_like(b)
         )
         cyc = np.full(b.shape, float(cycle), dtype=F64)
     else:
-        starts, cycles = zip(*_cycles(cycle, mult, bmax), strict=True)
+        starts, cycles = zip(*_cycles(cycle, mult, int(b.max())), strict=True)
         j = np.searchsorted(np.array(starts[1:], dtype=I64), b, side="left")
         start = np.array(starts, dtype=I64)[j]
         cyc = np.array([float(x) for x in cycles], dtype=F64)[j]
     pi = math.pi if p.fork == FORK_HANKAI else PI_ALEXEYAB
     amp = 0.5 * rounding(True, flush)(p.lr - p.lr_min)
-    if np.any((cyc == 0) & (b != start)):
-        raise ValueError(
-            "sgdr: a cycle of length 0 (sgdr_mult <= 0): darknet loops forever"
-        )
+    if np.any((cyc == 0) & (b != start)):  # sgdr_cycle=0, or sgdr_mult <= 0
+        raise ValueError("sgdr: a cycle of 0 batches: darknet loops forever")
     with np.errstate(all="ignore"):
         theta = to_f32(b - start).astype(F64) * pi / cyc
         z = p.lr_min + amp * (1.0 + np.cos(theta))
