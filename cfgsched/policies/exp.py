@@ -18,13 +18,9 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
 
 
 def rates(p: Params, b: I64s, flush: bool) -> F32s:
-    import numpy as np
+    from cfgsched.kernel.vector import lr_base_pow
 
-    from cfgsched.kernel.vector import F64, base_pow, finish
-
-    with np.errstate(all="ignore"):
-        z = p.lr * base_pow(p.gamma, b.astype(F64))
-    return finish(b, z, True, lambda x: rate(p, x, True, flush))
+    return lr_base_pow(p.lr, p.gamma, b, lambda x: rate(p, x, True, flush))
 
 
 def code(c: base.LrCode) -> None:

@@ -34,10 +34,10 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
 
 
 def rates(p: Params, b: I64s, flush: bool) -> F32s:
-    """:func:`rate` over ``b``: one value per exponent."""
+    """:func:`rate` over ``b``: ``lr * scale^k`` over the exponents ``k = b / step``."""
     import numpy as np
 
-    from cfgsched.kernel.vector import F64, I64, base_pow, finish
+    from cfgsched.kernel.vector import I64, lr_base_pow
 
     step = p.step % U64 if p.fork == FORK_PJREDDIE else p.step
     if step == 0:
@@ -48,15 +48,7 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
         k = np.zeros(b.shape, dtype=I64)
     else:
         k = b // step if step > 0 else -(b // -step)
-    kmin, kmax = int(k.min()), int(k.max())
-    if kmax - kmin < k.size:
-        ks, idx = np.arange(kmin, kmax + 1, dtype=I64), k - kmin
-    else:
-        ks, idx = np.unique(k, return_inverse=True)
-    with np.errstate(all="ignore"):
-        z = p.lr * base_pow(p.scale, ks.astype(F64))
-    vals = finish(ks, z, True, lambda x: f32(p.lr * cpow(p.scale, float(x))))
-    return vals[idx.reshape(-1)]
+    return lr_base_pow(p.lr, p.scale, k, lambda x: f32(p.lr * cpow(p.scale, float(x))))
 
 
 def boundaries(
