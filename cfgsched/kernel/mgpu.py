@@ -67,10 +67,6 @@ def _split(cfg: MgpuConfig) -> bool:
     return cfg.fork == FORK_HANKAI and cfg.scratch and cfg.ngpus > 1
 
 
-def _gpus(cfg: MgpuConfig, phase: int) -> int:
-    return 1 if phase == 1 and _split(cfg) else cfg.ngpus
-
-
 def mgpu_start(cfg: MgpuConfig) -> MgpuState:
     """State before the first loop iteration of a run that starts at ``seen = 0``."""
     return MgpuState(0, 1, 0, 0, 0, 0)
@@ -123,7 +119,7 @@ def mgpu_batches(
 
 def _run(cfg: MgpuConfig, state: MgpuState, left: int) -> tuple[list[int], MgpuState]:
     """Up to ``left`` (-1: all) iterations from ``state``: the batches, the state after."""
-    n = _gpus(cfg, state.phase)
+    n = 1 if state.phase == 1 and _split(cfg) else cfg.ngpus
     if cfg.fork != FORK_PJREDDIE:
         return _alexeyab_run(cfg, state, n, left)
     out: list[int] = []

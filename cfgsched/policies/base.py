@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from torch.optim import Optimizer
     from torch.optim.lr_scheduler import LRScheduler
 
-    from cfgsched.kernel.vector import F32s, I64s
+    from cfgsched.kernel.vector import F32s as F32s
+    from cfgsched.kernel.vector import F64s as F64s
+    from cfgsched.kernel.vector import I64s as I64s
 
 #: ``add(batch, kind, label)`` of :func:`cfgsched.boundaries.boundaries`, and "list full".
 Add = Callable[[int, str, str], None]
@@ -353,8 +355,3 @@ def no_burn_in_end(run: NativeRun, policy: str, cls: str, formula: str) -> None:
 def no_boundaries(s: NetSchedule, lo: int, top: int, add: Add, full: Full) -> int:
     """None: the policy changes at every batch or never."""
     return 0
-
-
-def head_only(run: NativeRun, head: Parts) -> Plans:
-    """The burn-in and base-rate parts alone."""
-    return [head]

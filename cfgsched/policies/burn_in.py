@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from cfgsched.kernel.formulas import (
     FLT_MIN,
     Params,
@@ -15,9 +13,6 @@ from cfgsched.kernel.formulas import (
 )
 from cfgsched.policies import base
 
-if TYPE_CHECKING:
-    from cfgsched.kernel.vector import F32s, I64s
-
 
 def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     """``f32(lr * pow(f32(f32(b) / burn_in), power))``."""
@@ -25,7 +20,7 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     return lr_pow(p, r(cdiv(r(float(b)), r(float(p.burn_in)))), exact, flush)
 
 
-def rates(p: Params, b: I64s, flush: bool) -> F32s:
+def rates(p: Params, b: base.I64s, flush: bool) -> base.F32s:
     import numpy as np
 
     from cfgsched.kernel.vector import F32, lr_pow, to_f32

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import Params, cpow, f32_text, rounding
 from cfgsched.policies import base
-
-if TYPE_CHECKING:
-    from cfgsched.kernel.vector import F32s, I64s
 
 
 def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
@@ -17,7 +13,7 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     return rounding(exact, flush)(p.lr * cpow(p.gamma, float(b)))
 
 
-def rates(p: Params, b: I64s, flush: bool) -> F32s:
+def rates(p: Params, b: base.I64s, flush: bool) -> base.F32s:
     from cfgsched.kernel.vector import lr_base_pow
 
     return lr_base_pow(p.lr, p.gamma, b, lambda x: rate(p, x, True, flush))

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import Params, cdiv, f32, f32_text, lr_pow, rounding
 from cfgsched.policies import base
-
-if TYPE_CHECKING:
-    from cfgsched.kernel.vector import F32s, I64s
 
 #: Largest integral ``power`` for which ``|base| ** power`` cannot overflow a double
 #: (``|base| <= 2**63``).
@@ -24,7 +20,7 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     )
 
 
-def rates(p: Params, b: I64s, flush: bool) -> F32s:
+def rates(p: Params, b: base.I64s, flush: bool) -> base.F32s:
     import numpy as np
 
     from cfgsched.kernel.vector import F32, lr_pow, to_f32

@@ -3,13 +3,8 @@ reproducible: ``rand()`` seeded by the time)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from cfgsched.kernel.formulas import Params, f32, f32_text, lr_pow
 from cfgsched.policies import base
-
-if TYPE_CHECKING:
-    from cfgsched.kernel.vector import F32s, F64s, I64s
 
 #: What every LR of this policy is, in words (explain, diff, plot say it).
 DRAWS = "cfgsched's seeded draws, not darknet's rand()"
@@ -38,7 +33,7 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     return lr_pow(p, uniform(p.seed, b), exact, flush)
 
 
-def uniforms(seed: int, b: I64s) -> F64s:
+def uniforms(seed: int, b: base.I64s) -> base.F64s:
     """:func:`uniform` vectorised in uint64."""
     import numpy as np
 
@@ -50,7 +45,7 @@ def uniforms(seed: int, b: I64s) -> F64s:
     return (z >> u64(40)).astype(np.float64) / float(1 << 24)
 
 
-def rates(p: Params, b: I64s, flush: bool) -> F32s:
+def rates(p: Params, b: base.I64s, flush: bool) -> base.F32s:
     from cfgsched.kernel.vector import F32, lr_pow
 
     u = uniforms(p.seed, b).astype(F32)

@@ -5,14 +5,10 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import FORK_HANKAI, Params, cdiv, f32, rounding
 from cfgsched.policies import base
 from cfgsched.schedule import NetSchedule, Policy
-
-if TYPE_CHECKING:
-    from cfgsched.kernel.vector import F32s, I64s
 
 PI_ALEXEYAB = 3.14159265
 
@@ -54,7 +50,7 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     return r(p.lr_min + 0.5 * r(p.lr - p.lr_min) * (1.0 + c))
 
 
-def rates(p: Params, b: I64s, flush: bool) -> F32s:
+def rates(p: Params, b: base.I64s, flush: bool) -> base.F32s:
     """:func:`rate` over ``b`` (the cycle walk once, searched per batch)."""
     import numpy as np
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import (
     FORK_HANKAI,
@@ -18,9 +17,6 @@ from cfgsched.kernel.formulas import (
 )
 from cfgsched.policies import base
 from cfgsched.schedule import NetSchedule
-
-if TYPE_CHECKING:
-    from cfgsched.kernel.vector import F32s, I64s
 
 _C_EXP = '''def c_exp(x: float) -> float:
     """C's exp(): inf where Python's math.exp raises OverflowError."""
@@ -39,7 +35,7 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     return r(p.lr * (1.0 / (1.0 + e)))
 
 
-def rates(p: Params, b: I64s, flush: bool) -> F32s:
+def rates(p: Params, b: base.I64s, flush: bool) -> base.F32s:
     import numpy as np
 
     from cfgsched.kernel.vector import F32, F64, ctypes_many, finish

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import (
     FORK_PJREDDIE,
@@ -20,9 +19,6 @@ from cfgsched.kernel.formulas import (
 from cfgsched.policies import base
 from cfgsched.schedule import NetSchedule
 
-if TYPE_CHECKING:
-    from cfgsched.kernel.vector import F32s, I64s
-
 #: Largest number of milestones a native plan may hold (a tiny ``step``).
 MAX_MILESTONES = 100_000
 
@@ -33,7 +29,7 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     return rounding(exact, flush)(p.lr * cpow(p.scale, float(k)))
 
 
-def rates(p: Params, b: I64s, flush: bool) -> F32s:
+def rates(p: Params, b: base.I64s, flush: bool) -> base.F32s:
     """:func:`rate` over ``b``: ``lr * scale^k`` over the exponents ``k = b / step``."""
     import numpy as np
 

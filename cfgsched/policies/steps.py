@@ -8,7 +8,7 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Callable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cfgsched.kernel.formulas import (
     FLT_MIN,
@@ -22,9 +22,6 @@ from cfgsched.kernel.formulas import (
 )
 from cfgsched.policies import base
 from cfgsched.schedule import NetSchedule
-
-if TYPE_CHECKING:
-    from cfgsched.kernel.vector import F32s, I64s
 
 #: Most torch schedulers in one native chain (each ``step()`` steps them all).
 MAX_PARTS = 64
@@ -78,7 +75,7 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     return float(rates[bisect_right(bounds, b)])
 
 
-def rates(p: Params, b: I64s, flush: bool) -> F32s:
+def rates(p: Params, b: base.I64s, flush: bool) -> base.F32s:
     """The steps table searched per batch."""
     import numpy as np
 
