@@ -134,7 +134,7 @@ def open_ended(phases: list[Phase], more: str) -> list[Phase]:
     return [*phases[:-1], replace(phases[-1], last=None, note=phases[-1].note + more)]
 
 
-C_POW = '''def c_pow(x: float, y: float) -> float:
+_C_POW = '''def c_pow(x: float, y: float) -> float:
     """C's pow(): inf or NaN where Python's ** raises or gives a complex number."""
     try:
         z = x**y
@@ -229,11 +229,15 @@ class LrCode:
             self.c_lib("powf")
             powf = f"LIBM.powf({base}, POWER)"
             return f"f32({powf})" if self.ftz else powf  # -Ofast flushes powf too
+        return self.pow(base, "POWER", safe)
+
+    def pow(self, base: str, exponent: str, safe: bool) -> str:
+        """``base ** exponent`` spaced as ruff formats it, else C's pow (not ``safe``)."""
         if not safe:
-            self.helper(C_POW)
-            return f"c_pow({base}, POWER)"
-        base = atom(base)
-        return f"{base}**POWER" if base.isidentifier() else f"{base} ** POWER"
+            self.helper(_C_POW)
+            return f"c_pow({base}, {exponent})"
+        a, e = atom(base), atom(exponent)
+        return f"{a}**{e}" if a.isidentifier() and e.isidentifier() else f"{a} ** {e}"
 
     def lr_at(self, doc: str = "for the 0-based optimizer step ``step``") -> str:
         """``def lr_at(step)``: the body, under a one-line docstring."""

@@ -23,12 +23,8 @@ def code(c: base.LrCode) -> None:
     """``f32(lr * pow(gamma, b))``."""
     g = c.params.gamma
     c.const("GAMMA", c.f(g))
-    if not math.isfinite(g) or abs(g) <= 1:
-        pw = "GAMMA**b"
-    else:
-        c.helper(base.C_POW)
-        pw = "c_pow(GAMMA, b)"
-    c.line(f"return {c.times_lr(pw)}")
+    safe = not math.isfinite(g) or abs(g) <= 1
+    c.line(f"return {c.times_lr(c.pow('GAMMA', 'b', safe))}")
 
 
 def normal(p: Params) -> bool:

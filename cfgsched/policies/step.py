@@ -37,9 +37,7 @@ def rates(p: Params, b: base.I64s, flush: bool) -> base.F32s:
 
     step = p.step % U64 if p.fork == FORK_PJREDDIE else p.step
     if step == 0:
-        raise ZeroDivisionError(
-            "step=0: darknet divides by zero (SIGFPE) for policy step"
-        )
+        raise ZeroDivisionError("step=0: darknet divides by zero (SIGFPE)")
     if step >= 1 << 63:
         k = np.zeros(b.shape, dtype=I64)
     else:
@@ -96,18 +94,13 @@ def code(c: base.LrCode) -> None:
     c.const("SCALE", c.f(p.scale))
     s = p.scale
     if p.step > 0:
-        exponent = "(b // STEP)"
+        exponent = "b // STEP"
         safe = not math.isfinite(s) or abs(s) <= 1
     else:
         c.line("k = -(b // -STEP)  # C's integer division rounds toward 0")
         exponent = "k"
         safe = not math.isfinite(s) or abs(s) >= 1
-    if safe:
-        pw = f"SCALE**{exponent}" if exponent == "k" else f"SCALE ** {exponent}"
-    else:
-        c.helper(base.C_POW)
-        pw = f"c_pow(SCALE, {exponent.strip('()')})"
-    c.line(f"return {c.times_lr(pw)}")
+    c.line(f"return {c.times_lr(c.pow('SCALE', exponent, safe))}")
 
 
 def normal(p: Params) -> bool:
