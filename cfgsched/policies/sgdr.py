@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from cfgsched.kernel.formulas import FORK_HANKAI, Params, cdiv, f32, rounding
 from cfgsched.policies import base
@@ -90,35 +90,26 @@ def boundaries(
     return 0
 
 
-def _spans(
-    s: NetSchedule, start: int, horizon: int
-) -> tuple[list[tuple[int, int, int]], tuple[int, int, str] | None]:
-    """``(k, first, last)`` of the listed cycles and the summarised middle, if any."""
-    c = s.sgdr_cycle
-    if s.sgdr_mult != 1:
-        walk = enumerate(_cycles(c, s.sgdr_mult, horizon), 1)
-        return [(k, a + 1, a + cyc) for k, (a, cyc) in walk if cyc > 0], None
-    # cycle k covers (k-1)c+1 .. kc: computed, never enumerated
-    k0, k1 = max(1, -(-start // c)), max(1, -(-horizon // c))
-    if k1 - k0 < base.MAX_LISTED:
-        return [(k, (k - 1) * c + 1, k * c) for k in range(k0, k1 + 1)], None
-    ks = [*range(k0, k0 + base.HEAD), *range(k1 - base.TAIL + 1, k1 + 1)]
-    n = k1 - k0 + 1 - base.HEAD - base.TAIL
-    mid = (
-        (k0 + base.HEAD - 1) * c + 1,
-        (k1 - base.TAIL) * c,
-        f"{n} more cycles of {c} batches",
-    )
-    return [(k, (k - 1) * c + 1, k * c) for k in ks], mid
-
-
 def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     """A phase per cycle (the middle ones summarised when there are many)."""
-    s = x.schedule
+    s, mid = x.schedule, None
     if sgdr_hangs(s):
         note = f"sgdr_cycle {s.sgdr_cycle}, sgdr_mult {s.sgdr_mult}: darknet hangs"
         return [base.Phase("cycles", start, end, math.nan, math.nan, note)]
-    spans, mid = _spans(s, start, end if end is not None else start + 64 * s.sgdr_cycle)
+    c = s.sgdr_cycle
+    horizon = end if end is not None else start + 64 * c
+    if s.sgdr_mult != 1:
+        walk = enumerate(_cycles(c, s.sgdr_mult, horizon), 1)
+        spans = [(k, a + 1, a + cyc) for k, (a, cyc) in walk if cyc > 0]
+    else:  # cycle k covers (k-1)c+1 .. kc: computed, never enumerated
+        k0, k1 = max(1, -(-start // c)), max(1, -(-horizon // c))
+        ks: Sequence[int] = range(k0, k1 + 1)
+        if k1 - k0 >= base.MAX_LISTED:
+            ks = [*range(k0, k0 + base.HEAD), *range(k1 - base.TAIL + 1, k1 + 1)]
+            n = k1 - k0 + 1 - base.HEAD - base.TAIL
+            a, z = (k0 + base.HEAD - 1) * c + 1, (k1 - base.TAIL) * c
+            mid = x.span("summary", a, z, f"{n} more cycles of {c} batches")
+        spans = [(k, (k - 1) * c + 1, k * c) for k in ks]
     out: list[base.Phase] = []
     for k, a, z in spans:
         a2, z2 = max(a, start), z if end is None else min(z, end)
@@ -128,7 +119,7 @@ def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     if end is None and out:
         out = base.open_ended(out, "; cycles go on")
     if mid is not None:
-        return [*out[: base.HEAD], x.span("summary", *mid), *out[base.HEAD :]]
+        return [*out[: base.HEAD], mid, *out[base.HEAD :]]
     return base.summarise(out, "cycles")
 
 
