@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cfgsched.policies import module
-from cfgsched.policies.sgdr import sgdr_ends as sgdr_ends
-from cfgsched.policies.sgdr import sgdr_hangs as sgdr_hangs
 from cfgsched.schedule import NetSchedule
 
 #: Boundaries listed at most by default.

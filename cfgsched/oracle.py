@@ -7,12 +7,12 @@ scalar kernel decides. Arrays go in chunks of ``_CHUNK`` values: memory is O(len
 from __future__ import annotations
 
 import math
-from typing import overload
+from typing import cast, overload
 
 import numpy as np
 import numpy.typing as npt
 
-from cfgsched.kernel.formulas import FLT_MIN, FORK_PJREDDIE, Params, flushed
+from cfgsched.kernel.formulas import FLT_MIN, FORK_PJREDDIE, MAX_BATCH, Params, flushed
 from cfgsched.kernel.vector import F32, I64, F32s, I64s, per_value
 from cfgsched.options import default_flush
 from cfgsched.policies import burn_in, module, rate
@@ -20,7 +20,6 @@ from cfgsched.schedule import NetSchedule
 
 __all__ = ["darknet_lr", "darknet_lr_scalar", "params_lr"]
 
-_I64_MAX = (1 << 63) - 1
 #: float32 bit pattern of the kernel's NaN (x86 default NaN).
 _NAN_BITS = np.uint32(0xFFC00000)
 #: Batch numbers evaluated at a time (keeps the intermediate arrays in cache).
@@ -34,7 +33,7 @@ def darknet_lr_scalar(
     ``seed`` drives ``random``, ``flush`` as in :func:`darknet_lr`."""
     if isinstance(b, bool) or not isinstance(b, (int, np.integer)):
         raise TypeError(f"batch number must be an integer, got {b!r}")
-    if not 0 <= int(b) <= _I64_MAX:
+    if not 0 <= int(b) <= MAX_BATCH:
         raise ValueError(f"batch number must be in [0, 2**63), got {int(b)}")
     fl = default_flush(schedule.fork) if flush is None else flush
     p = schedule.kernel_params(seed)
@@ -74,8 +73,7 @@ def darknet_lr(
     if arr.ndim == 0:
         return F32(darknet_lr_scalar(schedule, int(arr), seed=seed, flush=flush))
     fl = default_flush(schedule.fork) if flush is None else flush
-    flat = _as_int64(arr.reshape(-1))
-    return _chunked(schedule.kernel_params(seed), flat, fl).reshape(arr.shape)
+    return cast(F32s, params_lr(schedule.kernel_params(seed), arr, flush=fl))
 
 
 def params_lr(
@@ -86,13 +84,18 @@ def params_lr(
     flat = _as_int64(np.asarray(b).reshape(-1))
     if not exact:
         return per_value(lambda x: rate(p, x, False), flat).reshape(np.shape(b))
-    return _chunked(p, flat, flush).reshape(np.shape(b))
+    if flush:
+        p = flushed(p, scales=False)  # the steps table flushes the scales
+    out = np.empty(flat.size, dtype=F32)
+    for i in range(0, flat.size, _CHUNK):
+        out[i : i + _CHUNK] = _rate(p, flat[i : i + _CHUNK], flush)
+    return out.reshape(np.shape(b))
 
 
 def _as_int64(a: npt.NDArray[np.integer]) -> I64s:
     if a.size == 0:
         return a.astype(I64)
-    if a.dtype == np.uint64 and int(a.max()) > _I64_MAX:
+    if a.dtype == np.uint64 and int(a.max()) > MAX_BATCH:
         raise ValueError(f"batch numbers must be in [0, 2**63), got {int(a.max())}")
     out = a.astype(I64, copy=False)
     if np.issubdtype(a.dtype, np.signedinteger) and int(out.min()) < 0:
@@ -100,30 +103,15 @@ def _as_int64(a: npt.NDArray[np.integer]) -> I64s:
     return out
 
 
-def _chunked(p: Params, flat: I64s, flush: bool) -> F32s:
-    """:func:`_rate` over ``flat`` in chunks of ``_CHUNK`` (``p`` flushed here if needed)."""
-    if flush:
-        p = flushed(p, scales=False)  # the steps table flushes the scales
-    if flat.size <= _CHUNK:
-        return _rate(p, flat, flush)
-    out = np.empty(flat.size, dtype=F32)
-    for i in range(0, flat.size, _CHUNK):
-        out[i : i + _CHUNK] = _rate(p, flat[i : i + _CHUNK], flush)
-    return out
-
-
 def _rate(p: Params, b: I64s, flush: bool) -> F32s:
     """The burn-in and the policy's numpy formulas, then NaN and flush-to-zero fixed."""
-    out = np.empty(b.shape, dtype=F32)
-    if b.size == 0:
-        return out
-    never_ends = p.fork == FORK_PJREDDIE and p.burn_in < 0  # unsigned comparison
-    burn = np.ones(b.shape, dtype=np.bool_) if never_ends else b < p.burn_in
+    # pjreddie compares b < burn_in unsigned: a negative burn_in never ends
+    burn = b < (p.burn_in % 2**64 if p.fork == FORK_PJREDDIE else p.burn_in)
     if burn.any():
-        bi, rest = np.flatnonzero(burn), np.flatnonzero(~burn)
-        out[bi] = burn_in.rates(p, b[bi], flush)
-        if rest.size:
-            out[rest] = module(p.policy).rates(p, b[rest], flush)
+        out = np.empty(b.shape, dtype=F32)
+        out[burn] = burn_in.rates(p, b[burn], flush)
+        if not burn.all():
+            out[~burn] = module(p.policy).rates(p, b[~burn], flush)
     else:
         out = module(p.policy).rates(p, b, flush)
     nan = np.flatnonzero(np.isnan(out))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from cfgsched.boundaries import boundaries
 from cfgsched.errors import CfgError
+from cfgsched.kernel.formulas import MAX_BATCH as MAX_BATCH
 from cfgsched.kernel.formulas import Params, f32, f32_decimal, flushed, ngpus_lr
 from cfgsched.kernel.mgpu import MgpuConfig, mgpu_batches
 from cfgsched.layers import LayerRule, layer_rules
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
 DEFAULT_SPAN = 1000
 #: GPU 0 loop iterations the tools follow at most (about 0.3 µs each).
 TRACE_LIMIT = 4_000_000
-#: Largest darknet batch number the vectorised methods evaluate (int64).
-MAX_BATCH = (1 << 63) - 1
 
 
 def advised_schedule(schedule: NetSchedule, ngpus: int) -> NetSchedule:

@@ -219,7 +219,7 @@ def test_table_is_built_once_per_schedule() -> None:
     steps: Any = CountingSteps(range(1, 100_001))
     p = K.Params(
         fork=K.FORK_ALEXEYAB,
-        policy=K.STEPS,
+        policy=Policy.STEPS,
         lr=1.0,
         power=4.0,
         burn_in=0,

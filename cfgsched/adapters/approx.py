@@ -14,11 +14,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from cfgsched.boundaries import sgdr_ends, sgdr_hangs
 from cfgsched.kernel.formulas import f32_decimal
 from cfgsched.kernel.vector import F64s, I64s
 from cfgsched.options import Options
 from cfgsched.oracle import params_lr
+from cfgsched.policies.sgdr import sgdr_ends, sgdr_hangs
 from cfgsched.policies.steps import steps_table
 from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule, Policy

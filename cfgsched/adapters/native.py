@@ -21,6 +21,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ChainedScheduler, LRScheduler
 
 from cfgsched.adapters.darknet_lr import options_of
+from cfgsched.boundaries import boundaries
 from cfgsched.errors import NotExactError
 from cfgsched.kernel.formulas import f32_decimal
 from cfgsched.options import Options
@@ -31,7 +32,6 @@ from cfgsched.policies.base import (
     NativePart,
     NativeRun,
     close,
-    fail,
     step_part,
 )
 from cfgsched.policies.steps import MAX_PARTS
@@ -154,7 +154,8 @@ def _verify(
         )
     if not isinstance(points, range):
         ep = {*points, *range(min(run.first(run.params.burn_in) + 1, run.steps))}
-        ep.update(module(run.params.policy).native_points(run))
+        marks = boundaries(t.schedule, 1, run.horizon, 1 << 62)[0]
+        ep.update(run.first(x.batch) for x in marks)
         points = sorted(e for e in ep if 0 <= e < run.steps)
     for lr0 in lrs:
         m = t.multiplier(lr0)
@@ -239,7 +240,7 @@ def native_plan(
             err = err or e
             continue
         return NativePlan(tuple(parts), run.horizon, run.steps)
-    raise err or fail(None, "no candidate")
+    raise err or NotExactError(None, "no candidate")
 
 
 def native_scheduler(

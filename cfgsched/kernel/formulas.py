@@ -14,11 +14,11 @@ FORK_ALEXEYAB = 0
 FORK_PJREDDIE = 1
 FORK_HANKAI = 2
 
-CONSTANT, STEP, EXP, POLY, STEPS, SIG, RANDOM, SGDR = range(8)
-
 #: x86's default NaN (sign bit set), what C produces for 0/0 and pow(-x, 0.5).
 NAN = -math.nan
 U64 = 1 << 64
+#: Largest darknet batch number the vectorised methods evaluate (int64).
+MAX_BATCH = (1 << 63) - 1
 
 
 class Params(NamedTuple):

@@ -67,10 +67,6 @@ def _split(cfg: MgpuConfig) -> bool:
     return cfg.fork == FORK_HANKAI and cfg.scratch and cfg.ngpus > 1
 
 
-def _gpus(cfg: MgpuConfig, phase: int) -> int:
-    return 1 if phase == 1 and _split(cfg) else cfg.ngpus
-
-
 def mgpu_start(cfg: MgpuConfig) -> MgpuState:
     """State before the first loop iteration of a run that starts at ``seen = 0``."""
     return MgpuState(0, 1, 0, 0, 0, 0)
@@ -115,32 +111,15 @@ def mgpu_batches(
         cur = _phase_switch(cfg, state)
         if not mgpu_running(cfg, cur):
             break
-        left = -1 if limit < 0 else limit - len(batches)
-        if _gpus(cfg, cur.phase) > 1:
-            out, state = _run(cfg, cur, left)
-            batches.extend(out)
-            phases.extend([cur.phase] * len(out))
-            break
-        # seen == counter throughout, saves change nothing: consecutive batches
-        stop = cfg.max_batches
-        if cur.phase == 1 and _split(cfg) and cur.counter < cfg.burn_in:
-            stop = min(stop, cfg.burn_in)
-        count = stop - cur.counter if left < 0 else min(stop - cur.counter, left)
-        batches.extend(range(cur.seen + 1, cur.seen + 1 + count))
-        phases.extend([cur.phase] * count)
-        c = cur.counter + count
-        state = cur._replace(iteration=cur.iteration + count, seen=c, counter=c)
-        if cfg.fork != FORK_PJREDDIE:  # the saves at the multiples in the stretch
-            every = save_interval(cfg.fork, cfg.max_batches)
-            save = max(state.iter_save, c // every * every)
-            last = max(state.iter_save_last, c // 100 * 100)
-            state = state._replace(iter_save=save, iter_save_last=last)
+        out, state = _run(cfg, cur, -1 if limit < 0 else limit - len(batches))
+        batches.extend(out)
+        phases.extend([cur.phase] * len(out))
     return batches, phases, state
 
 
 def _run(cfg: MgpuConfig, state: MgpuState, left: int) -> tuple[list[int], MgpuState]:
     """Up to ``left`` (-1: all) iterations from ``state``: the batches, the state after."""
-    n = _gpus(cfg, state.phase)
+    n = 1 if state.phase == 1 and _split(cfg) else cfg.ngpus
     if cfg.fork != FORK_PJREDDIE:
         return _alexeyab_run(cfg, state, n, left)
     out: list[int] = []
@@ -160,8 +139,10 @@ def _alexeyab_run(
     out: list[int] = []
     _, phase, seen, counter, iter_save, last = state
     every = save_interval(cfg.fork, cfg.max_batches)
-    jump, maxb = SYNC_INTERVAL * (n - 1), cfg.max_batches
-    while counter < maxb and left != len(out):
+    jump, top = SYNC_INTERVAL * (n - 1), cfg.max_batches
+    if phase == 1 and _split(cfg) and counter < cfg.burn_in:  # hankai's 1-GPU burn-in
+        top = min(top, cfg.burn_in)
+    while counter < top and left != len(out):
         out.append(seen + 1)
         counter += n
         seen = counter + jump if counter % SYNC_INTERVAL == 0 else counter

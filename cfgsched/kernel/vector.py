@@ -79,12 +79,13 @@ def ctypes_many(fn: Callable[..., float], x: F32s, *extra: float) -> F32s:
     return vals.astype(F32)[inv.reshape(-1)]
 
 
-def base_pow(base: float, e: F64s) -> F64s:
-    """``pow(base, e)`` for integer-valued ``e``; unusual bases go through C's ``pow``."""
-    if math.isfinite(base) and base > 0:
-        with np.errstate(all="ignore"):
-            return np.power(base, e)
-    return per_value(lambda v: cpow(base, v), e)
+def lr_base_pow(lr: float, base: float, e: I64s, fn: Exact) -> F32s:
+    """``f32(lr * pow(base, e))`` for integer ``e``; unusual bases go through C's ``pow``."""
+    x = e.astype(F64)
+    with np.errstate(all="ignore"):
+        if math.isfinite(base) and base > 0:
+            return finish(e, lr * np.power(base, x), True, fn)
+        return finish(e, lr * per_value(lambda v: cpow(base, v), x), True, fn)
 
 
 def lr_pow(p: Params, b: I64s, base: F32s, flush: bool, fn: Exact) -> F32s:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cfgsched.errors import NotExactError
+from cfgsched.errors import NotExactError as NotExactError
 from cfgsched.kernel.formulas import FORK_HANKAI, Params, f32, f32_text
 from cfgsched.schedule import NetSchedule, Policy
 
@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from torch.optim import Optimizer
     from torch.optim.lr_scheduler import LRScheduler
 
-    from cfgsched.kernel.vector import F32s, I64s
+    from cfgsched.kernel.vector import F32s as F32s
+    from cfgsched.kernel.vector import F64s as F64s
+    from cfgsched.kernel.vector import I64s as I64s
 
 #: ``add(batch, kind, label)`` of :func:`cfgsched.boundaries.boundaries`, and "list full".
 Add = Callable[[int, str, str], None]
@@ -38,7 +40,6 @@ class PolicyModule(Protocol):
     def native(
         self, run: NativeRun, head: list[NativePart]
     ) -> list[list[NativePart]]: ...
-    def native_points(self, run: NativeRun) -> Iterable[int]: ...
 
 
 #: With more plateaus or sgdr cycles than this, the middle ones are summarised.
@@ -108,6 +109,15 @@ class Explainer:
         return f"{where} {first}: {by}"
 
 
+#: A policy's ``phases`` hook.
+Phases = Callable[[Explainer, int, int | None], list[Phase]]
+
+
+def one_phase(kind: str, note: Callable[[NetSchedule], str]) -> Phases:
+    """The ``phases`` of a policy with one shape over the whole run, in words ``note``."""
+    return lambda x, start, end: [x.span(kind, start, end, note(x.schedule))]
+
+
 def summarise(phases: list[Phase], what: str) -> list[Phase]:
     """At most :data:`MAX_LISTED` phases: the middle ones as one summary."""
     if len(phases) <= MAX_LISTED:
@@ -124,7 +134,7 @@ def open_ended(phases: list[Phase], more: str) -> list[Phase]:
     return [*phases[:-1], replace(phases[-1], last=None, note=phases[-1].note + more)]
 
 
-C_POW = '''def c_pow(x: float, y: float) -> float:
+_C_POW = '''def c_pow(x: float, y: float) -> float:
     """C's pow(): inf or NaN where Python's ** raises or gives a complex number."""
     try:
         z = x**y
@@ -219,11 +229,15 @@ class LrCode:
             self.c_lib("powf")
             powf = f"LIBM.powf({base}, POWER)"
             return f"f32({powf})" if self.ftz else powf  # -Ofast flushes powf too
+        return self.pow(base, "POWER", safe)
+
+    def pow(self, base: str, exponent: str, safe: bool) -> str:
+        """``base ** exponent`` spaced as ruff formats it, else C's pow (not ``safe``)."""
         if not safe:
-            self.helper(C_POW)
-            return f"c_pow({base}, POWER)"
-        base = atom(base)
-        return f"{base}**POWER" if base.isidentifier() else f"{base} ** POWER"
+            self.helper(_C_POW)
+            return f"c_pow({base}, {exponent})"
+        a, e = atom(base), atom(exponent)
+        return f"{a}**{e}" if a.isidentifier() and e.isidentifier() else f"{a} ** {e}"
 
     def lr_at(self, doc: str = "for the 0-based optimizer step ``step``") -> str:
         """``def lr_at(step)``: the body, under a one-line docstring."""
@@ -332,15 +346,10 @@ def close(torch_lr: float, target: float, exact: bool) -> bool:
     return abs(torch_lr - target) <= REL_TOL * abs(target)
 
 
-def fail(b: int | None, reason: str) -> NotExactError:
-    """No native form: darknet leaves what torch can express at batch ``b``."""
-    return NotExactError(b, reason)
-
-
 def no_burn_in_end(run: NativeRun, policy: str, cls: str, formula: str) -> None:
     """Fail when a burn-in ends within the run: SequentialLR would restart ``cls``."""
     if 0 < run.m0 < run.steps:
-        raise fail(
+        raise NotExactError(
             run.params.burn_in,
             f"{policy} with burn-in: torch's SequentialLR restarts {cls} at its base LR "
             f"after the warm-up; darknet continues with {formula}",
@@ -350,13 +359,3 @@ def no_burn_in_end(run: NativeRun, policy: str, cls: str, formula: str) -> None:
 def no_boundaries(s: NetSchedule, lo: int, top: int, add: Add, full: Full) -> int:
     """None: the policy changes at every batch or never."""
     return 0
-
-
-def head_only(run: NativeRun, head: Parts) -> Plans:
-    """The burn-in and base-rate parts alone."""
-    return [head]
-
-
-def no_points(run: NativeRun) -> Iterable[int]:
-    """No change point beyond the burn-in and the composition's own."""
-    return ()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from cfgsched.kernel.formulas import (
     FLT_MIN,
     Params,
@@ -15,9 +13,6 @@ from cfgsched.kernel.formulas import (
 )
 from cfgsched.policies import base
 
-if TYPE_CHECKING:
-    from cfgsched.kernel.vector import F32s, I64s
-
 
 def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     """``f32(lr * pow(f32(f32(b) / burn_in), power))``."""
@@ -25,7 +20,7 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     return lr_pow(p, r(cdiv(r(float(b)), r(float(p.burn_in)))), exact, flush)
 
 
-def rates(p: Params, b: I64s, flush: bool) -> F32s:
+def rates(p: Params, b: base.I64s, flush: bool) -> base.F32s:
     import numpy as np
 
     from cfgsched.kernel.vector import F32, lr_pow, to_f32
@@ -66,7 +61,7 @@ def native(run: base.NativeRun, start32: bool) -> list[base.NativePart]:
         return []
     b0 = run.batch(0)
     if b0 < 1:
-        raise base.fail(
+        raise base.NotExactError(
             b0, "the first optimizer step is at darknet batch 0 (LR 0 in burn-in)"
         )
     if p.power not in (1.0, 2.0):
@@ -75,7 +70,7 @@ def native(run: base.NativeRun, start32: bool) -> list[base.NativePart]:
         b = next(
             (x for x in bs if rate(p, x, True, False) != rate(lin, x, True, False)), b0
         )
-        raise base.fail(
+        raise base.NotExactError(
             b,
             f"burn-in with power={p.power:g}: darknet ramps lr·(b/burn_in)^{p.power:g}; "
             "torch's LinearLR is linear (power 1) and no built-in has another power",

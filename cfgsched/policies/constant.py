@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from cfgsched.kernel.formulas import Params
 from cfgsched.policies import base
-
-if TYPE_CHECKING:
-    from cfgsched.kernel.vector import F32s, I64s
 
 
 def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
@@ -16,7 +11,7 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     return p.lr
 
 
-def rates(p: Params, b: I64s, flush: bool) -> F32s:
+def rates(p: Params, b: base.I64s, flush: bool) -> base.F32s:
     """``lr`` at every batch."""
     import numpy as np
 
@@ -37,6 +32,9 @@ def normal(p: Params) -> bool:
     return True
 
 
+def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
+    """The burn-in and base-rate parts alone."""
+    return [head]
+
+
 boundaries = base.no_boundaries
-native = base.head_only
-native_points = base.no_points

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import Params, cpow, f32_text, rounding
 from cfgsched.policies import base
-
-if TYPE_CHECKING:
-    from cfgsched.kernel.vector import F32s, I64s
 
 
 def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
@@ -17,31 +13,18 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     return rounding(exact, flush)(p.lr * cpow(p.gamma, float(b)))
 
 
-def rates(p: Params, b: I64s, flush: bool) -> F32s:
-    import numpy as np
+def rates(p: Params, b: base.I64s, flush: bool) -> base.F32s:
+    from cfgsched.kernel.vector import lr_base_pow
 
-    from cfgsched.kernel.vector import F64, base_pow, finish
-
-    with np.errstate(all="ignore"):
-        z = p.lr * base_pow(p.gamma, b.astype(F64))
-    return finish(b, z, True, lambda x: rate(p, x, True, flush))
-
-
-def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
-    """One decay."""
-    return [x.span("decay", start, end, f"lr x {f32_text(x.schedule.gamma)}^b")]
+    return lr_base_pow(p.lr, p.gamma, b, lambda x: rate(p, x, True, flush))
 
 
 def code(c: base.LrCode) -> None:
     """``f32(lr * pow(gamma, b))``."""
     g = c.params.gamma
     c.const("GAMMA", c.f(g))
-    if not math.isfinite(g) or abs(g) <= 1:
-        pw = "GAMMA**b"
-    else:
-        c.helper(base.C_POW)
-        pw = "c_pow(GAMMA, b)"
-    c.line(f"return {c.times_lr(pw)}")
+    safe = not math.isfinite(g) or abs(g) <= 1
+    c.line(f"return {c.times_lr(c.pow('GAMMA', 'b', safe))}")
 
 
 def normal(p: Params) -> bool:
@@ -57,7 +40,7 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
         return [head]
     base.no_burn_in_end(run, "exp", "ExponentialLR", "lr·gamma^b")
     if run.per_step is None:
-        raise base.fail(
+        raise base.NotExactError(
             run.batch(1), "exp: darknet batches are not evenly spaced steps"
         )
     g = p.gamma**run.per_step
@@ -66,5 +49,5 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     ]
 
 
+phases = base.one_phase("decay", lambda s: f"lr x {f32_text(s.gamma)}^b")
 boundaries = base.no_boundaries
-native_points = base.no_points

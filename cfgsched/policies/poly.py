@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import Params, cdiv, f32, f32_text, lr_pow, rounding
 from cfgsched.policies import base
-
-if TYPE_CHECKING:
-    from cfgsched.kernel.vector import F32s, I64s
 
 #: Largest integral ``power`` for which ``|base| ** power`` cannot overflow a double
 #: (``|base| <= 2**63``).
@@ -24,7 +20,7 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     )
 
 
-def rates(p: Params, b: I64s, flush: bool) -> F32s:
+def rates(p: Params, b: base.I64s, flush: bool) -> base.F32s:
     import numpy as np
 
     from cfgsched.kernel.vector import F32, lr_pow, to_f32
@@ -32,13 +28,6 @@ def rates(p: Params, b: I64s, flush: bool) -> F32s:
     with np.errstate(all="ignore"):
         base = F32(1.0) - to_f32(b) / F32(f32(float(p.max_batches)))
     return lr_pow(p, b, base, flush, lambda x: rate(p, x, True, flush))
-
-
-def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
-    """One decay."""
-    s = x.schedule
-    note = f"lr x (1 - b/{s.max_batches})^{f32_text(s.power)}"
-    return [x.span("decay", start, end, note)]
 
 
 def code(c: base.LrCode) -> None:
@@ -63,22 +52,26 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     """PolynomialLR, when max_batches is a whole number of steps and no burn-in ends."""
     p = run.params
     if p.max_batches <= 0:
-        raise base.fail(
+        raise base.NotExactError(
             run.batch(0), "poly with max_batches=0: darknet's LR is NaN or inf"
         )
     base.no_burn_in_end(run, "poly", "PolynomialLR", "lr·(1 - b/max_batches)^power")
     c = run.per_step
     if c is None or p.max_batches % c:
-        raise base.fail(
+        raise base.NotExactError(
             run.batch(1), "poly: max_batches is not a whole number of steps"
         )
     total = p.max_batches // c - 1
     if total < 1:
-        raise base.fail(run.batch(0), "poly: max_batches ends within the first step")
+        raise base.NotExactError(
+            run.batch(0), "poly: max_batches ends within the first step"
+        )
     k = (1.0 - c / p.max_batches) ** p.power
     poly = base.NativePart("PolynomialLR", {"total_iters": total, "power": p.power})
     return [[*head, base.step_part([0], k), poly]]
 
 
+phases = base.one_phase(
+    "decay", lambda s: f"lr x (1 - b/{s.max_batches})^{f32_text(s.power)}"
+)
 boundaries = base.no_boundaries
-native_points = base.no_points

@@ -3,13 +3,8 @@ reproducible: ``rand()`` seeded by the time)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from cfgsched.kernel.formulas import Params, f32, f32_text, lr_pow
 from cfgsched.policies import base
-
-if TYPE_CHECKING:
-    from cfgsched.kernel.vector import F32s, F64s, I64s
 
 #: What every LR of this policy is, in words (explain, diff, plot say it).
 DRAWS = "cfgsched's seeded draws, not darknet's rand()"
@@ -38,7 +33,7 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     return lr_pow(p, uniform(p.seed, b), exact, flush)
 
 
-def uniforms(seed: int, b: I64s) -> F64s:
+def uniforms(seed: int, b: base.I64s) -> base.F64s:
     """:func:`uniform` vectorised in uint64."""
     import numpy as np
 
@@ -50,17 +45,11 @@ def uniforms(seed: int, b: I64s) -> F64s:
     return (z >> u64(40)).astype(np.float64) / float(1 << 24)
 
 
-def rates(p: Params, b: I64s, flush: bool) -> F32s:
+def rates(p: Params, b: base.I64s, flush: bool) -> base.F32s:
     from cfgsched.kernel.vector import F32, lr_pow
 
     u = uniforms(p.seed, b).astype(F32)
     return lr_pow(p, b, u, flush, lambda x: rate(p, x, True, flush))
-
-
-def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
-    """One phase of draws."""
-    note = f"lr x U(0,1)^{f32_text(x.schedule.power)}, redrawn every batch ({DRAWS})"
-    return [x.span("random", start, end, note)]
 
 
 def code(c: base.LrCode) -> None:
@@ -79,11 +68,14 @@ def normal(p: Params) -> bool:
 
 def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     """None: no torch scheduler draws."""
-    raise base.fail(
+    raise base.NotExactError(
         run.batch(run.m0),
         "random: darknet draws a new LR every batch; no torch scheduler does",
     )
 
 
+phases = base.one_phase(
+    "random",
+    lambda s: f"lr x U(0,1)^{f32_text(s.power)}, redrawn every batch ({DRAWS})",
+)
 boundaries = base.no_boundaries
-native_points = base.no_points

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
 
 from cfgsched.kernel.formulas import FORK_HANKAI, Params, cdiv, f32, rounding
 from cfgsched.policies import base
 from cfgsched.schedule import NetSchedule, Policy
-
-if TYPE_CHECKING:
-    from cfgsched.kernel.vector import F32s, I64s
 
 PI_ALEXEYAB = 3.14159265
 
@@ -54,31 +50,27 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     return r(p.lr_min + 0.5 * r(p.lr - p.lr_min) * (1.0 + c))
 
 
-def rates(p: Params, b: I64s, flush: bool) -> F32s:
+def rates(p: Params, b: base.I64s, flush: bool) -> base.F32s:
     """:func:`rate` over ``b`` (the cycle walk once, searched per batch)."""
     import numpy as np
 
     from cfgsched.kernel.vector import F64, I64, finish, to_f32
 
-    cycle, mult, bmax = p.sgdr_cycle, p.sgdr_mult, int(b.max())
-    if cycle == 0 and bmax > 0:
-        raise ValueError("sgdr_cycle=0: darknet loops forever in its cycle search")
+    cycle, mult = p.sgdr_cycle, p.sgdr_mult
     if mult == 1:
         start = (
             np.maximum(0, (b - 1) // cycle) * cycle if cycle > 0 else np.zeros_like(b)
         )
         cyc = np.full(b.shape, float(cycle), dtype=F64)
     else:
-        starts, cycles = zip(*_cycles(cycle, mult, bmax), strict=True)
+        starts, cycles = zip(*_cycles(cycle, mult, int(b.max())), strict=True)
         j = np.searchsorted(np.array(starts[1:], dtype=I64), b, side="left")
         start = np.array(starts, dtype=I64)[j]
         cyc = np.array([float(x) for x in cycles], dtype=F64)[j]
     pi = math.pi if p.fork == FORK_HANKAI else PI_ALEXEYAB
     amp = 0.5 * rounding(True, flush)(p.lr - p.lr_min)
-    if np.any((cyc == 0) & (b != start)):
-        raise ValueError(
-            "sgdr: a cycle of length 0 (sgdr_mult <= 0): darknet loops forever"
-        )
+    if np.any((cyc == 0) & (b != start)):  # sgdr_cycle=0, or sgdr_mult <= 0
+        raise ValueError("sgdr: a cycle of 0 batches: darknet loops forever")
     with np.errstate(all="ignore"):
         theta = to_f32(b - start).astype(F64) * pi / cyc
         z = p.lr_min + amp * (1.0 + np.cos(theta))
@@ -98,35 +90,26 @@ def boundaries(
     return 0
 
 
-def _spans(
-    s: NetSchedule, start: int, horizon: int
-) -> tuple[list[tuple[int, int, int]], tuple[int, int, str] | None]:
-    """``(k, first, last)`` of the listed cycles and the summarised middle, if any."""
-    c = s.sgdr_cycle
-    if s.sgdr_mult != 1:
-        walk = enumerate(_cycles(c, s.sgdr_mult, horizon), 1)
-        return [(k, a + 1, a + cyc) for k, (a, cyc) in walk if cyc > 0], None
-    # cycle k covers (k-1)c+1 .. kc: computed, never enumerated
-    k0, k1 = max(1, -(-start // c)), max(1, -(-horizon // c))
-    if k1 - k0 < base.MAX_LISTED:
-        return [(k, (k - 1) * c + 1, k * c) for k in range(k0, k1 + 1)], None
-    ks = [*range(k0, k0 + base.HEAD), *range(k1 - base.TAIL + 1, k1 + 1)]
-    n = k1 - k0 + 1 - base.HEAD - base.TAIL
-    mid = (
-        (k0 + base.HEAD - 1) * c + 1,
-        (k1 - base.TAIL) * c,
-        f"{n} more cycles of {c} batches",
-    )
-    return [(k, (k - 1) * c + 1, k * c) for k in ks], mid
-
-
 def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     """A phase per cycle (the middle ones summarised when there are many)."""
-    s = x.schedule
+    s, mid = x.schedule, None
     if sgdr_hangs(s):
         note = f"sgdr_cycle {s.sgdr_cycle}, sgdr_mult {s.sgdr_mult}: darknet hangs"
         return [base.Phase("cycles", start, end, math.nan, math.nan, note)]
-    spans, mid = _spans(s, start, end if end is not None else start + 64 * s.sgdr_cycle)
+    c = s.sgdr_cycle
+    horizon = end if end is not None else start + 64 * c
+    if s.sgdr_mult != 1:
+        walk = enumerate(_cycles(c, s.sgdr_mult, horizon), 1)
+        spans = [(k, a + 1, a + cyc) for k, (a, cyc) in walk if cyc > 0]
+    else:  # cycle k covers (k-1)c+1 .. kc: computed, never enumerated
+        k0, k1 = max(1, -(-start // c)), max(1, -(-horizon // c))
+        ks: Sequence[int] = range(k0, k1 + 1)
+        if k1 - k0 >= base.MAX_LISTED:
+            ks = [*range(k0, k0 + base.HEAD), *range(k1 - base.TAIL + 1, k1 + 1)]
+            n = k1 - k0 + 1 - base.HEAD - base.TAIL
+            a, z = (k0 + base.HEAD - 1) * c + 1, (k1 - base.TAIL) * c
+            mid = x.span("summary", a, z, f"{n} more cycles of {c} batches")
+        spans = [(k, (k - 1) * c + 1, k * c) for k in ks]
     out: list[base.Phase] = []
     for k, a, z in spans:
         a2, z2 = max(a, start), z if end is None else min(z, end)
@@ -136,7 +119,7 @@ def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
     if end is None and out:
         out = base.open_ended(out, "; cycles go on")
     if mid is not None:
-        return [*out[: base.HEAD], x.span("summary", *mid), *out[base.HEAD :]]
+        return [*out[: base.HEAD], mid, *out[base.HEAD :]]
     return base.summarise(out, "cycles")
 
 
@@ -194,12 +177,9 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
         if p.sgdr_cycle <= 0
         or not base.close(_cawr(p, run.batch(i)), run.lr(i), run.exact)
     )
-    raise base.fail(
+    raise base.NotExactError(
         next(differ, run.batch(run.m0)),
         "sgdr: no torch scheduler matches; CosineAnnealingWarmRestarts (epoch = batch) "
         "restarts where darknet ends the cycle at exactly learning_rate_min, and darknet "
         "rounds to float32 (alexeyab's pi is 3.14159265)",
     )
-
-
-native_points = base.no_points

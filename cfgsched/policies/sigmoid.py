@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import (
     FORK_HANKAI,
@@ -18,9 +17,6 @@ from cfgsched.kernel.formulas import (
 )
 from cfgsched.policies import base
 from cfgsched.schedule import NetSchedule
-
-if TYPE_CHECKING:
-    from cfgsched.kernel.vector import F32s, I64s
 
 _C_EXP = '''def c_exp(x: float) -> float:
     """C's exp(): inf where Python's math.exp raises OverflowError."""
@@ -39,19 +35,13 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     return r(p.lr * (1.0 / (1.0 + e)))
 
 
-def rates(p: Params, b: I64s, flush: bool) -> F32s:
+def rates(p: Params, b: base.I64s, flush: bool) -> base.F32s:
     import numpy as np
 
     from cfgsched.kernel.vector import F32, F64, ctypes_many, finish
 
     if p.fork == FORK_PJREDDIE:  # size_t: b - step wraps modulo 2**64 when b < step
-        step = p.step % U64
-        if step >= 1 << 63:
-            d = b.astype(F64) + float(U64 - step)  # both terms exact
-        else:
-            diff = b - step
-            d = diff.astype(F64)
-            d[diff < 0] += float(U64)
+        d = (b.astype(np.uint64) - np.uint64(p.step % U64)).astype(F64)
     else:
         d = (b - p.step).astype(F64)
     hk = p.fork == FORK_HANKAI
@@ -68,15 +58,6 @@ def boundaries(
     """The midpoint (half the LR)."""
     add(s.step, "sigmoid", "sigmoid midpoint")
     return 0
-
-
-def phases(x: base.Explainer, start: int, end: int | None) -> list[base.Phase]:
-    """One decay."""
-    s = x.schedule
-    note = (
-        f"lr / (1 + exp({f32_text(s.gamma)} x (b - {s.step}))), half LR at b={s.step}"
-    )
-    return [x.span("decay", start, end, note)]
 
 
 def code(c: base.LrCode) -> None:
@@ -117,7 +98,14 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
         if f32(run.lr(i)) != f32(run.lr(i - 1))
     )
     b = next(changes, run.batch(min(run.m0, run.steps - 1)))
-    raise base.fail(b, "sigmoid: no torch built-in computes darknet's logistic decay")
+    raise base.NotExactError(
+        b, "sigmoid: no torch built-in computes darknet's logistic decay"
+    )
 
 
-native_points = base.no_points
+phases = base.one_phase(
+    "decay",
+    lambda s: (
+        f"lr / (1 + exp({f32_text(s.gamma)} x (b - {s.step}))), half LR at b={s.step}"
+    ),
+)

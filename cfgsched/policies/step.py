@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from cfgsched.kernel.formulas import (
     FORK_PJREDDIE,
@@ -20,9 +19,6 @@ from cfgsched.kernel.formulas import (
 from cfgsched.policies import base
 from cfgsched.schedule import NetSchedule
 
-if TYPE_CHECKING:
-    from cfgsched.kernel.vector import F32s, I64s
-
 #: Largest number of milestones a native plan may hold (a tiny ``step``).
 MAX_MILESTONES = 100_000
 
@@ -33,30 +29,20 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     return rounding(exact, flush)(p.lr * cpow(p.scale, float(k)))
 
 
-def rates(p: Params, b: I64s, flush: bool) -> F32s:
-    """:func:`rate` over ``b``: one value per exponent."""
+def rates(p: Params, b: base.I64s, flush: bool) -> base.F32s:
+    """:func:`rate` over ``b``: ``lr * scale^k`` over the exponents ``k = b / step``."""
     import numpy as np
 
-    from cfgsched.kernel.vector import F64, I64, base_pow, finish
+    from cfgsched.kernel.vector import I64, lr_base_pow
 
     step = p.step % U64 if p.fork == FORK_PJREDDIE else p.step
     if step == 0:
-        raise ZeroDivisionError(
-            "step=0: darknet divides by zero (SIGFPE) for policy step"
-        )
+        raise ZeroDivisionError("step=0: darknet divides by zero (SIGFPE)")
     if step >= 1 << 63:
         k = np.zeros(b.shape, dtype=I64)
     else:
         k = b // step if step > 0 else -(b // -step)
-    kmin, kmax = int(k.min()), int(k.max())
-    if kmax - kmin < k.size:
-        ks, idx = np.arange(kmin, kmax + 1, dtype=I64), k - kmin
-    else:
-        ks, idx = np.unique(k, return_inverse=True)
-    with np.errstate(all="ignore"):
-        z = p.lr * base_pow(p.scale, ks.astype(F64))
-    vals = finish(ks, z, True, lambda x: f32(p.lr * cpow(p.scale, float(x))))
-    return vals[idx.reshape(-1)]
+    return lr_base_pow(p.lr, p.scale, k, lambda x: f32(p.lr * cpow(p.scale, float(x))))
 
 
 def boundaries(
@@ -108,18 +94,13 @@ def code(c: base.LrCode) -> None:
     c.const("SCALE", c.f(p.scale))
     s = p.scale
     if p.step > 0:
-        exponent = "(b // STEP)"
+        exponent = "b // STEP"
         safe = not math.isfinite(s) or abs(s) <= 1
     else:
         c.line("k = -(b // -STEP)  # C's integer division rounds toward 0")
         exponent = "k"
         safe = not math.isfinite(s) or abs(s) >= 1
-    if safe:
-        pw = f"SCALE**{exponent}" if exponent == "k" else f"SCALE ** {exponent}"
-    else:
-        c.helper(base.C_POW)
-        pw = f"c_pow(SCALE, {exponent.strip('()')})"
-    c.line(f"return {c.times_lr(pw)}")
+    c.line(f"return {c.times_lr(c.pow('SCALE', exponent, safe))}")
 
 
 def normal(p: Params) -> bool:
@@ -134,15 +115,15 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     """A MultiStepLR with a milestone per step drop in the run."""
     p = run.params
     if p.step <= 0:
-        raise base.fail(
+        raise base.NotExactError(
             run.batch(run.m0), f"step={p.step}: darknet divides by a non-positive step"
         )
     epochs: list[int] = []
-    for k, first in enumerate(native_points(run), 1):
+    for k, first in enumerate(_drops(run), 1):
         if max(first, run.m0) >= run.steps:
             break
         if k > MAX_MILESTONES:
-            raise base.fail(
+            raise base.NotExactError(
                 k * p.step,
                 f"more than {MAX_MILESTONES} step drops in the run: "
                 "too many MultiStepLR milestones (use DarknetLR)",
@@ -151,7 +132,7 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     return [head + base.grouped((e, p.scale) for e in epochs)]
 
 
-def native_points(run: base.NativeRun) -> Iterator[int]:
+def _drops(run: base.NativeRun) -> Iterator[int]:
     """The first step of every drop."""
     st = run.params.step
     return (run.first(k * st) for k in range(1, run.horizon // st + 1 if st > 0 else 1))

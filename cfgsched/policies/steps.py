@@ -6,8 +6,9 @@ import math
 import struct
 from array import array
 from bisect import bisect_right
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
 
 from cfgsched.kernel.formulas import (
     FLT_MIN,
@@ -22,9 +23,6 @@ from cfgsched.kernel.formulas import (
 from cfgsched.policies import base
 from cfgsched.schedule import NetSchedule
 
-if TYPE_CHECKING:
-    from cfgsched.kernel.vector import F32s, I64s
-
 #: Most torch schedulers in one native chain (each ``step()`` steps them all).
 MAX_PARTS = 64
 
@@ -32,9 +30,6 @@ MAX_PARTS = 64
 #: ``(bounds, rates)``: ``rates[bisect_right(bounds, b)]`` is the rate at b; bounds
 #: (the running max of steps) an array('q'), or a list beyond int64; rates an array('d').
 StepsTable = tuple[Any, Any]
-#: Steps tables by (id(steps), id(scales), lr bits, mode); entries keep their tuples alive.
-_TABLES: dict[tuple[int, int, bytes, int], tuple[Any, Any, StepsTable]] = {}
-_TABLES_MAX = 8
 #: The last table returned, with its Params and mode (a stepping scheduler's fast path).
 _LAST: tuple[Any, int, StepsTable | None] = (None, -1, None)
 
@@ -45,26 +40,22 @@ def steps_table(p: Params, mode: int) -> StepsTable:
     last = _LAST
     if last[0] is p and last[1] == mode and last[2] is not None:
         return last[2]
-    key = (id(p.steps), id(p.scales), struct.pack("<d", p.lr), mode * 3 + p.fork)
-    hit = _TABLES.get(key)
-    if hit is not None and hit[0] is p.steps and hit[1] is p.scales:
-        table = hit[2]
-    else:
-        table = _build(p, mode)
-        if len(_TABLES) >= _TABLES_MAX:
-            _TABLES.clear()  # atomic: safe with threads; rebuilt on demand
-        _TABLES[key] = (p.steps, p.scales, table)
+    # the rates keyed by their bits: -0.0 is not 0.0, one NaN is not another
+    bits = struct.pack(f"<{len(p.scales) + 1}d", p.lr, *p.scales)
+    table = _build(p.steps, bits, p.fork, mode)
     _LAST = (p, mode, table)  # one atomic assignment: safe with threads
     return table
 
 
-def _build(p: Params, mode: int) -> StepsTable:
+@lru_cache(maxsize=8)
+def _build(steps: tuple[int, ...], bits: bytes, fork: int, mode: int) -> StepsTable:
+    lr, *scales = struct.unpack(f"<{len(bits) // 8}d", bits)
     r: Callable[[float], float] = (float, f32, f32_ftz)[mode]
     bounds: list[int] = []
-    rates = [r(p.lr) if mode == 2 else p.lr]
+    rates = [r(lr) if mode == 2 else lr]
     top = 0
-    for s, sc in zip(p.steps, p.scales, strict=False):
-        if p.fork == FORK_PJREDDIE and s < 0:
+    for s, sc in zip(steps, scales, strict=False):
+        if fork == FORK_PJREDDIE and s < 0:
             break  # size_t b < 2**64 never reaches it, nor any step after it
         top = max(top, s) if bounds else s
         bounds.append(top)
@@ -84,7 +75,7 @@ def rate(p: Params, b: int, exact: bool, flush: bool) -> float:
     return float(rates[bisect_right(bounds, b)])
 
 
-def rates(p: Params, b: I64s, flush: bool) -> F32s:
+def rates(p: Params, b: base.I64s, flush: bool) -> base.F32s:
     """The steps table searched per batch."""
     import numpy as np
 
@@ -230,14 +221,9 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     if len(head) + len(chain) <= MAX_PARTS:
         cands.append(head + chain)
     if not cands:
-        raise base.fail(
+        raise base.NotExactError(
             run.batch(epochs[0]),
             f"steps: {len(chain)} rate changes with {len(by_scale[0])} distinct scales "
             f"need more than {MAX_PARTS} chained torch schedulers (use DarknetLR)",
         )
     return cands
-
-
-def native_points(run: base.NativeRun) -> Iterable[int]:
-    """The first step of every step."""
-    return (run.first(st) for st in run.params.steps)

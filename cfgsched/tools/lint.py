@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from cfgsched.boundaries import boundaries, sgdr_hangs
+from cfgsched.boundaries import boundaries
 from cfgsched.errors import CfgError, CfgWarning
 from cfgsched.kernel.formulas import ngpus_lr
 from cfgsched.layers import LayerRule
 from cfgsched.options import Options
 from cfgsched.oracle import darknet_lr
+from cfgsched.policies.sgdr import sgdr_hangs
 from cfgsched.reader.parser import parse
 from cfgsched.run import Run, advised_schedule, translate
 from cfgsched.schedule import DEFAULT_FORK, FORKS, WARNING_CODES, NetSchedule, Policy
