@@ -45,7 +45,7 @@ def read_weights_header(
     """The header of the ``.weights`` file at ``path`` as ``fork`` reads it; a missing,
     unreadable or truncated file or a version outside 0..65535 raises WeightsError."""
     if fork not in FORKS:
-        raise ValueError(f"unknown fork {fork!r}; expected one of {', '.join(FORKS)}")
+        raise ValueError(f"unknown fork {fork!r}: choose one of {', '.join(FORKS)}")
     name = os.fspath(path)
     try:  # regular files only: a FIFO or a device is refused, never waited on
         head = read_regular(name, 19)  # the 20 header bytes (limit + 1)
