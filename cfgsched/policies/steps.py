@@ -7,7 +7,6 @@ import struct
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 from cfgsched.kernel.formulas import (
@@ -30,6 +29,10 @@ MAX_PARTS = 64
 #: ``(bounds, rates)``: ``rates[bisect_right(bounds, b)]`` is the rate at b; bounds
 #: (the running max of steps) an array('q'), or a list beyond int64; rates an array('d').
 StepsTable = tuple[Any, Any]
+#: Steps tables by (id(steps), id(scales), lr bits, mode); entries keep their tuples alive
+#: (keyed by identity: hashing a long steps tuple would cost O(len(steps)) per lookup).
+_TABLES: dict[tuple[int, int, bytes, int], tuple[Any, Any, StepsTable]] = {}
+_TABLES_MAX = 8
 #: The last table returned, with its Params and mode (a stepping scheduler's fast path).
 _LAST: tuple[Any, int, StepsTable | None] = (None, -1, None)
 
@@ -40,22 +43,26 @@ def steps_table(p: Params, mode: int) -> StepsTable:
     last = _LAST
     if last[0] is p and last[1] == mode and last[2] is not None:
         return last[2]
-    # the rates keyed by their bits: -0.0 is not 0.0, one NaN is not another
-    bits = struct.pack(f"<{len(p.scales) + 1}d", p.lr, *p.scales)
-    table = _build(p.steps, bits, p.fork, mode)
+    key = (id(p.steps), id(p.scales), struct.pack("<d", p.lr), mode * 3 + p.fork)
+    hit = _TABLES.get(key)
+    if hit is not None and hit[0] is p.steps and hit[1] is p.scales:
+        table = hit[2]
+    else:
+        table = _build(p, mode)
+        if len(_TABLES) >= _TABLES_MAX:
+            _TABLES.clear()  # atomic: safe with threads; rebuilt on demand
+        _TABLES[key] = (p.steps, p.scales, table)
     _LAST = (p, mode, table)  # one atomic assignment: safe with threads
     return table
 
 
-@lru_cache(maxsize=8)
-def _build(steps: tuple[int, ...], bits: bytes, fork: int, mode: int) -> StepsTable:
-    lr, *scales = struct.unpack(f"<{len(bits) // 8}d", bits)
+def _build(p: Params, mode: int) -> StepsTable:
     r: Callable[[float], float] = (float, f32, f32_ftz)[mode]
     bounds: list[int] = []
-    rates = [r(lr) if mode == 2 else lr]
+    rates = [r(p.lr) if mode == 2 else p.lr]
     top = 0
-    for s, sc in zip(steps, scales, strict=False):
-        if fork == FORK_PJREDDIE and s < 0:
+    for s, sc in zip(p.steps, p.scales, strict=False):
+        if p.fork == FORK_PJREDDIE and s < 0:
             break  # size_t b < 2**64 never reaches it, nor any step after it
         top = max(top, s) if bounds else s
         bounds.append(top)
