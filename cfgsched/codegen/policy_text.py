@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 
-from cfgsched.codegen.source import float32, num, seq
+from cfgsched.codegen.source import float32, images, num, seq
 from cfgsched.kernel import formulas as k
 from cfgsched.kernel.mgpu import save_interval
 from cfgsched.policies import burn_in, module
@@ -92,7 +92,7 @@ def lr_code(t: Run) -> LrCode:
         module(p.policy).code(c)
     rate, c.body = c.body, []
     if any(re.search(r"\bb\b", line.split("#")[0]) for line in rate):
-        _mapping(c, t)
+        mapping(t, c)
     if t.start:
         why = "Optimizer steps done where darknet resumes the .weights file."
         c.const("RESUME_STEP", num(t.start), why)
@@ -117,28 +117,48 @@ def _lr_constants(c: LrCode, t: Run) -> None:
     c.lr = "LR"
 
 
-def _mapping(c: LrCode, t: Run) -> None:
-    """The first body line: ``b``, darknet's batch number of the optimizer step."""
+def mapping(t: Run, c: LrCode | None = None) -> str:
+    """How optimizer step i maps to darknet's batch b, as a sentence; with ``c``, also as
+    the body's first line ``b = ...`` (and its constants)."""
+    ipi, ips, n = t.images_per_iteration, t.images_per_step, t.ngpus
+    uses = "Optimizer step i (0-based) uses darknet's batch b ="
     if t.trace:
-        _trace(c, t)
-        c.line("b = gpu0_batch(step)")
-    elif t.images_per_step == t.images_per_iteration:
-        c.line("b = step + 1  # darknet's batch number: its k-th update uses b = k")
-    elif t.images_per_step == t.images_per_iteration * t.ngpus:
-        c.const("GPUS", num(t.ngpus))
-        c.line("b = (step + 1) * GPUS  # each step covers GPUS darknet iterations")
-    else:
+        if c:
+            _trace(c, t)
+            c.line("b = gpu0_batch(step)")
+        scratch = " from scratch" if t.scratch else ""
+        return (
+            f"Optimizer step i follows GPU 0's batch counter of a darknet run on "
+            f"{n} GPUs{scratch} (it is not monotonic)."
+        )
+    if ips == ipi:
+        if c:
+            c.line("b = step + 1  # darknet's batch number: its k-th update uses b = k")
+        return f"{uses} i + 1."
+    if ips == ipi * n:
+        if c:
+            c.const("GPUS", num(n))
+            c.line("b = (step + 1) * GPUS  # each step covers GPUS darknet iterations")
+        return (
+            f"{uses} (i + 1) * {n}: each step covers {n} darknet iterations, "
+            f"as on {n} GPUs."
+        )
+    if c:
         c.const(
             "IMAGES_PER_STEP",
-            num(t.images_per_step),
+            num(ips),
             "Images one optimizer step consumes (torch batch x accumulation x ranks).",
         )
         c.const(
             "IMAGES_PER_ITERATION",
-            num(t.images_per_iteration),
+            num(ipi),
             "Images per darknet iteration (batch x subdivisions).",
         )
         c.line("b = (step + 1) * IMAGES_PER_STEP // IMAGES_PER_ITERATION")
+    return (
+        f"{uses} (i + 1) * {ips} // {ipi} "
+        f"({images(ips)} per step, {ipi} per darknet iteration)."
+    )
 
 
 def _trace(c: LrCode, t: Run) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from cfgsched import __version__
 from cfgsched.codegen import source
-from cfgsched.codegen.policy_text import LrCode, flush_matters, lr_code
+from cfgsched.codegen.policy_text import LrCode, flush_matters, lr_code, mapping
 from cfgsched.codegen.source import CodegenError, call, float32, literal
 from cfgsched.errors import NotExactError
 from cfgsched.layers import LayerRule
@@ -461,29 +461,6 @@ def _optimizer(schedule: NetSchedule, summed: int | None, scaled: bool) -> str:
 # ----------------------------------------------------------------------------- docstring
 
 
-def _mapping_text(t: Run) -> str:
-    """How optimizer step i maps to darknet's batch b, as a sentence."""
-    ipi, ips, n = t.images_per_iteration, t.images_per_step, t.ngpus
-    if t.trace:
-        scratch = " from scratch" if t.scratch else ""
-        return (
-            f"Optimizer step i follows GPU 0's batch counter of a darknet run on "
-            f"{n} GPUs{scratch} (it is not monotonic)."
-        )
-    uses = "Optimizer step i (0-based) uses darknet's batch b ="
-    if ips == ipi:
-        return f"{uses} i + 1."
-    if ips == ipi * n:
-        return (
-            f"{uses} (i + 1) * {n}: each step covers {n} darknet iterations, "
-            f"as on {n} GPUs."
-        )
-    return (
-        f"{uses} (i + 1) * {ips} // {ipi} "
-        f"({source.images(ips)} per step, {ipi} per darknet iteration)."
-    )
-
-
 def choices(t: Run) -> list[str]:
     """The docstring's list of the other translation choices and the cfg's warnings."""
     schedule, options, n, out = t.given, t.options, t.ngpus, []
@@ -545,7 +522,7 @@ def written_by(t: Run, desc: str, *, formula: bool = True) -> str:
     how = f" in darknet's formula ({arith})" if formula else ""
     return (
         f"Written by cfgsched {__version__} for fork {fork} ({FORK_PROJECTS[fork]}), "
-        f"policy {schedule.policy.name.lower()}{how}: {desc}. {_mapping_text(t)}"
+        f"policy {schedule.policy.name.lower()}{how}: {desc}. {mapping(t)}"
     )
 
 
