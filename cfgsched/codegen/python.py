@@ -12,11 +12,10 @@ from cfgsched import __version__
 from cfgsched.codegen import source
 from cfgsched.codegen.policy_text import LrCode, flush_matters, lr_code, mapping
 from cfgsched.codegen.source import CodegenError, call, float32, literal
-from cfgsched.errors import NotExactError
 from cfgsched.layers import LayerRule
 from cfgsched.module_record import MODULE_SCHEMA as MODULE_SCHEMA
 from cfgsched.options import default_flush
-from cfgsched.run import Run, translate
+from cfgsched.run import Run
 from cfgsched.schedule import WARNING_CODES, NetSchedule
 
 if TYPE_CHECKING:
@@ -394,26 +393,10 @@ def _native_build(t: Run) -> tuple[list[str], str]:
 
 
 def native_plan_for(t: Run) -> NativePlan:
-    """torch built-ins proven equal to ``t`` (a flush not the fork's must not matter)."""
-    import numpy as np
-
+    """torch built-ins proven equal to ``t`` in its own build (NotExactError if none)."""
     from cfgsched.adapters.native import native_plan
 
-    base = t
-    if t.options.flush is not None:
-        base = translate(t.given, replace(t.options, flush=None))
-    plan = native_plan(base)
-    if base.flush == t.flush or not flush_matters(t if t.flush else base):
-        return plan
-    idx = np.arange(max(plan.steps, 0), dtype=np.int64)
-    b = t.batches(idx)
-    bad = np.flatnonzero(
-        t.batch_lrs(b).view(np.uint32) != base.lrs(idx).view(np.uint32)
-    )
-    if bad.size:
-        why = "the native form is proven for the fork's default build only"
-        raise NotExactError(int(b[bad[0]]), why)
-    return plan
+    return native_plan(t)
 
 
 def _optimizer(schedule: NetSchedule, summed: int | None, scaled: bool) -> str:
