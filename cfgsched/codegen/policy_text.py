@@ -71,15 +71,16 @@ def gpu0_batch(step: int) -> int:
     return (BATCHES[-1] if BATCHES else 0) + (step + 1 - len(BATCHES)) * GPUS'''
 
 
-def lr_code(t: Run) -> LrCode:
-    """The pieces of ``lr_at(step)`` for ``t`` (see the module docstring)."""
+def lr_code(t: Run, optimizer: bool = True, summed: int | None = None) -> LrCode:
+    """The pieces of ``lr_at(step)`` for ``t`` (see the module docstring), MOMENTUM, DECAY
+    (and with ``optimizer`` Adam's B1, B2, EPS), SUMMED_IMAGES after LEARNING_RATE."""
     p = t.params
     ftz = flush_matters(t)
     c = LrCode(t.exact, p, float32, num, seq, ftz)
     if t.exact:
         plain = ', the type darknet computes its learning rate in."""'
         c.helper(_F32.format(doc=_FTZ if ftz else plain))
-    _lr_constants(c, t)
+    _lr_constants(c, t, optimizer, summed)
     if p.fork == k.FORK_PJREDDIE and p.burn_in < 0:
         c.line(
             "# pjreddie compares b with burn_in as unsigned numbers: burn-in never ends"
@@ -100,13 +101,20 @@ def lr_code(t: Run) -> LrCode:
     return c
 
 
-def _lr_constants(c: LrCode, t: Run) -> None:
-    """LEARNING_RATE (the cfg's, float32) and LR, the base rate when it differs."""
+def _lr_constants(c: LrCode, t: Run, optimizer: bool, summed: int | None) -> None:
+    """LEARNING_RATE (the cfg's, float32), the optimizer's constants and LR, the base
+    rate when it differs."""
     c.const(
         "LEARNING_RATE",
         c.f(t.cfg_lr),
         "learning_rate; a parameter group created with it gets darknet's LR exactly.",
     )
+    adam = ("b1", "b2", "eps") if optimizer and t.given.adam else ()
+    for key in ("momentum", "decay", *adam):
+        c.const(key.upper(), c.f(getattr(t.given, key)))
+    if summed is not None:
+        why = "The loss is summed over this many images per optimizer step (not averaged)."
+        c.const("SUMMED_IMAGES", num(summed), why)
     if same(t.params.lr, t.cfg_lr):
         return
     if t.ngpus > 1 and t.params.lr != 0:

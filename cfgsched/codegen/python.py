@@ -276,7 +276,7 @@ def python_module(
 ) -> str:
     """The standalone module (``output``: the file the usage imports)."""
     schedule, with_optimizer = t.given, with_optimizer or fmt == "lightning"
-    code = formula(t, with_optimizer, summed)
+    code = lr_code(t, with_optimizer, summed)
     if style == "native":  # raises NotExactError first
         build, desc = _native_build(t)
     else:
@@ -299,25 +299,6 @@ def python_module(
     if re.search(r"^\s*(?:import|from)\s+cfgsched\b", text, re.M):
         raise CodegenError("internal: generated module imports cfgsched")
     return text
-
-
-def formula(t: Run, optimizer: bool = True, summed: int | None = None) -> LrCode:
-    """``t``'s formula code with MOMENTUM, DECAY (and with ``optimizer`` Adam's B1, B2,
-    EPS), SUMMED_IMAGES after LEARNING_RATE."""
-    code = lr_code(t)
-    adam = ("b1", "b2", "eps") if optimizer and t.given.adam else ()
-    extra = [
-        f"{k.upper()} = {float32(getattr(t.given, k), code.exact)}"
-        for k in ("momentum", "decay", *adam)
-    ]
-    if summed is not None:
-        extra += [
-            "#: The loss is summed over this many images per optimizer step (not averaged).",
-            f"SUMMED_IMAGES = {source.num(summed)}",
-        ]
-    at = [c.split(" = ")[0] for c in code.constants].index("LEARNING_RATE") + 1
-    code.constants[at:at] = extra
-    return code
 
 
 def formula_blocks(
