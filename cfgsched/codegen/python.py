@@ -20,7 +20,6 @@ from cfgsched.schedule import WARNING_CODES, NetSchedule
 
 if TYPE_CHECKING:
     from cfgsched.adapters.approx import Fit
-    from cfgsched.adapters.native import NativePlan
 
 #: The darknet project behind each fork name.
 FORK_PROJECTS = {
@@ -278,7 +277,7 @@ def python_module(
     schedule, with_optimizer = t.given, with_optimizer or fmt == "lightning"
     code = lr_code(t, with_optimizer, summed)
     if style == "native":  # raises NotExactError first
-        build, desc = _native_build(t)
+        build, desc = native_build(t)
     else:
         build, desc = _class_build(t), "DarknetScheduler, a closed form"
     scaled = with_optimizer and any(r.lr_scale != 1 for r in t.layers)
@@ -348,9 +347,11 @@ def _build(t: Run, what: str, body: str, warn: str) -> str:
     return "\n".join([head, *doc, body, f"{warn}    return scheduler"])
 
 
-def _native_build(t: Run) -> tuple[list[str], str]:
+def native_build(t: Run) -> tuple[list[str], str]:
     """The native ``build_scheduler`` and a description of the built-ins it uses."""
-    plan = native_plan_for(t)
+    from cfgsched.adapters.native import native_plan
+
+    plan = native_plan(t)
     names = [p.name for p in plan.parts]
     calls = [["optimizer", *source.kwargs(p.kwargs)] for p in plan.parts]
     if len(calls) == 1:
@@ -371,13 +372,6 @@ def _native_build(t: Run) -> tuple[list[str], str]:
     chain = f"{' + '.join(names)} (chained)" if len(names) > 1 else names[0]
     desc = f"torch's {chain}, proven equal for batches 1..{plan.horizon}"
     return [_build(t, what, body, warn and lrs + warn)], desc
-
-
-def native_plan_for(t: Run) -> NativePlan:
-    """torch built-ins proven equal to ``t`` in its own build (NotExactError if none)."""
-    from cfgsched.adapters.native import native_plan
-
-    return native_plan(t)
 
 
 def _optimizer(schedule: NetSchedule, summed: int | None, scaled: bool) -> str:
