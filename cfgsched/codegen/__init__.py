@@ -16,6 +16,7 @@ from cfgsched.codegen.python import MODULE_SCHEMA, python_module
 from cfgsched.codegen.source import CodegenError, safe_name
 from cfgsched.codegen.ultralytics import HYP_HEAD, hyp_yaml, ultralytics_module
 from cfgsched.errors import CfgError, NotExactError
+from cfgsched.files import read_regular
 from cfgsched.module_record import read_record
 from cfgsched.options import Options
 from cfgsched.run import Run, translate
@@ -190,8 +191,8 @@ _DEFINED = frozenset(
 def written_by_convert(path: Path) -> bool:
     """Whether ``path`` is wholly a module, JSON document or hyp YAML convert writes."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_OURS_BYTES + 1).decode("utf-8")
+        raw = read_regular(str(path), MAX_OURS_BYTES)
+        data = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return False
     if len(data) > MAX_OURS_BYTES:
@@ -208,7 +209,7 @@ def written_by_convert(path: Path) -> bool:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     try:  # a valid CFGSCHED record of schema MODULE_SCHEMA
-        read_record(str(path), data.encode())
+        read_record(str(path), raw)
     except CfgError:
         return False
     doc = ast.get_docstring(tree, clean=False) or ""

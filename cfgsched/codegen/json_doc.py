@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from cfgsched.boundaries import boundaries
-from cfgsched.codegen.python import native_plan_for, record
+from cfgsched.codegen.python import native_build, record
 from cfgsched.run import Run
 from cfgsched.schedule import Policy
 
@@ -30,7 +30,7 @@ def json_document(t: Run, style: str) -> str:
     """Schema :data:`JSON_SCHEMA`: the module record, ``schedule``, ``translation`` and
     the LR at each ``boundaries`` step; non-finite floats as strings."""
     if style == "native":  # the same refusal as the module (NotExactError)
-        native_plan_for(t)
+        native_build(t)
     s = t.given
     keys = ["policy_name", "learning_rate", "burn_in", "max_batches"]
     keys += POLICY_KEYS.get(s.policy, ())

@@ -16,12 +16,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cfgsched.codegen import source
-from cfgsched.codegen.policy_text import LrCode
+from cfgsched.codegen.policy_text import LrCode, lr_code
 from cfgsched.codegen.python import (
     comment,
     doc_head,
     fit_paragraphs,
-    formula,
     formula_blocks,
     no_ratio,
     record,
@@ -117,7 +116,7 @@ _RESUME = (
 
 def mmengine_module(t: Run, output: str | None) -> str:
     """The text of the exact module (``style="class"``)."""
-    schedule, code = t.given, formula(t)
+    schedule, code = t.given, lr_code(t)
     ratios = _RATIOS.format(same=versus_cfg(t, "base", "=="))
     ratios = _RATIOS_ONE if no_ratio(t) else ratios
     warn = warn_rescaled(t, "self.base_values", 8)

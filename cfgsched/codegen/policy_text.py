@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 
-from cfgsched.codegen.source import float32, num, seq
+from cfgsched.codegen.source import float32, images, num, seq
 from cfgsched.kernel import formulas as k
 from cfgsched.kernel.mgpu import save_interval
 from cfgsched.policies import burn_in, module
@@ -71,15 +71,16 @@ def gpu0_batch(step: int) -> int:
     return (BATCHES[-1] if BATCHES else 0) + (step + 1 - len(BATCHES)) * GPUS'''
 
 
-def lr_code(t: Run) -> LrCode:
-    """The pieces of ``lr_at(step)`` for ``t`` (see the module docstring)."""
+def lr_code(t: Run, optimizer: bool = True, summed: int | None = None) -> LrCode:
+    """The pieces of ``lr_at(step)`` for ``t`` (see the module docstring), MOMENTUM, DECAY
+    (and with ``optimizer`` Adam's B1, B2, EPS), SUMMED_IMAGES after LEARNING_RATE."""
     p = t.params
     ftz = flush_matters(t)
     c = LrCode(t.exact, p, float32, num, seq, ftz)
     if t.exact:
         plain = ', the type darknet computes its learning rate in."""'
         c.helper(_F32.format(doc=_FTZ if ftz else plain))
-    _lr_constants(c, t)
+    _lr_constants(c, t, optimizer, summed)
     if p.fork == k.FORK_PJREDDIE and p.burn_in < 0:
         c.line(
             "# pjreddie compares b with burn_in as unsigned numbers: burn-in never ends"
@@ -92,7 +93,7 @@ def lr_code(t: Run) -> LrCode:
         module(p.policy).code(c)
     rate, c.body = c.body, []
     if any(re.search(r"\bb\b", line.split("#")[0]) for line in rate):
-        _mapping(c, t)
+        mapping(t, c)
     if t.start:
         why = "Optimizer steps done where darknet resumes the .weights file."
         c.const("RESUME_STEP", num(t.start), why)
@@ -100,13 +101,20 @@ def lr_code(t: Run) -> LrCode:
     return c
 
 
-def _lr_constants(c: LrCode, t: Run) -> None:
-    """LEARNING_RATE (the cfg's, float32) and LR, the base rate when it differs."""
+def _lr_constants(c: LrCode, t: Run, optimizer: bool, summed: int | None) -> None:
+    """LEARNING_RATE (the cfg's, float32), the optimizer's constants and LR, the base
+    rate when it differs."""
     c.const(
         "LEARNING_RATE",
         c.f(t.cfg_lr),
         "learning_rate; a parameter group created with it gets darknet's LR exactly.",
     )
+    adam = ("b1", "b2", "eps") if optimizer and t.given.adam else ()
+    for key in ("momentum", "decay", *adam):
+        c.const(key.upper(), c.f(getattr(t.given, key)))
+    if summed is not None:
+        why = "The loss is summed over this many images per optimizer step (not averaged)."
+        c.const("SUMMED_IMAGES", num(summed), why)
     if same(t.params.lr, t.cfg_lr):
         return
     if t.ngpus > 1 and t.params.lr != 0:
@@ -117,28 +125,48 @@ def _lr_constants(c: LrCode, t: Run) -> None:
     c.lr = "LR"
 
 
-def _mapping(c: LrCode, t: Run) -> None:
-    """The first body line: ``b``, darknet's batch number of the optimizer step."""
+def mapping(t: Run, c: LrCode | None = None) -> str:
+    """How optimizer step i maps to darknet's batch b, as a sentence; with ``c``, also as
+    the body's first line ``b = ...`` (and its constants)."""
+    ipi, ips, n = t.images_per_iteration, t.images_per_step, t.ngpus
+    uses = "Optimizer step i (0-based) uses darknet's batch b ="
     if t.trace:
-        _trace(c, t)
-        c.line("b = gpu0_batch(step)")
-    elif t.images_per_step == t.images_per_iteration:
-        c.line("b = step + 1  # darknet's batch number: its k-th update uses b = k")
-    elif t.images_per_step == t.images_per_iteration * t.ngpus:
-        c.const("GPUS", num(t.ngpus))
-        c.line("b = (step + 1) * GPUS  # each step covers GPUS darknet iterations")
-    else:
+        if c:
+            _trace(c, t)
+            c.line("b = gpu0_batch(step)")
+        scratch = " from scratch" if t.scratch else ""
+        return (
+            f"Optimizer step i follows GPU 0's batch counter of a darknet run on "
+            f"{n} GPUs{scratch} (it is not monotonic)."
+        )
+    if ips == ipi:
+        if c:
+            c.line("b = step + 1  # darknet's batch number: its k-th update uses b = k")
+        return f"{uses} i + 1."
+    if ips == ipi * n:
+        if c:
+            c.const("GPUS", num(n))
+            c.line("b = (step + 1) * GPUS  # each step covers GPUS darknet iterations")
+        return (
+            f"{uses} (i + 1) * {n}: each step covers {n} darknet iterations, "
+            f"as on {n} GPUs."
+        )
+    if c:
         c.const(
             "IMAGES_PER_STEP",
-            num(t.images_per_step),
+            num(ips),
             "Images one optimizer step consumes (torch batch x accumulation x ranks).",
         )
         c.const(
             "IMAGES_PER_ITERATION",
-            num(t.images_per_iteration),
+            num(ipi),
             "Images per darknet iteration (batch x subdivisions).",
         )
         c.line("b = (step + 1) * IMAGES_PER_STEP // IMAGES_PER_ITERATION")
+    return (
+        f"{uses} (i + 1) * {ips} // {ipi} "
+        f"({images(ips)} per step, {ipi} per darknet iteration)."
+    )
 
 
 def _trace(c: LrCode, t: Run) -> None:

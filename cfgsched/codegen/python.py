@@ -10,18 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 from cfgsched import __version__
 from cfgsched.codegen import source
-from cfgsched.codegen.policy_text import LrCode, flush_matters, lr_code
+from cfgsched.codegen.policy_text import LrCode, flush_matters, lr_code, mapping
 from cfgsched.codegen.source import CodegenError, call, float32, literal
-from cfgsched.errors import NotExactError
 from cfgsched.layers import LayerRule
 from cfgsched.module_record import MODULE_SCHEMA as MODULE_SCHEMA
 from cfgsched.options import default_flush
-from cfgsched.run import Run, translate
+from cfgsched.run import Run
 from cfgsched.schedule import WARNING_CODES, NetSchedule
 
 if TYPE_CHECKING:
     from cfgsched.adapters.approx import Fit
-    from cfgsched.adapters.native import NativePlan
 
 #: The darknet project behind each fork name.
 FORK_PROJECTS = {
@@ -277,9 +275,9 @@ def python_module(
 ) -> str:
     """The standalone module (``output``: the file the usage imports)."""
     schedule, with_optimizer = t.given, with_optimizer or fmt == "lightning"
-    code = formula(t, with_optimizer, summed)
+    code = lr_code(t, with_optimizer, summed)
     if style == "native":  # raises NotExactError first
-        build, desc = _native_build(t)
+        build, desc = native_build(t)
     else:
         build, desc = _class_build(t), "DarknetScheduler, a closed form"
     scaled = with_optimizer and any(r.lr_scale != 1 for r in t.layers)
@@ -300,25 +298,6 @@ def python_module(
     if re.search(r"^\s*(?:import|from)\s+cfgsched\b", text, re.M):
         raise CodegenError("internal: generated module imports cfgsched")
     return text
-
-
-def formula(t: Run, optimizer: bool = True, summed: int | None = None) -> LrCode:
-    """``t``'s formula code with MOMENTUM, DECAY (and with ``optimizer`` Adam's B1, B2,
-    EPS), SUMMED_IMAGES after LEARNING_RATE."""
-    code = lr_code(t)
-    adam = ("b1", "b2", "eps") if optimizer and t.given.adam else ()
-    extra = [
-        f"{k.upper()} = {float32(getattr(t.given, k), code.exact)}"
-        for k in ("momentum", "decay", *adam)
-    ]
-    if summed is not None:
-        extra += [
-            "#: The loss is summed over this many images per optimizer step (not averaged).",
-            f"SUMMED_IMAGES = {source.num(summed)}",
-        ]
-    at = [c.split(" = ")[0] for c in code.constants].index("LEARNING_RATE") + 1
-    code.constants[at:at] = extra
-    return code
 
 
 def formula_blocks(
@@ -368,9 +347,11 @@ def _build(t: Run, what: str, body: str, warn: str) -> str:
     return "\n".join([head, *doc, body, f"{warn}    return scheduler"])
 
 
-def _native_build(t: Run) -> tuple[list[str], str]:
+def native_build(t: Run) -> tuple[list[str], str]:
     """The native ``build_scheduler`` and a description of the built-ins it uses."""
-    plan = native_plan_for(t)
+    from cfgsched.adapters.native import native_plan
+
+    plan = native_plan(t)
     names = [p.name for p in plan.parts]
     calls = [["optimizer", *source.kwargs(p.kwargs)] for p in plan.parts]
     if len(calls) == 1:
@@ -391,29 +372,6 @@ def _native_build(t: Run) -> tuple[list[str], str]:
     chain = f"{' + '.join(names)} (chained)" if len(names) > 1 else names[0]
     desc = f"torch's {chain}, proven equal for batches 1..{plan.horizon}"
     return [_build(t, what, body, warn and lrs + warn)], desc
-
-
-def native_plan_for(t: Run) -> NativePlan:
-    """torch built-ins proven equal to ``t`` (a flush not the fork's must not matter)."""
-    import numpy as np
-
-    from cfgsched.adapters.native import native_plan
-
-    base = t
-    if t.options.flush is not None:
-        base = translate(t.given, replace(t.options, flush=None))
-    plan = native_plan(base)
-    if base.flush == t.flush or not flush_matters(t if t.flush else base):
-        return plan
-    idx = np.arange(max(plan.steps, 0), dtype=np.int64)
-    b = t.batches(idx)
-    bad = np.flatnonzero(
-        t.batch_lrs(b).view(np.uint32) != base.lrs(idx).view(np.uint32)
-    )
-    if bad.size:
-        why = "the native form is proven for the fork's default build only"
-        raise NotExactError(int(b[bad[0]]), why)
-    return plan
 
 
 def _optimizer(schedule: NetSchedule, summed: int | None, scaled: bool) -> str:
@@ -459,29 +417,6 @@ def _optimizer(schedule: NetSchedule, summed: int | None, scaled: bool) -> str:
 
 
 # ----------------------------------------------------------------------------- docstring
-
-
-def _mapping_text(t: Run) -> str:
-    """How optimizer step i maps to darknet's batch b, as a sentence."""
-    ipi, ips, n = t.images_per_iteration, t.images_per_step, t.ngpus
-    if t.trace:
-        scratch = " from scratch" if t.scratch else ""
-        return (
-            f"Optimizer step i follows GPU 0's batch counter of a darknet run on "
-            f"{n} GPUs{scratch} (it is not monotonic)."
-        )
-    uses = "Optimizer step i (0-based) uses darknet's batch b ="
-    if ips == ipi:
-        return f"{uses} i + 1."
-    if ips == ipi * n:
-        return (
-            f"{uses} (i + 1) * {n}: each step covers {n} darknet iterations, "
-            f"as on {n} GPUs."
-        )
-    return (
-        f"{uses} (i + 1) * {ips} // {ipi} "
-        f"({source.images(ips)} per step, {ipi} per darknet iteration)."
-    )
 
 
 def choices(t: Run) -> list[str]:
@@ -545,7 +480,7 @@ def written_by(t: Run, desc: str, *, formula: bool = True) -> str:
     how = f" in darknet's formula ({arith})" if formula else ""
     return (
         f"Written by cfgsched {__version__} for fork {fork} ({FORK_PROJECTS[fork]}), "
-        f"policy {schedule.policy.name.lower()}{how}: {desc}. {_mapping_text(t)}"
+        f"policy {schedule.policy.name.lower()}{how}: {desc}. {mapping(t)}"
     )
 
 

@@ -20,12 +20,12 @@ import math
 from typing import TYPE_CHECKING
 
 from cfgsched.codegen import source
+from cfgsched.codegen.policy_text import lr_code
 from cfgsched.codegen.python import (
     choices,
     comment,
     doc_head,
     fit_paragraphs,
-    formula,
     formula_blocks,
     written_by,
 )
@@ -136,7 +136,7 @@ _ATTACH = '''def attach(model: Any) -> DarknetSteps:
 def ultralytics_module(t: Run, summed: int | None, output: str | None) -> str:
     """The text of the module (see the module docstring); ``summed`` sets LOSS_SCALE
     (None: 1, darknet's LR values)."""
-    code = formula(t)
+    code = lr_code(t)
     code.const(  # Ultralytics' nbs, unless the formula already defines it
         "IMAGES_PER_STEP",
         num(t.images_per_step),
