@@ -23,6 +23,7 @@ from cfgsched.run import MAX_BATCH, TRACE_LIMIT, Run, translate
 from cfgsched.schedule import NetSchedule
 from cfgsched.tools import stepping
 from cfgsched.tools.editor import Edit, edit_schedule
+from cfgsched.tools.lint import layer_text
 from cfgsched.tools.plot_choices import APPROXIMATIONS, MAX_POSITION, X_UNITS
 from cfgsched.tools.text import counted
 
@@ -357,31 +358,22 @@ def _darknet_curve(parts: PlotData, k: int, src: Source, xpu: float) -> None:
 
 
 def _layer_windows(parts: PlotData, k: int, src: Source, many: bool) -> None:
-    """Variant ``k``'s layer windows in the figure (update u is step ``start + u - 1``)."""
-    t, rules = src.t, list[tuple[LayerRule, tuple[int | None, str]]]()
-    for r in t.layers:  # (last update or None: all, what) per window holding r back
-        if not r.updated:
-            rules.append((r, (None, "never updated")))
-            continue
-        if r.gradient_from is None:
-            rules.append((r, (None, "no gradient (decay and momentum still act)")))
-        elif (g := r.gradient_from - 1) > 0:
-            rules.append((r, (g, f"no gradient (updates 1-{g:,})")))
-        if r.held:
-            land = f"the gradients land at update {r.held + 1:,}"
-            rules.append((r, (r.held, f"update held (updates 1-{r.held:,}; {land})")))
+    """Variant ``k``'s layer windows in the figure (update u is step ``start + u - 1``),
+    each labelled as explain and lint word its rule (:func:`layer_text`)."""
+    t, spans = src.t, list[tuple[LayerRule, int | None]]()  # last update held back
+    for r in t.layers:  # None: the whole run (never updated, or no gradient at all)
+        g = None if not r.updated or r.gradient_from is None else r.gradient_from - 1
+        spans += [(r, u) for u in (g, r.held * r.updated) if u is None or u > 0]
     uneven = t.trace or t.images_per_step != t.images_per_iteration
-    if rules and not src.steps and uneven:
+    if spans and not src.steps and uneven:
         parts.notes.append(f"{src.variant.label}: darknet's layer rules: see --x steps")
         return
     first, end = src.position(t.start), src.end()[0]
-    for r, (upto, what) in rules:
+    for r, upto in spans:
         last = end if upto is None else min(src.position(t.start + upto - 1), end)
         a, b = max(first, parts.first), min(last, parts.last)
         if a <= b:
-            one = r.first == r.last
-            who = f"layer {r.first}" if one else f"layers {r.first}-{r.last}"
-            label = f"{who} ({r.rule}, line {r.line}): {what}"
+            label = f"{layer_text(r)} ({r.rule}, line {r.line})"
             label = f"{src.variant.label}: {label}" if many else label
             parts.regions.append(Region(k, "layers", a, b, label))
 
@@ -730,13 +722,14 @@ def _draw_regions(ax: Any, data: PlotData) -> list[Any]:
 
     dark, handles, shaded = _dark(data), {}, set()
     sym = "i" if data.domain == "steps" else "b"
-    colours = itertools.cycle(_LAYER_COLOURS)
+    labels = list(dict.fromkeys(r.label for r in data.regions if r.label))
     for r in data.regions:
         c = data.curves[dark[r.curve]]
         x0, x1 = r.first * c.x_per_unit, (r.last + 1) * c.x_per_unit
         text, colr, hatch = KINDS[r.kind]
-        if r.kind == "layers":  # a colour and a legend entry per window
-            text, colr = r.label, next(colours)
+        if r.kind == "layers":  # a colour and a legend entry per layer rule
+            i = labels.index(r.label)
+            text, colr = r.label, _LAYER_COLOURS[i % len(_LAYER_COLOURS)]
         style: dict[str, Any] = {"facecolor": colr, "hatch": hatch, "edgecolor": colr}
         if (r.kind, r.label, x0, x1) not in shaded:
             shaded.add((r.kind, r.label, x0, x1))
