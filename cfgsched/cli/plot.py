@@ -80,23 +80,6 @@ def _schedule_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def _translation_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``clikit.translation_options`` with ``--gpus`` repeatable (``gpu_counts``)."""
-    inner: Any = clikit.translation_options(func)
-    params = inner.__click_params__  # the click.Option objects of the shared options
-    k = next(i for i, p in enumerate(params) if p.name == "gpus")
-    shared = params[k]
-    params[k] = click.Option(shared.opts, type=shared.type, metavar=shared.metavar,
-                             multiple=True,
-                             help=f"{shared.help} Repeat to overlay GPU counts.")  # fmt: skip
-
-    @functools.wraps(inner)
-    def outer(*args: Any, gpus: tuple[int, ...], **kwargs: Any) -> Any:
-        return inner(*args, gpus=None, gpu_counts=gpus, **kwargs)
-
-    return outer
-
-
 def _target(
     output: str | None, fmt: str | None, others: bool
 ) -> tuple[str | None, str]:
@@ -223,7 +206,7 @@ A file plot wrote before is replaced; any other file needs --force.""",
               "the new max_batches (default: keep them).")  # fmt: skip
 @click.option("--fork", "forks", multiple=True, type=click.Choice(FORKS),
               help="darknet fork (default alexeyab); repeat to overlay forks.")  # fmt: skip
-@_translation_options
+@functools.partial(clikit.translation_options, gpu_counts=True)
 @click.option("--from", "first", type=clikit.Count(0, choices.MAX_POSITION),
               help="First batch (step with --x steps) [default: 1, or the first "
               "step].")  # fmt: skip
