@@ -159,7 +159,7 @@ def _figure(variants: list[lib.Variant], rng: dict[str, Any], args: Any) -> Any:
     batch = tr.torch_batch * (tr.world_size or 1) if tr.torch_batch else None
     data = lib.plot_data(variants, log=args["log"], vs=args["vs"], batch=batch,
                          title=args["title"], **rng)  # fmt: skip
-    for line in data.reports:
+    for line in (e.summary for e in data.errors if e.unit == "rel"):  # fit reports
         click.echo(escape(line), err=True)
     if not args["show"]:
         return lib.draw(data)

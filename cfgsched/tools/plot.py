@@ -208,7 +208,6 @@ class PlotData:
     regions: list[Region] = field(default_factory=list)
     errors: list[ErrorPanel] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    reports: list[str] = field(default_factory=list)
 
 
 class _Runs:
@@ -472,12 +471,10 @@ def _approx_parts(
     rel = fit.relative_error()[keep]
     f, d = fit.framework_lr[keep], fit.darknet_lr[keep]
     who = f" ({src.variant.label})" if many else ""
-    report = (f"{src.variant.label}: " if many else "") + fit.framework
-    report += f" {fit.comment()[0]}"
+    report = f"{src.variant.label}: " * many + f"{fit.framework} {fit.comment()[0]}"
     fin = rel[np.isfinite(rel)]
     tops = (math.nan, float(np.abs(fin).max()) if fin.size else math.nan)
     _add_overlay(parts, label + who, (pos[keep], f, d), rel, tops, "rel", report)
-    parts.reports.append(report)
 
 
 def _x_axis(
