@@ -22,7 +22,6 @@ from cfgsched.tools.editor import policies
 from cfgsched.tools.text import counted
 
 if TYPE_CHECKING:
-    from cfgsched.tools import export
     from cfgsched.tools import plot as lib
 
 #: (option, help) for every [net] schedule key that has its own option.
@@ -138,17 +137,6 @@ def _wrote(path: str, what: str = "") -> None:
     """Say on stderr that ``path`` (not stdout) was written, and what it holds."""
     if path != "-":
         click.echo(escape(f"wrote {path}{what}"), err=True)
-
-
-def _write_tensorboard(lrs: export.LRSeries, path: str, tag: str) -> None:
-    """Write the LR series ``lrs`` as TensorBoard scalars ``tag`` to ``path``."""
-    from cfgsched.tools import export
-
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with clikit.atomic_output(path, force=False, binary=True, ours=_OURS_TB) as fh:
-        n = export.write_tensorboard(fh, lrs, tag)
-    tags = tag if lrs.resolution == "full" else f"{tag}_min and {tag}_max"
-    _wrote(path, f" ({counted(n, 'scalar')}, {tags})")
 
 
 def _figure(variants: list[lib.Variant], rng: dict[str, Any], args: Any) -> Any:
@@ -287,7 +275,13 @@ def plot(cfgs: tuple[str, ...], **args: Any) -> None:
             lib.save(fig, fh, kind)
         _wrote(image)
     if tb_path is not None and lrs is not None:
-        _write_tensorboard(lrs, tb_path, tb_tag)
+        os.makedirs(os.path.dirname(tb_path), exist_ok=True)
+        with clikit.atomic_output(
+            tb_path, force=False, binary=True, ours=_OURS_TB
+        ) as fh:
+            n = export.write_tensorboard(fh, lrs, tb_tag)
+        tags = tb_tag if lrs.resolution == "full" else f"{tb_tag}_min and {tb_tag}_max"
+        _wrote(tb_path, f" ({counted(n, 'scalar')}, {tags})")
     if not cfgs:
         click.echo(escape(lib.recipe_note(variants, changed)), err=True)
     if show:
