@@ -578,10 +578,8 @@ def _title(variants: Sequence[Variant], fit: str | None) -> str:
     names = list(dict.fromkeys(escape(v.name) for v in variants))
     forks = list(dict.fromkeys(v.schedule.fork for v in variants))
     pols = sorted({v.schedule.policy.cfg_name for v in variants})
-    vs = ""
-    if fit in APPROXIMATIONS:
-        who = "MMEngine schedulers" if fit == "mmengine" else "Ultralytics hyp"
-        vs = f" vs {who} fitted to it (approximation)"
+    who = {"mmengine": "MMEngine schedulers", "ultralytics-hyp": "Ultralytics hyp"}
+    vs = f" vs {who[fit]} fitted to it (approximation)" if fit in who else ""
     rnd = ": cfgsched's seeded draws, not darknet's rand()" if "random" in pols else ""
     return (
         f"{' vs '.join(names)}: darknet learning rate{vs} "
