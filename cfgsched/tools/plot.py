@@ -424,12 +424,10 @@ def _torch_parts(parts: PlotData, src: Source, many: bool) -> None:
     i0, i1 = _torch_steps(src, lo, hi)
     i, got, note = np.zeros(0, dtype=np.int64), np.zeros(0), "no torch step in range"
     if i0 <= i1:
-        windows, note = [(i0, i1 + 1)], "every step"
-        if i1 - i0 + 1 > stepping.EXHAUSTIVE_LIMIT:
+        n, windows, note = i1 - i0 + 1, [(i0, i1 + 1)], "every step"
+        if n > stepping.EXHAUSTIVE_LIMIT:
             at = [t.first_step(m.batch) - i0 for _, m in src.marks(lo, hi)[0]]
-            windows = [
-                (i0 + a, i0 + b) for a, b in stepping.sample_windows(i1 - i0 + 1, at)
-            ]
+            windows = [(i0 + a, i0 + b) for a, b in stepping.sample_windows(n, at)]
             note = "boundaries and a dense sample of steps"
         make, lr = stepping.class_factory(t), t.cfg_lr
         i = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in windows])
