@@ -19,8 +19,9 @@ from cfgsched.tools import plot
 from tests.golden import ROOT
 
 LAYER_RULES = ROOT / "sample_cfgs" / "layer-rules.cfg"  # stopbackward=30 on line 27
-STOP = "layers 0-1 (stopbackward, line 27): "
-HELD = "layer 2 (dont_update, line 33): update held (updates 1-20; the gradients land at update 21)"
+STOP = "layers 0-1 get no gradient"
+MOVE = " (darknet's decay and momentum still move them) (stopbackward, line 27)"
+HELD = "layer 2 skips updates 1-20 (the gradients land at update 21) (dont_update, line 33)"
 
 
 def windows(
@@ -36,18 +37,18 @@ def windows(
 def test_steps_axis_shades_the_frozen_windows_of_a_gpu_build() -> None:
     # update k is step k - 1: no gradient in updates 1-30 -> steps 0-29
     assert windows(LAYER_RULES, x="steps") == [
-        (0, 29, STOP + "no gradient (updates 1-30)"),
+        (0, 29, STOP + " in updates 1-30" + MOVE),
         (0, 19, HELD),
     ]
 
 
 def test_cpu_build_never_passes_the_gradient_and_holds_nothing() -> None:
     got = windows(LAYER_RULES, x="steps", options=Options(build="cpu"))
-    assert got == [(0, 199, STOP + "no gradient (decay and momentum still act)")]
+    assert got == [(0, 199, STOP + MOVE)]
 
 
 def test_batch_axis_where_a_step_is_one_batch_and_a_note_where_not() -> None:
-    assert windows(LAYER_RULES)[0] == (1, 30, STOP + "no gradient (updates 1-30)")
+    assert windows(LAYER_RULES)[0] == (1, 30, STOP + " in updates 1-30" + MOVE)
     (v,) = plot.build_variants(
         [(LAYER_RULES.read_text(), "l.cfg")],
         translation=lambda s, n: Options(images_per_step=2),  # two steps per batch
@@ -65,7 +66,7 @@ def test_batch_axis_where_a_step_is_one_batch_and_a_note_where_not() -> None:
 def test_a_resumed_run_counts_from_its_iteration() -> None:
     # resumed at iteration 10: darknet's counter reaches 30 at update 20 (step 10 + 19)
     got = windows(LAYER_RULES, x="steps", options=Options(resume_iteration=10))
-    assert got[0] == (10, 29, STOP + "no gradient (updates 1-20)")
+    assert got[0] == (10, 29, STOP + " in updates 1-20" + MOVE)
 
 
 STOP_AT_ONE = (
@@ -80,11 +81,17 @@ STOP_AT_ONE = (
 def test_stopbackward_one_freezes_the_layers_before_it_for_the_whole_run() -> None:
     got = windows(text=STOP_AT_ONE, x="steps")
     assert got == [
-        (0, 49, "layer 0 (stopbackward, line 18): never updated"),
         (
             0,
             49,
-            "layer 1 (stopbackward, line 18): no gradient (decay and momentum still act)",
+            "layer 0 gets no gradient, is never updated, with batch-norm in inference"
+            " mode (stopbackward, line 18)",
+        ),
+        (
+            0,
+            49,
+            "layer 1 gets no gradient (darknet's decay and momentum still move them)"
+            " (stopbackward, line 18)",
         ),
     ]
     fig = plot.draw(
@@ -103,9 +110,9 @@ def test_overlaid_curves_name_their_windows() -> None:
     ]
     # pjreddie: any stopbackward stops the backward for good and has no dont_update
     assert labels == [
-        "alexeyab: " + STOP + "no gradient (updates 1-30)",
+        "alexeyab: " + STOP + " in updates 1-30" + MOVE,
         "alexeyab: " + HELD,
-        "pjreddie: " + STOP + "no gradient (decay and momentum still act)",
+        "pjreddie: " + STOP + MOVE,
     ]
 
 
@@ -115,7 +122,7 @@ def test_cli_draws_them(tmp_path: Path) -> None:
         main, ["plot", str(LAYER_RULES), "--x", "steps", "-o", str(out)]
     )
     assert res.exit_code == 0, res.output
-    assert "no gradient (updates 1-30)" in out.read_text()
+    assert "no gradient in updates 1-30" in out.read_text()
 
 
 def test_random_policy_says_whose_draws_these_are() -> None:

@@ -58,8 +58,8 @@ def test_mmengine_overlay_every_batch_and_its_relative_error() -> None:
     want = signed_rel(fit.framework_lr, fit.darknet_lr)
     assert np.array_equal(err.hi, want, equal_nan=True)
     assert err.max_rel == np.nanmax(np.abs(want)) == fit.report.max_rel
-    assert data.reports == [f"MMEngine {fit.comment()[0]}"]
-    assert "approximation, not exact" in data.reports[0]
+    assert err.summary == f"MMEngine {fit.comment()[0]}"
+    assert "approximation, not exact" in err.summary
     fig = plot.draw(data)
     assert "(approx − C) / C" in fig.axes[1].get_ylabel()
     legend = [t.get_text() for t in fig.legends[0].get_texts()]

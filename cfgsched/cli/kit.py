@@ -296,13 +296,16 @@ _TRANSLATION_OPTIONS: tuple[tuple[tuple[str, ...], Any, str | None, str], ...] =
 )  # fmt: skip
 
 
-def translation_options(func: F) -> F:
-    """Add the shared translation options, passed as ``translation: TranslationArgs``."""
+def translation_options(func: F, gpu_counts: bool = False) -> F:
+    """Add the shared translation options, passed as ``translation: TranslationArgs``
+    (``gpu_counts``: ``--gpus`` repeats, passed as ``gpu_counts``, a tuple)."""
     names = [f.name for f in fields(TranslationArgs)]
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         given = {n: kwargs.pop(n) for n in names}
+        if gpu_counts:
+            kwargs["gpu_counts"], given["gpus"] = given["gpus"], None
         return func(*args, translation=TranslationArgs(**given), **kwargs)
 
     out: Any = wrapper
@@ -314,5 +317,7 @@ def translation_options(func: F) -> F:
             kw["default"] = None
         else:
             kw.update(type=kind, metavar=metavar)
+        if gpu_counts and decls == ("--gpus",):
+            kw.update(multiple=True, help=f"{text} Repeat to overlay GPU counts.")
         out = click.option(*decls, **kw)(out)
     return out  # type: ignore[no-any-return]

@@ -22,7 +22,6 @@ from cfgsched.tools.editor import policies
 from cfgsched.tools.text import counted
 
 if TYPE_CHECKING:
-    from cfgsched.tools import export
     from cfgsched.tools import plot as lib
 
 #: (option, help) for every [net] schedule key that has its own option.
@@ -78,23 +77,6 @@ def _schedule_options(func: Callable[..., Any]) -> Callable[..., Any]:
         func = click.option(f"--{name}", dest, multiple=True, metavar="X",
                             help=f"Set {help_text}.")(func)  # fmt: skip
     return func
-
-
-def _translation_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``clikit.translation_options`` with ``--gpus`` repeatable (``gpu_counts``)."""
-    inner: Any = clikit.translation_options(func)
-    params = inner.__click_params__  # the click.Option objects of the shared options
-    k = next(i for i, p in enumerate(params) if p.name == "gpus")
-    shared = params[k]
-    params[k] = click.Option(shared.opts, type=shared.type, metavar=shared.metavar,
-                             multiple=True,
-                             help=f"{shared.help} Repeat to overlay GPU counts.")  # fmt: skip
-
-    @functools.wraps(inner)
-    def outer(*args: Any, gpus: tuple[int, ...], **kwargs: Any) -> Any:
-        return inner(*args, gpus=None, gpu_counts=gpus, **kwargs)
-
-    return outer
 
 
 def _target(
@@ -157,17 +139,6 @@ def _wrote(path: str, what: str = "") -> None:
         click.echo(escape(f"wrote {path}{what}"), err=True)
 
 
-def _write_tensorboard(lrs: export.LRSeries, path: str, tag: str) -> None:
-    """Write the LR series ``lrs`` as TensorBoard scalars ``tag`` to ``path``."""
-    from cfgsched.tools import export
-
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with clikit.atomic_output(path, force=False, binary=True, ours=_OURS_TB) as fh:
-        n = export.write_tensorboard(fh, lrs, tag)
-    tags = tag if lrs.resolution == "full" else f"{tag}_min and {tag}_max"
-    _wrote(path, f" ({counted(n, 'scalar')}, {tags})")
-
-
 def _figure(variants: list[lib.Variant], rng: dict[str, Any], args: Any) -> Any:
     """The figure of ``variants`` (on pyplot with ``--show``); the fit reports to stderr."""
     from cfgsched.tools import plot as lib
@@ -176,7 +147,7 @@ def _figure(variants: list[lib.Variant], rng: dict[str, Any], args: Any) -> Any:
     batch = tr.torch_batch * (tr.world_size or 1) if tr.torch_batch else None
     data = lib.plot_data(variants, log=args["log"], vs=args["vs"], batch=batch,
                          title=args["title"], **rng)  # fmt: skip
-    for line in data.reports:
+    for line in (e.summary for e in data.errors if e.unit == "rel"):  # fit reports
         click.echo(escape(line), err=True)
     if not args["show"]:
         return lib.draw(data)
@@ -223,7 +194,7 @@ A file plot wrote before is replaced; any other file needs --force.""",
               "the new max_batches (default: keep them).")  # fmt: skip
 @click.option("--fork", "forks", multiple=True, type=click.Choice(FORKS),
               help="darknet fork (default alexeyab); repeat to overlay forks.")  # fmt: skip
-@_translation_options
+@functools.partial(clikit.translation_options, gpu_counts=True)
 @click.option("--from", "first", type=clikit.Count(0, choices.MAX_POSITION),
               help="First batch (step with --x steps) [default: 1, or the first "
               "step].")  # fmt: skip
@@ -304,7 +275,13 @@ def plot(cfgs: tuple[str, ...], **args: Any) -> None:
             lib.save(fig, fh, kind)
         _wrote(image)
     if tb_path is not None and lrs is not None:
-        _write_tensorboard(lrs, tb_path, tb_tag)
+        os.makedirs(os.path.dirname(tb_path), exist_ok=True)
+        with clikit.atomic_output(
+            tb_path, force=False, binary=True, ours=_OURS_TB
+        ) as fh:
+            n = export.write_tensorboard(fh, lrs, tb_tag)
+        tags = tb_tag if lrs.resolution == "full" else f"{tb_tag}_min and {tb_tag}_max"
+        _wrote(tb_path, f" ({counted(n, 'scalar')}, {tags})")
     if not cfgs:
         click.echo(escape(lib.recipe_note(variants, changed)), err=True)
     if show:

@@ -23,6 +23,7 @@ from cfgsched.run import MAX_BATCH, TRACE_LIMIT, Run, translate
 from cfgsched.schedule import NetSchedule
 from cfgsched.tools import stepping
 from cfgsched.tools.editor import Edit, edit_schedule
+from cfgsched.tools.lint import layer_text
 from cfgsched.tools.plot_choices import APPROXIMATIONS, MAX_POSITION, X_UNITS
 from cfgsched.tools.text import counted
 
@@ -207,7 +208,6 @@ class PlotData:
     regions: list[Region] = field(default_factory=list)
     errors: list[ErrorPanel] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    reports: list[str] = field(default_factory=list)
 
 
 class _Runs:
@@ -357,31 +357,22 @@ def _darknet_curve(parts: PlotData, k: int, src: Source, xpu: float) -> None:
 
 
 def _layer_windows(parts: PlotData, k: int, src: Source, many: bool) -> None:
-    """Variant ``k``'s layer windows in the figure (update u is step ``start + u - 1``)."""
-    t, rules = src.t, list[tuple[LayerRule, tuple[int | None, str]]]()
-    for r in t.layers:  # (last update or None: all, what) per window holding r back
-        if not r.updated:
-            rules.append((r, (None, "never updated")))
-            continue
-        if r.gradient_from is None:
-            rules.append((r, (None, "no gradient (decay and momentum still act)")))
-        elif (g := r.gradient_from - 1) > 0:
-            rules.append((r, (g, f"no gradient (updates 1-{g:,})")))
-        if r.held:
-            land = f"the gradients land at update {r.held + 1:,}"
-            rules.append((r, (r.held, f"update held (updates 1-{r.held:,}; {land})")))
+    """Variant ``k``'s layer windows in the figure (update u is step ``start + u - 1``),
+    each labelled as explain and lint word its rule (:func:`layer_text`)."""
+    t, spans = src.t, list[tuple[LayerRule, int | None]]()  # last update held back
+    for r in t.layers:  # None: the whole run (never updated, or no gradient at all)
+        g = None if not r.updated or r.gradient_from is None else r.gradient_from - 1
+        spans += [(r, u) for u in (g, r.held * r.updated) if u is None or u > 0]
     uneven = t.trace or t.images_per_step != t.images_per_iteration
-    if rules and not src.steps and uneven:
+    if spans and not src.steps and uneven:
         parts.notes.append(f"{src.variant.label}: darknet's layer rules: see --x steps")
         return
     first, end = src.position(t.start), src.end()[0]
-    for r, (upto, what) in rules:
+    for r, upto in spans:
         last = end if upto is None else min(src.position(t.start + upto - 1), end)
         a, b = max(first, parts.first), min(last, parts.last)
         if a <= b:
-            one = r.first == r.last
-            who = f"layer {r.first}" if one else f"layers {r.first}-{r.last}"
-            label = f"{who} ({r.rule}, line {r.line}): {what}"
+            label = f"{layer_text(r)} ({r.rule}, line {r.line})"
             label = f"{src.variant.label}: {label}" if many else label
             parts.regions.append(Region(k, "layers", a, b, label))
 
@@ -433,12 +424,10 @@ def _torch_parts(parts: PlotData, src: Source, many: bool) -> None:
     i0, i1 = _torch_steps(src, lo, hi)
     i, got, note = np.zeros(0, dtype=np.int64), np.zeros(0), "no torch step in range"
     if i0 <= i1:
-        windows, note = [(i0, i1 + 1)], "every step"
-        if i1 - i0 + 1 > stepping.EXHAUSTIVE_LIMIT:
+        n, windows, note = i1 - i0 + 1, [(i0, i1 + 1)], "every step"
+        if n > stepping.EXHAUSTIVE_LIMIT:
             at = [t.first_step(m.batch) - i0 for _, m in src.marks(lo, hi)[0]]
-            windows = [
-                (i0 + a, i0 + b) for a, b in stepping.sample_windows(i1 - i0 + 1, at)
-            ]
+            windows = [(i0 + a, i0 + b) for a, b in stepping.sample_windows(n, at)]
             note = "boundaries and a dense sample of steps"
         make, lr = stepping.class_factory(t), t.cfg_lr
         i = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in windows])
@@ -480,12 +469,10 @@ def _approx_parts(
     rel = fit.relative_error()[keep]
     f, d = fit.framework_lr[keep], fit.darknet_lr[keep]
     who = f" ({src.variant.label})" if many else ""
-    report = (f"{src.variant.label}: " if many else "") + fit.framework
-    report += f" {fit.comment()[0]}"
+    report = f"{src.variant.label}: " * many + f"{fit.framework} {fit.comment()[0]}"
     fin = rel[np.isfinite(rel)]
     tops = (math.nan, float(np.abs(fin).max()) if fin.size else math.nan)
     _add_overlay(parts, label + who, (pos[keep], f, d), rel, tops, "rel", report)
-    parts.reports.append(report)
 
 
 def _x_axis(
@@ -589,10 +576,8 @@ def _title(variants: Sequence[Variant], fit: str | None) -> str:
     names = list(dict.fromkeys(escape(v.name) for v in variants))
     forks = list(dict.fromkeys(v.schedule.fork for v in variants))
     pols = sorted({v.schedule.policy.cfg_name for v in variants})
-    vs = ""
-    if fit in APPROXIMATIONS:
-        who = "MMEngine schedulers" if fit == "mmengine" else "Ultralytics hyp"
-        vs = f" vs {who} fitted to it (approximation)"
+    who = {"mmengine": "MMEngine schedulers", "ultralytics-hyp": "Ultralytics hyp"}
+    vs = f" vs {who[fit]} fitted to it (approximation)" if fit in who else ""
     rnd = ": cfgsched's seeded draws, not darknet's rand()" if "random" in pols else ""
     return (
         f"{' vs '.join(names)}: darknet learning rate{vs} "
@@ -730,13 +715,14 @@ def _draw_regions(ax: Any, data: PlotData) -> list[Any]:
 
     dark, handles, shaded = _dark(data), {}, set()
     sym = "i" if data.domain == "steps" else "b"
-    colours = itertools.cycle(_LAYER_COLOURS)
+    labels = list(dict.fromkeys(r.label for r in data.regions if r.label))
     for r in data.regions:
         c = data.curves[dark[r.curve]]
         x0, x1 = r.first * c.x_per_unit, (r.last + 1) * c.x_per_unit
         text, colr, hatch = KINDS[r.kind]
-        if r.kind == "layers":  # a colour and a legend entry per window
-            text, colr = r.label, next(colours)
+        if r.kind == "layers":  # a colour and a legend entry per layer rule
+            i = labels.index(r.label)
+            text, colr = r.label, _LAYER_COLOURS[i % len(_LAYER_COLOURS)]
         style: dict[str, Any] = {"facecolor": colr, "hatch": hatch, "edgecolor": colr}
         if (r.kind, r.label, x0, x1) not in shaded:
             shaded.add((r.kind, r.label, x0, x1))
