@@ -37,7 +37,8 @@ TRACE_LIMIT = 4_000_000
 def advised_schedule(schedule: NetSchedule, ngpus: int) -> NetSchedule:
     """AlexeyAB's README advice for ``n`` GPUs: ``learning_rate / n`` and ``burn_in * n``
     (undoes ``learning_rate *= n``; hankai does not multiply, so there it lowers the LR)."""
-    Options(ngpus=ngpus)  # ngpus checked as every option is (OptionError, a ValueError)
+    if ngpus < 1:
+        raise ValueError(f"ngpus must be >= 1, got {ngpus}")
     return schedule.with_values(
         learning_rate=schedule.learning_rate / ngpus, burn_in=schedule.burn_in * ngpus
     )
@@ -47,7 +48,8 @@ def mgpu_config(
     schedule: NetSchedule, ngpus: int, *, scratch: bool = False
 ) -> MgpuConfig:
     """The :class:`~cfgsched.kernel.mgpu.MgpuConfig` of ``schedule`` on ``ngpus`` GPUs."""
-    Options(ngpus=ngpus)  # ngpus checked as every option is
+    if ngpus < 1:
+        raise ValueError(f"ngpus must be >= 1, got {ngpus}")
     fork = schedule.kernel_params().fork
     return MgpuConfig(fork, ngpus, schedule.max_batches, schedule.burn_in, scratch)
 
