@@ -562,7 +562,7 @@ def test_read_sections_entries_per_fork() -> None:
     assert hk[0].entries == (Entry("lr", "0.1", 2, " lr = 0.1 # x\r"),)
     pj = read_sections(text, fork="pjreddie")
     assert pj[0].name == "net]\r" and pj[0].entries[0].value == "0.1#x\r"
-    assert isinstance(secs[0], Section) and secs[0].keys() == ["lr"]
+    assert isinstance(secs[0], Section) and [e.key for e in secs[0].entries] == ["lr"]
 
 
 def test_read_sections_keeps_duplicates_in_order() -> None:

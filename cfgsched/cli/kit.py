@@ -170,9 +170,8 @@ def _move_into_place(tmp: str, target: Path, path: str, replace: bool) -> None:
             os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             return os.replace(tmp, target)
     except FileExistsError:
-        raise fail(
-            f"{path}: was created by another program meanwhile; use --force"
-        ) from None
+        why = "was created by another program meanwhile; use --force"
+        raise fail(f"{path}: {why}") from None
     os.unlink(tmp)
 
 

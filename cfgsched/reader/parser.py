@@ -89,10 +89,6 @@ class Section:
         """The first entry with a value named ``key``, or None."""
         return next((e for e in self.entries if e.key == key), None)
 
-    def keys(self) -> list[str]:
-        """Entry keys in file order (duplicates included)."""
-        return [e.key for e in self.entries]
-
 
 # --- C and C++ number conversions ------------------------------------------------------
 
@@ -373,37 +369,32 @@ class _Net:
             raise self.error(it, key, why)
         return it, None if it is None else it.num
 
+    def note(self, code: str, it: Entry, why: str) -> None:
+        """Warn ``code`` about how the fork reads the value of ``it``."""
+        self.warn(code, it, f"{it.key}={_short(it.value)} {why}")
+
     def geti(self, key: str, default: int) -> int:
         """Integer ``key`` (C: ``atoi``; hankai: ``std::stof`` then a cast), with warnings."""
-        if self.hk:
-            return self._hk_int(key, default)
-        it = self.item(key)
+        it, num = self.hk_num(key) if self.hk else (self.item(key), None)
         if it is None or it.value is None:
             return default
-        val, (v, used), (fv, fused) = it.value, c_atoi(it.value), c_atof(it.value)
-        m, msg = _INT.match(val.lstrip(_WS)), ""
+        val = it.value
+        if num is not None:  # hankai: the float32 cast to int
+            v = _f32_cast_int(num)
+            if num != (t := math.trunc(num)):
+                self.note("P011", it, f"is an integer key: hankai uses {t}")
+            if _HK_INT.fullmatch(val) and _bounded_int(val) != v:
+                self.note("P014", it, f"goes through float32 in hankai and becomes {v}")
+            return v
+        (v, used), (fv, fused) = c_atoi(val), c_atof(val)
+        m = _INT.match(val.lstrip(_WS))
         if m is not None and _bounded_int(m.group(0)) != v:
-            code, msg = "P004", f"is out of int range: darknet reads {v}"
+            self.note("P004", it, f"is out of int range: darknet reads {v}")
         elif used < len(val) and not (fused == len(val) and _PLAIN_DEC.fullmatch(val)):
-            code, msg = "P004", f"is read as {v} (atoi stops at {val[used]!r})"
+            self.note("P004", it, f"is read as {v} (atoi stops at {val[used]!r})")
         elif used < len(val) and fv != v:
-            code, msg = "P011", f"is an integer key: darknet uses {v}"
-        if msg:
-            self.warn(code, it, f"{key}={_short(val)} {msg}")
+            self.note("P011", it, f"is an integer key: darknet uses {v}")
         return v
-
-    def _hk_int(self, key: str, default: int) -> int:
-        it, v = self.hk_num(key)
-        if it is None or v is None:
-            return default
-        val, out = it.value or "", _f32_cast_int(v)
-        if v != math.trunc(v):
-            why = f"is an integer key: hankai uses {math.trunc(v)}"
-            self.warn("P011", it, f"{key}={_short(val)} {why}")
-        if _HK_INT.fullmatch(val) and _bounded_int(val) != out:
-            why = f"goes through float32 in hankai and becomes {out}"
-            self.warn("P014", it, f"{key}={_short(val)} {why}")
-        return out
 
     def getf(self, key: str, default: float) -> float:
         """Float ``key`` as float32 (C: ``atof``; hankai: ``std::stof``), with warnings."""
@@ -415,8 +406,9 @@ class _Net:
             return f32(default)
         v, used = c_atof(it.value)
         if used < len(it.value):
-            why = f"is read as {v!r} (atof stops at '{it.value[used]}')"
-            self.warn("P004", it, f"{key}={_short(it.value)} {why}")
+            self.note(
+                "P004", it, f"is read as {v!r} (atof stops at '{it.value[used]}')"
+            )
         return f32(v)
 
 
@@ -548,9 +540,9 @@ def _net_values(net: _Net) -> tuple[dict[str, object], dict[str, int]]:
     else:  # hankai: the float32 read; pjreddie has no contrastive
         on = net.hk and con is not None and _f32_cast_int(con.num or 0.0) != 0
     if on and (mini := ctrunc_div(batch, subdivs)) < 2:
-        why = f"mini_batch (batch/subdivisions = {mini}) must be > 1 for "
-        why += "contrastive loss"
-        raise net.error(con, "contrastive", f"{_who(net.fork)} stops: {why}")
+        why = f"mini_batch (batch/subdivisions = {mini}) must be > 1"
+        why = f"{_who(net.fork)} stops: {why} for contrastive loss"
+        raise net.error(con, "contrastive", why)
     v["power"] = net.getf("power", 4)
     if not inputs and not all(dims.values()):  # every fork stops
         bad = [
@@ -558,10 +550,8 @@ def _net_values(net: _Net) -> tuple[dict[str, object], dict[str, int]]:
             for k, n in dims.items()
             if not n
         ]
-        why = (
-            "No input parameters supplied: [net] needs width, height and channels, or "
-        )
-        why += f"inputs ({', '.join(bad)})"
+        why = "No input parameters supplied: [net] needs width, height and channels, "
+        why += f"or inputs ({', '.join(bad)})"
         raise CfgError(net.source, net.sec.line, None, f"{_who(net.fork)} stops: {why}")
     _policy_values(net, v)
     if net.hk:
