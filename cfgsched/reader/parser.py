@@ -545,11 +545,7 @@ def _net_values(net: _Net) -> tuple[dict[str, object], dict[str, int]]:
         raise net.error(con, "contrastive", why)
     v["power"] = net.getf("power", 4)
     if not inputs and not all(dims.values()):  # every fork stops
-        bad = [
-            f"{k}={n}" if k in net.lines else f"no {k}"
-            for k, n in dims.items()
-            if not n
-        ]
+        bad = [f"{k}=0" if k in net.lines else f"no {k}" for k in dims if not dims[k]]
         why = "No input parameters supplied: [net] needs width, height and channels, "
         why += f"or inputs ({', '.join(bad)})"
         raise CfgError(net.source, net.sec.line, None, f"{_who(net.fork)} stops: {why}")
@@ -704,10 +700,8 @@ def _layers(
         net.warnings.extend(lay.warnings)
         c = _first(s, "classes")
         if classes is None and s.name in _DETECTION_SECTIONS and c and c.value:
-            if not net.hk:
-                classes = c_atoi(c.value)[0]
-            elif c.num is not None:
-                classes = _f32_cast_int(c.num)
+            n = c.num if net.hk else c_atoi(c.value)[0]  # hankai: the float32 cast
+            classes = None if n is None else _f32_cast_int(n)
     for key in ("width", "height") if kind in HANKAI_DETECTORS else ():
         if dims[key] < 32 or dims[key] % 32:
             it = _first(net.sec, key) or Entry(key, None, net.sec.line, net.sec.raw)
