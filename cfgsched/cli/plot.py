@@ -16,9 +16,9 @@ import click
 
 from cfgsched.cli import kit as clikit
 from cfgsched.files import escape
+from cfgsched.reader.parser import policies
 from cfgsched.schedule import FORKS
 from cfgsched.tools import plot_choices as choices
-from cfgsched.tools.editor import policies
 from cfgsched.tools.text import counted
 
 if TYPE_CHECKING:

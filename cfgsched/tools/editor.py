@@ -10,8 +10,7 @@ from dataclasses import dataclass, replace
 
 from cfgsched.errors import CfgError
 from cfgsched.reader.keys import NET_KEYS, did_you_mean
-from cfgsched.reader.parser import c_atof, c_atoi, parse, read_sections
-from cfgsched.reader.parser import policies as policies  # plot's --policy choices
+from cfgsched.reader.parser import c_atof, c_atoi, parse, policies, read_sections
 from cfgsched.run import advised_schedule
 from cfgsched.schedule import NetSchedule, f32
 from cfgsched.weights import read_weights_header
