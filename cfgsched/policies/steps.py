@@ -190,17 +190,6 @@ def normal(p: Params) -> bool:
     return True
 
 
-def _milestones(run: base.NativeRun) -> list[tuple[int, float]]:
-    """(epoch, scale) of every darknet step applied within the run, in cfg order."""
-    out: list[tuple[int, float]] = []
-    for high, sc in zip(steps_table(run.params, 0)[0], run.params.scales, strict=False):
-        e = max(run.first(high), run.m0)
-        if e >= run.steps:
-            break
-        out.append((e, sc))
-    return out
-
-
 def _ratio_chain(run: base.NativeRun, epochs: list[int]) -> list[base.NativePart]:
     """A one-milestone MultiStepLR per change of darknet's value (gamma: the ratio)."""
     parts: list[base.NativePart] = []
@@ -217,7 +206,12 @@ def _ratio_chain(run: base.NativeRun, epochs: list[int]) -> list[base.NativePart
 
 def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
     """MultiStepLRs per scale (float32, decimal), per change; at most :data:`MAX_PARTS`."""
-    pairs = _milestones(run)
+    pairs: list[tuple[int, float]] = []  # (epoch, scale) of each step within the run
+    for high, sc in zip(steps_table(run.params, 0)[0], run.params.scales, strict=False):
+        e = max(run.first(high), run.m0)
+        if e >= run.steps:
+            break
+        pairs.append((e, sc))
     if not pairs:
         return [head]
     decimal = {g: f32_decimal(g) for g in {g for _, g in pairs}}
