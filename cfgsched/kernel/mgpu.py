@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-FORK_ALEXEYAB = 0
 FORK_PJREDDIE = 1
 FORK_HANKAI = 2
 SYNC_INTERVAL = 4
@@ -72,29 +71,11 @@ def mgpu_start(cfg: MgpuConfig) -> MgpuState:
     return MgpuState(0, 1, 0, 0, 0, 0)
 
 
-def mgpu_running(cfg: MgpuConfig, state: MgpuState) -> bool:
-    """Whether darknet's training loop runs another iteration from ``state``."""
-    if cfg.fork == FORK_PJREDDIE:
-        return state.seen < cfg.max_batches
-    return state.counter < cfg.max_batches
-
-
-def _phase_switch(cfg: MgpuConfig, state: MgpuState) -> MgpuState:
-    """hankai scratch: leave phase 1 when the counter reached burn_in (top of the loop)."""
-    if state.phase == 1 and _split(cfg) and state.counter == cfg.burn_in:
-        c = state.counter
-        return MgpuState(state.iteration, 2, c, c, c, c)
-    return state
-
-
 def mgpu_step(cfg: MgpuConfig, state: MgpuState) -> tuple[int, MgpuState] | None:
     """One loop iteration: ``(b, next_state)``, ``b`` being GPU 0's batch number for its
     weight update (what the LR is evaluated at), or None when the loop has ended."""
-    state = _phase_switch(cfg, state)
-    if not mgpu_running(cfg, state):
-        return None
     out, after = _run(cfg, state, 1)
-    return out[0], after
+    return (out[0], after) if out else None
 
 
 def mgpu_batches(
@@ -107,18 +88,21 @@ def mgpu_batches(
     phases: list[int] = []
     state = mgpu_start(cfg)
     while limit != len(batches):
-        # the state only moves to phase 2 once an iteration runs there (as in mgpu_step)
-        cur = _phase_switch(cfg, state)
-        if not mgpu_running(cfg, cur):
+        out, after = _run(cfg, state, -1 if limit < 0 else limit - len(batches))
+        if not out:  # darknet's loop has ended
             break
-        out, state = _run(cfg, cur, -1 if limit < 0 else limit - len(batches))
         batches.extend(out)
-        phases.extend([cur.phase] * len(out))
+        state = after  # the state only moves to phase 2 once an iteration runs there
+        phases.extend([after.phase] * len(out))
     return batches, phases, state
 
 
 def _run(cfg: MgpuConfig, state: MgpuState, left: int) -> tuple[list[int], MgpuState]:
-    """Up to ``left`` (-1: all) iterations from ``state``: the batches, the state after."""
+    """Up to ``left`` (-1: all) iterations from ``state`` while darknet's loop runs (its
+    ``seen`` or counter below ``max_batches``): the batches, and the state after."""
+    if state.phase == 1 and _split(cfg) and state.counter == cfg.burn_in:
+        c = state.counter  # hankai scratch: phase 1 ends at the top of the loop
+        state = MgpuState(state.iteration, 2, c, c, c, c)
     n = 1 if state.phase == 1 and _split(cfg) else cfg.ngpus
     if cfg.fork != FORK_PJREDDIE:
         return _alexeyab_run(cfg, state, n, left)

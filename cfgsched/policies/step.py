@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import replace
 
 from cfgsched.kernel.formulas import (
@@ -119,8 +118,9 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
             run.batch(run.m0), f"step={p.step}: darknet divides by a non-positive step"
         )
     epochs: list[int] = []
-    for k, first in enumerate(_drops(run), 1):
-        if max(first, run.m0) >= run.steps:
+    for k in range(1, run.horizon // p.step + 1):  # the first step of every drop
+        first = max(run.first(k * p.step), run.m0)
+        if first >= run.steps:
             break
         if k > MAX_MILESTONES:
             raise base.NotExactError(
@@ -128,11 +128,5 @@ def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
                 f"more than {MAX_MILESTONES} step drops in the run: "
                 "too many MultiStepLR milestones (use DarknetLR)",
             )
-        epochs.append(max(first, run.m0))
+        epochs.append(first)
     return [head + base.grouped((e, p.scale) for e in epochs)]
-
-
-def _drops(run: base.NativeRun) -> Iterator[int]:
-    """The first step of every drop."""
-    st = run.params.step
-    return (run.first(k * st) for k in range(1, run.horizon // st + 1 if st > 0 else 1))

@@ -190,41 +190,29 @@ def normal(p: Params) -> bool:
     return True
 
 
-def _milestones(run: base.NativeRun) -> list[tuple[int, float]]:
-    """(epoch, scale) of every darknet step applied within the run, in cfg order."""
-    out: list[tuple[int, float]] = []
+def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
+    """MultiStepLRs per scale (float32, decimal), per change; at most :data:`MAX_PARTS`."""
+    pairs: list[tuple[int, float]] = []  # (epoch, scale) of each step within the run
     for high, sc in zip(steps_table(run.params, 0)[0], run.params.scales, strict=False):
         e = max(run.first(high), run.m0)
         if e >= run.steps:
             break
-        out.append((e, sc))
-    return out
-
-
-def _ratio_chain(run: base.NativeRun, epochs: list[int]) -> list[base.NativePart]:
-    """A one-milestone MultiStepLR per change of darknet's value (gamma: the ratio)."""
-    parts: list[base.NativePart] = []
-    prev = run.params.lr
-    for e in sorted(set(epochs)):
-        cur = run.lr(e)
-        if cur == prev and parts:
-            continue
-        gamma = cur / prev if prev != 0 and math.isfinite(prev) else 0.0
-        parts.append(base.step_part([e], gamma))
-        prev = cur
-    return parts
-
-
-def native(run: base.NativeRun, head: base.Parts) -> base.Plans:
-    """MultiStepLRs per scale (float32, decimal), per change; at most :data:`MAX_PARTS`."""
-    pairs = _milestones(run)
+        pairs.append((e, sc))
     if not pairs:
         return [head]
     decimal = {g: f32_decimal(g) for g in {g for _, g in pairs}}
     by_scale = [base.grouped(pairs), base.grouped((e, decimal[g]) for e, g in pairs)]
     cands = [head + g for g in by_scale if len(head) + len(g) <= MAX_PARTS]
     epochs = sorted({e for e, _ in pairs})
-    chain = _ratio_chain(run, epochs)
+    chain: base.Parts = []  # a one-milestone MultiStepLR per change of darknet's value
+    prev = run.params.lr
+    for e in epochs:
+        cur = run.lr(e)
+        if cur == prev and chain:
+            continue
+        gamma = cur / prev if prev != 0 and math.isfinite(prev) else 0.0  # the ratio
+        chain.append(base.step_part([e], gamma))
+        prev = cur
     if len(head) + len(chain) <= MAX_PARTS:
         cands.append(head + chain)
     if not cands:
