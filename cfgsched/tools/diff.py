@@ -41,11 +41,6 @@ ORACLE_CHUNK = 1 << 20
 MAX_RANGES = 20
 #: Boundaries a sampled diff checks at most (±SAMPLE_HALO steps each: ~2.6M steps).
 MAX_CHECKED_BOUNDARIES = 20_000
-#: The note on policy=random's draws.
-_RANDOM = (
-    "policy=random: darknet draws rand() at every batch, which no one can replay; "
-    "the values here are cfgsched's seeded draws (Options.seed), not darknet's"
-)
 #: The scheduler each --style tests.
 _STYLES = {"class": "cfgsched.DarknetLR", "native": "cfgsched.native_scheduler"}
 #: The JSON keys of a differing range.
@@ -391,20 +386,11 @@ def describe(o: Options) -> str:
 
 
 def _translation_notes(run: Run) -> list[str]:
-    """What the translation does, in words (empty for a plain one-GPU run)."""
-    o, n = run.options, run.ngpus
-    return [
-        run.note,
-        _RANDOM if run.schedule.policy is Policy.RANDOM else "",
-        "" if run.mapping == "b = i + 1" else f"step i is darknet batch {run.mapping}",
-        ""
-        if run.params.lr == run.cfg_lr
-        else f"base rate learning_rate × {n} (-gpus {n})",
-        f"AlexeyAB's advice for {o.ngpus} GPUs: learning_rate / N, burn_in × N"
-        if o.ideal
-        else "",
-        f"resumed: the run starts at step i = {run.start}" if run.start else "",
-    ]
+    """What the translation does, in words (:attr:`Run.notes`; none for a plain run)."""
+    keys = ["span", "random", "mapping", "gpus", "ideal", "resume"]
+    if run.mapping == "b = i + 1":
+        keys.remove("mapping")
+    return [run.notes[k] for k in keys if k in run.notes]
 
 
 def _check_resume(run: Run) -> None:
@@ -535,7 +521,7 @@ def diff_schedules(
     notes = [
         ta.note,
         tb.note if tb.note != ta.note else "",
-        _RANDOM if Policy.RANDOM in (a.policy, b.policy) else "",
+        ta.notes.get("random") or tb.notes.get("random", ""),
         f"max_batches differ ({a.max_batches} vs {b.max_batches}): compared up to b = {n}"
         if a.max_batches != b.max_batches
         else "",

@@ -290,11 +290,10 @@ def _header(e: Explanation) -> list[str]:
     if e.dataset_images:
         per += f", dataset {e.dataset_images:,} images"
     out.append(per)
-    lr, double = fmt(r.params.lr), ", double arithmetic" * (not r.exact)
-    out.append(f"  torch run: optimizer step i at {r.mapping}, base LR {lr}{double}")
-    if r.start:
-        b = f"darknet batch b={r.batch(r.start):,}"
-        out.append(f"  resumes at step i={r.start:,} ({b})")
+    notes = r.notes
+    run = [f"base LR {fmt(r.params.lr)}", notes["mapping"], notes.get("double")]
+    out.append(f"  torch run: {', '.join(filter(None, run))}")
+    out.extend(f"  {n}" for k, n in notes.items() if k == "resume")
     return out
 
 
