@@ -10,7 +10,7 @@ import re
 import sys
 import types
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from cfgsched.schedule import NetSchedule, Policy
 from cfgsched.tools import stepping as st
 from cfgsched.tools.layer_check import check_layers
 from cfgsched.tools.stepping import Factory, user_code
-from cfgsched.tools.text import counted, json_float
+from cfgsched.tools.text import counted, plain
 
 Progress = Callable[[int, int], None]
 
@@ -189,7 +189,7 @@ class DiffReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (schema :data:`SCHEMA`); non-finite floats are "nan"/"inf"/"-inf"."""
-        d = {f.name: _json(getattr(self, f.name)) for f in fields(self) if f.repr}
+        d = {f.name: plain(getattr(self, f.name)) for f in fields(self) if f.repr}
         d["unchecked"], d["different"] = self.unchecked or None, self.different or None
         d["tolerance"] = {"kind": self.tolerance.kind, "value": self.tolerance.value}
         spans = self.differing_ranges
@@ -205,11 +205,8 @@ class DiffReport:
         """The human-readable report (control characters of names escaped)."""
         e, g, (i0, i1), (b0, b1) = self.expected, self.got, self.steps, self.batches
         what = "A = {}  vs  B = {}" if e["kind"] == "A" else "{1}  vs  {0}"
-        at = (
-            ""
-            if self.max_error_step is None
-            else f" (at step i = {self.max_error_step})"
-        )
+        worst = self.max_error_step
+        at = "" if worst is None else f" (at step i = {worst})"
         lines = [
             "cfgsched diff: " + what.format(e["label"], g["label"]),
             f"compared {self.steps_compared:,} steps exhaustively (i = {i0}..{i1}, "
@@ -268,17 +265,6 @@ class DiffReport:
         if self.boundaries_not_listed:
             lines.append(f"({self.boundaries_not_listed} more boundaries not listed)")
         return lines
-
-
-def _json(x: Any) -> Any:
-    """``x`` as JSON: rows as dicts, tuples as lists, non-finite floats as strings."""
-    if isinstance(x, Row):
-        x = asdict(x)
-    if isinstance(x, dict):
-        return {k: _json(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json(v) for v in x]
-    return json_float(x) if isinstance(x, float) else x
 
 
 def _g(x: float) -> str:
