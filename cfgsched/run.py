@@ -19,7 +19,8 @@ from cfgsched.kernel.mgpu import MgpuConfig, mgpu_batches
 from cfgsched.layers import LayerRule, layer_rules
 from cfgsched.options import Options
 from cfgsched.policies import rate
-from cfgsched.schedule import NetSchedule
+from cfgsched.policies.random import DRAWS
+from cfgsched.schedule import NetSchedule, Policy
 
 if TYPE_CHECKING:
     import numpy as np
@@ -254,6 +255,34 @@ class Run:
         if ips % ipi == 0:
             return f"b = (i + 1)*{ips // ipi} ({per})"
         return f"b = (i + 1)*{ips} // {ipi} ({per})"
+
+    @property
+    def notes(self) -> dict[str, str]:
+        """What the translation does, in words, by topic (only those that apply): span,
+        random, gpus, ideal, double, mapping, resume; each tool shows the ones it needs."""
+        n, fork, o = self.ngpus, self.params.fork, self.options
+        scaled = ngpus_lr(fork, 1.0, 2) != 1.0  # the fork's -gpus base-rate rule
+        how = f"learning_rate × {n}" if scaled else f"{fork} does not scale the LR"
+        b = self.batch(self.start) if self.start else 0
+        out = {
+            "span": self.note,
+            "random": "policy=random: darknet draws rand() at every batch, which no one "
+            f"can replay; the LRs here are {DRAWS} (Options.seed)",
+            "gpus": f"-gpus {n}: {how}",
+            "ideal": f"--ideal (AlexeyAB's advice for {n} GPUs): learning_rate / {n}, "
+            f"burn_in × {n}",
+            "double": "double arithmetic (not darknet's float32)",
+            "mapping": f"optimizer step i at darknet batch {self.mapping}",
+            "resume": f"resumes at step i = {self.start:,} (darknet batch b = {b:,})",
+        }
+        off = {
+            "random": self.schedule.policy is not Policy.RANDOM,
+            "gpus": n == 1,
+            "ideal": not o.ideal,
+            "double": self.exact,
+            "resume": not self.start,
+        }
+        return {k: v for k, v in out.items() if v and not off.get(k)}
 
     def to_dict(self) -> dict[str, Any]:
         """The run as plain data (checkpoints): the schedule as read and the options."""

@@ -433,7 +433,10 @@ def test_torch_batch_mapping_rows_show_step_and_batch() -> None:
     assert first.batch >= 600 and (first.step * 48 // 64) < 600
     text = rep.format_text()
     assert "i = 0..1333, b = 0..1000" in text
-    assert "step i is darknet batch b = (i + 1)*48 // 64 (48 images per step)" in text
+    assert (
+        "optimizer step i at darknet batch b = (i + 1)*48 // 64 (48 images per step)"
+        in text
+    )
 
 
 def test_gpus_run_length_is_darknets_loop_count() -> None:
@@ -449,7 +452,7 @@ def test_resume_compares_the_rest_of_the_run() -> None:
     assert rep.equal, rep.format_text()
     assert rep.steps[0] == 700 * 64 // 32 == 1400
     assert rep.steps_compared == 2000 - 1400
-    assert "resumed: the run starts at step i = 1400" in rep.notes
+    assert "resumes at step i = 1,400 (darknet batch b = 700)" in rep.notes
     assert min(r.step for r in rep.boundaries) >= 1400  # no row before the resume point
 
 

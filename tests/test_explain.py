@@ -446,7 +446,7 @@ def test_ideal_double_and_trace() -> None:
 def test_resume_shows_where_the_run_starts() -> None:
     e = ex(YOLOV4.read_text(), options=Options(resume_iteration=1234))
     assert (e.run.start, e.run.batch(e.run.start)) == (1234, 1235)
-    assert "resumes at step i=1,234 (darknet batch b=1,235)" in __import__(
+    assert "resumes at step i = 1,234 (darknet batch b = 1,235)" in __import__(
         "cfgsched.tools.explain", fromlist=["render"]
     ).render(e)
 

@@ -10,7 +10,7 @@ import re
 import sys
 import types
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from cfgsched.schedule import NetSchedule, Policy
 from cfgsched.tools import stepping as st
 from cfgsched.tools.layer_check import check_layers
 from cfgsched.tools.stepping import Factory, user_code
-from cfgsched.tools.text import counted, json_float
+from cfgsched.tools.text import counted, plain
 
 Progress = Callable[[int, int], None]
 
@@ -41,11 +41,6 @@ ORACLE_CHUNK = 1 << 20
 MAX_RANGES = 20
 #: Boundaries a sampled diff checks at most (±SAMPLE_HALO steps each: ~2.6M steps).
 MAX_CHECKED_BOUNDARIES = 20_000
-#: The note on policy=random's draws.
-_RANDOM = (
-    "policy=random: darknet draws rand() at every batch, which no one can replay; "
-    "the values here are cfgsched's seeded draws (Options.seed), not darknet's"
-)
 #: The scheduler each --style tests.
 _STYLES = {"class": "cfgsched.DarknetLR", "native": "cfgsched.native_scheduler"}
 #: The JSON keys of a differing range.
@@ -194,7 +189,7 @@ class DiffReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (schema :data:`SCHEMA`); non-finite floats are "nan"/"inf"/"-inf"."""
-        d = {f.name: _json(getattr(self, f.name)) for f in fields(self) if f.repr}
+        d = {f.name: plain(getattr(self, f.name)) for f in fields(self) if f.repr}
         d["unchecked"], d["different"] = self.unchecked or None, self.different or None
         d["tolerance"] = {"kind": self.tolerance.kind, "value": self.tolerance.value}
         spans = self.differing_ranges
@@ -210,11 +205,8 @@ class DiffReport:
         """The human-readable report (control characters of names escaped)."""
         e, g, (i0, i1), (b0, b1) = self.expected, self.got, self.steps, self.batches
         what = "A = {}  vs  B = {}" if e["kind"] == "A" else "{1}  vs  {0}"
-        at = (
-            ""
-            if self.max_error_step is None
-            else f" (at step i = {self.max_error_step})"
-        )
+        worst = self.max_error_step
+        at = "" if worst is None else f" (at step i = {worst})"
         lines = [
             "cfgsched diff: " + what.format(e["label"], g["label"]),
             f"compared {self.steps_compared:,} steps exhaustively (i = {i0}..{i1}, "
@@ -273,17 +265,6 @@ class DiffReport:
         if self.boundaries_not_listed:
             lines.append(f"({self.boundaries_not_listed} more boundaries not listed)")
         return lines
-
-
-def _json(x: Any) -> Any:
-    """``x`` as JSON: rows as dicts, tuples as lists, non-finite floats as strings."""
-    if isinstance(x, Row):
-        x = asdict(x)
-    if isinstance(x, dict):
-        return {k: _json(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json(v) for v in x]
-    return json_float(x) if isinstance(x, float) else x
 
 
 def _g(x: float) -> str:
@@ -391,20 +372,11 @@ def describe(o: Options) -> str:
 
 
 def _translation_notes(run: Run) -> list[str]:
-    """What the translation does, in words (empty for a plain one-GPU run)."""
-    o, n = run.options, run.ngpus
-    return [
-        run.note,
-        _RANDOM if run.schedule.policy is Policy.RANDOM else "",
-        "" if run.mapping == "b = i + 1" else f"step i is darknet batch {run.mapping}",
-        ""
-        if run.params.lr == run.cfg_lr
-        else f"base rate learning_rate × {n} (-gpus {n})",
-        f"AlexeyAB's advice for {o.ngpus} GPUs: learning_rate / N, burn_in × N"
-        if o.ideal
-        else "",
-        f"resumed: the run starts at step i = {run.start}" if run.start else "",
-    ]
+    """What the translation does, in words (:attr:`Run.notes`; none for a plain run)."""
+    keys = ["span", "random", "mapping", "gpus", "ideal", "resume"]
+    if run.mapping == "b = i + 1":
+        keys.remove("mapping")
+    return [run.notes[k] for k in keys if k in run.notes]
 
 
 def _check_resume(run: Run) -> None:
@@ -535,7 +507,7 @@ def diff_schedules(
     notes = [
         ta.note,
         tb.note if tb.note != ta.note else "",
-        _RANDOM if Policy.RANDOM in (a.policy, b.policy) else "",
+        ta.notes.get("random") or tb.notes.get("random", ""),
         f"max_batches differ ({a.max_batches} vs {b.max_batches}): compared up to b = {n}"
         if a.max_batches != b.max_batches
         else "",

@@ -18,7 +18,7 @@ from cfgsched.policies.random import DRAWS
 from cfgsched.run import MAX_BATCH, TRACE_LIMIT, Run, advised_schedule
 from cfgsched.schedule import Policy
 from cfgsched.tools.lint import gpus_advice, layer_text
-from cfgsched.tools.text import fmt, json_float
+from cfgsched.tools.text import fmt, plain
 
 #: JSON schema name of ``cfgsched explain --json``.
 SCHEMA = "cfgsched-explain/2"
@@ -115,7 +115,7 @@ class Explanation:
         doc["layers"] = [x.to_dict() for x in r.layers]
         keys = ("line", "col", "code", "key", "message")
         doc["warnings"] = [_pick(w, *keys) for w in self.warnings]
-        return {k: _plain(v) for k, v in doc.items()}
+        return {k: plain(v) for k, v in doc.items()}
 
     def to_json(self) -> str:
         """:meth:`to_dict` as indented JSON."""
@@ -125,15 +125,6 @@ class Explanation:
 def _pick(x: object, *names: str) -> dict[str, Any]:
     """The attributes ``names`` of ``x`` as a dict."""
     return {k: getattr(x, k) for k in names}
-
-
-def _plain(x: Any) -> Any:
-    """``x`` for JSON with every float through :func:`json_float` (NaN/inf: strings)."""
-    if isinstance(x, float):
-        return json_float(x)
-    if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
-    return [_plain(v) for v in x] if isinstance(x, (list, tuple)) else x
 
 
 def _lrs(run: Run, batches: Sequence[int]) -> list[float]:
@@ -290,11 +281,10 @@ def _header(e: Explanation) -> list[str]:
     if e.dataset_images:
         per += f", dataset {e.dataset_images:,} images"
     out.append(per)
-    lr, double = fmt(r.params.lr), ", double arithmetic" * (not r.exact)
-    out.append(f"  torch run: optimizer step i at {r.mapping}, base LR {lr}{double}")
-    if r.start:
-        b = f"darknet batch b={r.batch(r.start):,}"
-        out.append(f"  resumes at step i={r.start:,} ({b})")
+    notes = r.notes
+    run = [f"base LR {fmt(r.params.lr)}", notes["mapping"], notes.get("double")]
+    out.append(f"  torch run: {', '.join(filter(None, run))}")
+    out.extend(f"  {n}" for k, n in notes.items() if k == "resume")
     return out
 
 

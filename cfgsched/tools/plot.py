@@ -16,7 +16,6 @@ import numpy.typing as npt
 from cfgsched.boundaries import Boundary, boundaries
 from cfgsched.errors import CfgError
 from cfgsched.files import escape
-from cfgsched.kernel.formulas import ngpus_lr
 from cfgsched.layers import LayerRule
 from cfgsched.options import Options
 from cfgsched.run import MAX_BATCH, TRACE_LIMIT, Run, translate
@@ -542,23 +541,12 @@ def step_range(
 
 
 def _variant_notes(src: Source, x: str, vs_torch: bool) -> list[str]:
-    """What the translation changes for this curve, in words."""
-    v, o, t = src.variant, src.variant.options, src.t
-    notes = []
-    if o.ngpus > 1:
-        scaled = ngpus_lr(t.params.fork, 1.0, 2) != 1.0  # the fork's -gpus rule
-        how = f"learning_rate × {o.ngpus}" if scaled else "hankai does not scale the LR"
-        notes.append(f"-gpus {o.ngpus}: {how}")
-    if o.ideal:
-        notes.append(f"--ideal: learning_rate / {o.ngpus}, burn_in × {o.ngpus}")
-    if not o.exact:
-        notes.append("double arithmetic (not darknet's float32)")
+    """What the translation changes for this curve, in words (:attr:`Run.notes`)."""
+    o, notes = src.variant.options, src.t.notes
     default = Options(ngpus=o.ngpus, ideal=o.ideal, exact=o.exact)
-    if (x == "steps" or vs_torch) and (o != default or o.ngpus > 1):
-        notes.append(f"optimizer step i at {t.mapping}")
-    if t.start:
-        notes.append(f"resumes at step {t.start:,} (b = {t.batch(t.start):,})")
-    return [f"{v.label}: {n}" for n in notes]
+    mapped = (x == "steps" or vs_torch) and (o != default or o.ngpus > 1)
+    keys = ("gpus", "ideal", "double", "mapping" if mapped else "", "resume")
+    return [f"{src.variant.label}: {notes[k]}" for k in keys if k in notes]
 
 
 def _coincide_notes(curves: Sequence[Curve]) -> list[str]:

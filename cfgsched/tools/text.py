@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import Any
 
 
 def fmt(x: float) -> str:
@@ -14,9 +16,16 @@ def fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
-def json_float(x: float) -> float | str:
-    """A float for JSON: NaN/±inf become the strings "nan"/"inf"/"-inf"."""
-    return fmt(x) if not math.isfinite(x) else x
+def plain(x: Any) -> Any:
+    """``x`` for JSON: dataclasses as dicts, tuples as lists, NaN/±inf as the strings
+    "nan"/"inf"/"-inf"."""
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        x = dataclasses.asdict(x)
+    if isinstance(x, float):
+        return fmt(x) if not math.isfinite(x) else x
+    if isinstance(x, dict):
+        return {k: plain(v) for k, v in x.items()}
+    return [plain(v) for v in x] if isinstance(x, (list, tuple)) else x
 
 
 def counted(n: int, noun: str, nouns: str | None = None) -> str:
