@@ -184,13 +184,6 @@ def _fit(t: Run, name: str, lr: F64s, b: I64s, notes: list[str], **config: Any) 
     return Fit(name, b, lr, d, report, tuple(notes), **config)
 
 
-def _log_gap(f: F64s, d: F64s, tiny: float) -> F64s:
-    """``|log(f / d)|``, both floored at ``tiny``: the searches' error."""
-    with np.errstate(all="ignore"):
-        gap: F64s = np.abs(np.log(np.maximum(f, tiny)) - np.log(np.maximum(d, tiny)))
-    return gap
-
-
 def _sample(count: int, keep: npt.NDArray[np.bool_] | None) -> tuple[I64s, F64s]:
     """Steps for a search (all ``keep`` steps, a sample of the rest) and their weights."""
     idx = np.arange(count, dtype=np.int64)
@@ -235,15 +228,15 @@ def _fit_ramp(t: Run, batches: I64s, i0: int) -> tuple[list[dict[str, Any]], str
     (exact for an integer power when ``b(i) = (i + 1)·b(0)``)."""
     p, pw = t.params, float(t.params.power)
     k = np.unique(np.linspace(0, i0 - 1, min(i0, 4 * _SAMPLE)).astype(np.int64))
-    with np.errstate(all="ignore"):
-        target = (batches[k] / p.burn_in) ** pw
     count, s0 = min(max(round(pw), 1), 8), float(batches[0] / p.burn_in)
     starts = np.append(np.geomspace(1e-9, 1.0, 401), s0 if s0 > 0 else 1.0)
     f = (starts[:, None] + (1 - starts[:, None]) * (k / i0)[None, :]) ** count
-    score = _log_gap(f, target[None, :], _TINY).mean(axis=1)
+    with np.errstate(all="ignore"):  # log error |log(f / d)|, both floored at _TINY
+        target = np.log(np.maximum((batches[k] / p.burn_in) ** pw, _TINY))
+        score = np.abs(np.log(np.maximum(f, _TINY)) - target[None, :]).mean(axis=1)
     j = int(np.argmin(score))
     what = f"darknet's burn-in lr·(b/{p.burn_in})^{pw:g} (steps 0-{i0 - 1})"
-    if pw <= 0 or score[j] >= _log_gap(np.ones(k.size), target, _TINY).mean():
+    if pw <= 0 or score[j] >= np.abs(target).mean():  # the constant base LR's
         return [], f"{what}: no LinearLR comes closer than the constant base LR"
     start = float(starts[j]) if j == starts.size - 1 else float(f"{starts[j]:.6g}")
     ramp = dict(type="LinearLR", start_factor=start, end_factor=1.0, by_epoch=False)
