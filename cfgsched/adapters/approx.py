@@ -184,12 +184,12 @@ def _fit(t: Run, name: str, lr: F64s, b: I64s, notes: list[str], **config: Any) 
     return Fit(name, b, lr, d, report, tuple(notes), **config)
 
 
-def _sample(count: int, keep: npt.NDArray[np.bool_] | None) -> tuple[I64s, F64s]:
+def _sample(keep: npt.NDArray[np.bool_]) -> tuple[I64s, F64s]:
     """Steps for a search (all ``keep`` steps, a sample of the rest) and their weights."""
-    idx = np.arange(count, dtype=np.int64)
-    if count <= 2 * _SAMPLE:
-        return idx, np.ones(count)
-    kept, rest = (idx[keep], idx[~keep]) if keep is not None else (idx[:0], idx)
+    idx = np.arange(keep.size, dtype=np.int64)
+    if keep.size <= 2 * _SAMPLE:
+        return idx, np.ones(keep.size)
+    kept, rest = idx[keep], idx[~keep]
     pick = rest[np.linspace(0, rest.size - 1, min(_SAMPLE, rest.size)).astype(np.int64)]
     wts = [np.ones(kept.size), np.full(pick.size, rest.size / pick.size)]
     return np.concatenate([kept, pick]), np.concatenate(wts)
@@ -484,10 +484,11 @@ def _ultra_search(t: Run, run: _UltraRun) -> dict[str, Any]:
     for we in warm:
         nw = run.warmup(we)
         ni = run.cadence(nw)
-        idx, wts = _sample(ni.size, ni <= nw if nw else None)
+        warming = (ni <= nw) & (nw > 0)
+        idx, wts = _sample(warming)
         wts = wts * np.diff(run.seen(ni), prepend=0)[idx]  # warmup steps see fewer
         d = table[_ultra_batches(t, run, ni)][idx]
-        g = np.where((ni[idx] <= nw) & (nw > 0), ni[idx] / max(nw, 1), 1.0)
+        g = np.where(warming[idx], ni[idx] / max(nw, 1), 1.0)
         e = (ni[idx] // run.nb).astype(np.float64)
         cosine = 1 - np.maximum((1 - np.cos(e * np.pi / run.epochs)) / 2, 0)
         for cos, u in ((False, np.maximum(1 - e / run.epochs, 0)), (True, cosine)):
