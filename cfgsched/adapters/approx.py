@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from cfgsched.adapters import MMENGINE_VERSION, ULTRALYTICS_VERSION
 from cfgsched.kernel.formulas import f32_decimal
 from cfgsched.kernel.vector import F64s, I64s
 from cfgsched.options import Options
@@ -26,8 +27,6 @@ from cfgsched.schedule import NetSchedule, Policy
 __all__ = ["Fit", "Phase", "Report", "fit_mmengine", "fit_ultralytics"]
 __all__ += ["mmengine_lr", "ultralytics_lr"]
 
-MMENGINE_VERSION = "0.10.7"
-ULTRALYTICS_VERSION = "8.4.190"
 MAX_MILESTONES = 100_000  # most milestones (step) or cosine periods (sgdr) in a fit
 _SAMPLE = 8192  # steps the searches evaluate at most (evenly spaced, weighted)
 _TINY = 1e-15  # floor of the searches' log error (relative to the peak LR)
@@ -185,19 +184,12 @@ def _fit(t: Run, name: str, lr: F64s, b: I64s, notes: list[str], **config: Any) 
     return Fit(name, b, lr, d, report, tuple(notes), **config)
 
 
-def _log_gap(f: F64s, d: F64s, tiny: float) -> F64s:
-    """``|log(f / d)|``, both floored at ``tiny``: the searches' error."""
-    with np.errstate(all="ignore"):
-        gap: F64s = np.abs(np.log(np.maximum(f, tiny)) - np.log(np.maximum(d, tiny)))
-    return gap
-
-
-def _sample(count: int, keep: npt.NDArray[np.bool_] | None) -> tuple[I64s, F64s]:
+def _sample(keep: npt.NDArray[np.bool_]) -> tuple[I64s, F64s]:
     """Steps for a search (all ``keep`` steps, a sample of the rest) and their weights."""
-    idx = np.arange(count, dtype=np.int64)
-    if count <= 2 * _SAMPLE:
-        return idx, np.ones(count)
-    kept, rest = (idx[keep], idx[~keep]) if keep is not None else (idx[:0], idx)
+    idx = np.arange(keep.size, dtype=np.int64)
+    if keep.size <= 2 * _SAMPLE:
+        return idx, np.ones(keep.size)
+    kept, rest = idx[keep], idx[~keep]
     pick = rest[np.linspace(0, rest.size - 1, min(_SAMPLE, rest.size)).astype(np.int64)]
     wts = [np.ones(kept.size), np.full(pick.size, rest.size / pick.size)]
     return np.concatenate([kept, pick]), np.concatenate(wts)
@@ -236,15 +228,15 @@ def _fit_ramp(t: Run, batches: I64s, i0: int) -> tuple[list[dict[str, Any]], str
     (exact for an integer power when ``b(i) = (i + 1)·b(0)``)."""
     p, pw = t.params, float(t.params.power)
     k = np.unique(np.linspace(0, i0 - 1, min(i0, 4 * _SAMPLE)).astype(np.int64))
-    with np.errstate(all="ignore"):
-        target = (batches[k] / p.burn_in) ** pw
     count, s0 = min(max(round(pw), 1), 8), float(batches[0] / p.burn_in)
     starts = np.append(np.geomspace(1e-9, 1.0, 401), s0 if s0 > 0 else 1.0)
     f = (starts[:, None] + (1 - starts[:, None]) * (k / i0)[None, :]) ** count
-    score = _log_gap(f, target[None, :], _TINY).mean(axis=1)
+    with np.errstate(all="ignore"):  # log error |log(f / d)|, both floored at _TINY
+        target = np.log(np.maximum((batches[k] / p.burn_in) ** pw, _TINY))
+        score = np.abs(np.log(np.maximum(f, _TINY)) - target[None, :]).mean(axis=1)
     j = int(np.argmin(score))
     what = f"darknet's burn-in lr·(b/{p.burn_in})^{pw:g} (steps 0-{i0 - 1})"
-    if pw <= 0 or score[j] >= _log_gap(np.ones(k.size), target, _TINY).mean():
+    if pw <= 0 or score[j] >= np.abs(target).mean():  # the constant base LR's
         return [], f"{what}: no LinearLR comes closer than the constant base LR"
     start = float(starts[j]) if j == starts.size - 1 else float(f"{starts[j]:.6g}")
     ramp = dict(type="LinearLR", start_factor=start, end_factor=1.0, by_epoch=False)
@@ -480,12 +472,10 @@ def _best_lrf(
 def _ultra_search(t: Run, run: _UltraRun) -> dict[str, Any]:
     """lr0, lrf (4 digits), cos_lr and warmup_epochs with the least mean ``|log(f / d)|``
     per image."""
-    p, warm = t.params, [0.0]
-    if p.burn_in > 0:
-        one = p.burn_in * t.images_per_iteration / run.images  # burn-in in epochs
-        warm = sorted(
-            {round(one * f, 3) for f in (0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4)}
-        )
+    p = t.params
+    # the burn-in in epochs; none: warmup_epochs 0 only
+    one = max(p.burn_in, 0) * t.images_per_iteration / run.images
+    warm = sorted({round(one * f, 3) for f in (0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4)})
     tiny = _TINY * (float(p.lr) if p.lr > 0 else 1.0)
     # flushing only zeroes subnormal tails: the unflushed oracle serves the search
     every = np.arange(p.max_batches + 1, dtype=np.int64)
@@ -494,14 +484,14 @@ def _ultra_search(t: Run, run: _UltraRun) -> dict[str, Any]:
     for we in warm:
         nw = run.warmup(we)
         ni = run.cadence(nw)
-        idx, wts = _sample(ni.size, ni <= nw if nw else None)
+        warming = (ni <= nw) & (nw > 0)
+        idx, wts = _sample(warming)
         wts = wts * np.diff(run.seen(ni), prepend=0)[idx]  # warmup steps see fewer
         d = table[_ultra_batches(t, run, ni)][idx]
-        g = np.where((ni[idx] <= nw) & (nw > 0), ni[idx] / max(nw, 1), 1.0)
-        for cos in (False, True):
-            e = (ni[idx] // run.nb).astype(np.float64)
-            cosine = 1 - np.maximum((1 - np.cos(e * np.pi / run.epochs)) / 2, 0)
-            u = cosine if cos else np.maximum(1 - e / run.epochs, 0)
+        g = np.where(warming[idx], ni[idx] / max(nw, 1), 1.0)
+        e = (ni[idx] // run.nb).astype(np.float64)
+        cosine = 1 - np.maximum((1 - np.cos(e * np.pi / run.epochs)) / 2, 0)
+        for cos, u in ((False, np.maximum(1 - e / run.epochs, 0)), (True, cosine)):
             score, lr0, lrf = _best_lrf(g, u, d, wts, tiny)
             if score < best[0]:
                 lr0, lrf = float(f"{lr0:.4g}"), float(f"{lrf:.4g}")
@@ -529,13 +519,11 @@ def fit_ultralytics(
     s, total = t.schedule, t.params.max_batches * t.images_per_iteration
     epochs = max(1, round(total / max(images, 1)))
     run = _hyp_run(dict(batch=batch, epochs=epochs, nbs=t.images_per_step), images)
-    decay = s.decay * run.nbs / (run.batch * run.accumulate)
+    decay = float(f"{s.decay * run.nbs / (run.batch * run.accumulate):.6g}")
     momentum = f32_decimal(s.momentum)
     hyp = dict(optimizer="SGD") | _ultra_search(t, run) | dict(warmup_bias_lr=0.0)
     hyp |= dict(warmup_momentum=momentum, momentum=momentum)
-    hyp |= dict(
-        weight_decay=float(f"{decay:.6g}"), epochs=epochs, nbs=run.nbs, batch=batch
-    )
+    hyp |= dict(weight_decay=decay, epochs=epochs, nbs=run.nbs, batch=batch)
     ni, lr = ultralytics_lr(hyp, images=images)
     past = "; steps past darknet's last batch are compared with its last rate"
     past = past if run.epochs * run.images > total else ""

@@ -65,10 +65,9 @@ class DarknetScheduler(LRScheduler):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state from :meth:`state_dict` (the checkpoint's translation wins)."""
         state = dict(state_dict)
-        plain = _PLAIN.items()
-        state |= {
-            k: g(state[k]) for k, (_, g) in plain if isinstance(state.get(k), dict)
-        }
+        for k, (_, back) in _PLAIN.items():
+            if isinstance(state.get(k), dict):
+                state[k] = back(state[k])
         super().load_state_dict(state)
 
     def darknet_batch(self) -> int:

@@ -38,13 +38,7 @@ from cfgsched.policies.steps import MAX_PARTS
 from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule, Policy
 
-__all__ = [
-    "MAX_PARTS",
-    "REL_TOL",
-    "NativePlan",
-    "native_plan",
-    "native_scheduler",
-]
+__all__ = ["MAX_PARTS", "REL_TOL", "NativePlan", "native_plan", "native_scheduler"]
 
 _CONSTANT = NativePart("ConstantLR", {"factor": 1.0, "total_iters": 0})
 

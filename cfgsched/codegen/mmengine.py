@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from cfgsched.adapters import MMENGINE_VERSION
 from cfgsched.codegen import source
 from cfgsched.codegen.policy_text import LrCode, lr_code
 from cfgsched.codegen.python import (
@@ -35,9 +36,6 @@ from cfgsched.schedule import NetSchedule
 
 if TYPE_CHECKING:
     from cfgsched.adapters.approx import Fit
-
-#: MMEngine's version whose scheduler contract the module was written and tested against.
-MMENGINE_VERSION = "0.10.7"
 
 _CLASS = '''@PARAM_SCHEDULERS.register_module(force=True)  # a second import is harmless
 class DarknetParamScheduler(_ParamScheduler):

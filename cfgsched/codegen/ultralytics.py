@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from cfgsched.adapters import ULTRALYTICS_VERSION
 from cfgsched.codegen import source
 from cfgsched.codegen.policy_text import lr_code
 from cfgsched.codegen.python import (
@@ -35,8 +36,6 @@ from cfgsched.run import Run
 if TYPE_CHECKING:
     from cfgsched.adapters.approx import Fit
 
-#: Ultralytics' version whose trainer the module was written and tested against.
-ULTRALYTICS_VERSION = "8.4.190"
 #: The first line of a hyp YAML, up to the cfg's name.
 HYP_HEAD = "# Ultralytics hyperparameters approximating darknet's schedule of "
 
