@@ -90,7 +90,7 @@ PKG = ROOT / "cfgsched"
 #: package on its own floor (codegen/ and tools/ share a floor: neither imports the other).
 #: ``cfgsched`` is the package's __init__ alone (its lazy exports are not imports).
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("cfgsched.errors",),
+    ("cfgsched.errors", "cfgsched.text"),
     ("cfgsched.files", "cfgsched.kernel"),
     ("cfgsched.schedule",),
     ("cfgsched", "cfgsched.reader", "cfgsched.options", "cfgsched.weights"),

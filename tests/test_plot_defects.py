@@ -24,9 +24,9 @@ from cfgsched.kernel.formulas import f32
 from cfgsched.options import Options
 from cfgsched.oracle import darknet_lr
 from cfgsched.reader.parser import load, parse
+from cfgsched.text import counted
 from cfgsched.tools import plot
 from cfgsched.tools.editor import rescale_steps
-from cfgsched.tools.text import counted
 from tests.golden import ROOT
 
 SAMPLES = ROOT / "sample_cfgs"

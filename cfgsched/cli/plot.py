@@ -18,8 +18,8 @@ from cfgsched.cli import kit as clikit
 from cfgsched.files import escape
 from cfgsched.reader.parser import policies
 from cfgsched.schedule import FORKS
+from cfgsched.text import counted
 from cfgsched.tools import plot_choices as choices
-from cfgsched.tools.text import counted
 
 if TYPE_CHECKING:
     from cfgsched.tools import plot as lib

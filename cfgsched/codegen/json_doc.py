@@ -9,11 +9,10 @@ from cfgsched.boundaries import boundaries
 from cfgsched.codegen.python import native_build, record
 from cfgsched.run import Run
 from cfgsched.schedule import Policy
+from cfgsched.text import plain
 
 #: Schema name of the JSON format.
 JSON_SCHEMA = "cfgsched-translation/2"
-#: How the json module spells a non-finite float -> the string the document holds.
-_NON_FINITE = {"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf"}
 #: The [net] keys each policy reads besides learning_rate, burn_in and max_batches.
 POLICY_KEYS = {
     Policy.STEP: ("step", "scale"),
@@ -55,6 +54,4 @@ def json_document(t: Run, style: str) -> str:
         },
         "boundaries": [{"batch": t.batch(i), "step": i, "lr": t.lr(i)} for i in steps],
     }
-    # every non-finite float as the string "nan", "inf" or "-inf"
-    safe = json.loads(json.dumps(doc), parse_constant=_NON_FINITE.get)
-    return json.dumps(safe, indent=2, allow_nan=False) + "\n"
+    return json.dumps(plain(doc), indent=2, allow_nan=False) + "\n"

@@ -23,10 +23,10 @@ from cfgsched.module_record import ModuleRecord, module_bytes, read_record
 from cfgsched.options import Options, default_flush
 from cfgsched.run import Run, translate
 from cfgsched.schedule import NetSchedule, Policy
+from cfgsched.text import counted, plain
 from cfgsched.tools import stepping as st
 from cfgsched.tools.layer_check import check_layers
 from cfgsched.tools.stepping import Factory, user_code
-from cfgsched.tools.text import counted, plain
 
 Progress = Callable[[int, int], None]
 

@@ -17,8 +17,8 @@ from cfgsched.policies.base import Explainer, Phase, same
 from cfgsched.policies.random import DRAWS
 from cfgsched.run import MAX_BATCH, TRACE_LIMIT, Run, advised_schedule
 from cfgsched.schedule import Policy
+from cfgsched.text import fmt, plain
 from cfgsched.tools.lint import gpus_advice, layer_text
-from cfgsched.tools.text import fmt, plain
 
 #: JSON schema name of ``cfgsched explain --json``.
 SCHEMA = "cfgsched-explain/2"

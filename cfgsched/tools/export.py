@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from cfgsched.text import counted, fmt
 from cfgsched.tools import plot
 from cfgsched.tools.plot import F32, F64, I64
 from cfgsched.tools.plot_choices import SERIES_SCHEMA
-from cfgsched.tools.text import counted, fmt
 
 #: Rows at full resolution (one per optimizer step) at most; beyond, the envelope.
 EXPORT_LIMIT = 5_000_000

@@ -24,7 +24,7 @@ from cfgsched.policies.sgdr import sgdr_hangs
 from cfgsched.reader.parser import parse
 from cfgsched.run import Run, advised_schedule, translate
 from cfgsched.schedule import DEFAULT_FORK, FORKS, WARNING_CODES, NetSchedule, Policy
-from cfgsched.tools.text import fmt
+from cfgsched.text import fmt
 
 I64 = npt.NDArray[np.int64]
 

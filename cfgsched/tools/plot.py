@@ -20,11 +20,11 @@ from cfgsched.layers import LayerRule
 from cfgsched.options import Options
 from cfgsched.run import MAX_BATCH, TRACE_LIMIT, Run, translate
 from cfgsched.schedule import NetSchedule
+from cfgsched.text import counted
 from cfgsched.tools import stepping
 from cfgsched.tools.editor import Edit, edit_schedule
 from cfgsched.tools.lint import layer_text
 from cfgsched.tools.plot_choices import APPROXIMATIONS, MAX_POSITION, X_UNITS
-from cfgsched.tools.text import counted
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
