@@ -13,8 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from cfgsched.boundaries import boundaries
 from cfgsched.errors import CfgError
+from cfgsched.kernel.formulas import (
+    HANKAI_GPUS,
+    Params,
+    f32,
+    f32_decimal,
+    flushed,
+    ngpus_lr,
+)
 from cfgsched.kernel.formulas import MAX_BATCH as MAX_BATCH
-from cfgsched.kernel.formulas import Params, f32, f32_decimal, flushed, ngpus_lr
 from cfgsched.kernel.mgpu import MgpuConfig, mgpu_batches
 from cfgsched.layers import LayerRule, layer_rules
 from cfgsched.options import Options
@@ -262,7 +269,7 @@ class Run:
         random, gpus, ideal, double, mapping, resume; each tool shows the ones it needs."""
         n, fork, o = self.ngpus, self.params.fork, self.options
         scaled = ngpus_lr(fork, 1.0, 2) != 1.0  # the fork's -gpus base-rate rule
-        how = f"learning_rate × {n}" if scaled else f"{fork} does not scale the LR"
+        how = f"learning_rate × {n}" if scaled else HANKAI_GPUS
         b = self.batch(self.start) if self.start else 0
         out = {
             "span": self.note,

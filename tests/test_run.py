@@ -238,3 +238,20 @@ def test_every_command_translates_each_run_once(
     assert calls, "the command translated nothing: the counter is not wired"
     twice = {opts: n for (_, opts), n in calls.items() if n > 1}
     assert not twice, f"translated more than once: {twice}"
+
+
+@pytest.mark.parametrize(
+    ("fork", "words"),
+    [
+        ("alexeyab", "-gpus 4: learning_rate × 4"),
+        ("pjreddie", "-gpus 4: learning_rate × 4"),
+        ("hankai", "-gpus 4: hankai does not multiply learning_rate by the GPU count"),
+    ],
+)
+def test_notes_say_what_gpus_does_to_the_rate(fork: str, words: str) -> None:
+    text = "[net]\nbatch=64\nlearning_rate=0.01\nmax_batches=100\nwidth=32\nheight=32\n"
+    s = parse(text + "channels=3\n\n[maxpool]\n", fork=fork)
+    run = translate(s, Options(ngpus=4))
+    assert run.notes["gpus"] == words
+    assert (run.params.lr == s.learning_rate) == (fork == "hankai")  # the rule worded
+    assert "gpus" not in translate(s).notes

@@ -7,6 +7,7 @@ import click
 
 from cfgsched.cli import kit as clikit
 from cfgsched.errors import NotExactError
+from cfgsched.kernel.formulas import HANKAI_GPUS
 from cfgsched.options import Options
 from cfgsched.reader.parser import parse
 from cfgsched.schedule import NetSchedule
@@ -185,8 +186,7 @@ def _notes(
     """What the options do that the output cannot say by itself (stderr)."""
     if options.ideal and schedule.fork == "hankai":
         click.echo(
-            "warning: hankai does not multiply learning_rate by the GPU count: "
-            "--ideal lowers the LR there",
+            f"warning: {HANKAI_GPUS}: --ideal lowers the LR there",
             err=True,
         )
     if options.resume_iteration is not None:

@@ -73,6 +73,10 @@ def f32_text(x: float) -> str:
     return f"{mantissa}e{int(exp):+03d}"
 
 
+#: hankai's ``-gpus`` rule in words (the other forks multiply learning_rate by n).
+HANKAI_GPUS = "hankai does not multiply learning_rate by the GPU count"
+
+
 def ngpus_lr(fork: int, lr: float, ngpus: int) -> float:
     """The base rate of a ``-gpus n`` run: ``f32(lr·n)``, except in hankai (no scaling)."""
     if ngpus == 1 or fork == FORK_HANKAI:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from cfgsched.errors import CfgError
+from cfgsched.kernel.formulas import HANKAI_GPUS
 from cfgsched.reader.keys import NET_KEYS, did_you_mean
 from cfgsched.reader.parser import c_atof, c_atoi, parse, policies, read_sections
 from cfgsched.run import advised_schedule
@@ -118,8 +119,8 @@ def gpu_edits(s: NetSchedule, gpus: int) -> list[Edit]:
     """AlexeyAB's advice for ``-gpus N``: learning_rate / N, burn_in x N (checked as a
     ``--set burn_in`` is: darknet's int)."""
     if s.fork == "hankai":
-        why = "hankai does not multiply learning_rate by the GPU count, so the lr/N"
-        raise ValueError(f"--gpus: {why} advice does not apply (use --set)")
+        why = f"{HANKAI_GPUS}, so the lr/N advice does not apply (use --set)"
+        raise ValueError(f"--gpus: {why}")
     adv = advised_schedule(s, gpus)  # ValueError for gpus < 1
     edits = [Edit("learning_rate", float_text(adv.learning_rate))]
     if s.burn_in > 0:

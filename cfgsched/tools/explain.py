@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from cfgsched.errors import CfgWarning, escape
-from cfgsched.kernel.formulas import ngpus_lr
+from cfgsched.kernel.formulas import HANKAI_GPUS, ngpus_lr
 from cfgsched.policies import burn_in, module
 from cfgsched.policies.base import Explainer, Phase, same
 from cfgsched.policies.random import DRAWS
@@ -213,7 +213,7 @@ def multigpu(run: Run) -> MultiGpu:
     )
     if ngpus_lr(run.params.fork, 1.0, 2) == 1.0:  # the fork's -gpus base-rate rule
         notes = (
-            f"{s.fork} does not multiply learning_rate by the GPU count",
+            HANKAI_GPUS,
             "from scratch it trains on one GPU until burn_in, then restarts on all GPUs",
         )
         return MultiGpu(n, False, lr, None, None, notes + counter, first)
